@@ -1,0 +1,169 @@
+//! Turns the words a device answered into OBIS readings, per its profile.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono_tz::Tz;
+
+use super::obis::ObisCode;
+use super::profile::{Block, Profile};
+use super::reading::{Quality, Reading};
+use super::value_type::ValueType;
+
+/// Decodes the answers to one poll's blocks. `answers` pairs each block with
+/// the words read for it. `meter_zone` is the zone the meter's clock runs in,
+/// used for the time stamps it reports without a zone (demand times).
+///
+/// A value the type cannot hold (a NaN float, month 13) is left out and
+/// reported in the second list by register name, so a garbled value never
+/// becomes a number in the database.
+pub fn decode_blocks(
+    profile: &Profile,
+    answers: &[(&Block, &[u16])],
+    read_at: DateTime<Utc>,
+    meter_zone: Tz,
+) -> (Vec<Reading>, Vec<String>) {
+    let mut readings = Vec::new();
+    let mut invalid = Vec::new();
+    let mut month_days: HashMap<ObisCode, u16> = HashMap::new();
+    let mut hour_minutes: HashMap<ObisCode, u16> = HashMap::new();
+    for (block, words) in answers {
+        for &index in &block.registers {
+            let register = &profile.registers[index];
+            let offset = usize::from(register.address - block.start);
+            let width = usize::from(register.value_type.width());
+            let Some(slice) = words.get(offset..offset + width) else {
+                invalid.push(register.name.clone());
+                continue;
+            };
+            let Some(raw) = register.value_type.decode(slice, profile.word_order(register)) else {
+                invalid.push(register.name.clone());
+                continue;
+            };
+            match register.value_type {
+                ValueType::Mmdd => {
+                    month_days.insert(register.obis.clone(), raw as u16);
+                }
+                ValueType::Hhmm => {
+                    hour_minutes.insert(register.obis.clone(), raw as u16);
+                }
+                _ => {
+                    let value = raw * register.scale;
+                    let reading = |obis: &ObisCode, value: f64| Reading {
+                        obis: obis.clone(),
+                        value,
+                        unit: register.unit,
+                        read_at,
+                        captured_at: None,
+                        quality: Quality::GOOD,
+                    };
+                    match &register.obis_negative {
+                        Some(negative) => {
+                            readings.push(reading(&register.obis, value.max(0.0)));
+                            readings.push(reading(negative, (-value).max(0.0)));
+                        }
+                        None => readings.push(reading(&register.obis, value)),
+                    }
+                }
+            }
+        }
+    }
+    for reading in &mut readings {
+        if let (Some(&mmdd), Some(&hhmm)) = (month_days.get(&reading.obis), hour_minutes.get(&reading.obis)) {
+            reading.captured_at = last_occurrence(mmdd, hhmm, read_at, meter_zone);
+        }
+    }
+    (readings, invalid)
+}
+
+/// The latest instant at or before `now` (plus a day of clock slack) whose
+/// local month, day, hour and minute are the given ones. MMDD 0000 means the
+/// meter has recorded no demand yet.
+fn last_occurrence(mmdd: u16, hhmm: u16, now: DateTime<Utc>, zone: Tz) -> Option<DateTime<Utc>> {
+    let (month, day) = (u32::from(mmdd / 100), u32::from(mmdd % 100));
+    let time = NaiveTime::from_hms_opt(u32::from(hhmm / 100), u32::from(hhmm % 100), 0)?;
+    let limit = now + chrono::Duration::days(1);
+    let this_year = now.with_timezone(&zone).year();
+    (this_year - 4..=this_year + 1)
+        .rev()
+        .filter_map(|year| NaiveDate::from_ymd_opt(year, month, day))
+        .filter_map(|date| zone.from_local_datetime(&date.and_time(time)).earliest())
+        .map(|local| local.with_timezone(&Utc))
+        .find(|instant| *instant <= limit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::profile::RegisterGroup;
+    use crate::device::registry::ProfileSet;
+
+    fn th40c() -> std::sync::Arc<Profile> {
+        ProfileSet::builtin().get("th40c").unwrap()
+    }
+
+    #[test]
+    fn decodes_the_manual_example_through_the_profile() {
+        let profile = th40c();
+        let blocks = profile.blocks(RegisterGroup::Energy);
+        let block = blocks.iter().find(|b| b.start == 0x8010).unwrap();
+        let mut words = vec![0u16; usize::from(block.count)];
+        words[0] = 0x3EC7;
+        words[1] = 0xAE14;
+        let now = Utc::now();
+        let (readings, invalid) = decode_blocks(&profile, &[(block, &words)], now, Tz::UTC);
+        assert!(invalid.is_empty());
+        let total = readings.iter().find(|r| r.obis.to_string() == "1-1:1.8.0").unwrap();
+        assert!((total.value - 0.39).abs() < 1e-6);
+        assert_eq!(total.unit.as_str(), "kWh");
+    }
+
+    #[test]
+    fn signed_power_splits_into_import_and_export() {
+        let profile = th40c();
+        let blocks = profile.blocks(RegisterGroup::Realtime);
+        let block = blocks.iter().find(|b| b.start == 0xA630).unwrap();
+        let mut words = Vec::new();
+        for value in [-3.5f32, 1.0, -2.0, -2.5] {
+            words.extend(ValueType::F32.encode(f64::from(value), profile.modbus.word_order));
+        }
+        let (readings, _) = decode_blocks(&profile, &[(block, &words)], Utc::now(), Tz::UTC);
+        let value = |code: &str| readings.iter().find(|r| r.obis.to_string() == code).unwrap().value;
+        assert_eq!(value("1-1:1.7.0"), 0.0);
+        assert_eq!(value("1-1:2.7.0"), 3.5);
+        assert_eq!(value("1-1:21.7.0"), 1.0);
+        assert_eq!(value("1-1:22.7.0"), 0.0);
+    }
+
+    #[test]
+    fn demand_time_stamps_attach_to_the_demand_reading() {
+        let profile = th40c();
+        let blocks = profile.blocks(RegisterGroup::Energy);
+        let demand = blocks.iter().find(|b| b.start == 0x9010).unwrap();
+        let stamps = blocks.iter().find(|b| b.start == 0xA010).unwrap();
+        let mut demand_words = vec![0u16; usize::from(demand.count)];
+        demand_words[..2].copy_from_slice(&ValueType::F32.encode(12.5, profile.modbus.word_order));
+        let mut stamp_words = vec![0u16; usize::from(stamps.count)];
+        stamp_words[0] = 1221; // 21 December
+        stamp_words[1] = 1830; // 18:30
+        // Read on 5 January 2027 in Rome: the demand happened last December.
+        let now = Utc.with_ymd_and_hms(2027, 1, 5, 9, 0, 0).unwrap();
+        let zone: Tz = "Europe/Rome".parse().unwrap();
+        let (readings, _) = decode_blocks(&profile, &[(demand, &demand_words), (stamps, &stamp_words)], now, zone);
+        let reading = readings.iter().find(|r| r.obis.to_string() == "1-1:1.6.0").unwrap();
+        assert_eq!(reading.value, 12.5);
+        assert_eq!(reading.captured_at, Some(Utc.with_ymd_and_hms(2026, 12, 21, 17, 30, 0).unwrap()));
+    }
+
+    #[test]
+    fn garbled_values_are_reported_not_stored() {
+        let profile = th40c();
+        let blocks = profile.blocks(RegisterGroup::Energy);
+        let block = blocks.iter().find(|b| b.start == 0x8010).unwrap();
+        let mut words = vec![0u16; usize::from(block.count)];
+        words[0] = 0x7FC0; // NaN
+        let (readings, invalid) = decode_blocks(&profile, &[(block, &words)], Utc::now(), Tz::UTC);
+        assert!(readings.iter().all(|r| r.obis.to_string() != "1-1:1.8.0"));
+        assert_eq!(invalid, vec!["Current total import active energy".to_owned()]);
+    }
+}

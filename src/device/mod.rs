@@ -1,0 +1,12 @@
+//! Devices: profiles (register maps as data), OBIS naming, decoding to readings.
+
+pub mod decode;
+pub mod obis;
+pub mod profile;
+pub mod reading;
+pub mod registry;
+pub mod unit;
+pub mod value_type;
+
+#[cfg(test)]
+mod profile_tests;
