@@ -1,0 +1,36 @@
+//! The subcommands of the binary, each a thin layer over the library.
+
+pub mod serve;
+pub mod token;
+
+use tracing_subscriber::EnvFilter;
+
+use crate::device::registry::ProfileSet;
+
+/// Logs to stderr; `RUST_LOG` selects what (default: info for Ohmnibus).
+pub fn init_tracing() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("ohmnibus=info,tower_http=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+/// Profiles as the server would see them (`OHMNIBUS_PROFILES_DIR` on top of the shipped ones).
+pub fn load_profiles() -> anyhow::Result<ProfileSet> {
+    let dir = std::env::var_os("OHMNIBUS_PROFILES_DIR").map(std::path::PathBuf::from);
+    Ok(ProfileSet::load(dir.as_deref())?)
+}
+
+
+/// A watch channel that turns true on Ctrl-C or SIGTERM.
+pub fn shutdown_on_signal() -> tokio::sync::watch::Receiver<bool> {
+    let (sender, receiver) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { match terminate.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
+        }
+        tracing::info!("shutting down");
+        let _ = sender.send(true);
+    });
+    receiver
+}

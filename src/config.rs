@@ -1,0 +1,49 @@
+//! Configuration, from the environment only (DESIGN.md contract).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+
+/// Everything `serve` needs to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `DATABASE_URL`: the PostgreSQL database to use.
+    pub database_url: String,
+    /// `OHMNIBUS_BIND`: where the web server listens (default 127.0.0.1:8080).
+    pub bind: SocketAddr,
+    /// `OHMNIBUS_PROFILES_DIR`: extra device profiles, replacing shipped ones of the same name.
+    pub profiles_dir: Option<PathBuf>,
+    /// `OHMNIBUS_REQUEST_TIMEOUT_MS`: how long a device has to answer (default 1000).
+    pub request_timeout: Duration,
+    /// How often the poller looks for configuration changes (2 s).
+    pub poll_refresh: Duration,
+}
+
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+
+impl Config {
+    pub fn from_env() -> anyhow::Result<Config> {
+        let database_url = std::env::var("DATABASE_URL")
+            .context("DATABASE_URL is not set: give the PostgreSQL database, e.g. postgres://user@host:5432/ohmnibus")?;
+        let bind = std::env::var("OHMNIBUS_BIND").unwrap_or_else(|_| DEFAULT_BIND.to_owned());
+        let bind = bind
+            .parse()
+            .with_context(|| format!("OHMNIBUS_BIND={bind:?} is not an address:port such as 127.0.0.1:8080"))?;
+        let profiles_dir = std::env::var_os("OHMNIBUS_PROFILES_DIR").map(PathBuf::from);
+        let request_timeout = match std::env::var("OHMNIBUS_REQUEST_TIMEOUT_MS") {
+            Ok(text) => Duration::from_millis(text.parse().with_context(|| {
+                format!("OHMNIBUS_REQUEST_TIMEOUT_MS={text:?} is not a number of milliseconds")
+            })?),
+            Err(_) => Duration::from_millis(1_000),
+        };
+        Ok(Config {
+            database_url,
+            bind,
+            profiles_dir,
+            request_timeout,
+            poll_refresh: Duration::from_secs(2),
+        })
+    }
+}

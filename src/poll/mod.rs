@@ -1,0 +1,11 @@
+//! Polling: one worker per bus owns its link and sends one request at a
+//! time; a supervisor keeps the workers in step with the database; ingest
+//! writes what they read in batches.
+
+pub mod ingest;
+pub mod link;
+pub mod schedule;
+pub mod stats;
+pub mod status;
+pub mod supervisor;
+pub mod worker;

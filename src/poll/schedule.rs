@@ -1,0 +1,156 @@
+//! Which read is due next on a bus. Pure: time comes in as an argument, so
+//! the rules are tested without a clock.
+//!
+//! Rules: each (device, register group) has its own period. A failed read is
+//! retried after a short back-off, other devices' reads going first in the
+//! meantime, so a dead device costs its neighbours one timeout per attempt and
+//! never more. After the retry budget the read waits for its next period,
+//! stretched exponentially (capped) while the device stays silent.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::device::profile::RegisterGroup;
+use crate::domain::ids::DeviceId;
+
+/// Attempts per scheduled read before it counts as a failed poll.
+pub const ATTEMPTS: u32 = 3;
+/// Delay before a retry.
+pub const RETRY_DELAY: Duration = Duration::from_millis(500);
+/// Longest wait between polls of a silent device.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Task {
+    pub device: DeviceId,
+    pub group: RegisterGroup,
+    pub period: Duration,
+    pub due: Instant,
+    /// Attempts already failed for this read.
+    pub failed_attempts: u32,
+    /// Polls failed in a row (after all attempts), for back-off.
+    pub failed_polls: u32,
+}
+
+#[derive(Debug, Default)]
+pub struct Schedule {
+    tasks: Vec<Task>,
+}
+
+impl Schedule {
+    /// Adds a read, first due at `first_due`.
+    pub fn add(&mut self, device: DeviceId, group: RegisterGroup, period: Duration, first_due: Instant) {
+        self.tasks.push(Task {
+            device,
+            group,
+            period,
+            due: first_due,
+            failed_attempts: 0,
+            failed_polls: 0,
+        });
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
+    /// The read due first; on a tie, real-time values before energy
+    /// (the priority order of DESIGN.md), then the lower device id.
+    pub fn next(&self) -> Option<&Task> {
+        self.tasks
+            .iter()
+            .min_by_key(|task| (task.due, task.group, task.device))
+    }
+
+    fn find(&mut self, device: DeviceId, group: RegisterGroup) -> Option<&mut Task> {
+        self.tasks.iter_mut().find(|t| t.device == device && t.group == group)
+    }
+
+    /// Records a successful read at `now`: next due one period after the
+    /// slot it served, or one period from now if it ran late by more than a period.
+    pub fn succeeded(&mut self, device: DeviceId, group: RegisterGroup, now: Instant) {
+        if let Some(task) = self.find(device, group) {
+            task.failed_attempts = 0;
+            task.failed_polls = 0;
+            let next = task.due + task.period;
+            task.due = if next > now { next } else { now + task.period };
+        }
+    }
+
+    /// Records a failed attempt. Returns true when the read has used its
+    /// attempts (a failed poll).
+    pub fn failed(&mut self, device: DeviceId, group: RegisterGroup, now: Instant) -> bool {
+        let Some(task) = self.find(device, group) else { return false };
+        task.failed_attempts += 1;
+        if task.failed_attempts < ATTEMPTS {
+            task.due = now + RETRY_DELAY;
+            return false;
+        }
+        task.failed_attempts = 0;
+        task.failed_polls += 1;
+        let stretch = 2u32.saturating_pow(task.failed_polls.saturating_sub(1).min(16));
+        task.due = now + (task.period * stretch).min(MAX_BACKOFF.max(task.period));
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: DeviceId = DeviceId(1);
+    const B: DeviceId = DeviceId(2);
+
+    #[tokio::test(start_paused = true)]
+    async fn periods_are_kept_without_drift() {
+        let start = Instant::now();
+        let mut schedule = Schedule::default();
+        schedule.add(A, RegisterGroup::Realtime, Duration::from_secs(10), start);
+        // Served 300 ms late: next slot stays on the 10 s grid.
+        schedule.succeeded(A, RegisterGroup::Realtime, start + Duration::from_millis(300));
+        assert_eq!(schedule.next().unwrap().due, start + Duration::from_secs(10));
+        // Served 25 s late: do not fire a burst of missed slots.
+        schedule.succeeded(A, RegisterGroup::Realtime, start + Duration::from_secs(35));
+        assert_eq!(schedule.next().unwrap().due, start + Duration::from_secs(45));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn realtime_goes_first_on_a_tie() {
+        let start = Instant::now();
+        let mut schedule = Schedule::default();
+        schedule.add(A, RegisterGroup::Energy, Duration::from_secs(60), start);
+        schedule.add(B, RegisterGroup::Realtime, Duration::from_secs(10), start);
+        let next = schedule.next().unwrap();
+        assert_eq!((next.device, next.group), (B, RegisterGroup::Realtime));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_read_retries_then_backs_off() {
+        let start = Instant::now();
+        let period = Duration::from_secs(10);
+        let mut schedule = Schedule::default();
+        schedule.add(A, RegisterGroup::Realtime, period, start);
+        schedule.add(B, RegisterGroup::Realtime, period, start + Duration::from_millis(100));
+        // First failure: retry after RETRY_DELAY, and B (due earlier) goes first.
+        assert!(!schedule.failed(A, RegisterGroup::Realtime, start + Duration::from_secs(1)));
+        assert_eq!(schedule.next().unwrap().device, B);
+        assert!(!schedule.failed(A, RegisterGroup::Realtime, start + Duration::from_secs(2)));
+        let now = start + Duration::from_secs(3);
+        assert!(schedule.failed(A, RegisterGroup::Realtime, now), "third attempt ends the poll");
+        let due = |s: &Schedule| s.tasks.iter().find(|t| t.device == A).unwrap().due;
+        assert_eq!(due(&schedule), now + period);
+        // Second failed poll in a row: twice the period; then four times, capped.
+        for _ in 0..ATTEMPTS {
+            schedule.failed(A, RegisterGroup::Realtime, now);
+        }
+        assert_eq!(due(&schedule), now + period * 2);
+        for _ in 0..ATTEMPTS * 10 {
+            schedule.failed(A, RegisterGroup::Realtime, now);
+        }
+        assert_eq!(due(&schedule), now + MAX_BACKOFF);
+        // One success restores the normal period.
+        schedule.succeeded(A, RegisterGroup::Realtime, now);
+        assert_eq!(due(&schedule), now + period);
+    }
+}

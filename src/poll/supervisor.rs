@@ -1,0 +1,144 @@
+//! Keeps one worker per enabled bus, in step with the database: new buses
+//! get a worker, changed device lists are handed to the running worker, a
+//! changed transport restarts it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use sqlx::PgPool;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::ingest::spawn_ingest;
+use super::stats::PollStats;
+use super::worker::{DeviceConfig, WorkerServices, run_bus};
+use crate::device::registry::ProfileSet;
+use crate::domain::ids::BusId;
+use crate::domain::transport::Transport;
+use crate::store::buses::fetch_buses;
+use crate::store::devices::{DeviceRow, DeviceStatus, fetch_devices};
+
+/// Polling settings.
+#[derive(Debug, Clone)]
+pub struct PollSettings {
+    /// How long to wait for an answer.
+    pub request_timeout: Duration,
+    /// How often to look for configuration changes in the database.
+    pub refresh: Duration,
+}
+
+impl Default for PollSettings {
+    fn default() -> Self {
+        PollSettings {
+            request_timeout: Duration::from_millis(1_000),
+            refresh: Duration::from_secs(2),
+        }
+    }
+}
+
+struct RunningBus {
+    transport: Transport,
+    devices: watch::Sender<Vec<DeviceConfig>>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+/// Starts polling; returns when `shutdown` turns true and every worker and
+/// the ingest have finished.
+pub async fn run_poller(pool: PgPool, profiles: Arc<ProfileSet>, settings: PollSettings, stats: Arc<PollStats>, mut shutdown: watch::Receiver<bool>) {
+    let (ingest, ingest_task) = spawn_ingest(pool.clone(), Arc::clone(&stats));
+    let services = WorkerServices {
+        pool: pool.clone(),
+        ingest,
+        stats,
+        request_timeout: settings.request_timeout,
+    };
+    let mut running: HashMap<BusId, RunningBus> = HashMap::new();
+    loop {
+        if let Err(error) = refresh(&pool, &profiles, &services, &mut running).await {
+            tracing::warn!(%error, "cannot read the bus configuration; polling goes on with what it has");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(settings.refresh) => {}
+            _ = shutdown.changed() => {}
+        }
+        if *shutdown.borrow() {
+            break;
+        }
+    }
+    for bus in running.into_values() {
+        let _ = bus.stop.send(true);
+        let _ = bus.task.await;
+    }
+    drop(services);
+    let _ = ingest_task.await;
+}
+
+async fn refresh(pool: &PgPool, profiles: &ProfileSet, services: &WorkerServices, running: &mut HashMap<BusId, RunningBus>) -> Result<(), crate::store::StoreError> {
+    let buses = fetch_buses(pool).await?;
+    let devices = fetch_devices(pool).await?;
+    let mut seen = Vec::new();
+    for bus in buses.into_iter().filter(|bus| bus.enabled) {
+        seen.push(bus.id);
+        let zone: Tz = bus.time_zone.parse().unwrap_or(Tz::UTC);
+        let configs: Vec<DeviceConfig> = devices
+            .iter()
+            .filter(|device| device.bus_id == bus.id && device.enabled)
+            .filter_map(|device| device_config(device, profiles, zone))
+            .collect();
+        let transport = bus.transport.0.clone();
+        if let Some(current) = running.get(&bus.id) {
+            if current.transport == transport && !current.task.is_finished() {
+                let changed = {
+                    let old = current.devices.borrow();
+                    old.len() != configs.len() || old.iter().zip(&configs).any(|(a, b)| a.plan_key() != b.plan_key())
+                };
+                if changed {
+                    let _ = current.devices.send(configs);
+                }
+                continue;
+            }
+            if let Some(old) = running.remove(&bus.id) {
+                let _ = old.stop.send(true);
+            }
+        }
+        tracing::info!(bus = %bus.name, transport = %transport.describe(), devices = configs.len(), "starting bus worker");
+        let (devices_tx, devices_rx) = watch::channel(configs);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(run_bus(bus.id, transport.clone(), devices_rx, services.clone(), stop_rx));
+        running.insert(bus.id, RunningBus { transport, devices: devices_tx, stop: stop_tx, task });
+    }
+    running.retain(|id, bus| {
+        let keep = seen.contains(id);
+        if !keep {
+            let _ = bus.stop.send(true);
+        }
+        keep
+    });
+    Ok(())
+}
+
+fn device_config(row: &DeviceRow, profiles: &ProfileSet, zone: Tz) -> Option<DeviceConfig> {
+    let Some(profile) = profiles.get(&row.profile) else {
+        tracing::warn!(device = %row.name, profile = %row.profile, "unknown profile; device not polled");
+        return None;
+    };
+    Some(DeviceConfig {
+        id: row.id,
+        name: row.name.clone(),
+        address: u8::try_from(row.address).ok()?,
+        profile,
+        realtime: Duration::from_secs(u64::try_from(row.realtime_seconds).unwrap_or(10)),
+        energy: Duration::from_secs(u64::try_from(row.energy_seconds).unwrap_or(60)),
+        zone,
+        status: DeviceStatus {
+            state: row.state(),
+            last_success_at: row.last_success_at,
+            last_attempt_at: row.last_attempt_at.unwrap_or(row.created_at),
+            consecutive_failures: u32::try_from(row.consecutive_failures).unwrap_or(0),
+            last_error: row.last_error.clone(),
+        },
+    })
+}

@@ -1,0 +1,232 @@
+//! The worker of one bus: owns the link, sends one request at a time, in the
+//! order the schedule says, and reports what it read.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use chrono_tz::Tz;
+use sqlx::PgPool;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_modbus::ExceptionCode;
+
+use super::ingest::IngestSender;
+use super::link::{Link, LinkError};
+use super::schedule::Schedule;
+use super::stats::PollStats;
+use super::status::{Tracker, Transition};
+use crate::device::decode::decode_blocks;
+use crate::device::profile::{Profile, RegisterGroup};
+use crate::device::reading::Reading;
+use crate::domain::ids::{BusId, DeviceId};
+use crate::domain::transport::Transport;
+use crate::store::devices::{DeviceStatus, update_device_status};
+use crate::store::events::{insert_event, update_event_cleared};
+
+/// What a worker needs to know of one device.
+#[derive(Debug, Clone)]
+pub struct DeviceConfig {
+    pub id: DeviceId,
+    pub name: String,
+    pub address: u8,
+    pub profile: Arc<Profile>,
+    pub realtime: Duration,
+    pub energy: Duration,
+    /// Zone of the device's site: the zone its clock runs in.
+    pub zone: Tz,
+    /// Status as stored, to continue from after a restart.
+    pub status: DeviceStatus,
+}
+
+impl DeviceConfig {
+    /// What, when changed, requires the worker to re-plan.
+    pub fn plan_key(&self) -> (DeviceId, u8, &str, Duration, Duration, Tz) {
+        (self.id, self.address, &self.profile.name, self.realtime, self.energy, self.zone)
+    }
+
+    fn period(&self, group: RegisterGroup) -> Duration {
+        match group {
+            RegisterGroup::Realtime => self.realtime,
+            RegisterGroup::Energy => self.energy,
+        }
+    }
+}
+
+/// Shared services a worker uses.
+#[derive(Clone)]
+pub struct WorkerServices {
+    pub pool: PgPool,
+    pub ingest: IngestSender,
+    pub stats: Arc<PollStats>,
+    pub request_timeout: Duration,
+}
+
+struct DeviceRuntime {
+    config: DeviceConfig,
+    tracker: Tracker,
+    /// Optional blocks the device answered "illegal data address" for.
+    unsupported: HashSet<u16>,
+}
+
+/// Runs the bus until `shutdown` turns true.
+pub async fn run_bus(
+    bus: BusId,
+    transport: Transport,
+    mut devices: watch::Receiver<Vec<DeviceConfig>>,
+    services: WorkerServices,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut link = Link::new(transport, services.request_timeout);
+    let mut runtimes: HashMap<DeviceId, DeviceRuntime> = HashMap::new();
+    let mut schedule = Schedule::default();
+    plan(&devices.borrow_and_update(), &mut runtimes, &mut schedule);
+    loop {
+        let due = schedule.next().map(|task| task.due);
+        tokio::select! {
+            _ = shutdown.changed() => {
+                if *shutdown.borrow() { return; }
+            }
+            changed = devices.changed() => {
+                if changed.is_err() { return; }
+                plan(&devices.borrow_and_update(), &mut runtimes, &mut schedule);
+            }
+            _ = sleep_until_due(due) => {
+                let task = schedule.next().cloned().expect("a task was due");
+                let Some(runtime) = runtimes.get_mut(&task.device) else { continue };
+                let result = read_group(&mut link, runtime, task.group, &services.stats).await;
+                let now = Instant::now();
+                let at = Utc::now();
+                let transition = match result {
+                    Ok(readings) => {
+                        schedule.succeeded(task.device, task.group, now);
+                        if !readings.is_empty() {
+                            PollStats::add(&services.stats.readings_queued, readings.len() as u64);
+                            let batch = readings.into_iter().map(|r| (task.device, r)).collect();
+                            if services.ingest.send(batch).await.is_err() {
+                                tracing::error!(%bus, "ingest has stopped; readings lost");
+                            }
+                        }
+                        runtime.tracker.success(at)
+                    }
+                    Err(error) => {
+                        tracing::debug!(%bus, device = %task.device, %error, "read failed");
+                        schedule.failed(task.device, task.group, now);
+                        runtime.tracker.failure(at, error.to_string())
+                    }
+                };
+                record_status(&services.pool, runtime, transition).await;
+            }
+        }
+    }
+}
+
+async fn sleep_until_due(due: Option<Instant>) {
+    match due {
+        Some(due) => tokio::time::sleep_until(due).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Rebuilds the schedule for a new device list, keeping what is known of
+/// devices that stay. First reads are spread over the first second so a bus
+/// of many devices does not start with a burst of late reads.
+fn plan(configs: &[DeviceConfig], runtimes: &mut HashMap<DeviceId, DeviceRuntime>, schedule: &mut Schedule) {
+    let mut kept: HashMap<DeviceId, DeviceRuntime> = HashMap::new();
+    for config in configs {
+        let runtime = match runtimes.remove(&config.id) {
+            Some(old) if old.config.plan_key() == config.plan_key() => old,
+            _ => DeviceRuntime {
+                tracker: Tracker::new(config.status.clone()),
+                config: config.clone(),
+                unsupported: HashSet::new(),
+            },
+        };
+        kept.insert(config.id, runtime);
+    }
+    *runtimes = kept;
+    *schedule = Schedule::default();
+    let start = Instant::now();
+    let spread = Duration::from_millis(1_000 / (configs.len() as u64 + 1));
+    for (index, config) in configs.iter().enumerate() {
+        let first = start + spread * index as u32;
+        for group in RegisterGroup::ALL {
+            if !config.profile.blocks(group).is_empty() {
+                schedule.add(config.id, group, config.period(group), first);
+            }
+        }
+    }
+}
+
+/// Reads every block of a register group and decodes it.
+async fn read_group(link: &mut Link, runtime: &mut DeviceRuntime, group: RegisterGroup, stats: &PollStats) -> Result<Vec<Reading>, LinkError> {
+    let profile = Arc::clone(&runtime.config.profile);
+    let turnaround = Duration::from_millis(profile.modbus.turnaround_ms);
+    let blocks = profile.blocks(group);
+    let mut answers = Vec::with_capacity(blocks.len());
+    for block in &blocks {
+        if runtime.unsupported.contains(&block.start) {
+            continue;
+        }
+        PollStats::add(&stats.requests, 1);
+        match link.read_holding(runtime.config.address, block.start, block.count, turnaround).await {
+            Ok(words) => answers.push((block, words)),
+            Err(LinkError::Exception { code: ExceptionCode::IllegalDataAddress, .. }) if block.optional => {
+                PollStats::add(&stats.exceptions, 1);
+                tracing::info!(device = %runtime.config.name, start = block.start, "optional registers not supported; not asked again");
+                runtime.unsupported.insert(block.start);
+            }
+            Err(error) => {
+                let counter = match &error {
+                    LinkError::Timeout(_) => &stats.timeouts,
+                    LinkError::Exception { .. } => &stats.exceptions,
+                    _ => &stats.transport_errors,
+                };
+                PollStats::add(counter, 1);
+                return Err(error);
+            }
+        }
+    }
+    let answers: Vec<_> = answers.iter().map(|(block, words)| (*block, words.as_slice())).collect();
+    let (readings, invalid) = decode_blocks(&profile, &answers, Utc::now(), runtime.config.zone);
+    if !invalid.is_empty() {
+        tracing::warn!(device = %runtime.config.name, registers = ?invalid, "device sent values its registers cannot hold; not stored");
+    }
+    Ok(readings)
+}
+
+/// Stores the device's status and opens or clears its `comm_lost` event.
+/// A database outage here is logged, not fatal: the next poll writes again.
+async fn record_status(pool: &PgPool, runtime: &DeviceRuntime, transition: Option<Transition>) {
+    let id = runtime.config.id;
+    let status = &runtime.tracker.status;
+    if let Err(error) = update_device_status(pool, id, status).await {
+        tracing::warn!(device = %id, %error, "cannot store device status");
+    }
+    let at = status.last_attempt_at;
+    let result = match transition {
+        None => return,
+        Some(Transition::Lost) => {
+            let message = format!(
+                "{} stopped answering: {}",
+                runtime.config.name,
+                status.last_error.as_deref().unwrap_or("no answer")
+            );
+            insert_event(pool, id, "comm_lost", "warning", &message, at).await
+        }
+        Some(Transition::Restored) => {
+            let message = format!("{} answers again", runtime.config.name);
+            match update_event_cleared(pool, id, "comm_lost", at).await {
+                Ok(()) => match insert_event(pool, id, "comm_restored", "info", &message, at).await {
+                    Ok(()) => update_event_cleared(pool, id, "comm_restored", at).await,
+                    Err(error) => Err(error),
+                },
+                Err(error) => Err(error),
+            }
+        }
+    };
+    if let Err(error) = result {
+        tracing::warn!(device = %id, %error, "cannot store communication event");
+    }
+}

@@ -1,0 +1,87 @@
+//! Starting the application: the binary, the demo and the tests all go
+//! through [`build`], so they run the same thing.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::device::registry::ProfileSet;
+use crate::poll::stats::PollStats;
+use crate::poll::supervisor::{PollSettings, run_poller};
+use crate::store::database::{connect, migrate};
+use crate::web::router;
+use crate::web::state::AppState;
+
+/// A running application.
+pub struct Application {
+    pub address: SocketAddr,
+    pub state: AppState,
+    server: JoinHandle<std::io::Result<()>>,
+    poller: JoinHandle<()>,
+}
+
+/// Connects to the database, applies migrations, loads the profiles, starts
+/// the poller and serves HTTP on `listener` until `shutdown` turns true.
+pub async fn build(config: &Config, listener: TcpListener, shutdown: watch::Receiver<bool>) -> anyhow::Result<Application> {
+    let profiles = ProfileSet::load(config.profiles_dir.as_deref()).context("loading device profiles")?;
+    let pool = connect(&config.database_url)
+        .await
+        .with_context(|| format!("connecting to the database at {}", redact(&config.database_url)))?;
+    migrate(&pool).await.context("applying database migrations")?;
+    Ok(start(config, pool, Arc::new(profiles), listener, shutdown))
+}
+
+/// Starts poller and web server on an existing pool and profile set.
+pub fn start(config: &Config, pool: PgPool, profiles: Arc<ProfileSet>, listener: TcpListener, shutdown: watch::Receiver<bool>) -> Application {
+    let stats = Arc::new(PollStats::default());
+    let settings = PollSettings {
+        request_timeout: config.request_timeout,
+        refresh: config.poll_refresh,
+    };
+    let poller = tokio::spawn(run_poller(pool.clone(), Arc::clone(&profiles), settings, Arc::clone(&stats), shutdown.clone()));
+    let state = AppState { pool, profiles, stats };
+    let address = listener.local_addr().expect("a bound listener has an address");
+    let app = router(state.clone());
+    let mut stop = shutdown;
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                while !*stop.borrow() {
+                    if stop.changed().await.is_err() {
+                        break;
+                    }
+                }
+            })
+            .await
+    });
+    Application { address, state, server, poller }
+}
+
+impl Application {
+    /// Waits until the server and the poller have stopped.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.server.await.context("web server task")?.context("web server")?;
+        self.poller.await.context("poller task")?;
+        Ok(())
+    }
+}
+
+/// The URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}

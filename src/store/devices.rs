@@ -1,0 +1,120 @@
+//! Devices, their schedules and their polling status.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+
+use super::error::{StoreError, on_constraint};
+use crate::domain::address::UnitAddress;
+use crate::domain::ids::{BusId, DeviceId};
+use crate::domain::state::DeviceState;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DeviceRow {
+    pub id: DeviceId,
+    pub bus_id: BusId,
+    pub bus_name: String,
+    pub name: String,
+    pub profile: String,
+    pub address: i16,
+    pub realtime_seconds: i32,
+    pub energy_seconds: i32,
+    pub enabled: bool,
+    pub state: String,
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    pub consecutive_failures: i32,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl DeviceRow {
+    pub fn state(&self) -> DeviceState {
+        DeviceState::parse(&self.state)
+    }
+}
+
+/// A device to create.
+#[derive(Debug, Clone)]
+pub struct NewDevice<'a> {
+    pub bus_id: BusId,
+    pub name: &'a str,
+    pub profile: &'a str,
+    pub address: UnitAddress,
+    pub realtime_seconds: u32,
+    pub energy_seconds: u32,
+}
+
+/// What one poll cycle learned of a device's reachability.
+#[derive(Debug, Clone)]
+pub struct DeviceStatus {
+    pub state: DeviceState,
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub last_attempt_at: DateTime<Utc>,
+    pub consecutive_failures: u32,
+    pub last_error: Option<String>,
+}
+
+/// The common SELECT, completed with a literal tail (sqlx takes only static SQL).
+macro_rules! select_devices {
+    ($tail:literal) => {
+        concat!(
+            "SELECT d.id, d.bus_id, b.name AS bus_name, d.name, d.profile, d.address, \
+                      d.realtime_seconds, d.energy_seconds, d.enabled, d.state, d.last_success_at, \
+                      d.last_attempt_at, d.consecutive_failures, d.last_error, d.created_at \
+                      FROM devices d JOIN buses b ON b.id = d.bus_id",
+            " ",
+            $tail
+        )
+    };
+}
+
+pub async fn insert_device(pool: &PgPool, device: &NewDevice<'_>) -> Result<DeviceRow, StoreError> {
+    let id: DeviceId = sqlx::query_scalar(
+        "INSERT INTO devices (bus_id, name, profile, address, realtime_seconds, energy_seconds) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    )
+    .bind(device.bus_id)
+    .bind(device.name)
+    .bind(device.profile)
+    .bind(i16::from(device.address.get()))
+    .bind(i32::try_from(device.realtime_seconds).unwrap_or(i32::MAX))
+    .bind(i32::try_from(device.energy_seconds).unwrap_or(i32::MAX))
+    .fetch_one(pool)
+    .await
+    .map_err(on_constraint)?;
+    Ok(fetch_device(pool, id).await?.expect("device just inserted"))
+}
+
+pub async fn fetch_device(pool: &PgPool, id: DeviceId) -> Result<Option<DeviceRow>, StoreError> {
+    Ok(sqlx::query_as(select_devices!("WHERE d.id = $1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?)
+}
+
+pub async fn fetch_devices(pool: &PgPool) -> Result<Vec<DeviceRow>, StoreError> {
+    Ok(sqlx::query_as(select_devices!("ORDER BY d.id")).fetch_all(pool).await?)
+}
+
+pub async fn fetch_devices_on_bus(pool: &PgPool, bus_id: BusId) -> Result<Vec<DeviceRow>, StoreError> {
+    Ok(sqlx::query_as(select_devices!("WHERE d.bus_id = $1 AND d.enabled ORDER BY d.address"))
+        .bind(bus_id)
+        .fetch_all(pool)
+        .await?)
+}
+
+pub async fn update_device_status(pool: &PgPool, id: DeviceId, status: &DeviceStatus) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE devices SET state = $2, last_success_at = $3, last_attempt_at = $4, \
+         consecutive_failures = $5, last_error = $6 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(status.state.as_str())
+    .bind(status.last_success_at)
+    .bind(status.last_attempt_at)
+    .bind(i32::try_from(status.consecutive_failures).unwrap_or(i32::MAX))
+    .bind(status.last_error.as_deref())
+    .execute(pool)
+    .await?;
+    Ok(())
+}

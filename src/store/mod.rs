@@ -1,0 +1,12 @@
+//! PostgreSQL access: the only place SQL lives.
+
+pub mod audit;
+pub mod buses;
+pub mod database;
+pub mod devices;
+pub mod error;
+pub mod events;
+pub mod readings;
+pub mod tokens;
+
+pub use error::StoreError;

@@ -1,0 +1,144 @@
+//! Readings: batched inserts into the partitioned time series, and queries.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Datelike, Utc};
+use sqlx::PgPool;
+
+use super::error::StoreError;
+use crate::device::reading::Reading;
+use crate::domain::ids::DeviceId;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StoredReading {
+    pub obis: String,
+    pub read_at: DateTime<Utc>,
+    pub value: f64,
+    pub unit: String,
+    pub captured_at: Option<DateTime<Utc>>,
+    pub quality: i32,
+}
+
+/// Writes a batch in one statement per table (UNNEST arrays, no round trip
+/// per value). Duplicate (device, OBIS, time) rows are ignored, so a batch
+/// retried after a lost acknowledgement stores nothing twice.
+pub async fn insert_readings(pool: &PgPool, batch: &[(DeviceId, Reading)]) -> Result<(), StoreError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let months: BTreeSet<(i32, u32)> = batch.iter().map(|(_, r)| (r.read_at.year(), r.read_at.month())).collect();
+    let mut transaction = pool.begin().await?;
+    for (year, month) in months {
+        let first = batch
+            .iter()
+            .map(|(_, r)| r.read_at)
+            .find(|at| (at.year(), at.month()) == (year, month))
+            .expect("month taken from the batch");
+        sqlx::query("SELECT ohmnibus_ensure_readings_partition($1)")
+            .bind(first)
+            .execute(&mut *transaction)
+            .await?;
+    }
+    let devices: Vec<i64> = batch.iter().map(|(d, _)| d.0).collect();
+    let codes: Vec<String> = batch.iter().map(|(_, r)| r.obis.to_string()).collect();
+    let times: Vec<DateTime<Utc>> = batch.iter().map(|(_, r)| r.read_at).collect();
+    let values: Vec<f64> = batch.iter().map(|(_, r)| r.value).collect();
+    let units: Vec<String> = batch.iter().map(|(_, r)| r.unit.as_str().to_owned()).collect();
+    let captured: Vec<Option<DateTime<Utc>>> = batch.iter().map(|(_, r)| r.captured_at).collect();
+    let quality: Vec<i32> = batch.iter().map(|(_, r)| r.quality.0).collect();
+    sqlx::query(
+        "INSERT INTO readings (device_id, obis, read_at, value, unit, captured_at, quality) \
+         SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::timestamptz[], $4::float8[], $5::text[], $6::timestamptz[], $7::int[]) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&devices)
+    .bind(&codes)
+    .bind(&times)
+    .bind(&values)
+    .bind(&units)
+    .bind(&captured)
+    .bind(&quality)
+    .execute(&mut *transaction)
+    .await?;
+    // Latest value per device and code; within the batch the newest wins.
+    sqlx::query(
+        "INSERT INTO latest_readings (device_id, obis, read_at, value, unit, captured_at, quality) \
+         SELECT DISTINCT ON (d, o) d, o, t, v, u, c, q \
+         FROM UNNEST($1::bigint[], $2::text[], $3::timestamptz[], $4::float8[], $5::text[], $6::timestamptz[], $7::int[]) \
+              AS x(d, o, t, v, u, c, q) \
+         WHERE EXISTS (SELECT 1 FROM devices WHERE id = d) \
+         ORDER BY d, o, t DESC \
+         ON CONFLICT (device_id, obis) DO UPDATE SET read_at = EXCLUDED.read_at, value = EXCLUDED.value, \
+             unit = EXCLUDED.unit, captured_at = EXCLUDED.captured_at, quality = EXCLUDED.quality \
+         WHERE latest_readings.read_at <= EXCLUDED.read_at",
+    )
+    .bind(&devices)
+    .bind(&codes)
+    .bind(&times)
+    .bind(&values)
+    .bind(&units)
+    .bind(&captured)
+    .bind(&quality)
+    .execute(&mut *transaction)
+    .await?;
+    transaction.commit().await?;
+    Ok(())
+}
+
+/// The latest value of every OBIS code of a device.
+pub async fn fetch_latest(pool: &PgPool, device: DeviceId) -> Result<Vec<StoredReading>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT obis, read_at, value, unit, captured_at, quality FROM latest_readings \
+         WHERE device_id = $1 ORDER BY obis",
+    )
+    .bind(device)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// One page of a device's readings of one code, oldest first, strictly after
+/// `after` (the cursor) and within [from, to).
+pub async fn fetch_readings(
+    pool: &PgPool,
+    device: DeviceId,
+    obis: &str,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    after: Option<DateTime<Utc>>,
+    limit: i64,
+) -> Result<Vec<StoredReading>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT obis, read_at, value, unit, captured_at, quality FROM readings \
+         WHERE device_id = $1 AND obis = $2 \
+           AND ($3::timestamptz IS NULL OR read_at >= $3) \
+           AND ($4::timestamptz IS NULL OR read_at < $4) \
+           AND ($5::timestamptz IS NULL OR read_at > $5) \
+         ORDER BY read_at LIMIT $6",
+    )
+    .bind(device)
+    .bind(obis)
+    .bind(from)
+    .bind(to)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Number of stored readings of a device (for pages and tests).
+pub async fn count_readings(pool: &PgPool, device: DeviceId) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar("SELECT count(*) FROM readings WHERE device_id = $1")
+        .bind(device)
+        .fetch_one(pool)
+        .await?)
+}
+
+/// Latest values of the given codes for every device (for the fleet page).
+pub async fn fetch_latest_of_codes(pool: &PgPool, codes: &[&str]) -> Result<Vec<(DeviceId, String, f64, String)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT device_id, obis, value, unit FROM latest_readings WHERE obis = ANY($1) ORDER BY device_id, obis",
+    )
+    .bind(codes)
+    .fetch_all(pool)
+    .await?)
+}

@@ -1,0 +1,57 @@
+//! Users and API tokens. A token is 32 random bytes shown once; only its
+//! SHA-256 digest is stored.
+
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+
+use super::error::StoreError;
+use crate::domain::role::Role;
+
+/// Who a token belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenOwner {
+    pub user: String,
+    pub role: Role,
+}
+
+fn digest(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// Creates (or reuses) user `name` with `role` and issues a new token for it.
+/// Returns the token text, which is not stored anywhere.
+pub async fn insert_token(pool: &PgPool, name: &str, role: Role) -> Result<String, StoreError> {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let token = format!("ohm_{}", hex::encode(bytes));
+    let mut transaction = pool.begin().await?;
+    let user_id: i64 = sqlx::query_scalar(
+        "INSERT INTO users (name, role) VALUES ($1, $2) \
+         ON CONFLICT (name) DO UPDATE SET role = EXCLUDED.role RETURNING id",
+    )
+    .bind(name)
+    .bind(role.as_str())
+    .fetch_one(&mut *transaction)
+    .await?;
+    sqlx::query("INSERT INTO api_tokens (user_id, token_sha256) VALUES ($1, $2)")
+        .bind(user_id)
+        .bind(digest(&token))
+        .execute(&mut *transaction)
+        .await?;
+    transaction.commit().await?;
+    Ok(token)
+}
+
+/// The owner of a valid, unrevoked token.
+pub async fn fetch_token_owner(pool: &PgPool, token: &str) -> Result<Option<TokenOwner>, StoreError> {
+    let row: Option<(String, String)> = sqlx::query_as(
+        "UPDATE api_tokens t SET last_used_at = now() FROM users u \
+         WHERE t.user_id = u.id AND t.token_sha256 = $1 AND t.revoked_at IS NULL \
+         RETURNING u.name, u.role",
+    )
+    .bind(digest(token))
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.and_then(|(user, role)| role.parse().ok().map(|role| TokenOwner { user, role })))
+}

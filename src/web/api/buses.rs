@@ -1,0 +1,108 @@
+//! `/api/v1/buses`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::domain::ids::{BusId, SiteId};
+use crate::domain::role::Right;
+use crate::domain::transport::Transport;
+use crate::store::audit::insert_audit;
+use crate::store::buses::{BusRow, fetch_bus, fetch_buses, insert_bus};
+use crate::web::auth::Caller;
+use crate::web::error::{ApiError, ErrorBody};
+use crate::web::json::ApiJson;
+use crate::web::state::AppState;
+
+/// A bus to create.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "line-1", "transport": {"kind": "modbus_tcp", "host": "127.0.0.1", "port": 5020}}))]
+pub struct NewBus {
+    /// Unique name, e.g. the cable or gateway it stands for.
+    pub name: String,
+    /// How to reach it. `kind` is `modbus_tcp` or `rtu_over_tcp` (with `host`, `port`) or
+    /// `serial_rtu` (with `path`, `baud` 1200–115200, `parity` none|even|odd, `stop_bits` 1|2).
+    #[schema(value_type = Object)]
+    pub transport: Transport,
+    /// Site the bus belongs to; the default site when absent.
+    #[schema(value_type = Option<i64>)]
+    pub site_id: Option<SiteId>,
+}
+
+/// A bus.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": 1, "name": "line-1", "site_id": 1, "transport": {"kind": "modbus_tcp", "host": "127.0.0.1", "port": 5020}, "enabled": true, "created_at": "2026-11-22T08:00:00Z"}))]
+pub struct Bus {
+    #[schema(value_type = i64)]
+    pub id: BusId,
+    pub name: String,
+    #[schema(value_type = i64)]
+    pub site_id: SiteId,
+    #[schema(value_type = Object)]
+    pub transport: Transport,
+    pub enabled: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<BusRow> for Bus {
+    fn from(row: BusRow) -> Bus {
+        Bus {
+            id: row.id,
+            name: row.name,
+            site_id: row.site_id,
+            transport: row.transport.0,
+            enabled: row.enabled,
+            created_at: row.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BusList {
+    pub buses: Vec<Bus>,
+}
+
+/// Create a bus (engineer).
+#[utoipa::path(post, path = "/api/v1/buses", tag = "buses", request_body = NewBus,
+    responses(
+        (status = 201, description = "Created", body = Bus),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 403, description = "Role is not engineer", body = ErrorBody),
+        (status = 409, description = "Name already used", body = ErrorBody),
+        (status = 422, description = "A field is invalid; the message names it", body = ErrorBody),
+    ))]
+#[tracing::instrument(skip(state, body), fields(user = %caller.user))]
+pub async fn create_bus(State(state): State<AppState>, caller: Caller, ApiJson(body): ApiJson<NewBus>) -> Result<(StatusCode, Json<Bus>), ApiError> {
+    caller.require(Right::Configure)?;
+    let name = body.name.trim();
+    if name.is_empty() {
+        return Err(ApiError::invalid("name", "must not be empty"));
+    }
+    body.transport.check().map_err(|error| ApiError::invalid(error.field, error.reason))?;
+    let row = insert_bus(&state.pool, name, body.site_id, &body.transport).await?;
+    insert_audit(&state.pool, &caller.user, "create_bus", &format!("bus/{}", row.id), serde_json::json!({"name": name, "transport": body.transport})).await?;
+    Ok((StatusCode::CREATED, Json(row.into())))
+}
+
+/// List buses.
+#[utoipa::path(get, path = "/api/v1/buses", tag = "buses",
+    responses((status = 200, body = BusList), (status = 401, body = ErrorBody)))]
+pub async fn list_buses(State(state): State<AppState>, caller: Caller) -> Result<Json<BusList>, ApiError> {
+    caller.require(Right::Read)?;
+    let buses = fetch_buses(&state.pool).await?.into_iter().map(Bus::from).collect();
+    Ok(Json(BusList { buses }))
+}
+
+/// One bus.
+#[utoipa::path(get, path = "/api/v1/buses/{id}", tag = "buses",
+    params(("id" = i64, Path, description = "Bus id")),
+    responses((status = 200, body = Bus), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_bus(State(state): State<AppState>, caller: Caller, Path(id): Path<i64>) -> Result<Json<Bus>, ApiError> {
+    caller.require(Right::Read)?;
+    let row = fetch_bus(&state.pool, BusId(id)).await?.ok_or_else(|| ApiError::not_found(format!("no bus {id}")))?;
+    Ok(Json(row.into()))
+}

@@ -1,0 +1,81 @@
+//! JSON API under `/api/v1`, described by utoipa.
+
+pub mod buses;
+pub mod devices;
+pub mod readings;
+
+use axum::Json;
+use axum::Router;
+use axum::routing::get;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::error::{ErrorBody, ErrorDetail};
+use super::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Ohmnibus API",
+        description = "Metering head-end: buses, devices and the readings polled from them. \
+                       Every request needs `Authorization: Bearer <token>` (create one with \
+                       `ohmnibus token create --role ROLE --name NAME`). Roles follow IEC 62351-8: \
+                       viewer reads, operator also acknowledges and reads on demand, engineer also \
+                       configures buses and devices. Errors are `{\"error\": {\"code\", \"message\"}}`.",
+        license(name = "Apache-2.0")
+    ),
+    paths(
+        buses::create_bus,
+        buses::list_buses,
+        buses::get_bus,
+        devices::create_device,
+        devices::list_devices,
+        devices::get_device,
+        readings::get_registers,
+        readings::get_readings,
+    ),
+    components(schemas(ErrorBody, ErrorDetail)),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    tags(
+        (name = "buses", description = "Communication lines: Modbus TCP, RTU over TCP gateways, serial RS485"),
+        (name = "devices", description = "Meters on the buses, their schedules and status"),
+        (name = "readings", description = "Values read from devices, named by OBIS code"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The OpenAPI document as committed in `openapi/openapi.json`.
+pub fn openapi_json() -> String {
+    let mut text = ApiDoc::openapi().to_pretty_json().expect("the OpenAPI document serialises");
+    text.push('\n');
+    text
+}
+
+async fn get_openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/openapi.json", get(get_openapi))
+        .route("/buses", get(buses::list_buses).post(buses::create_bus))
+        .route("/buses/{id}", get(buses::get_bus))
+        .route("/devices", get(devices::list_devices).post(devices::create_device))
+        .route("/devices/{id}", get(devices::get_device))
+        .route("/devices/{id}/registers", get(readings::get_registers))
+        .route("/devices/{id}/readings", get(readings::get_readings))
+        .fallback(|| async { super::error::ApiError::not_found("no such API path") })
+}

@@ -1,0 +1,137 @@
+//! `/api/v1/devices/{id}/registers` and `/readings`.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::device::obis::ObisCode;
+use crate::domain::ids::DeviceId;
+use crate::domain::role::Right;
+use crate::store::devices::fetch_device;
+use crate::store::readings::{fetch_latest, fetch_readings};
+use crate::web::auth::Caller;
+use crate::web::error::{ApiError, ErrorBody};
+use crate::web::state::AppState;
+
+const DEFAULT_LIMIT: i64 = 1_000;
+const MAX_LIMIT: i64 = 10_000;
+
+/// Latest value of one OBIS code.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Register {
+    #[schema(example = "1-1:1.8.0")]
+    pub obis: String,
+    #[schema(example = 12345.67)]
+    pub value: f64,
+    #[schema(example = "kWh")]
+    pub unit: String,
+    pub read_at: DateTime<Utc>,
+    /// When the device captured the value, where it says (maximum demand time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub captured_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"device_id": 1, "registers": [{"obis": "1-1:1.8.0", "value": 12345.67, "unit": "kWh", "read_at": "2026-11-22T08:00:00Z"}]}))]
+pub struct Registers {
+    pub device_id: i64,
+    pub registers: Vec<Register>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadingPoint {
+    pub read_at: DateTime<Utc>,
+    pub value: f64,
+}
+
+/// One page of readings. Pass `next` as `cursor` to get the following page;
+/// it is null on the last page.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"readings": [{"read_at": "2026-11-22T08:00:00Z", "value": 12345.67}], "next": null}))]
+pub struct Readings {
+    pub readings: Vec<ReadingPoint>,
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReadingsQuery {
+    /// OBIS code, e.g. `1-1:1.8.0`.
+    obis: Option<String>,
+    /// Start (inclusive), RFC 3339.
+    from: Option<String>,
+    /// End (exclusive), RFC 3339.
+    to: Option<String>,
+    /// The `next` value of the previous page.
+    cursor: Option<String>,
+    /// Page size, 1–10000 (default 1000).
+    limit: Option<i64>,
+}
+
+fn instant(field: &str, text: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    text.map(|text| {
+        DateTime::parse_from_rfc3339(text)
+            .map(|at| at.with_timezone(&Utc))
+            .map_err(|_| ApiError::invalid(field, format!("{text:?} is not an RFC 3339 time such as 2026-11-22T08:00:00Z")))
+    })
+    .transpose()
+}
+
+async fn existing_device(state: &AppState, id: i64) -> Result<DeviceId, ApiError> {
+    let id = DeviceId(id);
+    fetch_device(&state.pool, id).await?.ok_or_else(|| ApiError::not_found(format!("no device {id}")))?;
+    Ok(id)
+}
+
+/// Latest value per OBIS code.
+#[utoipa::path(get, path = "/api/v1/devices/{id}/registers", tag = "readings",
+    params(("id" = i64, Path, description = "Device id")),
+    responses((status = 200, body = Registers), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_registers(State(state): State<AppState>, caller: Caller, Path(id): Path<i64>) -> Result<Json<Registers>, ApiError> {
+    caller.require(Right::Read)?;
+    let device = existing_device(&state, id).await?;
+    let registers = fetch_latest(&state.pool, device)
+        .await?
+        .into_iter()
+        .map(|r| Register {
+            obis: r.obis,
+            value: r.value,
+            unit: r.unit,
+            read_at: r.read_at,
+            captured_at: r.captured_at,
+        })
+        .collect();
+    Ok(Json(Registers { device_id: id, registers }))
+}
+
+/// Readings of one OBIS code over time, oldest first, paged.
+#[utoipa::path(get, path = "/api/v1/devices/{id}/readings", tag = "readings",
+    params(("id" = i64, Path, description = "Device id"), ReadingsQuery),
+    responses((status = 200, body = Readings), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, description = "Missing or invalid obis, from, to, cursor or limit", body = ErrorBody)))]
+pub async fn get_readings(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Query(query): Query<ReadingsQuery>,
+) -> Result<Json<Readings>, ApiError> {
+    caller.require(Right::Read)?;
+    let obis = query.obis.as_deref().ok_or_else(|| ApiError::invalid("obis", "required, e.g. obis=1-1:1.8.0"))?;
+    let obis: ObisCode = obis.parse().map_err(|error| ApiError::invalid("obis", error))?;
+    let from = instant("from", query.from.as_deref())?;
+    let to = instant("to", query.to.as_deref())?;
+    let after = instant("cursor", query.cursor.as_deref())?;
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::invalid("limit", format!("must be 1-{MAX_LIMIT}")));
+    }
+    let device = existing_device(&state, id).await?;
+    let rows = fetch_readings(&state.pool, device, &obis.to_string(), from, to, after, limit).await?;
+    let next = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|r| r.read_at.to_rfc3339_opts(SecondsFormat::Nanos, true)))
+        .flatten();
+    let readings = rows.into_iter().map(|r| ReadingPoint { read_at: r.read_at, value: r.value }).collect();
+    Ok(Json(Readings { readings, next }))
+}

@@ -1,0 +1,27 @@
+//! The web layer: JSON API under /api/v1, HTML pages, health and metrics.
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod health;
+pub mod json;
+pub mod state;
+pub mod ui;
+
+use axum::Router;
+use axum::routing::get;
+use tower_http::trace::TraceLayer;
+
+use state::AppState;
+
+/// The whole application's routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .nest("/api/v1", api::router())
+        .merge(ui::router())
+        .route("/healthz", get(health::get_healthz))
+        .route("/readyz", get(health::get_readyz))
+        .route("/metrics", get(health::get_metrics))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,15 @@
+//! What every handler can reach.
+
+use std::sync::Arc;
+
+use sqlx::PgPool;
+
+use crate::device::registry::ProfileSet;
+use crate::poll::stats::PollStats;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub profiles: Arc<ProfileSet>,
+    pub stats: Arc<PollStats>,
+}

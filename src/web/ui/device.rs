@@ -1,0 +1,166 @@
+//! The device page: latest values grouped as an operator reads a meter —
+//! energy by tariff, history, demand, real-time per phase.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, State};
+use axum::response::{Html, IntoResponse, Response};
+
+use super::fleet::{cell, when};
+use super::pages::{Cell, DevicePage, EventLine, Table};
+use super::signed_in;
+use crate::domain::ids::DeviceId;
+use crate::store::devices::fetch_device;
+use crate::store::events::fetch_device_events;
+use crate::store::readings::{StoredReading, fetch_latest};
+use crate::web::auth::Caller;
+use crate::web::error::ApiError;
+use crate::web::state::AppState;
+
+/// Energy quantities by OBIS value group C.
+const ENERGIES: [(u8, &str); 6] = [
+    (1, "Active import"),
+    (2, "Active export"),
+    (3, "Reactive import"),
+    (4, "Reactive export"),
+    (9, "Apparent import"),
+    (10, "Apparent export"),
+];
+const DEMANDS: [(u8, &str); 4] = [(1, "Active import"), (2, "Active export"), (3, "Reactive import"), (4, "Reactive export")];
+/// Real-time quantities: label, then the C group for L1, L2, L3 and total.
+const PHASES: [(&str, [u8; 4]); 8] = [
+    ("Voltage", [32, 52, 72, 0]),
+    ("Current", [31, 51, 71, 0]),
+    ("Active power import", [21, 41, 61, 1]),
+    ("Active power export", [22, 42, 62, 2]),
+    ("Reactive power import", [23, 43, 63, 3]),
+    ("Reactive power export", [24, 44, 64, 4]),
+    ("Apparent power", [29, 49, 69, 9]),
+    ("Power factor", [33, 53, 73, 13]),
+];
+
+struct Latest<'a>(HashMap<&'a str, &'a StoredReading>);
+
+impl Latest<'_> {
+    fn cell(&self, code: &str, decimals: usize) -> Cell {
+        cell(self.0.get(code).map(|r| (r.value, r.unit.as_str())), decimals)
+    }
+
+    fn has_any(&self, rows: &[(String, Vec<Cell>)]) -> bool {
+        rows.iter().flat_map(|(_, cells)| cells).any(|cell| !cell.title.is_empty())
+    }
+}
+
+fn tariff_table(latest: &Latest<'_>, caption: &str, kind: u8, suffix: &str, quantities: &[(u8, &str)]) -> Table {
+    let rows = quantities
+        .iter()
+        .map(|(c, label)| {
+            let cells = (0..=4).map(|e| latest.cell(&format!("1-1:{c}.{kind}.{e}{suffix}"), 3)).collect();
+            ((*label).to_owned(), cells)
+        })
+        .collect();
+    Table {
+        caption: caption.to_owned(),
+        columns: ["Total", "T1", "T2", "T3", "T4"].map(String::from).to_vec(),
+        rows,
+    }
+}
+
+fn demand_table(latest: &Latest<'_>, caption: &str, suffix: &str) -> Table {
+    let mut rows = Vec::new();
+    for (c, label) in DEMANDS {
+        for e in 0..=4 {
+            let code = format!("1-1:{c}.6.{e}{suffix}");
+            if let Some(reading) = latest.0.get(code.as_str()) {
+                let at = reading.captured_at.map(|at| when(Some(at))).unwrap_or_else(|| "–".to_owned());
+                let tariff = if e == 0 { "total".to_owned() } else { format!("T{e}") };
+                rows.push((format!("{label} {tariff}"), vec![latest.cell(&code, 3), Cell { text: at, title: String::new() }]));
+            }
+        }
+    }
+    Table {
+        caption: caption.to_owned(),
+        columns: vec!["Maximum".to_owned(), "At".to_owned()],
+        rows,
+    }
+}
+
+fn phase_table(latest: &Latest<'_>) -> Table {
+    let rows = PHASES
+        .iter()
+        .map(|(label, groups)| {
+            let cells = groups
+                .iter()
+                .map(|&c| if c == 0 { Cell::empty() } else { latest.cell(&format!("1-1:{c}.7.0"), 3) })
+                .collect();
+            ((*label).to_owned(), cells)
+        })
+        .collect();
+    Table {
+        caption: "Real-time values".to_owned(),
+        columns: ["L1", "L2", "L3", "Total"].map(String::from).to_vec(),
+        rows,
+    }
+}
+
+pub async fn get_device_page(State(state): State<AppState>, caller: Result<Caller, ApiError>, Path(id): Path<i64>) -> Response {
+    let caller = match signed_in(caller) {
+        Ok(caller) => caller,
+        Err(response) => return response,
+    };
+    match build(&state, caller, DeviceId(id)).await {
+        Ok(page) => match askama::Template::render(&page) {
+            Ok(html) => Html(html).into_response(),
+            Err(error) => ApiError::internal(error).into_page(),
+        },
+        Err(error) => error.into_page(),
+    }
+}
+
+async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DevicePage, ApiError> {
+    let device = fetch_device(&state.pool, id).await?.ok_or_else(|| ApiError::not_found(format!("no device {id}")))?;
+    let readings = fetch_latest(&state.pool, id).await?;
+    let latest = Latest(readings.iter().map(|r| (r.obis.as_str(), r)).collect());
+    let mut sections = vec![
+        phase_table(&latest),
+        tariff_table(&latest, "Energy by tariff", 8, "", &ENERGIES),
+        demand_table(&latest, "Maximum demand", ""),
+        tariff_table(&latest, "Last billing period", 8, "*1", &ENERGIES),
+        tariff_table(&latest, "Two billing periods ago", 8, "*2", &ENERGIES),
+        demand_table(&latest, "Maximum demand, last billing period", "*1"),
+    ];
+    sections.retain(|table| latest.has_any(&table.rows));
+    let meter_clock = match (latest.0.get("1-0:0.9.2"), latest.0.get("1-0:0.9.1")) {
+        (Some(date), Some(time)) => {
+            let (d, t) = (date.value as u32, time.value as u32);
+            format!("20{:02}-{:02}-{:02} {:02}:{:02}:{:02} (read {})", d / 10_000, d / 100 % 100, d % 100, t / 10_000, t / 100 % 100, t % 100, when(Some(time.read_at)))
+        }
+        _ => "not read".to_owned(),
+    };
+    let events = fetch_device_events(&state.pool, id, 20)
+        .await?
+        .into_iter()
+        .map(|e| EventLine {
+            code: e.code,
+            severity: e.severity,
+            started_at: when(Some(e.started_at)),
+            cleared_at: e.cleared_at.map(|at| when(Some(at))).unwrap_or_else(|| "active".to_owned()),
+            message: e.message,
+        })
+        .collect();
+    Ok(DevicePage {
+        user: caller.user,
+        id: device.id.0,
+        name: device.name.clone(),
+        bus: device.bus_name.clone(),
+        profile: device.profile.clone(),
+        address: device.address,
+        state: device.state().as_str(),
+        last_success: when(device.last_success_at),
+        failures: device.consecutive_failures,
+        last_error: device.last_error.clone().unwrap_or_default(),
+        meter_clock,
+        sections,
+        events,
+    })
+}

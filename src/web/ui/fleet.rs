@@ -1,0 +1,87 @@
+//! The fleet page: every device, its bus, state, last read and key values.
+
+use std::collections::HashMap;
+
+use axum::extract::State;
+use axum::response::{Html, IntoResponse, Response};
+
+use super::pages::{Cell, FleetPage, FleetRow};
+use super::signed_in;
+use crate::domain::state::DeviceState;
+use crate::store::devices::fetch_devices;
+use crate::store::readings::fetch_latest_of_codes;
+use crate::web::auth::Caller;
+use crate::web::error::ApiError;
+use crate::web::state::AppState;
+
+/// The values shown for every device: total import energy, total active
+/// power (import minus export), L1 voltage.
+const KEY_CODES: [&str; 4] = ["1-1:1.8.0", "1-1:1.7.0", "1-1:2.7.0", "1-1:32.7.0"];
+
+pub(crate) fn cell(value: Option<(f64, &str)>, decimals: usize) -> Cell {
+    match value {
+        Some((value, unit)) => Cell {
+            text: format!("{value:.decimals$} {unit}").trim_end().to_owned(),
+            title: format!("{value}"),
+        },
+        None => Cell::empty(),
+    }
+}
+
+pub(crate) fn when(at: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    at.map(|at| at.format("%Y-%m-%d %H:%M:%S UTC").to_string()).unwrap_or_else(|| "never".to_owned())
+}
+
+pub async fn get_fleet_page(State(state): State<AppState>, caller: Result<Caller, ApiError>) -> Response {
+    let caller = match signed_in(caller) {
+        Ok(caller) => caller,
+        Err(response) => return response,
+    };
+    match build(&state, caller).await {
+        Ok(page) => match askama::Template::render(&page) {
+            Ok(html) => Html(html).into_response(),
+            Err(error) => ApiError::internal(error).into_page(),
+        },
+        Err(error) => error.into_page(),
+    }
+}
+
+async fn build(state: &AppState, caller: Caller) -> Result<FleetPage, ApiError> {
+    let devices = fetch_devices(&state.pool).await?;
+    let latest = fetch_latest_of_codes(&state.pool, &KEY_CODES).await?;
+    let mut values: HashMap<(i64, &str), (f64, &str)> = HashMap::new();
+    for (device, code, value, unit) in &latest {
+        values.insert((device.0, code.as_str()), (*value, unit.as_str()));
+    }
+    let count = |wanted: DeviceState| devices.iter().filter(|d| d.state() == wanted).count();
+    let rows = devices
+        .iter()
+        .map(|device| {
+            let id = device.id.0;
+            let power = match (values.get(&(id, "1-1:1.7.0")), values.get(&(id, "1-1:2.7.0"))) {
+                (Some(&(import, unit)), Some(&(export, _))) => Some((import - export, unit)),
+                (Some(&value), None) => Some(value),
+                _ => None,
+            };
+            FleetRow {
+                id,
+                name: device.name.clone(),
+                bus: device.bus_name.clone(),
+                profile: device.profile.clone(),
+                address: device.address,
+                state: device.state().as_str(),
+                last_read: when(device.last_success_at),
+                energy: cell(values.get(&(id, "1-1:1.8.0")).copied(), 2),
+                power: cell(power, 3),
+                voltage: cell(values.get(&(id, "1-1:32.7.0")).copied(), 1),
+            }
+        })
+        .collect();
+    Ok(FleetPage {
+        user: caller.user,
+        rows,
+        online: count(DeviceState::Online),
+        unreachable: count(DeviceState::Unreachable),
+        unknown: count(DeviceState::Unknown),
+    })
+}

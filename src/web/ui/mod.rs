@@ -1,0 +1,41 @@
+//! HTML pages for operators: fleet overview, device detail, login.
+
+pub mod device;
+pub mod fleet;
+pub mod login;
+pub mod pages;
+
+use axum::Router;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+
+use super::auth::Caller;
+use super::error::ApiError;
+use super::state::AppState;
+
+const STYLE: &str = include_str!("../../../static/style.css");
+
+async fn get_style() -> impl IntoResponse {
+    ([(CONTENT_TYPE, "text/css"), (CACHE_CONTROL, "max-age=300")], STYLE)
+}
+
+/// A page's caller, or the login page when there is none.
+pub(crate) fn signed_in(caller: Result<Caller, ApiError>) -> Result<Caller, Response> {
+    caller.map_err(|error| {
+        if error.status == axum::http::StatusCode::UNAUTHORIZED {
+            Redirect::to("/login").into_response()
+        } else {
+            error.into_page()
+        }
+    })
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(fleet::get_fleet_page))
+        .route("/devices/{id}", get(device::get_device_page))
+        .route("/login", get(login::get_login_page).post(login::post_login))
+        .route("/logout", axum::routing::post(login::post_logout))
+        .route("/static/style.css", get(get_style))
+}

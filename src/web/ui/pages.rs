@@ -1,0 +1,91 @@
+//! The askama page structs; each handler fills one.
+
+use askama::Template;
+
+/// A value cell: formatted number and unit, or a dash when not read.
+#[derive(Debug, Clone)]
+pub struct Cell {
+    pub text: String,
+    pub title: String,
+}
+
+impl Cell {
+    pub fn empty() -> Cell {
+        Cell {
+            text: "–".to_owned(),
+            title: String::new(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct FleetRow {
+    pub id: i64,
+    pub name: String,
+    pub bus: String,
+    pub profile: String,
+    pub address: i16,
+    pub state: &'static str,
+    pub last_read: String,
+    pub energy: Cell,
+    pub power: Cell,
+    pub voltage: Cell,
+}
+
+#[derive(Template)]
+#[template(path = "fleet.html")]
+pub struct FleetPage {
+    pub user: String,
+    pub rows: Vec<FleetRow>,
+    pub online: usize,
+    pub unreachable: usize,
+    pub unknown: usize,
+}
+
+/// A table: a caption, column heads, and rows of a label and cells.
+#[derive(Debug)]
+pub struct Table {
+    pub caption: String,
+    pub columns: Vec<String>,
+    pub rows: Vec<(String, Vec<Cell>)>,
+}
+
+#[derive(Debug)]
+pub struct EventLine {
+    pub code: String,
+    pub severity: String,
+    pub started_at: String,
+    pub cleared_at: String,
+    pub message: String,
+}
+
+#[derive(Template)]
+#[template(path = "device.html")]
+pub struct DevicePage {
+    pub user: String,
+    pub id: i64,
+    pub name: String,
+    pub bus: String,
+    pub profile: String,
+    pub address: i16,
+    pub state: &'static str,
+    pub last_success: String,
+    pub failures: i32,
+    pub last_error: String,
+    pub meter_clock: String,
+    pub sections: Vec<Table>,
+    pub events: Vec<EventLine>,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    pub error: String,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub status: u16,
+    pub message: String,
+}

@@ -1,0 +1,131 @@
+//! Test harness: a fresh PostgreSQL database per test and the real
+//! application on port 0, as `startup::start` builds it for the binary.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use ohmnibus::config::Config;
+use ohmnibus::device::registry::ProfileSet;
+use ohmnibus::domain::role::Role;
+use ohmnibus::startup::{Application, start};
+use ohmnibus::store::database::{connect, create_database_if_missing, migrate};
+use ohmnibus::store::tokens::insert_token;
+use serde_json::Value;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower::ServiceExt;
+
+/// The server-level URL: DATABASE_URL, or the local PostgreSQL of our machines.
+pub fn server_url() -> String {
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A new, migrated database with a unique name.
+pub async fn fresh_database() -> (PgPool, String) {
+    let name = format!(
+        "ohmnibus_test_{}_{}",
+        std::process::id(),
+        rand_suffix()
+    );
+    let url = create_database_if_missing(&server_url(), &name).await.expect("create test database");
+    let pool = connect(&url).await.expect("connect to test database");
+    migrate(&pool).await.expect("migrate test database");
+    (pool, url)
+}
+
+fn rand_suffix() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("{nanos:x}{}", COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+pub struct TestApp {
+    pub app: Application,
+    pub pool: PgPool,
+    pub shutdown: watch::Sender<bool>,
+    pub router: axum::Router,
+}
+
+/// Starts the application on a fresh database, polling with short timeouts.
+pub async fn spawn_app() -> TestApp {
+    let (pool, url) = fresh_database().await;
+    let config = Config {
+        database_url: url,
+        bind: "127.0.0.1:0".parse().unwrap(),
+        profiles_dir: None,
+        request_timeout: Duration::from_millis(300),
+        poll_refresh: Duration::from_millis(200),
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (shutdown, receiver) = watch::channel(false);
+    let app = start(&config, pool.clone(), Arc::new(ProfileSet::builtin()), listener, receiver);
+    let router = ohmnibus::web::router(app.state.clone());
+    TestApp { app, pool, shutdown, router }
+}
+
+impl TestApp {
+    pub async fn token(&self, role: Role) -> String {
+        insert_token(&self.pool, &format!("test-{role}"), role).await.unwrap()
+    }
+
+    /// Sends a request through the real router, in process.
+    pub async fn request(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+        let mut builder = Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            builder = builder.header("authorization", format!("Bearer {token}"));
+        }
+        let request = match body {
+            Some(body) => builder.header("content-type", "application/json").body(Body::from(body.to_string())),
+            None => builder.body(Body::empty()),
+        }
+        .unwrap();
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let value = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        (status, value)
+    }
+
+    /// Sends a request with a raw body.
+    pub async fn request_raw(&self, method: &str, path: &str, token: &str, body: &str) -> (StatusCode, Value) {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_owned()))
+            .unwrap();
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), self.app.wait()).await.expect("stops in time").unwrap();
+    }
+}
+
+/// Waits (up to `limit`) until `check` is true, polling every 100 ms.
+pub async fn eventually<F, Fut>(limit: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
