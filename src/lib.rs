@@ -1,10 +1,12 @@
 //! Ohmnibus: a metering head-end. See DESIGN.md for the layers.
 
+pub mod cli;
+pub mod config;
 pub mod device;
 pub mod domain;
-pub mod store;
 pub mod poll;
-pub mod config;
+pub mod protocol;
+pub mod sim;
 pub mod startup;
+pub mod store;
 pub mod web;
-pub mod cli;

@@ -62,9 +62,7 @@ impl Link {
     pub fn inter_frame_silence(&self) -> Duration {
         match &self.transport {
             Transport::SerialRtu { baud, .. } if *baud > 19_200 => Duration::from_micros(1_750),
-            Transport::SerialRtu { baud, .. } => {
-                Duration::from_micros(3_500 * 11 * 1_000 / u64::from(*baud))
-            }
+            Transport::SerialRtu { baud, .. } => Duration::from_micros(3_500 * 11 * 1_000 / u64::from(*baud)),
             _ => Duration::ZERO,
         }
     }

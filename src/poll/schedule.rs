@@ -58,9 +58,7 @@ impl Schedule {
     /// The read due first; on a tie, real-time values before energy
     /// (the priority order of DESIGN.md), then the lower device id.
     pub fn next(&self) -> Option<&Task> {
-        self.tasks
-            .iter()
-            .min_by_key(|task| (task.due, task.group, task.device))
+        self.tasks.iter().min_by_key(|task| (task.due, task.group, task.device))
     }
 
     fn find(&mut self, device: DeviceId, group: RegisterGroup) -> Option<&mut Task> {
@@ -81,7 +79,9 @@ impl Schedule {
     /// Records a failed attempt. Returns true when the read has used its
     /// attempts (a failed poll).
     pub fn failed(&mut self, device: DeviceId, group: RegisterGroup, now: Instant) -> bool {
-        let Some(task) = self.find(device, group) else { return false };
+        let Some(task) = self.find(device, group) else {
+            return false;
+        };
         task.failed_attempts += 1;
         if task.failed_attempts < ATTEMPTS {
             task.due = now + RETRY_DELAY;
@@ -137,7 +137,10 @@ mod tests {
         assert_eq!(schedule.next().unwrap().device, B);
         assert!(!schedule.failed(A, RegisterGroup::Realtime, start + Duration::from_secs(2)));
         let now = start + Duration::from_secs(3);
-        assert!(schedule.failed(A, RegisterGroup::Realtime, now), "third attempt ends the poll");
+        assert!(
+            schedule.failed(A, RegisterGroup::Realtime, now),
+            "third attempt ends the poll"
+        );
         let due = |s: &Schedule| s.tasks.iter().find(|t| t.device == A).unwrap().due;
         assert_eq!(due(&schedule), now + period);
         // Second failed poll in a row: twice the period; then four times, capped.
@@ -149,8 +152,9 @@ mod tests {
             schedule.failed(A, RegisterGroup::Realtime, now);
         }
         assert_eq!(due(&schedule), now + MAX_BACKOFF);
-        // One success restores the normal period.
-        schedule.succeeded(A, RegisterGroup::Realtime, now);
-        assert_eq!(due(&schedule), now + period);
+        // One success, when it falls due, restores the normal period.
+        let at = due(&schedule);
+        schedule.succeeded(A, RegisterGroup::Realtime, at);
+        assert_eq!(due(&schedule), at + period);
     }
 }

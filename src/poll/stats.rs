@@ -23,13 +23,41 @@ impl PollStats {
     pub fn render(&self) -> String {
         let rows = [
             ("ohmnibus_modbus_requests_total", "Modbus requests sent", &self.requests),
-            ("ohmnibus_modbus_timeouts_total", "Modbus requests that got no answer in time", &self.timeouts),
-            ("ohmnibus_modbus_exceptions_total", "Modbus exception responses", &self.exceptions),
-            ("ohmnibus_modbus_transport_errors_total", "Connection or framing failures", &self.transport_errors),
-            ("ohmnibus_readings_queued_total", "Readings handed to ingest", &self.readings_queued),
-            ("ohmnibus_readings_stored_total", "Readings written to PostgreSQL", &self.readings_stored),
-            ("ohmnibus_readings_dropped_total", "Readings dropped because the ingest buffer was full", &self.readings_dropped),
-            ("ohmnibus_ingest_failures_total", "Failed batch writes (retried)", &self.ingest_failures),
+            (
+                "ohmnibus_modbus_timeouts_total",
+                "Modbus requests that got no answer in time",
+                &self.timeouts,
+            ),
+            (
+                "ohmnibus_modbus_exceptions_total",
+                "Modbus exception responses",
+                &self.exceptions,
+            ),
+            (
+                "ohmnibus_modbus_transport_errors_total",
+                "Connection or framing failures",
+                &self.transport_errors,
+            ),
+            (
+                "ohmnibus_readings_queued_total",
+                "Readings handed to ingest",
+                &self.readings_queued,
+            ),
+            (
+                "ohmnibus_readings_stored_total",
+                "Readings written to PostgreSQL",
+                &self.readings_stored,
+            ),
+            (
+                "ohmnibus_readings_dropped_total",
+                "Readings dropped because the ingest buffer was full",
+                &self.readings_dropped,
+            ),
+            (
+                "ohmnibus_ingest_failures_total",
+                "Failed batch writes (retried)",
+                &self.ingest_failures,
+            ),
         ];
         let mut text = String::new();
         for (name, help, counter) in rows {

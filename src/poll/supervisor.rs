@@ -47,7 +47,13 @@ struct RunningBus {
 
 /// Starts polling; returns when `shutdown` turns true and every worker and
 /// the ingest have finished.
-pub async fn run_poller(pool: PgPool, profiles: Arc<ProfileSet>, settings: PollSettings, stats: Arc<PollStats>, mut shutdown: watch::Receiver<bool>) {
+pub async fn run_poller(
+    pool: PgPool,
+    profiles: Arc<ProfileSet>,
+    settings: PollSettings,
+    stats: Arc<PollStats>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let (ingest, ingest_task) = spawn_ingest(pool.clone(), Arc::clone(&stats));
     let services = WorkerServices {
         pool: pool.clone(),
@@ -76,7 +82,12 @@ pub async fn run_poller(pool: PgPool, profiles: Arc<ProfileSet>, settings: PollS
     let _ = ingest_task.await;
 }
 
-async fn refresh(pool: &PgPool, profiles: &ProfileSet, services: &WorkerServices, running: &mut HashMap<BusId, RunningBus>) -> Result<(), crate::store::StoreError> {
+async fn refresh(
+    pool: &PgPool,
+    profiles: &ProfileSet,
+    services: &WorkerServices,
+    running: &mut HashMap<BusId, RunningBus>,
+) -> Result<(), crate::store::StoreError> {
     let buses = fetch_buses(pool).await?;
     let devices = fetch_devices(pool).await?;
     let mut seen = Vec::new();
@@ -107,8 +118,22 @@ async fn refresh(pool: &PgPool, profiles: &ProfileSet, services: &WorkerServices
         tracing::info!(bus = %bus.name, transport = %transport.describe(), devices = configs.len(), "starting bus worker");
         let (devices_tx, devices_rx) = watch::channel(configs);
         let (stop_tx, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(run_bus(bus.id, transport.clone(), devices_rx, services.clone(), stop_rx));
-        running.insert(bus.id, RunningBus { transport, devices: devices_tx, stop: stop_tx, task });
+        let task = tokio::spawn(run_bus(
+            bus.id,
+            transport.clone(),
+            devices_rx,
+            services.clone(),
+            stop_rx,
+        ));
+        running.insert(
+            bus.id,
+            RunningBus {
+                transport,
+                devices: devices_tx,
+                stop: stop_tx,
+                task,
+            },
+        );
     }
     running.retain(|id, bus| {
         let keep = seen.contains(id);

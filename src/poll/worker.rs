@@ -43,7 +43,14 @@ pub struct DeviceConfig {
 impl DeviceConfig {
     /// What, when changed, requires the worker to re-plan.
     pub fn plan_key(&self) -> (DeviceId, u8, &str, Duration, Duration, Tz) {
-        (self.id, self.address, &self.profile.name, self.realtime, self.energy, self.zone)
+        (
+            self.id,
+            self.address,
+            &self.profile.name,
+            self.realtime,
+            self.energy,
+            self.zone,
+        )
     }
 
     fn period(&self, group: RegisterGroup) -> Duration {
@@ -160,7 +167,12 @@ fn plan(configs: &[DeviceConfig], runtimes: &mut HashMap<DeviceId, DeviceRuntime
 }
 
 /// Reads every block of a register group and decodes it.
-async fn read_group(link: &mut Link, runtime: &mut DeviceRuntime, group: RegisterGroup, stats: &PollStats) -> Result<Vec<Reading>, LinkError> {
+async fn read_group(
+    link: &mut Link,
+    runtime: &mut DeviceRuntime,
+    group: RegisterGroup,
+    stats: &PollStats,
+) -> Result<Vec<Reading>, LinkError> {
     let profile = Arc::clone(&runtime.config.profile);
     let turnaround = Duration::from_millis(profile.modbus.turnaround_ms);
     let blocks = profile.blocks(group);
@@ -170,9 +182,15 @@ async fn read_group(link: &mut Link, runtime: &mut DeviceRuntime, group: Registe
             continue;
         }
         PollStats::add(&stats.requests, 1);
-        match link.read_holding(runtime.config.address, block.start, block.count, turnaround).await {
+        match link
+            .read_holding(runtime.config.address, block.start, block.count, turnaround)
+            .await
+        {
             Ok(words) => answers.push((block, words)),
-            Err(LinkError::Exception { code: ExceptionCode::IllegalDataAddress, .. }) if block.optional => {
+            Err(LinkError::Exception {
+                code: ExceptionCode::IllegalDataAddress,
+                ..
+            }) if block.optional => {
                 PollStats::add(&stats.exceptions, 1);
                 tracing::info!(device = %runtime.config.name, start = block.start, "optional registers not supported; not asked again");
                 runtime.unsupported.insert(block.start);
@@ -188,7 +206,10 @@ async fn read_group(link: &mut Link, runtime: &mut DeviceRuntime, group: Registe
             }
         }
     }
-    let answers: Vec<_> = answers.iter().map(|(block, words)| (*block, words.as_slice())).collect();
+    let answers: Vec<_> = answers
+        .iter()
+        .map(|(block, words)| (*block, words.as_slice()))
+        .collect();
     let (readings, invalid) = decode_blocks(&profile, &answers, Utc::now(), runtime.config.zone);
     if !invalid.is_empty() {
         tracing::warn!(device = %runtime.config.name, registers = ?invalid, "device sent values its registers cannot hold; not stored");

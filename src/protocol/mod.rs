@@ -1,0 +1,3 @@
+//! Wire formats and transports. Knows nothing of devices.
+
+pub mod modbus;

@@ -1,0 +1,165 @@
+//! Serving a simulated bus: Modbus TCP, RTU frames over TCP (a transparent
+//! gateway), and RTU on a pseudo-terminal.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::bus::SimBus;
+use crate::protocol::modbus::frame::{FrameError, mbap_frame, parse_mbap, parse_rtu, rtu_frame};
+
+/// How a line is paced: answers wait as long as their bytes would take at
+/// this baud rate (a pty ignores baud rates), plus the device turnaround.
+#[derive(Debug, Clone, Copy)]
+pub struct Pacing {
+    pub baud: Option<u32>,
+    pub turnaround: Duration,
+}
+
+impl Pacing {
+    fn delay(&self, bytes: usize) -> Duration {
+        let wire = self
+            .baud
+            .map(|baud| Duration::from_micros(bytes as u64 * 11 * 1_000_000 / u64::from(baud)))
+            .unwrap_or_default();
+        wire + self.turnaround
+    }
+}
+
+/// Which framing a TCP listener speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcpFraming {
+    ModbusTcp,
+    RtuOverTcp,
+}
+
+/// Serves `bus` on `address` until `shutdown` turns true. Returns the bound address.
+pub async fn spawn_tcp(
+    bus: SimBus,
+    address: &str,
+    framing: TcpFraming,
+    shutdown: watch::Receiver<bool>,
+) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {
+    let listener = TcpListener::bind(address).await?;
+    let local = listener.local_addr()?;
+    let mut stop = shutdown.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let Ok((stream, _)) = accepted else { continue };
+                    let _ = stream.set_nodelay(true);
+                    let bus = bus.clone();
+                    let pacing = Pacing { baud: None, turnaround: Duration::from_millis(bus.turnaround_ms()) };
+                    let stop = shutdown.clone();
+                    tokio::spawn(async move {
+                        match framing {
+                            TcpFraming::ModbusTcp => serve_mbap(stream, bus, stop).await,
+                            TcpFraming::RtuOverTcp => serve_rtu(stream, bus, pacing, stop).await,
+                        }
+                    });
+                }
+                _ = stop.changed() => if *stop.borrow() { return },
+            }
+        }
+    });
+    Ok((local, task))
+}
+
+/// Creates a pseudo-terminal pair and serves RTU on it. Returns the path a
+/// master opens (the pty's slave side, e.g. /dev/pts/7).
+pub fn spawn_pty(
+    bus: SimBus,
+    baud: u32,
+    shutdown: watch::Receiver<bool>,
+) -> std::io::Result<(PathBuf, JoinHandle<()>)> {
+    let (master, slave) = tokio_serial::SerialStream::pair().map_err(|e| std::io::Error::other(e.to_string()))?;
+    let path = serialport::SerialPort::name(&slave)
+        .map(PathBuf::from)
+        .ok_or_else(|| std::io::Error::other("pty has no name"))?;
+    let pacing = Pacing {
+        baud: Some(baud),
+        turnaround: Duration::from_millis(bus.turnaround_ms()),
+    };
+    let task = tokio::spawn(async move {
+        // Keep the slave side open for the pty's lifetime.
+        let _slave = slave;
+        serve_rtu(master, bus, pacing, shutdown).await;
+    });
+    Ok((path, task))
+}
+
+async fn serve_mbap<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, bus: SimBus, mut stop: watch::Receiver<bool>) {
+    let mut buffer = Vec::with_capacity(512);
+    let mut chunk = [0u8; 512];
+    loop {
+        match parse_mbap(&buffer) {
+            Ok((transaction, unit, pdu, len)) => {
+                buffer.drain(..len);
+                if let Some((answer_unit, response)) = bus.handle(unit, &pdu) {
+                    if stream
+                        .write_all(&mbap_frame(transaction, answer_unit, &response))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                continue;
+            }
+            Err(FrameError::Incomplete) => {}
+            Err(_) => return, // not Modbus TCP: drop the connection
+        }
+        tokio::select! {
+            read = stream.read(&mut chunk) => match read {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+            },
+            _ = stop.changed() => if *stop.borrow() { return },
+        }
+    }
+}
+
+/// RTU on a byte stream: frames are found by their length and CRC; garbage
+/// is skipped a byte at a time, silently, as a device on a noisy line does.
+async fn serve_rtu<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    bus: SimBus,
+    pacing: Pacing,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut buffer = Vec::with_capacity(512);
+    let mut chunk = [0u8; 512];
+    loop {
+        match parse_rtu(&buffer) {
+            Ok((unit, pdu, len)) => {
+                buffer.drain(..len);
+                if let Some((answer_unit, response)) = bus.handle(unit, &pdu) {
+                    let frame = rtu_frame(answer_unit, &response);
+                    tokio::time::sleep(pacing.delay(frame.len())).await;
+                    if stream.write_all(&frame).await.is_err() || stream.flush().await.is_err() {
+                        return;
+                    }
+                }
+                continue;
+            }
+            Err(FrameError::Incomplete) => {}
+            Err(_) => {
+                buffer.remove(0);
+                continue;
+            }
+        }
+        tokio::select! {
+            read = stream.read(&mut chunk) => match read {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+            },
+            _ = stop.changed() => if *stop.borrow() { return },
+        }
+    }
+}
