@@ -25,17 +25,19 @@ pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 
 impl Config {
     pub fn from_env() -> anyhow::Result<Config> {
-        let database_url = std::env::var("DATABASE_URL")
-            .context("DATABASE_URL is not set: give the PostgreSQL database, e.g. postgres://user@host:5432/ohmnibus")?;
+        let database_url = std::env::var("DATABASE_URL").context(
+            "DATABASE_URL is not set: give the PostgreSQL database, e.g. postgres://user@host:5432/ohmnibus",
+        )?;
         let bind = std::env::var("OHMNIBUS_BIND").unwrap_or_else(|_| DEFAULT_BIND.to_owned());
         let bind = bind
             .parse()
             .with_context(|| format!("OHMNIBUS_BIND={bind:?} is not an address:port such as 127.0.0.1:8080"))?;
         let profiles_dir = std::env::var_os("OHMNIBUS_PROFILES_DIR").map(PathBuf::from);
         let request_timeout = match std::env::var("OHMNIBUS_REQUEST_TIMEOUT_MS") {
-            Ok(text) => Duration::from_millis(text.parse().with_context(|| {
-                format!("OHMNIBUS_REQUEST_TIMEOUT_MS={text:?} is not a number of milliseconds")
-            })?),
+            Ok(text) => Duration::from_millis(
+                text.parse()
+                    .with_context(|| format!("OHMNIBUS_REQUEST_TIMEOUT_MS={text:?} is not a number of milliseconds"))?,
+            ),
             Err(_) => Duration::from_millis(1_000),
         };
         Ok(Config {

@@ -6,7 +6,11 @@ use clap::{Parser, Subcommand};
 use ohmnibus::cli;
 
 #[derive(Parser)]
-#[command(name = "ohmnibus", version, about = "Metering head-end: polls meters, stores readings in PostgreSQL, serves dashboards and a REST API")]
+#[command(
+    name = "ohmnibus",
+    version,
+    about = "Metering head-end: polls meters, stores readings in PostgreSQL, serves dashboards and a REST API"
+)]
 struct Arguments {
     #[command(subcommand)]
     command: Command,
@@ -18,6 +22,10 @@ enum Command {
     Serve,
     /// Apply pending database migrations to DATABASE_URL and exit.
     Migrate,
+    /// Run a demonstration: PostgreSQL database, a simulated fleet and the server.
+    Demo(cli::demo::DemoArgs),
+    /// Serve simulated devices over Modbus TCP, RTU over TCP or a pseudo-terminal.
+    Simulate(ohmnibus::sim::cli::SimulateArgs),
     /// Manage API tokens.
     Token {
         #[command(subcommand)]
@@ -34,6 +42,8 @@ async fn main() -> ExitCode {
     let result = match arguments.command {
         Command::Serve => cli::serve::run().await,
         Command::Migrate => cli::serve::migrate().await,
+        Command::Demo(args) => cli::demo::run(args).await,
+        Command::Simulate(args) => cli::simulate(args).await,
         Command::Token { command } => cli::token::run(command).await,
         Command::Openapi => {
             print!("{}", ohmnibus::web::api::openapi_json());

@@ -28,7 +28,11 @@ pub struct Application {
 
 /// Connects to the database, applies migrations, loads the profiles, starts
 /// the poller and serves HTTP on `listener` until `shutdown` turns true.
-pub async fn build(config: &Config, listener: TcpListener, shutdown: watch::Receiver<bool>) -> anyhow::Result<Application> {
+pub async fn build(
+    config: &Config,
+    listener: TcpListener,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<Application> {
     let profiles = ProfileSet::load(config.profiles_dir.as_deref()).context("loading device profiles")?;
     let pool = connect(&config.database_url)
         .await
@@ -38,13 +42,25 @@ pub async fn build(config: &Config, listener: TcpListener, shutdown: watch::Rece
 }
 
 /// Starts poller and web server on an existing pool and profile set.
-pub fn start(config: &Config, pool: PgPool, profiles: Arc<ProfileSet>, listener: TcpListener, shutdown: watch::Receiver<bool>) -> Application {
+pub fn start(
+    config: &Config,
+    pool: PgPool,
+    profiles: Arc<ProfileSet>,
+    listener: TcpListener,
+    shutdown: watch::Receiver<bool>,
+) -> Application {
     let stats = Arc::new(PollStats::default());
     let settings = PollSettings {
         request_timeout: config.request_timeout,
         refresh: config.poll_refresh,
     };
-    let poller = tokio::spawn(run_poller(pool.clone(), Arc::clone(&profiles), settings, Arc::clone(&stats), shutdown.clone()));
+    let poller = tokio::spawn(run_poller(
+        pool.clone(),
+        Arc::clone(&profiles),
+        settings,
+        Arc::clone(&stats),
+        shutdown.clone(),
+    ));
     let state = AppState { pool, profiles, stats };
     let address = listener.local_addr().expect("a bound listener has an address");
     let app = router(state.clone());
@@ -60,7 +76,12 @@ pub fn start(config: &Config, pool: PgPool, profiles: Arc<ProfileSet>, listener:
             })
             .await
     });
-    Application { address, state, server, poller }
+    Application {
+        address,
+        state,
+        server,
+        poller,
+    }
 }
 
 impl Application {

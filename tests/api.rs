@@ -16,25 +16,36 @@ fn bus_body() -> serde_json::Value {
 async fn creates_and_lists_buses_and_devices() {
     let app = spawn_app().await;
     let engineer = app.token(Role::Engineer).await;
-    let (status, bus) = app.request("POST", "/api/v1/buses", Some(&engineer), Some(bus_body())).await;
+    let (status, bus) = app
+        .request("POST", "/api/v1/buses", Some(&engineer), Some(bus_body()))
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{bus}");
     assert_eq!(bus["name"], "line-1");
     assert_eq!(bus["transport"]["kind"], "modbus_tcp");
     let bus_id = bus["id"].as_i64().unwrap();
 
     let serial = json!({"name": "rs485-a", "transport": {"kind": "serial_rtu", "path": "/dev/ttyUSB0", "baud": 19200, "parity": "even", "stop_bits": 1}});
-    let (status, body) = app.request("POST", "/api/v1/buses", Some(&engineer), Some(serial)).await;
+    let (status, body) = app
+        .request("POST", "/api/v1/buses", Some(&engineer), Some(serial))
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["transport"]["parity"], "even");
 
     let device = json!({"name": "Main incomer", "bus_id": bus_id, "profile": "th40c", "address": 1});
-    let (status, device) = app.request("POST", "/api/v1/devices", Some(&engineer), Some(device)).await;
+    let (status, device) = app
+        .request("POST", "/api/v1/devices", Some(&engineer), Some(device))
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{device}");
     let id = device["id"].as_i64().unwrap();
-    assert_eq!(device["schedule"], json!({"realtime_seconds": 10, "energy_seconds": 60}));
+    assert_eq!(
+        device["schedule"],
+        json!({"realtime_seconds": 10, "energy_seconds": 60})
+    );
 
     let viewer = app.token(Role::Viewer).await;
-    let (status, one) = app.request("GET", &format!("/api/v1/devices/{id}"), Some(&viewer), None).await;
+    let (status, one) = app
+        .request("GET", &format!("/api/v1/devices/{id}"), Some(&viewer), None)
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(one["name"], "Main incomer");
     assert!(["unknown", "online", "unreachable"].contains(&one["status"]["state"].as_str().unwrap()));
@@ -43,7 +54,9 @@ async fn creates_and_lists_buses_and_devices() {
     let (status, list) = app.request("GET", "/api/v1/devices", Some(&viewer), None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(list["devices"].as_array().unwrap().len(), 1);
-    let (status, registers) = app.request("GET", &format!("/api/v1/devices/{id}/registers"), Some(&viewer), None).await;
+    let (status, registers) = app
+        .request("GET", &format!("/api/v1/devices/{id}/registers"), Some(&viewer), None)
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(registers["device_id"], id);
     assert!(registers["registers"].is_array());
@@ -54,17 +67,47 @@ async fn creates_and_lists_buses_and_devices() {
 async fn bad_input_gets_4xx_naming_the_field() {
     let app = spawn_app().await;
     let engineer = app.token(Role::Engineer).await;
-    let (_, bus) = app.request("POST", "/api/v1/buses", Some(&engineer), Some(bus_body())).await;
+    let (_, bus) = app
+        .request("POST", "/api/v1/buses", Some(&engineer), Some(bus_body()))
+        .await;
     let bus_id = bus["id"].as_i64().unwrap();
 
     let cases = [
-        (json!({"name": "m", "bus_id": bus_id, "profile": "nope", "address": 1}), StatusCode::UNPROCESSABLE_ENTITY, "profile:"),
-        (json!({"name": "m", "bus_id": 999_999, "profile": "th40c", "address": 1}), StatusCode::UNPROCESSABLE_ENTITY, "bus_id:"),
-        (json!({"name": "m", "bus_id": bus_id, "profile": "th40c", "address": 0}), StatusCode::UNPROCESSABLE_ENTITY, "address:"),
-        (json!({"name": "m", "bus_id": bus_id, "profile": "th40c", "address": 248}), StatusCode::UNPROCESSABLE_ENTITY, "address:"),
-        (json!({"name": "m", "bus_id": bus_id, "profile": "th40c"}), StatusCode::UNPROCESSABLE_ENTITY, "address"),
-        (json!({"name": "m", "bus_id": "one", "profile": "th40c", "address": 1}), StatusCode::UNPROCESSABLE_ENTITY, "bus_id"),
-        (json!({"name": " ", "bus_id": bus_id, "profile": "th40c", "address": 1}), StatusCode::UNPROCESSABLE_ENTITY, "name:"),
+        (
+            json!({"name": "m", "bus_id": bus_id, "profile": "nope", "address": 1}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "profile:",
+        ),
+        (
+            json!({"name": "m", "bus_id": 999_999, "profile": "th40c", "address": 1}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bus_id:",
+        ),
+        (
+            json!({"name": "m", "bus_id": bus_id, "profile": "th40c", "address": 0}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "address:",
+        ),
+        (
+            json!({"name": "m", "bus_id": bus_id, "profile": "th40c", "address": 248}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "address:",
+        ),
+        (
+            json!({"name": "m", "bus_id": bus_id, "profile": "th40c"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "address",
+        ),
+        (
+            json!({"name": "m", "bus_id": "one", "profile": "th40c", "address": 1}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bus_id",
+        ),
+        (
+            json!({"name": " ", "bus_id": bus_id, "profile": "th40c", "address": 1}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "name:",
+        ),
         (
             json!({"name": "m", "bus_id": bus_id, "profile": "th40c", "address": 1, "schedule": {"realtime_seconds": 0}}),
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -72,7 +115,9 @@ async fn bad_input_gets_4xx_naming_the_field() {
         ),
     ];
     for (body, status, field) in cases {
-        let (got, error) = app.request("POST", "/api/v1/devices", Some(&engineer), Some(body.clone())).await;
+        let (got, error) = app
+            .request("POST", "/api/v1/devices", Some(&engineer), Some(body.clone()))
+            .await;
         assert_eq!(got, status, "{body} -> {error}");
         assert!(error["error"]["code"].is_string(), "{error}");
         let message = error["error"]["message"].as_str().unwrap();
@@ -81,11 +126,19 @@ async fn bad_input_gets_4xx_naming_the_field() {
 
     let bad_buses = [
         (json!({"name": "x", "transport": {"kind": "can_bus"}}), "can_bus"),
-        (json!({"name": "x", "transport": {"kind": "serial_rtu", "path": "/dev/ttyS0", "baud": 9601, "parity": "none", "stop_bits": 1}}), "transport.baud:"),
-        (json!({"name": "x", "transport": {"kind": "modbus_tcp", "host": "h"}}), "port"),
+        (
+            json!({"name": "x", "transport": {"kind": "serial_rtu", "path": "/dev/ttyS0", "baud": 9601, "parity": "none", "stop_bits": 1}}),
+            "transport.baud:",
+        ),
+        (
+            json!({"name": "x", "transport": {"kind": "modbus_tcp", "host": "h"}}),
+            "port",
+        ),
     ];
     for (body, field) in bad_buses {
-        let (status, error) = app.request("POST", "/api/v1/buses", Some(&engineer), Some(body.clone())).await;
+        let (status, error) = app
+            .request("POST", "/api/v1/buses", Some(&engineer), Some(body.clone()))
+            .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body} -> {error}");
         assert!(error["error"]["message"].as_str().unwrap().contains(field), "{error}");
     }
@@ -94,24 +147,44 @@ async fn bad_input_gets_4xx_naming_the_field() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(error["error"]["code"], "malformed_body");
 
-    let (status, error) = app.request("POST", "/api/v1/buses", Some(&engineer), Some(bus_body())).await;
+    let (status, error) = app
+        .request("POST", "/api/v1/buses", Some(&engineer), Some(bus_body()))
+        .await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert!(error["error"]["message"].as_str().unwrap().starts_with("name:"));
 
     let device = json!({"name": "a", "bus_id": bus_id, "profile": "th40c", "address": 5});
-    assert_eq!(app.request("POST", "/api/v1/devices", Some(&engineer), Some(device.clone())).await.0, StatusCode::CREATED);
-    let (status, error) = app.request("POST", "/api/v1/devices", Some(&engineer), Some(device)).await;
+    assert_eq!(
+        app.request("POST", "/api/v1/devices", Some(&engineer), Some(device.clone()))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    let (status, error) = app
+        .request("POST", "/api/v1/devices", Some(&engineer), Some(device))
+        .await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert!(error["error"]["message"].as_str().unwrap().starts_with("address:"));
 
-    let (status, error) = app.request("GET", "/api/v1/devices/424242", Some(&engineer), None).await;
+    let (status, error) = app
+        .request("GET", "/api/v1/devices/424242", Some(&engineer), None)
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(error["error"]["code"], "not_found");
 
-    let (status, error) = app.request("GET", "/api/v1/devices/1/readings?obis=1-1:1.8", Some(&engineer), None).await;
+    let (status, error) = app
+        .request("GET", "/api/v1/devices/1/readings?obis=1-1:1.8", Some(&engineer), None)
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(error["error"]["message"].as_str().unwrap().starts_with("obis:"));
-    let (status, error) = app.request("GET", "/api/v1/devices/1/readings?obis=1-1:1.8.0&from=yesterday", Some(&engineer), None).await;
+    let (status, error) = app
+        .request(
+            "GET",
+            "/api/v1/devices/1/readings?obis=1-1:1.8.0&from=yesterday",
+            Some(&engineer),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(error["error"]["message"].as_str().unwrap().starts_with("from:"));
     app.stop().await;
@@ -123,26 +196,48 @@ async fn tokens_and_roles_are_enforced() {
     let (status, error) = app.request("GET", "/api/v1/devices", None, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(error["error"]["code"], "unauthenticated");
-    let (status, _) = app.request("GET", "/api/v1/devices", Some("ohm_not-a-token"), None).await;
+    let (status, _) = app
+        .request("GET", "/api/v1/devices", Some("ohm_not-a-token"), None)
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     let engineer = app.token(Role::Engineer).await;
-    let (_, bus) = app.request("POST", "/api/v1/buses", Some(&engineer), Some(bus_body())).await;
+    let (_, bus) = app
+        .request("POST", "/api/v1/buses", Some(&engineer), Some(bus_body()))
+        .await;
     let device = json!({"name": "m", "bus_id": bus["id"], "profile": "th40c", "address": 1});
     for role in [Role::Viewer, Role::Operator, Role::Secadm, Role::Secaud] {
         let token = app.token(role).await;
-        let (status, error) = app.request("POST", "/api/v1/devices", Some(&token), Some(device.clone())).await;
+        let (status, error) = app
+            .request("POST", "/api/v1/devices", Some(&token), Some(device.clone()))
+            .await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{role}");
         assert_eq!(error["error"]["code"], "forbidden");
-        let (status, _) = app.request("POST", "/api/v1/buses", Some(&token), Some(json!({"name": format!("b-{role}"), "transport": {"kind": "modbus_tcp", "host": "h", "port": 1}}))).await;
+        let (status, _) = app
+            .request(
+                "POST",
+                "/api/v1/buses",
+                Some(&token),
+                Some(json!({"name": format!("b-{role}"), "transport": {"kind": "modbus_tcp", "host": "h", "port": 1}})),
+            )
+            .await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{role}");
     }
     // The refused requests changed nothing.
-    let devices: i64 = sqlx::query_scalar("SELECT count(*) FROM devices").fetch_one(&app.pool).await.unwrap();
-    let buses: i64 = sqlx::query_scalar("SELECT count(*) FROM buses").fetch_one(&app.pool).await.unwrap();
+    let devices: i64 = sqlx::query_scalar("SELECT count(*) FROM devices")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let buses: i64 = sqlx::query_scalar("SELECT count(*) FROM buses")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
     assert_eq!((devices, buses), (0, 1));
     // Every change is in the audit log with its actor.
-    let actors: Vec<String> = sqlx::query_scalar("SELECT actor FROM audit_log").fetch_all(&app.pool).await.unwrap();
+    let actors: Vec<String> = sqlx::query_scalar("SELECT actor FROM audit_log")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
     assert_eq!(actors, vec!["test-engineer".to_owned()]);
     app.stop().await;
 }
@@ -161,7 +256,13 @@ async fn openapi_document_matches_the_committed_file() {
     let committed: serde_json::Value = serde_json::from_str(&committed).unwrap();
     assert_eq!(served, committed);
     assert_eq!(served["openapi"].as_str().unwrap().get(..3), Some("3.1"));
-    for path in ["/api/v1/buses", "/api/v1/devices", "/api/v1/devices/{id}", "/api/v1/devices/{id}/registers", "/api/v1/devices/{id}/readings"] {
+    for path in [
+        "/api/v1/buses",
+        "/api/v1/devices",
+        "/api/v1/devices/{id}",
+        "/api/v1/devices/{id}/registers",
+        "/api/v1/devices/{id}/readings",
+    ] {
         assert!(served["paths"].get(path).is_some(), "{path} documented");
     }
     app.stop().await;

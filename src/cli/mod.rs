@@ -1,5 +1,6 @@
 //! The subcommands of the binary, each a thin layer over the library.
 
+pub mod demo;
 pub mod serve;
 pub mod token;
 
@@ -10,7 +11,10 @@ use crate::device::registry::ProfileSet;
 /// Logs to stderr; `RUST_LOG` selects what (default: info for Ohmnibus).
 pub fn init_tracing() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("ohmnibus=info,tower_http=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 /// Profiles as the server would see them (`OHMNIBUS_PROFILES_DIR` on top of the shipped ones).
@@ -19,6 +23,11 @@ pub fn load_profiles() -> anyhow::Result<ProfileSet> {
     Ok(ProfileSet::load(dir.as_deref())?)
 }
 
+/// `ohmnibus simulate`.
+pub async fn simulate(args: crate::sim::cli::SimulateArgs) -> anyhow::Result<()> {
+    let profiles = load_profiles()?;
+    crate::sim::cli::run(args, &profiles).await
+}
 
 /// A watch channel that turns true on Ctrl-C or SIGTERM.
 pub fn shutdown_on_signal() -> tokio::sync::watch::Receiver<bool> {

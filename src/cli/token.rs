@@ -27,7 +27,9 @@ pub async fn run(command: TokenCommand) -> anyhow::Result<()> {
             let name = name.trim();
             anyhow::ensure!(!name.is_empty(), "--name must not be empty");
             let url = std::env::var("DATABASE_URL").context("DATABASE_URL is not set")?;
-            let pool = connect(&url).await.with_context(|| format!("connecting to {}", redact(&url)))?;
+            let pool = connect(&url)
+                .await
+                .with_context(|| format!("connecting to {}", redact(&url)))?;
             migrate(&pool).await.context("applying migrations")?;
             let token = insert_token(&pool, name, role).await?;
             eprintln!("token for {name} with role {role}:");

@@ -152,7 +152,10 @@ mod tests {
         let (readings, _) = decode_blocks(&profile, &[(demand, &demand_words), (stamps, &stamp_words)], now, zone);
         let reading = readings.iter().find(|r| r.obis.to_string() == "1-1:1.6.0").unwrap();
         assert_eq!(reading.value, 12.5);
-        assert_eq!(reading.captured_at, Some(Utc.with_ymd_and_hms(2026, 12, 21, 17, 30, 0).unwrap()));
+        assert_eq!(
+            reading.captured_at,
+            Some(Utc.with_ymd_and_hms(2026, 12, 21, 17, 30, 0).unwrap())
+        );
     }
 
     #[test]

@@ -108,17 +108,14 @@ impl FromStr for ObisCode {
             text: text.to_owned(),
             reason,
         };
-        let (ab, rest) = text
-            .split_once(':')
-            .ok_or_else(|| err("expected A-B:C.D.E"))?;
+        let (ab, rest) = text.split_once(':').ok_or_else(|| err("expected A-B:C.D.E"))?;
         let (a, b) = ab.split_once('-').ok_or_else(|| err("expected A-B before ':'"))?;
         let (cde, billing) = match rest.split_once(['*', '&']) {
             Some((cde, f)) => (cde, Some(number(f, text, "billing suffix must be 0-255")?)),
             None => (rest, None),
         };
         let mut parts = cde.split('.');
-        let (Some(c), Some(d), Some(e), None) = (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let (Some(c), Some(d), Some(e), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
             return Err(err("expected three groups C.D.E after ':'"));
         };
         Ok(ObisCode {
@@ -165,7 +162,14 @@ mod tests {
 
     #[test]
     fn round_trips_common_codes() {
-        for text in ["1-1:1.8.0", "1-1:1.8.2*1", "1-0:0.9.2", "0-0:F.F.0", "1-1:72.7.0", "0-0:C.50.1*12"] {
+        for text in [
+            "1-1:1.8.0",
+            "1-1:1.8.2*1",
+            "1-0:0.9.2",
+            "0-0:F.F.0",
+            "1-1:72.7.0",
+            "0-0:C.50.1*12",
+        ] {
             let code: ObisCode = text.parse().unwrap();
             assert_eq!(code.to_string(), text);
         }
@@ -174,13 +178,24 @@ mod tests {
     #[test]
     fn exposes_groups() {
         let code: ObisCode = "1-1:1.8.3*2".parse().unwrap();
-        assert_eq!((code.quantity(), code.kind(), code.tariff(), code.billing()), (Some(1), Some(8), Some(3), Some(2)));
+        assert_eq!(
+            (code.quantity(), code.kind(), code.tariff(), code.billing()),
+            (Some(1), Some(8), Some(3), Some(2))
+        );
         assert_eq!(code.current().to_string(), "1-1:1.8.3");
     }
 
     #[test]
     fn rejects_malformed_codes() {
-        for text in ["", "1.8.0", "1-1:1.8", "1-1:1.8.0.0", "1-1:256.8.0", "x-1:1.8.0", "1-1:1.8.0*"] {
+        for text in [
+            "",
+            "1.8.0",
+            "1-1:1.8",
+            "1-1:1.8.0.0",
+            "1-1:256.8.0",
+            "x-1:1.8.0",
+            "1-1:1.8.0*",
+        ] {
             assert!(text.parse::<ObisCode>().is_err(), "{text} should be rejected");
         }
     }

@@ -270,12 +270,18 @@ impl Profile {
                 return Err(fail(field("type"), "wider than max_registers_per_request".into()));
             }
             if register.obis_negative.is_some() && matches!(register.value_type, ValueType::U16 | ValueType::U32) {
-                return Err(fail(field("obis_negative"), "an unsigned value is never negative".into()));
+                return Err(fail(
+                    field("obis_negative"),
+                    "an unsigned value is never negative".into(),
+                ));
             }
             if !register.value_type.is_timestamp_part() {
                 for code in std::iter::once(&register.obis).chain(register.obis_negative.as_ref()) {
                     if !readings.insert(code.clone()) {
-                        return Err(fail(field("obis"), format!("{code} is already given by another register")));
+                        return Err(fail(
+                            field("obis"),
+                            format!("{code} is already given by another register"),
+                        ));
                     }
                 }
             }
@@ -285,10 +291,16 @@ impl Profile {
             if register.value_type.is_timestamp_part() {
                 let field = format!("registers[{index}] ({}).obis", register.name);
                 if !readings.contains(&register.obis) {
-                    return Err(fail(field, format!("time stamp for {} but no register gives that value", register.obis)));
+                    return Err(fail(
+                        field,
+                        format!("time stamp for {} but no register gives that value", register.obis),
+                    ));
                 }
                 if !stamps.insert((register.obis.clone(), register.value_type == ValueType::Mmdd)) {
-                    return Err(fail(field, format!("{} has two {:?} registers", register.obis, register.value_type)));
+                    return Err(fail(
+                        field,
+                        format!("{} has two {:?} registers", register.obis, register.value_type),
+                    ));
                 }
             }
         }
@@ -297,10 +309,17 @@ impl Profile {
         by_address.sort_by_key(|register| register.address);
         for pair in by_address.windows(2) {
             if pair[0].end() > u32::from(pair[1].address) {
-                let index = self.registers.iter().position(|r| std::ptr::eq(r, pair[1])).unwrap_or(0);
+                let index = self
+                    .registers
+                    .iter()
+                    .position(|r| std::ptr::eq(r, pair[1]))
+                    .unwrap_or(0);
                 return Err(fail(
                     format!("registers[{index}] ({}).address", pair[1].name),
-                    format!("0x{:04X} overlaps {} at 0x{:04X}", pair[1].address, pair[0].name, pair[0].address),
+                    format!(
+                        "0x{:04X} overlaps {} at 0x{:04X}",
+                        pair[1].address, pair[0].name, pair[0].address
+                    ),
                 ));
             }
         }

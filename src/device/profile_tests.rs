@@ -49,12 +49,30 @@ fn th40c_covers_the_head_end_registers_of_the_manual() {
         }
     }
     // Instantaneous values per phase and total, date and time.
-    for code in ["1-1:32.7.0", "1-1:71.7.0", "1-1:1.7.0", "1-1:2.7.0", "1-1:63.7.0", "1-1:13.7.0", "1-1:69.7.0", "1-0:0.9.1", "1-0:0.9.2"] {
+    for code in [
+        "1-1:32.7.0",
+        "1-1:71.7.0",
+        "1-1:1.7.0",
+        "1-1:2.7.0",
+        "1-1:63.7.0",
+        "1-1:13.7.0",
+        "1-1:69.7.0",
+        "1-0:0.9.1",
+        "1-0:0.9.2",
+    ] {
         assert!(codes.contains(&code.to_owned()), "missing {code}");
     }
     // Every demand value has both halves of its time stamp.
-    let demands = profile.registers.iter().filter(|r| r.obis.kind() == Some(6) && r.value_type.width() == 2).count();
-    let stamps = profile.registers.iter().filter(|r| r.value_type.is_timestamp_part()).count();
+    let demands = profile
+        .registers
+        .iter()
+        .filter(|r| r.obis.kind() == Some(6) && r.value_type.width() == 2)
+        .count();
+    let stamps = profile
+        .registers
+        .iter()
+        .filter(|r| r.value_type.is_timestamp_part())
+        .count();
     assert_eq!(demands, 60);
     assert_eq!(stamps, 120);
 }
@@ -73,7 +91,11 @@ fn blocks_follow_the_gaps_of_the_map() {
     let first = energy.iter().find(|b| b.start == 0x8010).unwrap();
     assert_eq!(first.count, 10, "0x801A-0x801F are not in the map");
     // Every register is read exactly once.
-    let mut covered: Vec<usize> = RegisterGroup::ALL.iter().flat_map(|&g| profile.blocks(g)).flat_map(|b| b.registers).collect();
+    let mut covered: Vec<usize> = RegisterGroup::ALL
+        .iter()
+        .flat_map(|&g| profile.blocks(g))
+        .flat_map(|b| b.registers)
+        .collect();
     covered.sort();
     assert_eq!(covered, (0..profile.registers.len()).collect::<Vec<_>>());
 }
@@ -85,7 +107,10 @@ fn blocks_respect_the_request_limit() {
     let tighter = MINIMAL.replace("max_registers_per_request = 4", "max_registers_per_request = 3");
     let profile = Profile::parse("tiny.toml", &tighter).unwrap();
     let blocks = profile.blocks(RegisterGroup::Energy);
-    assert_eq!(blocks.iter().map(|b| (b.start, b.count)).collect::<Vec<_>>(), vec![(0x10, 2), (0x12, 2)]);
+    assert_eq!(
+        blocks.iter().map(|b| (b.start, b.count)).collect::<Vec<_>>(),
+        vec![(0x10, 2), (0x12, 2)]
+    );
 }
 
 #[test]
@@ -102,15 +127,24 @@ fn malformed_profiles_name_file_field_and_reason() {
     assert!(error.contains("overlaps Energy"), "{error}");
 
     let error = refusal(&MINIMAL.replace("\"1-1:1.7.0\"", "\"1-1:1.8.0\""));
-    assert!(error.contains("registers[1] (Power).obis: 1-1:1.8.0 is already given"), "{error}");
+    assert!(
+        error.contains("registers[1] (Power).obis: 1-1:1.8.0 is already given"),
+        "{error}"
+    );
 
     let error = refusal(&MINIMAL.replace("max_registers_per_request = 4", "max_registers_per_request = 200"));
-    assert!(error.contains("modbus.max_registers_per_request: must be 1-125"), "{error}");
+    assert!(
+        error.contains("modbus.max_registers_per_request: must be 1-125"),
+        "{error}"
+    );
 
     let error = refusal(&MINIMAL.replace("type = \"f32\"\nunit = \"kW\"", "type = \"float\"\nunit = \"kW\""));
     assert!(error.contains("unknown variant `float`"), "{error}");
 
-    let error = refusal(&MINIMAL.replace("group = \"energy\"\nname = \"Power\"", "group = \"energy\"\nname = \"Power\"\ncolour = \"red\""));
+    let error = refusal(&MINIMAL.replace(
+        "group = \"energy\"\nname = \"Power\"",
+        "group = \"energy\"\nname = \"Power\"\ncolour = \"red\"",
+    ));
     assert!(error.contains("unknown field `colour`"), "{error}");
 }
 
@@ -120,7 +154,10 @@ fn a_time_stamp_needs_its_value() {
         "{MINIMAL}\n[[registers]]\naddress = 0x0020\ntype = \"mmdd\"\nobis = \"1-1:1.6.0\"\ngroup = \"energy\"\nname = \"Demand date\"\n"
     );
     let error = refusal(&text);
-    assert!(error.contains("registers[2] (Demand date).obis: time stamp for 1-1:1.6.0"), "{error}");
+    assert!(
+        error.contains("registers[2] (Demand date).obis: time stamp for 1-1:1.6.0"),
+        "{error}"
+    );
 }
 
 #[test]

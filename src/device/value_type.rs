@@ -88,7 +88,9 @@ impl ValueType {
             }
             ValueType::Mmdd => {
                 let (month, day) = (words[0] / 100, words[0] % 100);
-                if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+                // 0000: the meter has no time stamp yet (no demand this period).
+                let valid = words[0] == 0 || ((1..=12).contains(&month) && (1..=31).contains(&day));
+                if !valid {
                     return None;
                 }
                 f64::from(words[0])
@@ -123,7 +125,11 @@ impl ValueType {
             ValueType::F32 => split((value as f32).to_bits()),
             ValueType::DateYmd | ValueType::TimeHms => {
                 let number = whole.clamp(0.0, 999_999.0) as u32;
-                vec![(number / 10_000) as u16, (number / 100 % 100) as u16, (number % 100) as u16]
+                vec![
+                    (number / 10_000) as u16,
+                    (number / 100 % 100) as u16,
+                    (number % 100) as u16,
+                ]
             }
         }
     }
@@ -145,18 +151,35 @@ mod tests {
     fn word_order_swaps_the_words() {
         let value = ValueType::F32.decode(&[0xAE14, 0x3EC7], WordOrder::LowFirst).unwrap();
         assert!((value - 0.39).abs() < 1e-6);
-        assert_eq!(ValueType::U32.decode(&[0x0001, 0x0002], WordOrder::HighFirst), Some(65_538.0));
-        assert_eq!(ValueType::I32.decode(&[0xFFFF, 0xFFFE], WordOrder::HighFirst), Some(-2.0));
+        assert_eq!(
+            ValueType::U32.decode(&[0x0001, 0x0002], WordOrder::HighFirst),
+            Some(65_538.0)
+        );
+        assert_eq!(
+            ValueType::I32.decode(&[0xFFFF, 0xFFFE], WordOrder::HighFirst),
+            Some(-2.0)
+        );
         assert_eq!(ValueType::I16.decode(&[0x8000], WordOrder::HighFirst), Some(-32_768.0));
     }
 
     #[test]
     fn dates_and_times_become_iec_style_numbers() {
-        assert_eq!(ValueType::DateYmd.decode(&[26, 11, 22], WordOrder::HighFirst), Some(261_122.0));
-        assert_eq!(ValueType::DateYmd.decode(&[2026, 11, 22], WordOrder::HighFirst), Some(261_122.0));
-        assert_eq!(ValueType::TimeHms.decode(&[14, 5, 9], WordOrder::HighFirst), Some(140_509.0));
+        assert_eq!(
+            ValueType::DateYmd.decode(&[26, 11, 22], WordOrder::HighFirst),
+            Some(261_122.0)
+        );
+        assert_eq!(
+            ValueType::DateYmd.decode(&[2026, 11, 22], WordOrder::HighFirst),
+            Some(261_122.0)
+        );
+        assert_eq!(
+            ValueType::TimeHms.decode(&[14, 5, 9], WordOrder::HighFirst),
+            Some(140_509.0)
+        );
         assert_eq!(ValueType::DateYmd.decode(&[26, 13, 1], WordOrder::HighFirst), None);
         assert_eq!(ValueType::Mmdd.decode(&[1231], WordOrder::HighFirst), Some(1231.0));
+        assert_eq!(ValueType::Mmdd.decode(&[0], WordOrder::HighFirst), Some(0.0));
+        assert_eq!(ValueType::Mmdd.decode(&[1300], WordOrder::HighFirst), None);
         assert_eq!(ValueType::Hhmm.decode(&[2460], WordOrder::HighFirst), None);
     }
 

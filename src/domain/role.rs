@@ -48,7 +48,10 @@ impl Role {
 
     pub fn permits(self, right: Right) -> bool {
         match right {
-            Right::Read => matches!(self, Role::Viewer | Role::Operator | Role::Engineer | Role::Secadm | Role::Secaud),
+            Right::Read => matches!(
+                self,
+                Role::Viewer | Role::Operator | Role::Engineer | Role::Secadm | Role::Secaud
+            ),
             Right::Operate => matches!(self, Role::Operator | Role::Engineer),
             Right::Configure => matches!(self, Role::Engineer),
             Right::ManageSecurity => matches!(self, Role::Secadm),

@@ -50,7 +50,12 @@ impl Transport {
 
     /// Checks the values serde cannot: empty host, port 0, unknown baud rate.
     pub fn check(&self) -> Result<(), TransportError> {
-        let fail = |field, reason: &str| Err(TransportError { field, reason: reason.to_owned() });
+        let fail = |field, reason: &str| {
+            Err(TransportError {
+                field,
+                reason: reason.to_owned(),
+            })
+        };
         match self {
             Transport::ModbusTcp { host, port } | Transport::RtuOverTcp { host, port } => {
                 if host.trim().is_empty() {
@@ -60,12 +65,17 @@ impl Transport {
                     return fail("transport.port", "must be 1-65535");
                 }
             }
-            Transport::SerialRtu { path, baud, stop_bits, .. } => {
+            Transport::SerialRtu {
+                path, baud, stop_bits, ..
+            } => {
                 if path.trim().is_empty() {
                     return fail("transport.path", "must name a serial device, e.g. /dev/ttyUSB0");
                 }
                 if !BAUD_RATES.contains(baud) {
-                    return fail("transport.baud", "must be one of 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200");
+                    return fail(
+                        "transport.baud",
+                        "must be one of 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200",
+                    );
                 }
                 if !matches!(stop_bits, 1 | 2) {
                     return fail("transport.stop_bits", "must be 1 or 2");
@@ -80,7 +90,12 @@ impl Transport {
         match self {
             Transport::ModbusTcp { host, port } => format!("Modbus TCP {host}:{port}"),
             Transport::RtuOverTcp { host, port } => format!("RTU over TCP {host}:{port}"),
-            Transport::SerialRtu { path, baud, parity, stop_bits } => {
+            Transport::SerialRtu {
+                path,
+                baud,
+                parity,
+                stop_bits,
+            } => {
                 let parity = match parity {
                     Parity::None => 'N',
                     Parity::Even => 'E',
@@ -98,21 +113,43 @@ mod tests {
 
     #[test]
     fn parses_the_api_shapes() {
-        let tcp: Transport = serde_json::from_str(r#"{"kind": "modbus_tcp", "host": "127.0.0.1", "port": 5020}"#).unwrap();
-        assert_eq!(tcp, Transport::ModbusTcp { host: "127.0.0.1".into(), port: 5020 });
-        let serial: Transport =
-            serde_json::from_str(r#"{"kind": "serial_rtu", "path": "/dev/ttyUSB0", "baud": 9600, "parity": "even", "stop_bits": 1}"#).unwrap();
+        let tcp: Transport =
+            serde_json::from_str(r#"{"kind": "modbus_tcp", "host": "127.0.0.1", "port": 5020}"#).unwrap();
+        assert_eq!(
+            tcp,
+            Transport::ModbusTcp {
+                host: "127.0.0.1".into(),
+                port: 5020
+            }
+        );
+        let serial: Transport = serde_json::from_str(
+            r#"{"kind": "serial_rtu", "path": "/dev/ttyUSB0", "baud": 9600, "parity": "even", "stop_bits": 1}"#,
+        )
+        .unwrap();
         assert!(serial.check().is_ok());
         assert_eq!(serial.describe(), "Serial RTU /dev/ttyUSB0 9600 8E1");
     }
 
     #[test]
     fn refuses_out_of_range_settings() {
-        let serial = Transport::SerialRtu { path: "/dev/ttyS0".into(), baud: 9601, parity: Parity::None, stop_bits: 1 };
+        let serial = Transport::SerialRtu {
+            path: "/dev/ttyS0".into(),
+            baud: 9601,
+            parity: Parity::None,
+            stop_bits: 1,
+        };
         assert_eq!(serial.check().unwrap_err().field, "transport.baud");
-        let serial = Transport::SerialRtu { path: "/dev/ttyS0".into(), baud: 9600, parity: Parity::None, stop_bits: 3 };
+        let serial = Transport::SerialRtu {
+            path: "/dev/ttyS0".into(),
+            baud: 9600,
+            parity: Parity::None,
+            stop_bits: 3,
+        };
         assert_eq!(serial.check().unwrap_err().field, "transport.stop_bits");
-        let tcp = Transport::RtuOverTcp { host: " ".into(), port: 502 };
+        let tcp = Transport::RtuOverTcp {
+            host: " ".into(),
+            port: 502,
+        };
         assert_eq!(tcp.check().unwrap_err().field, "transport.host");
         assert!(serde_json::from_str::<Transport>(r#"{"kind": "can_bus"}"#).is_err());
     }

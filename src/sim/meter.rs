@@ -113,7 +113,7 @@ impl Th40cModel {
         let mut history_demand = [HashMap::new(), HashMap::new()];
         for (months, set) in history_demand.iter_mut().enumerate() {
             let at = start - Duration::days(20 + 30 * months as i64) - Duration::hours(3);
-            let at = at.with_second(0).unwrap_or(at);
+            let at = at.with_second(0).and_then(|at| at.with_nanosecond(0)).unwrap_or(at);
             for c in 1..=4u8 {
                 for r in 0..=4u8 {
                     let value = (if c == 1 { 40.0 } else { 6.0 })
@@ -239,12 +239,13 @@ impl Th40cModel {
                 None,
             )),
             (6, None) => {
-                let (value, at) = self
-                    .demand
-                    .get(&(c, e))
-                    .copied()
-                    .unwrap_or((0.0, now + self.clock_offset));
-                Some((value, Some(at)))
+                // No demand recorded yet this period: 0, and a time stamp of MMDD 0000.
+                Some(
+                    self.demand
+                        .get(&(c, e))
+                        .map(|&(v, at)| (v, Some(at)))
+                        .unwrap_or((0.0, None)),
+                )
             }
             (6, Some(n @ 1..=2)) => self.history_demand[usize::from(n) - 1]
                 .get(&(c, e))

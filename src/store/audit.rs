@@ -4,7 +4,13 @@ use sqlx::PgPool;
 
 use super::error::StoreError;
 
-pub async fn insert_audit(pool: &PgPool, actor: &str, action: &str, target: &str, detail: serde_json::Value) -> Result<(), StoreError> {
+pub async fn insert_audit(
+    pool: &PgPool,
+    actor: &str,
+    action: &str,
+    target: &str,
+    detail: serde_json::Value,
+) -> Result<(), StoreError> {
     sqlx::query("INSERT INTO audit_log (actor, action, target, detail) VALUES ($1, $2, $3, $4)")
         .bind(actor)
         .bind(action)

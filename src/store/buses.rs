@@ -32,7 +32,12 @@ macro_rules! select_buses {
     };
 }
 
-pub async fn insert_bus(pool: &PgPool, name: &str, site_id: Option<SiteId>, transport: &Transport) -> Result<BusRow, StoreError> {
+pub async fn insert_bus(
+    pool: &PgPool,
+    name: &str,
+    site_id: Option<SiteId>,
+    transport: &Transport,
+) -> Result<BusRow, StoreError> {
     let id: BusId = sqlx::query_scalar(
         "INSERT INTO buses (name, site_id, transport) \
          VALUES ($1, COALESCE($2, (SELECT min(id) FROM sites)), $3) RETURNING id",
@@ -55,4 +60,19 @@ pub async fn fetch_bus(pool: &PgPool, id: BusId) -> Result<Option<BusRow>, Store
 
 pub async fn fetch_buses(pool: &PgPool) -> Result<Vec<BusRow>, StoreError> {
     Ok(sqlx::query_as(select_buses!("ORDER BY b.id")).fetch_all(pool).await?)
+}
+
+/// Creates the bus, or points an existing bus of that name at `transport`
+/// (the demo's simulators get new ports on every run).
+pub async fn upsert_bus(pool: &PgPool, name: &str, transport: &Transport) -> Result<BusRow, StoreError> {
+    let id: BusId = sqlx::query_scalar(
+        "INSERT INTO buses (name, site_id, transport) VALUES ($1, (SELECT min(id) FROM sites), $2) \
+         ON CONFLICT (name) DO UPDATE SET transport = EXCLUDED.transport RETURNING id",
+    )
+    .bind(name)
+    .bind(Json(transport))
+    .fetch_one(pool)
+    .await
+    .map_err(on_constraint)?;
+    Ok(fetch_bus(pool, id).await?.expect("bus just written"))
 }

@@ -97,10 +97,12 @@ pub async fn fetch_devices(pool: &PgPool) -> Result<Vec<DeviceRow>, StoreError> 
 }
 
 pub async fn fetch_devices_on_bus(pool: &PgPool, bus_id: BusId) -> Result<Vec<DeviceRow>, StoreError> {
-    Ok(sqlx::query_as(select_devices!("WHERE d.bus_id = $1 AND d.enabled ORDER BY d.address"))
-        .bind(bus_id)
-        .fetch_all(pool)
-        .await?)
+    Ok(
+        sqlx::query_as(select_devices!("WHERE d.bus_id = $1 AND d.enabled ORDER BY d.address"))
+            .bind(bus_id)
+            .fetch_all(pool)
+            .await?,
+    )
 }
 
 pub async fn update_device_status(pool: &PgPool, id: DeviceId, status: &DeviceStatus) -> Result<(), StoreError> {

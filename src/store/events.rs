@@ -42,7 +42,12 @@ pub async fn insert_event(
 }
 
 /// Clears the open event of a code, if any.
-pub async fn update_event_cleared(pool: &PgPool, device: DeviceId, code: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+pub async fn update_event_cleared(
+    pool: &PgPool,
+    device: DeviceId,
+    code: &str,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
     sqlx::query("UPDATE events SET cleared_at = $3 WHERE device_id = $1 AND code = $2 AND cleared_at IS NULL")
         .bind(device)
         .bind(code)

@@ -26,7 +26,10 @@ pub async fn insert_readings(pool: &PgPool, batch: &[(DeviceId, Reading)]) -> Re
     if batch.is_empty() {
         return Ok(());
     }
-    let months: BTreeSet<(i32, u32)> = batch.iter().map(|(_, r)| (r.read_at.year(), r.read_at.month())).collect();
+    let months: BTreeSet<(i32, u32)> = batch
+        .iter()
+        .map(|(_, r)| (r.read_at.year(), r.read_at.month()))
+        .collect();
     let mut transaction = pool.begin().await?;
     for (year, month) in months {
         let first = batch
@@ -134,7 +137,10 @@ pub async fn count_readings(pool: &PgPool, device: DeviceId) -> Result<i64, Stor
 }
 
 /// Latest values of the given codes for every device (for the fleet page).
-pub async fn fetch_latest_of_codes(pool: &PgPool, codes: &[&str]) -> Result<Vec<(DeviceId, String, f64, String)>, StoreError> {
+pub async fn fetch_latest_of_codes(
+    pool: &PgPool,
+    codes: &[&str],
+) -> Result<Vec<(DeviceId, String, f64, String)>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT device_id, obis, value, unit FROM latest_readings WHERE obis = ANY($1) ORDER BY device_id, obis",
     )

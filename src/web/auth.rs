@@ -2,9 +2,9 @@
 //! the same token in the session cookie set by the login form.
 
 use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
 use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
 
 use super::error::ApiError;
 use super::state::AppState;
@@ -62,7 +62,9 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let token = token_from(parts).ok_or_else(ApiError::unauthenticated)?;
-        let owner = fetch_token_owner(&state.pool, &token).await?.ok_or_else(ApiError::unauthenticated)?;
+        let owner = fetch_token_owner(&state.pool, &token)
+            .await?
+            .ok_or_else(ApiError::unauthenticated)?;
         Ok(Caller {
             user: owner.user,
             role: owner.role,

@@ -44,7 +44,11 @@ impl ApiError {
 
     /// A request field with a bad value (422).
     pub fn invalid(field: &str, reason: impl std::fmt::Display) -> ApiError {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", format!("{field}: {reason}"))
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            format!("{field}: {reason}"),
+        )
     }
 
     pub fn not_found(what: impl Into<String>) -> ApiError {
@@ -61,7 +65,11 @@ impl ApiError {
 
     pub fn internal(error: impl std::fmt::Display) -> ApiError {
         tracing::error!(%error, "request failed");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the server log")
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; see the server log",
+        )
     }
 
     /// Renders the error as an HTML page, for the operator UI.
@@ -80,12 +88,21 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
         match error {
-            StoreError::Conflict { field, reason } => ApiError::new(StatusCode::CONFLICT, "conflict", format!("{field}: {reason}")),
+            StoreError::Conflict { field, reason } => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", format!("{field}: {reason}"))
+            }
             StoreError::Database(error) => {
-                let unavailable = matches!(error, sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed);
+                let unavailable = matches!(
+                    error,
+                    sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed
+                );
                 if unavailable {
                     tracing::error!(%error, "database unavailable");
-                    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", "the database is not reachable; try again shortly")
+                    ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "database_unavailable",
+                        "the database is not reachable; try again shortly",
+                    )
                 } else {
                     ApiError::internal(error)
                 }

@@ -28,12 +28,10 @@ pub fn server_url() -> String {
 
 /// A new, migrated database with a unique name.
 pub async fn fresh_database() -> (PgPool, String) {
-    let name = format!(
-        "ohmnibus_test_{}_{}",
-        std::process::id(),
-        rand_suffix()
-    );
-    let url = create_database_if_missing(&server_url(), &name).await.expect("create test database");
+    let name = format!("ohmnibus_test_{}_{}", std::process::id(), rand_suffix());
+    let url = create_database_if_missing(&server_url(), &name)
+        .await
+        .expect("create test database");
     let pool = connect(&url).await.expect("connect to test database");
     migrate(&pool).await.expect("migrate test database");
     (pool, url)
@@ -42,7 +40,10 @@ pub async fn fresh_database() -> (PgPool, String) {
 fn rand_suffix() -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
     format!("{nanos:x}{}", COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
@@ -65,9 +66,20 @@ pub async fn spawn_app() -> TestApp {
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (shutdown, receiver) = watch::channel(false);
-    let app = start(&config, pool.clone(), Arc::new(ProfileSet::builtin()), listener, receiver);
+    let app = start(
+        &config,
+        pool.clone(),
+        Arc::new(ProfileSet::builtin()),
+        listener,
+        receiver,
+    );
     let router = ohmnibus::web::router(app.state.clone());
-    TestApp { app, pool, shutdown, router }
+    TestApp {
+        app,
+        pool,
+        shutdown,
+        router,
+    }
 }
 
 impl TestApp {
@@ -76,20 +88,29 @@ impl TestApp {
     }
 
     /// Sends a request through the real router, in process.
-    pub async fn request(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut builder = Request::builder().method(method).uri(path);
         if let Some(token) = token {
             builder = builder.header("authorization", format!("Bearer {token}"));
         }
         let request = match body {
-            Some(body) => builder.header("content-type", "application/json").body(Body::from(body.to_string())),
+            Some(body) => builder
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_string())),
             None => builder.body(Body::empty()),
         }
         .unwrap();
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let value = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        let value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
         (status, value)
     }
 
@@ -110,7 +131,10 @@ impl TestApp {
 
     pub async fn stop(self) {
         self.shutdown.send(true).unwrap();
-        tokio::time::timeout(Duration::from_secs(10), self.app.wait()).await.expect("stops in time").unwrap();
+        tokio::time::timeout(Duration::from_secs(10), self.app.wait())
+            .await
+            .expect("stops in time")
+            .unwrap();
     }
 }
 

@@ -76,15 +76,28 @@ pub struct BusList {
         (status = 422, description = "A field is invalid; the message names it", body = ErrorBody),
     ))]
 #[tracing::instrument(skip(state, body), fields(user = %caller.user))]
-pub async fn create_bus(State(state): State<AppState>, caller: Caller, ApiJson(body): ApiJson<NewBus>) -> Result<(StatusCode, Json<Bus>), ApiError> {
+pub async fn create_bus(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<NewBus>,
+) -> Result<(StatusCode, Json<Bus>), ApiError> {
     caller.require(Right::Configure)?;
     let name = body.name.trim();
     if name.is_empty() {
         return Err(ApiError::invalid("name", "must not be empty"));
     }
-    body.transport.check().map_err(|error| ApiError::invalid(error.field, error.reason))?;
+    body.transport
+        .check()
+        .map_err(|error| ApiError::invalid(error.field, error.reason))?;
     let row = insert_bus(&state.pool, name, body.site_id, &body.transport).await?;
-    insert_audit(&state.pool, &caller.user, "create_bus", &format!("bus/{}", row.id), serde_json::json!({"name": name, "transport": body.transport})).await?;
+    insert_audit(
+        &state.pool,
+        &caller.user,
+        "create_bus",
+        &format!("bus/{}", row.id),
+        serde_json::json!({"name": name, "transport": body.transport}),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(row.into())))
 }
 
@@ -101,8 +114,14 @@ pub async fn list_buses(State(state): State<AppState>, caller: Caller) -> Result
 #[utoipa::path(get, path = "/api/v1/buses/{id}", tag = "buses",
     params(("id" = i64, Path, description = "Bus id")),
     responses((status = 200, body = Bus), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn get_bus(State(state): State<AppState>, caller: Caller, Path(id): Path<i64>) -> Result<Json<Bus>, ApiError> {
+pub async fn get_bus(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<Bus>, ApiError> {
     caller.require(Right::Read)?;
-    let row = fetch_bus(&state.pool, BusId(id)).await?.ok_or_else(|| ApiError::not_found(format!("no bus {id}")))?;
+    let row = fetch_bus(&state.pool, BusId(id))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no bus {id}")))?;
     Ok(Json(row.into()))
 }

@@ -113,7 +113,10 @@ fn period(field: &str, value: Option<u32>, default: u32) -> Result<u32, ApiError
     match value {
         None => Ok(default),
         Some(seconds @ 1..=MAX_PERIOD_SECONDS) => Ok(seconds),
-        Some(_) => Err(ApiError::invalid(field, format!("must be 1-{MAX_PERIOD_SECONDS} seconds"))),
+        Some(_) => Err(ApiError::invalid(
+            field,
+            format!("must be 1-{MAX_PERIOD_SECONDS} seconds"),
+        )),
     }
 }
 
@@ -127,7 +130,11 @@ fn period(field: &str, value: Option<u32>, default: u32) -> Result<u32, ApiError
         (status = 422, description = "Unknown bus or profile, address out of range, malformed field", body = ErrorBody),
     ))]
 #[tracing::instrument(skip(state, body), fields(user = %caller.user))]
-pub async fn create_device(State(state): State<AppState>, caller: Caller, ApiJson(body): ApiJson<NewDevice>) -> Result<(StatusCode, Json<Device>), ApiError> {
+pub async fn create_device(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<NewDevice>,
+) -> Result<(StatusCode, Json<Device>), ApiError> {
     caller.require(Right::Configure)?;
     let name = body.name.trim();
     if name.is_empty() {
@@ -135,11 +142,17 @@ pub async fn create_device(State(state): State<AppState>, caller: Caller, ApiJso
     }
     let profile = state.profiles.get(&body.profile).ok_or_else(|| {
         let known: Vec<&str> = state.profiles.names().collect();
-        ApiError::invalid("profile", format!("unknown profile {:?}; known: {}", body.profile, known.join(", ")))
+        ApiError::invalid(
+            "profile",
+            format!("unknown profile {:?}; known: {}", body.profile, known.join(", ")),
+        )
     })?;
     let address = UnitAddress::new(body.address).map_err(|error| ApiError::invalid("address", error))?;
     if address.get() > profile.max_address {
-        return Err(ApiError::invalid("address", format!("{} accepts addresses 1-{}", profile.name, profile.max_address)));
+        return Err(ApiError::invalid(
+            "address",
+            format!("{} accepts addresses 1-{}", profile.name, profile.max_address),
+        ));
     }
     let bus_id = BusId(body.bus_id);
     if fetch_bus(&state.pool, bus_id).await?.is_none() {
@@ -151,8 +164,16 @@ pub async fn create_device(State(state): State<AppState>, caller: Caller, ApiJso
         name,
         profile: &profile.name,
         address,
-        realtime_seconds: period("schedule.realtime_seconds", schedule.and_then(|s| s.realtime_seconds), profile.schedule.realtime_seconds)?,
-        energy_seconds: period("schedule.energy_seconds", schedule.and_then(|s| s.energy_seconds), profile.schedule.energy_seconds)?,
+        realtime_seconds: period(
+            "schedule.realtime_seconds",
+            schedule.and_then(|s| s.realtime_seconds),
+            profile.schedule.realtime_seconds,
+        )?,
+        energy_seconds: period(
+            "schedule.energy_seconds",
+            schedule.and_then(|s| s.energy_seconds),
+            profile.schedule.energy_seconds,
+        )?,
     };
     let row = insert_device(&state.pool, &new).await?;
     insert_audit(
@@ -171,7 +192,11 @@ pub async fn create_device(State(state): State<AppState>, caller: Caller, ApiJso
     responses((status = 200, body = DeviceList), (status = 401, body = ErrorBody)))]
 pub async fn list_devices(State(state): State<AppState>, caller: Caller) -> Result<Json<DeviceList>, ApiError> {
     caller.require(Right::Read)?;
-    let devices = fetch_devices(&state.pool).await?.into_iter().map(Device::from).collect();
+    let devices = fetch_devices(&state.pool)
+        .await?
+        .into_iter()
+        .map(Device::from)
+        .collect();
     Ok(Json(DeviceList { devices }))
 }
 
@@ -179,8 +204,14 @@ pub async fn list_devices(State(state): State<AppState>, caller: Caller) -> Resu
 #[utoipa::path(get, path = "/api/v1/devices/{id}", tag = "devices",
     params(("id" = i64, Path, description = "Device id")),
     responses((status = 200, body = Device), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn get_device(State(state): State<AppState>, caller: Caller, Path(id): Path<i64>) -> Result<Json<Device>, ApiError> {
+pub async fn get_device(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<Device>, ApiError> {
     caller.require(Right::Read)?;
-    let row = fetch_device(&state.pool, DeviceId(id)).await?.ok_or_else(|| ApiError::not_found(format!("no device {id}")))?;
+    let row = fetch_device(&state.pool, DeviceId(id))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no device {id}")))?;
     Ok(Json(row.into()))
 }

@@ -74,14 +74,21 @@ fn instant(field: &str, text: Option<&str>) -> Result<Option<DateTime<Utc>>, Api
     text.map(|text| {
         DateTime::parse_from_rfc3339(text)
             .map(|at| at.with_timezone(&Utc))
-            .map_err(|_| ApiError::invalid(field, format!("{text:?} is not an RFC 3339 time such as 2026-11-22T08:00:00Z")))
+            .map_err(|_| {
+                ApiError::invalid(
+                    field,
+                    format!("{text:?} is not an RFC 3339 time such as 2026-11-22T08:00:00Z"),
+                )
+            })
     })
     .transpose()
 }
 
 async fn existing_device(state: &AppState, id: i64) -> Result<DeviceId, ApiError> {
     let id = DeviceId(id);
-    fetch_device(&state.pool, id).await?.ok_or_else(|| ApiError::not_found(format!("no device {id}")))?;
+    fetch_device(&state.pool, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no device {id}")))?;
     Ok(id)
 }
 
@@ -89,7 +96,11 @@ async fn existing_device(state: &AppState, id: i64) -> Result<DeviceId, ApiError
 #[utoipa::path(get, path = "/api/v1/devices/{id}/registers", tag = "readings",
     params(("id" = i64, Path, description = "Device id")),
     responses((status = 200, body = Registers), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn get_registers(State(state): State<AppState>, caller: Caller, Path(id): Path<i64>) -> Result<Json<Registers>, ApiError> {
+pub async fn get_registers(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<Registers>, ApiError> {
     caller.require(Right::Read)?;
     let device = existing_device(&state, id).await?;
     let registers = fetch_latest(&state.pool, device)
@@ -103,7 +114,10 @@ pub async fn get_registers(State(state): State<AppState>, caller: Caller, Path(i
             captured_at: r.captured_at,
         })
         .collect();
-    Ok(Json(Registers { device_id: id, registers }))
+    Ok(Json(Registers {
+        device_id: id,
+        registers,
+    }))
 }
 
 /// Readings of one OBIS code over time, oldest first, paged.
@@ -118,7 +132,10 @@ pub async fn get_readings(
     Query(query): Query<ReadingsQuery>,
 ) -> Result<Json<Readings>, ApiError> {
     caller.require(Right::Read)?;
-    let obis = query.obis.as_deref().ok_or_else(|| ApiError::invalid("obis", "required, e.g. obis=1-1:1.8.0"))?;
+    let obis = query
+        .obis
+        .as_deref()
+        .ok_or_else(|| ApiError::invalid("obis", "required, e.g. obis=1-1:1.8.0"))?;
     let obis: ObisCode = obis.parse().map_err(|error| ApiError::invalid("obis", error))?;
     let from = instant("from", query.from.as_deref())?;
     let to = instant("to", query.to.as_deref())?;
@@ -130,8 +147,17 @@ pub async fn get_readings(
     let device = existing_device(&state, id).await?;
     let rows = fetch_readings(&state.pool, device, &obis.to_string(), from, to, after, limit).await?;
     let next = (rows.len() as i64 == limit)
-        .then(|| rows.last().map(|r| r.read_at.to_rfc3339_opts(SecondsFormat::Nanos, true)))
+        .then(|| {
+            rows.last()
+                .map(|r| r.read_at.to_rfc3339_opts(SecondsFormat::Nanos, true))
+        })
         .flatten();
-    let readings = rows.into_iter().map(|r| ReadingPoint { read_at: r.read_at, value: r.value }).collect();
+    let readings = rows
+        .into_iter()
+        .map(|r| ReadingPoint {
+            read_at: r.read_at,
+            value: r.value,
+        })
+        .collect();
     Ok(Json(Readings { readings, next }))
 }

@@ -26,7 +26,12 @@ const ENERGIES: [(u8, &str); 6] = [
     (9, "Apparent import"),
     (10, "Apparent export"),
 ];
-const DEMANDS: [(u8, &str); 4] = [(1, "Active import"), (2, "Active export"), (3, "Reactive import"), (4, "Reactive export")];
+const DEMANDS: [(u8, &str); 4] = [
+    (1, "Active import"),
+    (2, "Active export"),
+    (3, "Reactive import"),
+    (4, "Reactive export"),
+];
 /// Real-time quantities: label, then the C group for L1, L2, L3 and total.
 const PHASES: [(&str, [u8; 4]); 8] = [
     ("Voltage", [32, 52, 72, 0]),
@@ -47,7 +52,9 @@ impl Latest<'_> {
     }
 
     fn has_any(&self, rows: &[(String, Vec<Cell>)]) -> bool {
-        rows.iter().flat_map(|(_, cells)| cells).any(|cell| !cell.title.is_empty())
+        rows.iter()
+            .flat_map(|(_, cells)| cells)
+            .any(|cell| !cell.title.is_empty())
     }
 }
 
@@ -55,7 +62,9 @@ fn tariff_table(latest: &Latest<'_>, caption: &str, kind: u8, suffix: &str, quan
     let rows = quantities
         .iter()
         .map(|(c, label)| {
-            let cells = (0..=4).map(|e| latest.cell(&format!("1-1:{c}.{kind}.{e}{suffix}"), 3)).collect();
+            let cells = (0..=4)
+                .map(|e| latest.cell(&format!("1-1:{c}.{kind}.{e}{suffix}"), 3))
+                .collect();
             ((*label).to_owned(), cells)
         })
         .collect();
@@ -72,9 +81,21 @@ fn demand_table(latest: &Latest<'_>, caption: &str, suffix: &str) -> Table {
         for e in 0..=4 {
             let code = format!("1-1:{c}.6.{e}{suffix}");
             if let Some(reading) = latest.0.get(code.as_str()) {
-                let at = reading.captured_at.map(|at| when(Some(at))).unwrap_or_else(|| "–".to_owned());
+                let at = reading
+                    .captured_at
+                    .map(|at| when(Some(at)))
+                    .unwrap_or_else(|| "–".to_owned());
                 let tariff = if e == 0 { "total".to_owned() } else { format!("T{e}") };
-                rows.push((format!("{label} {tariff}"), vec![latest.cell(&code, 3), Cell { text: at, title: String::new() }]));
+                rows.push((
+                    format!("{label} {tariff}"),
+                    vec![
+                        latest.cell(&code, 3),
+                        Cell {
+                            text: at,
+                            title: String::new(),
+                        },
+                    ],
+                ));
             }
         }
     }
@@ -91,7 +112,13 @@ fn phase_table(latest: &Latest<'_>) -> Table {
         .map(|(label, groups)| {
             let cells = groups
                 .iter()
-                .map(|&c| if c == 0 { Cell::empty() } else { latest.cell(&format!("1-1:{c}.7.0"), 3) })
+                .map(|&c| {
+                    if c == 0 {
+                        Cell::empty()
+                    } else {
+                        latest.cell(&format!("1-1:{c}.7.0"), 3)
+                    }
+                })
                 .collect();
             ((*label).to_owned(), cells)
         })
@@ -103,7 +130,11 @@ fn phase_table(latest: &Latest<'_>) -> Table {
     }
 }
 
-pub async fn get_device_page(State(state): State<AppState>, caller: Result<Caller, ApiError>, Path(id): Path<i64>) -> Response {
+pub async fn get_device_page(
+    State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
+    Path(id): Path<i64>,
+) -> Response {
     let caller = match signed_in(caller) {
         Ok(caller) => caller,
         Err(response) => return response,
@@ -118,7 +149,9 @@ pub async fn get_device_page(State(state): State<AppState>, caller: Result<Calle
 }
 
 async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DevicePage, ApiError> {
-    let device = fetch_device(&state.pool, id).await?.ok_or_else(|| ApiError::not_found(format!("no device {id}")))?;
+    let device = fetch_device(&state.pool, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no device {id}")))?;
     let readings = fetch_latest(&state.pool, id).await?;
     let latest = Latest(readings.iter().map(|r| (r.obis.as_str(), r)).collect());
     let mut sections = vec![
@@ -133,7 +166,16 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
     let meter_clock = match (latest.0.get("1-0:0.9.2"), latest.0.get("1-0:0.9.1")) {
         (Some(date), Some(time)) => {
             let (d, t) = (date.value as u32, time.value as u32);
-            format!("20{:02}-{:02}-{:02} {:02}:{:02}:{:02} (read {})", d / 10_000, d / 100 % 100, d % 100, t / 10_000, t / 100 % 100, t % 100, when(Some(time.read_at)))
+            format!(
+                "20{:02}-{:02}-{:02} {:02}:{:02}:{:02} (read {})",
+                d / 10_000,
+                d / 100 % 100,
+                d % 100,
+                t / 10_000,
+                t / 100 % 100,
+                t % 100,
+                when(Some(time.read_at))
+            )
         }
         _ => "not read".to_owned(),
     };
@@ -144,7 +186,10 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
             code: e.code,
             severity: e.severity,
             started_at: when(Some(e.started_at)),
-            cleared_at: e.cleared_at.map(|at| when(Some(at))).unwrap_or_else(|| "active".to_owned()),
+            cleared_at: e
+                .cleared_at
+                .map(|at| when(Some(at)))
+                .unwrap_or_else(|| "active".to_owned()),
             message: e.message,
         })
         .collect();

@@ -29,7 +29,8 @@ pub(crate) fn cell(value: Option<(f64, &str)>, decimals: usize) -> Cell {
 }
 
 pub(crate) fn when(at: Option<chrono::DateTime<chrono::Utc>>) -> String {
-    at.map(|at| at.format("%Y-%m-%d %H:%M:%S UTC").to_string()).unwrap_or_else(|| "never".to_owned())
+    at.map(|at| at.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_else(|| "never".to_owned())
 }
 
 pub async fn get_fleet_page(State(state): State<AppState>, caller: Result<Caller, ApiError>) -> Response {

@@ -1,0 +1,192 @@
+//! `ohmnibus demo`: a database, a simulated fleet on several kinds of bus,
+//! and the server, in one command.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use chrono::Utc;
+use chrono_tz::Tz;
+use tokio::net::TcpListener;
+
+use super::{load_profiles, shutdown_on_signal};
+use crate::config::{Config, DEFAULT_BIND};
+use crate::device::registry::ProfileSet;
+use crate::domain::address::UnitAddress;
+use crate::domain::role::Role;
+use crate::domain::transport::{Parity, Transport};
+use crate::sim::bus::SimBus;
+use crate::sim::clock::SimClock;
+use crate::sim::device::SimDevice;
+use crate::sim::meter::Th40cModel;
+use crate::sim::server::{TcpFraming, spawn_pty, spawn_tcp};
+use crate::startup::{redact, start};
+use crate::store::buses::upsert_bus;
+use crate::store::database::{connect, create_database_if_missing, migrate};
+use crate::store::devices::{NewDevice, fetch_devices_on_bus, insert_device};
+use crate::store::tokens::insert_token;
+
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Database created (if missing) on the DATABASE_URL server for the demo.
+    #[arg(long, default_value = "ohmnibus_demo")]
+    pub database: String,
+}
+
+/// A simulated line: its bus name, how it is served, and its devices.
+struct Line {
+    bus: &'static str,
+    kind: LineKind,
+    /// (device name, unit address, simulated?) — an unsimulated device never answers.
+    devices: &'static [(&'static str, u8, bool)],
+}
+
+enum LineKind {
+    ModbusTcp,
+    RtuOverTcp,
+    SerialPty,
+}
+
+const FLEET: &[Line] = &[
+    Line {
+        bus: "demo-ethernet",
+        kind: LineKind::ModbusTcp,
+        devices: &[("Main incomer", 1, true), ("Chiller plant", 2, true)],
+    },
+    Line {
+        bus: "demo-gateway",
+        kind: LineKind::RtuOverTcp,
+        devices: &[("Workshop feeder", 5, true)],
+    },
+    Line {
+        bus: "demo-rs485",
+        kind: LineKind::SerialPty,
+        devices: &[
+            ("Office floor 1", 7, true),
+            ("Office floor 2", 8, true),
+            ("Spare meter (disconnected)", 9, false),
+        ],
+    },
+];
+
+pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    let server =
+        std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let url = create_database_if_missing(&server, &args.database)
+        .await
+        .with_context(|| {
+            format!(
+                "creating database {} on {} (is PostgreSQL running? scripts/demo starts one)",
+                args.database,
+                redact(&server)
+            )
+        })?;
+    let pool = connect(&url)
+        .await
+        .with_context(|| format!("connecting to {}", redact(&url)))?;
+    migrate(&pool).await.context("applying migrations")?;
+    let profiles = Arc::new(load_profiles()?);
+    let shutdown = shutdown_on_signal();
+    let zone = Tz::UTC;
+
+    let mut seed = 11;
+    for line in FLEET {
+        let devices = line
+            .devices
+            .iter()
+            .filter(|(_, _, simulated)| *simulated)
+            .map(|(_, unit, _)| {
+                seed += 1;
+                simulated_th40c(&profiles, *unit, seed, zone)
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let bus = SimBus::new(devices);
+        let transport = match line.kind {
+            LineKind::ModbusTcp | LineKind::RtuOverTcp => {
+                let framing = if matches!(line.kind, LineKind::ModbusTcp) {
+                    TcpFraming::ModbusTcp
+                } else {
+                    TcpFraming::RtuOverTcp
+                };
+                let (address, _) = spawn_tcp(bus, "127.0.0.1:0", framing, shutdown.clone()).await?;
+                let (host, port) = (address.ip().to_string(), address.port());
+                if framing == TcpFraming::ModbusTcp {
+                    Transport::ModbusTcp { host, port }
+                } else {
+                    Transport::RtuOverTcp { host, port }
+                }
+            }
+            LineKind::SerialPty => {
+                let (path, _) = spawn_pty(bus, 9600, shutdown.clone())?;
+                Transport::SerialRtu {
+                    path: path.display().to_string(),
+                    baud: 9600,
+                    parity: Parity::None,
+                    stop_bits: 1,
+                }
+            }
+        };
+        let row = upsert_bus(&pool, line.bus, &transport).await?;
+        let existing = fetch_devices_on_bus(&pool, row.id).await?;
+        for (name, unit, _) in line.devices {
+            if existing.iter().any(|device| device.address == i16::from(*unit)) {
+                continue;
+            }
+            let address = UnitAddress::new(i64::from(*unit))?;
+            insert_device(
+                &pool,
+                &NewDevice {
+                    bus_id: row.id,
+                    name,
+                    profile: "th40c",
+                    address,
+                    realtime_seconds: 10,
+                    energy_seconds: 60,
+                },
+            )
+            .await?;
+        }
+        println!("simulated bus {:<14} {}", line.bus, transport.describe());
+    }
+
+    let mut config = Config {
+        database_url: url,
+        bind: DEFAULT_BIND.parse().expect("default bind address"),
+        profiles_dir: None,
+        request_timeout: std::time::Duration::from_millis(1_000),
+        poll_refresh: std::time::Duration::from_secs(2),
+    };
+    if let Ok(bind) = std::env::var("OHMNIBUS_BIND") {
+        config.bind = bind
+            .parse()
+            .with_context(|| format!("OHMNIBUS_BIND={bind:?} is not an address:port"))?;
+    }
+    let listener = TcpListener::bind(config.bind).await.with_context(|| {
+        format!(
+            "cannot listen on {} (set OHMNIBUS_BIND to another address:port)",
+            config.bind
+        )
+    })?;
+    let token = insert_token(&pool, "demo", Role::Engineer).await?;
+    let app = start(&config, pool, profiles, listener, shutdown);
+    println!();
+    println!("Ohmnibus demo is running. Press Ctrl-C to stop.");
+    println!("  dashboard:  http://{}/  (sign in with the token below)", app.address);
+    println!(
+        "  API:        http://{}/api/v1/devices  (Authorization: Bearer <token>)",
+        app.address
+    );
+    println!("  OpenAPI:    http://{}/api/v1/openapi.json", app.address);
+    println!("  token (engineer):");
+    println!("{token}");
+    app.wait().await
+}
+
+fn simulated_th40c(profiles: &ProfileSet, unit: u8, seed: u64, zone: Tz) -> anyhow::Result<SimDevice> {
+    let profile = profiles.get("th40c").context("the th40c profile is missing")?;
+    Ok(SimDevice::new(
+        profile,
+        unit,
+        Th40cModel::new(seed, zone, Utc::now()),
+        SimClock::System,
+    ))
+}

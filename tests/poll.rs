@@ -1,0 +1,226 @@
+//! End to end: the poller reads simulated TH40Cs over Modbus TCP, RTU over
+//! TCP and a pseudo-terminal, and what PostgreSQL holds equals what the
+//! simulators served.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use chrono::{TimeZone, Utc};
+use chrono_tz::Tz;
+use common::{TestApp, eventually, spawn_app};
+use ohmnibus::device::registry::ProfileSet;
+use ohmnibus::domain::role::Role;
+use ohmnibus::sim::bus::SimBus;
+use ohmnibus::sim::clock::SimClock;
+use ohmnibus::sim::device::{Served, SimDevice};
+use ohmnibus::sim::meter::Th40cModel;
+use ohmnibus::sim::server::{TcpFraming, spawn_pty, spawn_tcp};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+/// A TH40C on a frozen clock, so its values hold still while they are compared.
+fn frozen_th40c(unit: u8, seed: u64) -> (SimDevice, Served) {
+    let at = Utc.with_ymd_and_hms(2026, 11, 20, 12, 34, 56).unwrap();
+    let profile = ProfileSet::builtin().get("th40c").unwrap();
+    let device = SimDevice::new(profile, unit, Th40cModel::new(seed, Tz::UTC, at), SimClock::manual(at));
+    let served = device.served();
+    (device, served)
+}
+
+async fn create(app: &TestApp, token: &str, transport: Value, units: &[u8]) -> Vec<i64> {
+    let (status, bus) = app
+        .request(
+            "POST",
+            "/api/v1/buses",
+            Some(token),
+            Some(json!({"name": "bus", "transport": transport})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{bus}");
+    let mut ids = Vec::new();
+    for unit in units {
+        let body = json!({"name": format!("meter {unit}"), "bus_id": bus["id"], "profile": "th40c", "address": unit,
+                          "schedule": {"realtime_seconds": 1, "energy_seconds": 1}});
+        let (status, device) = app.request("POST", "/api/v1/devices", Some(token), Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{device}");
+        ids.push(device["id"].as_i64().unwrap());
+    }
+    ids
+}
+
+/// Waits until the device has stored both register groups, then checks every
+/// stored value against the simulator's record.
+async fn assert_stored_equals_served(app: &TestApp, token: &str, device: i64, served: &Served) {
+    let path = format!("/api/v1/devices/{device}/registers");
+    let complete = eventually(Duration::from_secs(20), || async {
+        let (_, body) = app.request("GET", &path, Some(token), None).await;
+        let codes: Vec<&str> = body["registers"]
+            .as_array()
+            .map(|r| r.iter().filter_map(|x| x["obis"].as_str()).collect())
+            .unwrap_or_default();
+        codes.contains(&"1-1:1.8.0") && codes.contains(&"1-1:32.7.0") && codes.contains(&"1-1:4.6.3*2")
+    })
+    .await;
+    assert!(complete, "device {device} was not fully read in time");
+    let (_, body) = app.request("GET", &path, Some(token), None).await;
+    let stored: HashMap<String, &Value> = body["registers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["obis"].as_str().unwrap().to_owned(), r))
+        .collect();
+    let served = served.lock().unwrap().clone();
+    // 6 energies × 5 rates × 3 periods, 60 demands, 34 instantaneous codes
+    // (V, I, PF: 10; P, Q, S: 12 signed registers split in two), date, time.
+    assert_eq!(served.len(), 90 + 60 + 34 + 2, "every mapped value was served");
+    for (code, (value, captured)) in &served {
+        let row = stored
+            .get(code)
+            .unwrap_or_else(|| panic!("{code} served but not stored"));
+        let got = row["value"].as_f64().unwrap();
+        // Values cross the wire as IEEE 754 single precision.
+        let tolerance = 1e-6 * value.abs().max(1.0);
+        assert!((got - value).abs() <= tolerance, "{code}: stored {got}, served {value}");
+        if let Some(captured) = captured {
+            let stored_at = row["captured_at"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{code} has no capture time"));
+            assert_eq!(
+                stored_at.parse::<chrono::DateTime<Utc>>().unwrap(),
+                *captured,
+                "{code} capture time"
+            );
+        }
+    }
+    assert_eq!(stored.len(), served.len(), "nothing stored that was not served");
+    let (_, device_body) = app
+        .request("GET", &format!("/api/v1/devices/{device}"), Some(token), None)
+        .await;
+    assert_eq!(device_body["status"]["state"], "online");
+    assert_eq!(device_body["status"]["consecutive_failures"], 0);
+}
+
+#[tokio::test]
+async fn reads_a_th40c_over_modbus_tcp() {
+    let app = spawn_app().await;
+    let token = app.token(Role::Engineer).await;
+    let (device, served) = frozen_th40c(1, 5);
+    let (_stop, shutdown) = watch::channel(false);
+    let (address, _) = spawn_tcp(
+        SimBus::new(vec![device]),
+        "127.0.0.1:0",
+        TcpFraming::ModbusTcp,
+        shutdown,
+    )
+    .await
+    .unwrap();
+    let ids = create(
+        &app,
+        &token,
+        json!({"kind": "modbus_tcp", "host": "127.0.0.1", "port": address.port()}),
+        &[1],
+    )
+    .await;
+    assert_stored_equals_served(&app, &token, ids[0], &served).await;
+    // The time series holds the same value the registers endpoint shows.
+    let (status, page) = app
+        .request(
+            "GET",
+            &format!("/api/v1/devices/{}/readings?obis=1-1:1.8.0&limit=1", ids[0]),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let first = &page["readings"][0];
+    let expected = served.lock().unwrap()["1-1:1.8.0"].0;
+    assert!((first["value"].as_f64().unwrap() - expected).abs() < 1e-6 * expected);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn reads_two_th40cs_over_rtu_over_tcp() {
+    let app = spawn_app().await;
+    let token = app.token(Role::Engineer).await;
+    let (a, served_a) = frozen_th40c(3, 8);
+    let (b, served_b) = frozen_th40c(4, 9);
+    let (_stop, shutdown) = watch::channel(false);
+    let (address, _) = spawn_tcp(SimBus::new(vec![a, b]), "127.0.0.1:0", TcpFraming::RtuOverTcp, shutdown)
+        .await
+        .unwrap();
+    let ids = create(
+        &app,
+        &token,
+        json!({"kind": "rtu_over_tcp", "host": "127.0.0.1", "port": address.port()}),
+        &[3, 4],
+    )
+    .await;
+    assert_stored_equals_served(&app, &token, ids[0], &served_a).await;
+    assert_stored_equals_served(&app, &token, ids[1], &served_b).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn reads_a_th40c_over_a_pseudo_terminal() {
+    let app = spawn_app().await;
+    let token = app.token(Role::Engineer).await;
+    let (device, served) = frozen_th40c(7, 21);
+    let (_stop, shutdown) = watch::channel(false);
+    // Paced as a 115200-baud line, so the test stays quick.
+    let (path, _) = spawn_pty(SimBus::new(vec![device]), 115_200, shutdown).unwrap();
+    let transport = json!({"kind": "serial_rtu", "path": path.display().to_string(), "baud": 115200, "parity": "none", "stop_bits": 1});
+    let ids = create(&app, &token, transport, &[7]).await;
+    assert_stored_equals_served(&app, &token, ids[0], &served).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_silent_device_turns_unreachable_without_stopping_its_neighbour() {
+    let app = spawn_app().await;
+    let token = app.token(Role::Engineer).await;
+    let (device, served) = frozen_th40c(1, 5);
+    let (_stop, shutdown) = watch::channel(false);
+    let (address, _) = spawn_tcp(
+        SimBus::new(vec![device]),
+        "127.0.0.1:0",
+        TcpFraming::RtuOverTcp,
+        shutdown,
+    )
+    .await
+    .unwrap();
+    // Unit 2 is configured but nothing answers at that address.
+    let ids = create(
+        &app,
+        &token,
+        json!({"kind": "rtu_over_tcp", "host": "127.0.0.1", "port": address.port()}),
+        &[1, 2],
+    )
+    .await;
+    let silent = format!("/api/v1/devices/{}", ids[1]);
+    let unreachable = eventually(Duration::from_secs(20), || async {
+        let (_, body) = app.request("GET", &silent, Some(&token), None).await;
+        body["status"]["state"] == "unreachable"
+    })
+    .await;
+    assert!(unreachable, "the silent device is marked unreachable");
+    let (_, body) = app.request("GET", &silent, Some(&token), None).await;
+    assert!(body["status"]["consecutive_failures"].as_i64().unwrap() >= 3);
+    assert!(body["status"]["last_success_at"].is_null());
+    assert!(
+        body["status"]["last_error"].as_str().unwrap().contains("no answer"),
+        "{body}"
+    );
+    let events: Vec<(String, Option<chrono::DateTime<Utc>>)> =
+        sqlx::query_as("SELECT code, cleared_at FROM events WHERE device_id = $1")
+            .bind(ids[1])
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(events, vec![("comm_lost".to_owned(), None)]);
+    // Its neighbour is read completely all the same.
+    assert_stored_equals_served(&app, &token, ids[0], &served).await;
+    app.stop().await;
+}
