@@ -3,6 +3,7 @@
 //! it serves.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
@@ -88,7 +89,7 @@ impl SimDevice {
         let mut served = Vec::new();
         for address in start..start + count {
             let &(index, offset) = self.map.get(&address).ok_or(Exception::IllegalDataAddress)?;
-            if !encoded.contains_key(&index) {
+            if let Entry::Vacant(slot) = encoded.entry(index) {
                 let register = &self.profile.registers[index];
                 let (value, captured) = self.model.value(&register.obis, now).unwrap_or((0.0, None));
                 let raw = match register.value_type {
@@ -96,10 +97,7 @@ impl SimDevice {
                     ValueType::Hhmm => captured.map(|at| hhmm(&self.model, at)).unwrap_or(0.0),
                     _ => value / register.scale,
                 };
-                encoded.insert(
-                    index,
-                    register.value_type.encode(raw, self.profile.word_order(register)),
-                );
+                slot.insert(register.value_type.encode(raw, self.profile.word_order(register)));
                 let whole = u32::from(register.address) >= u32::from(start)
                     && register.end() <= u32::from(start) + u32::from(count);
                 if whole && !register.value_type.is_timestamp_part() {

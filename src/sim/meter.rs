@@ -57,6 +57,9 @@ fn signed_pf(p: f64, s: f64) -> f64 {
     }
 }
 
+/// Maximum demands by (OBIS group C, rate): value and when it happened.
+type DemandLog = HashMap<(u8, u8), (f64, DateTime<Utc>)>;
+
 /// A simulated TH40C.
 #[derive(Debug, Clone)]
 pub struct Th40cModel {
@@ -70,8 +73,8 @@ pub struct Th40cModel {
     /// Billing history: [0] last month, [1] two months ago.
     history: [[[f64; 5]; 6]; 2],
     /// Max demand this period by (group C 1–4, rate 0–4): value, time.
-    demand: HashMap<(u8, u8), (f64, DateTime<Utc>)>,
-    history_demand: [HashMap<(u8, u8), (f64, DateTime<Utc>)>; 2],
+    demand: DemandLog,
+    history_demand: [DemandLog; 2],
     /// Meter clock minus true time (changed by clock writes).
     pub clock_offset: Duration,
 }

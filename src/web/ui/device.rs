@@ -137,7 +137,7 @@ pub async fn get_device_page(
 ) -> Response {
     let caller = match signed_in(caller) {
         Ok(caller) => caller,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     match build(&state, caller, DeviceId(id)).await {
         Ok(page) => match askama::Template::render(&page) {

@@ -36,7 +36,7 @@ pub(crate) fn when(at: Option<chrono::DateTime<chrono::Utc>>) -> String {
 pub async fn get_fleet_page(State(state): State<AppState>, caller: Result<Caller, ApiError>) -> Response {
     let caller = match signed_in(caller) {
         Ok(caller) => caller,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     match build(&state, caller).await {
         Ok(page) => match askama::Template::render(&page) {

@@ -21,13 +21,13 @@ async fn get_style() -> impl IntoResponse {
 }
 
 /// A page's caller, or the login page when there is none.
-pub(crate) fn signed_in(caller: Result<Caller, ApiError>) -> Result<Caller, Response> {
+pub(crate) fn signed_in(caller: Result<Caller, ApiError>) -> Result<Caller, Box<Response>> {
     caller.map_err(|error| {
-        if error.status == axum::http::StatusCode::UNAUTHORIZED {
+        Box::new(if error.status == axum::http::StatusCode::UNAUTHORIZED {
             Redirect::to("/login").into_response()
         } else {
             error.into_page()
-        }
+        })
     })
 }
 
