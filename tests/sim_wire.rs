@@ -13,7 +13,6 @@ use ohmnibus::sim::meter::Th40cModel;
 use ohmnibus::sim::server::{TcpFraming, spawn_pty, spawn_tcp};
 use tokio::sync::watch;
 use tokio_modbus::client::{Context, Reader, Writer, rtu, tcp};
-use tokio_modbus::prelude::SlaveContext;
 use tokio_modbus::{ExceptionCode, Slave};
 use tokio_serial::SerialPortBuilderExt;
 
