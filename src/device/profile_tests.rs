@@ -62,6 +62,24 @@ fn th40c_covers_the_head_end_registers_of_the_manual() {
     ] {
         assert!(codes.contains(&code.to_owned()), "missing {code}");
     }
+    // Units follow the quantity (OBIS group C), as the manual's section 2 names them.
+    for register in &profile.registers {
+        let expected = match (register.obis.quantity(), register.obis.kind()) {
+            (Some(1 | 2), Some(8)) => "kWh",
+            (Some(3 | 4), Some(8)) => "kvarh",
+            (Some(9 | 10), Some(8)) => "kVAh",
+            (Some(1 | 2), Some(6)) if !register.value_type.is_timestamp_part() => "kW",
+            (Some(3 | 4), Some(6)) if !register.value_type.is_timestamp_part() => "kvar",
+            (Some(32 | 52 | 72), Some(7)) => "V",
+            (Some(31 | 51 | 71), Some(7)) => "A",
+            (Some(1 | 21 | 41 | 61), Some(7)) => "kW",
+            (Some(3 | 23 | 43 | 63), Some(7)) => "kvar",
+            (Some(9 | 29 | 49 | 69), Some(7)) => "kVA",
+            (Some(13 | 33 | 53 | 73), Some(7)) => "",
+            _ => continue,
+        };
+        assert_eq!(register.unit.as_str(), expected, "{}", register.name);
+    }
     // Every demand value has both halves of its time stamp.
     let demands = profile
         .registers

@@ -221,9 +221,9 @@ impl Th40cModel {
                 (4, (-q).max(0.0)),
             ] {
                 for r in [0u8, rate as u8] {
-                    let entry = self.demand.entry((c, r)).or_insert((0.0, meter_time));
-                    if demand > entry.0 {
-                        *entry = (demand, meter_time);
+                    let recorded = self.demand.get(&(c, r)).map_or(0.0, |&(value, _)| value);
+                    if demand > recorded {
+                        self.demand.insert((c, r), (demand, meter_time));
                     }
                 }
             }

@@ -76,32 +76,25 @@ fn tariff_table(latest: &Latest<'_>, caption: &str, kind: u8, suffix: &str, quan
 }
 
 fn demand_table(latest: &Latest<'_>, caption: &str, suffix: &str) -> Table {
-    let mut rows = Vec::new();
-    for (c, label) in DEMANDS {
-        for e in 0..=4 {
-            let code = format!("1-1:{c}.6.{e}{suffix}");
-            if let Some(reading) = latest.0.get(code.as_str()) {
-                let at = reading
-                    .captured_at
-                    .map(|at| when(Some(at)))
-                    .unwrap_or_else(|| "–".to_owned());
-                let tariff = if e == 0 { "total".to_owned() } else { format!("T{e}") };
-                rows.push((
-                    format!("{label} {tariff}"),
-                    vec![
-                        latest.cell(&code, 3),
-                        Cell {
-                            text: at,
-                            title: String::new(),
-                        },
-                    ],
-                ));
-            }
-        }
-    }
+    let rows = DEMANDS
+        .iter()
+        .map(|(c, label)| {
+            let cells = (0..=4)
+                .map(|e| {
+                    let code = format!("1-1:{c}.6.{e}{suffix}");
+                    let mut cell = latest.cell(&code, 3);
+                    if let Some(at) = latest.0.get(code.as_str()).and_then(|r| r.captured_at) {
+                        cell.note = at.format("%Y-%m-%d %H:%M").to_string();
+                    }
+                    cell
+                })
+                .collect();
+            ((*label).to_owned(), cells)
+        })
+        .collect();
     Table {
         caption: caption.to_owned(),
-        columns: vec!["Maximum".to_owned(), "At".to_owned()],
+        columns: ["Total", "T1", "T2", "T3", "T4"].map(String::from).to_vec(),
         rows,
     }
 }
@@ -135,7 +128,7 @@ pub async fn get_device_page(
     caller: Result<Caller, ApiError>,
     Path(id): Path<i64>,
 ) -> Response {
-    let caller = match signed_in(caller) {
+    let caller = match signed_in(caller, &format!("/devices/{id}")) {
         Ok(caller) => caller,
         Err(response) => return *response,
     };

@@ -23,6 +23,7 @@ pub(crate) fn cell(value: Option<(f64, &str)>, decimals: usize) -> Cell {
         Some((value, unit)) => Cell {
             text: format!("{value:.decimals$} {unit}").trim_end().to_owned(),
             title: format!("{value}"),
+            note: String::new(),
         },
         None => Cell::empty(),
     }
@@ -34,7 +35,7 @@ pub(crate) fn when(at: Option<chrono::DateTime<chrono::Utc>>) -> String {
 }
 
 pub async fn get_fleet_page(State(state): State<AppState>, caller: Result<Caller, ApiError>) -> Response {
-    let caller = match signed_in(caller) {
+    let caller = match signed_in(caller, "/") {
         Ok(caller) => caller,
         Err(response) => return *response,
     };

@@ -1,7 +1,7 @@
 //! Signing in to the pages with an API token (kept in an HttpOnly cookie).
 
 use axum::Form;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::header::SET_COOKIE;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -19,30 +19,61 @@ fn render(page: LoginPage) -> Response {
     }
 }
 
-pub async fn get_login_page() -> Response {
-    render(LoginPage { error: String::new() })
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+}
+
+/// Where to go after signing in: a local path only, never another site.
+fn local_path(next: Option<&str>) -> String {
+    match next {
+        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => path.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
+pub async fn get_login_page(Query(query): Query<LoginQuery>) -> Response {
+    render(LoginPage {
+        error: String::new(),
+        next: local_path(query.next.as_deref()),
+    })
 }
 
 #[derive(Deserialize)]
 pub struct LoginForm {
     token: String,
+    next: Option<String>,
 }
 
 pub async fn post_login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Response {
     let token = form.token.trim();
     match fetch_token_owner(&state.pool, token).await {
         Ok(Some(_)) => {
-            let cookie = format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=2592000");
-            ([(SET_COOKIE, cookie)], Redirect::to("/")).into_response()
+            let cookie = format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=2592000");
+            ([(SET_COOKIE, cookie)], Redirect::to(&local_path(form.next.as_deref()))).into_response()
         }
         Ok(None) => render(LoginPage {
             error: "That token is unknown or revoked.".to_owned(),
+            next: local_path(form.next.as_deref()),
         }),
         Err(error) => ApiError::from(error).into_page(),
     }
 }
 
 pub async fn post_logout() -> Response {
-    let cookie = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    let cookie = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
     ([(SET_COOKIE, cookie)], Redirect::to("/login")).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn only_local_paths_are_followed() {
+        assert_eq!(local_path(Some("/devices/3")), "/devices/3");
+        assert_eq!(local_path(Some("//evil.example/")), "/");
+        assert_eq!(local_path(Some("https://evil.example/")), "/");
+        assert_eq!(local_path(None), "/");
+    }
 }

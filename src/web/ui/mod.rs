@@ -21,10 +21,10 @@ async fn get_style() -> impl IntoResponse {
 }
 
 /// A page's caller, or the login page when there is none.
-pub(crate) fn signed_in(caller: Result<Caller, ApiError>) -> Result<Caller, Box<Response>> {
+pub(crate) fn signed_in(caller: Result<Caller, ApiError>, here: &str) -> Result<Caller, Box<Response>> {
     caller.map_err(|error| {
         Box::new(if error.status == axum::http::StatusCode::UNAUTHORIZED {
-            Redirect::to("/login").into_response()
+            Redirect::to(&format!("/login?next={here}")).into_response()
         } else {
             error.into_page()
         })

@@ -7,6 +7,8 @@ use askama::Template;
 pub struct Cell {
     pub text: String,
     pub title: String,
+    /// A second, smaller line (a maximum demand's time).
+    pub note: String,
 }
 
 impl Cell {
@@ -14,6 +16,7 @@ impl Cell {
         Cell {
             text: "–".to_owned(),
             title: String::new(),
+            note: String::new(),
         }
     }
 }
@@ -81,6 +84,8 @@ pub struct DevicePage {
 #[template(path = "login.html")]
 pub struct LoginPage {
     pub error: String,
+    /// Page to return to after signing in.
+    pub next: String,
 }
 
 #[derive(Template)]
