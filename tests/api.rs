@@ -287,3 +287,82 @@ async fn health_and_pages() {
     assert!(page.as_str().unwrap().contains("no device 77"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn readings_page_through_a_time_range() {
+    use chrono::{Duration, TimeZone, Utc};
+    use ohmnibus::device::reading::{Quality, Reading};
+    use ohmnibus::device::unit::Unit;
+    use ohmnibus::domain::ids::DeviceId;
+
+    let app = spawn_app().await;
+    let engineer = app.token(Role::Engineer).await;
+    let (_, bus) = app
+        .request("POST", "/api/v1/buses", Some(&engineer), Some(bus_body()))
+        .await;
+    let (_, device) = app
+        .request(
+            "POST",
+            "/api/v1/devices",
+            Some(&engineer),
+            Some(json!({"name": "m", "bus_id": bus["id"], "profile": "th40c", "address": 200})),
+        )
+        .await;
+    let id = device["id"].as_i64().unwrap();
+    // Five readings across a month boundary (two partitions), 15 minutes apart.
+    let start = Utc.with_ymd_and_hms(2026, 10, 31, 23, 30, 0).unwrap();
+    let batch: Vec<(DeviceId, Reading)> = (0..5)
+        .map(|i| {
+            let reading = Reading {
+                obis: "1-1:1.8.0".parse().unwrap(),
+                value: 100.0 + f64::from(i),
+                unit: Unit::KWh,
+                read_at: start + Duration::minutes(15 * i64::from(i)),
+                captured_at: None,
+                quality: Quality::GOOD,
+            };
+            (DeviceId(id), reading)
+        })
+        .collect();
+    ohmnibus::store::readings::insert_readings(&app.pool, &batch)
+        .await
+        .unwrap();
+    // A retried batch stores nothing twice.
+    ohmnibus::store::readings::insert_readings(&app.pool, &batch)
+        .await
+        .unwrap();
+
+    let mut values = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let mut path = format!(
+            "/api/v1/devices/{id}/readings?obis=1-1:1.8.0&from=2026-10-31T23:40:00Z&to=2026-11-01T01:00:00Z&limit=2"
+        );
+        if let Some(cursor) = &cursor {
+            path.push_str(&format!("&cursor={}", cursor.replace('+', "%2B")));
+        }
+        let (status, page) = app.request("GET", &path, Some(&engineer), None).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        pages += 1;
+        values.extend(
+            page["readings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["value"].as_f64().unwrap()),
+        );
+        match page["next"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    // 23:45, 00:00, 00:15, 00:30 are inside [23:40, 01:00); 23:30 is not.
+    assert_eq!(values, vec![101.0, 102.0, 103.0, 104.0]);
+    assert_eq!(pages, 3, "two full pages, then an empty last one");
+    let (_, registers) = app
+        .request("GET", &format!("/api/v1/devices/{id}/registers"), Some(&engineer), None)
+        .await;
+    assert_eq!(registers["registers"][0]["value"], 104.0, "latest value is the newest");
+    app.stop().await;
+}
