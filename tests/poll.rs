@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use chrono::{TimeZone, Utc};
 use chrono_tz::Tz;
 use common::{TestApp, eventually, spawn_app};
+use futures_util::FutureExt;
 use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::domain::role::Role;
 use ohmnibus::sim::bus::SimBus;
@@ -222,5 +223,75 @@ async fn a_silent_device_turns_unreachable_without_stopping_its_neighbour() {
     assert_eq!(events, vec![("comm_lost".to_owned(), None)]);
     // Its neighbour is read completely all the same.
     assert_stored_equals_served(&app, &token, ids[0], &served).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn readings_taken_while_the_database_is_away_are_stored_when_it_returns() {
+    let app = spawn_app().await;
+    let token = app.token(Role::Engineer).await;
+    let (device, _) = frozen_th40c(1, 5);
+    let (_stop, shutdown) = watch::channel(false);
+    let (address, _) = spawn_tcp(
+        SimBus::new(vec![device]),
+        "127.0.0.1:0",
+        TcpFraming::ModbusTcp,
+        shutdown,
+    )
+    .await
+    .unwrap();
+    let ids = create(
+        &app,
+        &token,
+        json!({"kind": "modbus_tcp", "host": "127.0.0.1", "port": address.port()}),
+        &[1],
+    )
+    .await;
+    let count = |pool: sqlx::PgPool| async move {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM readings WHERE obis = '1-1:32.7.0'")
+            .fetch_one(&pool)
+            .await
+            .unwrap_or(-1)
+    };
+    assert!(eventually(Duration::from_secs(10), || count(app.pool.clone()).map(|n| n > 0)).await);
+
+    // Take the database away: refuse new connections and end the open ones.
+    let database: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let admin = ohmnibus::store::database::connect(&common::server_url()).await.unwrap();
+    let outage_start = Utc::now();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "ALTER DATABASE \"{database}\" WITH ALLOW_CONNECTIONS false; \
+         SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'"
+    )))
+    .execute(&admin)
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let outage_end = Utc::now();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "ALTER DATABASE \"{database}\" WITH ALLOW_CONNECTIONS true"
+    )))
+    .execute(&admin)
+    .await
+    .unwrap();
+
+    // The poller kept reading; what it read during the outage arrives.
+    let stored = eventually(Duration::from_secs(30), || async {
+        let during: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM readings WHERE obis = '1-1:32.7.0' AND read_at > $1 AND read_at < $2",
+        )
+        .bind(outage_start)
+        .bind(outage_end)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap_or(0);
+        during >= 2
+    })
+    .await;
+    assert!(stored, "readings taken during the outage were stored after it");
+    let _ = ids;
     app.stop().await;
 }
