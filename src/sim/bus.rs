@@ -3,8 +3,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::device::SimDevice;
-use crate::protocol::modbus::frame::parse_pdu;
+use super::device::{Served, SimDevice};
+use crate::protocol::modbus::frame::{Exception, Request, exception_response, parse_pdu};
 
 #[derive(Clone)]
 pub struct SimBus {
@@ -19,21 +19,61 @@ impl SimBus {
     }
 
     /// Answers one request PDU sent to `unit`: the unit answering and the
-    /// response PDU, or nothing (no such unit, broadcast, malformed PDU).
+    /// response PDU, or nothing (no such unit, broadcast, empty PDU).
+    ///
+    /// A PDU of a known function whose lengths disagree (an FC16 byte count
+    /// that does not match its register count) answers exception 03, as the
+    /// Modbus application protocol (v1.1b3, 6.12) asks.
     pub fn handle(&self, unit: u8, pdu: &[u8]) -> Option<(u8, Vec<u8>)> {
-        let request = parse_pdu(pdu).ok()?;
-        let function = pdu[0];
+        let &function = pdu.first()?;
+        let request = match parse_pdu(pdu) {
+            Ok(request) => request,
+            Err(_) if unit == 0 => return None,
+            Err(_) => {
+                self.with_device(unit, |_| ())?;
+                return Some((unit, exception_response(function, Exception::IllegalDataValue)));
+            }
+        };
         if unit == 0 {
             for device in self.devices.iter() {
                 device.lock().expect("device lock").handle(&request, function, true);
             }
             return None;
         }
+        if let Request::WriteSingle { value, .. } = request {
+            // Two devices on one address would both answer: refuse a change
+            // to an address another simulated device holds.
+            let wanted = u8::try_from(value).ok();
+            let taken = self
+                .units()
+                .into_iter()
+                .any(|other| other != unit && Some(other) == wanted);
+            let changes_address = self
+                .with_device(unit, |device| device.is_address_change(&request))
+                .unwrap_or(false);
+            if taken && changes_address {
+                return Some((unit, exception_response(function, Exception::IllegalDataValue)));
+            }
+        }
         let device = self
             .devices
             .iter()
             .find(|device| device.lock().expect("device lock").unit == unit)?;
         device.lock().expect("device lock").handle(&request, function, false)
+    }
+
+    /// The unit addresses the devices answer on now.
+    pub fn units(&self) -> Vec<u8> {
+        self.devices
+            .iter()
+            .map(|device| device.lock().expect("device lock").unit)
+            .collect()
+    }
+
+    /// The record of values served by the device now at `unit` (the handle
+    /// stays valid after the device changes its address).
+    pub fn served(&self, unit: u8) -> Option<Served> {
+        self.with_device(unit, |device| device.served())
     }
 
     /// Runs `f` on the device currently at `unit`.

@@ -22,8 +22,8 @@ pub struct SimulateArgs {
     /// Device profile to simulate (one device, at --unit).
     #[arg(long, default_value = "th40c")]
     pub profile: String,
-    /// Unit address of the single device.
-    #[arg(long, default_value_t = 1)]
+    /// Unit address of the single device (1-247).
+    #[arg(long, default_value_t = 1, conflicts_with = "devices")]
     pub unit: u8,
     /// Several devices on one bus, as PROFILE:UNIT (repeatable); replaces --profile/--unit.
     #[arg(long = "device", value_name = "PROFILE:UNIT")]
@@ -55,6 +55,9 @@ pub fn build_bus(args: &SimulateArgs, profiles: &ProfileSet) -> anyhow::Result<S
         .parse()
         .map_err(|_| anyhow::anyhow!("--zone {:?} is not an IANA time zone", args.zone))?;
     let wanted: Vec<(String, u8)> = if args.devices.is_empty() {
+        if !(1..=247).contains(&args.unit) {
+            bail!("--unit {} is out of range: a device address is 1-247", args.unit);
+        }
         vec![(args.profile.clone(), args.unit)]
     } else {
         args.devices
@@ -63,21 +66,23 @@ pub fn build_bus(args: &SimulateArgs, profiles: &ProfileSet) -> anyhow::Result<S
                 let (profile, unit) = spec
                     .split_once(':')
                     .with_context(|| format!("--device {spec:?}: expected PROFILE:UNIT"))?;
-                let unit: u8 = unit
-                    .parse()
+                let unit = unit
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|unit| (1..=247).contains(unit))
                     .with_context(|| format!("--device {spec:?}: unit must be 1-247"))?;
                 Ok((profile.to_owned(), unit))
             })
             .collect::<anyhow::Result<_>>()?
     };
     let mut devices = Vec::new();
-    for (index, (name, unit)) in wanted.into_iter().enumerate() {
-        if !(1..=247).contains(&unit) {
-            bail!("unit {unit} is out of range: a device address is 1-247");
+    for (index, (name, unit)) in wanted.iter().cloned().enumerate() {
+        if wanted[..index].iter().any(|(_, other)| *other == unit) {
+            bail!("--device: unit {unit} is given twice; each device on a bus needs its own address");
         }
         let profile = profiles.get(&name).with_context(|| {
             format!(
-                "unknown profile {name:?}; known: {}",
+                "unknown profile {name:?}; known profiles: {}",
                 profiles.names().collect::<Vec<_>>().join(", ")
             )
         })?;
@@ -93,23 +98,37 @@ pub fn build_bus(args: &SimulateArgs, profiles: &ProfileSet) -> anyhow::Result<S
     Ok(SimBus::new(devices))
 }
 
+/// Serves the devices `args` describe until Ctrl-C. Prints one line on
+/// stdout once listening: `serving th40c unit 1 on Modbus TCP 127.0.0.1:5020`,
+/// or for `--serial-pty` the bare device path (what a script needs), with
+/// the description on stderr.
 pub async fn run(args: SimulateArgs, profiles: &ProfileSet) -> anyhow::Result<()> {
     let bus = build_bus(&args, profiles)?;
+    let what = if args.devices.is_empty() {
+        format!("{} unit {}", args.profile, args.unit)
+    } else {
+        args.devices
+            .iter()
+            .map(|spec| spec.replacen(':', " unit ", 1))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let (stop, shutdown) = watch::channel(false);
     let task = if let Some(address) = &args.modbus_tcp {
         let (local, task) = spawn_tcp(bus, address, TcpFraming::ModbusTcp, shutdown)
             .await
             .with_context(|| format!("--modbus-tcp {address}"))?;
-        println!("serving Modbus TCP on {local}");
+        println!("serving {what} on Modbus TCP {local}");
         task
     } else if let Some(address) = &args.rtu_tcp {
         let (local, task) = spawn_tcp(bus, address, TcpFraming::RtuOverTcp, shutdown)
             .await
             .with_context(|| format!("--rtu-tcp {address}"))?;
-        println!("serving Modbus RTU over TCP on {local}");
+        println!("serving {what} on Modbus RTU over TCP {local}");
         task
     } else if args.serial_pty {
         let (path, task) = spawn_pty(bus, args.baud, shutdown).context("creating a pseudo-terminal")?;
+        eprintln!("serving {what} on Modbus RTU, pseudo-terminal {}", path.display());
         println!("{}", path.display());
         task
     } else {

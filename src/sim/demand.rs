@@ -99,21 +99,23 @@ mod tests {
     fn the_maximum_is_the_largest_block_average() {
         let mut meter = DemandMeter::new(1, DemandLog::new());
         let end = Utc.with_ymd_and_hms(2026, 1, 5, 9, 15, 0).unwrap();
-        // 15 minutes at 4 kW, then 15 minutes at 2 kW with a 1-minute 30 kW spike.
+        // 15 minutes at 4 kW, then 15 minutes at 2 kW with a 1-minute 60 kW spike:
+        // the second block averages (14 × 2 + 60) / 15 kW.
         for _ in 0..15 {
             meter.add([4.0 / 60.0, 0.0, 1.0 / 60.0, 0.0], 1.0 / 60.0);
         }
         meter.close(end, 2);
         for minute in 0..15 {
-            let kw = if minute == 7 { 30.0 } else { 2.0 };
+            let kw = if minute == 7 { 60.0 } else { 2.0 };
             meter.add([kw / 60.0, 0.0, 0.0, 0.0], 1.0 / 60.0);
         }
         meter.close(end + Duration::minutes(15), 2);
         let (value, at) = meter.maxima[&(1, 0)];
-        assert!((value - 3.8666).abs() < 1e-3, "{value}");
+        assert!((value - 88.0 / 15.0).abs() < 1e-9, "{value}");
         assert_eq!(at, end + Duration::minutes(15));
         assert!((meter.maxima[&(1, 1)].0 - 4.0).abs() < 1e-9);
         assert_eq!(meter.maxima[&(1, 1)].1, end);
+        assert_eq!(meter.maxima[&(1, 2)], (value, at));
         assert_eq!(meter.maxima[&(2, 0)].0, 0.0);
     }
 

@@ -10,7 +10,7 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
 use super::clock::SimClock;
 use super::meter::Th40cModel;
-use crate::device::profile::Profile;
+use crate::device::profile::{MODBUS_MAX_REGISTERS, Profile};
 use crate::device::value_type::ValueType;
 use crate::protocol::modbus::frame::{
     Exception, Request, exception_response, read_response, write_multiple_response, write_single_response,
@@ -61,12 +61,18 @@ impl SimDevice {
 
     /// Answers a request. `broadcast`: act but send nothing back. Returns
     /// the unit to answer from and the response PDU.
+    ///
+    /// Only the writes the profile marks `broadcast` act on a broadcast (the
+    /// clock set of App. E); a broadcast address change would give every
+    /// device on the line the same address, so it is ignored.
     pub fn handle(&mut self, request: &Request, function: u8, broadcast: bool) -> Option<(u8, Vec<u8>)> {
+        if broadcast && !self.accepts_broadcast(request) {
+            return None;
+        }
         let now = self.clock.now();
         self.model.advance(now);
         let pdu = match request {
-            Request::ReadHolding { start, count } if !broadcast => self.read(*start, *count, now),
-            Request::ReadHolding { .. } => return None,
+            Request::ReadHolding { start, count } => self.read(*start, *count, now),
             Request::WriteSingle { address, value } => self.write_single(*address, *value),
             Request::WriteMultiple { start, values } => self.write_multiple(*start, values, now),
             Request::Unsupported { .. } => Err(Exception::IllegalFunction),
@@ -80,9 +86,28 @@ impl SimDevice {
         ))
     }
 
+    fn accepts_broadcast(&self, request: &Request) -> bool {
+        let (function, address) = match request {
+            Request::WriteSingle { address, .. } => (6, *address),
+            Request::WriteMultiple { start, .. } => (16, *start),
+            _ => return false,
+        };
+        self.profile
+            .modbus
+            .commands
+            .values()
+            .any(|command| command.broadcast && command.function == function && command.address == address)
+    }
+
+    /// FC03. Checks in the order of the Modbus application protocol (v1.1b3,
+    /// 6.3): quantity (1–125, else 03), then addresses (every one in the
+    /// profile's map, else 02; TH40C App. E lists both codes).
     fn read(&self, start: u16, count: u16, now: DateTime<Utc>) -> Result<Vec<u8>, Exception> {
-        if !(1..=125).contains(&count) || u32::from(start) + u32::from(count) > 0x1_0000 {
+        if !(1..=MODBUS_MAX_REGISTERS).contains(&count) {
             return Err(Exception::IllegalDataValue);
+        }
+        if u32::from(start) + u32::from(count) > 0x1_0000 {
+            return Err(Exception::IllegalDataAddress);
         }
         let mut words = Vec::with_capacity(usize::from(count));
         let mut encoded: HashMap<usize, Vec<u16>> = HashMap::new();
@@ -97,10 +122,14 @@ impl SimDevice {
                     ValueType::Hhmm => captured.map(|at| hhmm(&self.model, at)).unwrap_or(0.0),
                     _ => value / register.scale,
                 };
-                slot.insert(register.value_type.encode(raw, self.profile.word_order(register)));
+                let order = self.profile.word_order(register);
+                let register_words = register.value_type.encode(raw, order);
                 let whole = u32::from(register.address) >= u32::from(start)
                     && register.end() <= u32::from(start) + u32::from(count);
                 if whole && !register.value_type.is_timestamp_part() {
+                    // The model's value before encoding: a head-end's stored value
+                    // must match it within the precision of the wire type, which
+                    // checks the encoding and decoding rather than assuming them.
                     let shown = raw * register.scale;
                     match &register.obis_negative {
                         Some(negative) => {
@@ -110,11 +139,17 @@ impl SimDevice {
                         None => served.push((register.obis.to_string(), (shown, captured))),
                     }
                 }
+                slot.insert(register_words);
             }
             words.push(encoded[&index][usize::from(offset)]);
         }
         self.served.lock().expect("served lock").extend(served);
         Ok(read_response(&words))
+    }
+
+    /// Whether `request` is this device's address-change command.
+    pub fn is_address_change(&self, request: &Request) -> bool {
+        matches!(request, Request::WriteSingle { address, .. } if Some(*address) == self.command_address("set_address"))
     }
 
     fn command_address(&self, name: &str) -> Option<u16> {
@@ -127,7 +162,7 @@ impl SimDevice {
         }
         let unit = u8::try_from(value)
             .ok()
-            .filter(|unit| (1..=247).contains(unit))
+            .filter(|unit| (1..=self.profile.max_address).contains(unit))
             .ok_or(Exception::IllegalDataValue)?;
         // App. E: the answer to an address change comes from the new address.
         self.unit = unit;
@@ -138,9 +173,23 @@ impl SimDevice {
     /// a day and at most 5 minutes away from the meter's time. A second set
     /// the same day answers exception 01 (the manual's "protect" code for
     /// refused writes); a step over 5 minutes or a bad date, exception 03.
+    /// A write elsewhere answers 02; one at 0x7000 of other than three
+    /// registers, 03.
     fn write_multiple(&mut self, start: u16, values: &[u16], now: DateTime<Utc>) -> Result<Vec<u8>, Exception> {
-        if Some(start) != self.command_address("set_clock") || values.len() != 3 {
+        let Some(command) = self
+            .profile
+            .modbus
+            .commands
+            .get("set_clock")
+            .filter(|c| c.function == 16)
+        else {
             return Err(Exception::IllegalDataAddress);
+        };
+        if start != command.address {
+            return Err(Exception::IllegalDataAddress);
+        }
+        if values.len() != usize::from(command.count) || values.len() != 3 {
+            return Err(Exception::IllegalDataValue);
         }
         let bytes: Vec<u32> = values.iter().flat_map(|v| v.to_be_bytes()).map(u32::from).collect();
         let target = self

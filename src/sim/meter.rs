@@ -4,18 +4,20 @@
 //! energies never go backwards, rates 1–4 sum to the total (the tariff in
 //! force decides which rate grows), phase powers sum to the total, |PF| ≤ 1.
 
-use std::collections::HashMap;
 use std::f64::consts::PI;
 
 use chrono::{DateTime, Datelike, Duration, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 
+use super::demand::{DemandLog, DemandMeter, PERIOD_SECONDS, floor_to_period, next_boundary};
 use crate::device::obis::ObisCode;
 
 /// Energy quantities by OBIS group C: ±active, ±reactive, ±apparent.
 const ENERGY_GROUPS: [u8; 6] = [1, 2, 3, 4, 9, 10];
 /// Longest integration step; longer gaps are integrated in steps.
 const STEP_SECONDS: i64 = 60;
+/// How far back the initial "this month so far" demand is sampled.
+const DEMAND_SAMPLE_DAYS: i64 = 7;
 
 /// Instantaneous values of the three phases.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,8 +49,27 @@ impl Phases {
     pub fn total_power_factor(&self) -> f64 {
         signed_pf(self.total_active(), self.total_apparent())
     }
+
+    /// Powers as the energy registers count them, phase by phase (each
+    /// phase's direction is metered on its own, so one exporting phase
+    /// grows the export registers while the others import): kW import,
+    /// kW export, kvar import, kvar export, kVA import, kVA export.
+    pub fn metered(&self) -> [f64; 6] {
+        let mut sums = [0.0; 6];
+        for k in 0..3 {
+            let (p, q, s) = (self.active[k], self.reactive[k], self.apparent[k]);
+            sums[0] += p.max(0.0);
+            sums[1] += (-p).max(0.0);
+            sums[2] += q.max(0.0);
+            sums[3] += (-q).max(0.0);
+            sums[if p >= 0.0 { 4 } else { 5 }] += s;
+        }
+        sums
+    }
 }
 
+/// PF signed by the direction of active power (negative = export), so it
+/// stays in [-1, 1] and tells the quadrant together with reactive power.
 fn signed_pf(p: f64, s: f64) -> f64 {
     if s <= f64::EPSILON {
         1.0
@@ -57,8 +78,8 @@ fn signed_pf(p: f64, s: f64) -> f64 {
     }
 }
 
-/// Maximum demands by (OBIS group C, rate): value and when it happened.
-type DemandLog = HashMap<(u8, u8), (f64, DateTime<Utc>)>;
+/// Billing history energies: [0] last month, [1] two months ago; [group][rate].
+type EnergySets = [[[f64; 5]; 6]; 2];
 
 /// A simulated TH40C.
 #[derive(Debug, Clone)]
@@ -70,10 +91,9 @@ pub struct Th40cModel {
     integrated_to: DateTime<Utc>,
     /// [group][rate]: rate 0 is the total, 1–4 the tariff rates. kWh, kvarh, kVAh.
     energy: [[f64; 5]; 6],
-    /// Billing history: [0] last month, [1] two months ago.
-    history: [[[f64; 5]; 6]; 2],
-    /// Max demand this period by (group C 1–4, rate 0–4): value, time.
-    demand: DemandLog,
+    history: EnergySets,
+    /// Max demand this period, and the block in progress.
+    demand: DemandMeter,
     history_demand: [DemandLog; 2],
     /// Meter clock minus true time (changed by clock writes).
     pub clock_offset: Duration,
@@ -90,6 +110,19 @@ fn noise(seed: u64, a: u64, b: u64) -> f64 {
 
 fn group_index(c: u8) -> Option<usize> {
     ENERGY_GROUPS.iter().position(|&g| g == c)
+}
+
+/// Keeps the larger of a logged maximum and a new value.
+fn raise(log: &mut DemandLog, key: (u8, u8), value: f64, at: DateTime<Utc>) {
+    let entry = log.entry(key).or_insert((value, at));
+    if value > entry.0 {
+        *entry = (value, at);
+    }
+}
+
+/// Daily load shape by local hour: low at night, a morning and an evening peak.
+fn load_shape(hour: f64) -> f64 {
+    0.35 + 0.45 * (PI * (hour - 6.0) / 12.0).sin().max(0.0) + 0.3 * (-((hour - 19.0) / 2.0).powi(2)).exp()
 }
 
 impl Th40cModel {
@@ -113,32 +146,66 @@ impl Th40cModel {
                 set[g][0] = set[g][1..].iter().sum();
             }
         }
-        let mut history_demand = [HashMap::new(), HashMap::new()];
-        for (months, set) in history_demand.iter_mut().enumerate() {
-            let at = start - Duration::days(20 + 30 * months as i64) - Duration::hours(3);
-            let at = at.with_second(0).and_then(|at| at.with_nanosecond(0)).unwrap_or(at);
-            for c in 1..=4u8 {
-                for r in 0..=4u8 {
-                    let value = (if c == 1 { 40.0 } else { 6.0 })
-                        * (0.6 + 0.4 * noise(seed, u64::from(c) * 10 + u64::from(r), months as u64));
-                    set.insert((c, r), (value, at - Duration::hours(i64::from(r))));
-                }
-            }
-        }
-        Th40cModel {
+        let mut model = Th40cModel {
             seed,
             zone,
             integrated_to: start,
             energy,
             history,
-            demand: HashMap::new(),
-            history_demand,
+            demand: DemandMeter::new(0, DemandLog::new()),
+            history_demand: [DemandLog::new(), DemandLog::new()],
             clock_offset: Duration::zero(),
+        };
+        model.seed_demand(start);
+        model
+    }
+
+    /// Plausible maxima for the billing period so far and the two before:
+    /// the period's are the largest quarter-hour samples of the last week
+    /// that fall in the current month; the history's are those samples
+    /// five and nine weeks earlier (same weekday and hour, so the same rate),
+    /// scaled by a seeded factor.
+    fn seed_demand(&mut self, start: DateTime<Utc>) {
+        let local = start.with_timezone(&self.zone);
+        let month_start = self
+            .zone
+            .with_ymd_and_hms(local.year(), local.month(), 1, 0, 0, 0)
+            .earliest()
+            .map(|at| at.with_timezone(&Utc))
+            .unwrap_or(start);
+        let mut current = DemandLog::new();
+        let mut sampled = DemandLog::new();
+        let mut at = floor_to_period(start);
+        let earliest = at - Duration::days(DEMAND_SAMPLE_DAYS);
+        while at > earliest {
+            let rate = self.tariff(at - Duration::seconds(PERIOD_SECONDS)) as u8;
+            let metered = self.phases(at).metered();
+            for c in 1..=4u8 {
+                let value = metered[usize::from(c) - 1];
+                for r in [0, rate] {
+                    raise(&mut sampled, (c, r), value, at);
+                    if at >= month_start {
+                        raise(&mut current, (c, r), value, at);
+                    }
+                }
+            }
+            at -= Duration::seconds(PERIOD_SECONDS);
         }
+        for (index, weeks) in [5i64, 9].into_iter().enumerate() {
+            self.history_demand[index] = sampled
+                .iter()
+                .map(|(&(c, r), &(value, at))| {
+                    let factor = 0.85 + 0.3 * noise(self.seed, u64::from(c) * 10 + u64::from(r), weeks as u64);
+                    ((c, r), (value * factor, at - Duration::weeks(weeks)))
+                })
+                .collect();
+        }
+        self.demand = DemandMeter::new(self.tariff(floor_to_period(start)) as u8, current);
     }
 
     /// Tariff in force at a local time: T1 weekday day, T2 weekday evening,
-    /// T3 night, T4 weekends.
+    /// T3 night, T4 weekends. The manual leaves the calendar to the user's
+    /// programming; this one is the simulator's default.
     pub fn tariff(&self, at: DateTime<Utc>) -> usize {
         let local = at.with_timezone(&self.zone);
         if local.weekday().number_from_monday() >= 6 {
@@ -152,16 +219,21 @@ impl Th40cModel {
     }
 
     /// Instantaneous values at `at` (a pure function of time and seed).
+    ///
+    /// Each seed is a different site with its own size. Every site has a
+    /// single-phase PV inverter on phase C (L3), 1.2 to 2.5 times that
+    /// phase's midday load, so phase C exports around noon while A and B
+    /// import. Loads are lagging (PF 0.86–0.98), except phase B at night,
+    /// where an over-sized capacitor bank makes it leading.
     pub fn phases(&self, at: DateTime<Utc>) -> Phases {
         let local = at.with_timezone(&self.zone);
         let hour = f64::from(local.num_seconds_from_midnight()) / 3600.0;
         let minute = (at.timestamp() / 60) as u64;
-        // Daily shape: low at night, a morning and an evening peak.
-        let shape =
-            0.35 + 0.45 * (PI * (hour - 6.0) / 12.0).sin().max(0.0) + 0.3 * (-((hour - 19.0) / 2.0).powi(2)).exp();
-        // Each seed is a different site: its own size and PV plant.
+        let shape = load_shape(hour);
         let size = 0.4 + 1.6 * noise(self.seed, 2, 0);
-        let solar = 40.0 * noise(self.seed, 3, 0) * (PI * (hour - 7.0) / 10.0).sin().max(0.0);
+        let phase_load = |k: usize| 12.0 * size * (1.0 + 0.1 * k as f64);
+        let pv_peak = phase_load(2) * load_shape(12.0) * (1.2 + 1.3 * noise(self.seed, 3, 0));
+        let sun = (PI * (hour - 7.0) / 10.0).sin().max(0.0);
         let mut phases = Phases {
             voltage: [0.0; 3],
             current: [0.0; 3],
@@ -171,10 +243,16 @@ impl Th40cModel {
         };
         for k in 0..3 {
             let jitter = noise(self.seed, minute, k as u64 + 1);
-            let load = 12.0 * size * shape * (0.85 + 0.3 * jitter) * (1.0 + 0.1 * k as f64);
-            let p = load - solar / 3.0;
+            let load = phase_load(k) * shape * (0.85 + 0.3 * jitter);
             let pf = 0.86 + 0.12 * noise(self.seed, minute, k as u64 + 11);
-            let q = p.abs() * (1.0 / (pf * pf) - 1.0).sqrt() * p.signum();
+            let leading = k == 1 && hour < 5.0;
+            let q = load * (1.0 / (pf * pf) - 1.0).sqrt() * if leading { -0.3 } else { 1.0 };
+            let generation = if k == 2 {
+                pv_peak * sun * (0.95 + 0.1 * noise(self.seed, minute, 21))
+            } else {
+                0.0
+            };
+            let p = load - generation;
             let s = (p * p + q * q).sqrt();
             let v = 229.0 + 4.0 * (at.timestamp() as f64 / 900.0 + k as f64).sin() + 2.0 * (jitter - 0.5);
             phases.voltage[k] = v;
@@ -186,49 +264,42 @@ impl Th40cModel {
         phases
     }
 
-    /// Integrates energies and demand up to `now`. Never goes backwards.
+    /// Integrates energies and demand up to `now`. Never goes backwards: a
+    /// clock that moved back leaves the registers where they are.
     pub fn advance(&mut self, now: DateTime<Utc>) {
         while self.integrated_to < now {
-            let step_end = (self.integrated_to + Duration::seconds(STEP_SECONDS)).min(now);
+            let boundary = next_boundary(self.integrated_to);
+            let step_end = (self.integrated_to + Duration::seconds(STEP_SECONDS))
+                .min(boundary)
+                .min(now);
             let dt = (step_end - self.integrated_to).num_milliseconds() as f64 / 3_600_000.0;
             let middle = self.integrated_to + (step_end - self.integrated_to) / 2;
-            let phases = self.phases(middle);
+            let metered = self.phases(middle).metered();
             let rate = self.tariff(middle);
-            let (p, q, s) = (phases.total_active(), phases.total_reactive(), phases.total_apparent());
-            let increments = [
-                p.max(0.0),
-                (-p).max(0.0),
-                q.max(0.0),
-                (-q).max(0.0),
-                if p >= 0.0 { s } else { 0.0 },
-                if p < 0.0 { s } else { 0.0 },
-            ];
-            for (g, increment) in increments.iter().enumerate() {
-                let added = increment * dt;
+            for (g, power) in metered.iter().enumerate() {
+                let added = power * dt;
                 self.energy[g][rate] += added;
                 self.energy[g][0] += added;
             }
-            let meter_time = step_end + self.clock_offset;
-            let meter_time = meter_time
-                .with_second(0)
-                .unwrap_or(meter_time)
-                .with_nanosecond(0)
-                .unwrap_or(meter_time);
-            for (c, demand) in [
-                (1u8, p.max(0.0)),
-                (2, (-p).max(0.0)),
-                (3, q.max(0.0)),
-                (4, (-q).max(0.0)),
-            ] {
-                for r in [0u8, rate as u8] {
-                    let recorded = self.demand.get(&(c, r)).map_or(0.0, |&(value, _)| value);
-                    if demand > recorded {
-                        self.demand.insert((c, r), (demand, meter_time));
-                    }
-                }
-            }
+            self.demand
+                .add([metered[0] * dt, metered[1] * dt, metered[2] * dt, metered[3] * dt], dt);
             self.integrated_to = step_end;
+            if step_end == boundary {
+                self.demand
+                    .close(boundary + self.clock_offset, self.tariff(boundary) as u8);
+            }
         }
+    }
+
+    /// Sets an energy register set (OBIS group C 1, 2, 3, 4, 9 or 10) to the
+    /// given rates 1–4; the total becomes their sum. For tests that need a
+    /// known value on the wire (the manual's 0.39 kWh). Returns false for a
+    /// group that is not an energy.
+    pub fn set_energy(&mut self, group: u8, rates: [f64; 4]) -> bool {
+        let Some(g) = group_index(group) else { return false };
+        self.energy[g][1..].copy_from_slice(&rates);
+        self.energy[g][0] = rates.iter().sum();
+        true
     }
 
     /// The engineering value of an OBIS code as the meter shows it at `now`
@@ -247,6 +318,7 @@ impl Th40cModel {
                 // No demand recorded yet this period: 0, and a time stamp of MMDD 0000.
                 Some(
                     self.demand
+                        .maxima
                         .get(&(c, e))
                         .map(|&(v, at)| (v, Some(at)))
                         .unwrap_or((0.0, None)),
@@ -331,32 +403,42 @@ mod tests {
         text.parse().unwrap()
     }
 
+    fn value(model: &Th40cModel, text: &str, now: DateTime<Utc>) -> f64 {
+        model.value(&code(text), now).unwrap().0
+    }
+
     #[test]
     fn energies_grow_and_rates_sum_to_the_total() {
         let start = Utc.with_ymd_and_hms(2026, 11, 20, 6, 0, 0).unwrap();
-        let mut model = Th40cModel::new(7, Tz::UTC, start);
-        let before = model.value(&code("1-1:1.8.0"), start).unwrap().0;
-        model.advance(start + Duration::hours(30));
         let now = start + Duration::hours(30);
-        for c in ENERGY_GROUPS {
-            let total = model.value(&code(&format!("1-1:{c}.8.0")), now).unwrap().0;
-            let rates: f64 = (1..=4)
-                .map(|r| model.value(&code(&format!("1-1:{c}.8.{r}")), now).unwrap().0)
-                .sum();
-            assert!((total - rates).abs() < 1e-6 * total, "group {c}: {total} vs {rates}");
-        }
-        let after = model.value(&code("1-1:1.8.0"), now).unwrap().0;
-        assert!(after > before);
-        // Some sites export at midday: their export register grows; others never export.
-        let noon = Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).unwrap();
-        let exporter = (0..50u64)
-            .find(|&seed| Th40cModel::new(seed, Tz::UTC, start).phases(noon).total_active() < 0.0)
-            .expect("some simulated site exports at noon");
-        let mut model = Th40cModel::new(exporter, Tz::UTC, start);
-        let export_before = model.value(&code("1-1:2.8.0"), start).unwrap().0;
+        let mut model = Th40cModel::new(7, Tz::UTC, start);
+        let before: Vec<f64> = ENERGY_GROUPS
+            .iter()
+            .map(|c| value(&model, &format!("1-1:{c}.8.0"), start))
+            .collect();
         model.advance(now);
-        let export = model.value(&code("1-1:2.8.0"), now).unwrap().0;
-        assert!(export > export_before, "midday export grows the export register");
+        for (c, before) in ENERGY_GROUPS.iter().zip(before) {
+            let total = value(&model, &format!("1-1:{c}.8.0"), now);
+            let rates: f64 = (1..=4).map(|r| value(&model, &format!("1-1:{c}.8.{r}"), now)).sum();
+            assert!((total - rates).abs() < 1e-9 * total, "group {c}: {total} vs {rates}");
+            // Over a day every register grows: phase C exports at midday and
+            // phase B is capacitive at night.
+            assert!(total > before, "group {c} grew from {before} to {total}");
+            for billing in 1..=2 {
+                assert!(value(&model, &format!("1-1:{c}.8.0*{billing}"), now) < total);
+            }
+        }
+    }
+
+    #[test]
+    fn every_site_exports_on_one_phase_at_noon() {
+        let noon = Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap();
+        for seed in 0..50 {
+            let phases = Th40cModel::new(seed, Tz::UTC, noon).phases(noon);
+            assert!(phases.active[2] < 0.0, "seed {seed}: phase C exports");
+            assert!(phases.active[0] > 0.0 && phases.active[1] > 0.0);
+            assert!(phases.power_factor(2) < 0.0);
+        }
     }
 
     #[test]
@@ -365,13 +447,49 @@ mod tests {
         for hour in 0..24 {
             let at = Utc.with_ymd_and_hms(2026, 6, 1, hour, 17, 0).unwrap();
             let p = model.phases(at);
-            let total = model.value(&code("1-1:1.7.0"), at).unwrap().0;
+            let total = value(&model, "1-1:1.7.0", at);
             assert!((total - p.active.iter().sum::<f64>()).abs() < 1e-9);
+            let reactive = value(&model, "1-1:3.7.0", at);
+            assert!((reactive - p.reactive.iter().sum::<f64>()).abs() < 1e-9);
+            assert!(value(&model, "1-1:13.7.0", at).abs() <= 1.0);
             for k in 0..3 {
                 assert!(p.power_factor(k).abs() <= 1.0);
                 let s = (p.active[k].powi(2) + p.reactive[k].powi(2)).sqrt();
                 assert!((s - p.apparent[k]).abs() < 1e-9);
+                assert!((220.0..240.0).contains(&p.voltage[k]));
             }
         }
+    }
+
+    #[test]
+    fn demand_is_a_quarter_hour_average_stamped_in_meter_time() {
+        let start = Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap();
+        let mut model = Th40cModel::new(11, Tz::UTC, start);
+        // A fresh model already has this month's maxima, on quarter hours,
+        // each one no later than now and no earlier than the 1st.
+        for c in 1..=4 {
+            for r in 0..=4 {
+                let (_, at) = model.value(&code(&format!("1-1:{c}.6.{r}")), start).unwrap();
+                let at = at.expect("stamped");
+                assert!(at <= start && at.day() >= 1 && at.month() == 11, "{c}.6.{r} at {at}");
+                assert_eq!(at.minute() % 15, 0);
+            }
+        }
+        model.advance(start + Duration::days(2));
+        let (total, at) = model.value(&code("1-1:1.6.0"), start).unwrap();
+        let rates = (1..=4)
+            .map(|r| value(&model, &format!("1-1:1.6.{r}"), start))
+            .fold(0.0, f64::max);
+        assert_eq!(total, rates, "the total maximum is the largest rate maximum");
+        assert_eq!(at.unwrap().minute() % 15, 0);
+    }
+
+    #[test]
+    fn a_known_energy_can_be_set() {
+        let start = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let mut model = Th40cModel::new(1, Tz::UTC, start);
+        assert!(model.set_energy(1, [0.39, 0.0, 0.0, 0.0]));
+        assert_eq!(value(&model, "1-1:1.8.0", start), 0.39);
+        assert!(!model.set_energy(13, [0.0; 4]));
     }
 }

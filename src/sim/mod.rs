@@ -1,17 +1,47 @@
 //! Device simulators that speak the real protocols over real sockets and
 //! pseudo-terminals, for tests, benchmarks and the demo.
 //!
-//! - [`clock::SimClock`]: the system clock, or a manual one tests move.
-//! - [`meter::Th40cModel`]: a TH40C's physics: loads, powers, energies, demand.
-//! - [`device::SimDevice`]: a model behind a profile's register map, with the
-//!   manual's write rules and a record of every value served.
-//! - [`bus::SimBus`]: several devices answering on one line by unit address.
-//! - [`server`]: Modbus TCP, RTU over TCP and RTU on a pseudo-terminal.
+//! - [`clock::SimClock`]: the system clock, or a manual one tests move
+//!   (`SimClock::manual(at)`, `advance(by)`), so runs are deterministic.
+//! - [`meter::Th40cModel`]: a TH40C's physics, deterministic from a seed:
+//!   loads, powers, energies per tariff rate, maximum demand
+//!   ([`demand`]: 15-minute block averages), billing history, the meter
+//!   clock. `set_energy` puts a known value on the wire.
+//! - [`device::SimDevice`]: a model behind a profile's register map with the
+//!   manual's write rules (TH40C App. E), recording every value it serves
+//!   ([`device::Served`], a cloneable handle: OBIS → last value as it
+//!   crossed the wire, and for demands the capture time).
+//! - [`bus::SimBus`]: several devices answering on one line by unit address;
+//!   unit 0 is a broadcast, an absent unit gets no answer.
+//! - [`server`]: Modbus TCP, RTU over TCP (a transparent gateway) and RTU on
+//!   a pseudo-terminal, stopped by a watch channel (`true`, or the sender
+//!   dropped).
 //! - [`cli`]: `ohmnibus simulate`.
+//!
+//! Typical use:
+//!
+//! ```no_run
+//! # async fn example() -> std::io::Result<()> {
+//! use ohmnibus::device::registry::ProfileSet;
+//! use ohmnibus::sim::{bus::SimBus, clock::SimClock, device::SimDevice, meter::Th40cModel};
+//! use ohmnibus::sim::server::{TcpFraming, spawn_tcp};
+//!
+//! let clock = SimClock::manual("2026-03-14T10:20:30Z".parse().unwrap());
+//! let profile = ProfileSet::builtin().get("th40c").unwrap();
+//! let model = Th40cModel::new(42, chrono_tz::Tz::UTC, clock.now());
+//! let device = SimDevice::new(profile, 1, model, clock.clone());
+//! let served = device.served();
+//! let (stop, shutdown) = tokio::sync::watch::channel(false);
+//! let (address, _task) = spawn_tcp(SimBus::new(vec![device]), "127.0.0.1:0", TcpFraming::ModbusTcp, shutdown).await?;
+//! // … poll `address`, move `clock`, compare with `served` …
+//! drop(stop);
+//! # Ok(()) }
+//! ```
 
 pub mod bus;
 pub mod cli;
 pub mod clock;
+pub mod demand;
 pub mod device;
 pub mod meter;
 pub mod server;

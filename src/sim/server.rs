@@ -21,7 +21,23 @@ pub struct Pacing {
     pub turnaround: Duration,
 }
 
+/// Shortest silence that ends a frame on an RTU link. The serial line
+/// specification's t3.5 is 4 ms at 9600 baud, but a pty or a TCP gateway
+/// delivers bytes with scheduler jitter, so the simulator waits longer
+/// before it gives up on a partial frame.
+const SILENCE_FLOOR: Duration = Duration::from_millis(50);
+
 impl Pacing {
+    /// The silence after which a partial frame is discarded (Modbus over
+    /// serial line v1.02, 2.5.1.1: a frame ends after 3.5 character times).
+    fn frame_gap(&self) -> Duration {
+        let t35 = self
+            .baud
+            .map(|baud| Duration::from_micros(35 * 1_000_000 / u64::from(baud)))
+            .unwrap_or_default();
+        t35.max(SILENCE_FLOOR)
+    }
+
     fn delay(&self, bytes: usize) -> Duration {
         let wire = self
             .baud
@@ -38,7 +54,8 @@ pub enum TcpFraming {
     RtuOverTcp,
 }
 
-/// Serves `bus` on `address` until `shutdown` turns true. Returns the bound address.
+/// Serves `bus` on `address` until `shutdown` turns true or its sender is
+/// dropped. Returns the bound address (bind `127.0.0.1:0` for a free port).
 pub async fn spawn_tcp(
     bus: SimBus,
     address: &str,
@@ -64,7 +81,7 @@ pub async fn spawn_tcp(
                         }
                     });
                 }
-                _ = stop.changed() => if *stop.borrow() { return },
+                () = stopped(&mut stop) => return,
             }
         }
     });
@@ -94,6 +111,16 @@ pub fn spawn_pty(
     Ok((path, task))
 }
 
+/// Resolves when the server must stop: `true` was sent, or every sender
+/// is gone (dropping the sender is a shutdown, as in mini-redis).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    loop {
+        if *stop.borrow_and_update() || stop.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
 async fn serve_mbap<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, bus: SimBus, mut stop: watch::Receiver<bool>) {
     let mut buffer = Vec::with_capacity(512);
     let mut chunk = [0u8; 512];
@@ -120,13 +147,17 @@ async fn serve_mbap<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, bus: SimBu
                 Ok(0) | Err(_) => return,
                 Ok(n) => buffer.extend_from_slice(&chunk[..n]),
             },
-            _ = stop.changed() => if *stop.borrow() { return },
+            () = stopped(&mut stop) => return,
         }
     }
 }
 
 /// RTU on a byte stream: frames are found by their length and CRC; garbage
 /// is skipped a byte at a time, silently, as a device on a noisy line does.
+/// While resynchronising, a head that looks like the start of a long frame
+/// does not hide a complete, valid frame behind it; and a partial frame
+/// followed by silence is discarded, so a stray byte cannot hold the line. The answer waits for the profile's turnaround
+/// (`modbus.turnaround_ms`) and, if paced, for its bytes' time on the wire.
 async fn serve_rtu<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     bus: SimBus,
@@ -135,10 +166,12 @@ async fn serve_rtu<S: AsyncRead + AsyncWrite + Unpin>(
 ) {
     let mut buffer = Vec::with_capacity(512);
     let mut chunk = [0u8; 512];
+    let mut resyncing = false;
     loop {
         match parse_rtu(&buffer) {
             Ok((unit, pdu, len)) => {
                 buffer.drain(..len);
+                resyncing = false;
                 if let Some((answer_unit, response)) = bus.handle(unit, &pdu) {
                     let frame = rtu_frame(answer_unit, &response);
                     tokio::time::sleep(pacing.delay(frame.len())).await;
@@ -148,18 +181,38 @@ async fn serve_rtu<S: AsyncRead + AsyncWrite + Unpin>(
                 }
                 continue;
             }
-            Err(FrameError::Incomplete) => {}
+            Err(FrameError::Incomplete) => {
+                if resyncing {
+                    if let Some(skip) = (1..buffer.len()).find(|&at| parse_rtu(&buffer[at..]).is_ok()) {
+                        buffer.drain(..skip);
+                        continue;
+                    }
+                }
+            }
             Err(_) => {
                 buffer.remove(0);
+                resyncing = true;
                 continue;
             }
         }
+        let partial = !buffer.is_empty();
+        let silence = async move {
+            if partial {
+                tokio::time::sleep(pacing.frame_gap()).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
         tokio::select! {
             read = stream.read(&mut chunk) => match read {
                 Ok(0) | Err(_) => return,
                 Ok(n) => buffer.extend_from_slice(&chunk[..n]),
             },
-            _ = stop.changed() => if *stop.borrow() { return },
+            () = silence => {
+                buffer.clear();
+                resyncing = false;
+            }
+            () = stopped(&mut stop) => return,
         }
     }
 }

@@ -225,6 +225,43 @@ mod tests {
         );
     }
 
+    /// App. E prints the answer to that change as `02 06 C0 24 36 35 00 02`:
+    /// the bytes of `02 06 C0 35 00 02` with its CRC, 24 36, shifted into the
+    /// middle by the text extraction. The manual's request CRC (24 05) agrees
+    /// with CRC-16/MODBUS.
+    #[test]
+    fn builds_the_manual_address_change_answer_from_the_new_address() {
+        assert_eq!(crc16(&[0x01, 0x06, 0xC0, 0x35, 0x00, 0x02]).to_le_bytes(), [0x24, 0x05]);
+        let frame = rtu_frame(2, &write_single_response(0xC035, 2));
+        assert_eq!(frame, vec![0x02, 0x06, 0xC0, 0x35, 0x00, 0x02, 0x24, 0x36]);
+    }
+
+    #[test]
+    fn unknown_functions_and_bad_byte_counts() {
+        assert_eq!(
+            parse_pdu(&[0x04, 0x80, 0x10, 0x00, 0x02]),
+            Ok(Request::Unsupported { function: 4 })
+        );
+        assert!(matches!(
+            parse_pdu(&[0x10, 0x70, 0x00, 0x00, 0x03, 0x04, 0, 0, 0, 0]),
+            Err(FrameError::Malformed(_))
+        ));
+        assert!(matches!(parse_pdu(&[0x03, 0x80]), Err(FrameError::Malformed(_))));
+        assert!(matches!(
+            parse_rtu(&[0x01, 0x41, 0, 0, 0, 0, 0, 0]),
+            Err(FrameError::Malformed(_))
+        ));
+        assert_eq!(
+            parse_rtu(&[0x01, 0x10, 0x70, 0x00, 0x00, 0x03]),
+            Err(FrameError::Incomplete)
+        );
+        assert_eq!(parse_mbap(&[0, 1, 0, 0, 0, 6, 1, 3]), Err(FrameError::Incomplete));
+        assert!(matches!(
+            parse_mbap(&[0, 1, 0, 9, 0, 6, 1, 3, 0, 0, 0, 1]),
+            Err(FrameError::Malformed(_))
+        ));
+    }
+
     /// The broadcast clock set of App. E, bytes as printed:
     /// `00 10 70 00 00 03 06 05 07 14 0F 0A 28 C8 18`.
     #[test]
