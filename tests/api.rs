@@ -364,5 +364,14 @@ async fn readings_page_through_a_time_range() {
         .request("GET", &format!("/api/v1/devices/{id}/registers"), Some(&engineer), None)
         .await;
     assert_eq!(registers["registers"][0]["value"], 104.0, "latest value is the newest");
+    // The device page groups it as energy by tariff, total column.
+    let (status, page) = app
+        .request("GET", &format!("/devices/{id}"), Some(&engineer), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let page = page.as_str().unwrap();
+    assert!(page.contains("<h2>Energy by tariff</h2>"), "{page}");
+    assert!(page.contains(">104.000 kWh<"), "{page}");
+    assert!(!page.contains("<h2>Real-time values</h2>"), "no empty sections");
     app.stop().await;
 }

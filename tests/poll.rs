@@ -31,6 +31,15 @@ fn frozen_th40c(unit: u8, seed: u64) -> (SimDevice, Served) {
     (device, served)
 }
 
+/// Serves simulated devices on a fresh TCP port; they stop when the sender drops.
+async fn serve_tcp(devices: Vec<SimDevice>, framing: TcpFraming) -> (std::net::SocketAddr, watch::Sender<bool>) {
+    let (stop, shutdown) = watch::channel(false);
+    let (address, _) = spawn_tcp(SimBus::new(devices), "127.0.0.1:0", framing, shutdown)
+        .await
+        .unwrap();
+    (address, stop)
+}
+
 async fn create(app: &TestApp, token: &str, transport: Value, units: &[u8]) -> Vec<i64> {
     let (status, bus) = app
         .request(
@@ -109,15 +118,7 @@ async fn reads_a_th40c_over_modbus_tcp() {
     let app = spawn_app().await;
     let token = app.token(Role::Engineer).await;
     let (device, served) = frozen_th40c(1, 5);
-    let (_stop, shutdown) = watch::channel(false);
-    let (address, _) = spawn_tcp(
-        SimBus::new(vec![device]),
-        "127.0.0.1:0",
-        TcpFraming::ModbusTcp,
-        shutdown,
-    )
-    .await
-    .unwrap();
+    let (address, _stop) = serve_tcp(vec![device], TcpFraming::ModbusTcp).await;
     let ids = create(
         &app,
         &token,
@@ -148,10 +149,7 @@ async fn reads_two_th40cs_over_rtu_over_tcp() {
     let token = app.token(Role::Engineer).await;
     let (a, served_a) = frozen_th40c(3, 8);
     let (b, served_b) = frozen_th40c(4, 9);
-    let (_stop, shutdown) = watch::channel(false);
-    let (address, _) = spawn_tcp(SimBus::new(vec![a, b]), "127.0.0.1:0", TcpFraming::RtuOverTcp, shutdown)
-        .await
-        .unwrap();
+    let (address, _stop) = serve_tcp(vec![a, b], TcpFraming::RtuOverTcp).await;
     let ids = create(
         &app,
         &token,
@@ -183,15 +181,7 @@ async fn a_silent_device_turns_unreachable_without_stopping_its_neighbour() {
     let app = spawn_app().await;
     let token = app.token(Role::Engineer).await;
     let (device, served) = frozen_th40c(1, 5);
-    let (_stop, shutdown) = watch::channel(false);
-    let (address, _) = spawn_tcp(
-        SimBus::new(vec![device]),
-        "127.0.0.1:0",
-        TcpFraming::RtuOverTcp,
-        shutdown,
-    )
-    .await
-    .unwrap();
+    let (address, _stop) = serve_tcp(vec![device], TcpFraming::RtuOverTcp).await;
     // Unit 2 is configured but nothing answers at that address.
     let ids = create(
         &app,
@@ -231,15 +221,7 @@ async fn readings_taken_while_the_database_is_away_are_stored_when_it_returns() 
     let app = spawn_app().await;
     let token = app.token(Role::Engineer).await;
     let (device, _) = frozen_th40c(1, 5);
-    let (_stop, shutdown) = watch::channel(false);
-    let (address, _) = spawn_tcp(
-        SimBus::new(vec![device]),
-        "127.0.0.1:0",
-        TcpFraming::ModbusTcp,
-        shutdown,
-    )
-    .await
-    .unwrap();
+    let (address, _stop) = serve_tcp(vec![device], TcpFraming::ModbusTcp).await;
     let ids = create(
         &app,
         &token,

@@ -19,28 +19,20 @@ pub struct StoredReading {
     pub quality: i32,
 }
 
-/// Writes a batch in one statement per table (UNNEST arrays, no round trip
-/// per value). Duplicate (device, OBIS, time) rows are ignored, so a batch
-/// retried after a lost acknowledgement stores nothing twice.
+/// Writes a batch: one statement makes sure the month partitions exist, one
+/// inserts the time series and the latest values together (UNNEST arrays, no
+/// round trip per value). Duplicate (device, OBIS, time) rows are ignored, so
+/// a batch retried after a lost acknowledgement stores nothing twice.
 pub async fn insert_readings(pool: &PgPool, batch: &[(DeviceId, Reading)]) -> Result<(), StoreError> {
     if batch.is_empty() {
         return Ok(());
     }
-    let months: BTreeSet<(i32, u32)> = batch
-        .iter()
-        .map(|(_, r)| (r.read_at.year(), r.read_at.month()))
-        .collect();
-    let mut transaction = pool.begin().await?;
-    for (year, month) in months {
-        let first = batch
-            .iter()
-            .map(|(_, r)| r.read_at)
-            .find(|at| (at.year(), at.month()) == (year, month))
-            .expect("month taken from the batch");
-        sqlx::query("SELECT ohmnibus_ensure_readings_partition($1)")
-            .bind(first)
-            .execute(&mut *transaction)
-            .await?;
+    let mut months: Vec<DateTime<Utc>> = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (_, reading) in batch {
+        if seen.insert((reading.read_at.year(), reading.read_at.month())) {
+            months.push(reading.read_at);
+        }
     }
     let devices: Vec<i64> = batch.iter().map(|(d, _)| d.0).collect();
     let codes: Vec<String> = batch.iter().map(|(_, r)| r.obis.to_string()).collect();
@@ -49,28 +41,25 @@ pub async fn insert_readings(pool: &PgPool, batch: &[(DeviceId, Reading)]) -> Re
     let units: Vec<String> = batch.iter().map(|(_, r)| r.unit.as_str().to_owned()).collect();
     let captured: Vec<Option<DateTime<Utc>>> = batch.iter().map(|(_, r)| r.captured_at).collect();
     let quality: Vec<i32> = batch.iter().map(|(_, r)| r.quality.0).collect();
+    let mut transaction = pool.begin().await?;
+    sqlx::query("SELECT ohmnibus_ensure_readings_partition(at) FROM UNNEST($1::timestamptz[]) AS m(at)")
+        .bind(&months)
+        .execute(&mut *transaction)
+        .await?;
+    // The latest value per device and code is kept beside the series; within
+    // a batch the newest wins, and an older batch never overwrites a newer value.
     sqlx::query(
-        "INSERT INTO readings (device_id, obis, read_at, value, unit, captured_at, quality) \
-         SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::timestamptz[], $4::float8[], $5::text[], $6::timestamptz[], $7::int[]) \
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(&devices)
-    .bind(&codes)
-    .bind(&times)
-    .bind(&values)
-    .bind(&units)
-    .bind(&captured)
-    .bind(&quality)
-    .execute(&mut *transaction)
-    .await?;
-    // Latest value per device and code; within the batch the newest wins.
-    sqlx::query(
-        "INSERT INTO latest_readings (device_id, obis, read_at, value, unit, captured_at, quality) \
-         SELECT DISTINCT ON (d, o) d, o, t, v, u, c, q \
-         FROM UNNEST($1::bigint[], $2::text[], $3::timestamptz[], $4::float8[], $5::text[], $6::timestamptz[], $7::int[]) \
-              AS x(d, o, t, v, u, c, q) \
-         WHERE EXISTS (SELECT 1 FROM devices WHERE id = d) \
-         ORDER BY d, o, t DESC \
+        "WITH batch AS ( \
+             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::timestamptz[], $4::float8[], $5::text[], \
+                                  $6::timestamptz[], $7::int[]) \
+                 AS x(device_id, obis, read_at, value, unit, captured_at, quality)), \
+         series AS ( \
+             INSERT INTO readings (device_id, obis, read_at, value, unit, captured_at, quality) \
+             SELECT * FROM batch ON CONFLICT DO NOTHING) \
+         INSERT INTO latest_readings (device_id, obis, read_at, value, unit, captured_at, quality) \
+         SELECT DISTINCT ON (device_id, obis) * FROM batch \
+         WHERE EXISTS (SELECT 1 FROM devices WHERE devices.id = batch.device_id) \
+         ORDER BY device_id, obis, read_at DESC \
          ON CONFLICT (device_id, obis) DO UPDATE SET read_at = EXCLUDED.read_at, value = EXCLUDED.value, \
              unit = EXCLUDED.unit, captured_at = EXCLUDED.captured_at, quality = EXCLUDED.quality \
          WHERE latest_readings.read_at <= EXCLUDED.read_at",

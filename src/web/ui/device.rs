@@ -17,7 +17,7 @@ use crate::web::auth::Caller;
 use crate::web::error::ApiError;
 use crate::web::state::AppState;
 
-/// Energy quantities by OBIS value group C.
+/// Energy quantities by OBIS value group C (register kind D = 8).
 const ENERGIES: [(u8, &str); 6] = [
     (1, "Active import"),
     (2, "Active export"),
@@ -26,6 +26,7 @@ const ENERGIES: [(u8, &str); 6] = [
     (9, "Apparent import"),
     (10, "Apparent export"),
 ];
+/// Maximum demand quantities by OBIS value group C (kind D = 6).
 const DEMANDS: [(u8, &str); 4] = [
     (1, "Active import"),
     (2, "Active export"),
@@ -47,8 +48,14 @@ const PHASES: [(&str, [u8; 4]); 8] = [
 struct Latest<'a>(HashMap<&'a str, &'a StoredReading>);
 
 impl Latest<'_> {
+    /// A value cell; a value the device stamped (a maximum demand) shows when.
     fn cell(&self, code: &str, decimals: usize) -> Cell {
-        cell(self.0.get(code).map(|r| (r.value, r.unit.as_str())), decimals)
+        let reading = self.0.get(code);
+        let mut cell = cell(reading.map(|r| (r.value, r.unit.as_str())), decimals);
+        if let Some(at) = reading.and_then(|r| r.captured_at) {
+            cell.note = at.format("%Y-%m-%d %H:%M").to_string();
+        }
+        cell
     }
 
     fn has_any(&self, rows: &[(String, Vec<Cell>)]) -> bool {
@@ -64,30 +71,6 @@ fn tariff_table(latest: &Latest<'_>, caption: &str, kind: u8, suffix: &str, quan
         .map(|(c, label)| {
             let cells = (0..=4)
                 .map(|e| latest.cell(&format!("1-1:{c}.{kind}.{e}{suffix}"), 3))
-                .collect();
-            ((*label).to_owned(), cells)
-        })
-        .collect();
-    Table {
-        caption: caption.to_owned(),
-        columns: ["Total", "T1", "T2", "T3", "T4"].map(String::from).to_vec(),
-        rows,
-    }
-}
-
-fn demand_table(latest: &Latest<'_>, caption: &str, suffix: &str) -> Table {
-    let rows = DEMANDS
-        .iter()
-        .map(|(c, label)| {
-            let cells = (0..=4)
-                .map(|e| {
-                    let code = format!("1-1:{c}.6.{e}{suffix}");
-                    let mut cell = latest.cell(&code, 3);
-                    if let Some(at) = latest.0.get(code.as_str()).and_then(|r| r.captured_at) {
-                        cell.note = at.format("%Y-%m-%d %H:%M").to_string();
-                    }
-                    cell
-                })
                 .collect();
             ((*label).to_owned(), cells)
         })
@@ -150,10 +133,10 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
     let mut sections = vec![
         phase_table(&latest),
         tariff_table(&latest, "Energy by tariff", 8, "", &ENERGIES),
-        demand_table(&latest, "Maximum demand", ""),
+        tariff_table(&latest, "Maximum demand", 6, "", &DEMANDS),
         tariff_table(&latest, "Last billing period", 8, "*1", &ENERGIES),
         tariff_table(&latest, "Two billing periods ago", 8, "*2", &ENERGIES),
-        demand_table(&latest, "Maximum demand, last billing period", "*1"),
+        tariff_table(&latest, "Maximum demand, last billing period", 6, "*1", &DEMANDS),
     ];
     sections.retain(|table| latest.has_any(&table.rows));
     let meter_clock = match (latest.0.get("1-0:0.9.2"), latest.0.get("1-0:0.9.1")) {
