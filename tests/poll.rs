@@ -213,6 +213,60 @@ async fn a_silent_device_turns_unreachable_without_stopping_its_neighbour() {
     assert_eq!(events, vec![("comm_lost".to_owned(), None)]);
     // Its neighbour is read completely all the same.
     assert_stored_equals_served(&app, &token, ids[0], &served).await;
+
+    // The bus statistics tell the two apart.
+    let (_, device) = app
+        .request("GET", &format!("/api/v1/devices/{}", ids[0]), Some(&token), None)
+        .await;
+    let (status, bus) = app
+        .request(
+            "GET",
+            &format!("/api/v1/buses/{}", device["bus_id"]),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let statistics = &bus["statistics"];
+    let per_device = |id: i64| {
+        statistics["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["device_id"] == id)
+            .unwrap()
+            .clone()
+    };
+    let (healthy, dead) = (per_device(ids[0]), per_device(ids[1]));
+    assert_eq!(healthy["timeouts"], 0);
+    assert!(healthy["requests"].as_u64().unwrap() >= 50, "{healthy}");
+    assert!(healthy["latency_p95_ms"].as_f64().unwrap() >= healthy["latency_mean_ms"].as_f64().unwrap() * 0.5);
+    assert!(dead["timeouts"].as_u64().unwrap() >= 3, "{dead}");
+    assert_eq!(
+        dead["timeouts"], dead["requests"],
+        "every request to the silent device timed out"
+    );
+    assert!(dead["latency_mean_ms"].is_null(), "no answer, no latency");
+    let total = healthy["requests"].as_u64().unwrap() + dead["requests"].as_u64().unwrap();
+    assert_eq!(statistics["requests"].as_u64().unwrap(), total);
+    let utilisation = statistics["utilisation"].as_f64().unwrap();
+    assert!(utilisation > 0.0 && utilisation <= 1.0, "{utilisation}");
+    let (_, metrics) = app.request("GET", "/metrics", None, None).await;
+    let metrics = metrics.as_str().unwrap();
+    let line = format!(
+        "ohmnibus_modbus_timeouts_total{{bus=\"{}\",device=\"{}\"}}",
+        device["bus_id"], ids[1]
+    );
+    assert!(metrics.contains(&line), "{metrics}");
+    let (status, page) = app
+        .request("GET", &format!("/buses/{}", device["bus_id"]), Some(&token), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let page = page.as_str().unwrap();
+    assert!(
+        page.contains("meter 2 (address 2)") && page.contains("p95 latency"),
+        "{page}"
+    );
     app.stop().await;
 }
 

@@ -13,6 +13,7 @@ use tokio_modbus::prelude::SlaveContext;
 use tokio_modbus::{ExceptionCode, Slave};
 use tokio_serial::SerialPortBuilderExt;
 
+use super::link_stats::Outcome;
 use crate::domain::transport::{Parity, Transport};
 
 /// Why a request got no usable answer.
@@ -35,6 +36,16 @@ pub enum LinkError {
 impl LinkError {
     pub fn is_timeout(&self) -> bool {
         matches!(self, LinkError::Timeout(_))
+    }
+
+    /// How the request ended, for the statistics.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            LinkError::Timeout(_) => Outcome::Timeout,
+            LinkError::Exception { .. } => Outcome::Exception,
+            LinkError::Transport(message) if message.contains("CRC") => Outcome::CrcError,
+            LinkError::Transport(_) | LinkError::Connect { .. } => Outcome::TransportError,
+        }
     }
 }
 
@@ -117,22 +128,25 @@ async fn open(transport: &Transport, limit: Duration, unit: u8) -> Result<Contex
 }
 
 impl Link {
-    /// Reads `count` holding registers (function 03) from `unit`.
-    /// `turnaround` is the device's own recovery time after it answers.
+    /// Reads `count` holding registers (function 03) from `unit`, after the
+    /// line's quiet time. `turnaround` is the device's own recovery time after
+    /// it answers. Returns the result and how long the exchange took.
     pub async fn read_holding(
         &mut self,
         unit: u8,
         start: u16,
         count: u16,
         turnaround: Duration,
-    ) -> Result<Vec<u16>, LinkError> {
+    ) -> (Result<Vec<u16>, LinkError>, Duration) {
         sleep_until(self.quiet_until).await;
+        let started = Instant::now();
         let result = self.exchange(unit, start, count).await;
+        let took = started.elapsed();
         self.quiet_until = Instant::now() + self.inter_frame_silence() + turnaround;
         if matches!(result, Err(LinkError::Timeout(_) | LinkError::Transport(_))) {
             self.context = None;
         }
-        result
+        (result, took)
     }
 
     async fn exchange(&mut self, unit: u8, start: u16, count: u16) -> Result<Vec<u16>, LinkError> {

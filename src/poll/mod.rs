@@ -4,6 +4,7 @@
 
 pub mod ingest;
 pub mod link;
+pub mod link_stats;
 pub mod schedule;
 pub mod stats;
 pub mod status;

@@ -55,10 +55,22 @@ impl Schedule {
         self.tasks.is_empty()
     }
 
-    /// The read due first; on a tie, real-time values before energy
-    /// (the priority order of DESIGN.md), then the lower device id.
-    pub fn next(&self) -> Option<&Task> {
-        self.tasks.iter().min_by_key(|task| (task.due, task.group, task.device))
+    /// When the next read falls due.
+    pub fn next_due(&self) -> Option<Instant> {
+        self.tasks.iter().map(|task| task.due).min()
+    }
+
+    /// The read to send at `now`: of those due, the highest class first
+    /// (real-time values before energy registers, DESIGN.md's priority
+    /// order), then the one waiting longest, then the lower device id; when
+    /// none is due yet, the one due first.
+    pub fn next(&self, now: Instant) -> Option<&Task> {
+        let due = self
+            .tasks
+            .iter()
+            .filter(|task| task.due <= now)
+            .min_by_key(|task| (task.group, task.due, task.device));
+        due.or_else(|| self.tasks.iter().min_by_key(|task| (task.due, task.group, task.device)))
     }
 
     fn find(&mut self, device: DeviceId, group: RegisterGroup) -> Option<&mut Task> {
@@ -109,10 +121,10 @@ mod tests {
         schedule.add(A, RegisterGroup::Realtime, Duration::from_secs(10), start);
         // Served 300 ms late: next slot stays on the 10 s grid.
         schedule.succeeded(A, RegisterGroup::Realtime, start + Duration::from_millis(300));
-        assert_eq!(schedule.next().unwrap().due, start + Duration::from_secs(10));
+        assert_eq!(schedule.next_due(), Some(start + Duration::from_secs(10)));
         // Served 25 s late: do not fire a burst of missed slots.
         schedule.succeeded(A, RegisterGroup::Realtime, start + Duration::from_secs(35));
-        assert_eq!(schedule.next().unwrap().due, start + Duration::from_secs(45));
+        assert_eq!(schedule.next_due(), Some(start + Duration::from_secs(45)));
     }
 
     #[tokio::test(start_paused = true)]
@@ -121,8 +133,27 @@ mod tests {
         let mut schedule = Schedule::default();
         schedule.add(A, RegisterGroup::Energy, Duration::from_secs(60), start);
         schedule.add(B, RegisterGroup::Realtime, Duration::from_secs(10), start);
-        let next = schedule.next().unwrap();
+        let next = schedule.next(start).unwrap();
         assert_eq!((next.device, next.group), (B, RegisterGroup::Realtime));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn overdue_realtime_reads_overtake_older_energy_reads() {
+        let start = Instant::now();
+        let mut schedule = Schedule::default();
+        schedule.add(A, RegisterGroup::Energy, Duration::from_secs(60), start);
+        schedule.add(
+            B,
+            RegisterGroup::Realtime,
+            Duration::from_secs(10),
+            start + Duration::from_secs(2),
+        );
+        // Both overdue at 3 s: the real-time read goes first although due later.
+        let next = schedule.next(start + Duration::from_secs(3)).unwrap();
+        assert_eq!((next.device, next.group), (B, RegisterGroup::Realtime));
+        // At 1 s only the energy read is due.
+        assert_eq!(schedule.next(start + Duration::from_secs(1)).unwrap().device, A);
+        assert_eq!(schedule.next_due(), Some(start));
     }
 
     #[tokio::test(start_paused = true)]
@@ -134,7 +165,7 @@ mod tests {
         schedule.add(B, RegisterGroup::Realtime, period, start + Duration::from_millis(100));
         // First failure: retry after RETRY_DELAY, and B (due earlier) goes first.
         assert!(!schedule.failed(A, RegisterGroup::Realtime, start + Duration::from_secs(1)));
-        assert_eq!(schedule.next().unwrap().device, B);
+        assert_eq!(schedule.next(start + Duration::from_secs(1)).unwrap().device, B);
         assert!(!schedule.failed(A, RegisterGroup::Realtime, start + Duration::from_secs(2)));
         let now = start + Duration::from_secs(3);
         assert!(

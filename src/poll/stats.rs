@@ -1,13 +1,19 @@
 //! Counters of the polling engine, exported on /metrics.
 
+use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::time::Instant;
+
+use super::link_stats::{Counters, LinkStats};
+
+/// A per-link counter: name, help text, and how to read it.
+type LinkMetric = (&'static str, &'static str, fn(&Counters) -> u64);
 
 #[derive(Debug, Default)]
 pub struct PollStats {
-    pub requests: AtomicU64,
-    pub timeouts: AtomicU64,
-    pub exceptions: AtomicU64,
-    pub transport_errors: AtomicU64,
+    /// Per bus and per device traffic.
+    pub links: LinkStats,
     pub readings_queued: AtomicU64,
     pub readings_stored: AtomicU64,
     pub readings_dropped: AtomicU64,
@@ -21,23 +27,72 @@ impl PollStats {
 
     /// Prometheus text exposition of the counters.
     pub fn render(&self) -> String {
-        let rows = [
-            ("ohmnibus_modbus_requests_total", "Modbus requests sent", &self.requests),
+        let mut text = String::new();
+        let links = self.links.all();
+        let per_link: [LinkMetric; 5] = [
+            ("ohmnibus_modbus_requests_total", "Modbus requests sent", |c| c.requests),
             (
                 "ohmnibus_modbus_timeouts_total",
-                "Modbus requests that got no answer in time",
-                &self.timeouts,
+                "Requests that got no answer in time",
+                |c| c.timeouts,
             ),
-            (
-                "ohmnibus_modbus_exceptions_total",
-                "Modbus exception responses",
-                &self.exceptions,
-            ),
+            ("ohmnibus_modbus_crc_errors_total", "Answers with a bad CRC", |c| {
+                c.crc_errors
+            }),
+            ("ohmnibus_modbus_exceptions_total", "Modbus exception answers", |c| {
+                c.exceptions
+            }),
             (
                 "ohmnibus_modbus_transport_errors_total",
                 "Connection or framing failures",
-                &self.transport_errors,
+                |c| c.transport_errors,
             ),
+        ];
+        for (name, help, value) in per_link {
+            let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (bus, counters) in &links {
+                for (device, device_counters) in &counters.devices {
+                    let _ = writeln!(
+                        text,
+                        "{name}{{bus=\"{bus}\",device=\"{device}\"}} {}",
+                        value(device_counters)
+                    );
+                }
+            }
+        }
+        let _ = writeln!(
+            text,
+            "# HELP ohmnibus_bus_utilisation Share of time the bus carried requests and answers\n# TYPE ohmnibus_bus_utilisation gauge"
+        );
+        let now = Instant::now();
+        for (bus, counters) in &links {
+            let _ = writeln!(
+                text,
+                "ohmnibus_bus_utilisation{{bus=\"{bus}\"}} {:.4}",
+                counters.utilisation(now)
+            );
+        }
+        let _ = writeln!(
+            text,
+            "# HELP ohmnibus_modbus_latency_seconds Recent answer latency\n# TYPE ohmnibus_modbus_latency_seconds gauge"
+        );
+        for (bus, counters) in &links {
+            for (device, device_counters) in &counters.devices {
+                for (quantile, latency) in [
+                    ("mean", device_counters.mean_latency()),
+                    ("0.95", device_counters.p95_latency()),
+                ] {
+                    if let Some(latency) = latency {
+                        let _ = writeln!(
+                            text,
+                            "ohmnibus_modbus_latency_seconds{{bus=\"{bus}\",device=\"{device}\",quantile=\"{quantile}\"}} {:.6}",
+                            latency.as_secs_f64()
+                        );
+                    }
+                }
+            }
+        }
+        let rows = [
             (
                 "ohmnibus_readings_queued_total",
                 "Readings handed to ingest",
@@ -59,12 +114,12 @@ impl PollStats {
                 &self.ingest_failures,
             ),
         ];
-        let mut text = String::new();
         for (name, help, counter) in rows {
-            text.push_str(&format!(
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
+            let _ = writeln!(
+                text,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
                 counter.load(Ordering::Relaxed)
-            ));
+            );
         }
         text
     }

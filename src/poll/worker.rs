@@ -14,6 +14,7 @@ use tokio_modbus::ExceptionCode;
 
 use super::ingest::IngestSender;
 use super::link::{Link, LinkError};
+use super::link_stats::Outcome;
 use super::schedule::Schedule;
 use super::stats::PollStats;
 use super::status::{Tracker, Transition};
@@ -86,11 +87,12 @@ pub async fn run_bus(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut link = Link::new(transport, services.request_timeout);
+    services.stats.links.start(bus);
     let mut runtimes: HashMap<DeviceId, DeviceRuntime> = HashMap::new();
     let mut schedule = Schedule::default();
     plan(&devices.borrow_and_update(), &mut runtimes, &mut schedule);
     loop {
-        let due = schedule.next().map(|task| task.due);
+        let due = schedule.next_due();
         tokio::select! {
             _ = shutdown.changed() => {
                 if *shutdown.borrow() { return; }
@@ -100,9 +102,9 @@ pub async fn run_bus(
                 plan(&devices.borrow_and_update(), &mut runtimes, &mut schedule);
             }
             _ = sleep_until_due(due) => {
-                let task = schedule.next().cloned().expect("a task was due");
+                let task = schedule.next(Instant::now()).cloned().expect("a task was due");
                 let Some(runtime) = runtimes.get_mut(&task.device) else { continue };
-                let result = read_group(&mut link, runtime, task.group, &services.stats).await;
+                let result = read_group(&mut link, bus, runtime, task.group, &services.stats).await;
                 let now = Instant::now();
                 let at = Utc::now();
                 let transition = match result {
@@ -169,6 +171,7 @@ fn plan(configs: &[DeviceConfig], runtimes: &mut HashMap<DeviceId, DeviceRuntime
 /// Reads every block of a register group and decodes it.
 async fn read_group(
     link: &mut Link,
+    bus: BusId,
     runtime: &mut DeviceRuntime,
     group: RegisterGroup,
     stats: &PollStats,
@@ -181,29 +184,21 @@ async fn read_group(
         if runtime.unsupported.contains(&block.start) {
             continue;
         }
-        PollStats::add(&stats.requests, 1);
-        match link
+        let (result, took) = link
             .read_holding(runtime.config.address, block.start, block.count, turnaround)
-            .await
-        {
+            .await;
+        let outcome = result.as_ref().err().map_or(Outcome::Answered, LinkError::outcome);
+        stats.links.record(bus, runtime.config.id, outcome, took);
+        match result {
             Ok(words) => answers.push((block, words)),
             Err(LinkError::Exception {
                 code: ExceptionCode::IllegalDataAddress,
                 ..
             }) if block.optional => {
-                PollStats::add(&stats.exceptions, 1);
                 tracing::info!(device = %runtime.config.name, start = block.start, "optional registers not supported; not asked again");
                 runtime.unsupported.insert(block.start);
             }
-            Err(error) => {
-                let counter = match &error {
-                    LinkError::Timeout(_) => &stats.timeouts,
-                    LinkError::Exception { .. } => &stats.exceptions,
-                    _ => &stats.transport_errors,
-                };
-                PollStats::add(counter, 1);
-                return Err(error);
-            }
+            Err(error) => return Err(error),
         }
     }
     let answers: Vec<_> = answers

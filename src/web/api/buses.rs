@@ -10,6 +10,8 @@ use utoipa::ToSchema;
 use crate::domain::ids::{BusId, SiteId};
 use crate::domain::role::Right;
 use crate::domain::transport::Transport;
+use crate::poll::link_stats::{BusCounters, Counters};
+use crate::poll::stats::PollStats;
 use crate::store::audit::insert_audit;
 use crate::store::buses::{BusRow, fetch_bus, fetch_buses, insert_bus};
 use crate::web::auth::Caller;
@@ -46,11 +48,82 @@ pub struct Bus {
     pub transport: Transport,
     pub enabled: bool,
     pub created_at: DateTime<Utc>,
+    /// Traffic since this server's worker for the bus started; null when
+    /// no worker of this server polls it (yet).
+    pub statistics: Option<BusStatistics>,
 }
 
-impl From<BusRow> for Bus {
-    fn from(row: BusRow) -> Bus {
+/// Traffic counters of a bus or of one device on it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LinkStatistics {
+    pub requests: u64,
+    pub timeouts: u64,
+    pub crc_errors: u64,
+    pub exceptions: u64,
+    pub transport_errors: u64,
+    /// Mean latency of the last 500 answers, milliseconds.
+    pub latency_mean_ms: Option<f64>,
+    /// 95th percentile latency of the last 500 answers, milliseconds.
+    pub latency_p95_ms: Option<f64>,
+}
+
+impl From<&Counters> for LinkStatistics {
+    fn from(counters: &Counters) -> LinkStatistics {
+        let ms = |latency: Option<std::time::Duration>| latency.map(|l| l.as_secs_f64() * 1_000.0);
+        LinkStatistics {
+            requests: counters.requests,
+            timeouts: counters.timeouts,
+            crc_errors: counters.crc_errors,
+            exceptions: counters.exceptions,
+            transport_errors: counters.transport_errors,
+            latency_mean_ms: ms(counters.mean_latency()),
+            latency_p95_ms: ms(counters.p95_latency()),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeviceStatistics {
+    pub device_id: i64,
+    #[serde(flatten)]
+    pub traffic: LinkStatistics,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"requests": 1200, "timeouts": 3, "crc_errors": 0, "exceptions": 0, "transport_errors": 0,
+    "latency_mean_ms": 41.2, "latency_p95_ms": 63.0, "utilisation": 0.18,
+    "devices": [{"device_id": 1, "requests": 600, "timeouts": 0, "crc_errors": 0, "exceptions": 0, "transport_errors": 0, "latency_mean_ms": 40.1, "latency_p95_ms": 60.2}]}))]
+pub struct BusStatistics {
+    #[serde(flatten)]
+    pub traffic: LinkStatistics,
+    /// Share of the time the line carried requests and answers, 0–1.
+    pub utilisation: f64,
+    pub devices: Vec<DeviceStatistics>,
+}
+
+impl From<&BusCounters> for BusStatistics {
+    fn from(counters: &BusCounters) -> BusStatistics {
+        let mut devices: Vec<DeviceStatistics> = counters
+            .devices
+            .iter()
+            .map(|(id, c)| DeviceStatistics {
+                device_id: id.0,
+                traffic: c.into(),
+            })
+            .collect();
+        devices.sort_by_key(|d| d.device_id);
+        BusStatistics {
+            traffic: (&counters.bus).into(),
+            utilisation: counters.utilisation(tokio::time::Instant::now()),
+            devices,
+        }
+    }
+}
+
+impl Bus {
+    fn new(row: BusRow, stats: &PollStats) -> Bus {
         Bus {
+            statistics: stats.links.bus(row.id).as_ref().map(BusStatistics::from),
             id: row.id,
             name: row.name,
             site_id: row.site_id,
@@ -98,7 +171,7 @@ pub async fn create_bus(
         serde_json::json!({"name": name, "transport": body.transport}),
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(row.into())))
+    Ok((StatusCode::CREATED, Json(Bus::new(row, &state.stats))))
 }
 
 /// List buses.
@@ -106,11 +179,16 @@ pub async fn create_bus(
     responses((status = 200, body = BusList), (status = 401, body = ErrorBody)))]
 pub async fn list_buses(State(state): State<AppState>, caller: Caller) -> Result<Json<BusList>, ApiError> {
     caller.require(Right::Read)?;
-    let buses = fetch_buses(&state.pool).await?.into_iter().map(Bus::from).collect();
+    let buses = fetch_buses(&state.pool)
+        .await?
+        .into_iter()
+        .map(|row| Bus::new(row, &state.stats))
+        .collect();
     Ok(Json(BusList { buses }))
 }
 
-/// One bus.
+/// One bus, with its traffic statistics: requests, timeouts, CRC errors,
+/// exceptions, latency and utilisation, for the bus and per device.
 #[utoipa::path(get, path = "/api/v1/buses/{id}", tag = "buses",
     params(("id" = i64, Path, description = "Bus id")),
     responses((status = 200, body = Bus), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -123,5 +201,5 @@ pub async fn get_bus(
     let row = fetch_bus(&state.pool, BusId(id))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no bus {id}")))?;
-    Ok(Json(row.into()))
+    Ok(Json(Bus::new(row, &state.stats)))
 }

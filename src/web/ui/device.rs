@@ -174,6 +174,7 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
         id: device.id.0,
         name: device.name.clone(),
         bus: device.bus_name.clone(),
+        bus_id: device.bus_id.0,
         profile: device.profile.clone(),
         address: device.address,
         state: device.state().as_str(),

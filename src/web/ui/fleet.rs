@@ -69,6 +69,7 @@ async fn build(state: &AppState, caller: Caller) -> Result<FleetPage, ApiError> 
                 id,
                 name: device.name.clone(),
                 bus: device.bus_name.clone(),
+                bus_id: device.bus_id.0,
                 profile: device.profile.clone(),
                 address: device.address,
                 state: device.state().as_str(),

@@ -1,5 +1,6 @@
 //! HTML pages for operators: fleet overview, device detail, login.
 
+pub mod bus;
 pub mod device;
 pub mod fleet;
 pub mod login;
@@ -35,6 +36,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(fleet::get_fleet_page))
         .route("/devices/{id}", get(device::get_device_page))
+        .route("/buses/{id}", get(bus::get_bus_page))
         .route("/login", get(login::get_login_page).post(login::post_login))
         .route("/logout", axum::routing::post(login::post_logout))
         .route("/static/style.css", get(get_style))

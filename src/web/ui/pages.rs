@@ -26,6 +26,7 @@ pub struct FleetRow {
     pub id: i64,
     pub name: String,
     pub bus: String,
+    pub bus_id: i64,
     pub profile: String,
     pub address: i16,
     pub state: &'static str,
@@ -69,6 +70,7 @@ pub struct DevicePage {
     pub id: i64,
     pub name: String,
     pub bus: String,
+    pub bus_id: i64,
     pub profile: String,
     pub address: i16,
     pub state: &'static str,
@@ -93,4 +95,31 @@ pub struct LoginPage {
 pub struct ErrorPage {
     pub status: u16,
     pub message: String,
+}
+
+/// Traffic of the bus or of one device on it.
+#[derive(Debug)]
+pub struct TrafficRow {
+    pub label: String,
+    /// Device id to link to, for device rows.
+    pub link: Option<i64>,
+    pub requests: u64,
+    pub timeouts: u64,
+    pub crc_errors: u64,
+    pub exceptions: u64,
+    pub transport_errors: u64,
+    pub mean: String,
+    pub p95: String,
+}
+
+#[derive(Template)]
+#[template(path = "bus.html")]
+pub struct BusPage {
+    pub user: String,
+    pub name: String,
+    pub transport: String,
+    pub time_zone: String,
+    pub created: String,
+    pub utilisation: String,
+    pub rows: Vec<TrafficRow>,
 }
