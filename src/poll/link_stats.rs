@@ -34,6 +34,11 @@ pub struct Counters {
     latencies: VecDeque<Duration>,
     /// Time spent waiting for answers (the line is occupied meanwhile).
     pub busy: Duration,
+    /// How late reads started against their schedule (devices only).
+    lateness: VecDeque<Duration>,
+    /// The latest start of a read, as a share of that read's period
+    /// (1.0 = a whole period late: a reading was missed).
+    pub max_lateness_periods: f64,
 }
 
 impl Counters {
@@ -60,22 +65,44 @@ impl Counters {
         }
     }
 
+    fn record_lateness(&mut self, lateness: Duration, period: Duration) {
+        if self.lateness.len() == LATENCY_WINDOW {
+            self.lateness.pop_front();
+        }
+        self.lateness.push_back(lateness);
+        if !period.is_zero() {
+            self.max_lateness_periods = self
+                .max_lateness_periods
+                .max(lateness.as_secs_f64() / period.as_secs_f64());
+        }
+    }
+
+    /// 95th percentile of how late the recent reads started.
+    pub fn p95_lateness(&self) -> Option<Duration> {
+        percentile(&self.lateness, 95)
+    }
+
     /// Mean latency of the recent answers.
     pub fn mean_latency(&self) -> Option<Duration> {
         let count = u32::try_from(self.latencies.len()).ok().filter(|&n| n > 0)?;
         Some(self.latencies.iter().sum::<Duration>() / count)
     }
 
-    /// 95th percentile latency of the recent answers (nearest rank).
+    /// 95th percentile latency of the recent answers.
     pub fn p95_latency(&self) -> Option<Duration> {
-        if self.latencies.is_empty() {
-            return None;
-        }
-        let mut sorted: Vec<Duration> = self.latencies.iter().copied().collect();
-        sorted.sort();
-        let rank = (sorted.len() * 95).div_ceil(100);
-        Some(sorted[rank.max(1) - 1])
+        percentile(&self.latencies, 95)
     }
+}
+
+/// Nearest-rank percentile.
+fn percentile(values: &VecDeque<Duration>, percent: usize) -> Option<Duration> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut sorted: Vec<Duration> = values.iter().copied().collect();
+    sorted.sort();
+    let rank = (sorted.len() * percent).div_ceil(100);
+    Some(sorted[rank.max(1) - 1])
 }
 
 /// A bus's counters, its devices' counters, and since when it is measured.
@@ -125,6 +152,18 @@ impl LinkStats {
         });
         counters.bus.record(outcome, took);
         counters.devices.entry(device).or_default().record(outcome, took);
+    }
+
+    /// How late a device's read started against its schedule, and the period of that read.
+    pub fn record_lateness(&self, bus: BusId, device: DeviceId, lateness: Duration, period: Duration) {
+        let mut buses = self.buses.lock().expect("stats lock");
+        if let Some(counters) = buses.get_mut(&bus) {
+            counters
+                .devices
+                .entry(device)
+                .or_default()
+                .record_lateness(lateness, period);
+        }
     }
 
     pub fn bus(&self, bus: BusId) -> Option<BusCounters> {

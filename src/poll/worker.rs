@@ -19,7 +19,7 @@ use super::schedule::Schedule;
 use super::stats::PollStats;
 use super::status::{Tracker, Transition};
 use crate::device::decode::decode_blocks;
-use crate::device::profile::{Profile, RegisterGroup};
+use crate::device::profile::{Block, Profile, RegisterGroup};
 use crate::device::reading::Reading;
 use crate::domain::ids::{BusId, DeviceId};
 use crate::domain::transport::Transport;
@@ -76,6 +76,28 @@ struct DeviceRuntime {
     tracker: Tracker,
     /// Optional blocks the device answered "illegal data address" for.
     unsupported: HashSet<u16>,
+    /// The profile's read requests, per register group.
+    blocks: HashMap<RegisterGroup, Vec<Block>>,
+    /// Reads under way: one request is sent at a time, so a long read (a
+    /// slow device's 43 energy requests) lets due reads of higher class,
+    /// and reads due earlier, go between its requests.
+    in_progress: HashMap<RegisterGroup, ReadInProgress>,
+}
+
+#[derive(Default)]
+struct ReadInProgress {
+    started: bool,
+    next_block: usize,
+    answers: Vec<(usize, Vec<u16>)>,
+}
+
+/// What one request did to a read.
+enum Step {
+    /// More requests to go.
+    More,
+    /// The read is complete.
+    Done(Vec<Reading>),
+    Failed(LinkError),
 }
 
 /// Runs the bus until `shutdown` turns true.
@@ -104,11 +126,12 @@ pub async fn run_bus(
             _ = sleep_until_due(due) => {
                 let task = schedule.next(Instant::now()).cloned().expect("a task was due");
                 let Some(runtime) = runtimes.get_mut(&task.device) else { continue };
-                let result = read_group(&mut link, bus, runtime, task.group, &services.stats).await;
+                let step = read_step(&mut link, bus, runtime, task.group, task.due, &services.stats).await;
                 let now = Instant::now();
                 let at = Utc::now();
-                let transition = match result {
-                    Ok(readings) => {
+                let transition = match step {
+                    Step::More => continue,
+                    Step::Done(readings) => {
                         schedule.succeeded(task.device, task.group, now);
                         if !readings.is_empty() {
                             PollStats::add(&services.stats.readings_queued, readings.len() as u64);
@@ -119,7 +142,7 @@ pub async fn run_bus(
                         }
                         runtime.tracker.success(at)
                     }
-                    Err(error) => {
+                    Step::Failed(error) => {
                         tracing::debug!(%bus, device = %task.device, %error, "read failed");
                         schedule.failed(task.device, task.group, now);
                         runtime.tracker.failure(at, error.to_string())
@@ -145,11 +168,19 @@ fn plan(configs: &[DeviceConfig], runtimes: &mut HashMap<DeviceId, DeviceRuntime
     let mut kept: HashMap<DeviceId, DeviceRuntime> = HashMap::new();
     for config in configs {
         let runtime = match runtimes.remove(&config.id) {
-            Some(old) if old.config.plan_key() == config.plan_key() => old,
+            Some(mut old) if old.config.plan_key() == config.plan_key() => {
+                old.in_progress.clear();
+                old
+            }
             _ => DeviceRuntime {
                 tracker: Tracker::new(config.status.clone()),
+                blocks: RegisterGroup::ALL
+                    .iter()
+                    .map(|&g| (g, config.profile.blocks(g)))
+                    .collect(),
                 config: config.clone(),
                 unsupported: HashSet::new(),
+                in_progress: HashMap::new(),
             },
         };
         kept.insert(config.id, runtime);
@@ -161,36 +192,55 @@ fn plan(configs: &[DeviceConfig], runtimes: &mut HashMap<DeviceId, DeviceRuntime
     for (index, config) in configs.iter().enumerate() {
         let first = start + spread * index as u32;
         for group in RegisterGroup::ALL {
-            if !config.profile.blocks(group).is_empty() {
+            if !kept_blocks_empty(runtimes, config.id, group) {
                 schedule.add(config.id, group, config.period(group), first);
             }
         }
     }
 }
 
-/// Reads every block of a register group and decodes it.
-async fn read_group(
+fn kept_blocks_empty(runtimes: &HashMap<DeviceId, DeviceRuntime>, device: DeviceId, group: RegisterGroup) -> bool {
+    runtimes
+        .get(&device)
+        .and_then(|r| r.blocks.get(&group))
+        .is_none_or(Vec::is_empty)
+}
+
+/// Sends the next request of a read of `group`, and decodes the read once
+/// its last answer is in. The first request of a read records how late it
+/// started against the time it was `due`.
+async fn read_step(
     link: &mut Link,
     bus: BusId,
     runtime: &mut DeviceRuntime,
     group: RegisterGroup,
+    due: Instant,
     stats: &PollStats,
-) -> Result<Vec<Reading>, LinkError> {
-    let profile = Arc::clone(&runtime.config.profile);
-    let turnaround = Duration::from_millis(profile.modbus.turnaround_ms);
-    let blocks = profile.blocks(group);
-    let mut answers = Vec::with_capacity(blocks.len());
-    for block in &blocks {
-        if runtime.unsupported.contains(&block.start) {
-            continue;
+) -> Step {
+    let device = runtime.config.id;
+    let blocks = runtime.blocks.get(&group).map(Vec::as_slice).unwrap_or_default();
+    let progress = runtime.in_progress.entry(group).or_default();
+    while progress.next_block < blocks.len() && runtime.unsupported.contains(&blocks[progress.next_block].start) {
+        progress.next_block += 1;
+    }
+    if let Some(block) = blocks.get(progress.next_block) {
+        if !progress.started {
+            progress.started = true;
+            stats.links.record_lateness(
+                bus,
+                device,
+                Instant::now().saturating_duration_since(due),
+                runtime.config.period(group),
+            );
         }
+        let turnaround = Duration::from_millis(runtime.config.profile.modbus.turnaround_ms);
         let (result, took) = link
             .read_holding(runtime.config.address, block.start, block.count, turnaround)
             .await;
         let outcome = result.as_ref().err().map_or(Outcome::Answered, LinkError::outcome);
-        stats.links.record(bus, runtime.config.id, outcome, took);
+        stats.links.record(bus, device, outcome, took);
         match result {
-            Ok(words) => answers.push((block, words)),
+            Ok(words) => progress.answers.push((progress.next_block, words)),
             Err(LinkError::Exception {
                 code: ExceptionCode::IllegalDataAddress,
                 ..
@@ -198,18 +248,27 @@ async fn read_group(
                 tracing::info!(device = %runtime.config.name, start = block.start, "optional registers not supported; not asked again");
                 runtime.unsupported.insert(block.start);
             }
-            Err(error) => return Err(error),
+            Err(error) => {
+                runtime.in_progress.remove(&group);
+                return Step::Failed(error);
+            }
+        }
+        progress.next_block += 1;
+        if progress.next_block < blocks.len() {
+            return Step::More;
         }
     }
-    let answers: Vec<_> = answers
+    let progress = runtime.in_progress.remove(&group).unwrap_or_default();
+    let answers: Vec<_> = progress
+        .answers
         .iter()
-        .map(|(block, words)| (*block, words.as_slice()))
+        .map(|(index, words)| (&blocks[*index], words.as_slice()))
         .collect();
-    let (readings, invalid) = decode_blocks(&profile, &answers, Utc::now(), runtime.config.zone);
+    let (readings, invalid) = decode_blocks(&runtime.config.profile, &answers, Utc::now(), runtime.config.zone);
     if !invalid.is_empty() {
         tracing::warn!(device = %runtime.config.name, registers = ?invalid, "device sent values its registers cannot hold; not stored");
     }
-    Ok(readings)
+    Step::Done(readings)
 }
 
 /// Stores the device's status and opens or clears its `comm_lost` event.

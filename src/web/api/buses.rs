@@ -87,12 +87,18 @@ pub struct DeviceStatistics {
     pub device_id: i64,
     #[serde(flatten)]
     pub traffic: LinkStatistics,
+    /// 95th percentile of how late its recent reads started against the schedule, milliseconds.
+    pub read_lateness_p95_ms: Option<f64>,
+    /// The latest start of a read since polling began, as a share of that
+    /// read's period (1.0 = a whole period late).
+    pub read_lateness_max_periods: f64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"requests": 1200, "timeouts": 3, "crc_errors": 0, "exceptions": 0, "transport_errors": 0,
     "latency_mean_ms": 41.2, "latency_p95_ms": 63.0, "utilisation": 0.18,
-    "devices": [{"device_id": 1, "requests": 600, "timeouts": 0, "crc_errors": 0, "exceptions": 0, "transport_errors": 0, "latency_mean_ms": 40.1, "latency_p95_ms": 60.2}]}))]
+    "devices": [{"device_id": 1, "requests": 600, "timeouts": 0, "crc_errors": 0, "exceptions": 0, "transport_errors": 0, "latency_mean_ms": 40.1, "latency_p95_ms": 60.2,
+                 "read_lateness_p95_ms": 35.0, "read_lateness_max_periods": 0.05}]}))]
 pub struct BusStatistics {
     #[serde(flatten)]
     pub traffic: LinkStatistics,
@@ -109,6 +115,8 @@ impl From<&BusCounters> for BusStatistics {
             .map(|(id, c)| DeviceStatistics {
                 device_id: id.0,
                 traffic: c.into(),
+                read_lateness_p95_ms: c.p95_lateness().map(|l| l.as_secs_f64() * 1_000.0),
+                read_lateness_max_periods: c.max_lateness_periods,
             })
             .collect();
         devices.sort_by_key(|d| d.device_id);

@@ -1,0 +1,169 @@
+//! Fairness on a shared line: one dead and one slow device on a bus of five
+//! must not make the healthy devices' reads late by more than one period.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use chrono::{TimeZone, Utc};
+use chrono_tz::Tz;
+use common::spawn_app;
+use ohmnibus::device::registry::ProfileSet;
+use ohmnibus::domain::role::Role;
+use ohmnibus::sim::bus::SimBus;
+use ohmnibus::sim::clock::SimClock;
+use ohmnibus::sim::device::SimDevice;
+use ohmnibus::sim::meter::Th40cModel;
+use ohmnibus::sim::server::{TcpFraming, spawn_tcp};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// The slow and the dead device come first on the bus, so their reads are
+/// due before the healthy devices' ones.
+const SLOW_UNIT: u8 = 1;
+const DEAD_UNIT: u8 = 2;
+const HEALTHY_UNITS: [u8; 3] = [3, 4, 5];
+/// How long the slow device takes to answer each request.
+const SLOW_ANSWER: Duration = Duration::from_millis(40);
+/// Real-time period: the line (20 ms device turnaround each way) then carries
+/// about half its capacity, as a commissioned RS485 bus should.
+const REALTIME_PERIOD_SECONDS: u64 = 3;
+
+/// A gateway in front of the simulated line that holds back the slow
+/// device's answers: RTU over TCP, one request at a time, the unit address is
+/// the request's first byte.
+async fn slow_gateway(upstream: std::net::SocketAddr) -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let server = TcpStream::connect(upstream).await.unwrap();
+            client.set_nodelay(true).unwrap();
+            server.set_nodelay(true).unwrap();
+            let (mut client_read, mut client_write) = client.into_split();
+            let (mut server_read, mut server_write) = server.into_split();
+            let last_unit = Arc::new(AtomicU8::new(0));
+            let unit = Arc::clone(&last_unit);
+            tokio::spawn(async move {
+                let mut buffer = [0u8; 512];
+                while let Ok(n @ 1..) = client_read.read(&mut buffer).await {
+                    unit.store(buffer[0], Ordering::SeqCst);
+                    if server_write.write_all(&buffer[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            tokio::spawn(async move {
+                let mut buffer = [0u8; 512];
+                while let Ok(n @ 1..) = server_read.read(&mut buffer).await {
+                    if last_unit.load(Ordering::SeqCst) == SLOW_UNIT {
+                        tokio::time::sleep(SLOW_ANSWER).await;
+                    }
+                    if client_write.write_all(&buffer[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    address
+}
+
+#[tokio::test]
+async fn a_dead_and_a_slow_device_do_not_make_healthy_reads_late() {
+    let app = spawn_app().await;
+    let token = app.token(Role::Engineer).await;
+    let at = Utc.with_ymd_and_hms(2026, 11, 20, 12, 0, 0).unwrap();
+    let profile = ProfileSet::builtin().get("th40c").unwrap();
+    let devices = std::iter::once(SLOW_UNIT)
+        .chain(HEALTHY_UNITS)
+        .map(|unit| {
+            SimDevice::new(
+                profile.clone(),
+                unit,
+                Th40cModel::new(u64::from(unit), Tz::UTC, at),
+                SimClock::manual(at),
+            )
+        })
+        .collect();
+    let (_stop, shutdown) = watch::channel(false);
+    let (line, _) = spawn_tcp(SimBus::new(devices), "127.0.0.1:0", TcpFraming::RtuOverTcp, shutdown)
+        .await
+        .unwrap();
+    let gateway = slow_gateway(line).await;
+    let transport = json!({"kind": "rtu_over_tcp", "host": "127.0.0.1", "port": gateway.port()});
+    let (_, bus) = app
+        .request(
+            "POST",
+            "/api/v1/buses",
+            Some(&token),
+            Some(json!({"name": "shared", "transport": transport})),
+        )
+        .await;
+    let mut ids = Vec::new();
+    for unit in 1..=5u8 {
+        let body = json!({"name": format!("meter {unit}"), "bus_id": bus["id"], "profile": "th40c", "address": unit,
+                          "schedule": {"realtime_seconds": REALTIME_PERIOD_SECONDS, "energy_seconds": 60}});
+        let (status, device) = app.request("POST", "/api/v1/devices", Some(&token), Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED);
+        ids.push(device["id"].as_i64().unwrap());
+    }
+
+    // Long enough for every device's first energy read (43 requests each),
+    // the dead device's retries and its back-off, and several periods.
+    tokio::time::sleep(Duration::from_secs(15)).await;
+
+    let (_, bus) = app
+        .request("GET", &format!("/api/v1/buses/{}", bus["id"]), Some(&token), None)
+        .await;
+    let statistics = |id: i64| {
+        bus["statistics"]["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["device_id"] == id)
+            .unwrap()
+            .clone()
+    };
+    for unit in HEALTHY_UNITS {
+        let id = ids[usize::from(unit) - 1];
+        let healthy = statistics(id);
+        let latest = healthy["read_lateness_max_periods"].as_f64().unwrap();
+        assert!(
+            latest < 1.0,
+            "healthy meter {unit} started a read {latest} periods late: {healthy}"
+        );
+        // A real-time read in (nearly) every period of the 15 s.
+        let reads: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM readings WHERE device_id = $1 AND obis = '1-1:32.7.0'")
+                .bind(id)
+                .fetch_one(&app.pool)
+                .await
+                .unwrap();
+        assert!(reads >= 4, "healthy meter {unit}: {reads} real-time reads");
+        assert_eq!(healthy["timeouts"], 0);
+    }
+    let slow = statistics(ids[usize::from(SLOW_UNIT) - 1]);
+    assert!(
+        slow["latency_mean_ms"].as_f64().unwrap() >= SLOW_ANSWER.as_secs_f64() * 1_000.0,
+        "{slow}"
+    );
+    let state = |id: i64| {
+        let path = format!("/api/v1/devices/{id}");
+        let app = &app;
+        let token = &token;
+        async move { app.request("GET", &path, Some(token), None).await.1["status"]["state"].clone() }
+    };
+    assert_eq!(
+        state(ids[usize::from(SLOW_UNIT) - 1]).await,
+        "online",
+        "the slow device is read, slowly"
+    );
+    assert_eq!(state(ids[usize::from(DEAD_UNIT) - 1]).await, "unreachable");
+    app.stop().await;
+}
