@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::device::registry::ProfileSet;
+use crate::poll::command::BusCommands;
 use crate::poll::stats::PollStats;
 use crate::poll::supervisor::{PollSettings, run_poller};
 use crate::store::database::{connect, migrate};
@@ -50,6 +51,7 @@ pub fn start(
     shutdown: watch::Receiver<bool>,
 ) -> Application {
     let stats = Arc::new(PollStats::default());
+    let commands = Arc::new(BusCommands::default());
     let settings = PollSettings {
         request_timeout: config.request_timeout,
         refresh: config.poll_refresh,
@@ -59,9 +61,10 @@ pub fn start(
         Arc::clone(&profiles),
         settings,
         Arc::clone(&stats),
+        Arc::clone(&commands),
         shutdown.clone(),
     ));
-    let state = AppState { pool, profiles, stats };
+    let state = AppState { pool, profiles, stats, commands };
     let address = listener.local_addr().expect("a bound listener has an address");
     let app = router(state.clone());
     let mut stop = shutdown;

@@ -2,9 +2,11 @@
 //! time; a supervisor keeps the workers in step with the database; ingest
 //! writes what they read in batches.
 
+pub mod command;
 pub mod ingest;
 pub mod link;
 pub mod link_stats;
+pub mod scan;
 pub mod schedule;
 pub mod stats;
 pub mod status;

@@ -11,6 +11,7 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::command::BusCommands;
 use super::ingest::spawn_ingest;
 use super::stats::PollStats;
 use super::worker::{DeviceConfig, WorkerServices, run_bus};
@@ -52,6 +53,7 @@ pub async fn run_poller(
     profiles: Arc<ProfileSet>,
     settings: PollSettings,
     stats: Arc<PollStats>,
+    commands: Arc<BusCommands>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let (ingest, ingest_task) = spawn_ingest(pool.clone(), Arc::clone(&stats));
@@ -59,11 +61,12 @@ pub async fn run_poller(
         pool: pool.clone(),
         ingest,
         stats,
+        profiles: Arc::clone(&profiles),
         request_timeout: settings.request_timeout,
     };
     let mut running: HashMap<BusId, RunningBus> = HashMap::new();
     loop {
-        if let Err(error) = refresh(&pool, &profiles, &services, &mut running).await {
+        if let Err(error) = refresh(&pool, &profiles, &services, &commands, &mut running).await {
             tracing::warn!(%error, "cannot read the bus configuration; polling goes on with what it has");
         }
         tokio::select! {
@@ -74,7 +77,8 @@ pub async fn run_poller(
             break;
         }
     }
-    for bus in running.into_values() {
+    for (id, bus) in running {
+        commands.close(id);
         let _ = bus.stop.send(true);
         let _ = bus.task.await;
     }
@@ -86,6 +90,7 @@ async fn refresh(
     pool: &PgPool,
     profiles: &ProfileSet,
     services: &WorkerServices,
+    commands: &BusCommands,
     running: &mut HashMap<BusId, RunningBus>,
 ) -> Result<(), crate::store::StoreError> {
     let buses = fetch_buses(pool).await?;
@@ -118,10 +123,12 @@ async fn refresh(
         tracing::info!(bus = %bus.name, transport = %transport.describe(), devices = configs.len(), "starting bus worker");
         let (devices_tx, devices_rx) = watch::channel(configs);
         let (stop_tx, stop_rx) = watch::channel(false);
+        let inbox = commands.open(bus.id);
         let task = tokio::spawn(run_bus(
             bus.id,
             transport.clone(),
             devices_rx,
+            inbox,
             services.clone(),
             stop_rx,
         ));
@@ -138,6 +145,7 @@ async fn refresh(
     running.retain(|id, bus| {
         let keep = seen.contains(id);
         if !keep {
+            commands.close(*id);
             let _ = bus.stop.send(true);
         }
         keep

@@ -1,30 +1,34 @@
 //! The worker of one bus: owns the link, sends one request at a time, in the
 //! order the schedule says, and reports what it read.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use chrono_tz::Tz;
 use sqlx::PgPool;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_modbus::ExceptionCode;
 
+use super::command::BusCommand;
 use super::ingest::IngestSender;
 use super::link::{Link, LinkError};
 use super::link_stats::Outcome;
+use super::scan::{ScanProgress, probe};
 use super::schedule::Schedule;
 use super::stats::PollStats;
 use super::status::{Tracker, Transition};
 use crate::device::decode::decode_blocks;
 use crate::device::profile::{Block, Profile, RegisterGroup};
 use crate::device::reading::Reading;
+use crate::device::registry::ProfileSet;
 use crate::domain::ids::{BusId, DeviceId};
 use crate::domain::transport::Transport;
 use crate::store::devices::{DeviceStatus, update_device_status};
 use crate::store::events::{insert_event, update_event_cleared};
+use crate::store::scans::{Found, update_scan_finished, update_scan_progress};
 
 /// What a worker needs to know of one device.
 #[derive(Debug, Clone)]
@@ -68,6 +72,7 @@ pub struct WorkerServices {
     pub pool: PgPool,
     pub ingest: IngestSender,
     pub stats: Arc<PollStats>,
+    pub profiles: Arc<ProfileSet>,
     pub request_timeout: Duration,
 }
 
@@ -105,6 +110,7 @@ pub async fn run_bus(
     bus: BusId,
     transport: Transport,
     mut devices: watch::Receiver<Vec<DeviceConfig>>,
+    mut commands: mpsc::Receiver<BusCommand>,
     services: WorkerServices,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -112,12 +118,27 @@ pub async fn run_bus(
     services.stats.links.start(bus);
     let mut runtimes: HashMap<DeviceId, DeviceRuntime> = HashMap::new();
     let mut schedule = Schedule::default();
+    let mut scans: VecDeque<ScanProgress> = VecDeque::new();
     plan(&devices.borrow_and_update(), &mut runtimes, &mut schedule);
     loop {
         let due = schedule.next_due();
+        // Scans use the time no scheduled read needs.
+        let scan_now = !scans.is_empty() && due.is_none_or(|due| due > Instant::now());
         tokio::select! {
+            biased;
             _ = shutdown.changed() => {
                 if *shutdown.borrow() { return; }
+            }
+            Some(command) = commands.recv() => match command {
+                BusCommand::Scan { job, first, last } => scans.push_back(ScanProgress::new(job, first, last)),
+            },
+            () = std::future::ready(()), if scan_now => {
+                if let Some(scan) = scans.front_mut() {
+                    let finished = scan_step(&mut link, scan, &services).await;
+                    if finished {
+                        scans.pop_front();
+                    }
+                }
             }
             changed = devices.changed() => {
                 if changed.is_err() { return; }
@@ -152,6 +173,33 @@ pub async fn run_bus(
             }
         }
     }
+}
+
+/// Probes the next address of a scan and records progress. Returns true when
+/// the scan has ended.
+async fn scan_step(link: &mut Link, scan: &mut ScanProgress, services: &WorkerServices) -> bool {
+    let address = scan.next;
+    let failure = match probe(link, address, &services.profiles).await {
+        Ok(Some(profiles)) => {
+            scan.found.push(Found { address, profiles });
+            None
+        }
+        Ok(None) => None,
+        Err(error) => Some(error.to_string()),
+    };
+    scan.probed += 1;
+    scan.next = address.wrapping_add(1);
+    let result = match &failure {
+        Some(error) => update_scan_finished(&services.pool, scan.job, Some(error)).await,
+        None => match update_scan_progress(&services.pool, scan.job, scan.probed, &scan.found).await {
+            Ok(()) if scan.is_done() => update_scan_finished(&services.pool, scan.job, None).await,
+            other => other,
+        },
+    };
+    if let Err(error) = result {
+        tracing::warn!(job = scan.job, %error, "cannot record scan progress");
+    }
+    failure.is_some() || scan.is_done()
 }
 
 async fn sleep_until_due(due: Option<Instant>) {

@@ -7,6 +7,7 @@ pub mod devices;
 pub mod error;
 pub mod events;
 pub mod readings;
+pub mod scans;
 pub mod tokens;
 
 pub use error::StoreError;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use sqlx::PgPool;
 
 use crate::device::registry::ProfileSet;
+use crate::poll::command::BusCommands;
 use crate::poll::stats::PollStats;
 
 #[derive(Clone)]
@@ -12,4 +13,6 @@ pub struct AppState {
     pub pool: PgPool,
     pub profiles: Arc<ProfileSet>,
     pub stats: Arc<PollStats>,
+    /// Inboxes of this instance's bus workers.
+    pub commands: Arc<BusCommands>,
 }

@@ -135,6 +135,12 @@ pub async fn create_device(
     caller: Caller,
     ApiJson(body): ApiJson<NewDevice>,
 ) -> Result<(StatusCode, Json<Device>), ApiError> {
+    let row = add_device(&state, &caller, &body).await?;
+    Ok((StatusCode::CREATED, Json(row.into())))
+}
+
+/// Checks and creates a device, for the API and the bus page alike.
+pub(crate) async fn add_device(state: &AppState, caller: &Caller, body: &NewDevice) -> Result<DeviceRow, ApiError> {
     caller.require(Right::Configure)?;
     let name = body.name.trim();
     if name.is_empty() {
@@ -184,7 +190,7 @@ pub async fn create_device(
         serde_json::json!({"name": name, "bus_id": bus_id, "profile": profile.name, "address": address}),
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(row.into())))
+    Ok(row)
 }
 
 /// List devices.

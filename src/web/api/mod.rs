@@ -3,6 +3,7 @@
 pub mod buses;
 pub mod devices;
 pub mod readings;
+pub mod scans;
 
 use axum::Json;
 use axum::Router;
@@ -28,6 +29,8 @@ use super::state::AppState;
         buses::create_bus,
         buses::list_buses,
         buses::get_bus,
+        scans::create_scan,
+        scans::get_scan,
         devices::create_device,
         devices::list_devices,
         devices::get_device,
@@ -75,6 +78,8 @@ pub fn router() -> Router<AppState> {
         .route("/openapi.json", get(get_openapi))
         .route("/buses", get(buses::list_buses).post(buses::create_bus))
         .route("/buses/{id}", get(buses::get_bus))
+        .route("/buses/{id}/scan", axum::routing::post(scans::create_scan))
+        .route("/scans/{id}", get(scans::get_scan))
         .route("/devices", get(devices::list_devices).post(devices::create_device))
         .route("/devices/{id}", get(devices::get_device))
         .route("/devices/{id}/registers", get(readings::get_registers))

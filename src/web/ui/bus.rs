@@ -1,15 +1,20 @@
 //! The bus page: its transport, its devices and the traffic on the line.
 
+use axum::Form;
 use axum::extract::{Path, State};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::Deserialize;
 
 use super::fleet::when;
-use super::pages::{BusPage, TrafficRow};
+use super::pages::{BusPage, FoundView, ScanView, TrafficRow};
 use super::signed_in;
 use crate::domain::ids::BusId;
 use crate::poll::link_stats::Counters;
 use crate::store::buses::fetch_bus;
 use crate::store::devices::fetch_devices_on_bus;
+use crate::store::scans::fetch_latest_scan;
+use crate::web::api::devices::{NewDevice, add_device};
+use crate::web::api::scans::{NewScan, start_scan};
 use crate::web::auth::Caller;
 use crate::web::error::ApiError;
 use crate::web::state::AppState;
@@ -73,8 +78,32 @@ async fn build(state: &AppState, caller: Caller, id: BusId) -> Result<BusPage, A
         .as_ref()
         .map(|c| format!("{:.1} %", 100.0 * c.utilisation(tokio::time::Instant::now())))
         .unwrap_or_else(|| "not polled by this server".to_owned());
+    let scan = fetch_latest_scan(&state.pool, id).await?.map(|scan| ScanView {
+        state: scan.state,
+        probed: scan.probed,
+        total: i32::from(scan.last_address) - i32::from(scan.first_address) + 1,
+        first: scan.first_address,
+        last: scan.last_address,
+        error: scan.error.unwrap_or_default(),
+        found: scan
+            .found
+            .0
+            .into_iter()
+            .map(|found| FoundView {
+                configured: devices
+                    .iter()
+                    .find(|d| d.address == i16::from(found.address))
+                    .map(|d| d.name.clone())
+                    .unwrap_or_default(),
+                address: found.address,
+                profiles: found.profiles,
+            })
+            .collect(),
+    });
     Ok(BusPage {
         user: caller.user,
+        id: id.0,
+        scan,
         name: bus.name,
         transport: bus.transport.0.describe(),
         time_zone: bus.time_zone,
@@ -82,4 +111,63 @@ async fn build(state: &AppState, caller: Caller, id: BusId) -> Result<BusPage, A
         utilisation,
         rows,
     })
+}
+
+/// The scan form of the bus page.
+pub async fn post_bus_scan(
+    State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
+    Path(id): Path<i64>,
+    Form(form): Form<ScanForm>,
+) -> Response {
+    let here = format!("/buses/{id}");
+    let caller = match signed_in(caller, &here) {
+        Ok(caller) => caller,
+        Err(response) => return *response,
+    };
+    let scan = NewScan {
+        first_address: Some(form.first_address),
+        last_address: Some(form.last_address),
+    };
+    match start_scan(&state, &caller, BusId(id), &scan).await {
+        Ok(_) => Redirect::to(&here).into_response(),
+        Err(error) => error.into_page(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ScanForm {
+    first_address: i64,
+    last_address: i64,
+}
+
+/// The "Add" button next to a found device.
+pub async fn post_bus_device(
+    State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
+    Path(id): Path<i64>,
+    Form(form): Form<AddDeviceForm>,
+) -> Response {
+    let caller = match signed_in(caller, &format!("/buses/{id}")) {
+        Ok(caller) => caller,
+        Err(response) => return *response,
+    };
+    let device = NewDevice {
+        name: form.name,
+        bus_id: id,
+        profile: form.profile,
+        address: form.address,
+        schedule: None,
+    };
+    match add_device(&state, &caller, &device).await {
+        Ok(row) => Redirect::to(&format!("/devices/{}", row.id)).into_response(),
+        Err(error) => error.into_page(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct AddDeviceForm {
+    name: String,
+    profile: String,
+    address: i64,
 }

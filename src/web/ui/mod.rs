@@ -37,6 +37,8 @@ pub fn router() -> Router<AppState> {
         .route("/", get(fleet::get_fleet_page))
         .route("/devices/{id}", get(device::get_device_page))
         .route("/buses/{id}", get(bus::get_bus_page))
+        .route("/buses/{id}/scan", axum::routing::post(bus::post_bus_scan))
+        .route("/buses/{id}/devices", axum::routing::post(bus::post_bus_device))
         .route("/login", get(login::get_login_page).post(login::post_login))
         .route("/logout", axum::routing::post(login::post_logout))
         .route("/static/style.css", get(get_style))

@@ -116,10 +116,33 @@ pub struct TrafficRow {
 #[template(path = "bus.html")]
 pub struct BusPage {
     pub user: String,
+    pub id: i64,
     pub name: String,
     pub transport: String,
     pub time_zone: String,
     pub created: String,
     pub utilisation: String,
     pub rows: Vec<TrafficRow>,
+    pub scan: Option<ScanView>,
+}
+
+/// The latest scan of a bus, as the bus page shows it.
+#[derive(Debug)]
+pub struct ScanView {
+    pub state: String,
+    pub probed: i32,
+    pub total: i32,
+    pub first: i16,
+    pub last: i16,
+    pub error: String,
+    pub found: Vec<FoundView>,
+}
+
+#[derive(Debug)]
+pub struct FoundView {
+    pub address: u8,
+    /// Profiles that fit; the first is offered.
+    pub profiles: Vec<String>,
+    /// Name of the device already configured at this address, if any.
+    pub configured: String,
 }

@@ -1,0 +1,56 @@
+//! Work an operator asks of a bus, delivered to the bus's worker (the one
+//! owner of the line), which does it between its scheduled reads.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use tokio::sync::mpsc;
+
+use crate::domain::ids::BusId;
+
+/// Something for a bus worker to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BusCommand {
+    /// Probe unit addresses `first..=last` and record what answers in scan job `job`.
+    Scan { job: i64, first: u8, last: u8 },
+}
+
+/// Why a command did not reach its bus.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error("bus {0} is not polled by this server (disabled, or its worker is starting)")]
+    NotPolled(BusId),
+    #[error("bus {0} has too many commands waiting; try again shortly")]
+    Busy(BusId),
+}
+
+/// How many commands may wait for one bus.
+pub const QUEUE: usize = 16;
+
+/// The command inbox of every bus worker of this instance.
+#[derive(Debug, Default)]
+pub struct BusCommands {
+    inboxes: Mutex<HashMap<BusId, mpsc::Sender<BusCommand>>>,
+}
+
+impl BusCommands {
+    /// Opens the inbox of a bus (a worker starts); returns its receiving end.
+    pub fn open(&self, bus: BusId) -> mpsc::Receiver<BusCommand> {
+        let (sender, receiver) = mpsc::channel(QUEUE);
+        self.inboxes.lock().expect("inbox lock").insert(bus, sender);
+        receiver
+    }
+
+    pub fn close(&self, bus: BusId) {
+        self.inboxes.lock().expect("inbox lock").remove(&bus);
+    }
+
+    pub fn send(&self, bus: BusId, command: BusCommand) -> Result<(), CommandError> {
+        let inboxes = self.inboxes.lock().expect("inbox lock");
+        let inbox = inboxes.get(&bus).ok_or(CommandError::NotPolled(bus))?;
+        inbox.try_send(command).map_err(|error| match error {
+            mpsc::error::TrySendError::Full(_) => CommandError::Busy(bus),
+            mpsc::error::TrySendError::Closed(_) => CommandError::NotPolled(bus),
+        })
+    }
+}

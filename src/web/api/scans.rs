@@ -1,0 +1,162 @@
+//! `/api/v1/buses/{id}/scan` and `/api/v1/scans/{id}`: which addresses answer on a bus.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::domain::address::UnitAddress;
+use crate::domain::ids::BusId;
+use crate::domain::role::Right;
+use crate::poll::command::{BusCommand, CommandError};
+use crate::store::audit::insert_audit;
+use crate::store::buses::fetch_bus;
+use crate::store::scans::{Found, ScanRow, fetch_scan, insert_scan, update_scan_finished};
+use crate::web::auth::Caller;
+use crate::web::error::{ApiError, ErrorBody};
+use crate::web::json::ApiJson;
+use crate::web::state::AppState;
+
+/// The addresses to probe.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"first_address": 1, "last_address": 20}))]
+pub struct NewScan {
+    /// First unit address, 1–247 (default 1).
+    pub first_address: Option<i64>,
+    /// Last unit address, 1–247 (default 247).
+    pub last_address: Option<i64>,
+}
+
+/// A scan job and what it found so far.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": 3, "bus_id": 1, "first_address": 1, "last_address": 20, "state": "running",
+    "probed": 7, "total": 20, "found": [{"address": 3, "profiles": ["th40c"]}], "error": null,
+    "requested_by": "commissioning", "created_at": "2026-11-22T08:00:00Z", "finished_at": null}))]
+pub struct Scan {
+    pub id: i64,
+    pub bus_id: i64,
+    pub first_address: i16,
+    pub last_address: i16,
+    /// `queued`, `running`, `done` or `failed`.
+    pub state: String,
+    /// Addresses probed so far, out of `total`.
+    pub probed: i32,
+    pub total: i32,
+    /// Addresses that answered, with the profiles whose identification fits.
+    pub found: Vec<Found>,
+    pub error: Option<String>,
+    pub requested_by: String,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl From<ScanRow> for Scan {
+    fn from(row: ScanRow) -> Scan {
+        Scan {
+            id: row.id,
+            bus_id: row.bus_id.0,
+            total: i32::from(row.last_address) - i32::from(row.first_address) + 1,
+            first_address: row.first_address,
+            last_address: row.last_address,
+            state: row.state,
+            probed: row.probed,
+            found: row.found.0,
+            error: row.error,
+            requested_by: row.requested_by,
+            created_at: row.created_at,
+            finished_at: row.finished_at,
+        }
+    }
+}
+
+fn address(field: &str, value: Option<i64>, default: u8) -> Result<u8, ApiError> {
+    match value {
+        None => Ok(default),
+        Some(value) => UnitAddress::new(value)
+            .map(UnitAddress::get)
+            .map_err(|error| ApiError::invalid(field, error)),
+    }
+}
+
+/// Starts a scan of the bus (engineer). The bus's worker probes each address
+/// in the time its scheduled reads leave free; follow progress with `GET /api/v1/scans/{id}`.
+#[utoipa::path(post, path = "/api/v1/buses/{id}/scan", tag = "buses", request_body = NewScan,
+    params(("id" = i64, Path, description = "Bus id")),
+    responses(
+        (status = 202, description = "Scan queued", body = Scan),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "The bus is not polled by this server", body = ErrorBody),
+        (status = 422, description = "Address out of range", body = ErrorBody),
+    ))]
+pub async fn create_scan(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson<NewScan>,
+) -> Result<(StatusCode, Json<Scan>), ApiError> {
+    let row = start_scan(&state, &caller, BusId(id), &body).await?;
+    Ok((StatusCode::ACCEPTED, Json(row.into())))
+}
+
+/// Checks and queues a scan, for the API and the bus page alike.
+pub(crate) async fn start_scan(
+    state: &AppState,
+    caller: &Caller,
+    bus: BusId,
+    body: &NewScan,
+) -> Result<ScanRow, ApiError> {
+    caller.require(Right::Configure)?;
+    let id = bus.0;
+    let first = address("first_address", body.first_address, 1)?;
+    let last = address("last_address", body.last_address, 247)?;
+    if last < first {
+        return Err(ApiError::invalid("last_address", "must not be below first_address"));
+    }
+    fetch_bus(&state.pool, bus)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no bus {id}")))?;
+    let row = insert_scan(&state.pool, bus, first, last, &caller.user).await?;
+    if let Err(error) = state.commands.send(
+        bus,
+        BusCommand::Scan {
+            job: row.id,
+            first,
+            last,
+        },
+    ) {
+        update_scan_finished(&state.pool, row.id, Some(&error.to_string())).await?;
+        let status = match error {
+            CommandError::NotPolled(_) => StatusCode::CONFLICT,
+            CommandError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        return Err(ApiError::new(status, "bus_unavailable", error.to_string()));
+    }
+    insert_audit(
+        &state.pool,
+        &caller.user,
+        "scan_bus",
+        &format!("bus/{id}"),
+        serde_json::json!({"first": first, "last": last}),
+    )
+    .await?;
+    Ok(row)
+}
+
+/// A scan's progress and findings.
+#[utoipa::path(get, path = "/api/v1/scans/{id}", tag = "buses",
+    params(("id" = i64, Path, description = "Scan id")),
+    responses((status = 200, body = Scan), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_scan(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<Scan>, ApiError> {
+    caller.require(Right::Read)?;
+    let row = fetch_scan(&state.pool, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no scan {id}")))?;
+    Ok(Json(row.into()))
+}

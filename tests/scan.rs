@@ -1,0 +1,171 @@
+//! Bus scan: which addresses answer, and which profile fits each.
+
+mod common;
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use chrono::{TimeZone, Utc};
+use chrono_tz::Tz;
+use common::{eventually, spawn_app};
+use ohmnibus::device::registry::ProfileSet;
+use ohmnibus::domain::role::Role;
+use ohmnibus::sim::bus::SimBus;
+use ohmnibus::sim::clock::SimClock;
+use ohmnibus::sim::device::SimDevice;
+use ohmnibus::sim::meter::Th40cModel;
+use ohmnibus::sim::server::{TcpFraming, spawn_tcp};
+use serde_json::json;
+use tokio::sync::watch;
+
+#[tokio::test]
+async fn a_scan_finds_the_devices_on_a_bus() {
+    let app = spawn_app().await;
+    let engineer = app.token(Role::Engineer).await;
+    let at = Utc.with_ymd_and_hms(2026, 11, 20, 12, 0, 0).unwrap();
+    let profile = ProfileSet::builtin().get("th40c").unwrap();
+    let devices = [3u8, 9]
+        .into_iter()
+        .map(|unit| {
+            SimDevice::new(
+                profile.clone(),
+                unit,
+                Th40cModel::new(u64::from(unit), Tz::UTC, at),
+                SimClock::manual(at),
+            )
+        })
+        .collect();
+    let (_stop, shutdown) = watch::channel(false);
+    let (line, _) = spawn_tcp(SimBus::new(devices), "127.0.0.1:0", TcpFraming::RtuOverTcp, shutdown)
+        .await
+        .unwrap();
+    let transport = json!({"kind": "rtu_over_tcp", "host": "127.0.0.1", "port": line.port()});
+    let (_, bus) = app
+        .request(
+            "POST",
+            "/api/v1/buses",
+            Some(&engineer),
+            Some(json!({"name": "new line", "transport": transport})),
+        )
+        .await;
+    let scan_path = format!("/api/v1/buses/{}/scan", bus["id"]);
+
+    // The worker starts within a refresh period; until then the bus is not polled.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut scan = loop {
+        let (status, body) = app
+            .request(
+                "POST",
+                &scan_path,
+                Some(&engineer),
+                Some(json!({"first_address": 1, "last_address": 12})),
+            )
+            .await;
+        if status == StatusCode::ACCEPTED {
+            break body;
+        }
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the bus worker never started: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(scan["total"], 12);
+    let job = format!("/api/v1/scans/{}", scan["id"]);
+    let done = eventually(Duration::from_secs(20), || async {
+        app.request("GET", &job, Some(&engineer), None).await.1["state"] == "done"
+    })
+    .await;
+    scan = app.request("GET", &job, Some(&engineer), None).await.1;
+    assert!(done, "{scan}");
+    assert_eq!(scan["probed"], 12);
+    assert_eq!(
+        scan["found"],
+        json!([{"address": 3, "profiles": ["th40c"]}, {"address": 9, "profiles": ["th40c"]}])
+    );
+    assert!(scan["finished_at"].is_string());
+
+    // The bus page offers the found devices for adding.
+    let (status, page) = app
+        .request("GET", &format!("/buses/{}", bus["id"]), Some(&engineer), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let page = page.as_str().unwrap();
+    assert!(page.contains("Address 9") && page.contains("th40c"), "{page}");
+
+    // One click adds the device found at address 9.
+    let form = axum::http::Request::builder()
+        .method("POST")
+        .uri(format!("/buses/{}/devices", bus["id"]))
+        .header("authorization", format!("Bearer {engineer}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(axum::body::Body::from("address=9&profile=th40c&name=Pump+room"))
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(app.router.clone(), form).await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (_, devices) = app.request("GET", "/api/v1/devices", Some(&engineer), None).await;
+    let device = &devices["devices"][0];
+    assert_eq!(
+        (
+            device["name"].as_str(),
+            device["address"].as_i64(),
+            device["profile"].as_str()
+        ),
+        (Some("Pump room"), Some(9), Some("th40c"))
+    );
+    assert_eq!(response.headers()["location"], format!("/devices/{}", device["id"]));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn scans_are_refused_clearly() {
+    let app = spawn_app().await;
+    let engineer = app.token(Role::Engineer).await;
+    let transport = json!({"kind": "modbus_tcp", "host": "127.0.0.1", "port": 9});
+    let (_, bus) = app
+        .request(
+            "POST",
+            "/api/v1/buses",
+            Some(&engineer),
+            Some(json!({"name": "b", "transport": transport})),
+        )
+        .await;
+    let path = format!("/api/v1/buses/{}/scan", bus["id"]);
+    let (status, error) = app
+        .request("POST", &path, Some(&engineer), Some(json!({"first_address": 0})))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("first_address:")
+    );
+    let (status, error) = app
+        .request(
+            "POST",
+            &path,
+            Some(&engineer),
+            Some(json!({"first_address": 9, "last_address": 3})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(error["error"]["message"].as_str().unwrap().starts_with("last_address:"));
+    let viewer = app.token(Role::Viewer).await;
+    assert_eq!(
+        app.request("POST", &path, Some(&viewer), Some(json!({}))).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.request("POST", "/api/v1/buses/999/scan", Some(&engineer), Some(json!({})))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.request("GET", "/api/v1/scans/999", Some(&engineer), None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    app.stop().await;
+}
