@@ -1,20 +1,27 @@
-//! A bus's link to its devices: Modbus TCP, RTU over TCP, or RTU on a serial
-//! line, opened lazily and dropped after any transport failure so the next
-//! request starts from a clean connection (a late answer to a timed-out
-//! request must never be taken for the answer to the next one).
+//! A bus's link to its devices: Modbus TCP (tokio-modbus), or Modbus RTU on
+//! a serial line or through a transparent TCP gateway (our RTU master, which
+//! reports CRC errors and sends broadcasts without waiting). The link is
+//! opened lazily and dropped after any transport failure, so the next request
+//! starts clean: a late answer to a timed-out request is never taken for the
+//! answer to the next one.
 
 use std::io;
 use std::time::Duration;
 
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep_until, timeout};
-use tokio_modbus::client::{Context, Reader, rtu, tcp};
+use tokio_modbus::client::{Context, Reader, Writer, tcp};
 use tokio_modbus::prelude::SlaveContext;
 use tokio_modbus::{ExceptionCode, Slave};
 use tokio_serial::SerialPortBuilderExt;
 
 use super::link_stats::Outcome;
 use crate::domain::transport::{Parity, Transport};
+use crate::protocol::modbus::rtu_client::{
+    Answer, BROADCAST, RtuClient, RtuError, read_holding_request, read_holding_words, write_multiple_request,
+    write_single_request,
+};
 
 /// Why a request got no usable answer.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +30,8 @@ pub enum LinkError {
     Connect { target: String, source: io::Error },
     #[error("no answer within {0:?}")]
     Timeout(Duration),
+    #[error("answer with a bad CRC")]
+    Crc,
     #[error("transport error: {0}")]
     Transport(String),
     #[error("device answered exception {code:?} for 0x{start:04X}+{count}")]
@@ -43,46 +52,32 @@ impl LinkError {
         match self {
             LinkError::Timeout(_) => Outcome::Timeout,
             LinkError::Exception { .. } => Outcome::Exception,
-            LinkError::Transport(message) if message.contains("CRC") => Outcome::CrcError,
+            LinkError::Crc => Outcome::CrcError,
             LinkError::Transport(_) | LinkError::Connect { .. } => Outcome::TransportError,
         }
     }
 }
 
+/// A byte stream an RTU master can run on.
+trait Line: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Line for T {}
+
+enum Connection {
+    Tcp(Context),
+    Rtu(RtuClient<Box<dyn Line>>),
+}
+
 pub struct Link {
     transport: Transport,
-    context: Option<Context>,
+    connection: Option<Connection>,
     timeout: Duration,
     /// Earliest moment the next request may go out (RS485 silence + turnaround).
     quiet_until: Instant,
 }
 
-impl Link {
-    pub fn new(transport: Transport, timeout: Duration) -> Link {
-        Link {
-            transport,
-            context: None,
-            timeout,
-            quiet_until: Instant::now(),
-        }
-    }
-
-    /// The silent interval Modbus RTU demands between frames: 3.5 character
-    /// times of 11 bits, fixed at 1.75 ms above 19200 baud (Modbus over serial
-    /// line specification, 2.5.1.1). Zero on TCP links.
-    pub fn inter_frame_silence(&self) -> Duration {
-        match &self.transport {
-            Transport::SerialRtu { baud, .. } if *baud > 19_200 => Duration::from_micros(1_750),
-            Transport::SerialRtu { baud, .. } => Duration::from_micros(3_500 * 11 * 1_000 / u64::from(*baud)),
-            _ => Duration::ZERO,
-        }
-    }
-}
-
-/// Opens the link. A free function: `Context` is not `Sync`, so no borrow of
-/// a `Link` may live across an await.
-async fn open(transport: &Transport, limit: Duration, unit: u8) -> Result<Context, LinkError> {
-    let slave = Slave(unit);
+/// Opens the link. A free function: tokio-modbus's `Context` is not `Sync`,
+/// so no borrow of a `Link` may live across an await.
+async fn open(transport: &Transport, limit: Duration, unit: u8) -> Result<Connection, LinkError> {
     match transport {
         Transport::ModbusTcp { host, port } | Transport::RtuOverTcp { host, port } => {
             let target = format!("{host}:{port}");
@@ -95,8 +90,8 @@ async fn open(transport: &Transport, limit: Duration, unit: u8) -> Result<Contex
                 .map_err(|source| LinkError::Connect { target, source })?;
             stream.set_nodelay(true).ok();
             Ok(match transport {
-                Transport::ModbusTcp { .. } => tcp::attach_slave(stream, slave),
-                _ => rtu::attach_slave(stream, slave),
+                Transport::ModbusTcp { .. } => Connection::Tcp(tcp::attach_slave(stream, Slave(unit))),
+                _ => Connection::Rtu(RtuClient::new(Box::new(stream))),
             })
         }
         Transport::SerialRtu {
@@ -122,12 +117,46 @@ async fn open(transport: &Transport, limit: Duration, unit: u8) -> Result<Contex
                     target: path.clone(),
                     source: io::Error::other(error.to_string()),
                 })?;
-            Ok(rtu::attach_slave(port, slave))
+            Ok(Connection::Rtu(RtuClient::new(Box::new(port))))
         }
     }
 }
 
+/// A request the link can send.
+#[derive(Debug, Clone, Copy)]
+enum Request<'a> {
+    Read {
+        start: u16,
+        count: u16,
+    },
+    Write {
+        function: u8,
+        start: u16,
+        values: &'a [u16],
+    },
+}
+
 impl Link {
+    pub fn new(transport: Transport, timeout: Duration) -> Link {
+        Link {
+            transport,
+            connection: None,
+            timeout,
+            quiet_until: Instant::now(),
+        }
+    }
+
+    /// The silent interval Modbus RTU demands between frames: 3.5 character
+    /// times of 11 bits, fixed at 1.75 ms above 19200 baud (Modbus over serial
+    /// line specification, 2.5.1.1). Zero on TCP links.
+    pub fn inter_frame_silence(&self) -> Duration {
+        match &self.transport {
+            Transport::SerialRtu { baud, .. } if *baud > 19_200 => Duration::from_micros(1_750),
+            Transport::SerialRtu { baud, .. } => Duration::from_micros(3_500 * 11 * 1_000 / u64::from(*baud)),
+            _ => Duration::ZERO,
+        }
+    }
+
     /// Reads `count` holding registers (function 03) from `unit`, after the
     /// line's quiet time. `turnaround` is the device's own recovery time after
     /// it answers. Returns the result and how long the exchange took.
@@ -138,35 +167,151 @@ impl Link {
         count: u16,
         turnaround: Duration,
     ) -> (Result<Vec<u16>, LinkError>, Duration) {
+        let (result, took) = self.send(unit, Request::Read { start, count }, turnaround).await;
+        (result.map(|words| words.unwrap_or_default()), took)
+    }
+
+    /// Writes registers with `function` 6 (one value) or 16. To unit 0 it is
+    /// a broadcast: sent, no answer awaited, and the line is left quiet for
+    /// `turnaround` so every device can act before the next request.
+    pub async fn write(
+        &mut self,
+        unit: u8,
+        function: u8,
+        start: u16,
+        values: &[u16],
+        turnaround: Duration,
+    ) -> (Result<(), LinkError>, Duration) {
+        let (result, took) = self
+            .send(
+                unit,
+                Request::Write {
+                    function,
+                    start,
+                    values,
+                },
+                turnaround,
+            )
+            .await;
+        (result.map(|_| ()), took)
+    }
+
+    async fn send(
+        &mut self,
+        unit: u8,
+        request: Request<'_>,
+        turnaround: Duration,
+    ) -> (Result<Option<Vec<u16>>, LinkError>, Duration) {
         sleep_until(self.quiet_until).await;
         let started = Instant::now();
-        let result = self.exchange(unit, start, count).await;
+        let result = self.exchange(unit, request).await;
         let took = started.elapsed();
         self.quiet_until = Instant::now() + self.inter_frame_silence() + turnaround;
-        if matches!(result, Err(LinkError::Timeout(_) | LinkError::Transport(_))) {
-            self.context = None;
+        // tokio-modbus waited for an answer to a broadcast that never comes:
+        // its connection is in an unknown state.
+        let tcp_broadcast = unit == BROADCAST && matches!(self.transport, Transport::ModbusTcp { .. });
+        if tcp_broadcast
+            || matches!(
+                result,
+                Err(LinkError::Timeout(_) | LinkError::Transport(_) | LinkError::Crc)
+            )
+        {
+            self.connection = None;
         }
         (result, took)
     }
 
-    async fn exchange(&mut self, unit: u8, start: u16, count: u16) -> Result<Vec<u16>, LinkError> {
-        let context = match &mut self.context {
-            Some(context) => context,
+    async fn exchange(&mut self, unit: u8, request: Request<'_>) -> Result<Option<Vec<u16>>, LinkError> {
+        let connection = match &mut self.connection {
+            Some(connection) => connection,
             None => {
-                let context = open(&self.transport, self.timeout, unit).await?;
-                self.context.insert(context)
+                let connection = open(&self.transport, self.timeout, unit).await?;
+                self.connection.insert(connection)
             }
         };
-        context.set_slave(Slave(unit));
-        match timeout(self.timeout, context.read_holding_registers(start, count)).await {
-            Err(_) => Err(LinkError::Timeout(self.timeout)),
-            Ok(Err(error)) => Err(LinkError::Transport(error.to_string())),
-            Ok(Ok(Err(code))) => Err(LinkError::Exception { code, start, count }),
-            Ok(Ok(Ok(words))) if words.len() == usize::from(count) => Ok(words),
-            Ok(Ok(Ok(words))) => Err(LinkError::Transport(format!(
-                "asked for {count} registers, got {}",
-                words.len()
-            ))),
+        // A broadcast is only given the time to go out.
+        let limit = if unit == BROADCAST {
+            self.timeout.min(Duration::from_millis(200))
+        } else {
+            self.timeout
+        };
+        match connection {
+            Connection::Rtu(client) => {
+                let pdu = match request {
+                    Request::Read { start, count } => read_holding_request(start, count),
+                    Request::Write {
+                        function: 6,
+                        start,
+                        values: [value],
+                    } => write_single_request(start, *value),
+                    Request::Write { start, values, .. } => write_multiple_request(start, values),
+                };
+                let answer = match timeout(limit, client.call(unit, &pdu)).await {
+                    Err(_) => return Err(LinkError::Timeout(limit)),
+                    Ok(Err(RtuError::Crc)) => return Err(LinkError::Crc),
+                    Ok(Err(error)) => return Err(LinkError::Transport(error.to_string())),
+                    Ok(Ok(None)) => return Ok(None),
+                    Ok(Ok(Some(answer))) => answer,
+                };
+                match (answer, request) {
+                    (Answer::Exception(code), Request::Read { start, count }) => Err(LinkError::Exception {
+                        code: ExceptionCode::new(code),
+                        start,
+                        count,
+                    }),
+                    (Answer::Exception(code), Request::Write { start, values, .. }) => Err(LinkError::Exception {
+                        code: ExceptionCode::new(code),
+                        start,
+                        count: values.len() as u16,
+                    }),
+                    (Answer::Pdu(pdu), Request::Read { count, .. }) => read_holding_words(&pdu, count)
+                        .map(Some)
+                        .map_err(|error| LinkError::Transport(error.to_string())),
+                    (Answer::Pdu(_), Request::Write { .. }) => Ok(None),
+                }
+            }
+            Connection::Tcp(context) => {
+                context.set_slave(Slave(unit));
+                match request {
+                    Request::Read { start, count } => {
+                        match timeout(limit, context.read_holding_registers(start, count)).await {
+                            Err(_) => Err(LinkError::Timeout(limit)),
+                            Ok(Err(error)) => Err(LinkError::Transport(error.to_string())),
+                            Ok(Ok(Err(code))) => Err(LinkError::Exception { code, start, count }),
+                            Ok(Ok(Ok(words))) if words.len() == usize::from(count) => Ok(Some(words)),
+                            Ok(Ok(Ok(words))) => Err(LinkError::Transport(format!(
+                                "asked for {count} registers, got {}",
+                                words.len()
+                            ))),
+                        }
+                    }
+                    Request::Write {
+                        function,
+                        start,
+                        values,
+                    } => {
+                        let call = async {
+                            if function == 6 && values.len() == 1 {
+                                context.write_single_register(start, values[0]).await
+                            } else {
+                                context.write_multiple_registers(start, values).await
+                            }
+                        };
+                        match timeout(limit, call).await {
+                            // A Modbus TCP broadcast gets no answer either: it went out.
+                            Err(_) if unit == BROADCAST => Ok(None),
+                            Err(_) => Err(LinkError::Timeout(limit)),
+                            Ok(Err(error)) => Err(LinkError::Transport(error.to_string())),
+                            Ok(Ok(Err(code))) => Err(LinkError::Exception {
+                                code,
+                                start,
+                                count: values.len() as u16,
+                            }),
+                            Ok(Ok(Ok(()))) => Ok(None),
+                        }
+                    }
+                }
+            }
         }
     }
 }

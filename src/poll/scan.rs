@@ -59,7 +59,8 @@ pub async fn probe(link: &mut Link, address: u8, profiles: &ProfileSet) -> Resul
                 present = true;
                 fitting.push(name.to_owned());
             }
-            Err(LinkError::Exception { .. }) => present = true,
+            // A garbled answer is an answer: something is there.
+            Err(LinkError::Exception { .. } | LinkError::Crc) => present = true,
             // Nothing at this address: no point asking again for other types.
             Err(LinkError::Timeout(_)) if !present => return Ok(None),
             Err(LinkError::Timeout(_) | LinkError::Transport(_)) => {}
