@@ -3,6 +3,7 @@
 pub mod decode;
 pub mod obis;
 pub mod profile;
+pub mod pulse;
 pub mod reading;
 pub mod registry;
 pub mod unit;

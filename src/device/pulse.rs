@@ -1,0 +1,203 @@
+//! Pulse inputs (12-input pulse concentrator, manual S1000/378, /379, /383):
+//! what a counted pulse is worth, and the counter's rollover.
+//!
+//! The manual's rules, restated: each input has a unit (pulses, kWh, kvarh,
+//! kVAh, m³, Nm³) and a pulse weight (1 pulse = 0.001 … 1000 of that unit).
+//! For the three energy units only, the count is also multiplied by the CT
+//! ratio (1–9999) and the VT ratio (1–3000.0, loaded ×10: "for direct
+//! connection (ratio 1,0) load 00010, TV 600/100V = ratio 6,0 load 00060").
+
+use serde::Deserialize;
+
+use super::obis::ObisCode;
+use super::unit::Unit;
+
+/// What an input counts, as the concentrator's menu names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PulseUnit {
+    Pulses,
+    KWh,
+    Kvarh,
+    KVAh,
+    CubicMetres,
+    NormalCubicMetres,
+}
+
+/// Pulse weights the concentrator offers: 1 pulse = 10^n of the unit, n = -3…3.
+pub const WEIGHTS: [f64; 7] = [0.001, 0.01, 0.1, 1.0, 10.0, 100.0, 1000.0];
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PulseError {
+    #[error("unit code {0} is not one of 0 (pulses) … 5 (Nm3)")]
+    UnitCode(u16),
+    #[error("weight code {0} is not one of 0 (0.001) … 6 (1000)")]
+    WeightCode(u16),
+    #[error("CT ratio {0} is outside 1-9999")]
+    CtRatio(u16),
+    #[error("VT ratio x10 {0} is outside 10-30000 (1.0-3000.0)")]
+    VtRatio(u16),
+}
+
+impl PulseUnit {
+    /// The concentrator's code for the unit (register value).
+    pub fn from_code(code: u16) -> Result<PulseUnit, PulseError> {
+        Ok(match code {
+            0 => PulseUnit::Pulses,
+            1 => PulseUnit::KWh,
+            2 => PulseUnit::Kvarh,
+            3 => PulseUnit::KVAh,
+            4 => PulseUnit::CubicMetres,
+            5 => PulseUnit::NormalCubicMetres,
+            other => return Err(PulseError::UnitCode(other)),
+        })
+    }
+
+    pub fn code(self) -> u16 {
+        match self {
+            PulseUnit::Pulses => 0,
+            PulseUnit::KWh => 1,
+            PulseUnit::Kvarh => 2,
+            PulseUnit::KVAh => 3,
+            PulseUnit::CubicMetres => 4,
+            PulseUnit::NormalCubicMetres => 5,
+        }
+    }
+
+    /// Whether CT and VT ratios apply ("just for energy pulses").
+    pub fn is_energy(self) -> bool {
+        matches!(self, PulseUnit::KWh | PulseUnit::Kvarh | PulseUnit::KVAh)
+    }
+
+    pub fn unit(self) -> Unit {
+        match self {
+            PulseUnit::Pulses => Unit::Pulses,
+            PulseUnit::KWh => Unit::KWh,
+            PulseUnit::Kvarh => Unit::KVarh,
+            PulseUnit::KVAh => Unit::KVAh,
+            PulseUnit::CubicMetres => Unit::CubicMetre,
+            PulseUnit::NormalCubicMetres => Unit::NormalCubicMetre,
+        }
+    }
+
+    /// The OBIS code of input `input`'s count. Electricity uses the input as
+    /// channel B (`1-3:1.8.0` = import active energy counted on input 3);
+    /// volumes use the gas value groups (A = 7: `7-3:3.0.0` volume at
+    /// metering conditions, `7-3:13.0.0` converted to normal conditions);
+    /// a bare pulse count has no standard code and takes the
+    /// manufacturer-specific `0-3:96.128.0`.
+    pub fn obis(self, input: u8) -> ObisCode {
+        let text = match self {
+            PulseUnit::KWh => format!("1-{input}:1.8.0"),
+            PulseUnit::Kvarh => format!("1-{input}:3.8.0"),
+            PulseUnit::KVAh => format!("1-{input}:9.8.0"),
+            PulseUnit::CubicMetres => format!("7-{input}:3.0.0"),
+            PulseUnit::NormalCubicMetres => format!("7-{input}:13.0.0"),
+            PulseUnit::Pulses => format!("0-{input}:96.128.0"),
+        };
+        text.parse().expect("codes built from valid parts")
+    }
+}
+
+/// An input's configuration as read from the concentrator.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PulseInput {
+    pub unit: PulseUnit,
+    /// Units per pulse.
+    pub weight: f64,
+    pub ct_ratio: u16,
+    /// VT ratio as loaded: ×10.
+    pub vt_ratio_x10: u16,
+}
+
+impl PulseInput {
+    /// Builds an input from its registers: unit code, weight code, CT, VT×10.
+    pub fn from_registers(unit: u16, weight: u16, ct_ratio: u16, vt_ratio_x10: u16) -> Result<PulseInput, PulseError> {
+        let unit = PulseUnit::from_code(unit)?;
+        let weight = *WEIGHTS.get(usize::from(weight)).ok_or(PulseError::WeightCode(weight))?;
+        if unit.is_energy() {
+            if !(1..=9999).contains(&ct_ratio) {
+                return Err(PulseError::CtRatio(ct_ratio));
+            }
+            if !(10..=30_000).contains(&vt_ratio_x10) {
+                return Err(PulseError::VtRatio(vt_ratio_x10));
+            }
+        }
+        Ok(PulseInput { unit, weight, ct_ratio, vt_ratio_x10 })
+    }
+
+    /// What one pulse is worth in the input's unit.
+    pub fn per_pulse(&self) -> f64 {
+        if self.unit.is_energy() {
+            self.weight * f64::from(self.ct_ratio) * f64::from(self.vt_ratio_x10) / 10.0
+        } else {
+            self.weight
+        }
+    }
+
+    /// Engineering value of a pulse count: pulses × weight × CT × VT.
+    pub fn value(&self, pulses: u32) -> f64 {
+        f64::from(pulses) * self.per_pulse()
+    }
+}
+
+/// Pulses counted between two readings of a 32-bit counter that may have
+/// wrapped past 2³² − 1 in between (at most once: the poll period is far
+/// shorter than a wrap). Never negative.
+pub fn pulses_between(earlier: u32, later: u32) -> u64 {
+    u64::from(later.wrapping_sub(earlier))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The manual's example: unit kWh, weight 10: every pulse adds 10 kWh.
+    #[test]
+    fn each_pulse_adds_its_weight() {
+        let input = PulseInput::from_registers(1, 4, 1, 10).unwrap();
+        assert_eq!(input.per_pulse(), 10.0);
+        assert_eq!(input.value(7), 70.0);
+    }
+
+    /// The manual's example: a 400 V direct meter with CT 800/5 A: VT = 1
+    /// (loaded 10), CT = 160. A meter giving 1 pulse per 0.01 kWh of its
+    /// secondary then counts 1.6 kWh of primary energy per pulse.
+    #[test]
+    fn energy_pulses_take_the_transformer_ratios() {
+        let input = PulseInput::from_registers(1, 1, 160, 10).unwrap();
+        assert!((input.per_pulse() - 1.6).abs() < 1e-12);
+        // VT 600/100 V is ratio 6.0, loaded 60.
+        let input = PulseInput::from_registers(2, 3, 160, 60).unwrap();
+        assert!((input.per_pulse() - 960.0).abs() < 1e-9);
+        assert_eq!(input.unit.obis(4).to_string(), "1-4:3.8.0");
+    }
+
+    #[test]
+    fn ratios_apply_only_to_energy() {
+        let gas = PulseInput::from_registers(5, 2, 0, 0).unwrap();
+        assert_eq!(gas.per_pulse(), 0.1);
+        assert_eq!(gas.unit.unit().as_str(), "Nm3");
+        assert_eq!(gas.unit.obis(9).to_string(), "7-9:13.0.0");
+        let count = PulseInput::from_registers(0, 3, 0, 0).unwrap();
+        assert_eq!(count.value(12345), 12345.0);
+        assert_eq!(count.unit.obis(12).to_string(), "0-12:96.128.0");
+    }
+
+    #[test]
+    fn out_of_range_settings_are_refused() {
+        assert_eq!(PulseInput::from_registers(6, 0, 1, 10), Err(PulseError::UnitCode(6)));
+        assert_eq!(PulseInput::from_registers(1, 7, 1, 10), Err(PulseError::WeightCode(7)));
+        assert_eq!(PulseInput::from_registers(1, 0, 0, 10), Err(PulseError::CtRatio(0)));
+        assert_eq!(PulseInput::from_registers(1, 0, 10_000, 10), Err(PulseError::CtRatio(10_000)));
+        assert_eq!(PulseInput::from_registers(1, 0, 1, 9), Err(PulseError::VtRatio(9)));
+        assert_eq!(PulseInput::from_registers(1, 0, 1, 30_001), Err(PulseError::VtRatio(30_001)));
+    }
+
+    #[test]
+    fn a_wrapped_counter_never_goes_negative() {
+        assert_eq!(pulses_between(10, 25), 15);
+        assert_eq!(pulses_between(u32::MAX - 4, 5), 10);
+        assert_eq!(pulses_between(7, 7), 0);
+    }
+}
