@@ -64,7 +64,12 @@ pub fn start(
         Arc::clone(&commands),
         shutdown.clone(),
     ));
-    let state = AppState { pool, profiles, stats, commands };
+    let state = AppState {
+        pool,
+        profiles,
+        stats,
+        commands,
+    };
     let address = listener.local_addr().expect("a bound listener has an address");
     let app = router(state.clone());
     let mut stop = shutdown;

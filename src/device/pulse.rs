@@ -123,7 +123,12 @@ impl PulseInput {
                 return Err(PulseError::VtRatio(vt_ratio_x10));
             }
         }
-        Ok(PulseInput { unit, weight, ct_ratio, vt_ratio_x10 })
+        Ok(PulseInput {
+            unit,
+            weight,
+            ct_ratio,
+            vt_ratio_x10,
+        })
     }
 
     /// What one pulse is worth in the input's unit.
@@ -189,9 +194,15 @@ mod tests {
         assert_eq!(PulseInput::from_registers(6, 0, 1, 10), Err(PulseError::UnitCode(6)));
         assert_eq!(PulseInput::from_registers(1, 7, 1, 10), Err(PulseError::WeightCode(7)));
         assert_eq!(PulseInput::from_registers(1, 0, 0, 10), Err(PulseError::CtRatio(0)));
-        assert_eq!(PulseInput::from_registers(1, 0, 10_000, 10), Err(PulseError::CtRatio(10_000)));
+        assert_eq!(
+            PulseInput::from_registers(1, 0, 10_000, 10),
+            Err(PulseError::CtRatio(10_000))
+        );
         assert_eq!(PulseInput::from_registers(1, 0, 1, 9), Err(PulseError::VtRatio(9)));
-        assert_eq!(PulseInput::from_registers(1, 0, 1, 30_001), Err(PulseError::VtRatio(30_001)));
+        assert_eq!(
+            PulseInput::from_registers(1, 0, 1, 30_001),
+            Err(PulseError::VtRatio(30_001))
+        );
     }
 
     #[test]
