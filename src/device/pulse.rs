@@ -7,9 +7,12 @@
 //! ratio (1–9999) and the VT ratio (1–3000.0, loaded ×10: "for direct
 //! connection (ratio 1,0) load 00010, TV 600/100V = ratio 6,0 load 00060").
 
+use std::collections::HashMap;
+
 use serde::Deserialize;
 
 use super::obis::ObisCode;
+use super::reading::Reading;
 use super::unit::Unit;
 
 /// What an input counts, as the concentrator's menu names it.
@@ -153,6 +156,87 @@ pub fn pulses_between(earlier: u32, later: u32) -> u64 {
     u64::from(later.wrapping_sub(earlier))
 }
 
+/// The input mode that turns inputs 7–10 into GME SØ tariff sources.
+pub const MODE_GME_S0: f64 = 3.0;
+/// GME SØ: inputs 7, 8, 9, 10 carry +A, −A, +R, −R: OBIS value group C 1–4.
+const GME_INPUTS: [(u8, u8); 4] = [(7, 1), (8, 2), (9, 3), (10, 4)];
+
+/// The engineering readings of a pulse device, derived from its raw readings
+/// (`0-n:96.129.0` counts and each input's unit, weight, CT and VT codes, as
+/// laid out in `profiles/pulse-concentrator.toml`). Returns the readings and
+/// the inputs whose configuration is out of range, by reason.
+pub fn derive(raw: &[Reading], inputs: u8) -> (Vec<Reading>, Vec<String>) {
+    let by_code: HashMap<String, &Reading> = raw.iter().map(|r| (r.obis.to_string(), r)).collect();
+    let get = |text: String| by_code.get(&text).copied();
+    let gme = get("0-0:96.134.0".to_owned()).is_some_and(|mode| mode.value == MODE_GME_S0);
+    let mut derived = Vec::new();
+    let mut problems = Vec::new();
+    let mut configs = HashMap::new();
+    for input in 1..=inputs {
+        let (Some(unit), Some(weight), Some(ct), Some(vt)) = (
+            get(format!("0-{input}:96.130.0")),
+            get(format!("0-{input}:96.131.0")),
+            get(format!("1-{input}:0.4.2")),
+            get(format!("1-{input}:0.4.3")),
+        ) else {
+            continue;
+        };
+        let code = |reading: &Reading| u16::try_from(reading.value.round() as i64).unwrap_or(u16::MAX);
+        let vt_x10 = u16::try_from((vt.value * 10.0).round() as i64).unwrap_or(u16::MAX);
+        match PulseInput::from_registers(code(unit), code(weight), code(ct), vt_x10) {
+            Ok(config) => {
+                configs.insert(input, config);
+            }
+            Err(error) => problems.push(format!("input {input}: {error}")),
+        }
+    }
+    for (&input, config) in &configs {
+        // In GME SØ mode inputs 7–12 feed the tariff registers instead.
+        if gme && input >= 7 {
+            continue;
+        }
+        if let Some(count) = get(format!("0-{input}:96.129.0")) {
+            derived.push(Reading {
+                obis: config.unit.obis(input),
+                value: count.value * config.per_pulse(),
+                unit: config.unit.unit(),
+                ..count.clone()
+            });
+        }
+    }
+    if gme {
+        for (input, quantity) in GME_INPUTS {
+            let Some(config) = configs.get(&input) else { continue };
+            let mut total: Option<Reading> = None;
+            for tariff in 1..=4u8 {
+                let Some(count) = get(format!("0-{input}:96.129.{tariff}")) else {
+                    continue;
+                };
+                let obis: ObisCode = format!("1-0:{quantity}.8.{tariff}").parse().expect("valid code");
+                let reading = Reading {
+                    obis,
+                    value: count.value * config.per_pulse(),
+                    unit: config.unit.unit(),
+                    ..count.clone()
+                };
+                match &mut total {
+                    Some(total) => total.value += reading.value,
+                    None => {
+                        total = Some(Reading {
+                            obis: format!("1-0:{quantity}.8.0").parse().expect("valid code"),
+                            ..reading.clone()
+                        })
+                    }
+                }
+                derived.push(reading);
+            }
+            derived.extend(total);
+        }
+    }
+    derived.sort_by(|a, b| a.obis.cmp(&b.obis));
+    (derived, problems)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,6 +286,62 @@ mod tests {
         assert_eq!(
             PulseInput::from_registers(1, 0, 1, 30_001),
             Err(PulseError::VtRatio(30_001))
+        );
+    }
+
+    fn reading(code: &str, value: f64) -> Reading {
+        Reading {
+            obis: code.parse().unwrap(),
+            value,
+            unit: Unit::None,
+            read_at: chrono::Utc::now(),
+            captured_at: None,
+            quality: super::super::reading::Quality::GOOD,
+        }
+    }
+
+    fn input(n: u8, count: f64, unit: u16, weight: u16, ct: f64, vt: f64) -> Vec<Reading> {
+        vec![
+            reading(&format!("0-{n}:96.129.0"), count),
+            reading(&format!("0-{n}:96.130.0"), f64::from(unit)),
+            reading(&format!("0-{n}:96.131.0"), f64::from(weight)),
+            reading(&format!("1-{n}:0.4.2"), ct),
+            reading(&format!("1-{n}:0.4.3"), vt),
+        ]
+    }
+
+    #[test]
+    fn derives_engineering_values_from_raw_registers() {
+        let mut raw = vec![reading("0-0:96.134.0", 0.0)];
+        raw.extend(input(1, 1_000.0, 1, 1, 160.0, 1.0)); // 1000 pulses × 0.01 kWh × 160 = 1600 kWh
+        raw.extend(input(5, 250.0, 5, 2, 1.0, 1.0)); // 250 × 0.1 Nm³ = 25 Nm³ (no ratios)
+        raw.extend(input(6, 9.0, 1, 0, 0.0, 1.0)); // CT 0: refused
+        let (derived, problems) = derive(&raw, 12);
+        let value = |code: &str| {
+            derived
+                .iter()
+                .find(|r| r.obis.to_string() == code)
+                .map(|r| (r.value, r.unit.as_str()))
+        };
+        assert_eq!(value("1-1:1.8.0"), Some((1_600.0, "kWh")));
+        assert_eq!(value("7-5:13.0.0"), Some((25.0, "Nm3")));
+        assert_eq!(derived.len(), 2);
+        assert_eq!(problems, vec!["input 6: CT ratio 0 is outside 1-9999".to_owned()]);
+    }
+
+    #[test]
+    fn gme_tariff_registers_become_energies_per_tariff_and_totals() {
+        let mut raw = vec![reading("0-0:96.134.0", 3.0)];
+        raw.extend(input(7, 99.0, 1, 0, 1.0, 1.0)); // +A, 0.001 kWh per pulse
+        raw.extend((1..=4).map(|t| reading(&format!("0-7:96.129.{t}"), f64::from(t) * 1_000.0)));
+        let (derived, _) = derive(&raw, 12);
+        let value = |code: &str| derived.iter().find(|r| r.obis.to_string() == code).unwrap().value;
+        assert_eq!(value("1-0:1.8.1"), 1.0);
+        assert_eq!(value("1-0:1.8.4"), 4.0);
+        assert_eq!(value("1-0:1.8.0"), 10.0);
+        assert!(
+            derived.iter().all(|r| r.obis.to_string() != "1-7:1.8.0"),
+            "input 7 is a tariff source here"
         );
     }
 
