@@ -30,6 +30,7 @@ use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::device::value_type::{ValueType, WordOrder};
 use ohmnibus::sim::bus::SimBus;
 use ohmnibus::sim::clock::SimClock;
+use ohmnibus::sim::countis::{CountisModel, Firmware, Variant};
 use ohmnibus::sim::device::{Served, SimDevice};
 use ohmnibus::sim::meter::Th40cModel;
 use ohmnibus::sim::server::{TcpFraming, spawn_pty, spawn_tcp};
@@ -201,6 +202,16 @@ fn device(profile: Arc<Profile>, unit: u8, zone: Tz, clock: &SimClock) -> SimDev
     let seed = u64::from(unit) + 7;
     match profile.name.as_str() {
         "th40c" => SimDevice::new(profile, unit, Th40cModel::new(seed, zone, clock.now()), clock.clone()),
+        // V201 firmware: it answers every register of the profile.
+        name @ ("countis-e33" | "countis-e43" | "countis-e44") => {
+            let variant = match name {
+                "countis-e33" => Variant::E33,
+                "countis-e43" => Variant::E43,
+                _ => Variant::E44,
+            };
+            let model = CountisModel::new(variant, Firmware::V201, seed, zone, clock.now());
+            SimDevice::new(profile, unit, model, clock.clone())
+        }
         other => panic!("no simulator model for the shipped profile {other}: add it to tests/mbpoll.rs"),
     }
 }

@@ -17,7 +17,7 @@ use crate::domain::transport::{Parity, Transport};
 use crate::sim::bus::SimBus;
 use crate::sim::clock::SimClock;
 use crate::sim::device::SimDevice;
-use crate::sim::meter::Th40cModel;
+use crate::sim::model::model_for;
 use crate::sim::server::{TcpFraming, spawn_pty, spawn_tcp};
 use crate::startup::{redact, start};
 use crate::store::buses::upsert_bus;
@@ -36,8 +36,8 @@ pub struct DemoArgs {
 struct Line {
     bus: &'static str,
     kind: LineKind,
-    /// (device name, unit address, simulated?) — an unsimulated device never answers.
-    devices: &'static [(&'static str, u8, bool)],
+    /// (device name, profile, unit address, simulated?) — an unsimulated device never answers.
+    devices: &'static [(&'static str, &'static str, u8, bool)],
 }
 
 enum LineKind {
@@ -50,20 +50,25 @@ const FLEET: &[Line] = &[
     Line {
         bus: "demo-ethernet",
         kind: LineKind::ModbusTcp,
-        devices: &[("Main incomer", 1, true), ("Chiller plant", 2, true)],
+        devices: &[("Main incomer", "th40c", 1, true), ("Chiller plant", "th40c", 2, true)],
     },
     Line {
         bus: "demo-gateway",
         kind: LineKind::RtuOverTcp,
-        devices: &[("Workshop feeder", 5, true)],
+        devices: &[
+            ("Workshop feeder", "th40c", 5, true),
+            ("Compressor room (COUNTIS E43)", "countis-e43", 3, true),
+            ("Tenant sub-meter (COUNTIS E44, MID)", "countis-e44", 4, true),
+        ],
     },
     Line {
         bus: "demo-rs485",
         kind: LineKind::SerialPty,
         devices: &[
-            ("Office floor 1", 7, true),
-            ("Office floor 2", 8, true),
-            ("Spare meter (disconnected)", 9, false),
+            ("Office floor 1", "th40c", 7, true),
+            ("Office floor 2", "th40c", 8, true),
+            ("Spare meter (disconnected)", "th40c", 9, false),
+            ("Lighting circuit (COUNTIS E33)", "countis-e33", 10, true),
         ],
     },
 ];
@@ -93,10 +98,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         let devices = line
             .devices
             .iter()
-            .filter(|(_, _, simulated)| *simulated)
-            .map(|(_, unit, _)| {
+            .filter(|(_, _, _, simulated)| *simulated)
+            .map(|(_, profile, unit, _)| {
                 seed += 1;
-                simulated_th40c(&profiles, *unit, seed, zone)
+                simulated(&profiles, profile, *unit, seed, zone)
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let bus = SimBus::new(devices);
@@ -127,7 +132,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         };
         let row = upsert_bus(&pool, line.bus, &transport).await?;
         let existing = fetch_devices_on_bus(&pool, row.id).await?;
-        for (name, unit, _) in line.devices {
+        for (name, profile, unit, _) in line.devices {
             if existing.iter().any(|device| device.address == i16::from(*unit)) {
                 continue;
             }
@@ -137,7 +142,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 &NewDevice {
                     bus_id: row.id,
                     name,
-                    profile: "th40c",
+                    profile,
                     address,
                     realtime_seconds: 10,
                     energy_seconds: 60,
@@ -181,12 +186,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     app.wait().await
 }
 
-fn simulated_th40c(profiles: &ProfileSet, unit: u8, seed: u64, zone: Tz) -> anyhow::Result<SimDevice> {
-    let profile = profiles.get("th40c").context("the th40c profile is missing")?;
-    Ok(SimDevice::new(
-        profile,
-        unit,
-        Th40cModel::new(seed, zone, Utc::now()),
-        SimClock::System,
-    ))
+fn simulated(profiles: &ProfileSet, name: &str, unit: u8, seed: u64, zone: Tz) -> anyhow::Result<SimDevice> {
+    let profile = profiles
+        .get(name)
+        .with_context(|| format!("the {name} profile is missing"))?;
+    let model = model_for(name, seed, zone, Utc::now()).with_context(|| format!("no simulator for {name}"))?;
+    Ok(SimDevice::with_model(profile, unit, model, SimClock::System))
 }

@@ -10,21 +10,42 @@ use super::profile::{Block, Profile};
 use super::reading::{Quality, Reading};
 use super::value_type::ValueType;
 
-/// Decodes the answers to one poll's blocks. `answers` pairs each block with
-/// the words read for it. `meter_zone` is the zone the meter's clock runs in,
-/// used for the time stamps it reports without a zone (demand times).
-///
-/// A value the type cannot hold (a NaN float, month 13) is left out and
-/// reported in the second list by register name, so a garbled value never
-/// becomes a number in the database.
+/// What one poll's answers hold.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Decoded {
+    pub readings: Vec<Reading>,
+    /// Registers whose words the type cannot hold (a NaN float, month 13):
+    /// garbled, by register name.
+    pub invalid: Vec<String>,
+    /// Registers the device says it has no value for (its "not available"
+    /// pattern, for profiles with `modbus.not_available_sentinels`), by
+    /// register name. Normal for a device, not a fault.
+    pub not_available: Vec<String>,
+}
+
+/// Decodes the answers to one poll's blocks: [`decode`] without the
+/// not-available list. Returns the readings and the garbled registers.
 pub fn decode_blocks(
     profile: &Profile,
     answers: &[(&Block, &[u16])],
     read_at: DateTime<Utc>,
     meter_zone: Tz,
 ) -> (Vec<Reading>, Vec<String>) {
+    let decoded = decode(profile, answers, read_at, meter_zone);
+    (decoded.readings, decoded.invalid)
+}
+
+/// Decodes the answers to one poll's blocks. `answers` pairs each block with
+/// the words read for it. `meter_zone` is the zone the meter's clock runs in,
+/// used for the time stamps it reports without a zone (demand times).
+///
+/// A value the type cannot hold is left out and listed as invalid, and a
+/// "not available" pattern is left out and listed as such, so neither ever
+/// becomes a number in the database.
+pub fn decode(profile: &Profile, answers: &[(&Block, &[u16])], read_at: DateTime<Utc>, meter_zone: Tz) -> Decoded {
     let mut readings = Vec::new();
     let mut invalid = Vec::new();
+    let mut not_available = Vec::new();
     let mut month_days: HashMap<ObisCode, u16> = HashMap::new();
     let mut hour_minutes: HashMap<ObisCode, u16> = HashMap::new();
     for (block, words) in answers {
@@ -36,7 +57,12 @@ pub fn decode_blocks(
                 invalid.push(register.name.clone());
                 continue;
             };
-            let Some(raw) = register.value_type.decode(slice, profile.word_order(register)) else {
+            let order = profile.word_order(register);
+            if profile.modbus.not_available_sentinels && register.value_type.is_not_available(slice, order) {
+                not_available.push(register.name.clone());
+                continue;
+            }
+            let Some(raw) = register.value_type.decode(slice, order) else {
                 invalid.push(register.name.clone());
                 continue;
             };
@@ -73,7 +99,11 @@ pub fn decode_blocks(
             reading.captured_at = last_occurrence(mmdd, hhmm, read_at, meter_zone);
         }
     }
-    (readings, invalid)
+    Decoded {
+        readings,
+        invalid,
+        not_available,
+    }
 }
 
 /// The latest instant at or before `now` (plus a day of clock slack) whose
@@ -156,6 +186,56 @@ mod tests {
             reading.captured_at,
             Some(Utc.with_ymd_and_hms(2026, 12, 21, 17, 30, 0).unwrap())
         );
+    }
+
+    #[test]
+    fn not_available_patterns_are_left_out_and_named() {
+        let profile = ProfileSet::builtin().get("countis-e43").unwrap();
+        assert!(profile.modbus.not_available_sentinels);
+        let blocks = profile.blocks(RegisterGroup::Realtime);
+        let block = blocks.iter().find(|b| b.start == 0xC552).unwrap();
+        let mut words = vec![0u16; usize::from(block.count)];
+        let offset = |address: u16| usize::from(address - 0xC552);
+        // U12 = 400.00 V; In not available (u32); ΣP not available (s32);
+        // ΣQ = -1 (0xFFFFFFFF is a value for a signed register: -10 var).
+        words[offset(0xC552)..offset(0xC552) + 2].copy_from_slice(&[0x0000, 40_000]);
+        words[offset(0xC566)..offset(0xC566) + 2].copy_from_slice(&[0xFFFF, 0xFFFF]);
+        words[offset(0xC568)..offset(0xC568) + 2].copy_from_slice(&[0x7FFF, 0xFFFF]);
+        words[offset(0xC56A)..offset(0xC56A) + 2].copy_from_slice(&[0xFFFF, 0xFFFF]);
+        let decoded = decode(&profile, &[(block, &words)], Utc::now(), Tz::UTC);
+        assert!(decoded.invalid.is_empty());
+        assert_eq!(
+            decoded.not_available,
+            vec!["Neutral current In".to_owned(), "Total active power".to_owned()]
+        );
+        let value = |code: &str| {
+            decoded
+                .readings
+                .iter()
+                .find(|r| r.obis.to_string() == code)
+                .map(|r| r.value)
+        };
+        assert_eq!(value("1-1:132.7.0"), Some(400.0));
+        assert_eq!(value("1-1:91.7.0"), None);
+        assert_eq!(value("1-1:1.7.0"), None);
+        assert_eq!(value("1-1:2.7.0"), None, "neither direction of a missing power");
+        assert_eq!(value("1-1:3.7.0"), Some(0.0));
+        assert!((value("1-1:4.7.0").unwrap() - 0.01).abs() < 1e-12);
+        // The same words from a profile without the rule are numbers.
+        let mut plain = (*profile).clone();
+        plain.modbus.not_available_sentinels = false;
+        let decoded = decode(&plain, &[(block, &words)], Utc::now(), Tz::UTC);
+        assert!(decoded.not_available.is_empty());
+        assert!((value_of(&decoded, "1-1:91.7.0") - 4_294_967.295).abs() < 1e-6);
+    }
+
+    fn value_of(decoded: &Decoded, code: &str) -> f64 {
+        decoded
+            .readings
+            .iter()
+            .find(|r| r.obis.to_string() == code)
+            .unwrap()
+            .value
     }
 
     #[test]

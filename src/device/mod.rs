@@ -1,6 +1,7 @@
 //! Devices: profiles (register maps as data), OBIS naming, decoding to readings.
 
 pub mod decode;
+pub mod identify;
 pub mod obis;
 pub mod profile;
 pub mod pulse;

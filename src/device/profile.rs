@@ -10,6 +10,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use super::identify::{Identification, IdentificationKind, TextEncoding};
 use super::obis::ObisCode;
 use super::unit::Unit;
 use super::value_type::{ValueType, WordOrder};
@@ -100,6 +101,11 @@ pub struct ModbusSettings {
     /// Writable registers, by command name (`set_clock`, `set_address`).
     #[serde(default)]
     pub commands: BTreeMap<String, WriteCommand>,
+    /// Whether the device sends "not available" patterns (all ones unsigned,
+    /// 0x7FFF… signed: see [`ValueType::not_available`]) for values it does
+    /// not have; such values are left out of the readings, not stored as numbers.
+    #[serde(default)]
+    pub not_available_sentinels: bool,
 }
 
 /// A register the head-end may write.
@@ -158,6 +164,14 @@ pub struct Profile {
     pub schedule: Schedule,
     pub modbus: ModbusSettings,
     pub registers: Vec<Register>,
+    /// What the device answers that tells its type (used by bus scans and
+    /// served by the simulators); all entries must match. See [`super::identify`].
+    #[serde(default)]
+    pub identification: Vec<Identification>,
+    /// For a legally certified (e.g. MID) meter: what its values read over
+    /// the wire are worth legally, as its manual says. Shown with its values.
+    #[serde(default)]
+    pub legal_metrology: Option<String>,
 }
 
 fn max_unit() -> u8 {
@@ -305,6 +319,15 @@ impl Profile {
             }
         }
 
+        self.check_identification(&fail)?;
+        if self
+            .legal_metrology
+            .as_deref()
+            .is_some_and(|text| text.trim().is_empty())
+        {
+            return Err(fail("legal_metrology".into(), "must not be empty when given".into()));
+        }
+
         let mut by_address: Vec<&Register> = self.registers.iter().collect();
         by_address.sort_by_key(|register| register.address);
         for pair in by_address.windows(2) {
@@ -321,6 +344,64 @@ impl Profile {
                         pair[1].address, pair[0].name, pair[0].address
                     ),
                 ));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_identification(&self, fail: &impl Fn(String, String) -> ProfileError) -> Result<(), ProfileError> {
+        for (index, entry) in self.identification.iter().enumerate() {
+            let field = |name: &str| format!("identification[{index}].{name}");
+            if !(1..=MODBUS_MAX_REGISTERS).contains(&entry.count)
+                || u32::from(entry.address) + u32::from(entry.count) > 0x1_0000
+            {
+                return Err(fail(
+                    field("count"),
+                    format!("must be 1-{MODBUS_MAX_REGISTERS} within the map"),
+                ));
+            }
+            let (start, end) = (
+                u32::from(entry.address),
+                u32::from(entry.address) + u32::from(entry.count),
+            );
+            match entry.kind {
+                IdentificationKind::Text => {
+                    let Some(expect) = entry.expect.as_deref().filter(|text| !text.trim().is_empty()) else {
+                        return Err(fail(field("expect"), "a text entry needs the text it expects".into()));
+                    };
+                    let room = match entry.encoding {
+                        TextEncoding::LowByte => usize::from(entry.count),
+                        TextEncoding::HighLow => 2 * usize::from(entry.count),
+                    };
+                    if !expect.is_ascii() || expect.len() > room {
+                        return Err(fail(
+                            field("expect"),
+                            format!("must be ASCII of at most {room} characters"),
+                        ));
+                    }
+                    // The simulators serve the text from this entry, so it
+                    // cannot share registers with a value.
+                    if let Some(register) = self
+                        .registers
+                        .iter()
+                        .find(|r| u32::from(r.address) < end && r.end() > start)
+                    {
+                        return Err(fail(field("address"), format!("overlaps {}", register.name)));
+                    }
+                }
+                IdentificationKind::Date => {
+                    let is_date = self
+                        .registers
+                        .iter()
+                        .any(|r| r.address == entry.address && r.value_type == ValueType::DateYmd);
+                    if entry.count != 3 || entry.expect.is_some() || !is_date {
+                        return Err(fail(
+                            field("kind"),
+                            "a date entry names a date_ymd register of the profile: its address, count 3, no expect"
+                                .into(),
+                        ));
+                    }
+                }
             }
         }
         Ok(())

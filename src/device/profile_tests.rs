@@ -191,3 +191,215 @@ fn a_directory_profile_replaces_the_shipped_one() {
     assert!(error.contains("broken.toml"), "{error}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The Socomec table's rows (reference/socomec-countis-modbus.md): address,
+/// type, scale, unit, OBIS code, optional ("V201 only").
+const COUNTIS_ROWS: &[(u16, &str, f64, &str, &str, bool)] = &[
+    (0xC552, "u32", 0.01, "V", "1-1:132.7.0", false),
+    (0xC554, "u32", 0.01, "V", "1-1:152.7.0", false),
+    (0xC556, "u32", 0.01, "V", "1-1:172.7.0", false),
+    (0xC558, "u32", 0.01, "V", "1-1:32.7.0", false),
+    (0xC55A, "u32", 0.01, "V", "1-1:52.7.0", false),
+    (0xC55C, "u32", 0.01, "V", "1-1:72.7.0", false),
+    (0xC55E, "u32", 0.01, "Hz", "1-1:14.7.0", false),
+    (0xC560, "u32", 0.001, "A", "1-1:31.7.0", false),
+    (0xC562, "u32", 0.001, "A", "1-1:51.7.0", false),
+    (0xC564, "u32", 0.001, "A", "1-1:71.7.0", false),
+    (0xC566, "u32", 0.001, "A", "1-1:91.7.0", false),
+    (0xC568, "i32", 0.01, "kW", "1-1:1.7.0", false),
+    (0xC56A, "i32", 0.01, "kvar", "1-1:3.7.0", false),
+    (0xC56C, "u32", 0.01, "kVA", "1-1:9.7.0", false),
+    (0xC56E, "i32", 0.001, "", "1-1:13.7.0", false),
+    (0xC570, "i32", 0.01, "kW", "1-1:21.7.0", false),
+    (0xC572, "i32", 0.01, "kW", "1-1:41.7.0", false),
+    (0xC574, "i32", 0.01, "kW", "1-1:61.7.0", false),
+    (0xC576, "i32", 0.01, "kvar", "1-1:23.7.0", false),
+    (0xC578, "i32", 0.01, "kvar", "1-1:43.7.0", false),
+    (0xC57A, "i32", 0.01, "kvar", "1-1:63.7.0", false),
+    (0xC57C, "u32", 0.01, "kVA", "1-1:29.7.0", false),
+    (0xC57E, "u32", 0.01, "kVA", "1-1:49.7.0", false),
+    (0xC580, "u32", 0.01, "kVA", "1-1:69.7.0", false),
+    (0xC582, "i32", 0.001, "", "1-1:33.7.0", false),
+    (0xC584, "i32", 0.001, "", "1-1:53.7.0", false),
+    (0xC586, "i32", 0.001, "", "1-1:73.7.0", false),
+    (0xC354, "u16", 1.0, "", "0-0:96.1.1", false),
+    (0xC355, "u16", 1.0, "", "0-0:96.1.2", false),
+    (0xC356, "u16", 1.0, "", "0-0:96.1.3", false),
+    (0xC357, "u16", 1.0, "", "1-0:0.2.0", false),
+    (0xC702, "u32", 0.01, "kWh", "1-1:1.8.0", false),
+    (0xC704, "u32", 0.01, "kvarh", "1-1:3.8.0", false),
+    (0xC706, "u32", 0.01, "kVAh", "1-1:9.8.0", true),
+    (0xC708, "u32", 0.01, "kWh", "1-1:2.8.0", false),
+    (0xC70A, "u32", 0.01, "kvarh", "1-1:4.8.0", true),
+    (0xC70C, "u32", 0.01, "kWh", "1-1:129.8.0", false),
+    (0xC70E, "u32", 0.01, "kvarh", "1-1:131.8.0", false),
+    (0xC710, "u32", 0.01, "kVAh", "1-1:137.8.0", true),
+    (0xC712, "u32", 0.01, "kWh", "1-1:130.8.0", false),
+    (0xC714, "u32", 0.01, "kvarh", "1-1:132.8.0", true),
+    (0xC800, "u16", 1.0, "", "0-0:128.14.0", false),
+    (0xC801, "u16", 1.0, "", "0-0:96.14.0", false),
+    (0xC802, "u32", 0.01, "kWh", "1-1:1.8.1", false),
+    (0xC804, "u32", 0.01, "kWh", "1-1:1.8.2", false),
+    (0xC806, "u32", 0.01, "kWh", "1-1:1.8.3", false),
+    (0xC808, "u32", 0.01, "kWh", "1-1:1.8.4", false),
+    (0xC812, "u32", 0.01, "kvarh", "1-1:3.8.1", true),
+    (0xC814, "u32", 0.01, "kvarh", "1-1:3.8.2", true),
+    (0xC816, "u32", 0.01, "kvarh", "1-1:3.8.3", true),
+    (0xC818, "u32", 0.01, "kvarh", "1-1:3.8.4", true),
+];
+
+/// CT settings, E43/E44 only.
+const COUNTIS_CT_ROWS: &[(u16, &str, f64, &str, &str, bool)] = &[
+    (0xE001, "u16", 1.0, "A", "1-0:0.4.5", false),
+    (0xE002, "u16", 1.0, "A", "1-0:0.4.2", false),
+];
+
+#[test]
+fn countis_profiles_hold_every_row_of_the_socomec_table() {
+    use super::value_type::ValueType;
+    let set = ProfileSet::builtin();
+    for name in ["countis-e33", "countis-e43", "countis-e44"] {
+        let profile = set.get(name).unwrap();
+        let has_ct = name != "countis-e33";
+        let rows: Vec<_> = COUNTIS_ROWS
+            .iter()
+            .chain(COUNTIS_CT_ROWS.iter().filter(|_| has_ct))
+            .collect();
+        assert_eq!(
+            profile.registers.len(),
+            rows.len(),
+            "{name}: nothing more than the table"
+        );
+        for &&(address, value_type, scale, unit, obis, optional) in &rows {
+            let register = profile
+                .registers
+                .iter()
+                .find(|r| r.address == address)
+                .unwrap_or_else(|| panic!("{name}: 0x{address:04X} missing"));
+            let expected_type: ValueType = toml::Value::String(value_type.to_owned()).try_into().unwrap();
+            assert_eq!(register.value_type, expected_type, "{name} 0x{address:04X}");
+            assert_eq!(register.scale, scale, "{name} 0x{address:04X}");
+            assert_eq!(register.unit.as_str(), unit, "{name} 0x{address:04X}");
+            assert_eq!(register.obis.to_string(), obis, "{name} 0x{address:04X}");
+            assert_eq!(register.optional, optional, "{name} 0x{address:04X}");
+        }
+        // Signed powers split by direction; PF is signed by character, not split.
+        let negative = |address: u16| {
+            profile
+                .registers
+                .iter()
+                .find(|r| r.address == address)
+                .and_then(|r| r.obis_negative.as_ref())
+                .map(ToString::to_string)
+        };
+        for (address, code) in [
+            (0xC568, "1-1:2.7.0"),
+            (0xC56A, "1-1:4.7.0"),
+            (0xC570, "1-1:22.7.0"),
+            (0xC572, "1-1:42.7.0"),
+            (0xC574, "1-1:62.7.0"),
+            (0xC576, "1-1:24.7.0"),
+            (0xC578, "1-1:44.7.0"),
+            (0xC57A, "1-1:64.7.0"),
+        ] {
+            assert_eq!(negative(address).as_deref(), Some(code), "{name} 0x{address:04X}");
+        }
+        assert_eq!(negative(0xC56E), None);
+        assert_eq!(profile.modbus.max_registers_per_request, 125);
+        assert_eq!(profile.modbus.word_order, super::value_type::WordOrder::HighFirst);
+        assert!(profile.modbus.not_available_sentinels);
+        let tariff = &profile.modbus.commands["set_tariff"];
+        assert_eq!((tariff.function, tariff.address, tariff.broadcast), (6, 0x9E21, true));
+        for command in [
+            "reset_counters",
+            "reset_tariff_counters",
+            "reset_partial",
+            "set_address",
+        ] {
+            assert!(profile.modbus.commands.contains_key(command), "{name}: {command}");
+        }
+        assert_eq!(profile.modbus.commands.contains_key("set_ct_primary"), has_ct, "{name}");
+        assert_eq!(profile.legal_metrology.is_some(), name == "countis-e44", "{name}");
+        let ids: Vec<_> = profile
+            .identification
+            .iter()
+            .map(|i| (i.address, i.count, i.expect.clone().unwrap()))
+            .collect();
+        let model = name.trim_start_matches("countis-");
+        assert_eq!(
+            ids,
+            vec![(0xC350, 4, "SOCO".to_owned()), (0xC38A, 8, format!("countis {model}"))]
+        );
+    }
+    let e44 = set.get("countis-e44").unwrap();
+    let legal = e44.legal_metrology.as_deref().unwrap();
+    assert!(legal.contains("no legal value") && legal.contains("display"), "{legal}");
+}
+
+#[test]
+fn countis_reads_plan_around_the_v201_registers() {
+    let profile = ProfileSet::builtin().get("countis-e43").unwrap();
+    let realtime = profile.blocks(RegisterGroup::Realtime);
+    assert_eq!(
+        realtime.iter().map(|b| (b.start, b.count)).collect::<Vec<_>>(),
+        vec![(0xC552, 54)],
+        "every instantaneous value in one request"
+    );
+    let energy: Vec<_> = profile
+        .blocks(RegisterGroup::Energy)
+        .iter()
+        .map(|b| (b.start, b.count, b.optional))
+        .collect();
+    assert_eq!(
+        energy,
+        vec![
+            (0xC354, 4, false),
+            (0xC702, 4, false),
+            (0xC706, 2, true),
+            (0xC708, 2, false),
+            (0xC70A, 2, true),
+            (0xC70C, 4, false),
+            (0xC710, 2, true),
+            (0xC712, 2, false),
+            (0xC714, 2, true),
+            (0xC800, 10, false),
+            (0xC812, 8, true),
+            (0xE001, 2, false),
+        ]
+    );
+}
+
+#[test]
+fn identification_entries_are_checked() {
+    let with = |entry: &str| format!("{MINIMAL}\n[[identification]]\n{entry}\n");
+    assert!(
+        Profile::parse(
+            "tiny.toml",
+            &with("address = 0x100\ncount = 4\nencoding = \"low_byte\"\nexpect = \"SOCO\"")
+        )
+        .is_ok()
+    );
+    let error = refusal(&with(
+        "address = 0x100\ncount = 3\nencoding = \"low_byte\"\nexpect = \"SOCO\"",
+    ));
+    assert!(
+        error.contains("identification[0].expect: must be ASCII of at most 3"),
+        "{error}"
+    );
+    let error = refusal(&with("address = 0x100\ncount = 4"));
+    assert!(
+        error.contains("identification[0].expect: a text entry needs"),
+        "{error}"
+    );
+    let error = refusal(&with("address = 0x0011\ncount = 2\nexpect = \"AB\""));
+    assert!(error.contains("identification[0].address: overlaps Energy"), "{error}");
+    let error = refusal(&with("address = 0x0010\ncount = 3\nkind = \"date\""));
+    assert!(
+        error.contains("identification[0].kind: a date entry names a date_ymd register"),
+        "{error}"
+    );
+    let error = refusal(&with("address = 0x100\ncount = 4\nexpect = \"A\"\ncolour = 1"));
+    assert!(error.contains("unknown field `colour`"), "{error}");
+    let error = refusal(&MINIMAL.replace("[modbus]", "legal_metrology = \" \"\n[modbus]"));
+    assert!(error.contains("legal_metrology: must not be empty"), "{error}");
+}

@@ -8,7 +8,21 @@ use std::sync::Arc;
 use super::profile::{Profile, ProfileError};
 
 /// Profiles compiled into the binary, so it runs with no files beside it.
-const BUILTIN: &[(&str, &str)] = &[("profiles/th40c.toml", include_str!("../../profiles/th40c.toml"))];
+const BUILTIN: &[(&str, &str)] = &[
+    ("profiles/th40c.toml", include_str!("../../profiles/th40c.toml")),
+    (
+        "profiles/countis-e33.toml",
+        include_str!("../../profiles/countis-e33.toml"),
+    ),
+    (
+        "profiles/countis-e43.toml",
+        include_str!("../../profiles/countis-e43.toml"),
+    ),
+    (
+        "profiles/countis-e44.toml",
+        include_str!("../../profiles/countis-e44.toml"),
+    ),
+];
 
 #[derive(Debug, Clone, Default)]
 pub struct ProfileSet {

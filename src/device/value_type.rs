@@ -106,6 +106,31 @@ impl ValueType {
         Some(value)
     }
 
+    /// The "not available" pattern of this type, for devices that send one
+    /// instead of a value (Socomec: 0xFFFF / 0xFFFFFFFF unsigned, 0x7FFF /
+    /// 0x7FFFFFFF signed). Floats, dates and time stamps have none.
+    pub fn not_available(self, order: WordOrder) -> Option<Vec<u16>> {
+        let split = |bits: u32| {
+            let (high, low) = ((bits >> 16) as u16, bits as u16);
+            match order {
+                WordOrder::HighFirst => vec![high, low],
+                WordOrder::LowFirst => vec![low, high],
+            }
+        };
+        match self {
+            ValueType::U16 => Some(vec![0xFFFF]),
+            ValueType::I16 => Some(vec![0x7FFF]),
+            ValueType::U32 => Some(split(0xFFFF_FFFF)),
+            ValueType::I32 => Some(split(0x7FFF_FFFF)),
+            _ => None,
+        }
+    }
+
+    /// Whether `words` are this type's "not available" pattern.
+    pub fn is_not_available(self, words: &[u16], order: WordOrder) -> bool {
+        self.not_available(order).is_some_and(|pattern| pattern == words)
+    }
+
     /// Encodes a raw number (after removing scaling) into registers: the
     /// inverse of [`ValueType::decode`], used by the simulators.
     pub fn encode(self, value: f64, order: WordOrder) -> Vec<u16> {
@@ -186,6 +211,20 @@ mod tests {
     #[test]
     fn non_finite_floats_are_refused() {
         assert_eq!(ValueType::F32.decode(&[0x7FC0, 0x0000], WordOrder::HighFirst), None);
+    }
+
+    #[test]
+    fn not_available_patterns_follow_signedness_and_word_order() {
+        assert!(ValueType::U32.is_not_available(&[0xFFFF, 0xFFFF], WordOrder::HighFirst));
+        assert!(ValueType::I32.is_not_available(&[0x7FFF, 0xFFFF], WordOrder::HighFirst));
+        assert!(ValueType::I32.is_not_available(&[0xFFFF, 0x7FFF], WordOrder::LowFirst));
+        assert!(
+            !ValueType::I32.is_not_available(&[0xFFFF, 0xFFFF], WordOrder::HighFirst),
+            "-1 is a value"
+        );
+        assert!(ValueType::U16.is_not_available(&[0xFFFF], WordOrder::HighFirst));
+        assert!(ValueType::I16.is_not_available(&[0x7FFF], WordOrder::HighFirst));
+        assert!(!ValueType::F32.is_not_available(&[0xFFFF, 0xFFFF], WordOrder::HighFirst));
     }
 
     proptest::proptest! {

@@ -10,12 +10,9 @@ use tokio::sync::watch;
 use super::bus::SimBus;
 use super::clock::SimClock;
 use super::device::SimDevice;
-use super::meter::Th40cModel;
+use super::model::{SIMULATED, model_for};
 use super::server::{TcpFraming, spawn_pty, spawn_tcp};
 use crate::device::registry::ProfileSet;
-
-/// Profiles the simulator has a physical model for.
-const SIMULATED: &[&str] = &["th40c"];
 
 #[derive(Debug, clap::Args)]
 pub struct SimulateArgs {
@@ -86,14 +83,18 @@ pub fn build_bus(args: &SimulateArgs, profiles: &ProfileSet) -> anyhow::Result<S
                 profiles.names().collect::<Vec<_>>().join(", ")
             )
         })?;
-        if !SIMULATED.contains(&name.as_str()) {
+        let Some(model) = model_for(&name, args.seed.wrapping_add(index as u64), zone, Utc::now()) else {
             bail!(
                 "profile {name:?} has no simulator yet; simulated: {}",
                 SIMULATED.join(", ")
             );
-        }
-        let model = Th40cModel::new(args.seed.wrapping_add(index as u64), zone, Utc::now());
-        devices.push(SimDevice::new(Arc::clone(&profile), unit, model, SimClock::System));
+        };
+        devices.push(SimDevice::with_model(
+            Arc::clone(&profile),
+            unit,
+            model,
+            SimClock::System,
+        ));
     }
     Ok(SimBus::new(devices))
 }

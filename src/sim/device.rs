@@ -1,16 +1,16 @@
 //! A simulated device: a meter model behind its profile's register map,
-//! with the write rules of the manual (TH40C App. E), recording every value
-//! it serves.
+//! answering reads and routing writes to the profile's commands, recording
+//! every value it serves.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Timelike, Utc};
 
 use super::clock::SimClock;
-use super::meter::Th40cModel;
-use crate::device::profile::{MODBUS_MAX_REGISTERS, Profile};
+use super::model::MeterModel;
+use crate::device::profile::{MODBUS_MAX_REGISTERS, Profile, Register};
 use crate::device::value_type::ValueType;
 use crate::protocol::modbus::frame::{
     Exception, Request, exception_response, read_response, write_multiple_response, write_single_response,
@@ -20,27 +20,55 @@ use crate::protocol::modbus::frame::{
 /// split into their import and export codes), with capture times.
 pub type Served = Arc<Mutex<HashMap<String, (f64, Option<DateTime<Utc>>)>>>;
 
+/// A value as served: engineering value and capture time.
+type ServedValue = (f64, Option<DateTime<Utc>>);
+
+/// What one register address of the device holds.
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    /// Index of the profile register, and offset in it.
+    Value(usize, u16),
+    /// Index of the profile's identification entry, and offset in it.
+    Identification(usize, u16),
+}
+
 pub struct SimDevice {
     pub profile: Arc<Profile>,
     pub unit: u8,
-    pub model: Th40cModel,
+    pub model: Box<dyn MeterModel>,
     clock: SimClock,
     served: Served,
-    /// Register address → (index of the profile register, offset in it).
-    map: HashMap<u16, (usize, u16)>,
-    /// Local day on which the clock was last set (once a day, App. E).
-    clock_set_on: Option<NaiveDate>,
+    map: HashMap<u16, Slot>,
 }
 
-/// Largest clock change a write may make (App. E: "non deve superare i 5 minuti").
-const MAX_CLOCK_STEP_SECONDS: i64 = 300;
-
 impl SimDevice {
-    pub fn new(profile: Arc<Profile>, unit: u8, model: Th40cModel, clock: SimClock) -> SimDevice {
+    /// A device of `profile` at `unit` whose values come from `model`.
+    pub fn new(profile: Arc<Profile>, unit: u8, model: impl MeterModel + 'static, clock: SimClock) -> SimDevice {
+        SimDevice::with_model(profile, unit, Box::new(model), clock)
+    }
+
+    /// [`SimDevice::new`] for a boxed model (as [`super::model::model_for`] gives).
+    ///
+    /// The map is the profile's registers (without the optional ones if the
+    /// model's firmware lacks them: those answer exception 02) plus the text
+    /// of its identification entries.
+    pub fn with_model(profile: Arc<Profile>, unit: u8, model: Box<dyn MeterModel>, clock: SimClock) -> SimDevice {
         let mut map = HashMap::new();
+        let optional = model.has_optional_registers();
         for (index, register) in profile.registers.iter().enumerate() {
+            if register.optional && !optional {
+                continue;
+            }
             for offset in 0..register.value_type.width() {
-                map.insert(register.address + offset, (index, offset));
+                map.insert(register.address + offset, Slot::Value(index, offset));
+            }
+        }
+        for (index, entry) in profile.identification.iter().enumerate() {
+            if entry.expected_words().is_some() {
+                for offset in 0..entry.count {
+                    map.entry(entry.address + offset)
+                        .or_insert(Slot::Identification(index, offset));
+                }
             }
         }
         SimDevice {
@@ -50,7 +78,6 @@ impl SimDevice {
             clock,
             served: Served::default(),
             map,
-            clock_set_on: None,
         }
     }
 
@@ -63,8 +90,9 @@ impl SimDevice {
     /// the unit to answer from and the response PDU.
     ///
     /// Only the writes the profile marks `broadcast` act on a broadcast (the
-    /// clock set of App. E); a broadcast address change would give every
-    /// device on the line the same address, so it is ignored.
+    /// TH40C's clock set, App. E; the COUNTIS tariff); a broadcast address
+    /// change would give every device on the line the same address, so it
+    /// is ignored.
     pub fn handle(&mut self, request: &Request, function: u8, broadcast: bool) -> Option<(u8, Vec<u8>)> {
         if broadcast && !self.accepts_broadcast(request) {
             return None;
@@ -73,8 +101,12 @@ impl SimDevice {
         self.model.advance(now);
         let pdu = match request {
             Request::ReadHolding { start, count } => self.read(*start, *count, now),
-            Request::WriteSingle { address, value } => self.write_single(*address, *value),
-            Request::WriteMultiple { start, values } => self.write_multiple(*start, values, now),
+            Request::WriteSingle { address, value } => self
+                .write(6, *address, &[*value], now)
+                .map(|()| write_single_response(*address, *value)),
+            Request::WriteMultiple { start, values } => self
+                .write(16, *start, values, now)
+                .map(|()| write_multiple_response(*start, values.len() as u16)),
             Request::Unsupported { .. } => Err(Exception::IllegalFunction),
         };
         if broadcast {
@@ -96,7 +128,7 @@ impl SimDevice {
             .modbus
             .commands
             .values()
-            .any(|command| command.broadcast && command.function == function && command.address == address)
+            .any(|command| command.broadcast && command.address == address && (function == 16 || command.count == 1))
     }
 
     /// FC03. Checks in the order of the Modbus application protocol (v1.1b3,
@@ -113,38 +145,78 @@ impl SimDevice {
         let mut encoded: HashMap<usize, Vec<u16>> = HashMap::new();
         let mut served = Vec::new();
         for address in start..start + count {
-            let &(index, offset) = self.map.get(&address).ok_or(Exception::IllegalDataAddress)?;
-            if let Entry::Vacant(slot) = encoded.entry(index) {
-                let register = &self.profile.registers[index];
-                let (value, captured) = self.model.value(&register.obis, now).unwrap_or((0.0, None));
-                let raw = match register.value_type {
-                    ValueType::Mmdd => captured.map(|at| mmdd(&self.model, at)).unwrap_or(0.0),
-                    ValueType::Hhmm => captured.map(|at| hhmm(&self.model, at)).unwrap_or(0.0),
-                    _ => value / register.scale,
-                };
-                let order = self.profile.word_order(register);
-                let register_words = register.value_type.encode(raw, order);
-                let whole = u32::from(register.address) >= u32::from(start)
-                    && register.end() <= u32::from(start) + u32::from(count);
-                if whole && !register.value_type.is_timestamp_part() {
-                    // The model's value before encoding: a head-end's stored value
-                    // must match it within the precision of the wire type, which
-                    // checks the encoding and decoding rather than assuming them.
-                    let shown = raw * register.scale;
-                    match &register.obis_negative {
-                        Some(negative) => {
-                            served.push((register.obis.to_string(), (shown.max(0.0), captured)));
-                            served.push((negative.to_string(), ((-shown).max(0.0), captured)));
-                        }
-                        None => served.push((register.obis.to_string(), (shown, captured))),
-                    }
+            match *self.map.get(&address).ok_or(Exception::IllegalDataAddress)? {
+                Slot::Identification(index, offset) => {
+                    let text = self.profile.identification[index].expected_words().unwrap_or_default();
+                    words.push(text.get(usize::from(offset)).copied().unwrap_or(0));
                 }
-                slot.insert(register_words);
+                Slot::Value(index, offset) => {
+                    if let Entry::Vacant(slot) = encoded.entry(index) {
+                        let register = &self.profile.registers[index];
+                        let whole = u32::from(register.address) >= u32::from(start)
+                            && register.end() <= u32::from(start) + u32::from(count);
+                        let (register_words, shown) = self.encode(register, now);
+                        if let Some((shown, captured)) = shown.filter(|_| whole) {
+                            match &register.obis_negative {
+                                Some(negative) => {
+                                    served.push((register.obis.to_string(), (shown.max(0.0), captured)));
+                                    served.push((negative.to_string(), ((-shown).max(0.0), captured)));
+                                }
+                                None => served.push((register.obis.to_string(), (shown, captured))),
+                            }
+                        }
+                        slot.insert(register_words);
+                    }
+                    words.push(encoded[&index][usize::from(offset)]);
+                }
             }
-            words.push(encoded[&index][usize::from(offset)]);
         }
         self.served.lock().expect("served lock").extend(served);
         Ok(read_response(&words))
+    }
+
+    /// One register's words, and the value a head-end decodes from them with
+    /// its capture time (`None` for time stamp parts and "not available").
+    ///
+    /// The value recorded is the model's before encoding, rounded only to
+    /// the resolution of an integer register: a head-end's stored value must
+    /// match it within the precision of the wire type, which checks the
+    /// encoding and decoding rather than assuming them. A value the model
+    /// does not have is sent as the profile's "not available" pattern if it
+    /// has one, else as 0.
+    fn encode(&self, register: &Register, now: DateTime<Utc>) -> (Vec<u16>, Option<ServedValue>) {
+        let order = self.profile.word_order(register);
+        let value = self.model.value(&register.obis, now);
+        let zone = self.model.zone();
+        let local = |at: DateTime<Utc>| at.with_timezone(&zone);
+        let raw = match (register.value_type, value) {
+            (ValueType::Mmdd, value) => {
+                let stamp = value.and_then(|(_, at)| at).map(local);
+                let raw = stamp.map_or(0, |at| at.month() * 100 + at.day());
+                return (register.value_type.encode(f64::from(raw), order), None);
+            }
+            (ValueType::Hhmm, value) => {
+                let stamp = value.and_then(|(_, at)| at).map(local);
+                let raw = stamp.map_or(0, |at| at.hour() * 100 + at.minute());
+                return (register.value_type.encode(f64::from(raw), order), None);
+            }
+            (_, None) if self.profile.modbus.not_available_sentinels => {
+                if let Some(pattern) = register.value_type.not_available(order) {
+                    return (pattern, None);
+                }
+                0.0
+            }
+            (_, value) => value.map_or(0.0, |(value, _)| value / register.scale),
+        };
+        let captured = value.and_then(|(_, at)| at);
+        let on_wire = match register.value_type {
+            ValueType::F32 => raw,
+            _ => raw.round(),
+        };
+        (
+            register.value_type.encode(raw, order),
+            Some((on_wire * register.scale, captured)),
+        )
     }
 
     /// Whether `request` is this device's address-change command.
@@ -156,67 +228,30 @@ impl SimDevice {
         self.profile.modbus.commands.get(name).map(|command| command.address)
     }
 
-    fn write_single(&mut self, address: u16, value: u16) -> Result<Vec<u8>, Exception> {
-        if Some(address) != self.command_address("set_address") {
-            return Err(Exception::IllegalDataAddress);
-        }
-        let unit = u8::try_from(value)
-            .ok()
-            .filter(|unit| (1..=self.profile.max_address).contains(unit))
-            .ok_or(Exception::IllegalDataValue)?;
-        // App. E: the answer to an address change comes from the new address.
-        self.unit = unit;
-        Ok(write_single_response(address, value))
-    }
-
-    /// The clock write of App. E: YY MM DD hh mm ss in three registers, once
-    /// a day and at most 5 minutes away from the meter's time. A second set
-    /// the same day answers exception 01 (the manual's "protect" code for
-    /// refused writes); a step over 5 minutes or a bad date, exception 03.
-    /// A write elsewhere answers 02; one at 0x7000 of other than three
-    /// registers, 03.
-    fn write_multiple(&mut self, start: u16, values: &[u16], now: DateTime<Utc>) -> Result<Vec<u8>, Exception> {
-        let Some(command) = self
-            .profile
+    /// A write (FC06 or FC16) to `start`: it must be the address of one of
+    /// the profile's commands (else exception 02), FC06 only for a
+    /// one-register command and with the command's register count (else 03).
+    /// The address change is the device's own (App. E: the answer comes from
+    /// the new address) once the model accepts it; every other command is
+    /// the model's.
+    fn write(&mut self, function: u8, start: u16, values: &[u16], now: DateTime<Utc>) -> Result<(), Exception> {
+        let profile = Arc::clone(&self.profile);
+        let (name, command) = profile
             .modbus
             .commands
-            .get("set_clock")
-            .filter(|c| c.function == 16)
-        else {
-            return Err(Exception::IllegalDataAddress);
-        };
-        if start != command.address {
-            return Err(Exception::IllegalDataAddress);
-        }
-        if values.len() != usize::from(command.count) || values.len() != 3 {
+            .iter()
+            .find(|(_, command)| command.address == start)
+            .ok_or(Exception::IllegalDataAddress)?;
+        if (function == 6 && command.count != 1) || values.len() != usize::from(command.count) {
             return Err(Exception::IllegalDataValue);
         }
-        let bytes: Vec<u32> = values.iter().flat_map(|v| v.to_be_bytes()).map(u32::from).collect();
-        let target = self
-            .model
-            .local_instant(2000 + bytes[0] as i32, bytes[1], bytes[2], bytes[3], bytes[4], bytes[5])
-            .ok_or(Exception::IllegalDataValue)?;
-        let meter_now = self.model.meter_time(now);
-        let today = meter_now.date_naive();
-        if self.clock_set_on == Some(today) {
-            return Err(Exception::IllegalFunction);
+        self.model.command(name, values, now)?;
+        if name == "set_address" {
+            self.unit = u8::try_from(values[0])
+                .ok()
+                .filter(|unit| (1..=self.profile.max_address).contains(unit))
+                .ok_or(Exception::IllegalDataValue)?;
         }
-        if (target - meter_now.with_timezone(&Utc)).num_seconds().abs() > MAX_CLOCK_STEP_SECONDS {
-            return Err(Exception::IllegalDataValue);
-        }
-        self.model.set_clock(target, now);
-        self.clock_set_on = Some(self.model.meter_time(now).date_naive());
-        Ok(write_multiple_response(start, values.len() as u16))
+        Ok(())
     }
-}
-
-fn mmdd(model: &Th40cModel, at: DateTime<Utc>) -> f64 {
-    let local = at.with_timezone(&model.zone);
-    f64::from(local.month() * 100 + local.day())
-}
-
-fn hhmm(model: &Th40cModel, at: DateTime<Utc>) -> f64 {
-    use chrono::Timelike;
-    let local = at.with_timezone(&model.zone);
-    f64::from(local.hour() * 100 + local.minute())
 }

@@ -6,11 +6,13 @@
 
 use std::f64::consts::PI;
 
-use chrono::{DateTime, Datelike, Duration, TimeZone, Timelike, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 
 use super::demand::{DemandLog, DemandMeter, PERIOD_SECONDS, floor_to_period, next_boundary};
+use super::model::MeterModel;
 use crate::device::obis::ObisCode;
+use crate::protocol::modbus::frame::Exception;
 
 /// Energy quantities by OBIS group C: ±active, ±reactive, ±apparent.
 const ENERGY_GROUPS: [u8; 6] = [1, 2, 3, 4, 9, 10];
@@ -78,6 +80,9 @@ fn signed_pf(p: f64, s: f64) -> f64 {
     }
 }
 
+/// Largest clock change a write may make (App. E: "non deve superare i 5 minuti").
+const MAX_CLOCK_STEP_SECONDS: i64 = 300;
+
 /// Billing history energies: [0] last month, [1] two months ago; [group][rate].
 type EnergySets = [[[f64; 5]; 6]; 2];
 
@@ -97,10 +102,12 @@ pub struct Th40cModel {
     history_demand: [DemandLog; 2],
     /// Meter clock minus true time (changed by clock writes).
     pub clock_offset: Duration,
+    /// Local day on which the clock was last set (once a day, App. E).
+    clock_set_on: Option<NaiveDate>,
 }
 
 /// A small deterministic hash → [0, 1).
-fn noise(seed: u64, a: u64, b: u64) -> f64 {
+pub(crate) fn noise(seed: u64, a: u64, b: u64) -> f64 {
     let mut x = seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
     x ^= x >> 33;
     x = x.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
@@ -123,6 +130,53 @@ fn raise(log: &mut DemandLog, key: (u8, u8), value: f64, at: DateTime<Utc>) {
 /// Daily load shape by local hour: low at night, a morning and an evening peak.
 fn load_shape(hour: f64) -> f64 {
     0.35 + 0.45 * (PI * (hour - 6.0) / 12.0).sin().max(0.0) + 0.3 * (-((hour - 19.0) / 2.0).powi(2)).exp()
+}
+
+/// Instantaneous values of a simulated site at `at`, a pure function of
+/// time, seed and zone; shared by the meter models.
+///
+/// Each seed is a different site with its own size. Every site has a
+/// single-phase PV inverter on phase C (L3), 1.2 to 2.5 times that
+/// phase's midday load, so phase C exports around noon while A and B
+/// import. Loads are lagging (PF 0.86–0.98), except phase B at night,
+/// where an over-sized capacitor bank makes it leading.
+pub fn site_phases(seed: u64, zone: Tz, at: DateTime<Utc>) -> Phases {
+    let local = at.with_timezone(&zone);
+    let hour = f64::from(local.num_seconds_from_midnight()) / 3600.0;
+    let minute = (at.timestamp() / 60) as u64;
+    let shape = load_shape(hour);
+    let size = 0.4 + 1.6 * noise(seed, 2, 0);
+    let phase_load = |k: usize| 12.0 * size * (1.0 + 0.1 * k as f64);
+    let pv_peak = phase_load(2) * load_shape(12.0) * (1.2 + 1.3 * noise(seed, 3, 0));
+    let sun = (PI * (hour - 7.0) / 10.0).sin().max(0.0);
+    let mut phases = Phases {
+        voltage: [0.0; 3],
+        current: [0.0; 3],
+        active: [0.0; 3],
+        reactive: [0.0; 3],
+        apparent: [0.0; 3],
+    };
+    for k in 0..3 {
+        let jitter = noise(seed, minute, k as u64 + 1);
+        let load = phase_load(k) * shape * (0.85 + 0.3 * jitter);
+        let pf = 0.86 + 0.12 * noise(seed, minute, k as u64 + 11);
+        let leading = k == 1 && hour < 5.0;
+        let q = load * (1.0 / (pf * pf) - 1.0).sqrt() * if leading { -0.3 } else { 1.0 };
+        let generation = if k == 2 {
+            pv_peak * sun * (0.95 + 0.1 * noise(seed, minute, 21))
+        } else {
+            0.0
+        };
+        let p = load - generation;
+        let s = (p * p + q * q).sqrt();
+        let v = 229.0 + 4.0 * (at.timestamp() as f64 / 900.0 + k as f64).sin() + 2.0 * (jitter - 0.5);
+        phases.voltage[k] = v;
+        phases.active[k] = p;
+        phases.reactive[k] = q;
+        phases.apparent[k] = s;
+        phases.current[k] = s * 1000.0 / v;
+    }
+    phases
 }
 
 impl Th40cModel {
@@ -155,6 +209,7 @@ impl Th40cModel {
             demand: DemandMeter::new(0, DemandLog::new()),
             history_demand: [DemandLog::new(), DemandLog::new()],
             clock_offset: Duration::zero(),
+            clock_set_on: None,
         };
         model.seed_demand(start);
         model
@@ -218,50 +273,9 @@ impl Th40cModel {
         }
     }
 
-    /// Instantaneous values at `at` (a pure function of time and seed).
-    ///
-    /// Each seed is a different site with its own size. Every site has a
-    /// single-phase PV inverter on phase C (L3), 1.2 to 2.5 times that
-    /// phase's midday load, so phase C exports around noon while A and B
-    /// import. Loads are lagging (PF 0.86–0.98), except phase B at night,
-    /// where an over-sized capacitor bank makes it leading.
+    /// Instantaneous values at `at` (a pure function of time and seed): see [`site_phases`].
     pub fn phases(&self, at: DateTime<Utc>) -> Phases {
-        let local = at.with_timezone(&self.zone);
-        let hour = f64::from(local.num_seconds_from_midnight()) / 3600.0;
-        let minute = (at.timestamp() / 60) as u64;
-        let shape = load_shape(hour);
-        let size = 0.4 + 1.6 * noise(self.seed, 2, 0);
-        let phase_load = |k: usize| 12.0 * size * (1.0 + 0.1 * k as f64);
-        let pv_peak = phase_load(2) * load_shape(12.0) * (1.2 + 1.3 * noise(self.seed, 3, 0));
-        let sun = (PI * (hour - 7.0) / 10.0).sin().max(0.0);
-        let mut phases = Phases {
-            voltage: [0.0; 3],
-            current: [0.0; 3],
-            active: [0.0; 3],
-            reactive: [0.0; 3],
-            apparent: [0.0; 3],
-        };
-        for k in 0..3 {
-            let jitter = noise(self.seed, minute, k as u64 + 1);
-            let load = phase_load(k) * shape * (0.85 + 0.3 * jitter);
-            let pf = 0.86 + 0.12 * noise(self.seed, minute, k as u64 + 11);
-            let leading = k == 1 && hour < 5.0;
-            let q = load * (1.0 / (pf * pf) - 1.0).sqrt() * if leading { -0.3 } else { 1.0 };
-            let generation = if k == 2 {
-                pv_peak * sun * (0.95 + 0.1 * noise(self.seed, minute, 21))
-            } else {
-                0.0
-            };
-            let p = load - generation;
-            let s = (p * p + q * q).sqrt();
-            let v = 229.0 + 4.0 * (at.timestamp() as f64 / 900.0 + k as f64).sin() + 2.0 * (jitter - 0.5);
-            phases.voltage[k] = v;
-            phases.active[k] = p;
-            phases.reactive[k] = q;
-            phases.apparent[k] = s;
-            phases.current[k] = s * 1000.0 / v;
-        }
-        phases
+        site_phases(self.seed, self.zone, at)
     }
 
     /// Integrates energies and demand up to `now`. Never goes backwards: a
@@ -392,6 +406,57 @@ impl Th40cModel {
             .with_ymd_and_hms(year, month, day, hour, minute, second)
             .earliest()
             .map(|at| at.with_timezone(&Utc))
+    }
+}
+
+impl Th40cModel {
+    /// The clock write of App. E: YY MM DD hh mm ss as six bytes in three
+    /// registers, once a day and at most 5 minutes away from the meter's
+    /// time. A second set the same day answers exception 01 (the manual's
+    /// "protect" code for refused writes); a step over 5 minutes or a date
+    /// that does not exist, exception 03.
+    fn write_clock(&mut self, values: &[u16], now: DateTime<Utc>) -> Result<(), Exception> {
+        if values.len() != 3 {
+            return Err(Exception::IllegalDataValue);
+        }
+        let bytes: Vec<u32> = values.iter().flat_map(|v| v.to_be_bytes()).map(u32::from).collect();
+        let target = self
+            .local_instant(2000 + bytes[0] as i32, bytes[1], bytes[2], bytes[3], bytes[4], bytes[5])
+            .ok_or(Exception::IllegalDataValue)?;
+        let meter_now = self.meter_time(now);
+        if self.clock_set_on == Some(meter_now.date_naive()) {
+            return Err(Exception::IllegalFunction);
+        }
+        if (target - meter_now.with_timezone(&Utc)).num_seconds().abs() > MAX_CLOCK_STEP_SECONDS {
+            return Err(Exception::IllegalDataValue);
+        }
+        self.set_clock(target, now);
+        self.clock_set_on = Some(self.meter_time(now).date_naive());
+        Ok(())
+    }
+}
+
+impl MeterModel for Th40cModel {
+    fn advance(&mut self, now: DateTime<Utc>) {
+        Th40cModel::advance(self, now);
+    }
+
+    fn value(&self, code: &ObisCode, now: DateTime<Utc>) -> Option<(f64, Option<DateTime<Utc>>)> {
+        Th40cModel::value(self, code, now)
+    }
+
+    /// `set_clock` (App. E's rules, above) and `set_address` (the device
+    /// changes its unit; the meter has nothing to refuse).
+    fn command(&mut self, name: &str, values: &[u16], now: DateTime<Utc>) -> Result<(), Exception> {
+        match name {
+            "set_clock" => self.write_clock(values, now),
+            "set_address" => Ok(()),
+            _ => Err(Exception::IllegalDataAddress),
+        }
+    }
+
+    fn zone(&self) -> Tz {
+        self.zone
     }
 }
 

@@ -7,10 +7,15 @@
 //!   loads, powers, energies per tariff rate, maximum demand
 //!   ([`demand`]: 15-minute block averages), billing history, the meter
 //!   clock. `set_energy` puts a known value on the wire.
-//! - [`device::SimDevice`]: a model behind a profile's register map with the
-//!   manual's write rules (TH40C App. E), recording every value it serves
-//!   ([`device::Served`], a cloneable handle: OBIS → last value as it
-//!   crossed the wire, and for demands the capture time).
+//! - [`countis::CountisModel`]: a Socomec COUNTIS E33/E43/E44 on the same
+//!   sites: tariff set by command, partial counters, CT ratio.
+//! - [`model::MeterModel`]: what a device needs of a model (values by OBIS,
+//!   profile commands); [`model::model_for`] picks the model of a profile.
+//! - [`device::SimDevice`]: a model behind a profile's register map, serving
+//!   its identification text and routing writes to the profile's commands,
+//!   recording every value it serves ([`device::Served`], a cloneable
+//!   handle: OBIS → last value as it crossed the wire, and for demands the
+//!   capture time).
 //! - [`bus::SimBus`]: several devices answering on one line by unit address;
 //!   unit 0 is a broadcast, an absent unit gets no answer.
 //! - [`server`]: Modbus TCP, RTU over TCP (a transparent gateway) and RTU on
@@ -41,7 +46,9 @@
 pub mod bus;
 pub mod cli;
 pub mod clock;
+pub mod countis;
 pub mod demand;
 pub mod device;
 pub mod meter;
+pub mod model;
 pub mod server;
