@@ -375,3 +375,39 @@ async fn readings_page_through_a_time_range() {
     assert!(!page.contains("<h2>Real-time values</h2>"), "no empty sections");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_mid_meter_says_its_bus_values_are_not_legal_values() {
+    let app = spawn_app().await;
+    let engineer = app.token(Role::Engineer).await;
+    let (_, bus) = app
+        .request("POST", "/api/v1/buses", Some(&engineer), Some(bus_body()))
+        .await;
+    let mut ids = Vec::new();
+    for (address, profile) in [(1, "countis-e44"), (2, "countis-e43")] {
+        let body = json!({"name": profile, "bus_id": bus["id"], "profile": profile, "address": address});
+        let (status, device) = app
+            .request("POST", "/api/v1/devices", Some(&engineer), Some(body))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{device}");
+        ids.push(device["id"].as_i64().unwrap());
+    }
+    let (_, e44) = app
+        .request("GET", &format!("/api/v1/devices/{}", ids[0]), Some(&engineer), None)
+        .await;
+    let notice = e44["legal_metrology"].as_str().unwrap();
+    assert!(notice.contains("MID") && notice.contains("no legal value"), "{notice}");
+    let (_, e43) = app
+        .request("GET", &format!("/api/v1/devices/{}", ids[1]), Some(&engineer), None)
+        .await;
+    assert!(e43["legal_metrology"].is_null());
+    let (_, page) = app
+        .request("GET", &format!("/devices/{}", ids[0]), Some(&engineer), None)
+        .await;
+    assert!(page.as_str().unwrap().contains("Not for billing"));
+    let (_, page) = app
+        .request("GET", &format!("/devices/{}", ids[1]), Some(&engineer), None)
+        .await;
+    assert!(!page.as_str().unwrap().contains("Not for billing"));
+    app.stop().await;
+}

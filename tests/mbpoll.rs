@@ -30,6 +30,7 @@ use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::device::value_type::{ValueType, WordOrder};
 use ohmnibus::sim::bus::SimBus;
 use ohmnibus::sim::clock::SimClock;
+use ohmnibus::sim::concentrator::{ConcentratorModel, MODE_GME_S0};
 use ohmnibus::sim::countis::{CountisModel, Firmware, Variant};
 use ohmnibus::sim::device::{Served, SimDevice};
 use ohmnibus::sim::meter::Th40cModel;
@@ -210,6 +211,10 @@ fn device(profile: Arc<Profile>, unit: u8, zone: Tz, clock: &SimClock) -> SimDev
                 _ => Variant::E44,
             };
             let model = CountisModel::new(variant, Firmware::V201, seed, zone, clock.now());
+            SimDevice::new(profile, unit, model, clock.clone())
+        }
+        "pulse-concentrator" => {
+            let model = ConcentratorModel::new(seed, zone, clock.now(), MODE_GME_S0);
             SimDevice::new(profile, unit, model, clock.clone())
         }
         other => panic!("no simulator model for the shipped profile {other}: add it to tests/mbpoll.rs"),

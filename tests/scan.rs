@@ -13,7 +13,7 @@ use ohmnibus::domain::role::Role;
 use ohmnibus::sim::bus::SimBus;
 use ohmnibus::sim::clock::SimClock;
 use ohmnibus::sim::device::SimDevice;
-use ohmnibus::sim::meter::Th40cModel;
+use ohmnibus::sim::model::model_for;
 use ohmnibus::sim::server::{TcpFraming, spawn_tcp};
 use serde_json::json;
 use tokio::sync::watch;
@@ -23,16 +23,19 @@ async fn a_scan_finds_the_devices_on_a_bus() {
     let app = spawn_app().await;
     let engineer = app.token(Role::Engineer).await;
     let at = Utc.with_ymd_and_hms(2026, 11, 20, 12, 0, 0).unwrap();
-    let profile = ProfileSet::builtin().get("th40c").unwrap();
-    let devices = [3u8, 9]
-        .into_iter()
-        .map(|unit| {
-            SimDevice::new(
-                profile.clone(),
-                unit,
-                Th40cModel::new(u64::from(unit), Tz::UTC, at),
-                SimClock::manual(at),
-            )
+    let profiles = ProfileSet::builtin();
+    // A mixed line: the concentrator has no identification to match.
+    let fleet = [
+        (3u8, "th40c"),
+        (5, "countis-e44"),
+        (7, "countis-e33"),
+        (9, "pulse-concentrator"),
+    ];
+    let devices = fleet
+        .iter()
+        .map(|&(unit, name)| {
+            let model = model_for(name, u64::from(unit), Tz::UTC, at).unwrap();
+            SimDevice::with_model(profiles.get(name).unwrap(), unit, model, SimClock::manual(at))
         })
         .collect();
     let (_stop, shutdown) = watch::channel(false);
@@ -82,7 +85,12 @@ async fn a_scan_finds_the_devices_on_a_bus() {
     assert_eq!(scan["probed"], 12);
     assert_eq!(
         scan["found"],
-        json!([{"address": 3, "profiles": ["th40c"]}, {"address": 9, "profiles": ["th40c"]}])
+        json!([
+            {"address": 3, "profiles": ["th40c"]},
+            {"address": 5, "profiles": ["countis-e44"]},
+            {"address": 7, "profiles": ["countis-e33"]},
+            {"address": 9, "profiles": []},
+        ])
     );
     assert!(scan["finished_at"].is_string());
 
@@ -92,15 +100,18 @@ async fn a_scan_finds_the_devices_on_a_bus() {
         .await;
     assert_eq!(status, StatusCode::OK);
     let page = page.as_str().unwrap();
-    assert!(page.contains("Address 9") && page.contains("th40c"), "{page}");
+    assert!(
+        page.contains("Address 5") && page.contains("countis-e44") && page.contains("no known profile"),
+        "{page}"
+    );
 
-    // One click adds the device found at address 9.
+    // One click adds the device found at address 3.
     let form = axum::http::Request::builder()
         .method("POST")
         .uri(format!("/buses/{}/devices", bus["id"]))
         .header("authorization", format!("Bearer {engineer}"))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(axum::body::Body::from("address=9&profile=th40c&name=Pump+room"))
+        .body(axum::body::Body::from("address=3&profile=th40c&name=Pump+room"))
         .unwrap();
     let response = tower::ServiceExt::oneshot(app.router.clone(), form).await.unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
@@ -112,7 +123,7 @@ async fn a_scan_finds_the_devices_on_a_bus() {
             device["address"].as_i64(),
             device["profile"].as_str()
         ),
-        (Some("Pump room"), Some(9), Some("th40c"))
+        (Some("Pump room"), Some(3), Some("th40c"))
     );
     assert_eq!(response.headers()["location"], format!("/devices/{}", device["id"]));
     app.stop().await;

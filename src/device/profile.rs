@@ -172,6 +172,11 @@ pub struct Profile {
     /// the wire are worth legally, as its manual says. Shown with its values.
     #[serde(default)]
     pub legal_metrology: Option<String>,
+    /// For a pulse concentrator: how many inputs to derive engineering values
+    /// for, from their raw count and configuration registers (see
+    /// [`super::pulse::derive`] for the codes they must carry).
+    #[serde(default)]
+    pub pulse_inputs: Option<u8>,
 }
 
 fn max_unit() -> u8 {

@@ -22,6 +22,10 @@ const BUILTIN: &[(&str, &str)] = &[
         "profiles/countis-e44.toml",
         include_str!("../../profiles/countis-e44.toml"),
     ),
+    (
+        "profiles/pulse-concentrator.toml",
+        include_str!("../../profiles/pulse-concentrator.toml"),
+    ),
 ];
 
 #[derive(Debug, Clone, Default)]

@@ -22,6 +22,7 @@ use super::stats::PollStats;
 use super::status::{Tracker, Transition};
 use crate::device::decode::decode_blocks;
 use crate::device::profile::{Block, Profile, RegisterGroup};
+use crate::device::pulse;
 use crate::device::reading::Reading;
 use crate::device::registry::ProfileSet;
 use crate::domain::ids::{BusId, DeviceId};
@@ -312,9 +313,16 @@ async fn read_step(
         .iter()
         .map(|(index, words)| (&blocks[*index], words.as_slice()))
         .collect();
-    let (readings, invalid) = decode_blocks(&runtime.config.profile, &answers, Utc::now(), runtime.config.zone);
+    let (mut readings, invalid) = decode_blocks(&runtime.config.profile, &answers, Utc::now(), runtime.config.zone);
     if !invalid.is_empty() {
         tracing::warn!(device = %runtime.config.name, registers = ?invalid, "device sent values its registers cannot hold; not stored");
+    }
+    if let Some(inputs) = runtime.config.profile.pulse_inputs {
+        let (derived, problems) = pulse::derive(&readings, inputs);
+        if !problems.is_empty() {
+            tracing::warn!(device = %runtime.config.name, ?problems, "pulse inputs configured out of range; their values not derived");
+        }
+        readings.extend(derived);
     }
     Step::Done(readings)
 }

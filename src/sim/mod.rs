@@ -46,6 +46,7 @@
 pub mod bus;
 pub mod cli;
 pub mod clock;
+pub mod concentrator;
 pub mod countis;
 pub mod demand;
 pub mod device;

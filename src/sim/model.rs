@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
+use super::concentrator::{ConcentratorModel, MODE_GME_S0};
 use super::countis::{CountisModel, Firmware, Variant};
 use super::meter::Th40cModel;
 use crate::device::obis::ObisCode;
@@ -53,9 +54,17 @@ pub fn model_for(profile: &str, seed: u64, zone: Tz, start: DateTime<Utc>) -> Op
         "countis-e33" => countis(Variant::E33, Firmware::V200),
         "countis-e43" => countis(Variant::E43, Firmware::V201),
         "countis-e44" => countis(Variant::E44, Firmware::V201),
+        // GME SØ mode: six independent inputs and the 16 tariff registers.
+        "pulse-concentrator" => Box::new(ConcentratorModel::new(seed, zone, start, MODE_GME_S0)),
         _ => return None,
     })
 }
 
 /// The profiles [`model_for`] simulates.
-pub const SIMULATED: &[&str] = &["th40c", "countis-e33", "countis-e43", "countis-e44"];
+pub const SIMULATED: &[&str] = &[
+    "th40c",
+    "countis-e33",
+    "countis-e43",
+    "countis-e44",
+    "pulse-concentrator",
+];

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::device::registry::ProfileSet;
 use crate::domain::address::UnitAddress;
 use crate::domain::ids::{BusId, DeviceId};
 use crate::domain::role::Right;
@@ -79,11 +80,18 @@ pub struct Device {
     pub schedule: Schedule,
     pub status: Status,
     pub created_at: DateTime<Utc>,
+    /// For a legally certified meter (e.g. MID): what its values read over
+    /// the bus are worth legally, from its manual. Null for other meters.
+    #[schema(
+        example = "MID-certified meter (COUNTIS E44 manual §7): values read over RS485 are sent for information only and have no legal value; the legal reading is the meter's own display."
+    )]
+    pub legal_metrology: Option<String>,
 }
 
-impl From<DeviceRow> for Device {
-    fn from(row: DeviceRow) -> Device {
+impl Device {
+    fn new(row: DeviceRow, profiles: &ProfileSet) -> Device {
         Device {
+            legal_metrology: profiles.get(&row.profile).and_then(|p| p.legal_metrology.clone()),
             status: Status {
                 state: row.state(),
                 last_success_at: row.last_success_at,
@@ -136,7 +144,7 @@ pub async fn create_device(
     ApiJson(body): ApiJson<NewDevice>,
 ) -> Result<(StatusCode, Json<Device>), ApiError> {
     let row = add_device(&state, &caller, &body).await?;
-    Ok((StatusCode::CREATED, Json(row.into())))
+    Ok((StatusCode::CREATED, Json(Device::new(row, &state.profiles))))
 }
 
 /// Checks and creates a device, for the API and the bus page alike.
@@ -201,7 +209,7 @@ pub async fn list_devices(State(state): State<AppState>, caller: Caller) -> Resu
     let devices = fetch_devices(&state.pool)
         .await?
         .into_iter()
-        .map(Device::from)
+        .map(|row| Device::new(row, &state.profiles))
         .collect();
     Ok(Json(DeviceList { devices }))
 }
@@ -219,5 +227,5 @@ pub async fn get_device(
     let row = fetch_device(&state.pool, DeviceId(id))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no device {id}")))?;
-    Ok(Json(row.into()))
+    Ok(Json(Device::new(row, &state.profiles)))
 }

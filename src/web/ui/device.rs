@@ -182,6 +182,11 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
         failures: device.consecutive_failures,
         last_error: device.last_error.clone().unwrap_or_default(),
         meter_clock,
+        legal_notice: state
+            .profiles
+            .get(&device.profile)
+            .and_then(|p| p.legal_metrology.clone())
+            .unwrap_or_default(),
         sections,
         events,
     })

@@ -78,6 +78,8 @@ pub struct DevicePage {
     pub failures: i32,
     pub last_error: String,
     pub meter_clock: String,
+    /// The profile's legal-metrology notice (MID meters), empty otherwise.
+    pub legal_notice: String,
     pub sections: Vec<Table>,
     pub events: Vec<EventLine>,
 }
