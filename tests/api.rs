@@ -373,6 +373,10 @@ async fn readings_page_through_a_time_range() {
     assert!(page.contains("<h2>Energy by tariff</h2>"), "{page}");
     assert!(page.contains(">104.000 kWh<"), "{page}");
     assert!(!page.contains("<h2>Real-time values</h2>"), "no empty sections");
+    assert!(
+        page.contains("1-1:1.8.0 · Current total import active energy"),
+        "every value, named from the profile"
+    );
     app.stop().await;
 }
 

@@ -117,5 +117,13 @@ async fn stored_values_are_pulses_times_weight_and_ratios() {
         stored.iter().all(|r| r.0 != "1-7:1.8.0" && r.0 != "0-12:96.128.0"),
         "{stored:?}"
     );
+    // Its page lists the inputs and the GME tariff energies.
+    let (_, page) = app
+        .request("GET", &format!("/devices/{}", device["id"]), Some(&token), None)
+        .await;
+    let page = page.as_str().unwrap();
+    assert!(page.contains("<h2>Pulse inputs</h2>") && page.contains("Nm3"), "{page}");
+    let t1 = format!("{:.3} kWh", tariffs[0]);
+    assert!(page.contains(&t1), "T1 {t1} on the page");
     app.stop().await;
 }

@@ -69,6 +69,7 @@ const FLEET: &[Line] = &[
             ("Office floor 2", "th40c", 8, true),
             ("Spare meter (disconnected)", "th40c", 9, false),
             ("Lighting circuit (COUNTIS E33)", "countis-e33", 10, true),
+            ("Utilities pulse concentrator (GME SØ)", "pulse-concentrator", 12, true),
         ],
     },
 ];

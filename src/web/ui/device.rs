@@ -66,11 +66,17 @@ impl Latest<'_> {
 }
 
 fn tariff_table(latest: &Latest<'_>, caption: &str, kind: u8, suffix: &str, quantities: &[(u8, &str)]) -> Table {
+    // Meters report on channel 1; a pulse concentrator's GME tariff registers on channel 0.
+    let gme = latest
+        .0
+        .keys()
+        .any(|code| code.starts_with("1-0:") && code.contains(".8."));
+    let channel = if gme { 0 } else { 1 };
     let rows = quantities
         .iter()
         .map(|(c, label)| {
             let cells = (0..=4)
-                .map(|e| latest.cell(&format!("1-1:{c}.{kind}.{e}{suffix}"), 3))
+                .map(|e| latest.cell(&format!("1-{channel}:{c}.{kind}.{e}{suffix}"), 3))
                 .collect();
             ((*label).to_owned(), cells)
         })
@@ -78,6 +84,34 @@ fn tariff_table(latest: &Latest<'_>, caption: &str, kind: u8, suffix: &str, quan
     Table {
         caption: caption.to_owned(),
         columns: ["Total", "T1", "T2", "T3", "T4"].map(String::from).to_vec(),
+        rows,
+    }
+}
+
+/// A pulse device's inputs: the engineering value of each, and its raw count.
+fn pulse_table(latest: &Latest<'_>, inputs: u8) -> Table {
+    let rows = (1..=inputs)
+        .map(|n| {
+            let derived = [
+                format!("1-{n}:1.8.0"),
+                format!("1-{n}:3.8.0"),
+                format!("1-{n}:9.8.0"),
+                format!("7-{n}:3.0.0"),
+                format!("7-{n}:13.0.0"),
+                format!("0-{n}:96.128.0"),
+            ]
+            .into_iter()
+            .find(|code| latest.0.contains_key(code.as_str()));
+            let value = derived.map(|code| latest.cell(&code, 3)).unwrap_or_else(Cell::empty);
+            (
+                format!("Input {n}"),
+                vec![value, latest.cell(&format!("0-{n}:96.129.0"), 0)],
+            )
+        })
+        .collect();
+    Table {
+        caption: "Pulse inputs".to_owned(),
+        columns: vec!["Value".to_owned(), "Pulses counted".to_owned()],
         rows,
     }
 }
@@ -138,7 +172,42 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
         tariff_table(&latest, "Two billing periods ago", 8, "*2", &ENERGIES),
         tariff_table(&latest, "Maximum demand, last billing period", 6, "*1", &DEMANDS),
     ];
+    let profile = state.profiles.get(&device.profile);
+    if let Some(inputs) = profile.as_ref().and_then(|p| p.pulse_inputs) {
+        sections.insert(0, pulse_table(&latest, inputs));
+    }
     sections.retain(|table| latest.has_any(&table.rows));
+    let name_of = |code: &str| {
+        profile
+            .as_ref()
+            .and_then(|p| {
+                p.registers.iter().find(|r| {
+                    r.obis.to_string() == code || r.obis_negative.as_ref().is_some_and(|n| n.to_string() == code)
+                })
+            })
+            .map(|r| r.name.clone())
+            .unwrap_or_default()
+    };
+    let all_values = readings
+        .iter()
+        .map(|r| {
+            let label = match name_of(&r.obis) {
+                name if name.is_empty() => r.obis.clone(),
+                name => format!("{} · {name}", r.obis),
+            };
+            (
+                label,
+                vec![
+                    latest.cell(&r.obis, 3),
+                    Cell {
+                        text: when(Some(r.read_at)),
+                        title: String::new(),
+                        note: String::new(),
+                    },
+                ],
+            )
+        })
+        .collect();
     let meter_clock = match (latest.0.get("1-0:0.9.2"), latest.0.get("1-0:0.9.1")) {
         (Some(date), Some(time)) => {
             let (d, t) = (date.value as u32, time.value as u32);
@@ -188,6 +257,11 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
             .and_then(|p| p.legal_metrology.clone())
             .unwrap_or_default(),
         sections,
+        all_values: Table {
+            caption: "Every value".to_owned(),
+            columns: vec!["Value".to_owned(), "Read".to_owned()],
+            rows: all_values,
+        },
         events,
     })
 }

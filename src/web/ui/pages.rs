@@ -81,6 +81,8 @@ pub struct DevicePage {
     /// The profile's legal-metrology notice (MID meters), empty otherwise.
     pub legal_notice: String,
     pub sections: Vec<Table>,
+    /// Every latest value by OBIS code, whatever the device type.
+    pub all_values: Table,
     pub events: Vec<EventLine>,
 }
 
