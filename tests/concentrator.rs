@@ -127,3 +127,76 @@ async fn stored_values_are_pulses_times_weight_and_ratios() {
     assert!(page.contains(&t1), "T1 {t1} on the page");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_counter_that_wraps_keeps_counting_and_is_recorded() {
+    let app = spawn_app().await;
+    let token = app.token(Role::Engineer).await;
+    let start = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap();
+    let clock = SimClock::manual(start);
+    let profile = ProfileSet::builtin().get("pulse-concentrator").unwrap();
+    // Input 12 starts 300 pulses short of the 32-bit counter's wrap and counts 600 an hour.
+    let device = SimDevice::new(
+        profile,
+        5,
+        ConcentratorModel::new(9, Tz::UTC, start, MODE_GME_S0),
+        clock.clone(),
+    );
+    let served = device.served();
+    let (_stop, shutdown) = watch::channel(false);
+    let (line, _) = spawn_tcp(
+        SimBus::new(vec![device]),
+        "127.0.0.1:0",
+        TcpFraming::RtuOverTcp,
+        shutdown,
+    )
+    .await
+    .unwrap();
+    let transport = json!({"kind": "rtu_over_tcp", "host": "127.0.0.1", "port": line.port()});
+    let (_, bus) = app
+        .request(
+            "POST",
+            "/api/v1/buses",
+            Some(&token),
+            Some(json!({"name": "pulses", "transport": transport})),
+        )
+        .await;
+    let body = json!({"name": "c", "bus_id": bus["id"], "profile": "pulse-concentrator", "address": 5,
+                      "schedule": {"realtime_seconds": 1, "energy_seconds": 1}});
+    let (_, device) = app.request("POST", "/api/v1/devices", Some(&token), Some(body)).await;
+    let id = device["id"].as_i64().unwrap();
+    let count = || async {
+        sqlx::query_scalar::<_, f64>(
+            "SELECT value FROM latest_readings WHERE device_id = $1 AND obis = '0-12:96.129.0'",
+        )
+        .bind(id)
+        .fetch_optional(&app.pool)
+        .await
+        .unwrap()
+    };
+    assert!(eventually(Duration::from_secs(10), || async { count().await.is_some() }).await);
+    let before = count().await.unwrap();
+    assert!(before > f64::from(u32::MAX - 400), "{before}");
+
+    clock.advance(chrono::Duration::hours(1));
+    let wrapped = eventually(Duration::from_secs(10), || async {
+        count().await.is_some_and(|c| c > f64::from(u32::MAX))
+    })
+    .await;
+    assert!(wrapped, "the stored count went on past 2^32 - 1");
+    let after = count().await.unwrap();
+    let raw = served.lock().unwrap()["0-12:96.129.0"].0;
+    assert!(raw < 1_000.0, "the device's own counter wrapped: {raw}");
+    assert_eq!(
+        after,
+        4_294_967_296.0 + raw,
+        "continuous count = 2^32 + the device's count"
+    );
+    let events: Vec<String> = sqlx::query_scalar("SELECT code FROM events WHERE device_id = $1")
+        .bind(id)
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(events, vec!["register_rollover".to_owned()]);
+    app.stop().await;
+}

@@ -237,6 +237,71 @@ pub fn derive(raw: &[Reading], inputs: u8) -> (Vec<Reading>, Vec<String>) {
     (derived, problems)
 }
 
+/// Keeps a device's 32-bit pulse counters continuous across their wrap
+/// past 2³² − 1, so the stored count, and every value derived from it, never
+/// goes backwards. A drop of more than half the counter's range is a wrap
+/// (the poll period is far shorter than a wrap); a smaller drop is a reset
+/// (over RS485 or the front panel) and is reported, not hidden.
+#[derive(Debug, Clone, Default)]
+pub struct Continuity {
+    /// Per raw code: the last count the device showed, and wraps seen so far.
+    counters: HashMap<String, (u32, u64)>,
+}
+
+/// Whether a code is one of the raw pulse counters (`0-n:96.129.t`).
+fn is_counter(code: &ObisCode) -> bool {
+    code.quantity() == Some(96) && code.kind() == Some(129)
+}
+
+const WRAP: u64 = 1 << 32;
+
+impl Continuity {
+    /// Starts from the counts stored before (continuous values), so a
+    /// restart of the head-end does not lose the wraps already counted.
+    pub fn from_stored(stored: impl IntoIterator<Item = (ObisCode, f64)>) -> Continuity {
+        let counters = stored
+            .into_iter()
+            .filter(|(code, value)| is_counter(code) && *value >= 0.0)
+            .map(|(code, value)| {
+                let total = value as u64;
+                (code.to_string(), ((total % WRAP) as u32, total / WRAP))
+            })
+            .collect();
+        Continuity { counters }
+    }
+
+    /// Turns the device's counts in `readings` into continuous counts.
+    /// Returns the codes whose counter wrapped, and those whose counter went
+    /// back without wrapping (a reset).
+    pub fn apply(&mut self, readings: &mut [Reading]) -> Changes {
+        let mut changes = Changes::default();
+        for reading in readings.iter_mut().filter(|r| is_counter(&r.obis)) {
+            let count = reading.value.clamp(0.0, u32::MAX.into()) as u32;
+            let code = reading.obis.to_string();
+            let (last, wraps) = self.counters.get(&code).copied().unwrap_or((count, 0));
+            let wraps = if count >= last {
+                wraps
+            } else if last - count > u32::MAX / 2 {
+                changes.wrapped.push(code.clone());
+                wraps + 1
+            } else {
+                changes.reset.push(code.clone());
+                0
+            };
+            self.counters.insert(code, (count, wraps));
+            reading.value = (wraps * WRAP + u64::from(count)) as f64;
+        }
+        changes
+    }
+}
+
+/// Counters that wrapped or were reset in one read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    pub wrapped: Vec<String>,
+    pub reset: Vec<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,6 +408,26 @@ mod tests {
             derived.iter().all(|r| r.obis.to_string() != "1-7:1.8.0"),
             "input 7 is a tariff source here"
         );
+    }
+
+    #[test]
+    fn counts_stay_continuous_across_the_wrap_and_a_restart() {
+        let mut continuity = Continuity::default();
+        let mut first = vec![reading("0-12:96.129.0", f64::from(u32::MAX - 10))];
+        assert_eq!(continuity.apply(&mut first), Changes::default());
+        assert_eq!(first[0].value, f64::from(u32::MAX - 10));
+        let mut wrapped = vec![reading("0-12:96.129.0", 20.0)];
+        assert_eq!(continuity.apply(&mut wrapped).wrapped, vec!["0-12:96.129.0".to_owned()]);
+        assert_eq!(wrapped[0].value, 4_294_967_296.0 + 20.0, "2^32 + 20");
+        // After a restart, the stored continuous count seeds the state.
+        let mut restarted = Continuity::from_stored([("0-12:96.129.0".parse().unwrap(), wrapped[0].value)]);
+        let mut later = vec![reading("0-12:96.129.0", 25.0)];
+        restarted.apply(&mut later);
+        assert_eq!(later[0].value, 4_294_967_296.0 + 25.0);
+        // A reset (a small drop) is reported and restarts the count.
+        let mut reset = vec![reading("0-12:96.129.0", 3.0)];
+        assert_eq!(restarted.apply(&mut reset).reset, vec!["0-12:96.129.0".to_owned()]);
+        assert_eq!(reset[0].value, 3.0);
     }
 
     #[test]

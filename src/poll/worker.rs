@@ -22,13 +22,14 @@ use super::stats::PollStats;
 use super::status::{Tracker, Transition};
 use crate::device::decode::decode_blocks;
 use crate::device::profile::{Block, Profile, RegisterGroup};
-use crate::device::pulse;
+use crate::device::pulse::{self, Continuity};
 use crate::device::reading::Reading;
 use crate::device::registry::ProfileSet;
 use crate::domain::ids::{BusId, DeviceId};
 use crate::domain::transport::Transport;
 use crate::store::devices::{DeviceStatus, update_device_status};
 use crate::store::events::{insert_event, update_event_cleared};
+use crate::store::readings::fetch_latest;
 use crate::store::scans::{Found, update_scan_finished, update_scan_progress};
 
 /// What a worker needs to know of one device.
@@ -88,6 +89,8 @@ struct DeviceRuntime {
     /// slow device's 43 energy requests) lets due reads of higher class,
     /// and reads due earlier, go between its requests.
     in_progress: HashMap<RegisterGroup, ReadInProgress>,
+    /// Pulse counters' wraps, for pulse devices (loaded at their first read).
+    continuity: Option<Continuity>,
 }
 
 #[derive(Default)]
@@ -153,8 +156,11 @@ pub async fn run_bus(
                 let at = Utc::now();
                 let transition = match step {
                     Step::More => continue,
-                    Step::Done(readings) => {
+                    Step::Done(mut readings) => {
                         schedule.succeeded(task.device, task.group, now);
+                        if let Some(inputs) = runtime.config.profile.pulse_inputs {
+                            derive_pulses(&services.pool, runtime, inputs, &mut readings).await;
+                        }
                         if !readings.is_empty() {
                             PollStats::add(&services.stats.readings_queued, readings.len() as u64);
                             let batch = readings.into_iter().map(|r| (task.device, r)).collect();
@@ -174,6 +180,57 @@ pub async fn run_bus(
             }
         }
     }
+}
+
+/// For a pulse device: keeps its counters continuous across wraps (seeded
+/// from what is stored, so a restart loses nothing), records wraps and
+/// resets as events, and adds the engineering values of its inputs.
+async fn derive_pulses(pool: &PgPool, runtime: &mut DeviceRuntime, inputs: u8, readings: &mut Vec<Reading>) {
+    let device = runtime.config.id;
+    if runtime.continuity.is_none() {
+        match fetch_latest(pool, device).await {
+            Ok(stored) => {
+                let stored = stored
+                    .into_iter()
+                    .filter_map(|r| r.obis.parse().ok().map(|code| (code, r.value)));
+                runtime.continuity = Some(Continuity::from_stored(stored));
+            }
+            Err(error) => tracing::warn!(%device, %error, "cannot read stored counts; counting wraps from now"),
+        }
+    }
+    let continuity = runtime.continuity.get_or_insert_with(Continuity::default);
+    let changes = continuity.apply(readings);
+    let at = Utc::now();
+    for (codes, event, severity, what) in [
+        (
+            &changes.wrapped,
+            "register_rollover",
+            "info",
+            "wrapped past 2^32 - 1; the count continues",
+        ),
+        (
+            &changes.reset,
+            "register_decreased",
+            "warning",
+            "went back without wrapping: the counter was reset",
+        ),
+    ] {
+        for code in codes {
+            let message = format!("{}: counter {code} {what}", runtime.config.name);
+            let result = match insert_event(pool, device, event, severity, &message, at).await {
+                Ok(()) => update_event_cleared(pool, device, event, at).await,
+                Err(error) => Err(error),
+            };
+            if let Err(error) = result {
+                tracing::warn!(%device, %error, "cannot store counter event");
+            }
+        }
+    }
+    let (derived, problems) = pulse::derive(readings, inputs);
+    if !problems.is_empty() {
+        tracing::warn!(device = %runtime.config.name, ?problems, "pulse inputs configured out of range; their values not derived");
+    }
+    readings.extend(derived);
 }
 
 /// Probes the next address of a scan and records progress. Returns true when
@@ -230,6 +287,7 @@ fn plan(configs: &[DeviceConfig], runtimes: &mut HashMap<DeviceId, DeviceRuntime
                 config: config.clone(),
                 unsupported: HashSet::new(),
                 in_progress: HashMap::new(),
+                continuity: None,
             },
         };
         kept.insert(config.id, runtime);
@@ -313,16 +371,9 @@ async fn read_step(
         .iter()
         .map(|(index, words)| (&blocks[*index], words.as_slice()))
         .collect();
-    let (mut readings, invalid) = decode_blocks(&runtime.config.profile, &answers, Utc::now(), runtime.config.zone);
+    let (readings, invalid) = decode_blocks(&runtime.config.profile, &answers, Utc::now(), runtime.config.zone);
     if !invalid.is_empty() {
         tracing::warn!(device = %runtime.config.name, registers = ?invalid, "device sent values its registers cannot hold; not stored");
-    }
-    if let Some(inputs) = runtime.config.profile.pulse_inputs {
-        let (derived, problems) = pulse::derive(&readings, inputs);
-        if !problems.is_empty() {
-            tracing::warn!(device = %runtime.config.name, ?problems, "pulse inputs configured out of range; their values not derived");
-        }
-        readings.extend(derived);
     }
     Step::Done(readings)
 }
