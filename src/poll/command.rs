@@ -6,13 +6,16 @@ use std::sync::Mutex;
 
 use tokio::sync::mpsc;
 
-use crate::domain::ids::BusId;
+use crate::domain::ids::{BusId, DeviceId};
 
 /// Something for a bus worker to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BusCommand {
     /// Probe unit addresses `first..=last` and record what answers in scan job `job`.
     Scan { job: i64, first: u8, last: u8 },
+    /// Read every register group of `device` now, ahead of the schedule,
+    /// and record the outcome in read job `job`.
+    ReadNow { job: i64, device: DeviceId },
 }
 
 /// Why a command did not reach its bus.

@@ -29,6 +29,7 @@ use crate::domain::ids::{BusId, DeviceId};
 use crate::domain::transport::Transport;
 use crate::store::devices::{DeviceStatus, update_device_status};
 use crate::store::events::{insert_event, update_event_cleared};
+use crate::store::read_jobs::{update_read_job_finished, update_read_job_started};
 use crate::store::readings::fetch_latest;
 use crate::store::scans::{Found, update_scan_finished, update_scan_progress};
 
@@ -123,6 +124,9 @@ pub async fn run_bus(
     let mut runtimes: HashMap<DeviceId, DeviceRuntime> = HashMap::new();
     let mut schedule = Schedule::default();
     let mut scans: VecDeque<ScanProgress> = VecDeque::new();
+    // Operator reads come before everything scheduled (DESIGN.md: operator
+    // command > on-demand read > real-time > energy).
+    let mut read_now: VecDeque<(i64, DeviceId)> = VecDeque::new();
     plan(&devices.borrow_and_update(), &mut runtimes, &mut schedule);
     loop {
         let due = schedule.next_due();
@@ -135,7 +139,17 @@ pub async fn run_bus(
             }
             Some(command) = commands.recv() => match command {
                 BusCommand::Scan { job, first, last } => scans.push_back(ScanProgress::new(job, first, last)),
+                BusCommand::ReadNow { job, device } => read_now.push_back((job, device)),
             },
+            changed = devices.changed() => {
+                if changed.is_err() { return; }
+                plan(&devices.borrow_and_update(), &mut runtimes, &mut schedule);
+            }
+            () = std::future::ready(()), if !read_now.is_empty() => {
+                if let Some((job, device)) = read_now.pop_front() {
+                    run_read_now(&mut link, bus, runtimes.get_mut(&device), &services, job).await;
+                }
+            }
             () = std::future::ready(()), if scan_now => {
                 if let Some(scan) = scans.front_mut() {
                     let finished = scan_step(&mut link, scan, &services).await;
@@ -144,41 +158,108 @@ pub async fn run_bus(
                     }
                 }
             }
-            changed = devices.changed() => {
-                if changed.is_err() { return; }
-                plan(&devices.borrow_and_update(), &mut runtimes, &mut schedule);
-            }
             _ = sleep_until_due(due) => {
                 let task = schedule.next(Instant::now()).cloned().expect("a task was due");
                 let Some(runtime) = runtimes.get_mut(&task.device) else { continue };
                 let step = read_step(&mut link, bus, runtime, task.group, task.due, &services.stats).await;
                 let now = Instant::now();
-                let at = Utc::now();
-                let transition = match step {
+                match &step {
                     Step::More => continue,
-                    Step::Done(mut readings) => {
-                        schedule.succeeded(task.device, task.group, now);
-                        if let Some(inputs) = runtime.config.profile.pulse_inputs {
-                            derive_pulses(&services.pool, runtime, inputs, &mut readings).await;
-                        }
-                        if !readings.is_empty() {
-                            PollStats::add(&services.stats.readings_queued, readings.len() as u64);
-                            let batch = readings.into_iter().map(|r| (task.device, r)).collect();
-                            if services.ingest.send(batch).await.is_err() {
-                                tracing::error!(%bus, "ingest has stopped; readings lost");
-                            }
-                        }
-                        runtime.tracker.success(at)
-                    }
+                    Step::Done(_) => schedule.succeeded(task.device, task.group, now),
                     Step::Failed(error) => {
                         tracing::debug!(%bus, device = %task.device, %error, "read failed");
                         schedule.failed(task.device, task.group, now);
-                        runtime.tracker.failure(at, error.to_string())
                     }
-                };
+                }
+                let (transition, _) = finish_read(bus, runtime, step, &services).await;
                 record_status(&services.pool, runtime, transition).await;
             }
         }
+    }
+}
+
+/// Hands a complete read's values to ingest (pulse values derived first) and
+/// updates the device's reachability. Returns the transition and how many
+/// values were read.
+async fn finish_read(
+    bus: BusId,
+    runtime: &mut DeviceRuntime,
+    step: Step,
+    services: &WorkerServices,
+) -> (Option<Transition>, usize) {
+    let at = Utc::now();
+    match step {
+        Step::More => (None, 0),
+        Step::Done(mut readings) => {
+            if let Some(inputs) = runtime.config.profile.pulse_inputs {
+                derive_pulses(&services.pool, runtime, inputs, &mut readings).await;
+            }
+            let count = readings.len();
+            if count > 0 {
+                PollStats::add(&services.stats.readings_queued, count as u64);
+                let device = runtime.config.id;
+                let batch = readings.into_iter().map(|r| (device, r)).collect();
+                if services.ingest.send(batch).await.is_err() {
+                    tracing::error!(%bus, "ingest has stopped; readings lost");
+                }
+            }
+            (runtime.tracker.success(at), count)
+        }
+        Step::Failed(error) => (runtime.tracker.failure(at, error.to_string()), 0),
+    }
+}
+
+/// An operator's "read now": every register group of the device, one
+/// after the other, ahead of the schedule.
+async fn run_read_now(
+    link: &mut Link,
+    bus: BusId,
+    runtime: Option<&mut DeviceRuntime>,
+    services: &WorkerServices,
+    job: i64,
+) {
+    let Some(runtime) = runtime else {
+        let _ = update_read_job_finished(
+            &services.pool,
+            job,
+            Err("the device is not polled on this bus (disabled or removed)"),
+        )
+        .await;
+        return;
+    };
+    if let Err(error) = update_read_job_started(&services.pool, job).await {
+        tracing::warn!(job, %error, "cannot record the read's start");
+    }
+    let mut total = 0;
+    let mut failure = None;
+    for group in RegisterGroup::ALL {
+        if runtime.blocks.get(&group).is_none_or(Vec::is_empty) {
+            continue;
+        }
+        // A scheduled read of this group under way starts again from its first request.
+        runtime.in_progress.remove(&group);
+        let step = loop {
+            match read_step(link, bus, runtime, group, Instant::now(), &services.stats).await {
+                Step::More => continue,
+                done => break done,
+            }
+        };
+        if let Step::Failed(error) = &step {
+            failure = Some(error.to_string());
+        }
+        let (transition, count) = finish_read(bus, runtime, step, services).await;
+        total += count;
+        record_status(&services.pool, runtime, transition).await;
+        if failure.is_some() {
+            break;
+        }
+    }
+    let outcome = match &failure {
+        Some(error) => Err(error.as_str()),
+        None => Ok(total),
+    };
+    if let Err(error) = update_read_job_finished(&services.pool, job, outcome).await {
+        tracing::warn!(job, %error, "cannot record the read's outcome");
     }
 }
 

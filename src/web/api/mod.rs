@@ -3,6 +3,7 @@
 pub mod buses;
 pub mod devices;
 pub mod readings;
+pub mod reads;
 pub mod scans;
 
 use axum::Json;
@@ -36,6 +37,8 @@ use super::state::AppState;
         devices::get_device,
         readings::get_registers,
         readings::get_readings,
+        reads::create_read,
+        reads::get_read,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerAuth),
@@ -84,5 +87,7 @@ pub fn router() -> Router<AppState> {
         .route("/devices/{id}", get(devices::get_device))
         .route("/devices/{id}/registers", get(readings::get_registers))
         .route("/devices/{id}/readings", get(readings::get_readings))
+        .route("/devices/{id}/read", axum::routing::post(reads::create_read))
+        .route("/reads/{id}", get(reads::get_read))
         .fallback(|| async { super::error::ApiError::not_found("no such API path") })
 }

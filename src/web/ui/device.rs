@@ -12,7 +12,9 @@ use super::signed_in;
 use crate::domain::ids::DeviceId;
 use crate::store::devices::fetch_device;
 use crate::store::events::fetch_device_events;
+use crate::store::read_jobs::fetch_latest_read_job;
 use crate::store::readings::{StoredReading, fetch_latest};
+use crate::web::api::reads::start_read;
 use crate::web::auth::Caller;
 use crate::web::error::ApiError;
 use crate::web::state::AppState;
@@ -224,6 +226,7 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
         }
         _ => "not read".to_owned(),
     };
+    let read_job = fetch_latest_read_job(&state.pool, id).await?;
     let events = fetch_device_events(&state.pool, id, 20)
         .await?
         .into_iter()
@@ -251,6 +254,25 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
         failures: device.consecutive_failures,
         last_error: device.last_error.clone().unwrap_or_default(),
         meter_clock,
+        read_now_pending: read_job
+            .as_ref()
+            .is_some_and(|j| j.state == "queued" || j.state == "running"),
+        last_read_now: read_job
+            .map(|job| match job.state.as_str() {
+                "done" => format!(
+                    "Read now by {}: done, {} values, at {}.",
+                    job.requested_by,
+                    job.readings.unwrap_or(0),
+                    when(job.finished_at)
+                ),
+                "failed" => format!(
+                    "Read now by {}: failed: {}.",
+                    job.requested_by,
+                    job.error.unwrap_or_default()
+                ),
+                other => format!("Read now by {}: {other}…", job.requested_by),
+            })
+            .unwrap_or_default(),
         legal_notice: state
             .profiles
             .get(&device.profile)
@@ -264,4 +286,21 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
         },
         events,
     })
+}
+
+/// The "Read now" button.
+pub async fn post_read_now(
+    State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
+    Path(id): Path<i64>,
+) -> Response {
+    let here = format!("/devices/{id}");
+    let caller = match signed_in(caller, &here) {
+        Ok(caller) => caller,
+        Err(response) => return *response,
+    };
+    match start_read(&state, &caller, DeviceId(id)).await {
+        Ok(_) => axum::response::Redirect::to(&here).into_response(),
+        Err(error) => error.into_page(),
+    }
 }

@@ -36,6 +36,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(fleet::get_fleet_page))
         .route("/devices/{id}", get(device::get_device_page))
+        .route("/devices/{id}/read", axum::routing::post(device::post_read_now))
         .route("/buses/{id}", get(bus::get_bus_page))
         .route("/buses/{id}/scan", axum::routing::post(bus::post_bus_scan))
         .route("/buses/{id}/devices", axum::routing::post(bus::post_bus_device))

@@ -80,6 +80,10 @@ pub struct DevicePage {
     pub meter_clock: String,
     /// The profile's legal-metrology notice (MID meters), empty otherwise.
     pub legal_notice: String,
+    /// The latest on-demand read, as a sentence; empty when there was none.
+    pub last_read_now: String,
+    /// Whether that read is still queued or running (the page then refreshes fast).
+    pub read_now_pending: bool,
     pub sections: Vec<Table>,
     /// Every latest value by OBIS code, whatever the device type.
     pub all_values: Table,
