@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use crate::domain::ids::DeviceId;
 use crate::domain::role::Right;
-use crate::poll::command::{BusCommand, CommandError};
+use crate::poll::command::BusCommand;
 use crate::store::audit::insert_audit;
 use crate::store::devices::fetch_device;
 use crate::store::read_jobs::{ReadJobRow, fetch_read_job, insert_read_job, update_read_job_finished};
@@ -64,11 +64,7 @@ pub(crate) async fn start_read(state: &AppState, caller: &Caller, device: Device
         .send(row.bus_id, BusCommand::ReadNow { job: job.id, device })
     {
         update_read_job_finished(&state.pool, job.id, Err(&error.to_string())).await?;
-        let status = match error {
-            CommandError::NotPolled(_) => StatusCode::CONFLICT,
-            CommandError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
-        };
-        return Err(ApiError::new(status, "bus_unavailable", error.to_string()));
+        return Err(error.into());
     }
     insert_audit(
         &state.pool,

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use crate::domain::address::UnitAddress;
 use crate::domain::ids::BusId;
 use crate::domain::role::Right;
-use crate::poll::command::{BusCommand, CommandError};
+use crate::poll::command::BusCommand;
 use crate::store::audit::insert_audit;
 use crate::store::buses::fetch_bus;
 use crate::store::scans::{Found, ScanRow, fetch_scan, insert_scan, update_scan_finished};
@@ -128,11 +128,7 @@ pub(crate) async fn start_scan(
         },
     ) {
         update_scan_finished(&state.pool, row.id, Some(&error.to_string())).await?;
-        let status = match error {
-            CommandError::NotPolled(_) => StatusCode::CONFLICT,
-            CommandError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
-        };
-        return Err(ApiError::new(status, "bus_unavailable", error.to_string()));
+        return Err(error.into());
     }
     insert_audit(
         &state.pool,
