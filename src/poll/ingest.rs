@@ -21,7 +21,8 @@ use crate::store::readings::insert_readings;
 const BATCH_ROWS: usize = 5_000;
 /// How long a reading may wait for companions before it is written.
 const BATCH_WAIT: Duration = Duration::from_millis(250);
-/// Readings kept while the database is away (about a day of 100 TH40Cs).
+/// Readings kept in memory while the database is away: about an hour of 100
+/// TH40Cs at the default periods (each gives some 530,000 values a day).
 const BUFFER_ROWS: usize = 2_000_000;
 
 pub type IngestSender = mpsc::Sender<Vec<(DeviceId, Reading)>>;
