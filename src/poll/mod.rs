@@ -6,6 +6,7 @@ pub mod command;
 pub mod ingest;
 pub mod link;
 pub mod link_stats;
+pub mod read;
 pub mod scan;
 pub mod schedule;
 pub mod stats;
