@@ -44,6 +44,32 @@ async fn token_create_prints_the_token_alone_on_its_last_line() {
         .unwrap();
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("unknown role \"admin\""));
+
+    // A name keeps its role: asking for another role under it is refused, and
+    // the tokens it already has keep what they may do.
+    let refused = Command::new(BINARY)
+        .args(["token", "create", "--role", "secadm", "--name", "billing-export"])
+        .env("DATABASE_URL", &url)
+        .output()
+        .await
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("already has role operator"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let owner = ohmnibus::store::tokens::fetch_token_owner(&pool, token)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(owner.role, Role::Operator);
+    let issued: Vec<String> =
+        sqlx::query_scalar("SELECT target FROM audit_log WHERE action = 'create_token' ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(issued, vec!["user/billing-export".to_owned()]);
 }
 
 #[tokio::test]

@@ -19,24 +19,40 @@ fn digest(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
-/// Creates (or reuses) user `name` with `role` and issues a new token for it.
-/// Returns the token text, which is not stored anywhere.
+/// Creates user `name` with `role`, or reuses it when it already has that
+/// role, and issues a new token for it; the issue is written to the audit
+/// log. A name held by a user of another role is refused: quietly changing
+/// the role would change what every token of that user may do. Returns the
+/// token text, which is not stored anywhere.
 pub async fn insert_token(pool: &PgPool, name: &str, role: Role) -> Result<String, StoreError> {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     let token = format!("ohm_{}", hex::encode(bytes));
     let mut transaction = pool.begin().await?;
-    let user_id: i64 = sqlx::query_scalar(
-        "INSERT INTO users (name, role) VALUES ($1, $2) \
-         ON CONFLICT (name) DO UPDATE SET role = EXCLUDED.role RETURNING id",
-    )
-    .bind(name)
-    .bind(role.as_str())
-    .fetch_one(&mut *transaction)
-    .await?;
+    sqlx::query("INSERT INTO users (name, role) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+        .bind(name)
+        .bind(role.as_str())
+        .execute(&mut *transaction)
+        .await?;
+    let (user_id, held): (i64, String) = sqlx::query_as("SELECT id, role FROM users WHERE name = $1 FOR UPDATE")
+        .bind(name)
+        .fetch_one(&mut *transaction)
+        .await?;
+    if held != role.as_str() {
+        return Err(StoreError::Conflict {
+            field: "name",
+            reason: format!("user {name:?} already has role {held}; choose another name for a {role} token"),
+        });
+    }
     sqlx::query("INSERT INTO api_tokens (user_id, token_sha256) VALUES ($1, $2)")
         .bind(user_id)
         .bind(digest(&token))
+        .execute(&mut *transaction)
+        .await?;
+    sqlx::query("INSERT INTO audit_log (actor, action, target, detail) VALUES ($1, 'create_token', $2, $3)")
+        .bind("ohmnibus token create")
+        .bind(format!("user/{name}"))
+        .bind(serde_json::json!({"role": role.as_str()}))
         .execute(&mut *transaction)
         .await?;
     transaction.commit().await?;

@@ -160,9 +160,11 @@ pub struct BusList {
 pub async fn create_bus(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(body): ApiJson<NewBus>,
+    body: Result<ApiJson<NewBus>, ApiError>,
 ) -> Result<(StatusCode, Json<Bus>), ApiError> {
+    // The role first: a request outside it gets 403 whatever its body.
     caller.require(Right::Configure)?;
+    let ApiJson(body) = body?;
     let name = body.name.trim();
     if name.is_empty() {
         return Err(ApiError::invalid("name", "must not be empty"));

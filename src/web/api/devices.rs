@@ -141,8 +141,11 @@ fn period(field: &str, value: Option<u32>, default: u32) -> Result<u32, ApiError
 pub async fn create_device(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(body): ApiJson<NewDevice>,
+    body: Result<ApiJson<NewDevice>, ApiError>,
 ) -> Result<(StatusCode, Json<Device>), ApiError> {
+    // The role first: a request outside it gets 403 whatever its body.
+    caller.require(Right::Configure)?;
+    let ApiJson(body) = body?;
     let row = add_device(&state, &caller, &body).await?;
     Ok((StatusCode::CREATED, Json(Device::new(row, &state.profiles))))
 }

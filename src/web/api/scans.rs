@@ -95,8 +95,11 @@ pub async fn create_scan(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
-    ApiJson(body): ApiJson<NewScan>,
+    body: Result<ApiJson<NewScan>, ApiError>,
 ) -> Result<(StatusCode, Json<Scan>), ApiError> {
+    // The role first: a request outside it gets 403 whatever its body.
+    caller.require(Right::Configure)?;
+    let ApiJson(body) = body?;
     let row = start_scan(&state, &caller, BusId(id), &body).await?;
     Ok((StatusCode::ACCEPTED, Json(row.into())))
 }
