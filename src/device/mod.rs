@@ -2,6 +2,8 @@
 
 pub mod decode;
 pub mod identify;
+pub mod iec;
+pub mod iec_decode;
 pub mod obis;
 pub mod profile;
 pub mod pulse;

@@ -11,6 +11,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::identify::{Identification, IdentificationKind, TextEncoding};
+use super::iec::IecSettings;
 use super::obis::ObisCode;
 use super::unit::Unit;
 use super::value_type::{ValueType, WordOrder};
@@ -86,7 +87,7 @@ impl Register {
     }
 }
 
-/// Modbus settings of a profile.
+/// Modbus settings of a profile (defaults for a profile with no Modbus map).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModbusSettings {
@@ -106,6 +107,18 @@ pub struct ModbusSettings {
     /// not have; such values are left out of the readings, not stored as numbers.
     #[serde(default)]
     pub not_available_sentinels: bool,
+}
+
+impl Default for ModbusSettings {
+    fn default() -> Self {
+        ModbusSettings {
+            max_registers_per_request: MODBUS_MAX_REGISTERS,
+            word_order: WordOrder::default(),
+            turnaround_ms: 0,
+            commands: BTreeMap::new(),
+            not_available_sentinels: false,
+        }
+    }
 }
 
 /// A register the head-end may write.
@@ -162,8 +175,16 @@ pub struct Profile {
     pub max_address: u8,
     #[serde(default)]
     pub schedule: Schedule,
+    /// Modbus settings; a profile with no `registers` does not speak Modbus.
+    #[serde(default)]
     pub modbus: ModbusSettings,
+    /// The Modbus register map.
+    #[serde(default)]
     pub registers: Vec<Register>,
+    /// What the device sends in an IEC 62056-21 readout, for a device that
+    /// speaks it (see [`super::iec`]).
+    #[serde(default)]
+    pub iec62056: Option<IecSettings>,
     /// What the device answers that tells its type (used by bus scans and
     /// served by the simulators); all entries must match. See [`super::identify`].
     #[serde(default)]
@@ -272,8 +293,14 @@ impl Profile {
                 _ => return Err(fail(field, "function must be 6 or 16".into())),
             }
         }
-        if self.registers.is_empty() {
-            return Err(fail("registers".into(), "a profile needs at least one register".into()));
+        if self.registers.is_empty() && self.iec62056.is_none() {
+            return Err(fail(
+                "registers".into(),
+                "a profile needs a Modbus register map, an [iec62056] section, or both".into(),
+            ));
+        }
+        if let Some(iec) = &self.iec62056 {
+            iec.check().map_err(|error| fail(error.field, error.reason))?;
         }
 
         let mut readings = HashSet::new();
@@ -410,6 +437,16 @@ impl Profile {
             }
         }
         Ok(())
+    }
+
+    /// Whether the device is read over Modbus (it has a register map).
+    pub fn speaks_modbus(&self) -> bool {
+        !self.registers.is_empty()
+    }
+
+    /// Whether the device is read with IEC 62056-21 readouts.
+    pub fn speaks_iec62056(&self) -> bool {
+        self.iec62056.is_some()
     }
 
     /// The word order of one register.

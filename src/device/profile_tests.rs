@@ -403,3 +403,66 @@ fn identification_entries_are_checked() {
     let error = refusal(&MINIMAL.replace("[modbus]", "legal_metrology = \" \"\n[modbus]"));
     assert!(error.contains("legal_metrology: must not be empty"), "{error}");
 }
+
+/// A profile read only over IEC 62056-21: no register map.
+const IEC_ONLY: &str = r#"
+name = "iec-meter"
+manufacturer = "Test"
+model = "I"
+description = "two values"
+
+[iec62056]
+values = [
+    { obis = "1-1:1.8.0", unit = "kWh", group = "energy", name = "Import", history = [1, 15] },
+    { obis = "1-1:1.6.0", unit = "kW", group = "energy", name = "Demand", shape = "number_with_time" },
+]
+
+[[iec62056.status]]
+obis = "0-0:F.F.0"
+name = "errors"
+format = "binary"
+severity = "error"
+bits = { 0 = "clock_error" }
+"#;
+
+#[test]
+fn an_iec_only_profile_needs_no_register_map() {
+    let profile = Profile::parse("iec.toml", IEC_ONLY).unwrap();
+    assert!(profile.speaks_iec62056() && !profile.speaks_modbus());
+    let iec = profile.iec62056.as_ref().unwrap();
+    assert_eq!(iec.max_baud, 9600);
+    assert!(iec.value_for(&"1-1:1.8.0*15".parse().unwrap()).is_some());
+    assert!(iec.value_for(&"1-1:1.8.0*16".parse().unwrap()).is_none());
+    assert!(iec.value_for(&"1-1:1.6.0*1".parse().unwrap()).is_none());
+    assert_eq!(iec.status[0].parse("0000 0101"), Some(5));
+    assert_eq!(iec.status[0].conditions(5), vec!["clock_error", "unnamed_bit_2"]);
+}
+
+#[test]
+fn malformed_iec_sections_name_file_field_and_reason() {
+    let refuse = |text: &str| Profile::parse("iec.toml", text).unwrap_err().to_string();
+    let error = refuse(&IEC_ONLY.replace("history = [1, 15]", "history = [15, 1]"));
+    assert_eq!(
+        error,
+        "profile iec.toml: iec62056.values[0] (Import).history: must be [first, last] with 1 <= first <= last"
+    );
+    let error = refuse(&IEC_ONLY.replace("\"1-1:1.6.0\"", "\"1-1:1.6.0*1\""));
+    assert!(
+        error.contains("iec62056.values[1] (Demand).obis: give the code without"),
+        "{error}"
+    );
+    let error = refuse(&IEC_ONLY.replace("0 = \"clock_error\"", "40 = \"clock_error\""));
+    assert!(
+        error.contains("iec62056.status[0] (errors).bits.40: bits are numbered 0-31"),
+        "{error}"
+    );
+    let error = refuse(&IEC_ONLY.replace("0 = \"clock_error\"", "0 = \"Clock Error\""));
+    assert!(error.contains("bits.0: must be a snake_case condition code"), "{error}");
+    let error = refuse(&IEC_ONLY.replace("[iec62056]", "[iec62056]\nmax_baud = 115200"));
+    assert!(error.contains("iec62056.max_baud: must be one of 300"), "{error}");
+    let error = refuse(&IEC_ONLY[..IEC_ONLY.find("[iec62056]").unwrap()]);
+    assert!(
+        error.contains("registers: a profile needs a Modbus register map, an [iec62056] section, or both"),
+        "{error}"
+    );
+}

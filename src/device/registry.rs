@@ -9,6 +9,7 @@ use super::profile::{Profile, ProfileError};
 
 /// Profiles compiled into the binary, so it runs with no files beside it.
 const BUILTIN: &[(&str, &str)] = &[
+    ("profiles/a1000.toml", include_str!("../../profiles/a1000.toml")),
     ("profiles/th40c.toml", include_str!("../../profiles/th40c.toml")),
     (
         "profiles/countis-e33.toml",

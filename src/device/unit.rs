@@ -45,6 +45,8 @@ units! {
     Pulses => "pulses",
     Date => "YYMMDD",
     Time => "hhmmss",
+    // An instant (an event's start or end), as Unix seconds.
+    Timestamp => "timestamp",
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,0 +1,299 @@
+//! The IEC 62056-21 part of a device profile: which data sets of a readout
+//! the head-end keeps, under which OBIS code and unit, and how the meter's
+//! status words read as named conditions.
+//!
+//! A readout names its values itself (`1-1:1.8.0(012345.67*kWh)`), so a
+//! profile does not map addresses as a Modbus map does: it lists the codes it
+//! expects with their units, how many billing sets each keeps, and which
+//! values carry a time stamp. Data sets the profile does not list are left
+//! out and reported, so a firmware with more registers is visible, not fatal.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::obis::ObisCode;
+use super::profile::RegisterGroup;
+use super::unit::Unit;
+
+/// `[iec62056]` of a profile.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IecSettings {
+    /// Highest baud rate the head-end asks for in mode C (the meter may offer less).
+    #[serde(default = "default_max_baud")]
+    pub max_baud: u32,
+    /// Programming-mode password the meter leaves the factory with; a device
+    /// record may carry its own.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Groups A-B given to reduced addresses (`1.8.0` → `1-1:1.8.0`) whose
+    /// group C is a number; abstract codes (`C.`, `F.`, `L.`, `P.`) get `0-0`.
+    #[serde(default = "default_reduced_prefix")]
+    pub reduced_prefix: String,
+    /// The values a readout carries.
+    pub values: Vec<IecValue>,
+    /// Status words whose bits name conditions (error and warning registers).
+    #[serde(default)]
+    pub status: Vec<StatusWord>,
+    /// The meter's load profile, read in programming mode with `R5 P.01(…)`.
+    #[serde(default)]
+    pub load_profile: Option<LoadProfileSettings>,
+}
+
+fn default_max_baud() -> u32 {
+    9600
+}
+
+fn default_reduced_prefix() -> String {
+    "1-1".to_owned()
+}
+
+/// What a value's data set carries besides the number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValueShape {
+    /// `(value*unit)`.
+    #[default]
+    Number,
+    /// `(value*unit)(YYMMDDhhmm)`: a maximum demand and when it occurred.
+    NumberWithTime,
+    /// `(YYMMDDhhmm)` or `(MMDDhhmm)`: the value is an instant (an event's
+    /// start or end). Stored as Unix seconds with unit `timestamp`.
+    Time,
+}
+
+/// One value of the readout.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IecValue {
+    /// The code as stored (full form, without billing suffix).
+    pub obis: ObisCode,
+    pub unit: Unit,
+    pub group: RegisterGroup,
+    pub name: String,
+    #[serde(default)]
+    pub shape: ValueShape,
+    /// Billing suffixes the meter sends this value with, e.g. `[101, 116]`
+    /// for the A1000's `*101`…`*116` or `[1, 15]` for the TH40C's `*1`…`*15`.
+    #[serde(default)]
+    pub history: Option<[u8; 2]>,
+    /// Whether the current value (no suffix) is sent too; false for codes
+    /// that exist only per period.
+    #[serde(default = "yes")]
+    pub current: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A status word: one bit per condition.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusWord {
+    pub obis: ObisCode,
+    pub name: String,
+    /// How the word is written: `hex` (`(0000000C)`) or `binary` (`(00001100)`).
+    pub format: StatusFormat,
+    /// Bit number (0 = least significant) → stable snake_case condition code.
+    pub bits: BTreeMap<u8, String>,
+    /// `error` or `warning`: the severity of its conditions.
+    pub severity: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusFormat {
+    Hex,
+    Binary,
+}
+
+/// `[iec62056.load_profile]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadProfileSettings {
+    /// Profile number: 1 reads `P.01`.
+    #[serde(default = "one")]
+    pub profile: u8,
+    /// Answer format; `emh` is the only one known today (see the facts file).
+    pub format: LoadProfileFormat,
+    pub interval_minutes: u32,
+    /// How far back a first read reaches, in days.
+    #[serde(default = "default_backfill_days")]
+    pub backfill_days: u32,
+    /// The channels the meter records, in order; the answer's own header is
+    /// checked against them.
+    pub channels: Vec<LoadProfileChannel>,
+}
+
+fn one() -> u8 {
+    1
+}
+
+fn default_backfill_days() -> u32 {
+    40
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoadProfileFormat {
+    Emh,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadProfileChannel {
+    pub obis: ObisCode,
+    pub unit: Unit,
+}
+
+/// Why the IEC part of a profile is refused: the field and the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IecProfileError {
+    pub field: String,
+    pub reason: String,
+}
+
+impl IecSettings {
+    /// Checks what serde cannot.
+    pub fn check(&self) -> Result<(), IecProfileError> {
+        let fail = |field: String, reason: &str| {
+            Err(IecProfileError {
+                field,
+                reason: reason.to_owned(),
+            })
+        };
+        if !IEC_BAUD_RATES.contains(&self.max_baud) {
+            return fail(
+                "iec62056.max_baud".into(),
+                "must be one of 300, 600, 1200, 2400, 4800, 9600, 19200",
+            );
+        }
+        if format!("{}:0.0.0", self.reduced_prefix).parse::<ObisCode>().is_err() {
+            return fail("iec62056.reduced_prefix".into(), "must be groups A-B, e.g. 1-1");
+        }
+        if self.values.is_empty() {
+            return fail("iec62056.values".into(), "an IEC profile needs at least one value");
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (index, value) in self.values.iter().enumerate() {
+            let field = |name: &str| format!("iec62056.values[{index}] ({}).{name}", value.name);
+            if value.obis.billing().is_some() {
+                return fail(field("obis"), "give the code without its billing suffix; use history");
+            }
+            if let Some([first, last]) = value.history {
+                if first == 0 || last < first {
+                    return fail(field("history"), "must be [first, last] with 1 <= first <= last");
+                }
+            } else if !value.current {
+                return fail(field("current"), "a value with no history must be sent as current");
+            }
+            if value.shape == ValueShape::Time && value.unit != Unit::Timestamp {
+                return fail(field("unit"), "a time value has unit \"timestamp\"");
+            }
+            if !seen.insert(value.obis.clone()) {
+                return fail(field("obis"), "listed twice");
+            }
+        }
+        for (index, word) in self.status.iter().enumerate() {
+            let field = |name: &str| format!("iec62056.status[{index}] ({}).{name}", word.name);
+            if !matches!(word.severity.as_str(), "error" | "warning") {
+                return fail(field("severity"), "must be error or warning");
+            }
+            if let Some((bit, _)) = word.bits.iter().find(|(bit, _)| **bit >= 32) {
+                return fail(field(&format!("bits.{bit}")), "bits are numbered 0-31");
+            }
+            if let Some((bit, _)) = word.bits.iter().find(|(_, code)| !is_snake_case(code)) {
+                return fail(field(&format!("bits.{bit}")), "must be a snake_case condition code");
+            }
+        }
+        if let Some(profile) = &self.load_profile {
+            if !(1..=120).contains(&profile.interval_minutes) {
+                return fail("iec62056.load_profile.interval_minutes".into(), "must be 1-120");
+            }
+            if profile.channels.is_empty() {
+                return fail("iec62056.load_profile.channels".into(), "needs at least one channel");
+            }
+            if !(1..=99).contains(&profile.profile) {
+                return fail("iec62056.load_profile.profile".into(), "must be 1-99");
+            }
+        }
+        Ok(())
+    }
+
+    /// The entry for a code as the meter sent it, if the profile lists it
+    /// with that billing suffix.
+    pub fn value_for(&self, code: &ObisCode) -> Option<&IecValue> {
+        let current = code.current();
+        let value = self.values.iter().find(|value| value.obis == current)?;
+        match (code.billing(), value.history) {
+            (None, _) if value.current => Some(value),
+            (Some(f), Some([first, last])) if (first..=last).contains(&f) => Some(value),
+            _ => None,
+        }
+    }
+
+    /// The full OBIS code of an address as a readout writes it: full codes
+    /// as they are, reduced ones (`1.8.0`, `F.F`, `C.50.1*12`) with the
+    /// profile's groups A-B, or `0-0` for abstract codes, and E = 0 when left out.
+    pub fn full_code(&self, address: &str) -> Option<ObisCode> {
+        let address = address.trim();
+        if address.contains(':') {
+            return address.parse().ok();
+        }
+        let (body, suffix) = match address.split_once(['*', '&']) {
+            Some((body, suffix)) => (body, Some(suffix)),
+            None => (address, None),
+        };
+        let groups: Vec<&str> = body.split('.').collect();
+        let body = match groups.len() {
+            2 => format!("{}.0", body),
+            3 => body.to_owned(),
+            _ => return None,
+        };
+        let abstract_code = groups[0].chars().all(|c| c.is_ascii_uppercase());
+        let prefix = if abstract_code { "0-0" } else { &self.reduced_prefix };
+        let text = match suffix {
+            Some(suffix) => format!("{prefix}:{body}*{suffix}"),
+            None => format!("{prefix}:{body}"),
+        };
+        text.parse().ok()
+    }
+}
+
+/// Baud rates of IEC 62056-21 modes B and C (and 300 for mode A).
+pub const IEC_BAUD_RATES: [u32; 7] = [300, 600, 1200, 2400, 4800, 9600, 19200];
+
+fn is_snake_case(text: &str) -> bool {
+    !text.is_empty()
+        && text.starts_with(|c: char| c.is_ascii_lowercase())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+impl StatusWord {
+    /// Reads the word as the meter writes it.
+    pub fn parse(&self, text: &str) -> Option<u32> {
+        let digits: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        match self.format {
+            StatusFormat::Hex => u32::from_str_radix(&digits, 16).ok(),
+            StatusFormat::Binary => u32::from_str_radix(&digits, 2).ok(),
+        }
+    }
+
+    /// The conditions a word's set bits name, in bit order. Set bits the
+    /// profile does not name come back as `bit_N` so nothing is hidden.
+    pub fn conditions(&self, word: u32) -> Vec<String> {
+        (0..32u8)
+            .filter(|bit| word & (1 << bit) != 0)
+            .map(|bit| {
+                self.bits
+                    .get(&bit)
+                    .cloned()
+                    .unwrap_or_else(|| format!("unnamed_bit_{bit}"))
+            })
+            .collect()
+    }
+}
