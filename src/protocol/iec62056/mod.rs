@@ -1,12 +1,17 @@
-//! IEC 62056-21 (formerly IEC 1107), protocol modes A, B and C: the codec
-//! only, pure functions over bytes and text, no I/O and no timing (the
-//! session owns baud switches, reaction times and retries).
+//! IEC 62056-21 (formerly IEC 1107), protocol modes A, B and C: a pure
+//! codec (functions over bytes and text, no I/O, no timing) and a client
+//! session over any byte stream, which owns baud switches, reaction times
+//! and retries.
 //!
 //! - [`frame`]: control characters, BCC, command and data messages;
 //! - [`ident`]: sign-on, identification, option select;
 //! - [`message`]: whole messages per direction, decoded incrementally;
 //! - [`dataset`]: `address(value*unit)` data sets inside a block;
-//! - [`profile_block`]: EMH-style load profile requests and answers.
+//! - [`profile_block`]: EMH-style load profile requests and answers;
+//! - [`line`]: baud switching on serial ports (7E1) and none on TCP;
+//! - [`session`]: sign-on and data readout, and (in `programming.rs`)
+//!   programming mode: password, reads, writes, load profiles and the
+//!   closing break.
 //!
 //! Encoders enforce the standard; decoders tolerate what real meters send
 //! as long as the framing stays unambiguous. Addresses stay strings: the
@@ -15,13 +20,20 @@
 pub mod dataset;
 pub mod frame;
 pub mod ident;
+pub mod line;
 pub mod message;
 pub mod profile_block;
+mod programming;
+pub mod session;
+#[cfg(test)]
+mod test_meter;
 
 pub use dataset::{DataSet, DataSetError, DataValue, format_data_set, format_data_sets, parse_data_sets};
 pub use frame::{Command, CommandKind, DataBlock, Decoded, EncodeError, FrameError, bcc};
 pub use ident::{Identification, Mode, OptionMode, OptionSelect, SignOn};
+pub use line::{LineSpeed, open_serial};
 pub use message::{ClientMessage, MeterMessage, decode_from_client, decode_from_meter};
 pub use profile_block::{
     LoadProfileBlock, ProfileError, ProfileRequest, ProfileTime, format_load_profile, parse_load_profile,
 };
+pub use session::{Readout, Session, SessionConfig, SessionError};
