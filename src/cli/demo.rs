@@ -22,7 +22,7 @@ use crate::sim::server::{TcpFraming, spawn_pty, spawn_tcp};
 use crate::startup::{redact, start};
 use crate::store::buses::upsert_bus;
 use crate::store::database::{connect, create_database_if_missing, migrate};
-use crate::store::devices::{NewDevice, fetch_devices_on_bus, insert_device};
+use crate::store::devices::{DeviceAddress, NewDevice, fetch_devices_on_bus, insert_device};
 use crate::store::tokens::insert_token;
 
 #[derive(Debug, clap::Args)]
@@ -134,7 +134,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         let row = upsert_bus(&pool, line.bus, &transport).await?;
         let existing = fetch_devices_on_bus(&pool, row.id).await?;
         for (name, profile, unit, _) in line.devices {
-            if existing.iter().any(|device| device.address == i16::from(*unit)) {
+            if existing.iter().any(|device| device.address == Some(i16::from(*unit))) {
                 continue;
             }
             let address = UnitAddress::new(i64::from(*unit))?;
@@ -144,7 +144,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                     bus_id: row.id,
                     name,
                     profile,
-                    address,
+                    address: DeviceAddress::Unit(address),
                     realtime_seconds: 10,
                     energy_seconds: 60,
                 },

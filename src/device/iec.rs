@@ -67,7 +67,9 @@ pub enum ValueShape {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IecValue {
-    /// The code as stored (full form, without billing suffix).
+    /// The code as stored, in full form: without billing suffix when the
+    /// value has a `history`; with one when the suffix is part of the
+    /// code's meaning (the items of an event block, `0-0:C.50.41*21`).
     pub obis: ObisCode,
     pub unit: Unit,
     pub group: RegisterGroup,
@@ -179,8 +181,11 @@ impl IecSettings {
         let mut seen = std::collections::HashSet::new();
         for (index, value) in self.values.iter().enumerate() {
             let field = |name: &str| format!("iec62056.values[{index}] ({}).{name}", value.name);
-            if value.obis.billing().is_some() {
-                return fail(field("obis"), "give the code without its billing suffix; use history");
+            if value.obis.billing().is_some() && value.history.is_some() {
+                return fail(
+                    field("obis"),
+                    "give the code without its billing suffix when it has a history",
+                );
             }
             if let Some([first, last]) = value.history {
                 if first == 0 || last < first {
@@ -225,6 +230,15 @@ impl IecSettings {
     /// The entry for a code as the meter sent it, if the profile lists it
     /// with that billing suffix.
     pub fn value_for(&self, code: &ObisCode) -> Option<&IecValue> {
+        // A code listed with its suffix (an item of an event block, e.g.
+        // `0-0:C.50.41*21`) names that value alone.
+        if let Some(exact) = self
+            .values
+            .iter()
+            .find(|value| &value.obis == code && code.billing().is_some())
+        {
+            return Some(exact);
+        }
         let current = code.current();
         let value = self.values.iter().find(|value| value.obis == current)?;
         match (code.billing(), value.history) {

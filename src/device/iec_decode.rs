@@ -273,7 +273,7 @@ mod tests {
         let read_at = Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap();
         // A1000 manual, App. B: "if Missing Voltage and Over Voltage,
         // Display 0000 0101": bits 0 and 2 of ERR1.
-        let sets = parse_data_sets("F.F.1(00000005)\r\nF.F.0(00000040)\r\n!\r\n").unwrap();
+        let sets = parse_data_sets("F.F.1(00000101)\r\nF.F.0(01000000)\r\n!\r\n").unwrap();
         let decoded = decode_readout(&a1000(), &sets, read_at, Tz::UTC);
         let codes: Vec<(&str, &str)> = decoded
             .conditions

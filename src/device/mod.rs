@@ -4,6 +4,8 @@ pub mod decode;
 pub mod identify;
 pub mod iec;
 pub mod iec_decode;
+pub mod iec_load_profile;
+pub mod interval;
 pub mod obis;
 pub mod profile;
 pub mod pulse;

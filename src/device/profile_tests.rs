@@ -446,11 +446,16 @@ fn malformed_iec_sections_name_file_field_and_reason() {
         error,
         "profile iec.toml: iec62056.values[0] (Import).history: must be [first, last] with 1 <= first <= last"
     );
-    let error = refuse(&IEC_ONLY.replace("\"1-1:1.6.0\"", "\"1-1:1.6.0*1\""));
+    let error = refuse(&IEC_ONLY.replace("\"1-1:1.8.0\"", "\"1-1:1.8.0*1\""));
     assert!(
-        error.contains("iec62056.values[1] (Demand).obis: give the code without"),
+        error.contains("iec62056.values[0] (Import).obis: give the code without its billing suffix"),
         "{error}"
     );
+    // Without a history, a suffix is part of the code: that value alone.
+    let exact = Profile::parse("iec.toml", &IEC_ONLY.replace("\"1-1:1.6.0\"", "\"0-0:C.50.41*21\"")).unwrap();
+    let iec = exact.iec62056.unwrap();
+    assert!(iec.value_for(&"0-0:C.50.41*21".parse().unwrap()).is_some());
+    assert!(iec.value_for(&"0-0:C.50.41*22".parse().unwrap()).is_none());
     let error = refuse(&IEC_ONLY.replace("0 = \"clock_error\"", "40 = \"clock_error\""));
     assert!(
         error.contains("iec62056.status[0] (errors).bits.40: bits are numbered 0-31"),

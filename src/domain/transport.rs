@@ -18,7 +18,62 @@ pub enum Transport {
         parity: Parity,
         stop_bits: u8,
     },
+    /// IEC 62056-21 on a local serial line (RS485 multi-drop, RS232): 7E1,
+    /// sign-on at `initial_baud` (300 by the standard), then the rate the
+    /// meter offers, at most `max_baud`. Each device is selected by its
+    /// device address.
+    Iec62056Serial {
+        path: String,
+        #[serde(default = "iec_initial_baud")]
+        initial_baud: u32,
+        #[serde(default = "iec_max_baud")]
+        max_baud: u32,
+    },
+    /// An IEC 62056-21 optical probe (one meter per probe): like
+    /// `iec62056_serial`, with a settle delay after each baud switch, which
+    /// probes behind USB converters need.
+    Optical {
+        path: String,
+        #[serde(default = "iec_max_baud")]
+        max_baud: u32,
+        #[serde(default = "optical_settle_ms")]
+        settle_ms: u32,
+    },
+    /// IEC 62056-21 over TCP (a meter's Ethernet port or a transparent
+    /// gateway): no baud switch.
+    Iec62056Tcp { host: String, port: u16 },
 }
+
+/// The protocol a bus speaks, which decides how its devices are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Modbus,
+    Iec62056,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Modbus => "modbus",
+            Protocol::Iec62056 => "iec62056",
+        }
+    }
+}
+
+fn iec_initial_baud() -> u32 {
+    300
+}
+
+fn iec_max_baud() -> u32 {
+    9600
+}
+
+fn optical_settle_ms() -> u32 {
+    300
+}
+
+/// Baud rates of IEC 62056-21 (mode A stays at 300; modes B and C go up to 19200).
+pub const IEC_BAUD_RATES: [u32; 7] = [300, 600, 1200, 2400, 4800, 9600, 19200];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -45,7 +100,26 @@ impl Transport {
             Transport::ModbusTcp { .. } => "modbus_tcp",
             Transport::RtuOverTcp { .. } => "rtu_over_tcp",
             Transport::SerialRtu { .. } => "serial_rtu",
+            Transport::Iec62056Serial { .. } => "iec62056_serial",
+            Transport::Optical { .. } => "optical",
+            Transport::Iec62056Tcp { .. } => "iec62056_tcp",
         }
+    }
+
+    pub fn protocol(&self) -> Protocol {
+        match self {
+            Transport::ModbusTcp { .. } | Transport::RtuOverTcp { .. } | Transport::SerialRtu { .. } => {
+                Protocol::Modbus
+            }
+            Transport::Iec62056Serial { .. } | Transport::Optical { .. } | Transport::Iec62056Tcp { .. } => {
+                Protocol::Iec62056
+            }
+        }
+    }
+
+    /// Whether one line carries one device only (an optical probe).
+    pub fn single_device(&self) -> bool {
+        matches!(self, Transport::Optical { .. })
     }
 
     /// Checks the values serde cannot: empty host, port 0, unknown baud rate.
@@ -57,7 +131,9 @@ impl Transport {
             })
         };
         match self {
-            Transport::ModbusTcp { host, port } | Transport::RtuOverTcp { host, port } => {
+            Transport::ModbusTcp { host, port }
+            | Transport::RtuOverTcp { host, port }
+            | Transport::Iec62056Tcp { host, port } => {
                 if host.trim().is_empty() {
                     return fail("transport.host", "must not be empty");
                 }
@@ -79,6 +155,47 @@ impl Transport {
                 }
                 if !matches!(stop_bits, 1 | 2) {
                     return fail("transport.stop_bits", "must be 1 or 2");
+                }
+            }
+            Transport::Iec62056Serial {
+                path,
+                initial_baud,
+                max_baud,
+            } => {
+                if path.trim().is_empty() {
+                    return fail("transport.path", "must name a serial device, e.g. /dev/ttyUSB0");
+                }
+                for (field, baud) in [
+                    ("transport.initial_baud", initial_baud),
+                    ("transport.max_baud", max_baud),
+                ] {
+                    if !IEC_BAUD_RATES.contains(baud) {
+                        return fail(field, "must be one of 300, 600, 1200, 2400, 4800, 9600, 19200");
+                    }
+                }
+                if initial_baud > max_baud {
+                    return fail("transport.max_baud", "must not be below initial_baud");
+                }
+            }
+            Transport::Optical {
+                path,
+                max_baud,
+                settle_ms,
+            } => {
+                if path.trim().is_empty() {
+                    return fail(
+                        "transport.path",
+                        "must name the probe's serial device, e.g. /dev/ttyUSB0",
+                    );
+                }
+                if !IEC_BAUD_RATES.contains(max_baud) {
+                    return fail(
+                        "transport.max_baud",
+                        "must be one of 300, 600, 1200, 2400, 4800, 9600, 19200",
+                    );
+                }
+                if *settle_ms > 5_000 {
+                    return fail("transport.settle_ms", "must be 0-5000 ms");
                 }
             }
         }
@@ -103,6 +220,13 @@ impl Transport {
                 };
                 format!("Serial RTU {path} {baud} 8{parity}{stop_bits}")
             }
+            Transport::Iec62056Serial {
+                path,
+                initial_baud,
+                max_baud,
+            } => format!("IEC 62056-21 {path} 7E1 {initial_baud}-{max_baud}"),
+            Transport::Optical { path, max_baud, .. } => format!("Optical probe {path} 7E1 300-{max_baud}"),
+            Transport::Iec62056Tcp { host, port } => format!("IEC 62056-21 over TCP {host}:{port}"),
         }
     }
 }
@@ -152,5 +276,37 @@ mod tests {
         };
         assert_eq!(tcp.check().unwrap_err().field, "transport.host");
         assert!(serde_json::from_str::<Transport>(r#"{"kind": "can_bus"}"#).is_err());
+    }
+
+    #[test]
+    fn iec_kinds_take_the_standards_defaults_and_refuse_other_rates() {
+        let line: Transport = serde_json::from_str(r#"{"kind": "iec62056_serial", "path": "/dev/ttyS1"}"#).unwrap();
+        assert_eq!(
+            line,
+            Transport::Iec62056Serial {
+                path: "/dev/ttyS1".into(),
+                initial_baud: 300,
+                max_baud: 9600
+            }
+        );
+        assert_eq!(line.protocol(), Protocol::Iec62056);
+        assert!(line.check().is_ok());
+        let probe: Transport =
+            serde_json::from_str(r#"{"kind": "optical", "path": "/dev/ttyUSB0", "max_baud": 19200}"#).unwrap();
+        assert!(probe.check().is_ok() && probe.single_device());
+        let too_fast: Transport =
+            serde_json::from_str(r#"{"kind": "iec62056_serial", "path": "/dev/ttyS1", "max_baud": 38400}"#).unwrap();
+        assert_eq!(too_fast.check().unwrap_err().field, "transport.max_baud");
+        let tcp: Transport =
+            serde_json::from_str(r#"{"kind": "iec62056_tcp", "host": "10.0.0.5", "port": 0}"#).unwrap();
+        assert_eq!(tcp.check().unwrap_err().field, "transport.port");
+        assert_eq!(
+            Transport::ModbusTcp {
+                host: "h".into(),
+                port: 1
+            }
+            .protocol(),
+            Protocol::Modbus
+        );
     }
 }

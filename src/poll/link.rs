@@ -119,6 +119,11 @@ async fn open(transport: &Transport, limit: Duration, unit: u8) -> Result<Connec
                 })?;
             Ok(Connection::Rtu(RtuClient::new(Box::new(port))))
         }
+        // The supervisor gives IEC 62056-21 buses their own worker.
+        other => Err(LinkError::Transport(format!(
+            "{} is not a Modbus transport",
+            other.kind()
+        ))),
     }
 }
 

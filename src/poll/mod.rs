@@ -3,6 +3,8 @@
 //! writes what they read in batches.
 
 pub mod command;
+pub mod iec_line;
+pub mod iec_worker;
 pub mod ingest;
 pub mod link;
 pub mod link_stats;

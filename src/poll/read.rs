@@ -20,7 +20,7 @@ use crate::device::profile::{Block, RegisterGroup};
 use crate::device::pulse::{self, Continuity};
 use crate::device::reading::Reading;
 use crate::domain::ids::BusId;
-use crate::store::devices::update_device_status;
+use crate::store::devices::{DeviceStatus, update_device_status};
 use crate::store::events::{insert_event, update_event_cleared};
 use crate::store::read_jobs::{update_read_job_finished, update_read_job_started};
 use crate::store::readings::fetch_latest;
@@ -261,8 +261,17 @@ pub(crate) async fn read_step(
 /// Stores the device's status and opens or clears its `comm_lost` event.
 /// A database outage here is logged, not fatal: the next poll writes again.
 pub(crate) async fn record_status(pool: &PgPool, runtime: &DeviceRuntime, transition: Option<Transition>) {
-    let id = runtime.config.id;
-    let status = &runtime.tracker.status;
+    record_device_status(pool, &runtime.config, &runtime.tracker.status, transition).await;
+}
+
+/// [`record_status`] for any worker: the device, its status, what changed.
+pub(crate) async fn record_device_status(
+    pool: &PgPool,
+    config: &DeviceConfig,
+    status: &DeviceStatus,
+    transition: Option<Transition>,
+) {
+    let id = config.id;
     if let Err(error) = update_device_status(pool, id, status).await {
         tracing::warn!(device = %id, %error, "cannot store device status");
     }
@@ -272,13 +281,13 @@ pub(crate) async fn record_status(pool: &PgPool, runtime: &DeviceRuntime, transi
         Some(Transition::Lost) => {
             let message = format!(
                 "{} stopped answering: {}",
-                runtime.config.name,
+                config.name,
                 status.last_error.as_deref().unwrap_or("no answer")
             );
             insert_event(pool, id, "comm_lost", "warning", &message, at).await
         }
         Some(Transition::Restored) => {
-            let message = format!("{} answers again", runtime.config.name);
+            let message = format!("{} answers again", config.name);
             match update_event_cleared(pool, id, "comm_lost", at).await {
                 Ok(()) => match insert_event(pool, id, "comm_restored", "info", &message, at).await {
                     Ok(()) => update_event_cleared(pool, id, "comm_restored", at).await,

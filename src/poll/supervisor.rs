@@ -12,12 +12,13 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::command::BusCommands;
+use super::iec_worker::run_iec_bus;
 use super::ingest::spawn_ingest;
 use super::stats::PollStats;
 use super::worker::{DeviceConfig, WorkerServices, run_bus};
 use crate::device::registry::ProfileSet;
 use crate::domain::ids::BusId;
-use crate::domain::transport::Transport;
+use crate::domain::transport::{Protocol, Transport};
 use crate::store::buses::fetch_buses;
 use crate::store::devices::{DeviceRow, DeviceStatus, fetch_devices};
 
@@ -124,14 +125,24 @@ async fn refresh(
         let (devices_tx, devices_rx) = watch::channel(configs);
         let (stop_tx, stop_rx) = watch::channel(false);
         let inbox = commands.open(bus.id);
-        let task = tokio::spawn(run_bus(
-            bus.id,
-            transport.clone(),
-            devices_rx,
-            inbox,
-            services.clone(),
-            stop_rx,
-        ));
+        let task = match transport.protocol() {
+            Protocol::Modbus => tokio::spawn(run_bus(
+                bus.id,
+                transport.clone(),
+                devices_rx,
+                inbox,
+                services.clone(),
+                stop_rx,
+            )),
+            Protocol::Iec62056 => tokio::spawn(run_iec_bus(
+                bus.id,
+                transport.clone(),
+                devices_rx,
+                inbox,
+                services.clone(),
+                stop_rx,
+            )),
+        };
         running.insert(
             bus.id,
             RunningBus {
@@ -161,7 +172,9 @@ fn device_config(row: &DeviceRow, profiles: &ProfileSet, zone: Tz) -> Option<Dev
     Some(DeviceConfig {
         id: row.id,
         name: row.name.clone(),
-        address: u8::try_from(row.address).ok()?,
+        // Devices of IEC 62056-21 buses have no Modbus unit (0, never sent).
+        address: row.address.and_then(|unit| u8::try_from(unit).ok()).unwrap_or(0),
+        iec_address: row.iec_address.clone(),
         profile,
         realtime: Duration::from_secs(u64::try_from(row.realtime_seconds).unwrap_or(10)),
         energy: Duration::from_secs(u64::try_from(row.energy_seconds).unwrap_or(60)),

@@ -30,7 +30,10 @@ use crate::store::scans::{Found, update_scan_finished, update_scan_progress};
 pub struct DeviceConfig {
     pub id: DeviceId,
     pub name: String,
+    /// Modbus unit address (0 on an IEC 62056-21 bus).
     pub address: u8,
+    /// IEC 62056-21 device address (none on a Modbus bus).
+    pub iec_address: Option<String>,
     pub profile: Arc<Profile>,
     pub realtime: Duration,
     pub energy: Duration,
@@ -42,10 +45,11 @@ pub struct DeviceConfig {
 
 impl DeviceConfig {
     /// What, when changed, requires the worker to re-plan.
-    pub fn plan_key(&self) -> (DeviceId, u8, &str, Duration, Duration, Tz) {
+    pub fn plan_key(&self) -> (DeviceId, u8, Option<&str>, &str, Duration, Duration, Tz) {
         (
             self.id,
             self.address,
+            self.iec_address.as_deref(),
             &self.profile.name,
             self.realtime,
             self.energy,

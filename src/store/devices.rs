@@ -15,7 +15,10 @@ pub struct DeviceRow {
     pub bus_name: String,
     pub name: String,
     pub profile: String,
-    pub address: i16,
+    /// Modbus unit address; none for a device on an IEC 62056-21 bus.
+    pub address: Option<i16>,
+    /// IEC 62056-21 device address (sign-on `/?ADDRESS!`); none on Modbus.
+    pub iec_address: Option<String>,
     pub realtime_seconds: i32,
     pub energy_seconds: i32,
     pub enabled: bool,
@@ -31,6 +34,25 @@ impl DeviceRow {
     pub fn state(&self) -> DeviceState {
         DeviceState::parse(&self.state)
     }
+
+    /// How the device is addressed on its bus, for pages and logs.
+    pub fn address_text(&self) -> String {
+        match (&self.address, &self.iec_address) {
+            (Some(unit), _) => unit.to_string(),
+            (None, Some(text)) if text.is_empty() => "(probe)".to_owned(),
+            (None, Some(text)) => text.clone(),
+            (None, None) => String::new(),
+        }
+    }
+}
+
+/// How a new device is selected on its bus.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceAddress {
+    /// A Modbus unit address.
+    Unit(UnitAddress),
+    /// An IEC 62056-21 device address (may be empty on an optical probe).
+    Iec(String),
 }
 
 /// A device to create.
@@ -39,7 +61,7 @@ pub struct NewDevice<'a> {
     pub bus_id: BusId,
     pub name: &'a str,
     pub profile: &'a str,
-    pub address: UnitAddress,
+    pub address: DeviceAddress,
     pub realtime_seconds: u32,
     pub energy_seconds: u32,
 }
@@ -58,7 +80,7 @@ pub struct DeviceStatus {
 macro_rules! select_devices {
     ($tail:literal) => {
         concat!(
-            "SELECT d.id, d.bus_id, b.name AS bus_name, d.name, d.profile, d.address, \
+            "SELECT d.id, d.bus_id, b.name AS bus_name, d.name, d.profile, d.address, d.iec_address, \
                       d.realtime_seconds, d.energy_seconds, d.enabled, d.state, d.last_success_at, \
                       d.last_attempt_at, d.consecutive_failures, d.last_error, d.created_at \
                       FROM devices d JOIN buses b ON b.id = d.bus_id",
@@ -70,13 +92,20 @@ macro_rules! select_devices {
 
 pub async fn insert_device(pool: &PgPool, device: &NewDevice<'_>) -> Result<DeviceRow, StoreError> {
     let id: DeviceId = sqlx::query_scalar(
-        "INSERT INTO devices (bus_id, name, profile, address, realtime_seconds, energy_seconds) \
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        "INSERT INTO devices (bus_id, name, profile, address, iec_address, realtime_seconds, energy_seconds) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
     )
     .bind(device.bus_id)
     .bind(device.name)
     .bind(device.profile)
-    .bind(i16::from(device.address.get()))
+    .bind(match &device.address {
+        DeviceAddress::Unit(unit) => Some(i16::from(unit.get())),
+        DeviceAddress::Iec(_) => None,
+    })
+    .bind(match &device.address {
+        DeviceAddress::Unit(_) => None,
+        DeviceAddress::Iec(text) => Some(text.as_str()),
+    })
     .bind(i32::try_from(device.realtime_seconds).unwrap_or(i32::MAX))
     .bind(i32::try_from(device.energy_seconds).unwrap_or(i32::MAX))
     .fetch_one(pool)
@@ -97,12 +126,12 @@ pub async fn fetch_devices(pool: &PgPool) -> Result<Vec<DeviceRow>, StoreError> 
 }
 
 pub async fn fetch_devices_on_bus(pool: &PgPool, bus_id: BusId) -> Result<Vec<DeviceRow>, StoreError> {
-    Ok(
-        sqlx::query_as(select_devices!("WHERE d.bus_id = $1 AND d.enabled ORDER BY d.address"))
-            .bind(bus_id)
-            .fetch_all(pool)
-            .await?,
-    )
+    Ok(sqlx::query_as(select_devices!(
+        "WHERE d.bus_id = $1 AND d.enabled ORDER BY d.address, d.iec_address"
+    ))
+    .bind(bus_id)
+    .fetch_all(pool)
+    .await?)
 }
 
 pub async fn update_device_status(pool: &PgPool, id: DeviceId, status: &DeviceStatus) -> Result<(), StoreError> {

@@ -18,6 +18,10 @@ pub(crate) fn on_constraint(error: sqlx::Error) -> StoreError {
     let (field, reason) = match name {
         "buses_name_key" => ("name", "a bus with this name already exists"),
         "devices_bus_address_key" => ("address", "another device on this bus already has this address"),
+        "devices_bus_iec_address_key" => (
+            "iec_address",
+            "another device on this bus already has this device address",
+        ),
         "devices_bus_id_fkey" => ("bus_id", "no such bus"),
         "buses_site_id_fkey" => ("site_id", "no such site"),
         "users_name_key" => ("name", "a user with this name already exists"),

@@ -6,6 +6,7 @@ pub mod database;
 pub mod devices;
 pub mod error;
 pub mod events;
+pub mod intervals;
 pub mod read_jobs;
 pub mod readings;
 pub mod scans;

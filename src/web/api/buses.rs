@@ -27,7 +27,11 @@ pub struct NewBus {
     /// Unique name, e.g. the cable or gateway it stands for.
     pub name: String,
     /// How to reach it. `kind` is `modbus_tcp` or `rtu_over_tcp` (with `host`, `port`) or
-    /// `serial_rtu` (with `path`, `baud` 1200–115200, `parity` none|even|odd, `stop_bits` 1|2).
+    /// `serial_rtu` (with `path`, `baud` 1200–115200, `parity` none|even|odd, `stop_bits` 1|2)
+    /// for Modbus; for IEC 62056-21, `iec62056_serial` (with `path`, optional `initial_baud`
+    /// (300) and `max_baud` (9600), 300–19200; 7E1), `optical` (a probe reaching one meter:
+    /// `path`, optional `max_baud` and `settle_ms` (300), the wait after a baud switch) or
+    /// `iec62056_tcp` (with `host`, `port`).
     #[schema(value_type = Object)]
     pub transport: Transport,
     /// Site the bus belongs to; the default site when absent.

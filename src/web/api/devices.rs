@@ -7,14 +7,19 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::device::profile::Profile;
 use crate::device::registry::ProfileSet;
 use crate::domain::address::UnitAddress;
 use crate::domain::ids::{BusId, DeviceId};
 use crate::domain::role::Right;
 use crate::domain::state::DeviceState;
+use crate::domain::transport::{Protocol, Transport};
 use crate::store::audit::insert_audit;
 use crate::store::buses::fetch_bus;
-use crate::store::devices::{DeviceRow, NewDevice as StoreNewDevice, fetch_device, fetch_devices, insert_device};
+use crate::store::devices::{
+    DeviceAddress, DeviceRow, NewDevice as StoreNewDevice, fetch_device, fetch_devices, fetch_devices_on_bus,
+    insert_device,
+};
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::json::ApiJson;
@@ -32,8 +37,15 @@ pub struct NewDevice {
     pub bus_id: i64,
     /// Device profile name, e.g. `th40c`.
     pub profile: String,
-    /// Modbus unit address, 1–247.
-    pub address: i64,
+    /// Modbus unit address, 1–247: required on a Modbus bus, absent on an
+    /// IEC 62056-21 bus.
+    pub address: Option<i64>,
+    /// IEC 62056-21 device address (the sign-on's `/?ADDRESS!`, up to 32
+    /// letters, digits or spaces, often the meter's serial number): required
+    /// on an `iec62056_serial` or `iec62056_tcp` bus, optional on an optical
+    /// probe (which reaches one meter), absent on a Modbus bus.
+    #[schema(example = "12345678")]
+    pub iec_address: Option<String>,
     /// Poll periods; the profile's defaults when absent.
     pub schedule: Option<ScheduleInput>,
 }
@@ -76,7 +88,10 @@ pub struct Device {
     #[schema(value_type = i64)]
     pub bus_id: BusId,
     pub profile: String,
-    pub address: i16,
+    /// Modbus unit address; null for a device on an IEC 62056-21 bus.
+    pub address: Option<i16>,
+    /// IEC 62056-21 device address; null on a Modbus bus.
+    pub iec_address: Option<String>,
     pub schedule: Schedule,
     pub status: Status,
     pub created_at: DateTime<Utc>,
@@ -103,6 +118,7 @@ impl Device {
             bus_id: row.bus_id,
             profile: row.profile,
             address: row.address,
+            iec_address: row.iec_address,
             schedule: Schedule {
                 realtime_seconds: row.realtime_seconds,
                 energy_seconds: row.energy_seconds,
@@ -164,17 +180,14 @@ pub(crate) async fn add_device(state: &AppState, caller: &Caller, body: &NewDevi
             format!("unknown profile {:?}; known: {}", body.profile, known.join(", ")),
         )
     })?;
-    let address = UnitAddress::new(body.address).map_err(|error| ApiError::invalid("address", error))?;
-    if address.get() > profile.max_address {
-        return Err(ApiError::invalid(
-            "address",
-            format!("{} accepts addresses 1-{}", profile.name, profile.max_address),
-        ));
-    }
     let bus_id = BusId(body.bus_id);
-    if fetch_bus(&state.pool, bus_id).await?.is_none() {
+    let Some(bus) = fetch_bus(&state.pool, bus_id).await? else {
         return Err(ApiError::invalid("bus_id", format!("no bus {}", body.bus_id)));
-    }
+    };
+    let address = match bus.transport.0.protocol() {
+        Protocol::Modbus => modbus_address(body, &profile)?,
+        Protocol::Iec62056 => iec_address(state, body, &profile, bus_id, &bus.transport.0).await?,
+    };
     let schedule = body.schedule.as_ref();
     let new = StoreNewDevice {
         bus_id,
@@ -198,10 +211,100 @@ pub(crate) async fn add_device(state: &AppState, caller: &Caller, body: &NewDevi
         &caller.user,
         "create_device",
         &format!("device/{}", row.id),
-        serde_json::json!({"name": name, "bus_id": bus_id, "profile": profile.name, "address": address}),
+        serde_json::json!({"name": name, "bus_id": bus_id, "profile": profile.name,
+            "address": body.address, "iec_address": body.iec_address}),
     )
     .await?;
     Ok(row)
+}
+
+/// The Modbus unit of a device on a Modbus bus.
+fn modbus_address(body: &NewDevice, profile: &Profile) -> Result<DeviceAddress, ApiError> {
+    if !profile.speaks_modbus() {
+        return Err(ApiError::invalid(
+            "profile",
+            format!(
+                "{} is read over IEC 62056-21, not Modbus: put it on an iec62056_serial, optical or iec62056_tcp bus",
+                profile.name
+            ),
+        ));
+    }
+    if body.iec_address.is_some() {
+        return Err(ApiError::invalid(
+            "iec_address",
+            "a device on a Modbus bus has a unit address, not an IEC 62056-21 device address",
+        ));
+    }
+    let Some(address) = body.address else {
+        return Err(ApiError::invalid(
+            "address",
+            "required on a Modbus bus: the unit address, 1-247",
+        ));
+    };
+    let address = UnitAddress::new(address).map_err(|error| ApiError::invalid("address", error))?;
+    if address.get() > profile.max_address {
+        return Err(ApiError::invalid(
+            "address",
+            format!("{} accepts addresses 1-{}", profile.name, profile.max_address),
+        ));
+    }
+    Ok(DeviceAddress::Unit(address))
+}
+
+/// The device address of a device on an IEC 62056-21 bus. IEC 62056-21,
+/// 6.3.1: up to 32 characters; ours are letters, digits and spaces, which
+/// every meter we know uses (serial numbers).
+async fn iec_address(
+    state: &AppState,
+    body: &NewDevice,
+    profile: &Profile,
+    bus_id: BusId,
+    transport: &Transport,
+) -> Result<DeviceAddress, ApiError> {
+    if !profile.speaks_iec62056() {
+        return Err(ApiError::invalid(
+            "profile",
+            format!(
+                "{} is read over Modbus, not IEC 62056-21: put it on a modbus_tcp, rtu_over_tcp or serial_rtu bus",
+                profile.name
+            ),
+        ));
+    }
+    if body.address.is_some() {
+        return Err(ApiError::invalid(
+            "address",
+            "a device on an IEC 62056-21 bus has a device address (iec_address), not a Modbus unit",
+        ));
+    }
+    let text = match (&body.iec_address, transport.single_device()) {
+        (Some(text), _) => text.trim().to_owned(),
+        (None, true) => String::new(),
+        (None, false) => {
+            return Err(ApiError::invalid(
+                "iec_address",
+                "required on a shared IEC 62056-21 line: the meter's device address, e.g. its serial number",
+            ));
+        }
+    };
+    if text.len() > 32 || !text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b' ') {
+        return Err(ApiError::invalid(
+            "iec_address",
+            "must be at most 32 letters, digits or spaces",
+        ));
+    }
+    if text.is_empty() && !transport.single_device() {
+        return Err(ApiError::invalid(
+            "iec_address",
+            "must not be empty on a shared line: every meter would answer",
+        ));
+    }
+    if transport.single_device() && !fetch_devices_on_bus(&state.pool, bus_id).await?.is_empty() {
+        return Err(ApiError::invalid(
+            "bus_id",
+            "an optical probe reads one meter, and this one already has its device",
+        ));
+    }
+    Ok(DeviceAddress::Iec(text))
 }
 
 /// List devices.

@@ -69,7 +69,7 @@ async fn build(state: &AppState, caller: Caller, id: BusId) -> Result<BusPage, A
     for device in &devices {
         let device_counters = counters.as_ref().and_then(|c| c.devices.get(&device.id));
         rows.push(traffic(
-            format!("{} (address {})", device.name, device.address),
+            format!("{} (address {})", device.name, device.address_text()),
             Some(device.id.0),
             device_counters,
         ));
@@ -92,7 +92,7 @@ async fn build(state: &AppState, caller: Caller, id: BusId) -> Result<BusPage, A
             .map(|found| FoundView {
                 configured: devices
                     .iter()
-                    .find(|d| d.address == i16::from(found.address))
+                    .find(|d| d.address == Some(i16::from(found.address)))
                     .map(|d| d.name.clone())
                     .unwrap_or_default(),
                 address: found.address,
@@ -156,7 +156,8 @@ pub async fn post_bus_device(
         name: form.name,
         bus_id: id,
         profile: form.profile,
-        address: form.address,
+        address: Some(form.address),
+        iec_address: None,
         schedule: None,
     };
     match add_device(&state, &caller, &device).await {

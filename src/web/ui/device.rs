@@ -248,7 +248,7 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
         bus: device.bus_name.clone(),
         bus_id: device.bus_id.0,
         profile: device.profile.clone(),
-        address: device.address,
+        address: device.address_text(),
         state: device.state().as_str(),
         last_success: when(device.last_success_at),
         failures: device.consecutive_failures,

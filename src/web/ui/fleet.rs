@@ -71,7 +71,7 @@ async fn build(state: &AppState, caller: Caller) -> Result<FleetPage, ApiError> 
                 bus: device.bus_name.clone(),
                 bus_id: device.bus_id.0,
                 profile: device.profile.clone(),
-                address: device.address,
+                address: device.address_text(),
                 state: device.state().as_str(),
                 last_read: when(device.last_success_at),
                 energy: cell(values.get(&(id, "1-1:1.8.0")).copied(), 2),

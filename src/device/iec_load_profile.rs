@@ -1,0 +1,122 @@
+//! A meter's load profile (IEC 62056-21 `P.01`, EMH style) in the head-end's
+//! terms: the request for a time range, and the answer's rows as intervals
+//! of the channels the device profile names.
+//!
+//! Time: the meter writes local time with a season character (0 normal,
+//! 1 summer, 2 UTC; facts file, "Load profile"). Each row's stamp is the END
+//! of its interval, as EMH meters write it: the row stamped 10:15 holds the
+//! energy of 10:00–10:15.
+
+use chrono::{DateTime, NaiveDateTime, TimeDelta, TimeZone, Utc};
+use chrono_tz::{OffsetComponents, Tz};
+
+use super::iec::LoadProfileSettings;
+use super::interval::Interval;
+use super::obis::ObisCode;
+use super::reading::Quality;
+use crate::protocol::iec62056::{LoadProfileBlock, ProfileRequest, ProfileTime};
+
+/// The request for every interval that ends after `from`, to the newest.
+pub fn profile_request(settings: &LoadProfileSettings, from: DateTime<Utc>, zone: Tz) -> ProfileRequest {
+    ProfileRequest {
+        profile: settings.profile,
+        from: Some(meter_time(from, zone)),
+        to: None,
+    }
+}
+
+/// An instant as the meter writes it: local time and its season.
+pub fn meter_time(at: DateTime<Utc>, zone: Tz) -> ProfileTime {
+    let local = at.with_timezone(&zone);
+    let summer = !local.offset().dst_offset().is_zero();
+    ProfileTime {
+        season: u8::from(summer),
+        time: local.naive_local(),
+    }
+}
+
+/// The instant a meter's stamp names. In the autumn's repeated hour the
+/// season tells the two apart; where the season contradicts the zone (a
+/// meter that always writes 0) the local time decides. A stamp in the
+/// spring's missing hour is no instant.
+pub fn instant_of(stamp: NaiveDateTime, season: u8, zone: Tz) -> Option<DateTime<Utc>> {
+    if season == 2 {
+        return Some(Utc.from_utc_datetime(&stamp));
+    }
+    let local = zone.from_local_datetime(&stamp);
+    let candidates = [local.earliest(), local.latest()];
+    let summer = season == 1;
+    candidates
+        .iter()
+        .flatten()
+        .find(|at| at.offset().dst_offset().is_zero() != summer)
+        .or(candidates[0].as_ref())
+        .map(|at| at.with_timezone(&Utc))
+}
+
+/// The intervals of an answer, channel by channel as the device profile
+/// names them. Returns the intervals and what could not be taken (a block
+/// whose channels or period differ from the profile's, a stamp that is no
+/// instant); empty values (`()`) are gaps, not zeros, and are left out.
+pub fn intervals_from_blocks(
+    settings: &LoadProfileSettings,
+    blocks: &[LoadProfileBlock],
+    zone: Tz,
+) -> (Vec<Interval>, Vec<String>) {
+    let mut intervals = Vec::new();
+    let mut problems = Vec::new();
+    for block in blocks {
+        if block.period_minutes != settings.interval_minutes {
+            problems.push(format!(
+                "block from {}: period {} min, the profile says {}",
+                block.start, block.period_minutes, settings.interval_minutes
+            ));
+            continue;
+        }
+        let sent: Vec<Option<ObisCode>> = block.channels.iter().map(|(code, _)| channel_code(code)).collect();
+        let expected: Vec<Option<ObisCode>> = settings.channels.iter().map(|c| Some(c.obis.clone())).collect();
+        if sent != expected {
+            problems.push(format!(
+                "block from {}: channels {:?}, the profile says {:?}",
+                block.start,
+                block.channels.iter().map(|(code, _)| code).collect::<Vec<_>>(),
+                settings.channels.iter().map(|c| c.obis.to_string()).collect::<Vec<_>>()
+            ));
+            continue;
+        }
+        let period = TimeDelta::minutes(i64::from(settings.interval_minutes));
+        for (index, row) in block.rows.iter().enumerate() {
+            let stamp = block.row_time(index);
+            let Some(end) = instant_of(stamp, block.season, zone) else {
+                problems.push(format!(
+                    "row stamped {stamp} (season {}) is no instant in {zone}",
+                    block.season
+                ));
+                continue;
+            };
+            for (channel, value) in settings.channels.iter().zip(row) {
+                let Some(value) = value.filter(|v| v.is_finite()) else {
+                    continue;
+                };
+                intervals.push(Interval {
+                    obis: channel.obis.clone(),
+                    start: end - period,
+                    minutes: settings.interval_minutes,
+                    value,
+                    unit: channel.unit,
+                    meter_status: block.status.clone(),
+                    quality: Quality::GOOD,
+                });
+            }
+        }
+    }
+    (intervals, problems)
+}
+
+/// A channel's code as the header writes it, full or reduced (`1.29.0`).
+fn channel_code(text: &str) -> Option<ObisCode> {
+    if text.contains(':') {
+        return text.parse().ok();
+    }
+    format!("1-1:{text}").parse().ok()
+}

@@ -1,0 +1,333 @@
+//! The worker of one IEC 62056-21 bus: owns the line, holds it for one whole
+//! meter session at a time (sign-on to end of readout, or programming mode
+//! to its break), and reads each device on its schedule: a data readout
+//! every energy period, and the meter's load profile, resumed from the last
+//! stored interval, once per recorded interval.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use super::command::BusCommand;
+use super::iec_line::{IecLine, session_config};
+use super::link_stats::Outcome;
+use super::read::record_device_status;
+use super::schedule::Schedule;
+use super::stats::PollStats;
+use super::status::Tracker;
+use super::worker::{DeviceConfig, WorkerServices};
+use crate::device::iec_decode::{IecDecoded, decode_readout};
+use crate::device::iec_load_profile::{intervals_from_blocks, profile_request};
+use crate::device::profile::RegisterGroup;
+use crate::domain::ids::{BusId, DeviceId};
+use crate::domain::transport::Transport;
+use crate::protocol::iec62056::session::SessionError;
+use crate::store::events::{insert_event, update_event_cleared};
+use crate::store::intervals::{fetch_last_meter_interval, insert_meter_intervals};
+use crate::store::read_jobs::{update_read_job_finished, update_read_job_started};
+use crate::store::scans::update_scan_finished;
+
+/// What the worker keeps of one device.
+struct IecDevice {
+    config: DeviceConfig,
+    tracker: Tracker,
+    /// When the load profile is next due (it is read after a readout).
+    profile_due: Instant,
+}
+
+/// Runs the bus until `shutdown` turns true.
+pub async fn run_iec_bus(
+    bus: BusId,
+    transport: Transport,
+    mut devices: watch::Receiver<Vec<DeviceConfig>>,
+    mut commands: mpsc::Receiver<BusCommand>,
+    services: WorkerServices,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let config = session_config(&transport, services.request_timeout);
+    let mut line: Option<IecLine> = None;
+    let mut known: HashMap<DeviceId, IecDevice> = HashMap::new();
+    let mut schedule = Schedule::default();
+    let mut read_now: VecDeque<(i64, DeviceId)> = VecDeque::new();
+    services.stats.links.start(bus);
+    plan(&devices.borrow_and_update(), &mut known, &mut schedule);
+    loop {
+        let due = schedule.next_due();
+        tokio::select! {
+            biased;
+            _ = shutdown.changed() => {
+                if *shutdown.borrow() { return; }
+            }
+            Some(command) = commands.recv() => match command {
+                BusCommand::ReadNow { job, device } => read_now.push_back((job, device)),
+                BusCommand::Scan { job, .. } => {
+                    let refusal = "a scan probes Modbus unit addresses; an IEC 62056-21 line has none to probe";
+                    if let Err(error) = update_scan_finished(&services.pool, job, Some(refusal)).await {
+                        tracing::warn!(job, %error, "cannot record the scan's refusal");
+                    }
+                }
+            },
+            changed = devices.changed() => {
+                if changed.is_err() { return; }
+                plan(&devices.borrow_and_update(), &mut known, &mut schedule);
+            }
+            () = std::future::ready(()), if !read_now.is_empty() => {
+                if let Some((job, device)) = read_now.pop_front() {
+                    let device = known.get_mut(&device);
+                    read_now_job(&mut line, &transport, &config, bus, device, &services, job).await;
+                }
+            }
+            _ = sleep_until_due(due) => {
+                let Some(task) = schedule.next(Instant::now()).cloned() else { continue };
+                let Some(device) = known.get_mut(&task.device) else { continue };
+                let late = Instant::now().saturating_duration_since(task.due);
+                services.stats.links.record_lateness(bus, device.config.id, late, device.config.energy);
+                let with_profile = Instant::now() >= device.profile_due;
+                let result = read_device(&mut line, &transport, &config, bus, device, &services, with_profile).await;
+                let now = Instant::now();
+                match &result {
+                    Ok(_) => schedule.succeeded(task.device, task.group, now),
+                    Err(_) => { schedule.failed(task.device, task.group, now); }
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_until_due(due: Option<Instant>) {
+    match due {
+        Some(due) => tokio::time::sleep_until(due).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// One readout per device and energy period; first reads spread over a second.
+fn plan(configs: &[DeviceConfig], known: &mut HashMap<DeviceId, IecDevice>, schedule: &mut Schedule) {
+    let mut kept = HashMap::new();
+    let start = Instant::now();
+    for config in configs {
+        let device = match known.remove(&config.id) {
+            Some(old) if old.config.plan_key() == config.plan_key() => old,
+            _ => IecDevice {
+                tracker: Tracker::new(config.status.clone()),
+                config: config.clone(),
+                profile_due: start,
+            },
+        };
+        kept.insert(config.id, device);
+    }
+    *known = kept;
+    *schedule = Schedule::default();
+    let spread = Duration::from_millis(1_000 / (configs.len() as u64 + 1));
+    for (index, config) in configs.iter().enumerate() {
+        schedule.add(
+            config.id,
+            RegisterGroup::Energy,
+            config.energy,
+            start + spread * index as u32,
+        );
+    }
+}
+
+/// An operator's "read now": the readout and the load profile, at once.
+async fn read_now_job(
+    line: &mut Option<IecLine>,
+    transport: &Transport,
+    config: &crate::protocol::iec62056::session::SessionConfig,
+    bus: BusId,
+    device: Option<&mut IecDevice>,
+    services: &WorkerServices,
+    job: i64,
+) {
+    let Some(device) = device else {
+        let _ = update_read_job_finished(
+            &services.pool,
+            job,
+            Err("the device is not polled on this bus (disabled or removed)"),
+        )
+        .await;
+        return;
+    };
+    if let Err(error) = update_read_job_started(&services.pool, job).await {
+        tracing::warn!(job, %error, "cannot record the read's start");
+    }
+    let result = read_device(line, transport, config, bus, device, services, true).await;
+    let outcome = match &result {
+        Ok(count) => Ok(*count),
+        Err(error) => Err(error.as_str()),
+    };
+    if let Err(error) = update_read_job_finished(&services.pool, job, outcome).await {
+        tracing::warn!(job, %error, "cannot record the read's outcome");
+    }
+}
+
+/// Reads one device: its readout, then (when asked) its load profile.
+/// Returns how many values and intervals were stored, or why it failed.
+async fn read_device(
+    line: &mut Option<IecLine>,
+    transport: &Transport,
+    session: &crate::protocol::iec62056::session::SessionConfig,
+    bus: BusId,
+    device: &mut IecDevice,
+    services: &WorkerServices,
+    with_profile: bool,
+) -> Result<usize, String> {
+    let address = device.config.iec_address.clone().unwrap_or_default();
+    let started = Instant::now();
+    let readout = match line {
+        Some(open) => open.readout(&address).await,
+        None => match IecLine::open(transport, session.clone()).await {
+            Ok(open) => line.insert(open).readout(&address).await,
+            Err(error) => Err(error),
+        },
+    };
+    services
+        .stats
+        .links
+        .record(bus, device.config.id, outcome(&readout), started.elapsed());
+    let at = Utc::now();
+    let readout = match readout {
+        Ok(readout) => readout,
+        Err(error) => {
+            if error.is_link_failure() {
+                *line = None;
+            }
+            let message = error.to_string();
+            let transition = device.tracker.failure(at, message.clone());
+            record_device_status(&services.pool, &device.config, &device.tracker.status, transition).await;
+            return Err(message);
+        }
+    };
+    let Some(iec) = device.config.profile.iec62056.as_ref() else {
+        return Err(format!(
+            "profile {} has no [iec62056] section",
+            device.config.profile.name
+        ));
+    };
+    let decoded = decode_readout(iec, &readout.data_sets, at, device.config.zone);
+    if !decoded.unlisted.is_empty() || !decoded.invalid.is_empty() {
+        tracing::debug!(device = %device.config.name, unlisted = ?decoded.unlisted, invalid = ?decoded.invalid, "readout values not stored");
+    }
+    let mut count = decoded.readings.len();
+    record_conditions(&services.pool, &device.config, &decoded, iec, at).await;
+    if count > 0 {
+        PollStats::add(&services.stats.readings_queued, count as u64);
+        let batch = decoded.readings.into_iter().map(|r| (device.config.id, r)).collect();
+        if services.ingest.send(batch).await.is_err() {
+            tracing::error!(%bus, "ingest has stopped; readings lost");
+        }
+    }
+    let transition = device.tracker.success(at);
+    record_device_status(&services.pool, &device.config, &device.tracker.status, transition).await;
+    if with_profile && let Some(settings) = &iec.load_profile {
+        let password = iec.password.clone().unwrap_or_default();
+        match read_load_profile(line, bus, device, services, settings, &address, &password).await {
+            Ok(stored) => {
+                count += stored;
+                device.profile_due = Instant::now() + Duration::from_secs(u64::from(settings.interval_minutes) * 60);
+            }
+            Err(error) => {
+                tracing::warn!(device = %device.config.name, %error, "load profile not read; retried at the next readout");
+            }
+        }
+    }
+    Ok(count)
+}
+
+/// Reads the load profile from the last stored interval (or the profile's
+/// backfill depth) to now, and stores what is new.
+async fn read_load_profile(
+    line: &mut Option<IecLine>,
+    bus: BusId,
+    device: &IecDevice,
+    services: &WorkerServices,
+    settings: &crate::device::iec::LoadProfileSettings,
+    address: &str,
+    password: &str,
+) -> Result<usize, String> {
+    let id = device.config.id;
+    let last = fetch_last_meter_interval(&services.pool, id)
+        .await
+        .map_err(|error| error.to_string())?;
+    let from: DateTime<Utc> = match last {
+        Some(start) => start + TimeDelta::minutes(i64::from(settings.interval_minutes)),
+        None => Utc::now() - TimeDelta::days(i64::from(settings.backfill_days)),
+    };
+    let request = profile_request(settings, from, device.config.zone);
+    let Some(open) = line.as_mut() else {
+        return Err("the line closed after the readout".to_owned());
+    };
+    let started = Instant::now();
+    let blocks = open.load_profile(address, password, &request).await;
+    services
+        .stats
+        .links
+        .record(bus, id, outcome(&blocks), started.elapsed());
+    let blocks = blocks.map_err(|error| {
+        if error.is_link_failure() {
+            *line = None;
+        }
+        error.to_string()
+    })?;
+    let (intervals, problems) = intervals_from_blocks(settings, &blocks, device.config.zone);
+    if !problems.is_empty() {
+        tracing::warn!(device = %device.config.name, ?problems, "load profile rows not stored");
+    }
+    let stored = insert_meter_intervals(&services.pool, id, &intervals)
+        .await
+        .map_err(|error| error.to_string())?;
+    Ok(usize::try_from(stored).unwrap_or(usize::MAX))
+}
+
+/// How an exchange ended, for the bus statistics.
+fn outcome<T>(result: &Result<T, SessionError>) -> Outcome {
+    match result {
+        Ok(_) => Outcome::Answered,
+        Err(SessionError::Timeout { .. }) => Outcome::Timeout,
+        Err(SessionError::BadBcc { .. }) => Outcome::CrcError,
+        Err(SessionError::MeterError(_) | SessionError::PasswordRefused | SessionError::Nak { .. }) => {
+            Outcome::Exception
+        }
+        Err(_) => Outcome::TransportError,
+    }
+}
+
+/// Opens an event per condition a status word shows, and clears the
+/// conditions of every word read that no longer show.
+async fn record_conditions(
+    pool: &sqlx::PgPool,
+    config: &DeviceConfig,
+    decoded: &IecDecoded,
+    iec: &crate::device::iec::IecSettings,
+    at: DateTime<Utc>,
+) {
+    for condition in &decoded.conditions {
+        let severity = if condition.severity == "error" {
+            "critical"
+        } else {
+            "warning"
+        };
+        let message = format!(
+            "{}: {} ({})",
+            config.name,
+            condition.code.replace('_', " "),
+            condition.word
+        );
+        if let Err(error) = insert_event(pool, config.id, &condition.code, severity, &message, at).await {
+            tracing::warn!(device = %config.id, %error, "cannot store a meter condition");
+        }
+    }
+    for word in iec.status.iter().filter(|word| decoded.words_read.contains(&word.obis)) {
+        for code in word.bits.values() {
+            if decoded.conditions.iter().any(|c| &c.code == code) {
+                continue;
+            }
+            if let Err(error) = update_event_cleared(pool, config.id, code, at).await {
+                tracing::warn!(device = %config.id, %error, "cannot clear a meter condition");
+            }
+        }
+    }
+}

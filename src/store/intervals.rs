@@ -1,0 +1,111 @@
+//! Load profile intervals: what meters recorded per interval, written in
+//! batches and never overwritten.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Datelike, Utc};
+use sqlx::PgPool;
+
+use super::error::StoreError;
+use crate::device::interval::Interval;
+use crate::domain::ids::DeviceId;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StoredInterval {
+    pub obis: String,
+    pub interval_start: DateTime<Utc>,
+    pub interval_minutes: i32,
+    pub value: f64,
+    pub unit: String,
+    pub meter_status: String,
+    pub quality: i32,
+    pub source: String,
+}
+
+/// Stores a device's intervals read from the meter in one statement. An
+/// interval already stored is kept as it is: a re-read never rewrites what
+/// was recorded. Returns how many were new.
+pub async fn insert_meter_intervals(
+    pool: &PgPool,
+    device: DeviceId,
+    intervals: &[Interval],
+) -> Result<u64, StoreError> {
+    if intervals.is_empty() {
+        return Ok(0);
+    }
+    let mut months = Vec::new();
+    let mut seen = BTreeSet::new();
+    for interval in intervals {
+        if seen.insert((interval.start.year(), interval.start.month())) {
+            months.push(interval.start);
+        }
+    }
+    let codes: Vec<String> = intervals.iter().map(|i| i.obis.to_string()).collect();
+    let starts: Vec<DateTime<Utc>> = intervals.iter().map(|i| i.start).collect();
+    let minutes: Vec<i32> = intervals
+        .iter()
+        .map(|i| i32::try_from(i.minutes).unwrap_or(i32::MAX))
+        .collect();
+    let values: Vec<f64> = intervals.iter().map(|i| i.value).collect();
+    let units: Vec<String> = intervals.iter().map(|i| i.unit.as_str().to_owned()).collect();
+    let statuses: Vec<String> = intervals.iter().map(|i| i.meter_status.clone()).collect();
+    let quality: Vec<i32> = intervals.iter().map(|i| i.quality.0).collect();
+    let mut transaction = pool.begin().await?;
+    sqlx::query("SELECT ohmnibus_ensure_interval_partition(at) FROM UNNEST($1::timestamptz[]) AS m(at)")
+        .bind(&months)
+        .execute(&mut *transaction)
+        .await?;
+    let inserted = sqlx::query(
+        "INSERT INTO load_profile_intervals \
+             (device_id, obis, interval_start, interval_minutes, value, unit, meter_status, quality, source) \
+         SELECT $1, x.* , 'meter' FROM UNNEST($2::text[], $3::timestamptz[], $4::int[], $5::float8[], \
+                                            $6::text[], $7::text[], $8::int[]) AS x \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(device)
+    .bind(&codes)
+    .bind(&starts)
+    .bind(&minutes)
+    .bind(&values)
+    .bind(&units)
+    .bind(&statuses)
+    .bind(&quality)
+    .execute(&mut *transaction)
+    .await?
+    .rows_affected();
+    transaction.commit().await?;
+    Ok(inserted)
+}
+
+/// Start of the newest interval stored from the meter, where a load
+/// profile read resumes.
+pub async fn fetch_last_meter_interval(pool: &PgPool, device: DeviceId) -> Result<Option<DateTime<Utc>>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT max(interval_start) FROM load_profile_intervals WHERE device_id = $1 AND source = 'meter'",
+    )
+    .bind(device)
+    .fetch_one(pool)
+    .await?)
+}
+
+/// A device's intervals of one channel in `[from, to)`, oldest first.
+pub async fn fetch_intervals(
+    pool: &PgPool,
+    device: DeviceId,
+    obis: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<StoredInterval>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT obis, interval_start, interval_minutes, value, unit, meter_status, quality, source \
+         FROM load_profile_intervals \
+         WHERE device_id = $1 AND obis = $2 AND interval_start >= $3 AND interval_start < $4 \
+         ORDER BY interval_start",
+    )
+    .bind(device)
+    .bind(obis)
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?)
+}
