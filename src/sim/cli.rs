@@ -44,7 +44,8 @@ pub struct SimulateArgs {
     /// Create a pseudo-terminal, print its device path, and serve RTU on it.
     #[arg(long, group = "transport")]
     pub serial_pty: bool,
-    /// Baud rate the pseudo-terminal's answers are paced at.
+    /// Baud rate the pseudo-terminal's answers are paced at (Modbus), or the
+    /// rate an IEC 62056-21 identification offers (mode C, 300-19200).
     #[arg(long, default_value_t = 9600)]
     pub baud: u32,
     /// Seed of the simulated loads (the same seed gives the same meter).
@@ -166,7 +167,7 @@ fn speaks_iec62056(args: &SimulateArgs) -> anyhow::Result<bool> {
             .map(|spec| spec.split(':').next().unwrap_or_default())
             .collect()
     };
-    let iec_only = names.iter().any(|name| *name == "a1000");
+    let iec_only = names.contains(&"a1000");
     let wanted = match args.protocol.as_deref() {
         None => args.iec62056.is_some() || iec_only,
         Some("iec62056") => true,
@@ -213,6 +214,18 @@ pub fn build_iec_meters(args: &SimulateArgs, clock: &SimClock) -> anyhow::Result
             })
             .collect::<anyhow::Result<_>>()?
     };
+    // Mode C baud characters, IEC 62056-21:2002, 6.3.14 (facts, Table 2).
+    let bauds = [300, 600, 1200, 2400, 4800, 9600, 19200];
+    let baud_char = bauds
+        .iter()
+        .position(|baud| *baud == args.baud)
+        .map(|index| b'0' + index as u8)
+        .with_context(|| {
+            format!(
+                "--baud {} is not a mode C rate (300-19200, doubling from 300)",
+                args.baud
+            )
+        })?;
     let mut meters: Vec<SharedMeter> = Vec::new();
     for (index, (name, address)) in wanted.into_iter().enumerate() {
         let kind = IecKind::from_profile(&name).with_context(|| {
@@ -221,6 +234,7 @@ pub fn build_iec_meters(args: &SimulateArgs, clock: &SimClock) -> anyhow::Result
         let mut config = IecMeterConfig::new(kind, args.seed.wrapping_add(index as u64));
         config.zone = zone;
         config.password = args.password.clone();
+        config.baud_char = baud_char;
         if let Some(address) = address {
             if meters
                 .iter()
