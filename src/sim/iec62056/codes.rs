@@ -145,9 +145,29 @@ impl IecKind {
                     list.push(format!("1-1:{c}.2.0"));
                     list.push(format!("1-1:{c}.4.0"));
                 }
-                list.extend(["0-0:0.1.0", "0-0:0.1.2*101", "0-0:C.7.0", "0-0:C.51.0", "0-0:C.51.1"].map(String::from));
-                for item in ["01", "02", "03", "11", "12", "13", "21", "22", "23", "31", "32", "33"] {
-                    list.push(format!("0-0:C.50.41*{item}"));
+                list.extend(
+                    [
+                        "0-0:0.1.0",
+                        "0-0:0.1.2*101",
+                        "0-0:C.7.0",
+                        "0-0:C.51.2",
+                        "0-0:C.51.0",
+                        "0-0:C.51.1",
+                    ]
+                    .map(String::from),
+                );
+                // Display codes 10/13/14 (voltage loss), 20/23/24 (phase
+                // failure), 30/31 and 035 (over current) per phase.
+                for n in [4, 5, 7] {
+                    for item in [
+                        "00", "10", "01", "02", "03", "11", "12", "13", "21", "22", "23", "31", "32", "33",
+                    ] {
+                        list.push(format!("0-0:C.50.{n}1*{item}"));
+                    }
+                }
+                // 32/33 and 036: reverse run, no phase.
+                for item in ["00", "10", "20", "30"] {
+                    list.push(format!("0-0:C.50.91*{item}"));
                 }
             }
             IecKind::Th40c => {
@@ -219,14 +239,20 @@ pub(super) fn special(meter: &mut IecMeter, parsed: &Address, now: DateTime<Utc>
             if *which == "1" { 2 } else { 3 },
             period(x),
         ),
+        (["C", "51", "2"], None) => (EventKind::PowerDown, 0, 1, (epoch, now)),
         // C.50.nX*KP: n = 4 voltage loss, 5 phase failure, 6 unbalance,
-        // 8 under voltage; X the period; K kind of item, P phase.
+        // 8 under voltage (TH40C App. A), and for the A1000's display codes
+        // 30–33, which have no OBIS code, 7 over current and 9 reverse run;
+        // X the period; K the item (0 count, 1 minutes, 2 start, 3 stop),
+        // P the phase (0 all).
         (["C", "50", field], Some(item)) if field.len() == 2 => {
             let kind = match &field[..1] {
                 "4" => EventKind::VoltageLoss,
                 "5" => EventKind::PhaseFailure,
                 "6" => EventKind::CurrentUnbalance,
+                "7" => EventKind::OverCurrent,
                 "8" => EventKind::UnderVoltage,
+                "9" => EventKind::ReverseRun,
                 _ => return None,
             };
             let x: u32 = field[1..].parse().ok().filter(|x| (1..=7).contains(x))?;
@@ -235,7 +261,7 @@ pub(super) fn special(meter: &mut IecMeter, parsed: &Address, now: DateTime<Utc>
                 IecKind::A1000 if x == 1 => (epoch, now),
                 IecKind::A1000 => return None,
             };
-            ((kind), (item % 10) as u8, (item / 10) as u8, range)
+            (kind, (item % 10) as u8, (item / 10) as u8, range)
         }
         // TH40C current loss and voltage counters: C = 10 + 20·phase + …
         ([c, d @ ("32" | "33" | "36" | "37"), "0"], Some(x)) if meter.kind() == IecKind::Th40c => {
