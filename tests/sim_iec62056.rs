@@ -390,3 +390,34 @@ fn event_registers_count_the_event_list() {
     let downs = events(13, EventKind::PowerDown, 0, epoch, now());
     assert_eq!(value("0-0:C.7.0"), downs.len().to_string());
 }
+
+#[test]
+fn a_load_profile_starts_a_new_block_when_summer_time_begins() {
+    let mut config = IecMeterConfig::new(IecKind::Th40c, 3);
+    config.zone = chrono_tz::Europe::Rome;
+    let mut model = IecMeter::new(config, now());
+    let at = |s: &str| ProfileTime {
+        season: 0,
+        time: s.parse().unwrap(),
+    };
+    let request = ProfileRequest {
+        profile: 1,
+        from: Some(at("2025-03-30T00:00:00")),
+        to: Some(at("2025-03-30T04:00:00")),
+    };
+    let blocks = model.load_profile(&request, now());
+    let shape: Vec<_> = blocks
+        .iter()
+        .map(|block| (block.season, block.start, block.rows.len()))
+        .collect();
+    // Summer time begins at 01:00 UTC (02:00 CET becomes 03:00 CEST): rows
+    // end 00:00–01:45 CET, then 03:00–04:00 CEST; the interval ending at
+    // the change is stamped in the time in force at its end.
+    assert_eq!(
+        shape,
+        vec![
+            (0, "2025-03-30T00:00:00".parse().unwrap(), 8),
+            (1, "2025-03-30T03:00:00".parse().unwrap(), 5)
+        ]
+    );
+}

@@ -127,10 +127,13 @@ impl IecMeter {
     pub fn resets(&self, now: DateTime<Utc>, count: u32) -> Vec<DateTime<Utc>> {
         let local = self.local(now);
         let (mut year, mut month) = (local.year(), local.month());
+        // Out-of-range settings would never match a date: keep them valid.
+        let day = self.config.billing_day.clamp(1, 28);
+        let hour = self.config.billing_hour.min(23);
         let mut found = Vec::new();
         while found.len() < count as usize {
-            let at = chrono::NaiveDate::from_ymd_opt(year, month, self.config.billing_day)
-                .and_then(|day| day.and_hms_opt(self.config.billing_hour, 0, 0))
+            let at = chrono::NaiveDate::from_ymd_opt(year, month, day)
+                .and_then(|day| day.and_hms_opt(hour, 0, 0))
                 .map(|t| self.instant(t));
             if let Some(at) = at.filter(|at| *at <= now) {
                 found.push(at);
