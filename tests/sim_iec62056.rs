@@ -291,7 +291,8 @@ async fn the_readout_works_over_a_pseudo_terminal() {
     let (_stop, shutdown) = watch::channel(false);
     let (path, _) = ohmnibus::sim::iec62056::spawn_iec_pty(line, shutdown).unwrap();
     let mut port = tokio_serial::SerialStream::open(&tokio_serial::new(path.to_string_lossy(), 9600)).unwrap();
-    ask(&mut port, b"/?77!\r\n").await;
+    // One meter on the line: a sign-on without address reaches it.
+    ask(&mut port, b"/?!\r\n").await;
     let sets = parse_data_sets(&text(ask(&mut port, b"\x06050\r\n").await)).unwrap();
     assert_eq!(
         number(&sets, "1-1:1.8.0"),
