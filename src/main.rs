@@ -24,7 +24,7 @@ enum Command {
     Migrate,
     /// Run a demonstration: PostgreSQL database, a simulated fleet and the server.
     Demo(cli::demo::DemoArgs),
-    /// Serve simulated devices over Modbus TCP, RTU over TCP or a pseudo-terminal.
+    /// Serve simulated devices over Modbus TCP, RTU over TCP, IEC 62056-21 or a pseudo-terminal.
     Simulate(ohmnibus::sim::cli::SimulateArgs),
     /// Manage API tokens.
     Token {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use common::{fresh_database, spawn_app};
 use ohmnibus::domain::role::Role;
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 use tokio_modbus::client::{Reader, rtu, tcp};
 use tokio_modbus::{ExceptionCode, Slave};
@@ -164,6 +164,34 @@ async fn simulate_prints_the_pseudo_terminal_and_a_poller_reads_it() {
 }
 
 #[tokio::test]
+async fn simulate_serves_iec62056_meters_on_one_line() {
+    let (_child, line) = simulate(&[
+        "--device",
+        "a1000:123",
+        "--device",
+        "th40c:456",
+        "--iec62056",
+        "127.0.0.1:0",
+        "--baud",
+        "4800",
+    ])
+    .await;
+    assert!(
+        line.starts_with("serving a1000 address 123, th40c address 456 on IEC 62056-21 "),
+        "{line}"
+    );
+    let address = line.rsplit(' ').next().unwrap();
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream.write_all(b"/?456!\r\n").await.unwrap();
+    let mut answer = vec![0u8; 12];
+    tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(answer, b"/THM4TH40C\r\n");
+}
+
+#[tokio::test]
 async fn simulate_refuses_bad_arguments_by_name() {
     for (args, expected) in [
         (
@@ -179,6 +207,33 @@ async fn simulate_refuses_bad_arguments_by_name() {
             "unit 0 is out of range",
         ),
         (vec!["--profile", "th40c"], "choose a transport"),
+        (
+            vec!["--profile", "a1000", "--protocol", "modbus", "--serial-pty"],
+            "--protocol modbus: the a1000 speaks only IEC 62056-21",
+        ),
+        (
+            vec!["--profile", "countis-e33", "--iec62056", "127.0.0.1:0"],
+            "profile \"countis-e33\" has no IEC 62056-21 simulator",
+        ),
+        (
+            vec!["--profile", "a1000", "--modbus-tcp", "127.0.0.1:0"],
+            "--modbus-tcp and --rtu-tcp serve Modbus",
+        ),
+        (
+            vec![
+                "--device",
+                "a1000:7",
+                "--device",
+                "th40c:7",
+                "--iec62056",
+                "127.0.0.1:0",
+            ],
+            "address 7 is given twice",
+        ),
+        (
+            vec!["--profile", "a1000", "--iec62056", "127.0.0.1:0", "--baud", "115200"],
+            "--baud 115200 is not a mode C rate",
+        ),
     ] {
         let output = Command::new(BINARY).arg("simulate").args(&args).output().await.unwrap();
         assert!(!output.status.success(), "{args:?}");

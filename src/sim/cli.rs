@@ -1,6 +1,6 @@
 //! `ohmnibus simulate`: serve simulated devices until Ctrl-C.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, bail};
 use chrono::Utc;
@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use super::bus::SimBus;
 use super::clock::SimClock;
 use super::device::SimDevice;
+use super::iec62056::{IecKind, IecLine, IecMeter, IecMeterConfig, SharedMeter, spawn_iec_pty, spawn_iec_tcp};
 use super::model::{SIMULATED, model_for};
 use super::server::{TcpFraming, spawn_pty, spawn_tcp};
 use crate::device::registry::ProfileSet;
@@ -31,10 +32,20 @@ pub struct SimulateArgs {
     /// Serve Modbus RTU frames over TCP on this address, as a transparent gateway does.
     #[arg(long, value_name = "ADDR", group = "transport")]
     pub rtu_tcp: Option<String>,
+    /// Serve an IEC 62056-21 meter (profiles a1000, th40c) on TCP at this address.
+    #[arg(long, value_name = "ADDR", group = "transport")]
+    pub iec62056: Option<String>,
+    /// Protocol on --serial-pty: iec62056 or modbus (a1000: iec62056 only; th40c: modbus unless chosen).
+    #[arg(long, value_name = "PROTOCOL")]
+    pub protocol: Option<String>,
+    /// Password of the IEC 62056-21 programming mode (P1).
+    #[arg(long, default_value = "00000000")]
+    pub password: String,
     /// Create a pseudo-terminal, print its device path, and serve RTU on it.
     #[arg(long, group = "transport")]
     pub serial_pty: bool,
-    /// Baud rate the pseudo-terminal's answers are paced at.
+    /// Baud rate the pseudo-terminal's answers are paced at (Modbus), or the
+    /// rate an IEC 62056-21 identification offers (mode C, 300-19200).
     #[arg(long, default_value_t = 9600)]
     pub baud: u32,
     /// Seed of the simulated loads (the same seed gives the same meter).
@@ -104,6 +115,9 @@ pub fn build_bus(args: &SimulateArgs, profiles: &ProfileSet) -> anyhow::Result<S
 /// or for `--serial-pty` the bare device path (what a script needs), with
 /// the description on stderr.
 pub async fn run(args: SimulateArgs, profiles: &ProfileSet) -> anyhow::Result<()> {
+    if speaks_iec62056(&args)? {
+        return run_iec62056(args).await;
+    }
     let bus = build_bus(&args, profiles)?;
     let what = if args.devices.is_empty() {
         format!("{} unit {}", args.profile, args.unit)
@@ -134,6 +148,133 @@ pub async fn run(args: SimulateArgs, profiles: &ProfileSet) -> anyhow::Result<()
         task
     } else {
         bail!("choose a transport: --modbus-tcp ADDR, --rtu-tcp ADDR or --serial-pty");
+    };
+    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    let _ = stop.send(true);
+    let _ = task.await;
+    Ok(())
+}
+
+/// Whether `args` ask for IEC 62056-21, refusing combinations by name:
+/// `--iec62056` or `--protocol iec62056`, or a profile that speaks nothing
+/// else (the a1000).
+fn speaks_iec62056(args: &SimulateArgs) -> anyhow::Result<bool> {
+    let names: Vec<&str> = if args.devices.is_empty() {
+        vec![args.profile.as_str()]
+    } else {
+        args.devices
+            .iter()
+            .map(|spec| spec.split(':').next().unwrap_or_default())
+            .collect()
+    };
+    let iec_only = names.contains(&"a1000");
+    let wanted = match args.protocol.as_deref() {
+        None => args.iec62056.is_some() || iec_only,
+        Some("iec62056") => true,
+        Some("modbus") if iec_only => bail!("--protocol modbus: the a1000 speaks only IEC 62056-21"),
+        Some("modbus") if args.iec62056.is_some() => bail!("--protocol modbus contradicts --iec62056"),
+        Some("modbus") => false,
+        Some(other) => bail!("--protocol {other:?} is not iec62056 or modbus"),
+    };
+    if !wanted {
+        return Ok(false);
+    }
+    if args.modbus_tcp.is_some() || args.rtu_tcp.is_some() {
+        bail!("--modbus-tcp and --rtu-tcp serve Modbus; IEC 62056-21 is served with --iec62056 ADDR or --serial-pty");
+    }
+    if let Some(name) = names.iter().find(|name| IecKind::from_profile(name).is_none()) {
+        bail!("profile {name:?} has no IEC 62056-21 simulator; IEC 62056-21 profiles: a1000, th40c");
+    }
+    Ok(true)
+}
+
+/// The IEC meters `args` describe: `--profile` alone (address = its meter
+/// number), or `--device PROFILE:ADDR` repeated on one line.
+pub fn build_iec_meters(args: &SimulateArgs, clock: &SimClock) -> anyhow::Result<Vec<SharedMeter>> {
+    let zone: Tz = args
+        .zone
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--zone {:?} is not an IANA time zone", args.zone))?;
+    let wanted: Vec<(String, Option<String>)> = if args.devices.is_empty() {
+        vec![(args.profile.clone(), None)]
+    } else {
+        args.devices
+            .iter()
+            .map(|spec| {
+                let (profile, address) = spec
+                    .split_once(':')
+                    .with_context(|| format!("--device {spec:?}: expected PROFILE:ADDRESS"))?;
+                let valid = !address.is_empty()
+                    && address.len() <= 32
+                    && address.chars().all(|c| c.is_ascii_graphic() && !"/?!".contains(c));
+                if !valid {
+                    bail!("--device {spec:?}: the address must be 1-32 printable characters without / ? !");
+                }
+                Ok((profile.to_owned(), Some(address.to_owned())))
+            })
+            .collect::<anyhow::Result<_>>()?
+    };
+    // Mode C baud characters, IEC 62056-21:2002, 6.3.14 (facts, Table 2).
+    let bauds = [300, 600, 1200, 2400, 4800, 9600, 19200];
+    let baud_char = bauds
+        .iter()
+        .position(|baud| *baud == args.baud)
+        .map(|index| b'0' + index as u8)
+        .with_context(|| {
+            format!(
+                "--baud {} is not a mode C rate (300-19200, doubling from 300)",
+                args.baud
+            )
+        })?;
+    let mut meters: Vec<SharedMeter> = Vec::new();
+    for (index, (name, address)) in wanted.into_iter().enumerate() {
+        let kind = IecKind::from_profile(&name).with_context(|| {
+            format!("profile {name:?} has no IEC 62056-21 simulator; IEC 62056-21 profiles: a1000, th40c")
+        })?;
+        let mut config = IecMeterConfig::new(kind, args.seed.wrapping_add(index as u64));
+        config.zone = zone;
+        config.password = args.password.clone();
+        config.baud_char = baud_char;
+        if let Some(address) = address {
+            if meters
+                .iter()
+                .any(|m| m.lock().expect("meter lock").config.address == address)
+            {
+                bail!("--device: address {address} is given twice; each meter on a line needs its own address");
+            }
+            config.address = address;
+        }
+        meters.push(Arc::new(Mutex::new(IecMeter::new(config, clock.now()))));
+    }
+    Ok(meters)
+}
+
+async fn run_iec62056(args: SimulateArgs) -> anyhow::Result<()> {
+    let clock = SimClock::System;
+    let meters = build_iec_meters(&args, &clock)?;
+    let what = meters
+        .iter()
+        .map(|meter| {
+            let meter = meter.lock().expect("meter lock");
+            format!("{} address {}", meter.kind().name(), meter.config.address)
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let line = IecLine::new(meters, clock);
+    let (stop, shutdown) = watch::channel(false);
+    let task = if let Some(address) = &args.iec62056 {
+        let (local, task) = spawn_iec_tcp(line, address, shutdown)
+            .await
+            .with_context(|| format!("--iec62056 {address}"))?;
+        println!("serving {what} on IEC 62056-21 {local}");
+        task
+    } else if args.serial_pty {
+        let (path, task) = spawn_iec_pty(line, shutdown).context("creating a pseudo-terminal")?;
+        eprintln!("serving {what} on IEC 62056-21, pseudo-terminal {}", path.display());
+        println!("{}", path.display());
+        task
+    } else {
+        bail!("choose a transport: --iec62056 ADDR or --serial-pty");
     };
     tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
     let _ = stop.send(true);

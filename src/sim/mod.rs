@@ -50,6 +50,7 @@ pub mod concentrator;
 pub mod countis;
 pub mod demand;
 pub mod device;
+pub mod iec62056;
 pub mod meter;
 pub mod model;
 pub mod server;

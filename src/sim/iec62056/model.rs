@@ -1,0 +1,314 @@
+//! A simulated IEC 62056-21 meter: its configuration, its energy history
+//! and the values it answers by OBIS address, computed for an instant so
+//! tests can ask for exactly what the wire carries ([`IecMeter::value`],
+//! [`IecMeter::register_at`], [`IecMeter::load_profile`]).
+
+use chrono::{DateTime, Datelike, Duration, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::{OffsetComponents, Tz};
+
+use super::codes::{self, IecKind};
+use super::history::{EnergyHistory, INTERVAL_SECONDS, Quantity};
+use crate::protocol::iec62056::{DataValue, LoadProfileBlock, ProfileRequest};
+use crate::sim::meter::noise;
+
+/// Billing sets a meter keeps: A1000 manual 1.5 ("16 energy and demand
+/// data can be recorded"); the TH40C keeps 16 too (facts §4).
+pub const BILLING_SETS: u32 = 16;
+
+/// How one simulated meter is set up.
+#[derive(Debug, Clone)]
+pub struct IecMeterConfig {
+    pub kind: IecKind,
+    /// Device address a sign-on must name (`/?ADDR!`).
+    pub address: String,
+    /// Password of the P1 exchange in programming mode.
+    pub password: String,
+    pub seed: u64,
+    /// Zone of the meter clock (stamps, tariffs, billing resets).
+    pub zone: Tz,
+    /// Monthly billing reset: day 1–28 (A1000 manual 1.5) and hour 0–23.
+    pub billing_day: u32,
+    pub billing_hour: u32,
+    /// Baud rate character of the identification (mode C: `0`–`6`).
+    pub baud_char: u8,
+    /// ERR2 / F.F.0 error bits (A1000 App. B): none by default; set e.g.
+    /// `0x40` for a low battery.
+    pub error_bits: u8,
+}
+
+impl IecMeterConfig {
+    /// Defaults: address = the meter number (12 digits from the seed),
+    /// password `00000000`, reset on the 1st at 00:00, 9600 baud (`5`), UTC.
+    pub fn new(kind: IecKind, seed: u64) -> IecMeterConfig {
+        IecMeterConfig {
+            kind,
+            address: format!("{:012}", (noise(seed, 41, 0) * 1e12) as u64),
+            password: "00000000".into(),
+            seed,
+            zone: Tz::UTC,
+            billing_day: 1,
+            billing_hour: 0,
+            baud_char: b'5',
+            error_bits: 0,
+        }
+    }
+}
+
+/// A simulated meter.
+#[derive(Debug, Clone)]
+pub struct IecMeter {
+    pub config: IecMeterConfig,
+    history: EnergyHistory,
+    /// Meter clock minus true time, changed by `W1 0.9.1`/`0.9.2`.
+    pub clock_offset: Duration,
+}
+
+/// A parsed OBIS address: `A-B:` prefix dropped, `C.D.E` and the `*F` suffix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Address<'a> {
+    pub groups: Vec<&'a str>,
+    pub history: Option<u32>,
+}
+
+impl<'a> Address<'a> {
+    pub fn parse(address: &'a str) -> Address<'a> {
+        let (code, history) = match address.split_once('*') {
+            Some((code, suffix)) => (code, suffix.parse().ok()),
+            None => (address, None),
+        };
+        let body = code.rsplit_once(':').map_or(code, |(_, body)| body);
+        Address {
+            groups: body.split('.').collect(),
+            history,
+        }
+    }
+
+    /// Group `i` as a number.
+    pub fn num(&self, i: usize) -> Option<u8> {
+        self.groups.get(i)?.parse().ok()
+    }
+}
+
+impl IecMeter {
+    /// A meter whose history reaches back from `start` (the simulator clock's now).
+    pub fn new(config: IecMeterConfig, start: DateTime<Utc>) -> IecMeter {
+        IecMeter {
+            history: EnergyHistory::new(config.seed, config.zone, start),
+            config,
+            clock_offset: Duration::zero(),
+        }
+    }
+
+    pub fn history(&mut self) -> &mut EnergyHistory {
+        &mut self.history
+    }
+
+    pub fn kind(&self) -> IecKind {
+        self.config.kind
+    }
+
+    /// The meter's local time for a true instant.
+    pub fn local(&self, at: DateTime<Utc>) -> NaiveDateTime {
+        at.with_timezone(&self.config.zone).naive_local()
+    }
+
+    /// A local time of the meter clock as an instant (the earlier one in a
+    /// DST fold; a time in a DST gap moves an hour on).
+    pub fn instant(&self, local: NaiveDateTime) -> DateTime<Utc> {
+        let zone = self.config.zone;
+        zone.from_local_datetime(&local)
+            .earliest()
+            .or_else(|| zone.from_local_datetime(&(local + Duration::hours(1))).earliest())
+            .map_or_else(|| local.and_utc(), |t| t.with_timezone(&Utc))
+    }
+
+    /// Billing resets up to `now`, latest first (`[0]` is set 1, the
+    /// reset that started the current period), at most `count`.
+    pub fn resets(&self, now: DateTime<Utc>, count: u32) -> Vec<DateTime<Utc>> {
+        let local = self.local(now);
+        let (mut year, mut month) = (local.year(), local.month());
+        // Out-of-range settings would never match a date: keep them valid.
+        let day = self.config.billing_day.clamp(1, 28);
+        let hour = self.config.billing_hour.min(23);
+        let mut found = Vec::new();
+        while found.len() < count as usize {
+            let at = chrono::NaiveDate::from_ymd_opt(year, month, day)
+                .and_then(|day| day.and_hms_opt(hour, 0, 0))
+                .map(|t| self.instant(t));
+            if let Some(at) = at.filter(|at| *at <= now) {
+                found.push(at);
+            }
+            (year, month) = if month == 1 { (year - 1, 12) } else { (year, month - 1) };
+        }
+        found
+    }
+
+    /// Billing reset `k` (1 = latest).
+    pub fn reset(&self, k: u32, now: DateTime<Utc>) -> DateTime<Utc> {
+        self.resets(now, k)[k as usize - 1]
+    }
+
+    /// Energy register `c.8.rate` at `at`, in kWh (kvarh, kVAh).
+    pub fn energy_at(&mut self, c: u8, rate: u8, at: DateTime<Utc>) -> Option<f64> {
+        let quantities = Quantity::for_obis_c(c)?;
+        let wh: i64 = quantities.iter().map(|q| self.history.register_wh(*q, rate, at)).sum();
+        Some(wh as f64 / 1000.0)
+    }
+
+    /// The history set index an address suffix names: A1000 `*101`…`*116`
+    /// (manual App. A), TH40C `*1`…`*16` (facts §2.3; `*16` tolerated).
+    fn billing_index(&self, suffix: u32) -> Option<u32> {
+        let k = match self.config.kind {
+            IecKind::A1000 => suffix.checked_sub(100)?,
+            IecKind::Th40c => suffix,
+        };
+        (1..=BILLING_SETS).contains(&k).then_some(k)
+    }
+
+    /// The numeric value of an energy, demand or power register at `now`,
+    /// as the meter computes it (before formatting): e.g.
+    /// `register_at("1-1:1.8.2*101", now)`.
+    pub fn register_at(&mut self, address: &str, now: DateTime<Utc>) -> Option<f64> {
+        self.value(address, now)?.first()?.number()
+    }
+
+    /// The demand period that history set `k` closed (`None`: the current
+    /// one): `(after, until]`.
+    fn demand_period(&self, k: Option<u32>, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+        let resets = self.resets(now, k.unwrap_or(0) + 1);
+        match k {
+            None => (resets[0], now),
+            Some(k) => (resets[k as usize], resets[k as usize - 1]),
+        }
+    }
+
+    /// Maximum demand of `c` in `rate` over a period: W and its stamp.
+    fn max_demand(&mut self, c: u8, rate: u8, period: (DateTime<Utc>, DateTime<Utc>)) -> Option<(i64, DateTime<Utc>)> {
+        let quantities = Quantity::for_obis_c(c)?;
+        self.history.max_demand(quantities, rate, period.0, period.1)
+    }
+
+    /// The values of one data set at `now`, as the meter sends them;
+    /// `None` for an address the meter does not know.
+    pub fn value(&mut self, address: &str, now: DateTime<Utc>) -> Option<Vec<DataValue>> {
+        let parsed = Address::parse(address);
+        if let Some(values) = codes::special(self, &parsed, now) {
+            return Some(values);
+        }
+        let (c, d, e) = (parsed.num(0)?, parsed.num(1)?, parsed.num(2)?);
+        if parsed.groups.len() != 3 || e > 4 {
+            return None;
+        }
+        let history = match parsed.history {
+            Some(suffix) => Some(self.billing_index(suffix)?),
+            None => None,
+        };
+        match d {
+            8 => {
+                let at = history.map_or(now, |k| self.reset(k, now));
+                let kwh = self.energy_at(c, e, at)?;
+                Some(vec![DataValue::with_unit(
+                    format!("{kwh:010.3}"),
+                    Quantity::energy_unit(c),
+                )])
+            }
+            6 => {
+                let period = self.demand_period(history, now);
+                let unit = Quantity::power_unit(c);
+                Some(match self.max_demand(c, e, period) {
+                    Some((watts, at)) => vec![
+                        DataValue::with_unit(format!("{:07.4}", watts as f64 / 1000.0), unit),
+                        DataValue::new(stamp(self.local(at + self.clock_offset))),
+                    ],
+                    None => vec![DataValue::with_unit("00.0000", unit), DataValue::new("")],
+                })
+            }
+            // A1000 App. A: "total sum of the maximum demand of all the
+            // previous month": the sum over the stored sets.
+            2 if history.is_none() => {
+                Quantity::for_obis_c(c)?;
+                let mut sum = 0;
+                for k in 1..=BILLING_SETS {
+                    let period = self.demand_period(Some(k), now);
+                    sum += self.max_demand(c, e, period).map_or(0, |(watts, _)| watts);
+                }
+                let unit = Quantity::power_unit(c);
+                Some(vec![DataValue::with_unit(
+                    format!("{:07.4}", sum as f64 / 1000.0),
+                    unit,
+                )])
+            }
+            // "Active power of the current quarter": the average of the
+            // demand block in progress so far.
+            4 if history.is_none() => {
+                let elapsed = now.timestamp().rem_euclid(INTERVAL_SECONDS);
+                let block = now - Duration::seconds(elapsed);
+                let energy = self.energy_at(c, e, now)? - self.energy_at(c, e, block)?;
+                let kw = if elapsed == 0 {
+                    0.0
+                } else {
+                    energy * 3600.0 / elapsed as f64
+                };
+                Some(vec![DataValue::with_unit(
+                    format!("{kw:07.4}"),
+                    Quantity::power_unit(c),
+                )])
+            }
+            _ => None,
+        }
+    }
+
+    /// Meter time now (true time plus the offset clock writes made).
+    pub fn clock(&self, now: DateTime<Utc>) -> NaiveDateTime {
+        self.local(now + self.clock_offset)
+    }
+
+    /// Season character of a profile stamp: 0 normal time, 1 summer time.
+    fn season(&self, at: DateTime<Utc>) -> u8 {
+        let offset = self.config.zone.offset_from_utc_datetime(&at.naive_utc());
+        u8::from(!offset.dst_offset().is_zero())
+    }
+
+    /// The answer to `R5 P.01(from;to)`: the intervals whose end stamp lies
+    /// in the range (empty bounds: oldest / newest), one block per season,
+    /// channels as [`IecKind::profile_channels`] lists them.
+    pub fn load_profile(&mut self, request: &ProfileRequest, now: DateTime<Utc>) -> Vec<LoadProfileBlock> {
+        let bound = |meter: &IecMeter, time: &Option<crate::protocol::iec62056::ProfileTime>, default| match time {
+            Some(t) if t.season == 2 => t.time.and_utc(),
+            Some(t) => meter.instant(t.time),
+            None => default,
+        };
+        let from = bound(self, &request.from, self.history.epoch());
+        let to = bound(self, &request.to, now);
+        let channels = self.config.kind.profile_channels();
+        let mut blocks: Vec<LoadProfileBlock> = Vec::new();
+        for interval in self.history.intervals(from, to, now) {
+            let end = interval.end();
+            let season = self.season(end);
+            let row = channels.iter().map(|channel| Some(channel.value(&interval))).collect();
+            match blocks.last_mut() {
+                Some(block) if block.season == season && block.row_time(block.rows.len()) == self.local(end) => {
+                    block.rows.push(row);
+                }
+                _ => blocks.push(LoadProfileBlock {
+                    profile: 1,
+                    start: self.local(end),
+                    season,
+                    status: "00".into(),
+                    period_minutes: (INTERVAL_SECONDS / 60) as u32,
+                    channels: channels
+                        .iter()
+                        .map(|channel| (channel.obis.to_owned(), channel.unit.to_owned()))
+                        .collect(),
+                    rows: vec![row],
+                }),
+            }
+        }
+        blocks
+    }
+}
+
+/// `YYMMDDhhmm`, the stamp form of demands and events.
+pub fn stamp(local: NaiveDateTime) -> String {
+    local.format("%y%m%d%H%M").to_string()
+}

@@ -1,0 +1,130 @@
+//! Serving IEC 62056-21 lines: on TCP (each connection its own line, the
+//! meters shared) and on a pseudo-terminal. Answers wait a reaction time
+//! (IEC 62056-21:2002, 5.5: at least 200 ms for an uppercase manufacturer
+//! id; configurable so tests can run faster).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::session::{Faults, Line, SharedMeter};
+use crate::protocol::iec62056::{Decoded, FrameError, decode_from_client, frame::NAK};
+use crate::sim::clock::SimClock;
+
+/// The standard's shortest reaction time for an uppercase manufacturer id.
+pub const REACTION_TIME: Duration = Duration::from_millis(200);
+
+/// What a served line is made of.
+#[derive(Clone)]
+pub struct IecLine {
+    pub meters: Vec<SharedMeter>,
+    pub clock: SimClock,
+    pub faults: Faults,
+    pub reaction: Duration,
+}
+
+impl IecLine {
+    pub fn new(meters: Vec<SharedMeter>, clock: SimClock) -> IecLine {
+        IecLine {
+            meters,
+            clock,
+            faults: Faults::default(),
+            reaction: REACTION_TIME,
+        }
+    }
+}
+
+/// Serves `line` on `address` until `shutdown` turns true or its sender is
+/// dropped. Returns the bound address (bind `127.0.0.1:0` for a free port).
+pub async fn spawn_iec_tcp(
+    line: IecLine,
+    address: &str,
+    shutdown: watch::Receiver<bool>,
+) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {
+    let listener = TcpListener::bind(address).await?;
+    let local = listener.local_addr()?;
+    let mut stop = shutdown.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let Ok((stream, _)) = accepted else { continue };
+                    let _ = stream.set_nodelay(true);
+                    tokio::spawn(serve(stream, line.clone(), shutdown.clone()));
+                }
+                () = stopped(&mut stop) => return,
+            }
+        }
+    });
+    Ok((local, task))
+}
+
+/// Creates a pseudo-terminal pair and serves `line` on it. Returns the
+/// path a client opens.
+pub fn spawn_iec_pty(line: IecLine, shutdown: watch::Receiver<bool>) -> std::io::Result<(PathBuf, JoinHandle<()>)> {
+    let (master, slave) = tokio_serial::SerialStream::pair().map_err(|e| std::io::Error::other(e.to_string()))?;
+    let path = serialport::SerialPort::name(&slave)
+        .map(PathBuf::from)
+        .ok_or_else(|| std::io::Error::other("pty has no name"))?;
+    let task = tokio::spawn(async move {
+        // Keep the slave side open for the pty's lifetime.
+        let _slave = slave;
+        serve(master, line, shutdown).await;
+    });
+    Ok((path, task))
+}
+
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    loop {
+        if *stop.borrow_and_update() || stop.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// One line on a byte stream: messages are decoded from the front of the
+/// buffer (noise before them skipped); a command with a bad BCC gets NAK,
+/// anything else malformed is dropped.
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, config: IecLine, mut stop: watch::Receiver<bool>) {
+    let mut line = Line::new(config.meters, config.clock, config.faults);
+    let mut buffer = Vec::with_capacity(512);
+    let mut chunk = [0u8; 512];
+    loop {
+        let answer = match decode_from_client(&buffer, line.expects_option_select()) {
+            Ok(Decoded::Complete(message, used)) => {
+                buffer.drain(..used);
+                Some(line.handle(message))
+            }
+            Ok(Decoded::Incomplete) => None,
+            Err(FrameError::BadBcc { .. }) => {
+                buffer.clear();
+                Some(if line.faults.silent { Vec::new() } else { vec![NAK] })
+            }
+            Err(_) => {
+                buffer.clear();
+                None
+            }
+        };
+        if let Some(answer) = answer {
+            if !answer.is_empty() {
+                tokio::time::sleep(config.reaction).await;
+                if stream.write_all(&answer).await.is_err() || stream.flush().await.is_err() {
+                    return;
+                }
+            }
+            continue;
+        }
+        tokio::select! {
+            read = stream.read(&mut chunk) => match read {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+            },
+            () = stopped(&mut stop) => return,
+        }
+    }
+}

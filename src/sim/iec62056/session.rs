@@ -1,0 +1,294 @@
+//! One line's IEC 62056-21 session (mode C), pure: a decoded client
+//! message in, the bytes the line answers out. Several meters may share
+//! the line; only the one a sign-on names answers, and `/?!` (no address)
+//! is answered only when the line has a single meter.
+//!
+//! Sequence (IEC 62056-21:2002, 6.3; facts in `shared/reference/iec62056-21.md`):
+//! sign-on → identification; option select Y = 0 → the readout; Y = 1 →
+//! `P0` password request, `P1` → ACK/NAK, then `R1`/`R5` reads (single
+//! addresses or `P.01(from;to)` load profiles), `W1`/`W5` clock writes,
+//! `B0` ends the session. NAK repeats the last data message.
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{NaiveDate, NaiveTime};
+
+use super::model::IecMeter;
+use crate::protocol::iec62056::{
+    ClientMessage, Command, CommandKind, DataBlock, DataSet, Identification, MeterMessage, OptionMode, ProfileRequest,
+    format_data_set, format_data_sets, format_load_profile, frame::ACK, frame::NAK,
+};
+use crate::sim::clock::SimClock;
+
+/// Faults a test can inject into a line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// The line never answers.
+    pub silent: bool,
+    /// Each data message goes out first with a wrong BCC; its repetition
+    /// after NAK is right.
+    pub bad_bcc_once: bool,
+    /// The readout goes out in partial blocks of this many lines (EOT),
+    /// the next after ACK, the same again after NAK.
+    pub partial_lines: Option<usize>,
+    /// Bytes sent before every answer (line noise).
+    pub garbage: Vec<u8>,
+}
+
+/// A meter on a line, shared with tests that read its model.
+pub type SharedMeter = Arc<Mutex<IecMeter>>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum State {
+    Idle,
+    /// Identification sent by meter `usize`; waiting for the option select.
+    Identified(usize),
+    /// Readout blocks still to send after the one last sent.
+    Readout(Vec<DataBlock>),
+    Programming {
+        meter: usize,
+        authorised: bool,
+    },
+}
+
+pub struct Line {
+    meters: Vec<SharedMeter>,
+    clock: SimClock,
+    pub faults: Faults,
+    state: State,
+    /// The last data message as it should have been (what NAK repeats).
+    last: Option<Vec<u8>>,
+}
+
+impl Line {
+    pub fn new(meters: Vec<SharedMeter>, clock: SimClock, faults: Faults) -> Line {
+        Line {
+            meters,
+            clock,
+            faults,
+            state: State::Idle,
+            last: None,
+        }
+    }
+
+    /// Whether the next client message may be an option select (the
+    /// decoder needs to know: it begins with ACK).
+    pub fn expects_option_select(&self) -> bool {
+        matches!(self.state, State::Identified(_))
+    }
+
+    /// The answer to one client message: bytes to send, empty for silence.
+    pub fn handle(&mut self, message: ClientMessage) -> Vec<u8> {
+        if self.faults.silent {
+            return Vec::new();
+        }
+        let answer = self.answer(message);
+        if answer.is_empty() {
+            return answer;
+        }
+        let mut bytes = self.faults.garbage.clone();
+        bytes.extend(answer);
+        bytes
+    }
+
+    fn answer(&mut self, message: ClientMessage) -> Vec<u8> {
+        match (message, std::mem::replace(&mut self.state, State::Idle)) {
+            (ClientMessage::SignOn(sign_on), _) => self.sign_on(&sign_on.address),
+            (ClientMessage::Nak, state) => {
+                self.state = state;
+                self.last.clone().unwrap_or_default()
+            }
+            (ClientMessage::OptionSelect(select), State::Identified(meter)) => match select.mode {
+                OptionMode::Readout => self.readout(meter),
+                OptionMode::Programming => {
+                    self.state = State::Programming {
+                        meter,
+                        authorised: false,
+                    };
+                    let address = self.meters[meter].lock().expect("meter lock").config.address.clone();
+                    encode(MeterMessage::Command(Command::new(
+                        CommandKind::P0,
+                        format!("({address})"),
+                    )))
+                }
+                _ => Vec::new(),
+            },
+            (ClientMessage::Ack, State::Readout(mut blocks)) if !blocks.is_empty() => {
+                let block = blocks.remove(0);
+                if !block.last {
+                    self.state = State::Readout(blocks);
+                }
+                self.data(block)
+            }
+            (ClientMessage::Command(command), State::Programming { meter, authorised }) => {
+                self.state = State::Programming { meter, authorised };
+                self.command(meter, authorised, command)
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn sign_on(&mut self, address: &str) -> Vec<u8> {
+        let found = self.meters.iter().position(|meter| {
+            let meter = meter.lock().expect("meter lock");
+            if address.is_empty() {
+                self.meters.len() == 1
+            } else {
+                meter.config.address == address
+            }
+        });
+        let Some(index) = found else { return Vec::new() };
+        self.state = State::Identified(index);
+        let meter = self.meters[index].lock().expect("meter lock");
+        let (manufacturer, identification) = meter.kind().identification();
+        encode(MeterMessage::Identification(Identification {
+            manufacturer: manufacturer.into(),
+            baud_char: meter.config.baud_char,
+            capability: None,
+            identification: identification.into(),
+        }))
+    }
+
+    fn readout(&mut self, meter: usize) -> Vec<u8> {
+        let now = self.clock.now();
+        let sets = {
+            let mut meter = self.meters[meter].lock().expect("meter lock");
+            readout_sets(&mut meter, now)
+        };
+        let text = format_data_sets(&sets).expect("simulated values are valid data sets");
+        let Some(lines) = self.faults.partial_lines.filter(|lines| *lines > 0) else {
+            return self.data(DataBlock { text, last: true });
+        };
+        let all: Vec<&str> = text.split_inclusive("\r\n").collect();
+        let mut blocks: Vec<DataBlock> = all
+            .chunks(lines)
+            .map(|chunk| DataBlock {
+                text: chunk.concat(),
+                last: false,
+            })
+            .collect();
+        if let Some(block) = blocks.last_mut() {
+            block.last = true;
+        }
+        let first = blocks.remove(0);
+        if !first.last {
+            self.state = State::Readout(blocks);
+        }
+        self.data(first)
+    }
+
+    /// Sends a data message: remembered for NAK, and corrupted the first
+    /// time when the fault asks for it.
+    fn data(&mut self, block: DataBlock) -> Vec<u8> {
+        let right = encode(MeterMessage::Data(block));
+        self.last = Some(right.clone());
+        let mut sent = right;
+        if self.faults.bad_bcc_once {
+            if let Some(bcc) = sent.last_mut() {
+                *bcc ^= 0x01;
+            }
+        }
+        sent
+    }
+
+    fn command(&mut self, index: usize, authorised: bool, command: Command) -> Vec<u8> {
+        let data = command.data.clone().unwrap_or_default();
+        match command.kind {
+            CommandKind::B0 => {
+                self.state = State::Idle;
+                Vec::new()
+            }
+            CommandKind::P1 => {
+                let password = self.meters[index].lock().expect("meter lock").config.password.clone();
+                let right = data.strip_prefix('(').and_then(|d| d.strip_suffix(')')) == Some(password.as_str());
+                self.state = State::Programming {
+                    meter: index,
+                    authorised: right,
+                };
+                vec![if right { ACK } else { NAK }]
+            }
+            _ if !authorised => self.error(),
+            CommandKind::R1 | CommandKind::R5 => {
+                let now = self.clock.now();
+                let mut meter = self.meters[index].lock().expect("meter lock");
+                if data.starts_with("P.") {
+                    let Ok(request) = ProfileRequest::parse(&data) else {
+                        drop(meter);
+                        return self.error();
+                    };
+                    let blocks = meter.load_profile(&request, now);
+                    drop(meter);
+                    let text = format_load_profile(&blocks).expect("simulated profiles are valid");
+                    return self.data(DataBlock { text, last: true });
+                }
+                let address = data.split('(').next().unwrap_or_default().to_owned();
+                let values = meter.value(&address, now);
+                drop(meter);
+                match values {
+                    Some(values) => {
+                        let text = format_data_set(&DataSet { address, values }).expect("valid data set");
+                        self.data(DataBlock { text, last: true })
+                    }
+                    None => self.error(),
+                }
+            }
+            CommandKind::W1 | CommandKind::W5 => {
+                let mut meter = self.meters[index].lock().expect("meter lock");
+                if set_clock(&mut meter, &data, self.clock.now()) {
+                    vec![ACK]
+                } else {
+                    vec![NAK]
+                }
+            }
+            _ => self.error(),
+        }
+    }
+
+    fn error(&mut self) -> Vec<u8> {
+        self.data(DataBlock {
+            text: "(ERROR)".into(),
+            last: true,
+        })
+    }
+}
+
+fn encode(message: MeterMessage) -> Vec<u8> {
+    message.encode().expect("simulator messages are valid")
+}
+
+/// The data sets of the full readout at `now`.
+pub fn readout_sets(meter: &mut IecMeter, now: chrono::DateTime<chrono::Utc>) -> Vec<DataSet> {
+    meter
+        .kind()
+        .readout_addresses()
+        .into_iter()
+        .filter_map(|address| {
+            let values = meter.value(&address, now)?;
+            Some(DataSet { address, values })
+        })
+        .collect()
+}
+
+/// `0.9.1(hhmmss)` or `0.9.2(YYMMDD)`: moves the meter clock so it shows
+/// the written time (or date) now. Anything else is refused.
+fn set_clock(meter: &mut IecMeter, data: &str, now: chrono::DateTime<chrono::Utc>) -> bool {
+    let Some((address, rest)) = data.split_once('(') else {
+        return false;
+    };
+    let Some(value) = rest.strip_suffix(')') else {
+        return false;
+    };
+    let shown = meter.clock(now);
+    let wanted = match address.rsplit(':').next() {
+        Some("0.9.1") => NaiveTime::parse_from_str(value, "%H%M%S")
+            .ok()
+            .map(|t| shown.date().and_time(t)),
+        Some("0.9.2") => NaiveDate::parse_from_str(&format!("20{value}"), "%Y%m%d")
+            .ok()
+            .map(|d| d.and_time(shown.time())),
+        _ => None,
+    };
+    let Some(wanted) = wanted else { return false };
+    meter.clock_offset += wanted - shown;
+    true
+}
