@@ -61,7 +61,10 @@ mod tests {
             ClockLayout::YymmddhhmmssBytes.words(at),
             Some(vec![0x0507, 0x140F, 0x0A28])
         );
-        let before = NaiveDate::from_ymd_opt(1999, 12, 31).unwrap().and_hms_opt(0, 0, 0).unwrap();
+        let before = NaiveDate::from_ymd_opt(1999, 12, 31)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap();
         assert_eq!(ClockLayout::YymmddhhmmssBytes.words(before), None);
     }
 }

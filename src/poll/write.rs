@@ -75,10 +75,20 @@ async fn send(
     let answer_from = new_address.map_or(unit, UnitAddress::get);
     let turnaround = Duration::from_millis(config.profile.modbus.turnaround_ms);
     let (result, took) = link
-        .write_answered_by(unit, answer_from, command.function, command.address, &values, turnaround)
+        .write_answered_by(
+            unit,
+            answer_from,
+            command.function,
+            command.address,
+            &values,
+            turnaround,
+        )
         .await;
     if !write.broadcast {
-        let outcome = result.as_ref().err().map_or(super::link_stats::Outcome::Answered, LinkError::outcome);
+        let outcome = result
+            .as_ref()
+            .err()
+            .map_or(super::link_stats::Outcome::Answered, LinkError::outcome);
         services.stats.links.record(bus, config.id, outcome, took);
     }
     match result {
@@ -89,7 +99,9 @@ async fn send(
                 runtime.config.address = address.get();
                 update_device_address(&services.pool, runtime.config.id, address)
                     .await
-                    .map_err(|error| format!("the device took address {address}, but it could not be stored: {error}"))?;
+                    .map_err(|error| {
+                        format!("the device took address {address}, but it could not be stored: {error}")
+                    })?;
             }
             Ok(None)
         }

@@ -96,10 +96,17 @@ async fn check(
     let commands = &profile.modbus.commands;
     let command: &WriteCommand = commands.get(&body.command).ok_or_else(|| {
         let known: Vec<&str> = commands.keys().map(String::as_str).collect();
-        let known = if known.is_empty() { "none".to_owned() } else { known.join(", ") };
+        let known = if known.is_empty() {
+            "none".to_owned()
+        } else {
+            known.join(", ")
+        };
         ApiError::invalid(
             "command",
-            format!("{} has no command {:?}; its commands: {known}", profile.name, body.command),
+            format!(
+                "{} has no command {:?}; its commands: {known}",
+                profile.name, body.command
+            ),
         )
     })?;
     if body.broadcast && !command.broadcast {
@@ -120,7 +127,12 @@ async fn check(
     if values.len() != usize::from(command.count) {
         return Err(ApiError::invalid(
             "values",
-            format!("{} takes {} value(s), got {}", body.command, command.count, values.len()),
+            format!(
+                "{} takes {} value(s), got {}",
+                body.command,
+                command.count,
+                values.len()
+            ),
         ));
     }
     let words = values
