@@ -359,6 +359,14 @@ async fn only_engineers_command_and_mistakes_name_the_field() {
     let form = format!("action=\"/devices/{id}/commands\"");
     assert!(!page(operator.clone()).await.contains(&form));
     assert!(page(engineer.clone()).await.contains(&form));
+    let polled = eventually(Duration::from_secs(10), || async {
+        let (_, line) = app
+            .request("GET", &format!("/api/v1/buses/{}", bus["id"]), Some(&engineer), None)
+            .await;
+        !line["statistics"].is_null()
+    })
+    .await;
+    assert!(polled, "the bus has its worker");
     let post = axum::http::Request::builder()
         .method("POST")
         .uri(format!("/devices/{id}/commands"))
