@@ -1,5 +1,6 @@
 //! Devices: profiles (register maps as data), OBIS naming, decoding to readings.
 
+pub mod command;
 pub mod decode;
 pub mod identify;
 pub mod iec;

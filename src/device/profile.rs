@@ -10,6 +10,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use super::command::ClockLayout;
 use super::identify::{Identification, IdentificationKind, TextEncoding};
 use super::iec::IecSettings;
 use super::obis::ObisCode;
@@ -134,6 +135,10 @@ pub struct WriteCommand {
     #[serde(default)]
     pub broadcast: bool,
     pub description: String,
+    /// For a clock command: how the meter's local time fills its registers,
+    /// so the head-end can send the time itself when no values are given.
+    #[serde(default)]
+    pub clock: Option<ClockLayout>,
 }
 
 /// Poll intervals used when a device sets none.
@@ -291,6 +296,12 @@ impl Profile {
                 (6, _) => return Err(fail(field, "function 6 writes exactly one register".into())),
                 (16, _) => return Err(fail(field, "function 16 writes 1-123 registers".into())),
                 _ => return Err(fail(field, "function must be 6 or 16".into())),
+            }
+            if let Some(clock) = command.clock.filter(|clock| clock.count() != command.count) {
+                return Err(fail(
+                    format!("{field}.clock"),
+                    format!("this layout fills {} registers, not {}", clock.count(), command.count),
+                ));
             }
         }
         if self.registers.is_empty() && self.iec62056.is_none() {

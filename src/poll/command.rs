@@ -16,6 +16,22 @@ pub enum BusCommand {
     /// Read every register group of `device` now, ahead of the schedule,
     /// and record the outcome in read job `job`.
     ReadNow { job: i64, device: DeviceId },
+    /// Write the profile command `command` to `device` (or, `broadcast`, to
+    /// every device of the bus at unit 0) and record the outcome in command
+    /// job `job`. Goes before everything else on the bus.
+    Write(Write),
+}
+
+/// A command to a device, as checked against its profile by the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Write {
+    pub job: i64,
+    pub device: DeviceId,
+    /// The profile's `[modbus.commands]` key.
+    pub command: String,
+    /// `None`: a clock command whose values are the time it is sent.
+    pub values: Option<Vec<u16>>,
+    pub broadcast: bool,
 }
 
 /// Why a command did not reach its bus.

@@ -138,6 +138,8 @@ enum Request<'a> {
         function: u8,
         start: u16,
         values: &'a [u16],
+        /// Another unit the answer may come from (an address change).
+        answer_from: u8,
     },
 }
 
@@ -187,6 +189,23 @@ impl Link {
         values: &[u16],
         turnaround: Duration,
     ) -> (Result<(), LinkError>, Duration) {
+        self.write_answered_by(unit, unit, function, start, values, turnaround)
+            .await
+    }
+
+    /// [`Link::write`] whose answer may come from unit `answer_from`
+    /// instead: an address change, answered from the new address (TH40C
+    /// manual, App. E). Honoured on RTU links; tokio-modbus insists on the
+    /// unit asked.
+    pub async fn write_answered_by(
+        &mut self,
+        unit: u8,
+        answer_from: u8,
+        function: u8,
+        start: u16,
+        values: &[u16],
+        turnaround: Duration,
+    ) -> (Result<(), LinkError>, Duration) {
         let (result, took) = self
             .send(
                 unit,
@@ -194,6 +213,7 @@ impl Link {
                     function,
                     start,
                     values,
+                    answer_from,
                 },
                 turnaround,
             )
@@ -248,10 +268,15 @@ impl Link {
                         function: 6,
                         start,
                         values: [value],
+                        ..
                     } => write_single_request(start, *value),
                     Request::Write { start, values, .. } => write_multiple_request(start, values),
                 };
-                let answer = match timeout(limit, client.call(unit, &pdu)).await {
+                let answer_from = match request {
+                    Request::Write { answer_from, .. } => answer_from,
+                    Request::Read { .. } => unit,
+                };
+                let answer = match timeout(limit, client.call_answered_by(unit, answer_from, &pdu)).await {
                     Err(_) => return Err(LinkError::Timeout(limit)),
                     Ok(Err(RtuError::Crc)) => return Err(LinkError::Crc),
                     Ok(Err(error)) => return Err(LinkError::Transport(error.to_string())),
@@ -294,6 +319,7 @@ impl Link {
                         function,
                         start,
                         values,
+                        ..
                     } => {
                         let call = async {
                             if function == 6 && values.len() == 1 {

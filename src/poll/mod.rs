@@ -15,3 +15,4 @@ pub mod stats;
 pub mod status;
 pub mod supervisor;
 pub mod worker;
+pub mod write;

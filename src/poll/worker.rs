@@ -10,7 +10,7 @@ use sqlx::PgPool;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use super::command::BusCommand;
+use super::command::{BusCommand, Write};
 use super::ingest::IngestSender;
 use super::link::Link;
 use super::read::{DeviceRuntime, Step, finish_read, read_step, record_status, run_read_now};
@@ -18,6 +18,7 @@ use super::scan::{ScanProgress, probe};
 use super::schedule::Schedule;
 use super::stats::PollStats;
 use super::status::Tracker;
+use super::write::run_write;
 use crate::device::profile::{Profile, RegisterGroup};
 use crate::device::registry::ProfileSet;
 use crate::domain::ids::{BusId, DeviceId};
@@ -92,6 +93,8 @@ pub async fn run_bus(
     // Operator reads come before everything scheduled (DESIGN.md: operator
     // command > on-demand read > real-time > energy).
     let mut read_now: VecDeque<(i64, DeviceId)> = VecDeque::new();
+    // Commands to devices come before those.
+    let mut writes: VecDeque<Write> = VecDeque::new();
     plan(&devices.borrow_and_update(), &mut runtimes, &mut schedule);
     loop {
         let due = schedule.next_due();
@@ -105,10 +108,17 @@ pub async fn run_bus(
             Some(command) = commands.recv() => match command {
                 BusCommand::Scan { job, first, last } => scans.push_back(ScanProgress::new(job, first, last)),
                 BusCommand::ReadNow { job, device } => read_now.push_back((job, device)),
+                BusCommand::Write(write) => writes.push_back(write),
             },
             changed = devices.changed() => {
                 if changed.is_err() { return; }
                 plan(&devices.borrow_and_update(), &mut runtimes, &mut schedule);
+            }
+            () = std::future::ready(()), if !writes.is_empty() => {
+                if let Some(write) = writes.pop_front() {
+                    let runtime = runtimes.get_mut(&write.device);
+                    run_write(&mut link, bus, runtime, &services, write).await;
+                }
             }
             () = std::future::ready(()), if !read_now.is_empty() => {
                 if let Some((job, device)) = read_now.pop_front() {

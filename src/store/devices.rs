@@ -149,3 +149,14 @@ pub async fn update_device_status(pool: &PgPool, id: DeviceId, status: &DeviceSt
     .await?;
     Ok(())
 }
+
+/// Records a device's new unit address (after it accepted an address change).
+pub async fn update_device_address(pool: &PgPool, id: DeviceId, address: UnitAddress) -> Result<(), StoreError> {
+    sqlx::query("UPDATE devices SET address = $2 WHERE id = $1")
+        .bind(id)
+        .bind(i16::from(address.get()))
+        .execute(pool)
+        .await
+        .map_err(on_constraint)?;
+    Ok(())
+}

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod buses;
+pub mod command_jobs;
 pub mod database;
 pub mod devices;
 pub mod error;

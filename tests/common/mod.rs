@@ -56,12 +56,18 @@ pub struct TestApp {
 
 /// Starts the application on a fresh database, polling with short timeouts.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with_timeout(Duration::from_millis(300)).await
+}
+
+/// [`spawn_app`] waiting `request_timeout` for each answer (for tests that
+/// hold an answer back on purpose).
+pub async fn spawn_app_with_timeout(request_timeout: Duration) -> TestApp {
     let (pool, url) = fresh_database().await;
     let config = Config {
         database_url: url,
         bind: "127.0.0.1:0".parse().unwrap(),
         profiles_dir: None,
-        request_timeout: Duration::from_millis(300),
+        request_timeout,
         poll_refresh: Duration::from_millis(200),
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

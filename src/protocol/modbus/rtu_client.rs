@@ -126,6 +126,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin> RtuClient<T> {
     /// Sends `pdu` to `unit` and waits for its answer. A broadcast returns
     /// `None` as soon as it is sent.
     pub async fn call(&mut self, unit: u8, pdu: &[u8]) -> Result<Option<Answer>, RtuError> {
+        self.call_answered_by(unit, unit, pdu).await
+    }
+
+    /// [`RtuClient::call`] where the answer may also come from unit
+    /// `or_from`: a device changing its address answers from the new one
+    /// (TH40C manual, App. E).
+    pub async fn call_answered_by(&mut self, unit: u8, or_from: u8, pdu: &[u8]) -> Result<Option<Answer>, RtuError> {
         // Bytes left from an earlier, abandoned exchange are not this answer.
         self.buffer.clear();
         self.io.write_all(&rtu_frame(unit, pdu)).await?;
@@ -136,7 +143,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> RtuClient<T> {
         let mut chunk = [0u8; 256];
         loop {
             match parse_answer(&self.buffer, pdu[0]) {
-                Ok((answered, answer, _)) if answered == unit => return Ok(Some(answer)),
+                Ok((answered, answer, _)) if answered == unit || answered == or_from => return Ok(Some(answer)),
                 Ok((answered, _, _)) => {
                     return Err(RtuError::WrongUnit {
                         asked: unit,

@@ -1,6 +1,7 @@
 //! JSON API under `/api/v1`, described by utoipa.
 
 pub mod buses;
+pub mod commands;
 pub mod devices;
 pub mod readings;
 pub mod reads;
@@ -23,7 +24,7 @@ use super::state::AppState;
                        Every request needs `Authorization: Bearer <token>` (create one with \
                        `ohmnibus token create --role ROLE --name NAME`). Roles follow IEC 62351-8: \
                        viewer reads, operator also acknowledges and reads on demand, engineer also \
-                       configures buses and devices. Errors are `{\"error\": {\"code\", \"message\"}}`.",
+                       configures buses and devices and sends commands to devices. Errors are `{\"error\": {\"code\", \"message\"}}`.",
         license(name = "Apache-2.0")
     ),
     paths(
@@ -39,6 +40,8 @@ use super::state::AppState;
         readings::get_readings,
         reads::create_read,
         reads::get_read,
+        commands::create_command,
+        commands::get_command,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerAuth),
@@ -47,6 +50,7 @@ use super::state::AppState;
         (name = "buses", description = "Communication lines: Modbus TCP, RTU over TCP gateways, serial RS485"),
         (name = "devices", description = "Meters on the buses, their schedules and status"),
         (name = "readings", description = "Values read from devices, named by OBIS code"),
+        (name = "commands", description = "Writes to devices (set tariff, clock, address; reset counters), ahead of every read on their bus"),
     )
 )]
 pub struct ApiDoc;
@@ -89,5 +93,7 @@ pub fn router() -> Router<AppState> {
         .route("/devices/{id}/readings", get(readings::get_readings))
         .route("/devices/{id}/read", axum::routing::post(reads::create_read))
         .route("/reads/{id}", get(reads::get_read))
+        .route("/devices/{id}/commands", axum::routing::post(commands::create_command))
+        .route("/commands/{id}", get(commands::get_command))
         .fallback(|| async { super::error::ApiError::not_found("no such API path") })
 }

@@ -6,10 +6,13 @@ use std::collections::HashMap;
 use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Response};
 
+use super::command::command_sentence;
 use super::fleet::{cell, when};
-use super::pages::{Cell, DevicePage, EventLine, Table};
+use super::pages::{Cell, CommandOption, DevicePage, EventLine, Table};
 use super::signed_in;
 use crate::domain::ids::DeviceId;
+use crate::domain::role::Right;
+use crate::store::command_jobs::fetch_latest_command_job;
 use crate::store::devices::fetch_device;
 use crate::store::events::fetch_device_events;
 use crate::store::read_jobs::fetch_latest_read_job;
@@ -227,6 +230,23 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
         _ => "not read".to_owned(),
     };
     let read_job = fetch_latest_read_job(&state.pool, id).await?;
+    let command_job = fetch_latest_command_job(&state.pool, id).await?;
+    let commands = profile
+        .as_ref()
+        .map(|p| {
+            p.modbus
+                .commands
+                .iter()
+                .map(|(name, command)| CommandOption {
+                    name: name.clone(),
+                    description: command.description.clone(),
+                    count: command.count,
+                    broadcast: command.broadcast,
+                    clock: command.clock.is_some(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let events = fetch_device_events(&state.pool, id, 20)
         .await?
         .into_iter()
@@ -256,7 +276,13 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
         meter_clock,
         read_now_pending: read_job
             .as_ref()
-            .is_some_and(|j| j.state == "queued" || j.state == "running"),
+            .is_some_and(|j| j.state == "queued" || j.state == "running")
+            || command_job
+                .as_ref()
+                .is_some_and(|j| j.state == "queued" || j.state == "running"),
+        can_command: caller.role.permits(Right::Configure),
+        commands,
+        last_command: command_job.map(command_sentence).unwrap_or_default(),
         last_read_now: read_job
             .map(|job| match job.state.as_str() {
                 "done" => format!(

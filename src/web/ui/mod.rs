@@ -1,6 +1,7 @@
 //! HTML pages for operators: fleet overview, device detail, login.
 
 pub mod bus;
+pub mod command;
 pub mod device;
 pub mod fleet;
 pub mod login;
@@ -37,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .route("/", get(fleet::get_fleet_page))
         .route("/devices/{id}", get(device::get_device_page))
         .route("/devices/{id}/read", axum::routing::post(device::post_read_now))
+        .route("/devices/{id}/commands", axum::routing::post(command::post_command))
         .route("/buses/{id}", get(bus::get_bus_page))
         .route("/buses/{id}/scan", axum::routing::post(bus::post_bus_scan))
         .route("/buses/{id}/devices", axum::routing::post(bus::post_bus_device))

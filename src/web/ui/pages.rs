@@ -82,12 +82,29 @@ pub struct DevicePage {
     pub legal_notice: String,
     /// The latest on-demand read, as a sentence; empty when there was none.
     pub last_read_now: String,
-    /// Whether that read is still queued or running (the page then refreshes fast).
+    /// Whether that read or the latest command is still queued or running
+    /// (the page then refreshes fast).
     pub read_now_pending: bool,
+    /// Whether the caller may send commands (engineer).
+    pub can_command: bool,
+    /// The profile's commands, for the command form.
+    pub commands: Vec<CommandOption>,
+    /// The latest command, as a sentence; empty when there was none.
+    pub last_command: String,
     pub sections: Vec<Table>,
     /// Every latest value by OBIS code, whatever the device type.
     pub all_values: Table,
     pub events: Vec<EventLine>,
+}
+
+/// A profile command offered on the device page.
+pub struct CommandOption {
+    pub name: String,
+    pub description: String,
+    pub count: u16,
+    pub broadcast: bool,
+    /// Values may be left empty: the server sends the time.
+    pub clock: bool,
 }
 
 #[derive(Template)]
