@@ -7,7 +7,7 @@
 //! of its interval, as EMH meters write it: the row stamped 10:15 holds the
 //! energy of 10:00–10:15.
 
-use chrono::{DateTime, NaiveDateTime, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, DurationRound, NaiveDateTime, TimeDelta, TimeZone, Utc};
 use chrono_tz::{OffsetComponents, Tz};
 
 use super::iec::LoadProfileSettings;
@@ -17,7 +17,10 @@ use super::reading::Quality;
 use crate::protocol::iec62056::{LoadProfileBlock, ProfileRequest, ProfileTime};
 
 /// The request for every interval that ends after `from`, to the newest.
+/// The bound is taken back to an interval boundary: meters take whole minutes.
 pub fn profile_request(settings: &LoadProfileSettings, from: DateTime<Utc>, zone: Tz) -> ProfileRequest {
+    let step = TimeDelta::minutes(i64::from(settings.interval_minutes));
+    let from = from.duration_trunc(step).unwrap_or(from);
     ProfileRequest {
         profile: settings.profile,
         from: Some(meter_time(from, zone)),

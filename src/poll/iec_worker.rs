@@ -25,6 +25,7 @@ use crate::device::profile::RegisterGroup;
 use crate::domain::ids::{BusId, DeviceId};
 use crate::domain::transport::Transport;
 use crate::protocol::iec62056::session::SessionError;
+use crate::store::command_jobs::update_command_job_finished;
 use crate::store::events::{insert_event, update_event_cleared};
 use crate::store::intervals::{fetch_last_meter_interval, insert_meter_intervals};
 use crate::store::read_jobs::{update_read_job_finished, update_read_job_started};
@@ -63,6 +64,14 @@ pub async fn run_iec_bus(
             }
             Some(command) = commands.recv() => match command {
                 BusCommand::ReadNow { job, device } => read_now.push_back((job, device)),
+                BusCommand::Write(write) => {
+                    // The API refuses these for IEC devices; a job that got
+                    // here anyway is failed, not left queued.
+                    let refusal = Err("commands are Modbus writes; an IEC 62056-21 bus takes none");
+                    if let Err(error) = update_command_job_finished(&services.pool, write.job, refusal).await {
+                        tracing::warn!(job = write.job, %error, "cannot record the command's refusal");
+                    }
+                }
                 BusCommand::Scan { job, .. } => {
                     let refusal = "a scan probes Modbus unit addresses; an IEC 62056-21 line has none to probe";
                     if let Err(error) = update_scan_finished(&services.pool, job, Some(refusal)).await {

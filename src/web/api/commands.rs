@@ -153,7 +153,7 @@ async fn check(
         let neighbours = fetch_devices_on_bus(&state.pool, device.bus_id).await?;
         if let Some(other) = neighbours
             .iter()
-            .find(|other| other.id != device.id && other.address == wanted as i16)
+            .find(|other| other.id != device.id && other.address == Some(wanted as i16))
         {
             return Err(ApiError::invalid(
                 "values[0]",
@@ -179,6 +179,12 @@ pub(crate) async fn start_command(
         .profiles
         .get(&row.profile)
         .ok_or_else(|| ApiError::invalid("command", format!("the device's profile {} is not loaded", row.profile)))?;
+    if row.address.is_none() {
+        return Err(ApiError::invalid(
+            "command",
+            "commands are Modbus writes; this device is read over IEC 62056-21, which takes none yet",
+        ));
+    }
     let values = check(state, &row, &profile, body).await?;
     let job = insert_command_job(
         &state.pool,

@@ -1,0 +1,379 @@
+//! IEC 62056-21 end to end: the poller reads the simulated A1000 and TH40C
+//! over TCP, an RS485 line and an optical probe (pseudo-terminals), and what
+//! it stores equals what the simulated meters hold.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use common::{TestApp, eventually, spawn_app};
+use ohmnibus::domain::role::Role;
+use ohmnibus::sim::clock::SimClock;
+use ohmnibus::sim::iec62056::history::Quantity;
+use ohmnibus::sim::iec62056::{IecKind, IecLine, IecMeter, IecMeterConfig, SharedMeter, spawn_iec_pty, spawn_iec_tcp};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn now() -> DateTime<Utc> {
+    Utc::now().duration_trunc(TimeDelta::minutes(1)).unwrap()
+}
+
+fn meter(kind: IecKind, seed: u64, address: &str, at: DateTime<Utc>) -> SharedMeter {
+    let mut config = IecMeterConfig::new(kind, seed);
+    config.address = address.into();
+    Arc::new(Mutex::new(IecMeter::new(config, at)))
+}
+
+fn line(meters: Vec<SharedMeter>, at: DateTime<Utc>) -> IecLine {
+    let mut line = IecLine::new(meters, SimClock::manual(at));
+    line.reaction = Duration::from_millis(5);
+    line
+}
+
+async fn add(app: &TestApp, token: &str, path: &str, body: Value) -> Value {
+    let (status, created) = app.request("POST", path, Some(token), Some(body.clone())).await;
+    assert_eq!(status.as_u16(), 201, "{body}: {created}");
+    created
+}
+
+/// The device's latest registers, once it is online with at least `want` values.
+async fn registers(app: &TestApp, token: &str, device: i64, want: usize) -> Vec<Value> {
+    let path = format!("/api/v1/devices/{device}/registers");
+    let ready = eventually(WAIT, || async {
+        let (_, body) = app.request("GET", &path, Some(token), None).await;
+        body["registers"].as_array().is_some_and(|r| r.len() >= want)
+    })
+    .await;
+    let (_, device_body) = app
+        .request("GET", &format!("/api/v1/devices/{device}"), Some(token), None)
+        .await;
+    assert!(ready, "device {device} never stored {want} values: {device_body}");
+    let (_, body) = app.request("GET", &path, Some(token), None).await;
+    body["registers"].as_array().unwrap().clone()
+}
+
+fn stored(registers: &[Value], obis: &str) -> f64 {
+    registers
+        .iter()
+        .find(|r| r["obis"] == obis)
+        .and_then(|r| r["value"].as_f64())
+        .unwrap_or_else(|| panic!("{obis} not stored"))
+}
+
+/// Every energy, its tariffs and billing sets, and the demands: the stored
+/// values equal the meter's own registers at the instant of the readout.
+fn check_energies(registers: &[Value], meter: &SharedMeter, at: DateTime<Utc>, history: &str) {
+    let mut meter = meter.lock().unwrap();
+    let mut checked = 0;
+    for code in [
+        "1-1:1.8.0".to_owned(),
+        "1-1:1.8.1".to_owned(),
+        "1-1:1.8.4".to_owned(),
+        "1-1:2.8.0".to_owned(),
+        "1-1:5.8.0".to_owned(),
+        format!("1-1:1.8.0*{history}"),
+        "1-1:1.6.0".to_owned(),
+    ] {
+        let expected = meter
+            .register_at(&code, at)
+            .unwrap_or_else(|| panic!("the meter has {code}"));
+        let got = stored(registers, &code);
+        assert!(
+            (got - expected).abs() < 1e-6,
+            "{code}: stored {got}, the meter holds {expected}"
+        );
+        checked += 1;
+    }
+    // Tariff registers add up to the total, as stored.
+    let sum: f64 = (1..=4).map(|t| stored(registers, &format!("1-1:1.8.{t}"))).sum();
+    assert!((sum - stored(registers, "1-1:1.8.0")).abs() < 0.01, "tariffs {sum}");
+    assert_eq!(checked, 7);
+}
+
+#[tokio::test]
+async fn an_a1000_over_tcp_is_read_with_its_history_status_and_load_profile() {
+    let app = spawn_app().await;
+    let token = app.token(Role::Engineer).await;
+    let at = now();
+    let main = meter(IecKind::A1000, 7, "12345678", at);
+    // A second meter shares the line: only the addressed one answers.
+    let other = meter(IecKind::A1000, 8, "87654321", at);
+    let (_stop, shutdown) = watch::channel(false);
+    let served = line(vec![Arc::clone(&main), other], at);
+    let clock = served.clock.clone();
+    let (address, _) = spawn_iec_tcp(served, "127.0.0.1:0", shutdown).await.unwrap();
+    let bus = add(
+        &app,
+        &token,
+        "/api/v1/buses",
+        json!({"name": "iec-tcp", "transport": {"kind": "iec62056_tcp", "host": "127.0.0.1", "port": address.port()}}),
+    )
+    .await;
+    let device = add(
+        &app,
+        &token,
+        "/api/v1/devices",
+        json!({"name": "A1000", "bus_id": bus["id"], "profile": "a1000", "iec_address": "12345678"}),
+    )
+    .await;
+    assert_eq!(device["address"], Value::Null);
+    assert_eq!(device["iec_address"], "12345678");
+    let id = device["id"].as_i64().unwrap();
+    let values = registers(&app, &token, id, 60).await;
+    check_energies(&values, &main, at, "101");
+    // Billing sets *101..*116 are stored as the meter sent them.
+    let oldest = main.lock().unwrap().register_at("1-1:1.8.0*102", at).unwrap();
+    assert!((stored(&values, "1-1:1.8.0*102") - oldest).abs() < 1e-6);
+
+    // The load profile: every 15-minute interval of the last 40 days, equal
+    // to the meter's recorded energy (Wh → kWh).
+    let done = eventually(WAIT, || async {
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM load_profile_intervals WHERE obis = '1-1:1.29.0'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        count >= 40 * 96 - 1
+    })
+    .await;
+    assert!(done, "the load profile was not read");
+    let from = at - TimeDelta::days(2);
+    let expected: Vec<(DateTime<Utc>, f64)> = main
+        .lock()
+        .unwrap()
+        .history()
+        .intervals(from + TimeDelta::minutes(15), at, at)
+        .iter()
+        .map(|i| (i.start, i.get(Quantity::ImportActive) as f64 / 1000.0))
+        .collect();
+    let got: Vec<(DateTime<Utc>, f64)> = sqlx::query_as(
+        "SELECT interval_start, value FROM load_profile_intervals \
+         WHERE obis = '1-1:1.29.0' AND interval_start >= $1 AND interval_start < $2 ORDER BY interval_start",
+    )
+    .bind(from)
+    .bind(at)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert!(expected.len() >= 190, "{} intervals", expected.len());
+    assert_eq!(got.len(), expected.len());
+    for ((start, value), (want_start, want)) in got.iter().zip(&expected) {
+        assert_eq!(start, want_start);
+        assert!((value - want).abs() < 1e-9, "{start}: {value} stored, {want} recorded");
+    }
+
+    // An hour later, "read now" resumes from the last stored interval: the
+    // four new quarter hours of every channel arrive, nothing twice.
+    let before: i64 = sqlx::query_scalar("SELECT count(*) FROM load_profile_intervals")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    clock.advance(TimeDelta::hours(1));
+    let operator = app.token(Role::Operator).await;
+    let (status, job) = app
+        .request("POST", &format!("/api/v1/devices/{id}/read"), Some(&operator), None)
+        .await;
+    assert_eq!(status.as_u16(), 202, "{job}");
+    let job_path = format!("/api/v1/reads/{}", job["id"]);
+    let finished = eventually(WAIT, || async {
+        let (_, job) = app.request("GET", &job_path, Some(&operator), None).await;
+        job["state"] == "done"
+    })
+    .await;
+    assert!(finished, "the read did not finish");
+    let after: i64 = sqlx::query_scalar("SELECT count(*) FROM load_profile_intervals")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(after - before, 4 * 6, "four quarter hours of six channels");
+    let newest: DateTime<Utc> = sqlx::query_scalar("SELECT max(interval_start) FROM load_profile_intervals")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let last_end = (at + TimeDelta::hours(1))
+        .duration_trunc(TimeDelta::minutes(15))
+        .unwrap();
+    assert_eq!(newest, last_end - TimeDelta::minutes(15));
+    let (_, devices) = app.request("GET", "/api/v1/devices", Some(&token), None).await;
+    assert_eq!(devices["devices"][0]["status"]["state"], "online");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_th40c_on_an_rs485_line_and_an_a1000_on_an_optical_probe() {
+    let app = spawn_app().await;
+    let token = app.token(Role::Engineer).await;
+    let at = now();
+    let th40c = meter(IecKind::Th40c, 3, "40001", at);
+    let (_stop, shutdown) = watch::channel(false);
+    let (path, _) = spawn_iec_pty(line(vec![Arc::clone(&th40c)], at), shutdown.clone()).unwrap();
+    let bus = add(
+        &app,
+        &token,
+        "/api/v1/buses",
+        json!({"name": "rs485-iec", "transport": {"kind": "iec62056_serial", "path": path.display().to_string()}}),
+    )
+    .await;
+    let device = add(
+        &app,
+        &token,
+        "/api/v1/devices",
+        json!({"name": "TH40C", "bus_id": bus["id"], "profile": "th40c", "iec_address": "40001"}),
+    )
+    .await;
+
+    // An optical probe reaches one meter, whatever its address: none is sent.
+    let a1000 = meter(IecKind::A1000, 5, "99", at);
+    let (probe_path, _) = spawn_iec_pty(line(vec![Arc::clone(&a1000)], at), shutdown).unwrap();
+    let probe = add(
+        &app,
+        &token,
+        "/api/v1/buses",
+        json!({"name": "probe", "transport": {"kind": "optical", "path": probe_path.display().to_string(), "settle_ms": 0}}),
+    )
+    .await;
+    let optical = add(
+        &app,
+        &token,
+        "/api/v1/devices",
+        json!({"name": "A1000 at the probe", "bus_id": probe["id"], "profile": "a1000"}),
+    )
+    .await;
+    assert_eq!(optical["iec_address"], "");
+
+    let values = registers(&app, &token, device["id"].as_i64().unwrap(), 60).await;
+    check_energies(&values, &th40c, at, "1");
+    // Instantaneous values, as the meter served them.
+    for code in ["1-1:32.7.0", "1-1:31.7.0", "1-1:13.7.0"] {
+        let expected = th40c.lock().unwrap().register_at(code, at).unwrap();
+        assert!((stored(&values, code) - expected).abs() < 1e-9, "{code}");
+    }
+    let values = registers(&app, &token, optical["id"].as_i64().unwrap(), 60).await;
+    check_energies(&values, &a1000, at, "101");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn iec_devices_are_refused_where_they_cannot_be_read() {
+    let app = spawn_app().await;
+    let token = app.token(Role::Engineer).await;
+    let modbus = add(
+        &app,
+        &token,
+        "/api/v1/buses",
+        json!({"name": "modbus", "transport": {"kind": "modbus_tcp", "host": "127.0.0.1", "port": 502}}),
+    )
+    .await;
+    let iec = add(
+        &app,
+        &token,
+        "/api/v1/buses",
+        json!({"name": "iec", "transport": {"kind": "iec62056_tcp", "host": "127.0.0.1", "port": 4059}}),
+    )
+    .await;
+    let probe = add(
+        &app,
+        &token,
+        "/api/v1/buses",
+        json!({"name": "probe", "transport": {"kind": "optical", "path": "/dev/ttyUSB9"}}),
+    )
+    .await;
+    for (body, field, reason) in [
+        (
+            json!({"name": "x", "bus_id": modbus["id"], "profile": "a1000", "address": 1}),
+            "profile",
+            "read over IEC 62056-21",
+        ),
+        (
+            json!({"name": "x", "bus_id": iec["id"], "profile": "countis-e43", "iec_address": "1"}),
+            "profile",
+            "read over Modbus",
+        ),
+        (
+            json!({"name": "x", "bus_id": iec["id"], "profile": "a1000"}),
+            "iec_address",
+            "required on a shared IEC 62056-21 line",
+        ),
+        (
+            json!({"name": "x", "bus_id": iec["id"], "profile": "a1000", "iec_address": "12/34"}),
+            "iec_address",
+            "letters, digits or spaces",
+        ),
+        (
+            json!({"name": "x", "bus_id": iec["id"], "profile": "a1000", "iec_address": "1", "address": 1}),
+            "address",
+            "not a Modbus unit",
+        ),
+        (
+            json!({"name": "x", "bus_id": modbus["id"], "profile": "th40c"}),
+            "address",
+            "required on a Modbus bus",
+        ),
+    ] {
+        let (status, error) = app
+            .request("POST", "/api/v1/devices", Some(&token), Some(body.clone()))
+            .await;
+        assert_eq!(status.as_u16(), 422, "{body}");
+        let message = error["error"]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with(&format!("{field}:")) && message.contains(reason),
+            "{body}: {message}"
+        );
+    }
+    // One meter per probe.
+    add(
+        &app,
+        &token,
+        "/api/v1/devices",
+        json!({"name": "a", "bus_id": probe["id"], "profile": "a1000"}),
+    )
+    .await;
+    let (status, error) = app
+        .request(
+            "POST",
+            "/api/v1/devices",
+            Some(&token),
+            Some(json!({"name": "b", "bus_id": probe["id"], "profile": "th40c"})),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 422);
+    assert!(error["error"]["message"].as_str().unwrap().starts_with("bus_id:"));
+    // Two meters of one line cannot share a device address.
+    add(
+        &app,
+        &token,
+        "/api/v1/devices",
+        json!({"name": "c", "bus_id": iec["id"], "profile": "a1000", "iec_address": "7"}),
+    )
+    .await;
+    let (status, error) = app
+        .request(
+            "POST",
+            "/api/v1/devices",
+            Some(&token),
+            Some(json!({"name": "d", "bus_id": iec["id"], "profile": "th40c", "iec_address": "7"})),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 409, "{error}");
+    assert!(error["error"]["message"].as_str().unwrap().starts_with("iec_address:"));
+    // A bus with a rate IEC 62056-21 does not have is refused by field.
+    let (status, error) = app
+        .request(
+            "POST",
+            "/api/v1/buses",
+            Some(&token),
+            Some(json!({"name": "fast", "transport": {"kind": "iec62056_serial", "path": "/dev/ttyS0", "max_baud": 38400}})),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 422);
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("transport.max_baud:")
+    );
+    app.stop().await;
+}
