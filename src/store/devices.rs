@@ -18,6 +18,7 @@ pub struct DeviceRow {
     pub address: i16,
     pub realtime_seconds: i32,
     pub energy_seconds: i32,
+    pub history_seconds: i32,
     pub enabled: bool,
     pub state: String,
     pub last_success_at: Option<DateTime<Utc>>,
@@ -42,6 +43,7 @@ pub struct NewDevice<'a> {
     pub address: UnitAddress,
     pub realtime_seconds: u32,
     pub energy_seconds: u32,
+    pub history_seconds: u32,
 }
 
 /// What one poll cycle learned of a device's reachability.
@@ -59,7 +61,7 @@ macro_rules! select_devices {
     ($tail:literal) => {
         concat!(
             "SELECT d.id, d.bus_id, b.name AS bus_name, d.name, d.profile, d.address, \
-                      d.realtime_seconds, d.energy_seconds, d.enabled, d.state, d.last_success_at, \
+                      d.realtime_seconds, d.energy_seconds, d.history_seconds, d.enabled, d.state, d.last_success_at, \
                       d.last_attempt_at, d.consecutive_failures, d.last_error, d.created_at \
                       FROM devices d JOIN buses b ON b.id = d.bus_id",
             " ",
@@ -70,8 +72,8 @@ macro_rules! select_devices {
 
 pub async fn insert_device(pool: &PgPool, device: &NewDevice<'_>) -> Result<DeviceRow, StoreError> {
     let id: DeviceId = sqlx::query_scalar(
-        "INSERT INTO devices (bus_id, name, profile, address, realtime_seconds, energy_seconds) \
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        "INSERT INTO devices (bus_id, name, profile, address, realtime_seconds, energy_seconds, \
+         history_seconds) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
     )
     .bind(device.bus_id)
     .bind(device.name)
@@ -79,6 +81,7 @@ pub async fn insert_device(pool: &PgPool, device: &NewDevice<'_>) -> Result<Devi
     .bind(i16::from(device.address.get()))
     .bind(i32::try_from(device.realtime_seconds).unwrap_or(i32::MAX))
     .bind(i32::try_from(device.energy_seconds).unwrap_or(i32::MAX))
+    .bind(i32::try_from(device.history_seconds).unwrap_or(i32::MAX))
     .fetch_one(pool)
     .await
     .map_err(on_constraint)?;
