@@ -39,7 +39,7 @@ async fn creates_and_lists_buses_and_devices() {
     let id = device["id"].as_i64().unwrap();
     assert_eq!(
         device["schedule"],
-        json!({"realtime_seconds": 10, "energy_seconds": 60})
+        json!({"realtime_seconds": 10, "energy_seconds": 60, "history_seconds": 900})
     );
 
     let viewer = app.token(Role::Viewer).await;
@@ -112,6 +112,11 @@ async fn bad_input_gets_4xx_naming_the_field() {
             json!({"name": "m", "bus_id": bus_id, "profile": "th40c", "address": 1, "schedule": {"realtime_seconds": 0}}),
             StatusCode::UNPROCESSABLE_ENTITY,
             "schedule.realtime_seconds:",
+        ),
+        (
+            json!({"name": "m", "bus_id": bus_id, "profile": "th40c", "address": 1, "schedule": {"history_seconds": 86_401}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "schedule.history_seconds:",
         ),
     ];
     for (body, status, field) in cases {

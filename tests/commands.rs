@@ -141,7 +141,8 @@ fn model_value(bus: &SimBus, unit: u8, code: &str, at: chrono::DateTime<Utc>) ->
 async fn a_countis_obeys_tariff_and_reset_commands_and_refusals_are_named() {
     let app = spawn_app().await;
     let engineer = app.token(Role::Engineer).await;
-    let at = Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap();
+    // Evening: the simulated site imports (around noon its solar exports).
+    let at = Utc.with_ymd_and_hms(2026, 11, 20, 18, 0, 0).unwrap();
     let clock = SimClock::manual(at);
     let (sim, line, _stop) = serve(vec![countis(at, &clock)]).await;
     let bus = add_bus(&app, &engineer, line.port()).await;

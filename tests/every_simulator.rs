@@ -71,7 +71,7 @@ async fn check_transport(transport: Value, expected: Vec<(&'static str, u8, Serv
         let (status, device) = app.request("POST", "/api/v1/devices", Some(&token), Some(body)).await;
         assert_eq!(status, StatusCode::CREATED, "{device}");
         let id = device["id"].as_i64().unwrap();
-        // Wait until everything served so far is stored (both groups read).
+        // Wait until everything served so far is stored (every group read).
         let complete = eventually(Duration::from_secs(40), || async {
             let stored = stored(&app, &token, id).await;
             let served = served.lock().unwrap().clone();

@@ -40,7 +40,19 @@ async fn serve_tcp(devices: Vec<SimDevice>, framing: TcpFraming) -> (std::net::S
     (address, stop)
 }
 
-async fn create(app: &TestApp, token: &str, transport: Value, units: &[u8]) -> Vec<i64> {
+/// Poll periods for one device alone on its line: every second.
+fn alone() -> Value {
+    json!({"realtime_seconds": 1, "energy_seconds": 1})
+}
+
+/// Short periods, yet below what two TH40Cs fill on one line: a due history
+/// read waits for every due real-time and energy read, so on a saturated
+/// line it would never be sent.
+fn shared() -> Value {
+    json!({"realtime_seconds": 2, "energy_seconds": 5})
+}
+
+async fn create(app: &TestApp, token: &str, transport: Value, units: &[u8], schedule: Value) -> Vec<i64> {
     let (status, bus) = app
         .request(
             "POST",
@@ -53,7 +65,7 @@ async fn create(app: &TestApp, token: &str, transport: Value, units: &[u8]) -> V
     let mut ids = Vec::new();
     for unit in units {
         let body = json!({"name": format!("meter {unit}"), "bus_id": bus["id"], "profile": "th40c", "address": unit,
-                          "schedule": {"realtime_seconds": 1, "energy_seconds": 1}});
+                          "schedule": schedule});
         let (status, device) = app.request("POST", "/api/v1/devices", Some(token), Some(body)).await;
         assert_eq!(status, StatusCode::CREATED, "{device}");
         ids.push(device["id"].as_i64().unwrap());
@@ -61,8 +73,8 @@ async fn create(app: &TestApp, token: &str, transport: Value, units: &[u8]) -> V
     ids
 }
 
-/// Waits until the device has stored both register groups, then checks every
-/// stored value against the simulator's record.
+/// Waits until the device has stored every register group (real-time, energy,
+/// history), then checks every stored value against the simulator's record.
 async fn assert_stored_equals_served(app: &TestApp, token: &str, device: i64, served: &Served) {
     let path = format!("/api/v1/devices/{device}/registers");
     let complete = eventually(Duration::from_secs(20), || async {
@@ -124,6 +136,7 @@ async fn reads_a_th40c_over_modbus_tcp() {
         &token,
         json!({"kind": "modbus_tcp", "host": "127.0.0.1", "port": address.port()}),
         &[1],
+        alone(),
     )
     .await;
     assert_stored_equals_served(&app, &token, ids[0], &served).await;
@@ -155,6 +168,7 @@ async fn reads_two_th40cs_over_rtu_over_tcp() {
         &token,
         json!({"kind": "rtu_over_tcp", "host": "127.0.0.1", "port": address.port()}),
         &[3, 4],
+        shared(),
     )
     .await;
     assert_stored_equals_served(&app, &token, ids[0], &served_a).await;
@@ -171,7 +185,7 @@ async fn reads_a_th40c_over_a_pseudo_terminal() {
     // Paced as a 115200-baud line, so the test stays quick.
     let (path, _) = spawn_pty(SimBus::new(vec![device]), 115_200, shutdown).unwrap();
     let transport = json!({"kind": "serial_rtu", "path": path.display().to_string(), "baud": 115200, "parity": "none", "stop_bits": 1});
-    let ids = create(&app, &token, transport, &[7]).await;
+    let ids = create(&app, &token, transport, &[7], alone()).await;
     assert_stored_equals_served(&app, &token, ids[0], &served).await;
     app.stop().await;
 }
@@ -188,6 +202,7 @@ async fn a_silent_device_turns_unreachable_without_stopping_its_neighbour() {
         &token,
         json!({"kind": "rtu_over_tcp", "host": "127.0.0.1", "port": address.port()}),
         &[1, 2],
+        shared(),
     )
     .await;
     let silent = format!("/api/v1/devices/{}", ids[1]);
@@ -281,6 +296,7 @@ async fn readings_taken_while_the_database_is_away_are_stored_when_it_returns() 
         &token,
         json!({"kind": "modbus_tcp", "host": "127.0.0.1", "port": address.port()}),
         &[1],
+        alone(),
     )
     .await;
     let count = |pool: sqlx::PgPool| async move {

@@ -147,6 +147,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                     address: DeviceAddress::Unit(address),
                     realtime_seconds: 10,
                     energy_seconds: 60,
+                    history_seconds: 900,
                 },
             )
             .await?;

@@ -26,17 +26,23 @@ pub const MODBUS_MAX_REGISTERS: u16 = 125;
 pub enum RegisterGroup {
     /// Instantaneous values, clock: read often (default every 10 s).
     Realtime,
-    /// Energy and demand registers, current and historical (default every 60 s).
+    /// Current energy and demand registers (default every 60 s).
     Energy,
+    /// Values of closed billing periods ("last month", "two months ago"):
+    /// they change once a period, so they are read seldom (default every
+    /// 900 s) and last on the bus (DESIGN.md: real-time > energy > history).
+    History,
 }
 
 impl RegisterGroup {
-    pub const ALL: [RegisterGroup; 2] = [RegisterGroup::Realtime, RegisterGroup::Energy];
+    /// Every group, in the order the bus serves them when several are due.
+    pub const ALL: [RegisterGroup; 3] = [RegisterGroup::Realtime, RegisterGroup::Energy, RegisterGroup::History];
 
     pub fn as_str(self) -> &'static str {
         match self {
             RegisterGroup::Realtime => "realtime",
             RegisterGroup::Energy => "energy",
+            RegisterGroup::History => "history",
         }
     }
 }
@@ -147,6 +153,17 @@ pub struct WriteCommand {
 pub struct Schedule {
     pub realtime_seconds: u32,
     pub energy_seconds: u32,
+    #[serde(default = "default_history_seconds")]
+    pub history_seconds: u32,
+}
+
+/// Default period of the history group: a closed billing period's values
+/// never change, so a quarter of an hour only bounds how late a new month's
+/// values show up.
+pub const DEFAULT_HISTORY_SECONDS: u32 = 900;
+
+fn default_history_seconds() -> u32 {
+    DEFAULT_HISTORY_SECONDS
 }
 
 impl Default for Schedule {
@@ -154,6 +171,7 @@ impl Default for Schedule {
         Schedule {
             realtime_seconds: 10,
             energy_seconds: 60,
+            history_seconds: DEFAULT_HISTORY_SECONDS,
         }
     }
 }
@@ -163,6 +181,7 @@ impl Schedule {
         match group {
             RegisterGroup::Realtime => self.realtime_seconds,
             RegisterGroup::Energy => self.energy_seconds,
+            RegisterGroup::History => self.history_seconds,
         }
     }
 }

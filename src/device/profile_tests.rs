@@ -471,3 +471,41 @@ fn malformed_iec_sections_name_file_field_and_reason() {
         "{error}"
     );
 }
+
+#[test]
+fn th40c_closed_billing_periods_form_the_history_group() {
+    let profile = ProfileSet::builtin().get("th40c").unwrap();
+    // App. G: the "last month" (*1) and "two months ago" (*2) energies and
+    // demands, with their demand time stamps, and nothing else.
+    for register in &profile.registers {
+        assert_eq!(
+            register.group == RegisterGroup::History,
+            register.obis.billing().is_some(),
+            "{}",
+            register.name
+        );
+    }
+    assert!(!profile.blocks(RegisterGroup::History).is_empty());
+    assert_eq!(profile.schedule.history_seconds, 900);
+}
+
+#[test]
+fn the_history_period_defaults_and_must_be_positive() {
+    let profile = Profile::parse("tiny.toml", MINIMAL).unwrap();
+    assert_eq!(profile.schedule.history_seconds, 900);
+    let zero = MINIMAL.replace(
+        "[modbus]",
+        "[schedule]\nrealtime_seconds = 10\nenergy_seconds = 60\nhistory_seconds = 0\n[modbus]",
+    );
+    assert!(
+        refusal(&zero).contains("schedule.history_seconds"),
+        "{}",
+        refusal(&zero)
+    );
+    let history = MINIMAL.replace(
+        "group = \"energy\"\nname = \"Power\"",
+        "group = \"history\"\nname = \"Power\"",
+    );
+    let profile = Profile::parse("tiny.toml", &history).unwrap();
+    assert_eq!(profile.blocks(RegisterGroup::History).len(), 1);
+}

@@ -159,7 +159,8 @@ impl Link {
     pub fn inter_frame_silence(&self) -> Duration {
         match &self.transport {
             Transport::SerialRtu { baud, .. } if *baud > 19_200 => Duration::from_micros(1_750),
-            Transport::SerialRtu { baud, .. } => Duration::from_micros(3_500 * 11 * 1_000 / u64::from(*baud)),
+            // 3.5 characters × 11 bits × 10⁹ ns / baud, to the nanosecond.
+            Transport::SerialRtu { baud, .. } => Duration::from_nanos(3_500 * 11 * 1_000_000 / u64::from(*baud)),
             _ => Duration::ZERO,
         }
     }
@@ -343,6 +344,60 @@ impl Link {
                     }
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::transport::Parity;
+
+    fn serial(baud: u32) -> Link {
+        let transport = Transport::SerialRtu {
+            path: "/dev/ttyUSB0".to_owned(),
+            baud,
+            parity: Parity::Even,
+            stop_bits: 1,
+        };
+        Link::new(transport, Duration::from_secs(1))
+    }
+
+    #[test]
+    fn inter_frame_silence_is_three_and_a_half_characters_up_to_19200_baud() {
+        // A character is 11 bits (start, 8 data, parity, stop), so 3.5
+        // characters are 38.5 bits. At 9600 baud: 38.5 / 9600 s
+        // = 0.004010416… s = 4.0104 ms (4 010 416 ns, the rest truncated).
+        assert_eq!(serial(9_600).inter_frame_silence(), Duration::from_nanos(4_010_416));
+        // At 1200 baud: 38.5 / 1200 s = 0.0320833… s = 32.083 ms.
+        assert_eq!(serial(1_200).inter_frame_silence(), Duration::from_nanos(32_083_333));
+        // 19200 baud is the last rate computed: 38.5 / 19200 s = 2.0052 ms.
+        assert_eq!(serial(19_200).inter_frame_silence(), Duration::from_nanos(2_005_208));
+    }
+
+    #[test]
+    fn inter_frame_silence_is_fixed_above_19200_baud_and_zero_on_tcp() {
+        // Modbus over serial line specification 2.5.1.1: above 19200 baud,
+        // a fixed 1.750 ms instead of 3.5 character times.
+        for baud in [38_400, 57_600, 115_200] {
+            assert_eq!(
+                serial(baud).inter_frame_silence(),
+                Duration::from_micros(1_750),
+                "{baud}"
+            );
+        }
+        for transport in [
+            Transport::ModbusTcp {
+                host: "127.0.0.1".to_owned(),
+                port: 502,
+            },
+            Transport::RtuOverTcp {
+                host: "127.0.0.1".to_owned(),
+                port: 4001,
+            },
+        ] {
+            let link = Link::new(transport, Duration::from_secs(1));
+            assert_eq!(link.inter_frame_silence(), Duration::ZERO);
         }
     }
 }

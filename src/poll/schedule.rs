@@ -61,8 +61,10 @@ impl Schedule {
     }
 
     /// The read to send at `now`: of those due, the highest class first
-    /// (real-time values before energy registers, DESIGN.md's priority
-    /// order), then the one waiting longest, then the lower device id; when
+    /// (real-time values, then energy registers, then history: DESIGN.md's
+    /// priority order, the order of [`RegisterGroup`]), so a due history
+    /// read never overtakes a due energy or real-time one; then the one
+    /// waiting longest, then the lower device id; when
     /// none is due yet, the one due first.
     pub fn next(&self, now: Instant) -> Option<&Task> {
         let due = self
@@ -154,6 +156,51 @@ mod tests {
         // At 1 s only the energy read is due.
         assert_eq!(schedule.next(start + Duration::from_secs(1)).unwrap().device, A);
         assert_eq!(schedule.next_due(), Some(start));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn due_reads_go_realtime_then_energy_then_history() {
+        const C: DeviceId = DeviceId(3);
+        let start = Instant::now();
+        let mut schedule = Schedule::default();
+        // The history read has waited longest and is on the lowest device id,
+        // the real-time read has waited least: only the class decides.
+        schedule.add(A, RegisterGroup::History, Duration::from_secs(900), start);
+        schedule.add(
+            B,
+            RegisterGroup::Energy,
+            Duration::from_secs(60),
+            start + Duration::from_secs(1),
+        );
+        schedule.add(
+            C,
+            RegisterGroup::Realtime,
+            Duration::from_secs(10),
+            start + Duration::from_secs(2),
+        );
+        let now = start + Duration::from_secs(3);
+        let mut served = Vec::new();
+        for _ in 0..3 {
+            let next = schedule.next(now).unwrap();
+            let (device, group) = (next.device, next.group);
+            served.push(group);
+            schedule.succeeded(device, group, now);
+        }
+        assert_eq!(
+            served,
+            [RegisterGroup::Realtime, RegisterGroup::Energy, RegisterGroup::History]
+        );
+        // With the energy read alone due, the history read still waits.
+        let mut schedule = Schedule::default();
+        schedule.add(A, RegisterGroup::History, Duration::from_secs(900), start);
+        schedule.add(
+            A,
+            RegisterGroup::Energy,
+            Duration::from_secs(60),
+            start + Duration::from_secs(5),
+        );
+        let next = schedule.next(start + Duration::from_secs(5)).unwrap();
+        assert_eq!(next.group, RegisterGroup::Energy);
     }
 
     #[tokio::test(start_paused = true)]

@@ -92,6 +92,24 @@ impl PollStats {
                 }
             }
         }
+        let _ = writeln!(
+            text,
+            "# HELP ohmnibus_bus_latency_seconds Recent answer latency on the bus, every device together\n# TYPE ohmnibus_bus_latency_seconds gauge"
+        );
+        for (bus, counters) in &links {
+            for (quantile, latency) in [
+                ("mean", counters.bus.mean_latency()),
+                ("0.95", counters.bus.p95_latency()),
+            ] {
+                if let Some(latency) = latency {
+                    let _ = writeln!(
+                        text,
+                        "ohmnibus_bus_latency_seconds{{bus=\"{bus}\",quantile=\"{quantile}\"}} {:.6}",
+                        latency.as_secs_f64()
+                    );
+                }
+            }
+        }
         let rows = [
             (
                 "ohmnibus_readings_queued_total",
@@ -122,5 +140,56 @@ impl PollStats {
             );
         }
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::domain::ids::{BusId, DeviceId};
+    use crate::poll::link_stats::Outcome;
+
+    #[tokio::test(start_paused = true)]
+    async fn bus_latency_covers_every_device_on_the_bus() {
+        let stats = PollStats::default();
+        stats.links.start(BusId(1));
+        for _ in 0..18 {
+            stats
+                .links
+                .record(BusId(1), DeviceId(7), Outcome::Answered, Duration::from_millis(10));
+        }
+        for _ in 0..2 {
+            stats
+                .links
+                .record(BusId(1), DeviceId(8), Outcome::Answered, Duration::from_millis(200));
+        }
+        // A timeout has no latency: it is not among the answers.
+        stats
+            .links
+            .record(BusId(1), DeviceId(9), Outcome::Timeout, Duration::from_secs(1));
+        let text = stats.render();
+        let line = |prefix: &str| {
+            text.lines()
+                .find(|l| l.starts_with(prefix))
+                .unwrap_or_else(|| panic!("no {prefix} in\n{text}"))
+                .to_owned()
+        };
+        // 20 answers: mean (18 × 10 + 2 × 200) / 20 = 29 ms; nearest rank
+        // ⌈20 × 0.95⌉ = 19th of the sorted answers = 200 ms.
+        assert_eq!(
+            line("ohmnibus_bus_latency_seconds{bus=\"1\",quantile=\"mean\"}"),
+            "ohmnibus_bus_latency_seconds{bus=\"1\",quantile=\"mean\"} 0.029000"
+        );
+        assert_eq!(
+            line("ohmnibus_bus_latency_seconds{bus=\"1\",quantile=\"0.95\"}"),
+            "ohmnibus_bus_latency_seconds{bus=\"1\",quantile=\"0.95\"} 0.200000"
+        );
+        // The per-device figures stay: device 7 alone answers in 10 ms.
+        assert!(
+            line("ohmnibus_modbus_latency_seconds{bus=\"1\",device=\"7\",quantile=\"0.95\"}").ends_with(" 0.010000")
+        );
+        assert!(text.contains("# TYPE ohmnibus_bus_latency_seconds gauge"));
     }
 }

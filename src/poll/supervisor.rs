@@ -178,6 +178,7 @@ fn device_config(row: &DeviceRow, profiles: &ProfileSet, zone: Tz) -> Option<Dev
         profile,
         realtime: Duration::from_secs(u64::try_from(row.realtime_seconds).unwrap_or(10)),
         energy: Duration::from_secs(u64::try_from(row.energy_seconds).unwrap_or(60)),
+        history: Duration::from_secs(u64::try_from(row.history_seconds).unwrap_or(900)),
         zone,
         status: DeviceStatus {
             state: row.state(),

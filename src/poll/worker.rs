@@ -38,6 +38,7 @@ pub struct DeviceConfig {
     pub profile: Arc<Profile>,
     pub realtime: Duration,
     pub energy: Duration,
+    pub history: Duration,
     /// Zone of the device's site: the zone its clock runs in.
     pub zone: Tz,
     /// Status as stored, to continue from after a restart.
@@ -46,14 +47,13 @@ pub struct DeviceConfig {
 
 impl DeviceConfig {
     /// What, when changed, requires the worker to re-plan.
-    pub fn plan_key(&self) -> (DeviceId, u8, Option<&str>, &str, Duration, Duration, Tz) {
+    pub fn plan_key(&self) -> (DeviceId, u8, Option<&str>, &str, [Duration; 3], Tz) {
         (
             self.id,
             self.address,
             self.iec_address.as_deref(),
             &self.profile.name,
-            self.realtime,
-            self.energy,
+            [self.realtime, self.energy, self.history],
             self.zone,
         )
     }
@@ -62,6 +62,7 @@ impl DeviceConfig {
         match group {
             RegisterGroup::Realtime => self.realtime,
             RegisterGroup::Energy => self.energy,
+            RegisterGroup::History => self.history,
         }
     }
 }

@@ -5,10 +5,20 @@
 //! inputs follow the site's load, volume inputs a gas or water draw with a
 //! daily shape. Counts are whole pulses on a 32-bit counter that wraps, as a
 //! real counter does (input 12 starts close to the wrap so a head-end meets
-//! it). In GME SØ mode, inputs 7–10 carry the ±active/±reactive pulses of an
-//! ENEL meter and inputs 11–12 its tariff signal; the concentrator keeps 16
-//! tariff registers (those four quantities × T1–T4) and inputs 1–6 stay
-//! independent counters.
+//! it).
+//!
+//! GME SØ mode (manual, "SØ configuration"): the inputs 7–12 come from the
+//! site's GME ENEL meter and feed 16 counting registers, positive and
+//! negative active and reactive energy, each "subdivided into 4 time slots";
+//! inputs 1–6 stay independent counters. Here inputs 7–10 carry +A, −A, +R
+//! and −R of that one meter: a meter sends import pulses only while the site
+//! imports and export pulses only while it exports, so at any instant at
+//! most one of +A/−A and one of +R/−R counts. The manual names neither which
+//! input carries which quantity (that is wiring diagram S1000/379, not in
+//! the text) nor what selects the time slot: it does not say inputs 11–12
+//! are a tariff signal. The simulator therefore takes the slot from a fixed
+//! local-time table ([`ConcentratorModel::tariff`]) and lets inputs 11–12
+//! count a steady pulse train, tied to no slot.
 
 use chrono::{DateTime, Duration, Timelike, Utc};
 use chrono_tz::Tz;
@@ -25,6 +35,8 @@ const STEP_SECONDS: i64 = 60;
 /// Input mode register values (manual: "STATE OF THE INPUTS").
 pub const MODE_POT_FREE: u16 = 0;
 pub const MODE_GME_S0: u16 = 3;
+/// Index of input 7, the first of the GME meter's +A, −A, +R, −R inputs.
+const GME_FIRST: usize = 6;
 
 #[derive(Debug, Clone)]
 struct Input {
@@ -57,8 +69,8 @@ const CONFIG: [(PulseUnit, u16, u16, u16); INPUTS] = [
     (PulseUnit::KWh, 0, 1, 10),               // −A
     (PulseUnit::Kvarh, 0, 1, 10),             // +R
     (PulseUnit::Kvarh, 0, 1, 10),             // −R
-    (PulseUnit::Pulses, 3, 1, 10),            // tariff signal
-    (PulseUnit::Pulses, 3, 1, 10),            // tariff signal; starts near the counter's wrap
+    (PulseUnit::Pulses, 3, 1, 10),            // GME input 11: a steady pulse train
+    (PulseUnit::Pulses, 3, 1, 10),            // GME input 12: the same; starts near the counter's wrap
 ];
 
 impl ConcentratorModel {
@@ -86,16 +98,33 @@ impl ConcentratorModel {
         }
     }
 
+    /// Signed total active (kW) and reactive (kvar) power at `at` of the
+    /// GME meter on inputs 7–10: the whole site, positive when imported.
+    pub fn gme_power(&self, at: DateTime<Utc>) -> (f64, f64) {
+        let phases = site_phases(self.seed, self.zone, at);
+        (phases.total_active(), phases.total_reactive())
+    }
+
     /// Pulses per hour on `input` at `at`.
     fn rate(&self, index: usize, at: DateTime<Utc>) -> f64 {
         let input = &self.inputs[index];
         let local = at.with_timezone(&self.zone);
         let hour = f64::from(local.num_seconds_from_midnight()) / 3600.0;
-        let phases = site_phases(self.seed + index as u64, self.zone, at);
         let per_pulse = input.config.per_pulse();
+        if (GME_FIRST..GME_FIRST + 4).contains(&index) {
+            // kWh per hour = kW: each input counts one direction only.
+            let (p, q) = self.gme_power(at);
+            let flow = match index - GME_FIRST {
+                0 => p,
+                1 => -p,
+                2 => q,
+                _ => -q,
+            };
+            return flow.max(0.0) / per_pulse;
+        }
+        let phases = site_phases(self.seed + index as u64, self.zone, at);
         match input.config.unit {
-            // kWh per hour = kW; the sub-meters see a share of the site.
-            PulseUnit::KWh if index >= 6 => phases.total_active().abs() * 0.5 / per_pulse,
+            // Sub-meters of consuming loads see a share of the site's import.
             PulseUnit::KWh => phases.total_active().abs() * (0.2 + 0.1 * index as f64) / per_pulse,
             PulseUnit::Kvarh | PulseUnit::KVAh => phases.total_reactive().abs() * 0.3 / per_pulse,
             PulseUnit::CubicMetres | PulseUnit::NormalCubicMetres => {
@@ -103,12 +132,13 @@ impl ConcentratorModel {
                     0.2 + 1.5 * (-((hour - 7.5) / 1.5).powi(2)).exp() + 1.0 * (-((hour - 19.0) / 2.0).powi(2)).exp();
                 draw / per_pulse
             }
-            // The tariff signal toggles every few seconds.
+            // Inputs 11–12: ten pulses a minute.
             PulseUnit::Pulses => 600.0,
         }
     }
 
-    fn tariff(&self, at: DateTime<Utc>) -> usize {
+    /// The GME time slot (0–3 for T1–T4) at `at`, from local time.
+    pub fn tariff(&self, at: DateTime<Utc>) -> usize {
         match at.with_timezone(&self.zone).hour() {
             8..=18 => 0,
             19..=22 => 1,
@@ -141,8 +171,8 @@ impl MeterModel for ConcentratorModel {
             for index in 0..INPUTS {
                 let added = self.rate(index, middle) * hours;
                 self.inputs[index].pulses += added;
-                if self.mode == MODE_GME_S0 && (6..10).contains(&index) {
-                    self.tariff_pulses[index - 6][tariff] += added;
+                if self.mode == MODE_GME_S0 && (GME_FIRST..GME_FIRST + 4).contains(&index) {
+                    self.tariff_pulses[index - GME_FIRST][tariff] += added;
                 }
             }
             self.integrated_to = step_end;
@@ -159,8 +189,8 @@ impl MeterModel for ConcentratorModel {
         let value = match (code.quantity(), code.kind(), code.tariff()) {
             (Some(96), Some(129), Some(0)) => Self::counter(input.pulses),
             // GME SØ tariff registers, named after the input that carries the quantity.
-            (Some(96), Some(129), Some(t @ 1..=4)) if (6..10).contains(&index) => {
-                Self::counter(self.tariff_pulses[index - 6][usize::from(t) - 1])
+            (Some(96), Some(129), Some(t @ 1..=4)) if (GME_FIRST..GME_FIRST + 4).contains(&index) => {
+                Self::counter(self.tariff_pulses[index - GME_FIRST][usize::from(t) - 1])
             }
             (Some(96), Some(130), Some(0)) => f64::from(input.config.unit.code()),
             (Some(96), Some(131), Some(0)) => WEIGHTS
@@ -256,12 +286,73 @@ mod tests {
                 (counted - sum).abs() <= 5.0,
                 "input {input}: tariffs {sum} vs counted {counted}"
             );
-            assert!(
-                tariffs.iter().filter(|&&t| t > 0.0).count() >= 3,
-                "30 hours cross most tariffs: {tariffs:?}"
-            );
+            let used: Vec<usize> = (0..4).filter(|&t| tariffs[t] > 0.0).collect();
+            match input {
+                // Imports happen in every slot but for the few noon hours
+                // (in T1); loads lag from 05:00 on (T3 runs to 05:59).
+                7 => assert_eq!(used, [0, 1, 2, 3], "+A {tariffs:?}"),
+                9 => assert_eq!(used, [0, 1, 2, 3], "+R {tariffs:?}"),
+                // Exports only around noon (T1); leading only before 05:00 (T3).
+                8 => assert_eq!(used, [0], "−A {tariffs:?}"),
+                _ => assert_eq!(used, [2], "−R {tariffs:?}"),
+            }
         }
         assert_eq!(model.value(&code("1-1:0.4.2"), at).unwrap().0, 160.0);
         assert_eq!(model.value(&code("1-3:0.4.3"), at).unwrap().0, 6.0);
+    }
+
+    #[test]
+    fn gme_import_counts_only_while_importing_and_export_only_while_exporting() {
+        let mut model = ConcentratorModel::new(7, Tz::UTC, start(), MODE_GME_S0);
+        let read = |model: &ConcentratorModel, text: String| model.value(&code(&text), start()).unwrap().0;
+        let snapshot = |model: &ConcentratorModel| -> Vec<f64> {
+            (7..=10)
+                .map(|input| read(model, format!("0-{input}:96.129.0")))
+                .chain(
+                    (7..=10)
+                        .flat_map(|input| (1..=4).map(move |t| (input, t)))
+                        .map(|(input, t)| read(model, format!("0-{input}:96.129.{t}"))),
+                )
+                .collect()
+        };
+        let first = snapshot(&model);
+        let mut before = first.clone();
+        // One integration step at a time, so each step's power is known:
+        // the model integrates at the step's middle.
+        for step in 0..24 * 60 {
+            let from = start() + Duration::minutes(step);
+            model.advance(from + Duration::minutes(1));
+            let after = snapshot(&model);
+            let (p, q) = model.gme_power(from + Duration::seconds(30));
+            let grew = |k: usize| after[k] > before[k];
+            assert!(!(grew(0) && p <= 0.0), "+A counted while exporting {p} kW at {from}");
+            assert!(!(grew(1) && p >= 0.0), "−A counted while importing {p} kW at {from}");
+            assert!(!(grew(2) && q <= 0.0), "+R counted while leading {q} kvar at {from}");
+            assert!(!(grew(3) && q >= 0.0), "−R counted while lagging {q} kvar at {from}");
+            // Only the current time slot's register of each quantity moves.
+            let slot = model.tariff(from + Duration::seconds(30));
+            for quantity in 0..4 {
+                for t in 0..4 {
+                    let k = 4 + 4 * quantity + t;
+                    assert!(
+                        t == slot || after[k] == before[k],
+                        "T{} moved in slot T{}",
+                        t + 1,
+                        slot + 1
+                    );
+                }
+            }
+            before = after;
+        }
+        for (k, name) in ["+A", "−A", "+R", "−R"].iter().enumerate() {
+            let counted = before[k] - first[k];
+            assert!(counted > 0.0, "{name} counted during the day");
+            let by_slot: f64 = (0..4).map(|t| before[4 + 4 * k + t] - first[4 + 4 * k + t]).sum();
+            // Whole pulses: each of the four registers rounds down on its own.
+            assert!(
+                (counted - by_slot).abs() <= 4.0,
+                "{name}: {counted} counted, {by_slot} by slot"
+            );
+        }
     }
 }

@@ -5,7 +5,10 @@
 //!   meter's tariff source being COM), and only its Ea+/Er+ counters grow, so
 //!   each total is the sum of T1–T4;
 //! - energies count the three-phase total (ΣP, ΣQ): import when it is
-//!   positive, export when negative;
+//!   positive, export when negative (the simulated sites export around noon
+//!   and are leading at night, so every counter moves in a day);
+//! - the display's energy balance is import minus export over the tariff
+//!   meters of the partial readings ([`CountisModel::balance`]);
 //! - partial counters grow with the totals and reset on command (0xE222
 //!   bitmask, 0xE224 per tariff, 0x9E40 all on V201);
 //! - the E43/E44 measure through CTs: their CT primary/secondary are settable,
@@ -77,9 +80,10 @@ pub struct CountisModel {
     by_tariff: [[f64; 4]; 2],
     /// Partial counters by counter.
     partial: [f64; 5],
-    /// Partial Ea+ by tariff (the display's "PAR" tariff meters; not in the
-    /// register map, reset by 0xE224).
-    partial_by_tariff: [f64; 4],
+    /// Partial Ea+ (row 0) and Ea− (row 1) by tariff: the display's "PAR"
+    /// tariff meters (E43/E44 manual §10.6), not in the register map, reset
+    /// by 0xE224.
+    partial_by_tariff: [[f64; 4]; 2],
     /// Tariff in force, 1–4.
     pub tariff: u8,
     ct_primary: u16,
@@ -130,7 +134,10 @@ impl CountisModel {
             totals,
             by_tariff,
             partial: totals.map(|total| 0.1 * total),
-            partial_by_tariff: by_tariff[0].map(|energy| 0.1 * energy),
+            partial_by_tariff: [
+                by_tariff[0].map(|energy| 0.1 * energy),
+                shares.map(|share| 0.1 * totals[EA_EXPORT] * share),
+            ],
             tariff: 1,
             ct_primary,
             ct_secondary: 5,
@@ -207,8 +214,10 @@ impl CountisModel {
         for (counter, bit) in RESET_BITS.iter().enumerate() {
             if mask & bit != 0 {
                 self.partial[counter] = 0.0;
-                if counter == EA_IMPORT {
-                    self.partial_by_tariff = [0.0; 4];
+                match counter {
+                    EA_IMPORT => self.partial_by_tariff[0] = [0.0; 4],
+                    EA_EXPORT => self.partial_by_tariff[1] = [0.0; 4],
+                    _ => {}
                 }
             }
         }
@@ -219,9 +228,11 @@ impl CountisModel {
         if mask == 0 || (mask > 0x0F && mask != 0xFFFF) {
             return Err(Exception::IllegalDataValue);
         }
-        for (t, counter) in self.partial_by_tariff.iter_mut().enumerate() {
-            if mask & (1 << t) != 0 {
-                *counter = 0.0;
+        for row in &mut self.partial_by_tariff {
+            for (t, counter) in row.iter_mut().enumerate() {
+                if mask & (1 << t) != 0 {
+                    *counter = 0.0;
+                }
             }
         }
         Ok(())
@@ -230,7 +241,26 @@ impl CountisModel {
     /// Partial Ea+ of tariff `tariff` (1–4): the display's "PAR" tariff
     /// meters, which no published register serves.
     pub fn partial_by_tariff(&self, tariff: u8) -> Option<f64> {
-        self.partial_by_tariff.get(usize::from(tariff).checked_sub(1)?).copied()
+        self.partial_by_tariff[0]
+            .get(usize::from(tariff).checked_sub(1)?)
+            .copied()
+    }
+
+    /// Partial Ea− of tariff `tariff` (1–4), as [`Self::partial_by_tariff`].
+    pub fn partial_export_by_tariff(&self, tariff: u8) -> Option<f64> {
+        self.partial_by_tariff[1]
+            .get(usize::from(tariff).checked_sub(1)?)
+            .copied()
+    }
+
+    /// The display's active energy balance "BAL kWh" (E43/E44 manual §4.6.2:
+    /// (+kWh T1) − (−kWh T1) + (+kWh T2) − (−kWh T2), extended here to the
+    /// four tariffs the meter keeps), over the partial tariff meters it is
+    /// shown with (§10.6, menu "Par.b"). No published register serves it.
+    pub fn balance(&self) -> f64 {
+        (0..4)
+            .map(|t| self.partial_by_tariff[0][t] - self.partial_by_tariff[1][t])
+            .sum()
     }
 }
 
@@ -254,7 +284,8 @@ impl MeterModel for CountisModel {
             }
             self.by_tariff[0][t] += added[EA_IMPORT];
             self.by_tariff[1][t] += added[ER_IMPORT];
-            self.partial_by_tariff[t] += added[EA_IMPORT];
+            self.partial_by_tariff[0][t] += added[EA_IMPORT];
+            self.partial_by_tariff[1][t] += added[EA_EXPORT];
             self.integrated_to = step_end;
         }
     }
@@ -317,7 +348,7 @@ impl MeterModel for CountisModel {
                     return Err(Exception::IllegalDataValue);
                 }
                 self.partial = [0.0; 5];
-                self.partial_by_tariff = [0.0; 4];
+                self.partial_by_tariff = [[0.0; 4]; 2];
             }
             "set_address" if self.firmware == Firmware::V201 => {}
             "set_ct_primary" if self.has_ct() => {
@@ -402,6 +433,7 @@ mod tests {
         model.command("reset_counters", &[0x01], now).unwrap();
         assert_eq!(value(&model, "1-1:129.8.0", now), 0.0);
         assert_eq!(model.partial_by_tariff(1), Some(0.0));
+        assert!(model.partial_export_by_tariff(1).unwrap() > 0.0, "partial Ea− kept");
         assert!(value(&model, "1-1:131.8.0", now) > 0.0, "partial Er+ kept");
         assert!(value(&model, "1-1:1.8.0", now) > 0.0, "totals are never reset");
         model.command("reset_counters", &[0x1F], now).unwrap();
@@ -483,5 +515,72 @@ mod tests {
             let u12 = value(&model, "1-1:132.7.0", at);
             assert!((380.0..420.0).contains(&u12), "{u12}");
         }
+    }
+
+    /// One day in one-minute integration steps, the tariff changed every six
+    /// hours; yields each step's start and the model after it.
+    fn day_by_minute(model: &mut CountisModel, mut each: impl FnMut(&CountisModel, DateTime<Utc>, [f64; 4])) {
+        let counters = |model: &CountisModel, at| {
+            ["1-1:1.8.0", "1-1:2.8.0", "1-1:3.8.0", "1-1:4.8.0"].map(|c| value(model, c, at))
+        };
+        for step in 0..24 * 60 {
+            let from = start() + Duration::minutes(step);
+            if step % 360 == 0 {
+                model.command("set_tariff", &[(step / 360 + 1) as u16], from).unwrap();
+            }
+            let before = counters(model, from);
+            model.advance(from + Duration::minutes(1));
+            let after = counters(model, from);
+            each(model, from, [0, 1, 2, 3].map(|k| after[k] - before[k]));
+        }
+    }
+
+    #[test]
+    fn import_counts_only_while_importing_and_export_only_while_exporting() {
+        let mut model = CountisModel::new(Variant::E43, Firmware::V201, 6, Tz::UTC, start());
+        let mut moved = [false; 4];
+        day_by_minute(&mut model, |model, from, grown| {
+            // The model integrates a step at its middle.
+            let phases = model.phases(from + Duration::seconds(30));
+            let (p, q) = (phases.total_active(), phases.total_reactive());
+            for (k, (flow, name)) in [(p, "Ea+"), (-p, "Ea−"), (q, "Er+"), (-q, "Er−")]
+                .into_iter()
+                .enumerate()
+            {
+                assert!(grown[k] >= 0.0, "{name} never runs back");
+                assert_eq!(grown[k] > 0.0, flow > 0.0, "{name} at {from}: ΣP {p} kW, ΣQ {q} kvar");
+                moved[k] |= grown[k] > 0.0;
+            }
+        });
+        assert_eq!(moved, [true; 4], "the site imports, exports, lags and leads in a day");
+    }
+
+    #[test]
+    fn the_energy_balance_is_net_import_over_the_tariffs() {
+        let mut model = CountisModel::new(Variant::E44, Firmware::V201, 8, Tz::UTC, start());
+        let balance_before = model.balance();
+        let partial =
+            |model: &CountisModel| value(model, "1-1:129.8.0", start()) - value(model, "1-1:130.8.0", start());
+        assert!((balance_before - partial(&model)).abs() < 1e-6);
+        // ∫ΣP dt by the midpoint rule, from the measured powers alone.
+        let mut net = 0.0;
+        day_by_minute(&mut model, |model, from, _| {
+            net += model.phases(from + Duration::seconds(30)).total_active() / 60.0;
+        });
+        let balance = model.balance();
+        assert!(
+            ((balance - balance_before) - net).abs() < 1e-6 * net.abs().max(1.0),
+            "{balance} vs {net}"
+        );
+        // The balance is the partial Ea+ less the partial Ea−, tariff by tariff.
+        assert!((balance - partial(&model)).abs() < 1e-6 * balance.abs());
+        for t in 1..=4 {
+            assert!(model.partial_export_by_tariff(t).is_some());
+        }
+        assert_eq!(model.partial_export_by_tariff(5), None);
+        // Resetting a tariff's meters takes its import and export out of the balance.
+        let t1 = model.partial_by_tariff(1).unwrap() - model.partial_export_by_tariff(1).unwrap();
+        model.command("reset_tariff_counters", &[0b1], start()).unwrap();
+        assert!((model.balance() - (balance - t1)).abs() < 1e-6 * balance.abs());
     }
 }

@@ -136,10 +136,12 @@ fn load_shape(hour: f64) -> f64 {
 /// time, seed and zone; shared by the meter models.
 ///
 /// Each seed is a different site with its own size. Every site has a
-/// single-phase PV inverter on phase C (L3), 1.2 to 2.5 times that
-/// phase's midday load, so phase C exports around noon while A and B
-/// import. Loads are lagging (PF 0.86–0.98), except phase B at night,
-/// where an over-sized capacitor bank makes it leading.
+/// single-phase PV inverter on phase C (L3), 1.3 to 1.7 times the whole
+/// site's midday load, so around noon phase C exports while A and B import
+/// and the site as a whole exports active energy for a few hours. Loads are
+/// lagging (PF 0.86–0.98), except at night (before 05:00 local), when a
+/// fixed capacitor bank on phase B over-compensates the whole site: phase B
+/// and the site's total are leading, so the site exports reactive energy.
 pub fn site_phases(seed: u64, zone: Tz, at: DateTime<Utc>) -> Phases {
     let local = at.with_timezone(&zone);
     let hour = f64::from(local.num_seconds_from_midnight()) / 3600.0;
@@ -147,7 +149,13 @@ pub fn site_phases(seed: u64, zone: Tz, at: DateTime<Utc>) -> Phases {
     let shape = load_shape(hour);
     let size = 0.4 + 1.6 * noise(seed, 2, 0);
     let phase_load = |k: usize| 12.0 * size * (1.0 + 0.1 * k as f64);
-    let pv_peak = phase_load(2) * load_shape(12.0) * (1.2 + 1.3 * noise(seed, 3, 0));
+    let site_noon: f64 = (0..3).map(phase_load).sum::<f64>() * load_shape(12.0);
+    // Above the highest noon load (+15 % jitter) even at the inverter's
+    // lowest output (−5 %): 1.3 × 0.95 > 1.15.
+    let pv_peak = site_noon * (1.3 + 0.4 * noise(seed, 3, 0));
+    // Above the largest lagging reactive load of phases A and C at night
+    // (tan φ ≤ 0.6 at PF 0.86, load shape 0.35, +15 % jitter): 0.53 × 12 × size.
+    let capacitor_bank = 12.0 * size * 0.8;
     let sun = (PI * (hour - 7.0) / 10.0).sin().max(0.0);
     let mut phases = Phases {
         voltage: [0.0; 3],
@@ -161,7 +169,11 @@ pub fn site_phases(seed: u64, zone: Tz, at: DateTime<Utc>) -> Phases {
         let load = phase_load(k) * shape * (0.85 + 0.3 * jitter);
         let pf = 0.86 + 0.12 * noise(seed, minute, k as u64 + 11);
         let leading = k == 1 && hour < 5.0;
-        let q = load * (1.0 / (pf * pf) - 1.0).sqrt() * if leading { -0.3 } else { 1.0 };
+        let q = if leading {
+            -capacitor_bank
+        } else {
+            load * (1.0 / (pf * pf) - 1.0).sqrt()
+        };
         let generation = if k == 2 {
             pv_peak * sun * (0.95 + 0.1 * noise(seed, minute, 21))
         } else {
@@ -503,6 +515,32 @@ mod tests {
             assert!(phases.active[2] < 0.0, "seed {seed}: phase C exports");
             assert!(phases.active[0] > 0.0 && phases.active[1] > 0.0);
             assert!(phases.power_factor(2) < 0.0);
+        }
+    }
+
+    #[test]
+    fn every_site_exports_active_energy_around_noon_and_reactive_at_night() {
+        for seed in 0..50 {
+            let model = Th40cModel::new(seed, Tz::UTC, Utc::now());
+            let at = |hour, minute| Utc.with_ymd_and_hms(2026, 6, 1, hour, minute, 0).unwrap();
+            for minute in [0, 20, 40] {
+                assert!(
+                    model.phases(at(12, minute)).total_active() < 0.0,
+                    "seed {seed}: exports at noon"
+                );
+                assert!(
+                    model.phases(at(3, minute)).total_reactive() < 0.0,
+                    "seed {seed}: leading at night"
+                );
+            }
+            // Evenings and early mornings import, lagging.
+            for hour in [6, 19, 22] {
+                let p = model.phases(at(hour, 0));
+                assert!(
+                    p.total_active() > 0.0 && p.total_reactive() > 0.0,
+                    "seed {seed} at {hour}h"
+                );
+            }
         }
     }
 

@@ -21,6 +21,7 @@ pub struct DeviceRow {
     pub iec_address: Option<String>,
     pub realtime_seconds: i32,
     pub energy_seconds: i32,
+    pub history_seconds: i32,
     pub enabled: bool,
     pub state: String,
     pub last_success_at: Option<DateTime<Utc>>,
@@ -64,6 +65,7 @@ pub struct NewDevice<'a> {
     pub address: DeviceAddress,
     pub realtime_seconds: u32,
     pub energy_seconds: u32,
+    pub history_seconds: u32,
 }
 
 /// What one poll cycle learned of a device's reachability.
@@ -81,7 +83,7 @@ macro_rules! select_devices {
     ($tail:literal) => {
         concat!(
             "SELECT d.id, d.bus_id, b.name AS bus_name, d.name, d.profile, d.address, d.iec_address, \
-                      d.realtime_seconds, d.energy_seconds, d.enabled, d.state, d.last_success_at, \
+                      d.realtime_seconds, d.energy_seconds, d.history_seconds, d.enabled, d.state, d.last_success_at, \
                       d.last_attempt_at, d.consecutive_failures, d.last_error, d.created_at \
                       FROM devices d JOIN buses b ON b.id = d.bus_id",
             " ",
@@ -92,8 +94,8 @@ macro_rules! select_devices {
 
 pub async fn insert_device(pool: &PgPool, device: &NewDevice<'_>) -> Result<DeviceRow, StoreError> {
     let id: DeviceId = sqlx::query_scalar(
-        "INSERT INTO devices (bus_id, name, profile, address, iec_address, realtime_seconds, energy_seconds) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        "INSERT INTO devices (bus_id, name, profile, address, iec_address, realtime_seconds, energy_seconds, \
+         history_seconds) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
     )
     .bind(device.bus_id)
     .bind(device.name)
@@ -108,6 +110,7 @@ pub async fn insert_device(pool: &PgPool, device: &NewDevice<'_>) -> Result<Devi
     })
     .bind(i32::try_from(device.realtime_seconds).unwrap_or(i32::MAX))
     .bind(i32::try_from(device.energy_seconds).unwrap_or(i32::MAX))
+    .bind(i32::try_from(device.history_seconds).unwrap_or(i32::MAX))
     .fetch_one(pool)
     .await
     .map_err(on_constraint)?;

@@ -57,12 +57,15 @@ pub struct ScheduleInput {
     pub realtime_seconds: Option<u32>,
     /// Seconds between reads of energy and demand registers (1–86400).
     pub energy_seconds: Option<u32>,
+    /// Seconds between reads of closed billing periods' values (1–86400).
+    pub history_seconds: Option<u32>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Schedule {
     pub realtime_seconds: i32,
     pub energy_seconds: i32,
+    pub history_seconds: i32,
 }
 
 /// Reachability as the poller sees it.
@@ -78,7 +81,7 @@ pub struct Status {
 /// A device.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"id": 1, "name": "Main incomer", "bus_id": 1, "profile": "th40c", "address": 1,
-    "schedule": {"realtime_seconds": 10, "energy_seconds": 60},
+    "schedule": {"realtime_seconds": 10, "energy_seconds": 60, "history_seconds": 900},
     "status": {"state": "online", "last_success_at": "2026-11-22T08:00:00Z", "consecutive_failures": 0, "last_error": null},
     "created_at": "2026-11-22T07:59:00Z"}))]
 pub struct Device {
@@ -122,6 +125,7 @@ impl Device {
             schedule: Schedule {
                 realtime_seconds: row.realtime_seconds,
                 energy_seconds: row.energy_seconds,
+                history_seconds: row.history_seconds,
             },
             created_at: row.created_at,
         }
@@ -203,6 +207,11 @@ pub(crate) async fn add_device(state: &AppState, caller: &Caller, body: &NewDevi
             "schedule.energy_seconds",
             schedule.and_then(|s| s.energy_seconds),
             profile.schedule.energy_seconds,
+        )?,
+        history_seconds: period(
+            "schedule.history_seconds",
+            schedule.and_then(|s| s.history_seconds),
+            profile.schedule.history_seconds,
         )?,
     };
     let row = insert_device(&state.pool, &new).await?;
