@@ -12,7 +12,9 @@ use common::{TestApp, eventually, spawn_app};
 use ohmnibus::domain::role::Role;
 use ohmnibus::sim::clock::SimClock;
 use ohmnibus::sim::iec62056::history::Quantity;
-use ohmnibus::sim::iec62056::{IecKind, IecLine, IecMeter, IecMeterConfig, SharedMeter, spawn_iec_pty, spawn_iec_tcp};
+use ohmnibus::sim::iec62056::{
+    Faults, IecKind, IecLine, IecMeter, IecMeterConfig, SharedMeter, spawn_iec_pty, spawn_iec_tcp,
+};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
@@ -172,18 +174,7 @@ async fn an_a1000_over_tcp_is_read_with_its_history_status_and_load_profile() {
         .await
         .unwrap();
     clock.advance(TimeDelta::hours(1));
-    let operator = app.token(Role::Operator).await;
-    let (status, job) = app
-        .request("POST", &format!("/api/v1/devices/{id}/read"), Some(&operator), None)
-        .await;
-    assert_eq!(status.as_u16(), 202, "{job}");
-    let job_path = format!("/api/v1/reads/{}", job["id"]);
-    let finished = eventually(WAIT, || async {
-        let (_, job) = app.request("GET", &job_path, Some(&operator), None).await;
-        job["state"] == "done"
-    })
-    .await;
-    assert!(finished, "the read did not finish");
+    read_now(&app, id).await;
     let after: i64 = sqlx::query_scalar("SELECT count(*) FROM load_profile_intervals")
         .fetch_one(&app.pool)
         .await
@@ -251,9 +242,57 @@ async fn a_th40c_on_an_rs485_line_and_an_a1000_on_an_optical_probe() {
         let expected = th40c.lock().unwrap().register_at(code, at).unwrap();
         assert!((stored(&values, code) - expected).abs() < 1e-9, "{code}");
     }
-    let values = registers(&app, &token, optical["id"].as_i64().unwrap(), 60).await;
+    let optical_id = optical["id"].as_i64().unwrap();
+    let values = registers(&app, &token, optical_id, 60).await;
     check_energies(&values, &a1000, at, "101");
+
+    // A low battery (ERR2 bit 6, A1000 App. B) opens a critical event; once
+    // the meter no longer reports it, the next read clears it.
+    let open_events = |code: &'static str| {
+        let pool = app.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM events WHERE device_id = $1 AND code = $2 AND severity = 'critical' \
+                 AND cleared_at IS NULL",
+            )
+            .bind(optical_id)
+            .bind(code)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(open_events("low_battery").await, 0);
+    a1000.lock().unwrap().config.error_bits = 0x40;
+    read_now(&app, optical_id).await;
+    assert_eq!(open_events("low_battery").await, 1);
+    a1000.lock().unwrap().config.error_bits = 0;
+    read_now(&app, optical_id).await;
+    assert_eq!(open_events("low_battery").await, 0);
+    let cleared: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE code = 'low_battery' AND cleared_at IS NOT NULL")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(cleared, 1);
     app.stop().await;
+}
+
+/// Queues a "read now" and waits for it to finish successfully.
+async fn read_now(app: &TestApp, device: i64) {
+    let operator = app.token(Role::Operator).await;
+    let (status, job) = app
+        .request("POST", &format!("/api/v1/devices/{device}/read"), Some(&operator), None)
+        .await;
+    assert_eq!(status.as_u16(), 202, "{job}");
+    let path = format!("/api/v1/reads/{}", job["id"]);
+    let finished = eventually(WAIT, || async {
+        let (_, job) = app.request("GET", &path, Some(&operator), None).await;
+        job["state"] == "done"
+    })
+    .await;
+    let (_, job) = app.request("GET", &path, Some(&operator), None).await;
+    assert!(finished, "the read did not finish: {job}");
 }
 
 #[tokio::test]
@@ -375,5 +414,75 @@ async fn iec_devices_are_refused_where_they_cannot_be_read() {
             .unwrap()
             .starts_with("transport.max_baud:")
     );
+    app.stop().await;
+}
+
+/// A line that garbles, splits and corrupts still yields the meter's values
+/// (the session repeats on a bad BCC and joins partial blocks); a meter that
+/// never answers turns unreachable with an event, and its neighbour on the
+/// same line keeps being read.
+#[tokio::test]
+async fn faults_on_the_line_are_survived_and_a_silent_meter_is_isolated() {
+    let app = spawn_app().await;
+    let token = app.token(Role::Engineer).await;
+    let at = now();
+    let meter_a = meter(IecKind::A1000, 11, "111", at);
+    let mut served = line(vec![Arc::clone(&meter_a)], at);
+    served.faults = Faults {
+        bad_bcc_once: true,
+        partial_lines: Some(7),
+        garbage: vec![0x00, 0x7F, b'x'],
+        ..Faults::default()
+    };
+    let (_stop, shutdown) = watch::channel(false);
+    let (address, _) = spawn_iec_tcp(served, "127.0.0.1:0", shutdown).await.unwrap();
+    let bus = add(
+        &app,
+        &token,
+        "/api/v1/buses",
+        json!({"name": "noisy", "transport": {"kind": "iec62056_tcp", "host": "127.0.0.1", "port": address.port()}}),
+    )
+    .await;
+    let good = add(
+        &app,
+        &token,
+        "/api/v1/devices",
+        json!({"name": "A1000", "bus_id": bus["id"], "profile": "a1000", "iec_address": "111",
+               "schedule": {"energy_seconds": 2}}),
+    )
+    .await;
+    let silent = add(
+        &app,
+        &token,
+        "/api/v1/devices",
+        json!({"name": "Nobody", "bus_id": bus["id"], "profile": "a1000", "iec_address": "999",
+               "schedule": {"energy_seconds": 2}}),
+    )
+    .await;
+    let values = registers(&app, &token, good["id"].as_i64().unwrap(), 60).await;
+    check_energies(&values, &meter_a, at, "101");
+    let silent_path = format!("/api/v1/devices/{}", silent["id"]);
+    let unreachable = eventually(WAIT, || async {
+        let (_, device) = app.request("GET", &silent_path, Some(&token), None).await;
+        device["status"]["state"] == "unreachable"
+    })
+    .await;
+    let (_, device) = app.request("GET", &silent_path, Some(&token), None).await;
+    assert!(unreachable, "{device}");
+    assert!(
+        device["status"]["last_error"].as_str().unwrap().contains("no answer"),
+        "{device}"
+    );
+    let lost: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE device_id = $1 AND code = 'comm_lost'")
+        .bind(silent["id"].as_i64().unwrap())
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(lost, 1);
+    // The neighbour kept its schedule: read again since.
+    let good_path = format!("/api/v1/devices/{}", good["id"]);
+    let (_, device) = app.request("GET", &good_path, Some(&token), None).await;
+    assert_eq!(device["status"]["state"], "online", "{device}");
+    assert_eq!(device["status"]["consecutive_failures"], 0, "{device}");
     app.stop().await;
 }

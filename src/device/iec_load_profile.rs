@@ -123,3 +123,57 @@ fn channel_code(text: &str) -> Option<ObisCode> {
     }
     format!("1-1:{text}").parse().ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDate;
+
+    use super::*;
+
+    fn local(day: u32, month: u32, hour: u32, minute: u32) -> NaiveDateTime {
+        NaiveDate::from_ymd_opt(2026, month, day)
+            .unwrap()
+            .and_hms_opt(hour, minute, 0)
+            .unwrap()
+    }
+
+    #[test]
+    fn the_season_tells_the_repeated_autumn_hour_apart() {
+        let rome: Tz = "Europe/Rome".parse().unwrap();
+        // 25 October 2026: clocks go back at 03:00 CEST to 02:00 CET, so
+        // 02:30 happens twice: 00:30 UTC in summer time, 01:30 UTC after.
+        let summer = instant_of(local(25, 10, 2, 30), 1, rome).unwrap();
+        let winter = instant_of(local(25, 10, 2, 30), 0, rome).unwrap();
+        assert_eq!(summer, Utc.with_ymd_and_hms(2026, 10, 25, 0, 30, 0).unwrap());
+        assert_eq!(winter, Utc.with_ymd_and_hms(2026, 10, 25, 1, 30, 0).unwrap());
+        // 29 March 2026: 02:30 does not exist in Rome.
+        assert_eq!(instant_of(local(29, 3, 2, 30), 0, rome), None);
+        // Season 2 is UTC whatever the zone.
+        assert_eq!(
+            instant_of(local(1, 7, 12, 0), 2, rome),
+            Some(Utc.with_ymd_and_hms(2026, 7, 1, 12, 0, 0).unwrap())
+        );
+        // A meter that writes 0 all year: local time decides.
+        assert_eq!(
+            instant_of(local(1, 7, 12, 0), 0, rome),
+            Some(Utc.with_ymd_and_hms(2026, 7, 1, 10, 0, 0).unwrap())
+        );
+    }
+
+    #[test]
+    fn requests_start_on_an_interval_boundary_in_meter_time() {
+        let rome: Tz = "Europe/Rome".parse().unwrap();
+        let settings = LoadProfileSettings {
+            profile: 1,
+            format: super::super::iec::LoadProfileFormat::Emh,
+            interval_minutes: 15,
+            backfill_days: 40,
+            channels: Vec::new(),
+        };
+        // 10:07:31 UTC in July is 12:07:31 CEST: the request starts at 12:00, summer.
+        let request = profile_request(&settings, Utc.with_ymd_and_hms(2026, 7, 1, 10, 7, 31).unwrap(), rome);
+        assert_eq!(request.encode().unwrap(), "P.01(12607011200;)");
+        let request = profile_request(&settings, Utc.with_ymd_and_hms(2026, 1, 1, 10, 7, 31).unwrap(), rome);
+        assert_eq!(request.encode().unwrap(), "P.01(02601011100;)");
+    }
+}

@@ -20,11 +20,14 @@ pub(crate) enum IecLine {
 }
 
 /// The session settings a bus's transport calls for: its rates, and for an
-/// optical probe its settle delay. `reaction` bounds every wait for an answer.
+/// optical probe its settle delay. A meter may take the standard's 1.5 s
+/// to react; `reaction` (the server's answer timeout) lengthens that wait,
+/// never shortens it.
 pub(crate) fn session_config(transport: &Transport, reaction: Duration) -> SessionConfig {
+    let standard = SessionConfig::default();
     let mut config = SessionConfig {
-        reaction_timeout: reaction.max(Duration::from_millis(200)),
-        ..SessionConfig::default()
+        reaction_timeout: reaction.max(standard.reaction_timeout),
+        ..standard
     };
     match transport {
         Transport::Iec62056Serial {
