@@ -32,7 +32,6 @@ pub struct NewBus {
     /// (300) and `max_baud` (9600), 300–19200; 7E1), `optical` (a probe reaching one meter:
     /// `path`, optional `max_baud` and `settle_ms` (300), the wait after a baud switch) or
     /// `iec62056_tcp` (with `host`, `port`).
-    #[schema(value_type = Object)]
     pub transport: Transport,
     /// Site the bus belongs to; the default site when absent.
     #[schema(value_type = Option<i64>)]
@@ -48,7 +47,6 @@ pub struct Bus {
     pub name: String,
     #[schema(value_type = i64)]
     pub site_id: SiteId,
-    #[schema(value_type = Object)]
     pub transport: Transport,
     pub enabled: bool,
     pub created_at: DateTime<Utc>,
