@@ -425,3 +425,69 @@ async fn a_mid_meter_says_its_bus_values_are_not_legal_values() {
     assert!(!page.as_str().unwrap().contains("Not for billing"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_engineer_changes_a_devices_schedule_and_stops_its_polling() {
+    let app = spawn_app().await;
+    let engineer = app.token(Role::Engineer).await;
+    let (_, bus) = app
+        .request("POST", "/api/v1/buses", Some(&engineer), Some(bus_body()))
+        .await;
+    let (_, device) = app
+        .request(
+            "POST",
+            "/api/v1/devices",
+            Some(&engineer),
+            Some(json!({"name": "m", "bus_id": bus["id"], "profile": "th40c", "address": 1})),
+        )
+        .await;
+    let path = format!("/api/v1/devices/{}", device["id"]);
+    let (status, changed) = app
+        .request(
+            "PATCH",
+            &path,
+            Some(&engineer),
+            Some(json!({"name": "Main incomer", "enabled": false, "schedule": {"energy_seconds": 300}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(changed["name"], "Main incomer");
+    assert_eq!(changed["enabled"], false);
+    // Only what was sent changed: the profile's other periods stay.
+    assert_eq!(
+        changed["schedule"],
+        json!({"realtime_seconds": 10, "energy_seconds": 300, "history_seconds": 900})
+    );
+    let (_, fetched) = app.request("GET", &path, Some(&engineer), None).await;
+    assert_eq!(fetched["schedule"], changed["schedule"]);
+
+    for (body, field) in [
+        (
+            json!({"schedule": {"realtime_seconds": 0}}),
+            "schedule.realtime_seconds:",
+        ),
+        (json!({"name": "  "}), "name:"),
+        (json!({"colour": "red"}), "unknown field `colour`"),
+    ] {
+        let (status, error) = app.request("PATCH", &path, Some(&engineer), Some(body.clone())).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(error["error"]["message"].as_str().unwrap().contains(field), "{error}");
+    }
+    let operator = app.token(Role::Operator).await;
+    let (status, _) = app
+        .request("PATCH", &path, Some(&operator), Some(json!({"enabled": true})))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, fetched) = app.request("GET", &path, Some(&engineer), None).await;
+    assert_eq!(fetched["enabled"], false, "the refused change changed nothing");
+    let (status, _) = app
+        .request(
+            "PATCH",
+            "/api/v1/devices/999",
+            Some(&engineer),
+            Some(json!({"enabled": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    app.stop().await;
+}

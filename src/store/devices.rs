@@ -163,3 +163,41 @@ pub async fn update_device_address(pool: &PgPool, id: DeviceId, address: UnitAdd
         .map_err(on_constraint)?;
     Ok(())
 }
+
+/// What an engineer may change of a device after it was created.
+#[derive(Debug, Clone)]
+pub struct DeviceSettings<'a> {
+    pub name: &'a str,
+    pub enabled: bool,
+    pub realtime_seconds: u32,
+    pub energy_seconds: u32,
+    pub history_seconds: u32,
+}
+
+/// Changes a device's name, whether it is polled, and its poll periods.
+/// The poller picks the change up at its next look at the configuration.
+pub async fn update_device_settings(
+    pool: &PgPool,
+    id: DeviceId,
+    settings: &DeviceSettings<'_>,
+) -> Result<Option<DeviceRow>, StoreError> {
+    let period = |seconds: u32| i32::try_from(seconds).unwrap_or(i32::MAX);
+    let updated = sqlx::query(
+        "UPDATE devices SET name = $2, enabled = $3, realtime_seconds = $4, energy_seconds = $5, \
+         history_seconds = $6 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(settings.name)
+    .bind(settings.enabled)
+    .bind(period(settings.realtime_seconds))
+    .bind(period(settings.energy_seconds))
+    .bind(period(settings.history_seconds))
+    .execute(pool)
+    .await
+    .map_err(on_constraint)?
+    .rows_affected();
+    if updated == 0 {
+        return Ok(None);
+    }
+    fetch_device(pool, id).await
+}

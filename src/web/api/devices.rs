@@ -81,7 +81,7 @@ pub struct Status {
 /// A device.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"id": 1, "name": "Main incomer", "bus_id": 1, "profile": "th40c", "address": 1,
-    "schedule": {"realtime_seconds": 10, "energy_seconds": 60, "history_seconds": 900},
+    "schedule": {"realtime_seconds": 10, "energy_seconds": 60, "history_seconds": 900}, "enabled": true,
     "status": {"state": "online", "last_success_at": "2026-11-22T08:00:00Z", "consecutive_failures": 0, "last_error": null},
     "created_at": "2026-11-22T07:59:00Z"}))]
 pub struct Device {
@@ -96,6 +96,8 @@ pub struct Device {
     /// IEC 62056-21 device address; null on a Modbus bus.
     pub iec_address: Option<String>,
     pub schedule: Schedule,
+    /// Whether the device is polled.
+    pub enabled: bool,
     pub status: Status,
     pub created_at: DateTime<Utc>,
     /// For a legally certified meter (e.g. MID): what its values read over
@@ -107,7 +109,7 @@ pub struct Device {
 }
 
 impl Device {
-    fn new(row: DeviceRow, profiles: &ProfileSet) -> Device {
+    pub(super) fn new(row: DeviceRow, profiles: &ProfileSet) -> Device {
         Device {
             legal_metrology: profiles.get(&row.profile).and_then(|p| p.legal_metrology.clone()),
             status: Status {
@@ -122,6 +124,7 @@ impl Device {
             profile: row.profile,
             address: row.address,
             iec_address: row.iec_address,
+            enabled: row.enabled,
             schedule: Schedule {
                 realtime_seconds: row.realtime_seconds,
                 energy_seconds: row.energy_seconds,
@@ -137,7 +140,7 @@ pub struct DeviceList {
     pub devices: Vec<Device>,
 }
 
-fn period(field: &str, value: Option<u32>, default: u32) -> Result<u32, ApiError> {
+pub(super) fn period(field: &str, value: Option<u32>, default: u32) -> Result<u32, ApiError> {
     match value {
         None => Ok(default),
         Some(seconds @ 1..=MAX_PERIOD_SECONDS) => Ok(seconds),

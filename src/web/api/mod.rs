@@ -2,6 +2,7 @@
 
 pub mod buses;
 pub mod commands;
+pub mod device_settings;
 pub mod devices;
 pub mod readings;
 pub mod reads;
@@ -36,6 +37,7 @@ use super::state::AppState;
         devices::create_device,
         devices::list_devices,
         devices::get_device,
+        device_settings::update_device,
         readings::get_registers,
         readings::get_readings,
         reads::create_read,
@@ -88,7 +90,10 @@ pub fn router() -> Router<AppState> {
         .route("/buses/{id}/scan", axum::routing::post(scans::create_scan))
         .route("/scans/{id}", get(scans::get_scan))
         .route("/devices", get(devices::list_devices).post(devices::create_device))
-        .route("/devices/{id}", get(devices::get_device))
+        .route(
+            "/devices/{id}",
+            get(devices::get_device).patch(device_settings::update_device),
+        )
         .route("/devices/{id}/registers", get(readings::get_registers))
         .route("/devices/{id}/readings", get(readings::get_readings))
         .route("/devices/{id}/read", axum::routing::post(reads::create_read))
