@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use super::command::BusCommand;
 use super::iec_line::{IecLine, session_config};
 use super::link_stats::Outcome;
-use super::read::record_device_status;
+use super::read::{record_device_status, refuse_read_job, start_read_job};
 use super::schedule::Schedule;
 use super::stats::PollStats;
 use super::status::Tracker;
@@ -28,7 +28,7 @@ use crate::protocol::iec62056::session::SessionError;
 use crate::store::command_jobs::update_command_job_finished;
 use crate::store::events::{insert_event, update_event_cleared};
 use crate::store::intervals::{fetch_last_meter_interval, insert_meter_intervals};
-use crate::store::read_jobs::{update_read_job_finished, update_read_job_started};
+use crate::store::read_jobs::update_read_job_finished;
 use crate::store::scans::update_scan_finished;
 
 /// What the worker keeps of one device.
@@ -152,17 +152,10 @@ async fn read_now_job(
     job: i64,
 ) {
     let Some(device) = device else {
-        let _ = update_read_job_finished(
-            &services.pool,
-            job,
-            Err("the device is not polled on this bus (disabled or removed)"),
-        )
-        .await;
+        refuse_read_job(&services.pool, job).await;
         return;
     };
-    if let Err(error) = update_read_job_started(&services.pool, job).await {
-        tracing::warn!(job, %error, "cannot record the read's start");
-    }
+    start_read_job(&services.pool, job).await;
     let result = read_device(line, transport, config, bus, device, services, true).await;
     let outcome = match &result {
         Ok(count) => Ok(*count),

@@ -98,17 +98,10 @@ pub(crate) async fn run_read_now(
     job: i64,
 ) {
     let Some(runtime) = runtime else {
-        let _ = update_read_job_finished(
-            &services.pool,
-            job,
-            Err("the device is not polled on this bus (disabled or removed)"),
-        )
-        .await;
+        refuse_read_job(&services.pool, job).await;
         return;
     };
-    if let Err(error) = update_read_job_started(&services.pool, job).await {
-        tracing::warn!(job, %error, "cannot record the read's start");
-    }
+    start_read_job(&services.pool, job).await;
     let mut total = 0;
     let mut failure = None;
     for group in RegisterGroup::ALL {
@@ -139,6 +132,21 @@ pub(crate) async fn run_read_now(
     };
     if let Err(error) = update_read_job_finished(&services.pool, job, outcome).await {
         tracing::warn!(job, %error, "cannot record the read's outcome");
+    }
+}
+
+/// Fails a read job whose device this worker does not poll.
+pub(crate) async fn refuse_read_job(pool: &PgPool, job: i64) {
+    let refusal = Err("the device is not polled on this bus (disabled or removed)");
+    if let Err(error) = update_read_job_finished(pool, job, refusal).await {
+        tracing::warn!(job, %error, "cannot record the read's refusal");
+    }
+}
+
+/// Marks a read job running; a database outage only loses the mark.
+pub(crate) async fn start_read_job(pool: &PgPool, job: i64) {
+    if let Err(error) = update_read_job_started(pool, job).await {
+        tracing::warn!(job, %error, "cannot record the read's start");
     }
 }
 

@@ -125,24 +125,13 @@ async fn refresh(
         let (devices_tx, devices_rx) = watch::channel(configs);
         let (stop_tx, stop_rx) = watch::channel(false);
         let inbox = commands.open(bus.id);
-        let task = match transport.protocol() {
-            Protocol::Modbus => tokio::spawn(run_bus(
-                bus.id,
-                transport.clone(),
-                devices_rx,
-                inbox,
-                services.clone(),
-                stop_rx,
-            )),
-            Protocol::Iec62056 => tokio::spawn(run_iec_bus(
-                bus.id,
-                transport.clone(),
-                devices_rx,
-                inbox,
-                services.clone(),
-                stop_rx,
-            )),
-        };
+        let (id, line, services) = (bus.id, transport.clone(), services.clone());
+        let task = tokio::spawn(async move {
+            match line.protocol() {
+                Protocol::Modbus => run_bus(id, line, devices_rx, inbox, services, stop_rx).await,
+                Protocol::Iec62056 => run_iec_bus(id, line, devices_rx, inbox, services, stop_rx).await,
+            }
+        });
         running.insert(
             bus.id,
             RunningBus {
