@@ -1,5 +1,6 @@
-//! Throughput of the read path's two hot steps: decoding a TH40C's answers
-//! into readings, and writing readings to PostgreSQL in batches.
+//! Throughput of the read path's hot steps: decoding a TH40C's Modbus
+//! answers and an A1000's IEC 62056-21 readout and load profile into
+//! readings and intervals, and writing readings to PostgreSQL in batches.
 //!
 //! Run: `cargo bench --bench pipeline` (needs DATABASE_URL or PostgreSQL on
 //! 127.0.0.1:5432 for the ingest part). Figures: docs/BENCHMARKS.md.
@@ -16,6 +17,46 @@ use ohmnibus::device::value_type::ValueType;
 use ohmnibus::domain::ids::DeviceId;
 use ohmnibus::store::database::{connect, create_database_if_missing, migrate};
 use ohmnibus::store::readings::insert_readings;
+
+/// An A1000's readout text and 40 days of its load profile, as the
+/// simulator sends them, parsed and decoded as the IEC bus worker does.
+fn iec_benchmark() {
+    use chrono::TimeDelta;
+    use ohmnibus::device::iec_decode::decode_readout;
+    use ohmnibus::device::iec_load_profile::{intervals_from_blocks, profile_request};
+    use ohmnibus::protocol::iec62056::{format_data_sets, format_load_profile, parse_data_sets, parse_load_profile};
+    use ohmnibus::sim::iec62056::session::readout_sets;
+    use ohmnibus::sim::iec62056::{IecKind, IecMeter, IecMeterConfig};
+
+    let now = Utc::now();
+    let zone = Tz::UTC;
+    let iec = ProfileSet::builtin()
+        .get("a1000")
+        .and_then(|p| p.iec62056.clone())
+        .expect("a1000 profile");
+    let settings = iec.load_profile.clone().expect("a1000 load profile");
+    let mut meter = IecMeter::new(IecMeterConfig::new(IecKind::A1000, 1), now);
+    let text = format_data_sets(&readout_sets(&mut meter, now)).expect("readout text");
+    let mut count = 0;
+    let per_readout = measure(Duration::from_secs(2), || {
+        let sets = parse_data_sets(&text).expect("readout parses");
+        count = decode_readout(&iec, &sets, now, zone).readings.len();
+    });
+    println!(
+        "parse and decode an A1000 readout ({} bytes -> {count} readings): {per_readout:?}",
+        text.len()
+    );
+    let request = profile_request(&settings, now - TimeDelta::days(40), zone);
+    let profile = format_load_profile(&meter.load_profile(&request, now)).expect("profile text");
+    let per_profile = measure(Duration::from_secs(3), || {
+        let blocks = parse_load_profile(&profile).expect("profile parses");
+        count = intervals_from_blocks(&settings, &blocks, zone).0.len();
+    });
+    println!(
+        "parse 40 days of an A1000 load profile ({} kB -> {count} intervals): {per_profile:?}",
+        profile.len() / 1024
+    );
+}
 
 /// Runs `f` repeatedly for about `budget` and returns the mean time per call.
 fn measure(budget: Duration, mut f: impl FnMut()) -> Duration {
@@ -128,6 +169,7 @@ async fn ingest_benchmark(sample: &[Reading]) {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
+    iec_benchmark();
     let sample = decode_benchmark();
     ingest_benchmark(&sample).await;
 }
