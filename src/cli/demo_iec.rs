@@ -100,7 +100,10 @@ pub(super) async fn start_iec_fleet(
         let row = upsert_bus(pool, line.bus, &transport).await?;
         let existing = fetch_devices_on_bus(pool, row.id).await?;
         for (name, profile, address) in line.meters {
-            if existing.iter().any(|device| device.iec_address.as_deref() == Some(*address)) {
+            if existing
+                .iter()
+                .any(|device| device.iec_address.as_deref() == Some(*address))
+            {
                 continue;
             }
             insert_device(
