@@ -228,3 +228,52 @@ pub(super) fn load_profile_summary(newest: Option<DateTime<Utc>>, last_day: i64,
         None => "no interval stored yet".to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::registry::ProfileSet;
+
+    fn a1000() -> IecSettings {
+        let profile = ProfileSet::builtin().get("a1000").expect("shipped");
+        profile.iec62056.clone().expect("an [iec62056] section")
+    }
+
+    #[test]
+    fn billing_sets_say_which_period_they_hold() {
+        let iec = a1000();
+        // A1000 App. A: *101 is the last reset, *116 the sixteenth back.
+        assert_eq!(
+            iec_name(&iec, "1-1:1.8.2*101").as_deref(),
+            Some("Active import energy, tariff 2, billing set *101 (last period)")
+        );
+        assert_eq!(
+            iec_name(&iec, "1-1:1.8.0*116").as_deref(),
+            Some("Active import energy, total, billing set *116 (16 periods back)")
+        );
+        assert_eq!(iec_name(&iec, "1-1:1.8.0*117"), None, "outside the meter's sets");
+        // An event block item keeps its own name: its suffix is no billing set.
+        assert_eq!(
+            iec_name(&iec, "0-0:C.50.41*21").as_deref(),
+            Some("L1 last voltage loss start")
+        );
+        assert_eq!(iec_name(&iec, "0-0:F.F.1").as_deref(), Some("ERR1 status word"));
+    }
+
+    #[test]
+    fn tariff_codes_are_written_as_stored() {
+        let code: ObisCode = "1-1:10.6.0".parse().unwrap();
+        assert_eq!(with_tariff(&code, 3), "1-1:10.6.3");
+        assert_eq!(in_set(&code, 1), "1-1:10.6.0*1");
+    }
+
+    #[test]
+    fn the_summary_counts_a_day_of_quarter_hours() {
+        let at = "2026-11-23T12:45:00Z".parse().unwrap();
+        assert_eq!(
+            load_profile_summary(Some(at), 95, 15),
+            "newest interval 2026-11-23 12:45 UTC (15 min), 95 intervals in the last 24 h (of 96 possible)"
+        );
+        assert_eq!(load_profile_summary(None, 0, 15), "no interval stored yet");
+    }
+}
