@@ -8,6 +8,7 @@ use chrono::Utc;
 use chrono_tz::Tz;
 use tokio::net::TcpListener;
 
+use super::demo_iec::start_iec_fleet;
 use super::{load_profiles, shutdown_on_signal};
 use crate::config::{Config, DEFAULT_BIND};
 use crate::device::registry::ProfileSet;
@@ -154,6 +155,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         }
         println!("simulated bus {:<14} {}", line.bus, transport.describe());
     }
+    start_iec_fleet(&pool, zone, seed, &shutdown).await?;
 
     let mut config = Config {
         database_url: url,

@@ -109,3 +109,20 @@ pub async fn fetch_intervals(
     .fetch_all(pool)
     .await?)
 }
+
+/// A device's newest stored interval and how many distinct intervals start
+/// at or after `since` (all channels of one interval count once).
+pub async fn fetch_interval_summary(
+    pool: &PgPool,
+    device: DeviceId,
+    since: DateTime<Utc>,
+) -> Result<(Option<DateTime<Utc>>, i64), StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT max(interval_start), count(DISTINCT interval_start) FILTER (WHERE interval_start >= $2) \
+         FROM load_profile_intervals WHERE device_id = $1",
+    )
+    .bind(device)
+    .bind(since)
+    .fetch_one(pool)
+    .await?)
+}

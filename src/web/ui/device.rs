@@ -7,14 +7,17 @@ use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Response};
 
 use super::command::command_sentence;
+use super::device_iec::{iec_name, iec_sections, load_profile_summary};
 use super::fleet::{cell, when};
 use super::pages::{Cell, CommandOption, DevicePage, EventLine, Table};
 use super::signed_in;
 use crate::domain::ids::DeviceId;
 use crate::domain::role::Right;
+use crate::store::buses::fetch_bus;
 use crate::store::command_jobs::fetch_latest_command_job;
 use crate::store::devices::fetch_device;
 use crate::store::events::fetch_device_events;
+use crate::store::intervals::fetch_interval_summary;
 use crate::store::read_jobs::fetch_latest_read_job;
 use crate::store::readings::{StoredReading, fetch_latest};
 use crate::web::api::reads::start_read;
@@ -50,12 +53,24 @@ const PHASES: [(&str, [u8; 4]); 8] = [
     ("Power factor", [33, 53, 73, 13]),
 ];
 
-struct Latest<'a>(HashMap<&'a str, &'a StoredReading>);
+/// The latest reading of each code.
+pub(super) struct Latest<'a>(pub(super) HashMap<&'a str, &'a StoredReading>);
 
 impl Latest<'_> {
     /// A value cell; a value the device stamped (a maximum demand) shows when.
-    fn cell(&self, code: &str, decimals: usize) -> Cell {
+    /// An instant (unit `timestamp`, Unix seconds: an event's start or stop)
+    /// shows as a date.
+    pub(super) fn cell(&self, code: &str, decimals: usize) -> Cell {
         let reading = self.0.get(code);
+        if let Some(r) = reading.filter(|r| r.unit == "timestamp") {
+            return Cell {
+                text: chrono::DateTime::from_timestamp(r.value as i64, 0)
+                    .map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string())
+                    .unwrap_or_else(|| format!("{}", r.value)),
+                title: format!("{}", r.value),
+                note: String::new(),
+            };
+        }
         let mut cell = cell(reading.map(|r| (r.value, r.unit.as_str())), decimals);
         if let Some(at) = reading.and_then(|r| r.captured_at) {
             cell.note = at.format("%Y-%m-%d %H:%M").to_string();
@@ -169,20 +184,36 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
         .ok_or_else(|| ApiError::not_found(format!("no device {id}")))?;
     let readings = fetch_latest(&state.pool, id).await?;
     let latest = Latest(readings.iter().map(|r| (r.obis.as_str(), r)).collect());
-    let mut sections = vec![
-        phase_table(&latest),
-        tariff_table(&latest, "Energy by tariff", 8, "", &ENERGIES),
-        tariff_table(&latest, "Maximum demand", 6, "", &DEMANDS),
-        tariff_table(&latest, "Last billing period", 8, "*1", &ENERGIES),
-        tariff_table(&latest, "Two billing periods ago", 8, "*2", &ENERGIES),
-        tariff_table(&latest, "Maximum demand, last billing period", 6, "*1", &DEMANDS),
-    ];
     let profile = state.profiles.get(&device.profile);
+    // A device with an IEC address is read over IEC 62056-21: its profile's
+    // [iec62056] section names and groups its values.
+    let iec = profile
+        .as_ref()
+        .and_then(|p| p.iec62056.as_ref())
+        .filter(|_| device.iec_address.is_some());
+    let mut sections = match iec {
+        Some(iec) => {
+            let mut sections = iec_sections(iec, &latest);
+            sections.insert(1, phase_table(&latest));
+            sections
+        }
+        None => vec![
+            phase_table(&latest),
+            tariff_table(&latest, "Energy by tariff", 8, "", &ENERGIES),
+            tariff_table(&latest, "Maximum demand", 6, "", &DEMANDS),
+            tariff_table(&latest, "Last billing period", 8, "*1", &ENERGIES),
+            tariff_table(&latest, "Two billing periods ago", 8, "*2", &ENERGIES),
+            tariff_table(&latest, "Maximum demand, last billing period", 6, "*1", &DEMANDS),
+        ],
+    };
     if let Some(inputs) = profile.as_ref().and_then(|p| p.pulse_inputs) {
         sections.insert(0, pulse_table(&latest, inputs));
     }
     sections.retain(|table| latest.has_any(&table.rows));
     let name_of = |code: &str| {
+        if let Some(iec) = iec {
+            return iec_name(iec, code).unwrap_or_default();
+        }
         profile
             .as_ref()
             .and_then(|p| {
@@ -193,6 +224,18 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
             .map(|r| r.name.clone())
             .unwrap_or_default()
     };
+    let load_profile = match iec.and_then(|iec| iec.load_profile.as_ref()) {
+        Some(settings) => {
+            let (newest, last_day) =
+                fetch_interval_summary(&state.pool, id, chrono::Utc::now() - chrono::TimeDelta::hours(24)).await?;
+            load_profile_summary(newest, last_day, settings.interval_minutes)
+        }
+        None => String::new(),
+    };
+    let bus_kind = fetch_bus(&state.pool, device.bus_id)
+        .await?
+        .map(|bus| bus.transport.0.kind())
+        .unwrap_or_default();
     let all_values = readings
         .iter()
         .map(|r| {
@@ -269,6 +312,13 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
         bus_id: device.bus_id.0,
         profile: device.profile.clone(),
         address: device.address_text(),
+        address_label: if device.iec_address.is_some() {
+            "IEC device address"
+        } else {
+            "Address"
+        },
+        bus_kind,
+        load_profile,
         state: device.state().as_str(),
         last_success: when(device.last_success_at),
         failures: device.consecutive_failures,

@@ -3,6 +3,7 @@
 pub mod bus;
 pub mod command;
 pub mod device;
+mod device_iec;
 pub mod fleet;
 pub mod login;
 pub mod pages;

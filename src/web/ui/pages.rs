@@ -73,6 +73,12 @@ pub struct DevicePage {
     pub bus_id: i64,
     pub profile: String,
     pub address: String,
+    /// "Address" (Modbus unit) or "IEC device address".
+    pub address_label: &'static str,
+    /// The bus's transport kind (`serial_rtu`, `iec62056_serial`, `optical`…).
+    pub bus_kind: &'static str,
+    /// The load profile in a line (IEC meters with one), empty otherwise.
+    pub load_profile: String,
     pub state: &'static str,
     pub last_success: String,
     pub failures: i32,

@@ -1,0 +1,136 @@
+//! The IEC 62056-21 part of `ohmnibus demo`: A1000s on an RS485 line, a
+//! TH40C read over IEC on TCP and an A1000 at an optical probe, all
+//! simulated on the real clock in the demo's site zone.
+
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use chrono::Utc;
+use chrono_tz::Tz;
+use sqlx::PgPool;
+use tokio::sync::watch;
+
+use crate::domain::transport::Transport;
+use crate::sim::clock::SimClock;
+use crate::sim::iec62056::{IecKind, IecLine, IecMeter, IecMeterConfig, SharedMeter, spawn_iec_pty, spawn_iec_tcp};
+use crate::store::buses::upsert_bus;
+use crate::store::devices::{DeviceAddress, NewDevice, fetch_devices_on_bus, insert_device};
+
+/// One simulated IEC line: its bus name, how it is served, and its meters.
+struct IecDemoLine {
+    bus: &'static str,
+    kind: IecLineKind,
+    /// (device name, profile, IEC device address; empty at an optical probe).
+    meters: &'static [(&'static str, &'static str, &'static str)],
+}
+
+enum IecLineKind {
+    /// RS485 line on a pseudo-terminal, sign-on at 300 Bd, up to 9600 Bd.
+    Serial,
+    /// An optical probe on its own pseudo-terminal: one meter, no address.
+    Optical,
+    /// A TCP converter in front of the meter.
+    Tcp,
+}
+
+const IEC_FLEET: &[IecDemoLine] = &[
+    IecDemoLine {
+        bus: "demo-iec-rs485",
+        kind: IecLineKind::Serial,
+        meters: &[
+            ("Car park feeder (A1000)", "a1000", "10000001"),
+            ("Canteen (A1000)", "a1000", "10000002"),
+        ],
+    },
+    IecDemoLine {
+        bus: "demo-iec-tcp",
+        kind: IecLineKind::Tcp,
+        meters: &[("Data room (TH40C over IEC)", "th40c", "20000001")],
+    },
+    IecDemoLine {
+        bus: "demo-iec-probe",
+        kind: IecLineKind::Optical,
+        meters: &[("Rooftop PV (A1000, optical probe)", "a1000", "")],
+    },
+];
+
+/// Serves the IEC lines, creates (or reuses) their buses and devices, and
+/// prints each line. `seed` continues from the Modbus fleet's seeds.
+pub(super) async fn start_iec_fleet(
+    pool: &PgPool,
+    zone: Tz,
+    mut seed: u64,
+    shutdown: &watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    for line in IEC_FLEET {
+        let meters = line
+            .meters
+            .iter()
+            .map(|(_, profile, address)| {
+                seed += 1;
+                meter(profile, address, seed, zone)
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let served = IecLine::new(meters, SimClock::System);
+        let transport = match line.kind {
+            IecLineKind::Tcp => {
+                let (address, _) = spawn_iec_tcp(served, "127.0.0.1:0", shutdown.clone()).await?;
+                Transport::Iec62056Tcp {
+                    host: address.ip().to_string(),
+                    port: address.port(),
+                }
+            }
+            IecLineKind::Serial => {
+                let (path, _) = spawn_iec_pty(served, shutdown.clone())?;
+                Transport::Iec62056Serial {
+                    path: path.display().to_string(),
+                    initial_baud: 300,
+                    max_baud: 9600,
+                }
+            }
+            IecLineKind::Optical => {
+                let (path, _) = spawn_iec_pty(served, shutdown.clone())?;
+                Transport::Optical {
+                    path: path.display().to_string(),
+                    max_baud: 9600,
+                    settle_ms: 300,
+                }
+            }
+        };
+        let row = upsert_bus(pool, line.bus, &transport).await?;
+        let existing = fetch_devices_on_bus(pool, row.id).await?;
+        for (name, profile, address) in line.meters {
+            if existing
+                .iter()
+                .any(|device| device.iec_address.as_deref() == Some(*address))
+            {
+                continue;
+            }
+            insert_device(
+                pool,
+                &NewDevice {
+                    bus_id: row.id,
+                    name,
+                    profile,
+                    address: DeviceAddress::Iec((*address).to_owned()),
+                    realtime_seconds: 10,
+                    energy_seconds: 60,
+                    history_seconds: 900,
+                },
+            )
+            .await?;
+        }
+        println!("simulated bus {:<14} {}", line.bus, transport.describe());
+    }
+    Ok(())
+}
+
+fn meter(profile: &str, address: &str, seed: u64, zone: Tz) -> anyhow::Result<SharedMeter> {
+    let kind = IecKind::from_profile(profile).with_context(|| format!("no IEC 62056-21 simulator for {profile}"))?;
+    let mut config = IecMeterConfig::new(kind, seed);
+    if !address.is_empty() {
+        config.address = address.to_owned();
+    }
+    config.zone = zone;
+    Ok(Arc::new(Mutex::new(IecMeter::new(config, Utc::now()))))
+}
