@@ -9,6 +9,7 @@ pub mod iec_load_profile;
 pub mod interval;
 pub mod obis;
 pub mod profile;
+mod profile_check;
 pub mod pulse;
 pub mod reading;
 pub mod registry;

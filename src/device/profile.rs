@@ -4,14 +4,14 @@
 //! checked as a whole; a malformed one is refused at load with the file, the
 //! field and the reason, so an engineer can fix it without reading code.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
 use serde::Deserialize;
 
 use super::command::ClockLayout;
-use super::identify::{Identification, IdentificationKind, TextEncoding};
+use super::identify::Identification;
 use super::iec::IecSettings;
 use super::obis::ObisCode;
 use super::unit::Unit;
@@ -277,196 +277,6 @@ impl Profile {
             reason: error.to_string(),
         })?;
         Profile::parse(&file, &text)
-    }
-
-    fn check(&self, file: &str) -> Result<(), ProfileError> {
-        let fail = |field: String, reason: String| ProfileError {
-            file: file.to_owned(),
-            field,
-            reason,
-        };
-        if self.name.is_empty()
-            || !self
-                .name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        {
-            return Err(fail("name".into(), "must be lowercase letters, digits and '-'".into()));
-        }
-        if !(1..=247).contains(&self.max_address) {
-            return Err(fail("max_address".into(), "must be 1-247".into()));
-        }
-        for group in RegisterGroup::ALL {
-            if self.schedule.interval(group) == 0 {
-                return Err(fail(format!("schedule.{group}_seconds"), "must be at least 1".into()));
-            }
-        }
-        let limit = self.modbus.max_registers_per_request;
-        if !(1..=MODBUS_MAX_REGISTERS).contains(&limit) {
-            return Err(fail(
-                "modbus.max_registers_per_request".into(),
-                format!("must be 1-{MODBUS_MAX_REGISTERS}"),
-            ));
-        }
-        for (name, command) in &self.modbus.commands {
-            let field = format!("modbus.commands.{name}");
-            match (command.function, command.count) {
-                (6, 1) | (16, 1..=123) => {}
-                (6, _) => return Err(fail(field, "function 6 writes exactly one register".into())),
-                (16, _) => return Err(fail(field, "function 16 writes 1-123 registers".into())),
-                _ => return Err(fail(field, "function must be 6 or 16".into())),
-            }
-            if let Some(clock) = command.clock.filter(|clock| clock.count() != command.count) {
-                return Err(fail(
-                    format!("{field}.clock"),
-                    format!("this layout fills {} registers, not {}", clock.count(), command.count),
-                ));
-            }
-        }
-        if self.registers.is_empty() && self.iec62056.is_none() {
-            return Err(fail(
-                "registers".into(),
-                "a profile needs a Modbus register map, an [iec62056] section, or both".into(),
-            ));
-        }
-        if let Some(iec) = &self.iec62056 {
-            iec.check().map_err(|error| fail(error.field, error.reason))?;
-        }
-
-        let mut readings = HashSet::new();
-        for (index, register) in self.registers.iter().enumerate() {
-            let field = |name: &str| format!("registers[{index}] ({}).{name}", register.name);
-            if register.end() > 0x1_0000 {
-                return Err(fail(field("address"), "value runs past register 0xFFFF".into()));
-            }
-            if !register.scale.is_finite() || register.scale == 0.0 {
-                return Err(fail(field("scale"), "must be a finite, non-zero number".into()));
-            }
-            if register.value_type.width() > limit {
-                return Err(fail(field("type"), "wider than max_registers_per_request".into()));
-            }
-            if register.obis_negative.is_some() && matches!(register.value_type, ValueType::U16 | ValueType::U32) {
-                return Err(fail(
-                    field("obis_negative"),
-                    "an unsigned value is never negative".into(),
-                ));
-            }
-            if !register.value_type.is_timestamp_part() {
-                for code in std::iter::once(&register.obis).chain(register.obis_negative.as_ref()) {
-                    if !readings.insert(code.clone()) {
-                        return Err(fail(
-                            field("obis"),
-                            format!("{code} is already given by another register"),
-                        ));
-                    }
-                }
-            }
-        }
-        let mut stamps = HashSet::new();
-        for (index, register) in self.registers.iter().enumerate() {
-            if register.value_type.is_timestamp_part() {
-                let field = format!("registers[{index}] ({}).obis", register.name);
-                if !readings.contains(&register.obis) {
-                    return Err(fail(
-                        field,
-                        format!("time stamp for {} but no register gives that value", register.obis),
-                    ));
-                }
-                if !stamps.insert((register.obis.clone(), register.value_type == ValueType::Mmdd)) {
-                    return Err(fail(
-                        field,
-                        format!("{} has two {:?} registers", register.obis, register.value_type),
-                    ));
-                }
-            }
-        }
-
-        self.check_identification(&fail)?;
-        if self
-            .legal_metrology
-            .as_deref()
-            .is_some_and(|text| text.trim().is_empty())
-        {
-            return Err(fail("legal_metrology".into(), "must not be empty when given".into()));
-        }
-
-        let mut by_address: Vec<&Register> = self.registers.iter().collect();
-        by_address.sort_by_key(|register| register.address);
-        for pair in by_address.windows(2) {
-            if pair[0].end() > u32::from(pair[1].address) {
-                let index = self
-                    .registers
-                    .iter()
-                    .position(|r| std::ptr::eq(r, pair[1]))
-                    .unwrap_or(0);
-                return Err(fail(
-                    format!("registers[{index}] ({}).address", pair[1].name),
-                    format!(
-                        "0x{:04X} overlaps {} at 0x{:04X}",
-                        pair[1].address, pair[0].name, pair[0].address
-                    ),
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    fn check_identification(&self, fail: &impl Fn(String, String) -> ProfileError) -> Result<(), ProfileError> {
-        for (index, entry) in self.identification.iter().enumerate() {
-            let field = |name: &str| format!("identification[{index}].{name}");
-            if !(1..=MODBUS_MAX_REGISTERS).contains(&entry.count)
-                || u32::from(entry.address) + u32::from(entry.count) > 0x1_0000
-            {
-                return Err(fail(
-                    field("count"),
-                    format!("must be 1-{MODBUS_MAX_REGISTERS} within the map"),
-                ));
-            }
-            let (start, end) = (
-                u32::from(entry.address),
-                u32::from(entry.address) + u32::from(entry.count),
-            );
-            match entry.kind {
-                IdentificationKind::Text => {
-                    let Some(expect) = entry.expect.as_deref().filter(|text| !text.trim().is_empty()) else {
-                        return Err(fail(field("expect"), "a text entry needs the text it expects".into()));
-                    };
-                    let room = match entry.encoding {
-                        TextEncoding::LowByte => usize::from(entry.count),
-                        TextEncoding::HighLow => 2 * usize::from(entry.count),
-                    };
-                    if !expect.is_ascii() || expect.len() > room {
-                        return Err(fail(
-                            field("expect"),
-                            format!("must be ASCII of at most {room} characters"),
-                        ));
-                    }
-                    // The simulators serve the text from this entry, so it
-                    // cannot share registers with a value.
-                    if let Some(register) = self
-                        .registers
-                        .iter()
-                        .find(|r| u32::from(r.address) < end && r.end() > start)
-                    {
-                        return Err(fail(field("address"), format!("overlaps {}", register.name)));
-                    }
-                }
-                IdentificationKind::Date => {
-                    let is_date = self
-                        .registers
-                        .iter()
-                        .any(|r| r.address == entry.address && r.value_type == ValueType::DateYmd);
-                    if entry.count != 3 || entry.expect.is_some() || !is_date {
-                        return Err(fail(
-                            field("kind"),
-                            "a date entry names a date_ymd register of the profile: its address, count 3, no expect"
-                                .into(),
-                        ));
-                    }
-                }
-            }
-        }
-        Ok(())
     }
 
     /// Whether the device is read over Modbus (it has a register map).
