@@ -274,8 +274,10 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
     };
     let read_job = fetch_latest_read_job(&state.pool, id).await?;
     let command_job = fetch_latest_command_job(&state.pool, id).await?;
+    // Commands are Modbus writes: a device read over IEC 62056-21 takes none.
     let commands = profile
         .as_ref()
+        .filter(|_| device.address.is_some())
         .map(|p| {
             p.modbus
                 .commands

@@ -210,7 +210,7 @@ fn event_table(iec: &IecSettings, latest: &Latest<'_>) -> Table {
         .collect();
     let rows = filled(rows);
     Table {
-        caption: "Events".to_owned(),
+        caption: "Event registers".to_owned(),
         columns: vec!["Value".to_owned()],
         rows,
     }
