@@ -46,7 +46,7 @@ fn iec_benchmark() {
         "parse and decode an A1000 readout ({} bytes -> {count} readings): {per_readout:?}",
         text.len()
     );
-    let request = profile_request(&settings, now - TimeDelta::days(40), zone);
+    let request = profile_request(&settings, now - TimeDelta::days(40), None, zone);
     let profile = format_load_profile(&meter.load_profile(&request, now)).expect("profile text");
     let per_profile = measure(Duration::from_secs(3), || {
         let blocks = parse_load_profile(&profile).expect("profile parses");

@@ -119,7 +119,10 @@ async fn an_a1000_over_tcp_is_read_with_its_history_status_and_load_profile() {
         &app,
         &token,
         "/api/v1/devices",
-        json!({"name": "A1000", "bus_id": bus["id"], "profile": "a1000", "iec_address": "12345678"}),
+        // A readout every second, so the 40-day backfill (in chunks of two
+        // days, one per readout) completes within the test.
+        json!({"name": "A1000", "bus_id": bus["id"], "profile": "a1000", "iec_address": "12345678",
+               "schedule": {"energy_seconds": 1}}),
     )
     .await;
     assert_eq!(device["address"], Value::Null);
@@ -133,7 +136,8 @@ async fn an_a1000_over_tcp_is_read_with_its_history_status_and_load_profile() {
 
     // The load profile: every 15-minute interval of the last 40 days, equal
     // to the meter's recorded energy (Wh → kWh).
-    let done = eventually(WAIT, || async {
+    // Twenty chunks of two days, one after each readout.
+    let done = eventually(3 * WAIT, || async {
         let count: i64 = sqlx::query_scalar("SELECT count(*) FROM load_profile_intervals WHERE obis = '1-1:1.29.0'")
             .fetch_one(&app.pool)
             .await

@@ -124,6 +124,11 @@ pub struct LoadProfileSettings {
     /// How far back a first read reaches, in days.
     #[serde(default = "default_backfill_days")]
     pub backfill_days: u32,
+    /// Days asked for in one request while catching up: a long backfill in
+    /// one answer would hold a shared line for minutes (40 days of six
+    /// channels are ~120 kB, two minutes at 9600 baud).
+    #[serde(default = "default_chunk_days")]
+    pub chunk_days: u32,
     /// The channels the meter records, in order; the answer's own header is
     /// checked against them.
     pub channels: Vec<LoadProfileChannel>,
@@ -135,6 +140,10 @@ fn one() -> u8 {
 
 fn default_backfill_days() -> u32 {
     40
+}
+
+fn default_chunk_days() -> u32 {
+    2
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -219,6 +228,9 @@ impl IecSettings {
             }
             if profile.channels.is_empty() {
                 return fail("iec62056.load_profile.channels".into(), "needs at least one channel");
+            }
+            if profile.chunk_days == 0 {
+                return fail("iec62056.load_profile.chunk_days".into(), "must be at least 1");
             }
             if !(1..=99).contains(&profile.profile) {
                 return fail("iec62056.load_profile.profile".into(), "must be 1-99");

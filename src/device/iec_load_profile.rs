@@ -16,15 +16,21 @@ use super::obis::ObisCode;
 use super::reading::Quality;
 use crate::protocol::iec62056::{LoadProfileBlock, ProfileRequest, ProfileTime};
 
-/// The request for every interval that ends after `from`, to the newest.
-/// The bound is taken back to an interval boundary: meters take whole minutes.
-pub fn profile_request(settings: &LoadProfileSettings, from: DateTime<Utc>, zone: Tz) -> ProfileRequest {
+/// The request for the intervals from `from` to `to` (the newest when
+/// none). Bounds are taken back to interval boundaries: meters take whole
+/// minutes.
+pub fn profile_request(
+    settings: &LoadProfileSettings,
+    from: DateTime<Utc>,
+    to: Option<DateTime<Utc>>,
+    zone: Tz,
+) -> ProfileRequest {
     let step = TimeDelta::minutes(i64::from(settings.interval_minutes));
-    let from = from.duration_trunc(step).unwrap_or(from);
+    let bound = |at: DateTime<Utc>| meter_time(at.duration_trunc(step).unwrap_or(at), zone);
     ProfileRequest {
         profile: settings.profile,
-        from: Some(meter_time(from, zone)),
-        to: None,
+        from: Some(bound(from)),
+        to: to.map(bound),
     }
 }
 
@@ -168,12 +174,14 @@ mod tests {
             format: super::super::iec::LoadProfileFormat::Emh,
             interval_minutes: 15,
             backfill_days: 40,
+            chunk_days: 2,
             channels: Vec::new(),
         };
         // 10:07:31 UTC in July is 12:07:31 CEST: the request starts at 12:00, summer.
-        let request = profile_request(&settings, Utc.with_ymd_and_hms(2026, 7, 1, 10, 7, 31).unwrap(), rome);
+        let at = |month, day| Utc.with_ymd_and_hms(2026, month, day, 10, 7, 31).unwrap();
+        let request = profile_request(&settings, at(7, 1), None, rome);
         assert_eq!(request.encode().unwrap(), "P.01(12607011200;)");
-        let request = profile_request(&settings, Utc.with_ymd_and_hms(2026, 1, 1, 10, 7, 31).unwrap(), rome);
-        assert_eq!(request.encode().unwrap(), "P.01(02601011100;)");
+        let request = profile_request(&settings, at(1, 1), Some(at(1, 3)), rome);
+        assert_eq!(request.encode().unwrap(), "P.01(02601011100;02601031100)");
     }
 }

@@ -37,6 +37,9 @@ struct IecDevice {
     tracker: Tracker,
     /// When the load profile is next due (it is read after a readout).
     profile_due: Instant,
+    /// While catching up: where the next chunk starts (past a stretch the
+    /// meter holds nothing for, which stored intervals would not show).
+    profile_from: Option<DateTime<Utc>>,
 }
 
 /// Runs the bus until `shutdown` turns true.
@@ -124,6 +127,7 @@ fn plan(configs: &[DeviceConfig], known: &mut HashMap<DeviceId, IecDevice>, sche
                 tracker: Tracker::new(config.status.clone()),
                 config: config.clone(),
                 profile_due: start,
+                profile_from: None,
             },
         };
         kept.insert(config.id, device);
@@ -227,9 +231,15 @@ async fn read_device(
     if with_profile && let Some(settings) = &iec.load_profile {
         let password = iec.password.clone().unwrap_or_default();
         match read_load_profile(line, bus, device, services, settings, &address, &password).await {
-            Ok(stored) => {
+            Ok((stored, next)) => {
                 count += stored;
-                device.profile_due = Instant::now() + Duration::from_secs(u64::from(settings.interval_minutes) * 60);
+                // Catching up: the next chunk goes with the next readout,
+                // so the line is shared between chunks; else one interval on.
+                device.profile_from = next;
+                device.profile_due = match next {
+                    Some(_) => Instant::now(),
+                    None => Instant::now() + Duration::from_secs(u64::from(settings.interval_minutes) * 60),
+                };
             }
             Err(error) => {
                 tracing::warn!(device = %device.config.name, %error, "load profile not read; retried at the next readout");
@@ -240,7 +250,9 @@ async fn read_device(
 }
 
 /// Reads the load profile from the last stored interval (or the profile's
-/// backfill depth) to now, and stores what is new.
+/// backfill depth), at most `chunk_days` at a time, and stores what is new.
+/// Returns how many intervals were new and, while catching up, where the
+/// next chunk starts.
 async fn read_load_profile(
     line: &mut Option<IecLine>,
     bus: BusId,
@@ -249,16 +261,19 @@ async fn read_load_profile(
     settings: &crate::device::iec::LoadProfileSettings,
     address: &str,
     password: &str,
-) -> Result<usize, String> {
+) -> Result<(usize, Option<DateTime<Utc>>), String> {
     let id = device.config.id;
     let last = fetch_last_meter_interval(&services.pool, id)
         .await
         .map_err(|error| error.to_string())?;
-    let from: DateTime<Utc> = match last {
+    let stored_until = match last {
         Some(start) => start + TimeDelta::minutes(i64::from(settings.interval_minutes)),
         None => Utc::now() - TimeDelta::days(i64::from(settings.backfill_days)),
     };
-    let request = profile_request(settings, from, device.config.zone);
+    let from = device.profile_from.map_or(stored_until, |next| next.max(stored_until));
+    let until = from + TimeDelta::days(i64::from(settings.chunk_days));
+    let to = (until < Utc::now()).then_some(until);
+    let request = profile_request(settings, from, to, device.config.zone);
     let Some(open) = line.as_mut() else {
         return Err("the line closed after the readout".to_owned());
     };
@@ -281,7 +296,7 @@ async fn read_load_profile(
     let stored = insert_meter_intervals(&services.pool, id, &intervals)
         .await
         .map_err(|error| error.to_string())?;
-    Ok(usize::try_from(stored).unwrap_or(usize::MAX))
+    Ok((usize::try_from(stored).unwrap_or(usize::MAX), to))
 }
 
 /// How an exchange ended, for the bus statistics.
