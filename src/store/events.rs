@@ -68,3 +68,47 @@ pub async fn fetch_device_events(pool: &PgPool, device: DeviceId, limit: i64) ->
     .fetch_all(pool)
     .await?)
 }
+
+/// Which events to list.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub device: Option<DeviceId>,
+    /// `Some(true)`: only open events; `Some(false)`: only cleared ones.
+    pub active: Option<bool>,
+    /// Events started at or after this instant.
+    pub since: Option<DateTime<Utc>>,
+    pub limit: i64,
+}
+
+/// Events matching `filter`, newest first.
+pub async fn fetch_events(pool: &PgPool, filter: &EventFilter) -> Result<Vec<EventRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT id, device_id, code, severity, started_at, cleared_at, message, acknowledged_by \
+         FROM events \
+         WHERE ($1::bigint IS NULL OR device_id = $1) \
+           AND ($2::boolean IS NULL OR (cleared_at IS NULL) = $2) \
+           AND ($3::timestamptz IS NULL OR started_at >= $3) \
+         ORDER BY started_at DESC, id DESC LIMIT $4",
+    )
+    .bind(filter.device)
+    .bind(filter.active)
+    .bind(filter.since)
+    .bind(filter.limit)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Records who acknowledged an event. The first acknowledgement stands: a
+/// second one leaves the event as it is. `None` when there is no such event.
+pub async fn update_event_acknowledged(pool: &PgPool, id: i64, user: &str) -> Result<Option<EventRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "UPDATE events SET acknowledged_by = COALESCE(acknowledged_by, $2), \
+                           acknowledged_at = COALESCE(acknowledged_at, now()) \
+         WHERE id = $1 \
+         RETURNING id, device_id, code, severity, started_at, cleared_at, message, acknowledged_by",
+    )
+    .bind(id)
+    .bind(user)
+    .fetch_optional(pool)
+    .await?)
+}

@@ -4,6 +4,7 @@ pub mod buses;
 pub mod commands;
 pub mod device_settings;
 pub mod devices;
+pub mod events;
 pub mod readings;
 pub mod reads;
 pub mod scans;
@@ -44,15 +45,18 @@ use super::state::AppState;
         reads::get_read,
         commands::create_command,
         commands::get_command,
+        events::list_events,
+        events::ack_event,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
     tags(
-        (name = "buses", description = "Communication lines: Modbus TCP, RTU over TCP gateways, serial RS485"),
+        (name = "buses", description = "Communication lines: Modbus TCP, RTU over TCP gateways, serial RS485, IEC 62056-21 lines, optical probes"),
         (name = "devices", description = "Meters on the buses, their schedules and status"),
         (name = "readings", description = "Values read from devices, named by OBIS code"),
         (name = "commands", description = "Writes to devices (set tariff, clock, address; reset counters), ahead of every read on their bus"),
+        (name = "events", description = "The event log: meter conditions and head-end events, with their acknowledgement"),
     )
 )]
 pub struct ApiDoc;
@@ -100,5 +104,7 @@ pub fn router() -> Router<AppState> {
         .route("/reads/{id}", get(reads::get_read))
         .route("/devices/{id}/commands", axum::routing::post(commands::create_command))
         .route("/commands/{id}", get(commands::get_command))
+        .route("/events", get(events::list_events))
+        .route("/events/{id}/ack", axum::routing::post(events::ack_event))
         .fallback(|| async { super::error::ApiError::not_found("no such API path") })
 }

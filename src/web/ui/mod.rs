@@ -4,6 +4,7 @@ pub mod bus;
 pub mod command;
 pub mod device;
 mod device_iec;
+pub mod events;
 pub mod fleet;
 pub mod login;
 pub mod pages;
@@ -40,6 +41,8 @@ pub fn router() -> Router<AppState> {
         .route("/devices/{id}", get(device::get_device_page))
         .route("/devices/{id}/read", axum::routing::post(device::post_read_now))
         .route("/devices/{id}/commands", axum::routing::post(command::post_command))
+        .route("/events", get(events::get_events_page))
+        .route("/events/{id}/ack", axum::routing::post(events::post_ack))
         .route("/buses/{id}", get(bus::get_bus_page))
         .route("/buses/{id}/scan", axum::routing::post(bus::post_bus_scan))
         .route("/buses/{id}/devices", axum::routing::post(bus::post_bus_device))

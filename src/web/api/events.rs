@@ -1,0 +1,159 @@
+//! `/api/v1/events`: the event log (meter conditions and head-end events)
+//! and its acknowledgement by an operator.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::domain::ids::DeviceId;
+use crate::domain::role::Right;
+use crate::store::audit::insert_audit;
+use crate::store::events::{EventFilter, EventRow, fetch_events, update_event_acknowledged};
+use crate::web::auth::Caller;
+use crate::web::error::{ApiError, ErrorBody};
+use crate::web::state::AppState;
+
+/// Most events one answer lists.
+const MAX_EVENTS: i64 = 1_000;
+
+/// One event: a condition with its start and, once over, its clear time.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": 7, "device_id": 3, "code": "comm_lost", "severity": "warning",
+    "started_at": "2026-11-22T08:00:00Z", "cleared_at": null,
+    "message": "Workshop feeder stopped answering: no answer within 1s", "acknowledged_by": null}))]
+pub struct Event {
+    pub id: i64,
+    /// The device it concerns; null for an event of the head-end itself.
+    pub device_id: Option<i64>,
+    /// Stable snake_case code: `comm_lost`, `comm_restored`, `register_rollover`,
+    /// `register_decreased`, or a meter condition named by its profile
+    /// (`over_voltage`, `low_battery`…).
+    pub code: String,
+    /// `info`, `warning` or `critical`.
+    pub severity: String,
+    pub started_at: DateTime<Utc>,
+    /// Null while the condition lasts.
+    pub cleared_at: Option<DateTime<Utc>>,
+    pub message: String,
+    /// The operator who acknowledged it, if anyone has.
+    pub acknowledged_by: Option<String>,
+}
+
+impl From<EventRow> for Event {
+    fn from(row: EventRow) -> Event {
+        Event {
+            id: row.id,
+            device_id: row.device_id.map(|d| d.0),
+            code: row.code,
+            severity: row.severity,
+            started_at: row.started_at,
+            cleared_at: row.cleared_at,
+            message: row.message,
+            acknowledged_by: row.acknowledged_by,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventList {
+    /// Newest first, at most 1000.
+    pub events: Vec<Event>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventQuery {
+    /// Only this device's events.
+    pub device_id: Option<i64>,
+    /// `true`: only events still open; `false`: only cleared ones.
+    pub active: Option<String>,
+    /// Only events started at or after this instant (RFC 3339).
+    pub since: Option<String>,
+}
+
+impl EventQuery {
+    /// The filter the query asks for; a malformed parameter is named.
+    pub(crate) fn filter(&self) -> Result<EventFilter, ApiError> {
+        let active = match self.active.as_deref() {
+            None | Some("") => None,
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            Some(other) => {
+                return Err(ApiError::invalid(
+                    "active",
+                    format!("must be true or false, not {other:?}"),
+                ));
+            }
+        };
+        let since = match self.since.as_deref() {
+            None | Some("") => None,
+            Some(text) => Some(
+                DateTime::parse_from_rfc3339(text)
+                    .map_err(|error| ApiError::invalid("since", format!("{text:?} is not an RFC 3339 time: {error}")))?
+                    .with_timezone(&Utc),
+            ),
+        };
+        Ok(EventFilter {
+            device: self.device_id.map(DeviceId),
+            active,
+            since,
+            limit: MAX_EVENTS,
+        })
+    }
+}
+
+/// List events, newest first.
+#[utoipa::path(get, path = "/api/v1/events", tag = "events", params(EventQuery),
+    responses(
+        (status = 200, body = EventList),
+        (status = 401, body = ErrorBody),
+        (status = 422, description = "A malformed parameter, named", body = ErrorBody),
+    ))]
+pub async fn list_events(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<EventQuery>,
+) -> Result<Json<EventList>, ApiError> {
+    caller.require(Right::Read)?;
+    let filter = query.filter()?;
+    let events = fetch_events(&state.pool, &filter).await?;
+    Ok(Json(EventList {
+        events: events.into_iter().map(Event::from).collect(),
+    }))
+}
+
+/// Acknowledge an event (operator). The first acknowledgement stands.
+#[utoipa::path(post, path = "/api/v1/events/{id}/ack", tag = "events",
+    params(("id" = i64, Path, description = "Event id")),
+    responses(
+        (status = 200, description = "Acknowledged", body = Event),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "Role is not operator or engineer", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ))]
+pub async fn ack_event(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<Event>, ApiError> {
+    Ok(Json(acknowledge(&state, &caller, id).await?.into()))
+}
+
+/// Acknowledges an event, for the API and the events page alike.
+pub(crate) async fn acknowledge(state: &AppState, caller: &Caller, id: i64) -> Result<EventRow, ApiError> {
+    caller.require(Right::Operate)?;
+    let row = update_event_acknowledged(&state.pool, id, &caller.user)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no event {id}")))?;
+    insert_audit(
+        &state.pool,
+        &caller.user,
+        "ack_event",
+        &format!("event/{id}"),
+        serde_json::json!({"code": row.code, "acknowledged_by": row.acknowledged_by}),
+    )
+    .await?;
+    Ok(row)
+}
