@@ -15,6 +15,7 @@ use serde::Deserialize;
 use super::obis::ObisCode;
 use super::profile::RegisterGroup;
 use super::unit::Unit;
+use crate::domain::transport::IEC_BAUD_RATES;
 
 /// `[iec62056]` of a profile.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -287,9 +288,6 @@ impl IecSettings {
         text.parse().ok()
     }
 }
-
-/// Baud rates of IEC 62056-21 modes B and C (and 300 for mode A).
-pub const IEC_BAUD_RATES: [u32; 7] = [300, 600, 1200, 2400, 4800, 9600, 19200];
 
 fn is_snake_case(text: &str) -> bool {
     !text.is_empty()

@@ -19,12 +19,13 @@ use super::schedule::Schedule;
 use super::stats::PollStats;
 use super::status::Tracker;
 use super::worker::{DeviceConfig, WorkerServices};
+use crate::device::iec::{IecSettings, LoadProfileSettings};
 use crate::device::iec_decode::{IecDecoded, decode_readout};
 use crate::device::iec_load_profile::{intervals_from_blocks, profile_request};
 use crate::device::profile::RegisterGroup;
 use crate::domain::ids::{BusId, DeviceId};
 use crate::domain::transport::Transport;
-use crate::protocol::iec62056::session::SessionError;
+use crate::protocol::iec62056::session::{SessionConfig, SessionError};
 use crate::store::command_jobs::update_command_job_finished;
 use crate::store::events::{insert_event, update_event_cleared};
 use crate::store::intervals::{fetch_last_meter_interval, insert_meter_intervals};
@@ -149,7 +150,7 @@ fn plan(configs: &[DeviceConfig], known: &mut HashMap<DeviceId, IecDevice>, sche
 async fn read_now_job(
     line: &mut Option<IecLine>,
     transport: &Transport,
-    config: &crate::protocol::iec62056::session::SessionConfig,
+    config: &SessionConfig,
     bus: BusId,
     device: Option<&mut IecDevice>,
     services: &WorkerServices,
@@ -175,7 +176,7 @@ async fn read_now_job(
 async fn read_device(
     line: &mut Option<IecLine>,
     transport: &Transport,
-    session: &crate::protocol::iec62056::session::SessionConfig,
+    session: &SessionConfig,
     bus: BusId,
     device: &mut IecDevice,
     services: &WorkerServices,
@@ -258,7 +259,7 @@ async fn read_load_profile(
     bus: BusId,
     device: &IecDevice,
     services: &WorkerServices,
-    settings: &crate::device::iec::LoadProfileSettings,
+    settings: &LoadProfileSettings,
     address: &str,
     password: &str,
 ) -> Result<(usize, Option<DateTime<Utc>>), String> {
@@ -318,7 +319,7 @@ async fn record_conditions(
     pool: &sqlx::PgPool,
     config: &DeviceConfig,
     decoded: &IecDecoded,
-    iec: &crate::device::iec::IecSettings,
+    iec: &IecSettings,
     at: DateTime<Utc>,
 ) {
     for condition in &decoded.conditions {
