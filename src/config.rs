@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use crate::domain::clock::Clock;
+
 /// Everything `serve` needs to start.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -19,6 +21,8 @@ pub struct Config {
     pub request_timeout: Duration,
     /// How often the poller looks for configuration changes (2 s).
     pub poll_refresh: Duration,
+    /// What the server takes for now: the system clock, or a test's.
+    pub clock: Clock,
 }
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -46,6 +50,7 @@ impl Config {
             profiles_dir,
             request_timeout,
             poll_refresh: Duration::from_secs(2),
+            clock: Clock::System,
         })
     }
 }

@@ -55,6 +55,7 @@ pub fn start(
     let settings = PollSettings {
         request_timeout: config.request_timeout,
         refresh: config.poll_refresh,
+        clock: config.clock.clone(),
     };
     let poller = tokio::spawn(run_poller(
         pool.clone(),
@@ -69,6 +70,7 @@ pub fn start(
         profiles,
         stats,
         commands,
+        clock: config.clock.clone(),
     };
     let address = listener.local_addr().expect("a bound listener has an address");
     let app = router(state.clone());

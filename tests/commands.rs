@@ -14,10 +14,10 @@ use chrono_tz::Tz;
 use common::{TestApp, eventually, spawn_app, spawn_app_with_timeout};
 use ohmnibus::device::profile::RegisterGroup;
 use ohmnibus::device::registry::ProfileSet;
+use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::role::Role;
 use ohmnibus::protocol::modbus::frame::{Request, parse_pdu, parse_rtu};
 use ohmnibus::sim::bus::SimBus;
-use ohmnibus::sim::clock::SimClock;
 use ohmnibus::sim::countis::{CountisModel, Firmware, Variant};
 use ohmnibus::sim::device::SimDevice;
 use ohmnibus::sim::meter::Th40cModel;
@@ -39,7 +39,7 @@ async fn serve(devices: Vec<SimDevice>) -> (SimBus, SocketAddr, watch::Sender<bo
     (bus, address, stop)
 }
 
-fn countis(at: chrono::DateTime<Utc>, clock: &SimClock) -> SimDevice {
+fn countis(at: chrono::DateTime<Utc>, clock: &Clock) -> SimDevice {
     let profile = ProfileSet::builtin().get("countis-e43").unwrap();
     let model = CountisModel::new(Variant::E43, Firmware::V201, 5, Tz::UTC, at);
     SimDevice::new(profile, COUNTIS_UNIT, model, clock.clone())
@@ -143,7 +143,7 @@ async fn a_countis_obeys_tariff_and_reset_commands_and_refusals_are_named() {
     let engineer = app.token(Role::Engineer).await;
     // Evening: the simulated site imports (around noon its solar exports).
     let at = Utc.with_ymd_and_hms(2026, 11, 20, 18, 0, 0).unwrap();
-    let clock = SimClock::manual(at);
+    let clock = Clock::manual(at);
     let (sim, line, _stop) = serve(vec![countis(at, &clock)]).await;
     let bus = add_bus(&app, &engineer, line.port()).await;
     let id = add_device(&app, &engineer, &bus, "countis-e43", COUNTIS_UNIT, 3600).await;
@@ -239,7 +239,7 @@ async fn a_th40c_takes_a_new_address_and_the_time_of_its_site() {
         .unwrap();
     let profile = ProfileSet::builtin().get("th40c").unwrap();
     let model = Th40cModel::new(1, Tz::Europe__Rome, Utc::now());
-    let (sim, line, _stop) = serve(vec![SimDevice::new(profile, 1, model, SimClock::System)]).await;
+    let (sim, line, _stop) = serve(vec![SimDevice::new(profile, 1, model, Clock::System)]).await;
     let bus = add_bus(&app, &engineer, line.port()).await;
     let id = add_device(&app, &engineer, &bus, "th40c", 1, 3600).await;
     stored_nth(&app, id, "1-0:0.9.2", 1).await;
@@ -466,7 +466,7 @@ async fn a_command_goes_ahead_of_a_queued_read_now_and_the_scheduled_read_under_
     let app = spawn_app_with_timeout(Duration::from_secs(30)).await;
     let engineer = app.token(Role::Engineer).await;
     let at = Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap();
-    let clock = SimClock::manual(at);
+    let clock = Clock::manual(at);
     let (_sim, line, _stop) = serve(vec![countis(at, &clock)]).await;
     let (gateway, recorder) = recording_gateway(line).await;
     let profile = ProfileSet::builtin().get("countis-e43").unwrap();

@@ -10,9 +10,9 @@ use chrono::{TimeZone, Utc};
 use chrono_tz::Tz;
 use common::{eventually, spawn_app};
 use ohmnibus::device::registry::ProfileSet;
+use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::role::Role;
 use ohmnibus::sim::bus::SimBus;
-use ohmnibus::sim::clock::SimClock;
 use ohmnibus::sim::concentrator::{ConcentratorModel, MODE_GME_S0};
 use ohmnibus::sim::device::SimDevice;
 use ohmnibus::sim::server::{TcpFraming, spawn_tcp};
@@ -24,7 +24,7 @@ async fn stored_values_are_pulses_times_weight_and_ratios() {
     let app = spawn_app().await;
     let token = app.token(Role::Engineer).await;
     let start = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap();
-    let clock = SimClock::manual(start);
+    let clock = Clock::manual(start);
     let profile = ProfileSet::builtin().get("pulse-concentrator").unwrap();
     let model = ConcentratorModel::new(9, Tz::UTC, start, MODE_GME_S0);
     let device = SimDevice::new(profile, 5, model, clock.clone());
@@ -133,7 +133,7 @@ async fn a_counter_that_wraps_keeps_counting_and_is_recorded() {
     let app = spawn_app().await;
     let token = app.token(Role::Engineer).await;
     let start = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap();
-    let clock = SimClock::manual(start);
+    let clock = Clock::manual(start);
     let profile = ProfileSet::builtin().get("pulse-concentrator").unwrap();
     // Input 12 starts 300 pulses short of the 32-bit counter's wrap and counts 600 an hour.
     let device = SimDevice::new(

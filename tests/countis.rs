@@ -17,10 +17,10 @@ use ohmnibus::device::decode::decode;
 use ohmnibus::device::identify::{self, TextEncoding, decode_text};
 use ohmnibus::device::profile::RegisterGroup;
 use ohmnibus::device::registry::ProfileSet;
+use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::role::Role;
 use ohmnibus::protocol::modbus::frame::crc16;
 use ohmnibus::sim::bus::SimBus;
-use ohmnibus::sim::clock::SimClock;
 use ohmnibus::sim::device::{Served, SimDevice};
 use ohmnibus::sim::model::model_for;
 use ohmnibus::sim::server::{TcpFraming, spawn_tcp};
@@ -39,7 +39,7 @@ fn start() -> DateTime<Utc> {
 }
 
 /// A simulated device of `profile` at `unit` on `clock`.
-fn device(profile: &str, unit: u8, clock: &SimClock) -> (SimDevice, Served) {
+fn device(profile: &str, unit: u8, clock: &Clock) -> (SimDevice, Served) {
     let model = model_for(profile, u64::from(unit) + 70, Tz::UTC, clock.now()).unwrap();
     let device = SimDevice::with_model(ProfileSet::builtin().get(profile).unwrap(), unit, model, clock.clone());
     let served = device.served();
@@ -55,7 +55,7 @@ async fn serve(devices: Vec<SimDevice>, framing: TcpFraming) -> (std::net::Socke
 }
 
 /// An E43 at 3, an E44 at 4 and an E33 at 5 on one Modbus TCP server.
-async fn countis_line(clock: &SimClock) -> (Context, watch::Sender<bool>) {
+async fn countis_line(clock: &Clock) -> (Context, watch::Sender<bool>) {
     let devices = [("countis-e43", 3), ("countis-e44", 4), ("countis-e33", 5)]
         .into_iter()
         .map(|(profile, unit)| device(profile, unit, clock).0)
@@ -83,7 +83,7 @@ async fn read_u32(client: &mut Context, address: u16) -> u32 {
 
 #[tokio::test]
 async fn the_written_tariff_is_the_one_that_grows_and_totals_add_up() {
-    let clock = SimClock::manual(start());
+    let clock = Clock::manual(start());
     let (mut client, _stop) = countis_line(&clock).await;
     for unit in [3, 4, 5] {
         client.set_slave(Slave(unit));
@@ -122,7 +122,7 @@ async fn the_written_tariff_is_the_one_that_grows_and_totals_add_up() {
 
 #[tokio::test]
 async fn partial_counters_follow_the_totals_and_reset_when_told() {
-    let clock = SimClock::manual(start());
+    let clock = Clock::manual(start());
     let (mut client, _stop) = countis_line(&clock).await;
     client.set_slave(Slave(4));
     let total = read_u32(&mut client, 0xC702).await;
@@ -159,7 +159,7 @@ async fn partial_counters_follow_the_totals_and_reset_when_told() {
 
 #[tokio::test]
 async fn ct_settings_on_the_e4x_and_none_on_the_e33() {
-    let clock = SimClock::manual(start());
+    let clock = Clock::manual(start());
     let (mut client, _stop) = countis_line(&clock).await;
     client.set_slave(Slave(3));
     assert_eq!(
@@ -193,7 +193,7 @@ async fn ct_settings_on_the_e4x_and_none_on_the_e33() {
 
 #[tokio::test]
 async fn a_v200_firmware_answers_02_to_the_v201_registers_only() {
-    let clock = SimClock::manual(start());
+    let clock = Clock::manual(start());
     let (mut client, _stop) = countis_line(&clock).await;
     let v201 = [0xC706u16, 0xC70A, 0xC710, 0xC714, 0xC812];
     client.set_slave(Slave(5));
@@ -241,7 +241,7 @@ async fn exchange(stream: &mut TcpStream, request: &[u8], len: usize) -> Vec<u8>
 /// none answers; a TH40C on the same line has no such register and ignores it.
 #[tokio::test]
 async fn a_broadcast_tariff_reaches_every_countis_on_the_line() {
-    let clock = SimClock::manual(start());
+    let clock = Clock::manual(start());
     let devices = vec![
         device("countis-e43", 3, &clock).0,
         device("countis-e44", 4, &clock).0,
@@ -266,7 +266,7 @@ async fn a_broadcast_tariff_reaches_every_countis_on_the_line() {
 /// Identification read over the wire picks the right profile, and only it.
 #[tokio::test]
 async fn identification_over_the_wire_tells_each_model() {
-    let clock = SimClock::manual(start());
+    let clock = Clock::manual(start());
     let units = [
         ("countis-e43", 3u8),
         ("countis-e44", 4),
@@ -316,7 +316,7 @@ async fn identification_over_the_wire_tells_each_model() {
 /// makes of its answers; blocks a V200.53 E33 refuses are simply absent.
 #[tokio::test]
 async fn the_served_record_matches_the_decoded_readings() {
-    let clock = SimClock::manual(start());
+    let clock = Clock::manual(start());
     for profile_name in ["countis-e33", "countis-e43", "countis-e44"] {
         let (sim, served) = device(profile_name, 1, &clock);
         let (address, _stop) = serve(vec![sim], TcpFraming::ModbusTcp).await;
@@ -441,7 +441,7 @@ async fn stored(app: &TestApp, token: &str, device: i64) -> HashMap<String, f64>
 async fn the_poller_stores_what_each_countis_served() {
     let app = spawn_app().await;
     let token = app.token(Role::Engineer).await;
-    let clock = SimClock::manual(start());
+    let clock = Clock::manual(start());
     let line = [("countis-e33", 1u8), ("countis-e43", 2), ("countis-e44", 3)];
     let (devices, served): (Vec<SimDevice>, Vec<Served>) = line
         .iter()

@@ -11,9 +11,9 @@ use chrono::{TimeZone, Utc};
 use chrono_tz::Tz;
 use common::{TestApp, eventually, spawn_app};
 use ohmnibus::device::registry::ProfileSet;
+use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::role::Role;
 use ohmnibus::sim::bus::SimBus;
-use ohmnibus::sim::clock::SimClock;
 use ohmnibus::sim::device::{Served, SimDevice};
 use ohmnibus::sim::model::{SIMULATED, model_for};
 use ohmnibus::sim::server::{TcpFraming, spawn_pty, spawn_tcp};
@@ -24,7 +24,7 @@ use tokio::sync::watch;
 /// day after the simulation began (so counters and demands have moved).
 fn fleet() -> (Vec<SimDevice>, Vec<(&'static str, u8, Served)>) {
     let start = Utc.with_ymd_and_hms(2026, 11, 19, 12, 0, 0).unwrap();
-    let clock = SimClock::manual(start);
+    let clock = Clock::manual(start);
     let profiles = ProfileSet::builtin();
     let mut devices = Vec::new();
     let mut expected = Vec::new();

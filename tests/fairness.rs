@@ -12,9 +12,9 @@ use chrono::{TimeZone, Utc};
 use chrono_tz::Tz;
 use common::spawn_app;
 use ohmnibus::device::registry::ProfileSet;
+use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::role::Role;
 use ohmnibus::sim::bus::SimBus;
-use ohmnibus::sim::clock::SimClock;
 use ohmnibus::sim::device::SimDevice;
 use ohmnibus::sim::meter::Th40cModel;
 use ohmnibus::sim::server::{TcpFraming, spawn_tcp};
@@ -87,7 +87,7 @@ async fn a_dead_and_a_slow_device_do_not_make_healthy_reads_late() {
                 profile.clone(),
                 unit,
                 Th40cModel::new(u64::from(unit), Tz::UTC, at),
-                SimClock::manual(at),
+                Clock::manual(at),
             )
         })
         .collect();

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use common::{TestApp, eventually, spawn_app};
+use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::role::Role;
-use ohmnibus::sim::clock::SimClock;
 use ohmnibus::sim::iec62056::history::Quantity;
 use ohmnibus::sim::iec62056::{
     Faults, IecKind, IecLine, IecMeter, IecMeterConfig, SharedMeter, spawn_iec_pty, spawn_iec_tcp,
@@ -31,7 +31,7 @@ fn meter(kind: IecKind, seed: u64, address: &str, at: DateTime<Utc>) -> SharedMe
 }
 
 fn line(meters: Vec<SharedMeter>, at: DateTime<Utc>) -> IecLine {
-    let mut line = IecLine::new(meters, SimClock::manual(at));
+    let mut line = IecLine::new(meters, Clock::manual(at));
     line.reaction = Duration::from_millis(5);
     line
 }

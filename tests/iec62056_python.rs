@@ -25,8 +25,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use ohmnibus::domain::clock::Clock;
 use ohmnibus::protocol::iec62056::{Readout, Session, SessionConfig};
-use ohmnibus::sim::clock::SimClock;
 use ohmnibus::sim::iec62056::{IecKind, IecLine, IecMeter, IecMeterConfig, SharedMeter, spawn_iec_tcp};
 use serde_json::Value;
 use tokio::net::TcpStream;
@@ -130,7 +130,7 @@ async fn check(kind: IecKind, seed: u64, address: &str, keys: &[&str]) {
     // The standard's 200 ms reaction time: the package waits 250 ms (its
     // 200 ms times 1.25) after each message it sends and reads with 30 s
     // socket timeouts, so the default line suits it.
-    let line = IecLine::new(vec![Arc::clone(&meter)], SimClock::manual(at()));
+    let line = IecLine::new(vec![Arc::clone(&meter)], Clock::manual(at()));
     let (_stop, shutdown) = watch::channel(false);
     let (socket, _) = spawn_iec_tcp(line, "127.0.0.1:0", shutdown).await.unwrap();
 

@@ -6,11 +6,11 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use chrono_tz::Tz;
 use ohmnibus::device::registry::ProfileSet;
+use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::transport::Transport;
 use ohmnibus::poll::link::{Link, LinkError};
 use ohmnibus::poll::link_stats::Outcome;
 use ohmnibus::sim::bus::SimBus;
-use ohmnibus::sim::clock::SimClock;
 use ohmnibus::sim::device::SimDevice;
 use ohmnibus::sim::meter::Th40cModel;
 use ohmnibus::sim::server::{TcpFraming, spawn_tcp};
@@ -30,7 +30,7 @@ async fn line(units: &[u8]) -> (std::net::SocketAddr, watch::Sender<bool>) {
                 profile.clone(),
                 unit,
                 Th40cModel::new(u64::from(unit), Tz::UTC, at),
-                SimClock::manual(at),
+                Clock::manual(at),
             )
         })
         .collect();

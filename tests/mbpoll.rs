@@ -28,8 +28,8 @@ use chrono_tz::Tz;
 use ohmnibus::device::profile::{Profile, Register, RegisterGroup};
 use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::device::value_type::{ValueType, WordOrder};
+use ohmnibus::domain::clock::Clock;
 use ohmnibus::sim::bus::SimBus;
-use ohmnibus::sim::clock::SimClock;
 use ohmnibus::sim::concentrator::{ConcentratorModel, MODE_GME_S0};
 use ohmnibus::sim::countis::{CountisModel, Firmware, Variant};
 use ohmnibus::sim::device::{Served, SimDevice};
@@ -199,7 +199,7 @@ async fn read_words(link: &Link, unit: u8, start: u16, count: u16) -> Vec<u16> {
 
 /// The simulated model of a profile. Every shipped profile must have one:
 /// a profile added without a model fails here rather than go unchecked.
-fn device(profile: Arc<Profile>, unit: u8, zone: Tz, clock: &SimClock) -> SimDevice {
+fn device(profile: Arc<Profile>, unit: u8, zone: Tz, clock: &Clock) -> SimDevice {
     let seed = u64::from(unit) + 7;
     match profile.name.as_str() {
         "th40c" => SimDevice::new(profile, unit, Th40cModel::new(seed, zone, clock.now()), clock.clone()),
@@ -223,8 +223,8 @@ fn device(profile: Arc<Profile>, unit: u8, zone: Tz, clock: &SimClock) -> SimDev
 
 /// A bus of one device of `profile` at `unit`, its clock already 30 hours
 /// past the model's start (so demands and their time stamps exist), frozen.
-fn one_device(profile: &str, unit: u8, zone: Tz) -> (SimBus, Served, SimClock) {
-    let clock = SimClock::manual(at("2026-11-20T11:34:56Z"));
+fn one_device(profile: &str, unit: u8, zone: Tz) -> (SimBus, Served, Clock) {
+    let clock = Clock::manual(at("2026-11-20T11:34:56Z"));
     let profile = ProfileSet::builtin()
         .get(profile)
         .unwrap_or_else(|| panic!("{profile}"));

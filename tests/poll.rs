@@ -13,9 +13,9 @@ use chrono_tz::Tz;
 use common::{TestApp, eventually, spawn_app};
 use futures_util::FutureExt;
 use ohmnibus::device::registry::ProfileSet;
+use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::role::Role;
 use ohmnibus::sim::bus::SimBus;
-use ohmnibus::sim::clock::SimClock;
 use ohmnibus::sim::device::{Served, SimDevice};
 use ohmnibus::sim::meter::Th40cModel;
 use ohmnibus::sim::server::{TcpFraming, spawn_pty, spawn_tcp};
@@ -26,7 +26,7 @@ use tokio::sync::watch;
 fn frozen_th40c(unit: u8, seed: u64) -> (SimDevice, Served) {
     let at = Utc.with_ymd_and_hms(2026, 11, 20, 12, 34, 56).unwrap();
     let profile = ProfileSet::builtin().get("th40c").unwrap();
-    let device = SimDevice::new(profile, unit, Th40cModel::new(seed, Tz::UTC, at), SimClock::manual(at));
+    let device = SimDevice::new(profile, unit, Th40cModel::new(seed, Tz::UTC, at), Clock::manual(at));
     let served = device.served();
     (device, served)
 }

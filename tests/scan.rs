@@ -9,9 +9,9 @@ use chrono::{TimeZone, Utc};
 use chrono_tz::Tz;
 use common::{eventually, spawn_app};
 use ohmnibus::device::registry::ProfileSet;
+use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::role::Role;
 use ohmnibus::sim::bus::SimBus;
-use ohmnibus::sim::clock::SimClock;
 use ohmnibus::sim::device::SimDevice;
 use ohmnibus::sim::model::model_for;
 use ohmnibus::sim::server::{TcpFraming, spawn_tcp};
@@ -35,7 +35,7 @@ async fn a_scan_finds_the_devices_on_a_bus() {
         .iter()
         .map(|&(unit, name)| {
             let model = model_for(name, u64::from(unit), Tz::UTC, at).unwrap();
-            SimDevice::with_model(profiles.get(name).unwrap(), unit, model, SimClock::manual(at))
+            SimDevice::with_model(profiles.get(name).unwrap(), unit, model, Clock::manual(at))
         })
         .collect();
     let (_stop, shutdown) = watch::channel(false);

@@ -5,11 +5,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Duration as TimeDelta, Utc};
+use ohmnibus::domain::clock::Clock;
 use ohmnibus::protocol::iec62056::{
     Command, CommandKind, DataSet, Decoded, FrameError, MeterMessage, ProfileRequest, ProfileTime, decode_from_meter,
     parse_data_sets, parse_load_profile,
 };
-use ohmnibus::sim::clock::SimClock;
 use ohmnibus::sim::iec62056::history::{INTERVAL_SECONDS, Quantity};
 use ohmnibus::sim::iec62056::session::readout_sets;
 use ohmnibus::sim::iec62056::{Faults, IecKind, IecLine, IecMeter, IecMeterConfig, SharedMeter, spawn_iec_tcp};
@@ -36,7 +36,7 @@ fn meter(kind: IecKind, seed: u64, address: &str) -> SharedMeter {
 }
 
 async fn serve(meters: Vec<SharedMeter>, faults: Faults) -> (TcpStream, watch::Sender<bool>) {
-    let mut line = IecLine::new(meters, SimClock::manual(now()));
+    let mut line = IecLine::new(meters, Clock::manual(now()));
     line.faults = faults;
     line.reaction = Duration::from_millis(1);
     let (stop, shutdown) = watch::channel(false);
@@ -286,7 +286,7 @@ async fn garbage_comes_before_the_answer_and_silence_is_silent() {
 #[tokio::test]
 async fn the_readout_works_over_a_pseudo_terminal() {
     let model = meter(IecKind::Th40c, 4, "77");
-    let mut line = IecLine::new(vec![model.clone()], SimClock::manual(now()));
+    let mut line = IecLine::new(vec![model.clone()], Clock::manual(now()));
     line.reaction = Duration::from_millis(1);
     let (_stop, shutdown) = watch::channel(false);
     let (path, _) = ohmnibus::sim::iec62056::spawn_iec_pty(line, shutdown).unwrap();

@@ -11,8 +11,8 @@ use ohmnibus::device::decode::decode_blocks;
 use ohmnibus::device::profile::RegisterGroup;
 use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::device::value_type::{ValueType, WordOrder};
+use ohmnibus::domain::clock::Clock;
 use ohmnibus::sim::bus::SimBus;
-use ohmnibus::sim::clock::SimClock;
 use ohmnibus::sim::device::{Served, SimDevice};
 use ohmnibus::sim::meter::Th40cModel;
 use ohmnibus::sim::server::{TcpFraming, spawn_pty, spawn_tcp};
@@ -31,7 +31,7 @@ fn at(text: &str) -> DateTime<Utc> {
 }
 
 /// One simulated TH40C per unit, all on `clock`, in `zone`.
-fn bus(clock: &SimClock, zone: Tz, units: &[u8], setup: impl Fn(&mut Th40cModel)) -> (SimBus, Vec<Served>) {
+fn bus(clock: &Clock, zone: Tz, units: &[u8], setup: impl Fn(&mut Th40cModel)) -> (SimBus, Vec<Served>) {
     let profile = ProfileSet::builtin().get("th40c").unwrap();
     let devices: Vec<SimDevice> = units
         .iter()
@@ -85,7 +85,7 @@ async fn floats(client: &mut Context, start: u16, count: u16) -> Vec<f64> {
 /// the answer. The standard CRC-16/MODBUS gives EC 0E and 3A 49.)
 #[tokio::test]
 async fn the_manuals_read_example_byte_for_byte() {
-    let clock = SimClock::manual(at("2026-05-11T09:00:00Z"));
+    let clock = Clock::manual(at("2026-05-11T09:00:00Z"));
     let (bus, served) = bus(&clock, Tz::UTC, &[1], |model| {
         model.set_energy(1, [0.39, 0.0, 0.0, 0.0]);
     });
@@ -99,7 +99,7 @@ async fn the_manuals_read_example_byte_for_byte() {
 
 #[tokio::test]
 async fn exceptions_for_unmapped_addresses_bad_counts_and_functions() {
-    let clock = SimClock::manual(at("2026-05-11T09:00:00Z"));
+    let clock = Clock::manual(at("2026-05-11T09:00:00Z"));
     let (mut client, _stop) = modbus_tcp(bus(&clock, Tz::UTC, &[1], |_| {}).0, 1).await;
     // 0x801A is not in App. G, nor is 0x2000.
     assert_eq!(
@@ -132,7 +132,7 @@ async fn exceptions_for_unmapped_addresses_bad_counts_and_functions() {
 /// Count 0 cannot be sent through tokio-modbus; raw Modbus TCP instead.
 #[tokio::test]
 async fn a_read_of_zero_registers_is_an_illegal_value() {
-    let clock = SimClock::manual(at("2026-05-11T09:00:00Z"));
+    let clock = Clock::manual(at("2026-05-11T09:00:00Z"));
     let (address, _stop) = serve(bus(&clock, Tz::UTC, &[1], |_| {}).0, TcpFraming::ModbusTcp).await;
     let mut stream = TcpStream::connect(address).await.unwrap();
     let request = [0x00, 0x07, 0x00, 0x00, 0x00, 0x06, 0x01, 0x03, 0x80, 0x10, 0x00, 0x00];
@@ -144,7 +144,7 @@ async fn a_read_of_zero_registers_is_an_illegal_value() {
 async fn physics_invariants_hold_on_the_wire_as_time_passes() {
     // Midnight in Rome; the day's run crosses every tariff and the midday export.
     let zone: Tz = "Europe/Rome".parse().unwrap();
-    let clock = SimClock::manual(at("2026-06-09T22:00:00Z"));
+    let clock = Clock::manual(at("2026-06-09T22:00:00Z"));
     let (mut client, _stop) = modbus_tcp(bus(&clock, zone, &[1], |_| {}).0, 1).await;
     let energy_blocks = [0x8010u16, 0x8020, 0x8110, 0x8120, 0x8210, 0x8220];
     let mut previous: Vec<Vec<Vec<f64>>> = Vec::new();
@@ -198,7 +198,7 @@ async fn physics_invariants_hold_on_the_wire_as_time_passes() {
 #[tokio::test]
 async fn the_served_record_matches_the_decoded_readings() {
     let zone: Tz = "Europe/Rome".parse().unwrap();
-    let clock = SimClock::manual(at("2026-11-20T11:34:56Z"));
+    let clock = Clock::manual(at("2026-11-20T11:34:56Z"));
     let (bus, served) = bus(&clock, zone, &[1], |_| {});
     let (mut client, _stop) = modbus_tcp(bus, 1).await;
     clock.advance(chrono::Duration::hours(30));
@@ -238,7 +238,7 @@ async fn the_served_record_matches_the_decoded_readings() {
 #[tokio::test]
 async fn clock_registers_follow_the_sim_clock_in_the_meters_zone() {
     let zone: Tz = "Europe/Rome".parse().unwrap();
-    let clock = SimClock::manual(at("2026-12-31T22:59:30Z"));
+    let clock = Clock::manual(at("2026-12-31T22:59:30Z"));
     let (mut client, _stop) = modbus_tcp(bus(&clock, zone, &[1], |_| {}).0, 1).await;
     let words = client.read_holding_registers(0x1040, 6).await.unwrap().unwrap();
     assert_eq!(words, [26, 12, 31, 23, 59, 30]);
@@ -276,7 +276,7 @@ fn read_clock(unit: u8) -> Vec<u8> {
 /// broadcast got none, without waiting for a timeout.
 #[tokio::test]
 async fn the_manuals_broadcast_clock_set_takes_effect_silently() {
-    let clock = SimClock::manual(at("2005-07-20T15:06:00Z"));
+    let clock = Clock::manual(at("2005-07-20T15:06:00Z"));
     let (address, _stop) = serve(bus(&clock, Tz::UTC, &[1, 2], |_| {}).0, TcpFraming::RtuOverTcp).await;
     let mut stream = TcpStream::connect(address).await.unwrap();
     let broadcast = [
@@ -292,7 +292,7 @@ async fn the_manuals_broadcast_clock_set_takes_effect_silently() {
 
 #[tokio::test]
 async fn clock_writes_within_five_minutes_once_a_day() {
-    let clock = SimClock::manual(at("2026-04-02T08:00:00Z"));
+    let clock = Clock::manual(at("2026-04-02T08:00:00Z"));
     let (address, _stop) = serve(bus(&clock, Tz::UTC, &[1], |_| {}).0, TcpFraming::RtuOverTcp).await;
     let mut stream = TcpStream::connect(address).await.unwrap();
     // 6 minutes ahead: exception 03 (the manual: at most 5 minutes of change).
@@ -320,7 +320,7 @@ async fn clock_writes_within_five_minutes_once_a_day() {
 /// the CRC (24 36 by CRC-16/MODBUS) slipped into the middle in extraction.
 #[tokio::test]
 async fn the_manuals_address_change_answers_from_the_new_address() {
-    let clock = SimClock::manual(at("2026-04-02T08:00:00Z"));
+    let clock = Clock::manual(at("2026-04-02T08:00:00Z"));
     let (bus, _) = bus(&clock, Tz::UTC, &[1, 5], |_| {});
     let (address, _stop) = serve(bus.clone(), TcpFraming::RtuOverTcp).await;
     let mut stream = TcpStream::connect(address).await.unwrap();
@@ -351,7 +351,7 @@ async fn the_manuals_address_change_answers_from_the_new_address() {
 /// next request's answer (transaction 2) is the first to arrive.
 #[tokio::test]
 async fn an_absent_unit_never_answers() {
-    let clock = SimClock::manual(at("2026-04-02T08:00:00Z"));
+    let clock = Clock::manual(at("2026-04-02T08:00:00Z"));
     let (address, _stop) = serve(bus(&clock, Tz::UTC, &[1], |_| {}).0, TcpFraming::ModbusTcp).await;
     let mut stream = TcpStream::connect(address).await.unwrap();
     stream
@@ -372,7 +372,7 @@ async fn an_absent_unit_never_answers() {
 /// following good frame is answered.
 #[tokio::test]
 async fn a_garbled_frame_is_dropped_over_rtu_and_the_pty() {
-    let clock = SimClock::manual(at("2026-04-02T08:00:00Z"));
+    let clock = Clock::manual(at("2026-04-02T08:00:00Z"));
     let mut garbled = read_clock(1);
     garbled[3] ^= 0x5A;
     let good = read_clock(1);
@@ -400,7 +400,7 @@ async fn a_garbled_frame_is_dropped_over_rtu_and_the_pty() {
 /// Shutting the server down (or dropping the sender) closes its connections.
 #[tokio::test]
 async fn servers_stop_on_the_shutdown_signal() {
-    let clock = SimClock::manual(Utc.with_ymd_and_hms(2026, 4, 2, 8, 0, 0).unwrap());
+    let clock = Clock::manual(Utc.with_ymd_and_hms(2026, 4, 2, 8, 0, 0).unwrap());
     let (address, stop) = serve(bus(&clock, Tz::UTC, &[1], |_| {}).0, TcpFraming::ModbusTcp).await;
     let mut stream = TcpStream::connect(address).await.unwrap();
     drop(stop);

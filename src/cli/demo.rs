@@ -13,10 +13,10 @@ use super::{load_profiles, shutdown_on_signal};
 use crate::config::{Config, DEFAULT_BIND};
 use crate::device::registry::ProfileSet;
 use crate::domain::address::UnitAddress;
+use crate::domain::clock::Clock;
 use crate::domain::role::Role;
 use crate::domain::transport::{Parity, Transport};
 use crate::sim::bus::SimBus;
-use crate::sim::clock::SimClock;
 use crate::sim::device::SimDevice;
 use crate::sim::model::model_for;
 use crate::sim::server::{TcpFraming, spawn_pty, spawn_tcp};
@@ -163,6 +163,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         profiles_dir: None,
         request_timeout: std::time::Duration::from_millis(1_000),
         poll_refresh: std::time::Duration::from_secs(2),
+        clock: Clock::System,
     };
     if let Ok(bind) = std::env::var("OHMNIBUS_BIND") {
         config.bind = bind
@@ -195,5 +196,5 @@ fn simulated(profiles: &ProfileSet, name: &str, unit: u8, seed: u64, zone: Tz) -
         .get(name)
         .with_context(|| format!("the {name} profile is missing"))?;
     let model = model_for(name, seed, zone, Utc::now()).with_context(|| format!("no simulator for {name}"))?;
-    Ok(SimDevice::with_model(profile, unit, model, SimClock::System))
+    Ok(SimDevice::with_model(profile, unit, model, Clock::System))
 }

@@ -3,6 +3,7 @@
 //! value cannot be built anywhere else.
 
 pub mod address;
+pub mod clock;
 pub mod ids;
 pub mod role;
 pub mod state;

@@ -195,7 +195,7 @@ async fn read_device(
         .stats
         .links
         .record(bus, device.config.id, outcome(&readout), started.elapsed());
-    let at = Utc::now();
+    let at = services.clock.now();
     let readout = match readout {
         Ok(readout) => readout,
         Err(error) => {
@@ -269,11 +269,11 @@ async fn read_load_profile(
         .map_err(|error| error.to_string())?;
     let stored_until = match last {
         Some(start) => start + TimeDelta::minutes(i64::from(settings.interval_minutes)),
-        None => Utc::now() - TimeDelta::days(i64::from(settings.backfill_days)),
+        None => services.clock.now() - TimeDelta::days(i64::from(settings.backfill_days)),
     };
     let from = device.profile_from.map_or(stored_until, |next| next.max(stored_until));
     let until = from + TimeDelta::days(i64::from(settings.chunk_days));
-    let to = (until < Utc::now()).then_some(until);
+    let to = (until < services.clock.now()).then_some(until);
     let request = profile_request(settings, from, to, device.config.zone);
     let Some(open) = line.as_mut() else {
         return Err("the line closed after the readout".to_owned());

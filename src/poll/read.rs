@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use tokio::time::Instant;
 use tokio_modbus::ExceptionCode;
@@ -66,12 +66,12 @@ pub(crate) async fn finish_read(
     step: Step,
     services: &WorkerServices,
 ) -> (Option<Transition>, usize) {
-    let at = Utc::now();
+    let at = services.clock.now();
     match step {
         Step::More => (None, 0),
         Step::Done(mut readings) => {
             if let Some(inputs) = runtime.config.profile.pulse_inputs {
-                derive_pulses(&services.pool, runtime, inputs, &mut readings).await;
+                derive_pulses(&services.pool, runtime, inputs, &mut readings, at).await;
             }
             let count = readings.len();
             if count > 0 {
@@ -111,7 +111,7 @@ pub(crate) async fn run_read_now(
         // A scheduled read of this group under way starts again from its first request.
         runtime.in_progress.remove(&group);
         let step = loop {
-            match read_step(link, bus, runtime, group, Instant::now(), &services.stats).await {
+            match read_step(link, bus, runtime, group, Instant::now(), services).await {
                 Step::More => continue,
                 done => break done,
             }
@@ -153,7 +153,13 @@ pub(crate) async fn start_read_job(pool: &PgPool, job: i64) {
 /// For a pulse device: keeps its counters continuous across wraps (seeded
 /// from what is stored, so a restart loses nothing), records wraps and
 /// resets as events, and adds the engineering values of its inputs.
-async fn derive_pulses(pool: &PgPool, runtime: &mut DeviceRuntime, inputs: u8, readings: &mut Vec<Reading>) {
+async fn derive_pulses(
+    pool: &PgPool,
+    runtime: &mut DeviceRuntime,
+    inputs: u8,
+    readings: &mut Vec<Reading>,
+    at: DateTime<Utc>,
+) {
     let device = runtime.config.id;
     if runtime.continuity.is_none() {
         match fetch_latest(pool, device).await {
@@ -168,7 +174,6 @@ async fn derive_pulses(pool: &PgPool, runtime: &mut DeviceRuntime, inputs: u8, r
     }
     let continuity = runtime.continuity.get_or_insert_with(Continuity::default);
     let changes = continuity.apply(readings);
-    let at = Utc::now();
     for (codes, event, severity, what) in [
         (
             &changes.wrapped,
@@ -210,8 +215,9 @@ pub(crate) async fn read_step(
     runtime: &mut DeviceRuntime,
     group: RegisterGroup,
     due: Instant,
-    stats: &PollStats,
+    services: &WorkerServices,
 ) -> Step {
+    let stats = &services.stats;
     let device = runtime.config.id;
     let blocks = runtime.blocks.get(&group).map(Vec::as_slice).unwrap_or_default();
     let progress = runtime.in_progress.entry(group).or_default();
@@ -259,7 +265,12 @@ pub(crate) async fn read_step(
         .iter()
         .map(|(index, words)| (&blocks[*index], words.as_slice()))
         .collect();
-    let (readings, invalid) = decode_blocks(&runtime.config.profile, &answers, Utc::now(), runtime.config.zone);
+    let (readings, invalid) = decode_blocks(
+        &runtime.config.profile,
+        &answers,
+        services.clock.now(),
+        runtime.config.zone,
+    );
     if !invalid.is_empty() {
         tracing::warn!(device = %runtime.config.name, registers = ?invalid, "device sent values its registers cannot hold; not stored");
     }

@@ -17,6 +17,7 @@ use super::ingest::spawn_ingest;
 use super::stats::PollStats;
 use super::worker::{DeviceConfig, WorkerServices, run_bus};
 use crate::device::registry::ProfileSet;
+use crate::domain::clock::Clock;
 use crate::domain::ids::BusId;
 use crate::domain::transport::{Protocol, Transport};
 use crate::store::buses::fetch_buses;
@@ -29,6 +30,8 @@ pub struct PollSettings {
     pub request_timeout: Duration,
     /// How often to look for configuration changes in the database.
     pub refresh: Duration,
+    /// What the poller takes for now (read stamps, meter clocks).
+    pub clock: Clock,
 }
 
 impl Default for PollSettings {
@@ -36,6 +39,7 @@ impl Default for PollSettings {
         PollSettings {
             request_timeout: Duration::from_millis(1_000),
             refresh: Duration::from_secs(2),
+            clock: Clock::System,
         }
     }
 }
@@ -64,6 +68,7 @@ pub async fn run_poller(
         stats,
         profiles: Arc::clone(&profiles),
         request_timeout: settings.request_timeout,
+        clock: settings.clock.clone(),
     };
     let mut running: HashMap<BusId, RunningBus> = HashMap::new();
     loop {

@@ -21,6 +21,7 @@ use super::status::Tracker;
 use super::write::run_write;
 use crate::device::profile::{Profile, RegisterGroup};
 use crate::device::registry::ProfileSet;
+use crate::domain::clock::Clock;
 use crate::domain::ids::{BusId, DeviceId};
 use crate::domain::transport::Transport;
 use crate::store::devices::DeviceStatus;
@@ -75,6 +76,8 @@ pub struct WorkerServices {
     pub stats: Arc<PollStats>,
     pub profiles: Arc<ProfileSet>,
     pub request_timeout: Duration,
+    /// What the worker takes for now: read stamps, clock checks.
+    pub clock: Clock,
 }
 
 /// Runs the bus until `shutdown` turns true.
@@ -137,7 +140,7 @@ pub async fn run_bus(
             _ = sleep_until_due(due) => {
                 let task = schedule.next(Instant::now()).cloned().expect("a task was due");
                 let Some(runtime) = runtimes.get_mut(&task.device) else { continue };
-                let step = read_step(&mut link, bus, runtime, task.group, task.due, &services.stats).await;
+                let step = read_step(&mut link, bus, runtime, task.group, task.due, &services).await;
                 let now = Instant::now();
                 match &step {
                     Step::More => continue,

@@ -4,8 +4,6 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
-
 use super::command::Write;
 use super::link::{Link, LinkError};
 use super::read::DeviceRuntime;
@@ -62,7 +60,7 @@ async fn send(
         // The meter's clock runs in its site's zone.
         None => command
             .clock
-            .and_then(|layout| layout.words(Utc::now().with_timezone(&config.zone).naive_local()))
+            .and_then(|layout| layout.words(services.clock.now().with_timezone(&config.zone).naive_local()))
             .ok_or_else(|| format!("values: {} needs values", write.command))?,
     };
     if let Err(error) = update_command_job_started(&services.pool, write.job, &values).await {

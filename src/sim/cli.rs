@@ -8,12 +8,12 @@ use chrono_tz::Tz;
 use tokio::sync::watch;
 
 use super::bus::SimBus;
-use super::clock::SimClock;
 use super::device::SimDevice;
 use super::iec62056::{IecKind, IecLine, IecMeter, IecMeterConfig, SharedMeter, spawn_iec_pty, spawn_iec_tcp};
 use super::model::{SIMULATED, model_for};
 use super::server::{TcpFraming, spawn_pty, spawn_tcp};
 use crate::device::registry::ProfileSet;
+use crate::domain::clock::Clock;
 
 #[derive(Debug, clap::Args)]
 pub struct SimulateArgs {
@@ -100,12 +100,7 @@ pub fn build_bus(args: &SimulateArgs, profiles: &ProfileSet) -> anyhow::Result<S
                 SIMULATED.join(", ")
             );
         };
-        devices.push(SimDevice::with_model(
-            Arc::clone(&profile),
-            unit,
-            model,
-            SimClock::System,
-        ));
+        devices.push(SimDevice::with_model(Arc::clone(&profile), unit, model, Clock::System));
     }
     Ok(SimBus::new(devices))
 }
@@ -190,7 +185,7 @@ fn speaks_iec62056(args: &SimulateArgs) -> anyhow::Result<bool> {
 
 /// The IEC meters `args` describe: `--profile` alone (address = its meter
 /// number), or `--device PROFILE:ADDR` repeated on one line.
-pub fn build_iec_meters(args: &SimulateArgs, clock: &SimClock) -> anyhow::Result<Vec<SharedMeter>> {
+pub fn build_iec_meters(args: &SimulateArgs, clock: &Clock) -> anyhow::Result<Vec<SharedMeter>> {
     let zone: Tz = args
         .zone
         .parse()
@@ -250,7 +245,7 @@ pub fn build_iec_meters(args: &SimulateArgs, clock: &SimClock) -> anyhow::Result
 }
 
 async fn run_iec62056(args: SimulateArgs) -> anyhow::Result<()> {
-    let clock = SimClock::System;
+    let clock = Clock::System;
     let meters = build_iec_meters(&args, &clock)?;
     let what = meters
         .iter()

@@ -8,10 +8,10 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
 
-use super::clock::SimClock;
 use super::model::MeterModel;
 use crate::device::profile::{MODBUS_MAX_REGISTERS, Profile, Register};
 use crate::device::value_type::ValueType;
+use crate::domain::clock::Clock;
 use crate::protocol::modbus::frame::{
     Exception, Request, exception_response, read_response, write_multiple_response, write_single_response,
 };
@@ -36,14 +36,14 @@ pub struct SimDevice {
     pub profile: Arc<Profile>,
     pub unit: u8,
     pub model: Box<dyn MeterModel>,
-    clock: SimClock,
+    clock: Clock,
     served: Served,
     map: HashMap<u16, Slot>,
 }
 
 impl SimDevice {
     /// A device of `profile` at `unit` whose values come from `model`.
-    pub fn new(profile: Arc<Profile>, unit: u8, model: impl MeterModel + 'static, clock: SimClock) -> SimDevice {
+    pub fn new(profile: Arc<Profile>, unit: u8, model: impl MeterModel + 'static, clock: Clock) -> SimDevice {
         SimDevice::with_model(profile, unit, Box::new(model), clock)
     }
 
@@ -52,7 +52,7 @@ impl SimDevice {
     /// The map is the profile's registers (without the optional ones if the
     /// model's firmware lacks them: those answer exception 02) plus the text
     /// of its identification entries.
-    pub fn with_model(profile: Arc<Profile>, unit: u8, model: Box<dyn MeterModel>, clock: SimClock) -> SimDevice {
+    pub fn with_model(profile: Arc<Profile>, unit: u8, model: Box<dyn MeterModel>, clock: Clock) -> SimDevice {
         let mut map = HashMap::new();
         let optional = model.has_optional_registers();
         for (index, register) in profile.registers.iter().enumerate() {

@@ -1,8 +1,9 @@
 //! Device simulators that speak the real protocols over real sockets and
 //! pseudo-terminals, for tests, benchmarks and the demo.
 //!
-//! - [`clock::SimClock`]: the system clock, or a manual one tests move
-//!   (`SimClock::manual(at)`, `advance(by)`), so runs are deterministic.
+//! - [`crate::domain::clock::Clock`] (shared with the server): the system
+//!   clock, or a manual one tests move
+//!   (`Clock::manual(at)`, `advance(by)`), so runs are deterministic.
 //! - [`meter::Th40cModel`]: a TH40C's physics, deterministic from a seed:
 //!   loads, powers, energies per tariff rate, maximum demand
 //!   ([`demand`]: 15-minute block averages), billing history, the meter
@@ -28,10 +29,11 @@
 //! ```no_run
 //! # async fn example() -> std::io::Result<()> {
 //! use ohmnibus::device::registry::ProfileSet;
-//! use ohmnibus::sim::{bus::SimBus, clock::SimClock, device::SimDevice, meter::Th40cModel};
+//! use ohmnibus::domain::clock::Clock;
+//! use ohmnibus::sim::{bus::SimBus, device::SimDevice, meter::Th40cModel};
 //! use ohmnibus::sim::server::{TcpFraming, spawn_tcp};
 //!
-//! let clock = SimClock::manual("2026-03-14T10:20:30Z".parse().unwrap());
+//! let clock = Clock::manual("2026-03-14T10:20:30Z".parse().unwrap());
 //! let profile = ProfileSet::builtin().get("th40c").unwrap();
 //! let model = Th40cModel::new(42, chrono_tz::Tz::UTC, clock.now());
 //! let device = SimDevice::new(profile, 1, model, clock.clone());
@@ -45,7 +47,6 @@
 
 pub mod bus;
 pub mod cli;
-pub mod clock;
 pub mod concentrator;
 pub mod countis;
 pub mod demand;

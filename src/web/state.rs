@@ -5,6 +5,7 @@ use std::sync::Arc;
 use sqlx::PgPool;
 
 use crate::device::registry::ProfileSet;
+use crate::domain::clock::Clock;
 use crate::poll::command::BusCommands;
 use crate::poll::stats::PollStats;
 
@@ -15,4 +16,6 @@ pub struct AppState {
     pub stats: Arc<PollStats>,
     /// Inboxes of this instance's bus workers.
     pub commands: Arc<BusCommands>,
+    /// What the server takes for now (the system clock outside tests).
+    pub clock: Clock,
 }

@@ -11,6 +11,7 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use ohmnibus::config::Config;
 use ohmnibus::device::registry::ProfileSet;
+use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::role::Role;
 use ohmnibus::startup::{Application, start};
 use ohmnibus::store::database::{connect, create_database_if_missing, migrate};
@@ -62,6 +63,16 @@ pub async fn spawn_app() -> TestApp {
 /// [`spawn_app`] waiting `request_timeout` for each answer (for tests that
 /// hold an answer back on purpose).
 pub async fn spawn_app_with_timeout(request_timeout: Duration) -> TestApp {
+    spawn_app_with(request_timeout, Clock::System).await
+}
+
+/// [`spawn_app`] on `clock`: a manual clock shared with the simulators makes
+/// the server's read stamps and the meters' measurements agree.
+pub async fn spawn_app_with_clock(clock: Clock) -> TestApp {
+    spawn_app_with(Duration::from_millis(300), clock).await
+}
+
+async fn spawn_app_with(request_timeout: Duration, clock: Clock) -> TestApp {
     let (pool, url) = fresh_database().await;
     let config = Config {
         database_url: url,
@@ -69,6 +80,7 @@ pub async fn spawn_app_with_timeout(request_timeout: Duration) -> TestApp {
         profiles_dir: None,
         request_timeout,
         poll_refresh: Duration::from_millis(200),
+        clock,
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (shutdown, receiver) = watch::channel(false);

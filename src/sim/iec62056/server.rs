@@ -13,8 +13,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::session::{Faults, Line, SharedMeter};
+use crate::domain::clock::Clock;
 use crate::protocol::iec62056::{Decoded, FrameError, decode_from_client, frame::NAK};
-use crate::sim::clock::SimClock;
 
 /// The standard's shortest reaction time for an uppercase manufacturer id.
 pub const REACTION_TIME: Duration = Duration::from_millis(200);
@@ -23,13 +23,13 @@ pub const REACTION_TIME: Duration = Duration::from_millis(200);
 #[derive(Clone)]
 pub struct IecLine {
     pub meters: Vec<SharedMeter>,
-    pub clock: SimClock,
+    pub clock: Clock,
     pub faults: Faults,
     pub reaction: Duration,
 }
 
 impl IecLine {
-    pub fn new(meters: Vec<SharedMeter>, clock: SimClock) -> IecLine {
+    pub fn new(meters: Vec<SharedMeter>, clock: Clock) -> IecLine {
         IecLine {
             meters,
             clock,

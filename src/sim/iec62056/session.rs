@@ -14,11 +14,11 @@ use std::sync::{Arc, Mutex};
 use chrono::{NaiveDate, NaiveTime};
 
 use super::model::IecMeter;
+use crate::domain::clock::Clock;
 use crate::protocol::iec62056::{
     ClientMessage, Command, CommandKind, DataBlock, DataSet, Identification, MeterMessage, OptionMode, ProfileRequest,
     format_data_set, format_data_sets, format_load_profile, frame::ACK, frame::NAK,
 };
-use crate::sim::clock::SimClock;
 
 /// Faults a test can inject into a line.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -53,7 +53,7 @@ enum State {
 
 pub struct Line {
     meters: Vec<SharedMeter>,
-    clock: SimClock,
+    clock: Clock,
     pub faults: Faults,
     state: State,
     /// The last data message as it should have been (what NAK repeats).
@@ -61,7 +61,7 @@ pub struct Line {
 }
 
 impl Line {
-    pub fn new(meters: Vec<SharedMeter>, clock: SimClock, faults: Faults) -> Line {
+    pub fn new(meters: Vec<SharedMeter>, clock: Clock, faults: Faults) -> Line {
         Line {
             meters,
             clock,

@@ -227,7 +227,7 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
     let load_profile = match iec.and_then(|iec| iec.load_profile.as_ref()) {
         Some(settings) => {
             let (newest, last_day) =
-                fetch_interval_summary(&state.pool, id, chrono::Utc::now() - chrono::TimeDelta::hours(24)).await?;
+                fetch_interval_summary(&state.pool, id, state.clock.now() - chrono::TimeDelta::hours(24)).await?;
             load_profile_summary(newest, last_day, settings.interval_minutes)
         }
         None => String::new(),
