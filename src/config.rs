@@ -21,6 +21,8 @@ pub struct Config {
     pub request_timeout: Duration,
     /// How often the poller looks for configuration changes (2 s).
     pub poll_refresh: Duration,
+    /// How often stored data is derived into billing periods and intervals (30 s).
+    pub derive_every: Duration,
     /// What the server takes for now: the system clock, or a test's.
     pub clock: Clock,
 }
@@ -50,6 +52,7 @@ impl Config {
             profiles_dir,
             request_timeout,
             poll_refresh: Duration::from_secs(2),
+            derive_every: Duration::from_secs(30),
             clock: Clock::System,
         })
     }

@@ -2,8 +2,10 @@
 
 pub mod cli;
 pub mod config;
+pub mod derive;
 pub mod device;
 pub mod domain;
+pub mod metering;
 pub mod poll;
 pub mod protocol;
 pub mod sim;

@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
+use crate::derive::{DeriveServices, run_derivation};
 use crate::device::registry::ProfileSet;
 use crate::poll::command::BusCommands;
 use crate::poll::stats::PollStats;
@@ -25,6 +26,7 @@ pub struct Application {
     pub state: AppState,
     server: JoinHandle<std::io::Result<()>>,
     poller: JoinHandle<()>,
+    derivation: JoinHandle<()>,
 }
 
 /// Connects to the database, applies migrations, loads the profiles, starts
@@ -65,6 +67,15 @@ pub fn start(
         Arc::clone(&commands),
         shutdown.clone(),
     ));
+    let derivation = tokio::spawn(run_derivation(
+        DeriveServices {
+            pool: pool.clone(),
+            profiles: Arc::clone(&profiles),
+            clock: config.clock.clone(),
+        },
+        config.derive_every,
+        shutdown.clone(),
+    ));
     let state = AppState {
         pool,
         profiles,
@@ -91,14 +102,16 @@ pub fn start(
         state,
         server,
         poller,
+        derivation,
     }
 }
 
 impl Application {
-    /// Waits until the server and the poller have stopped.
+    /// Waits until the server, the poller and the derivation have stopped.
     pub async fn wait(self) -> anyhow::Result<()> {
         self.server.await.context("web server task")?.context("web server")?;
         self.poller.await.context("poller task")?;
+        self.derivation.await.context("derivation task")?;
         Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! PostgreSQL access: the only place SQL lives.
 
 pub mod audit;
+pub mod billing;
 pub mod buses;
 pub mod command_jobs;
 pub mod database;

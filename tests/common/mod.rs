@@ -80,6 +80,7 @@ async fn spawn_app_with(request_timeout: Duration, clock: Clock) -> TestApp {
         profiles_dir: None,
         request_timeout,
         poll_refresh: Duration::from_millis(200),
+        derive_every: Duration::from_millis(300),
         clock,
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

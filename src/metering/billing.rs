@@ -1,0 +1,54 @@
+//! Billing periods: the registers as they stood at a billing reset.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::device::reading::Quality;
+
+/// Who closed the period: the meter (its own history) or the server (the
+/// site's billing schedule, for meters that keep none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BillingSource {
+    Meter,
+    Server,
+}
+
+impl BillingSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BillingSource::Meter => "meter",
+            BillingSource::Server => "server",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<BillingSource> {
+        match text {
+            "meter" => Some(BillingSource::Meter),
+            "server" => Some(BillingSource::Server),
+            _ => None,
+        }
+    }
+}
+
+/// One register of a closed period, under its current OBIS code (`1-1:1.8.0`,
+/// not the history code `1-1:1.8.0*1` it was read as).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BillingRegister {
+    pub obis: String,
+    pub value: f64,
+    pub unit: String,
+    /// When the value occurred, for a maximum demand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub captured_at: Option<DateTime<Utc>>,
+}
+
+/// A closed billing period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BillingPeriod {
+    pub reset_at: DateTime<Utc>,
+    pub source: BillingSource,
+    /// The meter's own count of resets, where it keeps one.
+    pub reset_count: Option<i32>,
+    pub registers: Vec<BillingRegister>,
+    pub quality: Quality,
+}

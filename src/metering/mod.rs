@@ -1,0 +1,5 @@
+//! What billing needs, computed from stored data: billing periods, interval
+//! data, validation and estimation. Pure functions over values and
+//! calendars; no I/O, so every result can be recomputed for any past period.
+
+pub mod billing;
