@@ -41,6 +41,30 @@ pub async fn insert_event(
     Ok(())
 }
 
+/// Records an event that has no duration (a billing reset, a gap found):
+/// started and cleared at `at`, so it never blocks another of its code.
+pub async fn insert_momentary_event(
+    pool: &PgPool,
+    device: DeviceId,
+    code: &str,
+    severity: &str,
+    message: &str,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO events (device_id, code, severity, started_at, cleared_at, message) \
+         VALUES ($1, $2, $3, $4, $4, $5)",
+    )
+    .bind(device)
+    .bind(code)
+    .bind(severity)
+    .bind(at)
+    .bind(message)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
 /// Clears the open event of a code, if any.
 pub async fn update_event_cleared(
     pool: &PgPool,
