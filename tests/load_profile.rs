@@ -242,3 +242,44 @@ async fn bad_parameters_unknown_devices_and_missing_tokens_are_refused() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_device_page_links_the_csv_of_the_last_day_once_there_are_intervals() {
+    let app = spawn_app_with_clock(Clock::manual(at(22, 12, 0))).await;
+    let engineer = app.token(Role::Engineer).await;
+    let (_, bus) = app
+        .request(
+            "POST",
+            "/api/v1/buses",
+            Some(&engineer),
+            Some(json!({"name": "iec", "transport": {"kind": "iec62056_tcp", "host": "127.0.0.1", "port": 1}})),
+        )
+        .await;
+    let (status, device) = app
+        .request(
+            "POST",
+            "/api/v1/devices",
+            Some(&engineer),
+            Some(json!({"name": "A1000", "bus_id": bus["id"], "profile": "a1000", "iec_address": "1"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{device}");
+    let id = device["id"].as_i64().unwrap();
+    let link = format!("href=\"/api/v1/devices/{id}/load-profile.csv\"");
+    let (_, _, _, page) = get_text(&app, &format!("/devices/{id}"), &engineer).await;
+    assert!(page.contains("no interval stored yet"), "{page}");
+    assert!(!page.contains(&link));
+    // Two days old: still nothing in the last 24 h to link to.
+    let old = interval("1-1:1.29.0", at(20, 8, 0), 1.0, Quality::GOOD);
+    insert_meter_intervals(&app.pool, DeviceId(id), &[old]).await.unwrap();
+    let (_, _, _, page) = get_text(&app, &format!("/devices/{id}"), &engineer).await;
+    assert!(!page.contains(&link));
+    let recent = interval("1-1:1.29.0", at(22, 8, 0), 1.0, Quality::GOOD);
+    insert_meter_intervals(&app.pool, DeviceId(id), &[recent])
+        .await
+        .unwrap();
+    let (status, _, _, page) = get_text(&app, &format!("/devices/{id}"), &engineer).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains(&link), "{page}");
+    app.stop().await;
+}
