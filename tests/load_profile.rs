@@ -3,10 +3,13 @@
 
 mod common;
 
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use chrono::{DateTime, TimeZone, Utc};
-use common::{TestApp, spawn_app_with_clock};
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use common::{TestApp, eventually, spawn_app_with_clock};
 use http_body_util::BodyExt;
 use ohmnibus::device::interval::Interval;
 use ohmnibus::device::reading::Quality;
@@ -14,8 +17,11 @@ use ohmnibus::device::unit::Unit;
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::ids::DeviceId;
 use ohmnibus::domain::role::Role;
+use ohmnibus::sim::iec62056::history::Quantity;
+use ohmnibus::sim::iec62056::{IecKind, IecLine, IecMeter, IecMeterConfig, spawn_iec_tcp};
 use ohmnibus::store::intervals::{insert_interval_version, insert_meter_intervals};
 use serde_json::json;
+use tokio::sync::watch;
 use tower::ServiceExt;
 
 fn at(day: u32, hour: u32, minute: u32) -> DateTime<Utc> {
@@ -281,5 +287,79 @@ async fn the_device_page_links_the_csv_of_the_last_day_once_there_are_intervals(
     let (status, _, _, page) = get_text(&app, &format!("/devices/{id}"), &engineer).await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains(&link), "{page}");
+    app.stop().await;
+}
+
+/// End to end: the simulated A1000 is read over TCP and its recorded
+/// import energy comes back through the API as the meter kept it (Wh → kWh).
+#[tokio::test]
+async fn an_a1000_load_profile_read_from_the_meter_is_served() {
+    let now = at(22, 12, 0);
+    let clock = Clock::manual(now);
+    let app = spawn_app_with_clock(clock.clone()).await;
+    let engineer = app.token(Role::Engineer).await;
+    let mut config = IecMeterConfig::new(IecKind::A1000, 7);
+    config.address = "12345678".into();
+    let meter = Arc::new(Mutex::new(IecMeter::new(config, now)));
+    let mut line = IecLine::new(vec![Arc::clone(&meter)], clock.clone());
+    line.reaction = Duration::from_millis(5);
+    let (_stop, shutdown) = watch::channel(false);
+    let (address, _) = spawn_iec_tcp(line, "127.0.0.1:0", shutdown).await.unwrap();
+    let (_, bus) = app
+        .request(
+            "POST",
+            "/api/v1/buses",
+            Some(&engineer),
+            Some(json!({"name": "iec", "transport": {"kind": "iec62056_tcp", "host": "127.0.0.1", "port": address.port()}})),
+        )
+        .await;
+    let (_, device) = app
+        .request(
+            "POST",
+            "/api/v1/devices",
+            Some(&engineer),
+            Some(
+                json!({"name": "A1000", "bus_id": bus["id"], "profile": "a1000", "iec_address": "12345678",
+                        "schedule": {"energy_seconds": 1}}),
+            ),
+        )
+        .await;
+    let id = device["id"].as_i64().unwrap();
+    // Two hours early in the 40-day backfill, which starts from the oldest.
+    let from = Utc.with_ymd_and_hms(2026, 10, 14, 10, 0, 0).unwrap();
+    let to = from + TimeDelta::hours(2);
+    let path = format!(
+        "/api/v1/devices/{id}/load-profile?obis=1-1:1.29.0&from={}&to={}",
+        from.format("%Y-%m-%dT%H:%M:%SZ"),
+        to.format("%Y-%m-%dT%H:%M:%SZ")
+    );
+    let read = eventually(Duration::from_secs(60), || async {
+        let (_, body) = app.request("GET", &path, Some(&engineer), None).await;
+        body["intervals"].as_array().is_some_and(|i| i.len() == 8)
+    })
+    .await;
+    assert!(read, "the load profile was not read");
+    let expected: Vec<(DateTime<Utc>, f64)> = meter
+        .lock()
+        .unwrap()
+        .history()
+        .intervals(from + TimeDelta::minutes(15), to, now)
+        .iter()
+        .map(|i| (i.start, i.get(Quantity::ImportActive) as f64 / 1000.0))
+        .collect();
+    assert_eq!(expected.len(), 8);
+    let (_, body) = app.request("GET", &path, Some(&engineer), None).await;
+    assert_eq!(body["interval_minutes"], 15);
+    for (got, (start, value)) in body["intervals"].as_array().unwrap().iter().zip(&expected) {
+        assert_eq!(got["start"], json!(start), "{got}");
+        assert!(
+            (got["value"].as_f64().unwrap() - value).abs() < 1e-9,
+            "{got}: recorded {value}"
+        );
+        assert_eq!(
+            (got["unit"].as_str(), got["source"].as_str(), got["version"].as_i64()),
+            (Some("kWh"), Some("meter"), Some(1))
+        );
+    }
     app.stop().await;
 }
