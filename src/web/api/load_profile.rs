@@ -135,7 +135,7 @@ fn interval(row: ProfileInterval) -> LoadProfileInterval {
 #[utoipa::path(get, path = "/api/v1/devices/{id}/load-profile", tag = "readings",
     params(("id" = i64, Path, description = "Device id"), LoadProfileQuery),
     responses(
-        (status = 200, body = LoadProfile),
+        (status = 200, description = "The newest version of each interval, by start then OBIS code", body = LoadProfile),
         (status = 400, description = "Invalid from, to or obis, from not before to, or a window over 366 days", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody),
