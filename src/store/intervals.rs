@@ -126,3 +126,88 @@ pub async fn fetch_interval_summary(
     .fetch_one(pool)
     .await?)
 }
+
+/// One interval as the load-profile API shows it: the newest version of it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ProfileInterval {
+    pub obis: String,
+    pub interval_start: DateTime<Utc>,
+    pub interval_minutes: i32,
+    pub value: f64,
+    pub unit: String,
+    pub quality: i32,
+    pub source: String,
+    pub version: i32,
+}
+
+/// A device's load profile in `[from, to)`: of every (channel, start) the
+/// newest version only, since a correction is a new version and never an
+/// update. Ordered by start, then channel; `obis` keeps one channel.
+pub async fn fetch_load_profile(
+    pool: &PgPool,
+    device: DeviceId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    obis: Option<&str>,
+) -> Result<Vec<ProfileInterval>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT * FROM ( \
+             SELECT DISTINCT ON (obis, interval_start) \
+                    obis, interval_start, interval_minutes, value, unit, quality, source, version \
+             FROM load_profile_intervals \
+             WHERE device_id = $1 AND interval_start >= $2 AND interval_start < $3 \
+               AND ($4::text IS NULL OR obis = $4) \
+             ORDER BY obis, interval_start, version DESC \
+         ) AS newest ORDER BY interval_start, obis",
+    )
+    .bind(device)
+    .bind(from)
+    .bind(to)
+    .bind(obis)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// The interval length configured for a device, or `None` when there is no
+/// such device.
+pub async fn fetch_device_interval_minutes(pool: &PgPool, device: DeviceId) -> Result<Option<i32>, StoreError> {
+    Ok(sqlx::query_scalar("SELECT interval_minutes FROM devices WHERE id = $1")
+        .bind(device)
+        .fetch_optional(pool)
+        .await?)
+}
+
+/// Stores a corrected interval as the next version of what is stored, with
+/// who changed it and why (the schema requires both beyond version 1).
+/// Returns the new version, or `None` when no interval is stored there.
+pub async fn insert_interval_version(
+    pool: &PgPool,
+    device: DeviceId,
+    interval: &Interval,
+    source: &str,
+    changed_by: &str,
+    reason: &str,
+) -> Result<Option<i32>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO load_profile_intervals \
+             (device_id, obis, interval_start, interval_minutes, value, unit, meter_status, quality, source, \
+              version, changed_by, reason) \
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, max(version) + 1, $10, $11 \
+         FROM load_profile_intervals WHERE device_id = $1 AND obis = $2 AND interval_start = $3 \
+         HAVING count(*) > 0 \
+         RETURNING version",
+    )
+    .bind(device)
+    .bind(interval.obis.to_string())
+    .bind(interval.start)
+    .bind(i32::try_from(interval.minutes).unwrap_or(i32::MAX))
+    .bind(interval.value)
+    .bind(interval.unit.as_str())
+    .bind(&interval.meter_status)
+    .bind(interval.quality.0)
+    .bind(source)
+    .bind(changed_by)
+    .bind(reason)
+    .fetch_optional(pool)
+    .await?)
+}

@@ -5,6 +5,7 @@ pub mod commands;
 pub mod device_settings;
 pub mod devices;
 pub mod events;
+pub mod load_profile;
 pub mod readings;
 pub mod reads;
 pub mod scans;
@@ -41,6 +42,8 @@ use super::state::AppState;
         device_settings::update_device,
         readings::get_registers,
         readings::get_readings,
+        load_profile::get_load_profile,
+        load_profile::get_load_profile_csv,
         reads::create_read,
         reads::get_read,
         commands::create_command,
@@ -100,6 +103,11 @@ pub fn router() -> Router<AppState> {
         )
         .route("/devices/{id}/registers", get(readings::get_registers))
         .route("/devices/{id}/readings", get(readings::get_readings))
+        .route("/devices/{id}/load-profile", get(load_profile::get_load_profile))
+        .route(
+            "/devices/{id}/load-profile.csv",
+            get(load_profile::get_load_profile_csv),
+        )
         .route("/devices/{id}/read", axum::routing::post(reads::create_read))
         .route("/reads/{id}", get(reads::get_read))
         .route("/devices/{id}/commands", axum::routing::post(commands::create_command))

@@ -224,13 +224,16 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
             .map(|r| r.name.clone())
             .unwrap_or_default()
     };
-    let load_profile = match iec.and_then(|iec| iec.load_profile.as_ref()) {
+    let (load_profile, load_profile_csv) = match iec.and_then(|iec| iec.load_profile.as_ref()) {
         Some(settings) => {
             let (newest, last_day) =
                 fetch_interval_summary(&state.pool, id, state.clock.now() - chrono::TimeDelta::hours(24)).await?;
-            load_profile_summary(newest, last_day, settings.interval_minutes)
+            (
+                load_profile_summary(newest, last_day, settings.interval_minutes),
+                last_day > 0,
+            )
         }
-        None => String::new(),
+        None => (String::new(), false),
     };
     let bus_kind = fetch_bus(&state.pool, device.bus_id)
         .await?
@@ -321,6 +324,7 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
         },
         bus_kind,
         load_profile,
+        load_profile_csv,
         state: device.state().as_str(),
         last_success: when(device.last_success_at),
         failures: device.consecutive_failures,

@@ -79,6 +79,8 @@ pub struct DevicePage {
     pub bus_kind: &'static str,
     /// The load profile in a line (IEC meters with one), empty otherwise.
     pub load_profile: String,
+    /// Whether the last 24 hours hold intervals, for a link to their CSV.
+    pub load_profile_csv: bool,
     pub state: &'static str,
     pub last_success: String,
     pub failures: i32,

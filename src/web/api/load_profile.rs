@@ -1,0 +1,200 @@
+//! `/api/v1/devices/{id}/load-profile` (JSON) and `/load-profile.csv`: a
+//! device's stored intervals, the newest version of each, over a window.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::device::obis::ObisCode;
+use crate::device::reading::Quality;
+use crate::domain::ids::DeviceId;
+use crate::domain::role::Right;
+use crate::store::intervals::{ProfileInterval, fetch_device_interval_minutes, fetch_load_profile};
+use crate::web::auth::Caller;
+use crate::web::error::{ApiError, ErrorBody};
+use crate::web::state::AppState;
+
+/// The longest window one request may ask for: a year of 15-minute
+/// intervals of a few channels is still an answer a client can hold.
+const MAX_DAYS: i64 = 366;
+
+/// One interval of one channel.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoadProfileInterval {
+    /// Start of the interval (its end is `start` + `interval_minutes`).
+    pub start: DateTime<Utc>,
+    #[schema(example = "1-1:1.29.0")]
+    pub obis: String,
+    #[schema(example = 1.25)]
+    pub value: f64,
+    #[schema(example = "kWh")]
+    pub unit: String,
+    /// Quality flags: `estimated`, `interpolated`, `gap`, `spike`,
+    /// `negative_delta`, `rollover`, `clock_uncertain`, `edited`.
+    pub flags: Vec<&'static str>,
+    /// `meter` (read from the meter), `derived` (from register deltas),
+    /// `estimated` or `edited`.
+    pub source: String,
+    /// 1 as first stored; each correction adds a version, the newest is shown.
+    pub version: i32,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"interval_minutes": 15, "intervals": [
+    {"start": "2026-11-22T08:00:00Z", "obis": "1-1:1.29.0", "value": 1.25, "unit": "kWh",
+     "flags": [], "source": "meter", "version": 1}]}))]
+pub struct LoadProfile {
+    /// Length of the intervals: the first interval's, or the device's
+    /// configured length when there are none.
+    pub interval_minutes: i32,
+    /// Ascending by start, then OBIS code.
+    pub intervals: Vec<LoadProfileInterval>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LoadProfileQuery {
+    /// Start (inclusive), RFC 3339; default 24 h before `to`.
+    from: Option<String>,
+    /// End (exclusive), RFC 3339; default now.
+    to: Option<String>,
+    /// Only this channel, e.g. `1-1:1.29.0`.
+    obis: Option<String>,
+}
+
+/// A bad query parameter (400), named.
+fn bad(field: &str, reason: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_parameter",
+        format!("{field}: {reason}"),
+    )
+}
+
+fn instant(field: &str, text: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    match text {
+        None | Some("") => Ok(None),
+        Some(text) => DateTime::parse_from_rfc3339(text)
+            .map(|at| Some(at.with_timezone(&Utc)))
+            .map_err(|_| {
+                bad(
+                    field,
+                    format!("{text:?} is not an RFC 3339 time such as 2026-11-22T08:00:00Z"),
+                )
+            }),
+    }
+}
+
+/// Checks the query and the device, and fetches what it asks for.
+async fn load(state: &AppState, caller: &Caller, id: i64, query: &LoadProfileQuery) -> Result<LoadProfile, ApiError> {
+    caller.require(Right::Read)?;
+    let to = instant("to", query.to.as_deref())?.unwrap_or_else(|| state.clock.now());
+    let from = instant("from", query.from.as_deref())?.unwrap_or(to - TimeDelta::hours(24));
+    if from >= to {
+        return Err(bad("from", "must be before to"));
+    }
+    if to - from > TimeDelta::days(MAX_DAYS) {
+        return Err(bad("to", format!("the window may span at most {MAX_DAYS} days")));
+    }
+    let obis = match query.obis.as_deref() {
+        None | Some("") => None,
+        Some(text) => Some(
+            text.parse::<ObisCode>()
+                .map_err(|error| bad("obis", error))?
+                .to_string(),
+        ),
+    };
+    let device = DeviceId(id);
+    let configured = fetch_device_interval_minutes(&state.pool, device)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no device {id}")))?;
+    let rows = fetch_load_profile(&state.pool, device, from, to, obis.as_deref()).await?;
+    Ok(LoadProfile {
+        interval_minutes: rows.first().map_or(configured, |row| row.interval_minutes),
+        intervals: rows.into_iter().map(interval).collect(),
+    })
+}
+
+fn interval(row: ProfileInterval) -> LoadProfileInterval {
+    LoadProfileInterval {
+        start: row.interval_start,
+        obis: row.obis,
+        value: row.value,
+        unit: row.unit,
+        flags: Quality(row.quality).names(),
+        source: row.source,
+        version: row.version,
+    }
+}
+
+/// A device's load profile: the newest version of each stored interval.
+#[utoipa::path(get, path = "/api/v1/devices/{id}/load-profile", tag = "readings",
+    params(("id" = i64, Path, description = "Device id"), LoadProfileQuery),
+    responses(
+        (status = 200, description = "The newest version of each interval, by start then OBIS code", body = LoadProfile),
+        (status = 400, description = "Invalid from, to or obis, from not before to, or a window over 366 days", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ))]
+pub async fn get_load_profile(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Query(query): Query<LoadProfileQuery>,
+) -> Result<Json<LoadProfile>, ApiError> {
+    Ok(Json(load(&state, &caller, id, &query).await?))
+}
+
+/// The same load profile as CSV (`start,obis,value,unit,flags,source,version`,
+/// flags joined with `|`), as a download.
+#[utoipa::path(get, path = "/api/v1/devices/{id}/load-profile.csv", tag = "readings",
+    params(("id" = i64, Path, description = "Device id"), LoadProfileQuery),
+    responses(
+        (status = 200, description = "CSV, one line per interval", content_type = "text/csv",
+            body = String, example = json!("start,obis,value,unit,flags,source,version\n2026-11-22T08:00:00Z,1-1:1.29.0,1.25,kWh,,meter,1\n")),
+        (status = 400, description = "Invalid from, to or obis, from not before to, or a window over 366 days", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ))]
+pub async fn get_load_profile_csv(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Query(query): Query<LoadProfileQuery>,
+) -> Result<Response, ApiError> {
+    let profile = load(&state, &caller, id, &query).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"device-{id}-load-profile.csv\""),
+            ),
+        ],
+        csv(&profile.intervals),
+    )
+        .into_response())
+}
+
+/// CSV text of intervals. No field can hold a comma, quote or line break
+/// (times, OBIS codes, numbers, units and snake_case names), so none is quoted.
+fn csv(intervals: &[LoadProfileInterval]) -> String {
+    let mut text = String::from("start,obis,value,unit,flags,source,version\n");
+    for interval in intervals {
+        text.push_str(&format!(
+            "{},{},{},{},{},{},{}\n",
+            interval.start.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+            interval.obis,
+            interval.value,
+            interval.unit,
+            interval.flags.join("|"),
+            interval.source,
+            interval.version,
+        ));
+    }
+    text
+}
