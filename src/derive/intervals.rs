@@ -15,8 +15,8 @@ use crate::store::derived_intervals::{
     DerivationDevice, fetch_derivation_devices, fetch_last_derived_end, fetch_register_reads, insert_derived_intervals,
 };
 
-/// How far back a code never derived before starts: bounds the first pass
-/// after a device is added or the server upgraded.
+/// How far back derivation looks: bounds the first pass after a device is
+/// added or the server upgraded, and the catch-up after a long outage.
 const FIRST_WINDOW_DAYS: i64 = 40;
 
 /// One round over every enabled Modbus device and each cumulative energy
@@ -48,10 +48,10 @@ async fn derive_device(services: &DeriveServices, device: &DerivationDevice) -> 
         if !is_cumulative_energy(code) {
             continue;
         }
-        let from = match fetch_last_derived_end(&services.pool, device.id, code).await? {
-            Some(end) => end,
-            None => services.clock.now() - Duration::days(FIRST_WINDOW_DAYS),
-        };
+        let window = services.clock.now() - Duration::days(FIRST_WINDOW_DAYS);
+        let from = fetch_last_derived_end(&services.pool, device.id, code)
+            .await?
+            .map_or(window, |end| end.max(window));
         let reads = fetch_register_reads(&services.pool, device.id, code, from).await?;
         let intervals = derive(&reads, minutes, zone);
         stored += insert_derived_intervals(&services.pool, device.id, code, unit, &intervals).await?;
