@@ -5,6 +5,7 @@ pub mod billing;
 pub mod buses;
 pub mod command_jobs;
 pub mod database;
+pub mod derived_intervals;
 pub mod devices;
 pub mod error;
 pub mod events;

@@ -1,0 +1,150 @@
+//! Intervals derived from cumulative registers: what the derivation pass
+//! needs to find its work, and where it stores the result.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Datelike, Utc};
+use sqlx::PgPool;
+use sqlx::types::Json;
+
+use super::error::StoreError;
+use crate::domain::ids::DeviceId;
+use crate::domain::transport::Transport;
+use crate::metering::derive_intervals::DerivedInterval;
+
+/// An enabled device with what derivation needs: its bus's transport (to
+/// leave out meters with a load profile of their own), its site's zone, its
+/// interval length and the codes it has reported, with their units.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DerivationDevice {
+    pub id: DeviceId,
+    pub transport: Json<Transport>,
+    pub time_zone: String,
+    pub interval_minutes: i32,
+    pub codes: Vec<String>,
+    pub units: Vec<String>,
+}
+
+/// Every enabled device on an enabled bus, with the codes it has reported.
+pub async fn fetch_derivation_devices(pool: &PgPool) -> Result<Vec<DerivationDevice>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT d.id, b.transport, s.time_zone, d.interval_minutes, \
+                COALESCE(array_agg(l.obis ORDER BY l.obis) FILTER (WHERE l.obis IS NOT NULL), '{}') AS codes, \
+                COALESCE(array_agg(l.unit ORDER BY l.obis) FILTER (WHERE l.obis IS NOT NULL), '{}') AS units \
+         FROM devices d JOIN buses b ON b.id = d.bus_id JOIN sites s ON s.id = b.site_id \
+         LEFT JOIN latest_readings l ON l.device_id = d.id \
+         WHERE d.enabled AND b.enabled \
+         GROUP BY d.id, b.transport, s.time_zone, d.interval_minutes \
+         ORDER BY d.id",
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// End of the newest interval derived for a device's code, where the next
+/// derivation resumes.
+pub async fn fetch_last_derived_end(
+    pool: &PgPool,
+    device: DeviceId,
+    obis: &str,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT max(interval_start + interval_minutes * interval '1 minute') FROM load_profile_intervals \
+         WHERE device_id = $1 AND obis = $2 AND source = 'derived'",
+    )
+    .bind(device)
+    .bind(obis)
+    .fetch_one(pool)
+    .await?)
+}
+
+/// A code's reads from the last one at or before `from` (so a span crossing
+/// `from` is whole) up to now, oldest first, as (instant, value).
+pub async fn fetch_register_reads(
+    pool: &PgPool,
+    device: DeviceId,
+    obis: &str,
+    from: DateTime<Utc>,
+) -> Result<Vec<(DateTime<Utc>, f64)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT read_at, value FROM readings \
+         WHERE device_id = $1 AND obis = $2 \
+           AND read_at >= COALESCE((SELECT max(read_at) FROM readings \
+                                    WHERE device_id = $1 AND obis = $2 AND read_at <= $3), $3) \
+         ORDER BY read_at",
+    )
+    .bind(device)
+    .bind(obis)
+    .bind(from)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Stores derived intervals as version 1 with source `derived`; an interval
+/// already stored is kept. Returns how many were new.
+pub async fn insert_derived_intervals(
+    pool: &PgPool,
+    device: DeviceId,
+    obis: &str,
+    unit: &str,
+    intervals: &[DerivedInterval],
+) -> Result<u64, StoreError> {
+    if intervals.is_empty() {
+        return Ok(0);
+    }
+    let mut months = Vec::new();
+    let mut seen = BTreeSet::new();
+    for interval in intervals {
+        if seen.insert((interval.start.year(), interval.start.month())) {
+            months.push(interval.start);
+        }
+    }
+    let starts: Vec<DateTime<Utc>> = intervals.iter().map(|i| i.start).collect();
+    let minutes: Vec<i32> = intervals
+        .iter()
+        .map(|i| i32::try_from(i.minutes).unwrap_or(i32::MAX))
+        .collect();
+    let values: Vec<f64> = intervals.iter().map(|i| i.value).collect();
+    let quality: Vec<i32> = intervals.iter().map(|i| i.quality.0).collect();
+    let mut transaction = pool.begin().await?;
+    sqlx::query("SELECT ohmnibus_ensure_interval_partition(at) FROM UNNEST($1::timestamptz[]) AS m(at)")
+        .bind(&months)
+        .execute(&mut *transaction)
+        .await?;
+    let inserted = sqlx::query(
+        "INSERT INTO load_profile_intervals \
+             (device_id, obis, interval_start, interval_minutes, value, unit, quality, source, version) \
+         SELECT $1, $2, x.start, x.minutes, x.value, $3, x.quality, 'derived', 1 \
+         FROM UNNEST($4::timestamptz[], $5::int[], $6::float8[], $7::int[]) AS x(start, minutes, value, quality) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(device)
+    .bind(obis)
+    .bind(unit)
+    .bind(&starts)
+    .bind(&minutes)
+    .bind(&values)
+    .bind(&quality)
+    .execute(&mut *transaction)
+    .await?
+    .rows_affected();
+    transaction.commit().await?;
+    Ok(inserted)
+}
+
+/// A device's derived intervals of one code, oldest first (for pages and tests).
+pub async fn fetch_derived_intervals(
+    pool: &PgPool,
+    device: DeviceId,
+    obis: &str,
+) -> Result<Vec<(DateTime<Utc>, i32, f64, i32)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT interval_start, interval_minutes, value, quality FROM load_profile_intervals \
+         WHERE device_id = $1 AND obis = $2 AND source = 'derived' AND version = 1 \
+         ORDER BY interval_start",
+    )
+    .bind(device)
+    .bind(obis)
+    .fetch_all(pool)
+    .await?)
+}
