@@ -3,3 +3,4 @@
 //! calendars; no I/O, so every result can be recomputed for any past period.
 
 pub mod billing;
+pub mod billing_meter;
