@@ -4,6 +4,8 @@
 //! reads its inputs and writes its results through `store`; a pass that
 //! fails is logged and tried again next round, losing nothing.
 
+pub mod billing_meter;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,5 +39,7 @@ pub async fn run_derivation(services: DeriveServices, every: Duration, mut shutd
 
 /// One round of every pass, in order: each may use what the one before stored.
 pub async fn run_passes(services: &DeriveServices) {
-    let _ = services;
+    if let Err(error) = billing_meter::store_meter_periods(services).await {
+        tracing::warn!(%error, "billing periods from meter history: pass failed");
+    }
 }
