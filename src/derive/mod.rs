@@ -4,6 +4,7 @@
 //! reads its inputs and writes its results through `store`; a pass that
 //! fails is logged and tried again next round, losing nothing.
 
+pub mod billing_meter;
 pub mod intervals;
 
 use std::sync::Arc;
@@ -39,6 +40,9 @@ pub async fn run_derivation(services: DeriveServices, every: Duration, mut shutd
 
 /// One round of every pass, in order: each may use what the one before stored.
 pub async fn run_passes(services: &DeriveServices) {
+    if let Err(error) = billing_meter::store_meter_periods(services).await {
+        tracing::warn!(%error, "cannot store billing periods from meter history");
+    }
     if let Err(error) = intervals::derive_intervals(services).await {
         tracing::warn!(%error, "cannot derive intervals from registers");
     }

@@ -86,3 +86,13 @@ pub async fn fetch_last_reset(
             .await?,
     )
 }
+
+/// Devices whose latest readings hold a history set's reset time
+/// (`0-0:0.1.2*N`): the meters that close their own billing periods.
+pub async fn fetch_devices_with_reset_times(pool: &PgPool) -> Result<Vec<DeviceId>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT DISTINCT device_id FROM latest_readings WHERE obis LIKE '0-0:0.1.2*%' ORDER BY device_id",
+    )
+    .fetch_all(pool)
+    .await?)
+}

@@ -1,5 +1,6 @@
 //! JSON API under `/api/v1`, described by utoipa.
 
+pub mod billing;
 pub mod buses;
 pub mod commands;
 pub mod device_settings;
@@ -50,6 +51,7 @@ use super::state::AppState;
         commands::get_command,
         events::list_events,
         events::ack_event,
+        billing::list_billing_periods,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerAuth),
@@ -59,6 +61,7 @@ use super::state::AppState;
         (name = "devices", description = "Meters on the buses, their schedules and status"),
         (name = "readings", description = "Values read from devices, named by OBIS code"),
         (name = "commands", description = "Writes to devices (set tariff, clock, address; reset counters), ahead of every read on their bus"),
+        (name = "billing", description = "Billing periods: the registers as they stood at each billing reset"),
         (name = "events", description = "The event log: meter conditions and head-end events, with their acknowledgement"),
     )
 )]
@@ -112,6 +115,7 @@ pub fn router() -> Router<AppState> {
         .route("/reads/{id}", get(reads::get_read))
         .route("/devices/{id}/commands", axum::routing::post(commands::create_command))
         .route("/commands/{id}", get(commands::get_command))
+        .route("/devices/{id}/billing-periods", get(billing::list_billing_periods))
         .route("/events", get(events::list_events))
         .route("/events/{id}/ack", axum::routing::post(events::ack_event))
         .fallback(|| async { super::error::ApiError::not_found("no such API path") })

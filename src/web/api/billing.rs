@@ -1,0 +1,100 @@
+//! `/api/v1/devices/{id}/billing-periods`: the billing periods stored for a
+//! device, each with its registers as they stood at the reset.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::domain::ids::DeviceId;
+use crate::domain::role::Right;
+use crate::metering::billing::BillingPeriod;
+use crate::store::billing::fetch_billing_periods;
+use crate::store::devices::fetch_device;
+use crate::web::auth::Caller;
+use crate::web::error::{ApiError, ErrorBody};
+use crate::web::state::AppState;
+
+/// One register of a closed period, under its current OBIS code.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"obis": "1-1:1.6.0", "value": 12.5, "unit": "kW",
+    "captured_at": "2026-10-14T09:15:00Z"}))]
+pub struct PeriodRegister {
+    /// `1-1:1.8.0`, not the history code `1-1:1.8.0*101` it was read as.
+    pub obis: String,
+    pub value: f64,
+    pub unit: String,
+    /// When the value occurred, for a maximum demand; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub captured_at: Option<DateTime<Utc>>,
+}
+
+/// A closed billing period.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"reset_at": "2026-11-01T00:00:00Z", "source": "meter", "reset_count": 17,
+    "registers": [{"obis": "1-1:1.8.0", "value": 11000.0, "unit": "kWh"}], "flags": []}))]
+pub struct Period {
+    /// When the period was closed.
+    pub reset_at: DateTime<Utc>,
+    /// `meter`: the meter's own history; `server`: the site's billing schedule.
+    pub source: String,
+    /// The meter's count of resets after this one, where it keeps one.
+    pub reset_count: Option<i32>,
+    pub registers: Vec<PeriodRegister>,
+    /// Quality flags (`estimated`, `edited`…); empty when good.
+    pub flags: Vec<String>,
+}
+
+impl From<BillingPeriod> for Period {
+    fn from(period: BillingPeriod) -> Period {
+        Period {
+            reset_at: period.reset_at,
+            source: period.source.as_str().into(),
+            reset_count: period.reset_count,
+            registers: period
+                .registers
+                .into_iter()
+                .map(|r| PeriodRegister {
+                    obis: r.obis,
+                    value: r.value,
+                    unit: r.unit,
+                    captured_at: r.captured_at,
+                })
+                .collect(),
+            flags: period.quality.names().into_iter().map(String::from).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PeriodList {
+    /// Newest first.
+    pub periods: Vec<Period>,
+}
+
+/// A device's billing periods, newest first.
+#[utoipa::path(get, path = "/api/v1/devices/{id}/billing-periods", tag = "billing",
+    description = "The billing periods stored for a device, newest first: those the meter closed \
+                   itself (its history sets, e.g. an A1000's `*101`…`*116` with their reset times) \
+                   and, where a site schedule applies, those the server closed. Viewer role.",
+    params(("id" = i64, Path, description = "Device id")),
+    responses(
+        (status = 200, description = "The device's periods", body = PeriodList),
+        (status = 401, description = "No or an unknown token", body = ErrorBody),
+        (status = 404, description = "No such device", body = ErrorBody)))]
+pub async fn list_billing_periods(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<PeriodList>, ApiError> {
+    caller.require(Right::Read)?;
+    let device = DeviceId(id);
+    fetch_device(&state.pool, device)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no device {device}")))?;
+    let periods = fetch_billing_periods(&state.pool, device).await?;
+    Ok(Json(PeriodList {
+        periods: periods.into_iter().map(Period::from).collect(),
+    }))
+}
