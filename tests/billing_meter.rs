@@ -122,6 +122,17 @@ async fn an_a1000s_history_sets_become_billing_periods() {
         "{total}"
     );
 
+    // The device page shows the newest periods with their totals.
+    let (status, page) = app.request("GET", &format!("/devices/{id}"), Some(&viewer), None).await;
+    assert_eq!(status.as_u16(), 200);
+    let page = page.as_str().unwrap_or_default().to_owned();
+    assert!(page.contains("<h2>Billing periods</h2>"), "{page}");
+    assert!(
+        page.contains(&resets[0].format("%Y-%m-%d %H:%M:%S UTC").to_string()),
+        "{page}"
+    );
+    assert!(page.contains(&format!("{import_latest:.3} kWh")), "{page}");
+
     // The first backfill announces only the latest reset.
     let announced = eventually(WAIT, || async { !billing_resets(&app, id).await.is_empty() }).await;
     assert!(announced, "no billing_reset event");

@@ -152,16 +152,7 @@ impl IecKind {
                     list.push(format!("1-1:{c}.2.0"));
                     list.push(format!("1-1:{c}.4.0"));
                 }
-                list.extend(
-                    [
-                        "0-0:0.1.0",
-                        "0-0:C.7.0",
-                        "0-0:C.51.2",
-                        "0-0:C.51.0",
-                        "0-0:C.51.1",
-                    ]
-                    .map(String::from),
-                );
+                list.extend(["0-0:0.1.0", "0-0:C.7.0", "0-0:C.51.2", "0-0:C.51.0", "0-0:C.51.1"].map(String::from));
                 list.extend((1..=BILLING_SETS).map(|k| format!("0-0:0.1.2*{}", 100 + k)));
                 // Display codes 10/13/14 (voltage loss), 20/23/24 (phase
                 // failure), 30/31 and 035 (over current) per phase.

@@ -9,21 +9,25 @@ use axum::response::{Html, IntoResponse, Response};
 use super::command::command_sentence;
 use super::device_iec::{iec_name, iec_sections, load_profile_summary};
 use super::fleet::{cell, when};
-use super::pages::{Cell, CommandOption, DevicePage, EventLine, Table};
+use super::pages::{BillingLine, Cell, CommandOption, DevicePage, EventLine, Table};
 use super::signed_in;
 use crate::domain::ids::DeviceId;
 use crate::domain::role::Right;
+use crate::store::billing::fetch_billing_periods;
 use crate::store::buses::fetch_bus;
 use crate::store::command_jobs::fetch_latest_command_job;
 use crate::store::devices::fetch_device;
 use crate::store::events::fetch_device_events;
-use crate::store::intervals::fetch_interval_summary;
+use crate::store::intervals::{fetch_device_interval_minutes, fetch_interval_summary};
 use crate::store::read_jobs::fetch_latest_read_job;
 use crate::store::readings::{StoredReading, fetch_latest};
 use crate::web::api::reads::start_read;
 use crate::web::auth::Caller;
 use crate::web::error::ApiError;
 use crate::web::state::AppState;
+
+/// Billing periods shown on the device page; the API lists them all.
+const BILLING_LINES: usize = 6;
 
 /// Energy quantities by OBIS value group C (register kind D = 8).
 const ENERGIES: [(u8, &str); 6] = [
@@ -224,17 +228,46 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
             .map(|r| r.name.clone())
             .unwrap_or_default()
     };
+    // Intervals read from the meter's own profile, or derived from its
+    // registers at the device's interval length.
+    let (newest, last_day) =
+        fetch_interval_summary(&state.pool, id, state.clock.now() - chrono::TimeDelta::hours(24)).await?;
     let (load_profile, load_profile_csv) = match iec.and_then(|iec| iec.load_profile.as_ref()) {
-        Some(settings) => {
-            let (newest, last_day) =
-                fetch_interval_summary(&state.pool, id, state.clock.now() - chrono::TimeDelta::hours(24)).await?;
+        Some(settings) => (
+            load_profile_summary(newest, last_day, settings.interval_minutes),
+            last_day > 0,
+        ),
+        None if newest.is_some() => {
+            let minutes = fetch_device_interval_minutes(&state.pool, id).await?.unwrap_or(15);
             (
-                load_profile_summary(newest, last_day, settings.interval_minutes),
+                load_profile_summary(newest, last_day, u32::try_from(minutes).unwrap_or(15)),
                 last_day > 0,
             )
         }
         None => (String::new(), false),
     };
+    let billing = fetch_billing_periods(&state.pool, id)
+        .await?
+        .into_iter()
+        .take(BILLING_LINES)
+        .map(|period| {
+            let total = |code: &str| {
+                period
+                    .registers
+                    .iter()
+                    .find(|r| r.obis == code)
+                    .map(|r| format!("{:.3} {}", r.value, r.unit))
+                    .unwrap_or_default()
+            };
+            BillingLine {
+                reset_at: when(Some(period.reset_at)),
+                source: period.source.as_str(),
+                flags: period.quality.names().join(", "),
+                import: total("1-1:1.8.0"),
+                export: total("1-1:2.8.0"),
+            }
+        })
+        .collect();
     let bus_kind = fetch_bus(&state.pool, device.bus_id)
         .await?
         .map(|bus| bus.transport.0.kind())
@@ -325,6 +358,7 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
         bus_kind,
         load_profile,
         load_profile_csv,
+        billing,
         state: device.state().as_str(),
         last_success: when(device.last_success_at),
         failures: device.consecutive_failures,

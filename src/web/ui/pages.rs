@@ -77,7 +77,8 @@ pub struct DevicePage {
     pub address_label: &'static str,
     /// The bus's transport kind (`serial_rtu`, `iec62056_serial`, `optical`…).
     pub bus_kind: &'static str,
-    /// The load profile in a line (IEC meters with one), empty otherwise.
+    /// The load profile in a line (read from the meter or derived from its
+    /// registers), empty when the device has none.
     pub load_profile: String,
     /// Whether the last 24 hours hold intervals, for a link to their CSV.
     pub load_profile_csv: bool,
@@ -102,7 +103,18 @@ pub struct DevicePage {
     pub sections: Vec<Table>,
     /// Every latest value by OBIS code, whatever the device type.
     pub all_values: Table,
+    /// The newest billing periods, newest first.
+    pub billing: Vec<BillingLine>,
     pub events: Vec<EventLine>,
+}
+
+/// A billing period on the device page: its totals of active energy.
+pub struct BillingLine {
+    pub reset_at: String,
+    pub source: &'static str,
+    pub flags: String,
+    pub import: String,
+    pub export: String,
 }
 
 /// A profile command offered on the device page.
