@@ -9,6 +9,7 @@ pub mod load_profile;
 pub mod readings;
 pub mod reads;
 pub mod scans;
+pub mod sites;
 
 use axum::Json;
 use axum::Router;
@@ -50,6 +51,8 @@ use super::state::AppState;
         commands::get_command,
         events::list_events,
         events::ack_event,
+        sites::list_sites,
+        sites::update_site,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerAuth),
@@ -59,6 +62,7 @@ use super::state::AppState;
         (name = "devices", description = "Meters on the buses, their schedules and status"),
         (name = "readings", description = "Values read from devices, named by OBIS code"),
         (name = "commands", description = "Writes to devices (set tariff, clock, address; reset counters), ahead of every read on their bus"),
+        (name = "sites", description = "Sites: their time zone and the billing schedule the server closes periods on"),
         (name = "events", description = "The event log: meter conditions and head-end events, with their acknowledgement"),
     )
 )]
@@ -113,6 +117,8 @@ pub fn router() -> Router<AppState> {
         .route("/devices/{id}/commands", axum::routing::post(commands::create_command))
         .route("/commands/{id}", get(commands::get_command))
         .route("/events", get(events::list_events))
+        .route("/sites", get(sites::list_sites))
+        .route("/sites/{id}", axum::routing::patch(sites::update_site))
         .route("/events/{id}/ack", axum::routing::post(events::ack_event))
         .fallback(|| async { super::error::ApiError::not_found("no such API path") })
 }
