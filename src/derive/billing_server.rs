@@ -14,7 +14,7 @@ use crate::metering::billing::{BillingPeriod, BillingRegister, BillingSource};
 use crate::metering::billing_schedule::{instants, interpolate};
 use crate::store::StoreError;
 use crate::store::billing::{fetch_last_reset, insert_billing_periods};
-use crate::store::billing_schedule::{ScheduledDevice, fetch_reads_around, fetch_scheduled_devices};
+use crate::store::billing_schedule::{ScheduledDevice, fetch_first_read, fetch_reads_around, fetch_scheduled_devices};
 use crate::store::events::insert_momentary_event;
 
 /// One round over every device on a scheduled site whose profile keeps no
@@ -61,8 +61,12 @@ async fn close_device(services: &DeriveServices, device: &ScheduledDevice) -> Re
         return Ok(0);
     }
     let last = fetch_last_reset(&services.pool, device.id, BillingSource::Server).await?;
-    let Some(from) = last.or(device.first_read_at) else {
-        return Ok(0);
+    let from = match last {
+        Some(last) => last,
+        None => match fetch_first_read(&services.pool, device.id, &codes).await? {
+            Some(first) => first,
+            None => return Ok(0),
+        },
     };
     let zone: Tz = device.time_zone.parse().unwrap_or(Tz::UTC);
     let day = u32::try_from(device.billing_day).unwrap_or(1);

@@ -8,7 +8,7 @@ use super::error::StoreError;
 use crate::domain::ids::{DeviceId, SiteId};
 
 /// An enabled device on a site with a billing schedule, with the codes it
-/// has reported and when it was first read.
+/// has reported.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ScheduledDevice {
     pub id: DeviceId,
@@ -17,15 +17,13 @@ pub struct ScheduledDevice {
     pub billing_day: i16,
     pub billing_hour: i16,
     pub codes: Vec<String>,
-    pub first_read_at: Option<DateTime<Utc>>,
 }
 
 /// Every enabled device on an enabled bus of a site with a schedule.
 pub async fn fetch_scheduled_devices(pool: &PgPool) -> Result<Vec<ScheduledDevice>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT d.id, d.profile, s.time_zone, s.billing_day, s.billing_hour, \
-                COALESCE(array_agg(l.obis ORDER BY l.obis) FILTER (WHERE l.obis IS NOT NULL), '{}') AS codes, \
-                (SELECT min(r.read_at) FROM readings r WHERE r.device_id = d.id) AS first_read_at \
+                COALESCE(array_agg(l.obis ORDER BY l.obis) FILTER (WHERE l.obis IS NOT NULL), '{}') AS codes \
          FROM devices d JOIN buses b ON b.id = d.bus_id JOIN sites s ON s.id = b.site_id \
          LEFT JOIN latest_readings l ON l.device_id = d.id \
          WHERE d.enabled AND b.enabled AND s.billing_day IS NOT NULL AND s.billing_hour IS NOT NULL \
@@ -34,6 +32,22 @@ pub async fn fetch_scheduled_devices(pool: &PgPool) -> Result<Vec<ScheduledDevic
     )
     .fetch_all(pool)
     .await?)
+}
+
+/// When any of a device's `codes` was first read: where its server periods
+/// start when it has none yet.
+pub async fn fetch_first_read(
+    pool: &PgPool,
+    device: DeviceId,
+    codes: &[String],
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT min(read_at) FROM readings WHERE device_id = $1 AND obis = ANY($2)")
+            .bind(device)
+            .bind(codes)
+            .fetch_one(pool)
+            .await?,
+    )
 }
 
 /// For one code: its unit, the last read at or before an instant and the
