@@ -91,6 +91,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("connecting to {}", redact(&url)))?;
     migrate(&pool).await.context("applying migrations")?;
+    // Server-side billing periods for the meters that keep no history (the
+    // COUNTIS E33, the pulse concentrator): the 1st of the month at midnight.
+    for site in crate::store::billing_schedule::fetch_sites(&pool).await? {
+        if site.billing_day.is_none() {
+            crate::store::billing_schedule::update_site_schedule(&pool, site.id, Some((1, 0))).await?;
+        }
+    }
     let profiles = Arc::new(load_profiles()?);
     let shutdown = shutdown_on_signal();
     let zone = Tz::UTC;

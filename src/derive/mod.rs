@@ -5,6 +5,7 @@
 //! fails is logged and tried again next round, losing nothing.
 
 pub mod billing_meter;
+pub mod billing_server;
 pub mod intervals;
 
 use std::sync::Arc;
@@ -45,5 +46,8 @@ pub async fn run_passes(services: &DeriveServices) {
     }
     if let Err(error) = intervals::derive_intervals(services).await {
         tracing::warn!(%error, "cannot derive intervals from registers");
+    }
+    if let Err(error) = billing_server::close_server_periods(services).await {
+        tracing::warn!(%error, "cannot close server-side billing periods");
     }
 }

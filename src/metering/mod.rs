@@ -4,4 +4,5 @@
 
 pub mod billing;
 pub mod billing_meter;
+pub mod billing_schedule;
 pub mod derive_intervals;

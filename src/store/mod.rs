@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod billing;
+pub mod billing_schedule;
 pub mod buses;
 pub mod command_jobs;
 pub mod database;

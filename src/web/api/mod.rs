@@ -10,6 +10,7 @@ pub mod load_profile;
 pub mod readings;
 pub mod reads;
 pub mod scans;
+pub mod sites;
 
 use axum::Json;
 use axum::Router;
@@ -52,6 +53,8 @@ use super::state::AppState;
         events::list_events,
         events::ack_event,
         billing::list_billing_periods,
+        sites::list_sites,
+        sites::update_site,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerAuth),
@@ -62,6 +65,7 @@ use super::state::AppState;
         (name = "readings", description = "Values read from devices, named by OBIS code"),
         (name = "commands", description = "Writes to devices (set tariff, clock, address; reset counters), ahead of every read on their bus"),
         (name = "billing", description = "Billing periods: the registers as they stood at each billing reset"),
+        (name = "sites", description = "Sites: their time zone and the billing schedule the server closes periods on"),
         (name = "events", description = "The event log: meter conditions and head-end events, with their acknowledgement"),
     )
 )]
@@ -117,6 +121,8 @@ pub fn router() -> Router<AppState> {
         .route("/commands/{id}", get(commands::get_command))
         .route("/devices/{id}/billing-periods", get(billing::list_billing_periods))
         .route("/events", get(events::list_events))
+        .route("/sites", get(sites::list_sites))
+        .route("/sites/{id}", axum::routing::patch(sites::update_site))
         .route("/events/{id}/ack", axum::routing::post(events::ack_event))
         .fallback(|| async { super::error::ApiError::not_found("no such API path") })
 }

@@ -1,0 +1,147 @@
+//! A site's billing schedule: the instants at which the server closes a
+//! billing period for meters that keep no history of their own, and the
+//! register values at those instants, interpolated between two reads.
+
+use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
+
+/// The schedule's instants after `from` and up to `to` (both exclusive of
+/// `from`, inclusive of `to`): day `day` (1–28, so every month has it) at
+/// hour `hour` local time in `zone`. A local hour skipped by a DST change
+/// gives the first instant after the gap; an ambiguous one (clocks set back)
+/// gives the earlier, so a period never closes twice.
+pub fn instants(day: u32, hour: u32, zone: Tz, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+    let mut out = Vec::new();
+    if from >= to {
+        return out;
+    }
+    // Start one month before `from`'s local month: a zone ahead of UTC can
+    // put the instant of `from`'s month before `from`'s UTC date.
+    let start = from.with_timezone(&zone);
+    let (mut year, mut month) = (start.year(), start.month());
+    (year, month) = previous_month(year, month);
+    loop {
+        let Some(at) = local_instant(year, month, day, hour, zone) else {
+            return out;
+        };
+        if at > to {
+            return out;
+        }
+        if at > from {
+            out.push(at);
+        }
+        (year, month) = next_month(year, month);
+    }
+}
+
+/// The instant of a local date and hour, resolved across DST changes.
+fn local_instant(year: i32, month: u32, day: u32, hour: u32, zone: Tz) -> Option<DateTime<Utc>> {
+    let naive = NaiveDate::from_ymd_opt(year, month, day)?.and_hms_opt(hour, 0, 0)?;
+    // Skipped hour: walk forward a minute at a time to the first local time
+    // that exists, which is the instant the clocks jumped (gaps are 30 or
+    // 60 minutes in the tz database; a day bounds the walk).
+    for minutes in 0..=24 * 60 {
+        match zone.from_local_datetime(&(naive + Duration::minutes(minutes))) {
+            LocalResult::Single(at) => return Some(at.with_timezone(&Utc)),
+            LocalResult::Ambiguous(earlier, _) => return Some(earlier.with_timezone(&Utc)),
+            LocalResult::None => continue,
+        }
+    }
+    None
+}
+
+fn next_month(year: i32, month: u32) -> (i32, u32) {
+    if month == 12 { (year + 1, 1) } else { (year, month + 1) }
+}
+
+fn previous_month(year: i32, month: u32) -> (i32, u32) {
+    if month == 1 { (year - 1, 12) } else { (year, month - 1) }
+}
+
+/// The value at `at` on the straight line between two reads of a
+/// cumulative register (`t0 <= at <= t1`).
+pub fn interpolate((t0, v0): (DateTime<Utc>, f64), (t1, v1): (DateTime<Utc>, f64), at: DateTime<Utc>) -> f64 {
+    let span = (t1 - t0).num_milliseconds();
+    if span <= 0 {
+        return v0;
+    }
+    let part = (at - t0).num_milliseconds() as f64 / span as f64;
+    v0 + (v1 - v0) * part
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap()
+    }
+
+    #[test]
+    fn ambiguous_hour_takes_the_earlier_instant() {
+        // Paris leaves CEST (UTC+2) at 03:00 on 2026-10-25: 02:00 happens
+        // twice, first at 00:00 UTC (CEST) then at 01:00 UTC (CET).
+        let at = instants(
+            25,
+            2,
+            chrono_tz::Europe::Paris,
+            utc(2026, 10, 1, 0, 0),
+            utc(2026, 10, 31, 0, 0),
+        );
+        assert_eq!(at, vec![utc(2026, 10, 25, 0, 0)]);
+    }
+
+    #[test]
+    fn skipped_hour_takes_the_first_instant_after_the_gap() {
+        // New York leaves EST (UTC-5) at 02:00 on 2026-03-08: 02:00-03:00
+        // local does not exist; 03:00 EDT (UTC-4) is 07:00 UTC.
+        let at = instants(
+            8,
+            2,
+            chrono_tz::America::New_York,
+            utc(2026, 3, 1, 0, 0),
+            utc(2026, 3, 31, 0, 0),
+        );
+        assert_eq!(at, vec![utc(2026, 3, 8, 7, 0)]);
+    }
+
+    #[test]
+    fn ordinary_months_in_a_zone_ahead_of_utc() {
+        // Paris in winter is UTC+1: the 1st at 00:00 local is 23:00 UTC the
+        // day before; in summer (UTC+2) 22:00 UTC.
+        let at = instants(
+            1,
+            0,
+            chrono_tz::Europe::Paris,
+            utc(2026, 1, 1, 0, 0),
+            utc(2026, 5, 1, 0, 0),
+        );
+        assert_eq!(
+            at,
+            vec![
+                utc(2026, 1, 31, 23, 0),
+                utc(2026, 2, 28, 23, 0),
+                utc(2026, 3, 31, 22, 0),
+                utc(2026, 4, 30, 22, 0)
+            ]
+        );
+    }
+
+    #[test]
+    fn from_is_exclusive_and_to_inclusive() {
+        let zone = chrono_tz::UTC;
+        assert_eq!(
+            instants(5, 6, zone, utc(2026, 2, 5, 6, 0), utc(2026, 3, 5, 6, 0)),
+            vec![utc(2026, 3, 5, 6, 0)]
+        );
+    }
+
+    #[test]
+    fn interpolates_on_the_line() {
+        let a = (utc(2026, 3, 8, 6, 30), 100.0);
+        let b = (utc(2026, 3, 8, 7, 30), 102.0);
+        assert!((interpolate(a, b, utc(2026, 3, 8, 7, 0)) - 101.0).abs() < 1e-9);
+        assert!((interpolate(a, b, utc(2026, 3, 8, 7, 15)) - 101.5).abs() < 1e-9);
+        assert_eq!(interpolate(a, a, a.0), 100.0);
+    }
+}
