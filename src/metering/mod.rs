@@ -3,4 +3,5 @@
 //! calendars; no I/O, so every result can be recomputed for any past period.
 
 pub mod billing;
+pub mod clock_drift;
 pub mod derive_intervals;
