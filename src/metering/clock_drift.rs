@@ -29,7 +29,10 @@ mod tests {
     use chrono_tz::Europe::Paris;
 
     fn local(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> NaiveDateTime {
-        NaiveDate::from_ymd_opt(y, mo, d).unwrap().and_hms_opt(h, mi, s).unwrap()
+        NaiveDate::from_ymd_opt(y, mo, d)
+            .unwrap()
+            .and_hms_opt(h, mi, s)
+            .unwrap()
     }
 
     fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> DateTime<Utc> {
@@ -63,7 +66,10 @@ mod tests {
         assert_eq!(clock_drift_seconds(meter, Paris, utc(2026, 10, 25, 1, 30, 0)), Some(10));
         // Server at 01:00:00 UTC: 00:30:10 UTC is 1 790 s behind, 01:30:10
         // UTC is 1 810 s ahead; the nearer is the CEST one.
-        assert_eq!(clock_drift_seconds(meter, Paris, utc(2026, 10, 25, 1, 0, 0)), Some(-1_790));
+        assert_eq!(
+            clock_drift_seconds(meter, Paris, utc(2026, 10, 25, 1, 0, 0)),
+            Some(-1_790)
+        );
     }
 
     #[test]
