@@ -10,7 +10,7 @@ use sqlx::PgPool;
 use tokio::time::Instant;
 use tokio_modbus::ExceptionCode;
 
-use super::clock_check::check_clock;
+use super::clock_check::{check_clock, meter_clock};
 use super::link::{Link, LinkError};
 use super::link_stats::Outcome;
 use super::stats::PollStats;
@@ -77,7 +77,7 @@ pub(crate) async fn finish_read(
             check_clock(
                 &services.pool,
                 &runtime.config,
-                &readings,
+                meter_clock(&readings),
                 at,
                 services.clock_drift_threshold,
             )
