@@ -23,6 +23,9 @@ pub struct Config {
     pub poll_refresh: Duration,
     /// How often stored data is derived into billing periods and intervals (30 s).
     pub derive_every: Duration,
+    /// `OHMNIBUS_CLOCK_DRIFT_SECONDS`: how far a meter's clock may be from the
+    /// server's before a `clock_drift` event opens (default 30).
+    pub clock_drift_threshold: Duration,
     /// What the server takes for now: the system clock, or a test's.
     pub clock: Clock,
 }
@@ -46,6 +49,13 @@ impl Config {
             ),
             Err(_) => Duration::from_millis(1_000),
         };
+        let clock_drift_threshold = match std::env::var("OHMNIBUS_CLOCK_DRIFT_SECONDS") {
+            Ok(text) => Duration::from_secs(
+                text.parse()
+                    .with_context(|| format!("OHMNIBUS_CLOCK_DRIFT_SECONDS={text:?} is not a number of seconds"))?,
+            ),
+            Err(_) => Duration::from_secs(30),
+        };
         Ok(Config {
             database_url,
             bind,
@@ -53,6 +63,7 @@ impl Config {
             request_timeout,
             poll_refresh: Duration::from_secs(2),
             derive_every: Duration::from_secs(30),
+            clock_drift_threshold,
             clock: Clock::System,
         })
     }

@@ -57,6 +57,7 @@ pub fn start(
     let settings = PollSettings {
         request_timeout: config.request_timeout,
         refresh: config.poll_refresh,
+        clock_drift_threshold: config.clock_drift_threshold,
         clock: config.clock.clone(),
     };
     let poller = tokio::spawn(run_poller(

@@ -171,6 +171,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         request_timeout: std::time::Duration::from_millis(1_000),
         poll_refresh: std::time::Duration::from_secs(2),
         derive_every: std::time::Duration::from_secs(30),
+        clock_drift_threshold: std::time::Duration::from_secs(30),
         clock: Clock::System,
     };
     if let Ok(bind) = std::env::var("OHMNIBUS_BIND") {

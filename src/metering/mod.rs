@@ -5,4 +5,5 @@
 pub mod billing;
 pub mod billing_meter;
 pub mod billing_schedule;
+pub mod clock_drift;
 pub mod derive_intervals;

@@ -11,6 +11,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+use super::clock_check::{check_clock, readout_clock};
 use super::command::BusCommand;
 use super::iec_line::{IecLine, session_config};
 use super::link_stats::Outcome;
@@ -220,6 +221,15 @@ async fn read_device(
     }
     let mut count = decoded.readings.len();
     record_conditions(&services.pool, &device.config, &decoded, iec, at).await;
+    let meter = readout_clock(&readout.data_sets);
+    check_clock(
+        &services.pool,
+        &device.config,
+        meter,
+        at,
+        services.clock_drift_threshold,
+    )
+    .await;
     if count > 0 {
         PollStats::add(&services.stats.readings_queued, count as u64);
         let batch = decoded.readings.into_iter().map(|r| (device.config.id, r)).collect();

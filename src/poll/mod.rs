@@ -2,6 +2,7 @@
 //! time; a supervisor keeps the workers in step with the database; ingest
 //! writes what they read in batches.
 
+pub mod clock_check;
 pub mod command;
 pub mod iec_line;
 pub mod iec_worker;

@@ -10,6 +10,7 @@ use sqlx::PgPool;
 use tokio::time::Instant;
 use tokio_modbus::ExceptionCode;
 
+use super::clock_check::{check_clock, meter_clock};
 use super::link::{Link, LinkError};
 use super::link_stats::Outcome;
 use super::stats::PollStats;
@@ -73,6 +74,14 @@ pub(crate) async fn finish_read(
             if let Some(inputs) = runtime.config.profile.pulse_inputs {
                 derive_pulses(&services.pool, runtime, inputs, &mut readings, at).await;
             }
+            check_clock(
+                &services.pool,
+                &runtime.config,
+                meter_clock(&readings),
+                at,
+                services.clock_drift_threshold,
+            )
+            .await;
             let count = readings.len();
             if count > 0 {
                 PollStats::add(&services.stats.readings_queued, count as u64);

@@ -30,6 +30,8 @@ pub struct PollSettings {
     pub request_timeout: Duration,
     /// How often to look for configuration changes in the database.
     pub refresh: Duration,
+    /// How far a meter's clock may be off before a `clock_drift` event opens.
+    pub clock_drift_threshold: Duration,
     /// What the poller takes for now (read stamps, meter clocks).
     pub clock: Clock,
 }
@@ -39,6 +41,7 @@ impl Default for PollSettings {
         PollSettings {
             request_timeout: Duration::from_millis(1_000),
             refresh: Duration::from_secs(2),
+            clock_drift_threshold: Duration::from_secs(30),
             clock: Clock::System,
         }
     }
@@ -68,6 +71,7 @@ pub async fn run_poller(
         stats,
         profiles: Arc::clone(&profiles),
         request_timeout: settings.request_timeout,
+        clock_drift_threshold: settings.clock_drift_threshold,
         clock: settings.clock.clone(),
     };
     let mut running: HashMap<BusId, RunningBus> = HashMap::new();

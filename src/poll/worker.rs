@@ -76,6 +76,8 @@ pub struct WorkerServices {
     pub stats: Arc<PollStats>,
     pub profiles: Arc<ProfileSet>,
     pub request_timeout: Duration,
+    /// How far a meter's clock may be off before a `clock_drift` event opens.
+    pub clock_drift_threshold: Duration,
     /// What the worker takes for now: read stamps, clock checks.
     pub clock: Clock,
 }

@@ -81,6 +81,7 @@ async fn spawn_app_with(request_timeout: Duration, clock: Clock) -> TestApp {
         request_timeout,
         poll_refresh: Duration::from_millis(200),
         derive_every: Duration::from_millis(300),
+        clock_drift_threshold: Duration::from_secs(30),
         clock,
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

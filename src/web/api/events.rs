@@ -28,7 +28,7 @@ pub struct Event {
     /// The device it concerns; null for an event of the head-end itself.
     pub device_id: Option<i64>,
     /// Stable snake_case code: `comm_lost`, `comm_restored`, `register_rollover`,
-    /// `register_decreased`, or a meter condition named by its profile
+    /// `register_decreased`, `clock_drift`, or a meter condition named by its profile
     /// (`over_voltage`, `low_battery`…).
     pub code: String,
     /// `info`, `warning` or `critical`.

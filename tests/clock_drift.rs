@@ -1,0 +1,146 @@
+//! The `clock_drift` event: a TH40C over Modbus TCP whose clock is set
+//! ahead of the server's by hand, read on demand on the test's clock.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use chrono_tz::Europe::Paris;
+use common::{TestApp, eventually, spawn_app_with_clock};
+use ohmnibus::device::obis::ObisCode;
+use ohmnibus::device::registry::ProfileSet;
+use ohmnibus::domain::clock::Clock;
+use ohmnibus::domain::ids::DeviceId;
+use ohmnibus::domain::role::Role;
+use ohmnibus::protocol::modbus::frame::Exception;
+use ohmnibus::sim::bus::SimBus;
+use ohmnibus::sim::device::SimDevice;
+use ohmnibus::sim::meter::Th40cModel;
+use ohmnibus::sim::model::MeterModel;
+use ohmnibus::sim::server::{TcpFraming, spawn_tcp};
+use ohmnibus::store::events::fetch_device_events;
+use serde_json::json;
+use tokio::sync::watch;
+
+/// A TH40C whose clock offset the test changes while it runs.
+struct SetOffset {
+    inner: Th40cModel,
+    offset: Arc<Mutex<chrono::Duration>>,
+}
+
+impl MeterModel for SetOffset {
+    fn advance(&mut self, now: DateTime<Utc>) {
+        self.inner.clock_offset = *self.offset.lock().unwrap();
+        self.inner.advance(now);
+    }
+
+    fn value(&self, code: &ObisCode, now: DateTime<Utc>) -> Option<(f64, Option<DateTime<Utc>>)> {
+        self.inner.value(code, now)
+    }
+
+    fn command(&mut self, name: &str, values: &[u16], now: DateTime<Utc>) -> Result<(), Exception> {
+        self.inner.command(name, values, now)
+    }
+}
+
+/// Asks for a read now and waits until it is done.
+async fn read_now(app: &TestApp, token: &str, id: i64) {
+    let (_, job) = app
+        .request("POST", &format!("/api/v1/devices/{id}/read"), Some(token), None)
+        .await;
+    let job_path = format!("/api/v1/reads/{}", job["id"]);
+    let done = eventually(Duration::from_secs(10), || async {
+        app.request("GET", &job_path, Some(token), None).await.1["state"] == "done"
+    })
+    .await;
+    assert!(done, "the read finished");
+}
+
+#[tokio::test]
+async fn a_meter_clock_ahead_opens_the_event_and_a_set_clock_clears_it() {
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 20, 10, 0, 0).unwrap();
+    let clock = Clock::manual(t0);
+    let app = spawn_app_with_clock(clock.clone()).await;
+    let engineer = app.token(Role::Engineer).await;
+    let operator = app.token(Role::Operator).await;
+    // The meter shows Paris wall time (UTC+1 in November), as its site says.
+    sqlx::query("UPDATE sites SET time_zone = 'Europe/Paris'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+
+    let offset = Arc::new(Mutex::new(chrono::Duration::zero()));
+    let model = SetOffset {
+        inner: Th40cModel::new(1, Paris, t0),
+        offset: offset.clone(),
+    };
+    let device = SimDevice::new(ProfileSet::builtin().get("th40c").unwrap(), 1, model, clock.clone());
+    let (_stop, shutdown) = watch::channel(false);
+    let (line, _) = spawn_tcp(
+        SimBus::new(vec![device]),
+        "127.0.0.1:0",
+        TcpFraming::ModbusTcp,
+        shutdown,
+    )
+    .await
+    .unwrap();
+    let transport = json!({"kind": "modbus_tcp", "host": "127.0.0.1", "port": line.port()});
+    let (_, bus) = app
+        .request(
+            "POST",
+            "/api/v1/buses",
+            Some(&engineer),
+            Some(json!({"name": "b", "transport": transport})),
+        )
+        .await;
+    let body = json!({"name": "m", "bus_id": bus["id"], "profile": "th40c", "address": 1,
+                      "schedule": {"realtime_seconds": 3600, "energy_seconds": 3600}});
+    let (_, created) = app
+        .request("POST", "/api/v1/devices", Some(&engineer), Some(body))
+        .await;
+    let id = created["id"].as_i64().unwrap();
+    let events = || {
+        let pool = app.pool.clone();
+        async move {
+            fetch_device_events(&pool, DeviceId(id), 50)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|e| e.code == "clock_drift")
+                .collect::<Vec<_>>()
+        }
+    };
+
+    // The first scheduled read, with a correct clock: no event.
+    let read = eventually(Duration::from_secs(10), || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM readings WHERE device_id = $1 AND obis = '1-0:0.9.1'")
+            .bind(id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+            > 0
+    })
+    .await;
+    assert!(read, "the clock was read");
+    assert!(events().await.is_empty());
+
+    // 120 s ahead, beyond the default 30 s.
+    *offset.lock().unwrap() = chrono::Duration::seconds(120);
+    clock.advance(chrono::Duration::minutes(10));
+    read_now(&app, &operator, id).await;
+    let open = events().await;
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert!(open[0].cleared_at.is_none());
+    assert_eq!(open[0].severity, "warning");
+    assert!(open[0].message.contains("120 s ahead"), "{}", open[0].message);
+
+    // Set right again: the next read clears it.
+    *offset.lock().unwrap() = chrono::Duration::zero();
+    clock.advance(chrono::Duration::minutes(10));
+    read_now(&app, &operator, id).await;
+    let cleared = events().await;
+    assert_eq!(cleared.len(), 1, "{cleared:?}");
+    assert_eq!(cleared[0].cleared_at, Some(clock.now()));
+}
