@@ -460,6 +460,13 @@ async fn an_engineer_changes_a_devices_schedule_and_stops_its_polling() {
     );
     let (_, fetched) = app.request("GET", &path, Some(&engineer), None).await;
     assert_eq!(fetched["schedule"], changed["schedule"]);
+    // Derived intervals are 15 minutes long unless changed.
+    assert_eq!(fetched["interval_minutes"], 15);
+    let (status, changed) = app
+        .request("PATCH", &path, Some(&engineer), Some(json!({"interval_minutes": 60})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(changed["interval_minutes"], 60);
 
     for (body, field) in [
         (
@@ -467,6 +474,8 @@ async fn an_engineer_changes_a_devices_schedule_and_stops_its_polling() {
             "schedule.realtime_seconds:",
         ),
         (json!({"name": "  "}), "name:"),
+        (json!({"interval_minutes": 0}), "interval_minutes:"),
+        (json!({"interval_minutes": 121}), "interval_minutes:"),
         (json!({"colour": "red"}), "unknown field `colour`"),
     ] {
         let (status, error) = app.request("PATCH", &path, Some(&engineer), Some(body.clone())).await;

@@ -22,6 +22,8 @@ pub struct DeviceRow {
     pub realtime_seconds: i32,
     pub energy_seconds: i32,
     pub history_seconds: i32,
+    /// Length of the intervals derived from its registers, 1–120 minutes.
+    pub interval_minutes: i32,
     pub enabled: bool,
     pub state: String,
     pub last_success_at: Option<DateTime<Utc>>,
@@ -83,7 +85,7 @@ macro_rules! select_devices {
     ($tail:literal) => {
         concat!(
             "SELECT d.id, d.bus_id, b.name AS bus_name, d.name, d.profile, d.address, d.iec_address, \
-                      d.realtime_seconds, d.energy_seconds, d.history_seconds, d.enabled, d.state, d.last_success_at, \
+                      d.realtime_seconds, d.energy_seconds, d.history_seconds, d.interval_minutes, d.enabled, d.state, d.last_success_at, \
                       d.last_attempt_at, d.consecutive_failures, d.last_error, d.created_at \
                       FROM devices d JOIN buses b ON b.id = d.bus_id",
             " ",
@@ -172,9 +174,11 @@ pub struct DeviceSettings<'a> {
     pub realtime_seconds: u32,
     pub energy_seconds: u32,
     pub history_seconds: u32,
+    pub interval_minutes: u32,
 }
 
-/// Changes a device's name, whether it is polled, and its poll periods.
+/// Changes a device's name, whether it is polled, its poll periods and its
+/// interval length.
 /// The poller picks the change up at its next look at the configuration.
 pub async fn update_device_settings(
     pool: &PgPool,
@@ -184,7 +188,7 @@ pub async fn update_device_settings(
     let period = |seconds: u32| i32::try_from(seconds).unwrap_or(i32::MAX);
     let updated = sqlx::query(
         "UPDATE devices SET name = $2, enabled = $3, realtime_seconds = $4, energy_seconds = $5, \
-         history_seconds = $6 WHERE id = $1",
+         history_seconds = $6, interval_minutes = $7 WHERE id = $1",
     )
     .bind(id)
     .bind(settings.name)
@@ -192,6 +196,7 @@ pub async fn update_device_settings(
     .bind(period(settings.realtime_seconds))
     .bind(period(settings.energy_seconds))
     .bind(period(settings.history_seconds))
+    .bind(period(settings.interval_minutes))
     .execute(pool)
     .await
     .map_err(on_constraint)?

@@ -1,5 +1,5 @@
 //! `PATCH /api/v1/devices/{id}`: an engineer renames a device, stops or
-//! resumes its polling, or changes its poll periods.
+//! resumes its polling, or changes its poll periods or interval length.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -19,12 +19,15 @@ use crate::web::state::AppState;
 /// What to change; fields left out keep their value.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"schedule": {"energy_seconds": 300}, "enabled": true}))]
+#[schema(example = json!({"schedule": {"energy_seconds": 300}, "enabled": true, "interval_minutes": 30}))]
 pub struct DeviceChange {
     pub name: Option<String>,
     /// False stops polling the device (its data stays); true resumes it.
     pub enabled: Option<bool>,
     pub schedule: Option<ScheduleInput>,
+    /// Length of the intervals derived from its registers, 1–120 minutes.
+    /// Intervals already derived keep their length.
+    pub interval_minutes: Option<u32>,
 }
 
 /// Change a device (engineer). The poller follows within seconds.
@@ -75,6 +78,16 @@ pub async fn update_device(
             schedule.and_then(|s| s.history_seconds),
             current(row.history_seconds),
         )?,
+        interval_minutes: match change.interval_minutes {
+            Some(minutes @ 1..=120) => minutes,
+            Some(minutes) => {
+                return Err(ApiError::invalid(
+                    "interval_minutes",
+                    format!("{minutes} is outside 1–120 minutes"),
+                ));
+            }
+            None => current(row.interval_minutes),
+        },
     };
     let updated = update_device_settings(&state.pool, id, &settings)
         .await?
@@ -92,6 +105,7 @@ pub async fn update_device(
                 "energy_seconds": settings.energy_seconds,
                 "history_seconds": settings.history_seconds,
             },
+            "interval_minutes": settings.interval_minutes,
         }),
     )
     .await?;

@@ -81,7 +81,7 @@ pub struct Status {
 /// A device.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"id": 1, "name": "Main incomer", "bus_id": 1, "profile": "th40c", "address": 1,
-    "schedule": {"realtime_seconds": 10, "energy_seconds": 60, "history_seconds": 900}, "enabled": true,
+    "schedule": {"realtime_seconds": 10, "energy_seconds": 60, "history_seconds": 900}, "interval_minutes": 15, "enabled": true,
     "status": {"state": "online", "last_success_at": "2026-11-22T08:00:00Z", "consecutive_failures": 0, "last_error": null},
     "created_at": "2026-11-22T07:59:00Z"}))]
 pub struct Device {
@@ -96,6 +96,9 @@ pub struct Device {
     /// IEC 62056-21 device address; null on a Modbus bus.
     pub iec_address: Option<String>,
     pub schedule: Schedule,
+    /// Length of the load-profile intervals derived from its registers
+    /// (1–120 minutes; a meter with a load profile of its own keeps its own).
+    pub interval_minutes: i32,
     /// Whether the device is polled.
     pub enabled: bool,
     pub status: Status,
@@ -125,6 +128,7 @@ impl Device {
             address: row.address,
             iec_address: row.iec_address,
             enabled: row.enabled,
+            interval_minutes: row.interval_minutes,
             schedule: Schedule {
                 realtime_seconds: row.realtime_seconds,
                 energy_seconds: row.energy_seconds,
