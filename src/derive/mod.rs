@@ -28,7 +28,16 @@ pub struct DeriveServices {
 /// Runs every pass each `every` until `shutdown` turns true.
 pub async fn run_derivation(services: DeriveServices, every: Duration, mut shutdown: watch::Receiver<bool>) {
     loop {
-        run_passes(&services).await;
+        // A shutdown does not wait for a round to finish: each pass stores
+        // its results in single statements, so a round cut short loses
+        // nothing that the next one will not redo.
+        tokio::select! {
+            _ = run_passes(&services) => {}
+            _ = shutdown.changed() => {}
+        }
+        if *shutdown.borrow() {
+            break;
+        }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = shutdown.changed() => {}
