@@ -11,21 +11,18 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
-use common::{eventually, spawn_app_with_clock};
+use common::{eventually, serve_one_modbus_tcp_device, spawn_app_with_clock};
 use ohmnibus::device::obis::ObisCode;
 use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::ids::DeviceId;
 use ohmnibus::domain::role::Role;
 use ohmnibus::protocol::modbus::frame::Exception;
-use ohmnibus::sim::bus::SimBus;
 use ohmnibus::sim::device::SimDevice;
 use ohmnibus::sim::meter::Th40cModel;
 use ohmnibus::sim::model::MeterModel;
-use ohmnibus::sim::server::{TcpFraming, spawn_tcp};
 use ohmnibus::store::derived_intervals::fetch_derived_intervals;
 use serde_json::json;
-use tokio::sync::watch;
 
 /// A TH40C whose total import energy (1-1:1.8.0) is what the test set for
 /// the latest instant at or before the meter's `now`: a value tied to the
@@ -75,31 +72,9 @@ async fn intervals_follow_the_register_on_the_sites_grid() {
         energy: energy.clone(),
     };
     let device = SimDevice::new(ProfileSet::builtin().get("th40c").unwrap(), 1, model, clock.clone());
-    let (_stop, shutdown) = watch::channel(false);
-    let (line, _) = spawn_tcp(
-        SimBus::new(vec![device]),
-        "127.0.0.1:0",
-        TcpFraming::ModbusTcp,
-        shutdown,
-    )
-    .await
-    .unwrap();
-    let transport = json!({"kind": "modbus_tcp", "host": "127.0.0.1", "port": line.port()});
-    let (_, bus) = app
-        .request(
-            "POST",
-            "/api/v1/buses",
-            Some(&engineer),
-            Some(json!({"name": "b", "transport": transport})),
-        )
-        .await;
     // Scheduled once an hour: after the first read, reads happen when the test asks.
-    let body = json!({"name": "m", "bus_id": bus["id"], "profile": "th40c", "address": 1,
-                      "schedule": {"realtime_seconds": 3600, "energy_seconds": 3600}});
-    let (_, created) = app
-        .request("POST", "/api/v1/devices", Some(&engineer), Some(body))
-        .await;
-    let id = created["id"].as_i64().unwrap();
+    let schedule = json!({"realtime_seconds": 3600, "energy_seconds": 3600});
+    let (id, _line) = serve_one_modbus_tcp_device(&app, &engineer, device, "th40c", schedule).await;
     sqlx::query("UPDATE devices SET interval_minutes = 60 WHERE id = $1")
         .bind(id)
         .execute(&app.pool)

@@ -1,13 +1,12 @@
 //! Intervals derived from cumulative registers: what the derivation pass
 //! needs to find its work, and where it stores the result.
 
-use std::collections::BTreeSet;
-
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use sqlx::types::Json;
 
 use super::error::StoreError;
+use super::intervals::ensure_interval_partitions;
 use crate::domain::ids::DeviceId;
 use crate::domain::transport::Transport;
 use crate::metering::derive_intervals::DerivedInterval;
@@ -92,13 +91,6 @@ pub async fn insert_derived_intervals(
     if intervals.is_empty() {
         return Ok(0);
     }
-    let mut months = Vec::new();
-    let mut seen = BTreeSet::new();
-    for interval in intervals {
-        if seen.insert((interval.start.year(), interval.start.month())) {
-            months.push(interval.start);
-        }
-    }
     let starts: Vec<DateTime<Utc>> = intervals.iter().map(|i| i.start).collect();
     let minutes: Vec<i32> = intervals
         .iter()
@@ -107,10 +99,7 @@ pub async fn insert_derived_intervals(
     let values: Vec<f64> = intervals.iter().map(|i| i.value).collect();
     let quality: Vec<i32> = intervals.iter().map(|i| i.quality.0).collect();
     let mut transaction = pool.begin().await?;
-    sqlx::query("SELECT ohmnibus_ensure_interval_partition(at) FROM UNNEST($1::timestamptz[]) AS m(at)")
-        .bind(&months)
-        .execute(&mut *transaction)
-        .await?;
+    ensure_interval_partitions(&mut transaction, &starts).await?;
     let inserted = sqlx::query(
         "INSERT INTO load_profile_intervals \
              (device_id, obis, interval_start, interval_minutes, value, unit, quality, source, version) \

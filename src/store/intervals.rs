@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Datelike, Utc};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use super::error::StoreError;
 use crate::device::interval::Interval;
@@ -22,6 +22,25 @@ pub struct StoredInterval {
     pub source: String,
 }
 
+/// Creates the monthly partitions that intervals starting at `starts` fall
+/// in, where they do not exist yet.
+pub(super) async fn ensure_interval_partitions(
+    connection: &mut PgConnection,
+    starts: &[DateTime<Utc>],
+) -> Result<(), StoreError> {
+    let mut seen = BTreeSet::new();
+    let months: Vec<DateTime<Utc>> = starts
+        .iter()
+        .filter(|at| seen.insert((at.year(), at.month())))
+        .copied()
+        .collect();
+    sqlx::query("SELECT ohmnibus_ensure_interval_partition(at) FROM UNNEST($1::timestamptz[]) AS m(at)")
+        .bind(&months)
+        .execute(connection)
+        .await?;
+    Ok(())
+}
+
 /// Stores a device's intervals read from the meter in one statement. An
 /// interval already stored is kept as it is: a re-read never rewrites what
 /// was recorded. Returns how many were new.
@@ -32,13 +51,6 @@ pub async fn insert_meter_intervals(
 ) -> Result<u64, StoreError> {
     if intervals.is_empty() {
         return Ok(0);
-    }
-    let mut months = Vec::new();
-    let mut seen = BTreeSet::new();
-    for interval in intervals {
-        if seen.insert((interval.start.year(), interval.start.month())) {
-            months.push(interval.start);
-        }
     }
     let codes: Vec<String> = intervals.iter().map(|i| i.obis.to_string()).collect();
     let starts: Vec<DateTime<Utc>> = intervals.iter().map(|i| i.start).collect();
@@ -51,10 +63,7 @@ pub async fn insert_meter_intervals(
     let statuses: Vec<String> = intervals.iter().map(|i| i.meter_status.clone()).collect();
     let quality: Vec<i32> = intervals.iter().map(|i| i.quality.0).collect();
     let mut transaction = pool.begin().await?;
-    sqlx::query("SELECT ohmnibus_ensure_interval_partition(at) FROM UNNEST($1::timestamptz[]) AS m(at)")
-        .bind(&months)
-        .execute(&mut *transaction)
-        .await?;
+    ensure_interval_partitions(&mut transaction, &starts).await?;
     let inserted = sqlx::query(
         "INSERT INTO load_profile_intervals \
              (device_id, obis, interval_start, interval_minutes, value, unit, meter_status, quality, source) \

@@ -173,3 +173,40 @@ where
     }
     false
 }
+
+/// Serves `device` alone on a simulated Modbus TCP line and adds it through
+/// the API (bus "b", device "m" at unit 1 with `profile` and `schedule`).
+/// Returns the device id and the line's stop switch: the line serves while
+/// the switch is kept.
+pub async fn serve_one_modbus_tcp_device(
+    app: &TestApp,
+    engineer: &str,
+    device: ohmnibus::sim::device::SimDevice,
+    profile: &str,
+    schedule: Value,
+) -> (i64, watch::Sender<bool>) {
+    use ohmnibus::sim::bus::SimBus;
+    use ohmnibus::sim::server::{TcpFraming, spawn_tcp};
+    let (stop, shutdown) = watch::channel(false);
+    let (line, _) = spawn_tcp(
+        SimBus::new(vec![device]),
+        "127.0.0.1:0",
+        TcpFraming::ModbusTcp,
+        shutdown,
+    )
+    .await
+    .unwrap();
+    let transport = serde_json::json!({"kind": "modbus_tcp", "host": "127.0.0.1", "port": line.port()});
+    let (_, bus) = app
+        .request(
+            "POST",
+            "/api/v1/buses",
+            Some(engineer),
+            Some(serde_json::json!({"name": "b", "transport": transport})),
+        )
+        .await;
+    let body = serde_json::json!({"name": "m", "bus_id": bus["id"], "profile": profile, "address": 1,
+                                  "schedule": schedule});
+    let (_, created) = app.request("POST", "/api/v1/devices", Some(engineer), Some(body)).await;
+    (created["id"].as_i64().unwrap(), stop)
+}
