@@ -300,12 +300,10 @@ pub(crate) async fn record_device_status(
     transition: Option<Transition>,
 ) {
     let id = config.id;
-    if let Err(error) = update_device_status(pool, id, status).await {
-        tracing::warn!(device = %id, %error, "cannot store device status");
-    }
     let at = status.last_attempt_at;
+    // The event goes first: whoever sees the new status finds its event too.
     let result = match transition {
-        None => return,
+        None => Ok(()),
         Some(Transition::Lost) => {
             let message = format!(
                 "{} stopped answering: {}",
@@ -327,5 +325,8 @@ pub(crate) async fn record_device_status(
     };
     if let Err(error) = result {
         tracing::warn!(device = %id, %error, "cannot store communication event");
+    }
+    if let Err(error) = update_device_status(pool, id, status).await {
+        tracing::warn!(device = %id, %error, "cannot store device status");
     }
 }
