@@ -37,6 +37,10 @@ pub struct IecSettings {
     /// Status words whose bits name conditions (error and warning registers).
     #[serde(default)]
     pub status: Vec<StatusWord>,
+    /// Events the meter logs as the start and stop of their latest
+    /// occurrence, each pair a code in the event log.
+    #[serde(default)]
+    pub events: Vec<EventRegister>,
     /// The meter's load profile, read in programming mode with `R5 P.01(…)`.
     #[serde(default)]
     pub load_profile: Option<LoadProfileSettings>,
@@ -103,6 +107,21 @@ pub struct StatusWord {
     pub bits: BTreeMap<u8, String>,
     /// `error` or `warning`: the severity of its conditions.
     pub severity: String,
+}
+
+/// An event the meter logs: the time values holding the start and the stop
+/// of its latest occurrence.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventRegister {
+    /// Stable snake_case event code (`voltage_loss_l1`, `power_down`).
+    pub code: String,
+    /// `critical`, `warning` or `info`: the severity of its events.
+    pub severity: String,
+    /// Code of the start time, as stored (a listed value of shape `time`).
+    pub start: ObisCode,
+    /// Code of the stop time, as stored.
+    pub stop: ObisCode,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -221,6 +240,27 @@ impl IecSettings {
             }
             if let Some((bit, _)) = word.bits.iter().find(|(_, code)| !is_snake_case(code)) {
                 return fail(field(&format!("bits.{bit}")), "must be a snake_case condition code");
+            }
+        }
+        let mut codes = std::collections::HashSet::new();
+        for (index, event) in self.events.iter().enumerate() {
+            let field = |name: &str| format!("iec62056.events[{index}] ({}).{name}", event.code);
+            if !is_snake_case(&event.code) {
+                return fail(field("code"), "must be a snake_case event code");
+            }
+            if !codes.insert(&event.code) {
+                return fail(field("code"), "listed twice");
+            }
+            if !matches!(event.severity.as_str(), "critical" | "warning" | "info") {
+                return fail(field("severity"), "must be critical, warning or info");
+            }
+            for (name, code) in [("start", &event.start), ("stop", &event.stop)] {
+                if !self
+                    .value_for(code)
+                    .is_some_and(|value| value.shape == ValueShape::Time)
+                {
+                    return fail(field(name), "must be a listed value of shape \"time\", as stored");
+                }
             }
         }
         if let Some(profile) = &self.load_profile {

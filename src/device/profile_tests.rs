@@ -465,6 +465,19 @@ fn malformed_iec_sections_name_file_field_and_reason() {
     assert!(error.contains("bits.0: must be a snake_case condition code"), "{error}");
     let error = refuse(&IEC_ONLY.replace("[iec62056]", "[iec62056]\nmax_baud = 115200"));
     assert!(error.contains("iec62056.max_baud: must be one of 300"), "{error}");
+    // An event register pairs two listed time values.
+    let with_event = |start: &str| {
+        format!(
+            "{IEC_ONLY}\n[[iec62056.events]]\ncode = \"cover_open\"\nseverity = \"critical\"\nstart = \"{start}\"\nstop = \"{start}\"\n"
+        )
+    };
+    let error = refuse(&with_event("1-1:1.8.0"));
+    assert!(
+        error.contains("iec62056.events[0] (cover_open).start: must be a listed value of shape \"time\""),
+        "{error}"
+    );
+    let error = refuse(&with_event("0-0:C.90.1"));
+    assert!(error.contains("iec62056.events[0] (cover_open).start"), "{error}");
     let error = refuse(&IEC_ONLY[..IEC_ONLY.find("[iec62056]").unwrap()]);
     assert!(
         error.contains("registers: a profile needs a Modbus register map, an [iec62056] section, or both"),

@@ -7,3 +7,4 @@ pub mod billing_meter;
 pub mod billing_schedule;
 pub mod clock_drift;
 pub mod derive_intervals;
+pub mod meter_events;

@@ -15,20 +15,20 @@ use super::clock_check::{check_clock, readout_clock};
 use super::command::BusCommand;
 use super::iec_line::{IecLine, session_config};
 use super::link_stats::Outcome;
+use super::meter_events::{record_conditions, record_event_registers};
 use super::read::{record_device_status, refuse_read_job, start_read_job};
 use super::schedule::Schedule;
 use super::stats::PollStats;
 use super::status::Tracker;
 use super::worker::{DeviceConfig, WorkerServices};
-use crate::device::iec::{IecSettings, LoadProfileSettings};
-use crate::device::iec_decode::{IecDecoded, decode_readout};
+use crate::device::iec::LoadProfileSettings;
+use crate::device::iec_decode::decode_readout;
 use crate::device::iec_load_profile::{intervals_from_blocks, profile_request};
 use crate::device::profile::RegisterGroup;
 use crate::domain::ids::{BusId, DeviceId};
 use crate::domain::transport::Transport;
 use crate::protocol::iec62056::session::{SessionConfig, SessionError};
 use crate::store::command_jobs::update_command_job_finished;
-use crate::store::events::{insert_event, update_event_cleared};
 use crate::store::intervals::{fetch_last_meter_interval, insert_meter_intervals};
 use crate::store::read_jobs::update_read_job_finished;
 use crate::store::scans::update_scan_finished;
@@ -221,6 +221,7 @@ async fn read_device(
     }
     let mut count = decoded.readings.len();
     record_conditions(&services.pool, &device.config, &decoded, iec, at).await;
+    record_event_registers(&services.pool, &device.config, &decoded, iec).await;
     let meter = readout_clock(&readout.data_sets);
     check_clock(
         &services.pool,
@@ -320,42 +321,5 @@ fn outcome<T>(result: &Result<T, SessionError>) -> Outcome {
             Outcome::Exception
         }
         Err(_) => Outcome::TransportError,
-    }
-}
-
-/// Opens an event per condition a status word shows, and clears the
-/// conditions of every word read that no longer show.
-async fn record_conditions(
-    pool: &sqlx::PgPool,
-    config: &DeviceConfig,
-    decoded: &IecDecoded,
-    iec: &IecSettings,
-    at: DateTime<Utc>,
-) {
-    for condition in &decoded.conditions {
-        let severity = if condition.severity == "error" {
-            "critical"
-        } else {
-            "warning"
-        };
-        let message = format!(
-            "{}: {} ({})",
-            config.name,
-            condition.code.replace('_', " "),
-            condition.word
-        );
-        if let Err(error) = insert_event(pool, config.id, &condition.code, severity, &message, at).await {
-            tracing::warn!(device = %config.id, %error, "cannot store a meter condition");
-        }
-    }
-    for word in iec.status.iter().filter(|word| decoded.words_read.contains(&word.obis)) {
-        for code in word.bits.values() {
-            if decoded.conditions.iter().any(|c| &c.code == code) {
-                continue;
-            }
-            if let Err(error) = update_event_cleared(pool, config.id, code, at).await {
-                tracing::warn!(device = %config.id, %error, "cannot clear a meter condition");
-            }
-        }
     }
 }

@@ -9,6 +9,7 @@ pub mod iec_worker;
 pub mod ingest;
 pub mod link;
 pub mod link_stats;
+pub mod meter_events;
 pub mod read;
 pub mod scan;
 pub mod schedule;

@@ -27,18 +27,7 @@ pub async fn insert_event(
     message: &str,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO events (device_id, code, severity, started_at, message) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (device_id, code) WHERE cleared_at IS NULL DO NOTHING",
-    )
-    .bind(device)
-    .bind(code)
-    .bind(severity)
-    .bind(at)
-    .bind(message)
-    .execute(pool)
-    .await?;
-    Ok(())
+    insert_event_span(pool, device, code, severity, message, at, None).await
 }
 
 /// Records an event that has no duration (a billing reset, a gap found):
@@ -51,18 +40,52 @@ pub async fn insert_momentary_event(
     message: &str,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    insert_event_span(pool, device, code, severity, message, at, Some(at)).await
+}
+
+/// Records an event from `started_at`, already cleared when `cleared_at` is
+/// given (an occurrence the meter logged with its start and stop). An open
+/// one is not stored while another of its code is open for the device.
+pub async fn insert_event_span(
+    pool: &PgPool,
+    device: DeviceId,
+    code: &str,
+    severity: &str,
+    message: &str,
+    started_at: DateTime<Utc>,
+    cleared_at: Option<DateTime<Utc>>,
+) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO events (device_id, code, severity, started_at, cleared_at, message) \
-         VALUES ($1, $2, $3, $4, $4, $5)",
+         VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (device_id, code) WHERE cleared_at IS NULL DO NOTHING",
     )
     .bind(device)
     .bind(code)
     .bind(severity)
-    .bind(at)
+    .bind(started_at)
+    .bind(cleared_at)
     .bind(message)
     .execute(pool)
     .await?;
     Ok(())
+}
+
+/// The start and clear time of the device's latest event of each code
+/// given, by code.
+pub async fn fetch_last_event_spans(
+    pool: &PgPool,
+    device: DeviceId,
+    codes: &[String],
+) -> Result<Vec<(String, DateTime<Utc>, Option<DateTime<Utc>>)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT DISTINCT ON (code) code, started_at, cleared_at FROM events \
+         WHERE device_id = $1 AND code = ANY($2) ORDER BY code, started_at DESC, id DESC",
+    )
+    .bind(device)
+    .bind(codes)
+    .fetch_all(pool)
+    .await?)
 }
 
 /// Clears the open event of a code, if any.

@@ -176,6 +176,12 @@ impl IecKind {
                     list.push(format!("1-1:{c}.7.0"));
                 }
                 list.extend(["0-0:C.51.0*1", "0-0:C.51.1*1", "0-0:C.50.41*00", "1-1:11.32.0*1"].map(String::from));
+                // The last voltage loss per phase and the terminal cover, with
+                // their start and stop.
+                for item in ["21", "22", "23", "31", "32", "33"] {
+                    list.push(format!("0-0:C.50.41*{item}"));
+                }
+                list.extend(["0-0:C.90.1*1", "0-0:C.90.2*1"].map(String::from));
             }
         }
         list
