@@ -118,6 +118,22 @@ async fn the_server_closes_a_period_at_the_first_instant_after_the_dst_gap() {
         .await
         .unwrap();
     assert_eq!(resets, 1);
+
+    // The billing page shows the period with its register, by name.
+    let viewer = app.token(Role::Viewer).await;
+    let (status, page) = app
+        .request("GET", &format!("/devices/{id}/billing"), Some(&viewer), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let page = page.as_str().unwrap();
+    assert!(page.contains("2026-03-08 07:00"), "the reset time: {page}");
+    assert!(
+        page.contains("Closed by the server") && page.contains("flags: interpolated"),
+        "{page}"
+    );
+    assert!(page.contains("1-1:1.8.0") && page.contains("101.000"), "{page}");
+    let (status, _) = app.request("GET", "/devices/999999/billing", Some(&viewer), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     app.stop().await;
 }
 

@@ -1,5 +1,6 @@
 //! HTML pages for operators: fleet overview, device detail, login.
 
+pub mod billing;
 pub mod bus;
 pub mod command;
 pub mod device;
@@ -39,6 +40,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(fleet::get_fleet_page))
         .route("/devices/{id}", get(device::get_device_page))
+        .route("/devices/{id}/billing", get(billing::get_billing_page))
         .route("/devices/{id}/read", axum::routing::post(device::post_read_now))
         .route("/devices/{id}/commands", axum::routing::post(command::post_command))
         .route("/events", get(events::get_events_page))

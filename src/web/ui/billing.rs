@@ -1,0 +1,118 @@
+//! The billing page of a device: every closed billing period with all its
+//! registers, as billing reads them (reset time, who closed it, flags).
+
+use axum::extract::{Path, State};
+use axum::response::{Html, IntoResponse, Response};
+
+use super::fleet::when;
+use super::signed_in;
+use crate::device::profile::Profile;
+use crate::domain::ids::DeviceId;
+use crate::domain::role::Right;
+use crate::store::billing::fetch_billing_periods;
+use crate::store::devices::fetch_device;
+use crate::web::auth::Caller;
+use crate::web::error::ApiError;
+use crate::web::state::AppState;
+
+#[derive(askama::Template)]
+#[template(path = "billing.html")]
+pub struct BillingPage {
+    pub user: String,
+    pub id: i64,
+    pub name: String,
+    pub periods: Vec<PeriodView>,
+}
+
+pub struct PeriodView {
+    pub reset_at: String,
+    pub source: &'static str,
+    pub reset_count: String,
+    pub flags: String,
+    pub registers: Vec<RegisterView>,
+}
+
+pub struct RegisterView {
+    pub obis: String,
+    pub name: String,
+    pub value: String,
+    pub unit: String,
+    /// When a maximum demand occurred.
+    pub captured_at: String,
+}
+
+pub async fn get_billing_page(
+    State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
+    Path(id): Path<i64>,
+) -> Response {
+    let caller = match signed_in(caller, &format!("/devices/{id}/billing")) {
+        Ok(caller) => caller,
+        Err(response) => return *response,
+    };
+    match build(&state, caller, DeviceId(id)).await {
+        Ok(page) => match askama::Template::render(&page) {
+            Ok(html) => Html(html).into_response(),
+            Err(error) => ApiError::internal(error).into_page(),
+        },
+        Err(error) => error.into_page(),
+    }
+}
+
+async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<BillingPage, ApiError> {
+    caller.require(Right::Read)?;
+    let device = fetch_device(&state.pool, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no device {id}")))?;
+    let profile = state.profiles.get(&device.profile);
+    let periods = fetch_billing_periods(&state.pool, id)
+        .await?
+        .into_iter()
+        .map(|period| PeriodView {
+            reset_at: when(Some(period.reset_at)),
+            source: period.source.as_str(),
+            reset_count: period.reset_count.map(|n| n.to_string()).unwrap_or_default(),
+            flags: period.quality.names().join(", "),
+            registers: period
+                .registers
+                .iter()
+                .map(|register| RegisterView {
+                    name: profile
+                        .as_deref()
+                        .map(|p| register_name(p, &register.obis))
+                        .unwrap_or_default(),
+                    obis: register.obis.clone(),
+                    value: format!("{:.3}", register.value),
+                    unit: register.unit.clone(),
+                    captured_at: register.captured_at.map(|at| when(Some(at))).unwrap_or_default(),
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(BillingPage {
+        user: caller.user,
+        id: id.0,
+        name: device.name,
+        periods,
+    })
+}
+
+/// The profile's name for a register's current code, from its Modbus map
+/// or its IEC values.
+fn register_name(profile: &Profile, code: &str) -> String {
+    let from_map = profile
+        .registers
+        .iter()
+        .find(|r| r.obis.to_string() == code)
+        .map(|r| r.name.clone());
+    let from_iec = || {
+        profile
+            .iec62056
+            .as_ref()?
+            .values
+            .iter()
+            .find(|value| value.obis.to_string() == code)
+            .map(|value| value.name.clone())
+    };
+    from_map.or_else(from_iec).unwrap_or_default()
+}
