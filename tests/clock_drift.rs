@@ -9,17 +9,23 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Europe::Paris;
 use common::{TestApp, eventually, serve_one_modbus_tcp_device, spawn_app_with_clock};
+use ohmnibus::device::interval::Interval;
 use ohmnibus::device::obis::ObisCode;
+use ohmnibus::device::reading::Quality;
 use ohmnibus::device::registry::ProfileSet;
+use ohmnibus::device::unit::Unit;
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::ids::DeviceId;
 use ohmnibus::domain::role::Role;
 use ohmnibus::protocol::modbus::frame::Exception;
 use ohmnibus::sim::device::SimDevice;
+use ohmnibus::sim::iec62056::{IecKind, IecLine, IecMeter, IecMeterConfig, SharedMeter, spawn_iec_tcp};
 use ohmnibus::sim::meter::Th40cModel;
 use ohmnibus::sim::model::MeterModel;
 use ohmnibus::store::events::fetch_device_events;
+use ohmnibus::store::intervals::insert_meter_intervals;
 use serde_json::json;
+use tokio::sync::watch;
 
 /// A TH40C whose clock offset the test changes while it runs.
 struct SetOffset {
@@ -118,4 +124,136 @@ async fn a_meter_clock_ahead_opens_the_event_and_a_set_clock_clears_it() {
     let cleared = events().await;
     assert_eq!(cleared.len(), 1, "{cleared:?}");
     assert_eq!(cleared[0].cleared_at, Some(clock.now()));
+}
+
+/// The flags of the device's intervals of `code` in `[from, to)`, from the
+/// load-profile API, by start.
+async fn interval_flags(
+    app: &TestApp,
+    token: &str,
+    id: i64,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Vec<(String, Vec<String>)> {
+    let path = format!(
+        "/api/v1/devices/{id}/load-profile?obis=1-1:1.29.0&from={}&to={}",
+        from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        to.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    let (status, body) = app.request("GET", &path, Some(token), None).await;
+    assert_eq!(status.as_u16(), 200, "{body}");
+    body["intervals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            let flags = i["flags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f.as_str().unwrap().to_owned())
+                .collect();
+            (i["start"].as_str().unwrap().to_owned(), flags)
+        })
+        .collect()
+}
+
+/// Intervals an A1000 records while its clock is known to be off are
+/// flagged `clock_uncertain`; those before the drift was found and after
+/// the clock is right again are not.
+#[tokio::test]
+async fn intervals_recorded_while_the_clock_is_off_are_uncertain() {
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 20, 10, 0, 0).unwrap();
+    let clock = Clock::manual(t0);
+    let app = spawn_app_with_clock(clock.clone()).await;
+    let engineer = app.token(Role::Engineer).await;
+    let operator = app.token(Role::Operator).await;
+    let mut config = IecMeterConfig::new(IecKind::A1000, 5);
+    config.address = "55555555".into();
+    let meter: SharedMeter = Arc::new(Mutex::new(IecMeter::new(config, t0)));
+    let mut line = IecLine::new(vec![Arc::clone(&meter)], clock.clone());
+    line.reaction = Duration::from_millis(5);
+    let (_stop, shutdown) = watch::channel(false);
+    let (address, _) = spawn_iec_tcp(line, "127.0.0.1:0", shutdown).await.unwrap();
+    let (_, bus) = app
+        .request(
+            "POST",
+            "/api/v1/buses",
+            Some(&engineer),
+            Some(json!({"name": "iec", "transport": {"kind": "iec62056_tcp", "host": "127.0.0.1", "port": address.port()}})),
+        )
+        .await;
+    let (status, device) = app
+        .request(
+            "POST",
+            "/api/v1/devices",
+            Some(&engineer),
+            Some(
+                json!({"name": "A1000", "bus_id": bus["id"], "profile": "a1000", "iec_address": "55555555",
+                        "schedule": {"energy_seconds": 86400}}),
+            ),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 201, "{device}");
+    let id = device["id"].as_i64().unwrap();
+    // The profile is stored up to t0 already, so each read brings the hour since.
+    let before = Interval {
+        obis: "1-1:1.29.0".parse().unwrap(),
+        start: t0 - chrono::Duration::minutes(15),
+        minutes: 15,
+        value: 1.0,
+        unit: Unit::KWh,
+        meter_status: String::new(),
+        quality: Quality::GOOD,
+    };
+    insert_meter_intervals(&app.pool, DeviceId(id), &[before])
+        .await
+        .unwrap();
+    let online = eventually(Duration::from_secs(30), || async {
+        app.request("GET", &format!("/api/v1/devices/{id}"), Some(&engineer), None)
+            .await
+            .1["status"]["state"]
+            == "online"
+    })
+    .await;
+    assert!(online, "the meter was never read");
+    let hour = chrono::Duration::hours(1);
+    let quarters = |from: DateTime<Utc>| {
+        (0..4)
+            .map(|k| (from + chrono::Duration::minutes(15 * k)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .collect::<Vec<_>>()
+    };
+
+    // 10:00-11:00, clock right: read at 11:00, no flag.
+    clock.advance(hour);
+    read_now(&app, &operator, id).await;
+    // The clock runs 5 min ahead from now on: the read at 12:00 finds it
+    // (the hour it brings was recorded before the drift was known).
+    meter.lock().unwrap().clock_offset = chrono::Duration::minutes(5);
+    clock.advance(hour);
+    read_now(&app, &operator, id).await;
+    // 12:00-13:00 lies in the open drift.
+    clock.advance(hour);
+    read_now(&app, &operator, id).await;
+    // Set right: the read at 14:00 clears the drift; its hour overlapped it.
+    meter.lock().unwrap().clock_offset = chrono::Duration::zero();
+    clock.advance(hour);
+    read_now(&app, &operator, id).await;
+    // 14:00-15:00: right again.
+    clock.advance(hour);
+    read_now(&app, &operator, id).await;
+
+    let got = interval_flags(&app, &operator, id, t0, t0 + hour * 5).await;
+    let uncertain = |flags: &Vec<String>| flags.iter().any(|f| f == "clock_uncertain");
+    let mut expected = Vec::new();
+    for (h, flagged) in [(0, false), (1, false), (2, true), (3, true), (4, false)] {
+        for start in quarters(t0 + hour * h) {
+            expected.push((start, flagged));
+        }
+    }
+    let got: Vec<(String, bool)> = got
+        .iter()
+        .map(|(start, flags)| (start.clone(), uncertain(flags)))
+        .collect();
+    assert_eq!(got, expected);
 }

@@ -2,8 +2,11 @@
 //! time in its site's zone with no offset, so the same reading can mean two
 //! instants in the autumn fall-back hour, and none in the spring gap.
 
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
+
+use crate::device::interval::Interval;
+use crate::device::reading::Quality;
 
 /// The meter's clock minus the server's, in whole seconds: positive when the
 /// meter is ahead. `meter` is the wall time the meter shows in `zone`.
@@ -20,6 +23,23 @@ pub fn clock_drift_seconds(meter: NaiveDateTime, zone: Tz, server: DateTime<Utc>
         .chain(zone.from_local_datetime(&meter).latest())
         .map(drift)
         .min_by_key(|d| d.abs())
+}
+
+/// Flags `clock_uncertain` on each interval a meter recorded that overlaps
+/// a span its clock was known to be off (a `clock_drift` event: from the
+/// read that found the drift to the read that found the clock right again,
+/// `None` while still open). Such an interval may belong to another quarter
+/// hour than its time stamp says.
+pub fn flag_clock_uncertain(intervals: &mut [Interval], drifts: &[(DateTime<Utc>, Option<DateTime<Utc>>)]) {
+    for interval in intervals {
+        let end = interval.start + Duration::minutes(i64::from(interval.minutes));
+        let overlaps = drifts
+            .iter()
+            .any(|(from, until)| *from < end && until.is_none_or(|until| interval.start < until));
+        if overlaps {
+            interval.quality = interval.quality.with(Quality::CLOCK_UNCERTAIN);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -86,5 +106,39 @@ mod tests {
         // server at 01:00:00 UTC (which is 03:00:00 CEST).
         let drift = clock_drift_seconds(local(2026, 3, 29, 3, 0, 5), Paris, utc(2026, 3, 29, 1, 0, 0));
         assert_eq!(drift, Some(5));
+    }
+
+    fn quarter(hour: u32, minute: u32) -> Interval {
+        Interval {
+            obis: "1-1:1.29.0".parse().unwrap(),
+            start: utc(2026, 11, 20, hour, minute, 0),
+            minutes: 15,
+            value: 1.0,
+            unit: crate::device::unit::Unit::KWh,
+            meter_status: String::new(),
+            quality: Quality::GOOD,
+        }
+    }
+
+    #[test]
+    fn intervals_overlapping_a_drift_are_uncertain() {
+        // Drift found at 10:05, gone at 10:40; another found at 12:00, still open.
+        let drifts = [
+            (utc(2026, 11, 20, 10, 5, 0), Some(utc(2026, 11, 20, 10, 40, 0))),
+            (utc(2026, 11, 20, 12, 0, 0), None),
+        ];
+        let mut intervals: Vec<Interval> = [(9, 45), (10, 0), (10, 30), (10, 45), (11, 45), (12, 0), (23, 45)]
+            .into_iter()
+            .map(|(h, m)| quarter(h, m))
+            .collect();
+        flag_clock_uncertain(&mut intervals, &drifts);
+        let flagged: Vec<bool> = intervals
+            .iter()
+            .map(|i| i.quality.contains(Quality::CLOCK_UNCERTAIN))
+            .collect();
+        // 09:45-10:00 ends before 10:05; 10:00 and 10:30 overlap the first
+        // span; 10:45 starts after it cleared; 11:45-12:00 ends as the second
+        // begins; 12:00 and later lie in the open one.
+        assert_eq!(flagged, [false, true, true, false, false, true, true]);
     }
 }

@@ -13,6 +13,9 @@ use crate::metering::clock_drift::clock_drift_seconds;
 use crate::protocol::iec62056::dataset::DataSet;
 use crate::store::events::{insert_event, update_event_cleared};
 
+/// Event code of a meter clock found off by more than the threshold.
+pub const CLOCK_DRIFT: &str = "clock_drift";
+
 /// The meter's date, read as the number YYMMDD (`date_ymd`, TH40C 0x1040).
 const DATE: &str = "1-0:0.9.2";
 /// The meter's time of day, read as the number hhmmss (`time_hms`, TH40C 0x1043).
@@ -69,9 +72,9 @@ pub async fn check_clock(
             config.name,
             drift.unsigned_abs()
         );
-        insert_event(pool, config.id, "clock_drift", "warning", &message, at).await
+        insert_event(pool, config.id, CLOCK_DRIFT, "warning", &message, at).await
     } else {
-        update_event_cleared(pool, config.id, "clock_drift", at).await
+        update_event_cleared(pool, config.id, CLOCK_DRIFT, at).await
     };
     if let Err(error) = result {
         tracing::warn!(device = %config.id, %error, "cannot record the meter's clock drift");

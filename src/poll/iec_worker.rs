@@ -11,7 +11,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use super::clock_check::{check_clock, readout_clock};
+use super::clock_check::{CLOCK_DRIFT, check_clock, readout_clock};
 use super::command::BusCommand;
 use super::iec_line::{IecLine, session_config};
 use super::link_stats::Outcome;
@@ -27,8 +27,10 @@ use crate::device::iec_load_profile::{intervals_from_blocks, profile_request};
 use crate::device::profile::RegisterGroup;
 use crate::domain::ids::{BusId, DeviceId};
 use crate::domain::transport::Transport;
+use crate::metering::clock_drift::flag_clock_uncertain;
 use crate::protocol::iec62056::session::{SessionConfig, SessionError};
 use crate::store::command_jobs::update_command_job_finished;
+use crate::store::events::fetch_event_spans;
 use crate::store::intervals::{fetch_last_meter_interval, insert_meter_intervals};
 use crate::store::read_jobs::update_read_job_finished;
 use crate::store::scans::update_scan_finished;
@@ -301,9 +303,15 @@ async fn read_load_profile(
         }
         error.to_string()
     })?;
-    let (intervals, problems) = intervals_from_blocks(settings, &blocks, device.config.zone);
+    let (mut intervals, problems) = intervals_from_blocks(settings, &blocks, device.config.zone);
     if !problems.is_empty() {
         tracing::warn!(device = %device.config.name, ?problems, "load profile rows not stored");
+    }
+    if let Some(first) = intervals.iter().map(|i| i.start).min() {
+        let drifts = fetch_event_spans(&services.pool, id, CLOCK_DRIFT, first)
+            .await
+            .map_err(|error| error.to_string())?;
+        flag_clock_uncertain(&mut intervals, &drifts);
     }
     let stored = insert_meter_intervals(&services.pool, id, &intervals)
         .await

@@ -88,6 +88,25 @@ pub async fn fetch_last_event_spans(
     .await?)
 }
 
+/// The start and clear time of the device's events of `code` still open or
+/// cleared after `since`, oldest first.
+pub async fn fetch_event_spans(
+    pool: &PgPool,
+    device: DeviceId,
+    code: &str,
+    since: DateTime<Utc>,
+) -> Result<Vec<(DateTime<Utc>, Option<DateTime<Utc>>)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT started_at, cleared_at FROM events \
+         WHERE device_id = $1 AND code = $2 AND (cleared_at IS NULL OR cleared_at > $3) ORDER BY started_at",
+    )
+    .bind(device)
+    .bind(code)
+    .bind(since)
+    .fetch_all(pool)
+    .await?)
+}
+
 /// Clears the open event of a code, if any.
 pub async fn update_event_cleared(
     pool: &PgPool,
