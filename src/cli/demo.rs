@@ -17,7 +17,7 @@ use crate::domain::clock::Clock;
 use crate::domain::role::Role;
 use crate::domain::transport::{Parity, Transport};
 use crate::sim::bus::SimBus;
-use crate::sim::device::SimDevice;
+use crate::sim::device::{Outages, SimDevice};
 use crate::sim::model::model_for;
 use crate::sim::server::{TcpFraming, spawn_pty, spawn_tcp};
 use crate::startup::{redact, start};
@@ -37,8 +37,19 @@ pub struct DemoArgs {
 struct Line {
     bus: &'static str,
     kind: LineKind,
-    /// (device name, profile, unit address, simulated?) — an unsimulated device never answers.
-    devices: &'static [(&'static str, &'static str, u8, bool)],
+    /// (device name, profile, unit address, how it answers).
+    devices: &'static [(&'static str, &'static str, u8, Answers)],
+}
+
+/// How a demo device answers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Answers {
+    Always,
+    /// Not simulated: nothing answers at its address.
+    Never,
+    /// Silent for 40 minutes of every two hours, so the demo shows
+    /// `comm_lost`/`comm_restored` and load-profile gaps filled by estimates.
+    Flaky,
 }
 
 enum LineKind {
@@ -51,26 +62,35 @@ const FLEET: &[Line] = &[
     Line {
         bus: "demo-ethernet",
         kind: LineKind::ModbusTcp,
-        devices: &[("Main incomer", "th40c", 1, true), ("Chiller plant", "th40c", 2, true)],
+        devices: &[
+            ("Main incomer", "th40c", 1, Answers::Always),
+            ("Chiller plant", "th40c", 2, Answers::Always),
+        ],
     },
     Line {
         bus: "demo-gateway",
         kind: LineKind::RtuOverTcp,
         devices: &[
-            ("Workshop feeder", "th40c", 5, true),
-            ("Compressor room (COUNTIS E43)", "countis-e43", 3, true),
-            ("Tenant sub-meter (COUNTIS E44, MID)", "countis-e44", 4, true),
+            ("Workshop feeder", "th40c", 5, Answers::Always),
+            ("Compressor room (COUNTIS E43)", "countis-e43", 3, Answers::Always),
+            ("Tenant sub-meter (COUNTIS E44, MID)", "countis-e44", 4, Answers::Always),
+            ("Car park chargers (flaky link)", "th40c", 6, Answers::Flaky),
         ],
     },
     Line {
         bus: "demo-rs485",
         kind: LineKind::SerialPty,
         devices: &[
-            ("Office floor 1", "th40c", 7, true),
-            ("Office floor 2", "th40c", 8, true),
-            ("Spare meter (disconnected)", "th40c", 9, false),
-            ("Lighting circuit (COUNTIS E33)", "countis-e33", 10, true),
-            ("Utilities pulse concentrator (GME SØ)", "pulse-concentrator", 12, true),
+            ("Office floor 1", "th40c", 7, Answers::Always),
+            ("Office floor 2", "th40c", 8, Answers::Always),
+            ("Spare meter (disconnected)", "th40c", 9, Answers::Never),
+            ("Lighting circuit (COUNTIS E33)", "countis-e33", 10, Answers::Always),
+            (
+                "Utilities pulse concentrator (GME SØ)",
+                "pulse-concentrator",
+                12,
+                Answers::Always,
+            ),
         ],
     },
 ];
@@ -107,10 +127,17 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         let devices = line
             .devices
             .iter()
-            .filter(|(_, _, _, simulated)| *simulated)
-            .map(|(_, profile, unit, _)| {
+            .filter(|(_, _, _, answers)| *answers != Answers::Never)
+            .map(|(_, profile, unit, answers)| {
                 seed += 1;
-                simulated(&profiles, profile, *unit, seed, zone)
+                let device = simulated(&profiles, profile, *unit, seed, zone)?;
+                Ok(match answers {
+                    Answers::Flaky => device.with_outages(Outages {
+                        every: chrono::Duration::hours(2),
+                        length: chrono::Duration::minutes(40),
+                    }),
+                    _ => device,
+                })
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let bus = SimBus::new(devices);

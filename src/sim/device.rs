@@ -39,6 +39,25 @@ pub struct SimDevice {
     clock: Clock,
     served: Served,
     map: HashMap<u16, Slot>,
+    /// Silent spells: no answer while the clock is in them.
+    outages: Option<Outages>,
+}
+
+/// A device that falls silent on a schedule (a flaky link, a meter that
+/// loses its auxiliary supply): silent for `length` at the start of every
+/// `every`, counted from the Unix epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outages {
+    pub every: chrono::Duration,
+    pub length: chrono::Duration,
+}
+
+impl Outages {
+    /// Whether `at` falls in a silent spell.
+    pub fn silent_at(&self, at: chrono::DateTime<chrono::Utc>) -> bool {
+        let every = self.every.num_seconds().max(1);
+        at.timestamp().rem_euclid(every) < self.length.num_seconds()
+    }
 }
 
 impl SimDevice {
@@ -78,7 +97,14 @@ impl SimDevice {
             clock,
             served: Served::default(),
             map,
+            outages: None,
         }
+    }
+
+    /// The same device, silent on the schedule `outages` gives.
+    pub fn with_outages(mut self, outages: Outages) -> SimDevice {
+        self.outages = Some(outages);
+        self
     }
 
     /// The record of served values (shared: clone it before the device moves).
@@ -98,6 +124,9 @@ impl SimDevice {
             return None;
         }
         let now = self.clock.now();
+        if self.outages.is_some_and(|outages| outages.silent_at(now)) {
+            return None;
+        }
         self.model.advance(now);
         let pdu = match request {
             Request::ReadHolding { start, count } => self.read(*start, *count, now),
@@ -253,5 +282,27 @@ impl SimDevice {
                 .ok_or(Exception::IllegalDataValue)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, TimeZone, Utc};
+
+    use super::Outages;
+
+    #[test]
+    fn outages_are_silent_at_the_start_of_each_period() {
+        let outages = Outages {
+            every: Duration::hours(2),
+            length: Duration::minutes(40),
+        };
+        let at = |h, m, s| Utc.with_ymd_and_hms(2026, 11, 20, h, m, s).unwrap();
+        // 2 h periods start at even UTC hours (the epoch is one).
+        assert!(outages.silent_at(at(10, 0, 0)));
+        assert!(outages.silent_at(at(10, 39, 59)));
+        assert!(!outages.silent_at(at(10, 40, 0)));
+        assert!(!outages.silent_at(at(11, 59, 59)));
+        assert!(outages.silent_at(at(12, 0, 0)));
     }
 }
