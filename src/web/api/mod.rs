@@ -7,6 +7,7 @@ pub mod device_settings;
 pub mod devices;
 pub mod events;
 pub mod load_profile;
+mod physical_limits;
 pub mod readings;
 pub mod reads;
 pub mod scans;
