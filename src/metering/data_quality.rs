@@ -57,10 +57,7 @@ pub fn expected_intervals(from: DateTime<Utc>, to: DateTime<Utc>, minutes: u32, 
     let last = to.with_timezone(&zone).date_naive();
     let mut day = from.with_timezone(&zone).date_naive();
     let mut count = 0;
-    loop {
-        let Some(next_day) = day.succ_opt() else {
-            break;
-        };
+    while let Some(next_day) = day.succ_opt() {
         let (midnight, next) = (day_start(day, zone), day_start(next_day, zone));
         let low = starts_before(midnight, from.max(midnight));
         let high = starts_before(midnight, to.min(next));
