@@ -136,6 +136,27 @@ mod tests {
     }
 
     #[test]
+    fn meter_intervals_are_checked_in_their_own_unit() {
+        // 20 000 Wh in a quarter is above 17 250 Wh; 20 kWh in an hour is below 69 kWh.
+        let interval = |minutes, value, unit| Interval {
+            obis: "1-1:1.29.0".parse().unwrap(),
+            start: chrono::Utc::now(),
+            minutes,
+            value,
+            unit,
+            meter_status: String::new(),
+            quality: Quality::GOOD,
+        };
+        let mut intervals = [
+            interval(15, 20_000.0, crate::device::unit::Unit::Wh),
+            interval(60, 20.0, crate::device::unit::Unit::KWh),
+        ];
+        flag_interval_spikes(Some(&e33()), &mut intervals);
+        assert_eq!(intervals[0].quality, Quality::SPIKE);
+        assert_eq!(intervals[1].quality, Quality::GOOD);
+    }
+
+    #[test]
     fn limits_need_a_largest_current() {
         assert_eq!(PhysicalLimits::new(1.0, None, 230.0, 3), None);
         assert_eq!(PhysicalLimits::new(1.0, Some(0.0), 230.0, 3), None);
