@@ -11,6 +11,9 @@ use crate::domain::ids::DeviceId;
 /// A device as its data-quality summary sees it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct QualityDevice {
+    pub profile: String,
+    /// Set for a meter read over IEC 62056-21 (its own load profile).
+    pub iec_address: Option<String>,
     pub interval_minutes: i32,
     pub time_zone: String,
     /// Start of its first stored interval, any source or channel.
@@ -20,7 +23,7 @@ pub struct QualityDevice {
 /// `None` when there is no such device.
 pub async fn fetch_quality_device(pool: &PgPool, device: DeviceId) -> Result<Option<QualityDevice>, StoreError> {
     Ok(sqlx::query_as(
-        "SELECT d.interval_minutes, s.time_zone, \
+        "SELECT d.profile, d.iec_address, d.interval_minutes, s.time_zone, \
                 (SELECT min(interval_start) FROM load_profile_intervals WHERE device_id = d.id) AS first_interval \
          FROM devices d JOIN buses b ON b.id = d.bus_id JOIN sites s ON s.id = b.site_id \
          WHERE d.id = $1",

@@ -10,6 +10,7 @@ use sqlx::PgPool;
 use utoipa::{IntoParams, ToSchema};
 
 use super::load_profile::{bad, instant};
+use crate::device::registry::ProfileSet;
 use crate::domain::ids::DeviceId;
 use crate::domain::role::Right;
 use crate::metering::data_quality::{MonthQuality, summarize};
@@ -58,7 +59,9 @@ pub struct MonthSummary {
     {"month": "2026-11", "expected": 2880, "actual": 2800, "estimated": 60, "missing": 20,
      "actual_share": 0.9722, "estimated_share": 0.0208, "missing_share": 0.0069}]}))]
 pub struct DataQuality {
-    /// The device's configured interval length, on which `expected` is counted.
+    /// The interval length `expected` is counted on: the meter's own
+    /// load-profile period for a meter read over IEC 62056-21, else the
+    /// device's configured length.
     pub interval_minutes: i32,
     /// Oldest first; every month the window touches.
     pub months: Vec<MonthSummary>,
@@ -104,6 +107,7 @@ fn months_before(to: DateTime<Utc>, zone: Tz, months: u32) -> DateTime<Utc> {
 /// months up to `to`, in the site's zone), or `None` when there is no such device.
 pub(crate) async fn device_data_quality(
     pool: &PgPool,
+    profiles: &ProfileSet,
     device: DeviceId,
     (from, to): (Option<DateTime<Utc>>, DateTime<Utc>),
     months: u32,
@@ -114,11 +118,23 @@ pub(crate) async fn device_data_quality(
     };
     let zone: Tz = found.time_zone.parse().unwrap_or(Tz::UTC);
     let from = from.unwrap_or_else(|| months_before(to, zone, months));
-    let minutes = u32::try_from(found.interval_minutes).unwrap_or(15);
+    // A meter that keeps its own load profile records at its own period.
+    let own_period = profiles
+        .get(&found.profile)
+        .filter(|_| found.iec_address.is_some())
+        .and_then(|profile| {
+            profile
+                .iec62056
+                .as_ref()?
+                .load_profile
+                .as_ref()
+                .map(|lp| lp.interval_minutes)
+        });
+    let minutes = own_period.unwrap_or_else(|| u32::try_from(found.interval_minutes).unwrap_or(15));
     let starts = fetch_interval_starts(pool, device, from, to).await?;
     let months = summarize(from, to, now, found.first_interval, minutes, zone, &starts);
     Ok(Some(DataQuality {
-        interval_minutes: found.interval_minutes,
+        interval_minutes: i32::try_from(minutes).unwrap_or(15),
         months: months.into_iter().map(month_summary).collect(),
     }))
 }
@@ -152,7 +168,7 @@ pub async fn get_data_quality(
             return Err(bad("to", format!("the window may span at most {MAX_DAYS} days")));
         }
     }
-    device_data_quality(&state.pool, DeviceId(id), (from, to), 12, now)
+    device_data_quality(&state.pool, &state.profiles, DeviceId(id), (from, to), 12, now)
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("no device {id}")))

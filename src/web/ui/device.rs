@@ -273,7 +273,7 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
         })
         .collect();
     let now = state.clock.now();
-    let data_quality = device_data_quality(&state.pool, id, (None, now), QUALITY_MONTHS, now)
+    let data_quality = device_data_quality(&state.pool, &state.profiles, id, (None, now), QUALITY_MONTHS, now)
         .await?
         .map(quality_lines)
         .unwrap_or_default();
