@@ -2,18 +2,26 @@
 //! meters that keep no load profile of their own (Modbus meters). Meters on
 //! an IEC 62056-21 bus are left out: their own load profile is read from the
 //! meter and stored as source `meter`.
+//!
+//! Two validations happen here, before storing: a register that wraps (its
+//! profile gives its width and scale) yields its wrapped increase flagged
+//! `rollover`, and an interval above the device's physical limits is
+//! flagged `spike` (see [`crate::metering::validation`]).
 
 use chrono::Duration;
 use chrono_tz::Tz;
 
 use super::DeriveServices;
 use crate::device::obis::ObisCode;
+use crate::device::profile::Profile;
 use crate::domain::transport::Protocol;
-use crate::metering::derive_intervals::derive;
+use crate::metering::derive_intervals::derive_with_wrap;
+use crate::metering::validation::flag_spike;
 use crate::store::StoreError;
 use crate::store::derived_intervals::{
     DerivationDevice, fetch_derivation_devices, fetch_last_derived_end, fetch_register_reads, insert_derived_intervals,
 };
+use crate::store::devices::fetch_device_limits;
 
 /// How far back derivation looks: bounds the first pass after a device is
 /// added or the server upgraded, and the catch-up after a long outage.
@@ -40,9 +48,24 @@ fn is_cumulative_energy(code: &str) -> bool {
         .is_ok_and(|obis| obis.kind() == Some(8) && obis.billing().is_none())
 }
 
+/// Where the register a code is read from wraps, if the profile reads it
+/// from a register that counts in a fixed width.
+fn wrap_point(profile: &Profile, code: &str) -> Option<f64> {
+    profile
+        .registers
+        .iter()
+        .find(|register| register.obis.to_string() == code)
+        .and_then(|register| register.wrap_point())
+}
+
 async fn derive_device(services: &DeriveServices, device: &DerivationDevice) -> Result<u64, StoreError> {
     let zone: Tz = device.time_zone.parse().unwrap_or(Tz::UTC);
     let minutes = u32::try_from(device.interval_minutes).unwrap_or(15);
+    let configured = fetch_device_limits(&services.pool, device.id).await?;
+    let profile = configured.as_ref().and_then(|c| services.profiles.get(&c.profile));
+    let limits = configured
+        .as_ref()
+        .and_then(|c| c.physical(profile.as_ref().and_then(|p| p.max_current_a)));
     let mut stored = 0;
     for (code, unit) in device.codes.iter().zip(&device.units) {
         if !is_cumulative_energy(code) {
@@ -53,7 +76,17 @@ async fn derive_device(services: &DeriveServices, device: &DerivationDevice) -> 
             .await?
             .map_or(window, |end| end.max(window));
         let reads = fetch_register_reads(&services.pool, device.id, code, from).await?;
-        let intervals = derive(&reads, minutes, zone);
+        let wrap = profile.as_ref().and_then(|p| wrap_point(p, code));
+        let mut intervals = derive_with_wrap(&reads, minutes, zone, wrap);
+        for interval in &mut intervals {
+            interval.quality = flag_spike(
+                limits.as_ref(),
+                interval.minutes,
+                unit,
+                interval.value,
+                interval.quality,
+            );
+        }
         stored += insert_derived_intervals(&services.pool, device.id, code, unit, &intervals).await?;
     }
     Ok(stored)

@@ -92,6 +92,19 @@ impl Register {
     pub fn end(&self) -> u32 {
         u32::from(self.address) + u32::from(self.value_type.width())
     }
+
+    /// Where a counting register starts again from zero, in engineering
+    /// units: 2^16 or 2^32 × scale for unsigned integers. `None` for floats
+    /// (they lose resolution rather than wrap), signed integers (they wrap
+    /// to a negative value, never a small one) and the date and time types.
+    pub fn wrap_point(&self) -> Option<f64> {
+        let range = match self.value_type {
+            ValueType::U16 => 65_536.0,
+            ValueType::U32 => 4_294_967_296.0,
+            _ => return None,
+        };
+        (self.scale > 0.0).then_some(range * self.scale)
+    }
 }
 
 /// Modbus settings of a profile (defaults for a profile with no Modbus map).
@@ -222,6 +235,12 @@ pub struct Profile {
     /// [`super::pulse::derive`] for the codes they must carry).
     #[serde(default)]
     pub pulse_inputs: Option<u8>,
+    /// The largest current the meter's terminals carry, from its manual,
+    /// for a meter that connects directly (no CT, so the device's CT ratio
+    /// stays 1): bounds its interval energies for spike detection where the
+    /// device sets no `max_current_a` of its own.
+    #[serde(default)]
+    pub max_current_a: Option<f64>,
 }
 
 fn max_unit() -> u8 {

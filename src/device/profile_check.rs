@@ -119,6 +119,15 @@ impl Profile {
         {
             return Err(fail("legal_metrology".into(), "must not be empty when given".into()));
         }
+        if self
+            .max_current_a
+            .is_some_and(|amperes| !(amperes.is_finite() && amperes > 0.0))
+        {
+            return Err(fail(
+                "max_current_a".into(),
+                "must be a positive number of amperes".into(),
+            ));
+        }
 
         let mut by_address: Vec<&Register> = self.registers.iter().collect();
         by_address.sort_by_key(|register| register.address);

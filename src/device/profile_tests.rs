@@ -402,6 +402,27 @@ fn identification_entries_are_checked() {
     assert!(error.contains("unknown field `colour`"), "{error}");
     let error = refusal(&MINIMAL.replace("[modbus]", "legal_metrology = \" \"\n[modbus]"));
     assert!(error.contains("legal_metrology: must not be empty"), "{error}");
+    let error = refusal(&MINIMAL.replace("[modbus]", "max_current_a = 0.0\n[modbus]"));
+    assert!(error.contains("max_current_a: must be a positive number"), "{error}");
+}
+
+#[test]
+fn the_direct_countis_e33_is_bounded_by_100_a_and_its_u32_energy_wraps_at_2_pow_32_hundredths() {
+    let e33 = Profile::load(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/profiles/countis-e33.toml"
+    )))
+    .unwrap();
+    // COUNTIS E33 manual: "current of 100 A (max.) in each current circuit".
+    assert_eq!(e33.max_current_a, Some(100.0));
+    let energy = e33
+        .registers
+        .iter()
+        .find(|r| r.obis.to_string() == "1-1:1.8.0")
+        .unwrap();
+    // u32 at 0.01 kWh: 4 294 967 296 × 0.01 = 42 949 672.96 kWh.
+    let wrap = energy.wrap_point().unwrap();
+    assert!((wrap - 42_949_672.96).abs() < 1e-6, "{wrap}");
 }
 
 /// A profile read only over IEC 62056-21: no register map.

@@ -25,6 +25,12 @@
 //! except the one ending at or after the later read (`start < t ≤ end`),
 //! which is returned with value 0 and `Quality::NEGATIVE_DELTA` so the reset
 //! is visible in the series; the later read is the new baseline.
+//!
+//! A register that counts up to a fixed width wraps to zero past its
+//! largest value. Given its wrap point (see [`plausible_wrap`]), a decrease
+//! from near the top to near zero is the register wrapping, not a reset:
+//! the span's increase is `wrap − before + after`, spread like any other,
+//! and every interval it reaches is flagged `Quality::ROLLOVER`.
 
 use chrono::{DateTime, Days, Duration, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -42,10 +48,41 @@ pub struct DerivedInterval {
     pub quality: Quality,
 }
 
+/// The largest increase a wrap may stand for, as a share of the register's
+/// range: a counter near its top that restarts near zero has wrapped; one
+/// that falls from mid-range (or from the top to mid-range) was replaced or
+/// reset. One percent of a 32-bit register at 0.01 kWh is 429 MWh, far more
+/// than any meter adds between two reads; of a 16-bit one at 1 kWh, 655 kWh.
+pub const WRAP_SHARE: f64 = 0.01;
+
+/// The increase a decrease from `before` to `after` stands for if the
+/// register wrapped at `wrap` (its range: 2^bits × scale), when that is a
+/// plausible wrap: both values inside the range and the increase at most
+/// [`WRAP_SHARE`] of it. `None` for a decrease that is a reset.
+pub fn plausible_wrap(before: f64, after: f64, wrap: f64) -> Option<f64> {
+    if !(wrap > 0.0 && after < before && after >= 0.0 && before < wrap) {
+        return None;
+    }
+    let increase = wrap - before + after;
+    (increase <= wrap * WRAP_SHARE).then_some(increase)
+}
+
 /// Derives the complete intervals covered by `reads` (cumulative register
 /// values, any order; equal instants keep the first). `minutes` is clamped
-/// to 1–120, the range `devices.interval_minutes` allows.
+/// to 1–120, the range `devices.interval_minutes` allows. Every decrease is
+/// a reset: see [`derive_with_wrap`] for a register known to wrap.
 pub fn derive(reads: &[(DateTime<Utc>, f64)], minutes: u32, zone: Tz) -> Vec<DerivedInterval> {
+    derive_with_wrap(reads, minutes, zone, None)
+}
+
+/// [`derive`] for a register that wraps at `wrap` (2^bits × scale, in the
+/// reads' unit); a plausible wrap yields its increase, flagged `rollover`.
+pub fn derive_with_wrap(
+    reads: &[(DateTime<Utc>, f64)],
+    minutes: u32,
+    zone: Tz,
+    wrap: Option<f64>,
+) -> Vec<DerivedInterval> {
     let minutes = minutes.clamp(1, 120);
     let mut reads: Vec<(DateTime<Utc>, f64)> = reads.iter().copied().filter(|(_, v)| v.is_finite()).collect();
     reads.sort_by_key(|(at, _)| *at);
@@ -65,19 +102,27 @@ pub fn derive(reads: &[(DateTime<Utc>, f64)], minutes: u32, zone: Tz) -> Vec<Der
         let mut value = 0.0;
         let mut usable = start >= first && end <= last;
         let mut reset = false;
+        let mut quality = Quality::GOOD;
         let mut i = span;
         while i + 1 < reads.len() && reads[i].0 < end {
             let ((t0, v0), (t1, v1)) = (reads[i], reads[i + 1]);
-            if v1 < v0 {
-                usable = false;
-                reset |= start < t1 && t1 <= end;
-            } else if t1 - t0 > longest {
-                usable = false;
-            } else {
-                let from = t0.max(start);
-                let to = t1.min(end);
-                let share = (to - from).num_milliseconds() as f64 / (t1 - t0).num_milliseconds() as f64;
-                value += (v1 - v0) * share;
+            let wrapped = wrap.and_then(|wrap| plausible_wrap(v0, v1, wrap));
+            let increase = if v1 >= v0 { Some(v1 - v0) } else { wrapped };
+            match increase {
+                None => {
+                    usable = false;
+                    reset |= start < t1 && t1 <= end;
+                }
+                Some(_) if t1 - t0 > longest => usable = false,
+                Some(increase) => {
+                    let from = t0.max(start);
+                    let to = t1.min(end);
+                    let share = (to - from).num_milliseconds() as f64 / (t1 - t0).num_milliseconds() as f64;
+                    value += increase * share;
+                    if wrapped.is_some() {
+                        quality = quality.with(Quality::ROLLOVER);
+                    }
+                }
             }
             i += 1;
         }
@@ -94,7 +139,7 @@ pub fn derive(reads: &[(DateTime<Utc>, f64)], minutes: u32, zone: Tz) -> Vec<Der
                 start,
                 minutes: real_minutes,
                 value,
-                quality: Quality::GOOD,
+                quality,
             });
         }
         (start, end) = interval_containing(end, minutes, zone);
@@ -118,7 +163,7 @@ pub fn interval_containing(at: DateTime<Utc>, minutes: u32, zone: Tz) -> (DateTi
 
 /// The first instant of a local day: midnight, or the first valid local
 /// minute after it when the zone skips midnight.
-fn day_start(day: chrono::NaiveDate, zone: Tz) -> DateTime<Utc> {
+pub fn day_start(day: chrono::NaiveDate, zone: Tz) -> DateTime<Utc> {
     let midnight = day.and_time(NaiveTime::MIN);
     (0..=180)
         .find_map(|m| zone.from_local_datetime(&(midnight + Duration::minutes(m))).earliest())
@@ -222,6 +267,76 @@ mod tests {
             vec![
                 (at(10, 15), 0.0, Quality::NEGATIVE_DELTA),
                 (at(10, 30), 3.0, Quality::GOOD)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_16_bit_register_wrapping_gives_its_increase_flagged_rollover() {
+        // u16 at scale 1: wraps at 65 536. 65 530 → 65 534 → (wrap) 2 → 5.
+        // The wrapped span adds 65 536 − 65 534 + 2 = 4.
+        let reads = [
+            (at(10, 0), 65_530.0),
+            (at(10, 15), 65_534.0),
+            (at(10, 30), 2.0),
+            (at(10, 45), 5.0),
+        ];
+        let got = derive_with_wrap(&reads, 15, Tz::UTC, Some(65_536.0));
+        let summary: Vec<_> = got.iter().map(|i| (i.start, i.value, i.quality)).collect();
+        assert_eq!(
+            summary,
+            vec![
+                (at(10, 0), 4.0, Quality::GOOD),
+                (at(10, 15), 4.0, Quality::ROLLOVER),
+                (at(10, 30), 3.0, Quality::GOOD),
+            ]
+        );
+        // Without the wrap point the same decrease is a reset.
+        let got = derive(&reads, 15, Tz::UTC);
+        assert!(got.iter().any(|i| i.quality == Quality::NEGATIVE_DELTA));
+    }
+
+    #[test]
+    fn a_wrap_straddling_a_boundary_is_split_and_both_sides_flagged() {
+        // u32 at scale 0.01 kWh wraps at 42 949 672.96 kWh. 10:10 at
+        // 42 949 672.90, 10:20 at 0.04: the span adds 0.06 + 0.04 = 0.10,
+        // half before 10:15 and half after. 10:00 → 10:10 adds 0.10 more,
+        // 10:20 → 10:30 adds 0.06.
+        let wrap = 4_294_967_296.0 * 0.01;
+        let reads = [
+            (at(10, 0), 42_949_672.80),
+            (at(10, 10), 42_949_672.90),
+            (at(10, 20), 0.04),
+            (at(10, 30), 0.10),
+        ];
+        let got = derive_with_wrap(&reads, 15, Tz::UTC, Some(wrap));
+        assert_eq!(got.len(), 2);
+        assert_eq!((got[0].start, got[0].quality), (at(10, 0), Quality::ROLLOVER));
+        assert_eq!((got[1].start, got[1].quality), (at(10, 15), Quality::ROLLOVER));
+        // 10:00–10:15: 0.10 + 0.05; 10:15–10:30: 0.05 + 0.06.
+        assert!((got[0].value - 0.15).abs() < 1e-6, "{:?}", got[0]);
+        assert!((got[1].value - 0.11).abs() < 1e-6, "{:?}", got[1]);
+    }
+
+    #[test]
+    fn a_fall_from_mid_range_is_a_replacement_not_a_wrap() {
+        // 30 000 → 5 on a register wrapping at 65 536 would be an increase
+        // of 35 541, over half the range: a new meter.
+        assert_eq!(plausible_wrap(30_000.0, 5.0, 65_536.0), None);
+        // From the top to mid-range neither.
+        assert_eq!(plausible_wrap(65_530.0, 30_000.0, 65_536.0), None);
+        // 65 500 → 100: 136, within 1 % (655.36).
+        assert_eq!(plausible_wrap(65_500.0, 100.0, 65_536.0), Some(136.0));
+        // A value beyond the range is not this register wrapping.
+        assert_eq!(plausible_wrap(70_000.0, 1.0, 65_536.0), None);
+        let reads = [(at(10, 0), 30_000.0), (at(10, 15), 30_010.0), (at(10, 30), 5.0)];
+        let got = derive_with_wrap(&reads, 15, Tz::UTC, Some(65_536.0));
+        let summary: Vec<_> = got.iter().map(|i| (i.start, i.value, i.quality)).collect();
+        assert_eq!(
+            summary,
+            vec![
+                (at(10, 0), 10.0, Quality::GOOD),
+                (at(10, 15), 0.0, Quality::NEGATIVE_DELTA)
             ]
         );
     }

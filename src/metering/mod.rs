@@ -6,5 +6,7 @@ pub mod billing;
 pub mod billing_meter;
 pub mod billing_schedule;
 pub mod clock_drift;
+pub mod data_quality;
 pub mod derive_intervals;
 pub mod meter_events;
+pub mod validation;

@@ -28,8 +28,10 @@ use crate::device::profile::RegisterGroup;
 use crate::domain::ids::{BusId, DeviceId};
 use crate::domain::transport::Transport;
 use crate::metering::clock_drift::flag_clock_uncertain;
+use crate::metering::validation::flag_interval_spikes;
 use crate::protocol::iec62056::session::{SessionConfig, SessionError};
 use crate::store::command_jobs::update_command_job_finished;
+use crate::store::devices::fetch_device_limits;
 use crate::store::events::fetch_event_spans;
 use crate::store::intervals::{fetch_last_meter_interval, insert_meter_intervals};
 use crate::store::read_jobs::update_read_job_finished;
@@ -313,6 +315,12 @@ async fn read_load_profile(
             .map_err(|error| error.to_string())?;
         flag_clock_uncertain(&mut intervals, &drifts);
     }
+    // Spikes are flagged before storing: a stored interval is never changed.
+    let limits = fetch_device_limits(&services.pool, id)
+        .await
+        .map_err(|error| error.to_string())?
+        .and_then(|configured| configured.physical(device.config.profile.max_current_a));
+    flag_interval_spikes(limits.as_ref(), &mut intervals);
     let stored = insert_meter_intervals(&services.pool, id, &intervals)
         .await
         .map_err(|error| error.to_string())?;

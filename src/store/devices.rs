@@ -7,6 +7,7 @@ use super::error::{StoreError, on_constraint};
 use crate::domain::address::UnitAddress;
 use crate::domain::ids::{BusId, DeviceId};
 use crate::domain::state::DeviceState;
+use crate::metering::validation::PhysicalLimits;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DeviceRow {
@@ -24,6 +25,13 @@ pub struct DeviceRow {
     pub history_seconds: i32,
     /// Length of the intervals derived from its registers, 1–120 minutes.
     pub interval_minutes: i32,
+    /// What bounds its consumption physically (spike detection): CT ratio,
+    /// largest terminal current (none: the profile's), phase-to-neutral
+    /// voltage, number of phases.
+    pub ct_ratio: f64,
+    pub max_current_a: Option<f64>,
+    pub voltage_v: f64,
+    pub phases: i16,
     pub enabled: bool,
     pub state: String,
     pub last_success_at: Option<DateTime<Utc>>,
@@ -85,7 +93,8 @@ macro_rules! select_devices {
     ($tail:literal) => {
         concat!(
             "SELECT d.id, d.bus_id, b.name AS bus_name, d.name, d.profile, d.address, d.iec_address, \
-                      d.realtime_seconds, d.energy_seconds, d.history_seconds, d.interval_minutes, d.enabled, d.state, d.last_success_at, \
+                      d.realtime_seconds, d.energy_seconds, d.history_seconds, d.interval_minutes, \
+                      d.ct_ratio, d.max_current_a, d.voltage_v, d.phases, d.enabled, d.state, d.last_success_at, \
                       d.last_attempt_at, d.consecutive_failures, d.last_error, d.created_at \
                       FROM devices d JOIN buses b ON b.id = d.bus_id",
             " ",
@@ -175,10 +184,14 @@ pub struct DeviceSettings<'a> {
     pub energy_seconds: u32,
     pub history_seconds: u32,
     pub interval_minutes: u32,
+    pub ct_ratio: f64,
+    pub max_current_a: Option<f64>,
+    pub voltage_v: f64,
+    pub phases: u8,
 }
 
-/// Changes a device's name, whether it is polled, its poll periods and its
-/// interval length.
+/// Changes a device's name, whether it is polled, its poll periods, its
+/// interval length and its physical limits.
 /// The poller picks the change up at its next look at the configuration.
 pub async fn update_device_settings(
     pool: &PgPool,
@@ -188,7 +201,8 @@ pub async fn update_device_settings(
     let period = |seconds: u32| i32::try_from(seconds).unwrap_or(i32::MAX);
     let updated = sqlx::query(
         "UPDATE devices SET name = $2, enabled = $3, realtime_seconds = $4, energy_seconds = $5, \
-         history_seconds = $6, interval_minutes = $7 WHERE id = $1",
+         history_seconds = $6, interval_minutes = $7, ct_ratio = $8, max_current_a = $9, voltage_v = $10, \
+         phases = $11 WHERE id = $1",
     )
     .bind(id)
     .bind(settings.name)
@@ -197,6 +211,10 @@ pub async fn update_device_settings(
     .bind(period(settings.energy_seconds))
     .bind(period(settings.history_seconds))
     .bind(period(settings.interval_minutes))
+    .bind(settings.ct_ratio)
+    .bind(settings.max_current_a)
+    .bind(settings.voltage_v)
+    .bind(i16::from(settings.phases))
     .execute(pool)
     .await
     .map_err(on_constraint)?
@@ -205,4 +223,39 @@ pub async fn update_device_settings(
         return Ok(None);
     }
     fetch_device(pool, id).await
+}
+
+/// What bounds a device's consumption physically, as configured: CT ratio,
+/// largest terminal current (none: the profile's), phase-to-neutral voltage
+/// and phases, with the profile's name. `None` when there is no such device.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DeviceLimits {
+    pub profile: String,
+    pub ct_ratio: f64,
+    pub max_current_a: Option<f64>,
+    pub voltage_v: f64,
+    pub phases: i16,
+}
+
+impl DeviceLimits {
+    /// The limits spike detection uses: the device's largest current, else
+    /// `profile_max_current_a` (its profile's, for a direct meter); none
+    /// when neither is known.
+    pub fn physical(&self, profile_max_current_a: Option<f64>) -> Option<PhysicalLimits> {
+        PhysicalLimits::new(
+            self.ct_ratio,
+            self.max_current_a.or(profile_max_current_a),
+            self.voltage_v,
+            u8::try_from(self.phases).unwrap_or(0),
+        )
+    }
+}
+
+pub async fn fetch_device_limits(pool: &PgPool, id: DeviceId) -> Result<Option<DeviceLimits>, StoreError> {
+    Ok(
+        sqlx::query_as("SELECT profile, ct_ratio, max_current_a, voltage_v, phases FROM devices WHERE id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await?,
+    )
 }

@@ -5,6 +5,7 @@ pub mod billing;
 pub mod billing_schedule;
 pub mod buses;
 pub mod command_jobs;
+pub mod data_quality;
 pub mod database;
 pub mod derived_intervals;
 pub mod devices;

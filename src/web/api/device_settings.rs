@@ -1,12 +1,14 @@
 //! `PATCH /api/v1/devices/{id}`: an engineer renames a device, stops or
-//! resumes its polling, or changes its poll periods or interval length.
+//! resumes its polling, or changes its poll periods, interval length or
+//! physical limits.
 
 use axum::Json;
 use axum::extract::{Path, State};
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use utoipa::ToSchema;
 
 use super::devices::{Device, ScheduleInput, period};
+use super::physical_limits::{DEFAULT_CT_RATIO, DEFAULT_PHASES, DEFAULT_VOLTAGE_V, phases, positive};
 use crate::domain::ids::DeviceId;
 use crate::domain::role::Right;
 use crate::store::audit::insert_audit;
@@ -16,10 +18,13 @@ use crate::web::error::{ApiError, ErrorBody};
 use crate::web::json::ApiJson;
 use crate::web::state::AppState;
 
-/// What to change; fields left out keep their value.
+/// What to change; fields left out keep their value. Of the physical
+/// limits, null restores the default: CT ratio 1, no largest current of the
+/// device's own (its profile's applies, if any), 230 V, three phases.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"schedule": {"energy_seconds": 300}, "enabled": true, "interval_minutes": 30}))]
+#[schema(example = json!({"schedule": {"energy_seconds": 300}, "enabled": true, "interval_minutes": 30,
+    "ct_ratio": 40, "max_current_a": 6, "voltage_v": 230, "phases": 3}))]
 pub struct DeviceChange {
     pub name: Option<String>,
     /// False stops polling the device (its data stays); true resumes it.
@@ -28,6 +33,30 @@ pub struct DeviceChange {
     /// Length of the intervals derived from its registers, 1–120 minutes.
     /// Intervals already derived keep their length.
     pub interval_minutes: Option<u32>,
+    /// Current transformer ratio, primary over secondary (200/5 A is 40);
+    /// above 0. Null: 1, a direct connection.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<f64>, example = 40)]
+    pub ct_ratio: Option<Option<f64>>,
+    /// Largest current on the meter's terminals (secondary side), in A;
+    /// above 0. Null: none of the device's own, the profile's applies.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<f64>, example = 6)]
+    pub max_current_a: Option<Option<f64>>,
+    /// Nominal phase-to-neutral voltage in V; above 0. Null: 230.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<f64>, example = 230)]
+    pub voltage_v: Option<Option<f64>>,
+    /// Number of phases, 1 or 3. Null: 3.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>, example = 3)]
+    pub phases: Option<Option<i64>>,
+}
+
+/// Tells a field sent as null (`Some(None)`) from one left out (`None`, by
+/// `#[serde(default)]`).
+fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 /// Change a device (engineer). The poller follows within seconds.
@@ -88,6 +117,22 @@ pub async fn update_device(
             }
             None => current(row.interval_minutes),
         },
+        ct_ratio: match change.ct_ratio {
+            Some(value) => positive("ct_ratio", value)?.unwrap_or(DEFAULT_CT_RATIO),
+            None => row.ct_ratio,
+        },
+        max_current_a: match change.max_current_a {
+            Some(value) => positive("max_current_a", value)?,
+            None => row.max_current_a,
+        },
+        voltage_v: match change.voltage_v {
+            Some(value) => positive("voltage_v", value)?.unwrap_or(DEFAULT_VOLTAGE_V),
+            None => row.voltage_v,
+        },
+        phases: match change.phases {
+            Some(value) => phases(value)?.unwrap_or(DEFAULT_PHASES),
+            None => u8::try_from(row.phases).unwrap_or(DEFAULT_PHASES),
+        },
     };
     let updated = update_device_settings(&state.pool, id, &settings)
         .await?
@@ -106,6 +151,10 @@ pub async fn update_device(
                 "history_seconds": settings.history_seconds,
             },
             "interval_minutes": settings.interval_minutes,
+            "ct_ratio": settings.ct_ratio,
+            "max_current_a": settings.max_current_a,
+            "voltage_v": settings.voltage_v,
+            "phases": settings.phases,
         }),
     )
     .await?;

@@ -81,7 +81,8 @@ pub struct Status {
 /// A device.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"id": 1, "name": "Main incomer", "bus_id": 1, "profile": "th40c", "address": 1,
-    "schedule": {"realtime_seconds": 10, "energy_seconds": 60, "history_seconds": 900}, "interval_minutes": 15, "enabled": true,
+    "schedule": {"realtime_seconds": 10, "energy_seconds": 60, "history_seconds": 900}, "interval_minutes": 15,
+    "ct_ratio": 1.0, "max_current_a": null, "voltage_v": 230.0, "phases": 3, "enabled": true,
     "status": {"state": "online", "last_success_at": "2026-11-22T08:00:00Z", "consecutive_failures": 0, "last_error": null},
     "created_at": "2026-11-22T07:59:00Z"}))]
 pub struct Device {
@@ -99,6 +100,21 @@ pub struct Device {
     /// Length of the load-profile intervals derived from its registers
     /// (1–120 minutes; a meter with a load profile of its own keeps its own).
     pub interval_minutes: i32,
+    /// Current transformer ratio, primary over secondary (1: direct
+    /// connection). With the next three, bounds an interval's energy for
+    /// spike detection (docs/METERING.md, Validation).
+    #[schema(example = 1.0)]
+    pub ct_ratio: f64,
+    /// Largest current on the meter's terminals, in A, as set for this
+    /// device; null when none is set (the profile's applies, if it gives one).
+    #[schema(example = json!(null))]
+    pub max_current_a: Option<f64>,
+    /// Nominal phase-to-neutral voltage, in V.
+    #[schema(example = 230.0)]
+    pub voltage_v: f64,
+    /// Number of phases, 1 or 3.
+    #[schema(example = 3)]
+    pub phases: i16,
     /// Whether the device is polled.
     pub enabled: bool,
     pub status: Status,
@@ -129,6 +145,10 @@ impl Device {
             iec_address: row.iec_address,
             enabled: row.enabled,
             interval_minutes: row.interval_minutes,
+            ct_ratio: row.ct_ratio,
+            max_current_a: row.max_current_a,
+            voltage_v: row.voltage_v,
+            phases: row.phases,
             schedule: Schedule {
                 realtime_seconds: row.realtime_seconds,
                 energy_seconds: row.energy_seconds,

@@ -67,7 +67,7 @@ pub struct LoadProfileQuery {
 }
 
 /// A bad query parameter (400), named.
-fn bad(field: &str, reason: impl std::fmt::Display) -> ApiError {
+pub(super) fn bad(field: &str, reason: impl std::fmt::Display) -> ApiError {
     ApiError::new(
         StatusCode::BAD_REQUEST,
         "invalid_parameter",
@@ -75,7 +75,7 @@ fn bad(field: &str, reason: impl std::fmt::Display) -> ApiError {
     )
 }
 
-fn instant(field: &str, text: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
+pub(super) fn instant(field: &str, text: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
     match text {
         None | Some("") => Ok(None),
         Some(text) => DateTime::parse_from_rfc3339(text)

@@ -3,10 +3,12 @@
 pub mod billing;
 pub mod buses;
 pub mod commands;
+pub mod data_quality;
 pub mod device_settings;
 pub mod devices;
 pub mod events;
 pub mod load_profile;
+mod physical_limits;
 pub mod readings;
 pub mod reads;
 pub mod scans;
@@ -46,6 +48,7 @@ use super::state::AppState;
         readings::get_readings,
         load_profile::get_load_profile,
         load_profile::get_load_profile_csv,
+        data_quality::get_data_quality,
         reads::create_read,
         reads::get_read,
         commands::create_command,
@@ -115,6 +118,7 @@ pub fn router() -> Router<AppState> {
             "/devices/{id}/load-profile.csv",
             get(load_profile::get_load_profile_csv),
         )
+        .route("/devices/{id}/data-quality", get(data_quality::get_data_quality))
         .route("/devices/{id}/read", axum::routing::post(reads::create_read))
         .route("/reads/{id}", get(reads::get_read))
         .route("/devices/{id}/commands", axum::routing::post(commands::create_command))

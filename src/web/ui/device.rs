@@ -9,7 +9,7 @@ use axum::response::{Html, IntoResponse, Response};
 use super::command::command_sentence;
 use super::device_iec::{iec_name, iec_sections, load_profile_summary};
 use super::fleet::{cell, when};
-use super::pages::{BillingLine, Cell, CommandOption, DevicePage, EventLine, Table};
+use super::pages::{BillingLine, Cell, CommandOption, DevicePage, EventLine, QualityLine, Table};
 use super::signed_in;
 use crate::domain::ids::DeviceId;
 use crate::domain::role::Right;
@@ -21,6 +21,7 @@ use crate::store::events::fetch_device_events;
 use crate::store::intervals::{fetch_device_interval_minutes, fetch_interval_summary};
 use crate::store::read_jobs::fetch_latest_read_job;
 use crate::store::readings::{StoredReading, fetch_latest};
+use crate::web::api::data_quality::{DataQuality, device_data_quality};
 use crate::web::api::reads::start_read;
 use crate::web::auth::Caller;
 use crate::web::error::ApiError;
@@ -28,6 +29,9 @@ use crate::web::state::AppState;
 
 /// Billing periods shown on the device page; the API lists them all.
 const BILLING_LINES: usize = 6;
+/// Months of data quality shown on the device page (this one and the two
+/// before); the API gives up to a year and a day.
+const QUALITY_MONTHS: u32 = 3;
 
 /// Energy quantities by OBIS value group C (register kind D = 8).
 const ENERGIES: [(u8, &str); 6] = [
@@ -268,6 +272,11 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
             }
         })
         .collect();
+    let now = state.clock.now();
+    let data_quality = device_data_quality(&state.pool, &state.profiles, id, (None, now), QUALITY_MONTHS, now)
+        .await?
+        .map(quality_lines)
+        .unwrap_or_default();
     let bus_kind = fetch_bus(&state.pool, device.bus_id)
         .await?
         .map(|bus| bus.transport.0.kind())
@@ -359,6 +368,7 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
         load_profile,
         load_profile_csv,
         billing,
+        data_quality,
         state: device.state().as_str(),
         last_success: when(device.last_success_at),
         failures: device.consecutive_failures,
@@ -419,4 +429,21 @@ pub async fn post_read_now(
         Ok(_) => axum::response::Redirect::to(&here).into_response(),
         Err(error) => error.into_page(),
     }
+}
+
+/// The months that expect or hold intervals, each count with its share.
+fn quality_lines(quality: DataQuality) -> Vec<QualityLine> {
+    let with_share = |count: u64, share: f64| format!("{count} ({:.1} %)", share * 100.0);
+    quality
+        .months
+        .into_iter()
+        .filter(|m| m.expected + m.actual + m.estimated > 0)
+        .map(|m| QualityLine {
+            actual: with_share(m.actual, m.actual_share),
+            estimated: with_share(m.estimated, m.estimated_share),
+            missing: with_share(m.missing, m.missing_share),
+            expected: m.expected,
+            month: m.month,
+        })
+        .collect()
 }

@@ -63,6 +63,17 @@ pub struct EventLine {
     pub message: String,
 }
 
+/// One month of a device's data-quality summary, as the page shows it:
+/// counts with their share of the expected intervals.
+#[derive(Debug)]
+pub struct QualityLine {
+    pub month: String,
+    pub expected: u64,
+    pub actual: String,
+    pub estimated: String,
+    pub missing: String,
+}
+
 #[derive(Template)]
 #[template(path = "device.html")]
 pub struct DevicePage {
@@ -105,6 +116,9 @@ pub struct DevicePage {
     pub all_values: Table,
     /// The newest billing periods, newest first.
     pub billing: Vec<BillingLine>,
+    /// Data quality of the last few months, oldest first; empty before the
+    /// first interval.
+    pub data_quality: Vec<QualityLine>,
     pub events: Vec<EventLine>,
 }
 

@@ -1,0 +1,95 @@
+//! Validation in the derivation pass: a COUNTIS E33 (direct, 100 A per its
+//! manual) whose u32 energy register (0.01 kWh) wraps and then jumps by more
+//! than the circuit can carry in a quarter hour.
+
+mod common;
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use chrono::{DateTime, TimeZone, Utc};
+use common::{eventually, spawn_app_with_clock};
+use ohmnibus::device::reading::{Quality, Reading};
+use ohmnibus::device::unit::Unit;
+use ohmnibus::domain::clock::Clock;
+use ohmnibus::domain::ids::DeviceId;
+use ohmnibus::domain::role::Role;
+use ohmnibus::store::derived_intervals::fetch_derived_intervals;
+use ohmnibus::store::readings::insert_readings;
+use serde_json::json;
+
+fn at(hour: u32, minute: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 20, hour, minute, 0).unwrap()
+}
+
+#[tokio::test]
+async fn a_wrapped_register_gives_a_rollover_and_an_impossible_quarter_a_spike() {
+    let app = spawn_app_with_clock(Clock::manual(at(11, 5))).await;
+    let engineer = app.token(Role::Engineer).await;
+    // A bus nobody answers on: the readings below are the only ones.
+    let (_, bus) = app
+        .request(
+            "POST",
+            "/api/v1/buses",
+            Some(&engineer),
+            Some(json!({"name": "line", "transport": {"kind": "modbus_tcp", "host": "127.0.0.1", "port": 1}})),
+        )
+        .await;
+    let (status, device) = app
+        .request(
+            "POST",
+            "/api/v1/devices",
+            Some(&engineer),
+            Some(json!({"name": "E33", "bus_id": bus["id"], "profile": "countis-e33", "address": 1})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{device}");
+    let id = DeviceId(device["id"].as_i64().unwrap());
+    // Register 0xC702 is u32 × 0.01 kWh: it wraps at 2^32 × 0.01 = 42 949 672.96 kWh.
+    let reads = [
+        (at(10, 0), 42_949_670.00),
+        (at(10, 15), 42_949_672.00),
+        // Wrapped: 42 949 672.96 − 42 949 672.00 + 1.00 = 1.96 kWh.
+        (at(10, 30), 1.00),
+        // 30 kWh in a quarter hour: 100 A × 230 V × 3 phases × 0.25 h = 17.25 kWh at most.
+        (at(10, 45), 31.00),
+        (at(11, 0), 32.00),
+    ];
+    let batch: Vec<_> = reads
+        .iter()
+        .map(|(read_at, value)| {
+            (
+                id,
+                Reading {
+                    obis: "1-1:1.8.0".parse().unwrap(),
+                    value: *value,
+                    unit: Unit::KWh,
+                    read_at: *read_at,
+                    captured_at: None,
+                    quality: Quality::GOOD,
+                },
+            )
+        })
+        .collect();
+    insert_readings(&app.pool, &batch).await.unwrap();
+
+    let pool = app.pool.clone();
+    let derived = eventually(Duration::from_secs(10), || {
+        let pool = pool.clone();
+        async move { fetch_derived_intervals(&pool, id, "1-1:1.8.0").await.unwrap().len() == 4 }
+    })
+    .await;
+    assert!(derived, "four quarters derived");
+    let got = fetch_derived_intervals(&app.pool, id, "1-1:1.8.0").await.unwrap();
+    let expected = [
+        (at(10, 0), 2.00, Quality::GOOD),
+        (at(10, 15), 1.96, Quality::ROLLOVER),
+        (at(10, 30), 30.00, Quality::SPIKE),
+        (at(10, 45), 1.00, Quality::GOOD),
+    ];
+    for ((start, minutes, value, quality), (want_start, want_value, want_quality)) in got.iter().zip(expected) {
+        assert_eq!((*start, *minutes), (want_start, 15));
+        assert!((value - want_value).abs() < 1e-6, "{start}: {value}");
+        assert_eq!(Quality(*quality), want_quality, "{start}");
+    }
+}
