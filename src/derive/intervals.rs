@@ -14,14 +14,16 @@ use chrono_tz::Tz;
 use super::DeriveServices;
 use crate::device::obis::ObisCode;
 use crate::device::profile::Profile;
+use crate::device::reading::Quality;
 use crate::domain::transport::Protocol;
-use crate::metering::derive_intervals::derive_with_wrap;
+use crate::metering::derive_intervals::{DerivedInterval, derive_with_wrap};
 use crate::metering::validation::flag_spike;
 use crate::store::StoreError;
 use crate::store::derived_intervals::{
     DerivationDevice, fetch_derivation_devices, fetch_last_derived_end, fetch_register_reads, insert_derived_intervals,
 };
 use crate::store::devices::fetch_device_limits;
+use crate::store::events::insert_momentary_event;
 
 /// How far back derivation looks: bounds the first pass after a device is
 /// added or the server upgraded, and the catch-up after a long outage.
@@ -88,8 +90,44 @@ async fn derive_device(services: &DeriveServices, device: &DerivationDevice) -> 
             );
         }
         stored += insert_derived_intervals(&services.pool, device.id, code, unit, &intervals).await?;
+        record_counter_events(services, device, code, &intervals).await?;
     }
     Ok(stored)
+}
+
+/// A momentary event for each derived interval over which the register
+/// wrapped (`register_rollover`) or went back (`register_decreased`: a
+/// meter replaced or reset), at the interval's start. Each interval is
+/// derived once (the next pass starts after it), so each gets one event.
+async fn record_counter_events(
+    services: &DeriveServices,
+    device: &DerivationDevice,
+    code: &str,
+    intervals: &[DerivedInterval],
+) -> Result<(), StoreError> {
+    for interval in intervals {
+        let end = interval.start + Duration::minutes(i64::from(interval.minutes));
+        let span = format!("{} – {}", interval.start.to_rfc3339(), end.to_rfc3339());
+        let (event, severity, message) = if interval.quality.contains(Quality::ROLLOVER) {
+            (
+                "register_rollover",
+                "info",
+                format!("{code} wrapped past its register's range in {span}; the count continues"),
+            )
+        } else if interval.quality.contains(Quality::NEGATIVE_DELTA) {
+            (
+                "register_decreased",
+                "warning",
+                format!(
+                    "{code} went back in {span}: the meter was replaced or reset; no consumption is derived across it"
+                ),
+            )
+        } else {
+            continue;
+        };
+        insert_momentary_event(&services.pool, device.id, event, severity, &message, interval.start).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
