@@ -5,7 +5,11 @@
 //! Run: `cargo bench --bench pipeline` (needs DATABASE_URL or PostgreSQL on
 //! 127.0.0.1:5432 for the ingest part). Figures: docs/BENCHMARKS.md.
 
+mod common;
+
 use std::time::{Duration, Instant};
+
+use common::measure;
 
 use chrono::Utc;
 use chrono_tz::Tz;
@@ -56,20 +60,6 @@ fn iec_benchmark() {
         "parse 40 days of an A1000 load profile ({} kB -> {count} intervals): {per_profile:?}",
         profile.len() / 1024
     );
-}
-
-/// Runs `f` repeatedly for about `budget` and returns the mean time per call.
-fn measure(budget: Duration, mut f: impl FnMut()) -> Duration {
-    for _ in 0..10 {
-        f();
-    }
-    let start = Instant::now();
-    let mut calls = 0u32;
-    while start.elapsed() < budget {
-        f();
-        calls += 1;
-    }
-    start.elapsed() / calls
 }
 
 fn decode_benchmark() -> Vec<Reading> {
