@@ -2,8 +2,9 @@
 //! history sets, each with its reset time (`0-0:0.1.2*101`…`*116`), become
 //! periods the API lists, all 16 on the first read; a TH40C, over Modbus
 //! and over IEC 62056-21, keeps no reset time, so a shift of its history is
-//! placed at its billing schedule (the factory's day 1 at 00:00 in the
-//! site's zone). A later reset adds a period and an event.
+//! placed at its billing schedule (the site's, else the factory's day 1 at
+//! 00:00, in the site's zone). A later reset adds a period and an event;
+//! resets missed while the meter was not read are filled in.
 
 mod common;
 
@@ -406,7 +407,31 @@ async fn a_th40c_over_modbus_shifts_its_history_at_midnight_on_the_first() {
 
 #[tokio::test]
 async fn a_th40c_over_iec_gets_its_periods_from_the_shift_of_its_sets() {
-    let (start, reset, before) = th40c_dates();
+    th40c_over_iec(None, th40c_dates()).await;
+}
+
+#[tokio::test]
+async fn a_th40c_over_iec_resetting_on_the_sites_schedule() {
+    // Day 15 at 06:00 in Rome: 05:00 UTC in November (CET), 04:00 UTC in
+    // October and September (CEST).
+    let dates = (
+        Utc.with_ymd_and_hms(2026, 11, 15, 4, 30, 0).unwrap(),
+        Utc.with_ymd_and_hms(2026, 11, 15, 5, 0, 0).unwrap(),
+        [
+            Utc.with_ymd_and_hms(2026, 10, 15, 4, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(2026, 9, 15, 4, 0, 0).unwrap(),
+        ],
+    );
+    th40c_over_iec(Some((15, 6)), dates).await;
+}
+
+/// A TH40C over IEC 62056-21 on a site in Rome, resetting on `schedule`
+/// (day, hour; the factory's day 1 at 00:00 when `None`), which the site
+/// is given too; `dates` as [`th40c_dates`] gives them.
+async fn th40c_over_iec(
+    schedule: Option<(u32, u32)>,
+    (start, reset, before): (DateTime<Utc>, DateTime<Utc>, [DateTime<Utc>; 2]),
+) {
     let clock = Clock::manual(start);
     let app = spawn_app_with_clock(clock.clone()).await;
     let zone = site_in_rome(&app).await;
@@ -414,6 +439,16 @@ async fn a_th40c_over_iec_gets_its_periods_from_the_shift_of_its_sets() {
     let mut config = IecMeterConfig::new(IecKind::Th40c, 12);
     config.address = "40001".into();
     config.zone = zone;
+    if let Some((day, hour)) = schedule {
+        config.billing_day = day;
+        config.billing_hour = hour;
+        sqlx::query("UPDATE sites SET billing_day = $1, billing_hour = $2")
+            .bind(i16::try_from(day).unwrap())
+            .bind(i16::try_from(hour).unwrap())
+            .execute(&app.pool)
+            .await
+            .unwrap();
+    }
     let meter: SharedMeter = Arc::new(Mutex::new(IecMeter::new(config, start)));
     let mut line = IecLine::new(vec![Arc::clone(&meter)], clock.clone());
     line.reaction = Duration::from_millis(5);

@@ -72,7 +72,8 @@ async fn store_shifted_periods(services: &DeriveServices, device: &ShiftingDevic
     if codes.is_empty() {
         return Ok(());
     }
-    let Some(seen) = fetch_first_seen(&services.pool, device.id, &codes).await? else {
+    let last = fetch_last_reset(&services.pool, device.id, BillingSource::Meter).await?;
+    let Some(seen) = fetch_first_seen(&services.pool, device.id, &codes, last).await? else {
         return Ok(());
     };
     let periods = periods_from_shift(&values, seen, &schedule_of(device));

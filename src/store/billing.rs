@@ -126,26 +126,31 @@ pub async fn fetch_devices_with_history_sets(pool: &PgPool) -> Result<Vec<Shifti
 /// When the current values of `codes` were first read: for each code, the
 /// first read after the last read with another value; the latest of those.
 /// A history shift changes the values, so this is the first read that saw
-/// the latest shift.
+/// the latest shift. Only reads from `since` on are looked at (the last
+/// period stored: the shift was seen at or after it), so a meter whose
+/// history has not moved for a long time does not cost a scan of it all.
 pub async fn fetch_first_seen(
     pool: &PgPool,
     device: DeviceId,
     codes: &[(String, f64)],
+    since: Option<DateTime<Utc>>,
 ) -> Result<Option<DateTime<Utc>>, StoreError> {
     let obis: Vec<&str> = codes.iter().map(|(code, _)| code.as_str()).collect();
     let values: Vec<f64> = codes.iter().map(|(_, value)| *value).collect();
     Ok(sqlx::query_scalar(
         "SELECT max(first_seen) FROM ( \
            SELECT (SELECT min(r.read_at) FROM readings r \
-                   WHERE r.device_id = $1 AND r.obis = c.obis \
+                   WHERE r.device_id = $1 AND r.obis = c.obis AND r.read_at >= COALESCE($4::timestamptz, '-infinity') \
                      AND r.read_at > COALESCE((SELECT max(o.read_at) FROM readings o \
-                                               WHERE o.device_id = $1 AND o.obis = c.obis AND o.value <> c.value), \
+                                               WHERE o.device_id = $1 AND o.obis = c.obis AND o.value <> c.value \
+                                                 AND o.read_at >= COALESCE($4::timestamptz, '-infinity')), \
                                               '-infinity')) AS first_seen \
            FROM UNNEST($2::text[], $3::float8[]) AS c(obis, value)) s",
     )
     .bind(device)
     .bind(&obis)
     .bind(&values)
+    .bind(since)
     .fetch_one(pool)
     .await?)
 }
