@@ -317,6 +317,26 @@ fn billing_sets_are_the_registers_at_the_resets_and_never_exceed_now() {
     }
 }
 
+#[test]
+fn a_th40c_shifts_its_sets_at_midnight_on_the_first_in_its_zone() {
+    let mut config = IecMeterConfig::new(IecKind::Th40c, 14);
+    config.zone = "Europe/Rome".parse().unwrap();
+    // 1 December 00:00 in Rome (UTC+1) is 30 November 23:00 UTC.
+    let reset: DateTime<Utc> = "2026-11-30T23:00:00Z".parse().unwrap();
+    let mut model = IecMeter::new(config, reset - TimeDelta::hours(1));
+    let just_before = reset - TimeDelta::seconds(1);
+    let after = reset + TimeDelta::minutes(10);
+    for c in 1..=10u8 {
+        let last = model.register_at(&format!("1-1:{c}.8.0*1"), just_before).unwrap();
+        // *2 ← *1, *1 ← the register at the reset.
+        assert_eq!(model.register_at(&format!("1-1:{c}.8.0*2"), after).unwrap(), last);
+        assert_eq!(
+            model.register_at(&format!("1-1:{c}.8.0*1"), after).unwrap(),
+            model.register_at(&format!("1-1:{c}.8.0"), reset).unwrap()
+        );
+    }
+}
+
 /// One history for every property case (building one takes a while).
 fn laws_meter() -> IecMeter {
     static METER: std::sync::LazyLock<IecMeter> =

@@ -1,7 +1,10 @@
-//! Stores the billing periods a meter closed itself (its history sets with
-//! a reset time, see `metering::billing_meter`). Periods already stored are
-//! kept as they are, so the same pass is also the backfill after an outage:
-//! every set still in the meter's history that is not stored yet is added.
+//! Stores the billing periods a meter closed itself (see
+//! `metering::billing_meter`): the history sets with a reset time of an
+//! A1000, and the history sets of a TH40C, placed on its billing schedule
+//! (the site's, or the factory's day 1 at 00:00) from the read that first
+//! saw the last shift. Periods already stored are kept as they are, so the
+//! same pass is also the backfill after an outage: every set still in the
+//! meter's history that is not stored yet is added.
 //!
 //! A `billing_reset` event marks each new period newer than the newest one
 //! stored before the pass. A device with no period stored yet gets its whole
@@ -10,12 +13,18 @@
 //! events for resets that happened before the server knew the meter.
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 
 use super::DeriveServices;
 use crate::domain::ids::DeviceId;
-use crate::metering::billing::BillingSource;
-use crate::metering::billing_meter::{MeterValue, periods_from_history};
-use crate::store::billing::{fetch_devices_with_reset_times, fetch_last_reset, insert_billing_periods};
+use crate::metering::billing::{BillingPeriod, BillingSource};
+use crate::metering::billing_meter::{
+    FACTORY_SCHEDULE, MeterValue, ResetSchedule, periods_from_history, periods_from_shift, shift_codes,
+};
+use crate::store::billing::{
+    ShiftingDevice, fetch_devices_with_history_sets, fetch_devices_with_reset_times, fetch_first_seen,
+    fetch_last_reset, insert_billing_periods,
+};
 use crate::store::error::StoreError;
 use crate::store::events::insert_momentary_event;
 use crate::store::readings::fetch_latest;
@@ -23,20 +32,24 @@ use crate::store::readings::fetch_latest;
 /// Event code of a billing reset the meter made.
 pub const BILLING_RESET: &str = "billing_reset";
 
-/// Runs over every device with reset times; a device that fails is logged
-/// and tried again next round.
+/// Runs over every device with reset times, then every device whose
+/// history shifts; a device that fails is logged and tried again next round.
 pub async fn store_meter_periods(services: &DeriveServices) -> Result<(), StoreError> {
     for device in fetch_devices_with_reset_times(&services.pool).await? {
         if let Err(error) = store_device_periods(services, device).await {
             tracing::warn!(%device, %error, "cannot store the meter's billing periods");
         }
     }
+    for device in fetch_devices_with_history_sets(&services.pool).await? {
+        if let Err(error) = store_shifted_periods(services, &device).await {
+            tracing::warn!(device = %device.id, %error, "cannot store the meter's billing periods");
+        }
+    }
     Ok(())
 }
 
-async fn store_device_periods(services: &DeriveServices, device: DeviceId) -> Result<(), StoreError> {
-    let pool = &services.pool;
-    let values: Vec<MeterValue> = fetch_latest(pool, device)
+async fn latest_values(services: &DeriveServices, device: DeviceId) -> Result<Vec<MeterValue>, StoreError> {
+    Ok(fetch_latest(&services.pool, device)
         .await?
         .into_iter()
         .map(|r| MeterValue {
@@ -45,13 +58,56 @@ async fn store_device_periods(services: &DeriveServices, device: DeviceId) -> Re
             unit: r.unit,
             captured_at: r.captured_at,
         })
-        .collect();
-    let periods = periods_from_history(&values);
+        .collect())
+}
+
+async fn store_device_periods(services: &DeriveServices, device: DeviceId) -> Result<(), StoreError> {
+    let values = latest_values(services, device).await?;
+    store_periods(services, device, &periods_from_history(&values)).await
+}
+
+async fn store_shifted_periods(services: &DeriveServices, device: &ShiftingDevice) -> Result<(), StoreError> {
+    let values = latest_values(services, device.id).await?;
+    let codes = shift_codes(&values);
+    if codes.is_empty() {
+        return Ok(());
+    }
+    let last = fetch_last_reset(&services.pool, device.id, BillingSource::Meter).await?;
+    let Some(seen) = fetch_first_seen(&services.pool, device.id, &codes, last).await? else {
+        return Ok(());
+    };
+    let periods = periods_from_shift(&values, seen, &schedule_of(device));
+    store_periods(services, device.id, &periods).await
+}
+
+/// The site's billing schedule where it has one, else the meter's factory
+/// setting; the site's zone (UTC if it cannot be read).
+fn schedule_of(device: &ShiftingDevice) -> ResetSchedule {
+    let (day, hour) = match (device.billing_day, device.billing_hour) {
+        (Some(day), Some(hour)) => (
+            u32::try_from(day).unwrap_or(FACTORY_SCHEDULE.0),
+            u32::try_from(hour).unwrap_or(FACTORY_SCHEDULE.1),
+        ),
+        _ => FACTORY_SCHEDULE,
+    };
+    ResetSchedule {
+        day,
+        hour,
+        zone: device.time_zone.parse().unwrap_or(Tz::UTC),
+    }
+}
+
+async fn store_periods(
+    services: &DeriveServices,
+    device: DeviceId,
+    periods: &[BillingPeriod],
+) -> Result<(), StoreError> {
     if periods.is_empty() {
         return Ok(());
     }
+    let pool = &services.pool;
     let before = fetch_last_reset(pool, device, BillingSource::Meter).await?;
-    let inserted = insert_billing_periods(pool, device, &periods).await?;
+    let inserted = insert_billing_periods(pool, device, periods).await?;
     for reset_at in announced(before, &inserted) {
         let message = format!("The meter closed a billing period at {}", reset_at.to_rfc3339());
         insert_momentary_event(pool, device, BILLING_RESET, "info", &message, reset_at).await?;
@@ -76,6 +132,23 @@ mod tests {
 
     fn at(month: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, month, 1, 0, 0, 0).unwrap()
+    }
+
+    fn device(day: Option<i16>, hour: Option<i16>, zone: &str) -> ShiftingDevice {
+        ShiftingDevice {
+            id: DeviceId(1),
+            time_zone: zone.into(),
+            billing_day: day,
+            billing_hour: hour,
+        }
+    }
+
+    #[test]
+    fn the_sites_schedule_wins_over_the_factory_one() {
+        let site = schedule_of(&device(Some(15), Some(6), "Europe/Rome"));
+        assert_eq!((site.day, site.hour, site.zone), (15, 6, chrono_tz::Europe::Rome));
+        let factory = schedule_of(&device(None, None, "Europe/Rome"));
+        assert_eq!((factory.day, factory.hour), (1, 0));
     }
 
     #[test]

@@ -4,18 +4,28 @@
 //! its last 16 billing resets ("16 energy and demand data can be recorded",
 //! A1000 manual §1.5) as history sets `*101`…`*116` (App. A), together with
 //! the reset count `0-0:0.1.0` and the time of each set's reset
-//! `0-0:0.1.2*101`…`*116`. The poller already stores those values; a set
-//! becomes a period here only when its reset time is known, since a period
-//! is identified by that time. A TH40C keeps no reset time, so its sets are
-//! left alone.
+//! `0-0:0.1.2*101`…`*116`. The poller already stores those values; such a
+//! set becomes a period when its reset time is known ([`periods_from_history`]).
+//!
+//! A TH40C keeps 16 sets too (`*1` the last reset, up to `*16`; over Modbus
+//! only "last month" and "two months ago") but no reset time. At a reset
+//! "the energy values and the current maximum demand are stored as the
+//! previous month's values" (TH40C manual, billing reset), so its history
+//! shifts: the new `*1` is what the current registers held at the reset.
+//! The reset happens on the meter's monthly schedule ("factory settings:
+//! the first day of each month at 00:00"), so a shift first seen in a read
+//! is placed at the latest schedule instant at or before that read, and
+//! set `*k` one schedule step earlier per `k` ([`periods_from_shift`]).
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 
 use crate::device::obis::ObisCode;
 use crate::device::reading::Quality;
 use crate::metering::billing::{BillingPeriod, BillingRegister, BillingSource};
+use crate::metering::billing_schedule::instants_back;
 
 /// OBIS code of the meter's count of billing resets.
 pub const RESET_COUNT: &str = "0-0:0.1.0";
@@ -26,6 +36,22 @@ const RESET_TIME: &str = "0-0:0.1.2";
 /// The A1000 numbers its history sets from 101 (the latest reset) up
 /// (manual App. A); a TH40C numbers them from 1.
 const FIRST_A1000_SET: u8 = 101;
+
+/// A TH40C's history sets: `*1` … `*16` (manual App. A, "X (0<X<16)", and
+/// "the last 16 values of energy and maximum demand").
+const TH40C_SETS: std::ops::RangeInclusive<u8> = 1..=16;
+
+/// The TH40C's factory billing schedule: "il primo giorno di ogni mese alle
+/// ore 00:00" (manual, billing reset), day 1 at hour 0.
+pub const FACTORY_SCHEDULE: (u32, u32) = (1, 0);
+
+/// When a meter resets: day 1–28 and hour of each month, local time in `zone`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResetSchedule {
+    pub day: u32,
+    pub hour: u32,
+    pub zone: Tz,
+}
 
 /// One latest value of a device, as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,16 +91,7 @@ pub fn periods_from_history(values: &[MeterValue]) -> Vec<BillingPeriod> {
     let mut periods: Vec<BillingPeriod> = resets
         .into_iter()
         .map(|(set, reset_at)| {
-            let registers = parsed
-                .iter()
-                .filter(|(code, _)| code.billing() == Some(set) && code.current().to_string() != RESET_TIME)
-                .map(|(code, value)| BillingRegister {
-                    obis: code.current().to_string(),
-                    value: value.value,
-                    unit: value.unit.clone(),
-                    captured_at: value.captured_at,
-                })
-                .collect();
+            let registers = set_registers(&parsed, set, |code| code.current().to_string() != RESET_TIME);
             BillingPeriod {
                 reset_at,
                 source: BillingSource::Meter,
@@ -86,6 +103,102 @@ pub fn periods_from_history(values: &[MeterValue]) -> Vec<BillingPeriod> {
         .collect();
     periods.sort_by_key(|p| p.reset_at);
     periods
+}
+
+/// The energies of the last reset (`*1`, value group D = 8) of a meter
+/// without reset times: the values whose change shows a history shift.
+/// Empty for a meter that reports reset times (it is read by those).
+pub fn shift_codes(values: &[MeterValue]) -> Vec<(String, f64)> {
+    if has_reset_times(values) {
+        return Vec::new();
+    }
+    values
+        .iter()
+        .filter(|v| {
+            v.obis
+                .parse::<ObisCode>()
+                .is_ok_and(|code| code.billing() == Some(1) && code.kind() == Some(8))
+        })
+        .map(|v| (v.obis.clone(), v.value))
+        .collect()
+}
+
+fn has_reset_times(values: &[MeterValue]) -> bool {
+    values.iter().any(|v| {
+        v.obis
+            .parse::<ObisCode>()
+            .is_ok_and(|code| code.billing().is_some() && code.current().to_string() == RESET_TIME)
+    })
+}
+
+/// One period per history set `*1`…`*16` of a meter without reset times,
+/// oldest first, given when the current `*1` values were first read
+/// (`shift_seen`): set `*k` closed at the `k`-th latest instant of
+/// `schedule` at or before then. A period holds the set's energies (D = 8)
+/// and maximum demands (D = 6, with their times) under their current codes;
+/// the TH40C's other `*X` codes count events of period X and are left out.
+pub fn periods_from_shift(
+    values: &[MeterValue],
+    shift_seen: DateTime<Utc>,
+    schedule: &ResetSchedule,
+) -> Vec<BillingPeriod> {
+    if has_reset_times(values) {
+        return Vec::new();
+    }
+    let parsed: Vec<(ObisCode, &MeterValue)> = values
+        .iter()
+        .filter_map(|v| v.obis.parse::<ObisCode>().ok().map(|code| (code, v)))
+        .filter(|(code, _)| matches!(code.kind(), Some(6 | 8)))
+        .collect();
+    let deepest = parsed
+        .iter()
+        .filter_map(|(code, _)| code.billing())
+        .filter(|set| TH40C_SETS.contains(set))
+        .max();
+    let Some(deepest) = deepest else {
+        return Vec::new();
+    };
+    let resets = instants_back(
+        schedule.day,
+        schedule.hour,
+        schedule.zone,
+        shift_seen,
+        usize::from(deepest),
+    );
+    let mut periods: Vec<BillingPeriod> = resets
+        .into_iter()
+        .zip(1u8..)
+        .filter_map(|(reset_at, set)| {
+            let registers = set_registers(&parsed, set, |_| true);
+            (!registers.is_empty()).then_some(BillingPeriod {
+                reset_at,
+                source: BillingSource::Meter,
+                reset_count: None,
+                registers,
+                quality: Quality::GOOD,
+            })
+        })
+        .collect();
+    periods.sort_by_key(|p| p.reset_at);
+    periods
+}
+
+/// The registers of history set `set` that `keep` accepts, under their current codes.
+fn set_registers(
+    parsed: &[(ObisCode, &MeterValue)],
+    set: u8,
+    keep: impl Fn(&ObisCode) -> bool,
+) -> Vec<BillingRegister> {
+    parsed
+        .iter()
+        .filter(|(code, _)| code.billing() == Some(set) && keep(code))
+        .map(|(code, value)| BillingRegister {
+            obis: code.current().to_string(),
+            value: value.value,
+            unit: value.unit.clone(),
+            captured_at: value.captured_at,
+        })
+        .collect()
 }
 
 fn reset_time(value: &MeterValue) -> Option<DateTime<Utc>> {
@@ -191,6 +304,88 @@ mod tests {
             value("1-1:1.8.0*2", 90.0, "kWh", None),
         ];
         assert!(periods_from_history(&values).is_empty());
+    }
+
+    fn rome() -> ResetSchedule {
+        ResetSchedule {
+            day: 1,
+            hour: 0,
+            zone: chrono_tz::Europe::Rome,
+        }
+    }
+
+    #[test]
+    fn a_shift_is_placed_at_the_latest_schedule_instant_before_it_was_seen() {
+        let demand_at = Utc.with_ymd_and_hms(2026, 11, 18, 9, 15, 0).unwrap();
+        let values = vec![
+            value("1-1:1.8.0", 1200.0, "kWh", None),
+            value("1-1:1.8.0*1", 1100.0, "kWh", None),
+            value("1-1:1.8.1*1", 600.0, "kWh", None),
+            value("1-1:1.6.0*1", 7.5, "kW", Some(demand_at)),
+            value("1-1:1.8.0*2", 1000.0, "kWh", None),
+            // Events of the last period, not a billing register.
+            value("0-0:C.51.0*1", 1_700_000_000.0, "timestamp", None),
+            value("1-1:1.7.0", 3.0, "kW", None),
+        ];
+        // First seen on 3 December, 10:00 UTC: the shift happened at
+        // 1 December 00:00 in Rome (UTC+1), 30 November 23:00 UTC; set *2
+        // a month earlier, 1 November 00:00 in Rome, 31 October 23:00 UTC.
+        let seen = Utc.with_ymd_and_hms(2026, 12, 3, 10, 0, 0).unwrap();
+        let periods = periods_from_shift(&values, seen, &rome());
+        assert_eq!(periods.len(), 2);
+        assert_eq!(
+            periods[0].reset_at,
+            Utc.with_ymd_and_hms(2026, 10, 31, 23, 0, 0).unwrap()
+        );
+        assert_eq!(
+            periods[0].registers,
+            vec![BillingRegister {
+                obis: "1-1:1.8.0".into(),
+                value: 1000.0,
+                unit: "kWh".into(),
+                captured_at: None
+            }]
+        );
+        let last = &periods[1];
+        assert_eq!(last.reset_at, Utc.with_ymd_and_hms(2026, 11, 30, 23, 0, 0).unwrap());
+        assert_eq!((last.source, last.reset_count), (BillingSource::Meter, None));
+        let mut codes: Vec<&str> = last.registers.iter().map(|r| r.obis.as_str()).collect();
+        codes.sort();
+        assert_eq!(codes, ["1-1:1.6.0", "1-1:1.8.0", "1-1:1.8.1"]);
+        let demand = last.registers.iter().find(|r| r.obis == "1-1:1.6.0").unwrap();
+        assert_eq!((demand.value, demand.captured_at), (7.5, Some(demand_at)));
+    }
+
+    #[test]
+    fn a_shift_seen_on_the_instant_itself_belongs_to_it() {
+        let values = vec![value("1-1:1.8.0*1", 5.0, "kWh", None)];
+        let instant = Utc.with_ymd_and_hms(2026, 11, 30, 23, 0, 0).unwrap();
+        let periods = periods_from_shift(&values, instant, &rome());
+        assert_eq!(periods.len(), 1);
+        assert_eq!(periods[0].reset_at, instant);
+        let before = periods_from_shift(&values, instant - chrono::Duration::seconds(1), &rome());
+        assert_eq!(
+            before[0].reset_at,
+            Utc.with_ymd_and_hms(2026, 10, 31, 23, 0, 0).unwrap()
+        );
+    }
+
+    #[test]
+    fn shift_codes_are_the_last_resets_energies_of_a_meter_without_reset_times() {
+        let th40c = vec![
+            value("1-1:1.8.0*1", 5.0, "kWh", None),
+            value("1-1:1.6.0*1", 2.0, "kW", None),
+            value("1-1:1.8.0*2", 4.0, "kWh", None),
+            value("1-1:1.8.0", 6.0, "kWh", None),
+        ];
+        assert_eq!(shift_codes(&th40c), vec![("1-1:1.8.0*1".to_owned(), 5.0)]);
+        let nov = at(11, 1, 0);
+        let a1000 = vec![
+            value("0-0:0.1.2*101", nov.timestamp() as f64, "timestamp", Some(nov)),
+            value("1-1:1.8.0*1", 5.0, "kWh", None),
+        ];
+        assert!(shift_codes(&a1000).is_empty());
+        assert!(periods_from_shift(&a1000, nov, &rome()).is_empty());
     }
 
     #[test]

@@ -34,6 +34,19 @@ pub fn instants(day: u32, hour: u32, zone: Tz, from: DateTime<Utc>, to: DateTime
     }
 }
 
+/// The `count` latest instants of the schedule at or before `at`, newest
+/// first: where a meter that resets on this schedule put its last `count`
+/// resets, seen at `at`.
+pub fn instants_back(day: u32, hour: u32, zone: Tz, at: DateTime<Utc>, count: usize) -> Vec<DateTime<Utc>> {
+    // One instant a month: `count` + 1 months of 31 days hold them all.
+    let months = i64::try_from(count).unwrap_or(i64::MAX / 64).saturating_add(1);
+    let from = at - Duration::days(31 * months);
+    let mut out = instants(day, hour, zone, from, at);
+    out.reverse();
+    out.truncate(count);
+    out
+}
+
 /// The instant of a local date and hour, resolved across DST changes.
 fn local_instant(year: i32, month: u32, day: u32, hour: u32, zone: Tz) -> Option<DateTime<Utc>> {
     let naive = NaiveDate::from_ymd_opt(year, month, day)?.and_hms_opt(hour, 0, 0)?;
@@ -134,6 +147,28 @@ mod tests {
             instants(5, 6, zone, utc(2026, 2, 5, 6, 0), utc(2026, 3, 5, 6, 0)),
             vec![utc(2026, 3, 5, 6, 0)]
         );
+    }
+
+    #[test]
+    fn instants_back_count_from_the_latest_at_or_before() {
+        let zone = chrono_tz::Europe::Rome;
+        // Rome is UTC+1 in winter, UTC+2 in summer: the 1st at 00:00 local.
+        let at = utc(2026, 11, 30, 23, 0);
+        assert_eq!(
+            instants_back(1, 0, zone, at, 3),
+            vec![
+                utc(2026, 11, 30, 23, 0),
+                utc(2026, 10, 31, 23, 0),
+                utc(2026, 9, 30, 22, 0)
+            ]
+        );
+        // A minute earlier, December's instant is not there yet.
+        assert_eq!(
+            instants_back(1, 0, zone, at - Duration::minutes(1), 1),
+            vec![utc(2026, 10, 31, 23, 0)]
+        );
+        assert_eq!(instants_back(1, 0, zone, at, 16).len(), 16);
+        assert_eq!(instants_back(1, 0, zone, at, 16)[15], utc(2025, 8, 31, 22, 0));
     }
 
     #[test]

@@ -313,8 +313,33 @@ impl Th40cModel {
             if step_end == boundary {
                 self.demand
                     .close(boundary + self.clock_offset, self.tariff(boundary) as u8);
+                if self.is_billing_reset(boundary) {
+                    self.billing_reset();
+                }
             }
         }
+    }
+
+    /// Whether `at` is the meter's monthly billing reset: the factory
+    /// setting, "il primo giorno di ogni mese alle ore 00:00" (manual,
+    /// billing reset), in the meter's zone. Always on a demand-period
+    /// boundary, so [`Th40cModel::advance`] stops there. The simulator
+    /// resets on true time, not on its clock as offset by clock writes.
+    pub fn is_billing_reset(&self, at: DateTime<Utc>) -> bool {
+        let local = at.with_timezone(&self.zone);
+        local.day() == 1 && local.num_seconds_from_midnight() == 0 && at.timestamp_subsec_nanos() == 0
+    }
+
+    /// The billing reset: "the energy values and the current maximum
+    /// demand are stored as the previous month's values and the
+    /// corresponding registers are cleared" (manual, billing reset). The
+    /// sets shift (*2 ← *1, *1 ← the registers now); the energies keep
+    /// counting, the demand maxima start again from none.
+    fn billing_reset(&mut self) {
+        self.history[1] = self.history[0];
+        self.history[0] = self.energy;
+        self.history_demand[1] = std::mem::take(&mut self.history_demand[0]);
+        self.history_demand[0] = std::mem::take(&mut self.demand.maxima);
     }
 
     /// Sets an energy register set (OBIS group C 1, 2, 3, 4, 9 or 10) to the
@@ -585,6 +610,46 @@ mod tests {
             .fold(0.0, f64::max);
         assert_eq!(total, rates, "the total maximum is the largest rate maximum");
         assert_eq!(at.unwrap().minute() % 15, 0);
+    }
+
+    #[test]
+    fn the_history_shifts_at_midnight_on_the_first_in_the_meters_zone() {
+        let zone: Tz = "Europe/Rome".parse().unwrap();
+        // 1 December 00:00 in Rome (UTC+1) is 30 November 23:00 UTC.
+        let reset = Utc.with_ymd_and_hms(2026, 11, 30, 23, 0, 0).unwrap();
+        let start = reset - Duration::hours(5);
+        let mut model = Th40cModel::new(5, zone, start);
+        model.advance(reset - Duration::minutes(1));
+        let last_month = value(&model, "1-1:1.8.0*1", start);
+        let (demand, demand_at) = model.value(&code("1-1:1.6.0"), start).unwrap();
+        assert!(demand > 0.0);
+        // The same meter, stopped exactly at the reset: what the sets take.
+        let mut at_reset = model.clone();
+        at_reset.advance(reset);
+        model.advance(reset + Duration::hours(2));
+        let now = reset + Duration::hours(2);
+        for c in ENERGY_GROUPS {
+            for r in 0..=4 {
+                let current = value(&at_reset, &format!("1-1:{c}.8.{r}"), reset);
+                assert_eq!(value(&model, &format!("1-1:{c}.8.{r}*1"), now), current, "{c}.8.{r}");
+            }
+        }
+        assert_eq!(value(&model, "1-1:1.8.0*2", now), last_month);
+        // The month's maximum moved to *1: the one seen a minute before the
+        // reset, or the month's last block (ending at the reset) if larger.
+        let (moved, moved_at) = model.value(&code("1-1:1.6.0*1"), now).unwrap();
+        if moved == demand {
+            assert_eq!(moved_at, demand_at);
+        } else {
+            assert!(moved > demand);
+            assert_eq!(moved_at, Some(reset));
+        }
+        // The new month has only what the two hours since gave.
+        let (_, new_at) = model.value(&code("1-1:1.6.0"), now).unwrap();
+        assert!(new_at.unwrap() > reset);
+        // No reset a minute later or on another day.
+        assert!(!model.is_billing_reset(reset + Duration::minutes(15)));
+        assert!(!model.is_billing_reset(reset + Duration::days(1)));
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //! - [`meter::Th40cModel`]: a TH40C's physics, deterministic from a seed:
 //!   loads, powers, energies per tariff rate, maximum demand
 //!   ([`demand`]: 15-minute block averages), billing history, the meter
-//!   clock. `set_energy` puts a known value on the wire.
+//!   clock. `set_energy` puts a known value on the wire. At its billing
+//!   reset (day 1, 00:00 in its zone, on the shared clock) the history
+//!   shifts: `*2` ← `*1`, `*1` ← the energies and demand maxima then.
 //! - [`countis::CountisModel`]: a Socomec COUNTIS E33/E43/E44 on the same
 //!   sites: tariff set by command, partial counters, CT ratio.
 //! - [`model::MeterModel`]: what a device needs of a model (values by OBIS,

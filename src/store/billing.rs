@@ -96,3 +96,61 @@ pub async fn fetch_devices_with_reset_times(pool: &PgPool) -> Result<Vec<DeviceI
     .fetch_all(pool)
     .await?)
 }
+
+/// A device whose latest readings hold the energies of its last reset
+/// (`…8.x*1`) but no reset time: a meter whose history shifts at each reset
+/// (the TH40C), with its site's zone and billing schedule (if set).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ShiftingDevice {
+    pub id: DeviceId,
+    pub time_zone: String,
+    pub billing_day: Option<i16>,
+    pub billing_hour: Option<i16>,
+}
+
+/// Every device with history sets and no reset times.
+pub async fn fetch_devices_with_history_sets(pool: &PgPool) -> Result<Vec<ShiftingDevice>, StoreError> {
+    Ok(sqlx::query_as(
+        r"SELECT d.id, s.time_zone, s.billing_day, s.billing_hour
+          FROM devices d JOIN buses b ON b.id = d.bus_id JOIN sites s ON s.id = b.site_id
+          WHERE EXISTS (SELECT 1 FROM latest_readings l
+                        WHERE l.device_id = d.id AND l.obis ~ '^[0-9]+-[0-9]+:[0-9]+\.8\.[0-9]+\*1$')
+            AND NOT EXISTS (SELECT 1 FROM latest_readings l
+                            WHERE l.device_id = d.id AND l.obis LIKE '0-0:0.1.2*%')
+          ORDER BY d.id",
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// When the current values of `codes` were first read: for each code, the
+/// first read after the last read with another value; the latest of those.
+/// A history shift changes the values, so this is the first read that saw
+/// the latest shift. Only reads from `since` on are looked at (the last
+/// period stored: the shift was seen at or after it), so a meter whose
+/// history has not moved for a long time does not cost a scan of it all.
+pub async fn fetch_first_seen(
+    pool: &PgPool,
+    device: DeviceId,
+    codes: &[(String, f64)],
+    since: Option<DateTime<Utc>>,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let obis: Vec<&str> = codes.iter().map(|(code, _)| code.as_str()).collect();
+    let values: Vec<f64> = codes.iter().map(|(_, value)| *value).collect();
+    Ok(sqlx::query_scalar(
+        "SELECT max(first_seen) FROM ( \
+           SELECT (SELECT min(r.read_at) FROM readings r \
+                   WHERE r.device_id = $1 AND r.obis = c.obis AND r.read_at >= COALESCE($4::timestamptz, '-infinity') \
+                     AND r.read_at > COALESCE((SELECT max(o.read_at) FROM readings o \
+                                               WHERE o.device_id = $1 AND o.obis = c.obis AND o.value <> c.value \
+                                                 AND o.read_at >= COALESCE($4::timestamptz, '-infinity')), \
+                                              '-infinity')) AS first_seen \
+           FROM UNNEST($2::text[], $3::float8[]) AS c(obis, value)) s",
+    )
+    .bind(device)
+    .bind(&obis)
+    .bind(&values)
+    .bind(since)
+    .fetch_one(pool)
+    .await?)
+}

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use super::events::{self, EventKind, EventSummary};
 use super::history::{Interval, Quantity};
-use super::model::{Address, IecMeter, stamp};
+use super::model::{Address, BILLING_SETS, IecMeter, stamp};
 use crate::protocol::iec62056::DataValue;
 use crate::sim::meter::site_phases;
 
@@ -129,7 +129,14 @@ impl IecKind {
                 list.push(format!("1-1:{c}.8.{e}"));
             }
         }
-        for k in 1..=2 {
+        // The A1000 prints every billing set it holds (manual 1.5: "16
+        // energy and demand data can be recorded"), each with its reset
+        // time; the TH40C, which keeps no reset times, its last two.
+        let sets = match self {
+            IecKind::A1000 => BILLING_SETS,
+            IecKind::Th40c => 2,
+        };
+        for k in 1..=sets {
             for &c in energy_cs {
                 list.push(format!("1-1:{c}.8.0{}", self.history_suffix(k)));
             }
@@ -145,17 +152,9 @@ impl IecKind {
                     list.push(format!("1-1:{c}.2.0"));
                     list.push(format!("1-1:{c}.4.0"));
                 }
-                list.extend(
-                    [
-                        "0-0:0.1.0",
-                        "0-0:0.1.2*101",
-                        "0-0:C.7.0",
-                        "0-0:C.51.2",
-                        "0-0:C.51.0",
-                        "0-0:C.51.1",
-                    ]
-                    .map(String::from),
-                );
+                list.push("0-0:0.1.0".into());
+                list.extend((1..=BILLING_SETS).map(|k| format!("0-0:0.1.2*{}", 100 + k)));
+                list.extend(["0-0:C.7.0", "0-0:C.51.2", "0-0:C.51.0", "0-0:C.51.1"].map(String::from));
                 // Display codes 10/13/14 (voltage loss), 20/23/24 (phase
                 // failure), 30/31 and 035 (over current) per phase.
                 for n in [4, 5, 7] {
