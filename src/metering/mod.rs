@@ -7,3 +7,5 @@ pub mod billing_meter;
 pub mod billing_schedule;
 pub mod clock_drift;
 pub mod derive_intervals;
+pub mod estimate;
+pub mod gaps;
