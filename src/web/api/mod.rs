@@ -7,6 +7,7 @@ pub mod device_settings;
 pub mod devices;
 pub mod events;
 pub mod load_profile;
+pub mod load_profile_corrections;
 pub mod readings;
 pub mod reads;
 pub mod scans;
@@ -46,6 +47,7 @@ use super::state::AppState;
         readings::get_readings,
         load_profile::get_load_profile,
         load_profile::get_load_profile_csv,
+        load_profile_corrections::create_corrections,
         reads::create_read,
         reads::get_read,
         commands::create_command,
@@ -114,6 +116,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/devices/{id}/load-profile.csv",
             get(load_profile::get_load_profile_csv),
+        )
+        .route(
+            "/devices/{id}/load-profile/corrections",
+            axum::routing::post(load_profile_corrections::create_corrections),
         )
         .route("/devices/{id}/read", axum::routing::post(reads::create_read))
         .route("/reads/{id}", get(reads::get_read))

@@ -1,0 +1,149 @@
+//! Finds the gaps in every stored load profile and fills them with
+//! estimates flagged `estimated`, recording a `profile_gap` event for each
+//! gap filled. Runs after derivation, so a gap between derived intervals is
+//! final: derivation never goes back before its last derived interval.
+//!
+//! A meter on an IEC 62056-21 line keeps its own load profile, and the next
+//! profile read after an outage fills the outage's intervals from it; its
+//! gaps wait [`METER_GRACE_HOURS`] for that before they are estimated. A
+//! meter value arriving later for an estimated interval becomes a new
+//! version of it (see `store::intervals::insert_meter_intervals`).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use chrono_tz::Tz;
+
+use super::DeriveServices;
+use super::intervals::is_cumulative_energy;
+use crate::domain::transport::Protocol;
+use crate::metering::estimate::{Evidence, Known, SHORT_GAP_MINUTES, estimate, register_increase};
+use crate::metering::gaps::{Gap, find_gaps, is_due, last_complete_end};
+use crate::store::StoreError;
+use crate::store::derived_intervals::fetch_register_reads;
+use crate::store::estimated_intervals::{
+    EstimationDevice, WindowInterval, fetch_estimation_devices, fetch_profile_codes, fetch_profile_window,
+    insert_estimated_intervals,
+};
+use crate::store::events::insert_momentary_event;
+
+/// How far back gaps are looked for: the derivation window, which also
+/// holds the four weeks of history a long gap is shaped by.
+const WINDOW_DAYS: i64 = 40;
+
+/// How long a gap in a meter's own load profile is left for the meter's
+/// history to fill: the worker reads the profile on every history round,
+/// so a few hours are many chances.
+pub const METER_GRACE_HOURS: i64 = 6;
+
+/// One round over every enabled device and each channel with stored
+/// intervals. Returns how many estimated intervals were stored.
+pub async fn estimate_gaps(services: &DeriveServices) -> Result<u64, StoreError> {
+    let mut stored = 0;
+    for device in fetch_estimation_devices(&services.pool).await? {
+        stored += estimate_device(services, &device).await?;
+    }
+    Ok(stored)
+}
+
+async fn estimate_device(services: &DeriveServices, device: &EstimationDevice) -> Result<u64, StoreError> {
+    let now = services.clock.now();
+    let zone: Tz = device.time_zone.parse().unwrap_or(Tz::UTC);
+    let meter_kept = device.transport.0.protocol() == Protocol::Iec62056;
+    let since = now - Duration::days(WINDOW_DAYS);
+    let mut stored = 0;
+    for code in fetch_profile_codes(&services.pool, device.id, since).await? {
+        let rows = fetch_profile_window(&services.pool, device.id, &code, since).await?;
+        let Some(last) = rows.last() else { continue };
+        let unit = last.unit.clone();
+        // Only a meter keeping its own profile can still send a trailing
+        // span; derived intervals reach as far as the reads do.
+        let until = match (meter_kept, device.last_success_at) {
+            (true, Some(read)) => Some(last_complete_end(now, read, minutes(last), zone)),
+            _ => None,
+        };
+        let spans: Vec<(DateTime<Utc>, u32)> = rows.iter().map(|row| (row.interval_start, minutes(row))).collect();
+        let history: BTreeMap<DateTime<Utc>, Known> = rows
+            .iter()
+            .filter(|row| row.source != "estimated")
+            .map(|row| (row.interval_start, known(row)))
+            .collect();
+        for gap in find_gaps(&spans, until, zone) {
+            if meter_kept && !is_due(gap.end, now, Duration::hours(METER_GRACE_HOURS)) {
+                continue;
+            }
+            let before = rows.iter().rev().find(|row| row.interval_start < gap.start).map(known);
+            let after = rows.iter().find(|row| row.interval_start == gap.end).map(known);
+            let increase = if is_cumulative_energy(&code) {
+                let longest = Duration::minutes(2 * i64::from(before.map_or(15, |b| b.minutes)));
+                let reads = fetch_register_reads(&services.pool, device.id, &code, gap.start - longest).await?;
+                register_increase(&reads, gap.start, gap.end, longest)
+            } else {
+                None
+            };
+            let evidence = Evidence {
+                before,
+                after,
+                increase,
+                history: &history,
+                zone,
+            };
+            let estimates = estimate(&gap, &evidence);
+            let new = insert_estimated_intervals(&services.pool, device.id, &code, &unit, &estimates).await?;
+            if new > 0 {
+                let message = gap_message(&code, &gap, new, increase.is_some());
+                insert_momentary_event(&services.pool, device.id, "profile_gap", "warning", &message, now).await?;
+            }
+            stored += new;
+        }
+    }
+    Ok(stored)
+}
+
+fn minutes(row: &WindowInterval) -> u32 {
+    u32::try_from(row.interval_minutes).unwrap_or(15)
+}
+
+fn known(row: &WindowInterval) -> Known {
+    Known {
+        start: row.interval_start,
+        minutes: minutes(row),
+        value: row.value,
+    }
+}
+
+/// Names the channel, the span and how it was estimated.
+fn gap_message(code: &str, gap: &Gap, estimated: u64, from_register: bool) -> String {
+    let how = match (gap.minutes() <= SHORT_GAP_MINUTES, from_register) {
+        (true, true) => "linearly, the register's increase spread over it",
+        (true, false) => "linearly between its neighbours",
+        (false, true) => "from the same weekday's profile, scaled to the register's increase",
+        (false, false) => "from the same weekday's profile",
+    };
+    format!(
+        "load profile {code}: no intervals from {} to {} ({} min); {estimated} estimated {how}",
+        gap.start.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+        gap.end.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+        gap.minutes(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn the_message_names_the_channel_the_span_and_the_rule() {
+        let gap = Gap {
+            start: Utc.with_ymd_and_hms(2026, 11, 18, 10, 15, 0).unwrap(),
+            end: Utc.with_ymd_and_hms(2026, 11, 18, 11, 0, 0).unwrap(),
+            slots: Vec::new(),
+        };
+        assert_eq!(
+            gap_message("1-1:1.8.0", &gap, 3, true),
+            "load profile 1-1:1.8.0: no intervals from 2026-11-18T10:15:00Z to 2026-11-18T11:00:00Z \
+             (45 min); 3 estimated linearly, the register's increase spread over it"
+        );
+    }
+}

@@ -1,0 +1,124 @@
+//! What the estimation pass needs to find gaps in stored load profiles, and
+//! where it stores its estimates.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use sqlx::types::Json;
+
+use super::error::StoreError;
+use super::intervals::ensure_interval_partitions;
+use crate::device::reading::Quality;
+use crate::domain::ids::DeviceId;
+use crate::domain::transport::Transport;
+use crate::metering::estimate::Estimate;
+
+/// An enabled device with what gap finding needs: its bus's transport (a
+/// meter on an IEC line keeps a load profile of its own), its site's zone
+/// and when it was last read.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EstimationDevice {
+    pub id: DeviceId,
+    pub transport: Json<Transport>,
+    pub time_zone: String,
+    pub last_success_at: Option<DateTime<Utc>>,
+}
+
+/// Every enabled device on an enabled bus.
+pub async fn fetch_estimation_devices(pool: &PgPool) -> Result<Vec<EstimationDevice>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT d.id, b.transport, s.time_zone, d.last_success_at \
+         FROM devices d JOIN buses b ON b.id = d.bus_id JOIN sites s ON s.id = b.site_id \
+         WHERE d.enabled AND b.enabled ORDER BY d.id",
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// The channels a device has intervals of starting at or after `since`.
+pub async fn fetch_profile_codes(
+    pool: &PgPool,
+    device: DeviceId,
+    since: DateTime<Utc>,
+) -> Result<Vec<String>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT DISTINCT obis FROM load_profile_intervals \
+         WHERE device_id = $1 AND interval_start >= $2 ORDER BY obis",
+    )
+    .bind(device)
+    .bind(since)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// The newest version of one stored interval, as gap finding sees it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct WindowInterval {
+    pub interval_start: DateTime<Utc>,
+    pub interval_minutes: i32,
+    pub value: f64,
+    pub unit: String,
+    pub source: String,
+}
+
+/// A channel's intervals starting at or after `since`, the newest version
+/// of each, oldest first.
+pub async fn fetch_profile_window(
+    pool: &PgPool,
+    device: DeviceId,
+    obis: &str,
+    since: DateTime<Utc>,
+) -> Result<Vec<WindowInterval>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT DISTINCT ON (interval_start) interval_start, interval_minutes, value, unit, source \
+         FROM load_profile_intervals \
+         WHERE device_id = $1 AND obis = $2 AND interval_start >= $3 \
+         ORDER BY interval_start, version DESC",
+    )
+    .bind(device)
+    .bind(obis)
+    .bind(since)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Stores estimates as version 1 with source `estimated` and the
+/// `estimated` flag; an interval already stored is kept. Returns how many
+/// were new.
+pub async fn insert_estimated_intervals(
+    pool: &PgPool,
+    device: DeviceId,
+    obis: &str,
+    unit: &str,
+    estimates: &[Estimate],
+) -> Result<u64, StoreError> {
+    if estimates.is_empty() {
+        return Ok(0);
+    }
+    let starts: Vec<DateTime<Utc>> = estimates.iter().map(|e| e.start).collect();
+    let minutes: Vec<i32> = estimates
+        .iter()
+        .map(|e| i32::try_from(e.minutes).unwrap_or(i32::MAX))
+        .collect();
+    let values: Vec<f64> = estimates.iter().map(|e| e.value).collect();
+    let mut transaction = pool.begin().await?;
+    ensure_interval_partitions(&mut transaction, &starts).await?;
+    let inserted = sqlx::query(
+        "INSERT INTO load_profile_intervals \
+             (device_id, obis, interval_start, interval_minutes, value, unit, quality, source, version) \
+         SELECT $1, $2, x.start, x.minutes, x.value, $3, $4, 'estimated', 1 \
+         FROM UNNEST($5::timestamptz[], $6::int[], $7::float8[]) AS x(start, minutes, value) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(device)
+    .bind(obis)
+    .bind(unit)
+    .bind(Quality::ESTIMATED.0)
+    .bind(&starts)
+    .bind(&minutes)
+    .bind(&values)
+    .execute(&mut *transaction)
+    .await?
+    .rows_affected();
+    transaction.commit().await?;
+    Ok(inserted)
+}
