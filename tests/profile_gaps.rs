@@ -4,11 +4,14 @@
 
 mod common;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use common::{TestApp, eventually, serve_one_modbus_tcp_device, spawn_app_with_clock};
+use ohmnibus::derive::DeriveServices;
+use ohmnibus::derive::estimate::estimate_gaps;
 use ohmnibus::device::interval::Interval;
 use ohmnibus::device::obis::ObisCode;
 use ohmnibus::device::reading::Quality;
@@ -21,12 +24,16 @@ use ohmnibus::metering::derive_intervals::DerivedInterval;
 use ohmnibus::metering::estimate::Estimate;
 use ohmnibus::protocol::modbus::frame::Exception;
 use ohmnibus::sim::device::SimDevice;
+use ohmnibus::sim::iec62056::history::Quantity;
+use ohmnibus::sim::iec62056::{IecKind, IecLine, IecMeter, IecMeterConfig, spawn_iec_tcp};
 use ohmnibus::sim::meter::Th40cModel;
 use ohmnibus::sim::model::MeterModel;
 use ohmnibus::store::derived_intervals::insert_derived_intervals;
 use ohmnibus::store::estimated_intervals::insert_estimated_intervals;
-use ohmnibus::store::intervals::insert_meter_intervals;
+use ohmnibus::store::interval_corrections::fetch_interval_versions;
+use ohmnibus::store::intervals::{fetch_last_meter_interval, insert_meter_intervals};
 use serde_json::{Value, json};
+use tokio::sync::watch;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -321,27 +328,225 @@ async fn a_meter_value_replaces_an_estimate_as_a_new_version() {
             (1.2, json!("meter"), json!(1), json!([]))
         ]
     );
-    let versions: Vec<(i32, f64, String, Option<String>, Option<String>)> = sqlx::query_as(
-        "SELECT version, value, source, changed_by, reason FROM load_profile_intervals \
-         WHERE device_id = $1 AND interval_start = $2 ORDER BY version",
-    )
-    .bind(id)
-    .bind(at(18, 10, 0))
-    .fetch_all(&app.pool)
-    .await
-    .unwrap();
+    let versions = fetch_interval_versions(&app.pool, device, "1-1:1.29.0", at(18, 10, 0))
+        .await
+        .unwrap();
+    let versions: Vec<_> = versions
+        .iter()
+        .map(|v| {
+            (
+                v.version,
+                v.value,
+                v.source.as_str(),
+                v.changed_by.as_deref(),
+                v.reason.as_deref(),
+            )
+        })
+        .collect();
     assert_eq!(
         versions,
         vec![
-            (1, 0.8, "estimated".into(), None, None),
-            (
-                2,
-                1.1,
-                "meter".into(),
-                Some("meter".into()),
-                Some("meter value replaces estimate".into())
-            ),
+            (1, 0.8, "estimated", None, None),
+            (2, 1.1, "meter", Some("meter"), Some("meter value replaces estimate")),
         ]
+    );
+    app.stop().await;
+}
+
+async fn failures(app: &TestApp, token: &str, id: i64) -> i64 {
+    let (_, device) = app
+        .request("GET", &format!("/api/v1/devices/{id}"), Some(token), None)
+        .await;
+    device["status"]["consecutive_failures"].as_i64().unwrap_or(0)
+}
+
+/// An A1000 on an IEC line whose load profile was read up to 12:00 stays
+/// silent while three hours pass. The intervals of the outage are not
+/// estimated: once the meter answers again its load profile fills them, as
+/// the meter recorded them (version 1, source meter), and no gap is reported.
+#[tokio::test]
+async fn an_iec_meters_outage_is_filled_from_its_own_load_profile_not_estimated() {
+    let now = at(22, 12, 0);
+    let clock = Clock::manual(now);
+    let app = spawn_app_with_clock(clock.clone()).await;
+    let engineer = app.token(Role::Engineer).await;
+    // Silent from the start: the meter answers to another address.
+    let mut config = IecMeterConfig::new(IecKind::A1000, 7);
+    config.address = "99999999".into();
+    let meter = Arc::new(Mutex::new(IecMeter::new(config, now)));
+    let mut line = IecLine::new(vec![Arc::clone(&meter)], clock.clone());
+    line.reaction = Duration::from_millis(5);
+    let (_stop, shutdown) = watch::channel(false);
+    let (address, _) = spawn_iec_tcp(line, "127.0.0.1:0", shutdown).await.unwrap();
+    let (_, bus) = app
+        .request(
+            "POST",
+            "/api/v1/buses",
+            Some(&engineer),
+            Some(json!({"name": "iec", "transport": {"kind": "iec62056_tcp", "host": "127.0.0.1", "port": address.port()}})),
+        )
+        .await;
+    let (_, device) = app
+        .request(
+            "POST",
+            "/api/v1/devices",
+            Some(&engineer),
+            Some(
+                json!({"name": "A1000", "bus_id": bus["id"], "profile": "a1000", "iec_address": "12345678",
+                        "schedule": {"energy_seconds": 1}}),
+            ),
+        )
+        .await;
+    let id = device["id"].as_i64().unwrap();
+    // What an earlier profile read stored: the meter's import intervals
+    // from 10:00 to 12:00 (stamped with their end, Wh → kWh).
+    let recorded = |from: DateTime<Utc>, to: DateTime<Utc>| -> Vec<(DateTime<Utc>, f64)> {
+        meter
+            .lock()
+            .unwrap()
+            .history()
+            .intervals(from + TimeDelta::minutes(15), to, to)
+            .iter()
+            .map(|i| (i.start, i.get(Quantity::ImportActive) as f64 / 1000.0))
+            .collect()
+    };
+    let earlier: Vec<Interval> = recorded(at(22, 10, 0), at(22, 12, 0))
+        .into_iter()
+        .map(|(start, value)| Interval {
+            obis: "1-1:1.29.0".parse().unwrap(),
+            start,
+            minutes: 15,
+            value,
+            unit: Unit::KWh,
+            meter_status: "00".into(),
+            quality: Quality::GOOD,
+        })
+        .collect();
+    assert_eq!(earlier.len(), 8);
+    insert_meter_intervals(&app.pool, DeviceId(id), &earlier).await.unwrap();
+    let last = || async { fetch_last_meter_interval(&app.pool, DeviceId(id)).await.unwrap() };
+
+    // Three hours of silence, with failed reads at the end of them.
+    assert!(eventually(WAIT, || async { failures(&app, &engineer, id).await >= 1 }).await);
+    clock.advance(chrono::Duration::hours(3));
+    let seen = failures(&app, &engineer, id).await;
+    assert!(eventually(WAIT, || async { failures(&app, &engineer, id).await > seen + 1 }).await);
+    assert_eq!(last().await, Some(at(22, 11, 45)));
+
+    // Back, and read at once: the readout, then the profile from 12:00.
+    meter.lock().unwrap().config.address = "12345678".into();
+    read_now(&app, &engineer, id).await;
+    assert_eq!(last().await, Some(at(22, 14, 45)));
+
+    let path = format!(
+        "/api/v1/devices/{id}/load-profile?obis=1-1:1.29.0&from={}&to={}",
+        rfc3339(at(22, 12, 0)),
+        rfc3339(at(22, 15, 0))
+    );
+    let (_, body) = app.request("GET", &path, Some(&engineer), None).await;
+    let got = body["intervals"].as_array().unwrap();
+    let outage = recorded(at(22, 12, 0), at(22, 15, 0));
+    assert_eq!(outage.len(), 12);
+    assert_eq!(got.len(), 12, "{body:#}");
+    for (interval, (start, value)) in got.iter().zip(&outage) {
+        assert_eq!(interval["start"], json!(start), "{interval}");
+        assert!((interval["value"].as_f64().unwrap() - value).abs() < 1e-9, "{interval}");
+        assert_eq!(
+            (&interval["source"], &interval["version"], &interval["flags"]),
+            (&json!("meter"), &json!(1), &json!([])),
+            "{interval}"
+        );
+    }
+    // Derivation rounds ran all along; none estimated anything.
+    let estimated: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM load_profile_intervals WHERE device_id = $1 AND source = 'estimated'")
+            .bind(id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(estimated, 0);
+    assert!(gap_events(&app, &engineer, id).await.is_empty());
+    app.stop().await;
+}
+
+/// A gap inside an IEC meter's stored load profile (the meter lost those
+/// intervals) is left for the meter's history for six hours after its end,
+/// then estimated: no register to go by, so linearly between the intervals
+/// around it. 10:15–10:30 held 1.0 kWh and 11:30–11:45 2.0 kWh; midpoints
+/// 75 minutes apart, the missing quarters' midpoints at 1/5 … 4/5 of the
+/// way: 1.2, 1.4, 1.6, 1.8 kWh.
+#[tokio::test]
+async fn a_gap_in_a_meters_own_profile_waits_for_its_history_then_is_estimated() {
+    let clock = Clock::manual(at(22, 15, 0));
+    let app = spawn_app_with_clock(clock.clone()).await;
+    let engineer = app.token(Role::Engineer).await;
+    let (_, bus) = app
+        .request(
+            "POST",
+            "/api/v1/buses",
+            Some(&engineer),
+            Some(json!({"name": "iec", "transport": {"kind": "iec62056_tcp", "host": "127.0.0.1", "port": 1}})),
+        )
+        .await;
+    let (_, device) = app
+        .request(
+            "POST",
+            "/api/v1/devices",
+            Some(&engineer),
+            Some(json!({"name": "A1000", "bus_id": bus["id"], "profile": "a1000", "iec_address": "12345678"})),
+        )
+        .await;
+    let id = device["id"].as_i64().unwrap();
+    let stored: Vec<Interval> = [(10, 0, 1.0), (10, 15, 1.0), (11, 30, 2.0), (11, 45, 2.0)]
+        .into_iter()
+        .map(|(hour, minute, value)| Interval {
+            obis: "1-1:1.29.0".parse().unwrap(),
+            start: at(22, hour, minute),
+            minutes: 15,
+            value,
+            unit: Unit::KWh,
+            meter_status: "00".into(),
+            quality: Quality::GOOD,
+        })
+        .collect();
+    insert_meter_intervals(&app.pool, DeviceId(id), &stored).await.unwrap();
+    let services = DeriveServices {
+        pool: app.pool.clone(),
+        profiles: Arc::new(ProfileSet::builtin()),
+        clock: clock.clone(),
+    };
+    // 15:00: the gap ended at 11:30, three and a half hours ago.
+    assert_eq!(estimate_gaps(&services).await.unwrap(), 0);
+    // 17:30: six hours after its end.
+    clock.advance(chrono::Duration::minutes(150));
+    let range = (at(22, 10, 30), at(22, 11, 30));
+    let path = format!(
+        "/api/v1/devices/{id}/load-profile?obis=1-1:1.29.0&from={}&to={}",
+        rfc3339(range.0),
+        rfc3339(range.1)
+    );
+    let estimated = eventually(WAIT, || async {
+        let (_, body) = app.request("GET", &path, Some(&engineer), None).await;
+        body["intervals"].as_array().is_some_and(|i| i.len() == 4)
+    })
+    .await;
+    assert!(estimated);
+    let (_, body) = app.request("GET", &path, Some(&engineer), None).await;
+    for (interval, value) in body["intervals"].as_array().unwrap().iter().zip([1.2, 1.4, 1.6, 1.8]) {
+        assert!((interval["value"].as_f64().unwrap() - value).abs() < 1e-9, "{interval}");
+        assert_eq!(
+            (&interval["source"], &interval["flags"]),
+            (&json!("estimated"), &json!(["estimated"]))
+        );
+    }
+    let events = gap_events(&app, &engineer, id).await;
+    assert_eq!(events.len(), 1, "{events:#?}");
+    assert!(
+        events[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("1-1:1.29.0: no intervals from 2026-11-22T10:30:00Z to 2026-11-22T11:30:00Z (60 min); 4 estimated linearly between its neighbours"),
+        "{events:#?}"
     );
     app.stop().await;
 }
