@@ -17,18 +17,17 @@ use chrono_tz::Tz;
 use super::DeriveServices;
 use super::intervals::is_cumulative_energy;
 use crate::domain::transport::Protocol;
-use crate::metering::estimate::{Evidence, Known, SHORT_GAP_MINUTES, estimate, register_increase};
+use crate::metering::estimate::{Evidence, Known, PROFILE_WEEKS, SHORT_GAP_MINUTES, estimate, register_increase};
 use crate::metering::gaps::{Gap, find_gaps, is_due, last_complete_end};
 use crate::store::StoreError;
 use crate::store::derived_intervals::fetch_register_reads;
 use crate::store::estimated_intervals::{
-    EstimationDevice, WindowInterval, fetch_estimation_devices, fetch_profile_codes, fetch_profile_window,
+    EstimationDevice, fetch_estimation_devices, fetch_measured_intervals, fetch_profile_breaks, fetch_profile_codes,
     insert_estimated_intervals,
 };
 use crate::store::events::insert_momentary_event;
 
-/// How far back gaps are looked for: the derivation window, which also
-/// holds the four weeks of history a long gap is shaped by.
+/// How far back gaps are looked for: the derivation window.
 const WINDOW_DAYS: i64 = 40;
 
 /// How long a gap in a meter's own load profile is left for the meter's
@@ -53,63 +52,110 @@ async fn estimate_device(services: &DeriveServices, device: &EstimationDevice) -
     let since = now - Duration::days(WINDOW_DAYS);
     let mut stored = 0;
     for code in fetch_profile_codes(&services.pool, device.id, since).await? {
-        let rows = fetch_profile_window(&services.pool, device.id, &code, since).await?;
-        let Some(last) = rows.last() else { continue };
-        let unit = last.unit.clone();
-        // Only a meter keeping its own profile can still send a trailing
-        // span; derived intervals reach as far as the reads do.
-        let until = match (meter_kept, device.last_success_at) {
-            (true, Some(read)) => Some(last_complete_end(now, read, minutes(last), zone)),
-            _ => None,
-        };
-        let spans: Vec<(DateTime<Utc>, u32)> = rows.iter().map(|row| (row.interval_start, minutes(row))).collect();
-        let history: BTreeMap<DateTime<Utc>, Known> = rows
-            .iter()
-            .filter(|row| row.source != "estimated")
-            .map(|row| (row.interval_start, known(row)))
-            .collect();
-        for gap in find_gaps(&spans, until, zone) {
+        for found in fetch_profile_breaks(&services.pool, device.id, &code, since).await? {
+            let before = Known {
+                start: found.before_start,
+                minutes: minutes(found.before_minutes),
+                value: found.before_value,
+            };
+            let after = match (found.after_start, found.after_minutes, found.after_value) {
+                (Some(start), Some(length), Some(value)) => Some(Known {
+                    start,
+                    minutes: minutes(length),
+                    value,
+                }),
+                _ => None,
+            };
+            // Only a meter keeping its own profile can still send a trailing
+            // span; derived intervals reach as far as the reads do.
+            let gap = match (after, meter_kept, device.last_success_at) {
+                (Some(after), _, _) => find_gaps(
+                    &[(before.start, before.minutes), (after.start, after.minutes)],
+                    None,
+                    zone,
+                ),
+                (None, true, Some(read)) => {
+                    let until = last_complete_end(now, read, before.minutes, zone);
+                    find_gaps(&[(before.start, before.minutes)], Some(until), zone)
+                }
+                (None, _, _) => Vec::new(),
+            };
+            let Some(gap) = gap.into_iter().next() else { continue };
             if meter_kept && !is_due(gap.end, now, Duration::hours(METER_GRACE_HOURS)) {
                 continue;
             }
-            let before = rows.iter().rev().find(|row| row.interval_start < gap.start).map(known);
-            let after = rows.iter().find(|row| row.interval_start == gap.end).map(known);
-            let increase = if is_cumulative_energy(&code) {
-                let longest = Duration::minutes(2 * i64::from(before.map_or(15, |b| b.minutes)));
-                let reads = fetch_register_reads(&services.pool, device.id, &code, gap.start - longest).await?;
-                register_increase(&reads, gap.start, gap.end, longest)
-            } else {
-                None
-            };
-            let evidence = Evidence {
-                before,
-                after,
-                increase,
-                history: &history,
+            let channel = Channel {
+                code: &code,
+                unit: &found.unit,
                 zone,
             };
-            let estimates = estimate(&gap, &evidence);
-            let new = insert_estimated_intervals(&services.pool, device.id, &code, &unit, &estimates).await?;
-            if new > 0 {
-                let message = gap_message(&code, &gap, new, increase.is_some());
-                insert_momentary_event(&services.pool, device.id, "profile_gap", "warning", &message, now).await?;
-            }
-            stored += new;
+            stored += estimate_gap(services, device, &channel, &gap, before, after).await?;
         }
     }
     Ok(stored)
 }
 
-fn minutes(row: &WindowInterval) -> u32 {
-    u32::try_from(row.interval_minutes).unwrap_or(15)
+/// The channel a gap is in.
+struct Channel<'a> {
+    code: &'a str,
+    unit: &'a str,
+    zone: Tz,
 }
 
-fn known(row: &WindowInterval) -> Known {
-    Known {
-        start: row.interval_start,
-        minutes: minutes(row),
-        value: row.value,
+/// Estimates one gap, stores the estimates and records the event.
+async fn estimate_gap(
+    services: &DeriveServices,
+    device: &EstimationDevice,
+    channel: &Channel<'_>,
+    gap: &Gap,
+    before: Known,
+    after: Option<Known>,
+) -> Result<u64, StoreError> {
+    let Channel { code, unit, zone } = *channel;
+    let increase = if is_cumulative_energy(code) {
+        let longest = Duration::minutes(2 * i64::from(before.minutes));
+        let reads = fetch_register_reads(&services.pool, device.id, code, gap.start - longest).await?;
+        register_increase(&reads, gap.start, gap.end, longest)
+    } else {
+        None
+    };
+    // Only a long gap is shaped by the weeks before it.
+    let history: BTreeMap<DateTime<Utc>, Known> = if gap.minutes() > SHORT_GAP_MINUTES {
+        let from = gap.start - Duration::weeks(PROFILE_WEEKS) - Duration::days(1);
+        fetch_measured_intervals(&services.pool, device.id, code, from, gap.start)
+            .await?
+            .into_iter()
+            .map(|(start, length, value)| {
+                let known = Known {
+                    start,
+                    minutes: minutes(length),
+                    value,
+                };
+                (start, known)
+            })
+            .collect()
+    } else {
+        BTreeMap::new()
+    };
+    let evidence = Evidence {
+        before: Some(before),
+        after,
+        increase,
+        history: &history,
+        zone,
+    };
+    let estimates = estimate(gap, &evidence);
+    let new = insert_estimated_intervals(&services.pool, device.id, code, unit, &estimates).await?;
+    if new > 0 {
+        let message = gap_message(code, gap, new, increase.is_some());
+        let now = services.clock.now();
+        insert_momentary_event(&services.pool, device.id, "profile_gap", "warning", &message, now).await?;
     }
+    Ok(new)
+}
+
+fn minutes(length: i32) -> u32 {
+    u32::try_from(length).unwrap_or(15)
 }
 
 /// Names the channel, the span and how it was estimated.

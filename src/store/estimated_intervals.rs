@@ -50,33 +50,74 @@ pub async fn fetch_profile_codes(
     .await?)
 }
 
-/// The newest version of one stored interval, as gap finding sees it.
+/// Where a channel's stored intervals break off: the interval before a
+/// gap and the one after it, or the last interval (no `after`). Of each
+/// interval the newest version.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct WindowInterval {
-    pub interval_start: DateTime<Utc>,
-    pub interval_minutes: i32,
-    pub value: f64,
+pub struct ProfileBreak {
+    pub before_start: DateTime<Utc>,
+    pub before_minutes: i32,
+    pub before_value: f64,
     pub unit: String,
-    pub source: String,
+    pub after_start: Option<DateTime<Utc>>,
+    pub after_minutes: Option<i32>,
+    pub after_value: Option<f64>,
 }
 
-/// A channel's intervals starting at or after `since`, the newest version
-/// of each, oldest first.
-pub async fn fetch_profile_window(
+/// The breaks in a channel's intervals starting at or after `since`,
+/// oldest first, the last interval last. Found in the database, so a round
+/// over a profile without gaps moves one row, not the whole window.
+pub async fn fetch_profile_breaks(
     pool: &PgPool,
     device: DeviceId,
     obis: &str,
     since: DateTime<Utc>,
-) -> Result<Vec<WindowInterval>, StoreError> {
+) -> Result<Vec<ProfileBreak>, StoreError> {
     Ok(sqlx::query_as(
-        "SELECT DISTINCT ON (interval_start) interval_start, interval_minutes, value, unit, source \
-         FROM load_profile_intervals \
-         WHERE device_id = $1 AND obis = $2 AND interval_start >= $3 \
-         ORDER BY interval_start, version DESC",
+        "WITH newest AS ( \
+             SELECT DISTINCT ON (interval_start) interval_start, interval_minutes, value, unit \
+             FROM load_profile_intervals \
+             WHERE device_id = $1 AND obis = $2 AND interval_start >= $3 \
+             ORDER BY interval_start, version DESC \
+         ), paired AS ( \
+             SELECT interval_start AS before_start, interval_minutes AS before_minutes, value AS before_value, unit, \
+                    lead(interval_start) OVER w AS after_start, lead(interval_minutes) OVER w AS after_minutes, \
+                    lead(value) OVER w AS after_value \
+             FROM newest WINDOW w AS (ORDER BY interval_start) \
+         ) \
+         SELECT * FROM paired \
+         WHERE after_start IS NULL OR after_start > before_start + before_minutes * interval '1 minute' \
+         ORDER BY before_start",
     )
     .bind(device)
     .bind(obis)
     .bind(since)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// A channel's measured intervals (the newest version of each, unless it
+/// is an estimate) starting in `[from, to)`, oldest first: what a long
+/// gap's shape is taken from.
+pub async fn fetch_measured_intervals(
+    pool: &PgPool,
+    device: DeviceId,
+    obis: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<(DateTime<Utc>, i32, f64)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT interval_start, interval_minutes, value FROM ( \
+             SELECT DISTINCT ON (interval_start) interval_start, interval_minutes, value, source \
+             FROM load_profile_intervals \
+             WHERE device_id = $1 AND obis = $2 AND interval_start >= $3 AND interval_start < $4 \
+             ORDER BY interval_start, version DESC \
+         ) AS newest WHERE source <> 'estimated' ORDER BY interval_start",
+    )
+    .bind(device)
+    .bind(obis)
+    .bind(from)
+    .bind(to)
     .fetch_all(pool)
     .await?)
 }
