@@ -550,3 +550,92 @@ async fn a_gap_in_a_meters_own_profile_waits_for_its_history_then_is_estimated()
     );
     app.stop().await;
 }
+
+/// A meter read again and again whose load profile stops at 12:00 (the
+/// profile read fails, or the meter lost the intervals): the intervals more
+/// than six hours old are estimated, holding the last interval's rate
+/// (2.0 kWh per quarter); the newer ones keep waiting for the meter.
+#[tokio::test]
+async fn a_meters_profile_that_stops_while_it_is_read_is_estimated_past_the_grace_period() {
+    let clock = Clock::manual(at(22, 19, 0));
+    let app = spawn_app_with_clock(clock.clone()).await;
+    let engineer = app.token(Role::Engineer).await;
+    let (_, bus) = app
+        .request(
+            "POST",
+            "/api/v1/buses",
+            Some(&engineer),
+            Some(json!({"name": "iec", "transport": {"kind": "iec62056_tcp", "host": "127.0.0.1", "port": 1}})),
+        )
+        .await;
+    let (_, device) = app
+        .request(
+            "POST",
+            "/api/v1/devices",
+            Some(&engineer),
+            Some(json!({"name": "A1000", "bus_id": bus["id"], "profile": "a1000", "iec_address": "12345678"})),
+        )
+        .await;
+    let id = device["id"].as_i64().unwrap();
+    let stored: Vec<Interval> = [(11, 30, 2.0), (11, 45, 2.0)]
+        .into_iter()
+        .map(|(hour, minute, value)| Interval {
+            obis: "1-1:1.29.0".parse().unwrap(),
+            start: at(22, hour, minute),
+            minutes: 15,
+            value,
+            unit: Unit::KWh,
+            meter_status: "00".into(),
+            quality: Quality::GOOD,
+        })
+        .collect();
+    insert_meter_intervals(&app.pool, DeviceId(id), &stored).await.unwrap();
+    // 19:00 − 6 h = 13:00: the quarters from 12:00 to 13:00 are due.
+    let path = format!(
+        "/api/v1/devices/{id}/load-profile?obis=1-1:1.29.0&from={}&to={}",
+        rfc3339(at(22, 12, 0)),
+        rfc3339(at(22, 19, 0))
+    );
+    let services = DeriveServices {
+        pool: app.pool.clone(),
+        profiles: Arc::new(ProfileSet::builtin()),
+        clock: clock.clone(),
+    };
+    let estimated = eventually(WAIT, || async {
+        // Last read at 18:55. Nothing answers on port 1, and the poller
+        // records each failed attempt with the last success it knows
+        // (none), so the round is run right after setting it.
+        sqlx::query("UPDATE devices SET last_success_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(at(22, 18, 55))
+            .execute(&app.pool)
+            .await
+            .unwrap();
+        estimate_gaps(&services).await.unwrap();
+        let (_, body) = app.request("GET", &path, Some(&engineer), None).await;
+        body["intervals"].as_array().is_some_and(|i| i.len() == 4)
+    })
+    .await;
+    let (_, body) = app.request("GET", &path, Some(&engineer), None).await;
+    assert!(estimated, "{body:#}");
+    let got: Vec<_> = body["intervals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["start"].clone(), i["value"].as_f64().unwrap(), i["source"].clone()))
+        .collect();
+    let want: Vec<_> = [(12, 0), (12, 15), (12, 30), (12, 45)]
+        .into_iter()
+        .map(|(hour, minute)| (json!(at(22, hour, minute)), 2.0, json!("estimated")))
+        .collect();
+    assert_eq!(got, want);
+    let events = gap_events(&app, &engineer, id).await;
+    assert_eq!(events.len(), 1, "{events:#?}");
+    assert!(
+        events[0]["message"].as_str().unwrap().contains(
+            "from 2026-11-22T12:00:00Z to 2026-11-22T13:00:00Z (60 min); 4 estimated holding the last interval's rate"
+        ),
+        "{events:#?}"
+    );
+    app.stop().await;
+}

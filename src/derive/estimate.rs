@@ -67,7 +67,10 @@ async fn estimate_device(services: &DeriveServices, device: &EstimationDevice) -
                 _ => None,
             };
             // Only a meter keeping its own profile can still send a trailing
-            // span; derived intervals reach as far as the reads do.
+            // span; derived intervals reach as far as the reads do. The
+            // trailing span stops short of the grace period, so the part
+            // past it is due while the rest keeps waiting.
+            let grace = Duration::hours(METER_GRACE_HOURS);
             let gap = match (after, meter_kept, device.last_success_at) {
                 (Some(after), _, _) => find_gaps(
                     &[(before.start, before.minutes), (after.start, after.minutes)],
@@ -75,13 +78,13 @@ async fn estimate_device(services: &DeriveServices, device: &EstimationDevice) -
                     zone,
                 ),
                 (None, true, Some(read)) => {
-                    let until = last_complete_end(now, read, before.minutes, zone);
+                    let until = last_complete_end(now - grace, read, before.minutes, zone);
                     find_gaps(&[(before.start, before.minutes)], Some(until), zone)
                 }
                 (None, _, _) => Vec::new(),
             };
             let Some(gap) = gap.into_iter().next() else { continue };
-            if meter_kept && !is_due(gap.end, now, Duration::hours(METER_GRACE_HOURS)) {
+            if meter_kept && !is_due(gap.end, now, grace) {
                 continue;
             }
             let channel = Channel {
@@ -147,7 +150,7 @@ async fn estimate_gap(
     let estimates = estimate(gap, &evidence);
     let new = insert_estimated_intervals(&services.pool, device.id, code, unit, &estimates).await?;
     if new > 0 {
-        let message = gap_message(code, gap, new, increase.is_some());
+        let message = gap_message(code, gap, new, increase.is_some(), after.is_none());
         let now = services.clock.now();
         insert_momentary_event(&services.pool, device.id, "profile_gap", "warning", &message, now).await?;
     }
@@ -159,12 +162,13 @@ fn minutes(length: i32) -> u32 {
 }
 
 /// Names the channel, the span and how it was estimated.
-fn gap_message(code: &str, gap: &Gap, estimated: u64, from_register: bool) -> String {
-    let how = match (gap.minutes() <= SHORT_GAP_MINUTES, from_register) {
-        (true, true) => "linearly, the register's increase spread over it",
-        (true, false) => "linearly between its neighbours",
-        (false, true) => "from the same weekday's profile, scaled to the register's increase",
-        (false, false) => "from the same weekday's profile",
+fn gap_message(code: &str, gap: &Gap, estimated: u64, from_register: bool, trailing: bool) -> String {
+    let how = match (gap.minutes() <= SHORT_GAP_MINUTES, from_register, trailing) {
+        (true, true, _) => "linearly, the register's increase spread over it",
+        (true, false, false) => "linearly between its neighbours",
+        (true, false, true) => "holding the last interval's rate",
+        (false, true, _) => "from the same weekday's profile, scaled to the register's increase",
+        (false, false, _) => "from the same weekday's profile",
     };
     format!(
         "load profile {code}: no intervals from {} to {} ({} min); {estimated} estimated {how}",
@@ -187,7 +191,7 @@ mod tests {
             slots: Vec::new(),
         };
         assert_eq!(
-            gap_message("1-1:1.8.0", &gap, 3, true),
+            gap_message("1-1:1.8.0", &gap, 3, true, false),
             "load profile 1-1:1.8.0: no intervals from 2026-11-18T10:15:00Z to 2026-11-18T11:00:00Z \
              (45 min); 3 estimated linearly, the register's increase spread over it"
         );
