@@ -158,6 +158,73 @@ async fn an_engineers_correction_is_a_new_version_with_who_and_why_and_is_audite
         json!([{"start": "2026-11-22T08:15:00Z", "obis": "1-1:1.29.0", "value": 1.75, "version": 2}])
     );
 
+    // The interval's history, through the API.
+    let path = format!("/api/v1/devices/{id}/load-profile/versions?obis=1-1:1.29.0&start=2026-11-22T08:15:00Z");
+    let (status, history) = app.request("GET", &path, Some(&operator), None).await;
+    assert_eq!(status, StatusCode::OK, "{history}");
+    let history: Vec<_> = history["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["version"].clone(),
+                v["value"].clone(),
+                v["flags"].clone(),
+                v["source"].clone(),
+                v["changed_by"].clone(),
+                v["reason"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        history,
+        vec![
+            (
+                json!(1),
+                json!(1.5),
+                json!([]),
+                json!("meter"),
+                Value::Null,
+                Value::Null
+            ),
+            (
+                json!(2),
+                json!(1.75),
+                json!(["edited"]),
+                json!("edited"),
+                json!("test-engineer"),
+                json!("meter exchanged; value from the removed meter's display")
+            ),
+        ]
+    );
+    for (query, status, message) in [
+        (
+            "start=2026-11-22T08:15:00Z",
+            StatusCode::BAD_REQUEST,
+            "obis: is required",
+        ),
+        ("obis=1-1:1.29.0", StatusCode::BAD_REQUEST, "start: is required"),
+        (
+            "obis=1-1:1.29.0&start=08:15",
+            StatusCode::BAD_REQUEST,
+            "start: \"08:15\" is not",
+        ),
+        (
+            "obis=1-1:1.29.0&start=2026-11-22T09:00:00Z",
+            StatusCode::NOT_FOUND,
+            "no interval of 1-1:1.29.0 starts at 2026-11-22T09:00:00Z",
+        ),
+    ] {
+        let path = format!("/api/v1/devices/{id}/load-profile/versions?{query}");
+        let (got, error) = app.request("GET", &path, Some(&operator), None).await;
+        assert_eq!(got, status, "{query}: {error}");
+        assert!(
+            error["error"]["message"].as_str().unwrap().contains(message),
+            "{query}: {error}"
+        );
+    }
+
     // A second correction of the same interval is version 3.
     let again = json!({"intervals": [{"start": "2026-11-22T08:15:00Z", "obis": "1-1:1.29.0", "value": 1.7}],
                        "reason": "typo"});

@@ -70,6 +70,7 @@ pub struct IntervalVersion {
     pub interval_start: DateTime<Utc>,
     pub version: i32,
     pub value: f64,
+    pub unit: String,
     pub quality: i32,
     pub source: String,
     pub changed_by: Option<String>,
@@ -85,7 +86,7 @@ pub async fn fetch_interval_versions(
     start: DateTime<Utc>,
 ) -> Result<Vec<IntervalVersion>, StoreError> {
     Ok(sqlx::query_as(
-        "SELECT interval_start, version, value, quality, source, changed_by, reason, recorded_at \
+        "SELECT interval_start, version, value, unit, quality, source, changed_by, reason, recorded_at \
          FROM load_profile_intervals WHERE device_id = $1 AND obis = $2 AND interval_start = $3 \
          ORDER BY version",
     )

@@ -8,6 +8,7 @@ pub mod devices;
 pub mod events;
 pub mod load_profile;
 pub mod load_profile_corrections;
+pub mod load_profile_versions;
 pub mod readings;
 pub mod reads;
 pub mod scans;
@@ -48,6 +49,7 @@ use super::state::AppState;
         load_profile::get_load_profile,
         load_profile::get_load_profile_csv,
         load_profile_corrections::create_corrections,
+        load_profile_versions::get_interval_versions,
         reads::create_read,
         reads::get_read,
         commands::create_command,
@@ -120,6 +122,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/devices/{id}/load-profile/corrections",
             axum::routing::post(load_profile_corrections::create_corrections),
+        )
+        .route(
+            "/devices/{id}/load-profile/versions",
+            get(load_profile_versions::get_interval_versions),
         )
         .route("/devices/{id}/read", axum::routing::post(reads::create_read))
         .route("/reads/{id}", get(reads::get_read))
