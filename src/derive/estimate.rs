@@ -20,10 +20,9 @@ use crate::domain::transport::Protocol;
 use crate::metering::estimate::{Evidence, Known, PROFILE_WEEKS, SHORT_GAP_MINUTES, estimate, register_increase};
 use crate::metering::gaps::{Gap, find_gaps, is_due, last_complete_end};
 use crate::store::StoreError;
-use crate::store::derived_intervals::fetch_register_reads;
 use crate::store::estimated_intervals::{
     EstimationDevice, fetch_estimation_devices, fetch_measured_intervals, fetch_profile_breaks, fetch_profile_codes,
-    insert_estimated_intervals,
+    fetch_register_reads_around, insert_estimated_intervals,
 };
 use crate::store::events::insert_momentary_event;
 
@@ -117,7 +116,9 @@ async fn estimate_gap(
     let Channel { code, unit, zone } = *channel;
     let increase = if is_cumulative_energy(code) {
         let longest = Duration::minutes(2 * i64::from(before.minutes));
-        let reads = fetch_register_reads(&services.pool, device.id, code, gap.start - longest).await?;
+        let reads =
+            fetch_register_reads_around(&services.pool, device.id, code, gap.start - longest, gap.end + longest)
+                .await?;
         register_increase(&reads, gap.start, gap.end, longest)
     } else {
         None

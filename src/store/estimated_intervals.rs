@@ -122,6 +122,33 @@ pub async fn fetch_measured_intervals(
     .await?)
 }
 
+/// A code's reads from the last at or before `from` to the first at or
+/// after `to`, oldest first, as (instant, value): the register around and
+/// over a gap.
+pub async fn fetch_register_reads_around(
+    pool: &PgPool,
+    device: DeviceId,
+    obis: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<(DateTime<Utc>, f64)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT read_at, value FROM readings \
+         WHERE device_id = $1 AND obis = $2 \
+           AND read_at >= COALESCE((SELECT max(read_at) FROM readings \
+                                    WHERE device_id = $1 AND obis = $2 AND read_at <= $3), $3) \
+           AND read_at <= COALESCE((SELECT min(read_at) FROM readings \
+                                    WHERE device_id = $1 AND obis = $2 AND read_at >= $4), $4) \
+         ORDER BY read_at",
+    )
+    .bind(device)
+    .bind(obis)
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?)
+}
+
 /// Stores estimates as version 1 with source `estimated` and the
 /// `estimated` flag; an interval already stored is kept. Returns how many
 /// were new.
