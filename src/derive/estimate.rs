@@ -65,12 +65,14 @@ async fn estimate_device(services: &DeriveServices, device: &EstimationDevice) -
                 }),
                 _ => None,
             };
-            // Only a meter keeping its own profile can still send a trailing
-            // span; derived intervals reach as far as the reads do. The
-            // trailing span stops short of the grace period, so the part
-            // past it is due while the rest keeps waiting.
+            // Only a meter keeping its own profile has a trailing gap: the
+            // span its last profile read through to the present returned
+            // nothing for (a backfill still catching up has not read it).
+            // Derived intervals reach as far as the reads do. The trailing
+            // span stops short of the grace period, so the part past it is
+            // due while the rest keeps waiting.
             let grace = Duration::hours(METER_GRACE_HOURS);
-            let gap = match (after, meter_kept, device.last_success_at) {
+            let gap = match (after, meter_kept, device.profile_read_at) {
                 (Some(after), _, _) => find_gaps(
                     &[(before.start, before.minutes), (after.start, after.minutes)],
                     None,

@@ -3,8 +3,8 @@
 //! A gap is a span with no stored interval of a channel between two stored
 //! ones, or after the last stored one up to a bound the caller gives (the
 //! end of the last complete interval before both a given instant and the
-//! device's last successful read: a device not read since has nothing to
-//! show for that span yet, which is not a gap but an outage still running).
+//! last read of the meter's profile through to the present: a span not read
+//! yet, an outage still running or a backfill catching up, is not a gap).
 //!
 //! The missing intervals are laid on the same grid as the stored ones: each
 //! takes the length of the interval before the gap, counted from local
@@ -98,8 +98,8 @@ fn gap(start: DateTime<Utc>, end: DateTime<Utc>, minutes: u32, zone: Tz) -> Gap 
 }
 
 /// The end of the last complete interval before both `until` (now, or the
-/// start of a grace period) and the device's last successful read: how far
-/// a trailing gap can reach.
+/// start of a grace period) and `last_read`, when the profile was last read
+/// through to the present: how far a trailing gap can reach.
 pub fn last_complete_end(until: DateTime<Utc>, last_read: DateTime<Utc>, minutes: u32, zone: Tz) -> DateTime<Utc> {
     interval_containing(until.min(last_read), minutes.clamp(1, 120), zone).0
 }

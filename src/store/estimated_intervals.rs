@@ -14,19 +14,19 @@ use crate::metering::estimate::Estimate;
 
 /// An enabled device with what gap finding needs: its bus's transport (a
 /// meter on an IEC line keeps a load profile of its own), its site's zone
-/// and when it was last read.
+/// and when its own load profile was last read through to the present.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EstimationDevice {
     pub id: DeviceId,
     pub transport: Json<Transport>,
     pub time_zone: String,
-    pub last_success_at: Option<DateTime<Utc>>,
+    pub profile_read_at: Option<DateTime<Utc>>,
 }
 
 /// Every enabled device on an enabled bus.
 pub async fn fetch_estimation_devices(pool: &PgPool) -> Result<Vec<EstimationDevice>, StoreError> {
     Ok(sqlx::query_as(
-        "SELECT d.id, b.transport, s.time_zone, d.last_success_at \
+        "SELECT d.id, b.transport, s.time_zone, d.profile_read_at \
          FROM devices d JOIN buses b ON b.id = d.bus_id JOIN sites s ON s.id = b.site_id \
          WHERE d.enabled AND b.enabled ORDER BY d.id",
     )

@@ -118,6 +118,18 @@ pub async fn insert_meter_intervals(
     Ok(inserted + replaced)
 }
 
+/// Records that a device's load profile was read through to `at`: what
+/// the meter holds up to then is stored, so a span after its last interval
+/// is one the meter will not fill.
+pub async fn update_profile_read_at(pool: &PgPool, device: DeviceId, at: DateTime<Utc>) -> Result<(), StoreError> {
+    sqlx::query("UPDATE devices SET profile_read_at = $2 WHERE id = $1")
+        .bind(device)
+        .bind(at)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
 /// Start of the newest interval stored from the meter, where a load
 /// profile read resumes.
 pub async fn fetch_last_meter_interval(pool: &PgPool, device: DeviceId) -> Result<Option<DateTime<Utc>>, StoreError> {
