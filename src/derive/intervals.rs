@@ -45,7 +45,7 @@ pub async fn derive_intervals(services: &DeriveServices) -> Result<u64, StoreErr
 
 /// Whether a code names a cumulative energy register (value group D = 8),
 /// as it stands now (no billing-period suffix).
-fn is_cumulative_energy(code: &str) -> bool {
+pub(super) fn is_cumulative_energy(code: &str) -> bool {
     code.parse::<ObisCode>()
         .is_ok_and(|obis| obis.kind() == Some(8) && obis.billing().is_none())
 }

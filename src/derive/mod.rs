@@ -6,6 +6,7 @@
 
 pub mod billing_meter;
 pub mod billing_server;
+pub mod estimate;
 pub mod intervals;
 
 use std::sync::Arc;
@@ -58,5 +59,8 @@ pub async fn run_passes(services: &DeriveServices) {
     }
     if let Err(error) = billing_server::close_server_periods(services).await {
         tracing::warn!(%error, "cannot close server-side billing periods");
+    }
+    if let Err(error) = estimate::estimate_gaps(services).await {
+        tracing::warn!(%error, "cannot estimate load-profile gaps");
     }
 }

@@ -8,5 +8,7 @@ pub mod billing_schedule;
 pub mod clock_drift;
 pub mod data_quality;
 pub mod derive_intervals;
+pub mod estimate;
+pub mod gaps;
 pub mod meter_events;
 pub mod validation;

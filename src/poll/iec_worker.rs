@@ -33,7 +33,7 @@ use crate::protocol::iec62056::session::{SessionConfig, SessionError};
 use crate::store::command_jobs::update_command_job_finished;
 use crate::store::devices::fetch_device_limits;
 use crate::store::events::fetch_event_spans;
-use crate::store::intervals::{fetch_last_meter_interval, insert_meter_intervals};
+use crate::store::intervals::{fetch_last_meter_interval, insert_meter_intervals, update_profile_read_at};
 use crate::store::read_jobs::update_read_job_finished;
 use crate::store::scans::update_scan_finished;
 
@@ -288,7 +288,8 @@ async fn read_load_profile(
     };
     let from = device.profile_from.map_or(stored_until, |next| next.max(stored_until));
     let until = from + TimeDelta::days(i64::from(settings.chunk_days));
-    let to = (until < services.clock.now()).then_some(until);
+    let asked_at = services.clock.now();
+    let to = (until < asked_at).then_some(until);
     let request = profile_request(settings, from, to, device.config.zone);
     let Some(open) = line.as_mut() else {
         return Err("the line closed after the readout".to_owned());
@@ -324,6 +325,13 @@ async fn read_load_profile(
     let stored = insert_meter_intervals(&services.pool, id, &intervals)
         .await
         .map_err(|error| error.to_string())?;
+    if to.is_none() {
+        // Read through to the present: what the meter lacks up to now is
+        // a gap it will not fill (see derive::estimate).
+        update_profile_read_at(&services.pool, id, asked_at)
+            .await
+            .map_err(|error| error.to_string())?;
+    }
     Ok((usize::try_from(stored).unwrap_or(usize::MAX), to))
 }
 

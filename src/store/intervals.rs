@@ -41,9 +41,16 @@ pub(super) async fn ensure_interval_partitions(
     Ok(())
 }
 
-/// Stores a device's intervals read from the meter in one statement. An
-/// interval already stored is kept as it is: a re-read never rewrites what
-/// was recorded. Returns how many were new.
+/// Why a meter value becomes a new version of an estimated interval.
+pub const METER_REPLACES_ESTIMATE: &str = "meter value replaces estimate";
+
+/// Stores a device's intervals read from the meter. An interval already
+/// stored is kept as it is: a re-read never rewrites what was recorded.
+/// Where the newest version of an interval is an estimate, the meter's
+/// value becomes the next version (changed by `meter`), so a gap estimated
+/// before the meter's history arrived shows what the meter recorded, and
+/// the estimate stays on record. Returns how many were new or replaced an
+/// estimate.
 pub async fn insert_meter_intervals(
     pool: &PgPool,
     device: DeviceId,
@@ -64,6 +71,31 @@ pub async fn insert_meter_intervals(
     let quality: Vec<i32> = intervals.iter().map(|i| i.quality.0).collect();
     let mut transaction = pool.begin().await?;
     ensure_interval_partitions(&mut transaction, &starts).await?;
+    let replaced = sqlx::query(
+        "INSERT INTO load_profile_intervals \
+             (device_id, obis, interval_start, interval_minutes, value, unit, meter_status, quality, source, \
+              version, changed_by, reason) \
+         SELECT $1, x.obis, x.start, x.minutes, x.value, x.unit, x.status, x.quality, 'meter', \
+                newest.version + 1, 'meter', $9 \
+         FROM UNNEST($2::text[], $3::timestamptz[], $4::int[], $5::float8[], $6::text[], $7::text[], $8::int[]) \
+              AS x(obis, start, minutes, value, unit, status, quality) \
+         JOIN LATERAL (SELECT version, source FROM load_profile_intervals l \
+                       WHERE l.device_id = $1 AND l.obis = x.obis AND l.interval_start = x.start \
+                       ORDER BY version DESC LIMIT 1) AS newest ON newest.source = 'estimated' \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(device)
+    .bind(&codes)
+    .bind(&starts)
+    .bind(&minutes)
+    .bind(&values)
+    .bind(&units)
+    .bind(&statuses)
+    .bind(&quality)
+    .bind(METER_REPLACES_ESTIMATE)
+    .execute(&mut *transaction)
+    .await?
+    .rows_affected();
     let inserted = sqlx::query(
         "INSERT INTO load_profile_intervals \
              (device_id, obis, interval_start, interval_minutes, value, unit, meter_status, quality, source) \
@@ -83,7 +115,19 @@ pub async fn insert_meter_intervals(
     .await?
     .rows_affected();
     transaction.commit().await?;
-    Ok(inserted)
+    Ok(inserted + replaced)
+}
+
+/// Records that a device's load profile was read through to `at`: what
+/// the meter holds up to then is stored, so a span after its last interval
+/// is one the meter will not fill.
+pub async fn update_profile_read_at(pool: &PgPool, device: DeviceId, at: DateTime<Utc>) -> Result<(), StoreError> {
+    sqlx::query("UPDATE devices SET profile_read_at = $2 WHERE id = $1")
+        .bind(device)
+        .bind(at)
+        .execute(pool)
+        .await?;
+    Ok(())
 }
 
 /// Start of the newest interval stored from the meter, where a load

@@ -119,7 +119,7 @@ async fn load(state: &AppState, caller: &Caller, id: i64, query: &LoadProfileQue
     })
 }
 
-fn interval(row: ProfileInterval) -> LoadProfileInterval {
+pub(super) fn interval(row: ProfileInterval) -> LoadProfileInterval {
     LoadProfileInterval {
         start: row.interval_start,
         obis: row.obis,

@@ -8,6 +8,8 @@ pub mod device_settings;
 pub mod devices;
 pub mod events;
 pub mod load_profile;
+pub mod load_profile_corrections;
+pub mod load_profile_versions;
 mod physical_limits;
 pub mod readings;
 pub mod reads;
@@ -49,6 +51,8 @@ use super::state::AppState;
         load_profile::get_load_profile,
         load_profile::get_load_profile_csv,
         data_quality::get_data_quality,
+        load_profile_corrections::create_corrections,
+        load_profile_versions::get_interval_versions,
         reads::create_read,
         reads::get_read,
         commands::create_command,
@@ -119,6 +123,14 @@ pub fn router() -> Router<AppState> {
             get(load_profile::get_load_profile_csv),
         )
         .route("/devices/{id}/data-quality", get(data_quality::get_data_quality))
+        .route(
+            "/devices/{id}/load-profile/corrections",
+            axum::routing::post(load_profile_corrections::create_corrections),
+        )
+        .route(
+            "/devices/{id}/load-profile/versions",
+            get(load_profile_versions::get_interval_versions),
+        )
         .route("/devices/{id}/read", axum::routing::post(reads::create_read))
         .route("/reads/{id}", get(reads::get_read))
         .route("/devices/{id}/commands", axum::routing::post(commands::create_command))

@@ -1,0 +1,192 @@
+//! What the estimation pass needs to find gaps in stored load profiles, and
+//! where it stores its estimates.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use sqlx::types::Json;
+
+use super::error::StoreError;
+use super::intervals::ensure_interval_partitions;
+use crate::device::reading::Quality;
+use crate::domain::ids::DeviceId;
+use crate::domain::transport::Transport;
+use crate::metering::estimate::Estimate;
+
+/// An enabled device with what gap finding needs: its bus's transport (a
+/// meter on an IEC line keeps a load profile of its own), its site's zone
+/// and when its own load profile was last read through to the present.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EstimationDevice {
+    pub id: DeviceId,
+    pub transport: Json<Transport>,
+    pub time_zone: String,
+    pub profile_read_at: Option<DateTime<Utc>>,
+}
+
+/// Every enabled device on an enabled bus.
+pub async fn fetch_estimation_devices(pool: &PgPool) -> Result<Vec<EstimationDevice>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT d.id, b.transport, s.time_zone, d.profile_read_at \
+         FROM devices d JOIN buses b ON b.id = d.bus_id JOIN sites s ON s.id = b.site_id \
+         WHERE d.enabled AND b.enabled ORDER BY d.id",
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// The channels a device has intervals of starting at or after `since`.
+pub async fn fetch_profile_codes(
+    pool: &PgPool,
+    device: DeviceId,
+    since: DateTime<Utc>,
+) -> Result<Vec<String>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT DISTINCT obis FROM load_profile_intervals \
+         WHERE device_id = $1 AND interval_start >= $2 ORDER BY obis",
+    )
+    .bind(device)
+    .bind(since)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Where a channel's stored intervals break off: the interval before a
+/// gap and the one after it, or the last interval (no `after`). Of each
+/// interval the newest version.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ProfileBreak {
+    pub before_start: DateTime<Utc>,
+    pub before_minutes: i32,
+    pub before_value: f64,
+    pub unit: String,
+    pub after_start: Option<DateTime<Utc>>,
+    pub after_minutes: Option<i32>,
+    pub after_value: Option<f64>,
+}
+
+/// The breaks in a channel's intervals starting at or after `since`,
+/// oldest first, the last interval last. Found in the database, so a round
+/// over a profile without gaps moves one row, not the whole window.
+pub async fn fetch_profile_breaks(
+    pool: &PgPool,
+    device: DeviceId,
+    obis: &str,
+    since: DateTime<Utc>,
+) -> Result<Vec<ProfileBreak>, StoreError> {
+    Ok(sqlx::query_as(
+        "WITH newest AS ( \
+             SELECT DISTINCT ON (interval_start) interval_start, interval_minutes, value, unit \
+             FROM load_profile_intervals \
+             WHERE device_id = $1 AND obis = $2 AND interval_start >= $3 \
+             ORDER BY interval_start, version DESC \
+         ), paired AS ( \
+             SELECT interval_start AS before_start, interval_minutes AS before_minutes, value AS before_value, unit, \
+                    lead(interval_start) OVER w AS after_start, lead(interval_minutes) OVER w AS after_minutes, \
+                    lead(value) OVER w AS after_value \
+             FROM newest WINDOW w AS (ORDER BY interval_start) \
+         ) \
+         SELECT * FROM paired \
+         WHERE after_start IS NULL OR after_start > before_start + before_minutes * interval '1 minute' \
+         ORDER BY before_start",
+    )
+    .bind(device)
+    .bind(obis)
+    .bind(since)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// A channel's measured intervals (the newest version of each, unless it
+/// is an estimate) starting in `[from, to)`, oldest first: what a long
+/// gap's shape is taken from.
+pub async fn fetch_measured_intervals(
+    pool: &PgPool,
+    device: DeviceId,
+    obis: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<(DateTime<Utc>, i32, f64)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT interval_start, interval_minutes, value FROM ( \
+             SELECT DISTINCT ON (interval_start) interval_start, interval_minutes, value, source \
+             FROM load_profile_intervals \
+             WHERE device_id = $1 AND obis = $2 AND interval_start >= $3 AND interval_start < $4 \
+             ORDER BY interval_start, version DESC \
+         ) AS newest WHERE source <> 'estimated' ORDER BY interval_start",
+    )
+    .bind(device)
+    .bind(obis)
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// A code's reads from the last at or before `from` to the first at or
+/// after `to`, oldest first, as (instant, value): the register around and
+/// over a gap.
+pub async fn fetch_register_reads_around(
+    pool: &PgPool,
+    device: DeviceId,
+    obis: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<(DateTime<Utc>, f64)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT read_at, value FROM readings \
+         WHERE device_id = $1 AND obis = $2 \
+           AND read_at >= COALESCE((SELECT max(read_at) FROM readings \
+                                    WHERE device_id = $1 AND obis = $2 AND read_at <= $3), $3) \
+           AND read_at <= COALESCE((SELECT min(read_at) FROM readings \
+                                    WHERE device_id = $1 AND obis = $2 AND read_at >= $4), $4) \
+         ORDER BY read_at",
+    )
+    .bind(device)
+    .bind(obis)
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Stores estimates as version 1 with source `estimated` and the
+/// `estimated` flag; an interval already stored is kept. Returns how many
+/// were new.
+pub async fn insert_estimated_intervals(
+    pool: &PgPool,
+    device: DeviceId,
+    obis: &str,
+    unit: &str,
+    estimates: &[Estimate],
+) -> Result<u64, StoreError> {
+    if estimates.is_empty() {
+        return Ok(0);
+    }
+    let starts: Vec<DateTime<Utc>> = estimates.iter().map(|e| e.start).collect();
+    let minutes: Vec<i32> = estimates
+        .iter()
+        .map(|e| i32::try_from(e.minutes).unwrap_or(i32::MAX))
+        .collect();
+    let values: Vec<f64> = estimates.iter().map(|e| e.value).collect();
+    let mut transaction = pool.begin().await?;
+    ensure_interval_partitions(&mut transaction, &starts).await?;
+    let inserted = sqlx::query(
+        "INSERT INTO load_profile_intervals \
+             (device_id, obis, interval_start, interval_minutes, value, unit, quality, source, version) \
+         SELECT $1, $2, x.start, x.minutes, x.value, $3, $4, 'estimated', 1 \
+         FROM UNNEST($5::timestamptz[], $6::int[], $7::float8[]) AS x(start, minutes, value) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(device)
+    .bind(obis)
+    .bind(unit)
+    .bind(Quality::ESTIMATED.0)
+    .bind(&starts)
+    .bind(&minutes)
+    .bind(&values)
+    .execute(&mut *transaction)
+    .await?
+    .rows_affected();
+    transaction.commit().await?;
+    Ok(inserted)
+}

@@ -1,0 +1,129 @@
+//! `GET /api/v1/devices/{id}/load-profile/versions`: every version of one
+//! interval, oldest first, with who changed it and why: how a value shown
+//! came to be.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::device::obis::ObisCode;
+use crate::device::reading::Quality;
+use crate::domain::ids::DeviceId;
+use crate::domain::role::Right;
+use crate::store::interval_corrections::{IntervalVersion, fetch_interval_versions};
+use crate::store::intervals::fetch_device_interval_minutes;
+use crate::web::auth::Caller;
+use crate::web::error::{ApiError, ErrorBody};
+use crate::web::state::AppState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct VersionsQuery {
+    /// The interval's channel, e.g. `1-0:1.8.0`.
+    obis: Option<String>,
+    /// The interval's start, RFC 3339.
+    start: Option<String>,
+}
+
+/// One version of an interval.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Version {
+    pub version: i32,
+    pub value: f64,
+    #[schema(example = "kWh")]
+    pub unit: String,
+    pub flags: Vec<&'static str>,
+    /// `meter`, `derived`, `estimated` or `edited`.
+    pub source: String,
+    /// Who stored this version: `meter` for a meter value replacing an
+    /// estimate, the token's name for a correction; null for version 1.
+    pub changed_by: Option<String>,
+    pub reason: Option<String>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"versions": [
+    {"version": 1, "value": 1.2, "unit": "kWh", "flags": ["estimated"], "source": "estimated",
+     "changed_by": null, "reason": null, "recorded_at": "2026-11-22T12:00:02Z"},
+    {"version": 2, "value": 1.4, "unit": "kWh", "flags": ["edited"], "source": "edited",
+     "changed_by": "alice", "reason": "check meter read on site", "recorded_at": "2026-11-23T09:10:00Z"}]}))]
+pub struct IntervalVersions {
+    /// Oldest first; the last is what the load profile shows.
+    pub versions: Vec<Version>,
+}
+
+fn bad(field: &str, reason: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_parameter",
+        format!("{field}: {reason}"),
+    )
+}
+
+fn version(row: IntervalVersion) -> Version {
+    Version {
+        version: row.version,
+        value: row.value,
+        unit: row.unit,
+        flags: Quality(row.quality).names(),
+        source: row.source,
+        changed_by: row.changed_by,
+        reason: row.reason,
+        recorded_at: row.recorded_at,
+    }
+}
+
+/// Every version of one interval (viewer): what was first stored and each
+/// correction or meter value after it, with who and why.
+#[utoipa::path(get, path = "/api/v1/devices/{id}/load-profile/versions", tag = "readings",
+    params(("id" = i64, Path, description = "Device id"), VersionsQuery),
+    responses(
+        (status = 200, description = "The interval's versions, oldest first", body = IntervalVersions),
+        (status = 400, description = "A missing or malformed obis or start, named", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "No such device, or no interval stored there", body = ErrorBody),
+    ))]
+pub async fn get_interval_versions(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Query(query): Query<VersionsQuery>,
+) -> Result<Json<IntervalVersions>, ApiError> {
+    caller.require(Right::Read)?;
+    let obis = match query.obis.as_deref() {
+        None | Some("") => return Err(bad("obis", "is required, e.g. obis=1-0:1.8.0")),
+        Some(text) => text
+            .parse::<ObisCode>()
+            .map_err(|error| bad("obis", error))?
+            .to_string(),
+    };
+    let start = match query.start.as_deref() {
+        None | Some("") => return Err(bad("start", "is required, e.g. start=2026-11-22T08:15:00Z")),
+        Some(text) => DateTime::parse_from_rfc3339(text)
+            .map_err(|_| {
+                bad(
+                    "start",
+                    format!("{text:?} is not an RFC 3339 time such as 2026-11-22T08:15:00Z"),
+                )
+            })?
+            .with_timezone(&Utc),
+    };
+    let device = DeviceId(id);
+    fetch_device_interval_minutes(&state.pool, device)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no device {id}")))?;
+    let rows = fetch_interval_versions(&state.pool, device, &obis, start).await?;
+    if rows.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "no interval of {obis} starts at {} on device {id}",
+            start.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+        )));
+    }
+    Ok(Json(IntervalVersions {
+        versions: rows.into_iter().map(version).collect(),
+    }))
+}
