@@ -298,30 +298,42 @@ impl MeterModel for SharedTh40c {
 }
 
 /// Moves the clock to `to` with the meter running up to it, in one step no
-/// request can come between (the test runtime has one thread), then a
-/// minute on once a read is stamped `to`: a read in flight across the jump
-/// (its first requests answered before it) is stamped `to` too, and with
-/// the clock standing still no later read could replace it.
+/// request can come between (the test runtime has one thread), then on by
+/// a minute twice, each once a read is stamped with the time before. A read
+/// in flight across the jump (its first requests answered before it) is
+/// stamped `to` and may hold part of the old history; with the clock
+/// standing still no later read could follow it (a read at the same
+/// instant is not stored twice), and the server takes a shift only once a
+/// later read confirms it.
 async fn jump(app: &TestApp, device: i64, clock: &Clock, meter: &Mutex<Th40cModel>, to: DateTime<Utc>) {
     {
         let mut meter = meter.lock().unwrap();
         clock.advance(to - clock.now());
         meter.advance(to);
     }
-    let read = eventually(WAIT, || async {
-        sqlx::query_scalar::<_, i64>(
-            "SELECT count(*) FROM readings WHERE device_id = $1 AND obis = '1-1:1.8.0*1' AND read_at = $2",
-        )
-        .bind(device)
-        .bind(to)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap()
-            > 0
-    })
-    .await;
-    assert!(read, "no read at {to}");
-    clock.advance(TimeDelta::minutes(1));
+    step_twice(app, device, clock).await;
+}
+
+/// Twice: waits for a read stamped with the clock's time, then moves the
+/// clock a minute on, so the next read is stored too.
+async fn step_twice(app: &TestApp, device: i64, clock: &Clock) {
+    for _ in 0..2 {
+        let at = clock.now();
+        let read = eventually(WAIT, || async {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM readings WHERE device_id = $1 AND obis = '1-1:1.8.0*1' AND read_at = $2",
+            )
+            .bind(device)
+            .bind(at)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+                > 0
+        })
+        .await;
+        assert!(read, "no read at {at}");
+        clock.advance(TimeDelta::minutes(1));
+    }
 }
 
 #[tokio::test]
@@ -343,6 +355,7 @@ async fn a_th40c_over_modbus_shifts_its_history_at_midnight_on_the_first() {
     );
     let schedule = json!({"realtime_seconds": 3600, "energy_seconds": 1, "history_seconds": 1});
     let (id, _line) = serve_one_modbus_tcp_device(&app, &engineer, device, "th40c", schedule).await;
+    step_twice(&app, id, &clock).await;
 
     // First read: the meter's two sets, placed one month apart before the read.
     let listed = list_until(&app, &engineer, id, 2).await;

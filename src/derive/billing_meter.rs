@@ -17,6 +17,7 @@ use chrono_tz::Tz;
 
 use super::DeriveServices;
 use crate::domain::ids::DeviceId;
+use crate::domain::transport::Protocol;
 use crate::metering::billing::{BillingPeriod, BillingSource};
 use crate::metering::billing_meter::{
     FACTORY_SCHEDULE, MeterValue, ResetSchedule, periods_from_history, periods_from_shift, shift_codes,
@@ -27,7 +28,7 @@ use crate::store::billing::{
 };
 use crate::store::error::StoreError;
 use crate::store::events::insert_momentary_event;
-use crate::store::readings::fetch_latest;
+use crate::store::readings::{StoredReading, fetch_latest};
 
 /// Event code of a billing reset the meter made.
 pub const BILLING_RESET: &str = "billing_reset";
@@ -52,13 +53,17 @@ async fn latest_values(services: &DeriveServices, device: DeviceId) -> Result<Ve
     Ok(fetch_latest(&services.pool, device)
         .await?
         .into_iter()
-        .map(|r| MeterValue {
-            obis: r.obis,
-            value: r.value,
-            unit: r.unit,
-            captured_at: r.captured_at,
-        })
+        .map(meter_value)
         .collect())
+}
+
+fn meter_value(r: StoredReading) -> MeterValue {
+    MeterValue {
+        obis: r.obis,
+        value: r.value,
+        unit: r.unit,
+        captured_at: r.captured_at,
+    }
 }
 
 async fn store_device_periods(services: &DeriveServices, device: DeviceId) -> Result<(), StoreError> {
@@ -67,7 +72,8 @@ async fn store_device_periods(services: &DeriveServices, device: DeviceId) -> Re
 }
 
 async fn store_shifted_periods(services: &DeriveServices, device: &ShiftingDevice) -> Result<(), StoreError> {
-    let values = latest_values(services, device.id).await?;
+    let latest = fetch_latest(&services.pool, device.id).await?;
+    let values: Vec<MeterValue> = latest.iter().cloned().map(meter_value).collect();
     let codes = shift_codes(&values);
     if codes.is_empty() {
         return Ok(());
@@ -76,6 +82,21 @@ async fn store_shifted_periods(services: &DeriveServices, device: &ShiftingDevic
     let Some(seen) = fetch_first_seen(&services.pool, device.id, &codes, last).await? else {
         return Ok(());
     };
+    // Over Modbus a shift counts once a later read shows the same `*1`
+    // values: a read takes several requests, so one in progress across the
+    // reset can hold part of the old history and part of the new, and a
+    // period is never changed once stored. An IEC 62056-21 readout is one
+    // answer from one instant.
+    if device.transport.0.protocol() == Protocol::Modbus {
+        let newest = latest
+            .iter()
+            .filter(|r| codes.iter().any(|(code, _)| *code == r.obis))
+            .map(|r| r.read_at)
+            .max();
+        if newest.is_none_or(|newest| newest <= seen) {
+            return Ok(());
+        }
+    }
     let periods = periods_from_shift(&values, seen, &schedule_of(device));
     store_periods(services, device.id, &periods).await
 }
@@ -129,6 +150,7 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
+    use crate::domain::transport::Transport;
 
     fn at(month: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, month, 1, 0, 0, 0).unwrap()
@@ -137,6 +159,10 @@ mod tests {
     fn device(day: Option<i16>, hour: Option<i16>, zone: &str) -> ShiftingDevice {
         ShiftingDevice {
             id: DeviceId(1),
+            transport: sqlx::types::Json(Transport::ModbusTcp {
+                host: "127.0.0.1".into(),
+                port: 502,
+            }),
             time_zone: zone.into(),
             billing_day: day,
             billing_hour: hour,

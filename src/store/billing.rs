@@ -7,6 +7,7 @@ use sqlx::types::Json;
 use super::error::StoreError;
 use crate::device::reading::Quality;
 use crate::domain::ids::DeviceId;
+use crate::domain::transport::Transport;
 use crate::metering::billing::{BillingPeriod, BillingRegister, BillingSource};
 
 #[derive(sqlx::FromRow)]
@@ -103,6 +104,9 @@ pub async fn fetch_devices_with_reset_times(pool: &PgPool) -> Result<Vec<DeviceI
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ShiftingDevice {
     pub id: DeviceId,
+    /// Its bus's transport: a Modbus read takes several requests, an IEC
+    /// 62056-21 readout is one answer.
+    pub transport: Json<Transport>,
     pub time_zone: String,
     pub billing_day: Option<i16>,
     pub billing_hour: Option<i16>,
@@ -111,7 +115,7 @@ pub struct ShiftingDevice {
 /// Every device with history sets and no reset times.
 pub async fn fetch_devices_with_history_sets(pool: &PgPool) -> Result<Vec<ShiftingDevice>, StoreError> {
     Ok(sqlx::query_as(
-        r"SELECT d.id, s.time_zone, s.billing_day, s.billing_hour
+        r"SELECT d.id, b.transport, s.time_zone, s.billing_day, s.billing_hour
           FROM devices d JOIN buses b ON b.id = d.bus_id JOIN sites s ON s.id = b.site_id
           WHERE EXISTS (SELECT 1 FROM latest_readings l
                         WHERE l.device_id = d.id AND l.obis ~ '^[0-9]+-[0-9]+:[0-9]+\.8\.[0-9]+\*1$')
