@@ -121,7 +121,7 @@ async fn an_a1000s_history_sets_become_billing_periods() {
     // What the simulated meter holds: its resets, latest first, and the
     // sets whose reset time its readout carries (those become periods).
     let in_readout: Vec<u32> = IecKind::A1000
-        .readout_addresses()
+        .readout_addresses(IecMeterConfig::new(IecKind::A1000, 1).readout_sets)
         .iter()
         .filter_map(|a| a.strip_prefix("0-0:0.1.2*"))
         .map(|suffix| suffix.parse::<u32>().unwrap() - 100)

@@ -19,14 +19,6 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 const WAIT: Duration = Duration::from_secs(60);
-/// How long a silent meter may take to be isolated on a line shared with a
-/// meter whose readout a fault stretches: each of the silent meter's
-/// attempts waits its turn behind a whole readout of its neighbour, and the
-/// A1000's readout (all 16 billing sets with their reset times, about 220
-/// lines) in partial blocks of 7 lines, each sent twice (wrong BCC, NAK,
-/// repeat) with the standard's 200 ms turnaround before every answer, takes
-/// some 15 s on its own.
-const ISOLATION_WAIT: Duration = Duration::from_secs(180);
 
 fn now() -> DateTime<Utc> {
     Utc::now().duration_trunc(TimeDelta::minutes(1)).unwrap()
@@ -439,6 +431,10 @@ async fn faults_on_the_line_are_survived_and_a_silent_meter_is_isolated() {
     let token = app.token(Role::Engineer).await;
     let at = now();
     let meter_a = meter(IecKind::A1000, 11, "111", at);
+    // A meter programmed to print its last two billing sets: the faults
+    // below split and repeat every block, and the silent meter's attempts
+    // each wait behind a whole readout of its neighbour.
+    meter_a.lock().unwrap().config.readout_sets = 2;
     let mut served = line(vec![Arc::clone(&meter_a)], at);
     served.faults = Faults {
         bad_bcc_once: true,
@@ -474,7 +470,7 @@ async fn faults_on_the_line_are_survived_and_a_silent_meter_is_isolated() {
     let values = registers(&app, &token, good["id"].as_i64().unwrap(), 60).await;
     check_energies(&values, &meter_a, at, "101");
     let silent_path = format!("/api/v1/devices/{}", silent["id"]);
-    let unreachable = eventually(ISOLATION_WAIT, || async {
+    let unreachable = eventually(WAIT, || async {
         let (_, device) = app.request("GET", &silent_path, Some(&token), None).await;
         device["status"]["state"] == "unreachable"
     })

@@ -114,8 +114,10 @@ impl IecKind {
         }
     }
 
-    /// The data sets of the full readout (option Y = 0), in order.
-    pub fn readout_addresses(self) -> Vec<String> {
+    /// The data sets of the full readout (option Y = 0), in order, with
+    /// the newest `sets` billing sets (at most the 16 a meter keeps).
+    pub fn readout_addresses(self, sets: u32) -> Vec<String> {
+        let sets = sets.min(BILLING_SETS);
         let mut list: Vec<String> = ["1-0:0.0.0", "1-0:0.9.1", "1-0:0.9.2", "0-0:F.F.0", "0-0:F.F.1"]
             .map(String::from)
             .to_vec();
@@ -129,13 +131,8 @@ impl IecKind {
                 list.push(format!("1-1:{c}.8.{e}"));
             }
         }
-        // The A1000 prints every billing set it holds (manual 1.5: "16
-        // energy and demand data can be recorded"), each with its reset
-        // time; the TH40C, which keeps no reset times, its last two.
-        let sets = match self {
-            IecKind::A1000 => BILLING_SETS,
-            IecKind::Th40c => 2,
-        };
+        // The A1000 prints each set with its reset time (manual 1.5: "16
+        // energy and demand data can be recorded"); the TH40C keeps none.
         for k in 1..=sets {
             for &c in energy_cs {
                 list.push(format!("1-1:{c}.8.0{}", self.history_suffix(k)));
@@ -153,7 +150,7 @@ impl IecKind {
                     list.push(format!("1-1:{c}.4.0"));
                 }
                 list.push("0-0:0.1.0".into());
-                list.extend((1..=BILLING_SETS).map(|k| format!("0-0:0.1.2*{}", 100 + k)));
+                list.extend((1..=sets).map(|k| format!("0-0:0.1.2*{}", 100 + k)));
                 list.extend(["0-0:C.7.0", "0-0:C.51.2", "0-0:C.51.0", "0-0:C.51.1"].map(String::from));
                 // Display codes 10/13/14 (voltage loss), 20/23/24 (phase
                 // failure), 30/31 and 035 (over current) per phase.

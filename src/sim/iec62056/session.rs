@@ -258,9 +258,10 @@ fn encode(message: MeterMessage) -> Vec<u8> {
 
 /// The data sets of the full readout at `now`.
 pub fn readout_sets(meter: &mut IecMeter, now: chrono::DateTime<chrono::Utc>) -> Vec<DataSet> {
+    let sets = meter.config.readout_sets;
     meter
         .kind()
-        .readout_addresses()
+        .readout_addresses(sets)
         .into_iter()
         .filter_map(|address| {
             let values = meter.value(&address, now)?;
