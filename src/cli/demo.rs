@@ -182,7 +182,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                     address: DeviceAddress::Unit(address),
                     realtime_seconds: 10,
                     energy_seconds: 60,
-                    history_seconds: 900,
+                    history_seconds: 300,
                 },
             )
             .await?;
