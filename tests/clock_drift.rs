@@ -160,9 +160,9 @@ async fn interval_flags(
 
 /// Intervals an A1000 records while its clock is known to be off are
 /// flagged `clock_uncertain`; those before the drift was found and after
-/// the clock is right again are not.
+/// the clock is right again are not. So is a billing period it closes then.
 #[tokio::test]
-async fn intervals_recorded_while_the_clock_is_off_are_uncertain() {
+async fn intervals_and_resets_recorded_while_the_clock_is_off_are_uncertain() {
     let t0 = Utc.with_ymd_and_hms(2026, 11, 20, 10, 0, 0).unwrap();
     let clock = Clock::manual(t0);
     let app = spawn_app_with_clock(clock.clone()).await;
@@ -256,4 +256,32 @@ async fn intervals_recorded_while_the_clock_is_off_are_uncertain() {
         .map(|(start, flags)| (start.clone(), uncertain(flags)))
         .collect();
     assert_eq!(got, expected);
+
+    // A billing reset the meter makes while its clock is known to be off:
+    // the drift is found at 23:00 on 30 November, the meter closes the
+    // period at midnight; that period is clock_uncertain, the ones it had
+    // closed before are not.
+    meter.lock().unwrap().clock_offset = chrono::Duration::minutes(5);
+    let evening = Utc.with_ymd_and_hms(2026, 11, 30, 23, 0, 0).unwrap();
+    clock.advance(evening - clock.now());
+    read_now(&app, &operator, id).await;
+    let reset = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
+    clock.advance(reset + chrono::Duration::minutes(30) - clock.now());
+    read_now(&app, &operator, id).await;
+    let path = format!("/api/v1/devices/{id}/billing-periods");
+    let closed = eventually(Duration::from_secs(10), || async {
+        app.request("GET", &path, Some(&operator), None).await.1["periods"][0]["reset_at"]
+            .as_str()
+            .is_some_and(|at| at.parse::<DateTime<Utc>>().is_ok_and(|at| at > evening))
+    })
+    .await;
+    let (_, body) = app.request("GET", &path, Some(&operator), None).await;
+    assert!(closed, "no period after the drift was found: {body}");
+    let periods = body["periods"].as_array().unwrap();
+    assert!(periods.len() >= 2, "{body}");
+    assert_eq!(periods[0]["flags"], json!(["clock_uncertain"]), "{}", periods[0]);
+    assert!(
+        periods[1..].iter().all(|p| p["flags"] == json!([])),
+        "periods closed before the drift: {body}"
+    );
 }

@@ -16,18 +16,20 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use super::DeriveServices;
+use crate::device::reading::Quality;
 use crate::domain::ids::DeviceId;
 use crate::domain::transport::Protocol;
 use crate::metering::billing::{BillingPeriod, BillingSource};
 use crate::metering::billing_meter::{
     FACTORY_SCHEDULE, MeterValue, ResetSchedule, periods_from_history, periods_from_shift, shift_codes,
 };
+use crate::metering::clock_drift::{CLOCK_DRIFT, in_drift};
 use crate::store::billing::{
     ShiftingDevice, fetch_devices_with_history_sets, fetch_devices_with_reset_times, fetch_first_seen,
     fetch_last_reset, insert_billing_periods,
 };
 use crate::store::error::StoreError;
-use crate::store::events::insert_momentary_event;
+use crate::store::events::{fetch_event_spans, insert_momentary_event};
 use crate::store::readings::{StoredReading, fetch_latest};
 
 /// Event code of a billing reset the meter made.
@@ -127,8 +129,25 @@ async fn store_periods(
         return Ok(());
     }
     let pool = &services.pool;
+    // A reset the meter timed while its clock was known to be off.
+    let first = periods
+        .iter()
+        .map(|p| p.reset_at)
+        .min()
+        .unwrap_or_else(|| services.clock.now());
+    let drifts = fetch_event_spans(pool, device, CLOCK_DRIFT, first).await?;
+    let periods: Vec<BillingPeriod> = periods
+        .iter()
+        .cloned()
+        .map(|mut period| {
+            if in_drift(period.reset_at, &drifts) {
+                period.quality = period.quality.with(Quality::CLOCK_UNCERTAIN);
+            }
+            period
+        })
+        .collect();
     let before = fetch_last_reset(pool, device, BillingSource::Meter).await?;
-    let inserted = insert_billing_periods(pool, device, periods).await?;
+    let inserted = insert_billing_periods(pool, device, &periods).await?;
     for reset_at in announced(before, &inserted) {
         let message = format!("The meter closed a billing period at {}", reset_at.to_rfc3339());
         insert_momentary_event(pool, device, BILLING_RESET, "info", &message, reset_at).await?;

@@ -25,6 +25,17 @@ pub fn clock_drift_seconds(meter: NaiveDateTime, zone: Tz, server: DateTime<Utc>
         .min_by_key(|d| d.abs())
 }
 
+/// Event code of a meter clock found off by more than the threshold.
+pub const CLOCK_DRIFT: &str = "clock_drift";
+
+/// Whether `at` lies in one of the spans a meter's clock was known to be
+/// off (`clock_drift` events: start, and clear time or `None` while open).
+pub fn in_drift(at: DateTime<Utc>, drifts: &[(DateTime<Utc>, Option<DateTime<Utc>>)]) -> bool {
+    drifts
+        .iter()
+        .any(|(from, until)| *from <= at && until.is_none_or(|until| at < until))
+}
+
 /// Flags `clock_uncertain` on each interval a meter recorded that overlaps
 /// a span its clock was known to be off (a `clock_drift` event: from the
 /// read that found the drift to the read that found the clock right again,

@@ -9,12 +9,9 @@ use sqlx::PgPool;
 
 use super::worker::DeviceConfig;
 use crate::device::reading::Reading;
-use crate::metering::clock_drift::clock_drift_seconds;
+use crate::metering::clock_drift::{CLOCK_DRIFT, clock_drift_seconds};
 use crate::protocol::iec62056::dataset::DataSet;
 use crate::store::events::{insert_event, update_event_cleared};
-
-/// Event code of a meter clock found off by more than the threshold.
-pub const CLOCK_DRIFT: &str = "clock_drift";
 
 /// The meter's date, read as the number YYMMDD (`date_ymd`, TH40C 0x1040).
 const DATE: &str = "1-0:0.9.2";

@@ -11,7 +11,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use super::clock_check::{CLOCK_DRIFT, check_clock, readout_clock};
+use super::clock_check::{check_clock, readout_clock};
 use super::command::BusCommand;
 use super::iec_line::{IecLine, session_config};
 use super::link_stats::Outcome;
@@ -27,7 +27,7 @@ use crate::device::iec_load_profile::{intervals_from_blocks, profile_request};
 use crate::device::profile::RegisterGroup;
 use crate::domain::ids::{BusId, DeviceId};
 use crate::domain::transport::Transport;
-use crate::metering::clock_drift::flag_clock_uncertain;
+use crate::metering::clock_drift::{CLOCK_DRIFT, flag_clock_uncertain};
 use crate::metering::validation::flag_interval_spikes;
 use crate::protocol::iec62056::session::{SessionConfig, SessionError};
 use crate::store::command_jobs::update_command_job_finished;
