@@ -47,8 +47,13 @@ impl Known {
     }
 
     fn middle(&self) -> DateTime<Utc> {
-        self.start + Duration::seconds(i64::from(self.minutes) * 30)
+        middle(self.start, self.minutes)
     }
+}
+
+/// The midpoint of an interval of `minutes` starting at `start`.
+fn middle(start: DateTime<Utc>, minutes: u32) -> DateTime<Utc> {
+    start + Duration::seconds(i64::from(minutes) * 30)
 }
 
 /// What an estimate may go on.
@@ -155,7 +160,7 @@ pub fn register_increase(
 /// Rule 1 without a register: the neighbours' rates interpolated at the
 /// slot's midpoint, times its length.
 fn linear(slot: &Slot, evidence: &Evidence<'_>) -> Option<f64> {
-    let middle = slot.start + Duration::seconds(i64::from(slot.minutes) * 30);
+    let middle = middle(slot.start, slot.minutes);
     let rate = match (evidence.before, evidence.after) {
         (Some(a), Some(b)) => {
             let span = (b.middle() - a.middle()).num_milliseconds() as f64;
@@ -201,6 +206,22 @@ mod tests {
         Known { start, minutes, value }
     }
 
+    /// Evidence in UTC.
+    fn evidence<'a>(
+        before: Option<Known>,
+        after: Option<Known>,
+        increase: Option<f64>,
+        history: &'a BTreeMap<DateTime<Utc>, Known>,
+    ) -> Evidence<'a> {
+        Evidence {
+            before,
+            after,
+            increase,
+            history,
+            zone: Tz::UTC,
+        }
+    }
+
     fn values(estimates: &[Estimate]) -> Vec<(DateTime<Utc>, f64)> {
         estimates.iter().map(|e| (e.start, e.value)).collect()
     }
@@ -221,13 +242,7 @@ mod tests {
         let after = known(at(18, 11, 0), 15, 2.0);
         let history = BTreeMap::new();
         let gap = &find_gaps(&[(before.start, 15), (after.start, 15)], None, Tz::UTC)[0];
-        let evidence = Evidence {
-            before: Some(before),
-            after: Some(after),
-            increase: None,
-            history: &history,
-            zone: Tz::UTC,
-        };
+        let evidence = evidence(Some(before), Some(after), None, &history);
         let got = estimate(gap, &evidence);
         assert_eq!(
             values(&got),
@@ -243,13 +258,7 @@ mod tests {
         let after = known(at(18, 11, 0), 15, 2.0);
         let history = BTreeMap::new();
         let gap = &find_gaps(&[(before.start, 15), (after.start, 15)], None, Tz::UTC)[0];
-        let evidence = Evidence {
-            before: Some(before),
-            after: Some(after),
-            increase: Some(6.0),
-            history: &history,
-            zone: Tz::UTC,
-        };
+        let evidence = evidence(Some(before), Some(after), Some(6.0), &history);
         close(&estimate(gap, &evidence), &[2.0, 2.0, 2.0]);
     }
 
@@ -258,13 +267,7 @@ mod tests {
         let before = known(at(18, 10, 0), 30, 3.0);
         let history = BTreeMap::new();
         let gap = &find_gaps(&[(before.start, 30)], Some(at(18, 11, 30)), Tz::UTC)[0];
-        let evidence = Evidence {
-            before: Some(before),
-            after: None,
-            increase: None,
-            history: &history,
-            zone: Tz::UTC,
-        };
+        let evidence = evidence(Some(before), None, None, &history);
         close(&estimate(gap, &evidence), &[3.0, 3.0]);
     }
 
@@ -289,13 +292,7 @@ mod tests {
         // Means per hour: (1+1)/2, (2+4)/2, (3+3)/2, (4+2)/2 = 1, 3, 3, 3.
         let (gap, history, before, after) = long_gap();
         assert_eq!(gap.minutes(), 240);
-        let evidence = Evidence {
-            before: Some(before),
-            after: Some(after),
-            increase: None,
-            history: &history,
-            zone: Tz::UTC,
-        };
+        let evidence = evidence(Some(before), Some(after), None, &history);
         close(&estimate(&gap, &evidence), &[1.0, 3.0, 3.0, 3.0]);
     }
 
@@ -303,13 +300,7 @@ mod tests {
     fn a_long_gap_is_scaled_to_the_register_increase() {
         // Shape 1, 3, 3, 3 sums to 10; the register rose 20: 2, 6, 6, 6.
         let (gap, history, before, after) = long_gap();
-        let evidence = Evidence {
-            before: Some(before),
-            after: Some(after),
-            increase: Some(20.0),
-            history: &history,
-            zone: Tz::UTC,
-        };
+        let evidence = evidence(Some(before), Some(after), Some(20.0), &history);
         close(&estimate(&gap, &evidence), &[2.0, 6.0, 6.0, 6.0]);
     }
 
@@ -319,13 +310,7 @@ mod tests {
         // between 5 kWh at 07:30 and 5 kWh at 12:30: 5 each.
         let (gap, _, before, after) = long_gap();
         let history = BTreeMap::from([(at(11, 8, 0), known(at(11, 8, 0), 60, 2.0))]);
-        let evidence = Evidence {
-            before: Some(before),
-            after: Some(after),
-            increase: None,
-            history: &history,
-            zone: Tz::UTC,
-        };
+        let evidence = evidence(Some(before), Some(after), None, &history);
         close(&estimate(&gap, &evidence), &[2.0, 5.0, 5.0, 5.0]);
     }
 
@@ -341,11 +326,8 @@ mod tests {
         let october = Utc.with_ymd_and_hms(2026, 10, 21, 7, 0, 0).unwrap();
         let history = BTreeMap::from([(october, known(october, 60, 7.0))]);
         let evidence = Evidence {
-            before: None,
-            after: None,
-            increase: None,
-            history: &history,
             zone,
+            ..evidence(None, None, None, &history)
         };
         assert_eq!(same_weekday(&slot, &evidence), Some(7.0));
     }
@@ -379,13 +361,7 @@ mod tests {
     fn nothing_to_go_on_gives_nothing() {
         let history = BTreeMap::new();
         let gap = find_gaps(&[(at(18, 10, 0), 15), (at(18, 10, 30), 15)], None, Tz::UTC).remove(0);
-        let evidence = Evidence {
-            before: None,
-            after: None,
-            increase: None,
-            history: &history,
-            zone: Tz::UTC,
-        };
+        let evidence = evidence(None, None, None, &history);
         assert!(estimate(&gap, &evidence).is_empty());
     }
 }

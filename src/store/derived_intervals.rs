@@ -6,7 +6,7 @@ use sqlx::PgPool;
 use sqlx::types::Json;
 
 use super::error::StoreError;
-use super::intervals::ensure_interval_partitions;
+use super::intervals::{ComputedInterval, insert_computed_intervals};
 use crate::domain::ids::DeviceId;
 use crate::domain::transport::Transport;
 use crate::metering::derive_intervals::DerivedInterval;
@@ -88,37 +88,13 @@ pub async fn insert_derived_intervals(
     unit: &str,
     intervals: &[DerivedInterval],
 ) -> Result<u64, StoreError> {
-    if intervals.is_empty() {
-        return Ok(0);
-    }
-    let starts: Vec<DateTime<Utc>> = intervals.iter().map(|i| i.start).collect();
-    let minutes: Vec<i32> = intervals
-        .iter()
-        .map(|i| i32::try_from(i.minutes).unwrap_or(i32::MAX))
-        .collect();
-    let values: Vec<f64> = intervals.iter().map(|i| i.value).collect();
-    let quality: Vec<i32> = intervals.iter().map(|i| i.quality.0).collect();
-    let mut transaction = pool.begin().await?;
-    ensure_interval_partitions(&mut transaction, &starts).await?;
-    let inserted = sqlx::query(
-        "INSERT INTO load_profile_intervals \
-             (device_id, obis, interval_start, interval_minutes, value, unit, quality, source, version) \
-         SELECT $1, $2, x.start, x.minutes, x.value, $3, x.quality, 'derived', 1 \
-         FROM UNNEST($4::timestamptz[], $5::int[], $6::float8[], $7::int[]) AS x(start, minutes, value, quality) \
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(device)
-    .bind(obis)
-    .bind(unit)
-    .bind(&starts)
-    .bind(&minutes)
-    .bind(&values)
-    .bind(&quality)
-    .execute(&mut *transaction)
-    .await?
-    .rows_affected();
-    transaction.commit().await?;
-    Ok(inserted)
+    let computed = intervals.iter().map(|i| ComputedInterval {
+        start: i.start,
+        minutes: i.minutes,
+        value: i.value,
+        quality: i.quality,
+    });
+    insert_computed_intervals(pool, device, obis, unit, "derived", computed).await
 }
 
 /// A device's derived intervals of one code, oldest first (for pages and tests).

@@ -6,7 +6,7 @@ use sqlx::PgPool;
 use sqlx::types::Json;
 
 use super::error::StoreError;
-use super::intervals::ensure_interval_partitions;
+use super::intervals::{ComputedInterval, insert_computed_intervals};
 use crate::device::reading::Quality;
 use crate::domain::ids::DeviceId;
 use crate::domain::transport::Transport;
@@ -159,34 +159,11 @@ pub async fn insert_estimated_intervals(
     unit: &str,
     estimates: &[Estimate],
 ) -> Result<u64, StoreError> {
-    if estimates.is_empty() {
-        return Ok(0);
-    }
-    let starts: Vec<DateTime<Utc>> = estimates.iter().map(|e| e.start).collect();
-    let minutes: Vec<i32> = estimates
-        .iter()
-        .map(|e| i32::try_from(e.minutes).unwrap_or(i32::MAX))
-        .collect();
-    let values: Vec<f64> = estimates.iter().map(|e| e.value).collect();
-    let mut transaction = pool.begin().await?;
-    ensure_interval_partitions(&mut transaction, &starts).await?;
-    let inserted = sqlx::query(
-        "INSERT INTO load_profile_intervals \
-             (device_id, obis, interval_start, interval_minutes, value, unit, quality, source, version) \
-         SELECT $1, $2, x.start, x.minutes, x.value, $3, $4, 'estimated', 1 \
-         FROM UNNEST($5::timestamptz[], $6::int[], $7::float8[]) AS x(start, minutes, value) \
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(device)
-    .bind(obis)
-    .bind(unit)
-    .bind(Quality::ESTIMATED.0)
-    .bind(&starts)
-    .bind(&minutes)
-    .bind(&values)
-    .execute(&mut *transaction)
-    .await?
-    .rows_affected();
-    transaction.commit().await?;
-    Ok(inserted)
+    let computed = estimates.iter().map(|e| ComputedInterval {
+        start: e.start,
+        minutes: e.minutes,
+        value: e.value,
+        quality: Quality::ESTIMATED,
+    });
+    insert_computed_intervals(pool, device, obis, unit, "estimated", computed).await
 }

@@ -4,10 +4,13 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Datelike, Utc};
-use sqlx::{PgConnection, PgPool};
+use sqlx::postgres::PgArguments;
+use sqlx::query::Query;
+use sqlx::{PgConnection, PgPool, Postgres};
 
 use super::error::StoreError;
 use crate::device::interval::Interval;
+use crate::device::reading::Quality;
 use crate::domain::ids::DeviceId;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -41,8 +44,111 @@ pub(super) async fn ensure_interval_partitions(
     Ok(())
 }
 
+/// An interval length as the `interval_minutes` column holds it.
+fn minutes_column(minutes: u32) -> i32 {
+    i32::try_from(minutes).unwrap_or(i32::MAX)
+}
+
+/// One interval of a channel that a pass over stored data computed.
+pub(super) struct ComputedInterval {
+    pub(super) start: DateTime<Utc>,
+    pub(super) minutes: u32,
+    pub(super) value: f64,
+    pub(super) quality: Quality,
+}
+
+/// Stores a pass's intervals of one channel as version 1 with `source`; an
+/// interval already stored is kept. Returns how many were new.
+pub(super) async fn insert_computed_intervals(
+    pool: &PgPool,
+    device: DeviceId,
+    obis: &str,
+    unit: &str,
+    source: &str,
+    intervals: impl ExactSizeIterator<Item = ComputedInterval>,
+) -> Result<u64, StoreError> {
+    if intervals.len() == 0 {
+        return Ok(0);
+    }
+    let mut starts = Vec::with_capacity(intervals.len());
+    let mut minutes = Vec::with_capacity(intervals.len());
+    let mut values = Vec::with_capacity(intervals.len());
+    let mut quality = Vec::with_capacity(intervals.len());
+    for interval in intervals {
+        starts.push(interval.start);
+        minutes.push(minutes_column(interval.minutes));
+        values.push(interval.value);
+        quality.push(interval.quality.0);
+    }
+    let mut transaction = pool.begin().await?;
+    ensure_interval_partitions(&mut transaction, &starts).await?;
+    let inserted = sqlx::query(
+        "INSERT INTO load_profile_intervals \
+             (device_id, obis, interval_start, interval_minutes, value, unit, quality, source, version) \
+         SELECT $1, $2, x.start, x.minutes, x.value, $3, x.quality, $4, 1 \
+         FROM UNNEST($5::timestamptz[], $6::int[], $7::float8[], $8::int[]) AS x(start, minutes, value, quality) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(device)
+    .bind(obis)
+    .bind(unit)
+    .bind(source)
+    .bind(&starts)
+    .bind(&minutes)
+    .bind(&values)
+    .bind(&quality)
+    .execute(&mut *transaction)
+    .await?
+    .rows_affected();
+    transaction.commit().await?;
+    Ok(inserted)
+}
+
 /// Why a meter value becomes a new version of an estimated interval.
 pub const METER_REPLACES_ESTIMATE: &str = "meter value replaces estimate";
+
+/// A batch of intervals read from a meter, a column each, as the UNNEST
+/// inserts bind them.
+struct MeterColumns {
+    codes: Vec<String>,
+    starts: Vec<DateTime<Utc>>,
+    minutes: Vec<i32>,
+    values: Vec<f64>,
+    units: Vec<String>,
+    statuses: Vec<String>,
+    quality: Vec<i32>,
+}
+
+impl MeterColumns {
+    fn new(intervals: &[Interval]) -> Self {
+        Self {
+            codes: intervals.iter().map(|i| i.obis.to_string()).collect(),
+            starts: intervals.iter().map(|i| i.start).collect(),
+            minutes: intervals.iter().map(|i| minutes_column(i.minutes)).collect(),
+            values: intervals.iter().map(|i| i.value).collect(),
+            units: intervals.iter().map(|i| i.unit.as_str().to_owned()).collect(),
+            statuses: intervals.iter().map(|i| i.meter_status.clone()).collect(),
+            quality: intervals.iter().map(|i| i.quality.0).collect(),
+        }
+    }
+
+    /// Binds the device as `$1` and the columns as `$2` to `$8`.
+    fn bind<'q>(
+        &'q self,
+        query: Query<'q, Postgres, PgArguments>,
+        device: DeviceId,
+    ) -> Query<'q, Postgres, PgArguments> {
+        query
+            .bind(device)
+            .bind(&self.codes)
+            .bind(&self.starts)
+            .bind(&self.minutes)
+            .bind(&self.values)
+            .bind(&self.units)
+            .bind(&self.statuses)
+            .bind(&self.quality)
+    }
+}
 
 /// Stores a device's intervals read from the meter. An interval already
 /// stored is kept as it is: a re-read never rewrites what was recorded.
@@ -59,19 +165,10 @@ pub async fn insert_meter_intervals(
     if intervals.is_empty() {
         return Ok(0);
     }
-    let codes: Vec<String> = intervals.iter().map(|i| i.obis.to_string()).collect();
-    let starts: Vec<DateTime<Utc>> = intervals.iter().map(|i| i.start).collect();
-    let minutes: Vec<i32> = intervals
-        .iter()
-        .map(|i| i32::try_from(i.minutes).unwrap_or(i32::MAX))
-        .collect();
-    let values: Vec<f64> = intervals.iter().map(|i| i.value).collect();
-    let units: Vec<String> = intervals.iter().map(|i| i.unit.as_str().to_owned()).collect();
-    let statuses: Vec<String> = intervals.iter().map(|i| i.meter_status.clone()).collect();
-    let quality: Vec<i32> = intervals.iter().map(|i| i.quality.0).collect();
+    let columns = MeterColumns::new(intervals);
     let mut transaction = pool.begin().await?;
-    ensure_interval_partitions(&mut transaction, &starts).await?;
-    let replaced = sqlx::query(
+    ensure_interval_partitions(&mut transaction, &columns.starts).await?;
+    let replace = sqlx::query(
         "INSERT INTO load_profile_intervals \
              (device_id, obis, interval_start, interval_minutes, value, unit, meter_status, quality, source, \
               version, changed_by, reason) \
@@ -83,37 +180,25 @@ pub async fn insert_meter_intervals(
                        WHERE l.device_id = $1 AND l.obis = x.obis AND l.interval_start = x.start \
                        ORDER BY version DESC LIMIT 1) AS newest ON newest.source = 'estimated' \
          ON CONFLICT DO NOTHING",
-    )
-    .bind(device)
-    .bind(&codes)
-    .bind(&starts)
-    .bind(&minutes)
-    .bind(&values)
-    .bind(&units)
-    .bind(&statuses)
-    .bind(&quality)
-    .bind(METER_REPLACES_ESTIMATE)
-    .execute(&mut *transaction)
-    .await?
-    .rows_affected();
-    let inserted = sqlx::query(
+    );
+    let replaced = columns
+        .bind(replace, device)
+        .bind(METER_REPLACES_ESTIMATE)
+        .execute(&mut *transaction)
+        .await?
+        .rows_affected();
+    let insert = sqlx::query(
         "INSERT INTO load_profile_intervals \
              (device_id, obis, interval_start, interval_minutes, value, unit, meter_status, quality, source) \
          SELECT $1, x.* , 'meter' FROM UNNEST($2::text[], $3::timestamptz[], $4::int[], $5::float8[], \
                                             $6::text[], $7::text[], $8::int[]) AS x \
          ON CONFLICT DO NOTHING",
-    )
-    .bind(device)
-    .bind(&codes)
-    .bind(&starts)
-    .bind(&minutes)
-    .bind(&values)
-    .bind(&units)
-    .bind(&statuses)
-    .bind(&quality)
-    .execute(&mut *transaction)
-    .await?
-    .rows_affected();
+    );
+    let inserted = columns
+        .bind(insert, device)
+        .execute(&mut *transaction)
+        .await?
+        .rows_affected();
     transaction.commit().await?;
     Ok(inserted + replaced)
 }
@@ -253,7 +338,7 @@ pub async fn insert_interval_version(
     .bind(device)
     .bind(interval.obis.to_string())
     .bind(interval.start)
-    .bind(i32::try_from(interval.minutes).unwrap_or(i32::MAX))
+    .bind(minutes_column(interval.minutes))
     .bind(interval.value)
     .bind(interval.unit.as_str())
     .bind(&interval.meter_status)

@@ -89,6 +89,14 @@ pub(super) fn instant(field: &str, text: Option<&str>) -> Result<Option<DateTime
     }
 }
 
+/// The interval length configured for a device; 404 when there is no
+/// such device.
+pub(super) async fn configured_interval_minutes(state: &AppState, device: DeviceId) -> Result<i32, ApiError> {
+    fetch_device_interval_minutes(&state.pool, device)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no device {device}")))
+}
+
 /// Checks the query and the device, and fetches what it asks for.
 async fn load(state: &AppState, caller: &Caller, id: i64, query: &LoadProfileQuery) -> Result<LoadProfile, ApiError> {
     caller.require(Right::Read)?;
@@ -109,9 +117,7 @@ async fn load(state: &AppState, caller: &Caller, id: i64, query: &LoadProfileQue
         ),
     };
     let device = DeviceId(id);
-    let configured = fetch_device_interval_minutes(&state.pool, device)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no device {id}")))?;
+    let configured = configured_interval_minutes(state, device).await?;
     let rows = fetch_load_profile(&state.pool, device, from, to, obis.as_deref()).await?;
     Ok(LoadProfile {
         interval_minutes: rows.first().map_or(configured, |row| row.interval_minutes),

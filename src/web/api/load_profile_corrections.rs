@@ -12,13 +12,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::load_profile::{LoadProfileInterval, interval};
+use super::load_profile::{LoadProfileInterval, configured_interval_minutes, interval};
 use crate::device::obis::ObisCode;
 use crate::domain::ids::DeviceId;
 use crate::domain::role::Right;
 use crate::store::audit::insert_audit;
 use crate::store::interval_corrections::{Correction, insert_interval_corrections};
-use crate::store::intervals::fetch_device_interval_minutes;
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::json::ApiJson;
@@ -144,9 +143,7 @@ pub async fn create_corrections(
     caller.require(Right::Configure)?;
     let ApiJson(request) = body?;
     let device = DeviceId(id);
-    fetch_device_interval_minutes(&state.pool, device)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no device {id}")))?;
+    configured_interval_minutes(&state, device).await?;
     let (corrections, reason) = corrections(&request)?;
     let stored = insert_interval_corrections(&state.pool, device, &corrections, &caller.user, reason)
         .await?

@@ -4,17 +4,16 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::load_profile::{bad, configured_interval_minutes};
 use crate::device::obis::ObisCode;
 use crate::device::reading::Quality;
 use crate::domain::ids::DeviceId;
 use crate::domain::role::Right;
 use crate::store::interval_corrections::{IntervalVersion, fetch_interval_versions};
-use crate::store::intervals::fetch_device_interval_minutes;
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::state::AppState;
@@ -54,14 +53,6 @@ pub struct Version {
 pub struct IntervalVersions {
     /// Oldest first; the last is what the load profile shows.
     pub versions: Vec<Version>,
-}
-
-fn bad(field: &str, reason: impl std::fmt::Display) -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "invalid_parameter",
-        format!("{field}: {reason}"),
-    )
 }
 
 fn version(row: IntervalVersion) -> Version {
@@ -113,9 +104,7 @@ pub async fn get_interval_versions(
             .with_timezone(&Utc),
     };
     let device = DeviceId(id);
-    fetch_device_interval_minutes(&state.pool, device)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no device {id}")))?;
+    configured_interval_minutes(&state, device).await?;
     let rows = fetch_interval_versions(&state.pool, device, &obis, start).await?;
     if rows.is_empty() {
         return Err(ApiError::not_found(format!(

@@ -2,10 +2,10 @@
 //! registers, as billing reads them (reset time, who closed it, flags).
 
 use axum::extract::{Path, State};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::Response;
 
 use super::fleet::when;
-use super::signed_in;
+use super::signed_in_page;
 use crate::device::profile::Profile;
 use crate::domain::ids::DeviceId;
 use crate::domain::role::Right;
@@ -46,17 +46,10 @@ pub async fn get_billing_page(
     caller: Result<Caller, ApiError>,
     Path(id): Path<i64>,
 ) -> Response {
-    let caller = match signed_in(caller, &format!("/devices/{id}/billing")) {
-        Ok(caller) => caller,
-        Err(response) => return *response,
-    };
-    match build(&state, caller, DeviceId(id)).await {
-        Ok(page) => match askama::Template::render(&page) {
-            Ok(html) => Html(html).into_response(),
-            Err(error) => ApiError::internal(error).into_page(),
-        },
-        Err(error) => error.into_page(),
-    }
+    signed_in_page(caller, &format!("/devices/{id}/billing"), |caller| {
+        build(&state, caller, DeviceId(id))
+    })
+    .await
 }
 
 async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<BillingPage, ApiError> {

@@ -2,12 +2,12 @@
 
 use axum::Form;
 use axum::extract::{Path, State};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::fleet::when;
 use super::pages::{BusPage, FoundView, ScanView, TrafficRow};
-use super::signed_in;
+use super::{signed_in, signed_in_page};
 use crate::domain::ids::BusId;
 use crate::poll::link_stats::Counters;
 use crate::store::buses::fetch_bus;
@@ -46,17 +46,10 @@ pub async fn get_bus_page(
     caller: Result<Caller, ApiError>,
     Path(id): Path<i64>,
 ) -> Response {
-    let caller = match signed_in(caller, &format!("/buses/{id}")) {
-        Ok(caller) => caller,
-        Err(response) => return *response,
-    };
-    match build(&state, caller, BusId(id)).await {
-        Ok(page) => match askama::Template::render(&page) {
-            Ok(html) => Html(html).into_response(),
-            Err(error) => ApiError::internal(error).into_page(),
-        },
-        Err(error) => error.into_page(),
-    }
+    signed_in_page(caller, &format!("/buses/{id}"), |caller| {
+        build(&state, caller, BusId(id))
+    })
+    .await
 }
 
 async fn build(state: &AppState, caller: Caller, id: BusId) -> Result<BusPage, ApiError> {

@@ -4,13 +4,13 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, State};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 
 use super::command::command_sentence;
 use super::device_iec::{iec_name, iec_sections, load_profile_summary};
 use super::fleet::{cell, when};
 use super::pages::{BillingLine, Cell, CommandOption, DevicePage, EventLine, QualityLine, Table};
-use super::signed_in;
+use super::{signed_in, signed_in_page};
 use crate::domain::ids::DeviceId;
 use crate::domain::role::Right;
 use crate::store::billing::fetch_billing_periods;
@@ -173,17 +173,10 @@ pub async fn get_device_page(
     caller: Result<Caller, ApiError>,
     Path(id): Path<i64>,
 ) -> Response {
-    let caller = match signed_in(caller, &format!("/devices/{id}")) {
-        Ok(caller) => caller,
-        Err(response) => return *response,
-    };
-    match build(&state, caller, DeviceId(id)).await {
-        Ok(page) => match askama::Template::render(&page) {
-            Ok(html) => Html(html).into_response(),
-            Err(error) => ApiError::internal(error).into_page(),
-        },
-        Err(error) => error.into_page(),
-    }
+    signed_in_page(caller, &format!("/devices/{id}"), |caller| {
+        build(&state, caller, DeviceId(id))
+    })
+    .await
 }
 
 async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DevicePage, ApiError> {

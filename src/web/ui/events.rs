@@ -2,10 +2,10 @@
 //! since when), and an Acknowledge button for operators.
 
 use axum::extract::{Path, Query, State};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 
 use super::fleet::when;
-use super::signed_in;
+use super::{signed_in, signed_in_page};
 use crate::domain::role::Right;
 use crate::store::devices::fetch_devices;
 use crate::store::events::fetch_events;
@@ -51,17 +51,7 @@ pub async fn get_events_page(
     caller: Result<Caller, ApiError>,
     Query(query): Query<EventQuery>,
 ) -> Response {
-    let caller = match signed_in(caller, "/events") {
-        Ok(caller) => caller,
-        Err(response) => return *response,
-    };
-    match build(&state, caller, &query).await {
-        Ok(page) => match askama::Template::render(&page) {
-            Ok(html) => Html(html).into_response(),
-            Err(error) => ApiError::internal(error).into_page(),
-        },
-        Err(error) => error.into_page(),
-    }
+    signed_in_page(caller, "/events", |caller| build(&state, caller, &query)).await
 }
 
 async fn build(state: &AppState, caller: Caller, query: &EventQuery) -> Result<EventsPage, ApiError> {

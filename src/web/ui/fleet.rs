@@ -3,10 +3,10 @@
 use std::collections::HashMap;
 
 use axum::extract::State;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::Response;
 
 use super::pages::{Cell, FleetPage, FleetRow};
-use super::signed_in;
+use super::signed_in_page;
 use crate::domain::state::DeviceState;
 use crate::store::devices::fetch_devices;
 use crate::store::readings::fetch_latest_of_codes;
@@ -35,17 +35,7 @@ pub(crate) fn when(at: Option<chrono::DateTime<chrono::Utc>>) -> String {
 }
 
 pub async fn get_fleet_page(State(state): State<AppState>, caller: Result<Caller, ApiError>) -> Response {
-    let caller = match signed_in(caller, "/") {
-        Ok(caller) => caller,
-        Err(response) => return *response,
-    };
-    match build(&state, caller).await {
-        Ok(page) => match askama::Template::render(&page) {
-            Ok(html) => Html(html).into_response(),
-            Err(error) => ApiError::internal(error).into_page(),
-        },
-        Err(error) => error.into_page(),
-    }
+    signed_in_page(caller, "/", |caller| build(&state, caller)).await
 }
 
 async fn build(state: &AppState, caller: Caller) -> Result<FleetPage, ApiError> {

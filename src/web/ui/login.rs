@@ -3,21 +3,15 @@
 use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::header::SET_COOKIE;
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::pages::LoginPage;
+use super::render;
 use crate::store::tokens::fetch_token_owner;
 use crate::web::auth::SESSION_COOKIE;
 use crate::web::error::ApiError;
 use crate::web::state::AppState;
-
-fn render(page: LoginPage) -> Response {
-    match askama::Template::render(&page) {
-        Ok(html) => Html(html).into_response(),
-        Err(error) => ApiError::internal(error).into_page(),
-    }
-}
 
 #[derive(Deserialize)]
 pub struct LoginQuery {
@@ -33,7 +27,7 @@ fn local_path(next: Option<&str>) -> String {
 }
 
 pub async fn get_login_page(Query(query): Query<LoginQuery>) -> Response {
-    render(LoginPage {
+    render(&LoginPage {
         error: String::new(),
         next: local_path(query.next.as_deref()),
     })
@@ -52,7 +46,7 @@ pub async fn post_login(State(state): State<AppState>, Form(form): Form<LoginFor
             let cookie = format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=2592000");
             ([(SET_COOKIE, cookie)], Redirect::to(&local_path(form.next.as_deref()))).into_response()
         }
-        Ok(None) => render(LoginPage {
+        Ok(None) => render(&LoginPage {
             error: "That token is unknown or revoked.".to_owned(),
             next: local_path(form.next.as_deref()),
         }),

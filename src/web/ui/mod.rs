@@ -12,7 +12,7 @@ pub mod pages;
 
 use axum::Router;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 
 use super::auth::Caller;
@@ -34,6 +34,36 @@ pub(crate) fn signed_in(caller: Result<Caller, ApiError>, here: &str) -> Result<
             error.into_page()
         })
     })
+}
+
+/// A page as HTML, or the error page when it does not render.
+pub(crate) fn render(page: &impl askama::Template) -> Response {
+    match page.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(error) => ApiError::internal(error).into_page(),
+    }
+}
+
+/// The page `build` makes for the signed-in caller, rendered; the login
+/// page (back to `here`) when nobody is signed in, the error page when the
+/// page cannot be built.
+pub(crate) async fn signed_in_page<P, F>(
+    caller: Result<Caller, ApiError>,
+    here: &str,
+    build: impl FnOnce(Caller) -> F,
+) -> Response
+where
+    P: askama::Template,
+    F: Future<Output = Result<P, ApiError>>,
+{
+    let caller = match signed_in(caller, here) {
+        Ok(caller) => caller,
+        Err(response) => return *response,
+    };
+    match build(caller).await {
+        Ok(page) => render(&page),
+        Err(error) => error.into_page(),
+    }
 }
 
 pub fn router() -> Router<AppState> {
