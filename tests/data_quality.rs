@@ -6,7 +6,7 @@ mod common;
 
 use axum::http::StatusCode;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use common::{TestApp, spawn_app_with_clock};
+use common::{TestApp, add_unpolled_device, spawn_app_with_clock};
 use ohmnibus::device::interval::Interval;
 use ohmnibus::device::reading::Quality;
 use ohmnibus::device::unit::Unit;
@@ -17,24 +17,13 @@ use ohmnibus::store::intervals::{insert_interval_version, insert_meter_intervals
 use serde_json::{Value, json};
 
 async fn create_device(app: &TestApp, engineer: &str) -> i64 {
-    let (_, bus) = app
-        .request(
-            "POST",
-            "/api/v1/buses",
-            Some(engineer),
-            Some(json!({"name": "line", "transport": {"kind": "modbus_tcp", "host": "127.0.0.1", "port": 1}})),
-        )
-        .await;
-    let (status, device) = app
-        .request(
-            "POST",
-            "/api/v1/devices",
-            Some(engineer),
-            Some(json!({"name": "Main", "bus_id": bus["id"], "profile": "th40c", "address": 1})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{device}");
-    device["id"].as_i64().unwrap()
+    add_unpolled_device(
+        app,
+        engineer,
+        "modbus_tcp",
+        json!({"name": "Main", "profile": "th40c", "address": 1}),
+    )
+    .await
 }
 
 #[tokio::test]

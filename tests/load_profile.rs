@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use common::{TestApp, eventually, spawn_app_with_clock};
+use common::{TestApp, add_unpolled_device, eventually, spawn_app_with_clock};
 use http_body_util::BodyExt;
 use ohmnibus::device::interval::Interval;
 use ohmnibus::device::reading::Quality;
@@ -41,24 +41,13 @@ fn interval(obis: &str, start: DateTime<Utc>, value: f64, quality: Quality) -> I
 }
 
 async fn create_device(app: &TestApp, engineer: &str) -> i64 {
-    let (_, bus) = app
-        .request(
-            "POST",
-            "/api/v1/buses",
-            Some(engineer),
-            Some(json!({"name": "line", "transport": {"kind": "modbus_tcp", "host": "127.0.0.1", "port": 1}})),
-        )
-        .await;
-    let (status, device) = app
-        .request(
-            "POST",
-            "/api/v1/devices",
-            Some(engineer),
-            Some(json!({"name": "Main", "bus_id": bus["id"], "profile": "th40c", "address": 1})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{device}");
-    device["id"].as_i64().unwrap()
+    add_unpolled_device(
+        app,
+        engineer,
+        "modbus_tcp",
+        json!({"name": "Main", "profile": "th40c", "address": 1}),
+    )
+    .await
 }
 
 /// GET returning status, content type, content disposition and body text.
@@ -253,24 +242,13 @@ async fn bad_parameters_unknown_devices_and_missing_tokens_are_refused() {
 async fn the_device_page_links_the_csv_of_the_last_day_once_there_are_intervals() {
     let app = spawn_app_with_clock(Clock::manual(at(22, 12, 0))).await;
     let engineer = app.token(Role::Engineer).await;
-    let (_, bus) = app
-        .request(
-            "POST",
-            "/api/v1/buses",
-            Some(&engineer),
-            Some(json!({"name": "iec", "transport": {"kind": "iec62056_tcp", "host": "127.0.0.1", "port": 1}})),
-        )
-        .await;
-    let (status, device) = app
-        .request(
-            "POST",
-            "/api/v1/devices",
-            Some(&engineer),
-            Some(json!({"name": "A1000", "bus_id": bus["id"], "profile": "a1000", "iec_address": "1"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{device}");
-    let id = device["id"].as_i64().unwrap();
+    let id = add_unpolled_device(
+        &app,
+        &engineer,
+        "iec62056_tcp",
+        json!({"name": "A1000", "profile": "a1000", "iec_address": "1"}),
+    )
+    .await;
     let link = format!("href=\"/api/v1/devices/{id}/load-profile.csv\"");
     let (_, _, _, page) = get_text(&app, &format!("/devices/{id}"), &engineer).await;
     assert!(page.contains("no interval stored yet"), "{page}");

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
-use common::{TestApp, eventually, serve_one_modbus_tcp_device, spawn_app_with_clock};
+use common::{TestApp, add_unpolled_device, eventually, serve_one_modbus_tcp_device, spawn_app_with_clock};
 use ohmnibus::derive::DeriveServices;
 use ohmnibus::derive::estimate::estimate_gaps;
 use ohmnibus::device::interval::Interval;
@@ -200,23 +200,13 @@ async fn a_silent_modbus_meter_leaves_a_gap_that_is_estimated_and_flagged() {
 /// Creates a Modbus device on a bus nothing answers on: its stored
 /// intervals are what the test puts there.
 async fn quiet_device(app: &TestApp, engineer: &str) -> i64 {
-    let (_, bus) = app
-        .request(
-            "POST",
-            "/api/v1/buses",
-            Some(engineer),
-            Some(json!({"name": "line", "transport": {"kind": "modbus_tcp", "host": "127.0.0.1", "port": 1}})),
-        )
-        .await;
-    let (_, device) = app
-        .request(
-            "POST",
-            "/api/v1/devices",
-            Some(engineer),
-            Some(json!({"name": "Main", "bus_id": bus["id"], "profile": "th40c", "address": 1})),
-        )
-        .await;
-    device["id"].as_i64().unwrap()
+    add_unpolled_device(
+        app,
+        engineer,
+        "modbus_tcp",
+        json!({"name": "Main", "profile": "th40c", "address": 1}),
+    )
+    .await
 }
 
 /// Hourly derived intervals from Wednesday 4 November to the end of
@@ -486,23 +476,13 @@ async fn a_gap_in_a_meters_own_profile_waits_for_its_history_then_is_estimated()
     let clock = Clock::manual(at(22, 15, 0));
     let app = spawn_app_with_clock(clock.clone()).await;
     let engineer = app.token(Role::Engineer).await;
-    let (_, bus) = app
-        .request(
-            "POST",
-            "/api/v1/buses",
-            Some(&engineer),
-            Some(json!({"name": "iec", "transport": {"kind": "iec62056_tcp", "host": "127.0.0.1", "port": 1}})),
-        )
-        .await;
-    let (_, device) = app
-        .request(
-            "POST",
-            "/api/v1/devices",
-            Some(&engineer),
-            Some(json!({"name": "A1000", "bus_id": bus["id"], "profile": "a1000", "iec_address": "12345678"})),
-        )
-        .await;
-    let id = device["id"].as_i64().unwrap();
+    let id = add_unpolled_device(
+        &app,
+        &engineer,
+        "iec62056_tcp",
+        json!({"name": "A1000", "profile": "a1000", "iec_address": "12345678"}),
+    )
+    .await;
     let stored: Vec<Interval> = [(10, 0, 1.0), (10, 15, 1.0), (11, 30, 2.0), (11, 45, 2.0)]
         .into_iter()
         .map(|(hour, minute, value)| Interval {
@@ -566,23 +546,13 @@ async fn a_meters_profile_that_stops_while_it_is_read_is_estimated_past_the_grac
     let clock = Clock::manual(at(22, 19, 0));
     let app = spawn_app_with_clock(clock.clone()).await;
     let engineer = app.token(Role::Engineer).await;
-    let (_, bus) = app
-        .request(
-            "POST",
-            "/api/v1/buses",
-            Some(&engineer),
-            Some(json!({"name": "iec", "transport": {"kind": "iec62056_tcp", "host": "127.0.0.1", "port": 1}})),
-        )
-        .await;
-    let (_, device) = app
-        .request(
-            "POST",
-            "/api/v1/devices",
-            Some(&engineer),
-            Some(json!({"name": "A1000", "bus_id": bus["id"], "profile": "a1000", "iec_address": "12345678"})),
-        )
-        .await;
-    let id = device["id"].as_i64().unwrap();
+    let id = add_unpolled_device(
+        &app,
+        &engineer,
+        "iec62056_tcp",
+        json!({"name": "A1000", "profile": "a1000", "iec_address": "12345678"}),
+    )
+    .await;
     let stored: Vec<Interval> = [(11, 30, 2.0), (11, 45, 2.0)]
         .into_iter()
         .map(|(hour, minute, value)| Interval {

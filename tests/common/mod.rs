@@ -210,3 +210,38 @@ pub async fn serve_one_modbus_tcp_device(
     let (_, created) = app.request("POST", "/api/v1/devices", Some(engineer), Some(body)).await;
     (created["id"].as_i64().unwrap(), stop)
 }
+
+/// Adds a bus of transport `kind` ("modbus_tcp", "iec62056_tcp") named
+/// `name` at `port` on 127.0.0.1 through the API; returns its id.
+pub async fn add_bus(app: &TestApp, engineer: &str, name: &str, kind: &str, port: u16) -> Value {
+    let transport = serde_json::json!({"kind": kind, "host": "127.0.0.1", "port": port});
+    let (status, bus) = app
+        .request(
+            "POST",
+            "/api/v1/buses",
+            Some(engineer),
+            Some(serde_json::json!({"name": name, "transport": transport})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{bus}");
+    bus["id"].clone()
+}
+
+/// Adds `device` (the request body without `bus_id`) on `bus_id` through
+/// the API; returns its id.
+pub async fn add_device(app: &TestApp, engineer: &str, bus_id: &Value, mut device: Value) -> i64 {
+    device["bus_id"] = bus_id.clone();
+    let (status, created) = app
+        .request("POST", "/api/v1/devices", Some(engineer), Some(device))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    created["id"].as_i64().unwrap()
+}
+
+/// Adds `device` on a bus of transport `kind` nobody answers on (port 1),
+/// so what is stored for it is what the test puts there; returns its id.
+pub async fn add_unpolled_device(app: &TestApp, engineer: &str, kind: &str, device: Value) -> i64 {
+    let name = if kind == "modbus_tcp" { "line" } else { "iec" };
+    let bus = add_bus(app, engineer, name, kind, 1).await;
+    add_device(app, engineer, &bus, device).await
+}
