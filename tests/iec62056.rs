@@ -8,13 +8,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
-use common::{TestApp, eventually, spawn_app};
+use common::{TestApp, eventually, quick_iec_line, serve_iec_tcp, spawn_app};
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::role::Role;
 use ohmnibus::sim::iec62056::history::Quantity;
-use ohmnibus::sim::iec62056::{
-    Faults, IecKind, IecLine, IecMeter, IecMeterConfig, SharedMeter, spawn_iec_pty, spawn_iec_tcp,
-};
+use ohmnibus::sim::iec62056::{Faults, IecKind, IecLine, IecMeter, IecMeterConfig, SharedMeter, spawn_iec_pty};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
@@ -31,9 +29,7 @@ fn meter(kind: IecKind, seed: u64, address: &str, at: DateTime<Utc>) -> SharedMe
 }
 
 fn line(meters: Vec<SharedMeter>, at: DateTime<Utc>) -> IecLine {
-    let mut line = IecLine::new(meters, Clock::manual(at));
-    line.reaction = Duration::from_millis(5);
-    line
+    quick_iec_line(meters, Clock::manual(at))
 }
 
 async fn add(app: &TestApp, token: &str, path: &str, body: Value) -> Value {
@@ -104,15 +100,14 @@ async fn an_a1000_over_tcp_is_read_with_its_history_status_and_load_profile() {
     let main = meter(IecKind::A1000, 7, "12345678", at);
     // A second meter shares the line: only the addressed one answers.
     let other = meter(IecKind::A1000, 8, "87654321", at);
-    let (_stop, shutdown) = watch::channel(false);
     let served = line(vec![Arc::clone(&main), other], at);
     let clock = served.clock.clone();
-    let (address, _) = spawn_iec_tcp(served, "127.0.0.1:0", shutdown).await.unwrap();
+    let (port, _stop) = serve_iec_tcp(served).await;
     let bus = add(
         &app,
         &token,
         "/api/v1/buses",
-        json!({"name": "iec-tcp", "transport": {"kind": "iec62056_tcp", "host": "127.0.0.1", "port": address.port()}}),
+        json!({"name": "iec-tcp", "transport": {"kind": "iec62056_tcp", "host": "127.0.0.1", "port": port}}),
     )
     .await;
     let device = add(
@@ -442,13 +437,12 @@ async fn faults_on_the_line_are_survived_and_a_silent_meter_is_isolated() {
         garbage: vec![0x00, 0x7F, b'x'],
         ..Faults::default()
     };
-    let (_stop, shutdown) = watch::channel(false);
-    let (address, _) = spawn_iec_tcp(served, "127.0.0.1:0", shutdown).await.unwrap();
+    let (port, _stop) = serve_iec_tcp(served).await;
     let bus = add(
         &app,
         &token,
         "/api/v1/buses",
-        json!({"name": "noisy", "transport": {"kind": "iec62056_tcp", "host": "127.0.0.1", "port": address.port()}}),
+        json!({"name": "noisy", "transport": {"kind": "iec62056_tcp", "host": "127.0.0.1", "port": port}}),
     )
     .await;
     let good = add(

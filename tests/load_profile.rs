@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use common::{TestApp, add_unpolled_device, eventually, spawn_app_with_clock};
+use common::{TestApp, add_unpolled_device, eventually, serve_one_iec_tcp_device, spawn_app_with_clock};
 use http_body_util::BodyExt;
 use ohmnibus::device::interval::Interval;
 use ohmnibus::device::reading::Quality;
@@ -18,10 +18,9 @@ use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::ids::DeviceId;
 use ohmnibus::domain::role::Role;
 use ohmnibus::sim::iec62056::history::Quantity;
-use ohmnibus::sim::iec62056::{IecKind, IecLine, IecMeter, IecMeterConfig, spawn_iec_tcp};
+use ohmnibus::sim::iec62056::{IecKind, IecMeter, IecMeterConfig};
 use ohmnibus::store::intervals::{insert_interval_version, insert_meter_intervals};
 use serde_json::json;
-use tokio::sync::watch;
 use tower::ServiceExt;
 
 fn at(day: u32, hour: u32, minute: u32) -> DateTime<Utc> {
@@ -279,30 +278,15 @@ async fn an_a1000_load_profile_read_from_the_meter_is_served() {
     let mut config = IecMeterConfig::new(IecKind::A1000, 7);
     config.address = "12345678".into();
     let meter = Arc::new(Mutex::new(IecMeter::new(config, now)));
-    let mut line = IecLine::new(vec![Arc::clone(&meter)], clock.clone());
-    line.reaction = Duration::from_millis(5);
-    let (_stop, shutdown) = watch::channel(false);
-    let (address, _) = spawn_iec_tcp(line, "127.0.0.1:0", shutdown).await.unwrap();
-    let (_, bus) = app
-        .request(
-            "POST",
-            "/api/v1/buses",
-            Some(&engineer),
-            Some(json!({"name": "iec", "transport": {"kind": "iec62056_tcp", "host": "127.0.0.1", "port": address.port()}})),
-        )
-        .await;
-    let (_, device) = app
-        .request(
-            "POST",
-            "/api/v1/devices",
-            Some(&engineer),
-            Some(
-                json!({"name": "A1000", "bus_id": bus["id"], "profile": "a1000", "iec_address": "12345678",
+    let (id, _stop) = serve_one_iec_tcp_device(
+        &app,
+        &engineer,
+        &meter,
+        &clock,
+        json!({"name": "A1000", "profile": "a1000", "iec_address": "12345678",
                         "schedule": {"energy_seconds": 1}}),
-            ),
-        )
-        .await;
-    let id = device["id"].as_i64().unwrap();
+    )
+    .await;
     // Two hours early in the 40-day backfill, which starts from the oldest.
     let from = Utc.with_ymd_and_hms(2026, 10, 14, 10, 0, 0).unwrap();
     let to = from + TimeDelta::hours(2);
