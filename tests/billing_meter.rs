@@ -14,8 +14,8 @@ use std::time::Duration;
 use chrono::{DateTime, DurationRound, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 use common::{
-    TestApp, add_bus, add_device, eventually, serve_one_iec_tcp_device, serve_one_modbus_tcp_device, spawn_app,
-    spawn_app_with_clock,
+    TestApp, add_bus, add_device, eventually, iec_meter, serve_one_iec_tcp_device, serve_one_modbus_tcp_device,
+    spawn_app, spawn_app_with_clock,
 };
 use ohmnibus::device::obis::ObisCode;
 use ohmnibus::device::reading::Quality;
@@ -90,9 +90,7 @@ async fn an_a1000s_history_sets_become_billing_periods() {
     let clock = Clock::manual(at);
     let app = spawn_app_with_clock(clock.clone()).await;
     let token = app.token(Role::Engineer).await;
-    let mut config = IecMeterConfig::new(IecKind::A1000, 11);
-    config.address = "12345678".into();
-    let meter: SharedMeter = Arc::new(Mutex::new(IecMeter::new(config, at)));
+    let meter = iec_meter(IecKind::A1000, 11, "12345678", at);
     let (id, _stop) = serve_one_iec_tcp_device(
         &app,
         &token,

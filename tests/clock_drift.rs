@@ -9,8 +9,8 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Europe::Paris;
 use common::{
-    TestApp, eventually, fetch_load_profile, serve_one_iec_tcp_device, serve_one_modbus_tcp_device,
-    spawn_app_with_clock,
+    TestApp, eventually, fetch_load_profile, iec_meter, read_now, serve_one_iec_tcp_device,
+    serve_one_modbus_tcp_device, spawn_app_with_clock,
 };
 use ohmnibus::device::interval::Interval;
 use ohmnibus::device::obis::ObisCode;
@@ -22,7 +22,7 @@ use ohmnibus::domain::ids::DeviceId;
 use ohmnibus::domain::role::Role;
 use ohmnibus::protocol::modbus::frame::Exception;
 use ohmnibus::sim::device::SimDevice;
-use ohmnibus::sim::iec62056::{IecKind, IecMeter, IecMeterConfig, SharedMeter};
+use ohmnibus::sim::iec62056::IecKind;
 use ohmnibus::sim::meter::Th40cModel;
 use ohmnibus::sim::model::MeterModel;
 use ohmnibus::store::events::fetch_device_events;
@@ -48,19 +48,6 @@ impl MeterModel for SetOffset {
     fn command(&mut self, name: &str, values: &[u16], now: DateTime<Utc>) -> Result<(), Exception> {
         self.inner.command(name, values, now)
     }
-}
-
-/// Asks for a read now and waits until it is done.
-async fn read_now(app: &TestApp, token: &str, id: i64) {
-    let (_, job) = app
-        .request("POST", &format!("/api/v1/devices/{id}/read"), Some(token), None)
-        .await;
-    let job_path = format!("/api/v1/reads/{}", job["id"]);
-    let done = eventually(Duration::from_secs(10), || async {
-        app.request("GET", &job_path, Some(token), None).await.1["state"] == "done"
-    })
-    .await;
-    assert!(done, "the read finished");
 }
 
 #[tokio::test]
@@ -162,9 +149,7 @@ async fn intervals_recorded_while_the_clock_is_off_are_uncertain() {
     let app = spawn_app_with_clock(clock.clone()).await;
     let engineer = app.token(Role::Engineer).await;
     let operator = app.token(Role::Operator).await;
-    let mut config = IecMeterConfig::new(IecKind::A1000, 5);
-    config.address = "55555555".into();
-    let meter: SharedMeter = Arc::new(Mutex::new(IecMeter::new(config, t0)));
+    let meter = iec_meter(IecKind::A1000, 5, "55555555", t0);
     let (id, _stop) = serve_one_iec_tcp_device(
         &app,
         &engineer,

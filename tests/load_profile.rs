@@ -3,13 +3,12 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use common::{TestApp, add_unpolled_device, eventually, serve_one_iec_tcp_device, spawn_app_with_clock};
+use common::{TestApp, add_unpolled_device, eventually, iec_meter, serve_one_iec_tcp_device, spawn_app_with_clock};
 use http_body_util::BodyExt;
 use ohmnibus::device::interval::Interval;
 use ohmnibus::device::reading::Quality;
@@ -17,8 +16,8 @@ use ohmnibus::device::unit::Unit;
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::ids::DeviceId;
 use ohmnibus::domain::role::Role;
+use ohmnibus::sim::iec62056::IecKind;
 use ohmnibus::sim::iec62056::history::Quantity;
-use ohmnibus::sim::iec62056::{IecKind, IecMeter, IecMeterConfig};
 use ohmnibus::store::intervals::{insert_interval_version, insert_meter_intervals};
 use serde_json::json;
 use tower::ServiceExt;
@@ -275,9 +274,7 @@ async fn an_a1000_load_profile_read_from_the_meter_is_served() {
     let clock = Clock::manual(now);
     let app = spawn_app_with_clock(clock.clone()).await;
     let engineer = app.token(Role::Engineer).await;
-    let mut config = IecMeterConfig::new(IecKind::A1000, 7);
-    config.address = "12345678".into();
-    let meter = Arc::new(Mutex::new(IecMeter::new(config, now)));
+    let meter = iec_meter(IecKind::A1000, 7, "12345678", now);
     let (id, _stop) = serve_one_iec_tcp_device(
         &app,
         &engineer,

@@ -5,16 +5,15 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use common::{TestApp, eventually, serve_one_iec_tcp_device, spawn_app_with_clock};
+use common::{TestApp, eventually, iec_meter, serve_one_iec_tcp_device, spawn_app_with_clock};
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::role::Role;
+use ohmnibus::sim::iec62056::IecKind;
 use ohmnibus::sim::iec62056::codes::phase_summary;
 use ohmnibus::sim::iec62056::events::{EventKind, active, events};
-use ohmnibus::sim::iec62056::{IecKind, IecMeter, IecMeterConfig, SharedMeter};
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -94,9 +93,7 @@ async fn meter_events_status_bits_and_silence_are_stored_when_they_happened() {
     let clock = Clock::manual(t0);
     let app = spawn_app_with_clock(clock.clone()).await;
     let token = app.token(Role::Engineer).await;
-    let mut config = IecMeterConfig::new(IecKind::A1000, SEED);
-    config.address = ADDRESS.into();
-    let meter: SharedMeter = Arc::new(Mutex::new(IecMeter::new(config, t0)));
+    let meter = iec_meter(IecKind::A1000, SEED, ADDRESS, t0);
     let epoch = meter.lock().unwrap().history().epoch();
     // Read on demand only: the test says when.
     let (id, _stop) = serve_one_iec_tcp_device(

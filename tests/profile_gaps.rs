@@ -4,13 +4,13 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use common::{
-    TestApp, add_unpolled_device, eventually, fetch_load_profile, serve_one_iec_tcp_device,
+    TestApp, add_unpolled_device, eventually, fetch_load_profile, iec_meter, read_now, serve_one_iec_tcp_device,
     serve_one_modbus_tcp_device, spawn_app_with_clock,
 };
 use ohmnibus::derive::DeriveServices;
@@ -27,8 +27,8 @@ use ohmnibus::metering::derive_intervals::DerivedInterval;
 use ohmnibus::metering::estimate::Estimate;
 use ohmnibus::protocol::modbus::frame::Exception;
 use ohmnibus::sim::device::SimDevice;
+use ohmnibus::sim::iec62056::IecKind;
 use ohmnibus::sim::iec62056::history::Quantity;
-use ohmnibus::sim::iec62056::{IecKind, IecMeter, IecMeterConfig};
 use ohmnibus::sim::meter::Th40cModel;
 use ohmnibus::sim::model::MeterModel;
 use ohmnibus::store::derived_intervals::insert_derived_intervals;
@@ -115,19 +115,6 @@ impl MeterModel for TwoRates {
     fn command(&mut self, name: &str, values: &[u16], now: DateTime<Utc>) -> Result<(), Exception> {
         self.inner.command(name, values, now)
     }
-}
-
-/// Reads the device on demand and waits until the read is done.
-async fn read_now(app: &TestApp, token: &str, id: i64) {
-    let (_, job) = app
-        .request("POST", &format!("/api/v1/devices/{id}/read"), Some(token), None)
-        .await;
-    let job_path = format!("/api/v1/reads/{}", job["id"]);
-    let done = eventually(WAIT, || async {
-        app.request("GET", &job_path, Some(token), None).await.1["state"] == "done"
-    })
-    .await;
-    assert!(done, "the read at {} did not finish", app.app.state.clock.now());
 }
 
 async fn profile(app: &TestApp, token: &str, id: i64, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Value> {
@@ -377,9 +364,7 @@ async fn an_iec_meters_outage_is_filled_from_its_own_load_profile_not_estimated(
     let app = spawn_app_with_clock(clock.clone()).await;
     let engineer = app.token(Role::Engineer).await;
     // Silent from the start: the meter answers to another address.
-    let mut config = IecMeterConfig::new(IecKind::A1000, 7);
-    config.address = "99999999".into();
-    let meter = Arc::new(Mutex::new(IecMeter::new(config, now)));
+    let meter = iec_meter(IecKind::A1000, 7, "99999999", now);
     let (id, _stop) = serve_one_iec_tcp_device(
         &app,
         &engineer,

@@ -13,7 +13,7 @@ use ohmnibus::config::Config;
 use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::role::Role;
-use ohmnibus::sim::iec62056::{IecLine, SharedMeter, spawn_iec_tcp};
+use ohmnibus::sim::iec62056::{IecKind, IecLine, IecMeter, IecMeterConfig, SharedMeter, spawn_iec_tcp};
 use ohmnibus::startup::{Application, start};
 use ohmnibus::store::database::{connect, create_database_if_missing, migrate};
 use ohmnibus::store::tokens::insert_token;
@@ -297,4 +297,25 @@ pub async fn fetch_load_profile(
     let (status, body) = app.request("GET", &path, Some(token), None).await;
     assert_eq!(status, StatusCode::OK, "{path}: {body}");
     body["intervals"].as_array().unwrap().clone()
+}
+
+/// A simulated IEC meter of `kind` (history from `seed`) answering to
+/// `address`, its clock set at `at`.
+pub fn iec_meter(kind: IecKind, seed: u64, address: &str, at: chrono::DateTime<chrono::Utc>) -> SharedMeter {
+    let mut config = IecMeterConfig::new(kind, seed);
+    config.address = address.into();
+    Arc::new(std::sync::Mutex::new(IecMeter::new(config, at)))
+}
+
+/// Reads the device on demand and waits (up to 20 s) until the read is done.
+pub async fn read_now(app: &TestApp, token: &str, id: i64) {
+    let (_, job) = app
+        .request("POST", &format!("/api/v1/devices/{id}/read"), Some(token), None)
+        .await;
+    let job_path = format!("/api/v1/reads/{}", job["id"]);
+    let done = eventually(Duration::from_secs(20), || async {
+        app.request("GET", &job_path, Some(token), None).await.1["state"] == "done"
+    })
+    .await;
+    assert!(done, "the read at {} did not finish", app.app.state.clock.now());
 }
