@@ -8,7 +8,10 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use common::{TestApp, add_unpolled_device, eventually, iec_meter, serve_one_iec_tcp_device, spawn_app_with_clock};
+use common::{
+    TestApp, add_unpolled_device, add_unpolled_th40c, eventually, iec_meter, serve_one_iec_tcp_device,
+    spawn_app_with_clock,
+};
 use http_body_util::BodyExt;
 use ohmnibus::device::interval::Interval;
 use ohmnibus::device::reading::Quality;
@@ -38,16 +41,6 @@ fn interval(obis: &str, start: DateTime<Utc>, value: f64, quality: Quality) -> I
     }
 }
 
-async fn create_device(app: &TestApp, engineer: &str) -> i64 {
-    add_unpolled_device(
-        app,
-        engineer,
-        "modbus_tcp",
-        json!({"name": "Main", "profile": "th40c", "address": 1}),
-    )
-    .await
-}
-
 /// GET returning status, content type, content disposition and body text.
 async fn get_text(app: &TestApp, path: &str, token: &str) -> (StatusCode, String, String, String) {
     let request = Request::builder()
@@ -74,7 +67,7 @@ async fn load_profile_shows_newest_versions_in_order_as_json_and_csv() {
     let app = spawn_app_with_clock(clock).await;
     let engineer = app.token(Role::Engineer).await;
     let viewer = app.token(Role::Viewer).await;
-    let id = create_device(&app, &engineer).await;
+    let id = add_unpolled_th40c(&app, &engineer).await;
     let device = DeviceId(id);
     let import = "1-1:1.29.0";
     let export = "1-1:2.29.0";
@@ -169,7 +162,7 @@ async fn load_profile_shows_newest_versions_in_order_as_json_and_csv() {
 async fn flags_are_named_and_joined_in_csv() {
     let app = spawn_app_with_clock(Clock::manual(at(22, 12, 0))).await;
     let engineer = app.token(Role::Engineer).await;
-    let id = create_device(&app, &engineer).await;
+    let id = add_unpolled_th40c(&app, &engineer).await;
     let flagged = interval(
         "1-1:1.29.0",
         at(22, 8, 30),
@@ -202,7 +195,7 @@ async fn bad_parameters_unknown_devices_and_missing_tokens_are_refused() {
     let app = spawn_app_with_clock(Clock::manual(at(22, 12, 0))).await;
     let engineer = app.token(Role::Engineer).await;
     let viewer = app.token(Role::Viewer).await;
-    let id = create_device(&app, &engineer).await;
+    let id = add_unpolled_th40c(&app, &engineer).await;
     let path = format!("/api/v1/devices/{id}/load-profile");
     for (query, field) in [
         ("from=yesterday", "from"),

@@ -10,8 +10,8 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use common::{
-    TestApp, add_unpolled_device, eventually, fetch_load_profile, iec_meter, read_now, serve_one_iec_tcp_device,
-    serve_one_modbus_tcp_device, spawn_app_with_clock,
+    TestApp, add_unpolled_device, add_unpolled_th40c, eventually, fetch_load_profile, iec_meter, read_now,
+    serve_one_iec_tcp_device, serve_one_modbus_tcp_device, spawn_app_with_clock,
 };
 use ohmnibus::derive::DeriveServices;
 use ohmnibus::derive::estimate::estimate_gaps;
@@ -216,18 +216,6 @@ async fn a_silent_modbus_meter_leaves_a_gap_that_is_estimated_and_flagged() {
     app.stop().await;
 }
 
-/// Creates a Modbus device on a bus nothing answers on: its stored
-/// intervals are what the test puts there.
-async fn quiet_device(app: &TestApp, engineer: &str) -> i64 {
-    add_unpolled_device(
-        app,
-        engineer,
-        "modbus_tcp",
-        json!({"name": "Main", "profile": "th40c", "address": 1}),
-    )
-    .await
-}
-
 /// Hourly derived intervals from Wednesday 4 November to the end of
 /// Wednesday 18 November, 08:00–12:00 on the 18th missing. Each holds
 /// hour / 10 kWh, plus 1 in the week from the 4th and 2 after. No register
@@ -238,7 +226,7 @@ async fn a_long_gap_takes_the_shape_of_the_same_weekday() {
     let clock = Clock::manual(at(19, 0, 0));
     let app = spawn_app_with_clock(clock.clone()).await;
     let engineer = app.token(Role::Engineer).await;
-    let id = quiet_device(&app, &engineer).await;
+    let id = add_unpolled_th40c(&app, &engineer).await;
     let mut intervals = Vec::new();
     let mut start = at(4, 0, 0);
     while start < at(19, 0, 0) {
@@ -285,7 +273,7 @@ async fn a_meter_value_replaces_an_estimate_as_a_new_version() {
     let clock = Clock::manual(at(19, 0, 0));
     let app = spawn_app_with_clock(clock).await;
     let engineer = app.token(Role::Engineer).await;
-    let id = quiet_device(&app, &engineer).await;
+    let id = add_unpolled_th40c(&app, &engineer).await;
     let device = DeviceId(id);
     let estimate = Estimate {
         start: at(18, 10, 0),

@@ -319,3 +319,14 @@ pub async fn read_now(app: &TestApp, token: &str, id: i64) {
     .await;
     assert!(done, "the read at {} did not finish", app.app.state.clock.now());
 }
+
+/// A TH40C ("Main", Modbus unit 1) on a bus nobody answers on; returns its id.
+pub async fn add_unpolled_th40c(app: &TestApp, engineer: &str) -> i64 {
+    add_unpolled_device(
+        app,
+        engineer,
+        "modbus_tcp",
+        serde_json::json!({"name": "Main", "profile": "th40c", "address": 1}),
+    )
+    .await
+}
