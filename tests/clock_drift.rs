@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Europe::Paris;
 use common::{
-    TestApp, eventually, fetch_load_profile, iec_meter, read_now, serve_one_iec_tcp_device,
+    TestApp, count_readings, eventually, fetch_load_profile, iec_meter, read_now, serve_one_iec_tcp_device,
     serve_one_modbus_tcp_device, spawn_app_with_clock,
 };
 use ohmnibus::device::interval::Interval;
@@ -85,12 +85,7 @@ async fn a_meter_clock_ahead_opens_the_event_and_a_set_clock_clears_it() {
 
     // The first scheduled read, with a correct clock: no event.
     let read = eventually(Duration::from_secs(10), || async {
-        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM readings WHERE device_id = $1 AND obis = '1-0:0.9.1'")
-            .bind(id)
-            .fetch_one(&app.pool)
-            .await
-            .unwrap()
-            > 0
+        count_readings(&app, id, "1-0:0.9.1").await > 0
     })
     .await;
     assert!(read, "the clock was read");

@@ -10,8 +10,8 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use common::{
-    TestApp, add_unpolled_device, add_unpolled_th40c, eventually, fetch_load_profile, iec_meter, read_now,
-    serve_one_iec_tcp_device, serve_one_modbus_tcp_device, spawn_app_with_clock,
+    TestApp, add_unpolled_device, add_unpolled_th40c, count_readings, eventually, fetch_load_profile, iec_meter,
+    read_now, serve_one_iec_tcp_device, serve_one_modbus_tcp_device, spawn_app_with_clock,
 };
 use ohmnibus::derive::DeriveServices;
 use ohmnibus::derive::estimate::estimate_gaps;
@@ -151,15 +151,7 @@ async fn a_silent_modbus_meter_leaves_a_gap_that_is_estimated_and_flagged() {
     let device = SimDevice::new(ProfileSet::builtin().get("th40c").unwrap(), 1, model, clock.clone());
     let schedule = json!({"realtime_seconds": 86400, "energy_seconds": 86400, "history_seconds": 86400});
     let (id, _line) = serve_one_modbus_tcp_device(&app, &engineer, device, "th40c", schedule).await;
-    let first = eventually(WAIT, || async {
-        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM readings WHERE device_id = $1 AND obis = '1-1:1.8.0'")
-            .bind(id)
-            .fetch_one(&app.pool)
-            .await
-            .unwrap()
-            > 0
-    })
-    .await;
+    let first = eventually(WAIT, || async { count_readings(&app, id, "1-1:1.8.0").await > 0 }).await;
     assert!(first, "the first read was not stored");
     // 10:15, 10:30; 75 minutes of silence; 11:45, 12:00, 12:15.
     for minutes in [15, 15, 75, 15, 15] {

@@ -330,3 +330,13 @@ pub async fn add_unpolled_th40c(app: &TestApp, engineer: &str) -> i64 {
     )
     .await
 }
+
+/// How many readings of `obis` are stored for device `id`.
+pub async fn count_readings(app: &TestApp, id: i64, obis: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM readings WHERE device_id = $1 AND obis = $2")
+        .bind(id)
+        .bind(obis)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
