@@ -13,7 +13,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
-use common::{TestApp, eventually, serve_one_modbus_tcp_device, spawn_app, spawn_app_with_clock};
+use common::{
+    TestApp, add_bus, add_device, eventually, iec_meter, serve_one_iec_tcp_device, serve_one_modbus_tcp_device,
+    spawn_app, spawn_app_with_clock,
+};
 use ohmnibus::device::obis::ObisCode;
 use ohmnibus::device::reading::Quality;
 use ohmnibus::device::registry::ProfileSet;
@@ -23,20 +26,13 @@ use ohmnibus::domain::role::Role;
 use ohmnibus::metering::billing::{BillingPeriod, BillingRegister, BillingSource};
 use ohmnibus::protocol::modbus::frame::Exception;
 use ohmnibus::sim::device::SimDevice;
-use ohmnibus::sim::iec62056::{IecKind, IecLine, IecMeter, IecMeterConfig, SharedMeter, spawn_iec_tcp};
+use ohmnibus::sim::iec62056::{IecKind, IecMeter, IecMeterConfig, SharedMeter};
 use ohmnibus::sim::meter::Th40cModel;
 use ohmnibus::sim::model::MeterModel;
 use ohmnibus::store::billing::{fetch_billing_periods, insert_billing_periods};
 use serde_json::{Value, json};
-use tokio::sync::watch;
 
 const WAIT: Duration = Duration::from_secs(60);
-
-async fn add(app: &TestApp, token: &str, path: &str, body: Value) -> Value {
-    let (status, created) = app.request("POST", path, Some(token), Some(body.clone())).await;
-    assert_eq!(status.as_u16(), 201, "{body}: {created}");
-    created
-}
 
 async fn billing_resets(app: &TestApp, device: i64) -> Vec<DateTime<Utc>> {
     sqlx::query_scalar(
@@ -94,29 +90,16 @@ async fn an_a1000s_history_sets_become_billing_periods() {
     let clock = Clock::manual(at);
     let app = spawn_app_with_clock(clock.clone()).await;
     let token = app.token(Role::Engineer).await;
-    let mut config = IecMeterConfig::new(IecKind::A1000, 11);
-    config.address = "12345678".into();
-    let meter: SharedMeter = Arc::new(Mutex::new(IecMeter::new(config, at)));
-    let mut line = IecLine::new(vec![Arc::clone(&meter)], clock.clone());
-    line.reaction = Duration::from_millis(5);
-    let (_stop, shutdown) = watch::channel(false);
-    let (address, _) = spawn_iec_tcp(line, "127.0.0.1:0", shutdown).await.unwrap();
-    let bus = add(
+    let meter = iec_meter(IecKind::A1000, 11, "12345678", at);
+    let (id, _stop) = serve_one_iec_tcp_device(
         &app,
         &token,
-        "/api/v1/buses",
-        json!({"name": "iec-tcp", "transport": {"kind": "iec62056_tcp", "host": "127.0.0.1", "port": address.port()}}),
-    )
-    .await;
-    let device = add(
-        &app,
-        &token,
-        "/api/v1/devices",
-        json!({"name": "A1000", "bus_id": bus["id"], "profile": "a1000", "iec_address": "12345678",
+        &meter,
+        &clock,
+        json!({"name": "A1000", "profile": "a1000", "iec_address": "12345678",
                "schedule": {"energy_seconds": 1}}),
     )
     .await;
-    let id = device["id"].as_i64().unwrap();
 
     // What the simulated meter holds: its resets, latest first, and the
     // sets whose reset time its readout carries (those become periods).
@@ -212,21 +195,16 @@ async fn an_a1000s_history_sets_become_billing_periods() {
 async fn the_same_periods_inserted_twice_are_stored_once() {
     let app = spawn_app().await;
     let token = app.token(Role::Engineer).await;
-    let bus = add(
-        &app,
-        &token,
-        "/api/v1/buses",
-        json!({"name": "iec-tcp", "transport": {"kind": "iec62056_tcp", "host": "127.0.0.1", "port": 9}}),
-    )
-    .await;
-    let device = add(
-        &app,
-        &token,
-        "/api/v1/devices",
-        json!({"name": "A1000", "bus_id": bus["id"], "profile": "a1000", "iec_address": "1"}),
-    )
-    .await;
-    let device = DeviceId(device["id"].as_i64().unwrap());
+    let bus = add_bus(&app, &token, "iec-tcp", "iec62056_tcp", 9).await;
+    let device = DeviceId(
+        add_device(
+            &app,
+            &token,
+            &bus,
+            json!({"name": "A1000", "profile": "a1000", "iec_address": "1"}),
+        )
+        .await,
+    );
     let period = |month: u32, kwh: f64| BillingPeriod {
         reset_at: Utc.with_ymd_and_hms(2026, month, 1, 0, 0, 0).unwrap(),
         source: BillingSource::Meter,
@@ -463,26 +441,15 @@ async fn th40c_over_iec(
             .unwrap();
     }
     let meter: SharedMeter = Arc::new(Mutex::new(IecMeter::new(config, start)));
-    let mut line = IecLine::new(vec![Arc::clone(&meter)], clock.clone());
-    line.reaction = Duration::from_millis(5);
-    let (_stop, shutdown) = watch::channel(false);
-    let (address, _) = spawn_iec_tcp(line, "127.0.0.1:0", shutdown).await.unwrap();
-    let bus = add(
+    let (id, _stop) = serve_one_iec_tcp_device(
         &app,
         &token,
-        "/api/v1/buses",
-        json!({"name": "iec-tcp", "transport": {"kind": "iec62056_tcp", "host": "127.0.0.1", "port": address.port()}}),
-    )
-    .await;
-    let device = add(
-        &app,
-        &token,
-        "/api/v1/devices",
-        json!({"name": "TH40C", "bus_id": bus["id"], "profile": "th40c", "iec_address": "40001",
+        &meter,
+        &clock,
+        json!({"name": "TH40C", "profile": "th40c", "iec_address": "40001",
                "schedule": {"energy_seconds": 1}}),
     )
     .await;
-    let id = device["id"].as_i64().unwrap();
     // The readout's energies (1-1:C.8.0, C = 1…10) and their two sets.
     let totals = |at: DateTime<Utc>| -> Vec<(String, f64)> {
         let mut meter = meter.lock().unwrap();

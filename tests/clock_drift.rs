@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Europe::Paris;
-use common::{TestApp, eventually, serve_one_modbus_tcp_device, spawn_app_with_clock};
+use common::{
+    TestApp, count_readings, eventually, fetch_load_profile, iec_meter, read_now, serve_one_iec_tcp_device,
+    serve_one_modbus_tcp_device, spawn_app_with_clock,
+};
 use ohmnibus::device::interval::Interval;
 use ohmnibus::device::obis::ObisCode;
 use ohmnibus::device::reading::Quality;
@@ -19,13 +22,12 @@ use ohmnibus::domain::ids::DeviceId;
 use ohmnibus::domain::role::Role;
 use ohmnibus::protocol::modbus::frame::Exception;
 use ohmnibus::sim::device::SimDevice;
-use ohmnibus::sim::iec62056::{IecKind, IecLine, IecMeter, IecMeterConfig, SharedMeter, spawn_iec_tcp};
+use ohmnibus::sim::iec62056::IecKind;
 use ohmnibus::sim::meter::Th40cModel;
 use ohmnibus::sim::model::MeterModel;
 use ohmnibus::store::events::fetch_device_events;
 use ohmnibus::store::intervals::insert_meter_intervals;
 use serde_json::json;
-use tokio::sync::watch;
 
 /// A TH40C whose clock offset the test changes while it runs.
 struct SetOffset {
@@ -46,19 +48,6 @@ impl MeterModel for SetOffset {
     fn command(&mut self, name: &str, values: &[u16], now: DateTime<Utc>) -> Result<(), Exception> {
         self.inner.command(name, values, now)
     }
-}
-
-/// Asks for a read now and waits until it is done.
-async fn read_now(app: &TestApp, token: &str, id: i64) {
-    let (_, job) = app
-        .request("POST", &format!("/api/v1/devices/{id}/read"), Some(token), None)
-        .await;
-    let job_path = format!("/api/v1/reads/{}", job["id"]);
-    let done = eventually(Duration::from_secs(10), || async {
-        app.request("GET", &job_path, Some(token), None).await.1["state"] == "done"
-    })
-    .await;
-    assert!(done, "the read finished");
 }
 
 #[tokio::test]
@@ -96,12 +85,7 @@ async fn a_meter_clock_ahead_opens_the_event_and_a_set_clock_clears_it() {
 
     // The first scheduled read, with a correct clock: no event.
     let read = eventually(Duration::from_secs(10), || async {
-        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM readings WHERE device_id = $1 AND obis = '1-0:0.9.1'")
-            .bind(id)
-            .fetch_one(&app.pool)
-            .await
-            .unwrap()
-            > 0
+        count_readings(&app, id, "1-0:0.9.1").await > 0
     })
     .await;
     assert!(read, "the clock was read");
@@ -135,16 +119,8 @@ async fn interval_flags(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Vec<(String, Vec<String>)> {
-    let path = format!(
-        "/api/v1/devices/{id}/load-profile?obis=1-1:1.29.0&from={}&to={}",
-        from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        to.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-    );
-    let (status, body) = app.request("GET", &path, Some(token), None).await;
-    assert_eq!(status.as_u16(), 200, "{body}");
-    body["intervals"]
-        .as_array()
-        .unwrap()
+    fetch_load_profile(app, token, id, "1-1:1.29.0", from, to)
+        .await
         .iter()
         .map(|i| {
             let flags = i["flags"]
@@ -168,34 +144,16 @@ async fn intervals_and_resets_recorded_while_the_clock_is_off_are_uncertain() {
     let app = spawn_app_with_clock(clock.clone()).await;
     let engineer = app.token(Role::Engineer).await;
     let operator = app.token(Role::Operator).await;
-    let mut config = IecMeterConfig::new(IecKind::A1000, 5);
-    config.address = "55555555".into();
-    let meter: SharedMeter = Arc::new(Mutex::new(IecMeter::new(config, t0)));
-    let mut line = IecLine::new(vec![Arc::clone(&meter)], clock.clone());
-    line.reaction = Duration::from_millis(5);
-    let (_stop, shutdown) = watch::channel(false);
-    let (address, _) = spawn_iec_tcp(line, "127.0.0.1:0", shutdown).await.unwrap();
-    let (_, bus) = app
-        .request(
-            "POST",
-            "/api/v1/buses",
-            Some(&engineer),
-            Some(json!({"name": "iec", "transport": {"kind": "iec62056_tcp", "host": "127.0.0.1", "port": address.port()}})),
-        )
-        .await;
-    let (status, device) = app
-        .request(
-            "POST",
-            "/api/v1/devices",
-            Some(&engineer),
-            Some(
-                json!({"name": "A1000", "bus_id": bus["id"], "profile": "a1000", "iec_address": "55555555",
+    let meter = iec_meter(IecKind::A1000, 5, "55555555", t0);
+    let (id, _stop) = serve_one_iec_tcp_device(
+        &app,
+        &engineer,
+        &meter,
+        &clock,
+        json!({"name": "A1000", "profile": "a1000", "iec_address": "55555555",
                         "schedule": {"energy_seconds": 86400}}),
-            ),
-        )
-        .await;
-    assert_eq!(status.as_u16(), 201, "{device}");
-    let id = device["id"].as_i64().unwrap();
+    )
+    .await;
     // The profile is stored up to t0 already, so each read brings the hour since.
     let before = Interval {
         obis: "1-1:1.29.0".parse().unwrap(),

@@ -6,7 +6,7 @@ mod common;
 
 use axum::http::StatusCode;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use common::{TestApp, spawn_app_with_clock};
+use common::{add_unpolled_th40c, spawn_app_with_clock};
 use ohmnibus::device::interval::Interval;
 use ohmnibus::device::reading::Quality;
 use ohmnibus::device::unit::Unit;
@@ -16,32 +16,11 @@ use ohmnibus::domain::role::Role;
 use ohmnibus::store::intervals::{insert_interval_version, insert_meter_intervals};
 use serde_json::{Value, json};
 
-async fn create_device(app: &TestApp, engineer: &str) -> i64 {
-    let (_, bus) = app
-        .request(
-            "POST",
-            "/api/v1/buses",
-            Some(engineer),
-            Some(json!({"name": "line", "transport": {"kind": "modbus_tcp", "host": "127.0.0.1", "port": 1}})),
-        )
-        .await;
-    let (status, device) = app
-        .request(
-            "POST",
-            "/api/v1/devices",
-            Some(engineer),
-            Some(json!({"name": "Main", "bus_id": bus["id"], "profile": "th40c", "address": 1})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{device}");
-    device["id"].as_i64().unwrap()
-}
-
 #[tokio::test]
 async fn physical_limits_are_set_cleared_audited_and_refused_by_name() {
     let app = spawn_app_with_clock(Clock::manual(Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap())).await;
     let engineer = app.token(Role::Engineer).await;
-    let id = create_device(&app, &engineer).await;
+    let id = add_unpolled_th40c(&app, &engineer).await;
     let path = format!("/api/v1/devices/{id}");
 
     // The schema's defaults: direct connection, no current of its own, 230 V, three phases.
@@ -135,7 +114,7 @@ async fn data_quality_counts_a_hand_counted_paris_october() {
         .execute(&app.pool)
         .await
         .unwrap();
-    let id = create_device(&app, &engineer).await;
+    let id = add_unpolled_th40c(&app, &engineer).await;
     let (status, _) = app
         .request(
             "PATCH",

@@ -4,7 +4,7 @@
 mod common;
 
 use chrono::{Duration, TimeZone, Utc};
-use common::{TestApp, spawn_app};
+use common::{TestApp, add_bus, add_device, spawn_app};
 use ohmnibus::domain::ids::DeviceId;
 use ohmnibus::domain::role::Role;
 use ohmnibus::store::events::{insert_event, update_event_cleared};
@@ -14,25 +14,11 @@ use serde_json::json;
 async fn events_are_listed_filtered_and_acknowledged() {
     let app = spawn_app().await;
     let engineer = app.token(Role::Engineer).await;
-    let (_, bus) = app
-        .request(
-            "POST",
-            "/api/v1/buses",
-            Some(&engineer),
-            Some(json!({"name": "line", "transport": {"kind": "modbus_tcp", "host": "127.0.0.1", "port": 1}})),
-        )
-        .await;
+    let bus = add_bus(&app, &engineer, "line", "modbus_tcp", 1).await;
     let mut ids = Vec::new();
     for (name, address) in [("Main", 1), ("Feeder", 2)] {
-        let (_, device) = app
-            .request(
-                "POST",
-                "/api/v1/devices",
-                Some(&engineer),
-                Some(json!({"name": name, "bus_id": bus["id"], "profile": "th40c", "address": address})),
-            )
-            .await;
-        ids.push(DeviceId(device["id"].as_i64().unwrap()));
+        let device = json!({"name": name, "profile": "th40c", "address": address});
+        ids.push(DeviceId(add_device(&app, &engineer, &bus, device).await));
     }
     let (main, feeder) = (ids[0], ids[1]);
     let early = Utc.with_ymd_and_hms(2026, 11, 1, 8, 0, 0).unwrap();

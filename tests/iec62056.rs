@@ -4,17 +4,15 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
-use common::{TestApp, eventually, spawn_app};
+use common::{TestApp, eventually, iec_meter, quick_iec_line, serve_iec_tcp, spawn_app};
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::role::Role;
 use ohmnibus::sim::iec62056::history::Quantity;
-use ohmnibus::sim::iec62056::{
-    Faults, IecKind, IecLine, IecMeter, IecMeterConfig, SharedMeter, spawn_iec_pty, spawn_iec_tcp,
-};
+use ohmnibus::sim::iec62056::{Faults, IecKind, IecLine, SharedMeter, spawn_iec_pty};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
@@ -24,16 +22,8 @@ fn now() -> DateTime<Utc> {
     Utc::now().duration_trunc(TimeDelta::minutes(1)).unwrap()
 }
 
-fn meter(kind: IecKind, seed: u64, address: &str, at: DateTime<Utc>) -> SharedMeter {
-    let mut config = IecMeterConfig::new(kind, seed);
-    config.address = address.into();
-    Arc::new(Mutex::new(IecMeter::new(config, at)))
-}
-
 fn line(meters: Vec<SharedMeter>, at: DateTime<Utc>) -> IecLine {
-    let mut line = IecLine::new(meters, Clock::manual(at));
-    line.reaction = Duration::from_millis(5);
-    line
+    quick_iec_line(meters, Clock::manual(at))
 }
 
 async fn add(app: &TestApp, token: &str, path: &str, body: Value) -> Value {
@@ -101,18 +91,17 @@ async fn an_a1000_over_tcp_is_read_with_its_history_status_and_load_profile() {
     let app = spawn_app().await;
     let token = app.token(Role::Engineer).await;
     let at = now();
-    let main = meter(IecKind::A1000, 7, "12345678", at);
+    let main = iec_meter(IecKind::A1000, 7, "12345678", at);
     // A second meter shares the line: only the addressed one answers.
-    let other = meter(IecKind::A1000, 8, "87654321", at);
-    let (_stop, shutdown) = watch::channel(false);
+    let other = iec_meter(IecKind::A1000, 8, "87654321", at);
     let served = line(vec![Arc::clone(&main), other], at);
     let clock = served.clock.clone();
-    let (address, _) = spawn_iec_tcp(served, "127.0.0.1:0", shutdown).await.unwrap();
+    let (port, _stop) = serve_iec_tcp(served).await;
     let bus = add(
         &app,
         &token,
         "/api/v1/buses",
-        json!({"name": "iec-tcp", "transport": {"kind": "iec62056_tcp", "host": "127.0.0.1", "port": address.port()}}),
+        json!({"name": "iec-tcp", "transport": {"kind": "iec62056_tcp", "host": "127.0.0.1", "port": port}}),
     )
     .await;
     let device = add(
@@ -202,7 +191,7 @@ async fn a_th40c_on_an_rs485_line_and_an_a1000_on_an_optical_probe() {
     let app = spawn_app().await;
     let token = app.token(Role::Engineer).await;
     let at = now();
-    let th40c = meter(IecKind::Th40c, 3, "40001", at);
+    let th40c = iec_meter(IecKind::Th40c, 3, "40001", at);
     let (_stop, shutdown) = watch::channel(false);
     let (path, _) = spawn_iec_pty(line(vec![Arc::clone(&th40c)], at), shutdown.clone()).unwrap();
     let bus = add(
@@ -221,7 +210,7 @@ async fn a_th40c_on_an_rs485_line_and_an_a1000_on_an_optical_probe() {
     .await;
 
     // An optical probe reaches one meter, whatever its address: none is sent.
-    let a1000 = meter(IecKind::A1000, 5, "99", at);
+    let a1000 = iec_meter(IecKind::A1000, 5, "99", at);
     let (probe_path, _) = spawn_iec_pty(line(vec![Arc::clone(&a1000)], at), shutdown).unwrap();
     let probe = add(
         &app,
@@ -430,7 +419,7 @@ async fn faults_on_the_line_are_survived_and_a_silent_meter_is_isolated() {
     let app = spawn_app().await;
     let token = app.token(Role::Engineer).await;
     let at = now();
-    let meter_a = meter(IecKind::A1000, 11, "111", at);
+    let meter_a = iec_meter(IecKind::A1000, 11, "111", at);
     // A meter programmed to print its last two billing sets: the faults
     // below split and repeat every block, and the silent meter's attempts
     // each wait behind a whole readout of its neighbour.
@@ -442,13 +431,12 @@ async fn faults_on_the_line_are_survived_and_a_silent_meter_is_isolated() {
         garbage: vec![0x00, 0x7F, b'x'],
         ..Faults::default()
     };
-    let (_stop, shutdown) = watch::channel(false);
-    let (address, _) = spawn_iec_tcp(served, "127.0.0.1:0", shutdown).await.unwrap();
+    let (port, _stop) = serve_iec_tcp(served).await;
     let bus = add(
         &app,
         &token,
         "/api/v1/buses",
-        json!({"name": "noisy", "transport": {"kind": "iec62056_tcp", "host": "127.0.0.1", "port": address.port()}}),
+        json!({"name": "noisy", "transport": {"kind": "iec62056_tcp", "host": "127.0.0.1", "port": port}}),
     )
     .await;
     let good = add(

@@ -3,13 +3,15 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use common::{TestApp, eventually, spawn_app_with_clock};
+use common::{
+    TestApp, add_unpolled_device, add_unpolled_th40c, eventually, iec_meter, serve_one_iec_tcp_device,
+    spawn_app_with_clock,
+};
 use http_body_util::BodyExt;
 use ohmnibus::device::interval::Interval;
 use ohmnibus::device::reading::Quality;
@@ -17,11 +19,10 @@ use ohmnibus::device::unit::Unit;
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::ids::DeviceId;
 use ohmnibus::domain::role::Role;
+use ohmnibus::sim::iec62056::IecKind;
 use ohmnibus::sim::iec62056::history::Quantity;
-use ohmnibus::sim::iec62056::{IecKind, IecLine, IecMeter, IecMeterConfig, spawn_iec_tcp};
 use ohmnibus::store::intervals::{insert_interval_version, insert_meter_intervals};
 use serde_json::json;
-use tokio::sync::watch;
 use tower::ServiceExt;
 
 fn at(day: u32, hour: u32, minute: u32) -> DateTime<Utc> {
@@ -38,27 +39,6 @@ fn interval(obis: &str, start: DateTime<Utc>, value: f64, quality: Quality) -> I
         meter_status: "00".into(),
         quality,
     }
-}
-
-async fn create_device(app: &TestApp, engineer: &str) -> i64 {
-    let (_, bus) = app
-        .request(
-            "POST",
-            "/api/v1/buses",
-            Some(engineer),
-            Some(json!({"name": "line", "transport": {"kind": "modbus_tcp", "host": "127.0.0.1", "port": 1}})),
-        )
-        .await;
-    let (status, device) = app
-        .request(
-            "POST",
-            "/api/v1/devices",
-            Some(engineer),
-            Some(json!({"name": "Main", "bus_id": bus["id"], "profile": "th40c", "address": 1})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{device}");
-    device["id"].as_i64().unwrap()
 }
 
 /// GET returning status, content type, content disposition and body text.
@@ -87,7 +67,7 @@ async fn load_profile_shows_newest_versions_in_order_as_json_and_csv() {
     let app = spawn_app_with_clock(clock).await;
     let engineer = app.token(Role::Engineer).await;
     let viewer = app.token(Role::Viewer).await;
-    let id = create_device(&app, &engineer).await;
+    let id = add_unpolled_th40c(&app, &engineer).await;
     let device = DeviceId(id);
     let import = "1-1:1.29.0";
     let export = "1-1:2.29.0";
@@ -182,7 +162,7 @@ async fn load_profile_shows_newest_versions_in_order_as_json_and_csv() {
 async fn flags_are_named_and_joined_in_csv() {
     let app = spawn_app_with_clock(Clock::manual(at(22, 12, 0))).await;
     let engineer = app.token(Role::Engineer).await;
-    let id = create_device(&app, &engineer).await;
+    let id = add_unpolled_th40c(&app, &engineer).await;
     let flagged = interval(
         "1-1:1.29.0",
         at(22, 8, 30),
@@ -215,7 +195,7 @@ async fn bad_parameters_unknown_devices_and_missing_tokens_are_refused() {
     let app = spawn_app_with_clock(Clock::manual(at(22, 12, 0))).await;
     let engineer = app.token(Role::Engineer).await;
     let viewer = app.token(Role::Viewer).await;
-    let id = create_device(&app, &engineer).await;
+    let id = add_unpolled_th40c(&app, &engineer).await;
     let path = format!("/api/v1/devices/{id}/load-profile");
     for (query, field) in [
         ("from=yesterday", "from"),
@@ -253,24 +233,13 @@ async fn bad_parameters_unknown_devices_and_missing_tokens_are_refused() {
 async fn the_device_page_links_the_csv_of_the_last_day_once_there_are_intervals() {
     let app = spawn_app_with_clock(Clock::manual(at(22, 12, 0))).await;
     let engineer = app.token(Role::Engineer).await;
-    let (_, bus) = app
-        .request(
-            "POST",
-            "/api/v1/buses",
-            Some(&engineer),
-            Some(json!({"name": "iec", "transport": {"kind": "iec62056_tcp", "host": "127.0.0.1", "port": 1}})),
-        )
-        .await;
-    let (status, device) = app
-        .request(
-            "POST",
-            "/api/v1/devices",
-            Some(&engineer),
-            Some(json!({"name": "A1000", "bus_id": bus["id"], "profile": "a1000", "iec_address": "1"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{device}");
-    let id = device["id"].as_i64().unwrap();
+    let id = add_unpolled_device(
+        &app,
+        &engineer,
+        "iec62056_tcp",
+        json!({"name": "A1000", "profile": "a1000", "iec_address": "1"}),
+    )
+    .await;
     let link = format!("href=\"/api/v1/devices/{id}/load-profile.csv\"");
     let (_, _, _, page) = get_text(&app, &format!("/devices/{id}"), &engineer).await;
     assert!(page.contains("no interval stored yet"), "{page}");
@@ -298,33 +267,16 @@ async fn an_a1000_load_profile_read_from_the_meter_is_served() {
     let clock = Clock::manual(now);
     let app = spawn_app_with_clock(clock.clone()).await;
     let engineer = app.token(Role::Engineer).await;
-    let mut config = IecMeterConfig::new(IecKind::A1000, 7);
-    config.address = "12345678".into();
-    let meter = Arc::new(Mutex::new(IecMeter::new(config, now)));
-    let mut line = IecLine::new(vec![Arc::clone(&meter)], clock.clone());
-    line.reaction = Duration::from_millis(5);
-    let (_stop, shutdown) = watch::channel(false);
-    let (address, _) = spawn_iec_tcp(line, "127.0.0.1:0", shutdown).await.unwrap();
-    let (_, bus) = app
-        .request(
-            "POST",
-            "/api/v1/buses",
-            Some(&engineer),
-            Some(json!({"name": "iec", "transport": {"kind": "iec62056_tcp", "host": "127.0.0.1", "port": address.port()}})),
-        )
-        .await;
-    let (_, device) = app
-        .request(
-            "POST",
-            "/api/v1/devices",
-            Some(&engineer),
-            Some(
-                json!({"name": "A1000", "bus_id": bus["id"], "profile": "a1000", "iec_address": "12345678",
+    let meter = iec_meter(IecKind::A1000, 7, "12345678", now);
+    let (id, _stop) = serve_one_iec_tcp_device(
+        &app,
+        &engineer,
+        &meter,
+        &clock,
+        json!({"name": "A1000", "profile": "a1000", "iec_address": "12345678",
                         "schedule": {"energy_seconds": 1}}),
-            ),
-        )
-        .await;
-    let id = device["id"].as_i64().unwrap();
+    )
+    .await;
     // Two hours early in the 40-day backfill, which starts from the oldest.
     let from = Utc.with_ymd_and_hms(2026, 10, 14, 10, 0, 0).unwrap();
     let to = from + TimeDelta::hours(2);

@@ -6,7 +6,7 @@ mod common;
 
 use axum::http::StatusCode;
 use chrono::{DateTime, TimeZone, Utc};
-use common::{TestApp, spawn_app_with_clock};
+use common::{TestApp, add_unpolled_th40c, spawn_app_with_clock};
 use ohmnibus::device::interval::Interval;
 use ohmnibus::device::reading::Quality;
 use ohmnibus::device::unit::Unit;
@@ -24,23 +24,7 @@ fn at(hour: u32, minute: u32) -> DateTime<Utc> {
 /// A device with two stored 15-minute intervals of 1-1:1.29.0 from the
 /// meter: 08:00 (1.25 kWh) and 08:15 (1.5 kWh).
 async fn device_with_intervals(app: &TestApp, engineer: &str) -> i64 {
-    let (_, bus) = app
-        .request(
-            "POST",
-            "/api/v1/buses",
-            Some(engineer),
-            Some(json!({"name": "line", "transport": {"kind": "modbus_tcp", "host": "127.0.0.1", "port": 1}})),
-        )
-        .await;
-    let (_, device) = app
-        .request(
-            "POST",
-            "/api/v1/devices",
-            Some(engineer),
-            Some(json!({"name": "Main", "bus_id": bus["id"], "profile": "th40c", "address": 1})),
-        )
-        .await;
-    let id = device["id"].as_i64().unwrap();
+    let id = add_unpolled_th40c(app, engineer).await;
     let interval = |start, value| Interval {
         obis: "1-1:1.29.0".parse().unwrap(),
         start,

@@ -5,18 +5,16 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use common::{TestApp, eventually, spawn_app_with_clock};
+use common::{TestApp, eventually, iec_meter, serve_one_iec_tcp_device, spawn_app_with_clock};
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::role::Role;
+use ohmnibus::sim::iec62056::IecKind;
 use ohmnibus::sim::iec62056::codes::phase_summary;
 use ohmnibus::sim::iec62056::events::{EventKind, active, events};
-use ohmnibus::sim::iec62056::{IecKind, IecLine, IecMeter, IecMeterConfig, SharedMeter, spawn_iec_tcp};
-use serde_json::{Value, json};
-use tokio::sync::watch;
+use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(60);
 const SEED: u64 = 23;
@@ -95,37 +93,18 @@ async fn meter_events_status_bits_and_silence_are_stored_when_they_happened() {
     let clock = Clock::manual(t0);
     let app = spawn_app_with_clock(clock.clone()).await;
     let token = app.token(Role::Engineer).await;
-    let mut config = IecMeterConfig::new(IecKind::A1000, SEED);
-    config.address = ADDRESS.into();
-    let meter: SharedMeter = Arc::new(Mutex::new(IecMeter::new(config, t0)));
+    let meter = iec_meter(IecKind::A1000, SEED, ADDRESS, t0);
     let epoch = meter.lock().unwrap().history().epoch();
-    let mut served = IecLine::new(vec![Arc::clone(&meter)], clock.clone());
-    served.reaction = Duration::from_millis(5);
-    let (_stop, shutdown) = watch::channel(false);
-    let (address, _) = spawn_iec_tcp(served, "127.0.0.1:0", shutdown).await.unwrap();
-    let (status, bus) = app
-        .request(
-            "POST",
-            "/api/v1/buses",
-            Some(&token),
-            Some(json!({"name": "iec", "transport": {"kind": "iec62056_tcp", "host": "127.0.0.1", "port": address.port()}})),
-        )
-        .await;
-    assert_eq!(status.as_u16(), 201, "{bus}");
     // Read on demand only: the test says when.
-    let (status, device): (_, Value) = app
-        .request(
-            "POST",
-            "/api/v1/devices",
-            Some(&token),
-            Some(
-                json!({"name": "A1000", "bus_id": bus["id"], "profile": "a1000", "iec_address": ADDRESS,
+    let (id, _stop) = serve_one_iec_tcp_device(
+        &app,
+        &token,
+        &meter,
+        &clock,
+        json!({"name": "A1000", "profile": "a1000", "iec_address": ADDRESS,
                         "schedule": {"energy_seconds": 86400}}),
-            ),
-        )
-        .await;
-    assert_eq!(status.as_u16(), 201, "{device}");
-    let id = device["id"].as_i64().unwrap();
+    )
+    .await;
 
     // The first scheduled read, as soon as the bus's worker runs.
     let path = format!("/api/v1/devices/{id}");

@@ -4,12 +4,15 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
-use common::{TestApp, eventually, serve_one_modbus_tcp_device, spawn_app_with_clock};
+use common::{
+    TestApp, add_unpolled_device, add_unpolled_th40c, count_readings, eventually, fetch_load_profile, iec_meter,
+    read_now, serve_one_iec_tcp_device, serve_one_modbus_tcp_device, spawn_app_with_clock,
+};
 use ohmnibus::derive::DeriveServices;
 use ohmnibus::derive::estimate::estimate_gaps;
 use ohmnibus::device::interval::Interval;
@@ -24,8 +27,8 @@ use ohmnibus::metering::derive_intervals::DerivedInterval;
 use ohmnibus::metering::estimate::Estimate;
 use ohmnibus::protocol::modbus::frame::Exception;
 use ohmnibus::sim::device::SimDevice;
+use ohmnibus::sim::iec62056::IecKind;
 use ohmnibus::sim::iec62056::history::Quantity;
-use ohmnibus::sim::iec62056::{IecKind, IecLine, IecMeter, IecMeterConfig, spawn_iec_tcp};
 use ohmnibus::sim::meter::Th40cModel;
 use ohmnibus::sim::model::MeterModel;
 use ohmnibus::store::derived_intervals::insert_derived_intervals;
@@ -33,7 +36,6 @@ use ohmnibus::store::estimated_intervals::insert_estimated_intervals;
 use ohmnibus::store::interval_corrections::fetch_interval_versions;
 use ohmnibus::store::intervals::{fetch_last_meter_interval, insert_meter_intervals, update_profile_read_at};
 use serde_json::{Value, json};
-use tokio::sync::watch;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -41,8 +43,44 @@ fn at(day: u32, hour: u32, minute: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, day, hour, minute, 0).unwrap()
 }
 
-fn rfc3339(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+/// A 15-minute interval of 1-1:1.29.0 as a meter's load profile holds it.
+fn quarter(start: DateTime<Utc>, value: f64) -> Interval {
+    Interval {
+        obis: "1-1:1.29.0".parse().unwrap(),
+        start,
+        minutes: 15,
+        value,
+        unit: Unit::KWh,
+        meter_status: "00".into(),
+        quality: Quality::GOOD,
+    }
+}
+
+/// An A1000 on an IEC bus nothing answers on whose stored load profile
+/// holds `quarters` (hour, minute, kWh) of 22 November.
+async fn a1000_with_quarters(app: &TestApp, engineer: &str, quarters: &[(u32, u32, f64)]) -> i64 {
+    let id = add_unpolled_device(
+        app,
+        engineer,
+        "iec62056_tcp",
+        json!({"name": "A1000", "profile": "a1000", "iec_address": "12345678"}),
+    )
+    .await;
+    let stored: Vec<Interval> = quarters
+        .iter()
+        .map(|&(hour, minute, value)| quarter(at(22, hour, minute), value))
+        .collect();
+    insert_meter_intervals(&app.pool, DeviceId(id), &stored).await.unwrap();
+    id
+}
+
+/// The derivation passes' services on `clock`, to run one pass by hand.
+fn derive_services(app: &TestApp, clock: &Clock) -> DeriveServices {
+    DeriveServices {
+        pool: app.pool.clone(),
+        profiles: Arc::new(ProfileSet::builtin()),
+        clock: clock.clone(),
+    }
 }
 
 /// A TH40C whose total import (1-1:1.8.0) rises at 4 kW until 10:30 UTC on
@@ -79,27 +117,8 @@ impl MeterModel for TwoRates {
     }
 }
 
-/// Reads the device on demand and waits until the read is done.
-async fn read_now(app: &TestApp, token: &str, id: i64) {
-    let (_, job) = app
-        .request("POST", &format!("/api/v1/devices/{id}/read"), Some(token), None)
-        .await;
-    let job_path = format!("/api/v1/reads/{}", job["id"]);
-    let done = eventually(WAIT, || async {
-        app.request("GET", &job_path, Some(token), None).await.1["state"] == "done"
-    })
-    .await;
-    assert!(done, "the read at {} did not finish", app.app.state.clock.now());
-}
-
 async fn profile(app: &TestApp, token: &str, id: i64, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Value> {
-    let path = format!(
-        "/api/v1/devices/{id}/load-profile?obis=1-1:1.8.0&from={}&to={}",
-        rfc3339(from),
-        rfc3339(to)
-    );
-    let (_, body) = app.request("GET", &path, Some(token), None).await;
-    body["intervals"].as_array().cloned().unwrap_or_default()
+    fetch_load_profile(app, token, id, "1-1:1.8.0", from, to).await
 }
 
 async fn gap_events(app: &TestApp, token: &str, id: i64) -> Vec<Value> {
@@ -132,15 +151,7 @@ async fn a_silent_modbus_meter_leaves_a_gap_that_is_estimated_and_flagged() {
     let device = SimDevice::new(ProfileSet::builtin().get("th40c").unwrap(), 1, model, clock.clone());
     let schedule = json!({"realtime_seconds": 86400, "energy_seconds": 86400, "history_seconds": 86400});
     let (id, _line) = serve_one_modbus_tcp_device(&app, &engineer, device, "th40c", schedule).await;
-    let first = eventually(WAIT, || async {
-        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM readings WHERE device_id = $1 AND obis = '1-1:1.8.0'")
-            .bind(id)
-            .fetch_one(&app.pool)
-            .await
-            .unwrap()
-            > 0
-    })
-    .await;
+    let first = eventually(WAIT, || async { count_readings(&app, id, "1-1:1.8.0").await > 0 }).await;
     assert!(first, "the first read was not stored");
     // 10:15, 10:30; 75 minutes of silence; 11:45, 12:00, 12:15.
     for minutes in [15, 15, 75, 15, 15] {
@@ -197,28 +208,6 @@ async fn a_silent_modbus_meter_leaves_a_gap_that_is_estimated_and_flagged() {
     app.stop().await;
 }
 
-/// Creates a Modbus device on a bus nothing answers on: its stored
-/// intervals are what the test puts there.
-async fn quiet_device(app: &TestApp, engineer: &str) -> i64 {
-    let (_, bus) = app
-        .request(
-            "POST",
-            "/api/v1/buses",
-            Some(engineer),
-            Some(json!({"name": "line", "transport": {"kind": "modbus_tcp", "host": "127.0.0.1", "port": 1}})),
-        )
-        .await;
-    let (_, device) = app
-        .request(
-            "POST",
-            "/api/v1/devices",
-            Some(engineer),
-            Some(json!({"name": "Main", "bus_id": bus["id"], "profile": "th40c", "address": 1})),
-        )
-        .await;
-    device["id"].as_i64().unwrap()
-}
-
 /// Hourly derived intervals from Wednesday 4 November to the end of
 /// Wednesday 18 November, 08:00–12:00 on the 18th missing. Each holds
 /// hour / 10 kWh, plus 1 in the week from the 4th and 2 after. No register
@@ -229,7 +218,7 @@ async fn a_long_gap_takes_the_shape_of_the_same_weekday() {
     let clock = Clock::manual(at(19, 0, 0));
     let app = spawn_app_with_clock(clock.clone()).await;
     let engineer = app.token(Role::Engineer).await;
-    let id = quiet_device(&app, &engineer).await;
+    let id = add_unpolled_th40c(&app, &engineer).await;
     let mut intervals = Vec::new();
     let mut start = at(4, 0, 0);
     while start < at(19, 0, 0) {
@@ -276,7 +265,7 @@ async fn a_meter_value_replaces_an_estimate_as_a_new_version() {
     let clock = Clock::manual(at(19, 0, 0));
     let app = spawn_app_with_clock(clock).await;
     let engineer = app.token(Role::Engineer).await;
-    let id = quiet_device(&app, &engineer).await;
+    let id = add_unpolled_th40c(&app, &engineer).await;
     let device = DeviceId(id);
     let estimate = Estimate {
         start: at(18, 10, 0),
@@ -289,28 +278,12 @@ async fn a_meter_value_replaces_an_estimate_as_a_new_version() {
             .unwrap(),
         1
     );
-    let meter = |start, value| Interval {
-        obis: "1-1:1.29.0".parse().unwrap(),
-        start,
-        minutes: 15,
-        value,
-        unit: Unit::KWh,
-        meter_status: "00".into(),
-        quality: Quality::GOOD,
-    };
-    let sent = [meter(at(18, 10, 0), 1.1), meter(at(18, 10, 15), 1.2)];
+    let sent = [quarter(at(18, 10, 0), 1.1), quarter(at(18, 10, 15), 1.2)];
     // One replaces the estimate, one is new.
     assert_eq!(insert_meter_intervals(&app.pool, device, &sent).await.unwrap(), 2);
     assert_eq!(insert_meter_intervals(&app.pool, device, &sent).await.unwrap(), 0);
-    let path = format!(
-        "/api/v1/devices/{id}/load-profile?obis=1-1:1.29.0&from={}&to={}",
-        rfc3339(at(18, 10, 0)),
-        rfc3339(at(18, 10, 30))
-    );
-    let (_, body) = app.request("GET", &path, Some(&engineer), None).await;
-    let got: Vec<_> = body["intervals"]
-        .as_array()
-        .unwrap()
+    let got: Vec<_> = fetch_load_profile(&app, &engineer, id, "1-1:1.29.0", at(18, 10, 0), at(18, 10, 30))
+        .await
         .iter()
         .map(|i| {
             (
@@ -371,33 +344,16 @@ async fn an_iec_meters_outage_is_filled_from_its_own_load_profile_not_estimated(
     let app = spawn_app_with_clock(clock.clone()).await;
     let engineer = app.token(Role::Engineer).await;
     // Silent from the start: the meter answers to another address.
-    let mut config = IecMeterConfig::new(IecKind::A1000, 7);
-    config.address = "99999999".into();
-    let meter = Arc::new(Mutex::new(IecMeter::new(config, now)));
-    let mut line = IecLine::new(vec![Arc::clone(&meter)], clock.clone());
-    line.reaction = Duration::from_millis(5);
-    let (_stop, shutdown) = watch::channel(false);
-    let (address, _) = spawn_iec_tcp(line, "127.0.0.1:0", shutdown).await.unwrap();
-    let (_, bus) = app
-        .request(
-            "POST",
-            "/api/v1/buses",
-            Some(&engineer),
-            Some(json!({"name": "iec", "transport": {"kind": "iec62056_tcp", "host": "127.0.0.1", "port": address.port()}})),
-        )
-        .await;
-    let (_, device) = app
-        .request(
-            "POST",
-            "/api/v1/devices",
-            Some(&engineer),
-            Some(
-                json!({"name": "A1000", "bus_id": bus["id"], "profile": "a1000", "iec_address": "12345678",
+    let meter = iec_meter(IecKind::A1000, 7, "99999999", now);
+    let (id, _stop) = serve_one_iec_tcp_device(
+        &app,
+        &engineer,
+        &meter,
+        &clock,
+        json!({"name": "A1000", "profile": "a1000", "iec_address": "12345678",
                         "schedule": {"energy_seconds": 1}}),
-            ),
-        )
-        .await;
-    let id = device["id"].as_i64().unwrap();
+    )
+    .await;
     // What an earlier profile read stored: the meter's import intervals
     // from 10:00 to 12:00 (stamped with their end, Wh → kWh).
     let recorded = |from: DateTime<Utc>, to: DateTime<Utc>| -> Vec<(DateTime<Utc>, f64)> {
@@ -412,15 +368,7 @@ async fn an_iec_meters_outage_is_filled_from_its_own_load_profile_not_estimated(
     };
     let earlier: Vec<Interval> = recorded(at(22, 10, 0), at(22, 12, 0))
         .into_iter()
-        .map(|(start, value)| Interval {
-            obis: "1-1:1.29.0".parse().unwrap(),
-            start,
-            minutes: 15,
-            value,
-            unit: Unit::KWh,
-            meter_status: "00".into(),
-            quality: Quality::GOOD,
-        })
+        .map(|(start, value)| quarter(start, value))
         .collect();
     assert_eq!(earlier.len(), 8);
     insert_meter_intervals(&app.pool, DeviceId(id), &earlier).await.unwrap();
@@ -444,16 +392,10 @@ async fn an_iec_meters_outage_is_filled_from_its_own_load_profile_not_estimated(
         .unwrap();
     assert_eq!(read_through, Some(at(22, 15, 0)));
 
-    let path = format!(
-        "/api/v1/devices/{id}/load-profile?obis=1-1:1.29.0&from={}&to={}",
-        rfc3339(at(22, 12, 0)),
-        rfc3339(at(22, 15, 0))
-    );
-    let (_, body) = app.request("GET", &path, Some(&engineer), None).await;
-    let got = body["intervals"].as_array().unwrap();
+    let got = fetch_load_profile(&app, &engineer, id, "1-1:1.29.0", at(22, 12, 0), at(22, 15, 0)).await;
     let outage = recorded(at(22, 12, 0), at(22, 15, 0));
     assert_eq!(outage.len(), 12);
-    assert_eq!(got.len(), 12, "{body:#}");
+    assert_eq!(got.len(), 12, "{got:#?}");
     for (interval, (start, value)) in got.iter().zip(&outage) {
         assert_eq!(interval["start"], json!(start), "{interval}");
         assert!((interval["value"].as_f64().unwrap() - value).abs() < 1e-9, "{interval}");
@@ -486,59 +428,22 @@ async fn a_gap_in_a_meters_own_profile_waits_for_its_history_then_is_estimated()
     let clock = Clock::manual(at(22, 15, 0));
     let app = spawn_app_with_clock(clock.clone()).await;
     let engineer = app.token(Role::Engineer).await;
-    let (_, bus) = app
-        .request(
-            "POST",
-            "/api/v1/buses",
-            Some(&engineer),
-            Some(json!({"name": "iec", "transport": {"kind": "iec62056_tcp", "host": "127.0.0.1", "port": 1}})),
-        )
-        .await;
-    let (_, device) = app
-        .request(
-            "POST",
-            "/api/v1/devices",
-            Some(&engineer),
-            Some(json!({"name": "A1000", "bus_id": bus["id"], "profile": "a1000", "iec_address": "12345678"})),
-        )
-        .await;
-    let id = device["id"].as_i64().unwrap();
-    let stored: Vec<Interval> = [(10, 0, 1.0), (10, 15, 1.0), (11, 30, 2.0), (11, 45, 2.0)]
-        .into_iter()
-        .map(|(hour, minute, value)| Interval {
-            obis: "1-1:1.29.0".parse().unwrap(),
-            start: at(22, hour, minute),
-            minutes: 15,
-            value,
-            unit: Unit::KWh,
-            meter_status: "00".into(),
-            quality: Quality::GOOD,
-        })
-        .collect();
-    insert_meter_intervals(&app.pool, DeviceId(id), &stored).await.unwrap();
-    let services = DeriveServices {
-        pool: app.pool.clone(),
-        profiles: Arc::new(ProfileSet::builtin()),
-        clock: clock.clone(),
-    };
+    let id = a1000_with_quarters(
+        &app,
+        &engineer,
+        &[(10, 0, 1.0), (10, 15, 1.0), (11, 30, 2.0), (11, 45, 2.0)],
+    )
+    .await;
+    let services = derive_services(&app, &clock);
     // 15:00: the gap ended at 11:30, three and a half hours ago.
     assert_eq!(estimate_gaps(&services).await.unwrap(), 0);
     // 17:30: six hours after its end.
     clock.advance(chrono::Duration::minutes(150));
-    let range = (at(22, 10, 30), at(22, 11, 30));
-    let path = format!(
-        "/api/v1/devices/{id}/load-profile?obis=1-1:1.29.0&from={}&to={}",
-        rfc3339(range.0),
-        rfc3339(range.1)
-    );
-    let estimated = eventually(WAIT, || async {
-        let (_, body) = app.request("GET", &path, Some(&engineer), None).await;
-        body["intervals"].as_array().is_some_and(|i| i.len() == 4)
-    })
-    .await;
+    let (from, to) = (at(22, 10, 30), at(22, 11, 30));
+    let gap = || fetch_load_profile(&app, &engineer, id, "1-1:1.29.0", from, to);
+    let estimated = eventually(WAIT, || async { gap().await.len() == 4 }).await;
     assert!(estimated);
-    let (_, body) = app.request("GET", &path, Some(&engineer), None).await;
-    for (interval, value) in body["intervals"].as_array().unwrap().iter().zip([1.2, 1.4, 1.6, 1.8]) {
+    for (interval, value) in gap().await.iter().zip([1.2, 1.4, 1.6, 1.8]) {
         assert!((interval["value"].as_f64().unwrap() - value).abs() < 1e-9, "{interval}");
         assert_eq!(
             (&interval["source"], &interval["flags"]),
@@ -566,47 +471,10 @@ async fn a_meters_profile_that_stops_while_it_is_read_is_estimated_past_the_grac
     let clock = Clock::manual(at(22, 19, 0));
     let app = spawn_app_with_clock(clock.clone()).await;
     let engineer = app.token(Role::Engineer).await;
-    let (_, bus) = app
-        .request(
-            "POST",
-            "/api/v1/buses",
-            Some(&engineer),
-            Some(json!({"name": "iec", "transport": {"kind": "iec62056_tcp", "host": "127.0.0.1", "port": 1}})),
-        )
-        .await;
-    let (_, device) = app
-        .request(
-            "POST",
-            "/api/v1/devices",
-            Some(&engineer),
-            Some(json!({"name": "A1000", "bus_id": bus["id"], "profile": "a1000", "iec_address": "12345678"})),
-        )
-        .await;
-    let id = device["id"].as_i64().unwrap();
-    let stored: Vec<Interval> = [(11, 30, 2.0), (11, 45, 2.0)]
-        .into_iter()
-        .map(|(hour, minute, value)| Interval {
-            obis: "1-1:1.29.0".parse().unwrap(),
-            start: at(22, hour, minute),
-            minutes: 15,
-            value,
-            unit: Unit::KWh,
-            meter_status: "00".into(),
-            quality: Quality::GOOD,
-        })
-        .collect();
-    insert_meter_intervals(&app.pool, DeviceId(id), &stored).await.unwrap();
+    let id = a1000_with_quarters(&app, &engineer, &[(11, 30, 2.0), (11, 45, 2.0)]).await;
     // 19:00 − 6 h = 13:00: the quarters from 12:00 to 13:00 are due.
-    let path = format!(
-        "/api/v1/devices/{id}/load-profile?obis=1-1:1.29.0&from={}&to={}",
-        rfc3339(at(22, 12, 0)),
-        rfc3339(at(22, 19, 0))
-    );
-    let services = DeriveServices {
-        pool: app.pool.clone(),
-        profiles: Arc::new(ProfileSet::builtin()),
-        clock: clock.clone(),
-    };
+    let due = || fetch_load_profile(&app, &engineer, id, "1-1:1.29.0", at(22, 12, 0), at(22, 19, 0));
+    let services = derive_services(&app, &clock);
     // The profile was never read through to the present (a backfill still
     // catching up would look the same): nothing to estimate yet.
     assert_eq!(estimate_gaps(&services).await.unwrap(), 0);
@@ -614,16 +482,10 @@ async fn a_meters_profile_that_stops_while_it_is_read_is_estimated_past_the_grac
     update_profile_read_at(&app.pool, DeviceId(id), at(22, 18, 55))
         .await
         .unwrap();
-    let estimated = eventually(WAIT, || async {
-        let (_, body) = app.request("GET", &path, Some(&engineer), None).await;
-        body["intervals"].as_array().is_some_and(|i| i.len() == 4)
-    })
-    .await;
-    let (_, body) = app.request("GET", &path, Some(&engineer), None).await;
-    assert!(estimated, "{body:#}");
-    let got: Vec<_> = body["intervals"]
-        .as_array()
-        .unwrap()
+    let estimated = eventually(WAIT, || async { due().await.len() == 4 }).await;
+    let intervals = due().await;
+    assert!(estimated, "{intervals:#?}");
+    let got: Vec<_> = intervals
         .iter()
         .map(|i| (i["start"].clone(), i["value"].as_f64().unwrap(), i["source"].clone()))
         .collect();

@@ -7,9 +7,8 @@ mod common;
 
 use std::time::Duration;
 
-use axum::http::StatusCode;
 use chrono::{DateTime, TimeZone, Utc};
-use common::{TestApp, eventually, spawn_app_with_clock};
+use common::{TestApp, add_unpolled_device, eventually, spawn_app_with_clock};
 use ohmnibus::device::reading::{Quality, Reading};
 use ohmnibus::device::unit::Unit;
 use ohmnibus::domain::clock::Clock;
@@ -27,24 +26,15 @@ fn at(hour: u32, minute: u32) -> DateTime<Utc> {
 /// `1-1:1.8.0` are `reads`; returns it once `count` intervals are derived.
 async fn e33_with_reads(app: &TestApp, reads: &[(DateTime<Utc>, f64)], count: usize) -> DeviceId {
     let engineer = app.token(Role::Engineer).await;
-    let (_, bus) = app
-        .request(
-            "POST",
-            "/api/v1/buses",
-            Some(&engineer),
-            Some(json!({"name": "line", "transport": {"kind": "modbus_tcp", "host": "127.0.0.1", "port": 1}})),
+    let id = DeviceId(
+        add_unpolled_device(
+            app,
+            &engineer,
+            "modbus_tcp",
+            json!({"name": "E33", "profile": "countis-e33", "address": 1}),
         )
-        .await;
-    let (status, device) = app
-        .request(
-            "POST",
-            "/api/v1/devices",
-            Some(&engineer),
-            Some(json!({"name": "E33", "bus_id": bus["id"], "profile": "countis-e33", "address": 1})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{device}");
-    let id = DeviceId(device["id"].as_i64().unwrap());
+        .await,
+    );
     let batch: Vec<_> = reads
         .iter()
         .map(|(read_at, value)| {

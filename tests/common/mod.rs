@@ -13,6 +13,7 @@ use ohmnibus::config::Config;
 use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::role::Role;
+use ohmnibus::sim::iec62056::{IecKind, IecLine, IecMeter, IecMeterConfig, SharedMeter, spawn_iec_tcp};
 use ohmnibus::startup::{Application, start};
 use ohmnibus::store::database::{connect, create_database_if_missing, migrate};
 use ohmnibus::store::tokens::insert_token;
@@ -209,4 +210,133 @@ pub async fn serve_one_modbus_tcp_device(
                                   "schedule": schedule});
     let (_, created) = app.request("POST", "/api/v1/devices", Some(engineer), Some(body)).await;
     (created["id"].as_i64().unwrap(), stop)
+}
+
+/// Adds a bus of transport `kind` ("modbus_tcp", "iec62056_tcp") named
+/// `name` at `port` on 127.0.0.1 through the API; returns its id.
+pub async fn add_bus(app: &TestApp, engineer: &str, name: &str, kind: &str, port: u16) -> Value {
+    let transport = serde_json::json!({"kind": kind, "host": "127.0.0.1", "port": port});
+    let (status, bus) = app
+        .request(
+            "POST",
+            "/api/v1/buses",
+            Some(engineer),
+            Some(serde_json::json!({"name": name, "transport": transport})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{bus}");
+    bus["id"].clone()
+}
+
+/// Adds `device` (the request body without `bus_id`) on `bus_id` through
+/// the API; returns its id.
+pub async fn add_device(app: &TestApp, engineer: &str, bus_id: &Value, mut device: Value) -> i64 {
+    device["bus_id"] = bus_id.clone();
+    let (status, created) = app
+        .request("POST", "/api/v1/devices", Some(engineer), Some(device))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    created["id"].as_i64().unwrap()
+}
+
+/// Adds `device` on a bus of transport `kind` nobody answers on (port 1),
+/// so what is stored for it is what the test puts there; returns its id.
+pub async fn add_unpolled_device(app: &TestApp, engineer: &str, kind: &str, device: Value) -> i64 {
+    let name = if kind == "modbus_tcp" { "line" } else { "iec" };
+    let bus = add_bus(app, engineer, name, kind, 1).await;
+    add_device(app, engineer, &bus, device).await
+}
+
+/// A simulated IEC 62056-21 line of `meters` on `clock` that answers after
+/// 5 ms instead of the standard's 200 ms, so tests read quickly.
+pub fn quick_iec_line(meters: Vec<SharedMeter>, clock: Clock) -> IecLine {
+    let mut line = IecLine::new(meters, clock);
+    line.reaction = Duration::from_millis(5);
+    line
+}
+
+/// Serves `line` over TCP on 127.0.0.1; returns its port and its stop
+/// switch: the line serves while the switch is kept.
+pub async fn serve_iec_tcp(line: IecLine) -> (u16, watch::Sender<bool>) {
+    let (stop, shutdown) = watch::channel(false);
+    let (address, _) = spawn_iec_tcp(line, "127.0.0.1:0", shutdown).await.unwrap();
+    (address.port(), stop)
+}
+
+/// Serves `meter` alone on a quick IEC line over TCP on `clock` and adds it
+/// through the API: bus "iec", then `device` (the request body without
+/// `bus_id`). Returns the device id and the line's stop switch.
+pub async fn serve_one_iec_tcp_device(
+    app: &TestApp,
+    engineer: &str,
+    meter: &SharedMeter,
+    clock: &Clock,
+    device: Value,
+) -> (i64, watch::Sender<bool>) {
+    let (port, stop) = serve_iec_tcp(quick_iec_line(vec![Arc::clone(meter)], clock.clone())).await;
+    let bus = add_bus(app, engineer, "iec", "iec62056_tcp", port).await;
+    (add_device(app, engineer, &bus, device).await, stop)
+}
+
+/// The device's intervals of `obis` in `[from, to)` as the load-profile API
+/// serves them (JSON objects, by start).
+pub async fn fetch_load_profile(
+    app: &TestApp,
+    token: &str,
+    id: i64,
+    obis: &str,
+    from: chrono::DateTime<chrono::Utc>,
+    to: chrono::DateTime<chrono::Utc>,
+) -> Vec<Value> {
+    let stamp = |at: chrono::DateTime<chrono::Utc>| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let path = format!(
+        "/api/v1/devices/{id}/load-profile?obis={obis}&from={}&to={}",
+        stamp(from),
+        stamp(to)
+    );
+    let (status, body) = app.request("GET", &path, Some(token), None).await;
+    assert_eq!(status, StatusCode::OK, "{path}: {body}");
+    body["intervals"].as_array().unwrap().clone()
+}
+
+/// A simulated IEC meter of `kind` (history from `seed`) answering to
+/// `address`, its clock set at `at`.
+pub fn iec_meter(kind: IecKind, seed: u64, address: &str, at: chrono::DateTime<chrono::Utc>) -> SharedMeter {
+    let mut config = IecMeterConfig::new(kind, seed);
+    config.address = address.into();
+    Arc::new(std::sync::Mutex::new(IecMeter::new(config, at)))
+}
+
+/// Reads the device on demand and waits (up to 20 s) until the read is done.
+pub async fn read_now(app: &TestApp, token: &str, id: i64) {
+    let (_, job) = app
+        .request("POST", &format!("/api/v1/devices/{id}/read"), Some(token), None)
+        .await;
+    let job_path = format!("/api/v1/reads/{}", job["id"]);
+    let done = eventually(Duration::from_secs(20), || async {
+        app.request("GET", &job_path, Some(token), None).await.1["state"] == "done"
+    })
+    .await;
+    assert!(done, "the read at {} did not finish", app.app.state.clock.now());
+}
+
+/// A TH40C ("Main", Modbus unit 1) on a bus nobody answers on; returns its id.
+pub async fn add_unpolled_th40c(app: &TestApp, engineer: &str) -> i64 {
+    add_unpolled_device(
+        app,
+        engineer,
+        "modbus_tcp",
+        serde_json::json!({"name": "Main", "profile": "th40c", "address": 1}),
+    )
+    .await
+}
+
+/// How many readings of `obis` are stored for device `id`.
+pub async fn count_readings(app: &TestApp, id: i64, obis: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM readings WHERE device_id = $1 AND obis = $2")
+        .bind(id)
+        .bind(obis)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
 }
