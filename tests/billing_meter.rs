@@ -481,3 +481,50 @@ async fn th40c_over_iec(
     assert_eq!(billing_resets(&app, id).await, [before[0], reset]);
     app.stop().await;
 }
+
+/// A TH40C programmed to print all sixteen sets it keeps: the first read
+/// stores every one of them, each on the first of its month at 00:00 in
+/// Rome (the factory schedule), holding the meter's totals at that instant.
+#[tokio::test]
+async fn a_th40c_printing_all_its_sets_is_backfilled_whole() {
+    let start = Utc.with_ymd_and_hms(2026, 11, 20, 10, 0, 0).unwrap();
+    let clock = Clock::manual(start);
+    let app = spawn_app_with_clock(clock.clone()).await;
+    let zone = site_in_rome(&app).await;
+    let token = app.token(Role::Engineer).await;
+    let mut config = IecMeterConfig::new(IecKind::Th40c, 13);
+    config.address = "40002".into();
+    config.zone = zone;
+    config.readout_sets = 16;
+    let meter: SharedMeter = Arc::new(Mutex::new(IecMeter::new(config, start)));
+    let (id, _stop) = serve_one_iec_tcp_device(
+        &app,
+        &token,
+        &meter,
+        &clock,
+        json!({"name": "TH40C", "profile": "th40c", "iec_address": "40002",
+               "schedule": {"energy_seconds": 1}}),
+    )
+    .await;
+    // Midnight on the 1st of November 2026, October, … back sixteen months.
+    let resets: Vec<DateTime<Utc>> = (0..16)
+        .map(|k: i32| {
+            let months = 2026 * 12 + 10 - k;
+            let (year, month) = (months / 12, (months % 12 + 1) as u32);
+            zone.with_ymd_and_hms(year, month, 1, 0, 0, 0)
+                .single()
+                .unwrap()
+                .with_timezone(&Utc)
+        })
+        .collect();
+    let listed = list_until(&app, &token, id, 16).await;
+    assert_eq!(reset_times(&listed), resets, "{listed:?}");
+    for (period, at) in listed.iter().zip(&resets) {
+        let total = meter.lock().unwrap().energy_at(1, 0, *at).unwrap();
+        assert!(
+            (value_of(period, "1-1:1.8.0") - total).abs() < 1e-6,
+            "{at}: {total} in {period}"
+        );
+    }
+    app.stop().await;
+}
