@@ -1,4 +1,4 @@
-//! HTML pages for operators: fleet overview, device detail, login.
+//! HTML pages for operators: fleet overview, device detail and billing, buses, events, login.
 
 pub mod billing;
 pub mod bus;
