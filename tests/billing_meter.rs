@@ -31,6 +31,7 @@ use ohmnibus::sim::meter::Th40cModel;
 use ohmnibus::sim::model::MeterModel;
 use ohmnibus::store::billing::{fetch_billing_periods, insert_billing_periods};
 use serde_json::{Value, json};
+use tokio::sync::watch;
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -416,6 +417,37 @@ async fn a_th40c_over_iec_resetting_on_the_sites_schedule() {
     th40c_over_iec(Some((15, 6)), dates).await;
 }
 
+/// A simulated TH40C on IEC 62056-21 at `address`, its clock in `zone`.
+fn th40c_config(seed: u64, address: &str, zone: Tz) -> IecMeterConfig {
+    let mut config = IecMeterConfig::new(IecKind::Th40c, seed);
+    config.address = address.into();
+    config.zone = zone;
+    config
+}
+
+/// Serves the TH40C `config` describes over IEC 62056-21 TCP on the test's
+/// clock, its history from now on, and adds it as a device read every
+/// second: its id, the meter, and the line's stop handle.
+async fn serve_th40c_over_iec(
+    app: &TestApp,
+    token: &str,
+    clock: &Clock,
+    config: IecMeterConfig,
+) -> (i64, SharedMeter, watch::Sender<bool>) {
+    let address = config.address.clone();
+    let meter: SharedMeter = Arc::new(Mutex::new(IecMeter::new(config, clock.now())));
+    let (id, stop) = serve_one_iec_tcp_device(
+        app,
+        token,
+        &meter,
+        clock,
+        json!({"name": "TH40C", "profile": "th40c", "iec_address": address,
+               "schedule": {"energy_seconds": 1}}),
+    )
+    .await;
+    (id, meter, stop)
+}
+
 /// A TH40C over IEC 62056-21 on a site in Rome, resetting on `schedule`
 /// (day, hour; the factory's day 1 at 00:00 when `None`), which the site
 /// is given too; `dates` as [`th40c_dates`] gives them.
@@ -427,9 +459,7 @@ async fn th40c_over_iec(
     let app = spawn_app_with_clock(clock.clone()).await;
     let zone = site_in_rome(&app).await;
     let token = app.token(Role::Engineer).await;
-    let mut config = IecMeterConfig::new(IecKind::Th40c, 12);
-    config.address = "40001".into();
-    config.zone = zone;
+    let mut config = th40c_config(12, "40001", zone);
     if let Some((day, hour)) = schedule {
         config.billing_day = day;
         config.billing_hour = hour;
@@ -440,16 +470,7 @@ async fn th40c_over_iec(
             .await
             .unwrap();
     }
-    let meter: SharedMeter = Arc::new(Mutex::new(IecMeter::new(config, start)));
-    let (id, _stop) = serve_one_iec_tcp_device(
-        &app,
-        &token,
-        &meter,
-        &clock,
-        json!({"name": "TH40C", "profile": "th40c", "iec_address": "40001",
-               "schedule": {"energy_seconds": 1}}),
-    )
-    .await;
+    let (id, meter, _stop) = serve_th40c_over_iec(&app, &token, &clock, config).await;
     // The readout's energies (1-1:C.8.0, C = 1…10) and their two sets.
     let totals = |at: DateTime<Utc>| -> Vec<(String, f64)> {
         let mut meter = meter.lock().unwrap();
@@ -492,20 +513,9 @@ async fn a_th40c_printing_all_its_sets_is_backfilled_whole() {
     let app = spawn_app_with_clock(clock.clone()).await;
     let zone = site_in_rome(&app).await;
     let token = app.token(Role::Engineer).await;
-    let mut config = IecMeterConfig::new(IecKind::Th40c, 13);
-    config.address = "40002".into();
-    config.zone = zone;
+    let mut config = th40c_config(13, "40002", zone);
     config.readout_sets = 16;
-    let meter: SharedMeter = Arc::new(Mutex::new(IecMeter::new(config, start)));
-    let (id, _stop) = serve_one_iec_tcp_device(
-        &app,
-        &token,
-        &meter,
-        &clock,
-        json!({"name": "TH40C", "profile": "th40c", "iec_address": "40002",
-               "schedule": {"energy_seconds": 1}}),
-    )
-    .await;
+    let (id, meter, _stop) = serve_th40c_over_iec(&app, &token, &clock, config).await;
     // Midnight on the 1st of November 2026, October, … back sixteen months.
     let resets: Vec<DateTime<Utc>> = (0..16)
         .map(|k: i32| {
