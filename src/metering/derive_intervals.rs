@@ -69,14 +69,10 @@ pub fn plausible_wrap(before: f64, after: f64, wrap: f64) -> Option<f64> {
 
 /// Derives the complete intervals covered by `reads` (cumulative register
 /// values, any order; equal instants keep the first). `minutes` is clamped
-/// to 1–120, the range `devices.interval_minutes` allows. Every decrease is
-/// a reset: see [`derive_with_wrap`] for a register known to wrap.
-pub fn derive(reads: &[(DateTime<Utc>, f64)], minutes: u32, zone: Tz) -> Vec<DerivedInterval> {
-    derive_with_wrap(reads, minutes, zone, None)
-}
-
-/// [`derive`] for a register that wraps at `wrap` (2^bits × scale, in the
-/// reads' unit); a plausible wrap yields its increase, flagged `rollover`.
+/// to 1–120, the range `devices.interval_minutes` allows. A register that
+/// wraps at `wrap` (2^bits × scale, in the reads' unit) gives the increase
+/// of a plausible wrap, flagged `rollover`; every other decrease (and every
+/// decrease where `wrap` is `None`) is a reset.
 pub fn derive_with_wrap(
     reads: &[(DateTime<Utc>, f64)],
     minutes: u32,
@@ -174,6 +170,11 @@ pub fn day_start(day: chrono::NaiveDate, zone: Tz) -> DateTime<Utc> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// A register that never wraps: every decrease is a reset.
+    fn derive(reads: &[(DateTime<Utc>, f64)], minutes: u32, zone: Tz) -> Vec<DerivedInterval> {
+        derive_with_wrap(reads, minutes, zone, None)
+    }
 
     fn at(h: u32, m: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 3, 2, h, m, 0).unwrap()
