@@ -301,9 +301,10 @@ async fn health_and_pages() {
 #[tokio::test]
 async fn readings_page_through_a_time_range() {
     use chrono::{Duration, TimeZone, Utc};
-    use ohmnibus::device::reading::{Quality, Reading};
-    use ohmnibus::device::unit::Unit;
+    use ohmnibus::device::reading::Reading;
     use ohmnibus::domain::ids::DeviceId;
+    use ohmnibus::domain::quality::Quality;
+    use ohmnibus::domain::unit::Unit;
 
     let app = spawn_app().await;
     let engineer = app.token(Role::Engineer).await;

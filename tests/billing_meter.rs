@@ -17,11 +17,11 @@ use common::{
     TestApp, add_bus, add_device, eventually, iec_meter, serve_one_iec_tcp_device, serve_one_modbus_tcp_device,
     spawn_app, spawn_app_with_clock,
 };
-use ohmnibus::device::obis::ObisCode;
-use ohmnibus::device::reading::Quality;
 use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::ids::DeviceId;
+use ohmnibus::domain::obis::ObisCode;
+use ohmnibus::domain::quality::Quality;
 use ohmnibus::domain::role::Role;
 use ohmnibus::metering::billing::{BillingPeriod, BillingRegister, BillingSource};
 use ohmnibus::protocol::modbus::frame::Exception;

@@ -13,13 +13,14 @@ use common::{
     serve_one_modbus_tcp_device, spawn_app_with_clock,
 };
 use ohmnibus::device::interval::Interval;
-use ohmnibus::device::obis::ObisCode;
-use ohmnibus::device::reading::Quality;
 use ohmnibus::device::registry::ProfileSet;
-use ohmnibus::device::unit::Unit;
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::ids::DeviceId;
+use ohmnibus::domain::obis::ObisCode;
+use ohmnibus::domain::quality::Quality;
 use ohmnibus::domain::role::Role;
+use ohmnibus::domain::severity::Severity;
+use ohmnibus::domain::unit::Unit;
 use ohmnibus::protocol::modbus::frame::Exception;
 use ohmnibus::sim::device::SimDevice;
 use ohmnibus::sim::iec62056::IecKind;
@@ -78,7 +79,7 @@ async fn a_meter_clock_ahead_opens_the_event_and_a_set_clock_clears_it() {
                 .await
                 .unwrap()
                 .into_iter()
-                .filter(|e| e.code == "clock_drift")
+                .filter(|e| e.code.as_str() == "clock_drift")
                 .collect::<Vec<_>>()
         }
     };
@@ -98,7 +99,7 @@ async fn a_meter_clock_ahead_opens_the_event_and_a_set_clock_clears_it() {
     let open = events().await;
     assert_eq!(open.len(), 1, "{open:?}");
     assert!(open[0].cleared_at.is_none());
-    assert_eq!(open[0].severity, "warning");
+    assert_eq!(open[0].severity, Severity::Warning);
     assert!(open[0].message.contains("120 s ahead"), "{}", open[0].message);
 
     // Set right again: the next read clears it.

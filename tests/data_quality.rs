@@ -8,11 +8,11 @@ use axum::http::StatusCode;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use common::{add_unpolled_th40c, spawn_app_with_clock};
 use ohmnibus::device::interval::Interval;
-use ohmnibus::device::reading::Quality;
-use ohmnibus::device::unit::Unit;
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::ids::DeviceId;
+use ohmnibus::domain::quality::Quality;
 use ohmnibus::domain::role::Role;
+use ohmnibus::domain::unit::Unit;
 use ohmnibus::store::intervals::{insert_interval_version, insert_meter_intervals};
 use serde_json::{Value, json};
 

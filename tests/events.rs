@@ -5,8 +5,10 @@ mod common;
 
 use chrono::{Duration, TimeZone, Utc};
 use common::{TestApp, add_bus, add_device, spawn_app};
+use ohmnibus::domain::event::EventKind;
 use ohmnibus::domain::ids::DeviceId;
 use ohmnibus::domain::role::Role;
+use ohmnibus::domain::severity::Severity;
 use ohmnibus::store::events::{insert_event, update_event_cleared};
 use serde_json::json;
 
@@ -24,20 +26,17 @@ async fn events_are_listed_filtered_and_acknowledged() {
     let early = Utc.with_ymd_and_hms(2026, 11, 1, 8, 0, 0).unwrap();
     let late = early + Duration::days(5);
     // Feeder: a low battery from the 1st, over on the 2nd; Main: silent since the 6th.
-    insert_event(
-        &app.pool,
-        feeder,
-        "low_battery",
-        "critical",
-        "Feeder: low battery",
-        early,
-    )
-    .await
-    .unwrap();
-    update_event_cleared(&app.pool, feeder, "low_battery", early + Duration::days(1))
+    let low_battery = EventKind::Meter {
+        code: "low_battery".parse().unwrap(),
+        severity: Severity::Critical,
+    };
+    insert_event(&app.pool, feeder, &low_battery, "Feeder: low battery", early)
         .await
         .unwrap();
-    insert_event(&app.pool, main, "comm_lost", "warning", "Main stopped answering", late)
+    update_event_cleared(&app.pool, feeder, &low_battery.code(), early + Duration::days(1))
+        .await
+        .unwrap();
+    insert_event(&app.pool, main, &EventKind::CommLost, "Main stopped answering", late)
         .await
         .unwrap();
 

@@ -14,11 +14,11 @@ use common::{
 };
 use http_body_util::BodyExt;
 use ohmnibus::device::interval::Interval;
-use ohmnibus::device::reading::Quality;
-use ohmnibus::device::unit::Unit;
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::ids::DeviceId;
+use ohmnibus::domain::quality::Quality;
 use ohmnibus::domain::role::Role;
+use ohmnibus::domain::unit::Unit;
 use ohmnibus::sim::iec62056::IecKind;
 use ohmnibus::sim::iec62056::history::Quantity;
 use ohmnibus::store::intervals::{insert_interval_version, insert_meter_intervals};

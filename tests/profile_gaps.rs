@@ -16,13 +16,13 @@ use common::{
 use ohmnibus::derive::DeriveServices;
 use ohmnibus::derive::estimate::estimate_gaps;
 use ohmnibus::device::interval::Interval;
-use ohmnibus::device::obis::ObisCode;
-use ohmnibus::device::reading::Quality;
 use ohmnibus::device::registry::ProfileSet;
-use ohmnibus::device::unit::Unit;
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::ids::DeviceId;
+use ohmnibus::domain::obis::ObisCode;
+use ohmnibus::domain::quality::Quality;
 use ohmnibus::domain::role::Role;
+use ohmnibus::domain::unit::Unit;
 use ohmnibus::metering::derive_intervals::DerivedInterval;
 use ohmnibus::metering::estimate::Estimate;
 use ohmnibus::protocol::modbus::frame::Exception;

@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use common::{TestApp, add_unpolled_device, eventually, spawn_app_with_clock};
-use ohmnibus::device::reading::{Quality, Reading};
-use ohmnibus::device::unit::Unit;
+use ohmnibus::device::reading::Reading;
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::ids::DeviceId;
+use ohmnibus::domain::quality::Quality;
 use ohmnibus::domain::role::Role;
+use ohmnibus::domain::unit::Unit;
 use ohmnibus::store::derived_intervals::fetch_derived_intervals;
 use ohmnibus::store::readings::insert_readings;
 use serde_json::json;

@@ -16,14 +16,15 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use super::DeriveServices;
-use crate::device::reading::Quality;
+use crate::domain::event::EventKind;
 use crate::domain::ids::DeviceId;
+use crate::domain::quality::Quality;
 use crate::domain::transport::Protocol;
 use crate::metering::billing::{BillingPeriod, BillingSource};
 use crate::metering::billing_meter::{
     FACTORY_SCHEDULE, MeterValue, ResetSchedule, periods_from_history, periods_from_shift, shift_codes,
 };
-use crate::metering::clock_drift::{CLOCK_DRIFT, in_drift};
+use crate::metering::clock_drift::in_drift;
 use crate::store::billing::{
     ShiftingDevice, fetch_devices_with_history_sets, fetch_devices_with_reset_times, fetch_first_seen,
     fetch_last_reset, insert_billing_periods,
@@ -31,9 +32,6 @@ use crate::store::billing::{
 use crate::store::error::StoreError;
 use crate::store::events::{fetch_event_spans, insert_momentary_event};
 use crate::store::readings::{StoredReading, fetch_latest};
-
-/// Event code of a billing reset the meter made.
-pub const BILLING_RESET: &str = "billing_reset";
 
 /// Runs over every device with reset times, then every device whose
 /// history shifts; a device that fails is logged and tried again next round.
@@ -135,7 +133,7 @@ async fn store_periods(
         .map(|p| p.reset_at)
         .min()
         .unwrap_or_else(|| services.clock.now());
-    let drifts = fetch_event_spans(pool, device, CLOCK_DRIFT, first).await?;
+    let drifts = fetch_event_spans(pool, device, &EventKind::ClockDrift, first).await?;
     let periods: Vec<BillingPeriod> = periods
         .iter()
         .cloned()
@@ -150,7 +148,7 @@ async fn store_periods(
     let inserted = insert_billing_periods(pool, device, &periods).await?;
     for reset_at in announced(before, &inserted) {
         let message = format!("The meter closed a billing period at {}", reset_at.to_rfc3339());
-        insert_momentary_event(pool, device, BILLING_RESET, "info", &message, reset_at).await?;
+        insert_momentary_event(pool, device, &EventKind::BillingReset, &message, reset_at).await?;
     }
     Ok(())
 }

@@ -7,9 +7,10 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use super::DeriveServices;
-use crate::device::obis::ObisCode;
 use crate::device::profile::Profile;
-use crate::device::reading::Quality;
+use crate::domain::event::EventKind;
+use crate::domain::obis::ObisCode;
+use crate::domain::quality::Quality;
 use crate::metering::billing::{BillingPeriod, BillingRegister, BillingSource};
 use crate::metering::billing_schedule::{instants, interpolate};
 use crate::store::StoreError;
@@ -82,7 +83,7 @@ async fn close_device(services: &DeriveServices, device: &ScheduledDevice) -> Re
         if !inserted.is_empty() {
             stored += 1;
             let message = format!("Billing period closed by the server at {}", at.to_rfc3339());
-            insert_momentary_event(&services.pool, device.id, "billing_reset", "info", &message, at).await?;
+            insert_momentary_event(&services.pool, device.id, &EventKind::BillingReset, &message, at).await?;
         }
     }
     Ok(stored)

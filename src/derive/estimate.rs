@@ -16,6 +16,7 @@ use chrono_tz::Tz;
 
 use super::DeriveServices;
 use super::intervals::is_cumulative_energy;
+use crate::domain::event::EventKind;
 use crate::domain::transport::Protocol;
 use crate::metering::estimate::{Evidence, Known, PROFILE_WEEKS, SHORT_GAP_MINUTES, estimate, register_increase};
 use crate::metering::gaps::{Gap, find_gaps, is_due, last_complete_end};
@@ -155,7 +156,7 @@ async fn estimate_gap(
     if new > 0 {
         let message = gap_message(code, gap, new, increase.is_some(), after.is_none());
         let now = services.clock.now();
-        insert_momentary_event(&services.pool, device.id, "profile_gap", "warning", &message, now).await?;
+        insert_momentary_event(&services.pool, device.id, &EventKind::ProfileGap, &message, now).await?;
     }
     Ok(new)
 }

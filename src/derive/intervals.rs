@@ -12,9 +12,10 @@ use chrono::Duration;
 use chrono_tz::Tz;
 
 use super::DeriveServices;
-use crate::device::obis::ObisCode;
 use crate::device::profile::Profile;
-use crate::device::reading::Quality;
+use crate::domain::event::EventKind;
+use crate::domain::obis::ObisCode;
+use crate::domain::quality::Quality;
 use crate::domain::transport::Protocol;
 use crate::metering::derive_intervals::{DerivedInterval, derive_with_wrap};
 use crate::metering::validation::flag_spike;
@@ -108,16 +109,14 @@ async fn record_counter_events(
     for interval in intervals {
         let end = interval.start + Duration::minutes(i64::from(interval.minutes));
         let span = format!("{} – {}", interval.start.to_rfc3339(), end.to_rfc3339());
-        let (event, severity, message) = if interval.quality.contains(Quality::ROLLOVER) {
+        let (event, message) = if interval.quality.contains(Quality::ROLLOVER) {
             (
-                "register_rollover",
-                "info",
+                EventKind::RegisterRollover,
                 format!("{code} wrapped past its register's range in {span}; the count continues"),
             )
         } else if interval.quality.contains(Quality::NEGATIVE_DELTA) {
             (
-                "register_decreased",
-                "warning",
+                EventKind::RegisterDecreased,
                 format!(
                     "{code} went back in {span}: the meter was replaced or reset; no consumption is derived across it"
                 ),
@@ -125,7 +124,7 @@ async fn record_counter_events(
         } else {
             continue;
         };
-        insert_momentary_event(&services.pool, device.id, event, severity, &message, interval.start).await?;
+        insert_momentary_event(&services.pool, device.id, &event, &message, interval.start).await?;
     }
     Ok(())
 }

@@ -5,10 +5,11 @@ use std::collections::HashMap;
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
-use super::obis::ObisCode;
 use super::profile::{Block, Profile};
-use super::reading::{Quality, Reading};
+use super::reading::Reading;
 use super::value_type::ValueType;
+use crate::domain::obis::ObisCode;
+use crate::domain::quality::Quality;
 
 /// What one poll's answers hold.
 #[derive(Debug, Clone, Default, PartialEq)]

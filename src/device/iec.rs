@@ -10,12 +10,14 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
-use super::obis::ObisCode;
 use super::profile::RegisterGroup;
-use super::unit::Unit;
+use crate::domain::event::EventCode;
+use crate::domain::obis::ObisCode;
+use crate::domain::severity::Severity;
 use crate::domain::transport::IEC_BAUD_RATES;
+use crate::domain::unit::Unit;
 
 /// `[iec62056]` of a profile.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -104,9 +106,56 @@ pub struct StatusWord {
     /// How the word is written: `hex` (`(0000000C)`) or `binary` (`(00001100)`).
     pub format: StatusFormat,
     /// Bit number (0 = least significant) → stable snake_case condition code.
-    pub bits: BTreeMap<u8, String>,
-    /// `error` or `warning`: the severity of its conditions.
-    pub severity: String,
+    #[serde(deserialize_with = "bit_codes")]
+    pub bits: BTreeMap<u8, EventCode>,
+    /// `error` or `warning`: what its conditions are.
+    pub severity: WordLevel,
+}
+
+/// What the conditions of a status word are: the meter's error register
+/// (events of severity critical) or its warning register.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WordLevel {
+    Error,
+    Warning,
+}
+
+impl WordLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WordLevel::Error => "error",
+            WordLevel::Warning => "warning",
+        }
+    }
+
+    /// The severity of the events its conditions open.
+    pub fn severity(self) -> Severity {
+        match self {
+            WordLevel::Error => Severity::Critical,
+            WordLevel::Warning => Severity::Warning,
+        }
+    }
+}
+
+impl std::fmt::Display for WordLevel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Reads a word's bit names, refusing a name that is no event code with
+/// the bit it names.
+fn bit_codes<'de, D: Deserializer<'de>>(deserializer: D) -> Result<BTreeMap<u8, EventCode>, D::Error> {
+    BTreeMap::<u8, String>::deserialize(deserializer)?
+        .into_iter()
+        .map(|(bit, text)| match text.parse() {
+            Ok(code) => Ok((bit, code)),
+            Err(_) => Err(serde::de::Error::custom(format!(
+                "bits.{bit}: must be a snake_case condition code, not {text:?}"
+            ))),
+        })
+        .collect()
 }
 
 /// An event the meter logs: the time values holding the start and the stop
@@ -115,9 +164,9 @@ pub struct StatusWord {
 #[serde(deny_unknown_fields)]
 pub struct EventRegister {
     /// Stable snake_case event code (`voltage_loss_l1`, `power_down`).
-    pub code: String,
+    pub code: EventCode,
     /// `critical`, `warning` or `info`: the severity of its events.
-    pub severity: String,
+    pub severity: Severity,
     /// Code of the start time, as stored (a listed value of shape `time`).
     pub start: ObisCode,
     /// Code of the stop time, as stored.
@@ -232,27 +281,24 @@ impl IecSettings {
         }
         for (index, word) in self.status.iter().enumerate() {
             let field = |name: &str| format!("iec62056.status[{index}] ({}).{name}", word.name);
-            if !matches!(word.severity.as_str(), "error" | "warning") {
-                return fail(field("severity"), "must be error or warning");
-            }
             if let Some((bit, _)) = word.bits.iter().find(|(bit, _)| **bit >= 32) {
                 return fail(field(&format!("bits.{bit}")), "bits are numbered 0-31");
             }
-            if let Some((bit, _)) = word.bits.iter().find(|(_, code)| !is_snake_case(code)) {
-                return fail(field(&format!("bits.{bit}")), "must be a snake_case condition code");
+            if let Some((bit, _)) = word.bits.iter().find(|(_, code)| code.head_end_kind().is_some()) {
+                return fail(
+                    field(&format!("bits.{bit}")),
+                    "names an event the head-end raises itself",
+                );
             }
         }
         let mut codes = std::collections::HashSet::new();
         for (index, event) in self.events.iter().enumerate() {
             let field = |name: &str| format!("iec62056.events[{index}] ({}).{name}", event.code);
-            if !is_snake_case(&event.code) {
-                return fail(field("code"), "must be a snake_case event code");
+            if event.code.head_end_kind().is_some() {
+                return fail(field("code"), "names an event the head-end raises itself");
             }
             if !codes.insert(&event.code) {
                 return fail(field("code"), "listed twice");
-            }
-            if !matches!(event.severity.as_str(), "critical" | "warning" | "info") {
-                return fail(field("severity"), "must be critical, warning or info");
             }
             for (name, code) in [("start", &event.start), ("stop", &event.stop)] {
                 if !self
@@ -329,14 +375,6 @@ impl IecSettings {
     }
 }
 
-fn is_snake_case(text: &str) -> bool {
-    !text.is_empty()
-        && text.starts_with(|c: char| c.is_ascii_lowercase())
-        && text
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-}
-
 impl StatusWord {
     /// Reads the word as the meter writes it.
     pub fn parse(&self, text: &str) -> Option<u32> {
@@ -349,14 +387,14 @@ impl StatusWord {
 
     /// The conditions a word's set bits name, in bit order. Set bits the
     /// profile does not name come back as `bit_N` so nothing is hidden.
-    pub fn conditions(&self, word: u32) -> Vec<String> {
+    pub fn conditions(&self, word: u32) -> Vec<EventCode> {
         (0..32u8)
             .filter(|bit| word & (1 << bit) != 0)
             .map(|bit| {
                 self.bits
                     .get(&bit)
                     .cloned()
-                    .unwrap_or_else(|| format!("unnamed_bit_{bit}"))
+                    .unwrap_or_else(|| EventCode::unnamed_bit(bit))
             })
             .collect()
     }

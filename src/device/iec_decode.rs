@@ -4,19 +4,21 @@
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
-use super::iec::{IecSettings, ValueShape};
-use super::obis::ObisCode;
-use super::reading::{Quality, Reading};
-use super::unit::Unit;
+use super::iec::{IecSettings, ValueShape, WordLevel};
+use super::reading::Reading;
+use crate::domain::event::EventCode;
+use crate::domain::obis::ObisCode;
+use crate::domain::quality::Quality;
+use crate::domain::unit::Unit;
 use crate::protocol::iec62056::{DataSet, DataValue};
 
 /// A condition a status word reports as present.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Condition {
     /// Stable snake_case code from the profile (`over_voltage`, `low_battery`).
-    pub code: String,
+    pub code: EventCode,
     /// `error` or `warning`, from the status word it came from.
-    pub severity: String,
+    pub severity: WordLevel,
     /// The status word's code (`0-0:F.F.0`).
     pub word: ObisCode,
 }
@@ -57,7 +59,7 @@ pub fn decode_readout(settings: &IecSettings, sets: &[DataSet], read_at: DateTim
                     out.conditions
                         .extend(word.conditions(bits).into_iter().map(|condition| Condition {
                             code: condition,
-                            severity: word.severity.clone(),
+                            severity: word.severity,
                             word: code.clone(),
                         }));
                     out.readings

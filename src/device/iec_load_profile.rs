@@ -12,8 +12,8 @@ use chrono_tz::{OffsetComponents, Tz};
 
 use super::iec::LoadProfileSettings;
 use super::interval::Interval;
-use super::obis::ObisCode;
-use super::reading::Quality;
+use crate::domain::obis::ObisCode;
+use crate::domain::quality::Quality;
 use crate::protocol::iec62056::{LoadProfileBlock, ProfileRequest, ProfileTime};
 
 /// The request for the intervals from `from` to `to` (the newest when

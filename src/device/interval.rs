@@ -3,9 +3,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::obis::ObisCode;
-use super::reading::Quality;
-use super::unit::Unit;
+use crate::domain::obis::ObisCode;
+use crate::domain::quality::Quality;
+use crate::domain::unit::Unit;
 
 /// One interval of one channel.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,4 +1,4 @@
-//! Devices: profiles (register maps as data), OBIS naming, decoding to readings.
+//! Devices: profiles (register maps as data), decoding to readings named by OBIS.
 
 pub mod command;
 pub mod decode;
@@ -7,13 +7,11 @@ pub mod iec;
 pub mod iec_decode;
 pub mod iec_load_profile;
 pub mod interval;
-pub mod obis;
 pub mod profile;
 mod profile_check;
 pub mod pulse;
 pub mod reading;
 pub mod registry;
-pub mod unit;
 pub mod value_type;
 
 #[cfg(test)]

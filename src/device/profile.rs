@@ -13,9 +13,9 @@ use serde::Deserialize;
 use super::command::ClockLayout;
 use super::identify::Identification;
 use super::iec::IecSettings;
-use super::obis::ObisCode;
-use super::unit::Unit;
 use super::value_type::{ValueType, WordOrder};
+use crate::domain::obis::ObisCode;
+use crate::domain::unit::Unit;
 
 /// The Modbus protocol allows at most 125 registers in one FC03 answer.
 pub const MODBUS_MAX_REGISTERS: u16 = 125;

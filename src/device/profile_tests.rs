@@ -456,7 +456,11 @@ fn an_iec_only_profile_needs_no_register_map() {
     assert!(iec.value_for(&"1-1:1.8.0*16".parse().unwrap()).is_none());
     assert!(iec.value_for(&"1-1:1.6.0*1".parse().unwrap()).is_none());
     assert_eq!(iec.status[0].parse("0000 0101"), Some(5));
-    assert_eq!(iec.status[0].conditions(5), vec!["clock_error", "unnamed_bit_2"]);
+    let conditions = iec.status[0].conditions(5);
+    assert_eq!(
+        conditions.iter().map(|code| code.as_str()).collect::<Vec<_>>(),
+        ["clock_error", "unnamed_bit_2"]
+    );
 }
 
 #[test]

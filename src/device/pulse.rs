@@ -11,9 +11,9 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 
-use super::obis::ObisCode;
 use super::reading::Reading;
-use super::unit::Unit;
+use crate::domain::obis::ObisCode;
+use crate::domain::unit::Unit;
 
 /// What an input counts, as the concentrator's menu names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -361,7 +361,7 @@ mod tests {
             unit: Unit::None,
             read_at: chrono::Utc::now(),
             captured_at: None,
-            quality: super::super::reading::Quality::GOOD,
+            quality: crate::domain::quality::Quality::GOOD,
         }
     }
 

@@ -1,10 +1,17 @@
 //! Shared vocabulary of the application: identifiers, addresses, roles,
-//! transport settings and device states. Types that parse, so an invalid
-//! value cannot be built anywhere else.
+//! transport settings, OBIS codes, units, quality flags, device states,
+//! events and time zones. Types that parse, so an invalid value cannot be
+//! built anywhere else, and that are stored and loaded as themselves.
 
 pub mod address;
 pub mod clock;
+mod column;
+pub mod event;
 pub mod ids;
+pub mod obis;
+pub mod quality;
 pub mod role;
+pub mod severity;
 pub mod state;
 pub mod transport;
+pub mod unit;

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::device::reading::Quality;
+use crate::domain::quality::Quality;
 
 /// Who closed the period: the meter (its own history) or the server (the
 /// site's billing schedule, for meters that keep none).

@@ -22,8 +22,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use crate::device::obis::ObisCode;
-use crate::device::reading::Quality;
+use crate::domain::obis::ObisCode;
+use crate::domain::quality::Quality;
 use crate::metering::billing::{BillingPeriod, BillingRegister, BillingSource};
 use crate::metering::billing_schedule::instants_back;
 

@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
 use crate::device::interval::Interval;
-use crate::device::reading::Quality;
+use crate::domain::quality::Quality;
 
 /// The meter's clock minus the server's, in whole seconds: positive when the
 /// meter is ahead. `meter` is the wall time the meter shows in `zone`.
@@ -24,9 +24,6 @@ pub fn clock_drift_seconds(meter: NaiveDateTime, zone: Tz, server: DateTime<Utc>
         .map(drift)
         .min_by_key(|d| d.abs())
 }
-
-/// Event code of a meter clock found off by more than the threshold.
-pub const CLOCK_DRIFT: &str = "clock_drift";
 
 /// Whether `at` lies in one of the spans a meter's clock was known to be
 /// off (`clock_drift` events: start, and clear time or `None` while open).
@@ -125,7 +122,7 @@ mod tests {
             start: utc(2026, 11, 20, hour, minute, 0),
             minutes: 15,
             value: 1.0,
-            unit: crate::device::unit::Unit::KWh,
+            unit: crate::domain::unit::Unit::KWh,
             meter_status: String::new(),
             quality: Quality::GOOD,
         }

@@ -35,7 +35,7 @@
 use chrono::{DateTime, Days, Duration, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
-use crate::device::reading::Quality;
+use crate::domain::quality::Quality;
 
 /// One derived interval: the register's increase over `[start, start + minutes)`.
 #[derive(Debug, Clone, Copy, PartialEq)]

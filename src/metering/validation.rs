@@ -10,7 +10,7 @@
 //! other units (m³, pulses) are not checked.
 
 use crate::device::interval::Interval;
-use crate::device::reading::Quality;
+use crate::domain::quality::Quality;
 
 /// What bounds a device's consumption physically: the current transformer's
 /// ratio (1 for a direct connection), the largest current on the meter's
@@ -148,8 +148,8 @@ mod tests {
             quality: Quality::GOOD,
         };
         let mut intervals = [
-            interval(15, 20_000.0, crate::device::unit::Unit::Wh),
-            interval(60, 20.0, crate::device::unit::Unit::KWh),
+            interval(15, 20_000.0, crate::domain::unit::Unit::Wh),
+            interval(60, 20.0, crate::domain::unit::Unit::KWh),
         ];
         flag_interval_spikes(Some(&e33()), &mut intervals);
         assert_eq!(intervals[0].quality, Quality::SPIKE);

@@ -9,7 +9,8 @@ use sqlx::PgPool;
 
 use super::worker::DeviceConfig;
 use crate::device::reading::Reading;
-use crate::metering::clock_drift::{CLOCK_DRIFT, clock_drift_seconds};
+use crate::domain::event::EventKind;
+use crate::metering::clock_drift::clock_drift_seconds;
 use crate::protocol::iec62056::dataset::DataSet;
 use crate::store::events::{insert_event, update_event_cleared};
 
@@ -69,9 +70,9 @@ pub async fn check_clock(
             config.name,
             drift.unsigned_abs()
         );
-        insert_event(pool, config.id, CLOCK_DRIFT, "warning", &message, at).await
+        insert_event(pool, config.id, &EventKind::ClockDrift, &message, at).await
     } else {
-        update_event_cleared(pool, config.id, CLOCK_DRIFT, at).await
+        update_event_cleared(pool, config.id, &EventKind::ClockDrift.code(), at).await
     };
     if let Err(error) = result {
         tracing::warn!(device = %config.id, %error, "cannot record the meter's clock drift");
@@ -81,8 +82,8 @@ pub async fn check_clock(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::device::reading::Quality;
-    use crate::device::unit::Unit;
+    use crate::domain::quality::Quality;
+    use crate::domain::unit::Unit;
     use crate::protocol::iec62056::dataset::DataValue;
 
     fn reading(code: &str, value: f64) -> Reading {

@@ -25,9 +25,10 @@ use crate::device::iec::LoadProfileSettings;
 use crate::device::iec_decode::decode_readout;
 use crate::device::iec_load_profile::{intervals_from_blocks, profile_request};
 use crate::device::profile::RegisterGroup;
+use crate::domain::event::EventKind;
 use crate::domain::ids::{BusId, DeviceId};
 use crate::domain::transport::Transport;
-use crate::metering::clock_drift::{CLOCK_DRIFT, flag_clock_uncertain};
+use crate::metering::clock_drift::flag_clock_uncertain;
 use crate::metering::validation::flag_interval_spikes;
 use crate::protocol::iec62056::session::{SessionConfig, SessionError};
 use crate::store::command_jobs::update_command_job_finished;
@@ -311,7 +312,7 @@ async fn read_load_profile(
         tracing::warn!(device = %device.config.name, ?problems, "load profile rows not stored");
     }
     if let Some(first) = intervals.iter().map(|i| i.start).min() {
-        let drifts = fetch_event_spans(&services.pool, id, CLOCK_DRIFT, first)
+        let drifts = fetch_event_spans(&services.pool, id, &EventKind::ClockDrift, first)
             .await
             .map_err(|error| error.to_string())?;
         flag_clock_uncertain(&mut intervals, &drifts);

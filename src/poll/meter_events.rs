@@ -9,7 +9,8 @@ use sqlx::PgPool;
 use super::worker::DeviceConfig;
 use crate::device::iec::IecSettings;
 use crate::device::iec_decode::IecDecoded;
-use crate::device::obis::ObisCode;
+use crate::domain::event::{EventCode, EventKind};
+use crate::domain::obis::ObisCode;
 use crate::metering::meter_events::{EventChange, Reported, Stored, reconcile};
 use crate::store::StoreError;
 use crate::store::events::{fetch_last_event_spans, insert_event, insert_event_span, update_event_cleared};
@@ -24,18 +25,17 @@ pub(super) async fn record_conditions(
     at: DateTime<Utc>,
 ) {
     for condition in &decoded.conditions {
-        let severity = if condition.severity == "error" {
-            "critical"
-        } else {
-            "warning"
+        let kind = EventKind::Meter {
+            code: condition.code.clone(),
+            severity: condition.severity.severity(),
         };
         let message = format!(
             "{}: {} ({})",
             config.name,
-            condition.code.replace('_', " "),
+            condition.code.as_str().replace('_', " "),
             condition.word
         );
-        if let Err(error) = insert_event(pool, config.id, &condition.code, severity, &message, at).await {
+        if let Err(error) = insert_event(pool, config.id, &kind, &message, at).await {
             tracing::warn!(device = %config.id, %error, "cannot store a meter condition");
         }
     }
@@ -70,7 +70,7 @@ pub(super) async fn record_event_registers(
             .find(|reading| &reading.obis == code)
             .and_then(|reading| reading.captured_at)
     };
-    let codes: Vec<String> = iec.events.iter().map(|event| event.code.clone()).collect();
+    let codes: Vec<EventCode> = iec.events.iter().map(|event| event.code.clone()).collect();
     let stored = match fetch_last_event_spans(pool, config.id, &codes).await {
         Ok(stored) => stored,
         Err(error) => {
@@ -91,25 +91,27 @@ pub(super) async fn record_event_registers(
             .find(|(code, _, _)| code == &event.code)
             .map(|&(_, started_at, cleared_at)| Stored { started_at, cleared_at });
         for change in reconcile(reported, last) {
-            if let Err(error) = apply(pool, config, &event.code, &event.severity, change).await {
+            let kind = EventKind::Meter {
+                code: event.code.clone(),
+                severity: event.severity,
+            };
+            if let Err(error) = apply(pool, config, &kind, change).await {
                 tracing::warn!(device = %config.id, code = %event.code, %error, "cannot store a meter event");
             }
         }
     }
 }
 
-async fn apply(
-    pool: &PgPool,
-    config: &DeviceConfig,
-    code: &str,
-    severity: &str,
-    change: EventChange,
-) -> Result<(), StoreError> {
+async fn apply(pool: &PgPool, config: &DeviceConfig, kind: &EventKind, change: EventChange) -> Result<(), StoreError> {
     match change {
-        EventChange::Clear(at) => update_event_cleared(pool, config.id, code, at).await,
+        EventChange::Clear(at) => update_event_cleared(pool, config.id, &kind.code(), at).await,
         EventChange::Open { started_at, cleared_at } => {
-            let message = format!("{}: {} logged by the meter", config.name, code.replace('_', " "));
-            insert_event_span(pool, config.id, code, severity, &message, started_at, cleared_at).await
+            let message = format!(
+                "{}: {} logged by the meter",
+                config.name,
+                kind.to_string().replace('_', " ")
+            );
+            insert_event_span(pool, config.id, kind, &message, started_at, cleared_at).await
         }
     }
 }

@@ -20,6 +20,7 @@ use crate::device::decode::decode_blocks;
 use crate::device::profile::{Block, RegisterGroup};
 use crate::device::pulse::{self, Continuity};
 use crate::device::reading::Reading;
+use crate::domain::event::EventKind;
 use crate::domain::ids::BusId;
 use crate::store::devices::{DeviceStatus, update_device_status};
 use crate::store::events::{insert_event, update_event_cleared};
@@ -183,24 +184,22 @@ async fn derive_pulses(
     }
     let continuity = runtime.continuity.get_or_insert_with(Continuity::default);
     let changes = continuity.apply(readings);
-    for (codes, event, severity, what) in [
+    for (codes, event, what) in [
         (
             &changes.wrapped,
-            "register_rollover",
-            "info",
+            EventKind::RegisterRollover,
             "wrapped past 2^32 - 1; the count continues",
         ),
         (
             &changes.reset,
-            "register_decreased",
-            "warning",
+            EventKind::RegisterDecreased,
             "went back without wrapping: the counter was reset",
         ),
     ] {
         for code in codes {
             let message = format!("{}: counter {code} {what}", runtime.config.name);
-            let result = match insert_event(pool, device, event, severity, &message, at).await {
-                Ok(()) => update_event_cleared(pool, device, event, at).await,
+            let result = match insert_event(pool, device, &event, &message, at).await {
+                Ok(()) => update_event_cleared(pool, device, &event.code(), at).await,
                 Err(error) => Err(error),
             };
             if let Err(error) = result {
@@ -310,13 +309,13 @@ pub(crate) async fn record_device_status(
                 config.name,
                 status.last_error.as_deref().unwrap_or("no answer")
             );
-            insert_event(pool, id, "comm_lost", "warning", &message, at).await
+            insert_event(pool, id, &EventKind::CommLost, &message, at).await
         }
         Some(Transition::Restored) => {
             let message = format!("{} answers again", config.name);
-            match update_event_cleared(pool, id, "comm_lost", at).await {
-                Ok(()) => match insert_event(pool, id, "comm_restored", "info", &message, at).await {
-                    Ok(()) => update_event_cleared(pool, id, "comm_restored", at).await,
+            match update_event_cleared(pool, id, &EventKind::CommLost.code(), at).await {
+                Ok(()) => match insert_event(pool, id, &EventKind::CommRestored, &message, at).await {
+                    Ok(()) => update_event_cleared(pool, id, &EventKind::CommRestored.code(), at).await,
                     Err(error) => Err(error),
                 },
                 Err(error) => Err(error),

@@ -179,7 +179,7 @@ fn device_config(row: &DeviceRow, profiles: &ProfileSet, zone: Tz) -> Option<Dev
         history: Duration::from_secs(u64::try_from(row.history_seconds).unwrap_or(900)),
         zone,
         status: DeviceStatus {
-            state: row.state(),
+            state: row.state,
             last_success_at: row.last_success_at,
             last_attempt_at: row.last_attempt_at.unwrap_or(row.created_at),
             consecutive_failures: u32::try_from(row.consecutive_failures).unwrap_or(0),

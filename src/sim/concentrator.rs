@@ -25,8 +25,8 @@ use chrono_tz::Tz;
 
 use super::meter::{noise, site_phases};
 use super::model::MeterModel;
-use crate::device::obis::ObisCode;
 use crate::device::pulse::{PulseInput, PulseUnit, WEIGHTS};
+use crate::domain::obis::ObisCode;
 use crate::protocol::modbus::frame::Exception;
 
 pub const INPUTS: usize = 12;

@@ -25,7 +25,7 @@ use chrono_tz::Tz;
 
 use super::meter::{Phases, noise, site_phases};
 use super::model::MeterModel;
-use crate::device::obis::ObisCode;
+use crate::domain::obis::ObisCode;
 use crate::protocol::modbus::frame::Exception;
 
 /// Longest integration step; longer gaps are integrated in steps.

@@ -11,7 +11,7 @@ use chrono_tz::Tz;
 
 use super::demand::{DemandLog, DemandMeter, PERIOD_SECONDS, floor_to_period, next_boundary};
 use super::model::MeterModel;
-use crate::device::obis::ObisCode;
+use crate::domain::obis::ObisCode;
 use crate::protocol::modbus::frame::Exception;
 
 /// Energy quantities by OBIS group C: ±active, ±reactive, ±apparent.

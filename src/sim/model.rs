@@ -9,7 +9,7 @@ use chrono_tz::Tz;
 use super::concentrator::{ConcentratorModel, MODE_GME_S0};
 use super::countis::{CountisModel, Firmware, Variant};
 use super::meter::Th40cModel;
-use crate::device::obis::ObisCode;
+use crate::domain::obis::ObisCode;
 use crate::protocol::modbus::frame::Exception;
 
 pub trait MeterModel: Send {

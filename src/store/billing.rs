@@ -5,8 +5,8 @@ use sqlx::PgPool;
 use sqlx::types::Json;
 
 use super::error::StoreError;
-use crate::device::reading::Quality;
 use crate::domain::ids::DeviceId;
+use crate::domain::quality::Quality;
 use crate::domain::transport::Transport;
 use crate::metering::billing::{BillingPeriod, BillingRegister, BillingSource};
 

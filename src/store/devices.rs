@@ -33,7 +33,7 @@ pub struct DeviceRow {
     pub voltage_v: f64,
     pub phases: i16,
     pub enabled: bool,
-    pub state: String,
+    pub state: DeviceState,
     pub last_success_at: Option<DateTime<Utc>>,
     pub last_attempt_at: Option<DateTime<Utc>>,
     pub consecutive_failures: i32,
@@ -42,10 +42,6 @@ pub struct DeviceRow {
 }
 
 impl DeviceRow {
-    pub fn state(&self) -> DeviceState {
-        DeviceState::parse(&self.state)
-    }
-
     /// How the device is addressed on its bus, for pages and logs.
     pub fn address_text(&self) -> String {
         match (&self.address, &self.iec_address) {
@@ -154,7 +150,7 @@ pub async fn update_device_status(pool: &PgPool, id: DeviceId, status: &DeviceSt
          consecutive_failures = $5, last_error = $6 WHERE id = $1",
     )
     .bind(id)
-    .bind(status.state.as_str())
+    .bind(status.state)
     .bind(status.last_success_at)
     .bind(status.last_attempt_at)
     .bind(i32::try_from(status.consecutive_failures).unwrap_or(i32::MAX))

@@ -7,8 +7,8 @@ use sqlx::types::Json;
 
 use super::error::StoreError;
 use super::intervals::{ComputedInterval, insert_computed_intervals};
-use crate::device::reading::Quality;
 use crate::domain::ids::DeviceId;
+use crate::domain::quality::Quality;
 use crate::domain::transport::Transport;
 use crate::metering::estimate::Estimate;
 

@@ -4,14 +4,16 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use super::error::StoreError;
+use crate::domain::event::{EventCode, EventKind};
 use crate::domain::ids::DeviceId;
+use crate::domain::severity::Severity;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EventRow {
     pub id: i64,
     pub device_id: Option<DeviceId>,
-    pub code: String,
-    pub severity: String,
+    pub code: EventCode,
+    pub severity: Severity,
     pub started_at: DateTime<Utc>,
     pub cleared_at: Option<DateTime<Utc>>,
     pub message: String,
@@ -22,12 +24,11 @@ pub struct EventRow {
 pub async fn insert_event(
     pool: &PgPool,
     device: DeviceId,
-    code: &str,
-    severity: &str,
+    kind: &EventKind,
     message: &str,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    insert_event_span(pool, device, code, severity, message, at, None).await
+    insert_event_span(pool, device, kind, message, at, None).await
 }
 
 /// Records an event that has no duration (a billing reset, a gap found):
@@ -35,12 +36,11 @@ pub async fn insert_event(
 pub async fn insert_momentary_event(
     pool: &PgPool,
     device: DeviceId,
-    code: &str,
-    severity: &str,
+    kind: &EventKind,
     message: &str,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    insert_event_span(pool, device, code, severity, message, at, Some(at)).await
+    insert_event_span(pool, device, kind, message, at, Some(at)).await
 }
 
 /// Records an event from `started_at`, already cleared when `cleared_at` is
@@ -49,8 +49,7 @@ pub async fn insert_momentary_event(
 pub async fn insert_event_span(
     pool: &PgPool,
     device: DeviceId,
-    code: &str,
-    severity: &str,
+    kind: &EventKind,
     message: &str,
     started_at: DateTime<Utc>,
     cleared_at: Option<DateTime<Utc>>,
@@ -61,8 +60,8 @@ pub async fn insert_event_span(
          ON CONFLICT (device_id, code) WHERE cleared_at IS NULL DO NOTHING",
     )
     .bind(device)
-    .bind(code)
-    .bind(severity)
+    .bind(kind)
+    .bind(kind.severity())
     .bind(started_at)
     .bind(cleared_at)
     .bind(message)
@@ -76,8 +75,8 @@ pub async fn insert_event_span(
 pub async fn fetch_last_event_spans(
     pool: &PgPool,
     device: DeviceId,
-    codes: &[String],
-) -> Result<Vec<(String, DateTime<Utc>, Option<DateTime<Utc>>)>, StoreError> {
+    codes: &[EventCode],
+) -> Result<Vec<(EventCode, DateTime<Utc>, Option<DateTime<Utc>>)>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT DISTINCT ON (code) code, started_at, cleared_at FROM events \
          WHERE device_id = $1 AND code = ANY($2) ORDER BY code, started_at DESC, id DESC",
@@ -88,12 +87,12 @@ pub async fn fetch_last_event_spans(
     .await?)
 }
 
-/// The start and clear time of the device's events of `code` still open or
+/// The start and clear time of the device's events of `kind` still open or
 /// cleared after `since`, oldest first.
 pub async fn fetch_event_spans(
     pool: &PgPool,
     device: DeviceId,
-    code: &str,
+    kind: &EventKind,
     since: DateTime<Utc>,
 ) -> Result<Vec<(DateTime<Utc>, Option<DateTime<Utc>>)>, StoreError> {
     Ok(sqlx::query_as(
@@ -101,7 +100,7 @@ pub async fn fetch_event_spans(
          WHERE device_id = $1 AND code = $2 AND (cleared_at IS NULL OR cleared_at > $3) ORDER BY started_at",
     )
     .bind(device)
-    .bind(code)
+    .bind(kind)
     .bind(since)
     .fetch_all(pool)
     .await?)
@@ -111,7 +110,7 @@ pub async fn fetch_event_spans(
 pub async fn update_event_cleared(
     pool: &PgPool,
     device: DeviceId,
-    code: &str,
+    code: &EventCode,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     sqlx::query("UPDATE events SET cleared_at = $3 WHERE device_id = $1 AND code = $2 AND cleared_at IS NULL")

@@ -6,8 +6,8 @@ use sqlx::PgPool;
 
 use super::error::StoreError;
 use super::intervals::ProfileInterval;
-use crate::device::reading::Quality;
 use crate::domain::ids::DeviceId;
+use crate::domain::quality::Quality;
 
 /// A new value for one stored interval.
 #[derive(Debug, Clone)]

@@ -10,8 +10,8 @@ use sqlx::{PgConnection, PgPool, Postgres};
 
 use super::error::StoreError;
 use crate::device::interval::Interval;
-use crate::device::reading::Quality;
 use crate::domain::ids::DeviceId;
+use crate::domain::quality::Quality;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct StoredInterval {

@@ -132,7 +132,7 @@ impl Device {
         Device {
             legal_metrology: profiles.get(&row.profile).and_then(|p| p.legal_metrology.clone()),
             status: Status {
-                state: row.state(),
+                state: row.state,
                 last_success_at: row.last_success_at,
                 consecutive_failures: row.consecutive_failures,
                 last_error: row.last_error,

@@ -48,8 +48,8 @@ impl From<EventRow> for Event {
         Event {
             id: row.id,
             device_id: row.device_id.map(|d| d.0),
-            code: row.code,
-            severity: row.severity,
+            code: row.code.to_string(),
+            severity: row.severity.to_string(),
             started_at: row.started_at,
             cleared_at: row.cleared_at,
             message: row.message,

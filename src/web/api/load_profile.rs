@@ -9,9 +9,9 @@ use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::device::obis::ObisCode;
-use crate::device::reading::Quality;
 use crate::domain::ids::DeviceId;
+use crate::domain::obis::ObisCode;
+use crate::domain::quality::Quality;
 use crate::domain::role::Right;
 use crate::store::intervals::{ProfileInterval, fetch_device_interval_minutes, fetch_load_profile};
 use crate::web::auth::Caller;

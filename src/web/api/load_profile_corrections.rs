@@ -13,8 +13,8 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::load_profile::{LoadProfileInterval, configured_interval_minutes, interval};
-use crate::device::obis::ObisCode;
 use crate::domain::ids::DeviceId;
+use crate::domain::obis::ObisCode;
 use crate::domain::role::Right;
 use crate::store::audit::insert_audit;
 use crate::store::interval_corrections::{Correction, insert_interval_corrections};

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::load_profile::{bad, configured_interval_minutes};
-use crate::device::obis::ObisCode;
-use crate::device::reading::Quality;
 use crate::domain::ids::DeviceId;
+use crate::domain::obis::ObisCode;
+use crate::domain::quality::Quality;
 use crate::domain::role::Right;
 use crate::store::interval_corrections::{IntervalVersion, fetch_interval_versions};
 use crate::web::auth::Caller;

@@ -6,8 +6,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::device::obis::ObisCode;
 use crate::domain::ids::DeviceId;
+use crate::domain::obis::ObisCode;
 use crate::domain::role::Right;
 use crate::store::devices::fetch_device;
 use crate::store::readings::{fetch_latest, fetch_readings};

@@ -334,8 +334,8 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
         .await?
         .into_iter()
         .map(|e| EventLine {
-            code: e.code,
-            severity: e.severity,
+            code: e.code.to_string(),
+            severity: e.severity.to_string(),
             started_at: when(Some(e.started_at)),
             cleared_at: e
                 .cleared_at
@@ -362,7 +362,7 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
         load_profile_csv,
         billing,
         data_quality,
-        state: device.state().as_str(),
+        state: device.state.as_str(),
         last_success: when(device.last_success_at),
         failures: device.consecutive_failures,
         last_error: device.last_error.clone().unwrap_or_default(),

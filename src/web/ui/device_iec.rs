@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use super::device::Latest;
 use super::pages::{Cell, Table};
 use crate::device::iec::{IecSettings, IecValue, StatusFormat, StatusWord};
-use crate::device::obis::ObisCode;
+use crate::domain::event::EventCode;
+use crate::domain::obis::ObisCode;
 
 /// Groups D of the values the energy, demand and real-time tables show;
 /// every other value (counters, event blocks, reset times) is an event register.
@@ -58,7 +59,7 @@ fn periods_back(n: u8) -> String {
 }
 
 /// The conditions a status word names, as the latest reading has them set.
-pub(super) fn active_conditions(word: &StatusWord, latest: &Latest<'_>) -> Option<(u32, Vec<String>)> {
+pub(super) fn active_conditions(word: &StatusWord, latest: &Latest<'_>) -> Option<(u32, Vec<EventCode>)> {
     let reading = latest.0.get(word.obis.to_string().as_str())?;
     let bits = reading.value as u32;
     Some((bits, word.conditions(bits)))
@@ -69,7 +70,12 @@ fn status_table(iec: &IecSettings, latest: &Latest<'_>) -> Table {
         .status
         .iter()
         .map(|word| {
-            let watched = word.bits.values().cloned().collect::<Vec<_>>().join(", ");
+            let watched = word
+                .bits
+                .values()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
             let cells = match active_conditions(word, latest) {
                 Some((bits, conditions)) => {
                     let raw = match word.format {
@@ -79,7 +85,11 @@ fn status_table(iec: &IecSettings, latest: &Latest<'_>) -> Table {
                     let text = if conditions.is_empty() {
                         "none".to_owned()
                     } else {
-                        conditions.join(", ")
+                        conditions
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     };
                     vec![plain(raw, bits.to_string()), plain(text, format!("watched: {watched}"))]
                 }

@@ -77,8 +77,8 @@ async fn build(state: &AppState, caller: Caller, query: &EventQuery) -> Result<E
                 } else {
                     name_of(device_id)
                 },
-                code: event.code,
-                severity: event.severity,
+                code: event.code.to_string(),
+                severity: event.severity.to_string(),
                 started: when(Some(event.started_at)),
                 cleared: event
                     .cleared_at

@@ -45,7 +45,7 @@ async fn build(state: &AppState, caller: Caller) -> Result<FleetPage, ApiError> 
     for (device, code, value, unit) in &latest {
         values.insert((device.0, code.as_str()), (*value, unit.as_str()));
     }
-    let count = |wanted: DeviceState| devices.iter().filter(|d| d.state() == wanted).count();
+    let count = |wanted: DeviceState| devices.iter().filter(|d| d.state == wanted).count();
     let rows = devices
         .iter()
         .map(|device| {
@@ -62,7 +62,7 @@ async fn build(state: &AppState, caller: Caller) -> Result<FleetPage, ApiError> 
                 bus_id: device.bus_id.0,
                 profile: device.profile.clone(),
                 address: device.address_text(),
-                state: device.state().as_str(),
+                state: device.state.as_str(),
                 last_read: when(device.last_success_at),
                 energy: cell(values.get(&(id, "1-1:1.8.0")).copied(), 2),
                 power: cell(power, 3),

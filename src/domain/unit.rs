@@ -84,6 +84,8 @@ impl<'de> Deserialize<'de> for Unit {
     }
 }
 
+super::column::text_column!(Unit);
+
 #[cfg(test)]
 mod tests {
     use super::*;

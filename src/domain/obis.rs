@@ -156,8 +156,12 @@ impl<'de> Deserialize<'de> for ObisCode {
     }
 }
 
+super::column::text_column!(ObisCode);
+
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     #[test]
@@ -197,6 +201,35 @@ mod tests {
             "1-1:1.8.0*",
         ] {
             assert!(text.parse::<ObisCode>().is_err(), "{text} should be rejected");
+        }
+    }
+
+    fn group_text() -> impl Strategy<Value = String> {
+        prop_oneof![any::<u8>().prop_map(|n| n.to_string()), "[A-Z]"]
+    }
+
+    proptest! {
+        #[test]
+        fn display_and_parse_are_inverse(
+            a in any::<u8>(),
+            b in any::<u8>(),
+            c in group_text(),
+            d in group_text(),
+            e in group_text(),
+            f in proptest::option::of(any::<u8>()),
+        ) {
+            let text = match f {
+                Some(f) => format!("{a}-{b}:{c}.{d}.{e}*{f}"),
+                None => format!("{a}-{b}:{c}.{d}.{e}"),
+            };
+            let code: ObisCode = text.parse().unwrap();
+            prop_assert_eq!(code.to_string(), text);
+            prop_assert_eq!(code.to_string().parse::<ObisCode>().unwrap(), code);
+        }
+
+        #[test]
+        fn parsing_never_panics(text in "\\PC{0,20}") {
+            let _ = text.parse::<ObisCode>();
         }
     }
 }
