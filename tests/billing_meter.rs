@@ -211,9 +211,9 @@ async fn the_same_periods_inserted_twice_are_stored_once() {
         source: BillingSource::Meter,
         reset_count: Some(month as i32),
         registers: vec![BillingRegister {
-            obis: "1-1:1.8.0".into(),
+            obis: "1-1:1.8.0".parse().unwrap(),
             value: kwh,
-            unit: "kWh".into(),
+            unit: "kWh".parse().unwrap(),
             captured_at: None,
         }],
         quality: Quality::GOOD,

@@ -105,8 +105,8 @@ async fn the_server_closes_a_period_at_the_first_instant_after_the_dst_gap() {
     assert_eq!(period.source, BillingSource::Server);
     assert_eq!(period.quality.names(), vec!["interpolated"]);
     assert_eq!(period.registers.len(), 1);
-    assert_eq!(period.registers[0].obis, "1-1:1.8.0");
-    assert_eq!(period.registers[0].unit, "kWh");
+    assert_eq!(period.registers[0].obis.to_string(), "1-1:1.8.0");
+    assert_eq!(period.registers[0].unit.as_str(), "kWh");
     assert!(
         (period.registers[0].value - 101.0).abs() < 1e-9,
         "{}",

@@ -16,6 +16,7 @@ use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::ids::DeviceId;
 use ohmnibus::domain::obis::ObisCode;
+use ohmnibus::domain::quality::Quality;
 use ohmnibus::domain::role::Role;
 use ohmnibus::protocol::modbus::frame::Exception;
 use ohmnibus::sim::device::SimDevice;
@@ -116,15 +117,15 @@ async fn intervals_follow_the_register_on_the_sites_grid() {
     // 10:35→11:25 rose 1011 − 1002 = 9; 11:25→11:35 rose 3, half before
     // 11:30: 1.5. Total 11.5 kWh.
     let start = Utc.with_ymd_and_hms(2026, 11, 20, 10, 30, 0).unwrap();
-    let expected = vec![(start, 60, 11.5, 0)];
+    let expected = vec![(start, 60, 11.5, Quality::GOOD)];
     let derived = eventually(Duration::from_secs(5), || async {
-        fetch_derived_intervals(&app.pool, DeviceId(id), "1-1:1.8.0")
+        fetch_derived_intervals(&app.pool, DeviceId(id), &"1-1:1.8.0".parse().unwrap())
             .await
             .unwrap()
             == expected
     })
     .await;
-    let stored = fetch_derived_intervals(&app.pool, DeviceId(id), "1-1:1.8.0")
+    let stored = fetch_derived_intervals(&app.pool, DeviceId(id), &"1-1:1.8.0".parse().unwrap())
         .await
         .unwrap();
     assert!(derived, "{stored:?}");

@@ -92,7 +92,7 @@ async fn an_engineers_correction_is_a_new_version_with_who_and_why_and_is_audite
     );
 
     // The meter's value stays on record as version 1.
-    let versions = fetch_interval_versions(&app.pool, DeviceId(id), "1-1:1.29.0", at(8, 15))
+    let versions = fetch_interval_versions(&app.pool, DeviceId(id), &"1-1:1.29.0".parse().unwrap(), at(8, 15))
         .await
         .unwrap();
     let summary: Vec<_> = versions
@@ -120,7 +120,7 @@ async fn an_engineers_correction_is_a_new_version_with_who_and_why_and_is_audite
             ),
         ]
     );
-    assert_eq!(versions[1].quality, Quality::EDITED.0);
+    assert_eq!(versions[1].quality, Quality::EDITED);
 
     let audit: Vec<(String, String, String, Value)> =
         sqlx::query_as("SELECT actor, action, target, detail FROM audit_log WHERE action = 'correct_load_profile'")
@@ -297,7 +297,7 @@ async fn bad_corrections_are_refused_whole_naming_what_was_wrong() {
     assert_eq!(status, StatusCode::NOT_FOUND, "{error}");
 
     // Nothing was stored by any of them: the interval at 08:00 is version 1.
-    let versions = fetch_interval_versions(&app.pool, DeviceId(id), "1-1:1.29.0", at(8, 0))
+    let versions = fetch_interval_versions(&app.pool, DeviceId(id), &"1-1:1.29.0".parse().unwrap(), at(8, 0))
         .await
         .unwrap();
     assert_eq!(versions.len(), 1);

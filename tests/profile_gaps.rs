@@ -234,9 +234,15 @@ async fn a_long_gap_takes_the_shape_of_the_same_weekday() {
         }
         start += TimeDelta::hours(1);
     }
-    insert_derived_intervals(&app.pool, DeviceId(id), "1-1:1.8.0", "kWh", &intervals)
-        .await
-        .unwrap();
+    insert_derived_intervals(
+        &app.pool,
+        DeviceId(id),
+        &"1-1:1.8.0".parse().unwrap(),
+        "kWh".parse().unwrap(),
+        &intervals,
+    )
+    .await
+    .unwrap();
     let filled = eventually(WAIT, || async {
         profile(&app, &engineer, id, at(18, 8, 0), at(18, 12, 0)).await.len() == 4
     })
@@ -273,9 +279,15 @@ async fn a_meter_value_replaces_an_estimate_as_a_new_version() {
         value: 0.8,
     };
     assert_eq!(
-        insert_estimated_intervals(&app.pool, device, "1-1:1.29.0", "kWh", &[estimate])
-            .await
-            .unwrap(),
+        insert_estimated_intervals(
+            &app.pool,
+            device,
+            &"1-1:1.29.0".parse().unwrap(),
+            "kWh".parse().unwrap(),
+            &[estimate]
+        )
+        .await
+        .unwrap(),
         1
     );
     let sent = [quarter(at(18, 10, 0), 1.1), quarter(at(18, 10, 15), 1.2)];
@@ -301,7 +313,7 @@ async fn a_meter_value_replaces_an_estimate_as_a_new_version() {
             (1.2, json!("meter"), json!(1), json!([]))
         ]
     );
-    let versions = fetch_interval_versions(&app.pool, device, "1-1:1.29.0", at(18, 10, 0))
+    let versions = fetch_interval_versions(&app.pool, device, &"1-1:1.29.0".parse().unwrap(), at(18, 10, 0))
         .await
         .unwrap();
     let versions: Vec<_> = versions

@@ -56,7 +56,13 @@ async fn e33_with_reads(app: &TestApp, reads: &[(DateTime<Utc>, f64)], count: us
     let pool = app.pool.clone();
     let derived = eventually(Duration::from_secs(10), || {
         let pool = pool.clone();
-        async move { fetch_derived_intervals(&pool, id, "1-1:1.8.0").await.unwrap().len() == count }
+        async move {
+            fetch_derived_intervals(&pool, id, &"1-1:1.8.0".parse().unwrap())
+                .await
+                .unwrap()
+                .len()
+                == count
+        }
     })
     .await;
     assert!(derived, "{count} intervals derived");
@@ -86,7 +92,9 @@ async fn a_wrapped_register_gives_a_rollover_and_an_impossible_quarter_a_spike()
         (at(11, 0), 32.00),
     ];
     let id = e33_with_reads(&app, &reads, 4).await;
-    let got = fetch_derived_intervals(&app.pool, id, "1-1:1.8.0").await.unwrap();
+    let got = fetch_derived_intervals(&app.pool, id, &"1-1:1.8.0".parse().unwrap())
+        .await
+        .unwrap();
     let expected = [
         (at(10, 0), 2.00, Quality::GOOD),
         (at(10, 15), 1.96, Quality::ROLLOVER),
@@ -96,7 +104,7 @@ async fn a_wrapped_register_gives_a_rollover_and_an_impossible_quarter_a_spike()
     for ((start, minutes, value, quality), (want_start, want_value, want_quality)) in got.iter().zip(expected) {
         assert_eq!((*start, *minutes), (want_start, 15));
         assert!((value - want_value).abs() < 1e-6, "{start}: {value}");
-        assert_eq!(Quality(*quality), want_quality, "{start}");
+        assert_eq!(*quality, want_quality, "{start}");
     }
     // The wrap is in the event log, once, at the start of its interval.
     let events = counter_events(&app, id).await;
@@ -116,11 +124,11 @@ async fn a_register_that_goes_back_gives_no_consumption_and_an_event() {
         (at(10, 45), 4.50),
     ];
     let id = e33_with_reads(&app, &reads, 3).await;
-    let got: Vec<(DateTime<Utc>, f64, Quality)> = fetch_derived_intervals(&app.pool, id, "1-1:1.8.0")
+    let got: Vec<(DateTime<Utc>, f64, Quality)> = fetch_derived_intervals(&app.pool, id, &"1-1:1.8.0".parse().unwrap())
         .await
         .unwrap()
         .into_iter()
-        .map(|(start, _, value, quality)| (start, value, Quality(quality)))
+        .map(|(start, _, value, quality)| (start, value, quality))
         .collect();
     assert_eq!(
         got,

@@ -11,6 +11,7 @@ use crate::device::profile::Profile;
 use crate::domain::event::EventKind;
 use crate::domain::obis::ObisCode;
 use crate::domain::quality::Quality;
+use crate::domain::unit::Unit;
 use crate::metering::billing::{BillingPeriod, BillingRegister, BillingSource};
 use crate::metering::billing_schedule::{instants, interpolate};
 use crate::store::StoreError;
@@ -44,18 +45,11 @@ fn keeps_history(profile: &Profile) -> bool {
             .is_some_and(|iec| iec.values.iter().any(|v| v.obis.billing().is_some()))
 }
 
-/// Whether a code names a cumulative energy register (value group D = 8),
-/// as it stands now (no billing-period suffix).
-fn is_cumulative_energy(code: &str) -> bool {
-    code.parse::<ObisCode>()
-        .is_ok_and(|obis| obis.kind() == Some(8) && obis.billing().is_none())
-}
-
 async fn close_device(services: &DeriveServices, device: &ScheduledDevice) -> Result<u64, StoreError> {
-    let codes: Vec<String> = device
+    let codes: Vec<ObisCode> = device
         .codes
         .iter()
-        .filter(|c| is_cumulative_energy(c))
+        .filter(|c| c.is_cumulative_energy())
         .cloned()
         .collect();
     if codes.is_empty() {
@@ -94,7 +88,7 @@ async fn close_device(services: &DeriveServices, device: &ScheduledDevice) -> Re
 async fn period_at(
     services: &DeriveServices,
     device: &ScheduledDevice,
-    codes: &[String],
+    codes: &[ObisCode],
     at: DateTime<Utc>,
 ) -> Result<Option<BillingPeriod>, StoreError> {
     let mut registers = Vec::new();
@@ -115,7 +109,7 @@ async fn period_at(
         registers.push(BillingRegister {
             obis: reads.obis,
             value,
-            unit: reads.unit.unwrap_or_default(),
+            unit: reads.unit.unwrap_or(Unit::None),
             captured_at: None,
         });
     }
@@ -133,7 +127,7 @@ async fn period_at(
 
 #[cfg(test)]
 mod tests {
-    use super::{is_cumulative_energy, keeps_history};
+    use super::keeps_history;
     use crate::device::registry::ProfileSet;
 
     #[test]
@@ -144,12 +138,5 @@ mod tests {
         assert!(keeps_history(&profiles.get("th40c").unwrap()));
         assert!(!keeps_history(&profiles.get("countis-e33").unwrap()));
         assert!(!keeps_history(&profiles.get("pulse-concentrator").unwrap()));
-    }
-
-    #[test]
-    fn only_current_energy_registers_are_snapshotted() {
-        assert!(is_cumulative_energy("1-1:1.8.0"));
-        assert!(!is_cumulative_energy("1-1:1.8.0*1"));
-        assert!(!is_cumulative_energy("1-1:1.7.0"));
     }
 }

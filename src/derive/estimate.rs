@@ -15,9 +15,10 @@ use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use chrono_tz::Tz;
 
 use super::DeriveServices;
-use super::intervals::is_cumulative_energy;
 use crate::domain::event::EventKind;
+use crate::domain::obis::ObisCode;
 use crate::domain::transport::Protocol;
+use crate::domain::unit::Unit;
 use crate::metering::estimate::{Evidence, Known, PROFILE_WEEKS, SHORT_GAP_MINUTES, estimate, register_increase};
 use crate::metering::gaps::{Gap, find_gaps, is_due, last_complete_end};
 use crate::store::StoreError;
@@ -91,7 +92,7 @@ async fn estimate_device(services: &DeriveServices, device: &EstimationDevice) -
             }
             let channel = Channel {
                 code: &code,
-                unit: &found.unit,
+                unit: found.unit,
                 zone,
             };
             stored += estimate_gap(services, device, &channel, &gap, before, after).await?;
@@ -102,8 +103,8 @@ async fn estimate_device(services: &DeriveServices, device: &EstimationDevice) -
 
 /// The channel a gap is in.
 struct Channel<'a> {
-    code: &'a str,
-    unit: &'a str,
+    code: &'a ObisCode,
+    unit: Unit,
     zone: Tz,
 }
 
@@ -117,7 +118,7 @@ async fn estimate_gap(
     after: Option<Known>,
 ) -> Result<u64, StoreError> {
     let Channel { code, unit, zone } = *channel;
-    let increase = if is_cumulative_energy(code) {
+    let increase = if code.is_cumulative_energy() {
         let longest = Duration::minutes(2 * i64::from(before.minutes));
         let reads =
             fetch_register_reads_around(&services.pool, device.id, code, gap.start - longest, gap.end + longest)
@@ -166,7 +167,7 @@ fn minutes(length: i32) -> u32 {
 }
 
 /// Names the channel, the span and how it was estimated.
-fn gap_message(code: &str, gap: &Gap, estimated: u64, from_register: bool, trailing: bool) -> String {
+fn gap_message(code: &ObisCode, gap: &Gap, estimated: u64, from_register: bool, trailing: bool) -> String {
     let how = match (gap.minutes() <= SHORT_GAP_MINUTES, from_register, trailing) {
         (true, true, _) => "linearly, the register's increase spread over it",
         (true, false, false) => "linearly between its neighbours",
@@ -195,7 +196,7 @@ mod tests {
             slots: Vec::new(),
         };
         assert_eq!(
-            gap_message("1-1:1.8.0", &gap, 3, true, false),
+            gap_message(&"1-1:1.8.0".parse().unwrap(), &gap, 3, true, false),
             "load profile 1-1:1.8.0: no intervals from 2026-11-18T10:15:00Z to 2026-11-18T11:00:00Z \
              (45 min); 3 estimated linearly, the register's increase spread over it"
         );

@@ -44,20 +44,13 @@ pub async fn derive_intervals(services: &DeriveServices) -> Result<u64, StoreErr
     Ok(stored)
 }
 
-/// Whether a code names a cumulative energy register (value group D = 8),
-/// as it stands now (no billing-period suffix).
-pub(super) fn is_cumulative_energy(code: &str) -> bool {
-    code.parse::<ObisCode>()
-        .is_ok_and(|obis| obis.kind() == Some(8) && obis.billing().is_none())
-}
-
 /// Where the register a code is read from wraps, if the profile reads it
 /// from a register that counts in a fixed width.
-fn wrap_point(profile: &Profile, code: &str) -> Option<f64> {
+fn wrap_point(profile: &Profile, code: &ObisCode) -> Option<f64> {
     profile
         .registers
         .iter()
-        .find(|register| register.obis.to_string() == code)
+        .find(|register| &register.obis == code)
         .and_then(|register| register.wrap_point())
 }
 
@@ -71,7 +64,7 @@ async fn derive_device(services: &DeriveServices, device: &DerivationDevice) -> 
         .and_then(|c| c.physical(profile.as_ref().and_then(|p| p.max_current_a)));
     let mut stored = 0;
     for (code, unit) in device.codes.iter().zip(&device.units) {
-        if !is_cumulative_energy(code) {
+        if !code.is_cumulative_energy() {
             continue;
         }
         let window = services.clock.now() - Duration::days(FIRST_WINDOW_DAYS);
@@ -85,12 +78,12 @@ async fn derive_device(services: &DeriveServices, device: &DerivationDevice) -> 
             interval.quality = flag_spike(
                 limits.as_ref(),
                 interval.minutes,
-                unit,
+                *unit,
                 interval.value,
                 interval.quality,
             );
         }
-        stored += insert_derived_intervals(&services.pool, device.id, code, unit, &intervals).await?;
+        stored += insert_derived_intervals(&services.pool, device.id, code, *unit, &intervals).await?;
         record_counter_events(services, device, code, &intervals).await?;
     }
     Ok(stored)
@@ -103,7 +96,7 @@ async fn derive_device(services: &DeriveServices, device: &DerivationDevice) -> 
 async fn record_counter_events(
     services: &DeriveServices,
     device: &DerivationDevice,
-    code: &str,
+    code: &ObisCode,
     intervals: &[DerivedInterval],
 ) -> Result<(), StoreError> {
     for interval in intervals {
@@ -127,18 +120,4 @@ async fn record_counter_events(
         insert_momentary_event(&services.pool, device.id, &event, &message, interval.start).await?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_cumulative_energy;
-
-    #[test]
-    fn only_current_energy_registers_are_derived() {
-        assert!(is_cumulative_energy("1-0:1.8.0"));
-        assert!(is_cumulative_energy("1-0:2.8.1"));
-        assert!(!is_cumulative_energy("1-0:1.8.0*1"));
-        assert!(!is_cumulative_energy("1-0:1.7.0"));
-        assert!(!is_cumulative_energy("1-0:32.7.0"));
-    }
 }

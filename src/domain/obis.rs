@@ -75,6 +75,13 @@ impl ObisCode {
         }
     }
 
+    /// Whether it names a cumulative energy register (value group D = 8) as
+    /// it stands now (no billing-period suffix): what intervals are derived
+    /// from and what the server snapshots at a billing reset.
+    pub fn is_cumulative_energy(&self) -> bool {
+        self.kind() == Some(8) && self.billing.is_none()
+    }
+
     /// Value group E as a number, if numeric (0 = total, 1–4 = tariff rates).
     pub fn tariff(&self) -> Option<u8> {
         match self.tariff {
@@ -187,6 +194,19 @@ mod tests {
             (Some(1), Some(8), Some(3), Some(2))
         );
         assert_eq!(code.current().to_string(), "1-1:1.8.3");
+    }
+
+    #[test]
+    fn only_current_energy_registers_are_cumulative_energies() {
+        let cumulative = |text: &str| text.parse::<ObisCode>().unwrap().is_cumulative_energy();
+        assert!(cumulative("1-0:1.8.0"));
+        assert!(cumulative("1-1:1.8.0"));
+        assert!(cumulative("1-0:2.8.1"));
+        assert!(!cumulative("1-0:1.8.0*1"));
+        assert!(!cumulative("1-1:1.8.0*1"));
+        assert!(!cumulative("1-0:1.7.0"));
+        assert!(!cumulative("1-1:1.7.0"));
+        assert!(!cumulative("1-0:32.7.0"));
     }
 
     #[test]

@@ -3,7 +3,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::obis::ObisCode;
 use crate::domain::quality::Quality;
+use crate::domain::unit::Unit;
 
 /// Who closed the period: the meter (its own history) or the server (the
 /// site's billing schedule, for meters that keep none).
@@ -34,9 +36,9 @@ impl BillingSource {
 /// not the history code `1-1:1.8.0*1` it was read as).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BillingRegister {
-    pub obis: String,
+    pub obis: ObisCode,
     pub value: f64,
-    pub unit: String,
+    pub unit: Unit,
     /// When the value occurred, for a maximum demand.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub captured_at: Option<DateTime<Utc>>,

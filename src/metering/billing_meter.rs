@@ -24,6 +24,7 @@ use chrono_tz::Tz;
 
 use crate::domain::obis::ObisCode;
 use crate::domain::quality::Quality;
+use crate::domain::unit::Unit;
 use crate::metering::billing::{BillingPeriod, BillingRegister, BillingSource};
 use crate::metering::billing_schedule::instants_back;
 
@@ -56,9 +57,9 @@ pub struct ResetSchedule {
 /// One latest value of a device, as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MeterValue {
-    pub obis: String,
+    pub obis: ObisCode,
     pub value: f64,
-    pub unit: String,
+    pub unit: Unit,
     pub captured_at: Option<DateTime<Utc>>,
 }
 
@@ -72,15 +73,13 @@ pub struct MeterValue {
 pub fn periods_from_history(values: &[MeterValue]) -> Vec<BillingPeriod> {
     let count = values
         .iter()
-        .find(|v| v.obis == RESET_COUNT)
+        .find(|v| v.obis.to_string() == RESET_COUNT)
         .map(|v| v.value)
         .filter(|v| v.is_finite() && *v >= 0.0);
-    let parsed: Vec<(ObisCode, &MeterValue)> = values
-        .iter()
-        .filter_map(|v| v.obis.parse::<ObisCode>().ok().map(|code| (code, v)))
-        .collect();
+    let parsed: Vec<&MeterValue> = values.iter().collect();
     let mut resets: BTreeMap<u8, DateTime<Utc>> = BTreeMap::new();
-    for (code, value) in &parsed {
+    for value in &parsed {
+        let code = &value.obis;
         if let Some(set) = code.billing()
             && code.current().to_string() == RESET_TIME
             && let Some(at) = reset_time(value)
@@ -108,27 +107,21 @@ pub fn periods_from_history(values: &[MeterValue]) -> Vec<BillingPeriod> {
 /// The energies of the last reset (`*1`, value group D = 8) of a meter
 /// without reset times: the values whose change shows a history shift.
 /// Empty for a meter that reports reset times (it is read by those).
-pub fn shift_codes(values: &[MeterValue]) -> Vec<(String, f64)> {
+pub fn shift_codes(values: &[MeterValue]) -> Vec<(ObisCode, f64)> {
     if has_reset_times(values) {
         return Vec::new();
     }
     values
         .iter()
-        .filter(|v| {
-            v.obis
-                .parse::<ObisCode>()
-                .is_ok_and(|code| code.billing() == Some(1) && code.kind() == Some(8))
-        })
+        .filter(|v| v.obis.billing() == Some(1) && v.obis.kind() == Some(8))
         .map(|v| (v.obis.clone(), v.value))
         .collect()
 }
 
 fn has_reset_times(values: &[MeterValue]) -> bool {
-    values.iter().any(|v| {
-        v.obis
-            .parse::<ObisCode>()
-            .is_ok_and(|code| code.billing().is_some() && code.current().to_string() == RESET_TIME)
-    })
+    values
+        .iter()
+        .any(|v| v.obis.billing().is_some() && v.obis.current().to_string() == RESET_TIME)
 }
 
 /// One period per history set `*1`…`*16` of a meter without reset times,
@@ -145,14 +138,10 @@ pub fn periods_from_shift(
     if has_reset_times(values) {
         return Vec::new();
     }
-    let parsed: Vec<(ObisCode, &MeterValue)> = values
-        .iter()
-        .filter_map(|v| v.obis.parse::<ObisCode>().ok().map(|code| (code, v)))
-        .filter(|(code, _)| matches!(code.kind(), Some(6 | 8)))
-        .collect();
+    let parsed: Vec<&MeterValue> = values.iter().filter(|v| matches!(v.obis.kind(), Some(6 | 8))).collect();
     let deepest = parsed
         .iter()
-        .filter_map(|(code, _)| code.billing())
+        .filter_map(|v| v.obis.billing())
         .filter(|set| TH40C_SETS.contains(set))
         .max();
     let Some(deepest) = deepest else {
@@ -184,18 +173,14 @@ pub fn periods_from_shift(
 }
 
 /// The registers of history set `set` that `keep` accepts, under their current codes.
-fn set_registers(
-    parsed: &[(ObisCode, &MeterValue)],
-    set: u8,
-    keep: impl Fn(&ObisCode) -> bool,
-) -> Vec<BillingRegister> {
-    parsed
+fn set_registers(values: &[&MeterValue], set: u8, keep: impl Fn(&ObisCode) -> bool) -> Vec<BillingRegister> {
+    values
         .iter()
-        .filter(|(code, _)| code.billing() == Some(set) && keep(code))
-        .map(|(code, value)| BillingRegister {
-            obis: code.current().to_string(),
+        .filter(|value| value.obis.billing() == Some(set) && keep(&value.obis))
+        .map(|value| BillingRegister {
+            obis: value.obis.current(),
             value: value.value,
-            unit: value.unit.clone(),
+            unit: value.unit,
             captured_at: value.captured_at,
         })
         .collect()
@@ -226,9 +211,9 @@ mod tests {
 
     fn value(obis: &str, value: f64, unit: &str, captured_at: Option<DateTime<Utc>>) -> MeterValue {
         MeterValue {
-            obis: obis.into(),
+            obis: obis.parse().unwrap(),
             value,
-            unit: unit.into(),
+            unit: unit.parse().unwrap(),
             captured_at,
         }
     }
@@ -264,9 +249,9 @@ mod tests {
         assert_eq!(
             october.registers,
             vec![BillingRegister {
-                obis: "1-1:1.8.0".into(),
+                obis: "1-1:1.8.0".parse().unwrap(),
                 value: 10400.5,
-                unit: "kWh".into(),
+                unit: Unit::KWh,
                 captured_at: None
             }]
         );
@@ -274,10 +259,14 @@ mod tests {
         let november = &periods[1];
         assert_eq!(november.reset_at, nov);
         assert_eq!(november.reset_count, Some(17));
-        let mut codes: Vec<&str> = november.registers.iter().map(|r| r.obis.as_str()).collect();
+        let mut codes: Vec<String> = november.registers.iter().map(|r| r.obis.to_string()).collect();
         codes.sort();
         assert_eq!(codes, ["1-1:1.6.0", "1-1:1.8.0"]);
-        let demand = november.registers.iter().find(|r| r.obis == "1-1:1.6.0").unwrap();
+        let demand = november
+            .registers
+            .iter()
+            .find(|r| r.obis.to_string() == "1-1:1.6.0")
+            .unwrap();
         assert_eq!((demand.value, demand.unit.as_str()), (12.5, "kW"));
         assert_eq!(demand.captured_at, Some(demand_at));
     }
@@ -340,19 +329,23 @@ mod tests {
         assert_eq!(
             periods[0].registers,
             vec![BillingRegister {
-                obis: "1-1:1.8.0".into(),
+                obis: "1-1:1.8.0".parse().unwrap(),
                 value: 1000.0,
-                unit: "kWh".into(),
+                unit: Unit::KWh,
                 captured_at: None
             }]
         );
         let last = &periods[1];
         assert_eq!(last.reset_at, Utc.with_ymd_and_hms(2026, 11, 30, 23, 0, 0).unwrap());
         assert_eq!((last.source, last.reset_count), (BillingSource::Meter, None));
-        let mut codes: Vec<&str> = last.registers.iter().map(|r| r.obis.as_str()).collect();
+        let mut codes: Vec<String> = last.registers.iter().map(|r| r.obis.to_string()).collect();
         codes.sort();
         assert_eq!(codes, ["1-1:1.6.0", "1-1:1.8.0", "1-1:1.8.1"]);
-        let demand = last.registers.iter().find(|r| r.obis == "1-1:1.6.0").unwrap();
+        let demand = last
+            .registers
+            .iter()
+            .find(|r| r.obis.to_string() == "1-1:1.6.0")
+            .unwrap();
         assert_eq!((demand.value, demand.captured_at), (7.5, Some(demand_at)));
     }
 
@@ -378,7 +371,7 @@ mod tests {
             value("1-1:1.8.0*2", 4.0, "kWh", None),
             value("1-1:1.8.0", 6.0, "kWh", None),
         ];
-        assert_eq!(shift_codes(&th40c), vec![("1-1:1.8.0*1".to_owned(), 5.0)]);
+        assert_eq!(shift_codes(&th40c), vec![("1-1:1.8.0*1".parse().unwrap(), 5.0)]);
         let nov = at(11, 1, 0);
         let a1000 = vec![
             value("0-0:0.1.2*101", nov.timestamp() as f64, "timestamp", Some(nov)),

@@ -11,6 +11,7 @@
 
 use crate::device::interval::Interval;
 use crate::domain::quality::Quality;
+use crate::domain::unit::Unit;
 
 /// What bounds a device's consumption physically: the current transformer's
 /// ratio (1 for a direct connection), the largest current on the meter's
@@ -47,18 +48,18 @@ impl PhysicalLimits {
     /// The most energy an interval of `minutes` can hold, in `unit` (`Wh`,
     /// `kWh`, `MWh` and their `varh` / `VAh` counterparts); `None` for a
     /// unit that is not an energy.
-    pub fn max_energy(&self, minutes: u32, unit: &str) -> Option<f64> {
+    pub fn max_energy(&self, minutes: u32, unit: Unit) -> Option<f64> {
         let per_wh = energy_unit_in_wh(unit)?;
         Some(self.max_power_va() * f64::from(minutes) / 60.0 / per_wh)
     }
 }
 
 /// How many watt-hours (or var-hours, volt-ampere-hours) one of `unit` is.
-fn energy_unit_in_wh(unit: &str) -> Option<f64> {
+fn energy_unit_in_wh(unit: Unit) -> Option<f64> {
     match unit {
-        "Wh" | "varh" | "VAh" => Some(1.0),
-        "kWh" | "kvarh" | "kVAh" => Some(1e3),
-        "MWh" => Some(1e6),
+        Unit::Wh | Unit::Varh | Unit::VAh => Some(1.0),
+        Unit::KWh | Unit::KVarh | Unit::KVAh => Some(1e3),
+        Unit::MWh => Some(1e6),
         _ => None,
     }
 }
@@ -66,7 +67,7 @@ fn energy_unit_in_wh(unit: &str) -> Option<f64> {
 /// `quality` with `spike` added when `value` exceeds what `limits` allow
 /// over `minutes`; unchanged where there are no limits or the unit is not
 /// an energy.
-pub fn flag_spike(limits: Option<&PhysicalLimits>, minutes: u32, unit: &str, value: f64, quality: Quality) -> Quality {
+pub fn flag_spike(limits: Option<&PhysicalLimits>, minutes: u32, unit: Unit, value: f64, quality: Quality) -> Quality {
     match limits.and_then(|limits| limits.max_energy(minutes, unit)) {
         Some(max) if value > max => quality.with(Quality::SPIKE),
         _ => quality,
@@ -79,7 +80,7 @@ pub fn flag_interval_spikes(limits: Option<&PhysicalLimits>, intervals: &mut [In
         interval.quality = flag_spike(
             limits,
             interval.minutes,
-            interval.unit.as_str(),
+            interval.unit,
             interval.value,
             interval.quality,
         );
@@ -101,12 +102,12 @@ mod tests {
         // 100 A × 230 V × 3 = 69 000 VA; × 0.25 h = 17 250 Wh = 17.25 kWh.
         let limits = e33();
         assert_eq!(limits.max_power_va(), 69_000.0);
-        assert!((limits.max_energy(15, "kWh").unwrap() - 17.25).abs() < 1e-12);
-        assert!((limits.max_energy(15, "Wh").unwrap() - 17_250.0).abs() < 1e-9);
-        assert!((limits.max_energy(15, "kvarh").unwrap() - 17.25).abs() < 1e-12);
+        assert!((limits.max_energy(15, Unit::KWh).unwrap() - 17.25).abs() < 1e-12);
+        assert!((limits.max_energy(15, Unit::Wh).unwrap() - 17_250.0).abs() < 1e-9);
+        assert!((limits.max_energy(15, Unit::KVarh).unwrap() - 17.25).abs() < 1e-12);
         // An hour: 69 kWh = 0.069 MWh.
-        assert!((limits.max_energy(60, "MWh").unwrap() - 0.069).abs() < 1e-15);
-        assert_eq!(limits.max_energy(15, "m3"), None);
+        assert!((limits.max_energy(60, Unit::MWh).unwrap() - 0.069).abs() < 1e-15);
+        assert_eq!(limits.max_energy(15, Unit::CubicMetre), None);
     }
 
     #[test]
@@ -114,25 +115,25 @@ mod tests {
         // CT 200/5 = 40, 6 A on the terminals, 230 V, one phase:
         // 40 × 6 × 230 = 55 200 VA; 30 minutes → 27.6 kWh.
         let limits = PhysicalLimits::new(40.0, Some(6.0), 230.0, 1).unwrap();
-        assert!((limits.max_energy(30, "kWh").unwrap() - 27.6).abs() < 1e-12);
+        assert!((limits.max_energy(30, Unit::KWh).unwrap() - 27.6).abs() < 1e-12);
     }
 
     #[test]
     fn only_energy_above_the_limit_is_a_spike() {
         let limits = e33();
         let good = Quality::GOOD;
-        assert_eq!(flag_spike(Some(&limits), 15, "kWh", 17.25, good), good);
-        assert_eq!(flag_spike(Some(&limits), 15, "kWh", 17.26, good), Quality::SPIKE);
+        assert_eq!(flag_spike(Some(&limits), 15, Unit::KWh, 17.25, good), good);
+        assert_eq!(flag_spike(Some(&limits), 15, Unit::KWh, 17.26, good), Quality::SPIKE);
         // 17.26 kWh in an hour is well within 69 kWh.
-        assert_eq!(flag_spike(Some(&limits), 60, "kWh", 17.26, good), good);
+        assert_eq!(flag_spike(Some(&limits), 60, Unit::KWh, 17.26, good), good);
         // Flags already set are kept.
         assert_eq!(
-            flag_spike(Some(&limits), 15, "Wh", 20_000.0, Quality::ROLLOVER),
+            flag_spike(Some(&limits), 15, Unit::Wh, 20_000.0, Quality::ROLLOVER),
             Quality::ROLLOVER.with(Quality::SPIKE)
         );
         // No limits, or not an energy: no check.
-        assert_eq!(flag_spike(None, 15, "kWh", 1e12, good), good);
-        assert_eq!(flag_spike(Some(&limits), 15, "m3", 1e12, good), good);
+        assert_eq!(flag_spike(None, 15, Unit::KWh, 1e12, good), good);
+        assert_eq!(flag_spike(Some(&limits), 15, Unit::CubicMetre, 1e12, good), good);
     }
 
     #[test]

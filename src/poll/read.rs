@@ -174,9 +174,7 @@ async fn derive_pulses(
     if runtime.continuity.is_none() {
         match fetch_latest(pool, device).await {
             Ok(stored) => {
-                let stored = stored
-                    .into_iter()
-                    .filter_map(|r| r.obis.parse().ok().map(|code| (code, r.value)));
+                let stored = stored.into_iter().map(|r| (r.obis, r.value));
                 runtime.continuity = Some(Continuity::from_stored(stored));
             }
             Err(error) => tracing::warn!(%device, %error, "cannot read stored counts; counting wraps from now"),

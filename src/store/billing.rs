@@ -6,6 +6,7 @@ use sqlx::types::Json;
 
 use super::error::StoreError;
 use crate::domain::ids::DeviceId;
+use crate::domain::obis::ObisCode;
 use crate::domain::quality::Quality;
 use crate::domain::transport::Transport;
 use crate::metering::billing::{BillingPeriod, BillingRegister, BillingSource};
@@ -16,7 +17,7 @@ struct BillingRow {
     source: String,
     reset_count: Option<i32>,
     registers: Json<Vec<BillingRegister>>,
-    quality: i32,
+    quality: Quality,
 }
 
 /// Stores the periods not stored yet (by device, source and reset time);
@@ -34,7 +35,7 @@ pub async fn insert_billing_periods(
     let sources: Vec<&str> = periods.iter().map(|p| p.source.as_str()).collect();
     let counts: Vec<Option<i32>> = periods.iter().map(|p| p.reset_count).collect();
     let registers: Vec<Json<&Vec<BillingRegister>>> = periods.iter().map(|p| Json(&p.registers)).collect();
-    let quality: Vec<i32> = periods.iter().map(|p| p.quality.0).collect();
+    let quality: Vec<Quality> = periods.iter().map(|p| p.quality).collect();
     let mut inserted: Vec<DateTime<Utc>> = sqlx::query_scalar(
         "INSERT INTO billing_periods (device_id, reset_at, source, reset_count, registers, quality) \
          SELECT $1, x.* FROM UNNEST($2::timestamptz[], $3::text[], $4::int[], $5::jsonb[], $6::int[]) AS x \
@@ -61,16 +62,21 @@ pub async fn fetch_billing_periods(pool: &PgPool, device: DeviceId) -> Result<Ve
     .bind(device)
     .fetch_all(pool)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|row| BillingPeriod {
-            reset_at: row.reset_at,
-            source: BillingSource::parse(&row.source).unwrap_or(BillingSource::Server),
-            reset_count: row.reset_count,
-            registers: row.registers.0,
-            quality: Quality(row.quality),
+    rows.into_iter()
+        .map(|row| {
+            let source = BillingSource::parse(&row.source).ok_or_else(|| {
+                let reason = format!("billing period at {} has unknown source {:?}", row.reset_at, row.source);
+                StoreError::Database(sqlx::Error::Decode(reason.into()))
+            })?;
+            Ok(BillingPeriod {
+                reset_at: row.reset_at,
+                source,
+                reset_count: row.reset_count,
+                registers: row.registers.0,
+                quality: row.quality,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// The newest reset time stored for a device from `source`.
@@ -136,10 +142,10 @@ pub async fn fetch_devices_with_history_sets(pool: &PgPool) -> Result<Vec<Shifti
 pub async fn fetch_first_seen(
     pool: &PgPool,
     device: DeviceId,
-    codes: &[(String, f64)],
+    codes: &[(ObisCode, f64)],
     since: Option<DateTime<Utc>>,
 ) -> Result<Option<DateTime<Utc>>, StoreError> {
-    let obis: Vec<&str> = codes.iter().map(|(code, _)| code.as_str()).collect();
+    let obis: Vec<&ObisCode> = codes.iter().map(|(code, _)| code).collect();
     let values: Vec<f64> = codes.iter().map(|(_, value)| *value).collect();
     Ok(sqlx::query_scalar(
         "SELECT max(first_seen) FROM ( \

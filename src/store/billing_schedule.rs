@@ -6,6 +6,8 @@ use sqlx::PgPool;
 
 use super::error::StoreError;
 use crate::domain::ids::{DeviceId, SiteId};
+use crate::domain::obis::ObisCode;
+use crate::domain::unit::Unit;
 
 /// An enabled device on a site with a billing schedule, with the codes it
 /// has reported.
@@ -16,7 +18,7 @@ pub struct ScheduledDevice {
     pub time_zone: String,
     pub billing_day: i16,
     pub billing_hour: i16,
-    pub codes: Vec<String>,
+    pub codes: Vec<ObisCode>,
 }
 
 /// Every enabled device on an enabled bus of a site with a schedule.
@@ -39,7 +41,7 @@ pub async fn fetch_scheduled_devices(pool: &PgPool) -> Result<Vec<ScheduledDevic
 pub async fn fetch_first_read(
     pool: &PgPool,
     device: DeviceId,
-    codes: &[String],
+    codes: &[ObisCode],
 ) -> Result<Option<DateTime<Utc>>, StoreError> {
     Ok(
         sqlx::query_scalar("SELECT min(read_at) FROM readings WHERE device_id = $1 AND obis = ANY($2)")
@@ -54,8 +56,8 @@ pub async fn fetch_first_read(
 /// first read after it, as (instant, value).
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ReadsAround {
-    pub obis: String,
-    pub unit: Option<String>,
+    pub obis: ObisCode,
+    pub unit: Option<Unit>,
     pub before_at: Option<DateTime<Utc>>,
     pub before_value: Option<f64>,
     pub after_at: Option<DateTime<Utc>>,
@@ -66,7 +68,7 @@ pub struct ReadsAround {
 pub async fn fetch_reads_around(
     pool: &PgPool,
     device: DeviceId,
-    codes: &[String],
+    codes: &[ObisCode],
     at: DateTime<Utc>,
 ) -> Result<Vec<ReadsAround>, StoreError> {
     Ok(sqlx::query_as(

@@ -8,7 +8,10 @@ use sqlx::types::Json;
 use super::error::StoreError;
 use super::intervals::{ComputedInterval, insert_computed_intervals};
 use crate::domain::ids::DeviceId;
+use crate::domain::obis::ObisCode;
+use crate::domain::quality::Quality;
 use crate::domain::transport::Transport;
+use crate::domain::unit::Unit;
 use crate::metering::derive_intervals::DerivedInterval;
 
 /// An enabled device with what derivation needs: its bus's transport (to
@@ -20,8 +23,8 @@ pub struct DerivationDevice {
     pub transport: Json<Transport>,
     pub time_zone: String,
     pub interval_minutes: i32,
-    pub codes: Vec<String>,
-    pub units: Vec<String>,
+    pub codes: Vec<ObisCode>,
+    pub units: Vec<Unit>,
 }
 
 /// Every enabled device on an enabled bus, with the codes it has reported.
@@ -45,7 +48,7 @@ pub async fn fetch_derivation_devices(pool: &PgPool) -> Result<Vec<DerivationDev
 pub async fn fetch_last_derived_end(
     pool: &PgPool,
     device: DeviceId,
-    obis: &str,
+    obis: &ObisCode,
 ) -> Result<Option<DateTime<Utc>>, StoreError> {
     Ok(sqlx::query_scalar(
         "SELECT max(interval_start + interval_minutes * interval '1 minute') FROM load_profile_intervals \
@@ -62,7 +65,7 @@ pub async fn fetch_last_derived_end(
 pub async fn fetch_register_reads(
     pool: &PgPool,
     device: DeviceId,
-    obis: &str,
+    obis: &ObisCode,
     from: DateTime<Utc>,
 ) -> Result<Vec<(DateTime<Utc>, f64)>, StoreError> {
     Ok(sqlx::query_as(
@@ -84,8 +87,8 @@ pub async fn fetch_register_reads(
 pub async fn insert_derived_intervals(
     pool: &PgPool,
     device: DeviceId,
-    obis: &str,
-    unit: &str,
+    obis: &ObisCode,
+    unit: Unit,
     intervals: &[DerivedInterval],
 ) -> Result<u64, StoreError> {
     let computed = intervals.iter().map(|i| ComputedInterval {
@@ -101,8 +104,8 @@ pub async fn insert_derived_intervals(
 pub async fn fetch_derived_intervals(
     pool: &PgPool,
     device: DeviceId,
-    obis: &str,
-) -> Result<Vec<(DateTime<Utc>, i32, f64, i32)>, StoreError> {
+    obis: &ObisCode,
+) -> Result<Vec<(DateTime<Utc>, i32, f64, Quality)>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT interval_start, interval_minutes, value, quality FROM load_profile_intervals \
          WHERE device_id = $1 AND obis = $2 AND source = 'derived' AND version = 1 \

@@ -8,8 +8,10 @@ use sqlx::types::Json;
 use super::error::StoreError;
 use super::intervals::{ComputedInterval, insert_computed_intervals};
 use crate::domain::ids::DeviceId;
+use crate::domain::obis::ObisCode;
 use crate::domain::quality::Quality;
 use crate::domain::transport::Transport;
+use crate::domain::unit::Unit;
 use crate::metering::estimate::Estimate;
 
 /// An enabled device with what gap finding needs: its bus's transport (a
@@ -39,7 +41,7 @@ pub async fn fetch_profile_codes(
     pool: &PgPool,
     device: DeviceId,
     since: DateTime<Utc>,
-) -> Result<Vec<String>, StoreError> {
+) -> Result<Vec<ObisCode>, StoreError> {
     Ok(sqlx::query_scalar(
         "SELECT DISTINCT obis FROM load_profile_intervals \
          WHERE device_id = $1 AND interval_start >= $2 ORDER BY obis",
@@ -58,7 +60,7 @@ pub struct ProfileBreak {
     pub before_start: DateTime<Utc>,
     pub before_minutes: i32,
     pub before_value: f64,
-    pub unit: String,
+    pub unit: Unit,
     pub after_start: Option<DateTime<Utc>>,
     pub after_minutes: Option<i32>,
     pub after_value: Option<f64>,
@@ -70,7 +72,7 @@ pub struct ProfileBreak {
 pub async fn fetch_profile_breaks(
     pool: &PgPool,
     device: DeviceId,
-    obis: &str,
+    obis: &ObisCode,
     since: DateTime<Utc>,
 ) -> Result<Vec<ProfileBreak>, StoreError> {
     Ok(sqlx::query_as(
@@ -102,7 +104,7 @@ pub async fn fetch_profile_breaks(
 pub async fn fetch_measured_intervals(
     pool: &PgPool,
     device: DeviceId,
-    obis: &str,
+    obis: &ObisCode,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<(DateTime<Utc>, i32, f64)>, StoreError> {
@@ -128,7 +130,7 @@ pub async fn fetch_measured_intervals(
 pub async fn fetch_register_reads_around(
     pool: &PgPool,
     device: DeviceId,
-    obis: &str,
+    obis: &ObisCode,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<(DateTime<Utc>, f64)>, StoreError> {
@@ -155,8 +157,8 @@ pub async fn fetch_register_reads_around(
 pub async fn insert_estimated_intervals(
     pool: &PgPool,
     device: DeviceId,
-    obis: &str,
-    unit: &str,
+    obis: &ObisCode,
+    unit: Unit,
     estimates: &[Estimate],
 ) -> Result<u64, StoreError> {
     let computed = estimates.iter().map(|e| ComputedInterval {

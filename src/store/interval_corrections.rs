@@ -7,12 +7,14 @@ use sqlx::PgPool;
 use super::error::StoreError;
 use super::intervals::ProfileInterval;
 use crate::domain::ids::DeviceId;
+use crate::domain::obis::ObisCode;
 use crate::domain::quality::Quality;
+use crate::domain::unit::Unit;
 
 /// A new value for one stored interval.
 #[derive(Debug, Clone)]
 pub struct Correction {
-    pub obis: String,
+    pub obis: ObisCode,
     pub start: DateTime<Utc>,
     pub value: f64,
 }
@@ -46,7 +48,7 @@ pub async fn insert_interval_corrections(
         .bind(&correction.obis)
         .bind(correction.start)
         .bind(correction.value)
-        .bind(Quality::EDITED.0)
+        .bind(Quality::EDITED)
         .bind(changed_by)
         .bind(reason)
         .fetch_optional(&mut *transaction)
@@ -70,8 +72,8 @@ pub struct IntervalVersion {
     pub interval_start: DateTime<Utc>,
     pub version: i32,
     pub value: f64,
-    pub unit: String,
-    pub quality: i32,
+    pub unit: Unit,
+    pub quality: Quality,
     pub source: String,
     pub changed_by: Option<String>,
     pub reason: Option<String>,
@@ -82,7 +84,7 @@ pub struct IntervalVersion {
 pub async fn fetch_interval_versions(
     pool: &PgPool,
     device: DeviceId,
-    obis: &str,
+    obis: &ObisCode,
     start: DateTime<Utc>,
 ) -> Result<Vec<IntervalVersion>, StoreError> {
     Ok(sqlx::query_as(

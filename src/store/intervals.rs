@@ -11,17 +11,19 @@ use sqlx::{PgConnection, PgPool, Postgres};
 use super::error::StoreError;
 use crate::device::interval::Interval;
 use crate::domain::ids::DeviceId;
+use crate::domain::obis::ObisCode;
 use crate::domain::quality::Quality;
+use crate::domain::unit::Unit;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct StoredInterval {
-    pub obis: String,
+    pub obis: ObisCode,
     pub interval_start: DateTime<Utc>,
     pub interval_minutes: i32,
     pub value: f64,
-    pub unit: String,
+    pub unit: Unit,
     pub meter_status: String,
-    pub quality: i32,
+    pub quality: Quality,
     pub source: String,
 }
 
@@ -62,8 +64,8 @@ pub(super) struct ComputedInterval {
 pub(super) async fn insert_computed_intervals(
     pool: &PgPool,
     device: DeviceId,
-    obis: &str,
-    unit: &str,
+    obis: &ObisCode,
+    unit: Unit,
     source: &str,
     intervals: impl ExactSizeIterator<Item = ComputedInterval>,
 ) -> Result<u64, StoreError> {
@@ -78,7 +80,7 @@ pub(super) async fn insert_computed_intervals(
         starts.push(interval.start);
         minutes.push(minutes_column(interval.minutes));
         values.push(interval.value);
-        quality.push(interval.quality.0);
+        quality.push(interval.quality);
     }
     let mut transaction = pool.begin().await?;
     ensure_interval_partitions(&mut transaction, &starts).await?;
@@ -109,26 +111,26 @@ pub const METER_REPLACES_ESTIMATE: &str = "meter value replaces estimate";
 
 /// A batch of intervals read from a meter, a column each, as the UNNEST
 /// inserts bind them.
-struct MeterColumns {
-    codes: Vec<String>,
+struct MeterColumns<'a> {
+    codes: Vec<&'a ObisCode>,
     starts: Vec<DateTime<Utc>>,
     minutes: Vec<i32>,
     values: Vec<f64>,
-    units: Vec<String>,
-    statuses: Vec<String>,
-    quality: Vec<i32>,
+    units: Vec<Unit>,
+    statuses: Vec<&'a str>,
+    quality: Vec<Quality>,
 }
 
-impl MeterColumns {
-    fn new(intervals: &[Interval]) -> Self {
+impl<'a> MeterColumns<'a> {
+    fn new(intervals: &'a [Interval]) -> Self {
         Self {
-            codes: intervals.iter().map(|i| i.obis.to_string()).collect(),
+            codes: intervals.iter().map(|i| &i.obis).collect(),
             starts: intervals.iter().map(|i| i.start).collect(),
             minutes: intervals.iter().map(|i| minutes_column(i.minutes)).collect(),
             values: intervals.iter().map(|i| i.value).collect(),
-            units: intervals.iter().map(|i| i.unit.as_str().to_owned()).collect(),
-            statuses: intervals.iter().map(|i| i.meter_status.clone()).collect(),
-            quality: intervals.iter().map(|i| i.quality.0).collect(),
+            units: intervals.iter().map(|i| i.unit).collect(),
+            statuses: intervals.iter().map(|i| i.meter_status.as_str()).collect(),
+            quality: intervals.iter().map(|i| i.quality).collect(),
         }
     }
 
@@ -230,7 +232,7 @@ pub async fn fetch_last_meter_interval(pool: &PgPool, device: DeviceId) -> Resul
 pub async fn fetch_intervals(
     pool: &PgPool,
     device: DeviceId,
-    obis: &str,
+    obis: &ObisCode,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<StoredInterval>, StoreError> {
@@ -268,12 +270,12 @@ pub async fn fetch_interval_summary(
 /// One interval as the load-profile API shows it: the newest version of it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ProfileInterval {
-    pub obis: String,
+    pub obis: ObisCode,
     pub interval_start: DateTime<Utc>,
     pub interval_minutes: i32,
     pub value: f64,
-    pub unit: String,
-    pub quality: i32,
+    pub unit: Unit,
+    pub quality: Quality,
     pub source: String,
     pub version: i32,
 }
@@ -286,7 +288,7 @@ pub async fn fetch_load_profile(
     device: DeviceId,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-    obis: Option<&str>,
+    obis: Option<&ObisCode>,
 ) -> Result<Vec<ProfileInterval>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT * FROM ( \
@@ -336,13 +338,13 @@ pub async fn insert_interval_version(
          RETURNING version",
     )
     .bind(device)
-    .bind(interval.obis.to_string())
+    .bind(&interval.obis)
     .bind(interval.start)
     .bind(minutes_column(interval.minutes))
     .bind(interval.value)
-    .bind(interval.unit.as_str())
+    .bind(interval.unit)
     .bind(&interval.meter_status)
-    .bind(interval.quality.0)
+    .bind(interval.quality)
     .bind(source)
     .bind(changed_by)
     .bind(reason)

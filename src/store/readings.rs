@@ -8,15 +8,18 @@ use sqlx::PgPool;
 use super::error::StoreError;
 use crate::device::reading::Reading;
 use crate::domain::ids::DeviceId;
+use crate::domain::obis::ObisCode;
+use crate::domain::quality::Quality;
+use crate::domain::unit::Unit;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct StoredReading {
-    pub obis: String,
+    pub obis: ObisCode,
     pub read_at: DateTime<Utc>,
     pub value: f64,
-    pub unit: String,
+    pub unit: Unit,
     pub captured_at: Option<DateTime<Utc>>,
-    pub quality: i32,
+    pub quality: Quality,
 }
 
 /// Writes a batch: one statement makes sure the month partitions exist, one
@@ -35,12 +38,12 @@ pub async fn insert_readings(pool: &PgPool, batch: &[(DeviceId, Reading)]) -> Re
         }
     }
     let devices: Vec<i64> = batch.iter().map(|(d, _)| d.0).collect();
-    let codes: Vec<String> = batch.iter().map(|(_, r)| r.obis.to_string()).collect();
+    let codes: Vec<&ObisCode> = batch.iter().map(|(_, r)| &r.obis).collect();
     let times: Vec<DateTime<Utc>> = batch.iter().map(|(_, r)| r.read_at).collect();
     let values: Vec<f64> = batch.iter().map(|(_, r)| r.value).collect();
-    let units: Vec<String> = batch.iter().map(|(_, r)| r.unit.as_str().to_owned()).collect();
+    let units: Vec<Unit> = batch.iter().map(|(_, r)| r.unit).collect();
     let captured: Vec<Option<DateTime<Utc>>> = batch.iter().map(|(_, r)| r.captured_at).collect();
-    let quality: Vec<i32> = batch.iter().map(|(_, r)| r.quality.0).collect();
+    let quality: Vec<Quality> = batch.iter().map(|(_, r)| r.quality).collect();
     let mut transaction = pool.begin().await?;
     sqlx::query("SELECT ohmnibus_ensure_readings_partition(at) FROM UNNEST($1::timestamptz[]) AS m(at)")
         .bind(&months)
@@ -93,7 +96,7 @@ pub async fn fetch_latest(pool: &PgPool, device: DeviceId) -> Result<Vec<StoredR
 pub async fn fetch_readings(
     pool: &PgPool,
     device: DeviceId,
-    obis: &str,
+    obis: &ObisCode,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
     after: Option<DateTime<Utc>>,
@@ -128,8 +131,8 @@ pub async fn count_readings(pool: &PgPool, device: DeviceId) -> Result<i64, Stor
 /// Latest values of the given codes for every device (for the fleet page).
 pub async fn fetch_latest_of_codes(
     pool: &PgPool,
-    codes: &[&str],
-) -> Result<Vec<(DeviceId, String, f64, String)>, StoreError> {
+    codes: &[ObisCode],
+) -> Result<Vec<(DeviceId, ObisCode, f64, Unit)>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT device_id, obis, value, unit FROM latest_readings WHERE obis = ANY($1) ORDER BY device_id, obis",
     )

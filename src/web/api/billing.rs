@@ -56,9 +56,9 @@ impl From<BillingPeriod> for Period {
                 .registers
                 .into_iter()
                 .map(|r| PeriodRegister {
-                    obis: r.obis,
+                    obis: r.obis.to_string(),
                     value: r.value,
-                    unit: r.unit,
+                    unit: r.unit.to_string(),
                     captured_at: r.captured_at,
                 })
                 .collect(),

@@ -11,7 +11,6 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::ids::DeviceId;
 use crate::domain::obis::ObisCode;
-use crate::domain::quality::Quality;
 use crate::domain::role::Right;
 use crate::store::intervals::{ProfileInterval, fetch_device_interval_minutes, fetch_load_profile};
 use crate::web::auth::Caller;
@@ -110,15 +109,11 @@ async fn load(state: &AppState, caller: &Caller, id: i64, query: &LoadProfileQue
     }
     let obis = match query.obis.as_deref() {
         None | Some("") => None,
-        Some(text) => Some(
-            text.parse::<ObisCode>()
-                .map_err(|error| bad("obis", error))?
-                .to_string(),
-        ),
+        Some(text) => Some(text.parse::<ObisCode>().map_err(|error| bad("obis", error))?),
     };
     let device = DeviceId(id);
     let configured = configured_interval_minutes(state, device).await?;
-    let rows = fetch_load_profile(&state.pool, device, from, to, obis.as_deref()).await?;
+    let rows = fetch_load_profile(&state.pool, device, from, to, obis.as_ref()).await?;
     Ok(LoadProfile {
         interval_minutes: rows.first().map_or(configured, |row| row.interval_minutes),
         intervals: rows.into_iter().map(interval).collect(),
@@ -128,10 +123,10 @@ async fn load(state: &AppState, caller: &Caller, id: i64, query: &LoadProfileQue
 pub(super) fn interval(row: ProfileInterval) -> LoadProfileInterval {
     LoadProfileInterval {
         start: row.interval_start,
-        obis: row.obis,
+        obis: row.obis.to_string(),
         value: row.value,
-        unit: row.unit,
-        flags: Quality(row.quality).names(),
+        unit: row.unit.to_string(),
+        flags: row.quality.names(),
         source: row.source,
         version: row.version,
     }

@@ -93,8 +93,7 @@ fn corrections(request: &CorrectionRequest) -> Result<(Vec<Correction>, &str), A
         let obis = input
             .obis
             .parse::<ObisCode>()
-            .map_err(|error| ApiError::invalid(&format!("intervals[{i}].obis"), error))?
-            .to_string();
+            .map_err(|error| ApiError::invalid(&format!("intervals[{i}].obis"), error))?;
         if !input.value.is_finite() {
             return Err(ApiError::invalid(
                 &format!("intervals[{i}].value"),

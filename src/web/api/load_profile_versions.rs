@@ -11,7 +11,6 @@ use utoipa::{IntoParams, ToSchema};
 use super::load_profile::{bad, configured_interval_minutes};
 use crate::domain::ids::DeviceId;
 use crate::domain::obis::ObisCode;
-use crate::domain::quality::Quality;
 use crate::domain::role::Right;
 use crate::store::interval_corrections::{IntervalVersion, fetch_interval_versions};
 use crate::web::auth::Caller;
@@ -59,8 +58,8 @@ fn version(row: IntervalVersion) -> Version {
     Version {
         version: row.version,
         value: row.value,
-        unit: row.unit,
-        flags: Quality(row.quality).names(),
+        unit: row.unit.to_string(),
+        flags: row.quality.names(),
         source: row.source,
         changed_by: row.changed_by,
         reason: row.reason,
@@ -87,10 +86,7 @@ pub async fn get_interval_versions(
     caller.require(Right::Read)?;
     let obis = match query.obis.as_deref() {
         None | Some("") => return Err(bad("obis", "is required, e.g. obis=1-0:1.8.0")),
-        Some(text) => text
-            .parse::<ObisCode>()
-            .map_err(|error| bad("obis", error))?
-            .to_string(),
+        Some(text) => text.parse::<ObisCode>().map_err(|error| bad("obis", error))?,
     };
     let start = match query.start.as_deref() {
         None | Some("") => return Err(bad("start", "is required, e.g. start=2026-11-22T08:15:00Z")),

@@ -107,9 +107,9 @@ pub async fn get_registers(
         .await?
         .into_iter()
         .map(|r| Register {
-            obis: r.obis,
+            obis: r.obis.to_string(),
             value: r.value,
-            unit: r.unit,
+            unit: r.unit.to_string(),
             read_at: r.read_at,
             captured_at: r.captured_at,
         })
@@ -145,7 +145,7 @@ pub async fn get_readings(
         return Err(ApiError::invalid("limit", format!("must be 1-{MAX_LIMIT}")));
     }
     let device = existing_device(&state, id).await?;
-    let rows = fetch_readings(&state.pool, device, &obis.to_string(), from, to, after, limit).await?;
+    let rows = fetch_readings(&state.pool, device, &obis, from, to, after, limit).await?;
     let next = (rows.len() as i64 == limit)
         .then(|| {
             rows.last()

@@ -72,11 +72,11 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<Billing
                 .map(|register| RegisterView {
                     name: profile
                         .as_deref()
-                        .map(|p| register_name(p, &register.obis))
+                        .map(|p| register_name(p, &register.obis.to_string()))
                         .unwrap_or_default(),
-                    obis: register.obis.clone(),
+                    obis: register.obis.to_string(),
                     value: format!("{:.3}", register.value),
-                    unit: register.unit.clone(),
+                    unit: register.unit.to_string(),
                     captured_at: register.captured_at.map(|at| when(Some(at))).unwrap_or_default(),
                 })
                 .collect(),

@@ -13,6 +13,7 @@ use super::pages::{BillingLine, Cell, CommandOption, DevicePage, EventLine, Qual
 use super::{signed_in, signed_in_page};
 use crate::domain::ids::DeviceId;
 use crate::domain::role::Right;
+use crate::domain::unit::Unit;
 use crate::store::billing::fetch_billing_periods;
 use crate::store::buses::fetch_bus;
 use crate::store::command_jobs::fetch_latest_command_job;
@@ -62,7 +63,7 @@ const PHASES: [(&str, [u8; 4]); 8] = [
 ];
 
 /// The latest reading of each code.
-pub(super) struct Latest<'a>(pub(super) HashMap<&'a str, &'a StoredReading>);
+pub(super) struct Latest<'a>(pub(super) HashMap<String, &'a StoredReading>);
 
 impl Latest<'_> {
     /// A value cell; a value the device stamped (a maximum demand) shows when.
@@ -70,7 +71,7 @@ impl Latest<'_> {
     /// shows as a date.
     pub(super) fn cell(&self, code: &str, decimals: usize) -> Cell {
         let reading = self.0.get(code);
-        if let Some(r) = reading.filter(|r| r.unit == "timestamp") {
+        if let Some(r) = reading.filter(|r| r.unit == Unit::Timestamp) {
             return Cell {
                 text: chrono::DateTime::from_timestamp(r.value as i64, 0)
                     .map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string())
@@ -184,7 +185,7 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no device {id}")))?;
     let readings = fetch_latest(&state.pool, id).await?;
-    let latest = Latest(readings.iter().map(|r| (r.obis.as_str(), r)).collect());
+    let latest = Latest(readings.iter().map(|r| (r.obis.to_string(), r)).collect());
     let profile = state.profiles.get(&device.profile);
     // A device with an IEC address is read over IEC 62056-21: its profile's
     // [iec62056] section names and groups its values.
@@ -252,7 +253,7 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
                 period
                     .registers
                     .iter()
-                    .find(|r| r.obis == code)
+                    .find(|r| r.obis.to_string() == code)
                     .map(|r| format!("{:.3} {}", r.value, r.unit))
                     .unwrap_or_default()
             };
@@ -277,14 +278,14 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
     let all_values = readings
         .iter()
         .map(|r| {
-            let label = match name_of(&r.obis) {
-                name if name.is_empty() => r.obis.clone(),
+            let label = match name_of(&r.obis.to_string()) {
+                name if name.is_empty() => r.obis.to_string(),
                 name => format!("{} · {name}", r.obis),
             };
             (
                 label,
                 vec![
-                    latest.cell(&r.obis, 3),
+                    latest.cell(&r.obis.to_string(), 3),
                     Cell {
                         text: when(Some(r.read_at)),
                         title: String::new(),

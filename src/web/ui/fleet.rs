@@ -7,6 +7,7 @@ use axum::response::Response;
 
 use super::pages::{Cell, FleetPage, FleetRow};
 use super::signed_in_page;
+use crate::domain::obis::ObisCode;
 use crate::domain::state::DeviceState;
 use crate::store::devices::fetch_devices;
 use crate::store::readings::fetch_latest_of_codes;
@@ -40,7 +41,15 @@ pub async fn get_fleet_page(State(state): State<AppState>, caller: Result<Caller
 
 async fn build(state: &AppState, caller: Caller) -> Result<FleetPage, ApiError> {
     let devices = fetch_devices(&state.pool).await?;
-    let latest = fetch_latest_of_codes(&state.pool, &KEY_CODES).await?;
+    let codes: Vec<ObisCode> = KEY_CODES
+        .iter()
+        .map(|code| code.parse().expect("the fleet page's codes are OBIS codes"))
+        .collect();
+    let latest = fetch_latest_of_codes(&state.pool, &codes).await?;
+    let latest: Vec<_> = latest
+        .into_iter()
+        .map(|(device, code, value, unit)| (device, code.to_string(), value, unit))
+        .collect();
     let mut values: HashMap<(i64, &str), (f64, &str)> = HashMap::new();
     for (device, code, value, unit) in &latest {
         values.insert((device.0, code.as_str()), (*value, unit.as_str()));
