@@ -13,7 +13,6 @@
 //! events for resets that happened before the server knew the meter.
 
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 
 use super::DeriveServices;
 use crate::domain::event::EventKind;
@@ -114,7 +113,7 @@ fn schedule_of(device: &ShiftingDevice) -> ResetSchedule {
     ResetSchedule {
         day,
         hour,
-        zone: device.time_zone.parse().unwrap_or(Tz::UTC),
+        zone: device.time_zone.tz(),
     }
 }
 
@@ -180,7 +179,7 @@ mod tests {
                 host: "127.0.0.1".into(),
                 port: 502,
             }),
-            time_zone: zone.into(),
+            time_zone: zone.parse().unwrap(),
             billing_day: day,
             billing_hour: hour,
         }

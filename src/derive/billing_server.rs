@@ -4,7 +4,6 @@
 //! interpolated between the stored reads just before and just after it.
 
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 
 use super::DeriveServices;
 use crate::device::profile::Profile;
@@ -63,7 +62,7 @@ async fn close_device(services: &DeriveServices, device: &ScheduledDevice) -> Re
             None => return Ok(0),
         },
     };
-    let zone: Tz = device.time_zone.parse().unwrap_or(Tz::UTC);
+    let zone = device.time_zone.tz();
     let day = u32::try_from(device.billing_day).unwrap_or(1);
     let hour = u32::try_from(device.billing_hour).unwrap_or(0);
     let mut stored = 0;

@@ -48,7 +48,7 @@ pub async fn estimate_gaps(services: &DeriveServices) -> Result<u64, StoreError>
 
 async fn estimate_device(services: &DeriveServices, device: &EstimationDevice) -> Result<u64, StoreError> {
     let now = services.clock.now();
-    let zone: Tz = device.time_zone.parse().unwrap_or(Tz::UTC);
+    let zone = device.time_zone.tz();
     let meter_kept = device.transport.0.protocol() == Protocol::Iec62056;
     let since = now - Duration::days(WINDOW_DAYS);
     let mut stored = 0;

@@ -9,7 +9,6 @@
 //! flagged `spike` (see [`crate::metering::validation`]).
 
 use chrono::Duration;
-use chrono_tz::Tz;
 
 use super::DeriveServices;
 use crate::device::profile::Profile;
@@ -55,7 +54,7 @@ fn wrap_point(profile: &Profile, code: &ObisCode) -> Option<f64> {
 }
 
 async fn derive_device(services: &DeriveServices, device: &DerivationDevice) -> Result<u64, StoreError> {
-    let zone: Tz = device.time_zone.parse().unwrap_or(Tz::UTC);
+    let zone = device.time_zone.tz();
     let minutes = u32::try_from(device.interval_minutes).unwrap_or(15);
     let configured = fetch_device_limits(&services.pool, device.id).await?;
     let profile = configured.as_ref().and_then(|c| services.profiles.get(&c.profile));

@@ -15,3 +15,4 @@ pub mod severity;
 pub mod state;
 pub mod transport;
 pub mod unit;
+pub mod zone;

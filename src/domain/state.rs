@@ -6,8 +6,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// Stored in `devices.state` as its lowercase name (the column's
-/// `devices_state_check` allows exactly these).
+// Stored in `devices.state` as its lowercase name (the column's
+// `devices_state_check` allows exactly these).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DeviceState {

@@ -108,7 +108,7 @@ async fn refresh(
     let mut seen = Vec::new();
     for bus in buses.into_iter().filter(|bus| bus.enabled) {
         seen.push(bus.id);
-        let zone: Tz = bus.time_zone.parse().unwrap_or(Tz::UTC);
+        let zone = bus.time_zone.tz();
         let configs: Vec<DeviceConfig> = devices
             .iter()
             .filter(|device| device.bus_id == bus.id && device.enabled)

@@ -9,6 +9,7 @@ use crate::domain::ids::DeviceId;
 use crate::domain::obis::ObisCode;
 use crate::domain::quality::Quality;
 use crate::domain::transport::Transport;
+use crate::domain::zone::IanaZone;
 use crate::metering::billing::{BillingPeriod, BillingRegister, BillingSource};
 
 #[derive(sqlx::FromRow)]
@@ -113,7 +114,8 @@ pub struct ShiftingDevice {
     /// Its bus's transport: a Modbus read takes several requests, an IEC
     /// 62056-21 readout is one answer.
     pub transport: Json<Transport>,
-    pub time_zone: String,
+    #[sqlx(flatten)]
+    pub time_zone: IanaZone,
     pub billing_day: Option<i16>,
     pub billing_hour: Option<i16>,
 }
@@ -121,7 +123,7 @@ pub struct ShiftingDevice {
 /// Every device with history sets and no reset times.
 pub async fn fetch_devices_with_history_sets(pool: &PgPool) -> Result<Vec<ShiftingDevice>, StoreError> {
     Ok(sqlx::query_as(
-        r"SELECT d.id, b.transport, s.time_zone, s.billing_day, s.billing_hour
+        r"SELECT d.id, b.transport, s.time_zone, s.id AS site_id, s.billing_day, s.billing_hour
           FROM devices d JOIN buses b ON b.id = d.bus_id JOIN sites s ON s.id = b.site_id
           WHERE EXISTS (SELECT 1 FROM latest_readings l
                         WHERE l.device_id = d.id AND l.obis ~ '^[0-9]+-[0-9]+:[0-9]+\.8\.[0-9]+\*1$')

@@ -8,6 +8,7 @@ use super::error::StoreError;
 use crate::domain::ids::{DeviceId, SiteId};
 use crate::domain::obis::ObisCode;
 use crate::domain::unit::Unit;
+use crate::domain::zone::IanaZone;
 
 /// An enabled device on a site with a billing schedule, with the codes it
 /// has reported.
@@ -15,7 +16,8 @@ use crate::domain::unit::Unit;
 pub struct ScheduledDevice {
     pub id: DeviceId,
     pub profile: String,
-    pub time_zone: String,
+    #[sqlx(flatten)]
+    pub time_zone: IanaZone,
     pub billing_day: i16,
     pub billing_hour: i16,
     pub codes: Vec<ObisCode>,
@@ -24,12 +26,12 @@ pub struct ScheduledDevice {
 /// Every enabled device on an enabled bus of a site with a schedule.
 pub async fn fetch_scheduled_devices(pool: &PgPool) -> Result<Vec<ScheduledDevice>, StoreError> {
     Ok(sqlx::query_as(
-        "SELECT d.id, d.profile, s.time_zone, s.billing_day, s.billing_hour, \
+        "SELECT d.id, d.profile, s.time_zone, s.id AS site_id, s.billing_day, s.billing_hour, \
                 COALESCE(array_agg(l.obis ORDER BY l.obis) FILTER (WHERE l.obis IS NOT NULL), '{}') AS codes \
          FROM devices d JOIN buses b ON b.id = d.bus_id JOIN sites s ON s.id = b.site_id \
          LEFT JOIN latest_readings l ON l.device_id = d.id \
          WHERE d.enabled AND b.enabled AND s.billing_day IS NOT NULL AND s.billing_hour IS NOT NULL \
-         GROUP BY d.id, d.profile, s.time_zone, s.billing_day, s.billing_hour \
+         GROUP BY d.id, d.profile, s.time_zone, s.id, s.billing_day, s.billing_hour \
          ORDER BY d.id",
     )
     .fetch_all(pool)
@@ -95,7 +97,8 @@ pub async fn fetch_reads_around(
 pub struct SiteRow {
     pub id: SiteId,
     pub name: String,
-    pub time_zone: String,
+    #[sqlx(flatten)]
+    pub time_zone: IanaZone,
     pub billing_day: Option<i16>,
     pub billing_hour: Option<i16>,
 }
@@ -103,7 +106,7 @@ pub struct SiteRow {
 /// Every site, by id.
 pub async fn fetch_sites(pool: &PgPool) -> Result<Vec<SiteRow>, StoreError> {
     Ok(
-        sqlx::query_as("SELECT id, name, time_zone, billing_day, billing_hour FROM sites ORDER BY id")
+        sqlx::query_as("SELECT id, id AS site_id, name, time_zone, billing_day, billing_hour FROM sites ORDER BY id")
             .fetch_all(pool)
             .await?,
     )
@@ -118,11 +121,23 @@ pub async fn update_site_schedule(
 ) -> Result<Option<SiteRow>, StoreError> {
     Ok(sqlx::query_as(
         "UPDATE sites SET billing_day = $2, billing_hour = $3 WHERE id = $1 \
-         RETURNING id, name, time_zone, billing_day, billing_hour",
+         RETURNING id, id AS site_id, name, time_zone, billing_day, billing_hour",
     )
     .bind(site)
     .bind(schedule.map(|s| s.0))
     .bind(schedule.map(|s| s.1))
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Sets a site's zone; `None` when there is no such site.
+pub async fn update_site_zone(pool: &PgPool, site: SiteId, zone: IanaZone) -> Result<Option<SiteRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "UPDATE sites SET time_zone = $2 WHERE id = $1 \
+         RETURNING id, id AS site_id, name, time_zone, billing_day, billing_hour",
+    )
+    .bind(site)
+    .bind(zone)
     .fetch_optional(pool)
     .await?)
 }

@@ -7,6 +7,7 @@ use sqlx::types::Json;
 use super::error::{StoreError, on_constraint};
 use crate::domain::ids::{BusId, SiteId};
 use crate::domain::transport::Transport;
+use crate::domain::zone::IanaZone;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct BusRow {
@@ -17,7 +18,8 @@ pub struct BusRow {
     pub enabled: bool,
     pub created_at: DateTime<Utc>,
     /// IANA zone of the bus's site.
-    pub time_zone: String,
+    #[sqlx(flatten)]
+    pub time_zone: IanaZone,
 }
 
 /// The common SELECT, completed with a literal tail (sqlx takes only static SQL).

@@ -7,6 +7,7 @@ use sqlx::PgPool;
 
 use super::error::StoreError;
 use crate::domain::ids::DeviceId;
+use crate::domain::zone::IanaZone;
 
 /// A device as its data-quality summary sees it.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -15,7 +16,8 @@ pub struct QualityDevice {
     /// Set for a meter read over IEC 62056-21 (its own load profile).
     pub iec_address: Option<String>,
     pub interval_minutes: i32,
-    pub time_zone: String,
+    #[sqlx(flatten)]
+    pub time_zone: IanaZone,
     /// Start of its first stored interval, any source or channel.
     pub first_interval: Option<DateTime<Utc>>,
 }
@@ -23,7 +25,7 @@ pub struct QualityDevice {
 /// `None` when there is no such device.
 pub async fn fetch_quality_device(pool: &PgPool, device: DeviceId) -> Result<Option<QualityDevice>, StoreError> {
     Ok(sqlx::query_as(
-        "SELECT d.profile, d.iec_address, d.interval_minutes, s.time_zone, \
+        "SELECT d.profile, d.iec_address, d.interval_minutes, s.time_zone, s.id AS site_id, \
                 (SELECT min(interval_start) FROM load_profile_intervals WHERE device_id = d.id) AS first_interval \
          FROM devices d JOIN buses b ON b.id = d.bus_id JOIN sites s ON s.id = b.site_id \
          WHERE d.id = $1",

@@ -12,6 +12,7 @@ use crate::domain::obis::ObisCode;
 use crate::domain::quality::Quality;
 use crate::domain::transport::Transport;
 use crate::domain::unit::Unit;
+use crate::domain::zone::IanaZone;
 use crate::metering::derive_intervals::DerivedInterval;
 
 /// An enabled device with what derivation needs: its bus's transport (to
@@ -21,7 +22,8 @@ use crate::metering::derive_intervals::DerivedInterval;
 pub struct DerivationDevice {
     pub id: DeviceId,
     pub transport: Json<Transport>,
-    pub time_zone: String,
+    #[sqlx(flatten)]
+    pub time_zone: IanaZone,
     pub interval_minutes: i32,
     pub codes: Vec<ObisCode>,
     pub units: Vec<Unit>,
@@ -30,13 +32,13 @@ pub struct DerivationDevice {
 /// Every enabled device on an enabled bus, with the codes it has reported.
 pub async fn fetch_derivation_devices(pool: &PgPool) -> Result<Vec<DerivationDevice>, StoreError> {
     Ok(sqlx::query_as(
-        "SELECT d.id, b.transport, s.time_zone, d.interval_minutes, \
+        "SELECT d.id, b.transport, s.time_zone, s.id AS site_id, d.interval_minutes, \
                 COALESCE(array_agg(l.obis ORDER BY l.obis) FILTER (WHERE l.obis IS NOT NULL), '{}') AS codes, \
                 COALESCE(array_agg(l.unit ORDER BY l.obis) FILTER (WHERE l.obis IS NOT NULL), '{}') AS units \
          FROM devices d JOIN buses b ON b.id = d.bus_id JOIN sites s ON s.id = b.site_id \
          LEFT JOIN latest_readings l ON l.device_id = d.id \
          WHERE d.enabled AND b.enabled \
-         GROUP BY d.id, b.transport, s.time_zone, d.interval_minutes \
+         GROUP BY d.id, b.transport, s.time_zone, s.id, d.interval_minutes \
          ORDER BY d.id",
     )
     .fetch_all(pool)

@@ -12,6 +12,7 @@ use crate::domain::obis::ObisCode;
 use crate::domain::quality::Quality;
 use crate::domain::transport::Transport;
 use crate::domain::unit::Unit;
+use crate::domain::zone::IanaZone;
 use crate::metering::estimate::Estimate;
 
 /// An enabled device with what gap finding needs: its bus's transport (a
@@ -21,14 +22,15 @@ use crate::metering::estimate::Estimate;
 pub struct EstimationDevice {
     pub id: DeviceId,
     pub transport: Json<Transport>,
-    pub time_zone: String,
+    #[sqlx(flatten)]
+    pub time_zone: IanaZone,
     pub profile_read_at: Option<DateTime<Utc>>,
 }
 
 /// Every enabled device on an enabled bus.
 pub async fn fetch_estimation_devices(pool: &PgPool) -> Result<Vec<EstimationDevice>, StoreError> {
     Ok(sqlx::query_as(
-        "SELECT d.id, b.transport, s.time_zone, d.profile_read_at \
+        "SELECT d.id, b.transport, s.time_zone, s.id AS site_id, d.profile_read_at \
          FROM devices d JOIN buses b ON b.id = d.bus_id JOIN sites s ON s.id = b.site_id \
          WHERE d.enabled AND b.enabled ORDER BY d.id",
     )

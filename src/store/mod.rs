@@ -17,6 +17,7 @@ pub mod intervals;
 pub mod read_jobs;
 pub mod readings;
 pub mod scans;
+mod site_zone;
 pub mod tokens;
 
 pub use error::StoreError;

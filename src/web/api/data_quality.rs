@@ -116,7 +116,7 @@ pub(crate) async fn device_data_quality(
     let Some(found) = fetch_quality_device(pool, device).await? else {
         return Ok(None);
     };
-    let zone: Tz = found.time_zone.parse().unwrap_or(Tz::UTC);
+    let zone = found.time_zone.tz();
     let from = from.unwrap_or_else(|| months_before(to, zone, months));
     // A meter that keeps its own load profile records at its own period.
     let own_period = profiles

@@ -1,6 +1,7 @@
 //! Sites: `GET /api/v1/sites` lists them with their billing schedule;
 //! `PATCH /api/v1/sites/{id}` lets an engineer set the schedule at which the
-//! server closes billing periods for meters that keep no history.
+//! server closes billing periods for meters that keep no history, and the
+//! site's time zone.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -9,8 +10,9 @@ use utoipa::ToSchema;
 
 use crate::domain::ids::SiteId;
 use crate::domain::role::Right;
+use crate::domain::zone::IanaZone;
 use crate::store::audit::insert_audit;
-use crate::store::billing_schedule::{SiteRow, fetch_sites, update_site_schedule};
+use crate::store::billing_schedule::{SiteRow, fetch_sites, update_site_schedule, update_site_zone};
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::json::ApiJson;
@@ -35,7 +37,7 @@ impl From<SiteRow> for Site {
         Site {
             id: row.id.0,
             name: row.name,
-            time_zone: row.time_zone,
+            time_zone: row.time_zone.to_string(),
             billing_day: row.billing_day,
             billing_hour: row.billing_hour,
         }
@@ -49,7 +51,9 @@ pub struct SiteList {
     pub sites: Vec<Site>,
 }
 
-/// The billing schedule to set: both fields, or both null to remove it.
+/// The billing schedule to set: both fields, or both null to remove it;
+/// and, optionally, the site's zone. A body with only `time_zone` leaves
+/// the schedule as it is.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"billing_day": 1, "billing_hour": 0}))]
@@ -59,6 +63,10 @@ pub struct SiteChange {
     /// Local hour, 0–23; a skipped DST hour closes at the end of the gap, a
     /// repeated one at its first occurrence.
     pub billing_hour: Option<i64>,
+    /// IANA zone the schedule, derived intervals and months follow, e.g.
+    /// `Europe/Paris`; a name not in the IANA database is refused.
+    #[schema(example = "Europe/Paris")]
+    pub time_zone: Option<String>,
 }
 
 /// List the sites and their billing schedules (viewer).
@@ -73,8 +81,9 @@ pub async fn list_sites(State(state): State<AppState>, caller: Caller) -> Result
     Ok(Json(SiteList { sites }))
 }
 
-/// Set or remove a site's billing schedule (engineer). Meters that keep no
-/// history of their own get a server-closed billing period at each instant.
+/// Set or remove a site's billing schedule, or set its time zone (engineer).
+/// Meters that keep no history of their own get a server-closed billing
+/// period at each instant of the schedule, local in the site's zone.
 #[utoipa::path(patch, path = "/api/v1/sites/{id}", tag = "sites", request_body = SiteChange,
     params(("id" = i64, Path, description = "Site id")),
     responses(
@@ -93,17 +102,42 @@ pub async fn update_site(
 ) -> Result<Json<Site>, ApiError> {
     caller.require(Right::Configure)?;
     let ApiJson(change) = body?;
+    let zone = match change.time_zone.as_deref() {
+        Some(text) => Some(
+            text.parse::<IanaZone>()
+                .map_err(|error| ApiError::invalid("time_zone", error))?,
+        ),
+        None => None,
+    };
+    let only_zone = zone.is_some() && change.billing_day.is_none() && change.billing_hour.is_none();
     let schedule = schedule(&change)?;
     let id = SiteId(id);
-    let row = update_site_schedule(&state.pool, id, schedule)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no site {id}")))?;
+    let missing = || ApiError::not_found(format!("no site {id}"));
+    let mut detail = serde_json::Map::new();
+    if let Some(zone) = zone {
+        update_site_zone(&state.pool, id, zone).await?.ok_or_else(missing)?;
+        detail.insert("time_zone".into(), zone.name().into());
+    }
+    let row = if only_zone {
+        fetch_sites(&state.pool)
+            .await?
+            .into_iter()
+            .find(|site| site.id == id)
+            .ok_or_else(missing)?
+    } else {
+        let row = update_site_schedule(&state.pool, id, schedule)
+            .await?
+            .ok_or_else(missing)?;
+        detail.insert("billing_day".into(), row.billing_day.into());
+        detail.insert("billing_hour".into(), row.billing_hour.into());
+        row
+    };
     insert_audit(
         &state.pool,
         &caller.user,
         "update_site",
         &format!("site/{id}"),
-        serde_json::json!({"billing_day": row.billing_day, "billing_hour": row.billing_hour}),
+        serde_json::Value::Object(detail),
     )
     .await?;
     Ok(Json(Site::from(row)))

@@ -99,7 +99,7 @@ async fn build(state: &AppState, caller: Caller, id: BusId) -> Result<BusPage, A
         scan,
         name: bus.name,
         transport: bus.transport.0.describe(),
-        time_zone: bus.time_zone,
+        time_zone: bus.time_zone.to_string(),
         created: when(Some(bus.created_at)),
         utilisation,
         rows,
