@@ -16,7 +16,7 @@ use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::ids::DeviceId;
 use ohmnibus::domain::quality::Quality;
 use ohmnibus::domain::role::Role;
-use ohmnibus::metering::billing::BillingSource;
+use ohmnibus::domain::source::BillingSource;
 use ohmnibus::store::billing::fetch_billing_periods;
 use ohmnibus::store::readings::insert_readings;
 use serde_json::json;

@@ -12,6 +12,7 @@ use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::ids::DeviceId;
 use ohmnibus::domain::quality::Quality;
 use ohmnibus::domain::role::Role;
+use ohmnibus::domain::source::IntervalSource;
 use ohmnibus::domain::unit::Unit;
 use ohmnibus::store::intervals::{insert_interval_version, insert_meter_intervals};
 use serde_json::{Value, json};
@@ -154,7 +155,7 @@ async fn data_quality_counts_a_hand_counted_paris_october() {
         &app.pool,
         device,
         &hourly(import, hour(7), Quality::GOOD),
-        "estimated",
+        IntervalSource::Estimated,
         "vee",
         "test",
     )
@@ -165,7 +166,7 @@ async fn data_quality_counts_a_hand_counted_paris_october() {
         &app.pool,
         device,
         &hourly(import, hour(8), Quality::EDITED),
-        "edited",
+        IntervalSource::Edited,
         "alice",
         "read off the display",
     )

@@ -18,6 +18,7 @@ use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::ids::DeviceId;
 use ohmnibus::domain::quality::Quality;
 use ohmnibus::domain::role::Role;
+use ohmnibus::domain::source::IntervalSource;
 use ohmnibus::domain::unit::Unit;
 use ohmnibus::sim::iec62056::IecKind;
 use ohmnibus::sim::iec62056::history::Quantity;
@@ -85,9 +86,16 @@ async fn load_profile_shows_newest_versions_in_order_as_json_and_csv() {
     // A correction of the 08:30 import interval: version 2 replaces it, flags
     // and all (the meter's gap and clock_uncertain are not shown).
     let corrected = interval(import, at(22, 8, 30), 2.0, Quality::EDITED);
-    let version = insert_interval_version(&app.pool, device, &corrected, "edited", "alice", "meter swap")
-        .await
-        .unwrap();
+    let version = insert_interval_version(
+        &app.pool,
+        device,
+        &corrected,
+        IntervalSource::Edited,
+        "alice",
+        "meter swap",
+    )
+    .await
+    .unwrap();
     assert_eq!(version, Some(2));
 
     let path = format!("/api/v1/devices/{id}/load-profile");

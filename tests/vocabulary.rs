@@ -15,6 +15,7 @@ use ohmnibus::domain::obis::ObisCode;
 use ohmnibus::domain::quality::Quality;
 use ohmnibus::domain::role::Role;
 use ohmnibus::domain::severity::Severity;
+use ohmnibus::domain::source::{BillingSource, IntervalSource};
 use ohmnibus::domain::state::DeviceState;
 use ohmnibus::domain::unit::Unit;
 use ohmnibus::domain::zone::IanaZone;
@@ -58,6 +59,12 @@ async fn every_type_comes_back_from_postgresql_as_it_went() {
     }
     for severity in Severity::ALL {
         assert_eq!(round_trip(&pool, severity, "text").await, severity);
+    }
+    for source in IntervalSource::ALL {
+        assert_eq!(round_trip(&pool, *source, "text").await, *source);
+    }
+    for source in BillingSource::ALL {
+        assert_eq!(round_trip(&pool, *source, "text").await, *source);
     }
     let event: EventCode = "terminal_cover_open".parse().unwrap();
     assert_eq!(round_trip(&pool, event.clone(), "text").await, event);

@@ -18,8 +18,9 @@ use super::DeriveServices;
 use crate::domain::event::EventKind;
 use crate::domain::ids::DeviceId;
 use crate::domain::quality::Quality;
+use crate::domain::source::BillingSource;
 use crate::domain::transport::Protocol;
-use crate::metering::billing::{BillingPeriod, BillingSource};
+use crate::metering::billing::BillingPeriod;
 use crate::metering::billing_meter::{
     FACTORY_SCHEDULE, MeterValue, ResetSchedule, periods_from_history, periods_from_shift, shift_codes,
 };

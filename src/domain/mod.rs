@@ -12,6 +12,7 @@ pub mod obis;
 pub mod quality;
 pub mod role;
 pub mod severity;
+pub mod source;
 pub mod state;
 pub mod transport;
 pub mod unit;

@@ -5,32 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::obis::ObisCode;
 use crate::domain::quality::Quality;
+use crate::domain::source::BillingSource;
 use crate::domain::unit::Unit;
-
-/// Who closed the period: the meter (its own history) or the server (the
-/// site's billing schedule, for meters that keep none).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum BillingSource {
-    Meter,
-    Server,
-}
-
-impl BillingSource {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BillingSource::Meter => "meter",
-            BillingSource::Server => "server",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<BillingSource> {
-        match text {
-            "meter" => Some(BillingSource::Meter),
-            "server" => Some(BillingSource::Server),
-            _ => None,
-        }
-    }
-}
 
 /// One register of a closed period, under its current OBIS code (`1-1:1.8.0`,
 /// not the history code `1-1:1.8.0*1` it was read as).

@@ -24,8 +24,9 @@ use chrono_tz::Tz;
 
 use crate::domain::obis::ObisCode;
 use crate::domain::quality::Quality;
+use crate::domain::source::BillingSource;
 use crate::domain::unit::Unit;
-use crate::metering::billing::{BillingPeriod, BillingRegister, BillingSource};
+use crate::metering::billing::{BillingPeriod, BillingRegister};
 use crate::metering::billing_schedule::instants_back;
 
 /// OBIS code of the meter's count of billing resets.

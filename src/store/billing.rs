@@ -8,14 +8,15 @@ use super::error::StoreError;
 use crate::domain::ids::DeviceId;
 use crate::domain::obis::ObisCode;
 use crate::domain::quality::Quality;
+use crate::domain::source::BillingSource;
 use crate::domain::transport::Transport;
 use crate::domain::zone::IanaZone;
-use crate::metering::billing::{BillingPeriod, BillingRegister, BillingSource};
+use crate::metering::billing::{BillingPeriod, BillingRegister};
 
 #[derive(sqlx::FromRow)]
 struct BillingRow {
     reset_at: DateTime<Utc>,
-    source: String,
+    source: BillingSource,
     reset_count: Option<i32>,
     registers: Json<Vec<BillingRegister>>,
     quality: Quality,
@@ -33,7 +34,7 @@ pub async fn insert_billing_periods(
         return Ok(Vec::new());
     }
     let resets: Vec<DateTime<Utc>> = periods.iter().map(|p| p.reset_at).collect();
-    let sources: Vec<&str> = periods.iter().map(|p| p.source.as_str()).collect();
+    let sources: Vec<BillingSource> = periods.iter().map(|p| p.source).collect();
     let counts: Vec<Option<i32>> = periods.iter().map(|p| p.reset_count).collect();
     let registers: Vec<Json<&Vec<BillingRegister>>> = periods.iter().map(|p| Json(&p.registers)).collect();
     let quality: Vec<Quality> = periods.iter().map(|p| p.quality).collect();
@@ -63,21 +64,16 @@ pub async fn fetch_billing_periods(pool: &PgPool, device: DeviceId) -> Result<Ve
     .bind(device)
     .fetch_all(pool)
     .await?;
-    rows.into_iter()
-        .map(|row| {
-            let source = BillingSource::parse(&row.source).ok_or_else(|| {
-                let reason = format!("billing period at {} has unknown source {:?}", row.reset_at, row.source);
-                StoreError::Database(sqlx::Error::Decode(reason.into()))
-            })?;
-            Ok(BillingPeriod {
-                reset_at: row.reset_at,
-                source,
-                reset_count: row.reset_count,
-                registers: row.registers.0,
-                quality: row.quality,
-            })
+    Ok(rows
+        .into_iter()
+        .map(|row| BillingPeriod {
+            reset_at: row.reset_at,
+            source: row.source,
+            reset_count: row.reset_count,
+            registers: row.registers.0,
+            quality: row.quality,
         })
-        .collect()
+        .collect())
 }
 
 /// The newest reset time stored for a device from `source`.
@@ -89,7 +85,7 @@ pub async fn fetch_last_reset(
     Ok(
         sqlx::query_scalar("SELECT max(reset_at) FROM billing_periods WHERE device_id = $1 AND source = $2")
             .bind(device)
-            .bind(source.as_str())
+            .bind(source)
             .fetch_one(pool)
             .await?,
     )

@@ -10,6 +10,7 @@ use super::intervals::{ComputedInterval, insert_computed_intervals};
 use crate::domain::ids::DeviceId;
 use crate::domain::obis::ObisCode;
 use crate::domain::quality::Quality;
+use crate::domain::source::IntervalSource;
 use crate::domain::transport::Transport;
 use crate::domain::unit::Unit;
 use crate::domain::zone::IanaZone;
@@ -99,7 +100,7 @@ pub async fn insert_derived_intervals(
         value: i.value,
         quality: i.quality,
     });
-    insert_computed_intervals(pool, device, obis, unit, "derived", computed).await
+    insert_computed_intervals(pool, device, obis, unit, IntervalSource::Derived, computed).await
 }
 
 /// A device's derived intervals of one code, oldest first (for pages and tests).

@@ -10,6 +10,7 @@ use super::intervals::{ComputedInterval, insert_computed_intervals};
 use crate::domain::ids::DeviceId;
 use crate::domain::obis::ObisCode;
 use crate::domain::quality::Quality;
+use crate::domain::source::IntervalSource;
 use crate::domain::transport::Transport;
 use crate::domain::unit::Unit;
 use crate::domain::zone::IanaZone;
@@ -169,5 +170,5 @@ pub async fn insert_estimated_intervals(
         value: e.value,
         quality: Quality::ESTIMATED,
     });
-    insert_computed_intervals(pool, device, obis, unit, "estimated", computed).await
+    insert_computed_intervals(pool, device, obis, unit, IntervalSource::Estimated, computed).await
 }

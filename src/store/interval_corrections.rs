@@ -9,6 +9,7 @@ use super::intervals::ProfileInterval;
 use crate::domain::ids::DeviceId;
 use crate::domain::obis::ObisCode;
 use crate::domain::quality::Quality;
+use crate::domain::source::IntervalSource;
 use crate::domain::unit::Unit;
 
 /// A new value for one stored interval.
@@ -74,7 +75,7 @@ pub struct IntervalVersion {
     pub value: f64,
     pub unit: Unit,
     pub quality: Quality,
-    pub source: String,
+    pub source: IntervalSource,
     pub changed_by: Option<String>,
     pub reason: Option<String>,
     pub recorded_at: DateTime<Utc>,

@@ -13,6 +13,7 @@ use crate::device::interval::Interval;
 use crate::domain::ids::DeviceId;
 use crate::domain::obis::ObisCode;
 use crate::domain::quality::Quality;
+use crate::domain::source::IntervalSource;
 use crate::domain::unit::Unit;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -24,7 +25,7 @@ pub struct StoredInterval {
     pub unit: Unit,
     pub meter_status: String,
     pub quality: Quality,
-    pub source: String,
+    pub source: IntervalSource,
 }
 
 /// Creates the monthly partitions that intervals starting at `starts` fall
@@ -66,7 +67,7 @@ pub(super) async fn insert_computed_intervals(
     device: DeviceId,
     obis: &ObisCode,
     unit: Unit,
-    source: &str,
+    source: IntervalSource,
     intervals: impl ExactSizeIterator<Item = ComputedInterval>,
 ) -> Result<u64, StoreError> {
     if intervals.len() == 0 {
@@ -276,7 +277,7 @@ pub struct ProfileInterval {
     pub value: f64,
     pub unit: Unit,
     pub quality: Quality,
-    pub source: String,
+    pub source: IntervalSource,
     pub version: i32,
 }
 
@@ -324,7 +325,7 @@ pub async fn insert_interval_version(
     pool: &PgPool,
     device: DeviceId,
     interval: &Interval,
-    source: &str,
+    source: IntervalSource,
     changed_by: &str,
     reason: &str,
 ) -> Result<Option<i32>, StoreError> {

@@ -127,7 +127,7 @@ pub(super) fn interval(row: ProfileInterval) -> LoadProfileInterval {
         value: row.value,
         unit: row.unit.to_string(),
         flags: row.quality.names(),
-        source: row.source,
+        source: row.source.to_string(),
         version: row.version,
     }
 }

@@ -60,7 +60,7 @@ fn version(row: IntervalVersion) -> Version {
         value: row.value,
         unit: row.unit.to_string(),
         flags: row.quality.names(),
-        source: row.source,
+        source: row.source.to_string(),
         changed_by: row.changed_by,
         reason: row.reason,
         recorded_at: row.recorded_at,
