@@ -6,8 +6,9 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// Stored in `events.severity` as its lowercase name (the column's
-/// `events_severity_check` allows exactly these).
+/// How much an event matters: `info`, `warning` or `critical`.
+// Stored in `events.severity` as its lowercase name (the column's
+// `events_severity_check` allows exactly these).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {

@@ -9,6 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::ids::DeviceId;
 use crate::domain::role::Right;
+use crate::domain::severity::Severity;
 use crate::store::audit::insert_audit;
 use crate::store::events::{EventFilter, EventRow, fetch_events, update_event_acknowledged};
 use crate::web::auth::Caller;
@@ -33,8 +34,7 @@ pub struct Event {
     /// occurrence the meter logged with its start and stop (`voltage_loss_l1`,
     /// `power_down`, `terminal_cover_open`…).
     pub code: String,
-    /// `info`, `warning` or `critical`.
-    pub severity: String,
+    pub severity: Severity,
     pub started_at: DateTime<Utc>,
     /// Null while the condition lasts.
     pub cleared_at: Option<DateTime<Utc>>,
@@ -49,7 +49,7 @@ impl From<EventRow> for Event {
             id: row.id,
             device_id: row.device_id.map(|d| d.0),
             code: row.code.to_string(),
-            severity: row.severity.to_string(),
+            severity: row.severity,
             started_at: row.started_at,
             cleared_at: row.cleared_at,
             message: row.message,
