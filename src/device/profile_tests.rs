@@ -488,6 +488,12 @@ fn malformed_iec_sections_name_file_field_and_reason() {
     );
     let error = refuse(&IEC_ONLY.replace("0 = \"clock_error\"", "0 = \"Clock Error\""));
     assert!(error.contains("bits.0: must be a snake_case condition code"), "{error}");
+    // A meter's code never stands for an event the head-end raises itself.
+    let error = refuse(&IEC_ONLY.replace("0 = \"clock_error\"", "0 = \"comm_lost\""));
+    assert!(
+        error.contains("iec62056.status[0] (errors).bits.0: names an event the head-end raises itself"),
+        "{error}"
+    );
     let error = refuse(&IEC_ONLY.replace("[iec62056]", "[iec62056]\nmax_baud = 115200"));
     assert!(error.contains("iec62056.max_baud: must be one of 300"), "{error}");
     // An event register pairs two listed time values.
