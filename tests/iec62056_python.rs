@@ -9,7 +9,7 @@
 //! `register_at`. The clocks are manual, so both readouts see one instant.
 //!
 //! Where the package and the standard part (facts:
-//! `shared/reference/iec62056-21.md`), the test compares what both support:
+//! `docs/PROTOCOLS.md`), the test compares what both support:
 //! - A data set with several value groups (`1-1:1.6.0(v*kW)(time)`, value
 //!   and time stamp) comes back from the package as one set per group, the
 //!   later groups with no address; our sets are flattened the same way.

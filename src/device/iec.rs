@@ -138,7 +138,8 @@ pub struct LoadProfileSettings {
     /// Profile number: 1 reads `P.01`.
     #[serde(default = "one")]
     pub profile: u8,
-    /// Answer format; `emh` is the only one known today (see the facts file).
+    /// Answer format; `emh` is the only one known today (`docs/PROTOCOLS.md`,
+    /// "Load profile, EMH style").
     pub format: LoadProfileFormat,
     pub interval_minutes: u32,
     /// How far back a first read reaches, in days.

@@ -3,7 +3,7 @@
 //! of the channels the device profile names.
 //!
 //! Time: the meter writes local time with a season character (0 normal,
-//! 1 summer, 2 UTC; facts file, "Load profile"). Each row's stamp is the END
+//! 1 summer, 2 UTC; `docs/PROTOCOLS.md`, "Load profile, EMH style"). Each row's stamp is the END
 //! of its interval, as EMH meters write it: the row stamped 10:15 holds the
 //! energy of 10:00–10:15.
 

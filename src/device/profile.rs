@@ -30,7 +30,8 @@ pub enum RegisterGroup {
     Energy,
     /// Values of closed billing periods ("last month", "two months ago"):
     /// they change once a period, so they are read seldom (default every
-    /// 900 s) and last on the bus (DESIGN.md: real-time > energy > history).
+    /// 900 s) and last on the bus (`docs/ARCHITECTURE.md`, "Priority on a
+    /// bus": real-time > energy > history).
     History,
 }
 

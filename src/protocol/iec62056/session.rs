@@ -6,7 +6,7 @@
 //!
 //! Data readout lives here; programming mode (password, R1/R5, W1/W5,
 //! load profiles, break) is in [`super::programming`]. Facts in
-//! `shared/reference/iec62056-21.md`.
+//! `docs/PROTOCOLS.md`.
 
 use std::io;
 use std::time::Duration;
@@ -21,8 +21,9 @@ use super::line::LineSpeed;
 use super::message::{MeterMessage, decode_from_meter};
 use super::profile_block::ProfileError;
 
-/// Timing and limits of a session. Every value is a default from the
-/// facts file, "verify per meter": keep them configurable per line.
+/// Timing and limits of a session. Every value is a default from
+/// `docs/PROTOCOLS.md`, "Timing", to verify per meter: keep them
+/// configurable per line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionConfig {
     /// Longest wait for the first byte of an answer, counted from the end
@@ -53,7 +54,7 @@ pub struct SessionConfig {
     /// session is created.
     pub initial_baud: u32,
     /// Meters leave programming mode after this long without traffic
-    /// (60–120 s by the facts file); past it the session gives up with
+    /// (about 60–120 s, `docs/PROTOCOLS.md`, "Timing"); past it the session gives up with
     /// [`SessionError::ProgrammingExpired`] instead of talking to a meter
     /// that has gone back to 300 baud.
     pub programming_inactivity: Duration,
