@@ -144,8 +144,8 @@ async fn check(kind: IecKind, seed: u64, address: &str, keys: &[&str]) {
 
     // Identification: the package takes the manufacturer and Z from the
     // line `/XXXZ[\W]identification` CR LF, and as identification the text
-    // from its seventh character to CR LF. `\W` is optional (facts,
-    // "Sign-on and identification") and our meters send none, so the
+    // from its seventh character to CR LF. `\W` is optional
+    // (`docs/PROTOCOLS.md`, "Sign-on and identification") and our meters send none, so the
     // package loses the identification's first character (`A1000` comes
     // back as `1000`); what it gets is computed from our line by its rule.
     let ident = &ours.identification;

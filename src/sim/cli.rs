@@ -209,7 +209,7 @@ pub fn build_iec_meters(args: &SimulateArgs, clock: &Clock) -> anyhow::Result<Ve
             })
             .collect::<anyhow::Result<_>>()?
     };
-    // Mode C baud characters, IEC 62056-21:2002, 6.3.14 (facts, Table 2).
+    // Mode C baud characters, IEC 62056-21:2002, 6.3.2 (`docs/PROTOCOLS.md`).
     let bauds = [300, 600, 1200, 2400, 4800, 9600, 19200];
     let baud_char = bauds
         .iter()

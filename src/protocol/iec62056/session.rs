@@ -417,8 +417,8 @@ mod tests {
     use crate::protocol::iec62056::frame::{EOT, ETX, STX};
     use crate::protocol::iec62056::test_meter::{LineEvent, block, corrupted, line};
 
-    /// The TH40C manual gives no identification string (facts §1, "NOT IN
-    /// MANUAL"); `XXX` stands in for its manufacturer id.
+    /// The TH40C manual gives no identification string (`docs/PROTOCOLS.md`,
+    /// TH40C §1); `XXX` stands in for its manufacturer id.
     const SIGN_ON: &[u8] = b"/?!\r\n";
 
     fn sent(baud: u32, bytes: &[u8]) -> LineEvent {
@@ -440,8 +440,8 @@ mod tests {
             // Z = 6: the meter offers 19200; this line accepts 9600 (Z = 5).
             meter.send(b"/XXX6TH40C\r\n").await;
             meter.expect(&[ACK, b'0', b'5', b'0', b'\r', b'\n']).await;
-            // A TH40C register (facts §2.2, B = 1) in the reference's
-            // value format. BCC by hand: "1.8.0(012345.67*kWh)\r\n!\r\n" ETX
+            // A TH40C register (`docs/PROTOCOLS.md`, TH40C §2.2, B = 1)
+            // in the standard's value format. BCC by hand: "1.8.0(012345.67*kWh)\r\n!\r\n" ETX
             // XORs to 0x4A (worked out in message.rs); the prefix
             // '1'^'-'^'1'^':' = 0x2D^0x3A = 0x17; 0x4A^0x17 = 0x5D.
             let mut readout = vec![STX];

@@ -64,7 +64,7 @@ const A1000_CHANNELS: [ProfileChannel; 6] = [
     channel("8.29.0", "kvarh", Quantity::Q4, false),
 ];
 
-/// TH40C factory default (facts §5): 1.5, 5.5, 8.5, 2.5, 6.5, 7.5, the
+/// TH40C factory default (TH40C §5 in `docs/PROTOCOLS.md`): 1.5, 5.5, 8.5, 2.5, 6.5, 7.5, the
 /// average powers of the period (OBIS D = 5).
 const TH40C_CHANNELS: [ProfileChannel; 6] = [
     channel("1.5.0", "kW", Quantity::ImportActive, true),
@@ -205,7 +205,7 @@ pub(super) fn special(meter: &mut IecMeter, parsed: &Address, now: DateTime<Utc>
         return instantaneous(seed, meter.config.zone, parsed.num(0)?, now);
     }
     // Events: the period a TH40C's history index X names (X = 1 the
-    // current billing period; facts §2.8, inferred), or since the
+    // current billing period; TH40C §2.5 in `docs/PROTOCOLS.md`, inferred), or since the
     // history's start for the A1000's cumulative counters.
     let period = |x: u32| -> (DateTime<Utc>, DateTime<Utc>) {
         let resets = meter.resets(now, x);
@@ -318,7 +318,7 @@ pub fn phase_summary(seed: u64, kind: EventKind, phase: u8, range: (DateTime<Utc
     total
 }
 
-/// ERR1 / F.F.1 warning bits (A1000 App. B, TH40C facts §3): over/under
+/// ERR1 / F.F.1 warning bits (A1000 App. B, TH40C §3 in `docs/PROTOCOLS.md`): over/under
 /// voltage, phase voltage loss, phase failure, current reversal (a phase
 /// exporting), energy reversal (the meter exporting), missing current.
 pub fn warning_bits(meter: &IecMeter, now: DateTime<Utc>) -> u8 {
@@ -340,7 +340,7 @@ pub fn warning_bits(meter: &IecMeter, now: DateTime<Utc>) -> u8 {
         .fold(0, |mask, (bit, set)| if *set { mask | 1 << bit } else { mask })
 }
 
-/// TH40C instantaneous values (facts §2.7), from the same site physics as
+/// TH40C instantaneous values (TH40C §2.4 in `docs/PROTOCOLS.md`), from the same site physics as
 /// its Modbus simulator.
 fn instantaneous(seed: u64, zone: chrono_tz::Tz, c: u8, now: DateTime<Utc>) -> Option<Vec<DataValue>> {
     let phases = site_phases(seed, zone, now);

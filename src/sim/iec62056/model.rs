@@ -12,7 +12,8 @@ use crate::protocol::iec62056::{DataValue, LoadProfileBlock, ProfileRequest};
 use crate::sim::meter::noise;
 
 /// Billing sets a meter keeps: A1000 manual 1.5 ("16 energy and demand
-/// data can be recorded"); the TH40C keeps 16 too (facts §4).
+/// data can be recorded"); the TH40C keeps 16 too (TH40C §4 in
+/// `docs/PROTOCOLS.md`).
 pub const BILLING_SETS: u32 = 16;
 
 /// How one simulated meter is set up.
@@ -164,7 +165,7 @@ impl IecMeter {
     }
 
     /// The history set index an address suffix names: A1000 `*101`…`*116`
-    /// (manual App. A), TH40C `*1`…`*16` (facts §2.3; `*16` tolerated).
+    /// (manual App. A), TH40C `*1`…`*16` (TH40C §2.3 in `docs/PROTOCOLS.md`; `*16` tolerated).
     fn billing_index(&self, suffix: u32) -> Option<u32> {
         let k = match self.config.kind {
             IecKind::A1000 => suffix.checked_sub(100)?,
