@@ -27,11 +27,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::protocol::iec62056::{Readout, Session, SessionConfig};
+use ohmnibus::shutdown;
 use ohmnibus::sim::iec62056::{IecKind, IecLine, IecMeter, IecMeterConfig, SharedMeter, spawn_iec_tcp};
 use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio::process::Command;
-use tokio::sync::watch;
 
 /// Wall-clock bound on one run of the driver; only a hung run waits it out.
 /// The package sleeps 250 ms after each of its two messages.
@@ -131,7 +131,7 @@ async fn check(kind: IecKind, seed: u64, address: &str, keys: &[&str]) {
     // 200 ms times 1.25) after each message it sends and reads with 30 s
     // socket timeouts, so the default line suits it.
     let line = IecLine::new(vec![Arc::clone(&meter)], Clock::manual(at()));
-    let (_stop, shutdown) = watch::channel(false);
+    let (_stop, shutdown) = shutdown::channel();
     let (socket, _) = spawn_iec_tcp(line, "127.0.0.1:0", shutdown).await.unwrap();
 
     let (json, theirs) = package_readout(socket.port(), address).await;

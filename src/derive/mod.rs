@@ -13,10 +13,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::PgPool;
-use tokio::sync::watch;
 
 use crate::device::registry::ProfileSet;
 use crate::domain::clock::Clock;
+use crate::shutdown::Shutdown;
 
 /// What every pass can reach.
 #[derive(Clone)]
@@ -26,25 +26,19 @@ pub struct DeriveServices {
     pub clock: Clock,
 }
 
-/// Runs every pass each `every` until `shutdown` turns true.
-pub async fn run_derivation(services: DeriveServices, every: Duration, mut shutdown: watch::Receiver<bool>) {
+/// Runs every pass each `every` until `shutdown` fires.
+pub async fn run_derivation(services: DeriveServices, every: Duration, shutdown: Shutdown) {
     loop {
         // A shutdown does not wait for a round to finish: each pass stores
         // its results in single statements, so a round cut short loses
         // nothing that the next one will not redo.
         tokio::select! {
             _ = run_passes(&services) => {}
-            _ = shutdown.changed() => {}
-        }
-        if *shutdown.borrow() {
-            break;
+            () = shutdown.wait() => break,
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
-            _ = shutdown.changed() => {}
-        }
-        if *shutdown.borrow() {
-            break;
+            () = shutdown.wait() => break,
         }
     }
 }

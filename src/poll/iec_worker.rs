@@ -30,6 +30,7 @@ use crate::domain::transport::Transport;
 use crate::metering::clock_drift::{CLOCK_DRIFT, flag_clock_uncertain};
 use crate::metering::validation::flag_interval_spikes;
 use crate::protocol::iec62056::session::{SessionConfig, SessionError};
+use crate::shutdown::Shutdown;
 use crate::store::command_jobs::update_command_job_finished;
 use crate::store::devices::fetch_device_limits;
 use crate::store::events::fetch_event_spans;
@@ -48,14 +49,14 @@ struct IecDevice {
     profile_from: Option<DateTime<Utc>>,
 }
 
-/// Runs the bus until `shutdown` turns true.
+/// Runs the bus until `shutdown` fires.
 pub async fn run_iec_bus(
     bus: BusId,
     transport: Transport,
     mut devices: watch::Receiver<Vec<DeviceConfig>>,
     mut commands: mpsc::Receiver<BusCommand>,
     services: WorkerServices,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: Shutdown,
 ) {
     let config = session_config(&transport, services.request_timeout);
     let mut line: Option<IecLine> = None;
@@ -68,9 +69,7 @@ pub async fn run_iec_bus(
         let due = schedule.next_due();
         tokio::select! {
             biased;
-            _ = shutdown.changed() => {
-                if *shutdown.borrow() { return; }
-            }
+            () = shutdown.wait() => return,
             Some(command) = commands.recv() => match command {
                 BusCommand::ReadNow { job, device } => read_now.push_back((job, device)),
                 BusCommand::Write(write) => {

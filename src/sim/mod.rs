@@ -22,8 +22,8 @@
 //! - [`bus::SimBus`]: several devices answering on one line by unit address;
 //!   unit 0 is a broadcast, an absent unit gets no answer.
 //! - [`server`]: Modbus TCP, RTU over TCP (a transparent gateway) and RTU on
-//!   a pseudo-terminal, stopped by a watch channel (`true`, or the sender
-//!   dropped).
+//!   a pseudo-terminal, stopped by a [`crate::shutdown::Shutdown`] (its
+//!   trigger fired or dropped).
 //! - [`cli`]: `ohmnibus simulate`.
 //!
 //! Typical use:
@@ -40,7 +40,7 @@
 //! let model = Th40cModel::new(42, chrono_tz::Tz::UTC, clock.now());
 //! let device = SimDevice::new(profile, 1, model, clock.clone());
 //! let served = device.served();
-//! let (stop, shutdown) = tokio::sync::watch::channel(false);
+//! let (stop, shutdown) = ohmnibus::shutdown::channel();
 //! let (address, _task) = spawn_tcp(SimBus::new(vec![device]), "127.0.0.1:0", TcpFraming::ModbusTcp, shutdown).await?;
 //! // … poll `address`, move `clock`, compare with `served` …
 //! drop(stop);
