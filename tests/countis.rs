@@ -22,8 +22,8 @@ use ohmnibus::domain::role::Role;
 use ohmnibus::protocol::modbus::frame::crc16;
 use ohmnibus::shutdown::{self, Trigger};
 use ohmnibus::sim::bus::SimBus;
+use ohmnibus::sim::catalog::model_for;
 use ohmnibus::sim::device::{Served, SimDevice};
-use ohmnibus::sim::model::model_for;
 use ohmnibus::sim::server::{TcpFraming, spawn_tcp};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -299,7 +299,9 @@ async fn identification_over_the_wire_tells_each_model() {
             .iter()
             .filter(|name| {
                 let profile = profiles.get(name).unwrap();
-                identify::matches(&profile, |address, count| answers[&(address, count)].clone())
+                identify::matches(&profile.identification, |address, count| {
+                    answers[&(address, count)].clone()
+                })
             })
             .collect();
         assert_eq!(fitting, [expected], "unit {unit}");

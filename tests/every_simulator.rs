@@ -15,8 +15,8 @@ use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::role::Role;
 use ohmnibus::shutdown;
 use ohmnibus::sim::bus::SimBus;
+use ohmnibus::sim::catalog::{SIMULATED, model_for};
 use ohmnibus::sim::device::{Served, SimDevice};
-use ohmnibus::sim::model::{SIMULATED, model_for};
 use ohmnibus::sim::server::{TcpFraming, spawn_pty, spawn_tcp};
 use serde_json::{Value, json};
 

@@ -13,8 +13,8 @@ use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::role::Role;
 use ohmnibus::shutdown;
 use ohmnibus::sim::bus::SimBus;
+use ohmnibus::sim::catalog::model_for;
 use ohmnibus::sim::device::SimDevice;
-use ohmnibus::sim::model::model_for;
 use ohmnibus::sim::server::{TcpFraming, spawn_tcp};
 use serde_json::json;
 

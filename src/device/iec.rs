@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::obis::ObisCode;
-use super::profile::RegisterGroup;
+use super::register_group::RegisterGroup;
 use super::unit::Unit;
 use crate::domain::transport::IEC_BAUD_RATES;
 

@@ -12,6 +12,7 @@ pub mod profile;
 mod profile_check;
 pub mod pulse;
 pub mod reading;
+pub mod register_group;
 pub mod registry;
 pub mod unit;
 pub mod value_type;

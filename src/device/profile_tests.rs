@@ -1,6 +1,7 @@
 //! Checks of the profile loader and request planner against the TH40C map.
 
-use super::profile::{Profile, RegisterGroup};
+use super::profile::Profile;
+use super::register_group::RegisterGroup;
 use super::registry::ProfileSet;
 
 const MINIMAL: &str = r#"

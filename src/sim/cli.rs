@@ -7,9 +7,9 @@ use chrono::Utc;
 use chrono_tz::Tz;
 
 use super::bus::SimBus;
+use super::catalog::{SIMULATED, model_for};
 use super::device::SimDevice;
 use super::iec62056::{IecKind, IecLine, IecMeter, IecMeterConfig, SharedMeter, spawn_iec_pty, spawn_iec_tcp};
-use super::model::{SIMULATED, model_for};
 use super::server::{TcpFraming, spawn_pty, spawn_tcp};
 use crate::device::registry::ProfileSet;
 use crate::domain::clock::Clock;

@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::sim::meter::noise;
+use crate::sim::site::noise;
 
 /// The event kinds of both manuals (A1000 display codes 10–35; TH40C §2.5
 /// in `docs/PROTOCOLS.md`).

@@ -12,7 +12,7 @@
 use chrono::{DateTime, Datelike, Duration, NaiveDateTime, Timelike, Utc, Weekday};
 use chrono_tz::Tz;
 
-use crate::sim::meter::{noise, site_phases};
+use crate::sim::site::{noise, site_phases};
 
 /// Length of one load-profile interval (A1000 manual, 1.6: "Data sampling
 /// interval is 15 minutes"; TH40C factory default,
