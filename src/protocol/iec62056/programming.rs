@@ -19,7 +19,8 @@ use super::ident::{Mode, OptionMode};
 use super::line::LineSpeed;
 use super::message::MeterMessage;
 use super::profile_block::{LoadProfileBlock, ProfileRequest, parse_load_profile};
-use super::session::{Session, SessionError, unexpected};
+use super::session::Session;
+use super::session_error::{SessionError, unexpected};
 
 /// What a meter answered to a command.
 enum Answer {
@@ -262,7 +263,7 @@ mod tests {
     use super::*;
     use crate::protocol::iec62056::frame::{ACK, CR, ETX, LF, NAK, SOH, STX};
     use crate::protocol::iec62056::profile_block::ProfileTime;
-    use crate::protocol::iec62056::session::SessionConfig;
+    use crate::protocol::iec62056::session_config::SessionConfig;
     use crate::protocol::iec62056::test_meter::{DuplexMeter, LineEvent, block, command, line};
 
     const SIGN_ON: &[u8] = b"/?12345678!\r\n";

@@ -14,132 +14,14 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, sleep_until, timeout_at};
 
-use super::dataset::{DataSet, DataSetError, parse_data_sets};
-use super::frame::{ACK, CommandKind, DataBlock, Decoded, EncodeError, FrameError, NAK};
+use super::dataset::{DataSet, parse_data_sets};
+use super::frame::{ACK, DataBlock, Decoded, FrameError, NAK};
 use super::ident::{Identification, Mode, OptionMode, OptionSelect, SignOn};
 use super::line::LineSpeed;
 use super::message::{MeterMessage, decode_from_meter};
-use super::profile_block::ProfileError;
-
-/// Timing and limits of a session. Every value is a default from
-/// `docs/PROTOCOLS.md`, "Timing", to verify per meter: keep them
-/// configurable per line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionConfig {
-    /// Longest wait for the first byte of an answer, counted from the end
-    /// of our message on the wire (the standard's maximum reaction time,
-    /// 1.5 s).
-    pub reaction_timeout: Duration,
-    /// Longest gap between two bytes of one message (1.5 s). A meter that
-    /// stops mid-block fails with a timeout, not a hang.
-    pub inter_character_timeout: Duration,
-    /// Pause after the meter's last byte before we speak (the minimum
-    /// reaction time, 200 ms), so an RS485 transceiver or an optical
-    /// head has turned around.
-    pub turnaround: Duration,
-    /// Wait after the mode C acknowledgement before switching our rate:
-    /// it must leave at the old rate, and optical probes behind USB
-    /// converters need 250–500 ms. Never shorter than the
-    /// acknowledgement's own time on the wire (200 ms at 300 baud).
-    pub settle_delay: Duration,
-    /// Repeats after a bad BCC (we send NAK) or a NAK from the meter (we
-    /// send the command again), before giving up.
-    pub max_retries: u32,
-    /// Highest rate this line accepts: a mode C offer above it is
-    /// answered with a lower rate; a mode B one cannot be negotiated.
-    pub max_baud: u32,
-    /// Rate of the sign-on: 300 for modes A/B/C; a port that runs the
-    /// handshake at a fixed rate (TH40C RS485 ports default to 9600, TH40C
-    /// manual §1) sets it here. The line must be at this rate when the
-    /// session is created.
-    pub initial_baud: u32,
-    /// Meters leave programming mode after this long without traffic
-    /// (about 60–120 s, `docs/PROTOCOLS.md`, "Timing"); past it the session gives up with
-    /// [`SessionError::ProgrammingExpired`] instead of talking to a meter
-    /// that has gone back to 300 baud.
-    pub programming_inactivity: Duration,
-}
-
-impl Default for SessionConfig {
-    fn default() -> Self {
-        Self {
-            reaction_timeout: Duration::from_millis(1500),
-            inter_character_timeout: Duration::from_millis(1500),
-            turnaround: Duration::from_millis(200),
-            settle_delay: Duration::from_millis(300),
-            max_retries: 3,
-            max_baud: 19200,
-            initial_baud: 300,
-            programming_inactivity: Duration::from_secs(60),
-        }
-    }
-}
-
-/// Why a session step failed. [`SessionError::is_link_failure`] tells a
-/// dead or garbled line apart from a meter that answered and refused.
-#[derive(Debug, thiserror::Error)]
-pub enum SessionError {
-    #[error("no answer from the meter while waiting for {waiting_for}")]
-    Timeout { waiting_for: &'static str },
-    #[error("block check failed {attempts} times in a row")]
-    BadBcc { attempts: u32 },
-    #[error("bad frame from the meter: {0}")]
-    Frame(#[from] FrameError),
-    #[error("expected {expected} from the meter, got {got}")]
-    UnexpectedMessage { expected: &'static str, got: String },
-    #[error("the meter offers {offered} baud without negotiation; this line accepts at most {max}")]
-    BaudNotSupported { offered: u32, max: u32 },
-    #[error("the meter refused the password")]
-    PasswordRefused,
-    /// The meter answered a command with an error, e.g. `(ERROR)` or `#0001`.
-    #[error("the meter answered with an error: {0}")]
-    MeterError(String),
-    /// The meter answered NAK to every repeat of a command.
-    #[error("the meter answered NAK to {command:?} {attempts} times")]
-    Nak { command: CommandKind, attempts: u32 },
-    #[error("the session is not in programming mode")]
-    NotProgramming,
-    /// No traffic for longer than the meter stays in programming mode.
-    #[error("programming mode lapsed after {idle:?} without traffic")]
-    ProgrammingExpired { idle: Duration },
-    /// A request of ours that cannot be put on the wire.
-    #[error(transparent)]
-    Encode(#[from] EncodeError),
-    #[error("unreadable data sets: {0}")]
-    DataSets(#[from] DataSetError),
-    #[error("unreadable load profile: {0}")]
-    Profile(ProfileError),
-    #[error("link failed: {0}")]
-    Io(#[from] io::Error),
-}
-
-impl SessionError {
-    /// True when the line failed or lost step with the meter (no answer,
-    /// garbled frames, an answer out of turn): the device may be
-    /// unreachable. False when the meter answered and refused, or when the
-    /// request itself was invalid.
-    pub fn is_link_failure(&self) -> bool {
-        matches!(
-            self,
-            Self::Timeout { .. }
-                | Self::BadBcc { .. }
-                | Self::Frame(_)
-                | Self::UnexpectedMessage { .. }
-                | Self::BaudNotSupported { .. }
-                | Self::ProgrammingExpired { .. }
-                | Self::Io(_)
-        )
-    }
-}
-
-impl From<ProfileError> for SessionError {
-    fn from(error: ProfileError) -> Self {
-        match error {
-            ProfileError::Refused(answer) => Self::MeterError(answer),
-            other => Self::Profile(other),
-        }
-    }
-}
+pub use super::session_config::SessionConfig;
+pub use super::session_error::SessionError;
+use super::session_error::unexpected;
 
 /// A data readout (option `0` in mode C, or modes A and B).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -393,22 +275,6 @@ fn mode_c_baud(z: u8) -> u32 {
 /// Time `bytes` characters take on a 7E1 line (10 bits each).
 fn wire_time(bytes: usize, baud: u32) -> Duration {
     Duration::from_nanos(bytes as u64 * 10 * 1_000_000_000 / u64::from(baud.max(1)))
-}
-
-pub(super) fn unexpected(expected: &'static str, got: &MeterMessage) -> SessionError {
-    let got = match got {
-        MeterMessage::Identification(ident) => format!(
-            "identification /{}{}{}",
-            ident.manufacturer,
-            char::from(ident.baud_char),
-            ident.identification
-        ),
-        MeterMessage::Ack => "ACK".into(),
-        MeterMessage::Nak => "NAK".into(),
-        MeterMessage::Data(block) => format!("data block {:?}", block.text.chars().take(40).collect::<String>()),
-        MeterMessage::Command(command) => format!("command {:?}", command.kind),
-    };
-    SessionError::UnexpectedMessage { expected, got }
 }
 
 #[cfg(test)]
