@@ -7,13 +7,13 @@ mod common;
 use axum::http::StatusCode;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use common::{add_unpolled_th40c, spawn_app_with_clock};
-use ohmnibus::device::interval::Interval;
+use ohmnibus::device::profile_interval::Interval;
 use ohmnibus::device::reading::Quality;
 use ohmnibus::device::unit::Unit;
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::ids::DeviceId;
 use ohmnibus::domain::role::Role;
-use ohmnibus::store::intervals::{insert_interval_version, insert_meter_intervals};
+use ohmnibus::store::load_profile::{insert_interval_version, insert_meter_intervals};
 use serde_json::{Value, json};
 
 #[tokio::test]

@@ -14,7 +14,7 @@ use ohmnibus::device::unit::Unit;
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::ids::DeviceId;
 use ohmnibus::domain::role::Role;
-use ohmnibus::store::derived_intervals::fetch_derived_intervals;
+use ohmnibus::store::profile_derivation::fetch_derived_intervals;
 use ohmnibus::store::readings::insert_readings;
 use serde_json::json;
 

@@ -4,10 +4,10 @@
 //! reads its inputs and writes its results through `store`; a pass that
 //! fails is logged and tried again next round, losing nothing.
 
-pub mod billing_meter;
 pub mod billing_server;
 pub mod estimate;
-pub mod intervals;
+pub mod meter_periods;
+pub mod profile_from_registers;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,10 +45,10 @@ pub async fn run_derivation(services: DeriveServices, every: Duration, shutdown:
 
 /// One round of every pass, in order: each may use what the one before stored.
 pub async fn run_passes(services: &DeriveServices) {
-    if let Err(error) = billing_meter::store_meter_periods(services).await {
+    if let Err(error) = meter_periods::store_meter_periods(services).await {
         tracing::warn!(%error, "cannot store billing periods from meter history");
     }
-    if let Err(error) = intervals::derive_intervals(services).await {
+    if let Err(error) = profile_from_registers::derive_intervals(services).await {
         tracing::warn!(%error, "cannot derive intervals from registers");
     }
     if let Err(error) = billing_server::close_server_periods(services).await {

@@ -11,8 +11,8 @@ use chrono::{DateTime, DurationRound, NaiveDateTime, TimeDelta, TimeZone, Utc};
 use chrono_tz::{OffsetComponents, Tz};
 
 use super::iec::LoadProfileSettings;
-use super::interval::Interval;
 use super::obis::ObisCode;
+use super::profile_interval::Interval;
 use super::reading::Quality;
 use crate::protocol::iec62056::{LoadProfileBlock, ProfileRequest, ProfileTime};
 

@@ -34,7 +34,7 @@ use crate::shutdown::Shutdown;
 use crate::store::command_jobs::update_command_job_finished;
 use crate::store::devices::fetch_device_limits;
 use crate::store::events::fetch_event_spans;
-use crate::store::intervals::{fetch_last_meter_interval, insert_meter_intervals, update_profile_read_at};
+use crate::store::load_profile::{fetch_last_meter_interval, insert_meter_intervals, update_profile_read_at};
 use crate::store::read_jobs::update_read_job_finished;
 use crate::store::scans::update_scan_finished;
 

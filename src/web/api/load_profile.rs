@@ -13,7 +13,7 @@ use crate::device::obis::ObisCode;
 use crate::device::reading::Quality;
 use crate::domain::ids::DeviceId;
 use crate::domain::role::Right;
-use crate::store::intervals::{ProfileInterval, fetch_device_interval_minutes, fetch_load_profile};
+use crate::store::load_profile::{ProfileInterval, fetch_device_interval_minutes, fetch_load_profile};
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::state::AppState;

@@ -13,7 +13,7 @@ use crate::device::obis::ObisCode;
 use crate::device::reading::Quality;
 use crate::domain::ids::DeviceId;
 use crate::domain::role::Right;
-use crate::store::interval_corrections::{IntervalVersion, fetch_interval_versions};
+use crate::store::profile_corrections::{IntervalVersion, fetch_interval_versions};
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::state::AppState;

@@ -22,7 +22,7 @@ use crate::store::buses::fetch_bus;
 use crate::store::command_jobs::fetch_latest_command_job;
 use crate::store::devices::{DeviceRow, fetch_device};
 use crate::store::events::fetch_device_events;
-use crate::store::intervals::{fetch_device_interval_minutes, fetch_interval_summary};
+use crate::store::load_profile::{fetch_device_interval_minutes, fetch_interval_summary};
 use crate::store::read_jobs::{ReadJobRow, fetch_latest_read_job};
 use crate::store::readings::{StoredReading, fetch_latest};
 use crate::web::api::data_quality::{DataQuality, device_data_quality};

@@ -9,7 +9,7 @@ use sqlx::query::Query;
 use sqlx::{PgConnection, PgPool, Postgres};
 
 use super::error::StoreError;
-use crate::device::interval::Interval;
+use crate::device::profile_interval::Interval;
 use crate::device::reading::Quality;
 use crate::domain::ids::DeviceId;
 
