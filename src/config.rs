@@ -1,4 +1,5 @@
-//! Configuration, from the environment only (DESIGN.md contract).
+//! Configuration, from the environment only (`docs/DEPLOYMENT.md`,
+//! "Configuration").
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

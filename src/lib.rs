@@ -1,4 +1,5 @@
-//! Ohmnibus: a metering head-end. See DESIGN.md for the layers.
+//! Ohmnibus: a metering head-end. The layers, what each may import and how a
+//! reading and a job travel: `docs/ARCHITECTURE.md`.
 
 pub mod cli;
 pub mod config;
@@ -8,6 +9,7 @@ pub mod domain;
 pub mod metering;
 pub mod poll;
 pub mod protocol;
+pub mod shutdown;
 pub mod sim;
 pub mod startup;
 pub mod store;

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use anyhow::Context;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
@@ -16,6 +15,7 @@ use crate::device::registry::ProfileSet;
 use crate::poll::command::BusCommands;
 use crate::poll::stats::PollStats;
 use crate::poll::supervisor::{PollSettings, run_poller};
+use crate::shutdown::Shutdown;
 use crate::store::database::{connect, migrate};
 use crate::web::router;
 use crate::web::state::AppState;
@@ -30,12 +30,8 @@ pub struct Application {
 }
 
 /// Connects to the database, applies migrations, loads the profiles, starts
-/// the poller and serves HTTP on `listener` until `shutdown` turns true.
-pub async fn build(
-    config: &Config,
-    listener: TcpListener,
-    shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<Application> {
+/// the poller and serves HTTP on `listener` until `shutdown` fires.
+pub async fn build(config: &Config, listener: TcpListener, shutdown: Shutdown) -> anyhow::Result<Application> {
     let profiles = ProfileSet::load(config.profiles_dir.as_deref()).context("loading device profiles")?;
     let pool = connect(&config.database_url)
         .await
@@ -50,7 +46,7 @@ pub fn start(
     pool: PgPool,
     profiles: Arc<ProfileSet>,
     listener: TcpListener,
-    shutdown: watch::Receiver<bool>,
+    shutdown: Shutdown,
 ) -> Application {
     let stats = Arc::new(PollStats::default());
     let commands = Arc::new(BusCommands::default());
@@ -86,16 +82,9 @@ pub fn start(
     };
     let address = listener.local_addr().expect("a bound listener has an address");
     let app = router(state.clone());
-    let mut stop = shutdown;
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                while !*stop.borrow() {
-                    if stop.changed().await.is_err() {
-                        break;
-                    }
-                }
-            })
+            .with_graceful_shutdown(async move { shutdown.wait().await })
             .await
     });
     Application {

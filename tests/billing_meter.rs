@@ -26,13 +26,13 @@ use ohmnibus::domain::role::Role;
 use ohmnibus::domain::source::BillingSource;
 use ohmnibus::metering::billing::{BillingPeriod, BillingRegister};
 use ohmnibus::protocol::modbus::frame::Exception;
+use ohmnibus::shutdown::Trigger;
 use ohmnibus::sim::device::SimDevice;
 use ohmnibus::sim::iec62056::{IecKind, IecMeter, IecMeterConfig, SharedMeter};
 use ohmnibus::sim::meter::Th40cModel;
 use ohmnibus::sim::model::MeterModel;
 use ohmnibus::store::billing::{fetch_billing_periods, insert_billing_periods};
 use serde_json::{Value, json};
-use tokio::sync::watch;
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -434,7 +434,7 @@ async fn serve_th40c_over_iec(
     token: &str,
     clock: &Clock,
     config: IecMeterConfig,
-) -> (i64, SharedMeter, watch::Sender<bool>) {
+) -> (i64, SharedMeter, Trigger) {
     let address = config.address.clone();
     let meter: SharedMeter = Arc::new(Mutex::new(IecMeter::new(config, clock.now())));
     let (id, stop) = serve_one_iec_tcp_device(

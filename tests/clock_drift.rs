@@ -12,7 +12,7 @@ use common::{
     TestApp, count_readings, eventually, fetch_load_profile, iec_meter, read_now, serve_one_iec_tcp_device,
     serve_one_modbus_tcp_device, spawn_app_with_clock,
 };
-use ohmnibus::device::interval::Interval;
+use ohmnibus::device::profile_interval::Interval;
 use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::ids::DeviceId;
@@ -27,7 +27,7 @@ use ohmnibus::sim::iec62056::IecKind;
 use ohmnibus::sim::meter::Th40cModel;
 use ohmnibus::sim::model::MeterModel;
 use ohmnibus::store::events::fetch_device_events;
-use ohmnibus::store::intervals::insert_meter_intervals;
+use ohmnibus::store::load_profile::insert_meter_intervals;
 use serde_json::json;
 
 /// A TH40C whose clock offset the test changes while it runs.

@@ -17,6 +17,7 @@ use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::role::Role;
 use ohmnibus::protocol::modbus::frame::{Request, parse_pdu, parse_rtu};
+use ohmnibus::shutdown::{self, Trigger};
 use ohmnibus::sim::bus::SimBus;
 use ohmnibus::sim::countis::{CountisModel, Firmware, Variant};
 use ohmnibus::sim::device::SimDevice;
@@ -30,9 +31,9 @@ use tokio::sync::watch;
 const COUNTIS_UNIT: u8 = 5;
 
 /// Serves `devices` as RTU over TCP (a transparent gateway).
-async fn serve(devices: Vec<SimDevice>) -> (SimBus, SocketAddr, watch::Sender<bool>) {
+async fn serve(devices: Vec<SimDevice>) -> (SimBus, SocketAddr, Trigger) {
     let bus = SimBus::new(devices);
-    let (stop, shutdown) = watch::channel(false);
+    let (stop, shutdown) = shutdown::channel();
     let (address, _) = spawn_tcp(bus.clone(), "127.0.0.1:0", TcpFraming::RtuOverTcp, shutdown)
         .await
         .unwrap();

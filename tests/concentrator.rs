@@ -12,12 +12,12 @@ use common::{eventually, spawn_app};
 use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::role::Role;
+use ohmnibus::shutdown;
 use ohmnibus::sim::bus::SimBus;
 use ohmnibus::sim::concentrator::{ConcentratorModel, MODE_GME_S0};
 use ohmnibus::sim::device::SimDevice;
 use ohmnibus::sim::server::{TcpFraming, spawn_tcp};
 use serde_json::{Value, json};
-use tokio::sync::watch;
 
 #[tokio::test]
 async fn stored_values_are_pulses_times_weight_and_ratios() {
@@ -31,7 +31,7 @@ async fn stored_values_are_pulses_times_weight_and_ratios() {
     // A day of counting, frozen for the comparison.
     clock.advance(chrono::Duration::hours(26));
     let served = device.served();
-    let (_stop, shutdown) = watch::channel(false);
+    let (_stop, shutdown) = shutdown::channel();
     let (line, _) = spawn_tcp(
         SimBus::new(vec![device]),
         "127.0.0.1:0",
@@ -143,7 +143,7 @@ async fn a_counter_that_wraps_keeps_counting_and_is_recorded() {
         clock.clone(),
     );
     let served = device.served();
-    let (_stop, shutdown) = watch::channel(false);
+    let (_stop, shutdown) = shutdown::channel();
     let (line, _) = spawn_tcp(
         SimBus::new(vec![device]),
         "127.0.0.1:0",

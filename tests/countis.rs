@@ -20,14 +20,14 @@ use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::role::Role;
 use ohmnibus::protocol::modbus::frame::crc16;
+use ohmnibus::shutdown::{self, Trigger};
 use ohmnibus::sim::bus::SimBus;
+use ohmnibus::sim::catalog::model_for;
 use ohmnibus::sim::device::{Served, SimDevice};
-use ohmnibus::sim::model::model_for;
 use ohmnibus::sim::server::{TcpFraming, spawn_tcp};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
 use tokio_modbus::client::{Context, Reader, Writer, rtu, tcp};
 use tokio_modbus::prelude::SlaveContext;
 use tokio_modbus::{ExceptionCode, Slave};
@@ -46,8 +46,8 @@ fn device(profile: &str, unit: u8, clock: &Clock) -> (SimDevice, Served) {
     (device, served)
 }
 
-async fn serve(devices: Vec<SimDevice>, framing: TcpFraming) -> (std::net::SocketAddr, watch::Sender<bool>) {
-    let (stop, shutdown) = watch::channel(false);
+async fn serve(devices: Vec<SimDevice>, framing: TcpFraming) -> (std::net::SocketAddr, Trigger) {
+    let (stop, shutdown) = shutdown::channel();
     let (address, _) = spawn_tcp(SimBus::new(devices), "127.0.0.1:0", framing, shutdown)
         .await
         .unwrap();
@@ -55,7 +55,7 @@ async fn serve(devices: Vec<SimDevice>, framing: TcpFraming) -> (std::net::Socke
 }
 
 /// An E43 at 3, an E44 at 4 and an E33 at 5 on one Modbus TCP server.
-async fn countis_line(clock: &Clock) -> (Context, watch::Sender<bool>) {
+async fn countis_line(clock: &Clock) -> (Context, Trigger) {
     let devices = [("countis-e43", 3), ("countis-e44", 4), ("countis-e33", 5)]
         .into_iter()
         .map(|(profile, unit)| device(profile, unit, clock).0)
@@ -299,7 +299,9 @@ async fn identification_over_the_wire_tells_each_model() {
             .iter()
             .filter(|name| {
                 let profile = profiles.get(name).unwrap();
-                identify::matches(&profile, |address, count| answers[&(address, count)].clone())
+                identify::matches(&profile.identification, |address, count| {
+                    answers[&(address, count)].clone()
+                })
             })
             .collect();
         assert_eq!(fitting, [expected], "unit {unit}");

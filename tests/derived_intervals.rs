@@ -22,7 +22,7 @@ use ohmnibus::protocol::modbus::frame::Exception;
 use ohmnibus::sim::device::SimDevice;
 use ohmnibus::sim::meter::Th40cModel;
 use ohmnibus::sim::model::MeterModel;
-use ohmnibus::store::derived_intervals::fetch_derived_intervals;
+use ohmnibus::store::profile_derivation::fetch_derived_intervals;
 use serde_json::json;
 
 /// A TH40C whose total import energy (1-1:1.8.0) is what the test set for

@@ -10,12 +10,12 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use common::{eventually, spawn_app};
-use ohmnibus::device::interval::Interval;
+use ohmnibus::device::profile_interval::Interval;
 use ohmnibus::device::reading::Reading;
 use ohmnibus::domain::ids::DeviceId;
 use ohmnibus::domain::quality::Quality;
 use ohmnibus::domain::role::Role;
-use ohmnibus::store::intervals::insert_meter_intervals;
+use ohmnibus::store::load_profile::insert_meter_intervals;
 use ohmnibus::store::readings::insert_readings;
 use serde_json::json;
 

@@ -13,12 +13,12 @@ use common::{TestApp, eventually, spawn_app};
 use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::role::Role;
+use ohmnibus::shutdown;
 use ohmnibus::sim::bus::SimBus;
+use ohmnibus::sim::catalog::{SIMULATED, model_for};
 use ohmnibus::sim::device::{Served, SimDevice};
-use ohmnibus::sim::model::{SIMULATED, model_for};
 use ohmnibus::sim::server::{TcpFraming, spawn_pty, spawn_tcp};
 use serde_json::{Value, json};
-use tokio::sync::watch;
 
 /// One device of every simulated type, units 1, 2, 3…, on a frozen clock a
 /// day after the simulation began (so counters and demands have moved).
@@ -104,7 +104,7 @@ async fn check_transport(transport: Value, expected: Vec<(&'static str, u8, Serv
 #[tokio::test]
 async fn every_simulator_over_modbus_tcp() {
     let (devices, expected) = fleet();
-    let (_stop, shutdown) = watch::channel(false);
+    let (_stop, shutdown) = shutdown::channel();
     let (address, _) = spawn_tcp(SimBus::new(devices), "127.0.0.1:0", TcpFraming::ModbusTcp, shutdown)
         .await
         .unwrap();
@@ -118,7 +118,7 @@ async fn every_simulator_over_modbus_tcp() {
 #[tokio::test]
 async fn every_simulator_over_rtu_over_tcp() {
     let (devices, expected) = fleet();
-    let (_stop, shutdown) = watch::channel(false);
+    let (_stop, shutdown) = shutdown::channel();
     let (address, _) = spawn_tcp(SimBus::new(devices), "127.0.0.1:0", TcpFraming::RtuOverTcp, shutdown)
         .await
         .unwrap();
@@ -132,7 +132,7 @@ async fn every_simulator_over_rtu_over_tcp() {
 #[tokio::test]
 async fn every_simulator_over_a_pseudo_terminal() {
     let (devices, expected) = fleet();
-    let (_stop, shutdown) = watch::channel(false);
+    let (_stop, shutdown) = shutdown::channel();
     let (path, _) = spawn_pty(SimBus::new(devices), 115_200, shutdown).unwrap();
     let transport = json!({"kind": "serial_rtu", "path": path.display().to_string(), "baud": 115200, "parity": "even", "stop_bits": 1});
     check_transport(transport, expected).await;

@@ -14,6 +14,7 @@ use common::spawn_app;
 use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::role::Role;
+use ohmnibus::shutdown;
 use ohmnibus::sim::bus::SimBus;
 use ohmnibus::sim::device::SimDevice;
 use ohmnibus::sim::meter::Th40cModel;
@@ -21,7 +22,6 @@ use ohmnibus::sim::server::{TcpFraming, spawn_tcp};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
 
 /// The slow and the dead device come first on the bus, so their reads are
 /// due before the healthy devices' ones.
@@ -91,7 +91,7 @@ async fn a_dead_and_a_slow_device_do_not_make_healthy_reads_late() {
             )
         })
         .collect();
-    let (_stop, shutdown) = watch::channel(false);
+    let (_stop, shutdown) = shutdown::channel();
     let (line, _) = spawn_tcp(SimBus::new(devices), "127.0.0.1:0", TcpFraming::RtuOverTcp, shutdown)
         .await
         .unwrap();

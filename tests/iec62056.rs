@@ -11,10 +11,10 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use common::{TestApp, eventually, iec_meter, quick_iec_line, serve_iec_tcp, spawn_app};
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::role::Role;
+use ohmnibus::shutdown;
 use ohmnibus::sim::iec62056::history::Quantity;
 use ohmnibus::sim::iec62056::{Faults, IecKind, IecLine, SharedMeter, spawn_iec_pty};
 use serde_json::{Value, json};
-use tokio::sync::watch;
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -192,7 +192,7 @@ async fn a_th40c_on_an_rs485_line_and_an_a1000_on_an_optical_probe() {
     let token = app.token(Role::Engineer).await;
     let at = now();
     let th40c = iec_meter(IecKind::Th40c, 3, "40001", at);
-    let (_stop, shutdown) = watch::channel(false);
+    let (_stop, shutdown) = shutdown::channel();
     let (path, _) = spawn_iec_pty(line(vec![Arc::clone(&th40c)], at), shutdown.clone()).unwrap();
     let bus = add(
         &app,

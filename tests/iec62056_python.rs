@@ -9,7 +9,7 @@
 //! `register_at`. The clocks are manual, so both readouts see one instant.
 //!
 //! Where the package and the standard part (facts:
-//! `shared/reference/iec62056-21.md`), the test compares what both support:
+//! `docs/PROTOCOLS.md`), the test compares what both support:
 //! - A data set with several value groups (`1-1:1.6.0(v*kW)(time)`, value
 //!   and time stamp) comes back from the package as one set per group, the
 //!   later groups with no address; our sets are flattened the same way.
@@ -27,11 +27,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::protocol::iec62056::{Readout, Session, SessionConfig};
+use ohmnibus::shutdown;
 use ohmnibus::sim::iec62056::{IecKind, IecLine, IecMeter, IecMeterConfig, SharedMeter, spawn_iec_tcp};
 use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio::process::Command;
-use tokio::sync::watch;
 
 /// Wall-clock bound on one run of the driver; only a hung run waits it out.
 /// The package sleeps 250 ms after each of its two messages.
@@ -131,7 +131,7 @@ async fn check(kind: IecKind, seed: u64, address: &str, keys: &[&str]) {
     // 200 ms times 1.25) after each message it sends and reads with 30 s
     // socket timeouts, so the default line suits it.
     let line = IecLine::new(vec![Arc::clone(&meter)], Clock::manual(at()));
-    let (_stop, shutdown) = watch::channel(false);
+    let (_stop, shutdown) = shutdown::channel();
     let (socket, _) = spawn_iec_tcp(line, "127.0.0.1:0", shutdown).await.unwrap();
 
     let (json, theirs) = package_readout(socket.port(), address).await;
@@ -144,8 +144,8 @@ async fn check(kind: IecKind, seed: u64, address: &str, keys: &[&str]) {
 
     // Identification: the package takes the manufacturer and Z from the
     // line `/XXXZ[\W]identification` CR LF, and as identification the text
-    // from its seventh character to CR LF. `\W` is optional (facts,
-    // "Sign-on and identification") and our meters send none, so the
+    // from its seventh character to CR LF. `\W` is optional
+    // (`docs/PROTOCOLS.md`, "Sign-on and identification") and our meters send none, so the
     // package loses the identification's first character (`A1000` comes
     // back as `1000`); what it gets is computed from our line by its rule.
     let ident = &ours.identification;

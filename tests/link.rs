@@ -10,17 +10,17 @@ use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::transport::Transport;
 use ohmnibus::poll::link::{Link, LinkError};
 use ohmnibus::poll::link_stats::Outcome;
+use ohmnibus::shutdown::{self, Trigger};
 use ohmnibus::sim::bus::SimBus;
 use ohmnibus::sim::device::SimDevice;
 use ohmnibus::sim::meter::Th40cModel;
 use ohmnibus::sim::server::{TcpFraming, spawn_tcp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
 
 const TIMEOUT: Duration = Duration::from_millis(500);
 
-async fn line(units: &[u8]) -> (std::net::SocketAddr, watch::Sender<bool>) {
+async fn line(units: &[u8]) -> (std::net::SocketAddr, Trigger) {
     let at = Utc.with_ymd_and_hms(2026, 3, 14, 10, 20, 30).unwrap();
     let profile = ProfileSet::builtin().get("th40c").unwrap();
     let devices = units
@@ -34,7 +34,7 @@ async fn line(units: &[u8]) -> (std::net::SocketAddr, watch::Sender<bool>) {
             )
         })
         .collect();
-    let (stop, shutdown) = watch::channel(false);
+    let (stop, shutdown) = shutdown::channel();
     let (address, _) = spawn_tcp(SimBus::new(devices), "127.0.0.1:0", TcpFraming::RtuOverTcp, shutdown)
         .await
         .unwrap();

@@ -13,7 +13,7 @@ use common::{
     spawn_app_with_clock,
 };
 use http_body_util::BodyExt;
-use ohmnibus::device::interval::Interval;
+use ohmnibus::device::profile_interval::Interval;
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::ids::DeviceId;
 use ohmnibus::domain::quality::Quality;
@@ -22,7 +22,7 @@ use ohmnibus::domain::source::IntervalSource;
 use ohmnibus::domain::unit::Unit;
 use ohmnibus::sim::iec62056::IecKind;
 use ohmnibus::sim::iec62056::history::Quantity;
-use ohmnibus::store::intervals::{insert_interval_version, insert_meter_intervals};
+use ohmnibus::store::load_profile::{insert_interval_version, insert_meter_intervals};
 use serde_json::json;
 use tower::ServiceExt;
 

@@ -7,14 +7,14 @@ mod common;
 use axum::http::StatusCode;
 use chrono::{DateTime, TimeZone, Utc};
 use common::{TestApp, add_unpolled_th40c, spawn_app_with_clock};
-use ohmnibus::device::interval::Interval;
+use ohmnibus::device::profile_interval::Interval;
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::ids::DeviceId;
 use ohmnibus::domain::quality::Quality;
 use ohmnibus::domain::role::Role;
 use ohmnibus::domain::unit::Unit;
-use ohmnibus::store::interval_corrections::fetch_interval_versions;
-use ohmnibus::store::intervals::insert_meter_intervals;
+use ohmnibus::store::profile_corrections::fetch_interval_versions;
+use ohmnibus::store::load_profile::insert_meter_intervals;
 use serde_json::{Value, json};
 
 fn at(hour: u32, minute: u32) -> DateTime<Utc> {

@@ -29,6 +29,7 @@ use ohmnibus::device::profile::{Profile, Register, RegisterGroup};
 use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::device::value_type::{ValueType, WordOrder};
 use ohmnibus::domain::clock::Clock;
+use ohmnibus::shutdown::{self, Trigger};
 use ohmnibus::sim::bus::SimBus;
 use ohmnibus::sim::concentrator::{ConcentratorModel, MODE_GME_S0};
 use ohmnibus::sim::countis::{CountisModel, Firmware, Variant};
@@ -37,7 +38,6 @@ use ohmnibus::sim::meter::Th40cModel;
 use ohmnibus::sim::server::{TcpFraming, spawn_pty, spawn_tcp};
 use tokio::net::TcpStream;
 use tokio::process::Command;
-use tokio::sync::watch;
 
 /// Wall-clock bound on one mbpoll process; only a hung run waits it out.
 const RUN_LIMIT: Duration = Duration::from_secs(30);
@@ -234,14 +234,14 @@ fn one_device(profile: &str, unit: u8, zone: Tz) -> (SimBus, Served, Clock) {
     (SimBus::new(vec![device]), served, clock)
 }
 
-async fn serve_tcp(bus: SimBus, framing: TcpFraming) -> (SocketAddr, watch::Sender<bool>) {
-    let (stop, shutdown) = watch::channel(false);
+async fn serve_tcp(bus: SimBus, framing: TcpFraming) -> (SocketAddr, Trigger) {
+    let (stop, shutdown) = shutdown::channel();
     let (address, _) = spawn_tcp(bus, "127.0.0.1:0", framing, shutdown).await.unwrap();
     (address, stop)
 }
 
-fn serve_pty(bus: SimBus) -> (Link, watch::Sender<bool>) {
-    let (stop, shutdown) = watch::channel(false);
+fn serve_pty(bus: SimBus) -> (Link, Trigger) {
+    let (stop, shutdown) = shutdown::channel();
     let (path, _) = spawn_pty(bus, BAUD, shutdown).unwrap();
     (Link::Serial(path), stop)
 }

@@ -15,12 +15,12 @@ use futures_util::FutureExt;
 use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::role::Role;
+use ohmnibus::shutdown::{self, Trigger};
 use ohmnibus::sim::bus::SimBus;
 use ohmnibus::sim::device::{Served, SimDevice};
 use ohmnibus::sim::meter::Th40cModel;
 use ohmnibus::sim::server::{TcpFraming, spawn_pty, spawn_tcp};
 use serde_json::{Value, json};
-use tokio::sync::watch;
 
 /// A TH40C on a frozen clock, so its values hold still while they are compared.
 fn frozen_th40c(unit: u8, seed: u64) -> (SimDevice, Served) {
@@ -32,8 +32,8 @@ fn frozen_th40c(unit: u8, seed: u64) -> (SimDevice, Served) {
 }
 
 /// Serves simulated devices on a fresh TCP port; they stop when the sender drops.
-async fn serve_tcp(devices: Vec<SimDevice>, framing: TcpFraming) -> (std::net::SocketAddr, watch::Sender<bool>) {
-    let (stop, shutdown) = watch::channel(false);
+async fn serve_tcp(devices: Vec<SimDevice>, framing: TcpFraming) -> (std::net::SocketAddr, Trigger) {
+    let (stop, shutdown) = shutdown::channel();
     let (address, _) = spawn_tcp(SimBus::new(devices), "127.0.0.1:0", framing, shutdown)
         .await
         .unwrap();
@@ -181,7 +181,7 @@ async fn reads_a_th40c_over_a_pseudo_terminal() {
     let app = spawn_app().await;
     let token = app.token(Role::Engineer).await;
     let (device, served) = frozen_th40c(7, 21);
-    let (_stop, shutdown) = watch::channel(false);
+    let (_stop, shutdown) = shutdown::channel();
     // Paced as a 115200-baud line, so the test stays quick.
     let (path, _) = spawn_pty(SimBus::new(vec![device]), 115_200, shutdown).unwrap();
     let transport = json!({"kind": "serial_rtu", "path": path.display().to_string(), "baud": 115200, "parity": "none", "stop_bits": 1});

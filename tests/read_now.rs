@@ -11,12 +11,12 @@ use common::{eventually, spawn_app};
 use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::role::Role;
+use ohmnibus::shutdown;
 use ohmnibus::sim::bus::SimBus;
 use ohmnibus::sim::device::SimDevice;
 use ohmnibus::sim::meter::Th40cModel;
 use ohmnibus::sim::server::{TcpFraming, spawn_tcp};
 use serde_json::json;
-use tokio::sync::watch;
 
 #[tokio::test]
 async fn read_now_reads_every_group_ahead_of_the_schedule() {
@@ -27,7 +27,7 @@ async fn read_now_reads_every_group_ahead_of_the_schedule() {
     let at = Utc.with_ymd_and_hms(2026, 11, 20, 12, 0, 0).unwrap();
     let profile = ProfileSet::builtin().get("th40c").unwrap();
     let device = SimDevice::new(profile, 1, Th40cModel::new(1, Tz::UTC, at), Clock::manual(at));
-    let (_stop, shutdown) = watch::channel(false);
+    let (_stop, shutdown) = shutdown::channel();
     let (line, _) = spawn_tcp(
         SimBus::new(vec![device]),
         "127.0.0.1:0",

@@ -11,12 +11,12 @@ use common::{eventually, spawn_app};
 use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::role::Role;
+use ohmnibus::shutdown;
 use ohmnibus::sim::bus::SimBus;
+use ohmnibus::sim::catalog::model_for;
 use ohmnibus::sim::device::SimDevice;
-use ohmnibus::sim::model::model_for;
 use ohmnibus::sim::server::{TcpFraming, spawn_tcp};
 use serde_json::json;
-use tokio::sync::watch;
 
 #[tokio::test]
 async fn a_scan_finds_the_devices_on_a_bus() {
@@ -38,7 +38,7 @@ async fn a_scan_finds_the_devices_on_a_bus() {
             SimDevice::with_model(profiles.get(name).unwrap(), unit, model, Clock::manual(at))
         })
         .collect();
-    let (_stop, shutdown) = watch::channel(false);
+    let (_stop, shutdown) = shutdown::channel();
     let (line, _) = spawn_tcp(SimBus::new(devices), "127.0.0.1:0", TcpFraming::RtuOverTcp, shutdown)
         .await
         .unwrap();

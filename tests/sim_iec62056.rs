@@ -10,13 +10,13 @@ use ohmnibus::protocol::iec62056::{
     Command, CommandKind, DataSet, Decoded, FrameError, MeterMessage, ProfileRequest, ProfileTime, decode_from_meter,
     parse_data_sets, parse_load_profile,
 };
+use ohmnibus::shutdown::{self, Trigger};
 use ohmnibus::sim::iec62056::history::{INTERVAL_SECONDS, Quantity};
 use ohmnibus::sim::iec62056::session::readout_sets;
 use ohmnibus::sim::iec62056::{Faults, IecKind, IecLine, IecMeter, IecMeterConfig, SharedMeter, spawn_iec_tcp};
 use proptest::prelude::*;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
 
 const NOW: &str = "2026-03-14T10:20:30Z";
 const ACK: u8 = 0x06;
@@ -35,11 +35,11 @@ fn meter(kind: IecKind, seed: u64, address: &str) -> SharedMeter {
     Arc::new(Mutex::new(IecMeter::new(config, now())))
 }
 
-async fn serve(meters: Vec<SharedMeter>, faults: Faults) -> (TcpStream, watch::Sender<bool>) {
+async fn serve(meters: Vec<SharedMeter>, faults: Faults) -> (TcpStream, Trigger) {
     let mut line = IecLine::new(meters, Clock::manual(now()));
     line.faults = faults;
     line.reaction = Duration::from_millis(1);
-    let (stop, shutdown) = watch::channel(false);
+    let (stop, shutdown) = shutdown::channel();
     let (address, _) = spawn_iec_tcp(line, "127.0.0.1:0", shutdown).await.unwrap();
     (TcpStream::connect(address).await.unwrap(), stop)
 }
@@ -288,7 +288,7 @@ async fn the_readout_works_over_a_pseudo_terminal() {
     let model = meter(IecKind::Th40c, 4, "77");
     let mut line = IecLine::new(vec![model.clone()], Clock::manual(now()));
     line.reaction = Duration::from_millis(1);
-    let (_stop, shutdown) = watch::channel(false);
+    let (_stop, shutdown) = shutdown::channel();
     let (path, _) = ohmnibus::sim::iec62056::spawn_iec_pty(line, shutdown).unwrap();
     let mut port = tokio_serial::SerialStream::open(&tokio_serial::new(path.to_string_lossy(), 9600)).unwrap();
     // One meter on the line: a sign-on without address reaches it.

@@ -12,13 +12,13 @@ use ohmnibus::device::profile::RegisterGroup;
 use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::device::value_type::{ValueType, WordOrder};
 use ohmnibus::domain::clock::Clock;
+use ohmnibus::shutdown::{self, Trigger};
 use ohmnibus::sim::bus::SimBus;
 use ohmnibus::sim::device::{Served, SimDevice};
 use ohmnibus::sim::meter::Th40cModel;
 use ohmnibus::sim::server::{TcpFraming, spawn_pty, spawn_tcp};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
 use tokio_modbus::client::{Context, Reader, tcp};
 use tokio_modbus::{ExceptionCode, Slave};
 use tokio_serial::SerialPortBuilderExt;
@@ -45,13 +45,13 @@ fn bus(clock: &Clock, zone: Tz, units: &[u8], setup: impl Fn(&mut Th40cModel)) -
     (SimBus::new(devices), served)
 }
 
-async fn serve(bus: SimBus, framing: TcpFraming) -> (std::net::SocketAddr, watch::Sender<bool>) {
-    let (stop, shutdown) = watch::channel(false);
+async fn serve(bus: SimBus, framing: TcpFraming) -> (std::net::SocketAddr, Trigger) {
+    let (stop, shutdown) = shutdown::channel();
     let (address, _) = spawn_tcp(bus, "127.0.0.1:0", framing, shutdown).await.unwrap();
     (address, stop)
 }
 
-async fn modbus_tcp(bus: SimBus, unit: u8) -> (Context, watch::Sender<bool>) {
+async fn modbus_tcp(bus: SimBus, unit: u8) -> (Context, Trigger) {
     let (address, stop) = serve(bus, TcpFraming::ModbusTcp).await;
     (tcp::connect_slave(address, Slave(unit)).await.unwrap(), stop)
 }
@@ -383,7 +383,7 @@ async fn a_garbled_frame_is_dropped_over_rtu_and_the_pty() {
     let answer = exchange(&mut stream, &good, 17).await;
     assert_eq!(answer[3..15], [0, 26, 0, 4, 0, 2, 0, 8, 0, 0, 0, 0]);
 
-    let (_stop_pty, shutdown) = watch::channel(false);
+    let (_stop_pty, shutdown) = shutdown::channel();
     let (path, _) = spawn_pty(bus(&clock, Tz::UTC, &[1], |_| {}).0, 115_200, shutdown).unwrap();
     let mut port = tokio_serial::new(path.to_str().unwrap(), 115_200)
         .open_native_async()

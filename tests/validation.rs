@@ -15,7 +15,7 @@ use ohmnibus::domain::ids::DeviceId;
 use ohmnibus::domain::quality::Quality;
 use ohmnibus::domain::role::Role;
 use ohmnibus::domain::unit::Unit;
-use ohmnibus::store::derived_intervals::fetch_derived_intervals;
+use ohmnibus::store::profile_derivation::fetch_derived_intervals;
 use ohmnibus::store::readings::insert_readings;
 use serde_json::json;
 

@@ -8,10 +8,10 @@ use anyhow::Context;
 use chrono::Utc;
 use chrono_tz::Tz;
 use sqlx::PgPool;
-use tokio::sync::watch;
 
 use crate::domain::clock::Clock;
 use crate::domain::transport::Transport;
+use crate::shutdown::Shutdown;
 use crate::sim::iec62056::{IecKind, IecLine, IecMeter, IecMeterConfig, SharedMeter, spawn_iec_pty, spawn_iec_tcp};
 use crate::store::buses::upsert_bus;
 use crate::store::devices::{DeviceAddress, NewDevice, fetch_devices_on_bus, insert_device};
@@ -56,12 +56,7 @@ const IEC_FLEET: &[IecDemoLine] = &[
 
 /// Serves the IEC lines, creates (or reuses) their buses and devices, and
 /// prints each line. `seed` continues from the Modbus fleet's seeds.
-pub(super) async fn start_iec_fleet(
-    pool: &PgPool,
-    zone: Tz,
-    mut seed: u64,
-    shutdown: &watch::Receiver<bool>,
-) -> anyhow::Result<()> {
+pub(super) async fn start_iec_fleet(pool: &PgPool, zone: Tz, mut seed: u64, shutdown: &Shutdown) -> anyhow::Result<()> {
     for line in IEC_FLEET {
         let meters = line
             .meters

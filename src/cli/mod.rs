@@ -31,9 +31,9 @@ pub async fn simulate(args: crate::sim::cli::SimulateArgs) -> anyhow::Result<()>
     crate::sim::cli::run(args, &profiles).await
 }
 
-/// A watch channel that turns true on Ctrl-C or SIGTERM.
-pub fn shutdown_on_signal() -> tokio::sync::watch::Receiver<bool> {
-    let (sender, receiver) = tokio::sync::watch::channel(false);
+/// A shutdown fired by Ctrl-C or SIGTERM.
+pub fn shutdown_on_signal() -> crate::shutdown::Shutdown {
+    let (trigger, shutdown) = crate::shutdown::channel();
     tokio::spawn(async move {
         let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         tokio::select! {
@@ -41,7 +41,7 @@ pub fn shutdown_on_signal() -> tokio::sync::watch::Receiver<bool> {
             _ = async { match terminate.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
         }
         tracing::info!("shutting down");
-        let _ = sender.send(true);
+        trigger.fire();
     });
-    receiver
+    shutdown
 }

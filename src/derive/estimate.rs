@@ -7,7 +7,7 @@
 //! profile read after an outage fills the outage's intervals from it; its
 //! gaps wait [`METER_GRACE_HOURS`] for that before they are estimated. A
 //! meter value arriving later for an estimated interval becomes a new
-//! version of it (see `store::intervals::insert_meter_intervals`).
+//! version of it (see `store::load_profile::insert_meter_intervals`).
 
 use std::collections::BTreeMap;
 
@@ -22,11 +22,11 @@ use crate::domain::unit::Unit;
 use crate::metering::estimate::{Evidence, Known, PROFILE_WEEKS, SHORT_GAP_MINUTES, estimate, register_increase};
 use crate::metering::gaps::{Gap, find_gaps, is_due, last_complete_end};
 use crate::store::StoreError;
-use crate::store::estimated_intervals::{
+use crate::store::events::insert_momentary_event;
+use crate::store::profile_estimation::{
     EstimationDevice, fetch_estimation_devices, fetch_measured_intervals, fetch_profile_breaks, fetch_profile_codes,
     fetch_register_reads_around, insert_estimated_intervals,
 };
-use crate::store::events::insert_momentary_event;
 
 /// How far back gaps are looked for: the derivation window.
 const WINDOW_DAYS: i64 = 40;

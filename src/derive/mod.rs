@@ -4,19 +4,19 @@
 //! reads its inputs and writes its results through `store`; a pass that
 //! fails is logged and tried again next round, losing nothing.
 
-pub mod billing_meter;
 pub mod billing_server;
 pub mod estimate;
-pub mod intervals;
+pub mod meter_periods;
+pub mod profile_from_registers;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::PgPool;
-use tokio::sync::watch;
 
 use crate::device::registry::ProfileSet;
 use crate::domain::clock::Clock;
+use crate::shutdown::Shutdown;
 
 /// What every pass can reach.
 #[derive(Clone)]
@@ -26,35 +26,29 @@ pub struct DeriveServices {
     pub clock: Clock,
 }
 
-/// Runs every pass each `every` until `shutdown` turns true.
-pub async fn run_derivation(services: DeriveServices, every: Duration, mut shutdown: watch::Receiver<bool>) {
+/// Runs every pass each `every` until `shutdown` fires.
+pub async fn run_derivation(services: DeriveServices, every: Duration, shutdown: Shutdown) {
     loop {
         // A shutdown does not wait for a round to finish: each pass stores
         // its results in single statements, so a round cut short loses
         // nothing that the next one will not redo.
         tokio::select! {
             _ = run_passes(&services) => {}
-            _ = shutdown.changed() => {}
-        }
-        if *shutdown.borrow() {
-            break;
+            () = shutdown.wait() => break,
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
-            _ = shutdown.changed() => {}
-        }
-        if *shutdown.borrow() {
-            break;
+            () = shutdown.wait() => break,
         }
     }
 }
 
 /// One round of every pass, in order: each may use what the one before stored.
 pub async fn run_passes(services: &DeriveServices) {
-    if let Err(error) = billing_meter::store_meter_periods(services).await {
+    if let Err(error) = meter_periods::store_meter_periods(services).await {
         tracing::warn!(%error, "cannot store billing periods from meter history");
     }
-    if let Err(error) = intervals::derive_intervals(services).await {
+    if let Err(error) = profile_from_registers::derive_intervals(services).await {
         tracing::warn!(%error, "cannot derive intervals from registers");
     }
     if let Err(error) = billing_server::close_server_periods(services).await {

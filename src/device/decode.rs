@@ -126,7 +126,7 @@ fn last_occurrence(mmdd: u16, hhmm: u16, now: DateTime<Utc>, zone: Tz) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::device::profile::RegisterGroup;
+    use crate::device::register_group::RegisterGroup;
     use crate::device::registry::ProfileSet;
 
     fn th40c() -> std::sync::Arc<Profile> {

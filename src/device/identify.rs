@@ -6,7 +6,6 @@
 
 use serde::Deserialize;
 
-use super::profile::Profile;
 use super::value_type::{ValueType, WordOrder};
 
 /// How an identification entry is checked.
@@ -103,14 +102,14 @@ pub fn encode_text(text: &str, count: u16, encoding: TextEncoding) -> Vec<u16> {
         .collect()
 }
 
-/// Whether a device fits `profile`: every identification entry matches what
-/// `read(address, count)` returns (`None`: the device answered with an
-/// exception or not at all). A profile with no entries cannot be told by
-/// identification and never fits. Reads stop at the first mismatch.
-pub fn matches(profile: &Profile, mut read: impl FnMut(u16, u16) -> Option<Vec<u16>>) -> bool {
-    !profile.identification.is_empty()
-        && profile
-            .identification
+/// Whether a device fits a profile whose identification is `entries`: every
+/// entry matches what `read(address, count)` returns (`None`: the device
+/// answered with an exception or not at all). A profile with no entries
+/// cannot be told by identification and never fits. Reads stop at the first
+/// mismatch.
+pub fn matches(entries: &[Identification], mut read: impl FnMut(u16, u16) -> Option<Vec<u16>>) -> bool {
+    !entries.is_empty()
+        && entries
             .iter()
             .all(|entry| read(entry.address, entry.count).is_some_and(|words| entry.matches(&words)))
 }
@@ -174,11 +173,17 @@ mod tests {
                 let words = entry.expected_words().unwrap_or_else(|| vec![26, 11, 22]);
                 load(&mut map, entry.address, &words);
             }
-            assert!(matches(&profile, device(&map)), "{name} recognises itself");
+            assert!(
+                matches(&profile.identification, device(&map)),
+                "{name} recognises itself"
+            );
             for other in &names {
                 let other_profile = set.get(other).unwrap();
                 if other != name && !other_profile.identification.is_empty() {
-                    assert!(!matches(&other_profile, device(&map)), "{name} is not {other}");
+                    assert!(
+                        !matches(&other_profile.identification, device(&map)),
+                        "{name} is not {other}"
+                    );
                 }
             }
         }
@@ -189,12 +194,18 @@ mod tests {
         let profile = ProfileSet::builtin().get("th40c").unwrap();
         let mut map = HashMap::new();
         load(&mut map, 0x1040, &[26, 13, 1]);
-        assert!(!matches(&profile, device(&map)), "month 13");
+        assert!(!matches(&profile.identification, device(&map)), "month 13");
         load(&mut map, 0x1040, &[0, 0, 0]);
-        assert!(!matches(&profile, device(&map)), "an all-zero answer is no date");
+        assert!(
+            !matches(&profile.identification, device(&map)),
+            "an all-zero answer is no date"
+        );
         load(&mut map, 0x1040, &[2026, 2, 28]);
-        assert!(matches(&profile, device(&map)));
-        assert!(!matches(&profile, device(&HashMap::new())), "no answer, no fit");
+        assert!(matches(&profile.identification, device(&map)));
+        assert!(
+            !matches(&profile.identification, device(&HashMap::new())),
+            "no answer, no fit"
+        );
     }
 
     #[test]
@@ -203,8 +214,8 @@ mod tests {
         let mut map = HashMap::new();
         load(&mut map, 0xC350, &[0x53, 0x4F, 0x43, 0x4F]);
         load(&mut map, 0xC38A, &encode_text("COUNTIS E43", 8, TextEncoding::HighLow));
-        assert!(matches(&e43, device(&map)), "case is not significant");
+        assert!(matches(&e43.identification, device(&map)), "case is not significant");
         load(&mut map, 0xC350, &[0x53, 0x4F, 0x43, 0x41]);
-        assert!(!matches(&e43, device(&map)));
+        assert!(!matches(&e43.identification, device(&map)));
     }
 }

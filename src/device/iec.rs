@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer};
 
-use super::profile::RegisterGroup;
+use super::register_group::RegisterGroup;
 use crate::domain::event::EventCode;
 use crate::domain::obis::ObisCode;
 use crate::domain::severity::Severity;
@@ -187,7 +187,8 @@ pub struct LoadProfileSettings {
     /// Profile number: 1 reads `P.01`.
     #[serde(default = "one")]
     pub profile: u8,
-    /// Answer format; `emh` is the only one known today (see the facts file).
+    /// Answer format; `emh` is the only one known today (`docs/PROTOCOLS.md`,
+    /// "Load profile, EMH style").
     pub format: LoadProfileFormat,
     pub interval_minutes: u32,
     /// How far back a first read reaches, in days.

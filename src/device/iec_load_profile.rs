@@ -3,7 +3,7 @@
 //! of the channels the device profile names.
 //!
 //! Time: the meter writes local time with a season character (0 normal,
-//! 1 summer, 2 UTC; facts file, "Load profile"). Each row's stamp is the END
+//! 1 summer, 2 UTC; `docs/PROTOCOLS.md`, "Load profile, EMH style"). Each row's stamp is the END
 //! of its interval, as EMH meters write it: the row stamped 10:15 holds the
 //! energy of 10:00–10:15.
 
@@ -11,7 +11,7 @@ use chrono::{DateTime, DurationRound, NaiveDateTime, TimeDelta, TimeZone, Utc};
 use chrono_tz::{OffsetComponents, Tz};
 
 use super::iec::LoadProfileSettings;
-use super::interval::Interval;
+use super::profile_interval::Interval;
 use crate::domain::obis::ObisCode;
 use crate::domain::quality::Quality;
 use crate::protocol::iec62056::{LoadProfileBlock, ProfileRequest, ProfileTime};

@@ -6,11 +6,12 @@ pub mod identify;
 pub mod iec;
 pub mod iec_decode;
 pub mod iec_load_profile;
-pub mod interval;
 pub mod profile;
 mod profile_check;
+pub mod profile_interval;
 pub mod pulse;
 pub mod reading;
+pub mod register_group;
 pub mod registry;
 pub mod value_type;
 

@@ -5,7 +5,6 @@
 //! field and the reason, so an engineer can fix it without reading code.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::Path;
 
 use serde::Deserialize;
@@ -13,45 +12,13 @@ use serde::Deserialize;
 use super::command::ClockLayout;
 use super::identify::Identification;
 use super::iec::IecSettings;
+pub use super::register_group::RegisterGroup;
 use super::value_type::{ValueType, WordOrder};
 use crate::domain::obis::ObisCode;
 use crate::domain::unit::Unit;
 
 /// The Modbus protocol allows at most 125 registers in one FC03 answer.
 pub const MODBUS_MAX_REGISTERS: u16 = 125;
-
-/// How often a class of registers is read unless a device says otherwise.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RegisterGroup {
-    /// Instantaneous values, clock: read often (default every 10 s).
-    Realtime,
-    /// Current energy and demand registers (default every 60 s).
-    Energy,
-    /// Values of closed billing periods ("last month", "two months ago"):
-    /// they change once a period, so they are read seldom (default every
-    /// 900 s) and last on the bus (DESIGN.md: real-time > energy > history).
-    History,
-}
-
-impl RegisterGroup {
-    /// Every group, in the order the bus serves them when several are due.
-    pub const ALL: [RegisterGroup; 3] = [RegisterGroup::Realtime, RegisterGroup::Energy, RegisterGroup::History];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RegisterGroup::Realtime => "realtime",
-            RegisterGroup::Energy => "energy",
-            RegisterGroup::History => "history",
-        }
-    }
-}
-
-impl fmt::Display for RegisterGroup {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// One value in the device's register map.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

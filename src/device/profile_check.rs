@@ -5,7 +5,8 @@
 use std::collections::HashSet;
 
 use super::identify::{IdentificationKind, TextEncoding};
-use super::profile::{MODBUS_MAX_REGISTERS, Profile, ProfileError, Register, RegisterGroup};
+use super::profile::{MODBUS_MAX_REGISTERS, Profile, ProfileError, Register};
+use super::register_group::RegisterGroup;
 use super::value_type::ValueType;
 
 impl Profile {

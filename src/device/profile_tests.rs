@@ -1,6 +1,7 @@
 //! Checks of the profile loader and request planner against the TH40C map.
 
-use super::profile::{Profile, RegisterGroup};
+use super::profile::Profile;
+use super::register_group::RegisterGroup;
 use super::registry::ProfileSet;
 
 const MINIMAL: &str = r#"
@@ -192,7 +193,8 @@ fn a_directory_profile_replaces_the_shipped_one() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// The Socomec table's rows (reference/socomec-countis-modbus.md): address,
+/// Rows of Socomec's E3x/E4x communication table (V200.53; "V201 only" rows
+/// from V201), as the COUNTIS profiles cite it: address,
 /// type, scale, unit, OBIS code, optional ("V201 only").
 const COUNTIS_ROWS: &[(u16, &str, f64, &str, &str, bool)] = &[
     (0xC552, "u32", 0.01, "V", "1-1:132.7.0", false),

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
-use crate::device::interval::Interval;
+use crate::device::profile_interval::Interval;
 use crate::domain::quality::Quality;
 
 /// The meter's clock minus the server's, in whole seconds: positive when the

@@ -3,14 +3,14 @@
 //! last complete one), how many are actual (read or derived), estimated, or
 //! missing.
 //!
-//! "Should have" follows the grid of [`super::derive_intervals`]: intervals
+//! "Should have" follows the grid of [`super::register_deltas`]: intervals
 //! counted from each local midnight, so a 23-hour spring-forward day has
 //! four quarter hours fewer and a 25-hour day four more.
 
 use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use chrono_tz::Tz;
 
-use super::derive_intervals::{day_start, interval_containing};
+use super::register_deltas::{day_start, interval_containing};
 
 /// One local month of a device's intervals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

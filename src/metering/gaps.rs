@@ -8,7 +8,7 @@
 //!
 //! The missing intervals are laid on the same grid as the stored ones: each
 //! takes the length of the interval before the gap, counted from local
-//! midnight in the site's zone (see `derive_intervals::interval_containing`),
+//! midnight in the site's zone (see `register_deltas::interval_containing`),
 //! and the last one is cut where the next stored interval starts.
 //!
 //! Where the meter keeps a load profile of its own, a gap is first left for
@@ -19,7 +19,7 @@
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 
-use super::derive_intervals::interval_containing;
+use super::register_deltas::interval_containing;
 
 /// One missing interval.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,7 +9,7 @@
 //! energy, so the same bound serves Wh, varh and VAh channels. Channels in
 //! other units (m³, pulses) are not checked.
 
-use crate::device::interval::Interval;
+use crate::device::profile_interval::Interval;
 use crate::domain::quality::Quality;
 use crate::domain::unit::Unit;
 

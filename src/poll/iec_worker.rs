@@ -31,10 +31,11 @@ use crate::domain::transport::Transport;
 use crate::metering::clock_drift::flag_clock_uncertain;
 use crate::metering::validation::flag_interval_spikes;
 use crate::protocol::iec62056::session::{SessionConfig, SessionError};
+use crate::shutdown::Shutdown;
 use crate::store::command_jobs::update_command_job_finished;
 use crate::store::devices::fetch_device_limits;
 use crate::store::events::fetch_event_spans;
-use crate::store::intervals::{fetch_last_meter_interval, insert_meter_intervals, update_profile_read_at};
+use crate::store::load_profile::{fetch_last_meter_interval, insert_meter_intervals, update_profile_read_at};
 use crate::store::read_jobs::update_read_job_finished;
 use crate::store::scans::update_scan_finished;
 
@@ -49,14 +50,14 @@ struct IecDevice {
     profile_from: Option<DateTime<Utc>>,
 }
 
-/// Runs the bus until `shutdown` turns true.
+/// Runs the bus until `shutdown` fires.
 pub async fn run_iec_bus(
     bus: BusId,
     transport: Transport,
     mut devices: watch::Receiver<Vec<DeviceConfig>>,
     mut commands: mpsc::Receiver<BusCommand>,
     services: WorkerServices,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: Shutdown,
 ) {
     let config = session_config(&transport, services.request_timeout);
     let mut line: Option<IecLine> = None;
@@ -69,9 +70,7 @@ pub async fn run_iec_bus(
         let due = schedule.next_due();
         tokio::select! {
             biased;
-            _ = shutdown.changed() => {
-                if *shutdown.borrow() { return; }
-            }
+            () = shutdown.wait() => return,
             Some(command) = commands.recv() => match command {
                 BusCommand::ReadNow { job, device } => read_now.push_back((job, device)),
                 BusCommand::Write(write) => {

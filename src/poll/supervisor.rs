@@ -20,6 +20,7 @@ use crate::device::registry::ProfileSet;
 use crate::domain::clock::Clock;
 use crate::domain::ids::BusId;
 use crate::domain::transport::{Protocol, Transport};
+use crate::shutdown::{self, Shutdown, Trigger};
 use crate::store::buses::fetch_buses;
 use crate::store::devices::{DeviceRow, DeviceStatus, fetch_devices};
 
@@ -50,11 +51,11 @@ impl Default for PollSettings {
 struct RunningBus {
     transport: Transport,
     devices: watch::Sender<Vec<DeviceConfig>>,
-    stop: watch::Sender<bool>,
+    stop: Trigger,
     task: JoinHandle<()>,
 }
 
-/// Starts polling; returns when `shutdown` turns true and every worker and
+/// Starts polling; returns when `shutdown` fires and every worker and
 /// the ingest have finished.
 pub async fn run_poller(
     pool: PgPool,
@@ -62,7 +63,7 @@ pub async fn run_poller(
     settings: PollSettings,
     stats: Arc<PollStats>,
     commands: Arc<BusCommands>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: Shutdown,
 ) {
     let (ingest, ingest_task) = spawn_ingest(pool.clone(), Arc::clone(&stats));
     let services = WorkerServices {
@@ -81,15 +82,12 @@ pub async fn run_poller(
         }
         tokio::select! {
             _ = tokio::time::sleep(settings.refresh) => {}
-            _ = shutdown.changed() => {}
-        }
-        if *shutdown.borrow() {
-            break;
+            () = shutdown.wait() => break,
         }
     }
     for (id, bus) in running {
         commands.close(id);
-        let _ = bus.stop.send(true);
+        bus.stop.fire();
         let _ = bus.task.await;
     }
     drop(services);
@@ -127,12 +125,12 @@ async fn refresh(
                 continue;
             }
             if let Some(old) = running.remove(&bus.id) {
-                let _ = old.stop.send(true);
+                old.stop.fire();
             }
         }
         tracing::info!(bus = %bus.name, transport = %transport.describe(), devices = configs.len(), "starting bus worker");
         let (devices_tx, devices_rx) = watch::channel(configs);
-        let (stop_tx, stop_rx) = watch::channel(false);
+        let (stop_tx, stop_rx) = shutdown::channel();
         let inbox = commands.open(bus.id);
         let (id, line, services) = (bus.id, transport.clone(), services.clone());
         let task = tokio::spawn(async move {
@@ -151,11 +149,11 @@ async fn refresh(
             },
         );
     }
-    running.retain(|id, bus| {
+    running.retain(|id, _| {
         let keep = seen.contains(id);
         if !keep {
+            // Dropping the entry drops its trigger: the worker stops.
             commands.close(*id);
-            let _ = bus.stop.send(true);
         }
         keep
     });

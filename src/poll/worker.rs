@@ -24,6 +24,7 @@ use crate::device::registry::ProfileSet;
 use crate::domain::clock::Clock;
 use crate::domain::ids::{BusId, DeviceId};
 use crate::domain::transport::Transport;
+use crate::shutdown::Shutdown;
 use crate::store::devices::DeviceStatus;
 use crate::store::scans::{Found, update_scan_finished, update_scan_progress};
 
@@ -82,14 +83,14 @@ pub struct WorkerServices {
     pub clock: Clock,
 }
 
-/// Runs the bus until `shutdown` turns true.
+/// Runs the bus until `shutdown` fires.
 pub async fn run_bus(
     bus: BusId,
     transport: Transport,
     mut devices: watch::Receiver<Vec<DeviceConfig>>,
     mut commands: mpsc::Receiver<BusCommand>,
     services: WorkerServices,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: Shutdown,
 ) {
     let mut link = Link::new(transport, services.request_timeout);
     services.stats.links.start(bus);
@@ -108,9 +109,7 @@ pub async fn run_bus(
         let scan_now = !scans.is_empty() && due.is_none_or(|due| due > Instant::now());
         tokio::select! {
             biased;
-            _ = shutdown.changed() => {
-                if *shutdown.borrow() { return; }
-            }
+            () = shutdown.wait() => return,
             Some(command) = commands.recv() => match command {
                 BusCommand::Scan { job, first, last } => scans.push_back(ScanProgress::new(job, first, last)),
                 BusCommand::ReadNow { job, device } => read_now.push_back((job, device)),

@@ -5,15 +5,15 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, bail};
 use chrono::Utc;
 use chrono_tz::Tz;
-use tokio::sync::watch;
 
 use super::bus::SimBus;
+use super::catalog::{SIMULATED, model_for};
 use super::device::SimDevice;
 use super::iec62056::{IecKind, IecLine, IecMeter, IecMeterConfig, SharedMeter, spawn_iec_pty, spawn_iec_tcp};
-use super::model::{SIMULATED, model_for};
 use super::server::{TcpFraming, spawn_pty, spawn_tcp};
 use crate::device::registry::ProfileSet;
 use crate::domain::clock::Clock;
+use crate::shutdown;
 
 #[derive(Debug, clap::Args)]
 pub struct SimulateArgs {
@@ -123,7 +123,7 @@ pub async fn run(args: SimulateArgs, profiles: &ProfileSet) -> anyhow::Result<()
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let (stop, shutdown) = watch::channel(false);
+    let (stop, shutdown) = shutdown::channel();
     let task = if let Some(address) = &args.modbus_tcp {
         let (local, task) = spawn_tcp(bus, address, TcpFraming::ModbusTcp, shutdown)
             .await
@@ -145,7 +145,7 @@ pub async fn run(args: SimulateArgs, profiles: &ProfileSet) -> anyhow::Result<()
         bail!("choose a transport: --modbus-tcp ADDR, --rtu-tcp ADDR or --serial-pty");
     };
     tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
-    let _ = stop.send(true);
+    stop.fire();
     let _ = task.await;
     Ok(())
 }
@@ -209,7 +209,7 @@ pub fn build_iec_meters(args: &SimulateArgs, clock: &Clock) -> anyhow::Result<Ve
             })
             .collect::<anyhow::Result<_>>()?
     };
-    // Mode C baud characters, IEC 62056-21:2002, 6.3.14 (facts, Table 2).
+    // Mode C baud characters, IEC 62056-21:2002, 6.3.2 (`docs/PROTOCOLS.md`).
     let bauds = [300, 600, 1200, 2400, 4800, 9600, 19200];
     let baud_char = bauds
         .iter()
@@ -256,7 +256,7 @@ async fn run_iec62056(args: SimulateArgs) -> anyhow::Result<()> {
         .collect::<Vec<_>>()
         .join(", ");
     let line = IecLine::new(meters, clock);
-    let (stop, shutdown) = watch::channel(false);
+    let (stop, shutdown) = shutdown::channel();
     let task = if let Some(address) = &args.iec62056 {
         let (local, task) = spawn_iec_tcp(line, address, shutdown)
             .await
@@ -272,7 +272,7 @@ async fn run_iec62056(args: SimulateArgs) -> anyhow::Result<()> {
         bail!("choose a transport: --iec62056 ADDR or --serial-pty");
     };
     tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
-    let _ = stop.send(true);
+    stop.fire();
     let _ = task.await;
     Ok(())
 }

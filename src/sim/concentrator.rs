@@ -23,8 +23,8 @@
 use chrono::{DateTime, Duration, Timelike, Utc};
 use chrono_tz::Tz;
 
-use super::meter::{noise, site_phases};
 use super::model::MeterModel;
+use super::site::{noise, site_phases};
 use crate::device::pulse::{PulseInput, PulseUnit, WEIGHTS};
 use crate::domain::obis::ObisCode;
 use crate::protocol::modbus::frame::Exception;

@@ -23,8 +23,8 @@
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 
-use super::meter::{Phases, noise, site_phases};
 use super::model::MeterModel;
+use super::site::{Phases, noise, site_phases};
 use crate::domain::obis::ObisCode;
 use crate::protocol::modbus::frame::Exception;
 

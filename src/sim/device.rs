@@ -66,7 +66,7 @@ impl SimDevice {
         SimDevice::with_model(profile, unit, Box::new(model), clock)
     }
 
-    /// [`SimDevice::new`] for a boxed model (as [`super::model::model_for`] gives).
+    /// [`SimDevice::new`] for a boxed model (as [`super::catalog::model_for`] gives).
     ///
     /// The map is the profile's registers (without the optional ones if the
     /// model's firmware lacks them: those answer exception 02) plus the text

@@ -4,8 +4,10 @@
 //! - [`crate::domain::clock::Clock`] (shared with the server): the system
 //!   clock, or a manual one tests move
 //!   (`Clock::manual(at)`, `advance(by)`), so runs are deterministic.
-//! - [`meter::Th40cModel`]: a TH40C's physics, deterministic from a seed:
-//!   loads, powers, energies per tariff rate, maximum demand
+//! - [`site::site_phases`]: the simulated site every model meters, a pure
+//!   function of seed, zone and time: loads, a PV plant, a capacitor bank.
+//! - [`meter::Th40cModel`]: a TH40C, deterministic from a seed: the site's
+//!   powers, energies per tariff rate, maximum demand
 //!   ([`demand`]: 15-minute block averages), billing history, the meter
 //!   clock. `set_energy` puts a known value on the wire. At its billing
 //!   reset (day 1, 00:00 in its zone, on the shared clock) the history
@@ -13,7 +15,7 @@
 //! - [`countis::CountisModel`]: a Socomec COUNTIS E33/E43/E44 on the same
 //!   sites: tariff set by command, partial counters, CT ratio.
 //! - [`model::MeterModel`]: what a device needs of a model (values by OBIS,
-//!   profile commands); [`model::model_for`] picks the model of a profile.
+//!   profile commands); [`catalog::model_for`] picks the model of a profile.
 //! - [`device::SimDevice`]: a model behind a profile's register map, serving
 //!   its identification text and routing writes to the profile's commands,
 //!   recording every value it serves ([`device::Served`], a cloneable
@@ -22,8 +24,8 @@
 //! - [`bus::SimBus`]: several devices answering on one line by unit address;
 //!   unit 0 is a broadcast, an absent unit gets no answer.
 //! - [`server`]: Modbus TCP, RTU over TCP (a transparent gateway) and RTU on
-//!   a pseudo-terminal, stopped by a watch channel (`true`, or the sender
-//!   dropped).
+//!   a pseudo-terminal, stopped by a [`crate::shutdown::Shutdown`] (its
+//!   trigger fired or dropped).
 //! - [`cli`]: `ohmnibus simulate`.
 //!
 //! Typical use:
@@ -40,7 +42,7 @@
 //! let model = Th40cModel::new(42, chrono_tz::Tz::UTC, clock.now());
 //! let device = SimDevice::new(profile, 1, model, clock.clone());
 //! let served = device.served();
-//! let (stop, shutdown) = tokio::sync::watch::channel(false);
+//! let (stop, shutdown) = ohmnibus::shutdown::channel();
 //! let (address, _task) = spawn_tcp(SimBus::new(vec![device]), "127.0.0.1:0", TcpFraming::ModbusTcp, shutdown).await?;
 //! // … poll `address`, move `clock`, compare with `served` …
 //! drop(stop);
@@ -48,6 +50,7 @@
 //! ```
 
 pub mod bus;
+pub mod catalog;
 pub mod cli;
 pub mod concentrator;
 pub mod countis;
@@ -57,3 +60,4 @@ pub mod iec62056;
 pub mod meter;
 pub mod model;
 pub mod server;
+pub mod site;

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::bus::SimBus;
 use crate::protocol::modbus::frame::{FrameError, mbap_frame, parse_mbap, parse_rtu, rtu_frame};
+use crate::shutdown::Shutdown;
 
 /// How a line is paced: answers wait as long as their bytes would take at
 /// this baud rate (a pty ignores baud rates), plus the device turnaround.
@@ -54,17 +54,16 @@ pub enum TcpFraming {
     RtuOverTcp,
 }
 
-/// Serves `bus` on `address` until `shutdown` turns true or its sender is
-/// dropped. Returns the bound address (bind `127.0.0.1:0` for a free port).
+/// Serves `bus` on `address` until `shutdown` fires. Returns the bound
+/// address (bind `127.0.0.1:0` for a free port).
 pub async fn spawn_tcp(
     bus: SimBus,
     address: &str,
     framing: TcpFraming,
-    shutdown: watch::Receiver<bool>,
+    shutdown: Shutdown,
 ) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {
     let listener = TcpListener::bind(address).await?;
     let local = listener.local_addr()?;
-    let mut stop = shutdown.clone();
     let task = tokio::spawn(async move {
         loop {
             tokio::select! {
@@ -81,7 +80,7 @@ pub async fn spawn_tcp(
                         }
                     });
                 }
-                () = stopped(&mut stop) => return,
+                () = shutdown.wait() => return,
             }
         }
     });
@@ -90,11 +89,7 @@ pub async fn spawn_tcp(
 
 /// Creates a pseudo-terminal pair and serves RTU on it. Returns the path a
 /// master opens (the pty's slave side, e.g. /dev/pts/7).
-pub fn spawn_pty(
-    bus: SimBus,
-    baud: u32,
-    shutdown: watch::Receiver<bool>,
-) -> std::io::Result<(PathBuf, JoinHandle<()>)> {
+pub fn spawn_pty(bus: SimBus, baud: u32, shutdown: Shutdown) -> std::io::Result<(PathBuf, JoinHandle<()>)> {
     let (master, slave) = tokio_serial::SerialStream::pair().map_err(|e| std::io::Error::other(e.to_string()))?;
     let path = serialport::SerialPort::name(&slave)
         .map(PathBuf::from)
@@ -111,17 +106,7 @@ pub fn spawn_pty(
     Ok((path, task))
 }
 
-/// Resolves when the server must stop: `true` was sent, or every sender
-/// is gone (dropping the sender is a shutdown, as in mini-redis).
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    loop {
-        if *stop.borrow_and_update() || stop.changed().await.is_err() {
-            return;
-        }
-    }
-}
-
-async fn serve_mbap<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, bus: SimBus, mut stop: watch::Receiver<bool>) {
+async fn serve_mbap<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, bus: SimBus, stop: Shutdown) {
     let mut buffer = Vec::with_capacity(512);
     let mut chunk = [0u8; 512];
     loop {
@@ -147,7 +132,7 @@ async fn serve_mbap<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, bus: SimBu
                 Ok(0) | Err(_) => return,
                 Ok(n) => buffer.extend_from_slice(&chunk[..n]),
             },
-            () = stopped(&mut stop) => return,
+            () = stop.wait() => return,
         }
     }
 }
@@ -158,12 +143,7 @@ async fn serve_mbap<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, bus: SimBu
 /// does not hide a complete, valid frame behind it; and a partial frame
 /// followed by silence is discarded, so a stray byte cannot hold the line. The answer waits for the profile's turnaround
 /// (`modbus.turnaround_ms`) and, if paced, for its bytes' time on the wire.
-async fn serve_rtu<S: AsyncRead + AsyncWrite + Unpin>(
-    mut stream: S,
-    bus: SimBus,
-    pacing: Pacing,
-    mut stop: watch::Receiver<bool>,
-) {
+async fn serve_rtu<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, bus: SimBus, pacing: Pacing, stop: Shutdown) {
     let mut buffer = Vec::with_capacity(512);
     let mut chunk = [0u8; 512];
     let mut resyncing = false;
@@ -212,7 +192,7 @@ async fn serve_rtu<S: AsyncRead + AsyncWrite + Unpin>(
                 buffer.clear();
                 resyncing = false;
             }
-            () = stopped(&mut stop) => return,
+            () = stop.wait() => return,
         }
     }
 }

@@ -13,6 +13,7 @@ use ohmnibus::config::Config;
 use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::role::Role;
+use ohmnibus::shutdown::{self, Trigger};
 use ohmnibus::sim::iec62056::{IecKind, IecLine, IecMeter, IecMeterConfig, SharedMeter, spawn_iec_tcp};
 use ohmnibus::startup::{Application, start};
 use ohmnibus::store::database::{connect, create_database_if_missing, migrate};
@@ -20,7 +21,6 @@ use ohmnibus::store::tokens::insert_token;
 use serde_json::Value;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tower::ServiceExt;
 
 /// The server-level URL: DATABASE_URL, or the local PostgreSQL of our machines.
@@ -52,7 +52,7 @@ fn rand_suffix() -> String {
 pub struct TestApp {
     pub app: Application,
     pub pool: PgPool,
-    pub shutdown: watch::Sender<bool>,
+    pub shutdown: Trigger,
     pub router: axum::Router,
 }
 
@@ -86,7 +86,7 @@ async fn spawn_app_with(request_timeout: Duration, clock: Clock) -> TestApp {
         clock,
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (shutdown, receiver) = watch::channel(false);
+    let (shutdown, receiver) = shutdown::channel();
     let app = start(
         &config,
         pool.clone(),
@@ -151,7 +151,7 @@ impl TestApp {
     }
 
     pub async fn stop(self) {
-        self.shutdown.send(true).unwrap();
+        self.shutdown.fire();
         tokio::time::timeout(Duration::from_secs(10), self.app.wait())
             .await
             .expect("stops in time")
@@ -185,10 +185,10 @@ pub async fn serve_one_modbus_tcp_device(
     device: ohmnibus::sim::device::SimDevice,
     profile: &str,
     schedule: Value,
-) -> (i64, watch::Sender<bool>) {
+) -> (i64, Trigger) {
     use ohmnibus::sim::bus::SimBus;
     use ohmnibus::sim::server::{TcpFraming, spawn_tcp};
-    let (stop, shutdown) = watch::channel(false);
+    let (stop, shutdown) = shutdown::channel();
     let (line, _) = spawn_tcp(
         SimBus::new(vec![device]),
         "127.0.0.1:0",
@@ -257,8 +257,8 @@ pub fn quick_iec_line(meters: Vec<SharedMeter>, clock: Clock) -> IecLine {
 
 /// Serves `line` over TCP on 127.0.0.1; returns its port and its stop
 /// switch: the line serves while the switch is kept.
-pub async fn serve_iec_tcp(line: IecLine) -> (u16, watch::Sender<bool>) {
-    let (stop, shutdown) = watch::channel(false);
+pub async fn serve_iec_tcp(line: IecLine) -> (u16, Trigger) {
+    let (stop, shutdown) = shutdown::channel();
     let (address, _) = spawn_iec_tcp(line, "127.0.0.1:0", shutdown).await.unwrap();
     (address.port(), stop)
 }
@@ -272,7 +272,7 @@ pub async fn serve_one_iec_tcp_device(
     meter: &SharedMeter,
     clock: &Clock,
     device: Value,
-) -> (i64, watch::Sender<bool>) {
+) -> (i64, Trigger) {
     let (port, stop) = serve_iec_tcp(quick_iec_line(vec![Arc::clone(meter)], clock.clone())).await;
     let bus = add_bus(app, engineer, "iec", "iec62056_tcp", port).await;
     (add_device(app, engineer, &bus, device).await, stop)

@@ -1,7 +1,7 @@
 //! Data sets inside a data block: `address(value*unit)(value)…`, one or
 //! more per line, the readout closed by a line holding only `!`.
 //! IEC 62056-21:2002, 6.5 (data set structure); facts in
-//! `shared/reference/iec62056-21.md`.
+//! `docs/PROTOCOLS.md`, "Data sets".
 //!
 //! Addresses stay strings here (`1-1:1.8.0*101`, `1.8.0`, `C.1.0`, `F.F`,
 //! `1.8.0&04`); mapping them to OBIS codes is the device layer's business.
@@ -48,7 +48,7 @@ impl DataValue {
     }
 
     /// The meter's error answers: `ERROR` (common) or `#nnnn` (vendor
-    /// codes); the facts file calls both vendor specific.
+    /// codes); both vendor specific (`docs/PROTOCOLS.md`, "Data sets").
     pub fn is_error(&self) -> bool {
         self.value == "ERROR" || self.value.starts_with('#')
     }

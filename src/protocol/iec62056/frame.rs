@@ -1,8 +1,7 @@
 //! Block framing: control characters, the block check character (BCC),
 //! command messages (`SOH C D STX data ETX BCC`) and data messages
 //! (`STX data ETX|EOT BCC`). IEC 62056-21:2002, 6.3 (message formats) and
-//! 6.3.14 (command message identifiers); facts in
-//! `shared/reference/iec62056-21.md`.
+//! 6.3.14 (command message identifiers); facts in `docs/PROTOCOLS.md`.
 
 /// Start of header: opens a command message.
 pub const SOH: u8 = 0x01;

@@ -1,7 +1,7 @@
 //! The opening handshake: the client's request (sign-on) `/?ADDR!` CR LF,
 //! the meter's identification `/XXXZ[\W]ident` CR LF and, in mode C, the
 //! client's acknowledgement/option select `ACK V Z Y` CR LF.
-//! IEC 62056-21:2002, 6.3.1–6.3.3; facts in `shared/reference/iec62056-21.md`.
+//! IEC 62056-21:2002, 6.3.1–6.3.3; facts in `docs/PROTOCOLS.md`.
 
 use super::frame::{ACK, CR, Decoded, EncodeError, FrameError, LF};
 
@@ -86,7 +86,8 @@ pub struct Identification {
 }
 
 impl Identification {
-    /// Table 2 of the facts file: `0`–`6` mode C, `A`–`F` mode B, else A.
+    /// The baud rate character (IEC 62056-21:2002, 6.3.2; table in
+    /// `docs/PROTOCOLS.md`): `0`–`6` mode C, `A`–`F` mode B, else A.
     pub fn mode(&self) -> Mode {
         match self.baud_char {
             b'0'..=b'6' => Mode::C,

@@ -1,8 +1,8 @@
 //! The line under a session: how its baud rate follows the protocol.
 //!
 //! IEC 62056-21 lines are 7E1 and start at 300 baud; in modes B and C both
-//! sides change rate after the identification (facts in
-//! `shared/reference/iec62056-21.md`, "Line"). On a serial port or an
+//! sides change rate after the identification (`docs/PROTOCOLS.md`,
+//! "Line"). On a serial port or an
 //! optical probe the client switches its own UART. Behind a TCP gateway
 //! the serial side belongs to the gateway, so nothing switches here.
 

@@ -11,7 +11,8 @@
 //! - [`line`]: baud switching on serial ports (7E1) and none on TCP;
 //! - [`session`]: sign-on and data readout, and (in `programming.rs`)
 //!   programming mode: password, reads, writes, load profiles and the
-//!   closing break.
+//!   closing break; its timing in [`session_config`], its errors in
+//!   [`session_error`].
 //!
 //! Encoders enforce the standard; decoders tolerate what real meters send
 //! as long as the framing stays unambiguous. Addresses stay strings: the
@@ -25,6 +26,8 @@ pub mod message;
 pub mod profile_block;
 mod programming;
 pub mod session;
+pub mod session_config;
+pub mod session_error;
 #[cfg(test)]
 mod test_meter;
 
@@ -36,4 +39,6 @@ pub use message::{ClientMessage, MeterMessage, decode_from_client, decode_from_m
 pub use profile_block::{
     LoadProfileBlock, ProfileError, ProfileRequest, ProfileTime, format_load_profile, parse_load_profile,
 };
-pub use session::{Readout, Session, SessionConfig, SessionError};
+pub use session::{Readout, Session};
+pub use session_config::SessionConfig;
+pub use session_error::SessionError;

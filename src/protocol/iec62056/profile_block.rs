@@ -3,7 +3,8 @@
 //! one header line `P.01(sYYMMDDhhmmss)(status)(period)(channels)` followed
 //! by `(OBIS)(unit)` per channel, then one line `(v1)…(vn)` per interval. A
 //! new header starts a new block (after a gap, a clock change or a
-//! change of season). Facts in `shared/reference/iec62056-21.md`.
+//! change of season). Facts in `docs/PROTOCOLS.md`, "Load profile, EMH
+//! style".
 
 use chrono::{Datelike, NaiveDateTime, TimeDelta, Timelike};
 

@@ -1,7 +1,7 @@
 //! Programming mode (option `1` of mode C): the password exchange, reads
 //! and writes by address, EMH-style load profiles, and the break `B0` that
-//! must end it. IEC 62056-21:2002, 6.3.14; facts in
-//! `shared/reference/iec62056-21.md`, "Programming mode" and "Load profile".
+//! must end it. IEC 62056-21:2002, 6.3.14; facts in `docs/PROTOCOLS.md`,
+//! "Programming mode" and "Load profile, EMH style".
 //!
 //! A meter answers a command with ACK, NAK (repeat, please) or a data
 //! message; a refusal is a data message holding `(ERROR)` or `#nnnn`
@@ -19,7 +19,8 @@ use super::ident::{Mode, OptionMode};
 use super::line::LineSpeed;
 use super::message::MeterMessage;
 use super::profile_block::{LoadProfileBlock, ProfileRequest, parse_load_profile};
-use super::session::{Session, SessionError, unexpected};
+use super::session::Session;
+use super::session_error::{SessionError, unexpected};
 
 /// What a meter answered to a command.
 enum Answer {
@@ -262,13 +263,14 @@ mod tests {
     use super::*;
     use crate::protocol::iec62056::frame::{ACK, CR, ETX, LF, NAK, SOH, STX};
     use crate::protocol::iec62056::profile_block::ProfileTime;
-    use crate::protocol::iec62056::session::SessionConfig;
+    use crate::protocol::iec62056::session_config::SessionConfig;
     use crate::protocol::iec62056::test_meter::{DuplexMeter, LineEvent, block, command, line};
 
     const SIGN_ON: &[u8] = b"/?12345678!\r\n";
     const IDENTIFICATION: &[u8] = b"/EMH5\\2LZQJL0011F\r\n";
     const PROGRAMMING_AT_9600: [u8; 6] = [ACK, b'0', b'5', b'1', CR, LF];
-    /// The break, byte for byte from the facts file: `SOH B0 ETX` → 0x71.
+    /// The break, byte for byte (`docs/PROTOCOLS.md`, "Messages and the
+    /// block check"): `SOH B0 ETX` → 0x71.
     const BREAK: [u8; 5] = [SOH, b'B', b'0', ETX, 0x71];
 
     /// The exchange up to the meter's ACK of the password `00000000`.

@@ -6,7 +6,7 @@
 //!
 //! Data readout lives here; programming mode (password, R1/R5, W1/W5,
 //! load profiles, break) is in [`super::programming`]. Facts in
-//! `shared/reference/iec62056-21.md`.
+//! `docs/PROTOCOLS.md`.
 
 use std::io;
 use std::time::Duration;
@@ -14,131 +14,14 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, sleep_until, timeout_at};
 
-use super::dataset::{DataSet, DataSetError, parse_data_sets};
-use super::frame::{ACK, CommandKind, DataBlock, Decoded, EncodeError, FrameError, NAK};
+use super::dataset::{DataSet, parse_data_sets};
+use super::frame::{ACK, DataBlock, Decoded, FrameError, NAK};
 use super::ident::{Identification, Mode, OptionMode, OptionSelect, SignOn};
 use super::line::LineSpeed;
 use super::message::{MeterMessage, decode_from_meter};
-use super::profile_block::ProfileError;
-
-/// Timing and limits of a session. Every value is a default from the
-/// facts file, "verify per meter": keep them configurable per line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionConfig {
-    /// Longest wait for the first byte of an answer, counted from the end
-    /// of our message on the wire (the standard's maximum reaction time,
-    /// 1.5 s).
-    pub reaction_timeout: Duration,
-    /// Longest gap between two bytes of one message (1.5 s). A meter that
-    /// stops mid-block fails with a timeout, not a hang.
-    pub inter_character_timeout: Duration,
-    /// Pause after the meter's last byte before we speak (the minimum
-    /// reaction time, 200 ms), so an RS485 transceiver or an optical
-    /// head has turned around.
-    pub turnaround: Duration,
-    /// Wait after the mode C acknowledgement before switching our rate:
-    /// it must leave at the old rate, and optical probes behind USB
-    /// converters need 250–500 ms. Never shorter than the
-    /// acknowledgement's own time on the wire (200 ms at 300 baud).
-    pub settle_delay: Duration,
-    /// Repeats after a bad BCC (we send NAK) or a NAK from the meter (we
-    /// send the command again), before giving up.
-    pub max_retries: u32,
-    /// Highest rate this line accepts: a mode C offer above it is
-    /// answered with a lower rate; a mode B one cannot be negotiated.
-    pub max_baud: u32,
-    /// Rate of the sign-on: 300 for modes A/B/C; a port that runs the
-    /// handshake at a fixed rate (TH40C RS485 ports default to 9600, TH40C
-    /// manual §1) sets it here. The line must be at this rate when the
-    /// session is created.
-    pub initial_baud: u32,
-    /// Meters leave programming mode after this long without traffic
-    /// (60–120 s by the facts file); past it the session gives up with
-    /// [`SessionError::ProgrammingExpired`] instead of talking to a meter
-    /// that has gone back to 300 baud.
-    pub programming_inactivity: Duration,
-}
-
-impl Default for SessionConfig {
-    fn default() -> Self {
-        Self {
-            reaction_timeout: Duration::from_millis(1500),
-            inter_character_timeout: Duration::from_millis(1500),
-            turnaround: Duration::from_millis(200),
-            settle_delay: Duration::from_millis(300),
-            max_retries: 3,
-            max_baud: 19200,
-            initial_baud: 300,
-            programming_inactivity: Duration::from_secs(60),
-        }
-    }
-}
-
-/// Why a session step failed. [`SessionError::is_link_failure`] tells a
-/// dead or garbled line apart from a meter that answered and refused.
-#[derive(Debug, thiserror::Error)]
-pub enum SessionError {
-    #[error("no answer from the meter while waiting for {waiting_for}")]
-    Timeout { waiting_for: &'static str },
-    #[error("block check failed {attempts} times in a row")]
-    BadBcc { attempts: u32 },
-    #[error("bad frame from the meter: {0}")]
-    Frame(#[from] FrameError),
-    #[error("expected {expected} from the meter, got {got}")]
-    UnexpectedMessage { expected: &'static str, got: String },
-    #[error("the meter offers {offered} baud without negotiation; this line accepts at most {max}")]
-    BaudNotSupported { offered: u32, max: u32 },
-    #[error("the meter refused the password")]
-    PasswordRefused,
-    /// The meter answered a command with an error, e.g. `(ERROR)` or `#0001`.
-    #[error("the meter answered with an error: {0}")]
-    MeterError(String),
-    /// The meter answered NAK to every repeat of a command.
-    #[error("the meter answered NAK to {command:?} {attempts} times")]
-    Nak { command: CommandKind, attempts: u32 },
-    #[error("the session is not in programming mode")]
-    NotProgramming,
-    /// No traffic for longer than the meter stays in programming mode.
-    #[error("programming mode lapsed after {idle:?} without traffic")]
-    ProgrammingExpired { idle: Duration },
-    /// A request of ours that cannot be put on the wire.
-    #[error(transparent)]
-    Encode(#[from] EncodeError),
-    #[error("unreadable data sets: {0}")]
-    DataSets(#[from] DataSetError),
-    #[error("unreadable load profile: {0}")]
-    Profile(ProfileError),
-    #[error("link failed: {0}")]
-    Io(#[from] io::Error),
-}
-
-impl SessionError {
-    /// True when the line failed or lost step with the meter (no answer,
-    /// garbled frames, an answer out of turn): the device may be
-    /// unreachable. False when the meter answered and refused, or when the
-    /// request itself was invalid.
-    pub fn is_link_failure(&self) -> bool {
-        matches!(
-            self,
-            Self::Timeout { .. }
-                | Self::BadBcc { .. }
-                | Self::Frame(_)
-                | Self::UnexpectedMessage { .. }
-                | Self::BaudNotSupported { .. }
-                | Self::ProgrammingExpired { .. }
-                | Self::Io(_)
-        )
-    }
-}
-
-impl From<ProfileError> for SessionError {
-    fn from(error: ProfileError) -> Self {
-        match error {
-            ProfileError::Refused(answer) => Self::MeterError(answer),
-            other => Self::Profile(other),
-        }
-    }
-}
+pub use super::session_config::SessionConfig;
+pub use super::session_error::SessionError;
+use super::session_error::unexpected;
 
 /// A data readout (option `0` in mode C, or modes A and B).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -394,30 +277,14 @@ fn wire_time(bytes: usize, baud: u32) -> Duration {
     Duration::from_nanos(bytes as u64 * 10 * 1_000_000_000 / u64::from(baud.max(1)))
 }
 
-pub(super) fn unexpected(expected: &'static str, got: &MeterMessage) -> SessionError {
-    let got = match got {
-        MeterMessage::Identification(ident) => format!(
-            "identification /{}{}{}",
-            ident.manufacturer,
-            char::from(ident.baud_char),
-            ident.identification
-        ),
-        MeterMessage::Ack => "ACK".into(),
-        MeterMessage::Nak => "NAK".into(),
-        MeterMessage::Data(block) => format!("data block {:?}", block.text.chars().take(40).collect::<String>()),
-        MeterMessage::Command(command) => format!("command {:?}", command.kind),
-    };
-    SessionError::UnexpectedMessage { expected, got }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::protocol::iec62056::frame::{EOT, ETX, STX};
     use crate::protocol::iec62056::test_meter::{LineEvent, block, corrupted, line};
 
-    /// The TH40C manual gives no identification string (facts §1, "NOT IN
-    /// MANUAL"); `XXX` stands in for its manufacturer id.
+    /// The TH40C manual gives no identification string (`docs/PROTOCOLS.md`,
+    /// TH40C §1); `XXX` stands in for its manufacturer id.
     const SIGN_ON: &[u8] = b"/?!\r\n";
 
     fn sent(baud: u32, bytes: &[u8]) -> LineEvent {
@@ -439,8 +306,8 @@ mod tests {
             // Z = 6: the meter offers 19200; this line accepts 9600 (Z = 5).
             meter.send(b"/XXX6TH40C\r\n").await;
             meter.expect(&[ACK, b'0', b'5', b'0', b'\r', b'\n']).await;
-            // A TH40C register (facts §2.2, B = 1) in the reference's
-            // value format. BCC by hand: "1.8.0(012345.67*kWh)\r\n!\r\n" ETX
+            // A TH40C register (`docs/PROTOCOLS.md`, TH40C §2.2, B = 1)
+            // in the standard's value format. BCC by hand: "1.8.0(012345.67*kWh)\r\n!\r\n" ETX
             // XORs to 0x4A (worked out in message.rs); the prefix
             // '1'^'-'^'1'^':' = 0x2D^0x3A = 0x17; 0x4A^0x17 = 0x5D.
             let mut readout = vec![STX];

@@ -1,186 +1,120 @@
-//! What differs between the two simulated meters: identification, load
-//! profile channels, the readout's list of addresses, and the addresses of
-//! clock, status and event registers.
-//!
-//! Neither manual gives a manufacturer id (the three letters are assigned
-//! by the FLAG association); the simulator uses `BSE` (Blue Star
-//! Electrical) for the A1000 and `THM` for the TH40C, both uppercase, so a
-//! client waits the standard's 200 ms reaction time.
+//! What a simulated meter answers for one OBIS address at an instant:
+//! energies and demands from its history ([`IecMeter::value`],
+//! [`IecMeter::register_at`]), and identity, clock, status bits,
+//! instantaneous values and events, so tests can ask for exactly what the
+//! wire carries.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 
 use super::events::{self, EventKind, EventSummary};
-use super::history::{Interval, Quantity};
-use super::model::{Address, BILLING_SETS, IecMeter, stamp};
+use super::history::{INTERVAL_SECONDS, Quantity};
+use super::kind::{BILLING_SETS, IecKind};
+use super::model::IecMeter;
 use crate::protocol::iec62056::DataValue;
-use crate::sim::meter::site_phases;
+use crate::sim::site::site_phases;
 
-/// The simulated meter types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum IecKind {
-    A1000,
-    Th40c,
+/// A parsed OBIS address: `A-B:` prefix dropped, `C.D.E` and the `*F` suffix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Address<'a> {
+    pub groups: Vec<&'a str>,
+    pub history: Option<u32>,
 }
 
-/// One load profile channel: OBIS, unit and how a row value is made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProfileChannel {
-    pub obis: &'static str,
-    pub unit: &'static str,
-    pub quantity: Quantity,
-    /// Energy of the interval (kWh) or its average power (kW).
-    pub average_power: bool,
-}
-
-impl ProfileChannel {
-    /// The row value of `interval`: kWh, or kW averaged over the quarter hour.
-    pub fn value(&self, interval: &Interval) -> f64 {
-        let wh = interval.get(self.quantity);
-        if self.average_power {
-            (wh * 4) as f64 / 1000.0
-        } else {
-            wh as f64 / 1000.0
-        }
-    }
-}
-
-const fn channel(obis: &'static str, unit: &'static str, quantity: Quantity, average_power: bool) -> ProfileChannel {
-    ProfileChannel {
-        obis,
-        unit,
-        quantity,
-        average_power,
-    }
-}
-
-/// A1000 manual 1.6: +A, −A, Q1, Q2, Q3, Q4 energies per 15 minutes
-/// (OBIS D = 29, energy of the period).
-const A1000_CHANNELS: [ProfileChannel; 6] = [
-    channel("1.29.0", "kWh", Quantity::ImportActive, false),
-    channel("2.29.0", "kWh", Quantity::ExportActive, false),
-    channel("5.29.0", "kvarh", Quantity::Q1, false),
-    channel("6.29.0", "kvarh", Quantity::Q2, false),
-    channel("7.29.0", "kvarh", Quantity::Q3, false),
-    channel("8.29.0", "kvarh", Quantity::Q4, false),
-];
-
-/// TH40C factory default (facts §5): 1.5, 5.5, 8.5, 2.5, 6.5, 7.5, the
-/// average powers of the period (OBIS D = 5).
-const TH40C_CHANNELS: [ProfileChannel; 6] = [
-    channel("1.5.0", "kW", Quantity::ImportActive, true),
-    channel("5.5.0", "kvar", Quantity::Q1, true),
-    channel("8.5.0", "kvar", Quantity::Q4, true),
-    channel("2.5.0", "kW", Quantity::ExportActive, true),
-    channel("6.5.0", "kvar", Quantity::Q2, true),
-    channel("7.5.0", "kvar", Quantity::Q3, true),
-];
-
-impl IecKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            IecKind::A1000 => "a1000",
-            IecKind::Th40c => "th40c",
+impl<'a> Address<'a> {
+    pub fn parse(address: &'a str) -> Address<'a> {
+        let (code, history) = match address.split_once('*') {
+            Some((code, suffix)) => (code, suffix.parse().ok()),
+            None => (address, None),
+        };
+        let body = code.rsplit_once(':').map_or(code, |(_, body)| body);
+        Address {
+            groups: body.split('.').collect(),
+            history,
         }
     }
 
-    pub fn from_profile(name: &str) -> Option<IecKind> {
-        match name {
-            "a1000" => Some(IecKind::A1000),
-            "th40c" => Some(IecKind::Th40c),
+    /// Group `i` as a number.
+    pub fn num(&self, i: usize) -> Option<u8> {
+        self.groups.get(i)?.parse().ok()
+    }
+}
+
+impl IecMeter {
+    /// The values of one data set at `now`, as the meter sends them;
+    /// `None` for an address the meter does not know.
+    pub fn value(&mut self, address: &str, now: DateTime<Utc>) -> Option<Vec<DataValue>> {
+        let parsed = Address::parse(address);
+        if let Some(values) = special(self, &parsed, now) {
+            return Some(values);
+        }
+        let (c, d, e) = (parsed.num(0)?, parsed.num(1)?, parsed.num(2)?);
+        if parsed.groups.len() != 3 || e > 4 {
+            return None;
+        }
+        let history = match parsed.history {
+            Some(suffix) => Some(self.billing_index(suffix)?),
+            None => None,
+        };
+        match d {
+            8 => {
+                let at = history.map_or(now, |k| self.reset(k, now));
+                let kwh = self.energy_at(c, e, at)?;
+                Some(vec![DataValue::with_unit(
+                    format!("{kwh:010.3}"),
+                    Quantity::energy_unit(c),
+                )])
+            }
+            6 => {
+                let period = self.demand_period(history, now);
+                let unit = Quantity::power_unit(c);
+                Some(match self.max_demand(c, e, period) {
+                    Some((watts, at)) => vec![
+                        DataValue::with_unit(format!("{:07.4}", watts as f64 / 1000.0), unit),
+                        DataValue::new(stamp(self.local(at + self.clock_offset))),
+                    ],
+                    None => vec![DataValue::with_unit("00.0000", unit), DataValue::new("")],
+                })
+            }
+            // A1000 App. A: "total sum of the maximum demand of all the
+            // previous month": the sum over the stored sets.
+            2 if history.is_none() => {
+                Quantity::for_obis_c(c)?;
+                let mut sum = 0;
+                for k in 1..=BILLING_SETS {
+                    let period = self.demand_period(Some(k), now);
+                    sum += self.max_demand(c, e, period).map_or(0, |(watts, _)| watts);
+                }
+                let unit = Quantity::power_unit(c);
+                Some(vec![DataValue::with_unit(
+                    format!("{:07.4}", sum as f64 / 1000.0),
+                    unit,
+                )])
+            }
+            // "Active power of the current quarter": the average of the
+            // demand block in progress so far.
+            4 if history.is_none() => {
+                let elapsed = now.timestamp().rem_euclid(INTERVAL_SECONDS);
+                let block = now - Duration::seconds(elapsed);
+                let energy = self.energy_at(c, e, now)? - self.energy_at(c, e, block)?;
+                let kw = if elapsed == 0 {
+                    0.0
+                } else {
+                    energy * 3600.0 / elapsed as f64
+                };
+                Some(vec![DataValue::with_unit(
+                    format!("{kw:07.4}"),
+                    Quantity::power_unit(c),
+                )])
+            }
             _ => None,
         }
     }
 
-    /// Manufacturer id and identification text after `/XXXZ`.
-    pub fn identification(self) -> (&'static str, &'static str) {
-        match self {
-            IecKind::A1000 => ("BSE", "A1000"),
-            IecKind::Th40c => ("THM", "TH40C"),
-        }
-    }
-
-    pub fn profile_channels(self) -> &'static [ProfileChannel] {
-        match self {
-            IecKind::A1000 => &A1000_CHANNELS,
-            IecKind::Th40c => &TH40C_CHANNELS,
-        }
-    }
-
-    /// Address prefix of energy and demand registers (`1-1:`, both manuals).
-    fn history_suffix(self, k: u32) -> String {
-        match self {
-            IecKind::A1000 => format!("*{}", 100 + k),
-            IecKind::Th40c => format!("*{k}"),
-        }
-    }
-
-    /// The data sets of the full readout (option Y = 0), in order, with
-    /// the newest `sets` billing sets (at most the 16 a meter keeps).
-    pub fn readout_addresses(self, sets: u32) -> Vec<String> {
-        let sets = sets.min(BILLING_SETS);
-        let mut list: Vec<String> = ["1-0:0.0.0", "1-0:0.9.1", "1-0:0.9.2", "0-0:F.F.0", "0-0:F.F.1"]
-            .map(String::from)
-            .to_vec();
-        let energy_cs: &[u8] = match self {
-            IecKind::A1000 => &[1, 2, 5, 6, 7, 8],
-            IecKind::Th40c => &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
-        };
-        for &c in energy_cs {
-            let rates = if matches!(c, 3 | 4 | 9 | 10) { 0 } else { 4 };
-            for e in 0..=rates {
-                list.push(format!("1-1:{c}.8.{e}"));
-            }
-        }
-        // The A1000 prints each set with its reset time (manual 1.5: "16
-        // energy and demand data can be recorded"); the TH40C keeps none.
-        for k in 1..=sets {
-            for &c in energy_cs {
-                list.push(format!("1-1:{c}.8.0{}", self.history_suffix(k)));
-            }
-        }
-        for c in [1, 2] {
-            for e in 0..=4 {
-                list.push(format!("1-1:{c}.6.{e}"));
-            }
-        }
-        match self {
-            IecKind::A1000 => {
-                for c in [1, 2] {
-                    list.push(format!("1-1:{c}.2.0"));
-                    list.push(format!("1-1:{c}.4.0"));
-                }
-                list.push("0-0:0.1.0".into());
-                list.extend((1..=sets).map(|k| format!("0-0:0.1.2*{}", 100 + k)));
-                list.extend(["0-0:C.7.0", "0-0:C.51.2", "0-0:C.51.0", "0-0:C.51.1"].map(String::from));
-                // Display codes 10/13/14 (voltage loss), 20/23/24 (phase
-                // failure), 30/31 and 035 (over current) per phase.
-                for n in [4, 5, 7] {
-                    for item in [
-                        "00", "10", "01", "02", "03", "11", "12", "13", "21", "22", "23", "31", "32", "33",
-                    ] {
-                        list.push(format!("0-0:C.50.{n}1*{item}"));
-                    }
-                }
-                // 32/33 and 036: reverse run, no phase.
-                for item in ["00", "10", "20", "30"] {
-                    list.push(format!("0-0:C.50.91*{item}"));
-                }
-            }
-            IecKind::Th40c => {
-                list.extend(["1-1:3.6.0", "1-1:4.6.0"].map(String::from));
-                for c in [1, 2, 13, 32, 52, 72, 31, 51, 71] {
-                    list.push(format!("1-1:{c}.7.0"));
-                }
-                list.extend(["0-0:C.51.0*1", "0-0:C.51.1*1", "0-0:C.50.41*00", "1-1:11.32.0*1"].map(String::from));
-                // The last voltage loss per phase and the terminal cover, with
-                // their start and stop.
-                for item in ["21", "22", "23", "31", "32", "33"] {
-                    list.push(format!("0-0:C.50.41*{item}"));
-                }
-                list.extend(["0-0:C.90.1*1", "0-0:C.90.2*1"].map(String::from));
-            }
-        }
-        list
+    /// The numeric value of an energy, demand or power register at `now`,
+    /// as the meter computes it (before formatting): e.g.
+    /// `register_at("1-1:1.8.2*101", now)`.
+    pub fn register_at(&mut self, address: &str, now: DateTime<Utc>) -> Option<f64> {
+        self.value(address, now)?.first()?.number()
     }
 }
 
@@ -205,7 +139,7 @@ pub(super) fn special(meter: &mut IecMeter, parsed: &Address, now: DateTime<Utc>
         return instantaneous(seed, meter.config.zone, parsed.num(0)?, now);
     }
     // Events: the period a TH40C's history index X names (X = 1 the
-    // current billing period; facts §2.8, inferred), or since the
+    // current billing period; TH40C §2.5 in `docs/PROTOCOLS.md`, inferred), or since the
     // history's start for the A1000's cumulative counters.
     let period = |x: u32| -> (DateTime<Utc>, DateTime<Utc>) {
         let resets = meter.resets(now, x);
@@ -318,7 +252,7 @@ pub fn phase_summary(seed: u64, kind: EventKind, phase: u8, range: (DateTime<Utc
     total
 }
 
-/// ERR1 / F.F.1 warning bits (A1000 App. B, TH40C facts §3): over/under
+/// ERR1 / F.F.1 warning bits (A1000 App. B, TH40C §3 in `docs/PROTOCOLS.md`): over/under
 /// voltage, phase voltage loss, phase failure, current reversal (a phase
 /// exporting), energy reversal (the meter exporting), missing current.
 pub fn warning_bits(meter: &IecMeter, now: DateTime<Utc>) -> u8 {
@@ -340,7 +274,7 @@ pub fn warning_bits(meter: &IecMeter, now: DateTime<Utc>) -> u8 {
         .fold(0, |mask, (bit, set)| if *set { mask | 1 << bit } else { mask })
 }
 
-/// TH40C instantaneous values (facts §2.7), from the same site physics as
+/// TH40C instantaneous values (TH40C §2.4 in `docs/PROTOCOLS.md`), from the same site physics as
 /// its Modbus simulator.
 fn instantaneous(seed: u64, zone: chrono_tz::Tz, c: u8, now: DateTime<Utc>) -> Option<Vec<DataValue>> {
     let phases = site_phases(seed, zone, now);
@@ -369,4 +303,9 @@ fn instantaneous(seed: u64, zone: chrono_tz::Tz, c: u8, now: DateTime<Utc>) -> O
     } else {
         DataValue::with_unit(text, unit)
     }])
+}
+
+/// `YYMMDDhhmm`, the stamp form of demands and events.
+pub fn stamp(local: NaiveDateTime) -> String {
+    local.format("%y%m%d%H%M").to_string()
 }

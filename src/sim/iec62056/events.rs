@@ -9,10 +9,10 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::sim::meter::noise;
+use crate::sim::site::noise;
 
-/// The event kinds of both manuals (A1000 display codes 10–35; TH40C
-/// facts §2.8).
+/// The event kinds of both manuals (A1000 display codes 10–35; TH40C §2.5
+/// in `docs/PROTOCOLS.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EventKind {
     /// A1000 10/13/14, TH40C C.50.4x: phase voltage below 78 % Un with current.

@@ -12,10 +12,11 @@
 use chrono::{DateTime, Datelike, Duration, NaiveDateTime, Timelike, Utc, Weekday};
 use chrono_tz::Tz;
 
-use crate::sim::meter::{noise, site_phases};
+use crate::sim::site::{noise, site_phases};
 
 /// Length of one load-profile interval (A1000 manual, 1.6: "Data sampling
-/// interval is 15 minutes"; TH40C factory default, facts §5).
+/// interval is 15 minutes"; TH40C factory default,
+/// `docs/PROTOCOLS.md`, TH40C §5).
 pub const INTERVAL_SECONDS: i64 = 900;
 const INTERVALS_PER_DAY: usize = 96;
 /// Days of history before the model's start: 17 months of billing periods

@@ -3,11 +3,12 @@
 //! - [`history`]: the deterministic 15-minute energy history both meters
 //!   keep (whole Wh, tariff rates 1–4), grown as the simulator clock moves;
 //! - [`events`]: seeded power-quality events with start and stop;
-//! - [`model::IecMeter`]: a meter's configuration and the values it
-//!   answers by OBIS address at an instant (`value`, `register_at`,
-//!   `load_profile`, `resets`): what tests compare the wire with;
-//! - [`codes`]: what differs between the two meters (identification,
-//!   profile channels, readout list, status and event addresses);
+//! - [`model::IecMeter`]: a meter's configuration, billing resets, clock
+//!   and load profile (`resets`, `load_profile`);
+//! - [`codes`]: the values it answers by OBIS address at an instant
+//!   (`value`, `register_at`): what tests compare the wire with;
+//! - [`kind`]: what differs between the two meters (identification,
+//!   profile channels, readout list, billing sets);
 //! - [`session::Line`]: the protocol on one line, pure, with injectable
 //!   [`session::Faults`];
 //! - [`server`]: TCP and pseudo-terminal transports.
@@ -15,11 +16,12 @@
 pub mod codes;
 pub mod events;
 pub mod history;
+pub mod kind;
 pub mod model;
 pub mod server;
 pub mod session;
 
-pub use codes::IecKind;
+pub use kind::IecKind;
 pub use model::{IecMeter, IecMeterConfig};
 pub use server::{IecLine, spawn_iec_pty, spawn_iec_tcp};
 pub use session::{Faults, Line, SharedMeter};

@@ -1,19 +1,15 @@
-//! A simulated IEC 62056-21 meter: its configuration, its energy history
-//! and the values it answers by OBIS address, computed for an instant so
-//! tests can ask for exactly what the wire carries ([`IecMeter::value`],
-//! [`IecMeter::register_at`], [`IecMeter::load_profile`]).
+//! A simulated IEC 62056-21 meter: its configuration, its energy history,
+//! its billing resets and clock, and its load profile
+//! ([`IecMeter::load_profile`]); what it answers by OBIS address is in
+//! [`super::codes`].
 
 use chrono::{DateTime, Datelike, Duration, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::{OffsetComponents, Tz};
 
-use super::codes::{self, IecKind};
 use super::history::{EnergyHistory, INTERVAL_SECONDS, Quantity};
-use crate::protocol::iec62056::{DataValue, LoadProfileBlock, ProfileRequest};
-use crate::sim::meter::noise;
-
-/// Billing sets a meter keeps: A1000 manual 1.5 ("16 energy and demand
-/// data can be recorded"); the TH40C keeps 16 too (facts §4).
-pub const BILLING_SETS: u32 = 16;
+use super::kind::{BILLING_SETS, IecKind};
+use crate::protocol::iec62056::{LoadProfileBlock, ProfileRequest};
+use crate::sim::site::noise;
 
 /// How one simulated meter is set up.
 #[derive(Debug, Clone)]
@@ -69,32 +65,6 @@ pub struct IecMeter {
     history: EnergyHistory,
     /// Meter clock minus true time, changed by `W1 0.9.1`/`0.9.2`.
     pub clock_offset: Duration,
-}
-
-/// A parsed OBIS address: `A-B:` prefix dropped, `C.D.E` and the `*F` suffix.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Address<'a> {
-    pub groups: Vec<&'a str>,
-    pub history: Option<u32>,
-}
-
-impl<'a> Address<'a> {
-    pub fn parse(address: &'a str) -> Address<'a> {
-        let (code, history) = match address.split_once('*') {
-            Some((code, suffix)) => (code, suffix.parse().ok()),
-            None => (address, None),
-        };
-        let body = code.rsplit_once(':').map_or(code, |(_, body)| body);
-        Address {
-            groups: body.split('.').collect(),
-            history,
-        }
-    }
-
-    /// Group `i` as a number.
-    pub fn num(&self, i: usize) -> Option<u8> {
-        self.groups.get(i)?.parse().ok()
-    }
 }
 
 impl IecMeter {
@@ -164,8 +134,8 @@ impl IecMeter {
     }
 
     /// The history set index an address suffix names: A1000 `*101`…`*116`
-    /// (manual App. A), TH40C `*1`…`*16` (facts §2.3; `*16` tolerated).
-    fn billing_index(&self, suffix: u32) -> Option<u32> {
+    /// (manual App. A), TH40C `*1`…`*16` (TH40C §2.3 in `docs/PROTOCOLS.md`; `*16` tolerated).
+    pub(super) fn billing_index(&self, suffix: u32) -> Option<u32> {
         let k = match self.config.kind {
             IecKind::A1000 => suffix.checked_sub(100)?,
             IecKind::Th40c => suffix,
@@ -173,16 +143,9 @@ impl IecMeter {
         (1..=BILLING_SETS).contains(&k).then_some(k)
     }
 
-    /// The numeric value of an energy, demand or power register at `now`,
-    /// as the meter computes it (before formatting): e.g.
-    /// `register_at("1-1:1.8.2*101", now)`.
-    pub fn register_at(&mut self, address: &str, now: DateTime<Utc>) -> Option<f64> {
-        self.value(address, now)?.first()?.number()
-    }
-
     /// The demand period that history set `k` closed (`None`: the current
     /// one): `(after, until]`.
-    fn demand_period(&self, k: Option<u32>, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+    pub(super) fn demand_period(&self, k: Option<u32>, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
         let resets = self.resets(now, k.unwrap_or(0) + 1);
         match k {
             None => (resets[0], now),
@@ -191,79 +154,14 @@ impl IecMeter {
     }
 
     /// Maximum demand of `c` in `rate` over a period: W and its stamp.
-    fn max_demand(&mut self, c: u8, rate: u8, period: (DateTime<Utc>, DateTime<Utc>)) -> Option<(i64, DateTime<Utc>)> {
+    pub(super) fn max_demand(
+        &mut self,
+        c: u8,
+        rate: u8,
+        period: (DateTime<Utc>, DateTime<Utc>),
+    ) -> Option<(i64, DateTime<Utc>)> {
         let quantities = Quantity::for_obis_c(c)?;
         self.history.max_demand(quantities, rate, period.0, period.1)
-    }
-
-    /// The values of one data set at `now`, as the meter sends them;
-    /// `None` for an address the meter does not know.
-    pub fn value(&mut self, address: &str, now: DateTime<Utc>) -> Option<Vec<DataValue>> {
-        let parsed = Address::parse(address);
-        if let Some(values) = codes::special(self, &parsed, now) {
-            return Some(values);
-        }
-        let (c, d, e) = (parsed.num(0)?, parsed.num(1)?, parsed.num(2)?);
-        if parsed.groups.len() != 3 || e > 4 {
-            return None;
-        }
-        let history = match parsed.history {
-            Some(suffix) => Some(self.billing_index(suffix)?),
-            None => None,
-        };
-        match d {
-            8 => {
-                let at = history.map_or(now, |k| self.reset(k, now));
-                let kwh = self.energy_at(c, e, at)?;
-                Some(vec![DataValue::with_unit(
-                    format!("{kwh:010.3}"),
-                    Quantity::energy_unit(c),
-                )])
-            }
-            6 => {
-                let period = self.demand_period(history, now);
-                let unit = Quantity::power_unit(c);
-                Some(match self.max_demand(c, e, period) {
-                    Some((watts, at)) => vec![
-                        DataValue::with_unit(format!("{:07.4}", watts as f64 / 1000.0), unit),
-                        DataValue::new(stamp(self.local(at + self.clock_offset))),
-                    ],
-                    None => vec![DataValue::with_unit("00.0000", unit), DataValue::new("")],
-                })
-            }
-            // A1000 App. A: "total sum of the maximum demand of all the
-            // previous month": the sum over the stored sets.
-            2 if history.is_none() => {
-                Quantity::for_obis_c(c)?;
-                let mut sum = 0;
-                for k in 1..=BILLING_SETS {
-                    let period = self.demand_period(Some(k), now);
-                    sum += self.max_demand(c, e, period).map_or(0, |(watts, _)| watts);
-                }
-                let unit = Quantity::power_unit(c);
-                Some(vec![DataValue::with_unit(
-                    format!("{:07.4}", sum as f64 / 1000.0),
-                    unit,
-                )])
-            }
-            // "Active power of the current quarter": the average of the
-            // demand block in progress so far.
-            4 if history.is_none() => {
-                let elapsed = now.timestamp().rem_euclid(INTERVAL_SECONDS);
-                let block = now - Duration::seconds(elapsed);
-                let energy = self.energy_at(c, e, now)? - self.energy_at(c, e, block)?;
-                let kw = if elapsed == 0 {
-                    0.0
-                } else {
-                    energy * 3600.0 / elapsed as f64
-                };
-                Some(vec![DataValue::with_unit(
-                    format!("{kw:07.4}"),
-                    Quantity::power_unit(c),
-                )])
-            }
-            _ => None,
-        }
     }
 
     /// Meter time now (true time plus the offset clock writes made).
@@ -314,9 +212,4 @@ impl IecMeter {
         }
         blocks
     }
-}
-
-/// `YYMMDDhhmm`, the stamp form of demands and events.
-pub fn stamp(local: NaiveDateTime) -> String {
-    local.format("%y%m%d%H%M").to_string()
 }

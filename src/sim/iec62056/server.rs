@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::session::{Faults, Line, SharedMeter};
 use crate::domain::clock::Clock;
 use crate::protocol::iec62056::{Decoded, FrameError, decode_from_client, frame::NAK};
+use crate::shutdown::Shutdown;
 
 /// The standard's shortest reaction time for an uppercase manufacturer id.
 pub const REACTION_TIME: Duration = Duration::from_millis(200);
@@ -39,16 +39,15 @@ impl IecLine {
     }
 }
 
-/// Serves `line` on `address` until `shutdown` turns true or its sender is
-/// dropped. Returns the bound address (bind `127.0.0.1:0` for a free port).
+/// Serves `line` on `address` until `shutdown` fires. Returns the bound
+/// address (bind `127.0.0.1:0` for a free port).
 pub async fn spawn_iec_tcp(
     line: IecLine,
     address: &str,
-    shutdown: watch::Receiver<bool>,
+    shutdown: Shutdown,
 ) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {
     let listener = TcpListener::bind(address).await?;
     let local = listener.local_addr()?;
-    let mut stop = shutdown.clone();
     let task = tokio::spawn(async move {
         loop {
             tokio::select! {
@@ -57,7 +56,7 @@ pub async fn spawn_iec_tcp(
                     let _ = stream.set_nodelay(true);
                     tokio::spawn(serve(stream, line.clone(), shutdown.clone()));
                 }
-                () = stopped(&mut stop) => return,
+                () = shutdown.wait() => return,
             }
         }
     });
@@ -66,7 +65,7 @@ pub async fn spawn_iec_tcp(
 
 /// Creates a pseudo-terminal pair and serves `line` on it. Returns the
 /// path a client opens.
-pub fn spawn_iec_pty(line: IecLine, shutdown: watch::Receiver<bool>) -> std::io::Result<(PathBuf, JoinHandle<()>)> {
+pub fn spawn_iec_pty(line: IecLine, shutdown: Shutdown) -> std::io::Result<(PathBuf, JoinHandle<()>)> {
     let (master, slave) = tokio_serial::SerialStream::pair().map_err(|e| std::io::Error::other(e.to_string()))?;
     let path = serialport::SerialPort::name(&slave)
         .map(PathBuf::from)
@@ -79,18 +78,10 @@ pub fn spawn_iec_pty(line: IecLine, shutdown: watch::Receiver<bool>) -> std::io:
     Ok((path, task))
 }
 
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    loop {
-        if *stop.borrow_and_update() || stop.changed().await.is_err() {
-            return;
-        }
-    }
-}
-
 /// One line on a byte stream: messages are decoded from the front of the
 /// buffer (noise before them skipped); a command with a bad BCC gets NAK,
 /// anything else malformed is dropped.
-async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, config: IecLine, mut stop: watch::Receiver<bool>) {
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, config: IecLine, stop: Shutdown) {
     let mut line = Line::new(config.meters, config.clock, config.faults);
     let mut buffer = Vec::with_capacity(512);
     let mut chunk = [0u8; 512];
@@ -124,7 +115,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, config: IecLine
                 Ok(0) | Err(_) => return,
                 Ok(n) => buffer.extend_from_slice(&chunk[..n]),
             },
-            () = stopped(&mut stop) => return,
+            () = stop.wait() => return,
         }
     }
 }

@@ -3,7 +3,7 @@
 //! the line; only the one a sign-on names answers, and `/?!` (no address)
 //! is answered only when the line has a single meter.
 //!
-//! Sequence (IEC 62056-21:2002, 6.3; facts in `shared/reference/iec62056-21.md`):
+//! Sequence (IEC 62056-21:2002, 6.3; facts in `docs/PROTOCOLS.md`):
 //! sign-on → identification; option select Y = 0 → the readout; Y = 1 →
 //! `P0` password request, `P1` → ACK/NAK, then `R1`/`R5` reads (single
 //! addresses or `P.01(from;to)` load profiles), `W1`/`W5` clock writes,

@@ -14,7 +14,7 @@ use crate::device::registry::ProfileSet;
 use crate::domain::ids::DeviceId;
 use crate::domain::role::Right;
 use crate::metering::data_quality::{MonthQuality, summarize};
-use crate::metering::derive_intervals::day_start;
+use crate::metering::register_deltas::day_start;
 use crate::store::StoreError;
 use crate::store::data_quality::{fetch_interval_starts, fetch_quality_device};
 use crate::web::auth::Caller;

@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::domain::ids::DeviceId;
 use crate::domain::obis::ObisCode;
 use crate::domain::role::Right;
-use crate::store::intervals::{ProfileInterval, fetch_device_interval_minutes, fetch_load_profile};
+use crate::store::load_profile::{ProfileInterval, fetch_device_interval_minutes, fetch_load_profile};
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::state::AppState;

@@ -17,7 +17,7 @@ use crate::domain::ids::DeviceId;
 use crate::domain::obis::ObisCode;
 use crate::domain::role::Right;
 use crate::store::audit::insert_audit;
-use crate::store::interval_corrections::{Correction, insert_interval_corrections};
+use crate::store::profile_corrections::{Correction, insert_interval_corrections};
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::json::ApiJson;

@@ -12,7 +12,7 @@ use super::load_profile::{bad, configured_interval_minutes};
 use crate::domain::ids::DeviceId;
 use crate::domain::obis::ObisCode;
 use crate::domain::role::Right;
-use crate::store::interval_corrections::{IntervalVersion, fetch_interval_versions};
+use crate::store::profile_corrections::{IntervalVersion, fetch_interval_versions};
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::state::AppState;

@@ -1,26 +1,29 @@
 //! The device page: latest values grouped as an operator reads a meter —
-//! energy by tariff, history, demand, real-time per phase.
-
-use std::collections::HashMap;
+//! energy by tariff, history, demand, real-time per phase — then its load
+//! profile, billing periods, data quality, jobs and events. [`build`] puts
+//! the page together from one builder per section.
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 
 use super::command::command_sentence;
 use super::device_iec::{iec_name, iec_sections, load_profile_summary};
-use super::fleet::{cell, when};
+use super::device_registers::{phase_table, pulse_table, register_sections};
+use super::fleet::when;
+use super::latest::Latest;
 use super::pages::{BillingLine, Cell, CommandOption, DevicePage, EventLine, QualityLine, Table};
 use super::{signed_in, signed_in_page};
+use crate::device::iec::IecSettings;
+use crate::device::profile::Profile;
 use crate::domain::ids::DeviceId;
 use crate::domain::role::Right;
-use crate::domain::unit::Unit;
 use crate::store::billing::fetch_billing_periods;
 use crate::store::buses::fetch_bus;
 use crate::store::command_jobs::fetch_latest_command_job;
-use crate::store::devices::fetch_device;
+use crate::store::devices::{DeviceRow, fetch_device};
 use crate::store::events::fetch_device_events;
-use crate::store::intervals::{fetch_device_interval_minutes, fetch_interval_summary};
-use crate::store::read_jobs::fetch_latest_read_job;
+use crate::store::load_profile::{fetch_device_interval_minutes, fetch_interval_summary};
+use crate::store::read_jobs::{ReadJobRow, fetch_latest_read_job};
 use crate::store::readings::{StoredReading, fetch_latest};
 use crate::web::api::data_quality::{DataQuality, device_data_quality};
 use crate::web::api::reads::start_read;
@@ -33,141 +36,8 @@ const BILLING_LINES: usize = 6;
 /// Months of data quality shown on the device page (this one and the two
 /// before); the API gives up to a year and a day.
 const QUALITY_MONTHS: u32 = 3;
-
-/// Energy quantities by OBIS value group C (register kind D = 8).
-const ENERGIES: [(u8, &str); 6] = [
-    (1, "Active import"),
-    (2, "Active export"),
-    (3, "Reactive import"),
-    (4, "Reactive export"),
-    (9, "Apparent import"),
-    (10, "Apparent export"),
-];
-/// Maximum demand quantities by OBIS value group C (kind D = 6).
-const DEMANDS: [(u8, &str); 4] = [
-    (1, "Active import"),
-    (2, "Active export"),
-    (3, "Reactive import"),
-    (4, "Reactive export"),
-];
-/// Real-time quantities: label, then the C group for L1, L2, L3 and total.
-const PHASES: [(&str, [u8; 4]); 8] = [
-    ("Voltage", [32, 52, 72, 0]),
-    ("Current", [31, 51, 71, 0]),
-    ("Active power import", [21, 41, 61, 1]),
-    ("Active power export", [22, 42, 62, 2]),
-    ("Reactive power import", [23, 43, 63, 3]),
-    ("Reactive power export", [24, 44, 64, 4]),
-    ("Apparent power", [29, 49, 69, 9]),
-    ("Power factor", [33, 53, 73, 13]),
-];
-
-/// The latest reading of each code.
-pub(super) struct Latest<'a>(pub(super) HashMap<String, &'a StoredReading>);
-
-impl Latest<'_> {
-    /// A value cell; a value the device stamped (a maximum demand) shows when.
-    /// An instant (unit `timestamp`, Unix seconds: an event's start or stop)
-    /// shows as a date.
-    pub(super) fn cell(&self, code: &str, decimals: usize) -> Cell {
-        let reading = self.0.get(code);
-        if let Some(r) = reading.filter(|r| r.unit == Unit::Timestamp) {
-            return Cell {
-                text: chrono::DateTime::from_timestamp(r.value as i64, 0)
-                    .map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string())
-                    .unwrap_or_else(|| format!("{}", r.value)),
-                title: format!("{}", r.value),
-                note: String::new(),
-            };
-        }
-        let mut cell = cell(reading.map(|r| (r.value, r.unit.as_str())), decimals);
-        if let Some(at) = reading.and_then(|r| r.captured_at) {
-            cell.note = at.format("%Y-%m-%d %H:%M").to_string();
-        }
-        cell
-    }
-
-    fn has_any(&self, rows: &[(String, Vec<Cell>)]) -> bool {
-        rows.iter()
-            .flat_map(|(_, cells)| cells)
-            .any(|cell| !cell.title.is_empty())
-    }
-}
-
-fn tariff_table(latest: &Latest<'_>, caption: &str, kind: u8, suffix: &str, quantities: &[(u8, &str)]) -> Table {
-    // Meters report on channel 1; a pulse concentrator's GME tariff registers on channel 0.
-    let gme = latest
-        .0
-        .keys()
-        .any(|code| code.starts_with("1-0:") && code.contains(".8."));
-    let channel = if gme { 0 } else { 1 };
-    let rows = quantities
-        .iter()
-        .map(|(c, label)| {
-            let cells = (0..=4)
-                .map(|e| latest.cell(&format!("1-{channel}:{c}.{kind}.{e}{suffix}"), 3))
-                .collect();
-            ((*label).to_owned(), cells)
-        })
-        .collect();
-    Table {
-        caption: caption.to_owned(),
-        columns: ["Total", "T1", "T2", "T3", "T4"].map(String::from).to_vec(),
-        rows,
-    }
-}
-
-/// A pulse device's inputs: the engineering value of each, and its raw count.
-fn pulse_table(latest: &Latest<'_>, inputs: u8) -> Table {
-    let rows = (1..=inputs)
-        .map(|n| {
-            let derived = [
-                format!("1-{n}:1.8.0"),
-                format!("1-{n}:3.8.0"),
-                format!("1-{n}:9.8.0"),
-                format!("7-{n}:3.0.0"),
-                format!("7-{n}:13.0.0"),
-                format!("0-{n}:96.128.0"),
-            ]
-            .into_iter()
-            .find(|code| latest.0.contains_key(code.as_str()));
-            let value = derived.map(|code| latest.cell(&code, 3)).unwrap_or_else(Cell::empty);
-            (
-                format!("Input {n}"),
-                vec![value, latest.cell(&format!("0-{n}:96.129.0"), 0)],
-            )
-        })
-        .collect();
-    Table {
-        caption: "Pulse inputs".to_owned(),
-        columns: vec!["Value".to_owned(), "Pulses counted".to_owned()],
-        rows,
-    }
-}
-
-fn phase_table(latest: &Latest<'_>) -> Table {
-    let rows = PHASES
-        .iter()
-        .map(|(label, groups)| {
-            let cells = groups
-                .iter()
-                .map(|&c| {
-                    if c == 0 {
-                        Cell::empty()
-                    } else {
-                        latest.cell(&format!("1-1:{c}.7.0"), 3)
-                    }
-                })
-                .collect();
-            ((*label).to_owned(), cells)
-        })
-        .collect();
-    Table {
-        caption: "Real-time values".to_owned(),
-        columns: ["L1", "L2", "L3", "Total"].map(String::from).to_vec(),
-        rows,
-    }
-}
+/// Events shown on the device page, newest first.
+const EVENT_LINES: i64 = 20;
 
 pub async fn get_device_page(
     State(state): State<AppState>,
@@ -193,31 +63,77 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
         .as_ref()
         .and_then(|p| p.iec62056.as_ref())
         .filter(|_| device.iec_address.is_some());
+    let (load_profile, load_profile_csv) = load_profile_section(state, id, iec).await?;
+    let read_job = fetch_latest_read_job(&state.pool, id).await?;
+    let command_job = fetch_latest_command_job(&state.pool, id).await?;
+    Ok(DevicePage {
+        user: caller.user,
+        id: device.id.0,
+        name: device.name.clone(),
+        bus: device.bus_name.clone(),
+        bus_id: device.bus_id.0,
+        profile: device.profile.clone(),
+        address: device.address_text(),
+        address_label: if device.iec_address.is_some() {
+            "IEC device address"
+        } else {
+            "Address"
+        },
+        bus_kind: bus_kind(state, &device).await?,
+        load_profile,
+        load_profile_csv,
+        billing: billing_lines(state, id).await?,
+        data_quality: quality_section(state, id).await?,
+        state: device.state.as_str(),
+        last_success: when(device.last_success_at),
+        failures: device.consecutive_failures,
+        last_error: device.last_error.clone().unwrap_or_default(),
+        meter_clock: meter_clock(&latest),
+        read_now_pending: is_pending(read_job.as_ref().map(|j| j.state.as_str()))
+            || is_pending(command_job.as_ref().map(|j| j.state.as_str())),
+        can_command: caller.role.permits(Right::Configure),
+        commands: command_options(profile.as_deref(), &device),
+        last_command: command_job.map(command_sentence).unwrap_or_default(),
+        last_read_now: read_job.map(read_now_sentence).unwrap_or_default(),
+        legal_notice: profile
+            .as_ref()
+            .and_then(|p| p.legal_metrology.clone())
+            .unwrap_or_default(),
+        sections: value_sections(profile.as_deref(), iec, &latest),
+        all_values: all_values_table(&readings, &latest, profile.as_deref(), iec),
+        events: event_lines(state, id).await?,
+    })
+}
+
+/// The value tables, in reading order; a table with no value is left out.
+fn value_sections(profile: Option<&Profile>, iec: Option<&IecSettings>, latest: &Latest<'_>) -> Vec<Table> {
     let mut sections = match iec {
         Some(iec) => {
-            let mut sections = iec_sections(iec, &latest);
-            sections.insert(1, phase_table(&latest));
+            let mut sections = iec_sections(iec, latest);
+            sections.insert(1, phase_table(latest));
             sections
         }
-        None => vec![
-            phase_table(&latest),
-            tariff_table(&latest, "Energy by tariff", 8, "", &ENERGIES),
-            tariff_table(&latest, "Maximum demand", 6, "", &DEMANDS),
-            tariff_table(&latest, "Last billing period", 8, "*1", &ENERGIES),
-            tariff_table(&latest, "Two billing periods ago", 8, "*2", &ENERGIES),
-            tariff_table(&latest, "Maximum demand, last billing period", 6, "*1", &DEMANDS),
-        ],
+        None => register_sections(latest),
     };
-    if let Some(inputs) = profile.as_ref().and_then(|p| p.pulse_inputs) {
-        sections.insert(0, pulse_table(&latest, inputs));
+    if let Some(inputs) = profile.and_then(|p| p.pulse_inputs) {
+        sections.insert(0, pulse_table(latest, inputs));
     }
     sections.retain(|table| latest.has_any(&table.rows));
+    sections
+}
+
+/// Every latest value by OBIS code, named from the profile where it names it.
+fn all_values_table(
+    readings: &[StoredReading],
+    latest: &Latest<'_>,
+    profile: Option<&Profile>,
+    iec: Option<&IecSettings>,
+) -> Table {
     let name_of = |code: &str| {
         if let Some(iec) = iec {
             return iec_name(iec, code).unwrap_or_default();
         }
         profile
-            .as_ref()
             .and_then(|p| {
                 p.registers.iter().find(|r| {
                     r.obis.to_string() == code || r.obis_negative.as_ref().is_some_and(|n| n.to_string() == code)
@@ -226,11 +142,44 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
             .map(|r| r.name.clone())
             .unwrap_or_default()
     };
-    // Intervals read from the meter's own profile, or derived from its
-    // registers at the device's interval length.
+    let rows = readings
+        .iter()
+        .map(|r| {
+            let label = match name_of(&r.obis.to_string()) {
+                name if name.is_empty() => r.obis.to_string(),
+                name => format!("{} · {name}", r.obis),
+            };
+            (
+                label,
+                vec![
+                    latest.cell(&r.obis.to_string(), 3),
+                    Cell {
+                        text: when(Some(r.read_at)),
+                        title: String::new(),
+                        note: String::new(),
+                    },
+                ],
+            )
+        })
+        .collect();
+    Table {
+        caption: "Every value".to_owned(),
+        columns: vec!["Value".to_owned(), "Read".to_owned()],
+        rows,
+    }
+}
+
+/// The load profile in a line, and whether the last day holds intervals
+/// (for the CSV link): intervals read from the meter's own profile, or
+/// derived from its registers at the device's interval length.
+async fn load_profile_section(
+    state: &AppState,
+    id: DeviceId,
+    iec: Option<&IecSettings>,
+) -> Result<(String, bool), ApiError> {
     let (newest, last_day) =
         fetch_interval_summary(&state.pool, id, state.clock.now() - chrono::TimeDelta::hours(24)).await?;
-    let (load_profile, load_profile_csv) = match iec.and_then(|iec| iec.load_profile.as_ref()) {
+    Ok(match iec.and_then(|iec| iec.load_profile.as_ref()) {
         Some(settings) => (
             load_profile_summary(newest, last_day, settings.interval_minutes),
             last_day > 0,
@@ -243,8 +192,12 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
             )
         }
         None => (String::new(), false),
-    };
-    let billing = fetch_billing_periods(&state.pool, id)
+    })
+}
+
+/// The newest billing periods with their import and export totals.
+async fn billing_lines(state: &AppState, id: DeviceId) -> Result<Vec<BillingLine>, ApiError> {
+    Ok(fetch_billing_periods(&state.pool, id)
         .await?
         .into_iter()
         .take(BILLING_LINES)
@@ -265,164 +218,18 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
                 export: total("1-1:2.8.0"),
             }
         })
-        .collect();
-    let now = state.clock.now();
-    let data_quality = device_data_quality(&state.pool, &state.profiles, id, (None, now), QUALITY_MONTHS, now)
-        .await?
-        .map(quality_lines)
-        .unwrap_or_default();
-    let bus_kind = fetch_bus(&state.pool, device.bus_id)
-        .await?
-        .map(|bus| bus.transport.0.kind())
-        .unwrap_or_default();
-    let all_values = readings
-        .iter()
-        .map(|r| {
-            let label = match name_of(&r.obis.to_string()) {
-                name if name.is_empty() => r.obis.to_string(),
-                name => format!("{} · {name}", r.obis),
-            };
-            (
-                label,
-                vec![
-                    latest.cell(&r.obis.to_string(), 3),
-                    Cell {
-                        text: when(Some(r.read_at)),
-                        title: String::new(),
-                        note: String::new(),
-                    },
-                ],
-            )
-        })
-        .collect();
-    let meter_clock = match (latest.0.get("1-0:0.9.2"), latest.0.get("1-0:0.9.1")) {
-        (Some(date), Some(time)) => {
-            let (d, t) = (date.value as u32, time.value as u32);
-            format!(
-                "20{:02}-{:02}-{:02} {:02}:{:02}:{:02} (read {})",
-                d / 10_000,
-                d / 100 % 100,
-                d % 100,
-                t / 10_000,
-                t / 100 % 100,
-                t % 100,
-                when(Some(time.read_at))
-            )
-        }
-        _ => "not read".to_owned(),
-    };
-    let read_job = fetch_latest_read_job(&state.pool, id).await?;
-    let command_job = fetch_latest_command_job(&state.pool, id).await?;
-    // Commands are Modbus writes: a device read over IEC 62056-21 takes none.
-    let commands = profile
-        .as_ref()
-        .filter(|_| device.address.is_some())
-        .map(|p| {
-            p.modbus
-                .commands
-                .iter()
-                .map(|(name, command)| CommandOption {
-                    name: name.clone(),
-                    description: command.description.clone(),
-                    count: command.count,
-                    broadcast: command.broadcast,
-                    clock: command.clock.is_some(),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let events = fetch_device_events(&state.pool, id, 20)
-        .await?
-        .into_iter()
-        .map(|e| EventLine {
-            code: e.code.to_string(),
-            severity: e.severity.to_string(),
-            started_at: when(Some(e.started_at)),
-            cleared_at: e
-                .cleared_at
-                .map(|at| when(Some(at)))
-                .unwrap_or_else(|| "active".to_owned()),
-            message: e.message,
-        })
-        .collect();
-    Ok(DevicePage {
-        user: caller.user,
-        id: device.id.0,
-        name: device.name.clone(),
-        bus: device.bus_name.clone(),
-        bus_id: device.bus_id.0,
-        profile: device.profile.clone(),
-        address: device.address_text(),
-        address_label: if device.iec_address.is_some() {
-            "IEC device address"
-        } else {
-            "Address"
-        },
-        bus_kind,
-        load_profile,
-        load_profile_csv,
-        billing,
-        data_quality,
-        state: device.state.as_str(),
-        last_success: when(device.last_success_at),
-        failures: device.consecutive_failures,
-        last_error: device.last_error.clone().unwrap_or_default(),
-        meter_clock,
-        read_now_pending: read_job
-            .as_ref()
-            .is_some_and(|j| j.state == "queued" || j.state == "running")
-            || command_job
-                .as_ref()
-                .is_some_and(|j| j.state == "queued" || j.state == "running"),
-        can_command: caller.role.permits(Right::Configure),
-        commands,
-        last_command: command_job.map(command_sentence).unwrap_or_default(),
-        last_read_now: read_job
-            .map(|job| match job.state.as_str() {
-                "done" => format!(
-                    "Read now by {}: done, {} values, at {}.",
-                    job.requested_by,
-                    job.readings.unwrap_or(0),
-                    when(job.finished_at)
-                ),
-                "failed" => format!(
-                    "Read now by {}: failed: {}.",
-                    job.requested_by,
-                    job.error.unwrap_or_default()
-                ),
-                other => format!("Read now by {}: {other}…", job.requested_by),
-            })
-            .unwrap_or_default(),
-        legal_notice: state
-            .profiles
-            .get(&device.profile)
-            .and_then(|p| p.legal_metrology.clone())
-            .unwrap_or_default(),
-        sections,
-        all_values: Table {
-            caption: "Every value".to_owned(),
-            columns: vec!["Value".to_owned(), "Read".to_owned()],
-            rows: all_values,
-        },
-        events,
-    })
+        .collect())
 }
 
-/// The "Read now" button.
-pub async fn post_read_now(
-    State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
-    Path(id): Path<i64>,
-) -> Response {
-    let here = format!("/devices/{id}");
-    let caller = match signed_in(caller, &here) {
-        Ok(caller) => caller,
-        Err(response) => return *response,
-    };
-    match start_read(&state, &caller, DeviceId(id)).await {
-        Ok(_) => axum::response::Redirect::to(&here).into_response(),
-        Err(error) => error.into_page(),
-    }
+/// Data quality of the last few months.
+async fn quality_section(state: &AppState, id: DeviceId) -> Result<Vec<QualityLine>, ApiError> {
+    let now = state.clock.now();
+    Ok(
+        device_data_quality(&state.pool, &state.profiles, id, (None, now), QUALITY_MONTHS, now)
+            .await?
+            .map(quality_lines)
+            .unwrap_or_default(),
+    )
 }
 
 /// The months that expect or hold intervals, each count with its share.
@@ -440,4 +247,111 @@ fn quality_lines(quality: DataQuality) -> Vec<QualityLine> {
             month: m.month,
         })
         .collect()
+}
+
+/// The transport kind of the device's bus.
+async fn bus_kind(state: &AppState, device: &DeviceRow) -> Result<&'static str, ApiError> {
+    Ok(fetch_bus(&state.pool, device.bus_id)
+        .await?
+        .map(|bus| bus.transport.0.kind())
+        .unwrap_or_default())
+}
+
+/// The meter's clock as last read (date and time registers), or "not read".
+fn meter_clock(latest: &Latest<'_>) -> String {
+    match (latest.0.get("1-0:0.9.2"), latest.0.get("1-0:0.9.1")) {
+        (Some(date), Some(time)) => {
+            let (d, t) = (date.value as u32, time.value as u32);
+            format!(
+                "20{:02}-{:02}-{:02} {:02}:{:02}:{:02} (read {})",
+                d / 10_000,
+                d / 100 % 100,
+                d % 100,
+                t / 10_000,
+                t / 100 % 100,
+                t % 100,
+                when(Some(time.read_at))
+            )
+        }
+        _ => "not read".to_owned(),
+    }
+}
+
+/// Whether a job in this state is still to finish (the page then refreshes fast).
+fn is_pending(state: Option<&str>) -> bool {
+    matches!(state, Some("queued" | "running"))
+}
+
+/// The latest on-demand read, as a sentence.
+fn read_now_sentence(job: ReadJobRow) -> String {
+    match job.state.as_str() {
+        "done" => format!(
+            "Read now by {}: done, {} values, at {}.",
+            job.requested_by,
+            job.readings.unwrap_or(0),
+            when(job.finished_at)
+        ),
+        "failed" => format!(
+            "Read now by {}: failed: {}.",
+            job.requested_by,
+            job.error.unwrap_or_default()
+        ),
+        other => format!("Read now by {}: {other}…", job.requested_by),
+    }
+}
+
+/// The profile's commands, for the command form. Commands are Modbus
+/// writes: a device read over IEC 62056-21 takes none.
+fn command_options(profile: Option<&Profile>, device: &DeviceRow) -> Vec<CommandOption> {
+    profile
+        .filter(|_| device.address.is_some())
+        .map(|p| {
+            p.modbus
+                .commands
+                .iter()
+                .map(|(name, command)| CommandOption {
+                    name: name.clone(),
+                    description: command.description.clone(),
+                    count: command.count,
+                    broadcast: command.broadcast,
+                    clock: command.clock.is_some(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The device's newest events, open ones marked active.
+async fn event_lines(state: &AppState, id: DeviceId) -> Result<Vec<EventLine>, ApiError> {
+    Ok(fetch_device_events(&state.pool, id, EVENT_LINES)
+        .await?
+        .into_iter()
+        .map(|e| EventLine {
+            code: e.code.to_string(),
+            severity: e.severity.to_string(),
+            started_at: when(Some(e.started_at)),
+            cleared_at: e
+                .cleared_at
+                .map(|at| when(Some(at)))
+                .unwrap_or_else(|| "active".to_owned()),
+            message: e.message,
+        })
+        .collect())
+}
+
+/// The "Read now" button.
+pub async fn post_read_now(
+    State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
+    Path(id): Path<i64>,
+) -> Response {
+    let here = format!("/devices/{id}");
+    let caller = match signed_in(caller, &here) {
+        Ok(caller) => caller,
+        Err(response) => return *response,
+    };
+    match start_read(&state, &caller, DeviceId(id)).await {
+        Ok(_) => axum::response::Redirect::to(&here).into_response(),
+        Err(error) => error.into_page(),
+    }
 }

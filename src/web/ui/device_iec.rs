@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::device::Latest;
+use super::latest::Latest;
 use super::pages::{Cell, Table};
 use crate::device::iec::{IecSettings, IecValue, StatusFormat, StatusWord};
 use crate::domain::event::EventCode;

@@ -5,8 +5,10 @@ pub mod bus;
 pub mod command;
 pub mod device;
 mod device_iec;
+mod device_registers;
 pub mod events;
 pub mod fleet;
+mod latest;
 pub mod login;
 pub mod pages;
 

@@ -16,14 +16,14 @@ use crate::domain::event::EventKind;
 use crate::domain::obis::ObisCode;
 use crate::domain::quality::Quality;
 use crate::domain::transport::Protocol;
-use crate::metering::derive_intervals::{DerivedInterval, derive_with_wrap};
+use crate::metering::register_deltas::{DerivedInterval, derive_with_wrap};
 use crate::metering::validation::flag_spike;
 use crate::store::StoreError;
-use crate::store::derived_intervals::{
-    DerivationDevice, fetch_derivation_devices, fetch_last_derived_end, fetch_register_reads, insert_derived_intervals,
-};
 use crate::store::devices::fetch_device_limits;
 use crate::store::events::insert_momentary_event;
+use crate::store::profile_derivation::{
+    DerivationDevice, fetch_derivation_devices, fetch_last_derived_end, fetch_register_reads, insert_derived_intervals,
+};
 
 /// How far back derivation looks: bounds the first pass after a device is
 /// added or the server upgraded, and the catch-up after a long outage.

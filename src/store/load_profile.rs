@@ -9,7 +9,7 @@ use sqlx::query::Query;
 use sqlx::{PgConnection, PgPool, Postgres};
 
 use super::error::StoreError;
-use crate::device::interval::Interval;
+use crate::device::profile_interval::Interval;
 use crate::domain::ids::DeviceId;
 use crate::domain::obis::ObisCode;
 use crate::domain::quality::Quality;

@@ -6,7 +6,7 @@ use sqlx::PgPool;
 use sqlx::types::Json;
 
 use super::error::StoreError;
-use super::intervals::{ComputedInterval, insert_computed_intervals};
+use super::load_profile::{ComputedInterval, insert_computed_intervals};
 use crate::domain::ids::DeviceId;
 use crate::domain::obis::ObisCode;
 use crate::domain::quality::Quality;

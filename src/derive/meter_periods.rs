@@ -1,5 +1,5 @@
 //! Stores the billing periods a meter closed itself (see
-//! `metering::billing_meter`): the history sets with a reset time of an
+//! `metering::history_periods`): the history sets with a reset time of an
 //! A1000, and the history sets of a TH40C, placed on its billing schedule
 //! (the site's, or the factory's day 1 at 00:00) from the read that first
 //! saw the last shift. Periods already stored are kept as they are, so the
@@ -21,10 +21,10 @@ use crate::domain::quality::Quality;
 use crate::domain::source::BillingSource;
 use crate::domain::transport::Protocol;
 use crate::metering::billing::BillingPeriod;
-use crate::metering::billing_meter::{
+use crate::metering::clock_drift::in_drift;
+use crate::metering::history_periods::{
     FACTORY_SCHEDULE, MeterValue, ResetSchedule, periods_from_history, periods_from_shift, shift_codes,
 };
-use crate::metering::clock_drift::in_drift;
 use crate::store::billing::{
     ShiftingDevice, fetch_devices_with_history_sets, fetch_devices_with_reset_times, fetch_first_seen,
     fetch_last_reset, insert_billing_periods,

@@ -6,7 +6,7 @@ use sqlx::PgPool;
 use sqlx::types::Json;
 
 use super::error::StoreError;
-use super::intervals::{ComputedInterval, insert_computed_intervals};
+use super::load_profile::{ComputedInterval, insert_computed_intervals};
 use crate::domain::ids::DeviceId;
 use crate::domain::obis::ObisCode;
 use crate::domain::quality::Quality;
@@ -14,7 +14,7 @@ use crate::domain::source::IntervalSource;
 use crate::domain::transport::Transport;
 use crate::domain::unit::Unit;
 use crate::domain::zone::IanaZone;
-use crate::metering::derive_intervals::DerivedInterval;
+use crate::metering::register_deltas::DerivedInterval;
 
 /// An enabled device with what derivation needs: its bus's transport (to
 /// leave out meters with a load profile of their own), its site's zone, its

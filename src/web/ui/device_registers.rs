@@ -1,0 +1,122 @@
+//! The value tables of a device read by register map (Modbus meters and
+//! pulse concentrators): energies and demands by tariff, their billing
+//! sets, real-time values per phase (also shown for IEC meters), and pulse
+//! inputs.
+
+use super::latest::Latest;
+use super::pages::{Cell, Table};
+
+/// Energy quantities by OBIS value group C (register kind D = 8).
+const ENERGIES: [(u8, &str); 6] = [
+    (1, "Active import"),
+    (2, "Active export"),
+    (3, "Reactive import"),
+    (4, "Reactive export"),
+    (9, "Apparent import"),
+    (10, "Apparent export"),
+];
+/// Maximum demand quantities by OBIS value group C (kind D = 6).
+const DEMANDS: [(u8, &str); 4] = [
+    (1, "Active import"),
+    (2, "Active export"),
+    (3, "Reactive import"),
+    (4, "Reactive export"),
+];
+/// Real-time quantities: label, then the C group for L1, L2, L3 and total.
+const PHASES: [(&str, [u8; 4]); 8] = [
+    ("Voltage", [32, 52, 72, 0]),
+    ("Current", [31, 51, 71, 0]),
+    ("Active power import", [21, 41, 61, 1]),
+    ("Active power export", [22, 42, 62, 2]),
+    ("Reactive power import", [23, 43, 63, 3]),
+    ("Reactive power export", [24, 44, 64, 4]),
+    ("Apparent power", [29, 49, 69, 9]),
+    ("Power factor", [33, 53, 73, 13]),
+];
+
+/// The sections of a register-mapped meter's page, in reading order.
+pub(super) fn register_sections(latest: &Latest<'_>) -> Vec<Table> {
+    vec![
+        phase_table(latest),
+        tariff_table(latest, "Energy by tariff", 8, "", &ENERGIES),
+        tariff_table(latest, "Maximum demand", 6, "", &DEMANDS),
+        tariff_table(latest, "Last billing period", 8, "*1", &ENERGIES),
+        tariff_table(latest, "Two billing periods ago", 8, "*2", &ENERGIES),
+        tariff_table(latest, "Maximum demand, last billing period", 6, "*1", &DEMANDS),
+    ]
+}
+
+fn tariff_table(latest: &Latest<'_>, caption: &str, kind: u8, suffix: &str, quantities: &[(u8, &str)]) -> Table {
+    // Meters report on channel 1; a pulse concentrator's GME tariff registers on channel 0.
+    let gme = latest
+        .0
+        .keys()
+        .any(|code| code.starts_with("1-0:") && code.contains(".8."));
+    let channel = if gme { 0 } else { 1 };
+    let rows = quantities
+        .iter()
+        .map(|(c, label)| {
+            let cells = (0..=4)
+                .map(|e| latest.cell(&format!("1-{channel}:{c}.{kind}.{e}{suffix}"), 3))
+                .collect();
+            ((*label).to_owned(), cells)
+        })
+        .collect();
+    Table {
+        caption: caption.to_owned(),
+        columns: ["Total", "T1", "T2", "T3", "T4"].map(String::from).to_vec(),
+        rows,
+    }
+}
+
+/// A pulse device's inputs: the engineering value of each, and its raw count.
+pub(super) fn pulse_table(latest: &Latest<'_>, inputs: u8) -> Table {
+    let rows = (1..=inputs)
+        .map(|n| {
+            let derived = [
+                format!("1-{n}:1.8.0"),
+                format!("1-{n}:3.8.0"),
+                format!("1-{n}:9.8.0"),
+                format!("7-{n}:3.0.0"),
+                format!("7-{n}:13.0.0"),
+                format!("0-{n}:96.128.0"),
+            ]
+            .into_iter()
+            .find(|code| latest.0.contains_key(code.as_str()));
+            let value = derived.map(|code| latest.cell(&code, 3)).unwrap_or_else(Cell::empty);
+            (
+                format!("Input {n}"),
+                vec![value, latest.cell(&format!("0-{n}:96.129.0"), 0)],
+            )
+        })
+        .collect();
+    Table {
+        caption: "Pulse inputs".to_owned(),
+        columns: vec!["Value".to_owned(), "Pulses counted".to_owned()],
+        rows,
+    }
+}
+
+pub(super) fn phase_table(latest: &Latest<'_>) -> Table {
+    let rows = PHASES
+        .iter()
+        .map(|(label, groups)| {
+            let cells = groups
+                .iter()
+                .map(|&c| {
+                    if c == 0 {
+                        Cell::empty()
+                    } else {
+                        latest.cell(&format!("1-1:{c}.7.0"), 3)
+                    }
+                })
+                .collect();
+            ((*label).to_owned(), cells)
+        })
+        .collect();
+    Table {
+        caption: "Real-time values".to_owned(),
+        columns: ["L1", "L2", "L3", "Total"].map(String::from).to_vec(),
+        rows,
+    }
+}
