@@ -16,7 +16,7 @@ use ohmnibus::device::profile::RegisterGroup;
 use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::role::Role;
-use ohmnibus::protocol::modbus::frame::{Request, parse_pdu, parse_rtu};
+use ohmnibus::protocol::modbus::frame::{ModbusRequest, parse_pdu, parse_rtu};
 use ohmnibus::shutdown::{self, Trigger};
 use ohmnibus::sim::bus::SimBus;
 use ohmnibus::sim::countis::{CountisModel, Firmware, Variant};
@@ -394,7 +394,7 @@ async fn only_engineers_command_and_mistakes_name_the_field() {
 /// the order it reaches the line, and holds back the answer to the first
 /// request for `hold` once armed, until released.
 struct Recorder {
-    requests: Arc<Mutex<Vec<(u8, Request)>>>,
+    requests: Arc<Mutex<Vec<(u8, ModbusRequest)>>>,
     armed: Arc<Mutex<Option<u16>>>,
     held: Arc<Mutex<Option<usize>>>,
     release: watch::Sender<bool>,
@@ -433,7 +433,7 @@ async fn recording_gateway(upstream: SocketAddr) -> (SocketAddr, Recorder) {
                         let request = parse_pdu(&pdu).unwrap();
                         let mut list = requests.lock().unwrap();
                         let mut armed = armed.lock().unwrap();
-                        if matches!(request, Request::ReadHolding { start, .. } if Some(start) == *armed) {
+                        if matches!(request, ModbusRequest::ReadHolding { start, .. } if Some(start) == *armed) {
                             *armed = None;
                             *held_in.lock().unwrap() = Some(list.len());
                         }
@@ -506,20 +506,20 @@ async fn a_command_goes_ahead_of_a_queued_read_now_and_the_scheduled_read_under_
         requests[held + 1],
         (
             COUNTIS_UNIT,
-            Request::WriteSingle {
+            ModbusRequest::WriteSingle {
                 address: 0x9E21,
                 value: 4
             }
         )
     );
     // …then the read-now, whole, from its first request.
-    let expected: Vec<(u8, Request)> = realtime
+    let expected: Vec<(u8, ModbusRequest)> = realtime
         .iter()
         .chain(&energy)
         .map(|block| {
             (
                 COUNTIS_UNIT,
-                Request::ReadHolding {
+                ModbusRequest::ReadHolding {
                     start: block.start,
                     count: block.count,
                 },

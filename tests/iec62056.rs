@@ -13,7 +13,7 @@ use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::role::Role;
 use ohmnibus::shutdown;
 use ohmnibus::sim::iec62056::history::Quantity;
-use ohmnibus::sim::iec62056::{Faults, IecKind, IecLine, SharedMeter, spawn_iec_pty};
+use ohmnibus::sim::iec62056::{Faults, IecKind, ServedLine, SharedMeter, spawn_iec_pty};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -22,7 +22,7 @@ fn now() -> DateTime<Utc> {
     Utc::now().duration_trunc(TimeDelta::minutes(1)).unwrap()
 }
 
-fn line(meters: Vec<SharedMeter>, at: DateTime<Utc>) -> IecLine {
+fn line(meters: Vec<SharedMeter>, at: DateTime<Utc>) -> ServedLine {
     quick_iec_line(meters, Clock::manual(at))
 }
 

@@ -28,7 +28,7 @@ use chrono::{DateTime, Utc};
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::protocol::iec62056::{Readout, Session, SessionConfig};
 use ohmnibus::shutdown;
-use ohmnibus::sim::iec62056::{IecKind, IecLine, IecMeter, IecMeterConfig, SharedMeter, spawn_iec_tcp};
+use ohmnibus::sim::iec62056::{IecKind, IecMeter, IecMeterConfig, ServedLine, SharedMeter, spawn_iec_tcp};
 use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio::process::Command;
@@ -130,7 +130,7 @@ async fn check(kind: IecKind, seed: u64, address: &str, keys: &[&str]) {
     // The standard's 200 ms reaction time: the package waits 250 ms (its
     // 200 ms times 1.25) after each message it sends and reads with 30 s
     // socket timeouts, so the default line suits it.
-    let line = IecLine::new(vec![Arc::clone(&meter)], Clock::manual(at()));
+    let line = ServedLine::new(vec![Arc::clone(&meter)], Clock::manual(at()));
     let (_stop, shutdown) = shutdown::channel();
     let (socket, _) = spawn_iec_tcp(line, "127.0.0.1:0", shutdown).await.unwrap();
 

@@ -13,7 +13,7 @@ use ohmnibus::protocol::iec62056::{
 use ohmnibus::shutdown::{self, Trigger};
 use ohmnibus::sim::iec62056::history::{INTERVAL_SECONDS, Quantity};
 use ohmnibus::sim::iec62056::session::readout_sets;
-use ohmnibus::sim::iec62056::{Faults, IecKind, IecLine, IecMeter, IecMeterConfig, SharedMeter, spawn_iec_tcp};
+use ohmnibus::sim::iec62056::{Faults, IecKind, IecMeter, IecMeterConfig, ServedLine, SharedMeter, spawn_iec_tcp};
 use proptest::prelude::*;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -36,7 +36,7 @@ fn meter(kind: IecKind, seed: u64, address: &str) -> SharedMeter {
 }
 
 async fn serve(meters: Vec<SharedMeter>, faults: Faults) -> (TcpStream, Trigger) {
-    let mut line = IecLine::new(meters, Clock::manual(now()));
+    let mut line = ServedLine::new(meters, Clock::manual(now()));
     line.faults = faults;
     line.reaction = Duration::from_millis(1);
     let (stop, shutdown) = shutdown::channel();
@@ -286,7 +286,7 @@ async fn garbage_comes_before_the_answer_and_silence_is_silent() {
 #[tokio::test]
 async fn the_readout_works_over_a_pseudo_terminal() {
     let model = meter(IecKind::Th40c, 4, "77");
-    let mut line = IecLine::new(vec![model.clone()], Clock::manual(now()));
+    let mut line = ServedLine::new(vec![model.clone()], Clock::manual(now()));
     line.reaction = Duration::from_millis(1);
     let (_stop, shutdown) = shutdown::channel();
     let (path, _) = ohmnibus::sim::iec62056::spawn_iec_pty(line, shutdown).unwrap();

@@ -34,7 +34,7 @@ pub struct DemoArgs {
 }
 
 /// A simulated line: its bus name, how it is served, and its devices.
-struct Line {
+struct FleetLine {
     bus: &'static str,
     kind: LineKind,
     /// (device name, profile, unit address, how it answers).
@@ -58,8 +58,8 @@ enum LineKind {
     SerialPty,
 }
 
-const FLEET: &[Line] = &[
-    Line {
+const FLEET: &[FleetLine] = &[
+    FleetLine {
         bus: "demo-ethernet",
         kind: LineKind::ModbusTcp,
         devices: &[
@@ -67,7 +67,7 @@ const FLEET: &[Line] = &[
             ("Chiller plant", "th40c", 2, Answers::Always),
         ],
     },
-    Line {
+    FleetLine {
         bus: "demo-gateway",
         kind: LineKind::RtuOverTcp,
         devices: &[
@@ -77,7 +77,7 @@ const FLEET: &[Line] = &[
             ("Car park chargers (flaky link)", "th40c", 6, Answers::Flaky),
         ],
     },
-    Line {
+    FleetLine {
         bus: "demo-rs485",
         kind: LineKind::SerialPty,
         devices: &[

@@ -12,7 +12,7 @@ use sqlx::PgPool;
 use crate::domain::clock::Clock;
 use crate::domain::transport::Transport;
 use crate::shutdown::Shutdown;
-use crate::sim::iec62056::{IecKind, IecLine, IecMeter, IecMeterConfig, SharedMeter, spawn_iec_pty, spawn_iec_tcp};
+use crate::sim::iec62056::{IecKind, IecMeter, IecMeterConfig, ServedLine, SharedMeter, spawn_iec_pty, spawn_iec_tcp};
 use crate::store::buses::upsert_bus;
 use crate::store::devices::{DeviceAddress, NewDevice, fetch_devices_on_bus, insert_device};
 
@@ -66,7 +66,7 @@ pub(super) async fn start_iec_fleet(pool: &PgPool, zone: Tz, mut seed: u64, shut
                 meter(profile, address, seed, zone)
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let served = IecLine::new(meters, Clock::System);
+        let served = ServedLine::new(meters, Clock::System);
         let transport = match line.kind {
             IecLineKind::Tcp => {
                 let (address, _) = spawn_iec_tcp(served, "127.0.0.1:0", shutdown.clone()).await?;

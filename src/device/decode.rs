@@ -13,7 +13,7 @@ use crate::domain::quality::Quality;
 
 /// What one poll's answers hold.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Decoded {
+pub struct DecodedRegisters {
     pub readings: Vec<Reading>,
     /// Registers whose words the type cannot hold (a NaN float, month 13):
     /// garbled, by register name.
@@ -43,7 +43,12 @@ pub fn decode_blocks(
 /// A value the type cannot hold is left out and listed as invalid, and a
 /// "not available" pattern is left out and listed as such, so neither ever
 /// becomes a number in the database.
-pub fn decode(profile: &Profile, answers: &[(&Block, &[u16])], read_at: DateTime<Utc>, meter_zone: Tz) -> Decoded {
+pub fn decode(
+    profile: &Profile,
+    answers: &[(&Block, &[u16])],
+    read_at: DateTime<Utc>,
+    meter_zone: Tz,
+) -> DecodedRegisters {
     let mut readings = Vec::new();
     let mut invalid = Vec::new();
     let mut not_available = Vec::new();
@@ -100,7 +105,7 @@ pub fn decode(profile: &Profile, answers: &[(&Block, &[u16])], read_at: DateTime
             reading.captured_at = last_occurrence(mmdd, hhmm, read_at, meter_zone);
         }
     }
-    Decoded {
+    DecodedRegisters {
         readings,
         invalid,
         not_available,
@@ -230,7 +235,7 @@ mod tests {
         assert!((value_of(&decoded, "1-1:91.7.0") - 4_294_967.295).abs() < 1e-6);
     }
 
-    fn value_of(decoded: &Decoded, code: &str) -> f64 {
+    fn value_of(decoded: &DecodedRegisters, code: &str) -> f64 {
         decoded
             .readings
             .iter()

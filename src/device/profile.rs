@@ -130,7 +130,7 @@ pub struct WriteCommand {
 /// Poll intervals used when a device sets none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Schedule {
+pub struct DefaultPeriods {
     pub realtime_seconds: u32,
     pub energy_seconds: u32,
     #[serde(default = "default_history_seconds")]
@@ -146,9 +146,9 @@ fn default_history_seconds() -> u32 {
     DEFAULT_HISTORY_SECONDS
 }
 
-impl Default for Schedule {
+impl Default for DefaultPeriods {
     fn default() -> Self {
-        Schedule {
+        DefaultPeriods {
             realtime_seconds: 10,
             energy_seconds: 60,
             history_seconds: DEFAULT_HISTORY_SECONDS,
@@ -156,7 +156,7 @@ impl Default for Schedule {
     }
 }
 
-impl Schedule {
+impl DefaultPeriods {
     pub fn interval(&self, group: RegisterGroup) -> u32 {
         match group {
             RegisterGroup::Realtime => self.realtime_seconds,
@@ -178,7 +178,7 @@ pub struct Profile {
     #[serde(default = "max_unit")]
     pub max_address: u8,
     #[serde(default)]
-    pub schedule: Schedule,
+    pub schedule: DefaultPeriods,
     /// Modbus settings; a profile with no `registers` does not speak Modbus.
     #[serde(default)]
     pub modbus: ModbusSettings,

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use super::device::{Served, SimDevice};
-use crate::protocol::modbus::frame::{Exception, Request, exception_response, parse_pdu};
+use crate::protocol::modbus::frame::{Exception, ModbusRequest, exception_response, parse_pdu};
 
 #[derive(Clone)]
 pub struct SimBus {
@@ -40,7 +40,7 @@ impl SimBus {
             }
             return None;
         }
-        if let Request::WriteSingle { value, .. } = request {
+        if let ModbusRequest::WriteSingle { value, .. } = request {
             // Two devices on one address would both answer: refuse a change
             // to an address another simulated device holds.
             let wanted = u8::try_from(value).ok();

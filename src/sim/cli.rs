@@ -9,7 +9,7 @@ use chrono_tz::Tz;
 use super::bus::SimBus;
 use super::catalog::{SIMULATED, model_for};
 use super::device::SimDevice;
-use super::iec62056::{IecKind, IecLine, IecMeter, IecMeterConfig, SharedMeter, spawn_iec_pty, spawn_iec_tcp};
+use super::iec62056::{IecKind, IecMeter, IecMeterConfig, ServedLine, SharedMeter, spawn_iec_pty, spawn_iec_tcp};
 use super::server::{TcpFraming, spawn_pty, spawn_tcp};
 use crate::device::registry::ProfileSet;
 use crate::domain::clock::Clock;
@@ -255,7 +255,7 @@ async fn run_iec62056(args: SimulateArgs) -> anyhow::Result<()> {
         })
         .collect::<Vec<_>>()
         .join(", ");
-    let line = IecLine::new(meters, clock);
+    let line = ServedLine::new(meters, clock);
     let (stop, shutdown) = shutdown::channel();
     let task = if let Some(address) = &args.iec62056 {
         let (local, task) = spawn_iec_tcp(line, address, shutdown)

@@ -13,7 +13,7 @@ use crate::device::profile::{MODBUS_MAX_REGISTERS, Profile, Register};
 use crate::device::value_type::ValueType;
 use crate::domain::clock::Clock;
 use crate::protocol::modbus::frame::{
-    Exception, Request, exception_response, read_response, write_multiple_response, write_single_response,
+    Exception, ModbusRequest, exception_response, read_response, write_multiple_response, write_single_response,
 };
 
 /// Values served, by OBIS code as the head-end stores them (signed powers
@@ -119,7 +119,7 @@ impl SimDevice {
     /// TH40C's clock set, App. E; the COUNTIS tariff); a broadcast address
     /// change would give every device on the line the same address, so it
     /// is ignored.
-    pub fn handle(&mut self, request: &Request, function: u8, broadcast: bool) -> Option<(u8, Vec<u8>)> {
+    pub fn handle(&mut self, request: &ModbusRequest, function: u8, broadcast: bool) -> Option<(u8, Vec<u8>)> {
         if broadcast && !self.accepts_broadcast(request) {
             return None;
         }
@@ -129,14 +129,14 @@ impl SimDevice {
         }
         self.model.advance(now);
         let pdu = match request {
-            Request::ReadHolding { start, count } => self.read(*start, *count, now),
-            Request::WriteSingle { address, value } => self
+            ModbusRequest::ReadHolding { start, count } => self.read(*start, *count, now),
+            ModbusRequest::WriteSingle { address, value } => self
                 .write(6, *address, &[*value], now)
                 .map(|()| write_single_response(*address, *value)),
-            Request::WriteMultiple { start, values } => self
+            ModbusRequest::WriteMultiple { start, values } => self
                 .write(16, *start, values, now)
                 .map(|()| write_multiple_response(*start, values.len() as u16)),
-            Request::Unsupported { .. } => Err(Exception::IllegalFunction),
+            ModbusRequest::Unsupported { .. } => Err(Exception::IllegalFunction),
         };
         if broadcast {
             return None;
@@ -147,10 +147,10 @@ impl SimDevice {
         ))
     }
 
-    fn accepts_broadcast(&self, request: &Request) -> bool {
+    fn accepts_broadcast(&self, request: &ModbusRequest) -> bool {
         let (function, address) = match request {
-            Request::WriteSingle { address, .. } => (6, *address),
-            Request::WriteMultiple { start, .. } => (16, *start),
+            ModbusRequest::WriteSingle { address, .. } => (6, *address),
+            ModbusRequest::WriteMultiple { start, .. } => (16, *start),
             _ => return false,
         };
         self.profile
@@ -249,8 +249,8 @@ impl SimDevice {
     }
 
     /// Whether `request` is this device's address-change command.
-    pub fn is_address_change(&self, request: &Request) -> bool {
-        matches!(request, Request::WriteSingle { address, .. } if Some(*address) == self.command_address("set_address"))
+    pub fn is_address_change(&self, request: &ModbusRequest) -> bool {
+        matches!(request, ModbusRequest::WriteSingle { address, .. } if Some(*address) == self.command_address("set_address"))
     }
 
     fn command_address(&self, name: &str) -> Option<u16> {

@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use super::bus::SimBus;
-use crate::protocol::modbus::frame::{FrameError, mbap_frame, parse_mbap, parse_rtu, rtu_frame};
+use crate::protocol::modbus::frame::{ModbusFrameError, mbap_frame, parse_mbap, parse_rtu, rtu_frame};
 use crate::shutdown::Shutdown;
 
 /// How a line is paced: answers wait as long as their bytes would take at
@@ -124,7 +124,7 @@ async fn serve_mbap<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, bus: SimBu
                 }
                 continue;
             }
-            Err(FrameError::Incomplete) => {}
+            Err(ModbusFrameError::Incomplete) => {}
             Err(_) => return, // not Modbus TCP: drop the connection
         }
         tokio::select! {
@@ -161,7 +161,7 @@ async fn serve_rtu<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, bus: SimBus
                 }
                 continue;
             }
-            Err(FrameError::Incomplete) => {
+            Err(ModbusFrameError::Incomplete) => {
                 if resyncing {
                     if let Some(skip) = (1..buffer.len()).find(|&at| parse_rtu(&buffer[at..]).is_ok()) {
                         buffer.drain(..skip);

@@ -14,7 +14,7 @@ use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::role::Role;
 use ohmnibus::shutdown::{self, Trigger};
-use ohmnibus::sim::iec62056::{IecKind, IecLine, IecMeter, IecMeterConfig, SharedMeter, spawn_iec_tcp};
+use ohmnibus::sim::iec62056::{IecKind, IecMeter, IecMeterConfig, ServedLine, SharedMeter, spawn_iec_tcp};
 use ohmnibus::startup::{Application, start};
 use ohmnibus::store::database::{connect, create_database_if_missing, migrate};
 use ohmnibus::store::tokens::insert_token;
@@ -249,15 +249,15 @@ pub async fn add_unpolled_device(app: &TestApp, engineer: &str, kind: &str, devi
 
 /// A simulated IEC 62056-21 line of `meters` on `clock` that answers after
 /// 5 ms instead of the standard's 200 ms, so tests read quickly.
-pub fn quick_iec_line(meters: Vec<SharedMeter>, clock: Clock) -> IecLine {
-    let mut line = IecLine::new(meters, clock);
+pub fn quick_iec_line(meters: Vec<SharedMeter>, clock: Clock) -> ServedLine {
+    let mut line = ServedLine::new(meters, clock);
     line.reaction = Duration::from_millis(5);
     line
 }
 
 /// Serves `line` over TCP on 127.0.0.1; returns its port and its stop
 /// switch: the line serves while the switch is kept.
-pub async fn serve_iec_tcp(line: IecLine) -> (u16, Trigger) {
+pub async fn serve_iec_tcp(line: ServedLine) -> (u16, Trigger) {
     let (stop, shutdown) = shutdown::channel();
     let (address, _) = spawn_iec_tcp(line, "127.0.0.1:0", shutdown).await.unwrap();
     (address.port(), stop)

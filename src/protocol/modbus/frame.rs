@@ -12,7 +12,7 @@ pub enum Exception {
 
 /// A request PDU the simulators understand.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Request {
+pub enum ModbusRequest {
     /// FC03: read holding registers.
     ReadHolding { start: u16, count: u16 },
     /// FC06: write one register.
@@ -25,7 +25,7 @@ pub enum Request {
 
 /// Why bytes are not a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FrameError {
+pub enum ModbusFrameError {
     #[error("more bytes needed")]
     Incomplete,
     #[error("CRC mismatch")]
@@ -51,27 +51,27 @@ fn word(bytes: &[u8], at: usize) -> u16 {
 }
 
 /// Parses a request PDU (function code first).
-pub fn parse_pdu(pdu: &[u8]) -> Result<Request, FrameError> {
-    let (&function, body) = pdu.split_first().ok_or(FrameError::Malformed("empty PDU"))?;
+pub fn parse_pdu(pdu: &[u8]) -> Result<ModbusRequest, ModbusFrameError> {
+    let (&function, body) = pdu.split_first().ok_or(ModbusFrameError::Malformed("empty PDU"))?;
     match function {
         3 | 6 => {
             if body.len() != 4 {
-                return Err(FrameError::Malformed("function 3 and 6 carry four bytes"));
+                return Err(ModbusFrameError::Malformed("function 3 and 6 carry four bytes"));
             }
             let (a, b) = (word(body, 0), word(body, 2));
             Ok(if function == 3 {
-                Request::ReadHolding { start: a, count: b }
+                ModbusRequest::ReadHolding { start: a, count: b }
             } else {
-                Request::WriteSingle { address: a, value: b }
+                ModbusRequest::WriteSingle { address: a, value: b }
             })
         }
         16 => {
             if body.len() < 5 {
-                return Err(FrameError::Malformed("function 16 header is five bytes"));
+                return Err(ModbusFrameError::Malformed("function 16 header is five bytes"));
             }
             let (start, count, byte_count) = (word(body, 0), word(body, 2), usize::from(body[4]));
             if byte_count != usize::from(count) * 2 || body.len() != 5 + byte_count {
-                return Err(FrameError::Malformed(
+                return Err(ModbusFrameError::Malformed(
                     "function 16 byte count disagrees with register count",
                 ));
             }
@@ -79,23 +79,23 @@ pub fn parse_pdu(pdu: &[u8]) -> Result<Request, FrameError> {
                 .chunks(2)
                 .map(|pair| u16::from_be_bytes([pair[0], pair[1]]))
                 .collect();
-            Ok(Request::WriteMultiple { start, values })
+            Ok(ModbusRequest::WriteMultiple { start, values })
         }
-        function => Ok(Request::Unsupported { function }),
+        function => Ok(ModbusRequest::Unsupported { function }),
     }
 }
 
 /// Length of the RTU request starting at `bytes[0]` (unit), if known yet.
-fn rtu_request_len(bytes: &[u8]) -> Result<usize, FrameError> {
-    let function = *bytes.get(1).ok_or(FrameError::Incomplete)?;
+fn rtu_request_len(bytes: &[u8]) -> Result<usize, ModbusFrameError> {
+    let function = *bytes.get(1).ok_or(ModbusFrameError::Incomplete)?;
     match function {
         // unit, function, 4 bytes, CRC
         1..=6 => Ok(8),
         15 | 16 => {
-            let byte_count = *bytes.get(6).ok_or(FrameError::Incomplete)?;
+            let byte_count = *bytes.get(6).ok_or(ModbusFrameError::Incomplete)?;
             Ok(9 + usize::from(byte_count))
         }
-        _ => Err(FrameError::Malformed("unknown function code")),
+        _ => Err(ModbusFrameError::Malformed("unknown function code")),
     }
 }
 
@@ -103,14 +103,14 @@ fn rtu_request_len(bytes: &[u8]) -> Result<usize, FrameError> {
 /// unit, the PDU and the frame's length. `Incomplete` asks for more bytes;
 /// other errors tell the caller to drop a byte and look again (resync), as a
 /// device does after a garbled frame.
-pub fn parse_rtu(bytes: &[u8]) -> Result<(u8, Vec<u8>, usize), FrameError> {
+pub fn parse_rtu(bytes: &[u8]) -> Result<(u8, Vec<u8>, usize), ModbusFrameError> {
     let len = rtu_request_len(bytes)?;
     if bytes.len() < len {
-        return Err(FrameError::Incomplete);
+        return Err(ModbusFrameError::Incomplete);
     }
     let (frame, crc) = bytes[..len].split_at(len - 2);
     if crc16(frame) != u16::from_le_bytes([crc[0], crc[1]]) {
-        return Err(FrameError::BadCrc);
+        return Err(ModbusFrameError::BadCrc);
     }
     Ok((frame[0], frame[1..].to_vec(), len))
 }
@@ -126,16 +126,16 @@ pub fn rtu_frame(unit: u8, pdu: &[u8]) -> Vec<u8> {
 }
 
 /// Parses one Modbus TCP ADU: (transaction id, unit, PDU, length).
-pub fn parse_mbap(bytes: &[u8]) -> Result<(u16, u8, Vec<u8>, usize), FrameError> {
+pub fn parse_mbap(bytes: &[u8]) -> Result<(u16, u8, Vec<u8>, usize), ModbusFrameError> {
     if bytes.len() < 7 {
-        return Err(FrameError::Incomplete);
+        return Err(ModbusFrameError::Incomplete);
     }
     let (transaction, protocol, length) = (word(bytes, 0), word(bytes, 2), usize::from(word(bytes, 4)));
     if protocol != 0 || !(2..=254).contains(&length) {
-        return Err(FrameError::Malformed("not a Modbus TCP header"));
+        return Err(ModbusFrameError::Malformed("not a Modbus TCP header"));
     }
     if bytes.len() < 6 + length {
-        return Err(FrameError::Incomplete);
+        return Err(ModbusFrameError::Incomplete);
     }
     Ok((transaction, bytes[6], bytes[7..6 + length].to_vec(), 6 + length))
 }
@@ -194,7 +194,7 @@ mod tests {
         assert_eq!((unit, len), (1, 8));
         assert_eq!(
             parse_pdu(&pdu).unwrap(),
-            Request::ReadHolding {
+            ModbusRequest::ReadHolding {
                 start: 0x8010,
                 count: 2
             }
@@ -218,7 +218,7 @@ mod tests {
         assert_eq!(unit, 1);
         assert_eq!(
             parse_pdu(&pdu).unwrap(),
-            Request::WriteSingle {
+            ModbusRequest::WriteSingle {
                 address: 0xC035,
                 value: 2
             }
@@ -240,25 +240,25 @@ mod tests {
     fn unknown_functions_and_bad_byte_counts() {
         assert_eq!(
             parse_pdu(&[0x04, 0x80, 0x10, 0x00, 0x02]),
-            Ok(Request::Unsupported { function: 4 })
+            Ok(ModbusRequest::Unsupported { function: 4 })
         );
         assert!(matches!(
             parse_pdu(&[0x10, 0x70, 0x00, 0x00, 0x03, 0x04, 0, 0, 0, 0]),
-            Err(FrameError::Malformed(_))
+            Err(ModbusFrameError::Malformed(_))
         ));
-        assert!(matches!(parse_pdu(&[0x03, 0x80]), Err(FrameError::Malformed(_))));
+        assert!(matches!(parse_pdu(&[0x03, 0x80]), Err(ModbusFrameError::Malformed(_))));
         assert!(matches!(
             parse_rtu(&[0x01, 0x41, 0, 0, 0, 0, 0, 0]),
-            Err(FrameError::Malformed(_))
+            Err(ModbusFrameError::Malformed(_))
         ));
         assert_eq!(
             parse_rtu(&[0x01, 0x10, 0x70, 0x00, 0x00, 0x03]),
-            Err(FrameError::Incomplete)
+            Err(ModbusFrameError::Incomplete)
         );
-        assert_eq!(parse_mbap(&[0, 1, 0, 0, 0, 6, 1, 3]), Err(FrameError::Incomplete));
+        assert_eq!(parse_mbap(&[0, 1, 0, 0, 0, 6, 1, 3]), Err(ModbusFrameError::Incomplete));
         assert!(matches!(
             parse_mbap(&[0, 1, 0, 9, 0, 6, 1, 3, 0, 0, 0, 1]),
-            Err(FrameError::Malformed(_))
+            Err(ModbusFrameError::Malformed(_))
         ));
     }
 
@@ -273,7 +273,7 @@ mod tests {
         assert_eq!((unit, len), (0, 15));
         assert_eq!(
             parse_pdu(&pdu).unwrap(),
-            Request::WriteMultiple {
+            ModbusRequest::WriteMultiple {
                 start: 0x7000,
                 values: vec![0x0507, 0x140F, 0x0A28]
             }
@@ -289,9 +289,9 @@ mod tests {
     #[test]
     fn garbled_and_short_frames() {
         let mut frame = rtu_frame(1, &[0x03, 0x80, 0x10, 0x00, 0x02]);
-        assert_eq!(parse_rtu(&frame[..5]), Err(FrameError::Incomplete));
+        assert_eq!(parse_rtu(&frame[..5]), Err(ModbusFrameError::Incomplete));
         frame[3] ^= 0xFF;
-        assert_eq!(parse_rtu(&frame), Err(FrameError::BadCrc));
+        assert_eq!(parse_rtu(&frame), Err(ModbusFrameError::BadCrc));
     }
 
     #[test]
@@ -301,7 +301,7 @@ mod tests {
         assert_eq!((transaction, unit, len), (7, 1, frame.len()));
         assert_eq!(
             parse_pdu(&pdu).unwrap(),
-            Request::ReadHolding {
+            ModbusRequest::ReadHolding {
                 start: 0x8010,
                 count: 2
             }

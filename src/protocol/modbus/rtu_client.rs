@@ -10,7 +10,7 @@
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::frame::{FrameError, crc16, rtu_frame};
+use super::frame::{ModbusFrameError, crc16, rtu_frame};
 
 /// The broadcast unit address: every device acts, none answers.
 pub const BROADCAST: u8 = 0;
@@ -66,27 +66,27 @@ pub fn write_single_request(address: u16, value: u16) -> Vec<u8> {
 
 /// Checks the front of `bytes` for a whole answer to a request of
 /// `function`: the unit, the answer and the frame's length.
-pub fn parse_answer(bytes: &[u8], function: u8) -> Result<(u8, Answer, usize), FrameError> {
+pub fn parse_answer(bytes: &[u8], function: u8) -> Result<(u8, Answer, usize), ModbusFrameError> {
     let Some(&answered) = bytes.get(1) else {
-        return Err(FrameError::Incomplete);
+        return Err(ModbusFrameError::Incomplete);
     };
     let len = if answered == function | 0x80 {
         5
     } else if answered != function {
-        return Err(FrameError::Malformed("answer to another function"));
+        return Err(ModbusFrameError::Malformed("answer to another function"));
     } else {
         match function {
-            1..=4 => 5 + usize::from(*bytes.get(2).ok_or(FrameError::Incomplete)?),
+            1..=4 => 5 + usize::from(*bytes.get(2).ok_or(ModbusFrameError::Incomplete)?),
             5 | 6 | 15 | 16 => 8,
-            _ => return Err(FrameError::Malformed("unsupported function")),
+            _ => return Err(ModbusFrameError::Malformed("unsupported function")),
         }
     };
     if bytes.len() < len {
-        return Err(FrameError::Incomplete);
+        return Err(ModbusFrameError::Incomplete);
     }
     let (frame, crc) = bytes[..len].split_at(len - 2);
     if crc16(frame) != u16::from_le_bytes([crc[0], crc[1]]) {
-        return Err(FrameError::BadCrc);
+        return Err(ModbusFrameError::BadCrc);
     }
     let answer = if answered & 0x80 != 0 {
         Answer::Exception(frame[2])
@@ -150,9 +150,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> RtuClient<T> {
                         got: answered,
                     });
                 }
-                Err(FrameError::Incomplete) => {}
-                Err(FrameError::BadCrc) => return Err(RtuError::Crc),
-                Err(FrameError::Malformed(reason)) => return Err(RtuError::Malformed(reason)),
+                Err(ModbusFrameError::Incomplete) => {}
+                Err(ModbusFrameError::BadCrc) => return Err(RtuError::Crc),
+                Err(ModbusFrameError::Malformed(reason)) => return Err(RtuError::Malformed(reason)),
             }
             let n = self.io.read(&mut chunk).await?;
             if n == 0 {
@@ -190,8 +190,8 @@ mod tests {
         assert_eq!(parse_answer(&exception, 3).unwrap().1, Answer::Exception(2));
         let mut garbled = rtu_frame(1, &[0x03, 0x02, 0x00, 0x01]);
         garbled[3] ^= 0x40;
-        assert_eq!(parse_answer(&garbled, 3), Err(FrameError::BadCrc));
-        assert_eq!(parse_answer(&garbled[..4], 3), Err(FrameError::Incomplete));
+        assert_eq!(parse_answer(&garbled, 3), Err(ModbusFrameError::BadCrc));
+        assert_eq!(parse_answer(&garbled[..4], 3), Err(ModbusFrameError::Incomplete));
         // App. E's broadcast clock set, as the master sends it.
         let frame = rtu_frame(0, &write_multiple_request(0x7000, &[0x0507, 0x140F, 0x0A28]));
         assert_eq!(

@@ -9,7 +9,7 @@
 //!   (`value`, `register_at`): what tests compare the wire with;
 //! - [`kind`]: what differs between the two meters (identification,
 //!   profile channels, readout list, billing sets);
-//! - [`session::Line`]: the protocol on one line, pure, with injectable
+//! - [`session::LineSession`]: the protocol on one line, pure, with injectable
 //!   [`session::Faults`];
 //! - [`server`]: TCP and pseudo-terminal transports.
 
@@ -23,5 +23,5 @@ pub mod session;
 
 pub use kind::IecKind;
 pub use model::{IecMeter, IecMeterConfig};
-pub use server::{IecLine, spawn_iec_pty, spawn_iec_tcp};
-pub use session::{Faults, Line, SharedMeter};
+pub use server::{ServedLine, spawn_iec_pty, spawn_iec_tcp};
+pub use session::{Faults, LineSession, SharedMeter};

@@ -11,7 +11,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use super::session::{Faults, Line, SharedMeter};
+use super::session::{Faults, LineSession, SharedMeter};
 use crate::domain::clock::Clock;
 use crate::protocol::iec62056::{Decoded, FrameError, decode_from_client, frame::NAK};
 use crate::shutdown::Shutdown;
@@ -21,16 +21,16 @@ pub const REACTION_TIME: Duration = Duration::from_millis(200);
 
 /// What a served line is made of.
 #[derive(Clone)]
-pub struct IecLine {
+pub struct ServedLine {
     pub meters: Vec<SharedMeter>,
     pub clock: Clock,
     pub faults: Faults,
     pub reaction: Duration,
 }
 
-impl IecLine {
-    pub fn new(meters: Vec<SharedMeter>, clock: Clock) -> IecLine {
-        IecLine {
+impl ServedLine {
+    pub fn new(meters: Vec<SharedMeter>, clock: Clock) -> ServedLine {
+        ServedLine {
             meters,
             clock,
             faults: Faults::default(),
@@ -42,7 +42,7 @@ impl IecLine {
 /// Serves `line` on `address` until `shutdown` fires. Returns the bound
 /// address (bind `127.0.0.1:0` for a free port).
 pub async fn spawn_iec_tcp(
-    line: IecLine,
+    line: ServedLine,
     address: &str,
     shutdown: Shutdown,
 ) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {
@@ -65,7 +65,7 @@ pub async fn spawn_iec_tcp(
 
 /// Creates a pseudo-terminal pair and serves `line` on it. Returns the
 /// path a client opens.
-pub fn spawn_iec_pty(line: IecLine, shutdown: Shutdown) -> std::io::Result<(PathBuf, JoinHandle<()>)> {
+pub fn spawn_iec_pty(line: ServedLine, shutdown: Shutdown) -> std::io::Result<(PathBuf, JoinHandle<()>)> {
     let (master, slave) = tokio_serial::SerialStream::pair().map_err(|e| std::io::Error::other(e.to_string()))?;
     let path = serialport::SerialPort::name(&slave)
         .map(PathBuf::from)
@@ -81,8 +81,8 @@ pub fn spawn_iec_pty(line: IecLine, shutdown: Shutdown) -> std::io::Result<(Path
 /// One line on a byte stream: messages are decoded from the front of the
 /// buffer (noise before them skipped); a command with a bad BCC gets NAK,
 /// anything else malformed is dropped.
-async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, config: IecLine, stop: Shutdown) {
-    let mut line = Line::new(config.meters, config.clock, config.faults);
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, config: ServedLine, stop: Shutdown) {
+    let mut line = LineSession::new(config.meters, config.clock, config.faults);
     let mut buffer = Vec::with_capacity(512);
     let mut chunk = [0u8; 512];
     loop {

@@ -51,7 +51,7 @@ enum State {
     },
 }
 
-pub struct Line {
+pub struct LineSession {
     meters: Vec<SharedMeter>,
     clock: Clock,
     pub faults: Faults,
@@ -60,9 +60,9 @@ pub struct Line {
     last: Option<Vec<u8>>,
 }
 
-impl Line {
-    pub fn new(meters: Vec<SharedMeter>, clock: Clock, faults: Faults) -> Line {
-        Line {
+impl LineSession {
+    pub fn new(meters: Vec<SharedMeter>, clock: Clock, faults: Faults) -> LineSession {
+        LineSession {
             meters,
             clock,
             faults,
