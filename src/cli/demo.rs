@@ -174,7 +174,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             }
             let address = UnitAddress::new(i64::from(*unit))?;
             insert_device(
-                &pool,
+                &mut *pool.acquire().await?,
                 &NewDevice {
                     bus_id: row.id,
                     name,

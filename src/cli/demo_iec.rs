@@ -107,7 +107,7 @@ pub(super) async fn start_iec_fleet(
                 continue;
             }
             insert_device(
-                pool,
+                &mut *pool.acquire().await?,
                 &NewDevice {
                     bus_id: row.id,
                     name,
