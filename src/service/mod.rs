@@ -5,14 +5,19 @@
 //! caller's role first and writes its audit row on the transaction of its
 //! change.
 
+pub mod billing;
 pub mod buses;
 mod caller;
+pub mod data_quality;
 mod device_address;
 pub mod device_settings;
 pub mod devices;
 mod error;
 pub mod events;
+pub mod load_profile;
+pub mod load_profile_corrections;
 pub mod physical_limits;
+pub mod readings;
 pub mod sites;
 
 pub use caller::Caller;

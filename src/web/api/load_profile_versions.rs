@@ -4,16 +4,17 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::load_profile::{bad, configured_interval_minutes};
+use super::load_profile::bad;
 use crate::device::obis::ObisCode;
 use crate::device::reading::Quality;
 use crate::domain::ids::DeviceId;
 use crate::domain::role::Right;
-use crate::store::interval_corrections::{IntervalVersion, fetch_interval_versions};
+use crate::service::load_profile;
+use crate::store::interval_corrections::IntervalVersion;
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::state::AppState;
@@ -87,10 +88,7 @@ pub async fn get_interval_versions(
     caller.require(Right::Read)?;
     let obis = match query.obis.as_deref() {
         None | Some("") => return Err(bad("obis", "is required, e.g. obis=1-0:1.8.0")),
-        Some(text) => text
-            .parse::<ObisCode>()
-            .map_err(|error| bad("obis", error))?
-            .to_string(),
+        Some(text) => text.parse::<ObisCode>().map_err(|error| bad("obis", error))?,
     };
     let start = match query.start.as_deref() {
         None | Some("") => return Err(bad("start", "is required, e.g. start=2026-11-22T08:15:00Z")),
@@ -103,15 +101,7 @@ pub async fn get_interval_versions(
             })?
             .with_timezone(&Utc),
     };
-    let device = DeviceId(id);
-    configured_interval_minutes(&state, device).await?;
-    let rows = fetch_interval_versions(&state.pool, device, &obis, start).await?;
-    if rows.is_empty() {
-        return Err(ApiError::not_found(format!(
-            "no interval of {obis} starts at {} on device {id}",
-            start.to_rfc3339_opts(SecondsFormat::AutoSi, true)
-        )));
-    }
+    let rows = load_profile::interval_versions(&state.pool, &caller, DeviceId(id), &obis, start).await?;
     Ok(Json(IntervalVersions {
         versions: rows.into_iter().map(version).collect(),
     }))

@@ -13,6 +13,7 @@ use super::pages::{BillingLine, Cell, CommandOption, DevicePage, EventLine, Qual
 use super::{signed_in, signed_in_page};
 use crate::domain::ids::DeviceId;
 use crate::domain::role::Right;
+use crate::service::data_quality::{DataQuality, device_data_quality};
 use crate::store::billing::fetch_billing_periods;
 use crate::store::buses::fetch_bus;
 use crate::store::command_jobs::fetch_latest_command_job;
@@ -21,7 +22,6 @@ use crate::store::events::fetch_device_events;
 use crate::store::intervals::{fetch_device_interval_minutes, fetch_interval_summary};
 use crate::store::read_jobs::fetch_latest_read_job;
 use crate::store::readings::{StoredReading, fetch_latest};
-use crate::web::api::data_quality::{DataQuality, device_data_quality};
 use crate::web::api::reads::start_read;
 use crate::web::auth::Caller;
 use crate::web::error::ApiError;
