@@ -24,7 +24,7 @@ use crate::startup::{redact, start};
 use crate::store::buses::upsert_bus;
 use crate::store::database::{connect, create_database_if_missing, migrate};
 use crate::store::devices::{DeviceAddress, NewDevice, fetch_devices_on_bus, insert_device};
-use crate::store::tokens::insert_token;
+use crate::service::tokens::issue_token;
 
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
@@ -212,7 +212,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             config.bind
         )
     })?;
-    let token = insert_token(&pool, "demo", Role::Engineer).await?;
+    let token = issue_token(&pool, "demo", Role::Engineer).await?;
     let app = start(&config, pool, profiles, listener, shutdown);
     println!();
     println!("Ohmnibus demo is running. Press Ctrl-C to stop.");

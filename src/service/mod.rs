@@ -19,6 +19,7 @@ pub mod load_profile_corrections;
 pub mod physical_limits;
 pub mod readings;
 pub mod sites;
+pub mod tokens;
 
 pub use caller::Caller;
 pub use error::ServiceError;

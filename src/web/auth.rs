@@ -8,7 +8,7 @@ use axum::http::request::Parts;
 use super::error::ApiError;
 use super::state::AppState;
 pub use crate::service::Caller;
-use crate::store::tokens::fetch_token_owner;
+use crate::service::tokens::authenticate;
 
 /// Name of the cookie holding the UI session's token.
 pub const SESSION_COOKIE: &str = "ohmnibus_token";
@@ -33,12 +33,8 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let token = token_from(parts).ok_or_else(ApiError::unauthenticated)?;
-        let owner = fetch_token_owner(&state.pool, &token)
+        authenticate(&state.pool, &token)
             .await?
-            .ok_or_else(ApiError::unauthenticated)?;
-        Ok(Caller {
-            user: owner.user,
-            role: owner.role,
-        })
+            .ok_or_else(ApiError::unauthenticated)
     }
 }
