@@ -16,6 +16,7 @@ use crate::domain::address::UnitAddress;
 use crate::domain::clock::Clock;
 use crate::domain::role::Role;
 use crate::domain::transport::{Parity, Transport};
+use crate::service::tokens::issue_token;
 use crate::sim::bus::SimBus;
 use crate::sim::device::{Outages, SimDevice};
 use crate::sim::model::model_for;
@@ -24,7 +25,6 @@ use crate::startup::{redact, start};
 use crate::store::buses::upsert_bus;
 use crate::store::database::{connect, create_database_if_missing, migrate};
 use crate::store::devices::{DeviceAddress, NewDevice, fetch_devices_on_bus, insert_device};
-use crate::service::tokens::issue_token;
 
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {

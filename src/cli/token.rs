@@ -4,9 +4,9 @@ use anyhow::Context;
 use clap::Subcommand;
 
 use crate::domain::role::Role;
+use crate::service::tokens::issue_token;
 use crate::startup::redact;
 use crate::store::database::{connect, migrate};
-use crate::service::tokens::issue_token;
 
 #[derive(Subcommand)]
 pub enum TokenCommand {

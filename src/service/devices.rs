@@ -10,7 +10,9 @@ use crate::domain::ids::{BusId, DeviceId};
 use crate::domain::role::Right;
 use crate::store::audit::insert_audit;
 use crate::store::buses::fetch_bus;
-use crate::store::devices::{DeviceRow, NewDevice as StoreNewDevice, fetch_device, fetch_devices, insert_device};
+use crate::store::devices::{
+    DeviceRow, NewDevice as StoreNewDevice, fetch_device, fetch_devices, fetch_devices_on_bus, insert_device,
+};
 
 /// Longest poll period a device may have (one day).
 pub const MAX_PERIOD_SECONDS: u32 = 86_400;
@@ -118,6 +120,12 @@ pub async fn add_device(
 pub async fn list_devices(pool: &PgPool, caller: &Caller) -> Result<Vec<DeviceRow>, ServiceError> {
     caller.require(Right::Read)?;
     Ok(fetch_devices(pool).await?)
+}
+
+/// The polled devices of a bus, by address.
+pub async fn list_devices_on_bus(pool: &PgPool, caller: &Caller, bus: BusId) -> Result<Vec<DeviceRow>, ServiceError> {
+    caller.require(Right::Read)?;
+    Ok(fetch_devices_on_bus(pool, bus).await?)
 }
 
 pub async fn get_device(pool: &PgPool, caller: &Caller, id: DeviceId) -> Result<DeviceRow, ServiceError> {

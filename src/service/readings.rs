@@ -9,7 +9,7 @@ use super::{Caller, ServiceError};
 use crate::device::obis::ObisCode;
 use crate::domain::ids::DeviceId;
 use crate::domain::role::Right;
-use crate::store::readings::{StoredReading, fetch_latest, fetch_readings};
+use crate::store::readings::{StoredReading, fetch_latest, fetch_latest_of_codes, fetch_readings};
 
 /// Page size when none is asked for.
 pub const DEFAULT_LIMIT: i64 = 1_000;
@@ -25,6 +25,17 @@ pub async fn latest_registers(
     caller.require(Right::Read)?;
     existing_device(pool, device).await?;
     Ok(fetch_latest(pool, device).await?)
+}
+
+/// The latest value of each of `codes` on every device that reported it:
+/// (device, code, value, unit).
+pub async fn latest_of_codes(
+    pool: &PgPool,
+    caller: &Caller,
+    codes: &[&str],
+) -> Result<Vec<(DeviceId, String, f64, String)>, ServiceError> {
+    caller.require(Right::Read)?;
+    Ok(fetch_latest_of_codes(pool, codes).await?)
 }
 
 /// Which readings to page through: one code over `[from, to)`, after the

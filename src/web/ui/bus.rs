@@ -10,9 +10,8 @@ use super::pages::{BusPage, FoundView, ScanView, TrafficRow};
 use super::{signed_in, signed_in_page};
 use crate::domain::ids::BusId;
 use crate::poll::link_stats::Counters;
-use crate::service::devices::{NewDevice, Periods, add_device};
-use crate::store::buses::fetch_bus;
-use crate::store::devices::fetch_devices_on_bus;
+use crate::service::buses::get_bus;
+use crate::service::devices::{NewDevice, Periods, add_device, list_devices_on_bus};
 use crate::store::scans::fetch_latest_scan;
 use crate::web::api::scans::{NewScan, start_scan};
 use crate::web::auth::Caller;
@@ -53,10 +52,8 @@ pub async fn get_bus_page(
 }
 
 async fn build(state: &AppState, caller: Caller, id: BusId) -> Result<BusPage, ApiError> {
-    let bus = fetch_bus(&state.pool, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no bus {id}")))?;
-    let devices = fetch_devices_on_bus(&state.pool, id).await?;
+    let bus = get_bus(&state.pool, &caller, id).await?;
+    let devices = list_devices_on_bus(&state.pool, &caller, id).await?;
     let counters = state.stats.links.bus(id);
     let mut rows = vec![traffic("Whole bus".to_owned(), None, counters.as_ref().map(|c| &c.bus))];
     for device in &devices {

@@ -8,8 +8,8 @@ use axum::response::Response;
 use super::pages::{Cell, FleetPage, FleetRow};
 use super::signed_in_page;
 use crate::domain::state::DeviceState;
-use crate::store::devices::fetch_devices;
-use crate::store::readings::fetch_latest_of_codes;
+use crate::service::devices::list_devices;
+use crate::service::readings::latest_of_codes;
 use crate::web::auth::Caller;
 use crate::web::error::ApiError;
 use crate::web::state::AppState;
@@ -39,8 +39,8 @@ pub async fn get_fleet_page(State(state): State<AppState>, caller: Result<Caller
 }
 
 async fn build(state: &AppState, caller: Caller) -> Result<FleetPage, ApiError> {
-    let devices = fetch_devices(&state.pool).await?;
-    let latest = fetch_latest_of_codes(&state.pool, &KEY_CODES).await?;
+    let devices = list_devices(&state.pool, &caller).await?;
+    let latest = latest_of_codes(&state.pool, &caller, &KEY_CODES).await?;
     let mut values: HashMap<(i64, &str), (f64, &str)> = HashMap::new();
     for (device, code, value, unit) in &latest {
         values.insert((device.0, code.as_str()), (*value, unit.as_str()));
