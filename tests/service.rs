@@ -353,3 +353,24 @@ async fn a_change_whose_audit_row_fails_is_not_stored() {
         .unwrap();
     assert_eq!(devices, 0, "the device was stored without its audit row");
 }
+
+#[tokio::test]
+async fn a_token_is_issued_with_its_audit_row_or_not_at_all() {
+    use ohmnibus::service::tokens::{authenticate, issue_token};
+    let (pool, _) = common::fresh_database().await;
+    let token = issue_token(&pool, " alice ", Role::Operator).await.unwrap();
+    let alice = authenticate(&pool, &token).await.unwrap().unwrap();
+    assert_eq!((alice.user.as_str(), alice.role), ("alice", Role::Operator));
+    assert!(authenticate(&pool, "ohm_unknown").await.unwrap().is_none());
+
+    let refused = issue_token(&pool, "alice", Role::Engineer).await.unwrap_err();
+    assert_eq!(field_of(&refused), "conflict name");
+    let blank = issue_token(&pool, "  ", Role::Viewer).await.unwrap_err();
+    assert_eq!(blank.to_string(), "name: must not be empty");
+    assert_eq!(audit_rows(&pool, "create_token").await, 1);
+    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(users, 1);
+}

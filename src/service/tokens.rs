@@ -6,6 +6,7 @@ use sqlx::PgPool;
 
 use super::{Caller, ServiceError};
 use crate::domain::role::Role;
+use crate::store::audit::insert_audit;
 use crate::store::tokens::{fetch_token_owner, insert_token};
 
 /// Issues a token for user `name` with `role` (the user is created, or
@@ -17,7 +18,18 @@ pub async fn issue_token(pool: &PgPool, name: &str, role: Role) -> Result<String
     if name.is_empty() {
         return Err(ServiceError::invalid("name", "must not be empty"));
     }
-    Ok(insert_token(pool, name, role).await?)
+    let mut transaction = pool.begin().await?;
+    let token = insert_token(&mut *transaction, name, role).await?;
+    insert_audit(
+        &mut *transaction,
+        "ohmnibus token create",
+        "create_token",
+        &format!("user/{name}"),
+        serde_json::json!({"role": role.as_str()}),
+    )
+    .await?;
+    transaction.commit().await?;
+    Ok(token)
 }
 
 /// The caller a valid, unrevoked token stands for; `None` for any other text.
