@@ -101,7 +101,7 @@ async fn derivation_round(meters: usize) {
     let reads = minute_reads(from, 1_440);
     for unit in 1..=meters {
         let device = insert_device(
-            &pool,
+            &mut pool.acquire().await.unwrap(),
             &NewDevice {
                 bus_id: bus.id,
                 name: &format!("meter {unit}"),

@@ -9,6 +9,7 @@ pub mod domain;
 pub mod metering;
 pub mod poll;
 pub mod protocol;
+pub mod service;
 pub mod shutdown;
 pub mod sim;
 pub mod startup;

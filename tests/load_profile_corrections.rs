@@ -13,8 +13,8 @@ use ohmnibus::domain::ids::DeviceId;
 use ohmnibus::domain::quality::Quality;
 use ohmnibus::domain::role::Role;
 use ohmnibus::domain::unit::Unit;
-use ohmnibus::store::profile_corrections::fetch_interval_versions;
 use ohmnibus::store::load_profile::insert_meter_intervals;
+use ohmnibus::store::profile_corrections::fetch_interval_versions;
 use serde_json::{Value, json};
 
 fn at(hour: u32, minute: u32) -> DateTime<Utc> {

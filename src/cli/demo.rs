@@ -16,6 +16,7 @@ use crate::domain::address::UnitAddress;
 use crate::domain::clock::Clock;
 use crate::domain::role::Role;
 use crate::domain::transport::{Parity, Transport};
+use crate::service::tokens::issue_token;
 use crate::sim::bus::SimBus;
 use crate::sim::catalog::model_for;
 use crate::sim::device::{Outages, SimDevice};
@@ -24,7 +25,6 @@ use crate::startup::{redact, start};
 use crate::store::buses::upsert_bus;
 use crate::store::database::{connect, create_database_if_missing, migrate};
 use crate::store::devices::{DeviceAddress, NewDevice, fetch_devices_on_bus, insert_device};
-use crate::store::tokens::insert_token;
 
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
@@ -174,7 +174,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             }
             let address = UnitAddress::new(i64::from(*unit))?;
             insert_device(
-                &pool,
+                &mut *pool.acquire().await?,
                 &NewDevice {
                     bus_id: row.id,
                     name,
@@ -212,7 +212,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             config.bind
         )
     })?;
-    let token = insert_token(&pool, "demo", Role::Engineer).await?;
+    let token = issue_token(&pool, "demo", Role::Engineer).await?;
     let app = start(&config, pool, profiles, listener, shutdown);
     println!();
     println!("Ohmnibus demo is running. Press Ctrl-C to stop.");

@@ -102,7 +102,7 @@ pub(super) async fn start_iec_fleet(pool: &PgPool, zone: Tz, mut seed: u64, shut
                 continue;
             }
             insert_device(
-                pool,
+                &mut *pool.acquire().await?,
                 &NewDevice {
                     bus_id: row.id,
                     name,

@@ -4,9 +4,9 @@ use anyhow::Context;
 use clap::Subcommand;
 
 use crate::domain::role::Role;
+use crate::service::tokens::issue_token;
 use crate::startup::redact;
 use crate::store::database::{connect, migrate};
-use crate::store::tokens::insert_token;
 
 #[derive(Subcommand)]
 pub enum TokenCommand {
@@ -31,7 +31,7 @@ pub async fn run(command: TokenCommand) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("connecting to {}", redact(&url)))?;
             migrate(&pool).await.context("applying migrations")?;
-            let token = insert_token(&pool, name, role).await?;
+            let token = issue_token(&pool, name, role).await?;
             eprintln!("token for {name} with role {role}:");
             println!("{token}");
             Ok(())

@@ -1,11 +1,12 @@
-//! The audit log: who changed what, append-only.
+//! The audit log: who changed what, append-only. A use case writes its row
+//! on the transaction of its change, so neither is stored without the other.
 
-use sqlx::PgPool;
+use sqlx::PgExecutor;
 
 use super::error::StoreError;
 
-pub async fn insert_audit(
-    pool: &PgPool,
+pub async fn insert_audit<'e>(
+    db: impl PgExecutor<'e>,
     actor: &str,
     action: &str,
     target: &str,
@@ -16,7 +17,7 @@ pub async fn insert_audit(
         .bind(action)
         .bind(target)
         .bind(detail)
-        .execute(pool)
+        .execute(db)
         .await?;
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! billing schedule, and the reads around a schedule instant.
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::{PgExecutor, PgPool};
 
 use super::error::StoreError;
 use crate::domain::ids::{DeviceId, SiteId};
@@ -114,8 +114,8 @@ pub async fn fetch_sites(pool: &PgPool) -> Result<Vec<SiteRow>, StoreError> {
 
 /// Sets a site's billing schedule (both or neither, as the table's
 /// `sites_billing_schedule_check` requires); `None` when there is no such site.
-pub async fn update_site_schedule(
-    pool: &PgPool,
+pub async fn update_site_schedule<'e>(
+    db: impl PgExecutor<'e>,
     site: SiteId,
     schedule: Option<(i16, i16)>,
 ) -> Result<Option<SiteRow>, StoreError> {
@@ -126,18 +126,22 @@ pub async fn update_site_schedule(
     .bind(site)
     .bind(schedule.map(|s| s.0))
     .bind(schedule.map(|s| s.1))
-    .fetch_optional(pool)
+    .fetch_optional(db)
     .await?)
 }
 
 /// Sets a site's zone; `None` when there is no such site.
-pub async fn update_site_zone(pool: &PgPool, site: SiteId, zone: IanaZone) -> Result<Option<SiteRow>, StoreError> {
+pub async fn update_site_zone<'e>(
+    db: impl PgExecutor<'e>,
+    site: SiteId,
+    zone: IanaZone,
+) -> Result<Option<SiteRow>, StoreError> {
     Ok(sqlx::query_as(
         "UPDATE sites SET time_zone = $2 WHERE id = $1 \
          RETURNING id, id AS site_id, name, time_zone, billing_day, billing_hour",
     )
     .bind(site)
     .bind(zone)
-    .fetch_optional(pool)
+    .fetch_optional(db)
     .await?)
 }

@@ -1,8 +1,8 @@
 //! Buses and their sites.
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
 use sqlx::types::Json;
+use sqlx::{PgConnection, PgExecutor, PgPool};
 
 use super::error::{StoreError, on_constraint};
 use crate::domain::ids::{BusId, SiteId};
@@ -35,7 +35,7 @@ macro_rules! select_buses {
 }
 
 pub async fn insert_bus(
-    pool: &PgPool,
+    db: &mut PgConnection,
     name: &str,
     site_id: Option<SiteId>,
     transport: &Transport,
@@ -47,16 +47,16 @@ pub async fn insert_bus(
     .bind(name)
     .bind(site_id)
     .bind(Json(transport))
-    .fetch_one(pool)
+    .fetch_one(&mut *db)
     .await
     .map_err(on_constraint)?;
-    Ok(fetch_bus(pool, id).await?.expect("bus just inserted"))
+    Ok(fetch_bus(&mut *db, id).await?.expect("bus just inserted"))
 }
 
-pub async fn fetch_bus(pool: &PgPool, id: BusId) -> Result<Option<BusRow>, StoreError> {
+pub async fn fetch_bus<'e>(db: impl PgExecutor<'e>, id: BusId) -> Result<Option<BusRow>, StoreError> {
     Ok(sqlx::query_as(select_buses!("WHERE b.id = $1"))
         .bind(id)
-        .fetch_optional(pool)
+        .fetch_optional(db)
         .await?)
 }
 

@@ -1,7 +1,7 @@
 //! Devices, their schedules and their polling status.
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgExecutor, PgPool};
 
 use super::error::{StoreError, on_constraint};
 use crate::domain::address::UnitAddress;
@@ -99,7 +99,7 @@ macro_rules! select_devices {
     };
 }
 
-pub async fn insert_device(pool: &PgPool, device: &NewDevice<'_>) -> Result<DeviceRow, StoreError> {
+pub async fn insert_device(db: &mut PgConnection, device: &NewDevice<'_>) -> Result<DeviceRow, StoreError> {
     let id: DeviceId = sqlx::query_scalar(
         "INSERT INTO devices (bus_id, name, profile, address, iec_address, realtime_seconds, energy_seconds, \
          history_seconds) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
@@ -118,16 +118,16 @@ pub async fn insert_device(pool: &PgPool, device: &NewDevice<'_>) -> Result<Devi
     .bind(i32::try_from(device.realtime_seconds).unwrap_or(i32::MAX))
     .bind(i32::try_from(device.energy_seconds).unwrap_or(i32::MAX))
     .bind(i32::try_from(device.history_seconds).unwrap_or(i32::MAX))
-    .fetch_one(pool)
+    .fetch_one(&mut *db)
     .await
     .map_err(on_constraint)?;
-    Ok(fetch_device(pool, id).await?.expect("device just inserted"))
+    Ok(fetch_device(&mut *db, id).await?.expect("device just inserted"))
 }
 
-pub async fn fetch_device(pool: &PgPool, id: DeviceId) -> Result<Option<DeviceRow>, StoreError> {
+pub async fn fetch_device<'e>(db: impl PgExecutor<'e>, id: DeviceId) -> Result<Option<DeviceRow>, StoreError> {
     Ok(sqlx::query_as(select_devices!("WHERE d.id = $1"))
         .bind(id)
-        .fetch_optional(pool)
+        .fetch_optional(db)
         .await?)
 }
 
@@ -190,7 +190,7 @@ pub struct DeviceSettings<'a> {
 /// interval length and its physical limits.
 /// The poller picks the change up at its next look at the configuration.
 pub async fn update_device_settings(
-    pool: &PgPool,
+    db: &mut PgConnection,
     id: DeviceId,
     settings: &DeviceSettings<'_>,
 ) -> Result<Option<DeviceRow>, StoreError> {
@@ -211,14 +211,14 @@ pub async fn update_device_settings(
     .bind(settings.max_current_a)
     .bind(settings.voltage_v)
     .bind(i16::from(settings.phases))
-    .execute(pool)
+    .execute(&mut *db)
     .await
     .map_err(on_constraint)?
     .rows_affected();
     if updated == 0 {
         return Ok(None);
     }
-    fetch_device(pool, id).await
+    fetch_device(&mut *db, id).await
 }
 
 /// What bounds a device's consumption physically, as configured: CT ratio,

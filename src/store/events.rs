@@ -1,7 +1,7 @@
 //! Events: conditions with a start and, once over, a clear time.
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::{PgExecutor, PgPool};
 
 use super::error::StoreError;
 use crate::domain::event::{EventCode, EventKind};
@@ -165,7 +165,11 @@ pub async fn fetch_events(pool: &PgPool, filter: &EventFilter) -> Result<Vec<Eve
 
 /// Records who acknowledged an event. The first acknowledgement stands: a
 /// second one leaves the event as it is. `None` when there is no such event.
-pub async fn update_event_acknowledged(pool: &PgPool, id: i64, user: &str) -> Result<Option<EventRow>, StoreError> {
+pub async fn update_event_acknowledged<'e>(
+    db: impl PgExecutor<'e>,
+    id: i64,
+    user: &str,
+) -> Result<Option<EventRow>, StoreError> {
     Ok(sqlx::query_as(
         "UPDATE events SET acknowledged_by = COALESCE(acknowledged_by, $2), \
                            acknowledged_at = COALESCE(acknowledged_at, now()) \
@@ -174,6 +178,6 @@ pub async fn update_event_acknowledged(pool: &PgPool, id: i64, user: &str) -> Re
     )
     .bind(id)
     .bind(user)
-    .fetch_optional(pool)
+    .fetch_optional(db)
     .await?)
 }

@@ -2,7 +2,7 @@
 //! a stored interval, source `edited`, saying who made it and why.
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::{Acquire, PgPool, Postgres};
 
 use super::error::StoreError;
 use super::load_profile::ProfileInterval;
@@ -23,15 +23,16 @@ pub struct Correction {
 /// Stores every correction as the next version of its interval (its
 /// length, unit and meter status kept from the newest version, flagged
 /// `edited`), all or none. `Ok(Err(i))`: correction `i` names no stored
-/// interval, and nothing was stored.
-pub async fn insert_interval_corrections(
-    pool: &PgPool,
+/// interval, and nothing was stored. Given a transaction, the corrections
+/// are a savepoint of it.
+pub async fn insert_interval_corrections<'c>(
+    db: impl Acquire<'c, Database = Postgres>,
     device: DeviceId,
     corrections: &[Correction],
     changed_by: &str,
     reason: &str,
 ) -> Result<Result<Vec<ProfileInterval>, usize>, StoreError> {
-    let mut transaction = pool.begin().await?;
+    let mut transaction = db.begin().await?;
     let mut stored = Vec::with_capacity(corrections.len());
     for (i, correction) in corrections.iter().enumerate() {
         let row: Option<ProfileInterval> = sqlx::query_as(

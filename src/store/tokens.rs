@@ -3,7 +3,7 @@
 
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use sqlx::PgPool;
+use sqlx::{Acquire, PgPool, Postgres};
 
 use super::error::StoreError;
 use crate::domain::role::Role;
@@ -20,15 +20,20 @@ fn digest(token: &str) -> Vec<u8> {
 }
 
 /// Creates user `name` with `role`, or reuses it when it already has that
-/// role, and issues a new token for it; the issue is written to the audit
-/// log. A name held by a user of another role is refused: quietly changing
-/// the role would change what every token of that user may do. Returns the
-/// token text, which is not stored anywhere.
-pub async fn insert_token(pool: &PgPool, name: &str, role: Role) -> Result<String, StoreError> {
+/// role, and issues a new token for it, all or nothing (given a
+/// transaction, as a savepoint of it). A name held by a user of another
+/// role is refused: quietly changing the role would change what every
+/// token of that user may do. Returns the token text, which is not stored
+/// anywhere.
+pub async fn insert_token<'c>(
+    db: impl Acquire<'c, Database = Postgres>,
+    name: &str,
+    role: Role,
+) -> Result<String, StoreError> {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     let token = format!("ohm_{}", hex::encode(bytes));
-    let mut transaction = pool.begin().await?;
+    let mut transaction = db.begin().await?;
     sqlx::query("INSERT INTO users (name, role) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
         .bind(name)
         .bind(role.as_str())
@@ -47,12 +52,6 @@ pub async fn insert_token(pool: &PgPool, name: &str, role: Role) -> Result<Strin
     sqlx::query("INSERT INTO api_tokens (user_id, token_sha256) VALUES ($1, $2)")
         .bind(user_id)
         .bind(digest(&token))
-        .execute(&mut *transaction)
-        .await?;
-    sqlx::query("INSERT INTO audit_log (actor, action, target, detail) VALUES ($1, 'create_token', $2, $3)")
-        .bind("ohmnibus token create")
-        .bind(format!("user/{name}"))
-        .bind(serde_json::json!({"role": role.as_str()}))
         .execute(&mut *transaction)
         .await?;
     transaction.commit().await?;

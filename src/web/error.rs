@@ -9,6 +9,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::poll::command::CommandError;
+use crate::service::ServiceError;
 use crate::store::StoreError;
 
 #[derive(Debug)]
@@ -50,6 +51,24 @@ impl ApiError {
             "invalid_field",
             format!("{field}: {reason}"),
         )
+    }
+
+    /// A bad query parameter (400, `invalid_parameter`), named.
+    pub fn parameter(field: &str, reason: impl std::fmt::Display) -> ApiError {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            format!("{field}: {reason}"),
+        )
+    }
+
+    /// For endpoints whose inputs are query parameters: an invalid one is a
+    /// 400 `invalid_parameter`; every other error maps as usual.
+    pub fn from_query(error: ServiceError) -> ApiError {
+        match error {
+            ServiceError::Invalid { field, reason } => ApiError::parameter(&field, reason),
+            other => other.into(),
+        }
     }
 
     pub fn not_found(what: impl Into<String>) -> ApiError {
@@ -100,11 +119,24 @@ impl From<CommandError> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
+        ServiceError::from(error).into()
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    /// Not found 404, conflict 409, invalid input 422 (`invalid_field`),
+    /// forbidden 403; a database out of reach 503, any other failure 500.
+    fn from(error: ServiceError) -> ApiError {
         match error {
-            StoreError::Conflict { field, reason } => {
+            ServiceError::NotFound(what) => ApiError::not_found(what),
+            ServiceError::Conflict { field, reason } => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", format!("{field}: {reason}"))
             }
-            StoreError::Database(error) => {
+            ServiceError::Invalid { field, reason } => ApiError::invalid(&field, reason),
+            error @ ServiceError::Forbidden { .. } => {
+                ApiError::new(StatusCode::FORBIDDEN, "forbidden", error.to_string())
+            }
+            ServiceError::Storage(error) => {
                 let unavailable = matches!(
                     error,
                     sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed

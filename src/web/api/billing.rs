@@ -8,10 +8,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::ids::DeviceId;
-use crate::domain::role::Right;
 use crate::metering::billing::BillingPeriod;
-use crate::store::billing::fetch_billing_periods;
-use crate::store::devices::fetch_device;
+use crate::service::billing;
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::state::AppState;
@@ -88,12 +86,7 @@ pub async fn list_billing_periods(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<PeriodList>, ApiError> {
-    caller.require(Right::Read)?;
-    let device = DeviceId(id);
-    fetch_device(&state.pool, device)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no device {device}")))?;
-    let periods = fetch_billing_periods(&state.pool, device).await?;
+    let periods = billing::billing_periods(&state.pool, &caller, DeviceId(id)).await?;
     Ok(Json(PeriodList {
         periods: periods.into_iter().map(Period::from).collect(),
     }))

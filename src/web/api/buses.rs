@@ -12,8 +12,8 @@ use crate::domain::role::Right;
 use crate::domain::transport::Transport;
 use crate::poll::link_stats::{BusCounters, Counters};
 use crate::poll::stats::PollStats;
-use crate::store::audit::insert_audit;
-use crate::store::buses::{BusRow, fetch_bus, fetch_buses, insert_bus};
+use crate::service::buses;
+use crate::store::buses::BusRow;
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::json::ApiJson;
@@ -167,22 +167,12 @@ pub async fn create_bus(
     // The role first: a request outside it gets 403 whatever its body.
     caller.require(Right::Configure)?;
     let ApiJson(body) = body?;
-    let name = body.name.trim();
-    if name.is_empty() {
-        return Err(ApiError::invalid("name", "must not be empty"));
-    }
-    body.transport
-        .check()
-        .map_err(|error| ApiError::invalid(error.field, error.reason))?;
-    let row = insert_bus(&state.pool, name, body.site_id, &body.transport).await?;
-    insert_audit(
-        &state.pool,
-        &caller.user,
-        "create_bus",
-        &format!("bus/{}", row.id),
-        serde_json::json!({"name": name, "transport": body.transport}),
-    )
-    .await?;
+    let new = buses::NewBus {
+        name: body.name,
+        transport: body.transport,
+        site_id: body.site_id,
+    };
+    let row = buses::create_bus(&state.pool, &caller, &new).await?;
     Ok((StatusCode::CREATED, Json(Bus::new(row, &state.stats))))
 }
 
@@ -190,8 +180,7 @@ pub async fn create_bus(
 #[utoipa::path(get, path = "/api/v1/buses", tag = "buses",
     responses((status = 200, body = BusList), (status = 401, body = ErrorBody)))]
 pub async fn list_buses(State(state): State<AppState>, caller: Caller) -> Result<Json<BusList>, ApiError> {
-    caller.require(Right::Read)?;
-    let buses = fetch_buses(&state.pool)
+    let buses = buses::list_buses(&state.pool, &caller)
         .await?
         .into_iter()
         .map(|row| Bus::new(row, &state.stats))
@@ -209,9 +198,6 @@ pub async fn get_bus(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Bus>, ApiError> {
-    caller.require(Right::Read)?;
-    let row = fetch_bus(&state.pool, BusId(id))
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no bus {id}")))?;
+    let row = buses::get_bus(&state.pool, &caller, BusId(id)).await?;
     Ok(Json(Bus::new(row, &state.stats)))
 }

@@ -3,26 +3,16 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use chrono::{DateTime, Datelike, Months, NaiveDate, TimeDelta, Utc};
-use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
 use utoipa::{IntoParams, ToSchema};
 
-use super::load_profile::{bad, instant};
-use crate::device::registry::ProfileSet;
+use super::load_profile::instant;
 use crate::domain::ids::DeviceId;
 use crate::domain::role::Right;
-use crate::metering::data_quality::{MonthQuality, summarize};
-use crate::metering::register_deltas::day_start;
-use crate::store::StoreError;
-use crate::store::data_quality::{fetch_interval_starts, fetch_quality_device};
+use crate::service::data_quality as service;
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::state::AppState;
-
-/// The longest window one request may ask for (a year and a day).
-const MAX_DAYS: i64 = 366;
 
 /// One local month.
 #[derive(Debug, Serialize, ToSchema)]
@@ -77,66 +67,26 @@ pub struct DataQualityQuery {
     to: Option<String>,
 }
 
-fn rounded(share: f64) -> f64 {
-    (share * 10_000.0).round() / 10_000.0
-}
-
-fn month_summary(month: MonthQuality) -> MonthSummary {
-    MonthSummary {
-        month: month.label(),
-        expected: month.expected,
-        actual: month.actual,
-        estimated: month.estimated,
-        missing: month.missing,
-        actual_share: rounded(month.share(month.actual)),
-        estimated_share: rounded(month.share(month.estimated)),
-        missing_share: rounded(month.share(month.missing)),
+impl From<service::DataQuality> for DataQuality {
+    fn from(quality: service::DataQuality) -> DataQuality {
+        DataQuality {
+            interval_minutes: quality.interval_minutes,
+            months: quality
+                .months
+                .into_iter()
+                .map(|month| MonthSummary {
+                    month: month.month,
+                    expected: month.expected,
+                    actual: month.actual,
+                    estimated: month.estimated,
+                    missing: month.missing,
+                    actual_share: month.actual_share,
+                    estimated_share: month.estimated_share,
+                    missing_share: month.missing_share,
+                })
+                .collect(),
+        }
     }
-}
-
-/// The start of the local month `months - 1` months before the one holding
-/// `to`: a window of `months` calendar months.
-fn months_before(to: DateTime<Utc>, zone: Tz, months: u32) -> DateTime<Utc> {
-    let local = to.with_timezone(&zone).date_naive();
-    NaiveDate::from_ymd_opt(local.year(), local.month(), 1)
-        .and_then(|first| first.checked_sub_months(Months::new(months.saturating_sub(1))))
-        .map_or(to - TimeDelta::days(365), |first| day_start(first, zone))
-}
-
-/// A device's summary over `[from, to)` (`from` none: the `months` calendar
-/// months up to `to`, in the site's zone), or `None` when there is no such device.
-pub(crate) async fn device_data_quality(
-    pool: &PgPool,
-    profiles: &ProfileSet,
-    device: DeviceId,
-    (from, to): (Option<DateTime<Utc>>, DateTime<Utc>),
-    months: u32,
-    now: DateTime<Utc>,
-) -> Result<Option<DataQuality>, StoreError> {
-    let Some(found) = fetch_quality_device(pool, device).await? else {
-        return Ok(None);
-    };
-    let zone = found.time_zone.tz();
-    let from = from.unwrap_or_else(|| months_before(to, zone, months));
-    // A meter that keeps its own load profile records at its own period.
-    let own_period = profiles
-        .get(&found.profile)
-        .filter(|_| found.iec_address.is_some())
-        .and_then(|profile| {
-            profile
-                .iec62056
-                .as_ref()?
-                .load_profile
-                .as_ref()
-                .map(|lp| lp.interval_minutes)
-        });
-    let minutes = own_period.unwrap_or_else(|| u32::try_from(found.interval_minutes).unwrap_or(15));
-    let starts = fetch_interval_starts(pool, device, from, to).await?;
-    let months = summarize(from, to, now, found.first_interval, minutes, zone, &starts);
-    Ok(Some(DataQuality {
-        interval_minutes: i32::try_from(minutes).unwrap_or(15),
-        months: months.into_iter().map(month_summary).collect(),
-    }))
 }
 
 /// A device's data quality: per month in its site's zone, how many of the
@@ -157,19 +107,17 @@ pub async fn get_data_quality(
     Query(query): Query<DataQualityQuery>,
 ) -> Result<Json<DataQuality>, ApiError> {
     caller.require(Right::Read)?;
-    let now = state.clock.now();
-    let to = instant("to", query.to.as_deref())?.unwrap_or(now);
+    let to = instant("to", query.to.as_deref())?;
     let from = instant("from", query.from.as_deref())?;
-    if let Some(from) = from {
-        if from >= to {
-            return Err(bad("from", "must be before to"));
-        }
-        if to - from > TimeDelta::days(MAX_DAYS) {
-            return Err(bad("to", format!("the window may span at most {MAX_DAYS} days")));
-        }
-    }
-    device_data_quality(&state.pool, &state.profiles, DeviceId(id), (from, to), 12, now)
-        .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("no device {id}")))
+    let quality = service::data_quality(
+        &state.pool,
+        &state.profiles,
+        &caller,
+        DeviceId(id),
+        (from, to),
+        state.clock.now(),
+    )
+    .await
+    .map_err(ApiError::from_query)?;
+    Ok(Json(quality.into()))
 }

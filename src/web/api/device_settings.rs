@@ -7,12 +7,11 @@ use axum::extract::{Path, State};
 use serde::{Deserialize, Deserializer};
 use utoipa::ToSchema;
 
-use super::devices::{Device, ScheduleInput, period};
-use super::physical_limits::{DEFAULT_CT_RATIO, DEFAULT_PHASES, DEFAULT_VOLTAGE_V, phases, positive};
+use super::devices::{Device, ScheduleInput};
 use crate::domain::ids::DeviceId;
 use crate::domain::role::Right;
-use crate::store::audit::insert_audit;
-use crate::store::devices::{DeviceSettings, fetch_device, update_device_settings};
+use crate::service::device_settings;
+use crate::service::devices::Periods;
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::json::ApiJson;
@@ -78,85 +77,21 @@ pub async fn update_device(
 ) -> Result<Json<Device>, ApiError> {
     caller.require(Right::Configure)?;
     let ApiJson(change) = body?;
-    let id = DeviceId(id);
-    let row = fetch_device(&state.pool, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no device {id}")))?;
-    let name = match change.name.as_deref().map(str::trim) {
-        Some("") => return Err(ApiError::invalid("name", "must not be empty")),
-        Some(name) => name,
-        None => row.name.as_str(),
-    };
-    let schedule = change.schedule.as_ref();
-    let current = |seconds: i32| u32::try_from(seconds).unwrap_or(1);
-    let settings = DeviceSettings {
-        name,
-        enabled: change.enabled.unwrap_or(row.enabled),
-        realtime_seconds: period(
-            "schedule.realtime_seconds",
-            schedule.and_then(|s| s.realtime_seconds),
-            current(row.realtime_seconds),
-        )?,
-        energy_seconds: period(
-            "schedule.energy_seconds",
-            schedule.and_then(|s| s.energy_seconds),
-            current(row.energy_seconds),
-        )?,
-        history_seconds: period(
-            "schedule.history_seconds",
-            schedule.and_then(|s| s.history_seconds),
-            current(row.history_seconds),
-        )?,
-        interval_minutes: match change.interval_minutes {
-            Some(minutes @ 1..=120) => minutes,
-            Some(minutes) => {
-                return Err(ApiError::invalid(
-                    "interval_minutes",
-                    format!("{minutes} is outside 1–120 minutes"),
-                ));
-            }
-            None => current(row.interval_minutes),
-        },
-        ct_ratio: match change.ct_ratio {
-            Some(value) => positive("ct_ratio", value)?.unwrap_or(DEFAULT_CT_RATIO),
-            None => row.ct_ratio,
-        },
-        max_current_a: match change.max_current_a {
-            Some(value) => positive("max_current_a", value)?,
-            None => row.max_current_a,
-        },
-        voltage_v: match change.voltage_v {
-            Some(value) => positive("voltage_v", value)?.unwrap_or(DEFAULT_VOLTAGE_V),
-            None => row.voltage_v,
-        },
-        phases: match change.phases {
-            Some(value) => phases(value)?.unwrap_or(DEFAULT_PHASES),
-            None => u8::try_from(row.phases).unwrap_or(DEFAULT_PHASES),
-        },
-    };
-    let updated = update_device_settings(&state.pool, id, &settings)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no device {id}")))?;
-    insert_audit(
-        &state.pool,
-        &caller.user,
-        "update_device",
-        &format!("device/{id}"),
-        serde_json::json!({
-            "name": settings.name,
-            "enabled": settings.enabled,
-            "schedule": {
-                "realtime_seconds": settings.realtime_seconds,
-                "energy_seconds": settings.energy_seconds,
-                "history_seconds": settings.history_seconds,
-            },
-            "interval_minutes": settings.interval_minutes,
-            "ct_ratio": settings.ct_ratio,
-            "max_current_a": settings.max_current_a,
-            "voltage_v": settings.voltage_v,
-            "phases": settings.phases,
-        }),
-    )
-    .await?;
+    let updated = device_settings::update_device(&state.pool, &caller, DeviceId(id), &change.into()).await?;
     Ok(Json(Device::new(updated, &state.profiles)))
+}
+
+impl From<DeviceChange> for device_settings::DeviceChange {
+    fn from(change: DeviceChange) -> device_settings::DeviceChange {
+        device_settings::DeviceChange {
+            name: change.name,
+            enabled: change.enabled,
+            schedule: change.schedule.map(Periods::from).unwrap_or_default(),
+            interval_minutes: change.interval_minutes,
+            ct_ratio: change.ct_ratio,
+            max_current_a: change.max_current_a,
+            voltage_v: change.voltage_v,
+            phases: change.phases,
+        }
+    }
 }

@@ -7,26 +7,16 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::device::profile::Profile;
 use crate::device::registry::ProfileSet;
-use crate::domain::address::UnitAddress;
 use crate::domain::ids::{BusId, DeviceId};
 use crate::domain::role::Right;
 use crate::domain::state::DeviceState;
-use crate::domain::transport::{Protocol, Transport};
-use crate::store::audit::insert_audit;
-use crate::store::buses::fetch_bus;
-use crate::store::devices::{
-    DeviceAddress, DeviceRow, NewDevice as StoreNewDevice, fetch_device, fetch_devices, fetch_devices_on_bus,
-    insert_device,
-};
+use crate::service::devices::{self, Periods};
+use crate::store::devices::DeviceRow;
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::json::ApiJson;
 use crate::web::state::AppState;
-
-/// Longest poll period a device may have (one day).
-const MAX_PERIOD_SECONDS: u32 = 86_400;
 
 /// A device to create.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -164,17 +154,6 @@ pub struct DeviceList {
     pub devices: Vec<Device>,
 }
 
-pub(super) fn period(field: &str, value: Option<u32>, default: u32) -> Result<u32, ApiError> {
-    match value {
-        None => Ok(default),
-        Some(seconds @ 1..=MAX_PERIOD_SECONDS) => Ok(seconds),
-        Some(_) => Err(ApiError::invalid(
-            field,
-            format!("must be 1-{MAX_PERIOD_SECONDS} seconds"),
-        )),
-    }
-}
-
 /// Create a device (engineer). Polling starts within seconds.
 #[utoipa::path(post, path = "/api/v1/devices", tag = "devices", request_body = NewDevice,
     responses(
@@ -193,162 +172,38 @@ pub async fn create_device(
     // The role first: a request outside it gets 403 whatever its body.
     caller.require(Right::Configure)?;
     let ApiJson(body) = body?;
-    let row = add_device(&state, &caller, &body).await?;
+    let row = devices::add_device(&state.pool, &state.profiles, &caller, &body.into()).await?;
     Ok((StatusCode::CREATED, Json(Device::new(row, &state.profiles))))
 }
 
-/// Checks and creates a device, for the API and the bus page alike.
-pub(crate) async fn add_device(state: &AppState, caller: &Caller, body: &NewDevice) -> Result<DeviceRow, ApiError> {
-    caller.require(Right::Configure)?;
-    let name = body.name.trim();
-    if name.is_empty() {
-        return Err(ApiError::invalid("name", "must not be empty"));
-    }
-    let profile = state.profiles.get(&body.profile).ok_or_else(|| {
-        let known: Vec<&str> = state.profiles.names().collect();
-        ApiError::invalid(
-            "profile",
-            format!("unknown profile {:?}; known: {}", body.profile, known.join(", ")),
-        )
-    })?;
-    let bus_id = BusId(body.bus_id);
-    let Some(bus) = fetch_bus(&state.pool, bus_id).await? else {
-        return Err(ApiError::invalid("bus_id", format!("no bus {}", body.bus_id)));
-    };
-    let address = match bus.transport.0.protocol() {
-        Protocol::Modbus => modbus_address(body, &profile)?,
-        Protocol::Iec62056 => iec_address(state, body, &profile, bus_id, &bus.transport.0).await?,
-    };
-    let schedule = body.schedule.as_ref();
-    let new = StoreNewDevice {
-        bus_id,
-        name,
-        profile: &profile.name,
-        address,
-        realtime_seconds: period(
-            "schedule.realtime_seconds",
-            schedule.and_then(|s| s.realtime_seconds),
-            profile.schedule.realtime_seconds,
-        )?,
-        energy_seconds: period(
-            "schedule.energy_seconds",
-            schedule.and_then(|s| s.energy_seconds),
-            profile.schedule.energy_seconds,
-        )?,
-        history_seconds: period(
-            "schedule.history_seconds",
-            schedule.and_then(|s| s.history_seconds),
-            profile.schedule.history_seconds,
-        )?,
-    };
-    let row = insert_device(&state.pool, &new).await?;
-    insert_audit(
-        &state.pool,
-        &caller.user,
-        "create_device",
-        &format!("device/{}", row.id),
-        serde_json::json!({"name": name, "bus_id": bus_id, "profile": profile.name,
-            "address": body.address, "iec_address": body.iec_address}),
-    )
-    .await?;
-    Ok(row)
-}
-
-/// The Modbus unit of a device on a Modbus bus.
-fn modbus_address(body: &NewDevice, profile: &Profile) -> Result<DeviceAddress, ApiError> {
-    if !profile.speaks_modbus() {
-        return Err(ApiError::invalid(
-            "profile",
-            format!(
-                "{} is read over IEC 62056-21, not Modbus: put it on an iec62056_serial, optical or iec62056_tcp bus",
-                profile.name
-            ),
-        ));
-    }
-    if body.iec_address.is_some() {
-        return Err(ApiError::invalid(
-            "iec_address",
-            "a device on a Modbus bus has a unit address, not an IEC 62056-21 device address",
-        ));
-    }
-    let Some(address) = body.address else {
-        return Err(ApiError::invalid(
-            "address",
-            "required on a Modbus bus: the unit address, 1-247",
-        ));
-    };
-    let address = UnitAddress::new(address).map_err(|error| ApiError::invalid("address", error))?;
-    if address.get() > profile.max_address {
-        return Err(ApiError::invalid(
-            "address",
-            format!("{} accepts addresses 1-{}", profile.name, profile.max_address),
-        ));
-    }
-    Ok(DeviceAddress::Unit(address))
-}
-
-/// The device address of a device on an IEC 62056-21 bus. IEC 62056-21,
-/// 6.3.1: up to 32 characters; ours are letters, digits and spaces, which
-/// every meter we know uses (serial numbers).
-async fn iec_address(
-    state: &AppState,
-    body: &NewDevice,
-    profile: &Profile,
-    bus_id: BusId,
-    transport: &Transport,
-) -> Result<DeviceAddress, ApiError> {
-    if !profile.speaks_iec62056() {
-        return Err(ApiError::invalid(
-            "profile",
-            format!(
-                "{} is read over Modbus, not IEC 62056-21: put it on a modbus_tcp, rtu_over_tcp or serial_rtu bus",
-                profile.name
-            ),
-        ));
-    }
-    if body.address.is_some() {
-        return Err(ApiError::invalid(
-            "address",
-            "a device on an IEC 62056-21 bus has a device address (iec_address), not a Modbus unit",
-        ));
-    }
-    let text = match (&body.iec_address, transport.single_device()) {
-        (Some(text), _) => text.trim().to_owned(),
-        (None, true) => String::new(),
-        (None, false) => {
-            return Err(ApiError::invalid(
-                "iec_address",
-                "required on a shared IEC 62056-21 line: the meter's device address, e.g. its serial number",
-            ));
+impl From<NewDevice> for devices::NewDevice {
+    fn from(body: NewDevice) -> devices::NewDevice {
+        devices::NewDevice {
+            name: body.name,
+            bus_id: BusId(body.bus_id),
+            profile: body.profile,
+            address: body.address,
+            iec_address: body.iec_address,
+            schedule: body.schedule.map(Periods::from).unwrap_or_default(),
         }
-    };
-    if text.len() > 32 || !text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b' ') {
-        return Err(ApiError::invalid(
-            "iec_address",
-            "must be at most 32 letters, digits or spaces",
-        ));
     }
-    if text.is_empty() && !transport.single_device() {
-        return Err(ApiError::invalid(
-            "iec_address",
-            "must not be empty on a shared line: every meter would answer",
-        ));
+}
+
+impl From<ScheduleInput> for Periods {
+    fn from(input: ScheduleInput) -> Periods {
+        Periods {
+            realtime_seconds: input.realtime_seconds,
+            energy_seconds: input.energy_seconds,
+            history_seconds: input.history_seconds,
+        }
     }
-    if transport.single_device() && !fetch_devices_on_bus(&state.pool, bus_id).await?.is_empty() {
-        return Err(ApiError::invalid(
-            "bus_id",
-            "an optical probe reads one meter, and this one already has its device",
-        ));
-    }
-    Ok(DeviceAddress::Iec(text))
 }
 
 /// List devices.
 #[utoipa::path(get, path = "/api/v1/devices", tag = "devices",
     responses((status = 200, body = DeviceList), (status = 401, body = ErrorBody)))]
 pub async fn list_devices(State(state): State<AppState>, caller: Caller) -> Result<Json<DeviceList>, ApiError> {
-    caller.require(Right::Read)?;
-    let devices = fetch_devices(&state.pool)
+    let devices = devices::list_devices(&state.pool, &caller)
         .await?
         .into_iter()
         .map(|row| Device::new(row, &state.profiles))
@@ -365,9 +220,6 @@ pub async fn get_device(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Device>, ApiError> {
-    caller.require(Right::Read)?;
-    let row = fetch_device(&state.pool, DeviceId(id))
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no device {id}")))?;
+    let row = devices::get_device(&state.pool, &caller, DeviceId(id)).await?;
     Ok(Json(Device::new(row, &state.profiles)))
 }

@@ -7,17 +7,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::domain::ids::DeviceId;
-use crate::domain::role::Right;
 use crate::domain::severity::Severity;
-use crate::store::audit::insert_audit;
-use crate::store::events::{EventFilter, EventRow, fetch_events, update_event_acknowledged};
+use crate::service::events::{self, EventSelection};
+use crate::store::events::EventRow;
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::state::AppState;
-
-/// Most events one answer lists.
-const MAX_EVENTS: i64 = 1_000;
 
 /// One event: a condition with its start and, once over, its clear time.
 #[derive(Debug, Serialize, ToSchema)]
@@ -76,33 +71,12 @@ pub struct EventQuery {
 }
 
 impl EventQuery {
-    /// The filter the query asks for; a malformed parameter is named.
-    pub(crate) fn filter(&self) -> Result<EventFilter, ApiError> {
-        let active = match self.active.as_deref() {
-            None | Some("") => None,
-            Some("true") => Some(true),
-            Some("false") => Some(false),
-            Some(other) => {
-                return Err(ApiError::invalid(
-                    "active",
-                    format!("must be true or false, not {other:?}"),
-                ));
-            }
-        };
-        let since = match self.since.as_deref() {
-            None | Some("") => None,
-            Some(text) => Some(
-                DateTime::parse_from_rfc3339(text)
-                    .map_err(|error| ApiError::invalid("since", format!("{text:?} is not an RFC 3339 time: {error}")))?
-                    .with_timezone(&Utc),
-            ),
-        };
-        Ok(EventFilter {
-            device: self.device_id.map(DeviceId),
-            active,
-            since,
-            limit: MAX_EVENTS,
-        })
+    fn selection(&self) -> EventSelection<'_> {
+        EventSelection {
+            device_id: self.device_id,
+            active: self.active.as_deref(),
+            since: self.since.as_deref(),
+        }
     }
 }
 
@@ -118,9 +92,7 @@ pub async fn list_events(
     caller: Caller,
     Query(query): Query<EventQuery>,
 ) -> Result<Json<EventList>, ApiError> {
-    caller.require(Right::Read)?;
-    let filter = query.filter()?;
-    let events = fetch_events(&state.pool, &filter).await?;
+    let events = events::list_events(&state.pool, &caller, &query.selection()).await?;
     Ok(Json(EventList {
         events: events.into_iter().map(Event::from).collect(),
     }))
@@ -140,22 +112,5 @@ pub async fn ack_event(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Event>, ApiError> {
-    Ok(Json(acknowledge(&state, &caller, id).await?.into()))
-}
-
-/// Acknowledges an event, for the API and the events page alike.
-pub(crate) async fn acknowledge(state: &AppState, caller: &Caller, id: i64) -> Result<EventRow, ApiError> {
-    caller.require(Right::Operate)?;
-    let row = update_event_acknowledged(&state.pool, id, &caller.user)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no event {id}")))?;
-    insert_audit(
-        &state.pool,
-        &caller.user,
-        "ack_event",
-        &format!("event/{id}"),
-        serde_json::json!({"code": row.code, "acknowledged_by": row.acknowledged_by}),
-    )
-    .await?;
-    Ok(row)
+    Ok(Json(events::acknowledge_event(&state.pool, &caller, id).await?.into()))
 }

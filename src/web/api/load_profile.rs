@@ -3,23 +3,20 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::ids::DeviceId;
 use crate::domain::obis::ObisCode;
 use crate::domain::role::Right;
-use crate::store::load_profile::{ProfileInterval, fetch_device_interval_minutes, fetch_load_profile};
+use crate::service::load_profile;
+use crate::store::load_profile::ProfileInterval;
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::state::AppState;
-
-/// The longest window one request may ask for: a year of 15-minute
-/// intervals of a few channels is still an answer a client can hold.
-const MAX_DAYS: i64 = 366;
 
 /// One interval of one channel.
 #[derive(Debug, Serialize, ToSchema)]
@@ -67,11 +64,7 @@ pub struct LoadProfileQuery {
 
 /// A bad query parameter (400), named.
 pub(super) fn bad(field: &str, reason: impl std::fmt::Display) -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "invalid_parameter",
-        format!("{field}: {reason}"),
-    )
+    ApiError::parameter(field, reason)
 }
 
 pub(super) fn instant(field: &str, text: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
@@ -88,35 +81,28 @@ pub(super) fn instant(field: &str, text: Option<&str>) -> Result<Option<DateTime
     }
 }
 
-/// The interval length configured for a device; 404 when there is no
-/// such device.
-pub(super) async fn configured_interval_minutes(state: &AppState, device: DeviceId) -> Result<i32, ApiError> {
-    fetch_device_interval_minutes(&state.pool, device)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no device {device}")))
-}
-
-/// Checks the query and the device, and fetches what it asks for.
+/// Parses the query and fetches what it asks for.
 async fn load(state: &AppState, caller: &Caller, id: i64, query: &LoadProfileQuery) -> Result<LoadProfile, ApiError> {
     caller.require(Right::Read)?;
-    let to = instant("to", query.to.as_deref())?.unwrap_or_else(|| state.clock.now());
-    let from = instant("from", query.from.as_deref())?.unwrap_or(to - TimeDelta::hours(24));
-    if from >= to {
-        return Err(bad("from", "must be before to"));
-    }
-    if to - from > TimeDelta::days(MAX_DAYS) {
-        return Err(bad("to", format!("the window may span at most {MAX_DAYS} days")));
-    }
+    let to = instant("to", query.to.as_deref())?;
+    let from = instant("from", query.from.as_deref())?;
     let obis = match query.obis.as_deref() {
         None | Some("") => None,
         Some(text) => Some(text.parse::<ObisCode>().map_err(|error| bad("obis", error))?),
     };
-    let device = DeviceId(id);
-    let configured = configured_interval_minutes(state, device).await?;
-    let rows = fetch_load_profile(&state.pool, device, from, to, obis.as_ref()).await?;
+    let profile = load_profile::load_profile(
+        &state.pool,
+        caller,
+        DeviceId(id),
+        (from, to),
+        obis.as_ref(),
+        state.clock.now(),
+    )
+    .await
+    .map_err(ApiError::from_query)?;
     Ok(LoadProfile {
-        interval_minutes: rows.first().map_or(configured, |row| row.interval_minutes),
-        intervals: rows.into_iter().map(interval).collect(),
+        interval_minutes: profile.interval_minutes,
+        intervals: profile.intervals.into_iter().map(interval).collect(),
     })
 }
 

@@ -3,29 +3,19 @@
 //! interval (source `edited`, flag `edited`, who and why); what was stored
 //! before stays on record.
 
-use std::collections::HashMap;
-
 use axum::Json;
 use axum::extract::{Path, State};
-use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 
-use super::load_profile::{LoadProfileInterval, configured_interval_minutes, interval};
+use super::load_profile::{LoadProfileInterval, interval};
 use crate::domain::ids::DeviceId;
-use crate::domain::obis::ObisCode;
 use crate::domain::role::Right;
-use crate::store::audit::insert_audit;
-use crate::store::profile_corrections::{Correction, insert_interval_corrections};
+use crate::service::load_profile_corrections as service;
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::json::ApiJson;
 use crate::web::state::AppState;
-
-/// The most intervals one request may correct: a month of 15-minute
-/// intervals of one channel.
-const MAX_CORRECTIONS: usize = 3000;
 
 /// A new value for one stored interval.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -63,58 +53,6 @@ pub struct CorrectedIntervals {
     pub intervals: Vec<LoadProfileInterval>,
 }
 
-/// Checks the request and turns it into corrections, naming the first
-/// field at fault.
-fn corrections(request: &CorrectionRequest) -> Result<(Vec<Correction>, &str), ApiError> {
-    let reason = request.reason.as_deref().map(str::trim).unwrap_or_default();
-    if reason.is_empty() {
-        return Err(ApiError::invalid("reason", "say why the intervals are corrected"));
-    }
-    if request.intervals.is_empty() {
-        return Err(ApiError::invalid("intervals", "must hold at least one interval"));
-    }
-    if request.intervals.len() > MAX_CORRECTIONS {
-        return Err(ApiError::invalid(
-            "intervals",
-            format!("at most {MAX_CORRECTIONS} intervals per request"),
-        ));
-    }
-    let mut seen = HashMap::new();
-    let mut out = Vec::with_capacity(request.intervals.len());
-    for (i, input) in request.intervals.iter().enumerate() {
-        let start = DateTime::parse_from_rfc3339(&input.start)
-            .map_err(|_| {
-                ApiError::invalid(
-                    &format!("intervals[{i}].start"),
-                    format!("{:?} is not an RFC 3339 time such as 2026-11-22T08:15:00Z", input.start),
-                )
-            })?
-            .with_timezone(&Utc);
-        let obis = input
-            .obis
-            .parse::<ObisCode>()
-            .map_err(|error| ApiError::invalid(&format!("intervals[{i}].obis"), error))?;
-        if !input.value.is_finite() {
-            return Err(ApiError::invalid(
-                &format!("intervals[{i}].value"),
-                "must be a finite number",
-            ));
-        }
-        if let Some(first) = seen.insert((obis.clone(), start), i) {
-            return Err(ApiError::invalid(
-                &format!("intervals[{i}]"),
-                format!("corrects the same interval as intervals[{first}]"),
-            ));
-        }
-        out.push(Correction {
-            obis,
-            start,
-            value: input.value,
-        });
-    }
-    Ok((out, reason))
-}
-
 /// Correct stored intervals (engineer): each becomes a new version with
 /// source `edited` and flag `edited`, changed by the caller, with the
 /// reason given; the load profile shows the newest version. All or none:
@@ -141,36 +79,21 @@ pub async fn create_corrections(
 ) -> Result<Json<CorrectedIntervals>, ApiError> {
     caller.require(Right::Configure)?;
     let ApiJson(request) = body?;
-    let device = DeviceId(id);
-    configured_interval_minutes(&state, device).await?;
-    let (corrections, reason) = corrections(&request)?;
-    let stored = insert_interval_corrections(&state.pool, device, &corrections, &caller.user, reason)
-        .await?
-        .map_err(|i| {
-            let missing = &corrections[i];
-            ApiError::invalid(
-                &format!("intervals[{i}]"),
-                format!(
-                    "no interval of {} starts at {}",
-                    missing.obis,
-                    missing.start.to_rfc3339_opts(SecondsFormat::AutoSi, true)
-                ),
-            )
-        })?;
-    insert_audit(
+    let intervals: Vec<service::IntervalCorrection> = request
+        .intervals
+        .into_iter()
+        .map(|input| service::IntervalCorrection {
+            start: input.start,
+            obis: input.obis,
+            value: input.value,
+        })
+        .collect();
+    let stored = service::correct_load_profile(
         &state.pool,
-        &caller.user,
-        "correct_load_profile",
-        &format!("device/{id}"),
-        json!({
-            "reason": reason,
-            "intervals": stored.iter().map(|row| json!({
-                "start": row.interval_start,
-                "obis": row.obis,
-                "value": row.value,
-                "version": row.version,
-            })).collect::<Vec<_>>(),
-        }),
+        &caller,
+        DeviceId(id),
+        &intervals,
+        request.reason.as_deref(),
     )
     .await?;
     Ok(Json(CorrectedIntervals {

@@ -4,15 +4,16 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::load_profile::{bad, configured_interval_minutes};
+use super::load_profile::bad;
 use crate::domain::ids::DeviceId;
 use crate::domain::obis::ObisCode;
 use crate::domain::role::Right;
-use crate::store::profile_corrections::{IntervalVersion, fetch_interval_versions};
+use crate::service::load_profile;
+use crate::store::profile_corrections::IntervalVersion;
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::state::AppState;
@@ -99,15 +100,7 @@ pub async fn get_interval_versions(
             })?
             .with_timezone(&Utc),
     };
-    let device = DeviceId(id);
-    configured_interval_minutes(&state, device).await?;
-    let rows = fetch_interval_versions(&state.pool, device, &obis, start).await?;
-    if rows.is_empty() {
-        return Err(ApiError::not_found(format!(
-            "no interval of {obis} starts at {} on device {id}",
-            start.to_rfc3339_opts(SecondsFormat::AutoSi, true)
-        )));
-    }
+    let rows = load_profile::interval_versions(&state.pool, &caller, DeviceId(id), &obis, start).await?;
     Ok(Json(IntervalVersions {
         versions: rows.into_iter().map(version).collect(),
     }))

@@ -10,7 +10,6 @@ pub mod events;
 pub mod load_profile;
 pub mod load_profile_corrections;
 pub mod load_profile_versions;
-mod physical_limits;
 pub mod readings;
 pub mod reads;
 pub mod scans;

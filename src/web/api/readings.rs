@@ -2,21 +2,17 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::ids::DeviceId;
 use crate::domain::obis::ObisCode;
 use crate::domain::role::Right;
-use crate::store::devices::fetch_device;
-use crate::store::readings::{fetch_latest, fetch_readings};
+use crate::service::readings::{self, ReadingsWindow};
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::state::AppState;
-
-const DEFAULT_LIMIT: i64 = 1_000;
-const MAX_LIMIT: i64 = 10_000;
 
 /// Latest value of one OBIS code.
 #[derive(Debug, Serialize, ToSchema)]
@@ -84,14 +80,6 @@ fn instant(field: &str, text: Option<&str>) -> Result<Option<DateTime<Utc>>, Api
     .transpose()
 }
 
-async fn existing_device(state: &AppState, id: i64) -> Result<DeviceId, ApiError> {
-    let id = DeviceId(id);
-    fetch_device(&state.pool, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no device {id}")))?;
-    Ok(id)
-}
-
 /// Latest value per OBIS code.
 #[utoipa::path(get, path = "/api/v1/devices/{id}/registers", tag = "readings",
     params(("id" = i64, Path, description = "Device id")),
@@ -101,9 +89,7 @@ pub async fn get_registers(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Registers>, ApiError> {
-    caller.require(Right::Read)?;
-    let device = existing_device(&state, id).await?;
-    let registers = fetch_latest(&state.pool, device)
+    let registers = readings::latest_registers(&state.pool, &caller, DeviceId(id))
         .await?
         .into_iter()
         .map(|r| Register {
@@ -140,24 +126,24 @@ pub async fn get_readings(
     let from = instant("from", query.from.as_deref())?;
     let to = instant("to", query.to.as_deref())?;
     let after = instant("cursor", query.cursor.as_deref())?;
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::invalid("limit", format!("must be 1-{MAX_LIMIT}")));
-    }
-    let device = existing_device(&state, id).await?;
-    let rows = fetch_readings(&state.pool, device, &obis, from, to, after, limit).await?;
-    let next = (rows.len() as i64 == limit)
-        .then(|| {
-            rows.last()
-                .map(|r| r.read_at.to_rfc3339_opts(SecondsFormat::Nanos, true))
-        })
-        .flatten();
-    let readings = rows
+    let window = ReadingsWindow {
+        obis,
+        from,
+        to,
+        after,
+        limit: query.limit,
+    };
+    let page = readings::readings_page(&state.pool, &caller, DeviceId(id), &window).await?;
+    let readings = page
+        .readings
         .into_iter()
         .map(|r| ReadingPoint {
             read_at: r.read_at,
             value: r.value,
         })
         .collect();
-    Ok(Json(Readings { readings, next }))
+    Ok(Json(Readings {
+        readings,
+        next: page.next,
+    }))
 }

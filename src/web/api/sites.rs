@@ -10,9 +10,8 @@ use utoipa::ToSchema;
 
 use crate::domain::ids::SiteId;
 use crate::domain::role::Right;
-use crate::domain::zone::IanaZone;
-use crate::store::audit::insert_audit;
-use crate::store::billing_schedule::{SiteRow, fetch_sites, update_site_schedule, update_site_zone};
+use crate::service::sites;
+use crate::store::billing_schedule::SiteRow;
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::json::ApiJson;
@@ -76,8 +75,11 @@ pub struct SiteChange {
         (status = 401, description = "No or unknown token", body = ErrorBody),
     ))]
 pub async fn list_sites(State(state): State<AppState>, caller: Caller) -> Result<Json<SiteList>, ApiError> {
-    caller.require(Right::Read)?;
-    let sites = fetch_sites(&state.pool).await?.into_iter().map(Site::from).collect();
+    let sites = sites::list_sites(&state.pool, &caller)
+        .await?
+        .into_iter()
+        .map(Site::from)
+        .collect();
     Ok(Json(SiteList { sites }))
 }
 
@@ -102,63 +104,16 @@ pub async fn update_site(
 ) -> Result<Json<Site>, ApiError> {
     caller.require(Right::Configure)?;
     let ApiJson(change) = body?;
-    let zone = match change.time_zone.as_deref() {
-        Some(text) => Some(
-            text.parse::<IanaZone>()
-                .map_err(|error| ApiError::invalid("time_zone", error))?,
-        ),
-        None => None,
-    };
-    let only_zone = zone.is_some() && change.billing_day.is_none() && change.billing_hour.is_none();
-    let schedule = schedule(&change)?;
-    let id = SiteId(id);
-    let missing = || ApiError::not_found(format!("no site {id}"));
-    let mut detail = serde_json::Map::new();
-    if let Some(zone) = zone {
-        update_site_zone(&state.pool, id, zone).await?.ok_or_else(missing)?;
-        detail.insert("time_zone".into(), zone.name().into());
-    }
-    let row = if only_zone {
-        fetch_sites(&state.pool)
-            .await?
-            .into_iter()
-            .find(|site| site.id == id)
-            .ok_or_else(missing)?
-    } else {
-        let row = update_site_schedule(&state.pool, id, schedule)
-            .await?
-            .ok_or_else(missing)?;
-        detail.insert("billing_day".into(), row.billing_day.into());
-        detail.insert("billing_hour".into(), row.billing_hour.into());
-        row
-    };
-    insert_audit(
+    let row = sites::update_site(
         &state.pool,
-        &caller.user,
-        "update_site",
-        &format!("site/{id}"),
-        serde_json::Value::Object(detail),
+        &caller,
+        SiteId(id),
+        sites::SiteChange {
+            billing_day: change.billing_day,
+            billing_hour: change.billing_hour,
+            time_zone: change.time_zone.as_deref(),
+        },
     )
     .await?;
     Ok(Json(Site::from(row)))
-}
-
-/// Checks the schedule: both or neither, each in range.
-fn schedule(change: &SiteChange) -> Result<Option<(i16, i16)>, ApiError> {
-    match (change.billing_day, change.billing_hour) {
-        (None, None) => Ok(None),
-        (Some(_), None) => Err(ApiError::invalid("billing_hour", "is required with billing_day")),
-        (None, Some(_)) => Err(ApiError::invalid("billing_day", "is required with billing_hour")),
-        (Some(day), Some(hour)) => {
-            let day = i16::try_from(day)
-                .ok()
-                .filter(|d| (1..=28).contains(d))
-                .ok_or_else(|| ApiError::invalid("billing_day", "must be 1 to 28"))?;
-            let hour = i16::try_from(hour)
-                .ok()
-                .filter(|h| (0..=23).contains(h))
-                .ok_or_else(|| ApiError::invalid("billing_hour", "must be 0 to 23"))?;
-            Ok(Some((day, hour)))
-        }
-    }
 }

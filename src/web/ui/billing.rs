@@ -8,9 +8,8 @@ use super::fleet::when;
 use super::signed_in_page;
 use crate::device::profile::Profile;
 use crate::domain::ids::DeviceId;
-use crate::domain::role::Right;
-use crate::store::billing::fetch_billing_periods;
-use crate::store::devices::fetch_device;
+use crate::service::billing::billing_periods;
+use crate::service::devices::get_device;
 use crate::web::auth::Caller;
 use crate::web::error::ApiError;
 use crate::web::state::AppState;
@@ -53,12 +52,9 @@ pub async fn get_billing_page(
 }
 
 async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<BillingPage, ApiError> {
-    caller.require(Right::Read)?;
-    let device = fetch_device(&state.pool, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no device {id}")))?;
+    let device = get_device(&state.pool, &caller, id).await?;
     let profile = state.profiles.get(&device.profile);
-    let periods = fetch_billing_periods(&state.pool, id)
+    let periods = billing_periods(&state.pool, &caller, id)
         .await?
         .into_iter()
         .map(|period| PeriodView {

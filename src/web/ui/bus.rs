@@ -10,10 +10,9 @@ use super::pages::{BusPage, FoundView, ScanView, TrafficRow};
 use super::{signed_in, signed_in_page};
 use crate::domain::ids::BusId;
 use crate::poll::link_stats::Counters;
-use crate::store::buses::fetch_bus;
-use crate::store::devices::fetch_devices_on_bus;
+use crate::service::buses::get_bus;
+use crate::service::devices::{NewDevice, Periods, add_device, list_devices_on_bus};
 use crate::store::scans::fetch_latest_scan;
-use crate::web::api::devices::{NewDevice, add_device};
 use crate::web::api::scans::{NewScan, start_scan};
 use crate::web::auth::Caller;
 use crate::web::error::ApiError;
@@ -53,10 +52,8 @@ pub async fn get_bus_page(
 }
 
 async fn build(state: &AppState, caller: Caller, id: BusId) -> Result<BusPage, ApiError> {
-    let bus = fetch_bus(&state.pool, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no bus {id}")))?;
-    let devices = fetch_devices_on_bus(&state.pool, id).await?;
+    let bus = get_bus(&state.pool, &caller, id).await?;
+    let devices = list_devices_on_bus(&state.pool, &caller, id).await?;
     let counters = state.stats.links.bus(id);
     let mut rows = vec![traffic("Whole bus".to_owned(), None, counters.as_ref().map(|c| &c.bus))];
     for device in &devices {
@@ -147,15 +144,15 @@ pub async fn post_bus_device(
     };
     let device = NewDevice {
         name: form.name,
-        bus_id: id,
+        bus_id: BusId(id),
         profile: form.profile,
         address: Some(form.address),
         iec_address: None,
-        schedule: None,
+        schedule: Periods::default(),
     };
-    match add_device(&state, &caller, &device).await {
+    match add_device(&state.pool, &state.profiles, &caller, &device).await {
         Ok(row) => Redirect::to(&format!("/devices/{}", row.id)).into_response(),
-        Err(error) => error.into_page(),
+        Err(error) => ApiError::from(error).into_page(),
     }
 }
 

@@ -7,9 +7,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use super::fleet::when;
 use super::{signed_in, signed_in_page};
 use crate::domain::role::Right;
-use crate::store::devices::fetch_devices;
-use crate::store::events::fetch_events;
-use crate::web::api::events::{EventQuery, acknowledge};
+use crate::service::devices::list_devices;
+use crate::service::events::{EventSelection, acknowledge_event, list_events};
 use crate::web::auth::Caller;
 use crate::web::error::ApiError;
 use crate::web::state::AppState;
@@ -46,19 +45,30 @@ pub struct EventView {
     pub acknowledged_by: String,
 }
 
+/// The filters of the page, as the API's `GET /api/v1/events` takes them.
+#[derive(Debug, serde::Deserialize)]
+pub struct EventsQuery {
+    device_id: Option<i64>,
+    active: Option<String>,
+    since: Option<String>,
+}
+
 pub async fn get_events_page(
     State(state): State<AppState>,
     caller: Result<Caller, ApiError>,
-    Query(query): Query<EventQuery>,
+    Query(query): Query<EventsQuery>,
 ) -> Response {
     signed_in_page(caller, "/events", |caller| build(&state, caller, &query)).await
 }
 
-async fn build(state: &AppState, caller: Caller, query: &EventQuery) -> Result<EventsPage, ApiError> {
-    caller.require(Right::Read)?;
-    let filter = query.filter()?;
-    let events = fetch_events(&state.pool, &filter).await?;
-    let devices = fetch_devices(&state.pool).await?;
+async fn build(state: &AppState, caller: Caller, query: &EventsQuery) -> Result<EventsPage, ApiError> {
+    let selection = EventSelection {
+        device_id: query.device_id,
+        active: query.active.as_deref(),
+        since: query.since.as_deref(),
+    };
+    let events = list_events(&state.pool, &caller, &selection).await?;
+    let devices = list_devices(&state.pool, &caller).await?;
     let name_of = |id: i64| {
         devices
             .iter()
@@ -135,7 +145,7 @@ pub async fn post_ack(
         Ok(caller) => caller,
         Err(response) => return *response,
     };
-    match acknowledge(&state, &caller, id).await {
+    match acknowledge_event(&state.pool, &caller, id).await {
         // Back to the same list; only our own query strings are followed.
         Ok(_)
             if form
@@ -146,6 +156,6 @@ pub async fn post_ack(
             Redirect::to(&format!("/events?{}", form.back)).into_response()
         }
         Ok(_) => Redirect::to("/events").into_response(),
-        Err(error) => error.into_page(),
+        Err(error) => ApiError::from(error).into_page(),
     }
 }

@@ -9,8 +9,8 @@ use super::pages::{Cell, FleetPage, FleetRow};
 use super::signed_in_page;
 use crate::domain::obis::ObisCode;
 use crate::domain::state::DeviceState;
-use crate::store::devices::fetch_devices;
-use crate::store::readings::fetch_latest_of_codes;
+use crate::service::devices::list_devices;
+use crate::service::readings::latest_of_codes;
 use crate::web::auth::Caller;
 use crate::web::error::ApiError;
 use crate::web::state::AppState;
@@ -40,13 +40,13 @@ pub async fn get_fleet_page(State(state): State<AppState>, caller: Result<Caller
 }
 
 async fn build(state: &AppState, caller: Caller) -> Result<FleetPage, ApiError> {
-    let devices = fetch_devices(&state.pool).await?;
+    let devices = list_devices(&state.pool, &caller).await?;
     let codes: Vec<ObisCode> = KEY_CODES
         .iter()
         .map(|code| code.parse().expect("the fleet page's codes are OBIS codes"))
         .collect();
-    let latest = fetch_latest_of_codes(&state.pool, &codes).await?;
-    let latest: Vec<_> = latest
+    let latest: Vec<_> = latest_of_codes(&state.pool, &caller, &codes)
+        .await?
         .into_iter()
         .map(|(device, code, value, unit)| (device, code.to_string(), value, unit))
         .collect();

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::pages::LoginPage;
 use super::render;
-use crate::store::tokens::fetch_token_owner;
+use crate::service::tokens::authenticate;
 use crate::web::auth::SESSION_COOKIE;
 use crate::web::error::ApiError;
 use crate::web::state::AppState;
@@ -41,7 +41,7 @@ pub struct LoginForm {
 
 pub async fn post_login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Response {
     let token = form.token.trim();
-    match fetch_token_owner(&state.pool, token).await {
+    match authenticate(&state.pool, token).await {
         Ok(Some(_)) => {
             let cookie = format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=2592000");
             ([(SET_COOKIE, cookie)], Redirect::to(&local_path(form.next.as_deref()))).into_response()

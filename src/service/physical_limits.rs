@@ -1,29 +1,29 @@
-//! The physical limits a device's PATCH may set (CT ratio, largest current,
-//! voltage, phases): their defaults and how a sent value is checked.
+//! The physical limits a device's settings may change (CT ratio, largest
+//! current, voltage, phases): their defaults and how a sent value is checked.
 
-use crate::web::error::ApiError;
+use super::ServiceError;
 
 /// A direct connection: no current transformer.
-pub(super) const DEFAULT_CT_RATIO: f64 = 1.0;
+pub const DEFAULT_CT_RATIO: f64 = 1.0;
 /// The nominal European phase-to-neutral voltage (the schema's default).
-pub(super) const DEFAULT_VOLTAGE_V: f64 = 230.0;
-pub(super) const DEFAULT_PHASES: u8 = 3;
+pub const DEFAULT_VOLTAGE_V: f64 = 230.0;
+pub const DEFAULT_PHASES: u8 = 3;
 
 /// A sent value that must be a positive number, or null.
-pub(super) fn positive(field: &str, value: Option<f64>) -> Result<Option<f64>, ApiError> {
+pub(crate) fn positive(field: &str, value: Option<f64>) -> Result<Option<f64>, ServiceError> {
     match value {
-        Some(x) if !(x.is_finite() && x > 0.0) => Err(ApiError::invalid(field, format!("{x} is not above 0"))),
+        Some(x) if !(x.is_finite() && x > 0.0) => Err(ServiceError::invalid(field, format!("{x} is not above 0"))),
         other => Ok(other),
     }
 }
 
 /// A sent number of phases: 1 or 3 (a two-phase supply is not offered), or null.
-pub(super) fn phases(value: Option<i64>) -> Result<Option<u8>, ApiError> {
+pub(crate) fn phases(value: Option<i64>) -> Result<Option<u8>, ServiceError> {
     match value {
         None => Ok(None),
         Some(1) => Ok(Some(1)),
         Some(3) => Ok(Some(3)),
-        Some(other) => Err(ApiError::invalid("phases", format!("{other} is not 1 or 3"))),
+        Some(other) => Err(ServiceError::invalid("phases", format!("{other} is not 1 or 3"))),
     }
 }
 

@@ -1,0 +1,125 @@
+//! Changing a device after it was created (engineer): its name, whether it
+//! is polled, its poll periods, its interval length and its physical limits.
+
+use sqlx::PgPool;
+
+use super::devices::{Periods, existing_device, period};
+use super::physical_limits::{DEFAULT_CT_RATIO, DEFAULT_PHASES, DEFAULT_VOLTAGE_V, phases, positive};
+use super::{Caller, ServiceError};
+use crate::domain::ids::DeviceId;
+use crate::domain::role::Right;
+use crate::store::audit::insert_audit;
+use crate::store::devices::{DeviceRow, DeviceSettings, update_device_settings};
+
+/// What to change; `None` keeps the current value. Of the physical limits,
+/// `Some(None)` restores the default: CT ratio 1, no largest current of the
+/// device's own (its profile's applies), 230 V, three phases.
+#[derive(Debug, Clone, Default)]
+pub struct DeviceChange {
+    pub name: Option<String>,
+    pub enabled: Option<bool>,
+    pub schedule: Periods,
+    /// 1–120 minutes.
+    pub interval_minutes: Option<u32>,
+    pub ct_ratio: Option<Option<f64>>,
+    pub max_current_a: Option<Option<f64>>,
+    pub voltage_v: Option<Option<f64>>,
+    pub phases: Option<Option<i64>>,
+}
+
+/// Applies `change` to a device, all of it or, when one field is refused,
+/// none. The poller follows at its next look at the configuration. Audited.
+pub async fn update_device(
+    pool: &PgPool,
+    caller: &Caller,
+    id: DeviceId,
+    change: &DeviceChange,
+) -> Result<DeviceRow, ServiceError> {
+    caller.require(Right::Configure)?;
+    let row = existing_device(pool, id).await?;
+    let settings = settings(&row, change)?;
+    let mut transaction = pool.begin().await?;
+    let updated = update_device_settings(&mut transaction, id, &settings)
+        .await?
+        .ok_or_else(|| ServiceError::not_found(format!("no device {id}")))?;
+    insert_audit(
+        &mut *transaction,
+        &caller.user,
+        "update_device",
+        &format!("device/{id}"),
+        serde_json::json!({
+            "name": settings.name,
+            "enabled": settings.enabled,
+            "schedule": {
+                "realtime_seconds": settings.realtime_seconds,
+                "energy_seconds": settings.energy_seconds,
+                "history_seconds": settings.history_seconds,
+            },
+            "interval_minutes": settings.interval_minutes,
+            "ct_ratio": settings.ct_ratio,
+            "max_current_a": settings.max_current_a,
+            "voltage_v": settings.voltage_v,
+            "phases": settings.phases,
+        }),
+    )
+    .await?;
+    transaction.commit().await?;
+    Ok(updated)
+}
+
+/// The device's settings once `change` is applied to `row`, naming the
+/// first field at fault.
+fn settings<'a>(row: &'a DeviceRow, change: &'a DeviceChange) -> Result<DeviceSettings<'a>, ServiceError> {
+    let name = match change.name.as_deref().map(str::trim) {
+        Some("") => return Err(ServiceError::invalid("name", "must not be empty")),
+        Some(name) => name,
+        None => row.name.as_str(),
+    };
+    let schedule = &change.schedule;
+    let current = |seconds: i32| u32::try_from(seconds).unwrap_or(1);
+    Ok(DeviceSettings {
+        name,
+        enabled: change.enabled.unwrap_or(row.enabled),
+        realtime_seconds: period(
+            "schedule.realtime_seconds",
+            schedule.realtime_seconds,
+            current(row.realtime_seconds),
+        )?,
+        energy_seconds: period(
+            "schedule.energy_seconds",
+            schedule.energy_seconds,
+            current(row.energy_seconds),
+        )?,
+        history_seconds: period(
+            "schedule.history_seconds",
+            schedule.history_seconds,
+            current(row.history_seconds),
+        )?,
+        interval_minutes: match change.interval_minutes {
+            Some(minutes @ 1..=120) => minutes,
+            Some(minutes) => {
+                return Err(ServiceError::invalid(
+                    "interval_minutes",
+                    format!("{minutes} is outside 1–120 minutes"),
+                ));
+            }
+            None => current(row.interval_minutes),
+        },
+        ct_ratio: match change.ct_ratio {
+            Some(value) => positive("ct_ratio", value)?.unwrap_or(DEFAULT_CT_RATIO),
+            None => row.ct_ratio,
+        },
+        max_current_a: match change.max_current_a {
+            Some(value) => positive("max_current_a", value)?,
+            None => row.max_current_a,
+        },
+        voltage_v: match change.voltage_v {
+            Some(value) => positive("voltage_v", value)?.unwrap_or(DEFAULT_VOLTAGE_V),
+            None => row.voltage_v,
+        },
+        phases: match change.phases {
+            Some(value) => phases(value)?.unwrap_or(DEFAULT_PHASES),
+            None => u8::try_from(row.phases).unwrap_or(DEFAULT_PHASES),
+        },
+    })
+}

@@ -1,0 +1,25 @@
+//! The use cases: what a caller may ask of the head-end (add a device,
+//! acknowledge an event, correct a load profile…), with the rules that
+//! guard them, each in one place. The JSON API and the pages call these
+//! and only parse requests and render answers; a use case checks the
+//! caller's role first and writes its audit row on the transaction of its
+//! change.
+
+pub mod billing;
+pub mod buses;
+mod caller;
+pub mod data_quality;
+mod device_address;
+pub mod device_settings;
+pub mod devices;
+mod error;
+pub mod events;
+pub mod load_profile;
+pub mod load_profile_corrections;
+pub mod physical_limits;
+pub mod readings;
+pub mod sites;
+pub mod tokens;
+
+pub use caller::Caller;
+pub use error::ServiceError;
