@@ -8,6 +8,7 @@ pub mod domain;
 pub mod metering;
 pub mod poll;
 pub mod protocol;
+pub mod service;
 pub mod sim;
 pub mod startup;
 pub mod store;

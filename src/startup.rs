@@ -13,7 +13,6 @@ use tokio::task::JoinHandle;
 use crate::config::Config;
 use crate::derive::{DeriveServices, run_derivation};
 use crate::device::registry::ProfileSet;
-use crate::poll::command::BusCommands;
 use crate::poll::stats::PollStats;
 use crate::poll::supervisor::{PollSettings, run_poller};
 use crate::store::database::{connect, migrate};
@@ -53,7 +52,6 @@ pub fn start(
     shutdown: watch::Receiver<bool>,
 ) -> Application {
     let stats = Arc::new(PollStats::default());
-    let commands = Arc::new(BusCommands::default());
     let settings = PollSettings {
         request_timeout: config.request_timeout,
         refresh: config.poll_refresh,
@@ -65,7 +63,6 @@ pub fn start(
         Arc::clone(&profiles),
         settings,
         Arc::clone(&stats),
-        Arc::clone(&commands),
         shutdown.clone(),
     ));
     let derivation = tokio::spawn(run_derivation(
@@ -81,7 +78,6 @@ pub fn start(
         pool,
         profiles,
         stats,
-        commands,
         clock: config.clock.clone(),
     };
     let address = listener.local_addr().expect("a bound listener has an address");

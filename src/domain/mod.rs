@@ -5,6 +5,7 @@
 pub mod address;
 pub mod clock;
 pub mod ids;
+pub mod job;
 pub mod role;
 pub mod state;
 pub mod transport;

@@ -16,7 +16,7 @@ use super::command::BusCommand;
 use super::iec_line::{IecLine, session_config};
 use super::link_stats::Outcome;
 use super::meter_events::{record_conditions, record_event_registers};
-use super::read::{record_device_status, refuse_read_job, start_read_job};
+use super::read::{record_device_status, refuse_read_job, start_job};
 use super::schedule::Schedule;
 use super::stats::PollStats;
 use super::status::Tracker;
@@ -26,16 +26,15 @@ use crate::device::iec_decode::decode_readout;
 use crate::device::iec_load_profile::{intervals_from_blocks, profile_request};
 use crate::device::profile::RegisterGroup;
 use crate::domain::ids::{BusId, DeviceId};
+use crate::domain::job::JobErrorCode;
 use crate::domain::transport::Transport;
 use crate::metering::clock_drift::{CLOCK_DRIFT, flag_clock_uncertain};
 use crate::metering::validation::flag_interval_spikes;
 use crate::protocol::iec62056::session::{SessionConfig, SessionError};
-use crate::store::command_jobs::update_command_job_finished;
 use crate::store::devices::fetch_device_limits;
 use crate::store::events::fetch_event_spans;
 use crate::store::intervals::{fetch_last_meter_interval, insert_meter_intervals, update_profile_read_at};
-use crate::store::read_jobs::update_read_job_finished;
-use crate::store::scans::update_scan_finished;
+use crate::store::jobs::update_job_finished;
 
 /// What the worker keeps of one device.
 struct IecDevice {
@@ -76,14 +75,14 @@ pub async fn run_iec_bus(
                 BusCommand::Write(write) => {
                     // The API refuses these for IEC devices; a job that got
                     // here anyway is failed, not left queued.
-                    let refusal = Err("commands are Modbus writes; an IEC 62056-21 bus takes none");
-                    if let Err(error) = update_command_job_finished(&services.pool, write.job, refusal).await {
+                    let refusal = Err((JobErrorCode::Unsupported, "commands are Modbus writes; an IEC 62056-21 bus takes none"));
+                    if let Err(error) = update_job_finished(&services.pool, write.job, refusal).await {
                         tracing::warn!(job = write.job, %error, "cannot record the command's refusal");
                     }
                 }
                 BusCommand::Scan { job, .. } => {
                     let refusal = "a scan probes Modbus unit addresses; an IEC 62056-21 line has none to probe";
-                    if let Err(error) = update_scan_finished(&services.pool, job, Some(refusal)).await {
+                    if let Err(error) = update_job_finished(&services.pool, job, Err((JobErrorCode::Unsupported, refusal))).await {
                         tracing::warn!(job, %error, "cannot record the scan's refusal");
                     }
                 }
@@ -165,13 +164,14 @@ async fn read_now_job(
         refuse_read_job(&services.pool, job).await;
         return;
     };
-    start_read_job(&services.pool, job).await;
+    start_job(&services.pool, job).await;
     let result = read_device(line, transport, config, bus, device, services, true).await;
+    let readings = serde_json::json!({ "readings": result.as_ref().ok() });
     let outcome = match &result {
-        Ok(count) => Ok(*count),
-        Err(error) => Err(error.as_str()),
+        Ok(_) => Ok(&readings),
+        Err(error) => Err((JobErrorCode::Device, error.as_str())),
     };
-    if let Err(error) = update_read_job_finished(&services.pool, job, outcome).await {
+    if let Err(error) = update_job_finished(&services.pool, job, outcome).await {
         tracing::warn!(job, %error, "cannot record the read's outcome");
     }
 }

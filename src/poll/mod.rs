@@ -7,6 +7,7 @@ pub mod command;
 pub mod iec_line;
 pub mod iec_worker;
 pub mod ingest;
+pub mod jobs;
 pub mod link;
 pub mod link_stats;
 pub mod meter_events;

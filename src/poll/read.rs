@@ -21,9 +21,10 @@ use crate::device::profile::{Block, RegisterGroup};
 use crate::device::pulse::{self, Continuity};
 use crate::device::reading::Reading;
 use crate::domain::ids::BusId;
+use crate::domain::job::JobErrorCode;
 use crate::store::devices::{DeviceStatus, update_device_status};
 use crate::store::events::{insert_event, update_event_cleared};
-use crate::store::read_jobs::{update_read_job_finished, update_read_job_started};
+use crate::store::jobs::{update_job_finished, update_job_started};
 use crate::store::readings::fetch_latest;
 
 /// What the worker keeps of one device between reads.
@@ -110,7 +111,7 @@ pub(crate) async fn run_read_now(
         refuse_read_job(&services.pool, job).await;
         return;
     };
-    start_read_job(&services.pool, job).await;
+    start_job(&services.pool, job).await;
     let mut total = 0;
     let mut failure = None;
     for group in RegisterGroup::ALL {
@@ -135,27 +136,31 @@ pub(crate) async fn run_read_now(
             break;
         }
     }
+    let result = serde_json::json!({ "readings": total });
     let outcome = match &failure {
-        Some(error) => Err(error.as_str()),
-        None => Ok(total),
+        Some(error) => Err((JobErrorCode::Device, error.as_str())),
+        None => Ok(&result),
     };
-    if let Err(error) = update_read_job_finished(&services.pool, job, outcome).await {
+    if let Err(error) = update_job_finished(&services.pool, job, outcome).await {
         tracing::warn!(job, %error, "cannot record the read's outcome");
     }
 }
 
 /// Fails a read job whose device this worker does not poll.
 pub(crate) async fn refuse_read_job(pool: &PgPool, job: i64) {
-    let refusal = Err("the device is not polled on this bus (disabled or removed)");
-    if let Err(error) = update_read_job_finished(pool, job, refusal).await {
+    let refusal = Err((
+        JobErrorCode::NotPolled,
+        "the device is not polled on this bus (disabled or removed)",
+    ));
+    if let Err(error) = update_job_finished(pool, job, refusal).await {
         tracing::warn!(job, %error, "cannot record the read's refusal");
     }
 }
 
-/// Marks a read job running; a database outage only loses the mark.
-pub(crate) async fn start_read_job(pool: &PgPool, job: i64) {
-    if let Err(error) = update_read_job_started(pool, job).await {
-        tracing::warn!(job, %error, "cannot record the read's start");
+/// Records that a job started; a database outage only loses the mark.
+pub(crate) async fn start_job(pool: &PgPool, job: i64) {
+    if let Err(error) = update_job_started(pool, job, None).await {
+        tracing::warn!(job, %error, "cannot record the job's start");
     }
 }
 

@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use chrono_tz::Tz;
 use sqlx::PgPool;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::command::BusCommands;
+use super::command::QUEUE;
 use super::iec_worker::run_iec_bus;
 use super::ingest::spawn_ingest;
+use super::jobs::{JobWakers, run_claimer, spawn_job_listener};
 use super::stats::PollStats;
 use super::worker::{DeviceConfig, WorkerServices, run_bus};
 use crate::device::registry::ProfileSet;
@@ -52,6 +53,7 @@ struct RunningBus {
     devices: watch::Sender<Vec<DeviceConfig>>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
+    claimer: JoinHandle<()>,
 }
 
 /// Starts polling; returns when `shutdown` turns true and every worker and
@@ -61,9 +63,10 @@ pub async fn run_poller(
     profiles: Arc<ProfileSet>,
     settings: PollSettings,
     stats: Arc<PollStats>,
-    commands: Arc<BusCommands>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let wakers = Arc::new(JobWakers::default());
+    let listener = spawn_job_listener(pool.clone(), Arc::clone(&wakers), shutdown.clone());
     let (ingest, ingest_task) = spawn_ingest(pool.clone(), Arc::clone(&stats));
     let services = WorkerServices {
         pool: pool.clone(),
@@ -76,7 +79,7 @@ pub async fn run_poller(
     };
     let mut running: HashMap<BusId, RunningBus> = HashMap::new();
     loop {
-        if let Err(error) = refresh(&pool, &profiles, &services, &commands, &mut running).await {
+        if let Err(error) = refresh(&pool, &profiles, &services, &wakers, &mut running).await {
             tracing::warn!(%error, "cannot read the bus configuration; polling goes on with what it has");
         }
         tokio::select! {
@@ -87,11 +90,12 @@ pub async fn run_poller(
             break;
         }
     }
-    for (id, bus) in running {
-        commands.close(id);
+    for bus in running.into_values() {
         let _ = bus.stop.send(true);
         let _ = bus.task.await;
+        let _ = bus.claimer.await;
     }
+    let _ = listener.await;
     drop(services);
     let _ = ingest_task.await;
 }
@@ -100,7 +104,7 @@ async fn refresh(
     pool: &PgPool,
     profiles: &ProfileSet,
     services: &WorkerServices,
-    commands: &BusCommands,
+    wakers: &JobWakers,
     running: &mut HashMap<BusId, RunningBus>,
 ) -> Result<(), crate::store::StoreError> {
     let buses = fetch_buses(pool).await?;
@@ -133,7 +137,14 @@ async fn refresh(
         tracing::info!(bus = %bus.name, transport = %transport.describe(), devices = configs.len(), "starting bus worker");
         let (devices_tx, devices_rx) = watch::channel(configs);
         let (stop_tx, stop_rx) = watch::channel(false);
-        let inbox = commands.open(bus.id);
+        let (jobs, inbox) = mpsc::channel(QUEUE);
+        let claimer = tokio::spawn(run_claimer(
+            pool.clone(),
+            bus.id,
+            jobs,
+            wakers.register(bus.id),
+            stop_rx.clone(),
+        ));
         let (id, line, services) = (bus.id, transport.clone(), services.clone());
         let task = tokio::spawn(async move {
             match line.protocol() {
@@ -148,13 +159,13 @@ async fn refresh(
                 devices: devices_tx,
                 stop: stop_tx,
                 task,
+                claimer,
             },
         );
     }
     running.retain(|id, bus| {
         let keep = seen.contains(id);
         if !keep {
-            commands.close(*id);
             let _ = bus.stop.send(true);
         }
         keep

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use super::command::{BusCommand, Write};
 use super::ingest::IngestSender;
 use super::link::Link;
-use super::read::{DeviceRuntime, Step, finish_read, read_step, record_status, run_read_now};
+use super::read::{DeviceRuntime, Step, finish_read, read_step, record_status, run_read_now, start_job};
 use super::scan::{ScanProgress, probe};
 use super::schedule::Schedule;
 use super::stats::PollStats;
@@ -23,9 +23,11 @@ use crate::device::profile::{Profile, RegisterGroup};
 use crate::device::registry::ProfileSet;
 use crate::domain::clock::Clock;
 use crate::domain::ids::{BusId, DeviceId};
+use crate::domain::job::JobErrorCode;
 use crate::domain::transport::Transport;
 use crate::store::devices::DeviceStatus;
-use crate::store::scans::{Found, update_scan_finished, update_scan_progress};
+use crate::store::jobs::{update_job_finished, update_job_progress};
+use crate::store::scans::{Found, ScanFindings};
 
 /// What a worker needs to know of one device.
 #[derive(Debug, Clone)]
@@ -163,6 +165,9 @@ pub async fn run_bus(
 /// the scan has ended.
 async fn scan_step(link: &mut Link, scan: &mut ScanProgress, services: &WorkerServices) -> bool {
     let address = scan.next;
+    if scan.probed == 0 {
+        start_job(&services.pool, scan.job).await;
+    }
     let failure = match probe(link, address, &services.profiles).await {
         Ok(Some(profiles)) => {
             scan.found.push(Found { address, profiles });
@@ -173,10 +178,14 @@ async fn scan_step(link: &mut Link, scan: &mut ScanProgress, services: &WorkerSe
     };
     scan.probed += 1;
     scan.next = address.wrapping_add(1);
+    let findings = serde_json::json!(ScanFindings {
+        probed: scan.probed,
+        found: scan.found.clone(),
+    });
     let result = match &failure {
-        Some(error) => update_scan_finished(&services.pool, scan.job, Some(error)).await,
-        None => match update_scan_progress(&services.pool, scan.job, scan.probed, &scan.found).await {
-            Ok(()) if scan.is_done() => update_scan_finished(&services.pool, scan.job, None).await,
+        Some(error) => update_job_finished(&services.pool, scan.job, Err((JobErrorCode::Device, error))).await,
+        None => match update_job_progress(&services.pool, scan.job, &findings).await {
+            Ok(()) if scan.is_done() => update_job_finished(&services.pool, scan.job, Ok(&findings)).await,
             other => other,
         },
     };

@@ -11,9 +11,10 @@ use super::worker::WorkerServices;
 use crate::device::command::SET_ADDRESS;
 use crate::domain::address::UnitAddress;
 use crate::domain::ids::BusId;
+use crate::domain::job::JobErrorCode;
 use crate::protocol::modbus::rtu_client::BROADCAST;
-use crate::store::command_jobs::{update_command_job_finished, update_command_job_started};
 use crate::store::devices::update_device_address;
+use crate::store::jobs::{update_job_finished, update_job_started};
 
 /// What a broadcast job reports: nothing comes back from unit 0.
 pub const BROADCAST_SENT: &str = "sent to all devices (no answer expected)";
@@ -28,14 +29,21 @@ pub(crate) async fn run_write(
 ) {
     let job = write.job;
     let outcome = match runtime {
-        None => Err("the device is not polled on this bus (disabled or removed)".to_owned()),
+        None => Err((
+            JobErrorCode::NotPolled,
+            "the device is not polled on this bus (disabled or removed)".to_owned(),
+        )),
         Some(runtime) => send(link, bus, runtime, services, write).await,
     };
-    let outcome = match &outcome {
-        Ok(note) => Ok(*note),
-        Err(error) => Err(error.as_str()),
+    let result = match &outcome {
+        Ok(note) => serde_json::json!({ "outcome": note }),
+        Err(_) => serde_json::Value::Null,
     };
-    if let Err(error) = update_command_job_finished(&services.pool, job, outcome).await {
+    let outcome = match &outcome {
+        Ok(_) => Ok(&result),
+        Err((code, error)) => Err((*code, error.as_str())),
+    };
+    if let Err(error) = update_job_finished(&services.pool, job, outcome).await {
         tracing::warn!(job, %error, "cannot record the command's outcome");
     }
 }
@@ -46,14 +54,17 @@ async fn send(
     runtime: &mut DeviceRuntime,
     services: &WorkerServices,
     write: Write,
-) -> Result<Option<&'static str>, String> {
+) -> Result<Option<&'static str>, (JobErrorCode, String)> {
     let config = &runtime.config;
     let command = config
         .profile
         .modbus
         .commands
         .get(&write.command)
-        .ok_or_else(|| format!("profile {} has no command {}", config.profile.name, write.command))?
+        .ok_or_else(|| {
+            let error = format!("profile {} has no command {}", config.profile.name, write.command);
+            (JobErrorCode::Unsupported, error)
+        })?
         .clone();
     let values = match write.values {
         Some(values) => values,
@@ -61,9 +72,15 @@ async fn send(
         None => command
             .clock
             .and_then(|layout| layout.words(services.clock.now().with_timezone(&config.zone).naive_local()))
-            .ok_or_else(|| format!("values: {} needs values", write.command))?,
+            .ok_or_else(|| {
+                (
+                    JobErrorCode::Unsupported,
+                    format!("values: {} needs values", write.command),
+                )
+            })?,
     };
-    if let Err(error) = update_command_job_started(&services.pool, write.job, &values).await {
+    let progress = serde_json::json!({ "values": values });
+    if let Err(error) = update_job_started(&services.pool, write.job, Some(&progress)).await {
         tracing::warn!(job = write.job, %error, "cannot record the command's start");
     }
     let unit = if write.broadcast { BROADCAST } else { config.address };
@@ -98,12 +115,13 @@ async fn send(
                 update_device_address(&services.pool, runtime.config.id, address)
                     .await
                     .map_err(|error| {
-                        format!("the device took address {address}, but it could not be stored: {error}")
+                        let error = format!("the device took address {address}, but it could not be stored: {error}");
+                        (JobErrorCode::Store, error)
                     })?;
             }
             Ok(None)
         }
-        Err(error) => Err(describe(&error)),
+        Err(error) => Err((JobErrorCode::Device, describe(&error))),
     }
 }
 

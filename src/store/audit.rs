@@ -1,11 +1,13 @@
 //! The audit log: who changed what, append-only.
 
-use sqlx::PgPool;
+use sqlx::PgExecutor;
 
 use super::error::StoreError;
 
+/// Appends an entry; `executor` a pool, or the transaction of the change
+/// it records.
 pub async fn insert_audit(
-    pool: &PgPool,
+    executor: impl PgExecutor<'_>,
     actor: &str,
     action: &str,
     target: &str,
@@ -16,7 +18,7 @@ pub async fn insert_audit(
         .bind(action)
         .bind(target)
         .bind(detail)
-        .execute(pool)
+        .execute(executor)
         .await?;
     Ok(())
 }

@@ -14,6 +14,7 @@ pub mod estimated_intervals;
 pub mod events;
 pub mod interval_corrections;
 pub mod intervals;
+pub mod jobs;
 pub mod read_jobs;
 pub mod readings;
 pub mod scans;

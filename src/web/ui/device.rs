@@ -12,7 +12,9 @@ use super::fleet::{cell, when};
 use super::pages::{BillingLine, Cell, CommandOption, DevicePage, EventLine, QualityLine, Table};
 use super::{signed_in, signed_in_page};
 use crate::domain::ids::DeviceId;
+use crate::domain::job::JobState;
 use crate::domain::role::Right;
+use crate::service::jobs::Requester;
 use crate::store::billing::fetch_billing_periods;
 use crate::store::buses::fetch_bus;
 use crate::store::command_jobs::fetch_latest_command_job;
@@ -367,29 +369,25 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
         failures: device.consecutive_failures,
         last_error: device.last_error.clone().unwrap_or_default(),
         meter_clock,
-        read_now_pending: read_job
-            .as_ref()
-            .is_some_and(|j| j.state == "queued" || j.state == "running")
-            || command_job
-                .as_ref()
-                .is_some_and(|j| j.state == "queued" || j.state == "running"),
+        read_now_pending: read_job.as_ref().is_some_and(|j| j.state.is_pending())
+            || command_job.as_ref().is_some_and(|j| j.state.is_pending()),
         can_command: caller.role.permits(Right::Configure),
         commands,
         last_command: command_job.map(command_sentence).unwrap_or_default(),
         last_read_now: read_job
-            .map(|job| match job.state.as_str() {
-                "done" => format!(
-                    "Read now by {}: done, {} values, at {}.",
+            .map(|job| match job.state {
+                JobState::Succeeded => format!(
+                    "Read now by {}: succeeded, {} values, at {}.",
                     job.requested_by,
                     job.readings.unwrap_or(0),
                     when(job.finished_at)
                 ),
-                "failed" => format!(
+                JobState::Failed => format!(
                     "Read now by {}: failed: {}.",
                     job.requested_by,
                     job.error.unwrap_or_default()
                 ),
-                other => format!("Read now by {}: {other}…", job.requested_by),
+                other => format!("Read now by {}: {}…", job.requested_by, other.as_str()),
             })
             .unwrap_or_default(),
         legal_notice: state
@@ -418,7 +416,11 @@ pub async fn post_read_now(
         Ok(caller) => caller,
         Err(response) => return *response,
     };
-    match start_read(&state, &caller, DeviceId(id)).await {
+    let requester = Requester {
+        user: &caller.user,
+        idempotency_key: None,
+    };
+    match start_read(&state, &caller, requester, DeviceId(id)).await {
         Ok(_) => axum::response::Redirect::to(&here).into_response(),
         Err(error) => error.into_page(),
     }

@@ -1,0 +1,3 @@
+//! The use cases, shared by the API and the pages.
+
+pub mod jobs;
