@@ -6,10 +6,11 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-use super::worker::DeviceConfig;
+use super::context::DeviceConfig;
+use crate::device::driver::MeterStatus;
 use crate::device::iec::IecSettings;
-use crate::device::iec_decode::IecDecoded;
 use crate::device::obis::ObisCode;
+use crate::device::reading::Reading;
 use crate::metering::meter_events::{EventChange, Reported, Stored, reconcile};
 use crate::store::StoreError;
 use crate::store::events::{fetch_last_event_spans, insert_event, insert_event_span, update_event_cleared};
@@ -19,11 +20,11 @@ use crate::store::events::{fetch_last_event_spans, insert_event, insert_event_sp
 pub(super) async fn record_conditions(
     pool: &PgPool,
     config: &DeviceConfig,
-    decoded: &IecDecoded,
+    status: &MeterStatus,
     iec: &IecSettings,
     at: DateTime<Utc>,
 ) {
-    for condition in &decoded.conditions {
+    for condition in &status.conditions {
         let severity = if condition.severity == "error" {
             "critical"
         } else {
@@ -39,9 +40,9 @@ pub(super) async fn record_conditions(
             tracing::warn!(device = %config.id, %error, "cannot store a meter condition");
         }
     }
-    for word in iec.status.iter().filter(|word| decoded.words_read.contains(&word.obis)) {
+    for word in iec.status.iter().filter(|word| status.words_read.contains(&word.obis)) {
         for code in word.bits.values() {
-            if decoded.conditions.iter().any(|c| &c.code == code) {
+            if status.conditions.iter().any(|c| &c.code == code) {
                 continue;
             }
             if let Err(error) = update_event_cleared(pool, config.id, code, at).await {
@@ -57,15 +58,14 @@ pub(super) async fn record_conditions(
 pub(super) async fn record_event_registers(
     pool: &PgPool,
     config: &DeviceConfig,
-    decoded: &IecDecoded,
+    readings: &[Reading],
     iec: &IecSettings,
 ) {
     if iec.events.is_empty() {
         return;
     }
     let time_of = |code: &ObisCode| {
-        decoded
-            .readings
+        readings
             .iter()
             .find(|reading| &reading.obis == code)
             .and_then(|reading| reading.captured_at)

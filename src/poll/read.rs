@@ -1,23 +1,19 @@
-//! Reading one device: a read of a register group request by request,
-//! what a finished read does (pulse values, ingest, reachability, events),
-//! and an operator's "read now".
-
-use std::collections::{HashMap, HashSet};
-use std::time::Duration;
+//! What a read of a device does once its driver has it: pulse values
+//! derived, meter conditions and clock checked, values handed to ingest,
+//! reachability tracked; and an operator's "read now".
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
-use tokio::time::Instant;
-use tokio_modbus::ExceptionCode;
 
-use super::clock_check::{check_clock, meter_clock};
-use super::link::{Link, LinkError};
-use super::link_stats::Outcome;
+use super::clock_check::check_clock;
+use super::context::{DeviceConfig, WorkerServices};
+use super::history::read_history;
+use super::meter_events::{record_conditions, record_event_registers};
+use super::runtime::{DeviceRuntime, record_exchange};
 use super::stats::PollStats;
-use super::status::{Tracker, Transition};
-use super::worker::{DeviceConfig, WorkerServices};
-use crate::device::decode::decode_blocks;
-use crate::device::profile::{Block, RegisterGroup};
+use super::status::Transition;
+use crate::device::driver::{Driver, Step};
+use crate::device::profile::RegisterGroup;
 use crate::device::pulse::{self, Continuity};
 use crate::device::reading::Reading;
 use crate::domain::ids::BusId;
@@ -27,41 +23,9 @@ use crate::store::events::{insert_event, update_event_cleared};
 use crate::store::jobs::{update_job_finished, update_job_started};
 use crate::store::readings::fetch_latest;
 
-/// What the worker keeps of one device between reads.
-pub(crate) struct DeviceRuntime {
-    pub(crate) config: DeviceConfig,
-    pub(crate) tracker: Tracker,
-    /// Optional blocks the device answered "illegal data address" for.
-    pub(crate) unsupported: HashSet<u16>,
-    /// The profile's read requests, per register group.
-    pub(crate) blocks: HashMap<RegisterGroup, Vec<Block>>,
-    /// Reads under way: one request is sent at a time, so a long read (a
-    /// slow device's 43 energy requests) lets due reads of higher class,
-    /// and reads due earlier, go between its requests.
-    pub(crate) in_progress: HashMap<RegisterGroup, ReadInProgress>,
-    /// Pulse counters' wraps, for pulse devices (loaded at their first read).
-    pub(crate) continuity: Option<Continuity>,
-}
-
-#[derive(Default)]
-pub(crate) struct ReadInProgress {
-    pub(crate) started: bool,
-    pub(crate) next_block: usize,
-    pub(crate) answers: Vec<(usize, Vec<u16>)>,
-}
-
-/// What one request did to a read.
-pub(crate) enum Step {
-    /// More requests to go.
-    More,
-    /// The read is complete.
-    Done(Vec<Reading>),
-    Failed(LinkError),
-}
-
-/// Hands a complete read's values to ingest (pulse values derived first) and
-/// updates the device's reachability. Returns the transition and how many
-/// values were read.
+/// Hands a complete read's values to ingest (pulse values derived first),
+/// records what the meter reported of itself, and updates the device's
+/// reachability. Returns the transition and how many values were read.
 pub(crate) async fn finish_read(
     bus: BusId,
     runtime: &mut DeviceRuntime,
@@ -71,23 +35,27 @@ pub(crate) async fn finish_read(
     let at = services.clock.now();
     match step {
         Step::More => (None, 0),
-        Step::Done(mut readings) => {
+        Step::Done(mut output) => {
             if let Some(inputs) = runtime.config.profile.pulse_inputs {
-                derive_pulses(&services.pool, runtime, inputs, &mut readings, at).await;
+                derive_pulses(&services.pool, runtime, inputs, &mut output.readings, at).await;
+            }
+            if let (Some(status), Some(iec)) = (&output.status, &runtime.config.profile.iec62056) {
+                record_conditions(&services.pool, &runtime.config, status, iec, at).await;
+                record_event_registers(&services.pool, &runtime.config, &output.readings, iec).await;
             }
             check_clock(
                 &services.pool,
                 &runtime.config,
-                meter_clock(&readings),
+                output.meter_clock,
                 at,
                 services.clock_drift_threshold,
             )
             .await;
-            let count = readings.len();
+            let count = output.readings.len();
             if count > 0 {
                 PollStats::add(&services.stats.readings_queued, count as u64);
                 let device = runtime.config.id;
-                let batch = readings.into_iter().map(|r| (device, r)).collect();
+                let batch = output.readings.into_iter().map(|r| (device, r)).collect();
                 if services.ingest.send(batch).await.is_err() {
                     tracing::error!(%bus, "ingest has stopped; readings lost");
                 }
@@ -98,10 +66,39 @@ pub(crate) async fn finish_read(
     }
 }
 
+/// Reads `group` of the device to its end, from its first request.
+pub(crate) async fn read_whole(
+    driver: &mut Driver,
+    bus: BusId,
+    runtime: &mut DeviceRuntime,
+    group: RegisterGroup,
+    services: &WorkerServices,
+) -> Step {
+    let mut restart = true;
+    loop {
+        let (step, exchange) = driver
+            .read(
+                runtime.config.target(),
+                &mut runtime.read,
+                group,
+                restart,
+                &services.clock,
+            )
+            .await;
+        record_exchange(services, bus, &runtime.config, exchange);
+        restart = false;
+        if !matches!(step, Step::More) {
+            return step;
+        }
+    }
+}
+
 /// An operator's "read now": every register group of the device, one
-/// after the other, ahead of the schedule.
+/// after the other, ahead of the schedule (a scheduled read of a group
+/// under way starts again from its first request); then, for a meter that
+/// keeps one, its load profile from the last stored interval.
 pub(crate) async fn run_read_now(
-    link: &mut Link,
+    driver: &mut Driver,
     bus: BusId,
     runtime: Option<&mut DeviceRuntime>,
     services: &WorkerServices,
@@ -114,18 +111,14 @@ pub(crate) async fn run_read_now(
     start_job(&services.pool, job).await;
     let mut total = 0;
     let mut failure = None;
-    for group in RegisterGroup::ALL {
-        if runtime.blocks.get(&group).is_none_or(Vec::is_empty) {
-            continue;
-        }
-        // A scheduled read of this group under way starts again from its first request.
-        runtime.in_progress.remove(&group);
-        let step = loop {
-            match read_step(link, bus, runtime, group, Instant::now(), services).await {
-                Step::More => continue,
-                done => break done,
-            }
-        };
+    for group in driver.groups(&runtime.config.profile) {
+        let lateness = std::time::Duration::ZERO;
+        let period = runtime.config.period(group);
+        services
+            .stats
+            .links
+            .record_lateness(bus, runtime.config.id, lateness, period);
+        let step = read_whole(driver, bus, runtime, group, services).await;
         if let Step::Failed(error) = &step {
             failure = Some(error.to_string());
         }
@@ -135,6 +128,9 @@ pub(crate) async fn run_read_now(
         if failure.is_some() {
             break;
         }
+    }
+    if failure.is_none() {
+        total += read_history(driver, bus, runtime, services).await;
     }
     let result = serde_json::json!({ "readings": total });
     let outcome = match &failure {
@@ -220,84 +216,13 @@ async fn derive_pulses(
     readings.extend(derived);
 }
 
-/// Sends the next request of a read of `group`, and decodes the read once
-/// its last answer is in. The first request of a read records how late it
-/// started against the time it was `due`.
-pub(crate) async fn read_step(
-    link: &mut Link,
-    bus: BusId,
-    runtime: &mut DeviceRuntime,
-    group: RegisterGroup,
-    due: Instant,
-    services: &WorkerServices,
-) -> Step {
-    let stats = &services.stats;
-    let device = runtime.config.id;
-    let blocks = runtime.blocks.get(&group).map(Vec::as_slice).unwrap_or_default();
-    let progress = runtime.in_progress.entry(group).or_default();
-    while progress.next_block < blocks.len() && runtime.unsupported.contains(&blocks[progress.next_block].start) {
-        progress.next_block += 1;
-    }
-    if let Some(block) = blocks.get(progress.next_block) {
-        if !progress.started {
-            progress.started = true;
-            stats.links.record_lateness(
-                bus,
-                device,
-                Instant::now().saturating_duration_since(due),
-                runtime.config.period(group),
-            );
-        }
-        let turnaround = Duration::from_millis(runtime.config.profile.modbus.turnaround_ms);
-        let (result, took) = link
-            .read_holding(runtime.config.address, block.start, block.count, turnaround)
-            .await;
-        let outcome = result.as_ref().err().map_or(Outcome::Answered, LinkError::outcome);
-        stats.links.record(bus, device, outcome, took);
-        match result {
-            Ok(words) => progress.answers.push((progress.next_block, words)),
-            Err(LinkError::Exception {
-                code: ExceptionCode::IllegalDataAddress,
-                ..
-            }) if block.optional => {
-                tracing::info!(device = %runtime.config.name, start = block.start, "optional registers not supported; not asked again");
-                runtime.unsupported.insert(block.start);
-            }
-            Err(error) => {
-                runtime.in_progress.remove(&group);
-                return Step::Failed(error);
-            }
-        }
-        progress.next_block += 1;
-        if progress.next_block < blocks.len() {
-            return Step::More;
-        }
-    }
-    let progress = runtime.in_progress.remove(&group).unwrap_or_default();
-    let answers: Vec<_> = progress
-        .answers
-        .iter()
-        .map(|(index, words)| (&blocks[*index], words.as_slice()))
-        .collect();
-    let (readings, invalid) = decode_blocks(
-        &runtime.config.profile,
-        &answers,
-        services.clock.now(),
-        runtime.config.zone,
-    );
-    if !invalid.is_empty() {
-        tracing::warn!(device = %runtime.config.name, registers = ?invalid, "device sent values its registers cannot hold; not stored");
-    }
-    Step::Done(readings)
-}
-
 /// Stores the device's status and opens or clears its `comm_lost` event.
 /// A database outage here is logged, not fatal: the next poll writes again.
 pub(crate) async fn record_status(pool: &PgPool, runtime: &DeviceRuntime, transition: Option<Transition>) {
     record_device_status(pool, &runtime.config, &runtime.tracker.status, transition).await;
 }
 
-/// [`record_status`] for any worker: the device, its status, what changed.
+/// [`record_status`] for a device, its status, what changed.
 pub(crate) async fn record_device_status(
     pool: &PgPool,
     config: &DeviceConfig,

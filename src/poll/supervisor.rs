@@ -12,15 +12,15 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::command::QUEUE;
-use super::iec_worker::run_iec_bus;
+use super::context::{DeviceConfig, WorkerServices};
 use super::ingest::spawn_ingest;
 use super::jobs::{JobWakers, run_claimer, spawn_job_listener};
 use super::stats::PollStats;
-use super::worker::{DeviceConfig, WorkerServices, run_bus};
+use super::worker::run_bus;
 use crate::device::registry::ProfileSet;
 use crate::domain::clock::Clock;
 use crate::domain::ids::BusId;
-use crate::domain::transport::{Protocol, Transport};
+use crate::domain::transport::Transport;
 use crate::store::buses::fetch_buses;
 use crate::store::devices::{DeviceRow, DeviceStatus, fetch_devices};
 
@@ -146,12 +146,7 @@ async fn refresh(
             stop_rx.clone(),
         ));
         let (id, line, services) = (bus.id, transport.clone(), services.clone());
-        let task = tokio::spawn(async move {
-            match line.protocol() {
-                Protocol::Modbus => run_bus(id, line, devices_rx, inbox, services, stop_rx).await,
-                Protocol::Iec62056 => run_iec_bus(id, line, devices_rx, inbox, services, stop_rx).await,
-            }
-        });
+        let task = tokio::spawn(run_bus(id, line, devices_rx, inbox, services, stop_rx));
         running.insert(
             bus.id,
             RunningBus {
