@@ -4,19 +4,19 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
-use sqlx::PgPool;
-
 use super::context::DeviceConfig;
+use super::outbox::{Outbox, Record};
 use crate::metering::clock_drift::{CLOCK_DRIFT, clock_drift_seconds};
-use crate::store::events::{insert_event, update_event_cleared};
+use chrono::{DateTime, NaiveDateTime, Utc};
 
 /// Opens or clears the device's `clock_drift` event from the wall time
 /// `meter` showed at `at`; nothing when the read did not include the clock,
-/// or the wall time cannot be placed (the spring-forward gap).
-pub async fn check_clock(
-    pool: &PgPool,
+/// or the wall time cannot be placed (the spring-forward gap). `spans`, the
+/// device's drift events as the worker knows them, follows.
+pub(crate) fn check_clock(
+    outbox: &Outbox,
     config: &DeviceConfig,
+    spans: &mut Vec<(DateTime<Utc>, Option<DateTime<Utc>>)>,
     meter: Option<NaiveDateTime>,
     at: DateTime<Utc>,
     threshold: Duration,
@@ -24,18 +24,33 @@ pub async fn check_clock(
     let Some(drift) = meter.and_then(|meter| clock_drift_seconds(meter, config.zone, at)) else {
         return;
     };
-    let result = if drift.unsigned_abs() > threshold.as_secs() {
+    let open = spans.iter_mut().find(|(_, cleared)| cleared.is_none());
+    if drift.unsigned_abs() > threshold.as_secs() {
         let direction = if drift > 0 { "ahead of" } else { "behind" };
         let message = format!(
             "{}: meter clock {} s {direction} the server",
             config.name,
             drift.unsigned_abs()
         );
-        insert_event(pool, config.id, CLOCK_DRIFT, "warning", &message, at).await
+        if open.is_none() {
+            spans.push((at, None));
+        }
+        outbox.send(Record::Event {
+            device: config.id,
+            code: CLOCK_DRIFT.to_owned(),
+            severity: "warning".to_owned(),
+            message,
+            started_at: at,
+            cleared_at: None,
+        });
     } else {
-        update_event_cleared(pool, config.id, CLOCK_DRIFT, at).await
-    };
-    if let Err(error) = result {
-        tracing::warn!(device = %config.id, %error, "cannot record the meter's clock drift");
+        if let Some((_, cleared)) = open {
+            *cleared = Some(at);
+        }
+        outbox.send(Record::EventCleared {
+            device: config.id,
+            code: CLOCK_DRIFT.to_owned(),
+            at,
+        });
     }
 }

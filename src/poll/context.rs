@@ -7,14 +7,14 @@ use std::time::Duration;
 use chrono_tz::Tz;
 use sqlx::PgPool;
 
-use super::ingest::IngestSender;
+use super::outbox::Outbox;
 use super::stats::PollStats;
 use crate::device::driver::Target;
 use crate::device::profile::{Profile, RegisterGroup};
 use crate::device::registry::ProfileSet;
 use crate::domain::clock::Clock;
 use crate::domain::ids::DeviceId;
-use crate::store::devices::DeviceStatus;
+use crate::store::devices::{DeviceLimits, DeviceStatus};
 
 /// What a worker needs to know of one device.
 #[derive(Debug, Clone)]
@@ -33,6 +33,8 @@ pub struct DeviceConfig {
     pub zone: Tz,
     /// Status as stored, to continue from after a restart.
     pub status: DeviceStatus,
+    /// What bounds its values (for spikes in its load profile).
+    pub limits: DeviceLimits,
 }
 
 impl DeviceConfig {
@@ -46,6 +48,15 @@ impl DeviceConfig {
             [self.realtime, self.energy, self.history],
             self.zone,
         )
+    }
+
+    /// Whether `other` asks anything of the worker that this does not.
+    pub fn differs(&self, other: &DeviceConfig) -> bool {
+        let limits = |c: &DeviceConfig| {
+            let l = &c.limits;
+            (l.ct_ratio, l.max_current_a, l.voltage_v, l.phases)
+        };
+        self.plan_key() != other.plan_key() || limits(self) != limits(other)
     }
 
     /// The device as its driver addresses it.
@@ -72,7 +83,7 @@ impl DeviceConfig {
 #[derive(Clone)]
 pub struct WorkerServices {
     pub pool: PgPool,
-    pub ingest: IngestSender,
+    pub outbox: Outbox,
     pub stats: Arc<PollStats>,
     pub profiles: Arc<ProfileSet>,
     pub request_timeout: Duration,

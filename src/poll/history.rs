@@ -9,15 +9,13 @@ use chrono::{DateTime, TimeDelta, Utc};
 use tokio::time::Instant;
 
 use super::context::WorkerServices;
+use super::outbox::Record;
 use super::runtime::{DeviceRuntime, record_exchange};
 use crate::device::driver::Driver;
 use crate::device::iec::LoadProfileSettings;
 use crate::domain::ids::BusId;
-use crate::metering::clock_drift::{CLOCK_DRIFT, flag_clock_uncertain};
+use crate::metering::clock_drift::flag_clock_uncertain;
 use crate::metering::validation::flag_interval_spikes;
-use crate::store::devices::fetch_device_limits;
-use crate::store::events::fetch_event_spans;
-use crate::store::intervals::{fetch_last_meter_interval, insert_meter_intervals, update_profile_read_at};
 
 /// The load-profile settings of the device, if its meter keeps one.
 pub(crate) fn history_settings(runtime: &DeviceRuntime) -> Option<LoadProfileSettings> {
@@ -63,14 +61,12 @@ pub(crate) async fn read_history(
 async fn read_stretch(
     driver: &mut Driver,
     bus: BusId,
-    runtime: &DeviceRuntime,
+    runtime: &mut DeviceRuntime,
     services: &WorkerServices,
     settings: &LoadProfileSettings,
 ) -> Result<(usize, Option<DateTime<Utc>>), String> {
     let id = runtime.config.id;
-    let last = fetch_last_meter_interval(&services.pool, id)
-        .await
-        .map_err(|error| error.to_string())?;
+    let last = runtime.memory.last_interval;
     let stored_until = match last {
         Some(start) => start + TimeDelta::minutes(i64::from(settings.interval_minutes)),
         None => services.clock.now() - TimeDelta::days(i64::from(settings.backfill_days)),
@@ -86,26 +82,32 @@ async fn read_stretch(
         tracing::warn!(device = %runtime.config.name, ?problems, "load profile rows not stored");
     }
     if let Some(first) = intervals.iter().map(|i| i.start).min() {
-        let drifts = fetch_event_spans(&services.pool, id, CLOCK_DRIFT, first)
-            .await
-            .map_err(|error| error.to_string())?;
+        let drifts: Vec<_> = runtime
+            .memory
+            .drift_spans
+            .iter()
+            .filter(|(_, cleared)| cleared.is_none_or(|cleared| cleared > first))
+            .copied()
+            .collect();
         flag_clock_uncertain(&mut intervals, &drifts);
     }
     // Spikes are flagged before storing: a stored interval is never changed.
-    let limits = fetch_device_limits(&services.pool, id)
-        .await
-        .map_err(|error| error.to_string())?
-        .and_then(|configured| configured.physical(runtime.config.profile.max_current_a));
+    let limits = runtime.config.limits.physical(runtime.config.profile.max_current_a);
     flag_interval_spikes(limits.as_ref(), &mut intervals);
-    let stored = insert_meter_intervals(&services.pool, id, &intervals)
-        .await
-        .map_err(|error| error.to_string())?;
-    if to.is_none() {
-        // Read through to the present: what the meter lacks up to now is
-        // a gap it will not fill (see derive::estimate).
-        update_profile_read_at(&services.pool, id, asked_at)
-            .await
-            .map_err(|error| error.to_string())?;
+    // What the meter recorded after the newest stored interval is new.
+    let new = intervals
+        .iter()
+        .filter(|interval| last.is_none_or(|last| interval.start > last))
+        .count();
+    if let Some(newest) = intervals.iter().map(|i| i.start).max() {
+        runtime.memory.last_interval = Some(last.map_or(newest, |last| last.max(newest)));
     }
-    Ok((usize::try_from(stored).unwrap_or(usize::MAX), to))
+    services.outbox.send(Record::Intervals {
+        device: id,
+        intervals,
+        // Read through to the present: what the meter lacks up to now is a
+        // gap it will not fill (see derive::estimate).
+        read_through: to.is_none().then_some(asked_at),
+    });
+    Ok((new, to))
 }

@@ -1,16 +1,16 @@
 //! What a read of a device does once its driver has it: pulse values
-//! derived, meter conditions and clock checked, values handed to ingest,
-//! reachability tracked; and an operator's "read now".
+//! derived, meter conditions and clock checked, values, events and status
+//! handed to the outbox (the worker never waits for the database);
+//! and an operator's "read now".
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
 
 use super::clock_check::check_clock;
 use super::context::{DeviceConfig, WorkerServices};
 use super::history::read_history;
 use super::meter_events::{record_conditions, record_event_registers};
+use super::outbox::{Outbox, Record};
 use super::runtime::{DeviceRuntime, record_exchange};
-use super::stats::PollStats;
 use super::status::Transition;
 use crate::device::driver::{Driver, Step};
 use crate::device::profile::RegisterGroup;
@@ -18,16 +18,12 @@ use crate::device::pulse::{self, Continuity};
 use crate::device::reading::Reading;
 use crate::domain::ids::BusId;
 use crate::domain::job::JobErrorCode;
-use crate::store::devices::{DeviceStatus, update_device_status};
-use crate::store::events::{insert_event, update_event_cleared};
-use crate::store::jobs::{update_job_finished, update_job_started};
-use crate::store::readings::fetch_latest;
+use crate::store::devices::DeviceStatus;
 
 /// Hands a complete read's values to ingest (pulse values derived first),
 /// records what the meter reported of itself, and updates the device's
 /// reachability. Returns the transition and how many values were read.
-pub(crate) async fn finish_read(
-    bus: BusId,
+pub(crate) fn finish_read(
     runtime: &mut DeviceRuntime,
     step: Step,
     services: &WorkerServices,
@@ -36,29 +32,28 @@ pub(crate) async fn finish_read(
     match step {
         Step::More => (None, 0),
         Step::Done(mut output) => {
+            let outbox = &services.outbox;
             if let Some(inputs) = runtime.config.profile.pulse_inputs {
-                derive_pulses(&services.pool, runtime, inputs, &mut output.readings, at).await;
+                derive_pulses(outbox, runtime, inputs, &mut output.readings, at);
             }
             if let (Some(status), Some(iec)) = (&output.status, &runtime.config.profile.iec62056) {
-                record_conditions(&services.pool, &runtime.config, status, iec, at).await;
-                record_event_registers(&services.pool, &runtime.config, &output.readings, iec).await;
+                record_conditions(outbox, &runtime.config, status, iec, at);
+                let spans = &mut runtime.memory.event_spans;
+                record_event_registers(outbox, &runtime.config, spans, &output.readings, iec);
             }
             check_clock(
-                &services.pool,
+                outbox,
                 &runtime.config,
+                &mut runtime.memory.drift_spans,
                 output.meter_clock,
                 at,
                 services.clock_drift_threshold,
-            )
-            .await;
+            );
             let count = output.readings.len();
             if count > 0 {
-                PollStats::add(&services.stats.readings_queued, count as u64);
                 let device = runtime.config.id;
                 let batch = output.readings.into_iter().map(|r| (device, r)).collect();
-                if services.ingest.send(batch).await.is_err() {
-                    tracing::error!(%bus, "ingest has stopped; readings lost");
-                }
+                outbox.send(Record::Readings(batch));
             }
             (runtime.tracker.success(at), count)
         }
@@ -105,10 +100,10 @@ pub(crate) async fn run_read_now(
     job: i64,
 ) {
     let Some(runtime) = runtime else {
-        refuse_read_job(&services.pool, job).await;
+        refuse_read_job(&services.outbox, job);
         return;
     };
-    start_job(&services.pool, job).await;
+    start_job(&services.outbox, job);
     let mut total = 0;
     let mut failure = None;
     for group in driver.groups(&runtime.config.profile) {
@@ -122,9 +117,9 @@ pub(crate) async fn run_read_now(
         if let Step::Failed(error) = &step {
             failure = Some(error.to_string());
         }
-        let (transition, count) = finish_read(bus, runtime, step, services).await;
+        let (transition, count) = finish_read(runtime, step, services);
         total += count;
-        record_status(&services.pool, runtime, transition).await;
+        record_status(&services.outbox, runtime, transition);
         if failure.is_some() {
             break;
         }
@@ -132,57 +127,38 @@ pub(crate) async fn run_read_now(
     if failure.is_none() {
         total += read_history(driver, bus, runtime, services).await;
     }
-    let result = serde_json::json!({ "readings": total });
-    let outcome = match &failure {
-        Some(error) => Err((JobErrorCode::Device, error.as_str())),
-        None => Ok(&result),
+    let outcome = match failure {
+        Some(error) => Err((JobErrorCode::Device, error)),
+        None => Ok(serde_json::json!({ "readings": total })),
     };
-    if let Err(error) = update_job_finished(&services.pool, job, outcome).await {
-        tracing::warn!(job, %error, "cannot record the read's outcome");
-    }
+    services.outbox.send(Record::JobFinished { job, outcome });
 }
 
 /// Fails a read job whose device this worker does not poll.
-pub(crate) async fn refuse_read_job(pool: &PgPool, job: i64) {
-    let refusal = Err((
-        JobErrorCode::NotPolled,
-        "the device is not polled on this bus (disabled or removed)",
-    ));
-    if let Err(error) = update_job_finished(pool, job, refusal).await {
-        tracing::warn!(job, %error, "cannot record the read's refusal");
-    }
+pub(crate) fn refuse_read_job(outbox: &Outbox, job: i64) {
+    let refusal = "the device is not polled on this bus (disabled or removed)";
+    outbox.send(Record::JobFinished {
+        job,
+        outcome: Err((JobErrorCode::NotPolled, refusal.to_owned())),
+    });
 }
 
-/// Records that a job started; a database outage only loses the mark.
-pub(crate) async fn start_job(pool: &PgPool, job: i64) {
-    if let Err(error) = update_job_started(pool, job, None).await {
-        tracing::warn!(job, %error, "cannot record the job's start");
-    }
+/// Records that the worker started on a job.
+pub(crate) fn start_job(outbox: &Outbox, job: i64) {
+    outbox.send(Record::JobStarted { job, progress: None });
 }
 
-/// For a pulse device: keeps its counters continuous across wraps (seeded
-/// from what is stored, so a restart loses nothing), records wraps and
-/// resets as events, and adds the engineering values of its inputs.
-async fn derive_pulses(
-    pool: &PgPool,
+/// For a pulse device: keeps its counters continuous across wraps, records
+/// wraps and resets as events, and adds the engineering values of its inputs.
+fn derive_pulses(
+    outbox: &Outbox,
     runtime: &mut DeviceRuntime,
     inputs: u8,
     readings: &mut Vec<Reading>,
     at: DateTime<Utc>,
 ) {
     let device = runtime.config.id;
-    if runtime.continuity.is_none() {
-        match fetch_latest(pool, device).await {
-            Ok(stored) => {
-                let stored = stored
-                    .into_iter()
-                    .filter_map(|r| r.obis.parse().ok().map(|code| (code, r.value)));
-                runtime.continuity = Some(Continuity::from_stored(stored));
-            }
-            Err(error) => tracing::warn!(%device, %error, "cannot read stored counts; counting wraps from now"),
-        }
-    }
-    let continuity = runtime.continuity.get_or_insert_with(Continuity::default);
+    let continuity = runtime.memory.continuity.get_or_insert_with(Continuity::default);
     let changes = continuity.apply(readings);
     for (codes, event, severity, what) in [
         (
@@ -200,13 +176,12 @@ async fn derive_pulses(
     ] {
         for code in codes {
             let message = format!("{}: counter {code} {what}", runtime.config.name);
-            let result = match insert_event(pool, device, event, severity, &message, at).await {
-                Ok(()) => update_event_cleared(pool, device, event, at).await,
-                Err(error) => Err(error),
-            };
-            if let Err(error) = result {
-                tracing::warn!(%device, %error, "cannot store counter event");
-            }
+            outbox.send(event_opened(device, event, severity, message, at));
+            outbox.send(Record::EventCleared {
+                device,
+                code: event.to_owned(),
+                at,
+            });
         }
     }
     let (derived, problems) = pulse::derive(readings, inputs);
@@ -216,47 +191,63 @@ async fn derive_pulses(
     readings.extend(derived);
 }
 
-/// Stores the device's status and opens or clears its `comm_lost` event.
-/// A database outage here is logged, not fatal: the next poll writes again.
-pub(crate) async fn record_status(pool: &PgPool, runtime: &DeviceRuntime, transition: Option<Transition>) {
-    record_device_status(pool, &runtime.config, &runtime.tracker.status, transition).await;
+fn event_opened(
+    device: crate::domain::ids::DeviceId,
+    code: &str,
+    severity: &str,
+    message: String,
+    at: DateTime<Utc>,
+) -> Record {
+    Record::Event {
+        device,
+        code: code.to_owned(),
+        severity: severity.to_owned(),
+        message,
+        started_at: at,
+        cleared_at: None,
+    }
+}
+
+/// Hands the device's status to the outbox, after the `comm_lost` or
+/// `comm_restored` event of a change: whoever sees the new status finds its
+/// event too.
+pub(crate) fn record_status(outbox: &Outbox, runtime: &DeviceRuntime, transition: Option<Transition>) {
+    record_device_status(outbox, &runtime.config, &runtime.tracker.status, transition);
 }
 
 /// [`record_status`] for a device, its status, what changed.
-pub(crate) async fn record_device_status(
-    pool: &PgPool,
+pub(crate) fn record_device_status(
+    outbox: &Outbox,
     config: &DeviceConfig,
     status: &DeviceStatus,
     transition: Option<Transition>,
 ) {
     let id = config.id;
     let at = status.last_attempt_at;
-    // The event goes first: whoever sees the new status finds its event too.
-    let result = match transition {
-        None => Ok(()),
+    match transition {
+        None => {}
         Some(Transition::Lost) => {
             let message = format!(
                 "{} stopped answering: {}",
                 config.name,
                 status.last_error.as_deref().unwrap_or("no answer")
             );
-            insert_event(pool, id, "comm_lost", "warning", &message, at).await
+            outbox.send(event_opened(id, "comm_lost", "warning", message, at));
         }
         Some(Transition::Restored) => {
             let message = format!("{} answers again", config.name);
-            match update_event_cleared(pool, id, "comm_lost", at).await {
-                Ok(()) => match insert_event(pool, id, "comm_restored", "info", &message, at).await {
-                    Ok(()) => update_event_cleared(pool, id, "comm_restored", at).await,
-                    Err(error) => Err(error),
-                },
-                Err(error) => Err(error),
-            }
+            let cleared = |code: &str| Record::EventCleared {
+                device: id,
+                code: code.to_owned(),
+                at,
+            };
+            outbox.send(cleared("comm_lost"));
+            outbox.send(event_opened(id, "comm_restored", "info", message, at));
+            outbox.send(cleared("comm_restored"));
         }
-    };
-    if let Err(error) = result {
-        tracing::warn!(device = %id, %error, "cannot store communication event");
     }
-    if let Err(error) = update_device_status(pool, id, status).await {
-        tracing::warn!(device = %id, %error, "cannot store device status");
-    }
+    outbox.send(Record::Status {
+        device: id,
+        status: status.clone(),
+    });
 }

@@ -13,8 +13,8 @@ use tokio::task::JoinHandle;
 
 use super::command::QUEUE;
 use super::context::{DeviceConfig, WorkerServices};
-use super::ingest::spawn_ingest;
 use super::jobs::{JobWakers, run_claimer, spawn_job_listener};
+use super::outbox::spawn_outbox;
 use super::stats::PollStats;
 use super::worker::run_bus;
 use crate::device::registry::ProfileSet;
@@ -22,7 +22,7 @@ use crate::domain::clock::Clock;
 use crate::domain::ids::BusId;
 use crate::domain::transport::Transport;
 use crate::store::buses::fetch_buses;
-use crate::store::devices::{DeviceRow, DeviceStatus, fetch_devices};
+use crate::store::devices::{DeviceLimits, DeviceRow, DeviceStatus, fetch_devices};
 
 /// Polling settings.
 #[derive(Debug, Clone)]
@@ -67,10 +67,10 @@ pub async fn run_poller(
 ) {
     let wakers = Arc::new(JobWakers::default());
     let listener = spawn_job_listener(pool.clone(), Arc::clone(&wakers), shutdown.clone());
-    let (ingest, ingest_task) = spawn_ingest(pool.clone(), Arc::clone(&stats));
+    let (outbox, outbox_task) = spawn_outbox(pool.clone(), Arc::clone(&stats));
     let services = WorkerServices {
         pool: pool.clone(),
-        ingest,
+        outbox,
         stats,
         profiles: Arc::clone(&profiles),
         request_timeout: settings.request_timeout,
@@ -97,7 +97,7 @@ pub async fn run_poller(
     }
     let _ = listener.await;
     drop(services);
-    let _ = ingest_task.await;
+    let _ = outbox_task.await;
 }
 
 async fn refresh(
@@ -123,7 +123,7 @@ async fn refresh(
             if current.transport == transport && !current.task.is_finished() {
                 let changed = {
                     let old = current.devices.borrow();
-                    old.len() != configs.len() || old.iter().zip(&configs).any(|(a, b)| a.plan_key() != b.plan_key())
+                    old.len() != configs.len() || old.iter().zip(&configs).any(|(a, b)| a.differs(b))
                 };
                 if changed {
                     let _ = current.devices.send(configs);
@@ -190,6 +190,13 @@ fn device_config(row: &DeviceRow, profiles: &ProfileSet, zone: Tz) -> Option<Dev
             last_attempt_at: row.last_attempt_at.unwrap_or(row.created_at),
             consecutive_failures: u32::try_from(row.consecutive_failures).unwrap_or(0),
             last_error: row.last_error.clone(),
+        },
+        limits: DeviceLimits {
+            profile: row.profile.clone(),
+            ct_ratio: row.ct_ratio,
+            max_current_a: row.max_current_a,
+            voltage_v: row.voltage_v,
+            phases: row.phases,
         },
     })
 }

@@ -7,22 +7,24 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::command::{BusCommand, Write};
 use super::context::{DeviceConfig, WorkerServices};
 use super::history::{history_settings, read_history};
+use super::outbox::Record;
 use super::read::{finish_read, record_status, run_read_now, start_job};
-use super::runtime::{DeviceRuntime, record_exchange};
+use super::runtime::{DeviceRuntime, load_memory, record_exchange};
 use super::scan::ScanProgress;
 use super::schedule::Schedule;
 use super::write::run_write;
 use crate::device::driver::{Driver, DriverError, Step};
+use crate::device::profile::RegisterGroup;
 use crate::domain::ids::{BusId, DeviceId};
 use crate::domain::job::JobErrorCode;
 use crate::domain::transport::Transport;
-use crate::store::jobs::{update_job_finished, update_job_progress};
 use crate::store::scans::{Found, ScanFindings};
 
 /// Work operators asked for, waiting for the line, each kind in the order
@@ -58,7 +60,9 @@ pub async fn run_bus(
     let mut runtimes: HashMap<DeviceId, DeviceRuntime> = HashMap::new();
     let mut schedule = Schedule::default();
     let mut asked = Asked::default();
-    plan(&driver, &devices.borrow_and_update(), &mut runtimes, &mut schedule);
+    let configs = devices.borrow_and_update().clone();
+    let groups = configs.iter().map(|config| driver.groups(&config.profile)).collect();
+    plan(&configs, groups, &mut runtimes, &mut schedule, &services).await;
     loop {
         let due = schedule.next_due();
         // Scans use the time no scheduled read needs.
@@ -71,7 +75,9 @@ pub async fn run_bus(
             Some(command) = commands.recv() => asked.push(command),
             changed = devices.changed() => {
                 if changed.is_err() { return; }
-                plan(&driver, &devices.borrow_and_update(), &mut runtimes, &mut schedule);
+                let configs = devices.borrow_and_update().clone();
+                let groups = configs.iter().map(|config| driver.groups(&config.profile)).collect();
+                plan(&configs, groups, &mut runtimes, &mut schedule, &services).await;
             }
             () = std::future::ready(()), if !asked.writes.is_empty() => {
                 if let Some(write) = asked.writes.pop_front() {
@@ -139,8 +145,8 @@ async fn read_due(
         }
     }
     let read = matches!(step, Step::Done(_));
-    let (transition, _) = finish_read(bus, runtime, step, services).await;
-    record_status(&services.pool, runtime, transition).await;
+    let (transition, _) = finish_read(runtime, step, services);
+    record_status(&services.outbox, runtime, transition);
     if read && with_history {
         read_history(driver, bus, runtime, services).await;
     }
@@ -151,7 +157,7 @@ async fn read_due(
 async fn scan_step(driver: &mut Driver, scan: &mut ScanProgress, services: &WorkerServices) -> bool {
     let address = scan.next;
     if scan.probed == 0 {
-        start_job(&services.pool, scan.job).await;
+        start_job(&services.outbox, scan.job);
     }
     let failure = match driver.probe(address, &services.profiles).await {
         Ok(Some(profiles)) => {
@@ -168,17 +174,25 @@ async fn scan_step(driver: &mut Driver, scan: &mut ScanProgress, services: &Work
         probed: scan.probed,
         found: scan.found.clone(),
     });
-    let result = match &failure {
-        Some((code, error)) => update_job_finished(&services.pool, scan.job, Err((*code, error))).await,
-        None => match update_job_progress(&services.pool, scan.job, &findings).await {
-            Ok(()) if scan.is_done() => update_job_finished(&services.pool, scan.job, Ok(&findings)).await,
-            other => other,
-        },
-    };
-    if let Err(error) = result {
-        tracing::warn!(job = scan.job, %error, "cannot record scan progress");
+    let ended = failure.is_some() || scan.is_done();
+    let job = scan.job;
+    match failure {
+        Some(failure) => services.outbox.send(Record::JobFinished {
+            job,
+            outcome: Err(failure),
+        }),
+        None => {
+            services.outbox.send(Record::JobProgress {
+                job,
+                progress: findings.clone(),
+            });
+            if scan.is_done() {
+                let outcome = Ok(findings);
+                services.outbox.send(Record::JobFinished { job, outcome });
+            }
+        }
     }
-    failure.is_some() || scan.is_done()
+    ended
 }
 
 async fn sleep_until_due(due: Option<Instant>) {
@@ -188,33 +202,42 @@ async fn sleep_until_due(due: Option<Instant>) {
     }
 }
 
-/// Rebuilds the schedule for a new device list, keeping what is known of
-/// devices that stay. First reads are spread over the first second so a bus
-/// of many devices does not start with a burst of late reads.
-fn plan(
-    driver: &Driver,
+/// Rebuilds the schedule for a new device list (each device's register
+/// groups as its driver reads them), keeping what is known of devices that
+/// stay, and loading what is stored of new ones. First reads
+/// are spread over the first second so a bus of many devices does not
+/// start with a burst of late reads.
+async fn plan(
     configs: &[DeviceConfig],
+    groups: Vec<Vec<RegisterGroup>>,
     runtimes: &mut HashMap<DeviceId, DeviceRuntime>,
     schedule: &mut Schedule,
+    services: &WorkerServices,
 ) {
     let start = Instant::now();
     let mut kept: HashMap<DeviceId, DeviceRuntime> = HashMap::new();
+    let mut new = Vec::new();
     for config in configs {
-        let runtime = match runtimes.remove(&config.id) {
+        match runtimes.remove(&config.id) {
             Some(mut old) if old.config.plan_key() == config.plan_key() => {
                 old.read.restart();
-                old
+                old.config.limits = config.limits.clone();
+                kept.insert(config.id, old);
             }
-            _ => DeviceRuntime::new(config, start),
-        };
-        kept.insert(config.id, runtime);
+            _ => new.push(config),
+        }
+    }
+    let now = services.clock.now();
+    let loads = new.iter().map(|config| load_memory(&services.pool, config, now));
+    for (config, memory) in new.iter().zip(join_all(loads).await) {
+        kept.insert(config.id, DeviceRuntime::new(config, memory, start));
     }
     *runtimes = kept;
     *schedule = Schedule::default();
     let spread = Duration::from_millis(1_000 / (configs.len() as u64 + 1));
-    for (index, config) in configs.iter().enumerate() {
+    for (index, (config, groups)) in configs.iter().zip(groups).enumerate() {
         let first = start + spread * index as u32;
-        for group in driver.groups(&config.profile) {
+        for group in groups {
             schedule.add(config.id, group, config.period(group), first);
         }
     }

@@ -4,12 +4,11 @@
 
 use super::command::Write;
 use super::context::WorkerServices;
+use super::outbox::Record;
 use super::runtime::{DeviceRuntime, record_exchange};
-use crate::device::driver::{Driver, DriverError};
+use crate::device::driver::{CommandDone, Driver, DriverError};
 use crate::domain::ids::BusId;
 use crate::domain::job::JobErrorCode;
-use crate::store::devices::update_device_address;
-use crate::store::jobs::{update_job_finished, update_job_started};
 
 /// Sends the command and records the job's outcome.
 pub(crate) async fn run_write(
@@ -20,24 +19,38 @@ pub(crate) async fn run_write(
     write: Write,
 ) {
     let job = write.job;
-    let outcome = match runtime {
-        None => Err((
-            JobErrorCode::NotPolled,
-            "the device is not polled on this bus (disabled or removed)".to_owned(),
-        )),
-        Some(runtime) => send(driver, bus, runtime, services, write).await,
+    let Some(runtime) = runtime else {
+        let refusal = "the device is not polled on this bus (disabled or removed)".to_owned();
+        let outcome = Err((JobErrorCode::NotPolled, refusal));
+        services.outbox.send(Record::JobFinished { job, outcome });
+        return;
     };
-    let result = match &outcome {
-        Ok(note) => serde_json::json!({ "outcome": note }),
-        Err(_) => serde_json::Value::Null,
+    let record = match send(driver, bus, runtime, services, write).await {
+        Err(failure) => Record::JobFinished {
+            job,
+            outcome: Err(failure),
+        },
+        Ok(done) => {
+            let result = serde_json::json!({ "outcome": done.note });
+            match done.new_address {
+                // Reads go to the new address from now on; the stored device follows.
+                Some(address) => {
+                    runtime.config.address = address.get();
+                    Record::AddressChanged {
+                        job,
+                        device: runtime.config.id,
+                        address,
+                        result,
+                    }
+                }
+                None => Record::JobFinished {
+                    job,
+                    outcome: Ok(result),
+                },
+            }
+        }
     };
-    let outcome = match &outcome {
-        Ok(_) => Ok(&result),
-        Err((code, error)) => Err((*code, error.as_str())),
-    };
-    if let Err(error) = update_job_finished(&services.pool, job, outcome).await {
-        tracing::warn!(job, %error, "cannot record the command's outcome");
-    }
+    services.outbox.send(record);
 }
 
 fn failure(error: &DriverError) -> (JobErrorCode, String) {
@@ -54,7 +67,7 @@ async fn send(
     runtime: &mut DeviceRuntime,
     services: &WorkerServices,
     write: Write,
-) -> Result<Option<&'static str>, (JobErrorCode, String)> {
+) -> Result<CommandDone, (JobErrorCode, String)> {
     let values = driver
         .command_values(
             runtime.config.target(),
@@ -64,23 +77,13 @@ async fn send(
         )
         .map_err(|error| failure(&error))?;
     let progress = serde_json::json!({ "values": values });
-    if let Err(error) = update_job_started(&services.pool, write.job, Some(&progress)).await {
-        tracing::warn!(job = write.job, %error, "cannot record the command's start");
-    }
+    services.outbox.send(Record::JobStarted {
+        job: write.job,
+        progress: Some(progress),
+    });
     let (result, exchange) = driver
         .execute(runtime.config.target(), &write.command, &values, write.broadcast)
         .await;
     record_exchange(services, bus, &runtime.config, exchange);
-    let done = result.map_err(|error| failure(&error))?;
-    if let Some(address) = done.new_address {
-        // Reads go to the new address from now on; the stored device follows.
-        runtime.config.address = address.get();
-        update_device_address(&services.pool, runtime.config.id, address)
-            .await
-            .map_err(|error| {
-                let error = format!("the device took address {address}, but it could not be stored: {error}");
-                (JobErrorCode::Store, error)
-            })?;
-    }
-    Ok(done.note)
+    result.map_err(|error| failure(&error))
 }
