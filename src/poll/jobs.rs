@@ -6,7 +6,11 @@
 //! A claimer looks when a new job is announced (`LISTEN jobs`, see
 //! [`spawn_job_listener`]) and at least every [`LOOK_EVERY`]. Before its
 //! first look it settles what a previous worker of the bus left running:
-//! reads and scans are queued again, commands fail as `interrupted`.
+//! reads and scans are queued again, commands fail as `interrupted`. A
+//! worker replaced for a new transport may still be finishing a command
+//! then: the command's end it reports is not recorded over `interrupted`
+//! (a job ends once), so the record errs on the side of "may have reached
+//! the meter". Only the instance polling a bus claims its jobs.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
