@@ -12,7 +12,6 @@ use tokio::task::JoinHandle;
 use crate::config::Config;
 use crate::derive::{DeriveServices, run_derivation};
 use crate::device::registry::ProfileSet;
-use crate::poll::command::BusCommands;
 use crate::poll::stats::PollStats;
 use crate::poll::supervisor::{PollSettings, run_poller};
 use crate::shutdown::Shutdown;
@@ -49,7 +48,6 @@ pub fn start(
     shutdown: Shutdown,
 ) -> Application {
     let stats = Arc::new(PollStats::default());
-    let commands = Arc::new(BusCommands::default());
     let settings = PollSettings {
         request_timeout: config.request_timeout,
         refresh: config.poll_refresh,
@@ -61,7 +59,6 @@ pub fn start(
         Arc::clone(&profiles),
         settings,
         Arc::clone(&stats),
-        Arc::clone(&commands),
         shutdown.clone(),
     ));
     let derivation = tokio::spawn(run_derivation(
@@ -77,7 +74,6 @@ pub fn start(
         pool,
         profiles,
         stats,
-        commands,
         clock: config.clock.clone(),
     };
     let address = listener.local_addr().expect("a bound listener has an address");

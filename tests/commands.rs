@@ -90,7 +90,7 @@ async fn run_command(app: &TestApp, token: &str, device: i64, body: Value) -> Va
 async fn finished(app: &TestApp, token: &str, path: &str) -> Value {
     let ended = eventually(Duration::from_secs(10), || async {
         let state = app.request("GET", path, Some(token), None).await.1["state"].clone();
-        state == "done" || state == "failed"
+        state == "succeeded" || state == "failed"
     })
     .await;
     let job = app.request("GET", path, Some(token), None).await.1;
@@ -104,7 +104,7 @@ async fn read_now(app: &TestApp, token: &str, device: i64) -> Value {
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{job}");
     let job = finished(app, token, &format!("/api/v1/reads/{}", job["id"])).await;
-    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["state"], "succeeded", "{job}");
     job
 }
 
@@ -156,7 +156,7 @@ async fn a_countis_obeys_tariff_and_reset_commands_and_refusals_are_named() {
 
     // Tariff 3 in force: over two hours only its counter grows.
     let job = run_command(&app, &engineer, id, json!({"command": "set_tariff", "values": [3]})).await;
-    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["state"], "succeeded", "{job}");
     assert_eq!(job["values"], json!([3]));
     assert_eq!(job["requested_by"], "test-engineer");
     assert_eq!(model_value(&sim, COUNTIS_UNIT, "0-0:96.14.0", clock.now()), 3.0);
@@ -177,7 +177,7 @@ async fn a_countis_obeys_tariff_and_reset_commands_and_refusals_are_named() {
     let partial = "1-1:129.8.0";
     assert!(model_value(&sim, COUNTIS_UNIT, partial, clock.now()) > 0.0);
     let job = run_command(&app, &engineer, id, json!({"command": "reset_counters", "values": [1]})).await;
-    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["state"], "succeeded", "{job}");
     assert_eq!(model_value(&sim, COUNTIS_UNIT, partial, clock.now()), 0.0);
     assert!(
         model_value(&sim, COUNTIS_UNIT, "1-1:131.8.0", clock.now()) > 0.0,
@@ -200,7 +200,7 @@ async fn a_countis_obeys_tariff_and_reset_commands_and_refusals_are_named() {
     // A broadcast: every device acts, none answers.
     let body = json!({"command": "set_tariff", "values": [2], "broadcast": true});
     let job = run_command(&app, &engineer, id, body).await;
-    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["state"], "succeeded", "{job}");
     assert_eq!(job["outcome"], "sent to all devices (no answer expected)");
     assert_eq!(model_value(&sim, COUNTIS_UNIT, "0-0:96.14.0", clock.now()), 2.0);
 
@@ -246,7 +246,7 @@ async fn a_th40c_takes_a_new_address_and_the_time_of_its_site() {
     stored_nth(&app, id, "1-0:0.9.2", 1).await;
 
     let job = run_command(&app, &engineer, id, json!({"command": "set_clock"})).await;
-    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["state"], "succeeded", "{job}");
     let words: Vec<u16> = serde_json::from_value(job["values"].clone()).unwrap();
     let bytes: Vec<u32> = words.iter().flat_map(|w| w.to_be_bytes()).map(u32::from).collect();
     let sent = Tz::Europe__Rome
@@ -266,7 +266,7 @@ async fn a_th40c_takes_a_new_address_and_the_time_of_its_site() {
         "{refused}"
     );
     let job = run_command(&app, &engineer, id, json!({"command": "set_address", "values": [7]})).await;
-    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["state"], "succeeded", "{job}");
     assert_eq!(sim.units(), vec![7], "the simulator answers at the new address");
     let (_, device) = app
         .request("GET", &format!("/api/v1/devices/{id}"), Some(&engineer), None)
@@ -295,7 +295,7 @@ async fn only_engineers_command_and_mistakes_name_the_field() {
         assert_eq!(status, StatusCode::FORBIDDEN, "the role is checked before the body");
     }
     let jobs = || async {
-        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM command_jobs")
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM jobs WHERE kind = 'command'")
             .fetch_one(&app.pool)
             .await
             .unwrap()
@@ -491,13 +491,26 @@ async fn a_command_goes_ahead_of_a_queued_read_now_and_the_scheduled_read_under_
     assert_eq!(status, StatusCode::ACCEPTED);
     let (status, write) = command(&app, &engineer, id, json!({"command": "set_tariff", "values": [4]})).await;
     assert_eq!(status, StatusCode::ACCEPTED);
+    // Both jobs wait in the database until the bus's worker claims them.
+    let claimed = eventually(Duration::from_secs(10), || async {
+        let mut running = true;
+        for path in [
+            format!("/api/v1/reads/{}", read["id"]),
+            format!("/api/v1/commands/{}", write["id"]),
+        ] {
+            running &= app.request("GET", &path, Some(&engineer), None).await.1["state"] == "running";
+        }
+        running
+    })
+    .await;
+    assert!(claimed, "the worker claimed the jobs");
     recorder.release.send(true).unwrap();
 
     let write = finished(&app, &engineer, &format!("/api/v1/commands/{}", write["id"])).await;
     let read = finished(&app, &engineer, &format!("/api/v1/reads/{}", read["id"])).await;
     assert_eq!(
         (write["state"].as_str(), read["state"].as_str()),
-        (Some("done"), Some("done"))
+        (Some("succeeded"), Some("succeeded"))
     );
     let held = recorder.held.lock().unwrap().unwrap();
     let requests = recorder.requests.lock().unwrap().clone();

@@ -100,7 +100,7 @@ async fn intervals_follow_the_register_on_the_sites_grid() {
         let (_, job) = app.request("POST", &path, Some(&operator), None).await;
         let job_path = format!("/api/v1/reads/{}", job["id"]);
         let done = eventually(Duration::from_secs(10), || async {
-            app.request("GET", &job_path, Some(&operator), None).await.1["state"] == "done"
+            app.request("GET", &job_path, Some(&operator), None).await.1["state"] == "succeeded"
         })
         .await;
         assert!(done, "read {n}");

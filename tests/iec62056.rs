@@ -281,7 +281,7 @@ async fn read_now(app: &TestApp, device: i64) {
     let path = format!("/api/v1/reads/{}", job["id"]);
     let finished = eventually(WAIT, || async {
         let (_, job) = app.request("GET", &path, Some(&operator), None).await;
-        job["state"] == "done"
+        job["state"] == "succeeded"
     })
     .await;
     let (_, job) = app.request("GET", &path, Some(&operator), None).await;

@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use chrono_tz::Tz;
+use ohmnibus::device::driver::Outcome;
+use ohmnibus::device::driver::modbus_link::{Link, LinkError};
 use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::transport::Transport;
-use ohmnibus::poll::link::{Link, LinkError};
-use ohmnibus::poll::link_stats::Outcome;
 use ohmnibus::shutdown::{self, Trigger};
 use ohmnibus::sim::bus::SimBus;
 use ohmnibus::sim::device::SimDevice;

@@ -57,7 +57,7 @@ async fn read(app: &TestApp, token: &str, device: i64) -> String {
     let path = format!("/api/v1/reads/{}", job["id"]);
     let ended = eventually(WAIT, || async {
         let (_, job) = app.request("GET", &path, Some(token), None).await;
-        job["state"] == "done" || job["state"] == "failed"
+        job["state"] == "succeeded" || job["state"] == "failed"
     })
     .await;
     let (_, job) = app.request("GET", &path, Some(token), None).await;
@@ -125,7 +125,7 @@ async fn meter_events_status_bits_and_silence_are_stored_when_they_happened() {
     // and the warning bit clears at the read that no longer shows it.
     let t1 = loss.stop + TimeDelta::minutes(5);
     clock.advance(t1 - t0);
-    assert_eq!(read(&app, &token, id).await, "done");
+    assert_eq!(read(&app, &token, id).await, "succeeded");
     check_logged(&app, id, epoch, t1).await;
     assert!(
         spans(&app, id, "voltage_loss_l1")
@@ -142,11 +142,11 @@ async fn meter_events_status_bits_and_silence_are_stored_when_they_happened() {
     meter.lock().unwrap().config.error_bits = 0x40;
     let t2 = t1 + TimeDelta::minutes(10);
     clock.advance(t2 - t1);
-    assert_eq!(read(&app, &token, id).await, "done");
+    assert_eq!(read(&app, &token, id).await, "succeeded");
     meter.lock().unwrap().config.error_bits = 0;
     let t3 = t2 + TimeDelta::minutes(10);
     clock.advance(t3 - t2);
-    assert_eq!(read(&app, &token, id).await, "done");
+    assert_eq!(read(&app, &token, id).await, "succeeded");
     assert_eq!(spans(&app, id, "low_battery").await, [(t2, Some(t3))]);
 
     // The meter stops answering (nothing on the line has its address any
@@ -166,7 +166,7 @@ async fn meter_events_status_bits_and_silence_are_stored_when_they_happened() {
     meter.lock().unwrap().config.address = ADDRESS.into();
     let t5 = t4 + TimeDelta::minutes(30);
     clock.advance(t5 - t4);
-    assert_eq!(read(&app, &token, id).await, "done");
+    assert_eq!(read(&app, &token, id).await, "succeeded");
     assert_eq!(spans(&app, id, "comm_lost").await, [(t4, Some(t5))]);
     assert_eq!(spans(&app, id, "comm_restored").await, [(t5, Some(t5))]);
 

@@ -86,7 +86,7 @@ async fn read_now_reads_every_group_ahead_of_the_schedule() {
     assert_eq!(job["device_id"], id);
     let job_path = format!("/api/v1/reads/{}", job["id"]);
     let done = eventually(Duration::from_secs(10), || async {
-        app.request("GET", &job_path, Some(&viewer), None).await.1["state"] == "done"
+        app.request("GET", &job_path, Some(&viewer), None).await.1["state"] == "succeeded"
     })
     .await;
     let (_, job) = app.request("GET", &job_path, Some(&viewer), None).await;
@@ -117,7 +117,7 @@ async fn read_now_reads_every_group_ahead_of_the_schedule() {
         let (_, page) = app.request("GET", &page_path, Some(&operator), None).await;
         page.as_str()
             .unwrap()
-            .contains("Read now by test-operator: done, 186 values")
+            .contains("Read now by test-operator: succeeded, 186 values")
     })
     .await;
     assert!(shown, "the device page shows the read's outcome");

@@ -77,7 +77,7 @@ async fn a_scan_finds_the_devices_on_a_bus() {
     assert_eq!(scan["total"], 12);
     let job = format!("/api/v1/scans/{}", scan["id"]);
     let done = eventually(Duration::from_secs(20), || async {
-        app.request("GET", &job, Some(&engineer), None).await.1["state"] == "done"
+        app.request("GET", &job, Some(&engineer), None).await.1["state"] == "succeeded"
     })
     .await;
     scan = app.request("GET", &job, Some(&engineer), None).await.1;

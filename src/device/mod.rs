@@ -2,6 +2,7 @@
 
 pub mod command;
 pub mod decode;
+pub mod driver;
 pub mod identify;
 pub mod iec;
 pub mod iec_decode;

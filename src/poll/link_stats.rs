@@ -8,20 +8,11 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::device::driver::Outcome;
 use crate::domain::ids::{BusId, DeviceId};
 
 /// Latencies kept for the percentile.
 const LATENCY_WINDOW: usize = 500;
-
-/// How one request ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Answered,
-    Timeout,
-    CrcError,
-    Exception,
-    TransportError,
-}
 
 /// Counters of one link: a whole bus, or one device on it.
 #[derive(Debug, Clone, Default)]

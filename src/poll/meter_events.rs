@@ -4,27 +4,27 @@
 //! log with their start and stop (see `metering::meter_events`).
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
 
-use super::worker::DeviceConfig;
+use super::context::DeviceConfig;
+use super::outbox::{Outbox, Record};
+use super::runtime::EventSpan;
+use crate::device::driver::MeterStatus;
 use crate::device::iec::IecSettings;
-use crate::device::iec_decode::IecDecoded;
-use crate::domain::event::{EventCode, EventKind};
+use crate::device::reading::Reading;
+use crate::domain::event::EventKind;
 use crate::domain::obis::ObisCode;
 use crate::metering::meter_events::{EventChange, Reported, Stored, reconcile};
-use crate::store::StoreError;
-use crate::store::events::{fetch_last_event_spans, insert_event, insert_event_span, update_event_cleared};
 
 /// Opens an event per condition a status word shows, and clears the
 /// conditions of every word read that no longer show.
-pub(super) async fn record_conditions(
-    pool: &PgPool,
+pub(super) fn record_conditions(
+    outbox: &Outbox,
     config: &DeviceConfig,
-    decoded: &IecDecoded,
+    status: &MeterStatus,
     iec: &IecSettings,
     at: DateTime<Utc>,
 ) {
-    for condition in &decoded.conditions {
+    for condition in &status.conditions {
         let kind = EventKind::Meter {
             code: condition.code.clone(),
             severity: condition.severity.severity(),
@@ -35,48 +35,44 @@ pub(super) async fn record_conditions(
             condition.code.as_str().replace('_', " "),
             condition.word
         );
-        if let Err(error) = insert_event(pool, config.id, &kind, &message, at).await {
-            tracing::warn!(device = %config.id, %error, "cannot store a meter condition");
-        }
+        outbox.send(Record::Event {
+            device: config.id,
+            kind,
+            message,
+            started_at: at,
+            cleared_at: None,
+        });
     }
-    for word in iec.status.iter().filter(|word| decoded.words_read.contains(&word.obis)) {
+    for word in iec.status.iter().filter(|word| status.words_read.contains(&word.obis)) {
         for code in word.bits.values() {
-            if decoded.conditions.iter().any(|c| &c.code == code) {
+            if status.conditions.iter().any(|c| &c.code == code) {
                 continue;
             }
-            if let Err(error) = update_event_cleared(pool, config.id, code, at).await {
-                tracing::warn!(device = %config.id, %error, "cannot clear a meter condition");
-            }
+            outbox.send(Record::EventCleared {
+                device: config.id,
+                code: code.clone(),
+                at,
+            });
         }
     }
 }
 
 /// Brings the event log in line with the start and stop times the readout
 /// carried for each of the profile's event registers. A pair whose start
-/// was not in the readout is left as it is.
-pub(super) async fn record_event_registers(
-    pool: &PgPool,
+/// was not in the readout is left as it is. `stored`, the latest span of
+/// each code as the worker knows it, follows.
+pub(super) fn record_event_registers(
+    outbox: &Outbox,
     config: &DeviceConfig,
-    decoded: &IecDecoded,
+    stored: &mut Vec<EventSpan>,
+    readings: &[Reading],
     iec: &IecSettings,
 ) {
-    if iec.events.is_empty() {
-        return;
-    }
     let time_of = |code: &ObisCode| {
-        decoded
-            .readings
+        readings
             .iter()
             .find(|reading| &reading.obis == code)
             .and_then(|reading| reading.captured_at)
-    };
-    let codes: Vec<EventCode> = iec.events.iter().map(|event| event.code.clone()).collect();
-    let stored = match fetch_last_event_spans(pool, config.id, &codes).await {
-        Ok(stored) => stored,
-        Err(error) => {
-            tracing::warn!(device = %config.id, %error, "cannot read the stored meter events");
-            return;
-        }
     };
     for event in &iec.events {
         let Some(start) = time_of(&event.start) else {
@@ -86,32 +82,43 @@ pub(super) async fn record_event_registers(
             start,
             stop: time_of(&event.stop),
         };
-        let last = stored
-            .iter()
-            .find(|(code, _, _)| code == &event.code)
-            .map(|&(_, started_at, cleared_at)| Stored { started_at, cleared_at });
+        let index = stored.iter().position(|(code, _, _)| code == &event.code);
+        let last = index.map(|i| Stored {
+            started_at: stored[i].1,
+            cleared_at: stored[i].2,
+        });
         for change in reconcile(reported, last) {
-            let kind = EventKind::Meter {
-                code: event.code.clone(),
-                severity: event.severity,
+            let record = match change {
+                EventChange::Clear(at) => {
+                    if let Some(i) = index {
+                        stored[i].2 = Some(at);
+                    }
+                    Record::EventCleared {
+                        device: config.id,
+                        code: event.code.clone(),
+                        at,
+                    }
+                }
+                EventChange::Open { started_at, cleared_at } => {
+                    let span = (event.code.clone(), started_at, cleared_at);
+                    match stored.iter().position(|(code, _, _)| code == &event.code) {
+                        Some(i) => stored[i] = span,
+                        None => stored.push(span),
+                    }
+                    let what = event.code.as_str().replace('_', " ");
+                    Record::Event {
+                        device: config.id,
+                        kind: EventKind::Meter {
+                            code: event.code.clone(),
+                            severity: event.severity,
+                        },
+                        message: format!("{}: {what} logged by the meter", config.name),
+                        started_at,
+                        cleared_at,
+                    }
+                }
             };
-            if let Err(error) = apply(pool, config, &kind, change).await {
-                tracing::warn!(device = %config.id, code = %event.code, %error, "cannot store a meter event");
-            }
-        }
-    }
-}
-
-async fn apply(pool: &PgPool, config: &DeviceConfig, kind: &EventKind, change: EventChange) -> Result<(), StoreError> {
-    match change {
-        EventChange::Clear(at) => update_event_cleared(pool, config.id, &kind.code(), at).await,
-        EventChange::Open { started_at, cleared_at } => {
-            let message = format!(
-                "{}: {} logged by the meter",
-                config.name,
-                kind.to_string().replace('_', " ")
-            );
-            insert_event_span(pool, config.id, kind, &message, started_at, cleared_at).await
+            outbox.send(record);
         }
     }
 }

@@ -1,16 +1,18 @@
-//! Polling: one worker per bus owns its link and sends one request at a
-//! time; a supervisor keeps the workers in step with the database; ingest
-//! writes what they read in batches.
+//! Polling: one worker per bus owns its driver and does one exchange at a
+//! time; a supervisor keeps the workers in step with the database; jobs
+//! reach a worker through its bus's claimer; ingest writes what they read
+//! in batches.
 
 pub mod clock_check;
 pub mod command;
-pub mod iec_line;
-pub mod iec_worker;
-pub mod ingest;
-pub mod link;
+pub mod context;
+pub mod history;
+pub mod jobs;
 pub mod link_stats;
 pub mod meter_events;
+pub mod outbox;
 pub mod read;
+pub mod runtime;
 pub mod scan;
 pub mod schedule;
 pub mod stats;

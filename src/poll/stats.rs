@@ -148,8 +148,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::device::driver::Outcome;
     use crate::domain::ids::{BusId, DeviceId};
-    use crate::poll::link_stats::Outcome;
 
     #[tokio::test(start_paused = true)]
     async fn bus_latency_covers_every_device_on_the_bus() {

@@ -8,21 +8,22 @@ use std::time::Duration;
 
 use chrono_tz::Tz;
 use sqlx::PgPool;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::command::BusCommands;
-use super::iec_worker::run_iec_bus;
-use super::ingest::spawn_ingest;
+use super::command::QUEUE;
+use super::context::{DeviceConfig, WorkerServices};
+use super::jobs::{JobWakers, run_claimer, spawn_job_listener};
+use super::outbox::spawn_outbox;
 use super::stats::PollStats;
-use super::worker::{DeviceConfig, WorkerServices, run_bus};
+use super::worker::run_bus;
 use crate::device::registry::ProfileSet;
 use crate::domain::clock::Clock;
 use crate::domain::ids::BusId;
-use crate::domain::transport::{Protocol, Transport};
+use crate::domain::transport::Transport;
 use crate::shutdown::{self, Shutdown, Trigger};
 use crate::store::buses::fetch_buses;
-use crate::store::devices::{DeviceRow, DeviceStatus, fetch_devices};
+use crate::store::devices::{DeviceLimits, DeviceRow, DeviceStatus, fetch_devices};
 
 /// Polling settings.
 #[derive(Debug, Clone)]
@@ -53,6 +54,7 @@ struct RunningBus {
     devices: watch::Sender<Vec<DeviceConfig>>,
     stop: Trigger,
     task: JoinHandle<()>,
+    claimer: JoinHandle<()>,
 }
 
 /// Starts polling; returns when `shutdown` fires and every worker and
@@ -62,13 +64,14 @@ pub async fn run_poller(
     profiles: Arc<ProfileSet>,
     settings: PollSettings,
     stats: Arc<PollStats>,
-    commands: Arc<BusCommands>,
     shutdown: Shutdown,
 ) {
-    let (ingest, ingest_task) = spawn_ingest(pool.clone(), Arc::clone(&stats));
+    let wakers = Arc::new(JobWakers::default());
+    let listener = spawn_job_listener(pool.clone(), Arc::clone(&wakers), shutdown.clone());
+    let (outbox, outbox_task) = spawn_outbox(pool.clone(), Arc::clone(&stats));
     let services = WorkerServices {
         pool: pool.clone(),
-        ingest,
+        outbox,
         stats,
         profiles: Arc::clone(&profiles),
         request_timeout: settings.request_timeout,
@@ -77,7 +80,7 @@ pub async fn run_poller(
     };
     let mut running: HashMap<BusId, RunningBus> = HashMap::new();
     loop {
-        if let Err(error) = refresh(&pool, &profiles, &services, &commands, &mut running).await {
+        if let Err(error) = refresh(&pool, &profiles, &services, &wakers, &mut running).await {
             tracing::warn!(%error, "cannot read the bus configuration; polling goes on with what it has");
         }
         tokio::select! {
@@ -85,20 +88,21 @@ pub async fn run_poller(
             () = shutdown.wait() => break,
         }
     }
-    for (id, bus) in running {
-        commands.close(id);
+    for bus in running.into_values() {
         bus.stop.fire();
         let _ = bus.task.await;
+        let _ = bus.claimer.await;
     }
+    let _ = listener.await;
     drop(services);
-    let _ = ingest_task.await;
+    let _ = outbox_task.await;
 }
 
 async fn refresh(
     pool: &PgPool,
     profiles: &ProfileSet,
     services: &WorkerServices,
-    commands: &BusCommands,
+    wakers: &JobWakers,
     running: &mut HashMap<BusId, RunningBus>,
 ) -> Result<(), crate::store::StoreError> {
     let buses = fetch_buses(pool).await?;
@@ -117,7 +121,7 @@ async fn refresh(
             if current.transport == transport && !current.task.is_finished() {
                 let changed = {
                     let old = current.devices.borrow();
-                    old.len() != configs.len() || old.iter().zip(&configs).any(|(a, b)| a.plan_key() != b.plan_key())
+                    old.len() != configs.len() || old.iter().zip(&configs).any(|(a, b)| a.differs(b))
                 };
                 if changed {
                     let _ = current.devices.send(configs);
@@ -131,14 +135,16 @@ async fn refresh(
         tracing::info!(bus = %bus.name, transport = %transport.describe(), devices = configs.len(), "starting bus worker");
         let (devices_tx, devices_rx) = watch::channel(configs);
         let (stop_tx, stop_rx) = shutdown::channel();
-        let inbox = commands.open(bus.id);
+        let (jobs, inbox) = mpsc::channel(QUEUE);
+        let claimer = tokio::spawn(run_claimer(
+            pool.clone(),
+            bus.id,
+            jobs,
+            wakers.register(bus.id),
+            stop_rx.clone(),
+        ));
         let (id, line, services) = (bus.id, transport.clone(), services.clone());
-        let task = tokio::spawn(async move {
-            match line.protocol() {
-                Protocol::Modbus => run_bus(id, line, devices_rx, inbox, services, stop_rx).await,
-                Protocol::Iec62056 => run_iec_bus(id, line, devices_rx, inbox, services, stop_rx).await,
-            }
-        });
+        let task = tokio::spawn(run_bus(id, line, devices_rx, inbox, services, stop_rx));
         running.insert(
             bus.id,
             RunningBus {
@@ -146,17 +152,12 @@ async fn refresh(
                 devices: devices_tx,
                 stop: stop_tx,
                 task,
+                claimer,
             },
         );
     }
-    running.retain(|id, _| {
-        let keep = seen.contains(id);
-        if !keep {
-            // Dropping the entry drops its trigger: the worker stops.
-            commands.close(*id);
-        }
-        keep
-    });
+    // Dropping an entry drops its trigger: that bus's worker and claimer stop.
+    running.retain(|id, _| seen.contains(id));
     Ok(())
 }
 
@@ -182,6 +183,13 @@ fn device_config(row: &DeviceRow, profiles: &ProfileSet, zone: Tz) -> Option<Dev
             last_attempt_at: row.last_attempt_at.unwrap_or(row.created_at),
             consecutive_failures: u32::try_from(row.consecutive_failures).unwrap_or(0),
             last_error: row.last_error.clone(),
+        },
+        limits: DeviceLimits {
+            profile: row.profile.clone(),
+            ct_ratio: row.ct_ratio,
+            max_current_a: row.max_current_a,
+            voltage_v: row.voltage_v,
+            phases: row.phases,
         },
     })
 }

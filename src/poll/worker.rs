@@ -1,86 +1,50 @@
-//! The worker of one bus: owns the link, sends one request at a time, in the
-//! order the schedule says, and reports what it read.
+//! The worker of one bus, whatever its protocol: owns the bus's driver
+//! (and through it the line), does one exchange at a time, in the order of
+//! priority (operator command > on-demand read > real-time values > energy
+//! registers > load profile and history backfill; scans in the time no
+//! read needs), and reports what it read.
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
-use chrono_tz::Tz;
-use sqlx::PgPool;
+use futures_util::future::join_all;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::command::{BusCommand, Write};
-use super::ingest::IngestSender;
-use super::link::Link;
-use super::read::{DeviceRuntime, Step, finish_read, read_step, record_status, run_read_now};
-use super::scan::{ScanProgress, probe};
+use super::context::{DeviceConfig, WorkerServices};
+use super::history::{history_settings, read_history};
+use super::outbox::Record;
+use super::read::{finish_read, record_status, run_read_now, start_job};
+use super::runtime::{DeviceRuntime, load_memory, record_exchange};
+use super::scan::ScanProgress;
 use super::schedule::Schedule;
-use super::stats::PollStats;
-use super::status::Tracker;
 use super::write::run_write;
-use crate::device::profile::{Profile, RegisterGroup};
-use crate::device::registry::ProfileSet;
-use crate::domain::clock::Clock;
+use crate::device::driver::{Driver, DriverError, Step};
+use crate::device::profile::RegisterGroup;
 use crate::domain::ids::{BusId, DeviceId};
+use crate::domain::job::JobErrorCode;
 use crate::domain::transport::Transport;
 use crate::shutdown::Shutdown;
-use crate::store::devices::DeviceStatus;
-use crate::store::scans::{Found, update_scan_finished, update_scan_progress};
+use crate::store::scans::{Found, ScanFindings};
 
-/// What a worker needs to know of one device.
-#[derive(Debug, Clone)]
-pub struct DeviceConfig {
-    pub id: DeviceId,
-    pub name: String,
-    /// Modbus unit address (0 on an IEC 62056-21 bus).
-    pub address: u8,
-    /// IEC 62056-21 device address (none on a Modbus bus).
-    pub iec_address: Option<String>,
-    pub profile: Arc<Profile>,
-    pub realtime: Duration,
-    pub energy: Duration,
-    pub history: Duration,
-    /// Zone of the device's site: the zone its clock runs in.
-    pub zone: Tz,
-    /// Status as stored, to continue from after a restart.
-    pub status: DeviceStatus,
+/// Work operators asked for, waiting for the line, each kind in the order
+/// it came.
+#[derive(Default)]
+struct Asked {
+    writes: VecDeque<Write>,
+    reads: VecDeque<(i64, DeviceId)>,
+    scans: VecDeque<ScanProgress>,
 }
 
-impl DeviceConfig {
-    /// What, when changed, requires the worker to re-plan.
-    pub fn plan_key(&self) -> (DeviceId, u8, Option<&str>, &str, [Duration; 3], Tz) {
-        (
-            self.id,
-            self.address,
-            self.iec_address.as_deref(),
-            &self.profile.name,
-            [self.realtime, self.energy, self.history],
-            self.zone,
-        )
-    }
-
-    pub(crate) fn period(&self, group: RegisterGroup) -> Duration {
-        match group {
-            RegisterGroup::Realtime => self.realtime,
-            RegisterGroup::Energy => self.energy,
-            RegisterGroup::History => self.history,
+impl Asked {
+    fn push(&mut self, command: BusCommand) {
+        match command {
+            BusCommand::Scan { job, first, last } => self.scans.push_back(ScanProgress::new(job, first, last)),
+            BusCommand::ReadNow { job, device } => self.reads.push_back((job, device)),
+            BusCommand::Write(write) => self.writes.push_back(write),
         }
     }
-}
-
-/// Shared services a worker uses.
-#[derive(Clone)]
-pub struct WorkerServices {
-    pub pool: PgPool,
-    pub ingest: IngestSender,
-    pub stats: Arc<PollStats>,
-    pub profiles: Arc<ProfileSet>,
-    pub request_timeout: Duration,
-    /// How far a meter's clock may be off before a `clock_drift` event opens.
-    pub clock_drift_threshold: Duration,
-    /// What the worker takes for now: read stamps, clock checks.
-    pub clock: Clock,
 }
 
 /// Runs the bus until `shutdown` fires.
@@ -92,97 +56,142 @@ pub async fn run_bus(
     services: WorkerServices,
     shutdown: Shutdown,
 ) {
-    let mut link = Link::new(transport, services.request_timeout);
+    let mut driver = Driver::new(&transport, services.request_timeout);
     services.stats.links.start(bus);
     let mut runtimes: HashMap<DeviceId, DeviceRuntime> = HashMap::new();
     let mut schedule = Schedule::default();
-    let mut scans: VecDeque<ScanProgress> = VecDeque::new();
-    // Operator reads come before everything scheduled (DESIGN.md: operator
-    // command > on-demand read > real-time > energy).
-    let mut read_now: VecDeque<(i64, DeviceId)> = VecDeque::new();
-    // Commands to devices come before those.
-    let mut writes: VecDeque<Write> = VecDeque::new();
-    plan(&devices.borrow_and_update(), &mut runtimes, &mut schedule);
+    let mut asked = Asked::default();
+    let configs = devices.borrow_and_update().clone();
+    let groups = configs.iter().map(|config| driver.groups(&config.profile)).collect();
+    plan(&configs, groups, &mut runtimes, &mut schedule, &services).await;
     loop {
         let due = schedule.next_due();
         // Scans use the time no scheduled read needs.
-        let scan_now = !scans.is_empty() && due.is_none_or(|due| due > Instant::now());
+        let scan_now = !asked.scans.is_empty() && due.is_none_or(|due| due > Instant::now());
         tokio::select! {
             biased;
             () = shutdown.wait() => return,
-            Some(command) = commands.recv() => match command {
-                BusCommand::Scan { job, first, last } => scans.push_back(ScanProgress::new(job, first, last)),
-                BusCommand::ReadNow { job, device } => read_now.push_back((job, device)),
-                BusCommand::Write(write) => writes.push_back(write),
-            },
+            Some(command) = commands.recv() => asked.push(command),
             changed = devices.changed() => {
                 if changed.is_err() { return; }
-                plan(&devices.borrow_and_update(), &mut runtimes, &mut schedule);
+                let configs = devices.borrow_and_update().clone();
+                let groups = configs.iter().map(|config| driver.groups(&config.profile)).collect();
+                plan(&configs, groups, &mut runtimes, &mut schedule, &services).await;
             }
-            () = std::future::ready(()), if !writes.is_empty() => {
-                if let Some(write) = writes.pop_front() {
+            () = std::future::ready(()), if !asked.writes.is_empty() => {
+                if let Some(write) = asked.writes.pop_front() {
                     let runtime = runtimes.get_mut(&write.device);
-                    run_write(&mut link, bus, runtime, &services, write).await;
+                    run_write(&mut driver, bus, runtime, &services, write).await;
                 }
             }
-            () = std::future::ready(()), if !read_now.is_empty() => {
-                if let Some((job, device)) = read_now.pop_front() {
-                    run_read_now(&mut link, bus, runtimes.get_mut(&device), &services, job).await;
+            () = std::future::ready(()), if !asked.reads.is_empty() => {
+                if let Some((job, device)) = asked.reads.pop_front() {
+                    run_read_now(&mut driver, bus, runtimes.get_mut(&device), &services, job).await;
                 }
             }
             () = std::future::ready(()), if scan_now => {
-                if let Some(scan) = scans.front_mut() {
-                    let finished = scan_step(&mut link, scan, &services).await;
-                    if finished {
-                        scans.pop_front();
-                    }
+                if let Some(scan) = asked.scans.front_mut()
+                    && scan_step(&mut driver, scan, &services).await
+                {
+                    asked.scans.pop_front();
                 }
             }
             _ = sleep_until_due(due) => {
-                let task = schedule.next(Instant::now()).cloned().expect("a task was due");
-                let Some(runtime) = runtimes.get_mut(&task.device) else { continue };
-                let step = read_step(&mut link, bus, runtime, task.group, task.due, &services).await;
-                let now = Instant::now();
-                match &step {
-                    Step::More => continue,
-                    Step::Done(_) => schedule.succeeded(task.device, task.group, now),
-                    Step::Failed(error) => {
-                        tracing::debug!(%bus, device = %task.device, %error, "read failed");
-                        schedule.failed(task.device, task.group, now);
-                    }
-                }
-                let (transition, _) = finish_read(bus, runtime, step, &services).await;
-                record_status(&services.pool, runtime, transition).await;
+                read_due(&mut driver, bus, &mut runtimes, &mut schedule, &services).await;
             }
         }
     }
 }
 
+/// Sends the next exchange of the read due first; once the read is over,
+/// records it, and reads the device's load profile when that is due too.
+async fn read_due(
+    driver: &mut Driver,
+    bus: BusId,
+    runtimes: &mut HashMap<DeviceId, DeviceRuntime>,
+    schedule: &mut Schedule,
+    services: &WorkerServices,
+) {
+    let Some(task) = schedule.next(Instant::now()).cloned() else {
+        return;
+    };
+    let Some(runtime) = runtimes.get_mut(&task.device) else {
+        return;
+    };
+    if !runtime.read.is_reading(task.group) {
+        let late = Instant::now().saturating_duration_since(task.due);
+        let period = runtime.config.period(task.group);
+        services.stats.links.record_lateness(bus, task.device, late, period);
+    }
+    let with_history = Instant::now() >= runtime.history_due && history_settings(runtime).is_some();
+    let (step, exchange) = driver
+        .read(
+            runtime.config.target(),
+            &mut runtime.read,
+            task.group,
+            false,
+            &services.clock,
+        )
+        .await;
+    record_exchange(services, bus, &runtime.config, exchange);
+    let now = Instant::now();
+    match &step {
+        Step::More => return,
+        Step::Done(_) => schedule.succeeded(task.device, task.group, now),
+        Step::Failed(error) => {
+            tracing::debug!(%bus, device = %task.device, %error, "read failed");
+            schedule.failed(task.device, task.group, now);
+        }
+    }
+    let read = matches!(step, Step::Done(_));
+    let (transition, _) = finish_read(runtime, step, services);
+    record_status(&services.outbox, runtime, transition);
+    if read && with_history {
+        read_history(driver, bus, runtime, services).await;
+    }
+}
+
 /// Probes the next address of a scan and records progress. Returns true when
 /// the scan has ended.
-async fn scan_step(link: &mut Link, scan: &mut ScanProgress, services: &WorkerServices) -> bool {
+async fn scan_step(driver: &mut Driver, scan: &mut ScanProgress, services: &WorkerServices) -> bool {
     let address = scan.next;
-    let failure = match probe(link, address, &services.profiles).await {
+    if scan.probed == 0 {
+        start_job(&services.outbox, scan.job);
+    }
+    let failure = match driver.probe(address, &services.profiles).await {
         Ok(Some(profiles)) => {
             scan.found.push(Found { address, profiles });
             None
         }
         Ok(None) => None,
-        Err(error) => Some(error.to_string()),
+        Err(error @ DriverError::Unsupported(_)) => Some((JobErrorCode::Unsupported, error.to_string())),
+        Err(error) => Some((JobErrorCode::Device, error.to_string())),
     };
     scan.probed += 1;
     scan.next = address.wrapping_add(1);
-    let result = match &failure {
-        Some(error) => update_scan_finished(&services.pool, scan.job, Some(error)).await,
-        None => match update_scan_progress(&services.pool, scan.job, scan.probed, &scan.found).await {
-            Ok(()) if scan.is_done() => update_scan_finished(&services.pool, scan.job, None).await,
-            other => other,
-        },
-    };
-    if let Err(error) = result {
-        tracing::warn!(job = scan.job, %error, "cannot record scan progress");
+    let findings = serde_json::json!(ScanFindings {
+        probed: scan.probed,
+        found: scan.found.clone(),
+    });
+    let ended = failure.is_some() || scan.is_done();
+    let job = scan.job;
+    match failure {
+        Some(failure) => services.outbox.send(Record::JobFinished {
+            job,
+            outcome: Err(failure),
+        }),
+        None => {
+            services.outbox.send(Record::JobProgress {
+                job,
+                progress: findings.clone(),
+            });
+            if scan.is_done() {
+                let outcome = Ok(findings);
+                services.outbox.send(Record::JobFinished { job, outcome });
+            }
+        }
     }
-    failure.is_some() || scan.is_done()
+    ended
 }
 
 async fn sleep_until_due(due: Option<Instant>) {
@@ -192,48 +201,43 @@ async fn sleep_until_due(due: Option<Instant>) {
     }
 }
 
-/// Rebuilds the schedule for a new device list, keeping what is known of
-/// devices that stay. First reads are spread over the first second so a bus
-/// of many devices does not start with a burst of late reads.
-fn plan(configs: &[DeviceConfig], runtimes: &mut HashMap<DeviceId, DeviceRuntime>, schedule: &mut Schedule) {
+/// Rebuilds the schedule for a new device list (each device's register
+/// groups as its driver reads them), keeping what is known of devices that
+/// stay, and loading what is stored of new ones. First reads
+/// are spread over the first second so a bus of many devices does not
+/// start with a burst of late reads.
+async fn plan(
+    configs: &[DeviceConfig],
+    groups: Vec<Vec<RegisterGroup>>,
+    runtimes: &mut HashMap<DeviceId, DeviceRuntime>,
+    schedule: &mut Schedule,
+    services: &WorkerServices,
+) {
+    let start = Instant::now();
     let mut kept: HashMap<DeviceId, DeviceRuntime> = HashMap::new();
+    let mut new = Vec::new();
     for config in configs {
-        let runtime = match runtimes.remove(&config.id) {
+        match runtimes.remove(&config.id) {
             Some(mut old) if old.config.plan_key() == config.plan_key() => {
-                old.in_progress.clear();
-                old
+                old.read.restart();
+                old.config.limits = config.limits.clone();
+                kept.insert(config.id, old);
             }
-            _ => DeviceRuntime {
-                tracker: Tracker::new(config.status.clone()),
-                blocks: RegisterGroup::ALL
-                    .iter()
-                    .map(|&g| (g, config.profile.blocks(g)))
-                    .collect(),
-                config: config.clone(),
-                unsupported: HashSet::new(),
-                in_progress: HashMap::new(),
-                continuity: None,
-            },
-        };
-        kept.insert(config.id, runtime);
+            _ => new.push(config),
+        }
+    }
+    let now = services.clock.now();
+    let loads = new.iter().map(|config| load_memory(&services.pool, config, now));
+    for (config, memory) in new.iter().zip(join_all(loads).await) {
+        kept.insert(config.id, DeviceRuntime::new(config, memory, start));
     }
     *runtimes = kept;
     *schedule = Schedule::default();
-    let start = Instant::now();
     let spread = Duration::from_millis(1_000 / (configs.len() as u64 + 1));
-    for (index, config) in configs.iter().enumerate() {
+    for (index, (config, groups)) in configs.iter().zip(groups).enumerate() {
         let first = start + spread * index as u32;
-        for group in RegisterGroup::ALL {
-            if !kept_blocks_empty(runtimes, config.id, group) {
-                schedule.add(config.id, group, config.period(group), first);
-            }
+        for group in groups {
+            schedule.add(config.id, group, config.period(group), first);
         }
     }
-}
-
-fn kept_blocks_empty(runtimes: &HashMap<DeviceId, DeviceRuntime>, device: DeviceId, group: RegisterGroup) -> bool {
-    runtimes
-        .get(&device)
-        .and_then(|r| r.blocks.get(&group))
-        .is_none_or(Vec::is_empty)
 }

@@ -1,120 +1,89 @@
 //! Commands to devices: one write of a profile command, ahead of every read
-//! on the bus (DESIGN.md: operator command > on-demand read > real-time >
-//! energy), and what came of it.
-
-use std::time::Duration;
+//! on the bus (operator command > on-demand read > real-time > energy), and
+//! what came of it.
 
 use super::command::Write;
-use super::link::{Link, LinkError};
-use super::read::DeviceRuntime;
-use super::worker::WorkerServices;
-use crate::device::command::SET_ADDRESS;
-use crate::domain::address::UnitAddress;
+use super::context::WorkerServices;
+use super::outbox::Record;
+use super::runtime::{DeviceRuntime, record_exchange};
+use crate::device::driver::{CommandDone, Driver, DriverError};
 use crate::domain::ids::BusId;
-use crate::protocol::modbus::rtu_client::BROADCAST;
-use crate::store::command_jobs::{update_command_job_finished, update_command_job_started};
-use crate::store::devices::update_device_address;
-
-/// What a broadcast job reports: nothing comes back from unit 0.
-pub const BROADCAST_SENT: &str = "sent to all devices (no answer expected)";
+use crate::domain::job::JobErrorCode;
 
 /// Sends the command and records the job's outcome.
 pub(crate) async fn run_write(
-    link: &mut Link,
+    driver: &mut Driver,
     bus: BusId,
     runtime: Option<&mut DeviceRuntime>,
     services: &WorkerServices,
     write: Write,
 ) {
     let job = write.job;
-    let outcome = match runtime {
-        None => Err("the device is not polled on this bus (disabled or removed)".to_owned()),
-        Some(runtime) => send(link, bus, runtime, services, write).await,
+    let Some(runtime) = runtime else {
+        let refusal = "the device is not polled on this bus (disabled or removed)".to_owned();
+        let outcome = Err((JobErrorCode::NotPolled, refusal));
+        services.outbox.send(Record::JobFinished { job, outcome });
+        return;
     };
-    let outcome = match &outcome {
-        Ok(note) => Ok(*note),
-        Err(error) => Err(error.as_str()),
+    let record = match send(driver, bus, runtime, services, write).await {
+        Err(failure) => Record::JobFinished {
+            job,
+            outcome: Err(failure),
+        },
+        Ok(done) => {
+            let result = serde_json::json!({ "outcome": done.note });
+            match done.new_address {
+                // Reads go to the new address from now on; the stored device follows.
+                Some(address) => {
+                    runtime.config.address = address.get();
+                    Record::AddressChanged {
+                        job,
+                        device: runtime.config.id,
+                        address,
+                        result,
+                    }
+                }
+                None => Record::JobFinished {
+                    job,
+                    outcome: Ok(result),
+                },
+            }
+        }
     };
-    if let Err(error) = update_command_job_finished(&services.pool, job, outcome).await {
-        tracing::warn!(job, %error, "cannot record the command's outcome");
-    }
+    services.outbox.send(record);
+}
+
+fn failure(error: &DriverError) -> (JobErrorCode, String) {
+    let code = match error {
+        DriverError::Unsupported(_) | DriverError::Profile(_) => JobErrorCode::Unsupported,
+        DriverError::Modbus(_) | DriverError::Iec(_) => JobErrorCode::Device,
+    };
+    (code, error.describe())
 }
 
 async fn send(
-    link: &mut Link,
+    driver: &mut Driver,
     bus: BusId,
     runtime: &mut DeviceRuntime,
     services: &WorkerServices,
     write: Write,
-) -> Result<Option<&'static str>, String> {
-    let config = &runtime.config;
-    let command = config
-        .profile
-        .modbus
-        .commands
-        .get(&write.command)
-        .ok_or_else(|| format!("profile {} has no command {}", config.profile.name, write.command))?
-        .clone();
-    let values = match write.values {
-        Some(values) => values,
-        // The meter's clock runs in its site's zone.
-        None => command
-            .clock
-            .and_then(|layout| layout.words(services.clock.now().with_timezone(&config.zone).naive_local()))
-            .ok_or_else(|| format!("values: {} needs values", write.command))?,
-    };
-    if let Err(error) = update_command_job_started(&services.pool, write.job, &values).await {
-        tracing::warn!(job = write.job, %error, "cannot record the command's start");
-    }
-    let unit = if write.broadcast { BROADCAST } else { config.address };
-    let new_address = (write.command == SET_ADDRESS && !write.broadcast)
-        .then(|| i64::from(values[0]))
-        .and_then(|value| UnitAddress::new(value).ok());
-    let answer_from = new_address.map_or(unit, UnitAddress::get);
-    let turnaround = Duration::from_millis(config.profile.modbus.turnaround_ms);
-    let (result, took) = link
-        .write_answered_by(
-            unit,
-            answer_from,
-            command.function,
-            command.address,
-            &values,
-            turnaround,
+) -> Result<CommandDone, (JobErrorCode, String)> {
+    let values = driver
+        .command_values(
+            runtime.config.target(),
+            &write.command,
+            write.values,
+            services.clock.now(),
         )
+        .map_err(|error| failure(&error))?;
+    let progress = serde_json::json!({ "values": values });
+    services.outbox.send(Record::JobStarted {
+        job: write.job,
+        progress: Some(progress),
+    });
+    let (result, exchange) = driver
+        .execute(runtime.config.target(), &write.command, &values, write.broadcast)
         .await;
-    if !write.broadcast {
-        let outcome = result
-            .as_ref()
-            .err()
-            .map_or(super::link_stats::Outcome::Answered, LinkError::outcome);
-        services.stats.links.record(bus, config.id, outcome, took);
-    }
-    match result {
-        Ok(()) if write.broadcast => Ok(Some(BROADCAST_SENT)),
-        Ok(()) => {
-            if let Some(address) = new_address {
-                // Reads go to the new address from now on; the stored device follows.
-                runtime.config.address = address.get();
-                update_device_address(&services.pool, runtime.config.id, address)
-                    .await
-                    .map_err(|error| {
-                        format!("the device took address {address}, but it could not be stored: {error}")
-                    })?;
-            }
-            Ok(None)
-        }
-        Err(error) => Err(describe(&error)),
-    }
-}
-
-/// A failure as an engineer reads it: the Modbus exception by number and
-/// name, "no answer" for a timeout.
-pub fn describe(error: &LinkError) -> String {
-    match error {
-        LinkError::Exception { code, .. } => {
-            format!("device answered Modbus exception {:02} ({code})", u8::from(*code))
-        }
-        LinkError::Timeout(_) => "no answer".to_owned(),
-        other => other.to_string(),
-    }
+    record_exchange(services, bus, &runtime.config, exchange);
+    result.map_err(|error| failure(&error))
 }

@@ -1,7 +1,7 @@
 //! The use cases: what a caller may ask of the head-end (add a device,
-//! acknowledge an event, correct a load profile…), with the rules that
-//! guard them, each in one place. The JSON API and the pages call these
-//! and only parse requests and render answers; a use case checks the
+//! start a read, acknowledge an event, correct a load profile…), with the
+//! rules that guard them, each in one place. The JSON API and the pages call
+//! these and only parse requests and render answers; a use case checks the
 //! caller's role first and writes its audit row on the transaction of its
 //! change.
 
@@ -14,6 +14,7 @@ pub mod device_settings;
 pub mod devices;
 mod error;
 pub mod events;
+pub mod jobs;
 pub mod load_profile;
 pub mod load_profile_corrections;
 pub mod physical_limits;

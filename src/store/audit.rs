@@ -5,8 +5,10 @@ use sqlx::PgExecutor;
 
 use super::error::StoreError;
 
+/// Appends an entry; `executor` a pool, or the transaction of the change
+/// it records.
 pub async fn insert_audit<'e>(
-    db: impl PgExecutor<'e>,
+    executor: impl PgExecutor<'e>,
     actor: &str,
     action: &str,
     target: &str,
@@ -17,7 +19,7 @@ pub async fn insert_audit<'e>(
         .bind(action)
         .bind(target)
         .bind(detail)
-        .execute(db)
+        .execute(executor)
         .await?;
     Ok(())
 }

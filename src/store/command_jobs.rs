@@ -1,19 +1,35 @@
-//! Command jobs: writes to devices and their outcome.
+//! Commands to devices, as the `command` jobs of the jobs table.
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
 use super::error::StoreError;
+use super::jobs::{JobRow, fetch_job, fetch_latest_device_job};
 use crate::domain::ids::DeviceId;
+use crate::domain::job::{JobKind, JobState};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// What a command job asks: its `parameters`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandParameters {
+    /// The profile's `[modbus.commands]` key, e.g. set_tariff.
+    pub command: String,
+    /// Register values to write; `None` for a clock command whose values
+    /// the server fills from the time it sends it.
+    pub values: Option<Vec<u16>>,
+    pub broadcast: bool,
+}
+
+#[derive(Debug, Clone)]
 pub struct CommandJobRow {
     pub id: i64,
     pub device_id: DeviceId,
     pub command: String,
+    /// Values written: those sent once running, else those asked.
     pub values: Option<Vec<i32>>,
     pub broadcast: bool,
-    pub state: String,
+    pub state: JobState,
+    /// What came of it: a broadcast's note.
     pub outcome: Option<String>,
     pub error: Option<String>,
     pub requested_by: String,
@@ -22,91 +38,51 @@ pub struct CommandJobRow {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-/// A command to queue.
-#[derive(Debug, Clone)]
-pub struct NewCommandJob<'a> {
-    pub device: DeviceId,
-    pub command: &'a str,
-    /// `None`: filled when sent (a clock command).
-    pub values: Option<&'a [u16]>,
-    pub broadcast: bool,
-    pub requested_by: &'a str,
-}
-
-/// The job's columns (sqlx takes only static SQL, hence a macro).
-macro_rules! columns {
-    () => {
-        "id, device_id, command, \"values\", broadcast, state, outcome, error, requested_by, \
-         created_at, started_at, finished_at"
-    };
-}
-
-fn words(values: &[u16]) -> Vec<i32> {
-    values.iter().map(|&v| i32::from(v)).collect()
-}
-
-pub async fn insert_command_job(pool: &PgPool, job: &NewCommandJob<'_>) -> Result<CommandJobRow, StoreError> {
-    Ok(sqlx::query_as(concat!(
-        "INSERT INTO command_jobs (device_id, command, \"values\", broadcast, requested_by) \
-         VALUES ($1, $2, $3, $4, $5) RETURNING ",
-        columns!()
-    ))
-    .bind(job.device)
-    .bind(job.command)
-    .bind(job.values.map(words))
-    .bind(job.broadcast)
-    .bind(job.requested_by)
-    .fetch_one(pool)
-    .await?)
+impl CommandJobRow {
+    /// The command a job is, if it is one.
+    pub fn from_job(job: JobRow) -> Option<CommandJobRow> {
+        if job.kind != JobKind::Command {
+            return None;
+        }
+        let parameters: CommandParameters = serde_json::from_value(job.parameters.0).ok()?;
+        let sent: Option<Vec<u16>> = job
+            .progress
+            .0
+            .get("values")
+            .and_then(|values| serde_json::from_value(values.clone()).ok());
+        let values = sent
+            .or(parameters.values)
+            .map(|values| values.into_iter().map(i32::from).collect());
+        let outcome = job
+            .result
+            .as_ref()
+            .and_then(|result| result.0.get("outcome"))
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned);
+        Some(CommandJobRow {
+            id: job.id,
+            device_id: job.device_id?,
+            command: parameters.command,
+            values,
+            broadcast: parameters.broadcast,
+            state: job.state,
+            outcome,
+            error: job.error_message,
+            requested_by: job.requested_by,
+            created_at: job.created_at,
+            started_at: job.started_at,
+            finished_at: job.finished_at,
+        })
+    }
 }
 
 pub async fn fetch_command_job(pool: &PgPool, id: i64) -> Result<Option<CommandJobRow>, StoreError> {
-    Ok(
-        sqlx::query_as(concat!("SELECT ", columns!(), " FROM command_jobs WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(pool)
-            .await?,
-    )
+    Ok(fetch_job(pool, id).await?.and_then(CommandJobRow::from_job))
 }
 
 /// A device's latest command.
 pub async fn fetch_latest_command_job(pool: &PgPool, device: DeviceId) -> Result<Option<CommandJobRow>, StoreError> {
-    Ok(sqlx::query_as(concat!(
-        "SELECT ",
-        columns!(),
-        " FROM command_jobs WHERE device_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1"
-    ))
-    .bind(device)
-    .fetch_optional(pool)
-    .await?)
-}
-
-/// Marks a job running, with the values actually sent.
-pub async fn update_command_job_started(pool: &PgPool, id: i64, values: &[u16]) -> Result<(), StoreError> {
-    sqlx::query("UPDATE command_jobs SET state = 'running', \"values\" = $2, started_at = now() WHERE id = $1")
-        .bind(id)
-        .bind(words(values))
-        .execute(pool)
-        .await?;
-    Ok(())
-}
-
-/// Ends a job: done (with a note, e.g. for a broadcast), or failed with why.
-pub async fn update_command_job_finished(
-    pool: &PgPool,
-    id: i64,
-    outcome: Result<Option<&str>, &str>,
-) -> Result<(), StoreError> {
-    let (state, note, error) = match outcome {
-        Ok(note) => ("done", note, None),
-        Err(error) => ("failed", None, Some(error)),
-    };
-    sqlx::query("UPDATE command_jobs SET state = $2, outcome = $3, error = $4, finished_at = now() WHERE id = $1")
-        .bind(id)
-        .bind(state)
-        .bind(note)
-        .bind(error)
-        .execute(pool)
-        .await?;
-    Ok(())
+    Ok(fetch_latest_device_job(pool, JobKind::Command, device)
+        .await?
+        .and_then(CommandJobRow::from_job))
 }

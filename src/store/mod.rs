@@ -10,6 +10,7 @@ pub mod database;
 pub mod devices;
 pub mod error;
 pub mod events;
+pub mod jobs;
 pub mod load_profile;
 pub mod profile_corrections;
 pub mod profile_derivation;

@@ -1,4 +1,4 @@
-//! Bus scan jobs and their progress.
+//! Bus scans, as the `scan` jobs of the jobs table.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -6,7 +6,9 @@ use sqlx::PgPool;
 use sqlx::types::Json;
 
 use super::error::StoreError;
+use super::jobs::{JobRow, fetch_job, fetch_latest_bus_job};
 use crate::domain::ids::BusId;
+use crate::domain::job::{JobKind, JobState};
 
 /// One address that answered, and the profiles whose identification it fits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -17,13 +19,28 @@ pub struct Found {
     pub profiles: Vec<String>,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// What a scan job asks: its `parameters`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanParameters {
+    pub first_address: u8,
+    pub last_address: u8,
+}
+
+/// How far a scan got: its `progress`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanFindings {
+    /// Addresses probed so far.
+    pub probed: u32,
+    pub found: Vec<Found>,
+}
+
+#[derive(Debug, Clone)]
 pub struct ScanRow {
     pub id: i64,
     pub bus_id: BusId,
     pub first_address: i16,
     pub last_address: i16,
-    pub state: String,
+    pub state: JobState,
     pub probed: i32,
     pub found: Json<Vec<Found>>,
     pub error: Option<String>,
@@ -32,63 +49,37 @@ pub struct ScanRow {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-pub async fn insert_scan(
-    pool: &PgPool,
-    bus: BusId,
-    first: u8,
-    last: u8,
-    requested_by: &str,
-) -> Result<ScanRow, StoreError> {
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO scan_jobs (bus_id, first_address, last_address, requested_by) VALUES ($1, $2, $3, $4) RETURNING id",
-    )
-    .bind(bus)
-    .bind(i16::from(first))
-    .bind(i16::from(last))
-    .bind(requested_by)
-    .fetch_one(pool)
-    .await?;
-    Ok(fetch_scan(pool, id).await?.expect("scan just inserted"))
+impl ScanRow {
+    /// The scan a job is, if it is one.
+    pub fn from_job(job: JobRow) -> Option<ScanRow> {
+        if job.kind != JobKind::Scan {
+            return None;
+        }
+        let parameters: ScanParameters = serde_json::from_value(job.parameters.0).ok()?;
+        let findings: ScanFindings = serde_json::from_value(job.progress.0).unwrap_or_default();
+        Some(ScanRow {
+            id: job.id,
+            bus_id: job.bus_id,
+            first_address: i16::from(parameters.first_address),
+            last_address: i16::from(parameters.last_address),
+            state: job.state,
+            probed: i32::try_from(findings.probed).unwrap_or(i32::MAX),
+            found: Json(findings.found),
+            error: job.error_message,
+            requested_by: job.requested_by,
+            created_at: job.created_at,
+            finished_at: job.finished_at,
+        })
+    }
 }
 
 pub async fn fetch_scan(pool: &PgPool, id: i64) -> Result<Option<ScanRow>, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT id, bus_id, first_address, last_address, state, probed, found, error, requested_by, created_at, finished_at \
-         FROM scan_jobs WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(pool)
-    .await?)
+    Ok(fetch_job(pool, id).await?.and_then(ScanRow::from_job))
 }
 
 /// The latest scan of a bus.
 pub async fn fetch_latest_scan(pool: &PgPool, bus: BusId) -> Result<Option<ScanRow>, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT id, bus_id, first_address, last_address, state, probed, found, error, requested_by, created_at, finished_at \
-         FROM scan_jobs WHERE bus_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1",
-    )
-    .bind(bus)
-    .fetch_optional(pool)
-    .await?)
-}
-
-/// Records progress: addresses probed so far and what answered.
-pub async fn update_scan_progress(pool: &PgPool, id: i64, probed: u32, found: &[Found]) -> Result<(), StoreError> {
-    sqlx::query("UPDATE scan_jobs SET state = 'running', probed = $2, found = $3 WHERE id = $1")
-        .bind(id)
-        .bind(i32::try_from(probed).unwrap_or(i32::MAX))
-        .bind(Json(found))
-        .execute(pool)
-        .await?;
-    Ok(())
-}
-
-/// Ends a scan, done or failed with a reason.
-pub async fn update_scan_finished(pool: &PgPool, id: i64, error: Option<&str>) -> Result<(), StoreError> {
-    sqlx::query("UPDATE scan_jobs SET state = CASE WHEN $2::text IS NULL THEN 'done' ELSE 'failed' END, error = $2, finished_at = now() WHERE id = $1")
-        .bind(id)
-        .bind(error)
-        .execute(pool)
-        .await?;
-    Ok(())
+    Ok(fetch_latest_bus_job(pool, JobKind::Scan, bus)
+        .await?
+        .and_then(ScanRow::from_job))
 }

@@ -8,7 +8,6 @@ use axum::response::{Html, IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::poll::command::CommandError;
 use crate::service::ServiceError;
 use crate::store::StoreError;
 
@@ -102,18 +101,6 @@ impl ApiError {
             Ok(html) => (self.status, Html(html)).into_response(),
             Err(_) => (self.status, "error").into_response(),
         }
-    }
-}
-
-impl From<CommandError> for ApiError {
-    /// A bus that this server does not poll is a conflict with the request;
-    /// a full inbox is a passing overload.
-    fn from(error: CommandError) -> ApiError {
-        let status = match error {
-            CommandError::NotPolled(_) => StatusCode::CONFLICT,
-            CommandError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
-        };
-        ApiError::new(status, "bus_unavailable", error.to_string())
     }
 }
 

@@ -6,7 +6,6 @@ use sqlx::PgPool;
 
 use crate::device::registry::ProfileSet;
 use crate::domain::clock::Clock;
-use crate::poll::command::BusCommands;
 use crate::poll::stats::PollStats;
 
 #[derive(Clone)]
@@ -14,8 +13,6 @@ pub struct AppState {
     pub pool: PgPool,
     pub profiles: Arc<ProfileSet>,
     pub stats: Arc<PollStats>,
-    /// Inboxes of this instance's bus workers.
-    pub commands: Arc<BusCommands>,
     /// What the server takes for now (the system clock outside tests).
     pub clock: Clock,
 }

@@ -314,7 +314,7 @@ pub async fn read_now(app: &TestApp, token: &str, id: i64) {
         .await;
     let job_path = format!("/api/v1/reads/{}", job["id"]);
     let done = eventually(Duration::from_secs(20), || async {
-        app.request("GET", &job_path, Some(token), None).await.1["state"] == "done"
+        app.request("GET", &job_path, Some(token), None).await.1["state"] == "succeeded"
     })
     .await;
     assert!(done, "the read at {} did not finish", app.app.state.clock.now());

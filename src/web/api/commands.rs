@@ -3,21 +3,17 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::device::command::SET_ADDRESS;
-use crate::device::profile::{Profile, WriteCommand};
+use super::jobs::requester;
 use crate::domain::ids::DeviceId;
+use crate::domain::job::JobState;
 use crate::domain::role::Right;
-use crate::poll::command::{BusCommand, Write};
-use crate::store::audit::insert_audit;
-use crate::store::command_jobs::{
-    CommandJobRow, NewCommandJob, fetch_command_job, insert_command_job, update_command_job_finished,
-};
-use crate::store::devices::{DeviceRow, fetch_device, fetch_devices_on_bus};
+use crate::service::jobs::{self, CommandRequest, Requester};
+use crate::store::command_jobs::{CommandJobRow, fetch_command_job};
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::json::ApiJson;
@@ -44,7 +40,7 @@ pub struct NewCommand {
 /// A command to a device and its outcome.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"id": 7, "device_id": 3, "command": "set_tariff", "values": [2], "broadcast": false,
-    "state": "done", "outcome": null, "error": null, "requested_by": "commissioning",
+    "state": "succeeded", "outcome": null, "error": null, "requested_by": "commissioning",
     "created_at": "2026-11-22T08:00:00Z", "started_at": "2026-11-22T08:00:00.05Z",
     "finished_at": "2026-11-22T08:00:00.1Z"}))]
 pub struct Command {
@@ -54,8 +50,7 @@ pub struct Command {
     /// Values written; null until sent when the server fills them (a clock).
     pub values: Option<Vec<i32>>,
     pub broadcast: bool,
-    /// `queued`, `running`, `done` or `failed`.
-    pub state: String,
+    pub state: JobState,
     /// For a broadcast: "sent to all devices (no answer expected)".
     pub outcome: Option<String>,
     /// Why it failed: the Modbus exception the device answered, "no answer", …
@@ -85,164 +80,51 @@ impl From<CommandJobRow> for Command {
     }
 }
 
-/// Checks a command against the device's profile; returns the values to write
-/// (`None`: the server fills a clock command's when it sends it).
-async fn check(
-    state: &AppState,
-    device: &DeviceRow,
-    profile: &Profile,
-    body: &NewCommand,
-) -> Result<Option<Vec<u16>>, ApiError> {
-    let commands = &profile.modbus.commands;
-    let command: &WriteCommand = commands.get(&body.command).ok_or_else(|| {
-        let known: Vec<&str> = commands.keys().map(String::as_str).collect();
-        let known = if known.is_empty() {
-            "none".to_owned()
-        } else {
-            known.join(", ")
-        };
-        ApiError::invalid(
-            "command",
-            format!(
-                "{} has no command {:?}; its commands: {known}",
-                profile.name, body.command
-            ),
-        )
-    })?;
-    if body.broadcast && !command.broadcast {
-        return Err(ApiError::invalid(
-            "broadcast",
-            format!("{} of {} may not be broadcast", body.command, profile.name),
-        ));
-    }
-    let Some(values) = &body.values else {
-        if command.clock.is_some() {
-            return Ok(None);
-        }
-        return Err(ApiError::invalid(
-            "values",
-            format!("{} needs {} value(s)", body.command, command.count),
-        ));
-    };
-    if values.len() != usize::from(command.count) {
-        return Err(ApiError::invalid(
-            "values",
-            format!(
-                "{} takes {} value(s), got {}",
-                body.command,
-                command.count,
-                values.len()
-            ),
-        ));
-    }
-    let words = values
-        .iter()
-        .enumerate()
-        .map(|(index, &value)| {
-            u16::try_from(value).map_err(|_| ApiError::invalid(&format!("values[{index}]"), "must be 0-65535"))
-        })
-        .collect::<Result<Vec<u16>, ApiError>>()?;
-    if body.command == SET_ADDRESS {
-        let wanted = words[0];
-        if !(1..=u16::from(profile.max_address)).contains(&wanted) {
-            return Err(ApiError::invalid(
-                "values[0]",
-                format!("{} accepts addresses 1-{}", profile.name, profile.max_address),
-            ));
-        }
-        let neighbours = fetch_devices_on_bus(&state.pool, device.bus_id).await?;
-        if let Some(other) = neighbours
-            .iter()
-            .find(|other| other.id != device.id && other.address == Some(wanted as i16))
-        {
-            return Err(ApiError::invalid(
-                "values[0]",
-                format!("address {wanted} is taken by {} on this bus", other.name),
-            ));
-        }
-    }
-    Ok(Some(words))
-}
-
 /// Checks and queues a command, for the API and the device page alike.
 pub(crate) async fn start_command(
     state: &AppState,
     caller: &Caller,
+    requester: Requester<'_>,
     device: DeviceId,
     body: &NewCommand,
 ) -> Result<CommandJobRow, ApiError> {
     caller.require(Right::Configure)?;
-    let row = fetch_device(&state.pool, device)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no device {device}")))?;
-    let profile = state
-        .profiles
-        .get(&row.profile)
-        .ok_or_else(|| ApiError::invalid("command", format!("the device's profile {} is not loaded", row.profile)))?;
-    if row.address.is_none() {
-        return Err(ApiError::invalid(
-            "command",
-            "commands are Modbus writes; this device is read over IEC 62056-21, which takes none yet",
-        ));
-    }
-    let values = check(state, &row, &profile, body).await?;
-    let job = insert_command_job(
-        &state.pool,
-        &NewCommandJob {
-            device,
-            command: &body.command,
-            values: values.as_deref(),
-            broadcast: body.broadcast,
-            requested_by: &caller.user,
-        },
-    )
-    .await?;
-    let write = Write {
-        job: job.id,
-        device,
-        command: body.command.clone(),
-        values: values.clone(),
+    let request = CommandRequest {
+        command: &body.command,
+        values: body.values.as_deref(),
         broadcast: body.broadcast,
     };
-    if let Err(error) = state.commands.send(row.bus_id, BusCommand::Write(write)) {
-        update_command_job_finished(&state.pool, job.id, Err(&error.to_string())).await?;
-        return Err(error.into());
-    }
-    insert_audit(
-        &state.pool,
-        &caller.user,
-        "command_device",
-        &format!("device/{device}"),
-        serde_json::json!({"job": job.id, "command": body.command, "values": values, "broadcast": body.broadcast}),
-    )
-    .await?;
-    Ok(job)
+    Ok(jobs::start_command(&state.pool, &state.profiles, requester, device, request).await?)
 }
 
 /// Write a command to a device (engineer): one of its profile's commands,
 /// sent before any read waiting on its bus. Follow it with
-/// `GET /api/v1/commands/{id}`.
+/// `GET /api/v1/commands/{id}`. The job waits in the database until the
+/// worker of the device's bus takes it; a command the server was sending
+/// when it stopped fails as `interrupted` and is not sent again.
 #[utoipa::path(post, path = "/api/v1/devices/{id}/commands", tag = "commands", request_body = NewCommand,
-    params(("id" = i64, Path, description = "Device id")),
+    params(("id" = i64, Path, description = "Device id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Queue at most one job per key (1-200 characters)")),
     responses(
         (status = 202, description = "Command queued", body = Command),
         (status = 401, body = ErrorBody), (status = 403, description = "Role is not engineer", body = ErrorBody),
         (status = 404, body = ErrorBody),
-        (status = 409, description = "The device's bus is not polled by this server", body = ErrorBody),
         (status = 422, description = "Unknown command (the message lists the profile's), wrong number of values, \
-            a value out of 0-65535, broadcast of a command that may not be broadcast", body = ErrorBody),
+            a value out of 0-65535, broadcast of a command that may not be broadcast, a malformed Idempotency-Key", body = ErrorBody),
     ))]
 #[tracing::instrument(skip(state, body), fields(user = %caller.user))]
 pub async fn create_command(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     Path(id): Path<i64>,
     body: Result<ApiJson<NewCommand>, ApiError>,
 ) -> Result<(StatusCode, Json<Command>), ApiError> {
     // The role first: a request outside it gets 403 whatever its body.
     caller.require(Right::Configure)?;
     let ApiJson(body) = body?;
-    let job = start_command(&state, &caller, DeviceId(id), &body).await?;
+    let requester = requester(&caller, &headers)?;
+    let job = start_command(&state, &caller, requester, DeviceId(id), &body).await?;
     Ok((StatusCode::ACCEPTED, Json(job.into())))
 }
 

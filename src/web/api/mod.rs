@@ -7,6 +7,7 @@ pub mod data_quality;
 pub mod device_settings;
 pub mod devices;
 pub mod events;
+pub mod jobs;
 pub mod load_profile;
 pub mod load_profile_corrections;
 pub mod load_profile_versions;
@@ -56,6 +57,8 @@ use super::state::AppState;
         reads::get_read,
         commands::create_command,
         commands::get_command,
+        jobs::list_jobs,
+        jobs::get_job,
         events::list_events,
         events::ack_event,
         billing::list_billing_periods,
@@ -70,6 +73,7 @@ use super::state::AppState;
         (name = "devices", description = "Meters on the buses, their schedules and status"),
         (name = "readings", description = "Values read from devices, named by OBIS code"),
         (name = "commands", description = "Writes to devices (set tariff, clock, address; reset counters), ahead of every read on their bus"),
+        (name = "jobs", description = "Every job (on-demand reads, scans, commands): queued in the database until the worker of its bus takes it"),
         (name = "billing", description = "Billing periods: the registers as they stood at each billing reset"),
         (name = "sites", description = "Sites: their time zone and the billing schedule the server closes periods on"),
         (name = "events", description = "The event log: meter conditions and head-end events, with their acknowledgement"),
@@ -134,6 +138,8 @@ pub fn router() -> Router<AppState> {
         .route("/reads/{id}", get(reads::get_read))
         .route("/devices/{id}/commands", axum::routing::post(commands::create_command))
         .route("/commands/{id}", get(commands::get_command))
+        .route("/jobs", get(jobs::list_jobs))
+        .route("/jobs/{id}", get(jobs::get_job))
         .route("/devices/{id}/billing-periods", get(billing::list_billing_periods))
         .route("/events", get(events::list_events))
         .route("/sites", get(sites::list_sites))

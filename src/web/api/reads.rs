@@ -2,32 +2,31 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::jobs::requester;
 use crate::domain::ids::DeviceId;
+use crate::domain::job::JobState;
 use crate::domain::role::Right;
-use crate::poll::command::BusCommand;
-use crate::store::audit::insert_audit;
-use crate::store::devices::fetch_device;
-use crate::store::read_jobs::{ReadJobRow, fetch_read_job, insert_read_job, update_read_job_finished};
+use crate::service::jobs::{self, Requester};
+use crate::store::read_jobs::{ReadJobRow, fetch_read_job};
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::state::AppState;
 
 /// An on-demand read and its outcome.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"id": 12, "device_id": 1, "state": "done", "readings": 186, "error": null,
+#[schema(example = json!({"id": 12, "device_id": 1, "state": "succeeded", "readings": 186, "error": null,
     "requested_by": "control-room", "created_at": "2026-11-22T08:00:00Z", "started_at": "2026-11-22T08:00:00.2Z",
     "finished_at": "2026-11-22T08:00:03Z"}))]
 pub struct Read {
     pub id: i64,
     pub device_id: i64,
-    /// `queued`, `running`, `done` or `failed`.
-    pub state: String,
-    /// Values read and stored, once done.
+    pub state: JobState,
+    /// Values read and stored, once succeeded.
     pub readings: Option<i32>,
     pub error: Option<String>,
     pub requested_by: String,
@@ -53,47 +52,40 @@ impl From<ReadJobRow> for Read {
 }
 
 /// Checks and queues an on-demand read, for the API and the device page alike.
-pub(crate) async fn start_read(state: &AppState, caller: &Caller, device: DeviceId) -> Result<ReadJobRow, ApiError> {
+pub(crate) async fn start_read(
+    state: &AppState,
+    caller: &Caller,
+    requester: Requester<'_>,
+    device: DeviceId,
+) -> Result<ReadJobRow, ApiError> {
     caller.require(Right::Operate)?;
-    let row = fetch_device(&state.pool, device)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no device {device}")))?;
-    let job = insert_read_job(&state.pool, device, &caller.user).await?;
-    if let Err(error) = state
-        .commands
-        .send(row.bus_id, BusCommand::ReadNow { job: job.id, device })
-    {
-        update_read_job_finished(&state.pool, job.id, Err(&error.to_string())).await?;
-        return Err(error.into());
-    }
-    insert_audit(
-        &state.pool,
-        &caller.user,
-        "read_device",
-        &format!("device/{device}"),
-        serde_json::json!({}),
-    )
-    .await?;
-    Ok(job)
+    Ok(jobs::start_read(&state.pool, requester, device).await?)
 }
 
 /// Reads the device now (operator): every register group, ahead of the
 /// schedule and before any scheduled read of its bus. Follow it with
 /// `GET /api/v1/reads/{id}`; the values land in `/registers` as usual.
+/// The job waits in the database until the worker of the device's bus
+/// takes it (a disabled bus: until it is enabled). A request repeated
+/// with the same `Idempotency-Key` answers the first one's job.
 #[utoipa::path(post, path = "/api/v1/devices/{id}/read", tag = "readings",
-    params(("id" = i64, Path, description = "Device id")),
+    params(("id" = i64, Path, description = "Device id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Queue at most one job per key (1-200 characters)")),
     responses(
         (status = 202, description = "Read queued", body = Read),
         (status = 401, body = ErrorBody), (status = 403, description = "Role is not operator or engineer", body = ErrorBody),
         (status = 404, body = ErrorBody),
-        (status = 409, description = "The device's bus is not polled by this server", body = ErrorBody),
+        (status = 422, description = "A malformed Idempotency-Key", body = ErrorBody),
     ))]
 pub async fn create_read(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Result<(StatusCode, Json<Read>), ApiError> {
-    let job = start_read(&state, &caller, DeviceId(id)).await?;
+    caller.require(Right::Operate)?;
+    let requester = requester(&caller, &headers)?;
+    let job = start_read(&state, &caller, requester, DeviceId(id)).await?;
     Ok((StatusCode::ACCEPTED, Json(job.into())))
 }
 

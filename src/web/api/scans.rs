@@ -2,18 +2,17 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::domain::address::UnitAddress;
+use super::jobs::requester;
 use crate::domain::ids::BusId;
+use crate::domain::job::JobState;
 use crate::domain::role::Right;
-use crate::poll::command::BusCommand;
-use crate::store::audit::insert_audit;
-use crate::store::buses::fetch_bus;
-use crate::store::scans::{Found, ScanRow, fetch_scan, insert_scan, update_scan_finished};
+use crate::service::jobs::{self, Requester};
+use crate::store::scans::{Found, ScanRow, fetch_scan};
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::json::ApiJson;
@@ -40,8 +39,7 @@ pub struct Scan {
     pub bus_id: i64,
     pub first_address: i16,
     pub last_address: i16,
-    /// `queued`, `running`, `done` or `failed`.
-    pub state: String,
+    pub state: JobState,
     /// Addresses probed so far, out of `total`.
     pub probed: i32,
     pub total: i32,
@@ -72,35 +70,29 @@ impl From<ScanRow> for Scan {
     }
 }
 
-fn address(field: &str, value: Option<i64>, default: u8) -> Result<u8, ApiError> {
-    match value {
-        None => Ok(default),
-        Some(value) => UnitAddress::new(value)
-            .map(UnitAddress::get)
-            .map_err(|error| ApiError::invalid(field, error)),
-    }
-}
-
 /// Starts a scan of the bus (engineer). The bus's worker probes each address
 /// in the time its scheduled reads leave free; follow progress with `GET /api/v1/scans/{id}`.
+/// The job waits in the database until the bus's worker takes it.
 #[utoipa::path(post, path = "/api/v1/buses/{id}/scan", tag = "buses", request_body = NewScan,
-    params(("id" = i64, Path, description = "Bus id")),
+    params(("id" = i64, Path, description = "Bus id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Queue at most one job per key (1-200 characters)")),
     responses(
         (status = 202, description = "Scan queued", body = Scan),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, description = "The bus is not polled by this server", body = ErrorBody),
-        (status = 422, description = "Address out of range", body = ErrorBody),
+        (status = 422, description = "Address out of range, a malformed Idempotency-Key", body = ErrorBody),
     ))]
 pub async fn create_scan(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     Path(id): Path<i64>,
     body: Result<ApiJson<NewScan>, ApiError>,
 ) -> Result<(StatusCode, Json<Scan>), ApiError> {
     // The role first: a request outside it gets 403 whatever its body.
     caller.require(Right::Configure)?;
     let ApiJson(body) = body?;
-    let row = start_scan(&state, &caller, BusId(id), &body).await?;
+    let requester = requester(&caller, &headers)?;
+    let row = start_scan(&state, &caller, requester, BusId(id), &body).await?;
     Ok((StatusCode::ACCEPTED, Json(row.into())))
 }
 
@@ -108,40 +100,12 @@ pub async fn create_scan(
 pub(crate) async fn start_scan(
     state: &AppState,
     caller: &Caller,
+    requester: Requester<'_>,
     bus: BusId,
     body: &NewScan,
 ) -> Result<ScanRow, ApiError> {
     caller.require(Right::Configure)?;
-    let id = bus.0;
-    let first = address("first_address", body.first_address, 1)?;
-    let last = address("last_address", body.last_address, 247)?;
-    if last < first {
-        return Err(ApiError::invalid("last_address", "must not be below first_address"));
-    }
-    fetch_bus(&state.pool, bus)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no bus {id}")))?;
-    let row = insert_scan(&state.pool, bus, first, last, &caller.user).await?;
-    if let Err(error) = state.commands.send(
-        bus,
-        BusCommand::Scan {
-            job: row.id,
-            first,
-            last,
-        },
-    ) {
-        update_scan_finished(&state.pool, row.id, Some(&error.to_string())).await?;
-        return Err(error.into());
-    }
-    insert_audit(
-        &state.pool,
-        &caller.user,
-        "scan_bus",
-        &format!("bus/{id}"),
-        serde_json::json!({"first": first, "last": last}),
-    )
-    .await?;
-    Ok(row)
+    Ok(jobs::start_scan(&state.pool, requester, bus, body.first_address, body.last_address).await?)
 }
 
 /// A scan's progress and findings.

@@ -8,6 +8,8 @@ use axum::response::{IntoResponse, Response};
 use super::fleet::when;
 use super::signed_in;
 use crate::domain::ids::DeviceId;
+use crate::domain::job::JobState;
+use crate::service::jobs::Requester;
 use crate::store::command_jobs::CommandJobRow;
 use crate::web::api::commands::{NewCommand, start_command};
 use crate::web::auth::Caller;
@@ -29,14 +31,14 @@ pub(crate) fn command_sentence(job: CommandJobRow) -> String {
         if job.broadcast { " (broadcast)" } else { "" },
         job.requested_by
     );
-    match job.state.as_str() {
-        "done" => format!(
-            "{what}: done{}, at {}.",
+    match job.state {
+        JobState::Succeeded => format!(
+            "{what}: succeeded{}, at {}.",
             job.outcome.map(|note| format!(", {note}")).unwrap_or_default(),
             when(job.finished_at)
         ),
-        "failed" => format!("{what}: failed: {}.", job.error.unwrap_or_default()),
-        other => format!("{what}: {other}…"),
+        JobState::Failed => format!("{what}: failed: {}.", job.error.unwrap_or_default()),
+        other => format!("{what}: {}…", other.as_str()),
     }
 }
 
@@ -89,7 +91,11 @@ pub async fn post_command(
         },
         Err(error) => return error.into_page(),
     };
-    match start_command(&state, &caller, DeviceId(id), &body).await {
+    let requester = Requester {
+        user: &caller.user,
+        idempotency_key: None,
+    };
+    match start_command(&state, &caller, requester, DeviceId(id), &body).await {
         Ok(_) => axum::response::Redirect::to(&here).into_response(),
         Err(error) => error.into_page(),
     }

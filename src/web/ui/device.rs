@@ -16,8 +16,10 @@ use super::{signed_in, signed_in_page};
 use crate::device::iec::IecSettings;
 use crate::device::profile::Profile;
 use crate::domain::ids::DeviceId;
+use crate::domain::job::JobState;
 use crate::domain::role::Right;
 use crate::service::data_quality::{DataQuality, device_data_quality};
+use crate::service::jobs::Requester;
 use crate::store::billing::fetch_billing_periods;
 use crate::store::buses::fetch_bus;
 use crate::store::command_jobs::fetch_latest_command_job;
@@ -89,8 +91,8 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
         failures: device.consecutive_failures,
         last_error: device.last_error.clone().unwrap_or_default(),
         meter_clock: meter_clock(&latest),
-        read_now_pending: is_pending(read_job.as_ref().map(|j| j.state.as_str()))
-            || is_pending(command_job.as_ref().map(|j| j.state.as_str())),
+        read_now_pending: is_pending(read_job.as_ref().map(|j| j.state))
+            || is_pending(command_job.as_ref().map(|j| j.state)),
         can_command: caller.role.permits(Right::Configure),
         commands: command_options(profile.as_deref(), &device),
         last_command: command_job.map(command_sentence).unwrap_or_default(),
@@ -278,25 +280,25 @@ fn meter_clock(latest: &Latest<'_>) -> String {
 }
 
 /// Whether a job in this state is still to finish (the page then refreshes fast).
-fn is_pending(state: Option<&str>) -> bool {
-    matches!(state, Some("queued" | "running"))
+fn is_pending(state: Option<JobState>) -> bool {
+    state.is_some_and(JobState::is_pending)
 }
 
 /// The latest on-demand read, as a sentence.
 fn read_now_sentence(job: ReadJobRow) -> String {
-    match job.state.as_str() {
-        "done" => format!(
-            "Read now by {}: done, {} values, at {}.",
+    match job.state {
+        JobState::Succeeded => format!(
+            "Read now by {}: succeeded, {} values, at {}.",
             job.requested_by,
             job.readings.unwrap_or(0),
             when(job.finished_at)
         ),
-        "failed" => format!(
+        JobState::Failed => format!(
             "Read now by {}: failed: {}.",
             job.requested_by,
             job.error.unwrap_or_default()
         ),
-        other => format!("Read now by {}: {other}…", job.requested_by),
+        other => format!("Read now by {}: {}…", job.requested_by, other.as_str()),
     }
 }
 
@@ -350,7 +352,11 @@ pub async fn post_read_now(
         Ok(caller) => caller,
         Err(response) => return *response,
     };
-    match start_read(&state, &caller, DeviceId(id)).await {
+    let requester = Requester {
+        user: &caller.user,
+        idempotency_key: None,
+    };
+    match start_read(&state, &caller, requester, DeviceId(id)).await {
         Ok(_) => axum::response::Redirect::to(&here).into_response(),
         Err(error) => error.into_page(),
     }

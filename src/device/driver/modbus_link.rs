@@ -16,7 +16,7 @@ use tokio_modbus::prelude::SlaveContext;
 use tokio_modbus::{ExceptionCode, Slave};
 use tokio_serial::SerialPortBuilderExt;
 
-use super::link_stats::Outcome;
+use super::exchange::Outcome;
 use crate::domain::transport::{Parity, Transport};
 use crate::protocol::modbus::rtu_client::{
     Answer, BROADCAST, RtuClient, RtuError, read_holding_request, read_holding_words, write_multiple_request,
@@ -119,7 +119,7 @@ async fn open(transport: &Transport, limit: Duration, unit: u8) -> Result<Connec
                 })?;
             Ok(Connection::Rtu(RtuClient::new(Box::new(port))))
         }
-        // The supervisor gives IEC 62056-21 buses their own worker.
+        // An IEC 62056-21 bus has its own driver.
         other => Err(LinkError::Transport(format!(
             "{} is not a Modbus transport",
             other.kind()

@@ -1,0 +1,32 @@
+//! Why a driver could not do what it was asked.
+
+use super::modbus_link::LinkError;
+use crate::protocol::iec62056::session::SessionError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    #[error(transparent)]
+    Modbus(#[from] LinkError),
+    #[error(transparent)]
+    Iec(#[from] SessionError),
+    /// The bus's protocol has no such operation.
+    #[error("{0}")]
+    Unsupported(&'static str),
+    /// The device's profile does not say how.
+    #[error("{0}")]
+    Profile(String),
+}
+
+impl DriverError {
+    /// A failure as an engineer reads it: the Modbus exception by number
+    /// and name, "no answer" for a Modbus timeout.
+    pub fn describe(&self) -> String {
+        match self {
+            DriverError::Modbus(LinkError::Exception { code, .. }) => {
+                format!("device answered Modbus exception {:02} ({code})", u8::from(*code))
+            }
+            DriverError::Modbus(LinkError::Timeout(_)) => "no answer".to_owned(),
+            other => other.to_string(),
+        }
+    }
+}

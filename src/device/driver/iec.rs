@@ -1,0 +1,132 @@
+//! The IEC 62056-21 driver: holds the line for one whole meter session at
+//! a time (sign-on to end of readout, or programming mode to its break).
+//! A readout is decoded by the device's profile; the load profile is read
+//! in programming mode, a stretch at a time.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::time::Instant;
+
+use super::clock::readout_clock;
+use super::error::DriverError;
+use super::exchange::{Exchange, Outcome};
+use super::iec_line::{IecLine, session_config};
+use super::target::{MeterStatus, ReadOutput, Step, Target};
+use crate::device::iec::LoadProfileSettings;
+use crate::device::iec_decode::decode_readout;
+use crate::device::iec_load_profile::{intervals_from_blocks, profile_request};
+use crate::device::profile_interval::Interval;
+use crate::domain::clock::Clock;
+use crate::domain::transport::Transport;
+use crate::protocol::iec62056::session::{SessionConfig, SessionError};
+
+pub struct IecDriver {
+    transport: Transport,
+    session: SessionConfig,
+    /// The open line, if any: dropped after a link failure so the next
+    /// exchange starts from a clean sign-on.
+    line: Option<IecLine>,
+}
+
+/// How an exchange ended, for the bus statistics.
+fn outcome<T>(result: &Result<T, SessionError>) -> Outcome {
+    match result {
+        Ok(_) => Outcome::Answered,
+        Err(SessionError::Timeout { .. }) => Outcome::Timeout,
+        Err(SessionError::BadBcc { .. }) => Outcome::CrcError,
+        Err(SessionError::MeterError(_) | SessionError::PasswordRefused | SessionError::Nak { .. }) => {
+            Outcome::Exception
+        }
+        Err(_) => Outcome::TransportError,
+    }
+}
+
+impl IecDriver {
+    pub(super) fn new(transport: Transport, timeout: Duration) -> IecDriver {
+        IecDriver {
+            session: session_config(&transport, timeout),
+            transport,
+            line: None,
+        }
+    }
+
+    fn settle<T>(&mut self, result: &Result<T, SessionError>) {
+        if result.as_ref().is_err_and(SessionError::is_link_failure) {
+            self.line = None;
+        }
+    }
+
+    /// A data readout of the device, decoded by its profile.
+    pub(super) async fn readout(&mut self, target: Target<'_>, clock: &Clock) -> (Step, Option<Exchange>) {
+        let started = Instant::now();
+        let readout = match &mut self.line {
+            Some(open) => open.readout(target.iec_address).await,
+            None => match IecLine::open(&self.transport, self.session.clone()).await {
+                Ok(open) => self.line.insert(open).readout(target.iec_address).await,
+                Err(error) => Err(error),
+            },
+        };
+        let sent = Exchange {
+            outcome: outcome(&readout),
+            took: started.elapsed(),
+        };
+        self.settle(&readout);
+        let readout = match readout {
+            Ok(readout) => readout,
+            Err(error) => return (Step::Failed(error.into()), Some(sent)),
+        };
+        let Some(iec) = target.profile.iec62056.as_ref() else {
+            let error = format!("profile {} has no [iec62056] section", target.profile.name);
+            return (Step::Failed(DriverError::Profile(error)), Some(sent));
+        };
+        let decoded = decode_readout(iec, &readout.data_sets, clock.now(), target.zone);
+        if !decoded.unlisted.is_empty() || !decoded.invalid.is_empty() {
+            tracing::debug!(device = %target.name, unlisted = ?decoded.unlisted, invalid = ?decoded.invalid, "readout values not stored");
+        }
+        let output = ReadOutput {
+            readings: decoded.readings,
+            // Read from the data sets rather than the decoded readings, as
+            // profiles need not list the clock to store it.
+            meter_clock: readout_clock(&readout.data_sets),
+            status: Some(MeterStatus {
+                conditions: decoded.conditions,
+                words_read: decoded.words_read,
+            }),
+        };
+        (Step::Done(output), Some(sent))
+    }
+
+    /// Reads load-profile blocks from `from` to `to` (or the present) in
+    /// programming mode, on the line the readout opened.
+    pub(super) async fn load_profile(
+        &mut self,
+        target: Target<'_>,
+        settings: &LoadProfileSettings,
+        from: DateTime<Utc>,
+        to: Option<DateTime<Utc>>,
+    ) -> (Result<(Vec<Interval>, Vec<String>), DriverError>, Option<Exchange>) {
+        let request = profile_request(settings, from, to, target.zone);
+        let password = target
+            .profile
+            .iec62056
+            .as_ref()
+            .and_then(|iec| iec.password.clone())
+            .unwrap_or_default();
+        let Some(open) = self.line.as_mut() else {
+            let error = SessionError::Io(std::io::Error::other("the line closed after the readout"));
+            return (Err(error.into()), None);
+        };
+        let started = Instant::now();
+        let blocks = open.load_profile(target.iec_address, &password, &request).await;
+        let sent = Exchange {
+            outcome: outcome(&blocks),
+            took: started.elapsed(),
+        };
+        self.settle(&blocks);
+        let result = blocks
+            .map(|blocks| intervals_from_blocks(settings, &blocks, target.zone))
+            .map_err(DriverError::from);
+        (result, Some(sent))
+    }
+}

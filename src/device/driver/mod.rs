@@ -1,0 +1,165 @@
+//! Drivers: how a bus worker talks to the devices of its bus, one per
+//! protocol behind one interface. A driver owns the line (opened lazily,
+//! dropped after a link failure), sends one exchange at a time, and turns
+//! what comes back into OBIS-coded readings; it knows nothing of the
+//! database, and the worker decides what to do with what it returns.
+//!
+//! - [`Driver::read`]: one step of reading a register group of a device (a
+//!   Modbus read is one request per step, so higher-priority work goes
+//!   between the requests of a long read; an IEC 62056-21 readout is one
+//!   whole session).
+//! - [`Driver::read_history`]: a stretch of the device's load profile.
+//! - [`Driver::execute`]: a command to the device.
+//! - [`Driver::probe`]: what answers at a unit address, for a scan.
+
+pub mod clock;
+pub mod error;
+pub mod exchange;
+mod iec;
+pub mod iec_line;
+mod modbus;
+pub mod modbus_link;
+pub mod probe;
+pub mod read_state;
+pub mod target;
+
+use std::fmt;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+pub use self::error::DriverError;
+pub use self::exchange::{Exchange, Outcome};
+use self::iec::IecDriver;
+use self::modbus::ModbusDriver;
+pub use self::read_state::ReadState;
+pub use self::target::{BROADCAST_SENT, CommandDone, MeterStatus, ReadOutput, Step, Target};
+use super::iec::LoadProfileSettings;
+use super::profile::{Profile, RegisterGroup};
+use super::profile_interval::Interval;
+use super::registry::ProfileSet;
+use crate::domain::clock::Clock;
+use crate::domain::transport::{Protocol, Transport};
+
+/// The driver of one bus.
+pub enum Driver {
+    Modbus(ModbusDriver),
+    /// Boxed: it holds a whole session (buffers, settings), the Modbus driver a link.
+    Iec(Box<IecDriver>),
+}
+
+impl Driver {
+    /// The driver for `transport`, waiting up to `timeout` for each answer.
+    pub fn new(transport: &Transport, timeout: Duration) -> Driver {
+        match transport.protocol() {
+            Protocol::Modbus => Driver::Modbus(ModbusDriver::new(transport.clone(), timeout)),
+            Protocol::Iec62056 => Driver::Iec(Box::new(IecDriver::new(transport.clone(), timeout))),
+        }
+    }
+
+    /// The register groups read of a device, each on its own period: on
+    /// Modbus those the profile has registers in; over IEC 62056-21 one
+    /// readout, every energy period.
+    pub fn groups(&self, profile: &Profile) -> Vec<RegisterGroup> {
+        match self {
+            Driver::Modbus(_) => RegisterGroup::ALL
+                .into_iter()
+                .filter(|&group| !profile.blocks(group).is_empty())
+                .collect(),
+            Driver::Iec(_) => vec![RegisterGroup::Energy],
+        }
+    }
+
+    /// Sends the next exchange of a read of `group`; `restart` starts the
+    /// read from its first request. Returns what the step did and the
+    /// exchange it made, if any.
+    pub async fn read(
+        &mut self,
+        target: Target<'_>,
+        state: &mut ReadState,
+        group: RegisterGroup,
+        restart: bool,
+        clock: &Clock,
+    ) -> (Step, Option<Exchange>) {
+        if restart {
+            state.restart_group(group);
+        }
+        match self {
+            Driver::Modbus(driver) => driver.read_step(target, state, group, clock).await,
+            Driver::Iec(driver) => driver.readout(target, clock).await,
+        }
+    }
+
+    /// Reads the device's load profile from `from` (to `to`, or the present),
+    /// as its profile's `settings` say.
+    pub async fn read_history(
+        &mut self,
+        target: Target<'_>,
+        settings: &LoadProfileSettings,
+        from: DateTime<Utc>,
+        to: Option<DateTime<Utc>>,
+    ) -> (Result<(Vec<Interval>, Vec<String>), DriverError>, Option<Exchange>) {
+        match self {
+            Driver::Modbus(_) => (
+                Err(DriverError::Unsupported(
+                    "Modbus devices keep no load profile the server reads",
+                )),
+                None,
+            ),
+            Driver::Iec(driver) => driver.load_profile(target, settings, from, to).await,
+        }
+    }
+
+    /// The values a command writes: those asked, or for a clock command
+    /// asked without values, the time `now` in the device's zone.
+    pub fn command_values(
+        &self,
+        target: Target<'_>,
+        command: &str,
+        values: Option<Vec<u16>>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<u16>, DriverError> {
+        match self {
+            Driver::Modbus(_) => modbus::command_values(target, command, values, now),
+            Driver::Iec(_) => Err(IEC_COMMANDS),
+        }
+    }
+
+    /// Sends a command with `values` (see [`Driver::command_values`]) to the
+    /// device, or with `broadcast` to every device of the bus.
+    pub async fn execute(
+        &mut self,
+        target: Target<'_>,
+        command: &str,
+        values: &[u16],
+        broadcast: bool,
+    ) -> (Result<CommandDone, DriverError>, Option<Exchange>) {
+        match self {
+            Driver::Modbus(driver) => driver.execute(target, command, values, broadcast).await,
+            Driver::Iec(_) => (Err(IEC_COMMANDS), None),
+        }
+    }
+
+    /// What answers at `address`: `None` nothing; else the profiles whose
+    /// identification fits it.
+    pub async fn probe(&mut self, address: u8, profiles: &ProfileSet) -> Result<Option<Vec<String>>, DriverError> {
+        match self {
+            Driver::Modbus(driver) => Ok(probe::probe(driver.link(), address, profiles).await?),
+            Driver::Iec(_) => Err(DriverError::Unsupported(
+                "a scan probes Modbus unit addresses; an IEC 62056-21 line has none to probe",
+            )),
+        }
+    }
+}
+
+const IEC_COMMANDS: DriverError =
+    DriverError::Unsupported("commands are Modbus writes; an IEC 62056-21 bus takes none");
+
+impl fmt::Debug for Driver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Driver::Modbus(_) => f.write_str("Driver::Modbus"),
+            Driver::Iec(_) => f.write_str("Driver::Iec"),
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! The Modbus driver: register groups read block by block (one request per
+//! step), commands written as the profile's `[modbus.commands]` say.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio_modbus::ExceptionCode;
+
+use super::clock::meter_clock;
+use super::error::DriverError;
+use super::exchange::{Exchange, Outcome};
+use super::modbus_link::{Link, LinkError};
+use super::read_state::ReadState;
+use super::target::{BROADCAST_SENT, CommandDone, ReadOutput, Step, Target};
+use crate::device::command::SET_ADDRESS;
+use crate::device::decode::decode_blocks;
+use crate::device::profile::RegisterGroup;
+use crate::domain::address::UnitAddress;
+use crate::domain::clock::Clock;
+use crate::domain::transport::Transport;
+use crate::protocol::modbus::rtu_client::BROADCAST;
+
+pub struct ModbusDriver {
+    link: Link,
+}
+
+fn exchange<T>(result: &Result<T, LinkError>, took: Duration) -> Exchange {
+    Exchange {
+        outcome: result.as_ref().err().map_or(Outcome::Answered, LinkError::outcome),
+        took,
+    }
+}
+
+impl ModbusDriver {
+    pub(super) fn new(transport: Transport, timeout: Duration) -> ModbusDriver {
+        ModbusDriver {
+            link: Link::new(transport, timeout),
+        }
+    }
+
+    pub(super) fn link(&mut self) -> &mut Link {
+        &mut self.link
+    }
+
+    /// Sends the next request of a read of `group`, and decodes the read
+    /// once its last answer is in.
+    pub(super) async fn read_step(
+        &mut self,
+        target: Target<'_>,
+        state: &mut ReadState,
+        group: RegisterGroup,
+        clock: &Clock,
+    ) -> (Step, Option<Exchange>) {
+        let blocks = state.blocks.get(&group).map(Vec::as_slice).unwrap_or_default();
+        let progress = state.in_progress.entry(group).or_default();
+        while progress.next_block < blocks.len() && state.unsupported.contains(&blocks[progress.next_block].start) {
+            progress.next_block += 1;
+        }
+        let mut sent = None;
+        if let Some(block) = blocks.get(progress.next_block) {
+            let turnaround = Duration::from_millis(target.profile.modbus.turnaround_ms);
+            let (result, took) = self
+                .link
+                .read_holding(target.address, block.start, block.count, turnaround)
+                .await;
+            sent = Some(exchange(&result, took));
+            match result {
+                Ok(words) => progress.answers.push((progress.next_block, words)),
+                Err(LinkError::Exception {
+                    code: ExceptionCode::IllegalDataAddress,
+                    ..
+                }) if block.optional => {
+                    tracing::info!(device = %target.name, start = block.start, "optional registers not supported; not asked again");
+                    state.unsupported.insert(block.start);
+                }
+                Err(error) => {
+                    state.in_progress.remove(&group);
+                    return (Step::Failed(error.into()), sent);
+                }
+            }
+            progress.next_block += 1;
+            if progress.next_block < blocks.len() {
+                return (Step::More, sent);
+            }
+        }
+        let progress = state.in_progress.remove(&group).unwrap_or_default();
+        let answers: Vec<_> = progress
+            .answers
+            .iter()
+            .map(|(index, words)| (&blocks[*index], words.as_slice()))
+            .collect();
+        let (readings, invalid) = decode_blocks(target.profile, &answers, clock.now(), target.zone);
+        if !invalid.is_empty() {
+            tracing::warn!(device = %target.name, registers = ?invalid, "device sent values its registers cannot hold; not stored");
+        }
+        let output = ReadOutput {
+            meter_clock: meter_clock(&readings),
+            readings,
+            status: None,
+        };
+        (Step::Done(output), sent)
+    }
+
+    /// Writes the command. To unit 0 (broadcast) no answer comes back; an
+    /// address change is answered from the new address (TH40C manual,
+    /// App. E), which the device keeps from then on.
+    pub(super) async fn execute(
+        &mut self,
+        target: Target<'_>,
+        name: &str,
+        values: &[u16],
+        broadcast: bool,
+    ) -> (Result<CommandDone, DriverError>, Option<Exchange>) {
+        let Some(command) = target.profile.modbus.commands.get(name) else {
+            let error = format!("profile {} has no command {name}", target.profile.name);
+            return (Err(DriverError::Profile(error)), None);
+        };
+        let unit = if broadcast { BROADCAST } else { target.address };
+        let new_address = (name == SET_ADDRESS && !broadcast)
+            .then(|| values.first().map(|&value| i64::from(value)))
+            .flatten()
+            .and_then(|value| UnitAddress::new(value).ok());
+        let answer_from = new_address.map_or(unit, UnitAddress::get);
+        let turnaround = Duration::from_millis(target.profile.modbus.turnaround_ms);
+        let (result, took) = self
+            .link
+            .write_answered_by(unit, answer_from, command.function, command.address, values, turnaround)
+            .await;
+        // Nothing answers a broadcast: it says nothing of the device's link.
+        let sent = (!broadcast).then(|| exchange(&result, took));
+        let done = match result {
+            Ok(()) if broadcast => Ok(CommandDone {
+                note: Some(BROADCAST_SENT),
+                new_address: None,
+            }),
+            Ok(()) => Ok(CommandDone {
+                note: None,
+                new_address,
+            }),
+            Err(error) => Err(error.into()),
+        };
+        (done, sent)
+    }
+}
+
+/// The values a command writes: those asked, or for a clock command asked
+/// without, the time `now` in the device's zone (the meter's clock runs in
+/// its site's zone).
+pub(super) fn command_values(
+    target: Target<'_>,
+    name: &str,
+    values: Option<Vec<u16>>,
+    now: DateTime<Utc>,
+) -> Result<Vec<u16>, DriverError> {
+    let command = target
+        .profile
+        .modbus
+        .commands
+        .get(name)
+        .ok_or_else(|| DriverError::Profile(format!("profile {} has no command {name}", target.profile.name)))?;
+    match values {
+        Some(values) => Ok(values),
+        None => command
+            .clock
+            .and_then(|layout| layout.words(now.with_timezone(&target.zone).naive_local()))
+            .ok_or_else(|| DriverError::Profile(format!("values: {name} needs values"))),
+    }
+}

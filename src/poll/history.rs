@@ -1,0 +1,113 @@
+//! A meter's load profile, read after its readout once per recorded
+//! interval and resumed from the last stored interval (or the profile's
+//! backfill depth), at most `chunk_days` at a time; what is new is flagged
+//! (clock drift, spikes) and stored.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use tokio::time::Instant;
+
+use super::context::WorkerServices;
+use super::outbox::Record;
+use super::runtime::{DeviceRuntime, record_exchange};
+use crate::device::driver::Driver;
+use crate::device::iec::LoadProfileSettings;
+use crate::domain::ids::BusId;
+use crate::metering::clock_drift::flag_clock_uncertain;
+use crate::metering::validation::flag_interval_spikes;
+
+/// The load-profile settings of the device, if its meter keeps one.
+pub(crate) fn history_settings(runtime: &DeviceRuntime) -> Option<LoadProfileSettings> {
+    runtime
+        .config
+        .profile
+        .iec62056
+        .as_ref()
+        .and_then(|iec| iec.load_profile.clone())
+}
+
+/// Reads the next stretch of the device's load profile, if its meter keeps
+/// one, and plans the next: at once while catching up (the next chunk goes
+/// with the next readout, so the line is shared between chunks), else one
+/// interval on. Returns how many intervals were new.
+pub(crate) async fn read_history(
+    driver: &mut Driver,
+    bus: BusId,
+    runtime: &mut DeviceRuntime,
+    services: &WorkerServices,
+) -> usize {
+    let Some(settings) = history_settings(runtime) else {
+        return 0;
+    };
+    match read_stretch(driver, bus, runtime, services, &settings).await {
+        Ok((stored, next)) => {
+            runtime.history_from = next;
+            runtime.history_due = match next {
+                Some(_) => Instant::now(),
+                None => Instant::now() + Duration::from_secs(u64::from(settings.interval_minutes) * 60),
+            };
+            stored
+        }
+        Err(error) => {
+            tracing::warn!(device = %runtime.config.name, %error, "load profile not read; retried at the next readout");
+            0
+        }
+    }
+}
+
+/// Returns how many intervals were new and, while catching up, where the
+/// next chunk starts.
+async fn read_stretch(
+    driver: &mut Driver,
+    bus: BusId,
+    runtime: &mut DeviceRuntime,
+    services: &WorkerServices,
+    settings: &LoadProfileSettings,
+) -> Result<(usize, Option<DateTime<Utc>>), String> {
+    let id = runtime.config.id;
+    let last = runtime.memory.last_interval;
+    let stored_until = match last {
+        Some(start) => start + TimeDelta::minutes(i64::from(settings.interval_minutes)),
+        None => services.clock.now() - TimeDelta::days(i64::from(settings.backfill_days)),
+    };
+    let from = runtime.history_from.map_or(stored_until, |next| next.max(stored_until));
+    let until = from + TimeDelta::days(i64::from(settings.chunk_days));
+    let asked_at = services.clock.now();
+    let to = (until < asked_at).then_some(until);
+    let (result, exchange) = driver.read_history(runtime.config.target(), settings, from, to).await;
+    record_exchange(services, bus, &runtime.config, exchange);
+    let (mut intervals, problems) = result.map_err(|error| error.to_string())?;
+    if !problems.is_empty() {
+        tracing::warn!(device = %runtime.config.name, ?problems, "load profile rows not stored");
+    }
+    if let Some(first) = intervals.iter().map(|i| i.start).min() {
+        let drifts: Vec<_> = runtime
+            .memory
+            .drift_spans
+            .iter()
+            .filter(|(_, cleared)| cleared.is_none_or(|cleared| cleared > first))
+            .copied()
+            .collect();
+        flag_clock_uncertain(&mut intervals, &drifts);
+    }
+    // Spikes are flagged before storing: a stored interval is never changed.
+    let limits = runtime.config.limits.physical(runtime.config.profile.max_current_a);
+    flag_interval_spikes(limits.as_ref(), &mut intervals);
+    // What the meter recorded after the newest stored interval is new.
+    let new = intervals
+        .iter()
+        .filter(|interval| last.is_none_or(|last| interval.start > last))
+        .count();
+    if let Some(newest) = intervals.iter().map(|i| i.start).max() {
+        runtime.memory.last_interval = Some(last.map_or(newest, |last| last.max(newest)));
+    }
+    services.outbox.send(Record::Intervals {
+        device: id,
+        intervals,
+        // Read through to the present: what the meter lacks up to now is a
+        // gap it will not fill (see derive::estimate).
+        read_through: to.is_none().then_some(asked_at),
+    });
+    Ok((new, to))
+}

@@ -1,0 +1,123 @@
+//! What a worker keeps of one device between reads.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use sqlx::PgPool;
+use tokio::time::Instant;
+
+use super::context::{DeviceConfig, WorkerServices};
+use super::status::Tracker;
+use crate::device::driver::{Exchange, ReadState};
+use crate::device::pulse::Continuity;
+use crate::domain::event::{EventCode, EventKind};
+use crate::domain::ids::BusId;
+use crate::store::StoreError;
+use crate::store::events::{fetch_event_spans, fetch_last_event_spans};
+use crate::store::load_profile::fetch_last_meter_interval;
+use crate::store::readings::fetch_latest;
+
+/// What the worker keeps of one device between reads.
+pub(crate) struct DeviceRuntime {
+    pub(crate) config: DeviceConfig,
+    pub(crate) tracker: Tracker,
+    /// Reads under way, and what the driver learnt of the device.
+    pub(crate) read: ReadState,
+    /// What the worker knows of the device from the database.
+    pub(crate) memory: Memory,
+    /// When the load profile is next due (it is read after a readout).
+    pub(crate) history_due: Instant,
+    /// While catching up: where the next chunk starts (past a stretch the
+    /// meter holds nothing for, which stored intervals would not show).
+    pub(crate) history_from: Option<DateTime<Utc>>,
+}
+
+impl DeviceRuntime {
+    pub(crate) fn new(config: &DeviceConfig, memory: Memory, now: Instant) -> DeviceRuntime {
+        DeviceRuntime {
+            tracker: Tracker::new(config.status.clone()),
+            read: ReadState::new(&config.profile),
+            config: config.clone(),
+            memory,
+            history_due: now,
+            history_from: None,
+        }
+    }
+}
+
+/// Counts an exchange in the bus statistics.
+pub(crate) fn record_exchange(
+    services: &WorkerServices,
+    bus: BusId,
+    config: &DeviceConfig,
+    exchange: Option<Exchange>,
+) {
+    if let Some(exchange) = exchange {
+        services
+            .stats
+            .links
+            .record(bus, config.id, exchange.outcome, exchange.took);
+    }
+}
+
+/// The latest span of an event code: its code, start and clear time.
+pub(crate) type EventSpan = (EventCode, DateTime<Utc>, Option<DateTime<Utc>>);
+
+/// What the worker needs to know of a device from the database, loaded when
+/// it starts on the device and kept up to date in memory from then on, so
+/// its reads never wait for the database.
+#[derive(Debug, Default)]
+pub(crate) struct Memory {
+    /// Pulse counters' wraps, for pulse devices (seeded from the stored
+    /// counts, so a restart loses nothing).
+    pub(crate) continuity: Option<Continuity>,
+    /// The latest span of each of the profile's event registers, by code.
+    pub(crate) event_spans: Vec<EventSpan>,
+    /// Start of the newest load-profile interval stored from the meter.
+    pub(crate) last_interval: Option<DateTime<Utc>>,
+    /// The device's `clock_drift` events over the load profile's backfill
+    /// depth: intervals recorded during one are flagged.
+    pub(crate) drift_spans: Vec<(DateTime<Utc>, Option<DateTime<Utc>>)>,
+}
+
+/// How long loading a device's memory may take; past it the worker starts
+/// without (counting wraps from now, backfilling the load profile from its
+/// depth, whose stored intervals are not stored twice).
+const LOAD_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Loads what the worker needs to know of the device: only what its
+/// profile calls for.
+pub(crate) async fn load_memory(pool: &PgPool, config: &DeviceConfig, now: DateTime<Utc>) -> Memory {
+    let id = config.id;
+    let load = async {
+        let mut memory = Memory::default();
+        if config.profile.pulse_inputs.is_some() {
+            let stored = fetch_latest(pool, id).await?;
+            let stored = stored.into_iter().map(|r| (r.obis, r.value));
+            memory.continuity = Some(Continuity::from_stored(stored));
+        }
+        if let Some(iec) = &config.profile.iec62056 {
+            if !iec.events.is_empty() {
+                let codes: Vec<EventCode> = iec.events.iter().map(|event| event.code.clone()).collect();
+                memory.event_spans = fetch_last_event_spans(pool, id, &codes).await?;
+            }
+            if let Some(settings) = &iec.load_profile {
+                memory.last_interval = fetch_last_meter_interval(pool, id).await?;
+                let since = now - TimeDelta::days(i64::from(settings.backfill_days) + 1);
+                memory.drift_spans = fetch_event_spans(pool, id, &EventKind::ClockDrift, since).await?;
+            }
+        }
+        Ok::<Memory, StoreError>(memory)
+    };
+    match tokio::time::timeout(LOAD_TIMEOUT, load).await {
+        Ok(Ok(memory)) => memory,
+        Ok(Err(error)) => {
+            tracing::warn!(device = %id, %error, "cannot load what is stored of the device; starting without");
+            Memory::default()
+        }
+        Err(_) => {
+            tracing::warn!(device = %id, "the database did not answer; starting the device without what is stored of it");
+            Memory::default()
+        }
+    }
+}
