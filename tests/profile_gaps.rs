@@ -240,6 +240,7 @@ async fn a_long_gap_takes_the_shape_of_the_same_weekday() {
         &"1-1:1.8.0".parse().unwrap(),
         "kWh".parse().unwrap(),
         &intervals,
+        &[],
     )
     .await
     .unwrap();

@@ -20,9 +20,9 @@ use crate::metering::register_deltas::{DerivedInterval, derive_with_wrap};
 use crate::metering::validation::flag_spike;
 use crate::store::StoreError;
 use crate::store::devices::fetch_device_limits;
-use crate::store::events::insert_momentary_event;
 use crate::store::profile_derivation::{
-    DerivationDevice, fetch_derivation_devices, fetch_last_derived_end, fetch_register_reads, insert_derived_intervals,
+    CounterEvent, DerivationDevice, fetch_derivation_devices, fetch_last_derived_end, fetch_register_reads,
+    insert_derived_intervals,
 };
 
 /// How far back derivation looks: bounds the first pass after a device is
@@ -82,8 +82,8 @@ async fn derive_device(services: &DeriveServices, device: &DerivationDevice) -> 
                 interval.quality,
             );
         }
-        stored += insert_derived_intervals(&services.pool, device.id, code, *unit, &intervals).await?;
-        record_counter_events(services, device, code, &intervals).await?;
+        let events = counter_events(code, &intervals);
+        stored += insert_derived_intervals(&services.pool, device.id, code, *unit, &intervals, &events).await?;
     }
     Ok(stored)
 }
@@ -92,16 +92,12 @@ async fn derive_device(services: &DeriveServices, device: &DerivationDevice) -> 
 /// wrapped (`register_rollover`) or went back (`register_decreased`: a
 /// meter replaced or reset), at the interval's start. Each interval is
 /// derived once (the next pass starts after it), so each gets one event.
-async fn record_counter_events(
-    services: &DeriveServices,
-    device: &DerivationDevice,
-    code: &ObisCode,
-    intervals: &[DerivedInterval],
-) -> Result<(), StoreError> {
+fn counter_events(code: &ObisCode, intervals: &[DerivedInterval]) -> Vec<CounterEvent> {
+    let mut events = Vec::new();
     for interval in intervals {
         let end = interval.start + Duration::minutes(i64::from(interval.minutes));
         let span = format!("{} – {}", interval.start.to_rfc3339(), end.to_rfc3339());
-        let (event, message) = if interval.quality.contains(Quality::ROLLOVER) {
+        let (kind, message) = if interval.quality.contains(Quality::ROLLOVER) {
             (
                 EventKind::RegisterRollover,
                 format!("{code} wrapped past its register's range in {span}; the count continues"),
@@ -116,7 +112,11 @@ async fn record_counter_events(
         } else {
             continue;
         };
-        insert_momentary_event(&services.pool, device.id, &event, &message, interval.start).await?;
+        events.push(CounterEvent {
+            kind,
+            message,
+            at: interval.start,
+        });
     }
-    Ok(())
+    events
 }

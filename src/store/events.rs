@@ -33,21 +33,21 @@ pub async fn insert_event(
 
 /// Records an event that has no duration (a billing reset, a gap found):
 /// started and cleared at `at`, so it never blocks another of its code.
-pub async fn insert_momentary_event(
-    pool: &PgPool,
+pub async fn insert_momentary_event<'e>(
+    db: impl PgExecutor<'e>,
     device: DeviceId,
     kind: &EventKind,
     message: &str,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    insert_event_span(pool, device, kind, message, at, Some(at)).await
+    insert_event_span(db, device, kind, message, at, Some(at)).await
 }
 
 /// Records an event from `started_at`, already cleared when `cleared_at` is
 /// given (an occurrence the meter logged with its start and stop). An open
 /// one is not stored while another of its code is open for the device.
-pub async fn insert_event_span(
-    pool: &PgPool,
+pub async fn insert_event_span<'e>(
+    db: impl PgExecutor<'e>,
     device: DeviceId,
     kind: &EventKind,
     message: &str,
@@ -65,7 +65,7 @@ pub async fn insert_event_span(
     .bind(started_at)
     .bind(cleared_at)
     .bind(message)
-    .execute(pool)
+    .execute(db)
     .await?;
     Ok(())
 }

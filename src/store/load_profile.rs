@@ -73,6 +73,24 @@ pub(super) async fn insert_computed_intervals(
     if intervals.len() == 0 {
         return Ok(0);
     }
+    let mut transaction = pool.begin().await?;
+    let inserted = insert_computed_intervals_in(&mut transaction, device, obis, unit, source, intervals).await?;
+    transaction.commit().await?;
+    Ok(inserted)
+}
+
+/// [`insert_computed_intervals`] inside the caller's transaction.
+pub(super) async fn insert_computed_intervals_in(
+    transaction: &mut PgConnection,
+    device: DeviceId,
+    obis: &ObisCode,
+    unit: Unit,
+    source: IntervalSource,
+    intervals: impl ExactSizeIterator<Item = ComputedInterval>,
+) -> Result<u64, StoreError> {
+    if intervals.len() == 0 {
+        return Ok(0);
+    }
     let mut starts = Vec::with_capacity(intervals.len());
     let mut minutes = Vec::with_capacity(intervals.len());
     let mut values = Vec::with_capacity(intervals.len());
@@ -83,8 +101,7 @@ pub(super) async fn insert_computed_intervals(
         values.push(interval.value);
         quality.push(interval.quality);
     }
-    let mut transaction = pool.begin().await?;
-    ensure_interval_partitions(&mut transaction, &starts).await?;
+    ensure_interval_partitions(&mut *transaction, &starts).await?;
     let inserted = sqlx::query(
         "INSERT INTO load_profile_intervals \
              (device_id, obis, interval_start, interval_minutes, value, unit, quality, source, version) \
@@ -103,7 +120,6 @@ pub(super) async fn insert_computed_intervals(
     .execute(&mut *transaction)
     .await?
     .rows_affected();
-    transaction.commit().await?;
     Ok(inserted)
 }
 

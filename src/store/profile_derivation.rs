@@ -6,7 +6,9 @@ use sqlx::PgPool;
 use sqlx::types::Json;
 
 use super::error::StoreError;
-use super::load_profile::{ComputedInterval, insert_computed_intervals};
+use super::events::insert_momentary_event;
+use super::load_profile::{ComputedInterval, insert_computed_intervals_in};
+use crate::domain::event::EventKind;
 use crate::domain::ids::DeviceId;
 use crate::domain::obis::ObisCode;
 use crate::domain::quality::Quality;
@@ -93,6 +95,7 @@ pub async fn insert_derived_intervals(
     obis: &ObisCode,
     unit: Unit,
     intervals: &[DerivedInterval],
+    events: &[CounterEvent],
 ) -> Result<u64, StoreError> {
     let computed = intervals.iter().map(|i| ComputedInterval {
         start: i.start,
@@ -100,7 +103,25 @@ pub async fn insert_derived_intervals(
         value: i.value,
         quality: i.quality,
     });
-    insert_computed_intervals(pool, device, obis, unit, IntervalSource::Derived, computed).await
+    // One transaction: whoever sees the intervals finds their events too,
+    // and a pass that fails stores neither, so the next pass records each once.
+    let mut transaction = pool.begin().await?;
+    let inserted =
+        insert_computed_intervals_in(&mut transaction, device, obis, unit, IntervalSource::Derived, computed).await?;
+    for event in events {
+        insert_momentary_event(&mut *transaction, device, &event.kind, &event.message, event.at).await?;
+    }
+    transaction.commit().await?;
+    Ok(inserted)
+}
+
+/// A momentary event that a pass's derived intervals carry (a wrap, a
+/// register that went back), stored with them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CounterEvent {
+    pub kind: EventKind,
+    pub message: String,
+    pub at: DateTime<Utc>,
 }
 
 /// A device's derived intervals of one code, oldest first (for pages and tests).
