@@ -3,13 +3,11 @@
 //! of A1000 Appendix B, event times as dates, the load profile in a line, and
 //! the "Read now" button.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::support::{eventually, spawn_app};
 use axum::http::StatusCode;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
-use common::{eventually, spawn_app};
 use ohmnibus::device::interval::Interval;
 use ohmnibus::device::reading::{Quality, Reading};
 use ohmnibus::domain::ids::DeviceId;

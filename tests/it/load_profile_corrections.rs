@@ -2,11 +2,9 @@
 //! new version with who and why, audited, and refused whole with a message
 //! naming the bad field or interval.
 
-mod common;
-
+use crate::support::{TestApp, add_unpolled_th40c, spawn_app_with_clock};
 use axum::http::StatusCode;
 use chrono::{DateTime, TimeZone, Utc};
-use common::{TestApp, add_unpolled_th40c, spawn_app_with_clock};
 use ohmnibus::device::interval::Interval;
 use ohmnibus::device::reading::Quality;
 use ohmnibus::device::unit::Unit;

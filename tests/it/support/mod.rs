@@ -1,8 +1,6 @@
 //! Test harness: a fresh PostgreSQL database per test and the real
 //! application on port 0, as `startup::start` builds it for the binary.
 
-#![allow(dead_code, unreachable_pub)]
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,12 +22,12 @@ use tokio::sync::watch;
 use tower::ServiceExt;
 
 /// The server-level URL: DATABASE_URL, or the local PostgreSQL of our machines.
-pub fn server_url() -> String {
+pub(crate) fn server_url() -> String {
     std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
 /// A new, migrated database with a unique name.
-pub async fn fresh_database() -> (PgPool, String) {
+pub(crate) async fn fresh_database() -> (PgPool, String) {
     let name = format!("ohmnibus_test_{}_{}", std::process::id(), rand_suffix());
     let url = create_database_if_missing(&server_url(), &name)
         .await
@@ -49,27 +47,27 @@ fn rand_suffix() -> String {
     format!("{nanos:x}{}", COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
-pub struct TestApp {
-    pub app: Application,
-    pub pool: PgPool,
-    pub shutdown: watch::Sender<bool>,
-    pub router: axum::Router,
+pub(crate) struct TestApp {
+    pub(crate) app: Application,
+    pub(crate) pool: PgPool,
+    pub(crate) shutdown: watch::Sender<bool>,
+    pub(crate) router: axum::Router,
 }
 
 /// Starts the application on a fresh database, polling with short timeouts.
-pub async fn spawn_app() -> TestApp {
+pub(crate) async fn spawn_app() -> TestApp {
     spawn_app_with_timeout(Duration::from_millis(300)).await
 }
 
 /// [`spawn_app`] waiting `request_timeout` for each answer (for tests that
 /// hold an answer back on purpose).
-pub async fn spawn_app_with_timeout(request_timeout: Duration) -> TestApp {
+pub(crate) async fn spawn_app_with_timeout(request_timeout: Duration) -> TestApp {
     spawn_app_with(request_timeout, Clock::System).await
 }
 
 /// [`spawn_app`] on `clock`: a manual clock shared with the simulators makes
 /// the server's read stamps and the meters' measurements agree.
-pub async fn spawn_app_with_clock(clock: Clock) -> TestApp {
+pub(crate) async fn spawn_app_with_clock(clock: Clock) -> TestApp {
     spawn_app_with(Duration::from_millis(300), clock).await
 }
 
@@ -104,12 +102,12 @@ async fn spawn_app_with(request_timeout: Duration, clock: Clock) -> TestApp {
 }
 
 impl TestApp {
-    pub async fn token(&self, role: Role) -> String {
+    pub(crate) async fn token(&self, role: Role) -> String {
         insert_token(&self.pool, &format!("test-{role}"), role).await.unwrap()
     }
 
     /// Sends a request through the real router, in process.
-    pub async fn request(
+    pub(crate) async fn request(
         &self,
         method: &str,
         path: &str,
@@ -136,7 +134,7 @@ impl TestApp {
     }
 
     /// Sends a request with a raw body.
-    pub async fn request_raw(&self, method: &str, path: &str, token: &str, body: &str) -> (StatusCode, Value) {
+    pub(crate) async fn request_raw(&self, method: &str, path: &str, token: &str, body: &str) -> (StatusCode, Value) {
         let request = Request::builder()
             .method(method)
             .uri(path)
@@ -150,7 +148,7 @@ impl TestApp {
         (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
 
-    pub async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.shutdown.send(true).unwrap();
         tokio::time::timeout(Duration::from_secs(10), self.app.wait())
             .await
@@ -160,7 +158,7 @@ impl TestApp {
 }
 
 /// Waits (up to `limit`) until `check` is true, polling every 100 ms.
-pub async fn eventually<F, Fut>(limit: Duration, mut check: F) -> bool
+pub(crate) async fn eventually<F, Fut>(limit: Duration, mut check: F) -> bool
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -179,7 +177,7 @@ where
 /// the API (bus "b", device "m" at unit 1 with `profile` and `schedule`).
 /// Returns the device id and the line's stop switch: the line serves while
 /// the switch is kept.
-pub async fn serve_one_modbus_tcp_device(
+pub(crate) async fn serve_one_modbus_tcp_device(
     app: &TestApp,
     engineer: &str,
     device: ohmnibus::sim::device::SimDevice,
@@ -214,7 +212,7 @@ pub async fn serve_one_modbus_tcp_device(
 
 /// Adds a bus of transport `kind` ("modbus_tcp", "iec62056_tcp") named
 /// `name` at `port` on 127.0.0.1 through the API; returns its id.
-pub async fn add_bus(app: &TestApp, engineer: &str, name: &str, kind: &str, port: u16) -> Value {
+pub(crate) async fn add_bus(app: &TestApp, engineer: &str, name: &str, kind: &str, port: u16) -> Value {
     let transport = serde_json::json!({"kind": kind, "host": "127.0.0.1", "port": port});
     let (status, bus) = app
         .request(
@@ -230,7 +228,7 @@ pub async fn add_bus(app: &TestApp, engineer: &str, name: &str, kind: &str, port
 
 /// Adds `device` (the request body without `bus_id`) on `bus_id` through
 /// the API; returns its id.
-pub async fn add_device(app: &TestApp, engineer: &str, bus_id: &Value, mut device: Value) -> i64 {
+pub(crate) async fn add_device(app: &TestApp, engineer: &str, bus_id: &Value, mut device: Value) -> i64 {
     device["bus_id"] = bus_id.clone();
     let (status, created) = app
         .request("POST", "/api/v1/devices", Some(engineer), Some(device))
@@ -241,7 +239,7 @@ pub async fn add_device(app: &TestApp, engineer: &str, bus_id: &Value, mut devic
 
 /// Adds `device` on a bus of transport `kind` nobody answers on (port 1),
 /// so what is stored for it is what the test puts there; returns its id.
-pub async fn add_unpolled_device(app: &TestApp, engineer: &str, kind: &str, device: Value) -> i64 {
+pub(crate) async fn add_unpolled_device(app: &TestApp, engineer: &str, kind: &str, device: Value) -> i64 {
     let name = if kind == "modbus_tcp" { "line" } else { "iec" };
     let bus = add_bus(app, engineer, name, kind, 1).await;
     add_device(app, engineer, &bus, device).await
@@ -249,7 +247,7 @@ pub async fn add_unpolled_device(app: &TestApp, engineer: &str, kind: &str, devi
 
 /// A simulated IEC 62056-21 line of `meters` on `clock` that answers after
 /// 5 ms instead of the standard's 200 ms, so tests read quickly.
-pub fn quick_iec_line(meters: Vec<SharedMeter>, clock: Clock) -> IecLine {
+pub(crate) fn quick_iec_line(meters: Vec<SharedMeter>, clock: Clock) -> IecLine {
     let mut line = IecLine::new(meters, clock);
     line.reaction = Duration::from_millis(5);
     line
@@ -257,7 +255,7 @@ pub fn quick_iec_line(meters: Vec<SharedMeter>, clock: Clock) -> IecLine {
 
 /// Serves `line` over TCP on 127.0.0.1; returns its port and its stop
 /// switch: the line serves while the switch is kept.
-pub async fn serve_iec_tcp(line: IecLine) -> (u16, watch::Sender<bool>) {
+pub(crate) async fn serve_iec_tcp(line: IecLine) -> (u16, watch::Sender<bool>) {
     let (stop, shutdown) = watch::channel(false);
     let (address, _) = spawn_iec_tcp(line, "127.0.0.1:0", shutdown).await.unwrap();
     (address.port(), stop)
@@ -266,7 +264,7 @@ pub async fn serve_iec_tcp(line: IecLine) -> (u16, watch::Sender<bool>) {
 /// Serves `meter` alone on a quick IEC line over TCP on `clock` and adds it
 /// through the API: bus "iec", then `device` (the request body without
 /// `bus_id`). Returns the device id and the line's stop switch.
-pub async fn serve_one_iec_tcp_device(
+pub(crate) async fn serve_one_iec_tcp_device(
     app: &TestApp,
     engineer: &str,
     meter: &SharedMeter,
@@ -280,7 +278,7 @@ pub async fn serve_one_iec_tcp_device(
 
 /// The device's intervals of `obis` in `[from, to)` as the load-profile API
 /// serves them (JSON objects, by start).
-pub async fn fetch_load_profile(
+pub(crate) async fn fetch_load_profile(
     app: &TestApp,
     token: &str,
     id: i64,
@@ -301,14 +299,14 @@ pub async fn fetch_load_profile(
 
 /// A simulated IEC meter of `kind` (history from `seed`) answering to
 /// `address`, its clock set at `at`.
-pub fn iec_meter(kind: IecKind, seed: u64, address: &str, at: chrono::DateTime<chrono::Utc>) -> SharedMeter {
+pub(crate) fn iec_meter(kind: IecKind, seed: u64, address: &str, at: chrono::DateTime<chrono::Utc>) -> SharedMeter {
     let mut config = IecMeterConfig::new(kind, seed);
     config.address = address.into();
     Arc::new(std::sync::Mutex::new(IecMeter::new(config, at)))
 }
 
 /// Reads the device on demand and waits (up to 20 s) until the read is done.
-pub async fn read_now(app: &TestApp, token: &str, id: i64) {
+pub(crate) async fn read_now(app: &TestApp, token: &str, id: i64) {
     let (_, job) = app
         .request("POST", &format!("/api/v1/devices/{id}/read"), Some(token), None)
         .await;
@@ -321,7 +319,7 @@ pub async fn read_now(app: &TestApp, token: &str, id: i64) {
 }
 
 /// A TH40C ("Main", Modbus unit 1) on a bus nobody answers on; returns its id.
-pub async fn add_unpolled_th40c(app: &TestApp, engineer: &str) -> i64 {
+pub(crate) async fn add_unpolled_th40c(app: &TestApp, engineer: &str) -> i64 {
     add_unpolled_device(
         app,
         engineer,
@@ -332,7 +330,7 @@ pub async fn add_unpolled_th40c(app: &TestApp, engineer: &str) -> i64 {
 }
 
 /// How many readings of `obis` are stored for device `id`.
-pub async fn count_readings(app: &TestApp, id: i64, obis: &str) -> i64 {
+pub(crate) async fn count_readings(app: &TestApp, id: i64, obis: &str) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM readings WHERE device_id = $1 AND obis = $2")
         .bind(id)
         .bind(obis)

@@ -2,13 +2,11 @@
 //! E33) on a site in New York whose schedule falls in the hour skipped by
 //! the 2026 spring DST change, and the API that sets the schedule.
 
-mod common;
-
 use std::sync::Arc;
 
+use crate::support::spawn_app_with_clock;
 use axum::http::StatusCode;
 use chrono::{DateTime, TimeZone, Utc};
-use common::spawn_app_with_clock;
 use ohmnibus::derive::{DeriveServices, run_passes};
 use ohmnibus::device::reading::{Quality, Reading};
 use ohmnibus::device::registry::ProfileSet;
@@ -139,7 +137,7 @@ async fn the_server_closes_a_period_at_the_first_instant_after_the_dst_gap() {
 
 #[tokio::test]
 async fn the_schedule_is_validated_and_set_by_engineers_only() {
-    let app = common::spawn_app().await;
+    let app = crate::support::spawn_app().await;
     let engineer = app.token(Role::Engineer).await;
     let viewer = app.token(Role::Viewer).await;
     let (status, list) = app.request("GET", "/api/v1/sites", Some(&viewer), None).await;

@@ -1,12 +1,10 @@
 //! The binary's commands, run as an operator runs them.
 
-mod common;
-
 use std::process::Stdio;
 use std::time::Duration;
 
+use crate::support::{fresh_database, spawn_app};
 use axum::http::StatusCode;
-use common::{fresh_database, spawn_app};
 use ohmnibus::domain::role::Role;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
@@ -155,7 +153,7 @@ async fn simulate_prints_the_pseudo_terminal_and_a_poller_reads_it() {
     let (status, device) = app.request("POST", "/api/v1/devices", Some(&token), Some(device)).await;
     assert_eq!(status, StatusCode::CREATED);
     let path = format!("/api/v1/devices/{}", device["id"]);
-    let online = common::eventually(Duration::from_secs(15), || async {
+    let online = crate::support::eventually(Duration::from_secs(15), || async {
         app.request("GET", &path, Some(&token), None).await.1["status"]["state"] == "online"
     })
     .await;

@@ -1,17 +1,15 @@
 //! The `clock_drift` event: a TH40C over Modbus TCP whose clock is set
 //! ahead of the server's by hand, read on demand on the test's clock.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
-use chrono_tz::Europe::Paris;
-use common::{
+use crate::support::{
     TestApp, count_readings, eventually, fetch_load_profile, iec_meter, read_now, serve_one_iec_tcp_device,
     serve_one_modbus_tcp_device, spawn_app_with_clock,
 };
+use chrono::{DateTime, TimeZone, Utc};
+use chrono_tz::Europe::Paris;
 use ohmnibus::device::interval::Interval;
 use ohmnibus::device::obis::ObisCode;
 use ohmnibus::device::reading::Quality;

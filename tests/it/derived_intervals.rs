@@ -3,15 +3,13 @@
 //! as the test's clock moves, on a site in a zone whose midnight is not on a
 //! UTC hour.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::support::{eventually, serve_one_modbus_tcp_device, spawn_app_with_clock};
 use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
-use common::{eventually, serve_one_modbus_tcp_device, spawn_app_with_clock};
 use ohmnibus::device::obis::ObisCode;
 use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::domain::clock::Clock;

@@ -2,16 +2,14 @@
 //! socket: what the meter does with them, who may send them, how they are
 //! checked, and that they go ahead of every read waiting on the bus.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::support::{TestApp, eventually, spawn_app, spawn_app_with_timeout};
 use axum::http::StatusCode;
 use chrono::{Datelike, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
-use common::{TestApp, eventually, spawn_app, spawn_app_with_timeout};
 use ohmnibus::device::profile::RegisterGroup;
 use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::domain::clock::Clock;

@@ -1,15 +1,13 @@
 //! Every simulated device type, over every transport the head-end speaks:
 //! what PostgreSQL holds equals what each simulator served.
 
-mod common;
-
 use std::collections::HashMap;
 use std::time::Duration;
 
+use crate::support::{TestApp, eventually, spawn_app};
 use axum::http::StatusCode;
 use chrono::{TimeZone, Utc};
 use chrono_tz::Tz;
-use common::{TestApp, eventually, spawn_app};
 use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::role::Role;

@@ -2,17 +2,15 @@
 //! where no meter history can fill them, and replaced by the meter's value
 //! as a new version when it arrives later.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, TimeZone, Timelike, Utc};
-use chrono_tz::Tz;
-use common::{
+use crate::support::{
     TestApp, add_unpolled_device, add_unpolled_th40c, count_readings, eventually, fetch_load_profile, iec_meter,
     read_now, serve_one_iec_tcp_device, serve_one_modbus_tcp_device, spawn_app_with_clock,
 };
+use chrono::{DateTime, TimeDelta, TimeZone, Timelike, Utc};
+use chrono_tz::Tz;
 use ohmnibus::derive::DeriveServices;
 use ohmnibus::derive::estimate::estimate_gaps;
 use ohmnibus::device::interval::Interval;

@@ -1,10 +1,8 @@
 //! The event log: listing with filters, acknowledgement by an operator, and
 //! the events page.
 
-mod common;
-
+use crate::support::{TestApp, add_bus, add_device, spawn_app};
 use chrono::{Duration, TimeZone, Utc};
-use common::{TestApp, add_bus, add_device, spawn_app};
 use ohmnibus::domain::ids::DeviceId;
 use ohmnibus::domain::role::Role;
 use ohmnibus::store::events::{insert_event, update_event_cleared};

@@ -1,14 +1,12 @@
 //! The pulse concentrator end to end: the head-end reads its raw counters
 //! and settings and stores engineering values, pulses × weight × CT × VT.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::support::{eventually, spawn_app};
 use axum::http::StatusCode;
 use chrono::{TimeZone, Utc};
 use chrono_tz::Tz;
-use common::{eventually, spawn_app};
 use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::role::Role;

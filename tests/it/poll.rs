@@ -2,15 +2,13 @@
 //! TCP and a pseudo-terminal, and what PostgreSQL holds equals what the
 //! simulators served.
 
-mod common;
-
 use std::collections::HashMap;
 use std::time::Duration;
 
+use crate::support::{TestApp, eventually, spawn_app};
 use axum::http::StatusCode;
 use chrono::{TimeZone, Utc};
 use chrono_tz::Tz;
-use common::{TestApp, eventually, spawn_app};
 use futures_util::FutureExt;
 use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::domain::clock::Clock;
@@ -312,7 +310,9 @@ async fn readings_taken_while_the_database_is_away_are_stored_when_it_returns() 
         .fetch_one(&app.pool)
         .await
         .unwrap();
-    let admin = ohmnibus::store::database::connect(&common::server_url()).await.unwrap();
+    let admin = ohmnibus::store::database::connect(&crate::support::server_url())
+        .await
+        .unwrap();
     let outage_start = Utc::now();
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "ALTER DATABASE \"{database}\" WITH ALLOW_CONNECTIONS false; \

@@ -3,12 +3,10 @@
 //! than the circuit can carry in a quarter hour, and one whose register goes
 //! back (a meter replaced).
 
-mod common;
-
 use std::time::Duration;
 
+use crate::support::{TestApp, add_unpolled_device, eventually, spawn_app_with_clock};
 use chrono::{DateTime, TimeZone, Utc};
-use common::{TestApp, add_unpolled_device, eventually, spawn_app_with_clock};
 use ohmnibus::device::reading::{Quality, Reading};
 use ohmnibus::device::unit::Unit;
 use ohmnibus::domain::clock::Clock;

@@ -1,17 +1,15 @@
 //! The load-profile API: the newest version of each stored interval over a
 //! window, as JSON and as CSV.
 
-mod common;
-
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use common::{
+use crate::support::{
     TestApp, add_unpolled_device, add_unpolled_th40c, eventually, iec_meter, serve_one_iec_tcp_device,
     spawn_app_with_clock,
 };
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use http_body_util::BodyExt;
 use ohmnibus::device::interval::Interval;
 use ohmnibus::device::reading::Quality;

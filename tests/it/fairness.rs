@@ -1,16 +1,14 @@
 //! Fairness on a shared line: one dead and one slow device on a bus of five
 //! must not make the healthy devices' reads late by more than one period.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
+use crate::support::spawn_app;
 use axum::http::StatusCode;
 use chrono::{TimeZone, Utc};
 use chrono_tz::Tz;
-use common::spawn_app;
 use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::role::Role;

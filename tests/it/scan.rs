@@ -1,13 +1,11 @@
 //! Bus scan: which addresses answer, and which profile fits each.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::support::{eventually, spawn_app};
 use axum::http::StatusCode;
 use chrono::{TimeZone, Utc};
 use chrono_tz::Tz;
-use common::{eventually, spawn_app};
 use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::role::Role;

@@ -3,16 +3,14 @@
 //! registers, identification), `ohmnibus simulate` with a mixed bus, and the
 //! poller storing what they served, end to end.
 
-mod common;
-
 use std::collections::HashMap;
 use std::process::Stdio;
 use std::time::Duration;
 
+use crate::support::{TestApp, eventually, spawn_app};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use common::{TestApp, eventually, spawn_app};
 use ohmnibus::device::decode::decode;
 use ohmnibus::device::identify::{self, TextEncoding, decode_text};
 use ohmnibus::device::profile::RegisterGroup;

@@ -2,13 +2,11 @@
 //! over TCP, an RS485 line and an optical probe (pseudo-terminals), and what
 //! it stores equals what the simulated meters hold.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::{TestApp, eventually, iec_meter, quick_iec_line, serve_iec_tcp, spawn_app};
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
-use common::{TestApp, eventually, iec_meter, quick_iec_line, serve_iec_tcp, spawn_app};
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::role::Role;
 use ohmnibus::sim::iec62056::history::Quantity;

@@ -1,10 +1,8 @@
 //! The REST API's shapes, errors and roles, through the real router and a
 //! real PostgreSQL database.
 
-mod common;
-
+use crate::support::spawn_app;
 use axum::http::StatusCode;
-use common::spawn_app;
 use ohmnibus::domain::role::Role;
 use serde_json::json;
 

@@ -6,17 +6,15 @@
 //! 00:00, in the site's zone). A later reset adds a period and an event;
 //! resets missed while the meter was not read are filled in.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, DurationRound, TimeDelta, TimeZone, Utc};
-use chrono_tz::Tz;
-use common::{
+use crate::support::{
     TestApp, add_bus, add_device, eventually, iec_meter, serve_one_iec_tcp_device, serve_one_modbus_tcp_device,
     spawn_app, spawn_app_with_clock,
 };
+use chrono::{DateTime, DurationRound, TimeDelta, TimeZone, Utc};
+use chrono_tz::Tz;
 use ohmnibus::device::obis::ObisCode;
 use ohmnibus::device::reading::Quality;
 use ohmnibus::device::registry::ProfileSet;

@@ -2,11 +2,9 @@
 //! through PATCH (and refused when impossible), and the monthly count of
 //! actual, estimated and missing intervals for a hand-counted month.
 
-mod common;
-
+use crate::support::{add_unpolled_th40c, spawn_app_with_clock};
 use axum::http::StatusCode;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use common::{add_unpolled_th40c, spawn_app_with_clock};
 use ohmnibus::device::interval::Interval;
 use ohmnibus::device::reading::Quality;
 use ohmnibus::device::unit::Unit;

@@ -3,12 +3,10 @@
 //! and stop, the conditions of its status words, and the meter going
 //! silent and answering again, each stored at the instant it happened.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::support::{TestApp, eventually, iec_meter, serve_one_iec_tcp_device, spawn_app_with_clock};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use common::{TestApp, eventually, iec_meter, serve_one_iec_tcp_device, spawn_app_with_clock};
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::role::Role;
 use ohmnibus::sim::iec62056::IecKind;
