@@ -11,7 +11,7 @@ use ohmnibus::derive::{DeriveServices, run_passes};
 use ohmnibus::device::reading::{Quality, Reading};
 use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::domain::clock::Clock;
-use ohmnibus::domain::ids::DeviceId;
+use ohmnibus::domain::ids::BusId;
 use ohmnibus::domain::role::Role;
 use ohmnibus::metering::billing::BillingSource;
 use ohmnibus::store::billing::fetch_billing_periods;
@@ -56,12 +56,9 @@ async fn the_server_closes_a_period_at_the_first_instant_after_the_dst_gap() {
         json!({"name": "line-1", "transport": {"kind": "modbus_tcp", "host": "127.0.0.1", "port": closed_port()}});
     let (status, bus) = app.request("POST", "/api/v1/buses", Some(&engineer), Some(bus)).await;
     assert_eq!(status, StatusCode::CREATED, "{bus}");
-    let device = json!({"name": "Lighting", "bus_id": bus["id"], "profile": "countis-e33", "address": 5});
-    let (status, device) = app
-        .request("POST", "/api/v1/devices", Some(&engineer), Some(device))
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{device}");
-    let id = DeviceId(device["id"].as_i64().unwrap());
+    let bus_id = BusId(bus["id"].as_i64().unwrap());
+    let device = json!({"name": "Lighting", "profile": "countis-e33", "address": 5});
+    let id = app.create_device(&engineer, bus_id, device).await;
     let site = bus["site_id"].as_i64().unwrap_or(1);
     let (status, body) = app
         .request(

@@ -4,7 +4,6 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use crate::support::{fresh_database, spawn_app};
-use axum::http::StatusCode;
 use ohmnibus::domain::role::Role;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
@@ -147,14 +146,13 @@ async fn simulate_prints_the_pseudo_terminal_and_a_poller_reads_it() {
     drop(client);
     let app = spawn_app().await;
     let token = app.token(Role::Engineer).await;
-    let bus = serde_json::json!({"name": "pty", "transport": {"kind": "serial_rtu", "path": path, "baud": 115200, "parity": "none", "stop_bits": 1}});
-    let (_, bus) = app.request("POST", "/api/v1/buses", Some(&token), Some(bus)).await;
-    let device = serde_json::json!({"name": "m", "bus_id": bus["id"], "profile": "th40c", "address": 4});
-    let (status, device) = app.request("POST", "/api/v1/devices", Some(&token), Some(device)).await;
-    assert_eq!(status, StatusCode::CREATED);
-    let path = format!("/api/v1/devices/{}", device["id"]);
+    let transport =
+        serde_json::json!({"kind": "serial_rtu", "path": path, "baud": 115200, "parity": "none", "stop_bits": 1});
+    let bus = app.create_bus(&token, "pty", transport).await;
+    let device = serde_json::json!({"name": "m", "profile": "th40c", "address": 4});
+    let device = app.create_device(&token, bus, device).await;
     let online = crate::support::eventually(Duration::from_secs(15), || async {
-        app.request("GET", &path, Some(&token), None).await.1["status"]["state"] == "online"
+        app.device_state(&token, device).await == "online"
     })
     .await;
     assert!(online);

@@ -13,6 +13,7 @@ use chrono_tz::Tz;
 use ohmnibus::device::profile::RegisterGroup;
 use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::domain::clock::Clock;
+use ohmnibus::domain::ids::BusId;
 use ohmnibus::domain::role::Role;
 use ohmnibus::protocol::modbus::frame::{Request, parse_pdu, parse_rtu};
 use ohmnibus::sim::bus::SimBus;
@@ -43,28 +44,17 @@ fn countis(at: chrono::DateTime<Utc>, clock: &Clock) -> SimDevice {
     SimDevice::new(profile, COUNTIS_UNIT, model, clock.clone())
 }
 
-async fn add_bus(app: &TestApp, engineer: &str, port: u16) -> Value {
+async fn add_bus(app: &TestApp, engineer: &str, port: u16) -> BusId {
     let transport = json!({"kind": "rtu_over_tcp", "host": "127.0.0.1", "port": port});
-    let (status, bus) = app
-        .request(
-            "POST",
-            "/api/v1/buses",
-            Some(engineer),
-            Some(json!({"name": "line", "transport": transport})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{bus}");
-    bus
+    app.create_bus(engineer, "line", transport).await
 }
 
 /// A device read once an hour (only its first reads happen during a test)
 /// unless `realtime_seconds` says otherwise.
-async fn add_device(app: &TestApp, engineer: &str, bus: &Value, profile: &str, address: u8, realtime: u32) -> i64 {
-    let body = json!({"name": format!("{profile}@{address}"), "bus_id": bus["id"], "profile": profile,
+async fn add_device(app: &TestApp, engineer: &str, bus: BusId, profile: &str, address: u8, realtime: u32) -> i64 {
+    let body = json!({"name": format!("{profile}@{address}"), "profile": profile,
                       "address": address, "schedule": {"realtime_seconds": realtime, "energy_seconds": 3600}});
-    let (status, device) = app.request("POST", "/api/v1/devices", Some(engineer), Some(body)).await;
-    assert_eq!(status, StatusCode::CREATED, "{device}");
-    device["id"].as_i64().unwrap()
+    app.create_device(engineer, bus, body).await.0
 }
 
 async fn command(app: &TestApp, token: &str, device: i64, body: Value) -> (StatusCode, Value) {
@@ -144,7 +134,7 @@ async fn a_countis_obeys_tariff_and_reset_commands_and_refusals_are_named() {
     let clock = Clock::manual(at);
     let (sim, line, _stop) = serve(vec![countis(at, &clock)]).await;
     let bus = add_bus(&app, &engineer, line.port()).await;
-    let id = add_device(&app, &engineer, &bus, "countis-e43", COUNTIS_UNIT, 3600).await;
+    let id = add_device(&app, &engineer, bus, "countis-e43", COUNTIS_UNIT, 3600).await;
     let tariffs = ["1-1:1.8.1", "1-1:1.8.2", "1-1:1.8.3", "1-1:1.8.4"];
     let mut before = Vec::new();
     for code in tariffs {
@@ -202,7 +192,7 @@ async fn a_countis_obeys_tariff_and_reset_commands_and_refusals_are_named() {
     assert_eq!(model_value(&sim, COUNTIS_UNIT, "0-0:96.14.0", clock.now()), 2.0);
 
     // A device that is not there: no answer.
-    let absent = add_device(&app, &engineer, &bus, "countis-e43", 9, 3600).await;
+    let absent = add_device(&app, &engineer, bus, "countis-e43", 9, 3600).await;
     assert!(
         eventually(Duration::from_secs(10), || async {
             let (_, device) = app
@@ -239,7 +229,7 @@ async fn a_th40c_takes_a_new_address_and_the_time_of_its_site() {
     let model = Th40cModel::new(1, Tz::Europe__Rome, Utc::now());
     let (sim, line, _stop) = serve(vec![SimDevice::new(profile, 1, model, Clock::System)]).await;
     let bus = add_bus(&app, &engineer, line.port()).await;
-    let id = add_device(&app, &engineer, &bus, "th40c", 1, 3600).await;
+    let id = add_device(&app, &engineer, bus, "th40c", 1, 3600).await;
     stored_nth(&app, id, "1-0:0.9.2", 1).await;
 
     let job = run_command(&app, &engineer, id, json!({"command": "set_clock"})).await;
@@ -282,7 +272,7 @@ async fn only_engineers_command_and_mistakes_name_the_field() {
     let viewer = app.token(Role::Viewer).await;
     // Nothing listens: every refusal here comes before the bus.
     let bus = add_bus(&app, &engineer, 1).await;
-    let id = add_device(&app, &engineer, &bus, "countis-e43", COUNTIS_UNIT, 3600).await;
+    let id = add_device(&app, &engineer, bus, "countis-e43", COUNTIS_UNIT, 3600).await;
     let path = format!("/api/v1/devices/{id}/commands");
     let good = json!({"command": "set_tariff", "values": [2]});
     for token in [&viewer, &operator] {
@@ -360,7 +350,7 @@ async fn only_engineers_command_and_mistakes_name_the_field() {
     assert!(page(engineer.clone()).await.contains(&form));
     let polled = eventually(Duration::from_secs(10), || async {
         let (_, line) = app
-            .request("GET", &format!("/api/v1/buses/{}", bus["id"]), Some(&engineer), None)
+            .request("GET", &format!("/api/v1/buses/{bus}"), Some(&engineer), None)
             .await;
         !line["statistics"].is_null()
     })
@@ -474,7 +464,7 @@ async fn a_command_goes_ahead_of_a_queued_read_now_and_the_scheduled_read_under_
     // Hold the first answer of the first scheduled energy read: the read is under way.
     *recorder.armed.lock().unwrap() = Some(energy[0].start);
     let bus = add_bus(&app, &engineer, gateway.port()).await;
-    let id = add_device(&app, &engineer, &bus, "countis-e43", COUNTIS_UNIT, 3600).await;
+    let id = add_device(&app, &engineer, bus, "countis-e43", COUNTIS_UNIT, 3600).await;
     assert!(
         eventually(Duration::from_secs(10), || async {
             recorder.held.lock().unwrap().is_some()

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use crate::support::{eventually, spawn_app};
-use axum::http::StatusCode;
 use chrono::{TimeZone, Utc};
 use chrono_tz::Tz;
 use ohmnibus::device::registry::ProfileSet;
@@ -39,18 +38,10 @@ async fn stored_values_are_pulses_times_weight_and_ratios() {
     .await
     .unwrap();
     let transport = json!({"kind": "rtu_over_tcp", "host": "127.0.0.1", "port": line.port()});
-    let (_, bus) = app
-        .request(
-            "POST",
-            "/api/v1/buses",
-            Some(&token),
-            Some(json!({"name": "pulses", "transport": transport})),
-        )
-        .await;
-    let body = json!({"name": "Concentrator", "bus_id": bus["id"], "profile": "pulse-concentrator", "address": 5});
-    let (status, device) = app.request("POST", "/api/v1/devices", Some(&token), Some(body)).await;
-    assert_eq!(status, StatusCode::CREATED, "{device}");
-    let path = format!("/api/v1/devices/{}/registers", device["id"]);
+    let bus = app.create_bus(&token, "pulses", transport).await;
+    let body = json!({"name": "Concentrator", "profile": "pulse-concentrator", "address": 5});
+    let device = app.create_device(&token, bus, body).await;
+    let path = format!("/api/v1/devices/{device}/registers");
     let registers = |body: &Value| -> Vec<(String, f64, String)> {
         body["registers"]
             .as_array()
@@ -117,7 +108,7 @@ async fn stored_values_are_pulses_times_weight_and_ratios() {
     );
     // Its page lists the inputs and the GME tariff energies.
     let (_, page) = app
-        .request("GET", &format!("/devices/{}", device["id"]), Some(&token), None)
+        .request("GET", &format!("/devices/{device}"), Some(&token), None)
         .await;
     let page = page.as_str().unwrap();
     assert!(page.contains("<h2>Pulse inputs</h2>") && page.contains("Nm3"), "{page}");
@@ -151,18 +142,10 @@ async fn a_counter_that_wraps_keeps_counting_and_is_recorded() {
     .await
     .unwrap();
     let transport = json!({"kind": "rtu_over_tcp", "host": "127.0.0.1", "port": line.port()});
-    let (_, bus) = app
-        .request(
-            "POST",
-            "/api/v1/buses",
-            Some(&token),
-            Some(json!({"name": "pulses", "transport": transport})),
-        )
-        .await;
-    let body = json!({"name": "c", "bus_id": bus["id"], "profile": "pulse-concentrator", "address": 5,
+    let bus = app.create_bus(&token, "pulses", transport).await;
+    let body = json!({"name": "c", "profile": "pulse-concentrator", "address": 5,
                       "schedule": {"realtime_seconds": 1, "energy_seconds": 1}});
-    let (_, device) = app.request("POST", "/api/v1/devices", Some(&token), Some(body)).await;
-    let id = device["id"].as_i64().unwrap();
+    let id = app.create_device(&token, bus, body).await.0;
     let count = || async {
         sqlx::query_scalar::<_, f64>(
             "SELECT value FROM latest_readings WHERE device_id = $1 AND obis = '0-12:96.129.0'",

@@ -8,7 +8,6 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use crate::support::{TestApp, eventually, spawn_app};
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use ohmnibus::device::decode::decode;
@@ -398,22 +397,12 @@ async fn simulate_serves_a_mixed_bus_over_rtu_over_tcp() {
 
 async fn create_devices(app: &TestApp, token: &str, port: u16, devices: &[(&str, u8)]) -> Vec<i64> {
     let transport = json!({"kind": "rtu_over_tcp", "host": "127.0.0.1", "port": port});
-    let (status, bus) = app
-        .request(
-            "POST",
-            "/api/v1/buses",
-            Some(token),
-            Some(json!({"name": "countis line", "transport": transport})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{bus}");
+    let bus = app.create_bus(token, "countis line", transport).await;
     let mut ids = Vec::new();
     for (profile, unit) in devices {
-        let body = json!({"name": format!("{profile} at {unit}"), "bus_id": bus["id"], "profile": profile,
+        let body = json!({"name": format!("{profile} at {unit}"), "profile": profile,
                           "address": unit, "schedule": {"realtime_seconds": 1, "energy_seconds": 1}});
-        let (status, device) = app.request("POST", "/api/v1/devices", Some(token), Some(body)).await;
-        assert_eq!(status, StatusCode::CREATED, "{device}");
-        ids.push(device["id"].as_i64().unwrap());
+        ids.push(app.create_device(token, bus, body).await.0);
     }
     ids
 }

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::support::{TestApp, eventually, spawn_app};
-use axum::http::StatusCode;
 use chrono::{TimeZone, Utc};
 use chrono_tz::Tz;
 use ohmnibus::device::registry::ProfileSet;
@@ -54,21 +53,11 @@ async fn stored(app: &TestApp, token: &str, device: i64) -> HashMap<String, f64>
 async fn check_transport(transport: Value, expected: Vec<(&'static str, u8, Served)>) {
     let app = spawn_app().await;
     let token = app.token(Role::Engineer).await;
-    let (status, bus) = app
-        .request(
-            "POST",
-            "/api/v1/buses",
-            Some(&token),
-            Some(json!({"name": "mixed", "transport": transport})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{bus}");
+    let bus = app.create_bus(&token, "mixed", transport).await;
     for (profile, unit, served) in &expected {
-        let body = json!({"name": profile, "bus_id": bus["id"], "profile": profile, "address": unit,
+        let body = json!({"name": profile, "profile": profile, "address": unit,
                           "schedule": {"realtime_seconds": 2, "energy_seconds": 2}});
-        let (status, device) = app.request("POST", "/api/v1/devices", Some(&token), Some(body)).await;
-        assert_eq!(status, StatusCode::CREATED, "{device}");
-        let id = device["id"].as_i64().unwrap();
+        let id = app.create_device(&token, bus, body).await.0;
         // Wait until everything served so far is stored (every group read).
         let complete = eventually(Duration::from_secs(40), || async {
             let stored = stored(&app, &token, id).await;

@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use crate::support::spawn_app;
-use axum::http::StatusCode;
 use chrono::{TimeZone, Utc};
 use chrono_tz::Tz;
 use ohmnibus::device::registry::ProfileSet;
@@ -95,30 +94,19 @@ async fn a_dead_and_a_slow_device_do_not_make_healthy_reads_late() {
         .unwrap();
     let gateway = slow_gateway(line).await;
     let transport = json!({"kind": "rtu_over_tcp", "host": "127.0.0.1", "port": gateway.port()});
-    let (_, bus) = app
-        .request(
-            "POST",
-            "/api/v1/buses",
-            Some(&token),
-            Some(json!({"name": "shared", "transport": transport})),
-        )
-        .await;
+    let bus_id = app.create_bus(&token, "shared", transport).await;
     let mut ids = Vec::new();
     for unit in 1..=5u8 {
-        let body = json!({"name": format!("meter {unit}"), "bus_id": bus["id"], "profile": "th40c", "address": unit,
+        let body = json!({"name": format!("meter {unit}"), "profile": "th40c", "address": unit,
                           "schedule": {"realtime_seconds": REALTIME_PERIOD_SECONDS, "energy_seconds": 60}});
-        let (status, device) = app.request("POST", "/api/v1/devices", Some(&token), Some(body)).await;
-        assert_eq!(status, StatusCode::CREATED);
-        ids.push(device["id"].as_i64().unwrap());
+        ids.push(app.create_device(&token, bus_id, body).await.0);
     }
 
     // Long enough for every device's first energy read (43 requests each),
     // the dead device's retries and its back-off, and several periods.
     tokio::time::sleep(Duration::from_secs(15)).await;
 
-    let (_, bus) = app
-        .request("GET", &format!("/api/v1/buses/{}", bus["id"]), Some(&token), None)
-        .await;
+    let bus = app.bus(&token, bus_id).await;
     let statistics = |id: i64| {
         bus["statistics"]["devices"]
             .as_array()

@@ -51,22 +51,11 @@ fn shared() -> Value {
 }
 
 async fn create(app: &TestApp, token: &str, transport: Value, units: &[u8], schedule: Value) -> Vec<i64> {
-    let (status, bus) = app
-        .request(
-            "POST",
-            "/api/v1/buses",
-            Some(token),
-            Some(json!({"name": "bus", "transport": transport})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{bus}");
+    let bus = app.create_bus(token, "bus", transport).await;
     let mut ids = Vec::new();
     for unit in units {
-        let body = json!({"name": format!("meter {unit}"), "bus_id": bus["id"], "profile": "th40c", "address": unit,
-                          "schedule": schedule});
-        let (status, device) = app.request("POST", "/api/v1/devices", Some(token), Some(body)).await;
-        assert_eq!(status, StatusCode::CREATED, "{device}");
-        ids.push(device["id"].as_i64().unwrap());
+        let body = json!({"name": format!("meter {unit}"), "profile": "th40c", "address": unit, "schedule": schedule});
+        ids.push(app.create_device(token, bus, body).await.0);
     }
     ids
 }

@@ -35,21 +35,11 @@ async fn read_now_reads_every_group_ahead_of_the_schedule() {
     .await
     .unwrap();
     let transport = json!({"kind": "rtu_over_tcp", "host": "127.0.0.1", "port": line.port()});
-    let (_, bus) = app
-        .request(
-            "POST",
-            "/api/v1/buses",
-            Some(&engineer),
-            Some(json!({"name": "b", "transport": transport})),
-        )
-        .await;
+    let bus = app.create_bus(&engineer, "b", transport).await;
     // Read once an hour: only the first scheduled reads happen during the test.
-    let body = json!({"name": "m", "bus_id": bus["id"], "profile": "th40c", "address": 1,
+    let body = json!({"name": "m", "profile": "th40c", "address": 1,
                       "schedule": {"realtime_seconds": 3600, "energy_seconds": 3600}});
-    let (_, device) = app
-        .request("POST", "/api/v1/devices", Some(&engineer), Some(body))
-        .await;
-    let id = device["id"].as_i64().unwrap();
+    let id = app.create_device(&engineer, bus, body).await.0;
     let reads = |code: &'static str| {
         let pool = app.pool.clone();
         async move {

@@ -41,15 +41,8 @@ async fn a_scan_finds_the_devices_on_a_bus() {
         .await
         .unwrap();
     let transport = json!({"kind": "rtu_over_tcp", "host": "127.0.0.1", "port": line.port()});
-    let (_, bus) = app
-        .request(
-            "POST",
-            "/api/v1/buses",
-            Some(&engineer),
-            Some(json!({"name": "new line", "transport": transport})),
-        )
-        .await;
-    let scan_path = format!("/api/v1/buses/{}/scan", bus["id"]);
+    let bus = app.create_bus(&engineer, "new line", transport).await;
+    let scan_path = format!("/api/v1/buses/{bus}/scan");
 
     // The worker starts within a refresh period; until then the bus is not polled.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
@@ -94,7 +87,7 @@ async fn a_scan_finds_the_devices_on_a_bus() {
 
     // The bus page offers the found devices for adding.
     let (status, page) = app
-        .request("GET", &format!("/buses/{}", bus["id"]), Some(&engineer), None)
+        .request("GET", &format!("/buses/{bus}"), Some(&engineer), None)
         .await;
     assert_eq!(status, StatusCode::OK);
     let page = page.as_str().unwrap();
@@ -106,7 +99,7 @@ async fn a_scan_finds_the_devices_on_a_bus() {
     // One click adds the device found at address 3.
     let form = axum::http::Request::builder()
         .method("POST")
-        .uri(format!("/buses/{}/devices", bus["id"]))
+        .uri(format!("/buses/{bus}/devices"))
         .header("authorization", format!("Bearer {engineer}"))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(axum::body::Body::from("address=3&profile=th40c&name=Pump+room"))
@@ -132,15 +125,8 @@ async fn scans_are_refused_clearly() {
     let app = spawn_app().await;
     let engineer = app.token(Role::Engineer).await;
     let transport = json!({"kind": "modbus_tcp", "host": "127.0.0.1", "port": 9});
-    let (_, bus) = app
-        .request(
-            "POST",
-            "/api/v1/buses",
-            Some(&engineer),
-            Some(json!({"name": "b", "transport": transport})),
-        )
-        .await;
-    let path = format!("/api/v1/buses/{}/scan", bus["id"]);
+    let bus = app.create_bus(&engineer, "b", transport).await;
+    let path = format!("/api/v1/buses/{bus}/scan");
     let (status, error) = app
         .request("POST", &path, Some(&engineer), Some(json!({"first_address": 0})))
         .await;
