@@ -3,7 +3,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::support::{fresh_database, spawn_app};
+use crate::support::{TestDb, spawn_app};
 use ohmnibus::domain::role::Role;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
@@ -15,7 +15,8 @@ const BINARY: &str = env!("CARGO_BIN_EXE_ohmnibus");
 
 #[tokio::test]
 async fn token_create_prints_the_token_alone_on_its_last_line() {
-    let (pool, url) = fresh_database().await;
+    let db = TestDb::create().await;
+    let (pool, url) = (db.pool.clone(), &db.url);
     let output = Command::new(BINARY)
         .args(["token", "create", "--role", "operator", "--name", "billing-export"])
         .env("DATABASE_URL", &url)

@@ -295,10 +295,7 @@ async fn readings_taken_while_the_database_is_away_are_stored_when_it_returns() 
     assert!(eventually(Duration::from_secs(10), || count(app.pool.clone()).map(|n| n > 0)).await);
 
     // Take the database away: refuse new connections and end the open ones.
-    let database: String = sqlx::query_scalar("SELECT current_database()")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let database = app.db.name().to_owned();
     let admin = ohmnibus::store::database::connect(&crate::support::server_url())
         .await
         .unwrap();

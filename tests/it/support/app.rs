@@ -19,13 +19,15 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower::ServiceExt;
 
-use super::db::fresh_database;
+use super::db::TestDb;
 
 pub(crate) struct TestApp {
     pub(crate) app: Application,
     pub(crate) pool: PgPool,
     pub(crate) shutdown: watch::Sender<bool>,
     pub(crate) router: axum::Router,
+    /// Last, so the database outlives everything above that uses it.
+    pub(crate) db: TestDb,
 }
 
 /// Starts the application on a fresh database, polling with short timeouts.
@@ -46,9 +48,10 @@ pub(crate) async fn spawn_app_with_clock(clock: Clock) -> TestApp {
 }
 
 async fn spawn_app_with(request_timeout: Duration, clock: Clock) -> TestApp {
-    let (pool, url) = fresh_database().await;
+    let db = TestDb::create().await;
+    let pool = db.pool.clone();
     let config = Config {
-        database_url: url,
+        database_url: db.url.clone(),
         bind: "127.0.0.1:0".parse().unwrap(),
         profiles_dir: None,
         request_timeout,
@@ -72,6 +75,7 @@ async fn spawn_app_with(request_timeout: Duration, clock: Clock) -> TestApp {
         pool,
         shutdown,
         router,
+        db,
     }
 }
 
