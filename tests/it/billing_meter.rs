@@ -7,10 +7,9 @@
 //! resets missed while the meter was not read are filled in.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use crate::support::{
-    TestApp, add_bus, add_device, eventually, iec_meter, serve_one_iec_tcp_device, serve_one_modbus_tcp_device,
+    TestApp, WAIT, add_bus, add_device, eventually, iec_meter, serve_one_iec_tcp_device, serve_one_modbus_tcp_device,
     spawn_app, spawn_app_with_clock,
 };
 use chrono::{DateTime, DurationRound, TimeDelta, TimeZone, Utc};
@@ -30,8 +29,6 @@ use ohmnibus::sim::model::MeterModel;
 use ohmnibus::store::billing::{fetch_billing_periods, insert_billing_periods};
 use serde_json::{Value, json};
 use tokio::sync::watch;
-
-const WAIT: Duration = Duration::from_secs(60);
 
 async fn billing_resets(app: &TestApp, device: i64) -> Vec<DateTime<Utc>> {
     sqlx::query_scalar(

@@ -3,7 +3,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::support::{TestDb, spawn_app};
+use crate::support::{TestDb, WAIT, eventually, spawn_app};
 use ohmnibus::domain::role::Role;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
@@ -152,10 +152,7 @@ async fn simulate_prints_the_pseudo_terminal_and_a_poller_reads_it() {
     let bus = app.create_bus(&token, "pty", transport).await;
     let device = serde_json::json!({"name": "m", "profile": "th40c", "address": 4});
     let device = app.create_device(&token, bus, device).await;
-    let online = crate::support::eventually(Duration::from_secs(15), || async {
-        app.device_state(&token, device).await == "online"
-    })
-    .await;
+    let online = eventually(WAIT, || async { app.device_state(&token, device).await == "online" }).await;
     assert!(online);
     app.stop().await;
 }

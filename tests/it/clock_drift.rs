@@ -2,10 +2,9 @@
 //! ahead of the server's by hand, read on demand on the test's clock.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use crate::support::{
-    TestApp, count_readings, eventually, fetch_load_profile, iec_meter, read_now, serve_one_iec_tcp_device,
+    TestApp, WAIT, count_readings, eventually, fetch_load_profile, iec_meter, read_now, serve_one_iec_tcp_device,
     serve_one_modbus_tcp_device, spawn_app_with_clock,
 };
 use chrono::{DateTime, TimeZone, Utc};
@@ -82,10 +81,7 @@ async fn a_meter_clock_ahead_opens_the_event_and_a_set_clock_clears_it() {
     };
 
     // The first scheduled read, with a correct clock: no event.
-    let read = eventually(Duration::from_secs(10), || async {
-        count_readings(&app, id, "1-0:0.9.1").await > 0
-    })
-    .await;
+    let read = eventually(WAIT, || async { count_readings(&app, id, "1-0:0.9.1").await > 0 }).await;
     assert!(read, "the clock was read");
     assert!(events().await.is_empty());
 
@@ -165,7 +161,7 @@ async fn intervals_and_resets_recorded_while_the_clock_is_off_are_uncertain() {
     insert_meter_intervals(&app.pool, DeviceId(id), &[before])
         .await
         .unwrap();
-    let online = eventually(Duration::from_secs(30), || async {
+    let online = eventually(WAIT, || async {
         app.request("GET", &format!("/api/v1/devices/{id}"), Some(&engineer), None)
             .await
             .1["status"]["state"]
@@ -225,7 +221,7 @@ async fn intervals_and_resets_recorded_while_the_clock_is_off_are_uncertain() {
     clock.advance(reset + chrono::Duration::minutes(30) - clock.now());
     read_now(&app, &operator, id).await;
     let path = format!("/api/v1/devices/{id}/billing-periods");
-    let closed = eventually(Duration::from_secs(10), || async {
+    let closed = eventually(WAIT, || async {
         app.request("GET", &path, Some(&operator), None).await.1["periods"][0]["reset_at"]
             .as_str()
             .is_some_and(|at| at.parse::<DateTime<Utc>>().is_ok_and(|at| at > evening))

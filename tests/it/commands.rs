@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::support::{TestApp, eventually, spawn_app, spawn_app_with_timeout};
+use crate::support::{SILENT_METER_TIMEOUT, TestApp, WAIT, eventually, spawn_app, spawn_app_with_timeout};
 use axum::http::StatusCode;
 use chrono::{Datelike, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
@@ -75,7 +75,7 @@ async fn run_command(app: &TestApp, token: &str, device: i64, body: Value) -> Va
 }
 
 async fn finished(app: &TestApp, token: &str, path: &str) -> Value {
-    let ended = eventually(Duration::from_secs(10), || async {
+    let ended = eventually(WAIT, || async {
         let state = app.request("GET", path, Some(token), None).await.1["state"].clone();
         state == "done" || state == "failed"
     })
@@ -108,10 +108,7 @@ async fn stored(app: &TestApp, device: i64, code: &str) -> Vec<f64> {
 /// Waits until `code` has been stored `count` times; returns the latest.
 async fn stored_nth(app: &TestApp, device: i64, code: &str, count: usize) -> f64 {
     assert!(
-        eventually(Duration::from_secs(10), || async {
-            stored(app, device, code).await.len() >= count
-        })
-        .await,
+        eventually(WAIT, || async { stored(app, device, code).await.len() >= count }).await,
         "{code} stored {count} times"
     );
     *stored(app, device, code).await.last().unwrap()
@@ -127,7 +124,7 @@ fn model_value(bus: &SimBus, unit: u8, code: &str, at: chrono::DateTime<Utc>) ->
 
 #[tokio::test]
 async fn a_countis_obeys_tariff_and_reset_commands_and_refusals_are_named() {
-    let app = spawn_app().await;
+    let app = spawn_app_with_timeout(SILENT_METER_TIMEOUT).await;
     let engineer = app.token(Role::Engineer).await;
     // Evening: the simulated site imports (around noon its solar exports).
     let at = Utc.with_ymd_and_hms(2026, 11, 20, 18, 0, 0).unwrap();
@@ -194,7 +191,7 @@ async fn a_countis_obeys_tariff_and_reset_commands_and_refusals_are_named() {
     // A device that is not there: no answer.
     let absent = add_device(&app, &engineer, bus, "countis-e43", 9, 3600).await;
     assert!(
-        eventually(Duration::from_secs(10), || async {
+        eventually(WAIT, || async {
             let (_, device) = app
                 .request("GET", &format!("/api/v1/devices/{absent}"), Some(&engineer), None)
                 .await;
@@ -217,7 +214,7 @@ async fn a_countis_obeys_tariff_and_reset_commands_and_refusals_are_named() {
 
 #[tokio::test]
 async fn a_th40c_takes_a_new_address_and_the_time_of_its_site() {
-    let app = spawn_app().await;
+    let app = spawn_app_with_timeout(SILENT_METER_TIMEOUT).await;
     let engineer = app.token(Role::Engineer).await;
     // The meter keeps local time in Rome (UTC+1 in November): a clock set in
     // UTC would be an hour off, which the meter refuses (App. E: at most 5 minutes).
@@ -348,7 +345,7 @@ async fn only_engineers_command_and_mistakes_name_the_field() {
     let form = format!("action=\"/devices/{id}/commands\"");
     assert!(!page(operator.clone()).await.contains(&form));
     assert!(page(engineer.clone()).await.contains(&form));
-    let polled = eventually(Duration::from_secs(10), || async {
+    let polled = eventually(WAIT, || async {
         let (_, line) = app
             .request("GET", &format!("/api/v1/buses/{bus}"), Some(&engineer), None)
             .await;
@@ -367,7 +364,7 @@ async fn only_engineers_command_and_mistakes_name_the_field() {
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(jobs().await, 1);
     // Nothing listens on the bus: the command fails, and the page says why.
-    let shown = eventually(Duration::from_secs(10), || async {
+    let shown = eventually(WAIT, || async {
         page(engineer.clone())
             .await
             .contains("set_tariff [2] by test-engineer: failed: cannot open")
@@ -466,10 +463,7 @@ async fn a_command_goes_ahead_of_a_queued_read_now_and_the_scheduled_read_under_
     let bus = add_bus(&app, &engineer, gateway.port()).await;
     let id = add_device(&app, &engineer, bus, "countis-e43", COUNTIS_UNIT, 3600).await;
     assert!(
-        eventually(Duration::from_secs(10), || async {
-            recorder.held.lock().unwrap().is_some()
-        })
-        .await,
+        eventually(WAIT, || async { recorder.held.lock().unwrap().is_some() }).await,
         "a scheduled read started"
     );
     let (status, read) = app

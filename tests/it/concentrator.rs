@@ -1,9 +1,7 @@
 //! The pulse concentrator end to end: the head-end reads its raw counters
 //! and settings and stores engineering values, pulses × weight × CT × VT.
 
-use std::time::Duration;
-
-use crate::support::{eventually, spawn_app};
+use crate::support::{WAIT, eventually, spawn_app};
 use chrono::{TimeZone, Utc};
 use chrono_tz::Tz;
 use ohmnibus::device::registry::ProfileSet;
@@ -58,7 +56,7 @@ async fn stored_values_are_pulses_times_weight_and_ratios() {
             })
             .unwrap_or_default()
     };
-    let read = eventually(Duration::from_secs(15), || async {
+    let read = eventually(WAIT, || async {
         registers(&app.request("GET", &path, Some(&token), None).await.1)
             .iter()
             .any(|r| r.0 == "1-0:1.8.0")
@@ -155,12 +153,12 @@ async fn a_counter_that_wraps_keeps_counting_and_is_recorded() {
         .await
         .unwrap()
     };
-    assert!(eventually(Duration::from_secs(10), || async { count().await.is_some() }).await);
+    assert!(eventually(WAIT, || async { count().await.is_some() }).await);
     let before = count().await.unwrap();
     assert!(before > f64::from(u32::MAX - 400), "{before}");
 
     clock.advance(chrono::Duration::hours(1));
-    let wrapped = eventually(Duration::from_secs(10), || async {
+    let wrapped = eventually(WAIT, || async {
         count().await.is_some_and(|c| c > f64::from(u32::MAX))
     })
     .await;

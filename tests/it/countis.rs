@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::support::{TestApp, eventually, spawn_app};
+use crate::support::{TestApp, WAIT, count_readings, eventually, spawn_app};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use ohmnibus::device::decode::decode;
@@ -438,10 +438,7 @@ async fn the_poller_stores_what_each_countis_served() {
     let ids = create_devices(&app, &token, address.port(), &line).await;
     for ((id, served), (profile, _)) in ids.iter().zip(&served).zip(&line) {
         let expected = served_codes(profile);
-        let complete = eventually(Duration::from_secs(20), || async {
-            stored(&app, &token, *id).await.len() >= expected
-        })
-        .await;
+        let complete = eventually(WAIT, || async { stored(&app, &token, *id).await.len() >= expected }).await;
         assert!(complete, "{profile} was not fully read in time");
         let stored = stored(&app, &token, *id).await;
         let served = served.lock().unwrap().clone();
@@ -469,7 +466,10 @@ async fn the_poller_stores_what_each_countis_served() {
     assert!(e33.contains_key("1-1:1.8.4") && !e33.contains_key("1-0:0.4.2"));
 
     // Several more energy reads later, the E33's V201 blocks were asked once.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let energy_reads = || count_readings(&app, ids[0], "1-1:1.8.4");
+    let before = energy_reads().await;
+    let read_on = eventually(WAIT, || async { energy_reads().await >= before + 3 }).await;
+    assert!(read_on, "the E33's energy was not read again");
     let (_, e33_device) = app
         .request("GET", &format!("/api/v1/devices/{}", ids[0]), Some(&token), None)
         .await;

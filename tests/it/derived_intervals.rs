@@ -5,9 +5,8 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use crate::support::{eventually, serve_one_modbus_tcp_device, spawn_app_with_clock};
+use crate::support::{WAIT, eventually, serve_one_modbus_tcp_device, spawn_app_with_clock};
 use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use ohmnibus::device::obis::ObisCode;
@@ -88,7 +87,7 @@ async fn intervals_follow_the_register_on_the_sites_grid() {
                 .unwrap()
         }
     };
-    assert!(eventually(Duration::from_secs(10), || async { reads().await == 1 }).await);
+    assert!(eventually(WAIT, || async { reads().await == 1 }).await);
 
     let path = format!("/api/v1/devices/{id}/read");
     for (n, value) in steps.iter().enumerate().skip(1) {
@@ -96,14 +95,14 @@ async fn intervals_follow_the_register_on_the_sites_grid() {
         energy.lock().unwrap().insert(clock.now(), *value);
         let (_, job) = app.request("POST", &path, Some(&operator), None).await;
         let job_path = format!("/api/v1/reads/{}", job["id"]);
-        let done = eventually(Duration::from_secs(10), || async {
+        let done = eventually(WAIT, || async {
             app.request("GET", &job_path, Some(&operator), None).await.1["state"] == "done"
         })
         .await;
         assert!(done, "read {n}");
         let expected = i64::try_from(n + 1).unwrap();
         assert!(
-            eventually(Duration::from_secs(5), || async { reads().await == expected }).await,
+            eventually(WAIT, || async { reads().await == expected }).await,
             "stored {n}"
         );
     }
@@ -115,7 +114,8 @@ async fn intervals_follow_the_register_on_the_sites_grid() {
     // 11:30: 1.5. Total 11.5 kWh.
     let start = Utc.with_ymd_and_hms(2026, 11, 20, 10, 30, 0).unwrap();
     let expected = vec![(start, 60, 11.5, 0)];
-    let derived = eventually(Duration::from_secs(5), || async {
+    let derived = eventually(WAIT, || async {
+        app.derive_now().await;
         fetch_derived_intervals(&app.pool, DeviceId(id), "1-1:1.8.0")
             .await
             .unwrap()

@@ -3,9 +3,7 @@
 //! of A1000 Appendix B, event times as dates, the load profile in a line, and
 //! the "Read now" button.
 
-use std::time::Duration;
-
-use crate::support::{eventually, spawn_app};
+use crate::support::{SILENT_METER_TIMEOUT, WAIT, eventually, spawn_app_with_timeout};
 use axum::http::StatusCode;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use ohmnibus::device::interval::Interval;
@@ -29,7 +27,7 @@ fn reading(obis: &str, value: f64, unit: &str, at: DateTime<Utc>) -> Reading {
 
 #[tokio::test]
 async fn an_a1000_page_names_its_values_and_decodes_its_status_words() {
-    let app = spawn_app().await;
+    let app = spawn_app_with_timeout(SILENT_METER_TIMEOUT).await;
     let engineer = app.token(Role::Engineer).await;
     // A converter that never answers: the page shows what is stored.
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -124,7 +122,7 @@ async fn an_a1000_page_names_its_values_and_decodes_its_status_words() {
 
     // "Read now" queues a read of the IEC meter, once the bus has its
     // worker, and the page shows its progress.
-    let polled = eventually(Duration::from_secs(10), || async {
+    let polled = eventually(WAIT, || async {
         let (_, line) = app
             .request("GET", &format!("/api/v1/buses/{}", bus["id"]), Some(&engineer), None)
             .await;

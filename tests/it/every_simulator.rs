@@ -2,9 +2,8 @@
 //! what PostgreSQL holds equals what each simulator served.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
-use crate::support::{TestApp, eventually, spawn_app};
+use crate::support::{TestApp, WAIT, eventually, spawn_app};
 use chrono::{TimeZone, Utc};
 use chrono_tz::Tz;
 use ohmnibus::device::registry::ProfileSet;
@@ -59,7 +58,7 @@ async fn check_transport(transport: Value, expected: Vec<(&'static str, u8, Serv
                           "schedule": {"realtime_seconds": 2, "energy_seconds": 2}});
         let id = app.create_device(&token, bus, body).await.0;
         // Wait until everything served so far is stored (every group read).
-        let complete = eventually(Duration::from_secs(40), || async {
+        let complete = eventually(WAIT, || async {
             let stored = stored(&app, &token, id).await;
             let served = served.lock().unwrap().clone();
             // The energy group (energy registers, pulse counters) has been read too.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
-use crate::support::spawn_app;
+use crate::support::{SILENT_METER_TIMEOUT, WAIT, count_readings, eventually, spawn_app_with_timeout};
 use chrono::{TimeZone, Utc};
 use chrono_tz::Tz;
 use ohmnibus::device::registry::ProfileSet;
@@ -30,6 +30,9 @@ const SLOW_ANSWER: Duration = Duration::from_millis(40);
 /// Real-time period: the line (20 ms device turnaround each way) then carries
 /// about half its capacity, as a commissioned RS485 bus should.
 const REALTIME_PERIOD_SECONDS: u64 = 3;
+/// Real-time reads each healthy device must make while the dead device backs
+/// off, after it turned unreachable.
+const PERIODS_AFTER_LOSS: i64 = 3;
 
 /// A gateway in front of the simulated line that holds back the slow
 /// device's answers: RTU over TCP, one request at a time, the unit address is
@@ -73,7 +76,7 @@ async fn slow_gateway(upstream: std::net::SocketAddr) -> std::net::SocketAddr {
 
 #[tokio::test]
 async fn a_dead_and_a_slow_device_do_not_make_healthy_reads_late() {
-    let app = spawn_app().await;
+    let app = spawn_app_with_timeout(SILENT_METER_TIMEOUT).await;
     let token = app.token(Role::Engineer).await;
     let at = Utc.with_ymd_and_hms(2026, 11, 20, 12, 0, 0).unwrap();
     let profile = ProfileSet::builtin().get("th40c").unwrap();
@@ -95,6 +98,7 @@ async fn a_dead_and_a_slow_device_do_not_make_healthy_reads_late() {
     let gateway = slow_gateway(line).await;
     let transport = json!({"kind": "rtu_over_tcp", "host": "127.0.0.1", "port": gateway.port()});
     let bus_id = app.create_bus(&token, "shared", transport).await;
+    let started = tokio::time::Instant::now();
     let mut ids = Vec::new();
     for unit in 1..=5u8 {
         let body = json!({"name": format!("meter {unit}"), "profile": "th40c", "address": unit,
@@ -102,9 +106,39 @@ async fn a_dead_and_a_slow_device_do_not_make_healthy_reads_late() {
         ids.push(app.create_device(&token, bus_id, body).await.0);
     }
 
-    // Long enough for every device's first energy read (43 requests each),
-    // the dead device's retries and its back-off, and several periods.
-    tokio::time::sleep(Duration::from_secs(15)).await;
+    let state = |id: i64| {
+        let path = format!("/api/v1/devices/{id}");
+        let app = &app;
+        let token = &token;
+        async move { app.request("GET", &path, Some(token), None).await.1["status"]["state"].clone() }
+    };
+    // Every device's first energy read (43 requests each), the dead device's
+    // retries until it is unreachable, and several periods of its back-off.
+    let dead = ids[usize::from(DEAD_UNIT) - 1];
+    let realtime_reads = |id: i64| count_readings(&app, id, "1-1:32.7.0");
+    let lost = eventually(WAIT, || async { state(dead).await == "unreachable" }).await;
+    assert!(lost, "the dead device never turned unreachable");
+    let mut at_loss = Vec::new();
+    for unit in HEALTHY_UNITS {
+        at_loss.push(realtime_reads(ids[usize::from(unit) - 1]).await);
+    }
+    let settled = eventually(WAIT, || async {
+        for (unit, before) in HEALTHY_UNITS.iter().zip(&at_loss) {
+            let id = ids[usize::from(*unit) - 1];
+            if realtime_reads(id).await < before + PERIODS_AFTER_LOSS
+                || count_readings(&app, id, "1-1:1.8.0").await == 0
+            {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+    assert!(
+        settled,
+        "the healthy devices were not read while the dead one backed off"
+    );
+    let elapsed = started.elapsed();
 
     let bus = app.bus(&token, bus_id).await;
     let statistics = |id: i64| {
@@ -124,14 +158,13 @@ async fn a_dead_and_a_slow_device_do_not_make_healthy_reads_late() {
             latest < 1.0,
             "healthy meter {unit} started a read {latest} periods late: {healthy}"
         );
-        // A real-time read in (nearly) every period of the 15 s.
-        let reads: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM readings WHERE device_id = $1 AND obis = '1-1:32.7.0'")
-                .bind(id)
-                .fetch_one(&app.pool)
-                .await
-                .unwrap();
-        assert!(reads >= 4, "healthy meter {unit}: {reads} real-time reads");
+        // A real-time read in (nearly) every period since the devices were added.
+        let reads = realtime_reads(id).await;
+        let periods = (elapsed.as_secs() / REALTIME_PERIOD_SECONDS) as i64;
+        assert!(
+            reads >= periods - 1,
+            "healthy meter {unit}: {reads} real-time reads in {elapsed:?}"
+        );
         assert_eq!(healthy["timeouts"], 0);
     }
     let slow = statistics(ids[usize::from(SLOW_UNIT) - 1]);
@@ -139,12 +172,6 @@ async fn a_dead_and_a_slow_device_do_not_make_healthy_reads_late() {
         slow["latency_mean_ms"].as_f64().unwrap() >= SLOW_ANSWER.as_secs_f64() * 1_000.0,
         "{slow}"
     );
-    let state = |id: i64| {
-        let path = format!("/api/v1/devices/{id}");
-        let app = &app;
-        let token = &token;
-        async move { app.request("GET", &path, Some(token), None).await.1["status"]["state"].clone() }
-    };
     assert_eq!(
         state(ids[usize::from(SLOW_UNIT) - 1]).await,
         "online",

@@ -3,9 +3,11 @@
 //! it stores equals what the simulated meters hold.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use crate::support::{TestApp, eventually, iec_meter, quick_iec_line, serve_iec_tcp, spawn_app};
+use crate::support::{
+    SILENT_METER_TIMEOUT, TestApp, WAIT, eventually, iec_meter, quick_iec_line, serve_iec_tcp, spawn_app,
+    spawn_app_with_timeout,
+};
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::role::Role;
@@ -13,8 +15,6 @@ use ohmnibus::sim::iec62056::history::Quantity;
 use ohmnibus::sim::iec62056::{Faults, IecKind, IecLine, SharedMeter, spawn_iec_pty};
 use serde_json::{Value, json};
 use tokio::sync::watch;
-
-const WAIT: Duration = Duration::from_secs(60);
 
 fn now() -> DateTime<Utc> {
     Utc::now().duration_trunc(TimeDelta::minutes(1)).unwrap()
@@ -124,7 +124,7 @@ async fn an_a1000_over_tcp_is_read_with_its_history_status_and_load_profile() {
     // The load profile: every 15-minute interval of the last 40 days, equal
     // to the meter's recorded energy (Wh → kWh).
     // Twenty chunks of two days, one after each readout.
-    let done = eventually(3 * WAIT, || async {
+    let done = eventually(WAIT, || async {
         let count: i64 = sqlx::query_scalar("SELECT count(*) FROM load_profile_intervals WHERE obis = '1-1:1.29.0'")
             .fetch_one(&app.pool)
             .await
@@ -414,7 +414,7 @@ async fn iec_devices_are_refused_where_they_cannot_be_read() {
 /// same line keeps being read.
 #[tokio::test]
 async fn faults_on_the_line_are_survived_and_a_silent_meter_is_isolated() {
-    let app = spawn_app().await;
+    let app = spawn_app_with_timeout(SILENT_METER_TIMEOUT).await;
     let token = app.token(Role::Engineer).await;
     let at = now();
     let meter_a = iec_meter(IecKind::A1000, 11, "111", at);

@@ -1,10 +1,8 @@
 //! The load-profile API: the newest version of each stored interval over a
 //! window, as JSON and as CSV.
 
-use std::time::Duration;
-
 use crate::support::{
-    TestApp, add_unpolled_device, add_unpolled_th40c, eventually, iec_meter, serve_one_iec_tcp_device,
+    TestApp, WAIT, add_unpolled_device, add_unpolled_th40c, eventually, iec_meter, serve_one_iec_tcp_device,
     spawn_app_with_clock,
 };
 use axum::body::Body;
@@ -283,7 +281,7 @@ async fn an_a1000_load_profile_read_from_the_meter_is_served() {
         from.format("%Y-%m-%dT%H:%M:%SZ"),
         to.format("%Y-%m-%dT%H:%M:%SZ")
     );
-    let read = eventually(Duration::from_secs(60), || async {
+    let read = eventually(WAIT, || async {
         let (_, body) = app.request("GET", &path, Some(&engineer), None).await;
         body["intervals"].as_array().is_some_and(|i| i.len() == 8)
     })

@@ -3,9 +3,9 @@
 //! and stop, the conditions of its status words, and the meter going
 //! silent and answering again, each stored at the instant it happened.
 
-use std::time::Duration;
-
-use crate::support::{TestApp, eventually, iec_meter, serve_one_iec_tcp_device, spawn_app_with_clock};
+use crate::support::{
+    SILENT_METER_TIMEOUT, TestApp, WAIT, eventually, iec_meter, serve_one_iec_tcp_device, spawn_app_with,
+};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::role::Role;
@@ -14,7 +14,6 @@ use ohmnibus::sim::iec62056::codes::phase_summary;
 use ohmnibus::sim::iec62056::events::{EventKind, active, events};
 use serde_json::json;
 
-const WAIT: Duration = Duration::from_secs(60);
 const SEED: u64 = 23;
 const ADDRESS: &str = "23232323";
 
@@ -89,7 +88,7 @@ async fn meter_events_status_bits_and_silence_are_stored_when_they_happened() {
     let loss = events(SEED, EventKind::VoltageLoss, 1, from, from + TimeDelta::days(90))[0];
     let t0 = loss.start;
     let clock = Clock::manual(t0);
-    let app = spawn_app_with_clock(clock.clone()).await;
+    let app = spawn_app_with(SILENT_METER_TIMEOUT, clock.clone()).await;
     let token = app.token(Role::Engineer).await;
     let meter = iec_meter(IecKind::A1000, SEED, ADDRESS, t0);
     let epoch = meter.lock().unwrap().history().epoch();

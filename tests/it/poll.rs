@@ -3,9 +3,9 @@
 //! simulators served.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::sync::atomic::Ordering;
 
-use crate::support::{TestApp, eventually, spawn_app};
+use crate::support::{SILENT_METER_TIMEOUT, TestApp, WAIT, eventually, spawn_app, spawn_app_with_timeout};
 use axum::http::StatusCode;
 use chrono::{TimeZone, Utc};
 use chrono_tz::Tz;
@@ -64,7 +64,7 @@ async fn create(app: &TestApp, token: &str, transport: Value, units: &[u8], sche
 /// history), then checks every stored value against the simulator's record.
 async fn assert_stored_equals_served(app: &TestApp, token: &str, device: i64, served: &Served) {
     let path = format!("/api/v1/devices/{device}/registers");
-    let complete = eventually(Duration::from_secs(20), || async {
+    let complete = eventually(WAIT, || async {
         let (_, body) = app.request("GET", &path, Some(token), None).await;
         let codes: Vec<&str> = body["registers"]
             .as_array()
@@ -179,7 +179,7 @@ async fn reads_a_th40c_over_a_pseudo_terminal() {
 
 #[tokio::test]
 async fn a_silent_device_turns_unreachable_without_stopping_its_neighbour() {
-    let app = spawn_app().await;
+    let app = spawn_app_with_timeout(SILENT_METER_TIMEOUT).await;
     let token = app.token(Role::Engineer).await;
     let (device, served) = frozen_th40c(1, 5);
     let (address, _stop) = serve_tcp(vec![device], TcpFraming::RtuOverTcp).await;
@@ -193,7 +193,7 @@ async fn a_silent_device_turns_unreachable_without_stopping_its_neighbour() {
     )
     .await;
     let silent = format!("/api/v1/devices/{}", ids[1]);
-    let unreachable = eventually(Duration::from_secs(20), || async {
+    let unreachable = eventually(WAIT, || async {
         let (_, body) = app.request("GET", &silent, Some(&token), None).await;
         body["status"]["state"] == "unreachable"
     })
@@ -292,7 +292,7 @@ async fn readings_taken_while_the_database_is_away_are_stored_when_it_returns() 
             .await
             .unwrap_or(-1)
     };
-    assert!(eventually(Duration::from_secs(10), || count(app.pool.clone()).map(|n| n > 0)).await);
+    assert!(eventually(WAIT, || count(app.pool.clone()).map(|n| n > 0)).await);
 
     // Take the database away: refuse new connections and end the open ones.
     let database = app.db.name().to_owned();
@@ -307,7 +307,14 @@ async fn readings_taken_while_the_database_is_away_are_stored_when_it_returns() 
     .execute(&admin)
     .await
     .unwrap();
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Keep it away until the poller has read on: four cycles' worth of
+    // values (36 real-time and 150 energy values each, the two groups due
+    // every second), so that at least two real-time reads fall within the
+    // outage even if the history read (fewer values than a cycle) does too.
+    let queued = || app.app.state.stats.readings_queued.load(Ordering::Relaxed);
+    let before = queued();
+    let read_on = eventually(WAIT, || async { queued() >= before + 4 * (36 + 150) }).await;
+    assert!(read_on, "the poller stopped reading while the database was away");
     let outage_end = Utc::now();
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "ALTER DATABASE \"{database}\" WITH ALLOW_CONNECTIONS true"
@@ -317,7 +324,7 @@ async fn readings_taken_while_the_database_is_away_are_stored_when_it_returns() 
     .unwrap();
 
     // The poller kept reading; what it read during the outage arrives.
-    let stored = eventually(Duration::from_secs(30), || async {
+    let stored = eventually(WAIT, || async {
         let during: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM readings WHERE obis = '1-1:32.7.0' AND read_at > $1 AND read_at < $2",
         )

@@ -3,11 +3,11 @@
 //! as a new version when it arrives later.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::support::{
-    TestApp, add_unpolled_device, add_unpolled_th40c, count_readings, eventually, fetch_load_profile, iec_meter,
-    read_now, serve_one_iec_tcp_device, serve_one_modbus_tcp_device, spawn_app_with_clock,
+    SILENT_METER_TIMEOUT, TestApp, WAIT, add_unpolled_device, add_unpolled_th40c, count_readings, eventually,
+    fetch_load_profile, iec_meter, read_now, serve_one_iec_tcp_device, serve_one_modbus_tcp_device, spawn_app_with,
+    spawn_app_with_clock,
 };
 use chrono::{DateTime, TimeDelta, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
@@ -34,8 +34,6 @@ use ohmnibus::store::estimated_intervals::insert_estimated_intervals;
 use ohmnibus::store::interval_corrections::fetch_interval_versions;
 use ohmnibus::store::intervals::{fetch_last_meter_interval, insert_meter_intervals, update_profile_read_at};
 use serde_json::{Value, json};
-
-const WAIT: Duration = Duration::from_secs(20);
 
 fn at(day: u32, hour: u32, minute: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, day, hour, minute, 0).unwrap()
@@ -141,7 +139,7 @@ async fn gap_events(app: &TestApp, token: &str, id: i64) -> Vec<Value> {
 async fn a_silent_modbus_meter_leaves_a_gap_that_is_estimated_and_flagged() {
     let t0 = at(18, 10, 0);
     let clock = Clock::manual(t0);
-    let app = spawn_app_with_clock(clock.clone()).await;
+    let app = spawn_app_with(SILENT_METER_TIMEOUT, clock.clone()).await;
     let engineer = app.token(Role::Engineer).await;
     let model = TwoRates {
         inner: Th40cModel::new(1, Tz::UTC, t0),
@@ -339,7 +337,7 @@ async fn failures(app: &TestApp, token: &str, id: i64) -> i64 {
 async fn an_iec_meters_outage_is_filled_from_its_own_load_profile_not_estimated() {
     let now = at(22, 12, 0);
     let clock = Clock::manual(now);
-    let app = spawn_app_with_clock(clock.clone()).await;
+    let app = spawn_app_with(SILENT_METER_TIMEOUT, clock.clone()).await;
     let engineer = app.token(Role::Engineer).await;
     // Silent from the start: the meter answers to another address.
     let meter = iec_meter(IecKind::A1000, 7, "99999999", now);

@@ -1,8 +1,6 @@
 //! An operator reads a device now, ahead of its schedule.
 
-use std::time::Duration;
-
-use crate::support::{eventually, spawn_app};
+use crate::support::{WAIT, eventually, spawn_app};
 use axum::http::StatusCode;
 use chrono::{TimeZone, Utc};
 use chrono_tz::Tz;
@@ -52,7 +50,7 @@ async fn read_now_reads_every_group_ahead_of_the_schedule() {
         }
     };
     assert!(
-        eventually(Duration::from_secs(10), || async {
+        eventually(WAIT, || async {
             reads("1-1:1.8.0").await == 1 && reads("1-1:32.7.0").await == 1
         })
         .await
@@ -73,7 +71,7 @@ async fn read_now_reads_every_group_ahead_of_the_schedule() {
     assert_eq!(status, StatusCode::ACCEPTED, "{job}");
     assert_eq!(job["device_id"], id);
     let job_path = format!("/api/v1/reads/{}", job["id"]);
-    let done = eventually(Duration::from_secs(10), || async {
+    let done = eventually(WAIT, || async {
         app.request("GET", &job_path, Some(&viewer), None).await.1["state"] == "done"
     })
     .await;
@@ -84,7 +82,7 @@ async fn read_now_reads_every_group_ahead_of_the_schedule() {
     assert_eq!(job["requested_by"], "test-operator");
     // Stored by the batched ingest within moments.
     assert!(
-        eventually(Duration::from_secs(5), || async {
+        eventually(WAIT, || async {
             reads("1-1:1.8.0").await == 2 && reads("1-1:32.7.0").await == 2
         })
         .await
@@ -99,9 +97,9 @@ async fn read_now_reads_every_group_ahead_of_the_schedule() {
         .unwrap();
     let response = tower::ServiceExt::oneshot(app.router.clone(), form).await.unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    assert!(eventually(Duration::from_secs(10), || async { reads("1-1:32.7.0").await == 3 }).await);
+    assert!(eventually(WAIT, || async { reads("1-1:32.7.0").await == 3 }).await);
     let page_path = format!("/devices/{id}");
-    let shown = eventually(Duration::from_secs(5), || async {
+    let shown = eventually(WAIT, || async {
         let (_, page) = app.request("GET", &page_path, Some(&operator), None).await;
         page.as_str()
             .unwrap()

@@ -1,8 +1,6 @@
 //! Bus scan: which addresses answer, and which profile fits each.
 
-use std::time::Duration;
-
-use crate::support::{eventually, spawn_app};
+use crate::support::{WAIT, eventually, eventually_some, spawn_app};
 use axum::http::StatusCode;
 use chrono::{TimeZone, Utc};
 use chrono_tz::Tz;
@@ -45,8 +43,7 @@ async fn a_scan_finds_the_devices_on_a_bus() {
     let scan_path = format!("/api/v1/buses/{bus}/scan");
 
     // The worker starts within a refresh period; until then the bus is not polled.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    let mut scan = loop {
+    let scan = eventually_some(WAIT, || async {
         let (status, body) = app
             .request(
                 "POST",
@@ -56,18 +53,16 @@ async fn a_scan_finds_the_devices_on_a_bus() {
             )
             .await;
         if status == StatusCode::ACCEPTED {
-            break body;
+            return Some(body);
         }
         assert_eq!(status, StatusCode::CONFLICT, "{body}");
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the bus worker never started: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+        None
+    })
+    .await;
+    let mut scan = scan.expect("the bus worker never started");
     assert_eq!(scan["total"], 12);
     let job = format!("/api/v1/scans/{}", scan["id"]);
-    let done = eventually(Duration::from_secs(20), || async {
+    let done = eventually(WAIT, || async {
         app.request("GET", &job, Some(&engineer), None).await.1["state"] == "done"
     })
     .await;

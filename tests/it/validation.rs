@@ -3,9 +3,7 @@
 //! than the circuit can carry in a quarter hour, and one whose register goes
 //! back (a meter replaced).
 
-use std::time::Duration;
-
-use crate::support::{TestApp, add_unpolled_device, eventually, spawn_app_with_clock};
+use crate::support::{TestApp, WAIT, add_unpolled_device, eventually, spawn_app_with_clock};
 use chrono::{DateTime, TimeZone, Utc};
 use ohmnibus::device::reading::{Quality, Reading};
 use ohmnibus::device::unit::Unit;
@@ -50,10 +48,9 @@ async fn e33_with_reads(app: &TestApp, reads: &[(DateTime<Utc>, f64)], count: us
         })
         .collect();
     insert_readings(&app.pool, &batch).await.unwrap();
-    let pool = app.pool.clone();
-    let derived = eventually(Duration::from_secs(10), || {
-        let pool = pool.clone();
-        async move { fetch_derived_intervals(&pool, id, "1-1:1.8.0").await.unwrap().len() == count }
+    let derived = eventually(WAIT, || async {
+        app.derive_now().await;
+        fetch_derived_intervals(&app.pool, id, "1-1:1.8.0").await.unwrap().len() == count
     })
     .await;
     assert!(derived, "{count} intervals derived");

@@ -3,7 +3,6 @@
 //! expects, naming the answer when it differs.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::http::StatusCode;
 use ohmnibus::domain::clock::Clock;
@@ -14,7 +13,7 @@ use tokio::sync::watch;
 
 use super::app::TestApp;
 use super::sim::{quick_iec_line, serve_iec_tcp};
-use super::wait::eventually;
+use super::wait::{WAIT, eventually};
 
 impl TestApp {
     /// Adds a bus named `name` on `transport` (the API's transport object).
@@ -64,7 +63,7 @@ impl TestApp {
             .await;
         assert_eq!(status, StatusCode::ACCEPTED, "{job}");
         let job_path = format!("/api/v1/reads/{}", job["id"]);
-        let done = eventually(Duration::from_secs(20), || async {
+        let done = eventually(WAIT, || async {
             self.request("GET", &job_path, Some(token), None).await.1["state"] == "done"
         })
         .await;
@@ -160,7 +159,7 @@ pub(crate) async fn fetch_load_profile(
     body["intervals"].as_array().unwrap().clone()
 }
 
-/// Reads the device on demand and waits (up to 20 s) until the read is done.
+/// Reads the device on demand and waits until the read is done.
 pub(crate) async fn read_now(app: &TestApp, token: &str, id: i64) {
     app.read_now(token, DeviceId(id)).await;
 }

@@ -8,6 +8,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use ohmnibus::config::Config;
+use ohmnibus::derive::{DeriveServices, run_passes};
 use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::role::Role;
@@ -30,13 +31,32 @@ pub(crate) struct TestApp {
     pub(crate) db: TestDb,
 }
 
-/// Starts the application on a fresh database, polling with short timeouts.
+/// How long the application waits for a meter's answer unless a test says
+/// otherwise. Far above how long a busy machine (a second copy of the suite,
+/// `stress`) stalls a simulator, so a busy machine is never a dead meter: a
+/// timeout costs a read one of its attempts, and a read that uses them all
+/// waits a whole period (900 s for a history read) before it is tried
+/// again. A meter that is silent on purpose costs a test this much per
+/// attempt.
+pub(crate) const ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long the application waits for an answer in a test with a meter
+/// that is silent on purpose: each attempt at that meter holds its line
+/// this long, and each of its reads makes three. Short so such a test stays
+/// quick, yet well above how long a busy machine stalls a simulator that
+/// answers; the tests' waits ([`super::WAIT`]) leave room for the retries
+/// of a read that a stall made fail.
+pub(crate) const SILENT_METER_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Starts the application on a fresh database, waiting [`ANSWER_TIMEOUT`]
+/// for each answer.
 pub(crate) async fn spawn_app() -> TestApp {
-    spawn_app_with_timeout(Duration::from_millis(300)).await
+    spawn_app_with_timeout(ANSWER_TIMEOUT).await
 }
 
 /// [`spawn_app`] waiting `request_timeout` for each answer (for tests that
-/// hold an answer back on purpose).
+/// hold an answer back on purpose, or whose silent meter must cost the line
+/// less than [`ANSWER_TIMEOUT`]).
 pub(crate) async fn spawn_app_with_timeout(request_timeout: Duration) -> TestApp {
     spawn_app_with(request_timeout, Clock::System).await
 }
@@ -44,10 +64,11 @@ pub(crate) async fn spawn_app_with_timeout(request_timeout: Duration) -> TestApp
 /// [`spawn_app`] on `clock`: a manual clock shared with the simulators makes
 /// the server's read stamps and the meters' measurements agree.
 pub(crate) async fn spawn_app_with_clock(clock: Clock) -> TestApp {
-    spawn_app_with(Duration::from_millis(300), clock).await
+    spawn_app_with(ANSWER_TIMEOUT, clock).await
 }
 
-async fn spawn_app_with(request_timeout: Duration, clock: Clock) -> TestApp {
+/// [`spawn_app`] on `clock`, waiting `request_timeout` for each answer.
+pub(crate) async fn spawn_app_with(request_timeout: Duration, clock: Clock) -> TestApp {
     let db = TestDb::create().await;
     let pool = db.pool.clone();
     let config = Config {
@@ -126,9 +147,21 @@ impl TestApp {
         (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
 
+    /// Runs one round of the derivation passes now, as the application's
+    /// timer does, so a test need not wait for the timer. Safe beside the
+    /// timer's own round: each pass stores its results in single statements.
+    pub(crate) async fn derive_now(&self) {
+        let services = DeriveServices {
+            pool: self.pool.clone(),
+            profiles: Arc::clone(&self.app.state.profiles),
+            clock: self.app.state.clock.clone(),
+        };
+        run_passes(&services).await;
+    }
+
     pub(crate) async fn stop(self) {
         self.shutdown.send(true).unwrap();
-        tokio::time::timeout(Duration::from_secs(10), self.app.wait())
+        tokio::time::timeout(Duration::from_secs(30), self.app.wait())
             .await
             .expect("stops in time")
             .unwrap();
