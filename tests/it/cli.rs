@@ -16,7 +16,7 @@ const BINARY: &str = env!("CARGO_BIN_EXE_ohmnibus");
 #[tokio::test]
 async fn token_create_prints_the_token_alone_on_its_last_line() {
     let db = TestDb::create().await;
-    let (pool, url) = (db.pool.clone(), &db.url);
+    let (pool, url) = (db.pool.clone(), db.url.clone());
     let output = Command::new(BINARY)
         .args(["token", "create", "--role", "operator", "--name", "billing-export"])
         .env("DATABASE_URL", &url)
