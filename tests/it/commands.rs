@@ -13,7 +13,7 @@ use chrono_tz::Tz;
 use ohmnibus::device::profile::RegisterGroup;
 use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::domain::clock::Clock;
-use ohmnibus::domain::ids::BusId;
+use ohmnibus::domain::ids::{BusId, DeviceId};
 use ohmnibus::domain::role::Role;
 use ohmnibus::protocol::modbus::frame::{Request, parse_pdu, parse_rtu};
 use ohmnibus::sim::bus::SimBus;
@@ -192,9 +192,7 @@ async fn a_countis_obeys_tariff_and_reset_commands_and_refusals_are_named() {
     let absent = add_device(&app, &engineer, bus, "countis-e43", 9, 3600).await;
     assert!(
         eventually(WAIT, || async {
-            let (_, device) = app
-                .request("GET", &format!("/api/v1/devices/{absent}"), Some(&engineer), None)
-                .await;
+            let device = app.device(&engineer, DeviceId(absent)).await;
             !device["status"]["last_error"].is_null()
         })
         .await,
@@ -252,9 +250,7 @@ async fn a_th40c_takes_a_new_address_and_the_time_of_its_site() {
     let job = run_command(&app, &engineer, id, json!({"command": "set_address", "values": [7]})).await;
     assert_eq!(job["state"], "done", "{job}");
     assert_eq!(sim.units(), vec![7], "the simulator answers at the new address");
-    let (_, device) = app
-        .request("GET", &format!("/api/v1/devices/{id}"), Some(&engineer), None)
-        .await;
+    let device = app.device(&engineer, DeviceId(id)).await;
     assert_eq!(device["address"], 7);
     let read = read_now(&app, &engineer, id).await;
     assert_eq!(read["readings"], 36 + 150, "read at the new address: {read}");

@@ -15,6 +15,7 @@ use ohmnibus::device::identify::{self, TextEncoding, decode_text};
 use ohmnibus::device::profile::RegisterGroup;
 use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::domain::clock::Clock;
+use ohmnibus::domain::ids::DeviceId;
 use ohmnibus::domain::role::Role;
 use ohmnibus::protocol::modbus::frame::crc16;
 use ohmnibus::sim::bus::SimBus;
@@ -506,9 +507,7 @@ async fn the_poller_stores_what_each_countis_served() {
     );
     assert_eq!(exceptions(ids[1]), json!(0));
     for id in &ids[1..] {
-        let (_, device) = app
-            .request("GET", &format!("/api/v1/devices/{id}"), Some(&token), None)
-            .await;
+        let device = app.device(&token, DeviceId(*id)).await;
         assert_eq!(device["status"]["state"], "online");
         assert_eq!(device["status"]["consecutive_failures"], 0);
     }

@@ -8,6 +8,7 @@ use chrono::{TimeZone, Utc};
 use chrono_tz::Tz;
 use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::domain::clock::Clock;
+use ohmnibus::domain::ids::DeviceId;
 use ohmnibus::domain::role::Role;
 use ohmnibus::sim::bus::SimBus;
 use ohmnibus::sim::device::{Served, SimDevice};
@@ -79,9 +80,7 @@ async fn check_transport(transport: Value, expected: Vec<(&'static str, u8, Serv
                 "{profile} {code}: stored {got}, served {value}"
             );
         }
-        let (_, device) = app
-            .request("GET", &format!("/api/v1/devices/{id}"), Some(&token), None)
-            .await;
+        let device = app.device(&token, DeviceId(id)).await;
         assert_eq!(device["status"]["state"], "online", "{profile}: {device}");
     }
     app.stop().await;

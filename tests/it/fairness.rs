@@ -10,6 +10,7 @@ use chrono::{TimeZone, Utc};
 use chrono_tz::Tz;
 use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::domain::clock::Clock;
+use ohmnibus::domain::ids::DeviceId;
 use ohmnibus::domain::role::Role;
 use ohmnibus::sim::bus::SimBus;
 use ohmnibus::sim::device::SimDevice;
@@ -106,12 +107,7 @@ async fn a_dead_and_a_slow_device_do_not_make_healthy_reads_late() {
         ids.push(app.create_device(&token, bus_id, body).await.0);
     }
 
-    let state = |id: i64| {
-        let path = format!("/api/v1/devices/{id}");
-        let app = &app;
-        let token = &token;
-        async move { app.request("GET", &path, Some(token), None).await.1["status"]["state"].clone() }
-    };
+    let state = |id: i64| app.device_state(&token, DeviceId(id));
     // Every device's first energy read (43 requests each), the dead device's
     // retries until it is unreachable, and several periods of its back-off.
     let dead = ids[usize::from(DEAD_UNIT) - 1];

@@ -10,6 +10,7 @@ use crate::support::{
 };
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use ohmnibus::domain::clock::Clock;
+use ohmnibus::domain::ids::DeviceId;
 use ohmnibus::domain::role::Role;
 use ohmnibus::sim::iec62056::history::Quantity;
 use ohmnibus::sim::iec62056::{Faults, IecKind, IecLine, SharedMeter, spawn_iec_pty};
@@ -38,9 +39,7 @@ async fn registers(app: &TestApp, token: &str, device: i64, want: usize) -> Vec<
         body["registers"].as_array().is_some_and(|r| r.len() >= want)
     })
     .await;
-    let (_, device_body) = app
-        .request("GET", &format!("/api/v1/devices/{device}"), Some(token), None)
-        .await;
+    let device_body = app.device(token, DeviceId(device)).await;
     assert!(ready, "device {device} never stored {want} values: {device_body}");
     let (_, body) = app.request("GET", &path, Some(token), None).await;
     body["registers"].as_array().unwrap().clone()

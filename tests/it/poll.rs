@@ -12,6 +12,7 @@ use chrono_tz::Tz;
 use futures_util::FutureExt;
 use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::domain::clock::Clock;
+use ohmnibus::domain::ids::DeviceId;
 use ohmnibus::domain::role::Role;
 use ohmnibus::sim::bus::SimBus;
 use ohmnibus::sim::device::{Served, SimDevice};
@@ -105,9 +106,7 @@ async fn assert_stored_equals_served(app: &TestApp, token: &str, device: i64, se
         }
     }
     assert_eq!(stored.len(), served.len(), "nothing stored that was not served");
-    let (_, device_body) = app
-        .request("GET", &format!("/api/v1/devices/{device}"), Some(token), None)
-        .await;
+    let device_body = app.device(token, DeviceId(device)).await;
     assert_eq!(device_body["status"]["state"], "online");
     assert_eq!(device_body["status"]["consecutive_failures"], 0);
 }

@@ -156,6 +156,7 @@ async fn a_silent_modbus_meter_leaves_a_gap_that_is_estimated_and_flagged() {
     }
 
     let estimated = eventually(WAIT, || async {
+        app.derive_now().await;
         profile(&app, &engineer, id, t0, at(18, 12, 15)).await.len() == 9
     })
     .await;
@@ -234,6 +235,7 @@ async fn a_long_gap_takes_the_shape_of_the_same_weekday() {
         .await
         .unwrap();
     let filled = eventually(WAIT, || async {
+        app.derive_now().await;
         profile(&app, &engineer, id, at(18, 8, 0), at(18, 12, 0)).await.len() == 4
     })
     .await;
@@ -323,9 +325,7 @@ async fn a_meter_value_replaces_an_estimate_as_a_new_version() {
 }
 
 async fn failures(app: &TestApp, token: &str, id: i64) -> i64 {
-    let (_, device) = app
-        .request("GET", &format!("/api/v1/devices/{id}"), Some(token), None)
-        .await;
+    let device = app.device(token, DeviceId(id)).await;
     device["status"]["consecutive_failures"].as_i64().unwrap_or(0)
 }
 
@@ -437,7 +437,11 @@ async fn a_gap_in_a_meters_own_profile_waits_for_its_history_then_is_estimated()
     clock.advance(chrono::Duration::minutes(150));
     let (from, to) = (at(22, 10, 30), at(22, 11, 30));
     let gap = || fetch_load_profile(&app, &engineer, id, "1-1:1.29.0", from, to);
-    let estimated = eventually(WAIT, || async { gap().await.len() == 4 }).await;
+    let estimated = eventually(WAIT, || async {
+        app.derive_now().await;
+        gap().await.len() == 4
+    })
+    .await;
     assert!(estimated);
     for (interval, value) in gap().await.iter().zip([1.2, 1.4, 1.6, 1.8]) {
         assert!((interval["value"].as_f64().unwrap() - value).abs() < 1e-9, "{interval}");
@@ -478,7 +482,11 @@ async fn a_meters_profile_that_stops_while_it_is_read_is_estimated_past_the_grac
     update_profile_read_at(&app.pool, DeviceId(id), at(22, 18, 55))
         .await
         .unwrap();
-    let estimated = eventually(WAIT, || async { due().await.len() == 4 }).await;
+    let estimated = eventually(WAIT, || async {
+        app.derive_now().await;
+        due().await.len() == 4
+    })
+    .await;
     let intervals = due().await;
     assert!(estimated, "{intervals:#?}");
     let got: Vec<_> = intervals
