@@ -1,7 +1,6 @@
 //! The binary's commands, run as an operator runs them.
 
 use std::process::Stdio;
-use std::time::Duration;
 
 use crate::support::{TestDb, WAIT, eventually, spawn_app};
 use ohmnibus::domain::role::Role;
@@ -99,7 +98,7 @@ async fn simulate(args: &[&str]) -> (tokio::process::Child, String) {
         .unwrap();
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+    let line = tokio::time::timeout(crate::support::WAIT, lines.next_line())
         .await
         .unwrap()
         .unwrap()
@@ -178,7 +177,7 @@ async fn simulate_serves_iec62056_meters_on_one_line() {
     let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
     stream.write_all(b"/?456!\r\n").await.unwrap();
     let mut answer = vec![0u8; 12];
-    tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut answer))
+    tokio::time::timeout(crate::support::WAIT, stream.read_exact(&mut answer))
         .await
         .unwrap()
         .unwrap();

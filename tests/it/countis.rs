@@ -30,7 +30,7 @@ use tokio_modbus::client::{Context, Reader, Writer, rtu, tcp};
 use tokio_modbus::prelude::SlaveContext;
 use tokio_modbus::{ExceptionCode, Slave};
 
-const ANSWER: Duration = Duration::from_secs(5);
+const ANSWER: Duration = crate::support::WAIT;
 
 fn start() -> DateTime<Utc> {
     "2026-06-09T08:00:00Z".parse().unwrap()
@@ -378,7 +378,7 @@ async fn simulate_serves_a_mixed_bus_over_rtu_over_tcp() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+    let line = tokio::time::timeout(crate::support::WAIT, lines.next_line())
         .await
         .unwrap()
         .unwrap()

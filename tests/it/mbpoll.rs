@@ -40,7 +40,7 @@ use tokio::process::Command;
 use tokio::sync::watch;
 
 /// Wall-clock bound on one mbpoll process; only a hung run waits it out.
-const RUN_LIMIT: Duration = Duration::from_secs(30);
+const RUN_LIMIT: Duration = crate::support::WAIT;
 
 /// mbpoll's answer timeout (`-o`, seconds) for requests that are answered.
 const ANSWER_TIMEOUT: &str = "2";

@@ -54,7 +54,7 @@ async fn receive<S: AsyncRead + Unpin>(stream: &mut S) -> (Result<MeterMessage, 
             Ok(Decoded::Incomplete) => {}
             Err(error) => return (Err(error), buffer),
         }
-        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut chunk))
+        let n = tokio::time::timeout(crate::support::WAIT, stream.read(&mut chunk))
             .await
             .expect("an answer")
             .unwrap();

@@ -24,7 +24,7 @@ use tokio_modbus::{ExceptionCode, Slave};
 use tokio_serial::SerialPortBuilderExt;
 
 /// Long enough for any answer on a loaded machine; only a failing test waits it out.
-const ANSWER: Duration = Duration::from_secs(5);
+const ANSWER: Duration = crate::support::WAIT;
 
 fn at(text: &str) -> DateTime<Utc> {
     text.parse().unwrap()
