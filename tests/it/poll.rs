@@ -306,13 +306,15 @@ async fn readings_taken_while_the_database_is_away_are_stored_when_it_returns() 
     .execute(&admin)
     .await
     .unwrap();
-    // Keep it away until the poller has read on: four cycles' worth of
-    // values (36 real-time and 150 energy values each, the two groups due
-    // every second), so that at least two real-time reads fall within the
-    // outage even if the history read (fewer values than a cycle) does too.
+    // Keep it away until the poller has read on, so that at least two
+    // real-time reads fall within the outage. A cycle is a real-time and an
+    // energy read (36 and 150 values), both due every second, real-time
+    // first: with one real-time read there are at most two energy reads and
+    // a history read (at most a cycle's values), 36 + 2 × 150 + 186 = 522
+    // values, fewer than three cycles' worth.
     let queued = || app.app.state.stats.readings_queued.load(Ordering::Relaxed);
     let before = queued();
-    let read_on = eventually(WAIT, || async { queued() >= before + 4 * (36 + 150) }).await;
+    let read_on = eventually(WAIT, || async { queued() >= before + 3 * (36 + 150) }).await;
     assert!(read_on, "the poller stopped reading while the database was away");
     let outage_end = Utc::now();
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
