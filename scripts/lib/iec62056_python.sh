@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make sure the PyPI package iec62056-21 (an IEC 62056-21 client we did not
 # write) is installed in a project-local virtualenv, for
-# tests/iec62056_python.rs, and print that virtualenv's interpreter.
+# tests/it/iec62056_python.rs, and print that virtualenv's interpreter.
 #
 # Usage: bash scripts/lib/iec62056_python.sh
 #   Prints the interpreter's path on stdout and exits 0. Quick when the

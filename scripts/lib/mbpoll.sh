@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Make sure mbpoll is installed: the independent Modbus master (Debian's
-# package, built on libmodbus) that tests/mbpoll.rs drives against the
+# package, built on libmodbus) that tests/it/mbpoll.rs drives against the
 # simulators.
 #
 # Usage: bash scripts/lib/mbpoll.sh
@@ -8,7 +8,7 @@
 #   `apt-get update` and `apt-get install -y mbpoll` (through sudo when not
 #   root). Exits non-zero, with the reason on stderr, if it cannot.
 #
-# Called by scripts/test, which carries on when this fails: tests/mbpoll.rs
+# Called by scripts/test, which carries on when this fails: tests/it/mbpoll.rs
 # then fails with its own message, so a missing mbpoll is never a silent skip.
 set -euo pipefail
 

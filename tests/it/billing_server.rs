@@ -1,0 +1,198 @@
+//! Server-side billing periods for a meter that keeps no history (a COUNTIS
+//! E33) on a site in New York whose schedule falls in the hour skipped by
+//! the 2026 spring DST change, and the API that sets the schedule.
+
+use std::sync::Arc;
+
+use crate::support::spawn_app_with_clock;
+use axum::http::StatusCode;
+use chrono::{DateTime, TimeZone, Utc};
+use ohmnibus::derive::{DeriveServices, run_passes};
+use ohmnibus::device::reading::Reading;
+use ohmnibus::device::registry::ProfileSet;
+use ohmnibus::domain::clock::Clock;
+use ohmnibus::domain::ids::BusId;
+use ohmnibus::domain::quality::Quality;
+use ohmnibus::domain::role::Role;
+use ohmnibus::domain::source::BillingSource;
+use ohmnibus::store::billing::fetch_billing_periods;
+use ohmnibus::store::readings::insert_readings;
+use serde_json::json;
+
+fn utc(d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, d, h, mi, 0).unwrap()
+}
+
+fn import(value: f64, at: DateTime<Utc>) -> Reading {
+    Reading {
+        obis: "1-1:1.8.0".parse().unwrap(),
+        value,
+        unit: "kWh".parse().unwrap(),
+        read_at: at,
+        captured_at: None,
+        quality: Quality::GOOD,
+    }
+}
+
+/// A port nothing listens on: the device is never read, only the readings
+/// the test stores exist.
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn the_server_closes_a_period_at_the_first_instant_after_the_dst_gap() {
+    let clock = Clock::manual(utc(8, 9, 0));
+    let app = spawn_app_with_clock(clock.clone()).await;
+    let engineer = app.token(Role::Engineer).await;
+    sqlx::query("UPDATE sites SET time_zone = 'America/New_York'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let bus =
+        json!({"name": "line-1", "transport": {"kind": "modbus_tcp", "host": "127.0.0.1", "port": closed_port()}});
+    let (status, bus) = app.request("POST", "/api/v1/buses", Some(&engineer), Some(bus)).await;
+    assert_eq!(status, StatusCode::CREATED, "{bus}");
+    let bus_id = BusId(bus["id"].as_i64().unwrap());
+    let device = json!({"name": "Lighting", "profile": "countis-e33", "address": 5});
+    let id = app.create_device(&engineer, bus_id, device).await;
+    let site = bus["site_id"].as_i64().unwrap_or(1);
+    let (status, body) = app
+        .request(
+            "PATCH",
+            &format!("/api/v1/sites/{site}"),
+            Some(&engineer),
+            Some(json!({"billing_day": 8, "billing_hour": 2})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["billing_day"], 8);
+    assert_eq!(body["billing_hour"], 2);
+
+    let services = DeriveServices {
+        pool: app.pool.clone(),
+        profiles: Arc::new(ProfileSet::builtin()),
+        clock: clock.clone(),
+    };
+    // 2026-03-08 02:00 New York does not exist (EST → EDT): the period
+    // closes at 03:00 EDT = 07:00 UTC. Only a read before it: nothing yet.
+    insert_readings(&app.pool, &[(id, import(100.0, utc(8, 6, 30)))])
+        .await
+        .unwrap();
+    run_passes(&services).await;
+    assert!(fetch_billing_periods(&app.pool, id).await.unwrap().is_empty());
+
+    // A read after it: 07:00 is halfway from 06:30 to 07:30, so the register
+    // stood at 100 + (102 − 100) / 2 = 101 kWh.
+    insert_readings(&app.pool, &[(id, import(102.0, utc(8, 7, 30)))])
+        .await
+        .unwrap();
+    run_passes(&services).await;
+    run_passes(&services).await;
+    let periods = fetch_billing_periods(&app.pool, id).await.unwrap();
+    assert_eq!(periods.len(), 1, "{periods:?}");
+    let period = &periods[0];
+    assert_eq!(period.reset_at, utc(8, 7, 0));
+    assert_eq!(period.source, BillingSource::Server);
+    assert_eq!(period.quality.names(), vec!["interpolated"]);
+    assert_eq!(period.registers.len(), 1);
+    assert_eq!(period.registers[0].obis.to_string(), "1-1:1.8.0");
+    assert_eq!(period.registers[0].unit.as_str(), "kWh");
+    assert!(
+        (period.registers[0].value - 101.0).abs() < 1e-9,
+        "{}",
+        period.registers[0].value
+    );
+
+    let resets: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE device_id = $1 AND code = 'billing_reset'")
+        .bind(id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(resets, 1);
+
+    // The billing page shows the period with its register, by name.
+    let viewer = app.token(Role::Viewer).await;
+    let (status, page) = app
+        .request("GET", &format!("/devices/{id}/billing"), Some(&viewer), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let page = page.as_str().unwrap();
+    assert!(page.contains("2026-03-08 07:00"), "the reset time: {page}");
+    assert!(
+        page.contains("Closed by the server") && page.contains("flags: interpolated"),
+        "{page}"
+    );
+    assert!(page.contains("1-1:1.8.0") && page.contains("101.000"), "{page}");
+    let (status, _) = app.request("GET", "/devices/999999/billing", Some(&viewer), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_schedule_is_validated_and_set_by_engineers_only() {
+    let app = crate::support::spawn_app().await;
+    let engineer = app.token(Role::Engineer).await;
+    let viewer = app.token(Role::Viewer).await;
+    let (status, list) = app.request("GET", "/api/v1/sites", Some(&viewer), None).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let site = &list["sites"][0];
+    assert_eq!(site["time_zone"], "UTC");
+    assert!(site["billing_day"].is_null());
+    let id = site["id"].as_i64().unwrap();
+    let path = format!("/api/v1/sites/{id}");
+
+    let (status, _) = app
+        .request(
+            "PATCH",
+            &path,
+            Some(&viewer),
+            Some(json!({"billing_day": 1, "billing_hour": 0})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    for (body, field) in [
+        (json!({"billing_day": 29, "billing_hour": 0}), "billing_day"),
+        (json!({"billing_day": 0, "billing_hour": 0}), "billing_day"),
+        (json!({"billing_day": 1, "billing_hour": 24}), "billing_hour"),
+        (json!({"billing_day": 1, "billing_hour": null}), "billing_hour"),
+    ] {
+        let (status, answer) = app.request("PATCH", &path, Some(&engineer), Some(body.clone())).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body} → {answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.contains(field), "{body} → {message}");
+    }
+    let (status, answer) = app
+        .request(
+            "PATCH",
+            &path,
+            Some(&engineer),
+            Some(json!({"billing_day": 28, "billing_hour": 23})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let (status, answer) = app
+        .request(
+            "PATCH",
+            &path,
+            Some(&engineer),
+            Some(json!({"billing_day": null, "billing_hour": null})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert!(answer["billing_day"].is_null());
+    let (status, _) = app
+        .request(
+            "PATCH",
+            "/api/v1/sites/999",
+            Some(&engineer),
+            Some(json!({"billing_day": 1, "billing_hour": 0})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    app.stop().await;
+}

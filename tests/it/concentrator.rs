@@ -1,0 +1,181 @@
+//! The pulse concentrator end to end: the head-end reads its raw counters
+//! and settings and stores engineering values, pulses × weight × CT × VT.
+
+use crate::support::{WAIT, eventually, spawn_app};
+use chrono::{TimeZone, Utc};
+use chrono_tz::Tz;
+use ohmnibus::device::registry::ProfileSet;
+use ohmnibus::domain::clock::Clock;
+use ohmnibus::domain::role::Role;
+use ohmnibus::shutdown;
+use ohmnibus::sim::bus::SimBus;
+use ohmnibus::sim::concentrator::{ConcentratorModel, MODE_GME_S0};
+use ohmnibus::sim::device::SimDevice;
+use ohmnibus::sim::server::{TcpFraming, spawn_tcp};
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn stored_values_are_pulses_times_weight_and_ratios() {
+    let app = spawn_app().await;
+    let token = app.token(Role::Engineer).await;
+    let start = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap();
+    let clock = Clock::manual(start);
+    let profile = ProfileSet::builtin().get("pulse-concentrator").unwrap();
+    let model = ConcentratorModel::new(9, Tz::UTC, start, MODE_GME_S0);
+    let device = SimDevice::new(profile, 5, model, clock.clone());
+    // A day of counting, frozen for the comparison.
+    clock.advance(chrono::Duration::hours(26));
+    let served = device.served();
+    let (_stop, shutdown) = shutdown::channel();
+    let (line, _) = spawn_tcp(
+        SimBus::new(vec![device]),
+        "127.0.0.1:0",
+        TcpFraming::RtuOverTcp,
+        shutdown,
+    )
+    .await
+    .unwrap();
+    let transport = json!({"kind": "rtu_over_tcp", "host": "127.0.0.1", "port": line.port()});
+    let bus = app.create_bus(&token, "pulses", transport).await;
+    let body = json!({"name": "Concentrator", "profile": "pulse-concentrator", "address": 5});
+    let device = app.create_device(&token, bus, body).await;
+    let path = format!("/api/v1/devices/{device}/registers");
+    let registers = |body: &Value| -> Vec<(String, f64, String)> {
+        body["registers"]
+            .as_array()
+            .map(|r| {
+                r.iter()
+                    .map(|r| {
+                        (
+                            r["obis"].as_str().unwrap().to_owned(),
+                            r["value"].as_f64().unwrap(),
+                            r["unit"].as_str().unwrap().to_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let read = eventually(WAIT, || async {
+        registers(&app.request("GET", &path, Some(&token), None).await.1)
+            .iter()
+            .any(|r| r.0 == "1-0:1.8.0")
+    })
+    .await;
+    assert!(read, "the concentrator was read");
+    let stored = registers(&app.request("GET", &path, Some(&token), None).await.1);
+    let value = |code: &str| {
+        stored
+            .iter()
+            .find(|r| r.0 == code)
+            .map(|r| (r.1, r.2.as_str()))
+            .unwrap_or_else(|| panic!("{code} not stored"))
+    };
+    let raw = |code: &str| served.lock().unwrap()[code].0;
+
+    // Per-pulse values by hand from the simulated configuration (the manual's rule):
+    // input 1: 0.01 kWh × CT 160 × VT 1.0 = 1.6 kWh; input 3: 0.001 × 40 × 6.0 = 0.24 kWh;
+    // input 5: 0.01 m³ (ratios are for energy only); input 6: 0.1 Nm³.
+    for (code, input, per_pulse, unit) in [
+        ("1-1:1.8.0", 1, 1.6, "kWh"),
+        ("1-3:1.8.0", 3, 0.24, "kWh"),
+        ("7-5:3.0.0", 5, 0.01, "m3"),
+        ("7-6:13.0.0", 6, 0.1, "Nm3"),
+    ] {
+        let pulses = raw(&format!("0-{input}:96.129.0"));
+        assert!(pulses > 0.0);
+        let (got, got_unit) = value(code);
+        assert!(
+            (got - pulses * per_pulse).abs() < 1e-6 * got.max(1.0),
+            "{code}: {got} vs {pulses} × {per_pulse}"
+        );
+        assert_eq!(got_unit, unit, "{code}");
+    }
+    // GME SØ: +A per tariff at 0.001 kWh per pulse, and the total of the four.
+    let tariffs: Vec<f64> = (1..=4).map(|t| raw(&format!("0-7:96.129.{t}")) * 0.001).collect();
+    for (t, expected) in tariffs.iter().enumerate() {
+        let (got, _) = value(&format!("1-0:1.8.{}", t + 1));
+        assert!((got - expected).abs() < 1e-9, "T{}", t + 1);
+    }
+    let (total, _) = value("1-0:1.8.0");
+    assert!((total - tariffs.iter().sum::<f64>()).abs() < 1e-9);
+    // Inputs 7-12 feed the tariff registers: no independent values for them.
+    assert!(
+        stored.iter().all(|r| r.0 != "1-7:1.8.0" && r.0 != "0-12:96.128.0"),
+        "{stored:?}"
+    );
+    // Its page lists the inputs and the GME tariff energies.
+    let (_, page) = app
+        .request("GET", &format!("/devices/{device}"), Some(&token), None)
+        .await;
+    let page = page.as_str().unwrap();
+    assert!(page.contains("<h2>Pulse inputs</h2>") && page.contains("Nm3"), "{page}");
+    let t1 = format!("{:.3} kWh", tariffs[0]);
+    assert!(page.contains(&t1), "T1 {t1} on the page");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_counter_that_wraps_keeps_counting_and_is_recorded() {
+    let app = spawn_app().await;
+    let token = app.token(Role::Engineer).await;
+    let start = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap();
+    let clock = Clock::manual(start);
+    let profile = ProfileSet::builtin().get("pulse-concentrator").unwrap();
+    // Input 12 starts 300 pulses short of the 32-bit counter's wrap and counts 600 an hour.
+    let device = SimDevice::new(
+        profile,
+        5,
+        ConcentratorModel::new(9, Tz::UTC, start, MODE_GME_S0),
+        clock.clone(),
+    );
+    let served = device.served();
+    let (_stop, shutdown) = shutdown::channel();
+    let (line, _) = spawn_tcp(
+        SimBus::new(vec![device]),
+        "127.0.0.1:0",
+        TcpFraming::RtuOverTcp,
+        shutdown,
+    )
+    .await
+    .unwrap();
+    let transport = json!({"kind": "rtu_over_tcp", "host": "127.0.0.1", "port": line.port()});
+    let bus = app.create_bus(&token, "pulses", transport).await;
+    let body = json!({"name": "c", "profile": "pulse-concentrator", "address": 5,
+                      "schedule": {"realtime_seconds": 1, "energy_seconds": 1}});
+    let id = app.create_device(&token, bus, body).await.0;
+    let count = || async {
+        sqlx::query_scalar::<_, f64>(
+            "SELECT value FROM latest_readings WHERE device_id = $1 AND obis = '0-12:96.129.0'",
+        )
+        .bind(id)
+        .fetch_optional(&app.pool)
+        .await
+        .unwrap()
+    };
+    assert!(eventually(WAIT, || async { count().await.is_some() }).await);
+    let before = count().await.unwrap();
+    assert!(before > f64::from(u32::MAX - 400), "{before}");
+
+    clock.advance(chrono::Duration::hours(1));
+    let wrapped = eventually(WAIT, || async {
+        count().await.is_some_and(|c| c > f64::from(u32::MAX))
+    })
+    .await;
+    assert!(wrapped, "the stored count went on past 2^32 - 1");
+    let after = count().await.unwrap();
+    let raw = served.lock().unwrap()["0-12:96.129.0"].0;
+    assert!(raw < 1_000.0, "the device's own counter wrapped: {raw}");
+    assert_eq!(
+        after,
+        4_294_967_296.0 + raw,
+        "continuous count = 2^32 + the device's count"
+    );
+    let events: Vec<String> = sqlx::query_scalar("SELECT code FROM events WHERE device_id = $1")
+        .bind(id)
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(events, vec!["register_rollover".to_owned()]);
+    app.stop().await;
+}

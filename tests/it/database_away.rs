@@ -1,0 +1,182 @@
+//! A bus worker never waits for the database: with the database refusing
+//! connections, or accepting them and never answering, it polls at the
+//! rate it polls with the database up. What it read waits in the outbox.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use crate::support::TestDb;
+use chrono_tz::Tz;
+use ohmnibus::device::registry::ProfileSet;
+use ohmnibus::domain::clock::Clock;
+use ohmnibus::domain::ids::{BusId, DeviceId};
+use ohmnibus::domain::state::DeviceState;
+use ohmnibus::domain::transport::Transport;
+use ohmnibus::poll::context::{DeviceConfig, WorkerServices};
+use ohmnibus::poll::outbox::spawn_outbox;
+use ohmnibus::poll::stats::PollStats;
+use ohmnibus::poll::worker::run_bus;
+use ohmnibus::store::devices::{DeviceLimits, DeviceStatus};
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+
+/// Real-time reads are due this often: the worker is idle between them, so
+/// its rate is the schedule's, not the machine's.
+const PERIOD: Duration = Duration::from_millis(100);
+/// How long requests are counted, after the worker has settled.
+const WINDOW: Duration = Duration::from_secs(3);
+const SETTLE: Duration = Duration::from_millis(700);
+
+/// A Modbus TCP device answering every read with zeros, counting requests.
+async fn counting_device() -> (u16, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&requests);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(answer_reads(stream, Arc::clone(&counted)));
+        }
+    });
+    (port, requests)
+}
+
+async fn answer_reads(mut stream: TcpStream, requests: Arc<AtomicUsize>) {
+    let mut header = [0u8; 7];
+    while stream.read_exact(&mut header).await.is_ok() {
+        let length = usize::from(u16::from_be_bytes([header[4], header[5]]));
+        let mut pdu = vec![0u8; length.saturating_sub(1)];
+        if stream.read_exact(&mut pdu).await.is_err() || pdu.len() < 5 {
+            return;
+        }
+        requests.fetch_add(1, Ordering::SeqCst);
+        let count = usize::from(u16::from_be_bytes([pdu[3], pdu[4]]));
+        let mut answer = header.to_vec();
+        answer[4..6].copy_from_slice(&u16::try_from(3 + 2 * count).unwrap().to_be_bytes());
+        answer.extend([3, u8::try_from(2 * count).unwrap()]);
+        answer.extend(std::iter::repeat_n(0u8, 2 * count));
+        if stream.write_all(&answer).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// A pool on a database that refuses connections (nothing listens).
+fn refusing_pool() -> PgPool {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    lazy_pool(port)
+}
+
+/// A pool on a database that accepts connections and never answers.
+async fn silent_pool() -> PgPool {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    lazy_pool(port)
+}
+
+fn lazy_pool(port: u16) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(4)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_lazy(&format!("postgres://postgres@127.0.0.1:{port}/ohmnibus"))
+        .unwrap()
+}
+
+/// Requests per second the worker sends to a device on `pool`'s database,
+/// counted over [`WINDOW`], and the readings it handed over meanwhile.
+async fn poll_rate(pool: PgPool) -> (f64, u64) {
+    let (port, requests) = counting_device().await;
+    let stats = Arc::new(PollStats::default());
+    let (outbox, outbox_task) = spawn_outbox(pool.clone(), Arc::clone(&stats));
+    let profiles = Arc::new(ProfileSet::builtin());
+    let profile = profiles.get("countis-e43").unwrap();
+    let device = DeviceConfig {
+        id: DeviceId(1),
+        name: "meter".to_owned(),
+        address: 1,
+        iec_address: None,
+        profile,
+        realtime: PERIOD,
+        energy: Duration::from_secs(3600),
+        history: Duration::from_secs(3600),
+        zone: Tz::UTC,
+        status: DeviceStatus {
+            state: DeviceState::Unknown,
+            last_success_at: None,
+            last_attempt_at: chrono::Utc::now(),
+            consecutive_failures: 0,
+            last_error: None,
+        },
+        limits: DeviceLimits {
+            profile: "countis-e43".to_owned(),
+            ct_ratio: 1.0,
+            max_current_a: None,
+            voltage_v: 230.0,
+            phases: 3,
+        },
+    };
+    let services = WorkerServices {
+        pool,
+        outbox,
+        stats: Arc::clone(&stats),
+        profiles,
+        request_timeout: Duration::from_millis(500),
+        clock_drift_threshold: Duration::from_secs(30),
+        clock: Clock::System,
+    };
+    let (_devices, devices_rx) = watch::channel(vec![device]);
+    let (_jobs, inbox) = mpsc::channel(16);
+    let (stop, shutdown) = ohmnibus::shutdown::channel();
+    let transport = Transport::ModbusTcp {
+        host: "127.0.0.1".to_owned(),
+        port,
+    };
+    let worker = tokio::spawn(run_bus(BusId(1), transport, devices_rx, inbox, services, shutdown));
+    tokio::time::sleep(SETTLE).await;
+    let before = requests.load(Ordering::SeqCst);
+    tokio::time::sleep(WINDOW).await;
+    let counted = requests.load(Ordering::SeqCst) - before;
+    stop.fire();
+    tokio::time::timeout(Duration::from_secs(5), worker)
+        .await
+        .expect("the worker stops although the database is away")
+        .unwrap();
+    outbox_task.abort();
+    let queued = stats.readings_queued.load(Ordering::SeqCst);
+    (counted as f64 / WINDOW.as_secs_f64(), queued)
+}
+
+#[tokio::test]
+async fn the_worker_polls_at_its_rate_whether_the_database_refuses_or_never_answers() {
+    let db = TestDb::create().await;
+    let pool = db.pool.clone();
+    let (up, up_queued) = poll_rate(pool).await;
+    // Several requests per real-time read, ten reads a second.
+    assert!(up >= 10.0, "{up} requests/s with the database up");
+    assert!(up_queued > 0);
+    for (what, pool) in [
+        ("refuses connections", refusing_pool()),
+        ("never answers", silent_pool().await),
+    ] {
+        let (away, queued) = poll_rate(pool).await;
+        assert!(
+            (away - up).abs() <= up * 0.1,
+            "with a database that {what}: {away:.1} requests/s, {up:.1} with it up"
+        );
+        assert!(queued > 0, "readings were handed over while the database {what}");
+    }
+}

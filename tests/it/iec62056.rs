@@ -1,0 +1,481 @@
+//! IEC 62056-21 end to end: the poller reads the simulated A1000 and TH40C
+//! over TCP, an RS485 line and an optical probe (pseudo-terminals), and what
+//! it stores equals what the simulated meters hold.
+
+use std::sync::Arc;
+
+use crate::support::{
+    SILENT_METER_TIMEOUT, TestApp, WAIT, eventually, iec_meter, quick_iec_line, serve_iec_tcp, spawn_app,
+    spawn_app_with_timeout,
+};
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use ohmnibus::domain::clock::Clock;
+use ohmnibus::domain::ids::DeviceId;
+use ohmnibus::domain::role::Role;
+use ohmnibus::shutdown;
+use ohmnibus::sim::iec62056::history::Quantity;
+use ohmnibus::sim::iec62056::{Faults, IecKind, ServedLine, SharedMeter, spawn_iec_pty};
+use serde_json::{Value, json};
+
+fn now() -> DateTime<Utc> {
+    Utc::now().duration_trunc(TimeDelta::minutes(1)).unwrap()
+}
+
+fn line(meters: Vec<SharedMeter>, at: DateTime<Utc>) -> ServedLine {
+    quick_iec_line(meters, Clock::manual(at))
+}
+
+async fn add(app: &TestApp, token: &str, path: &str, body: Value) -> Value {
+    let (status, created) = app.request("POST", path, Some(token), Some(body.clone())).await;
+    assert_eq!(status.as_u16(), 201, "{body}: {created}");
+    created
+}
+
+/// The device's latest registers, once it is online with at least `want` values.
+async fn registers(app: &TestApp, token: &str, device: i64, want: usize) -> Vec<Value> {
+    let path = format!("/api/v1/devices/{device}/registers");
+    let ready = eventually(WAIT, || async {
+        let (_, body) = app.request("GET", &path, Some(token), None).await;
+        body["registers"].as_array().is_some_and(|r| r.len() >= want)
+    })
+    .await;
+    let device_body = app.device(token, DeviceId(device)).await;
+    assert!(ready, "device {device} never stored {want} values: {device_body}");
+    let (_, body) = app.request("GET", &path, Some(token), None).await;
+    body["registers"].as_array().unwrap().clone()
+}
+
+fn stored(registers: &[Value], obis: &str) -> f64 {
+    registers
+        .iter()
+        .find(|r| r["obis"] == obis)
+        .and_then(|r| r["value"].as_f64())
+        .unwrap_or_else(|| panic!("{obis} not stored"))
+}
+
+/// Every energy, its tariffs and billing sets, and the demands: the stored
+/// values equal the meter's own registers at the instant of the readout.
+fn check_energies(registers: &[Value], meter: &SharedMeter, at: DateTime<Utc>, history: &str) {
+    let mut meter = meter.lock().unwrap();
+    let mut checked = 0;
+    for code in [
+        "1-1:1.8.0".to_owned(),
+        "1-1:1.8.1".to_owned(),
+        "1-1:1.8.4".to_owned(),
+        "1-1:2.8.0".to_owned(),
+        "1-1:5.8.0".to_owned(),
+        format!("1-1:1.8.0*{history}"),
+        "1-1:1.6.0".to_owned(),
+    ] {
+        let expected = meter
+            .register_at(&code, at)
+            .unwrap_or_else(|| panic!("the meter has {code}"));
+        let got = stored(registers, &code);
+        assert!(
+            (got - expected).abs() < 1e-6,
+            "{code}: stored {got}, the meter holds {expected}"
+        );
+        checked += 1;
+    }
+    // Tariff registers add up to the total, as stored.
+    let sum: f64 = (1..=4).map(|t| stored(registers, &format!("1-1:1.8.{t}"))).sum();
+    assert!((sum - stored(registers, "1-1:1.8.0")).abs() < 0.01, "tariffs {sum}");
+    assert_eq!(checked, 7);
+}
+
+#[tokio::test]
+async fn an_a1000_over_tcp_is_read_with_its_history_status_and_load_profile() {
+    let app = spawn_app().await;
+    let token = app.token(Role::Engineer).await;
+    let at = now();
+    let main = iec_meter(IecKind::A1000, 7, "12345678", at);
+    // A second meter shares the line: only the addressed one answers.
+    let other = iec_meter(IecKind::A1000, 8, "87654321", at);
+    let served = line(vec![Arc::clone(&main), other], at);
+    let clock = served.clock.clone();
+    let (port, _stop) = serve_iec_tcp(served).await;
+    let bus = add(
+        &app,
+        &token,
+        "/api/v1/buses",
+        json!({"name": "iec-tcp", "transport": {"kind": "iec62056_tcp", "host": "127.0.0.1", "port": port}}),
+    )
+    .await;
+    let device = add(
+        &app,
+        &token,
+        "/api/v1/devices",
+        // A readout every second, so the 40-day backfill (in chunks of two
+        // days, one per readout) completes within the test.
+        json!({"name": "A1000", "bus_id": bus["id"], "profile": "a1000", "iec_address": "12345678",
+               "schedule": {"energy_seconds": 1}}),
+    )
+    .await;
+    assert_eq!(device["address"], Value::Null);
+    assert_eq!(device["iec_address"], "12345678");
+    let id = device["id"].as_i64().unwrap();
+    let values = registers(&app, &token, id, 60).await;
+    check_energies(&values, &main, at, "101");
+    // Billing sets *101..*116 are stored as the meter sent them.
+    let oldest = main.lock().unwrap().register_at("1-1:1.8.0*102", at).unwrap();
+    assert!((stored(&values, "1-1:1.8.0*102") - oldest).abs() < 1e-6);
+
+    // The load profile: every 15-minute interval of the last 40 days, equal
+    // to the meter's recorded energy (Wh → kWh).
+    // Twenty chunks of two days, one after each readout.
+    let done = eventually(WAIT, || async {
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM load_profile_intervals WHERE obis = '1-1:1.29.0'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        count >= 40 * 96 - 1
+    })
+    .await;
+    assert!(done, "the load profile was not read");
+    let from = at - TimeDelta::days(2);
+    let expected: Vec<(DateTime<Utc>, f64)> = main
+        .lock()
+        .unwrap()
+        .history()
+        .intervals(from + TimeDelta::minutes(15), at, at)
+        .iter()
+        .map(|i| (i.start, i.get(Quantity::ImportActive) as f64 / 1000.0))
+        .collect();
+    let got: Vec<(DateTime<Utc>, f64)> = sqlx::query_as(
+        "SELECT interval_start, value FROM load_profile_intervals \
+         WHERE obis = '1-1:1.29.0' AND interval_start >= $1 AND interval_start < $2 ORDER BY interval_start",
+    )
+    .bind(from)
+    .bind(at)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert!(expected.len() >= 190, "{} intervals", expected.len());
+    assert_eq!(got.len(), expected.len());
+    for ((start, value), (want_start, want)) in got.iter().zip(&expected) {
+        assert_eq!(start, want_start);
+        assert!((value - want).abs() < 1e-9, "{start}: {value} stored, {want} recorded");
+    }
+
+    // An hour later, "read now" resumes from the last stored interval: the
+    // four new quarter hours of every channel arrive, nothing twice.
+    let before: i64 = sqlx::query_scalar("SELECT count(*) FROM load_profile_intervals")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    clock.advance(TimeDelta::hours(1));
+    read_now(&app, id).await;
+    let after: i64 = sqlx::query_scalar("SELECT count(*) FROM load_profile_intervals")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(after - before, 4 * 6, "four quarter hours of six channels");
+    let newest: DateTime<Utc> = sqlx::query_scalar("SELECT max(interval_start) FROM load_profile_intervals")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let last_end = (at + TimeDelta::hours(1))
+        .duration_trunc(TimeDelta::minutes(15))
+        .unwrap();
+    assert_eq!(newest, last_end - TimeDelta::minutes(15));
+    let (_, devices) = app.request("GET", "/api/v1/devices", Some(&token), None).await;
+    assert_eq!(devices["devices"][0]["status"]["state"], "online");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_th40c_on_an_rs485_line_and_an_a1000_on_an_optical_probe() {
+    let app = spawn_app().await;
+    let token = app.token(Role::Engineer).await;
+    let at = now();
+    let th40c = iec_meter(IecKind::Th40c, 3, "40001", at);
+    let (_stop, shutdown) = shutdown::channel();
+    let (path, _) = spawn_iec_pty(line(vec![Arc::clone(&th40c)], at), shutdown.clone()).unwrap();
+    let bus = add(
+        &app,
+        &token,
+        "/api/v1/buses",
+        json!({"name": "rs485-iec", "transport": {"kind": "iec62056_serial", "path": path.display().to_string()}}),
+    )
+    .await;
+    let device = add(
+        &app,
+        &token,
+        "/api/v1/devices",
+        json!({"name": "TH40C", "bus_id": bus["id"], "profile": "th40c", "iec_address": "40001"}),
+    )
+    .await;
+
+    // An optical probe reaches one meter, whatever its address: none is sent.
+    let a1000 = iec_meter(IecKind::A1000, 5, "99", at);
+    let (probe_path, _) = spawn_iec_pty(line(vec![Arc::clone(&a1000)], at), shutdown).unwrap();
+    let probe = add(
+        &app,
+        &token,
+        "/api/v1/buses",
+        json!({"name": "probe", "transport": {"kind": "optical", "path": probe_path.display().to_string(), "settle_ms": 0}}),
+    )
+    .await;
+    let optical = add(
+        &app,
+        &token,
+        "/api/v1/devices",
+        json!({"name": "A1000 at the probe", "bus_id": probe["id"], "profile": "a1000"}),
+    )
+    .await;
+    assert_eq!(optical["iec_address"], "");
+
+    let values = registers(&app, &token, device["id"].as_i64().unwrap(), 60).await;
+    check_energies(&values, &th40c, at, "1");
+    // Instantaneous values, as the meter served them.
+    for code in ["1-1:32.7.0", "1-1:31.7.0", "1-1:13.7.0"] {
+        let expected = th40c.lock().unwrap().register_at(code, at).unwrap();
+        assert!((stored(&values, code) - expected).abs() < 1e-9, "{code}");
+    }
+    let optical_id = optical["id"].as_i64().unwrap();
+    let values = registers(&app, &token, optical_id, 60).await;
+    check_energies(&values, &a1000, at, "101");
+
+    // A low battery (ERR2 bit 6, A1000 App. B) opens a critical event; once
+    // the meter no longer reports it, the next read clears it.
+    let open_events = |code: &'static str| {
+        let pool = app.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM events WHERE device_id = $1 AND code = $2 AND severity = 'critical' \
+                 AND cleared_at IS NULL",
+            )
+            .bind(optical_id)
+            .bind(code)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(open_events("low_battery").await, 0);
+    a1000.lock().unwrap().config.error_bits = 0x40;
+    read_now(&app, optical_id).await;
+    assert_eq!(open_events("low_battery").await, 1);
+    a1000.lock().unwrap().config.error_bits = 0;
+    read_now(&app, optical_id).await;
+    assert_eq!(open_events("low_battery").await, 0);
+    let cleared: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE code = 'low_battery' AND cleared_at IS NOT NULL")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(cleared, 1);
+    app.stop().await;
+}
+
+/// Queues a "read now" and waits for it to finish successfully.
+async fn read_now(app: &TestApp, device: i64) {
+    let operator = app.token(Role::Operator).await;
+    let (status, job) = app
+        .request("POST", &format!("/api/v1/devices/{device}/read"), Some(&operator), None)
+        .await;
+    assert_eq!(status.as_u16(), 202, "{job}");
+    let path = format!("/api/v1/reads/{}", job["id"]);
+    let finished = eventually(WAIT, || async {
+        let (_, job) = app.request("GET", &path, Some(&operator), None).await;
+        job["state"] == "succeeded"
+    })
+    .await;
+    let (_, job) = app.request("GET", &path, Some(&operator), None).await;
+    assert!(finished, "the read did not finish: {job}");
+}
+
+#[tokio::test]
+async fn iec_devices_are_refused_where_they_cannot_be_read() {
+    let app = spawn_app().await;
+    let token = app.token(Role::Engineer).await;
+    let modbus = add(
+        &app,
+        &token,
+        "/api/v1/buses",
+        json!({"name": "modbus", "transport": {"kind": "modbus_tcp", "host": "127.0.0.1", "port": 502}}),
+    )
+    .await;
+    let iec = add(
+        &app,
+        &token,
+        "/api/v1/buses",
+        json!({"name": "iec", "transport": {"kind": "iec62056_tcp", "host": "127.0.0.1", "port": 4059}}),
+    )
+    .await;
+    let probe = add(
+        &app,
+        &token,
+        "/api/v1/buses",
+        json!({"name": "probe", "transport": {"kind": "optical", "path": "/dev/ttyUSB9"}}),
+    )
+    .await;
+    for (body, field, reason) in [
+        (
+            json!({"name": "x", "bus_id": modbus["id"], "profile": "a1000", "address": 1}),
+            "profile",
+            "read over IEC 62056-21",
+        ),
+        (
+            json!({"name": "x", "bus_id": iec["id"], "profile": "countis-e43", "iec_address": "1"}),
+            "profile",
+            "read over Modbus",
+        ),
+        (
+            json!({"name": "x", "bus_id": iec["id"], "profile": "a1000"}),
+            "iec_address",
+            "required on a shared IEC 62056-21 line",
+        ),
+        (
+            json!({"name": "x", "bus_id": iec["id"], "profile": "a1000", "iec_address": "12/34"}),
+            "iec_address",
+            "letters, digits or spaces",
+        ),
+        (
+            json!({"name": "x", "bus_id": iec["id"], "profile": "a1000", "iec_address": "1", "address": 1}),
+            "address",
+            "not a Modbus unit",
+        ),
+        (
+            json!({"name": "x", "bus_id": modbus["id"], "profile": "th40c"}),
+            "address",
+            "required on a Modbus bus",
+        ),
+    ] {
+        let (status, error) = app
+            .request("POST", "/api/v1/devices", Some(&token), Some(body.clone()))
+            .await;
+        assert_eq!(status.as_u16(), 422, "{body}");
+        let message = error["error"]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with(&format!("{field}:")) && message.contains(reason),
+            "{body}: {message}"
+        );
+    }
+    // One meter per probe.
+    add(
+        &app,
+        &token,
+        "/api/v1/devices",
+        json!({"name": "a", "bus_id": probe["id"], "profile": "a1000"}),
+    )
+    .await;
+    let (status, error) = app
+        .request(
+            "POST",
+            "/api/v1/devices",
+            Some(&token),
+            Some(json!({"name": "b", "bus_id": probe["id"], "profile": "th40c"})),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 422);
+    assert!(error["error"]["message"].as_str().unwrap().starts_with("bus_id:"));
+    // Two meters of one line cannot share a device address.
+    add(
+        &app,
+        &token,
+        "/api/v1/devices",
+        json!({"name": "c", "bus_id": iec["id"], "profile": "a1000", "iec_address": "7"}),
+    )
+    .await;
+    let (status, error) = app
+        .request(
+            "POST",
+            "/api/v1/devices",
+            Some(&token),
+            Some(json!({"name": "d", "bus_id": iec["id"], "profile": "th40c", "iec_address": "7"})),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 409, "{error}");
+    assert!(error["error"]["message"].as_str().unwrap().starts_with("iec_address:"));
+    // A bus with a rate IEC 62056-21 does not have is refused by field.
+    let (status, error) = app
+        .request(
+            "POST",
+            "/api/v1/buses",
+            Some(&token),
+            Some(json!({"name": "fast", "transport": {"kind": "iec62056_serial", "path": "/dev/ttyS0", "max_baud": 38400}})),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 422);
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("transport.max_baud:")
+    );
+    app.stop().await;
+}
+
+/// A line that garbles, splits and corrupts still yields the meter's values
+/// (the session repeats on a bad BCC and joins partial blocks); a meter that
+/// never answers turns unreachable with an event, and its neighbour on the
+/// same line keeps being read.
+#[tokio::test]
+async fn faults_on_the_line_are_survived_and_a_silent_meter_is_isolated() {
+    let app = spawn_app_with_timeout(SILENT_METER_TIMEOUT).await;
+    let token = app.token(Role::Engineer).await;
+    let at = now();
+    let meter_a = iec_meter(IecKind::A1000, 11, "111", at);
+    // A meter programmed to print its last two billing sets: the faults
+    // below split and repeat every block, and the silent meter's attempts
+    // each wait behind a whole readout of its neighbour.
+    meter_a.lock().unwrap().config.readout_sets = 2;
+    let mut served = line(vec![Arc::clone(&meter_a)], at);
+    served.faults = Faults {
+        bad_bcc_once: true,
+        partial_lines: Some(7),
+        garbage: vec![0x00, 0x7F, b'x'],
+        ..Faults::default()
+    };
+    let (port, _stop) = serve_iec_tcp(served).await;
+    let bus = add(
+        &app,
+        &token,
+        "/api/v1/buses",
+        json!({"name": "noisy", "transport": {"kind": "iec62056_tcp", "host": "127.0.0.1", "port": port}}),
+    )
+    .await;
+    let good = add(
+        &app,
+        &token,
+        "/api/v1/devices",
+        json!({"name": "A1000", "bus_id": bus["id"], "profile": "a1000", "iec_address": "111",
+               "schedule": {"energy_seconds": 2}}),
+    )
+    .await;
+    let silent = add(
+        &app,
+        &token,
+        "/api/v1/devices",
+        json!({"name": "Nobody", "bus_id": bus["id"], "profile": "a1000", "iec_address": "999",
+               "schedule": {"energy_seconds": 2}}),
+    )
+    .await;
+    let values = registers(&app, &token, good["id"].as_i64().unwrap(), 60).await;
+    check_energies(&values, &meter_a, at, "101");
+    let silent_path = format!("/api/v1/devices/{}", silent["id"]);
+    let unreachable = eventually(WAIT, || async {
+        let (_, device) = app.request("GET", &silent_path, Some(&token), None).await;
+        device["status"]["state"] == "unreachable"
+    })
+    .await;
+    let (_, device) = app.request("GET", &silent_path, Some(&token), None).await;
+    assert!(unreachable, "{device}");
+    assert!(
+        device["status"]["last_error"].as_str().unwrap().contains("no answer"),
+        "{device}"
+    );
+    let lost: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE device_id = $1 AND code = 'comm_lost'")
+        .bind(silent["id"].as_i64().unwrap())
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(lost, 1);
+    // The neighbour kept its schedule: read again since.
+    let good_path = format!("/api/v1/devices/{}", good["id"]);
+    let (_, device) = app.request("GET", &good_path, Some(&token), None).await;
+    assert_eq!(device["status"]["state"], "online", "{device}");
+    assert_eq!(device["status"]["consecutive_failures"], 0, "{device}");
+    app.stop().await;
+}

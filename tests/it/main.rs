@@ -1,0 +1,39 @@
+//! The integration tests: one binary, one module per area. Each test
+//! starts the real application on a fresh PostgreSQL database (see
+//! [`support`]) and talks to it as a client, a meter or an operator would.
+//! The Python driver of the `iec62056_python` tests is in `tests/python/`.
+
+mod support;
+
+mod api;
+mod billing_meter;
+mod billing_server;
+mod cli;
+mod clock_drift;
+mod commands;
+mod concentrator;
+mod countis;
+mod data_quality;
+mod database_away;
+mod derived_intervals;
+mod device_page;
+mod events;
+mod every_simulator;
+mod fairness;
+mod iec62056;
+mod iec62056_python;
+mod jobs;
+mod link;
+mod load_profile;
+mod load_profile_corrections;
+mod mbpoll;
+mod meter_events;
+mod poll;
+mod profile_gaps;
+mod read_now;
+mod scan;
+mod service;
+mod sim_iec62056;
+mod sim_modbus;
+mod validation;
+mod vocabulary;

@@ -1,0 +1,130 @@
+//! The test's own PostgreSQL database, dropped when the test is done.
+
+use std::time::Duration;
+
+use ohmnibus::store::database::{connect, create_database_if_missing, migrate};
+use sqlx::{Connection, PgConnection, PgPool};
+
+/// The server-level URL: DATABASE_URL, or the local PostgreSQL of our machines.
+pub(crate) fn server_url() -> String {
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// How long dropping a database may take before it is left to
+/// `scripts/test`, which drops the databases of finished processes.
+const DROP_LIMIT: Duration = Duration::from_secs(30);
+
+/// A new, migrated database with a unique name, `ohmnibus_test_<pid>_<suffix>`,
+/// owned by one test. Dropping the guard drops the database (forcing its
+/// connections closed) on a connection of its own. When the test panics the
+/// database is kept for inspection and its name printed; `scripts/test`
+/// drops it at its next run, as the process that made it is gone.
+pub(crate) struct TestDb {
+    /// A pool on the database.
+    pub(crate) pool: PgPool,
+    /// The database's URL, for a process of its own (the binary, a second
+    /// application).
+    pub(crate) url: String,
+    name: String,
+}
+
+impl TestDb {
+    pub(crate) async fn create() -> TestDb {
+        let name = format!("ohmnibus_test_{}_{}", std::process::id(), rand_suffix());
+        let url = create_database_if_missing(&server_url(), &name)
+            .await
+            .expect("create test database");
+        // From here on the database is the guard's, even if what follows fails.
+        let pool = match connect(&url).await {
+            Ok(pool) => pool,
+            Err(error) => {
+                drop_in_background(name);
+                panic!("connect to test database: {error}");
+            }
+        };
+        let db = TestDb { pool, url, name };
+        migrate(&db.pool).await.expect("migrate test database");
+        db
+    }
+
+    /// The database's name.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "test database {} kept for inspection (scripts/test drops it at its next run)",
+                self.name
+            );
+            return;
+        }
+        drop_in_background(std::mem::take(&mut self.name));
+    }
+}
+
+/// Drops database `name` on a thread of its own with its own runtime (a
+/// `Drop` cannot await), and waits for it. A failure is printed, never
+/// raised: the database is then left to `scripts/test`.
+fn drop_in_background(name: String) {
+    let outcome = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|error| error.to_string())?;
+        runtime
+            .block_on(async { tokio::time::timeout(DROP_LIMIT, drop_database(&name)).await })
+            .map_err(|_| format!("dropping {name} took over {DROP_LIMIT:?}"))?
+            .map_err(|error| format!("dropping {name}: {error}"))
+    })
+    .join();
+    match outcome {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => eprintln!("test database left behind: {error}"),
+        Err(_) => eprintln!("test database left behind: the thread dropping it panicked"),
+    }
+}
+
+async fn drop_database(name: &str) -> Result<(), sqlx::Error> {
+    let mut connection = PgConnection::connect(&server_url()).await?;
+    let quoted = name.replace('"', "\"\"");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS \"{quoted}\" WITH (FORCE)"
+    )))
+    .execute(&mut connection)
+    .await?;
+    connection.close().await
+}
+
+#[tokio::test]
+async fn a_test_database_is_dropped_with_its_guard() {
+    let db = TestDb::create().await;
+    let name = db.name().to_owned();
+    let server = connect(&server_url()).await.unwrap();
+    let exists = || async {
+        sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&name)
+            .fetch_one(&server)
+            .await
+            .unwrap()
+    };
+    assert!(exists().await, "{name} exists while its guard lives");
+    // An open connection does not keep it.
+    let pool = db.pool.clone();
+    sqlx::query("SELECT 1").execute(&pool).await.unwrap();
+    drop(db);
+    assert!(!exists().await, "{name} is dropped with its guard");
+}
+
+fn rand_suffix() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{nanos:x}{}", COUNTER.fetch_add(1, Ordering::Relaxed))
+}

@@ -1,0 +1,19 @@
+//! Test harness: a fresh PostgreSQL database per test, the real application
+//! on port 0, simulated meters to read, and typed helpers over the REST API.
+
+mod api;
+mod app;
+mod db;
+mod sim;
+mod wait;
+
+pub(crate) use api::{
+    add_bus, add_device, add_unpolled_device, add_unpolled_th40c, count_readings, fetch_load_profile, read_now,
+    serve_one_iec_tcp_device, serve_one_modbus_tcp_device,
+};
+pub(crate) use app::{
+    SILENT_METER_TIMEOUT, TestApp, spawn_app, spawn_app_with, spawn_app_with_clock, spawn_app_with_timeout,
+};
+pub(crate) use db::{TestDb, server_url};
+pub(crate) use sim::{iec_meter, quick_iec_line, serve_iec_tcp};
+pub(crate) use wait::{WAIT, eventually, eventually_some};
