@@ -61,11 +61,11 @@ impl Schedule {
     }
 
     /// The read to send at `now`: of those due, the highest class first
-    /// (real-time values, then energy registers, then history: DESIGN.md's
-    /// priority order, the order of [`RegisterGroup`]), so a due history
-    /// read never overtakes a due energy or real-time one; then the one
-    /// waiting longest, then the lower device id; when
-    /// none is due yet, the one due first.
+    /// (real-time values, then energy registers, then history: the priority
+    /// order of `docs/ARCHITECTURE.md`, "Priority on a bus", which is the
+    /// order of [`RegisterGroup`]), so a due history read never overtakes a
+    /// due energy or real-time one; then the one waiting longest, then the
+    /// lower device id; when none is due yet, the one due first.
     pub fn next(&self, now: Instant) -> Option<&Task> {
         let due = self
             .tasks
