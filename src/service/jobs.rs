@@ -1,48 +1,38 @@
-//! Starting jobs: an on-demand read, a bus scan, a command to a device.
-//! Each is checked here, then queued with its audit entry in one
-//! transaction; the worker of the bus claims it (see `poll::jobs`).
+//! Jobs: starting an on-demand read, a bus scan, a command to a device,
+//! and looking them up. Each start checks the caller's role first, then the
+//! request, then queues the job with its audit entry in one transaction;
+//! the worker of the bus claims it (see `poll::jobs`).
 
 use serde_json::json;
 use sqlx::PgPool;
 
+use super::devices::existing_device;
+use super::{Caller, ServiceError};
 use crate::device::command::SET_ADDRESS;
 use crate::device::profile::{Profile, WriteCommand};
 use crate::device::registry::ProfileSet;
 use crate::domain::address::UnitAddress;
 use crate::domain::ids::{BusId, DeviceId};
 use crate::domain::job::JobKind;
-use crate::store::StoreError;
+use crate::domain::role::Right;
 use crate::store::buses::fetch_bus;
-use crate::store::command_jobs::{CommandJobRow, CommandParameters};
-use crate::store::devices::{DeviceRow, fetch_device, fetch_devices_on_bus};
-use crate::store::jobs::{JobAudit, JobRow, NewJob, insert_job};
-use crate::store::read_jobs::ReadJobRow;
-use crate::store::scans::{ScanParameters, ScanRow};
+use crate::store::command_jobs::{CommandJobRow, CommandParameters, fetch_command_job, fetch_latest_command_job};
+use crate::store::devices::{DeviceRow, fetch_devices_on_bus};
+use crate::store::jobs::{JobAudit, JobFilter, JobRow, NewJob, fetch_job, fetch_jobs, insert_job};
+use crate::store::read_jobs::{ReadJobRow, fetch_latest_read_job, fetch_read_job};
+use crate::store::scans::{ScanParameters, ScanRow, fetch_latest_scan, fetch_scan};
 
-/// Why a job was not queued.
-#[derive(Debug, thiserror::Error)]
-pub enum JobError {
-    #[error("{0}")]
-    NotFound(String),
-    /// A request field with a bad value: `field` names it.
-    #[error("{field}: {reason}")]
-    Invalid { field: String, reason: String },
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
+/// Jobs one page lists by default, and at most.
+pub const DEFAULT_JOB_LIMIT: i64 = 50;
+pub const MAX_JOB_LIMIT: i64 = 500;
 
-fn invalid(field: impl Into<String>, reason: impl Into<String>) -> JobError {
-    JobError::Invalid {
-        field: field.into(),
-        reason: reason.into(),
-    }
-}
-
-/// Who asks, and the key that makes a retried request queue nothing new.
-#[derive(Debug, Clone, Copy)]
-pub struct Requester<'a> {
-    pub user: &'a str,
-    pub idempotency_key: Option<&'a str>,
+/// A scan as asked: the unit addresses to probe, 1–247 each.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ScanRequest {
+    /// First unit address (default 1).
+    pub first_address: Option<i64>,
+    /// Last unit address (default 247).
+    pub last_address: Option<i64>,
 }
 
 /// A command as asked: one of the device profile's commands.
@@ -54,30 +44,31 @@ pub struct CommandRequest<'a> {
     pub broadcast: bool,
 }
 
-async fn device(pool: &PgPool, device: DeviceId) -> Result<DeviceRow, JobError> {
-    fetch_device(pool, device)
-        .await?
-        .ok_or_else(|| JobError::NotFound(format!("no device {device}")))
-}
-
-fn view<T>(job: JobRow, into: impl FnOnce(JobRow) -> Option<T>) -> Result<T, JobError> {
+fn view<T>(job: JobRow, into: impl FnOnce(JobRow) -> Option<T>) -> Result<T, ServiceError> {
     // A key reused for another request of the same kind returns that job,
     // which has the same kind, so this holds.
     let id = job.id;
-    into(job).ok_or_else(|| JobError::NotFound(format!("job {id} is of another kind")))
+    into(job).ok_or_else(|| ServiceError::not_found(format!("job {id} is of another kind")))
 }
 
 /// Queues an on-demand read of every register group of the device, ahead
-/// of its schedule.
-pub async fn start_read(pool: &PgPool, requester: Requester<'_>, id: DeviceId) -> Result<ReadJobRow, JobError> {
-    let row = device(pool, id).await?;
+/// of its schedule (operator). A key the caller already used for a read
+/// returns that read and queues nothing.
+pub async fn start_read(
+    pool: &PgPool,
+    caller: &Caller,
+    idempotency_key: Option<&str>,
+    id: DeviceId,
+) -> Result<ReadJobRow, ServiceError> {
+    caller.require(Right::Operate)?;
+    let row = existing_device(pool, id).await?;
     let job = NewJob {
         kind: JobKind::ReadNow,
         bus: row.bus_id,
         device: Some(id),
         parameters: json!({}),
-        requested_by: requester.user,
-        idempotency_key: requester.idempotency_key,
+        requested_by: &caller.user,
+        idempotency_key,
     };
     let audit = JobAudit {
         action: "read_device",
@@ -88,31 +79,32 @@ pub async fn start_read(pool: &PgPool, requester: Requester<'_>, id: DeviceId) -
     view(job, ReadJobRow::from_job)
 }
 
-fn scan_address(field: &str, value: Option<i64>, default: u8) -> Result<u8, JobError> {
+fn scan_address(field: &str, value: Option<i64>, default: u8) -> Result<u8, ServiceError> {
     match value {
         None => Ok(default),
         Some(value) => UnitAddress::new(value)
             .map(UnitAddress::get)
-            .map_err(|error| invalid(field, error.to_string())),
+            .map_err(|error| ServiceError::invalid(field, error)),
     }
 }
 
-/// Queues a scan of the bus's unit addresses `first..=last` (default 1–247).
+/// Queues a scan of the bus's unit addresses `first..=last` (engineer).
 pub async fn start_scan(
     pool: &PgPool,
-    requester: Requester<'_>,
+    caller: &Caller,
+    idempotency_key: Option<&str>,
     bus: BusId,
-    first: Option<i64>,
-    last: Option<i64>,
-) -> Result<ScanRow, JobError> {
-    let first = scan_address("first_address", first, 1)?;
-    let last = scan_address("last_address", last, 247)?;
+    request: ScanRequest,
+) -> Result<ScanRow, ServiceError> {
+    caller.require(Right::Configure)?;
+    let first = scan_address("first_address", request.first_address, 1)?;
+    let last = scan_address("last_address", request.last_address, 247)?;
     if last < first {
-        return Err(invalid("last_address", "must not be below first_address"));
+        return Err(ServiceError::invalid("last_address", "must not be below first_address"));
     }
     fetch_bus(pool, bus)
         .await?
-        .ok_or_else(|| JobError::NotFound(format!("no bus {bus}")))?;
+        .ok_or_else(|| ServiceError::not_found(format!("no bus {bus}")))?;
     let parameters = ScanParameters {
         first_address: first,
         last_address: last,
@@ -122,8 +114,8 @@ pub async fn start_scan(
         bus,
         device: None,
         parameters: json!(parameters),
-        requested_by: requester.user,
-        idempotency_key: requester.idempotency_key,
+        requested_by: &caller.user,
+        idempotency_key,
     };
     let audit = JobAudit {
         action: "scan_bus",
@@ -134,23 +126,25 @@ pub async fn start_scan(
     view(job, ScanRow::from_job)
 }
 
-/// Queues a command to a device, checked against its profile: a command it
-/// has, broadcast only where allowed, the number of values its registers
-/// take, each 0–65535, and for an address change a free address the
-/// profile accepts.
+/// Queues a command to a device (engineer), checked against its profile: a
+/// command it has, broadcast only where allowed, the number of values its
+/// registers take, each 0–65535, and for an address change a free address
+/// the profile accepts.
 pub async fn start_command(
     pool: &PgPool,
     profiles: &ProfileSet,
-    requester: Requester<'_>,
+    caller: &Caller,
+    idempotency_key: Option<&str>,
     id: DeviceId,
     request: CommandRequest<'_>,
-) -> Result<CommandJobRow, JobError> {
-    let row = device(pool, id).await?;
-    let profile = profiles
-        .get(&row.profile)
-        .ok_or_else(|| invalid("command", format!("the device's profile {} is not loaded", row.profile)))?;
+) -> Result<CommandJobRow, ServiceError> {
+    caller.require(Right::Configure)?;
+    let row = existing_device(pool, id).await?;
+    let profile = profiles.get(&row.profile).ok_or_else(|| {
+        ServiceError::invalid("command", format!("the device's profile {} is not loaded", row.profile))
+    })?;
     if row.address.is_none() {
-        return Err(invalid(
+        return Err(ServiceError::invalid(
             "command",
             "commands are Modbus writes; this device is read over IEC 62056-21, which takes none yet",
         ));
@@ -166,8 +160,8 @@ pub async fn start_command(
         bus: row.bus_id,
         device: Some(id),
         parameters: json!(parameters),
-        requested_by: requester.user,
-        idempotency_key: requester.idempotency_key,
+        requested_by: &caller.user,
+        idempotency_key,
     };
     let audit = JobAudit {
         action: "command_device",
@@ -177,7 +171,6 @@ pub async fn start_command(
     let (job, _) = insert_job(pool, &job, audit).await?;
     view(job, CommandJobRow::from_job)
 }
-
 /// Checks a command against the device's profile; returns the values to
 /// write (`None`: the server fills a clock command's when it sends it).
 async fn check_command(
@@ -185,7 +178,7 @@ async fn check_command(
     device: &DeviceRow,
     profile: &Profile,
     request: CommandRequest<'_>,
-) -> Result<Option<Vec<u16>>, JobError> {
+) -> Result<Option<Vec<u16>>, ServiceError> {
     let commands = &profile.modbus.commands;
     let command: &WriteCommand = commands.get(request.command).ok_or_else(|| {
         let known: Vec<&str> = commands.keys().map(String::as_str).collect();
@@ -194,7 +187,7 @@ async fn check_command(
         } else {
             known.join(", ")
         };
-        invalid(
+        ServiceError::invalid(
             "command",
             format!(
                 "{} has no command {:?}; its commands: {known}",
@@ -203,7 +196,7 @@ async fn check_command(
         )
     })?;
     if request.broadcast && !command.broadcast {
-        return Err(invalid(
+        return Err(ServiceError::invalid(
             "broadcast",
             format!("{} of {} may not be broadcast", request.command, profile.name),
         ));
@@ -212,13 +205,13 @@ async fn check_command(
         if command.clock.is_some() {
             return Ok(None);
         }
-        return Err(invalid(
+        return Err(ServiceError::invalid(
             "values",
             format!("{} needs {} value(s)", request.command, command.count),
         ));
     };
     if values.len() != usize::from(command.count) {
-        return Err(invalid(
+        return Err(ServiceError::invalid(
             "values",
             format!(
                 "{} takes {} value(s), got {}",
@@ -231,12 +224,14 @@ async fn check_command(
     let words = values
         .iter()
         .enumerate()
-        .map(|(index, &value)| u16::try_from(value).map_err(|_| invalid(format!("values[{index}]"), "must be 0-65535")))
-        .collect::<Result<Vec<u16>, JobError>>()?;
+        .map(|(index, &value)| {
+            u16::try_from(value).map_err(|_| ServiceError::invalid(format!("values[{index}]"), "must be 0-65535"))
+        })
+        .collect::<Result<Vec<u16>, ServiceError>>()?;
     if request.command == SET_ADDRESS {
         let wanted = words[0];
         if !(1..=u16::from(profile.max_address)).contains(&wanted) {
-            return Err(invalid(
+            return Err(ServiceError::invalid(
                 "values[0]",
                 format!("{} accepts addresses 1-{}", profile.name, profile.max_address),
             ));
@@ -246,11 +241,216 @@ async fn check_command(
             .iter()
             .find(|other| other.id != device.id && other.address == Some(wanted as i16))
         {
-            return Err(invalid(
+            return Err(ServiceError::invalid(
                 "values[0]",
                 format!("address {wanted} is taken by {} on this bus", other.name),
             ));
         }
     }
     Ok(Some(words))
+}
+
+/// An on-demand read by id.
+pub async fn get_read(pool: &PgPool, caller: &Caller, id: i64) -> Result<ReadJobRow, ServiceError> {
+    caller.require(Right::Read)?;
+    fetch_read_job(pool, id)
+        .await?
+        .ok_or_else(|| ServiceError::not_found(format!("no read {id}")))
+}
+
+/// A scan by id.
+pub async fn get_scan(pool: &PgPool, caller: &Caller, id: i64) -> Result<ScanRow, ServiceError> {
+    caller.require(Right::Read)?;
+    fetch_scan(pool, id)
+        .await?
+        .ok_or_else(|| ServiceError::not_found(format!("no scan {id}")))
+}
+
+/// A command by id.
+pub async fn get_command(pool: &PgPool, caller: &Caller, id: i64) -> Result<CommandJobRow, ServiceError> {
+    caller.require(Right::Read)?;
+    fetch_command_job(pool, id)
+        .await?
+        .ok_or_else(|| ServiceError::not_found(format!("no command {id}")))
+}
+
+/// A job of any kind by id.
+pub async fn get_job(pool: &PgPool, caller: &Caller, id: i64) -> Result<JobRow, ServiceError> {
+    caller.require(Right::Read)?;
+    fetch_job(pool, id)
+        .await?
+        .ok_or_else(|| ServiceError::not_found(format!("no job {id}")))
+}
+
+/// The device's latest on-demand read, if any.
+pub async fn latest_read(pool: &PgPool, caller: &Caller, device: DeviceId) -> Result<Option<ReadJobRow>, ServiceError> {
+    caller.require(Right::Read)?;
+    Ok(fetch_latest_read_job(pool, device).await?)
+}
+
+/// The device's latest command, if any.
+pub async fn latest_command(
+    pool: &PgPool,
+    caller: &Caller,
+    device: DeviceId,
+) -> Result<Option<CommandJobRow>, ServiceError> {
+    caller.require(Right::Read)?;
+    Ok(fetch_latest_command_job(pool, device).await?)
+}
+
+/// The bus's latest scan, if any.
+pub async fn latest_scan(pool: &PgPool, caller: &Caller, bus: BusId) -> Result<Option<ScanRow>, ServiceError> {
+    caller.require(Right::Read)?;
+    Ok(fetch_latest_scan(pool, bus).await?)
+}
+
+/// The jobs to list as a caller asks (query parameters); empty text is no
+/// filter.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JobSelection<'a> {
+    /// `read_now`, `scan` or `command`.
+    pub kind: Option<&'a str>,
+    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
+    pub state: Option<&'a str>,
+    pub device_id: Option<i64>,
+    pub bus_id: Option<i64>,
+    /// Jobs per page, 1–[`MAX_JOB_LIMIT`] (default [`DEFAULT_JOB_LIMIT`]).
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<&'a str>,
+}
+
+/// One page of jobs, newest first.
+#[derive(Debug)]
+pub struct JobPage {
+    pub jobs: Vec<JobRow>,
+    /// What to pass as `cursor` for the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+fn parse<T: serde::de::DeserializeOwned>(
+    field: &str,
+    value: Option<&str>,
+    known: &str,
+) -> Result<Option<T>, ServiceError> {
+    match value {
+        None | Some("") => Ok(None),
+        Some(text) => serde_json::from_value(serde_json::Value::from(text))
+            .map(Some)
+            .map_err(|_| ServiceError::invalid(field, format!("{text:?} is not one of {known}"))),
+    }
+}
+
+/// A cursor names the last job of a page; it is opaque to clients.
+fn encode_cursor(last: i64) -> String {
+    hex::encode(format!("before:{last}"))
+}
+
+fn decode_cursor(cursor: &str) -> Result<i64, ServiceError> {
+    hex::decode(cursor)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|text| text.strip_prefix("before:")?.parse().ok())
+        .ok_or_else(|| ServiceError::invalid("cursor", "not a cursor this server gave"))
+}
+
+/// Jobs matching the selection, newest first, a page at a time; a
+/// malformed filter, limit or cursor is named.
+pub async fn list_jobs(pool: &PgPool, caller: &Caller, selection: &JobSelection<'_>) -> Result<JobPage, ServiceError> {
+    caller.require(Right::Read)?;
+    let filter = JobFilter {
+        kind: parse("kind", selection.kind, "read_now, scan, command")?,
+        state: parse(
+            "state",
+            selection.state,
+            "queued, running, succeeded, failed, cancelled",
+        )?,
+        device: selection.device_id.map(DeviceId),
+        bus: selection.bus_id.map(BusId),
+    };
+    let limit = selection.limit.unwrap_or(DEFAULT_JOB_LIMIT);
+    if !(1..=MAX_JOB_LIMIT).contains(&limit) {
+        return Err(ServiceError::invalid("limit", format!("must be 1-{MAX_JOB_LIMIT}")));
+    }
+    let before = selection.cursor.map(decode_cursor).transpose()?;
+    // One more than asked tells whether a next page exists.
+    let mut jobs = fetch_jobs(pool, &filter, before, limit + 1).await?;
+    let next_cursor = if jobs.len() > limit as usize {
+        jobs.truncate(limit as usize);
+        jobs.last().map(|job| encode_cursor(job.id))
+    } else {
+        None
+    };
+    Ok(JobPage { jobs, next_cursor })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::role::Role;
+
+    #[test]
+    fn a_cursor_reads_back_and_a_foreign_one_is_refused() {
+        assert_eq!(decode_cursor(&encode_cursor(4242)).unwrap(), 4242);
+        assert_eq!(
+            decode_cursor("zz").unwrap_err().to_string(),
+            "cursor: not a cursor this server gave"
+        );
+        assert!(decode_cursor(&hex::encode("after:3")).is_err());
+    }
+
+    #[test]
+    fn a_filter_outside_the_vocabulary_is_named() {
+        let kind = parse::<JobKind>("kind", Some("reboot"), "read_now, scan, command").unwrap_err();
+        assert_eq!(
+            kind.to_string(),
+            "kind: \"reboot\" is not one of read_now, scan, command"
+        );
+        assert_eq!(parse::<JobKind>("kind", Some(""), "").unwrap(), None);
+        assert_eq!(
+            parse::<JobKind>("kind", Some("read_now"), "").unwrap(),
+            Some(JobKind::ReadNow)
+        );
+    }
+
+    #[test]
+    fn a_scan_address_is_a_unit_address() {
+        assert_eq!(scan_address("first_address", None, 1).unwrap(), 1);
+        assert_eq!(scan_address("first_address", Some(247), 1).unwrap(), 247);
+        let refused = scan_address("last_address", Some(248), 247).unwrap_err();
+        assert!(refused.to_string().starts_with("last_address: "), "{refused}");
+        assert!(scan_address("first_address", Some(0), 1).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_viewer_may_look_but_not_start_a_job() {
+        // The role is checked before the database is touched: a pool that
+        // never connects shows it.
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .connect_lazy("postgres://nobody@127.0.0.1:1/none")
+            .unwrap();
+        let viewer = Caller {
+            user: "v".to_owned(),
+            role: Role::Viewer,
+        };
+        let operator = Caller {
+            user: "o".to_owned(),
+            role: Role::Operator,
+        };
+        let refused = start_read(&pool, &viewer, None, DeviceId(1)).await.unwrap_err();
+        assert!(matches!(refused, ServiceError::Forbidden { .. }), "{refused}");
+        let refused = start_scan(&pool, &operator, None, BusId(1), ScanRequest::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(refused, ServiceError::Forbidden { .. }), "{refused}");
+        let request = CommandRequest {
+            command: "set_tariff",
+            values: Some(&[2]),
+            broadcast: false,
+        };
+        let refused = start_command(&pool, &ProfileSet::default(), &operator, None, DeviceId(1), request)
+            .await
+            .unwrap_err();
+        assert!(matches!(refused, ServiceError::Forbidden { .. }), "{refused}");
+    }
 }

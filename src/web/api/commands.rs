@@ -8,12 +8,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::jobs::requester;
+use super::jobs::idempotency_key;
 use crate::domain::ids::DeviceId;
 use crate::domain::job::JobState;
 use crate::domain::role::Right;
-use crate::service::jobs::{self, CommandRequest, Requester};
-use crate::store::command_jobs::{CommandJobRow, fetch_command_job};
+use crate::service::jobs::{self, CommandRequest};
+use crate::store::command_jobs::CommandJobRow;
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::json::ApiJson;
@@ -80,23 +80,6 @@ impl From<CommandJobRow> for Command {
     }
 }
 
-/// Checks and queues a command, for the API and the device page alike.
-pub(crate) async fn start_command(
-    state: &AppState,
-    caller: &Caller,
-    requester: Requester<'_>,
-    device: DeviceId,
-    body: &NewCommand,
-) -> Result<CommandJobRow, ApiError> {
-    caller.require(Right::Configure)?;
-    let request = CommandRequest {
-        command: &body.command,
-        values: body.values.as_deref(),
-        broadcast: body.broadcast,
-    };
-    Ok(jobs::start_command(&state.pool, &state.profiles, requester, device, request).await?)
-}
-
 /// Write a command to a device (engineer): one of its profile's commands,
 /// sent before any read waiting on its bus. Follow it with
 /// `GET /api/v1/commands/{id}`. The job waits in the database until the
@@ -123,8 +106,13 @@ pub async fn create_command(
     // The role first: a request outside it gets 403 whatever its body.
     caller.require(Right::Configure)?;
     let ApiJson(body) = body?;
-    let requester = requester(&caller, &headers)?;
-    let job = start_command(&state, &caller, requester, DeviceId(id), &body).await?;
+    let key = idempotency_key(&headers)?;
+    let request = CommandRequest {
+        command: &body.command,
+        values: body.values.as_deref(),
+        broadcast: body.broadcast,
+    };
+    let job = jobs::start_command(&state.pool, &state.profiles, &caller, key, DeviceId(id), request).await?;
     Ok((StatusCode::ACCEPTED, Json(job.into())))
 }
 
@@ -137,9 +125,6 @@ pub async fn get_command(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Command>, ApiError> {
-    caller.require(Right::Read)?;
-    let row = fetch_command_job(&state.pool, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no command {id}")))?;
+    let row = jobs::get_command(&state.pool, &caller, id).await?;
     Ok(Json(row.into()))
 }

@@ -1,6 +1,6 @@
 //! `/api/v1/jobs`: every job (on-demand reads, scans, commands) with its
-//! parameters, progress and outcome, and how the job use cases' errors
-//! and idempotency keys reach HTTP.
+//! parameters, progress and outcome, and how a request's idempotency key
+//! is read.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -9,50 +9,29 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::domain::ids::{BusId, DeviceId};
 use crate::domain::job::{JobKind, JobState};
-use crate::domain::role::Right;
-use crate::service::jobs::{JobError, Requester};
-use crate::store::jobs::{JobFilter, JobRow, fetch_job, fetch_jobs};
+use crate::service::jobs::{self, JobSelection};
+use crate::store::jobs::JobRow;
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::state::AppState;
 
-/// Jobs one page lists by default, and at most.
-const DEFAULT_LIMIT: i64 = 50;
-const MAX_LIMIT: i64 = 500;
 /// Longest idempotency key taken.
 const MAX_KEY: usize = 200;
 /// The header a client sends so that a retried request queues nothing new.
 pub(crate) const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 
-impl From<JobError> for ApiError {
-    fn from(error: JobError) -> ApiError {
-        match error {
-            JobError::NotFound(what) => ApiError::not_found(what),
-            JobError::Invalid { field, reason } => ApiError::invalid(&field, reason),
-            JobError::Store(error) => error.into(),
-        }
+/// The request's idempotency key, if it sends one.
+pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    match headers.get(IDEMPOTENCY_KEY) {
+        None => Ok(None),
+        Some(value) => value
+            .to_str()
+            .ok()
+            .filter(|key| !key.is_empty() && key.len() <= MAX_KEY)
+            .map(Some)
+            .ok_or_else(|| ApiError::invalid(IDEMPOTENCY_KEY, format!("must be 1-{MAX_KEY} visible characters"))),
     }
-}
-
-/// The requester of a job: the caller, and the request's idempotency key.
-pub(crate) fn requester<'a>(caller: &'a Caller, headers: &'a HeaderMap) -> Result<Requester<'a>, ApiError> {
-    let key = match headers.get(IDEMPOTENCY_KEY) {
-        None => None,
-        Some(value) => {
-            let key = value
-                .to_str()
-                .ok()
-                .filter(|key| !key.is_empty() && key.len() <= MAX_KEY)
-                .ok_or_else(|| ApiError::invalid(IDEMPOTENCY_KEY, format!("must be 1-{MAX_KEY} visible characters")))?;
-            Some(key)
-        }
-    };
-    Ok(Requester {
-        user: &caller.user,
-        idempotency_key: key,
-    })
 }
 
 /// Why a job failed.
@@ -148,28 +127,6 @@ pub struct JobQuery {
     pub cursor: Option<String>,
 }
 
-fn parse<T: serde::de::DeserializeOwned>(field: &str, value: Option<&str>, known: &str) -> Result<Option<T>, ApiError> {
-    match value {
-        None | Some("") => Ok(None),
-        Some(text) => serde_json::from_value(serde_json::Value::from(text))
-            .map(Some)
-            .map_err(|_| ApiError::invalid(field, format!("{text:?} is not one of {known}"))),
-    }
-}
-
-/// A cursor names the last job of a page; it is opaque to clients.
-fn encode_cursor(last: i64) -> String {
-    hex::encode(format!("before:{last}"))
-}
-
-fn decode_cursor(cursor: &str) -> Result<i64, ApiError> {
-    hex::decode(cursor)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .and_then(|text| text.strip_prefix("before:")?.parse().ok())
-        .ok_or_else(|| ApiError::invalid("cursor", "not a cursor this server gave"))
-}
-
 /// List jobs, newest first, a page at a time.
 #[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", params(JobQuery),
     responses(
@@ -182,33 +139,18 @@ pub async fn list_jobs(
     caller: Caller,
     Query(query): Query<JobQuery>,
 ) -> Result<Json<JobList>, ApiError> {
-    caller.require(Right::Read)?;
-    let filter = JobFilter {
-        kind: parse("kind", query.kind.as_deref(), "read_now, scan, command")?,
-        state: parse(
-            "state",
-            query.state.as_deref(),
-            "queued, running, succeeded, failed, cancelled",
-        )?,
-        device: query.device_id.map(DeviceId),
-        bus: query.bus_id.map(BusId),
+    let selection = JobSelection {
+        kind: query.kind.as_deref(),
+        state: query.state.as_deref(),
+        device_id: query.device_id,
+        bus_id: query.bus_id,
+        limit: query.limit,
+        cursor: query.cursor.as_deref(),
     };
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::invalid("limit", format!("must be 1-{MAX_LIMIT}")));
-    }
-    let before = query.cursor.as_deref().map(decode_cursor).transpose()?;
-    // One more than asked tells whether a next page exists.
-    let mut rows = fetch_jobs(&state.pool, &filter, before, limit + 1).await?;
-    let next_cursor = if rows.len() > limit as usize {
-        rows.truncate(limit as usize);
-        rows.last().map(|row| encode_cursor(row.id))
-    } else {
-        None
-    };
+    let page = jobs::list_jobs(&state.pool, &caller, &selection).await?;
     Ok(Json(JobList {
-        jobs: rows.into_iter().map(Job::from).collect(),
-        next_cursor,
+        jobs: page.jobs.into_iter().map(Job::from).collect(),
+        next_cursor: page.next_cursor,
     }))
 }
 
@@ -221,24 +163,6 @@ pub async fn get_job(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Job>, ApiError> {
-    caller.require(Right::Read)?;
-    let row = fetch_job(&state.pool, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no job {id}")))?;
+    let row = jobs::get_job(&state.pool, &caller, id).await?;
     Ok(Json(row.into()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_cursor_reads_back_and_a_foreign_one_is_refused() {
-        assert_eq!(decode_cursor(&encode_cursor(4242)).unwrap(), 4242);
-        assert_eq!(
-            decode_cursor("zz").unwrap_err().message,
-            "cursor: not a cursor this server gave"
-        );
-        assert!(decode_cursor(&hex::encode("after:3")).is_err());
-    }
 }

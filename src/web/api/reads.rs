@@ -7,12 +7,12 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::jobs::requester;
+use super::jobs::idempotency_key;
 use crate::domain::ids::DeviceId;
 use crate::domain::job::JobState;
 use crate::domain::role::Right;
-use crate::service::jobs::{self, Requester};
-use crate::store::read_jobs::{ReadJobRow, fetch_read_job};
+use crate::service::jobs;
+use crate::store::read_jobs::ReadJobRow;
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::state::AppState;
@@ -51,17 +51,6 @@ impl From<ReadJobRow> for Read {
     }
 }
 
-/// Checks and queues an on-demand read, for the API and the device page alike.
-pub(crate) async fn start_read(
-    state: &AppState,
-    caller: &Caller,
-    requester: Requester<'_>,
-    device: DeviceId,
-) -> Result<ReadJobRow, ApiError> {
-    caller.require(Right::Operate)?;
-    Ok(jobs::start_read(&state.pool, requester, device).await?)
-}
-
 /// Reads the device now (operator): every register group, ahead of the
 /// schedule and before any scheduled read of its bus. Follow it with
 /// `GET /api/v1/reads/{id}`; the values land in `/registers` as usual.
@@ -83,9 +72,10 @@ pub async fn create_read(
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Result<(StatusCode, Json<Read>), ApiError> {
+    // The role first: a request outside it gets 403 whatever its headers.
     caller.require(Right::Operate)?;
-    let requester = requester(&caller, &headers)?;
-    let job = start_read(&state, &caller, requester, DeviceId(id)).await?;
+    let key = idempotency_key(&headers)?;
+    let job = jobs::start_read(&state.pool, &caller, key, DeviceId(id)).await?;
     Ok((StatusCode::ACCEPTED, Json(job.into())))
 }
 
@@ -98,9 +88,6 @@ pub async fn get_read(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Read>, ApiError> {
-    caller.require(Right::Read)?;
-    let row = fetch_read_job(&state.pool, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no read {id}")))?;
+    let row = jobs::get_read(&state.pool, &caller, id).await?;
     Ok(Json(row.into()))
 }

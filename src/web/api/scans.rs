@@ -7,12 +7,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::jobs::requester;
+use super::jobs::idempotency_key;
 use crate::domain::ids::BusId;
 use crate::domain::job::JobState;
 use crate::domain::role::Right;
-use crate::service::jobs::{self, Requester};
-use crate::store::scans::{Found, ScanRow, fetch_scan};
+use crate::service::jobs::{self, ScanRequest};
+use crate::store::scans::{Found, ScanRow};
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::json::ApiJson;
@@ -91,21 +91,13 @@ pub async fn create_scan(
     // The role first: a request outside it gets 403 whatever its body.
     caller.require(Right::Configure)?;
     let ApiJson(body) = body?;
-    let requester = requester(&caller, &headers)?;
-    let row = start_scan(&state, &caller, requester, BusId(id), &body).await?;
+    let key = idempotency_key(&headers)?;
+    let request = ScanRequest {
+        first_address: body.first_address,
+        last_address: body.last_address,
+    };
+    let row = jobs::start_scan(&state.pool, &caller, key, BusId(id), request).await?;
     Ok((StatusCode::ACCEPTED, Json(row.into())))
-}
-
-/// Checks and queues a scan, for the API and the bus page alike.
-pub(crate) async fn start_scan(
-    state: &AppState,
-    caller: &Caller,
-    requester: Requester<'_>,
-    bus: BusId,
-    body: &NewScan,
-) -> Result<ScanRow, ApiError> {
-    caller.require(Right::Configure)?;
-    Ok(jobs::start_scan(&state.pool, requester, bus, body.first_address, body.last_address).await?)
 }
 
 /// A scan's progress and findings.
@@ -117,9 +109,6 @@ pub async fn get_scan(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Scan>, ApiError> {
-    caller.require(Right::Read)?;
-    let row = fetch_scan(&state.pool, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no scan {id}")))?;
+    let row = jobs::get_scan(&state.pool, &caller, id).await?;
     Ok(Json(row.into()))
 }

@@ -12,9 +12,7 @@ use crate::domain::ids::BusId;
 use crate::poll::link_stats::Counters;
 use crate::service::buses::get_bus;
 use crate::service::devices::{NewDevice, Periods, add_device, list_devices_on_bus};
-use crate::service::jobs::Requester;
-use crate::store::scans::fetch_latest_scan;
-use crate::web::api::scans::{NewScan, start_scan};
+use crate::service::jobs::{ScanRequest, latest_scan, start_scan};
 use crate::web::auth::Caller;
 use crate::web::error::ApiError;
 use crate::web::state::AppState;
@@ -69,7 +67,7 @@ async fn build(state: &AppState, caller: Caller, id: BusId) -> Result<BusPage, A
         .as_ref()
         .map(|c| format!("{:.1} %", 100.0 * c.utilisation(tokio::time::Instant::now())))
         .unwrap_or_else(|| "not polled by this server".to_owned());
-    let scan = fetch_latest_scan(&state.pool, id).await?.map(|scan| ScanView {
+    let scan = latest_scan(&state.pool, &caller, id).await?.map(|scan| ScanView {
         state: scan.state.as_str().to_owned(),
         probed: scan.probed,
         total: i32::from(scan.last_address) - i32::from(scan.first_address) + 1,
@@ -116,17 +114,13 @@ pub async fn post_bus_scan(
         Ok(caller) => caller,
         Err(response) => return *response,
     };
-    let scan = NewScan {
+    let scan = ScanRequest {
         first_address: Some(form.first_address),
         last_address: Some(form.last_address),
     };
-    let requester = Requester {
-        user: &caller.user,
-        idempotency_key: None,
-    };
-    match start_scan(&state, &caller, requester, BusId(id), &scan).await {
+    match start_scan(&state.pool, &caller, None, BusId(id), scan).await {
         Ok(_) => Redirect::to(&here).into_response(),
-        Err(error) => error.into_page(),
+        Err(error) => ApiError::from(error).into_page(),
     }
 }
 

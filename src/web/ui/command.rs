@@ -9,9 +9,8 @@ use super::fleet::when;
 use super::signed_in;
 use crate::domain::ids::DeviceId;
 use crate::domain::job::JobState;
-use crate::service::jobs::Requester;
+use crate::service::jobs::{CommandRequest, start_command};
 use crate::store::command_jobs::CommandJobRow;
-use crate::web::api::commands::{NewCommand, start_command};
 use crate::web::auth::Caller;
 use crate::web::error::ApiError;
 use crate::web::state::AppState;
@@ -83,21 +82,18 @@ pub async fn post_command(
         Ok(caller) => caller,
         Err(response) => return *response,
     };
-    let body = match parse_values(&form.values) {
-        Ok(values) => NewCommand {
-            command: form.command,
-            values,
-            broadcast: form.broadcast.is_some(),
-        },
+    let values = match parse_values(&form.values) {
+        Ok(values) => values,
         Err(error) => return error.into_page(),
     };
-    let requester = Requester {
-        user: &caller.user,
-        idempotency_key: None,
+    let request = CommandRequest {
+        command: &form.command,
+        values: values.as_deref(),
+        broadcast: form.broadcast.is_some(),
     };
-    match start_command(&state, &caller, requester, DeviceId(id), &body).await {
+    match start_command(&state.pool, &state.profiles, &caller, None, DeviceId(id), request).await {
         Ok(_) => axum::response::Redirect::to(&here).into_response(),
-        Err(error) => error.into_page(),
+        Err(error) => ApiError::from(error).into_page(),
     }
 }
 

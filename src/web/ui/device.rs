@@ -19,16 +19,14 @@ use crate::domain::ids::DeviceId;
 use crate::domain::job::JobState;
 use crate::domain::role::Right;
 use crate::service::data_quality::{DataQuality, device_data_quality};
-use crate::service::jobs::Requester;
+use crate::service::jobs::{latest_command, latest_read, start_read};
 use crate::store::billing::fetch_billing_periods;
 use crate::store::buses::fetch_bus;
-use crate::store::command_jobs::fetch_latest_command_job;
 use crate::store::devices::{DeviceRow, fetch_device};
 use crate::store::events::fetch_device_events;
 use crate::store::load_profile::{fetch_device_interval_minutes, fetch_interval_summary};
-use crate::store::read_jobs::{ReadJobRow, fetch_latest_read_job};
+use crate::store::read_jobs::ReadJobRow;
 use crate::store::readings::{StoredReading, fetch_latest};
-use crate::web::api::reads::start_read;
 use crate::web::auth::Caller;
 use crate::web::error::ApiError;
 use crate::web::state::AppState;
@@ -66,8 +64,8 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
         .and_then(|p| p.iec62056.as_ref())
         .filter(|_| device.iec_address.is_some());
     let (load_profile, load_profile_csv) = load_profile_section(state, id, iec).await?;
-    let read_job = fetch_latest_read_job(&state.pool, id).await?;
-    let command_job = fetch_latest_command_job(&state.pool, id).await?;
+    let read_job = latest_read(&state.pool, &caller, id).await?;
+    let command_job = latest_command(&state.pool, &caller, id).await?;
     Ok(DevicePage {
         user: caller.user,
         id: device.id.0,
@@ -352,12 +350,8 @@ pub async fn post_read_now(
         Ok(caller) => caller,
         Err(response) => return *response,
     };
-    let requester = Requester {
-        user: &caller.user,
-        idempotency_key: None,
-    };
-    match start_read(&state, &caller, requester, DeviceId(id)).await {
+    match start_read(&state.pool, &caller, None, DeviceId(id)).await {
         Ok(_) => axum::response::Redirect::to(&here).into_response(),
-        Err(error) => error.into_page(),
+        Err(error) => ApiError::from(error).into_page(),
     }
 }
