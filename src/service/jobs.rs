@@ -40,14 +40,14 @@ fn invalid(field: impl Into<String>, reason: impl Into<String>) -> JobError {
 
 /// Who asks, and the key that makes a retried request queue nothing new.
 #[derive(Debug, Clone, Copy)]
-pub struct Requester<'a> {
+pub(crate) struct Requester<'a> {
     pub user: &'a str,
     pub idempotency_key: Option<&'a str>,
 }
 
 /// A command as asked: one of the device profile's commands.
 #[derive(Debug, Clone, Copy)]
-pub struct CommandRequest<'a> {
+pub(crate) struct CommandRequest<'a> {
     pub command: &'a str,
     /// One value per register; none for a clock command set to now.
     pub values: Option<&'a [i64]>,
@@ -69,7 +69,7 @@ fn view<T>(job: JobRow, into: impl FnOnce(JobRow) -> Option<T>) -> Result<T, Job
 
 /// Queues an on-demand read of every register group of the device, ahead
 /// of its schedule.
-pub async fn start_read(pool: &PgPool, requester: Requester<'_>, id: DeviceId) -> Result<ReadJobRow, JobError> {
+pub(crate) async fn start_read(pool: &PgPool, requester: Requester<'_>, id: DeviceId) -> Result<ReadJobRow, JobError> {
     let row = device(pool, id).await?;
     let job = NewJob {
         kind: JobKind::ReadNow,
@@ -98,7 +98,7 @@ fn scan_address(field: &str, value: Option<i64>, default: u8) -> Result<u8, JobE
 }
 
 /// Queues a scan of the bus's unit addresses `first..=last` (default 1–247).
-pub async fn start_scan(
+pub(crate) async fn start_scan(
     pool: &PgPool,
     requester: Requester<'_>,
     bus: BusId,
@@ -138,7 +138,7 @@ pub async fn start_scan(
 /// has, broadcast only where allowed, the number of values its registers
 /// take, each 0–65535, and for an address change a free address the
 /// profile accepts.
-pub async fn start_command(
+pub(crate) async fn start_command(
     pool: &PgPool,
     profiles: &ProfileSet,
     requester: Requester<'_>,
