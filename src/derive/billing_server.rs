@@ -21,7 +21,7 @@ use crate::store::events::insert_momentary_event;
 
 /// One round over every device on a scheduled site whose profile keeps no
 /// history. Returns how many periods were stored.
-pub async fn close_server_periods(services: &DeriveServices) -> Result<u64, StoreError> {
+pub(crate) async fn close_server_periods(services: &DeriveServices) -> Result<u64, StoreError> {
     let mut stored = 0;
     for device in fetch_scheduled_devices(&services.pool).await? {
         let Some(profile) = services.profiles.get(&device.profile) else {

@@ -35,7 +35,7 @@ use crate::store::readings::{StoredReading, fetch_latest};
 
 /// Runs over every device with reset times, then every device whose
 /// history shifts; a device that fails is logged and tried again next round.
-pub async fn store_meter_periods(services: &DeriveServices) -> Result<(), StoreError> {
+pub(crate) async fn store_meter_periods(services: &DeriveServices) -> Result<(), StoreError> {
     for device in fetch_devices_with_reset_times(&services.pool).await? {
         if let Err(error) = store_device_periods(services, device).await {
             tracing::warn!(%device, %error, "cannot store the meter's billing periods");

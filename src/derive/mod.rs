@@ -4,10 +4,10 @@
 //! reads its inputs and writes its results through `store`; a pass that
 //! fails is logged and tried again next round, losing nothing.
 
-pub mod billing_server;
+pub(crate) mod billing_server;
 pub mod estimate;
-pub mod meter_periods;
-pub mod profile_from_registers;
+pub(crate) mod meter_periods;
+pub(crate) mod profile_from_registers;
 
 use std::sync::Arc;
 use std::time::Duration;

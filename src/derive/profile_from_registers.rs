@@ -32,7 +32,7 @@ const FIRST_WINDOW_DAYS: i64 = 40;
 /// One round over every enabled Modbus device and each cumulative energy
 /// code it reports (value group D = 8, no billing suffix). Returns how many
 /// intervals were stored.
-pub async fn derive_intervals(services: &DeriveServices) -> Result<u64, StoreError> {
+pub(crate) async fn derive_intervals(services: &DeriveServices) -> Result<u64, StoreError> {
     let mut stored = 0;
     for device in fetch_derivation_devices(&services.pool).await? {
         if device.transport.0.protocol() == Protocol::Iec62056 {

@@ -8,7 +8,7 @@ use serde::Deserialize;
 /// The profile command name of an address change: the device answers on the
 /// value written from then on (TH40C manual, App. E: the answer to the
 /// change already comes from the new address).
-pub const SET_ADDRESS: &str = "set_address";
+pub(crate) const SET_ADDRESS: &str = "set_address";
 
 /// How a clock command lays the meter's local date and time into registers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -1,18 +1,18 @@
 //! Devices: profiles (register maps as data), decoding to readings named by OBIS.
 
-pub mod command;
+pub(crate) mod command;
 pub mod decode;
 pub mod driver;
 pub mod identify;
-pub mod iec;
+pub(crate) mod iec;
 pub mod iec_decode;
 pub mod iec_load_profile;
 pub mod profile;
 mod profile_check;
 pub mod profile_interval;
-pub mod pulse;
+pub(crate) mod pulse;
 pub mod reading;
-pub mod register_group;
+pub(crate) mod register_group;
 pub mod registry;
 pub mod value_type;
 

@@ -18,7 +18,7 @@ use crate::domain::unit::Unit;
 /// What an input counts, as the concentrator's menu names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum PulseUnit {
+pub(crate) enum PulseUnit {
     Pulses,
     KWh,
     Kvarh,
@@ -28,10 +28,10 @@ pub enum PulseUnit {
 }
 
 /// Pulse weights the concentrator offers: 1 pulse = 10^n of the unit, n = -3…3.
-pub const WEIGHTS: [f64; 7] = [0.001, 0.01, 0.1, 1.0, 10.0, 100.0, 1000.0];
+pub(crate) const WEIGHTS: [f64; 7] = [0.001, 0.01, 0.1, 1.0, 10.0, 100.0, 1000.0];
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum PulseError {
+pub(crate) enum PulseError {
     #[error("unit code {0} is not one of 0 (pulses) … 5 (Nm3)")]
     UnitCode(u16),
     #[error("weight code {0} is not one of 0 (0.001) … 6 (1000)")]
@@ -44,7 +44,7 @@ pub enum PulseError {
 
 impl PulseUnit {
     /// The concentrator's code for the unit (register value).
-    pub fn from_code(code: u16) -> Result<PulseUnit, PulseError> {
+    pub(crate) fn from_code(code: u16) -> Result<PulseUnit, PulseError> {
         Ok(match code {
             0 => PulseUnit::Pulses,
             1 => PulseUnit::KWh,
@@ -56,7 +56,7 @@ impl PulseUnit {
         })
     }
 
-    pub fn code(self) -> u16 {
+    pub(crate) fn code(self) -> u16 {
         match self {
             PulseUnit::Pulses => 0,
             PulseUnit::KWh => 1,
@@ -68,11 +68,11 @@ impl PulseUnit {
     }
 
     /// Whether CT and VT ratios apply ("just for energy pulses").
-    pub fn is_energy(self) -> bool {
+    pub(crate) fn is_energy(self) -> bool {
         matches!(self, PulseUnit::KWh | PulseUnit::Kvarh | PulseUnit::KVAh)
     }
 
-    pub fn unit(self) -> Unit {
+    pub(crate) fn unit(self) -> Unit {
         match self {
             PulseUnit::Pulses => Unit::Pulses,
             PulseUnit::KWh => Unit::KWh,
@@ -89,7 +89,7 @@ impl PulseUnit {
     /// metering conditions, `7-3:13.0.0` converted to normal conditions);
     /// a bare pulse count has no standard code and takes the
     /// manufacturer-specific `0-3:96.128.0`.
-    pub fn obis(self, input: u8) -> ObisCode {
+    pub(crate) fn obis(self, input: u8) -> ObisCode {
         let text = match self {
             PulseUnit::KWh => format!("1-{input}:1.8.0"),
             PulseUnit::Kvarh => format!("1-{input}:3.8.0"),
@@ -104,7 +104,7 @@ impl PulseUnit {
 
 /// An input's configuration as read from the concentrator.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PulseInput {
+pub(crate) struct PulseInput {
     pub unit: PulseUnit,
     /// Units per pulse.
     pub weight: f64,
@@ -115,7 +115,12 @@ pub struct PulseInput {
 
 impl PulseInput {
     /// Builds an input from its registers: unit code, weight code, CT, VT×10.
-    pub fn from_registers(unit: u16, weight: u16, ct_ratio: u16, vt_ratio_x10: u16) -> Result<PulseInput, PulseError> {
+    pub(crate) fn from_registers(
+        unit: u16,
+        weight: u16,
+        ct_ratio: u16,
+        vt_ratio_x10: u16,
+    ) -> Result<PulseInput, PulseError> {
         let unit = PulseUnit::from_code(unit)?;
         let weight = *WEIGHTS.get(usize::from(weight)).ok_or(PulseError::WeightCode(weight))?;
         if unit.is_energy() {
@@ -135,7 +140,7 @@ impl PulseInput {
     }
 
     /// What one pulse is worth in the input's unit.
-    pub fn per_pulse(&self) -> f64 {
+    pub(crate) fn per_pulse(&self) -> f64 {
         if self.unit.is_energy() {
             self.weight * f64::from(self.ct_ratio) * f64::from(self.vt_ratio_x10) / 10.0
         } else {
@@ -144,7 +149,8 @@ impl PulseInput {
     }
 
     /// Engineering value of a pulse count: pulses × weight × CT × VT.
-    pub fn value(&self, pulses: u32) -> f64 {
+    #[cfg(test)]
+    pub(crate) fn value(&self, pulses: u32) -> f64 {
         f64::from(pulses) * self.per_pulse()
     }
 }
@@ -152,12 +158,13 @@ impl PulseInput {
 /// Pulses counted between two readings of a 32-bit counter that may have
 /// wrapped past 2³² − 1 in between (at most once: the poll period is far
 /// shorter than a wrap). Never negative.
-pub fn pulses_between(earlier: u32, later: u32) -> u64 {
+#[cfg(test)]
+pub(crate) fn pulses_between(earlier: u32, later: u32) -> u64 {
     u64::from(later.wrapping_sub(earlier))
 }
 
 /// The input mode that turns inputs 7–10 into GME SØ tariff sources.
-pub const MODE_GME_S0: f64 = 3.0;
+pub(crate) const MODE_GME_S0: f64 = 3.0;
 /// GME SØ: inputs 7, 8, 9, 10 carry +A, −A, +R, −R: OBIS value group C 1–4.
 const GME_INPUTS: [(u8, u8); 4] = [(7, 1), (8, 2), (9, 3), (10, 4)];
 
@@ -165,7 +172,7 @@ const GME_INPUTS: [(u8, u8); 4] = [(7, 1), (8, 2), (9, 3), (10, 4)];
 /// (`0-n:96.129.0` counts and each input's unit, weight, CT and VT codes, as
 /// laid out in `profiles/pulse-concentrator.toml`). Returns the readings and
 /// the inputs whose configuration is out of range, by reason.
-pub fn derive(raw: &[Reading], inputs: u8) -> (Vec<Reading>, Vec<String>) {
+pub(crate) fn derive(raw: &[Reading], inputs: u8) -> (Vec<Reading>, Vec<String>) {
     let by_code: HashMap<String, &Reading> = raw.iter().map(|r| (r.obis.to_string(), r)).collect();
     let get = |text: String| by_code.get(&text).copied();
     let gme = get("0-0:96.134.0".to_owned()).is_some_and(|mode| mode.value == MODE_GME_S0);
@@ -243,7 +250,7 @@ pub fn derive(raw: &[Reading], inputs: u8) -> (Vec<Reading>, Vec<String>) {
 /// (the poll period is far shorter than a wrap); a smaller drop is a reset
 /// (over RS485 or the front panel) and is reported, not hidden.
 #[derive(Debug, Clone, Default)]
-pub struct Continuity {
+pub(crate) struct Continuity {
     /// Per raw code: the last count the device showed, and wraps seen so far.
     counters: HashMap<String, (u32, u64)>,
 }
@@ -258,7 +265,7 @@ const WRAP: u64 = 1 << 32;
 impl Continuity {
     /// Starts from the counts stored before (continuous values), so a
     /// restart of the head-end does not lose the wraps already counted.
-    pub fn from_stored(stored: impl IntoIterator<Item = (ObisCode, f64)>) -> Continuity {
+    pub(crate) fn from_stored(stored: impl IntoIterator<Item = (ObisCode, f64)>) -> Continuity {
         let counters = stored
             .into_iter()
             .filter(|(code, value)| is_counter(code) && *value >= 0.0)
@@ -273,7 +280,7 @@ impl Continuity {
     /// Turns the device's counts in `readings` into continuous counts.
     /// Returns the codes whose counter wrapped, and those whose counter went
     /// back without wrapping (a reset).
-    pub fn apply(&mut self, readings: &mut [Reading]) -> Changes {
+    pub(crate) fn apply(&mut self, readings: &mut [Reading]) -> Changes {
         let mut changes = Changes::default();
         for reading in readings.iter_mut().filter(|r| is_counter(&r.obis)) {
             let count = reading.value.clamp(0.0, u32::MAX.into()) as u32;
@@ -297,7 +304,7 @@ impl Continuity {
 
 /// Counters that wrapped or were reset in one read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Changes {
+pub(crate) struct Changes {
     pub wrapped: Vec<String>,
     pub reset: Vec<String>,
 }

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, sqlx::Type)]
 #[serde(rename_all = "snake_case")]
 #[sqlx(type_name = "text", rename_all = "snake_case")]
-pub enum JobKind {
+pub(crate) enum JobKind {
     /// Read every register group of a device now, ahead of its schedule.
     ReadNow,
     /// Probe a range of unit addresses of a bus.
@@ -17,22 +17,12 @@ pub enum JobKind {
     Command,
 }
 
-impl JobKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobKind::ReadNow => "read_now",
-            JobKind::Scan => "scan",
-            JobKind::Command => "command",
-        }
-    }
-}
-
 /// Where a job is. `queued` until the bus's worker claims it, `running`
 /// from then on, and one of the three ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, sqlx::Type)]
 #[serde(rename_all = "snake_case")]
 #[sqlx(type_name = "text", rename_all = "snake_case")]
-pub enum JobState {
+pub(crate) enum JobState {
     Queued,
     Running,
     Succeeded,
@@ -41,7 +31,7 @@ pub enum JobState {
 }
 
 impl JobState {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             JobState::Queued => "queued",
             JobState::Running => "running",
@@ -52,7 +42,7 @@ impl JobState {
     }
 
     /// Whether the job is still to be done or under way.
-    pub fn is_pending(self) -> bool {
+    pub(crate) fn is_pending(self) -> bool {
         matches!(self, JobState::Queued | JobState::Running)
     }
 }
@@ -102,9 +92,8 @@ mod tests {
         let spelt = |value: serde_json::Value| value.as_str().unwrap().to_owned();
         assert_eq!(
             kinds.map(|kind| spelt(serde_json::to_value(kind).unwrap())),
-            kinds.map(|kind| kind.as_str().to_owned())
+            ["read_now", "scan", "command"].map(str::to_owned)
         );
-        assert_eq!(kinds.map(JobKind::as_str), ["read_now", "scan", "command"]);
         assert_eq!(
             states.map(|state| spelt(serde_json::to_value(state).unwrap())),
             states.map(|state| state.as_str().to_owned())

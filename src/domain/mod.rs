@@ -8,7 +8,7 @@ pub mod clock;
 mod column;
 pub mod event;
 pub mod ids;
-pub mod job;
+pub(crate) mod job;
 pub mod obis;
 pub mod quality;
 pub mod role;

@@ -10,7 +10,7 @@ use chrono_tz::Tz;
 /// hour `hour` local time in `zone`. A local hour skipped by a DST change
 /// gives the first instant after the gap; an ambiguous one (clocks set back)
 /// gives the earlier, so a period never closes twice.
-pub fn instants(day: u32, hour: u32, zone: Tz, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+pub(crate) fn instants(day: u32, hour: u32, zone: Tz, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<DateTime<Utc>> {
     let mut out = Vec::new();
     if from >= to {
         return out;
@@ -37,7 +37,7 @@ pub fn instants(day: u32, hour: u32, zone: Tz, from: DateTime<Utc>, to: DateTime
 /// The `count` latest instants of the schedule at or before `at`, newest
 /// first: where a meter that resets on this schedule put its last `count`
 /// resets, seen at `at`.
-pub fn instants_back(day: u32, hour: u32, zone: Tz, at: DateTime<Utc>, count: usize) -> Vec<DateTime<Utc>> {
+pub(crate) fn instants_back(day: u32, hour: u32, zone: Tz, at: DateTime<Utc>, count: usize) -> Vec<DateTime<Utc>> {
     // One instant a month: `count` + 1 months of 31 days hold them all.
     let months = i64::try_from(count).unwrap_or(i64::MAX / 64).saturating_add(1);
     let from = at - Duration::days(31 * months);
@@ -73,7 +73,7 @@ fn previous_month(year: i32, month: u32) -> (i32, u32) {
 
 /// The value at `at` on the straight line between two reads of a
 /// cumulative register (`t0 <= at <= t1`).
-pub fn interpolate((t0, v0): (DateTime<Utc>, f64), (t1, v1): (DateTime<Utc>, f64), at: DateTime<Utc>) -> f64 {
+pub(crate) fn interpolate((t0, v0): (DateTime<Utc>, f64), (t1, v1): (DateTime<Utc>, f64), at: DateTime<Utc>) -> f64 {
     let span = (t1 - t0).num_milliseconds();
     if span <= 0 {
         return v0;

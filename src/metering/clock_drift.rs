@@ -15,7 +15,7 @@ use crate::domain::quality::Quality;
 /// mean the occurrence nearer the server's time (the smaller |drift|), so a
 /// correct meter is never reported an hour off. A wall time that does not
 /// exist (the spring-forward gap) cannot be compared: `None`.
-pub fn clock_drift_seconds(meter: NaiveDateTime, zone: Tz, server: DateTime<Utc>) -> Option<i64> {
+pub(crate) fn clock_drift_seconds(meter: NaiveDateTime, zone: Tz, server: DateTime<Utc>) -> Option<i64> {
     let drift = |local: DateTime<Tz>| (local.with_timezone(&Utc) - server).num_seconds();
     zone.from_local_datetime(&meter)
         .earliest()
@@ -27,7 +27,7 @@ pub fn clock_drift_seconds(meter: NaiveDateTime, zone: Tz, server: DateTime<Utc>
 
 /// Whether `at` lies in one of the spans a meter's clock was known to be
 /// off (`clock_drift` events: start, and clear time or `None` while open).
-pub fn in_drift(at: DateTime<Utc>, drifts: &[(DateTime<Utc>, Option<DateTime<Utc>>)]) -> bool {
+pub(crate) fn in_drift(at: DateTime<Utc>, drifts: &[(DateTime<Utc>, Option<DateTime<Utc>>)]) -> bool {
     drifts
         .iter()
         .any(|(from, until)| *from <= at && until.is_none_or(|until| at < until))
@@ -38,7 +38,7 @@ pub fn in_drift(at: DateTime<Utc>, drifts: &[(DateTime<Utc>, Option<DateTime<Utc
 /// read that found the drift to the read that found the clock right again,
 /// `None` while still open). Such an interval may belong to another quarter
 /// hour than its time stamp says.
-pub fn flag_clock_uncertain(intervals: &mut [Interval], drifts: &[(DateTime<Utc>, Option<DateTime<Utc>>)]) {
+pub(crate) fn flag_clock_uncertain(intervals: &mut [Interval], drifts: &[(DateTime<Utc>, Option<DateTime<Utc>>)]) {
     for interval in intervals {
         let end = interval.start + Duration::minutes(i64::from(interval.minutes));
         let overlaps = drifts

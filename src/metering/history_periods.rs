@@ -30,7 +30,7 @@ use crate::metering::billing::{BillingPeriod, BillingRegister};
 use crate::metering::billing_schedule::instants_back;
 
 /// OBIS code of the meter's count of billing resets.
-pub const RESET_COUNT: &str = "0-0:0.1.0";
+pub(crate) const RESET_COUNT: &str = "0-0:0.1.0";
 
 /// OBIS code (without suffix) of the time a history set was closed.
 const RESET_TIME: &str = "0-0:0.1.2";
@@ -45,11 +45,11 @@ const TH40C_SETS: std::ops::RangeInclusive<u8> = 1..=16;
 
 /// The TH40C's factory billing schedule: "il primo giorno di ogni mese alle
 /// ore 00:00" (manual, billing reset), day 1 at hour 0.
-pub const FACTORY_SCHEDULE: (u32, u32) = (1, 0);
+pub(crate) const FACTORY_SCHEDULE: (u32, u32) = (1, 0);
 
 /// When a meter resets: day 1–28 and hour of each month, local time in `zone`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ResetSchedule {
+pub(crate) struct ResetSchedule {
     pub day: u32,
     pub hour: u32,
     pub zone: Tz,
@@ -57,7 +57,7 @@ pub struct ResetSchedule {
 
 /// One latest value of a device, as stored.
 #[derive(Debug, Clone, PartialEq)]
-pub struct MeterValue {
+pub(crate) struct MeterValue {
     pub obis: ObisCode,
     pub value: f64,
     pub unit: Unit,
@@ -71,7 +71,7 @@ pub struct MeterValue {
 /// count of set N is the meter's count less the resets after it
 /// (`0-0:0.1.0` − (N − 101) on an A1000), so the latest set carries the
 /// current count.
-pub fn periods_from_history(values: &[MeterValue]) -> Vec<BillingPeriod> {
+pub(crate) fn periods_from_history(values: &[MeterValue]) -> Vec<BillingPeriod> {
     let count = values
         .iter()
         .find(|v| v.obis.to_string() == RESET_COUNT)
@@ -108,7 +108,7 @@ pub fn periods_from_history(values: &[MeterValue]) -> Vec<BillingPeriod> {
 /// The energies of the last reset (`*1`, value group D = 8) of a meter
 /// without reset times: the values whose change shows a history shift.
 /// Empty for a meter that reports reset times (it is read by those).
-pub fn shift_codes(values: &[MeterValue]) -> Vec<(ObisCode, f64)> {
+pub(crate) fn shift_codes(values: &[MeterValue]) -> Vec<(ObisCode, f64)> {
     if has_reset_times(values) {
         return Vec::new();
     }
@@ -131,7 +131,7 @@ fn has_reset_times(values: &[MeterValue]) -> bool {
 /// `schedule` at or before then. A period holds the set's energies (D = 8)
 /// and maximum demands (D = 6, with their times) under their current codes;
 /// the TH40C's other `*X` codes count events of period X and are left out.
-pub fn periods_from_shift(
+pub(crate) fn periods_from_shift(
     values: &[MeterValue],
     shift_seen: DateTime<Utc>,
     schedule: &ResetSchedule,

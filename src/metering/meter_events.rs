@@ -19,21 +19,21 @@ use chrono::{DateTime, Utc};
 
 /// The latest occurrence as the meter reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Reported {
+pub(crate) struct Reported {
     pub start: DateTime<Utc>,
     pub stop: Option<DateTime<Utc>>,
 }
 
 /// The latest event of the code as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stored {
+pub(crate) struct Stored {
     pub started_at: DateTime<Utc>,
     pub cleared_at: Option<DateTime<Utc>>,
 }
 
 /// What to write to the event log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventChange {
+pub(crate) enum EventChange {
     /// Clear the open event of the code at this instant.
     Clear(DateTime<Utc>),
     /// Store a new occurrence, cleared when `cleared_at` is known.
@@ -45,7 +45,7 @@ pub enum EventChange {
 
 /// The changes that bring the stored log in line with what the meter
 /// reports, in the order to apply them.
-pub fn reconcile(reported: Reported, stored: Option<Stored>) -> Vec<EventChange> {
+pub(crate) fn reconcile(reported: Reported, stored: Option<Stored>) -> Vec<EventChange> {
     let stop = reported.stop.filter(|stop| *stop >= reported.start);
     match stored {
         Some(last) if reported.start < last.started_at => Vec::new(),

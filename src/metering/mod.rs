@@ -3,12 +3,12 @@
 //! calendars; no I/O, so every result can be recomputed for any past period.
 
 pub mod billing;
-pub mod billing_schedule;
-pub mod clock_drift;
+pub(crate) mod billing_schedule;
+pub(crate) mod clock_drift;
 pub mod data_quality;
 pub mod estimate;
 pub mod gaps;
-pub mod history_periods;
-pub mod meter_events;
+pub(crate) mod history_periods;
+pub(crate) mod meter_events;
 pub mod register_deltas;
-pub mod validation;
+pub(crate) mod validation;

@@ -67,7 +67,13 @@ fn energy_unit_in_wh(unit: Unit) -> Option<f64> {
 /// `quality` with `spike` added when `value` exceeds what `limits` allow
 /// over `minutes`; unchanged where there are no limits or the unit is not
 /// an energy.
-pub fn flag_spike(limits: Option<&PhysicalLimits>, minutes: u32, unit: Unit, value: f64, quality: Quality) -> Quality {
+pub(crate) fn flag_spike(
+    limits: Option<&PhysicalLimits>,
+    minutes: u32,
+    unit: Unit,
+    value: f64,
+    quality: Quality,
+) -> Quality {
     match limits.and_then(|limits| limits.max_energy(minutes, unit)) {
         Some(max) if value > max => quality.with(Quality::SPIKE),
         _ => quality,
@@ -75,7 +81,7 @@ pub fn flag_spike(limits: Option<&PhysicalLimits>, minutes: u32, unit: Unit, val
 }
 
 /// Flags the spikes among intervals read from a meter's own load profile.
-pub fn flag_interval_spikes(limits: Option<&PhysicalLimits>, intervals: &mut [Interval]) {
+pub(crate) fn flag_interval_spikes(limits: Option<&PhysicalLimits>, intervals: &mut [Interval]) {
     for interval in intervals {
         interval.quality = flag_spike(
             limits,

@@ -32,4 +32,4 @@ pub struct Write {
 }
 
 /// How many jobs may wait in a worker's inbox.
-pub const QUEUE: usize = 16;
+pub(crate) const QUEUE: usize = 16;

@@ -28,19 +28,19 @@ use crate::store::jobs::{CLAIM_BATCH, JobListener, JobRow, claim_jobs, update_in
 use crate::store::scans::ScanParameters;
 
 /// How often a claimer looks for jobs without being told of one.
-pub const LOOK_EVERY: Duration = Duration::from_secs(1);
+pub(crate) const LOOK_EVERY: Duration = Duration::from_secs(1);
 /// How long to wait before listening again after the listener failed.
 const RELISTEN_AFTER: Duration = Duration::from_secs(2);
 
 /// The wake-up of every claimer of this instance, by bus.
 #[derive(Debug, Default)]
-pub struct JobWakers {
+pub(crate) struct JobWakers {
     wakers: Mutex<HashMap<BusId, Arc<Notify>>>,
 }
 
 impl JobWakers {
     /// The wake-up of a bus's claimer.
-    pub fn register(&self, bus: BusId) -> Arc<Notify> {
+    pub(crate) fn register(&self, bus: BusId) -> Arc<Notify> {
         let mut wakers = self.wakers.lock().expect("wakers lock");
         Arc::clone(wakers.entry(bus).or_default())
     }
@@ -53,7 +53,11 @@ impl JobWakers {
 }
 
 /// Listens for new jobs and wakes their bus's claimer, until `shutdown`.
-pub fn spawn_job_listener(pool: PgPool, wakers: Arc<JobWakers>, shutdown: Shutdown) -> tokio::task::JoinHandle<()> {
+pub(crate) fn spawn_job_listener(
+    pool: PgPool,
+    wakers: Arc<JobWakers>,
+    shutdown: Shutdown,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             let listened = async {
@@ -83,7 +87,7 @@ pub fn spawn_job_listener(pool: PgPool, wakers: Arc<JobWakers>, shutdown: Shutdo
 
 /// Claims the bus's jobs for its worker until `shutdown` fires or the
 /// worker's inbox closes.
-pub async fn run_claimer(
+pub(crate) async fn run_claimer(
     pool: PgPool,
     bus: BusId,
     inbox: mpsc::Sender<BusCommand>,

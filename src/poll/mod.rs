@@ -3,20 +3,20 @@
 //! reach a worker through its bus's claimer; ingest writes what they read
 //! in batches.
 
-pub mod clock_check;
-pub mod command;
+pub(crate) mod clock_check;
+pub(crate) mod command;
 pub mod context;
-pub mod history;
-pub mod jobs;
-pub mod link_stats;
-pub mod meter_events;
+pub(crate) mod history;
+pub(crate) mod jobs;
+pub(crate) mod link_stats;
+pub(crate) mod meter_events;
 pub mod outbox;
-pub mod read;
-pub mod runtime;
-pub mod scan;
-pub mod schedule;
+pub(crate) mod read;
+pub(crate) mod runtime;
+pub(crate) mod scan;
+pub(crate) mod schedule;
 pub mod stats;
-pub mod status;
-pub mod supervisor;
+pub(crate) mod status;
+pub(crate) mod supervisor;
 pub mod worker;
-pub mod write;
+pub(crate) mod write;

@@ -3,7 +3,7 @@
 use crate::store::scans::Found;
 
 #[derive(Debug, Clone)]
-pub struct ScanProgress {
+pub(crate) struct ScanProgress {
     pub job: i64,
     pub next: u8,
     pub last: u8,
@@ -12,7 +12,7 @@ pub struct ScanProgress {
 }
 
 impl ScanProgress {
-    pub fn new(job: i64, first: u8, last: u8) -> ScanProgress {
+    pub(crate) fn new(job: i64, first: u8, last: u8) -> ScanProgress {
         ScanProgress {
             job,
             next: first,
@@ -22,7 +22,7 @@ impl ScanProgress {
         }
     }
 
-    pub fn is_done(&self) -> bool {
+    pub(crate) fn is_done(&self) -> bool {
         self.next > self.last || self.next == 0
     }
 }

@@ -15,14 +15,14 @@ use crate::device::profile::RegisterGroup;
 use crate::domain::ids::DeviceId;
 
 /// Attempts per scheduled read before it counts as a failed poll.
-pub const ATTEMPTS: u32 = 3;
+pub(crate) const ATTEMPTS: u32 = 3;
 /// Delay before a retry.
-pub const RETRY_DELAY: Duration = Duration::from_millis(500);
+pub(crate) const RETRY_DELAY: Duration = Duration::from_millis(500);
 /// Longest wait between polls of a silent device.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
+pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Task {
+pub(crate) struct Task {
     pub device: DeviceId,
     pub group: RegisterGroup,
     pub period: Duration,
@@ -34,13 +34,13 @@ pub struct Task {
 }
 
 #[derive(Debug, Default)]
-pub struct Schedule {
+pub(crate) struct Schedule {
     tasks: Vec<Task>,
 }
 
 impl Schedule {
     /// Adds a read, first due at `first_due`.
-    pub fn add(&mut self, device: DeviceId, group: RegisterGroup, period: Duration, first_due: Instant) {
+    pub(crate) fn add(&mut self, device: DeviceId, group: RegisterGroup, period: Duration, first_due: Instant) {
         self.tasks.push(Task {
             device,
             group,
@@ -51,12 +51,8 @@ impl Schedule {
         });
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.tasks.is_empty()
-    }
-
     /// When the next read falls due.
-    pub fn next_due(&self) -> Option<Instant> {
+    pub(crate) fn next_due(&self) -> Option<Instant> {
         self.tasks.iter().map(|task| task.due).min()
     }
 
@@ -66,7 +62,7 @@ impl Schedule {
     /// order of [`RegisterGroup`]), so a due history read never overtakes a
     /// due energy or real-time one; then the one waiting longest, then the
     /// lower device id; when none is due yet, the one due first.
-    pub fn next(&self, now: Instant) -> Option<&Task> {
+    pub(crate) fn next(&self, now: Instant) -> Option<&Task> {
         let due = self
             .tasks
             .iter()
@@ -81,7 +77,7 @@ impl Schedule {
 
     /// Records a successful read at `now`: next due one period after the
     /// slot it served, or one period from now if it ran late by more than a period.
-    pub fn succeeded(&mut self, device: DeviceId, group: RegisterGroup, now: Instant) {
+    pub(crate) fn succeeded(&mut self, device: DeviceId, group: RegisterGroup, now: Instant) {
         if let Some(task) = self.find(device, group) {
             task.failed_attempts = 0;
             task.failed_polls = 0;
@@ -92,7 +88,7 @@ impl Schedule {
 
     /// Records a failed attempt. Returns true when the read has used its
     /// attempts (a failed poll).
-    pub fn failed(&mut self, device: DeviceId, group: RegisterGroup, now: Instant) -> bool {
+    pub(crate) fn failed(&mut self, device: DeviceId, group: RegisterGroup, now: Instant) -> bool {
         let Some(task) = self.find(device, group) else {
             return false;
         };

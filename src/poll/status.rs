@@ -9,7 +9,7 @@ use crate::store::devices::DeviceStatus;
 
 /// A change worth an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transition {
+pub(crate) enum Transition {
     /// The device stopped answering (`comm_lost`).
     Lost,
     /// It answers again (`comm_restored`).
@@ -17,16 +17,16 @@ pub enum Transition {
 }
 
 #[derive(Debug, Clone)]
-pub struct Tracker {
+pub(crate) struct Tracker {
     pub status: DeviceStatus,
 }
 
 impl Tracker {
-    pub fn new(status: DeviceStatus) -> Tracker {
+    pub(crate) fn new(status: DeviceStatus) -> Tracker {
         Tracker { status }
     }
 
-    pub fn success(&mut self, at: DateTime<Utc>) -> Option<Transition> {
+    pub(crate) fn success(&mut self, at: DateTime<Utc>) -> Option<Transition> {
         let was = self.status.state;
         self.status = DeviceStatus {
             state: DeviceState::Online,
@@ -40,7 +40,7 @@ impl Tracker {
 
     /// A failed request. The device turns `unreachable` once a whole read has
     /// used its attempts ([`ATTEMPTS`] failures in a row).
-    pub fn failure(&mut self, at: DateTime<Utc>, error: String) -> Option<Transition> {
+    pub(crate) fn failure(&mut self, at: DateTime<Utc>, error: String) -> Option<Transition> {
         let was = self.status.state;
         self.status.consecutive_failures += 1;
         self.status.last_attempt_at = at;

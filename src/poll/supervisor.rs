@@ -27,7 +27,7 @@ use crate::store::devices::{DeviceLimits, DeviceRow, DeviceStatus, fetch_devices
 
 /// Polling settings.
 #[derive(Debug, Clone)]
-pub struct PollSettings {
+pub(crate) struct PollSettings {
     /// How long to wait for an answer.
     pub request_timeout: Duration,
     /// How often to look for configuration changes in the database.
@@ -59,7 +59,7 @@ struct RunningBus {
 
 /// Starts polling; returns when `shutdown` fires and every worker and
 /// the ingest have finished.
-pub async fn run_poller(
+pub(crate) async fn run_poller(
     pool: PgPool,
     profiles: Arc<ProfileSet>,
     settings: PollSettings,

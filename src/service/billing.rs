@@ -11,7 +11,7 @@ use crate::metering::billing::BillingPeriod;
 use crate::store::billing::fetch_billing_periods;
 
 /// The device's billing periods, newest first.
-pub async fn billing_periods(
+pub(crate) async fn billing_periods(
     pool: &PgPool,
     caller: &Caller,
     device: DeviceId,

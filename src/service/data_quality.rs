@@ -15,11 +15,11 @@ use crate::metering::register_deltas::day_start;
 use crate::store::data_quality::{fetch_interval_starts, fetch_quality_device};
 
 /// Calendar months summarised when no start is asked for.
-pub const DEFAULT_MONTHS: u32 = 12;
+pub(crate) const DEFAULT_MONTHS: u32 = 12;
 
 /// One local month.
 #[derive(Debug, Clone)]
-pub struct MonthSummary {
+pub(crate) struct MonthSummary {
     /// `YYYY-MM` in the site's zone.
     pub month: String,
     pub expected: u64,
@@ -33,7 +33,7 @@ pub struct MonthSummary {
 }
 
 #[derive(Debug, Clone)]
-pub struct DataQuality {
+pub(crate) struct DataQuality {
     /// The interval length `expected` is counted on: the meter's own
     /// load-profile period for a meter read over IEC 62056-21, else the
     /// device's configured length.
@@ -71,7 +71,7 @@ fn months_before(to: DateTime<Utc>, zone: Tz, months: u32) -> DateTime<Utc> {
 /// A device's data quality over `[from, to)` (`to` default `now`; `from`
 /// default the [`DEFAULT_MONTHS`] calendar months up to `to`), the window
 /// checked as a load profile's is.
-pub async fn data_quality(
+pub(crate) async fn data_quality(
     pool: &PgPool,
     profiles: &ProfileSet,
     caller: &Caller,

@@ -23,12 +23,12 @@ use crate::store::read_jobs::{ReadJobRow, fetch_latest_read_job, fetch_read_job}
 use crate::store::scans::{ScanParameters, ScanRow, fetch_latest_scan, fetch_scan};
 
 /// Jobs one page lists by default, and at most.
-pub const DEFAULT_JOB_LIMIT: i64 = 50;
-pub const MAX_JOB_LIMIT: i64 = 500;
+pub(crate) const DEFAULT_JOB_LIMIT: i64 = 50;
+pub(crate) const MAX_JOB_LIMIT: i64 = 500;
 
 /// A scan as asked: the unit addresses to probe, 1–247 each.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct ScanRequest {
+pub(crate) struct ScanRequest {
     /// First unit address (default 1).
     pub first_address: Option<i64>,
     /// Last unit address (default 247).
@@ -37,7 +37,7 @@ pub struct ScanRequest {
 
 /// A command as asked: one of the device profile's commands.
 #[derive(Debug, Clone, Copy)]
-pub struct CommandRequest<'a> {
+pub(crate) struct CommandRequest<'a> {
     pub command: &'a str,
     /// One value per register; none for a clock command set to now.
     pub values: Option<&'a [i64]>,
@@ -54,7 +54,7 @@ fn view<T>(job: JobRow, into: impl FnOnce(JobRow) -> Option<T>) -> Result<T, Ser
 /// Queues an on-demand read of every register group of the device, ahead
 /// of its schedule (operator). A key the caller already used for a read
 /// returns that read and queues nothing.
-pub async fn start_read(
+pub(crate) async fn start_read(
     pool: &PgPool,
     caller: &Caller,
     idempotency_key: Option<&str>,
@@ -89,7 +89,7 @@ fn scan_address(field: &str, value: Option<i64>, default: u8) -> Result<u8, Serv
 }
 
 /// Queues a scan of the bus's unit addresses `first..=last` (engineer).
-pub async fn start_scan(
+pub(crate) async fn start_scan(
     pool: &PgPool,
     caller: &Caller,
     idempotency_key: Option<&str>,
@@ -130,7 +130,7 @@ pub async fn start_scan(
 /// command it has, broadcast only where allowed, the number of values its
 /// registers take, each 0–65535, and for an address change a free address
 /// the profile accepts.
-pub async fn start_command(
+pub(crate) async fn start_command(
     pool: &PgPool,
     profiles: &ProfileSet,
     caller: &Caller,
@@ -251,7 +251,7 @@ async fn check_command(
 }
 
 /// An on-demand read by id.
-pub async fn get_read(pool: &PgPool, caller: &Caller, id: i64) -> Result<ReadJobRow, ServiceError> {
+pub(crate) async fn get_read(pool: &PgPool, caller: &Caller, id: i64) -> Result<ReadJobRow, ServiceError> {
     caller.require(Right::Read)?;
     fetch_read_job(pool, id)
         .await?
@@ -259,7 +259,7 @@ pub async fn get_read(pool: &PgPool, caller: &Caller, id: i64) -> Result<ReadJob
 }
 
 /// A scan by id.
-pub async fn get_scan(pool: &PgPool, caller: &Caller, id: i64) -> Result<ScanRow, ServiceError> {
+pub(crate) async fn get_scan(pool: &PgPool, caller: &Caller, id: i64) -> Result<ScanRow, ServiceError> {
     caller.require(Right::Read)?;
     fetch_scan(pool, id)
         .await?
@@ -267,7 +267,7 @@ pub async fn get_scan(pool: &PgPool, caller: &Caller, id: i64) -> Result<ScanRow
 }
 
 /// A command by id.
-pub async fn get_command(pool: &PgPool, caller: &Caller, id: i64) -> Result<CommandJobRow, ServiceError> {
+pub(crate) async fn get_command(pool: &PgPool, caller: &Caller, id: i64) -> Result<CommandJobRow, ServiceError> {
     caller.require(Right::Read)?;
     fetch_command_job(pool, id)
         .await?
@@ -275,7 +275,7 @@ pub async fn get_command(pool: &PgPool, caller: &Caller, id: i64) -> Result<Comm
 }
 
 /// A job of any kind by id.
-pub async fn get_job(pool: &PgPool, caller: &Caller, id: i64) -> Result<JobRow, ServiceError> {
+pub(crate) async fn get_job(pool: &PgPool, caller: &Caller, id: i64) -> Result<JobRow, ServiceError> {
     caller.require(Right::Read)?;
     fetch_job(pool, id)
         .await?
@@ -283,13 +283,17 @@ pub async fn get_job(pool: &PgPool, caller: &Caller, id: i64) -> Result<JobRow, 
 }
 
 /// The device's latest on-demand read, if any.
-pub async fn latest_read(pool: &PgPool, caller: &Caller, device: DeviceId) -> Result<Option<ReadJobRow>, ServiceError> {
+pub(crate) async fn latest_read(
+    pool: &PgPool,
+    caller: &Caller,
+    device: DeviceId,
+) -> Result<Option<ReadJobRow>, ServiceError> {
     caller.require(Right::Read)?;
     Ok(fetch_latest_read_job(pool, device).await?)
 }
 
 /// The device's latest command, if any.
-pub async fn latest_command(
+pub(crate) async fn latest_command(
     pool: &PgPool,
     caller: &Caller,
     device: DeviceId,
@@ -299,7 +303,7 @@ pub async fn latest_command(
 }
 
 /// The bus's latest scan, if any.
-pub async fn latest_scan(pool: &PgPool, caller: &Caller, bus: BusId) -> Result<Option<ScanRow>, ServiceError> {
+pub(crate) async fn latest_scan(pool: &PgPool, caller: &Caller, bus: BusId) -> Result<Option<ScanRow>, ServiceError> {
     caller.require(Right::Read)?;
     Ok(fetch_latest_scan(pool, bus).await?)
 }
@@ -307,7 +311,7 @@ pub async fn latest_scan(pool: &PgPool, caller: &Caller, bus: BusId) -> Result<O
 /// The jobs to list as a caller asks (query parameters); empty text is no
 /// filter.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct JobSelection<'a> {
+pub(crate) struct JobSelection<'a> {
     /// `read_now`, `scan` or `command`.
     pub kind: Option<&'a str>,
     /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
@@ -322,7 +326,7 @@ pub struct JobSelection<'a> {
 
 /// One page of jobs, newest first.
 #[derive(Debug)]
-pub struct JobPage {
+pub(crate) struct JobPage {
     pub jobs: Vec<JobRow>,
     /// What to pass as `cursor` for the next page; `None` on the last page.
     pub next_cursor: Option<String>,
@@ -356,7 +360,11 @@ fn decode_cursor(cursor: &str) -> Result<i64, ServiceError> {
 
 /// Jobs matching the selection, newest first, a page at a time; a
 /// malformed filter, limit or cursor is named.
-pub async fn list_jobs(pool: &PgPool, caller: &Caller, selection: &JobSelection<'_>) -> Result<JobPage, ServiceError> {
+pub(crate) async fn list_jobs(
+    pool: &PgPool,
+    caller: &Caller,
+    selection: &JobSelection<'_>,
+) -> Result<JobPage, ServiceError> {
     caller.require(Right::Read)?;
     let filter = JobFilter {
         kind: parse("kind", selection.kind, "read_now, scan, command")?,

@@ -13,11 +13,11 @@ use crate::store::profile_corrections::{IntervalVersion, fetch_interval_versions
 
 /// The longest window one request may ask for: a year of 15-minute
 /// intervals of a few channels is still an answer a client can hold.
-pub const MAX_DAYS: i64 = 366;
+pub(crate) const MAX_DAYS: i64 = 366;
 
 /// The intervals of a window.
 #[derive(Debug)]
-pub struct LoadProfile {
+pub(crate) struct LoadProfile {
     /// Length of the intervals: the first interval's, or the device's
     /// configured length when there are none.
     pub interval_minutes: i32,
@@ -48,7 +48,7 @@ pub(crate) async fn configured_interval_minutes(pool: &PgPool, device: DeviceId)
 
 /// The newest version of each interval over `[from, to)` (`to` default
 /// `now`, `from` default a day before `to`), of one channel or all.
-pub async fn load_profile(
+pub(crate) async fn load_profile(
     pool: &PgPool,
     caller: &Caller,
     device: DeviceId,
@@ -70,7 +70,7 @@ pub async fn load_profile(
 
 /// Every version of one interval, oldest first; not found when the device
 /// or the interval is not there.
-pub async fn interval_versions(
+pub(crate) async fn interval_versions(
     pool: &PgPool,
     caller: &Caller,
     device: DeviceId,

@@ -4,10 +4,10 @@
 use super::ServiceError;
 
 /// A direct connection: no current transformer.
-pub const DEFAULT_CT_RATIO: f64 = 1.0;
+pub(crate) const DEFAULT_CT_RATIO: f64 = 1.0;
 /// The nominal European phase-to-neutral voltage (the schema's default).
-pub const DEFAULT_VOLTAGE_V: f64 = 230.0;
-pub const DEFAULT_PHASES: u8 = 3;
+pub(crate) const DEFAULT_VOLTAGE_V: f64 = 230.0;
+pub(crate) const DEFAULT_PHASES: u8 = 3;
 
 /// A sent value that must be a positive number, or null.
 pub(crate) fn positive(field: &str, value: Option<f64>) -> Result<Option<f64>, ServiceError> {

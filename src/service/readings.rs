@@ -13,12 +13,12 @@ use crate::domain::unit::Unit;
 use crate::store::readings::{StoredReading, fetch_latest, fetch_latest_of_codes, fetch_readings};
 
 /// Page size when none is asked for.
-pub const DEFAULT_LIMIT: i64 = 1_000;
+pub(crate) const DEFAULT_LIMIT: i64 = 1_000;
 /// Largest page.
-pub const MAX_LIMIT: i64 = 10_000;
+pub(crate) const MAX_LIMIT: i64 = 10_000;
 
 /// The latest value of each code the device reported, by code.
-pub async fn latest_registers(
+pub(crate) async fn latest_registers(
     pool: &PgPool,
     caller: &Caller,
     device: DeviceId,
@@ -30,7 +30,7 @@ pub async fn latest_registers(
 
 /// The latest value of each of `codes` on every device that reported it:
 /// (device, code, value, unit).
-pub async fn latest_of_codes(
+pub(crate) async fn latest_of_codes(
     pool: &PgPool,
     caller: &Caller,
     codes: &[ObisCode],
@@ -42,7 +42,7 @@ pub async fn latest_of_codes(
 /// Which readings to page through: one code over `[from, to)`, after the
 /// `cursor` of the previous page.
 #[derive(Debug, Clone)]
-pub struct ReadingsWindow {
+pub(crate) struct ReadingsWindow {
     pub obis: ObisCode,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
@@ -53,12 +53,12 @@ pub struct ReadingsWindow {
 
 /// One page, oldest first, and the cursor of the next (none on the last page).
 #[derive(Debug)]
-pub struct ReadingsPage {
+pub(crate) struct ReadingsPage {
     pub readings: Vec<StoredReading>,
     pub next: Option<String>,
 }
 
-pub async fn readings_page(
+pub(crate) async fn readings_page(
     pool: &PgPool,
     caller: &Caller,
     device: DeviceId,

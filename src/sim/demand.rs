@@ -12,15 +12,15 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, Timelike, Utc};
 
 /// Length of one demand period.
-pub const PERIOD_SECONDS: i64 = 900;
+pub(crate) const PERIOD_SECONDS: i64 = 900;
 
 /// Maximum demands by (OBIS group C 1–4, rate 0–4; 0 = any rate): value in
 /// kW or kvar, and the meter time the period ended (whole minutes).
-pub type DemandLog = HashMap<(u8, u8), (f64, DateTime<Utc>)>;
+pub(crate) type DemandLog = HashMap<(u8, u8), (f64, DateTime<Utc>)>;
 
 /// The demand period in progress and the maxima so far.
 #[derive(Debug, Clone)]
-pub struct DemandMeter {
+pub(crate) struct DemandMeter {
     block_rate: u8,
     /// Energy of the block so far by group C 1–4: kWh import, kWh export,
     /// kvarh import, kvarh export.
@@ -32,7 +32,7 @@ pub struct DemandMeter {
 }
 
 impl DemandMeter {
-    pub fn new(rate: u8, maxima: DemandLog) -> DemandMeter {
+    pub(crate) fn new(rate: u8, maxima: DemandLog) -> DemandMeter {
         DemandMeter {
             block_rate: rate,
             block_energy: [0.0; 4],
@@ -42,7 +42,7 @@ impl DemandMeter {
     }
 
     /// Adds one integration step (which never crosses a period boundary).
-    pub fn add(&mut self, energy: [f64; 4], hours: f64) {
+    pub(crate) fn add(&mut self, energy: [f64; 4], hours: f64) {
         for (sum, added) in self.block_energy.iter_mut().zip(energy) {
             *sum += added;
         }
@@ -51,7 +51,7 @@ impl DemandMeter {
 
     /// Ends the block: its average powers become maxima where they exceed
     /// them, stamped `meter_end`; the next block counts for `next_rate`.
-    pub fn close(&mut self, meter_end: DateTime<Utc>, next_rate: u8) {
+    pub(crate) fn close(&mut self, meter_end: DateTime<Utc>, next_rate: u8) {
         let stamp = whole_minute(meter_end);
         if self.block_hours > 0.0 {
             for (index, energy) in self.block_energy.iter().enumerate() {
@@ -72,20 +72,20 @@ impl DemandMeter {
 }
 
 /// The first period boundary strictly after `at`.
-pub fn next_boundary(at: DateTime<Utc>) -> DateTime<Utc> {
+pub(crate) fn next_boundary(at: DateTime<Utc>) -> DateTime<Utc> {
     let seconds = at.timestamp();
     let next = (seconds.div_euclid(PERIOD_SECONDS) + 1) * PERIOD_SECONDS;
     DateTime::from_timestamp(next, 0).unwrap_or(at + Duration::seconds(PERIOD_SECONDS))
 }
 
 /// The period boundary at or before `at`.
-pub fn floor_to_period(at: DateTime<Utc>) -> DateTime<Utc> {
+pub(crate) fn floor_to_period(at: DateTime<Utc>) -> DateTime<Utc> {
     let seconds = at.timestamp().div_euclid(PERIOD_SECONDS) * PERIOD_SECONDS;
     DateTime::from_timestamp(seconds, 0).unwrap_or(at)
 }
 
 /// `at` without seconds: MMDD/HHMM registers carry whole minutes.
-pub fn whole_minute(at: DateTime<Utc>) -> DateTime<Utc> {
+pub(crate) fn whole_minute(at: DateTime<Utc>) -> DateTime<Utc> {
     at.with_second(0).and_then(|at| at.with_nanosecond(0)).unwrap_or(at)
 }
 

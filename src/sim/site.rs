@@ -90,7 +90,7 @@ fn load_shape(hour: f64) -> f64 {
 /// lagging (PF 0.86–0.98), except at night (before 05:00 local), when a
 /// fixed capacitor bank on phase B over-compensates the whole site: phase B
 /// and the site's total are leading, so the site exports reactive energy.
-pub fn site_phases(seed: u64, zone: Tz, at: DateTime<Utc>) -> Phases {
+pub(crate) fn site_phases(seed: u64, zone: Tz, at: DateTime<Utc>) -> Phases {
     let local = at.with_timezone(&zone);
     let hour = f64::from(local.num_seconds_from_midnight()) / 3600.0;
     let minute = (at.timestamp() / 60) as u64;

@@ -7,7 +7,7 @@ use super::error::StoreError;
 
 /// Appends an entry; `executor` a pool, or the transaction of the change
 /// it records.
-pub async fn insert_audit<'e>(
+pub(crate) async fn insert_audit<'e>(
     executor: impl PgExecutor<'e>,
     actor: &str,
     action: &str,

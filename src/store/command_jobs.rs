@@ -11,7 +11,7 @@ use crate::domain::job::{JobKind, JobState};
 
 /// What a command job asks: its `parameters`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CommandParameters {
+pub(crate) struct CommandParameters {
     /// The profile's `[modbus.commands]` key, e.g. set_tariff.
     pub command: String,
     /// Register values to write; `None` for a clock command whose values
@@ -21,7 +21,7 @@ pub struct CommandParameters {
 }
 
 #[derive(Debug, Clone)]
-pub struct CommandJobRow {
+pub(crate) struct CommandJobRow {
     pub id: i64,
     pub device_id: DeviceId,
     pub command: String,
@@ -40,7 +40,7 @@ pub struct CommandJobRow {
 
 impl CommandJobRow {
     /// The command a job is, if it is one.
-    pub fn from_job(job: JobRow) -> Option<CommandJobRow> {
+    pub(crate) fn from_job(job: JobRow) -> Option<CommandJobRow> {
         if job.kind != JobKind::Command {
             return None;
         }
@@ -76,12 +76,15 @@ impl CommandJobRow {
     }
 }
 
-pub async fn fetch_command_job(pool: &PgPool, id: i64) -> Result<Option<CommandJobRow>, StoreError> {
+pub(crate) async fn fetch_command_job(pool: &PgPool, id: i64) -> Result<Option<CommandJobRow>, StoreError> {
     Ok(fetch_job(pool, id).await?.and_then(CommandJobRow::from_job))
 }
 
 /// A device's latest command.
-pub async fn fetch_latest_command_job(pool: &PgPool, device: DeviceId) -> Result<Option<CommandJobRow>, StoreError> {
+pub(crate) async fn fetch_latest_command_job(
+    pool: &PgPool,
+    device: DeviceId,
+) -> Result<Option<CommandJobRow>, StoreError> {
     Ok(fetch_latest_device_job(pool, JobKind::Command, device)
         .await?
         .and_then(CommandJobRow::from_job))

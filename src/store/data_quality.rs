@@ -11,7 +11,7 @@ use crate::domain::zone::IanaZone;
 
 /// A device as its data-quality summary sees it.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct QualityDevice {
+pub(crate) struct QualityDevice {
     pub profile: String,
     /// Set for a meter read over IEC 62056-21 (its own load profile).
     pub iec_address: Option<String>,
@@ -23,7 +23,7 @@ pub struct QualityDevice {
 }
 
 /// `None` when there is no such device.
-pub async fn fetch_quality_device(pool: &PgPool, device: DeviceId) -> Result<Option<QualityDevice>, StoreError> {
+pub(crate) async fn fetch_quality_device(pool: &PgPool, device: DeviceId) -> Result<Option<QualityDevice>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT d.profile, d.iec_address, d.interval_minutes, s.time_zone, s.id AS site_id, \
                 (SELECT min(interval_start) FROM load_profile_intervals WHERE device_id = d.id) AS first_interval \
@@ -38,7 +38,7 @@ pub async fn fetch_quality_device(pool: &PgPool, device: DeviceId) -> Result<Opt
 /// Every interval start in `[from, to)` the device has stored, once, oldest
 /// first, with whether it is estimated: the newest version of any of its
 /// channels has source `estimated` or the `estimated` flag (bit 0).
-pub async fn fetch_interval_starts(
+pub(crate) async fn fetch_interval_starts(
     pool: &PgPool,
     device: DeviceId,
     from: DateTime<Utc>,

@@ -13,13 +13,13 @@ use crate::domain::job::{JobErrorCode, JobKind, JobState};
 
 /// The channel a new job is announced on (its payload: the bus id), so the
 /// bus's worker claims it at once rather than at its next look.
-pub const JOBS_CHANNEL: &str = "jobs";
+pub(crate) const JOBS_CHANNEL: &str = "jobs";
 
 /// How many jobs a worker claims at a time.
-pub const CLAIM_BATCH: usize = 16;
+pub(crate) const CLAIM_BATCH: usize = 16;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct JobRow {
+pub(crate) struct JobRow {
     pub id: i64,
     pub kind: JobKind,
     pub bus_id: BusId,
@@ -31,7 +31,6 @@ pub struct JobRow {
     pub error_code: Option<String>,
     pub error_message: Option<String>,
     pub requested_by: String,
-    pub idempotency_key: Option<String>,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -41,13 +40,13 @@ pub struct JobRow {
 macro_rules! columns {
     () => {
         "id, kind, bus_id, device_id, state, parameters, progress, result, error_code, error_message, \
-         requested_by, idempotency_key, created_at, started_at, finished_at"
+         requested_by, created_at, started_at, finished_at"
     };
 }
 
 /// A job to queue.
 #[derive(Debug, Clone)]
-pub struct NewJob<'a> {
+pub(crate) struct NewJob<'a> {
     pub kind: JobKind,
     pub bus: BusId,
     pub device: Option<DeviceId>,
@@ -58,7 +57,7 @@ pub struct NewJob<'a> {
 
 /// The audit entry of a job: who asked is the job's requester.
 #[derive(Debug, Clone)]
-pub struct JobAudit<'a> {
+pub(crate) struct JobAudit<'a> {
     pub action: &'a str,
     pub target: String,
     pub detail: Value,
@@ -68,7 +67,11 @@ pub struct JobAudit<'a> {
 /// to its bus's worker (on commit). With an idempotency key the requester
 /// already used for this kind, queues nothing and returns the earlier job,
 /// with `false`.
-pub async fn insert_job(pool: &PgPool, job: &NewJob<'_>, audit: JobAudit<'_>) -> Result<(JobRow, bool), StoreError> {
+pub(crate) async fn insert_job(
+    pool: &PgPool,
+    job: &NewJob<'_>,
+    audit: JobAudit<'_>,
+) -> Result<(JobRow, bool), StoreError> {
     let mut tx = pool.begin().await?;
     let inserted: Option<JobRow> = sqlx::query_as(concat!(
         "INSERT INTO jobs (kind, bus_id, device_id, parameters, requested_by, idempotency_key) \
@@ -112,7 +115,7 @@ pub async fn insert_job(pool: &PgPool, job: &NewJob<'_>, audit: JobAudit<'_>) ->
     Ok((row, true))
 }
 
-pub async fn fetch_job(pool: &PgPool, id: i64) -> Result<Option<JobRow>, StoreError> {
+pub(crate) async fn fetch_job(pool: &PgPool, id: i64) -> Result<Option<JobRow>, StoreError> {
     Ok(
         sqlx::query_as(concat!("SELECT ", columns!(), " FROM jobs WHERE id = $1"))
             .bind(id)
@@ -123,7 +126,7 @@ pub async fn fetch_job(pool: &PgPool, id: i64) -> Result<Option<JobRow>, StoreEr
 
 /// Which jobs to list.
 #[derive(Debug, Clone, Default)]
-pub struct JobFilter {
+pub(crate) struct JobFilter {
     pub kind: Option<JobKind>,
     pub state: Option<JobState>,
     pub device: Option<DeviceId>,
@@ -132,7 +135,7 @@ pub struct JobFilter {
 
 /// Jobs matching `filter`, newest first, from below the id `before` (the
 /// last one of the previous page) on, at most `limit`.
-pub async fn fetch_jobs(
+pub(crate) async fn fetch_jobs(
     pool: &PgPool,
     filter: &JobFilter,
     before: Option<i64>,
@@ -156,7 +159,7 @@ pub async fn fetch_jobs(
 }
 
 /// The latest job of `kind` for a device.
-pub async fn fetch_latest_device_job(
+pub(crate) async fn fetch_latest_device_job(
     pool: &PgPool,
     kind: JobKind,
     device: DeviceId,
@@ -173,7 +176,11 @@ pub async fn fetch_latest_device_job(
 }
 
 /// The latest job of `kind` on a bus.
-pub async fn fetch_latest_bus_job(pool: &PgPool, kind: JobKind, bus: BusId) -> Result<Option<JobRow>, StoreError> {
+pub(crate) async fn fetch_latest_bus_job(
+    pool: &PgPool,
+    kind: JobKind,
+    bus: BusId,
+) -> Result<Option<JobRow>, StoreError> {
     Ok(sqlx::query_as(concat!(
         "SELECT ",
         columns!(),
@@ -188,7 +195,7 @@ pub async fn fetch_latest_bus_job(pool: &PgPool, kind: JobKind, bus: BusId) -> R
 /// Claims the bus's oldest queued jobs for its worker: they turn `running`
 /// (`started_at` is set when the worker starts on one). Rows another
 /// transaction holds are skipped, not waited for.
-pub async fn claim_jobs(pool: &PgPool, bus: BusId) -> Result<Vec<JobRow>, StoreError> {
+pub(crate) async fn claim_jobs(pool: &PgPool, bus: BusId) -> Result<Vec<JobRow>, StoreError> {
     let mut rows: Vec<JobRow> = sqlx::query_as(concat!(
         "UPDATE jobs SET state = 'running' WHERE id IN (\
          SELECT id FROM jobs WHERE bus_id = $1 AND state = 'queued' ORDER BY id \
@@ -208,7 +215,7 @@ pub async fn claim_jobs(pool: &PgPool, bus: BusId) -> Result<Vec<JobRow>, StoreE
 /// scans go back to the queue and run again; a command fails with
 /// `interrupted`, as it may have reached the meter, and is never sent
 /// again. Returns how many were requeued and how many failed.
-pub async fn update_interrupted_jobs(pool: &PgPool, bus: BusId) -> Result<(u64, u64), StoreError> {
+pub(crate) async fn update_interrupted_jobs(pool: &PgPool, bus: BusId) -> Result<(u64, u64), StoreError> {
     let requeued = sqlx::query(
         "UPDATE jobs SET state = 'queued', started_at = NULL \
          WHERE bus_id = $1 AND state = 'running' AND kind IN ('read_now', 'scan')",
@@ -233,7 +240,7 @@ pub async fn update_interrupted_jobs(pool: &PgPool, bus: BusId) -> Result<(u64, 
 
 /// Records that the worker started on a job, with its progress so far (a
 /// command's values as sent).
-pub async fn update_job_started(pool: &PgPool, id: i64, progress: Option<&Value>) -> Result<(), StoreError> {
+pub(crate) async fn update_job_started(pool: &PgPool, id: i64, progress: Option<&Value>) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE jobs SET started_at = now(), progress = COALESCE($2, progress) WHERE id = $1 AND state = 'running'",
     )
@@ -245,7 +252,7 @@ pub async fn update_job_started(pool: &PgPool, id: i64, progress: Option<&Value>
 }
 
 /// Records how far a running job got.
-pub async fn update_job_progress(pool: &PgPool, id: i64, progress: &Value) -> Result<(), StoreError> {
+pub(crate) async fn update_job_progress(pool: &PgPool, id: i64, progress: &Value) -> Result<(), StoreError> {
     sqlx::query("UPDATE jobs SET progress = $2 WHERE id = $1 AND state = 'running'")
         .bind(id)
         .bind(Json(progress))
@@ -257,7 +264,7 @@ pub async fn update_job_progress(pool: &PgPool, id: i64, progress: &Value) -> Re
 /// Ends a running job: succeeded with its result, or failed with why. A
 /// job already ended (a command failed as interrupted by a worker that
 /// took over the bus) keeps its end.
-pub async fn update_job_finished(
+pub(crate) async fn update_job_finished(
     pool: &PgPool,
     id: i64,
     outcome: Result<&Value, (JobErrorCode, &str)>,
@@ -281,12 +288,12 @@ pub async fn update_job_finished(
 }
 
 /// Notifications of new jobs (`LISTEN jobs`): which bus has one.
-pub struct JobListener {
+pub(crate) struct JobListener {
     listener: sqlx::postgres::PgListener,
 }
 
 impl JobListener {
-    pub async fn connect(pool: &PgPool) -> Result<JobListener, StoreError> {
+    pub(crate) async fn connect(pool: &PgPool) -> Result<JobListener, StoreError> {
         let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
         listener.listen(JOBS_CHANNEL).await?;
         Ok(JobListener { listener })
@@ -295,7 +302,7 @@ impl JobListener {
     /// Waits for the next new job; `None` when its payload is not a bus id.
     /// A notification sent while the connection was lost is not seen (the
     /// workers also look for jobs at an interval).
-    pub async fn next(&mut self) -> Result<Option<BusId>, StoreError> {
+    pub(crate) async fn next(&mut self) -> Result<Option<BusId>, StoreError> {
         let notification = self.listener.recv().await?;
         Ok(notification.payload().parse().ok().map(BusId))
     }

@@ -9,7 +9,7 @@ use crate::domain::ids::DeviceId;
 use crate::domain::job::{JobKind, JobState};
 
 #[derive(Debug, Clone)]
-pub struct ReadJobRow {
+pub(crate) struct ReadJobRow {
     pub id: i64,
     pub device_id: DeviceId,
     pub state: JobState,
@@ -24,7 +24,7 @@ pub struct ReadJobRow {
 
 impl ReadJobRow {
     /// The read a job is, if it is one.
-    pub fn from_job(job: JobRow) -> Option<ReadJobRow> {
+    pub(crate) fn from_job(job: JobRow) -> Option<ReadJobRow> {
         if job.kind != JobKind::ReadNow {
             return None;
         }
@@ -48,12 +48,12 @@ impl ReadJobRow {
     }
 }
 
-pub async fn fetch_read_job(pool: &PgPool, id: i64) -> Result<Option<ReadJobRow>, StoreError> {
+pub(crate) async fn fetch_read_job(pool: &PgPool, id: i64) -> Result<Option<ReadJobRow>, StoreError> {
     Ok(fetch_job(pool, id).await?.and_then(ReadJobRow::from_job))
 }
 
 /// A device's latest on-demand read.
-pub async fn fetch_latest_read_job(pool: &PgPool, device: DeviceId) -> Result<Option<ReadJobRow>, StoreError> {
+pub(crate) async fn fetch_latest_read_job(pool: &PgPool, device: DeviceId) -> Result<Option<ReadJobRow>, StoreError> {
     Ok(fetch_latest_device_job(pool, JobKind::ReadNow, device)
         .await?
         .and_then(ReadJobRow::from_job))

@@ -12,7 +12,7 @@ use crate::domain::job::{JobKind, JobState};
 
 /// One address that answered, and the profiles whose identification it fits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Found {
+pub(crate) struct Found {
     pub address: u8,
     /// Fitting profiles, most specific first; empty when the device answered
     /// but fits no known profile.
@@ -21,21 +21,21 @@ pub struct Found {
 
 /// What a scan job asks: its `parameters`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ScanParameters {
+pub(crate) struct ScanParameters {
     pub first_address: u8,
     pub last_address: u8,
 }
 
 /// How far a scan got: its `progress`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ScanFindings {
+pub(crate) struct ScanFindings {
     /// Addresses probed so far.
     pub probed: u32,
     pub found: Vec<Found>,
 }
 
 #[derive(Debug, Clone)]
-pub struct ScanRow {
+pub(crate) struct ScanRow {
     pub id: i64,
     pub bus_id: BusId,
     pub first_address: i16,
@@ -51,7 +51,7 @@ pub struct ScanRow {
 
 impl ScanRow {
     /// The scan a job is, if it is one.
-    pub fn from_job(job: JobRow) -> Option<ScanRow> {
+    pub(crate) fn from_job(job: JobRow) -> Option<ScanRow> {
         if job.kind != JobKind::Scan {
             return None;
         }
@@ -73,12 +73,12 @@ impl ScanRow {
     }
 }
 
-pub async fn fetch_scan(pool: &PgPool, id: i64) -> Result<Option<ScanRow>, StoreError> {
+pub(crate) async fn fetch_scan(pool: &PgPool, id: i64) -> Result<Option<ScanRow>, StoreError> {
     Ok(fetch_job(pool, id).await?.and_then(ScanRow::from_job))
 }
 
 /// The latest scan of a bus.
-pub async fn fetch_latest_scan(pool: &PgPool, bus: BusId) -> Result<Option<ScanRow>, StoreError> {
+pub(crate) async fn fetch_latest_scan(pool: &PgPool, bus: BusId) -> Result<Option<ScanRow>, StoreError> {
     Ok(fetch_latest_bus_job(pool, JobKind::Scan, bus)
         .await?
         .and_then(ScanRow::from_job))

@@ -7,11 +7,11 @@ use axum::http::request::Parts;
 
 use super::error::ApiError;
 use super::state::AppState;
-pub use crate::service::Caller;
+pub(crate) use crate::service::Caller;
 use crate::service::tokens::authenticate;
 
 /// Name of the cookie holding the UI session's token.
-pub const SESSION_COOKIE: &str = "ohmnibus_token";
+pub(crate) const SESSION_COOKIE: &str = "ohmnibus_token";
 
 fn token_from(parts: &Parts) -> Option<String> {
     if let Some(value) = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {

@@ -20,12 +20,12 @@ pub struct ApiError {
 
 /// Error body of every API error.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
+pub(crate) struct ErrorBody {
     pub error: ErrorDetail,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorDetail {
+pub(crate) struct ErrorDetail {
     /// Stable machine-readable code, e.g. `invalid_field`, `unauthenticated`, `forbidden`, `not_found`.
     #[schema(example = "invalid_field")]
     pub code: String,

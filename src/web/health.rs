@@ -9,12 +9,12 @@ use super::state::AppState;
 use crate::store::database::ping;
 
 /// `/healthz`: the process is up.
-pub async fn get_healthz() -> &'static str {
+pub(crate) async fn get_healthz() -> &'static str {
     "ok\n"
 }
 
 /// `/readyz`: the database answers.
-pub async fn get_readyz(State(state): State<AppState>) -> impl IntoResponse {
+pub(crate) async fn get_readyz(State(state): State<AppState>) -> impl IntoResponse {
     if ping(&state.pool).await {
         (StatusCode::OK, "ready\n")
     } else {
@@ -23,6 +23,6 @@ pub async fn get_readyz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// `/metrics`: Prometheus text format.
-pub async fn get_metrics(State(state): State<AppState>) -> impl IntoResponse {
+pub(crate) async fn get_metrics(State(state): State<AppState>) -> impl IntoResponse {
     ([(CONTENT_TYPE, "text/plain; version=0.0.4")], state.stats.render())
 }

@@ -1,12 +1,12 @@
 //! The web layer: JSON API under /api/v1, HTML pages, health and metrics.
 
 pub mod api;
-pub mod auth;
-pub mod error;
-pub mod health;
-pub mod json;
+pub(crate) mod auth;
+pub(crate) mod error;
+pub(crate) mod health;
+pub(crate) mod json;
 pub mod state;
-pub mod ui;
+pub(crate) mod ui;
 
 use axum::Router;
 use axum::routing::get;

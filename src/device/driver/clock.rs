@@ -13,7 +13,7 @@ const TIME: &str = "1-0:0.9.1";
 
 /// The wall time the meter showed, when both its date and time are among
 /// `readings`. Two-digit years are taken in 2000–2099.
-pub fn meter_clock(readings: &[Reading]) -> Option<NaiveDateTime> {
+pub(crate) fn meter_clock(readings: &[Reading]) -> Option<NaiveDateTime> {
     let find = |code: &str| {
         readings
             .iter()
@@ -30,7 +30,7 @@ pub fn meter_clock(readings: &[Reading]) -> Option<NaiveDateTime> {
 /// `0.9.1(hhmmss)` data sets (IEC 62056-21 readouts of the A1000 and TH40C),
 /// written with or without the `1-0:` prefix. Read here rather than from the
 /// decoded readings, as profiles need not list the clock to store it.
-pub fn readout_clock(sets: &[DataSet]) -> Option<NaiveDateTime> {
+pub(crate) fn readout_clock(sets: &[DataSet]) -> Option<NaiveDateTime> {
     let find = |code: &str| {
         sets.iter()
             .find(|set| set.address == code || set.address.rsplit_once(':').is_some_and(|(_, c)| c == code))

@@ -14,7 +14,7 @@ use crate::protocol::iec62056::session::{Readout, Session, SessionConfig, Sessio
 use crate::protocol::iec62056::{LoadProfileBlock, ProfileRequest};
 
 /// One open line.
-pub enum IecLine {
+pub(crate) enum IecLine {
     Serial(Session<SerialStream>),
     Tcp(Session<TcpStream>),
 }
@@ -23,7 +23,7 @@ pub enum IecLine {
 /// optical probe its settle delay. A meter may take the standard's 1.5 s
 /// to react; `reaction` (the server's answer timeout) lengthens that wait,
 /// never shortens it.
-pub fn session_config(transport: &Transport, reaction: Duration) -> SessionConfig {
+pub(crate) fn session_config(transport: &Transport, reaction: Duration) -> SessionConfig {
     let standard = SessionConfig::default();
     let mut config = SessionConfig {
         reaction_timeout: reaction.max(standard.reaction_timeout),
@@ -48,7 +48,7 @@ pub fn session_config(transport: &Transport, reaction: Duration) -> SessionConfi
 }
 
 impl IecLine {
-    pub async fn open(transport: &Transport, config: SessionConfig) -> Result<IecLine, SessionError> {
+    pub(crate) async fn open(transport: &Transport, config: SessionConfig) -> Result<IecLine, SessionError> {
         match transport {
             Transport::Iec62056Tcp { host, port } => {
                 let target = format!("{host}:{port}");
@@ -71,7 +71,7 @@ impl IecLine {
         }
     }
 
-    pub async fn readout(&mut self, address: &str) -> Result<Readout, SessionError> {
+    pub(crate) async fn readout(&mut self, address: &str) -> Result<Readout, SessionError> {
         match self {
             IecLine::Serial(session) => session.readout(address).await,
             IecLine::Tcp(session) => session.readout(address).await,
@@ -79,7 +79,7 @@ impl IecLine {
     }
 
     /// Reads load profile blocks in programming mode, always ending with the break.
-    pub async fn load_profile(
+    pub(crate) async fn load_profile(
         &mut self,
         address: &str,
         password: &str,

@@ -12,16 +12,16 @@
 //! - [`Driver::execute`]: a command to the device.
 //! - [`Driver::probe`]: what answers at a unit address, for a scan.
 
-pub mod clock;
-pub mod error;
-pub mod exchange;
+pub(crate) mod clock;
+pub(crate) mod error;
+pub(crate) mod exchange;
 mod iec;
-pub mod iec_line;
+pub(crate) mod iec_line;
 mod modbus;
 pub mod modbus_link;
-pub mod probe;
-pub mod read_state;
-pub mod target;
+pub(crate) mod probe;
+pub(crate) mod read_state;
+pub(crate) mod target;
 
 use std::fmt;
 use std::time::Duration;

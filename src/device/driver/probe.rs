@@ -11,7 +11,11 @@ use crate::device::registry::ProfileSet;
 /// whose `[[identification]]` entries all match what the device answered
 /// (most specific first: more entries matched). Each distinct read is sent
 /// once; a profile without identification entries is never proposed.
-pub async fn probe(link: &mut Link, address: u8, profiles: &ProfileSet) -> Result<Option<Vec<String>>, LinkError> {
+pub(crate) async fn probe(
+    link: &mut Link,
+    address: u8,
+    profiles: &ProfileSet,
+) -> Result<Option<Vec<String>>, LinkError> {
     let mut answers: HashMap<(u16, u16), Option<Vec<u16>>> = HashMap::new();
     let mut present = false;
     let mut fitting: Vec<(usize, String)> = Vec::new();

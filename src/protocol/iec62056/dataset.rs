@@ -9,11 +9,11 @@
 use chrono::{NaiveDate, NaiveDateTime};
 
 /// Longest address the standard allows.
-pub const MAX_ADDRESS_LEN: usize = 16;
+pub(crate) const MAX_ADDRESS_LEN: usize = 16;
 /// Longest value the standard allows.
-pub const MAX_VALUE_LEN: usize = 32;
+pub(crate) const MAX_VALUE_LEN: usize = 32;
 /// Longest unit the standard allows.
-pub const MAX_UNIT_LEN: usize = 16;
+pub(crate) const MAX_UNIT_LEN: usize = 16;
 
 /// One data set: an address and its bracketed values. A line that starts
 /// with `(` (continuation values, load profile rows) gives a set with an
@@ -142,7 +142,7 @@ pub fn format_data_set(set: &DataSet) -> Result<String, DataSetError> {
 /// A decimal value: optional sign, digits, optional point and digits
 /// (`012345.67`, `-0.5`, `7.`). `None` for anything else, including the
 /// exponents, `inf` and `NaN` that Rust's float parser would accept.
-pub fn parse_value_number(v: &str) -> Option<f64> {
+pub(crate) fn parse_value_number(v: &str) -> Option<f64> {
     let unsigned = v.strip_prefix(['-', '+']).unwrap_or(v);
     let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
     let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
@@ -154,7 +154,7 @@ pub fn parse_value_number(v: &str) -> Option<f64> {
 
 /// A time stamp value `YYMMDDhhmm` (or `YYMMDDhhmmss`), years 2000–2099.
 /// Meter local time: which offset applies is the caller's knowledge.
-pub fn parse_timestamp(v: &str) -> Option<NaiveDateTime> {
+pub(crate) fn parse_timestamp(v: &str) -> Option<NaiveDateTime> {
     if !(v.len() == 10 || v.len() == 12) || !v.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }

@@ -4,28 +4,28 @@
 //! 6.3.14 (command message identifiers); facts in `docs/PROTOCOLS.md`.
 
 /// Start of header: opens a command message.
-pub const SOH: u8 = 0x01;
+pub(crate) const SOH: u8 = 0x01;
 /// Start of text: opens the data part of a block.
-pub const STX: u8 = 0x02;
+pub(crate) const STX: u8 = 0x02;
 /// End of text: closes the last (or only) block.
-pub const ETX: u8 = 0x03;
+pub(crate) const ETX: u8 = 0x03;
 /// End of transmission: closes a partial block; more blocks follow.
-pub const EOT: u8 = 0x04;
+pub(crate) const EOT: u8 = 0x04;
 /// Acknowledge.
-pub const ACK: u8 = 0x06;
+pub(crate) const ACK: u8 = 0x06;
 /// Negative acknowledge: repeat the last block.
-pub const NAK: u8 = 0x15;
+pub(crate) const NAK: u8 = 0x15;
 /// Carriage return.
-pub const CR: u8 = b'\r';
+pub(crate) const CR: u8 = b'\r';
 /// Line feed.
-pub const LF: u8 = b'\n';
+pub(crate) const LF: u8 = b'\n';
 
 /// The most bytes a decoder looks at for one message before giving up with
 /// [`FrameError::TooLong`], so a line of garbage never grows a buffer
 /// forever. Larger than a readout needs because an EMH-style load profile
 /// answer comes in one block: a month of 15-minute rows for four channels is
 /// about 115 KB.
-pub const MAX_MESSAGE_LEN: usize = 256 * 1024;
+pub(crate) const MAX_MESSAGE_LEN: usize = 256 * 1024;
 
 /// Block check character: XOR of `bytes`, 7 bits (the line is 7E1; the
 /// eighth bit on the wire is parity). Pass the bytes after the opening SOH

@@ -8,13 +8,13 @@ use super::frame::{ACK, CR, Decoded, EncodeError, FrameError, LF};
 /// Longest sign-on or identification line a decoder waits for. The
 /// standard's longest are 37 bytes (a 32-character address) and 27 bytes;
 /// the slack tolerates meters with long identifications.
-pub const MAX_LINE_LEN: usize = 128;
+pub(crate) const MAX_LINE_LEN: usize = 128;
 
 /// Longest device address in a sign-on (6.3.1, item 5).
-pub const MAX_ADDRESS_LEN: usize = 32;
+pub(crate) const MAX_ADDRESS_LEN: usize = 32;
 
 /// Longest identification after the manufacturer and baud characters.
-pub const MAX_IDENTIFICATION_LEN: usize = 16;
+pub(crate) const MAX_IDENTIFICATION_LEN: usize = 16;
 
 /// The client's request message: `/?` address `!` CR LF.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -18,16 +18,16 @@
 //! as long as the framing stays unambiguous. Addresses stay strings: the
 //! device layer maps them to OBIS codes.
 
-pub mod dataset;
-pub mod frame;
-pub mod ident;
-pub mod line;
-pub mod message;
-pub mod profile_block;
+pub(crate) mod dataset;
+pub(crate) mod frame;
+pub(crate) mod ident;
+pub(crate) mod line;
+pub(crate) mod message;
+pub(crate) mod profile_block;
 mod programming;
-pub mod session;
-pub mod session_config;
-pub mod session_error;
+pub(crate) mod session;
+pub(crate) mod session_config;
+pub(crate) mod session_error;
 #[cfg(test)]
 mod test_meter;
 

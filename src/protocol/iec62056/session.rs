@@ -19,8 +19,8 @@ use super::frame::{ACK, DataBlock, Decoded, FrameError, NAK};
 use super::ident::{Identification, Mode, OptionMode, OptionSelect, SignOn};
 use super::line::LineSpeed;
 use super::message::{MeterMessage, decode_from_meter};
-pub use super::session_config::SessionConfig;
-pub use super::session_error::SessionError;
+pub(crate) use super::session_config::SessionConfig;
+pub(crate) use super::session_error::SessionError;
 use super::session_error::unexpected;
 
 /// A data readout (option `0` in mode C, or modes A and B).

@@ -2,4 +2,4 @@
 //! server side the simulators need, as pure framing with no I/O.
 
 pub mod frame;
-pub mod rtu_client;
+pub(crate) mod rtu_client;

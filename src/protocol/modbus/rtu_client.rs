@@ -13,11 +13,11 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use super::frame::{ModbusFrameError, crc16, rtu_frame};
 
 /// The broadcast unit address: every device acts, none answers.
-pub const BROADCAST: u8 = 0;
+pub(crate) const BROADCAST: u8 = 0;
 
 /// What came back for a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Answer {
+pub(crate) enum Answer {
     /// The response PDU (function code first).
     Pdu(Vec<u8>),
     /// An exception response: the exception code.
@@ -25,7 +25,7 @@ pub enum Answer {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum RtuError {
+pub(crate) enum RtuError {
     #[error("link failed: {0}")]
     Io(#[from] std::io::Error),
     #[error("answer with a bad CRC")]
@@ -37,7 +37,7 @@ pub enum RtuError {
 }
 
 /// FC03 request PDU.
-pub fn read_holding_request(start: u16, count: u16) -> Vec<u8> {
+pub(crate) fn read_holding_request(start: u16, count: u16) -> Vec<u8> {
     let mut pdu = vec![3];
     pdu.extend_from_slice(&start.to_be_bytes());
     pdu.extend_from_slice(&count.to_be_bytes());
@@ -45,7 +45,7 @@ pub fn read_holding_request(start: u16, count: u16) -> Vec<u8> {
 }
 
 /// FC16 request PDU.
-pub fn write_multiple_request(start: u16, values: &[u16]) -> Vec<u8> {
+pub(crate) fn write_multiple_request(start: u16, values: &[u16]) -> Vec<u8> {
     let mut pdu = vec![16];
     pdu.extend_from_slice(&start.to_be_bytes());
     pdu.extend_from_slice(&(values.len() as u16).to_be_bytes());
@@ -57,7 +57,7 @@ pub fn write_multiple_request(start: u16, values: &[u16]) -> Vec<u8> {
 }
 
 /// FC06 request PDU.
-pub fn write_single_request(address: u16, value: u16) -> Vec<u8> {
+pub(crate) fn write_single_request(address: u16, value: u16) -> Vec<u8> {
     let mut pdu = vec![6];
     pdu.extend_from_slice(&address.to_be_bytes());
     pdu.extend_from_slice(&value.to_be_bytes());
@@ -66,7 +66,7 @@ pub fn write_single_request(address: u16, value: u16) -> Vec<u8> {
 
 /// Checks the front of `bytes` for a whole answer to a request of
 /// `function`: the unit, the answer and the frame's length.
-pub fn parse_answer(bytes: &[u8], function: u8) -> Result<(u8, Answer, usize), ModbusFrameError> {
+pub(crate) fn parse_answer(bytes: &[u8], function: u8) -> Result<(u8, Answer, usize), ModbusFrameError> {
     let Some(&answered) = bytes.get(1) else {
         return Err(ModbusFrameError::Incomplete);
     };
@@ -97,7 +97,7 @@ pub fn parse_answer(bytes: &[u8], function: u8) -> Result<(u8, Answer, usize), M
 }
 
 /// The registers of an FC03 answer PDU.
-pub fn read_holding_words(pdu: &[u8], count: u16) -> Result<Vec<u16>, RtuError> {
+pub(crate) fn read_holding_words(pdu: &[u8], count: u16) -> Result<Vec<u16>, RtuError> {
     let data = pdu.get(2..).ok_or(RtuError::Malformed("short read answer"))?;
     if usize::from(pdu[1]) != data.len() || data.len() != usize::from(count) * 2 {
         return Err(RtuError::Malformed("byte count disagrees with the registers asked"));
@@ -110,13 +110,13 @@ pub fn read_holding_words(pdu: &[u8], count: u16) -> Result<Vec<u16>, RtuError> 
 
 /// A Modbus RTU master on a byte stream. One request at a time; the caller
 /// bounds each call with a timeout and keeps the line's silent intervals.
-pub struct RtuClient<T> {
+pub(crate) struct RtuClient<T> {
     io: T,
     buffer: Vec<u8>,
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin> RtuClient<T> {
-    pub fn new(io: T) -> RtuClient<T> {
+    pub(crate) fn new(io: T) -> RtuClient<T> {
         RtuClient {
             io,
             buffer: Vec::with_capacity(256),
@@ -125,14 +125,20 @@ impl<T: AsyncRead + AsyncWrite + Unpin> RtuClient<T> {
 
     /// Sends `pdu` to `unit` and waits for its answer. A broadcast returns
     /// `None` as soon as it is sent.
-    pub async fn call(&mut self, unit: u8, pdu: &[u8]) -> Result<Option<Answer>, RtuError> {
+    #[cfg(test)]
+    pub(crate) async fn call(&mut self, unit: u8, pdu: &[u8]) -> Result<Option<Answer>, RtuError> {
         self.call_answered_by(unit, unit, pdu).await
     }
 
     /// [`RtuClient::call`] where the answer may also come from unit
     /// `or_from`: a device changing its address answers from the new one
     /// (TH40C manual, App. E).
-    pub async fn call_answered_by(&mut self, unit: u8, or_from: u8, pdu: &[u8]) -> Result<Option<Answer>, RtuError> {
+    pub(crate) async fn call_answered_by(
+        &mut self,
+        unit: u8,
+        or_from: u8,
+        pdu: &[u8],
+    ) -> Result<Option<Answer>, RtuError> {
         // Bytes left from an earlier, abandoned exchange are not this answer.
         self.buffer.clear();
         self.io.write_all(&rtu_frame(unit, pdu)).await?;

@@ -12,7 +12,7 @@ use super::history::{Interval, Quantity};
 /// Billing sets a meter keeps: A1000 manual 1.5 ("16 energy and demand
 /// data can be recorded"); the TH40C keeps 16 too (TH40C §4 in
 /// `docs/PROTOCOLS.md`).
-pub const BILLING_SETS: u32 = 16;
+pub(crate) const BILLING_SETS: u32 = 16;
 
 /// The simulated meter types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -16,9 +16,9 @@
 pub mod codes;
 pub mod events;
 pub mod history;
-pub mod kind;
-pub mod model;
-pub mod server;
+pub(crate) mod kind;
+pub(crate) mod model;
+pub(crate) mod server;
 pub mod session;
 
 pub use kind::IecKind;

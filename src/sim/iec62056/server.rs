@@ -17,7 +17,7 @@ use crate::protocol::iec62056::{Decoded, FrameError, decode_from_client, frame::
 use crate::shutdown::Shutdown;
 
 /// The standard's shortest reaction time for an uppercase manufacturer id.
-pub const REACTION_TIME: Duration = Duration::from_millis(200);
+pub(crate) const REACTION_TIME: Duration = Duration::from_millis(200);
 
 /// What a served line is made of.
 #[derive(Clone)]

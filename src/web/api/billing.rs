@@ -18,7 +18,7 @@ use crate::web::state::AppState;
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"obis": "1-1:1.6.0", "value": 12.5, "unit": "kW",
     "captured_at": "2026-10-14T09:15:00Z"}))]
-pub struct PeriodRegister {
+pub(crate) struct PeriodRegister {
     /// `1-1:1.8.0`, not the history code `1-1:1.8.0*101` it was read as.
     pub obis: String,
     pub value: f64,
@@ -32,7 +32,7 @@ pub struct PeriodRegister {
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"reset_at": "2026-11-01T00:00:00Z", "source": "meter", "reset_count": 17,
     "registers": [{"obis": "1-1:1.8.0", "value": 11000.0, "unit": "kWh"}], "flags": []}))]
-pub struct Period {
+pub(crate) struct Period {
     /// When the period was closed.
     pub reset_at: DateTime<Utc>,
     /// `meter`: the meter's own history; `server`: the site's billing schedule.
@@ -66,7 +66,7 @@ impl From<BillingPeriod> for Period {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct PeriodList {
+pub(crate) struct PeriodList {
     /// Newest first.
     pub periods: Vec<Period>,
 }
@@ -81,7 +81,7 @@ pub struct PeriodList {
         (status = 200, description = "The device's periods", body = PeriodList),
         (status = 401, description = "No or an unknown token", body = ErrorBody),
         (status = 404, description = "No such device", body = ErrorBody)))]
-pub async fn list_billing_periods(
+pub(crate) async fn list_billing_periods(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,

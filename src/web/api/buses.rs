@@ -23,7 +23,7 @@ use crate::web::state::AppState;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "line-1", "transport": {"kind": "modbus_tcp", "host": "127.0.0.1", "port": 5020}}))]
-pub struct NewBus {
+pub(crate) struct NewBus {
     /// Unique name, e.g. the cable or gateway it stands for.
     pub name: String,
     /// How to reach it. `kind` is `modbus_tcp` or `rtu_over_tcp` (with `host`, `port`) or
@@ -41,7 +41,7 @@ pub struct NewBus {
 /// A bus.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"id": 1, "name": "line-1", "site_id": 1, "transport": {"kind": "modbus_tcp", "host": "127.0.0.1", "port": 5020}, "enabled": true, "created_at": "2026-11-22T08:00:00Z"}))]
-pub struct Bus {
+pub(crate) struct Bus {
     #[schema(value_type = i64)]
     pub id: BusId,
     pub name: String,
@@ -57,7 +57,7 @@ pub struct Bus {
 
 /// Traffic counters of a bus or of one device on it.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct LinkStatistics {
+pub(crate) struct LinkStatistics {
     pub requests: u64,
     pub timeouts: u64,
     pub crc_errors: u64,
@@ -85,7 +85,7 @@ impl From<&Counters> for LinkStatistics {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct DeviceStatistics {
+pub(crate) struct DeviceStatistics {
     pub device_id: i64,
     #[serde(flatten)]
     pub traffic: LinkStatistics,
@@ -101,7 +101,7 @@ pub struct DeviceStatistics {
     "latency_mean_ms": 41.2, "latency_p95_ms": 63.0, "utilisation": 0.18,
     "devices": [{"device_id": 1, "requests": 600, "timeouts": 0, "crc_errors": 0, "exceptions": 0, "transport_errors": 0, "latency_mean_ms": 40.1, "latency_p95_ms": 60.2,
                  "read_lateness_p95_ms": 35.0, "read_lateness_max_periods": 0.05}]}))]
-pub struct BusStatistics {
+pub(crate) struct BusStatistics {
     #[serde(flatten)]
     pub traffic: LinkStatistics,
     /// Share of the time the line carried requests and answers, 0–1.
@@ -145,7 +145,7 @@ impl Bus {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct BusList {
+pub(crate) struct BusList {
     pub buses: Vec<Bus>,
 }
 
@@ -159,7 +159,7 @@ pub struct BusList {
         (status = 422, description = "A field is invalid; the message names it", body = ErrorBody),
     ))]
 #[tracing::instrument(skip(state, body), fields(user = %caller.user))]
-pub async fn create_bus(
+pub(crate) async fn create_bus(
     State(state): State<AppState>,
     caller: Caller,
     body: Result<ApiJson<NewBus>, ApiError>,
@@ -179,7 +179,7 @@ pub async fn create_bus(
 /// List buses.
 #[utoipa::path(get, path = "/api/v1/buses", tag = "buses",
     responses((status = 200, body = BusList), (status = 401, body = ErrorBody)))]
-pub async fn list_buses(State(state): State<AppState>, caller: Caller) -> Result<Json<BusList>, ApiError> {
+pub(crate) async fn list_buses(State(state): State<AppState>, caller: Caller) -> Result<Json<BusList>, ApiError> {
     let buses = buses::list_buses(&state.pool, &caller)
         .await?
         .into_iter()
@@ -193,7 +193,7 @@ pub async fn list_buses(State(state): State<AppState>, caller: Caller) -> Result
 #[utoipa::path(get, path = "/api/v1/buses/{id}", tag = "buses",
     params(("id" = i64, Path, description = "Bus id")),
     responses((status = 200, body = Bus), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn get_bus(
+pub(crate) async fn get_bus(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,

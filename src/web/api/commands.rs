@@ -23,7 +23,7 @@ use crate::web::state::AppState;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"command": "set_tariff", "values": [2], "broadcast": false}))]
-pub struct NewCommand {
+pub(crate) struct NewCommand {
     /// A command of the device's profile (`[modbus.commands]`), e.g.
     /// `set_tariff`, `set_clock`, `set_address`, `reset_counters`.
     pub command: String,
@@ -43,7 +43,7 @@ pub struct NewCommand {
     "state": "succeeded", "outcome": null, "error": null, "requested_by": "commissioning",
     "created_at": "2026-11-22T08:00:00Z", "started_at": "2026-11-22T08:00:00.05Z",
     "finished_at": "2026-11-22T08:00:00.1Z"}))]
-pub struct Command {
+pub(crate) struct Command {
     pub id: i64,
     pub device_id: i64,
     pub command: String,
@@ -96,7 +96,7 @@ impl From<CommandJobRow> for Command {
             a value out of 0-65535, broadcast of a command that may not be broadcast, a malformed Idempotency-Key", body = ErrorBody),
     ))]
 #[tracing::instrument(skip(state, body), fields(user = %caller.user))]
-pub async fn create_command(
+pub(crate) async fn create_command(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
@@ -120,7 +120,7 @@ pub async fn create_command(
 #[utoipa::path(get, path = "/api/v1/commands/{id}", tag = "commands",
     params(("id" = i64, Path, description = "Command id")),
     responses((status = 200, body = Command), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn get_command(
+pub(crate) async fn get_command(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,

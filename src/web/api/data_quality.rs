@@ -16,7 +16,7 @@ use crate::web::state::AppState;
 
 /// One local month.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct MonthSummary {
+pub(crate) struct MonthSummary {
     /// The month in the site's zone, `YYYY-MM`.
     #[schema(example = "2026-11")]
     pub month: String,
@@ -48,7 +48,7 @@ pub struct MonthSummary {
 #[schema(example = json!({"interval_minutes": 15, "months": [
     {"month": "2026-11", "expected": 2880, "actual": 2800, "estimated": 60, "missing": 20,
      "actual_share": 0.9722, "estimated_share": 0.0208, "missing_share": 0.0069}]}))]
-pub struct DataQuality {
+pub(crate) struct DataQuality {
     /// The interval length `expected` is counted on: the meter's own
     /// load-profile period for a meter read over IEC 62056-21, else the
     /// device's configured length.
@@ -59,7 +59,7 @@ pub struct DataQuality {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct DataQualityQuery {
+pub(crate) struct DataQualityQuery {
     /// Start (inclusive), RFC 3339; default the start of the site's month
     /// eleven months before `to`'s (twelve months in all).
     from: Option<String>,
@@ -100,7 +100,7 @@ impl From<service::DataQuality> for DataQuality {
         (status = 404, body = ErrorBody),
     ))]
 #[tracing::instrument(skip(state), fields(user = %caller.user))]
-pub async fn get_data_quality(
+pub(crate) async fn get_data_quality(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,

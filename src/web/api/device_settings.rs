@@ -69,7 +69,7 @@ fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(deserializer: D) -> R
         (status = 422, description = "A field is invalid; the message names it", body = ErrorBody),
     ))]
 #[tracing::instrument(skip(state, body), fields(user = %caller.user))]
-pub async fn update_device(
+pub(crate) async fn update_device(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,

@@ -52,7 +52,7 @@ pub struct ScheduleInput {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Schedule {
+pub(crate) struct Schedule {
     pub realtime_seconds: i32,
     pub energy_seconds: i32,
     pub history_seconds: i32,
@@ -60,7 +60,7 @@ pub struct Schedule {
 
 /// Reachability as the poller sees it.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Status {
+pub(crate) struct Status {
     pub state: DeviceState,
     pub last_success_at: Option<DateTime<Utc>>,
     pub consecutive_failures: i32,
@@ -75,7 +75,7 @@ pub struct Status {
     "ct_ratio": 1.0, "max_current_a": null, "voltage_v": 230.0, "phases": 3, "enabled": true,
     "status": {"state": "online", "last_success_at": "2026-11-22T08:00:00Z", "consecutive_failures": 0, "last_error": null},
     "created_at": "2026-11-22T07:59:00Z"}))]
-pub struct Device {
+pub(crate) struct Device {
     #[schema(value_type = i64)]
     pub id: DeviceId,
     pub name: String,
@@ -150,7 +150,7 @@ impl Device {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct DeviceList {
+pub(crate) struct DeviceList {
     pub devices: Vec<Device>,
 }
 
@@ -164,7 +164,7 @@ pub struct DeviceList {
         (status = 422, description = "Unknown bus or profile, address out of range, malformed field", body = ErrorBody),
     ))]
 #[tracing::instrument(skip(state, body), fields(user = %caller.user))]
-pub async fn create_device(
+pub(crate) async fn create_device(
     State(state): State<AppState>,
     caller: Caller,
     body: Result<ApiJson<NewDevice>, ApiError>,
@@ -202,7 +202,7 @@ impl From<ScheduleInput> for Periods {
 /// List devices.
 #[utoipa::path(get, path = "/api/v1/devices", tag = "devices",
     responses((status = 200, body = DeviceList), (status = 401, body = ErrorBody)))]
-pub async fn list_devices(State(state): State<AppState>, caller: Caller) -> Result<Json<DeviceList>, ApiError> {
+pub(crate) async fn list_devices(State(state): State<AppState>, caller: Caller) -> Result<Json<DeviceList>, ApiError> {
     let devices = devices::list_devices(&state.pool, &caller)
         .await?
         .into_iter()
@@ -215,7 +215,7 @@ pub async fn list_devices(State(state): State<AppState>, caller: Caller) -> Resu
 #[utoipa::path(get, path = "/api/v1/devices/{id}", tag = "devices",
     params(("id" = i64, Path, description = "Device id")),
     responses((status = 200, body = Device), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn get_device(
+pub(crate) async fn get_device(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,

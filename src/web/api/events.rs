@@ -19,7 +19,7 @@ use crate::web::state::AppState;
 #[schema(example = json!({"id": 7, "device_id": 3, "code": "comm_lost", "severity": "warning",
     "started_at": "2026-11-22T08:00:00Z", "cleared_at": null,
     "message": "Workshop feeder stopped answering: no answer within 1s", "acknowledged_by": null}))]
-pub struct Event {
+pub(crate) struct Event {
     pub id: i64,
     /// The device it concerns; null for an event of the head-end itself.
     pub device_id: Option<i64>,
@@ -54,14 +54,14 @@ impl From<EventRow> for Event {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct EventList {
+pub(crate) struct EventList {
     /// Newest first, at most 1000.
     pub events: Vec<Event>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct EventQuery {
+pub(crate) struct EventQuery {
     /// Only this device's events.
     pub device_id: Option<i64>,
     /// `true`: only events still open; `false`: only cleared ones.
@@ -87,7 +87,7 @@ impl EventQuery {
         (status = 401, body = ErrorBody),
         (status = 422, description = "A malformed parameter, named", body = ErrorBody),
     ))]
-pub async fn list_events(
+pub(crate) async fn list_events(
     State(state): State<AppState>,
     caller: Caller,
     Query(query): Query<EventQuery>,
@@ -107,7 +107,7 @@ pub async fn list_events(
         (status = 403, description = "Role is not operator or engineer", body = ErrorBody),
         (status = 404, body = ErrorBody),
     ))]
-pub async fn ack_event(
+pub(crate) async fn ack_event(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,

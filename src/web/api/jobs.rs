@@ -36,7 +36,7 @@ pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiEr
 
 /// Why a job failed.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct JobFailure {
+pub(crate) struct JobFailure {
     /// `interrupted` (the server stopped while sending a command, which is
     /// not sent again), `not_polled` (the device is disabled or removed),
     /// `unsupported` (the bus's protocol has no such operation), `device`
@@ -52,7 +52,7 @@ pub struct JobFailure {
     "parameters": {}, "progress": {}, "result": {"readings": 186}, "error": null,
     "requested_by": "control-room", "created_at": "2026-11-22T08:00:00Z",
     "started_at": "2026-11-22T08:00:00.2Z", "finished_at": "2026-11-22T08:00:03Z"}))]
-pub struct Job {
+pub(crate) struct Job {
     pub id: i64,
     pub kind: JobKind,
     pub bus_id: i64,
@@ -103,7 +103,7 @@ impl From<JobRow> for Job {
 
 /// One page of jobs.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct JobList {
+pub(crate) struct JobList {
     /// Newest first.
     pub jobs: Vec<Job>,
     /// Pass as `cursor` for the next page; null on the last page.
@@ -112,7 +112,7 @@ pub struct JobList {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct JobQuery {
+pub(crate) struct JobQuery {
     /// Only jobs of this kind: `read_now`, `scan`, `command`.
     pub kind: Option<String>,
     /// Only jobs in this state: `queued`, `running`, `succeeded`, `failed`, `cancelled`.
@@ -134,7 +134,7 @@ pub struct JobQuery {
         (status = 401, body = ErrorBody),
         (status = 422, description = "A malformed parameter, named", body = ErrorBody),
     ))]
-pub async fn list_jobs(
+pub(crate) async fn list_jobs(
     State(state): State<AppState>,
     caller: Caller,
     Query(query): Query<JobQuery>,
@@ -158,7 +158,7 @@ pub async fn list_jobs(
 #[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs",
     params(("id" = i64, Path, description = "Job id")),
     responses((status = 200, body = Job), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn get_job(
+pub(crate) async fn get_job(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,

@@ -20,7 +20,7 @@ use crate::web::state::AppState;
 
 /// One interval of one channel.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct LoadProfileInterval {
+pub(crate) struct LoadProfileInterval {
     /// Start of the interval (its end is `start` + `interval_minutes`).
     pub start: DateTime<Utc>,
     #[schema(example = "1-1:1.29.0")]
@@ -43,7 +43,7 @@ pub struct LoadProfileInterval {
 #[schema(example = json!({"interval_minutes": 15, "intervals": [
     {"start": "2026-11-22T08:00:00Z", "obis": "1-1:1.29.0", "value": 1.25, "unit": "kWh",
      "flags": [], "source": "meter", "version": 1}]}))]
-pub struct LoadProfile {
+pub(crate) struct LoadProfile {
     /// Length of the intervals: the first interval's, or the device's
     /// configured length when there are none.
     pub interval_minutes: i32,
@@ -53,7 +53,7 @@ pub struct LoadProfile {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct LoadProfileQuery {
+pub(crate) struct LoadProfileQuery {
     /// Start (inclusive), RFC 3339; default 24 h before `to`.
     from: Option<String>,
     /// End (exclusive), RFC 3339; default now.
@@ -127,7 +127,7 @@ pub(super) fn interval(row: ProfileInterval) -> LoadProfileInterval {
         (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody),
     ))]
-pub async fn get_load_profile(
+pub(crate) async fn get_load_profile(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
@@ -147,7 +147,7 @@ pub async fn get_load_profile(
         (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody),
     ))]
-pub async fn get_load_profile_csv(
+pub(crate) async fn get_load_profile_csv(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,

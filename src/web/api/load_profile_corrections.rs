@@ -20,7 +20,7 @@ use crate::web::state::AppState;
 /// A new value for one stored interval.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct IntervalCorrection {
+pub(crate) struct IntervalCorrection {
     /// Start of a stored interval, RFC 3339.
     #[schema(example = "2026-11-22T08:15:00Z")]
     pub start: String,
@@ -38,7 +38,7 @@ pub struct IntervalCorrection {
     {"start": "2026-11-22T08:15:00Z", "obis": "1-0:1.8.0", "value": 1.4},
     {"start": "2026-11-22T08:30:00Z", "obis": "1-0:1.8.0", "value": 1.3}],
     "reason": "check meter read on site: estimate replaced"}))]
-pub struct CorrectionRequest {
+pub(crate) struct CorrectionRequest {
     pub intervals: Vec<IntervalCorrection>,
     /// Why, kept with every new version (required, not blank).
     pub reason: Option<String>,
@@ -49,7 +49,7 @@ pub struct CorrectionRequest {
 #[schema(example = json!({"intervals": [
     {"start": "2026-11-22T08:15:00Z", "obis": "1-0:1.8.0", "value": 1.4, "unit": "kWh",
      "flags": ["edited"], "source": "edited", "version": 2}]}))]
-pub struct CorrectedIntervals {
+pub(crate) struct CorrectedIntervals {
     pub intervals: Vec<LoadProfileInterval>,
 }
 
@@ -71,7 +71,7 @@ pub struct CorrectedIntervals {
             (e.g. `intervals[2]: no interval of 1-0:1.8.0 starts at 2026-11-22T08:15:00Z`)", body = ErrorBody),
     ))]
 #[tracing::instrument(skip(state, body), fields(user = %caller.user))]
-pub async fn create_corrections(
+pub(crate) async fn create_corrections(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,

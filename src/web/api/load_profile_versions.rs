@@ -20,7 +20,7 @@ use crate::web::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct VersionsQuery {
+pub(crate) struct VersionsQuery {
     /// The interval's channel, e.g. `1-0:1.8.0`.
     obis: Option<String>,
     /// The interval's start, RFC 3339.
@@ -29,7 +29,7 @@ pub struct VersionsQuery {
 
 /// One version of an interval.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Version {
+pub(crate) struct Version {
     pub version: i32,
     pub value: f64,
     #[schema(example = "kWh")]
@@ -50,7 +50,7 @@ pub struct Version {
      "changed_by": null, "reason": null, "recorded_at": "2026-11-22T12:00:02Z"},
     {"version": 2, "value": 1.4, "unit": "kWh", "flags": ["edited"], "source": "edited",
      "changed_by": "alice", "reason": "check meter read on site", "recorded_at": "2026-11-23T09:10:00Z"}]}))]
-pub struct IntervalVersions {
+pub(crate) struct IntervalVersions {
     /// Oldest first; the last is what the load profile shows.
     pub versions: Vec<Version>,
 }
@@ -78,7 +78,7 @@ fn version(row: IntervalVersion) -> Version {
         (status = 401, body = ErrorBody),
         (status = 404, description = "No such device, or no interval stored there", body = ErrorBody),
     ))]
-pub async fn get_interval_versions(
+pub(crate) async fn get_interval_versions(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,

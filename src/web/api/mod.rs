@@ -1,20 +1,20 @@
 //! JSON API under `/api/v1`, described by utoipa.
 
-pub mod billing;
-pub mod buses;
-pub mod commands;
-pub mod data_quality;
-pub mod device_settings;
-pub mod devices;
-pub mod events;
-pub mod jobs;
-pub mod load_profile;
-pub mod load_profile_corrections;
-pub mod load_profile_versions;
-pub mod readings;
-pub mod reads;
-pub mod scans;
-pub mod sites;
+pub(crate) mod billing;
+pub(crate) mod buses;
+pub(crate) mod commands;
+pub(crate) mod data_quality;
+pub(crate) mod device_settings;
+pub(crate) mod devices;
+pub(crate) mod events;
+pub(crate) mod jobs;
+pub(crate) mod load_profile;
+pub(crate) mod load_profile_corrections;
+pub(crate) mod load_profile_versions;
+pub(crate) mod readings;
+pub(crate) mod reads;
+pub(crate) mod scans;
+pub(crate) mod sites;
 
 use axum::Json;
 use axum::Router;

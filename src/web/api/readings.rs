@@ -16,7 +16,7 @@ use crate::web::state::AppState;
 
 /// Latest value of one OBIS code.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Register {
+pub(crate) struct Register {
     #[schema(example = "1-1:1.8.0")]
     pub obis: String,
     #[schema(example = 12345.67)]
@@ -31,13 +31,13 @@ pub struct Register {
 
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"device_id": 1, "registers": [{"obis": "1-1:1.8.0", "value": 12345.67, "unit": "kWh", "read_at": "2026-11-22T08:00:00Z"}]}))]
-pub struct Registers {
+pub(crate) struct Registers {
     pub device_id: i64,
     pub registers: Vec<Register>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ReadingPoint {
+pub(crate) struct ReadingPoint {
     pub read_at: DateTime<Utc>,
     pub value: f64,
 }
@@ -46,14 +46,14 @@ pub struct ReadingPoint {
 /// it is null on the last page.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"readings": [{"read_at": "2026-11-22T08:00:00Z", "value": 12345.67}], "next": null}))]
-pub struct Readings {
+pub(crate) struct Readings {
     pub readings: Vec<ReadingPoint>,
     pub next: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct ReadingsQuery {
+pub(crate) struct ReadingsQuery {
     /// OBIS code, e.g. `1-1:1.8.0`.
     obis: Option<String>,
     /// Start (inclusive), RFC 3339.
@@ -84,7 +84,7 @@ fn instant(field: &str, text: Option<&str>) -> Result<Option<DateTime<Utc>>, Api
 #[utoipa::path(get, path = "/api/v1/devices/{id}/registers", tag = "readings",
     params(("id" = i64, Path, description = "Device id")),
     responses((status = 200, body = Registers), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn get_registers(
+pub(crate) async fn get_registers(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
@@ -111,7 +111,7 @@ pub async fn get_registers(
     params(("id" = i64, Path, description = "Device id"), ReadingsQuery),
     responses((status = 200, body = Readings), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 422, description = "Missing or invalid obis, from, to, cursor or limit", body = ErrorBody)))]
-pub async fn get_readings(
+pub(crate) async fn get_readings(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,

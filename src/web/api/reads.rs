@@ -22,7 +22,7 @@ use crate::web::state::AppState;
 #[schema(example = json!({"id": 12, "device_id": 1, "state": "succeeded", "readings": 186, "error": null,
     "requested_by": "control-room", "created_at": "2026-11-22T08:00:00Z", "started_at": "2026-11-22T08:00:00.2Z",
     "finished_at": "2026-11-22T08:00:03Z"}))]
-pub struct Read {
+pub(crate) struct Read {
     pub id: i64,
     pub device_id: i64,
     pub state: JobState,
@@ -66,7 +66,7 @@ impl From<ReadJobRow> for Read {
         (status = 404, body = ErrorBody),
         (status = 422, description = "A malformed Idempotency-Key", body = ErrorBody),
     ))]
-pub async fn create_read(
+pub(crate) async fn create_read(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
@@ -83,7 +83,7 @@ pub async fn create_read(
 #[utoipa::path(get, path = "/api/v1/reads/{id}", tag = "readings",
     params(("id" = i64, Path, description = "Read id")),
     responses((status = 200, body = Read), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn get_read(
+pub(crate) async fn get_read(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,

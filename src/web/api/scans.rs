@@ -22,7 +22,7 @@ use crate::web::state::AppState;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"first_address": 1, "last_address": 20}))]
-pub struct NewScan {
+pub(crate) struct NewScan {
     /// First unit address, 1–247 (default 1).
     pub first_address: Option<i64>,
     /// Last unit address, 1–247 (default 247).
@@ -34,7 +34,7 @@ pub struct NewScan {
 #[schema(example = json!({"id": 3, "bus_id": 1, "first_address": 1, "last_address": 20, "state": "running",
     "probed": 7, "total": 20, "found": [{"address": 3, "profiles": ["th40c"]}], "error": null,
     "requested_by": "commissioning", "created_at": "2026-11-22T08:00:00Z", "finished_at": null}))]
-pub struct Scan {
+pub(crate) struct Scan {
     pub id: i64,
     pub bus_id: i64,
     pub first_address: i16,
@@ -81,7 +81,7 @@ impl From<ScanRow> for Scan {
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 422, description = "Address out of range, a malformed Idempotency-Key", body = ErrorBody),
     ))]
-pub async fn create_scan(
+pub(crate) async fn create_scan(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
@@ -104,7 +104,7 @@ pub async fn create_scan(
 #[utoipa::path(get, path = "/api/v1/scans/{id}", tag = "buses",
     params(("id" = i64, Path, description = "Scan id")),
     responses((status = 200, body = Scan), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn get_scan(
+pub(crate) async fn get_scan(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,

@@ -20,7 +20,7 @@ use crate::web::state::AppState;
 /// A site and its billing schedule (local time in its zone).
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"id": 1, "name": "Default", "time_zone": "Europe/Paris", "billing_day": 1, "billing_hour": 0}))]
-pub struct Site {
+pub(crate) struct Site {
     pub id: i64,
     pub name: String,
     /// IANA zone the schedule and derived intervals follow.
@@ -46,7 +46,7 @@ impl From<SiteRow> for Site {
 /// Every site.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"sites": [{"id": 1, "name": "Default", "time_zone": "UTC", "billing_day": null, "billing_hour": null}]}))]
-pub struct SiteList {
+pub(crate) struct SiteList {
     pub sites: Vec<Site>,
 }
 
@@ -56,7 +56,7 @@ pub struct SiteList {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"billing_day": 1, "billing_hour": 0}))]
-pub struct SiteChange {
+pub(crate) struct SiteChange {
     /// Day of the month, 1–28 (every month has it); null removes the schedule.
     pub billing_day: Option<i64>,
     /// Local hour, 0–23; a skipped DST hour closes at the end of the gap, a
@@ -74,7 +74,7 @@ pub struct SiteChange {
         (status = 200, description = "Every site", body = SiteList),
         (status = 401, description = "No or unknown token", body = ErrorBody),
     ))]
-pub async fn list_sites(State(state): State<AppState>, caller: Caller) -> Result<Json<SiteList>, ApiError> {
+pub(crate) async fn list_sites(State(state): State<AppState>, caller: Caller) -> Result<Json<SiteList>, ApiError> {
     let sites = sites::list_sites(&state.pool, &caller)
         .await?
         .into_iter()
@@ -96,7 +96,7 @@ pub async fn list_sites(State(state): State<AppState>, caller: Caller) -> Result
         (status = 422, description = "A field is invalid; the message names it", body = ErrorBody),
     ))]
 #[tracing::instrument(skip(state, body), fields(user = %caller.user))]
-pub async fn update_site(
+pub(crate) async fn update_site(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,

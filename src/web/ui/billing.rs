@@ -16,14 +16,14 @@ use crate::web::state::AppState;
 
 #[derive(askama::Template)]
 #[template(path = "billing.html")]
-pub struct BillingPage {
+pub(crate) struct BillingPage {
     pub user: String,
     pub id: i64,
     pub name: String,
     pub periods: Vec<PeriodView>,
 }
 
-pub struct PeriodView {
+pub(crate) struct PeriodView {
     pub reset_at: String,
     pub source: &'static str,
     pub reset_count: String,
@@ -31,7 +31,7 @@ pub struct PeriodView {
     pub registers: Vec<RegisterView>,
 }
 
-pub struct RegisterView {
+pub(crate) struct RegisterView {
     pub obis: String,
     pub name: String,
     pub value: String,
@@ -40,7 +40,7 @@ pub struct RegisterView {
     pub captured_at: String,
 }
 
-pub async fn get_billing_page(
+pub(crate) async fn get_billing_page(
     State(state): State<AppState>,
     caller: Result<Caller, ApiError>,
     Path(id): Path<i64>,

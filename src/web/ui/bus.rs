@@ -39,7 +39,7 @@ fn traffic(label: String, link: Option<i64>, counters: Option<&Counters>) -> Tra
     }
 }
 
-pub async fn get_bus_page(
+pub(crate) async fn get_bus_page(
     State(state): State<AppState>,
     caller: Result<Caller, ApiError>,
     Path(id): Path<i64>,
@@ -103,7 +103,7 @@ async fn build(state: &AppState, caller: Caller, id: BusId) -> Result<BusPage, A
 }
 
 /// The scan form of the bus page.
-pub async fn post_bus_scan(
+pub(crate) async fn post_bus_scan(
     State(state): State<AppState>,
     caller: Result<Caller, ApiError>,
     Path(id): Path<i64>,
@@ -125,13 +125,13 @@ pub async fn post_bus_scan(
 }
 
 #[derive(Deserialize)]
-pub struct ScanForm {
+pub(crate) struct ScanForm {
     first_address: i64,
     last_address: i64,
 }
 
 /// The "Add" button next to a found device.
-pub async fn post_bus_device(
+pub(crate) async fn post_bus_device(
     State(state): State<AppState>,
     caller: Result<Caller, ApiError>,
     Path(id): Path<i64>,
@@ -156,7 +156,7 @@ pub async fn post_bus_device(
 }
 
 #[derive(Deserialize)]
-pub struct AddDeviceForm {
+pub(crate) struct AddDeviceForm {
     name: String,
     profile: String,
     address: i64,

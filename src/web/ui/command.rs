@@ -44,7 +44,7 @@ pub(crate) fn command_sentence(job: CommandJobRow) -> String {
 /// The command form: values as numbers separated by commas or spaces
 /// (decimal, or hexadecimal with 0x); empty for a clock set to now.
 #[derive(serde::Deserialize)]
-pub struct CommandForm {
+pub(crate) struct CommandForm {
     command: String,
     #[serde(default)]
     values: String,
@@ -71,7 +71,7 @@ fn parse_values(text: &str) -> Result<Option<Vec<i64>>, ApiError> {
 }
 
 /// The "Send" button of the command form (engineer).
-pub async fn post_command(
+pub(crate) async fn post_command(
     State(state): State<AppState>,
     caller: Result<Caller, ApiError>,
     Path(id): Path<i64>,

@@ -39,7 +39,7 @@ const QUALITY_MONTHS: u32 = 3;
 /// Events shown on the device page, newest first.
 const EVENT_LINES: i64 = 20;
 
-pub async fn get_device_page(
+pub(crate) async fn get_device_page(
     State(state): State<AppState>,
     caller: Result<Caller, ApiError>,
     Path(id): Path<i64>,
@@ -340,7 +340,7 @@ async fn event_lines(state: &AppState, id: DeviceId) -> Result<Vec<EventLine>, A
 }
 
 /// The "Read now" button.
-pub async fn post_read_now(
+pub(crate) async fn post_read_now(
     State(state): State<AppState>,
     caller: Result<Caller, ApiError>,
     Path(id): Path<i64>,

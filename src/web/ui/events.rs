@@ -15,7 +15,7 @@ use crate::web::state::AppState;
 
 #[derive(askama::Template)]
 #[template(path = "events.html")]
-pub struct EventsPage {
+pub(crate) struct EventsPage {
     pub user: String,
     pub can_ack: bool,
     pub devices: Vec<DeviceOption>,
@@ -28,12 +28,12 @@ pub struct EventsPage {
     pub rows: Vec<EventView>,
 }
 
-pub struct DeviceOption {
+pub(crate) struct DeviceOption {
     pub id: i64,
     pub name: String,
 }
 
-pub struct EventView {
+pub(crate) struct EventView {
     pub id: i64,
     pub device_id: i64,
     pub device: String,
@@ -47,13 +47,13 @@ pub struct EventView {
 
 /// The filters of the page, as the API's `GET /api/v1/events` takes them.
 #[derive(Debug, serde::Deserialize)]
-pub struct EventsQuery {
+pub(crate) struct EventsQuery {
     device_id: Option<i64>,
     active: Option<String>,
     since: Option<String>,
 }
 
-pub async fn get_events_page(
+pub(crate) async fn get_events_page(
     State(state): State<AppState>,
     caller: Result<Caller, ApiError>,
     Query(query): Query<EventsQuery>,
@@ -129,13 +129,13 @@ async fn build(state: &AppState, caller: Caller, query: &EventsQuery) -> Result<
 }
 
 #[derive(serde::Deserialize)]
-pub struct AckForm {
+pub(crate) struct AckForm {
     /// The filters of the page the button was on.
     #[serde(default)]
     back: String,
 }
 
-pub async fn post_ack(
+pub(crate) async fn post_ack(
     State(state): State<AppState>,
     caller: Result<Caller, ApiError>,
     Path(id): Path<i64>,

@@ -35,7 +35,7 @@ pub(crate) fn when(at: Option<chrono::DateTime<chrono::Utc>>) -> String {
         .unwrap_or_else(|| "never".to_owned())
 }
 
-pub async fn get_fleet_page(State(state): State<AppState>, caller: Result<Caller, ApiError>) -> Response {
+pub(crate) async fn get_fleet_page(State(state): State<AppState>, caller: Result<Caller, ApiError>) -> Response {
     signed_in_page(caller, "/", |caller| build(&state, caller)).await
 }
 

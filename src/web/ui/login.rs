@@ -14,7 +14,7 @@ use crate::web::error::ApiError;
 use crate::web::state::AppState;
 
 #[derive(Deserialize)]
-pub struct LoginQuery {
+pub(crate) struct LoginQuery {
     next: Option<String>,
 }
 
@@ -26,7 +26,7 @@ fn local_path(next: Option<&str>) -> String {
     }
 }
 
-pub async fn get_login_page(Query(query): Query<LoginQuery>) -> Response {
+pub(crate) async fn get_login_page(Query(query): Query<LoginQuery>) -> Response {
     render(&LoginPage {
         error: String::new(),
         next: local_path(query.next.as_deref()),
@@ -34,12 +34,12 @@ pub async fn get_login_page(Query(query): Query<LoginQuery>) -> Response {
 }
 
 #[derive(Deserialize)]
-pub struct LoginForm {
+pub(crate) struct LoginForm {
     token: String,
     next: Option<String>,
 }
 
-pub async fn post_login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Response {
+pub(crate) async fn post_login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Response {
     let token = form.token.trim();
     match authenticate(&state.pool, token).await {
         Ok(Some(_)) => {
@@ -54,7 +54,7 @@ pub async fn post_login(State(state): State<AppState>, Form(form): Form<LoginFor
     }
 }
 
-pub async fn post_logout() -> Response {
+pub(crate) async fn post_logout() -> Response {
     let cookie = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
     ([(SET_COOKIE, cookie)], Redirect::to("/login")).into_response()
 }

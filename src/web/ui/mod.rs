@@ -1,16 +1,16 @@
 //! HTML pages for operators: fleet overview, device detail and billing, buses, events, login.
 
-pub mod billing;
-pub mod bus;
-pub mod command;
-pub mod device;
+pub(crate) mod billing;
+pub(crate) mod bus;
+pub(crate) mod command;
+pub(crate) mod device;
 mod device_iec;
 mod device_registers;
-pub mod events;
-pub mod fleet;
+pub(crate) mod events;
+pub(crate) mod fleet;
 mod latest;
-pub mod login;
-pub mod pages;
+pub(crate) mod login;
+pub(crate) mod pages;
 
 use axum::Router;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
@@ -68,7 +68,7 @@ where
     }
 }
 
-pub fn router() -> Router<AppState> {
+pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(fleet::get_fleet_page))
         .route("/devices/{id}", get(device::get_device_page))

@@ -4,7 +4,7 @@ use askama::Template;
 
 /// A value cell: formatted number and unit, or a dash when not read.
 #[derive(Debug, Clone)]
-pub struct Cell {
+pub(crate) struct Cell {
     pub text: String,
     pub title: String,
     /// A second, smaller line (a maximum demand's time).
@@ -12,7 +12,7 @@ pub struct Cell {
 }
 
 impl Cell {
-    pub fn empty() -> Cell {
+    pub(crate) fn empty() -> Cell {
         Cell {
             text: "–".to_owned(),
             title: String::new(),
@@ -22,7 +22,7 @@ impl Cell {
 }
 
 #[derive(Debug)]
-pub struct FleetRow {
+pub(crate) struct FleetRow {
     pub id: i64,
     pub name: String,
     pub bus: String,
@@ -38,7 +38,7 @@ pub struct FleetRow {
 
 #[derive(Template)]
 #[template(path = "fleet.html")]
-pub struct FleetPage {
+pub(crate) struct FleetPage {
     pub user: String,
     pub rows: Vec<FleetRow>,
     pub online: usize,
@@ -48,14 +48,14 @@ pub struct FleetPage {
 
 /// A table: a caption, column heads, and rows of a label and cells.
 #[derive(Debug)]
-pub struct Table {
+pub(crate) struct Table {
     pub caption: String,
     pub columns: Vec<String>,
     pub rows: Vec<(String, Vec<Cell>)>,
 }
 
 #[derive(Debug)]
-pub struct EventLine {
+pub(crate) struct EventLine {
     pub code: String,
     pub severity: String,
     pub started_at: String,
@@ -66,7 +66,7 @@ pub struct EventLine {
 /// One month of a device's data-quality summary, as the page shows it:
 /// counts with their share of the expected intervals.
 #[derive(Debug)]
-pub struct QualityLine {
+pub(crate) struct QualityLine {
     pub month: String,
     pub expected: u64,
     pub actual: String,
@@ -76,7 +76,7 @@ pub struct QualityLine {
 
 #[derive(Template)]
 #[template(path = "device.html")]
-pub struct DevicePage {
+pub(crate) struct DevicePage {
     pub user: String,
     pub id: i64,
     pub name: String,
@@ -123,7 +123,7 @@ pub struct DevicePage {
 }
 
 /// A billing period on the device page: its totals of active energy.
-pub struct BillingLine {
+pub(crate) struct BillingLine {
     pub reset_at: String,
     pub source: &'static str,
     pub flags: String,
@@ -132,7 +132,7 @@ pub struct BillingLine {
 }
 
 /// A profile command offered on the device page.
-pub struct CommandOption {
+pub(crate) struct CommandOption {
     pub name: String,
     pub description: String,
     pub count: u16,
@@ -143,7 +143,7 @@ pub struct CommandOption {
 
 #[derive(Template)]
 #[template(path = "login.html")]
-pub struct LoginPage {
+pub(crate) struct LoginPage {
     pub error: String,
     /// Page to return to after signing in.
     pub next: String,
@@ -151,14 +151,14 @@ pub struct LoginPage {
 
 #[derive(Template)]
 #[template(path = "error.html")]
-pub struct ErrorPage {
+pub(crate) struct ErrorPage {
     pub status: u16,
     pub message: String,
 }
 
 /// Traffic of the bus or of one device on it.
 #[derive(Debug)]
-pub struct TrafficRow {
+pub(crate) struct TrafficRow {
     pub label: String,
     /// Device id to link to, for device rows.
     pub link: Option<i64>,
@@ -173,7 +173,7 @@ pub struct TrafficRow {
 
 #[derive(Template)]
 #[template(path = "bus.html")]
-pub struct BusPage {
+pub(crate) struct BusPage {
     pub user: String,
     pub id: i64,
     pub name: String,
@@ -187,7 +187,7 @@ pub struct BusPage {
 
 /// The latest scan of a bus, as the bus page shows it.
 #[derive(Debug)]
-pub struct ScanView {
+pub(crate) struct ScanView {
     pub state: String,
     pub probed: i32,
     pub total: i32,
@@ -198,7 +198,7 @@ pub struct ScanView {
 }
 
 #[derive(Debug)]
-pub struct FoundView {
+pub(crate) struct FoundView {
     pub address: u8,
     /// Profiles that fit; the first is offered.
     pub profiles: Vec<String>,
