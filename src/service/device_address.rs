@@ -6,7 +6,7 @@
 use sqlx::PgPool;
 
 use super::ServiceError;
-use super::devices::NewDevice;
+use super::device_request::NewDevice;
 use crate::device::profile::Profile;
 use crate::domain::address::UnitAddress;
 use crate::domain::transport::{Protocol, Transport};

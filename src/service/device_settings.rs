@@ -3,7 +3,8 @@
 
 use sqlx::PgPool;
 
-use super::devices::{Periods, existing_device, period};
+use super::device_request::Periods;
+use super::devices::{existing_device, period};
 use super::physical_limits::{DEFAULT_CT_RATIO, DEFAULT_PHASES, DEFAULT_VOLTAGE_V, phases, positive};
 use super::{Caller, ServiceError};
 use crate::domain::ids::DeviceId;

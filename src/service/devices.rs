@@ -4,6 +4,7 @@
 use sqlx::PgPool;
 
 use super::device_address::device_address;
+use super::device_request::NewDevice;
 use super::{Caller, ServiceError};
 use crate::device::registry::ProfileSet;
 use crate::domain::ids::{BusId, DeviceId};
@@ -16,31 +17,6 @@ use crate::store::devices::{
 
 /// Longest poll period a device may have (one day).
 pub const MAX_PERIOD_SECONDS: u32 = 86_400;
-
-/// A device to add.
-#[derive(Debug, Clone)]
-pub struct NewDevice {
-    pub name: String,
-    pub bus_id: BusId,
-    /// Profile name, e.g. `th40c`.
-    pub profile: String,
-    /// Modbus unit address: required on a Modbus bus, absent on an IEC
-    /// 62056-21 bus.
-    pub address: Option<i64>,
-    /// IEC 62056-21 device address: required on a shared IEC line,
-    /// optional on an optical probe, absent on a Modbus bus.
-    pub iec_address: Option<String>,
-    /// Poll periods; the profile's defaults where absent.
-    pub schedule: Periods,
-}
-
-/// Poll periods as asked, in seconds; `None` keeps the current (or default) one.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Periods {
-    pub realtime_seconds: Option<u32>,
-    pub energy_seconds: Option<u32>,
-    pub history_seconds: Option<u32>,
-}
 
 /// A poll period asked for (1 s to a day) under `field`, or `default`.
 pub(crate) fn period(field: &str, value: Option<u32>, default: u32) -> Result<u32, ServiceError> {

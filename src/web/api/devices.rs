@@ -11,7 +11,8 @@ use crate::device::registry::ProfileSet;
 use crate::domain::ids::{BusId, DeviceId};
 use crate::domain::role::Right;
 use crate::domain::state::DeviceState;
-use crate::service::devices::{self, Periods};
+use crate::service::device_request::{self, Periods};
+use crate::service::devices;
 use crate::store::devices::DeviceRow;
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
@@ -176,9 +177,9 @@ pub(crate) async fn create_device(
     Ok((StatusCode::CREATED, Json(Device::new(row, &state.profiles))))
 }
 
-impl From<NewDevice> for devices::NewDevice {
-    fn from(body: NewDevice) -> devices::NewDevice {
-        devices::NewDevice {
+impl From<NewDevice> for device_request::NewDevice {
+    fn from(body: NewDevice) -> device_request::NewDevice {
+        device_request::NewDevice {
             name: body.name,
             bus_id: BusId(body.bus_id),
             profile: body.profile,
