@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::schedule::ATTEMPTS;
+use super::read_plan::ATTEMPTS;
 use crate::domain::state::DeviceState;
 use crate::store::devices::DeviceStatus;
 

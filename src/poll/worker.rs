@@ -16,9 +16,9 @@ use super::context::{DeviceConfig, WorkerServices};
 use super::history::{history_settings, read_history};
 use super::outbox::Record;
 use super::read::{finish_read, record_status, run_read_now, start_job};
+use super::read_plan::ReadPlan;
 use super::runtime::{DeviceRuntime, load_memory, record_exchange};
 use super::scan::ScanProgress;
-use super::schedule::Schedule;
 use super::write::run_write;
 use crate::device::driver::{Driver, DriverError, Step};
 use crate::device::profile::RegisterGroup;
@@ -59,7 +59,7 @@ pub async fn run_bus(
     let mut driver = Driver::new(&transport, services.request_timeout);
     services.stats.links.start(bus);
     let mut runtimes: HashMap<DeviceId, DeviceRuntime> = HashMap::new();
-    let mut schedule = Schedule::default();
+    let mut schedule = ReadPlan::default();
     let mut asked = Asked::default();
     let configs = devices.borrow_and_update().clone();
     let groups = configs.iter().map(|config| driver.groups(&config.profile)).collect();
@@ -109,7 +109,7 @@ async fn read_due(
     driver: &mut Driver,
     bus: BusId,
     runtimes: &mut HashMap<DeviceId, DeviceRuntime>,
-    schedule: &mut Schedule,
+    schedule: &mut ReadPlan,
     services: &WorkerServices,
 ) {
     let Some(task) = schedule.next(Instant::now()).cloned() else {
@@ -210,7 +210,7 @@ async fn plan(
     configs: &[DeviceConfig],
     groups: Vec<Vec<RegisterGroup>>,
     runtimes: &mut HashMap<DeviceId, DeviceRuntime>,
-    schedule: &mut Schedule,
+    schedule: &mut ReadPlan,
     services: &WorkerServices,
 ) {
     let start = Instant::now();
@@ -232,7 +232,7 @@ async fn plan(
         kept.insert(config.id, DeviceRuntime::new(config, memory, start));
     }
     *runtimes = kept;
-    *schedule = Schedule::default();
+    *schedule = ReadPlan::default();
     let spread = Duration::from_millis(1_000 / (configs.len() as u64 + 1));
     for (index, (config, groups)) in configs.iter().zip(groups).enumerate() {
         let first = start + spread * index as u32;

@@ -11,7 +11,7 @@ use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::role::Role;
 use ohmnibus::sim::iec62056::IecKind;
 use ohmnibus::sim::iec62056::codes::phase_summary;
-use ohmnibus::sim::iec62056::events::{EventKind, active, events};
+use ohmnibus::sim::iec62056::events::{LoggedEventKind, active, events};
 use serde_json::json;
 
 const SEED: u64 = 23;
@@ -19,18 +19,18 @@ const ADDRESS: &str = "23232323";
 
 /// The A1000's event registers as the profile pairs them: event code, the
 /// simulator's kind and phase.
-const LOGGED: [(&str, EventKind, u8); 11] = [
-    ("voltage_loss_l1", EventKind::VoltageLoss, 1),
-    ("voltage_loss_l2", EventKind::VoltageLoss, 2),
-    ("voltage_loss_l3", EventKind::VoltageLoss, 3),
-    ("phase_failure_l1", EventKind::PhaseFailure, 1),
-    ("phase_failure_l2", EventKind::PhaseFailure, 2),
-    ("phase_failure_l3", EventKind::PhaseFailure, 3),
-    ("over_current_l1", EventKind::OverCurrent, 1),
-    ("over_current_l2", EventKind::OverCurrent, 2),
-    ("over_current_l3", EventKind::OverCurrent, 3),
-    ("reverse_run", EventKind::ReverseRun, 0),
-    ("power_down", EventKind::PowerDown, 0),
+const LOGGED: [(&str, LoggedEventKind, u8); 11] = [
+    ("voltage_loss_l1", LoggedEventKind::VoltageLoss, 1),
+    ("voltage_loss_l2", LoggedEventKind::VoltageLoss, 2),
+    ("voltage_loss_l3", LoggedEventKind::VoltageLoss, 3),
+    ("phase_failure_l1", LoggedEventKind::PhaseFailure, 1),
+    ("phase_failure_l2", LoggedEventKind::PhaseFailure, 2),
+    ("phase_failure_l3", LoggedEventKind::PhaseFailure, 3),
+    ("over_current_l1", LoggedEventKind::OverCurrent, 1),
+    ("over_current_l2", LoggedEventKind::OverCurrent, 2),
+    ("over_current_l3", LoggedEventKind::OverCurrent, 3),
+    ("reverse_run", LoggedEventKind::ReverseRun, 0),
+    ("power_down", LoggedEventKind::PowerDown, 0),
 ];
 
 /// The device's events of `code`, oldest first: (started_at, cleared_at).
@@ -85,7 +85,7 @@ async fn meter_events_status_bits_and_silence_are_stored_when_they_happened() {
     // The clock starts on the first phase-1 voltage loss after 1 October,
     // while it is going on.
     let from = Utc.with_ymd_and_hms(2026, 10, 1, 0, 0, 0).unwrap();
-    let loss = events(SEED, EventKind::VoltageLoss, 1, from, from + TimeDelta::days(90))[0];
+    let loss = events(SEED, LoggedEventKind::VoltageLoss, 1, from, from + TimeDelta::days(90))[0];
     let t0 = loss.start;
     let clock = Clock::manual(t0);
     let app = spawn_app_with(SILENT_METER_TIMEOUT, clock.clone()).await;
@@ -130,7 +130,7 @@ async fn meter_events_status_bits_and_silence_are_stored_when_they_happened() {
             .contains(&(t0, Some(loss.stop))),
         "cleared at the meter's stop"
     );
-    let still_lost = (1..=3).any(|phase| active(SEED, EventKind::VoltageLoss, phase, t1));
+    let still_lost = (1..=3).any(|phase| active(SEED, LoggedEventKind::VoltageLoss, phase, t1));
     let expected = if still_lost { None } else { Some(t1) };
     assert_eq!(spans(&app, id, "phase_voltage_loss").await, [(t0, expected)]);
 

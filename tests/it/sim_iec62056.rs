@@ -374,7 +374,7 @@ proptest! {
 
 #[test]
 fn event_registers_count_the_event_list() {
-    use ohmnibus::sim::iec62056::events::{EventKind, events};
+    use ohmnibus::sim::iec62056::events::{LoggedEventKind, events};
     let shared = meter(IecKind::A1000, 13, "1");
     let mut model = shared.lock().unwrap();
     let epoch = model.history().epoch();
@@ -385,9 +385,9 @@ fn event_registers_count_the_event_list() {
             .clone()
     };
     for (n, kind) in [
-        (4, EventKind::VoltageLoss),
-        (5, EventKind::PhaseFailure),
-        (7, EventKind::OverCurrent),
+        (4, LoggedEventKind::VoltageLoss),
+        (5, LoggedEventKind::PhaseFailure),
+        (7, LoggedEventKind::OverCurrent),
     ] {
         let mut all = 0;
         for phase in 1..=3u8 {
@@ -408,7 +408,7 @@ fn event_registers_count_the_event_list() {
         }
         assert_eq!(value(&format!("0-0:C.50.{n}1*00")), all.to_string());
     }
-    let downs = events(13, EventKind::PowerDown, 0, epoch, now());
+    let downs = events(13, LoggedEventKind::PowerDown, 0, epoch, now());
     assert_eq!(value("0-0:C.7.0"), downs.len().to_string());
 }
 

@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 
-use super::events::{self, EventKind, EventSummary};
+use super::events::{self, EventSummary, LoggedEventKind};
 use super::history::{INTERVAL_SECONDS, Quantity};
 use super::kind::{BILLING_SETS, IecKind};
 use super::model::IecMeter;
@@ -161,21 +161,21 @@ pub(super) fn special(meter: &mut IecMeter, parsed: &Address, now: DateTime<Utc>
             return plain(stamp(meter.local(at)));
         }
         // Power down: count (C.7.0), last start/stop (C.51.0 / C.51.1).
-        (["C", "7", "0"], None) => (EventKind::PowerDown, 0, 0, (epoch, now)),
+        (["C", "7", "0"], None) => (LoggedEventKind::PowerDown, 0, 0, (epoch, now)),
         (["C", "51", which @ ("0" | "1")], x) => {
             let range = match meter.kind() {
                 IecKind::Th40c => period(x.filter(|x| (1..=16).contains(x))?),
                 IecKind::A1000 => (epoch, now),
             };
-            (EventKind::PowerDown, 0, if *which == "0" { 2 } else { 3 }, range)
+            (LoggedEventKind::PowerDown, 0, if *which == "0" { 2 } else { 3 }, range)
         }
         (["C", "90", which @ ("1" | "2")], Some(x)) if (1..=16).contains(&x) => (
-            EventKind::TerminalCover,
+            LoggedEventKind::TerminalCover,
             0,
             if *which == "1" { 2 } else { 3 },
             period(x),
         ),
-        (["C", "51", "2"], None) => (EventKind::PowerDown, 0, 1, (epoch, now)),
+        (["C", "51", "2"], None) => (LoggedEventKind::PowerDown, 0, 1, (epoch, now)),
         // C.50.nX*KP: n = 4 voltage loss, 5 phase failure, 6 unbalance,
         // 8 under voltage (TH40C App. A), and for the A1000's display codes
         // 30–33, which have no OBIS code, 7 over current and 9 reverse run;
@@ -183,12 +183,12 @@ pub(super) fn special(meter: &mut IecMeter, parsed: &Address, now: DateTime<Utc>
         // P the phase (0 all).
         (["C", "50", field], Some(item)) if field.len() == 2 => {
             let kind = match &field[..1] {
-                "4" => EventKind::VoltageLoss,
-                "5" => EventKind::PhaseFailure,
-                "6" => EventKind::CurrentUnbalance,
-                "7" => EventKind::OverCurrent,
-                "8" => EventKind::UnderVoltage,
-                "9" => EventKind::ReverseRun,
+                "4" => LoggedEventKind::VoltageLoss,
+                "5" => LoggedEventKind::PhaseFailure,
+                "6" => LoggedEventKind::CurrentUnbalance,
+                "7" => LoggedEventKind::OverCurrent,
+                "8" => LoggedEventKind::UnderVoltage,
+                "9" => LoggedEventKind::ReverseRun,
                 _ => return None,
             };
             let x: u32 = field[1..].parse().ok().filter(|x| (1..=7).contains(x))?;
@@ -210,9 +210,9 @@ pub(super) fn special(meter: &mut IecMeter, parsed: &Address, now: DateTime<Utc>
                 _ => return None,
             };
             let kind = match (c % 10, *d) {
-                (1, "32" | "33") => EventKind::CurrentLoss,
-                (2, "36" | "37") => EventKind::OverVoltage,
-                (2, "33") => EventKind::UnderVoltage,
+                (1, "32" | "33") => LoggedEventKind::CurrentLoss,
+                (2, "36" | "37") => LoggedEventKind::OverVoltage,
+                (2, "33") => LoggedEventKind::UnderVoltage,
                 _ => return None,
             };
             let item = if matches!(*d, "33" | "37") { 1 } else { 0 };
@@ -233,7 +233,12 @@ pub(super) fn special(meter: &mut IecMeter, parsed: &Address, now: DateTime<Utc>
 
 /// Counters of one phase, or of every phase together for phase 0 of a
 /// per-phase kind.
-pub fn phase_summary(seed: u64, kind: EventKind, phase: u8, range: (DateTime<Utc>, DateTime<Utc>)) -> EventSummary {
+pub fn phase_summary(
+    seed: u64,
+    kind: LoggedEventKind,
+    phase: u8,
+    range: (DateTime<Utc>, DateTime<Utc>),
+) -> EventSummary {
     let (from, now) = range;
     if phase != 0 || !kind.per_phase() {
         let phase = if kind.per_phase() { phase.min(3) } else { 0 };
@@ -257,16 +262,16 @@ pub fn phase_summary(seed: u64, kind: EventKind, phase: u8, range: (DateTime<Utc
 /// exporting), energy reversal (the meter exporting), missing current.
 pub fn warning_bits(meter: &IecMeter, now: DateTime<Utc>) -> u8 {
     let seed = meter.config.seed;
-    let any = |kind: EventKind| (1..=3).any(|phase| events::active(seed, kind, phase, now));
+    let any = |kind: LoggedEventKind| (1..=3).any(|phase| events::active(seed, kind, phase, now));
     let phases = site_phases(seed, meter.config.zone, now);
     let bits = [
-        any(EventKind::OverVoltage),
-        any(EventKind::UnderVoltage),
-        any(EventKind::VoltageLoss),
-        any(EventKind::PhaseFailure),
+        any(LoggedEventKind::OverVoltage),
+        any(LoggedEventKind::UnderVoltage),
+        any(LoggedEventKind::VoltageLoss),
+        any(LoggedEventKind::PhaseFailure),
         phases.active.iter().any(|p| *p < 0.0),
         phases.total_active() < 0.0,
-        any(EventKind::CurrentLoss),
+        any(LoggedEventKind::CurrentLoss),
         false,
     ];
     bits.iter()

@@ -14,7 +14,7 @@ use crate::sim::site::noise;
 /// The event kinds of both manuals (A1000 display codes 10–35; TH40C §2.5
 /// in `docs/PROTOCOLS.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum EventKind {
+pub enum LoggedEventKind {
     /// A1000 10/13/14, TH40C C.50.4x: phase voltage below 78 % Un with current.
     VoltageLoss,
     /// A1000 20/23/24 "phase failure", TH40C C.50.5x "mancanza alimentazione".
@@ -37,21 +37,21 @@ pub enum EventKind {
     TerminalCover,
 }
 
-impl EventKind {
+impl LoggedEventKind {
     /// Whether events of the kind are per phase (phases 1–3) or of the
     /// whole meter (phase 0).
     pub fn per_phase(self) -> bool {
         !matches!(
             self,
-            EventKind::ReverseRun | EventKind::PowerDown | EventKind::TerminalCover
+            LoggedEventKind::ReverseRun | LoggedEventKind::PowerDown | LoggedEventKind::TerminalCover
         )
     }
 
     /// Chance that an event starts on a given day, per phase.
     fn daily_chance(self) -> f64 {
         match self {
-            EventKind::PowerDown | EventKind::TerminalCover => 0.02,
-            EventKind::OverCurrent | EventKind::UnderVoltage => 0.08,
+            LoggedEventKind::PowerDown | LoggedEventKind::TerminalCover => 0.02,
+            LoggedEventKind::OverCurrent | LoggedEventKind::UnderVoltage => 0.08,
             _ => 0.05,
         }
     }
@@ -88,7 +88,7 @@ pub struct EventSummary {
 /// Events of `kind` on `phase` (0 for a meter-wide kind) that started in
 /// `[from, now]`, oldest first: at most one a day, starting at a seeded
 /// minute of the UTC day and lasting 1 to 180 minutes.
-pub fn events(seed: u64, kind: EventKind, phase: u8, from: DateTime<Utc>, now: DateTime<Utc>) -> Vec<Event> {
+pub fn events(seed: u64, kind: LoggedEventKind, phase: u8, from: DateTime<Utc>, now: DateTime<Utc>) -> Vec<Event> {
     let mut found = Vec::new();
     let first_day = from.timestamp().div_euclid(86_400);
     let last_day = now.timestamp().div_euclid(86_400);
@@ -112,7 +112,7 @@ pub fn events(seed: u64, kind: EventKind, phase: u8, from: DateTime<Utc>, now: D
 }
 
 /// Counters of the events of `kind` on `phase` that started in `[from, now]`.
-pub fn summary(seed: u64, kind: EventKind, phase: u8, from: DateTime<Utc>, now: DateTime<Utc>) -> EventSummary {
+pub fn summary(seed: u64, kind: LoggedEventKind, phase: u8, from: DateTime<Utc>, now: DateTime<Utc>) -> EventSummary {
     let list = events(seed, kind, phase, from, now);
     let last = list.last();
     EventSummary {
@@ -124,7 +124,7 @@ pub fn summary(seed: u64, kind: EventKind, phase: u8, from: DateTime<Utc>, now: 
 }
 
 /// Whether an event of `kind` on `phase` is going on at `now`.
-pub fn active(seed: u64, kind: EventKind, phase: u8, now: DateTime<Utc>) -> bool {
+pub fn active(seed: u64, kind: LoggedEventKind, phase: u8, now: DateTime<Utc>) -> bool {
     events(seed, kind, phase, now - Duration::days(1), now)
         .iter()
         .any(|event| event.stop > now)

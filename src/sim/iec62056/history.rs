@@ -121,7 +121,7 @@ pub fn tariff_rate(local: NaiveDateTime) -> u8 {
 
 /// One interval of the history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Interval {
+pub struct HistoryInterval {
     /// UTC start; the interval ends [`INTERVAL_SECONDS`] later.
     pub start: DateTime<Utc>,
     /// Tariff rate 1–4 in force.
@@ -130,7 +130,7 @@ pub struct Interval {
     pub energy: [i64; 8],
 }
 
-impl Interval {
+impl HistoryInterval {
     pub fn end(&self) -> DateTime<Utc> {
         self.start + Duration::seconds(INTERVAL_SECONDS)
     }
@@ -150,7 +150,7 @@ pub struct EnergyHistory {
     epoch: DateTime<Utc>,
     /// Registers at the epoch.
     base: Registers,
-    intervals: Vec<Interval>,
+    intervals: Vec<HistoryInterval>,
     /// Sums of whole days before day d: `day_prefix[d]`.
     day_prefix: Vec<Registers>,
 }
@@ -212,7 +212,7 @@ impl EnergyHistory {
     /// Energies of the interval starting at `start`: the site's powers at
     /// its middle times a quarter hour, each phase metered on its own
     /// direction and quadrant.
-    fn compute(&self, start: DateTime<Utc>) -> Interval {
+    fn compute(&self, start: DateTime<Utc>) -> HistoryInterval {
         let middle = start + Duration::seconds(INTERVAL_SECONDS / 2);
         let phases = site_phases(self.seed, self.zone, middle);
         let mut kw = [0.0f64; 8];
@@ -231,7 +231,7 @@ impl EnergyHistory {
         }
         let hours = INTERVAL_SECONDS as f64 / 3600.0;
         let local = start.with_timezone(&self.zone).naive_local();
-        Interval {
+        HistoryInterval {
             start,
             rate: tariff_rate(local),
             energy: kw.map(|power| (power * hours * 1000.0).round() as i64),
@@ -276,7 +276,7 @@ impl EnergyHistory {
 
     /// Complete intervals that end in `[from, to]` and no later than `now`,
     /// oldest first (profile rows are stamped with their interval's end).
-    pub fn intervals(&mut self, from: DateTime<Utc>, to: DateTime<Utc>, now: DateTime<Utc>) -> Vec<Interval> {
+    pub fn intervals(&mut self, from: DateTime<Utc>, to: DateTime<Utc>, now: DateTime<Utc>) -> Vec<HistoryInterval> {
         let to = to.min(now);
         self.extend_to(to);
         let step = Duration::seconds(INTERVAL_SECONDS);
@@ -324,7 +324,7 @@ impl EnergyHistory {
 }
 
 /// Adds `numerator / denominator` of an interval (whole Wh, rounded down).
-fn add(registers: &mut Registers, interval: &Interval, numerator: i64, denominator: i64) {
+fn add(registers: &mut Registers, interval: &HistoryInterval, numerator: i64, denominator: i64) {
     for (q, sums) in registers.iter_mut().enumerate() {
         let part = interval.energy[q] * numerator / denominator;
         sums[0] += part;

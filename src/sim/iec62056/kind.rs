@@ -7,7 +7,7 @@
 //! Electrical) for the A1000 and `THM` for the TH40C, both uppercase, so a
 //! client waits the standard's 200 ms reaction time.
 
-use super::history::{Interval, Quantity};
+use super::history::{HistoryInterval, Quantity};
 
 /// Billing sets a meter keeps: A1000 manual 1.5 ("16 energy and demand
 /// data can be recorded"); the TH40C keeps 16 too (TH40C §4 in
@@ -33,7 +33,7 @@ pub struct ProfileChannel {
 
 impl ProfileChannel {
     /// The row value of `interval`: kWh, or kW averaged over the quarter hour.
-    pub fn value(&self, interval: &Interval) -> f64 {
+    pub fn value(&self, interval: &HistoryInterval) -> f64 {
         let wh = interval.get(self.quantity);
         if self.average_power {
             (wh * 4) as f64 / 1000.0

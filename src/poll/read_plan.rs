@@ -34,11 +34,11 @@ pub(crate) struct Task {
 }
 
 #[derive(Debug, Default)]
-pub(crate) struct Schedule {
+pub(crate) struct ReadPlan {
     tasks: Vec<Task>,
 }
 
-impl Schedule {
+impl ReadPlan {
     /// Adds a read, first due at `first_due`.
     pub(crate) fn add(&mut self, device: DeviceId, group: RegisterGroup, period: Duration, first_due: Instant) {
         self.tasks.push(Task {
@@ -115,7 +115,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn periods_are_kept_without_drift() {
         let start = Instant::now();
-        let mut schedule = Schedule::default();
+        let mut schedule = ReadPlan::default();
         schedule.add(A, RegisterGroup::Realtime, Duration::from_secs(10), start);
         // Served 300 ms late: next slot stays on the 10 s grid.
         schedule.succeeded(A, RegisterGroup::Realtime, start + Duration::from_millis(300));
@@ -128,7 +128,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn realtime_goes_first_on_a_tie() {
         let start = Instant::now();
-        let mut schedule = Schedule::default();
+        let mut schedule = ReadPlan::default();
         schedule.add(A, RegisterGroup::Energy, Duration::from_secs(60), start);
         schedule.add(B, RegisterGroup::Realtime, Duration::from_secs(10), start);
         let next = schedule.next(start).unwrap();
@@ -138,7 +138,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn overdue_realtime_reads_overtake_older_energy_reads() {
         let start = Instant::now();
-        let mut schedule = Schedule::default();
+        let mut schedule = ReadPlan::default();
         schedule.add(A, RegisterGroup::Energy, Duration::from_secs(60), start);
         schedule.add(
             B,
@@ -158,7 +158,7 @@ mod tests {
     async fn due_reads_go_realtime_then_energy_then_history() {
         const C: DeviceId = DeviceId(3);
         let start = Instant::now();
-        let mut schedule = Schedule::default();
+        let mut schedule = ReadPlan::default();
         // The history read has waited longest and is on the lowest device id,
         // the real-time read has waited least: only the class decides.
         schedule.add(A, RegisterGroup::History, Duration::from_secs(900), start);
@@ -187,7 +187,7 @@ mod tests {
             [RegisterGroup::Realtime, RegisterGroup::Energy, RegisterGroup::History]
         );
         // With the energy read alone due, the history read still waits.
-        let mut schedule = Schedule::default();
+        let mut schedule = ReadPlan::default();
         schedule.add(A, RegisterGroup::History, Duration::from_secs(900), start);
         schedule.add(
             A,
@@ -203,7 +203,7 @@ mod tests {
     async fn a_failing_read_retries_then_backs_off() {
         let start = Instant::now();
         let period = Duration::from_secs(10);
-        let mut schedule = Schedule::default();
+        let mut schedule = ReadPlan::default();
         schedule.add(A, RegisterGroup::Realtime, period, start);
         schedule.add(B, RegisterGroup::Realtime, period, start + Duration::from_millis(100));
         // First failure: retry after RETRY_DELAY, and B (due earlier) goes first.
@@ -215,7 +215,7 @@ mod tests {
             schedule.failed(A, RegisterGroup::Realtime, now),
             "third attempt ends the poll"
         );
-        let due = |s: &Schedule| s.tasks.iter().find(|t| t.device == A).unwrap().due;
+        let due = |s: &ReadPlan| s.tasks.iter().find(|t| t.device == A).unwrap().due;
         assert_eq!(due(&schedule), now + period);
         // Second failed poll in a row: twice the period; then four times, capped.
         for _ in 0..ATTEMPTS {
