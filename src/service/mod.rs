@@ -10,6 +10,7 @@ pub mod buses;
 mod caller;
 pub(crate) mod data_quality;
 mod device_address;
+pub(crate) mod device_overview;
 pub mod device_request;
 pub mod device_settings;
 pub mod devices;

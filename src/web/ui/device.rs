@@ -18,26 +18,15 @@ use crate::device::profile::Profile;
 use crate::domain::ids::DeviceId;
 use crate::domain::job::JobState;
 use crate::domain::role::Right;
-use crate::service::data_quality::{DataQuality, device_data_quality};
-use crate::service::jobs::{latest_command, latest_read, start_read};
-use crate::store::billing::fetch_billing_periods;
-use crate::store::buses::fetch_bus;
-use crate::store::devices::{DeviceRow, fetch_device};
-use crate::store::events::fetch_device_events;
-use crate::store::load_profile::{fetch_device_interval_minutes, fetch_interval_summary};
+use crate::metering::billing::BillingPeriod;
+use crate::service::data_quality::DataQuality;
+use crate::service::device_overview::{DeviceOverview, IntervalSummary, device_overview};
+use crate::service::jobs::start_read;
+use crate::store::events::EventRow;
 use crate::store::read_jobs::ReadJobRow;
-use crate::store::readings::{StoredReading, fetch_latest};
 use crate::web::auth::Caller;
 use crate::web::error::ApiError;
 use crate::web::state::AppState;
-
-/// Billing periods shown on the device page; the API lists them all.
-const BILLING_LINES: usize = 6;
-/// Months of data quality shown on the device page (this one and the two
-/// before); the API gives up to a year and a day.
-const QUALITY_MONTHS: u32 = 3;
-/// Events shown on the device page, newest first.
-const EVENT_LINES: i64 = 20;
 
 pub(crate) async fn get_device_page(
     State(state): State<AppState>,
@@ -51,11 +40,18 @@ pub(crate) async fn get_device_page(
 }
 
 async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DevicePage, ApiError> {
-    let device = fetch_device(&state.pool, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no device {id}")))?;
-    let readings = fetch_latest(&state.pool, id).await?;
-    let latest = Latest(readings.iter().map(|r| (r.obis.to_string(), r)).collect());
+    let DeviceOverview {
+        device,
+        bus,
+        readings,
+        intervals,
+        billing,
+        data_quality,
+        read_job,
+        command_job,
+        events,
+    } = device_overview(&state.pool, &state.profiles, &caller, id, state.clock.now()).await?;
+    let latest = Latest::new(&readings);
     let profile = state.profiles.get(&device.profile);
     // A device with an IEC address is read over IEC 62056-21: its profile's
     // [iec62056] section names and groups its values.
@@ -63,9 +59,7 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
         .as_ref()
         .and_then(|p| p.iec62056.as_ref())
         .filter(|_| device.iec_address.is_some());
-    let (load_profile, load_profile_csv) = load_profile_section(state, id, iec).await?;
-    let read_job = latest_read(&state.pool, &caller, id).await?;
-    let command_job = latest_command(&state.pool, &caller, id).await?;
+    let (load_profile, load_profile_csv) = load_profile_section(intervals, iec, device.interval_minutes);
     Ok(DevicePage {
         user: caller.user,
         id: device.id.0,
@@ -79,11 +73,11 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
         } else {
             "Address"
         },
-        bus_kind: bus_kind(state, &device).await?,
+        bus_kind: bus.map(|bus| bus.transport.0.kind()).unwrap_or_default(),
         load_profile,
         load_profile_csv,
-        billing: billing_lines(state, id).await?,
-        data_quality: quality_section(state, id).await?,
+        billing: billing.into_iter().map(billing_line).collect(),
+        data_quality: data_quality.map(quality_lines).unwrap_or_default(),
         state: device.state.as_str(),
         last_success: when(device.last_success_at),
         failures: device.consecutive_failures,
@@ -92,7 +86,7 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
         read_now_pending: is_pending(read_job.as_ref().map(|j| j.state))
             || is_pending(command_job.as_ref().map(|j| j.state)),
         can_command: caller.role.permits(Right::Configure),
-        commands: command_options(profile.as_deref(), &device),
+        commands: command_options(profile.as_deref(), device.address.is_some()),
         last_command: command_job.map(command_sentence).unwrap_or_default(),
         last_read_now: read_job.map(read_now_sentence).unwrap_or_default(),
         legal_notice: profile
@@ -100,8 +94,8 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
             .and_then(|p| p.legal_metrology.clone())
             .unwrap_or_default(),
         sections: value_sections(profile.as_deref(), iec, &latest),
-        all_values: all_values_table(&readings, &latest, profile.as_deref(), iec),
-        events: event_lines(state, id).await?,
+        all_values: all_values_table(&latest, profile.as_deref(), iec),
+        events: events.into_iter().map(event_line).collect(),
     })
 }
 
@@ -123,12 +117,7 @@ fn value_sections(profile: Option<&Profile>, iec: Option<&IecSettings>, latest: 
 }
 
 /// Every latest value by OBIS code, named from the profile where it names it.
-fn all_values_table(
-    readings: &[StoredReading],
-    latest: &Latest<'_>,
-    profile: Option<&Profile>,
-    iec: Option<&IecSettings>,
-) -> Table {
+fn all_values_table(latest: &Latest<'_>, profile: Option<&Profile>, iec: Option<&IecSettings>) -> Table {
     let name_of = |code: &str| {
         if let Some(iec) = iec {
             return iec_name(iec, code).unwrap_or_default();
@@ -142,8 +131,8 @@ fn all_values_table(
             .map(|r| r.name.clone())
             .unwrap_or_default()
     };
-    let rows = readings
-        .iter()
+    let rows = latest
+        .in_order()
         .map(|r| {
             let label = match name_of(&r.obis.to_string()) {
                 name if name.is_empty() => r.obis.to_string(),
@@ -172,64 +161,42 @@ fn all_values_table(
 /// The load profile in a line, and whether the last day holds intervals
 /// (for the CSV link): intervals read from the meter's own profile, or
 /// derived from its registers at the device's interval length.
-async fn load_profile_section(
-    state: &AppState,
-    id: DeviceId,
+fn load_profile_section(
+    intervals: IntervalSummary,
     iec: Option<&IecSettings>,
-) -> Result<(String, bool), ApiError> {
-    let (newest, last_day) =
-        fetch_interval_summary(&state.pool, id, state.clock.now() - chrono::TimeDelta::hours(24)).await?;
-    Ok(match iec.and_then(|iec| iec.load_profile.as_ref()) {
+    device_interval_minutes: i32,
+) -> (String, bool) {
+    let IntervalSummary { newest, last_day } = intervals;
+    match iec.and_then(|iec| iec.load_profile.as_ref()) {
         Some(settings) => (
             load_profile_summary(newest, last_day, settings.interval_minutes),
             last_day > 0,
         ),
-        None if newest.is_some() => {
-            let minutes = fetch_device_interval_minutes(&state.pool, id).await?.unwrap_or(15);
-            (
-                load_profile_summary(newest, last_day, u32::try_from(minutes).unwrap_or(15)),
-                last_day > 0,
-            )
-        }
+        None if newest.is_some() => (
+            load_profile_summary(newest, last_day, u32::try_from(device_interval_minutes).unwrap_or(15)),
+            last_day > 0,
+        ),
         None => (String::new(), false),
-    })
+    }
 }
 
-/// The newest billing periods with their import and export totals.
-async fn billing_lines(state: &AppState, id: DeviceId) -> Result<Vec<BillingLine>, ApiError> {
-    Ok(fetch_billing_periods(&state.pool, id)
-        .await?
-        .into_iter()
-        .take(BILLING_LINES)
-        .map(|period| {
-            let total = |code: &str| {
-                period
-                    .registers
-                    .iter()
-                    .find(|r| r.obis.to_string() == code)
-                    .map(|r| format!("{:.3} {}", r.value, r.unit))
-                    .unwrap_or_default()
-            };
-            BillingLine {
-                reset_at: when(Some(period.reset_at)),
-                source: period.source.as_str(),
-                flags: period.quality.names().join(", "),
-                import: total("1-1:1.8.0"),
-                export: total("1-1:2.8.0"),
-            }
-        })
-        .collect())
-}
-
-/// Data quality of the last few months.
-async fn quality_section(state: &AppState, id: DeviceId) -> Result<Vec<QualityLine>, ApiError> {
-    let now = state.clock.now();
-    Ok(
-        device_data_quality(&state.pool, &state.profiles, id, (None, now), QUALITY_MONTHS, now)
-            .await?
-            .map(quality_lines)
-            .unwrap_or_default(),
-    )
+/// A billing period with its import and export totals.
+fn billing_line(period: BillingPeriod) -> BillingLine {
+    let total = |code: &str| {
+        period
+            .registers
+            .iter()
+            .find(|r| r.obis.to_string() == code)
+            .map(|r| format!("{:.3} {}", r.value, r.unit))
+            .unwrap_or_default()
+    };
+    BillingLine {
+        reset_at: when(Some(period.reset_at)),
+        source: period.source.as_str(),
+        flags: period.quality.names().join(", "),
+        import: total("1-1:1.8.0"),
+        export: total("1-1:2.8.0"),
+    }
 }
 
 /// The months that expect or hold intervals, each count with its share.
@@ -247,14 +214,6 @@ fn quality_lines(quality: DataQuality) -> Vec<QualityLine> {
             month: m.month,
         })
         .collect()
-}
-
-/// The transport kind of the device's bus.
-async fn bus_kind(state: &AppState, device: &DeviceRow) -> Result<&'static str, ApiError> {
-    Ok(fetch_bus(&state.pool, device.bus_id)
-        .await?
-        .map(|bus| bus.transport.0.kind())
-        .unwrap_or_default())
 }
 
 /// The meter's clock as last read (date and time registers), or "not read".
@@ -301,10 +260,10 @@ fn read_now_sentence(job: ReadJobRow) -> String {
 }
 
 /// The profile's commands, for the command form. Commands are Modbus
-/// writes: a device read over IEC 62056-21 takes none.
-fn command_options(profile: Option<&Profile>, device: &DeviceRow) -> Vec<CommandOption> {
+/// writes: a device read over IEC 62056-21 (no Modbus address) takes none.
+fn command_options(profile: Option<&Profile>, modbus: bool) -> Vec<CommandOption> {
     profile
-        .filter(|_| device.address.is_some())
+        .filter(|_| modbus)
         .map(|p| {
             p.modbus
                 .commands
@@ -321,22 +280,18 @@ fn command_options(profile: Option<&Profile>, device: &DeviceRow) -> Vec<Command
         .unwrap_or_default()
 }
 
-/// The device's newest events, open ones marked active.
-async fn event_lines(state: &AppState, id: DeviceId) -> Result<Vec<EventLine>, ApiError> {
-    Ok(fetch_device_events(&state.pool, id, EVENT_LINES)
-        .await?
-        .into_iter()
-        .map(|e| EventLine {
-            code: e.code.to_string(),
-            severity: e.severity.to_string(),
-            started_at: when(Some(e.started_at)),
-            cleared_at: e
-                .cleared_at
-                .map(|at| when(Some(at)))
-                .unwrap_or_else(|| "active".to_owned()),
-            message: e.message,
-        })
-        .collect())
+/// An event, an open one marked active.
+fn event_line(e: EventRow) -> EventLine {
+    EventLine {
+        code: e.code.to_string(),
+        severity: e.severity.to_string(),
+        started_at: when(Some(e.started_at)),
+        cleared_at: e
+            .cleared_at
+            .map(|at| when(Some(at)))
+            .unwrap_or_else(|| "active".to_owned()),
+        message: e.message,
+    }
 }
 
 /// The "Read now" button.

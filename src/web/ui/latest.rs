@@ -7,10 +7,19 @@ use super::pages::Cell;
 use crate::domain::unit::Unit;
 use crate::store::readings::StoredReading;
 
-/// The latest reading of each code.
-pub(super) struct Latest<'a>(pub(super) HashMap<String, &'a StoredReading>);
+/// The latest reading of each code, by code and in the order read.
+pub(super) struct Latest<'a>(pub(super) HashMap<String, &'a StoredReading>, &'a [StoredReading]);
 
-impl Latest<'_> {
+impl<'a> Latest<'a> {
+    pub(super) fn new(readings: &'a [StoredReading]) -> Latest<'a> {
+        Latest(readings.iter().map(|r| (r.obis.to_string(), r)).collect(), readings)
+    }
+
+    /// Every reading, in the order read.
+    pub(super) fn in_order(&self) -> impl Iterator<Item = &'a StoredReading> + use<'a> {
+        self.1.iter()
+    }
+
     /// A value cell; a value the device stamped (a maximum demand) shows when.
     /// An instant (unit `timestamp`, Unix seconds: an event's start or stop)
     /// shows as a date.

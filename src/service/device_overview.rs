@@ -1,0 +1,93 @@
+//! Everything the device page shows of one device, read in one use case:
+//! the device and its bus, its latest values, a summary of its load
+//! profile, its newest billing periods, the data quality of the last few
+//! months, its latest read and command, and its newest events.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use sqlx::PgPool;
+
+use super::data_quality::{DataQuality, device_data_quality};
+use super::devices::existing_device;
+use super::jobs::{latest_command, latest_read};
+use super::{Caller, ServiceError};
+use crate::device::registry::ProfileSet;
+use crate::domain::ids::DeviceId;
+use crate::domain::role::Right;
+use crate::metering::billing::BillingPeriod;
+use crate::store::billing::fetch_billing_periods;
+use crate::store::buses::{BusRow, fetch_bus};
+use crate::store::command_jobs::CommandJobRow;
+use crate::store::devices::DeviceRow;
+use crate::store::events::{EventRow, fetch_device_events};
+use crate::store::load_profile::fetch_interval_summary;
+use crate::store::read_jobs::ReadJobRow;
+use crate::store::readings::{StoredReading, fetch_latest};
+
+/// Billing periods in an overview, newest first; the API lists them all.
+const BILLING_PERIODS: usize = 6;
+/// Months of data quality in an overview (this one and the two before);
+/// the API gives up to a year and a day.
+const QUALITY_MONTHS: u32 = 3;
+/// Events in an overview, newest first.
+const EVENTS: i64 = 20;
+
+/// The stored load profile in brief.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct IntervalSummary {
+    /// Start of the newest interval stored, if any.
+    pub newest: Option<DateTime<Utc>>,
+    /// Intervals stored over the last 24 hours.
+    pub last_day: i64,
+}
+
+/// One device as its page shows it.
+#[derive(Debug)]
+pub(crate) struct DeviceOverview {
+    pub device: DeviceRow,
+    /// Its bus; none if the bus is gone since.
+    pub bus: Option<BusRow>,
+    /// The latest value of each code it reported.
+    pub readings: Vec<StoredReading>,
+    pub intervals: IntervalSummary,
+    /// The newest [`BILLING_PERIODS`] billing periods, newest first.
+    pub billing: Vec<BillingPeriod>,
+    /// The last [`QUALITY_MONTHS`] calendar months; none if the device is
+    /// gone since.
+    pub data_quality: Option<DataQuality>,
+    pub read_job: Option<ReadJobRow>,
+    pub command_job: Option<CommandJobRow>,
+    /// The newest [`EVENTS`] events, newest first.
+    pub events: Vec<EventRow>,
+}
+
+/// The overview of a device at `now`, or not found.
+pub(crate) async fn device_overview(
+    pool: &PgPool,
+    profiles: &ProfileSet,
+    caller: &Caller,
+    id: DeviceId,
+    now: DateTime<Utc>,
+) -> Result<DeviceOverview, ServiceError> {
+    caller.require(Right::Read)?;
+    let device = existing_device(pool, id).await?;
+    let readings = fetch_latest(pool, id).await?;
+    let (newest, last_day) = fetch_interval_summary(pool, id, now - TimeDelta::hours(24)).await?;
+    let read_job = latest_read(pool, caller, id).await?;
+    let command_job = latest_command(pool, caller, id).await?;
+    let bus = fetch_bus(pool, device.bus_id).await?;
+    let mut billing = fetch_billing_periods(pool, id).await?;
+    billing.truncate(BILLING_PERIODS);
+    let data_quality = device_data_quality(pool, profiles, id, (None, now), QUALITY_MONTHS, now).await?;
+    let events = fetch_device_events(pool, id, EVENTS).await?;
+    Ok(DeviceOverview {
+        device,
+        bus,
+        readings,
+        intervals: IntervalSummary { newest, last_day },
+        billing,
+        data_quality,
+        read_job,
+        command_job,
+        events,
+    })
+}
