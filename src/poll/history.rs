@@ -1,12 +1,12 @@
-//! A meter's load profile, read after its readout once per recorded
-//! interval and resumed from the last stored interval (or the profile's
-//! backfill depth), at most `chunk_days` at a time; what is new is flagged
-//! (clock drift, spikes) and stored.
+//! A meter's load profile, read once per recorded interval (after the
+//! device's readout, behind every due register read of the bus) and resumed
+//! from the last stored interval (or the profile's backfill depth), at most
+//! `chunk_days` at a time; what is new is flagged (clock drift, spikes) and
+//! stored.
 
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use tokio::time::Instant;
 
 use super::context::WorkerServices;
 use super::outbox::Record;
@@ -28,32 +28,45 @@ pub(crate) fn history_settings(runtime: &DeviceRuntime) -> Option<LoadProfileSet
 }
 
 /// Reads the next stretch of the device's load profile, if its meter keeps
-/// one, and plans the next: at once while catching up (the next chunk goes
-/// with the next readout, so the line is shared between chunks), else one
-/// interval on. Returns how many intervals were new.
+/// one. Returns how many intervals were new, and whether there is more to
+/// catch up on (the read stopped at `chunk_days`, short of the present).
 pub(crate) async fn read_history(
     driver: &mut Driver,
     bus: BusId,
     runtime: &mut DeviceRuntime,
     services: &WorkerServices,
-) -> usize {
+) -> Result<HistoryRead, String> {
     let Some(settings) = history_settings(runtime) else {
-        return 0;
+        return Ok(HistoryRead::default());
     };
     match read_stretch(driver, bus, runtime, services, &settings).await {
-        Ok((stored, next)) => {
+        Ok((new, next)) => {
             runtime.history_from = next;
-            runtime.history_due = match next {
-                Some(_) => Instant::now(),
-                None => Instant::now() + Duration::from_secs(u64::from(settings.interval_minutes) * 60),
-            };
-            stored
+            Ok(HistoryRead {
+                new,
+                catching_up: next.is_some(),
+            })
         }
         Err(error) => {
-            tracing::warn!(device = %runtime.config.name, %error, "load profile not read; retried at the next readout");
-            0
+            tracing::warn!(device = %runtime.config.name, %error, "load profile not read; retried");
+            Err(error)
         }
     }
+}
+
+/// What a load-profile read did.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct HistoryRead {
+    /// Intervals the meter recorded after the newest one stored.
+    pub(crate) new: usize,
+    /// The read stopped short of the present: more is due at once.
+    pub(crate) catching_up: bool,
+}
+
+/// How often a meter's load profile is read once caught up: once per
+/// recorded interval.
+pub(crate) fn history_period(settings: &LoadProfileSettings) -> Duration {
+    Duration::from_secs(u64::from(settings.interval_minutes) * 60)
 }
 
 /// Returns how many intervals were new and, while catching up, where the

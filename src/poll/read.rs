@@ -126,7 +126,10 @@ pub(crate) async fn run_read_now(
         }
     }
     if failure.is_none() {
-        total += read_history(driver, bus, runtime, services).await;
+        // A load profile that cannot be read now is left to its own turn.
+        total += read_history(driver, bus, runtime, services)
+            .await
+            .map_or(0, |read| read.new);
     }
     let outcome = match failure {
         Some(error) => Err((JobErrorCode::Device, error)),

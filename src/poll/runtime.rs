@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::PgPool;
-use tokio::time::Instant;
 
 use super::context::{DeviceConfig, WorkerServices};
 use super::status::Tracker;
@@ -25,21 +24,18 @@ pub(crate) struct DeviceRuntime {
     pub(crate) read: ReadState,
     /// What the worker knows of the device from the database.
     pub(crate) memory: Memory,
-    /// When the load profile is next due (it is read after a readout).
-    pub(crate) history_due: Instant,
     /// While catching up: where the next chunk starts (past a stretch the
     /// meter holds nothing for, which stored intervals would not show).
     pub(crate) history_from: Option<DateTime<Utc>>,
 }
 
 impl DeviceRuntime {
-    pub(crate) fn new(config: &DeviceConfig, memory: Memory, now: Instant) -> DeviceRuntime {
+    pub(crate) fn new(config: &DeviceConfig, memory: Memory) -> DeviceRuntime {
         DeviceRuntime {
             tracker: Tracker::new(config.status.clone()),
             read: ReadState::new(&config.profile),
             config: config.clone(),
             memory,
-            history_due: now,
             history_from: None,
         }
     }

@@ -13,10 +13,11 @@ use tokio::time::Instant;
 
 use super::command::{BusCommand, Write};
 use super::context::{DeviceConfig, WorkerServices};
-use super::history::{history_settings, read_history};
+use super::history::{history_period, history_settings, read_history};
 use super::outbox::Record;
 use super::read::{finish_read, record_status, run_read_now, start_job};
-use super::read_plan::ReadPlan;
+pub use super::read_plan::Work;
+use super::read_plan::{ReadPlan, Task};
 use super::runtime::{DeviceRuntime, load_memory, record_exchange};
 use super::scan::ScanProgress;
 use super::write::run_write;
@@ -47,88 +48,240 @@ impl Asked {
     }
 }
 
+/// What one step of a worker did: what the tests that drive a worker step
+/// by step look at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stepped {
+    /// A job came in from the bus's claimer (it waits in the worker's queue).
+    Queued,
+    /// The device list changed and the reads were planned anew.
+    Replanned,
+    /// A command was sent to a device.
+    Wrote(DeviceId),
+    /// An on-demand read of a device ran.
+    ReadNow(DeviceId),
+    /// One address of a scan was probed.
+    Probed(u8),
+    /// One exchange of a scheduled read; `due` lists what else was due
+    /// when it was chosen.
+    Read {
+        device: DeviceId,
+        work: Work,
+        due: Vec<(DeviceId, Work)>,
+    },
+    /// Nothing was due after all (the plan changed while waiting).
+    Idle,
+}
+
+/// The worker of one bus: its driver, what it knows of each device, and
+/// the plan of their reads.
+pub struct BusWorker {
+    bus: BusId,
+    driver: Driver,
+    devices: watch::Receiver<Vec<DeviceConfig>>,
+    commands: mpsc::Receiver<BusCommand>,
+    services: WorkerServices,
+    runtimes: HashMap<DeviceId, DeviceRuntime>,
+    schedule: ReadPlan,
+    asked: Asked,
+}
+
 /// Runs the bus until `shutdown` fires.
 pub async fn run_bus(
     bus: BusId,
     transport: Transport,
-    mut devices: watch::Receiver<Vec<DeviceConfig>>,
-    mut commands: mpsc::Receiver<BusCommand>,
+    devices: watch::Receiver<Vec<DeviceConfig>>,
+    commands: mpsc::Receiver<BusCommand>,
     services: WorkerServices,
     shutdown: Shutdown,
 ) {
-    let mut driver = Driver::new(&transport, services.request_timeout);
-    services.stats.links.start(bus);
-    let mut runtimes: HashMap<DeviceId, DeviceRuntime> = HashMap::new();
-    let mut schedule = ReadPlan::default();
-    let mut asked = Asked::default();
-    let configs = devices.borrow_and_update().clone();
-    let groups = configs.iter().map(|config| driver.groups(&config.profile)).collect();
-    plan(&configs, groups, &mut runtimes, &mut schedule, &services).await;
+    let mut worker = BusWorker::start(bus, transport, devices, commands, services).await;
     loop {
-        let due = schedule.next_due();
-        // Scans use the time no scheduled read needs.
-        let scan_now = !asked.scans.is_empty() && due.is_none_or(|due| due > Instant::now());
         tokio::select! {
             biased;
             () = shutdown.wait() => return,
-            Some(command) = commands.recv() => asked.push(command),
-            changed = devices.changed() => {
-                if changed.is_err() { return; }
-                let configs = devices.borrow_and_update().clone();
-                let groups = configs.iter().map(|config| driver.groups(&config.profile)).collect();
-                plan(&configs, groups, &mut runtimes, &mut schedule, &services).await;
-            }
-            () = std::future::ready(()), if !asked.writes.is_empty() => {
-                if let Some(write) = asked.writes.pop_front() {
-                    let runtime = runtimes.get_mut(&write.device);
-                    run_write(&mut driver, bus, runtime, &services, write).await;
-                }
-            }
-            () = std::future::ready(()), if !asked.reads.is_empty() => {
-                if let Some((job, device)) = asked.reads.pop_front() {
-                    run_read_now(&mut driver, bus, runtimes.get_mut(&device), &services, job).await;
-                }
-            }
-            () = std::future::ready(()), if scan_now => {
-                if let Some(scan) = asked.scans.front_mut()
-                    && scan_step(&mut driver, scan, &services).await
-                {
-                    asked.scans.pop_front();
-                }
-            }
-            _ = sleep_until_due(due) => {
-                read_due(&mut driver, bus, &mut runtimes, &mut schedule, &services).await;
-            }
+            stepped = worker.step() => if stepped.is_none() { return },
         }
     }
 }
 
-/// Sends the next exchange of the read due first; once the read is over,
-/// records it, and reads the device's load profile when that is due too.
-async fn read_due(
+impl BusWorker {
+    /// A worker for `bus`, with its reads planned for the devices it is given.
+    pub async fn start(
+        bus: BusId,
+        transport: Transport,
+        mut devices: watch::Receiver<Vec<DeviceConfig>>,
+        commands: mpsc::Receiver<BusCommand>,
+        services: WorkerServices,
+    ) -> BusWorker {
+        let driver = Driver::new(&transport, services.request_timeout);
+        services.stats.links.start(bus);
+        devices.borrow_and_update();
+        let mut worker = BusWorker {
+            bus,
+            driver,
+            devices,
+            commands,
+            services,
+            runtimes: HashMap::new(),
+            schedule: ReadPlan::default(),
+            asked: Asked::default(),
+        };
+        worker.plan().await;
+        worker
+    }
+
+    /// Does the next thing the bus needs, waiting until something is due:
+    /// a command, then an on-demand read, then the scheduled read of
+    /// highest priority, then a scan in time no read needs. `None` once the
+    /// device list or the job inbox is gone (the worker is to stop).
+    pub async fn step(&mut self) -> Option<Stepped> {
+        let due = self.schedule.next_due();
+        // Scans use the time no scheduled read needs.
+        let scan_now = !self.asked.scans.is_empty() && due.is_none_or(|due| due > Instant::now());
+        tokio::select! {
+            biased;
+            command = self.commands.recv() => {
+                self.asked.push(command?);
+                Some(Stepped::Queued)
+            }
+            changed = self.devices.changed() => {
+                changed.ok()?;
+                self.plan().await;
+                Some(Stepped::Replanned)
+            }
+            () = std::future::ready(()), if !self.asked.writes.is_empty() => {
+                let write = self.asked.writes.pop_front()?;
+                let device = write.device;
+                let runtime = self.runtimes.get_mut(&device);
+                run_write(&mut self.driver, self.bus, runtime, &self.services, write).await;
+                Some(Stepped::Wrote(device))
+            }
+            () = std::future::ready(()), if !self.asked.reads.is_empty() => {
+                let (job, device) = self.asked.reads.pop_front()?;
+                let runtime = self.runtimes.get_mut(&device);
+                run_read_now(&mut self.driver, self.bus, runtime, &self.services, job).await;
+                Some(Stepped::ReadNow(device))
+            }
+            () = std::future::ready(()), if scan_now => {
+                let scan = self.asked.scans.front_mut()?;
+                let address = scan.next;
+                if scan_step(&mut self.driver, scan, &self.services).await {
+                    self.asked.scans.pop_front();
+                }
+                Some(Stepped::Probed(address))
+            }
+            _ = sleep_until_due(due) => Some(self.read_due().await),
+        }
+    }
+
+    /// Sends the next exchange of the read due first (register groups
+    /// before load profiles, see [`ReadPlan::next`]); once the read is
+    /// over, records it.
+    async fn read_due(&mut self) -> Stepped {
+        let now = Instant::now();
+        let due: Vec<(DeviceId, Work)> = self.schedule.due(now).collect();
+        let Some(task) = self.schedule.next(now).cloned() else {
+            return Stepped::Idle;
+        };
+        let due = due
+            .into_iter()
+            .filter(|&(d, w)| (d, w) != (task.device, task.work))
+            .collect();
+        let stepped = Stepped::Read {
+            device: task.device,
+            work: task.work,
+            due,
+        };
+        let Some(runtime) = self.runtimes.get_mut(&task.device) else {
+            return stepped;
+        };
+        match task.work {
+            Work::Read(group) => {
+                read_group(
+                    &mut self.driver,
+                    self.bus,
+                    runtime,
+                    &mut self.schedule,
+                    &self.services,
+                    &task,
+                    group,
+                )
+                .await;
+            }
+            Work::LoadProfile => {
+                read_load_profile(&mut self.driver, self.bus, runtime, &mut self.schedule, &self.services).await;
+            }
+        }
+        stepped
+    }
+
+    /// Rebuilds the plan for the current device list (each device's
+    /// register groups as its driver reads them, and its load profile if
+    /// its meter keeps one), keeping what is known of devices that stay and
+    /// loading what is stored of new ones. First reads are spread over the
+    /// first second so a bus of many devices does not start with a burst
+    /// of late reads.
+    async fn plan(&mut self) {
+        let configs = self.devices.borrow_and_update().clone();
+        let services = &self.services;
+        let start = Instant::now();
+        let mut kept: HashMap<DeviceId, DeviceRuntime> = HashMap::new();
+        let mut new = Vec::new();
+        for config in &configs {
+            match self.runtimes.remove(&config.id) {
+                Some(mut old) if old.config.plan_key() == config.plan_key() => {
+                    old.read.restart();
+                    old.config.limits = config.limits.clone();
+                    kept.insert(config.id, old);
+                }
+                _ => new.push(config),
+            }
+        }
+        let now = services.clock.now();
+        let loads = new.iter().map(|config| load_memory(&services.pool, config, now));
+        for (config, memory) in new.iter().zip(join_all(loads).await) {
+            kept.insert(config.id, DeviceRuntime::new(config, memory));
+        }
+        self.schedule = ReadPlan::default();
+        let spread = Duration::from_millis(1_000 / (configs.len() as u64 + 1));
+        for (index, config) in configs.iter().enumerate() {
+            let first = start + spread * index as u32;
+            for group in self.driver.groups(&config.profile) {
+                self.schedule
+                    .add(config.id, Work::Read(group), config.period(group), first);
+            }
+            if let Some(runtime) = kept.get(&config.id)
+                && let Some(settings) = history_settings(runtime)
+            {
+                self.schedule
+                    .add(config.id, Work::LoadProfile, history_period(&settings), first);
+            }
+        }
+        self.runtimes = kept;
+    }
+}
+
+/// One exchange of a read of `group`; once the read is over, records it.
+async fn read_group(
     driver: &mut Driver,
     bus: BusId,
-    runtimes: &mut HashMap<DeviceId, DeviceRuntime>,
+    runtime: &mut DeviceRuntime,
     schedule: &mut ReadPlan,
     services: &WorkerServices,
+    task: &Task,
+    group: RegisterGroup,
 ) {
-    let Some(task) = schedule.next(Instant::now()).cloned() else {
-        return;
-    };
-    let Some(runtime) = runtimes.get_mut(&task.device) else {
-        return;
-    };
-    if !runtime.read.is_reading(task.group) {
+    if !runtime.read.is_reading(group) {
         let late = Instant::now().saturating_duration_since(task.due);
-        let period = runtime.config.period(task.group);
+        let period = runtime.config.period(group);
         services.stats.links.record_lateness(bus, task.device, late, period);
     }
-    let with_history = Instant::now() >= runtime.history_due && history_settings(runtime).is_some();
     let (step, exchange) = driver
         .read(
             runtime.config.target(),
             &mut runtime.read,
-            task.group,
+            group,
             false,
             &services.clock,
         )
@@ -137,17 +290,39 @@ async fn read_due(
     let now = Instant::now();
     match &step {
         Step::More => return,
-        Step::Done(_) => schedule.succeeded(task.device, task.group, now),
+        Step::Done(_) => schedule.succeeded(task.device, task.work, now),
         Step::Failed(error) => {
             tracing::debug!(%bus, device = %task.device, %error, "read failed");
-            schedule.failed(task.device, task.group, now);
+            schedule.failed(task.device, task.work, now);
         }
     }
-    let read = matches!(step, Step::Done(_));
     let (transition, _) = finish_read(runtime, step, services);
     record_status(&services.outbox, runtime, transition);
-    if read && with_history {
-        read_history(driver, bus, runtime, services).await;
+}
+
+/// The next stretch of a meter's load profile. A device whose last read
+/// failed is not asked for it: the load profile waits for its next readout.
+async fn read_load_profile(
+    driver: &mut Driver,
+    bus: BusId,
+    runtime: &mut DeviceRuntime,
+    schedule: &mut ReadPlan,
+    services: &WorkerServices,
+) {
+    let device = runtime.config.id;
+    let now = Instant::now();
+    if runtime.tracker.status.consecutive_failures > 0 {
+        let readout = schedule.due_of(device, Work::Read(RegisterGroup::Energy));
+        let period = history_settings(runtime).map_or(Duration::from_secs(60), |s| history_period(&s));
+        schedule.due_at(device, Work::LoadProfile, readout.unwrap_or(now + period));
+        return;
+    }
+    match read_history(driver, bus, runtime, services).await {
+        Ok(read) if read.catching_up => schedule.due_at(device, Work::LoadProfile, Instant::now()),
+        Ok(_) => schedule.succeeded(device, Work::LoadProfile, Instant::now()),
+        Err(_) => {
+            schedule.failed(device, Work::LoadProfile, Instant::now());
+        }
     }
 }
 
@@ -198,46 +373,5 @@ async fn sleep_until_due(due: Option<Instant>) {
     match due {
         Some(due) => tokio::time::sleep_until(due).await,
         None => std::future::pending().await,
-    }
-}
-
-/// Rebuilds the schedule for a new device list (each device's register
-/// groups as its driver reads them), keeping what is known of devices that
-/// stay, and loading what is stored of new ones. First reads
-/// are spread over the first second so a bus of many devices does not
-/// start with a burst of late reads.
-async fn plan(
-    configs: &[DeviceConfig],
-    groups: Vec<Vec<RegisterGroup>>,
-    runtimes: &mut HashMap<DeviceId, DeviceRuntime>,
-    schedule: &mut ReadPlan,
-    services: &WorkerServices,
-) {
-    let start = Instant::now();
-    let mut kept: HashMap<DeviceId, DeviceRuntime> = HashMap::new();
-    let mut new = Vec::new();
-    for config in configs {
-        match runtimes.remove(&config.id) {
-            Some(mut old) if old.config.plan_key() == config.plan_key() => {
-                old.read.restart();
-                old.config.limits = config.limits.clone();
-                kept.insert(config.id, old);
-            }
-            _ => new.push(config),
-        }
-    }
-    let now = services.clock.now();
-    let loads = new.iter().map(|config| load_memory(&services.pool, config, now));
-    for (config, memory) in new.iter().zip(join_all(loads).await) {
-        kept.insert(config.id, DeviceRuntime::new(config, memory, start));
-    }
-    *runtimes = kept;
-    *schedule = ReadPlan::default();
-    let spread = Duration::from_millis(1_000 / (configs.len() as u64 + 1));
-    for (index, (config, groups)) in configs.iter().zip(groups).enumerate() {
-        let first = start + spread * index as u32;
-        for group in groups {
-            schedule.add(config.id, group, config.period(group), first);
-        }
     }
 }
