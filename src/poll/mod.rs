@@ -4,7 +4,7 @@
 //! in batches.
 
 pub(crate) mod clock_check;
-pub(crate) mod command;
+pub mod command;
 pub mod context;
 pub(crate) mod history;
 pub(crate) mod jobs;

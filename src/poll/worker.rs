@@ -1,8 +1,9 @@
 //! The worker of one bus, whatever its protocol: owns the bus's driver
 //! (and through it the line), does one exchange at a time, in the order of
 //! priority (operator command > on-demand read > real-time values > energy
-//! registers > load profile and history backfill; scans in the time no
-//! read needs), and reports what it read.
+//! registers > history registers > load profile; scans in the time no read
+//! needs), and reports what it read. [`BusWorker::step`] does one thing at a
+//! time, so a test can drive a worker step by step.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;

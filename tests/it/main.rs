@@ -37,3 +37,4 @@ mod sim_iec62056;
 mod sim_modbus;
 mod validation;
 mod vocabulary;
+mod worker_steps;
