@@ -5,6 +5,7 @@ pub(crate) mod auth;
 pub(crate) mod error;
 pub(crate) mod health;
 pub(crate) mod json;
+pub(crate) mod query;
 pub mod state;
 pub(crate) mod ui;
 

@@ -399,6 +399,17 @@ async fn jobs_are_listed_newest_first_filtered_and_paged() {
             "{query}: {body}"
         );
     }
+    // A parameter that is not even of its type is named too, in the API's
+    // error shape.
+    for (query, field) in [("?device_id=abc", "device_id"), ("?bus_id=1.5", "bus_id")] {
+        let (status, body) = console
+            .request("GET", &format!("/api/v1/jobs{query}"), &viewer, None)
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert_eq!(body["error"]["code"], "invalid_parameter", "{query}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with(&format!("{field}:")), "{query}: {body}");
+    }
     let (status, _) = console.request("GET", "/api/v1/jobs/424242", &viewer, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     // A job of another kind is not a read.

@@ -2,7 +2,7 @@
 //! and its acknowledgement by an operator.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -12,6 +12,7 @@ use crate::service::events::{self, EventSelection};
 use crate::store::events::EventRow;
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
+use crate::web::query::ApiQuery;
 use crate::web::state::AppState;
 
 /// One event: a condition with its start and, once over, its clear time.
@@ -90,7 +91,7 @@ impl EventQuery {
 pub(crate) async fn list_events(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<EventQuery>,
+    ApiQuery(query): ApiQuery<EventQuery>,
 ) -> Result<Json<EventList>, ApiError> {
     let events = events::list_events(&state.pool, &caller, &query.selection()).await?;
     Ok(Json(EventList {

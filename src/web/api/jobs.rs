@@ -3,7 +3,7 @@
 //! is read.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -14,6 +14,7 @@ use crate::service::jobs::{self, JobSelection};
 use crate::store::jobs::JobRow;
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
+use crate::web::query::ApiQuery;
 use crate::web::state::AppState;
 
 /// Longest idempotency key taken.
@@ -137,7 +138,7 @@ pub(crate) struct JobQuery {
 pub(crate) async fn list_jobs(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<JobQuery>,
+    ApiQuery(query): ApiQuery<JobQuery>,
 ) -> Result<Json<JobList>, ApiError> {
     let selection = JobSelection {
         kind: query.kind.as_deref(),

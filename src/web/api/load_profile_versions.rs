@@ -3,7 +3,7 @@
 //! came to be.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -16,6 +16,7 @@ use crate::service::load_profile;
 use crate::store::profile_corrections::IntervalVersion;
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
+use crate::web::query::ApiQuery;
 use crate::web::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -82,7 +83,7 @@ pub(crate) async fn get_interval_versions(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
-    Query(query): Query<VersionsQuery>,
+    ApiQuery(query): ApiQuery<VersionsQuery>,
 ) -> Result<Json<IntervalVersions>, ApiError> {
     caller.require(Right::Read)?;
     let obis = match query.obis.as_deref() {

@@ -1,7 +1,7 @@
 //! `/api/v1/devices/{id}/registers` and `/readings`.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -12,6 +12,7 @@ use crate::domain::role::Right;
 use crate::service::readings::{self, ReadingsWindow};
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
+use crate::web::query::ApiQuery;
 use crate::web::state::AppState;
 
 /// Latest value of one OBIS code.
@@ -115,7 +116,7 @@ pub(crate) async fn get_readings(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
-    Query(query): Query<ReadingsQuery>,
+    ApiQuery(query): ApiQuery<ReadingsQuery>,
 ) -> Result<Json<Readings>, ApiError> {
     caller.require(Right::Read)?;
     let obis = query
