@@ -10,6 +10,6 @@ pub mod estimate;
 pub mod gaps;
 pub(crate) mod history_periods;
 pub(crate) mod meter_events;
-pub(crate) mod tou;
 pub mod register_deltas;
+pub(crate) mod tou;
 pub(crate) mod validation;
