@@ -35,5 +35,6 @@ mod scan;
 mod service;
 mod sim_iec62056;
 mod sim_modbus;
+mod tariff_calendars;
 mod validation;
 mod vocabulary;

@@ -3,9 +3,6 @@
 //! the calendar's local time. Pure: no I/O. docs/TARIFFS.md describes the
 //! model, its JSON shape and its rules for DST.
 
-// The engine lands before the service and the statements that use it.
-#![cfg_attr(not(test), allow(dead_code))]
-
 use chrono::{DateTime, Duration, Utc};
 
 pub(crate) mod a1000;
@@ -16,11 +13,8 @@ pub(crate) mod local;
 pub(crate) mod presets;
 pub(crate) mod split;
 
-#[allow(unused_imports)]
 pub(crate) use calendar::{Calendar, Problem};
-#[allow(unused_imports)]
 pub(crate) use definition::CalendarDefinition;
-#[allow(unused_imports)]
 pub(crate) use split::CalendarVersions;
 
 /// A stretch of real time that lies wholly in one tariff band.
@@ -41,6 +35,7 @@ pub(crate) trait BandSplit {
 
     /// The bands the calendar can give, in its order (for a statement's
     /// rows, including bands with no energy in the period).
+    #[allow(dead_code)] // for the statements
     fn bands(&self) -> Vec<String>;
 }
 

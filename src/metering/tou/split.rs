@@ -125,6 +125,7 @@ impl CalendarVersions {
     }
 
     /// One calendar, in force at all times.
+    #[cfg(test)]
     pub(crate) fn single(calendar: Calendar) -> CalendarVersions {
         CalendarVersions {
             versions: vec![(DateTime::<Utc>::MIN_UTC, calendar)],
@@ -135,7 +136,9 @@ impl CalendarVersions {
         &self.versions
     }
 
-    /// The version in force at `at`.
+    /// The version in force at `at` (its zone is the local time of a
+    /// statement's period).
+    #[allow(dead_code)] // for the statements
     pub(crate) fn at(&self, at: DateTime<Utc>) -> &Calendar {
         let later = self.versions.partition_point(|(from, _)| *from <= at);
         &self.versions[later.saturating_sub(1)].1
