@@ -22,3 +22,5 @@ id_type!(SiteId, "site");
 id_type!(BusId, "bus");
 id_type!(DeviceId, "device");
 id_type!(EventId, "event");
+id_type!(CalendarId, "tariff calendar");
+id_type!(VirtualMeterId, "virtual meter");

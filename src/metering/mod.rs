@@ -11,4 +11,5 @@ pub mod gaps;
 pub(crate) mod history_periods;
 pub(crate) mod meter_events;
 pub mod register_deltas;
+pub(crate) mod tou;
 pub(crate) mod validation;

@@ -19,6 +19,7 @@ pub(crate) mod read_jobs;
 pub mod readings;
 pub(crate) mod scans;
 mod site_zone;
+pub(crate) mod tariff_calendars;
 pub mod tokens;
 
 pub use error::StoreError;

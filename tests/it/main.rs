@@ -35,6 +35,7 @@ mod scan;
 mod service;
 mod sim_iec62056;
 mod sim_modbus;
+mod tariff_calendars;
 mod validation;
 mod vocabulary;
 mod worker_steps;
