@@ -1,0 +1,104 @@
+//! A device's billing statement for a period: energy per tariff band and
+//! quantity, maximum demand per band, the E43/E44 balance and the data
+//! behind it (`metering::statement`), under a tariff calendar.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use sqlx::PgPool;
+
+use super::load_profile::{check_window, configured_interval_minutes};
+use super::{Caller, ServiceError};
+use crate::domain::ids::{CalendarId, DeviceId};
+use crate::domain::role::Right;
+use crate::metering::statement::{ChannelInterval, DemandMethod, Statement, StatementRequest, compute_statement};
+use crate::metering::tou::BandSplit;
+use crate::store::load_profile::{ProfileInterval, fetch_load_profile};
+
+/// The longest interval a meter records (`interval_minutes` 1–120): an
+/// interval starting this long before a period can still reach into it.
+const LONGEST_INTERVAL: TimeDelta = TimeDelta::minutes(120);
+
+/// What a statement is asked for, parsed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StatementQuery {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub demand: DemandMethod,
+}
+
+/// The calendar a statement was computed under, as the answer names it.
+#[derive(Debug, Clone)]
+pub(crate) struct CalendarInfo {
+    pub id: CalendarId,
+    /// The calendar's IANA zone.
+    pub time_zone: String,
+}
+
+/// A device's statement with what it was computed from.
+#[derive(Debug, Clone)]
+pub(crate) struct DeviceStatement {
+    pub device: DeviceId,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub calendar: CalendarInfo,
+    pub demand: DemandMethod,
+    pub statement: Statement,
+}
+
+/// A stored interval as a statement takes it.
+pub(crate) fn channel_interval(row: ProfileInterval) -> ChannelInterval {
+    ChannelInterval {
+        obis: row.obis,
+        start: row.interval_start,
+        minutes: u32::try_from(row.interval_minutes).unwrap_or(0),
+        value: row.value,
+        unit: row.unit,
+        quality: row.quality,
+        source: row.source,
+    }
+}
+
+/// The newest version of each of a device's intervals that overlaps
+/// `[from, to)`, every channel: what [`crate::metering::statement`] and a
+/// balance take.
+pub(crate) async fn period_intervals(
+    pool: &PgPool,
+    device: DeviceId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<ChannelInterval>, ServiceError> {
+    let rows = fetch_load_profile(pool, device, from - LONGEST_INTERVAL, to, None).await?;
+    Ok(rows
+        .into_iter()
+        .map(channel_interval)
+        .filter(|interval| interval.end() > from)
+        .collect())
+}
+
+/// The statement of a device under a calendar already loaded.
+pub(crate) async fn statement_under(
+    pool: &PgPool,
+    caller: &Caller,
+    device: DeviceId,
+    query: StatementQuery,
+    split: &dyn BandSplit,
+    calendar: CalendarInfo,
+) -> Result<DeviceStatement, ServiceError> {
+    caller.require(Right::Read)?;
+    check_window(query.from, query.to)?;
+    let nominal = configured_interval_minutes(pool, device).await?;
+    let intervals = period_intervals(pool, device, query.from, query.to).await?;
+    let request = StatementRequest {
+        from: query.from,
+        to: query.to,
+        demand: query.demand,
+        nominal_minutes: u32::try_from(nominal).unwrap_or(15),
+    };
+    Ok(DeviceStatement {
+        device,
+        from: query.from,
+        to: query.to,
+        calendar,
+        demand: query.demand,
+        statement: compute_statement(&intervals, split, &request),
+    })
+}
