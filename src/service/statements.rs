@@ -2,7 +2,7 @@
 //! quantity, maximum demand per band, the E43/E44 balance and the data
 //! behind it (`metering::statement`), under a tariff calendar.
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use super::load_profile::{check_window, configured_interval_minutes};
@@ -11,11 +11,7 @@ use crate::domain::ids::{CalendarId, DeviceId};
 use crate::domain::role::Right;
 use crate::metering::statement::{ChannelInterval, DemandMethod, Statement, StatementRequest, compute_statement};
 use crate::metering::tou::BandSplit;
-use crate::store::load_profile::{ProfileInterval, fetch_load_profile};
-
-/// The longest interval a meter records (`interval_minutes` 1–120): an
-/// interval starting this long before a period can still reach into it.
-const LONGEST_INTERVAL: TimeDelta = TimeDelta::minutes(120);
+use crate::store::statements::fetch_period_intervals;
 
 /// What a statement is asked for, parsed.
 #[derive(Debug, Clone, Copy)]
@@ -44,19 +40,6 @@ pub(crate) struct DeviceStatement {
     pub statement: Statement,
 }
 
-/// A stored interval as a statement takes it.
-pub(crate) fn channel_interval(row: ProfileInterval) -> ChannelInterval {
-    ChannelInterval {
-        obis: row.obis,
-        start: row.interval_start,
-        minutes: u32::try_from(row.interval_minutes).unwrap_or(0),
-        value: row.value,
-        unit: row.unit,
-        quality: row.quality,
-        source: row.source,
-    }
-}
-
 /// The newest version of each of a device's intervals that overlaps
 /// `[from, to)`, every channel: what [`crate::metering::statement`] and a
 /// balance take.
@@ -66,12 +49,7 @@ pub(crate) async fn period_intervals(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<ChannelInterval>, ServiceError> {
-    let rows = fetch_load_profile(pool, device, from - LONGEST_INTERVAL, to, None).await?;
-    Ok(rows
-        .into_iter()
-        .map(channel_interval)
-        .filter(|interval| interval.end() > from)
-        .collect())
+    Ok(fetch_period_intervals(pool, device, from, to).await?)
 }
 
 /// The statement of a device under a calendar already loaded.
@@ -80,7 +58,7 @@ pub(crate) async fn statement_under(
     caller: &Caller,
     device: DeviceId,
     query: StatementQuery,
-    split: &dyn BandSplit,
+    split: &(dyn BandSplit + Sync),
     calendar: CalendarInfo,
 ) -> Result<DeviceStatement, ServiceError> {
     caller.require(Right::Read)?;

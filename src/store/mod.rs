@@ -19,6 +19,8 @@ pub(crate) mod read_jobs;
 pub mod readings;
 pub(crate) mod scans;
 mod site_zone;
+pub(crate) mod statements;
 pub mod tokens;
+pub mod tou_audits;
 
 pub use error::StoreError;
