@@ -35,5 +35,6 @@ mod scan;
 mod service;
 mod sim_iec62056;
 mod sim_modbus;
+mod statements;
 mod validation;
 mod vocabulary;
