@@ -36,5 +36,6 @@ mod service;
 mod sim_iec62056;
 mod sim_modbus;
 mod statements;
+mod tou_audit;
 mod validation;
 mod vocabulary;
