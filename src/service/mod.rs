@@ -22,8 +22,8 @@ pub mod load_profile_corrections;
 pub(crate) mod physical_limits;
 pub(crate) mod readings;
 pub mod sites;
-#[allow(dead_code)]
 pub(crate) mod statements;
+pub(crate) mod tariff_calendars;
 pub mod tokens;
 
 pub use caller::Caller;

@@ -4,7 +4,7 @@
 use sqlx::PgPool;
 
 use super::{Caller, ServiceError};
-use crate::domain::ids::SiteId;
+use crate::domain::ids::{CalendarId, SiteId};
 use crate::domain::role::Right;
 use crate::domain::zone::IanaZone;
 use crate::store::audit::insert_audit;
@@ -22,11 +22,14 @@ pub struct SiteChange<'a> {
     pub billing_hour: Option<i64>,
     /// An IANA zone name, parsed here: a bad name is refused, never read as UTC.
     pub time_zone: Option<&'a str>,
+    /// The tariff calendar statements use by default: `Some(None)` clears it.
+    pub default_calendar_id: Option<Option<CalendarId>>,
 }
 
 /// Sets a site's billing schedule (day 1–28, hour 0–23, both given) or
 /// removes it (neither given), and its time zone when one is given. A
-/// change that names only a zone leaves the schedule alone. Audited, in the
+/// change that names only a zone (or a default tariff calendar) leaves the
+/// schedule alone. Audited, in the
 /// change's transaction.
 pub async fn update_site(
     pool: &PgPool,
@@ -40,7 +43,9 @@ pub async fn update_site(
         .map(|text| text.parse::<IanaZone>())
         .transpose()
         .map_err(|error| ServiceError::invalid("time_zone", error))?;
-    let only_zone = zone.is_some() && change.billing_day.is_none() && change.billing_hour.is_none();
+    let keep_schedule = (zone.is_some() || change.default_calendar_id.is_some())
+        && change.billing_day.is_none()
+        && change.billing_hour.is_none();
     let schedule = schedule(change.billing_day, change.billing_hour)?;
     let missing = || ServiceError::not_found(format!("no site {id}"));
     let mut transaction = pool.begin().await?;
@@ -54,7 +59,7 @@ pub async fn update_site(
         );
         detail.insert("time_zone".into(), zone.name().into());
     }
-    if !only_zone {
+    if !keep_schedule {
         let changed = update_site_schedule(&mut *transaction, id, schedule)
             .await?
             .ok_or_else(missing)?;
@@ -62,7 +67,12 @@ pub async fn update_site(
         detail.insert("billing_hour".into(), changed.billing_hour.into());
         row = Some(changed);
     }
-    let row = row.ok_or_else(missing)?;
+    if let Some(calendar) = change.default_calendar_id {
+        super::tariff_calendars::set_site_calendar(&mut transaction, id, calendar).await?;
+        detail.insert("default_calendar_id".into(), calendar.map(|c| c.0).into());
+    } else if row.is_none() {
+        return Err(missing());
+    }
     insert_audit(
         &mut *transaction,
         &caller.user,
@@ -72,7 +82,15 @@ pub async fn update_site(
     )
     .await?;
     transaction.commit().await?;
-    Ok(row)
+    match row {
+        Some(row) => Ok(row),
+        // Only the calendar changed (the site exists: it was updated).
+        None => fetch_sites(pool)
+            .await?
+            .into_iter()
+            .find(|site| site.id == id)
+            .ok_or_else(missing),
+    }
 }
 
 /// Checks the schedule: both or neither, each in range. Day 28 at most:

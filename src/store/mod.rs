@@ -20,6 +20,7 @@ pub mod readings;
 pub(crate) mod scans;
 mod site_zone;
 pub(crate) mod statements;
+pub(crate) mod tariff_calendars;
 pub mod tokens;
 pub mod tou_audits;
 

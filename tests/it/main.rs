@@ -36,6 +36,7 @@ mod service;
 mod sim_iec62056;
 mod sim_modbus;
 mod statements;
+mod tariff_calendars;
 mod tou_audit;
 mod validation;
 mod vocabulary;

@@ -16,6 +16,7 @@ pub(crate) mod reads;
 pub(crate) mod scans;
 pub(crate) mod sites;
 pub(crate) mod statements;
+pub(crate) mod tariff_calendars;
 
 use axum::Json;
 use axum::Router;
@@ -67,6 +68,11 @@ use super::state::AppState;
         billing::list_billing_periods,
         sites::list_sites,
         sites::update_site,
+        tariff_calendars::create_calendar,
+        tariff_calendars::list_calendars,
+        tariff_calendars::get_calendar,
+        tariff_calendars::create_version,
+        tariff_calendars::classify,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerAuth),
@@ -80,6 +86,7 @@ use super::state::AppState;
         (name = "billing", description = "Billing periods: the registers as they stood at each billing reset"),
         (name = "statements", description = "Billing statements: a device's energy and maximum demand per tariff band over a period, computed from its stored intervals"),
         (name = "sites", description = "Sites: their time zone and the billing schedule the server closes periods on"),
+        (name = "tariffs", description = "Tariff calendars: bands, day and week profiles, seasons and special days in a time zone, with dated versions (docs/TARIFFS.md)"),
         (name = "events", description = "The event log: meter conditions and head-end events, with their acknowledgement"),
     )
 )]
@@ -151,5 +158,15 @@ pub fn router() -> Router<AppState> {
         .route("/sites", get(sites::list_sites))
         .route("/sites/{id}", axum::routing::patch(sites::update_site))
         .route("/events/{id}/ack", axum::routing::post(events::ack_event))
+        .route(
+            "/tariff-calendars",
+            get(tariff_calendars::list_calendars).post(tariff_calendars::create_calendar),
+        )
+        .route("/tariff-calendars/{id}", get(tariff_calendars::get_calendar))
+        .route(
+            "/tariff-calendars/{id}/versions",
+            axum::routing::post(tariff_calendars::create_version),
+        )
+        .route("/tariff-calendars/{id}/classify", get(tariff_calendars::classify))
         .fallback(|| async { super::error::ApiError::not_found("no such API path") })
 }

@@ -5,12 +5,12 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
-use crate::domain::ids::SiteId;
+use crate::domain::ids::{CalendarId, SiteId};
 use crate::domain::role::Right;
-use crate::service::sites;
+use crate::service::{sites, tariff_calendars};
 use crate::store::billing_schedule::SiteRow;
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
@@ -19,7 +19,7 @@ use crate::web::state::AppState;
 
 /// A site and its billing schedule (local time in its zone).
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"id": 1, "name": "Default", "time_zone": "Europe/Paris", "billing_day": 1, "billing_hour": 0}))]
+#[schema(example = json!({"id": 1, "name": "Default", "time_zone": "Europe/Paris", "billing_day": 1, "billing_hour": 0, "default_calendar_id": null}))]
 pub(crate) struct Site {
     pub id: i64,
     pub name: String,
@@ -29,6 +29,8 @@ pub(crate) struct Site {
     pub billing_day: Option<i16>,
     /// Hour (0–23, local) of that day; null when there is no schedule.
     pub billing_hour: Option<i16>,
+    /// The tariff calendar its statements use unless one is named; null: none.
+    pub default_calendar_id: Option<i64>,
 }
 
 impl From<SiteRow> for Site {
@@ -39,13 +41,14 @@ impl From<SiteRow> for Site {
             time_zone: row.time_zone.to_string(),
             billing_day: row.billing_day,
             billing_hour: row.billing_hour,
+            default_calendar_id: None,
         }
     }
 }
 
 /// Every site.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"sites": [{"id": 1, "name": "Default", "time_zone": "UTC", "billing_day": null, "billing_hour": null}]}))]
+#[schema(example = json!({"sites": [{"id": 1, "name": "Default", "time_zone": "UTC", "billing_day": null, "billing_hour": null, "default_calendar_id": null}]}))]
 pub(crate) struct SiteList {
     pub sites: Vec<Site>,
 }
@@ -66,6 +69,16 @@ pub(crate) struct SiteChange {
     /// `Europe/Paris`; a name not in the IANA database is refused.
     #[schema(example = "Europe/Paris")]
     pub time_zone: Option<String>,
+    /// The tariff calendar statements use by default; null clears it, absent
+    /// leaves it. An unknown calendar is refused.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>, example = 1)]
+    pub default_calendar_id: Option<Option<i64>>,
+}
+
+/// Tells a field sent as null (`Some(None)`) from one left out (`None`).
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<i64>>, D::Error> {
+    Option::<i64>::deserialize(deserializer).map(Some)
 }
 
 /// List the sites and their billing schedules (viewer).
@@ -75,15 +88,23 @@ pub(crate) struct SiteChange {
         (status = 401, description = "No or unknown token", body = ErrorBody),
     ))]
 pub(crate) async fn list_sites(State(state): State<AppState>, caller: Caller) -> Result<Json<SiteList>, ApiError> {
+    let calendars = tariff_calendars::site_calendars(&state.pool).await?;
     let sites = sites::list_sites(&state.pool, &caller)
         .await?
         .into_iter()
-        .map(Site::from)
+        .map(|row| {
+            let calendar = calendars.get(&row.id).map(|c| c.0);
+            Site {
+                default_calendar_id: calendar,
+                ..Site::from(row)
+            }
+        })
         .collect();
     Ok(Json(SiteList { sites }))
 }
 
-/// Set or remove a site's billing schedule, or set its time zone (engineer).
+/// Set or remove a site's billing schedule, or set its time zone or its
+/// default tariff calendar (engineer).
 /// Meters that keep no history of their own get a server-closed billing
 /// period at each instant of the schedule, local in the site's zone.
 #[utoipa::path(patch, path = "/api/v1/sites/{id}", tag = "sites", request_body = SiteChange,
@@ -112,8 +133,13 @@ pub(crate) async fn update_site(
             billing_day: change.billing_day,
             billing_hour: change.billing_hour,
             time_zone: change.time_zone.as_deref(),
+            default_calendar_id: change.default_calendar_id.map(|id| id.map(CalendarId)),
         },
     )
     .await?;
-    Ok(Json(Site::from(row)))
+    let calendar = tariff_calendars::site_calendar(&state.pool, row.id).await?;
+    Ok(Json(Site {
+        default_calendar_id: calendar.map(|c| c.0),
+        ..Site::from(row)
+    }))
 }
