@@ -10,7 +10,9 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::load_profile::{bad, instant};
-use super::statement_body::{StatementBody, body, decimal, max_demand};
+// `decimal` is also how the balance endpoint prints energies.
+pub(crate) use super::statement_body::decimal;
+use super::statement_body::{StatementBody, body, max_demand};
 use crate::domain::ids::{CalendarId, DeviceId};
 use crate::domain::role::Right;
 use crate::metering::statement::DemandMethod;
