@@ -11,5 +11,6 @@ pub mod gaps;
 pub(crate) mod history_periods;
 pub(crate) mod meter_events;
 pub mod register_deltas;
+pub(crate) mod statement;
 pub(crate) mod tou;
 pub(crate) mod validation;

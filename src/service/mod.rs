@@ -22,6 +22,7 @@ pub mod load_profile_corrections;
 pub(crate) mod physical_limits;
 pub(crate) mod readings;
 pub mod sites;
+pub(crate) mod statements;
 pub(crate) mod tariff_calendars;
 pub mod tokens;
 

@@ -19,7 +19,9 @@ pub(crate) mod read_jobs;
 pub mod readings;
 pub(crate) mod scans;
 mod site_zone;
+pub(crate) mod statements;
 pub(crate) mod tariff_calendars;
 pub mod tokens;
+pub mod tou_audits;
 
 pub use error::StoreError;
