@@ -2,6 +2,7 @@
 //! data, validation and estimation. Pure functions over values and
 //! calendars; no I/O, so every result can be recomputed for any past period.
 
+pub(crate) mod balance;
 pub mod billing;
 pub(crate) mod billing_schedule;
 pub(crate) mod clock_drift;
@@ -10,6 +11,6 @@ pub mod estimate;
 pub mod gaps;
 pub(crate) mod history_periods;
 pub(crate) mod meter_events;
-pub(crate) mod tou;
 pub mod register_deltas;
+pub(crate) mod tou;
 pub(crate) mod validation;

@@ -19,10 +19,13 @@ pub mod events;
 pub(crate) mod jobs;
 pub(crate) mod load_profile;
 pub mod load_profile_corrections;
+pub(crate) mod meters;
 pub(crate) mod physical_limits;
 pub(crate) mod readings;
+pub mod site_tree;
 pub mod sites;
 pub mod tokens;
+pub(crate) mod virtual_meters;
 
 pub use caller::Caller;
 pub use error::ServiceError;

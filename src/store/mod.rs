@@ -19,6 +19,9 @@ pub(crate) mod read_jobs;
 pub mod readings;
 pub(crate) mod scans;
 mod site_zone;
+pub(crate) mod sites;
+pub(crate) mod sites_tree;
 pub mod tokens;
+pub(crate) mod virtual_meters;
 
 pub use error::StoreError;

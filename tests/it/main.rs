@@ -35,5 +35,7 @@ mod scan;
 mod service;
 mod sim_iec62056;
 mod sim_modbus;
+mod sites;
 mod validation;
+mod virtual_meters;
 mod vocabulary;

@@ -333,6 +333,7 @@ async fn a_billing_schedule_is_set_on_an_existing_site() {
             billing_day: Some(1),
             billing_hour: Some(0),
             time_zone: None,
+            ..SiteChange::default()
         },
     )
     .await
@@ -346,6 +347,7 @@ async fn a_billing_schedule_is_set_on_an_existing_site() {
             billing_day: None,
             billing_hour: None,
             time_zone: None,
+            ..SiteChange::default()
         },
     )
     .await
@@ -359,6 +361,7 @@ async fn a_billing_schedule_is_set_on_an_existing_site() {
             billing_day: Some(1),
             billing_hour: None,
             time_zone: None,
+            ..SiteChange::default()
         },
     )
     .await

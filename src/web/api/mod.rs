@@ -15,6 +15,7 @@ pub(crate) mod readings;
 pub(crate) mod reads;
 pub(crate) mod scans;
 pub(crate) mod sites;
+pub(crate) mod virtual_meters;
 
 use axum::Json;
 use axum::Router;
@@ -63,7 +64,12 @@ use super::state::AppState;
         events::ack_event,
         billing::list_billing_periods,
         sites::list_sites,
+        sites::create_site,
+        sites::get_site,
         sites::update_site,
+        virtual_meters::create_virtual_meter,
+        virtual_meters::list_virtual_meters,
+        virtual_meters::get_virtual_meter,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerAuth),
@@ -75,7 +81,7 @@ use super::state::AppState;
         (name = "commands", description = "Writes to devices (set tariff, clock, address; reset counters), ahead of every read on their bus"),
         (name = "jobs", description = "Every job (on-demand reads, scans, commands): queued in the database until the worker of its bus takes it"),
         (name = "billing", description = "Billing periods: the registers as they stood at each billing reset"),
-        (name = "sites", description = "Sites: their time zone and the billing schedule the server closes periods on"),
+        (name = "sites", description = "Sites: their time zone, the billing schedule the server closes periods on, their tree of meters, virtual meters and energy balance"),
         (name = "events", description = "The event log: meter conditions and head-end events, with their acknowledgement"),
     )
 )]
@@ -142,8 +148,13 @@ pub fn router() -> Router<AppState> {
         .route("/jobs/{id}", get(jobs::get_job))
         .route("/devices/{id}/billing-periods", get(billing::list_billing_periods))
         .route("/events", get(events::list_events))
-        .route("/sites", get(sites::list_sites))
-        .route("/sites/{id}", axum::routing::patch(sites::update_site))
+        .route("/sites", get(sites::list_sites).post(sites::create_site))
+        .route("/sites/{id}", get(sites::get_site).patch(sites::update_site))
+        .route(
+            "/virtual-meters",
+            get(virtual_meters::list_virtual_meters).post(virtual_meters::create_virtual_meter),
+        )
+        .route("/virtual-meters/{id}", get(virtual_meters::get_virtual_meter))
         .route("/events/{id}/ack", axum::routing::post(events::ack_event))
         .fallback(|| async { super::error::ApiError::not_found("no such API path") })
 }
