@@ -1,6 +1,7 @@
 //! Derivation: runs the `metering` functions over what is stored, on a
 //! schedule, and stores what they produce (billing periods the server
-//! closes, intervals derived from registers, estimates for gaps). Each pass
+//! closes, intervals derived from registers, estimates for gaps, the TOU
+//! audit of closed billing periods). Each pass
 //! reads its inputs and writes its results through `store`; a pass that
 //! fails is logged and tried again next round, losing nothing.
 
@@ -8,6 +9,7 @@ pub(crate) mod billing_server;
 pub mod estimate;
 pub(crate) mod meter_periods;
 pub(crate) mod profile_from_registers;
+pub(crate) mod tou_audit;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,5 +58,8 @@ pub async fn run_passes(services: &DeriveServices) {
     }
     if let Err(error) = estimate::estimate_gaps(services).await {
         tracing::warn!(%error, "cannot estimate load-profile gaps");
+    }
+    if let Err(error) = tou_audit::audit_billing_periods(services).await {
+        tracing::warn!(%error, "cannot audit tariff registers against the calendar");
     }
 }

@@ -100,6 +100,11 @@ pub enum EventKind {
     /// `register_decreased` (warning): an energy register went down (a
     /// reset or a meter exchange); momentary.
     RegisterDecreased,
+    /// `tou_mismatch` (warning): over a closed billing period, the meter's
+    /// own tariff registers differ from the server's split of its intervals
+    /// under the device's calendar beyond the tolerance (a wrong calendar
+    /// or a drifting meter clock); momentary, at the period's end.
+    TouMismatch,
     /// A condition a status word shows, or an occurrence the meter logged,
     /// under the code and severity its profile names.
     Meter { code: EventCode, severity: Severity },
@@ -108,7 +113,7 @@ pub enum EventKind {
 impl EventKind {
     /// The events the head-end raises itself. A profile may not name a
     /// meter event after one of them.
-    pub const HEAD_END: [EventKind; 7] = [
+    pub const HEAD_END: [EventKind; 8] = [
         EventKind::CommLost,
         EventKind::CommRestored,
         EventKind::ClockDrift,
@@ -116,6 +121,7 @@ impl EventKind {
         EventKind::ProfileGap,
         EventKind::RegisterRollover,
         EventKind::RegisterDecreased,
+        EventKind::TouMismatch,
     ];
 
     fn code_str(&self) -> &str {
@@ -127,6 +133,7 @@ impl EventKind {
             EventKind::ProfileGap => "profile_gap",
             EventKind::RegisterRollover => "register_rollover",
             EventKind::RegisterDecreased => "register_decreased",
+            EventKind::TouMismatch => "tou_mismatch",
             EventKind::Meter { code, .. } => code.as_str(),
         }
     }
@@ -139,9 +146,11 @@ impl EventKind {
     pub fn severity(&self) -> Severity {
         match self {
             EventKind::CommRestored | EventKind::BillingReset | EventKind::RegisterRollover => Severity::Info,
-            EventKind::CommLost | EventKind::ClockDrift | EventKind::ProfileGap | EventKind::RegisterDecreased => {
-                Severity::Warning
-            }
+            EventKind::CommLost
+            | EventKind::ClockDrift
+            | EventKind::ProfileGap
+            | EventKind::RegisterDecreased
+            | EventKind::TouMismatch => Severity::Warning,
             EventKind::Meter { severity, .. } => *severity,
         }
     }

@@ -21,7 +21,9 @@ pub(crate) mod scans;
 mod site_zone;
 pub(crate) mod sites;
 pub(crate) mod sites_tree;
+pub(crate) mod statements;
 pub mod tokens;
+pub mod tou_audits;
 pub(crate) mod virtual_meters;
 
 pub use error::StoreError;

@@ -36,6 +36,7 @@ mod service;
 mod sim_iec62056;
 mod sim_modbus;
 mod sites;
+mod statements;
 mod validation;
 mod virtual_meters;
 mod vocabulary;

@@ -15,6 +15,7 @@ pub(crate) mod readings;
 pub(crate) mod reads;
 pub(crate) mod scans;
 pub(crate) mod sites;
+pub(crate) mod statements;
 pub(crate) mod virtual_meters;
 
 use axum::Json;
@@ -51,6 +52,8 @@ use super::state::AppState;
         readings::get_readings,
         load_profile::get_load_profile,
         load_profile::get_load_profile_csv,
+        statements::get_statement,
+        statements::get_statement_csv,
         data_quality::get_data_quality,
         load_profile_corrections::create_corrections,
         load_profile_versions::get_interval_versions,
@@ -81,6 +84,7 @@ use super::state::AppState;
         (name = "commands", description = "Writes to devices (set tariff, clock, address; reset counters), ahead of every read on their bus"),
         (name = "jobs", description = "Every job (on-demand reads, scans, commands): queued in the database until the worker of its bus takes it"),
         (name = "billing", description = "Billing periods: the registers as they stood at each billing reset"),
+        (name = "statements", description = "Billing statements: a device's energy and maximum demand per tariff band over a period, computed from its stored intervals"),
         (name = "sites", description = "Sites: their time zone, the billing schedule the server closes periods on, their tree of meters, virtual meters and energy balance"),
         (name = "events", description = "The event log: meter conditions and head-end events, with their acknowledgement"),
     )
@@ -132,6 +136,8 @@ pub fn router() -> Router<AppState> {
             get(load_profile::get_load_profile_csv),
         )
         .route("/devices/{id}/data-quality", get(data_quality::get_data_quality))
+        .route("/devices/{id}/statement", get(statements::get_statement))
+        .route("/devices/{id}/statement.csv", get(statements::get_statement_csv))
         .route(
             "/devices/{id}/load-profile/corrections",
             axum::routing::post(load_profile_corrections::create_corrections),

@@ -1,4 +1,4 @@
-//! HTML pages for operators: fleet overview, device detail and billing, buses, events, login.
+//! HTML pages for operators: fleet overview, device detail, billing and statement, buses, events, login.
 
 pub(crate) mod billing;
 pub(crate) mod bus;
@@ -11,6 +11,7 @@ pub(crate) mod fleet;
 mod latest;
 pub(crate) mod login;
 pub(crate) mod pages;
+pub(crate) mod statement;
 
 use axum::Router;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
@@ -73,6 +74,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/", get(fleet::get_fleet_page))
         .route("/devices/{id}", get(device::get_device_page))
         .route("/devices/{id}/billing", get(billing::get_billing_page))
+        .route("/devices/{id}/statement", get(statement::get_statement_page))
         .route("/devices/{id}/read", axum::routing::post(device::post_read_now))
         .route("/devices/{id}/commands", axum::routing::post(command::post_command))
         .route("/events", get(events::get_events_page))

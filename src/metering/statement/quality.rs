@@ -1,0 +1,166 @@
+//! The data behind a statement: how many intervals were measured, how many
+//! estimated, how many are missing, and which carry a flag a reader of the
+//! bill must see.
+//!
+//! An interval is one start time of the device's energy channels (all its
+//! channels of that start count once). It is **estimated** when any of its
+//! channels' newest version is an estimate (source `estimated` or flag
+//! `estimated`), else **actual** (measured, derived from registers, or
+//! corrected by an operator). **Missing** counts the time of the period no
+//! stored interval covers, in intervals of the device's nominal length,
+//! each uncovered stretch rounded up (a stretch of 20 minutes on a
+//! 15-minute profile is 2 missing intervals). Every interval with a quality
+//! flag, or estimated or edited, is listed by its start with its flags, so
+//! `estimated` and `clock_uncertain` intervals are named, not hidden.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+
+use super::quantity::{ChannelInterval, is_energy_channel};
+use crate::domain::quality::Quality;
+use crate::domain::source::IntervalSource;
+
+/// An interval a reader must see: its span, flags and sources.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FlaggedInterval {
+    pub start: DateTime<Utc>,
+    pub minutes: u32,
+    /// The union of its channels' flags, by name.
+    pub flags: Vec<&'static str>,
+    /// Its channels' sources, each once.
+    pub sources: Vec<IntervalSource>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct DataQuality {
+    pub actual: u32,
+    pub estimated: u32,
+    pub missing: u32,
+    /// Intervals flagged `clock_uncertain` (also listed in `flagged`).
+    pub clock_uncertain: u32,
+    pub flagged: Vec<FlaggedInterval>,
+}
+
+struct Slot {
+    end: DateTime<Utc>,
+    quality: Quality,
+    sources: BTreeSet<&'static str>,
+}
+
+/// Counts the intervals of `[from, to)` (those starting inside it) and the
+/// time no interval covers, in intervals of `nominal_minutes`.
+pub(crate) fn data_quality(
+    intervals: &[ChannelInterval],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    nominal_minutes: u32,
+) -> DataQuality {
+    let mut slots: BTreeMap<DateTime<Utc>, Slot> = BTreeMap::new();
+    for interval in intervals {
+        if !is_energy_channel(&interval.obis) || interval.end() <= from || interval.start >= to {
+            continue;
+        }
+        let slot = slots.entry(interval.start).or_insert(Slot {
+            end: interval.end(),
+            quality: Quality::GOOD,
+            sources: BTreeSet::new(),
+        });
+        slot.end = slot.end.max(interval.end());
+        slot.quality = slot.quality.with(interval.quality);
+        slot.sources.insert(interval.source.as_str());
+    }
+    let mut quality = DataQuality::default();
+    let nominal = i64::from(nominal_minutes.max(1)) * 60;
+    let mut covered_to = from;
+    for (start, slot) in &slots {
+        if *start > covered_to {
+            let gap = (*start - covered_to).num_seconds();
+            quality.missing += u32::try_from((gap + nominal - 1) / nominal).unwrap_or(u32::MAX);
+        }
+        covered_to = covered_to.max(slot.end);
+        if *start < from {
+            // Straddles the period's start: its energy counts, its count
+            // belongs to the period before.
+            continue;
+        }
+        let estimated = slot.quality.contains(Quality::ESTIMATED) || slot.sources.contains("estimated");
+        if estimated {
+            quality.estimated += 1;
+        } else {
+            quality.actual += 1;
+        }
+        if slot.quality.contains(Quality::CLOCK_UNCERTAIN) {
+            quality.clock_uncertain += 1;
+        }
+        if slot.quality != Quality::GOOD || estimated || slot.sources.contains("edited") {
+            let sources = IntervalSource::ALL
+                .iter()
+                .copied()
+                .filter(|source| slot.sources.contains(source.as_str()))
+                .collect();
+            quality.flagged.push(FlaggedInterval {
+                start: *start,
+                minutes: u32::try_from((slot.end - *start).num_minutes()).unwrap_or(0),
+                flags: slot.quality.names(),
+                sources,
+            });
+        }
+    }
+    if to > covered_to {
+        let gap = (to - covered_to).num_seconds();
+        quality.missing += u32::try_from((gap + nominal - 1) / nominal).unwrap_or(u32::MAX);
+    }
+    quality
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::super::energy::tests::{at, kwh};
+    use super::*;
+
+    #[test]
+    fn counts_actual_estimated_and_missing_and_names_the_flagged() {
+        let mut intervals: Vec<ChannelInterval> = (0..8)
+            .filter(|i| *i != 3 && *i != 4)
+            .flat_map(|i| {
+                let start = at(2, 0, 0) + Duration::minutes(15 * i);
+                [kwh("1-1:1.29.0", start, 15, 1.0), kwh("1-1:2.29.0", start, 15, 0.0)]
+            })
+            .collect();
+        // 00:15 estimated (one channel is enough), 00:30 clock uncertain.
+        intervals[2].source = IntervalSource::Estimated;
+        intervals[2].quality = Quality::ESTIMATED;
+        intervals[5].quality = Quality::CLOCK_UNCERTAIN;
+        // A channel that is no energy quantity is not an interval of the statement.
+        intervals.push(kwh("1-1:32.7.0", at(2, 0, 45), 15, 230.0));
+        let quality = data_quality(&intervals, at(2, 0, 0), at(2, 2, 30), 15);
+        // Present: 00:00, 00:15, 00:30, 01:15, 01:30, 01:45; missing 00:45, 01:00 and 02:00–02:30.
+        assert_eq!((quality.actual, quality.estimated, quality.missing), (5, 1, 4));
+        assert_eq!(quality.clock_uncertain, 1);
+        let named: Vec<_> = quality.flagged.iter().map(|f| (f.start, f.flags.clone())).collect();
+        assert_eq!(
+            named,
+            vec![
+                (at(2, 0, 15), vec!["estimated"]),
+                (at(2, 0, 30), vec!["clock_uncertain"])
+            ]
+        );
+        assert_eq!(
+            quality.flagged[0].sources,
+            vec![IntervalSource::Meter, IntervalSource::Estimated]
+        );
+    }
+
+    #[test]
+    fn a_partial_gap_counts_as_a_whole_interval() {
+        let intervals = vec![
+            kwh("1-1:1.29.0", at(2, 0, 0), 15, 1.0),
+            kwh("1-1:1.29.0", at(2, 0, 35), 15, 1.0),
+        ];
+        let quality = data_quality(&intervals, at(2, 0, 0), at(2, 0, 50), 15);
+        assert_eq!((quality.actual, quality.missing), (2, 2));
+    }
+}

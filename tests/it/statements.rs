@@ -1,0 +1,463 @@
+//! Billing statements: a TH40C's March 2026 (Europe/Rome, 743 hours: the
+//! clocks go forward on Sunday the 29th) under the Italian F1/F2/F3 bands,
+//! from 30-minute intervals that start at :15 and :45 so that every band
+//! switch falls inside one; with estimated, corrected, clock-uncertain and
+//! missing intervals. Expected values come from a reference written here:
+//! each interval's energy spread minute by minute, each minute classified
+//! by its own rule for the bands.
+
+use std::collections::BTreeMap;
+
+use crate::support::{TestApp, add_unpolled_th40c, spawn_app_with_clock};
+use axum::http::StatusCode;
+use chrono::{DateTime, Datelike, Duration, TimeZone, Timelike, Utc, Weekday};
+use chrono_tz::Europe::Rome;
+use ohmnibus::device::profile_interval::Interval;
+use ohmnibus::domain::clock::Clock;
+use ohmnibus::domain::ids::DeviceId;
+use ohmnibus::domain::quality::Quality;
+use ohmnibus::domain::role::Role;
+use ohmnibus::domain::unit::Unit;
+use ohmnibus::store::load_profile::insert_meter_intervals;
+use serde_json::{Value, json};
+
+/// The period: March 2026 in Rome.
+fn period() -> (DateTime<Utc>, DateTime<Utc>) {
+    let from = Rome.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap().with_timezone(&Utc);
+    let to = Rome.with_ymd_and_hms(2026, 4, 1, 0, 0, 0).unwrap().with_timezone(&Utc);
+    (from, to)
+}
+
+fn utc(day: u32, hour: u32, minute: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, day, hour, minute, 0).unwrap()
+}
+
+/// The Italian bands (ARERA deliberation 181/06) by this test's own rule:
+/// F1 Monday–Friday 08–19, F2 Monday–Friday 07–08 and 19–23 and Saturday
+/// 07–23, F3 the rest and all Sunday. March 2026 has no national holiday.
+fn band(at: DateTime<Utc>) -> &'static str {
+    let local = at.with_timezone(&Rome);
+    let hour = local.hour();
+    match local.weekday() {
+        Weekday::Sun => "F3",
+        Weekday::Sat if (7..23).contains(&hour) => "F2",
+        Weekday::Sat => "F3",
+        _ => match hour {
+            8..=18 => "F1",
+            7 | 19..=22 => "F2",
+            _ => "F3",
+        },
+    }
+}
+
+/// One stored interval of the test: average kW of import and export.
+#[derive(Clone)]
+struct Row {
+    start: DateTime<Utc>,
+    import_kw: f64,
+    export_kw: f64,
+    quality: Quality,
+}
+
+/// 30-minute intervals from 22:45 UTC on 28 February (straddling the
+/// period's start) to the one straddling its end, less four: 10 March
+/// 12:15, 12:45 and 13:15 UTC and 20 March 20:15 UTC (of which three are
+/// estimated, [`estimated`]). Import varies, with one peak per band;
+/// export 2 kW on Saturdays 10:15–14:15 UTC.
+fn rows() -> Vec<Row> {
+    let (_, to) = period();
+    let mut rows = Vec::new();
+    let mut start = Utc.with_ymd_and_hms(2026, 2, 28, 22, 45, 0).unwrap();
+    let mut k: u64 = 0;
+    while start < to {
+        k += 1;
+        let missing = [utc(10, 12, 15), utc(10, 12, 45), utc(10, 13, 15), utc(20, 20, 15)].contains(&start);
+        if !missing {
+            let mut import_kw = 1.0 + ((k * 37) % 190) as f64 / 10.0;
+            if start == utc(3, 10, 15) {
+                import_kw = 50.0; // Tuesday 11:15 in Rome: F1
+            } else if start == utc(7, 12, 15) {
+                import_kw = 40.0; // Saturday 13:15: F2
+            } else if start == utc(29, 5, 15) {
+                import_kw = 30.0; // Sunday, 07:15 summer time: F3
+            }
+            let saturday = start.with_timezone(&Rome).weekday() == Weekday::Sat;
+            let export_kw = if saturday && (10..14).contains(&start.hour()) {
+                2.0
+            } else {
+                0.0
+            };
+            let quality = if start == utc(12, 3, 15) {
+                Quality::CLOCK_UNCERTAIN
+            } else {
+                Quality::GOOD
+            };
+            rows.push(Row {
+                start,
+                import_kw,
+                export_kw,
+                quality,
+            });
+        }
+        start += Duration::minutes(30);
+    }
+    rows
+}
+
+/// Estimated intervals (stored as the estimation pass stores them, version
+/// 1 with source `estimated`) with their import kW, in slots the meter's
+/// rows leave empty; 10 March 13:15 stays missing.
+fn estimated() -> [(DateTime<Utc>, f64); 3] {
+    [(utc(10, 12, 15), 3.0), (utc(10, 12, 45), 2.5), (utc(20, 20, 15), 4.0)]
+}
+
+/// The corrected interval and its new import power.
+fn corrected() -> (DateTime<Utc>, f64) {
+    (utc(16, 9, 15), 12.5)
+}
+
+async fn store(app: &TestApp, id: i64, engineer: &str) -> Vec<Row> {
+    let mut rows = rows();
+    let interval = |row: &Row, obis: &str, value: f64| Interval {
+        obis: obis.parse().unwrap(),
+        start: row.start,
+        minutes: 30,
+        value,
+        unit: Unit::KW,
+        meter_status: "00".into(),
+        quality: row.quality,
+    };
+    let intervals: Vec<Interval> = rows
+        .iter()
+        .flat_map(|row| {
+            [
+                interval(row, "1-1:1.5.0", row.import_kw),
+                interval(row, "1-1:2.5.0", row.export_kw),
+            ]
+        })
+        .collect();
+    insert_meter_intervals(&app.pool, DeviceId(id), &intervals)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE devices SET interval_minutes = 30 WHERE id = $1")
+        .bind(id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    for (start, kw) in estimated() {
+        for (obis, value) in [("1-1:1.5.0", kw), ("1-1:2.5.0", 0.0)] {
+            sqlx::query(
+                "INSERT INTO load_profile_intervals \
+                     (device_id, obis, interval_start, interval_minutes, value, unit, quality, source) \
+                 VALUES ($1, $2, $3, 30, $4, 'kW', $5, 'estimated')",
+            )
+            .bind(id)
+            .bind(obis)
+            .bind(start)
+            .bind(value)
+            .bind(Quality::ESTIMATED)
+            .execute(&app.pool)
+            .await
+            .unwrap();
+        }
+    }
+    let (at, kw) = corrected();
+    let (status, body) = app
+        .request(
+            "POST",
+            &format!("/api/v1/devices/{id}/load-profile/corrections"),
+            Some(engineer),
+            Some(json!({"intervals": [{"start": at, "obis": "1-1:1.5.0", "value": kw}], "reason": "meter test"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for row in &mut rows {
+        if row.start == at {
+            row.import_kw = kw;
+        }
+    }
+    rows
+}
+
+/// Every interval the statement should see: the meter's rows (with the
+/// correction) and the estimated ones, as (start, import kWh, export kWh).
+fn all_intervals(rows: &[Row]) -> Vec<(DateTime<Utc>, f64, f64)> {
+    let mut all: Vec<_> = rows
+        .iter()
+        .map(|row| (row.start, row.import_kw / 2.0, row.export_kw / 2.0))
+        .collect();
+    for (start, kw) in estimated() {
+        all.push((start, kw / 2.0, 0.0));
+    }
+    all.sort_by_key(|(start, ..)| *start);
+    all
+}
+
+/// The reference: each interval's energy spread evenly over its 30
+/// minutes; per band, (import, export) kWh; and per 15-minute window
+/// aligned on the quarter hour and inside the period, its import kWh.
+struct Reference {
+    energy: BTreeMap<&'static str, (f64, f64)>,
+    windows: Vec<(DateTime<Utc>, f64)>,
+}
+
+fn reference(intervals: &[(DateTime<Utc>, f64, f64)]) -> Reference {
+    let (from, to) = period();
+    let mut energy: BTreeMap<&'static str, (f64, f64)> = BTreeMap::new();
+    let mut by_minute: BTreeMap<DateTime<Utc>, f64> = BTreeMap::new();
+    for (start, import, export) in intervals {
+        for m in 0..30 {
+            let minute = *start + Duration::minutes(m);
+            if minute < from || minute >= to {
+                continue;
+            }
+            let entry = energy.entry(band(minute)).or_default();
+            entry.0 += import / 30.0;
+            entry.1 += export / 30.0;
+            *by_minute.entry(minute).or_default() += import / 30.0;
+        }
+    }
+    let mut windows = Vec::new();
+    let mut start = from;
+    while start + Duration::minutes(15) <= to {
+        let kwh: f64 = (0..15)
+            .map(|m| by_minute.get(&(start + Duration::minutes(m))).copied().unwrap_or(0.0))
+            .sum();
+        windows.push((start, kwh));
+        start += Duration::minutes(15);
+    }
+    Reference { energy, windows }
+}
+
+/// The largest window demand (kW) wholly in `band` and its end, the
+/// earliest of equal ones.
+fn max_demand(reference: &Reference, band_name: &str) -> (f64, DateTime<Utc>) {
+    let in_band: Vec<_> = reference
+        .windows
+        .iter()
+        .filter(|(start, _)| (0..15).all(|m| band(*start + Duration::minutes(m)) == band_name))
+        .collect();
+    let top = in_band.iter().map(|(_, kwh)| *kwh).fold(f64::MIN, f64::max);
+    let (start, kwh) = in_band.iter().find(|(_, kwh)| *kwh >= top - 1e-9).unwrap();
+    (kwh * 4.0, *start + Duration::minutes(15))
+}
+
+fn stamp(at: DateTime<Utc>) -> String {
+    at.with_timezone(&Rome).to_rfc3339().replace('+', "%2B")
+}
+
+fn energy_of(row: &Value, obis: &str) -> f64 {
+    row["energy"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["obis"] == obis)
+        .unwrap_or_else(|| panic!("no {obis} in {row}"))["value"]
+        .as_f64()
+        .unwrap()
+}
+
+fn close(got: f64, want: f64, what: &str) {
+    assert!((got - want).abs() < 1e-6, "{what}: got {got}, want {want}");
+}
+
+async fn arera_calendar(app: &TestApp, engineer: &str) -> i64 {
+    let (status, body) = app
+        .request(
+            "POST",
+            "/api/v1/tariff-calendars",
+            Some(engineer),
+            Some(json!({"preset": "it-arera-f123"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["id"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn a_month_with_a_dst_change_splits_exactly_into_bands_and_names_its_doubtful_data() {
+    let app = spawn_app_with_clock(Clock::manual(utc(31, 23, 0) + Duration::days(2))).await;
+    let engineer = app.token(Role::Engineer).await;
+    let viewer = app.token(Role::Viewer).await;
+    let id = add_unpolled_th40c(&app, &engineer).await;
+    let rows = store(&app, id, &engineer).await;
+    let calendar = arera_calendar(&app, &engineer).await;
+    let (from, to) = period();
+    assert_eq!((to - from).num_hours(), 743, "March in Rome loses an hour");
+
+    let query = format!("from={}&to={}&calendar_id={calendar}", stamp(from), stamp(to));
+    let (status, body) = app
+        .request(
+            "GET",
+            &format!("/api/v1/devices/{id}/statement?{query}"),
+            Some(&viewer),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["device_id"], id);
+    assert_eq!(body["calendar_id"], calendar);
+    assert_eq!(body["time_zone"], "Europe/Rome");
+    assert_eq!(body["from"].as_str().unwrap().parse::<DateTime<Utc>>().unwrap(), from);
+
+    let intervals = all_intervals(&rows);
+    let expected = reference(&intervals);
+    let bands = body["bands"].as_array().unwrap();
+    let names: Vec<&str> = bands.iter().map(|b| b["tariff"].as_str().unwrap()).collect();
+    assert_eq!(names, ["F1", "F2", "F3"]);
+    let (mut import_total, mut export_total) = (0.0, 0.0);
+    for row in bands {
+        let name = row["tariff"].as_str().unwrap();
+        let (import, export) = expected.energy[name];
+        close(energy_of(row, "1-1:1.8.0"), import, &format!("{name} import"));
+        close(energy_of(row, "1-1:2.8.0"), export, &format!("{name} export"));
+        assert_eq!(row["energy"][0]["unit"], "kWh");
+        import_total += import;
+        export_total += export;
+        let (kw, at) = max_demand(&expected, name);
+        let demand = &row["max_demand"];
+        close(demand["value"].as_f64().unwrap(), kw, &format!("{name} max demand"));
+        assert_eq!(demand["unit"], "kW");
+        assert_eq!(
+            demand["at"].as_str().unwrap().parse::<DateTime<Utc>>().unwrap(),
+            at,
+            "{name}"
+        );
+    }
+    // The peaks laid in each band are the maxima.
+    assert_eq!(bands[0]["max_demand"]["value"].as_f64().unwrap(), 50.0);
+    assert_eq!(bands[1]["max_demand"]["value"].as_f64().unwrap(), 40.0);
+    assert_eq!(bands[2]["max_demand"]["value"].as_f64().unwrap(), 30.0);
+    close(energy_of(&body["total"], "1-1:1.8.0"), import_total, "total import");
+    close(energy_of(&body["total"], "1-1:2.8.0"), export_total, "total export");
+    // The bands sum exactly to the total (exact decimals of integer sums).
+    let summed: f64 = bands.iter().map(|b| energy_of(b, "1-1:1.8.0")).sum();
+    close(summed, energy_of(&body["total"], "1-1:1.8.0"), "bands against total");
+
+    // E43/E44 balance over F1 and F2.
+    let balance = &body["balance"];
+    assert_eq!(balance["bands"], json!(["F1", "F2"]));
+    let (f1, f2) = (expected.energy["F1"], expected.energy["F2"]);
+    close(
+        balance["active"]["value"].as_f64().unwrap(),
+        f1.0 - f1.1 + f2.0 - f2.1,
+        "balance",
+    );
+    assert_eq!(balance["reactive"], Value::Null);
+
+    // Quality: intervals starting in the period, counted once over both channels.
+    let starting = intervals.iter().filter(|(s, ..)| *s >= from && *s < to).count() as u64;
+    let quality = &body["quality"];
+    assert_eq!(quality["estimated"], 3);
+    assert_eq!(quality["actual"].as_u64().unwrap(), starting - 3);
+    // 10 March 13:15–13:45 UTC: one 30-minute interval.
+    assert_eq!(quality["missing"], 1);
+    assert_eq!(quality["clock_uncertain"], 1);
+    let flagged: Vec<(String, Vec<String>)> = quality["flagged"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let flags = f["flags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_str().unwrap().to_owned());
+            (f["start"].as_str().unwrap().to_owned(), flags.collect())
+        })
+        .collect();
+    let named = |at: DateTime<Utc>, flag: &str| {
+        flagged
+            .iter()
+            .any(|(start, flags)| start.parse::<DateTime<Utc>>().unwrap() == at && flags.iter().any(|f| f == flag))
+    };
+    for (start, _) in estimated() {
+        assert!(named(start, "estimated"), "{flagged:?}");
+    }
+    assert!(named(utc(12, 3, 15), "clock_uncertain"), "{flagged:?}");
+    assert!(named(corrected().0, "edited"), "{flagged:?}");
+    assert_eq!(flagged.len(), 5, "{flagged:?}");
+
+    // The same as CSV.
+    let (status, csv) = app
+        .request(
+            "GET",
+            &format!("/api/v1/devices/{id}/statement.csv?{query}"),
+            Some(&viewer),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let csv = csv.as_str().unwrap().to_owned();
+    assert!(csv.starts_with("section,tariff,obis,value,unit,at\n"), "{csv}");
+    let line = csv
+        .lines()
+        .find(|line| line.starts_with("energy,F1,1-1:1.8.0,"))
+        .unwrap_or_else(|| panic!("{csv}"));
+    close(
+        line.split(',').nth(3).unwrap().parse().unwrap(),
+        expected.energy["F1"].0,
+        "CSV F1",
+    );
+    assert!(
+        csv.contains("max_demand,F1,1-1:1.6.0,50,kW,2026-03-03T10:30:00Z"),
+        "{csv}"
+    );
+}
+
+#[tokio::test]
+async fn a_statement_needs_a_calendar_and_valid_demand_settings() {
+    let app = spawn_app_with_clock(Clock::manual(utc(31, 12, 0))).await;
+    let engineer = app.token(Role::Engineer).await;
+    let viewer = app.token(Role::Viewer).await;
+    let id = add_unpolled_th40c(&app, &engineer).await;
+    let (from, to) = period();
+    let path = format!("/api/v1/devices/{id}/statement?from={}&to={}", stamp(from), stamp(to));
+    let (status, body) = app.request("GET", &path, Some(&viewer), None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().starts_with("calendar_id:"),
+        "{body}"
+    );
+    let calendar = arera_calendar(&app, &engineer).await;
+    let bad = [
+        ("&demand=rolling&cycle_minutes=60&step_minutes=1", "step_minutes:"),
+        ("&cycle_minutes=20", "cycle_minutes:"),
+        ("&demand=sliding", "demand:"),
+    ];
+    for (extra, field) in bad {
+        let (status, body) = app
+            .request(
+                "GET",
+                &format!("{path}&calendar_id={calendar}{extra}"),
+                Some(&viewer),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{extra}: {body}");
+        assert!(body["error"]["message"].as_str().unwrap().starts_with(field), "{body}");
+    }
+    let (status, body) = app
+        .request(
+            "GET",
+            &format!(
+                "/api/v1/devices/9999/statement?from={}&to={}&calendar_id={calendar}",
+                stamp(from),
+                stamp(to)
+            ),
+            Some(&viewer),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    // An empty month: every band present with zero energy and no demand.
+    let (status, body) = app
+        .request("GET", &format!("{path}&calendar_id={calendar}"), Some(&viewer), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["bands"].as_array().unwrap().len(), 3);
+    assert_eq!(body["bands"][0]["max_demand"], Value::Null);
+    // Every quarter hour of the month is missing (743 h; the device's
+    // interval length is the default 15 minutes).
+    assert_eq!(body["quality"]["missing"], 743 * 4);
+}
