@@ -22,8 +22,11 @@ CREATE INDEX devices_parent_idx ON devices (parent_device_id);
 
 -- The share of a parent's energy its children may leave unmetered before a
 -- balance raises an event, in percent (issue 11: default 5 %).
+-- The derivation pass balances each closed local day once; this is the end
+-- of the last day it balanced.
 ALTER TABLE sites
     ADD COLUMN balance_threshold_percent double precision NOT NULL DEFAULT 5,
+    ADD COLUMN balance_checked_until timestamptz,
     ADD CONSTRAINT sites_balance_threshold_percent_check
         CHECK (balance_threshold_percent > 0 AND balance_threshold_percent <= 100);
 

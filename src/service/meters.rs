@@ -25,7 +25,6 @@ pub(crate) struct MeterIntervals {
     /// For a virtual meter: the intervals some members lack, left out of
     /// `intervals` (a partial sum would read as a smaller real value).
     pub incomplete: Vec<Incomplete>,
-    pub is_virtual: bool,
 }
 
 /// The intervals of device or virtual meter `id` in `[from, to)`, all
@@ -54,7 +53,6 @@ pub(crate) async fn meter_intervals_of(
             interval_minutes: intervals.first().map_or(configured, |row| row.interval_minutes),
             intervals,
             incomplete: Vec::new(),
-            is_virtual: false,
         });
     }
     let Some(meter) = fetch_virtual_meter(pool, VirtualMeterId(id.0)).await? else {
@@ -80,7 +78,6 @@ pub(crate) async fn meter_intervals_of(
         interval_minutes,
         intervals,
         incomplete: sum.incomplete,
-        is_virtual: true,
     })
 }
 

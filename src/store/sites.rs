@@ -1,7 +1,8 @@
 //! Sites: creating one, its name and its balance threshold. The billing
 //! schedule and the zone are set in `billing_schedule`, which holds the row.
 
-use sqlx::PgExecutor;
+use chrono::{DateTime, Utc};
+use sqlx::{PgExecutor, PgPool};
 
 use super::billing_schedule::SiteRow;
 use super::error::{StoreError, on_constraint};
@@ -97,4 +98,32 @@ pub(crate) async fn update_site_balance_threshold<'e>(
     .fetch_optional(db)
     .await
     .map_err(on_site_constraint)
+}
+
+/// The end of the last closed day the balance pass checked on a site.
+pub(crate) async fn fetch_balance_checked_until(
+    pool: &PgPool,
+    site: SiteId,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT balance_checked_until FROM sites WHERE id = $1")
+            .bind(site)
+            .fetch_optional(pool)
+            .await?
+            .flatten(),
+    )
+}
+
+/// Records that the balance pass checked a site's days up to `at`.
+pub(crate) async fn update_balance_checked_until(
+    pool: &PgPool,
+    site: SiteId,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE sites SET balance_checked_until = $2 WHERE id = $1")
+        .bind(site)
+        .bind(at)
+        .execute(pool)
+        .await?;
+    Ok(())
 }

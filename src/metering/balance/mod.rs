@@ -18,7 +18,35 @@ pub(crate) mod virtual_sum;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use chrono::{DateTime, Utc};
+
 use crate::domain::ids::DeviceId;
+use crate::metering::tou::{BandSplit, Piece};
+
+/// The split of a site without a tariff calendar: one band, [`ALL`], over
+/// the whole period, so that its balance is the period's total alone.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct OneBand;
+
+/// The name of [`OneBand`]'s band.
+pub(crate) const ALL: &str = "all";
+
+impl BandSplit for OneBand {
+    fn pieces(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Piece> {
+        if from >= to {
+            return Vec::new();
+        }
+        vec![Piece {
+            band: ALL.to_owned(),
+            from,
+            to,
+        }]
+    }
+
+    fn bands(&self) -> Vec<String> {
+        vec![ALL.to_owned()]
+    }
+}
 
 /// One node of the tree as the balance takes it.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,5 +1,6 @@
 //! JSON API under `/api/v1`, described by utoipa.
 
+pub(crate) mod balance;
 pub(crate) mod billing;
 pub(crate) mod buses;
 pub(crate) mod commands;
@@ -70,6 +71,7 @@ use super::state::AppState;
         sites::create_site,
         sites::get_site,
         sites::update_site,
+        balance::get_site_balance,
         virtual_meters::create_virtual_meter,
         virtual_meters::list_virtual_meters,
         virtual_meters::get_virtual_meter,
@@ -156,6 +158,7 @@ pub fn router() -> Router<AppState> {
         .route("/events", get(events::list_events))
         .route("/sites", get(sites::list_sites).post(sites::create_site))
         .route("/sites/{id}", get(sites::get_site).patch(sites::update_site))
+        .route("/sites/{id}/balance", get(balance::get_site_balance))
         .route(
             "/virtual-meters",
             get(virtual_meters::list_virtual_meters).post(virtual_meters::create_virtual_meter),
