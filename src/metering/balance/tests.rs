@@ -19,7 +19,8 @@ fn bands() -> Vec<String> {
     vec!["F1".to_owned(), "F2".to_owned()]
 }
 
-/// Main 1 feeds 2 and 3; 2 feeds 4. Energies in mWh.
+/// Main 1 feeds 2 and 3; 2 feeds 4. Energies in mWh (read the numbers below
+/// in thousands: 100_000 mWh is "100").
 fn site() -> Vec<NodeInput> {
     vec![
         node(3, Some(1), 30_000, 28_000),
@@ -38,16 +39,16 @@ fn each_parent_is_set_against_the_sum_of_its_children() {
 
     let main = &tree[0];
     assert_eq!(main.children, vec![DeviceId(2), DeviceId(3)]);
-    // F1: 100 − (60 + 30) = 10 kWh, 10 % of 100: over 5 %.
+    // F1: 100 − (60 + 30) = 10, 10 % of 100: over 5 %.
     assert_eq!(main.bands[0].children_sum, Some(90_000));
     assert_eq!(main.bands[0].remainder, Some(10_000));
     assert_eq!(main.bands[0].remainder_percent, Some(10.0));
     assert!(main.bands[0].over_threshold);
-    // F2: 50 − (20 + 28) = 2 kWh, 4 %: under.
+    // F2: 50 − (20 + 28) = 2, 4 %: under.
     assert_eq!(main.bands[1].remainder, Some(2_000));
     assert_eq!(main.bands[1].remainder_percent, Some(4.0));
     assert!(!main.bands[1].over_threshold);
-    // Total: 150 − 138 = 12 kWh, 8 %.
+    // Total: 150 − 138 = 12, 8 %.
     assert_eq!(
         (main.total.energy, main.total.children_sum, main.total.remainder),
         (150_000, Some(138_000), Some(12_000))
@@ -56,7 +57,7 @@ fn each_parent_is_set_against_the_sum_of_its_children() {
     assert!(main.mismatch());
 
     let feeder = &tree[1];
-    // F1: 60 − 60 = 0; F2: 20 − 10 = 10 kWh, 50 %.
+    // F1: 60 − 60 = 0; F2: 20 − 10 = 10, 50 %.
     assert_eq!(feeder.bands[0].remainder, Some(0));
     assert_eq!(feeder.bands[1].remainder_percent, Some(50.0));
 
@@ -73,7 +74,7 @@ fn children_over_the_parent_are_a_negative_remainder_and_a_mismatch() {
     assert_eq!(tree[0].bands[0].remainder, Some(-1_000));
     assert_eq!(tree[0].bands[0].remainder_percent, Some(-10.0));
     assert!(tree[0].bands[0].over_threshold);
-    // The parent metered nothing in F2 while its child metered 0.5 kWh.
+    // The parent metered nothing in F2 while its child metered 500 mWh.
     assert_eq!(tree[0].bands[1].remainder, Some(-500));
     assert_eq!(tree[0].bands[1].remainder_percent, None);
     assert!(tree[0].bands[1].over_threshold);
