@@ -1,5 +1,6 @@
 //! The site balance pass: once per closed local day of each site (in the
-//! site's zone), balances the site's tree over that day
+//! site's zone), balances the site's tree over that day, in the bands of
+//! its default tariff calendar (one band without one)
 //! (`service::balance`) and keeps a `balance_mismatch` event open on each
 //! parent device whose remainder is over the site's threshold, clearing it
 //! once a later day balances. A day on which the parent or a child misses
@@ -12,9 +13,9 @@ use chrono_tz::Tz;
 
 use super::DeriveServices;
 use crate::domain::event::EventKind;
-use crate::metering::balance::{NodeBalance, OneBand};
+use crate::metering::balance::NodeBalance;
 use crate::service::ServiceError;
-use crate::service::balance::compute_site_balance;
+use crate::service::balance::balance_in_site_bands;
 use crate::store::billing_schedule::{SiteRow, fetch_sites};
 use crate::store::events::{insert_event, update_event_cleared};
 use crate::store::sites::{fetch_balance_checked_until, update_balance_checked_until};
@@ -68,7 +69,7 @@ async fn balance_site(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<bool, ServiceError> {
-    let balance = compute_site_balance(&services.pool, site, from, to, &OneBand).await?;
+    let balance = balance_in_site_bands(&services.pool, site, from, to, None).await?;
     let code = EventKind::BalanceMismatch.code();
     for node in balance
         .nodes

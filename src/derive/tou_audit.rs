@@ -21,10 +21,11 @@ use crate::metering::billing::BillingRegister;
 use crate::metering::statement::quality::data_quality;
 use crate::metering::statement::tou_audit::{QuantityAudit, RegisterValue, audit};
 use crate::metering::statement::{energy_by_band, quantity::Family};
-use crate::metering::tou::BandSplit;
+use crate::metering::tou::{BandSplit, Calendar, CalendarDefinition, CalendarVersions};
 use crate::store::StoreError;
 use crate::store::devices::fetch_device;
 use crate::store::statements::fetch_period_intervals;
+use crate::store::tariff_calendars::{fetch_site_calendar, fetch_versions};
 use crate::store::tou_audits::{AuditCandidate, AuditOutcome, fetch_audit_candidates, insert_tou_audit};
 
 /// One round: every period not audited yet whose device's site has a
@@ -35,18 +36,45 @@ pub(crate) async fn audit_billing_periods(services: &DeriveServices) -> Result<u
         let Some((calendar, split)) = site_calendar(services, &candidate).await? else {
             continue;
         };
-        audit_period(services, &candidate, calendar, split.as_ref()).await?;
+        audit_period(services, &candidate, calendar, &split).await?;
         audited += 1;
     }
     Ok(audited)
 }
 
-/// The calendar the device's site bills by, if it has one.
+/// The calendar the device's site bills by, with all its versions, if it
+/// has one. A stored definition that no longer parses is logged and the
+/// site's periods wait (they are not recorded as audited).
 async fn site_calendar(
-    _services: &DeriveServices,
-    _candidate: &AuditCandidate,
-) -> Result<Option<(CalendarId, Box<dyn BandSplit + Send + Sync>)>, StoreError> {
-    Ok(None)
+    services: &DeriveServices,
+    candidate: &AuditCandidate,
+) -> Result<Option<(CalendarId, CalendarVersions)>, StoreError> {
+    let Some(Some(id)) = fetch_site_calendar(&services.pool, candidate.site_id).await? else {
+        return Ok(None);
+    };
+    let mut parsed = Vec::new();
+    for row in fetch_versions(&services.pool, id).await? {
+        let calendar = serde_json::from_value::<CalendarDefinition>(row.definition)
+            .map_err(|error| error.to_string())
+            .and_then(|definition| {
+                Calendar::parse(&definition)
+                    .map_err(|problems| problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
+            });
+        match calendar {
+            Ok(calendar) => parsed.push((row.effective_from, calendar)),
+            Err(reason) => {
+                tracing::warn!(calendar = %id, version = row.version, %reason, "tariff calendar version unreadable");
+                return Ok(None);
+            }
+        }
+    }
+    match CalendarVersions::new(parsed) {
+        Ok(versions) => Ok(Some((id, versions))),
+        Err(error) => {
+            tracing::warn!(calendar = %id, %error, "tariff calendar unusable");
+            Ok(None)
+        }
+    }
 }
 
 fn registers(stored: &[BillingRegister]) -> BTreeMap<ObisCode, RegisterValue> {

@@ -11,9 +11,7 @@ pub mod estimate;
 pub mod gaps;
 pub(crate) mod history_periods;
 pub(crate) mod meter_events;
-// Used by the statement service and the TOU audit pass as they land.
 pub mod register_deltas;
-#[allow(dead_code, unused_imports)]
 pub(crate) mod statement;
 pub(crate) mod tou;
 pub(crate) mod validation;

@@ -1,16 +1,17 @@
 //! A site's energy balance over a period (`metering::balance`): every
 //! device and virtual meter of the site's tree with its net active energy
-//! per band, each parent against its children's sum. The band split is
-//! the caller's: the site's tariff calendar, or [`OneBand`] where the site
-//! has none.
+//! per band, each parent against its children's sum. The bands are those
+//! of the calendar asked for, else the site's default tariff calendar, else
+//! one band over the whole period ([`OneBand`]).
 
 use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::PgPool;
 
 use super::load_profile::check_window;
 use super::meters::meter_intervals;
+use super::tariff_calendars::{load_calendar, site_calendar};
 use super::{Caller, ServiceError};
-use crate::domain::ids::SiteId;
+use crate::domain::ids::{CalendarId, SiteId};
 use crate::domain::role::Right;
 use crate::metering::balance::{NodeBalance, NodeInput, balance};
 use crate::metering::statement::quality::data_quality;
@@ -33,35 +34,60 @@ pub(crate) struct SiteBalance {
     pub site: SiteRow,
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
+    /// The calendar the bands come from; `None`: one band, `all`.
+    pub calendar: Option<CalendarId>,
     /// The split's bands, in its order.
     pub bands: Vec<String>,
     /// Depth first from each root.
     pub nodes: Vec<NodeBalance>,
 }
 
-/// The balance of `site` over `[from, to)` under `split` (viewer).
+/// The balance of `site` over `[from, to)` (viewer), in the bands of
+/// `calendar`, by default the site's.
 pub(crate) async fn site_balance(
     pool: &PgPool,
     caller: &Caller,
     site: SiteId,
     (from, to): (DateTime<Utc>, DateTime<Utc>),
-    split: &(dyn BandSplit + Sync),
+    calendar: Option<CalendarId>,
 ) -> Result<SiteBalance, ServiceError> {
     caller.require(Right::Read)?;
     check_window(from, to)?;
     let row = fetch_site(pool, site)
         .await?
         .ok_or_else(|| ServiceError::not_found(format!("no site {site}")))?;
-    compute_site_balance(pool, row, from, to, split).await
+    balance_in_site_bands(pool, row, from, to, calendar).await
 }
 
-/// [`site_balance`] without a role check, for the derivation pass.
-pub(crate) async fn compute_site_balance(
+/// [`site_balance`] without a role check, for the derivation pass too.
+pub(crate) async fn balance_in_site_bands(
+    pool: &PgPool,
+    site: SiteRow,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    calendar: Option<CalendarId>,
+) -> Result<SiteBalance, ServiceError> {
+    let calendar = match calendar {
+        Some(calendar) => Some(calendar),
+        None => site_calendar(pool, site.id).await?,
+    };
+    match calendar {
+        Some(calendar) => {
+            let loaded = load_calendar(pool, calendar).await?;
+            compute_site_balance(pool, site, from, to, &loaded, Some(calendar)).await
+        }
+        None => compute_site_balance(pool, site, from, to, &OneBand, None).await,
+    }
+}
+
+/// The balance of a site under `split`.
+async fn compute_site_balance(
     pool: &PgPool,
     site: SiteRow,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     split: &(dyn BandSplit + Sync),
+    calendar: Option<CalendarId>,
 ) -> Result<SiteBalance, ServiceError> {
     let bands = split.bands();
     let mut inputs = Vec::new();
@@ -86,6 +112,7 @@ pub(crate) async fn compute_site_balance(
     let nodes = balance(&inputs, &bands, site.balance_threshold_percent);
     Ok(SiteBalance {
         site,
+        calendar,
         from,
         to,
         bands,

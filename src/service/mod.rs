@@ -25,8 +25,8 @@ pub(crate) mod physical_limits;
 pub(crate) mod readings;
 pub mod site_tree;
 pub mod sites;
-#[allow(dead_code)]
 pub(crate) mod statements;
+pub(crate) mod tariff_calendars;
 pub mod tokens;
 pub(crate) mod virtual_meters;
 

@@ -5,7 +5,7 @@
 use sqlx::PgPool;
 
 use super::{Caller, ServiceError};
-use crate::domain::ids::SiteId;
+use crate::domain::ids::{CalendarId, SiteId};
 use crate::domain::role::Right;
 use crate::domain::zone::IanaZone;
 use crate::store::audit::insert_audit;
@@ -86,13 +86,16 @@ pub struct SiteChange<'a> {
     pub name: Option<&'a str>,
     /// Percent of a parent's energy, above 0 and at most 100.
     pub balance_threshold_percent: Option<f64>,
+    /// The tariff calendar statements and balances use by default:
+    /// `Some(None)` clears it.
+    pub default_calendar_id: Option<Option<CalendarId>>,
 }
 
 /// Sets a site's billing schedule (day 1–28, hour 0–23, both given) or
-/// removes it (neither given), and its name, time zone and balance
-/// threshold when given. A change that names neither schedule field but
-/// another field leaves the schedule alone; one that names nothing removes
-/// it. Audited, in the change's transaction.
+/// removes it (neither given), and its name, time zone, balance threshold
+/// and default tariff calendar when given. A change that names neither
+/// schedule field but another field leaves the schedule alone; one that
+/// names nothing removes it. Audited, in the change's transaction.
 pub async fn update_site(
     pool: &PgPool,
     caller: &Caller,
@@ -103,7 +106,7 @@ pub async fn update_site(
     let zone = change.time_zone.map(zone).transpose()?;
     let name = change.name.map(site_name).transpose()?;
     let threshold = change.balance_threshold_percent.map(threshold).transpose()?;
-    let other = zone.is_some() || name.is_some() || threshold.is_some();
+    let other = zone.is_some() || name.is_some() || threshold.is_some() || change.default_calendar_id.is_some();
     let keep_schedule = other && change.billing_day.is_none() && change.billing_hour.is_none();
     let schedule = schedule(change.billing_day, change.billing_hour)?;
     let missing = || ServiceError::not_found(format!("no site {id}"));
@@ -142,7 +145,12 @@ pub async fn update_site(
         detail.insert("billing_hour".into(), changed.billing_hour.into());
         row = Some(changed);
     }
-    let row = row.ok_or_else(missing)?;
+    if let Some(calendar) = change.default_calendar_id {
+        super::tariff_calendars::set_site_calendar(&mut transaction, id, calendar).await?;
+        detail.insert("default_calendar_id".into(), calendar.map(|c| c.0).into());
+    } else if row.is_none() {
+        return Err(missing());
+    }
     insert_audit(
         &mut *transaction,
         &caller.user,
@@ -152,7 +160,11 @@ pub async fn update_site(
     )
     .await?;
     transaction.commit().await?;
-    Ok(row)
+    match row {
+        Some(row) => Ok(row),
+        // Only the calendar changed (the site exists: it was updated).
+        None => fetch_site(pool, id).await?.ok_or_else(missing),
+    }
 }
 
 /// A site's name: not blank, trimmed.

@@ -6,12 +6,13 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use super::load_profile::{check_window, configured_interval_minutes};
+use super::tariff_calendars::{load_calendar, site_calendar};
 use super::{Caller, ServiceError};
 use crate::domain::ids::{CalendarId, DeviceId};
 use crate::domain::role::Right;
 use crate::metering::statement::{ChannelInterval, DemandMethod, Statement, StatementRequest, compute_statement};
 use crate::metering::tou::BandSplit;
-use crate::store::statements::fetch_period_intervals;
+use crate::store::statements::{fetch_device_site, fetch_period_intervals};
 
 /// What a statement is asked for, parsed.
 #[derive(Debug, Clone, Copy)]
@@ -91,10 +92,24 @@ pub(crate) async fn device_statement(
     calendar: Option<CalendarId>,
 ) -> Result<DeviceStatement, ServiceError> {
     caller.require(Right::Read)?;
-    configured_interval_minutes(pool, device).await?;
-    let _ = (query, calendar);
-    Err(ServiceError::invalid(
-        "calendar_id",
-        "the device's site has no default tariff calendar; give calendar_id",
-    ))
+    let calendar = match calendar {
+        Some(id) => id,
+        None => {
+            let site = fetch_device_site(pool, device)
+                .await?
+                .ok_or_else(|| ServiceError::not_found(format!("no device {device}")))?;
+            site_calendar(pool, site).await?.ok_or_else(|| {
+                ServiceError::invalid(
+                    "calendar_id",
+                    "the device's site has no default tariff calendar; give calendar_id",
+                )
+            })?
+        }
+    };
+    let loaded = load_calendar(pool, calendar).await?;
+    let info = CalendarInfo {
+        id: loaded.id,
+        time_zone: loaded.time_zone.to_string(),
+    };
+    statement_under(pool, caller, device, query, &loaded, info).await
 }

@@ -5,7 +5,7 @@ use sqlx::PgPool;
 
 use super::error::StoreError;
 use super::load_profile::{ProfileInterval, fetch_load_profile};
-use crate::domain::ids::DeviceId;
+use crate::domain::ids::{DeviceId, SiteId};
 use crate::metering::statement::ChannelInterval;
 
 /// The longest interval a meter records (`interval_minutes` 1–120): an
@@ -39,4 +39,15 @@ pub(crate) async fn fetch_period_intervals(
         .map(channel_interval)
         .filter(|interval| interval.end() > from)
         .collect())
+}
+
+/// The site a device belongs to (its bus's site), or `None` when there is
+/// no such device.
+pub(crate) async fn fetch_device_site(pool: &PgPool, device: DeviceId) -> Result<Option<SiteId>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT b.site_id FROM devices d JOIN buses b ON b.id = d.bus_id WHERE d.id = $1")
+            .bind(device)
+            .fetch_optional(pool)
+            .await?,
+    )
 }

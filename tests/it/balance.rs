@@ -198,5 +198,69 @@ async fn a_site_balance_sets_each_parent_against_its_children() {
     assert!(page.contains(r#"<tr class="mismatch">"#), "{page}");
     let (_, sites) = app.request("GET", "/sites", Some(&viewer), None).await;
     assert!(sites.as_str().unwrap().contains(&format!("/sites/{site}/balance")));
+
+    // Under the site's calendar, it-arera-f123 in Europe/Rome (docs/TARIFFS.md):
+    // 06:00–08:00 UTC on Tuesday 1 December is 07:00–09:00 in Rome, an hour
+    // of F2 then an hour of F1, none of F3. By hand, in each of F1 and F2:
+    // main 40, children 16 + 18 = 34, remainder 6, 15 %.
+    let (status, calendar) = app
+        .request(
+            "POST",
+            "/api/v1/tariff-calendars",
+            Some(&engineer),
+            Some(json!({"preset": "it-arera-f123"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{calendar}");
+    let calendar = calendar["id"].as_i64().unwrap();
+    let (status, changed) = app
+        .request(
+            "PATCH",
+            &format!("/api/v1/sites/{site}"),
+            Some(&engineer),
+            Some(json!({"default_calendar_id": calendar})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    let path = format!("/api/v1/sites/{site}/balance?from=2026-12-01T06:00:00Z&to=2026-12-01T08:00:00Z");
+    let (status, banded) = app.request("GET", &path, Some(&viewer), None).await;
+    assert_eq!(status, StatusCode::OK, "{banded}");
+    assert_eq!(
+        (&banded["calendar_id"], &banded["bands"]),
+        (&json!(calendar), &json!(["F1", "F2", "F3"]))
+    );
+    let root = &banded["nodes"][0];
+    let row = |tariff: &str, energy: f64, children: f64, remainder: f64, percent: Option<f64>, over: bool| {
+        let mut row = band(energy, Some(children), Some(remainder), percent, over);
+        row["tariff"] = json!(tariff);
+        row
+    };
+    assert_eq!(
+        root["bands"],
+        json!([
+            row("F1", 40.0, 34.0, 6.0, Some(15.0), true),
+            row("F2", 40.0, 34.0, 6.0, Some(15.0), true),
+            row("F3", 0.0, 0.0, 0.0, None, false),
+        ])
+    );
+    assert_eq!(root["total"]["energy"], 80.0);
+    assert_eq!(root["total"]["remainder"], 12.0);
+    // A calendar that does not exist is a 404; one that is no id, a 400 naming it.
+    let (status, _) = app
+        .request("GET", &format!("{path}&calendar_id=999"), Some(&viewer), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, answer) = app
+        .request("GET", &format!("{path}&calendar_id=F1"), Some(&viewer), None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("calendar_id: "),
+        "{answer}"
+    );
+
     app.stop().await;
 }

@@ -38,6 +38,8 @@ mod sim_iec62056;
 mod sim_modbus;
 mod sites;
 mod statements;
+mod tariff_calendars;
+mod tou_audit;
 mod validation;
 mod virtual_meters;
 mod vocabulary;

@@ -52,7 +52,7 @@ async fn a_site_is_created_and_changed_by_an_engineer_naming_each_bad_field() {
     assert_eq!(
         site,
         json!({"id": id, "name": "Plant A", "time_zone": "Europe/Rome", "billing_day": null,
-               "billing_hour": null, "balance_threshold_percent": 5.0})
+               "billing_hour": null, "balance_threshold_percent": 5.0, "default_calendar_id": null})
     );
     // Either spelling of the zone.
     let other = create_site(&app, &engineer, json!({"name": "Plant B", "time_zone": "UTC"})).await;
@@ -92,7 +92,7 @@ async fn a_site_is_created_and_changed_by_an_engineer_naming_each_bad_field() {
     assert_eq!(
         site,
         json!({"id": id, "name": "Plant A1", "time_zone": "Europe/Paris", "billing_day": 3,
-               "billing_hour": 6, "balance_threshold_percent": 2.5})
+               "billing_hour": 6, "balance_threshold_percent": 2.5, "default_calendar_id": null})
     );
     refused(&patch(json!({"name": "Plant B"})).await, StatusCode::CONFLICT, "name");
     refused(

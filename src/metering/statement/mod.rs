@@ -14,7 +14,7 @@ pub(crate) mod tou_audit;
 
 use chrono::{DateTime, Utc};
 
-pub(crate) use demand::{DemandError, DemandMethod};
+pub(crate) use demand::DemandMethod;
 pub(crate) use energy::{BandEnergy, energy_by_band};
 pub(crate) use quantity::ChannelInterval;
 

@@ -81,10 +81,6 @@ impl Quantity {
         self.register.quantity().unwrap_or(0)
     }
 
-    pub(crate) fn register(&self) -> &ObisCode {
-        &self.register
-    }
-
     pub(crate) fn family(&self) -> Family {
         match self.number() {
             1 | 2 => Family::Active,

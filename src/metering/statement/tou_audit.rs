@@ -14,7 +14,7 @@
 //!
 //! **Tolerance.** A band is out when `|meter − server| > tolerance × total`,
 //! `total` the server's energy of that quantity over the period (all
-//! bands); default 1 %.
+//! bands); the site's `tou_tolerance_percent`, default 1 %.
 
 use std::collections::BTreeMap;
 
@@ -22,9 +22,6 @@ use super::energy::BandEnergy;
 use super::quantity::{Family, Quantity, register_milli};
 use crate::domain::obis::ObisCode;
 use crate::domain::unit::Unit;
-
-/// The default tolerance: 1 % of the period's energy.
-pub(crate) const DEFAULT_TOLERANCE: f64 = 0.01;
 
 /// A register value at one end of a billing period.
 #[derive(Debug, Clone, PartialEq)]
@@ -121,6 +118,9 @@ mod tests {
     use super::super::energy::energy_by_band;
     use super::super::energy::tests::{FixedHours, at, kwh};
     use super::*;
+
+    /// The default tolerance (`sites.tou_tolerance_percent` = 1).
+    const DEFAULT_TOLERANCE: f64 = 0.01;
 
     fn registers(values: &[(&str, f64)]) -> BTreeMap<ObisCode, RegisterValue> {
         values

@@ -10,10 +10,10 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::load_profile::{bad, instant};
 use super::statements::decimal;
-use crate::domain::ids::SiteId;
+use crate::domain::ids::{CalendarId, SiteId};
 use crate::domain::role::Right;
 use crate::metering::balance::{BandBalance, NodeBalance};
-use crate::service::balance::{self, OneBand, SiteBalance};
+use crate::service::balance::{self, SiteBalance};
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::state::AppState;
@@ -25,6 +25,9 @@ pub(crate) struct BalanceQuery {
     from: Option<String>,
     /// End (exclusive), RFC 3339; required; at most 366 days after `from`.
     to: Option<String>,
+    /// The tariff calendar whose bands to use; default the site's, else
+    /// one band (`all`).
+    calendar_id: Option<String>,
 }
 
 /// One band of a node, or its total; energies in kWh.
@@ -82,14 +85,17 @@ pub(crate) struct BalanceNode {
 /// A site's balance.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"site_id": 1, "from": "2026-11-01T00:00:00Z", "to": "2026-12-01T00:00:00Z",
-    "time_zone": "Europe/Rome", "bands": ["all"], "threshold_percent": 5.0, "unit": "kWh", "nodes": []}))]
+    "time_zone": "Europe/Rome", "calendar_id": null, "bands": ["all"], "threshold_percent": 5.0, "unit": "kWh", "nodes": []}))]
 pub(crate) struct Balance {
     pub site_id: i64,
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
     pub time_zone: String,
-    /// The bands of the split: the site's calendar's, or `["all"]` when the
-    /// site has none (one band over the whole period).
+    /// The calendar the bands come from: the one asked for, else the
+    /// site's default; null when neither (one band, `all`).
+    pub calendar_id: Option<i64>,
+    /// The calendar's bands in its order, or `["all"]` without one (one band
+    /// over the whole period).
     pub bands: Vec<String>,
     /// The site's `balance_threshold_percent`.
     pub threshold_percent: f64,
@@ -138,6 +144,7 @@ impl From<SiteBalance> for Balance {
             from: balance.from,
             to: balance.to,
             time_zone: balance.site.time_zone.to_string(),
+            calendar_id: balance.calendar.map(|calendar| calendar.0),
             bands: balance.bands.clone(),
             threshold_percent: balance.site.balance_threshold_percent,
             unit: "kWh",
@@ -153,13 +160,20 @@ pub(crate) async fn load_balance(
     id: i64,
     from: Option<&str>,
     to: Option<&str>,
+    calendar: Option<&str>,
 ) -> Result<SiteBalance, ApiError> {
     caller.require(Right::Read)?;
     let from = instant("from", from)?.ok_or_else(|| bad("from", "is required"))?;
     let to = instant("to", to)?.ok_or_else(|| bad("to", "is required"))?;
-    // The site's tariff calendar splits the bands once sites have one; until
-    // then the period is one band.
-    balance::site_balance(&state.pool, caller, SiteId(id), (from, to), &OneBand)
+    let calendar = match calendar {
+        None | Some("") => None,
+        Some(text) => {
+            Some(CalendarId(text.parse().map_err(|_| {
+                bad("calendar_id", format!("{text:?} is not a calendar id"))
+            })?))
+        }
+    };
+    balance::site_balance(&state.pool, caller, SiteId(id), (from, to), calendar)
         .await
         .map_err(ApiError::from_query)
 }
@@ -172,9 +186,9 @@ pub(crate) async fn load_balance(
     params(("id" = i64, Path, description = "Site id"), BalanceQuery),
     responses(
         (status = 200, description = "The tree, depth first", body = Balance),
-        (status = 400, description = "Missing or invalid from or to, from not before to, or a period over 366 days", body = ErrorBody),
+        (status = 400, description = "Missing or invalid from, to or calendar_id, from not before to, or a period over 366 days", body = ErrorBody),
         (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody),
+        (status = 404, description = "No such site or calendar", body = ErrorBody),
     ))]
 pub(crate) async fn get_site_balance(
     State(state): State<AppState>,
@@ -182,6 +196,14 @@ pub(crate) async fn get_site_balance(
     Path(id): Path<i64>,
     Query(query): Query<BalanceQuery>,
 ) -> Result<Json<Balance>, ApiError> {
-    let balance = load_balance(&state, &caller, id, query.from.as_deref(), query.to.as_deref()).await?;
+    let balance = load_balance(
+        &state,
+        &caller,
+        id,
+        query.from.as_deref(),
+        query.to.as_deref(),
+        query.calendar_id.as_deref(),
+    )
+    .await?;
     Ok(Json(Balance::from(balance)))
 }

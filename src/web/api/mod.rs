@@ -17,6 +17,7 @@ pub(crate) mod reads;
 pub(crate) mod scans;
 pub(crate) mod sites;
 pub(crate) mod statements;
+pub(crate) mod tariff_calendars;
 pub(crate) mod virtual_meters;
 
 use axum::Json;
@@ -75,6 +76,11 @@ use super::state::AppState;
         virtual_meters::create_virtual_meter,
         virtual_meters::list_virtual_meters,
         virtual_meters::get_virtual_meter,
+        tariff_calendars::create_calendar,
+        tariff_calendars::list_calendars,
+        tariff_calendars::get_calendar,
+        tariff_calendars::create_version,
+        tariff_calendars::classify,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerAuth),
@@ -88,6 +94,7 @@ use super::state::AppState;
         (name = "billing", description = "Billing periods: the registers as they stood at each billing reset"),
         (name = "statements", description = "Billing statements: a device's energy and maximum demand per tariff band over a period, computed from its stored intervals"),
         (name = "sites", description = "Sites: their time zone, the billing schedule the server closes periods on, their tree of meters, virtual meters and energy balance"),
+        (name = "tariffs", description = "Tariff calendars: bands, day and week profiles, seasons and special days in a time zone, with dated versions (docs/TARIFFS.md)"),
         (name = "events", description = "The event log: meter conditions and head-end events, with their acknowledgement"),
     )
 )]
@@ -165,5 +172,15 @@ pub fn router() -> Router<AppState> {
         )
         .route("/virtual-meters/{id}", get(virtual_meters::get_virtual_meter))
         .route("/events/{id}/ack", axum::routing::post(events::ack_event))
+        .route(
+            "/tariff-calendars",
+            get(tariff_calendars::list_calendars).post(tariff_calendars::create_calendar),
+        )
+        .route("/tariff-calendars/{id}", get(tariff_calendars::get_calendar))
+        .route(
+            "/tariff-calendars/{id}/versions",
+            axum::routing::post(tariff_calendars::create_version),
+        )
+        .route("/tariff-calendars/{id}/classify", get(tariff_calendars::classify))
         .fallback(|| async { super::error::ApiError::not_found("no such API path") })
 }

@@ -8,12 +8,12 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
-use crate::domain::ids::SiteId;
+use crate::domain::ids::{CalendarId, SiteId};
 use crate::domain::role::Right;
-use crate::service::sites;
+use crate::service::{sites, tariff_calendars};
 use crate::store::billing_schedule::SiteRow;
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
@@ -23,7 +23,7 @@ use crate::web::state::AppState;
 /// A site and its billing schedule (local time in its zone).
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"id": 1, "name": "Default", "time_zone": "Europe/Paris", "billing_day": 1, "billing_hour": 0,
-    "balance_threshold_percent": 5.0}))]
+    "balance_threshold_percent": 5.0, "default_calendar_id": null}))]
 pub(crate) struct Site {
     pub id: i64,
     pub name: String,
@@ -37,6 +37,8 @@ pub(crate) struct Site {
     /// before a balance raises `balance_mismatch`, in percent (default 5).
     #[schema(example = 5.0)]
     pub balance_threshold_percent: f64,
+    /// The tariff calendar its statements use unless one is named; null: none.
+    pub default_calendar_id: Option<i64>,
 }
 
 impl From<SiteRow> for Site {
@@ -48,6 +50,7 @@ impl From<SiteRow> for Site {
             billing_day: row.billing_day,
             billing_hour: row.billing_hour,
             balance_threshold_percent: row.balance_threshold_percent,
+            default_calendar_id: None,
         }
     }
 }
@@ -55,7 +58,7 @@ impl From<SiteRow> for Site {
 /// Every site.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"sites": [{"id": 1, "name": "Default", "time_zone": "UTC", "billing_day": null, "billing_hour": null,
-    "balance_threshold_percent": 5.0}]}))]
+    "balance_threshold_percent": 5.0, "default_calendar_id": null}]}))]
 pub(crate) struct SiteList {
     pub sites: Vec<Site>,
 }
@@ -103,6 +106,16 @@ pub(crate) struct SiteChange {
     pub time_zone: Option<String>,
     /// Percent above 0 and at most 100.
     pub balance_threshold_percent: Option<f64>,
+    /// The tariff calendar statements use by default; null clears it, absent
+    /// leaves it. An unknown calendar is refused.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>, example = 1)]
+    pub default_calendar_id: Option<Option<i64>>,
+}
+
+/// Tells a field sent as null (`Some(None)`) from one left out (`None`).
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<i64>>, D::Error> {
+    Option::<i64>::deserialize(deserializer).map(Some)
 }
 
 /// Create a site (engineer).
@@ -150,9 +163,12 @@ pub(crate) async fn get_site(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Site>, ApiError> {
-    Ok(Json(Site::from(
-        sites::get_site(&state.pool, &caller, SiteId(id)).await?,
-    )))
+    let row = sites::get_site(&state.pool, &caller, SiteId(id)).await?;
+    let calendar = tariff_calendars::site_calendar(&state.pool, row.id).await?;
+    Ok(Json(Site {
+        default_calendar_id: calendar.map(|c| c.0),
+        ..Site::from(row)
+    }))
 }
 
 /// List the sites and their billing schedules (viewer).
@@ -162,16 +178,23 @@ pub(crate) async fn get_site(
         (status = 401, description = "No or unknown token", body = ErrorBody),
     ))]
 pub(crate) async fn list_sites(State(state): State<AppState>, caller: Caller) -> Result<Json<SiteList>, ApiError> {
+    let calendars = tariff_calendars::site_calendars(&state.pool).await?;
     let sites = sites::list_sites(&state.pool, &caller)
         .await?
         .into_iter()
-        .map(Site::from)
+        .map(|row| {
+            let calendar = calendars.get(&row.id).map(|c| c.0);
+            Site {
+                default_calendar_id: calendar,
+                ..Site::from(row)
+            }
+        })
         .collect();
     Ok(Json(SiteList { sites }))
 }
 
-/// Rename a site, set or remove its billing schedule, set its time zone or
-/// its balance threshold (engineer).
+/// Rename a site, set or remove its billing schedule, set its time zone,
+/// its balance threshold or its default tariff calendar (engineer).
 /// Meters that keep no history of their own get a server-closed billing
 /// period at each instant of the schedule, local in the site's zone.
 #[utoipa::path(patch, path = "/api/v1/sites/{id}", tag = "sites", request_body = SiteChange,
@@ -203,8 +226,13 @@ pub(crate) async fn update_site(
             time_zone: change.time_zone.as_deref(),
             name: change.name.as_deref(),
             balance_threshold_percent: change.balance_threshold_percent,
+            default_calendar_id: change.default_calendar_id.map(|id| id.map(CalendarId)),
         },
     )
     .await?;
-    Ok(Json(Site::from(row)))
+    let calendar = tariff_calendars::site_calendar(&state.pool, row.id).await?;
+    Ok(Json(Site {
+        default_calendar_id: calendar.map(|c| c.0),
+        ..Site::from(row)
+    }))
 }

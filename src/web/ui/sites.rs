@@ -153,7 +153,7 @@ pub(crate) async fn get_site_balance_page(
             columns: Vec::new(),
             nodes: Vec::new(),
         };
-        match load_balance(&state, &caller, id, Some(&page.from), Some(&page.to)).await {
+        match load_balance(&state, &caller, id, Some(&page.from), Some(&page.to), None).await {
             Ok(balance) => {
                 let balance = Balance::from(balance);
                 page.columns = balance
