@@ -9,7 +9,9 @@ use sqlx::PgConnection;
 
 use super::ServiceError;
 use crate::domain::ids::{DeviceId, SiteId};
-use crate::store::sites_tree::{fetch_children, fetch_device_place, fetch_upstream_chain, lock_site_tree, site_exists};
+use crate::store::sites_tree::{
+    fetch_children, fetch_device_place, fetch_upstream_chain, fetch_virtual_meters_using, lock_site_tree, site_exists,
+};
 
 /// A place asked for: `None` keeps the current value (for a new device:
 /// its bus's site, no parent); `parent: Some(None)` detaches it.
@@ -68,6 +70,16 @@ pub(crate) async fn changed_place(
                     "devices {} name device {device} as their parent on site {current_site}; \
                      move or detach them first",
                     list(&children)
+                ),
+            ));
+        }
+        let meters = fetch_virtual_meters_using(&mut *db, device).await?;
+        if !meters.is_empty() {
+            return Err(ServiceError::invalid(
+                "site_id",
+                format!(
+                    "virtual meters {} of site {current_site} count device {device} or sit below it",
+                    list(&meters)
                 ),
             ));
         }

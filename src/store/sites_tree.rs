@@ -83,6 +83,21 @@ pub(crate) async fn fetch_children<'e>(db: impl PgExecutor<'e>, device: DeviceId
     )
 }
 
+/// The virtual meters that count a device as a term or name it as their
+/// parent, by id: they tie it to its site.
+pub(crate) async fn fetch_virtual_meters_using<'e>(
+    db: impl PgExecutor<'e>,
+    device: DeviceId,
+) -> Result<Vec<DeviceId>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM virtual_meters WHERE parent_device_id = $1 \
+         UNION SELECT virtual_meter_id FROM virtual_meter_terms WHERE device_id = $1 ORDER BY 1",
+    )
+    .bind(device)
+    .fetch_all(db)
+    .await?)
+}
+
 /// Moves a device to `site` under `parent` (or none).
 pub(crate) async fn update_device_place(
     db: &mut PgConnection,
