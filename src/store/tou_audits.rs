@@ -25,8 +25,9 @@ pub struct AuditCandidate {
     pub end_registers: Json<Vec<BillingRegister>>,
 }
 
-/// Every period not audited yet that has a period before it and a tariff
-/// register (value group D = 8, E = 1–4) at its end, oldest first.
+/// Every period not audited yet, of a device whose site has a default
+/// calendar, that has a period before it and a tariff register (value
+/// group D = 8, E = 1–4) at its end, oldest first.
 pub async fn fetch_audit_candidates(pool: &PgPool) -> Result<Vec<AuditCandidate>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT p.id AS period_id, p.device_id, b.site_id, s.tou_tolerance_percent AS tolerance_percent, \
@@ -39,7 +40,8 @@ pub async fn fetch_audit_candidates(pool: &PgPool) -> Result<Vec<AuditCandidate>
          JOIN LATERAL (SELECT q.reset_at, q.registers FROM billing_periods q \
                        WHERE q.device_id = p.device_id AND q.source = p.source AND q.reset_at < p.reset_at \
                        ORDER BY q.reset_at DESC LIMIT 1) AS prev ON true \
-         WHERE NOT EXISTS (SELECT 1 FROM tou_audits a WHERE a.billing_period_id = p.id) \
+         WHERE s.default_calendar_id IS NOT NULL \
+           AND NOT EXISTS (SELECT 1 FROM tou_audits a WHERE a.billing_period_id = p.id) \
            AND EXISTS (SELECT 1 FROM jsonb_array_elements(p.registers) AS r \
                        WHERE r->>'obis' ~ '^[0-9]+-[0-9]+:[0-9]+\\.8\\.[1-4]$') \
          ORDER BY p.device_id, p.reset_at",

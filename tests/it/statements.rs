@@ -194,11 +194,11 @@ fn all_intervals(rows: &[Row]) -> Vec<(DateTime<Utc>, f64, f64)> {
 }
 
 /// The reference: each interval's energy spread evenly over its 30
-/// minutes; per band, (import, export) kWh; and per 15-minute window
-/// aligned on the quarter hour and inside the period, its import kWh.
+/// minutes; per band, (import, export) kWh; and the import kWh of each
+/// minute.
 struct Reference {
     energy: BTreeMap<&'static str, (f64, f64)>,
-    windows: Vec<(DateTime<Utc>, f64)>,
+    by_minute: BTreeMap<DateTime<Utc>, f64>,
 }
 
 fn reference(intervals: &[(DateTime<Utc>, f64, f64)]) -> Reference {
@@ -217,29 +217,30 @@ fn reference(intervals: &[(DateTime<Utc>, f64, f64)]) -> Reference {
             *by_minute.entry(minute).or_default() += import / 30.0;
         }
     }
-    let mut windows = Vec::new();
-    let mut start = from;
-    while start + Duration::minutes(15) <= to {
-        let kwh: f64 = (0..15)
-            .map(|m| by_minute.get(&(start + Duration::minutes(m))).copied().unwrap_or(0.0))
-            .sum();
-        windows.push((start, kwh));
-        start += Duration::minutes(15);
-    }
-    Reference { energy, windows }
+    Reference { energy, by_minute }
 }
 
-/// The largest window demand (kW) wholly in `band` and its end, the
-/// earliest of equal ones.
-fn max_demand(reference: &Reference, band_name: &str) -> (f64, DateTime<Utc>) {
-    let in_band: Vec<_> = reference
-        .windows
-        .iter()
-        .filter(|(start, _)| (0..15).all(|m| band(*start + Duration::minutes(m)) == band_name))
-        .collect();
-    let top = in_band.iter().map(|(_, kwh)| *kwh).fold(f64::MIN, f64::max);
-    let (start, kwh) = in_band.iter().find(|(_, kwh)| *kwh >= top - 1e-9).unwrap();
-    (kwh * 4.0, *start + Duration::minutes(15))
+/// The largest demand (kW) of a window of `cycle` minutes, starting every
+/// `step` minutes from the period's start (both divide an hour, so these
+/// are the quarter hours, five minutes… of the clock), that lies wholly in
+/// `band_name`, with its end; the earliest of equal ones.
+fn max_demand(reference: &Reference, band_name: &str, cycle: i64, step: i64) -> (f64, DateTime<Utc>) {
+    let (from, to) = period();
+    let mut windows = Vec::new();
+    let mut start = from;
+    while start + Duration::minutes(cycle) <= to {
+        let minutes = (0..cycle).map(|m| start + Duration::minutes(m));
+        if minutes.clone().all(|minute| band(minute) == band_name) {
+            let kwh: f64 = minutes
+                .map(|minute| reference.by_minute.get(&minute).copied().unwrap_or(0.0))
+                .sum();
+            windows.push((start, kwh));
+        }
+        start += Duration::minutes(step);
+    }
+    let top = windows.iter().map(|(_, kwh)| *kwh).fold(f64::MIN, f64::max);
+    let (start, kwh) = windows.iter().find(|(_, kwh)| *kwh >= top - 1e-9).unwrap();
+    (kwh * 60.0 / cycle as f64, *start + Duration::minutes(cycle))
 }
 
 fn stamp(at: DateTime<Utc>) -> String {
@@ -316,7 +317,7 @@ async fn a_month_with_a_dst_change_splits_exactly_into_bands_and_names_its_doubt
         assert_eq!(row["energy"][0]["unit"], "kWh");
         import_total += import;
         export_total += export;
-        let (kw, at) = max_demand(&expected, name);
+        let (kw, at) = max_demand(&expected, name, 15, 15);
         let demand = &row["max_demand"];
         close(demand["value"].as_f64().unwrap(), kw, &format!("{name} max demand"));
         assert_eq!(demand["unit"], "kW");
@@ -379,6 +380,38 @@ async fn a_month_with_a_dst_change_splits_exactly_into_bands_and_names_its_doubt
     assert!(named(utc(12, 3, 15), "clock_uncertain"), "{flagged:?}");
     assert!(named(corrected().0, "edited"), "{flagged:?}");
     assert_eq!(flagged.len(), 5, "{flagged:?}");
+
+    // Rolling demand: 30-minute windows every 5 minutes; a window across a
+    // switch counts for no band.
+    let (status, rolling) = app
+        .request(
+            "GET",
+            &format!("/api/v1/devices/{id}/statement?{query}&demand=rolling&cycle_minutes=30&step_minutes=5"),
+            Some(&viewer),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{rolling}");
+    assert_eq!(
+        rolling["demand"],
+        json!({"method": "rolling", "cycle_minutes": 30, "step_minutes": 5})
+    );
+    for row in rolling["bands"].as_array().unwrap() {
+        let name = row["tariff"].as_str().unwrap();
+        let (kw, at) = max_demand(&expected, name, 30, 5);
+        let demand = &row["max_demand"];
+        close(
+            demand["value"].as_f64().unwrap(),
+            kw,
+            &format!("{name} rolling max demand"),
+        );
+        assert_eq!(
+            demand["at"].as_str().unwrap().parse::<DateTime<Utc>>().unwrap(),
+            at,
+            "{name} rolling"
+        );
+    }
+    assert_eq!(rolling["bands"][0]["max_demand"]["at"], "2026-03-03T10:45:00Z");
 
     // The same as CSV.
     let (status, csv) = app

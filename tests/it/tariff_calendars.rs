@@ -313,6 +313,9 @@ async fn classification_is_bounded_and_its_parameters_named() {
     let (status, message) = get("to=2026-01-01T00:00:00Z").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(message.starts_with("from: is required"), "{message}");
+    let (status, message) = get("from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z&step_minutes=quarter").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(message, "step_minutes: \"quarter\" is not a whole number of minutes");
     let (status, message) = get("from=yesterday&to=2026-01-01T00:00:00Z").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(message.starts_with("from:"), "{message}");
@@ -325,7 +328,7 @@ async fn classification_is_bounded_and_its_parameters_named() {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    // 1 minute steps over a whole year are allowed.
+    // 1 minute steps are allowed.
     let steps = classify(
         &app,
         &engineer,

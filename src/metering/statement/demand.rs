@@ -169,7 +169,8 @@ pub(crate) fn maximum_demand(
     let step = i64::from(method.step_minutes()) * 60;
     let cycle_cells = i64::from(method.cycle_minutes() / method.step_minutes());
     // Cells of one step, from the first aligned instant at or after `from`.
-    let origin = from.timestamp().div_euclid(step) * step + if from.timestamp() % step == 0 { 0 } else { step };
+    let floor = from.timestamp().div_euclid(step) * step;
+    let origin = if floor < from.timestamp() { floor + step } else { floor };
     let cell_count = usize::try_from((to.timestamp() - origin).div_euclid(step)).unwrap_or(0);
     if cell_count == 0 {
         return Demand::default();
@@ -299,6 +300,25 @@ mod tests {
         assert_eq!(demand.by_band["day"].at, at(2, 8, 15));
         assert_eq!(demand.total.unwrap().at, at(2, 8, 0), "the earliest of equal maxima");
         assert_eq!(demand.by_band["day"].milli, 4_000_000);
+    }
+
+    #[test]
+    fn windows_start_on_the_clock_and_lie_inside_the_period() {
+        // 4 kWh in each quarter hour 07:00–08:00; the period starts at 07:07
+        // and ends at 07:50, so only the blocks 07:15 and 07:30 are whole.
+        let values: Vec<_> = (0..4)
+            .map(|i| (at(2, 7, 0) + Duration::minutes(15 * i), 15, 4.0 + i as f64))
+            .collect();
+        let (slices, quantity) = import_slices(&values);
+        let split = FixedHours {
+            day_from: 8,
+            day_to: 20,
+        };
+        let method = DemandMethod::block(15).unwrap();
+        let demand = maximum_demand(&slices, &quantity, &split, method, at(2, 7, 7), at(2, 7, 50));
+        let night = demand.by_band["night"];
+        assert_eq!((night.milli, night.at), (6_000_000, at(2, 7, 45)));
+        assert!(!demand.by_band.contains_key("day"));
     }
 
     #[test]

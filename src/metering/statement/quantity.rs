@@ -89,6 +89,16 @@ impl Quantity {
         }
     }
 
+    /// The maximum demand register of this quantity (D = 6): `1-1:1.8.0`
+    /// → `1-1:1.6.0`, as the A1000 (Appendix A) and TH40C name it.
+    pub(crate) fn demand_register(&self) -> String {
+        let text = self.register.to_string();
+        match text.strip_suffix(".8.0") {
+            Some(base) => format!("{base}.6.0"),
+            None => text,
+        }
+    }
+
     /// The register code of this quantity in meter tariff `rate` (1–4):
     /// `1-1:1.8.0` → `1-1:1.8.2`.
     pub(crate) fn in_rate(&self, rate: u8) -> Option<ObisCode> {
@@ -311,5 +321,6 @@ mod tests {
     fn a_quantity_names_its_tariff_registers() {
         let (quantity, _) = channel_quantity(&"1-1:1.29.0".parse().unwrap()).unwrap();
         assert_eq!(quantity.in_rate(3).unwrap().to_string(), "1-1:1.8.3");
+        assert_eq!(quantity.demand_register(), "1-1:1.6.0");
     }
 }

@@ -9,7 +9,8 @@
 //! section to the head of its first (item 8), so a compiled profile starts
 //! at 00:00.
 //!
-//! Compilation is per year, since holidays and movable feasts are. The
+//! Holidays and movable feasts are per year: a compilation is for a run of
+//! 1 to 10 years (one holiday table each). The
 //! meter runs on its own local clock, which is assumed to follow the
 //! calendar's zone. Only the tables: writing them to a meter is elsewhere.
 
@@ -17,6 +18,7 @@
 #![cfg_attr(not(test), allow(dead_code))]
 
 use std::fmt::Write;
+use std::ops::RangeInclusive;
 
 use chrono::{Datelike, NaiveDate, Weekday};
 
@@ -28,6 +30,7 @@ pub(crate) const A1000_SECTIONS: usize = 10;
 pub(crate) const A1000_SEASONS: usize = 10;
 pub(crate) const A1000_WEEKEND_DAYS: usize = 2;
 pub(crate) const A1000_HOLIDAYS_PER_YEAR: usize = 24;
+pub(crate) const A1000_HOLIDAY_YEARS: usize = 10;
 
 /// What a day runs on: one of the daily profiles (1–4) or one tariff (1–4)
 /// all day.
@@ -53,10 +56,11 @@ pub(crate) struct A1000Season {
     pub runs: A1000Day,
 }
 
-/// The A1000's TOU tables for one year.
+/// The A1000's TOU tables for a run of years.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct A1000Tables {
-    pub year: i32,
+    /// The years whose holidays the tables hold.
+    pub years: RangeInclusive<i32>,
     /// Tariff n (1–4) is the band `tariffs[n - 1]`.
     pub tariffs: Vec<String>,
     /// Daily profile n (1–4) is `day_profiles[n - 1]`; each starts at 00:00.
@@ -66,7 +70,7 @@ pub(crate) struct A1000Tables {
     pub weekend_days: Vec<Weekday>,
     /// What the weekend days run on; `None` when there are none.
     pub weekend: Option<A1000Day>,
-    /// In date order, all in `year`.
+    /// In date order, all in `years`.
     pub holidays: Vec<(NaiveDate, A1000Day)>,
 }
 
@@ -91,6 +95,8 @@ pub(crate) enum A1000Error {
     Holidays { year: i32, count: usize },
     #[error("{0} is outside the years a calendar covers")]
     Year(i32),
+    #[error("{0} years of holidays; the A1000 keeps {A1000_HOLIDAY_YEARS}")]
+    Years(usize),
 }
 
 const WEEKDAYS: [Weekday; 7] = [
@@ -106,6 +112,16 @@ const WEEKDAYS: [Weekday; 7] = [
 /// Compiles `calendar` for `year` into the A1000's tables, or names the
 /// first limit it exceeds.
 pub(crate) fn compile(calendar: &Calendar, year: i32) -> Result<A1000Tables, A1000Error> {
+    compile_years(calendar, year..=year)
+}
+
+/// Compiles `calendar` with the holidays of `years` (1 to 10 of them, as
+/// many as the meter keeps tables for).
+pub(crate) fn compile_years(calendar: &Calendar, years: RangeInclusive<i32>) -> Result<A1000Tables, A1000Error> {
+    let count = years.clone().count();
+    if !(1..=A1000_HOLIDAY_YEARS).contains(&count) {
+        return Err(A1000Error::Years(count));
+    }
     if calendar.bands.len() > A1000_TARIFFS {
         return Err(A1000Error::Tariffs(calendar.bands.len()));
     }
@@ -183,21 +199,22 @@ pub(crate) fn compile(calendar: &Calendar, year: i32) -> Result<A1000Tables, A10
     if seasons.len() > A1000_SEASONS {
         return Err(A1000Error::Seasons(seasons.len()));
     }
-    let first = NaiveDate::from_ymd_opt(year, 1, 1).ok_or(A1000Error::Year(year))?;
     let mut holidays = Vec::new();
-    for date in first.iter_days().take_while(|d| d.year() == year) {
-        if let Some(special) = calendar.special_days.iter().find(|s| s.on.falls_on(date)) {
-            holidays.push((date, profiles.day(&calendar.day_profiles[special.day_profile])?));
+    for year in years.clone() {
+        let first = NaiveDate::from_ymd_opt(year, 1, 1).ok_or(A1000Error::Year(year))?;
+        let before = holidays.len();
+        for date in first.iter_days().take_while(|d| d.year() == year) {
+            if let Some(special) = calendar.special_days.iter().find(|s| s.on.falls_on(date)) {
+                holidays.push((date, profiles.day(&calendar.day_profiles[special.day_profile])?));
+            }
+        }
+        let count = holidays.len() - before;
+        if count > A1000_HOLIDAYS_PER_YEAR {
+            return Err(A1000Error::Holidays { year, count });
         }
     }
-    if holidays.len() > A1000_HOLIDAYS_PER_YEAR {
-        return Err(A1000Error::Holidays {
-            year,
-            count: holidays.len(),
-        });
-    }
     Ok(A1000Tables {
-        year,
+        years,
         tariffs: calendar.bands.clone(),
         day_profiles: profiles.tables,
         seasons: seasons

@@ -160,6 +160,25 @@ fn names_the_limit_it_exceeds() {
 }
 
 #[test]
+fn holidays_of_up_to_ten_years() {
+    let calendar = Calendar::parse(&preset(A1000_4_RATE).unwrap()).unwrap();
+    let tables = compile_years(&calendar, 2026..=2035).unwrap();
+    assert_eq!(tables.holidays.len(), 10 * 5);
+    // Easter Mondays from printed calendars.
+    for easter_monday in [date(2027, 3, 29), date(2030, 4, 22), date(2035, 3, 26)] {
+        assert!(
+            tables.holidays.contains(&(easter_monday, A1000Day::Fixed(4))),
+            "{easter_monday}"
+        );
+    }
+    assert!(tables.holidays.windows(2).all(|pair| pair[0].0 < pair[1].0));
+    assert_eq!(
+        compile_years(&calendar, 2026..=2036).unwrap_err().to_string(),
+        "11 years of holidays; the A1000 keeps 10"
+    );
+}
+
+#[test]
 fn equal_neighbouring_seasons_and_tables_merge() {
     // Four profiles over twelve monthly seasons, each used for three
     // months in turn: 12 seasons, too many; with one profile: a single

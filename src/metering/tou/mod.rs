@@ -11,6 +11,7 @@ pub(crate) mod definition;
 pub(crate) mod easter;
 pub(crate) mod local;
 pub(crate) mod presets;
+pub(crate) mod pro_rata;
 pub(crate) mod split;
 
 pub(crate) use calendar::{Calendar, Problem};

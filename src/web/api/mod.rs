@@ -16,6 +16,7 @@ pub(crate) mod readings;
 pub(crate) mod reads;
 pub(crate) mod scans;
 pub(crate) mod sites;
+pub(crate) mod statement_body;
 pub(crate) mod statements;
 pub(crate) mod tariff_calendars;
 pub(crate) mod virtual_meters;

@@ -137,7 +137,7 @@ pub(crate) struct ClassifyQuery {
     /// End (exclusive), RFC 3339.
     to: Option<String>,
     /// Step of real time, 1–1440 minutes; default 15.
-    step_minutes: Option<i64>,
+    step_minutes: Option<String>,
 }
 
 /// The band of each step.
@@ -285,14 +285,13 @@ pub(crate) async fn classify(
     };
     let from = required("from", instant("from", query.from.as_deref())?)?;
     let to = required("to", instant("to", query.to.as_deref())?)?;
-    let steps = tariff_calendars::classify(
-        &state.pool,
-        &caller,
-        CalendarId(id),
-        (from, to),
-        query.step_minutes.unwrap_or(15),
-    )
-    .await?;
+    let step_minutes = match query.step_minutes.as_deref() {
+        None | Some("") => 15,
+        Some(text) => text
+            .parse()
+            .map_err(|_| ApiError::parameter("step_minutes", format!("{text:?} is not a whole number of minutes")))?,
+    };
+    let steps = tariff_calendars::classify(&state.pool, &caller, CalendarId(id), (from, to), step_minutes).await?;
     Ok(Json(Classification {
         intervals: steps
             .into_iter()

@@ -10,7 +10,8 @@ use super::fleet::when;
 use super::signed_in_page;
 use crate::domain::ids::DeviceId;
 use crate::service::devices::get_device;
-use crate::web::api::statements::{StatementBody, StatementParams, body, parse_query};
+use crate::web::api::statement_body::{Energy, MaxDemand, StatementBody, body};
+use crate::web::api::statements::{StatementParams, parse_query};
 use crate::web::auth::Caller;
 use crate::web::error::ApiError;
 use crate::web::state::AppState;
@@ -135,8 +136,8 @@ fn view(body: &StatementBody) -> StatementView {
         .iter()
         .map(|energy| format!("{} ({})", energy.obis, energy.unit))
         .collect();
-    let row = |tariff: &str, energy: &[crate::web::api::statements::Energy], demand, total| {
-        let demand: Option<&crate::web::api::statements::MaxDemand> = demand;
+    let row = |tariff: &str, energy: &[Energy], demand, total| {
+        let demand: Option<&MaxDemand> = demand;
         RowView {
             tariff: tariff.to_owned(),
             values: energy.iter().map(|e| format!("{:.3}", e.value)).collect(),
