@@ -107,3 +107,70 @@ fn a_parent_outside_the_nodes_makes_a_root() {
         vec![(5, 0), (6, 0)]
     );
 }
+
+mod laws {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A random forest: node `i` (id `i + 1`) has a parent among the nodes
+    /// before it, or none; energies per band in mWh, either sign.
+    fn forest() -> impl Strategy<Value = Vec<NodeInput>> {
+        prop::collection::vec(
+            (
+                any::<prop::sample::Index>(),
+                any::<bool>(),
+                -1_000_000i128..1_000_000,
+                -1_000_000i128..1_000_000,
+            ),
+            1..12,
+        )
+        .prop_map(|rows| {
+            rows.iter()
+                .enumerate()
+                .map(|(i, (pick, root, f1, f2))| {
+                    let parent = (i > 0 && !root).then(|| DeviceId(pick.index(i) as i64 + 1));
+                    let mut node = node(i as i64 + 1, None, *f1, *f2);
+                    node.parent = parent;
+                    node
+                })
+                .collect()
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn every_node_is_its_energy_less_its_childrens_in_each_band_and_in_total(nodes in forest()) {
+            let tree = balance(&nodes, &bands(), 5.0);
+            prop_assert_eq!(tree.len(), nodes.len());
+            let by_id: BTreeMap<DeviceId, &NodeInput> = nodes.iter().map(|n| (n.id, n)).collect();
+            for balanced in &tree {
+                let kids: Vec<&NodeInput> = nodes.iter().filter(|n| n.parent == Some(balanced.id)).collect();
+                let total: i128 = balanced.bands.iter().map(|b| b.energy).sum();
+                prop_assert_eq!(balanced.total.energy, total);
+                for (index, band) in bands().iter().enumerate() {
+                    let row = &balanced.bands[index];
+                    prop_assert_eq!(row.energy, by_id[&balanced.id].energy[band]);
+                    if kids.is_empty() {
+                        prop_assert_eq!(row.remainder, None);
+                    } else {
+                        let sum: i128 = kids.iter().map(|k| k.energy[band]).sum();
+                        prop_assert_eq!(row.children_sum, Some(sum));
+                        prop_assert_eq!(row.remainder, Some(row.energy - sum));
+                    }
+                }
+                if !kids.is_empty() {
+                    let bands_remainder: i128 = balanced.bands.iter().filter_map(|b| b.remainder).sum();
+                    prop_assert_eq!(balanced.total.remainder, Some(bands_remainder));
+                }
+                // A child comes after its parent, one level deeper.
+                if let Some(parent) = balanced.parent {
+                    let at = tree.iter().position(|n| n.id == parent).unwrap();
+                    let me = tree.iter().position(|n| n.id == balanced.id).unwrap();
+                    prop_assert!(at < me);
+                    prop_assert_eq!(tree[at].depth + 1, balanced.depth);
+                }
+            }
+        }
+    }
+}
