@@ -6,7 +6,6 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use super::ServiceError;
-use super::load_profile::configured_interval_minutes;
 use crate::domain::ids::{DeviceId, VirtualMeterId};
 use crate::domain::obis::ObisCode;
 use crate::metering::balance::virtual_sum::{Incomplete, Member, MemberInterval, virtual_sum};
@@ -71,7 +70,7 @@ pub(crate) async fn meter_intervals_of(
     let intervals: Vec<ProfileInterval> = sum.intervals.into_iter().map(profile_interval).collect();
     let interval_minutes = match (intervals.first(), meter.term_devices.first()) {
         (Some(first), _) => first.interval_minutes,
-        (None, Some(device)) => configured_interval_minutes(pool, *device).await?,
+        (None, Some(device)) => fetch_device_interval_minutes(pool, *device).await?.unwrap_or(15),
         (None, None) => 15,
     };
     Ok(MeterIntervals {
