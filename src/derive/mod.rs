@@ -1,7 +1,7 @@
 //! Derivation: runs the `metering` functions over what is stored, on a
 //! schedule, and stores what they produce (billing periods the server
 //! closes, intervals derived from registers, estimates for gaps, the TOU
-//! audit of closed billing periods). Each pass
+//! audit of closed billing periods, the sites' daily balance). Each pass
 //! reads its inputs and writes its results through `store`; a pass that
 //! fails is logged and tried again next round, losing nothing.
 
@@ -9,6 +9,7 @@ pub(crate) mod billing_server;
 pub mod estimate;
 pub(crate) mod meter_periods;
 pub(crate) mod profile_from_registers;
+pub(crate) mod site_balance;
 pub(crate) mod tou_audit;
 
 use std::sync::Arc;
@@ -61,5 +62,8 @@ pub async fn run_passes(services: &DeriveServices) {
     }
     if let Err(error) = tou_audit::audit_billing_periods(services).await {
         tracing::warn!(%error, "cannot audit tariff registers against the calendar");
+    }
+    if let Err(error) = site_balance::balance_sites(services).await {
+        tracing::warn!(%error, "cannot balance the sites' meter trees");
     }
 }

@@ -105,6 +105,11 @@ pub enum EventKind {
     /// under the device's calendar beyond the tolerance (a wrong calendar
     /// or a drifting meter clock); momentary, at the period's end.
     TouMismatch,
+    /// `balance_mismatch` (warning): over a closed day, a meter of a site's
+    /// tree and the sum of the meters downstream of it differ by more than
+    /// the site's threshold (losses, an unmetered load, a wrong meter);
+    /// open on the parent device while the latest closed day is over it.
+    BalanceMismatch,
     /// A condition a status word shows, or an occurrence the meter logged,
     /// under the code and severity its profile names.
     Meter { code: EventCode, severity: Severity },
@@ -113,7 +118,7 @@ pub enum EventKind {
 impl EventKind {
     /// The events the head-end raises itself. A profile may not name a
     /// meter event after one of them.
-    pub const HEAD_END: [EventKind; 8] = [
+    pub const HEAD_END: [EventKind; 9] = [
         EventKind::CommLost,
         EventKind::CommRestored,
         EventKind::ClockDrift,
@@ -122,6 +127,7 @@ impl EventKind {
         EventKind::RegisterRollover,
         EventKind::RegisterDecreased,
         EventKind::TouMismatch,
+        EventKind::BalanceMismatch,
     ];
 
     fn code_str(&self) -> &str {
@@ -134,6 +140,7 @@ impl EventKind {
             EventKind::RegisterRollover => "register_rollover",
             EventKind::RegisterDecreased => "register_decreased",
             EventKind::TouMismatch => "tou_mismatch",
+            EventKind::BalanceMismatch => "balance_mismatch",
             EventKind::Meter { code, .. } => code.as_str(),
         }
     }
@@ -150,7 +157,8 @@ impl EventKind {
             | EventKind::ClockDrift
             | EventKind::ProfileGap
             | EventKind::RegisterDecreased
-            | EventKind::TouMismatch => Severity::Warning,
+            | EventKind::TouMismatch
+            | EventKind::BalanceMismatch => Severity::Warning,
             EventKind::Meter { severity, .. } => *severity,
         }
     }

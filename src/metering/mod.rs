@@ -2,6 +2,7 @@
 //! data, validation and estimation. Pure functions over values and
 //! calendars; no I/O, so every result can be recomputed for any past period.
 
+pub(crate) mod balance;
 pub mod billing;
 pub(crate) mod billing_schedule;
 pub(crate) mod clock_drift;

@@ -6,11 +6,13 @@ use sqlx::PgPool;
 use super::device_request::Periods;
 use super::devices::{existing_device, period};
 use super::physical_limits::{DEFAULT_CT_RATIO, DEFAULT_PHASES, DEFAULT_VOLTAGE_V, phases, positive};
+use super::site_tree::{PlaceChange, changed_place};
 use super::{Caller, ServiceError};
 use crate::domain::ids::DeviceId;
 use crate::domain::role::Right;
 use crate::store::audit::insert_audit;
-use crate::store::devices::{DeviceRow, DeviceSettings, update_device_settings};
+use crate::store::devices::{DeviceRow, DeviceSettings, fetch_device, update_device_settings};
+use crate::store::sites_tree::update_device_place;
 
 /// What to change; `None` keeps the current value. Of the physical limits,
 /// `Some(None)` restores the default: CT ratio 1, no largest current of the
@@ -26,6 +28,8 @@ pub struct DeviceChange {
     pub max_current_a: Option<Option<f64>>,
     pub voltage_v: Option<Option<f64>>,
     pub phases: Option<Option<i64>>,
+    /// Its site and the meter upstream of it (`site_tree`).
+    pub place: PlaceChange,
 }
 
 /// Applies `change` to a device, all of it or, when one field is refused,
@@ -40,9 +44,15 @@ pub async fn update_device(
     let row = existing_device(pool, id).await?;
     let settings = settings(&row, change)?;
     let mut transaction = pool.begin().await?;
-    let updated = update_device_settings(&mut transaction, id, &settings)
+    let missing = || ServiceError::not_found(format!("no device {id}"));
+    update_device_settings(&mut transaction, id, &settings)
         .await?
-        .ok_or_else(|| ServiceError::not_found(format!("no device {id}")))?;
+        .ok_or_else(missing)?;
+    let place = changed_place(&mut transaction, id, change.place)
+        .await?
+        .ok_or_else(missing)?;
+    update_device_place(&mut transaction, id, place.site, place.parent).await?;
+    let updated = fetch_device(&mut *transaction, id).await?.ok_or_else(missing)?;
     insert_audit(
         &mut *transaction,
         &caller.user,
@@ -61,6 +71,8 @@ pub async fn update_device(
             "max_current_a": settings.max_current_a,
             "voltage_v": settings.voltage_v,
             "phases": settings.phases,
+            "site_id": place.site,
+            "parent_device_id": place.parent,
         }),
     )
     .await?;

@@ -5,6 +5,7 @@ use sqlx::PgPool;
 
 use super::device_address::device_address;
 use super::device_request::NewDevice;
+use super::site_tree::{PlaceChange, new_device_place};
 use super::{Caller, ServiceError};
 use crate::device::registry::ProfileSet;
 use crate::domain::ids::{BusId, DeviceId};
@@ -12,7 +13,7 @@ use crate::domain::role::Right;
 use crate::store::audit::insert_audit;
 use crate::store::buses::fetch_bus;
 use crate::store::devices::{
-    DeviceRow, NewDevice as StoreNewDevice, fetch_device, fetch_devices, fetch_devices_on_bus, insert_device,
+    DeviceRow, NewDevice as StoreNewDevice, fetch_device, fetch_devices, fetch_devices_on_bus, insert_device_placed,
 };
 
 /// Longest poll period a device may have (one day).
@@ -33,12 +34,25 @@ pub(crate) fn period(field: &str, value: Option<u32>, default: u32) -> Result<u3
 /// Adds a device to a bus, for the API and the bus page alike: a name, a
 /// known profile that speaks the bus's protocol, an existing bus, an
 /// address fit for the bus that no other device on it has (a conflict on
-/// `address` or `iec_address` otherwise), periods in bounds. Audited.
+/// `address` or `iec_address` otherwise), periods in bounds. Audited. On its
+/// bus's site, with no parent.
 pub async fn add_device(
     pool: &PgPool,
     profiles: &ProfileSet,
     caller: &Caller,
     new: &NewDevice,
+) -> Result<DeviceRow, ServiceError> {
+    add_device_placed(pool, profiles, caller, new, PlaceChange::default()).await
+}
+
+/// [`add_device`] on a site (default: its bus's) under a parent meter of
+/// that site (`site_tree`).
+pub async fn add_device_placed(
+    pool: &PgPool,
+    profiles: &ProfileSet,
+    caller: &Caller,
+    new: &NewDevice,
+    place: PlaceChange,
 ) -> Result<DeviceRow, ServiceError> {
     caller.require(Right::Configure)?;
     let name = new.name.trim();
@@ -79,14 +93,16 @@ pub async fn add_device(
         )?,
     };
     let mut transaction = pool.begin().await?;
-    let row = insert_device(&mut transaction, &store_new).await?;
+    let place = new_device_place(&mut transaction, bus.site_id, place).await?;
+    let row = insert_device_placed(&mut transaction, &store_new, Some(place.site), place.parent).await?;
     insert_audit(
         &mut *transaction,
         &caller.user,
         "create_device",
         &format!("device/{}", row.id),
         serde_json::json!({"name": name, "bus_id": new.bus_id, "profile": profile.name,
-            "address": new.address, "iec_address": new.iec_address}),
+            "address": new.address, "iec_address": new.iec_address,
+            "site_id": place.site, "parent_device_id": place.parent}),
     )
     .await?;
     transaction.commit().await?;

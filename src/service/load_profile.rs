@@ -1,14 +1,17 @@
 //! A device's load profile: the newest version of each stored interval
-//! over a window, and every version of one interval.
+//! over a window, and every version of one interval. A virtual meter's id
+//! gives the signed sum of its members' intervals (`meters`).
 
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use sqlx::PgPool;
 
+use super::meters::meter_intervals_of;
 use super::{Caller, ServiceError};
 use crate::domain::ids::DeviceId;
 use crate::domain::obis::ObisCode;
 use crate::domain::role::Right;
-use crate::store::load_profile::{ProfileInterval, fetch_device_interval_minutes, fetch_load_profile};
+use crate::metering::balance::virtual_sum::Incomplete;
+use crate::store::load_profile::{ProfileInterval, fetch_device_interval_minutes};
 use crate::store::profile_corrections::{IntervalVersion, fetch_interval_versions};
 
 /// The longest window one request may ask for: a year of 15-minute
@@ -23,6 +26,8 @@ pub(crate) struct LoadProfile {
     pub interval_minutes: i32,
     /// Ascending by start, then OBIS code.
     pub intervals: Vec<ProfileInterval>,
+    /// Of a virtual meter: intervals some members lack, left out.
+    pub incomplete: Vec<Incomplete>,
 }
 
 /// A window `[from, to)` that is not empty and spans at most [`MAX_DAYS`].
@@ -47,7 +52,8 @@ pub(crate) async fn configured_interval_minutes(pool: &PgPool, device: DeviceId)
 }
 
 /// The newest version of each interval over `[from, to)` (`to` default
-/// `now`, `from` default a day before `to`), of one channel or all.
+/// `now`, `from` default a day before `to`), of one channel or all, of a
+/// device or a virtual meter.
 pub(crate) async fn load_profile(
     pool: &PgPool,
     caller: &Caller,
@@ -60,11 +66,11 @@ pub(crate) async fn load_profile(
     let to = to.unwrap_or(now);
     let from = from.unwrap_or(to - TimeDelta::hours(24));
     check_window(from, to)?;
-    let configured = configured_interval_minutes(pool, device).await?;
-    let rows = fetch_load_profile(pool, device, from, to, obis).await?;
+    let meter = meter_intervals_of(pool, device, from, to, obis).await?;
     Ok(LoadProfile {
-        interval_minutes: rows.first().map_or(configured, |row| row.interval_minutes),
-        intervals: rows,
+        interval_minutes: meter.interval_minutes,
+        intervals: meter.intervals,
+        incomplete: meter.incomplete,
     })
 }
 

@@ -5,6 +5,7 @@
 //! caller's role first and writes its audit row on the transaction of its
 //! change.
 
+pub(crate) mod balance;
 pub(crate) mod billing;
 pub mod buses;
 mod caller;
@@ -19,12 +20,15 @@ pub mod events;
 pub(crate) mod jobs;
 pub(crate) mod load_profile;
 pub mod load_profile_corrections;
+pub(crate) mod meters;
 pub(crate) mod physical_limits;
 pub(crate) mod readings;
+pub mod site_tree;
 pub mod sites;
 pub(crate) mod statements;
 pub(crate) mod tariff_calendars;
 pub mod tokens;
+pub(crate) mod virtual_meters;
 
 pub use caller::Caller;
 pub use error::ServiceError;

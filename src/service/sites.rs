@@ -1,5 +1,6 @@
-//! Sites and their billing schedule: the local day and hour at which the
-//! server closes billing periods for meters that keep no history.
+//! Sites: creating one, its name and zone, its billing schedule (the local
+//! day and hour at which the server closes billing periods for meters that
+//! keep no history) and its balance threshold (docs/SITES.md).
 
 use sqlx::PgPool;
 
@@ -9,28 +10,92 @@ use crate::domain::role::Right;
 use crate::domain::zone::IanaZone;
 use crate::store::audit::insert_audit;
 use crate::store::billing_schedule::{SiteRow, fetch_sites, update_site_schedule, update_site_zone};
+use crate::store::sites::{
+    NewSite as StoreNewSite, fetch_site, insert_site, update_site_balance_threshold, update_site_name,
+};
 
 pub async fn list_sites(pool: &PgPool, caller: &Caller) -> Result<Vec<SiteRow>, ServiceError> {
     caller.require(Right::Read)?;
     Ok(fetch_sites(pool).await?)
 }
 
-/// What a change of a site may say: its billing schedule and its zone.
+/// One site, or not found.
+pub async fn get_site(pool: &PgPool, caller: &Caller, id: SiteId) -> Result<SiteRow, ServiceError> {
+    caller.require(Right::Read)?;
+    fetch_site(pool, id)
+        .await?
+        .ok_or_else(|| ServiceError::not_found(format!("no site {id}")))
+}
+
+/// A site to create.
+#[derive(Debug, Clone, Default)]
+pub struct NewSite<'a> {
+    pub name: &'a str,
+    /// An IANA zone name; required.
+    pub time_zone: Option<&'a str>,
+    pub billing_day: Option<i64>,
+    pub billing_hour: Option<i64>,
+    /// Percent; default 5.
+    pub balance_threshold_percent: Option<f64>,
+}
+
+/// Creates a site (engineer): a name no other site has (a conflict on
+/// `name` otherwise), an IANA zone, optionally a billing schedule and a
+/// balance threshold. Audited.
+pub async fn create_site(pool: &PgPool, caller: &Caller, new: &NewSite<'_>) -> Result<SiteRow, ServiceError> {
+    caller.require(Right::Configure)?;
+    let name = site_name(new.name)?;
+    let zone = match new.time_zone {
+        None => return Err(ServiceError::invalid("time_zone", "is required")),
+        Some(text) => zone(text)?,
+    };
+    let schedule = schedule(new.billing_day, new.billing_hour)?;
+    let threshold = new.balance_threshold_percent.map(threshold).transpose()?;
+    let mut transaction = pool.begin().await?;
+    let row = insert_site(
+        &mut *transaction,
+        &StoreNewSite {
+            name,
+            time_zone: zone,
+            schedule,
+            balance_threshold_percent: threshold,
+        },
+    )
+    .await?;
+    insert_audit(
+        &mut *transaction,
+        &caller.user,
+        "create_site",
+        &format!("site/{}", row.id),
+        serde_json::json!({"name": name, "time_zone": zone.name(), "billing_day": row.billing_day,
+            "billing_hour": row.billing_hour, "balance_threshold_percent": row.balance_threshold_percent}),
+    )
+    .await?;
+    transaction.commit().await?;
+    Ok(row)
+}
+
+/// What a change of a site may say: its name, its billing schedule, its
+/// zone and its balance threshold.
 #[derive(Debug, Clone, Default)]
 pub struct SiteChange<'a> {
     pub billing_day: Option<i64>,
     pub billing_hour: Option<i64>,
     /// An IANA zone name, parsed here: a bad name is refused, never read as UTC.
     pub time_zone: Option<&'a str>,
-    /// The tariff calendar statements use by default: `Some(None)` clears it.
+    pub name: Option<&'a str>,
+    /// Percent of a parent's energy, above 0 and at most 100.
+    pub balance_threshold_percent: Option<f64>,
+    /// The tariff calendar statements and balances use by default:
+    /// `Some(None)` clears it.
     pub default_calendar_id: Option<Option<CalendarId>>,
 }
 
 /// Sets a site's billing schedule (day 1–28, hour 0–23, both given) or
-/// removes it (neither given), and its time zone when one is given. A
-/// change that names only a zone (or a default tariff calendar) leaves the
-/// schedule alone. Audited, in the
-/// change's transaction.
+/// removes it (neither given), and its name, time zone, balance threshold
+/// and default tariff calendar when given. A change that names neither
+/// schedule field but another field leaves the schedule alone; one that
+/// names nothing removes it. Audited, in the change's transaction.
 pub async fn update_site(
     pool: &PgPool,
     caller: &Caller,
@@ -38,19 +103,32 @@ pub async fn update_site(
     change: SiteChange<'_>,
 ) -> Result<SiteRow, ServiceError> {
     caller.require(Right::Configure)?;
-    let zone = change
-        .time_zone
-        .map(|text| text.parse::<IanaZone>())
-        .transpose()
-        .map_err(|error| ServiceError::invalid("time_zone", error))?;
-    let keep_schedule = (zone.is_some() || change.default_calendar_id.is_some())
-        && change.billing_day.is_none()
-        && change.billing_hour.is_none();
+    let zone = change.time_zone.map(zone).transpose()?;
+    let name = change.name.map(site_name).transpose()?;
+    let threshold = change.balance_threshold_percent.map(threshold).transpose()?;
+    let other = zone.is_some() || name.is_some() || threshold.is_some() || change.default_calendar_id.is_some();
+    let keep_schedule = other && change.billing_day.is_none() && change.billing_hour.is_none();
     let schedule = schedule(change.billing_day, change.billing_hour)?;
     let missing = || ServiceError::not_found(format!("no site {id}"));
     let mut transaction = pool.begin().await?;
     let mut detail = serde_json::Map::new();
     let mut row = None;
+    if let Some(name) = name {
+        row = Some(
+            update_site_name(&mut *transaction, id, name)
+                .await?
+                .ok_or_else(missing)?,
+        );
+        detail.insert("name".into(), name.into());
+    }
+    if let Some(percent) = threshold {
+        row = Some(
+            update_site_balance_threshold(&mut *transaction, id, percent)
+                .await?
+                .ok_or_else(missing)?,
+        );
+        detail.insert("balance_threshold_percent".into(), percent.into());
+    }
     if let Some(zone) = zone {
         row = Some(
             update_site_zone(&mut *transaction, id, zone)
@@ -85,11 +163,34 @@ pub async fn update_site(
     match row {
         Some(row) => Ok(row),
         // Only the calendar changed (the site exists: it was updated).
-        None => fetch_sites(pool)
-            .await?
-            .into_iter()
-            .find(|site| site.id == id)
-            .ok_or_else(missing),
+        None => fetch_site(pool, id).await?.ok_or_else(missing),
+    }
+}
+
+/// A site's name: not blank, trimmed.
+fn site_name(text: &str) -> Result<&str, ServiceError> {
+    match text.trim() {
+        "" => Err(ServiceError::invalid("name", "must not be empty")),
+        name => Ok(name),
+    }
+}
+
+/// An IANA zone name, under the field `time_zone` (the API also takes it as
+/// `timezone`).
+fn zone(text: &str) -> Result<IanaZone, ServiceError> {
+    text.parse::<IanaZone>()
+        .map_err(|error| ServiceError::invalid("time_zone", error))
+}
+
+/// A balance threshold in percent: above 0, at most 100.
+fn threshold(percent: f64) -> Result<f64, ServiceError> {
+    if percent.is_finite() && percent > 0.0 && percent <= 100.0 {
+        Ok(percent)
+    } else {
+        Err(ServiceError::invalid(
+            "balance_threshold_percent",
+            format!("{percent} is not above 0 and at most 100"),
+        ))
     }
 }
 

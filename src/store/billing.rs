@@ -120,7 +120,7 @@ pub struct ShiftingDevice {
 pub async fn fetch_devices_with_history_sets(pool: &PgPool) -> Result<Vec<ShiftingDevice>, StoreError> {
     Ok(sqlx::query_as(
         r"SELECT d.id, b.transport, s.time_zone, s.id AS site_id, s.billing_day, s.billing_hour
-          FROM devices d JOIN buses b ON b.id = d.bus_id JOIN sites s ON s.id = b.site_id
+          FROM devices d JOIN buses b ON b.id = d.bus_id JOIN sites s ON s.id = d.site_id
           WHERE EXISTS (SELECT 1 FROM latest_readings l
                         WHERE l.device_id = d.id AND l.obis ~ '^[0-9]+-[0-9]+:[0-9]+\.8\.[0-9]+\*1$')
             AND NOT EXISTS (SELECT 1 FROM latest_readings l

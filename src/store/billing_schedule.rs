@@ -28,7 +28,7 @@ pub async fn fetch_scheduled_devices(pool: &PgPool) -> Result<Vec<ScheduledDevic
     Ok(sqlx::query_as(
         "SELECT d.id, d.profile, s.time_zone, s.id AS site_id, s.billing_day, s.billing_hour, \
                 COALESCE(array_agg(l.obis ORDER BY l.obis) FILTER (WHERE l.obis IS NOT NULL), '{}') AS codes \
-         FROM devices d JOIN buses b ON b.id = d.bus_id JOIN sites s ON s.id = b.site_id \
+         FROM devices d JOIN buses b ON b.id = d.bus_id JOIN sites s ON s.id = d.site_id \
          LEFT JOIN latest_readings l ON l.device_id = d.id \
          WHERE d.enabled AND b.enabled AND s.billing_day IS NOT NULL AND s.billing_hour IS NOT NULL \
          GROUP BY d.id, d.profile, s.time_zone, s.id, s.billing_day, s.billing_hour \
@@ -101,12 +101,15 @@ pub struct SiteRow {
     pub time_zone: IanaZone,
     pub billing_day: Option<i16>,
     pub billing_hour: Option<i16>,
+    /// Unmetered share of a parent's energy above which a balance raises an
+    /// event, in percent.
+    pub balance_threshold_percent: f64,
 }
 
 /// Every site, by id.
 pub async fn fetch_sites(pool: &PgPool) -> Result<Vec<SiteRow>, StoreError> {
     Ok(
-        sqlx::query_as("SELECT id, id AS site_id, name, time_zone, billing_day, billing_hour FROM sites ORDER BY id")
+        sqlx::query_as("SELECT id, id AS site_id, name, time_zone, billing_day, billing_hour, balance_threshold_percent FROM sites ORDER BY id")
             .fetch_all(pool)
             .await?,
     )
@@ -121,7 +124,7 @@ pub async fn update_site_schedule<'e>(
 ) -> Result<Option<SiteRow>, StoreError> {
     Ok(sqlx::query_as(
         "UPDATE sites SET billing_day = $2, billing_hour = $3 WHERE id = $1 \
-         RETURNING id, id AS site_id, name, time_zone, billing_day, billing_hour",
+         RETURNING id, id AS site_id, name, time_zone, billing_day, billing_hour, balance_threshold_percent",
     )
     .bind(site)
     .bind(schedule.map(|s| s.0))
@@ -138,7 +141,7 @@ pub async fn update_site_zone<'e>(
 ) -> Result<Option<SiteRow>, StoreError> {
     Ok(sqlx::query_as(
         "UPDATE sites SET time_zone = $2 WHERE id = $1 \
-         RETURNING id, id AS site_id, name, time_zone, billing_day, billing_hour",
+         RETURNING id, id AS site_id, name, time_zone, billing_day, billing_hour, balance_threshold_percent",
     )
     .bind(site)
     .bind(zone)

@@ -27,7 +27,7 @@ pub(crate) async fn fetch_quality_device(pool: &PgPool, device: DeviceId) -> Res
     Ok(sqlx::query_as(
         "SELECT d.profile, d.iec_address, d.interval_minutes, s.time_zone, s.id AS site_id, \
                 (SELECT min(interval_start) FROM load_profile_intervals WHERE device_id = d.id) AS first_interval \
-         FROM devices d JOIN buses b ON b.id = d.bus_id JOIN sites s ON s.id = b.site_id \
+         FROM devices d JOIN buses b ON b.id = d.bus_id JOIN sites s ON s.id = d.site_id \
          WHERE d.id = $1",
     )
     .bind(device)

@@ -5,7 +5,7 @@ use sqlx::{PgConnection, PgExecutor, PgPool};
 
 use super::error::{StoreError, on_constraint};
 use crate::domain::address::UnitAddress;
-use crate::domain::ids::{BusId, DeviceId};
+use crate::domain::ids::{BusId, DeviceId, SiteId};
 use crate::domain::state::DeviceState;
 use crate::metering::validation::PhysicalLimits;
 
@@ -14,6 +14,10 @@ pub struct DeviceRow {
     pub id: DeviceId,
     pub bus_id: BusId,
     pub bus_name: String,
+    /// The site it belongs to (its bus's unless set otherwise).
+    pub site_id: SiteId,
+    /// The meter upstream of it on its site, if any.
+    pub parent_device_id: Option<DeviceId>,
     pub name: String,
     pub profile: String,
     /// Modbus unit address; none for a device on an IEC 62056-21 bus.
@@ -88,7 +92,7 @@ pub struct DeviceStatus {
 macro_rules! select_devices {
     ($tail:literal) => {
         concat!(
-            "SELECT d.id, d.bus_id, b.name AS bus_name, d.name, d.profile, d.address, d.iec_address, \
+            "SELECT d.id, d.bus_id, b.name AS bus_name, d.site_id, d.parent_device_id, d.name, d.profile, d.address, d.iec_address, \
                       d.realtime_seconds, d.energy_seconds, d.history_seconds, d.interval_minutes, \
                       d.ct_ratio, d.max_current_a, d.voltage_v, d.phases, d.enabled, d.state, d.last_success_at, \
                       d.last_attempt_at, d.consecutive_failures, d.last_error, d.created_at \
@@ -99,10 +103,24 @@ macro_rules! select_devices {
     };
 }
 
+/// Inserts a device on its bus's site, with no parent.
 pub async fn insert_device(db: &mut PgConnection, device: &NewDevice<'_>) -> Result<DeviceRow, StoreError> {
+    insert_device_placed(db, device, None, None).await
+}
+
+/// Inserts a device on `site` (`None`: its bus's) under `parent`, which the
+/// caller has checked to be on that site.
+pub async fn insert_device_placed(
+    db: &mut PgConnection,
+    device: &NewDevice<'_>,
+    site: Option<SiteId>,
+    parent: Option<DeviceId>,
+) -> Result<DeviceRow, StoreError> {
     let id: DeviceId = sqlx::query_scalar(
         "INSERT INTO devices (bus_id, name, profile, address, iec_address, realtime_seconds, energy_seconds, \
-         history_seconds) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+         history_seconds, site_id, parent_device_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, COALESCE($9, (SELECT site_id FROM buses WHERE id = $1)), $10) \
+         RETURNING id",
     )
     .bind(device.bus_id)
     .bind(device.name)
@@ -118,9 +136,11 @@ pub async fn insert_device(db: &mut PgConnection, device: &NewDevice<'_>) -> Res
     .bind(i32::try_from(device.realtime_seconds).unwrap_or(i32::MAX))
     .bind(i32::try_from(device.energy_seconds).unwrap_or(i32::MAX))
     .bind(i32::try_from(device.history_seconds).unwrap_or(i32::MAX))
+    .bind(site)
+    .bind(parent)
     .fetch_one(&mut *db)
     .await
-    .map_err(on_constraint)?;
+    .map_err(super::sites_tree::on_tree_constraint)?;
     Ok(fetch_device(&mut *db, id).await?.expect("device just inserted"))
 }
 

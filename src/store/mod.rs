@@ -19,9 +19,12 @@ pub(crate) mod read_jobs;
 pub mod readings;
 pub(crate) mod scans;
 mod site_zone;
+pub(crate) mod sites;
+pub(crate) mod sites_tree;
 pub(crate) mod statements;
 pub(crate) mod tariff_calendars;
 pub mod tokens;
 pub mod tou_audits;
+pub(crate) mod virtual_meters;
 
 pub use error::StoreError;

@@ -38,7 +38,7 @@ pub async fn fetch_derivation_devices(pool: &PgPool) -> Result<Vec<DerivationDev
         "SELECT d.id, b.transport, s.time_zone, s.id AS site_id, d.interval_minutes, \
                 COALESCE(array_agg(l.obis ORDER BY l.obis) FILTER (WHERE l.obis IS NOT NULL), '{}') AS codes, \
                 COALESCE(array_agg(l.unit ORDER BY l.obis) FILTER (WHERE l.obis IS NOT NULL), '{}') AS units \
-         FROM devices d JOIN buses b ON b.id = d.bus_id JOIN sites s ON s.id = b.site_id \
+         FROM devices d JOIN buses b ON b.id = d.bus_id JOIN sites s ON s.id = d.site_id \
          LEFT JOIN latest_readings l ON l.device_id = d.id \
          WHERE d.enabled AND b.enabled \
          GROUP BY d.id, b.transport, s.time_zone, s.id, d.interval_minutes \

@@ -32,7 +32,7 @@ pub struct EstimationDevice {
 pub async fn fetch_estimation_devices(pool: &PgPool) -> Result<Vec<EstimationDevice>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT d.id, b.transport, s.time_zone, s.id AS site_id, d.profile_read_at \
-         FROM devices d JOIN buses b ON b.id = d.bus_id JOIN sites s ON s.id = b.site_id \
+         FROM devices d JOIN buses b ON b.id = d.bus_id JOIN sites s ON s.id = d.site_id \
          WHERE d.enabled AND b.enabled ORDER BY d.id",
     )
     .fetch_all(pool)

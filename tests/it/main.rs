@@ -6,6 +6,7 @@
 mod support;
 
 mod api;
+mod balance;
 mod billing_meter;
 mod billing_server;
 mod cli;
@@ -35,9 +36,11 @@ mod scan;
 mod service;
 mod sim_iec62056;
 mod sim_modbus;
+mod sites;
 mod statements;
 mod tariff_calendars;
 mod tou_audit;
 mod validation;
+mod virtual_meters;
 mod vocabulary;
 mod worker_steps;

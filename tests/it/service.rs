@@ -333,7 +333,7 @@ async fn a_billing_schedule_is_set_on_an_existing_site() {
             billing_day: Some(1),
             billing_hour: Some(0),
             time_zone: None,
-            default_calendar_id: None,
+            ..SiteChange::default()
         },
     )
     .await
@@ -347,7 +347,7 @@ async fn a_billing_schedule_is_set_on_an_existing_site() {
             billing_day: None,
             billing_hour: None,
             time_zone: None,
-            default_calendar_id: None,
+            ..SiteChange::default()
         },
     )
     .await
@@ -361,7 +361,7 @@ async fn a_billing_schedule_is_set_on_an_existing_site() {
             billing_day: Some(1),
             billing_hour: None,
             time_zone: None,
-            default_calendar_id: None,
+            ..SiteChange::default()
         },
     )
     .await

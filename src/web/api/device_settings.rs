@@ -8,10 +8,11 @@ use serde::{Deserialize, Deserializer};
 use utoipa::ToSchema;
 
 use super::devices::{Device, ScheduleInput};
-use crate::domain::ids::DeviceId;
+use crate::domain::ids::{DeviceId, SiteId};
 use crate::domain::role::Right;
 use crate::service::device_request::Periods;
 use crate::service::device_settings;
+use crate::service::site_tree::PlaceChange;
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::json::ApiJson;
@@ -50,6 +51,15 @@ pub struct DeviceChange {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<i64>, example = 3)]
     pub phases: Option<Option<i64>>,
+    /// Moves it to another site; it must have no sub-meters then, and its
+    /// parent (kept or given) must be on the new site (docs/SITES.md).
+    #[schema(example = 1)]
+    pub site_id: Option<i64>,
+    /// The meter upstream of it: a device of the same site, not itself, not
+    /// downstream of it. Null detaches it (top of the tree).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>, example = 3)]
+    pub parent_device_id: Option<Option<i64>>,
 }
 
 /// Tells a field sent as null (`Some(None)`) from one left out (`None`, by
@@ -92,6 +102,10 @@ impl From<DeviceChange> for device_settings::DeviceChange {
             max_current_a: change.max_current_a,
             voltage_v: change.voltage_v,
             phases: change.phases,
+            place: PlaceChange {
+                site_id: change.site_id.map(SiteId),
+                parent_device_id: change.parent_device_id.map(|parent| parent.map(DeviceId)),
+            },
         }
     }
 }

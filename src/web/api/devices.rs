@@ -8,11 +8,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::device::registry::ProfileSet;
-use crate::domain::ids::{BusId, DeviceId};
+use crate::domain::ids::{BusId, DeviceId, SiteId};
 use crate::domain::role::Right;
 use crate::domain::state::DeviceState;
 use crate::service::device_request::{self, Periods};
 use crate::service::devices;
+use crate::service::site_tree::PlaceChange;
 use crate::store::devices::DeviceRow;
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
@@ -39,6 +40,12 @@ pub struct NewDevice {
     pub iec_address: Option<String>,
     /// Poll periods; the profile's defaults when absent.
     pub schedule: Option<ScheduleInput>,
+    /// The site it belongs to; default: its bus's site (docs/SITES.md).
+    #[schema(example = 1)]
+    pub site_id: Option<i64>,
+    /// The meter upstream of it, on the same site; default none.
+    #[schema(example = json!(null))]
+    pub parent_device_id: Option<i64>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -71,8 +78,8 @@ pub(crate) struct Status {
 
 /// A device.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"id": 1, "name": "Main incomer", "bus_id": 1, "profile": "th40c", "address": 1,
-    "schedule": {"realtime_seconds": 10, "energy_seconds": 60, "history_seconds": 900}, "interval_minutes": 15,
+#[schema(example = json!({"id": 1, "name": "Main incomer", "bus_id": 1, "site_id": 1, "parent_device_id": null,
+    "profile": "th40c", "address": 1, "schedule": {"realtime_seconds": 10, "energy_seconds": 60, "history_seconds": 900}, "interval_minutes": 15,
     "ct_ratio": 1.0, "max_current_a": null, "voltage_v": 230.0, "phases": 3, "enabled": true,
     "status": {"state": "online", "last_success_at": "2026-11-22T08:00:00Z", "consecutive_failures": 0, "last_error": null},
     "created_at": "2026-11-22T07:59:00Z"}))]
@@ -82,6 +89,12 @@ pub(crate) struct Device {
     pub name: String,
     #[schema(value_type = i64)]
     pub bus_id: BusId,
+    /// The site it belongs to (its bus's unless set otherwise).
+    #[schema(value_type = i64)]
+    pub site_id: SiteId,
+    /// The meter upstream of it on its site; null at the top of the tree.
+    #[schema(value_type = Option<i64>)]
+    pub parent_device_id: Option<DeviceId>,
     pub profile: String,
     /// Modbus unit address; null for a device on an IEC 62056-21 bus.
     pub address: Option<i16>,
@@ -131,6 +144,8 @@ impl Device {
             id: row.id,
             name: row.name,
             bus_id: row.bus_id,
+            site_id: row.site_id,
+            parent_device_id: row.parent_device_id,
             profile: row.profile,
             address: row.address,
             iec_address: row.iec_address,
@@ -173,7 +188,11 @@ pub(crate) async fn create_device(
     // The role first: a request outside it gets 403 whatever its body.
     caller.require(Right::Configure)?;
     let ApiJson(body) = body?;
-    let row = devices::add_device(&state.pool, &state.profiles, &caller, &body.into()).await?;
+    let place = PlaceChange {
+        site_id: body.site_id.map(SiteId),
+        parent_device_id: Some(body.parent_device_id.map(DeviceId)),
+    };
+    let row = devices::add_device_placed(&state.pool, &state.profiles, &caller, &body.into(), place).await?;
     Ok((StatusCode::CREATED, Json(Device::new(row, &state.profiles))))
 }
 

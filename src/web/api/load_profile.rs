@@ -50,6 +50,20 @@ pub(crate) struct LoadProfile {
     pub interval_minutes: i32,
     /// Ascending by start, then OBIS code.
     pub intervals: Vec<LoadProfileInterval>,
+    /// Only for a virtual meter, and only when some are: intervals that some
+    /// of its devices lack, left out of `intervals` rather than summed short.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub incomplete: Vec<IncompleteInterval>,
+}
+
+/// An interval of a virtual meter that some of its devices lack.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"start": "2026-11-22T08:15:00Z", "obis": "1-1:1.29.0", "missing_device_ids": [4]}))]
+pub(crate) struct IncompleteInterval {
+    pub start: DateTime<Utc>,
+    pub obis: String,
+    /// The devices without this interval (or with another length or unit).
+    pub missing_device_ids: Vec<i64>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -104,6 +118,15 @@ async fn load(state: &AppState, caller: &Caller, id: i64, query: &LoadProfileQue
     Ok(LoadProfile {
         interval_minutes: profile.interval_minutes,
         intervals: profile.intervals.into_iter().map(interval).collect(),
+        incomplete: profile
+            .incomplete
+            .into_iter()
+            .map(|gap| IncompleteInterval {
+                start: gap.start,
+                obis: gap.obis.to_string(),
+                missing_device_ids: gap.missing.iter().map(|device| device.0).collect(),
+            })
+            .collect(),
     })
 }
 
@@ -119,9 +142,11 @@ pub(super) fn interval(row: ProfileInterval) -> LoadProfileInterval {
     }
 }
 
-/// A device's load profile: the newest version of each stored interval.
+/// A device's load profile: the newest version of each stored interval. The
+/// id may be a virtual meter's: its intervals are then the signed sums of
+/// its devices' intervals where every device has one (docs/SITES.md).
 #[utoipa::path(get, path = "/api/v1/devices/{id}/load-profile", tag = "readings",
-    params(("id" = i64, Path, description = "Device id"), LoadProfileQuery),
+    params(("id" = i64, Path, description = "Device or virtual meter id"), LoadProfileQuery),
     responses(
         (status = 200, description = "The newest version of each interval, by start then OBIS code", body = LoadProfile),
         (status = 400, description = "Invalid from, to or obis, from not before to, or a window over 366 days", body = ErrorBody),
@@ -140,7 +165,7 @@ pub(crate) async fn get_load_profile(
 /// The same load profile as CSV (`start,obis,value,unit,flags,source,version`,
 /// flags joined with `|`), as a download.
 #[utoipa::path(get, path = "/api/v1/devices/{id}/load-profile.csv", tag = "readings",
-    params(("id" = i64, Path, description = "Device id"), LoadProfileQuery),
+    params(("id" = i64, Path, description = "Device or virtual meter id"), LoadProfileQuery),
     responses(
         (status = 200, description = "CSV, one line per interval", content_type = "text/csv",
             body = String, example = json!("start,obis,value,unit,flags,source,version\n2026-11-22T08:00:00Z,1-1:1.29.0,1.25,kWh,,meter,1\n")),

@@ -1,5 +1,6 @@
 //! JSON API under `/api/v1`, described by utoipa.
 
+pub(crate) mod balance;
 pub(crate) mod billing;
 pub(crate) mod buses;
 pub(crate) mod commands;
@@ -18,6 +19,7 @@ pub(crate) mod sites;
 pub(crate) mod statement_body;
 pub(crate) mod statements;
 pub(crate) mod tariff_calendars;
+pub(crate) mod virtual_meters;
 
 use axum::Json;
 use axum::Router;
@@ -68,7 +70,13 @@ use super::state::AppState;
         events::ack_event,
         billing::list_billing_periods,
         sites::list_sites,
+        sites::create_site,
+        sites::get_site,
         sites::update_site,
+        balance::get_site_balance,
+        virtual_meters::create_virtual_meter,
+        virtual_meters::list_virtual_meters,
+        virtual_meters::get_virtual_meter,
         tariff_calendars::create_calendar,
         tariff_calendars::list_calendars,
         tariff_calendars::get_calendar,
@@ -86,7 +94,7 @@ use super::state::AppState;
         (name = "jobs", description = "Every job (on-demand reads, scans, commands): queued in the database until the worker of its bus takes it"),
         (name = "billing", description = "Billing periods: the registers as they stood at each billing reset"),
         (name = "statements", description = "Billing statements: a device's energy and maximum demand per tariff band over a period, computed from its stored intervals"),
-        (name = "sites", description = "Sites: their time zone and the billing schedule the server closes periods on"),
+        (name = "sites", description = "Sites: their time zone, the billing schedule the server closes periods on, their tree of meters, virtual meters and energy balance"),
         (name = "tariffs", description = "Tariff calendars: bands, day and week profiles, seasons and special days in a time zone, with dated versions (docs/TARIFFS.md)"),
         (name = "events", description = "The event log: meter conditions and head-end events, with their acknowledgement"),
     )
@@ -156,8 +164,14 @@ pub fn router() -> Router<AppState> {
         .route("/jobs/{id}", get(jobs::get_job))
         .route("/devices/{id}/billing-periods", get(billing::list_billing_periods))
         .route("/events", get(events::list_events))
-        .route("/sites", get(sites::list_sites))
-        .route("/sites/{id}", axum::routing::patch(sites::update_site))
+        .route("/sites", get(sites::list_sites).post(sites::create_site))
+        .route("/sites/{id}", get(sites::get_site).patch(sites::update_site))
+        .route("/sites/{id}/balance", get(balance::get_site_balance))
+        .route(
+            "/virtual-meters",
+            get(virtual_meters::list_virtual_meters).post(virtual_meters::create_virtual_meter),
+        )
+        .route("/virtual-meters/{id}", get(virtual_meters::get_virtual_meter))
         .route("/events/{id}/ack", axum::routing::post(events::ack_event))
         .route(
             "/tariff-calendars",

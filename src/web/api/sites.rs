@@ -1,10 +1,13 @@
-//! Sites: `GET /api/v1/sites` lists them with their billing schedule;
-//! `PATCH /api/v1/sites/{id}` lets an engineer set the schedule at which the
-//! server closes billing periods for meters that keep no history, and the
-//! site's time zone.
+//! Sites: `POST /api/v1/sites` creates one (engineer); `GET /api/v1/sites`
+//! lists them with their billing schedule; `PATCH /api/v1/sites/{id}` lets
+//! an engineer rename a site, set the schedule at which the server closes
+//! billing periods for meters that keep no history, the site's time zone
+//! and its balance threshold. The zone is `time_zone` or, as issue 11
+//! spells it, `timezone`, in both bodies.
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
@@ -19,7 +22,8 @@ use crate::web::state::AppState;
 
 /// A site and its billing schedule (local time in its zone).
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"id": 1, "name": "Default", "time_zone": "Europe/Paris", "billing_day": 1, "billing_hour": 0, "default_calendar_id": null}))]
+#[schema(example = json!({"id": 1, "name": "Default", "time_zone": "Europe/Paris", "billing_day": 1, "billing_hour": 0,
+    "balance_threshold_percent": 5.0, "default_calendar_id": null}))]
 pub(crate) struct Site {
     pub id: i64,
     pub name: String,
@@ -29,6 +33,10 @@ pub(crate) struct Site {
     pub billing_day: Option<i16>,
     /// Hour (0–23, local) of that day; null when there is no schedule.
     pub billing_hour: Option<i16>,
+    /// Share of a parent meter's energy its sub-meters may leave unmetered
+    /// before a balance raises `balance_mismatch`, in percent (default 5).
+    #[schema(example = 5.0)]
+    pub balance_threshold_percent: f64,
     /// The tariff calendar its statements use unless one is named; null: none.
     pub default_calendar_id: Option<i64>,
 }
@@ -41,6 +49,7 @@ impl From<SiteRow> for Site {
             time_zone: row.time_zone.to_string(),
             billing_day: row.billing_day,
             billing_hour: row.billing_hour,
+            balance_threshold_percent: row.balance_threshold_percent,
             default_calendar_id: None,
         }
     }
@@ -48,27 +57,55 @@ impl From<SiteRow> for Site {
 
 /// Every site.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"sites": [{"id": 1, "name": "Default", "time_zone": "UTC", "billing_day": null, "billing_hour": null, "default_calendar_id": null}]}))]
+#[schema(example = json!({"sites": [{"id": 1, "name": "Default", "time_zone": "UTC", "billing_day": null, "billing_hour": null,
+    "balance_threshold_percent": 5.0, "default_calendar_id": null}]}))]
 pub(crate) struct SiteList {
     pub sites: Vec<Site>,
 }
 
-/// The billing schedule to set: both fields, or both null to remove it;
-/// and, optionally, the site's zone. A body with only `time_zone` leaves
-/// the schedule as it is.
+/// A site to create.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Plant A", "timezone": "Europe/Rome"}))]
+pub(crate) struct NewSite {
+    /// Unique among sites.
+    #[schema(example = "Plant A")]
+    pub name: String,
+    /// IANA zone, e.g. `Europe/Rome`; required. Also accepted as `timezone`.
+    #[serde(alias = "timezone")]
+    #[schema(example = "Europe/Rome")]
+    pub time_zone: Option<String>,
+    /// Billing day of the month, 1–28, with `billing_hour`; default none.
+    pub billing_day: Option<i64>,
+    /// Local hour, 0–23, with `billing_day`.
+    pub billing_hour: Option<i64>,
+    /// Percent above 0 and at most 100; default 5.
+    #[schema(example = 5.0)]
+    pub balance_threshold_percent: Option<f64>,
+}
+
+/// What to change. The billing schedule: both fields, or both null to
+/// remove it (in a body with no other field). A body that names neither
+/// schedule field but another one leaves the schedule as it is.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"billing_day": 1, "billing_hour": 0}))]
 pub(crate) struct SiteChange {
+    /// A new name, unique among sites.
+    pub name: Option<String>,
     /// Day of the month, 1–28 (every month has it); null removes the schedule.
     pub billing_day: Option<i64>,
     /// Local hour, 0–23; a skipped DST hour closes at the end of the gap, a
     /// repeated one at its first occurrence.
     pub billing_hour: Option<i64>,
     /// IANA zone the schedule, derived intervals and months follow, e.g.
-    /// `Europe/Paris`; a name not in the IANA database is refused.
+    /// `Europe/Paris`; a name not in the IANA database is refused. Also
+    /// accepted as `timezone`.
+    #[serde(alias = "timezone")]
     #[schema(example = "Europe/Paris")]
     pub time_zone: Option<String>,
+    /// Percent above 0 and at most 100.
+    pub balance_threshold_percent: Option<f64>,
     /// The tariff calendar statements use by default; null clears it, absent
     /// leaves it. An unknown calendar is refused.
     #[serde(default, deserialize_with = "present")]
@@ -79,6 +116,59 @@ pub(crate) struct SiteChange {
 /// Tells a field sent as null (`Some(None)`) from one left out (`None`).
 fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<i64>>, D::Error> {
     Option::<i64>::deserialize(deserializer).map(Some)
+}
+
+/// Create a site (engineer).
+#[utoipa::path(post, path = "/api/v1/sites", tag = "sites", request_body = NewSite,
+    responses(
+        (status = 201, description = "Created", body = Site),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 403, description = "Role is not engineer", body = ErrorBody),
+        (status = 409, description = "Another site has this name (the message names `name`)", body = ErrorBody),
+        (status = 422, description = "A field is invalid (a zone not in the IANA database: `time_zone`); the message names it", body = ErrorBody),
+    ))]
+#[tracing::instrument(skip(state, body), fields(user = %caller.user))]
+pub(crate) async fn create_site(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<ApiJson<NewSite>, ApiError>,
+) -> Result<(StatusCode, Json<Site>), ApiError> {
+    caller.require(Right::Configure)?;
+    let ApiJson(new) = body?;
+    let row = sites::create_site(
+        &state.pool,
+        &caller,
+        &sites::NewSite {
+            name: &new.name,
+            time_zone: new.time_zone.as_deref(),
+            billing_day: new.billing_day,
+            billing_hour: new.billing_hour,
+            balance_threshold_percent: new.balance_threshold_percent,
+        },
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(Site::from(row))))
+}
+
+/// One site.
+#[utoipa::path(get, path = "/api/v1/sites/{id}", tag = "sites",
+    params(("id" = i64, Path, description = "Site id")),
+    responses(
+        (status = 200, body = Site),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ))]
+pub(crate) async fn get_site(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<Site>, ApiError> {
+    let row = sites::get_site(&state.pool, &caller, SiteId(id)).await?;
+    let calendar = tariff_calendars::site_calendar(&state.pool, row.id).await?;
+    Ok(Json(Site {
+        default_calendar_id: calendar.map(|c| c.0),
+        ..Site::from(row)
+    }))
 }
 
 /// List the sites and their billing schedules (viewer).
@@ -103,8 +193,8 @@ pub(crate) async fn list_sites(State(state): State<AppState>, caller: Caller) ->
     Ok(Json(SiteList { sites }))
 }
 
-/// Set or remove a site's billing schedule, or set its time zone or its
-/// default tariff calendar (engineer).
+/// Rename a site, set or remove its billing schedule, set its time zone,
+/// its balance threshold or its default tariff calendar (engineer).
 /// Meters that keep no history of their own get a server-closed billing
 /// period at each instant of the schedule, local in the site's zone.
 #[utoipa::path(patch, path = "/api/v1/sites/{id}", tag = "sites", request_body = SiteChange,
@@ -114,6 +204,7 @@ pub(crate) async fn list_sites(State(state): State<AppState>, caller: Caller) ->
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 403, description = "Role is not engineer", body = ErrorBody),
         (status = 404, body = ErrorBody),
+        (status = 409, description = "Another site has this name (the message names `name`)", body = ErrorBody),
         (status = 422, description = "A field is invalid; the message names it", body = ErrorBody),
     ))]
 #[tracing::instrument(skip(state, body), fields(user = %caller.user))]
@@ -133,6 +224,8 @@ pub(crate) async fn update_site(
             billing_day: change.billing_day,
             billing_hour: change.billing_hour,
             time_zone: change.time_zone.as_deref(),
+            name: change.name.as_deref(),
+            balance_threshold_percent: change.balance_threshold_percent,
             default_calendar_id: change.default_calendar_id.map(|id| id.map(CalendarId)),
         },
     )

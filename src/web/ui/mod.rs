@@ -1,4 +1,4 @@
-//! HTML pages for operators: fleet overview, device detail, billing and statement, buses, events, login.
+//! HTML pages for operators: fleet overview, device detail, billing and statement, buses, events, sites and their balance, login.
 
 pub(crate) mod billing;
 pub(crate) mod bus;
@@ -11,6 +11,7 @@ pub(crate) mod fleet;
 mod latest;
 pub(crate) mod login;
 pub(crate) mod pages;
+pub(crate) mod sites;
 pub(crate) mod statement;
 
 use axum::Router;
@@ -78,6 +79,8 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/devices/{id}/read", axum::routing::post(device::post_read_now))
         .route("/devices/{id}/commands", axum::routing::post(command::post_command))
         .route("/events", get(events::get_events_page))
+        .route("/sites", get(sites::get_sites_page))
+        .route("/sites/{id}/balance", get(sites::get_site_balance_page))
         .route("/events/{id}/ack", axum::routing::post(events::post_ack))
         .route("/buses/{id}", get(bus::get_bus_page))
         .route("/buses/{id}/scan", axum::routing::post(bus::post_bus_scan))
