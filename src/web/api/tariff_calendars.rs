@@ -2,7 +2,7 @@
 //! versions, and the band of each step of a period.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -16,6 +16,7 @@ use crate::store::tariff_calendars::{CalendarRow, VersionRow};
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::json::ApiJson;
+use crate::web::query::ApiQuery;
 use crate::web::state::AppState;
 
 /// A calendar to create: a preset by name, or a full definition with a name.
@@ -278,7 +279,7 @@ pub(crate) async fn classify(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
-    Query(query): Query<ClassifyQuery>,
+    ApiQuery(query): ApiQuery<ClassifyQuery>,
 ) -> Result<Json<Classification>, ApiError> {
     let required = |field: &str, at: Option<DateTime<Utc>>| {
         at.ok_or_else(|| ApiError::parameter(field, "is required (RFC 3339, e.g. 2026-01-01T00:00:00+01:00)"))

@@ -3,7 +3,7 @@
 //! requests: the ids never collide (docs/SITES.md).
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -16,6 +16,7 @@ use crate::store::virtual_meters::VirtualMeterRow;
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::json::ApiJson;
+use crate::web::query::ApiQuery;
 use crate::web::state::AppState;
 
 /// One term: a device, added (`1`) or subtracted (`-1`).
@@ -137,7 +138,7 @@ pub(crate) async fn create_virtual_meter(
 pub(crate) async fn list_virtual_meters(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<VirtualMeterQuery>,
+    ApiQuery(query): ApiQuery<VirtualMeterQuery>,
 ) -> Result<Json<VirtualMeterList>, ApiError> {
     let rows = virtual_meters::list_virtual_meters(&state.pool, &caller, query.site_id.map(SiteId)).await?;
     Ok(Json(VirtualMeterList {
