@@ -11,7 +11,6 @@ pub(crate) mod definition;
 pub(crate) mod easter;
 pub(crate) mod local;
 pub(crate) mod presets;
-pub(crate) mod pro_rata;
 pub(crate) mod split;
 
 pub(crate) use calendar::{Calendar, Problem};
@@ -36,7 +35,6 @@ pub(crate) trait BandSplit {
 
     /// The bands the calendar can give, in its order (for a statement's
     /// rows, including bands with no energy in the period).
-    #[allow(dead_code)] // for the statements
     fn bands(&self) -> Vec<String>;
 }
 
