@@ -202,3 +202,57 @@ async fn bad_input_gets_the_error_page() {
     let (status, _) = app.request("GET", "/tariff-calendars", None, None).await;
     assert!(status.is_redirection(), "{status}");
 }
+
+#[tokio::test]
+async fn a_version_taking_effect_mid_week_is_named_and_followed() {
+    let app = spawn_app().await;
+    let engineer = app.token(Role::Engineer).await;
+    let (_, created) = app
+        .request(
+            "POST",
+            "/api/v1/tariff-calendars",
+            Some(&engineer),
+            Some(json!({"preset": "it-arera-f123", "effective_from": "2020-01-01T00:00:00Z"})),
+        )
+        .await;
+    let id = created["id"].as_i64().unwrap();
+    // Version 2 makes Saturday a holiday from Friday 27 March 2026, local
+    // midnight (CET, UTC+1: 26 March 23:00 UTC).
+    let (_, detail) = app
+        .request("GET", &format!("/api/v1/tariff-calendars/{id}"), Some(&engineer), None)
+        .await;
+    let mut definition = detail["versions"][0]["definition"].clone();
+    definition["week_profiles"][0]["saturday"] = json!("holiday");
+    let (status, added) = app
+        .request(
+            "POST",
+            &format!("/api/v1/tariff-calendars/{id}/versions"),
+            Some(&engineer),
+            Some(json!({"effective_from": "2026-03-27T00:00:00+01:00", "definition": definition})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{added}");
+
+    let (status, week) = page(&app, &engineer, &format!("/tariff-calendars/{id}?week=2026-03-23")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        week.contains(
+            "Version 1 is in force at the start of the week, then version 2 from 2026-03-27 00:00 Europe/Rome (23:00 UTC)."
+        ),
+        "{week}"
+    );
+    assert_eq!(week.matches("<td>in force</td>").count(), 2, "{week}");
+    assert_eq!(cell(&week, "2026-03-23 08:00"), ["F1"]);
+    assert_eq!(cell(&week, "2026-03-27 08:00"), ["F1"]);
+    assert_eq!(cell(&week, "2026-03-28 10:00"), ["F3"]);
+    assert!(
+        week.contains("Sat 2026-03-28<span class=\"note\">holiday</span>"),
+        "{week}"
+    );
+
+    let (_, before) = page(&app, &engineer, &format!("/tariff-calendars/{id}?week=2026-03-16")).await;
+    assert!(before.contains("Version 1 is in force all week."), "{before}");
+    assert_eq!(cell(&before, "2026-03-21 10:00"), ["F2"]);
+    let (_, after) = page(&app, &engineer, &format!("/tariff-calendars/{id}?week=2026-03-30")).await;
+    assert!(after.contains("Version 2 is in force all week."), "{after}");
+}

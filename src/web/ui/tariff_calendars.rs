@@ -477,3 +477,74 @@ fn special_days(loaded: &LoadedCalendar, year: i32) -> Vec<SpecialView> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metering::tou::{Calendar, CalendarDefinition, CalendarVersions};
+
+    fn loaded(definition: serde_json::Value) -> LoadedCalendar {
+        let definition: CalendarDefinition = serde_json::from_value(definition).unwrap();
+        let calendar = Calendar::parse(&definition).unwrap();
+        LoadedCalendar {
+            id: CalendarId(1),
+            name: "test".into(),
+            time_zone: calendar.zone,
+            versions: CalendarVersions::single(calendar),
+        }
+    }
+
+    fn bands_of(grid: &Grid, time: &str, day: usize) -> Vec<String> {
+        let row = grid.rows.iter().find(|r| r.time == time).unwrap();
+        row.cells[day].occurrences.iter().map(|b| b.name.clone()).collect()
+    }
+
+    #[test]
+    fn a_switch_off_the_quarter_hours_gets_its_own_row() {
+        let calendar = loaded(serde_json::json!({
+            "time_zone": "Europe/Rome",
+            "bands": ["low", "high"],
+            "day_profiles": [{"name": "day", "switches": [
+                {"at": "00:00", "band": "low"}, {"at": "07:10", "band": "high"}, {"at": "19:50", "band": "low"}
+            ]}],
+            "week_profiles": [{"name": "week", "monday": "day", "tuesday": "day", "wednesday": "day",
+                "thursday": "day", "friday": "day", "saturday": "day", "sunday": "day"}],
+            "seasons": [{"name": "year", "from": "01-01", "to": "12-31", "week_profile": "week"}]
+        }));
+        let grid = week_grid(&calendar, NaiveDate::from_ymd_opt(2026, 1, 5).unwrap());
+        assert_eq!(grid.rows.len(), 96 + 2);
+        for (time, band) in [
+            ("07:00", "low"),
+            ("07:10", "high"),
+            ("07:15", "high"),
+            ("19:45", "high"),
+            ("19:50", "low"),
+            ("20:00", "low"),
+        ] {
+            for day in 0..7 {
+                assert_eq!(bands_of(&grid, time, day), [band], "{time} day {day}");
+            }
+        }
+        assert!(grid.dst_notes.is_empty());
+        assert_eq!(grid.bands[1].colour, 1);
+    }
+
+    #[test]
+    fn parameters_are_named_when_refused() {
+        assert_eq!(
+            date_parameter("week", "2026-02-30").unwrap_err().message,
+            "week: \"2026-02-30\" is not a date YYYY-MM-DD, e.g. 2026-03-23"
+        );
+        assert!(
+            date_parameter("week", "1899-12-31")
+                .unwrap_err()
+                .message
+                .starts_with("week: ")
+        );
+        assert_eq!(year_parameter("2026").unwrap(), 2026);
+        assert_eq!(
+            year_parameter("3000").unwrap_err().message,
+            "year: \"3000\" is not a year from 1900 to 2999"
+        );
+    }
+}
