@@ -9,7 +9,9 @@ use chrono::{Duration, NaiveDate, Weekday};
 use ohmnibus::domain::role::Role;
 use serde_json::json;
 
-use crate::support::{TestApp, spawn_app};
+use ohmnibus::domain::clock::Clock;
+
+use crate::support::{TestApp, spawn_app, spawn_app_with_clock};
 
 async fn page(app: &TestApp, token: &str, path: &str) -> (StatusCode, String) {
     let (status, body) = app.request("GET", path, Some(token), None).await;
@@ -186,12 +188,16 @@ async fn bad_input_gets_the_error_page() {
         missing.contains("Error 404") && missing.contains("no tariff calendar 999999"),
         "{missing}"
     );
+    let (status, missing) = page(&app, &engineer, "/tariff-calendars/abc").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(missing.contains("Error 404"), "{missing}");
 
     for (query, field) in [
         ("week=2026-13-01", "week: "),
         ("week=next", "week: "),
         ("year=20x6", "year: "),
         ("year=10000", "year: "),
+        ("week=2026-03-23&week=2026-03-30", "week"),
     ] {
         let (status, error) = page(&app, &engineer, &format!("/tariff-calendars/{id}?{query}")).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
@@ -255,4 +261,47 @@ async fn a_version_taking_effect_mid_week_is_named_and_followed() {
     assert_eq!(cell(&before, "2026-03-21 10:00"), ["F2"]);
     let (_, after) = page(&app, &engineer, &format!("/tariff-calendars/{id}?week=2026-03-30")).await;
     assert!(after.contains("Version 2 is in force all week."), "{after}");
+}
+
+#[tokio::test]
+async fn by_default_this_week_and_this_year_in_the_calendars_zone() {
+    // 31 December 2026 23:30 UTC is Friday 1 January 2027, 00:30 CET in
+    // Rome: the week of 28 December and the special days of 2027 (in UTC
+    // it is still 2026).
+    let app = spawn_app_with_clock(Clock::manual("2026-12-31T23:30:00Z".parse().unwrap())).await;
+    let engineer = app.token(Role::Engineer).await;
+    let (_, created) = app
+        .request(
+            "POST",
+            "/api/v1/tariff-calendars",
+            Some(&engineer),
+            Some(json!({"preset": "it-arera-f123"})),
+        )
+        .await;
+    let id = created["id"].as_i64().unwrap();
+    let (status, now) = page(&app, &engineer, &format!("/tariff-calendars/{id}")).await;
+    assert_eq!(status, StatusCode::OK, "{now}");
+    assert!(now.contains("2026-12-28 to 2027-01-03"), "{now}");
+    assert!(now.contains("Special days of 2027"), "{now}");
+    // Easter Sunday 2027 is 28 March (printed calendars).
+    assert!(now.contains("<tr><td>2027-03-29</td><td>Monday</td>"), "{now}");
+    // New Year's Day, a Friday, is F3 all day; Thursday 31 December is not.
+    assert_eq!(cell(&now, "2027-01-01 10:00"), ["F3"]);
+    assert_eq!(cell(&now, "2026-12-31 10:00"), ["F1"]);
+
+    // 29 March 2026 22:30 UTC is Monday 30 March 00:30 CEST: the next week
+    // in Rome, while in UTC it is still Sunday.
+    let app = spawn_app_with_clock(Clock::manual("2026-03-29T22:30:00Z".parse().unwrap())).await;
+    let engineer = app.token(Role::Engineer).await;
+    let (_, created) = app
+        .request(
+            "POST",
+            "/api/v1/tariff-calendars",
+            Some(&engineer),
+            Some(json!({"preset": "it-arera-f123"})),
+        )
+        .await;
+    let id = created["id"].as_i64().unwrap();
+    let (_, now) = page(&app, &engineer, &format!("/tariff-calendars/{id}")).await;
+    assert!(now.contains("2026-03-30 to 2026-04-05"), "{now}");
 }

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::Response;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Timelike, Utc};
 use chrono_tz::Tz;
@@ -19,6 +19,7 @@ use crate::metering::tou::{BandSplit, classify};
 use crate::service::tariff_calendars::{LoadedCalendar, StoredCalendar, get_calendar, list_calendars, load_calendar};
 use crate::web::auth::Caller;
 use crate::web::error::ApiError;
+use crate::web::query::ApiQuery;
 use crate::web::state::AppState;
 
 /// Years the page accepts, for `week` and `year` alike.
@@ -156,11 +157,17 @@ async fn build_list(state: &AppState, caller: Caller) -> Result<CalendarsPage, A
 pub(crate) async fn get_calendar_page(
     State(state): State<AppState>,
     caller: Result<Caller, ApiError>,
-    Path(id): Path<i64>,
-    Query(query): Query<CalendarQuery>,
+    Path(id): Path<String>,
+    query: Result<ApiQuery<CalendarQuery>, ApiError>,
 ) -> Response {
-    signed_in_page(caller, &format!("/tariff-calendars/{id}"), |caller| {
-        build_calendar(&state, caller, CalendarId(id), query)
+    // Any id that names no calendar, a number or not, is not found.
+    let here = format!("/tariff-calendars/{}", id.escape_default());
+    signed_in_page(caller, &here, |caller| async move {
+        let id = id
+            .parse::<i64>()
+            .map_err(|_| ApiError::not_found(format!("no tariff calendar {id:?}")))?;
+        let ApiQuery(query) = query?;
+        build_calendar(&state, caller, CalendarId(id), query).await
     })
     .await
 }
@@ -188,11 +195,7 @@ async fn build_calendar(
     let week_end = instant(zone, midnight(monday + Duration::days(7)));
     let starts: Vec<DateTime<Utc>> = versions.iter().map(|v| v.effective_from).collect();
     let in_force: Vec<bool> = (0..starts.len())
-        .map(|i| {
-            let begins_before_end = i == 0 || starts[i] < week_end;
-            let lasts_past_start = starts.get(i + 1).is_none_or(|next| *next > week_start);
-            begins_before_end && lasts_past_start
-        })
+        .map(|i| in_force_during(&starts, i, week_start, week_end))
         .collect();
     let grid = week_grid(&loaded, monday);
     let link = |week: Option<NaiveDate>, year: Option<i32>| {
@@ -237,6 +240,15 @@ async fn build_calendar(
             })
             .collect(),
     })
+}
+
+/// Whether version `i` of versions taking effect at `starts` (increasing)
+/// splits some of `[from, to)`: it applies from its start (the first one
+/// also before) until the next one's.
+fn in_force_during(starts: &[DateTime<Utc>], i: usize, from: DateTime<Utc>, to: DateTime<Utc>) -> bool {
+    let begins_before_end = i == 0 || starts[i] < to;
+    let lasts_past_start = starts.get(i + 1).is_none_or(|next| *next > from);
+    begins_before_end && lasts_past_start
 }
 
 fn date_parameter(field: &str, text: &str) -> Result<NaiveDate, ApiError> {
@@ -336,11 +348,10 @@ fn week_grid(loaded: &LoadedCalendar, monday: NaiveDate) -> Grid {
     // Every version in force on a day may set its switch times.
     let mut row_minutes: BTreeSet<u32> = (0..24 * 60).step_by(ROW_MINUTES as usize).collect();
     let versions = loaded.versions.versions();
+    let starts: Vec<DateTime<Utc>> = versions.iter().map(|(start, _)| *start).collect();
     for (date, (from, to)) in dates.iter().zip(&bounds) {
-        for (i, (starts, calendar)) in versions.iter().enumerate() {
-            let begins_before_end = i == 0 || starts < to;
-            let lasts_past_start = versions.get(i + 1).is_none_or(|(next, _)| next > from);
-            if begins_before_end && lasts_past_start {
+        for (i, (_, calendar)) in versions.iter().enumerate() {
+            if in_force_during(&starts, i, *from, *to) {
                 row_minutes.extend(calendar.day_profile_on(*date).switches.iter().map(|s| s.minute));
             }
         }
