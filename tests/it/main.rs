@@ -9,6 +9,7 @@ mod api;
 mod balance;
 mod billing_meter;
 mod billing_server;
+mod calendar_page;
 mod cli;
 mod clock_drift;
 mod commands;

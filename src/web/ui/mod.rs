@@ -1,4 +1,5 @@
-//! HTML pages for operators: fleet overview, device detail, billing and statement, buses, events, sites and their balance, login.
+//! HTML pages for operators: fleet overview, device detail, billing and statement, buses, events,
+//! sites and their balance, tariff calendars, login.
 
 pub(crate) mod billing;
 pub(crate) mod bus;
@@ -13,6 +14,7 @@ pub(crate) mod login;
 pub(crate) mod pages;
 pub(crate) mod sites;
 pub(crate) mod statement;
+pub(crate) mod tariff_calendars;
 
 use axum::Router;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
@@ -83,6 +85,8 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/sites/{id}/balance", get(sites::get_site_balance_page))
         .route("/events/{id}/ack", axum::routing::post(events::post_ack))
         .route("/buses/{id}", get(bus::get_bus_page))
+        .route("/tariff-calendars", get(tariff_calendars::get_calendars_page))
+        .route("/tariff-calendars/{id}", get(tariff_calendars::get_calendar_page))
         .route("/buses/{id}/scan", axum::routing::post(bus::post_bus_scan))
         .route("/buses/{id}/devices", axum::routing::post(bus::post_bus_device))
         .route("/login", get(login::get_login_page).post(login::post_login))
