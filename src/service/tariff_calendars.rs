@@ -42,11 +42,9 @@ pub(crate) struct StoredCalendar {
 }
 
 /// A calendar with all its versions, ready to split time into bands.
-#[allow(dead_code)] // id, name and zone are for the statements that name them
 #[derive(Debug, Clone)]
 pub(crate) struct LoadedCalendar {
     pub id: CalendarId,
-    pub name: String,
     /// The newest version's zone.
     pub time_zone: IanaZone,
     pub versions: CalendarVersions,
@@ -204,7 +202,7 @@ async fn stored(pool: &PgPool, id: CalendarId) -> Result<StoredCalendar, Service
 
 /// A calendar with all its versions, for whatever splits time into bands.
 pub(crate) async fn load_calendar(pool: &PgPool, id: CalendarId) -> Result<LoadedCalendar, ServiceError> {
-    let StoredCalendar { calendar, versions } = stored(pool, id).await?;
+    let StoredCalendar { versions, .. } = stored(pool, id).await?;
     let mut parsed = Vec::with_capacity(versions.len());
     for row in versions {
         // Stored definitions were checked on save; one that no longer
@@ -230,7 +228,6 @@ pub(crate) async fn load_calendar(pool: &PgPool, id: CalendarId) -> Result<Loade
     let time_zone = versions.versions().last().expect("a version").1.zone;
     Ok(LoadedCalendar {
         id,
-        name: calendar.name,
         time_zone,
         versions,
     })

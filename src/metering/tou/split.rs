@@ -138,7 +138,6 @@ impl CalendarVersions {
 
     /// The version in force at `at` (its zone is the local time of a
     /// statement's period).
-    #[allow(dead_code)] // for the statements
     pub(crate) fn at(&self, at: DateTime<Utc>) -> &Calendar {
         let later = self.versions.partition_point(|(from, _)| *from <= at);
         &self.versions[later.saturating_sub(1)].1

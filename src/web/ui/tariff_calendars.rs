@@ -499,7 +499,6 @@ mod tests {
         let calendar = Calendar::parse(&definition).unwrap();
         LoadedCalendar {
             id: CalendarId(1),
-            name: "test".into(),
             time_zone: calendar.zone,
             versions: CalendarVersions::single(calendar),
         }
