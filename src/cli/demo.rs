@@ -189,11 +189,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             )
             .await?;
         }
-        println!("simulated bus {:<14} {}", line.bus, transport.describe());
+        println!("simulated bus {:<17} {}", line.bus, transport.describe());
     }
     start_iec_fleet(&pool, zone, seed, &shutdown).await?;
     let plant = start_plant(&pool, &profiles, PlantLine::Rs485, REACTION_TIME, Utc::now(), &shutdown).await?;
-    println!("simulated bus {:<14} {}", PLANT_BUS, plant.bus_transport);
+    println!("simulated bus {:<17} {}", PLANT_BUS, plant.bus_transport);
 
     let mut config = Config {
         database_url: url,
