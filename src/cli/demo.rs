@@ -9,6 +9,7 @@ use chrono_tz::Tz;
 use tokio::net::TcpListener;
 
 use super::demo_iec::start_iec_fleet;
+use super::demo_plant::{PLANT_BUS, PLANT_NAME, PLANT_ZONE, PlantLine, start_plant, yesterday};
 use super::{load_profiles, shutdown_on_signal};
 use crate::config::{Config, DEFAULT_BIND};
 use crate::device::registry::ProfileSet;
@@ -20,6 +21,7 @@ use crate::service::tokens::issue_token;
 use crate::sim::bus::SimBus;
 use crate::sim::catalog::model_for;
 use crate::sim::device::{Outages, SimDevice};
+use crate::sim::iec62056::server::REACTION_TIME;
 use crate::sim::server::{TcpFraming, spawn_pty, spawn_tcp};
 use crate::startup::{redact, start};
 use crate::store::buses::upsert_bus;
@@ -187,9 +189,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             )
             .await?;
         }
-        println!("simulated bus {:<14} {}", line.bus, transport.describe());
+        println!("simulated bus {:<17} {}", line.bus, transport.describe());
     }
     start_iec_fleet(&pool, zone, seed, &shutdown).await?;
+    let plant = start_plant(&pool, &profiles, PlantLine::Rs485, REACTION_TIME, Utc::now(), &shutdown).await?;
+    println!("simulated bus {:<17} {}", PLANT_BUS, plant.bus_transport);
 
     let mut config = Config {
         database_url: url,
@@ -222,6 +226,27 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         app.address
     );
     println!("  OpenAPI:    http://{}/api/v1/openapi.json", app.address);
+    // Yesterday in the plant's zone: inside the 40 days the poller
+    // backfills from each meter's load profile (a few minutes after start).
+    let (from, to) = yesterday(PLANT_ZONE.parse().expect("a zone"), Utc::now());
+    let period = format!(
+        "from={}&to={}",
+        from.format("%Y-%m-%dT%H:%M:%SZ"),
+        to.format("%Y-%m-%dT%H:%M:%SZ")
+    );
+    println!("  {PLANT_NAME} ({PLANT_ZONE}, F1/F2/F3), yesterday:");
+    println!(
+        "    balance:   http://{}/sites/{}/balance?{period}",
+        app.address, plant.site_id
+    );
+    println!(
+        "    statement: http://{}/devices/{}/statement?{period}  (main incomer)",
+        app.address, plant.main
+    );
+    println!(
+        "    API:       http://{}/api/v1/sites/{}/balance?{period}",
+        app.address, plant.site_id
+    );
     println!("  token (engineer):");
     println!("{token}");
     app.wait().await

@@ -115,7 +115,7 @@ pub(super) async fn start_iec_fleet(pool: &PgPool, zone: Tz, mut seed: u64, shut
             )
             .await?;
         }
-        println!("simulated bus {:<14} {}", line.bus, transport.describe());
+        println!("simulated bus {:<17} {}", line.bus, transport.describe());
     }
     Ok(())
 }

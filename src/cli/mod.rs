@@ -2,6 +2,7 @@
 
 pub mod demo;
 mod demo_iec;
+pub mod demo_plant;
 pub mod serve;
 pub mod token;
 

@@ -17,6 +17,7 @@ mod concentrator;
 mod countis;
 mod data_quality;
 mod database_away;
+mod demo_plant;
 mod derived_intervals;
 mod device_page;
 mod events;

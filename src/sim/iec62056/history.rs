@@ -5,6 +5,13 @@
 //! intervals between two interval boundaries sum to the register
 //! difference between them.
 //!
+//! A meter may also carry the load of meters downstream of it (its
+//! *feeds*, [`EnergyHistory::with_feeds`]): each of its intervals is then
+//! its own site's interval plus, quantity by quantity, the same interval of
+//! each feed, all in whole Wh. Such a main meter and its sub-meters keep
+//! the laws above each on its own, and main − Σ feeds is exactly the main
+//! meter's own (unmetered) share, interval by interval.
+//!
 //! The history starts [`HISTORY_DAYS`] before the model is built (at a UTC
 //! midnight), long enough for 16 monthly billing sets and their demand
 //! periods; it grows as the simulator clock moves.
@@ -146,6 +153,8 @@ pub type Registers = [[i64; 5]; 8];
 #[derive(Debug, Clone)]
 pub struct EnergyHistory {
     seed: u64,
+    /// Seeds of the meters downstream whose load this one also carries.
+    feeds: Vec<u64>,
     zone: Tz,
     epoch: DateTime<Utc>,
     /// Registers at the epoch.
@@ -159,6 +168,14 @@ impl EnergyHistory {
     /// A history for site `seed` whose meter clock runs in `zone`, reaching
     /// back [`HISTORY_DAYS`] from `start`.
     pub fn new(seed: u64, zone: Tz, start: DateTime<Utc>) -> EnergyHistory {
+        EnergyHistory::with_feeds(seed, &[], zone, start)
+    }
+
+    /// A main meter's history: its own site `seed` (the load no sub-meter
+    /// measures) plus the load of each meter in `feeds`, each a seed of a
+    /// meter in the same `zone` (its sub-meters). Its registers start from
+    /// its own seed's; only the intervals sum.
+    pub fn with_feeds(seed: u64, feeds: &[u64], zone: Tz, start: DateTime<Utc>) -> EnergyHistory {
         let day = (start - Duration::days(HISTORY_DAYS)).date_naive();
         let epoch = day.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
         // A meter in service for some years: 20–60 MWh on +A, shares per rate.
@@ -174,6 +191,7 @@ impl EnergyHistory {
         }
         let mut history = EnergyHistory {
             seed,
+            feeds: feeds.to_vec(),
             zone,
             epoch,
             base,
@@ -209,33 +227,16 @@ impl EnergyHistory {
         }
     }
 
-    /// Energies of the interval starting at `start`: the site's powers at
-    /// its middle times a quarter hour, each phase metered on its own
-    /// direction and quadrant.
+    /// Energies of the interval starting at `start`: the meter's own site
+    /// plus each of its feeds ([`summed`]).
     fn compute(&self, start: DateTime<Utc>) -> HistoryInterval {
-        let middle = start + Duration::seconds(INTERVAL_SECONDS / 2);
-        let phases = site_phases(self.seed, self.zone, middle);
-        let mut kw = [0.0f64; 8];
-        for k in 0..3 {
-            let (p, q, s) = (phases.active[k], phases.reactive[k], phases.apparent[k]);
-            let import = p >= 0.0;
-            kw[if import { 0 } else { 1 }] += p.abs();
-            let quadrant = match (import, q >= 0.0) {
-                (true, true) => 2,
-                (false, true) => 3,
-                (false, false) => 4,
-                (true, false) => 5,
-            };
-            kw[quadrant] += q.abs();
-            kw[if import { 6 } else { 7 }] += s;
-        }
-        let hours = INTERVAL_SECONDS as f64 / 3600.0;
-        let local = start.with_timezone(&self.zone).naive_local();
-        HistoryInterval {
-            start,
-            rate: tariff_rate(local),
-            energy: kw.map(|power| (power * hours * 1000.0).round() as i64),
-        }
+        let own = site_interval(self.seed, self.zone, start);
+        let feeds: Vec<HistoryInterval> = self
+            .feeds
+            .iter()
+            .map(|feed| site_interval(*feed, self.zone, start))
+            .collect();
+        summed(own, &feeds)
     }
 
     /// The interval that contains `at`, if the history reaches it.
@@ -323,6 +324,51 @@ impl EnergyHistory {
     }
 }
 
+/// Energies of site `seed`'s interval starting at `start`: the site's
+/// powers at its middle times a quarter hour, each phase metered on its own
+/// direction and quadrant, rounded to whole Wh.
+fn site_interval(seed: u64, zone: Tz, start: DateTime<Utc>) -> HistoryInterval {
+    let middle = start + Duration::seconds(INTERVAL_SECONDS / 2);
+    let phases = site_phases(seed, zone, middle);
+    let mut kw = [0.0f64; 8];
+    for k in 0..3 {
+        let (p, q, s) = (phases.active[k], phases.reactive[k], phases.apparent[k]);
+        let import = p >= 0.0;
+        kw[if import { 0 } else { 1 }] += p.abs();
+        let quadrant = match (import, q >= 0.0) {
+            (true, true) => 2,
+            (false, true) => 3,
+            (false, false) => 4,
+            (true, false) => 5,
+        };
+        kw[quadrant] += q.abs();
+        kw[if import { 6 } else { 7 }] += s;
+    }
+    let hours = INTERVAL_SECONDS as f64 / 3600.0;
+    let local = start.with_timezone(&zone).naive_local();
+    HistoryInterval {
+        start,
+        rate: tariff_rate(local),
+        energy: kw.map(|power| (power * hours * 1000.0).round() as i64),
+    }
+}
+
+/// An interval of a meter that carries `own` and each of `feeds` (same
+/// start, same zone, so the same rate): the energies summed quantity by
+/// quantity, exact in whole Wh. Each feed is metered as its own meter
+/// meters it (per phase and direction), so the main meter's import is
+/// the sum of the imports, its export the sum of the exports.
+fn summed(own: HistoryInterval, feeds: &[HistoryInterval]) -> HistoryInterval {
+    let mut total = own;
+    for feed in feeds {
+        debug_assert_eq!((feed.start, feed.rate), (own.start, own.rate));
+        for (sum, part) in total.energy.iter_mut().zip(feed.energy) {
+            *sum += part;
+        }
+    }
+    total
+}
+
 /// Adds `numerator / denominator` of an interval (whole Wh, rounded down).
 fn add(registers: &mut Registers, interval: &HistoryInterval, numerator: i64, denominator: i64) {
     for (q, sums) in registers.iter_mut().enumerate() {
@@ -335,4 +381,71 @@ fn add(registers: &mut Registers, interval: &HistoryInterval, numerator: i64, de
 /// Whole minutes of `at` (meters stamp demands and events to the minute).
 pub fn whole_minute(at: DateTime<Utc>) -> DateTime<Utc> {
     at.with_second(0).and_then(|t| t.with_nanosecond(0)).unwrap_or(at)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn interval(start: DateTime<Utc>, rate: u8, energy: [i64; 8]) -> HistoryInterval {
+        HistoryInterval { start, rate, energy }
+    }
+
+    #[test]
+    fn a_summed_interval_is_its_own_share_plus_each_feed() {
+        let start = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
+        let own = interval(start, 1, [100, 0, 20, 0, 0, 3, 110, 0]);
+        let a = interval(start, 1, [250, 5, 40, 1, 0, 0, 260, 6]);
+        let b = interval(start, 1, [1_000, 0, 300, 0, 2, 10, 1_050, 0]);
+        let sum = summed(own, &[a, b]);
+        // By hand: 100 + 250 + 1000 = 1350 on +A, 0 + 5 + 0 = 5 on −A…
+        assert_eq!(sum.energy, [1_350, 5, 360, 1, 2, 13, 1_420, 6]);
+        assert_eq!((sum.start, sum.rate), (start, 1));
+        assert_eq!(summed(own, &[]), own);
+    }
+
+    #[test]
+    fn a_main_meter_carries_its_feeds_and_keeps_the_meter_laws() {
+        let zone: Tz = "Europe/Rome".parse().unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 3, 10, 13, 7, 0).unwrap();
+        let mut main = EnergyHistory::with_feeds(7, &[8, 9], zone, now);
+        let mut own = EnergyHistory::new(7, zone, now);
+        let mut a = EnergyHistory::new(8, zone, now);
+        let mut b = EnergyHistory::new(9, zone, now);
+        let (from, to) = (now - Duration::days(3), now);
+        let main_intervals = main.intervals(from, to, now);
+        let parts: Vec<_> = [&mut own, &mut a, &mut b]
+            .into_iter()
+            .map(|history| history.intervals(from, to, now))
+            .collect();
+        assert_eq!(main_intervals.len(), 3 * 96);
+        for (n, interval) in main_intervals.iter().enumerate() {
+            for q in Quantity::ALL {
+                let parts_sum: i64 = parts.iter().map(|part| part[n].get(q)).sum();
+                assert_eq!(interval.get(q), parts_sum, "{q:?} at {}", interval.start);
+                assert!(interval.get(q) >= 0);
+            }
+            assert_eq!(interval.rate, parts[1][n].rate);
+        }
+        // Registers: the intervals between two boundaries sum to the
+        // register difference, rates sum to the total, nothing goes back.
+        let (t1, t2) = (main_intervals[0].start, main_intervals.last().unwrap().end());
+        let (r1, r2) = (main.registers_at(t1), main.registers_at(t2));
+        for q in Quantity::ALL {
+            let sum: i64 = main_intervals.iter().map(|i| i.get(q)).sum();
+            assert_eq!(r2[q.index()][0] - r1[q.index()][0], sum, "{q:?}");
+            assert_eq!(r2[q.index()][0], r2[q.index()][1..].iter().sum::<i64>());
+            assert!(main.register_wh(q, 0, now) >= r2[q.index()][0]);
+        }
+        // The remainder (main − feeds) on net active energy is the own share.
+        let net = |intervals: &[HistoryInterval]| -> i64 {
+            intervals
+                .iter()
+                .map(|i| i.get(Quantity::ImportActive) - i.get(Quantity::ExportActive))
+                .sum()
+        };
+        assert_eq!(net(&main_intervals) - net(&parts[1]) - net(&parts[2]), net(&parts[0]));
+    }
 }

@@ -34,6 +34,11 @@ pub struct IecMeterConfig {
     /// A1000 keeps, the TH40C's last two; fewer for a meter programmed to
     /// a shorter readout. Every set stays readable by its own address.
     pub readout_sets: u32,
+    /// Seeds of the meters downstream of this one (its sub-meters, in the
+    /// same zone): a main meter carries their load on top of its own
+    /// seed's, which is then the share no sub-meter measures
+    /// ([`EnergyHistory::with_feeds`]). Empty by default.
+    pub feeds: Vec<u64>,
 }
 
 impl IecMeterConfig {
@@ -54,6 +59,7 @@ impl IecMeterConfig {
                 IecKind::A1000 => BILLING_SETS,
                 IecKind::Th40c => 2,
             },
+            feeds: Vec::new(),
         }
     }
 }
@@ -71,7 +77,7 @@ impl IecMeter {
     /// A meter whose history reaches back from `start` (the simulator clock's now).
     pub fn new(config: IecMeterConfig, start: DateTime<Utc>) -> IecMeter {
         IecMeter {
-            history: EnergyHistory::new(config.seed, config.zone, start),
+            history: EnergyHistory::with_feeds(config.seed, &config.feeds, config.zone, start),
             config,
             clock_offset: Duration::zero(),
         }

@@ -69,6 +69,12 @@ pub(crate) async fn spawn_app_with_clock(clock: Clock) -> TestApp {
 
 /// [`spawn_app`] on `clock`, waiting `request_timeout` for each answer.
 pub(crate) async fn spawn_app_with(request_timeout: Duration, clock: Clock) -> TestApp {
+    spawn_app_with_profiles(request_timeout, clock, ProfileSet::builtin()).await
+}
+
+/// [`spawn_app_with`] on `profiles` (e.g. a shipped profile with other
+/// load-profile settings).
+pub(crate) async fn spawn_app_with_profiles(request_timeout: Duration, clock: Clock, profiles: ProfileSet) -> TestApp {
     let db = TestDb::create().await;
     let pool = db.pool.clone();
     let config = Config {
@@ -83,13 +89,7 @@ pub(crate) async fn spawn_app_with(request_timeout: Duration, clock: Clock) -> T
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (shutdown, receiver) = shutdown::channel();
-    let app = start(
-        &config,
-        pool.clone(),
-        Arc::new(ProfileSet::builtin()),
-        listener,
-        receiver,
-    );
+    let app = start(&config, pool.clone(), Arc::new(profiles), listener, receiver);
     let router = ohmnibus::web::router(app.state.clone());
     TestApp {
         app,
