@@ -730,4 +730,13 @@ async fn a_virtual_meter_has_a_statement_where_an_interval_a_member_lacks_is_mis
     let csv = csv.as_str().unwrap();
     assert!(csv.contains("16.25"), "{csv}");
     assert!(csv.contains("4.75"), "{csv}");
+
+    // The statement page takes the virtual meter's id too, under its name.
+    let (status, page) = app
+        .request("GET", &format!("/devices/{id}/statement?{query}"), Some(&viewer), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let page = page.as_str().unwrap();
+    assert!(page.contains("Both lines"), "{page}");
+    assert!(page.contains("16.25"), "{page}");
 }
