@@ -9,10 +9,10 @@
 //! A period whose intervals are incomplete (an interval missing, or none at
 //! all) is recorded as `incomplete` and not compared: a gap would show as a
 //! difference in every band, which is no evidence about the calendar. Such
-//! a period is audited again on every pass until [`INCOMPLETE_RETRY_DAYS`]
-//! after its end, so intervals that arrive late (a profile read after an
-//! outage, an estimate for a gap) still give it a comparison; after that
-//! its `incomplete` record stands.
+//! a period is audited again on the next pass after intervals of it are
+//! stored, until [`INCOMPLETE_RETRY_DAYS`] after its end, so intervals that
+//! arrive late (a profile read after an outage, an estimate for a gap)
+//! still give it a comparison; after that its `incomplete` record stands.
 
 use std::collections::BTreeMap;
 

@@ -25,8 +25,10 @@ pub struct AuditCandidate {
     pub end_registers: Json<Vec<BillingRegister>>,
 }
 
-/// Every period not audited yet, or recorded `incomplete` and ending after
-/// `retry_after` (its intervals may still arrive), of a device whose site
+/// Every period not audited yet, or recorded `incomplete`, ending after
+/// `retry_after` and with intervals stored since (an interval starting up
+/// to 2 hours, the longest length, before the period can reach into it),
+/// of a device whose site
 /// has a default calendar, that has a period before it and a tariff
 /// register (value group D = 8, E = 1–4) at its end, oldest first.
 pub async fn fetch_audit_candidates(
@@ -45,7 +47,12 @@ pub async fn fetch_audit_candidates(
                        ORDER BY q.reset_at DESC LIMIT 1) AS prev ON true \
          WHERE s.default_calendar_id IS NOT NULL \
            AND NOT EXISTS (SELECT 1 FROM tou_audits a WHERE a.billing_period_id = p.id \
-                           AND (a.outcome <> 'incomplete' OR p.reset_at <= $1)) \
+                           AND (a.outcome <> 'incomplete' OR p.reset_at <= $1 \
+                                OR NOT EXISTS (SELECT 1 FROM load_profile_intervals i \
+                                               WHERE i.device_id = p.device_id \
+                                                 AND i.interval_start >= prev.reset_at - interval '2 hours' \
+                                                 AND i.interval_start < p.reset_at \
+                                                 AND i.recorded_at > a.audited_at))) \
            AND EXISTS (SELECT 1 FROM jsonb_array_elements(p.registers) AS r \
                        WHERE r->>'obis' ~ '^[0-9]+-[0-9]+:[0-9]+\\.8\\.[1-4]$') \
          ORDER BY p.device_id, p.reset_at",

@@ -299,10 +299,22 @@ async fn an_incomplete_audit_is_retried_when_the_missing_intervals_arrive_within
         assert!(events(&app, &viewer, *id).await.is_empty());
     }
 
+    let audited_at = |id: i64| {
+        sqlx::query_scalar::<_, DateTime<Utc>>(
+            "SELECT a.audited_at FROM tou_audits a JOIN billing_periods p ON p.id = a.billing_period_id \
+             WHERE p.device_id = $1",
+        )
+        .bind(id)
+        .fetch_one(&app.pool)
+    };
+    let first_try = audited_at(ids[1]).await.unwrap();
+
     // The first meter's last day arrives: the next pass compares.
     store_intervals(&app, ids[0], &late_day()).await;
     app.derive_now().await;
     app.derive_now().await;
+    // Nothing new of the second meter's period: its audit was not redone.
+    assert_eq!(audited_at(ids[1]).await.unwrap(), first_try);
     assert_eq!(outcome(&app, ids[0]).await.as_deref(), Some("mismatch"));
     let raised = events(&app, &viewer, ids[0]).await;
     assert_eq!(raised.len(), 1, "{raised:?}");
