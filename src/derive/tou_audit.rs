@@ -8,9 +8,15 @@
 //!
 //! A period whose intervals are incomplete (an interval missing, or none at
 //! all) is recorded as `incomplete` and not compared: a gap would show as a
-//! difference in every band, which is no evidence about the calendar.
+//! difference in every band, which is no evidence about the calendar. Such
+//! a period is audited again on the next pass after intervals of it are
+//! stored, until [`INCOMPLETE_RETRY_DAYS`] after its end, so intervals that
+//! arrive late (a profile read after an outage, an estimate for a gap)
+//! still give it a comparison; after that its `incomplete` record stands.
 
 use std::collections::BTreeMap;
+
+use chrono::TimeDelta;
 
 use serde_json::json;
 
@@ -28,11 +34,19 @@ use crate::store::statements::fetch_period_intervals;
 use crate::store::tariff_calendars::{fetch_site_calendar, fetch_versions};
 use crate::store::tou_audits::{AuditCandidate, AuditOutcome, fetch_audit_candidates, insert_tou_audit};
 
-/// One round: every period not audited yet whose device's site has a
+/// How long after a billing period's end an `incomplete` audit of it is
+/// retried: the estimation pass looks 40 days back (`estimate::WINDOW_DAYS`),
+/// so a gap it fills is filled within this bound, and a late profile read
+/// arrives well within it.
+pub(crate) const INCOMPLETE_RETRY_DAYS: i64 = 45;
+
+/// One round: every period not audited yet (or audited `incomplete` and
+/// within [`INCOMPLETE_RETRY_DAYS`] of its end) whose device's site has a
 /// calendar. Returns how many periods were audited.
 pub(crate) async fn audit_billing_periods(services: &DeriveServices) -> Result<u64, StoreError> {
     let mut audited = 0;
-    for candidate in fetch_audit_candidates(&services.pool).await? {
+    let retry_after = services.clock.now() - TimeDelta::days(INCOMPLETE_RETRY_DAYS);
+    for candidate in fetch_audit_candidates(&services.pool, retry_after).await? {
         let Some((calendar, split)) = site_calendar(services, &candidate).await? else {
             continue;
         };

@@ -12,6 +12,7 @@ use crate::store::audit::insert_audit;
 use crate::store::billing_schedule::{SiteRow, fetch_sites, update_site_schedule, update_site_zone};
 use crate::store::sites::{
     NewSite as StoreNewSite, fetch_site, insert_site, update_site_balance_threshold, update_site_name,
+    update_site_tou_tolerance,
 };
 
 pub async fn list_sites(pool: &PgPool, caller: &Caller) -> Result<Vec<SiteRow>, ServiceError> {
@@ -50,7 +51,10 @@ pub async fn create_site(pool: &PgPool, caller: &Caller, new: &NewSite<'_>) -> R
         Some(text) => zone(text)?,
     };
     let schedule = schedule(new.billing_day, new.billing_hour)?;
-    let threshold = new.balance_threshold_percent.map(threshold).transpose()?;
+    let threshold = new
+        .balance_threshold_percent
+        .map(|percent| percent_field("balance_threshold_percent", percent))
+        .transpose()?;
     let mut transaction = pool.begin().await?;
     let row = insert_site(
         &mut *transaction,
@@ -86,6 +90,9 @@ pub struct SiteChange<'a> {
     pub name: Option<&'a str>,
     /// Percent of a parent's energy, above 0 and at most 100.
     pub balance_threshold_percent: Option<f64>,
+    /// Percent of a billing period's energy the TOU audit tolerates between
+    /// a tariff register and the server's split, above 0 and at most 100.
+    pub tou_tolerance_percent: Option<f64>,
     /// The tariff calendar statements and balances use by default:
     /// `Some(None)` clears it.
     pub default_calendar_id: Option<Option<CalendarId>>,
@@ -105,8 +112,19 @@ pub async fn update_site(
     caller.require(Right::Configure)?;
     let zone = change.time_zone.map(zone).transpose()?;
     let name = change.name.map(site_name).transpose()?;
-    let threshold = change.balance_threshold_percent.map(threshold).transpose()?;
-    let other = zone.is_some() || name.is_some() || threshold.is_some() || change.default_calendar_id.is_some();
+    let threshold = change
+        .balance_threshold_percent
+        .map(|percent| percent_field("balance_threshold_percent", percent))
+        .transpose()?;
+    let tolerance = change
+        .tou_tolerance_percent
+        .map(|percent| percent_field("tou_tolerance_percent", percent))
+        .transpose()?;
+    let other = zone.is_some()
+        || name.is_some()
+        || threshold.is_some()
+        || tolerance.is_some()
+        || change.default_calendar_id.is_some();
     let keep_schedule = other && change.billing_day.is_none() && change.billing_hour.is_none();
     let schedule = schedule(change.billing_day, change.billing_hour)?;
     let missing = || ServiceError::not_found(format!("no site {id}"));
@@ -128,6 +146,14 @@ pub async fn update_site(
                 .ok_or_else(missing)?,
         );
         detail.insert("balance_threshold_percent".into(), percent.into());
+    }
+    if let Some(percent) = tolerance {
+        row = Some(
+            update_site_tou_tolerance(&mut *transaction, id, percent)
+                .await?
+                .ok_or_else(missing)?,
+        );
+        detail.insert("tou_tolerance_percent".into(), percent.into());
     }
     if let Some(zone) = zone {
         row = Some(
@@ -182,13 +208,14 @@ fn zone(text: &str) -> Result<IanaZone, ServiceError> {
         .map_err(|error| ServiceError::invalid("time_zone", error))
 }
 
-/// A balance threshold in percent: above 0, at most 100.
-fn threshold(percent: f64) -> Result<f64, ServiceError> {
+/// A share in percent (a balance threshold, a TOU tolerance) under the
+/// field `field`: above 0, at most 100.
+fn percent_field(field: &'static str, percent: f64) -> Result<f64, ServiceError> {
     if percent.is_finite() && percent > 0.0 && percent <= 100.0 {
         Ok(percent)
     } else {
         Err(ServiceError::invalid(
-            "balance_threshold_percent",
+            field,
             format!("{percent} is not above 0 and at most 100"),
         ))
     }

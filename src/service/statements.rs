@@ -1,18 +1,26 @@
 //! A device's billing statement for a period: energy per tariff band and
 //! quantity, maximum demand per band, the E43/E44 balance and the data
-//! behind it (`metering::statement`), under a tariff calendar.
+//! behind it (`metering::statement`), under a tariff calendar. A virtual
+//! meter's id answers too: its statement is that of its signed sum
+//! (`service::meters`), where an interval some members lack counts as
+//! missing, never as a smaller sum.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-use super::load_profile::{check_window, configured_interval_minutes};
+use std::collections::BTreeSet;
+
+use super::load_profile::check_window;
+use super::meters::meter_intervals;
 use super::tariff_calendars::{load_calendar, site_calendar};
 use super::{Caller, ServiceError};
 use crate::domain::ids::{CalendarId, DeviceId};
 use crate::domain::role::Right;
+use crate::metering::statement::quantity::is_energy_channel;
 use crate::metering::statement::{ChannelInterval, DemandMethod, Statement, StatementRequest, compute_statement};
 use crate::metering::tou::BandSplit;
-use crate::store::statements::{fetch_device_site, fetch_period_intervals};
+use crate::store::load_profile::fetch_device_interval_minutes;
+use crate::store::statements::{LONGEST_INTERVAL, channel_interval, fetch_device_site};
 
 /// What a statement is asked for, parsed.
 #[derive(Debug, Clone, Copy)]
@@ -41,19 +49,51 @@ pub(crate) struct DeviceStatement {
     pub statement: Statement,
 }
 
-/// The newest version of each of a device's intervals that overlaps
-/// `[from, to)`, every channel: what [`crate::metering::statement`] and a
-/// balance take.
-pub(crate) async fn period_intervals(
-    pool: &PgPool,
-    device: DeviceId,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> Result<Vec<ChannelInterval>, ServiceError> {
-    Ok(fetch_period_intervals(pool, device, from, to).await?)
+/// What a statement is computed from, for a device or a virtual meter.
+struct PeriodIntervals {
+    /// The newest version of each interval that overlaps `[from, to)`,
+    /// every channel; for a virtual meter, its complete sums only.
+    intervals: Vec<ChannelInterval>,
+    /// The length missing time is counted in: the device's configured
+    /// one, or for a virtual meter its sums' (its first member's).
+    nominal_minutes: u32,
+    /// Starts in `[from, to)` where some member of a virtual meter lacked
+    /// an energy interval the others had.
+    incomplete: u32,
 }
 
-/// The statement of a device under a calendar already loaded.
+async fn period_intervals(
+    pool: &PgPool,
+    id: DeviceId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<PeriodIntervals, ServiceError> {
+    // An interval starting up to the longest length before `from` can
+    // still reach into the period.
+    let meter = meter_intervals(pool, id, from - LONGEST_INTERVAL, to).await?;
+    let nominal = fetch_device_interval_minutes(pool, id)
+        .await?
+        .unwrap_or(meter.interval_minutes);
+    let incomplete: BTreeSet<DateTime<Utc>> = meter
+        .incomplete
+        .iter()
+        .filter(|gap| is_energy_channel(&gap.obis) && gap.start >= from && gap.start < to)
+        .map(|gap| gap.start)
+        .collect();
+    Ok(PeriodIntervals {
+        intervals: meter
+            .intervals
+            .into_iter()
+            .map(channel_interval)
+            .filter(|interval| interval.end() > from)
+            .collect(),
+        nominal_minutes: u32::try_from(nominal).unwrap_or(15),
+        incomplete: u32::try_from(incomplete.len()).unwrap_or(u32::MAX),
+    })
+}
+
+/// The statement of a device or a virtual meter under a calendar already
+/// loaded.
 pub(crate) async fn statement_under(
     pool: &PgPool,
     caller: &Caller,
@@ -64,26 +104,29 @@ pub(crate) async fn statement_under(
 ) -> Result<DeviceStatement, ServiceError> {
     caller.require(Right::Read)?;
     check_window(query.from, query.to)?;
-    let nominal = configured_interval_minutes(pool, device).await?;
-    let intervals = period_intervals(pool, device, query.from, query.to).await?;
+    let period = period_intervals(pool, device, query.from, query.to).await?;
     let request = StatementRequest {
         from: query.from,
         to: query.to,
         demand: query.demand,
-        nominal_minutes: u32::try_from(nominal).unwrap_or(15),
+        nominal_minutes: period.nominal_minutes,
     };
+    let mut statement = compute_statement(&period.intervals, split, &request);
+    statement.quality.incomplete = period.incomplete;
     Ok(DeviceStatement {
         device,
         from: query.from,
         to: query.to,
         calendar,
         demand: query.demand,
-        statement: compute_statement(&intervals, split, &request),
+        statement,
     })
 }
 
-/// The statement of a device under `calendar`, or by default its site's
-/// calendar; none of either is an invalid `calendar_id`.
+/// The statement of a device or a virtual meter under `calendar`, or by
+/// default its site's calendar (the device's own site, which may differ
+/// from its bus's; the virtual meter's site); none of either is an invalid
+/// `calendar_id`.
 pub(crate) async fn device_statement(
     pool: &PgPool,
     caller: &Caller,
@@ -97,7 +140,7 @@ pub(crate) async fn device_statement(
         None => {
             let site = fetch_device_site(pool, device)
                 .await?
-                .ok_or_else(|| ServiceError::not_found(format!("no device {device}")))?;
+                .ok_or_else(|| ServiceError::not_found(format!("no device or virtual meter {device}")))?;
             site_calendar(pool, site).await?.ok_or_else(|| {
                 ServiceError::invalid(
                     "calendar_id",

@@ -104,12 +104,16 @@ pub struct SiteRow {
     /// Unmetered share of a parent's energy above which a balance raises an
     /// event, in percent.
     pub balance_threshold_percent: f64,
+    /// How far a meter's tariff register may differ from the server's split
+    /// before the TOU audit raises `tou_mismatch`, in percent of the
+    /// period's energy.
+    pub tou_tolerance_percent: f64,
 }
 
 /// Every site, by id.
 pub async fn fetch_sites(pool: &PgPool) -> Result<Vec<SiteRow>, StoreError> {
     Ok(
-        sqlx::query_as("SELECT id, id AS site_id, name, time_zone, billing_day, billing_hour, balance_threshold_percent FROM sites ORDER BY id")
+        sqlx::query_as("SELECT id, id AS site_id, name, time_zone, billing_day, billing_hour, balance_threshold_percent, tou_tolerance_percent FROM sites ORDER BY id")
             .fetch_all(pool)
             .await?,
     )
@@ -124,7 +128,7 @@ pub async fn update_site_schedule<'e>(
 ) -> Result<Option<SiteRow>, StoreError> {
     Ok(sqlx::query_as(
         "UPDATE sites SET billing_day = $2, billing_hour = $3 WHERE id = $1 \
-         RETURNING id, id AS site_id, name, time_zone, billing_day, billing_hour, balance_threshold_percent",
+         RETURNING id, id AS site_id, name, time_zone, billing_day, billing_hour, balance_threshold_percent, tou_tolerance_percent",
     )
     .bind(site)
     .bind(schedule.map(|s| s.0))
@@ -141,7 +145,7 @@ pub async fn update_site_zone<'e>(
 ) -> Result<Option<SiteRow>, StoreError> {
     Ok(sqlx::query_as(
         "UPDATE sites SET time_zone = $2 WHERE id = $1 \
-         RETURNING id, id AS site_id, name, time_zone, billing_day, billing_hour, balance_threshold_percent",
+         RETURNING id, id AS site_id, name, time_zone, billing_day, billing_hour, balance_threshold_percent, tou_tolerance_percent",
     )
     .bind(site)
     .bind(zone)

@@ -1,4 +1,5 @@
-//! Sites: creating one, its name and its balance threshold. The billing
+//! Sites: creating one, its name, its balance threshold and its TOU audit
+//! tolerance. The billing
 //! schedule and the zone are set in `billing_schedule`, which holds the row.
 
 use chrono::{DateTime, Utc};
@@ -14,7 +15,7 @@ macro_rules! returning_site {
     ($head:literal) => {
         concat!(
             $head,
-            " id, id AS site_id, name, time_zone, billing_day, billing_hour, balance_threshold_percent"
+            " id, id AS site_id, name, time_zone, billing_day, billing_hour, balance_threshold_percent, tou_tolerance_percent"
         )
     };
 }
@@ -27,6 +28,7 @@ fn on_site_constraint(error: sqlx::Error) -> StoreError {
         Some("sites_balance_threshold_percent_check") => {
             ("balance_threshold_percent", "must be above 0 and at most 100")
         }
+        Some("sites_tou_tolerance_percent_check") => ("tou_tolerance_percent", "must be above 0 and at most 100"),
         _ => return on_constraint(error),
     };
     StoreError::Conflict {
@@ -92,6 +94,22 @@ pub(crate) async fn update_site_balance_threshold<'e>(
 ) -> Result<Option<SiteRow>, StoreError> {
     sqlx::query_as(returning_site!(
         "UPDATE sites SET balance_threshold_percent = $2 WHERE id = $1 RETURNING"
+    ))
+    .bind(id)
+    .bind(percent)
+    .fetch_optional(db)
+    .await
+    .map_err(on_site_constraint)
+}
+
+/// Sets a site's TOU audit tolerance (percent); `None` when there is no such site.
+pub(crate) async fn update_site_tou_tolerance<'e>(
+    db: impl PgExecutor<'e>,
+    id: SiteId,
+    percent: f64,
+) -> Result<Option<SiteRow>, StoreError> {
+    sqlx::query_as(returning_site!(
+        "UPDATE sites SET tou_tolerance_percent = $2 WHERE id = $1 RETURNING"
     ))
     .bind(id)
     .bind(percent)

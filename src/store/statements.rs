@@ -10,7 +10,7 @@ use crate::metering::statement::ChannelInterval;
 
 /// The longest interval a meter records (`interval_minutes` 1–120): an
 /// interval starting this long before a period can still reach into it.
-const LONGEST_INTERVAL: TimeDelta = TimeDelta::minutes(120);
+pub(crate) const LONGEST_INTERVAL: TimeDelta = TimeDelta::minutes(120);
 
 /// A stored interval as a statement takes it.
 pub(crate) fn channel_interval(row: ProfileInterval) -> ChannelInterval {
@@ -41,13 +41,16 @@ pub(crate) async fn fetch_period_intervals(
         .collect())
 }
 
-/// The site a device belongs to (its bus's site), or `None` when there is
-/// no such device.
+/// The site a device or a virtual meter belongs to (a device's own
+/// `site_id`, which defaults to its bus's site but may be moved), or `None`
+/// when there is neither with that id. The two share one id sequence
+/// (migration `site_tree`), so at most one row answers.
 pub(crate) async fn fetch_device_site(pool: &PgPool, device: DeviceId) -> Result<Option<SiteId>, StoreError> {
-    Ok(
-        sqlx::query_scalar("SELECT b.site_id FROM devices d JOIN buses b ON b.id = d.bus_id WHERE d.id = $1")
-            .bind(device)
-            .fetch_optional(pool)
-            .await?,
+    Ok(sqlx::query_scalar(
+        "SELECT site_id FROM devices WHERE id = $1 \
+         UNION ALL SELECT site_id FROM virtual_meters WHERE id = $1 LIMIT 1",
     )
+    .bind(device)
+    .fetch_optional(pool)
+    .await?)
 }

@@ -25,27 +25,39 @@ pub struct AuditCandidate {
     pub end_registers: Json<Vec<BillingRegister>>,
 }
 
-/// Every period not audited yet, of a device whose site has a default
-/// calendar, that has a period before it and a tariff register (value
-/// group D = 8, E = 1–4) at its end, oldest first.
-pub async fn fetch_audit_candidates(pool: &PgPool) -> Result<Vec<AuditCandidate>, StoreError> {
+/// Every period not audited yet, or recorded `incomplete`, ending after
+/// `retry_after` and with intervals stored since (an interval starting up
+/// to 2 hours, the longest length, before the period can reach into it),
+/// of a device whose site
+/// has a default calendar, that has a period before it and a tariff
+/// register (value group D = 8, E = 1–4) at its end, oldest first.
+pub async fn fetch_audit_candidates(
+    pool: &PgPool,
+    retry_after: DateTime<Utc>,
+) -> Result<Vec<AuditCandidate>, StoreError> {
     Ok(sqlx::query_as(
-        "SELECT p.id AS period_id, p.device_id, b.site_id, s.tou_tolerance_percent AS tolerance_percent, \
+        "SELECT p.id AS period_id, p.device_id, d.site_id, s.tou_tolerance_percent AS tolerance_percent, \
                 prev.reset_at AS \"from\", p.reset_at AS \"to\", \
                 prev.registers AS start_registers, p.registers AS end_registers \
          FROM billing_periods p \
          JOIN devices d ON d.id = p.device_id \
-         JOIN buses b ON b.id = d.bus_id \
-         JOIN sites s ON s.id = b.site_id \
+         JOIN sites s ON s.id = d.site_id \
          JOIN LATERAL (SELECT q.reset_at, q.registers FROM billing_periods q \
                        WHERE q.device_id = p.device_id AND q.source = p.source AND q.reset_at < p.reset_at \
                        ORDER BY q.reset_at DESC LIMIT 1) AS prev ON true \
          WHERE s.default_calendar_id IS NOT NULL \
-           AND NOT EXISTS (SELECT 1 FROM tou_audits a WHERE a.billing_period_id = p.id) \
+           AND NOT EXISTS (SELECT 1 FROM tou_audits a WHERE a.billing_period_id = p.id \
+                           AND (a.outcome <> 'incomplete' OR p.reset_at <= $1 \
+                                OR NOT EXISTS (SELECT 1 FROM load_profile_intervals i \
+                                               WHERE i.device_id = p.device_id \
+                                                 AND i.interval_start >= prev.reset_at - interval '2 hours' \
+                                                 AND i.interval_start < p.reset_at \
+                                                 AND i.recorded_at > a.audited_at))) \
            AND EXISTS (SELECT 1 FROM jsonb_array_elements(p.registers) AS r \
                        WHERE r->>'obis' ~ '^[0-9]+-[0-9]+:[0-9]+\\.8\\.[1-4]$') \
          ORDER BY p.device_id, p.reset_at",
     )
+    .bind(retry_after)
     .fetch_all(pool)
     .await?)
 }
@@ -70,7 +82,9 @@ impl AuditOutcome {
 }
 
 /// Records an audited period and, for a mismatch, its momentary
-/// `tou_mismatch` event at the period's end, in one transaction.
+/// `tou_mismatch` event at the period's end, in one transaction. A period
+/// recorded `incomplete` before is recorded again (a retry); one with any
+/// other outcome is kept, and no second event is raised.
 pub async fn insert_tou_audit(
     pool: &PgPool,
     candidate: &AuditCandidate,
@@ -82,7 +96,10 @@ pub async fn insert_tou_audit(
     let mut transaction = pool.begin().await?;
     let inserted = sqlx::query(
         "INSERT INTO tou_audits (billing_period_id, calendar_id, outcome, detail) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT DO NOTHING",
+         ON CONFLICT (billing_period_id) DO UPDATE \
+         SET calendar_id = EXCLUDED.calendar_id, outcome = EXCLUDED.outcome, detail = EXCLUDED.detail, \
+             audited_at = now() \
+         WHERE tou_audits.outcome = 'incomplete'",
     )
     .bind(candidate.period_id)
     .bind(calendar.0)

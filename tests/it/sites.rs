@@ -52,7 +52,8 @@ async fn a_site_is_created_and_changed_by_an_engineer_naming_each_bad_field() {
     assert_eq!(
         site,
         json!({"id": id, "name": "Plant A", "time_zone": "Europe/Rome", "billing_day": null,
-               "billing_hour": null, "balance_threshold_percent": 5.0, "default_calendar_id": null})
+               "billing_hour": null, "balance_threshold_percent": 5.0, "tou_tolerance_percent": 1.0,
+               "default_calendar_id": null})
     );
     // Either spelling of the zone.
     let other = create_site(&app, &engineer, json!({"name": "Plant B", "time_zone": "UTC"})).await;
@@ -92,7 +93,8 @@ async fn a_site_is_created_and_changed_by_an_engineer_naming_each_bad_field() {
     assert_eq!(
         site,
         json!({"id": id, "name": "Plant A1", "time_zone": "Europe/Paris", "billing_day": 3,
-               "billing_hour": 6, "balance_threshold_percent": 2.5, "default_calendar_id": null})
+               "billing_hour": 6, "balance_threshold_percent": 2.5, "tou_tolerance_percent": 1.0,
+               "default_calendar_id": null})
     );
     refused(&patch(json!({"name": "Plant B"})).await, StatusCode::CONFLICT, "name");
     refused(
@@ -256,4 +258,75 @@ fn with(mut body: Value, extra: Value) -> Value {
         body[key] = value.clone();
     }
     body
+}
+
+#[tokio::test]
+async fn a_sites_tou_tolerance_is_one_percent_until_changed_within_0_to_100() {
+    let app = spawn_app().await;
+    let engineer = app.token(Role::Engineer).await;
+    let viewer = app.token(Role::Viewer).await;
+    let plant = create_site(&app, &engineer, json!({"name": "Plant A", "timezone": "Europe/Rome"})).await;
+    let path = format!("/api/v1/sites/{plant}");
+    let (status, site) = app.request("GET", &path, Some(&viewer), None).await;
+    assert_eq!(status, StatusCode::OK, "{site}");
+    assert_eq!(site["tou_tolerance_percent"], 1.0);
+
+    for bad in [json!(0), json!(-1), json!(100.5)] {
+        let answer = app
+            .request(
+                "PATCH",
+                &path,
+                Some(&engineer),
+                Some(json!({"tou_tolerance_percent": bad})),
+            )
+            .await;
+        refused(&answer, StatusCode::UNPROCESSABLE_ENTITY, "tou_tolerance_percent");
+    }
+    let (status, _) = app
+        .request(
+            "PATCH",
+            &path,
+            Some(&viewer),
+            Some(json!({"tou_tolerance_percent": 2.5})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, changed) = app
+        .request(
+            "PATCH",
+            &path,
+            Some(&engineer),
+            Some(json!({"tou_tolerance_percent": 2.5})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(changed["tou_tolerance_percent"], 2.5);
+    // Only the tolerance was named: the rest of the site stays.
+    assert_eq!(changed["time_zone"], "Europe/Rome");
+    let (_, list) = app.request("GET", "/api/v1/sites", Some(&viewer), None).await;
+    let listed = list["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|site| site["id"] == plant)
+        .unwrap();
+    assert_eq!(listed["tou_tolerance_percent"], 2.5);
+    let (status, _) = app
+        .request(
+            "PATCH",
+            &path,
+            Some(&engineer),
+            Some(json!({"tou_tolerance_percent": 100})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let answer = app
+        .request(
+            "PATCH",
+            "/api/v1/sites/999",
+            Some(&engineer),
+            Some(json!({"tou_tolerance_percent": 3})),
+        )
+        .await;
+    assert_eq!(answer.0, StatusCode::NOT_FOUND, "{}", answer.1);
 }

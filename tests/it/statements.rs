@@ -533,3 +533,210 @@ async fn a_statement_needs_a_calendar_and_valid_demand_settings() {
         "{page}"
     );
 }
+
+async fn preset_calendar(app: &TestApp, engineer: &str, preset: &str) -> i64 {
+    let (status, body) = app
+        .request(
+            "POST",
+            "/api/v1/tariff-calendars",
+            Some(engineer),
+            Some(json!({"preset": preset})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["id"].as_i64().unwrap()
+}
+
+async fn rome_site(app: &TestApp, engineer: &str, calendar: i64) -> i64 {
+    let (status, site) = app
+        .request(
+            "POST",
+            "/api/v1/sites",
+            Some(engineer),
+            Some(json!({"name": "Plant A", "timezone": "Europe/Rome"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{site}");
+    let id = site["id"].as_i64().unwrap();
+    let (status, body) = app
+        .request(
+            "PATCH",
+            &format!("/api/v1/sites/{id}"),
+            Some(engineer),
+            Some(json!({"default_calendar_id": calendar})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    id
+}
+
+#[tokio::test]
+async fn a_device_moved_to_another_site_than_its_bus_bills_under_that_sites_calendar() {
+    let app = spawn_app_with_clock(Clock::manual(utc(31, 12, 0) + Duration::days(60))).await;
+    let engineer = app.token(Role::Engineer).await;
+    let viewer = app.token(Role::Viewer).await;
+    let id = add_unpolled_th40c(&app, &engineer).await;
+    // The bus's site (1) bills under four rates, the plant under F1/F2/F3.
+    let four_rates = preset_calendar(&app, &engineer, "a1000-4-rate").await;
+    let (status, body) = app
+        .request(
+            "PATCH",
+            "/api/v1/sites/1",
+            Some(&engineer),
+            Some(json!({"default_calendar_id": four_rates})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let arera = arera_calendar(&app, &engineer).await;
+    let plant = rome_site(&app, &engineer, arera).await;
+
+    let (from, to) = period();
+    let path = format!("/api/v1/devices/{id}/statement?from={}&to={}", stamp(from), stamp(to));
+    let (status, body) = app.request("GET", &path, Some(&viewer), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["calendar_id"], four_rates, "on its bus's site: {body}");
+
+    let (status, body) = app
+        .request(
+            "PATCH",
+            &format!("/api/v1/devices/{id}"),
+            Some(&engineer),
+            Some(json!({"site_id": plant})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app.request("GET", &path, Some(&viewer), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["calendar_id"], arera, "{body}");
+    assert_eq!(body["time_zone"], "Europe/Rome");
+    let tariffs: Vec<&str> = body["bands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|band| band["tariff"].as_str().unwrap())
+        .collect();
+    assert_eq!(tariffs, ["F1", "F2", "F3"]);
+}
+
+/// A quarter hour of active import energy per interval.
+fn quarter(start: DateTime<Utc>, kwh: f64) -> Interval {
+    Interval {
+        obis: "1-1:1.29.0".parse().unwrap(),
+        start,
+        minutes: 15,
+        value: kwh,
+        unit: Unit::KWh,
+        meter_status: "00".into(),
+        quality: Quality::GOOD,
+    }
+}
+
+#[tokio::test]
+async fn a_virtual_meter_has_a_statement_where_an_interval_a_member_lacks_is_missing() {
+    // Wednesday 2 December 2026 in Rome (UTC+1), no holiday: by ARERA's
+    // bands 06:45 is F3 (before 07:00), 07:00–07:59 F2, 08:00 on F1.
+    let rome = |hour: u32, minute: u32| {
+        Rome.with_ymd_and_hms(2026, 12, 2, hour, minute, 0)
+            .unwrap()
+            .with_timezone(&Utc)
+    };
+    let app = spawn_app_with_clock(Clock::manual(rome(12, 0))).await;
+    let engineer = app.token(Role::Engineer).await;
+    let viewer = app.token(Role::Viewer).await;
+    let arera = arera_calendar(&app, &engineer).await;
+    // The default site has no calendar: the virtual meter's site gives it.
+    let plant = rome_site(&app, &engineer, arera).await;
+    let transport = json!({"kind": "modbus_tcp", "host": "127.0.0.1", "port": 1});
+    let bus = app.create_bus(&engineer, "line", transport).await;
+    let meter =
+        |address: i64| json!({"name": format!("m{address}"), "profile": "th40c", "address": address, "site_id": plant});
+    let a = app.create_device(&engineer, bus, meter(1)).await;
+    let b = app.create_device(&engineer, bus, meter(2)).await;
+
+    //  local  band   A     B     A + B
+    //  06:45  F3    1.0   0.5    1.5
+    //  07:00  F2    2.0   1.0    3.0
+    //  07:15  F2    2.0    —     B lacks it: missing, incomplete
+    //  07:30  F2    1.5   0.25   1.75
+    //  07:45  F2     —     —     missing
+    //  08:00  F1    4.0   2.0    6.0
+    //  08:15  F1    3.0   1.0    4.0
+    // F1 10.0, F2 4.75, F3 1.5 kWh; 16.25 in all. Block maxima of
+    // 15 minutes: F1 6.0 kWh → 24 kW, F2 3.0 → 12 kW, F3 1.5 → 6 kW.
+    let a_data = [
+        quarter(rome(6, 45), 1.0),
+        quarter(rome(7, 0), 2.0),
+        quarter(rome(7, 15), 2.0),
+        quarter(rome(7, 30), 1.5),
+        quarter(rome(8, 0), 4.0),
+        quarter(rome(8, 15), 3.0),
+    ];
+    let b_data = [
+        quarter(rome(6, 45), 0.5),
+        quarter(rome(7, 0), 1.0),
+        quarter(rome(7, 30), 0.25),
+        quarter(rome(8, 0), 2.0),
+        quarter(rome(8, 15), 1.0),
+    ];
+    insert_meter_intervals(&app.pool, a, &a_data).await.unwrap();
+    insert_meter_intervals(&app.pool, b, &b_data).await.unwrap();
+    let body = json!({"name": "Both lines", "site_id": plant, "terms": [
+        {"device_id": a.0, "sign": 1}, {"device_id": b.0, "sign": 1}]});
+    let (status, created) = app
+        .request("POST", "/api/v1/virtual-meters", Some(&engineer), Some(body))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_i64().unwrap();
+
+    let query = format!("from={}&to={}", stamp(rome(6, 45)), stamp(rome(8, 30)));
+    let (status, statement) = app
+        .request(
+            "GET",
+            &format!("/api/v1/devices/{id}/statement?{query}"),
+            Some(&viewer),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{statement}");
+    assert_eq!(statement["device_id"], id);
+    assert_eq!(statement["calendar_id"], arera);
+    assert_eq!(statement["time_zone"], "Europe/Rome");
+    let bands = statement["bands"].as_array().unwrap();
+    let want = [("F1", 10.0, 24.0), ("F2", 4.75, 12.0), ("F3", 1.5, 6.0)];
+    for (row, (name, kwh, kw)) in bands.iter().zip(want) {
+        assert_eq!(row["tariff"], name);
+        close(energy_of(row, "1-1:1.8.0"), kwh, &format!("{name} energy"));
+        close(
+            row["max_demand"]["value"].as_f64().unwrap(),
+            kw,
+            &format!("{name} demand"),
+        );
+    }
+    close(energy_of(&statement["total"], "1-1:1.8.0"), 16.25, "total");
+    assert_eq!(
+        statement["quality"],
+        json!({"actual": 5, "estimated": 0, "missing": 2, "incomplete": 1, "clock_uncertain": 0, "flagged": []}),
+    );
+
+    let (status, csv) = app
+        .request(
+            "GET",
+            &format!("/api/v1/devices/{id}/statement.csv?{query}"),
+            Some(&viewer),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{csv}");
+    let csv = csv.as_str().unwrap();
+    assert!(csv.contains("16.25"), "{csv}");
+    assert!(csv.contains("4.75"), "{csv}");
+
+    // The statement page takes the virtual meter's id too, under its name.
+    let (status, page) = app
+        .request("GET", &format!("/devices/{id}/statement?{query}"), Some(&viewer), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let page = page.as_str().unwrap();
+    assert!(page.contains("Both lines"), "{page}");
+    assert!(page.contains("16.25"), "{page}");
+}

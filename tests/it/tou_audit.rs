@@ -231,3 +231,102 @@ async fn tariff_registers_off_by_more_than_the_tolerance_raise_one_tou_mismatch_
     let meter_f1 = format!("meter {:.3} kWh, server {:.3} kWh", split[0] - 40.0, split[0]);
     assert!(message.contains(&meter_f1), "{message}");
 }
+
+/// The last day of March, the hole of the retry test: at the end of the
+/// profile, so no estimate fills it (nothing measured after it).
+const LATE_DAY: u32 = 31;
+
+/// The quarters of [`LATE_DAY`] alone.
+fn late_day() -> Vec<(DateTime<Utc>, f64)> {
+    quarters(None)
+        .into_iter()
+        .filter(|(at, _)| at.with_timezone(&Rome).day() == LATE_DAY)
+        .collect()
+}
+
+#[tokio::test]
+async fn an_incomplete_audit_is_retried_when_the_missing_intervals_arrive_within_45_days() {
+    let (_, to) = period();
+    let clock = Clock::manual(to + Duration::days(1));
+    let app = spawn_app_with_clock(clock.clone()).await;
+    let engineer = app.token(Role::Engineer).await;
+    let viewer = app.token(Role::Viewer).await;
+    let (status, calendar) = app
+        .request(
+            "POST",
+            "/api/v1/tariff-calendars",
+            Some(&engineer),
+            Some(json!({"preset": "it-arera-f123"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{calendar}");
+    // The meters sit on a site of their own, not their bus's (which has no
+    // calendar): the audit follows the device's site.
+    let (status, site) = app
+        .request(
+            "POST",
+            "/api/v1/sites",
+            Some(&engineer),
+            Some(json!({"name": "Plant A", "timezone": "Europe/Rome"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{site}");
+    let (status, body) = app
+        .request(
+            "PATCH",
+            &format!("/api/v1/sites/{}", site["id"]),
+            Some(&engineer),
+            Some(json!({"default_calendar_id": calendar["id"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let bus = add_bus(&app, &engineer, "line", "modbus_tcp", 1).await;
+    let mut ids = Vec::new();
+    for (address, name) in [(1, "Read late"), (2, "Read too late")] {
+        let device = json!({"name": name, "profile": "th40c", "address": address, "site_id": site["id"]});
+        ids.push(add_device(&app, &engineer, &bus, device).await);
+    }
+    let split = per_band(&quarters(None));
+    for id in &ids {
+        store_intervals(&app, *id, &quarters(Some(LATE_DAY))).await;
+        // 40 kWh of F1 counted in F2: a mismatch once the data is whole.
+        store_periods(&app, *id, [split[0] - 40.0, split[1] + 40.0, split[2]]).await;
+    }
+
+    app.derive_now().await;
+    for id in &ids {
+        assert_eq!(outcome(&app, *id).await.as_deref(), Some("incomplete"));
+        assert!(events(&app, &viewer, *id).await.is_empty());
+    }
+
+    let audited_at = |id: i64| {
+        sqlx::query_scalar::<_, DateTime<Utc>>(
+            "SELECT a.audited_at FROM tou_audits a JOIN billing_periods p ON p.id = a.billing_period_id \
+             WHERE p.device_id = $1",
+        )
+        .bind(id)
+        .fetch_one(&app.pool)
+    };
+    let first_try = audited_at(ids[1]).await.unwrap();
+
+    // The first meter's last day arrives: the next pass compares.
+    store_intervals(&app, ids[0], &late_day()).await;
+    app.derive_now().await;
+    app.derive_now().await;
+    // Nothing new of the second meter's period: its audit was not redone.
+    assert_eq!(audited_at(ids[1]).await.unwrap(), first_try);
+    assert_eq!(outcome(&app, ids[0]).await.as_deref(), Some("mismatch"));
+    let raised = events(&app, &viewer, ids[0]).await;
+    assert_eq!(raised.len(), 1, "{raised:?}");
+    assert!(
+        raised[0]["message"].as_str().unwrap().contains("bands F1, F2"),
+        "{raised:?}"
+    );
+
+    // The second meter's arrives 45 days after the period: too late.
+    clock.advance(Duration::days(45));
+    store_intervals(&app, ids[1], &late_day()).await;
+    app.derive_now().await;
+    assert_eq!(outcome(&app, ids[1]).await.as_deref(), Some("incomplete"));
+    assert!(events(&app, &viewer, ids[1]).await.is_empty());
+}

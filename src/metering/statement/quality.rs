@@ -37,6 +37,11 @@ pub(crate) struct DataQuality {
     pub actual: u32,
     pub estimated: u32,
     pub missing: u32,
+    /// For a virtual meter: starts where some member lacked an energy
+    /// interval the others had. Where no channel of a start is complete the
+    /// start is also in `missing`; the caller sets it (always 0 for a
+    /// device).
+    pub incomplete: u32,
     /// Intervals flagged `clock_uncertain` (also listed in `flagged`).
     pub clock_uncertain: u32,
     pub flagged: Vec<FlaggedInterval>,

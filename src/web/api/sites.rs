@@ -1,8 +1,8 @@
 //! Sites: `POST /api/v1/sites` creates one (engineer); `GET /api/v1/sites`
 //! lists them with their billing schedule; `PATCH /api/v1/sites/{id}` lets
 //! an engineer rename a site, set the schedule at which the server closes
-//! billing periods for meters that keep no history, the site's time zone
-//! and its balance threshold. The zone is `time_zone` or, as issue 11
+//! billing periods for meters that keep no history, the site's time zone,
+//! its balance threshold and its TOU audit tolerance. The zone is `time_zone` or, as issue 11
 //! spells it, `timezone`, in both bodies.
 
 use axum::Json;
@@ -23,7 +23,7 @@ use crate::web::state::AppState;
 /// A site and its billing schedule (local time in its zone).
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"id": 1, "name": "Default", "time_zone": "Europe/Paris", "billing_day": 1, "billing_hour": 0,
-    "balance_threshold_percent": 5.0, "default_calendar_id": null}))]
+    "balance_threshold_percent": 5.0, "tou_tolerance_percent": 1.0, "default_calendar_id": null}))]
 pub(crate) struct Site {
     pub id: i64,
     pub name: String,
@@ -37,6 +37,11 @@ pub(crate) struct Site {
     /// before a balance raises `balance_mismatch`, in percent (default 5).
     #[schema(example = 5.0)]
     pub balance_threshold_percent: f64,
+    /// How far a meter's own tariff register may differ from the server's
+    /// split of a billing period before the TOU audit raises
+    /// `tou_mismatch`, in percent of the period's energy (default 1).
+    #[schema(example = 1.0)]
+    pub tou_tolerance_percent: f64,
     /// The tariff calendar its statements use unless one is named; null: none.
     pub default_calendar_id: Option<i64>,
 }
@@ -50,6 +55,7 @@ impl From<SiteRow> for Site {
             billing_day: row.billing_day,
             billing_hour: row.billing_hour,
             balance_threshold_percent: row.balance_threshold_percent,
+            tou_tolerance_percent: row.tou_tolerance_percent,
             default_calendar_id: None,
         }
     }
@@ -58,7 +64,7 @@ impl From<SiteRow> for Site {
 /// Every site.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"sites": [{"id": 1, "name": "Default", "time_zone": "UTC", "billing_day": null, "billing_hour": null,
-    "balance_threshold_percent": 5.0, "default_calendar_id": null}]}))]
+    "balance_threshold_percent": 5.0, "tou_tolerance_percent": 1.0, "default_calendar_id": null}]}))]
 pub(crate) struct SiteList {
     pub sites: Vec<Site>,
 }
@@ -106,6 +112,11 @@ pub(crate) struct SiteChange {
     pub time_zone: Option<String>,
     /// Percent above 0 and at most 100.
     pub balance_threshold_percent: Option<f64>,
+    /// The TOU audit's tolerance: percent of a billing period's energy by
+    /// which a tariff register may differ from the server's split; above 0
+    /// and at most 100 (default 1).
+    #[schema(example = 0.5)]
+    pub tou_tolerance_percent: Option<f64>,
     /// The tariff calendar statements use by default; null clears it, absent
     /// leaves it. An unknown calendar is refused.
     #[serde(default, deserialize_with = "present")]
@@ -194,7 +205,8 @@ pub(crate) async fn list_sites(State(state): State<AppState>, caller: Caller) ->
 }
 
 /// Rename a site, set or remove its billing schedule, set its time zone,
-/// its balance threshold or its default tariff calendar (engineer).
+/// its balance threshold, its TOU audit tolerance or its default tariff
+/// calendar (engineer).
 /// Meters that keep no history of their own get a server-closed billing
 /// period at each instant of the schedule, local in the site's zone.
 #[utoipa::path(patch, path = "/api/v1/sites/{id}", tag = "sites", request_body = SiteChange,
@@ -226,6 +238,7 @@ pub(crate) async fn update_site(
             time_zone: change.time_zone.as_deref(),
             name: change.name.as_deref(),
             balance_threshold_percent: change.balance_threshold_percent,
+            tou_tolerance_percent: change.tou_tolerance_percent,
             default_calendar_id: change.default_calendar_id.map(|id| id.map(CalendarId)),
         },
     )

@@ -165,15 +165,17 @@ async fn load(
 
 /// A device's billing statement for a period: energy per tariff band and
 /// quantity, maximum demand per band, the E43/E44 balance, and how much of
-/// the data was measured, estimated or missing.
+/// the data was measured, estimated or missing. The id may be a virtual
+/// meter's: the statement of its signed sum, an interval some of its
+/// devices lack counted missing (and incomplete), never summed in part.
 #[utoipa::path(get, path = "/api/v1/devices/{id}/statement", tag = "statements",
-    params(("id" = i64, Path, description = "Device id"), StatementParams),
+    params(("id" = i64, Path, description = "Device or virtual meter id"), StatementParams),
     responses(
         (status = 200, description = "The statement; values are exact sums of the stored intervals, in kWh, kvarh, kVAh", body = StatementBody),
         (status = 400, description = "Invalid from, to, calendar_id, demand, cycle_minutes or step_minutes; from not before to; a period over 366 days", body = ErrorBody),
         (status = 401, body = ErrorBody),
-        (status = 404, description = "No such device or calendar", body = ErrorBody),
-        (status = 422, description = "No calendar_id given and the device's site has no default calendar", body = ErrorBody),
+        (status = 404, description = "No such device, virtual meter or calendar", body = ErrorBody),
+        (status = 422, description = "No calendar_id given and the device's (or virtual meter's) site has no default calendar", body = ErrorBody),
     ))]
 pub(crate) async fn get_statement(
     State(state): State<AppState>,
@@ -188,14 +190,14 @@ pub(crate) async fn get_statement(
 /// (`section` `energy`), per band's maximum demand (`max_demand`, with its
 /// time), the totals (`tariff` `total`) and the balance (`balance`).
 #[utoipa::path(get, path = "/api/v1/devices/{id}/statement.csv", tag = "statements",
-    params(("id" = i64, Path, description = "Device id"), StatementParams),
+    params(("id" = i64, Path, description = "Device or virtual meter id"), StatementParams),
     responses(
         (status = 200, description = "CSV", content_type = "text/csv", body = String,
             example = json!("section,tariff,obis,value,unit,at\nenergy,F1,1-1:1.8.0,123.456,kWh,\nmax_demand,F1,1-1:1.6.0,42.5,kW,2026-03-10T08:15:00Z\nenergy,total,1-1:1.8.0,263.956,kWh,\n")),
         (status = 400, description = "As for the JSON statement", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody),
-        (status = 422, description = "No calendar_id given and the device's site has no default calendar", body = ErrorBody),
+        (status = 422, description = "No calendar_id given and the device's (or virtual meter's) site has no default calendar", body = ErrorBody),
     ))]
 pub(crate) async fn get_statement_csv(
     State(state): State<AppState>,

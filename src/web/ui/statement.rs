@@ -8,8 +8,10 @@ use chrono::{DateTime, Datelike, SecondsFormat, TimeZone, Utc};
 
 use super::fleet::when;
 use super::signed_in_page;
-use crate::domain::ids::DeviceId;
+use crate::domain::ids::{DeviceId, VirtualMeterId};
+use crate::service::ServiceError;
 use crate::service::devices::get_device;
+use crate::service::virtual_meters::get_virtual_meter;
 use crate::web::api::statement_body::{Energy, MaxDemand, StatementBody, body};
 use crate::web::api::statements::{StatementParams, parse_query};
 use crate::web::auth::Caller;
@@ -93,14 +95,24 @@ async fn build(
     id: DeviceId,
     mut params: StatementParams,
 ) -> Result<StatementPage, ApiError> {
-    let device = get_device(&state.pool, &caller, id).await?;
+    // A virtual meter's id answers as a device's does (docs/SITES.md, Ids).
+    let name = match get_device(&state.pool, &caller, id).await {
+        Ok(device) => device.name,
+        Err(ServiceError::NotFound(_)) => {
+            get_virtual_meter(&state.pool, &caller, VirtualMeterId(id.0))
+                .await
+                .map_err(|_| ApiError::not_found(format!("no device or virtual meter {id}")))?
+                .name
+        }
+        Err(error) => return Err(error.into()),
+    };
     let (from, to) = last_month(state.clock.now());
     let stamp = |at: DateTime<Utc>| at.to_rfc3339_opts(SecondsFormat::Secs, true);
     params.default_period(stamp(from), stamp(to));
     let mut page = StatementPage {
         user: caller.user.clone(),
         id: id.0,
-        name: device.name,
+        name,
         from: params.from().to_owned(),
         to: params.to().to_owned(),
         calendar_id: params.calendar().to_owned(),
