@@ -343,7 +343,7 @@ async fn cancel(pool: &PgPool, caller: &Caller, id: i64, kind: JobKind) -> Resul
         JobKind::Command => "command.cancel",
     };
     match cancel_job(pool, id, kind, &caller.user, action).await? {
-        Cancel::Cancelled(row) => Ok(row),
+        Cancel::Cancelled(row) => Ok(*row),
         Cancel::TooLate(state) => Err(too_late(kind, state)),
         Cancel::Missing => Err(ServiceError::not_found(format!("no {} {id}", noun(kind)))),
     }
@@ -522,5 +522,19 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(refused, ServiceError::Forbidden { .. }), "{refused}");
+        let refused = cancel_command(&pool, &operator, 1).await.unwrap_err();
+        assert!(matches!(refused, ServiceError::Forbidden { .. }), "{refused}");
+        let refused = cancel_any_job(&pool, &viewer, 1).await.unwrap_err();
+        assert!(matches!(refused, ServiceError::Forbidden { .. }), "{refused}");
+    }
+
+    #[test]
+    fn too_late_names_the_kind_and_the_state() {
+        assert_eq!(
+            too_late(JobKind::Command, JobState::Running).to_string(),
+            "state: the command is running; it can no longer be cancelled"
+        );
+        assert_eq!(right_to_start(JobKind::ReadNow), Right::Operate);
+        assert_eq!(right_to_start(JobKind::Scan), Right::Configure);
     }
 }

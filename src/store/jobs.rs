@@ -312,7 +312,7 @@ impl JobListener {
 #[derive(Debug)]
 pub(crate) enum Cancel {
     /// It was queued and is now `cancelled`; no worker will run it.
-    Cancelled(JobRow),
+    Cancelled(Box<JobRow>),
     /// It was no longer queued: claimed (`running`) or ended.
     TooLate(JobState),
     /// No job of that id and kind.
@@ -357,5 +357,5 @@ pub(crate) async fn cancel_job(
     let detail = serde_json::json!({"job": row.id, "kind": row.kind});
     insert_audit(&mut *tx, actor, action, &target, detail).await?;
     tx.commit().await?;
-    Ok(Cancel::Cancelled(row))
+    Ok(Cancel::Cancelled(Box::new(row)))
 }
