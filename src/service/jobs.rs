@@ -13,12 +13,12 @@ use crate::device::profile::{Profile, WriteCommand};
 use crate::device::registry::ProfileSet;
 use crate::domain::address::UnitAddress;
 use crate::domain::ids::{BusId, DeviceId};
-use crate::domain::job::JobKind;
+use crate::domain::job::{JobKind, JobState};
 use crate::domain::role::Right;
 use crate::store::buses::fetch_bus;
 use crate::store::command_jobs::{CommandJobRow, CommandParameters, fetch_command_job, fetch_latest_command_job};
 use crate::store::devices::{DeviceRow, fetch_devices_on_bus};
-use crate::store::jobs::{JobAudit, JobFilter, JobRow, NewJob, fetch_job, fetch_jobs, insert_job};
+use crate::store::jobs::{Cancel, JobAudit, JobFilter, JobRow, NewJob, cancel_job, fetch_job, fetch_jobs, insert_job};
 use crate::store::read_jobs::{ReadJobRow, fetch_latest_read_job, fetch_read_job};
 use crate::store::scans::{ScanParameters, ScanRow, fetch_latest_scan, fetch_scan};
 
@@ -308,6 +308,68 @@ pub(crate) async fn latest_scan(pool: &PgPool, caller: &Caller, bus: BusId) -> R
     Ok(fetch_latest_scan(pool, bus).await?)
 }
 
+/// The right that starts (and so cancels) a job of `kind`: a read is the
+/// operator's, a scan and a command the engineer's.
+fn right_to_start(kind: JobKind) -> Right {
+    match kind {
+        JobKind::ReadNow => Right::Operate,
+        JobKind::Scan | JobKind::Command => Right::Configure,
+    }
+}
+
+fn noun(kind: JobKind) -> &'static str {
+    match kind {
+        JobKind::ReadNow => "read",
+        JobKind::Scan => "scan",
+        JobKind::Command => "command",
+    }
+}
+
+fn too_late(kind: JobKind, state: JobState) -> ServiceError {
+    ServiceError::Conflict {
+        field: "state",
+        reason: format!(
+            "the {} is {}; it can no longer be cancelled",
+            noun(kind),
+            state.as_str()
+        ),
+    }
+}
+
+async fn cancel(pool: &PgPool, caller: &Caller, id: i64, kind: JobKind) -> Result<JobRow, ServiceError> {
+    let action = match kind {
+        JobKind::ReadNow => "read_device.cancel",
+        JobKind::Scan => "scan_bus.cancel",
+        JobKind::Command => "command.cancel",
+    };
+    match cancel_job(pool, id, kind, &caller.user, action).await? {
+        Cancel::Cancelled(row) => Ok(*row),
+        Cancel::TooLate(state) => Err(too_late(kind, state)),
+        Cancel::Missing => Err(ServiceError::not_found(format!("no {} {id}", noun(kind)))),
+    }
+}
+
+/// Cancels a command still `queued` (engineer, who may start one): it
+/// turns `cancelled` and is never sent. Once the bus's worker has claimed
+/// it (`running`), or it has ended, it can no longer be cancelled.
+pub(crate) async fn cancel_command(pool: &PgPool, caller: &Caller, id: i64) -> Result<CommandJobRow, ServiceError> {
+    caller.require(right_to_start(JobKind::Command))?;
+    let row = cancel(pool, caller, id, JobKind::Command).await?;
+    view(row, CommandJobRow::from_job)
+}
+
+/// Cancels a job of any kind still `queued`, with the role that starts a
+/// job of its kind: an on-demand read the operator's, a scan or a command
+/// the engineer's. A viewer is refused before anything is looked up.
+pub(crate) async fn cancel_any_job(pool: &PgPool, caller: &Caller, id: i64) -> Result<JobRow, ServiceError> {
+    caller.require(Right::Operate)?;
+    let job = fetch_job(pool, id)
+        .await?
+        .ok_or_else(|| ServiceError::not_found(format!("no job {id}")))?;
+    caller.require(right_to_start(job.kind))?;
+    cancel(pool, caller, id, job.kind).await
+}
+
 /// The jobs to list as a caller asks (query parameters); empty text is no
 /// filter.
 #[derive(Debug, Clone, Copy, Default)]
@@ -460,5 +522,19 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(refused, ServiceError::Forbidden { .. }), "{refused}");
+        let refused = cancel_command(&pool, &operator, 1).await.unwrap_err();
+        assert!(matches!(refused, ServiceError::Forbidden { .. }), "{refused}");
+        let refused = cancel_any_job(&pool, &viewer, 1).await.unwrap_err();
+        assert!(matches!(refused, ServiceError::Forbidden { .. }), "{refused}");
+    }
+
+    #[test]
+    fn too_late_names_the_kind_and_the_state() {
+        assert_eq!(
+            too_late(JobKind::Command, JobState::Running).to_string(),
+            "state: the command is running; it can no longer be cancelled"
+        );
+        assert_eq!(right_to_start(JobKind::ReadNow), Right::Operate);
+        assert_eq!(right_to_start(JobKind::Scan), Right::Configure);
     }
 }

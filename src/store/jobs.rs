@@ -307,3 +307,55 @@ impl JobListener {
         Ok(notification.payload().parse().ok().map(BusId))
     }
 }
+
+/// What came of asking to cancel a job.
+#[derive(Debug)]
+pub(crate) enum Cancel {
+    /// It was queued and is now `cancelled`; no worker will run it.
+    Cancelled(Box<JobRow>),
+    /// It was no longer queued: claimed (`running`) or ended.
+    TooLate(JobState),
+    /// No job of that id and kind.
+    Missing,
+}
+
+/// Cancels a queued job of `kind`, with its audit entry, in one
+/// transaction. One `UPDATE … WHERE state = 'queued'` decides: a worker's
+/// claim turns the job `running` in the same kind of statement, and the
+/// row lock makes the second of the two find it no longer queued, so a
+/// claim and a cancel never both win.
+pub(crate) async fn cancel_job(
+    pool: &PgPool,
+    id: i64,
+    kind: JobKind,
+    actor: &str,
+    action: &str,
+) -> Result<Cancel, StoreError> {
+    let mut tx = pool.begin().await?;
+    let cancelled: Option<JobRow> = sqlx::query_as(concat!(
+        "UPDATE jobs SET state = 'cancelled', finished_at = now() \
+         WHERE id = $1 AND kind = $2 AND state = 'queued' RETURNING ",
+        columns!()
+    ))
+    .bind(id)
+    .bind(kind)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = cancelled else {
+        let state: Option<JobState> = sqlx::query_scalar("SELECT state FROM jobs WHERE id = $1 AND kind = $2")
+            .bind(id)
+            .bind(kind)
+            .fetch_optional(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        return Ok(state.map_or(Cancel::Missing, Cancel::TooLate));
+    };
+    let target = match row.device_id {
+        Some(device) => format!("device/{device}"),
+        None => format!("bus/{}", row.bus_id),
+    };
+    let detail = serde_json::json!({"job": row.id, "kind": row.kind});
+    insert_audit(&mut *tx, actor, action, &target, detail).await?;
+    tx.commit().await?;
+    Ok(Cancel::Cancelled(Box::new(row)))
+}

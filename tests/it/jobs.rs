@@ -463,3 +463,246 @@ async fn a_request_repeated_with_its_idempotency_key_queues_one_job_with_one_aud
             .starts_with("Idempotency-Key:")
     );
 }
+
+/// The audit rows of `action` naming job `id`.
+async fn cancel_audits(pool: &PgPool, action: &str, id: &Value) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = $1 AND (detail->>'job')::bigint = $2")
+        .bind(action)
+        .bind(id.as_i64().unwrap())
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_command_cancelled_while_queued_is_never_sent() {
+    let db = TestDb::create().await;
+    let (pool, url) = (db.pool.clone(), db.url.clone());
+    let console = Console::new(&pool);
+    let engineer = console.token(Role::Engineer).await;
+    let operator = console.token(Role::Operator).await;
+    let device = spawn_silent_writer().await;
+    let (_, id) = console.add_device(&engineer, "line", device.port, "countis-e43").await;
+    let (status, command) = console
+        .request(
+            "POST",
+            &format!("/api/v1/devices/{id}/commands"),
+            &engineer,
+            Some(json!({"command": "set_tariff", "values": [2]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{command}");
+    assert_eq!(command["state"], "queued");
+
+    // No worker runs: the command waits, and is cancelled.
+    let cancel = format!("/api/v1/commands/{}/cancel", command["id"]);
+    let (status, cancelled) = console.request("POST", &cancel, &engineer, None).await;
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    assert_eq!(cancelled["id"], command["id"]);
+    assert_eq!(cancelled["state"], "cancelled");
+    assert_eq!(cancelled["command"], "set_tariff");
+    assert!(cancelled["finished_at"].is_string(), "{cancelled}");
+    assert!(cancelled["started_at"].is_null(), "{cancelled}");
+    let (_, shown) = console
+        .request("GET", &format!("/api/v1/commands/{}", command["id"]), &engineer, None)
+        .await;
+    assert_eq!(shown, cancelled, "the cancel answers the command as GET shows it");
+    assert_eq!(cancel_audits(&pool, "command.cancel", &command["id"]).await, 1);
+
+    // Twice: the second finds it cancelled already, and writes no audit.
+    let (status, refused) = console.request("POST", &cancel, &engineer, None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    assert_eq!(refused["error"]["code"], "conflict");
+    assert_eq!(
+        refused["error"]["message"],
+        "state: the command is cancelled; it can no longer be cancelled"
+    );
+    assert_eq!(cancel_audits(&pool, "command.cancel", &command["id"]).await, 1);
+
+    // A worker starts. A read queued now is claimed after the command
+    // would have been, and a command goes before any read: once the read
+    // is done, the command would have reached the device.
+    let (server, stop) = start_server(&pool, &url);
+    let (_, read) = console
+        .request("POST", &format!("/api/v1/devices/{id}/read"), &operator, None)
+        .await;
+    let read_done = eventually(Duration::from_secs(20), || async {
+        console.job(&operator, &read["id"]).await["state"] == "succeeded"
+    })
+    .await;
+    assert!(read_done, "{}", console.job(&operator, &read["id"]).await);
+    assert_eq!(
+        device.writes.load(Ordering::SeqCst),
+        0,
+        "the cancelled command was sent"
+    );
+    assert_eq!(console.job(&engineer, &command["id"]).await["state"], "cancelled");
+
+    // The read has ended: too late to cancel it.
+    let (status, refused) = console
+        .request("POST", &format!("/api/v1/jobs/{}/cancel", read["id"]), &operator, None)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    assert_eq!(
+        refused["error"]["message"],
+        "state: the read is succeeded; it can no longer be cancelled"
+    );
+    stop.fire();
+    server.wait().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_command_claimed_or_ended_can_no_longer_be_cancelled() {
+    let db = TestDb::create().await;
+    let pool = db.pool.clone();
+    let console = Console::new(&pool);
+    let engineer = console.token(Role::Engineer).await;
+    let (_, id) = console.add_device(&engineer, "line", 1, "countis-e43").await;
+    for state in ["running", "succeeded", "failed"] {
+        let (_, command) = console
+            .request(
+                "POST",
+                &format!("/api/v1/devices/{id}/commands"),
+                &engineer,
+                Some(json!({"command": "set_tariff", "values": [1]})),
+            )
+            .await;
+        // What a worker's claim (and then its report) leaves in the row.
+        sqlx::query("UPDATE jobs SET state = $2 WHERE id = $1")
+            .bind(command["id"].as_i64().unwrap())
+            .bind(state)
+            .execute(&pool)
+            .await
+            .unwrap();
+        let (status, refused) = console
+            .request(
+                "POST",
+                &format!("/api/v1/commands/{}/cancel", command["id"]),
+                &engineer,
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+        assert_eq!(
+            refused["error"]["message"],
+            format!("state: the command is {state}; it can no longer be cancelled")
+        );
+        let (status, _) = console
+            .request(
+                "POST",
+                &format!("/api/v1/jobs/{}/cancel", command["id"]),
+                &engineer,
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(console.job(&engineer, &command["id"]).await["state"], state);
+        assert_eq!(cancel_audits(&pool, "command.cancel", &command["id"]).await, 0);
+    }
+}
+
+#[tokio::test]
+async fn cancelling_takes_the_role_that_starts_the_job_and_an_existing_id() {
+    let db = TestDb::create().await;
+    let pool = db.pool.clone();
+    let console = Console::new(&pool);
+    let engineer = console.token(Role::Engineer).await;
+    let operator = console.token(Role::Operator).await;
+    let viewer = console.token(Role::Viewer).await;
+    let (bus, id) = console.add_device(&engineer, "line", 1, "countis-e43").await;
+    let (_, command) = console
+        .request(
+            "POST",
+            &format!("/api/v1/devices/{id}/commands"),
+            &engineer,
+            Some(json!({"command": "set_tariff", "values": [2]})),
+        )
+        .await;
+    let (_, read) = console
+        .request("POST", &format!("/api/v1/devices/{id}/read"), &operator, None)
+        .await;
+    let (status, scan) = console
+        .request(
+            "POST",
+            &format!("/api/v1/buses/{bus}/scan"),
+            &engineer,
+            Some(json!({"first_address": 1, "last_address": 3})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{scan}");
+
+    // A command is the engineer's to cancel, by either path.
+    for token in [&viewer, &operator] {
+        for path in [
+            format!("/api/v1/commands/{}/cancel", command["id"]),
+            format!("/api/v1/jobs/{}/cancel", command["id"]),
+        ] {
+            let (status, refused) = console.request("POST", &path, token, None).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {refused}");
+        }
+    }
+    // A scan too; a read is the operator's, not the viewer's.
+    let (status, _) = console
+        .request("POST", &format!("/api/v1/jobs/{}/cancel", scan["id"]), &operator, None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = console
+        .request("POST", &format!("/api/v1/jobs/{}/cancel", read["id"]), &viewer, None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    for job in [&command, &read, &scan] {
+        assert_eq!(console.job(&engineer, &job["id"]).await["state"], "queued", "{job}");
+    }
+    let audits: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action LIKE '%.cancel'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(audits, 0, "a refused cancel is not audited");
+
+    // Neither a read nor an unknown id is a command.
+    for missing in [read["id"].as_i64().unwrap(), 999_999] {
+        let (status, body) = console
+            .request("POST", &format!("/api/v1/commands/{missing}/cancel"), &engineer, None)
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        assert_eq!(body["error"]["code"], "not_found");
+    }
+    let (status, _) = console
+        .request("POST", "/api/v1/jobs/999999/cancel", &engineer, None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // With their roles: the operator cancels the read, the engineer the
+    // scan, each as a job.
+    let (status, cancelled) = console
+        .request("POST", &format!("/api/v1/jobs/{}/cancel", read["id"]), &operator, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    assert_eq!(
+        (cancelled["kind"].as_str(), cancelled["state"].as_str()),
+        (Some("read_now"), Some("cancelled"))
+    );
+    assert!(cancelled["finished_at"].is_string());
+    assert_eq!(cancel_audits(&pool, "read_device.cancel", &read["id"]).await, 1);
+    let (status, cancelled) = console
+        .request("POST", &format!("/api/v1/jobs/{}/cancel", scan["id"]), &engineer, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    assert_eq!(
+        (cancelled["kind"].as_str(), cancelled["state"].as_str()),
+        (Some("scan"), Some("cancelled"))
+    );
+    assert_eq!(cancel_audits(&pool, "scan_bus.cancel", &scan["id"]).await, 1);
+    // The engineer cancels the command as a job too; the command is audited as one.
+    let (status, cancelled) = console
+        .request(
+            "POST",
+            &format!("/api/v1/jobs/{}/cancel", command["id"]),
+            &engineer,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    assert_eq!(cancelled["state"], "cancelled");
+    assert_eq!(cancel_audits(&pool, "command.cancel", &command["id"]).await, 1);
+}

@@ -128,3 +128,32 @@ pub(crate) async fn get_command(
     let row = jobs::get_command(&state.pool, &caller, id).await?;
     Ok(Json(row.into()))
 }
+
+/// Cancel a command still `queued` (engineer): it turns `cancelled`, with
+/// `finished_at` set, and is never sent. The bus's worker marks a command
+/// `running` in the same statement that claims it, so once claimed it can
+/// no longer be cancelled (409), nor once ended. A command waiting for
+/// field programming (a state still to come) will be cancellable too.
+#[utoipa::path(post, path = "/api/v1/commands/{id}/cancel", tag = "commands",
+    params(("id" = i64, Path, description = "Command id")),
+    responses(
+        (status = 200, description = "Command cancelled", body = Command,
+            example = json!({"id": 7, "device_id": 3, "command": "set_tariff", "values": [2], "broadcast": false,
+                "state": "cancelled", "outcome": null, "error": null, "requested_by": "commissioning",
+                "created_at": "2026-11-22T08:00:00Z", "started_at": null,
+                "finished_at": "2026-11-22T08:00:04Z"})),
+        (status = 401, body = ErrorBody), (status = 403, description = "Role is not engineer", body = ErrorBody),
+        (status = 404, description = "No command of that id", body = ErrorBody),
+        (status = 409, description = "No longer queued; the message names its state", body = ErrorBody,
+            example = json!({"error": {"code": "conflict",
+                "message": "state: the command is running; it can no longer be cancelled"}})),
+    ))]
+#[tracing::instrument(skip(state), fields(user = %caller.user))]
+pub(crate) async fn cancel_command(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<Command>, ApiError> {
+    let row = jobs::cancel_command(&state.pool, &caller, id).await?;
+    Ok(Json(row.into()))
+}

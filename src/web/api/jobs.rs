@@ -167,3 +167,32 @@ pub(crate) async fn get_job(
     let row = jobs::get_job(&state.pool, &caller, id).await?;
     Ok(Json(row.into()))
 }
+
+/// Cancel a job still `queued`, with the role that starts one of its kind:
+/// an on-demand read the operator's, a scan or a command the engineer's.
+/// It turns `cancelled`, with `finished_at` set, and is never run. Once
+/// the bus's worker has claimed it (`running`) or it has ended: 409.
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/cancel", tag = "jobs",
+    params(("id" = i64, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "Job cancelled", body = Job,
+            example = json!({"id": 12, "kind": "scan", "bus_id": 1, "device_id": null, "state": "cancelled",
+                "parameters": {"first_address": 1, "last_address": 247}, "progress": {}, "result": null,
+                "error": null, "requested_by": "commissioning", "created_at": "2026-11-22T08:00:00Z",
+                "started_at": null, "finished_at": "2026-11-22T08:00:02Z"})),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "Role may not start a job of this kind", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "No longer queued; the message names its state", body = ErrorBody,
+            example = json!({"error": {"code": "conflict",
+                "message": "state: the scan is succeeded; it can no longer be cancelled"}})),
+    ))]
+#[tracing::instrument(skip(state), fields(user = %caller.user))]
+pub(crate) async fn cancel_job(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<Job>, ApiError> {
+    let row = jobs::cancel_any_job(&state.pool, &caller, id).await?;
+    Ok(Json(row.into()))
+}

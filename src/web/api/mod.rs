@@ -64,8 +64,10 @@ use super::state::AppState;
         reads::get_read,
         commands::create_command,
         commands::get_command,
+        commands::cancel_command,
         jobs::list_jobs,
         jobs::get_job,
+        jobs::cancel_job,
         events::list_events,
         events::ack_event,
         billing::list_billing_periods,
@@ -160,8 +162,10 @@ pub fn router() -> Router<AppState> {
         .route("/reads/{id}", get(reads::get_read))
         .route("/devices/{id}/commands", axum::routing::post(commands::create_command))
         .route("/commands/{id}", get(commands::get_command))
+        .route("/commands/{id}/cancel", axum::routing::post(commands::cancel_command))
         .route("/jobs", get(jobs::list_jobs))
         .route("/jobs/{id}", get(jobs::get_job))
+        .route("/jobs/{id}/cancel", axum::routing::post(jobs::cancel_job))
         .route("/devices/{id}/billing-periods", get(billing::list_billing_periods))
         .route("/events", get(events::list_events))
         .route("/sites", get(sites::list_sites).post(sites::create_site))
