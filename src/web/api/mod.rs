@@ -1,5 +1,6 @@
 //! JSON API under `/api/v1`, described by utoipa.
 
+pub(crate) mod audit;
 pub(crate) mod balance;
 pub(crate) mod billing;
 pub(crate) mod buses;
@@ -65,6 +66,7 @@ use super::state::AppState;
         commands::create_command,
         commands::get_command,
         jobs::list_jobs,
+        audit::list_audit,
         jobs::get_job,
         events::list_events,
         events::ack_event,
@@ -91,6 +93,7 @@ use super::state::AppState;
         (name = "devices", description = "Meters on the buses, their schedules and status"),
         (name = "readings", description = "Values read from devices, named by OBIS code"),
         (name = "commands", description = "Writes to devices (set tariff, clock, address; reset counters), ahead of every read on their bus"),
+        (name = "audit", description = "The audit log of every change: who, what, when; readable by the security auditor only"),
         (name = "jobs", description = "Every job (on-demand reads, scans, commands): queued in the database until the worker of its bus takes it"),
         (name = "billing", description = "Billing periods: the registers as they stood at each billing reset"),
         (name = "statements", description = "Billing statements: a device's energy and maximum demand per tariff band over a period, computed from its stored intervals"),
@@ -161,6 +164,7 @@ pub fn router() -> Router<AppState> {
         .route("/devices/{id}/commands", axum::routing::post(commands::create_command))
         .route("/commands/{id}", get(commands::get_command))
         .route("/jobs", get(jobs::list_jobs))
+        .route("/audit", get(audit::list_audit))
         .route("/jobs/{id}", get(jobs::get_job))
         .route("/devices/{id}/billing-periods", get(billing::list_billing_periods))
         .route("/events", get(events::list_events))
