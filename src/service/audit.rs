@@ -85,3 +85,19 @@ pub(crate) async fn list_audit(
     };
     Ok(AuditPage { entries, next_cursor })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_time_is_rfc_3339_or_named() {
+        let at = instant("from", Some("2026-12-05T14:00:00+01:00")).unwrap().unwrap();
+        assert_eq!(at, "2026-12-05T13:00:00Z".parse::<DateTime<Utc>>().unwrap());
+        assert_eq!(instant("to", Some("")).unwrap(), None);
+        assert_eq!(
+            instant("to", Some("2026-12-05")).unwrap_err().to_string(),
+            "to: \"2026-12-05\" is not an RFC 3339 time"
+        );
+    }
+}
