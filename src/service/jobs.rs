@@ -408,11 +408,11 @@ fn parse<T: serde::de::DeserializeOwned>(
 }
 
 /// A cursor names the last job of a page; it is opaque to clients.
-fn encode_cursor(last: i64) -> String {
+pub(crate) fn encode_cursor(last: i64) -> String {
     hex::encode(format!("before:{last}"))
 }
 
-fn decode_cursor(cursor: &str) -> Result<i64, ServiceError> {
+pub(crate) fn decode_cursor(cursor: &str) -> Result<i64, ServiceError> {
     hex::decode(cursor)
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())

@@ -5,6 +5,7 @@
 //! caller's role first and writes its audit row on the transaction of its
 //! change.
 
+pub(crate) mod audit;
 pub(crate) mod balance;
 pub(crate) mod billing;
 pub mod buses;

@@ -6,6 +6,7 @@
 mod support;
 
 mod api;
+mod audit;
 mod balance;
 mod billing_meter;
 mod billing_server;

@@ -1,5 +1,6 @@
 //! JSON API under `/api/v1`, described by utoipa.
 
+pub(crate) mod audit;
 pub(crate) mod balance;
 pub(crate) mod billing;
 pub(crate) mod buses;
@@ -66,6 +67,7 @@ use super::state::AppState;
         commands::get_command,
         commands::cancel_command,
         jobs::list_jobs,
+        audit::list_audit,
         jobs::get_job,
         jobs::cancel_job,
         events::list_events,
@@ -93,6 +95,7 @@ use super::state::AppState;
         (name = "devices", description = "Meters on the buses, their schedules and status"),
         (name = "readings", description = "Values read from devices, named by OBIS code"),
         (name = "commands", description = "Writes to devices (set tariff, clock, address; reset counters), ahead of every read on their bus"),
+        (name = "audit", description = "The audit log of every change: who, what, when; readable by the security auditor only"),
         (name = "jobs", description = "Every job (on-demand reads, scans, commands): queued in the database until the worker of its bus takes it"),
         (name = "billing", description = "Billing periods: the registers as they stood at each billing reset"),
         (name = "statements", description = "Billing statements: a device's energy and maximum demand per tariff band over a period, computed from its stored intervals"),
@@ -164,6 +167,7 @@ pub fn router() -> Router<AppState> {
         .route("/commands/{id}", get(commands::get_command))
         .route("/commands/{id}/cancel", axum::routing::post(commands::cancel_command))
         .route("/jobs", get(jobs::list_jobs))
+        .route("/audit", get(audit::list_audit))
         .route("/jobs/{id}", get(jobs::get_job))
         .route("/jobs/{id}/cancel", axum::routing::post(jobs::cancel_job))
         .route("/devices/{id}/billing-periods", get(billing::list_billing_periods))
