@@ -182,3 +182,47 @@ async fn audit_rows_are_neither_changed_nor_removed() {
     assert!(count >= 1);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_audit_page_lists_changes_newest_first_for_the_auditor_only() {
+    let app = spawn_app().await;
+    let engineer = app.token(Role::Engineer).await;
+    let secaud = app.token(Role::Secaud).await;
+    for name in ["North yard", "South yard"] {
+        let (status, site) = app
+            .request(
+                "POST",
+                "/api/v1/sites",
+                Some(&engineer),
+                Some(json!({"name": name, "time_zone": "UTC"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{site}");
+    }
+    let page = |token: String, path: &'static str| {
+        let app = &app;
+        async move {
+            let (status, body) = app.request("GET", path, Some(&token), None).await;
+            (status, body.as_str().unwrap_or_default().to_owned())
+        }
+    };
+    let (status, html) = page(secaud.clone(), "/audit?action=create_site").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let north = html.find("North yard").expect("the first site's entry");
+    let south = html.find("South yard").expect("the second site's entry");
+    assert!(south < north, "newest first");
+    assert_eq!(html.matches("<code>create_site</code>").count(), 2, "{html}");
+    assert!(!html.contains("Older entries"));
+
+    // Every other role gets the refusal page and none of the entries.
+    for role in [Role::Viewer, Role::Operator, Role::Engineer, Role::Secadm] {
+        let token = app.token(role).await;
+        let (status, html) = page(token, "/audit").await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{role}");
+        assert!(!html.contains("North yard"), "{role}: {html}");
+    }
+    // A malformed filter is named.
+    let (status, html) = page(secaud, "/audit?from=yesterday").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{html}");
+    assert!(html.contains("from"), "{html}");
+}

@@ -1,6 +1,7 @@
 //! HTML pages for operators: fleet overview, device detail, billing and statement, buses, events,
 //! sites and their balance, tariff calendars, login.
 
+pub(crate) mod audit;
 pub(crate) mod billing;
 pub(crate) mod bus;
 pub(crate) mod command;
@@ -80,6 +81,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/devices/{id}/statement", get(statement::get_statement_page))
         .route("/devices/{id}/read", axum::routing::post(device::post_read_now))
         .route("/devices/{id}/commands", axum::routing::post(command::post_command))
+        .route("/audit", get(audit::get_audit_page))
         .route("/events", get(events::get_events_page))
         .route("/sites", get(sites::get_sites_page))
         .route("/sites/{id}/balance", get(sites::get_site_balance_page))
