@@ -1,5 +1,5 @@
 //! Where a device sits in its site's tree: its site and the meter upstream
-//! of it. The rules (issue 11, Sites): the parent is on the same site, is
+//! of it. The rules (docs/SITES.md): the parent is on the same site, is
 //! not the device itself, and is not downstream of it (no cycles). Each
 //! refusal names the field at fault. Checked inside the change's
 //! transaction, with the site's tree locked, so two changes cannot close a

@@ -1,5 +1,5 @@
 //! Virtual meters: a named sum or difference of devices of one site
-//! (issue 11, item 8), e.g. "main − feeders" or "line 1 + line 2". Terms
+//! (docs/SITES.md), e.g. "main − feeders" or "line 1 + line 2". Terms
 //! are devices only, not other virtual meters, so a sum never refers to
 //! itself. Creating one takes the engineer's right; reading, the viewer's.
 

@@ -2,8 +2,8 @@
 //! lists them with their billing schedule; `PATCH /api/v1/sites/{id}` lets
 //! an engineer rename a site, set the schedule at which the server closes
 //! billing periods for meters that keep no history, the site's time zone,
-//! its balance threshold and its TOU audit tolerance. The zone is `time_zone` or, as issue 11
-//! spells it, `timezone`, in both bodies.
+//! its balance threshold and its TOU audit tolerance. The zone is `time_zone` or, as create
+//! requests usually spell it, `timezone`, in both bodies.
 
 use axum::Json;
 use axum::extract::{Path, State};
