@@ -1,14 +1,9 @@
 //! What a profile's write commands mean beyond their registers: commands
-//! whose values the head-end can compute (a clock set from the time it is
-//! sent) and the address change, after which the device answers elsewhere.
+//! whose values the head-end computes (a clock set from the time it is
+//! sent).
 
 use chrono::{Datelike, NaiveDateTime, Timelike};
 use serde::Deserialize;
-
-/// The profile command name of an address change: the device answers on the
-/// value written from then on (TH40C manual, App. E: the answer to the
-/// change already comes from the new address).
-pub(crate) const SET_ADDRESS: &str = "set_address";
 
 /// How a clock command lays the meter's local date and time into registers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -1,6 +1,7 @@
 //! Devices: profiles (register maps as data), decoding to readings named by OBIS.
 
 pub(crate) mod command;
+pub(crate) mod command_plan;
 pub mod decode;
 pub mod driver;
 pub mod identify;

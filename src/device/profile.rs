@@ -14,6 +14,7 @@ use super::identify::Identification;
 use super::iec::IecSettings;
 pub use super::register_group::RegisterGroup;
 use super::value_type::{ValueType, WordOrder};
+use crate::domain::command::CommandKind;
 use crate::domain::obis::ObisCode;
 use crate::domain::unit::Unit;
 
@@ -125,6 +126,49 @@ pub struct WriteCommand {
     /// so the head-end can send the time itself when no values are given.
     #[serde(default)]
     pub clock: Option<ClockLayout>,
+    /// The command kind this write carries out; a write with none is
+    /// reachable only as `write_registers`. Several writes of one kind are
+    /// sent in the order of their names (see `device::command_plan`).
+    #[serde(default)]
+    pub kind: Option<CommandKind>,
+    /// How the kind's parameters become the written values.
+    #[serde(default)]
+    pub encode: Encode,
+    /// The kind's parameter this write carries (`encode = "parameter"` or
+    /// `"bitmask"`).
+    #[serde(default)]
+    pub parameter: Option<String>,
+    /// The values written, when they are fixed (`encode = "fixed"`).
+    #[serde(default)]
+    pub values: Option<Vec<u16>>,
+    /// The lowest and highest value the parameter may take, from the manual.
+    #[serde(default)]
+    pub range: Option<[i64; 2]>,
+    /// The only values the parameter may take, from the manual.
+    #[serde(default)]
+    pub one_of: Option<Vec<i64>>,
+    /// For `encode = "channel_config"`: registers between one input's
+    /// settings and the next's; `address` is input 1's.
+    #[serde(default)]
+    pub channel_stride: Option<u16>,
+}
+
+/// How a profile write turns a command's parameters into register values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Encode {
+    /// The parameter's value itself (`set_tariff` 2 writes 2); a command
+    /// with no parameter writes its `values`, or the clock.
+    #[default]
+    Parameter,
+    /// The profile's `values`, whatever is asked (a reset's code).
+    Fixed,
+    /// Bit n-1 set for each n of the parameter's list (`channels` [1, 5]
+    /// writes 0x0011).
+    Bitmask,
+    /// A pulse input's settings: unit code, pulse weight code, CT ratio, VT
+    /// ratio x10, OFF time in ms, at `address + channel_stride x (channel - 1)`.
+    ChannelConfig,
 }
 
 /// Poll intervals used when a device sets none.
@@ -208,6 +252,10 @@ pub struct Profile {
     /// device sets no `max_current_a` of its own.
     #[serde(default)]
     pub max_current_a: Option<f64>,
+    /// Command kinds the device takes only on its front panel, each with
+    /// the manual's word for it: refused with that reason, not sent.
+    #[serde(default)]
+    pub front_panel_only: BTreeMap<CommandKind, String>,
 }
 
 fn max_unit() -> u8 {

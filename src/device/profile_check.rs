@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use super::identify::{IdentificationKind, TextEncoding};
-use super::profile::{MODBUS_MAX_REGISTERS, Profile, ProfileError, Register};
+use super::profile::{Encode, MODBUS_MAX_REGISTERS, Profile, ProfileError, Register, WriteCommand};
 use super::register_group::RegisterGroup;
 use super::value_type::ValueType;
 
@@ -53,6 +53,7 @@ impl Profile {
                     format!("this layout fills {} registers, not {}", clock.count(), command.count),
                 ));
             }
+            check_kind(command).map_err(|(key, reason)| fail(format!("{field}.{key}"), reason))?;
         }
         if self.registers.is_empty() && self.iec62056.is_none() {
             return Err(fail(
@@ -207,5 +208,39 @@ impl Profile {
             }
         }
         Ok(())
+    }
+}
+
+/// Checks that a write's kind, parameter and encoding fit together: the
+/// parameter is one the kind takes, fixed values fill the registers, a
+/// bitmask is one register, a pulse input's settings five.
+fn check_kind(command: &WriteCommand) -> Result<(), (&'static str, String)> {
+    let Some(kind) = command.kind else {
+        return Ok(());
+    };
+    if let Some(parameter) = &command.parameter
+        && !kind.parameters().iter().any(|known| known.as_str() == parameter)
+    {
+        return Err(("parameter", format!("{kind} takes no parameter {parameter:?}")));
+    }
+    let count = usize::from(command.count);
+    match command.encode {
+        Encode::Fixed if command.values.as_ref().map(Vec::len) != Some(count) => {
+            Err(("values", format!("a fixed write needs {count} value(s)")))
+        }
+        Encode::Bitmask if command.parameter.is_none() || count != 1 => {
+            Err(("encode", "a bitmask fills one register from a list parameter".into()))
+        }
+        Encode::ChannelConfig if count != 5 || command.channel_stride.is_none() => Err((
+            "encode",
+            "a pulse input's settings are 5 registers, with channel_stride".into(),
+        )),
+        Encode::Parameter if command.parameter.is_none() && command.clock.is_none() && command.values.is_none() => {
+            Err((
+                "parameter",
+                format!("{kind} needs a parameter, values or a clock layout"),
+            ))
+        }
+        _ => Ok(()),
     }
 }

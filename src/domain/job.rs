@@ -18,13 +18,16 @@ pub(crate) enum JobKind {
 }
 
 /// Where a job is. `queued` until the bus's worker claims it, `running`
-/// from then on, and one of the three ends.
+/// from then on, and one of the three ends; a command that needs a
+/// technician to open the meter's programming window on site waits in
+/// `awaiting_field_programming` between tries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, sqlx::Type)]
 #[serde(rename_all = "snake_case")]
 #[sqlx(type_name = "text", rename_all = "snake_case")]
 pub(crate) enum JobState {
     Queued,
     Running,
+    AwaitingFieldProgramming,
     Succeeded,
     Failed,
     Cancelled,
@@ -35,6 +38,7 @@ impl JobState {
         match self {
             JobState::Queued => "queued",
             JobState::Running => "running",
+            JobState::AwaitingFieldProgramming => "awaiting_field_programming",
             JobState::Succeeded => "succeeded",
             JobState::Failed => "failed",
             JobState::Cancelled => "cancelled",
@@ -43,7 +47,10 @@ impl JobState {
 
     /// Whether the job is still to be done or under way.
     pub(crate) fn is_pending(self) -> bool {
-        matches!(self, JobState::Queued | JobState::Running)
+        matches!(
+            self,
+            JobState::Queued | JobState::Running | JobState::AwaitingFieldProgramming
+        )
     }
 }
 
@@ -61,6 +68,21 @@ pub enum JobErrorCode {
     Device,
     /// What the device did could not be stored.
     Store,
+    /// The TH40C's clock was already set today (TH40C manual, App. E: once
+    /// a day); nothing was written.
+    ClockSetToday,
+    /// The meter's clock is further off than the meter lets a bus command
+    /// correct (TH40C manual, App. E: at most 5 minutes); nothing was written.
+    ClockTooFar,
+    /// The meter refused the write as protected (TH40C: exception 01).
+    WriteProtected,
+    /// What was read back after the write is not what was written.
+    VerificationFailed,
+    /// The meter refused the password; nothing more is tried until an
+    /// operator sets it again.
+    PasswordRefused,
+    /// The meter's programming window did not open in time.
+    FieldProgrammingExpired,
 }
 
 impl JobErrorCode {
@@ -71,6 +93,12 @@ impl JobErrorCode {
             JobErrorCode::Unsupported => "unsupported",
             JobErrorCode::Device => "device",
             JobErrorCode::Store => "store",
+            JobErrorCode::ClockSetToday => "clock_set_today",
+            JobErrorCode::ClockTooFar => "clock_too_far",
+            JobErrorCode::WriteProtected => "write_protected",
+            JobErrorCode::VerificationFailed => "verification_failed",
+            JobErrorCode::PasswordRefused => "password_refused",
+            JobErrorCode::FieldProgrammingExpired => "field_programming_expired",
         }
     }
 }
@@ -85,6 +113,7 @@ mod tests {
         let states = [
             JobState::Queued,
             JobState::Running,
+            JobState::AwaitingFieldProgramming,
             JobState::Succeeded,
             JobState::Failed,
             JobState::Cancelled,
@@ -100,7 +129,14 @@ mod tests {
         );
         assert_eq!(
             states.map(JobState::as_str),
-            ["queued", "running", "succeeded", "failed", "cancelled"]
+            [
+                "queued",
+                "running",
+                "awaiting_field_programming",
+                "succeeded",
+                "failed",
+                "cancelled"
+            ]
         );
     }
 }

@@ -6,6 +6,7 @@
 pub mod address;
 pub mod clock;
 mod column;
+pub mod command;
 pub mod event;
 pub mod ids;
 pub(crate) mod job;

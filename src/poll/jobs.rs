@@ -20,10 +20,10 @@ use sqlx::PgPool;
 use tokio::sync::{Notify, mpsc};
 
 use super::command::{BusCommand, Write};
+use crate::domain::command::Command;
 use crate::domain::ids::BusId;
 use crate::domain::job::{JobErrorCode, JobKind};
 use crate::shutdown::Shutdown;
-use crate::store::command_jobs::CommandParameters;
 use crate::store::jobs::{CLAIM_BATCH, JobListener, JobRow, claim_jobs, update_interrupted_jobs, update_job_finished};
 use crate::store::scans::ScanParameters;
 
@@ -146,17 +146,19 @@ async fn bus_command(pool: &PgPool, job: JobRow) -> Option<BusCommand> {
                 first: scan.first_address,
                 last: scan.last_address,
             }),
-        (JobKind::Command, Some(device)) => serde_json::from_value::<CommandParameters>(job.parameters.0.clone())
-            .ok()
-            .map(|command| {
-                BusCommand::Write(Write {
-                    job: job.id,
-                    device,
-                    command: command.command,
-                    values: command.values,
-                    broadcast: command.broadcast,
+        // A command queued before commands were typed has no `kind`, and
+        // fails here rather than be guessed at.
+        (JobKind::Command, Some(device)) => {
+            serde_json::from_value::<Command>(job.parameters.0.clone())
+                .ok()
+                .map(|command| {
+                    BusCommand::Write(Box::new(Write {
+                        job: job.id,
+                        device,
+                        command,
+                    }))
                 })
-            }),
+        }
         _ => None,
     };
     if command.is_none() {

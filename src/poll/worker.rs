@@ -44,7 +44,7 @@ impl Asked {
         match command {
             BusCommand::Scan { job, first, last } => self.scans.push_back(ScanProgress::new(job, first, last)),
             BusCommand::ReadNow { job, device } => self.reads.push_back((job, device)),
-            BusCommand::Write(write) => self.writes.push_back(write),
+            BusCommand::Write(write) => self.writes.push_back(*write),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Commands to devices: one write of a profile command, ahead of every read
+//! Commands to devices: the writes of a typed command, ahead of every read
 //! on the bus (operator command > on-demand read > real-time > energy), and
 //! what came of it.
 
@@ -6,7 +6,10 @@ use super::command::Write;
 use super::context::WorkerServices;
 use super::outbox::Record;
 use super::runtime::{DeviceRuntime, record_exchange};
+use crate::device::command_plan::{PlannedWrite, plan_modbus};
 use crate::device::driver::{CommandDone, Driver, DriverError};
+use crate::domain::address::UnitAddress;
+use crate::domain::command::CommandKind;
 use crate::domain::ids::BusId;
 use crate::domain::job::JobErrorCode;
 
@@ -61,6 +64,20 @@ fn failure(error: &DriverError) -> (JobErrorCode, String) {
     (code, error.describe())
 }
 
+/// One write as the job records it.
+fn written(write: &PlannedWrite, words: &[u16]) -> serde_json::Value {
+    serde_json::json!({
+        "write": write.name,
+        "function": write.function,
+        "register": write.address,
+        "values": words,
+        "broadcast": write.broadcast,
+    })
+}
+
+/// Plans the command on the device's profile as of now (a clock's values
+/// are the time it is sent) and sends its writes in order; the first that
+/// fails ends the command.
 async fn send(
     driver: &mut Driver,
     bus: BusId,
@@ -68,22 +85,47 @@ async fn send(
     services: &WorkerServices,
     write: Write,
 ) -> Result<CommandDone, (JobErrorCode, String)> {
-    let values = driver
-        .command_values(
-            runtime.config.target(),
-            &write.command,
-            write.values,
-            services.clock.now(),
-        )
-        .map_err(|error| failure(&error))?;
-    let progress = serde_json::json!({ "values": values });
+    let target = runtime.config.target();
+    let plan =
+        plan_modbus(target.profile, &write.command).map_err(|error| (JobErrorCode::Unsupported, error.to_string()))?;
+    let now = services.clock.now();
+    let mut sends = Vec::with_capacity(plan.len());
+    for planned in &plan {
+        let words = planned.words(now, target.zone).ok_or_else(|| {
+            let reason = format!(
+                "{}: the time {now} does not fit the meter's clock registers",
+                planned.name
+            );
+            (JobErrorCode::Unsupported, reason)
+        })?;
+        sends.push((planned, words));
+    }
+    let progress = serde_json::json!({
+        "written": sends.iter().map(|(planned, words)| written(planned, words)).collect::<Vec<_>>(),
+    });
     services.outbox.send(Record::JobStarted {
         job: write.job,
         progress: Some(progress),
     });
-    let (result, exchange) = driver
-        .execute(runtime.config.target(), &write.command, &values, write.broadcast)
-        .await;
-    record_exchange(services, bus, &runtime.config, exchange);
-    result.map_err(|error| failure(&error))
+    let new_address = (write.command.kind == CommandKind::SetAddress)
+        .then(|| {
+            write
+                .command
+                .parameters
+                .address
+                .and_then(|address| UnitAddress::new(address).ok())
+        })
+        .flatten();
+    let mut done = CommandDone {
+        note: None,
+        new_address: None,
+    };
+    for (planned, words) in sends {
+        let (result, exchange) = driver
+            .write(runtime.config.target(), planned, &words, new_address)
+            .await;
+        record_exchange(services, bus, &runtime.config, exchange);
+        done = result.map_err(|error| failure(&error))?;
+    }
+    Ok(done)
 }

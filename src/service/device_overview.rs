@@ -6,9 +6,10 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::PgPool;
 
+use super::commands::latest_command;
 use super::data_quality::{DataQuality, device_data_quality};
 use super::devices::existing_device;
-use super::jobs::{latest_command, latest_read};
+use super::jobs::latest_read;
 use super::{Caller, ServiceError};
 use crate::device::registry::ProfileSet;
 use crate::domain::ids::DeviceId;

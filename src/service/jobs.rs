@@ -1,23 +1,20 @@
-//! Jobs: starting an on-demand read, a bus scan, a command to a device,
-//! and looking them up. Each start checks the caller's role first, then the
-//! request, then queues the job with its audit entry in one transaction;
-//! the worker of the bus claims it (see `poll::jobs`).
+//! Jobs: starting an on-demand read or a bus scan, looking jobs up, and
+//! cancelling them (commands are started in `commands`). Each start checks
+//! the caller's role first, then the request, then queues the job with its
+//! audit entry in one transaction; the worker of the bus claims it (see
+//! `poll::jobs`).
 
 use serde_json::json;
 use sqlx::PgPool;
 
 use super::devices::existing_device;
 use super::{Caller, ServiceError};
-use crate::device::command::SET_ADDRESS;
-use crate::device::profile::{Profile, WriteCommand};
-use crate::device::registry::ProfileSet;
 use crate::domain::address::UnitAddress;
 use crate::domain::ids::{BusId, DeviceId};
 use crate::domain::job::{JobKind, JobState};
 use crate::domain::role::Right;
 use crate::store::buses::fetch_bus;
-use crate::store::command_jobs::{CommandJobRow, CommandParameters, fetch_command_job, fetch_latest_command_job};
-use crate::store::devices::{DeviceRow, fetch_devices_on_bus};
+use crate::store::command_jobs::CommandJobRow;
 use crate::store::jobs::{Cancel, JobAudit, JobFilter, JobRow, NewJob, cancel_job, fetch_job, fetch_jobs, insert_job};
 use crate::store::read_jobs::{ReadJobRow, fetch_latest_read_job, fetch_read_job};
 use crate::store::scans::{ScanParameters, ScanRow, fetch_latest_scan, fetch_scan};
@@ -33,15 +30,6 @@ pub(crate) struct ScanRequest {
     pub first_address: Option<i64>,
     /// Last unit address (default 247).
     pub last_address: Option<i64>,
-}
-
-/// A command as asked: one of the device profile's commands.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct CommandRequest<'a> {
-    pub command: &'a str,
-    /// One value per register; none for a clock command set to now.
-    pub values: Option<&'a [i64]>,
-    pub broadcast: bool,
 }
 
 fn view<T>(job: JobRow, into: impl FnOnce(JobRow) -> Option<T>) -> Result<T, ServiceError> {
@@ -126,130 +114,6 @@ pub(crate) async fn start_scan(
     view(job, ScanRow::from_job)
 }
 
-/// Queues a command to a device (engineer), checked against its profile: a
-/// command it has, broadcast only where allowed, the number of values its
-/// registers take, each 0–65535, and for an address change a free address
-/// the profile accepts.
-pub(crate) async fn start_command(
-    pool: &PgPool,
-    profiles: &ProfileSet,
-    caller: &Caller,
-    idempotency_key: Option<&str>,
-    id: DeviceId,
-    request: CommandRequest<'_>,
-) -> Result<CommandJobRow, ServiceError> {
-    caller.require(Right::Configure)?;
-    let row = existing_device(pool, id).await?;
-    let profile = profiles.get(&row.profile).ok_or_else(|| {
-        ServiceError::invalid("command", format!("the device's profile {} is not loaded", row.profile))
-    })?;
-    if row.address.is_none() {
-        return Err(ServiceError::invalid(
-            "command",
-            "commands are Modbus writes; this device is read over IEC 62056-21, which takes none yet",
-        ));
-    }
-    let values = check_command(pool, &row, &profile, request).await?;
-    let parameters = CommandParameters {
-        command: request.command.to_owned(),
-        values: values.clone(),
-        broadcast: request.broadcast,
-    };
-    let job = NewJob {
-        kind: JobKind::Command,
-        bus: row.bus_id,
-        device: Some(id),
-        parameters: json!(parameters),
-        requested_by: &caller.user,
-        idempotency_key,
-    };
-    let audit = JobAudit {
-        action: "command_device",
-        target: format!("device/{id}"),
-        detail: json!({"command": request.command, "values": values, "broadcast": request.broadcast}),
-    };
-    let (job, _) = insert_job(pool, &job, audit).await?;
-    view(job, CommandJobRow::from_job)
-}
-/// Checks a command against the device's profile; returns the values to
-/// write (`None`: the server fills a clock command's when it sends it).
-async fn check_command(
-    pool: &PgPool,
-    device: &DeviceRow,
-    profile: &Profile,
-    request: CommandRequest<'_>,
-) -> Result<Option<Vec<u16>>, ServiceError> {
-    let commands = &profile.modbus.commands;
-    let command: &WriteCommand = commands.get(request.command).ok_or_else(|| {
-        let known: Vec<&str> = commands.keys().map(String::as_str).collect();
-        let known = if known.is_empty() {
-            "none".to_owned()
-        } else {
-            known.join(", ")
-        };
-        ServiceError::invalid(
-            "command",
-            format!(
-                "{} has no command {:?}; its commands: {known}",
-                profile.name, request.command
-            ),
-        )
-    })?;
-    if request.broadcast && !command.broadcast {
-        return Err(ServiceError::invalid(
-            "broadcast",
-            format!("{} of {} may not be broadcast", request.command, profile.name),
-        ));
-    }
-    let Some(values) = request.values else {
-        if command.clock.is_some() {
-            return Ok(None);
-        }
-        return Err(ServiceError::invalid(
-            "values",
-            format!("{} needs {} value(s)", request.command, command.count),
-        ));
-    };
-    if values.len() != usize::from(command.count) {
-        return Err(ServiceError::invalid(
-            "values",
-            format!(
-                "{} takes {} value(s), got {}",
-                request.command,
-                command.count,
-                values.len()
-            ),
-        ));
-    }
-    let words = values
-        .iter()
-        .enumerate()
-        .map(|(index, &value)| {
-            u16::try_from(value).map_err(|_| ServiceError::invalid(format!("values[{index}]"), "must be 0-65535"))
-        })
-        .collect::<Result<Vec<u16>, ServiceError>>()?;
-    if request.command == SET_ADDRESS {
-        let wanted = words[0];
-        if !(1..=u16::from(profile.max_address)).contains(&wanted) {
-            return Err(ServiceError::invalid(
-                "values[0]",
-                format!("{} accepts addresses 1-{}", profile.name, profile.max_address),
-            ));
-        }
-        let neighbours = fetch_devices_on_bus(pool, device.bus_id).await?;
-        if let Some(other) = neighbours
-            .iter()
-            .find(|other| other.id != device.id && other.address == Some(wanted as i16))
-        {
-            return Err(ServiceError::invalid(
-                "values[0]",
-                format!("address {wanted} is taken by {} on this bus", other.name),
-            ));
-        }
-    }
-    Ok(Some(words))
-}
-
 /// An on-demand read by id.
 pub(crate) async fn get_read(pool: &PgPool, caller: &Caller, id: i64) -> Result<ReadJobRow, ServiceError> {
     caller.require(Right::Read)?;
@@ -264,14 +128,6 @@ pub(crate) async fn get_scan(pool: &PgPool, caller: &Caller, id: i64) -> Result<
     fetch_scan(pool, id)
         .await?
         .ok_or_else(|| ServiceError::not_found(format!("no scan {id}")))
-}
-
-/// A command by id.
-pub(crate) async fn get_command(pool: &PgPool, caller: &Caller, id: i64) -> Result<CommandJobRow, ServiceError> {
-    caller.require(Right::Read)?;
-    fetch_command_job(pool, id)
-        .await?
-        .ok_or_else(|| ServiceError::not_found(format!("no command {id}")))
 }
 
 /// A job of any kind by id.
@@ -290,16 +146,6 @@ pub(crate) async fn latest_read(
 ) -> Result<Option<ReadJobRow>, ServiceError> {
     caller.require(Right::Read)?;
     Ok(fetch_latest_read_job(pool, device).await?)
-}
-
-/// The device's latest command, if any.
-pub(crate) async fn latest_command(
-    pool: &PgPool,
-    caller: &Caller,
-    device: DeviceId,
-) -> Result<Option<CommandJobRow>, ServiceError> {
-    caller.require(Right::Read)?;
-    Ok(fetch_latest_command_job(pool, device).await?)
 }
 
 /// The bus's latest scan, if any.
@@ -510,15 +356,6 @@ mod tests {
         let refused = start_read(&pool, &viewer, None, DeviceId(1)).await.unwrap_err();
         assert!(matches!(refused, ServiceError::Forbidden { .. }), "{refused}");
         let refused = start_scan(&pool, &operator, None, BusId(1), ScanRequest::default())
-            .await
-            .unwrap_err();
-        assert!(matches!(refused, ServiceError::Forbidden { .. }), "{refused}");
-        let request = CommandRequest {
-            command: "set_tariff",
-            values: Some(&[2]),
-            broadcast: false,
-        };
-        let refused = start_command(&pool, &ProfileSet::default(), &operator, None, DeviceId(1), request)
             .await
             .unwrap_err();
         assert!(matches!(refused, ServiceError::Forbidden { .. }), "{refused}");

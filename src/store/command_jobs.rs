@@ -1,7 +1,7 @@
 //! Commands to devices, as the `command` jobs of the jobs table.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use sqlx::PgPool;
 
 use super::error::StoreError;
@@ -9,29 +9,29 @@ use super::jobs::{JobRow, fetch_job, fetch_latest_device_job};
 use crate::domain::ids::DeviceId;
 use crate::domain::job::{JobKind, JobState};
 
-/// What a command job asks: its `parameters`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct CommandParameters {
-    /// The profile's `[modbus.commands]` key, e.g. set_tariff.
-    pub command: String,
-    /// Register values to write; `None` for a clock command whose values
-    /// the server fills from the time it sends it.
-    pub values: Option<Vec<u16>>,
-    pub broadcast: bool,
-}
-
+/// A command job as the API and the pages show it.
 #[derive(Debug, Clone)]
 pub(crate) struct CommandJobRow {
     pub id: i64,
     pub device_id: DeviceId,
-    pub command: String,
-    /// Values written: those sent once running, else those asked.
-    pub values: Option<Vec<i32>>,
-    pub broadcast: bool,
+    /// The command's kind (`set_tariff`); for a command queued before
+    /// commands were typed, its profile command's name.
+    pub kind: String,
+    /// The named parameters as asked (the job's `parameters` less `kind`).
+    pub parameters: Value,
     pub state: JobState,
-    /// What came of it: a broadcast's note.
+    /// Why it failed: a code and a message.
+    pub error: Option<(String, String)>,
+    /// What the device held before the write, by register or address.
+    pub before: Option<Value>,
+    /// What was read back after it.
+    pub after: Option<Value>,
+    /// The writes sent: register, function and values, unit 0 for a broadcast.
+    pub written: Option<Value>,
+    /// What came of it besides: a broadcast's note.
     pub outcome: Option<String>,
-    pub error: Option<String>,
+    /// For a command awaiting field programming: what the technician must do.
+    pub instructions: Option<String>,
     pub requested_by: String,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
@@ -44,30 +44,36 @@ impl CommandJobRow {
         if job.kind != JobKind::Command {
             return None;
         }
-        let parameters: CommandParameters = serde_json::from_value(job.parameters.0).ok()?;
-        let sent: Option<Vec<u16>> = job
-            .progress
-            .0
-            .get("values")
-            .and_then(|values| serde_json::from_value(values.clone()).ok());
-        let values = sent
-            .or(parameters.values)
-            .map(|values| values.into_iter().map(i32::from).collect());
+        let mut parameters = job.parameters.0;
+        let object = parameters.as_object_mut()?;
+        let kind = match object.remove("kind") {
+            Some(Value::String(kind)) => kind,
+            // Queued before commands were typed: {"command", "values", "broadcast"}.
+            _ => match object.remove("command") {
+                Some(Value::String(command)) => command,
+                _ => return None,
+            },
+        };
+        let progress = job.progress.0;
+        let field = |name: &str| progress.get(name).filter(|value| !value.is_null()).cloned();
         let outcome = job
             .result
             .as_ref()
             .and_then(|result| result.0.get("outcome"))
-            .and_then(serde_json::Value::as_str)
+            .and_then(Value::as_str)
             .map(str::to_owned);
         Some(CommandJobRow {
             id: job.id,
             device_id: job.device_id?,
-            command: parameters.command,
-            values,
-            broadcast: parameters.broadcast,
+            kind,
+            parameters,
             state: job.state,
+            error: job.error_code.zip(job.error_message),
+            before: field("before"),
+            after: field("after"),
+            written: field("written"),
             outcome,
-            error: job.error_message,
+            instructions: field("instructions").and_then(|text| text.as_str().map(str::to_owned)),
             requested_by: job.requested_by,
             created_at: job.created_at,
             started_at: job.started_at,

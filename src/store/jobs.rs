@@ -311,7 +311,8 @@ impl JobListener {
 /// What came of asking to cancel a job.
 #[derive(Debug)]
 pub(crate) enum Cancel {
-    /// It was queued and is now `cancelled`; no worker will run it.
+    /// It was queued (or awaiting field programming) and is now
+    /// `cancelled`; no worker will run it.
     Cancelled(Box<JobRow>),
     /// It was no longer queued: claimed (`running`) or ended.
     TooLate(JobState),
@@ -334,7 +335,7 @@ pub(crate) async fn cancel_job(
     let mut tx = pool.begin().await?;
     let cancelled: Option<JobRow> = sqlx::query_as(concat!(
         "UPDATE jobs SET state = 'cancelled', finished_at = now() \
-         WHERE id = $1 AND kind = $2 AND state = 'queued' RETURNING ",
+         WHERE id = $1 AND kind = $2 AND state IN ('queued', 'awaiting_field_programming') RETURNING ",
         columns!()
     ))
     .bind(id)

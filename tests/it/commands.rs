@@ -140,9 +140,12 @@ async fn a_countis_obeys_tariff_and_reset_commands_and_refusals_are_named() {
     }
 
     // Tariff 3 in force: over two hours only its counter grows.
-    let job = run_command(&app, &engineer, id, json!({"command": "set_tariff", "values": [3]})).await;
+    let job = run_command(&app, &engineer, id, json!({"kind": "set_tariff", "tariff": 3})).await;
     assert_eq!(job["state"], "succeeded", "{job}");
-    assert_eq!(job["values"], json!([3]));
+    assert_eq!(job["kind"], "set_tariff");
+    assert_eq!(job["parameters"], json!({"tariff": 3}));
+    assert_eq!(job["written"][0]["register"], 0x9E21);
+    assert_eq!(job["written"][0]["values"], json!([3]));
     assert_eq!(job["requested_by"], "test-engineer");
     assert_eq!(model_value(&sim, COUNTIS_UNIT, "0-0:96.14.0", clock.now()), 3.0);
     clock.advance(chrono::Duration::hours(2));
@@ -158,10 +161,13 @@ async fn a_countis_obeys_tariff_and_reset_commands_and_refusals_are_named() {
         }
     }
 
-    // Resetting partial Ea+ (bit 0x01) zeroes it on the meter and in what is read next.
+    // Resetting partial Ea+ (bit 0x01 of register 0xE222, a raw write:
+    // no kind resets one partial counter) zeroes it on the meter and in
+    // what is read next.
     let partial = "1-1:129.8.0";
     assert!(model_value(&sim, COUNTIS_UNIT, partial, clock.now()) > 0.0);
-    let job = run_command(&app, &engineer, id, json!({"command": "reset_counters", "values": [1]})).await;
+    let raw = json!({"kind": "write_registers", "register": 0xE222, "values": [1]});
+    let job = run_command(&app, &engineer, id, raw).await;
     assert_eq!(job["state"], "succeeded", "{job}");
     assert_eq!(model_value(&sim, COUNTIS_UNIT, partial, clock.now()), 0.0);
     assert!(
@@ -176,14 +182,18 @@ async fn a_countis_obeys_tariff_and_reset_commands_and_refusals_are_named() {
         &app,
         &engineer,
         id,
-        json!({"command": "set_ct_secondary", "values": [2]}),
+        json!({"kind": "write_registers", "register": 0xE001, "values": [2]}),
     )
     .await;
     assert_eq!(job["state"], "failed");
-    assert_eq!(job["error"], "device answered Modbus exception 03 (Illegal data value)");
+    assert_eq!(job["error"]["code"], "device");
+    assert_eq!(
+        job["error"]["message"],
+        "device answered Modbus exception 03 (Illegal data value)"
+    );
 
     // A broadcast: every device acts, none answers.
-    let body = json!({"command": "set_tariff", "values": [2], "broadcast": true});
+    let body = json!({"kind": "set_tariff", "tariff": 2, "broadcast": true});
     let job = run_command(&app, &engineer, id, body).await;
     assert_eq!(job["state"], "succeeded", "{job}");
     assert_eq!(job["outcome"], "sent to all devices (no answer expected)");
@@ -199,9 +209,9 @@ async fn a_countis_obeys_tariff_and_reset_commands_and_refusals_are_named() {
         .await,
         "the worker polls the absent device"
     );
-    let job = run_command(&app, &engineer, absent, json!({"command": "set_tariff", "values": [1]})).await;
+    let job = run_command(&app, &engineer, absent, json!({"kind": "set_tariff", "tariff": 1})).await;
     assert_eq!(job["state"], "failed");
-    assert_eq!(job["error"], "no answer");
+    assert_eq!(job["error"], json!({"code": "device", "message": "no answer"}));
 
     let audited: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'command_device'")
         .fetch_one(&app.pool)
@@ -228,9 +238,11 @@ async fn a_th40c_takes_a_new_address_and_the_time_of_its_site() {
     let id = add_device(&app, &engineer, bus, "th40c", 1, 3600).await;
     stored_nth(&app, id, "1-0:0.9.2", 1).await;
 
-    let job = run_command(&app, &engineer, id, json!({"command": "set_clock"})).await;
+    let job = run_command(&app, &engineer, id, json!({"kind": "set_clock"})).await;
     assert_eq!(job["state"], "succeeded", "{job}");
-    let words: Vec<u16> = serde_json::from_value(job["values"].clone()).unwrap();
+    assert_eq!(job["written"][0]["register"], 0x7000);
+    assert_eq!(job["written"][0]["function"], 16);
+    let words: Vec<u16> = serde_json::from_value(job["written"][0]["values"].clone()).unwrap();
     let bytes: Vec<u32> = words.iter().flat_map(|w| w.to_be_bytes()).map(u32::from).collect();
     let sent = Tz::Europe__Rome
         .with_ymd_and_hms(2000 + bytes[0] as i32, bytes[1], bytes[2], bytes[3], bytes[4], bytes[5])
@@ -239,16 +251,16 @@ async fn a_th40c_takes_a_new_address_and_the_time_of_its_site() {
     assert!((now - sent).num_seconds().abs() < 60, "sent {sent}, now {now}");
     assert_eq!((sent.year(), sent.hour()), (now.year(), now.hour()));
     // App. E: once a day; the meter refuses a second set with exception 01.
-    let job = run_command(&app, &engineer, id, json!({"command": "set_clock"})).await;
-    assert_eq!(job["error"], "device answered Modbus exception 01 (Illegal function)");
-
-    let (status, refused) = command(&app, &engineer, id, json!({"command": "set_address", "values": [248]})).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        refused["error"]["message"].as_str().unwrap().starts_with("values[0]:"),
-        "{refused}"
+    let job = run_command(&app, &engineer, id, json!({"kind": "set_clock"})).await;
+    assert_eq!(
+        job["error"]["message"],
+        "device answered Modbus exception 01 (Illegal function)"
     );
-    let job = run_command(&app, &engineer, id, json!({"command": "set_address", "values": [7]})).await;
+
+    let (status, refused) = command(&app, &engineer, id, json!({"kind": "set_address", "address": 248})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(refused["error"]["message"], "address: th40c accepts addresses 1-247");
+    let job = run_command(&app, &engineer, id, json!({"kind": "set_address", "address": 7})).await;
     assert_eq!(job["state"], "succeeded", "{job}");
     assert_eq!(sim.units(), vec![7], "the simulator answers at the new address");
     let device = app.device(&engineer, DeviceId(id)).await;
@@ -268,7 +280,7 @@ async fn only_engineers_command_and_mistakes_name_the_field() {
     let bus = add_bus(&app, &engineer, 1).await;
     let id = add_device(&app, &engineer, bus, "countis-e43", COUNTIS_UNIT, 3600).await;
     let path = format!("/api/v1/devices/{id}/commands");
-    let good = json!({"command": "set_tariff", "values": [2]});
+    let good = json!({"kind": "set_tariff", "tariff": 2});
     for token in [&viewer, &operator] {
         let (status, body) = command(&app, token, id, good.clone()).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
@@ -285,29 +297,47 @@ async fn only_engineers_command_and_mistakes_name_the_field() {
 
     let cases = [
         (
-            json!({"command": "set_tarif", "values": [2]}),
-            "command: countis-e43 has no command \"set_tarif\"; its commands: reset_counters, reset_partial, reset_tariff_counters, set_address, set_ct_primary, set_ct_secondary, set_tariff",
+            json!({"kind": "set_tarif", "tariff": 2}),
+            "kind: \"set_tarif\" is not one of set_clock, set_address, set_tariff, reset_partial, reset_counters, \
+             set_ct_ratio, configure_channel, billing_reset, demand_reset, push_tou, start_partial, stop_partial, \
+             set_baud_rate, write_registers",
+        ),
+        (json!({"kind": "set_tariff"}), "tariff: set_tariff needs tariff"),
+        (
+            json!({"kind": "set_tariff", "tariff": 2, "address": 3}),
+            "address: set_tariff takes no address",
         ),
         (
-            json!({"command": "set_tariff", "values": [2, 3]}),
-            "values: set_tariff takes 1 value(s), got 2",
+            json!({"kind": "set_tariff", "tariff": 0}),
+            "tariff: countis-e43 takes 1-4, not 0",
         ),
-        (json!({"command": "set_tariff"}), "values: set_tariff needs 1 value(s)"),
         (
-            json!({"command": "set_tariff", "values": [65536]}),
+            json!({"kind": "set_ct_ratio", "primary_a": 400, "secondary_a": 2}),
+            "secondary_a: countis-e43 takes 1 or 5, not 2",
+        ),
+        (
+            json!({"kind": "set_ct_ratio", "primary_a": 0, "secondary_a": 5}),
+            "primary_a: countis-e43 takes 1-12000, not 0",
+        ),
+        (
+            json!({"kind": "write_registers", "register": 0xE222, "values": [-1]}),
             "values[0]: must be 0-65535",
         ),
         (
-            json!({"command": "reset_counters", "values": [-1]}),
-            "values[0]: must be 0-65535",
+            json!({"kind": "set_ct_ratio", "primary_a": 400, "secondary_a": 5, "broadcast": true}),
+            "broadcast: set_ct_ratio of countis-e43 may not be broadcast (set_ct_primary)",
         ),
         (
-            json!({"command": "reset_counters", "values": [1], "broadcast": true}),
-            "broadcast: reset_counters of countis-e43 may not be broadcast",
+            json!({"kind": "set_address", "address": COUNTIS_UNIT + 1, "broadcast": true}),
+            "broadcast: set_address of countis-e43 may not be broadcast (set_address)",
         ),
         (
-            json!({"command": "set_address", "values": [COUNTIS_UNIT + 1], "broadcast": true}),
-            "broadcast: set_address of countis-e43 may not be broadcast",
+            json!({"kind": "set_address", "address": 248}),
+            "address: countis-e43 accepts addresses 1-247",
+        ),
+        (
+            json!({"kind": "billing_reset"}),
+            "kind: countis-e43 has no billing_reset over Modbus in its profile",
         ),
     ];
     for (body, message) in cases {
@@ -316,15 +346,35 @@ async fn only_engineers_command_and_mistakes_name_the_field() {
         assert_eq!(error["error"]["code"], "invalid_field");
         assert_eq!(error["error"]["message"], message, "{body}");
     }
-    let (status, error) = command(&app, &engineer, id, json!({"command": "set_tariff", "value": [2]})).await;
+    // Front panel only: refused with the manual's reason.
+    let (status, error) = command(&app, &engineer, id, json!({"kind": "start_partial"})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(error["error"]["message"].as_str().unwrap().contains("value"), "{error}");
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("front panel only") && message.contains("10.6.1"),
+        "{message}"
+    );
+    let (status, error) = command(&app, &engineer, id, json!({"kind": "set_tariff", "tarif": 2})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(error["error"]["message"].as_str().unwrap().contains("tarif"), "{error}");
     assert_eq!(command(&app, &engineer, 9999, good).await.0, StatusCode::NOT_FOUND);
     assert_eq!(
         app.request("GET", "/api/v1/commands/9999", Some(&viewer), None).await.0,
         StatusCode::NOT_FOUND
     );
     assert_eq!(jobs().await, 0, "no job for a refused command");
+
+    // A dry run shows the exact frame and sends and queues nothing: unit 5,
+    // FC6, register 0x9E21, value 2, CRC 0x6D76 sent low byte first
+    // (computed by hand with the Modbus CRC-16, polynomial 0xA001).
+    let dry = json!({"kind": "set_tariff", "tariff": 2, "dry_run": true});
+    let (status, shown) = command(&app, &engineer, id, dry).await;
+    assert_eq!(status, StatusCode::OK, "{shown}");
+    assert_eq!(shown["dry_run"], true);
+    assert_eq!(shown["parameters"], json!({"tariff": 2}));
+    assert_eq!(shown["frames"].as_array().unwrap().len(), 1, "{shown}");
+    assert_eq!(shown["frames"][0]["hex"], "05069E210002766D");
+    assert_eq!(jobs().await, 0, "a dry run queues nothing");
 
     // The device page offers the form to engineers only, and shows the outcome.
     let page = |token: String| {
@@ -355,7 +405,7 @@ async fn only_engineers_command_and_mistakes_name_the_field() {
         .uri(format!("/devices/{id}/commands"))
         .header("authorization", format!("Bearer {engineer}"))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(axum::body::Body::from("command=set_tariff&values=0x2"))
+        .body(axum::body::Body::from("kind=set_tariff&parameters=tariff%3D0x2"))
         .unwrap();
     let response = tower::ServiceExt::oneshot(app.router.clone(), post).await.unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
@@ -364,7 +414,7 @@ async fn only_engineers_command_and_mistakes_name_the_field() {
     let shown = eventually(WAIT, || async {
         page(engineer.clone())
             .await
-            .contains("set_tariff [2] by test-engineer: failed: cannot open")
+            .contains("set_tariff tariff=2 by test-engineer: failed: cannot open")
     })
     .await;
     assert!(shown, "{}", page(engineer.clone()).await);
@@ -467,7 +517,7 @@ async fn a_command_goes_ahead_of_a_queued_read_now_and_the_scheduled_read_under_
         .request("POST", &format!("/api/v1/devices/{id}/read"), Some(&engineer), None)
         .await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    let (status, write) = command(&app, &engineer, id, json!({"command": "set_tariff", "values": [4]})).await;
+    let (status, write) = command(&app, &engineer, id, json!({"kind": "set_tariff", "tariff": 4})).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     // Both jobs wait in the database until the bus's worker claims them.
     let claimed = eventually(Duration::from_secs(10), || async {

@@ -227,7 +227,7 @@ async fn a_command_running_when_the_server_is_killed_fails_as_interrupted_and_is
             "POST",
             &format!("/api/v1/devices/{id}/commands"),
             &engineer,
-            Some(json!({"command": "set_tariff", "values": [2]})),
+            Some(json!({"kind": "set_tariff", "tariff": 2})),
         )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{command}");
@@ -304,7 +304,7 @@ async fn jobs_are_listed_newest_first_filtered_and_paged() {
             "POST",
             &format!("/api/v1/devices/{a}/commands"),
             &engineer,
-            Some(json!({"command": "set_tariff", "values": [3]})),
+            Some(json!({"kind": "set_tariff", "tariff": 3})),
         )
         .await;
     ids.push(command["id"].as_i64().unwrap());
@@ -347,10 +347,7 @@ async fn jobs_are_listed_newest_first_filtered_and_paged() {
         all["jobs"][0]["parameters"],
         json!({"first_address": 1, "last_address": 4})
     );
-    assert_eq!(
-        all["jobs"][1]["parameters"],
-        json!({"command": "set_tariff", "values": [3], "broadcast": false})
-    );
+    assert_eq!(all["jobs"][1]["parameters"], json!({"kind": "set_tariff", "tariff": 3}));
 
     assert_eq!(listed(&list("?kind=read_now".into()).await), [ids[2], ids[1], ids[0]]);
     assert_eq!(
@@ -427,7 +424,7 @@ async fn a_request_repeated_with_its_idempotency_key_queues_one_job_with_one_aud
     let engineer = console.token(Role::Engineer).await;
     let (_, id) = console.add_device(&engineer, "a", 1, "countis-e43").await;
     let path = format!("/api/v1/devices/{id}/commands");
-    let body = json!({"command": "set_tariff", "values": [2]});
+    let body = json!({"kind": "set_tariff", "tariff": 2});
     let (first_status, first) = console
         .request_with("POST", &path, &engineer, Some(body.clone()), Some("tariff-2-monday"))
         .await;
@@ -488,7 +485,7 @@ async fn a_command_cancelled_while_queued_is_never_sent() {
             "POST",
             &format!("/api/v1/devices/{id}/commands"),
             &engineer,
-            Some(json!({"command": "set_tariff", "values": [2]})),
+            Some(json!({"kind": "set_tariff", "tariff": 2})),
         )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{command}");
@@ -500,7 +497,7 @@ async fn a_command_cancelled_while_queued_is_never_sent() {
     assert_eq!(status, StatusCode::OK, "{cancelled}");
     assert_eq!(cancelled["id"], command["id"]);
     assert_eq!(cancelled["state"], "cancelled");
-    assert_eq!(cancelled["command"], "set_tariff");
+    assert_eq!(cancelled["kind"], "set_tariff");
     assert!(cancelled["finished_at"].is_string(), "{cancelled}");
     assert!(cancelled["started_at"].is_null(), "{cancelled}");
     let (_, shown) = console
@@ -564,7 +561,7 @@ async fn a_command_claimed_or_ended_can_no_longer_be_cancelled() {
                 "POST",
                 &format!("/api/v1/devices/{id}/commands"),
                 &engineer,
-                Some(json!({"command": "set_tariff", "values": [1]})),
+                Some(json!({"kind": "set_tariff", "tariff": 1})),
             )
             .await;
         // What a worker's claim (and then its report) leaves in the row.
@@ -615,7 +612,7 @@ async fn cancelling_takes_the_role_that_starts_the_job_and_an_existing_id() {
             "POST",
             &format!("/api/v1/devices/{id}/commands"),
             &engineer,
-            Some(json!({"command": "set_tariff", "values": [2]})),
+            Some(json!({"kind": "set_tariff", "tariff": 2})),
         )
         .await;
     let (_, read) = console

@@ -9,7 +9,7 @@
 //!   between the requests of a long read; an IEC 62056-21 readout is one
 //!   whole session).
 //! - [`Driver::read_history`]: a stretch of the device's load profile.
-//! - [`Driver::execute`]: a command to the device.
+//! - [`Driver::write`]: one write of a command to the device.
 //! - [`Driver::probe`]: what answers at a unit address, for a scan.
 
 pub(crate) mod clock;
@@ -34,10 +34,12 @@ use self::iec::IecDriver;
 use self::modbus::ModbusDriver;
 pub use self::read_state::ReadState;
 pub use self::target::{BROADCAST_SENT, CommandDone, MeterStatus, ReadOutput, Step, Target};
+use super::command_plan::PlannedWrite;
 use super::iec::LoadProfileSettings;
 use super::profile::{Profile, RegisterGroup};
 use super::profile_interval::Interval;
 use super::registry::ProfileSet;
+use crate::domain::address::UnitAddress;
 use crate::domain::clock::Clock;
 use crate::domain::transport::{Protocol, Transport};
 
@@ -110,32 +112,18 @@ impl Driver {
         }
     }
 
-    /// The values a command writes: those asked, or for a clock command
-    /// asked without values, the time `now` in the device's zone.
-    pub fn command_values(
-        &self,
-        target: Target<'_>,
-        command: &str,
-        values: Option<Vec<u16>>,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<u16>, DriverError> {
-        match self {
-            Driver::Modbus(_) => modbus::command_values(target, command, values, now),
-            Driver::Iec(_) => Err(IEC_COMMANDS),
-        }
-    }
-
-    /// Sends a command with `values` (see [`Driver::command_values`]) to the
-    /// device, or with `broadcast` to every device of the bus.
-    pub async fn execute(
+    /// Sends one planned write of a command with `words` (see
+    /// `device::command_plan`); `new_address` when it moves the device,
+    /// whose answer then comes from there.
+    pub async fn write(
         &mut self,
         target: Target<'_>,
-        command: &str,
-        values: &[u16],
-        broadcast: bool,
+        write: &PlannedWrite,
+        words: &[u16],
+        new_address: Option<UnitAddress>,
     ) -> (Result<CommandDone, DriverError>, Option<Exchange>) {
         match self {
-            Driver::Modbus(driver) => driver.execute(target, command, values, broadcast).await,
+            Driver::Modbus(driver) => driver.write(target, write, words, new_address).await,
             Driver::Iec(_) => (Err(IEC_COMMANDS), None),
         }
     }
@@ -153,7 +141,7 @@ impl Driver {
 }
 
 const IEC_COMMANDS: DriverError =
-    DriverError::Unsupported("commands are Modbus writes; an IEC 62056-21 bus takes none");
+    DriverError::Unsupported("register writes are Modbus; an IEC 62056-21 bus takes none");
 
 impl fmt::Debug for Driver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -1,9 +1,8 @@
 //! The Modbus driver: register groups read block by block (one request per
-//! step), commands written as the profile's `[modbus.commands]` say.
+//! step), commands written as planned from the profile's `[modbus.commands]`.
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use tokio_modbus::ExceptionCode;
 
 use super::clock::meter_clock;
@@ -12,7 +11,7 @@ use super::exchange::{Exchange, Outcome};
 use super::modbus_link::{Link, LinkError};
 use super::read_state::ReadState;
 use super::target::{BROADCAST_SENT, CommandDone, ReadOutput, Step, Target};
-use crate::device::command::SET_ADDRESS;
+use crate::device::command_plan::PlannedWrite;
 use crate::device::decode::decode_blocks;
 use crate::device::profile::RegisterGroup;
 use crate::domain::address::UnitAddress;
@@ -101,30 +100,24 @@ impl ModbusDriver {
         (Step::Done(output), sent)
     }
 
-    /// Writes the command. To unit 0 (broadcast) no answer comes back; an
-    /// address change is answered from the new address (TH40C manual,
-    /// App. E), which the device keeps from then on.
-    pub(super) async fn execute(
+    /// Sends one planned write with `words`. To unit 0 (broadcast) no
+    /// answer comes back; an address change is answered from the new
+    /// address (TH40C manual, App. E), which the device keeps from then on.
+    pub(super) async fn write(
         &mut self,
         target: Target<'_>,
-        name: &str,
-        values: &[u16],
-        broadcast: bool,
+        write: &PlannedWrite,
+        words: &[u16],
+        new_address: Option<UnitAddress>,
     ) -> (Result<CommandDone, DriverError>, Option<Exchange>) {
-        let Some(command) = target.profile.modbus.commands.get(name) else {
-            let error = format!("profile {} has no command {name}", target.profile.name);
-            return (Err(DriverError::Profile(error)), None);
-        };
+        let broadcast = write.broadcast;
         let unit = if broadcast { BROADCAST } else { target.address };
-        let new_address = (name == SET_ADDRESS && !broadcast)
-            .then(|| values.first().map(|&value| i64::from(value)))
-            .flatten()
-            .and_then(|value| UnitAddress::new(value).ok());
+        let new_address = new_address.filter(|_| !broadcast);
         let answer_from = new_address.map_or(unit, UnitAddress::get);
         let turnaround = Duration::from_millis(target.profile.modbus.turnaround_ms);
         let (result, took) = self
             .link
-            .write_answered_by(unit, answer_from, command.function, command.address, values, turnaround)
+            .write_answered_by(unit, answer_from, write.function, write.address, words, turnaround)
             .await;
         // Nothing answers a broadcast: it says nothing of the device's link.
         let sent = (!broadcast).then(|| exchange(&result, took));
@@ -140,29 +133,5 @@ impl ModbusDriver {
             Err(error) => Err(error.into()),
         };
         (done, sent)
-    }
-}
-
-/// The values a command writes: those asked, or for a clock command asked
-/// without, the time `now` in the device's zone (the meter's clock runs in
-/// its site's zone).
-pub(super) fn command_values(
-    target: Target<'_>,
-    name: &str,
-    values: Option<Vec<u16>>,
-    now: DateTime<Utc>,
-) -> Result<Vec<u16>, DriverError> {
-    let command = target
-        .profile
-        .modbus
-        .commands
-        .get(name)
-        .ok_or_else(|| DriverError::Profile(format!("profile {} has no command {name}", target.profile.name)))?;
-    match values {
-        Some(values) => Ok(values),
-        None => command
-            .clock
-            .and_then(|layout| layout.words(now.with_timezone(&target.zone).naive_local()))
-            .ok_or_else(|| DriverError::Profile(format!("values: {name} needs values"))),
     }
 }

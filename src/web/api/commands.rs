@@ -1,60 +1,87 @@
-//! `/api/v1/devices/{id}/commands` and `/api/v1/commands/{id}`: writing a
-//! profile command to a device (engineer).
+//! `/api/v1/devices/{id}/commands` and `/api/v1/commands/{id}`: typed
+//! commands to devices (engineer).
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::jobs::idempotency_key;
+use super::jobs::{JobFailure, idempotency_key};
+use crate::domain::command::{CommandKind, CommandParameters};
 use crate::domain::ids::DeviceId;
 use crate::domain::job::JobState;
 use crate::domain::role::Right;
-use crate::service::jobs::{self, CommandRequest};
+use crate::service::commands::{self, CommandRequest, DryRun, Started};
+use crate::service::jobs;
 use crate::store::command_jobs::CommandJobRow;
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::json::ApiJson;
 use crate::web::state::AppState;
 
-/// A command to write to a device.
+/// A command to a device: a kind and its named parameters.
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"command": "set_tariff", "values": [2], "broadcast": false}))]
+#[schema(example = json!({"kind": "set_tariff", "tariff": 2}))]
 pub(crate) struct NewCommand {
-    /// A command of the device's profile (`[modbus.commands]`), e.g.
-    /// `set_tariff`, `set_clock`, `set_address`, `reset_counters`.
-    pub command: String,
-    /// One value (0-65535) per register the command writes. May be left out
-    /// for a clock command (`set_clock` of the TH40C): the server then sends
-    /// the current time in the bus's site time zone.
-    pub values: Option<Vec<i64>>,
-    /// Send to unit 0, which every device of the bus obeys and none answers;
-    /// only for commands the profile allows to be broadcast.
+    /// What to do: `set_clock` (the server's time, in the site's zone, when
+    /// sent), `set_address` (`address`), `set_tariff` (`tariff`),
+    /// `reset_partial`, `reset_counters` (`channels`), `set_ct_ratio`
+    /// (`primary_a`, `secondary_a`), `configure_channel` (`channel`, `unit`,
+    /// `pulse_weight`, `ct_ratio`, `vt_ratio`, `off_time_ms`),
+    /// `billing_reset`, `demand_reset`, `push_tou` (`calendar_id`),
+    /// `start_partial`, `stop_partial`, `set_baud_rate` (`baud`), or
+    /// `write_registers` (`register`, `values`: raw writes). A kind the
+    /// device takes on its front panel only, or not at all, is refused (422)
+    /// with the reason.
+    pub kind: String,
+    /// Only show the exact frames that would be sent (200); send nothing,
+    /// queue nothing.
     #[serde(default)]
-    pub broadcast: bool,
+    pub dry_run: bool,
+    #[serde(flatten)]
+    pub parameters: CommandParameters,
 }
 
-/// A command to a device and its outcome.
+/// A command and where it is.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"id": 7, "device_id": 3, "command": "set_tariff", "values": [2], "broadcast": false,
-    "state": "succeeded", "outcome": null, "error": null, "requested_by": "commissioning",
+#[schema(example = json!({"id": 7, "device_id": 3, "kind": "set_tariff", "parameters": {"tariff": 2},
+    "state": "succeeded", "error": null, "before": {"0x9E21": [1]}, "after": {"0x9E21": [2]},
+    "written": [{"write": "set_tariff", "function": 6, "register": 40481, "values": [2], "broadcast": false}],
+    "outcome": null, "instructions": null, "requested_by": "commissioning",
     "created_at": "2026-11-22T08:00:00Z", "started_at": "2026-11-22T08:00:00.05Z",
     "finished_at": "2026-11-22T08:00:00.1Z"}))]
 pub(crate) struct Command {
     pub id: i64,
     pub device_id: i64,
-    pub command: String,
-    /// Values written; null until sent when the server fills them (a clock).
-    pub values: Option<Vec<i32>>,
-    pub broadcast: bool,
+    /// The command's kind, as asked.
+    pub kind: String,
+    /// Its named parameters, as asked (`broadcast` when sent to every
+    /// device of the bus).
+    #[schema(value_type = Object)]
+    pub parameters: Value,
+    /// `queued`, `running`, `awaiting_field_programming`, `succeeded`,
+    /// `failed` or `cancelled`.
     pub state: JobState,
+    /// Why it failed; null unless `failed`.
+    pub error: Option<JobFailure>,
+    /// What the device held before the write, by register (or IEC address).
+    #[schema(value_type = Option<Object>)]
+    pub before: Option<Value>,
+    /// What was read back after it.
+    #[schema(value_type = Option<Object>)]
+    pub after: Option<Value>,
+    /// The writes sent (null until sent): register, function, values, and
+    /// whether to unit 0.
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub written: Option<Value>,
     /// For a broadcast: "sent to all devices (no answer expected)".
     pub outcome: Option<String>,
-    /// Why it failed: the Modbus exception the device answered, "no answer", …
-    pub error: Option<String>,
+    /// While `awaiting_field_programming`: what the technician must do on site.
+    pub instructions: Option<String>,
     pub requested_by: String,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
@@ -66,12 +93,15 @@ impl From<CommandJobRow> for Command {
         Command {
             id: row.id,
             device_id: row.device_id.0,
-            command: row.command,
-            values: row.values,
-            broadcast: row.broadcast,
+            kind: row.kind,
+            parameters: row.parameters,
             state: row.state,
+            error: row.error.map(|(code, message)| JobFailure { code, message }),
+            before: row.before,
+            after: row.after,
+            written: row.written,
             outcome: row.outcome,
-            error: row.error,
+            instructions: row.instructions,
             requested_by: row.requested_by,
             created_at: row.created_at,
             started_at: row.started_at,
@@ -80,20 +110,82 @@ impl From<CommandJobRow> for Command {
     }
 }
 
-/// Write a command to a device (engineer): one of its profile's commands,
-/// sent before any read waiting on its bus. Follow it with
-/// `GET /api/v1/commands/{id}`. The job waits in the database until the
-/// worker of the device's bus takes it; a command the server was sending
-/// when it stopped fails as `interrupted` and is not sent again.
+/// One request a dry run would send.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct PlannedFrame {
+    /// The profile's name of the write.
+    pub write: String,
+    /// Unit address; 0 for a broadcast.
+    pub unit: u8,
+    pub function: u8,
+    pub register: u16,
+    pub values: Vec<u16>,
+    /// The whole frame in hexadecimal, as it goes on the wire: an RTU frame
+    /// with its CRC, or a Modbus TCP ADU (its transaction id, here 0000, is
+    /// the link's next when really sent).
+    pub hex: String,
+}
+
+/// What a command would send, as of now; nothing was sent or queued.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"dry_run": true, "kind": "set_tariff", "parameters": {"tariff": 2},
+    "frames": [{"write": "set_tariff", "unit": 5, "function": 6, "register": 40481, "values": [2],
+        "hex": "05069E210002766D"}]}))]
+pub(crate) struct CommandDryRun {
+    /// Always true.
+    pub dry_run: bool,
+    pub kind: CommandKind,
+    #[schema(value_type = Object)]
+    pub parameters: Value,
+    pub frames: Vec<PlannedFrame>,
+}
+
+impl From<DryRun> for CommandDryRun {
+    fn from(dry: DryRun) -> CommandDryRun {
+        CommandDryRun {
+            dry_run: true,
+            kind: dry.kind,
+            parameters: commands::shown_parameters(&dry.parameters),
+            frames: dry
+                .frames
+                .into_iter()
+                .map(|frame| PlannedFrame {
+                    write: frame.write,
+                    unit: frame.unit,
+                    function: frame.function,
+                    register: frame.register,
+                    values: frame.values,
+                    hex: hex::encode_upper(frame.bytes),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Send a command to a device (engineer): a kind and its named
+/// parameters, checked against the device's profile and the ranges of its
+/// manual, then queued ahead of every read on its bus; follow it with
+/// `GET /api/v1/commands/{id}`. With `"dry_run": true` the answer is the
+/// exact frames that would be sent, and nothing is sent. A command the
+/// server was sending when it stopped fails as `interrupted` and is not
+/// sent again.
 #[utoipa::path(post, path = "/api/v1/devices/{id}/commands", tag = "commands", request_body = NewCommand,
     params(("id" = i64, Path, description = "Device id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Queue at most one job per key (1-200 characters)")),
+        ("Idempotency-Key" = Option<String>, Header, description = "Queue at most one command per key (1-200 characters)")),
     responses(
-        (status = 202, description = "Command queued", body = Command),
+        (status = 202, description = "Command queued", body = Command,
+            example = json!({"id": 7, "device_id": 3, "kind": "set_tariff", "parameters": {"tariff": 2},
+                "state": "queued", "error": null, "before": null, "after": null, "written": null, "outcome": null,
+                "instructions": null, "requested_by": "commissioning", "created_at": "2026-11-22T08:00:00Z",
+                "started_at": null, "finished_at": null})),
+        (status = 200, description = "Dry run: what would be sent", body = CommandDryRun),
         (status = 401, body = ErrorBody), (status = 403, description = "Role is not engineer", body = ErrorBody),
         (status = 404, body = ErrorBody),
-        (status = 422, description = "Unknown command (the message lists the profile's), wrong number of values, \
-            a value out of 0-65535, broadcast of a command that may not be broadcast, a malformed Idempotency-Key", body = ErrorBody),
+        (status = 422, description = "An unknown kind; a parameter missing, not taken by the kind, or outside the \
+            device's range (named); a kind the device takes on its front panel only or not at all; broadcast of a \
+            command that may not be broadcast; a malformed Idempotency-Key", body = ErrorBody,
+            example = json!({"error": {"code": "invalid_field",
+                "message": "tariff: countis-e43 takes 1-4, not 5"}})),
     ))]
 #[tracing::instrument(skip(state, body), fields(user = %caller.user))]
 pub(crate) async fn create_command(
@@ -102,18 +194,23 @@ pub(crate) async fn create_command(
     headers: HeaderMap,
     Path(id): Path<i64>,
     body: Result<ApiJson<NewCommand>, ApiError>,
-) -> Result<(StatusCode, Json<Command>), ApiError> {
+) -> Result<Response, ApiError> {
     // The role first: a request outside it gets 403 whatever its body.
     caller.require(Right::Configure)?;
     let ApiJson(body) = body?;
     let key = idempotency_key(&headers)?;
     let request = CommandRequest {
-        command: &body.command,
-        values: body.values.as_deref(),
-        broadcast: body.broadcast,
+        kind: &body.kind,
+        parameters: body.parameters,
+        dry_run: body.dry_run,
     };
-    let job = jobs::start_command(&state.pool, &state.profiles, &caller, key, DeviceId(id), request).await?;
-    Ok((StatusCode::ACCEPTED, Json(job.into())))
+    let now = state.clock.now();
+    let started =
+        commands::start_command(&state.pool, &state.profiles, &caller, key, DeviceId(id), request, now).await?;
+    Ok(match started {
+        Started::Queued(row) => (StatusCode::ACCEPTED, Json(Command::from(*row))).into_response(),
+        Started::DryRun(dry) => Json(CommandDryRun::from(*dry)).into_response(),
+    })
 }
 
 /// A command's progress and outcome.
@@ -125,21 +222,22 @@ pub(crate) async fn get_command(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Command>, ApiError> {
-    let row = jobs::get_command(&state.pool, &caller, id).await?;
+    let row = commands::get_command(&state.pool, &caller, id).await?;
     Ok(Json(row.into()))
 }
 
-/// Cancel a command still `queued` (engineer): it turns `cancelled`, with
-/// `finished_at` set, and is never sent. The bus's worker marks a command
-/// `running` in the same statement that claims it, so once claimed it can
-/// no longer be cancelled (409), nor once ended. A command waiting for
-/// field programming (a state still to come) will be cancellable too.
+/// Cancel a command still `queued` or `awaiting_field_programming`
+/// (engineer): it turns `cancelled`, with `finished_at` set, and is never
+/// sent. The bus's worker marks a command `running` in the same statement
+/// that claims it, so once claimed it can no longer be cancelled (409),
+/// nor once ended.
 #[utoipa::path(post, path = "/api/v1/commands/{id}/cancel", tag = "commands",
     params(("id" = i64, Path, description = "Command id")),
     responses(
         (status = 200, description = "Command cancelled", body = Command,
-            example = json!({"id": 7, "device_id": 3, "command": "set_tariff", "values": [2], "broadcast": false,
-                "state": "cancelled", "outcome": null, "error": null, "requested_by": "commissioning",
+            example = json!({"id": 7, "device_id": 3, "kind": "set_tariff", "parameters": {"tariff": 2},
+                "state": "cancelled", "error": null, "before": null, "after": null, "written": null,
+                "outcome": null, "instructions": null, "requested_by": "commissioning",
                 "created_at": "2026-11-22T08:00:00Z", "started_at": null,
                 "finished_at": "2026-11-22T08:00:04Z"})),
         (status = 401, body = ErrorBody), (status = 403, description = "Role is not engineer", body = ErrorBody),

@@ -40,9 +40,11 @@ pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiEr
 pub(crate) struct JobFailure {
     /// `interrupted` (the server stopped while sending a command, which is
     /// not sent again), `not_polled` (the device is disabled or removed),
-    /// `unsupported` (the bus's protocol has no such operation), `device`
-    /// (no answer, an exception, a bad frame), `store`, or `unknown` (a job
-    /// of before error codes).
+    /// `unsupported` (the device cannot take it), `device` (no answer, an
+    /// exception, a bad frame), `store`, or `unknown` (a job of before
+    /// error codes); for commands also `clock_set_today`, `clock_too_far`,
+    /// `write_protected`, `verification_failed`, `password_refused` and
+    /// `field_programming_expired`.
     pub code: String,
     pub message: String,
 }

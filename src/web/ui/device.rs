@@ -15,6 +15,7 @@ use super::pages::{BillingLine, Cell, CommandOption, DevicePage, EventLine, Qual
 use super::{signed_in, signed_in_page};
 use crate::device::iec::IecSettings;
 use crate::device::profile::Profile;
+use crate::domain::command::CommandKind;
 use crate::domain::ids::DeviceId;
 use crate::domain::job::JobState;
 use crate::domain::role::Right;
@@ -259,25 +260,45 @@ fn read_now_sentence(job: ReadJobRow) -> String {
     }
 }
 
-/// The profile's commands, for the command form. Commands are Modbus
-/// writes: a device read over IEC 62056-21 (no Modbus address) takes none.
+/// The command kinds the device's profile can do over Modbus, for the
+/// command form, and raw register writes. A device read over IEC 62056-21
+/// (no Modbus address) takes none yet.
 fn command_options(profile: Option<&Profile>, modbus: bool) -> Vec<CommandOption> {
-    profile
-        .filter(|_| modbus)
-        .map(|p| {
-            p.modbus
-                .commands
-                .iter()
-                .map(|(name, command)| CommandOption {
-                    name: name.clone(),
-                    description: command.description.clone(),
-                    count: command.count,
-                    broadcast: command.broadcast,
-                    clock: command.clock.is_some(),
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    let Some(profile) = profile.filter(|_| modbus) else {
+        return Vec::new();
+    };
+    let mut options: Vec<CommandOption> = Vec::new();
+    for command in profile.modbus.commands.values() {
+        let Some(kind) = command.kind else { continue };
+        if let Some(option) = options.iter_mut().find(|option| option.name == kind.as_str()) {
+            option.broadcast &= command.broadcast;
+            continue;
+        }
+        options.push(CommandOption {
+            name: kind.as_str().to_owned(),
+            description: command.description.clone(),
+            parameters: parameter_hint(kind),
+            broadcast: command.broadcast,
+        });
+    }
+    options.sort_by(|a, b| a.name.cmp(&b.name));
+    options.push(CommandOption {
+        name: CommandKind::WriteRegisters.as_str().to_owned(),
+        description: "Raw register writes".to_owned(),
+        parameters: parameter_hint(CommandKind::WriteRegisters),
+        broadcast: false,
+    });
+    options
+}
+
+/// What to type for a kind's parameters, e.g. `tariff=…`.
+fn parameter_hint(kind: CommandKind) -> String {
+    let names: Vec<String> = kind
+        .parameters()
+        .iter()
+        .map(|parameter| format!("{}=…", parameter.as_str()))
+        .collect();
+    names.join(" ")
 }
 
 /// An event, an open one marked active.

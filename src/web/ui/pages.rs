@@ -133,12 +133,13 @@ pub(crate) struct BillingLine {
 
 /// A profile command offered on the device page.
 pub(crate) struct CommandOption {
+    /// The command's kind.
     pub name: String,
     pub description: String,
-    pub count: u16,
+    /// Its parameters as typed in the form, e.g. `tariff=…`; empty for none.
+    pub parameters: String,
+    /// Whether every write of it may be broadcast.
     pub broadcast: bool,
-    /// Values may be left empty: the server sends the time.
-    pub clock: bool,
 }
 
 #[derive(Template)]
