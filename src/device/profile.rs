@@ -256,6 +256,19 @@ pub struct Profile {
     /// the manual's word for it: refused with that reason, not sent.
     #[serde(default)]
     pub front_panel_only: BTreeMap<CommandKind, String>,
+    /// The time-of-use tables the meter keeps, for `push_tou`: a calendar
+    /// is compiled to them, or refused naming the limit it exceeds.
+    #[serde(default)]
+    pub tou_tables: Option<TouTables>,
+}
+
+/// A meter's time-of-use table format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TouTables {
+    /// Blue Star A1000 manual, §1.4: 4 tariffs, 4 day profiles of 10
+    /// sections, 10 seasons, 2 weekend days, 10 years x 24 holidays.
+    A1000,
 }
 
 fn max_unit() -> u8 {

@@ -110,6 +110,13 @@ pub enum EventKind {
     /// the site's threshold (losses, an unmetered load, a wrong meter);
     /// open on the parent device while the latest closed day is over it.
     BalanceMismatch,
+    /// `field_programming_needed` (warning): a command waits for a
+    /// technician to open the meter's programming window on site; the
+    /// message says what to do. Open while the command waits.
+    FieldProgrammingNeeded,
+    /// `field_programming_expired` (warning): the window was not opened
+    /// in time and the command failed; momentary.
+    FieldProgrammingExpired,
     /// A condition a status word shows, or an occurrence the meter logged,
     /// under the code and severity its profile names.
     Meter { code: EventCode, severity: Severity },
@@ -118,7 +125,7 @@ pub enum EventKind {
 impl EventKind {
     /// The events the head-end raises itself. A profile may not name a
     /// meter event after one of them.
-    pub const HEAD_END: [EventKind; 9] = [
+    pub const HEAD_END: [EventKind; 11] = [
         EventKind::CommLost,
         EventKind::CommRestored,
         EventKind::ClockDrift,
@@ -128,6 +135,8 @@ impl EventKind {
         EventKind::RegisterDecreased,
         EventKind::TouMismatch,
         EventKind::BalanceMismatch,
+        EventKind::FieldProgrammingNeeded,
+        EventKind::FieldProgrammingExpired,
     ];
 
     fn code_str(&self) -> &str {
@@ -141,6 +150,8 @@ impl EventKind {
             EventKind::RegisterDecreased => "register_decreased",
             EventKind::TouMismatch => "tou_mismatch",
             EventKind::BalanceMismatch => "balance_mismatch",
+            EventKind::FieldProgrammingNeeded => "field_programming_needed",
+            EventKind::FieldProgrammingExpired => "field_programming_expired",
             EventKind::Meter { code, .. } => code.as_str(),
         }
     }
@@ -158,7 +169,9 @@ impl EventKind {
             | EventKind::ProfileGap
             | EventKind::RegisterDecreased
             | EventKind::TouMismatch
-            | EventKind::BalanceMismatch => Severity::Warning,
+            | EventKind::BalanceMismatch
+            | EventKind::FieldProgrammingNeeded
+            | EventKind::FieldProgrammingExpired => Severity::Warning,
             EventKind::Meter { severity, .. } => *severity,
         }
     }

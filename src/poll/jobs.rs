@@ -20,11 +20,17 @@ use sqlx::PgPool;
 use tokio::sync::{Notify, mpsc};
 
 use super::command::{BusCommand, Write};
+use crate::domain::clock::Clock;
 use crate::domain::command::Command;
+use crate::domain::event::EventKind;
 use crate::domain::ids::BusId;
 use crate::domain::job::{JobErrorCode, JobKind};
 use crate::shutdown::Shutdown;
-use crate::store::jobs::{CLAIM_BATCH, JobListener, JobRow, claim_jobs, update_interrupted_jobs, update_job_finished};
+use crate::store::events::insert_event;
+use crate::store::jobs::{
+    CLAIM_BATCH, JobListener, JobRow, claim_jobs, update_expired_field_programming, update_interrupted_jobs,
+    update_job_finished,
+};
 use crate::store::scans::ScanParameters;
 
 /// How often a claimer looks for jobs without being told of one.
@@ -92,6 +98,7 @@ pub(crate) async fn run_claimer(
     bus: BusId,
     inbox: mpsc::Sender<BusCommand>,
     wake: Arc<Notify>,
+    clock: Clock,
     shutdown: Shutdown,
 ) {
     let mut settled = false;
@@ -108,7 +115,8 @@ pub(crate) async fn run_claimer(
             }
         }
         if settled {
-            match claim_jobs(&pool, bus).await {
+            expire_field_programming(&pool, bus, &clock).await;
+            match claim_jobs(&pool, bus, clock.now()).await {
                 Ok(jobs) => {
                     let claimed_all = jobs.len() < CLAIM_BATCH;
                     for job in jobs {
@@ -131,6 +139,24 @@ pub(crate) async fn run_claimer(
             () = tokio::time::sleep(LOOK_EVERY) => {}
             () = inbox.closed() => return,
         }
+    }
+}
+
+/// Fails the commands whose field programming window never opened, with
+/// an event on their device.
+async fn expire_field_programming(pool: &PgPool, bus: BusId, clock: &Clock) {
+    let now = clock.now();
+    match update_expired_field_programming(pool, bus, now).await {
+        Ok(devices) => {
+            for device in devices {
+                tracing::warn!(%bus, %device, "a command waited for field programming in vain");
+                let message = "a command waited for the meter's programming window, which was not opened in time";
+                if let Err(error) = insert_event(pool, device, &EventKind::FieldProgrammingExpired, message, now).await {
+                    tracing::warn!(%device, %error, "cannot record the expired field programming");
+                }
+            }
+        }
+        Err(error) => tracing::warn!(%bus, %error, "cannot expire commands awaiting field programming; will retry"),
     }
 }
 

@@ -30,7 +30,7 @@ use crate::domain::job::JobErrorCode;
 use crate::store::StoreError;
 use crate::store::devices::{DeviceStatus, update_device_address, update_device_status};
 use crate::store::events::{insert_event_span, update_event_cleared};
-use crate::store::jobs::{update_job_finished, update_job_progress, update_job_started};
+use crate::store::jobs::{update_job_awaiting, update_job_finished, update_job_progress, update_job_started};
 use crate::store::load_profile::{insert_meter_intervals, update_profile_read_at};
 use crate::store::readings::insert_readings;
 
@@ -88,6 +88,14 @@ pub enum Record {
     JobFinished {
         job: i64,
         outcome: Result<Value, (JobErrorCode, String)>,
+    },
+    /// A command put back to wait for field programming (see
+    /// `store::jobs::update_job_awaiting`).
+    JobAwaiting {
+        job: i64,
+        instructions: String,
+        next_try_at: DateTime<Utc>,
+        deadline: DateTime<Utc>,
     },
     /// A command that moved the device to `address`: the stored device
     /// follows, then the job succeeds (or fails, if the address cannot be
@@ -174,6 +182,12 @@ async fn write(pool: &PgPool, buffer: &VecDeque<Record>) -> Result<usize, StoreE
         }
         Record::JobStarted { job, progress } => update_job_started(pool, *job, progress.as_ref()).await?,
         Record::JobProgress { job, progress } => update_job_progress(pool, *job, progress).await?,
+        Record::JobAwaiting {
+            job,
+            instructions,
+            next_try_at,
+            deadline,
+        } => update_job_awaiting(pool, *job, instructions, *next_try_at, *deadline).await?,
         Record::JobFinished { job, outcome } => {
             let outcome = match outcome {
                 Ok(result) => Ok(result),

@@ -141,6 +141,7 @@ async fn refresh(
             bus.id,
             jobs,
             wakers.register(bus.id),
+            services.clock.clone(),
             stop_rx.clone(),
         ));
         let (id, line, services) = (bus.id, transport.clone(), services.clone());

@@ -3,20 +3,22 @@
 //! queued as a `command` job with its audit entry, or, as a dry run,
 //! answered with the exact frames that would be sent, sending nothing.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use super::devices::existing_device;
 use super::{Caller, ServiceError};
 use crate::device::command_plan::{PlanError, PlannedWrite, plan_modbus};
-use crate::device::profile::Profile;
+use crate::device::profile::{Profile, TouTables};
 use crate::device::registry::ProfileSet;
 use crate::domain::command::{Command, CommandKind, CommandParameters};
-use crate::domain::ids::DeviceId;
+use crate::domain::ids::{CalendarId, DeviceId};
 use crate::domain::job::JobKind;
 use crate::domain::role::Right;
 use crate::domain::transport::Protocol;
+use crate::metering::tou::a1000::compile;
+use crate::service::tariff_calendars::load_calendar;
 use crate::store::buses::{BusRow, fetch_bus};
 use crate::store::command_jobs::{CommandJobRow, fetch_command_job, fetch_latest_command_job};
 use crate::store::devices::{DeviceRow, fetch_devices_on_bus};
@@ -88,7 +90,7 @@ pub(crate) async fn start_command(
     let bus = fetch_bus(pool, device.bus_id)
         .await?
         .ok_or_else(|| ServiceError::not_found(format!("no bus {}", device.bus_id)))?;
-    let writes = plan(pool, &device, &profile, &bus, &command).await?;
+    let writes = plan(pool, &device, &profile, &bus, &command, now).await?;
     if request.dry_run {
         // The meter's clock runs in its bus's site zone, as the poller reads it.
         let zone = bus.time_zone.tz();
@@ -142,7 +144,11 @@ async fn plan(
     profile: &Profile,
     bus: &BusRow,
     command: &Command,
+    now: DateTime<Utc>,
 ) -> Result<Vec<PlannedWrite>, ServiceError> {
+    if command.kind == CommandKind::PushTou {
+        check_tou(pool, profile, command.parameters.calendar_id.unwrap_or_default(), now).await?;
+    }
     if bus.transport.0.protocol() == Protocol::Iec62056 {
         return Err(ServiceError::invalid(
             "kind",
@@ -160,6 +166,29 @@ async fn plan(
         check_new_address(pool, device, profile, command.parameters.address.unwrap_or_default()).await?;
     }
     Ok(writes)
+}
+
+/// A calendar to push must exist and fit the meter's time-of-use tables
+/// (its version in force at `now`, with this year's holidays).
+async fn check_tou(pool: &PgPool, profile: &Profile, calendar: i64, now: DateTime<Utc>) -> Result<(), ServiceError> {
+    let Some(TouTables::A1000) = profile.tou_tables else {
+        return Err(ServiceError::invalid(
+            "kind",
+            format!("{} keeps no time-of-use tables this server can program", profile.name),
+        ));
+    };
+    let loaded = load_calendar(pool, CalendarId(calendar)).await.map_err(|error| match error {
+        ServiceError::NotFound(reason) => ServiceError::invalid("calendar_id", reason),
+        other => other,
+    })?;
+    let year = now.with_timezone(&loaded.time_zone.tz()).year();
+    compile(loaded.versions.at(now), year).map_err(|limit| {
+        ServiceError::invalid(
+            "calendar_id",
+            format!("tariff calendar {calendar} does not fit the {} tables: {limit}", profile.name),
+        )
+    })?;
+    Ok(())
 }
 
 /// A new address must be one the profile's device accepts and free on the bus.

@@ -192,22 +192,74 @@ pub(crate) async fn fetch_latest_bus_job(
     .await?)
 }
 
-/// Claims the bus's oldest queued jobs for its worker: they turn `running`
-/// (`started_at` is set when the worker starts on one). Rows another
-/// transaction holds are skipped, not waited for.
-pub(crate) async fn claim_jobs(pool: &PgPool, bus: BusId) -> Result<Vec<JobRow>, StoreError> {
+/// Claims the bus's oldest queued jobs for its worker, and the commands
+/// awaiting field programming whose next try is due at `now`: they turn
+/// `running` (`started_at` is set when the worker starts on one). Rows
+/// another transaction holds are skipped, not waited for.
+pub(crate) async fn claim_jobs(pool: &PgPool, bus: BusId, now: DateTime<Utc>) -> Result<Vec<JobRow>, StoreError> {
     let mut rows: Vec<JobRow> = sqlx::query_as(concat!(
         "UPDATE jobs SET state = 'running' WHERE id IN (\
-         SELECT id FROM jobs WHERE bus_id = $1 AND state = 'queued' ORDER BY id \
+         SELECT id FROM jobs WHERE bus_id = $1 AND (state = 'queued' OR (state = 'awaiting_field_programming' \
+         AND (progress->>'next_try_at')::timestamptz <= $3)) ORDER BY id \
          LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING ",
         columns!()
     ))
     .bind(bus)
     .bind(CLAIM_BATCH as i64)
+    .bind(now)
     .fetch_all(pool)
     .await?;
     rows.sort_by_key(|row| row.id);
     Ok(rows)
+}
+
+/// Puts a running command back to wait for field programming: the meter
+/// is not in its programming window. `instructions` say what the
+/// technician must do; it is tried again from `next_try_at`, and fails at
+/// `deadline` (see [`update_expired_field_programming`]).
+pub(crate) async fn update_job_awaiting(
+    pool: &PgPool,
+    id: i64,
+    instructions: &str,
+    next_try_at: DateTime<Utc>,
+    deadline: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let waiting = serde_json::json!({
+        "instructions": instructions,
+        "next_try_at": next_try_at,
+        "deadline": deadline,
+    });
+    sqlx::query(
+        "UPDATE jobs SET state = 'awaiting_field_programming', progress = progress || $2 \
+         WHERE id = $1 AND state = 'running'",
+    )
+    .bind(id)
+    .bind(Json(waiting))
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Fails the bus's commands whose field programming window was not opened
+/// by their deadline; returns the devices they were for.
+pub(crate) async fn update_expired_field_programming(
+    pool: &PgPool,
+    bus: BusId,
+    now: DateTime<Utc>,
+) -> Result<Vec<DeviceId>, StoreError> {
+    let devices: Vec<Option<DeviceId>> = sqlx::query_scalar(
+        "UPDATE jobs SET state = 'failed', error_code = $3, finished_at = $2, \
+         error_message = $4 \
+         WHERE bus_id = $1 AND state = 'awaiting_field_programming' \
+         AND (progress->>'deadline')::timestamptz <= $2 RETURNING device_id",
+    )
+    .bind(bus)
+    .bind(now)
+    .bind(JobErrorCode::FieldProgrammingExpired.as_str())
+    .bind("the meter's programming window was not opened in time; nothing was written")
+    .fetch_all(pool)
+    .await?;
+    Ok(devices.into_iter().flatten().collect())
 }
 
 /// What a worker starting on a bus does with the jobs a previous worker of
@@ -263,7 +315,9 @@ pub(crate) async fn update_job_progress(pool: &PgPool, id: i64, progress: &Value
 
 /// Ends a running job: succeeded with its result, or failed with why. A
 /// job already ended (a command failed as interrupted by a worker that
-/// took over the bus) keeps its end.
+/// took over the bus) keeps its end. A command's end goes to the audit log
+/// on the same transaction (`command_device.result`: who asked, its state,
+/// error, what was written, and the values before and after).
 pub(crate) async fn update_job_finished(
     pool: &PgPool,
     id: i64,
@@ -273,17 +327,34 @@ pub(crate) async fn update_job_finished(
         Ok(result) => (JobState::Succeeded, Some(Json(result)), None, None),
         Err((code, message)) => (JobState::Failed, None, Some(code.as_str()), Some(message)),
     };
-    sqlx::query(
+    let mut tx = pool.begin().await?;
+    let ended: Option<JobRow> = sqlx::query_as(concat!(
         "UPDATE jobs SET state = $2, result = $3, error_code = $4, error_message = $5, finished_at = now() \
-         WHERE id = $1 AND state = 'running'",
-    )
+         WHERE id = $1 AND state = 'running' RETURNING ",
+        columns!()
+    ))
     .bind(id)
     .bind(state)
     .bind(result)
     .bind(code)
     .bind(message)
-    .execute(pool)
+    .fetch_optional(&mut *tx)
     .await?;
+    if let Some(job) = ended.filter(|job| job.kind == JobKind::Command) {
+        let progress = &job.progress.0;
+        let detail = serde_json::json!({
+            "job": job.id,
+            "command": job.parameters.0,
+            "state": job.state,
+            "error": job.error_code.as_ref().map(|code| serde_json::json!({"code": code, "message": job.error_message})),
+            "written": progress.get("written"),
+            "before": progress.get("before"),
+            "after": progress.get("after"),
+        });
+        let target = job.device_id.map_or(format!("bus/{}", job.bus_id), |device| format!("device/{device}"));
+        insert_audit(&mut *tx, &job.requested_by, "command_device.result", &target, detail).await?;
+    }
+    tx.commit().await?;
     Ok(())
 }
 

@@ -218,6 +218,20 @@ async fn a_countis_obeys_tariff_and_reset_commands_and_refusals_are_named() {
         .await
         .unwrap();
     assert_eq!(audited, 5);
+    // Each command's end is audited too: who asked, the state, what was
+    // written and why it failed.
+    let results: Vec<(String, Value)> = sqlx::query_as(
+        "SELECT actor, detail FROM audit_log WHERE action = 'command_device.result' ORDER BY id",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    let states: Vec<&str> = results.iter().map(|(_, detail)| detail["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["succeeded", "succeeded", "failed", "succeeded", "failed"]);
+    assert!(results.iter().all(|(actor, _)| actor == "test-engineer"));
+    assert_eq!(results[0].1["command"], json!({"kind": "set_tariff", "tariff": 3}));
+    assert_eq!(results[0].1["written"][0]["values"], json!([3]));
+    assert_eq!(results[2].1["error"]["code"], "device");
     app.stop().await;
 }
 
@@ -573,6 +587,66 @@ async fn a_command_goes_ahead_of_a_queued_read_now_and_the_scheduled_read_under_
     assert!(
         finished_at <= started_at,
         "command {finished_at} before read {started_at}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn push_tou_compiles_the_calendar_to_the_meters_tables_or_names_the_limit() {
+    let app = spawn_app().await;
+    let engineer = app.token(Role::Engineer).await;
+    let calendar = |preset: &'static str| {
+        let app = &app;
+        let engineer = engineer.clone();
+        async move {
+            let body = json!({"preset": preset, "effective_from": "2020-01-01T00:00:00Z"});
+            let (status, created) = app
+                .request("POST", "/api/v1/tariff-calendars", Some(&engineer), Some(body))
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{created}");
+            created["id"].as_i64().unwrap()
+        }
+    };
+    let italian = calendar("it-arera-f123").await;
+    let four_rate = calendar("a1000-4-rate").await;
+    // Nothing listens: every answer here comes before the line.
+    let transport = json!({"kind": "iec62056_tcp", "host": "127.0.0.1", "port": 1});
+    let bus = app.create_bus(&engineer, "iec", transport).await;
+    let a1000 = app
+        .create_device(&engineer, bus, json!({"name": "a1000", "profile": "a1000", "iec_address": "1"}))
+        .await
+        .0;
+    let refused = |device: i64, body: Value| {
+        let app = &app;
+        let engineer = engineer.clone();
+        async move {
+            let (status, error) = command(app, &engineer, device, body).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+            error["error"]["message"].as_str().unwrap().to_owned()
+        }
+    };
+    // The Italian bands give Saturday and Sunday different day profiles;
+    // the A1000 has one for all weekend days (manual §1.4).
+    let message = refused(a1000, json!({"kind": "push_tou", "calendar_id": italian})).await;
+    assert!(
+        message.starts_with(&format!(
+            "calendar_id: tariff calendar {italian} does not fit the a1000 tables: the weekend days take different day profiles"
+        )),
+        "{message}"
+    );
+    let message = refused(a1000, json!({"kind": "push_tou", "calendar_id": 999})).await;
+    assert_eq!(message, "calendar_id: no tariff calendar 999");
+    // A calendar that fits goes on to the meter's programming mode.
+    let message = refused(a1000, json!({"kind": "push_tou", "calendar_id": four_rate})).await;
+    assert!(message.starts_with("kind: "), "{message}");
+    assert!(!message.contains("does not fit"), "{message}");
+    // A meter with no TOU tables of its own.
+    let modbus = add_bus(&app, &engineer, 1).await;
+    let countis = add_device(&app, &engineer, modbus, "countis-e43", COUNTIS_UNIT, 3600).await;
+    let message = refused(countis, json!({"kind": "push_tou", "calendar_id": four_rate})).await;
+    assert_eq!(
+        message,
+        "kind: countis-e43 keeps no time-of-use tables this server can program"
     );
     app.stop().await;
 }

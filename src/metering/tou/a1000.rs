@@ -15,7 +15,6 @@
 //! calendar's zone. Only the tables: writing them to a meter is elsewhere.
 
 // Used by the TOU push to the meter, which comes later; tested here.
-#![cfg_attr(not(test), allow(dead_code))]
 
 use std::fmt::Write;
 use std::ops::RangeInclusive;
