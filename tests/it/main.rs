@@ -25,6 +25,7 @@ mod events;
 mod every_simulator;
 mod fairness;
 mod iec62056;
+mod iec_commands;
 mod iec62056_python;
 mod jobs;
 mod link;
