@@ -101,13 +101,7 @@ impl IecWrite {
     /// Whether `after` (read after the write) verifies it: `before` was
     /// read before, `written` sent, and `expected` is the meter's local
     /// time the head-end expects at the read after.
-    pub fn verifies(
-        &self,
-        before: Option<&str>,
-        written: &str,
-        after: Option<&str>,
-        expected: NaiveDateTime,
-    ) -> bool {
+    pub fn verifies(&self, before: Option<&str>, written: &str, after: Option<&str>, expected: NaiveDateTime) -> bool {
         match self.check() {
             Check::None => true,
             Check::Written => after == Some(written),
@@ -148,7 +142,9 @@ pub(super) fn check_commands(commands: &BTreeMap<String, IecCommand>) -> Result<
     for (kind, command) in commands {
         let base = format!("iec62056.commands.{kind}");
         let snake = kind.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-            && kind.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            && kind
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
         if !snake {
             return fail(base, "a command kind is snake_case, e.g. set_clock");
         }
@@ -174,10 +170,7 @@ pub(super) fn check_commands(commands: &BTreeMap<String, IecCommand>) -> Result<
                     return fail(field("value"), "give exactly one of value and clock");
                 }
                 (Some(value), None) if !valid_value(value) => {
-                    return fail(
-                        field("value"),
-                        "must be at most 32 ASCII characters without ( ) * / !",
-                    );
+                    return fail(field("value"), "must be at most 32 ASCII characters without ( ) * / !");
                 }
                 (None, Some(format)) if !valid_clock_format(format) => {
                     return fail(
@@ -190,7 +183,10 @@ pub(super) fn check_commands(commands: &BTreeMap<String, IecCommand>) -> Result<
             match (write.check(), write.clock.is_some()) {
                 (Check::Clock, false) => return fail(field("check"), "\"clock\" checks a clock write only"),
                 (Check::Written, true) => {
-                    return fail(field("check"), "a clock moves on: check it with \"clock\", not \"written\"");
+                    return fail(
+                        field("check"),
+                        "a clock moves on: check it with \"clock\", not \"written\"",
+                    );
                 }
                 _ => {}
             }
@@ -206,7 +202,10 @@ fn valid_clock_format(format: &str) -> bool {
     if items.iter().any(|item| matches!(item, Item::Error)) {
         return false;
     }
-    if !items.iter().any(|item| matches!(item, Item::Numeric(..) | Item::Fixed(..))) {
+    if !items
+        .iter()
+        .any(|item| matches!(item, Item::Numeric(..) | Item::Fixed(..)))
+    {
         return false;
     }
     let sample = chrono::NaiveDate::from_ymd_opt(2026, 12, 31)
@@ -222,7 +221,10 @@ mod tests {
     use super::*;
 
     fn at(h: u32, m: u32, s: u32) -> NaiveDateTime {
-        NaiveDate::from_ymd_opt(2026, 3, 14).unwrap().and_hms_opt(h, m, s).unwrap()
+        NaiveDate::from_ymd_opt(2026, 3, 14)
+            .unwrap()
+            .and_hms_opt(h, m, s)
+            .unwrap()
     }
 
     fn commands(toml_text: &str) -> BTreeMap<String, IecCommand> {
@@ -239,7 +241,9 @@ mod tests {
             "#,
         );
         check_commands(&parsed).unwrap();
-        let [date, time] = &parsed["set_clock"].writes[..] else { panic!() };
+        let [date, time] = &parsed["set_clock"].writes[..] else {
+            panic!()
+        };
         assert_eq!(date.value_at(at(10, 20, 30)), "260314");
         assert_eq!(time.value_at(at(10, 20, 30)), "102030");
         assert_eq!(time.read_address(), "0.9.1");

@@ -559,7 +559,9 @@ fn the_history_period_defaults_and_must_be_positive() {
 #[test]
 fn iec_commands_are_checked_with_file_and_key() {
     let with_command = |write: &str| {
-        format!("{IEC_ONLY}\n[iec62056.commands.set_clock]\ndescription = \"clock\"\nfield_programming = true\nwrites = [{write}]\n")
+        format!(
+            "{IEC_ONLY}\n[iec62056.commands.set_clock]\ndescription = \"clock\"\nfield_programming = true\nwrites = [{write}]\n"
+        )
     };
     let profile = Profile::parse("iec.toml", &with_command("{ address = \"0.9.1\", clock = \"%H%M%S\" }")).unwrap();
     let command = &profile.iec62056.unwrap().commands["set_clock"];

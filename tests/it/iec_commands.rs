@@ -93,7 +93,14 @@ async fn set_clock_on_a_th40c_in_prg_writes_the_local_time_and_reads_it_back() {
     let seen: Vec<_> = done
         .writes
         .iter()
-        .map(|w| (w.address.as_str(), w.before.as_deref(), w.written.as_str(), w.after.as_deref()))
+        .map(|w| {
+            (
+                w.address.as_str(),
+                w.before.as_deref(),
+                w.written.as_str(),
+                w.after.as_deref(),
+            )
+        })
         .collect();
     assert_eq!(
         seen,
@@ -120,16 +127,25 @@ async fn outside_prg_the_write_is_refused_until_the_window_opens_and_after_it_la
     let mut driver = driver(&line);
     let zone = Tz::UTC;
 
-    let (result, _) = driver.program(target(&profile, zone), "set_clock", PASSWORD, now()).await;
+    let (result, _) = driver
+        .program(target(&profile, zone), "set_clock", PASSWORD, now())
+        .await;
     let error = result.unwrap_err();
     assert!(
         matches!(&error, ProgramError::NotInFieldProgramming { address, answer } if address == "0.9.2" && answer == "ERROR"),
         "{error}"
     );
-    assert_eq!(line.meter.lock().unwrap().clock_offset, TimeDelta::minutes(7), "nothing changed");
+    assert_eq!(
+        line.meter.lock().unwrap().clock_offset,
+        TimeDelta::minutes(7),
+        "nothing changed"
+    );
 
     // Someone will hold the button in two minutes: still refused now.
-    line.meter.lock().unwrap().open_field_programming(now() + TimeDelta::minutes(2));
+    line.meter
+        .lock()
+        .unwrap()
+        .open_field_programming(now() + TimeDelta::minutes(2));
     line.clock.advance(TimeDelta::minutes(1));
     let at = line.clock.now();
     let (result, _) = driver.program(target(&profile, zone), "set_clock", PASSWORD, at).await;
@@ -162,7 +178,9 @@ async fn a_refused_password_is_told_apart_and_the_readout_still_works() {
     let line = serve(meter).await;
     let profile = shipped("a1000");
     let mut driver = driver(&line);
-    let (result, _) = driver.program(target(&profile, Tz::UTC), "set_clock", PASSWORD, now()).await;
+    let (result, _) = driver
+        .program(target(&profile, Tz::UTC), "set_clock", PASSWORD, now())
+        .await;
     assert!(matches!(result, Err(ProgramError::PasswordRefused)), "{result:?}");
     // No write reached the meter.
     let received = line.received.lock().unwrap().clone();
@@ -201,8 +219,14 @@ async fn the_dry_run_lists_exactly_the_frames_the_meter_receives() {
     for (index, (got, meant)) in received.iter().zip(&planned).enumerate() {
         if index == 2 {
             // The password, masked in the dry run: SOH P1 STX (…) ETX BCC.
-            assert_eq!(meant, &[&[0x01, b'P', b'1', 0x02][..], b"(********)", &[0x03, 0x61]].concat());
-            assert_eq!(got, &[&[0x01, b'P', b'1', 0x02][..], b"(00000000)", &[0x03, 0x61]].concat());
+            assert_eq!(
+                meant,
+                &[&[0x01, b'P', b'1', 0x02][..], b"(********)", &[0x03, 0x61]].concat()
+            );
+            assert_eq!(
+                got,
+                &[&[0x01, b'P', b'1', 0x02][..], b"(00000000)", &[0x03, 0x61]].concat()
+            );
         } else {
             assert_eq!(got, meant, "frame {index}");
         }
@@ -253,15 +277,22 @@ async fn resets_close_the_billing_period_and_clear_the_maximum_demand() {
 
     let demand_before = line.meter.lock().unwrap().register_at("1-1:1.6.0", now()).unwrap();
     assert!(demand_before > 0.0);
-    let (result, _) = driver.program(target(&profile, Tz::UTC), "demand_reset", PASSWORD, now()).await;
+    let (result, _) = driver
+        .program(target(&profile, Tz::UTC), "demand_reset", PASSWORD, now())
+        .await;
     let done = result.unwrap();
     assert_eq!(done.writes[0].after.as_deref(), Some("00.0000"));
     assert_eq!(line.meter.lock().unwrap().register_at("1-1:1.6.0", now()), Some(0.0));
 
     let energy = line.meter.lock().unwrap().register_at("1-1:1.8.0", now()).unwrap();
-    let (result, _) = driver.program(target(&profile, Tz::UTC), "billing_reset", PASSWORD, now()).await;
+    let (result, _) = driver
+        .program(target(&profile, Tz::UTC), "billing_reset", PASSWORD, now())
+        .await;
     let done = result.unwrap();
-    let (before, after) = (done.writes[0].before.clone().unwrap(), done.writes[0].after.clone().unwrap());
+    let (before, after) = (
+        done.writes[0].before.clone().unwrap(),
+        done.writes[0].after.clone().unwrap(),
+    );
     assert_eq!(after.parse::<u32>().unwrap(), before.parse::<u32>().unwrap() + 1);
     let mut meter = line.meter.lock().unwrap();
     assert_eq!(meter.manual_resets(), [now()]);

@@ -161,7 +161,10 @@ impl IecDriver {
                         .program(target.iec_address, password, &plan, local)
                         .await
                 }
-                Err(error) => Err(ProgramError::Link { error, done: Vec::new() }),
+                Err(error) => Err(ProgramError::Link {
+                    error,
+                    done: Vec::new(),
+                }),
             },
         };
         if result.as_ref().is_err_and(ProgramError::is_link_failure) {

@@ -31,7 +31,12 @@ pub(crate) async fn run_program<S: AsyncRead + AsyncWrite + LineSpeed + Unpin + 
     match session.open_programming(address, password).await {
         Ok(()) => {}
         Err(SessionError::PasswordRefused) => return Err(ProgramError::PasswordRefused),
-        Err(error) => return Err(ProgramError::Link { error, done: Vec::new() }),
+        Err(error) => {
+            return Err(ProgramError::Link {
+                error,
+                done: Vec::new(),
+            });
+        }
     }
     let result = steps(session, plan, local).await;
     if let Err(error) = session.close().await {

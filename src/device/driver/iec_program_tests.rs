@@ -135,7 +135,14 @@ async fn set_clock_writes_date_and_time_and_reads_them_back() {
     let seen: Vec<_> = done
         .writes
         .iter()
-        .map(|w| (w.address.as_str(), w.before.as_deref(), w.written.as_str(), w.after.as_deref()))
+        .map(|w| {
+            (
+                w.address.as_str(),
+                w.before.as_deref(),
+                w.written.as_str(),
+                w.after.as_deref(),
+            )
+        })
         .collect();
     assert_eq!(
         seen,

@@ -36,10 +36,10 @@ use chrono::{DateTime, Utc};
 
 pub use self::error::DriverError;
 pub use self::exchange::{Exchange, Outcome};
-pub use self::iec_program_plan::{MASKED_PASSWORD, PlannedFrame, program_frames};
-pub use self::program::{ProgramDone, ProgramError, WriteDone};
 use self::iec::IecDriver;
+pub use self::iec_program_plan::{MASKED_PASSWORD, PlannedFrame, program_frames};
 use self::modbus::ModbusDriver;
+pub use self::program::{ProgramDone, ProgramError, WriteDone};
 pub use self::read_state::ReadState;
 pub use self::target::{BROADCAST_SENT, CommandDone, MeterStatus, ReadOutput, Step, Target};
 use super::iec::LoadProfileSettings;

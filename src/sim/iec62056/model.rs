@@ -196,7 +196,10 @@ impl IecMeter {
     pub(super) fn demand_period(&self, k: Option<u32>, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
         let resets = self.resets(now, k.unwrap_or(0) + 1);
         match k {
-            None => (self.demand_reset_at.filter(|at| *at > resets[0]).unwrap_or(resets[0]), now),
+            None => (
+                self.demand_reset_at.filter(|at| *at > resets[0]).unwrap_or(resets[0]),
+                now,
+            ),
             Some(k) => (resets[k as usize], resets[k as usize - 1]),
         }
     }
