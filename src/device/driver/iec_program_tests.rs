@@ -170,6 +170,7 @@ async fn a_first_write_refused_outside_prg_is_not_in_field_programming() {
         "{error}"
     );
     assert!(!error.is_link_failure());
+    assert_eq!(error.code(), "not_in_field_programming");
 }
 
 #[tokio::test(start_paused = true)]

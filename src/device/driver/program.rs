@@ -87,6 +87,19 @@ impl ProgramError {
         }
     }
 
+    /// A stable snake_case name of the failure, for job records.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProgramError::Unsupported(_) => "unsupported",
+            ProgramError::Invalid(_) => "invalid",
+            ProgramError::NotInFieldProgramming { .. } => "not_in_field_programming",
+            ProgramError::PasswordRefused => "password_refused",
+            ProgramError::WriteRefused { .. } => "write_refused",
+            ProgramError::NotVerified(_) => "not_verified",
+            ProgramError::Link { .. } => "link_failed",
+        }
+    }
+
     /// Whether the device may be unreachable.
     pub fn is_link_failure(&self) -> bool {
         matches!(self, ProgramError::Link { error, .. } if error.is_link_failure())
