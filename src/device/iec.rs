@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer};
 
+use super::iec_commands::{IecCommand, check_commands};
 use super::register_group::RegisterGroup;
 use crate::domain::event::EventCode;
 use crate::domain::obis::ObisCode;
@@ -46,6 +47,10 @@ pub struct IecSettings {
     /// The meter's load profile, read in programming mode with `R5 P.01(…)`.
     #[serde(default)]
     pub load_profile: Option<LoadProfileSettings>,
+    /// Commands by kind (`set_clock`, `billing_reset`, …): the writes each
+    /// makes in programming mode (see [`super::iec_commands`]).
+    #[serde(default)]
+    pub commands: BTreeMap<String, IecCommand>,
 }
 
 fn default_max_baud() -> u32 {
@@ -324,7 +329,7 @@ impl IecSettings {
                 return fail("iec62056.load_profile.profile".into(), "must be 1-99");
             }
         }
-        Ok(())
+        check_commands(&self.commands)
     }
 
     /// The entry for a code as the meter sent it, if the profile lists it

@@ -6,6 +6,7 @@ pub mod decode;
 pub mod driver;
 pub mod identify;
 pub(crate) mod iec;
+pub mod iec_commands;
 pub mod iec_decode;
 pub mod iec_load_profile;
 pub mod profile;

@@ -555,3 +555,41 @@ fn the_history_period_defaults_and_must_be_positive() {
     let profile = Profile::parse("tiny.toml", &history).unwrap();
     assert_eq!(profile.blocks(RegisterGroup::History).len(), 1);
 }
+
+#[test]
+fn iec_commands_are_checked_with_file_and_key() {
+    let with_command = |write: &str| {
+        format!(
+            "{IEC_ONLY}\n[iec62056.commands.set_clock]\ndescription = \"clock\"\nfield_programming = true\nwrites = [{write}]\n"
+        )
+    };
+    let profile = Profile::parse("iec.toml", &with_command("{ address = \"0.9.1\", clock = \"%H%M%S\" }")).unwrap();
+    let command = &profile.iec62056.unwrap().commands["set_clock"];
+    assert!(command.field_programming);
+    assert_eq!(command.writes[0].address, "0.9.1");
+    let error = Profile::parse("iec.toml", &with_command("{ address = \"0.9.1\" }"))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        error,
+        "profile iec.toml: iec62056.commands.set_clock.writes[0].value: give exactly one of value and clock"
+    );
+}
+
+#[test]
+fn both_iec_meters_set_their_clock_in_field_programming_only() {
+    let profiles = ProfileSet::builtin();
+    for (name, date, time) in [("a1000", "0.9.2", "0.9.1"), ("th40c", "1-0:0.9.2", "1-0:0.9.1")] {
+        let iec = profiles.get(name).unwrap().iec62056.clone().unwrap();
+        // No public source gives the address of a billing or demand reset.
+        assert_eq!(iec.commands.keys().collect::<Vec<_>>(), ["set_clock"], "{name}");
+        let command = &iec.commands["set_clock"];
+        assert!(command.field_programming, "{name}");
+        let writes: Vec<(&str, Option<&str>)> = command
+            .writes
+            .iter()
+            .map(|write| (write.address.as_str(), write.clock.as_deref()))
+            .collect();
+        assert_eq!(writes, [(date, Some("%y%m%d")), (time, Some("%H%M%S"))], "{name}");
+    }
+}

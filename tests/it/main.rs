@@ -26,6 +26,7 @@ mod every_simulator;
 mod fairness;
 mod iec62056;
 mod iec62056_python;
+mod iec_commands;
 mod jobs;
 mod link;
 mod load_profile;

@@ -165,6 +165,11 @@ async fn programming_mode_needs_the_password() {
     .unwrap();
     let expected = th40c.lock().unwrap().register_at("1-1:2.8.0*3", now()).unwrap();
     assert_eq!(read[0].values[0].number(), Some(expected));
+    // Outside field programming ("PRG") a write is refused and changes nothing.
+    let refused = text(ask(&mut stream, &command(CommandKind::W1, "0.9.1(103000)")).await);
+    assert_eq!(refused, "(ERROR)");
+    assert_eq!(th40c.lock().unwrap().clock_offset, TimeDelta::zero());
+    th40c.lock().unwrap().open_field_programming(now());
     assert_eq!(
         ask(&mut stream, &command(CommandKind::W1, "0.9.1(103000)")).await,
         MeterMessage::Ack

@@ -12,6 +12,8 @@ use super::clock::readout_clock;
 use super::error::DriverError;
 use super::exchange::{Exchange, Outcome};
 use super::iec_line::{IecLine, session_config};
+use super::iec_program_plan::{frames, line_baud_char, plan};
+use super::program::{ProgramDone, ProgramError};
 use super::target::{MeterStatus, ReadOutput, Step, Target};
 use crate::device::iec::LoadProfileSettings;
 use crate::device::iec_decode::decode_readout;
@@ -128,5 +130,54 @@ impl IecDriver {
             .map(|blocks| intervals_from_blocks(settings, &blocks, target.zone))
             .map_err(DriverError::from);
         (result, Some(sent))
+    }
+
+    /// Runs command `kind` of the device's profile in programming mode with
+    /// `password`; clock values are `now` in the device's zone. Nothing is
+    /// sent when the profile has no such command or a frame cannot be encoded.
+    pub(super) async fn program(
+        &mut self,
+        target: Target<'_>,
+        kind: &str,
+        password: &str,
+        now: DateTime<Utc>,
+    ) -> (Result<ProgramDone, ProgramError>, Option<Exchange>) {
+        let local = now.with_timezone(&target.zone).naive_local();
+        let plan = match plan(target.profile, kind, local) {
+            Ok(plan) => plan,
+            Err(error) => return (Err(error), None),
+        };
+        let baud_char = line_baud_char(target.profile, &self.transport);
+        if let Err(error) = frames(&plan, target.iec_address, password, baud_char) {
+            return (Err(error), None);
+        }
+        let started = Instant::now();
+        let result = match &mut self.line {
+            Some(open) => open.program(target.iec_address, password, &plan, local).await,
+            None => match IecLine::open(&self.transport, self.session.clone()).await {
+                Ok(open) => {
+                    self.line
+                        .insert(open)
+                        .program(target.iec_address, password, &plan, local)
+                        .await
+                }
+                Err(error) => Err(ProgramError::Link {
+                    error,
+                    done: Vec::new(),
+                }),
+            },
+        };
+        if result.as_ref().is_err_and(ProgramError::is_link_failure) {
+            self.line = None;
+        }
+        let outcome = match &result {
+            Ok(_) => Some(Outcome::Answered),
+            Err(error) => error.outcome(),
+        };
+        let sent = outcome.map(|outcome| Exchange {
+            outcome,
+            took: started.elapsed(),
+        });
+        (result, sent)
     }
 }

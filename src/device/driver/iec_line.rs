@@ -8,6 +8,9 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio_serial::SerialStream;
 
+use super::iec_program::run_program;
+use super::iec_program_plan::Plan;
+use super::program::{ProgramDone, ProgramError};
 use crate::domain::transport::Transport;
 use crate::protocol::iec62056::line::open_serial;
 use crate::protocol::iec62056::session::{Readout, Session, SessionConfig, SessionError};
@@ -96,6 +99,20 @@ impl IecLine {
                     .with_programming(address, password, async |meter| meter.load_profile(request).await)
                     .await
             }
+        }
+    }
+
+    /// Runs a command in programming mode, always ending with the break.
+    pub(crate) async fn program(
+        &mut self,
+        address: &str,
+        password: &str,
+        plan: &Plan<'_>,
+        local: chrono::NaiveDateTime,
+    ) -> Result<ProgramDone, ProgramError> {
+        match self {
+            IecLine::Serial(session) => run_program(session, address, password, plan, local).await,
+            IecLine::Tcp(session) => run_program(session, address, password, plan, local).await,
         }
     }
 }

@@ -9,7 +9,10 @@
 //!   between the requests of a long read; an IEC 62056-21 readout is one
 //!   whole session).
 //! - [`Driver::read_history`]: a stretch of the device's load profile.
-//! - [`Driver::write`]: one write of a command to the device.
+//! - [`Driver::write`]: one Modbus write of a command to the device.
+//! - [`Driver::program`]: a command to an IEC 62056-21 meter in
+//!   programming mode, as its profile's `[iec62056.commands]` says;
+//!   [`program_frames`] lists what it would send, for a dry run.
 //! - [`Driver::probe`]: what answers at a unit address, for a scan.
 
 pub(crate) mod clock;
@@ -17,9 +20,12 @@ pub(crate) mod error;
 pub(crate) mod exchange;
 mod iec;
 pub(crate) mod iec_line;
+mod iec_program;
+pub(crate) mod iec_program_plan;
 mod modbus;
 pub mod modbus_link;
 pub(crate) mod probe;
+pub(crate) mod program;
 pub(crate) mod read_state;
 pub(crate) mod target;
 
@@ -31,7 +37,9 @@ use chrono::{DateTime, Utc};
 pub use self::error::DriverError;
 pub use self::exchange::{Exchange, Outcome};
 use self::iec::IecDriver;
+pub use self::iec_program_plan::{MASKED_PASSWORD, PlannedFrame, program_frames};
 use self::modbus::ModbusDriver;
+pub use self::program::{ProgramDone, ProgramError, WriteDone};
 pub use self::read_state::ReadState;
 pub use self::target::{BROADCAST_SENT, CommandDone, MeterStatus, ReadOutput, Step, Target};
 use super::command_plan::PlannedWrite;
@@ -128,6 +136,29 @@ impl Driver {
         }
     }
 
+    /// Runs command `kind` (`set_clock`, `billing_reset`, …) of the
+    /// device's profile in IEC 62056-21 programming mode with `password`,
+    /// clock values being `now` in the device's zone: each write with what
+    /// the meter showed before and after. See [`ProgramError`] for the
+    /// failures a worker acts on.
+    pub async fn program(
+        &mut self,
+        target: Target<'_>,
+        kind: &str,
+        password: &str,
+        now: DateTime<Utc>,
+    ) -> (Result<ProgramDone, ProgramError>, Option<Exchange>) {
+        match self {
+            Driver::Modbus(_) => (
+                Err(ProgramError::Unsupported(
+                    "programming mode is IEC 62056-21; a Modbus device takes its commands as register writes".into(),
+                )),
+                None,
+            ),
+            Driver::Iec(driver) => driver.program(target, kind, password, now).await,
+        }
+    }
+
     /// What answers at `address`: `None` nothing; else the profiles whose
     /// identification fits it.
     pub async fn probe(&mut self, address: u8, profiles: &ProfileSet) -> Result<Option<Vec<String>>, DriverError> {
@@ -151,3 +182,6 @@ impl fmt::Debug for Driver {
         }
     }
 }
+
+#[cfg(test)]
+mod iec_program_tests;

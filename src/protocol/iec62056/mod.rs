@@ -29,7 +29,7 @@ pub(crate) mod session;
 pub(crate) mod session_config;
 pub(crate) mod session_error;
 #[cfg(test)]
-mod test_meter;
+pub(crate) mod test_meter;
 
 pub use dataset::{DataSet, DataSetError, DataValue, format_data_set, format_data_sets, parse_data_sets};
 pub use frame::{Command, CommandKind, DataBlock, Decoded, EncodeError, FrameError, bcc};

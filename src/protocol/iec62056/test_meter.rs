@@ -14,7 +14,7 @@ use super::frame::{Command, CommandKind, DataBlock};
 use super::line::LineSpeed;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum LineEvent {
+pub(crate) enum LineEvent {
     Sent { baud: u32, bytes: Vec<u8> },
     Switched { baud: u32 },
 }
@@ -22,32 +22,32 @@ pub(super) enum LineEvent {
 /// Shared log of a [`RecordingLine`], with the (paused) clock's time of
 /// each event.
 #[derive(Clone, Default)]
-pub(super) struct Log(Arc<Mutex<Vec<(Instant, LineEvent)>>>);
+pub(crate) struct Log(Arc<Mutex<Vec<(Instant, LineEvent)>>>);
 
 impl Log {
     fn push(&self, event: LineEvent) {
         self.0.lock().unwrap().push((Instant::now(), event));
     }
 
-    pub(super) fn events(&self) -> Vec<LineEvent> {
+    pub(crate) fn events(&self) -> Vec<LineEvent> {
         self.0.lock().unwrap().iter().map(|(_, event)| event.clone()).collect()
     }
 
-    pub(super) fn timed(&self) -> Vec<(Instant, LineEvent)> {
+    pub(crate) fn timed(&self) -> Vec<(Instant, LineEvent)> {
         self.0.lock().unwrap().clone()
     }
 }
 
 /// The client's end of an in-memory line with a local baud rate, as a
 /// serial port has.
-pub(super) struct RecordingLine {
+pub(crate) struct RecordingLine {
     inner: DuplexStream,
     baud: u32,
     log: Log,
 }
 
 /// A line at `baud`, the meter at its other end, and the line's log.
-pub(super) fn line(baud: u32) -> (RecordingLine, Meter<DuplexStream>, Log) {
+pub(crate) fn line(baud: u32) -> (RecordingLine, Meter<DuplexStream>, Log) {
     let (client, meter) = tokio::io::duplex(1 << 20);
     let log = Log::default();
     let line = RecordingLine {
@@ -99,11 +99,11 @@ impl AsyncWrite for RecordingLine {
 }
 
 /// The meter's end: expects exact bytes and answers with raw bytes.
-pub(super) struct Meter<T>(pub(super) T);
+pub(crate) struct Meter<T>(pub(crate) T);
 
 impl<T: AsyncRead + AsyncWrite + Unpin> Meter<T> {
     /// Reads exactly `expected.len()` bytes and checks them.
-    pub(super) async fn expect(&mut self, expected: &[u8]) {
+    pub(crate) async fn expect(&mut self, expected: &[u8]) {
         let mut got = vec![0; expected.len()];
         if let Err(error) = self.0.read_exact(&mut got).await {
             panic!("meter waited for {:?}: {error}", expected.escape_ascii().to_string());
@@ -115,12 +115,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Meter<T> {
         );
     }
 
-    pub(super) async fn send(&mut self, bytes: &[u8]) {
+    pub(crate) async fn send(&mut self, bytes: &[u8]) {
         self.0.write_all(bytes).await.unwrap();
     }
 
     /// Whatever the client sends until it closes the line.
-    pub(super) async fn rest(mut self) -> Vec<u8> {
+    pub(crate) async fn rest(mut self) -> Vec<u8> {
         let mut rest = Vec::new();
         self.0.read_to_end(&mut rest).await.unwrap();
         rest
@@ -129,7 +129,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Meter<T> {
 
 /// `STX text ETX|EOT BCC`, BCC from the codec (tested against hand
 /// computations in `frame.rs`).
-pub(super) fn block(text: &str, last: bool) -> Vec<u8> {
+pub(crate) fn block(text: &str, last: bool) -> Vec<u8> {
     DataBlock {
         text: text.into(),
         last,
@@ -139,16 +139,16 @@ pub(super) fn block(text: &str, last: bool) -> Vec<u8> {
 }
 
 /// The same block with its BCC spoiled.
-pub(super) fn corrupted(text: &str, last: bool) -> Vec<u8> {
+pub(crate) fn corrupted(text: &str, last: bool) -> Vec<u8> {
     let mut frame = block(text, last);
     *frame.last_mut().unwrap() ^= 0x01;
     frame
 }
 
 /// `SOH kind STX data ETX BCC`.
-pub(super) fn command(kind: CommandKind, data: &str) -> Vec<u8> {
+pub(crate) fn command(kind: CommandKind, data: &str) -> Vec<u8> {
     Command::new(kind, data).encode().unwrap()
 }
 
 /// The meter end of a [`line`].
-pub(super) type DuplexMeter = Meter<DuplexStream>;
+pub(crate) type DuplexMeter = Meter<DuplexStream>;

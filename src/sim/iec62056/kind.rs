@@ -98,6 +98,17 @@ impl IecKind {
         }
     }
 
+    /// How long field programming ("PRG") lasts after the button opens
+    /// it, no button being pushed meanwhile: A1000 manual 2.1.1 ("exit
+    /// automatically if no button was pushed for 4 minutes"), TH40C §3.1
+    /// ("in modo automatico dopo 10 minuti").
+    pub fn field_programming_window(self) -> chrono::Duration {
+        match self {
+            IecKind::A1000 => chrono::Duration::minutes(4),
+            IecKind::Th40c => chrono::Duration::minutes(10),
+        }
+    }
+
     pub fn profile_channels(self) -> &'static [ProfileChannel] {
         match self {
             IecKind::A1000 => &A1000_CHANNELS,

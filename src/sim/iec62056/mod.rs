@@ -7,6 +7,7 @@
 //!   and load profile (`resets`, `load_profile`);
 //! - [`codes`]: the values it answers by OBIS address at an instant
 //!   (`value`, `register_at`): what tests compare the wire with;
+//! - [`programming`]: field programming ("PRG") and the writes it allows;
 //! - [`kind`]: what differs between the two meters (identification,
 //!   profile channels, readout list, billing sets);
 //! - [`session::LineSession`]: the protocol on one line, pure, with injectable
@@ -18,10 +19,12 @@ pub mod events;
 pub mod history;
 pub(crate) mod kind;
 pub(crate) mod model;
+pub mod programming;
 pub(crate) mod server;
 pub mod session;
 
 pub use kind::IecKind;
-pub use model::{IecMeter, IecMeterConfig};
-pub use server::{ServedLine, spawn_iec_pty, spawn_iec_tcp};
+pub use model::{IecMeter, IecMeterConfig, Reset, ResetWrite};
+pub use programming::WriteAnswer;
+pub use server::{Received, ServedLine, spawn_iec_pty, spawn_iec_tcp};
 pub use session::{Faults, LineSession, SharedMeter};

@@ -39,6 +39,27 @@ pub struct IecMeterConfig {
     /// seed's, which is then the share no sub-meter measures
     /// ([`EnergyHistory::with_feeds`]). Empty by default.
     pub feeds: Vec<u64>,
+    /// Addresses whose write makes a reset ([`super::programming`]).
+    /// Neither manual gives the address or value of a reset over the
+    /// port, so none by default: a test names one for the meter and for
+    /// the profile it drives it with.
+    pub reset_writes: Vec<ResetWrite>,
+}
+
+/// A write that makes a reset: any value written to `address` in field
+/// programming.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResetWrite {
+    pub address: String,
+    pub reset: Reset,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reset {
+    /// Closes the billing period as the monthly reset does.
+    Billing,
+    /// Clears the maximum demand of the current period.
+    Demand,
 }
 
 impl IecMeterConfig {
@@ -60,6 +81,7 @@ impl IecMeterConfig {
                 IecKind::Th40c => 2,
             },
             feeds: Vec::new(),
+            reset_writes: Vec::new(),
         }
     }
 }
@@ -71,6 +93,16 @@ pub struct IecMeter {
     history: EnergyHistory,
     /// Meter clock minus true time, changed by `W1 0.9.1`/`0.9.2`.
     pub clock_offset: Duration,
+    /// When someone at the meter held the button that starts field
+    /// programming ("PRG"), if they did: it lasts
+    /// [`IecKind::field_programming_window`] from then.
+    pub(super) field_programming_from: Option<DateTime<Utc>>,
+    /// The meter answers NAK to every password (a test's switch).
+    pub refuse_password: bool,
+    /// Billing resets made by a write, besides the monthly ones.
+    pub(super) manual_resets: Vec<DateTime<Utc>>,
+    /// The last demand reset made by a write.
+    pub(super) demand_reset_at: Option<DateTime<Utc>>,
 }
 
 impl IecMeter {
@@ -80,6 +112,10 @@ impl IecMeter {
             history: EnergyHistory::with_feeds(config.seed, &config.feeds, config.zone, start),
             config,
             clock_offset: Duration::zero(),
+            field_programming_from: None,
+            refuse_password: false,
+            manual_resets: Vec::new(),
+            demand_reset_at: None,
         }
     }
 
@@ -106,24 +142,29 @@ impl IecMeter {
             .map_or_else(|| local.and_utc(), |t| t.with_timezone(&Utc))
     }
 
-    /// Billing resets up to `now`, latest first (`[0]` is set 1, the
-    /// reset that started the current period), at most `count`.
+    /// Billing resets up to `now`, monthly and made by a write, latest
+    /// first (`[0]` is set 1, the reset that started the current period),
+    /// at most `count`.
     pub fn resets(&self, now: DateTime<Utc>, count: u32) -> Vec<DateTime<Utc>> {
         let local = self.local(now);
         let (mut year, mut month) = (local.year(), local.month());
         // Out-of-range settings would never match a date: keep them valid.
         let day = self.config.billing_day.clamp(1, 28);
         let hour = self.config.billing_hour.min(23);
-        let mut found = Vec::new();
-        while found.len() < count as usize {
+        let mut found: Vec<DateTime<Utc>> = self.manual_resets.iter().copied().filter(|at| *at <= now).collect();
+        let mut monthly = 0;
+        while monthly < count as usize {
             let at = chrono::NaiveDate::from_ymd_opt(year, month, day)
                 .and_then(|day| day.and_hms_opt(hour, 0, 0))
                 .map(|t| self.instant(t));
             if let Some(at) = at.filter(|at| *at <= now) {
                 found.push(at);
+                monthly += 1;
             }
             (year, month) = if month == 1 { (year - 1, 12) } else { (year, month - 1) };
         }
+        found.sort_unstable_by(|a, b| b.cmp(a));
+        found.truncate(count as usize);
         found
     }
 
@@ -150,11 +191,15 @@ impl IecMeter {
     }
 
     /// The demand period that history set `k` closed (`None`: the current
-    /// one): `(after, until]`.
+    /// one, from the later of the last billing and demand resets):
+    /// `(after, until]`.
     pub(super) fn demand_period(&self, k: Option<u32>, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
         let resets = self.resets(now, k.unwrap_or(0) + 1);
         match k {
-            None => (resets[0], now),
+            None => (
+                self.demand_reset_at.filter(|at| *at > resets[0]).unwrap_or(resets[0]),
+                now,
+            ),
             Some(k) => (resets[k as usize], resets[k as usize - 1]),
         }
     }

@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -19,6 +20,9 @@ use crate::shutdown::Shutdown;
 /// The standard's shortest reaction time for an uppercase manufacturer id.
 pub(crate) const REACTION_TIME: Duration = Duration::from_millis(200);
 
+/// Every client message a line received, bytes as they came, in order.
+pub type Received = Arc<Mutex<Vec<Vec<u8>>>>;
+
 /// What a served line is made of.
 #[derive(Clone)]
 pub struct ServedLine {
@@ -26,6 +30,9 @@ pub struct ServedLine {
     pub clock: Clock,
     pub faults: Faults,
     pub reaction: Duration,
+    /// Where to record what the line receives (tests compare it with
+    /// what a client meant to send).
+    pub received: Option<Received>,
 }
 
 impl ServedLine {
@@ -35,6 +42,7 @@ impl ServedLine {
             clock,
             faults: Faults::default(),
             reaction: REACTION_TIME,
+            received: None,
         }
     }
 }
@@ -82,12 +90,15 @@ pub fn spawn_iec_pty(line: ServedLine, shutdown: Shutdown) -> std::io::Result<(P
 /// buffer (noise before them skipped); a command with a bad BCC gets NAK,
 /// anything else malformed is dropped.
 async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, config: ServedLine, stop: Shutdown) {
-    let mut line = LineSession::new(config.meters, config.clock, config.faults);
+    let mut line = LineSession::new(config.meters.clone(), config.clock.clone(), config.faults.clone());
     let mut buffer = Vec::with_capacity(512);
     let mut chunk = [0u8; 512];
     loop {
         let answer = match decode_from_client(&buffer, line.expects_option_select()) {
             Ok(Decoded::Complete(message, used)) => {
+                if let Some(received) = &config.received {
+                    received.lock().expect("record lock").push(buffer[..used].to_vec());
+                }
                 buffer.drain(..used);
                 Some(line.handle(message))
             }

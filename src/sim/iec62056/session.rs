@@ -6,14 +6,15 @@
 //! Sequence (IEC 62056-21:2002, 6.3; facts in `docs/PROTOCOLS.md`):
 //! sign-on → identification; option select Y = 0 → the readout; Y = 1 →
 //! `P0` password request, `P1` → ACK/NAK, then `R1`/`R5` reads (single
-//! addresses or `P.01(from;to)` load profiles), `W1`/`W5` clock writes,
-//! `B0` ends the session. NAK repeats the last data message.
+//! addresses or `P.01(from;to)` load profiles), `W1`/`W5` writes (the
+//! clock, configured resets; only in field programming, else `(ERROR)`:
+//! [`super::programming`]), `B0` ends the session. NAK repeats the last
+//! data message.
 
 use std::sync::{Arc, Mutex};
 
-use chrono::{NaiveDate, NaiveTime};
-
 use super::model::IecMeter;
+use super::programming::WriteAnswer;
 use crate::domain::clock::Clock;
 use crate::protocol::iec62056::{
     ClientMessage, Command, CommandKind, DataBlock, DataSet, Identification, MeterMessage, OptionMode, ProfileRequest,
@@ -199,8 +200,12 @@ impl LineSession {
                 Vec::new()
             }
             CommandKind::P1 => {
-                let password = self.meters[index].lock().expect("meter lock").config.password.clone();
-                let right = data.strip_prefix('(').and_then(|d| d.strip_suffix(')')) == Some(password.as_str());
+                let (password, refuse) = {
+                    let meter = self.meters[index].lock().expect("meter lock");
+                    (meter.config.password.clone(), meter.refuse_password)
+                };
+                let right =
+                    !refuse && data.strip_prefix('(').and_then(|d| d.strip_suffix(')')) == Some(password.as_str());
                 self.state = State::Programming {
                     meter: index,
                     authorised: right,
@@ -233,11 +238,13 @@ impl LineSession {
                 }
             }
             CommandKind::W1 | CommandKind::W5 => {
-                let mut meter = self.meters[index].lock().expect("meter lock");
-                if set_clock(&mut meter, &data, self.clock.now()) {
-                    vec![ACK]
-                } else {
-                    vec![NAK]
+                let answer = self.meters[index]
+                    .lock()
+                    .expect("meter lock")
+                    .write(&data, self.clock.now());
+                match answer {
+                    WriteAnswer::Done => vec![ACK],
+                    WriteAnswer::Refused => self.error(),
                 }
             }
             _ => self.error(),
@@ -268,28 +275,4 @@ pub fn readout_sets(meter: &mut IecMeter, now: chrono::DateTime<chrono::Utc>) ->
             Some(DataSet { address, values })
         })
         .collect()
-}
-
-/// `0.9.1(hhmmss)` or `0.9.2(YYMMDD)`: moves the meter clock so it shows
-/// the written time (or date) now. Anything else is refused.
-fn set_clock(meter: &mut IecMeter, data: &str, now: chrono::DateTime<chrono::Utc>) -> bool {
-    let Some((address, rest)) = data.split_once('(') else {
-        return false;
-    };
-    let Some(value) = rest.strip_suffix(')') else {
-        return false;
-    };
-    let shown = meter.clock(now);
-    let wanted = match address.rsplit(':').next() {
-        Some("0.9.1") => NaiveTime::parse_from_str(value, "%H%M%S")
-            .ok()
-            .map(|t| shown.date().and_time(t)),
-        Some("0.9.2") => NaiveDate::parse_from_str(&format!("20{value}"), "%Y%m%d")
-            .ok()
-            .map(|d| d.and_time(shown.time())),
-        _ => None,
-    };
-    let Some(wanted) = wanted else { return false };
-    meter.clock_offset += wanted - shown;
-    true
 }
