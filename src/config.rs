@@ -27,11 +27,17 @@ pub struct Config {
     /// `OHMNIBUS_CLOCK_DRIFT_SECONDS`: how far a meter's clock may be from the
     /// server's before a `clock_drift` event opens (default 30).
     pub clock_drift_threshold: Duration,
+    /// `OHMNIBUS_FIELD_PROGRAMMING_MINUTES`: how long a command waits for a
+    /// technician to open a meter's programming window (default 120).
+    pub field_programming_window: Duration,
     /// What the server takes for now: the system clock, or a test's.
     pub clock: Clock,
 }
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+
+/// How long a command waits for field programming unless configured.
+pub const DEFAULT_FIELD_PROGRAMMING_WINDOW: Duration = Duration::from_secs(2 * 3600);
 
 impl Config {
     pub fn from_env() -> anyhow::Result<Config> {
@@ -57,8 +63,17 @@ impl Config {
             ),
             Err(_) => Duration::from_secs(30),
         };
+        let field_programming_window = match std::env::var("OHMNIBUS_FIELD_PROGRAMMING_MINUTES") {
+            Ok(text) => Duration::from_secs(
+                60 * text.parse::<u64>().with_context(|| {
+                    format!("OHMNIBUS_FIELD_PROGRAMMING_MINUTES={text:?} is not a number of minutes")
+                })?,
+            ),
+            Err(_) => DEFAULT_FIELD_PROGRAMMING_WINDOW,
+        };
         Ok(Config {
             database_url,
+            field_programming_window,
             bind,
             profiles_dir,
             request_timeout,

@@ -1,6 +1,7 @@
 //! Starting the application: the binary, the demo and the tests all go
 //! through [`build`], so they run the same thing.
 
+use crate::poll::program::FieldProgramming;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -53,6 +54,10 @@ pub fn start(
         refresh: config.poll_refresh,
         clock_drift_threshold: config.clock_drift_threshold,
         clock: config.clock.clone(),
+        field_programming: FieldProgramming {
+            window: config.field_programming_window,
+            ..FieldProgramming::default()
+        },
     };
     let poller = tokio::spawn(run_poller(
         pool.clone(),

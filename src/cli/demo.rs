@@ -203,6 +203,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         poll_refresh: std::time::Duration::from_secs(2),
         derive_every: std::time::Duration::from_secs(30),
         clock_drift_threshold: std::time::Duration::from_secs(30),
+        field_programming_window: crate::config::DEFAULT_FIELD_PROGRAMMING_WINDOW,
         clock: Clock::System,
     };
     if let Ok(bind) = std::env::var("OHMNIBUS_BIND") {

@@ -51,6 +51,10 @@ pub struct IecSettings {
     /// makes in programming mode (see [`super::iec_commands`]).
     #[serde(default)]
     pub commands: BTreeMap<String, IecCommand>,
+    /// What a technician does at the meter to start field programming,
+    /// told to the operator while a command waits for it.
+    #[serde(default)]
+    pub field_programming_hint: Option<String>,
 }
 
 fn default_max_baud() -> u32 {

@@ -3,6 +3,8 @@
 //! reads. The jobs come from the database through the bus's claimer
 //! (see `jobs`).
 
+use chrono::{DateTime, Utc};
+
 use crate::domain::command::Command;
 use crate::domain::ids::DeviceId;
 
@@ -26,6 +28,8 @@ pub struct Write {
     pub job: i64,
     pub device: DeviceId,
     pub command: Command,
+    /// For a command already waiting for field programming: until when.
+    pub field_programming_deadline: Option<DateTime<Utc>>,
 }
 
 /// How many jobs may wait in a worker's inbox.

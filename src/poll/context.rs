@@ -1,6 +1,7 @@
 //! What a bus worker is given: the configuration of each of its devices,
 //! and the services it shares with the other workers.
 
+use super::program::FieldProgramming;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -91,4 +92,6 @@ pub struct WorkerServices {
     pub clock_drift_threshold: Duration,
     /// What the worker takes for now: read stamps, clock checks.
     pub clock: Clock,
+    /// How long a command waits for field programming, tried how often.
+    pub field_programming: FieldProgramming,
 }

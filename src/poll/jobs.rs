@@ -151,7 +151,8 @@ async fn expire_field_programming(pool: &PgPool, bus: BusId, clock: &Clock) {
             for device in devices {
                 tracing::warn!(%bus, %device, "a command waited for field programming in vain");
                 let message = "a command waited for the meter's programming window, which was not opened in time";
-                if let Err(error) = insert_event(pool, device, &EventKind::FieldProgrammingExpired, message, now).await {
+                if let Err(error) = insert_event(pool, device, &EventKind::FieldProgrammingExpired, message, now).await
+                {
                     tracing::warn!(%device, %error, "cannot record the expired field programming");
                 }
             }
@@ -182,6 +183,11 @@ async fn bus_command(pool: &PgPool, job: JobRow) -> Option<BusCommand> {
                         job: job.id,
                         device,
                         command,
+                        field_programming_deadline: job
+                            .progress
+                            .0
+                            .get("deadline")
+                            .and_then(|deadline| serde_json::from_value(deadline.clone()).ok()),
                     }))
                 })
         }

@@ -15,6 +15,7 @@ use super::command::QUEUE;
 use super::context::{DeviceConfig, WorkerServices};
 use super::jobs::{JobWakers, run_claimer, spawn_job_listener};
 use super::outbox::spawn_outbox;
+use super::program::FieldProgramming;
 use super::stats::PollStats;
 use super::worker::run_bus;
 use crate::device::registry::ProfileSet;
@@ -36,6 +37,8 @@ pub(crate) struct PollSettings {
     pub clock_drift_threshold: Duration,
     /// What the poller takes for now (read stamps, meter clocks).
     pub clock: Clock,
+    /// How long a command waits for field programming, tried how often.
+    pub field_programming: FieldProgramming,
 }
 
 impl Default for PollSettings {
@@ -45,6 +48,7 @@ impl Default for PollSettings {
             refresh: Duration::from_secs(2),
             clock_drift_threshold: Duration::from_secs(30),
             clock: Clock::System,
+            field_programming: FieldProgramming::default(),
         }
     }
 }
@@ -77,6 +81,7 @@ pub(crate) async fn run_poller(
         request_timeout: settings.request_timeout,
         clock_drift_threshold: settings.clock_drift_threshold,
         clock: settings.clock.clone(),
+        field_programming: settings.field_programming,
     };
     let mut running: HashMap<BusId, RunningBus> = HashMap::new();
     loop {

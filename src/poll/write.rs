@@ -5,6 +5,7 @@
 use super::command::Write;
 use super::context::WorkerServices;
 use super::outbox::Record;
+use super::program::run_program;
 use super::runtime::{DeviceRuntime, record_exchange};
 use crate::device::command_plan::{PlannedWrite, plan_modbus};
 use crate::device::driver::{CommandDone, Driver, DriverError};
@@ -28,6 +29,10 @@ pub(crate) async fn run_write(
         services.outbox.send(Record::JobFinished { job, outcome });
         return;
     };
+    if matches!(driver, Driver::Iec(_)) {
+        run_program(driver, bus, runtime, services, write).await;
+        return;
+    }
     let record = match send(driver, bus, runtime, services, write).await {
         Err(failure) => Record::JobFinished {
             job,

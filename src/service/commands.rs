@@ -10,6 +10,7 @@ use sqlx::PgPool;
 use super::devices::existing_device;
 use super::{Caller, ServiceError};
 use crate::device::command_plan::{PlanError, PlannedWrite, plan_modbus};
+use crate::device::driver::{Target, program_frames};
 use crate::device::profile::{Profile, TouTables};
 use crate::device::registry::ProfileSet;
 use crate::domain::command::{Command, CommandKind, CommandParameters};
@@ -50,18 +51,39 @@ pub(crate) struct DryRun {
     pub frames: Vec<Frame>,
 }
 
-/// One request a command would send.
+/// One message a command would send.
 #[derive(Debug, Clone)]
 pub(crate) struct Frame {
-    /// The profile's name of the write.
+    /// The profile's name of the write, or the step of a programming
+    /// session (`sign-on`, `password`, `write 0.9.1`, …).
     pub write: String,
-    /// The unit it goes to; 0 for a broadcast.
+    /// Modbus: the unit it goes to (0 for a broadcast), the function, the
+    /// first register and the values.
+    pub modbus: Option<ModbusFrame>,
+    /// The whole frame: an RTU frame with its CRC, a Modbus TCP ADU, or an
+    /// IEC 62056-21 message with its block check.
+    pub bytes: Vec<u8>,
+    /// IEC 62056-21: the message with its control characters named
+    /// (`<SOH>P1<STX>(********)<ETX><BCC 0x61>`).
+    pub text: Option<String>,
+}
+
+/// What a Modbus request writes.
+#[derive(Debug, Clone)]
+pub(crate) struct ModbusFrame {
     pub unit: u8,
     pub function: u8,
     pub register: u16,
     pub values: Vec<u16>,
-    /// The whole frame: an RTU frame with its CRC, or a Modbus TCP ADU.
-    pub bytes: Vec<u8>,
+}
+
+/// How a command is done on the device's line.
+enum Plan {
+    /// Register writes.
+    Modbus(Vec<PlannedWrite>),
+    /// One programming-mode session, as the profile's
+    /// `[iec62056.commands]` entry of the kind says.
+    Iec,
 }
 
 /// Checks a command against the device's profile and queues it (or, dry,
@@ -90,25 +112,49 @@ pub(crate) async fn start_command(
     let bus = fetch_bus(pool, device.bus_id)
         .await?
         .ok_or_else(|| ServiceError::not_found(format!("no bus {}", device.bus_id)))?;
-    let writes = plan(pool, &device, &profile, &bus, &command, now).await?;
+    let plan = plan(pool, &device, &profile, &bus, &command, now).await?;
     if request.dry_run {
         // The meter's clock runs in its bus's site zone, as the poller reads it.
         let zone = bus.time_zone.tz();
         let unit = device.address.map_or(0, |address| address as u8);
-        let frames = writes
-            .iter()
-            .map(|write| {
-                let values = write.words(now, zone).unwrap_or_default();
-                Frame {
-                    write: write.name.clone(),
-                    unit: if write.broadcast { 0 } else { unit },
-                    function: write.function,
-                    register: write.address,
-                    bytes: write.frame(&bus.transport.0, unit, &values),
-                    values,
-                }
-            })
-            .collect();
+        let frames = match plan {
+            Plan::Modbus(writes) => writes
+                .iter()
+                .map(|write| {
+                    let values = write.words(now, zone).unwrap_or_default();
+                    Frame {
+                        write: write.name.clone(),
+                        bytes: write.frame(&bus.transport.0, unit, &values),
+                        modbus: Some(ModbusFrame {
+                            unit: if write.broadcast { 0 } else { unit },
+                            function: write.function,
+                            register: write.address,
+                            values,
+                        }),
+                        text: None,
+                    }
+                })
+                .collect(),
+            Plan::Iec => {
+                let target = Target {
+                    name: &device.name,
+                    address: 0,
+                    iec_address: device.iec_address.as_deref().unwrap_or_default(),
+                    profile: &profile,
+                    zone,
+                };
+                program_frames(target, &bus.transport.0, kind.as_str(), now)
+                    .map_err(|error| ServiceError::invalid("kind", error))?
+                    .into_iter()
+                    .map(|frame| Frame {
+                        text: Some(frame.text()),
+                        write: frame.step,
+                        modbus: None,
+                        bytes: frame.bytes,
+                    })
+                    .collect()
+            }
+        };
         return Ok(Started::DryRun(Box::new(DryRun {
             kind,
             parameters: command.parameters,
@@ -145,18 +191,31 @@ async fn plan(
     bus: &BusRow,
     command: &Command,
     now: DateTime<Utc>,
-) -> Result<Vec<PlannedWrite>, ServiceError> {
+) -> Result<Plan, ServiceError> {
     if command.kind == CommandKind::PushTou {
         check_tou(pool, profile, command.parameters.calendar_id.unwrap_or_default(), now).await?;
     }
     if bus.transport.0.protocol() == Protocol::Iec62056 {
-        return Err(ServiceError::invalid(
-            "kind",
-            format!(
-                "{} over IEC 62056-21 is not taken by this server yet; {} is read over IEC 62056-21",
-                command.kind, device.name
-            ),
-        ));
+        if command.parameters.broadcast {
+            return Err(ServiceError::invalid(
+                "broadcast",
+                "IEC 62056-21 has no broadcast: each meter is signed on by its address",
+            ));
+        }
+        let known = profile
+            .iec62056
+            .as_ref()
+            .is_some_and(|iec| iec.commands.contains_key(command.kind.as_str()));
+        if !known {
+            return Err(ServiceError::invalid(
+                "kind",
+                format!(
+                    "{} has no {} over IEC 62056-21 in its profile ({} is read over IEC 62056-21)",
+                    profile.name, command.kind, device.name
+                ),
+            ));
+        }
+        return Ok(Plan::Iec);
     }
     let writes = plan_modbus(profile, command).map_err(|error| match error {
         PlanError::Parameter(error) => ServiceError::invalid(error.field, error.reason),
@@ -165,7 +224,7 @@ async fn plan(
     if command.kind == CommandKind::SetAddress {
         check_new_address(pool, device, profile, command.parameters.address.unwrap_or_default()).await?;
     }
-    Ok(writes)
+    Ok(Plan::Modbus(writes))
 }
 
 /// A calendar to push must exist and fit the meter's time-of-use tables
@@ -177,15 +236,20 @@ async fn check_tou(pool: &PgPool, profile: &Profile, calendar: i64, now: DateTim
             format!("{} keeps no time-of-use tables this server can program", profile.name),
         ));
     };
-    let loaded = load_calendar(pool, CalendarId(calendar)).await.map_err(|error| match error {
-        ServiceError::NotFound(reason) => ServiceError::invalid("calendar_id", reason),
-        other => other,
-    })?;
+    let loaded = load_calendar(pool, CalendarId(calendar))
+        .await
+        .map_err(|error| match error {
+            ServiceError::NotFound(reason) => ServiceError::invalid("calendar_id", reason),
+            other => other,
+        })?;
     let year = now.with_timezone(&loaded.time_zone.tz()).year();
     compile(loaded.versions.at(now), year).map_err(|limit| {
         ServiceError::invalid(
             "calendar_id",
-            format!("tariff calendar {calendar} does not fit the {} tables: {limit}", profile.name),
+            format!(
+                "tariff calendar {calendar} does not fit the {} tables: {limit}",
+                profile.name
+            ),
         )
     })?;
     Ok(())

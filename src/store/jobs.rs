@@ -351,7 +351,9 @@ pub(crate) async fn update_job_finished(
             "before": progress.get("before"),
             "after": progress.get("after"),
         });
-        let target = job.device_id.map_or(format!("bus/{}", job.bus_id), |device| format!("device/{device}"));
+        let target = job
+            .device_id
+            .map_or(format!("bus/{}", job.bus_id), |device| format!("device/{device}"));
         insert_audit(&mut *tx, &job.requested_by, "command_device.result", &target, detail).await?;
     }
     tx.commit().await?;

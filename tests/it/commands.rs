@@ -220,13 +220,15 @@ async fn a_countis_obeys_tariff_and_reset_commands_and_refusals_are_named() {
     assert_eq!(audited, 5);
     // Each command's end is audited too: who asked, the state, what was
     // written and why it failed.
-    let results: Vec<(String, Value)> = sqlx::query_as(
-        "SELECT actor, detail FROM audit_log WHERE action = 'command_device.result' ORDER BY id",
-    )
-    .fetch_all(&app.pool)
-    .await
-    .unwrap();
-    let states: Vec<&str> = results.iter().map(|(_, detail)| detail["state"].as_str().unwrap()).collect();
+    let results: Vec<(String, Value)> =
+        sqlx::query_as("SELECT actor, detail FROM audit_log WHERE action = 'command_device.result' ORDER BY id")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    let states: Vec<&str> = results
+        .iter()
+        .map(|(_, detail)| detail["state"].as_str().unwrap())
+        .collect();
     assert_eq!(states, ["succeeded", "succeeded", "failed", "succeeded", "failed"]);
     assert!(results.iter().all(|(actor, _)| actor == "test-engineer"));
     assert_eq!(results[0].1["command"], json!({"kind": "set_tariff", "tariff": 3}));
@@ -613,7 +615,11 @@ async fn push_tou_compiles_the_calendar_to_the_meters_tables_or_names_the_limit(
     let transport = json!({"kind": "iec62056_tcp", "host": "127.0.0.1", "port": 1});
     let bus = app.create_bus(&engineer, "iec", transport).await;
     let a1000 = app
-        .create_device(&engineer, bus, json!({"name": "a1000", "profile": "a1000", "iec_address": "1"}))
+        .create_device(
+            &engineer,
+            bus,
+            json!({"name": "a1000", "profile": "a1000", "iec_address": "1"}),
+        )
         .await
         .0;
     let refused = |device: i64, body: Value| {

@@ -137,6 +137,7 @@ async fn poll_rate(pool: PgPool) -> (f64, u64) {
         request_timeout: Duration::from_millis(500),
         clock_drift_threshold: Duration::from_secs(30),
         clock: Clock::System,
+        field_programming: Default::default(),
     };
     let (_devices, devices_rx) = watch::channel(vec![device]);
     let (_jobs, inbox) = mpsc::channel(16);

@@ -115,6 +115,7 @@ fn start_server(pool: &PgPool, url: &str) -> (Application, Trigger) {
         poll_refresh: Duration::from_millis(200),
         derive_every: Duration::from_secs(3600),
         clock_drift_threshold: Duration::from_secs(30),
+        field_programming_window: ohmnibus::config::DEFAULT_FIELD_PROGRAMMING_WINDOW,
         clock: Clock::System,
     };
     let (stop, shutdown) = shutdown::channel();

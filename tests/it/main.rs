@@ -24,6 +24,7 @@ mod device_page;
 mod events;
 mod every_simulator;
 mod fairness;
+mod field_programming;
 mod iec62056;
 mod iec62056_python;
 mod iec_commands;

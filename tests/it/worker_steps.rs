@@ -99,6 +99,7 @@ async fn a_load_profile_being_caught_up_waits_behind_every_due_readout_and_an_op
         request_timeout: Duration::from_secs(2),
         clock_drift_threshold: Duration::from_secs(30),
         clock: Clock::System,
+        field_programming: Default::default(),
     };
     let (_devices, devices_rx) = watch::channel(devices);
     let (jobs, inbox) = mpsc::channel(16);

@@ -110,27 +110,34 @@ impl From<CommandJobRow> for Command {
     }
 }
 
-/// One request a dry run would send.
+/// One message a dry run would send.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct PlannedFrame {
-    /// The profile's name of the write.
+    /// The profile's name of the write; over IEC 62056-21 the step of the
+    /// programming session (`sign-on`, `password`, `write 0.9.1`, `break`).
     pub write: String,
-    /// Unit address; 0 for a broadcast.
-    pub unit: u8,
-    pub function: u8,
-    pub register: u16,
-    pub values: Vec<u16>,
+    /// Modbus: unit address; 0 for a broadcast.
+    pub unit: Option<u8>,
+    /// Modbus: the function, 6 or 16.
+    pub function: Option<u8>,
+    /// Modbus: the first register written.
+    pub register: Option<u16>,
+    /// Modbus: the values written.
+    pub values: Option<Vec<u16>>,
     /// The whole frame in hexadecimal, as it goes on the wire: an RTU frame
-    /// with its CRC, or a Modbus TCP ADU (its transaction id, here 0000, is
-    /// the link's next when really sent).
+    /// with its CRC, a Modbus TCP ADU (its transaction id, here 0000, is
+    /// the link's next when really sent), or an IEC 62056-21 message with
+    /// its block check (the password masked as `********`).
     pub hex: String,
+    /// IEC 62056-21: the message with its control characters named.
+    pub text: Option<String>,
 }
 
 /// What a command would send, as of now; nothing was sent or queued.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"dry_run": true, "kind": "set_tariff", "parameters": {"tariff": 2},
     "frames": [{"write": "set_tariff", "unit": 5, "function": 6, "register": 40481, "values": [2],
-        "hex": "05069E210002766D"}]}))]
+        "hex": "05069E210002766D", "text": null}]}))]
 pub(crate) struct CommandDryRun {
     /// Always true.
     pub dry_run: bool,
@@ -151,11 +158,12 @@ impl From<DryRun> for CommandDryRun {
                 .into_iter()
                 .map(|frame| PlannedFrame {
                     write: frame.write,
-                    unit: frame.unit,
-                    function: frame.function,
-                    register: frame.register,
-                    values: frame.values,
+                    unit: frame.modbus.as_ref().map(|modbus| modbus.unit),
+                    function: frame.modbus.as_ref().map(|modbus| modbus.function),
+                    register: frame.modbus.as_ref().map(|modbus| modbus.register),
+                    values: frame.modbus.map(|modbus| modbus.values),
                     hex: hex::encode_upper(frame.bytes),
+                    text: frame.text,
                 })
                 .collect(),
         }

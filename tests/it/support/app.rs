@@ -85,6 +85,7 @@ pub(crate) async fn spawn_app_with_profiles(request_timeout: Duration, clock: Cl
         poll_refresh: Duration::from_millis(200),
         derive_every: Duration::from_millis(300),
         clock_drift_threshold: Duration::from_secs(30),
+        field_programming_window: ohmnibus::config::DEFAULT_FIELD_PROGRAMMING_WINDOW,
         clock,
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
