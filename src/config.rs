@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::domain::clock::Clock;
+use crate::domain::sealing::{SECRET_KEY_VARIABLE, SecretKey};
 
 /// Everything `serve` needs to start.
 #[derive(Debug, Clone)]
@@ -29,6 +30,10 @@ pub struct Config {
     pub clock_drift_threshold: Duration,
     /// What the server takes for now: the system clock, or a test's.
     pub clock: Clock,
+    /// `OHMNIBUS_SECRET_KEY`: the key device secrets (meter passwords) are
+    /// sealed with, 32 bytes as 64 hex digits or base64. Unset: the server
+    /// runs, but refuses to store a secret and cannot open stored ones.
+    pub secret_key: Option<SecretKey>,
 }
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -57,6 +62,10 @@ impl Config {
             ),
             Err(_) => Duration::from_secs(30),
         };
+        let secret_key = match std::env::var(SECRET_KEY_VARIABLE) {
+            Ok(text) => Some(text.parse::<SecretKey>()?),
+            Err(_) => None,
+        };
         Ok(Config {
             database_url,
             bind,
@@ -66,6 +75,7 @@ impl Config {
             derive_every: Duration::from_secs(30),
             clock_drift_threshold,
             clock: Clock::System,
+            secret_key,
         })
     }
 }

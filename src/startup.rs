@@ -53,6 +53,7 @@ pub fn start(
         refresh: config.poll_refresh,
         clock_drift_threshold: config.clock_drift_threshold,
         clock: config.clock.clone(),
+        secret_key: config.secret_key.clone(),
     };
     let poller = tokio::spawn(run_poller(
         pool.clone(),
@@ -75,6 +76,7 @@ pub fn start(
         profiles,
         stats,
         clock: config.clock.clone(),
+        secret_key: config.secret_key.clone(),
     };
     let address = listener.local_addr().expect("a bound listener has an address");
     let app = router(state.clone());

@@ -110,6 +110,11 @@ pub enum EventKind {
     /// the site's threshold (losses, an unmetered load, a wrong meter);
     /// open on the parent device while the latest closed day is over it.
     BalanceMismatch,
+    /// `password_refused` (critical): the meter refused the programming-mode
+    /// password (IEC 62056-21 `P1`); programming-mode work for the device
+    /// (its load profile) stops, so as not to lock the meter, and the event
+    /// stays open until the password is set again.
+    PasswordRefused,
     /// A condition a status word shows, or an occurrence the meter logged,
     /// under the code and severity its profile names.
     Meter { code: EventCode, severity: Severity },
@@ -118,7 +123,7 @@ pub enum EventKind {
 impl EventKind {
     /// The events the head-end raises itself. A profile may not name a
     /// meter event after one of them.
-    pub const HEAD_END: [EventKind; 9] = [
+    pub const HEAD_END: [EventKind; 10] = [
         EventKind::CommLost,
         EventKind::CommRestored,
         EventKind::ClockDrift,
@@ -128,6 +133,7 @@ impl EventKind {
         EventKind::RegisterDecreased,
         EventKind::TouMismatch,
         EventKind::BalanceMismatch,
+        EventKind::PasswordRefused,
     ];
 
     fn code_str(&self) -> &str {
@@ -141,6 +147,7 @@ impl EventKind {
             EventKind::RegisterDecreased => "register_decreased",
             EventKind::TouMismatch => "tou_mismatch",
             EventKind::BalanceMismatch => "balance_mismatch",
+            EventKind::PasswordRefused => "password_refused",
             EventKind::Meter { code, .. } => code.as_str(),
         }
     }
@@ -159,6 +166,7 @@ impl EventKind {
             | EventKind::RegisterDecreased
             | EventKind::TouMismatch
             | EventKind::BalanceMismatch => Severity::Warning,
+            EventKind::PasswordRefused => Severity::Critical,
             EventKind::Meter { severity, .. } => *severity,
         }
     }
@@ -209,6 +217,7 @@ mod tests {
         assert_eq!(EventKind::CommLost.severity(), Severity::Warning);
         assert_eq!(EventKind::CommRestored.severity(), Severity::Info);
         assert_eq!(EventKind::RegisterDecreased.severity(), Severity::Warning);
+        assert_eq!(EventKind::PasswordRefused.severity(), Severity::Critical);
         let cover = EventKind::Meter {
             code: "terminal_cover_open".parse().unwrap(),
             severity: Severity::Critical,

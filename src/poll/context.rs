@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use sqlx::PgPool;
 
@@ -14,6 +15,8 @@ use crate::device::profile::{Profile, RegisterGroup};
 use crate::device::registry::ProfileSet;
 use crate::domain::clock::Clock;
 use crate::domain::ids::DeviceId;
+use crate::domain::sealing::OpenError;
+use crate::domain::secret::Secret;
 use crate::store::devices::{DeviceLimits, DeviceStatus};
 
 /// What a worker needs to know of one device.
@@ -35,6 +38,32 @@ pub struct DeviceConfig {
     pub status: DeviceStatus,
     /// What bounds its values (for spikes in its load profile).
     pub limits: DeviceLimits,
+    /// Its own programming-mode password, and whether the meter refused it.
+    pub password: DevicePassword,
+}
+
+/// A device's own IEC 62056-21 password as the poller loaded it, and the
+/// lock a refusal put on its programming-mode work.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DevicePassword {
+    /// The stored password, opened; `None` when the device has none (its
+    /// profile's applies); an error when it is stored but does not open.
+    pub own: Option<Result<Secret, OpenError>>,
+    /// When the stored password was set: tells one setting from the next.
+    pub set_at: Option<DateTime<Utc>>,
+    /// When the meter refused the password; while set, no programming-mode
+    /// work is done for the device.
+    pub refused_at: Option<DateTime<Utc>>,
+}
+
+impl DevicePassword {
+    /// Takes the stored state, keeping a refusal this worker saw that is not
+    /// stored yet, unless the password was set again since.
+    pub(crate) fn follow(&mut self, stored: &DevicePassword) {
+        let refused_here = self.refused_at.filter(|_| self.set_at == stored.set_at);
+        *self = stored.clone();
+        self.refused_at = self.refused_at.or(refused_here);
+    }
 }
 
 impl DeviceConfig {
@@ -56,7 +85,7 @@ impl DeviceConfig {
             let l = &c.limits;
             (l.ct_ratio, l.max_current_a, l.voltage_v, l.phases)
         };
-        self.plan_key() != other.plan_key() || limits(self) != limits(other)
+        self.plan_key() != other.plan_key() || limits(self) != limits(other) || self.password != other.password
     }
 
     /// The device as its driver addresses it.
@@ -67,6 +96,7 @@ impl DeviceConfig {
             iec_address: self.iec_address.as_deref().unwrap_or_default(),
             profile: &self.profile,
             zone: self.zone,
+            password: self.password.own.as_ref().and_then(|own| own.as_ref().ok()),
         }
     }
 

@@ -39,6 +39,16 @@ pub(crate) async fn read_history(
     let Some(settings) = history_settings(runtime) else {
         return Ok(HistoryRead::default());
     };
+    let password = &runtime.config.password;
+    if password.refused_at.is_some() {
+        // The meter refused the password: asking again may lock it.
+        tracing::debug!(device = %runtime.config.name, "load profile not read: the meter refused the password; set it again");
+        return Ok(HistoryRead::default());
+    }
+    if let Some(Err(error)) = &password.own {
+        tracing::warn!(device = %runtime.config.name, %error, "load profile not read");
+        return Err(error.to_string());
+    }
     match read_stretch(driver, bus, runtime, services, &settings).await {
         Ok((new, next)) => {
             runtime.history_from = next;
@@ -69,6 +79,30 @@ pub(crate) fn history_period(settings: &LoadProfileSettings) -> Duration {
     Duration::from_secs(u64::from(settings.interval_minutes) * 60)
 }
 
+/// Stops the device's programming-mode work at once and has the refusal
+/// stored (the lock and its `password_refused` event), naming whose
+/// password it was, never the password.
+fn password_refused(runtime: &mut DeviceRuntime, services: &WorkerServices) {
+    let at = services.clock.now();
+    let config = &mut runtime.config;
+    config.password.refused_at = Some(at);
+    let whose = match config.password.set_at {
+        Some(set_at) => format!("the device's own password (set {})", set_at.format("%Y-%m-%d %H:%M UTC")),
+        None => format!("the password of profile {}", config.profile.name),
+    };
+    let message = format!(
+        "{} refused {whose}; its load profile is not read until the password is set again",
+        config.name
+    );
+    tracing::warn!(device = %config.name, "{message}");
+    services.outbox.send(Record::PasswordRefused {
+        device: config.id,
+        tried: config.password.set_at,
+        message,
+        at,
+    });
+}
+
 /// Returns how many intervals were new and, while catching up, where the
 /// next chunk starts.
 async fn read_stretch(
@@ -90,7 +124,14 @@ async fn read_stretch(
     let to = (until < asked_at).then_some(until);
     let (result, exchange) = driver.read_history(runtime.config.target(), settings, from, to).await;
     record_exchange(services, bus, &runtime.config, exchange);
-    let (mut intervals, problems) = result.map_err(|error| error.to_string())?;
+    let (mut intervals, problems) = match result {
+        Ok(read) => read,
+        Err(error) if error.is_password_refused() => {
+            password_refused(runtime, services);
+            return Err(error.to_string());
+        }
+        Err(error) => return Err(error.to_string()),
+    };
     if !problems.is_empty() {
         tracing::warn!(device = %runtime.config.name, ?problems, "load profile rows not stored");
     }

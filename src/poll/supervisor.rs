@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::command::QUEUE;
-use super::context::{DeviceConfig, WorkerServices};
+use super::context::{DeviceConfig, DevicePassword, WorkerServices};
 use super::jobs::{JobWakers, run_claimer, spawn_job_listener};
 use super::outbox::spawn_outbox;
 use super::stats::PollStats;
@@ -20,9 +20,12 @@ use super::worker::run_bus;
 use crate::device::registry::ProfileSet;
 use crate::domain::clock::Clock;
 use crate::domain::ids::BusId;
+use crate::domain::sealing::{OpenError, SecretKey, open};
+use crate::domain::secret::SecretName;
 use crate::domain::transport::Transport;
 use crate::shutdown::{self, Shutdown, Trigger};
 use crate::store::buses::fetch_buses;
+use crate::store::device_secrets::{StoredSecret, fetch_sealed_secrets};
 use crate::store::devices::{DeviceLimits, DeviceRow, DeviceStatus, fetch_devices};
 
 /// Polling settings.
@@ -36,6 +39,8 @@ pub(crate) struct PollSettings {
     pub clock_drift_threshold: Duration,
     /// What the poller takes for now (read stamps, meter clocks).
     pub clock: Clock,
+    /// The key the devices' passwords are sealed with (`OHMNIBUS_SECRET_KEY`).
+    pub secret_key: Option<SecretKey>,
 }
 
 impl Default for PollSettings {
@@ -45,6 +50,7 @@ impl Default for PollSettings {
             refresh: Duration::from_secs(2),
             clock_drift_threshold: Duration::from_secs(30),
             clock: Clock::System,
+            secret_key: None,
         }
     }
 }
@@ -80,7 +86,8 @@ pub(crate) async fn run_poller(
     };
     let mut running: HashMap<BusId, RunningBus> = HashMap::new();
     loop {
-        if let Err(error) = refresh(&pool, &profiles, &services, &wakers, &mut running).await {
+        let key = settings.secret_key.as_ref();
+        if let Err(error) = refresh(&pool, &profiles, key, &services, &wakers, &mut running).await {
             tracing::warn!(%error, "cannot read the bus configuration; polling goes on with what it has");
         }
         tokio::select! {
@@ -101,12 +108,14 @@ pub(crate) async fn run_poller(
 async fn refresh(
     pool: &PgPool,
     profiles: &ProfileSet,
+    key: Option<&SecretKey>,
     services: &WorkerServices,
     wakers: &JobWakers,
     running: &mut HashMap<BusId, RunningBus>,
 ) -> Result<(), crate::store::StoreError> {
     let buses = fetch_buses(pool).await?;
     let devices = fetch_devices(pool).await?;
+    let passwords = fetch_sealed_secrets(pool, SecretName::IecPassword).await?;
     let mut seen = Vec::new();
     for bus in buses.into_iter().filter(|bus| bus.enabled) {
         seen.push(bus.id);
@@ -114,7 +123,10 @@ async fn refresh(
         let configs: Vec<DeviceConfig> = devices
             .iter()
             .filter(|device| device.bus_id == bus.id && device.enabled)
-            .filter_map(|device| device_config(device, profiles, zone))
+            .filter_map(|device| {
+                let password = device_password(device, &passwords, key);
+                device_config(device, profiles, zone, password)
+            })
             .collect();
         let transport = bus.transport.0.clone();
         if let Some(current) = running.get(&bus.id) {
@@ -161,7 +173,21 @@ async fn refresh(
     Ok(())
 }
 
-fn device_config(row: &DeviceRow, profiles: &ProfileSet, zone: Tz) -> Option<DeviceConfig> {
+/// The device's own password, opened with the server's key, and its lock.
+fn device_password(row: &DeviceRow, stored: &[StoredSecret], key: Option<&SecretKey>) -> DevicePassword {
+    let name = SecretName::IecPassword;
+    let own = stored.iter().find(|secret| secret.device == row.id);
+    DevicePassword {
+        own: own.map(|secret| match key {
+            Some(key) => open(key, row.id, name, &secret.sealed),
+            None => Err(OpenError::NoKey { name }),
+        }),
+        set_at: own.map(|secret| secret.set_at),
+        refused_at: row.password_refused_at,
+    }
+}
+
+fn device_config(row: &DeviceRow, profiles: &ProfileSet, zone: Tz, password: DevicePassword) -> Option<DeviceConfig> {
     let Some(profile) = profiles.get(&row.profile) else {
         tracing::warn!(device = %row.name, profile = %row.profile, "unknown profile; device not polled");
         return None;
@@ -191,5 +217,6 @@ fn device_config(row: &DeviceRow, profiles: &ProfileSet, zone: Tz) -> Option<Dev
             voltage_v: row.voltage_v,
             phases: row.phases,
         },
+        password,
     })
 }

@@ -14,6 +14,7 @@ pub(crate) mod commands;
 pub(crate) mod data_quality;
 mod device_address;
 pub(crate) mod device_overview;
+pub mod device_secrets;
 pub mod device_request;
 pub mod device_settings;
 pub mod devices;

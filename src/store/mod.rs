@@ -6,6 +6,7 @@ pub mod billing_schedule;
 pub mod buses;
 pub(crate) mod command_jobs;
 pub(crate) mod data_quality;
+pub mod device_secrets;
 pub mod database;
 pub mod devices;
 pub(crate) mod error;

@@ -17,7 +17,8 @@ pub struct IecMeterConfig {
     pub kind: IecKind,
     /// Device address a sign-on must name (`/?ADDR!`).
     pub address: String,
-    /// Password of the P1 exchange in programming mode.
+    /// Password of the P1 exchange in programming mode: any other is
+    /// answered NAK (a test changes it to have the meter refuse).
     pub password: String,
     pub seed: u64,
     /// Zone of the meter clock (stamps, tariffs, billing resets).
@@ -71,6 +72,8 @@ pub struct IecMeter {
     history: EnergyHistory,
     /// Meter clock minus true time, changed by `W1 0.9.1`/`0.9.2`.
     pub clock_offset: Duration,
+    /// How many passwords (`P1`) it was sent, right or wrong.
+    pub password_attempts: u32,
 }
 
 impl IecMeter {
@@ -80,6 +83,7 @@ impl IecMeter {
             history: EnergyHistory::with_feeds(config.seed, &config.feeds, config.zone, start),
             config,
             clock_offset: Duration::zero(),
+            password_attempts: 0,
         }
     }
 

@@ -199,7 +199,11 @@ impl LineSession {
                 Vec::new()
             }
             CommandKind::P1 => {
-                let password = self.meters[index].lock().expect("meter lock").config.password.clone();
+                let password = {
+                    let mut meter = self.meters[index].lock().expect("meter lock");
+                    meter.password_attempts += 1;
+                    meter.config.password.clone()
+                };
                 let right = data.strip_prefix('(').and_then(|d| d.strip_suffix(')')) == Some(password.as_str());
                 self.state = State::Programming {
                     meter: index,

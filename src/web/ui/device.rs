@@ -90,6 +90,7 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
         commands: command_options(profile.as_deref(), device.address.is_some()),
         last_command: command_job.map(command_sentence).unwrap_or_default(),
         last_read_now: read_job.map(read_now_sentence).unwrap_or_default(),
+        password_refused: device.password_refused_at.map(|at| when(Some(at))).unwrap_or_default(),
         legal_notice: profile
             .as_ref()
             .and_then(|p| p.legal_metrology.clone())
