@@ -187,7 +187,10 @@ mod tests {
             Err(OpenError::BadNonce { name: NAME, length: 12 })
         );
         let message = OpenError::WrongKey { name: NAME }.to_string();
-        assert!(message.contains("OHMNIBUS_SECRET_KEY") && message.contains("iec_password"), "{message}");
+        assert!(
+            message.contains("OHMNIBUS_SECRET_KEY") && message.contains("iec_password"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -200,9 +203,19 @@ mod tests {
         let base64 = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
         assert_eq!(base64.parse(), Ok(SecretKey::from_bytes(bytes)));
         assert_eq!(base64.trim_end_matches('=').parse(), Ok(SecretKey::from_bytes(bytes)));
-        for bad in ["", "00", &hex[..62], &format!("{hex}00"), "AAECAwQFBgcICQoLDA0ODxAREhMUFRYX", "zz"] {
+        for bad in [
+            "",
+            "00",
+            &hex[..62],
+            &format!("{hex}00"),
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYX",
+            "zz",
+        ] {
             let error = bad.parse::<SecretKey>().unwrap_err().to_string();
-            assert!(error.starts_with("OHMNIBUS_SECRET_KEY must be 32 bytes"), "{bad:?}: {error}");
+            assert!(
+                error.starts_with("OHMNIBUS_SECRET_KEY must be 32 bytes"),
+                "{bad:?}: {error}"
+            );
         }
         let hidden = "g".repeat(64).parse::<SecretKey>().unwrap_err().to_string();
         assert!(!hidden.contains("gggg"), "{hidden}");

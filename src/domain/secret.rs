@@ -140,10 +140,7 @@ mod tests {
         }
         assert_eq!("iec_password".parse(), Ok(SecretName::IecPassword));
         assert!("password".parse::<SecretName>().is_err());
-        assert_eq!(
-            serde_json::to_value(SecretName::IecPassword).unwrap(),
-            "iec_password"
-        );
+        assert_eq!(serde_json::to_value(SecretName::IecPassword).unwrap(), "iec_password");
     }
 
     #[test]

@@ -87,7 +87,10 @@ fn password_refused(runtime: &mut DeviceRuntime, services: &WorkerServices) {
     let config = &mut runtime.config;
     config.password.refused_at = Some(at);
     let whose = match config.password.set_at {
-        Some(set_at) => format!("the device's own password (set {})", set_at.format("%Y-%m-%d %H:%M UTC")),
+        Some(set_at) => format!(
+            "the device's own password (set {})",
+            set_at.format("%Y-%m-%d %H:%M UTC")
+        ),
         None => format!("the password of profile {}", config.profile.name),
     };
     let message = format!(

@@ -58,7 +58,9 @@ pub async fn set_device_secret(
     let row = existing_device(pool, device).await?;
     let name = secret_name(name)?;
     check_applies(&row, name)?;
-    let secret = name.check(value).map_err(|error| ServiceError::invalid("value", error))?;
+    let secret = name
+        .check(value)
+        .map_err(|error| ServiceError::invalid("value", error))?;
     let Some(key) = key else {
         return Err(ServiceError::NotConfigured(format!(
             "secrets cannot be stored: the server has no key; set {SECRET_KEY_VARIABLE} (32 bytes, 64 hex digits or base64) and restart it"

@@ -69,12 +69,12 @@ pub(crate) async fn delete_device_secret(
 
 /// The names of a device's secrets, with who set them when.
 pub async fn fetch_secret_infos<'e>(db: impl PgExecutor<'e>, device: DeviceId) -> Result<Vec<SecretInfo>, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT name, set_by, set_at FROM device_secrets WHERE device_id = $1 ORDER BY name",
+    Ok(
+        sqlx::query_as("SELECT name, set_by, set_at FROM device_secrets WHERE device_id = $1 ORDER BY name")
+            .bind(device)
+            .fetch_all(db)
+            .await?,
     )
-    .bind(device)
-    .fetch_all(db)
-    .await?)
 }
 
 /// Every device's sealed secret of `name`, for the poller.
@@ -141,7 +141,15 @@ pub async fn update_password_refused(
     .rows_affected()
         > 0;
     if locked {
-        insert_event_span(&mut *transaction, device, &EventKind::PasswordRefused, message, at, None).await?;
+        insert_event_span(
+            &mut *transaction,
+            device,
+            &EventKind::PasswordRefused,
+            message,
+            at,
+            None,
+        )
+        .await?;
     }
     transaction.commit().await?;
     Ok(locked)
