@@ -79,7 +79,7 @@ pub async fn fetch_secret_infos<'e>(db: impl PgExecutor<'e>, device: DeviceId) -
 
 /// Every device's sealed secret of `name`, for the poller.
 pub async fn fetch_sealed_secrets(pool: &PgPool, name: SecretName) -> Result<Vec<StoredSecret>, StoreError> {
-    let rows: Vec<(DeviceId, Vec<u8>, Vec<u8>, DateTime<Utc>)> = sqlx::query_as(
+    let rows: Vec<SealedRow> = sqlx::query_as(
         "SELECT device_id, ciphertext, nonce, set_at FROM device_secrets WHERE name = $1 ORDER BY device_id",
     )
     .bind(name)
@@ -87,12 +87,23 @@ pub async fn fetch_sealed_secrets(pool: &PgPool, name: SecretName) -> Result<Vec
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(device, ciphertext, nonce, set_at)| StoredSecret {
-            device,
-            sealed: Sealed { ciphertext, nonce },
-            set_at,
+        .map(|row| StoredSecret {
+            device: row.device_id,
+            sealed: Sealed {
+                ciphertext: row.ciphertext,
+                nonce: row.nonce,
+            },
+            set_at: row.set_at,
         })
         .collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct SealedRow {
+    device_id: DeviceId,
+    ciphertext: Vec<u8>,
+    nonce: Vec<u8>,
+    set_at: DateTime<Utc>,
 }
 
 /// Lifts the lock of a refused password and clears its open

@@ -465,7 +465,7 @@ async fn a_refused_password_is_not_retried_until_it_is_set_again() {
     let read = eventually(WAIT, || async { intervals(&app, id).await > 0 }).await;
     assert!(read, "the load profile was not read with the device's password");
     assert!(attempts(&meter) >= 2);
-    assert_eq!(refusals(&app, id).await[0].0, false, "the event is cleared");
+    assert!(!refusals(&app, id).await[0].0, "the event is cleared");
 
     // The meter's password changes behind our back: refused once, locked.
     meter.lock().unwrap().config.password = "Changed1".to_owned();
