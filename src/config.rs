@@ -63,8 +63,9 @@ impl Config {
             Err(_) => Duration::from_secs(30),
         };
         let secret_key = match std::env::var(SECRET_KEY_VARIABLE) {
-            Ok(text) => Some(text.parse::<SecretKey>()?),
-            Err(_) => None,
+            // Empty counts as unset, as a compose file's `${VAR:-}` gives.
+            Ok(text) if !text.trim().is_empty() => Some(text.parse::<SecretKey>()?),
+            _ => None,
         };
         Ok(Config {
             database_url,
