@@ -122,3 +122,43 @@ pub struct WorkerServices {
     /// What the worker takes for now: read stamps, clock checks.
     pub clock: Clock,
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::domain::secret::SecretName;
+
+    fn at(minute: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 5, 18, minute, 0).unwrap()
+    }
+
+    fn stored(set_at: Option<DateTime<Utc>>, refused_at: Option<DateTime<Utc>>) -> DevicePassword {
+        DevicePassword {
+            own: set_at.map(|_| Ok(SecretName::IecPassword.check("87654321").unwrap())),
+            set_at,
+            refused_at,
+        }
+    }
+
+    #[test]
+    fn a_refusal_seen_here_stands_until_the_password_is_set_again() {
+        // Refused at 10, not stored yet: the same password loaded again keeps it.
+        let mut here = stored(Some(at(0)), Some(at(10)));
+        here.follow(&stored(Some(at(0)), None));
+        assert_eq!(here.refused_at, Some(at(10)));
+        // Stored since: the stored time.
+        here.follow(&stored(Some(at(0)), Some(at(11))));
+        assert_eq!(here.refused_at, Some(at(11)));
+        // Set again (a new setting time, even for the same value): lifted.
+        here.follow(&stored(Some(at(20)), None));
+        assert_eq!(here, stored(Some(at(20)), None));
+        // The profile's password refused, then the device's own set.
+        let mut profile = stored(None, Some(at(30)));
+        profile.follow(&stored(None, None));
+        assert_eq!(profile.refused_at, Some(at(30)));
+        profile.follow(&stored(Some(at(31)), None));
+        assert_eq!(profile.refused_at, None);
+    }
+}

@@ -10,6 +10,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::context::WorkerServices;
 use super::outbox::Record;
+use super::password::{Withheld, password_refused, programming_allowed};
 use super::runtime::{DeviceRuntime, record_exchange};
 use crate::device::driver::Driver;
 use crate::device::iec::LoadProfileSettings;
@@ -39,15 +40,16 @@ pub(crate) async fn read_history(
     let Some(settings) = history_settings(runtime) else {
         return Ok(HistoryRead::default());
     };
-    let password = &runtime.config.password;
-    if password.refused_at.is_some() {
-        // The meter refused the password: asking again may lock it.
-        tracing::debug!(device = %runtime.config.name, "load profile not read: the meter refused the password; set it again");
-        return Ok(HistoryRead::default());
-    }
-    if let Some(Err(error)) = &password.own {
-        tracing::warn!(device = %runtime.config.name, %error, "load profile not read");
-        return Err(error.to_string());
+    match programming_allowed(&runtime.config) {
+        Ok(()) => {}
+        Err(Withheld::Refused) => {
+            tracing::debug!(device = %runtime.config.name, "load profile not read: the meter refused the password; set it again");
+            return Ok(HistoryRead::default());
+        }
+        Err(Withheld::Unreadable(error)) => {
+            tracing::warn!(device = %runtime.config.name, %error, "load profile not read");
+            return Err(error);
+        }
     }
     match read_stretch(driver, bus, runtime, services, &settings).await {
         Ok((new, next)) => {
@@ -79,33 +81,6 @@ pub(crate) fn history_period(settings: &LoadProfileSettings) -> Duration {
     Duration::from_secs(u64::from(settings.interval_minutes) * 60)
 }
 
-/// Stops the device's programming-mode work at once and has the refusal
-/// stored (the lock and its `password_refused` event), naming whose
-/// password it was, never the password.
-fn password_refused(runtime: &mut DeviceRuntime, services: &WorkerServices) {
-    let at = services.clock.now();
-    let config = &mut runtime.config;
-    config.password.refused_at = Some(at);
-    let whose = match config.password.set_at {
-        Some(set_at) => format!(
-            "the device's own password (set {})",
-            set_at.format("%Y-%m-%d %H:%M UTC")
-        ),
-        None => format!("the password of profile {}", config.profile.name),
-    };
-    let message = format!(
-        "{} refused {whose}; its load profile is not read until the password is set again",
-        config.name
-    );
-    tracing::warn!(device = %config.name, "{message}");
-    services.outbox.send(Record::PasswordRefused {
-        device: config.id,
-        tried: config.password.set_at,
-        message,
-        at,
-    });
-}
-
 /// Returns how many intervals were new and, while catching up, where the
 /// next chunk starts.
 async fn read_stretch(
@@ -130,7 +105,7 @@ async fn read_stretch(
     let (mut intervals, problems) = match result {
         Ok(read) => read,
         Err(error) if error.is_password_refused() => {
-            password_refused(runtime, services);
+            password_refused(&mut runtime.config, services);
             return Err(error.to_string());
         }
         Err(error) => return Err(error.to_string()),
