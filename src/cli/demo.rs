@@ -192,7 +192,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         }
         println!("simulated bus {:<17} {}", line.bus, transport.describe());
     }
-    start_iec_fleet(&pool, zone, seed, &shutdown).await?;
+    let secret_key = demo_secret_key()?;
+    start_iec_fleet(&pool, zone, seed, &secret_key, &shutdown).await?;
     let plant = start_plant(&pool, &profiles, PlantLine::Rs485, REACTION_TIME, Utc::now(), &shutdown).await?;
     println!("simulated bus {:<17} {}", PLANT_BUS, plant.bus_transport);
 
@@ -205,7 +206,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         derive_every: std::time::Duration::from_secs(30),
         clock_drift_threshold: std::time::Duration::from_secs(30),
         clock: Clock::System,
-        secret_key: Some(demo_secret_key()?),
+        secret_key: Some(secret_key),
     };
     if let Ok(bind) = std::env::var("OHMNIBUS_BIND") {
         config.bind = bind
