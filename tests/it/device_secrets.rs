@@ -407,6 +407,65 @@ async fn without_a_key_a_secret_is_refused_naming_the_setting() {
     assert_eq!(status, StatusCode::OK);
 }
 
+/// POSTs the device page's password form as `token`; the answer's status.
+async fn post_password_form(app: &TestApp, token: &str, id: i64, value: &str) -> StatusCode {
+    let body: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("value", value)
+        .finish();
+    let post = Request::builder()
+        .method("POST")
+        .uri(format!("/devices/{id}/password"))
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from(body))
+        .unwrap();
+    app.router.clone().oneshot(post).await.unwrap().status()
+}
+
+#[tokio::test]
+async fn the_device_page_sets_the_password_and_never_shows_it() {
+    let app = spawn_app().await;
+    let engineer = app.token(Role::Engineer).await;
+    let id = add_unpolled_device(
+        &app,
+        &engineer,
+        "iec62056_tcp",
+        json!({"name": "A1000", "profile": "a1000", "iec_address": "1"}),
+    )
+    .await;
+    let form = format!("action=\"/devices/{id}/password\"");
+    let (_, page) = get_text(&app, &format!("/devices/{id}"), &engineer).await;
+    assert!(
+        page.contains("from the profile (the factory password of the meter type)"),
+        "{page}"
+    );
+    assert!(page.contains(&form), "{page}");
+    for role in [Role::Viewer, Role::Operator] {
+        let token = app.token(role).await;
+        let (_, page) = get_text(&app, &format!("/devices/{id}"), &token).await;
+        assert!(!page.contains(&form), "{role} sees the form");
+        assert_eq!(
+            post_password_form(&app, &token, id, PASSWORD).await,
+            StatusCode::FORBIDDEN
+        );
+    }
+    assert_eq!(stored_rows(&app).await, 0);
+    assert_eq!(
+        post_password_form(&app, &engineer, id, "pass word").await,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(stored_rows(&app).await, 0);
+    assert_eq!(
+        post_password_form(&app, &engineer, id, PASSWORD).await,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(stored_rows(&app).await, 1);
+    let (_, page) = get_text(&app, &format!("/devices/{id}"), &engineer).await;
+    assert!(page.contains("its own, set by test-engineer at"), "{page}");
+    assert!(!page.contains(PASSWORD), "the page shows the password");
+    app.stop().await;
+}
+
 /// End to end against the simulated A1000, whose password is not its
 /// profile's: the profile's is refused once and not tried again; the
 /// device's own, once set, is accepted and its load profile read; setting
