@@ -246,6 +246,7 @@ async fn a_password_p1_cannot_carry_is_refused_naming_the_field() {
     ] {
         let (status, answer) = app.request("PUT", &secret_path(id), Some(&engineer), Some(body)).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+        assert!(!answer.to_string().contains("12345678"), "{answer}");
     }
     let (status, _) = app
         .request(

@@ -29,7 +29,17 @@ pub(crate) struct SecretValue {
     /// (a data-set value is at most 32, IEC 62056-21 6.5), none of
     /// `( ) * / !`, which frame a data set.
     #[schema(example = "87654321")]
+    #[serde(deserialize_with = "text_not_echoed")]
     pub value: String,
+}
+
+/// A string; anything else is refused without repeating it (serde's own
+/// message would quote a number given as the password).
+fn text_not_echoed<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::String(text) => Ok(text),
+        _ => Err(serde::de::Error::custom("must be a JSON string")),
+    }
 }
 
 /// A secret a device carries: its name, who set it and when; never its value.
