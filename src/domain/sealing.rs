@@ -21,13 +21,20 @@ pub const SECRET_KEY_VARIABLE: &str = "OHMNIBUS_SECRET_KEY";
 /// Length of a nonce: XChaCha20's 24 bytes, long enough to draw at random.
 pub const NONCE_LEN: usize = 24;
 
-/// The key secrets are sealed with: 32 bytes. Never printed.
+/// The key secrets are sealed with: 32 bytes. Never printed; wiped when
+/// dropped.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SecretKey([u8; 32]);
 
 impl SecretKey {
     pub fn from_bytes(bytes: [u8; 32]) -> SecretKey {
         SecretKey(bytes)
+    }
+}
+
+impl Drop for SecretKey {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
     }
 }
 

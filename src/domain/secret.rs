@@ -101,7 +101,8 @@ super::column::text_column!(SecretName);
 
 /// A secret value in the clear. `Debug` and `Display` print `***`, so it
 /// cannot reach a log, an error message or a page by formatting; the one
-/// way to the value is [`Secret::expose`], for the wire.
+/// way to the value is [`Secret::expose`], for the wire. Its memory is
+/// wiped when it is dropped.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
@@ -114,6 +115,12 @@ impl Secret {
     /// A secret from its stored bytes, once opened.
     pub(super) fn from_opened(bytes: Vec<u8>) -> Result<Secret, std::string::FromUtf8Error> {
         String::from_utf8(bytes).map(Secret)
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
     }
 }
 
