@@ -60,7 +60,10 @@ pub(crate) async fn read_history(
             })
         }
         Err(error) => {
-            tracing::warn!(device = %runtime.config.name, %error, "load profile not read; retried");
+            // A refusal was logged as such, and is not retried.
+            if runtime.config.password.refused_at.is_none() {
+                tracing::warn!(device = %runtime.config.name, %error, "load profile not read; retried");
+            }
             Err(error)
         }
     }
