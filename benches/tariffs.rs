@@ -107,6 +107,7 @@ async fn main() {
         profiles: Arc::new(ProfileSet::builtin()),
         stats: Arc::new(PollStats::default()),
         clock: Clock::System,
+        secret_key: None,
     };
     let api = Api {
         router: ohmnibus::web::router(state),

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::domain::clock::Clock;
+use crate::domain::sealing::{SECRET_KEY_VARIABLE, SecretKey};
 
 /// Everything `serve` needs to start.
 #[derive(Debug, Clone)]
@@ -32,6 +33,10 @@ pub struct Config {
     pub field_programming_window: Duration,
     /// What the server takes for now: the system clock, or a test's.
     pub clock: Clock,
+    /// `OHMNIBUS_SECRET_KEY`: the key device secrets (meter passwords) are
+    /// sealed with, 32 bytes as 64 hex digits or base64. Unset: the server
+    /// runs, but refuses to store a secret and cannot open stored ones.
+    pub secret_key: Option<SecretKey>,
 }
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -71,6 +76,11 @@ impl Config {
             ),
             Err(_) => DEFAULT_FIELD_PROGRAMMING_WINDOW,
         };
+        let secret_key = match std::env::var(SECRET_KEY_VARIABLE) {
+            // Empty counts as unset, as a compose file's `${VAR:-}` gives.
+            Ok(text) if !text.trim().is_empty() => Some(text.parse::<SecretKey>()?),
+            _ => None,
+        };
         Ok(Config {
             database_url,
             field_programming_window,
@@ -81,6 +91,7 @@ impl Config {
             derive_every: Duration::from_secs(30),
             clock_drift_threshold,
             clock: Clock::System,
+            secret_key,
         })
     }
 }

@@ -58,6 +58,7 @@ pub fn start(
             window: config.field_programming_window,
             ..FieldProgramming::default()
         },
+        secret_key: config.secret_key.clone(),
     };
     let poller = tokio::spawn(run_poller(
         pool.clone(),
@@ -80,6 +81,7 @@ pub fn start(
         profiles,
         stats,
         clock: config.clock.clone(),
+        secret_key: config.secret_key.clone(),
     };
     let address = listener.local_addr().expect("a bound listener has an address");
     let app = router(state.clone());

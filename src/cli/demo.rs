@@ -16,6 +16,7 @@ use crate::device::registry::ProfileSet;
 use crate::domain::address::UnitAddress;
 use crate::domain::clock::Clock;
 use crate::domain::role::Role;
+use crate::domain::sealing::{SECRET_KEY_VARIABLE, SecretKey};
 use crate::domain::transport::{Parity, Transport};
 use crate::service::tokens::issue_token;
 use crate::sim::bus::SimBus;
@@ -191,7 +192,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         }
         println!("simulated bus {:<17} {}", line.bus, transport.describe());
     }
-    start_iec_fleet(&pool, zone, seed, &shutdown).await?;
+    let secret_key = demo_secret_key()?;
+    start_iec_fleet(&pool, zone, seed, &secret_key, &shutdown).await?;
     let plant = start_plant(&pool, &profiles, PlantLine::Rs485, REACTION_TIME, Utc::now(), &shutdown).await?;
     println!("simulated bus {:<17} {}", PLANT_BUS, plant.bus_transport);
 
@@ -205,6 +207,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         clock_drift_threshold: std::time::Duration::from_secs(30),
         field_programming_window: crate::config::DEFAULT_FIELD_PROGRAMMING_WINDOW,
         clock: Clock::System,
+        secret_key: Some(secret_key),
     };
     if let Ok(bind) = std::env::var("OHMNIBUS_BIND") {
         config.bind = bind
@@ -259,4 +262,14 @@ fn simulated(profiles: &ProfileSet, name: &str, unit: u8, seed: u64, zone: Tz) -
         .with_context(|| format!("the {name} profile is missing"))?;
     let model = model_for(name, seed, zone, Utc::now()).with_context(|| format!("no simulator for {name}"))?;
     Ok(SimDevice::with_model(profile, unit, model, Clock::System))
+}
+
+/// The key the demo seals device passwords with: `OHMNIBUS_SECRET_KEY` if
+/// set, else a fixed key, known to all, fit for simulated meters only.
+fn demo_secret_key() -> anyhow::Result<SecretKey> {
+    const DEMO_KEY: [u8; 32] = *b"ohmnibus demo key; not a secret!";
+    match std::env::var(SECRET_KEY_VARIABLE) {
+        Ok(text) => Ok(text.parse()?),
+        Err(_) => Ok(SecretKey::from_bytes(DEMO_KEY)),
+    }
 }

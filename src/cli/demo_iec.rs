@@ -1,6 +1,8 @@
 //! The IEC 62056-21 part of `ohmnibus demo`: A1000s on an RS485 line, a
 //! TH40C read over IEC on TCP and an A1000 at an optical probe, all
-//! simulated on the real clock in the demo's site zone.
+//! simulated on the real clock in the demo's site zone. The canteen's
+//! A1000 has a programming password of its own, stored sealed as its
+//! device secret, so its load profile shows the device password at work.
 
 use std::sync::{Arc, Mutex};
 
@@ -10,10 +12,14 @@ use chrono_tz::Tz;
 use sqlx::PgPool;
 
 use crate::domain::clock::Clock;
+use crate::domain::ids::DeviceId;
+use crate::domain::sealing::{SecretKey, fresh_nonce, seal};
+use crate::domain::secret::SecretName;
 use crate::domain::transport::Transport;
 use crate::shutdown::Shutdown;
 use crate::sim::iec62056::{IecKind, IecMeter, IecMeterConfig, ServedLine, SharedMeter, spawn_iec_pty, spawn_iec_tcp};
 use crate::store::buses::upsert_bus;
+use crate::store::device_secrets::{clear_password_refused, upsert_device_secret};
 use crate::store::devices::{DeviceAddress, NewDevice, fetch_devices_on_bus, insert_device};
 
 /// One simulated IEC line: its bus name, how it is served, and its meters.
@@ -23,6 +29,10 @@ struct IecDemoLine {
     /// (device name, profile, IEC device address; empty at an optical probe).
     meters: &'static [(&'static str, &'static str, &'static str)],
 }
+
+/// The IEC address and password of the demo meter that does not keep its
+/// profile's factory password.
+const OWN_PASSWORD: (&str, &str) = ("10000002", "24681357");
 
 enum IecLineKind {
     /// RS485 line on a pseudo-terminal, sign-on at 300 Bd, up to 9600 Bd.
@@ -56,7 +66,13 @@ const IEC_FLEET: &[IecDemoLine] = &[
 
 /// Serves the IEC lines, creates (or reuses) their buses and devices, and
 /// prints each line. `seed` continues from the Modbus fleet's seeds.
-pub(super) async fn start_iec_fleet(pool: &PgPool, zone: Tz, mut seed: u64, shutdown: &Shutdown) -> anyhow::Result<()> {
+pub(super) async fn start_iec_fleet(
+    pool: &PgPool,
+    zone: Tz,
+    mut seed: u64,
+    key: &SecretKey,
+    shutdown: &Shutdown,
+) -> anyhow::Result<()> {
     for line in IEC_FLEET {
         let meters = line
             .meters
@@ -115,8 +131,28 @@ pub(super) async fn start_iec_fleet(pool: &PgPool, zone: Tz, mut seed: u64, shut
             )
             .await?;
         }
+        let devices = fetch_devices_on_bus(pool, row.id).await?;
+        if let Some(device) = devices
+            .iter()
+            .find(|device| device.iec_address.as_deref() == Some(OWN_PASSWORD.0))
+        {
+            store_password(pool, key, device.id).await?;
+        }
         println!("simulated bus {:<17} {}", line.bus, transport.describe());
     }
+    Ok(())
+}
+
+/// Seals the demo meter's own password under this run's key (anew at each
+/// start, the key may have changed) and lifts a lock an earlier run left.
+async fn store_password(pool: &PgPool, key: &SecretKey, device: DeviceId) -> anyhow::Result<()> {
+    let name = SecretName::IecPassword;
+    let secret = name.check(OWN_PASSWORD.1)?;
+    let sealed = seal(key, device, name, &secret, fresh_nonce());
+    let mut transaction = pool.begin().await?;
+    upsert_device_secret(&mut transaction, device, name, &sealed, "demo").await?;
+    clear_password_refused(&mut transaction, device, Utc::now()).await?;
+    transaction.commit().await?;
     Ok(())
 }
 
@@ -125,6 +161,9 @@ fn meter(profile: &str, address: &str, seed: u64, zone: Tz) -> anyhow::Result<Sh
     let mut config = IecMeterConfig::new(kind, seed);
     if !address.is_empty() {
         config.address = address.to_owned();
+    }
+    if address == OWN_PASSWORD.0 {
+        config.password = OWN_PASSWORD.1.to_owned();
     }
     config.zone = zone;
     Ok(Arc::new(Mutex::new(IecMeter::new(config, Utc::now()))))

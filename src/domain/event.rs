@@ -117,6 +117,11 @@ pub enum EventKind {
     /// `field_programming_expired` (warning): the window was not opened
     /// in time and the command failed; momentary.
     FieldProgrammingExpired,
+    /// `password_refused` (critical): the meter refused the programming-mode
+    /// password (IEC 62056-21 `P1`); programming-mode work for the device
+    /// (its load profile) stops, so as not to lock the meter, and the event
+    /// stays open until the password is set again.
+    PasswordRefused,
     /// A condition a status word shows, or an occurrence the meter logged,
     /// under the code and severity its profile names.
     Meter { code: EventCode, severity: Severity },
@@ -125,7 +130,7 @@ pub enum EventKind {
 impl EventKind {
     /// The events the head-end raises itself. A profile may not name a
     /// meter event after one of them.
-    pub const HEAD_END: [EventKind; 11] = [
+    pub const HEAD_END: [EventKind; 12] = [
         EventKind::CommLost,
         EventKind::CommRestored,
         EventKind::ClockDrift,
@@ -137,6 +142,7 @@ impl EventKind {
         EventKind::BalanceMismatch,
         EventKind::FieldProgrammingNeeded,
         EventKind::FieldProgrammingExpired,
+        EventKind::PasswordRefused,
     ];
 
     fn code_str(&self) -> &str {
@@ -152,6 +158,7 @@ impl EventKind {
             EventKind::BalanceMismatch => "balance_mismatch",
             EventKind::FieldProgrammingNeeded => "field_programming_needed",
             EventKind::FieldProgrammingExpired => "field_programming_expired",
+            EventKind::PasswordRefused => "password_refused",
             EventKind::Meter { code, .. } => code.as_str(),
         }
     }
@@ -172,6 +179,7 @@ impl EventKind {
             | EventKind::BalanceMismatch
             | EventKind::FieldProgrammingNeeded
             | EventKind::FieldProgrammingExpired => Severity::Warning,
+            EventKind::PasswordRefused => Severity::Critical,
             EventKind::Meter { severity, .. } => *severity,
         }
     }
@@ -222,6 +230,7 @@ mod tests {
         assert_eq!(EventKind::CommLost.severity(), Severity::Warning);
         assert_eq!(EventKind::CommRestored.severity(), Severity::Info);
         assert_eq!(EventKind::RegisterDecreased.severity(), Severity::Warning);
+        assert_eq!(EventKind::PasswordRefused.severity(), Severity::Critical);
         let cover = EventKind::Meter {
             code: "terminal_cover_open".parse().unwrap(),
             severity: Severity::Critical,

@@ -1,6 +1,6 @@
 //! Shared vocabulary of the application: identifiers, addresses, roles,
 //! transport settings, OBIS codes, units, quality flags, device states,
-//! events and time zones. Types that parse, so an invalid value cannot be
+//! events, time zones and device secrets. Types that parse, so an invalid value cannot be
 //! built anywhere else, and that are stored and loaded as themselves.
 
 pub mod address;
@@ -13,6 +13,8 @@ pub(crate) mod job;
 pub mod obis;
 pub mod quality;
 pub mod role;
+pub mod sealing;
+pub mod secret;
 pub mod severity;
 pub mod source;
 pub mod state;

@@ -5,6 +5,7 @@ use super::program::FieldProgramming;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use sqlx::PgPool;
 
@@ -15,6 +16,8 @@ use crate::device::profile::{Profile, RegisterGroup};
 use crate::device::registry::ProfileSet;
 use crate::domain::clock::Clock;
 use crate::domain::ids::DeviceId;
+use crate::domain::sealing::OpenError;
+use crate::domain::secret::Secret;
 use crate::store::devices::{DeviceLimits, DeviceStatus};
 
 /// What a worker needs to know of one device.
@@ -36,6 +39,32 @@ pub struct DeviceConfig {
     pub status: DeviceStatus,
     /// What bounds its values (for spikes in its load profile).
     pub limits: DeviceLimits,
+    /// Its own programming-mode password, and whether the meter refused it.
+    pub password: DevicePassword,
+}
+
+/// A device's own IEC 62056-21 password as the poller loaded it, and the
+/// lock a refusal put on its programming-mode work.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DevicePassword {
+    /// The stored password, opened; `None` when the device has none (its
+    /// profile's applies); an error when it is stored but does not open.
+    pub own: Option<Result<Secret, OpenError>>,
+    /// When the stored password was set: tells one setting from the next.
+    pub set_at: Option<DateTime<Utc>>,
+    /// When the meter refused the password; while set, no programming-mode
+    /// work is done for the device.
+    pub refused_at: Option<DateTime<Utc>>,
+}
+
+impl DevicePassword {
+    /// Takes the stored state, keeping a refusal this worker saw that is not
+    /// stored yet, unless the password was set again since.
+    pub(crate) fn follow(&mut self, stored: &DevicePassword) {
+        let refused_here = self.refused_at.filter(|_| self.set_at == stored.set_at);
+        *self = stored.clone();
+        self.refused_at = self.refused_at.or(refused_here);
+    }
 }
 
 impl DeviceConfig {
@@ -57,7 +86,7 @@ impl DeviceConfig {
             let l = &c.limits;
             (l.ct_ratio, l.max_current_a, l.voltage_v, l.phases)
         };
-        self.plan_key() != other.plan_key() || limits(self) != limits(other)
+        self.plan_key() != other.plan_key() || limits(self) != limits(other) || self.password != other.password
     }
 
     /// The device as its driver addresses it.
@@ -68,6 +97,7 @@ impl DeviceConfig {
             iec_address: self.iec_address.as_deref().unwrap_or_default(),
             profile: &self.profile,
             zone: self.zone,
+            password: self.password.own.as_ref().and_then(|own| own.as_ref().ok()),
         }
     }
 
@@ -94,4 +124,44 @@ pub struct WorkerServices {
     pub clock: Clock,
     /// How long a command waits for field programming, tried how often.
     pub field_programming: FieldProgramming,
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::domain::secret::SecretName;
+
+    fn at(minute: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 5, 18, minute, 0).unwrap()
+    }
+
+    fn stored(set_at: Option<DateTime<Utc>>, refused_at: Option<DateTime<Utc>>) -> DevicePassword {
+        DevicePassword {
+            own: set_at.map(|_| Ok(SecretName::IecPassword.check("87654321").unwrap())),
+            set_at,
+            refused_at,
+        }
+    }
+
+    #[test]
+    fn a_refusal_seen_here_stands_until_the_password_is_set_again() {
+        // Refused at 10, not stored yet: the same password loaded again keeps it.
+        let mut here = stored(Some(at(0)), Some(at(10)));
+        here.follow(&stored(Some(at(0)), None));
+        assert_eq!(here.refused_at, Some(at(10)));
+        // Stored since: the stored time.
+        here.follow(&stored(Some(at(0)), Some(at(11))));
+        assert_eq!(here.refused_at, Some(at(11)));
+        // Set again (a new setting time, even for the same value): lifted.
+        here.follow(&stored(Some(at(20)), None));
+        assert_eq!(here, stored(Some(at(20)), None));
+        // The profile's password refused, then the device's own set.
+        let mut profile = stored(None, Some(at(30)));
+        profile.follow(&stored(None, None));
+        assert_eq!(profile.refused_at, Some(at(30)));
+        profile.follow(&stored(Some(at(31)), None));
+        assert_eq!(profile.refused_at, None);
+    }
 }

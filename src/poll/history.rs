@@ -10,6 +10,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::context::WorkerServices;
 use super::outbox::Record;
+use super::password::{Withheld, password_refused, programming_allowed};
 use super::runtime::{DeviceRuntime, record_exchange};
 use crate::device::driver::Driver;
 use crate::device::iec::LoadProfileSettings;
@@ -39,6 +40,17 @@ pub(crate) async fn read_history(
     let Some(settings) = history_settings(runtime) else {
         return Ok(HistoryRead::default());
     };
+    match programming_allowed(&runtime.config) {
+        Ok(()) => {}
+        Err(Withheld::Refused) => {
+            tracing::debug!(device = %runtime.config.name, "load profile not read: the meter refused the password; set it again");
+            return Ok(HistoryRead::default());
+        }
+        Err(Withheld::Unreadable(error)) => {
+            tracing::warn!(device = %runtime.config.name, %error, "load profile not read");
+            return Err(error);
+        }
+    }
     match read_stretch(driver, bus, runtime, services, &settings).await {
         Ok((new, next)) => {
             runtime.history_from = next;
@@ -48,7 +60,10 @@ pub(crate) async fn read_history(
             })
         }
         Err(error) => {
-            tracing::warn!(device = %runtime.config.name, %error, "load profile not read; retried");
+            // A refusal was logged as such, and is not retried.
+            if runtime.config.password.refused_at.is_none() {
+                tracing::warn!(device = %runtime.config.name, %error, "load profile not read; retried");
+            }
             Err(error)
         }
     }
@@ -90,7 +105,14 @@ async fn read_stretch(
     let to = (until < asked_at).then_some(until);
     let (result, exchange) = driver.read_history(runtime.config.target(), settings, from, to).await;
     record_exchange(services, bus, &runtime.config, exchange);
-    let (mut intervals, problems) = result.map_err(|error| error.to_string())?;
+    let (mut intervals, problems) = match result {
+        Ok(read) => read,
+        Err(error) if error.is_password_refused() => {
+            password_refused(&mut runtime.config, services);
+            return Err(error.to_string());
+        }
+        Err(error) => return Err(error.to_string()),
+    };
     if !problems.is_empty() {
         tracing::warn!(device = %runtime.config.name, ?problems, "load profile rows not stored");
     }

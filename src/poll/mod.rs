@@ -11,6 +11,7 @@ pub(crate) mod jobs;
 pub(crate) mod link_stats;
 pub(crate) mod meter_events;
 pub mod outbox;
+pub(crate) mod password;
 pub mod program;
 pub(crate) mod read;
 pub(crate) mod read_plan;

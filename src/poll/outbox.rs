@@ -28,6 +28,7 @@ use crate::domain::event::{EventCode, EventKind};
 use crate::domain::ids::DeviceId;
 use crate::domain::job::JobErrorCode;
 use crate::store::StoreError;
+use crate::store::device_secrets::update_password_refused;
 use crate::store::devices::{DeviceStatus, update_device_address, update_device_status};
 use crate::store::events::{insert_event_span, update_event_cleared};
 use crate::store::jobs::{update_job_awaiting, update_job_finished, update_job_progress, update_job_started};
@@ -67,6 +68,15 @@ pub enum Record {
     EventCleared {
         device: DeviceId,
         code: EventCode,
+        at: DateTime<Utc>,
+    },
+    /// The meter refused the password set at `tried` (`None`: its
+    /// profile's): locks the device's programming-mode work and opens a
+    /// `password_refused` event, unless the password was set again since.
+    PasswordRefused {
+        device: DeviceId,
+        tried: Option<DateTime<Utc>>,
+        message: String,
         at: DateTime<Utc>,
     },
     /// Load-profile intervals the meter recorded; `read_through` when the
@@ -170,6 +180,16 @@ async fn write(pool: &PgPool, buffer: &VecDeque<Record>) -> Result<usize, StoreE
             cleared_at,
         } => insert_event_span(pool, *device, kind, message, *started_at, *cleared_at).await?,
         Record::EventCleared { device, code, at } => update_event_cleared(pool, *device, code, *at).await?,
+        Record::PasswordRefused {
+            device,
+            tried,
+            message,
+            at,
+        } => {
+            if !update_password_refused(pool, *device, *tried, message, *at).await? {
+                tracing::info!(device = %device, "a refusal of a password set again since is not stored");
+            }
+        }
         Record::Intervals {
             device,
             intervals,

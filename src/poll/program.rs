@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use super::command::Write;
 use super::context::{DeviceConfig, WorkerServices};
 use super::outbox::Record;
+use super::password::{Withheld, password_refused, programming_allowed};
 use super::runtime::{DeviceRuntime, record_exchange};
 use crate::device::driver::{Driver, ProgramDone, ProgramError, WriteDone};
 use crate::domain::event::EventKind;
@@ -48,16 +49,30 @@ pub(crate) async fn run_program(
     write: Write,
 ) {
     let now = services.clock.now();
+    let job = write.job;
+    services.outbox.send(Record::JobStarted { job, progress: None });
+    // A meter that refused the password is not sent one again until it
+    // is set again: it may lock itself.
+    if let Err(withheld) = programming_allowed(&runtime.config) {
+        let outcome = match withheld {
+            Withheld::Refused => Err((
+                JobErrorCode::PasswordRefused,
+                "the meter refused the password before; nothing is sent until the password is set again".to_owned(),
+            )),
+            Withheld::Unreadable(reason) => Err((JobErrorCode::Unsupported, reason)),
+        };
+        services.outbox.send(Record::JobFinished { job, outcome });
+        return;
+    }
     let config = &runtime.config;
     let password = programming_password(config);
-    services.outbox.send(Record::JobStarted {
-        job: write.job,
-        progress: None,
-    });
     let kind = write.command.kind.as_str();
     let (result, exchange) = driver.program(config.target(), kind, &password, now).await;
     record_exchange(services, bus, config, exchange);
-    let job = write.job;
+    if matches!(result, Err(ProgramError::PasswordRefused)) {
+        password_refused(&mut runtime.config, services);
+    }
+    let config = &runtime.config;
     let record = match result {
         Ok(done) => {
             services.outbox.send(Record::JobProgress {
@@ -118,14 +133,18 @@ pub(crate) async fn run_program(
     }
 }
 
-/// The password the device's programming mode takes: its profile's.
+/// The password the device's programming mode takes: its own, else its
+/// profile's.
 fn programming_password(config: &DeviceConfig) -> String {
-    config
-        .profile
-        .iec62056
-        .as_ref()
-        .and_then(|iec| iec.password.clone())
-        .unwrap_or_default()
+    match config.target().password {
+        Some(own) => own.expose().to_owned(),
+        None => config
+            .profile
+            .iec62056
+            .as_ref()
+            .and_then(|iec| iec.password.clone())
+            .unwrap_or_default(),
+    }
 }
 
 /// The job's code for a failure, and the writes it kept.

@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::command::QUEUE;
-use super::context::{DeviceConfig, WorkerServices};
+use super::context::{DeviceConfig, DevicePassword, WorkerServices};
 use super::jobs::{JobWakers, run_claimer, spawn_job_listener};
 use super::outbox::spawn_outbox;
 use super::program::FieldProgramming;
@@ -21,9 +21,12 @@ use super::worker::run_bus;
 use crate::device::registry::ProfileSet;
 use crate::domain::clock::Clock;
 use crate::domain::ids::BusId;
+use crate::domain::sealing::{OpenError, SecretKey, open};
+use crate::domain::secret::SecretName;
 use crate::domain::transport::Transport;
 use crate::shutdown::{self, Shutdown, Trigger};
 use crate::store::buses::fetch_buses;
+use crate::store::device_secrets::{StoredSecret, fetch_sealed_secrets};
 use crate::store::devices::{DeviceLimits, DeviceRow, DeviceStatus, fetch_devices};
 
 /// Polling settings.
@@ -39,6 +42,8 @@ pub(crate) struct PollSettings {
     pub clock: Clock,
     /// How long a command waits for field programming, tried how often.
     pub field_programming: FieldProgramming,
+    /// The key the devices' passwords are sealed with (`OHMNIBUS_SECRET_KEY`).
+    pub secret_key: Option<SecretKey>,
 }
 
 impl Default for PollSettings {
@@ -49,6 +54,7 @@ impl Default for PollSettings {
             clock_drift_threshold: Duration::from_secs(30),
             clock: Clock::System,
             field_programming: FieldProgramming::default(),
+            secret_key: None,
         }
     }
 }
@@ -85,7 +91,8 @@ pub(crate) async fn run_poller(
     };
     let mut running: HashMap<BusId, RunningBus> = HashMap::new();
     loop {
-        if let Err(error) = refresh(&pool, &profiles, &services, &wakers, &mut running).await {
+        let key = settings.secret_key.as_ref();
+        if let Err(error) = refresh(&pool, &profiles, key, &services, &wakers, &mut running).await {
             tracing::warn!(%error, "cannot read the bus configuration; polling goes on with what it has");
         }
         tokio::select! {
@@ -106,12 +113,14 @@ pub(crate) async fn run_poller(
 async fn refresh(
     pool: &PgPool,
     profiles: &ProfileSet,
+    key: Option<&SecretKey>,
     services: &WorkerServices,
     wakers: &JobWakers,
     running: &mut HashMap<BusId, RunningBus>,
 ) -> Result<(), crate::store::StoreError> {
     let buses = fetch_buses(pool).await?;
     let devices = fetch_devices(pool).await?;
+    let passwords = fetch_sealed_secrets(pool, SecretName::IecPassword).await?;
     let mut seen = Vec::new();
     for bus in buses.into_iter().filter(|bus| bus.enabled) {
         seen.push(bus.id);
@@ -119,7 +128,10 @@ async fn refresh(
         let configs: Vec<DeviceConfig> = devices
             .iter()
             .filter(|device| device.bus_id == bus.id && device.enabled)
-            .filter_map(|device| device_config(device, profiles, zone))
+            .filter_map(|device| {
+                let password = device_password(device, &passwords, key);
+                device_config(device, profiles, zone, password)
+            })
             .collect();
         let transport = bus.transport.0.clone();
         if let Some(current) = running.get(&bus.id) {
@@ -167,7 +179,21 @@ async fn refresh(
     Ok(())
 }
 
-fn device_config(row: &DeviceRow, profiles: &ProfileSet, zone: Tz) -> Option<DeviceConfig> {
+/// The device's own password, opened with the server's key, and its lock.
+fn device_password(row: &DeviceRow, stored: &[StoredSecret], key: Option<&SecretKey>) -> DevicePassword {
+    let name = SecretName::IecPassword;
+    let own = stored.iter().find(|secret| secret.device == row.id);
+    DevicePassword {
+        own: own.map(|secret| match key {
+            Some(key) => open(key, row.id, name, &secret.sealed),
+            None => Err(OpenError::NoKey { name }),
+        }),
+        set_at: own.map(|secret| secret.set_at),
+        refused_at: row.password_refused_at,
+    }
+}
+
+fn device_config(row: &DeviceRow, profiles: &ProfileSet, zone: Tz, password: DevicePassword) -> Option<DeviceConfig> {
     let Some(profile) = profiles.get(&row.profile) else {
         tracing::warn!(device = %row.name, profile = %row.profile, "unknown profile; device not polled");
         return None;
@@ -197,5 +223,6 @@ fn device_config(row: &DeviceRow, profiles: &ProfileSet, zone: Tz) -> Option<Dev
             voltage_v: row.voltage_v,
             phases: row.phases,
         },
+        password,
     })
 }

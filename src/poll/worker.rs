@@ -234,6 +234,7 @@ impl BusWorker {
                 Some(mut old) if old.config.plan_key() == config.plan_key() => {
                     old.read.restart();
                     old.config.limits = config.limits.clone();
+                    old.config.password.follow(&config.password);
                     kept.insert(config.id, old);
                 }
                 _ => new.push(config),

@@ -142,6 +142,8 @@ pub(crate) async fn start_command(
                     iec_address: device.iec_address.as_deref().unwrap_or_default(),
                     profile: &profile,
                     zone,
+                    // The dry run shows the password masked, whichever it is.
+                    password: None,
                 };
                 program_frames(target, &bus.transport.0, kind.as_str(), now)
                     .map_err(|error| ServiceError::invalid("kind", error))?

@@ -1,7 +1,8 @@
 //! Everything the device page shows of one device, read in one use case:
 //! the device and its bus, its latest values, a summary of its load
 //! profile, its newest billing periods, the data quality of the last few
-//! months, its latest read and command, and its newest events.
+//! months, its latest read and command, its newest events, and the names
+//! of its secrets (never their values).
 
 use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::PgPool;
@@ -18,6 +19,7 @@ use crate::metering::billing::BillingPeriod;
 use crate::store::billing::fetch_billing_periods;
 use crate::store::buses::{BusRow, fetch_bus};
 use crate::store::command_jobs::CommandJobRow;
+use crate::store::device_secrets::{SecretInfo, fetch_secret_infos};
 use crate::store::devices::DeviceRow;
 use crate::store::events::{EventRow, fetch_device_events};
 use crate::store::load_profile::fetch_interval_summary;
@@ -59,6 +61,8 @@ pub(crate) struct DeviceOverview {
     pub command_job: Option<CommandJobRow>,
     /// The newest [`EVENTS`] events, newest first.
     pub events: Vec<EventRow>,
+    /// Its secrets by name, who set each and when.
+    pub secrets: Vec<SecretInfo>,
 }
 
 /// The overview of a device at `now`, or not found.
@@ -80,6 +84,7 @@ pub(crate) async fn device_overview(
     billing.truncate(BILLING_PERIODS);
     let data_quality = device_data_quality(pool, profiles, id, (None, now), QUALITY_MONTHS, now).await?;
     let events = fetch_device_events(pool, id, EVENTS).await?;
+    let secrets = fetch_secret_infos(pool, id).await?;
     Ok(DeviceOverview {
         device,
         bus,
@@ -90,5 +95,6 @@ pub(crate) async fn device_overview(
         read_job,
         command_job,
         events,
+        secrets,
     })
 }

@@ -19,6 +19,10 @@ pub enum ServiceError {
     /// The caller's role does not allow the use case; nothing changed.
     #[error("role {role} may not do this; it needs {needs}")]
     Forbidden { role: Role, needs: &'static str },
+    /// The server is not configured for the use case (a setting it needs
+    /// is missing); the message names the setting.
+    #[error("{0}")]
+    NotConfigured(String),
     /// The database failed or could not be reached.
     #[error("storage failed: {0}")]
     Storage(sqlx::Error),

@@ -15,6 +15,7 @@ pub(crate) mod data_quality;
 mod device_address;
 pub(crate) mod device_overview;
 pub mod device_request;
+pub mod device_secrets;
 pub mod device_settings;
 pub mod devices;
 mod error;

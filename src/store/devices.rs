@@ -43,6 +43,9 @@ pub struct DeviceRow {
     pub consecutive_failures: i32,
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// When the meter refused the programming-mode password; while set,
+    /// its programming-mode work waits for the password to be set again.
+    pub password_refused_at: Option<DateTime<Utc>>,
 }
 
 impl DeviceRow {
@@ -95,7 +98,7 @@ macro_rules! select_devices {
             "SELECT d.id, d.bus_id, b.name AS bus_name, d.site_id, d.parent_device_id, d.name, d.profile, d.address, d.iec_address, \
                       d.realtime_seconds, d.energy_seconds, d.history_seconds, d.interval_minutes, \
                       d.ct_ratio, d.max_current_a, d.voltage_v, d.phases, d.enabled, d.state, d.last_success_at, \
-                      d.last_attempt_at, d.consecutive_failures, d.last_error, d.created_at \
+                      d.last_attempt_at, d.consecutive_failures, d.last_error, d.created_at, d.password_refused_at \
                       FROM devices d JOIN buses b ON b.id = d.bus_id",
             " ",
             $tail

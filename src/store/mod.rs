@@ -7,6 +7,7 @@ pub mod buses;
 pub(crate) mod command_jobs;
 pub(crate) mod data_quality;
 pub mod database;
+pub mod device_secrets;
 pub mod devices;
 pub(crate) mod error;
 pub mod events;

@@ -112,7 +112,8 @@ impl From<StoreError> for ApiError {
 
 impl From<ServiceError> for ApiError {
     /// Not found 404, conflict 409, invalid input 422 (`invalid_field`),
-    /// forbidden 403; a database out of reach 503, any other failure 500.
+    /// forbidden 403; a setting the server lacks 503 (`not_configured`), a
+    /// database out of reach 503, any other failure 500.
     fn from(error: ServiceError) -> ApiError {
         match error {
             ServiceError::NotFound(what) => ApiError::not_found(what),
@@ -122,6 +123,9 @@ impl From<ServiceError> for ApiError {
             ServiceError::Invalid { field, reason } => ApiError::invalid(&field, reason),
             error @ ServiceError::Forbidden { .. } => {
                 ApiError::new(StatusCode::FORBIDDEN, "forbidden", error.to_string())
+            }
+            ServiceError::NotConfigured(reason) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_configured", reason)
             }
             ServiceError::Storage(error) => {
                 let unavailable = matches!(

@@ -6,6 +6,7 @@ use sqlx::PgPool;
 
 use crate::device::registry::ProfileSet;
 use crate::domain::clock::Clock;
+use crate::domain::sealing::SecretKey;
 use crate::poll::stats::PollStats;
 
 #[derive(Clone)]
@@ -15,4 +16,6 @@ pub struct AppState {
     pub stats: Arc<PollStats>,
     /// What the server takes for now (the system clock outside tests).
     pub clock: Clock,
+    /// The key device secrets are sealed with (`OHMNIBUS_SECRET_KEY`), if set.
+    pub secret_key: Option<SecretKey>,
 }

@@ -128,6 +128,7 @@ async fn poll_rate(pool: PgPool) -> (f64, u64) {
             voltage_v: 230.0,
             phases: 3,
         },
+        password: Default::default(),
     };
     let services = WorkerServices {
         pool,

@@ -59,6 +59,7 @@ fn target<'a>(profile: &'a Profile, zone: Tz) -> Target<'a> {
         iec_address: ADDRESS,
         profile,
         zone,
+        password: None,
     }
 }
 

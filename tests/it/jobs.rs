@@ -37,6 +37,7 @@ impl Console {
             profiles: Arc::new(ProfileSet::builtin()),
             stats: Arc::new(PollStats::default()),
             clock: Clock::System,
+            secret_key: None,
         };
         Console {
             pool: pool.clone(),
@@ -117,6 +118,7 @@ fn start_server(pool: &PgPool, url: &str) -> (Application, Trigger) {
         clock_drift_threshold: Duration::from_secs(30),
         field_programming_window: ohmnibus::config::DEFAULT_FIELD_PROGRAMMING_WINDOW,
         clock: Clock::System,
+        secret_key: None,
     };
     let (stop, shutdown) = shutdown::channel();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

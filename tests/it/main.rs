@@ -21,6 +21,7 @@ mod database_away;
 mod demo_plant;
 mod derived_intervals;
 mod device_page;
+mod device_secrets;
 mod events;
 mod every_simulator;
 mod fairness;

@@ -12,6 +12,7 @@ use ohmnibus::domain::ids::{DeviceId, SiteId};
 use ohmnibus::domain::obis::ObisCode;
 use ohmnibus::domain::quality::Quality;
 use ohmnibus::domain::role::Role;
+use ohmnibus::domain::secret::SecretName;
 use ohmnibus::domain::severity::Severity;
 use ohmnibus::domain::source::{BillingSource, IntervalSource};
 use ohmnibus::domain::state::DeviceState;
@@ -58,6 +59,9 @@ async fn every_type_comes_back_from_postgresql_as_it_went() {
     }
     for severity in Severity::ALL {
         assert_eq!(round_trip(&pool, severity, "text").await, severity);
+    }
+    for name in SecretName::ALL {
+        assert_eq!(round_trip(&pool, name, "text").await, name);
     }
     for source in IntervalSource::ALL {
         assert_eq!(round_trip(&pool, *source, "text").await, *source);

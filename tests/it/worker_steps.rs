@@ -54,6 +54,7 @@ fn a1000(id: DeviceId, iec_address: &str, profile: Arc<Profile>, energy: Duratio
             voltage_v: 230.0,
             phases: 3,
         },
+        password: Default::default(),
     }
 }
 

@@ -18,6 +18,12 @@ pub enum DriverError {
 }
 
 impl DriverError {
+    /// The meter refused the programming-mode password (IEC 62056-21 `P1`
+    /// answered NAK or with an error).
+    pub fn is_password_refused(&self) -> bool {
+        matches!(self, DriverError::Iec(SessionError::PasswordRefused))
+    }
+
     /// A failure as an engineer reads it: the Modbus exception by number
     /// and name, "no answer" for a Modbus timeout.
     pub fn describe(&self) -> String {

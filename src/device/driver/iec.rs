@@ -109,18 +109,23 @@ impl IecDriver {
         to: Option<DateTime<Utc>>,
     ) -> (Result<(Vec<Interval>, Vec<String>), DriverError>, Option<Exchange>) {
         let request = profile_request(settings, from, to, target.zone);
-        let password = target
-            .profile
-            .iec62056
-            .as_ref()
-            .and_then(|iec| iec.password.clone())
-            .unwrap_or_default();
+        // The device's own password, else the one its meter type leaves the
+        // factory with.
+        let password = match target.password {
+            Some(own) => own.expose(),
+            None => target
+                .profile
+                .iec62056
+                .as_ref()
+                .and_then(|iec| iec.password.as_deref())
+                .unwrap_or_default(),
+        };
         let Some(open) = self.line.as_mut() else {
             let error = SessionError::Io(std::io::Error::other("the line closed after the readout"));
             return (Err(error.into()), None);
         };
         let started = Instant::now();
-        let blocks = open.load_profile(target.iec_address, &password, &request).await;
+        let blocks = open.load_profile(target.iec_address, password, &request).await;
         let sent = Exchange {
             outcome: outcome(&blocks),
             took: started.elapsed(),

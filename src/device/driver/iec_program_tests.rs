@@ -258,6 +258,7 @@ fn the_dry_run_lists_the_frames_with_the_password_masked() {
         iec_address: "12345678",
         profile: &profile,
         zone,
+        password: None,
     };
     let transport = Transport::Iec62056Tcp {
         host: "127.0.0.1".into(),

@@ -9,6 +9,7 @@ use crate::device::profile::Profile;
 use crate::device::reading::Reading;
 use crate::domain::address::UnitAddress;
 use crate::domain::obis::ObisCode;
+use crate::domain::secret::Secret;
 
 use super::error::DriverError;
 
@@ -23,6 +24,9 @@ pub struct Target<'a> {
     pub profile: &'a Profile,
     /// Zone of the device's clock.
     pub zone: Tz,
+    /// The device's own IEC 62056-21 programming-mode password, overriding
+    /// its profile's `[iec62056] password`.
+    pub password: Option<&'a Secret>,
 }
 
 /// What a complete read gave.

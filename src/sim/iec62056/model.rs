@@ -17,7 +17,8 @@ pub struct IecMeterConfig {
     pub kind: IecKind,
     /// Device address a sign-on must name (`/?ADDR!`).
     pub address: String,
-    /// Password of the P1 exchange in programming mode.
+    /// Password of the P1 exchange in programming mode: any other is
+    /// answered NAK (a test changes it to have the meter refuse).
     pub password: String,
     pub seed: u64,
     /// Zone of the meter clock (stamps, tariffs, billing resets).
@@ -103,6 +104,8 @@ pub struct IecMeter {
     pub(super) manual_resets: Vec<DateTime<Utc>>,
     /// The last demand reset made by a write.
     pub(super) demand_reset_at: Option<DateTime<Utc>>,
+    /// How many passwords (`P1`) it was sent, right or wrong.
+    pub password_attempts: u32,
 }
 
 impl IecMeter {
@@ -116,6 +119,7 @@ impl IecMeter {
             refuse_password: false,
             manual_resets: Vec::new(),
             demand_reset_at: None,
+            password_attempts: 0,
         }
     }
 

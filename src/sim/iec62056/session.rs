@@ -201,7 +201,8 @@ impl LineSession {
             }
             CommandKind::P1 => {
                 let (password, refuse) = {
-                    let meter = self.meters[index].lock().expect("meter lock");
+                    let mut meter = self.meters[index].lock().expect("meter lock");
+                    meter.password_attempts += 1;
                     (meter.config.password.clone(), meter.refuse_password)
                 };
                 let right =

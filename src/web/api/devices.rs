@@ -82,7 +82,7 @@ pub(crate) struct Status {
     "profile": "th40c", "address": 1, "schedule": {"realtime_seconds": 10, "energy_seconds": 60, "history_seconds": 900}, "interval_minutes": 15,
     "ct_ratio": 1.0, "max_current_a": null, "voltage_v": 230.0, "phases": 3, "enabled": true,
     "status": {"state": "online", "last_success_at": "2026-11-22T08:00:00Z", "consecutive_failures": 0, "last_error": null},
-    "created_at": "2026-11-22T07:59:00Z"}))]
+    "created_at": "2026-11-22T07:59:00Z", "password_refused_at": null}))]
 pub(crate) struct Device {
     #[schema(value_type = i64)]
     pub id: DeviceId,
@@ -129,6 +129,14 @@ pub(crate) struct Device {
         example = "MID-certified meter (COUNTIS E44 manual §7): values read over RS485 are sent for information only and have no legal value; the legal reading is the meter's own display."
     )]
     pub legal_metrology: Option<String>,
+    /// When the meter refused its IEC 62056-21 programming-mode password
+    /// (the device's own, else its profile's). While set, nothing is done
+    /// in programming mode (its load profile is not read), as a meter may
+    /// lock itself after refused passwords; setting the password again
+    /// (`PUT /api/v1/devices/{id}/secrets/iec_password`) lifts it. Null
+    /// otherwise.
+    #[schema(example = json!(null))]
+    pub password_refused_at: Option<DateTime<Utc>>,
 }
 
 impl Device {
@@ -161,6 +169,7 @@ impl Device {
                 history_seconds: row.history_seconds,
             },
             created_at: row.created_at,
+            password_refused_at: row.password_refused_at,
         }
     }
 }

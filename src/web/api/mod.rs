@@ -6,6 +6,7 @@ pub(crate) mod billing;
 pub(crate) mod buses;
 pub(crate) mod commands;
 pub(crate) mod data_quality;
+pub(crate) mod device_secrets;
 pub(crate) mod device_settings;
 pub(crate) mod devices;
 pub(crate) mod events;
@@ -52,6 +53,9 @@ use super::state::AppState;
         devices::list_devices,
         devices::get_device,
         device_settings::update_device,
+        device_secrets::set_device_secret,
+        device_secrets::delete_device_secret,
+        device_secrets::list_device_secrets,
         readings::get_registers,
         readings::get_readings,
         load_profile::get_load_profile,
@@ -142,6 +146,11 @@ pub fn router() -> Router<AppState> {
         .route(
             "/devices/{id}",
             get(devices::get_device).patch(device_settings::update_device),
+        )
+        .route("/devices/{id}/secrets", get(device_secrets::list_device_secrets))
+        .route(
+            "/devices/{id}/secrets/{name}",
+            axum::routing::put(device_secrets::set_device_secret).delete(device_secrets::delete_device_secret),
         )
         .route("/devices/{id}/registers", get(readings::get_registers))
         .route("/devices/{id}/readings", get(readings::get_readings))

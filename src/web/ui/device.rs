@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use super::command::command_sentence;
 use super::device_iec::{iec_name, iec_sections, load_profile_summary};
 use super::device_registers::{phase_table, pulse_table, register_sections};
+use super::device_secret::password_line;
 use super::fleet::when;
 use super::latest::Latest;
 use super::pages::{BillingLine, Cell, CommandOption, DevicePage, EventLine, QualityLine, Table};
@@ -51,6 +52,7 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
         read_job,
         command_job,
         events,
+        secrets,
     } = device_overview(&state.pool, &state.profiles, &caller, id, state.clock.now()).await?;
     let latest = Latest::new(&readings);
     let profile = state.profiles.get(&device.profile);
@@ -90,6 +92,8 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
         commands: command_options(profile.as_deref(), device.address.is_some()),
         last_command: command_job.map(command_sentence).unwrap_or_default(),
         last_read_now: read_job.map(read_now_sentence).unwrap_or_default(),
+        password_refused: device.password_refused_at.map(|at| when(Some(at))).unwrap_or_default(),
+        password: iec.map(|iec| password_line(iec, &secrets)).unwrap_or_default(),
         legal_notice: profile
             .as_ref()
             .and_then(|p| p.legal_metrology.clone())

@@ -8,6 +8,7 @@ pub(crate) mod command;
 pub(crate) mod device;
 mod device_iec;
 mod device_registers;
+pub(crate) mod device_secret;
 pub(crate) mod events;
 pub(crate) mod fleet;
 mod latest;
@@ -81,6 +82,10 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/devices/{id}/statement", get(statement::get_statement_page))
         .route("/devices/{id}/read", axum::routing::post(device::post_read_now))
         .route("/devices/{id}/commands", axum::routing::post(command::post_command))
+        .route(
+            "/devices/{id}/password",
+            axum::routing::post(device_secret::post_password),
+        )
         .route("/audit", get(audit::get_audit_page))
         .route("/events", get(events::get_events_page))
         .route("/sites", get(sites::get_sites_page))

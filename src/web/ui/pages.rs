@@ -100,6 +100,12 @@ pub(crate) struct DevicePage {
     pub meter_clock: String,
     /// The profile's legal-metrology notice (MID meters), empty otherwise.
     pub legal_notice: String,
+    /// When the meter refused the programming-mode password, empty when it
+    /// did not (or the password was set again since).
+    pub password_refused: String,
+    /// Whose programming password the device is read with, for an IEC
+    /// device (never the password); empty otherwise.
+    pub password: String,
     /// The latest on-demand read, as a sentence; empty when there was none.
     pub last_read_now: String,
     /// Whether that read or the latest command is still queued or running

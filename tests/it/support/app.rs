@@ -12,6 +12,7 @@ use ohmnibus::derive::{DeriveServices, run_passes};
 use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::role::Role;
+use ohmnibus::domain::sealing::SecretKey;
 use ohmnibus::shutdown::{self, Trigger};
 use ohmnibus::startup::{Application, start};
 use ohmnibus::store::tokens::insert_token;
@@ -47,6 +48,9 @@ pub(crate) const ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
 /// answers; the tests' waits ([`super::WAIT`]) leave room for the retries
 /// of a read that a stall made fail.
 pub(crate) const SILENT_METER_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// The key the tests' application seals device secrets with.
+pub(crate) const TEST_SECRET_KEY: [u8; 32] = [0x5a; 32];
 
 /// Starts the application on a fresh database, waiting [`ANSWER_TIMEOUT`]
 /// for each answer.
@@ -87,6 +91,7 @@ pub(crate) async fn spawn_app_with_profiles(request_timeout: Duration, clock: Cl
         clock_drift_threshold: Duration::from_secs(30),
         field_programming_window: ohmnibus::config::DEFAULT_FIELD_PROGRAMMING_WINDOW,
         clock,
+        secret_key: Some(SecretKey::from_bytes(TEST_SECRET_KEY)),
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (shutdown, receiver) = shutdown::channel();

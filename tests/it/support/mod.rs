@@ -12,7 +12,7 @@ pub(crate) use api::{
     serve_one_iec_tcp_device, serve_one_modbus_tcp_device,
 };
 pub(crate) use app::{
-    ANSWER_TIMEOUT, SILENT_METER_TIMEOUT, TestApp, spawn_app, spawn_app_with, spawn_app_with_clock,
+    ANSWER_TIMEOUT, SILENT_METER_TIMEOUT, TEST_SECRET_KEY, TestApp, spawn_app, spawn_app_with, spawn_app_with_clock,
     spawn_app_with_profiles, spawn_app_with_timeout,
 };
 pub(crate) use db::{TestDb, server_url};
