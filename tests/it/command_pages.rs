@@ -153,6 +153,11 @@ async fn a_command_is_confirmed_from_its_exact_frame_and_only_then_queued() {
         .await
         .unwrap();
     assert_eq!(location, format!("/commands/{job}"));
+    let (_, device) = page(&app, &engineer, &format!("/devices/{id}")).await;
+    assert!(
+        device.contains(&format!("<a href=\"/commands/{job}\">Its page</a>")),
+        "{device}"
+    );
 
     // A viewer and an operator see no form, and posting one is forbidden.
     for role in [Role::Viewer, Role::Operator] {
@@ -243,7 +248,8 @@ async fn the_jobs_page_lists_filters_pages_and_cancels() {
     assert!(as_engineer.contains(&cancel), "{as_engineer}");
     let path = format!("/jobs/{awaiting}/cancel");
     assert_eq!(post_form(&app, &viewer, &path, "").await.0, StatusCode::FORBIDDEN);
-    let (status, _, location) = post_form(&app, &engineer, &path, "").await;
+    // Back to the jobs page, never to another host.
+    let (status, _, location) = post_form(&app, &engineer, &path, "back=%2F%2Fevil.example").await;
     assert_eq!((status, location.as_str()), (StatusCode::SEE_OTHER, "/jobs"));
     let state: String = sqlx::query_scalar("SELECT state FROM jobs WHERE id = $1")
         .bind(awaiting)
@@ -301,6 +307,14 @@ async fn a_command_awaiting_field_programming_tells_the_technician_what_to_do() 
     assert!(!shown.contains("Cancel this command"), "a viewer cannot cancel");
     let (_, as_engineer) = page(&app, &engineer, &format!("/commands/{job}")).await;
     assert!(as_engineer.contains("Cancel this command"));
+    let back = format!("back=%2Fcommands%2F{job}");
+    let (status, _, location) = post_form(&app, &engineer, &format!("/jobs/{job}/cancel"), &back).await;
+    assert_eq!((status, location), (StatusCode::SEE_OTHER, format!("/commands/{job}")));
+    let (_, cancelled) = page(&app, &viewer, &format!("/commands/{job}")).await;
+    assert!(
+        cancelled.contains("job-cancelled") && !cancelled.contains("http-equiv=\"refresh\""),
+        "{cancelled}"
+    );
 
     // Without instructions of its own: the TH40C manual's steps (§3.1:
     // billing reset button held 8-9 s, PRG, 10 minutes).

@@ -93,6 +93,7 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
             || is_pending(command_job.as_ref().map(|j| j.state)),
         can_command: caller.role.permits(Right::Configure),
         commands: command_forms(profile.as_deref(), device.address.is_some(), &calendars),
+        last_command_id: command_job.as_ref().map_or(0, |job| job.id),
         last_command: command_job.map(command_sentence).unwrap_or_default(),
         last_read_now: read_job.map(read_now_sentence).unwrap_or_default(),
         legal_notice: profile

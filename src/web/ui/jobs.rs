@@ -289,7 +289,8 @@ pub(crate) async fn post_cancel(
         Ok(caller) => caller,
         Err(response) => return *response,
     };
-    let back = if form.back.starts_with('/') && !form.back.starts_with("//") {
+    // A path of this server only: not `//host` nor `/\host`, which browsers read as another host.
+    let back = if form.back.starts_with('/') && !form.back.starts_with("//") && !form.back.contains('\\') {
         form.back
     } else {
         "/jobs".to_owned()

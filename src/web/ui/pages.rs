@@ -109,6 +109,8 @@ pub(crate) struct DevicePage {
     pub can_command: bool,
     /// The forms of the commands the device's profile can take.
     pub commands: Vec<super::command_form::CommandFormView>,
+    /// The latest command's id, for its page (0 when there was none).
+    pub last_command_id: i64,
     /// The latest command, as a sentence; empty when there was none.
     pub last_command: String,
     pub sections: Vec<Table>,
