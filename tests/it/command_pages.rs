@@ -342,3 +342,44 @@ async fn a_command_awaiting_field_programming_tells_the_technician_what_to_do() 
     assert_eq!(page(&app, &viewer, "/commands/99999").await.0, StatusCode::NOT_FOUND);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_pulse_input_is_set_from_its_own_inputs_and_shown_frame_by_frame() {
+    let app = spawn_app().await;
+    let engineer = app.token(Role::Engineer).await;
+    let bus = silent_bus(&app, &engineer).await;
+    let id = add_device(&app, &engineer, bus, "Pulses", "pulse-concentrator", 9).await;
+    let (_, device) = page(&app, &engineer, &format!("/devices/{id}")).await;
+    // A checkbox per input (range = [1, 12]), selects for the unit and the
+    // pulse weight, numbers bounded by the concentrator's ranges.
+    for input in [
+        "<input type=\"checkbox\" name=\"channels\" value=\"12\">",
+        "<option value=\"Nm3\">Nm3</option>",
+        "<option value=\"0.001\">0.001</option>",
+        "name=\"ct_ratio\" value=\"\" min=\"1\" max=\"9999\"",
+        "name=\"vt_ratio\" value=\"\" min=\"1\" max=\"3000\" step=\"0.1\"",
+        "name=\"off_time_ms\" value=\"\" min=\"5\" max=\"300\"",
+    ] {
+        assert!(device.contains(input), "{input}: {device}");
+    }
+    assert!(!device.contains("<input type=\"checkbox\" name=\"channels\" value=\"13\">"));
+
+    // Input 2's settings are at 0x0102 + 7 = 0x0109: unit kWh (code 1),
+    // 0.1 per pulse (code 2), CT 100, VT 1.5 (15 in tenths), OFF 50 ms.
+    // FC16 to unit 9: 09 10 0109 0005 0A, the five words, and the CRC of
+    // those 17 bytes worked bit by bit (polynomial 0xA001): 0x7DA0, low byte first.
+    let form = "kind=configure_channel&channel=2&unit=kWh&pulse_weight=0.1&ct_ratio=100&vt_ratio=1.5&off_time_ms=50";
+    let (status, confirm, _) = post_form(&app, &engineer, &format!("/devices/{id}/commands"), form).await;
+    assert_eq!(status, StatusCode::OK, "{confirm}");
+    assert!(
+        confirm.contains("<code>0910010900050A000100020064000F0032A07D</code>"),
+        "{confirm}"
+    );
+    assert!(confirm.contains("<code>0x0109 (265)</code>"), "{confirm}");
+    assert!(
+        confirm.contains("Set pulse input 2: counts kWh, 0.1 per pulse, CT ratio 100, VT ratio 1.5, OFF time 50 ms"),
+        "{confirm}"
+    );
+    assert!(commands(&app).await.is_empty());
+    app.stop().await;
+}
