@@ -164,6 +164,7 @@ async fn a_command_is_confirmed_from_its_exact_frame_and_only_then_queued() {
         let token = app.token(role).await;
         let (_, device) = page(&app, &token, &format!("/devices/{id}")).await;
         assert!(!device.contains(&action), "{role}");
+        assert!(device.contains("http-equiv=\"refresh\""), "{role}");
         for form in [
             "kind=set_tariff&tariff=2",
             "kind=set_tariff&tariff=2&confirm=1",
