@@ -236,9 +236,9 @@ fn values(
 }
 
 /// Unit codes of a pulse input, in the concentrator profile's order.
-const PULSE_UNITS: [&str; 6] = ["pulses", "kWh", "kvarh", "kVAh", "m3", "Nm3"];
+pub(crate) const PULSE_UNITS: [&str; 6] = ["pulses", "kWh", "kvarh", "kVAh", "m3", "Nm3"];
 /// Pulse weights by code: 0.001 to 1000 units per pulse.
-const PULSE_WEIGHTS: [f64; 7] = [0.001, 0.01, 0.1, 1.0, 10.0, 100.0, 1000.0];
+pub(crate) const PULSE_WEIGHTS: [f64; 7] = [0.001, 0.01, 0.1, 1.0, 10.0, 100.0, 1000.0];
 
 /// A pulse input's settings, with the ranges of the concentrator's manual
 /// (restated in `profiles/pulse-concentrator.toml`): CT ratio 1-9999, VT

@@ -421,7 +421,7 @@ async fn only_engineers_command_and_mistakes_name_the_field() {
         .uri(format!("/devices/{id}/commands"))
         .header("authorization", format!("Bearer {engineer}"))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(axum::body::Body::from("kind=set_tariff&parameters=tariff%3D0x2"))
+        .body(axum::body::Body::from("kind=set_tariff&tariff=0x2&confirm=1"))
         .unwrap();
     let response = tower::ServiceExt::oneshot(app.router.clone(), post).await.unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);

@@ -7,16 +7,16 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 
 use super::command::command_sentence;
+use super::command_form::{command_forms, needs_calendars};
 use super::device_iec::{iec_name, iec_sections, load_profile_summary};
 use super::device_registers::{phase_table, pulse_table, register_sections};
 use super::device_secret::password_line;
 use super::fleet::when;
 use super::latest::Latest;
-use super::pages::{BillingLine, Cell, CommandOption, DevicePage, EventLine, QualityLine, Table};
+use super::pages::{BillingLine, Cell, DevicePage, EventLine, QualityLine, Table};
 use super::{signed_in, signed_in_page};
 use crate::device::iec::IecSettings;
 use crate::device::profile::Profile;
-use crate::domain::command::CommandKind;
 use crate::domain::ids::DeviceId;
 use crate::domain::job::JobState;
 use crate::domain::role::Right;
@@ -24,6 +24,7 @@ use crate::metering::billing::BillingPeriod;
 use crate::service::data_quality::DataQuality;
 use crate::service::device_overview::{DeviceOverview, IntervalSummary, device_overview};
 use crate::service::jobs::start_read;
+use crate::service::tariff_calendars::list_calendars;
 use crate::store::events::EventRow;
 use crate::store::read_jobs::ReadJobRow;
 use crate::web::auth::Caller;
@@ -56,6 +57,10 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
     } = device_overview(&state.pool, &state.profiles, &caller, id, state.clock.now()).await?;
     let latest = Latest::new(&readings);
     let profile = state.profiles.get(&device.profile);
+    let calendars = match needs_calendars(profile.as_deref()) {
+        true => list_calendars(&state.pool, &caller).await?,
+        false => Vec::new(),
+    };
     // A device with an IEC address is read over IEC 62056-21: its profile's
     // [iec62056] section names and groups its values.
     let iec = profile
@@ -89,7 +94,8 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
         read_now_pending: is_pending(read_job.as_ref().map(|j| j.state))
             || is_pending(command_job.as_ref().map(|j| j.state)),
         can_command: caller.role.permits(Right::Configure),
-        commands: command_options(profile.as_deref(), device.address.is_some()),
+        commands: command_forms(profile.as_deref(), device.address.is_some(), &calendars),
+        last_command_id: command_job.as_ref().map_or(0, |job| job.id),
         last_command: command_job.map(command_sentence).unwrap_or_default(),
         last_read_now: read_job.map(read_now_sentence).unwrap_or_default(),
         password_refused: device.password_refused_at.map(|at| when(Some(at))).unwrap_or_default(),
@@ -262,47 +268,6 @@ fn read_now_sentence(job: ReadJobRow) -> String {
         ),
         other => format!("Read now by {}: {}…", job.requested_by, other.as_str()),
     }
-}
-
-/// The command kinds the device's profile can do over Modbus, for the
-/// command form, and raw register writes. A device read over IEC 62056-21
-/// (no Modbus address) takes none yet.
-fn command_options(profile: Option<&Profile>, modbus: bool) -> Vec<CommandOption> {
-    let Some(profile) = profile.filter(|_| modbus) else {
-        return Vec::new();
-    };
-    let mut options: Vec<CommandOption> = Vec::new();
-    for command in profile.modbus.commands.values() {
-        let Some(kind) = command.kind else { continue };
-        if let Some(option) = options.iter_mut().find(|option| option.name == kind.as_str()) {
-            option.broadcast &= command.broadcast;
-            continue;
-        }
-        options.push(CommandOption {
-            name: kind.as_str().to_owned(),
-            description: command.description.clone(),
-            parameters: parameter_hint(kind),
-            broadcast: command.broadcast,
-        });
-    }
-    options.sort_by(|a, b| a.name.cmp(&b.name));
-    options.push(CommandOption {
-        name: CommandKind::WriteRegisters.as_str().to_owned(),
-        description: "Raw register writes".to_owned(),
-        parameters: parameter_hint(CommandKind::WriteRegisters),
-        broadcast: false,
-    });
-    options
-}
-
-/// What to type for a kind's parameters, e.g. `tariff=…`.
-fn parameter_hint(kind: CommandKind) -> String {
-    let names: Vec<String> = kind
-        .parameters()
-        .iter()
-        .map(|parameter| format!("{}=…", parameter.as_str()))
-        .collect();
-    names.join(" ")
 }
 
 /// An event, an open one marked active.

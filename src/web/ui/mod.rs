@@ -1,16 +1,22 @@
-//! HTML pages for operators: fleet overview, device detail, billing and statement, buses, events,
-//! sites and their balance, tariff calendars, login.
+//! HTML pages for operators: fleet overview, device detail and its commands, billing and statement,
+//! buses, events, jobs, a command's page for the technician on site, sites and their balance, tariff
+//! calendars, login.
 
 pub(crate) mod audit;
 pub(crate) mod billing;
 pub(crate) mod bus;
 pub(crate) mod command;
+mod command_confirm;
+mod command_form;
+mod command_page;
 pub(crate) mod device;
 mod device_iec;
 mod device_registers;
 pub(crate) mod device_secret;
 pub(crate) mod events;
+mod field_programming;
 pub(crate) mod fleet;
+pub(crate) mod jobs;
 mod latest;
 pub(crate) mod login;
 pub(crate) mod pages;
@@ -86,6 +92,9 @@ pub(crate) fn router() -> Router<AppState> {
             "/devices/{id}/password",
             axum::routing::post(device_secret::post_password),
         )
+        .route("/commands/{id}", get(command_page::get_command_page))
+        .route("/jobs", get(jobs::get_jobs_page))
+        .route("/jobs/{id}/cancel", axum::routing::post(jobs::post_cancel))
         .route("/audit", get(audit::get_audit_page))
         .route("/events", get(events::get_events_page))
         .route("/sites", get(sites::get_sites_page))

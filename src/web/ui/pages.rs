@@ -113,8 +113,10 @@ pub(crate) struct DevicePage {
     pub read_now_pending: bool,
     /// Whether the caller may send commands (engineer).
     pub can_command: bool,
-    /// The profile's commands, for the command form.
-    pub commands: Vec<CommandOption>,
+    /// The forms of the commands the device's profile can take.
+    pub commands: Vec<super::command_form::CommandFormView>,
+    /// The latest command's id, for its page (0 when there was none).
+    pub last_command_id: i64,
     /// The latest command, as a sentence; empty when there was none.
     pub last_command: String,
     pub sections: Vec<Table>,
@@ -135,17 +137,6 @@ pub(crate) struct BillingLine {
     pub flags: String,
     pub import: String,
     pub export: String,
-}
-
-/// A profile command offered on the device page.
-pub(crate) struct CommandOption {
-    /// The command's kind.
-    pub name: String,
-    pub description: String,
-    /// Its parameters as typed in the form, e.g. `tariff=…`; empty for none.
-    pub parameters: String,
-    /// Whether every write of it may be broadcast.
-    pub broadcast: bool,
 }
 
 #[derive(Template)]
