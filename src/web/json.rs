@@ -29,6 +29,15 @@ where
                     "malformed_body",
                     "send the body as JSON with Content-Type: application/json",
                 ),
+                // A body over the server's bound (`web::security`).
+                other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    format!(
+                        "the body is larger than the {} bytes this server takes",
+                        crate::web::security::MAX_BODY_BYTES
+                    ),
+                ),
                 other => ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", other.body_text()),
             }),
         }

@@ -6,6 +6,7 @@ pub(crate) mod error;
 pub(crate) mod health;
 pub(crate) mod json;
 pub(crate) mod query;
+pub(crate) mod security;
 pub mod state;
 pub(crate) mod ui;
 
@@ -15,14 +16,15 @@ use tower_http::trace::TraceLayer;
 
 use state::AppState;
 
-/// The whole application's routes.
+/// The whole application's routes, behind the security layers.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .nest("/api/v1", api::router())
         .merge(ui::router())
         .route("/healthz", get(health::get_healthz))
         .route("/readyz", get(health::get_readyz))
-        .route("/metrics", get(health::get_metrics))
+        .route("/metrics", get(health::get_metrics));
+    security::secure(routes)
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

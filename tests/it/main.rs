@@ -40,6 +40,7 @@ mod poll;
 mod profile_gaps;
 mod read_now;
 mod scan;
+mod security_layers;
 mod service;
 mod sim_iec62056;
 mod sim_modbus;

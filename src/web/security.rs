@@ -1,0 +1,52 @@
+//! What every response and request passes through, whatever its route:
+//! security headers, a bound on request bodies, on how long a request may
+//! take, and on how many are served at once.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+
+/// The largest request body taken (a load-profile correction of a year of
+/// quarter hours is well under it); a larger one is refused with 413.
+pub(crate) const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// How long a request may take before it is answered 408.
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Requests served at once; more wait their turn.
+pub(crate) const MAX_CONCURRENT_REQUESTS: usize = 256;
+
+/// Pages take scripts, styles and images from this server only, and may
+/// not be framed. Inline styles stay allowed: a page indents a site tree
+/// with a computed `style` attribute.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+     img-src 'self' data:; frame-ancestors 'none'; base-uri 'self'; form-action 'self'";
+
+/// The headers set on every response.
+pub(crate) const SECURITY_HEADERS: [(HeaderName, &str); 4] = [
+    (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::REFERRER_POLICY, "no-referrer"),
+];
+
+/// Wraps `router` in the layers above.
+pub(crate) fn secure<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+    let mut router = router
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(GlobalConcurrencyLimitLayer::new(MAX_CONCURRENT_REQUESTS));
+    for (name, value) in SECURITY_HEADERS {
+        router = router.layer(SetResponseHeaderLayer::overriding(
+            name,
+            HeaderValue::from_static(value),
+        ));
+    }
+    router
+}
