@@ -39,6 +39,23 @@ async fn get_style() -> impl IntoResponse {
     ([(CONTENT_TYPE, "text/css"), (CACHE_CONTROL, "max-age=300")], STYLE)
 }
 
+/// The pages' scripts are files of their own: the Content-Security-Policy
+/// (`web::security`) takes scripts from this server only, none inline.
+const RELOAD_SCRIPT: &str = include_str!("../../../static/reload.js");
+const COUNTDOWN_SCRIPT: &str = include_str!("../../../static/countdown.js");
+
+async fn get_reload_script() -> impl IntoResponse {
+    script(RELOAD_SCRIPT)
+}
+
+async fn get_countdown_script() -> impl IntoResponse {
+    script(COUNTDOWN_SCRIPT)
+}
+
+fn script(text: &'static str) -> impl IntoResponse {
+    ([(CONTENT_TYPE, "text/javascript"), (CACHE_CONTROL, "max-age=300")], text)
+}
+
 /// A page's caller, or the login page when there is none.
 pub(crate) fn signed_in(caller: Result<Caller, ApiError>, here: &str) -> Result<Caller, Box<Response>> {
     caller.map_err(|error| {
@@ -108,4 +125,6 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/login", get(login::get_login_page).post(login::post_login))
         .route("/logout", axum::routing::post(login::post_logout))
         .route("/static/style.css", get(get_style))
+        .route("/static/reload.js", get(get_reload_script))
+        .route("/static/countdown.js", get(get_countdown_script))
 }
