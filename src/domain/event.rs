@@ -110,6 +110,15 @@ pub enum EventKind {
     /// the site's threshold (losses, an unmetered load, a wrong meter);
     /// open on the parent device while the latest closed day is over it.
     BalanceMismatch,
+    /// `clock_needs_site_programming` (warning): a clock set was refused
+    /// before anything was written, because the meter would not take it over
+    /// the bus (too far off, or already set today): a technician sets the
+    /// clock on site. Cleared by the next clock set that succeeds.
+    ClockNeedsSiteProgramming,
+    /// `command_verification_failed` (warning): what a device showed after a
+    /// command's write is not what the write should have made it show;
+    /// momentary, on the failed job.
+    CommandVerificationFailed,
     /// A condition a status word shows, or an occurrence the meter logged,
     /// under the code and severity its profile names.
     Meter { code: EventCode, severity: Severity },
@@ -118,7 +127,7 @@ pub enum EventKind {
 impl EventKind {
     /// The events the head-end raises itself. A profile may not name a
     /// meter event after one of them.
-    pub const HEAD_END: [EventKind; 9] = [
+    pub const HEAD_END: [EventKind; 11] = [
         EventKind::CommLost,
         EventKind::CommRestored,
         EventKind::ClockDrift,
@@ -128,6 +137,8 @@ impl EventKind {
         EventKind::RegisterDecreased,
         EventKind::TouMismatch,
         EventKind::BalanceMismatch,
+        EventKind::ClockNeedsSiteProgramming,
+        EventKind::CommandVerificationFailed,
     ];
 
     fn code_str(&self) -> &str {
@@ -141,6 +152,8 @@ impl EventKind {
             EventKind::RegisterDecreased => "register_decreased",
             EventKind::TouMismatch => "tou_mismatch",
             EventKind::BalanceMismatch => "balance_mismatch",
+            EventKind::ClockNeedsSiteProgramming => "clock_needs_site_programming",
+            EventKind::CommandVerificationFailed => "command_verification_failed",
             EventKind::Meter { code, .. } => code.as_str(),
         }
     }
@@ -158,7 +171,9 @@ impl EventKind {
             | EventKind::ProfileGap
             | EventKind::RegisterDecreased
             | EventKind::TouMismatch
-            | EventKind::BalanceMismatch => Severity::Warning,
+            | EventKind::BalanceMismatch
+            | EventKind::ClockNeedsSiteProgramming
+            | EventKind::CommandVerificationFailed => Severity::Warning,
             EventKind::Meter { severity, .. } => *severity,
         }
     }

@@ -3,7 +3,11 @@
 //! reads. The jobs come from the database through the bus's claimer
 //! (see `jobs`).
 
-use crate::domain::command::Command;
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::command::{Command, CommandKind};
 use crate::domain::ids::DeviceId;
 
 /// Something for a bus worker to do.
@@ -26,6 +30,17 @@ pub struct Write {
     pub job: i64,
     pub device: DeviceId,
     pub command: Command,
+    /// For a clock set: when each device of the bus last had its clock set
+    /// (looked up by the claimer, so the worker never waits for the
+    /// database), for meters that take one set a day.
+    pub clock_sets: HashMap<DeviceId, DateTime<Utc>>,
+}
+
+impl Write {
+    /// Whether the claimer looks up the devices' last clock sets for it.
+    pub fn needs_clock_sets(&self) -> bool {
+        self.command.kind == CommandKind::SetClock
+    }
 }
 
 /// How many jobs may wait in a worker's inbox.

@@ -20,3 +20,4 @@ pub(crate) mod status;
 pub(crate) mod supervisor;
 pub mod worker;
 pub(crate) mod write;
+pub(crate) mod write_verify;

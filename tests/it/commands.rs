@@ -211,7 +211,12 @@ async fn a_countis_obeys_tariff_and_reset_commands_and_refusals_are_named() {
     );
     let job = run_command(&app, &engineer, absent, json!({"kind": "set_tariff", "tariff": 1})).await;
     assert_eq!(job["state"], "failed");
-    assert_eq!(job["error"], json!({"code": "device", "message": "no answer"}));
+    // The tariff register is read before the write (to verify it): that
+    // read gets no answer, so nothing is written.
+    assert_eq!(
+        job["error"],
+        json!({"code": "device", "message": "countis-e43@9: reading set_tariff before the write: no answer; nothing was written"})
+    );
 
     let audited: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'command_device'")
         .fetch_one(&app.pool)
@@ -250,12 +255,11 @@ async fn a_th40c_takes_a_new_address_and_the_time_of_its_site() {
     let now = Utc::now().with_timezone(&Tz::Europe__Rome);
     assert!((now - sent).num_seconds().abs() < 60, "sent {sent}, now {now}");
     assert_eq!((sent.year(), sent.hour()), (now.year(), now.hour()));
-    // App. E: once a day; the meter refuses a second set with exception 01.
+    // App. E: once a day. The head-end knows the clock was set today and
+    // refuses a second set itself (the meter would answer exception 01).
     let job = run_command(&app, &engineer, id, json!({"kind": "set_clock"})).await;
-    assert_eq!(
-        job["error"]["message"],
-        "device answered Modbus exception 01 (Illegal function)"
-    );
+    assert_eq!(job["error"]["code"], "clock_set_today", "{job}");
+    assert!(job["written"].as_array().unwrap().is_empty(), "{job}");
 
     let (status, refused) = command(&app, &engineer, id, json!({"kind": "set_address", "address": 248})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -414,7 +418,7 @@ async fn only_engineers_command_and_mistakes_name_the_field() {
     let shown = eventually(WAIT, || async {
         page(engineer.clone())
             .await
-            .contains("set_tariff tariff=2 by test-engineer: failed: cannot open")
+            .contains("set_tariff tariff=2 by test-engineer: failed: countis-e43@5: reading set_tariff before the write: cannot open")
     })
     .await;
     assert!(shown, "{}", page(engineer.clone()).await);
@@ -542,16 +546,23 @@ async fn a_command_goes_ahead_of_a_queued_read_now_and_the_scheduled_read_under_
     );
     let held = recorder.held.lock().unwrap().unwrap();
     let requests = recorder.requests.lock().unwrap().clone();
-    // Right after the held request: the command, before the rest of the scheduled read…
+    // Right after the held request: the command, before the rest of the
+    // scheduled read: the tariff in force read (0xC801), the write, the
+    // tariff read back…
+    let tariff_read = (COUNTIS_UNIT, ModbusRequest::ReadHolding { start: 0xC801, count: 1 });
     assert_eq!(
-        requests[held + 1],
-        (
-            COUNTIS_UNIT,
-            ModbusRequest::WriteSingle {
-                address: 0x9E21,
-                value: 4
-            }
-        )
+        requests[held + 1..held + 4],
+        [
+            tariff_read.clone(),
+            (
+                COUNTIS_UNIT,
+                ModbusRequest::WriteSingle {
+                    address: 0x9E21,
+                    value: 4
+                }
+            ),
+            tariff_read,
+        ]
     );
     // …then the read-now, whole, from its first request.
     let expected: Vec<(u8, ModbusRequest)> = realtime
@@ -567,7 +578,7 @@ async fn a_command_goes_ahead_of_a_queued_read_now_and_the_scheduled_read_under_
             )
         })
         .collect();
-    assert_eq!(requests[held + 2..held + 2 + expected.len()], expected[..]);
+    assert_eq!(requests[held + 4..held + 4 + expected.len()], expected[..]);
     let finished_at: chrono::DateTime<Utc> = serde_json::from_value(write["finished_at"].clone()).unwrap();
     let started_at: chrono::DateTime<Utc> = serde_json::from_value(read["started_at"].clone()).unwrap();
     assert!(
