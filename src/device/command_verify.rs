@@ -196,7 +196,10 @@ mod tests {
     use super::*;
 
     fn at(h: u32, m: u32, s: u32) -> NaiveDateTime {
-        NaiveDate::from_ymd_opt(2026, 11, 20).unwrap().and_hms_opt(h, m, s).unwrap()
+        NaiveDate::from_ymd_opt(2026, 11, 20)
+            .unwrap()
+            .and_hms_opt(h, m, s)
+            .unwrap()
     }
 
     const RULE: ClockRule = ClockRule {

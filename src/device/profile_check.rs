@@ -4,8 +4,8 @@
 
 use std::collections::HashSet;
 
-use super::identify::{IdentificationKind, TextEncoding};
 use super::command_verify::{Expect, Verify};
+use super::identify::{IdentificationKind, TextEncoding};
 use super::profile::{Encode, MODBUS_MAX_REGISTERS, Profile, ProfileError, Register, WriteCommand};
 use super::register_group::RegisterGroup;
 use super::value_type::ValueType;

@@ -24,8 +24,8 @@ use crate::domain::command::Command;
 use crate::domain::ids::BusId;
 use crate::domain::job::{JobErrorCode, JobKind};
 use crate::shutdown::Shutdown;
-use crate::store::jobs::{CLAIM_BATCH, JobListener, JobRow, claim_jobs, update_interrupted_jobs, update_job_finished};
 use crate::store::command_jobs::fetch_clock_sets;
+use crate::store::jobs::{CLAIM_BATCH, JobListener, JobRow, claim_jobs, update_interrupted_jobs, update_job_finished};
 use crate::store::scans::ScanParameters;
 
 /// How often a claimer looks for jobs without being told of one.
@@ -164,21 +164,23 @@ async fn bus_command(pool: &PgPool, job: JobRow) -> Option<BusCommand> {
         _ => None,
     };
     let command = match command {
-        Some(BusCommand::Write(mut write)) if write.needs_clock_sets() => match fetch_clock_sets(pool, job.bus_id).await {
-            Ok(sets) => {
-                write.clock_sets = sets;
-                return Some(BusCommand::Write(write));
-            }
-            Err(error) => {
-                // Not knowing whether the clock was set today, do not set it.
-                let refusal = (JobErrorCode::Store, "cannot look up the device's last clock set");
-                tracing::warn!(job = job.id, %error, "cannot look up the last clock sets");
-                if let Err(error) = update_job_finished(pool, job.id, Err(refusal)).await {
-                    tracing::warn!(job = job.id, %error, "cannot record the job's refusal");
+        Some(BusCommand::Write(mut write)) if write.needs_clock_sets() => {
+            match fetch_clock_sets(pool, job.bus_id).await {
+                Ok(sets) => {
+                    write.clock_sets = sets;
+                    return Some(BusCommand::Write(write));
                 }
-                return None;
+                Err(error) => {
+                    // Not knowing whether the clock was set today, do not set it.
+                    let refusal = (JobErrorCode::Store, "cannot look up the device's last clock set");
+                    tracing::warn!(job = job.id, %error, "cannot look up the last clock sets");
+                    if let Err(error) = update_job_finished(pool, job.id, Err(refusal)).await {
+                        tracing::warn!(job = job.id, %error, "cannot record the job's refusal");
+                    }
+                    return None;
+                }
             }
-        },
+        }
         other => other,
     };
     if command.is_none() {

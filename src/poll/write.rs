@@ -12,6 +12,8 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
+
 use serde_json::Value;
 
 use super::command::Write;
@@ -58,9 +60,11 @@ pub(crate) async fn run_write(
             outcome: Err(failure),
         },
         Ok(done) => {
-            let result = serde_json::json!({ "outcome": done.note });
+            let mut result = serde_json::json!({ "outcome": done.note });
             if kind == CommandKind::SetClock {
-                clock_was_set(runtimes, services, &reached);
+                // When the time was sent, by the worker's clock: what the
+                // once-a-day rule compares (`store::command_jobs::fetch_clock_sets`).
+                result["clock_set_at"] = serde_json::json!(clock_was_set(runtimes, services, &reached));
             }
             match (done.new_address, runtimes.get_mut(&device)) {
                 // Reads go to the new address from now on; the stored device follows.
@@ -85,7 +89,11 @@ pub(crate) async fn run_write(
 
 /// A clock set took on `reached`: remembered for the once-a-day rule, and
 /// the request for site programming, if one was open, cleared.
-fn clock_was_set(runtimes: &mut HashMap<DeviceId, DeviceRuntime>, services: &WorkerServices, reached: &[DeviceId]) {
+fn clock_was_set(
+    runtimes: &mut HashMap<DeviceId, DeviceRuntime>,
+    services: &WorkerServices,
+    reached: &[DeviceId],
+) -> DateTime<Utc> {
     let at = services.clock.now();
     for device in reached {
         if let Some(runtime) = runtimes.get_mut(device) {
@@ -97,6 +105,7 @@ fn clock_was_set(runtimes: &mut HashMap<DeviceId, DeviceRuntime>, services: &Wor
             at,
         });
     }
+    at
 }
 
 fn failure(error: &DriverError, runtime: &DeviceRuntime) -> Failure {
@@ -326,9 +335,7 @@ async fn send_write(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let (result, exchange) = driver
-            .write(runtime.config.target(), planned, words, new_address)
-            .await;
+        let (result, exchange) = driver.write(runtime.config.target(), planned, words, new_address).await;
         record_exchange(services, bus, &runtime.config, exchange);
         match result {
             Err(DriverError::Modbus(LinkError::Timeout(_)))

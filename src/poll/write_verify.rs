@@ -14,8 +14,8 @@ use super::outbox::Record;
 use super::runtime::{DeviceRuntime, record_exchange};
 use crate::device::command_plan::PlannedWrite;
 use crate::device::command_verify::{ClockRule, Expect, Verify, check, clock_of, registers};
-use crate::device::driver::{Driver, DriverError};
 use crate::device::driver::modbus_link::LinkError;
+use crate::device::driver::{Driver, DriverError};
 use crate::domain::event::EventKind;
 use crate::domain::ids::{BusId, DeviceId};
 use crate::domain::job::JobErrorCode;
@@ -87,9 +87,7 @@ pub(crate) async fn read_verification(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let (result, exchange) = driver
-            .read_registers(runtime.config.target(), unit, start, count)
-            .await;
+        let (result, exchange) = driver.read_registers(runtime.config.target(), unit, start, count).await;
         record_exchange(services, bus, &runtime.config, exchange);
         match result {
             Err(DriverError::Modbus(LinkError::Timeout(_) | LinkError::Crc)) if attempt < READ_ATTEMPTS => continue,

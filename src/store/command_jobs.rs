@@ -101,12 +101,14 @@ pub(crate) async fn fetch_latest_command_job(
 /// When each device of `bus` last had its clock set by a command that
 /// succeeded: its own `set_clock`, or one broadcast on the bus (every
 /// device obeys one). What a meter that takes one set a day is held to.
+/// The instant is the worker's (`clock_set_at` of the result), else the
+/// job's end.
 pub(crate) async fn fetch_clock_sets(
     pool: &PgPool,
     bus: BusId,
 ) -> Result<HashMap<DeviceId, DateTime<Utc>>, StoreError> {
     let rows: Vec<(DeviceId, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT d.id, max(j.finished_at) \
+        "SELECT d.id, max(coalesce((j.result ->> 'clock_set_at')::timestamptz, j.finished_at)) \
          FROM devices d \
          JOIN jobs j ON j.kind = 'command' AND j.state = 'succeeded' \
              AND j.parameters ->> 'kind' = 'set_clock' AND j.finished_at IS NOT NULL \

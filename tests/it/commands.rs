@@ -27,10 +27,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-const COUNTIS_UNIT: u8 = 5;
+pub(crate) const COUNTIS_UNIT: u8 = 5;
 
 /// Serves `devices` as RTU over TCP (a transparent gateway).
-async fn serve(devices: Vec<SimDevice>) -> (SimBus, SocketAddr, Trigger) {
+pub(crate) async fn serve(devices: Vec<SimDevice>) -> (SimBus, SocketAddr, Trigger) {
     let bus = SimBus::new(devices);
     let (stop, shutdown) = shutdown::channel();
     let (address, _) = spawn_tcp(bus.clone(), "127.0.0.1:0", TcpFraming::RtuOverTcp, shutdown)
@@ -39,26 +39,33 @@ async fn serve(devices: Vec<SimDevice>) -> (SimBus, SocketAddr, Trigger) {
     (bus, address, stop)
 }
 
-fn countis(at: chrono::DateTime<Utc>, clock: &Clock) -> SimDevice {
+pub(crate) fn countis(at: chrono::DateTime<Utc>, clock: &Clock) -> SimDevice {
     let profile = ProfileSet::builtin().get("countis-e43").unwrap();
     let model = CountisModel::new(Variant::E43, Firmware::V201, 5, Tz::UTC, at);
     SimDevice::new(profile, COUNTIS_UNIT, model, clock.clone())
 }
 
-async fn add_bus(app: &TestApp, engineer: &str, port: u16) -> BusId {
+pub(crate) async fn add_bus(app: &TestApp, engineer: &str, port: u16) -> BusId {
     let transport = json!({"kind": "rtu_over_tcp", "host": "127.0.0.1", "port": port});
     app.create_bus(engineer, "line", transport).await
 }
 
 /// A device read once an hour (only its first reads happen during a test)
 /// unless `realtime_seconds` says otherwise.
-async fn add_device(app: &TestApp, engineer: &str, bus: BusId, profile: &str, address: u8, realtime: u32) -> i64 {
+pub(crate) async fn add_device(
+    app: &TestApp,
+    engineer: &str,
+    bus: BusId,
+    profile: &str,
+    address: u8,
+    realtime: u32,
+) -> i64 {
     let body = json!({"name": format!("{profile}@{address}"), "profile": profile,
                       "address": address, "schedule": {"realtime_seconds": realtime, "energy_seconds": 3600}});
     app.create_device(engineer, bus, body).await.0
 }
 
-async fn command(app: &TestApp, token: &str, device: i64, body: Value) -> (StatusCode, Value) {
+pub(crate) async fn command(app: &TestApp, token: &str, device: i64, body: Value) -> (StatusCode, Value) {
     app.request(
         "POST",
         &format!("/api/v1/devices/{device}/commands"),
@@ -69,13 +76,13 @@ async fn command(app: &TestApp, token: &str, device: i64, body: Value) -> (Statu
 }
 
 /// Sends a command and waits for its outcome.
-async fn run_command(app: &TestApp, token: &str, device: i64, body: Value) -> Value {
+pub(crate) async fn run_command(app: &TestApp, token: &str, device: i64, body: Value) -> Value {
     let (status, job) = command(app, token, device, body).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{job}");
     finished(app, token, &format!("/api/v1/commands/{}", job["id"])).await
 }
 
-async fn finished(app: &TestApp, token: &str, path: &str) -> Value {
+pub(crate) async fn finished(app: &TestApp, token: &str, path: &str) -> Value {
     let ended = eventually(WAIT, || async {
         let state = app.request("GET", path, Some(token), None).await.1["state"].clone();
         state == "succeeded" || state == "failed"
@@ -549,7 +556,13 @@ async fn a_command_goes_ahead_of_a_queued_read_now_and_the_scheduled_read_under_
     // Right after the held request: the command, before the rest of the
     // scheduled read: the tariff in force read (0xC801), the write, the
     // tariff read back…
-    let tariff_read = (COUNTIS_UNIT, ModbusRequest::ReadHolding { start: 0xC801, count: 1 });
+    let tariff_read = (
+        COUNTIS_UNIT,
+        ModbusRequest::ReadHolding {
+            start: 0xC801,
+            count: 1,
+        },
+    );
     assert_eq!(
         requests[held + 1..held + 4],
         [

@@ -13,6 +13,7 @@ mod billing_server;
 mod calendar_page;
 mod cli;
 mod clock_drift;
+mod command_verification;
 mod commands;
 mod concentrator;
 mod countis;
