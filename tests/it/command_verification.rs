@@ -24,13 +24,22 @@ use tokio::net::{TcpListener, TcpStream};
 
 type Requests = Arc<Mutex<Vec<(u8, ModbusRequest)>>>;
 
-/// A gateway that records each request in the order it reaches the line,
-/// and drops those to the unit in `mute` (a meter that does not answer there).
-async fn gateway(upstream: SocketAddr) -> (SocketAddr, Requests, Arc<Mutex<Option<u8>>>) {
+/// What the gateway keeps from the line.
+#[derive(Default)]
+struct Filter {
+    /// Requests to this unit are dropped (a meter that does not answer there).
+    mute: Option<u8>,
+    /// So many of the next writes are dropped (lost on the line).
+    drop_writes: usize,
+}
+
+/// A gateway that records each request in the order it reaches it, and
+/// passes it on to the line unless `filter` drops it.
+async fn gateway(upstream: SocketAddr) -> (SocketAddr, Requests, Arc<Mutex<Filter>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let requests = Requests::default();
-    let mute = Arc::new(Mutex::new(None));
+    let mute = Arc::new(Mutex::new(Filter::default()));
     let (recorded, muted) = (Arc::clone(&requests), Arc::clone(&mute));
     tokio::spawn(async move {
         while let Ok((client, _)) = listener.accept().await {
@@ -45,9 +54,18 @@ async fn gateway(upstream: SocketAddr) -> (SocketAddr, Requests, Arc<Mutex<Optio
                     buffer.extend_from_slice(&chunk[..n]);
                     while let Ok((unit, pdu, len)) = parse_rtu(&buffer) {
                         let frame: Vec<u8> = buffer.drain(..len).collect();
-                        recorded.lock().unwrap().push((unit, parse_pdu(&pdu).unwrap()));
-                        if *muted.lock().unwrap() == Some(unit) {
-                            continue;
+                        let request = parse_pdu(&pdu).unwrap();
+                        let write = !matches!(request, ModbusRequest::ReadHolding { .. });
+                        recorded.lock().unwrap().push((unit, request));
+                        {
+                            let mut filter = muted.lock().unwrap();
+                            if filter.mute == Some(unit) {
+                                continue;
+                            }
+                            if write && filter.drop_writes > 0 {
+                                filter.drop_writes -= 1;
+                                continue;
+                            }
                         }
                         if server_write.write_all(&frame).await.is_err() {
                             return;
@@ -84,7 +102,7 @@ async fn th40c_line(
     String,
     i64,
     Requests,
-    Arc<Mutex<Option<u8>>>,
+    Arc<Mutex<Filter>>,
     ohmnibus::shutdown::Trigger,
 ) {
     let clock = Clock::manual(ten_in_rome());
@@ -251,7 +269,7 @@ async fn an_address_change_the_meter_does_not_answer_at_is_not_recorded() {
     let (app, engineer, id, requests, mute, _stop) = th40c_line(chrono::Duration::zero(), false).await;
     // Nothing answers at 9: the write is answered (from 9, App. E), the
     // reads there are not, three times; the device record stays at 1.
-    *mute.lock().unwrap() = Some(9);
+    mute.lock().unwrap().mute = Some(9);
     let job = run_command(&app, &engineer, id, json!({"kind": "set_address", "address": 9})).await;
     assert_eq!(job["state"], "failed", "{job}");
     assert_eq!(job["error"]["code"], "verification_failed", "{job}");
@@ -369,6 +387,70 @@ async fn a_broadcast_tariff_is_verified_by_reading_every_device_that_takes_it() 
             (COUNTIS_UNIT, tariff.clone()),
             (6, tariff),
         ]
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_clock_set_stored_for_today_is_known_to_the_claimer_and_nothing_is_written() {
+    let (app, engineer, id, requests, _filter, _stop) = th40c_line(chrono::Duration::minutes(-1), false).await;
+    // A set that succeeded at 00:30 Rome time today (23:30 UTC the day
+    // before), stored as a previous server run left it.
+    let set_at = Utc.with_ymd_and_hms(2026, 11, 19, 23, 30, 0).unwrap();
+    sqlx::query(
+        "INSERT INTO jobs (kind, bus_id, device_id, state, parameters, result, requested_by, finished_at) \
+         SELECT 'command', bus_id, id, 'succeeded', '{\"kind\": \"set_clock\"}', \
+                jsonb_build_object('outcome', null, 'clock_set_at', $2::timestamptz), 'earlier', $2 \
+         FROM devices WHERE id = $1",
+    )
+    .bind(id)
+    .bind(set_at)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let job = run_command(&app, &engineer, id, json!({"kind": "set_clock"})).await;
+    assert_eq!(job["error"]["code"], "clock_set_today", "{job}");
+    assert_eq!(writes(&requests), vec![], "no write reached the line");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_lost_write_is_sent_again_only_when_sending_it_twice_is_harmless() {
+    let at = Utc.with_ymd_and_hms(2026, 11, 20, 18, 0, 0).unwrap();
+    let clock = Clock::manual(at);
+    let app = spawn_app_with(SILENT_METER_TIMEOUT, clock.clone()).await;
+    let engineer = app.token(Role::Engineer).await;
+    let (_sim, line, _stop) = serve(vec![countis(at, &clock)]).await;
+    let (gateway, requests, filter) = gateway(line).await;
+    let bus = add_bus(&app, &engineer, gateway.port()).await;
+    let id = add_device(&app, &engineer, bus, "countis-e43", COUNTIS_UNIT, 3600).await;
+    let set = ModbusRequest::WriteSingle {
+        address: 0x9E21,
+        value: 4,
+    };
+    let reset = ModbusRequest::WriteSingle {
+        address: 0x9E40,
+        value: 0x20,
+    };
+
+    // A tariff set twice is set once: the lost write is sent again.
+    filter.lock().unwrap().drop_writes = 1;
+    let job = run_command(&app, &engineer, id, json!({"kind": "set_tariff", "tariff": 4})).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job["after"], json!({"0xC801": [4]}));
+    assert_eq!(
+        writes(&requests),
+        vec![(COUNTIS_UNIT, set.clone()), (COUNTIS_UNIT, set.clone())]
+    );
+
+    // A reset is not sent twice: it may have reached the meter.
+    filter.lock().unwrap().drop_writes = 1;
+    let job = run_command(&app, &engineer, id, json!({"kind": "reset_partial"})).await;
+    assert_eq!(job["state"], "failed", "{job}");
+    assert_eq!(job["error"], json!({"code": "device", "message": "no answer"}));
+    assert_eq!(
+        writes(&requests),
+        vec![(COUNTIS_UNIT, set.clone()), (COUNTIS_UNIT, set), (COUNTIS_UNIT, reset)]
     );
     app.stop().await;
 }
