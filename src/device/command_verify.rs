@@ -16,7 +16,10 @@ use crate::domain::job::JobErrorCode;
 
 /// How a write is verified.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "verify: \"read_back\", { none = \"why\" } or { address, count, expect, within_s }"
+)]
 pub enum Verify {
     /// `"read_back"` (the default): the written registers are read before
     /// and after, and must then hold what was written.
