@@ -53,14 +53,22 @@ pub(crate) async fn run_write(
     }
     let device = write.device;
     let kind = write.command.kind;
-    let (outcome, reached) = send(driver, bus, runtimes, services, write).await;
+    let (outcome, reached, unverified) = send(driver, bus, runtimes, services, write).await;
     let record = match outcome {
         Err(failure) => Record::JobFinished {
             job,
             outcome: Err(failure),
         },
         Ok(done) => {
-            let mut result = serde_json::json!({ "outcome": done.note });
+            let note = match (done.note, unverified.is_empty()) {
+                (note, true) => note.map(str::to_owned),
+                (note, false) => Some(format!(
+                    "{}; not verified on {}",
+                    note.unwrap_or("done"),
+                    unverified.join(", ")
+                )),
+            };
+            let mut result = serde_json::json!({ "outcome": note });
             if kind == CommandKind::SetClock {
                 // When the time was sent, by the worker's clock: what the
                 // once-a-day rule compares (`store::command_jobs::fetch_clock_sets`).
@@ -144,6 +152,8 @@ struct Progress {
     before: Shown,
     after: Shown,
     broadcast: bool,
+    /// Devices a broadcast reached that could not be verified, and why.
+    unverified: Vec<String>,
 }
 
 impl Progress {
@@ -165,11 +175,17 @@ async fn send(
     runtimes: &mut HashMap<DeviceId, DeviceRuntime>,
     services: &WorkerServices,
     write: Write,
-) -> (Result<CommandDone, Failure>, Vec<DeviceId>) {
+) -> (Result<CommandDone, Failure>, Vec<DeviceId>, Vec<String>) {
     let runtime = &runtimes[&write.device];
     let plan = match plan_modbus(&runtime.config.profile, &write.command) {
         Ok(plan) => plan,
-        Err(error) => return (Err((JobErrorCode::Unsupported, error.to_string())), Vec::new()),
+        Err(error) => {
+            return (
+                Err((JobErrorCode::Unsupported, error.to_string())),
+                Vec::new(),
+                Vec::new(),
+            );
+        }
     };
     let new_address = (write.command.kind == CommandKind::SetAddress)
         .then(|| {
@@ -213,11 +229,16 @@ async fn send(
         });
         match step {
             Ok(step) => done = step,
-            Err(failure) => return (Err(failure), devices),
+            Err(failure) => return (Err(failure), devices, progress.unverified),
         }
-        devices.extend(targets.iter().map(|target| target.device));
+        devices.extend(
+            targets
+                .iter()
+                .filter(|target| !target.skipped)
+                .map(|target| target.device),
+        );
     }
-    (Ok(done), devices)
+    (Ok(done), devices, progress.unverified)
 }
 
 /// Reads before, checks the rules, writes, reads after: one planned write.
@@ -240,16 +261,25 @@ async fn write_one(
         let Some(read) = read_verification(driver, bus, runtime, services, &target.verify, planned, unit).await else {
             continue;
         };
-        let (start, words) = read.map_err(|error| {
-            let (code, reason) = failure(&error, runtime);
-            (
-                code,
-                format!(
+        let (start, words) = match read {
+            Ok(read) => read,
+            // A broadcast goes on for the devices that answer: another
+            // device of the bus that does not is left unverified, and said so.
+            Err(error) if planned.broadcast && target.device != write.device => {
+                let note = format!("{} (reading before: {})", runtime.config.name, error.describe());
+                progress.unverified.push(note);
+                target.skipped = true;
+                continue;
+            }
+            Err(error) => {
+                let (code, reason) = failure(&error, runtime);
+                let message = format!(
                     "{}: reading {} before the write: {reason}; nothing was written",
                     runtime.config.name, planned.name
-                ),
-            )
-        })?;
+                );
+                return Err((code, message));
+            }
+        };
         progress.before.add(target.device, start, &words);
         if let Some(rule) = target.clock_rule {
             let meter = clock_read(runtime, start, &words).ok_or_else(|| {

@@ -31,6 +31,8 @@ pub(crate) struct Reached {
     pub clock_rule: Option<ClockRule>,
     /// What the verification registers held before the write.
     pub before: Option<Vec<u16>>,
+    /// Not read before a broadcast (no answer): not verified, not counted as reached.
+    pub skipped: bool,
 }
 
 /// The devices `write` reaches: the device asked; for a broadcast, every
@@ -46,6 +48,7 @@ pub(crate) fn reached(
             verify: write.verify.clone(),
             clock_rule: write.clock_rule,
             before: None,
+            skipped: false,
         }];
     }
     let mut reached: Vec<Reached> = runtimes
@@ -59,6 +62,7 @@ pub(crate) fn reached(
                 verify: same.verify.clone(),
                 clock_rule: same.clock_rule(),
                 before: None,
+                skipped: false,
             })
         })
         .collect();

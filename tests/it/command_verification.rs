@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use crate::commands::{COUNTIS_UNIT, add_bus, add_device, countis, run_command, serve};
-use crate::support::{SILENT_METER_TIMEOUT, TestApp, spawn_app_with};
+use crate::support::{SILENT_METER_TIMEOUT, TestApp, eventually, spawn_app_with};
 use chrono::{TimeZone, Utc};
 use chrono_tz::Tz;
 use ohmnibus::device::registry::ProfileSet;
@@ -19,6 +19,7 @@ use ohmnibus::sim::countis::{CountisModel, Firmware, TariffSource, Variant};
 use ohmnibus::sim::device::SimDevice;
 use ohmnibus::sim::meter::Th40cModel;
 use serde_json::{Value, json};
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -120,7 +121,17 @@ async fn th40c_line(
     let (gateway, requests, mute) = gateway(line).await;
     let bus = add_bus(&app, &engineer, gateway.port()).await;
     let id = add_device(&app, &engineer, bus, "th40c", 1, 3600).await;
+    polled(&requests, 1).await;
     (app, engineer, id, requests, mute, stop)
+}
+
+/// Waits until the worker has polled `unit` (so it holds the device).
+async fn polled(requests: &Requests, unit: u8) {
+    let seen = eventually(Duration::from_secs(30), || async {
+        requests.lock().unwrap().iter().any(|(to, _)| *to == unit)
+    })
+    .await;
+    assert!(seen, "unit {unit} polled");
 }
 
 /// The writes that reached the line, in order.
@@ -302,6 +313,7 @@ async fn a_tariff_the_inputs_choose_fails_verification_and_raises_an_event() {
     let (gateway, requests, _mute) = gateway(line).await;
     let bus = add_bus(&app, &engineer, gateway.port()).await;
     let id = add_device(&app, &engineer, bus, "countis-e43", COUNTIS_UNIT, 3600).await;
+    polled(&requests, COUNTIS_UNIT).await;
 
     let job = run_command(&app, &engineer, id, json!({"kind": "set_tariff", "tariff": 3})).await;
     assert_eq!(job["state"], "failed", "{job}");
@@ -354,16 +366,33 @@ async fn a_broadcast_tariff_is_verified_by_reading_every_device_that_takes_it() 
     let five = add_device(&app, &engineer, bus, "countis-e43", COUNTIS_UNIT, 3600).await;
     let six = add_device(&app, &engineer, bus, "countis-e43", 6, 3600).await;
     add_device(&app, &engineer, bus, "th40c", 1, 3600).await;
+    // A COUNTIS on the bus that does not answer: left unverified, and said so.
+    add_device(&app, &engineer, bus, "countis-e43", 9, 3600).await;
+    for unit in [COUNTIS_UNIT, 6, 1, 9] {
+        polled(&requests, unit).await;
+    }
 
     let body = json!({"kind": "set_tariff", "tariff": 2, "broadcast": true});
     let job = run_command(&app, &engineer, five, body).await;
     assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(
+        job["outcome"],
+        "sent to all devices (no answer expected); not verified on countis-e43@9 (reading before: no answer)"
+    );
     let shown = |tariff: u16| json!({format!("device {five}"): {"0xC801": [tariff]}, format!("device {six}"): {"0xC801": [tariff]}});
     assert_eq!(job["before"], shown(1));
     assert_eq!(job["after"], shown(2));
     // Each COUNTIS read before and after the one write to unit 0; the
     // TH40C, whose profile has no such write, is not read for it.
-    let list = requests.lock().unwrap().clone();
+    let all = requests.lock().unwrap().clone();
+    let write_at = all.iter().position(|(unit, _)| *unit == 0).unwrap();
+    let at_nine: Vec<_> = all[..write_at].iter().rev().take(3).cloned().collect();
+    let tariff_read = ModbusRequest::ReadHolding {
+        start: 0xC801,
+        count: 1,
+    };
+    assert_eq!(at_nine, vec![(9, tariff_read); 3], "tried three times");
+    let list: Vec<_> = all.into_iter().filter(|(unit, _)| *unit != 9).collect();
     let at = list
         .iter()
         .position(|(unit, _)| *unit == 0)
@@ -424,6 +453,7 @@ async fn a_lost_write_is_sent_again_only_when_sending_it_twice_is_harmless() {
     let (gateway, requests, filter) = gateway(line).await;
     let bus = add_bus(&app, &engineer, gateway.port()).await;
     let id = add_device(&app, &engineer, bus, "countis-e43", COUNTIS_UNIT, 3600).await;
+    polled(&requests, COUNTIS_UNIT).await;
     let set = ModbusRequest::WriteSingle {
         address: 0x9E21,
         value: 4,
