@@ -15,6 +15,7 @@ use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::ids::DeviceId;
 use ohmnibus::domain::role::Role;
 use ohmnibus::protocol::modbus::frame::{ModbusRequest, parse_pdu, parse_rtu};
+use ohmnibus::sim::concentrator::{ConcentratorModel, MODE_POT_FREE};
 use ohmnibus::sim::countis::{CountisModel, Firmware, TariffSource, Variant};
 use ohmnibus::sim::device::SimDevice;
 use ohmnibus::sim::meter::Th40cModel;
@@ -482,5 +483,42 @@ async fn a_lost_write_is_sent_again_only_when_sending_it_twice_is_harmless() {
         writes(&requests),
         vec![(COUNTIS_UNIT, set.clone()), (COUNTIS_UNIT, set), (COUNTIS_UNIT, reset)]
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn settings_read_back_as_written_on_a_countis_and_a_concentrator() {
+    let at = Utc.with_ymd_and_hms(2026, 11, 20, 18, 0, 0).unwrap();
+    let clock = Clock::manual(at);
+    let app = spawn_app_with(SILENT_METER_TIMEOUT, clock.clone()).await;
+    let engineer = app.token(Role::Engineer).await;
+    let concentrator = {
+        let profile = ProfileSet::builtin().get("pulse-concentrator").unwrap();
+        let model = ConcentratorModel::new(9, Tz::UTC, at, MODE_POT_FREE);
+        SimDevice::new(profile, 3, model, clock.clone())
+    };
+    let (_sim, line, _stop) = serve(vec![countis(at, &clock), concentrator]).await;
+    let (gateway, requests, _filter) = gateway(line).await;
+    let bus = add_bus(&app, &engineer, gateway.port()).await;
+    let e43 = add_device(&app, &engineer, bus, "countis-e43", COUNTIS_UNIT, 3600).await;
+    let pulses = add_device(&app, &engineer, bus, "pulse-concentrator", 3, 3600).await;
+    polled(&requests, COUNTIS_UNIT).await;
+    polled(&requests, 3).await;
+
+    // E43/E44 manual: CT 1-12000 A primary, 1 or 5 A secondary; the
+    // simulated meter starts at 800/5.
+    let body = json!({"kind": "set_ct_ratio", "primary_a": 400, "secondary_a": 1});
+    let job = run_command(&app, &engineer, e43, body).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job["before"], json!({"0xE002": [800], "0xE001": [5]}));
+    assert_eq!(job["after"], json!({"0xE002": [400], "0xE001": [1]}));
+
+    // Input 2's five settings at 0x0102 + 7: kWh (code 1), 0.1 per pulse
+    // (code 2), CT 40, VT 2.5 (written x10: 25), OFF time 30 ms.
+    let body = json!({"kind": "configure_channel", "channel": 2, "unit": "kWh", "pulse_weight": 0.1,
+                      "ct_ratio": 40, "vt_ratio": 2.5, "off_time_ms": 30});
+    let job = run_command(&app, &engineer, pulses, body).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job["after"], json!({"0x0109": [1, 2, 40, 25, 30]}));
     app.stop().await;
 }
