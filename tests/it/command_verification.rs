@@ -522,3 +522,69 @@ async fn settings_read_back_as_written_on_a_countis_and_a_concentrator() {
     assert_eq!(job["after"], json!({"0x0109": [1, 2, 40, 25, 30]}));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_broadcast_clock_set_is_checked_and_verified_on_every_th40c_of_the_bus() {
+    let clock = Clock::manual(ten_in_rome());
+    let app = spawn_app_with(SILENT_METER_TIMEOUT, clock.clone()).await;
+    let engineer = app.token(Role::Engineer).await;
+    sqlx::query("UPDATE sites SET time_zone = 'Europe/Rome'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let meter = |unit: u8, offset: chrono::Duration| {
+        let mut model = Th40cModel::new(u64::from(unit), Tz::Europe__Rome, ten_in_rome());
+        model.set_clock(ten_in_rome() + offset, ten_in_rome());
+        let profile = ProfileSet::builtin().get("th40c").unwrap();
+        SimDevice::new(profile, unit, model, clock.clone())
+    };
+    let devices = vec![
+        meter(1, chrono::Duration::minutes(-2)),
+        meter(2, chrono::Duration::seconds(90)),
+    ];
+    let (_sim, line, _stop) = serve(devices).await;
+    let (gateway, requests, _filter) = gateway(line).await;
+    let bus = add_bus(&app, &engineer, gateway.port()).await;
+    let one = add_device(&app, &engineer, bus, "th40c", 1, 3600).await;
+    let two = add_device(&app, &engineer, bus, "th40c", 2, 3600).await;
+    polled(&requests, 1).await;
+    polled(&requests, 2).await;
+
+    let job = run_command(&app, &engineer, one, json!({"kind": "set_clock", "broadcast": true})).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    // 09:58:00 and 10:01:30 before, both the server's 10:00:00 after.
+    assert_eq!(
+        job["before"],
+        json!({format!("device {one}"): clock_words(26, 11, 20, 9, 58, 0),
+               format!("device {two}"): clock_words(26, 11, 20, 10, 1, 30)})
+    );
+    let now = clock_words(26, 11, 20, 10, 0, 0);
+    assert_eq!(
+        job["after"],
+        json!({format!("device {one}"): now.clone(), format!("device {two}"): now})
+    );
+    let list = requests.lock().unwrap().clone();
+    let at = list.iter().position(|(unit, _)| *unit == 0).unwrap();
+    assert_eq!(
+        list[at - 2..=at + 2],
+        [
+            (1, CLOCK_READ),
+            (2, CLOCK_READ),
+            (
+                0,
+                ModbusRequest::WriteMultiple {
+                    start: 0x7000,
+                    values: vec![0x1A0B, 0x140A, 0x0000]
+                }
+            ),
+            (1, CLOCK_READ),
+            (2, CLOCK_READ),
+        ]
+    );
+
+    // Both were set today: a second broadcast is refused, nothing written.
+    let job = run_command(&app, &engineer, two, json!({"kind": "set_clock", "broadcast": true})).await;
+    assert_eq!(job["error"]["code"], "clock_set_today", "{job}");
+    assert_eq!(writes(&requests).len(), 1);
+    app.stop().await;
+}
