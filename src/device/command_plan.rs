@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use super::command::ClockLayout;
+use super::command_verify::{ClockRule, Verify};
 use super::profile::{Encode, Profile, WriteCommand};
 use crate::domain::command::{Command, CommandKind, CommandParameters, ParameterError};
 use crate::domain::transport::Transport;
@@ -29,6 +30,12 @@ pub struct PlannedWrite {
     pub values: PlannedValues,
     /// Sent to unit 0: every device of the bus obeys, none answers.
     pub broadcast: bool,
+    /// How the write is checked on the device (`device::command_verify`).
+    pub verify: Verify,
+    /// Whether a write that got no answer may be sent again.
+    pub idempotent: bool,
+    /// The rules the head-end keeps before a clock write.
+    pub clock_rule: Option<ClockRule>,
 }
 
 /// The values of a write: known when queued, or the time when sent.
@@ -87,7 +94,7 @@ fn invalid(field: &str, reason: impl Into<String>) -> PlanError {
 pub(crate) fn plan_modbus(profile: &Profile, command: &Command) -> Result<Vec<PlannedWrite>, PlanError> {
     let parameters = &command.parameters;
     if command.kind == CommandKind::WriteRegisters {
-        return raw_write(parameters).map(|write| vec![write]);
+        return raw_write(profile, parameters).map(|write| vec![write]);
     }
     if let Some(reason) = profile.front_panel_only.get(&command.kind) {
         return Err(PlanError::NotOverWire(format!(
@@ -125,12 +132,18 @@ pub(crate) fn plan_modbus(profile: &Profile, command: &Command) -> Result<Vec<Pl
                 address,
                 values,
                 broadcast: parameters.broadcast,
+                verify: write.verify.clone(),
+                idempotent: write.is_idempotent(),
+                clock_rule: write.clock_rule(),
             })
         })
         .collect()
 }
 
-fn raw_write(parameters: &CommandParameters) -> Result<PlannedWrite, PlanError> {
+/// A raw write, verified as the profile's write to the same register is
+/// (a write-only command register is not read back); any other register is
+/// read back, and sent once.
+fn raw_write(profile: &Profile, parameters: &CommandParameters) -> Result<PlannedWrite, PlanError> {
     if parameters.broadcast {
         return Err(invalid("broadcast", "write_registers goes to one device"));
     }
@@ -150,12 +163,20 @@ fn raw_write(parameters: &CommandParameters) -> Result<PlannedWrite, PlanError> 
             u16::try_from(value).map_err(|_| invalid(&format!("values[{index}]"), "must be 0-65535"))
         })
         .collect::<Result<Vec<u16>, PlanError>>()?;
+    let known = profile
+        .modbus
+        .commands
+        .values()
+        .find(|command| command.address == address && usize::from(command.count) == words.len());
     Ok(PlannedWrite {
         name: CommandKind::WriteRegisters.as_str().to_owned(),
         function: if words.len() == 1 { 6 } else { 16 },
         address,
         values: PlannedValues::Words(words),
         broadcast: false,
+        verify: known.map(|command| command.verify.clone()).unwrap_or_default(),
+        idempotent: known.is_some_and(WriteCommand::is_idempotent),
+        clock_rule: None,
     })
 }
 

@@ -2,6 +2,7 @@
 
 pub(crate) mod command;
 pub(crate) mod command_plan;
+pub mod command_verify;
 pub mod decode;
 pub mod driver;
 pub mod identify;

@@ -10,6 +10,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::command::ClockLayout;
+use super::command_verify::{ClockRule, Verify};
 use super::identify::Identification;
 use super::iec::IecSettings;
 pub use super::register_group::RegisterGroup;
@@ -95,6 +96,11 @@ pub struct ModbusSettings {
     /// not have; such values are left out of the readings, not stored as numbers.
     #[serde(default)]
     pub not_available_sentinels: bool,
+    /// The Modbus exception code by which the device says a write is
+    /// protected (TH40C manual, App. E: 01 "TWO PROTECT"); reported as
+    /// `write_protected` rather than as a device error.
+    #[serde(default)]
+    pub write_protect_exception: Option<u8>,
 }
 
 impl Default for ModbusSettings {
@@ -105,6 +111,7 @@ impl Default for ModbusSettings {
             turnaround_ms: 0,
             commands: BTreeMap::new(),
             not_available_sentinels: false,
+            write_protect_exception: None,
         }
     }
 }
@@ -151,6 +158,40 @@ pub struct WriteCommand {
     /// settings and the next's; `address` is input 1's.
     #[serde(default)]
     pub channel_stride: Option<u16>,
+    /// How the write is checked on the device (`device::command_verify`):
+    /// `"read_back"` (the default), `{ none = "why" }`, or the registers to
+    /// read and what they must show.
+    #[serde(default)]
+    pub verify: Verify,
+    /// Whether sending it twice does no more than once (a tariff, a ratio):
+    /// only then is a write that got no answer sent again. By default the
+    /// kind's ([`CommandKind::idempotent`]).
+    #[serde(default)]
+    pub idempotent: Option<bool>,
+    /// For a clock write: the largest change the meter takes, seconds; the
+    /// head-end refuses a larger one without writing.
+    #[serde(default)]
+    pub max_change_s: Option<u32>,
+    /// For a clock write: the meter takes one set a day; the head-end
+    /// refuses a second without writing.
+    #[serde(default)]
+    pub once_per_day: bool,
+}
+
+impl WriteCommand {
+    /// The rules the head-end keeps before a clock write, if it has any.
+    pub fn clock_rule(&self) -> Option<ClockRule> {
+        (self.max_change_s.is_some() || self.once_per_day).then_some(ClockRule {
+            max_change_s: self.max_change_s,
+            once_per_day: self.once_per_day,
+        })
+    }
+
+    /// Whether a write that got no answer may be sent again.
+    pub fn is_idempotent(&self) -> bool {
+        self.idempotent
+            .unwrap_or_else(|| self.kind.is_some_and(CommandKind::idempotent))
+    }
 }
 
 /// How a profile write turns a command's parameters into register values.

@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 
+use super::command_verify::{Expect, Verify};
 use super::identify::{IdentificationKind, TextEncoding};
 use super::profile::{Encode, MODBUS_MAX_REGISTERS, Profile, ProfileError, Register, WriteCommand};
 use super::register_group::RegisterGroup;
@@ -54,6 +55,7 @@ impl Profile {
                 ));
             }
             check_kind(command).map_err(|(key, reason)| fail(format!("{field}.{key}"), reason))?;
+            check_verify(command).map_err(|(key, reason)| fail(format!("{field}.{key}"), reason))?;
         }
         if self.registers.is_empty() && self.iec62056.is_none() {
             return Err(fail(
@@ -209,6 +211,35 @@ impl Profile {
         }
         Ok(())
     }
+}
+
+/// Checks that a write's verification can be done: registers a request may
+/// read, a reason for reading none, a clock read with its tolerance, and
+/// the clock read before a write held to clock rules.
+fn check_verify(command: &WriteCommand) -> Result<(), (&'static str, String)> {
+    let clock_read = match &command.verify {
+        Verify::Mode(_) => false,
+        Verify::Skip { none } if none.trim().is_empty() => {
+            return Err(("verify", "say why the write is not verified".into()));
+        }
+        Verify::Skip { .. } => false,
+        Verify::Read(read) => {
+            if !(1..=MODBUS_MAX_REGISTERS).contains(&read.count) {
+                return Err(("verify.count", format!("must be 1-{MODBUS_MAX_REGISTERS}")));
+            }
+            if (read.expect == Expect::Clock) != read.within_s.is_some() {
+                return Err(("verify.within_s", "a clock read, and only one, takes within_s".into()));
+            }
+            read.expect == Expect::Clock
+        }
+    };
+    if command.clock_rule().is_some() && !clock_read {
+        return Err((
+            "verify",
+            "max_change_s and once_per_day need the clock read (expect = \"clock\")".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Checks that a write's kind, parameter and encoding fit together: the

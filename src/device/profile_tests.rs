@@ -168,6 +168,32 @@ fn malformed_profiles_name_file_field_and_reason() {
 }
 
 #[test]
+fn a_write_says_how_it_is_verified_and_clock_rules_need_the_clock_read() {
+    let write = |extra: &str| {
+        format!(
+            "{MINIMAL}[modbus.commands.set_clock]\nkind = \"set_clock\"\nfunction = 16\naddress = 0x7000\n\
+             count = 3\ndescription = \"clock\"\nclock = \"yymmddhhmmss_bytes\"\n{extra}\n"
+        )
+    };
+    assert!(Profile::parse("tiny.toml", &write("verify = \"read_back\"")).is_ok());
+    let error = refusal(&write("verify = \"readback\""));
+    assert!(error.contains("verify: \"read_back\""), "{error}");
+    let error = refusal(&write("verify = { none = \" \" }"));
+    assert!(error.contains("modbus.commands.set_clock.verify: say why"), "{error}");
+    let error = refusal(&write("max_change_s = 300"));
+    assert!(
+        error.contains("modbus.commands.set_clock.verify: max_change_s and once_per_day need the clock read"),
+        "{error}"
+    );
+    let error = refusal(&write(
+        "once_per_day = true\nverify = { address = 0x0010, count = 2, expect = \"clock\" }",
+    ));
+    assert!(error.contains("set_clock.verify.within_s"), "{error}");
+    let clock = "once_per_day = true\nverify = { address = 0x0010, count = 2, expect = \"clock\", within_s = 5 }";
+    assert!(Profile::parse("tiny.toml", &write(clock)).is_ok());
+}
+
+#[test]
 fn a_time_stamp_needs_its_value() {
     let text = format!(
         "{MINIMAL}\n[[registers]]\naddress = 0x0020\ntype = \"mmdd\"\nobis = \"1-1:1.6.0\"\ngroup = \"energy\"\nname = \"Demand date\"\n"

@@ -111,6 +111,19 @@ impl CommandKind {
     }
 }
 
+impl CommandKind {
+    /// Whether doing it twice does no more than doing it once, so a write
+    /// that got no answer may be sent again: a tariff, a ratio, a pulse
+    /// input's settings. A reset, an address change or a clock set (taken
+    /// once a day by some meters) is not.
+    pub fn idempotent(self) -> bool {
+        matches!(
+            self,
+            CommandKind::SetTariff | CommandKind::SetCtRatio | CommandKind::ConfigureChannel
+        )
+    }
+}
+
 impl std::fmt::Display for CommandKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

@@ -122,6 +122,15 @@ pub enum EventKind {
     /// (its load profile) stops, so as not to lock the meter, and the event
     /// stays open until the password is set again.
     PasswordRefused,
+    /// `clock_needs_site_programming` (warning): a clock set was refused
+    /// before anything was written, because the meter would not take it over
+    /// the bus (too far off, or already set today): a technician sets the
+    /// clock on site. Cleared by the next clock set that succeeds.
+    ClockNeedsSiteProgramming,
+    /// `command_verification_failed` (warning): what a device showed after a
+    /// command's write is not what the write should have made it show;
+    /// momentary, on the failed job.
+    CommandVerificationFailed,
     /// A condition a status word shows, or an occurrence the meter logged,
     /// under the code and severity its profile names.
     Meter { code: EventCode, severity: Severity },
@@ -130,7 +139,7 @@ pub enum EventKind {
 impl EventKind {
     /// The events the head-end raises itself. A profile may not name a
     /// meter event after one of them.
-    pub const HEAD_END: [EventKind; 12] = [
+    pub const HEAD_END: [EventKind; 14] = [
         EventKind::CommLost,
         EventKind::CommRestored,
         EventKind::ClockDrift,
@@ -143,6 +152,8 @@ impl EventKind {
         EventKind::FieldProgrammingNeeded,
         EventKind::FieldProgrammingExpired,
         EventKind::PasswordRefused,
+        EventKind::ClockNeedsSiteProgramming,
+        EventKind::CommandVerificationFailed,
     ];
 
     fn code_str(&self) -> &str {
@@ -159,6 +170,8 @@ impl EventKind {
             EventKind::FieldProgrammingNeeded => "field_programming_needed",
             EventKind::FieldProgrammingExpired => "field_programming_expired",
             EventKind::PasswordRefused => "password_refused",
+            EventKind::ClockNeedsSiteProgramming => "clock_needs_site_programming",
+            EventKind::CommandVerificationFailed => "command_verification_failed",
             EventKind::Meter { code, .. } => code.as_str(),
         }
     }
@@ -178,7 +191,9 @@ impl EventKind {
             | EventKind::TouMismatch
             | EventKind::BalanceMismatch
             | EventKind::FieldProgrammingNeeded
-            | EventKind::FieldProgrammingExpired => Severity::Warning,
+            | EventKind::FieldProgrammingExpired
+            | EventKind::ClockNeedsSiteProgramming
+            | EventKind::CommandVerificationFailed => Severity::Warning,
             EventKind::PasswordRefused => Severity::Critical,
             EventKind::Meter { severity, .. } => *severity,
         }

@@ -3,9 +3,11 @@
 //! reads. The jobs come from the database through the bus's claimer
 //! (see `jobs`).
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 
-use crate::domain::command::Command;
+use crate::domain::command::{Command, CommandKind};
 use crate::domain::ids::DeviceId;
 
 /// Something for a bus worker to do.
@@ -30,6 +32,17 @@ pub struct Write {
     pub command: Command,
     /// For a command already waiting for field programming: until when.
     pub field_programming_deadline: Option<DateTime<Utc>>,
+    /// For a clock set: when each device of the bus last had its clock set
+    /// (looked up by the claimer, so the worker never waits for the
+    /// database), for meters that take one set a day.
+    pub clock_sets: HashMap<DeviceId, DateTime<Utc>>,
+}
+
+impl Write {
+    /// Whether the claimer looks up the devices' last clock sets for it.
+    pub fn needs_clock_sets(&self) -> bool {
+        self.command.kind == CommandKind::SetClock
+    }
 }
 
 /// How many jobs may wait in a worker's inbox.

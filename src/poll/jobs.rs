@@ -26,6 +26,7 @@ use crate::domain::event::EventKind;
 use crate::domain::ids::BusId;
 use crate::domain::job::{JobErrorCode, JobKind};
 use crate::shutdown::Shutdown;
+use crate::store::command_jobs::fetch_clock_sets;
 use crate::store::events::insert_event;
 use crate::store::jobs::{
     CLAIM_BATCH, JobListener, JobRow, claim_jobs, update_expired_field_programming, update_interrupted_jobs,
@@ -188,10 +189,31 @@ async fn bus_command(pool: &PgPool, job: JobRow) -> Option<BusCommand> {
                             .0
                             .get("deadline")
                             .and_then(|deadline| serde_json::from_value(deadline.clone()).ok()),
+                        clock_sets: HashMap::new(),
                     }))
                 })
         }
         _ => None,
+    };
+    let command = match command {
+        Some(BusCommand::Write(mut write)) if write.needs_clock_sets() => {
+            match fetch_clock_sets(pool, job.bus_id).await {
+                Ok(sets) => {
+                    write.clock_sets = sets;
+                    return Some(BusCommand::Write(write));
+                }
+                Err(error) => {
+                    // Not knowing whether the clock was set today, do not set it.
+                    let refusal = (JobErrorCode::Store, "cannot look up the device's last clock set");
+                    tracing::warn!(job = job.id, %error, "cannot look up the last clock sets");
+                    if let Err(error) = update_job_finished(pool, job.id, Err(refusal)).await {
+                        tracing::warn!(job = job.id, %error, "cannot record the job's refusal");
+                    }
+                    return None;
+                }
+            }
+        }
+        other => other,
     };
     if command.is_none() {
         let refusal = (JobErrorCode::Unsupported, "the job's parameters cannot be read");

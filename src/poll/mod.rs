@@ -22,3 +22,4 @@ pub(crate) mod status;
 pub(crate) mod supervisor;
 pub mod worker;
 pub(crate) mod write;
+pub(crate) mod write_verify;

@@ -74,6 +74,9 @@ pub(crate) struct Memory {
     /// The device's `clock_drift` events over the load profile's backfill
     /// depth: intervals recorded during one are flagged.
     pub(crate) drift_spans: Vec<(DateTime<Utc>, Option<DateTime<Utc>>)>,
+    /// When this worker last set the device's clock (a meter that takes one
+    /// set a day; the claimer looks up the sets stored before).
+    pub(crate) clock_set_at: Option<DateTime<Utc>>,
 }
 
 /// How long loading a device's memory may take; past it the worker starts

@@ -154,8 +154,7 @@ impl BusWorker {
             () = std::future::ready(()), if !self.asked.writes.is_empty() => {
                 let write = self.asked.writes.pop_front()?;
                 let device = write.device;
-                let runtime = self.runtimes.get_mut(&device);
-                run_write(&mut self.driver, self.bus, runtime, &self.services, write).await;
+                run_write(&mut self.driver, self.bus, &mut self.runtimes, &self.services, write).await;
                 Some(Stepped::Wrote(device))
             }
             () = std::future::ready(()), if !self.asked.reads.is_empty() => {

@@ -7,7 +7,7 @@ use chrono::Utc;
 use chrono_tz::Tz;
 
 use super::bus::SimBus;
-use super::catalog::{SIMULATED, model_for};
+use super::catalog::{SIMULATED, Switches, model_with};
 use super::device::SimDevice;
 use super::iec62056::{IecKind, IecMeter, IecMeterConfig, ServedLine, SharedMeter, spawn_iec_pty, spawn_iec_tcp};
 use super::server::{TcpFraming, spawn_pty, spawn_tcp};
@@ -54,6 +54,12 @@ pub struct SimulateArgs {
     /// IANA time zone of the meters' clocks.
     #[arg(long, default_value = "UTC")]
     pub zone: String,
+    /// TH40C: refuse every write with exception 01 ("TWO PROTECT", TH40C manual, App. E).
+    #[arg(long)]
+    pub write_protected: bool,
+    /// COUNTIS: the tariff comes from the T1/T2 inputs, not the bus (E43/E44 manual, 9.1.1).
+    #[arg(long)]
+    pub tariff_inputs: bool,
 }
 
 /// Builds the devices `args` describe, on the system clock.
@@ -94,7 +100,11 @@ pub fn build_bus(args: &SimulateArgs, profiles: &ProfileSet) -> anyhow::Result<S
                 profiles.names().collect::<Vec<_>>().join(", ")
             )
         })?;
-        let Some(model) = model_for(&name, args.seed.wrapping_add(index as u64), zone, Utc::now()) else {
+        let switches = Switches {
+            write_protected: args.write_protected,
+            tariff_inputs: args.tariff_inputs,
+        };
+        let Some(model) = model_with(&name, args.seed.wrapping_add(index as u64), zone, Utc::now(), switches) else {
             bail!(
                 "profile {name:?} has no simulator yet; simulated: {}",
                 SIMULATED.join(", ")

@@ -223,6 +223,24 @@ impl MeterModel for ConcentratorModel {
         }
     }
 
+    /// Input `input`'s settings, checked against the manual's ranges (CT
+    /// 1-9999, VT 1-3000.0 loaded x10, OFF time 5-300 ms): a value out of
+    /// range answers exception 03 and changes nothing. Its count goes on.
+    fn configure_input(&mut self, input: u16, values: &[u16]) -> Result<(), Exception> {
+        let index = usize::from(input).checked_sub(1).ok_or(Exception::IllegalDataAddress)?;
+        let &[unit, weight, ct, vt, off] = values else {
+            return Err(Exception::IllegalDataValue);
+        };
+        let config = PulseInput::from_registers(unit, weight, ct, vt).map_err(|_| Exception::IllegalDataValue)?;
+        if !(5..=300).contains(&off) {
+            return Err(Exception::IllegalDataValue);
+        }
+        let slot = self.inputs.get_mut(index).ok_or(Exception::IllegalDataAddress)?;
+        slot.config = config;
+        slot.off_time_ms = off;
+        Ok(())
+    }
+
     fn zone(&self) -> Tz {
         self.zone
     }

@@ -67,6 +67,19 @@ pub enum Firmware {
     V201,
 }
 
+/// What chooses the tariff in force (E43/E44 manual, 9.1.1: "COM = Modbus
+/// communication, DiG = T1/T2 inputs").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TariffSource {
+    /// Writes to 0x9E21 choose it.
+    Com,
+    /// The T1/T2 inputs choose it (tariff 1 or 2, section 6 "Double
+    /// tariff"). The manual does not say that a write to 0x9E21 is then
+    /// refused: the simulated meter answers it and keeps the inputs'
+    /// tariff, which only a read of 0xC801 shows.
+    Inputs,
+}
+
 #[derive(Debug, Clone)]
 pub struct CountisModel {
     seed: u64,
@@ -86,6 +99,8 @@ pub struct CountisModel {
     partial_by_tariff: [[f64; 4]; 2],
     /// Tariff in force, 1–4.
     pub tariff: u8,
+    /// What chooses the tariff (E43/E44 manual, 9.1.1, SETUP 1).
+    pub tariff_source: TariffSource,
     ct_primary: u16,
     ct_secondary: u16,
     /// Ratio of the CT actually fitted: the site's currents are divided by it
@@ -139,6 +154,7 @@ impl CountisModel {
                 shares.map(|share| 0.1 * totals[EA_EXPORT] * share),
             ],
             tariff: 1,
+            tariff_source: TariffSource::Com,
             ct_primary,
             ct_secondary: 5,
             fitted_ratio: f64::from(ct_primary) / 5.0,
@@ -336,10 +352,13 @@ impl MeterModel for CountisModel {
         let value = *values.first().ok_or(Exception::IllegalDataValue)?;
         match name {
             "set_tariff" => {
-                self.tariff = u8::try_from(value)
+                let tariff = u8::try_from(value)
                     .ok()
                     .filter(|t| (1..=4).contains(t))
                     .ok_or(Exception::IllegalDataValue)?;
+                if self.tariff_source == TariffSource::Com {
+                    self.tariff = tariff;
+                }
             }
             "reset_counters" => self.reset_counters(value)?,
             "reset_tariff_counters" => self.reset_tariff_counters(value)?,
@@ -417,6 +436,14 @@ mod tests {
         }
         assert_eq!(model.command("set_tariff", &[5], now), Err(Exception::IllegalDataValue));
         assert_eq!(model.tariff, 3);
+    }
+
+    #[test]
+    fn with_the_inputs_choosing_the_tariff_a_written_tariff_does_not_take() {
+        let mut model = CountisModel::new(Variant::E43, Firmware::V201, 4, Tz::UTC, start());
+        model.tariff_source = TariffSource::Inputs;
+        assert_eq!(model.command("set_tariff", &[3], start()), Ok(()));
+        assert_eq!(value(&model, "0-0:96.14.0", start()), 1.0);
     }
 
     #[test]

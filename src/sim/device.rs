@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Datelike, Timelike, Utc};
 
 use super::model::MeterModel;
-use crate::device::profile::{MODBUS_MAX_REGISTERS, Profile, Register};
+use crate::device::profile::{Encode, MODBUS_MAX_REGISTERS, Profile, Register, WriteCommand};
 use crate::device::value_type::ValueType;
 use crate::domain::clock::Clock;
 use crate::protocol::modbus::frame::{
@@ -265,16 +265,29 @@ impl SimDevice {
     /// the model's.
     fn write(&mut self, function: u8, start: u16, values: &[u16], now: DateTime<Utc>) -> Result<(), Exception> {
         let profile = Arc::clone(&self.profile);
+        let inputs = u16::from(profile.pulse_inputs.unwrap_or(1));
+        // A pulse input's settings sit at `address + stride x (input - 1)`.
+        let input_of = |command: &WriteCommand| match command.channel_stride {
+            Some(stride) if command.encode == Encode::ChannelConfig && stride > 0 && start >= command.address => {
+                let offset = start - command.address;
+                let input = offset / stride + 1;
+                (offset % stride == 0 && input <= inputs).then_some(input)
+            }
+            _ => None,
+        };
         let (name, command) = profile
             .modbus
             .commands
             .iter()
-            .find(|(_, command)| command.address == start)
+            .find(|(_, command)| command.address == start || input_of(command).is_some())
             .ok_or(Exception::IllegalDataAddress)?;
         if (function == 6 && command.count != 1) || values.len() != usize::from(command.count) {
             return Err(Exception::IllegalDataValue);
         }
-        self.model.command(name, values, now)?;
+        match input_of(command) {
+            Some(input) => self.model.configure_input(input, values)?,
+            None => self.model.command(name, values, now)?,
+        }
         if name == "set_address" {
             self.unit = u8::try_from(values[0])
                 .ok()

@@ -44,6 +44,9 @@ pub struct Th40cModel {
     pub clock_offset: Duration,
     /// Local day on which the clock was last set (once a day, App. E).
     clock_set_on: Option<NaiveDate>,
+    /// Write protection on: every write answers exception 01, "TWO
+    /// PROTECT" (App. E).
+    pub write_protected: bool,
 }
 
 fn group_index(c: u8) -> Option<usize> {
@@ -89,6 +92,7 @@ impl Th40cModel {
             history_demand: [DemandLog::new(), DemandLog::new()],
             clock_offset: Duration::zero(),
             clock_set_on: None,
+            write_protected: false,
         };
         model.seed_demand(start);
         model
@@ -352,6 +356,9 @@ impl MeterModel for Th40cModel {
     /// `set_clock` (App. E's rules, above) and `set_address` (the device
     /// changes its unit; the meter has nothing to refuse).
     fn command(&mut self, name: &str, values: &[u16], now: DateTime<Utc>) -> Result<(), Exception> {
+        if self.write_protected {
+            return Err(Exception::IllegalFunction);
+        }
         match name {
             "set_clock" => self.write_clock(values, now),
             "set_address" => Ok(()),
@@ -374,6 +381,23 @@ mod tests {
 
     fn value(model: &Th40cModel, text: &str, now: DateTime<Utc>) -> f64 {
         model.value(&code(text), now).unwrap().0
+    }
+
+    #[test]
+    fn a_write_protected_meter_answers_exception_01_to_every_write() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 20, 6, 0, 0).unwrap();
+        let mut model = Th40cModel::new(7, Tz::UTC, now);
+        model.write_protected = true;
+        // 26-11-20 06:01:00, a minute ahead: a set the meter would take.
+        let clock = [0x1A0B, 0x1406, 0x0100];
+        assert_eq!(
+            MeterModel::command(&mut model, "set_clock", &clock, now),
+            Err(Exception::IllegalFunction)
+        );
+        assert_eq!(model.clock_offset, Duration::zero());
+        model.write_protected = false;
+        assert_eq!(MeterModel::command(&mut model, "set_clock", &clock, now), Ok(()));
+        assert_eq!(model.clock_offset, Duration::minutes(1));
     }
 
     #[test]

@@ -26,6 +26,13 @@ pub trait MeterModel: Send {
     /// register count). The error is the exception the meter answers.
     fn command(&mut self, name: &str, values: &[u16], now: DateTime<Utc>) -> Result<(), Exception>;
 
+    /// A write of pulse input `input`'s settings (a profile write with
+    /// `encode = "channel_config"`): unit code, pulse weight code, CT ratio,
+    /// VT ratio x10, OFF time in ms. Only a device with pulse inputs has any.
+    fn configure_input(&mut self, _input: u16, _values: &[u16]) -> Result<(), Exception> {
+        Err(Exception::IllegalDataAddress)
+    }
+
     /// Zone of the meter's clock: time stamps it keeps in local time (a
     /// demand's MMDD/HHMM) are served in it.
     fn zone(&self) -> Tz {

@@ -1,12 +1,14 @@
 //! Commands to devices, as the `command` jobs of the jobs table.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::PgPool;
 
 use super::error::StoreError;
 use super::jobs::{JobRow, fetch_job, fetch_latest_device_job};
-use crate::domain::ids::DeviceId;
+use crate::domain::ids::{BusId, DeviceId};
 use crate::domain::job::{JobKind, JobState};
 
 /// A command job as the API and the pages show it.
@@ -94,4 +96,28 @@ pub(crate) async fn fetch_latest_command_job(
     Ok(fetch_latest_device_job(pool, JobKind::Command, device)
         .await?
         .and_then(CommandJobRow::from_job))
+}
+
+/// When each device of `bus` last had its clock set by a command that
+/// succeeded: its own `set_clock`, or one broadcast on the bus (every
+/// device obeys one). What a meter that takes one set a day is held to.
+/// The instant is the worker's (`clock_set_at` of the result), else the
+/// job's end.
+pub(crate) async fn fetch_clock_sets(
+    pool: &PgPool,
+    bus: BusId,
+) -> Result<HashMap<DeviceId, DateTime<Utc>>, StoreError> {
+    let rows: Vec<(DeviceId, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT d.id, max(coalesce((j.result ->> 'clock_set_at')::timestamptz, j.finished_at)) \
+         FROM devices d \
+         JOIN jobs j ON j.kind = 'command' AND j.state = 'succeeded' \
+             AND j.parameters ->> 'kind' = 'set_clock' AND j.finished_at IS NOT NULL \
+             AND (j.device_id = d.id OR (j.bus_id = d.bus_id AND j.parameters @> '{\"broadcast\": true}')) \
+         WHERE d.bus_id = $1 \
+         GROUP BY d.id",
+    )
+    .bind(bus)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().collect())
 }

@@ -27,10 +27,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-const COUNTIS_UNIT: u8 = 5;
+pub(crate) const COUNTIS_UNIT: u8 = 5;
 
 /// Serves `devices` as RTU over TCP (a transparent gateway).
-async fn serve(devices: Vec<SimDevice>) -> (SimBus, SocketAddr, Trigger) {
+pub(crate) async fn serve(devices: Vec<SimDevice>) -> (SimBus, SocketAddr, Trigger) {
     let bus = SimBus::new(devices);
     let (stop, shutdown) = shutdown::channel();
     let (address, _) = spawn_tcp(bus.clone(), "127.0.0.1:0", TcpFraming::RtuOverTcp, shutdown)
@@ -39,26 +39,33 @@ async fn serve(devices: Vec<SimDevice>) -> (SimBus, SocketAddr, Trigger) {
     (bus, address, stop)
 }
 
-fn countis(at: chrono::DateTime<Utc>, clock: &Clock) -> SimDevice {
+pub(crate) fn countis(at: chrono::DateTime<Utc>, clock: &Clock) -> SimDevice {
     let profile = ProfileSet::builtin().get("countis-e43").unwrap();
     let model = CountisModel::new(Variant::E43, Firmware::V201, 5, Tz::UTC, at);
     SimDevice::new(profile, COUNTIS_UNIT, model, clock.clone())
 }
 
-async fn add_bus(app: &TestApp, engineer: &str, port: u16) -> BusId {
+pub(crate) async fn add_bus(app: &TestApp, engineer: &str, port: u16) -> BusId {
     let transport = json!({"kind": "rtu_over_tcp", "host": "127.0.0.1", "port": port});
     app.create_bus(engineer, "line", transport).await
 }
 
 /// A device read once an hour (only its first reads happen during a test)
 /// unless `realtime_seconds` says otherwise.
-async fn add_device(app: &TestApp, engineer: &str, bus: BusId, profile: &str, address: u8, realtime: u32) -> i64 {
+pub(crate) async fn add_device(
+    app: &TestApp,
+    engineer: &str,
+    bus: BusId,
+    profile: &str,
+    address: u8,
+    realtime: u32,
+) -> i64 {
     let body = json!({"name": format!("{profile}@{address}"), "profile": profile,
                       "address": address, "schedule": {"realtime_seconds": realtime, "energy_seconds": 3600}});
     app.create_device(engineer, bus, body).await.0
 }
 
-async fn command(app: &TestApp, token: &str, device: i64, body: Value) -> (StatusCode, Value) {
+pub(crate) async fn command(app: &TestApp, token: &str, device: i64, body: Value) -> (StatusCode, Value) {
     app.request(
         "POST",
         &format!("/api/v1/devices/{device}/commands"),
@@ -69,13 +76,13 @@ async fn command(app: &TestApp, token: &str, device: i64, body: Value) -> (Statu
 }
 
 /// Sends a command and waits for its outcome.
-async fn run_command(app: &TestApp, token: &str, device: i64, body: Value) -> Value {
+pub(crate) async fn run_command(app: &TestApp, token: &str, device: i64, body: Value) -> Value {
     let (status, job) = command(app, token, device, body).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{job}");
     finished(app, token, &format!("/api/v1/commands/{}", job["id"])).await
 }
 
-async fn finished(app: &TestApp, token: &str, path: &str) -> Value {
+pub(crate) async fn finished(app: &TestApp, token: &str, path: &str) -> Value {
     let ended = eventually(WAIT, || async {
         let state = app.request("GET", path, Some(token), None).await.1["state"].clone();
         state == "succeeded" || state == "failed"
@@ -211,7 +218,12 @@ async fn a_countis_obeys_tariff_and_reset_commands_and_refusals_are_named() {
     );
     let job = run_command(&app, &engineer, absent, json!({"kind": "set_tariff", "tariff": 1})).await;
     assert_eq!(job["state"], "failed");
-    assert_eq!(job["error"], json!({"code": "device", "message": "no answer"}));
+    // The tariff register is read before the write (to verify it): that
+    // read gets no answer, so nothing is written.
+    assert_eq!(
+        job["error"],
+        json!({"code": "device", "message": "countis-e43@9: reading set_tariff before the write: no answer; nothing was written"})
+    );
 
     let audited: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'command_device'")
         .fetch_one(&app.pool)
@@ -266,12 +278,11 @@ async fn a_th40c_takes_a_new_address_and_the_time_of_its_site() {
     let now = Utc::now().with_timezone(&Tz::Europe__Rome);
     assert!((now - sent).num_seconds().abs() < 60, "sent {sent}, now {now}");
     assert_eq!((sent.year(), sent.hour()), (now.year(), now.hour()));
-    // App. E: once a day; the meter refuses a second set with exception 01.
+    // App. E: once a day. The head-end knows the clock was set today and
+    // refuses a second set itself (the meter would answer exception 01).
     let job = run_command(&app, &engineer, id, json!({"kind": "set_clock"})).await;
-    assert_eq!(
-        job["error"]["message"],
-        "device answered Modbus exception 01 (Illegal function)"
-    );
+    assert_eq!(job["error"]["code"], "clock_set_today", "{job}");
+    assert!(job["written"].as_array().unwrap().is_empty(), "{job}");
 
     let (status, refused) = command(&app, &engineer, id, json!({"kind": "set_address", "address": 248})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -430,7 +441,7 @@ async fn only_engineers_command_and_mistakes_name_the_field() {
     let shown = eventually(WAIT, || async {
         page(engineer.clone())
             .await
-            .contains("set_tariff tariff=2 by test-engineer: failed: cannot open")
+            .contains("set_tariff tariff=2 by test-engineer: failed: countis-e43@5: reading set_tariff before the write: cannot open")
     })
     .await;
     assert!(shown, "{}", page(engineer.clone()).await);
@@ -558,16 +569,29 @@ async fn a_command_goes_ahead_of_a_queued_read_now_and_the_scheduled_read_under_
     );
     let held = recorder.held.lock().unwrap().unwrap();
     let requests = recorder.requests.lock().unwrap().clone();
-    // Right after the held request: the command, before the rest of the scheduled read…
+    // Right after the held request: the command, before the rest of the
+    // scheduled read: the tariff in force read (0xC801), the write, the
+    // tariff read back…
+    let tariff_read = (
+        COUNTIS_UNIT,
+        ModbusRequest::ReadHolding {
+            start: 0xC801,
+            count: 1,
+        },
+    );
     assert_eq!(
-        requests[held + 1],
-        (
-            COUNTIS_UNIT,
-            ModbusRequest::WriteSingle {
-                address: 0x9E21,
-                value: 4
-            }
-        )
+        requests[held + 1..held + 4],
+        [
+            tariff_read.clone(),
+            (
+                COUNTIS_UNIT,
+                ModbusRequest::WriteSingle {
+                    address: 0x9E21,
+                    value: 4
+                }
+            ),
+            tariff_read,
+        ]
     );
     // …then the read-now, whole, from its first request.
     let expected: Vec<(u8, ModbusRequest)> = realtime
@@ -583,7 +607,7 @@ async fn a_command_goes_ahead_of_a_queued_read_now_and_the_scheduled_read_under_
             )
         })
         .collect();
-    assert_eq!(requests[held + 2..held + 2 + expected.len()], expected[..]);
+    assert_eq!(requests[held + 4..held + 4 + expected.len()], expected[..]);
     let finished_at: chrono::DateTime<Utc> = serde_json::from_value(write["finished_at"].clone()).unwrap();
     let started_at: chrono::DateTime<Utc> = serde_json::from_value(read["started_at"].clone()).unwrap();
     assert!(

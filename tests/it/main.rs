@@ -14,6 +14,7 @@ mod calendar_page;
 mod cli;
 mod clock_drift;
 mod command_pages;
+mod command_verification;
 mod commands;
 mod concentrator;
 mod countis;

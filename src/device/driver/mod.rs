@@ -159,6 +159,21 @@ impl Driver {
         }
     }
 
+    /// Reads `count` registers at `start` of the device at unit `unit` (the
+    /// registers a command's write is verified by).
+    pub async fn read_registers(
+        &mut self,
+        target: Target<'_>,
+        unit: u8,
+        start: u16,
+        count: u16,
+    ) -> (Result<Vec<u16>, DriverError>, Option<Exchange>) {
+        match self {
+            Driver::Modbus(driver) => driver.read_registers(target, unit, start, count).await,
+            Driver::Iec(_) => (Err(IEC_COMMANDS), None),
+        }
+    }
+
     /// What answers at `address`: `None` nothing; else the profiles whose
     /// identification fits it.
     pub async fn probe(&mut self, address: u8, profiles: &ProfileSet) -> Result<Option<Vec<String>>, DriverError> {

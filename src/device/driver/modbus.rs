@@ -100,6 +100,21 @@ impl ModbusDriver {
         (Step::Done(output), sent)
     }
 
+    /// Reads `count` registers at `start` of unit `unit`, which answers as
+    /// `target`'s profile says (its turnaround).
+    pub(super) async fn read_registers(
+        &mut self,
+        target: Target<'_>,
+        unit: u8,
+        start: u16,
+        count: u16,
+    ) -> (Result<Vec<u16>, DriverError>, Option<Exchange>) {
+        let turnaround = Duration::from_millis(target.profile.modbus.turnaround_ms);
+        let (result, took) = self.link.read_holding(unit, start, count, turnaround).await;
+        let sent = exchange(&result, took);
+        (result.map_err(DriverError::from), Some(sent))
+    }
+
     /// Sends one planned write with `words`. To unit 0 (broadcast) no
     /// answer comes back; an address change is answered from the new
     /// address (TH40C manual, App. E), which the device keeps from then on.

@@ -49,7 +49,7 @@ pub(crate) struct NewCommand {
 /// A command and where it is.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"id": 7, "device_id": 3, "kind": "set_tariff", "parameters": {"tariff": 2},
-    "state": "succeeded", "error": null, "before": {"0x9E21": [1]}, "after": {"0x9E21": [2]},
+    "state": "succeeded", "error": null, "before": {"0xC801": [1]}, "after": {"0xC801": [2]},
     "written": [{"write": "set_tariff", "function": 6, "register": 40481, "values": [2], "broadcast": false}],
     "outcome": null, "instructions": null, "requested_by": "commissioning",
     "created_at": "2026-11-22T08:00:00Z", "started_at": "2026-11-22T08:00:00.05Z",
@@ -68,17 +68,22 @@ pub(crate) struct Command {
     pub state: JobState,
     /// Why it failed; null unless `failed`.
     pub error: Option<JobFailure>,
-    /// What the device held before the write, by register (or IEC address).
+    /// What the registers that verify the write held before it, by register
+    /// (`{"0xC801": [1]}`, or an IEC address); after a broadcast, by device
+    /// (`{"device 12": {...}}`). Empty when the profile verifies the write
+    /// by no read (a write-only reset code).
     #[schema(value_type = Option<Object>)]
     pub before: Option<Value>,
-    /// What was read back after it.
+    /// What they held after it, read the same way (at the new address after
+    /// `set_address`).
     #[schema(value_type = Option<Object>)]
     pub after: Option<Value>,
     /// The writes sent (null until sent): register, function, values, and
     /// whether to unit 0.
     #[schema(value_type = Option<Vec<Object>>)]
     pub written: Option<Value>,
-    /// For a broadcast: "sent to all devices (no answer expected)".
+    /// For a broadcast: "sent to all devices (no answer expected)", and the
+    /// devices it could not be verified on.
     pub outcome: Option<String>,
     /// While `awaiting_field_programming`: what the technician must do on site.
     pub instructions: Option<String>,

@@ -162,7 +162,10 @@ pub(crate) fn confirm_page(
 ) -> CommandConfirmPage {
     let mut shown = page(user, device, dry.kind.as_str().to_owned(), posted);
     shown.words = in_words(dry.kind, &dry.parameters);
-    shown.broadcast = dry.frames.iter().any(|frame| frame.modbus.as_ref().is_some_and(|modbus| modbus.unit == 0));
+    shown.broadcast = dry
+        .frames
+        .iter()
+        .any(|frame| frame.modbus.as_ref().is_some_and(|modbus| modbus.unit == 0));
     shown.frames = dry.frames.iter().map(frame_view).collect();
     shown
 }

@@ -53,7 +53,10 @@ async fn get_countdown_script() -> impl IntoResponse {
 }
 
 fn script(text: &'static str) -> impl IntoResponse {
-    ([(CONTENT_TYPE, "text/javascript"), (CACHE_CONTROL, "max-age=300")], text)
+    (
+        [(CONTENT_TYPE, "text/javascript"), (CACHE_CONTROL, "max-age=300")],
+        text,
+    )
 }
 
 /// A page's caller, or the login page when there is none.
