@@ -75,20 +75,13 @@ pub(crate) async fn start_command(
     now: DateTime<Utc>,
 ) -> Result<Started, ServiceError> {
     caller.require(Right::Configure)?;
-    let kind = CommandKind::parse(request.kind).ok_or_else(|| {
-        let known: Vec<&str> = CommandKind::ALL.iter().map(|kind| kind.as_str()).collect();
-        ServiceError::invalid("kind", format!("{:?} is not one of {}", request.kind, known.join(", ")))
-    })?;
-    let command =
-        Command::new(kind, request.parameters).map_err(|error| ServiceError::invalid(error.field, error.reason))?;
+    let command = parse_command(request.kind, request.parameters)?;
+    let kind = command.kind;
     let device = existing_device(pool, id).await?;
-    let profile = profiles.get(&device.profile).ok_or_else(|| {
-        ServiceError::invalid("kind", format!("the device's profile {} is not loaded", device.profile))
-    })?;
     let bus = fetch_bus(pool, device.bus_id)
         .await?
         .ok_or_else(|| ServiceError::not_found(format!("no bus {}", device.bus_id)))?;
-    let writes = plan(pool, &device, &profile, &bus, &command).await?;
+    let writes = check_on_device(pool, profiles, &device, &bus, &command).await?;
     if request.dry_run {
         // The meter's clock runs in its bus's site zone, as the poller reads it.
         let zone = bus.time_zone.tz();
@@ -133,6 +126,30 @@ pub(crate) async fn start_command(
     let row =
         CommandJobRow::from_job(job).ok_or_else(|| ServiceError::not_found(format!("job {id} is of another kind")))?;
     Ok(Started::Queued(Box::new(row)))
+}
+
+/// A command's kind, as the API spells it, with its named parameters.
+pub(crate) fn parse_command(kind: &str, parameters: CommandParameters) -> Result<Command, ServiceError> {
+    let kind = CommandKind::parse(kind).ok_or_else(|| {
+        let known: Vec<&str> = CommandKind::ALL.iter().map(|kind| kind.as_str()).collect();
+        ServiceError::invalid("kind", format!("{kind:?} is not one of {}", known.join(", ")))
+    })?;
+    Command::new(kind, parameters).map_err(|error| ServiceError::invalid(error.field, error.reason))
+}
+
+/// Checks `command` against the device's profile and bus, as every command
+/// is checked before it is queued: its writes, or why it cannot take it.
+pub(crate) async fn check_on_device(
+    pool: &PgPool,
+    profiles: &ProfileSet,
+    device: &DeviceRow,
+    bus: &BusRow,
+    command: &Command,
+) -> Result<Vec<PlannedWrite>, ServiceError> {
+    let profile = profiles.get(&device.profile).ok_or_else(|| {
+        ServiceError::invalid("kind", format!("the device's profile {} is not loaded", device.profile))
+    })?;
+    plan(pool, device, &profile, bus, command).await
 }
 
 /// The writes of `command` on the device, or why it cannot take it.

@@ -10,6 +10,7 @@ pub(crate) mod balance;
 pub(crate) mod billing;
 pub mod buses;
 mod caller;
+pub(crate) mod command_batches;
 pub(crate) mod commands;
 pub(crate) mod data_quality;
 mod device_address;

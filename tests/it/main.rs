@@ -10,6 +10,7 @@ mod audit;
 mod balance;
 mod billing_meter;
 mod billing_server;
+mod bulk_commands;
 mod calendar_page;
 mod cli;
 mod clock_drift;
