@@ -18,13 +18,13 @@ CREATE TABLE command_batches (
     CONSTRAINT command_batches_idempotency_key_key UNIQUE (requested_by, idempotency_key)
 );
 
--- A site's clock synchronisation: once a day at `at` (local, in the
--- site's zone) the server queues a clock set for each of its meters whose
--- clock was last read at least `min_drift_s` seconds off.
-ALTER TABLE sites ADD COLUMN clock_sync_at time;
-ALTER TABLE sites ADD COLUMN clock_sync_min_drift_s integer;
-ALTER TABLE sites ADD CONSTRAINT sites_clock_sync_check
-    CHECK ((clock_sync_at IS NULL) = (clock_sync_min_drift_s IS NULL) AND clock_sync_min_drift_s >= 0);
+-- A site's clock synchronisation: while enabled, once a day at `at`
+-- (local, in the site's zone) the server queues a clock set for each of its
+-- meters whose clock was last read at least `min_drift_s` seconds off.
+ALTER TABLE sites ADD COLUMN clock_sync_enabled boolean NOT NULL DEFAULT false;
+ALTER TABLE sites ADD COLUMN clock_sync_at time NOT NULL DEFAULT '03:00';
+ALTER TABLE sites ADD COLUMN clock_sync_min_drift_s integer NOT NULL DEFAULT 1
+    CONSTRAINT sites_clock_sync_min_drift_s_check CHECK (clock_sync_min_drift_s >= 0);
 
 -- A meter whose tariff source is the bus: the server switches its tariff
 -- at each switch time of this calendar.

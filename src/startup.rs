@@ -9,6 +9,7 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::automation::{AutomationServices, run_automation};
 use crate::config::Config;
 use crate::derive::{DeriveServices, run_derivation};
 use crate::device::registry::ProfileSet;
@@ -26,6 +27,7 @@ pub struct Application {
     server: JoinHandle<std::io::Result<()>>,
     poller: JoinHandle<()>,
     derivation: JoinHandle<()>,
+    automation: JoinHandle<()>,
 }
 
 /// Connects to the database, applies migrations, loads the profiles, starts
@@ -70,6 +72,15 @@ pub fn start(
         config.derive_every,
         shutdown.clone(),
     ));
+    let automation = tokio::spawn(run_automation(
+        AutomationServices {
+            pool: pool.clone(),
+            profiles: Arc::clone(&profiles),
+            clock: config.clock.clone(),
+        },
+        config.derive_every,
+        shutdown.clone(),
+    ));
     let state = AppState {
         pool,
         profiles,
@@ -89,6 +100,7 @@ pub fn start(
         server,
         poller,
         derivation,
+        automation,
     }
 }
 
@@ -98,6 +110,7 @@ impl Application {
         self.server.await.context("web server task")?.context("web server")?;
         self.poller.await.context("poller task")?;
         self.derivation.await.context("derivation task")?;
+        self.automation.await.context("automatic commands task")?;
         Ok(())
     }
 }

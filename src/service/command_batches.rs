@@ -18,11 +18,11 @@ use crate::domain::command::{Command, CommandKind, CommandParameters};
 use crate::domain::ids::{BusId, DeviceId, SiteId};
 use crate::domain::job::{JobKind, JobState};
 use crate::domain::role::Right;
-use crate::store::sites::fetch_site;
 use crate::store::buses::{BusRow, fetch_bus};
 use crate::store::command_batches::{BatchJob, BatchRow, NewBatch, Refusal, fetch_batch, insert_batch};
 use crate::store::devices::{DeviceRow, fetch_devices};
 use crate::store::jobs::{JobAudit, NewJob, fetch_job_states};
+use crate::store::sites::fetch_site;
 
 /// Most devices one bulk may name.
 pub(crate) const MAX_DEVICES: usize = 1000;
@@ -77,17 +77,20 @@ pub(crate) async fn start_bulk(
     let broadcast = request.parameters.broadcast;
     let command = parse_command(request.kind, request.parameters)?;
     if command.kind == CommandKind::SetAddress {
-        return Err(ServiceError::invalid("kind", "set_address gives one device its own address; send it alone"));
+        return Err(ServiceError::invalid(
+            "kind",
+            "set_address gives one device its own address; send it alone",
+        ));
     }
     let all = fetch_devices(pool).await?;
     let (devices, mut refused) = target_devices(pool, &all, &request.target).await?;
     let mut buses: HashMap<BusId, BusRow> = HashMap::new();
     for device in &devices {
-        if !buses.contains_key(&device.bus_id) {
+        if let std::collections::hash_map::Entry::Vacant(entry) = buses.entry(device.bus_id) {
             let bus = fetch_bus(pool, device.bus_id)
                 .await?
                 .ok_or_else(|| ServiceError::not_found(format!("no bus {}", device.bus_id)))?;
-            buses.insert(device.bus_id, bus);
+            entry.insert(bus);
         }
     }
     let parameters = serde_json::to_value(&command).expect("a command serialises");
@@ -97,12 +100,24 @@ pub(crate) async fn start_bulk(
             let every = all.iter().filter(|device| device.bus_id == bus).collect::<Vec<_>>();
             check_broadcast(pool, profiles, &buses[&bus], &every, &on_bus, &command).await?;
             let first = on_bus[0];
-            jobs.push(batch_job(caller, bus, first.id, on_bus.iter().map(|d| d.id).collect(), &parameters));
+            jobs.push(batch_job(
+                caller,
+                bus,
+                first.id,
+                on_bus.iter().map(|d| d.id).collect(),
+                &parameters,
+            ));
         }
     } else {
         for device in &devices {
             match check_on_device(pool, profiles, device, &buses[&device.bus_id], &command).await {
-                Ok(_) => jobs.push(batch_job(caller, device.bus_id, device.id, vec![device.id], &parameters)),
+                Ok(_) => jobs.push(batch_job(
+                    caller,
+                    device.bus_id,
+                    device.id,
+                    vec![device.id],
+                    &parameters,
+                )),
                 Err(error) => refused.push((device.id, refusal(&error))),
             }
         }
@@ -148,12 +163,18 @@ async fn target_devices<'a>(
     let (devices, missing, field): (Vec<&DeviceRow>, Vec<DeviceId>, &str) = match target {
         Target::Devices(ids) => {
             if ids.is_empty() || ids.len() > MAX_DEVICES {
-                return Err(ServiceError::invalid("device_ids", format!("must name 1-{MAX_DEVICES} devices")));
+                return Err(ServiceError::invalid(
+                    "device_ids",
+                    format!("must name 1-{MAX_DEVICES} devices"),
+                ));
             }
             let mut unique = ids.clone();
             unique.sort();
             unique.dedup();
-            let found = all.iter().filter(|device| unique.contains(&device.id)).collect::<Vec<_>>();
+            let found = all
+                .iter()
+                .filter(|device| unique.contains(&device.id))
+                .collect::<Vec<_>>();
             let missing = unique
                 .into_iter()
                 .filter(|id| !found.iter().any(|device| device.id == *id))
@@ -164,13 +185,21 @@ async fn target_devices<'a>(
             if fetch_site(pool, *site).await?.is_none() {
                 return Err(ServiceError::not_found(format!("no site {site}")));
             }
-            (all.iter().filter(|device| device.site_id == *site).collect(), Vec::new(), "site_id")
+            (
+                all.iter().filter(|device| device.site_id == *site).collect(),
+                Vec::new(),
+                "site_id",
+            )
         }
         Target::Bus(bus) => {
             if fetch_bus(pool, *bus).await?.is_none() {
                 return Err(ServiceError::not_found(format!("no bus {bus}")));
             }
-            (all.iter().filter(|device| device.bus_id == *bus).collect(), Vec::new(), "bus_id")
+            (
+                all.iter().filter(|device| device.bus_id == *bus).collect(),
+                Vec::new(),
+                "bus_id",
+            )
         }
     };
     if devices.is_empty() && missing.is_empty() {
@@ -226,7 +255,10 @@ async fn check_broadcast(
             .map_err(|error| {
                 ServiceError::invalid(
                     "broadcast",
-                    format!("bus {} ({}): {} (device {}) cannot take it: {error}", bus.id, bus.name, device.name, device.id),
+                    format!(
+                        "bus {} ({}): {} (device {}) cannot take it: {error}",
+                        bus.id, bus.name, device.name, device.id
+                    ),
                 )
             })?;
     }

@@ -6,6 +6,7 @@
 //! change.
 
 pub(crate) mod audit;
+pub mod automatic_commands;
 pub(crate) mod balance;
 pub(crate) mod billing;
 pub mod buses;

@@ -103,7 +103,12 @@ pub(crate) async fn insert_batch(
         return Ok((earlier, false));
     };
     let mut results = Vec::new();
-    for BatchJob { devices, job, mut audit } in jobs {
+    for BatchJob {
+        devices,
+        job,
+        mut audit,
+    } in jobs
+    {
         if let Value::Object(fields) = &mut audit.detail {
             fields.insert("bulk".to_owned(), Value::from(id));
         }

@@ -7,6 +7,7 @@ mod support;
 
 mod api;
 mod audit;
+mod automatic_commands;
 mod balance;
 mod billing_meter;
 mod billing_server;

@@ -178,7 +178,12 @@ pub(crate) async fn create_bulk_command(
         (Some(ids), None, None) => Target::Devices(ids.into_iter().map(DeviceId).collect()),
         (None, Some(site), None) => Target::Site(SiteId(site)),
         (None, None, Some(bus)) => Target::Bus(BusId(bus)),
-        _ => return Err(ApiError::invalid("device_ids", "name exactly one of device_ids, site_id and bus_id")),
+        _ => {
+            return Err(ApiError::invalid(
+                "device_ids",
+                "name exactly one of device_ids, site_id and bus_id",
+            ));
+        }
     };
     let request = BulkRequest {
         kind: &body.kind,

@@ -129,6 +129,18 @@ pub(crate) struct Device {
         example = "MID-certified meter (COUNTIS E44 manual §7): values read over RS485 are sent for information only and have no legal value; the legal reading is the meter's own display."
     )]
     pub legal_metrology: Option<String>,
+    /// The tariff calendar by which the server switches the meter's tariff
+    /// over the bus; null when the meter keeps its own (or has none).
+    pub tariff_control: Option<TariffControl>,
+}
+
+/// The server switches the meter's tariff at each switch time of this
+/// calendar: band `n`, in the calendar's order, is tariff `n`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"calendar_id": 4}))]
+pub struct TariffControl {
+    pub calendar_id: i64,
 }
 
 impl Device {
@@ -161,6 +173,9 @@ impl Device {
                 history_seconds: row.history_seconds,
             },
             created_at: row.created_at,
+            tariff_control: row.tariff_calendar_id.map(|calendar| TariffControl {
+                calendar_id: calendar.0,
+            }),
         }
     }
 }
