@@ -99,7 +99,9 @@ pub(crate) async fn start_bulk(
         for (bus, on_bus) in by_bus(&devices) {
             let every = all.iter().filter(|device| device.bus_id == bus).collect::<Vec<_>>();
             check_broadcast(pool, profiles, &buses[&bus], &every, &on_bus, &command).await?;
-            let first = on_bus[0];
+            // The job is filed under a device the worker polls, if any: it
+            // runs a command only for a device it has.
+            let first = on_bus.iter().find(|device| device.enabled).unwrap_or(&on_bus[0]);
             jobs.push(batch_job(
                 caller,
                 bus,
