@@ -1,6 +1,7 @@
 //! Ohmnibus: a metering head-end. The layers, what each may import and how a
 //! reading and a job travel: `docs/ARCHITECTURE.md`.
 
+pub mod automation;
 pub mod cli;
 pub mod config;
 pub mod derive;

@@ -10,6 +10,7 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::automation::{AutomationServices, run_automation};
 use crate::config::Config;
 use crate::derive::{DeriveServices, run_derivation};
 use crate::device::registry::ProfileSet;
@@ -27,6 +28,7 @@ pub struct Application {
     server: JoinHandle<std::io::Result<()>>,
     poller: JoinHandle<()>,
     derivation: JoinHandle<()>,
+    automation: JoinHandle<()>,
 }
 
 /// Connects to the database, applies migrations, loads the profiles, starts
@@ -76,6 +78,15 @@ pub fn start(
         config.derive_every,
         shutdown.clone(),
     ));
+    let automation = tokio::spawn(run_automation(
+        AutomationServices {
+            pool: pool.clone(),
+            profiles: Arc::clone(&profiles),
+            clock: config.clock.clone(),
+        },
+        config.derive_every,
+        shutdown.clone(),
+    ));
     let state = AppState {
         pool,
         profiles,
@@ -96,6 +107,7 @@ pub fn start(
         server,
         poller,
         derivation,
+        automation,
     }
 }
 
@@ -105,6 +117,7 @@ impl Application {
         self.server.await.context("web server task")?.context("web server")?;
         self.poller.await.context("poller task")?;
         self.derivation.await.context("derivation task")?;
+        self.automation.await.context("automatic commands task")?;
         Ok(())
     }
 }

@@ -6,6 +6,7 @@ pub(crate) mod balance;
 pub mod billing;
 pub(crate) mod billing_schedule;
 pub(crate) mod clock_drift;
+pub(crate) mod clock_sync;
 pub mod data_quality;
 pub mod estimate;
 pub mod gaps;

@@ -99,19 +99,13 @@ pub(crate) async fn start_command(
     now: DateTime<Utc>,
 ) -> Result<Started, ServiceError> {
     caller.require(Right::Configure)?;
-    let kind = CommandKind::parse(request.kind).ok_or_else(|| {
-        let known: Vec<&str> = CommandKind::ALL.iter().map(|kind| kind.as_str()).collect();
-        ServiceError::invalid("kind", format!("{:?} is not one of {}", request.kind, known.join(", ")))
-    })?;
-    let command =
-        Command::new(kind, request.parameters).map_err(|error| ServiceError::invalid(error.field, error.reason))?;
+    let command = parse_command(request.kind, request.parameters)?;
+    let kind = command.kind;
     let device = existing_device(pool, id).await?;
-    let profile = profiles.get(&device.profile).ok_or_else(|| {
-        ServiceError::invalid("kind", format!("the device's profile {} is not loaded", device.profile))
-    })?;
     let bus = fetch_bus(pool, device.bus_id)
         .await?
         .ok_or_else(|| ServiceError::not_found(format!("no bus {}", device.bus_id)))?;
+    let profile = loaded_profile(profiles, &device)?;
     let plan = plan(pool, &device, &profile, &bus, &command, now).await?;
     if request.dry_run {
         // The meter's clock runs in its bus's site zone, as the poller reads it.
@@ -183,6 +177,37 @@ pub(crate) async fn start_command(
     let row =
         CommandJobRow::from_job(job).ok_or_else(|| ServiceError::not_found(format!("job {id} is of another kind")))?;
     Ok(Started::Queued(Box::new(row)))
+}
+
+/// A command's kind, as the API spells it, with its named parameters.
+pub(crate) fn parse_command(kind: &str, parameters: CommandParameters) -> Result<Command, ServiceError> {
+    let kind = CommandKind::parse(kind).ok_or_else(|| {
+        let known: Vec<&str> = CommandKind::ALL.iter().map(|kind| kind.as_str()).collect();
+        ServiceError::invalid("kind", format!("{kind:?} is not one of {}", known.join(", ")))
+    })?;
+    Command::new(kind, parameters).map_err(|error| ServiceError::invalid(error.field, error.reason))
+}
+
+/// The device's profile, as loaded.
+fn loaded_profile(profiles: &ProfileSet, device: &DeviceRow) -> Result<std::sync::Arc<Profile>, ServiceError> {
+    profiles
+        .get(&device.profile)
+        .ok_or_else(|| ServiceError::invalid("kind", format!("the device's profile {} is not loaded", device.profile)))
+}
+
+/// Checks `command` against the device's profile and bus at `now`, as
+/// every command is checked before it is queued: `Ok` when the device can
+/// take it, else why not.
+pub(crate) async fn check_on_device(
+    pool: &PgPool,
+    profiles: &ProfileSet,
+    device: &DeviceRow,
+    bus: &BusRow,
+    command: &Command,
+    now: DateTime<Utc>,
+) -> Result<(), ServiceError> {
+    let profile = loaded_profile(profiles, device)?;
+    plan(pool, device, &profile, bus, command, now).await.map(|_| ())
 }
 
 /// The writes of `command` on the device, or why it cannot take it.

@@ -1,17 +1,26 @@
 //! Changing a device after it was created (engineer): its name, whether it
-//! is polled, its poll periods, its interval length and its physical limits.
+//! is polled, its poll periods, its interval length, its physical limits
+//! and the calendar the server switches its tariff by.
 
 use sqlx::PgPool;
 
+use super::commands::check_on_device;
 use super::device_request::Periods;
 use super::devices::{existing_device, period};
 use super::physical_limits::{DEFAULT_CT_RATIO, DEFAULT_PHASES, DEFAULT_VOLTAGE_V, phases, positive};
 use super::site_tree::{PlaceChange, changed_place};
+use super::tariff_calendars::load_calendar;
 use super::{Caller, ServiceError};
-use crate::domain::ids::DeviceId;
+use crate::device::registry::ProfileSet;
+use crate::domain::command::{Command, CommandKind, CommandParameters};
+use crate::domain::ids::{CalendarId, DeviceId};
 use crate::domain::role::Right;
+use crate::metering::tou::switches::MAX_TARIFFS;
 use crate::store::audit::insert_audit;
-use crate::store::devices::{DeviceRow, DeviceSettings, fetch_device, update_device_settings};
+use crate::store::buses::fetch_bus;
+use crate::store::devices::{
+    DeviceRow, DeviceSettings, fetch_device, update_device_settings, update_device_tariff_calendar,
+};
 use crate::store::sites_tree::update_device_place;
 
 /// What to change; `None` keeps the current value. Of the physical limits,
@@ -30,12 +39,16 @@ pub struct DeviceChange {
     pub phases: Option<Option<i64>>,
     /// Its site and the meter upstream of it (`site_tree`).
     pub place: PlaceChange,
+    /// The tariff calendar the server switches its tariff by, for a meter
+    /// whose tariff source is the bus; `Some(None)` ends it.
+    pub tariff_control: Option<Option<CalendarId>>,
 }
 
 /// Applies `change` to a device, all of it or, when one field is refused,
 /// none. The poller follows at its next look at the configuration. Audited.
 pub async fn update_device(
     pool: &PgPool,
+    profiles: &ProfileSet,
     caller: &Caller,
     id: DeviceId,
     change: &DeviceChange,
@@ -43,6 +56,9 @@ pub async fn update_device(
     caller.require(Right::Configure)?;
     let row = existing_device(pool, id).await?;
     let settings = settings(&row, change)?;
+    if let Some(Some(calendar)) = change.tariff_control {
+        check_tariff_control(pool, profiles, &row, calendar).await?;
+    }
     let mut transaction = pool.begin().await?;
     let missing = || ServiceError::not_found(format!("no device {id}"));
     update_device_settings(&mut transaction, id, &settings)
@@ -52,6 +68,9 @@ pub async fn update_device(
         .await?
         .ok_or_else(missing)?;
     update_device_place(&mut transaction, id, place.site, place.parent).await?;
+    if let Some(calendar) = change.tariff_control {
+        update_device_tariff_calendar(&mut transaction, id, calendar).await?;
+    }
     let updated = fetch_device(&mut *transaction, id).await?.ok_or_else(missing)?;
     insert_audit(
         &mut *transaction,
@@ -73,11 +92,59 @@ pub async fn update_device(
             "phases": settings.phases,
             "site_id": place.site,
             "parent_device_id": place.parent,
+            "tariff_control": updated.tariff_calendar_id.map(|calendar| serde_json::json!({"calendar_id": calendar})),
         }),
     )
     .await?;
     transaction.commit().await?;
     Ok(updated)
+}
+
+/// A meter may have its tariff switched by the server when its profile
+/// takes `set_tariff` over its bus (E33, E43/E44: register 0x9E21, E43/E44
+/// manual §8.3) and the calendar's bands fit its tariffs 1-4.
+async fn check_tariff_control(
+    pool: &PgPool,
+    profiles: &ProfileSet,
+    device: &DeviceRow,
+    calendar: CalendarId,
+) -> Result<(), ServiceError> {
+    let field = "tariff_control.calendar_id";
+    let loaded = load_calendar(pool, calendar).await.map_err(|error| match error {
+        ServiceError::NotFound(_) => ServiceError::invalid(field, format!("no tariff calendar {calendar}")),
+        ServiceError::Invalid { reason, .. } => ServiceError::invalid(field, reason),
+        other => other,
+    })?;
+    for (from, version) in loaded.versions.versions() {
+        if version.bands.len() > MAX_TARIFFS {
+            return Err(ServiceError::invalid(
+                field,
+                format!(
+                    "the version of {from} has {} bands; a meter switched over the bus keeps {MAX_TARIFFS} tariffs",
+                    version.bands.len()
+                ),
+            ));
+        }
+    }
+    let bus = fetch_bus(pool, device.bus_id)
+        .await?
+        .ok_or_else(|| ServiceError::not_found(format!("no bus {}", device.bus_id)))?;
+    let probe = Command {
+        kind: CommandKind::SetTariff,
+        parameters: CommandParameters {
+            tariff: Some(1),
+            ..CommandParameters::default()
+        },
+    };
+    check_on_device(pool, profiles, device, &bus, &probe, chrono::Utc::now())
+        .await
+        .map_err(|error| {
+            ServiceError::invalid(
+                "tariff_control",
+                format!("its tariff cannot be switched over the bus: {error}"),
+            )
+        })?;
+    Ok(())
 }
 
 /// The device's settings once `change` is applied to `row`, naming the

@@ -6,10 +6,12 @@
 //! change.
 
 pub(crate) mod audit;
+pub mod automatic_commands;
 pub(crate) mod balance;
 pub(crate) mod billing;
 pub mod buses;
 mod caller;
+pub(crate) mod command_batches;
 pub(crate) mod commands;
 pub(crate) mod data_quality;
 mod device_address;

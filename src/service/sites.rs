@@ -1,7 +1,11 @@
 //! Sites: creating one, its name and zone, its billing schedule (the local
 //! day and hour at which the server closes billing periods for meters that
-//! keep no history) and its balance threshold (docs/SITES.md).
+//! keep no history), its balance threshold (docs/SITES.md) and its daily
+//! clock synchronisation (docs/OPERATIONS.md, "Automatic commands").
 
+use std::collections::HashMap;
+
+use chrono::NaiveTime;
 use sqlx::PgPool;
 
 use super::{Caller, ServiceError};
@@ -10,6 +14,8 @@ use crate::domain::role::Right;
 use crate::domain::zone::IanaZone;
 use crate::store::audit::insert_audit;
 use crate::store::billing_schedule::{SiteRow, fetch_sites, update_site_schedule, update_site_zone};
+pub use crate::store::clock_sync::ClockSync;
+use crate::store::clock_sync::{fetch_clock_sync, fetch_clock_syncs, update_clock_sync};
 use crate::store::sites::{
     NewSite as StoreNewSite, fetch_site, insert_site, update_site_balance_threshold, update_site_name,
     update_site_tou_tolerance,
@@ -96,6 +102,62 @@ pub struct SiteChange<'a> {
     /// The tariff calendar statements and balances use by default:
     /// `Some(None)` clears it.
     pub default_calendar_id: Option<Option<CalendarId>>,
+    /// The daily clock synchronisation; fields left out keep their value.
+    pub clock_sync: Option<ClockSyncChange<'a>>,
+}
+
+/// A change of a site's clock synchronisation.
+#[derive(Debug, Clone, Default)]
+pub struct ClockSyncChange<'a> {
+    pub enabled: Option<bool>,
+    /// Local `HH:MM`.
+    pub at: Option<&'a str>,
+    /// Seconds, 0-86400.
+    pub min_drift_s: Option<i64>,
+}
+
+/// A site's clock synchronisation: the default (disabled, 03:00, 1 s) for
+/// a site that never set one.
+pub async fn site_clock_sync(pool: &PgPool, caller: &Caller, id: SiteId) -> Result<ClockSync, ServiceError> {
+    caller.require(Right::Read)?;
+    fetch_clock_sync(pool, id)
+        .await?
+        .ok_or_else(|| ServiceError::not_found(format!("no site {id}")))
+}
+
+/// Every site's clock synchronisation, for listing sites.
+pub async fn site_clock_syncs(pool: &PgPool, caller: &Caller) -> Result<HashMap<SiteId, ClockSync>, ServiceError> {
+    caller.require(Right::Read)?;
+    Ok(fetch_clock_syncs(pool)
+        .await?
+        .into_iter()
+        .map(|site| (site.site_id, site.sync))
+        .collect())
+}
+
+/// `current` with `change` applied, naming the field at fault.
+fn clock_sync(current: ClockSync, change: &ClockSyncChange<'_>) -> Result<ClockSync, ServiceError> {
+    let at = match change.at {
+        None => current.at,
+        Some(text) => NaiveTime::parse_from_str(text, "%H:%M")
+            .ok()
+            .filter(|_| text.len() == 5)
+            .ok_or_else(|| ServiceError::invalid("clock_sync.at", format!("{text:?} is not a local time HH:MM")))?,
+    };
+    let min_drift_s = match change.min_drift_s {
+        None => current.min_drift_s,
+        Some(seconds) => i32::try_from(seconds)
+            .ok()
+            .filter(|seconds| (0..=86_400).contains(seconds))
+            .ok_or_else(|| {
+                ServiceError::invalid("clock_sync.min_drift_s", format!("{seconds} is not 0-86400 seconds"))
+            })?,
+    };
+    Ok(ClockSync {
+        enabled: change.enabled.unwrap_or(current.enabled),
+        at,
+        min_drift_s,
+    })
 }
 
 /// Sets a site's billing schedule (day 1–28, hour 0–23, both given) or
@@ -124,10 +186,18 @@ pub async fn update_site(
         || name.is_some()
         || threshold.is_some()
         || tolerance.is_some()
-        || change.default_calendar_id.is_some();
+        || change.default_calendar_id.is_some()
+        || change.clock_sync.is_some();
     let keep_schedule = other && change.billing_day.is_none() && change.billing_hour.is_none();
     let schedule = schedule(change.billing_day, change.billing_hour)?;
     let missing = || ServiceError::not_found(format!("no site {id}"));
+    let sync = match &change.clock_sync {
+        None => None,
+        Some(sync_change) => {
+            let current = fetch_clock_sync(pool, id).await?.ok_or_else(missing)?;
+            Some(clock_sync(current, sync_change)?)
+        }
+    };
     let mut transaction = pool.begin().await?;
     let mut detail = serde_json::Map::new();
     let mut row = None;
@@ -171,10 +241,20 @@ pub async fn update_site(
         detail.insert("billing_hour".into(), changed.billing_hour.into());
         row = Some(changed);
     }
+    if let Some(sync) = sync {
+        if !update_clock_sync(&mut transaction, id, sync).await? {
+            return Err(missing());
+        }
+        detail.insert(
+            "clock_sync".into(),
+            serde_json::json!({"enabled": sync.enabled, "at": sync.at.format("%H:%M").to_string(),
+                "min_drift_s": sync.min_drift_s}),
+        );
+    }
     if let Some(calendar) = change.default_calendar_id {
         super::tariff_calendars::set_site_calendar(&mut transaction, id, calendar).await?;
         detail.insert("default_calendar_id".into(), calendar.map(|c| c.0).into());
-    } else if row.is_none() {
+    } else if row.is_none() && sync.is_none() {
         return Err(missing());
     }
     insert_audit(
@@ -188,7 +268,8 @@ pub async fn update_site(
     transaction.commit().await?;
     match row {
         Some(row) => Ok(row),
-        // Only the calendar changed (the site exists: it was updated).
+        // Only the calendar or the clock synchronisation changed (the site
+        // exists: it was updated).
         None => fetch_site(pool, id).await?.ok_or_else(missing),
     }
 }

@@ -5,7 +5,7 @@ use sqlx::{PgConnection, PgExecutor, PgPool};
 
 use super::error::{StoreError, on_constraint};
 use crate::domain::address::UnitAddress;
-use crate::domain::ids::{BusId, DeviceId, SiteId};
+use crate::domain::ids::{BusId, CalendarId, DeviceId, SiteId};
 use crate::domain::state::DeviceState;
 use crate::metering::validation::PhysicalLimits;
 
@@ -46,6 +46,9 @@ pub struct DeviceRow {
     /// When the meter refused the programming-mode password; while set,
     /// its programming-mode work waits for the password to be set again.
     pub password_refused_at: Option<DateTime<Utc>>,
+    /// The tariff calendar the server switches the meter's tariff by, for a
+    /// meter whose tariff source is the bus; none otherwise.
+    pub tariff_calendar_id: Option<CalendarId>,
 }
 
 impl DeviceRow {
@@ -98,7 +101,7 @@ macro_rules! select_devices {
             "SELECT d.id, d.bus_id, b.name AS bus_name, d.site_id, d.parent_device_id, d.name, d.profile, d.address, d.iec_address, \
                       d.realtime_seconds, d.energy_seconds, d.history_seconds, d.interval_minutes, \
                       d.ct_ratio, d.max_current_a, d.voltage_v, d.phases, d.enabled, d.state, d.last_success_at, \
-                      d.last_attempt_at, d.consecutive_failures, d.last_error, d.created_at, d.password_refused_at \
+                      d.last_attempt_at, d.consecutive_failures, d.last_error, d.created_at, d.password_refused_at, d.tariff_calendar_id \
                       FROM devices d JOIN buses b ON b.id = d.bus_id",
             " ",
             $tail
@@ -212,6 +215,20 @@ pub struct DeviceSettings<'a> {
 /// Changes a device's name, whether it is polled, its poll periods, its
 /// interval length and its physical limits.
 /// The poller picks the change up at its next look at the configuration.
+/// Sets or clears the calendar the server switches the device's tariff by.
+pub async fn update_device_tariff_calendar(
+    db: &mut PgConnection,
+    id: DeviceId,
+    calendar: Option<CalendarId>,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE devices SET tariff_calendar_id = $2 WHERE id = $1")
+        .bind(id)
+        .bind(calendar)
+        .execute(&mut *db)
+        .await?;
+    Ok(())
+}
+
 pub async fn update_device_settings(
     db: &mut PgConnection,
     id: DeviceId,

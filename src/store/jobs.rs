@@ -115,6 +115,46 @@ pub(crate) async fn insert_job(
     Ok((row, true))
 }
 
+/// Queues a job with its audit entry on `db`'s transaction (no
+/// idempotency key: a bulk's key is its own), and announces it to its bus's
+/// worker on commit.
+pub(crate) async fn insert_job_on(
+    db: &mut sqlx::PgConnection,
+    job: &NewJob<'_>,
+    audit: JobAudit<'_>,
+) -> Result<JobRow, StoreError> {
+    let row: JobRow = sqlx::query_as(concat!(
+        "INSERT INTO jobs (kind, bus_id, device_id, parameters, requested_by) VALUES ($1, $2, $3, $4, $5) RETURNING ",
+        columns!()
+    ))
+    .bind(job.kind)
+    .bind(job.bus)
+    .bind(job.device)
+    .bind(Json(&job.parameters))
+    .bind(job.requested_by)
+    .fetch_one(&mut *db)
+    .await?;
+    let mut detail = audit.detail;
+    if let Value::Object(fields) = &mut detail {
+        fields.insert("job".to_owned(), Value::from(row.id));
+    }
+    insert_audit(&mut *db, job.requested_by, audit.action, &audit.target, detail).await?;
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(JOBS_CHANNEL)
+        .bind(job.bus.0.to_string())
+        .execute(&mut *db)
+        .await?;
+    Ok(row)
+}
+
+/// The states of the jobs `ids`, by id.
+pub(crate) async fn fetch_job_states(pool: &PgPool, ids: &[i64]) -> Result<Vec<(i64, JobState)>, StoreError> {
+    Ok(sqlx::query_as("SELECT id, state FROM jobs WHERE id = ANY($1)")
+        .bind(ids)
+        .fetch_all(pool)
+        .await?)
+}
+
 pub(crate) async fn fetch_job(pool: &PgPool, id: i64) -> Result<Option<JobRow>, StoreError> {
     Ok(
         sqlx::query_as(concat!("SELECT ", columns!(), " FROM jobs WHERE id = $1"))

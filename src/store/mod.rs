@@ -4,6 +4,8 @@ pub(crate) mod audit;
 pub mod billing;
 pub mod billing_schedule;
 pub mod buses;
+pub mod clock_sync;
+pub(crate) mod command_batches;
 pub(crate) mod command_jobs;
 pub(crate) mod data_quality;
 pub mod database;

@@ -7,9 +7,11 @@ mod support;
 
 mod api;
 mod audit;
+mod automatic_commands;
 mod balance;
 mod billing_meter;
 mod billing_server;
+mod bulk_commands;
 mod calendar_page;
 mod cli;
 mod clock_drift;

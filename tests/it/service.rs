@@ -224,7 +224,9 @@ async fn a_refused_change_leaves_the_device_as_it_was_and_unaudited() {
         phases: Some(Some(2)),
         ..DeviceChange::default()
     };
-    let error = update_device(&pool, &engineer, device.id, &change).await.unwrap_err();
+    let error = update_device(&pool, &ProfileSet::builtin(), &engineer, device.id, &change)
+        .await
+        .unwrap_err();
     assert_eq!(error.to_string(), "phases: 2 is not 1 or 3");
     let unchanged = get_device(&pool, &engineer, device.id).await.unwrap();
     assert_eq!(unchanged.name, "meter 1");
@@ -235,20 +237,30 @@ async fn a_refused_change_leaves_the_device_as_it_was_and_unaudited() {
         ct_ratio: Some(Some(40.0)),
         ..DeviceChange::default()
     };
-    let changed = update_device(&pool, &engineer, device.id, &change).await.unwrap();
+    let changed = update_device(&pool, &ProfileSet::builtin(), &engineer, device.id, &change)
+        .await
+        .unwrap();
     assert_eq!((changed.name.as_str(), changed.ct_ratio), ("Renamed", 40.0));
     // Null restores the default.
     let change = DeviceChange {
         ct_ratio: Some(None),
         ..DeviceChange::default()
     };
-    let restored = update_device(&pool, &engineer, device.id, &change).await.unwrap();
+    let restored = update_device(&pool, &ProfileSet::builtin(), &engineer, device.id, &change)
+        .await
+        .unwrap();
     assert_eq!(restored.ct_ratio, 1.0);
     assert_eq!(audit_rows(&pool, "update_device").await, 2);
 
-    let missing = update_device(&pool, &engineer, DeviceId(999), &DeviceChange::default())
-        .await
-        .unwrap_err();
+    let missing = update_device(
+        &pool,
+        &ProfileSet::builtin(),
+        &engineer,
+        DeviceId(999),
+        &DeviceChange::default(),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(missing, ServiceError::NotFound(_)), "{missing:?}");
 }
 

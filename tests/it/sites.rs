@@ -53,7 +53,8 @@ async fn a_site_is_created_and_changed_by_an_engineer_naming_each_bad_field() {
         site,
         json!({"id": id, "name": "Plant A", "time_zone": "Europe/Rome", "billing_day": null,
                "billing_hour": null, "balance_threshold_percent": 5.0, "tou_tolerance_percent": 1.0,
-               "default_calendar_id": null})
+               "default_calendar_id": null,
+               "clock_sync": {"enabled": false, "at": "03:00", "min_drift_s": 1}})
     );
     // Either spelling of the zone.
     let other = create_site(&app, &engineer, json!({"name": "Plant B", "time_zone": "UTC"})).await;
@@ -94,7 +95,8 @@ async fn a_site_is_created_and_changed_by_an_engineer_naming_each_bad_field() {
         site,
         json!({"id": id, "name": "Plant A1", "time_zone": "Europe/Paris", "billing_day": 3,
                "billing_hour": 6, "balance_threshold_percent": 2.5, "tou_tolerance_percent": 1.0,
-               "default_calendar_id": null})
+               "default_calendar_id": null,
+               "clock_sync": {"enabled": false, "at": "03:00", "min_drift_s": 1}})
     );
     refused(&patch(json!({"name": "Plant B"})).await, StatusCode::CONFLICT, "name");
     refused(

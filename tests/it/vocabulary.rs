@@ -283,7 +283,8 @@ async fn a_site_zone_is_set_by_name_and_a_bad_one_refused_naming_the_field() {
     assert_eq!(
         site,
         json!({"id": 1, "name": "Default", "time_zone": "Europe/Rome", "billing_day": 8, "billing_hour": 2,
-            "balance_threshold_percent": 5.0, "tou_tolerance_percent": 1.0, "default_calendar_id": null})
+            "balance_threshold_percent": 5.0, "tou_tolerance_percent": 1.0, "default_calendar_id": null,
+               "clock_sync": {"enabled": false, "at": "03:00", "min_drift_s": 1}})
     );
     let audit: serde_json::Value =
         sqlx::query_scalar("SELECT detail FROM audit_log WHERE action = 'update_site' ORDER BY id DESC LIMIT 1")

@@ -12,6 +12,7 @@ pub(crate) mod easter;
 pub(crate) mod local;
 pub(crate) mod presets;
 pub(crate) mod split;
+pub(crate) mod switches;
 
 pub(crate) use calendar::{Calendar, Problem};
 pub(crate) use definition::CalendarDefinition;

@@ -1,14 +1,14 @@
 //! `PATCH /api/v1/devices/{id}`: an engineer renames a device, stops or
 //! resumes its polling, or changes its poll periods, interval length or
-//! physical limits.
+//! physical limits, or the calendar its tariff is switched by.
 
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::{Deserialize, Deserializer};
 use utoipa::ToSchema;
 
-use super::devices::{Device, ScheduleInput};
-use crate::domain::ids::{DeviceId, SiteId};
+use super::devices::{Device, ScheduleInput, TariffControl};
+use crate::domain::ids::{CalendarId, DeviceId, SiteId};
 use crate::domain::role::Right;
 use crate::service::device_request::Periods;
 use crate::service::device_settings;
@@ -60,6 +60,13 @@ pub struct DeviceChange {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<i64>, example = 3)]
     pub parent_device_id: Option<Option<i64>>,
+    /// For a meter whose tariff source is the bus (E33, E43/E44): the
+    /// tariff calendar by which the server switches its tariff, band `n` of
+    /// the calendar (in its order) being tariff `n`; at most 4 bands. Null
+    /// ends it. A meter that takes no `set_tariff` over its bus is refused.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<TariffControl>)]
+    pub tariff_control: Option<Option<TariffControl>>,
 }
 
 /// Tells a field sent as null (`Some(None)`) from one left out (`None`, by
@@ -87,7 +94,8 @@ pub(crate) async fn update_device(
 ) -> Result<Json<Device>, ApiError> {
     caller.require(Right::Configure)?;
     let ApiJson(change) = body?;
-    let updated = device_settings::update_device(&state.pool, &caller, DeviceId(id), &change.into()).await?;
+    let updated =
+        device_settings::update_device(&state.pool, &state.profiles, &caller, DeviceId(id), &change.into()).await?;
     Ok(Json(Device::new(updated, &state.profiles)))
 }
 
@@ -106,6 +114,9 @@ impl From<DeviceChange> for device_settings::DeviceChange {
                 site_id: change.site_id.map(SiteId),
                 parent_device_id: change.parent_device_id.map(|parent| parent.map(DeviceId)),
             },
+            tariff_control: change
+                .tariff_control
+                .map(|control| control.map(|control| CalendarId(control.calendar_id))),
         }
     }
 }

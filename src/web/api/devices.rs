@@ -137,6 +137,18 @@ pub(crate) struct Device {
     /// otherwise.
     #[schema(example = json!(null))]
     pub password_refused_at: Option<DateTime<Utc>>,
+    /// The tariff calendar by which the server switches the meter's tariff
+    /// over the bus; null when the meter keeps its own (or has none).
+    pub tariff_control: Option<TariffControl>,
+}
+
+/// The server switches the meter's tariff at each switch time of this
+/// calendar: band `n`, in the calendar's order, is tariff `n`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"calendar_id": 4}))]
+pub struct TariffControl {
+    pub calendar_id: i64,
 }
 
 impl Device {
@@ -170,6 +182,9 @@ impl Device {
             },
             created_at: row.created_at,
             password_refused_at: row.password_refused_at,
+            tariff_control: row.tariff_calendar_id.map(|calendar| TariffControl {
+                calendar_id: calendar.0,
+            }),
         }
     }
 }

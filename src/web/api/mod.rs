@@ -4,6 +4,7 @@ pub(crate) mod audit;
 pub(crate) mod balance;
 pub(crate) mod billing;
 pub(crate) mod buses;
+pub(crate) mod command_bulk;
 pub(crate) mod commands;
 pub(crate) mod data_quality;
 pub(crate) mod device_secrets;
@@ -70,6 +71,8 @@ use super::state::AppState;
         commands::create_command,
         commands::get_command,
         commands::cancel_command,
+        command_bulk::create_bulk_command,
+        command_bulk::get_bulk_command,
         jobs::list_jobs,
         audit::list_audit,
         jobs::get_job,
@@ -173,6 +176,8 @@ pub fn router() -> Router<AppState> {
         .route("/devices/{id}/read", axum::routing::post(reads::create_read))
         .route("/reads/{id}", get(reads::get_read))
         .route("/devices/{id}/commands", axum::routing::post(commands::create_command))
+        .route("/commands/bulk", axum::routing::post(command_bulk::create_bulk_command))
+        .route("/commands/bulk/{id}", get(command_bulk::get_bulk_command))
         .route("/commands/{id}", get(commands::get_command))
         .route("/commands/{id}/cancel", axum::routing::post(commands::cancel_command))
         .route("/jobs", get(jobs::list_jobs))

@@ -2,7 +2,8 @@
 //! lists them with their billing schedule; `PATCH /api/v1/sites/{id}` lets
 //! an engineer rename a site, set the schedule at which the server closes
 //! billing periods for meters that keep no history, the site's time zone,
-//! its balance threshold and its TOU audit tolerance. The zone is `time_zone` or, as create
+//! its balance threshold, its TOU audit tolerance and its meters' daily
+//! clock synchronisation. The zone is `time_zone` or, as create
 //! requests usually spell it, `timezone`, in both bodies.
 
 use axum::Json;
@@ -13,6 +14,7 @@ use utoipa::ToSchema;
 
 use crate::domain::ids::{CalendarId, SiteId};
 use crate::domain::role::Right;
+use crate::service::sites::ClockSync;
 use crate::service::{sites, tariff_calendars};
 use crate::store::billing_schedule::SiteRow;
 use crate::web::auth::Caller;
@@ -23,7 +25,8 @@ use crate::web::state::AppState;
 /// A site and its billing schedule (local time in its zone).
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"id": 1, "name": "Default", "time_zone": "Europe/Paris", "billing_day": 1, "billing_hour": 0,
-    "balance_threshold_percent": 5.0, "tou_tolerance_percent": 1.0, "default_calendar_id": null}))]
+    "balance_threshold_percent": 5.0, "tou_tolerance_percent": 1.0, "default_calendar_id": null,
+    "clock_sync": {"enabled": false, "at": "03:00", "min_drift_s": 1}}))]
 pub(crate) struct Site {
     pub id: i64,
     pub name: String,
@@ -44,6 +47,48 @@ pub(crate) struct Site {
     pub tou_tolerance_percent: f64,
     /// The tariff calendar its statements use unless one is named; null: none.
     pub default_calendar_id: Option<i64>,
+    /// The daily clock synchronisation of its meters.
+    pub clock_sync: ClockSyncBody,
+}
+
+/// A site's daily clock synchronisation: while enabled, once a day at `at`
+/// (local, in the site's zone) the server queues a `set_clock` for each of
+/// its meters that takes one and whose clock was last read at least
+/// `min_drift_s` seconds off; at most one a meter a local day.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"enabled": true, "at": "03:10", "min_drift_s": 1}))]
+pub(crate) struct ClockSyncBody {
+    pub enabled: bool,
+    /// Local time `HH:MM`; one the spring DST change skips comes when the
+    /// gap ends, one the autumn change repeats at its first occurrence.
+    #[schema(example = "03:10")]
+    pub at: String,
+    /// Smallest drift, in seconds, that gets a meter's clock set.
+    #[schema(example = 1)]
+    pub min_drift_s: i32,
+}
+
+impl From<ClockSync> for ClockSyncBody {
+    fn from(sync: ClockSync) -> ClockSyncBody {
+        ClockSyncBody {
+            enabled: sync.enabled,
+            at: sync.at.format("%H:%M").to_string(),
+            min_drift_s: sync.min_drift_s,
+        }
+    }
+}
+
+/// A change of a site's clock synchronisation; fields left out keep their
+/// value (a new site's: disabled, 03:00, 1 s).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"enabled": true, "at": "03:10", "min_drift_s": 1}))]
+pub(crate) struct ClockSyncChange {
+    pub enabled: Option<bool>,
+    /// Local time `HH:MM`, 00:00-23:59.
+    pub at: Option<String>,
+    /// Seconds, 0-86400.
+    pub min_drift_s: Option<i64>,
 }
 
 impl From<SiteRow> for Site {
@@ -57,6 +102,7 @@ impl From<SiteRow> for Site {
             balance_threshold_percent: row.balance_threshold_percent,
             tou_tolerance_percent: row.tou_tolerance_percent,
             default_calendar_id: None,
+            clock_sync: ClockSync::default().into(),
         }
     }
 }
@@ -64,7 +110,8 @@ impl From<SiteRow> for Site {
 /// Every site.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"sites": [{"id": 1, "name": "Default", "time_zone": "UTC", "billing_day": null, "billing_hour": null,
-    "balance_threshold_percent": 5.0, "tou_tolerance_percent": 1.0, "default_calendar_id": null}]}))]
+    "balance_threshold_percent": 5.0, "tou_tolerance_percent": 1.0, "default_calendar_id": null,
+    "clock_sync": {"enabled": false, "at": "03:00", "min_drift_s": 1}}]}))]
 pub(crate) struct SiteList {
     pub sites: Vec<Site>,
 }
@@ -122,6 +169,8 @@ pub(crate) struct SiteChange {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<i64>, example = 1)]
     pub default_calendar_id: Option<Option<i64>>,
+    /// The daily clock synchronisation of its meters.
+    pub clock_sync: Option<ClockSyncChange>,
 }
 
 /// Tells a field sent as null (`Some(None)`) from one left out (`None`).
@@ -176,8 +225,10 @@ pub(crate) async fn get_site(
 ) -> Result<Json<Site>, ApiError> {
     let row = sites::get_site(&state.pool, &caller, SiteId(id)).await?;
     let calendar = tariff_calendars::site_calendar(&state.pool, row.id).await?;
+    let sync = sites::site_clock_sync(&state.pool, &caller, row.id).await?;
     Ok(Json(Site {
         default_calendar_id: calendar.map(|c| c.0),
+        clock_sync: sync.into(),
         ..Site::from(row)
     }))
 }
@@ -190,13 +241,16 @@ pub(crate) async fn get_site(
     ))]
 pub(crate) async fn list_sites(State(state): State<AppState>, caller: Caller) -> Result<Json<SiteList>, ApiError> {
     let calendars = tariff_calendars::site_calendars(&state.pool).await?;
+    let syncs = sites::site_clock_syncs(&state.pool, &caller).await?;
     let sites = sites::list_sites(&state.pool, &caller)
         .await?
         .into_iter()
         .map(|row| {
             let calendar = calendars.get(&row.id).map(|c| c.0);
+            let sync = syncs.get(&row.id).copied().unwrap_or_default();
             Site {
                 default_calendar_id: calendar,
+                clock_sync: sync.into(),
                 ..Site::from(row)
             }
         })
@@ -240,12 +294,19 @@ pub(crate) async fn update_site(
             balance_threshold_percent: change.balance_threshold_percent,
             tou_tolerance_percent: change.tou_tolerance_percent,
             default_calendar_id: change.default_calendar_id.map(|id| id.map(CalendarId)),
+            clock_sync: change.clock_sync.as_ref().map(|sync| sites::ClockSyncChange {
+                enabled: sync.enabled,
+                at: sync.at.as_deref(),
+                min_drift_s: sync.min_drift_s,
+            }),
         },
     )
     .await?;
     let calendar = tariff_calendars::site_calendar(&state.pool, row.id).await?;
+    let sync = sites::site_clock_sync(&state.pool, &caller, row.id).await?;
     Ok(Json(Site {
         default_calendar_id: calendar.map(|c| c.0),
+        clock_sync: sync.into(),
         ..Site::from(row)
     }))
 }
