@@ -8,6 +8,7 @@ use chrono::Utc;
 use chrono_tz::Tz;
 use tokio::net::TcpListener;
 
+use super::demo_commands::queue_demo_commands;
 use super::demo_iec::start_iec_fleet;
 use super::demo_plant::{PLANT_BUS, PLANT_NAME, PLANT_ZONE, PlantLine, start_plant, yesterday};
 use super::{load_profiles, shutdown_on_signal};
@@ -221,6 +222,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         )
     })?;
     let token = issue_token(&pool, "demo", Role::Engineer).await?;
+    let commands = queue_demo_commands(&pool, &profiles, Utc::now()).await?;
     let app = start(&config, pool, profiles, listener, shutdown);
     println!();
     println!("Ohmnibus demo is running. Press Ctrl-C to stop.");
@@ -251,6 +253,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         "    API:       http://{}/api/v1/sites/{}/balance?{period}",
         app.address, plant.site_id
     );
+    println!("  commands:   http://{}/jobs  (every job, live)", app.address);
+    for (device, id) in &commands {
+        println!("    {device}: http://{}/commands/{id}", app.address);
+    }
     println!("  token (engineer):");
     println!("{token}");
     app.wait().await

@@ -1,6 +1,7 @@
 //! The subcommands of the binary, each a thin layer over the library.
 
 pub mod demo;
+mod demo_commands;
 mod demo_iec;
 pub mod demo_plant;
 pub mod serve;

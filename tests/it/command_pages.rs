@@ -281,7 +281,7 @@ async fn a_command_awaiting_field_programming_tells_the_technician_what_to_do() 
             .await
             .unwrap();
     let instructions = "Open the terminal cover and hold the reset button until PRG shows.";
-    let progress = json!({"instructions": instructions, "until": "2030-01-02T03:04:05Z"});
+    let progress = json!({"instructions": instructions, "deadline": "2030-01-02T03:04:05Z"});
     let job = insert_command(&app, bus, meter, "awaiting_field_programming", progress).await;
 
     let (status, shown) = page(&app, &viewer, &format!("/commands/{job}")).await;
