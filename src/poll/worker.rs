@@ -252,7 +252,10 @@ impl BusWorker {
                 self.schedule
                     .add(config.id, Work::Read(group), config.period(group), first);
             }
+            // A load profile is read over IEC 62056-21 only: a TH40C polled
+            // over Modbus keeps one the bus cannot read.
             if let Some(runtime) = kept.get(&config.id)
+                && self.driver.reads_load_profile()
                 && let Some(settings) = history_settings(runtime)
             {
                 self.schedule

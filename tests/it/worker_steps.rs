@@ -174,3 +174,58 @@ fn scheduled(stepped: Option<Stepped>) -> (DeviceId, Work, Vec<(DeviceId, Work)>
         other => panic!("only scheduled reads were due, the worker did {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_th40c_polled_over_modbus_has_no_load_profile_planned() {
+    use ohmnibus::sim::bus::SimBus;
+    use ohmnibus::sim::device::SimDevice;
+    use ohmnibus::sim::meter::Th40cModel;
+    use ohmnibus::sim::server::{TcpFraming, spawn_tcp};
+
+    let db = TestDb::create().await;
+    let profiles = Arc::new(ProfileSet::builtin());
+    let th40c = profiles.get("th40c").unwrap();
+    // Its profile keeps a load profile, read over IEC 62056-21 only.
+    assert!(th40c.iec62056.as_ref().unwrap().load_profile.is_some());
+    let model = Th40cModel::new(1, Tz::UTC, Utc::now());
+    let (stop, shutdown) = ohmnibus::shutdown::channel();
+    let device = SimDevice::new(Arc::clone(&th40c), 1, model, Clock::System);
+    let (line, _) = spawn_tcp(
+        SimBus::new(vec![device]),
+        "127.0.0.1:0",
+        TcpFraming::ModbusTcp,
+        shutdown,
+    )
+    .await
+    .unwrap();
+    let mut config = a1000(DeviceId(1), "", Arc::clone(&th40c), Duration::from_secs(3600));
+    config.address = 1;
+    config.iec_address = None;
+    let stats = Arc::new(PollStats::default());
+    let (outbox, _outbox_task) = spawn_outbox(db.pool.clone(), Arc::clone(&stats));
+    let services = WorkerServices {
+        pool: db.pool.clone(),
+        outbox,
+        stats,
+        profiles,
+        request_timeout: Duration::from_secs(2),
+        clock_drift_threshold: Duration::from_secs(30),
+        clock: Clock::System,
+        field_programming: Default::default(),
+    };
+    let (_devices, devices_rx) = watch::channel(vec![config]);
+    let (_jobs, inbox) = mpsc::channel::<BusCommand>(16);
+    let transport = Transport::ModbusTcp {
+        host: "127.0.0.1".to_owned(),
+        port: line.port(),
+    };
+    let mut worker = BusWorker::start(BusId(1), transport, devices_rx, inbox, services).await;
+    // The first reads of each register group: none is a load profile, and
+    // none was ever due.
+    for _ in 0..6 {
+        let (_, work, due) = scheduled(worker.step().await);
+        assert_ne!(work, Work::LoadProfile);
+        assert!(due.iter().all(|(_, work)| *work != Work::LoadProfile), "{due:?}");
+    }
+    drop(stop);
+}

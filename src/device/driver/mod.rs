@@ -100,6 +100,12 @@ impl Driver {
         }
     }
 
+    /// Whether the bus's protocol reads a meter's load profile (IEC
+    /// 62056-21 programming mode; Modbus devices keep none the server reads).
+    pub fn reads_load_profile(&self) -> bool {
+        matches!(self, Driver::Iec(_))
+    }
+
     /// Reads the device's load profile from `from` (to `to`, or the present),
     /// as its profile's `settings` say.
     pub async fn read_history(
