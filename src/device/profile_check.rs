@@ -25,8 +25,8 @@ impl Profile {
         {
             return Err(fail("name".into(), "must be lowercase letters, digits and '-'".into()));
         }
-        if !(1..=247).contains(&self.max_address) {
-            return Err(fail("max_address".into(), "must be 1-247".into()));
+        if self.max_address == 0 {
+            return Err(fail("max_address".into(), "must be 1-255".into()));
         }
         for group in RegisterGroup::ALL {
             if self.schedule.interval(group) == 0 {

@@ -57,7 +57,7 @@ fn modbus_address(new: &NewDevice, profile: &Profile) -> Result<DeviceAddress, S
     let Some(address) = new.address else {
         return Err(ServiceError::invalid(
             "address",
-            "required on a Modbus bus: the unit address, 1-247",
+            "required on a Modbus bus: the unit address, 1-247 (up to 255 where the device's manual allows it)",
         ));
     };
     let address = UnitAddress::new(address).map_err(|error| ServiceError::invalid("address", error))?;

@@ -333,7 +333,7 @@ mod tests {
     fn a_scan_address_is_a_unit_address() {
         assert_eq!(scan_address("first_address", None, 1).unwrap(), 1);
         assert_eq!(scan_address("first_address", Some(247), 1).unwrap(), 247);
-        let refused = scan_address("last_address", Some(248), 247).unwrap_err();
+        let refused = scan_address("last_address", Some(256), 247).unwrap_err();
         assert!(refused.to_string().starts_with("last_address: "), "{refused}");
         assert!(scan_address("first_address", Some(0), 1).is_err());
     }

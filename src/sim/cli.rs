@@ -20,7 +20,7 @@ pub struct SimulateArgs {
     /// Device profile to simulate (one device, at --unit).
     #[arg(long, default_value = "th40c")]
     pub profile: String,
-    /// Unit address of the single device (1-247).
+    /// Unit address of the single device (1-255).
     #[arg(long, default_value_t = 1, conflicts_with = "devices")]
     pub unit: u8,
     /// Several devices on one bus, as PROFILE:UNIT (repeatable); replaces --profile/--unit.
@@ -69,8 +69,8 @@ pub fn build_bus(args: &SimulateArgs, profiles: &ProfileSet) -> anyhow::Result<S
         .parse()
         .map_err(|_| anyhow::anyhow!("--zone {:?} is not an IANA time zone", args.zone))?;
     let wanted: Vec<(String, u8)> = if args.devices.is_empty() {
-        if !(1..=247).contains(&args.unit) {
-            bail!("--unit {} is out of range: a device address is 1-247", args.unit);
+        if args.unit == 0 {
+            bail!("--unit 0 is the broadcast address: a device address is 1-255");
         }
         vec![(args.profile.clone(), args.unit)]
     } else {
@@ -83,8 +83,8 @@ pub fn build_bus(args: &SimulateArgs, profiles: &ProfileSet) -> anyhow::Result<S
                 let unit = unit
                     .parse::<u8>()
                     .ok()
-                    .filter(|unit| (1..=247).contains(unit))
-                    .with_context(|| format!("--device {spec:?}: unit must be 1-247"))?;
+                    .filter(|unit| *unit >= 1)
+                    .with_context(|| format!("--device {spec:?}: unit must be 1-255"))?;
                 Ok((profile.to_owned(), unit))
             })
             .collect::<anyhow::Result<_>>()?

@@ -30,7 +30,7 @@ pub(crate) struct ErrorDetail {
     #[schema(example = "invalid_field")]
     pub code: String,
     /// What was wrong, naming the field at fault.
-    #[schema(example = "address: address 0 is out of range: a device address is 1-247")]
+    #[schema(example = "address: address 0 is out of range: a device address is 1-255")]
     pub message: String,
 }
 

@@ -202,12 +202,28 @@ async fn a_device_needs_a_known_profile_of_its_buses_protocol_and_periods_in_bou
         .await
         .unwrap_err();
     assert_eq!(field_of(&out_of_range), "invalid address");
+    // The COUNTIS E33 takes addresses up to 255 (its manual: x254 (255)),
+    // the TH40C up to 247; 256 is no address at all.
+    let e33 = NewDevice {
+        profile: "countis-e33".to_owned(),
+        ..th40c(line, 255)
+    };
+    add_device(&pool, &profiles, &engineer, &e33).await.unwrap();
+    let too_far = NewDevice {
+        profile: "countis-e33".to_owned(),
+        ..th40c(line, 256)
+    };
+    let error = add_device(&pool, &profiles, &engineer, &too_far).await.unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "address: address 256 is out of range: a device address is 1-255"
+    );
 
     let viewer = add_device(&pool, &profiles, &caller(Role::Viewer), &th40c(line, 1))
         .await
         .unwrap_err();
     assert!(matches!(viewer, ServiceError::Forbidden { .. }), "{viewer:?}");
-    assert_eq!(audit_rows(&pool, "create_device").await, 0);
+    assert_eq!(audit_rows(&pool, "create_device").await, 1, "the E33 alone was added");
 }
 
 #[tokio::test]
