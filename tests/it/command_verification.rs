@@ -520,6 +520,22 @@ async fn settings_read_back_as_written_on_a_countis_and_a_concentrator() {
     let job = run_command(&app, &engineer, pulses, body).await;
     assert_eq!(job["state"], "succeeded", "{job}");
     assert_eq!(job["after"], json!({"0x0109": [1, 2, 40, 25, 30]}));
+
+    // Inputs 1 and 3 reset: bits 0 and 2 of 0x0300, FC6 with 0x0005 (the
+    // register reads nothing back, as its profile says).
+    let job = run_command(
+        &app,
+        &engineer,
+        pulses,
+        json!({"kind": "reset_counters", "channels": [1, 3]}),
+    )
+    .await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let reset = ModbusRequest::WriteSingle {
+        address: 0x0300,
+        value: 0x0005,
+    };
+    assert_eq!(writes(&requests).last(), Some(&(3, reset)));
     app.stop().await;
 }
 
