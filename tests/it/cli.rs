@@ -197,7 +197,15 @@ async fn simulate_refuses_bad_arguments_by_name() {
         ),
         (
             vec!["--unit", "0", "--modbus-tcp", "127.0.0.1:0"],
-            "unit 0 is out of range",
+            "--unit 0 is the broadcast address: a device address is 1-255",
+        ),
+        (
+            vec!["--unit", "256", "--modbus-tcp", "127.0.0.1:0"],
+            "invalid value '256' for '--unit",
+        ),
+        (
+            vec!["--device", "th40c:0", "--modbus-tcp", "127.0.0.1:0"],
+            "--device \"th40c:0\": unit must be 1-255",
         ),
         (vec!["--profile", "th40c"], "choose a transport"),
         (
