@@ -279,7 +279,7 @@ pub(crate) async fn list_jobs(
         state: parse(
             "state",
             selection.state,
-            "queued, running, succeeded, failed, cancelled",
+            "queued, running, awaiting_field_programming, succeeded, failed, cancelled",
         )?,
         device: selection.device_id.map(DeviceId),
         bus: selection.bus_id.map(BusId),
