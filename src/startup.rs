@@ -1,7 +1,7 @@
 //! Starting the application: the binary, the demo and the tests all go
 //! through [`build`], so they run the same thing.
 
-use crate::poll::program::FieldProgramming;
+use crate::poll::context::FieldProgramming;
 use std::net::SocketAddr;
 use std::sync::Arc;
 

@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use super::command::ClockLayout;
-use super::command_verify::{ClockRule, Verify};
 use super::profile::{Encode, Profile, WriteCommand};
+use super::write_rules::{ClockRule, Verify};
 use crate::domain::command::{Command, CommandKind, CommandParameters, ParameterError};
 use crate::domain::transport::Transport;
 use crate::protocol::modbus::frame::{mbap_frame, rtu_frame};

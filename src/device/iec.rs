@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer};
 
 use super::iec_commands::{IecCommand, check_commands};
+use super::iec_profile_error::IecProfileError;
 use super::register_group::RegisterGroup;
 use crate::domain::event::EventCode;
 use crate::domain::obis::ObisCode;
@@ -236,13 +237,6 @@ pub enum LoadProfileFormat {
 pub struct LoadProfileChannel {
     pub obis: ObisCode,
     pub unit: Unit,
-}
-
-/// Why the IEC part of a profile is refused: the field and the reason.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IecProfileError {
-    pub field: String,
-    pub reason: String,
 }
 
 impl IecSettings {

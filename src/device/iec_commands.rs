@@ -12,7 +12,7 @@ use chrono::format::{Item, StrftimeItems};
 use chrono::{Duration, NaiveDateTime};
 use serde::Deserialize;
 
-use super::iec::IecProfileError;
+use super::iec_profile_error::IecProfileError;
 
 /// How far a clock read back may be from the time expected at the read:
 /// the meter's time moves while the session runs, and the meter shows

@@ -10,6 +10,7 @@ pub(crate) mod iec;
 pub mod iec_commands;
 pub mod iec_decode;
 pub mod iec_load_profile;
+pub mod iec_profile_error;
 pub mod profile;
 mod profile_check;
 pub mod profile_interval;
@@ -18,6 +19,7 @@ pub mod reading;
 pub(crate) mod register_group;
 pub mod registry;
 pub mod value_type;
+pub mod write_rules;
 
 #[cfg(test)]
 mod profile_tests;

@@ -10,11 +10,11 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::command::ClockLayout;
-use super::command_verify::{ClockRule, Verify};
 use super::identify::Identification;
 use super::iec::IecSettings;
 pub use super::register_group::RegisterGroup;
 use super::value_type::{ValueType, WordOrder};
+use super::write_rules::{ClockRule, Verify};
 use crate::domain::command::CommandKind;
 use crate::domain::obis::ObisCode;
 use crate::domain::unit::Unit;

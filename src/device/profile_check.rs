@@ -4,11 +4,11 @@
 
 use std::collections::HashSet;
 
-use super::command_verify::{Expect, Verify};
 use super::identify::{IdentificationKind, TextEncoding};
 use super::profile::{Encode, MODBUS_MAX_REGISTERS, Profile, ProfileError, Register, WriteCommand};
 use super::register_group::RegisterGroup;
 use super::value_type::ValueType;
+use super::write_rules::{Expect, Verify};
 
 impl Profile {
     pub(super) fn check(&self, file: &str) -> Result<(), ProfileError> {

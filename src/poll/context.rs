@@ -1,7 +1,6 @@
 //! What a bus worker is given: the configuration of each of its devices,
 //! and the services it shares with the other workers.
 
-use super::program::FieldProgramming;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -163,5 +162,24 @@ mod tests {
         assert_eq!(profile.refused_at, Some(at(30)));
         profile.follow(&stored(Some(at(31)), None));
         assert_eq!(profile.refused_at, None);
+    }
+}
+
+/// How long a command waits for field programming, and how often the
+/// meter is tried meanwhile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldProgramming {
+    /// From the first refusal to the deadline.
+    pub window: Duration,
+    /// Between tries: each is one short session, refused at its first write.
+    pub retry_every: Duration,
+}
+
+impl Default for FieldProgramming {
+    fn default() -> Self {
+        FieldProgramming {
+            window: crate::config::DEFAULT_FIELD_PROGRAMMING_WINDOW,
+            retry_every: Duration::from_secs(60),
+        }
     }
 }

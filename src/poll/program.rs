@@ -4,9 +4,7 @@
 //! it now waits in `awaiting_field_programming`: the technician is told
 //! what to do (the job's instructions and a `field_programming_needed`
 //! event), and the bus's claimer hands the command back to try again
-//! every [`FieldProgramming::retry_every`] until its deadline.
-
-use std::time::Duration;
+//! every `FieldProgramming::retry_every` (`context.rs`) until its deadline.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -20,25 +18,6 @@ use crate::device::driver::{Driver, ProgramDone, ProgramError, WriteDone};
 use crate::domain::event::EventKind;
 use crate::domain::ids::BusId;
 use crate::domain::job::JobErrorCode;
-
-/// How long a command waits for field programming, and how often the
-/// meter is tried meanwhile.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FieldProgramming {
-    /// From the first refusal to the deadline.
-    pub window: Duration,
-    /// Between tries: each is one short session, refused at its first write.
-    pub retry_every: Duration,
-}
-
-impl Default for FieldProgramming {
-    fn default() -> Self {
-        FieldProgramming {
-            window: crate::config::DEFAULT_FIELD_PROGRAMMING_WINDOW,
-            retry_every: Duration::from_secs(60),
-        }
-    }
-}
 
 /// Runs the command in programming mode and records what the job becomes.
 pub(crate) async fn run_program(

@@ -12,10 +12,9 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::command::QUEUE;
-use super::context::{DeviceConfig, DevicePassword, WorkerServices};
+use super::context::{DeviceConfig, DevicePassword, FieldProgramming, WorkerServices};
 use super::jobs::{JobWakers, run_claimer, spawn_job_listener};
 use super::outbox::spawn_outbox;
-use super::program::FieldProgramming;
 use super::stats::PollStats;
 use super::worker::run_bus;
 use crate::device::registry::ProfileSet;

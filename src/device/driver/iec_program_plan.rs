@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
-use super::iec_line::session_config;
+use super::iec_session_config::session_config;
 use super::program::ProgramError;
 use super::target::Target;
 use crate::device::iec_commands::{IecCommand, IecWrite};

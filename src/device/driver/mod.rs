@@ -22,6 +22,7 @@ mod iec;
 pub(crate) mod iec_line;
 mod iec_program;
 pub(crate) mod iec_program_plan;
+pub(crate) mod iec_session_config;
 mod modbus;
 pub mod modbus_link;
 pub(crate) mod probe;

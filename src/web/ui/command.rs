@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::command_confirm::{confirm_page, refusal_page};
-use super::command_form::parse_form;
+use super::command_form_post::parse_form;
 use super::fleet::when;
 use super::{render, signed_in};
 use crate::domain::ids::DeviceId;

@@ -8,6 +8,7 @@ pub(crate) mod bus;
 pub(crate) mod command;
 mod command_confirm;
 mod command_form;
+mod command_form_post;
 mod command_page;
 pub(crate) mod device;
 mod device_iec;
