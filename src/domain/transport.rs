@@ -1,6 +1,6 @@
 //! How the head-end reaches a bus: the settings stored with each bus.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
 /// Transport of a bus. Stored as JSON with a `kind` tag, exactly as the API takes it.
@@ -8,14 +8,28 @@ use utoipa::ToSchema;
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Transport {
     /// Modbus TCP (MBAP header), e.g. a meter with an Ethernet port.
-    ModbusTcp { host: String, port: u16 },
+    ModbusTcp {
+        #[serde(deserialize_with = "named::host")]
+        host: String,
+        #[serde(deserialize_with = "named::port")]
+        port: u16,
+    },
     /// Modbus RTU frames carried over TCP by a transparent serial gateway.
-    RtuOverTcp { host: String, port: u16 },
+    RtuOverTcp {
+        #[serde(deserialize_with = "named::host")]
+        host: String,
+        #[serde(deserialize_with = "named::port")]
+        port: u16,
+    },
     /// Modbus RTU on a local serial line (RS485 adapter).
     SerialRtu {
+        #[serde(deserialize_with = "named::path")]
         path: String,
+        #[serde(deserialize_with = "named::baud")]
         baud: u32,
+        #[serde(deserialize_with = "named::parity")]
         parity: Parity,
+        #[serde(deserialize_with = "named::stop_bits")]
         stop_bits: u8,
     },
     /// IEC 62056-21 on a local serial line (RS485 multi-drop, RS232): 7E1,
@@ -23,26 +37,63 @@ pub enum Transport {
     /// meter offers, at most `max_baud`. Each device is selected by its
     /// device address.
     Iec62056Serial {
+        #[serde(deserialize_with = "named::path")]
         path: String,
-        #[serde(default = "iec_initial_baud")]
+        #[serde(default = "iec_initial_baud", deserialize_with = "named::initial_baud")]
         initial_baud: u32,
-        #[serde(default = "iec_max_baud")]
+        #[serde(default = "iec_max_baud", deserialize_with = "named::max_baud")]
         max_baud: u32,
     },
     /// An IEC 62056-21 optical probe (one meter per probe): like
     /// `iec62056_serial`, with a settle delay after each baud switch, which
     /// probes behind USB converters need.
     Optical {
+        #[serde(deserialize_with = "named::path")]
         path: String,
-        #[serde(default = "iec_max_baud")]
+        #[serde(default = "iec_max_baud", deserialize_with = "named::max_baud")]
         max_baud: u32,
-        #[serde(default = "optical_settle_ms")]
+        #[serde(default = "optical_settle_ms", deserialize_with = "named::settle_ms")]
         settle_ms: u32,
     },
     /// IEC 62056-21 over TCP (a meter's Ethernet port or a transparent
     /// gateway): no baud switch.
-    Iec62056Tcp { host: String, port: u16 },
+    Iec62056Tcp {
+        #[serde(deserialize_with = "named::host")]
+        host: String,
+        #[serde(deserialize_with = "named::port")]
+        port: u16,
+    },
 }
+
+/// A field of a transport, deserialized with its name in the error: inside
+/// a `kind`-tagged enum serde no longer knows which field it is reading,
+/// and a client told `must be a number` deserves to know it was `port`.
+macro_rules! named_fields {
+    ($($name:ident: $type:ty),* $(,)?) => {
+        mod named {
+            use super::*;
+            $(
+                pub(super) fn $name<'de, D: Deserializer<'de>>(deserializer: D) -> Result<$type, D::Error> {
+                    <$type>::deserialize(deserializer).map_err(|error| {
+                        serde::de::Error::custom(format_args!(concat!(stringify!($name), ": {}"), error))
+                    })
+                }
+            )*
+        }
+    };
+}
+
+named_fields!(
+    host: String,
+    port: u16,
+    path: String,
+    baud: u32,
+    parity: Parity,
+    stop_bits: u8,
+    initial_baud: u32,
+    max_baud: u32,
+    settle_ms: u32,
+);
 
 /// The protocol a bus speaks, which decides how its devices are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,5 +1,7 @@
 //! A JSON body extractor whose rejections speak our error shape and name
-//! what was wrong (serde's message names the field and its position).
+//! what was wrong in the request's terms (`web::request_terms`): a field of
+//! the wrong type or range is 422 `invalid_field`, a body that is not JSON
+//! 400 `malformed_body`.
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
@@ -7,6 +9,7 @@ use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use super::request_terms::in_request_terms;
 
 pub(crate) struct ApiJson<T>(pub T);
 
@@ -22,7 +25,26 @@ where
             Ok(axum::Json(value)) => Ok(ApiJson(value)),
             Err(rejection) => Err(match rejection {
                 JsonRejection::JsonDataError(error) => {
-                    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", error.body_text())
+                    let text = error.body_text();
+                    let message = text
+                        .strip_prefix("Failed to deserialize the JSON body into the target type: ")
+                        .unwrap_or(&text);
+                    ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "invalid_field",
+                        in_request_terms(message, "the body"),
+                    )
+                }
+                JsonRejection::JsonSyntaxError(error) => {
+                    let text = error.body_text();
+                    let message = text
+                        .strip_prefix("Failed to parse the request body as JSON: ")
+                        .unwrap_or(&text);
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "malformed_body",
+                        format!("the body is not valid JSON: {message}"),
+                    )
                 }
                 JsonRejection::MissingJsonContentType(_) => ApiError::new(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -144,7 +144,8 @@ async fn the_auditor_reads_every_change_newest_first_and_nobody_else_does() {
         ("?cursor=zz", "cursor"),
     ] {
         let (status, answer) = get(&app, &secaud, query).await;
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{query}: {answer}");
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {answer}");
+        assert_eq!(answer["error"]["code"], "invalid_parameter", "{query}: {answer}");
         let message = answer["error"]["message"].as_str().unwrap_or_default();
         assert!(message.starts_with(&format!("{field}: ")), "{message}");
     }

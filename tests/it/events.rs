@@ -60,7 +60,8 @@ async fn events_are_listed_filtered_and_acknowledged() {
         let (status, error) = app
             .request("GET", &format!("/api/v1/events{query}"), Some(&viewer), None)
             .await;
-        assert_eq!(status.as_u16(), 422, "{query}");
+        assert_eq!(status.as_u16(), 400, "{query}");
+        assert_eq!(error["error"]["code"], "invalid_parameter", "{query}");
         assert!(
             error["error"]["message"].as_str().unwrap().starts_with(field),
             "{error}"

@@ -390,7 +390,8 @@ async fn jobs_are_listed_newest_first_filtered_and_paged() {
         let (status, body) = console
             .request("GET", &format!("/api/v1/jobs{query}"), &viewer, None)
             .await;
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{query}: {body}");
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert_eq!(body["error"]["code"], "invalid_parameter", "{query}: {body}");
         assert!(
             body["error"]["message"]
                 .as_str()

@@ -26,6 +26,7 @@ mod demo_plant;
 mod derived_intervals;
 mod device_page;
 mod device_secrets;
+mod error_shape;
 mod events;
 mod every_simulator;
 mod fairness;

@@ -86,7 +86,7 @@ pub(crate) struct AuditQuery {
         (status = 200, body = AuditList),
         (status = 401, body = ErrorBody),
         (status = 403, description = "Any role but secaud", body = ErrorBody),
-        (status = 422, description = "A malformed parameter, named", body = ErrorBody),
+        (status = 400, description = "A malformed parameter, named (`invalid_parameter`)", body = ErrorBody),
     ))]
 pub(crate) async fn list_audit(
     State(state): State<AppState>,
@@ -102,7 +102,9 @@ pub(crate) async fn list_audit(
         limit: query.limit,
         cursor: query.cursor.as_deref(),
     };
-    let page = audit::list_audit(&state.pool, &caller, &selection).await?;
+    let page = audit::list_audit(&state.pool, &caller, &selection)
+        .await
+        .map_err(ApiError::from_query)?;
     Ok(Json(AuditList {
         entries: page.entries.into_iter().map(AuditEntry::from).collect(),
         next_cursor: page.next_cursor,

@@ -3,7 +3,7 @@
 //! sum, the unmetered remainder and its share (docs/SITES.md).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -16,6 +16,7 @@ use crate::metering::balance::{BandBalance, NodeBalance};
 use crate::service::balance::{self, SiteBalance};
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
+use crate::web::path::ApiPath;
 use crate::web::query::ApiQuery;
 use crate::web::state::AppState;
 
@@ -194,7 +195,7 @@ pub(crate) async fn load_balance(
 pub(crate) async fn get_site_balance(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiQuery(query): ApiQuery<BalanceQuery>,
 ) -> Result<Json<Balance>, ApiError> {
     let balance = load_balance(

@@ -2,7 +2,7 @@
 //! device, each with its registers as they stood at the reset.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -12,6 +12,7 @@ use crate::metering::billing::BillingPeriod;
 use crate::service::billing;
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
+use crate::web::path::ApiPath;
 use crate::web::state::AppState;
 
 /// One register of a closed period, under its current OBIS code.
@@ -84,7 +85,7 @@ pub(crate) struct PeriodList {
 pub(crate) async fn list_billing_periods(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<PeriodList>, ApiError> {
     let periods = billing::billing_periods(&state.pool, &caller, DeviceId(id)).await?;
     Ok(Json(PeriodList {

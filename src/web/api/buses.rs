@@ -1,7 +1,7 @@
 //! `/api/v1/buses`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -17,6 +17,7 @@ use crate::store::buses::BusRow;
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::json::ApiJson;
+use crate::web::path::ApiPath;
 use crate::web::state::AppState;
 
 /// A bus to create.
@@ -196,7 +197,7 @@ pub(crate) async fn list_buses(State(state): State<AppState>, caller: Caller) ->
 pub(crate) async fn get_bus(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Bus>, ApiError> {
     let row = buses::get_bus(&state.pool, &caller, BusId(id)).await?;
     Ok(Json(Bus::new(row, &state.stats)))

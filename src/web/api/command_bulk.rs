@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -20,6 +20,7 @@ use crate::service::command_batches::{self, Bulk, BulkRequest, Target};
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::json::ApiJson;
+use crate::web::path::ApiPath;
 use crate::web::state::AppState;
 
 /// A command to many devices: a kind and its named parameters, as for one
@@ -203,7 +204,7 @@ pub(crate) async fn create_bulk_command(
 pub(crate) async fn get_bulk_command(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<BulkCommand>, ApiError> {
     Ok(Json(command_batches::get_bulk(&state.pool, &caller, id).await?.into()))
 }

@@ -2,7 +2,7 @@
 //! commands to devices (engineer).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -21,6 +21,7 @@ use crate::store::command_jobs::CommandJobRow;
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::json::ApiJson;
+use crate::web::path::ApiPath;
 use crate::web::state::AppState;
 
 /// A command to a device: a kind and its named parameters.
@@ -205,7 +206,7 @@ pub(crate) async fn create_command(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     body: Result<ApiJson<NewCommand>, ApiError>,
 ) -> Result<Response, ApiError> {
     // The role first: a request outside it gets 403 whatever its body.
@@ -233,7 +234,7 @@ pub(crate) async fn create_command(
 pub(crate) async fn get_command(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Command>, ApiError> {
     let row = commands::get_command(&state.pool, &caller, id).await?;
     Ok(Json(row.into()))
@@ -263,7 +264,7 @@ pub(crate) async fn get_command(
 pub(crate) async fn cancel_command(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Command>, ApiError> {
     let row = jobs::cancel_command(&state.pool, &caller, id).await?;
     Ok(Json(row.into()))

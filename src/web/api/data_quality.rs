@@ -2,7 +2,7 @@
 //! how many of a device's intervals are actual, estimated or missing.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -12,6 +12,7 @@ use crate::domain::role::Right;
 use crate::service::data_quality as service;
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
+use crate::web::path::ApiPath;
 use crate::web::query::ApiQuery;
 use crate::web::state::AppState;
 
@@ -104,7 +105,7 @@ impl From<service::DataQuality> for DataQuality {
 pub(crate) async fn get_data_quality(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiQuery(query): ApiQuery<DataQualityQuery>,
 ) -> Result<Json<DataQuality>, ApiError> {
     caller.require(Right::Read)?;

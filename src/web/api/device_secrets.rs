@@ -3,7 +3,7 @@
 //! goes in and never comes out.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -17,6 +17,7 @@ use crate::store::device_secrets::SecretInfo;
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::json::ApiJson;
+use crate::web::path::ApiPath;
 use crate::web::state::AppState;
 
 /// The value of a secret. Not echoed in any answer, log or page.
@@ -83,7 +84,7 @@ impl From<SecretInfo> for DeviceSecret {
 pub(crate) async fn set_device_secret(
     State(state): State<AppState>,
     caller: Caller,
-    Path((id, name)): Path<(i64, String)>,
+    ApiPath((id, name)): ApiPath<(i64, String)>,
     body: Result<ApiJson<SecretValue>, ApiError>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(Right::Configure)?;
@@ -116,7 +117,7 @@ pub(crate) async fn set_device_secret(
 pub(crate) async fn delete_device_secret(
     State(state): State<AppState>,
     caller: Caller,
-    Path((id, name)): Path<(i64, String)>,
+    ApiPath((id, name)): ApiPath<(i64, String)>,
 ) -> Result<StatusCode, ApiError> {
     device_secrets::delete_device_secret(&state.pool, &caller, DeviceId(id), &name, state.clock.now()).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -133,7 +134,7 @@ pub(crate) async fn delete_device_secret(
 pub(crate) async fn list_device_secrets(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Vec<DeviceSecret>>, ApiError> {
     let secrets = device_secrets::list_device_secrets(&state.pool, &caller, DeviceId(id)).await?;
     Ok(Json(secrets.into_iter().map(DeviceSecret::from).collect()))

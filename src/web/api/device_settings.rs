@@ -3,7 +3,7 @@
 //! physical limits, or the calendar its tariff is switched by.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::{Deserialize, Deserializer};
 use utoipa::ToSchema;
 
@@ -16,6 +16,7 @@ use crate::service::site_tree::PlaceChange;
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::json::ApiJson;
+use crate::web::path::ApiPath;
 use crate::web::state::AppState;
 
 /// What to change; fields left out keep their value. Of the physical
@@ -89,7 +90,7 @@ fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(deserializer: D) -> R
 pub(crate) async fn update_device(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     body: Result<ApiJson<DeviceChange>, ApiError>,
 ) -> Result<Json<Device>, ApiError> {
     caller.require(Right::Configure)?;

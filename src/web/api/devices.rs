@@ -1,7 +1,7 @@
 //! `/api/v1/devices`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -18,6 +18,7 @@ use crate::store::devices::DeviceRow;
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::json::ApiJson;
+use crate::web::path::ApiPath;
 use crate::web::state::AppState;
 
 /// A device to create.
@@ -262,7 +263,7 @@ pub(crate) async fn list_devices(State(state): State<AppState>, caller: Caller) 
 pub(crate) async fn get_device(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Device>, ApiError> {
     let row = devices::get_device(&state.pool, &caller, DeviceId(id)).await?;
     Ok(Json(Device::new(row, &state.profiles)))

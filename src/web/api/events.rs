@@ -2,7 +2,7 @@
 //! and its acknowledgement by an operator.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -12,6 +12,7 @@ use crate::service::events::{self, EventSelection};
 use crate::store::events::EventRow;
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
+use crate::web::path::ApiPath;
 use crate::web::query::ApiQuery;
 use crate::web::state::AppState;
 
@@ -87,14 +88,16 @@ impl EventQuery {
     responses(
         (status = 200, body = EventList),
         (status = 401, body = ErrorBody),
-        (status = 422, description = "A malformed parameter, named", body = ErrorBody),
+        (status = 400, description = "A malformed parameter, named (`invalid_parameter`)", body = ErrorBody),
     ))]
 pub(crate) async fn list_events(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(query): ApiQuery<EventQuery>,
 ) -> Result<Json<EventList>, ApiError> {
-    let events = events::list_events(&state.pool, &caller, &query.selection()).await?;
+    let events = events::list_events(&state.pool, &caller, &query.selection())
+        .await
+        .map_err(ApiError::from_query)?;
     Ok(Json(EventList {
         events: events.into_iter().map(Event::from).collect(),
     }))
@@ -112,7 +115,7 @@ pub(crate) async fn list_events(
 pub(crate) async fn ack_event(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Event>, ApiError> {
     Ok(Json(events::acknowledge_event(&state.pool, &caller, id).await?.into()))
 }

@@ -3,7 +3,7 @@
 //! is read.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -14,6 +14,7 @@ use crate::service::jobs::{self, JobSelection};
 use crate::store::jobs::JobRow;
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
+use crate::web::path::ApiPath;
 use crate::web::query::ApiQuery;
 use crate::web::state::AppState;
 
@@ -135,7 +136,7 @@ pub(crate) struct JobQuery {
     responses(
         (status = 200, body = JobList),
         (status = 401, body = ErrorBody),
-        (status = 422, description = "A malformed parameter, named", body = ErrorBody),
+        (status = 400, description = "A malformed parameter, named (`invalid_parameter`)", body = ErrorBody),
     ))]
 pub(crate) async fn list_jobs(
     State(state): State<AppState>,
@@ -150,7 +151,9 @@ pub(crate) async fn list_jobs(
         limit: query.limit,
         cursor: query.cursor.as_deref(),
     };
-    let page = jobs::list_jobs(&state.pool, &caller, &selection).await?;
+    let page = jobs::list_jobs(&state.pool, &caller, &selection)
+        .await
+        .map_err(ApiError::from_query)?;
     Ok(Json(JobList {
         jobs: page.jobs.into_iter().map(Job::from).collect(),
         next_cursor: page.next_cursor,
@@ -164,7 +167,7 @@ pub(crate) async fn list_jobs(
 pub(crate) async fn get_job(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Job>, ApiError> {
     let row = jobs::get_job(&state.pool, &caller, id).await?;
     Ok(Json(row.into()))
@@ -193,7 +196,7 @@ pub(crate) async fn get_job(
 pub(crate) async fn cancel_job(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Job>, ApiError> {
     let row = jobs::cancel_any_job(&state.pool, &caller, id).await?;
     Ok(Json(row.into()))

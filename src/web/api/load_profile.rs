@@ -2,7 +2,7 @@
 //! device's stored intervals, the newest version of each, over a window.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -16,6 +16,7 @@ use crate::service::load_profile;
 use crate::store::load_profile::ProfileInterval;
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
+use crate::web::path::ApiPath;
 use crate::web::query::ApiQuery;
 use crate::web::state::AppState;
 
@@ -156,7 +157,7 @@ pub(super) fn interval(row: ProfileInterval) -> LoadProfileInterval {
 pub(crate) async fn get_load_profile(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiQuery(query): ApiQuery<LoadProfileQuery>,
 ) -> Result<Json<LoadProfile>, ApiError> {
     Ok(Json(load(&state, &caller, id, &query).await?))
@@ -176,7 +177,7 @@ pub(crate) async fn get_load_profile(
 pub(crate) async fn get_load_profile_csv(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiQuery(query): ApiQuery<LoadProfileQuery>,
 ) -> Result<Response, ApiError> {
     let profile = load(&state, &caller, id, &query).await?;

@@ -4,7 +4,7 @@
 //! before stays on record.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -15,6 +15,7 @@ use crate::service::load_profile_corrections as service;
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::json::ApiJson;
+use crate::web::path::ApiPath;
 use crate::web::state::AppState;
 
 /// A new value for one stored interval.
@@ -74,7 +75,7 @@ pub(crate) struct CorrectedIntervals {
 pub(crate) async fn create_corrections(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     body: Result<ApiJson<CorrectionRequest>, ApiError>,
 ) -> Result<Json<CorrectedIntervals>, ApiError> {
     caller.require(Right::Configure)?;

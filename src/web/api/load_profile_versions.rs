@@ -3,7 +3,7 @@
 //! came to be.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -16,6 +16,7 @@ use crate::service::load_profile;
 use crate::store::profile_corrections::IntervalVersion;
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
+use crate::web::path::ApiPath;
 use crate::web::query::ApiQuery;
 use crate::web::state::AppState;
 
@@ -82,7 +83,7 @@ fn version(row: IntervalVersion) -> Version {
 pub(crate) async fn get_interval_versions(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiQuery(query): ApiQuery<VersionsQuery>,
 ) -> Result<Json<IntervalVersions>, ApiError> {
     caller.require(Right::Read)?;
@@ -101,7 +102,9 @@ pub(crate) async fn get_interval_versions(
             })?
             .with_timezone(&Utc),
     };
-    let rows = load_profile::interval_versions(&state.pool, &caller, DeviceId(id), &obis, start).await?;
+    let rows = load_profile::interval_versions(&state.pool, &caller, DeviceId(id), &obis, start)
+        .await
+        .map_err(ApiError::from_query)?;
     Ok(Json(IntervalVersions {
         versions: rows.into_iter().map(version).collect(),
     }))

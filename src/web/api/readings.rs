@@ -1,7 +1,7 @@
 //! `/api/v1/devices/{id}/registers` and `/readings`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -12,6 +12,7 @@ use crate::domain::role::Right;
 use crate::service::readings::{self, ReadingsWindow};
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
+use crate::web::path::ApiPath;
 use crate::web::query::ApiQuery;
 use crate::web::state::AppState;
 
@@ -72,7 +73,7 @@ fn instant(field: &str, text: Option<&str>) -> Result<Option<DateTime<Utc>>, Api
         DateTime::parse_from_rfc3339(text)
             .map(|at| at.with_timezone(&Utc))
             .map_err(|_| {
-                ApiError::invalid(
+                ApiError::parameter(
                     field,
                     format!("{text:?} is not an RFC 3339 time such as 2026-11-22T08:00:00Z"),
                 )
@@ -88,7 +89,7 @@ fn instant(field: &str, text: Option<&str>) -> Result<Option<DateTime<Utc>>, Api
 pub(crate) async fn get_registers(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Registers>, ApiError> {
     let registers = readings::latest_registers(&state.pool, &caller, DeviceId(id))
         .await?
@@ -111,19 +112,19 @@ pub(crate) async fn get_registers(
 #[utoipa::path(get, path = "/api/v1/devices/{id}/readings", tag = "readings",
     params(("id" = i64, Path, description = "Device id"), ReadingsQuery),
     responses((status = 200, body = Readings), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 422, description = "Missing or invalid obis, from, to, cursor or limit", body = ErrorBody)))]
+        (status = 400, description = "Missing or invalid obis, from, to, cursor or limit (`invalid_parameter`)", body = ErrorBody)))]
 pub(crate) async fn get_readings(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiQuery(query): ApiQuery<ReadingsQuery>,
 ) -> Result<Json<Readings>, ApiError> {
     caller.require(Right::Read)?;
     let obis = query
         .obis
         .as_deref()
-        .ok_or_else(|| ApiError::invalid("obis", "required, e.g. obis=1-1:1.8.0"))?;
-    let obis: ObisCode = obis.parse().map_err(|error| ApiError::invalid("obis", error))?;
+        .ok_or_else(|| ApiError::parameter("obis", "is required, e.g. obis=1-1:1.8.0"))?;
+    let obis: ObisCode = obis.parse().map_err(|error| ApiError::parameter("obis", error))?;
     let from = instant("from", query.from.as_deref())?;
     let to = instant("to", query.to.as_deref())?;
     let after = instant("cursor", query.cursor.as_deref())?;
@@ -134,7 +135,9 @@ pub(crate) async fn get_readings(
         after,
         limit: query.limit,
     };
-    let page = readings::readings_page(&state.pool, &caller, DeviceId(id), &window).await?;
+    let page = readings::readings_page(&state.pool, &caller, DeviceId(id), &window)
+        .await
+        .map_err(ApiError::from_query)?;
     let readings = page
         .readings
         .into_iter()

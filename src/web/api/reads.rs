@@ -1,7 +1,7 @@
 //! `/api/v1/devices/{id}/read` and `/api/v1/reads/{id}`: reading a device now.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -15,6 +15,7 @@ use crate::service::jobs;
 use crate::store::read_jobs::ReadJobRow;
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
+use crate::web::path::ApiPath;
 use crate::web::state::AppState;
 
 /// An on-demand read and its outcome.
@@ -70,7 +71,7 @@ pub(crate) async fn create_read(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<(StatusCode, Json<Read>), ApiError> {
     // The role first: a request outside it gets 403 whatever its headers.
     caller.require(Right::Operate)?;
@@ -86,7 +87,7 @@ pub(crate) async fn create_read(
 pub(crate) async fn get_read(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Read>, ApiError> {
     let row = jobs::get_read(&state.pool, &caller, id).await?;
     Ok(Json(row.into()))

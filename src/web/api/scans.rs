@@ -1,7 +1,7 @@
 //! `/api/v1/buses/{id}/scan` and `/api/v1/scans/{id}`: which addresses answer on a bus.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -16,6 +16,7 @@ use crate::store::scans::{Found, ScanRow};
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::json::ApiJson;
+use crate::web::path::ApiPath;
 use crate::web::state::AppState;
 
 /// The addresses to probe.
@@ -85,7 +86,7 @@ pub(crate) async fn create_scan(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     body: Result<ApiJson<NewScan>, ApiError>,
 ) -> Result<(StatusCode, Json<Scan>), ApiError> {
     // The role first: a request outside it gets 403 whatever its body.
@@ -107,7 +108,7 @@ pub(crate) async fn create_scan(
 pub(crate) async fn get_scan(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Scan>, ApiError> {
     let row = jobs::get_scan(&state.pool, &caller, id).await?;
     Ok(Json(row.into()))

@@ -7,7 +7,7 @@
 //! requests usually spell it, `timezone`, in both bodies.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
@@ -20,6 +20,7 @@ use crate::store::billing_schedule::SiteRow;
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::json::ApiJson;
+use crate::web::path::ApiPath;
 use crate::web::state::AppState;
 
 /// A site and its billing schedule (local time in its zone).
@@ -221,7 +222,7 @@ pub(crate) async fn create_site(
 pub(crate) async fn get_site(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Site>, ApiError> {
     let row = sites::get_site(&state.pool, &caller, SiteId(id)).await?;
     let calendar = tariff_calendars::site_calendar(&state.pool, row.id).await?;
@@ -277,7 +278,7 @@ pub(crate) async fn list_sites(State(state): State<AppState>, caller: Caller) ->
 pub(crate) async fn update_site(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     body: Result<ApiJson<SiteChange>, ApiError>,
 ) -> Result<Json<Site>, ApiError> {
     caller.require(Right::Configure)?;

@@ -2,7 +2,7 @@
 //! device's billing statement for a period under a tariff calendar.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -21,6 +21,7 @@ use crate::service::ServiceError;
 use crate::service::statements::{self, DeviceStatement, StatementQuery};
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
+use crate::web::path::ApiPath;
 use crate::web::query::ApiQuery;
 use crate::web::state::AppState;
 
@@ -180,7 +181,7 @@ async fn load(
 pub(crate) async fn get_statement(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiQuery(params): ApiQuery<StatementParams>,
 ) -> Result<Json<StatementBody>, ApiError> {
     Ok(Json(body(&load(&state, &caller, id, &params).await?)))
@@ -202,7 +203,7 @@ pub(crate) async fn get_statement(
 pub(crate) async fn get_statement_csv(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiQuery(params): ApiQuery<StatementParams>,
 ) -> Result<Response, ApiError> {
     let answer = load(&state, &caller, id, &params).await?;

@@ -2,7 +2,7 @@
 //! versions, and the band of each step of a period.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -16,6 +16,7 @@ use crate::store::tariff_calendars::{CalendarRow, VersionRow};
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::json::ApiJson;
+use crate::web::path::ApiPath;
 use crate::web::query::ApiQuery;
 use crate::web::state::AppState;
 
@@ -219,7 +220,7 @@ pub(crate) async fn list_calendars(
 pub(crate) async fn get_calendar(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<CalendarDetail>, ApiError> {
     let StoredCalendar { calendar, versions } =
         tariff_calendars::get_calendar(&state.pool, &caller, CalendarId(id)).await?;
@@ -247,7 +248,7 @@ pub(crate) async fn get_calendar(
 pub(crate) async fn create_version(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     body: Result<ApiJson<NewVersion>, ApiError>,
 ) -> Result<(StatusCode, Json<CreatedVersion>), ApiError> {
     let ApiJson(new) = body?;
@@ -272,13 +273,13 @@ pub(crate) async fn create_version(
         (status = 400, description = "from or to missing or not RFC 3339", body = ErrorBody),
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 404, body = ErrorBody),
-        (status = 422, description = "to not after from, step_minutes outside 1–1440, or more than \
-            527040 steps (a leap year of minutes)", body = ErrorBody),
+        (status = 400, description = "A malformed from, to or step_minutes; to not after from, step_minutes \
+            outside 1–1440, or more than 527040 steps (a leap year of minutes)", body = ErrorBody),
     ))]
 pub(crate) async fn classify(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiQuery(query): ApiQuery<ClassifyQuery>,
 ) -> Result<Json<Classification>, ApiError> {
     let required = |field: &str, at: Option<DateTime<Utc>>| {
@@ -292,7 +293,9 @@ pub(crate) async fn classify(
             .parse()
             .map_err(|_| ApiError::parameter("step_minutes", format!("{text:?} is not a whole number of minutes")))?,
     };
-    let steps = tariff_calendars::classify(&state.pool, &caller, CalendarId(id), (from, to), step_minutes).await?;
+    let steps = tariff_calendars::classify(&state.pool, &caller, CalendarId(id), (from, to), step_minutes)
+        .await
+        .map_err(ApiError::from_query)?;
     Ok(Json(Classification {
         intervals: steps
             .into_iter()

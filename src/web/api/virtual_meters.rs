@@ -3,7 +3,7 @@
 //! requests: the ids never collide (docs/SITES.md).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -16,6 +16,7 @@ use crate::store::virtual_meters::VirtualMeterRow;
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::json::ApiJson;
+use crate::web::path::ApiPath;
 use crate::web::query::ApiQuery;
 use crate::web::state::AppState;
 
@@ -140,7 +141,9 @@ pub(crate) async fn list_virtual_meters(
     caller: Caller,
     ApiQuery(query): ApiQuery<VirtualMeterQuery>,
 ) -> Result<Json<VirtualMeterList>, ApiError> {
-    let rows = virtual_meters::list_virtual_meters(&state.pool, &caller, query.site_id.map(SiteId)).await?;
+    let rows = virtual_meters::list_virtual_meters(&state.pool, &caller, query.site_id.map(SiteId))
+        .await
+        .map_err(ApiError::from_query)?;
     Ok(Json(VirtualMeterList {
         virtual_meters: rows.into_iter().map(VirtualMeter::from).collect(),
     }))
@@ -153,7 +156,7 @@ pub(crate) async fn list_virtual_meters(
 pub(crate) async fn get_virtual_meter(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<VirtualMeter>, ApiError> {
     let row = virtual_meters::get_virtual_meter(&state.pool, &caller, VirtualMeterId(id)).await?;
     Ok(Json(VirtualMeter::from(row)))

@@ -1,7 +1,7 @@
 //! The billing page of a device: every closed billing period with all its
 //! registers, as billing reads them (reset time, who closed it, flags).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 
 use super::fleet::when;
@@ -12,6 +12,7 @@ use crate::service::billing::billing_periods;
 use crate::service::devices::get_device;
 use crate::web::auth::Caller;
 use crate::web::error::ApiError;
+use crate::web::path::PagePath;
 use crate::web::state::AppState;
 
 #[derive(askama::Template)]
@@ -43,7 +44,7 @@ pub(crate) struct RegisterView {
 pub(crate) async fn get_billing_page(
     State(state): State<AppState>,
     caller: Result<Caller, ApiError>,
-    Path(id): Path<i64>,
+    PagePath(id): PagePath<i64>,
 ) -> Response {
     signed_in_page(caller, &format!("/devices/{id}/billing"), |caller| {
         build(&state, caller, DeviceId(id))

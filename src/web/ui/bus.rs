@@ -1,7 +1,7 @@
 //! The bus page: its transport, its devices and the traffic on the line.
 
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
@@ -16,6 +16,7 @@ use crate::service::devices::{add_device, list_devices_on_bus};
 use crate::service::jobs::{ScanRequest, latest_scan, start_scan};
 use crate::web::auth::Caller;
 use crate::web::error::ApiError;
+use crate::web::path::PagePath;
 use crate::web::state::AppState;
 
 fn milliseconds(latency: Option<std::time::Duration>) -> String {
@@ -43,7 +44,7 @@ fn traffic(label: String, link: Option<i64>, counters: Option<&Counters>) -> Tra
 pub(crate) async fn get_bus_page(
     State(state): State<AppState>,
     caller: Result<Caller, ApiError>,
-    Path(id): Path<i64>,
+    PagePath(id): PagePath<i64>,
 ) -> Response {
     signed_in_page(caller, &format!("/buses/{id}"), |caller| {
         build(&state, caller, BusId(id))
@@ -107,7 +108,7 @@ async fn build(state: &AppState, caller: Caller, id: BusId) -> Result<BusPage, A
 pub(crate) async fn post_bus_scan(
     State(state): State<AppState>,
     caller: Result<Caller, ApiError>,
-    Path(id): Path<i64>,
+    PagePath(id): PagePath<i64>,
     Form(form): Form<ScanForm>,
 ) -> Response {
     let here = format!("/buses/{id}");
@@ -135,7 +136,7 @@ pub(crate) struct ScanForm {
 pub(crate) async fn post_bus_device(
     State(state): State<AppState>,
     caller: Result<Caller, ApiError>,
-    Path(id): Path<i64>,
+    PagePath(id): PagePath<i64>,
     Form(form): Form<AddDeviceForm>,
 ) -> Response {
     let caller = match signed_in(caller, &format!("/buses/{id}")) {

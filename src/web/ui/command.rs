@@ -3,7 +3,7 @@
 //! the command; and how the latest command's outcome is told.
 
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
@@ -19,6 +19,7 @@ use crate::service::devices::get_device;
 use crate::store::command_jobs::CommandJobRow;
 use crate::web::auth::Caller;
 use crate::web::error::ApiError;
+use crate::web::path::PagePath;
 use crate::web::state::AppState;
 
 /// A command's named parameters as a line: ` tariff=2 channels=1,5`.
@@ -72,7 +73,7 @@ pub(crate) fn command_sentence(job: CommandJobRow) -> String {
 pub(crate) async fn post_command(
     State(state): State<AppState>,
     caller: Result<Caller, ApiError>,
-    Path(id): Path<i64>,
+    PagePath(id): PagePath<i64>,
     Form(posted): Form<Vec<(String, String)>>,
 ) -> Response {
     let here = format!("/devices/{id}");

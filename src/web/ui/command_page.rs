@@ -2,7 +2,7 @@
 //! command does, and, while it awaits field programming, what the
 //! technician must do, until when, refreshing itself until the outcome.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 
@@ -20,6 +20,7 @@ use crate::service::sites::get_site;
 use crate::store::command_jobs::CommandJobRow;
 use crate::web::auth::Caller;
 use crate::web::error::ApiError;
+use crate::web::path::PagePath;
 use crate::web::state::AppState;
 
 #[derive(askama::Template)]
@@ -63,7 +64,7 @@ pub(crate) struct CommandPage {
 pub(crate) async fn get_command_page(
     State(state): State<AppState>,
     caller: Result<Caller, ApiError>,
-    Path(id): Path<i64>,
+    PagePath(id): PagePath<i64>,
 ) -> Response {
     signed_in_page(caller, &format!("/commands/{id}"), |caller| build(&state, caller, id)).await
 }

@@ -3,7 +3,7 @@
 //! profile, billing periods, data quality, jobs and events. [`build`] puts
 //! the page together from one builder per section.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 
 use super::command::command_sentence;
@@ -29,12 +29,13 @@ use crate::store::events::EventRow;
 use crate::store::read_jobs::ReadJobRow;
 use crate::web::auth::Caller;
 use crate::web::error::ApiError;
+use crate::web::path::PagePath;
 use crate::web::state::AppState;
 
 pub(crate) async fn get_device_page(
     State(state): State<AppState>,
     caller: Result<Caller, ApiError>,
-    Path(id): Path<i64>,
+    PagePath(id): PagePath<i64>,
 ) -> Response {
     signed_in_page(caller, &format!("/devices/{id}"), |caller| {
         build(&state, caller, DeviceId(id))
@@ -288,7 +289,7 @@ fn event_line(e: EventRow) -> EventLine {
 pub(crate) async fn post_read_now(
     State(state): State<AppState>,
     caller: Result<Caller, ApiError>,
-    Path(id): Path<i64>,
+    PagePath(id): PagePath<i64>,
 ) -> Response {
     let here = format!("/devices/{id}");
     let caller = match signed_in(caller, &here) {

@@ -3,7 +3,7 @@
 //! lifts the lock a refused password put on it. The value is never shown.
 
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 
 use super::fleet::when;
@@ -15,6 +15,7 @@ use crate::service::device_secrets::set_device_secret;
 use crate::store::device_secrets::SecretInfo;
 use crate::web::auth::Caller;
 use crate::web::error::ApiError;
+use crate::web::path::PagePath;
 use crate::web::state::AppState;
 
 /// Whose password an IEC device is read with, in a line.
@@ -36,7 +37,7 @@ pub(crate) struct PasswordForm {
 pub(crate) async fn post_password(
     State(state): State<AppState>,
     caller: Result<Caller, ApiError>,
-    Path(id): Path<i64>,
+    PagePath(id): PagePath<i64>,
     Form(form): Form<PasswordForm>,
 ) -> Response {
     let here = format!("/devices/{id}");

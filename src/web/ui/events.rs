@@ -1,7 +1,7 @@
 //! The events page: the event log with filters (device, open or cleared,
 //! since when), and an Acknowledge button for operators.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::fleet::when;
@@ -11,6 +11,7 @@ use crate::service::devices::list_devices;
 use crate::service::events::{EventSelection, acknowledge_event, list_events};
 use crate::web::auth::Caller;
 use crate::web::error::ApiError;
+use crate::web::path::PagePath;
 use crate::web::state::AppState;
 
 #[derive(askama::Template)]
@@ -138,7 +139,7 @@ pub(crate) struct AckForm {
 pub(crate) async fn post_ack(
     State(state): State<AppState>,
     caller: Result<Caller, ApiError>,
-    Path(id): Path<i64>,
+    PagePath(id): PagePath<i64>,
     axum::Form(form): axum::Form<AckForm>,
 ) -> Response {
     let caller = match signed_in(caller, "/events") {

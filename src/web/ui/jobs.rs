@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::command::parameters_line;
@@ -22,6 +22,7 @@ use crate::store::command_jobs::CommandJobRow;
 use crate::store::jobs::JobRow;
 use crate::web::auth::Caller;
 use crate::web::error::ApiError;
+use crate::web::path::PagePath;
 use crate::web::state::AppState;
 
 #[derive(askama::Template)]
@@ -282,7 +283,7 @@ pub(crate) struct CancelForm {
 pub(crate) async fn post_cancel(
     State(state): State<AppState>,
     caller: Result<Caller, ApiError>,
-    Path(id): Path<i64>,
+    PagePath(id): PagePath<i64>,
     Form(form): Form<CancelForm>,
 ) -> Response {
     let caller = match signed_in(caller, "/jobs") {

@@ -2,7 +2,7 @@
 //! balance page: its tree of meters over a period, each parent against its
 //! children, the losses over the site's threshold highlighted.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::response::Response;
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde::Deserialize;
@@ -12,6 +12,7 @@ use crate::service::sites::{get_site, list_sites};
 use crate::web::api::balance::{Balance, BalanceNode, BandRow, load_balance};
 use crate::web::auth::Caller;
 use crate::web::error::ApiError;
+use crate::web::path::PagePath;
 use crate::web::state::AppState;
 
 #[derive(askama::Template)]
@@ -131,7 +132,7 @@ fn last_week(now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
 pub(crate) async fn get_site_balance_page(
     State(state): State<AppState>,
     caller: Result<Caller, ApiError>,
-    Path(id): Path<i64>,
+    PagePath(id): PagePath<i64>,
     Query(params): Query<PeriodParams>,
 ) -> Response {
     signed_in_page(caller, &format!("/sites/{id}/balance"), |caller| async move {

@@ -2,7 +2,7 @@
 //! maximum demand per band, the E43/E44 balance and the data behind it,
 //! for a period the operator picks, with the same statement as CSV.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::response::Response;
 use chrono::{DateTime, Datelike, SecondsFormat, TimeZone, Utc};
 
@@ -16,6 +16,7 @@ use crate::web::api::statement_body::{Energy, MaxDemand, StatementBody, body};
 use crate::web::api::statements::{StatementParams, parse_query};
 use crate::web::auth::Caller;
 use crate::web::error::ApiError;
+use crate::web::path::PagePath;
 use crate::web::state::AppState;
 
 #[derive(askama::Template)]
@@ -80,7 +81,7 @@ fn last_month(now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
 pub(crate) async fn get_statement_page(
     State(state): State<AppState>,
     caller: Result<Caller, ApiError>,
-    Path(id): Path<i64>,
+    PagePath(id): PagePath<i64>,
     Query(params): Query<StatementParams>,
 ) -> Response {
     signed_in_page(caller, &format!("/devices/{id}/statement"), |caller| {

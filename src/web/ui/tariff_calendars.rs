@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Timelike, Utc};
 use chrono_tz::Tz;
@@ -19,6 +19,7 @@ use crate::metering::tou::{BandSplit, classify};
 use crate::service::tariff_calendars::{LoadedCalendar, StoredCalendar, get_calendar, list_calendars, load_calendar};
 use crate::web::auth::Caller;
 use crate::web::error::ApiError;
+use crate::web::path::PagePath;
 use crate::web::query::ApiQuery;
 use crate::web::state::AppState;
 
@@ -157,7 +158,7 @@ async fn build_list(state: &AppState, caller: Caller) -> Result<CalendarsPage, A
 pub(crate) async fn get_calendar_page(
     State(state): State<AppState>,
     caller: Result<Caller, ApiError>,
-    Path(id): Path<String>,
+    PagePath(id): PagePath<String>,
     query: Result<ApiQuery<CalendarQuery>, ApiError>,
 ) -> Response {
     // Any id that names no calendar, a number or not, is not found.
