@@ -17,22 +17,30 @@ pub enum DeviceState {
     Unreachable,
     /// Not polled yet.
     Unknown,
+    /// Not polled: an engineer disabled it.
+    Disabled,
 }
 
 impl DeviceState {
-    pub const ALL: [DeviceState; 3] = [DeviceState::Online, DeviceState::Unreachable, DeviceState::Unknown];
+    pub const ALL: [DeviceState; 4] = [
+        DeviceState::Online,
+        DeviceState::Unreachable,
+        DeviceState::Unknown,
+        DeviceState::Disabled,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             DeviceState::Online => "online",
             DeviceState::Unreachable => "unreachable",
             DeviceState::Unknown => "unknown",
+            DeviceState::Disabled => "disabled",
         }
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown device state {0:?}: expected online, unreachable or unknown")]
+#[error("unknown device state {0:?}: expected online, unreachable, unknown or disabled")]
 pub struct DeviceStateError(String);
 
 impl FromStr for DeviceState {

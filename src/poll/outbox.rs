@@ -307,6 +307,9 @@ pub fn spawn_outbox(pool: PgPool, stats: Arc<PollStats>) -> (Outbox, tokio::task
                             if stored > 0 {
                                 PollStats::add(&stats.readings_stored, stored as u64);
                             }
+                            if retrying {
+                                tracing::warn!(stored, buffered = buffer.len(), "the database takes writes again");
+                            }
                             retry_delay = Duration::from_millis(500);
                             retrying = false;
                             next_write = (!buffer.is_empty()).then(Instant::now);

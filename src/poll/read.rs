@@ -222,14 +222,13 @@ pub(crate) fn record_device_status(
     match transition {
         None => {}
         Some(Transition::Lost) => {
-            let message = format!(
-                "{} stopped answering: {}",
-                config.name,
-                status.last_error.as_deref().unwrap_or("no answer")
-            );
+            let error = status.last_error.as_deref().unwrap_or("no answer");
+            tracing::warn!(device = %config.name, device_id = %id, %error, "device unreachable");
+            let message = format!("{} stopped answering: {error}", config.name);
             outbox.send(event_opened(id, EventKind::CommLost, message, at));
         }
         Some(Transition::Restored) => {
+            tracing::info!(device = %config.name, device_id = %id, "device answers again");
             let message = format!("{} answers again", config.name);
             let cleared = |kind: EventKind| Record::EventCleared {
                 device: id,

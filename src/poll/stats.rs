@@ -1,11 +1,14 @@
 //! Counters of the polling engine, exported on /metrics.
 
+use std::collections::HashMap;
 use std::fmt::Write;
+use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::time::Instant;
 
 use super::link_stats::{Counters, LinkStats};
+use crate::domain::ids::{BusId, DeviceId};
 
 /// A per-link counter: name, help text, and how to read it.
 type LinkMetric = (&'static str, &'static str, fn(&Counters) -> u64);
@@ -18,6 +21,19 @@ pub struct PollStats {
     pub readings_stored: AtomicU64,
     pub readings_dropped: AtomicU64,
     pub ingest_failures: AtomicU64,
+    /// Bus and device names, for labels next to the ids.
+    names: RwLock<Names>,
+}
+
+#[derive(Debug, Default)]
+struct Names {
+    buses: HashMap<BusId, String>,
+    devices: HashMap<DeviceId, String>,
+}
+
+/// `text` as a Prometheus label value: backslash, quote and newline escaped.
+fn label(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
 impl PollStats {
@@ -25,10 +41,38 @@ impl PollStats {
         counter.fetch_add(n, Ordering::Relaxed);
     }
 
-    /// Prometheus text exposition of the counters.
+    /// Names the labels of `bus` (its name as configured).
+    pub fn name_bus(&self, bus: BusId, name: &str) {
+        if let Ok(mut names) = self.names.write() {
+            names.buses.insert(bus, name.to_owned());
+        }
+    }
+
+    /// Names the labels of `device` (its name as configured).
+    pub fn name_device(&self, device: DeviceId, name: &str) {
+        if let Ok(mut names) = self.names.write() {
+            names.devices.insert(device, name.to_owned());
+        }
+    }
+
+    /// Prometheus text exposition of the counters. Each bus and device is
+    /// labelled by its id (`bus`, `device`: stable) and its name
+    /// (`bus_name`, `device_name`: for the person reading a dashboard).
     pub fn render(&self) -> String {
         let mut text = String::new();
         let links = self.links.all();
+        let (bus_names, device_names) = match self.names.read() {
+            Ok(names) => (names.buses.clone(), names.devices.clone()),
+            Err(_) => Default::default(),
+        };
+        let bus_label = |bus: &BusId| {
+            let name = bus_names.get(bus).map(String::as_str).unwrap_or_default();
+            format!("bus=\"{bus}\",bus_name=\"{}\"", label(name))
+        };
+        let device_label = |device: &DeviceId| {
+            let name = device_names.get(device).map(String::as_str).unwrap_or_default();
+            format!("device=\"{device}\",device_name=\"{}\"", label(name))
+        };
         let per_link: [LinkMetric; 5] = [
             ("ohmnibus_modbus_requests_total", "Modbus requests sent", |c| c.requests),
             (
@@ -54,7 +98,9 @@ impl PollStats {
                 for (device, device_counters) in &counters.devices {
                     let _ = writeln!(
                         text,
-                        "{name}{{bus=\"{bus}\",device=\"{device}\"}} {}",
+                        "{name}{{{},{}}} {}",
+                        bus_label(bus),
+                        device_label(device),
                         value(device_counters)
                     );
                 }
@@ -68,7 +114,8 @@ impl PollStats {
         for (bus, counters) in &links {
             let _ = writeln!(
                 text,
-                "ohmnibus_bus_utilisation{{bus=\"{bus}\"}} {:.4}",
+                "ohmnibus_bus_utilisation{{{}}} {:.4}",
+                bus_label(bus),
                 counters.utilisation(now)
             );
         }
@@ -85,7 +132,9 @@ impl PollStats {
                     if let Some(latency) = latency {
                         let _ = writeln!(
                             text,
-                            "ohmnibus_modbus_latency_seconds{{bus=\"{bus}\",device=\"{device}\",quantile=\"{quantile}\"}} {:.6}",
+                            "ohmnibus_modbus_latency_seconds{{{},{},quantile=\"{quantile}\"}} {:.6}",
+                            bus_label(bus),
+                            device_label(device),
                             latency.as_secs_f64()
                         );
                     }
@@ -104,7 +153,8 @@ impl PollStats {
                 if let Some(latency) = latency {
                     let _ = writeln!(
                         text,
-                        "ohmnibus_bus_latency_seconds{{bus=\"{bus}\",quantile=\"{quantile}\"}} {:.6}",
+                        "ohmnibus_bus_latency_seconds{{{},quantile=\"{quantile}\"}} {:.6}",
+                        bus_label(bus),
                         latency.as_secs_f64()
                     );
                 }
@@ -149,12 +199,13 @@ mod tests {
 
     use super::*;
     use crate::device::driver::Outcome;
-    use crate::domain::ids::{BusId, DeviceId};
 
     #[tokio::test(start_paused = true)]
     async fn bus_latency_covers_every_device_on_the_bus() {
         let stats = PollStats::default();
         stats.links.start(BusId(1));
+        stats.name_bus(BusId(1), "Line \"A\"");
+        stats.name_device(DeviceId(7), "Feeder 7");
         for _ in 0..18 {
             stats
                 .links
@@ -179,17 +230,22 @@ mod tests {
         // 20 answers: mean (18 × 10 + 2 × 200) / 20 = 29 ms; nearest rank
         // ⌈20 × 0.95⌉ = 19th of the sorted answers = 200 ms.
         assert_eq!(
-            line("ohmnibus_bus_latency_seconds{bus=\"1\",quantile=\"mean\"}"),
-            "ohmnibus_bus_latency_seconds{bus=\"1\",quantile=\"mean\"} 0.029000"
+            line("ohmnibus_bus_latency_seconds{bus=\"1\",bus_name=\"Line \\\"A\\\"\",quantile=\"mean\"}"),
+            "ohmnibus_bus_latency_seconds{bus=\"1\",bus_name=\"Line \\\"A\\\"\",quantile=\"mean\"} 0.029000"
         );
         assert_eq!(
-            line("ohmnibus_bus_latency_seconds{bus=\"1\",quantile=\"0.95\"}"),
-            "ohmnibus_bus_latency_seconds{bus=\"1\",quantile=\"0.95\"} 0.200000"
+            line("ohmnibus_bus_latency_seconds{bus=\"1\",bus_name=\"Line \\\"A\\\"\",quantile=\"0.95\"}"),
+            "ohmnibus_bus_latency_seconds{bus=\"1\",bus_name=\"Line \\\"A\\\"\",quantile=\"0.95\"} 0.200000"
         );
         // The per-device figures stay: device 7 alone answers in 10 ms.
         assert!(
-            line("ohmnibus_modbus_latency_seconds{bus=\"1\",device=\"7\",quantile=\"0.95\"}").ends_with(" 0.010000")
+            line(
+                "ohmnibus_modbus_latency_seconds{bus=\"1\",bus_name=\"Line \\\"A\\\"\",device=\"7\",device_name=\"Feeder 7\",quantile=\"0.95\"}"
+            )
+            .ends_with(" 0.010000")
         );
         assert!(text.contains("# TYPE ohmnibus_bus_latency_seconds gauge"));
+        // A device not named yet keeps its id and an empty name.
+        assert!(text.contains("device=\"8\",device_name=\"\""), "{text}");
     }
 }

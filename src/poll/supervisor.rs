@@ -120,6 +120,12 @@ async fn refresh(
     let buses = fetch_buses(pool).await?;
     let devices = fetch_devices(pool).await?;
     let passwords = fetch_sealed_secrets(pool, SecretName::IecPassword).await?;
+    for bus in &buses {
+        services.stats.name_bus(bus.id, &bus.name);
+    }
+    for device in &devices {
+        services.stats.name_device(device.id, &device.name);
+    }
     let mut seen = Vec::new();
     for bus in buses.into_iter().filter(|bus| bus.enabled) {
         seen.push(bus.id);

@@ -21,6 +21,7 @@ use crate::store::buses::fetch_bus;
 use crate::store::devices::{
     DeviceRow, DeviceSettings, fetch_device, update_device_settings, update_device_tariff_calendar,
 };
+use crate::store::events::update_communication_events_cleared;
 use crate::store::sites_tree::update_device_place;
 
 /// What to change; `None` keeps the current value. Of the physical limits,
@@ -70,6 +71,9 @@ pub async fn update_device(
     update_device_place(&mut transaction, id, place.site, place.parent).await?;
     if let Some(calendar) = change.tariff_control {
         update_device_tariff_calendar(&mut transaction, id, calendar).await?;
+    }
+    if row.enabled && !settings.enabled {
+        update_communication_events_cleared(&mut *transaction, id, chrono::Utc::now()).await?;
     }
     let updated = fetch_device(&mut *transaction, id).await?.ok_or_else(missing)?;
     insert_audit(

@@ -173,7 +173,7 @@ pub async fn fetch_devices_on_bus(pool: &PgPool, bus_id: BusId) -> Result<Vec<De
 pub async fn update_device_status(pool: &PgPool, id: DeviceId, status: &DeviceStatus) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE devices SET state = $2, last_success_at = $3, last_attempt_at = $4, \
-         consecutive_failures = $5, last_error = $6 WHERE id = $1",
+         consecutive_failures = $5, last_error = $6 WHERE id = $1 AND enabled",
     )
     .bind(id)
     .bind(status.state)
@@ -237,6 +237,7 @@ pub async fn update_device_settings(
     let period = |seconds: u32| i32::try_from(seconds).unwrap_or(i32::MAX);
     let updated = sqlx::query(
         "UPDATE devices SET name = $2, enabled = $3, realtime_seconds = $4, energy_seconds = $5, \
+         state = CASE WHEN NOT $3 THEN 'disabled' WHEN state = 'disabled' THEN 'unknown' ELSE state END, \
          history_seconds = $6, interval_minutes = $7, ct_ratio = $8, max_current_a = $9, voltage_v = $10, \
          phases = $11 WHERE id = $1",
     )

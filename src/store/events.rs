@@ -122,6 +122,24 @@ pub async fn update_event_cleared(
     Ok(())
 }
 
+/// Clears a device's open communication events (`comm_lost`): it was
+/// disabled, and nobody is to be paged for a meter nobody polls.
+pub async fn update_communication_events_cleared<'e>(
+    db: impl PgExecutor<'e>,
+    device: DeviceId,
+    at: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let cleared = sqlx::query(
+        "UPDATE events SET cleared_at = $2 WHERE device_id = $1 AND code = 'comm_lost' AND cleared_at IS NULL",
+    )
+    .bind(device)
+    .bind(at)
+    .execute(db)
+    .await?
+    .rows_affected();
+    Ok(cleared)
+}
+
 /// A device's events, newest first.
 pub async fn fetch_device_events(pool: &PgPool, device: DeviceId, limit: i64) -> Result<Vec<EventRow>, StoreError> {
     Ok(sqlx::query_as(

@@ -442,6 +442,20 @@ async fn an_engineer_changes_a_devices_schedule_and_stops_its_polling() {
         )
         .await;
     let path = format!("/api/v1/devices/{}", device["id"]);
+    // It stopped answering before it was disabled: its comm_lost is open.
+    sqlx::query("UPDATE devices SET state = 'unreachable' WHERE id = $1")
+        .bind(device["id"].as_i64().unwrap())
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO events (device_id, code, severity, started_at, message) \
+         VALUES ($1, 'comm_lost', 'warning', now(), 'm stopped answering')",
+    )
+    .bind(device["id"].as_i64().unwrap())
+    .execute(&app.pool)
+    .await
+    .unwrap();
     let (status, changed) = app
         .request(
             "PATCH",
@@ -453,6 +467,20 @@ async fn an_engineer_changes_a_devices_schedule_and_stops_its_polling() {
     assert_eq!(status, StatusCode::OK, "{changed}");
     assert_eq!(changed["name"], "Main incomer");
     assert_eq!(changed["enabled"], false);
+    // Disabled, not unreachable, and nobody is paged for it any more.
+    assert_eq!(changed["status"]["state"], "disabled", "{changed}");
+    let open: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE device_id = $1 AND cleared_at IS NULL")
+        .bind(device["id"].as_i64().unwrap())
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(open, 0, "its comm_lost is closed");
+    let (_, fleet) = app.request("GET", "/", Some(&engineer), None).await;
+    let fleet = fleet.as_str().unwrap();
+    assert!(
+        fleet.contains("1 disabled") && fleet.contains("0 unreachable"),
+        "{fleet}"
+    );
     // Only what was sent changed: the profile's other periods stay.
     assert_eq!(
         changed["schedule"],

@@ -255,7 +255,7 @@ async fn a_silent_device_turns_unreachable_without_stopping_its_neighbour() {
     let (_, metrics) = app.request("GET", "/metrics", None, None).await;
     let metrics = metrics.as_str().unwrap();
     let line = format!(
-        "ohmnibus_modbus_timeouts_total{{bus=\"{}\",device=\"{}\"}}",
+        "ohmnibus_modbus_timeouts_total{{bus=\"{}\",bus_name=\"bus\",device=\"{}\",device_name=\"meter 2\"}}",
         device["bus_id"], ids[1]
     );
     assert!(metrics.contains(&line), "{metrics}");

@@ -85,5 +85,6 @@ async fn build(state: &AppState, caller: Caller) -> Result<FleetPage, ApiError> 
         online: count(DeviceState::Online),
         unreachable: count(DeviceState::Unreachable),
         unknown: count(DeviceState::Unknown),
+        disabled: count(DeviceState::Disabled),
     })
 }

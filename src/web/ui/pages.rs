@@ -43,6 +43,7 @@ pub(crate) struct FleetPage {
     pub rows: Vec<FleetRow>,
     pub online: usize,
     pub unreachable: usize,
+    pub disabled: usize,
     pub unknown: usize,
 }
 
