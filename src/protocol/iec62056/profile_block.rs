@@ -230,6 +230,9 @@ fn row(groups: &[&str], channels: usize) -> Result<Vec<Option<f64>>, String> {
         .iter()
         .map(|&v| match v {
             "" => Ok(None),
+            // The standard's limit, as for a readout's values; more digits
+            // than that can read as infinity.
+            v if v.len() > MAX_VALUE_LEN => Err(format!("value {v:?} is longer than {MAX_VALUE_LEN} characters")),
             v => parse_value_number(v)
                 .map(Some)
                 .ok_or_else(|| format!("{v:?} is not a number")),
@@ -400,6 +403,24 @@ mod tests {
         assert!(block.row_time(36).is_some());
         assert_eq!(block.row_time(37), None);
         assert_eq!(block.row_time(usize::MAX), None);
+    }
+
+    /// Found by fuzzing: a row value of 400 digits read as infinity. Values
+    /// keep the standard's 32 characters, as in a readout's data sets.
+    #[test]
+    fn a_value_longer_than_the_standard_allows_is_refused() {
+        let header = "P.01(0240101000000)(00)(15)(1)(1.5.0)(kW)\r\n";
+        let huge = format!("{header}(1{})\r\n", "0".repeat(400));
+        assert!(
+            matches!(parse_load_profile(&huge), Err(ProfileError::Line { line: 2, reason }) if reason.contains("longer")),
+            "{:?}",
+            parse_load_profile(&huge)
+        );
+        let longest = format!("{header}({})\r\n", "9".repeat(MAX_VALUE_LEN));
+        assert_eq!(
+            parse_load_profile(&longest).unwrap()[0].rows,
+            vec![vec![Some(1e32 - 1.0)]]
+        );
     }
 
     fn block() -> impl Strategy<Value = LoadProfileBlock> {
