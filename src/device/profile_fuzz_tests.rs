@@ -401,3 +401,19 @@ fn the_shipped_profiles_pass_the_fuzzing_checks() {
         check_accepted(&Profile::parse(file, text).unwrap());
     }
 }
+
+/// A stack overflow aborts the process instead of panicking, so the depth
+/// the fuzzer's 72-deep array stands in for is tried here: the TOML parser
+/// refuses it at its recursion limit.
+#[test]
+fn deep_nesting_is_refused_not_a_stack_overflow() {
+    for (open, close) in [("[", "]"), ("{ a = ", "}")] {
+        for closed in [true, false] {
+            let closing = if closed { close.repeat(100_000) } else { String::new() };
+            let text = format!("name = \"x\"\nv = {}1{closing}\n", open.repeat(100_000));
+            let error = Profile::parse(FILE, &text).unwrap_err();
+            assert_eq!(error.field, "line 2", "{error}");
+            assert!(!error.reason.is_empty());
+        }
+    }
+}
