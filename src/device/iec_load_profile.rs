@@ -95,7 +95,14 @@ pub fn intervals_from_blocks(
         }
         let period = TimeDelta::minutes(i64::from(settings.interval_minutes));
         for (index, row) in block.rows.iter().enumerate() {
-            let stamp = block.row_time(index);
+            let Some(stamp) = block.row_time(index) else {
+                problems.push(format!(
+                    "row {} of the block from {} is stamped past the calendar's end",
+                    index + 1,
+                    block.start
+                ));
+                break;
+            };
             let Some(end) = instant_of(stamp, block.season, zone) else {
                 problems.push(format!(
                     "row stamped {stamp} (season {}) is no instant in {zone}",

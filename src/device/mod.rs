@@ -22,4 +22,6 @@ pub mod value_type;
 pub mod write_rules;
 
 #[cfg(test)]
+mod profile_fuzz_tests;
+#[cfg(test)]
 mod profile_tests;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::profile::{Profile, ProfileError};
 
 /// Profiles compiled into the binary, so it runs with no files beside it.
-const BUILTIN: &[(&str, &str)] = &[
+pub(super) const BUILTIN: &[(&str, &str)] = &[
     ("profiles/a1000.toml", include_str!("../../profiles/a1000.toml")),
     ("profiles/th40c.toml", include_str!("../../profiles/th40c.toml")),
     (

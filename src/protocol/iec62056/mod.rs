@@ -20,6 +20,8 @@
 
 pub(crate) mod dataset;
 pub(crate) mod frame;
+#[cfg(test)]
+mod fuzz_tests;
 pub(crate) mod ident;
 pub(crate) mod line;
 pub(crate) mod message;

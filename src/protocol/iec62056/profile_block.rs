@@ -48,9 +48,12 @@ pub struct LoadProfileBlock {
 }
 
 impl LoadProfileBlock {
-    /// The stamp of row `index`: `start` plus `index` periods.
-    pub fn row_time(&self, index: usize) -> NaiveDateTime {
-        self.start + TimeDelta::minutes(i64::from(self.period_minutes) * index as i64)
+    /// The stamp of row `index`: `start` plus `index` periods. `None` past
+    /// the end of the calendar, which a header's period (any number of
+    /// minutes its digits can say) reaches after a few rows.
+    pub fn row_time(&self, index: usize) -> Option<NaiveDateTime> {
+        let minutes = i64::from(self.period_minutes).checked_mul(i64::try_from(index).ok()?)?;
+        self.start.checked_add_signed(TimeDelta::try_minutes(minutes)?)
     }
 }
 
@@ -227,6 +230,9 @@ fn row(groups: &[&str], channels: usize) -> Result<Vec<Option<f64>>, String> {
         .iter()
         .map(|&v| match v {
             "" => Ok(None),
+            // The standard's limit, as for a readout's values; more digits
+            // than that can read as infinity.
+            v if v.len() > MAX_VALUE_LEN => Err(format!("value {v:?} is longer than {MAX_VALUE_LEN} characters")),
             v => parse_value_number(v)
                 .map(Some)
                 .ok_or_else(|| format!("{v:?} is not a number")),
@@ -345,7 +351,7 @@ mod tests {
         assert_eq!((blocks[0].season, blocks[0].period_minutes), (0, 15));
         assert_eq!(blocks[0].channels[1], ("2.5.0".to_string(), "kW".to_string()));
         assert_eq!(blocks[0].rows, vec![vec![Some(0.12), Some(0.0)], vec![None, Some(0.0)]]);
-        assert_eq!(blocks[0].row_time(1), at(2022, 11, 22, 15, 15));
+        assert_eq!(blocks[0].row_time(1), Some(at(2022, 11, 22, 15, 15)));
         assert_eq!((blocks[1].season, blocks[1].status.as_str()), (1, "08"));
         assert_eq!(blocks[1].rows, vec![vec![Some(1.5), Some(-0.25)]]);
         assert_eq!(
@@ -378,6 +384,43 @@ mod tests {
             );
         }
         assert_eq!(parse_load_profile("").unwrap(), vec![]);
+    }
+
+    /// Found by fuzzing: a header's period of 3697891979 minutes (some 7000
+    /// years) put the 38th row's stamp past the calendar's end, and asking
+    /// for it panicked.
+    #[test]
+    fn a_stamp_past_the_calendar_is_none() {
+        let text = format!(
+            "P.00(0000101000000)(00)(3697891979)(1)(1.5.0)(kW)\r\n{}",
+            "()\r\n".repeat(40)
+        );
+        let block = &parse_load_profile(&text).unwrap()[0];
+        assert_eq!(
+            block.row_time(1),
+            Some(at(2000, 1, 1, 0, 0) + TimeDelta::minutes(3_697_891_979))
+        );
+        assert!(block.row_time(36).is_some());
+        assert_eq!(block.row_time(37), None);
+        assert_eq!(block.row_time(usize::MAX), None);
+    }
+
+    /// Found by fuzzing: a row value of 400 digits read as infinity. Values
+    /// keep the standard's 32 characters, as in a readout's data sets.
+    #[test]
+    fn a_value_longer_than_the_standard_allows_is_refused() {
+        let header = "P.01(0240101000000)(00)(15)(1)(1.5.0)(kW)\r\n";
+        let huge = format!("{header}(1{})\r\n", "0".repeat(400));
+        assert!(
+            matches!(parse_load_profile(&huge), Err(ProfileError::Line { line: 2, reason }) if reason.contains("longer")),
+            "{:?}",
+            parse_load_profile(&huge)
+        );
+        let longest = format!("{header}({})\r\n", "9".repeat(MAX_VALUE_LEN));
+        assert_eq!(
+            parse_load_profile(&longest).unwrap()[0].rows,
+            vec![vec![Some(1e32 - 1.0)]]
+        );
     }
 
     fn block() -> impl Strategy<Value = LoadProfileBlock> {

@@ -2,4 +2,6 @@
 //! server side the simulators need, as pure framing with no I/O.
 
 pub mod frame;
+#[cfg(test)]
+mod fuzz_tests;
 pub(crate) mod rtu_client;

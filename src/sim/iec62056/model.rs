@@ -248,7 +248,7 @@ impl IecMeter {
             let season = self.season(end);
             let row = channels.iter().map(|channel| Some(channel.value(&interval))).collect();
             match blocks.last_mut() {
-                Some(block) if block.season == season && block.row_time(block.rows.len()) == self.local(end) => {
+                Some(block) if block.season == season && block.row_time(block.rows.len()) == Some(self.local(end)) => {
                     block.rows.push(row);
                 }
                 _ => blocks.push(LoadProfileBlock {
