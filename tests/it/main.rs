@@ -50,6 +50,7 @@ mod sim_modbus;
 mod sites;
 mod statements;
 mod tariff_calendars;
+mod tokens;
 mod tou_audit;
 mod validation;
 mod virtual_meters;
