@@ -2,6 +2,7 @@
 
 pub mod api;
 pub(crate) mod auth;
+pub mod auth_limit;
 pub(crate) mod error;
 pub(crate) mod health;
 pub(crate) mod json;

@@ -8,6 +8,7 @@ use crate::device::registry::ProfileSet;
 use crate::domain::clock::Clock;
 use crate::domain::sealing::SecretKey;
 use crate::poll::stats::PollStats;
+use crate::web::auth_limit::FailedAuthLimiter;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -18,4 +19,13 @@ pub struct AppState {
     pub clock: Clock,
     /// The key device secrets are sealed with (`OHMNIBUS_SECRET_KEY`), if set.
     pub secret_key: Option<SecretKey>,
+    /// What authentication keeps between requests.
+    pub auth: AuthState,
+}
+
+/// What authentication keeps between requests: the failures counted per
+/// client address.
+#[derive(Clone, Default)]
+pub struct AuthState {
+    pub failures: FailedAuthLimiter,
 }

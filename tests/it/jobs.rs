@@ -38,6 +38,7 @@ impl Console {
             stats: Arc::new(PollStats::default()),
             clock: Clock::System,
             secret_key: None,
+            auth: Default::default(),
         };
         Console {
             pool: pool.clone(),

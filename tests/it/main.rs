@@ -28,6 +28,7 @@ mod device_page;
 mod device_secrets;
 mod events;
 mod every_simulator;
+mod failed_auth;
 mod fairness;
 mod field_programming;
 mod iec62056;

@@ -2,15 +2,15 @@
 
 use axum::Form;
 use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::http::header::SET_COOKIE;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::pages::LoginPage;
 use super::render;
-use crate::service::tokens::authenticate;
-use crate::web::auth::SESSION_COOKIE;
-use crate::web::error::ApiError;
+use crate::web::auth::{SESSION_COOKIE, authenticate_from};
+use crate::web::auth_limit::ClientAddress;
 use crate::web::state::AppState;
 
 #[derive(Deserialize)]
@@ -39,18 +39,22 @@ pub(crate) struct LoginForm {
     next: Option<String>,
 }
 
-pub(crate) async fn post_login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Response {
+pub(crate) async fn post_login(
+    State(state): State<AppState>,
+    client: ClientAddress,
+    Form(form): Form<LoginForm>,
+) -> Response {
     let token = form.token.trim();
-    match authenticate(&state.pool, token).await {
-        Ok(Some(_)) => {
+    match authenticate_from(&state, client, token).await {
+        Ok(_) => {
             let cookie = format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=2592000");
             ([(SET_COOKIE, cookie)], Redirect::to(&local_path(form.next.as_deref()))).into_response()
         }
-        Ok(None) => render(&LoginPage {
-            error: "That token is unknown or revoked.".to_owned(),
+        Err(error) if error.status == StatusCode::UNAUTHORIZED => render(&LoginPage {
+            error: "That token is unknown, expired or revoked.".to_owned(),
             next: local_path(form.next.as_deref()),
         }),
-        Err(error) => ApiError::from(error).into_page(),
+        Err(error) => error.into_page(),
     }
 }
 
