@@ -93,7 +93,10 @@ pub fn start(
         stats,
         clock: config.clock.clone(),
         secret_key: config.secret_key.clone(),
-        auth: AuthState::default(),
+        auth: AuthState {
+            sessions: config.sessions,
+            ..AuthState::default()
+        },
     };
     let address = listener.local_addr().expect("a bound listener has an address");
     let app = router(state.clone());

@@ -9,6 +9,7 @@ use sqlx::PgPool;
 use super::{Caller, ServiceError};
 use crate::domain::role::{Right, Role};
 use crate::store::audit::insert_audit;
+use crate::store::sessions::delete_token_sessions;
 use crate::store::tokens::{IssuedToken, TokenRow, fetch_token_owner, fetch_tokens, insert_token_until};
 
 /// The actor the CLI's changes are audited as.
@@ -96,7 +97,7 @@ pub(crate) async fn list_tokens(pool: &PgPool, caller: &Caller) -> Result<Vec<To
 }
 
 /// A security administrator revokes token `id`: from the next request on
-/// it authenticates nothing. Revoking a revoked token changes nothing.
+/// it authenticates nothing, and its sessions of the pages are ended. Revoking a revoked token changes nothing.
 pub(crate) async fn revoke_token(pool: &PgPool, caller: &Caller, id: i64) -> Result<(), ServiceError> {
     caller.require(Right::ManageSecurity)?;
     revoke_audited(pool, &caller.user, id).await.map(|_| ())
@@ -116,6 +117,7 @@ async fn revoke_audited(pool: &PgPool, actor: &str, id: i64) -> Result<bool, Ser
     if before.revoked_at.is_some() {
         return Ok(false);
     }
+    delete_token_sessions(&mut *transaction, id).await?;
     insert_audit(
         &mut *transaction,
         actor,

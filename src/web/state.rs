@@ -8,6 +8,7 @@ use crate::device::registry::ProfileSet;
 use crate::domain::clock::Clock;
 use crate::domain::sealing::SecretKey;
 use crate::poll::stats::PollStats;
+use crate::service::sessions::SessionPolicy;
 use crate::web::auth_limit::FailedAuthLimiter;
 
 #[derive(Clone)]
@@ -24,8 +25,9 @@ pub struct AppState {
 }
 
 /// What authentication keeps between requests: the failures counted per
-/// client address.
+/// client address, and how long a page session lasts.
 #[derive(Clone, Default)]
 pub struct AuthState {
     pub failures: FailedAuthLimiter,
+    pub sessions: SessionPolicy,
 }

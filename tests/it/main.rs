@@ -46,6 +46,7 @@ mod read_now;
 mod scan;
 mod security_layers;
 mod service;
+mod sessions;
 mod sim_iec62056;
 mod sim_modbus;
 mod sites;
