@@ -43,7 +43,9 @@ use super::state::AppState;
                        `ohmnibus token create --role ROLE --name NAME`). Roles follow IEC 62351-8: \
                        viewer reads, operator also acknowledges and reads on demand, engineer also \
                        configures buses and devices and sends commands to devices, secadm manages tokens \
-                       (`/api/v1/tokens`), secaud reads the audit log. Errors are `{\"error\": {\"code\", \"message\"}}`.",
+                       (`/api/v1/tokens`), secaud reads the audit log. An address that sends 10 unknown, expired or \
+                       revoked tokens within a minute gets 429 `too_many_failed_authentications`, with \
+                       `Retry-After`, for any token until the minute is over. Errors are `{\"error\": {\"code\", \"message\"}}`.",
         license(name = "Apache-2.0")
     ),
     paths(
