@@ -108,6 +108,7 @@ async fn main() {
         stats: Arc::new(PollStats::default()),
         clock: Clock::System,
         secret_key: None,
+        auth: Default::default(),
     };
     let api = Api {
         router: ohmnibus::web::router(state),

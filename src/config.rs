@@ -9,6 +9,7 @@ use anyhow::Context;
 
 use crate::domain::clock::Clock;
 use crate::domain::sealing::{SECRET_KEY_VARIABLE, SecretKey};
+use crate::service::sessions::SessionPolicy;
 
 /// Everything `serve` needs to start.
 #[derive(Debug, Clone)]
@@ -37,6 +38,10 @@ pub struct Config {
     /// sealed with, 32 bytes as 64 hex digits or base64. Unset: the server
     /// runs, but refuses to store a secret and cannot open stored ones.
     pub secret_key: Option<SecretKey>,
+    /// `OHMNIBUS_SESSION_IDLE_MINUTES` (default 30) and
+    /// `OHMNIBUS_SESSION_MAX_HOURS` (default 12): how long a page session
+    /// lasts after its last request and after signing in.
+    pub sessions: SessionPolicy,
 }
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -81,7 +86,12 @@ impl Config {
             Ok(text) if !text.trim().is_empty() => Some(text.parse::<SecretKey>()?),
             _ => None,
         };
+        let sessions = SessionPolicy {
+            idle: minutes_from_env("OHMNIBUS_SESSION_IDLE_MINUTES", 30, "minutes")?,
+            max: minutes_from_env("OHMNIBUS_SESSION_MAX_HOURS", 12, "hours")?.saturating_mul(60),
+        };
         Ok(Config {
+            sessions,
             database_url,
             field_programming_window,
             bind,
@@ -94,4 +104,17 @@ impl Config {
             secret_key,
         })
     }
+}
+
+/// A positive whole number of minutes (or hours, `unit`) from `variable`,
+/// `default` when unset, as minutes.
+fn minutes_from_env(variable: &str, default: u64, unit: &str) -> anyhow::Result<Duration> {
+    let count = match std::env::var(variable) {
+        Ok(text) => match text.trim().parse::<u64>() {
+            Ok(count) if (1..=10_000).contains(&count) => count,
+            _ => anyhow::bail!("{variable}={text:?} is not a number of {unit} from 1 to 10000"),
+        },
+        Err(_) => default,
+    };
+    Ok(Duration::from_secs(60 * count))
 }

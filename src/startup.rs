@@ -19,7 +19,7 @@ use crate::poll::supervisor::{PollSettings, run_poller};
 use crate::shutdown::Shutdown;
 use crate::store::database::{connect, migrate};
 use crate::web::router;
-use crate::web::state::AppState;
+use crate::web::state::{AppState, AuthState};
 
 /// A running application.
 pub struct Application {
@@ -93,11 +93,15 @@ pub fn start(
         stats,
         clock: config.clock.clone(),
         secret_key: config.secret_key.clone(),
+        auth: AuthState {
+            sessions: config.sessions,
+            ..AuthState::default()
+        },
     };
     let address = listener.local_addr().expect("a bound listener has an address");
     let app = router(state.clone());
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move { shutdown.wait().await })
             .await
     });

@@ -209,6 +209,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         field_programming_window: crate::config::DEFAULT_FIELD_PROGRAMMING_WINDOW,
         clock: Clock::System,
         secret_key: Some(secret_key),
+        sessions: Default::default(),
     };
     if let Ok(bind) = std::env::var("OHMNIBUS_BIND") {
         config.bind = bind

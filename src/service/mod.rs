@@ -28,6 +28,7 @@ pub mod load_profile_corrections;
 pub(crate) mod meters;
 pub(crate) mod physical_limits;
 pub(crate) mod readings;
+pub mod sessions;
 pub mod site_tree;
 pub mod sites;
 pub(crate) mod statements;

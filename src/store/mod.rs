@@ -21,6 +21,7 @@ pub mod profile_estimation;
 pub(crate) mod read_jobs;
 pub mod readings;
 pub(crate) mod scans;
+pub(crate) mod sessions;
 mod site_zone;
 pub(crate) mod sites;
 pub(crate) mod sites_tree;

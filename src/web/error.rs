@@ -16,6 +16,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Seconds to send as `Retry-After` (a 429).
+    pub retry_after: Option<u64>,
 }
 
 /// Error body of every API error.
@@ -40,7 +42,27 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// Too many failed authentications from the caller's address (429,
+    /// `Retry-After`), whatever the credential (`web::auth_limit`).
+    pub fn too_many_failures(retry_after: u64) -> ApiError {
+        ApiError {
+            retry_after: Some(retry_after),
+            ..ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_failed_authentications",
+                format!("too many failed authentications from this address; try again in {retry_after} s"),
+            )
+        }
+    }
+
+    /// The `Retry-After` header, when there is one.
+    fn retry_header(&self) -> Option<(axum::http::HeaderName, axum::http::HeaderValue)> {
+        self.retry_after
+            .map(|seconds| (axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(seconds)))
     }
 
     /// A request field with a bad value (422).
@@ -93,14 +115,19 @@ impl ApiError {
 
     /// Renders the error as an HTML page, for the operator UI.
     pub fn into_page(self) -> Response {
+        let retry = self.retry_header();
         let page = crate::web::ui::pages::ErrorPage {
             status: self.status.as_u16(),
             message: self.message,
         };
-        match askama::Template::render(&page) {
+        let mut response = match askama::Template::render(&page) {
             Ok(html) => (self.status, Html(html)).into_response(),
             Err(_) => (self.status, "error").into_response(),
+        };
+        if let Some((name, value)) = retry {
+            response.headers_mut().insert(name, value);
         }
+        response
     }
 }
 
@@ -149,12 +176,17 @@ impl From<ServiceError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let retry = self.retry_header();
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code.to_owned(),
                 message: self.message,
             },
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some((name, value)) = retry {
+            response.headers_mut().insert(name, value);
+        }
+        response
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod api;
 pub(crate) mod auth;
+pub mod auth_limit;
 pub(crate) mod error;
 pub(crate) mod health;
 pub(crate) mod json;
@@ -9,6 +10,7 @@ pub(crate) mod path;
 pub(crate) mod query;
 pub(crate) mod request_terms;
 pub(crate) mod security;
+pub(crate) mod session;
 pub mod state;
 pub(crate) mod ui;
 
@@ -22,7 +24,7 @@ use state::AppState;
 pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .nest("/api/v1", api::router())
-        .merge(ui::router())
+        .merge(ui::router().layer(axum::middleware::from_fn_with_state(state.clone(), session::resolve)))
         .route("/healthz", get(health::get_healthz))
         .route("/readyz", get(health::get_readyz))
         .route("/metrics", get(health::get_metrics));

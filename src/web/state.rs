@@ -8,6 +8,8 @@ use crate::device::registry::ProfileSet;
 use crate::domain::clock::Clock;
 use crate::domain::sealing::SecretKey;
 use crate::poll::stats::PollStats;
+use crate::service::sessions::SessionPolicy;
+use crate::web::auth_limit::FailedAuthLimiter;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -18,4 +20,14 @@ pub struct AppState {
     pub clock: Clock,
     /// The key device secrets are sealed with (`OHMNIBUS_SECRET_KEY`), if set.
     pub secret_key: Option<SecretKey>,
+    /// What authentication keeps between requests.
+    pub auth: AuthState,
+}
+
+/// What authentication keeps between requests: the failures counted per
+/// client address, and how long a page session lasts.
+#[derive(Clone, Default)]
+pub struct AuthState {
+    pub failures: FailedAuthLimiter,
+    pub sessions: SessionPolicy,
 }

@@ -355,6 +355,7 @@ async fn without_a_key_a_secret_is_refused_naming_the_setting() {
         stats: Arc::new(PollStats::default()),
         clock: Clock::System,
         secret_key: None,
+        auth: Default::default(),
     };
     let router = ohmnibus::web::router(state);
     let token = insert_token(&db.pool, "engineer", Role::Engineer).await.unwrap();

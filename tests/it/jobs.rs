@@ -38,6 +38,7 @@ impl Console {
             stats: Arc::new(PollStats::default()),
             clock: Clock::System,
             secret_key: None,
+            auth: Default::default(),
         };
         Console {
             pool: pool.clone(),
@@ -119,6 +120,7 @@ fn start_server(pool: &PgPool, url: &str) -> (Application, Trigger) {
         field_programming_window: ohmnibus::config::DEFAULT_FIELD_PROGRAMMING_WINDOW,
         clock: Clock::System,
         secret_key: None,
+        sessions: Default::default(),
     };
     let (stop, shutdown) = shutdown::channel();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -22,6 +22,7 @@ pub(crate) mod sites;
 pub(crate) mod statement_body;
 pub(crate) mod statements;
 pub(crate) mod tariff_calendars;
+pub(crate) mod tokens;
 pub(crate) mod virtual_meters;
 
 use axum::Json;
@@ -41,7 +42,10 @@ use super::state::AppState;
                        Every request needs `Authorization: Bearer <token>` (create one with \
                        `ohmnibus token create --role ROLE --name NAME`). Roles follow IEC 62351-8: \
                        viewer reads, operator also acknowledges and reads on demand, engineer also \
-                       configures buses and devices and sends commands to devices. Errors are `{\"error\": {\"code\", \"message\"}}`.",
+                       configures buses and devices and sends commands to devices, secadm manages tokens \
+                       (`/api/v1/tokens`), secaud reads the audit log. An address that sends 10 unknown, expired or \
+                       revoked tokens within a minute gets 429 `too_many_failed_authentications`, with \
+                       `Retry-After`, for any token until the minute is over. Errors are `{\"error\": {\"code\", \"message\"}}`.",
         license(name = "Apache-2.0")
     ),
     paths(
@@ -93,6 +97,9 @@ use super::state::AppState;
         tariff_calendars::get_calendar,
         tariff_calendars::create_version,
         tariff_calendars::classify,
+        tokens::list_tokens,
+        tokens::create_token,
+        tokens::revoke_token,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerAuth),
@@ -109,6 +116,7 @@ use super::state::AppState;
         (name = "sites", description = "Sites: their time zone, the billing schedule the server closes periods on, their tree of meters, virtual meters and energy balance"),
         (name = "tariffs", description = "Tariff calendars: bands, day and week profiles, seasons and special days in a time zone, with dated versions (docs/TARIFFS.md)"),
         (name = "events", description = "The event log: meter conditions and head-end events, with their acknowledgement"),
+        (name = "tokens", description = "API tokens: issued, listed and revoked by the security administrator (secadm); a token's text is shown once"),
     )
 )]
 pub struct ApiDoc;
@@ -205,5 +213,7 @@ pub fn router() -> Router<AppState> {
             axum::routing::post(tariff_calendars::create_version),
         )
         .route("/tariff-calendars/{id}/classify", get(tariff_calendars::classify))
+        .route("/tokens", get(tokens::list_tokens).post(tokens::create_token))
+        .route("/tokens/{id}", axum::routing::delete(tokens::revoke_token))
         .fallback(|| async { super::error::ApiError::not_found("no such API path") })
 }

@@ -89,6 +89,12 @@ pub(crate) async fn post_command(
         Ok(device) => device,
         Err(error) => return ApiError::from(error).into_page(),
     };
+    // The CSRF field was checked on the way in (`web::session`); it is no
+    // parameter, and the confirmation renders its own.
+    let posted: Vec<(String, String)> = posted
+        .into_iter()
+        .filter(|(name, _)| name != crate::web::session::CSRF_FIELD)
+        .collect();
     let confirmed = posted.iter().any(|(name, _)| name == "confirm");
     let started = match parse_form(&posted) {
         Ok((kind, parameters)) => {

@@ -1,16 +1,24 @@
-//! Signing in to the pages with an API token (kept in an HttpOnly cookie).
+//! Signing in to the pages with an API token, which starts a server-side
+//! session (`web::session`): the browser keeps the session's id, never the
+//! token. Signing out ends the session.
 
+use axum::Extension;
 use axum::Form;
 use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::http::StatusCode;
+use axum::http::Uri;
 use axum::http::header::SET_COOKIE;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::pages::LoginPage;
 use super::render;
-use crate::service::tokens::authenticate;
-use crate::web::auth::SESSION_COOKIE;
+use crate::service::sessions::{sign_in, sign_out};
+use crate::web::auth::authenticate_from;
+use crate::web::auth_limit::ClientAddress;
 use crate::web::error::ApiError;
+use crate::web::session::{SignedIn, over_https, session_cookies};
 use crate::web::state::AppState;
 
 #[derive(Deserialize)]
@@ -39,24 +47,60 @@ pub(crate) struct LoginForm {
     next: Option<String>,
 }
 
-pub(crate) async fn post_login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Response {
+pub(crate) async fn post_login(
+    State(state): State<AppState>,
+    client: ClientAddress,
+    uri: Uri,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
     let token = form.token.trim();
-    match authenticate(&state.pool, token).await {
-        Ok(Some(_)) => {
-            let cookie = format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=2592000");
-            ([(SET_COOKIE, cookie)], Redirect::to(&local_path(form.next.as_deref()))).into_response()
+    let next = local_path(form.next.as_deref());
+    let refused = || {
+        render(&LoginPage {
+            error: "That token is unknown, expired or revoked.".to_owned(),
+            next: next.clone(),
+        })
+    };
+    match authenticate_from(&state, client, token).await {
+        Ok(_) => {}
+        Err(error) if error.status == StatusCode::UNAUTHORIZED => return refused(),
+        Err(error) => return error.into_page(),
+    }
+    let policy = state.auth.sessions;
+    match sign_in(&state.pool, policy, token).await {
+        Ok(Some(session)) => {
+            let secure = over_https(uri.scheme_str(), &headers);
+            let cookies = session_cookies(Some(&session.id), policy.max.as_secs(), secure);
+            let mut response = Redirect::to(&next).into_response();
+            for value in cookies {
+                response.headers_mut().append(SET_COOKIE, value);
+            }
+            response
         }
-        Ok(None) => render(&LoginPage {
-            error: "That token is unknown or revoked.".to_owned(),
-            next: local_path(form.next.as_deref()),
-        }),
+        Ok(None) => refused(),
         Err(error) => ApiError::from(error).into_page(),
     }
 }
 
-pub(crate) async fn post_logout() -> Response {
-    let cookie = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
-    ([(SET_COOKIE, cookie)], Redirect::to("/login")).into_response()
+/// Ends the session (its form carries the CSRF token like any other) and
+/// clears the cookie.
+pub(crate) async fn post_logout(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    signed_in: Option<Extension<SignedIn>>,
+) -> Response {
+    if let Some(Extension(signed_in)) = signed_in
+        && let Err(error) = sign_out(&state.pool, &signed_in.id).await
+    {
+        return ApiError::from(error).into_page();
+    }
+    let mut response = Redirect::to("/login").into_response();
+    for value in session_cookies(None, 0, over_https(uri.scheme_str(), &headers)) {
+        response.headers_mut().append(SET_COOKIE, value);
+    }
+    response
 }
 
 #[cfg(test)]

@@ -92,6 +92,7 @@ pub(crate) async fn spawn_app_with_profiles(request_timeout: Duration, clock: Cl
         field_programming_window: ohmnibus::config::DEFAULT_FIELD_PROGRAMMING_WINDOW,
         clock,
         secret_key: Some(SecretKey::from_bytes(TEST_SECRET_KEY)),
+        sessions: Default::default(),
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (shutdown, receiver) = shutdown::channel();
