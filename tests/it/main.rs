@@ -44,6 +44,7 @@ mod meter_events;
 mod poll;
 mod profile_gaps;
 mod read_now;
+mod role_matrix;
 mod scan;
 mod security_layers;
 mod service;

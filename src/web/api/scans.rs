@@ -79,7 +79,9 @@ impl From<ScanRow> for Scan {
         ("Idempotency-Key" = Option<String>, Header, description = "Queue at most one job per key (1-200 characters)")),
     responses(
         (status = 202, description = "Scan queued", body = Scan),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "Role is not engineer", body = ErrorBody),
+        (status = 404, body = ErrorBody),
         (status = 422, description = "Address out of range, a malformed Idempotency-Key", body = ErrorBody),
     ))]
 pub(crate) async fn create_scan(

@@ -10,6 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::load_profile::instant;
 use crate::domain::ids::CalendarId;
+use crate::domain::role::Right;
 use crate::metering::tou::definition::{CalendarDefinition, example};
 use crate::service::tariff_calendars::{self, StoredCalendar};
 use crate::store::tariff_calendars::{CalendarRow, VersionRow};
@@ -251,6 +252,8 @@ pub(crate) async fn create_version(
     ApiPath(id): ApiPath<i64>,
     body: Result<ApiJson<NewVersion>, ApiError>,
 ) -> Result<(StatusCode, Json<CreatedVersion>), ApiError> {
+    // The role first: a request outside it gets 403 whatever its body.
+    caller.require(Right::Configure)?;
     let ApiJson(new) = body?;
     let version = tariff_calendars::create_version(
         &state.pool,
