@@ -46,6 +46,7 @@ mod profile_gaps;
 mod read_now;
 mod role_matrix;
 mod scan;
+mod secret_logs;
 mod security_layers;
 mod service;
 mod sessions;
