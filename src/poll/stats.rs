@@ -61,16 +61,13 @@ impl PollStats {
     pub fn render(&self) -> String {
         let mut text = String::new();
         let links = self.links.all();
-        let (bus_names, device_names) = match self.names.read() {
-            Ok(names) => (names.buses.clone(), names.devices.clone()),
-            Err(_) => Default::default(),
-        };
+        let names = self.names.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         let bus_label = |bus: &BusId| {
-            let name = bus_names.get(bus).map(String::as_str).unwrap_or_default();
+            let name = names.buses.get(bus).map(String::as_str).unwrap_or_default();
             format!("bus=\"{bus}\",bus_name=\"{}\"", label(name))
         };
         let device_label = |device: &DeviceId| {
-            let name = device_names.get(device).map(String::as_str).unwrap_or_default();
+            let name = names.devices.get(device).map(String::as_str).unwrap_or_default();
             format!("device=\"{device}\",device_name=\"{}\"", label(name))
         };
         let per_link: [LinkMetric; 5] = [

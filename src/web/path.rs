@@ -79,9 +79,9 @@ where
     type Rejection = axum::response::Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        match Path::<T>::from_request_parts(parts, state).await {
-            Ok(Path(value)) => Ok(PagePath(value)),
-            Err(rejection) => Err(rejection_error(rejection, &keys(parts, state).await).into_page()),
-        }
+        ApiPath::<T>::from_request_parts(parts, state)
+            .await
+            .map(|ApiPath(value)| PagePath(value))
+            .map_err(ApiError::into_page)
     }
 }
