@@ -42,9 +42,21 @@ pub struct Config {
     /// `OHMNIBUS_SESSION_MAX_HOURS` (default 12): how long a page session
     /// lasts after its last request and after signing in.
     pub sessions: SessionPolicy,
+    /// `OHMNIBUS_SPILL_DIR` (default `spill`, under the working directory):
+    /// where readings go while the database is away, and from where they
+    /// are stored once it is back. Keep it on a volume that outlives the
+    /// process (see docs/DEPLOYMENT.md).
+    pub spill_dir: PathBuf,
+    /// `OHMNIBUS_DB_STATEMENT_TIMEOUT_SECONDS` (default 30): the longest a
+    /// statement may run before PostgreSQL cancels it.
+    pub statement_timeout: Duration,
 }
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+/// Where readings go while the database is away, unless `OHMNIBUS_SPILL_DIR` says.
+pub const DEFAULT_SPILL_DIR: &str = "spill";
+/// The longest a statement may run, unless `OHMNIBUS_DB_STATEMENT_TIMEOUT_SECONDS` says.
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long a command waits for field programming unless configured.
 pub const DEFAULT_FIELD_PROGRAMMING_WINDOW: Duration = Duration::from_secs(2 * 3600);
@@ -90,7 +102,22 @@ impl Config {
             idle: minutes_from_env("OHMNIBUS_SESSION_IDLE_MINUTES", 30, "minutes")?,
             max: minutes_from_env("OHMNIBUS_SESSION_MAX_HOURS", 12, "hours")?.saturating_mul(60),
         };
+        let spill_dir = match std::env::var_os("OHMNIBUS_SPILL_DIR") {
+            Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+            _ => PathBuf::from(DEFAULT_SPILL_DIR),
+        };
+        let statement_timeout = match std::env::var("OHMNIBUS_DB_STATEMENT_TIMEOUT_SECONDS") {
+            Ok(text) => match text.trim().parse::<u64>() {
+                Ok(seconds) if (1..=86_400).contains(&seconds) => Duration::from_secs(seconds),
+                _ => anyhow::bail!(
+                    "OHMNIBUS_DB_STATEMENT_TIMEOUT_SECONDS={text:?} is not a number of seconds from 1 to 86400"
+                ),
+            },
+            Err(_) => DEFAULT_STATEMENT_TIMEOUT,
+        };
         Ok(Config {
+            spill_dir,
+            statement_timeout,
             sessions,
             database_url,
             field_programming_window,

@@ -14,10 +14,11 @@ use crate::automation::{AutomationServices, run_automation};
 use crate::config::Config;
 use crate::derive::{DeriveServices, run_derivation};
 use crate::device::registry::ProfileSet;
+use crate::poll::outbox::OutboxSettings;
 use crate::poll::stats::PollStats;
 use crate::poll::supervisor::{PollSettings, run_poller};
 use crate::shutdown::Shutdown;
-use crate::store::database::{connect, migrate};
+use crate::store::database::{connect_with, migrate};
 use crate::web::router;
 use crate::web::state::{AppState, AuthState};
 
@@ -35,7 +36,7 @@ pub struct Application {
 /// the poller and serves HTTP on `listener` until `shutdown` fires.
 pub async fn build(config: &Config, listener: TcpListener, shutdown: Shutdown) -> anyhow::Result<Application> {
     let profiles = ProfileSet::load(config.profiles_dir.as_deref()).context("loading device profiles")?;
-    let pool = connect(&config.database_url)
+    let pool = connect_with(&config.database_url, config.statement_timeout)
         .await
         .with_context(|| format!("connecting to the database at {}", redact(&config.database_url)))?;
     migrate(&pool).await.context("applying database migrations")?;
@@ -61,6 +62,10 @@ pub fn start(
             ..FieldProgramming::default()
         },
         secret_key: config.secret_key.clone(),
+        outbox: OutboxSettings {
+            spill_dir: Some(config.spill_dir.clone()),
+            ..OutboxSettings::default()
+        },
     };
     let poller = tokio::spawn(run_poller(
         pool.clone(),

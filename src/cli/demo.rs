@@ -210,6 +210,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         clock: Clock::System,
         secret_key: Some(secret_key),
         sessions: Default::default(),
+        spill_dir: std::env::var_os("OHMNIBUS_SPILL_DIR")
+            .filter(|dir| !dir.is_empty())
+            .map_or_else(
+                || std::env::temp_dir().join("ohmnibus-demo-spill"),
+                std::path::PathBuf::from,
+            ),
+        statement_timeout: crate::config::DEFAULT_STATEMENT_TIMEOUT,
     };
     if let Ok(bind) = std::env::var("OHMNIBUS_BIND") {
         config.bind = bind

@@ -17,6 +17,7 @@ pub(crate) mod read;
 pub(crate) mod read_plan;
 pub(crate) mod runtime;
 pub(crate) mod scan;
+pub mod spill;
 pub mod stats;
 pub(crate) mod status;
 pub(crate) mod supervisor;

@@ -11,6 +11,9 @@
 //! for another reason is logged and dropped, as it would be refused again.
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,6 +23,7 @@ use sqlx::PgPool;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::spill::{Replayed, Spill};
 use super::stats::PollStats;
 use crate::device::profile_interval::Interval;
 use crate::device::reading::Reading;
@@ -153,21 +157,44 @@ fn is_transient(error: &StoreError) -> bool {
     )
 }
 
-/// Writes one record (readings: those at the head of `buffer`, as one
-/// batch). Returns how many readings went in.
-async fn write(pool: &PgPool, buffer: &VecDeque<Record>) -> Result<usize, StoreError> {
-    let Some(head) = buffer.front() else { return Ok(0) };
+/// The records a write takes from the head of the buffer: consecutive
+/// readings as one batch (up to [`BATCH_ROWS`]), or the one record there.
+fn head_records(buffer: &VecDeque<(u64, Record)>) -> (Vec<Record>, u64) {
+    let mut entries = buffer.iter();
+    let Some((seq, first)) = entries.next() else {
+        return (Vec::new(), 0);
+    };
+    let mut taken = vec![first.clone()];
+    let mut last = *seq;
+    if let Record::Readings(first_rows) = first {
+        let mut rows = first_rows.len();
+        for (seq, record) in entries {
+            match record {
+                Record::Readings(readings) if rows + readings.len() <= BATCH_ROWS => {
+                    rows += readings.len();
+                    taken.push(record.clone());
+                    last = *seq;
+                }
+                _ => break,
+            }
+        }
+    }
+    (taken, last)
+}
+
+/// Writes records taken by [`head_records`]. Returns how many readings went in.
+async fn write(pool: &PgPool, records: &[Record]) -> Result<usize, StoreError> {
+    let Some(head) = records.first() else { return Ok(0) };
     match head {
         Record::Readings(_) => {
-            let mut batch = Vec::new();
-            for record in buffer {
-                match record {
-                    Record::Readings(readings) if batch.is_empty() || batch.len() + readings.len() <= BATCH_ROWS => {
-                        batch.extend(readings.iter().cloned());
-                    }
-                    _ => break,
-                }
-            }
+            let batch: Vec<(DeviceId, Reading)> = records
+                .iter()
+                .flat_map(|record| match record {
+                    Record::Readings(readings) => readings.as_slice(),
+                    _ => &[],
+                })
+                .cloned()
+                .collect();
             insert_readings(pool, &batch).await?;
             return Ok(batch.len());
         }
@@ -237,125 +264,411 @@ async fn write(pool: &PgPool, buffer: &VecDeque<Record>) -> Result<usize, StoreE
     Ok(0)
 }
 
-/// How many records (readings: batches) a write took off the buffer.
-fn taken(buffer: &VecDeque<Record>, readings: usize) -> usize {
-    if readings == 0 {
-        return 1;
-    }
-    let mut rows = 0;
-    let mut records = 0;
-    for record in buffer {
-        match record {
-            Record::Readings(batch) if rows < readings => {
-                rows += batch.len();
-                records += 1;
-            }
-            _ => break,
-        }
-    }
-    records
+/// How the outbox keeps what the database cannot take yet.
+#[derive(Debug, Clone)]
+pub struct OutboxSettings {
+    /// Where readings go while the database is away (`OHMNIBUS_SPILL_DIR`);
+    /// `None` keeps them in memory only, up to [`BUFFER_ROWS`].
+    pub spill_dir: Option<PathBuf>,
+    /// Readings kept in memory while the database is away before they are
+    /// spilled.
+    pub memory_rows: usize,
+    /// How long a reading stays in memory while the database is away (or a
+    /// write hangs) before it is spilled: about what a process killed
+    /// outright can lose.
+    pub spill_after: Duration,
 }
 
-/// Starts the outbox task. Once every sender is gone it drains what it
-/// holds (trying a few more times if the database is away) and ends.
-pub fn spawn_outbox(pool: PgPool, stats: Arc<PollStats>) -> (Outbox, tokio::task::JoinHandle<()>) {
-    let (outbox, mut receiver) = Outbox::channel(Arc::clone(&stats));
-    let task = tokio::spawn(async move {
-        let mut buffer: VecDeque<Record> = VecDeque::new();
-        let mut rows = 0usize;
-        let mut retry_delay = Duration::from_millis(500);
-        let mut next_write: Option<Instant> = None;
-        let mut open = true;
-        let mut failures_after_close = 0;
-        let mut retrying = false;
-        loop {
-            let deadline = next_write.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
-            tokio::select! {
-                received = receiver.recv(), if open => match received {
-                    Some(record) => {
-                        let readings = matches!(record, Record::Readings(_));
-                        if let Record::Readings(batch) = &record {
-                            rows += batch.len();
-                        }
-                        buffer.push_back(record);
-                        trim(&mut buffer, &mut rows, &stats);
-                        // Readings wait for companions, anything else goes at
-                        // once; while the database is away, the retry waits.
-                        if !retrying {
-                            let wait = if readings && rows < BATCH_ROWS { BATCH_WAIT } else { Duration::ZERO };
-                            let wanted = Instant::now() + wait;
-                            next_write = Some(next_write.map_or(wanted, |at| at.min(wanted)));
+/// [`OutboxSettings::memory_rows`] unless told otherwise.
+pub const MEMORY_ROWS: usize = 100_000;
+/// [`OutboxSettings::spill_after`] unless told otherwise.
+pub const SPILL_AFTER: Duration = Duration::from_millis(500);
+/// How long the outbox goes on writing once told to stop, before it spills
+/// what is left and ends.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(8);
+/// The longest wait between two tries while the database is away.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(8);
+
+impl Default for OutboxSettings {
+    fn default() -> Self {
+        OutboxSettings {
+            spill_dir: None,
+            memory_rows: MEMORY_ROWS,
+            spill_after: SPILL_AFTER,
+        }
+    }
+}
+
+/// A write on its way to the database.
+type Flight = Pin<Box<dyn Future<Output = Landed> + Send>>;
+
+/// What a write was, and how it went.
+struct Landed {
+    what: Flying,
+    result: Result<usize, StoreError>,
+}
+
+enum Flying {
+    /// Records from the head of the buffer, up to this sequence number.
+    Buffer { last: u64 },
+    /// A batch read back from the spill file.
+    Replay(Replayed),
+}
+
+/// The outbox task's state.
+struct Ingest {
+    pool: PgPool,
+    stats: Arc<PollStats>,
+    /// Records in the order they came, each with its sequence number.
+    buffer: VecDeque<(u64, Record)>,
+    next_seq: u64,
+    /// Readings in `buffer`.
+    rows: usize,
+    spill: Option<Spill>,
+    /// The spill file refused a write (logged once until it takes one again).
+    spill_failing: bool,
+    /// A write failed because the database is away; cleared by the next
+    /// write that lands.
+    away: bool,
+    retry_delay: Duration,
+    /// Readings spilled and replayed in this outage (for the log).
+    spilled: u64,
+    replayed: u64,
+}
+
+impl Ingest {
+    fn new(pool: PgPool, stats: Arc<PollStats>, settings: &OutboxSettings) -> Ingest {
+        let spill = settings.spill_dir.as_deref().and_then(|dir| match Spill::open(dir) {
+            Ok(spill) => {
+                if spill.is_pending() {
+                    tracing::warn!(
+                        file = %spill.path().display(),
+                        bytes = spill.pending_bytes(),
+                        "readings spilled by an earlier run are to be replayed"
+                    );
+                }
+                Some(spill)
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot spill readings; while the database is away they stay in memory");
+                None
+            }
+        });
+        Ingest {
+            pool,
+            stats,
+            buffer: VecDeque::new(),
+            next_seq: 0,
+            rows: 0,
+            spill,
+            spill_failing: false,
+            away: false,
+            retry_delay: Duration::from_millis(500),
+            spilled: 0,
+            replayed: 0,
+        }
+    }
+
+    fn push(&mut self, record: Record) {
+        if let Record::Readings(batch) = &record {
+            self.rows += batch.len();
+        }
+        self.buffer.push_back((self.next_seq, record));
+        self.next_seq += 1;
+    }
+
+    fn replay_pending(&self) -> bool {
+        self.spill.as_ref().is_some_and(Spill::is_pending)
+    }
+
+    /// A write of the buffer's head.
+    fn write_head(&self) -> Flight {
+        let (records, last) = head_records(&self.buffer);
+        let pool = self.pool.clone();
+        Box::pin(async move {
+            let result = match tokio::time::timeout(WRITE_TIMEOUT, write(&pool, &records)).await {
+                Ok(result) => result,
+                Err(_) => Err(StoreError::Database(sqlx::Error::PoolTimedOut)),
+            };
+            Landed {
+                what: Flying::Buffer { last },
+                result,
+            }
+        })
+    }
+
+    /// A write of the next batch of the spill file, if it has one.
+    fn replay_next(&mut self) -> Option<Flight> {
+        let spill = self.spill.as_mut()?;
+        let (batch, bad) = match spill.next_batch(BATCH_ROWS) {
+            Ok(read) => read,
+            Err(error) => {
+                tracing::error!(%error, "cannot replay spilled readings");
+                return None;
+            }
+        };
+        PollStats::add(&self.stats.spill_lines_unreadable, bad);
+        let pool = self.pool.clone();
+        Some(Box::pin(async move {
+            let result = match tokio::time::timeout(WRITE_TIMEOUT, insert_readings(&pool, &batch.readings)).await {
+                Ok(result) => result.map(|()| batch.readings.len()),
+                Err(_) => Err(StoreError::Database(sqlx::Error::PoolTimedOut)),
+            };
+            Landed {
+                what: Flying::Replay(batch),
+                result,
+            }
+        }))
+    }
+
+    /// Takes a landed write into account.
+    fn landed(&mut self, landed: Landed) {
+        let Landed { what, result } = landed;
+        let replay = matches!(what, Flying::Replay(_));
+        match result {
+            Ok(stored) => {
+                match what {
+                    Flying::Buffer { last } => {
+                        while self.buffer.front().is_some_and(|(seq, _)| *seq <= last) {
+                            if let Some((_, Record::Readings(batch))) = self.buffer.pop_front() {
+                                self.rows -= batch.len();
+                            }
                         }
                     }
-                    None => {
-                        open = false;
+                    Flying::Replay(batch) => {
+                        if let Some(spill) = self.spill.as_mut() {
+                            if let Err(error) = spill.stored(&batch) {
+                                tracing::error!(%error, "spilled readings were stored but the file cannot be moved past them; they will be stored again, which changes nothing");
+                            }
+                            PollStats::add(&self.stats.readings_replayed, stored as u64);
+                            self.replayed += stored as u64;
+                            if !spill.is_pending() {
+                                tracing::warn!(replayed = self.replayed, file = %spill.path().display(), "every spilled reading is stored");
+                                self.replayed = 0;
+                            }
+                        }
+                    }
+                }
+                PollStats::add(&self.stats.readings_stored, stored as u64);
+                if self.away {
+                    tracing::warn!(
+                        buffered = self.buffer.len(),
+                        spilled = self.spilled,
+                        "the database takes writes again"
+                    );
+                    self.spilled = 0;
+                }
+                self.set_away(false);
+                self.retry_delay = Duration::from_millis(500);
+            }
+            Err(error)
+                if replay || is_transient(&error) || matches!(self.buffer.front(), Some((_, Record::Readings(_)))) =>
+            {
+                PollStats::add(&self.stats.ingest_failures, 1);
+                if !self.away {
+                    tracing::warn!(%error, buffered = self.buffer.len(), "the database is away: readings wait in memory, then in the spill file");
+                } else {
+                    tracing::debug!(%error, "the database is still away");
+                }
+                self.set_away(true);
+            }
+            Err(error) => {
+                let Flying::Buffer { last } = what else { return };
+                tracing::warn!(%error, record = ?self.buffer.front(), "the database refused a record; dropped");
+                if self.buffer.front().is_some_and(|(seq, _)| *seq <= last) {
+                    if let Some((_, Record::Readings(batch))) = self.buffer.pop_front() {
+                        self.rows -= batch.len();
+                    }
+                }
+            }
+        }
+    }
+
+    fn set_away(&mut self, away: bool) {
+        self.away = away;
+        self.stats
+            .database_away
+            .store(away, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The wait before the next try, doubling up to [`MAX_RETRY_DELAY`].
+    fn next_retry(&mut self) -> Duration {
+        let delay = self.retry_delay;
+        self.retry_delay = (self.retry_delay * 2).min(MAX_RETRY_DELAY);
+        delay
+    }
+
+    /// Moves every reading in memory to the spill file. Returns whether
+    /// it did (nothing to spill counts as done).
+    fn spill_buffer(&mut self) -> bool {
+        let Some(spill) = self.spill.as_mut() else { return false };
+        let readings: Vec<(DeviceId, Reading)> = self
+            .buffer
+            .iter()
+            .filter_map(|(_, record)| match record {
+                Record::Readings(batch) => Some(batch.as_slice()),
+                _ => None,
+            })
+            .flatten()
+            .cloned()
+            .collect();
+        if readings.is_empty() {
+            return true;
+        }
+        match spill.append(&readings) {
+            Ok(()) => {
+                if self.spilled == 0 || self.spill_failing {
+                    tracing::warn!(readings = readings.len(), file = %spill.path().display(), "spilling readings the database cannot take to disk");
+                }
+                self.spill_failing = false;
+                self.spilled += readings.len() as u64;
+                PollStats::add(&self.stats.readings_spilled, readings.len() as u64);
+                self.buffer.retain(|(_, record)| !matches!(record, Record::Readings(_)));
+                self.rows = 0;
+                true
+            }
+            Err(error) => {
+                if !self.spill_failing {
+                    tracing::error!(%error, "cannot spill readings; they stay in memory");
+                }
+                self.spill_failing = true;
+                false
+            }
+        }
+    }
+
+    /// Drops the oldest records while the buffer holds more than it may.
+    fn trim(&mut self) {
+        while self.rows > BUFFER_ROWS || self.buffer.len() > BUFFER_RECORDS {
+            let Some((_, record)) = self.buffer.pop_front() else {
+                return;
+            };
+            if let Record::Readings(batch) = record {
+                self.rows -= batch.len();
+                PollStats::add(&self.stats.readings_dropped, batch.len() as u64);
+                tracing::error!(dropped = batch.len(), "outbox full: oldest readings dropped");
+            } else {
+                tracing::error!("outbox full: oldest record dropped");
+            }
+        }
+    }
+
+    /// What is left when the outbox stops: readings to the spill file, the
+    /// rest named in the log.
+    fn stop(mut self) {
+        if !self.buffer.is_empty() {
+            let spilled = self.spill_buffer();
+            let readings = if spilled { 0 } else { self.rows };
+            let others = self
+                .buffer
+                .iter()
+                .filter(|(_, record)| !matches!(record, Record::Readings(_)))
+                .count();
+            if readings > 0 || others > 0 {
+                tracing::error!(
+                    readings,
+                    others,
+                    "stopping with records the database did not take; they are lost"
+                );
+            }
+        }
+        self.set_away(false);
+    }
+}
+
+/// Starts the outbox task. Once every sender is gone it writes what it
+/// holds (for up to [`CLOSE_GRACE`]), spills the readings still left and
+/// ends.
+pub fn spawn_outbox(
+    pool: PgPool,
+    stats: Arc<PollStats>,
+    settings: OutboxSettings,
+) -> (Outbox, tokio::task::JoinHandle<()>) {
+    let (outbox, mut receiver) = Outbox::channel(Arc::clone(&stats));
+    let task = tokio::spawn(async move {
+        let OutboxSettings {
+            spill_after,
+            memory_rows,
+            ..
+        } = settings;
+        let mut ingest = Ingest::new(pool, stats, &settings);
+        let mut flight: Option<Flight> = None;
+        let mut flight_started = Instant::now();
+        // When the buffer's head is to be written (readings wait a little
+        // for companions); while the database is away, when to try again.
+        let mut next_write: Option<Instant> = None;
+        let mut retry_at: Option<Instant> = None;
+        let mut close_by: Option<Instant> = None;
+        let mut spill_tick = tokio::time::interval(spill_after);
+        spill_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let now = Instant::now();
+            if flight.is_none() && retry_at.is_none_or(|at| at <= now) {
+                let head_due = ingest.away || close_by.is_some() || next_write.is_some_and(|at| at <= now);
+                if !ingest.buffer.is_empty() && head_due {
+                    flight = Some(ingest.write_head());
+                    next_write = None;
+                } else if close_by.is_none() && ingest.replay_pending() {
+                    flight = ingest.replay_next();
+                }
+                if flight.is_some() {
+                    flight_started = now;
+                    retry_at = None;
+                }
+            }
+            if close_by.is_some() && flight.is_none() && (ingest.buffer.is_empty() || ingest.away) {
+                break;
+            }
+            let stalled = ingest.away || (flight.is_some() && now.duration_since(flight_started) >= spill_after);
+            let wake = if flight.is_some() {
+                None
+            } else {
+                match (retry_at, next_write) {
+                    (Some(retry), _) => Some(retry),
+                    (None, write) => write,
+                }
+            };
+            tokio::select! {
+                received = receiver.recv(), if close_by.is_none() => match received {
+                    Some(record) => {
+                        let readings = matches!(record, Record::Readings(_));
+                        ingest.push(record);
+                        // Readings wait for companions, anything else goes at once.
+                        let wait = if readings && ingest.rows < BATCH_ROWS { BATCH_WAIT } else { Duration::ZERO };
+                        let wanted = Instant::now() + wait;
+                        next_write = Some(next_write.map_or(wanted, |at| at.min(wanted)));
+                    }
+                    None => close_by = Some(Instant::now() + CLOSE_GRACE),
+                },
+                landed = async { flight.as_mut().expect("guarded").await }, if flight.is_some() => {
+                    flight = None;
+                    ingest.landed(landed);
+                    if ingest.away {
+                        retry_at = Some(Instant::now() + ingest.next_retry());
+                    } else if !ingest.buffer.is_empty() && next_write.is_none() {
                         next_write = Some(Instant::now());
                     }
                 },
-                _ = tokio::time::sleep_until(deadline), if next_write.is_some() => {
-                    let result = match tokio::time::timeout(WRITE_TIMEOUT, write(&pool, &buffer)).await {
-                        Ok(result) => result,
-                        Err(_) => Err(StoreError::Database(sqlx::Error::PoolTimedOut)),
-                    };
-                    match result {
-                        Ok(stored) => {
-                            for record in buffer.drain(..taken(&buffer, stored).min(buffer.len())) {
-                                if let Record::Readings(batch) = record {
-                                    rows -= batch.len();
-                                }
-                            }
-                            if stored > 0 {
-                                PollStats::add(&stats.readings_stored, stored as u64);
-                            }
-                            if retrying {
-                                tracing::warn!(stored, buffered = buffer.len(), "the database takes writes again");
-                            }
-                            retry_delay = Duration::from_millis(500);
-                            retrying = false;
-                            next_write = (!buffer.is_empty()).then(Instant::now);
-                        }
-                        Err(error) if is_transient(&error) || matches!(buffer.front(), Some(Record::Readings(_))) => {
-                            PollStats::add(&stats.ingest_failures, 1);
-                            tracing::warn!(%error, buffered = buffer.len(), "cannot write to the database; will retry");
-                            retrying = true;
-                            next_write = Some(Instant::now() + retry_delay);
-                            retry_delay = (retry_delay * 2).min(Duration::from_secs(30));
-                            if !open {
-                                failures_after_close += 1;
-                                if failures_after_close >= 3 {
-                                    tracing::error!(lost = buffer.len(), "stopping with records the database did not take");
-                                    return;
-                                }
-                            }
-                        }
-                        Err(error) => {
-                            tracing::warn!(%error, record = ?buffer.front(), "the database refused a record; dropped");
-                            if let Some(Record::Readings(batch)) = buffer.pop_front() {
-                                rows -= batch.len();
-                            }
-                            next_write = (!buffer.is_empty()).then(Instant::now);
-                        }
-                    }
+                () = sleep_until_some(wake) => {},
+                _ = spill_tick.tick(), if stalled => {
+                    ingest.spill_buffer();
                 },
+                () = sleep_until_some(close_by) => break,
             }
-            if !open && buffer.is_empty() {
-                return;
+            if (ingest.away || flight.is_some()) && ingest.rows > memory_rows {
+                ingest.spill_buffer();
             }
+            ingest.trim();
         }
+        ingest.stop();
     });
     (outbox, task)
 }
 
-/// Drops the oldest records while the buffer holds more than it may.
-fn trim(buffer: &mut VecDeque<Record>, rows: &mut usize, stats: &PollStats) {
-    while *rows > BUFFER_ROWS || buffer.len() > BUFFER_RECORDS {
-        let Some(record) = buffer.pop_front() else { return };
-        if let Record::Readings(batch) = record {
-            *rows -= batch.len();
-            PollStats::add(&stats.readings_dropped, batch.len() as u64);
-            tracing::error!(dropped = batch.len(), "outbox full: oldest readings dropped");
-        } else {
-            tracing::error!("outbox full: oldest record dropped");
-        }
+/// Sleeps until `at`; never returns when there is none.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::RwLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use tokio::time::Instant;
 
@@ -21,6 +21,14 @@ pub struct PollStats {
     pub readings_stored: AtomicU64,
     pub readings_dropped: AtomicU64,
     pub ingest_failures: AtomicU64,
+    /// Readings written to the spill file while the database was away.
+    pub readings_spilled: AtomicU64,
+    /// Spilled readings stored once the database was back.
+    pub readings_replayed: AtomicU64,
+    /// Lines of the spill file that could not be read back (skipped).
+    pub spill_lines_unreadable: AtomicU64,
+    /// Whether the last write failed because the database is away.
+    pub database_away: AtomicBool,
     /// Bus and device names, for labels next to the ids.
     names: RwLock<Names>,
 }
@@ -178,6 +186,21 @@ impl PollStats {
                 "Failed batch writes (retried)",
                 &self.ingest_failures,
             ),
+            (
+                "ohmnibus_readings_spilled_total",
+                "Readings written to the spill file while the database was away",
+                &self.readings_spilled,
+            ),
+            (
+                "ohmnibus_readings_replayed_total",
+                "Spilled readings stored once the database was back",
+                &self.readings_replayed,
+            ),
+            (
+                "ohmnibus_spill_lines_unreadable_total",
+                "Lines of the spill file that could not be read back (skipped)",
+                &self.spill_lines_unreadable,
+            ),
         ];
         for (name, help, counter) in rows {
             let _ = writeln!(
@@ -186,6 +209,11 @@ impl PollStats {
                 counter.load(Ordering::Relaxed)
             );
         }
+        let away = u8::from(self.database_away.load(Ordering::Relaxed));
+        let _ = writeln!(
+            text,
+            "# HELP ohmnibus_database_away Whether the last write failed because the database is away (1) or not (0)\n# TYPE ohmnibus_database_away gauge\nohmnibus_database_away {away}"
+        );
         text
     }
 }

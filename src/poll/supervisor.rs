@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use super::command::QUEUE;
 use super::context::{DeviceConfig, DevicePassword, FieldProgramming, WorkerServices};
 use super::jobs::{JobWakers, run_claimer, spawn_job_listener};
-use super::outbox::spawn_outbox;
+use super::outbox::{OutboxSettings, spawn_outbox};
 use super::stats::PollStats;
 use super::worker::run_bus;
 use crate::device::registry::ProfileSet;
@@ -43,6 +43,8 @@ pub(crate) struct PollSettings {
     pub field_programming: FieldProgramming,
     /// The key the devices' passwords are sealed with (`OHMNIBUS_SECRET_KEY`).
     pub secret_key: Option<SecretKey>,
+    /// Where the ingest keeps what the database cannot take yet.
+    pub outbox: OutboxSettings,
 }
 
 impl Default for PollSettings {
@@ -54,9 +56,13 @@ impl Default for PollSettings {
             clock: Clock::System,
             field_programming: FieldProgramming::default(),
             secret_key: None,
+            outbox: OutboxSettings::default(),
         }
     }
 }
+
+/// How long a look at the bus configuration may take.
+const REFRESH_TIMEOUT: Duration = Duration::from_secs(30);
 
 struct RunningBus {
     transport: Transport,
@@ -77,7 +83,7 @@ pub(crate) async fn run_poller(
 ) {
     let wakers = Arc::new(JobWakers::default());
     let listener = spawn_job_listener(pool.clone(), Arc::clone(&wakers), shutdown.clone());
-    let (outbox, outbox_task) = spawn_outbox(pool.clone(), Arc::clone(&stats));
+    let (outbox, outbox_task) = spawn_outbox(pool.clone(), Arc::clone(&stats), settings.outbox.clone());
     let services = WorkerServices {
         pool: pool.clone(),
         outbox,
@@ -91,18 +97,41 @@ pub(crate) async fn run_poller(
     let mut running: HashMap<BusId, RunningBus> = HashMap::new();
     loop {
         let key = settings.secret_key.as_ref();
-        if let Err(error) = refresh(&pool, &profiles, key, &services, &wakers, &mut running).await {
-            tracing::warn!(%error, "cannot read the bus configuration; polling goes on with what it has");
+        // A database whose network went silent must not hold the loop (nor
+        // a stop): the look is given up after a while and tried again.
+        let looked = tokio::select! {
+            looked = tokio::time::timeout(REFRESH_TIMEOUT, refresh(&pool, &profiles, key, &services, &wakers, &mut running)) => looked,
+            () = shutdown.wait() => break,
+        };
+        match looked {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "cannot read the bus configuration; polling goes on with what it has");
+            }
+            Err(_) => tracing::warn!(
+                "the database did not answer the look at the bus configuration; polling goes on with what it has"
+            ),
         }
         tokio::select! {
             _ = tokio::time::sleep(settings.refresh) => {}
             () = shutdown.wait() => break,
         }
     }
-    for bus in running.into_values() {
-        bus.stop.fire();
-        let _ = bus.task.await;
-        let _ = bus.claimer.await;
+    // Every worker is told at once, so the buses finish their exchanges
+    // side by side. A claimer holds nothing that is not in the database (a
+    // job it claimed and did not hand over is settled by the next start),
+    // so it is not waited for: its query may be one the database never
+    // answers.
+    let stopping: Vec<_> = running
+        .into_values()
+        .map(|bus| {
+            bus.stop.fire();
+            bus.claimer.abort();
+            bus.task
+        })
+        .collect();
+    for task in stopping {
+        let _ = task.await;
     }
     let _ = listener.await;
     drop(services);

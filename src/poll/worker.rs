@@ -87,7 +87,14 @@ pub struct BusWorker {
     asked: Asked,
 }
 
-/// Runs the bus until `shutdown` fires.
+/// How long a stopping worker lets the exchange on the wire finish: above
+/// any one request's answer time, so a meter's answer is read and handed to
+/// ingest rather than cut off; below what a process stop may take.
+pub const FINISH_EXCHANGE: Duration = Duration::from_secs(8);
+
+/// Runs the bus until `shutdown` fires. Nothing new starts once it has; an
+/// exchange already on the wire is finished (for up to
+/// [`FINISH_EXCHANGE`]) and what it read handed to ingest.
 pub async fn run_bus(
     bus: BusId,
     transport: Transport,
@@ -97,11 +104,18 @@ pub async fn run_bus(
     shutdown: Shutdown,
 ) {
     let mut worker = BusWorker::start(bus, transport, devices, commands, services).await;
-    loop {
+    while !shutdown.is_shutdown() {
+        let step = worker.step_unless(shutdown.wait());
+        let cut_off = async {
+            shutdown.wait().await;
+            tokio::time::sleep(FINISH_EXCHANGE).await;
+        };
         tokio::select! {
-            biased;
-            () = shutdown.wait() => return,
-            stepped = worker.step() => if stepped.is_none() { return },
+            stepped = step => if stepped.is_none() { return },
+            () = cut_off => {
+                tracing::warn!(%bus, "stopping: the exchange on the wire did not finish in time and is cut off");
+                return;
+            }
         }
     }
 }
@@ -137,11 +151,19 @@ impl BusWorker {
     /// highest priority, then a scan in time no read needs. `None` once the
     /// device list or the job inbox is gone (the worker is to stop).
     pub async fn step(&mut self) -> Option<Stepped> {
+        self.step_unless(std::future::pending()).await
+    }
+
+    /// [`step`](BusWorker::step), or `None` if `stop` completes while the
+    /// worker waits for something to do. Once a step has begun (an
+    /// exchange is on the wire), it is done whole.
+    pub async fn step_unless(&mut self, stop: impl Future<Output = ()>) -> Option<Stepped> {
         let due = self.schedule.next_due();
         // Scans use the time no scheduled read needs.
         let scan_now = !self.asked.scans.is_empty() && due.is_none_or(|due| due > Instant::now());
         tokio::select! {
             biased;
+            () = stop => None,
             command = self.commands.recv() => {
                 self.asked.push(command?);
                 Some(Stepped::Queued)

@@ -9,19 +9,59 @@ use sqlx::{Connection, PgPool};
 /// The schema migrations, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// Opens a pool on `url`. Fails fast (5 s) when the server does not answer,
-/// so a wrong DATABASE_URL is reported at start rather than as a hang.
+/// How long a caller waits for a free connection (or a new one) before the
+/// database counts as away.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the readiness probe waits for the database's answer.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Opens a pool on `url` with [`connect_with`]'s limits and a statement
+/// timeout of 30 s.
 pub async fn connect(url: &str) -> Result<PgPool, sqlx::Error> {
+    connect_with(url, crate::config::DEFAULT_STATEMENT_TIMEOUT).await
+}
+
+/// Opens a pool on `url` where nothing waits for minutes:
+///
+/// - a connection is waited for at most [`ACQUIRE_TIMEOUT`] (so a wrong
+///   DATABASE_URL is reported at start rather than as a hang);
+/// - PostgreSQL cancels a statement after `statement_timeout`, and ends a
+///   session left idle inside a transaction after a minute;
+/// - the server probes an idle connection after 30 s of silence (TCP
+///   keepalive, 3 probes 10 s apart), so it drops a client that vanished.
+///   The client's own sockets cannot be told to probe (the driver offers
+///   no such setting): the client side is bounded by the timeouts above and
+///   by the ingest's own write timeout and the readiness probe's
+///   ([`READY_TIMEOUT`]);
+/// - connections are recycled after 30 minutes, and closed after 5 idle.
+pub async fn connect_with(url: &str, statement_timeout: Duration) -> Result<PgPool, sqlx::Error> {
+    let statement_ms = statement_timeout.as_millis().to_string();
+    let options = PgConnectOptions::from_str(url)?.options([
+        ("statement_timeout", statement_ms.as_str()),
+        ("idle_in_transaction_session_timeout", "60000"),
+        ("tcp_keepalives_idle", "30"),
+        ("tcp_keepalives_interval", "10"),
+        ("tcp_keepalives_count", "3"),
+    ]);
     PgPoolOptions::new()
         .max_connections(10)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect(url)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .max_lifetime(Duration::from_secs(30 * 60))
+        .idle_timeout(Duration::from_secs(5 * 60))
+        .connect_with(options)
         .await
 }
 
-/// Applies pending migrations.
+/// Applies pending migrations, on a connection without the statement
+/// timeout (a migration of a large table may take longer).
 pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
-    MIGRATOR.run(pool).await
+    let mut connection = pool.acquire().await?;
+    sqlx::query("SET statement_timeout = 0")
+        .execute(&mut *connection)
+        .await?;
+    let result = MIGRATOR.run(&mut *connection).await;
+    sqlx::query("RESET statement_timeout").execute(&mut *connection).await?;
+    result
 }
 
 /// Creates database `name` on the server of `url` unless it exists, and
@@ -60,9 +100,12 @@ pub fn with_database(url: &str, name: &str) -> String {
     }
 }
 
-/// Whether the database answers: the readiness probe.
+/// Whether the database answers within [`READY_TIMEOUT`]: the readiness
+/// probe. A database whose network went silent is "not ready" after that
+/// long, not after a pool or TCP timeout.
 pub async fn ping(pool: &PgPool) -> bool {
-    sqlx::query("SELECT 1").execute(pool).await.is_ok()
+    let answer = sqlx::query("SELECT 1").execute(pool);
+    matches!(tokio::time::timeout(READY_TIMEOUT, answer).await, Ok(Ok(_)))
 }
 
 #[cfg(test)]

@@ -3,10 +3,10 @@
 //! rate it polls with the database up. What it read waits in the outbox.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crate::support::TestDb;
+use crate::support::{TestDb, counting_meter};
 use chrono_tz::Tz;
 use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::domain::clock::Clock;
@@ -20,8 +20,7 @@ use ohmnibus::poll::worker::run_bus;
 use ohmnibus::store::devices::{DeviceLimits, DeviceStatus};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
 /// Real-time reads are due this often: the worker is idle between them, so
@@ -30,40 +29,6 @@ const PERIOD: Duration = Duration::from_millis(100);
 /// How long requests are counted, after the worker has settled.
 const WINDOW: Duration = Duration::from_secs(3);
 const SETTLE: Duration = Duration::from_millis(700);
-
-/// A Modbus TCP device answering every read with zeros, counting requests.
-async fn counting_device() -> (u16, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let requests = Arc::new(AtomicUsize::new(0));
-    let counted = Arc::clone(&requests);
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            tokio::spawn(answer_reads(stream, Arc::clone(&counted)));
-        }
-    });
-    (port, requests)
-}
-
-async fn answer_reads(mut stream: TcpStream, requests: Arc<AtomicUsize>) {
-    let mut header = [0u8; 7];
-    while stream.read_exact(&mut header).await.is_ok() {
-        let length = usize::from(u16::from_be_bytes([header[4], header[5]]));
-        let mut pdu = vec![0u8; length.saturating_sub(1)];
-        if stream.read_exact(&mut pdu).await.is_err() || pdu.len() < 5 {
-            return;
-        }
-        requests.fetch_add(1, Ordering::SeqCst);
-        let count = usize::from(u16::from_be_bytes([pdu[3], pdu[4]]));
-        let mut answer = header.to_vec();
-        answer[4..6].copy_from_slice(&u16::try_from(3 + 2 * count).unwrap().to_be_bytes());
-        answer.extend([3, u8::try_from(2 * count).unwrap()]);
-        answer.extend(std::iter::repeat_n(0u8, 2 * count));
-        if stream.write_all(&answer).await.is_err() {
-            return;
-        }
-    }
-}
 
 /// A pool on a database that refuses connections (nothing listens).
 fn refusing_pool() -> PgPool {
@@ -99,9 +64,9 @@ fn lazy_pool(port: u16) -> PgPool {
 /// Requests per second the worker sends to a device on `pool`'s database,
 /// counted over [`WINDOW`], and the readings it handed over meanwhile.
 async fn poll_rate(pool: PgPool) -> (f64, u64) {
-    let (port, requests) = counting_device().await;
+    let (port, requests) = counting_meter().await;
     let stats = Arc::new(PollStats::default());
-    let (outbox, outbox_task) = spawn_outbox(pool.clone(), Arc::clone(&stats));
+    let (outbox, outbox_task) = spawn_outbox(pool.clone(), Arc::clone(&stats), Default::default());
     let profiles = Arc::new(ProfileSet::builtin());
     let profile = profiles.get("countis-e43").unwrap();
     let device = DeviceConfig {
@@ -149,9 +114,9 @@ async fn poll_rate(pool: PgPool) -> (f64, u64) {
     };
     let worker = tokio::spawn(run_bus(BusId(1), transport, devices_rx, inbox, services, shutdown));
     tokio::time::sleep(SETTLE).await;
-    let before = requests.load(Ordering::SeqCst);
+    let before = requests.total();
     tokio::time::sleep(WINDOW).await;
-    let counted = requests.load(Ordering::SeqCst) - before;
+    let counted = requests.total() - before;
     stop.fire();
     tokio::time::timeout(Duration::from_secs(5), worker)
         .await

@@ -22,6 +22,7 @@ use tokio::net::TcpListener;
 use tower::ServiceExt;
 
 use super::db::TestDb;
+use super::pg_proxy::PgProxy;
 
 pub(crate) struct TestApp {
     pub(crate) app: Application,
@@ -81,6 +82,28 @@ pub(crate) async fn spawn_app_with(request_timeout: Duration, clock: Clock) -> T
 pub(crate) async fn spawn_app_with_profiles(request_timeout: Duration, clock: Clock, profiles: ProfileSet) -> TestApp {
     let db = TestDb::create().await;
     let pool = db.pool.clone();
+    launch(db, pool, request_timeout, clock, profiles).await
+}
+
+/// [`spawn_app`] reaching its database through a proxy the test can cut
+/// (the test's own pool, `TestApp::pool`, goes straight to it).
+pub(crate) async fn spawn_app_behind_proxy() -> (TestApp, PgProxy) {
+    let db = TestDb::create().await;
+    let proxy = PgProxy::start(&db.url).await;
+    let pool = ohmnibus::store::database::connect(&proxy.url(&db.url)).await.unwrap();
+    let app = launch(db, pool, ANSWER_TIMEOUT, Clock::System, ProfileSet::builtin()).await;
+    (app, proxy)
+}
+
+/// Starts the application on `app_pool` (a pool on `db`).
+async fn launch(
+    db: TestDb,
+    app_pool: PgPool,
+    request_timeout: Duration,
+    clock: Clock,
+    profiles: ProfileSet,
+) -> TestApp {
+    let pool = db.pool.clone();
     let config = Config {
         database_url: db.url.clone(),
         bind: "127.0.0.1:0".parse().unwrap(),
@@ -93,10 +116,12 @@ pub(crate) async fn spawn_app_with_profiles(request_timeout: Duration, clock: Cl
         clock,
         secret_key: Some(SecretKey::from_bytes(TEST_SECRET_KEY)),
         sessions: Default::default(),
+        spill_dir: spill_dir(&db),
+        statement_timeout: ohmnibus::config::DEFAULT_STATEMENT_TIMEOUT,
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (shutdown, receiver) = shutdown::channel();
-    let app = start(&config, pool.clone(), Arc::new(profiles), listener, receiver);
+    let app = start(&config, app_pool, Arc::new(profiles), listener, receiver);
     let router = ohmnibus::web::router(app.state.clone());
     TestApp {
         app,
@@ -105,6 +130,11 @@ pub(crate) async fn spawn_app_with_profiles(request_timeout: Duration, clock: Cl
         router,
         db,
     }
+}
+
+/// The spill directory of the application on `db`: one per test database.
+pub(crate) fn spill_dir(db: &TestDb) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("ohmnibus-spill-{}", db.name()))
 }
 
 impl TestApp {

@@ -3,7 +3,9 @@
 
 mod api;
 mod app;
+mod counting_meter;
 mod db;
+mod pg_proxy;
 mod sim;
 mod wait;
 
@@ -12,9 +14,11 @@ pub(crate) use api::{
     serve_one_iec_tcp_device, serve_one_modbus_tcp_device,
 };
 pub(crate) use app::{
-    ANSWER_TIMEOUT, SILENT_METER_TIMEOUT, TEST_SECRET_KEY, TestApp, spawn_app, spawn_app_with, spawn_app_with_clock,
-    spawn_app_with_profiles, spawn_app_with_timeout,
+    ANSWER_TIMEOUT, SILENT_METER_TIMEOUT, TEST_SECRET_KEY, TestApp, spawn_app, spawn_app_behind_proxy, spawn_app_with,
+    spawn_app_with_clock, spawn_app_with_profiles, spawn_app_with_timeout, spill_dir,
 };
+pub(crate) use counting_meter::counting_meter;
 pub(crate) use db::{TestDb, server_url};
+pub(crate) use pg_proxy::{Link, PgProxy};
 pub(crate) use sim::{iec_meter, quick_iec_line, serve_iec_tcp};
 pub(crate) use wait::{WAIT, eventually, eventually_some};

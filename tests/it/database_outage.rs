@@ -1,0 +1,170 @@
+//! The database goes away, both ways (it refuses connections; its network
+//! goes silent), while the application polls a meter: polling keeps its
+//! rate, `/readyz` says not ready within seconds, readings wait in memory
+//! and then in the spill file, and once the database is back every
+//! reading taken meanwhile is stored exactly once.
+//!
+//! The outage lasts `OHMNIBUS_OUTAGE_SECONDS` (6 unless set; the 60 s drill
+//! of docs/RELIABILITY.md sets 60).
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use ohmnibus::domain::role::Role;
+use serde_json::json;
+use tokio::time::Instant;
+
+use crate::support::{Link, WAIT, add_bus, add_device, counting_meter, eventually, spawn_app_behind_proxy, spill_dir};
+
+/// The COUNTIS E43's line voltage U12, the first register of its real-time
+/// block (E43/E44 manual, communication table: 0xC552, U32, V/100).
+const U12_ADDRESS: u16 = 0xC552;
+const U12_OBIS: &str = "1-1:132.7.0";
+
+fn outage_length() -> Duration {
+    let seconds = std::env::var("OHMNIBUS_OUTAGE_SECONDS")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(6);
+    Duration::from_secs(seconds)
+}
+
+async fn readyz(app: &crate::support::TestApp) -> StatusCode {
+    app.request("GET", "/readyz", None, None).await.0
+}
+
+async fn outage(link: Link) {
+    let (app, proxy) = spawn_app_behind_proxy().await;
+    let engineer = app.token(Role::Engineer).await;
+    let (meter_port, answered) = counting_meter().await;
+    let bus = add_bus(&app, &engineer, "line", "modbus_tcp", meter_port).await;
+    let device = json!({"name": "incomer", "profile": "countis-e43", "address": 1,
+                        "schedule": {"realtime_seconds": 1, "energy_seconds": 3600, "history_seconds": 3600}});
+    let device = add_device(&app, &engineer, &bus, device).await;
+    let stored_polls = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(DISTINCT read_at) FROM readings WHERE device_id = $1 AND obis = $2")
+            .bind(device)
+            .bind(U12_OBIS)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+    };
+    assert!(
+        eventually(WAIT, || async { stored_polls().await >= 2 }).await,
+        "no reading stored with the database up"
+    );
+    assert_eq!(readyz(&app).await, StatusCode::OK);
+
+    let stats = std::sync::Arc::clone(&app.app.state.stats);
+    proxy.set(link);
+    let cut = Instant::now();
+    let polls_at_cut = answered.at(U12_ADDRESS);
+
+    // Not ready within a few seconds, whichever way the database went.
+    assert!(
+        eventually(Duration::from_secs(4), || async {
+            readyz(&app).await == StatusCode::SERVICE_UNAVAILABLE
+        })
+        .await,
+        "/readyz still ready 4 s into an outage ({link:?})"
+    );
+    let not_ready_after = cut.elapsed();
+    assert!(
+        not_ready_after < Duration::from_secs(5),
+        "/readyz took {not_ready_after:?} to say not ready"
+    );
+
+    tokio::time::sleep_until(cut + outage_length()).await;
+    let polls_in_outage = answered.at(U12_ADDRESS) - polls_at_cut;
+    let spilled = stats.readings_spilled.load(Ordering::SeqCst);
+    let spill_file = spill_dir(&app.db).join(ohmnibus::poll::spill::SPILL_FILE);
+    let spill_bytes = std::fs::metadata(&spill_file).map(|m| m.len()).unwrap_or(0);
+    // Polled every second, as with the database up (a poll may straddle either end).
+    let expected = outage_length().as_secs() as usize;
+    assert!(
+        polls_in_outage + 1 >= expected,
+        "{polls_in_outage} real-time reads in a {expected} s outage ({link:?})"
+    );
+    assert!(spilled > 0, "nothing spilled in a {expected} s outage ({link:?})");
+    assert!(
+        spill_bytes > 0,
+        "the spill file {} is empty during the outage",
+        spill_file.display()
+    );
+
+    proxy.set(Link::Open);
+    let back = Instant::now();
+    assert!(
+        eventually(WAIT, || async {
+            stats.readings_replayed.load(Ordering::SeqCst) >= stats.readings_spilled.load(Ordering::SeqCst)
+                && readyz(&app).await == StatusCode::OK
+        })
+        .await,
+        "the spilled readings were not replayed once the database was back ({link:?})"
+    );
+    let replayed_after = back.elapsed();
+    // Stopped, the database kept for the checks below.
+    let crate::support::TestApp {
+        app: application,
+        shutdown,
+        db,
+        ..
+    } = app;
+    shutdown.fire();
+    tokio::time::timeout(Duration::from_secs(30), application.wait())
+        .await
+        .expect("stops in time")
+        .unwrap();
+    let pool = db.pool.clone();
+    drop(proxy);
+    let queued = stats.readings_queued.load(Ordering::SeqCst);
+    let polls_answered = answered.at(U12_ADDRESS);
+
+    // Every real-time read the meter answered is stored, once. (A stop
+    // that falls between two requests of one read, should the read take
+    // more than one, drops that read: the meter counted its first answer.)
+    let stored: i64 =
+        sqlx::query_scalar("SELECT count(DISTINCT read_at) FROM readings WHERE device_id = $1 AND obis = $2")
+            .bind(device)
+            .bind(U12_OBIS)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let stored = stored as usize;
+    assert!(
+        stored == polls_answered || stored + 1 == polls_answered,
+        "{stored} real-time reads stored, {polls_answered} answered by the meter ({link:?})"
+    );
+    // And every reading the worker handed over (all codes), no more, no fewer.
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM readings WHERE device_id = $1")
+        .bind(device)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        rows as u64, queued,
+        "readings stored vs handed over by the worker ({link:?})"
+    );
+    println!(
+        "{link:?} for {expected} s: not ready after {not_ready_after:?}; {polls_in_outage} real-time reads in the outage; \
+         {spilled} readings spilled ({spill_bytes} bytes); all replayed {replayed_after:?} after the database was back; \
+         {rows} readings stored, {queued} handed over"
+    );
+    assert_eq!(
+        std::fs::metadata(&spill_file).unwrap().len(),
+        0,
+        "the spill file is emptied once replayed"
+    );
+    std::fs::remove_dir_all(spill_dir(&db)).unwrap();
+}
+
+#[tokio::test]
+async fn a_database_refusing_connections_loses_no_reading() {
+    outage(Link::Refusing).await;
+}
+
+#[tokio::test]
+async fn a_database_gone_silent_loses_no_reading() {
+    outage(Link::Frozen).await;
+}
