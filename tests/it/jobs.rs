@@ -121,7 +121,9 @@ fn start_server(pool: &PgPool, url: &str) -> (Application, Trigger) {
         clock: Clock::System,
         secret_key: None,
         sessions: Default::default(),
-        spill_dir: std::env::temp_dir().join(format!("ohmnibus-spill-jobs-{}", std::process::id())),
+        spill_dir: std::env::temp_dir()
+            .join("ohmnibus-test-spill")
+            .join(format!("jobs-{}", std::process::id())),
         statement_timeout: ohmnibus::config::DEFAULT_STATEMENT_TIMEOUT,
     };
     let (stop, shutdown) = shutdown::channel();

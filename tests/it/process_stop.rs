@@ -4,7 +4,7 @@
 //! restart, what was spilled is stored: at most the readings of the last
 //! half second or so before a SIGKILL are lost.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
-use crate::support::{Link, PgProxy, TestDb, WAIT, counting_meter, eventually};
+use crate::support::{Link, PgProxy, TestDb, WAIT, counting_meter, eventually, spill_dir};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_ohmnibus");
 /// The COUNTIS E43's line voltage U12, the first register of its real-time
@@ -53,7 +53,8 @@ async fn serve(url: &str, spill: &Path, run: usize) -> Child {
         .local_addr()
         .unwrap()
         .port();
-    let log = std::fs::File::create(spill.with_extension(format!("log{run}"))).unwrap();
+    std::fs::create_dir_all(spill).unwrap();
+    let log = std::fs::File::create(spill.join(format!("server{run}.log"))).unwrap();
     let server = Command::new(BINARY)
         .arg("serve")
         .env("DATABASE_URL", url)
@@ -71,7 +72,7 @@ async fn serve(url: &str, spill: &Path, run: usize) -> Child {
 }
 
 fn log_of(spill: &Path, run: usize) -> String {
-    std::fs::read_to_string(spill.with_extension(format!("log{run}"))).unwrap_or_default()
+    std::fs::read_to_string(spill.join(format!("server{run}.log"))).unwrap_or_default()
 }
 
 async fn signal(server: &Child, name: &str) {
@@ -93,10 +94,6 @@ async fn stored_polls(pool: &PgPool, device: DeviceId) -> usize {
             .await
             .unwrap();
     count as usize
-}
-
-fn spill_dir(db: &TestDb) -> PathBuf {
-    std::env::temp_dir().join(format!("ohmnibus-stop-{}", db.name()))
 }
 
 fn spilled_lines(spill: &Path) -> usize {

@@ -132,9 +132,10 @@ async fn launch(
     }
 }
 
-/// The spill directory of the application on `db`: one per test database.
+/// The spill directory of the application on `db`: one per test database,
+/// all under one directory that `scripts/test` empties before a run.
 pub(crate) fn spill_dir(db: &TestDb) -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("ohmnibus-spill-{}", db.name()))
+    std::env::temp_dir().join("ohmnibus-test-spill").join(db.name())
 }
 
 impl TestApp {
