@@ -9,6 +9,7 @@ use anyhow::Context;
 
 use crate::domain::clock::Clock;
 use crate::domain::sealing::{SECRET_KEY_VARIABLE, SecretKey};
+use crate::maintenance::Retention;
 use crate::service::sessions::SessionPolicy;
 
 /// Everything `serve` needs to start.
@@ -50,6 +51,13 @@ pub struct Config {
     /// `OHMNIBUS_DB_STATEMENT_TIMEOUT_SECONDS` (default 30): the longest a
     /// statement may run before PostgreSQL cancels it.
     pub statement_timeout: Duration,
+    /// `OHMNIBUS_RETAIN_INSTANT_DAYS` (default 90), `OHMNIBUS_RETAIN_REGISTER_DAYS`
+    /// and `OHMNIBUS_RETAIN_INTERVAL_DAYS` (default `forever`): how long
+    /// each class of data is kept.
+    pub retention: Retention,
+    /// How often the maintenance task runs (partitions ahead, retention);
+    /// `None` runs none (a test that drives it itself).
+    pub maintenance_every: Option<Duration>,
 }
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -115,7 +123,15 @@ impl Config {
             },
             Err(_) => DEFAULT_STATEMENT_TIMEOUT,
         };
+        let defaults = Retention::default();
+        let retention = Retention {
+            instant_days: days_from_env("OHMNIBUS_RETAIN_INSTANT_DAYS", defaults.instant_days)?,
+            register_days: days_from_env("OHMNIBUS_RETAIN_REGISTER_DAYS", defaults.register_days)?,
+            interval_days: days_from_env("OHMNIBUS_RETAIN_INTERVAL_DAYS", defaults.interval_days)?,
+        };
         Ok(Config {
+            retention,
+            maintenance_every: Some(crate::maintenance::MAINTENANCE_EVERY),
             spill_dir,
             statement_timeout,
             sessions,
@@ -130,6 +146,19 @@ impl Config {
             clock: Clock::System,
             secret_key,
         })
+    }
+}
+
+/// A number of days from `variable` (1 to 100000), or `forever` (`None`);
+/// `default` when unset.
+fn days_from_env(variable: &str, default: Option<u32>) -> anyhow::Result<Option<u32>> {
+    match std::env::var(variable) {
+        Ok(text) if text.trim().eq_ignore_ascii_case("forever") => Ok(None),
+        Ok(text) => match text.trim().parse::<u32>() {
+            Ok(days) if (1..=100_000).contains(&days) => Ok(Some(days)),
+            _ => anyhow::bail!("{variable}={text:?} is neither a number of days from 1 to 100000 nor \"forever\""),
+        },
+        Err(_) => Ok(default),
     }
 }
 

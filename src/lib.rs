@@ -7,6 +7,7 @@ pub mod config;
 pub mod derive;
 pub mod device;
 pub mod domain;
+pub mod maintenance;
 pub mod metering;
 pub mod poll;
 pub mod protocol;

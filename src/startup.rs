@@ -14,6 +14,7 @@ use crate::automation::{AutomationServices, run_automation};
 use crate::config::Config;
 use crate::derive::{DeriveServices, run_derivation};
 use crate::device::registry::ProfileSet;
+use crate::maintenance::run_maintenance;
 use crate::poll::outbox::OutboxSettings;
 use crate::poll::stats::PollStats;
 use crate::poll::supervisor::{PollSettings, run_poller};
@@ -30,6 +31,7 @@ pub struct Application {
     poller: JoinHandle<()>,
     derivation: JoinHandle<()>,
     automation: JoinHandle<()>,
+    maintenance: Option<JoinHandle<()>>,
 }
 
 /// Connects to the database, applies migrations, loads the profiles, starts
@@ -92,6 +94,15 @@ pub fn start(
         config.derive_every,
         shutdown.clone(),
     ));
+    let maintenance = config.maintenance_every.map(|every| {
+        tokio::spawn(run_maintenance(
+            pool.clone(),
+            config.clock.clone(),
+            config.retention,
+            every,
+            shutdown.clone(),
+        ))
+    });
     let state = AppState {
         pool,
         profiles,
@@ -117,6 +128,7 @@ pub fn start(
         poller,
         derivation,
         automation,
+        maintenance,
     }
 }
 
@@ -127,6 +139,9 @@ impl Application {
         self.poller.await.context("poller task")?;
         self.derivation.await.context("derivation task")?;
         self.automation.await.context("automatic commands task")?;
+        if let Some(maintenance) = self.maintenance {
+            maintenance.await.context("maintenance task")?;
+        }
         Ok(())
     }
 }

@@ -217,6 +217,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 std::path::PathBuf::from,
             ),
         statement_timeout: crate::config::DEFAULT_STATEMENT_TIMEOUT,
+        retention: Default::default(),
+        maintenance_every: Some(crate::maintenance::MAINTENANCE_EVERY),
     };
     if let Ok(bind) = std::env::var("OHMNIBUS_BIND") {
         config.bind = bind

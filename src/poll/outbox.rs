@@ -400,14 +400,13 @@ impl Ingest {
     /// A write of the next batch of the spill file, if it has one.
     fn replay_next(&mut self) -> Option<Flight> {
         let spill = self.spill.as_mut()?;
-        let (batch, bad) = match spill.next_batch(BATCH_ROWS) {
-            Ok(read) => read,
+        let batch = match spill.next_batch(BATCH_ROWS) {
+            Ok(batch) => batch,
             Err(error) => {
                 tracing::error!(%error, "cannot replay spilled readings");
                 return None;
             }
         };
-        PollStats::add(&self.stats.spill_lines_unreadable, bad);
         let pool = self.pool.clone();
         Some(Box::pin(async move {
             let result = match tokio::time::timeout(WRITE_TIMEOUT, insert_readings(&pool, &batch.readings)).await {
@@ -441,6 +440,7 @@ impl Ingest {
                                 tracing::error!(%error, "spilled readings were stored but the file cannot be moved past them; they will be stored again, which changes nothing");
                             }
                             PollStats::add(&self.stats.readings_replayed, stored as u64);
+                            PollStats::add(&self.stats.spill_lines_unreadable, batch.unreadable);
                             self.replayed += stored as u64;
                             if !spill.is_pending() {
                                 tracing::warn!(replayed = self.replayed, file = %spill.path().display(), "every spilled reading is stored");

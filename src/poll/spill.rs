@@ -85,6 +85,8 @@ pub struct Replayed {
     end: u64,
     /// Lines it took (for the line number of a bad one).
     lines: u64,
+    /// Lines in it that could not be read (skipped).
+    pub unreadable: u64,
 }
 
 /// The open spill file.
@@ -195,8 +197,8 @@ impl Spill {
     /// Reads up to `max` readings from where the replay stands; until the
     /// batch is confirmed [`stored`](Spill::stored), the next call reads
     /// it again. Lines that cannot be read are skipped, logged and counted
-    /// in the second value.
-    pub fn next_batch(&mut self, max: usize) -> Result<(Replayed, u64), SpillError> {
+    /// in [`Replayed::unreadable`].
+    pub fn next_batch(&mut self, max: usize) -> Result<Replayed, SpillError> {
         let path = &self.path;
         let unreadable = |source| SpillError {
             path: path.clone(),
@@ -229,7 +231,12 @@ impl Spill {
                 }
             }
         }
-        Ok((Replayed { readings, end, lines }, bad))
+        Ok(Replayed {
+            readings,
+            end,
+            lines,
+            unreadable: bad,
+        })
     }
 
     /// The batch is stored: the replay moves past it, and the file is
@@ -292,13 +299,13 @@ mod tests {
 
         let mut spill = Spill::open(&dir).unwrap();
         assert!(spill.is_pending());
-        let (batch, bad) = spill.next_batch(4).unwrap();
-        assert_eq!(bad, 0);
+        let batch = spill.next_batch(4).unwrap();
+        assert_eq!(batch.unreadable, 0);
         let expected: Vec<_> = first.iter().chain(&second).cloned().collect();
         assert_eq!(batch.readings, expected[..4]);
         spill.stored(&batch).unwrap();
         assert!(spill.is_pending());
-        let (batch, _) = spill.next_batch(4).unwrap();
+        let batch = spill.next_batch(4).unwrap();
         assert_eq!(batch.readings, expected[4..]);
         spill.stored(&batch).unwrap();
         assert!(!spill.is_pending());
@@ -311,8 +318,8 @@ mod tests {
         let dir = dir();
         let mut spill = Spill::open(&dir).unwrap();
         spill.append(&[reading(1, 2.0)]).unwrap();
-        let (batch, _) = spill.next_batch(10).unwrap();
-        let (again, _) = spill.next_batch(10).unwrap();
+        let batch = spill.next_batch(10).unwrap();
+        let again = spill.next_batch(10).unwrap();
         assert_eq!(again.readings, batch.readings);
         std::fs::remove_dir_all(dir).unwrap();
     }
@@ -336,8 +343,8 @@ mod tests {
         let mut spill = Spill::open(&dir).unwrap();
         // A reading appended after the crash starts on a line of its own.
         spill.append(&[reading(3, 12.25)]).unwrap();
-        let (batch, bad) = spill.next_batch(100).unwrap();
-        assert_eq!(bad, 2, "the garbled line and the torn one");
+        let batch = spill.next_batch(100).unwrap();
+        assert_eq!(batch.unreadable, 2, "the garbled line and the torn one");
         let values: Vec<f64> = batch.readings.iter().map(|(_, r)| r.value).collect();
         assert_eq!(values, [10.5, 11.0, 12.25]);
         assert_eq!(

@@ -1,9 +1,7 @@
 //! Load profile intervals: what meters recorded per interval, written in
 //! batches and never overwritten.
 
-use std::collections::BTreeSet;
-
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Utc};
 use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
 use sqlx::{PgConnection, PgPool, Postgres};
@@ -26,25 +24,6 @@ pub struct StoredInterval {
     pub meter_status: String,
     pub quality: Quality,
     pub source: IntervalSource,
-}
-
-/// Creates the monthly partitions that intervals starting at `starts` fall
-/// in, where they do not exist yet.
-pub(super) async fn ensure_interval_partitions(
-    connection: &mut PgConnection,
-    starts: &[DateTime<Utc>],
-) -> Result<(), StoreError> {
-    let mut seen = BTreeSet::new();
-    let months: Vec<DateTime<Utc>> = starts
-        .iter()
-        .filter(|at| seen.insert((at.year(), at.month())))
-        .copied()
-        .collect();
-    sqlx::query("SELECT ohmnibus_ensure_interval_partition(at) FROM UNNEST($1::timestamptz[]) AS m(at)")
-        .bind(&months)
-        .execute(connection)
-        .await?;
-    Ok(())
 }
 
 /// An interval length as the `interval_minutes` column holds it.
@@ -101,7 +80,6 @@ pub(super) async fn insert_computed_intervals_in(
         values.push(interval.value);
         quality.push(interval.quality);
     }
-    ensure_interval_partitions(&mut *transaction, &starts).await?;
     let inserted = sqlx::query(
         "INSERT INTO load_profile_intervals \
              (device_id, obis, interval_start, interval_minutes, value, unit, quality, source, version) \
@@ -186,7 +164,6 @@ pub async fn insert_meter_intervals(
     }
     let columns = MeterColumns::new(intervals);
     let mut transaction = pool.begin().await?;
-    ensure_interval_partitions(&mut transaction, &columns.starts).await?;
     let replace = sqlx::query(
         "INSERT INTO load_profile_intervals \
              (device_id, obis, interval_start, interval_minutes, value, unit, meter_status, quality, source, \

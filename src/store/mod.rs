@@ -15,6 +15,7 @@ pub(crate) mod error;
 pub mod events;
 pub(crate) mod jobs;
 pub mod load_profile;
+pub mod partitions;
 pub mod profile_corrections;
 pub mod profile_derivation;
 pub mod profile_estimation;

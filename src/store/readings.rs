@@ -1,8 +1,6 @@
 //! Readings: batched inserts into the partitioned time series, and queries.
 
-use std::collections::BTreeSet;
-
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use super::error::StoreError;
@@ -22,20 +20,15 @@ pub struct StoredReading {
     pub quality: Quality,
 }
 
-/// Writes a batch: one statement makes sure the month partitions exist, one
-/// inserts the time series and the latest values together (UNNEST arrays, no
-/// round trip per value). Duplicate (device, OBIS, time) rows are ignored, so
+/// Writes a batch: one statement inserts the time series and the latest
+/// values together (UNNEST arrays, no round trip per value). A month with no
+/// partition yet goes to the default partition (the maintenance task makes
+/// partitions ahead and moves such rows; ingest takes no lock beyond its
+/// rows'). Duplicate (device, OBIS, time) rows are ignored, so
 /// a batch retried after a lost acknowledgement stores nothing twice.
 pub async fn insert_readings(pool: &PgPool, batch: &[(DeviceId, Reading)]) -> Result<(), StoreError> {
     if batch.is_empty() {
         return Ok(());
-    }
-    let mut months: Vec<DateTime<Utc>> = Vec::new();
-    let mut seen = BTreeSet::new();
-    for (_, reading) in batch {
-        if seen.insert((reading.read_at.year(), reading.read_at.month())) {
-            months.push(reading.read_at);
-        }
     }
     let devices: Vec<i64> = batch.iter().map(|(d, _)| d.0).collect();
     let codes: Vec<&ObisCode> = batch.iter().map(|(_, r)| &r.obis).collect();
@@ -45,10 +38,6 @@ pub async fn insert_readings(pool: &PgPool, batch: &[(DeviceId, Reading)]) -> Re
     let captured: Vec<Option<DateTime<Utc>>> = batch.iter().map(|(_, r)| r.captured_at).collect();
     let quality: Vec<Quality> = batch.iter().map(|(_, r)| r.quality).collect();
     let mut transaction = pool.begin().await?;
-    sqlx::query("SELECT ohmnibus_ensure_readings_partition(at) FROM UNNEST($1::timestamptz[]) AS m(at)")
-        .bind(&months)
-        .execute(&mut *transaction)
-        .await?;
     // The latest value per device and code is kept beside the series; within
     // a batch the newest wins, and an older batch never overwrites a newer value.
     sqlx::query(
@@ -57,8 +46,8 @@ pub async fn insert_readings(pool: &PgPool, batch: &[(DeviceId, Reading)]) -> Re
                                   $6::timestamptz[], $7::int[]) \
                  AS x(device_id, obis, read_at, value, unit, captured_at, quality)), \
          series AS ( \
-             INSERT INTO readings (device_id, obis, read_at, value, unit, captured_at, quality) \
-             SELECT * FROM batch ON CONFLICT DO NOTHING) \
+             INSERT INTO readings (device_id, obis, read_at, value, unit, captured_at, quality, data_class) \
+             SELECT *, ohmnibus_reading_class(obis) FROM batch ON CONFLICT DO NOTHING) \
          INSERT INTO latest_readings (device_id, obis, read_at, value, unit, captured_at, quality) \
          SELECT DISTINCT ON (device_id, obis) * FROM batch \
          WHERE EXISTS (SELECT 1 FROM devices WHERE devices.id = batch.device_id) \

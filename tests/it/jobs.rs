@@ -125,6 +125,15 @@ fn start_server(pool: &PgPool, url: &str) -> (Application, Trigger) {
             .join("ohmnibus-test-spill")
             .join(format!("jobs-{}", std::process::id())),
         statement_timeout: ohmnibus::config::DEFAULT_STATEMENT_TIMEOUT,
+        // Kept for ever: tests store readings of any date and read them back.
+        retention: ohmnibus::maintenance::Retention {
+            instant_days: None,
+            register_days: None,
+            interval_days: None,
+        },
+        // The test database has its partitions (`TestDb::create`); a test of
+        // the maintenance runs it itself.
+        maintenance_every: None,
     };
     let (stop, shutdown) = shutdown::channel();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -42,6 +42,7 @@ mod load_profile;
 mod load_profile_corrections;
 mod mbpoll;
 mod meter_events;
+mod partitions;
 mod poll;
 mod process_stop;
 mod profile_gaps;

@@ -8,43 +8,19 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use ohmnibus::domain::address::UnitAddress;
 use ohmnibus::domain::ids::DeviceId;
-use ohmnibus::domain::transport::Transport;
-use ohmnibus::store::buses::insert_bus;
-use ohmnibus::store::devices::{DeviceAddress, NewDevice, insert_device};
 use sqlx::PgPool;
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
-use crate::support::{Link, PgProxy, TestDb, WAIT, counting_meter, eventually, spill_dir};
+use crate::support::{Link, PgProxy, TestDb, WAIT, counting_meter, eventually, insert_countis, spill_dir};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_ohmnibus");
 /// The COUNTIS E43's line voltage U12, the first register of its real-time
 /// block (E43/E44 manual, communication table: 0xC552, U32, V/100).
 const U12_ADDRESS: u16 = 0xC552;
 const U12_OBIS: &str = "1-1:132.7.0";
-
-/// A COUNTIS E43 read every second on a Modbus TCP line at `port`.
-async fn add_meter(pool: &PgPool, port: u16) -> DeviceId {
-    let mut connection = pool.acquire().await.unwrap();
-    let transport = Transport::ModbusTcp {
-        host: "127.0.0.1".to_owned(),
-        port,
-    };
-    let bus = insert_bus(&mut connection, "line", None, &transport).await.unwrap();
-    let device = NewDevice {
-        bus_id: bus.id,
-        name: "incomer",
-        profile: "countis-e43",
-        address: DeviceAddress::Unit(UnitAddress::new(1).unwrap()),
-        realtime_seconds: 1,
-        energy_seconds: 3600,
-        history_seconds: 3600,
-    };
-    insert_device(&mut connection, &device).await.unwrap().id
-}
 
 /// `ohmnibus serve` on `url`, spilling to `spill`, logging to a file there.
 async fn serve(url: &str, spill: &Path, run: usize) -> Child {
@@ -109,7 +85,7 @@ async fn sigterm_in_an_outage_spills_and_the_next_start_stores_every_reading() {
     let db = TestDb::create().await;
     let spill = spill_dir(&db);
     let (meter_port, answered) = counting_meter().await;
-    let device = add_meter(&db.pool, meter_port).await;
+    let device = insert_countis(&db.pool, meter_port).await;
     let proxy = PgProxy::start(&db.url).await;
     let url = proxy.url(&db.url);
 
@@ -175,7 +151,7 @@ async fn sigkill_loses_at_most_the_last_moment() {
         let db = TestDb::create().await;
         let spill = spill_dir(&db);
         let (meter_port, answered) = counting_meter().await;
-        let device = add_meter(&db.pool, meter_port).await;
+        let device = insert_countis(&db.pool, meter_port).await;
         let proxy = PgProxy::start(&db.url).await;
         let url = proxy.url(&db.url);
 

@@ -118,6 +118,15 @@ async fn launch(
         sessions: Default::default(),
         spill_dir: spill_dir(&db),
         statement_timeout: ohmnibus::config::DEFAULT_STATEMENT_TIMEOUT,
+        // Kept for ever: tests store readings of any date and read them back.
+        retention: ohmnibus::maintenance::Retention {
+            instant_days: None,
+            register_days: None,
+            interval_days: None,
+        },
+        // The test database has its partitions (`TestDb::create`); a test of
+        // the maintenance runs it itself.
+        maintenance_every: None,
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (shutdown, receiver) = shutdown::channel();

@@ -2,7 +2,13 @@
 
 use std::time::Duration;
 
+use ohmnibus::domain::address::UnitAddress;
+use ohmnibus::domain::ids::DeviceId;
+use ohmnibus::domain::transport::Transport;
+use ohmnibus::maintenance::{Retention, run_once};
+use ohmnibus::store::buses::insert_bus;
 use ohmnibus::store::database::{connect, create_database_if_missing, migrate};
+use ohmnibus::store::devices::{DeviceAddress, NewDevice, insert_device};
 use sqlx::{Connection, PgConnection, PgPool};
 
 /// The server-level URL: DATABASE_URL, or the local PostgreSQL of our machines.
@@ -44,6 +50,20 @@ impl TestDb {
         };
         let db = TestDb { pool, url, name };
         migrate(&db.pool).await.expect("migrate test database");
+        // The partitions a running server's maintenance has made by now (the
+        // month before to three ahead), so what a test stores lies where it
+        // would in production; other months go to the default partitions.
+        let keep = Retention {
+            instant_days: None,
+            register_days: None,
+            interval_days: None,
+        };
+        let report = run_once(&db.pool, chrono::Utc::now(), keep).await;
+        assert!(
+            report.failures.is_empty(),
+            "partitions of a test database: {:?}",
+            report.failures
+        );
         db
     }
 
@@ -127,4 +147,25 @@ fn rand_suffix() -> String {
         .unwrap()
         .subsec_nanos();
     format!("{nanos:x}{}", COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A COUNTIS E43 at unit 1 on a new Modbus TCP line to `port`, read every
+/// second, stored straight in the database (no application needed).
+pub(crate) async fn insert_countis(pool: &PgPool, port: u16) -> DeviceId {
+    let mut connection = pool.acquire().await.unwrap();
+    let transport = Transport::ModbusTcp {
+        host: "127.0.0.1".to_owned(),
+        port,
+    };
+    let bus = insert_bus(&mut connection, "line", None, &transport).await.unwrap();
+    let device = NewDevice {
+        bus_id: bus.id,
+        name: "incomer",
+        profile: "countis-e43",
+        address: DeviceAddress::Unit(UnitAddress::new(1).unwrap()),
+        realtime_seconds: 1,
+        energy_seconds: 3600,
+        history_seconds: 3600,
+    };
+    insert_device(&mut connection, &device).await.unwrap().id
 }

@@ -18,7 +18,7 @@ pub(crate) use app::{
     spawn_app_with_clock, spawn_app_with_profiles, spawn_app_with_timeout, spill_dir,
 };
 pub(crate) use counting_meter::counting_meter;
-pub(crate) use db::{TestDb, server_url};
+pub(crate) use db::{TestDb, insert_countis, server_url};
 pub(crate) use pg_proxy::{Link, PgProxy};
 pub(crate) use sim::{iec_meter, quick_iec_line, serve_iec_tcp};
 pub(crate) use wait::{WAIT, eventually, eventually_some};
