@@ -269,3 +269,36 @@ async fn a_dump_in_progress_holds_up_neither_ingest_nor_for_long_the_maintenance
         report.created
     );
 }
+
+/// The class ingest would give a code in Rust is the one the database's
+/// function gives its text: the two decide where a reading lies.
+#[tokio::test]
+async fn the_class_of_a_code_is_the_same_in_rust_and_in_the_database() {
+    let db = TestDb::create().await;
+    // Instantaneous: value group D = 7, with or without a billing period or
+    // a manufacturer-specific C.
+    let codes = [
+        ("1-0:32.7.0", 0),
+        ("1-1:132.7.0", 0),
+        ("1-0:13.7.0", 0),
+        ("1-0:14.7.0*101", 0),
+        ("1-0:1.8.0", 1),
+        ("1-1:1.8.2*101", 1),
+        ("1-0:1.6.0", 1),
+        ("1-0:1.29.0", 1),
+        ("0-0:96.1.0", 1),
+        ("1-0:17.0.0", 1),
+        ("1-0:7.8.0", 1),
+        ("1-0:70.7.0", 0),
+    ];
+    for (text, expected) in codes {
+        let obis: ohmnibus::domain::obis::ObisCode = text.parse().unwrap();
+        let in_rust = ohmnibus::store::partitions::ReadingClass::of(&obis).number();
+        let in_sql: i16 = sqlx::query_scalar("SELECT ohmnibus_reading_class($1)")
+            .bind(obis.to_string())
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        assert_eq!((in_rust, in_sql), (expected, expected), "{text}");
+    }
+}
