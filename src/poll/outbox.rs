@@ -24,6 +24,7 @@ use super::stats::PollStats;
 use crate::device::profile_interval::Interval;
 use crate::device::reading::Reading;
 use crate::domain::address::UnitAddress;
+use crate::domain::clock::Clock;
 use crate::domain::event::{EventCode, EventKind};
 use crate::domain::ids::DeviceId;
 use crate::domain::job::JobErrorCode;
@@ -154,8 +155,8 @@ fn is_transient(error: &StoreError) -> bool {
 }
 
 /// Writes one record (readings: those at the head of `buffer`, as one
-/// batch). Returns how many readings went in.
-async fn write(pool: &PgPool, buffer: &VecDeque<Record>) -> Result<usize, StoreError> {
+/// batch) at the time `clock` gives. Returns how many readings went in.
+async fn write(pool: &PgPool, clock: &Clock, buffer: &VecDeque<Record>) -> Result<usize, StoreError> {
     let Some(head) = buffer.front() else { return Ok(0) };
     match head {
         Record::Readings(_) => {
@@ -168,7 +169,7 @@ async fn write(pool: &PgPool, buffer: &VecDeque<Record>) -> Result<usize, StoreE
                     _ => break,
                 }
             }
-            insert_readings(pool, &batch).await?;
+            insert_readings(pool, &batch, clock.now()).await?;
             return Ok(batch.len());
         }
         Record::Status { device, status } => update_device_status(pool, *device, status).await?,
@@ -195,7 +196,7 @@ async fn write(pool: &PgPool, buffer: &VecDeque<Record>) -> Result<usize, StoreE
             intervals,
             read_through,
         } => {
-            insert_meter_intervals(pool, *device, intervals).await?;
+            insert_meter_intervals(pool, *device, intervals, clock.now()).await?;
             if let Some(at) = read_through {
                 update_profile_read_at(pool, *device, *at).await?;
             }
@@ -258,7 +259,9 @@ fn taken(buffer: &VecDeque<Record>, readings: usize) -> usize {
 
 /// Starts the outbox task. Once every sender is gone it drains what it
 /// holds (trying a few more times if the database is away) and ends.
-pub fn spawn_outbox(pool: PgPool, stats: Arc<PollStats>) -> (Outbox, tokio::task::JoinHandle<()>) {
+/// `clock` is the server's: what is stamped in the future by it when
+/// written is stored flagged (see `store::readings::insert_readings`).
+pub fn spawn_outbox(pool: PgPool, stats: Arc<PollStats>, clock: Clock) -> (Outbox, tokio::task::JoinHandle<()>) {
     let (outbox, mut receiver) = Outbox::channel(Arc::clone(&stats));
     let task = tokio::spawn(async move {
         let mut buffer: VecDeque<Record> = VecDeque::new();
@@ -293,7 +296,7 @@ pub fn spawn_outbox(pool: PgPool, stats: Arc<PollStats>) -> (Outbox, tokio::task
                     }
                 },
                 _ = tokio::time::sleep_until(deadline), if next_write.is_some() => {
-                    let result = match tokio::time::timeout(WRITE_TIMEOUT, write(&pool, &buffer)).await {
+                    let result = match tokio::time::timeout(WRITE_TIMEOUT, write(&pool, &clock, &buffer)).await {
                         Ok(result) => result,
                         Err(_) => Err(StoreError::Database(sqlx::Error::PoolTimedOut)),
                     };

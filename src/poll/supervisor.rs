@@ -77,7 +77,7 @@ pub(crate) async fn run_poller(
 ) {
     let wakers = Arc::new(JobWakers::default());
     let listener = spawn_job_listener(pool.clone(), Arc::clone(&wakers), shutdown.clone());
-    let (outbox, outbox_task) = spawn_outbox(pool.clone(), Arc::clone(&stats));
+    let (outbox, outbox_task) = spawn_outbox(pool.clone(), Arc::clone(&stats), settings.clock.clone());
     let services = WorkerServices {
         pool: pool.clone(),
         outbox,

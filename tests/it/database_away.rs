@@ -101,7 +101,7 @@ fn lazy_pool(port: u16) -> PgPool {
 async fn poll_rate(pool: PgPool) -> (f64, u64) {
     let (port, requests) = counting_device().await;
     let stats = Arc::new(PollStats::default());
-    let (outbox, outbox_task) = spawn_outbox(pool.clone(), Arc::clone(&stats));
+    let (outbox, outbox_task) = spawn_outbox(pool.clone(), Arc::clone(&stats), Clock::System);
     let profiles = Arc::new(ProfileSet::builtin());
     let profile = profiles.get("countis-e43").unwrap();
     let device = DeviceConfig {

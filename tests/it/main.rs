@@ -32,6 +32,7 @@ mod every_simulator;
 mod failed_auth;
 mod fairness;
 mod field_programming;
+mod future_timestamps;
 mod iec62056;
 mod iec62056_python;
 mod iec_commands;
