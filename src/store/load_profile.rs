@@ -307,18 +307,22 @@ pub async fn fetch_intervals(
 }
 
 /// A device's newest stored interval and how many distinct intervals start
-/// at or after `since` (all channels of one interval count once).
+/// at or after `since` (all channels of one interval count once), leaving
+/// out those starting in the future at server time `now` (a meter clock far
+/// ahead): the newest shown is the newest that is not.
 pub async fn fetch_interval_summary(
     pool: &PgPool,
     device: DeviceId,
     since: DateTime<Utc>,
+    now: DateTime<Utc>,
 ) -> Result<(Option<DateTime<Utc>>, i64), StoreError> {
     Ok(sqlx::query_as(
         "SELECT max(interval_start), count(DISTINCT interval_start) FILTER (WHERE interval_start >= $2) \
-         FROM load_profile_intervals WHERE device_id = $1",
+         FROM load_profile_intervals WHERE device_id = $1 AND interval_start <= $3",
     )
     .bind(device)
     .bind(since)
+    .bind(future_limit(now))
     .fetch_one(pool)
     .await?)
 }
