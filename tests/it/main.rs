@@ -47,6 +47,7 @@ mod profile_gaps;
 mod read_now;
 mod role_matrix;
 mod scan;
+mod schemathesis_findings;
 mod secret_logs;
 mod security_layers;
 mod service;
