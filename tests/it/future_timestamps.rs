@@ -17,13 +17,16 @@ use ohmnibus::device::profile_interval::Interval;
 use ohmnibus::device::reading::Reading;
 use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::domain::clock::Clock;
+use ohmnibus::domain::event::{EventCode, EventKind};
 use ohmnibus::domain::ids::DeviceId;
 use ohmnibus::domain::quality::Quality;
 use ohmnibus::domain::role::Role;
+use ohmnibus::domain::severity::Severity;
 use ohmnibus::domain::source::BillingSource;
 use ohmnibus::domain::unit::Unit;
 use ohmnibus::metering::billing::{BillingPeriod, BillingRegister};
 use ohmnibus::store::billing::{fetch_billing_periods, fetch_last_reset, insert_billing_periods};
+use ohmnibus::store::events::{fetch_last_event_spans, insert_event_span};
 use ohmnibus::store::load_profile::{fetch_last_meter_interval, insert_meter_intervals, update_profile_read_at};
 use ohmnibus::store::profile_derivation::fetch_derived_intervals;
 use ohmnibus::store::readings::insert_readings;
@@ -555,4 +558,45 @@ async fn billing_periods_close_on_present_reads_and_a_future_reset_is_never_the_
         "{}",
         messages[1]
     );
+}
+
+#[tokio::test]
+async fn a_meter_event_logged_in_the_future_is_not_the_latest_occurrence() {
+    let clock = Clock::manual(noon());
+    let app = spawn_app_with_clock(clock.clone()).await;
+    let engineer = app.token(Role::Engineer).await;
+    let id = unpolled_a1000(&app, &engineer).await;
+    let device = DeviceId(id);
+    let code: EventCode = "power_down".parse().unwrap();
+    let kind = EventKind::Meter {
+        code: code.clone(),
+        severity: Severity::Warning,
+    };
+    // The meter logged a power down by a clock a year ahead (stored over at
+    // once, as the worker stores it), then one at 10:00-10:05.
+    insert_event_span(&app.pool, device, &kind, "ahead", next_year(), Some(next_year()))
+        .await
+        .unwrap();
+    let ten = noon() - minutes(120);
+    insert_event_span(&app.pool, device, &kind, "present", ten, Some(ten + minutes(5)))
+        .await
+        .unwrap();
+    // Where the worker resumes comparing: the present one.
+    let last = fetch_last_event_spans(&app.pool, device, std::slice::from_ref(&code), clock.now())
+        .await
+        .unwrap();
+    assert_eq!(last, [(code.clone(), ten, Some(ten + minutes(5)))]);
+    // With only the one ahead stored, it is what there is.
+    let other: EventCode = "voltage_loss_l1".parse().unwrap();
+    let loss = EventKind::Meter {
+        code: other.clone(),
+        severity: Severity::Warning,
+    };
+    insert_event_span(&app.pool, device, &loss, "ahead", next_year(), Some(next_year()))
+        .await
+        .unwrap();
+    let last = fetch_last_event_spans(&app.pool, device, std::slice::from_ref(&other), clock.now())
+        .await
+        .unwrap();
+    assert_eq!(last, [(other, next_year(), Some(next_year()))]);
 }
