@@ -130,7 +130,9 @@ async fn derivation_round(meters: usize) {
                 )
             })
             .collect();
-        insert_readings(&pool, &batch).await.expect("readings");
+        insert_readings(&pool, &batch, chrono::Utc::now())
+            .await
+            .expect("readings");
     }
     let services = DeriveServices {
         pool: pool.clone(),

@@ -145,7 +145,9 @@ async fn ingest_benchmark(sample: &[Reading]) {
                     })
                 })
                 .collect();
-            insert_readings(&pool, &batch).await.expect("insert");
+            insert_readings(&pool, &batch, chrono::Utc::now())
+                .await
+                .expect("insert");
             rows += batch.len();
         }
         let rate = rows as f64 / start.elapsed().as_secs_f64();

@@ -160,10 +160,14 @@ async fn store_day(
     let before = database_size(&pool).await;
     for chunk in readings.chunks(5_000) {
         let batch: Vec<_> = chunk.iter().map(|r| (device, r.clone())).collect();
-        insert_readings(&pool, &batch).await.expect("readings");
+        insert_readings(&pool, &batch, day + TimeDelta::days(1))
+            .await
+            .expect("readings");
     }
     for chunk in intervals.chunks(5_000) {
-        insert_meter_intervals(&pool, device, chunk).await.expect("intervals");
+        insert_meter_intervals(&pool, device, chunk, day + TimeDelta::days(1))
+            .await
+            .expect("intervals");
     }
     sqlx::query("CHECKPOINT").execute(&pool).await.expect("checkpoint");
     let after = database_size(&pool).await;

@@ -170,7 +170,7 @@ async fn main() {
             })
         })
         .collect();
-    insert_meter_intervals(&pool, device, &intervals)
+    insert_meter_intervals(&pool, device, &intervals, chrono::Utc::now())
         .await
         .expect("intervals");
 

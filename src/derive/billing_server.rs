@@ -55,7 +55,7 @@ async fn close_device(services: &DeriveServices, device: &ScheduledDevice) -> Re
     if codes.is_empty() {
         return Ok(0);
     }
-    let last = fetch_last_reset(&services.pool, device.id, BillingSource::Server).await?;
+    let last = fetch_last_reset(&services.pool, device.id, BillingSource::Server, services.clock.now()).await?;
     let from = match last {
         Some(last) => last,
         None => match fetch_first_read(&services.pool, device.id, &codes).await? {
@@ -73,7 +73,7 @@ async fn close_device(services: &DeriveServices, device: &ScheduledDevice) -> Re
         let Some(period) = period_at(services, device, &codes, at).await? else {
             break;
         };
-        let inserted = insert_billing_periods(&services.pool, device.id, &[period]).await?;
+        let inserted = insert_billing_periods(&services.pool, device.id, &[period], services.clock.now()).await?;
         if !inserted.is_empty() {
             stored += 1;
             let message = format!("Billing period closed by the server at {}", at.to_rfc3339());
@@ -93,7 +93,7 @@ async fn period_at(
 ) -> Result<Option<BillingPeriod>, StoreError> {
     let mut registers = Vec::new();
     let mut quality = Quality::GOOD;
-    for reads in fetch_reads_around(&services.pool, device.id, codes, at).await? {
+    for reads in fetch_reads_around(&services.pool, device.id, codes, at, services.clock.now()).await? {
         let (Some(after_at), Some(after_value)) = (reads.after_at, reads.after_value) else {
             return Ok(None);
         };

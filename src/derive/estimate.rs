@@ -53,7 +53,7 @@ async fn estimate_device(services: &DeriveServices, device: &EstimationDevice) -
     let since = now - Duration::days(WINDOW_DAYS);
     let mut stored = 0;
     for code in fetch_profile_codes(&services.pool, device.id, since).await? {
-        for found in fetch_profile_breaks(&services.pool, device.id, &code, since).await? {
+        for found in fetch_profile_breaks(&services.pool, device.id, &code, since, now).await? {
             let before = Known {
                 start: found.before_start,
                 minutes: minutes(found.before_minutes),

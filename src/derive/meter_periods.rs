@@ -15,6 +15,7 @@
 use chrono::{DateTime, Utc};
 
 use super::DeriveServices;
+use crate::domain::clock::is_future;
 use crate::domain::event::EventKind;
 use crate::domain::ids::DeviceId;
 use crate::domain::quality::Quality;
@@ -78,7 +79,7 @@ async fn store_shifted_periods(services: &DeriveServices, device: &ShiftingDevic
     if codes.is_empty() {
         return Ok(());
     }
-    let last = fetch_last_reset(&services.pool, device.id, BillingSource::Meter).await?;
+    let last = fetch_last_reset(&services.pool, device.id, BillingSource::Meter, services.clock.now()).await?;
     let Some(seen) = fetch_first_seen(&services.pool, device.id, &codes, last).await? else {
         return Ok(());
     };
@@ -144,9 +145,12 @@ async fn store_periods(
             period
         })
         .collect();
-    let before = fetch_last_reset(pool, device, BillingSource::Meter).await?;
-    let inserted = insert_billing_periods(pool, device, &periods).await?;
-    for reset_at in announced(before, &inserted) {
+    let now = services.clock.now();
+    let before = fetch_last_reset(pool, device, BillingSource::Meter, now).await?;
+    let inserted = insert_billing_periods(pool, device, &periods, now).await?;
+    // A reset stamped in the future was flagged and has its own event.
+    let present: Vec<DateTime<Utc>> = inserted.into_iter().filter(|at| !is_future(*at, now)).collect();
+    for reset_at in announced(before, &present) {
         let message = format!("The meter closed a billing period at {}", reset_at.to_rfc3339());
         insert_momentary_event(pool, device, &EventKind::BillingReset, &message, reset_at).await?;
     }

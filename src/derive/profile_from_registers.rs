@@ -66,11 +66,12 @@ async fn derive_device(services: &DeriveServices, device: &DerivationDevice) -> 
         if !code.is_cumulative_energy() {
             continue;
         }
-        let window = services.clock.now() - Duration::days(FIRST_WINDOW_DAYS);
-        let from = fetch_last_derived_end(&services.pool, device.id, code)
+        let now = services.clock.now();
+        let window = now - Duration::days(FIRST_WINDOW_DAYS);
+        let from = fetch_last_derived_end(&services.pool, device.id, code, now)
             .await?
             .map_or(window, |end| end.max(window));
-        let reads = fetch_register_reads(&services.pool, device.id, code, from).await?;
+        let reads = fetch_register_reads(&services.pool, device.id, code, from, now).await?;
         let wrap = profile.as_ref().and_then(|p| wrap_point(p, code));
         let mut intervals = derive_with_wrap(&reads, minutes, zone, wrap);
         for interval in &mut intervals {

@@ -131,6 +131,12 @@ pub enum EventKind {
     /// command's write is not what the write should have made it show;
     /// momentary, on the failed job.
     CommandVerificationFailed,
+    /// `future_timestamp` (warning): values of the device came stamped more
+    /// than [`FUTURE_TOLERANCE`](super::clock::FUTURE_TOLERANCE) ahead of
+    /// the server's clock (a meter clock far ahead, a server clock that
+    /// jumped); they were stored flagged `future_timestamp` and pin no
+    /// cursor. Momentary, at the server time they were stored.
+    FutureTimestamp,
     /// A condition a status word shows, or an occurrence the meter logged,
     /// under the code and severity its profile names.
     Meter { code: EventCode, severity: Severity },
@@ -139,7 +145,7 @@ pub enum EventKind {
 impl EventKind {
     /// The events the head-end raises itself. A profile may not name a
     /// meter event after one of them.
-    pub const HEAD_END: [EventKind; 14] = [
+    pub const HEAD_END: [EventKind; 15] = [
         EventKind::CommLost,
         EventKind::CommRestored,
         EventKind::ClockDrift,
@@ -154,6 +160,7 @@ impl EventKind {
         EventKind::PasswordRefused,
         EventKind::ClockNeedsSiteProgramming,
         EventKind::CommandVerificationFailed,
+        EventKind::FutureTimestamp,
     ];
 
     fn code_str(&self) -> &str {
@@ -172,6 +179,7 @@ impl EventKind {
             EventKind::PasswordRefused => "password_refused",
             EventKind::ClockNeedsSiteProgramming => "clock_needs_site_programming",
             EventKind::CommandVerificationFailed => "command_verification_failed",
+            EventKind::FutureTimestamp => "future_timestamp",
             EventKind::Meter { code, .. } => code.as_str(),
         }
     }
@@ -193,7 +201,8 @@ impl EventKind {
             | EventKind::FieldProgrammingNeeded
             | EventKind::FieldProgrammingExpired
             | EventKind::ClockNeedsSiteProgramming
-            | EventKind::CommandVerificationFailed => Severity::Warning,
+            | EventKind::CommandVerificationFailed
+            | EventKind::FutureTimestamp => Severity::Warning,
             EventKind::PasswordRefused => Severity::Critical,
             EventKind::Meter { severity, .. } => *severity,
         }

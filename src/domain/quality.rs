@@ -23,9 +23,14 @@ impl Quality {
     pub const ROLLOVER: Quality = Quality(1 << 5);
     pub const CLOCK_UNCERTAIN: Quality = Quality(1 << 6);
     pub const EDITED: Quality = Quality(1 << 7);
+    /// Stamped more than [`FUTURE_TOLERANCE`](super::clock::FUTURE_TOLERANCE)
+    /// ahead of the server's clock when it was stored (a meter clock far
+    /// ahead, a server clock that jumped): kept, but never taken as the
+    /// latest value nor as where a read or a pass resumes.
+    pub const FUTURE_TIMESTAMP: Quality = Quality(1 << 8);
 
     /// Every flag with its stable name, in bit order.
-    pub const FLAGS: [(Quality, &'static str); 8] = [
+    pub const FLAGS: [(Quality, &'static str); 9] = [
         (Quality::ESTIMATED, "estimated"),
         (Quality::INTERPOLATED, "interpolated"),
         (Quality::GAP, "gap"),
@@ -34,6 +39,7 @@ impl Quality {
         (Quality::ROLLOVER, "rollover"),
         (Quality::CLOCK_UNCERTAIN, "clock_uncertain"),
         (Quality::EDITED, "edited"),
+        (Quality::FUTURE_TIMESTAMP, "future_timestamp"),
     ];
 
     pub fn contains(self, other: Quality) -> bool {
@@ -63,7 +69,7 @@ impl fmt::Display for Quality {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown quality flag {0:?}; known flags: estimated, interpolated, gap, spike, negative_delta, rollover, clock_uncertain, edited"
+    "unknown quality flag {0:?}; known flags: estimated, interpolated, gap, spike, negative_delta, rollover, clock_uncertain, edited, future_timestamp"
 )]
 pub struct QualityError(String);
 
@@ -142,7 +148,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn every_set_of_named_flags_round_trips(bits in 0i32..256) {
+        fn every_set_of_named_flags_round_trips(bits in 0i32..512) {
             let quality = Quality(bits);
             prop_assert_eq!(quality.to_string().parse::<Quality>().unwrap(), quality);
         }

@@ -14,6 +14,7 @@ use super::password::{Withheld, password_refused, programming_allowed};
 use super::runtime::{DeviceRuntime, record_exchange};
 use crate::device::driver::Driver;
 use crate::device::iec::LoadProfileSettings;
+use crate::domain::clock::is_future;
 use crate::domain::ids::BusId;
 use crate::metering::clock_drift::flag_clock_uncertain;
 use crate::metering::validation::flag_interval_spikes;
@@ -129,12 +130,16 @@ async fn read_stretch(
     // Spikes are flagged before storing: a stored interval is never changed.
     let limits = runtime.config.limits.physical(runtime.config.profile.max_current_a);
     flag_interval_spikes(limits.as_ref(), &mut intervals);
-    // What the meter recorded after the newest stored interval is new.
-    let new = intervals
-        .iter()
+    // What the meter recorded after the newest stored interval is new. An
+    // interval stamped in the future (a meter clock far ahead) is stored
+    // flagged, but the next read resumes after the newest one that is not,
+    // so the bad stamp pins nothing (docs/RELIABILITY.md, "Clocks").
+    let now = services.clock.now();
+    let present = || intervals.iter().filter(|interval| !is_future(interval.start, now));
+    let new = present()
         .filter(|interval| last.is_none_or(|last| interval.start > last))
         .count();
-    if let Some(newest) = intervals.iter().map(|i| i.start).max() {
+    if let Some(newest) = present().map(|i| i.start).max() {
         runtime.memory.last_interval = Some(last.map_or(newest, |last| last.max(newest)));
     }
     services.outbox.send(Record::Intervals {

@@ -11,9 +11,11 @@ use super::runtime::EventSpan;
 use crate::device::driver::MeterStatus;
 use crate::device::iec::IecSettings;
 use crate::device::reading::Reading;
+use crate::domain::clock::is_future;
 use crate::domain::event::EventKind;
 use crate::domain::obis::ObisCode;
 use crate::metering::meter_events::{EventChange, Reported, Stored, reconcile};
+use crate::store::future_stamps::future_stamp_message;
 
 /// Opens an event per condition a status word shows, and clears the
 /// conditions of every word read that no longer show.
@@ -58,15 +60,18 @@ pub(super) fn record_conditions(
 }
 
 /// Brings the event log in line with the start and stop times the readout
-/// carried for each of the profile's event registers. A pair whose start
-/// was not in the readout is left as it is. `stored`, the latest span of
-/// each code as the worker knows it, follows.
+/// carried for each of the profile's event registers, at server time
+/// `now`. A pair whose start was not in the readout is left as it is.
+/// `stored`, the latest span of each code as the worker knows it, follows.
+/// An occurrence stamped in the future (a meter clock far ahead) is stored
+/// over at once and a `future_timestamp` event names the device.
 pub(super) fn record_event_registers(
     outbox: &Outbox,
     config: &DeviceConfig,
     stored: &mut Vec<EventSpan>,
     readings: &[Reading],
     iec: &IecSettings,
+    now: DateTime<Utc>,
 ) {
     let time_of = |code: &ObisCode| {
         readings
@@ -87,7 +92,7 @@ pub(super) fn record_event_registers(
             started_at: stored[i].1,
             cleared_at: stored[i].2,
         });
-        for change in reconcile(reported, last) {
+        for change in reconcile(reported, last, now) {
             let record = match change {
                 EventChange::Clear(at) => {
                     if let Some(i) = index {
@@ -106,6 +111,21 @@ pub(super) fn record_event_registers(
                         None => stored.push(span),
                     }
                     let what = event.code.as_str().replace('_', " ");
+                    if is_future(started_at, now) {
+                        outbox.send(Record::Event {
+                            device: config.id,
+                            kind: EventKind::FutureTimestamp,
+                            message: future_stamp_message(
+                                &config.name,
+                                1,
+                                &format!("{what} occurrence"),
+                                started_at,
+                                now,
+                            ),
+                            started_at: now,
+                            cleared_at: Some(now),
+                        });
+                    }
                     Record::Event {
                         device: config.id,
                         kind: EventKind::Meter {

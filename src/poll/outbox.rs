@@ -28,6 +28,7 @@ use super::stats::PollStats;
 use crate::device::profile_interval::Interval;
 use crate::device::reading::Reading;
 use crate::domain::address::UnitAddress;
+use crate::domain::clock::Clock;
 use crate::domain::event::{EventCode, EventKind};
 use crate::domain::ids::DeviceId;
 use crate::domain::job::JobErrorCode;
@@ -182,8 +183,9 @@ fn head_records(buffer: &VecDeque<(u64, Record)>) -> (Vec<Record>, u64) {
     (taken, last)
 }
 
-/// Writes records taken by [`head_records`]. Returns how many readings went in.
-async fn write(pool: &PgPool, records: &[Record]) -> Result<usize, StoreError> {
+/// Writes records taken by [`head_records`] at the time `clock` gives.
+/// Returns how many readings went in.
+async fn write(pool: &PgPool, clock: &Clock, records: &[Record]) -> Result<usize, StoreError> {
     let Some(head) = records.first() else { return Ok(0) };
     match head {
         Record::Readings(_) => {
@@ -195,7 +197,7 @@ async fn write(pool: &PgPool, records: &[Record]) -> Result<usize, StoreError> {
                 })
                 .cloned()
                 .collect();
-            insert_readings(pool, &batch).await?;
+            insert_readings(pool, &batch, clock.now()).await?;
             return Ok(batch.len());
         }
         Record::Status { device, status } => update_device_status(pool, *device, status).await?,
@@ -222,7 +224,7 @@ async fn write(pool: &PgPool, records: &[Record]) -> Result<usize, StoreError> {
             intervals,
             read_through,
         } => {
-            insert_meter_intervals(pool, *device, intervals).await?;
+            insert_meter_intervals(pool, *device, intervals, clock.now()).await?;
             if let Some(at) = read_through {
                 update_profile_read_at(pool, *device, *at).await?;
             }
@@ -318,6 +320,9 @@ enum Flying {
 /// The outbox task's state.
 struct Ingest {
     pool: PgPool,
+    /// The server's: what it stamps in the future when written is stored
+    /// flagged (see `store::readings::insert_readings`).
+    clock: Clock,
     stats: Arc<PollStats>,
     /// Records in the order they came, each with its sequence number.
     buffer: VecDeque<(u64, Record)>,
@@ -337,7 +342,7 @@ struct Ingest {
 }
 
 impl Ingest {
-    fn new(pool: PgPool, stats: Arc<PollStats>, settings: &OutboxSettings) -> Ingest {
+    fn new(pool: PgPool, clock: Clock, stats: Arc<PollStats>, settings: &OutboxSettings) -> Ingest {
         let spill = settings.spill_dir.as_deref().and_then(|dir| match Spill::open(dir) {
             Ok(spill) => {
                 if spill.is_pending() {
@@ -356,6 +361,7 @@ impl Ingest {
         });
         Ingest {
             pool,
+            clock,
             stats,
             buffer: VecDeque::new(),
             next_seq: 0,
@@ -384,9 +390,9 @@ impl Ingest {
     /// A write of the buffer's head.
     fn write_head(&self) -> Flight {
         let (records, last) = head_records(&self.buffer);
-        let pool = self.pool.clone();
+        let (pool, clock) = (self.pool.clone(), self.clock.clone());
         Box::pin(async move {
-            let result = match tokio::time::timeout(WRITE_TIMEOUT, write(&pool, &records)).await {
+            let result = match tokio::time::timeout(WRITE_TIMEOUT, write(&pool, &clock, &records)).await {
                 Ok(result) => result,
                 Err(_) => Err(StoreError::Database(sqlx::Error::PoolTimedOut)),
             };
@@ -407,9 +413,9 @@ impl Ingest {
                 return None;
             }
         };
-        let pool = self.pool.clone();
+        let (pool, now) = (self.pool.clone(), self.clock.now());
         Some(Box::pin(async move {
-            let result = match tokio::time::timeout(WRITE_TIMEOUT, insert_readings(&pool, &batch.readings)).await {
+            let result = match tokio::time::timeout(WRITE_TIMEOUT, insert_readings(&pool, &batch.readings, now)).await {
                 Ok(result) => result.map(|()| batch.readings.len()),
                 Err(_) => Err(StoreError::Database(sqlx::Error::PoolTimedOut)),
             };
@@ -578,10 +584,12 @@ impl Ingest {
 
 /// Starts the outbox task. Once every sender is gone it writes what it
 /// holds (for up to [`CLOSE_GRACE`]), spills the readings still left and
-/// ends.
+/// ends. `clock` is the server's: what is stamped in the future by it when
+/// written is stored flagged (see `store::readings::insert_readings`).
 pub fn spawn_outbox(
     pool: PgPool,
     stats: Arc<PollStats>,
+    clock: Clock,
     settings: OutboxSettings,
 ) -> (Outbox, tokio::task::JoinHandle<()>) {
     let (outbox, mut receiver) = Outbox::channel(Arc::clone(&stats));
@@ -591,7 +599,7 @@ pub fn spawn_outbox(
             memory_rows,
             ..
         } = settings;
-        let mut ingest = Ingest::new(pool, stats, &settings);
+        let mut ingest = Ingest::new(pool, clock, stats, &settings);
         let mut flight: Option<Flight> = None;
         let mut flight_started = Instant::now();
         // When the buffer's head is to be written (readings wait a little

@@ -40,7 +40,7 @@ pub(crate) fn finish_read(
             if let (Some(status), Some(iec)) = (&output.status, &runtime.config.profile.iec62056) {
                 record_conditions(outbox, &runtime.config, status, iec, at);
                 let spans = &mut runtime.memory.event_spans;
-                record_event_registers(outbox, &runtime.config, spans, &output.readings, iec);
+                record_event_registers(outbox, &runtime.config, spans, &output.readings, iec, at);
             }
             check_clock(
                 outbox,

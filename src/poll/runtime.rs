@@ -69,7 +69,8 @@ pub(crate) struct Memory {
     pub(crate) continuity: Option<Continuity>,
     /// The latest span of each of the profile's event registers, by code.
     pub(crate) event_spans: Vec<EventSpan>,
-    /// Start of the newest load-profile interval stored from the meter.
+    /// Start of the newest load-profile interval stored from the meter,
+    /// leaving out any stamped in the future (where the next read resumes).
     pub(crate) last_interval: Option<DateTime<Utc>>,
     /// The device's `clock_drift` events over the load profile's backfill
     /// depth: intervals recorded during one are flagged.
@@ -98,10 +99,10 @@ pub(crate) async fn load_memory(pool: &PgPool, config: &DeviceConfig, now: DateT
         if let Some(iec) = &config.profile.iec62056 {
             if !iec.events.is_empty() {
                 let codes: Vec<EventCode> = iec.events.iter().map(|event| event.code.clone()).collect();
-                memory.event_spans = fetch_last_event_spans(pool, id, &codes).await?;
+                memory.event_spans = fetch_last_event_spans(pool, id, &codes, now).await?;
             }
             if let Some(settings) = &iec.load_profile {
-                memory.last_interval = fetch_last_meter_interval(pool, id).await?;
+                memory.last_interval = fetch_last_meter_interval(pool, id, now).await?;
                 let since = now - TimeDelta::days(i64::from(settings.backfill_days) + 1);
                 memory.drift_spans = fetch_event_spans(pool, id, &EventKind::ClockDrift, since).await?;
             }

@@ -83,7 +83,12 @@ pub(crate) async fn run_poller(
 ) {
     let wakers = Arc::new(JobWakers::default());
     let listener = spawn_job_listener(pool.clone(), Arc::clone(&wakers), shutdown.clone());
-    let (outbox, outbox_task) = spawn_outbox(pool.clone(), Arc::clone(&stats), settings.outbox.clone());
+    let (outbox, outbox_task) = spawn_outbox(
+        pool.clone(),
+        Arc::clone(&stats),
+        settings.clock.clone(),
+        settings.outbox.clone(),
+    );
     let services = WorkerServices {
         pool: pool.clone(),
         outbox,

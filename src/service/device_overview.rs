@@ -37,7 +37,7 @@ const EVENTS: i64 = 20;
 /// The stored load profile in brief.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct IntervalSummary {
-    /// Start of the newest interval stored, if any.
+    /// Start of the newest interval stored, if any, short of the future.
     pub newest: Option<DateTime<Utc>>,
     /// Intervals stored over the last 24 hours.
     pub last_day: i64,
@@ -76,7 +76,7 @@ pub(crate) async fn device_overview(
     caller.require(Right::Read)?;
     let device = existing_device(pool, id).await?;
     let readings = fetch_latest(pool, id).await?;
-    let (newest, last_day) = fetch_interval_summary(pool, id, now - TimeDelta::hours(24)).await?;
+    let (newest, last_day) = fetch_interval_summary(pool, id, now - TimeDelta::hours(24), now).await?;
     let read_job = latest_read(pool, caller, id).await?;
     let command_job = latest_command(pool, caller, id).await?;
     let bus = fetch_bus(pool, device.bus_id).await?;

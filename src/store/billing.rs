@@ -5,6 +5,8 @@ use sqlx::PgPool;
 use sqlx::types::Json;
 
 use super::error::StoreError;
+use super::future_stamps::{FutureStamps, flag_if_future, insert_future_stamp_event};
+use crate::domain::clock::{future_limit, is_future};
 use crate::domain::ids::DeviceId;
 use crate::domain::obis::ObisCode;
 use crate::domain::quality::Quality;
@@ -25,10 +27,16 @@ struct BillingRow {
 /// Stores the periods not stored yet (by device, source and reset time);
 /// a period already stored is kept as it is. Returns the reset times that
 /// were new, oldest first.
+///
+/// `now` is the server's time: a period reset in the future at `now` (a
+/// meter clock far ahead) is stored flagged `future_timestamp`, a
+/// `future_timestamp` event names the device when one is new, and it is
+/// never the newest period ([`fetch_last_reset`]).
 pub async fn insert_billing_periods(
     pool: &PgPool,
     device: DeviceId,
     periods: &[BillingPeriod],
+    now: DateTime<Utc>,
 ) -> Result<Vec<DateTime<Utc>>, StoreError> {
     if periods.is_empty() {
         return Ok(Vec::new());
@@ -37,7 +45,11 @@ pub async fn insert_billing_periods(
     let sources: Vec<BillingSource> = periods.iter().map(|p| p.source).collect();
     let counts: Vec<Option<i32>> = periods.iter().map(|p| p.reset_count).collect();
     let registers: Vec<Json<&Vec<BillingRegister>>> = periods.iter().map(|p| Json(&p.registers)).collect();
-    let quality: Vec<Quality> = periods.iter().map(|p| p.quality).collect();
+    let quality: Vec<Quality> = periods
+        .iter()
+        .map(|p| flag_if_future(p.quality, p.reset_at, now))
+        .collect();
+    let mut transaction = pool.begin().await?;
     let mut inserted: Vec<DateTime<Utc>> = sqlx::query_scalar(
         "INSERT INTO billing_periods (device_id, reset_at, source, reset_count, registers, quality) \
          SELECT $1, x.* FROM UNNEST($2::timestamptz[], $3::text[], $4::int[], $5::jsonb[], $6::int[]) AS x \
@@ -49,9 +61,19 @@ pub async fn insert_billing_periods(
     .bind(&counts)
     .bind(&registers)
     .bind(&quality)
-    .fetch_all(pool)
+    .fetch_all(&mut *transaction)
     .await?;
     inserted.sort();
+    let in_future: Vec<DateTime<Utc>> = inserted.iter().copied().filter(|at| is_future(*at, now)).collect();
+    if let Some(first) = in_future.first() {
+        let stamps = FutureStamps {
+            device_id: device,
+            count: i64::try_from(in_future.len()).unwrap_or(i64::MAX),
+            first: *first,
+        };
+        insert_future_stamp_event(&mut transaction, stamps, "billing periods", now).await?;
+    }
+    transaction.commit().await?;
     Ok(inserted)
 }
 
@@ -76,19 +98,24 @@ pub async fn fetch_billing_periods(pool: &PgPool, device: DeviceId) -> Result<Ve
         .collect())
 }
 
-/// The newest reset time stored for a device from `source`.
+/// The newest reset time stored for a device from `source`, leaving out
+/// any in the future at server time `now` (a meter clock far ahead, a
+/// server clock that jumped back since): one bad stamp never becomes the
+/// newest period that later ones are found and announced after.
 pub async fn fetch_last_reset(
     pool: &PgPool,
     device: DeviceId,
     source: BillingSource,
+    now: DateTime<Utc>,
 ) -> Result<Option<DateTime<Utc>>, StoreError> {
-    Ok(
-        sqlx::query_scalar("SELECT max(reset_at) FROM billing_periods WHERE device_id = $1 AND source = $2")
-            .bind(device)
-            .bind(source)
-            .fetch_one(pool)
-            .await?,
+    Ok(sqlx::query_scalar(
+        "SELECT max(reset_at) FROM billing_periods WHERE device_id = $1 AND source = $2 AND reset_at <= $3",
     )
+    .bind(device)
+    .bind(source)
+    .bind(future_limit(now))
+    .fetch_one(pool)
+    .await?)
 }
 
 /// Devices whose latest readings hold a history set's reset time

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgExecutor, PgPool};
 
 use super::error::StoreError;
+use crate::domain::clock::future_limit;
 use crate::domain::ids::{DeviceId, SiteId};
 use crate::domain::obis::ObisCode;
 use crate::domain::unit::Unit;
@@ -67,11 +68,14 @@ pub struct ReadsAround {
 }
 
 /// The reads around `at` of each of a device's `codes`, in the codes' order.
+/// A read stamped in the future at server time `now` is never the read
+/// after: a period is closed only once a present read shows its end.
 pub async fn fetch_reads_around(
     pool: &PgPool,
     device: DeviceId,
     codes: &[ObisCode],
     at: DateTime<Utc>,
+    now: DateTime<Utc>,
 ) -> Result<Vec<ReadsAround>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT c.obis, COALESCE(b.unit, a.unit) AS unit, \
@@ -81,13 +85,14 @@ pub async fn fetch_reads_around(
                             WHERE device_id = $1 AND obis = c.obis AND read_at <= $3 \
                             ORDER BY read_at DESC LIMIT 1) b ON true \
          LEFT JOIN LATERAL (SELECT read_at, value, unit FROM readings \
-                            WHERE device_id = $1 AND obis = c.obis AND read_at > $3 \
+                            WHERE device_id = $1 AND obis = c.obis AND read_at > $3 AND read_at <= $4 \
                             ORDER BY read_at LIMIT 1) a ON true \
          ORDER BY c.n",
     )
     .bind(device)
     .bind(codes)
     .bind(at)
+    .bind(future_limit(now))
     .fetch_all(pool)
     .await?)
 }

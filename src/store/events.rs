@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgExecutor, PgPool};
 
 use super::error::StoreError;
+use crate::domain::clock::future_limit;
 use crate::domain::event::{EventCode, EventKind};
 use crate::domain::ids::DeviceId;
 use crate::domain::severity::Severity;
@@ -71,18 +72,22 @@ pub async fn insert_event_span<'e>(
 }
 
 /// The start and clear time of the device's latest event of each code
-/// given, by code.
+/// given, by code: the latest that started by server time `now` (within
+/// the future tolerance), or the latest in the future when there is no
+/// other, so a meter clock that was far ahead once pins nothing.
 pub async fn fetch_last_event_spans(
     pool: &PgPool,
     device: DeviceId,
     codes: &[EventCode],
+    now: DateTime<Utc>,
 ) -> Result<Vec<(EventCode, DateTime<Utc>, Option<DateTime<Utc>>)>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT DISTINCT ON (code) code, started_at, cleared_at FROM events \
-         WHERE device_id = $1 AND code = ANY($2) ORDER BY code, started_at DESC, id DESC",
+         WHERE device_id = $1 AND code = ANY($2) ORDER BY code, started_at > $3, started_at DESC, id DESC",
     )
     .bind(device)
     .bind(codes)
+    .bind(future_limit(now))
     .fetch_all(pool)
     .await?)
 }

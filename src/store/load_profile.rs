@@ -4,10 +4,12 @@
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
-use sqlx::{PgConnection, PgPool, Postgres};
+use sqlx::{PgConnection, PgPool, Postgres, Row};
 
 use super::error::StoreError;
+use super::future_stamps::{FutureStamps, flag_if_future, insert_future_stamp_event};
 use crate::device::profile_interval::Interval;
+use crate::domain::clock::{future_limit, is_future};
 use crate::domain::ids::DeviceId;
 use crate::domain::obis::ObisCode;
 use crate::domain::quality::Quality;
@@ -117,7 +119,9 @@ struct MeterColumns<'a> {
 }
 
 impl<'a> MeterColumns<'a> {
-    fn new(intervals: &'a [Interval]) -> Self {
+    /// The columns of `intervals`, those starting in the future at server
+    /// time `now` flagged `future_timestamp`.
+    fn new(intervals: &'a [Interval], now: DateTime<Utc>) -> Self {
         Self {
             codes: intervals.iter().map(|i| &i.obis).collect(),
             starts: intervals.iter().map(|i| i.start).collect(),
@@ -125,7 +129,10 @@ impl<'a> MeterColumns<'a> {
             values: intervals.iter().map(|i| i.value).collect(),
             units: intervals.iter().map(|i| i.unit).collect(),
             statuses: intervals.iter().map(|i| i.meter_status.as_str()).collect(),
-            quality: intervals.iter().map(|i| i.quality).collect(),
+            quality: intervals
+                .iter()
+                .map(|i| flag_if_future(i.quality, i.start, now))
+                .collect(),
         }
     }
 
@@ -154,15 +161,21 @@ impl<'a> MeterColumns<'a> {
 /// before the meter's history arrived shows what the meter recorded, and
 /// the estimate stays on record. Returns how many were new or replaced an
 /// estimate.
+///
+/// `now` is the server's time: an interval starting in the future at
+/// `now` (a meter clock far ahead) is stored flagged `future_timestamp`,
+/// and a `future_timestamp` event names the device when one is new; it is
+/// never where a read resumes ([`fetch_last_meter_interval`]).
 pub async fn insert_meter_intervals(
     pool: &PgPool,
     device: DeviceId,
     intervals: &[Interval],
+    now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
     if intervals.is_empty() {
         return Ok(0);
     }
-    let columns = MeterColumns::new(intervals);
+    let columns = MeterColumns::new(intervals, now);
     let mut transaction = pool.begin().await?;
     let replace = sqlx::query(
         "INSERT INTO load_profile_intervals \
@@ -175,28 +188,46 @@ pub async fn insert_meter_intervals(
          JOIN LATERAL (SELECT version, source FROM load_profile_intervals l \
                        WHERE l.device_id = $1 AND l.obis = x.obis AND l.interval_start = x.start \
                        ORDER BY version DESC LIMIT 1) AS newest ON newest.source = 'estimated' \
-         ON CONFLICT DO NOTHING",
+         ON CONFLICT DO NOTHING RETURNING interval_start",
     );
-    let replaced = columns
+    let replaced: Vec<DateTime<Utc>> = columns
         .bind(replace, device)
         .bind(METER_REPLACES_ESTIMATE)
-        .execute(&mut *transaction)
+        .fetch_all(&mut *transaction)
         .await?
-        .rows_affected();
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
     let insert = sqlx::query(
         "INSERT INTO load_profile_intervals \
              (device_id, obis, interval_start, interval_minutes, value, unit, meter_status, quality, source) \
          SELECT $1, x.* , 'meter' FROM UNNEST($2::text[], $3::timestamptz[], $4::int[], $5::float8[], \
                                             $6::text[], $7::text[], $8::int[]) AS x \
-         ON CONFLICT DO NOTHING",
+         ON CONFLICT DO NOTHING RETURNING interval_start",
     );
-    let inserted = columns
+    let inserted: Vec<DateTime<Utc>> = columns
         .bind(insert, device)
-        .execute(&mut *transaction)
+        .fetch_all(&mut *transaction)
         .await?
-        .rows_affected();
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let new_in_future: Vec<DateTime<Utc>> = inserted
+        .iter()
+        .chain(&replaced)
+        .copied()
+        .filter(|start| is_future(*start, now))
+        .collect();
+    if let Some(first) = new_in_future.iter().min() {
+        let stamps = FutureStamps {
+            device_id: device,
+            count: i64::try_from(new_in_future.len()).unwrap_or(i64::MAX),
+            first: *first,
+        };
+        insert_future_stamp_event(&mut transaction, stamps, "load-profile intervals", now).await?;
+    }
     transaction.commit().await?;
-    Ok(inserted + replaced)
+    Ok((inserted.len() + replaced.len()) as u64)
 }
 
 /// Records that a device's load profile was read through to `at`: what
@@ -212,12 +243,20 @@ pub async fn update_profile_read_at(pool: &PgPool, device: DeviceId, at: DateTim
 }
 
 /// Start of the newest interval stored from the meter, where a load
-/// profile read resumes.
-pub async fn fetch_last_meter_interval(pool: &PgPool, device: DeviceId) -> Result<Option<DateTime<Utc>>, StoreError> {
+/// profile read resumes. An interval starting in the future at server time
+/// `now` is passed over: one bad stamp (a meter clock far ahead, a server
+/// clock that jumped back since) never pins the read.
+pub async fn fetch_last_meter_interval(
+    pool: &PgPool,
+    device: DeviceId,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
     Ok(sqlx::query_scalar(
-        "SELECT max(interval_start) FROM load_profile_intervals WHERE device_id = $1 AND source = 'meter'",
+        "SELECT max(interval_start) FROM load_profile_intervals \
+         WHERE device_id = $1 AND source = 'meter' AND interval_start <= $2",
     )
     .bind(device)
+    .bind(future_limit(now))
     .fetch_one(pool)
     .await?)
 }
@@ -245,18 +284,22 @@ pub async fn fetch_intervals(
 }
 
 /// A device's newest stored interval and how many distinct intervals start
-/// at or after `since` (all channels of one interval count once).
+/// at or after `since` (all channels of one interval count once), leaving
+/// out those starting in the future at server time `now` (a meter clock far
+/// ahead): the newest shown is the newest that is not.
 pub async fn fetch_interval_summary(
     pool: &PgPool,
     device: DeviceId,
     since: DateTime<Utc>,
+    now: DateTime<Utc>,
 ) -> Result<(Option<DateTime<Utc>>, i64), StoreError> {
     Ok(sqlx::query_as(
         "SELECT max(interval_start), count(DISTINCT interval_start) FILTER (WHERE interval_start >= $2) \
-         FROM load_profile_intervals WHERE device_id = $1",
+         FROM load_profile_intervals WHERE device_id = $1 AND interval_start <= $3",
     )
     .bind(device)
     .bind(since)
+    .bind(future_limit(now))
     .fetch_one(pool)
     .await?)
 }

@@ -13,6 +13,7 @@ pub mod device_secrets;
 pub mod devices;
 pub(crate) mod error;
 pub mod events;
+pub(crate) mod future_stamps;
 pub(crate) mod jobs;
 pub mod load_profile;
 pub mod partitions;

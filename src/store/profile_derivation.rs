@@ -8,6 +8,7 @@ use sqlx::types::Json;
 use super::error::StoreError;
 use super::events::insert_momentary_event;
 use super::load_profile::{ComputedInterval, insert_computed_intervals_in};
+use crate::domain::clock::future_limit;
 use crate::domain::event::EventKind;
 use crate::domain::ids::DeviceId;
 use crate::domain::obis::ObisCode;
@@ -49,33 +50,41 @@ pub async fn fetch_derivation_devices(pool: &PgPool) -> Result<Vec<DerivationDev
 }
 
 /// End of the newest interval derived for a device's code, where the next
-/// derivation resumes.
+/// derivation resumes. An interval ending in the future at server time
+/// `now` (derived from reads stamped before the server's clock jumped
+/// back) is passed over, so it never pins the derivation.
 pub async fn fetch_last_derived_end(
     pool: &PgPool,
     device: DeviceId,
     obis: &ObisCode,
+    now: DateTime<Utc>,
 ) -> Result<Option<DateTime<Utc>>, StoreError> {
     Ok(sqlx::query_scalar(
         "SELECT max(interval_start + interval_minutes * interval '1 minute') FROM load_profile_intervals \
-         WHERE device_id = $1 AND obis = $2 AND source = 'derived'",
+         WHERE device_id = $1 AND obis = $2 AND source = 'derived' \
+           AND interval_start + interval_minutes * interval '1 minute' <= $3",
     )
     .bind(device)
     .bind(obis)
+    .bind(future_limit(now))
     .fetch_one(pool)
     .await?)
 }
 
 /// A code's reads from the last one at or before `from` (so a span crossing
-/// `from` is whole) up to now, oldest first, as (instant, value).
+/// `from` is whole) up to now, oldest first, as (instant, value). Reads
+/// stamped in the future at server time `now` are left out: an interval
+/// is derived only up to the present.
 pub async fn fetch_register_reads(
     pool: &PgPool,
     device: DeviceId,
     obis: &ObisCode,
     from: DateTime<Utc>,
+    now: DateTime<Utc>,
 ) -> Result<Vec<(DateTime<Utc>, f64)>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT read_at, value FROM readings \
-         WHERE device_id = $1 AND obis = $2 \
+         WHERE device_id = $1 AND obis = $2 AND read_at <= $4 \
            AND read_at >= COALESCE((SELECT max(read_at) FROM readings \
                                     WHERE device_id = $1 AND obis = $2 AND read_at <= $3), $3) \
          ORDER BY read_at",
@@ -83,6 +92,7 @@ pub async fn fetch_register_reads(
     .bind(device)
     .bind(obis)
     .bind(from)
+    .bind(future_limit(now))
     .fetch_all(pool)
     .await?)
 }

@@ -7,6 +7,7 @@ use sqlx::types::Json;
 
 use super::error::StoreError;
 use super::load_profile::{ComputedInterval, insert_computed_intervals};
+use crate::domain::clock::future_limit;
 use crate::domain::ids::DeviceId;
 use crate::domain::obis::ObisCode;
 use crate::domain::quality::Quality;
@@ -72,17 +73,21 @@ pub struct ProfileBreak {
 /// The breaks in a channel's intervals starting at or after `since`,
 /// oldest first, the last interval last. Found in the database, so a round
 /// over a profile without gaps moves one row, not the whole window.
+/// Intervals starting in the future at server time `now` are left out: a
+/// meter clock far ahead does not make the span up to its stamp a gap to
+/// estimate, nor hide the trailing gap before it.
 pub async fn fetch_profile_breaks(
     pool: &PgPool,
     device: DeviceId,
     obis: &ObisCode,
     since: DateTime<Utc>,
+    now: DateTime<Utc>,
 ) -> Result<Vec<ProfileBreak>, StoreError> {
     Ok(sqlx::query_as(
         "WITH newest AS ( \
              SELECT DISTINCT ON (interval_start) interval_start, interval_minutes, value, unit \
              FROM load_profile_intervals \
-             WHERE device_id = $1 AND obis = $2 AND interval_start >= $3 \
+             WHERE device_id = $1 AND obis = $2 AND interval_start >= $3 AND interval_start <= $4 \
              ORDER BY interval_start, version DESC \
          ), paired AS ( \
              SELECT interval_start AS before_start, interval_minutes AS before_minutes, value AS before_value, unit, \
@@ -97,6 +102,7 @@ pub async fn fetch_profile_breaks(
     .bind(device)
     .bind(obis)
     .bind(since)
+    .bind(future_limit(now))
     .fetch_all(pool)
     .await?)
 }

@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use super::error::StoreError;
+use super::future_stamps::{FutureStamps, flag_if_future, insert_future_stamp_event};
 use crate::device::reading::Reading;
+use crate::domain::clock::future_limit;
 use crate::domain::ids::DeviceId;
 use crate::domain::obis::ObisCode;
 use crate::domain::quality::Quality;
@@ -26,7 +28,17 @@ pub struct StoredReading {
 /// partitions ahead and moves such rows; ingest takes no lock beyond its
 /// rows'). Duplicate (device, OBIS, time) rows are ignored, so
 /// a batch retried after a lost acknowledgement stores nothing twice.
-pub async fn insert_readings(pool: &PgPool, batch: &[(DeviceId, Reading)]) -> Result<(), StoreError> {
+///
+/// `now` is the server's time. A reading stamped in the future at `now`
+/// (`domain::clock::is_future`) is stored flagged `future_timestamp`, is not
+/// taken as the latest, and a `future_timestamp` event names its device; a
+/// latest value that is itself in the future (stored before the server's
+/// clock jumped back) gives way to any reading that is not.
+pub async fn insert_readings(
+    pool: &PgPool,
+    batch: &[(DeviceId, Reading)],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
     if batch.is_empty() {
         return Ok(());
     }
@@ -36,25 +48,33 @@ pub async fn insert_readings(pool: &PgPool, batch: &[(DeviceId, Reading)]) -> Re
     let values: Vec<f64> = batch.iter().map(|(_, r)| r.value).collect();
     let units: Vec<Unit> = batch.iter().map(|(_, r)| r.unit).collect();
     let captured: Vec<Option<DateTime<Utc>>> = batch.iter().map(|(_, r)| r.captured_at).collect();
-    let quality: Vec<Quality> = batch.iter().map(|(_, r)| r.quality).collect();
+    let quality: Vec<Quality> = batch
+        .iter()
+        .map(|(_, r)| flag_if_future(r.quality, r.read_at, now))
+        .collect();
     let mut transaction = pool.begin().await?;
     // The latest value per device and code is kept beside the series; within
-    // a batch the newest wins, and an older batch never overwrites a newer value.
-    sqlx::query(
+    // a batch the newest wins, and an older batch never overwrites a newer
+    // value, unless that one is past the future limit ($8). What the series
+    // newly took with a future stamp is counted per device, for the event.
+    let future: Vec<FutureStamps> = sqlx::query_as(
         "WITH batch AS ( \
              SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::timestamptz[], $4::float8[], $5::text[], \
                                   $6::timestamptz[], $7::int[]) \
                  AS x(device_id, obis, read_at, value, unit, captured_at, quality)), \
          series AS ( \
              INSERT INTO readings (device_id, obis, read_at, value, unit, captured_at, quality, data_class) \
-             SELECT *, ohmnibus_reading_class(obis) FROM batch ON CONFLICT DO NOTHING) \
-         INSERT INTO latest_readings (device_id, obis, read_at, value, unit, captured_at, quality) \
-         SELECT DISTINCT ON (device_id, obis) * FROM batch \
-         WHERE EXISTS (SELECT 1 FROM devices WHERE devices.id = batch.device_id) \
-         ORDER BY device_id, obis, read_at DESC \
-         ON CONFLICT (device_id, obis) DO UPDATE SET read_at = EXCLUDED.read_at, value = EXCLUDED.value, \
-             unit = EXCLUDED.unit, captured_at = EXCLUDED.captured_at, quality = EXCLUDED.quality \
-         WHERE latest_readings.read_at <= EXCLUDED.read_at",
+             SELECT *, ohmnibus_reading_class(obis) FROM batch ON CONFLICT DO NOTHING RETURNING device_id, read_at), \
+         latest AS ( \
+             INSERT INTO latest_readings (device_id, obis, read_at, value, unit, captured_at, quality) \
+             SELECT DISTINCT ON (device_id, obis) * FROM batch \
+             WHERE EXISTS (SELECT 1 FROM devices WHERE devices.id = batch.device_id) AND read_at <= $8 \
+             ORDER BY device_id, obis, read_at DESC \
+             ON CONFLICT (device_id, obis) DO UPDATE SET read_at = EXCLUDED.read_at, value = EXCLUDED.value, \
+                 unit = EXCLUDED.unit, captured_at = EXCLUDED.captured_at, quality = EXCLUDED.quality \
+             WHERE latest_readings.read_at <= EXCLUDED.read_at OR latest_readings.read_at > $8) \
+         SELECT device_id, count(*) AS count, min(read_at) AS first FROM series \
+         WHERE read_at > $8 GROUP BY device_id ORDER BY device_id",
     )
     .bind(&devices)
     .bind(&codes)
@@ -63,8 +83,12 @@ pub async fn insert_readings(pool: &PgPool, batch: &[(DeviceId, Reading)]) -> Re
     .bind(&units)
     .bind(&captured)
     .bind(&quality)
-    .execute(&mut *transaction)
+    .bind(future_limit(now))
+    .fetch_all(&mut *transaction)
     .await?;
+    for stamps in future {
+        insert_future_stamp_event(&mut transaction, stamps, "readings", now).await?;
+    }
     transaction.commit().await?;
     Ok(())
 }

@@ -334,11 +334,11 @@ async fn readings_page_through_a_time_range() {
             (DeviceId(id), reading)
         })
         .collect();
-    ohmnibus::store::readings::insert_readings(&app.pool, &batch)
+    ohmnibus::store::readings::insert_readings(&app.pool, &batch, chrono::Utc::now())
         .await
         .unwrap();
     // A retried batch stores nothing twice.
-    ohmnibus::store::readings::insert_readings(&app.pool, &batch)
+    ohmnibus::store::readings::insert_readings(&app.pool, &batch, chrono::Utc::now())
         .await
         .unwrap();
 

@@ -35,7 +35,9 @@ fn day_of(obis: &str, value: f64) -> Vec<Interval> {
 }
 
 async fn store(app: &TestApp, device: DeviceId, intervals: &[Interval]) {
-    insert_meter_intervals(&app.pool, device, intervals).await.unwrap();
+    insert_meter_intervals(&app.pool, device, intervals, chrono::Utc::now())
+        .await
+        .unwrap();
 }
 
 fn band(energy: f64, children: Option<f64>, remainder: Option<f64>, percent: Option<f64>, over: bool) -> Value {

@@ -215,11 +215,15 @@ async fn the_same_periods_inserted_twice_are_stored_once() {
         quality: Quality::GOOD,
     };
     let periods = vec![period(10, 100.0), period(11, 200.0)];
-    let first = insert_billing_periods(&app.pool, device, &periods).await.unwrap();
+    let first = insert_billing_periods(&app.pool, device, &periods, chrono::Utc::now())
+        .await
+        .unwrap();
     assert_eq!(first.len(), 2);
     // Again, with a different value for November: nothing new, nothing changed.
     let again = vec![period(10, 100.0), period(11, 999.0)];
-    let second = insert_billing_periods(&app.pool, device, &again).await.unwrap();
+    let second = insert_billing_periods(&app.pool, device, &again, chrono::Utc::now())
+        .await
+        .unwrap();
     assert!(second.is_empty());
     let stored = fetch_billing_periods(&app.pool, device).await.unwrap();
     assert_eq!(stored, vec![period(11, 200.0), period(10, 100.0)]);

@@ -80,7 +80,7 @@ async fn the_server_closes_a_period_at_the_first_instant_after_the_dst_gap() {
     };
     // 2026-03-08 02:00 New York does not exist (EST → EDT): the period
     // closes at 03:00 EDT = 07:00 UTC. Only a read before it: nothing yet.
-    insert_readings(&app.pool, &[(id, import(100.0, utc(8, 6, 30)))])
+    insert_readings(&app.pool, &[(id, import(100.0, utc(8, 6, 30)))], chrono::Utc::now())
         .await
         .unwrap();
     run_passes(&services).await;
@@ -88,7 +88,7 @@ async fn the_server_closes_a_period_at_the_first_instant_after_the_dst_gap() {
 
     // A read after it: 07:00 is halfway from 06:30 to 07:30, so the register
     // stood at 100 + (102 − 100) / 2 = 101 kWh.
-    insert_readings(&app.pool, &[(id, import(102.0, utc(8, 7, 30)))])
+    insert_readings(&app.pool, &[(id, import(102.0, utc(8, 7, 30)))], chrono::Utc::now())
         .await
         .unwrap();
     run_passes(&services).await;

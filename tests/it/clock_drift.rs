@@ -159,7 +159,7 @@ async fn intervals_and_resets_recorded_while_the_clock_is_off_are_uncertain() {
         meter_status: String::new(),
         quality: Quality::GOOD,
     };
-    insert_meter_intervals(&app.pool, DeviceId(id), &[before])
+    insert_meter_intervals(&app.pool, DeviceId(id), &[before], chrono::Utc::now())
         .await
         .unwrap();
     let online = eventually(WAIT, || async {

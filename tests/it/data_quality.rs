@@ -146,7 +146,12 @@ async fn data_quality_counts_a_hand_counted_paris_october() {
     let november = Utc.with_ymd_and_hms(2026, 10, 31, 23, 0, 0).unwrap();
     stored.push(hourly(import, november, Quality::GOOD));
     stored.push(hourly(import, november + TimeDelta::hours(1), Quality::GOOD));
-    assert_eq!(insert_meter_intervals(&app.pool, device, &stored).await.unwrap(), 27);
+    assert_eq!(
+        insert_meter_intervals(&app.pool, device, &stored, chrono::Utc::now())
+            .await
+            .unwrap(),
+        27
+    );
     // Hour 7 becomes an estimate in its newest version; hour 8's estimate is
     // replaced by an operator's value: only the newest version counts.
     let version = insert_interval_version(

@@ -66,7 +66,7 @@ fn lazy_pool(port: u16) -> PgPool {
 async fn poll_rate(pool: PgPool) -> (f64, u64) {
     let (port, requests) = counting_meter().await;
     let stats = Arc::new(PollStats::default());
-    let (outbox, outbox_task) = spawn_outbox(pool.clone(), Arc::clone(&stats), Default::default());
+    let (outbox, outbox_task) = spawn_outbox(pool.clone(), Arc::clone(&stats), Clock::System, Default::default());
     let profiles = Arc::new(ProfileSet::builtin());
     let profile = profiles.get("countis-e43").unwrap();
     let device = DeviceConfig {

@@ -68,7 +68,7 @@ async fn an_a1000_page_names_its_values_and_decodes_its_status_words() {
         reading("0-0:C.51.0", 1_700_000_000.0, "timestamp", at),
     ];
     let batch: Vec<_> = readings.into_iter().map(|r| (id, r)).collect();
-    insert_readings(&app.pool, &batch).await.unwrap();
+    insert_readings(&app.pool, &batch, chrono::Utc::now()).await.unwrap();
     // Four quarter hours of one channel, the newest ending now.
     let intervals: Vec<_> = (1..=4)
         .map(|k| Interval {
@@ -81,7 +81,9 @@ async fn an_a1000_page_names_its_values_and_decodes_its_status_words() {
             quality: Quality::GOOD,
         })
         .collect();
-    insert_meter_intervals(&app.pool, id, &intervals).await.unwrap();
+    insert_meter_intervals(&app.pool, id, &intervals, chrono::Utc::now())
+        .await
+        .unwrap();
 
     let path = format!("/devices/{}", id.0);
     let (status, page) = app.request("GET", &path, Some(&engineer), None).await;

@@ -78,7 +78,12 @@ async fn load_profile_shows_newest_versions_in_order_as_json_and_csv() {
         interval(export, at(22, 8, 30), 0.0, Quality::GOOD),
         interval(import, at(22, 9, 0), 1.5, Quality::GOOD),
     ];
-    assert_eq!(insert_meter_intervals(&app.pool, device, &stored).await.unwrap(), 6);
+    assert_eq!(
+        insert_meter_intervals(&app.pool, device, &stored, chrono::Utc::now())
+            .await
+            .unwrap(),
+        6
+    );
     // A correction of the 08:30 import interval: version 2 replaces it, flags
     // and all (the meter's gap and clock_uncertain are not shown).
     let corrected = interval(import, at(22, 8, 30), 2.0, Quality::EDITED);
@@ -173,7 +178,7 @@ async fn flags_are_named_and_joined_in_csv() {
         0.75,
         Quality::GAP.with(Quality::CLOCK_UNCERTAIN),
     );
-    insert_meter_intervals(&app.pool, DeviceId(id), &[flagged])
+    insert_meter_intervals(&app.pool, DeviceId(id), &[flagged], chrono::Utc::now())
         .await
         .unwrap();
     let (_, body) = app
@@ -250,11 +255,13 @@ async fn the_device_page_links_the_csv_of_the_last_day_once_there_are_intervals(
     assert!(!page.contains(&link));
     // Two days old: still nothing in the last 24 h to link to.
     let old = interval("1-1:1.29.0", at(20, 8, 0), 1.0, Quality::GOOD);
-    insert_meter_intervals(&app.pool, DeviceId(id), &[old]).await.unwrap();
+    insert_meter_intervals(&app.pool, DeviceId(id), &[old], chrono::Utc::now())
+        .await
+        .unwrap();
     let (_, _, _, page) = get_text(&app, &format!("/devices/{id}"), &engineer).await;
     assert!(!page.contains(&link));
     let recent = interval("1-1:1.29.0", at(22, 8, 0), 1.0, Quality::GOOD);
-    insert_meter_intervals(&app.pool, DeviceId(id), &[recent])
+    insert_meter_intervals(&app.pool, DeviceId(id), &[recent], chrono::Utc::now())
         .await
         .unwrap();
     let (status, _, _, page) = get_text(&app, &format!("/devices/{id}"), &engineer).await;

@@ -36,6 +36,7 @@ async fn device_with_intervals(app: &TestApp, engineer: &str) -> i64 {
         &app.pool,
         DeviceId(id),
         &[interval(at(8, 0), 1.25), interval(at(8, 15), 1.5)],
+        chrono::Utc::now(),
     )
     .await
     .unwrap();

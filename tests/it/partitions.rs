@@ -21,6 +21,12 @@ fn at(year: i32, month: u32, day: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(year, month, day, 12, 0, 0).unwrap()
 }
 
+/// The server's time the readings are written at: after every stamp the
+/// tests use, none of which is to count as in the future.
+fn server_now() -> DateTime<Utc> {
+    at(2040, 1, 1)
+}
+
 fn reading(obis: &str, value: f64, read_at: DateTime<Utc>) -> Reading {
     Reading {
         obis: obis.parse().unwrap(),
@@ -80,7 +86,7 @@ async fn a_month_with_no_partition_is_stored_and_moved_when_its_partition_is_mad
         (device, reading("1-0:1.8.0", 1234.5, march)),
         (device, reading("1-0:32.7.0", 231.0, march)),
     ];
-    insert_readings(&db.pool, &batch).await.unwrap();
+    insert_readings(&db.pool, &batch, server_now()).await.unwrap();
     assert_eq!(
         placed(&db.pool, device).await,
         [
@@ -89,7 +95,7 @@ async fn a_month_with_no_partition_is_stored_and_moved_when_its_partition_is_mad
         ]
     );
     // Stored twice, kept once.
-    insert_readings(&db.pool, &batch).await.unwrap();
+    insert_readings(&db.pool, &batch, server_now()).await.unwrap();
     assert_eq!(placed(&db.pool, device).await.len(), 2);
 
     // The maintenance run of February 2031 makes January to May ahead, and
@@ -120,7 +126,7 @@ async fn a_month_with_no_partition_is_stored_and_moved_when_its_partition_is_mad
         ]
     );
     // And ingest goes on into the new partitions, still once per key.
-    insert_readings(&db.pool, &batch).await.unwrap();
+    insert_readings(&db.pool, &batch, server_now()).await.unwrap();
     assert_eq!(placed(&db.pool, device).await.len(), 2);
 
     // A second run has nothing to do.
@@ -140,7 +146,7 @@ async fn retention_drops_the_instantaneous_values_of_old_months_whole_and_keeps_
             (device, reading("1-0:1.8.0", 10.0, day)),
             (device, reading("1-0:32.7.0", 230.0, day)),
         ];
-        insert_readings(&db.pool, &batch).await.unwrap();
+        insert_readings(&db.pool, &batch, server_now()).await.unwrap();
     }
     // Load-profile intervals of January, by hand.
     sqlx::query(
@@ -232,7 +238,7 @@ async fn a_dump_in_progress_holds_up_neither_ingest_nor_for_long_the_maintenance
         (device, reading("1-0:1.8.0", 1.0, at(2031, 1, 20))),
         (device, reading("1-0:1.8.0", 2.0, at(2032, 7, 20))),
     ];
-    tokio::time::timeout(Duration::from_secs(5), insert_readings(&db.pool, &batch))
+    tokio::time::timeout(Duration::from_secs(5), insert_readings(&db.pool, &batch, server_now()))
         .await
         .expect("ingest waited for the dump")
         .unwrap();
@@ -245,7 +251,7 @@ async fn a_dump_in_progress_holds_up_neither_ingest_nor_for_long_the_maintenance
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     let more = vec![(device, reading("1-0:1.8.0", 3.0, at(2031, 1, 21)))];
-    tokio::time::timeout(Duration::from_secs(5), insert_readings(&db.pool, &more))
+    tokio::time::timeout(Duration::from_secs(5), insert_readings(&db.pool, &more, server_now()))
         .await
         .expect("ingest queued behind the maintenance")
         .unwrap();

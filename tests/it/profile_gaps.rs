@@ -66,7 +66,9 @@ async fn a1000_with_quarters(app: &TestApp, engineer: &str, quarters: &[(u32, u3
         .iter()
         .map(|&(hour, minute, value)| quarter(at(22, hour, minute), value))
         .collect();
-    insert_meter_intervals(&app.pool, DeviceId(id), &stored).await.unwrap();
+    insert_meter_intervals(&app.pool, DeviceId(id), &stored, chrono::Utc::now())
+        .await
+        .unwrap();
     id
 }
 
@@ -291,8 +293,18 @@ async fn a_meter_value_replaces_an_estimate_as_a_new_version() {
     );
     let sent = [quarter(at(18, 10, 0), 1.1), quarter(at(18, 10, 15), 1.2)];
     // One replaces the estimate, one is new.
-    assert_eq!(insert_meter_intervals(&app.pool, device, &sent).await.unwrap(), 2);
-    assert_eq!(insert_meter_intervals(&app.pool, device, &sent).await.unwrap(), 0);
+    assert_eq!(
+        insert_meter_intervals(&app.pool, device, &sent, chrono::Utc::now())
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        insert_meter_intervals(&app.pool, device, &sent, chrono::Utc::now())
+            .await
+            .unwrap(),
+        0
+    );
     let got: Vec<_> = fetch_load_profile(&app, &engineer, id, "1-1:1.29.0", at(18, 10, 0), at(18, 10, 30))
         .await
         .iter()
@@ -380,8 +392,14 @@ async fn an_iec_meters_outage_is_filled_from_its_own_load_profile_not_estimated(
         .map(|(start, value)| quarter(start, value))
         .collect();
     assert_eq!(earlier.len(), 8);
-    insert_meter_intervals(&app.pool, DeviceId(id), &earlier).await.unwrap();
-    let last = || async { fetch_last_meter_interval(&app.pool, DeviceId(id)).await.unwrap() };
+    insert_meter_intervals(&app.pool, DeviceId(id), &earlier, chrono::Utc::now())
+        .await
+        .unwrap();
+    let last = || async {
+        fetch_last_meter_interval(&app.pool, DeviceId(id), clock.now())
+            .await
+            .unwrap()
+    };
 
     // Three hours of silence, with failed reads at the end of them.
     assert!(eventually(WAIT, || async { failures(&app, &engineer, id).await >= 1 }).await);

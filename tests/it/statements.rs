@@ -136,7 +136,7 @@ async fn store(app: &TestApp, id: i64, engineer: &str) -> Vec<Row> {
             ]
         })
         .collect();
-    insert_meter_intervals(&app.pool, DeviceId(id), &intervals)
+    insert_meter_intervals(&app.pool, DeviceId(id), &intervals, chrono::Utc::now())
         .await
         .unwrap();
     sqlx::query("UPDATE devices SET interval_minutes = 30 WHERE id = $1")
@@ -688,8 +688,12 @@ async fn a_virtual_meter_has_a_statement_where_an_interval_a_member_lacks_is_mis
         quarter(rome(8, 0), 2.0),
         quarter(rome(8, 15), 1.0),
     ];
-    insert_meter_intervals(&app.pool, a, &a_data).await.unwrap();
-    insert_meter_intervals(&app.pool, b, &b_data).await.unwrap();
+    insert_meter_intervals(&app.pool, a, &a_data, chrono::Utc::now())
+        .await
+        .unwrap();
+    insert_meter_intervals(&app.pool, b, &b_data, chrono::Utc::now())
+        .await
+        .unwrap();
     let body = json!({"name": "Both lines", "site_id": plant, "terms": [
         {"device_id": a.0, "sign": 1}, {"device_id": b.0, "sign": 1}]});
     let (status, created) = app

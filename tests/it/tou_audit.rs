@@ -83,7 +83,7 @@ async fn store_intervals(app: &TestApp, id: i64, quarters: &[(DateTime<Utc>, f64
             quality: Quality::GOOD,
         })
         .collect();
-    insert_meter_intervals(&app.pool, DeviceId(id), &intervals)
+    insert_meter_intervals(&app.pool, DeviceId(id), &intervals, chrono::Utc::now())
         .await
         .unwrap();
 }
@@ -120,9 +120,14 @@ async fn store_periods(app: &TestApp, id: i64, grew: [f64; 3]) {
         registers: registers(values),
         quality: Quality::GOOD,
     };
-    insert_billing_periods(&app.pool, DeviceId(id), &[period(from, start), period(to, end)])
-        .await
-        .unwrap();
+    insert_billing_periods(
+        &app.pool,
+        DeviceId(id),
+        &[period(from, start), period(to, end)],
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
 }
 
 async fn events(app: &TestApp, token: &str, id: i64) -> Vec<Value> {

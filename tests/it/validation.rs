@@ -48,7 +48,7 @@ async fn e33_with_reads(app: &TestApp, reads: &[(DateTime<Utc>, f64)], count: us
             )
         })
         .collect();
-    insert_readings(&app.pool, &batch).await.unwrap();
+    insert_readings(&app.pool, &batch, chrono::Utc::now()).await.unwrap();
     let derived = eventually(WAIT, || async {
         app.derive_now().await;
         fetch_derived_intervals(&app.pool, id, &"1-1:1.8.0".parse().unwrap())

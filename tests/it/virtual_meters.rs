@@ -66,6 +66,7 @@ async fn a_virtual_meter_load_profile_is_the_signed_sum_of_its_devices() {
             interval(at(8, 15), 8.0),
             interval(at(8, 30), 7.0),
         ],
+        chrono::Utc::now(),
     )
     .await
     .unwrap();
@@ -78,6 +79,7 @@ async fn a_virtual_meter_load_profile_is_the_signed_sum_of_its_devices() {
             interval(at(8, 30), 1.0),
             interval(at(8, 45), 1.5),
         ],
+        chrono::Utc::now(),
     )
     .await
     .unwrap();
@@ -97,6 +99,7 @@ async fn a_virtual_meter_load_profile_is_the_signed_sum_of_its_devices() {
             interval(at(8, 15), 3.0),
             interval(at(8, 45), 2.0),
         ],
+        chrono::Utc::now(),
     )
     .await
     .unwrap();

@@ -182,7 +182,9 @@ async fn rows_store_and_load_their_vocabulary() {
         captured_at: None,
         quality: Quality::ROLLOVER,
     };
-    insert_readings(&app.pool, &[(id, reading.clone())]).await.unwrap();
+    insert_readings(&app.pool, &[(id, reading.clone())], chrono::Utc::now())
+        .await
+        .unwrap();
     let latest = fetch_latest(&app.pool, id).await.unwrap();
     assert_eq!(latest.len(), 1);
     assert_eq!(

@@ -91,7 +91,7 @@ async fn a_load_profile_being_caught_up_waits_behind_every_due_readout_and_an_op
     ];
 
     let stats = Arc::new(PollStats::default());
-    let (outbox, _outbox_task) = spawn_outbox(db.pool.clone(), Arc::clone(&stats), Default::default());
+    let (outbox, _outbox_task) = spawn_outbox(db.pool.clone(), Arc::clone(&stats), Clock::System, Default::default());
     let services = WorkerServices {
         pool: db.pool.clone(),
         outbox,
@@ -202,7 +202,7 @@ async fn a_th40c_polled_over_modbus_has_no_load_profile_planned() {
     config.address = 1;
     config.iec_address = None;
     let stats = Arc::new(PollStats::default());
-    let (outbox, _outbox_task) = spawn_outbox(db.pool.clone(), Arc::clone(&stats), Default::default());
+    let (outbox, _outbox_task) = spawn_outbox(db.pool.clone(), Arc::clone(&stats), Clock::System, Default::default());
     let services = WorkerServices {
         pool: db.pool.clone(),
         outbox,

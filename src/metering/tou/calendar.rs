@@ -384,7 +384,8 @@ fn special_date(problems: &mut Problems, field: &str, on: &SpecialDateDefinition
             date.map(SpecialDate::Once)
         }
         SpecialDateDefinition::EasterOffset(offset) => {
-            if offset.abs() > MAX_EASTER_OFFSET {
+            // `unsigned_abs`: the absolute value of i32::MIN does not fit an i32.
+            if offset.unsigned_abs() > MAX_EASTER_OFFSET.unsigned_abs() {
                 problems.add(
                     format!("{field}.easter_offset"),
                     format!("{offset} days from Easter; at most {MAX_EASTER_OFFSET} either way"),

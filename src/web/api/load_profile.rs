@@ -32,7 +32,9 @@ pub(crate) struct LoadProfileInterval {
     #[schema(example = "kWh")]
     pub unit: String,
     /// Quality flags: `estimated`, `interpolated`, `gap`, `spike`,
-    /// `negative_delta`, `rollover`, `clock_uncertain`, `edited`.
+    /// `negative_delta`, `rollover`, `clock_uncertain`, `edited`,
+    /// `future_timestamp` (stamped more than 15 minutes ahead of the
+    /// server's clock when stored).
     pub flags: Vec<&'static str>,
     /// `meter` (read from the meter), `derived` (from register deltas),
     /// `estimated` or `edited`.

@@ -29,6 +29,7 @@ use axum::Json;
 use axum::Router;
 use axum::routing::get;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{RefOr, Schema};
 use utoipa::{Modify, OpenApi};
 
 use super::error::{ErrorBody, ErrorDetail};
@@ -102,7 +103,7 @@ use super::state::AppState;
         tokens::revoke_token,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &FlattenedParameters),
     security(("bearer" = [])),
     tags(
         (name = "buses", description = "Communication lines: Modbus TCP, RTU over TCP gateways, serial RS485, IEC 62056-21 lines, optical probes"),
@@ -130,6 +131,26 @@ impl Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// A command's parameters are flattened into the command requests beside
+/// `kind` (`NewCommand`, `NewBulkCommand`): there a key they do not name is
+/// left to the request, not refused. Their schema says
+/// `additionalProperties: false` (they deny unknown fields when read alone,
+/// as the command form is), which under `allOf` with `kind` would admit no
+/// body at all; the document leaves it out.
+struct FlattenedParameters;
+
+impl Modify for FlattenedParameters {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let schema = openapi
+            .components
+            .as_mut()
+            .and_then(|components| components.schemas.get_mut("CommandParameters"));
+        if let Some(RefOr::T(Schema::Object(parameters))) = schema {
+            parameters.additional_properties = None;
+        }
     }
 }
 
