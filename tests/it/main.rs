@@ -35,6 +35,7 @@ mod field_programming;
 mod iec62056;
 mod iec62056_python;
 mod iec_commands;
+mod ingest;
 mod jobs;
 mod link;
 mod load_profile;
