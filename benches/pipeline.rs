@@ -1,13 +1,12 @@
 //! Throughput of the read path's hot steps: decoding a TH40C's Modbus
 //! answers and an A1000's IEC 62056-21 readout and load profile into
-//! readings and intervals, and writing readings to PostgreSQL in batches.
+//! readings and intervals. Storing them is `benches/ingest.rs`.
 //!
-//! Run: `cargo bench --bench pipeline` (needs DATABASE_URL or PostgreSQL on
-//! 127.0.0.1:5432 for the ingest part). Figures: docs/BENCHMARKS.md.
+//! Run: `cargo bench --bench pipeline`. Figures: docs/BENCHMARKS.md.
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::measure;
 
@@ -15,12 +14,8 @@ use chrono::Utc;
 use chrono_tz::Tz;
 use ohmnibus::device::decode::decode_blocks;
 use ohmnibus::device::profile::RegisterGroup;
-use ohmnibus::device::reading::Reading;
 use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::device::value_type::ValueType;
-use ohmnibus::domain::ids::DeviceId;
-use ohmnibus::store::database::{connect, create_database_if_missing, migrate};
-use ohmnibus::store::readings::insert_readings;
 
 /// An A1000's readout text and 40 days of its load profile, as the
 /// simulator sends them, parsed and decoded as the IEC bus worker does.
@@ -62,10 +57,9 @@ fn iec_benchmark() {
     );
 }
 
-fn decode_benchmark() -> Vec<Reading> {
+fn decode_benchmark() {
     let profile = ProfileSet::builtin().get("th40c").expect("th40c profile");
     let zone: Tz = "Europe/Rome".parse().expect("zone");
-    let mut all = Vec::new();
     for group in RegisterGroup::ALL {
         let blocks = profile.blocks(group);
         // Plausible words for every register, encoded as the device would.
@@ -102,66 +96,10 @@ fn decode_benchmark() -> Vec<Reading> {
             readings.len(),
             per_call.as_secs_f64() * 1e6
         );
-        all.extend(readings);
-    }
-    all
-}
-
-async fn ingest_benchmark(sample: &[Reading]) {
-    let server =
-        std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let url = match create_database_if_missing(&server, "ohmnibus_bench").await {
-        Ok(url) => url,
-        Err(error) => {
-            println!("ingest: skipped, no PostgreSQL ({error})");
-            return;
-        }
-    };
-    let pool = connect(&url).await.expect("connect");
-    migrate(&pool).await.expect("migrate");
-    sqlx::query("TRUNCATE readings, latest_readings")
-        .execute(&pool)
-        .await
-        .expect("truncate");
-    // 100 devices' worth of one full poll each, per batch; distinct times per round.
-    let devices = 100;
-    let mut round = 0i64;
-    for batch_devices in [10usize, devices] {
-        let start = Instant::now();
-        let mut rows = 0usize;
-        while start.elapsed() < Duration::from_secs(5) {
-            round += 1;
-            let at = Utc::now() + chrono::Duration::milliseconds(round);
-            let batch: Vec<(DeviceId, Reading)> = (0..batch_devices)
-                .flat_map(|d| {
-                    sample.iter().map(move |r| {
-                        (
-                            DeviceId(d as i64 + 1),
-                            Reading {
-                                read_at: at,
-                                ..r.clone()
-                            },
-                        )
-                    })
-                })
-                .collect();
-            insert_readings(&pool, &batch, chrono::Utc::now())
-                .await
-                .expect("insert");
-            rows += batch.len();
-        }
-        let rate = rows as f64 / start.elapsed().as_secs_f64();
-        println!(
-            "ingest batches of {:>5} readings: {:>9.0} readings/s",
-            batch_devices * sample.len(),
-            rate
-        );
     }
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() {
+fn main() {
     iec_benchmark();
-    let sample = decode_benchmark();
-    ingest_benchmark(&sample).await;
+    decode_benchmark();
 }

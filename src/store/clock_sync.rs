@@ -5,6 +5,7 @@ use chrono::{DateTime, NaiveTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
 use super::error::StoreError;
+use super::readings::LATEST_REFRESH_SECONDS;
 use crate::domain::ids::{DeviceId, SiteId};
 use crate::domain::zone::IanaZone;
 
@@ -87,14 +88,21 @@ pub(crate) async fn update_clock_sync(
 
 /// Each meter's clock as last read: its date (YYMMDD) and time (hhmmss)
 /// registers of one read, and when the server read them.
+///
+/// The time changes at every read, so its latest row is that read's; the
+/// date's row is rewritten when the date changes and otherwise refreshed
+/// only every [`LATEST_REFRESH_SECONDS`] (`store::readings`), so the date
+/// of the same read is the latest date row at most that much older.
 pub(crate) async fn fetch_latest_clocks(pool: &PgPool) -> Result<Vec<(DeviceId, f64, f64, DateTime<Utc>)>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT d.device_id, d.value, t.value, t.read_at FROM latest_readings d \
-         JOIN latest_readings t ON t.device_id = d.device_id AND t.obis = $2 AND t.read_at = d.read_at \
+         JOIN latest_readings t ON t.device_id = d.device_id AND t.obis = $2 \
+             AND t.read_at >= d.read_at AND t.read_at < d.read_at + make_interval(secs => $3) \
          WHERE d.obis = $1 ORDER BY d.device_id",
     )
     .bind(DATE)
     .bind(TIME)
+    .bind(LATEST_REFRESH_SECONDS)
     .fetch_all(pool)
     .await?)
 }

@@ -170,10 +170,26 @@ pub async fn fetch_devices_on_bus(pool: &PgPool, bus_id: BusId) -> Result<Vec<De
     .await?)
 }
 
+/// How far the stored `last_success_at` and `last_attempt_at` may lag the
+/// poller's before the row is rewritten for them alone.
+pub const STATUS_REFRESH_SECONDS: f64 = 60.0;
+
+/// Stores a device's status after a poll. The row is rewritten only when
+/// something the fleet page and the API show changed (state, error, count of
+/// failures, the first success) or its times are [`STATUS_REFRESH_SECONDS`]
+/// old: a device polled every 10 s would otherwise rewrite its row (and
+/// its indexes, and the WAL) six times a minute to say nothing new, so the
+/// stored `last_success_at` is the last successful read to within a minute.
 pub async fn update_device_status(pool: &PgPool, id: DeviceId, status: &DeviceStatus) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE devices SET state = $2, last_success_at = $3, last_attempt_at = $4, \
-         consecutive_failures = $5, last_error = $6 WHERE id = $1 AND enabled",
+         consecutive_failures = $5, last_error = $6 \
+         WHERE id = $1 AND enabled \
+           AND (state <> $2 OR consecutive_failures <> $5 OR last_error IS DISTINCT FROM $6 \
+                OR (last_success_at IS NULL) <> ($3::timestamptz IS NULL) \
+                OR last_attempt_at IS NULL \
+                OR $4 >= last_attempt_at + make_interval(secs => $7) \
+                OR $3 >= last_success_at + make_interval(secs => $7))",
     )
     .bind(id)
     .bind(status.state)
@@ -181,6 +197,7 @@ pub async fn update_device_status(pool: &PgPool, id: DeviceId, status: &DeviceSt
     .bind(status.last_attempt_at)
     .bind(i32::try_from(status.consecutive_failures).unwrap_or(i32::MAX))
     .bind(status.last_error.as_deref())
+    .bind(STATUS_REFRESH_SECONDS)
     .execute(pool)
     .await?;
     Ok(())

@@ -7,6 +7,7 @@ pub mod buses;
 pub mod clock_sync;
 pub(crate) mod command_batches;
 pub(crate) mod command_jobs;
+pub mod copy_binary;
 pub(crate) mod data_quality;
 pub mod database;
 pub mod device_secrets;

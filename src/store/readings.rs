@@ -22,6 +22,13 @@ pub struct StoredReading {
     pub quality: Quality,
 }
 
+/// How far an unchanged latest value's `read_at` may lag the newest read
+/// before its row is rewritten anyway: `latest_readings.read_at` is the
+/// newest read of the value to within this (a changed value, unit, quality
+/// or capture time is written at once). Most registers of a full poll,
+/// history above all, repeat their last value.
+pub const LATEST_REFRESH_SECONDS: f64 = 60.0;
+
 /// Writes a batch: one statement inserts the time series and the latest
 /// values together (UNNEST arrays, no round trip per value). A month with no
 /// partition yet goes to the default partition (the maintenance task makes
@@ -55,7 +62,8 @@ pub async fn insert_readings(
     let mut transaction = pool.begin().await?;
     // The latest value per device and code is kept beside the series; within
     // a batch the newest wins, and an older batch never overwrites a newer
-    // value, unless that one is past the future limit ($8). What the series
+    // value, unless that one is past the future limit ($8). An unchanged
+    // value is rewritten only once its read is $9 seconds old. What the series
     // newly took with a future stamp is counted per device, for the event.
     let future: Vec<FutureStamps> = sqlx::query_as(
         "WITH batch AS ( \
@@ -72,7 +80,13 @@ pub async fn insert_readings(
              ORDER BY device_id, obis, read_at DESC \
              ON CONFLICT (device_id, obis) DO UPDATE SET read_at = EXCLUDED.read_at, value = EXCLUDED.value, \
                  unit = EXCLUDED.unit, captured_at = EXCLUDED.captured_at, quality = EXCLUDED.quality \
-             WHERE latest_readings.read_at <= EXCLUDED.read_at OR latest_readings.read_at > $8) \
+             WHERE (latest_readings.read_at <= EXCLUDED.read_at \
+                    AND (latest_readings.value IS DISTINCT FROM EXCLUDED.value \
+                         OR latest_readings.unit <> EXCLUDED.unit \
+                         OR latest_readings.quality <> EXCLUDED.quality \
+                         OR latest_readings.captured_at IS DISTINCT FROM EXCLUDED.captured_at \
+                         OR EXCLUDED.read_at >= latest_readings.read_at + make_interval(secs => $9))) \
+                OR latest_readings.read_at > $8) \
          SELECT device_id, count(*) AS count, min(read_at) AS first FROM series \
          WHERE read_at > $8 GROUP BY device_id ORDER BY device_id",
     )
@@ -84,6 +98,7 @@ pub async fn insert_readings(
     .bind(&captured)
     .bind(&quality)
     .bind(future_limit(now))
+    .bind(LATEST_REFRESH_SECONDS)
     .fetch_all(&mut *transaction)
     .await?;
     for stamps in future {

@@ -37,6 +37,7 @@ mod future_timestamps;
 mod iec62056;
 mod iec62056_python;
 mod iec_commands;
+mod ingest;
 mod jobs;
 mod link;
 mod load_profile;
