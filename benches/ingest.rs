@@ -24,6 +24,7 @@ use ohmnibus::domain::address::UnitAddress;
 use ohmnibus::domain::ids::DeviceId;
 use ohmnibus::domain::quality::Quality;
 use ohmnibus::domain::transport::Transport;
+use ohmnibus::maintenance::{Retention, run_once};
 use ohmnibus::store::buses::upsert_bus;
 use ohmnibus::store::copy_binary::CopyBinary;
 use ohmnibus::store::database::{connect, migrate, with_database};
@@ -214,12 +215,12 @@ async fn main() {
     let at = |round: i64| start + TimeDelta::seconds(10 * round);
     let mut copy = copy_pool.acquire().await.expect("connection");
     let copy = &mut *copy;
-    // The plain COPY needs the partitions the ingest path makes itself.
-    sqlx::query("SELECT ohmnibus_ensure_readings_partition(at) FROM UNNEST($1::timestamptz[]) AS m(at)")
-        .bind([at(0), at(4 * ROUNDS + 2)])
-        .execute(&mut *copy)
-        .await
-        .expect("partitions");
+    // Both databases have the partitions a running server's maintenance
+    // makes (the month before to three ahead).
+    for pool in [&pool, &copy_pool] {
+        let report = run_once(pool, Utc::now(), Retention::default()).await;
+        assert!(report.failures.is_empty(), "partitions: {:?}", report.failures);
+    }
     let values_per_round = METERS * registers.len();
     let history = registers
         .iter()

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::support::{TestApp, WAIT, eventually, spawn_app};
+use crate::support::{TestApp, WAIT, eventually, eventually_some, spawn_app};
 use chrono::{TimeZone, Utc};
 use chrono_tz::Tz;
 use ohmnibus::device::registry::ProfileSet;
@@ -58,27 +58,37 @@ async fn check_transport(transport: Value, expected: Vec<(&'static str, u8, Serv
         let body = json!({"name": profile, "profile": profile, "address": unit,
                           "schedule": {"realtime_seconds": 2, "energy_seconds": 2}});
         let id = app.create_device(&token, bus, body).await.0;
-        // Wait until everything served so far is stored (every group read).
-        let complete = eventually(WAIT, || async {
+        // Wait until everything served so far is stored (every group read)
+        // as it was served: the simulator serves new values at every poll,
+        // so stored and served are compared in one look, taken again until
+        // they agree.
+        let close = |got: f64, value: f64| (got - value).abs() <= 1e-6 * value.abs().max(1.0);
+        let look = || async {
             let stored = stored(&app, &token, id).await;
             let served = served.lock().unwrap().clone();
+            (stored, served)
+        };
+        let agreed = eventually_some(WAIT, || async {
+            let (stored, served) = look().await;
             // The energy group (energy registers, pulse counters) has been read too.
             let energy = served
                 .keys()
                 .any(|code| code.contains(".8.") || code.contains(":96.129."));
-            energy && served.keys().all(|code| stored.contains_key(code))
+            // Values cross the wire as IEEE 754 singles or scaled integers.
+            let all = served
+                .iter()
+                .all(|(code, (value, _))| stored.get(code).is_some_and(|got| close(*got, *value)));
+            (energy && all).then_some(())
         })
         .await;
-        assert!(complete, "{profile} was not fully read in time");
-        let stored = stored(&app, &token, id).await;
-        let served = served.lock().unwrap().clone();
-        for (code, (value, _)) in &served {
-            let got = stored[code];
-            // Values cross the wire as IEEE 754 singles or scaled integers.
-            assert!(
-                (got - value).abs() <= 1e-6 * value.abs().max(1.0),
-                "{profile} {code}: stored {got}, served {value}"
-            );
+        if agreed.is_none() {
+            let (stored, served) = look().await;
+            let differ: Vec<String> = served
+                .iter()
+                .filter(|(code, (value, _))| !stored.get(*code).is_some_and(|got| close(*got, *value)))
+                .map(|(code, (value, _))| format!("{code}: served {value}, stored {:?}", stored.get(code)))
+                .collect();
+            panic!("{profile} was not stored as served in time: {differ:?}");
         }
         // The status goes through the outbox as the readings do, and may be
         // written in the batch after the last of them.
