@@ -115,7 +115,8 @@ impl BusWorker {
         commands: mpsc::Receiver<BusCommand>,
         services: WorkerServices,
     ) -> BusWorker {
-        let driver = Driver::new(&transport, services.request_timeout);
+        let mut driver = Driver::new(&transport, services.request_timeout);
+        driver.set_exchange_deadline(services.iec_exchange_deadline);
         services.stats.links.start(bus);
         devices.borrow_and_update();
         let mut worker = BusWorker {

@@ -79,6 +79,18 @@ pub(crate) async fn spawn_app_with(request_timeout: Duration, clock: Clock) -> T
 /// [`spawn_app_with`] on `profiles` (e.g. a shipped profile with other
 /// load-profile settings).
 pub(crate) async fn spawn_app_with_profiles(request_timeout: Duration, clock: Clock, profiles: ProfileSet) -> TestApp {
+    let deadline = ohmnibus::config::DEFAULT_IEC_EXCHANGE_DEADLINE;
+    spawn_app_with_deadline(request_timeout, deadline, clock, profiles).await
+}
+
+/// [`spawn_app_with_profiles`] where one IEC 62056-21 exchange may take
+/// `iec_exchange_deadline` in all (tests of meters that never stop talking).
+pub(crate) async fn spawn_app_with_deadline(
+    request_timeout: Duration,
+    iec_exchange_deadline: Duration,
+    clock: Clock,
+    profiles: ProfileSet,
+) -> TestApp {
     let db = TestDb::create().await;
     let pool = db.pool.clone();
     let config = Config {
@@ -86,6 +98,7 @@ pub(crate) async fn spawn_app_with_profiles(request_timeout: Duration, clock: Cl
         bind: "127.0.0.1:0".parse().unwrap(),
         profiles_dir: None,
         request_timeout,
+        iec_exchange_deadline,
         poll_refresh: Duration::from_millis(200),
         derive_every: Duration::from_millis(300),
         clock_drift_threshold: Duration::from_secs(30),

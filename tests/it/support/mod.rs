@@ -13,7 +13,7 @@ pub(crate) use api::{
 };
 pub(crate) use app::{
     ANSWER_TIMEOUT, SILENT_METER_TIMEOUT, TEST_SECRET_KEY, TestApp, spawn_app, spawn_app_with, spawn_app_with_clock,
-    spawn_app_with_profiles, spawn_app_with_timeout,
+    spawn_app_with_deadline, spawn_app_with_profiles, spawn_app_with_timeout,
 };
 pub(crate) use db::{TestDb, server_url};
 pub(crate) use sim::{iec_meter, quick_iec_line, serve_iec_tcp};
