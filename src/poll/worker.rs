@@ -299,6 +299,9 @@ async fn read_group(
         Step::Failed(error) => {
             tracing::debug!(%bus, device = %task.device, %error, "read failed");
             schedule.failed(task.device, task.work, now);
+            if error.is_silence() {
+                schedule.hold_device(task.device, task.work);
+            }
         }
     }
     let (transition, _) = finish_read(runtime, step, services);

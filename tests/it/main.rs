@@ -24,6 +24,7 @@ mod data_quality;
 mod database_away;
 mod demo_plant;
 mod derived_intervals;
+mod device_faults;
 mod device_page;
 mod device_secrets;
 mod error_shape;

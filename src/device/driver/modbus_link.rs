@@ -38,7 +38,7 @@ pub enum LinkError {
     Crc,
     #[error("transport error: {0}")]
     Transport(String),
-    #[error("device answered exception {code:?} for 0x{start:04X}+{count}")]
+    #[error("device answered Modbus exception {:02X} ({code}) for 0x{start:04X}+{count}", u8::from(*.code))]
     Exception {
         code: ExceptionCode,
         start: u16,

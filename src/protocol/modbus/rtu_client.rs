@@ -171,6 +171,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin> RtuClient<T> {
     /// What the last call heard that was not its answer (read after a
     /// call that timed out).
     pub(crate) fn heard(&self) -> Heard {
+        // After noise, a byte too few to start a frame is more noise.
+        if self.heard.noise > 0 && self.buffer.len() < 2 {
+            return Heard {
+                noise: self.heard.noise + self.buffer.len(),
+                partial: 0,
+                ..self.heard
+            };
+        }
         Heard {
             partial: self.buffer.len(),
             ..self.heard
@@ -235,8 +243,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> RtuClient<T> {
                     continue;
                 }
                 Err(ModbusFrameError::Incomplete) => {}
-                Err(ModbusFrameError::BadCrc) => return Err(RtuError::Crc),
-                Err(ModbusFrameError::Malformed(_)) => {
+                // Right after noise, a head that fails its CRC is more noise
+                // that happened to look like a head: the answer may follow.
+                Err(ModbusFrameError::BadCrc) if self.heard.noise == 0 => return Err(RtuError::Crc),
+                Err(ModbusFrameError::BadCrc | ModbusFrameError::Malformed(_)) => {
                     // Not the start of an answer to this request: noise.
                     self.heard.noise += 1;
                     self.buffer.remove(0);
@@ -346,6 +356,25 @@ mod tests {
                 partial: 0
             }
         );
+        let _far = meter.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn noise_that_looks_like_the_head_of_an_answer_is_skipped_too() {
+        let (near, mut far) = tokio::io::duplex(512);
+        let mut client = RtuClient::new(near);
+        let meter = tokio::spawn(async move {
+            let mut request = [0u8; 8];
+            far.read_exact(&mut request).await.unwrap();
+            // Unit 3's answer behind AA: "AA 03 03 …" reads as a head from
+            // unit 0xAA of 5 + 3 bytes whose CRC fails.
+            far.write_all(&[0x55, 0xAA]).await.unwrap();
+            far.write_all(&rtu_frame(3, &[0x03, 0x02, 0x12, 0x34])).await.unwrap();
+            far
+        });
+        let answer = client.call(3, &read_holding_request(0x1000, 1)).await.unwrap();
+        assert_eq!(answer, Some(Answer::Pdu(vec![0x03, 0x02, 0x12, 0x34])));
+        assert_eq!(client.heard().noise, 2);
         let _far = meter.await.unwrap();
     }
 
