@@ -170,11 +170,29 @@ async fn assert_given_up_as(app: &TestApp, token: &str, bus: i64, device: i64, c
 /// started within its period (`read_lateness_max_periods` below 1: no
 /// reading missed), and read again and again while its neighbours failed.
 async fn assert_kept_its_schedule(app: &TestApp, token: &str, bus: i64, device: i64, at_least: u64) {
+    assert_kept_its_schedule_through_a_gateway(app, token, bus, device, at_least, 0).await;
+}
+
+/// [`assert_kept_its_schedule`] on a TCP line that is dropped after each of
+/// the faulty neighbours' failures: the reconnect is made for whichever
+/// request comes next, bounded by the request timeout, and on a loaded
+/// machine one may fail, counted as that request's transport error. Up to
+/// `reconnects` of those are let pass (never a comm_lost).
+async fn assert_kept_its_schedule_through_a_gateway(
+    app: &TestApp,
+    token: &str,
+    bus: i64,
+    device: i64,
+    at_least: u64,
+    reconnects: u64,
+) {
     let stats = device_statistics(app, token, bus, device).await;
     let events = events(app, device).await;
-    for counter in ["timeouts", "crc_errors", "exceptions", "transport_errors"] {
+    for counter in ["timeouts", "crc_errors", "exceptions"] {
         assert_eq!(stats[counter], 0, "healthy meter: {counter} in {stats} {events:?}");
     }
+    let transport = stats["transport_errors"].as_u64().unwrap();
+    assert!(transport <= reconnects, "healthy meter: {stats} {events:?}");
     assert!(stats["requests"].as_u64().unwrap() >= at_least, "{stats}");
     let late = stats["read_lateness_max_periods"].as_f64().unwrap();
     assert!(late < 1.0, "the healthy meter missed a reading: {stats}");
@@ -275,9 +293,9 @@ async fn cut_noisy_and_misaddressed_answers_end_in_retries_while_the_healthy_met
     )
     .await;
     tokio::time::sleep(Duration::from_secs(2 * HEALTHY_PERIOD_S)).await;
-    assert_kept_its_schedule(&app, &token, bus, ids[0], 10).await;
+    assert_kept_its_schedule_through_a_gateway(&app, &token, bus, ids[0], 10, 1).await;
     // Noise before a whole answer is skipped: that meter is read.
-    assert_kept_its_schedule(&app, &token, bus, ids[2], 10).await;
+    assert_kept_its_schedule_through_a_gateway(&app, &token, bus, ids[2], 10, 1).await;
 
     // Switched back at run time, the meter answers again: an operator's
     // read brings it back without waiting for its next poll.
@@ -336,7 +354,7 @@ async fn cut_noisy_and_misaddressed_answers_over_modbus_tcp_end_in_retries_while
         assert_eq!(codes, ["comm_lost"], "device {device}");
     }
     tokio::time::sleep(Duration::from_secs(2 * HEALTHY_PERIOD_S)).await;
-    assert_kept_its_schedule(&app, &token, bus, ids[0], 10).await;
+    assert_kept_its_schedule_through_a_gateway(&app, &token, bus, ids[0], 10, 1).await;
     app.stop().await;
 }
 
