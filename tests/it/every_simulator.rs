@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::support::{TestApp, WAIT, eventually, spawn_app};
+use crate::support::{TestApp, WAIT, eventually, eventually_some, spawn_app};
 use chrono::{TimeZone, Utc};
 use chrono_tz::Tz;
 use ohmnibus::device::registry::ProfileSet;
@@ -70,8 +70,15 @@ async fn check_transport(transport: Value, expected: Vec<(&'static str, u8, Serv
         })
         .await;
         assert!(complete, "{profile} was not fully read in time");
-        let stored = stored(&app, &token, id).await;
+        // What was served so far, then what is stored of it: a read served
+        // after the check above is stored a moment after it was served.
         let served = served.lock().unwrap().clone();
+        let stored = eventually_some(WAIT, || async {
+            let stored = stored(&app, &token, id).await;
+            served.keys().all(|code| stored.contains_key(code)).then_some(stored)
+        })
+        .await
+        .unwrap_or_else(|| panic!("{profile}: what was served is not all stored"));
         for (code, (value, _)) in &served {
             let got = stored[code];
             // Values cross the wire as IEEE 754 singles or scaled integers.
