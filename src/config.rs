@@ -23,6 +23,10 @@ pub struct Config {
     pub profiles_dir: Option<PathBuf>,
     /// `OHMNIBUS_REQUEST_TIMEOUT_MS`: how long a device has to answer (default 1000).
     pub request_timeout: Duration,
+    /// `OHMNIBUS_IEC_EXCHANGE_SECONDS`: the longest one IEC 62056-21
+    /// exchange (a readout, a programming-mode command) may take, however
+    /// the meter trickles its bytes (default 120).
+    pub iec_exchange_deadline: Duration,
     /// How often the poller looks for configuration changes (2 s).
     pub poll_refresh: Duration,
     /// How often stored data is derived into billing periods and intervals (30 s).
@@ -66,6 +70,10 @@ pub const DEFAULT_SPILL_DIR: &str = "spill";
 /// The longest a statement may run, unless `OHMNIBUS_DB_STATEMENT_TIMEOUT_SECONDS` says.
 pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long an IEC 62056-21 exchange may take unless configured: a 2 KB
+/// readout in mode A takes about 70 s at 300 baud.
+pub const DEFAULT_IEC_EXCHANGE_DEADLINE: Duration = Duration::from_secs(120);
+
 /// How long a command waits for field programming unless configured.
 pub const DEFAULT_FIELD_PROGRAMMING_WINDOW: Duration = Duration::from_secs(2 * 3600);
 
@@ -85,6 +93,13 @@ impl Config {
                     .with_context(|| format!("OHMNIBUS_REQUEST_TIMEOUT_MS={text:?} is not a number of milliseconds"))?,
             ),
             Err(_) => Duration::from_millis(1_000),
+        };
+        let iec_exchange_deadline = match std::env::var("OHMNIBUS_IEC_EXCHANGE_SECONDS") {
+            Ok(text) => match text.trim().parse::<u64>() {
+                Ok(seconds @ 1..=3600) => Duration::from_secs(seconds),
+                _ => anyhow::bail!("OHMNIBUS_IEC_EXCHANGE_SECONDS={text:?} is not a number of seconds from 1 to 3600"),
+            },
+            Err(_) => DEFAULT_IEC_EXCHANGE_DEADLINE,
         };
         let clock_drift_threshold = match std::env::var("OHMNIBUS_CLOCK_DRIFT_SECONDS") {
             Ok(text) => Duration::from_secs(
@@ -140,6 +155,7 @@ impl Config {
             bind,
             profiles_dir,
             request_timeout,
+            iec_exchange_deadline,
             poll_refresh: Duration::from_secs(2),
             derive_every: Duration::from_secs(30),
             clock_drift_threshold,

@@ -56,6 +56,7 @@ pub fn start(
     let stats = Arc::new(PollStats::default());
     let settings = PollSettings {
         request_timeout: config.request_timeout,
+        iec_exchange_deadline: config.iec_exchange_deadline,
         refresh: config.poll_refresh,
         clock_drift_threshold: config.clock_drift_threshold,
         clock: config.clock.clone(),

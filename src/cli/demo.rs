@@ -203,6 +203,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         bind: DEFAULT_BIND.parse().expect("default bind address"),
         profiles_dir: None,
         request_timeout: std::time::Duration::from_millis(1_000),
+        iec_exchange_deadline: crate::config::DEFAULT_IEC_EXCHANGE_DEADLINE,
         poll_refresh: std::time::Duration::from_secs(2),
         derive_every: std::time::Duration::from_secs(30),
         clock_drift_threshold: std::time::Duration::from_secs(30),

@@ -117,6 +117,9 @@ pub struct WorkerServices {
     pub stats: Arc<PollStats>,
     pub profiles: Arc<ProfileSet>,
     pub request_timeout: Duration,
+    /// How long one IEC 62056-21 exchange may take in all (a readout, a
+    /// programming-mode command), however the meter trickles its bytes.
+    pub iec_exchange_deadline: Duration,
     /// How far a meter's clock may be off before a `clock_drift` event opens.
     pub clock_drift_threshold: Duration,
     /// What the worker takes for now: read stamps, clock checks.

@@ -133,6 +133,23 @@ impl ReadPlan {
         }
     }
 
+    /// Holds `device`'s other register reads until `work`'s next attempt:
+    /// a device that did not answer (a silent or garbled line, not a
+    /// refusal) is asked again by that one read, not by each of its
+    /// groups in turn, so a dead device costs its neighbours one timeout
+    /// per attempt, whatever the number of its groups. Once the read
+    /// succeeds, the held reads fall due at once.
+    pub(crate) fn hold_device(&mut self, device: DeviceId, work: Work) {
+        let Some(until) = self.due_of(device, work) else {
+            return;
+        };
+        for task in &mut self.tasks {
+            if task.device == device && task.work != work && matches!(task.work, Work::Read(_)) {
+                task.due = task.due.max(until);
+            }
+        }
+    }
+
     /// Records a failed attempt. Returns true when the read has used its
     /// attempts (a failed poll).
     pub(crate) fn failed(&mut self, device: DeviceId, work: Work, now: Instant) -> bool {
@@ -281,6 +298,35 @@ mod tests {
         assert_eq!((second.device, second.work), (B, history));
         schedule.succeeded(B, history, now);
         assert_eq!(schedule.next(now).unwrap().work, Work::LoadProfile);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_devices_other_reads_wait_for_its_retry() {
+        let start = Instant::now();
+        let realtime = Work::Read(RegisterGroup::Realtime);
+        let energy = Work::Read(RegisterGroup::Energy);
+        let mut schedule = ReadPlan::default();
+        schedule.add(A, realtime, Duration::from_secs(10), start);
+        schedule.add(A, energy, Duration::from_secs(10), start);
+        schedule.add(A, Work::LoadProfile, Duration::from_secs(900), start);
+        schedule.add(B, energy, Duration::from_secs(10), start);
+        // A's real-time read gets no answer: its energy read waits for the
+        // retry 500 ms later; B's read and A's load profile do not.
+        assert!(!schedule.failed(A, realtime, start));
+        schedule.hold_device(A, realtime);
+        let retry = start + RETRY_DELAY;
+        assert_eq!(schedule.due_of(A, energy), Some(retry));
+        assert_eq!(schedule.due_of(B, energy), Some(start));
+        assert_eq!(schedule.due_of(A, Work::LoadProfile), Some(start));
+        // Three failed attempts: A's reads all wait one period (10 s).
+        let third = retry + RETRY_DELAY;
+        assert!(!schedule.failed(A, realtime, retry));
+        assert!(schedule.failed(A, realtime, third));
+        schedule.hold_device(A, realtime);
+        assert_eq!(schedule.due_of(A, energy), Some(third + Duration::from_secs(10)));
+        // At the retry, the real-time read goes before the held energy read.
+        let next = schedule.next(third + Duration::from_secs(10)).unwrap();
+        assert_eq!((next.device, next.work), (A, realtime));
     }
 
     #[tokio::test(start_paused = true)]

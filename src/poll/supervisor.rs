@@ -33,6 +33,8 @@ use crate::store::devices::{DeviceLimits, DeviceRow, DeviceStatus, fetch_devices
 pub(crate) struct PollSettings {
     /// How long to wait for an answer.
     pub request_timeout: Duration,
+    /// How long one IEC 62056-21 exchange may take in all.
+    pub iec_exchange_deadline: Duration,
     /// How often to look for configuration changes in the database.
     pub refresh: Duration,
     /// How far a meter's clock may be off before a `clock_drift` event opens.
@@ -51,6 +53,7 @@ impl Default for PollSettings {
     fn default() -> Self {
         PollSettings {
             request_timeout: Duration::from_millis(1_000),
+            iec_exchange_deadline: crate::config::DEFAULT_IEC_EXCHANGE_DEADLINE,
             refresh: Duration::from_secs(2),
             clock_drift_threshold: Duration::from_secs(30),
             clock: Clock::System,
@@ -95,6 +98,7 @@ pub(crate) async fn run_poller(
         stats,
         profiles: Arc::clone(&profiles),
         request_timeout: settings.request_timeout,
+        iec_exchange_deadline: settings.iec_exchange_deadline,
         clock_drift_threshold: settings.clock_drift_threshold,
         clock: settings.clock.clone(),
         field_programming: settings.field_programming,

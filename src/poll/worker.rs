@@ -129,7 +129,8 @@ impl BusWorker {
         commands: mpsc::Receiver<BusCommand>,
         services: WorkerServices,
     ) -> BusWorker {
-        let driver = Driver::new(&transport, services.request_timeout);
+        let mut driver = Driver::new(&transport, services.request_timeout);
+        driver.set_exchange_deadline(services.iec_exchange_deadline);
         services.stats.links.start(bus);
         devices.borrow_and_update();
         let mut worker = BusWorker {
@@ -320,6 +321,9 @@ async fn read_group(
         Step::Failed(error) => {
             tracing::debug!(%bus, device = %task.device, %error, "read failed");
             schedule.failed(task.device, task.work, now);
+            if error.is_silence() {
+                schedule.hold_device(task.device, task.work);
+            }
         }
     }
     let (transition, _) = finish_read(runtime, step, services);

@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use super::device::{Served, SimDevice};
+use super::fault::{self, ModbusFault};
 use crate::protocol::modbus::frame::{Exception, ModbusRequest, exception_response, parse_pdu};
 
 #[derive(Clone)]
@@ -19,7 +20,9 @@ impl SimBus {
     }
 
     /// Answers one request PDU sent to `unit`: the unit answering and the
-    /// response PDU, or nothing (no such unit, broadcast, empty PDU).
+    /// response PDU, or nothing (no such unit, broadcast, empty PDU, a
+    /// device told to keep silent). A device told to answer an exception
+    /// answers it to every request, and does nothing.
     ///
     /// A PDU of a known function whose lengths disagree (an FC16 byte count
     /// that does not match its register count) answers exception 03, as the
@@ -34,6 +37,11 @@ impl SimBus {
                 return Some((unit, exception_response(function, Exception::IllegalDataValue)));
             }
         };
+        match self.fault(unit) {
+            Some(ModbusFault::NoAnswer) => return None,
+            Some(ModbusFault::Exception(exception)) => return Some((unit, exception_response(function, exception))),
+            _ => {}
+        }
         if unit == 0 {
             for device in self.devices.iter() {
                 device.lock().expect("device lock").handle(&request, function, true);
@@ -60,6 +68,14 @@ impl SimBus {
             .iter()
             .find(|device| device.lock().expect("device lock").unit == unit)?;
         device.lock().expect("device lock").handle(&request, function, false)
+    }
+
+    /// The fault the device at `unit` shows now (none for an absent unit
+    /// or the broadcast). [`SimBus::handle`] applies "no answer" and the
+    /// exceptions; the servers change the bytes for the others.
+    pub fn fault(&self, unit: u8) -> Option<ModbusFault> {
+        self.with_device(unit, |device| fault::current(&device.fault_switch()))
+            .flatten()
     }
 
     /// The unit addresses the devices answer on now.

@@ -9,6 +9,8 @@ use chrono_tz::Tz;
 use super::bus::SimBus;
 use super::catalog::{SIMULATED, Switches, model_with};
 use super::device::SimDevice;
+use super::fault::{ModbusFault, set as set_fault};
+use super::iec62056::IecFault;
 use super::iec62056::{IecKind, IecMeter, IecMeterConfig, ServedLine, SharedMeter, spawn_iec_pty, spawn_iec_tcp};
 use super::server::{TcpFraming, spawn_pty, spawn_tcp};
 use crate::device::registry::ProfileSet;
@@ -60,6 +62,23 @@ pub struct SimulateArgs {
     /// COUNTIS: the tariff comes from the T1/T2 inputs, not the bus (E43/E44 manual, 9.1.1).
     #[arg(long)]
     pub tariff_inputs: bool,
+    /// A fault one device shows, as UNIT:FAULT on Modbus (no-answer,
+    /// slow:MS, bad-crc, truncated, garbage-before, garbage,
+    /// other-unit:N, exception:HH) or ADDRESS:FAULT on IEC 62056-21
+    /// (no-answer, slow:MS, stops-mid-block, never-stops, bad-bcc); repeatable.
+    #[arg(long = "fault", value_name = "DEVICE:FAULT")]
+    pub faults: Vec<String>,
+}
+
+/// `--fault` specs split into the device they name and the fault's text.
+fn fault_specs(args: &SimulateArgs) -> anyhow::Result<Vec<(&str, &str)>> {
+    args.faults
+        .iter()
+        .map(|spec| {
+            spec.split_once(':')
+                .with_context(|| format!("--fault {spec:?}: expected DEVICE:FAULT, e.g. 2:no-answer"))
+        })
+        .collect()
 }
 
 /// Builds the devices `args` describe, on the system clock.
@@ -111,6 +130,15 @@ pub fn build_bus(args: &SimulateArgs, profiles: &ProfileSet) -> anyhow::Result<S
             );
         };
         devices.push(SimDevice::with_model(Arc::clone(&profile), unit, model, Clock::System));
+    }
+    for (unit, text) in fault_specs(args)? {
+        let device = unit
+            .parse::<u8>()
+            .ok()
+            .and_then(|unit| devices.iter().find(|device| device.unit == unit))
+            .with_context(|| format!("--fault {unit}:{text}: no simulated device at unit {unit}"))?;
+        let fault: ModbusFault = text.parse().with_context(|| format!("--fault {unit}:{text}"))?;
+        set_fault(&device.fault_switch(), Some(fault));
     }
     Ok(SimBus::new(devices))
 }
@@ -250,6 +278,14 @@ pub fn build_iec_meters(args: &SimulateArgs, clock: &Clock) -> anyhow::Result<Ve
             config.address = address;
         }
         meters.push(Arc::new(Mutex::new(IecMeter::new(config, clock.now()))));
+    }
+    for (address, text) in fault_specs(args)? {
+        let meter = meters
+            .iter()
+            .find(|meter| meter.lock().expect("meter lock").config.address == address)
+            .with_context(|| format!("--fault {address}:{text}: no simulated meter at address {address}"))?;
+        let fault: IecFault = text.parse().with_context(|| format!("--fault {address}:{text}"))?;
+        meter.lock().expect("meter lock").fault = Some(fault);
     }
     Ok(meters)
 }

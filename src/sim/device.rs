@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
 
+use super::fault::FaultSwitch;
 use super::model::MeterModel;
 use crate::device::profile::{Encode, MODBUS_MAX_REGISTERS, Profile, Register, WriteCommand};
 use crate::device::value_type::ValueType;
@@ -41,6 +42,8 @@ pub struct SimDevice {
     map: HashMap<u16, Slot>,
     /// Silent spells: no answer while the clock is in them.
     outages: Option<Outages>,
+    /// The fault it shows now, if any (switched at run time).
+    fault: FaultSwitch,
 }
 
 /// A device that falls silent on a schedule (a flaky link, a meter that
@@ -98,6 +101,7 @@ impl SimDevice {
             served: Served::default(),
             map,
             outages: None,
+            fault: FaultSwitch::default(),
         }
     }
 
@@ -105,6 +109,12 @@ impl SimDevice {
     pub fn with_outages(mut self, outages: Outages) -> SimDevice {
         self.outages = Some(outages);
         self
+    }
+
+    /// The switch of the fault the device shows (shared: clone it before
+    /// the device moves, then flip it while the device serves).
+    pub fn fault_switch(&self) -> FaultSwitch {
+        Arc::clone(&self.fault)
     }
 
     /// The record of served values (shared: clone it before the device moves).

@@ -21,6 +21,10 @@
 //!   recording every value it serves ([`device::Served`], a cloneable
 //!   handle: OBIS → last value as it crossed the wire, and for demands the
 //!   capture time).
+//! - [`fault::ModbusFault`]: what a device can be told to do wrong (no
+//!   answer, a slow, garbled, cut or noisy answer, an answer from another
+//!   unit, an exception), switched at run time through its
+//!   [`fault::FaultSwitch`] (`SimDevice::fault_switch`).
 //! - [`bus::SimBus`]: several devices answering on one line by unit address;
 //!   unit 0 is a broadcast, an absent unit gets no answer.
 //! - [`server`]: Modbus TCP, RTU over TCP (a transparent gateway) and RTU on
@@ -56,6 +60,7 @@ pub mod concentrator;
 pub mod countis;
 pub(crate) mod demand;
 pub mod device;
+pub mod fault;
 pub mod iec62056;
 pub mod meter;
 pub mod model;

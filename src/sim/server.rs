@@ -1,5 +1,6 @@
 //! Serving a simulated bus: Modbus TCP, RTU frames over TCP (a transparent
-//! gateway), and RTU on a pseudo-terminal.
+//! gateway), and RTU on a pseudo-terminal. Each answer goes out as its
+//! device's fault, if it has one, shapes it ([`super::fault`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,7 +11,8 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use super::bus::SimBus;
-use crate::protocol::modbus::frame::{ModbusFrameError, mbap_frame, parse_mbap, parse_rtu, rtu_frame};
+use super::fault::{shape_mbap, shape_rtu};
+use crate::protocol::modbus::frame::{ModbusFrameError, parse_mbap, parse_rtu};
 use crate::shutdown::Shutdown;
 
 /// How a line is paced: answers wait as long as their bytes would take at
@@ -113,12 +115,11 @@ async fn serve_mbap<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, bus: SimBu
         match parse_mbap(&buffer) {
             Ok((transaction, unit, pdu, len)) => {
                 buffer.drain(..len);
+                let fault = bus.fault(unit);
                 if let Some((answer_unit, response)) = bus.handle(unit, &pdu) {
-                    if stream
-                        .write_all(&mbap_frame(transaction, answer_unit, &response))
-                        .await
-                        .is_err()
-                    {
+                    let shaped = shape_mbap(fault, transaction, answer_unit, &response);
+                    tokio::time::sleep(shaped.delay).await;
+                    if stream.write_all(&shaped.bytes).await.is_err() {
                         return;
                     }
                 }
@@ -152,10 +153,11 @@ async fn serve_rtu<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, bus: SimBus
             Ok((unit, pdu, len)) => {
                 buffer.drain(..len);
                 resyncing = false;
+                let fault = bus.fault(unit);
                 if let Some((answer_unit, response)) = bus.handle(unit, &pdu) {
-                    let frame = rtu_frame(answer_unit, &response);
-                    tokio::time::sleep(pacing.delay(frame.len())).await;
-                    if stream.write_all(&frame).await.is_err() || stream.flush().await.is_err() {
+                    let shaped = shape_rtu(fault, answer_unit, &response);
+                    tokio::time::sleep(pacing.delay(shaped.bytes.len()) + shaped.delay).await;
+                    if stream.write_all(&shaped.bytes).await.is_err() || stream.flush().await.is_err() {
                         return;
                     }
                 }

@@ -235,10 +235,67 @@ async fn simulate_refuses_bad_arguments_by_name() {
             vec!["--profile", "a1000", "--iec62056", "127.0.0.1:0", "--baud", "115200"],
             "--baud 115200 is not a mode C rate",
         ),
+        (
+            vec!["--unit", "2", "--modbus-tcp", "127.0.0.1:0", "--fault", "9:no-answer"],
+            "--fault 9:no-answer: no simulated device at unit 9",
+        ),
+        (
+            vec![
+                "--unit",
+                "2",
+                "--modbus-tcp",
+                "127.0.0.1:0",
+                "--fault",
+                "2:exception:07",
+            ],
+            "fault \"exception:07\" is not one of",
+        ),
+        (
+            vec![
+                "--device",
+                "a1000:7",
+                "--iec62056",
+                "127.0.0.1:0",
+                "--fault",
+                "7:bad-crc",
+            ],
+            "fault \"bad-crc\" is not one of no-answer, slow:MS, stops-mid-block",
+        ),
     ] {
         let output = Command::new(BINARY).arg("simulate").args(&args).output().await.unwrap();
         assert!(!output.status.success(), "{args:?}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
+}
+
+#[tokio::test]
+async fn simulate_injects_the_fault_named_on_the_command_line() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let address = format!("127.0.0.1:{port}");
+    let (_child, _line) = simulate(&[
+        "--device",
+        "th40c:1",
+        "--device",
+        "th40c:2",
+        "--modbus-tcp",
+        &address,
+        "--fault",
+        "2:exception:06",
+    ])
+    .await;
+    let mut client = tcp::connect_slave(address.parse().unwrap(), Slave(1)).await.unwrap();
+    assert_eq!(
+        client.read_holding_registers(0x1040, 6).await.unwrap().unwrap().len(),
+        6
+    );
+    let mut busy = tcp::connect_slave(address.parse().unwrap(), Slave(2)).await.unwrap();
+    assert_eq!(
+        busy.read_holding_registers(0x1040, 6).await.unwrap(),
+        Err(ExceptionCode::ServerDeviceBusy)
+    );
 }

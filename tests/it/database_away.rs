@@ -101,6 +101,7 @@ async fn poll_rate(pool: PgPool) -> (f64, u64) {
         stats: Arc::clone(&stats),
         profiles,
         request_timeout: Duration::from_millis(500),
+        iec_exchange_deadline: ohmnibus::config::DEFAULT_IEC_EXCHANGE_DEADLINE,
         clock_drift_threshold: Duration::from_secs(30),
         clock: Clock::System,
         field_programming: Default::default(),

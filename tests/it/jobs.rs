@@ -114,6 +114,7 @@ fn start_server(pool: &PgPool, url: &str) -> (Application, Trigger) {
         bind: "127.0.0.1:0".parse().unwrap(),
         profiles_dir: None,
         request_timeout: Duration::from_millis(300),
+        iec_exchange_deadline: ohmnibus::config::DEFAULT_IEC_EXCHANGE_DEADLINE,
         poll_refresh: Duration::from_millis(200),
         derive_every: Duration::from_secs(3600),
         clock_drift_threshold: Duration::from_secs(30),

@@ -25,6 +25,7 @@ mod database_away;
 mod database_outage;
 mod demo_plant;
 mod derived_intervals;
+mod device_faults;
 mod device_page;
 mod device_secrets;
 mod error_shape;

@@ -24,12 +24,24 @@ impl DriverError {
         matches!(self, DriverError::Iec(SessionError::PasswordRefused))
     }
 
+    /// The device did not answer usably: no answer, a garbled or cut one,
+    /// a link that failed. Not a refusal (an exception, a meter's error)
+    /// nor a profile that cannot be read.
+    pub fn is_silence(&self) -> bool {
+        match self {
+            DriverError::Modbus(LinkError::Exception { .. }) => false,
+            DriverError::Modbus(_) => true,
+            DriverError::Iec(error) => error.is_link_failure(),
+            DriverError::Unsupported(_) | DriverError::Profile(_) => false,
+        }
+    }
+
     /// A failure as an engineer reads it: the Modbus exception by number
     /// and name, "no answer" for a Modbus timeout.
     pub fn describe(&self) -> String {
         match self {
             DriverError::Modbus(LinkError::Exception { code, .. }) => {
-                format!("device answered Modbus exception {:02} ({code})", u8::from(*code))
+                format!("device answered Modbus exception {:02X} ({code})", u8::from(*code))
             }
             DriverError::Modbus(LinkError::Timeout(_)) => "no answer".to_owned(),
             other => other.to_string(),

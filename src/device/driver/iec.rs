@@ -36,7 +36,7 @@ pub struct IecDriver {
 fn outcome<T>(result: &Result<T, SessionError>) -> Outcome {
     match result {
         Ok(_) => Outcome::Answered,
-        Err(SessionError::Timeout { .. }) => Outcome::Timeout,
+        Err(SessionError::Timeout { .. } | SessionError::DeadlineExceeded { .. }) => Outcome::Timeout,
         Err(SessionError::BadBcc { .. }) => Outcome::CrcError,
         Err(SessionError::MeterError(_) | SessionError::PasswordRefused | SessionError::Nak { .. }) => {
             Outcome::Exception
@@ -52,6 +52,12 @@ impl IecDriver {
             transport,
             line: None,
         }
+    }
+
+    /// The deadline of each exchange of the lines opened from now on.
+    pub(super) fn set_exchange_deadline(&mut self, deadline: Duration) {
+        self.session.exchange_deadline = deadline;
+        self.line = None;
     }
 
     fn settle<T>(&mut self, result: &Result<T, SessionError>) {

@@ -68,6 +68,15 @@ impl Driver {
         }
     }
 
+    /// Bounds each IEC 62056-21 exchange (a readout, a programming-mode
+    /// command) to `deadline` in all; a Modbus exchange is one request,
+    /// bounded by the answer timeout already.
+    pub fn set_exchange_deadline(&mut self, deadline: Duration) {
+        if let Driver::Iec(driver) = self {
+            driver.set_exchange_deadline(deadline);
+        }
+    }
+
     /// The register groups read of a device, each on its own period: on
     /// Modbus those the profile has registers in; over IEC 62056-21 one
     /// readout, every energy period.

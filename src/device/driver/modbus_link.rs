@@ -30,11 +30,15 @@ pub enum LinkError {
     Connect { target: String, source: io::Error },
     #[error("no answer within {0:?}")]
     Timeout(Duration),
+    /// The line carried something, but no answer to the request: noise,
+    /// an answer cut short, another unit's answer (`RtuClient`'s `Heard`).
+    #[error("no valid answer within {limit:?}: {heard}")]
+    Garbled { limit: Duration, heard: String },
     #[error("answer with a bad CRC")]
     Crc,
     #[error("transport error: {0}")]
     Transport(String),
-    #[error("device answered exception {code:?} for 0x{start:04X}+{count}")]
+    #[error("device answered Modbus exception {:02X} ({code}) for 0x{start:04X}+{count}", u8::from(*.code))]
     Exception {
         code: ExceptionCode,
         start: u16,
@@ -53,7 +57,7 @@ impl LinkError {
             LinkError::Timeout(_) => Outcome::Timeout,
             LinkError::Exception { .. } => Outcome::Exception,
             LinkError::Crc => Outcome::CrcError,
-            LinkError::Transport(_) | LinkError::Connect { .. } => Outcome::TransportError,
+            LinkError::Transport(_) | LinkError::Connect { .. } | LinkError::Garbled { .. } => Outcome::TransportError,
         }
     }
 }
@@ -239,7 +243,7 @@ impl Link {
         if tcp_broadcast
             || matches!(
                 result,
-                Err(LinkError::Timeout(_) | LinkError::Transport(_) | LinkError::Crc)
+                Err(LinkError::Timeout(_) | LinkError::Garbled { .. } | LinkError::Transport(_) | LinkError::Crc)
             )
         {
             self.connection = None;
@@ -278,7 +282,12 @@ impl Link {
                     Request::Read { .. } => unit,
                 };
                 let answer = match timeout(limit, client.call_answered_by(unit, answer_from, &pdu)).await {
-                    Err(_) => return Err(LinkError::Timeout(limit)),
+                    Err(_) => {
+                        return Err(match client.heard().describe(unit) {
+                            Some(heard) => LinkError::Garbled { limit, heard },
+                            None => LinkError::Timeout(limit),
+                        });
+                    }
                     Ok(Err(RtuError::Crc)) => return Err(LinkError::Crc),
                     Ok(Err(error)) => return Err(LinkError::Transport(error.to_string())),
                     Ok(Ok(None)) => return Ok(None),

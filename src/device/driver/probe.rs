@@ -43,9 +43,10 @@ pub(crate) async fn probe(
                         present = true;
                         None
                     }
-                    // Nothing at this address: no point asking anything else.
-                    Err(LinkError::Timeout(_)) if !present => return Ok(None),
-                    Err(LinkError::Timeout(_) | LinkError::Transport(_)) => None,
+                    // Nothing (or only noise, another unit's answer) at this
+                    // address: no point asking anything else.
+                    Err(LinkError::Timeout(_) | LinkError::Garbled { .. }) if !present => return Ok(None),
+                    Err(LinkError::Timeout(_) | LinkError::Garbled { .. } | LinkError::Transport(_)) => None,
                     Err(error @ LinkError::Connect { .. }) => return Err(error),
                 };
                 slot.insert(words);

@@ -79,7 +79,7 @@ impl ProgramError {
         match self {
             ProgramError::Unsupported(_) | ProgramError::Invalid(_) => None,
             ProgramError::Link { error, .. } => Some(match error {
-                SessionError::Timeout { .. } => Outcome::Timeout,
+                SessionError::Timeout { .. } | SessionError::DeadlineExceeded { .. } => Outcome::Timeout,
                 SessionError::BadBcc { .. } => Outcome::CrcError,
                 _ => Outcome::TransportError,
             }),

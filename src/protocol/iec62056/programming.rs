@@ -62,6 +62,7 @@ impl<S: AsyncRead + AsyncWrite + LineSpeed + Unpin + Send> Session<S> {
     /// caller must [`Session::close`].
     pub async fn open_programming(&mut self, address: &str, password: &str) -> Result<(), SessionError> {
         self.close().await?;
+        self.begin_exchange();
         let login = Command::new(CommandKind::P1, format!("({password})")).encode()?;
         let identification = self.sign_on(address).await?;
         if identification.mode() != Mode::C {
@@ -198,6 +199,7 @@ impl<S: AsyncRead + AsyncWrite + LineSpeed + Unpin + Send> Session<S> {
             return Err(self.abort(SessionError::ProgrammingExpired { idle }).await);
         }
         let frame = command.encode()?;
+        self.begin_exchange();
         match self.exchange(&frame, command.kind, waiting_for).await {
             Err(error) if error.is_link_failure() => Err(self.abort(error).await),
             answer => answer,

@@ -52,6 +52,9 @@ pub struct Session<S> {
     /// message, or the arrival of the meter's last one. `None` before the
     /// first exchange.
     pub(super) quiet_since: Option<Instant>,
+    /// When the exchange under way must be over
+    /// ([`SessionConfig::exchange_deadline`] after it began).
+    deadline: Option<Instant>,
 }
 
 impl<S> Session<S> {
@@ -63,6 +66,7 @@ impl<S> Session<S> {
             buffer: Vec::new(),
             programming: false,
             quiet_since: None,
+            deadline: None,
         }
     }
 
@@ -95,6 +99,7 @@ impl<S: AsyncRead + AsyncWrite + LineSpeed + Unpin + Send> Session<S> {
     /// closed first.
     pub async fn readout(&mut self, address: &str) -> Result<Readout, SessionError> {
         self.close().await?;
+        self.begin_exchange();
         let result = self.read_out(address).await;
         if result.is_err() {
             // The meter falls back to its initial rate by itself.
@@ -130,6 +135,12 @@ impl<S: AsyncRead + AsyncWrite + LineSpeed + Unpin + Send> Session<S> {
             raw_text,
             baud,
         })
+    }
+
+    /// Starts the clock of an exchange: every wait for the meter ends by
+    /// [`SessionConfig::exchange_deadline`] from now.
+    pub(super) fn begin_exchange(&mut self) {
+        self.deadline = Some(Instant::now() + self.config.exchange_deadline);
     }
 
     /// Sends `/?address!` CR LF at the initial rate and returns the
@@ -181,6 +192,11 @@ impl<S: AsyncRead + AsyncWrite + LineSpeed + Unpin + Send> Session<S> {
                 },
             };
             text.push_str(&block.text);
+            if text.len() > self.config.max_answer_len {
+                return Err(SessionError::AnswerTooLong {
+                    limit: self.config.max_answer_len,
+                });
+            }
             if block.last {
                 return Ok(text);
             }
@@ -218,10 +234,14 @@ impl<S: AsyncRead + AsyncWrite + LineSpeed + Unpin + Send> Session<S> {
 
     /// Reads the next message: the first byte within the reaction timeout
     /// (counted from when the line fell quiet), each further byte within
-    /// the inter-character timeout. After a bad frame the buffer is
-    /// dropped: on a half-duplex line nothing valid follows until we answer.
+    /// the inter-character timeout, the whole by the exchange's deadline.
+    /// After a bad frame the buffer is dropped: on a half-duplex line
+    /// nothing valid follows until we answer.
     pub(super) async fn receive(&mut self, waiting_for: &'static str) -> Result<MeterMessage, SessionError> {
         let mut deadline = self.quiet_since.unwrap_or_else(Instant::now) + self.config.reaction_timeout;
+        let overall = self
+            .deadline
+            .unwrap_or_else(|| Instant::now() + self.config.exchange_deadline);
         loop {
             match decode_from_meter(&self.buffer) {
                 Ok(Decoded::Complete(message, used)) => {
@@ -236,9 +256,17 @@ impl<S: AsyncRead + AsyncWrite + LineSpeed + Unpin + Send> Session<S> {
                     return Err(error.into());
                 }
             }
-            let read = timeout_at(deadline, self.stream.read_buf(&mut self.buffer))
-                .await
-                .map_err(|_| SessionError::Timeout { waiting_for })??;
+            let read = match timeout_at(deadline.min(overall), self.stream.read_buf(&mut self.buffer)).await {
+                Ok(read) => read?,
+                Err(_) if deadline < overall => return Err(SessionError::Timeout { waiting_for }),
+                Err(_) => {
+                    self.buffer.clear();
+                    return Err(SessionError::DeadlineExceeded {
+                        waiting_for,
+                        deadline: self.config.exchange_deadline,
+                    });
+                }
+            };
             if read == 0 {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
@@ -570,6 +598,84 @@ mod tests {
         );
         drop(session);
         assert_eq!(script.await.unwrap(), b"");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_meter_that_never_stops_talking_is_cut_off_at_the_exchange_deadline() {
+        let (client, mut meter, _log) = line(300);
+        let script = tokio::spawn(async move {
+            meter.expect(SIGN_ON).await;
+            meter.send(b"/XXXGTH40C\r\n").await;
+            meter.send(&[STX]).await;
+            // A data line every 100 ms, well inside the inter-character
+            // timeout, and never an ETX: 30 s of talk.
+            for _ in 0..300 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                if meter.0.write_all(b"1-1:1.8.0(012345.67*kWh)\r\n").await.is_err() {
+                    return;
+                }
+            }
+        });
+        let config = SessionConfig {
+            exchange_deadline: Duration::from_secs(5),
+            ..SessionConfig::default()
+        };
+        let mut session = Session::new(client, config);
+        let start = Instant::now();
+        let error = session.readout("").await.unwrap_err();
+        let took = start.elapsed();
+        assert!(
+            matches!(
+                error,
+                SessionError::DeadlineExceeded {
+                    waiting_for: "the data readout",
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        assert!(error.is_link_failure(), "the line is dropped and signed on afresh");
+        // From the start of the readout: 5 s, not the 30 s the meter talks.
+        assert_eq!(took, Duration::from_secs(5));
+        drop(session);
+        script.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn endless_partial_blocks_end_at_the_answer_limit() {
+        let (client, mut meter, log) = line(300);
+        let line_text = "1-1:1.8.0(012345.67*kWh)\r\n";
+        let script = tokio::spawn(async move {
+            meter.expect(SIGN_ON).await;
+            meter.send(b"/XXXGTH40C\r\n").await;
+            // A partial block (EOT), the same again after each ACK, for ever.
+            loop {
+                meter.send(&block(line_text, false)).await;
+                let mut ack = [0u8; 1];
+                if meter.0.read_exact(&mut ack).await.is_err() || ack[0] != ACK {
+                    return;
+                }
+            }
+        });
+        // 26 characters a block: the 4th block takes the answer to 104,
+        // past a limit of 100, after 3 ACKs.
+        assert_eq!(line_text.len(), 26);
+        let config = SessionConfig {
+            max_answer_len: 100,
+            ..SessionConfig::default()
+        };
+        let mut session = Session::new(client, config);
+        let error = session.readout("").await.unwrap_err();
+        assert!(matches!(error, SessionError::AnswerTooLong { limit: 100 }), "{error}");
+        assert!(error.is_link_failure());
+        let acks = log
+            .events()
+            .into_iter()
+            .filter(|event| matches!(event, LineEvent::Sent { bytes, .. } if bytes == &[ACK]))
+            .count();
+        assert_eq!(acks, 3);
+        drop(session);
+        script.await.unwrap();
     }
 
     #[tokio::test(start_paused = true)]

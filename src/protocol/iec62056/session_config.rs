@@ -39,7 +39,26 @@ pub struct SessionConfig {
     /// [`super::SessionError::ProgrammingExpired`] instead of talking to a meter
     /// that has gone back to 300 baud.
     pub programming_inactivity: Duration,
+    /// Longest one exchange may take, however the meter trickles its
+    /// bytes: a readout from its sign-on to its last block, or one
+    /// programming-mode command (a load profile included) to its answer's
+    /// last block. The inter-character timeout alone lets a meter that
+    /// never stops talking hold the line for ever.
+    pub exchange_deadline: Duration,
+    /// Most characters one answer may carry, its partial blocks together
+    /// (each block is bounded on its own by the frame decoder): past it
+    /// the answer is abandoned.
+    pub max_answer_len: usize,
 }
+
+/// Default of [`SessionConfig::exchange_deadline`]: a 2 KB readout in mode
+/// A takes about 70 s at 300 baud (10 bits a character), the slowest a
+/// meter is read at.
+pub(crate) const EXCHANGE_DEADLINE: Duration = Duration::from_secs(120);
+
+/// Default of [`SessionConfig::max_answer_len`]: far above a readout or a
+/// day of load profile (a few kB each), far below what could exhaust memory.
+pub(crate) const MAX_ANSWER_LEN: usize = 1024 * 1024;
 
 impl Default for SessionConfig {
     fn default() -> Self {
@@ -52,6 +71,8 @@ impl Default for SessionConfig {
             max_baud: 19200,
             initial_baud: 300,
             programming_inactivity: Duration::from_secs(60),
+            exchange_deadline: EXCHANGE_DEADLINE,
+            max_answer_len: MAX_ANSWER_LEN,
         }
     }
 }

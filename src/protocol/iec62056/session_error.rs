@@ -15,6 +15,16 @@ use super::profile_block::ProfileError;
 pub enum SessionError {
     #[error("no answer from the meter while waiting for {waiting_for}")]
     Timeout { waiting_for: &'static str },
+    /// The exchange outlasted [`super::SessionConfig::exchange_deadline`]
+    /// (a meter that keeps talking, or trickles).
+    #[error("the exchange took longer than {deadline:?} while waiting for {waiting_for}")]
+    DeadlineExceeded {
+        waiting_for: &'static str,
+        deadline: Duration,
+    },
+    /// An answer longer than [`super::SessionConfig::max_answer_len`].
+    #[error("the answer grew past {limit} characters without its end")]
+    AnswerTooLong { limit: usize },
     #[error("block check failed {attempts} times in a row")]
     BadBcc { attempts: u32 },
     #[error("bad frame from the meter: {0}")]
@@ -56,6 +66,8 @@ impl SessionError {
         matches!(
             self,
             Self::Timeout { .. }
+                | Self::DeadlineExceeded { .. }
+                | Self::AnswerTooLong { .. }
                 | Self::BadBcc { .. }
                 | Self::Frame(_)
                 | Self::UnexpectedMessage { .. }

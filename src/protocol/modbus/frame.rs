@@ -2,12 +2,45 @@
 //! over bytes (Modbus Application Protocol v1.1b3; Modbus over serial line
 //! v1.02 for RTU framing and the CRC).
 
-/// Modbus exception codes a server answers with.
+/// Modbus exception codes a server answers with (Modbus application
+/// protocol v1.1b3, 7: every code it defines).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exception {
-    IllegalFunction = 1,
-    IllegalDataAddress = 2,
-    IllegalDataValue = 3,
+    IllegalFunction = 0x01,
+    IllegalDataAddress = 0x02,
+    IllegalDataValue = 0x03,
+    /// An unrecoverable error while the server acted on the request.
+    ServerDeviceFailure = 0x04,
+    /// Accepted, but long to process: the client asks again later.
+    Acknowledge = 0x05,
+    /// Busy with a long command: the client sends the request again later.
+    ServerDeviceBusy = 0x06,
+    /// Parity error reading its extended memory (functions 20 and 21).
+    MemoryParityError = 0x08,
+    /// A gateway found no path to the target device.
+    GatewayPathUnavailable = 0x0A,
+    /// A gateway got no answer from the target device.
+    GatewayTargetFailedToRespond = 0x0B,
+}
+
+impl Exception {
+    /// Every code, in order.
+    pub const ALL: [Exception; 9] = [
+        Exception::IllegalFunction,
+        Exception::IllegalDataAddress,
+        Exception::IllegalDataValue,
+        Exception::ServerDeviceFailure,
+        Exception::Acknowledge,
+        Exception::ServerDeviceBusy,
+        Exception::MemoryParityError,
+        Exception::GatewayPathUnavailable,
+        Exception::GatewayTargetFailedToRespond,
+    ];
+
+    /// The exception of `code`, if the protocol defines one.
+    pub fn from_code(code: u8) -> Option<Exception> {
+        Exception::ALL.into_iter().find(|exception| *exception as u8 == code)
+    }
 }
 
 /// A request PDU the simulators understand.

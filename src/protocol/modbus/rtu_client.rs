@@ -7,6 +7,16 @@
 //! broadcast (unit 0), which by the Modbus serial line specification never
 //! comes. Framing: Modbus over serial line v1.02, 2.5.1; answer lengths:
 //! FC03 = 5 + byte count, FC06/FC16 = 8, exception = 5 (all with CRC).
+//!
+//! What is not this answer is set aside, not taken for it: bytes left on
+//! the line from an earlier exchange are discarded before a request goes
+//! out; noise before the answer (bytes that cannot start it) is skipped;
+//! a whole frame from another unit (a late answer of a device that timed
+//! out, or two devices on one address) is skipped and the wait goes on.
+//! What was set aside is kept ([`Heard`]), so a call that ends without
+//! its answer says why: only noise, a cut frame, another unit's answer.
+
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -30,8 +40,6 @@ pub(crate) enum RtuError {
     Io(#[from] std::io::Error),
     #[error("answer with a bad CRC")]
     Crc,
-    #[error("answer from unit {got}, asked unit {asked}")]
-    WrongUnit { asked: u8, got: u8 },
     #[error("malformed answer: {0}")]
     Malformed(&'static str),
 }
@@ -108,11 +116,47 @@ pub(crate) fn read_holding_words(pdu: &[u8], count: u16) -> Result<Vec<u16>, Rtu
         .collect())
 }
 
+/// What a call heard that was not its answer, for the error of a call
+/// that ends without one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Heard {
+    /// Bytes skipped as noise.
+    pub noise: usize,
+    /// The unit of a whole, valid frame from another unit, if one came.
+    pub other_unit: Option<u8>,
+    /// Bytes of a frame begun but not finished when the call ended.
+    pub partial: usize,
+}
+
+impl Heard {
+    /// Why no answer came, when something did come: `None` if the line
+    /// stayed silent.
+    pub(crate) fn describe(&self, asked: u8) -> Option<String> {
+        if let Some(got) = self.other_unit {
+            return Some(format!("only an answer from unit {got} came, asked unit {asked}"));
+        }
+        match (self.noise, self.partial) {
+            (0, 0) => None,
+            (0, partial) => Some(format!("the answer stopped after {partial} bytes")),
+            (noise, 0) => Some(format!("{noise} bytes of noise and no answer")),
+            (noise, partial) => Some(format!(
+                "{noise} bytes of noise, then an answer that stopped after {partial} bytes"
+            )),
+        }
+    }
+}
+
+/// Most bytes discarded before a request: more than a line can hold
+/// between two exchanges means a device that never stops talking, and the
+/// request goes out anyway (its answer will be looked for among the noise).
+const MAX_STALE: usize = 4096;
+
 /// A Modbus RTU master on a byte stream. One request at a time; the caller
 /// bounds each call with a timeout and keeps the line's silent intervals.
 pub(crate) struct RtuClient<T> {
     io: T,
     buffer: Vec<u8>,
+    heard: Heard,
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin> RtuClient<T> {
@@ -120,7 +164,44 @@ impl<T: AsyncRead + AsyncWrite + Unpin> RtuClient<T> {
         RtuClient {
             io,
             buffer: Vec::with_capacity(256),
+            heard: Heard::default(),
         }
+    }
+
+    /// What the last call heard that was not its answer (read after a
+    /// call that timed out).
+    pub(crate) fn heard(&self) -> Heard {
+        // After noise, a byte too few to start a frame is more noise.
+        if self.heard.noise > 0 && self.buffer.len() < 2 {
+            return Heard {
+                noise: self.heard.noise + self.buffer.len(),
+                partial: 0,
+                ..self.heard
+            };
+        }
+        Heard {
+            partial: self.buffer.len(),
+            ..self.heard
+        }
+    }
+
+    /// Discards what the line already holds: the rest of an abandoned
+    /// answer, a late one. Reads only what is there now, never waits.
+    async fn discard_stale(&mut self) -> Result<(), RtuError> {
+        let mut chunk = [0u8; 256];
+        let mut discarded = 0;
+        while discarded < MAX_STALE {
+            match tokio::time::timeout(Duration::ZERO, self.io.read(&mut chunk)).await {
+                Ok(Ok(0)) => return Err(RtuError::Io(std::io::ErrorKind::UnexpectedEof.into())),
+                Ok(Ok(n)) => discarded += n,
+                Ok(Err(error)) => return Err(error.into()),
+                Err(_) => break,
+            }
+        }
+        if discarded > 0 {
+            tracing::debug!(discarded, "stale bytes on the line before a request");
+        }
+        Ok(())
     }
 
     /// Sends `pdu` to `unit` and waits for its answer. A broadcast returns
@@ -141,6 +222,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> RtuClient<T> {
     ) -> Result<Option<Answer>, RtuError> {
         // Bytes left from an earlier, abandoned exchange are not this answer.
         self.buffer.clear();
+        self.heard = Heard::default();
+        self.discard_stale().await?;
         self.io.write_all(&rtu_frame(unit, pdu)).await?;
         self.io.flush().await?;
         if unit == BROADCAST {
@@ -149,16 +232,26 @@ impl<T: AsyncRead + AsyncWrite + Unpin> RtuClient<T> {
         let mut chunk = [0u8; 256];
         loop {
             match parse_answer(&self.buffer, pdu[0]) {
-                Ok((answered, answer, _)) if answered == unit || answered == or_from => return Ok(Some(answer)),
-                Ok((answered, _, _)) => {
-                    return Err(RtuError::WrongUnit {
-                        asked: unit,
-                        got: answered,
-                    });
+                Ok((answered, answer, len)) if answered == unit || answered == or_from => {
+                    self.buffer.drain(..len);
+                    return Ok(Some(answer));
+                }
+                Ok((answered, _, len)) => {
+                    tracing::debug!(asked = unit, got = answered, "answer from another unit skipped");
+                    self.heard.other_unit = Some(answered);
+                    self.buffer.drain(..len);
+                    continue;
                 }
                 Err(ModbusFrameError::Incomplete) => {}
-                Err(ModbusFrameError::BadCrc) => return Err(RtuError::Crc),
-                Err(ModbusFrameError::Malformed(reason)) => return Err(RtuError::Malformed(reason)),
+                // Right after noise, a head that fails its CRC is more noise
+                // that happened to look like a head: the answer may follow.
+                Err(ModbusFrameError::BadCrc) if self.heard.noise == 0 => return Err(RtuError::Crc),
+                Err(ModbusFrameError::BadCrc | ModbusFrameError::Malformed(_)) => {
+                    // Not the start of an answer to this request: noise.
+                    self.heard.noise += 1;
+                    self.buffer.remove(0);
+                    continue;
+                }
             }
             let n = self.io.read(&mut chunk).await?;
             if n == 0 {
@@ -234,6 +327,90 @@ mod tests {
         assert_eq!(
             call.await.unwrap().unwrap(),
             Some(Answer::Pdu(vec![0x03, 0x02, 0x12, 0x34]))
+        );
+    }
+
+    #[tokio::test]
+    async fn stale_bytes_noise_and_another_units_answer_are_set_aside() {
+        let (near, mut far) = tokio::io::duplex(512);
+        let mut client = RtuClient::new(near);
+        // The rest of an abandoned answer, already on the line.
+        far.write_all(&rtu_frame(7, &[0x03, 0x02, 0xDE, 0xAD])).await.unwrap();
+        let meter = tokio::spawn(async move {
+            let mut request = [0u8; 8];
+            far.read_exact(&mut request).await.unwrap();
+            // Noise, a late answer from unit 2, then unit 7's answer.
+            far.write_all(&[0x55, 0xAA, 0x55]).await.unwrap();
+            far.write_all(&rtu_frame(2, &[0x03, 0x02, 0x99, 0x99])).await.unwrap();
+            far.write_all(&rtu_frame(7, &[0x03, 0x02, 0x12, 0x34])).await.unwrap();
+            far
+        });
+        let answer = client.call(7, &read_holding_request(0x1000, 1)).await.unwrap();
+        assert_eq!(answer, Some(Answer::Pdu(vec![0x03, 0x02, 0x12, 0x34])));
+        // 55 AA 55 skipped a byte at a time; 02 03 … whole.
+        assert_eq!(
+            client.heard(),
+            Heard {
+                noise: 3,
+                other_unit: Some(2),
+                partial: 0
+            }
+        );
+        let _far = meter.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn noise_that_looks_like_the_head_of_an_answer_is_skipped_too() {
+        let (near, mut far) = tokio::io::duplex(512);
+        let mut client = RtuClient::new(near);
+        let meter = tokio::spawn(async move {
+            let mut request = [0u8; 8];
+            far.read_exact(&mut request).await.unwrap();
+            // Unit 3's answer behind AA: "AA 03 03 …" reads as a head from
+            // unit 0xAA of 5 + 3 bytes whose CRC fails.
+            far.write_all(&[0x55, 0xAA]).await.unwrap();
+            far.write_all(&rtu_frame(3, &[0x03, 0x02, 0x12, 0x34])).await.unwrap();
+            far
+        });
+        let answer = client.call(3, &read_holding_request(0x1000, 1)).await.unwrap();
+        assert_eq!(answer, Some(Answer::Pdu(vec![0x03, 0x02, 0x12, 0x34])));
+        assert_eq!(client.heard().noise, 2);
+        let _far = meter.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_call_without_its_answer_says_what_it_heard() {
+        let (near, mut far) = tokio::io::duplex(512);
+        let mut client = RtuClient::new(near);
+        let meter = tokio::spawn(async move {
+            let mut request = [0u8; 8];
+            far.read_exact(&mut request).await.unwrap();
+            // The first four of the answer's seven bytes.
+            far.write_all(&rtu_frame(7, &[0x03, 0x02, 0x12, 0x34])[..4])
+                .await
+                .unwrap();
+            far
+        });
+        let request = read_holding_request(0x1000, 1);
+        let call = client.call(7, &request);
+        assert!(tokio::time::timeout(Duration::from_millis(200), call).await.is_err());
+        assert_eq!(
+            client.heard().describe(7).as_deref(),
+            Some("the answer stopped after 4 bytes")
+        );
+        let _far = meter.await.unwrap();
+        assert_eq!(
+            Heard::default().describe(7),
+            None,
+            "silence is no answer, not a garbled one"
+        );
+        let other = Heard {
+            other_unit: Some(9),
+            ..Heard::default()
+        };
+        assert_eq!(
+            other.describe(7).as_deref(),
+            Some("only an answer from unit 9 came, asked unit 7")
         );
     }
 

@@ -11,11 +11,13 @@
 //! - [`kind`]: what differs between the two meters (identification,
 //!   profile channels, readout list, billing sets);
 //! - [`session::LineSession`]: the protocol on one line, pure, with injectable
-//!   [`session::Faults`];
+//!   [`session::Faults`] for the whole line and a [`fault::IecFault`] per
+//!   meter (silent, slow, stopping mid-block, never stopping, bad BCC);
 //! - [`server`]: TCP and pseudo-terminal transports.
 
 pub mod codes;
 pub mod events;
+pub mod fault;
 pub mod history;
 pub(crate) mod kind;
 pub(crate) mod model;
@@ -23,6 +25,7 @@ pub mod programming;
 pub(crate) mod server;
 pub mod session;
 
+pub use fault::IecFault;
 pub use kind::IecKind;
 pub use model::{IecMeter, IecMeterConfig, Reset, ResetWrite};
 pub use programming::WriteAnswer;

@@ -100,6 +100,8 @@ pub struct IecMeter {
     pub(super) field_programming_from: Option<DateTime<Utc>>,
     /// The meter answers NAK to every password (a test's switch).
     pub refuse_password: bool,
+    /// The fault it shows once signed on to, if any (a test's switch).
+    pub fault: Option<super::fault::IecFault>,
     /// Billing resets made by a write, besides the monthly ones.
     pub(super) manual_resets: Vec<DateTime<Utc>>,
     /// The last demand reset made by a write.
@@ -117,6 +119,7 @@ impl IecMeter {
             clock_offset: Duration::zero(),
             field_programming_from: None,
             refuse_password: false,
+            fault: None,
             manual_resets: Vec::new(),
             demand_reset_at: None,
             password_attempts: 0,

@@ -12,6 +12,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use super::fault::{BABBLE_GAP, BABBLE_LINE, Tail};
 use super::session::{Faults, LineSession, SharedMeter};
 use crate::domain::clock::Clock;
 use crate::protocol::iec62056::{Decoded, FrameError, decode_from_client, frame::NAK};
@@ -113,11 +114,15 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, config: ServedL
             }
         };
         if let Some(answer) = answer {
+            let (delay, tail) = line.shaped();
             if !answer.is_empty() {
-                tokio::time::sleep(config.reaction).await;
+                tokio::time::sleep(config.reaction + delay).await;
                 if stream.write_all(&answer).await.is_err() || stream.flush().await.is_err() {
                     return;
                 }
+            }
+            if tail == Tail::Babble && !babble(&mut stream, &mut buffer, &stop).await {
+                return;
             }
             continue;
         }
@@ -127,6 +132,30 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, config: ServedL
                 Ok(n) => buffer.extend_from_slice(&chunk[..n]),
             },
             () = stop.wait() => return,
+        }
+    }
+}
+
+/// A meter that never stops talking: [`BABBLE_LINE`] every [`BABBLE_GAP`]
+/// until the client sends something (kept in `buffer`, to be answered).
+/// False once the line is closed or the server stops.
+async fn babble<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, buffer: &mut Vec<u8>, stop: &Shutdown) -> bool {
+    let mut chunk = [0u8; 512];
+    loop {
+        tokio::select! {
+            read = stream.read(&mut chunk) => return match read {
+                Ok(0) | Err(_) => false,
+                Ok(n) => {
+                    buffer.extend_from_slice(&chunk[..n]);
+                    true
+                }
+            },
+            () = tokio::time::sleep(BABBLE_GAP) => {
+                if stream.write_all(BABBLE_LINE).await.is_err() || stream.flush().await.is_err() {
+                    return false;
+                }
+            }
+            () = stop.wait() => return false,
         }
     }
 }

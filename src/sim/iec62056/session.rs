@@ -13,6 +13,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use super::fault::{Tail, shape};
 use super::model::IecMeter;
 use super::programming::WriteAnswer;
 use crate::domain::clock::Clock;
@@ -59,6 +60,10 @@ pub struct LineSession {
     state: State,
     /// The last data message as it should have been (what NAK repeats).
     last: Option<Vec<u8>>,
+    /// The meter last signed on to: its fault shapes the answers.
+    current: Option<usize>,
+    /// The delay and the tail of the last answer ([`LineSession::handle`]).
+    shaped: (std::time::Duration, Tail),
 }
 
 impl LineSession {
@@ -69,7 +74,15 @@ impl LineSession {
             faults,
             state: State::Idle,
             last: None,
+            current: None,
+            shaped: (std::time::Duration::ZERO, Tail::Done),
         }
+    }
+
+    /// The extra delay before the last answer, and what the transport
+    /// sends after it.
+    pub fn shaped(&self) -> (std::time::Duration, Tail) {
+        self.shaped
     }
 
     /// Whether the next client message may be an option select (the
@@ -78,12 +91,23 @@ impl LineSession {
         matches!(self.state, State::Identified(_))
     }
 
-    /// The answer to one client message: bytes to send, empty for silence.
+    /// The answer to one client message: bytes to send, empty for silence,
+    /// as the fault of the meter signed on to shapes them (its extra delay
+    /// and what follows it: [`LineSession::shaped`]).
     pub fn handle(&mut self, message: ClientMessage) -> Vec<u8> {
+        self.shaped = (std::time::Duration::ZERO, Tail::Done);
         if self.faults.silent {
             return Vec::new();
         }
+        if matches!(message, ClientMessage::SignOn(_)) {
+            self.current = None;
+        }
         let answer = self.answer(message);
+        let fault = self
+            .current
+            .and_then(|meter| self.meters[meter].lock().expect("meter lock").fault);
+        let (answer, delay, tail) = shape(fault, answer);
+        self.shaped = (delay, tail);
         if answer.is_empty() {
             return answer;
         }
@@ -140,6 +164,7 @@ impl LineSession {
         });
         let Some(index) = found else { return Vec::new() };
         self.state = State::Identified(index);
+        self.current = Some(index);
         let meter = self.meters[index].lock().expect("meter lock");
         let (manufacturer, identification) = meter.kind().identification();
         encode(MeterMessage::Identification(Identification {

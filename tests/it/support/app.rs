@@ -80,9 +80,21 @@ pub(crate) async fn spawn_app_with(request_timeout: Duration, clock: Clock) -> T
 /// [`spawn_app_with`] on `profiles` (e.g. a shipped profile with other
 /// load-profile settings).
 pub(crate) async fn spawn_app_with_profiles(request_timeout: Duration, clock: Clock, profiles: ProfileSet) -> TestApp {
+    let deadline = ohmnibus::config::DEFAULT_IEC_EXCHANGE_DEADLINE;
+    spawn_app_with_deadline(request_timeout, deadline, clock, profiles).await
+}
+
+/// [`spawn_app_with_profiles`] where one IEC 62056-21 exchange may take
+/// `iec_exchange_deadline` in all (tests of meters that never stop talking).
+pub(crate) async fn spawn_app_with_deadline(
+    request_timeout: Duration,
+    iec_exchange_deadline: Duration,
+    clock: Clock,
+    profiles: ProfileSet,
+) -> TestApp {
     let db = TestDb::create().await;
     let pool = db.pool.clone();
-    launch(db, pool, request_timeout, clock, profiles).await
+    launch(db, pool, request_timeout, iec_exchange_deadline, clock, profiles).await
 }
 
 /// [`spawn_app`] reaching its database through a proxy the test can cut
@@ -91,7 +103,8 @@ pub(crate) async fn spawn_app_behind_proxy() -> (TestApp, PgProxy) {
     let db = TestDb::create().await;
     let proxy = PgProxy::start(&db.url).await;
     let pool = ohmnibus::store::database::connect(&proxy.url(&db.url)).await.unwrap();
-    let app = launch(db, pool, ANSWER_TIMEOUT, Clock::System, ProfileSet::builtin()).await;
+    let deadline = ohmnibus::config::DEFAULT_IEC_EXCHANGE_DEADLINE;
+    let app = launch(db, pool, ANSWER_TIMEOUT, deadline, Clock::System, ProfileSet::builtin()).await;
     (app, proxy)
 }
 
@@ -100,6 +113,7 @@ async fn launch(
     db: TestDb,
     app_pool: PgPool,
     request_timeout: Duration,
+    iec_exchange_deadline: Duration,
     clock: Clock,
     profiles: ProfileSet,
 ) -> TestApp {
@@ -109,6 +123,7 @@ async fn launch(
         bind: "127.0.0.1:0".parse().unwrap(),
         profiles_dir: None,
         request_timeout,
+        iec_exchange_deadline,
         poll_refresh: Duration::from_millis(200),
         derive_every: Duration::from_millis(300),
         clock_drift_threshold: Duration::from_secs(30),

@@ -15,7 +15,7 @@ pub(crate) use api::{
 };
 pub(crate) use app::{
     ANSWER_TIMEOUT, SILENT_METER_TIMEOUT, TEST_SECRET_KEY, TestApp, spawn_app, spawn_app_behind_proxy, spawn_app_with,
-    spawn_app_with_clock, spawn_app_with_profiles, spawn_app_with_timeout, spill_dir,
+    spawn_app_with_clock, spawn_app_with_deadline, spawn_app_with_profiles, spawn_app_with_timeout, spill_dir,
 };
 pub(crate) use counting_meter::counting_meter;
 pub(crate) use db::{TestDb, insert_countis, server_url};
