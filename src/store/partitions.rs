@@ -164,15 +164,20 @@ fn next_month(month: NaiveDate) -> NaiveDate {
     month_start(instant(month), 1)
 }
 
-/// The month partitions of `series` that exist, with their months.
-pub async fn month_partitions(pool: &PgPool, series: Series) -> Result<Vec<(String, NaiveDate)>, StoreError> {
-    let names: Vec<String> = sqlx::query_scalar(
+/// The partitions of table `parent`, by name.
+async fn partitions_of<'e>(db: impl sqlx::PgExecutor<'e>, parent: &str) -> Result<Vec<String>, StoreError> {
+    Ok(sqlx::query_scalar(
         "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
          WHERE i.inhparent = $1::regclass ORDER BY 1",
     )
-    .bind(series.table())
-    .fetch_all(pool)
-    .await?;
+    .bind(parent)
+    .fetch_all(db)
+    .await?)
+}
+
+/// The month partitions of `series` that exist, with their months.
+pub async fn month_partitions(pool: &PgPool, series: Series) -> Result<Vec<(String, NaiveDate)>, StoreError> {
+    let names = partitions_of(pool, series.table()).await?;
     Ok(names
         .into_iter()
         .filter_map(|name| series.month_of(&name).map(|month| (name, month)))
@@ -266,12 +271,8 @@ async fn create_once(pool: &PgPool, series: Series, month: NaiveDate) -> Result<
             .await?;
         }
     }
-    let range = format!(
-        "{column} >= '{from}' AND {column} < '{to}'",
-        column = series.column(),
-        from = from.to_rfc3339(),
-        to = to.to_rfc3339()
-    );
+    let (from, to) = (from.to_rfc3339(), to.to_rfc3339());
+    let range = format!("{column} >= '{from}' AND {column} < '{to}'", column = series.column());
     let moved = execute(
         &mut transaction,
         format!(
@@ -281,11 +282,7 @@ async fn create_once(pool: &PgPool, series: Series, month: NaiveDate) -> Result<
     .await?;
     execute(
         &mut transaction,
-        format!(
-            "ALTER TABLE {table} ATTACH PARTITION {name} FOR VALUES FROM ('{from}') TO ('{to}')",
-            from = from.to_rfc3339(),
-            to = to.to_rfc3339()
-        ),
+        format!("ALTER TABLE {table} ATTACH PARTITION {name} FOR VALUES FROM ('{from}') TO ('{to}')"),
     )
     .await?;
     transaction.commit().await?;
@@ -340,13 +337,7 @@ pub async fn drop_readings_before(
 async fn drop_class_once(pool: &PgPool, name: &str, class: ReadingClass) -> Result<(Vec<String>, u64), StoreError> {
     let mut transaction = pool.begin().await?;
     lock_timeout(&mut transaction).await?;
-    let leaves: Vec<String> = sqlx::query_scalar(
-        "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
-         WHERE i.inhparent = $1::regclass",
-    )
-    .bind(name)
-    .fetch_all(&mut *transaction)
-    .await?;
+    let leaves = partitions_of(&mut *transaction, name).await?;
     let split: bool = sqlx::query_scalar("SELECT relkind = 'p' FROM pg_class WHERE oid = $1::regclass")
         .bind(name)
         .fetch_one(&mut *transaction)
