@@ -31,6 +31,10 @@ pub struct Config {
     pub poll_refresh: Duration,
     /// How often stored data is derived into billing periods and intervals (30 s).
     pub derive_every: Duration,
+    /// How often the automatic commands due (clock synchronisations, tariff
+    /// switches) are queued (30 s); `None` queues none on a timer (a test
+    /// that drives the rounds itself).
+    pub automation_every: Option<Duration>,
     /// `OHMNIBUS_CLOCK_DRIFT_SECONDS`: how far a meter's clock may be from the
     /// server's before a `clock_drift` event opens (default 30).
     pub clock_drift_threshold: Duration,
@@ -158,6 +162,7 @@ impl Config {
             iec_exchange_deadline,
             poll_refresh: Duration::from_secs(2),
             derive_every: Duration::from_secs(30),
+            automation_every: Some(Duration::from_secs(30)),
             clock_drift_threshold,
             clock: Clock::System,
             secret_key,

@@ -30,7 +30,7 @@ pub struct Application {
     server: JoinHandle<std::io::Result<()>>,
     poller: JoinHandle<()>,
     derivation: JoinHandle<()>,
-    automation: JoinHandle<()>,
+    automation: Option<JoinHandle<()>>,
     maintenance: Option<JoinHandle<()>>,
 }
 
@@ -86,15 +86,17 @@ pub fn start(
         config.derive_every,
         shutdown.clone(),
     ));
-    let automation = tokio::spawn(run_automation(
-        AutomationServices {
-            pool: pool.clone(),
-            profiles: Arc::clone(&profiles),
-            clock: config.clock.clone(),
-        },
-        config.derive_every,
-        shutdown.clone(),
-    ));
+    let automation = config.automation_every.map(|every| {
+        tokio::spawn(run_automation(
+            AutomationServices {
+                pool: pool.clone(),
+                profiles: Arc::clone(&profiles),
+                clock: config.clock.clone(),
+            },
+            every,
+            shutdown.clone(),
+        ))
+    });
     let maintenance = config.maintenance_every.map(|every| {
         tokio::spawn(run_maintenance(
             pool.clone(),
@@ -139,7 +141,9 @@ impl Application {
         self.server.await.context("web server task")?.context("web server")?;
         self.poller.await.context("poller task")?;
         self.derivation.await.context("derivation task")?;
-        self.automation.await.context("automatic commands task")?;
+        if let Some(automation) = self.automation {
+            automation.await.context("automatic commands task")?;
+        }
         if let Some(maintenance) = self.maintenance {
             maintenance.await.context("maintenance task")?;
         }

@@ -206,6 +206,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         iec_exchange_deadline: crate::config::DEFAULT_IEC_EXCHANGE_DEADLINE,
         poll_refresh: std::time::Duration::from_secs(2),
         derive_every: std::time::Duration::from_secs(30),
+        automation_every: Some(std::time::Duration::from_secs(30)),
         clock_drift_threshold: std::time::Duration::from_secs(30),
         field_programming_window: crate::config::DEFAULT_FIELD_PROGRAMMING_WINDOW,
         clock: Clock::System,

@@ -117,6 +117,7 @@ fn start_server(pool: &PgPool, url: &str) -> (Application, Trigger) {
         iec_exchange_deadline: ohmnibus::config::DEFAULT_IEC_EXCHANGE_DEADLINE,
         poll_refresh: Duration::from_millis(200),
         derive_every: Duration::from_secs(3600),
+        automation_every: Some(Duration::from_secs(3600)),
         clock_drift_threshold: Duration::from_secs(30),
         field_programming_window: ohmnibus::config::DEFAULT_FIELD_PROGRAMMING_WINDOW,
         clock: Clock::System,

@@ -126,6 +126,9 @@ async fn launch(
         iec_exchange_deadline,
         poll_refresh: Duration::from_millis(200),
         derive_every: Duration::from_millis(300),
+        // A test of automatic commands runs the rounds itself, at the
+        // moments it chooses: a timer would queue commands mid-set-up.
+        automation_every: None,
         clock_drift_threshold: Duration::from_secs(30),
         field_programming_window: ohmnibus::config::DEFAULT_FIELD_PROGRAMMING_WINDOW,
         clock,
