@@ -11,6 +11,7 @@ pub mod iec_commands;
 pub mod iec_decode;
 pub mod iec_load_profile;
 pub mod iec_profile_error;
+pub mod meter_identity;
 pub mod profile;
 mod profile_check;
 pub mod profile_interval;

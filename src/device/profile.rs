@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::command::ClockLayout;
 use super::identify::Identification;
 use super::iec::IecSettings;
+use super::meter_identity::IdentityEntry;
 pub use super::register_group::RegisterGroup;
 use super::value_type::{ValueType, WordOrder};
 use super::write_rules::{ClockRule, Verify};
@@ -278,6 +279,12 @@ pub struct Profile {
     /// served by the simulators); all entries must match. See [`super::identify`].
     #[serde(default)]
     pub identification: Vec<Identification>,
+    /// Over Modbus, what tells one meter of the type from another (serial
+    /// number, name), checked after every (re)connection against the
+    /// identity first seen; see [`super::meter_identity`]. Empty where no
+    /// public source gives such registers.
+    #[serde(default)]
+    pub identity: Vec<IdentityEntry>,
     /// For a legally certified (e.g. MID) meter: what its values read over
     /// the wire are worth legally, as its manual says. Shown with its values.
     #[serde(default)]

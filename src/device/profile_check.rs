@@ -116,6 +116,7 @@ impl Profile {
         }
 
         self.check_identification(&fail)?;
+        self.check_identity(&fail)?;
         if self
             .legal_metrology
             .as_deref()
@@ -148,6 +149,20 @@ impl Profile {
                         "0x{:04X} overlaps {} at 0x{:04X}",
                         pair[1].address, pair[0].name, pair[0].address
                     ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_identity(&self, fail: &impl Fn(String, String) -> ProfileError) -> Result<(), ProfileError> {
+        for (index, entry) in self.identity.iter().enumerate() {
+            if !(1..=MODBUS_MAX_REGISTERS).contains(&entry.count)
+                || u32::from(entry.address) + u32::from(entry.count) > 0x1_0000
+            {
+                return Err(fail(
+                    format!("identity[{index}].count"),
+                    format!("must be 1-{MODBUS_MAX_REGISTERS} within the map"),
                 ));
             }
         }

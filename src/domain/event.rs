@@ -137,6 +137,15 @@ pub enum EventKind {
     /// jumped); they were stored flagged `future_timestamp` and pin no
     /// cursor. Momentary, at the server time they were stored.
     FutureTimestamp,
+    /// `meter_identity_changed` (critical): another meter answers at the
+    /// device's address (its serial or identification differs from the
+    /// one first seen or configured); its readings are held, not stored as
+    /// the device's, until an engineer confirms the replacement. Open
+    /// until then, or until the expected meter answers again.
+    MeterIdentityChanged,
+    /// `meter_replaced` (info): an engineer confirmed the meter now at the
+    /// address as the device's; a new register series starts. Momentary.
+    MeterReplaced,
     /// A condition a status word shows, or an occurrence the meter logged,
     /// under the code and severity its profile names.
     Meter { code: EventCode, severity: Severity },
@@ -145,7 +154,7 @@ pub enum EventKind {
 impl EventKind {
     /// The events the head-end raises itself. A profile may not name a
     /// meter event after one of them.
-    pub const HEAD_END: [EventKind; 15] = [
+    pub const HEAD_END: [EventKind; 17] = [
         EventKind::CommLost,
         EventKind::CommRestored,
         EventKind::ClockDrift,
@@ -161,6 +170,8 @@ impl EventKind {
         EventKind::ClockNeedsSiteProgramming,
         EventKind::CommandVerificationFailed,
         EventKind::FutureTimestamp,
+        EventKind::MeterIdentityChanged,
+        EventKind::MeterReplaced,
     ];
 
     fn code_str(&self) -> &str {
@@ -180,6 +191,8 @@ impl EventKind {
             EventKind::ClockNeedsSiteProgramming => "clock_needs_site_programming",
             EventKind::CommandVerificationFailed => "command_verification_failed",
             EventKind::FutureTimestamp => "future_timestamp",
+            EventKind::MeterIdentityChanged => "meter_identity_changed",
+            EventKind::MeterReplaced => "meter_replaced",
             EventKind::Meter { code, .. } => code.as_str(),
         }
     }
@@ -191,7 +204,10 @@ impl EventKind {
 
     pub fn severity(&self) -> Severity {
         match self {
-            EventKind::CommRestored | EventKind::BillingReset | EventKind::RegisterRollover => Severity::Info,
+            EventKind::CommRestored
+            | EventKind::BillingReset
+            | EventKind::RegisterRollover
+            | EventKind::MeterReplaced => Severity::Info,
             EventKind::CommLost
             | EventKind::ClockDrift
             | EventKind::ProfileGap
@@ -203,7 +219,7 @@ impl EventKind {
             | EventKind::ClockNeedsSiteProgramming
             | EventKind::CommandVerificationFailed
             | EventKind::FutureTimestamp => Severity::Warning,
-            EventKind::PasswordRefused => Severity::Critical,
+            EventKind::PasswordRefused | EventKind::MeterIdentityChanged => Severity::Critical,
             EventKind::Meter { severity, .. } => *severity,
         }
     }

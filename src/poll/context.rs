@@ -40,6 +40,44 @@ pub struct DeviceConfig {
     pub limits: DeviceLimits,
     /// Its own programming-mode password, and whether the meter refused it.
     pub password: DevicePassword,
+    /// Which meter must answer at its address, and which one last did.
+    pub identity: DeviceIdentity,
+}
+
+/// The meter identity a device's reads are checked against (see
+/// `store::identity`), as the poller knows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceIdentity {
+    /// The identity first seen, or the one an engineer confirmed.
+    pub expected: Option<String>,
+    /// The identity the last check found.
+    pub seen: Option<String>,
+}
+
+impl DeviceIdentity {
+    /// Takes the stored expectation (an engineer's confirmation moves it),
+    /// keeping what this worker has seen since.
+    pub(crate) fn follow(&mut self, stored: &DeviceIdentity) {
+        self.expected = stored.expected.clone().or(self.expected.take());
+        self.seen = self.seen.take().or(stored.seen.clone());
+    }
+
+    /// Records what a check found; the first identity seen becomes the
+    /// expected one. Returns whether it differs from the last one seen.
+    pub(crate) fn saw(&mut self, identity: &str) -> bool {
+        if self.expected.is_none() {
+            self.expected = Some(identity.to_owned());
+        }
+        let changed = self.seen.as_deref() != Some(identity);
+        self.seen = Some(identity.to_owned());
+        changed
+    }
+
+    /// Whether another meter than the expected one answers: its readings
+    /// are held until an engineer confirms the replacement.
+    pub(crate) fn quarantined(&self) -> bool {
+        matches!((&self.expected, &self.seen), (Some(expected), Some(seen)) if expected != seen)
+    }
 }
 
 /// A device's own IEC 62056-21 password as the poller loaded it, and the
@@ -85,7 +123,10 @@ impl DeviceConfig {
             let l = &c.limits;
             (l.ct_ratio, l.max_current_a, l.voltage_v, l.phases)
         };
-        self.plan_key() != other.plan_key() || limits(self) != limits(other) || self.password != other.password
+        self.plan_key() != other.plan_key()
+            || limits(self) != limits(other)
+            || self.password != other.password
+            || self.identity.expected != other.identity.expected
     }
 
     /// The device as its driver addresses it.

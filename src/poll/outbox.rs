@@ -36,6 +36,7 @@ use crate::store::StoreError;
 use crate::store::device_secrets::update_password_refused;
 use crate::store::devices::{DeviceStatus, update_device_address, update_device_status};
 use crate::store::events::{insert_event_span, update_event_cleared};
+use crate::store::identity::{insert_held_readings, record_identity_seen};
 use crate::store::jobs::{update_job_awaiting, update_job_finished, update_job_progress, update_job_started};
 use crate::store::load_profile::{insert_meter_intervals, update_profile_read_at};
 use crate::store::readings::insert_readings;
@@ -56,6 +57,16 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub enum Record {
     Readings(Vec<(DeviceId, Reading)>),
+    /// Readings of a device in quarantine (another meter answers at its
+    /// address): kept aside until an engineer confirms the replacement.
+    HeldReadings(Vec<(DeviceId, Reading)>),
+    /// The identity a read of the device found (see `store::identity`).
+    IdentitySeen {
+        device: DeviceId,
+        name: String,
+        identity: String,
+        at: DateTime<Utc>,
+    },
     Status {
         device: DeviceId,
         status: DeviceStatus,
@@ -200,6 +211,13 @@ async fn write(pool: &PgPool, clock: &Clock, records: &[Record]) -> Result<usize
             insert_readings(pool, &batch, clock.now()).await?;
             return Ok(batch.len());
         }
+        Record::HeldReadings(batch) => insert_held_readings(pool, batch).await?,
+        Record::IdentitySeen {
+            device,
+            name,
+            identity,
+            at,
+        } => record_identity_seen(pool, *device, name, identity, *at).await?,
         Record::Status { device, status } => update_device_status(pool, *device, status).await?,
         Record::Event {
             device,

@@ -50,11 +50,19 @@ pub(crate) fn finish_read(
                 at,
                 services.clock_drift_threshold,
             );
+            if let Some(identity) = output.identity.take() {
+                check_identity(outbox, &mut runtime.config, identity, at);
+            }
             let count = output.readings.len();
             if count > 0 {
                 let device = runtime.config.id;
                 let batch = output.readings.into_iter().map(|r| (device, r)).collect();
-                outbox.send(Record::Readings(batch));
+                // Another meter's values are not billed as the device's.
+                if runtime.config.identity.quarantined() {
+                    outbox.send(Record::HeldReadings(batch));
+                } else {
+                    outbox.send(Record::Readings(batch));
+                }
             }
             (runtime.tracker.success(at), count)
         }
@@ -125,7 +133,7 @@ pub(crate) async fn run_read_now(
             break;
         }
     }
-    if failure.is_none() {
+    if failure.is_none() && !runtime.config.identity.quarantined() {
         // A load profile that cannot be read now is left to its own turn.
         total += read_history(driver, bus, runtime, services)
             .await
@@ -150,6 +158,29 @@ pub(crate) fn refuse_read_job(outbox: &Outbox, job: i64) {
 /// Records that the worker started on a job.
 pub(crate) fn start_job(outbox: &Outbox, job: i64) {
     outbox.send(Record::JobStarted { job, progress: None });
+}
+
+/// Compares the identity a read found with the device's: a different
+/// meter at its address puts the device in quarantine (logged at WARN; the
+/// store opens `meter_identity_changed`), the expected one seen again ends
+/// it.
+fn check_identity(outbox: &Outbox, config: &mut DeviceConfig, identity: String, at: DateTime<Utc>) {
+    let was_quarantined = config.identity.quarantined();
+    if config.identity.saw(&identity) {
+        let expected = config.identity.expected.as_deref().unwrap_or_default();
+        if config.identity.quarantined() {
+            tracing::warn!(device = %config.name, device_id = %config.id, %identity, %expected,
+                "another meter answers at the device's address; its readings are held");
+        } else if was_quarantined {
+            tracing::info!(device = %config.name, device_id = %config.id, %identity, "the expected meter answers again");
+        }
+    }
+    outbox.send(Record::IdentitySeen {
+        device: config.id,
+        name: config.name.clone(),
+        identity,
+        at,
+    });
 }
 
 /// For a pulse device: keeps its counters continuous across wraps, records

@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::command::QUEUE;
-use super::context::{DeviceConfig, DevicePassword, FieldProgramming, WorkerServices};
+use super::context::{DeviceConfig, DeviceIdentity, DevicePassword, FieldProgramming, WorkerServices};
 use super::jobs::{JobWakers, run_claimer, spawn_job_listener};
 use super::outbox::{OutboxSettings, spawn_outbox};
 use super::stats::PollStats;
@@ -27,6 +27,7 @@ use crate::shutdown::{self, Shutdown, Trigger};
 use crate::store::buses::fetch_buses;
 use crate::store::device_secrets::{StoredSecret, fetch_sealed_secrets};
 use crate::store::devices::{DeviceLimits, DeviceRow, DeviceStatus, fetch_devices};
+use crate::store::identity::fetch_identities;
 
 /// Polling settings.
 #[derive(Debug, Clone)]
@@ -158,6 +159,7 @@ async fn refresh(
     let buses = fetch_buses(pool).await?;
     let devices = fetch_devices(pool).await?;
     let passwords = fetch_sealed_secrets(pool, SecretName::IecPassword).await?;
+    let identities = fetch_identities(pool).await?;
     for bus in &buses {
         services.stats.name_bus(bus.id, &bus.name);
     }
@@ -173,7 +175,15 @@ async fn refresh(
             .filter(|device| device.bus_id == bus.id && device.enabled)
             .filter_map(|device| {
                 let password = device_password(device, &passwords, key);
-                device_config(device, profiles, zone, password)
+                let identity = identities
+                    .iter()
+                    .find(|(id, _, _)| *id == device.id)
+                    .map(|(_, expected, seen)| DeviceIdentity {
+                        expected: expected.clone(),
+                        seen: seen.clone(),
+                    })
+                    .unwrap_or_default();
+                device_config(device, profiles, zone, password, identity)
             })
             .collect();
         let transport = bus.transport.0.clone();
@@ -236,7 +246,13 @@ fn device_password(row: &DeviceRow, stored: &[StoredSecret], key: Option<&Secret
     }
 }
 
-fn device_config(row: &DeviceRow, profiles: &ProfileSet, zone: Tz, password: DevicePassword) -> Option<DeviceConfig> {
+fn device_config(
+    row: &DeviceRow,
+    profiles: &ProfileSet,
+    zone: Tz,
+    password: DevicePassword,
+    identity: DeviceIdentity,
+) -> Option<DeviceConfig> {
     let Some(profile) = profiles.get(&row.profile) else {
         tracing::warn!(device = %row.name, profile = %row.profile, "unknown profile; device not polled");
         return None;
@@ -267,5 +283,6 @@ fn device_config(row: &DeviceRow, profiles: &ProfileSet, zone: Tz, password: Dev
             phases: row.phases,
         },
         password,
+        identity,
     })
 }

@@ -257,6 +257,7 @@ impl BusWorker {
                     old.read.restart();
                     old.config.limits = config.limits.clone();
                     old.config.password.follow(&config.password);
+                    old.config.identity.follow(&config.identity);
                     kept.insert(config.id, old);
                 }
                 _ => new.push(config),
@@ -341,7 +342,8 @@ async fn read_load_profile(
 ) {
     let device = runtime.config.id;
     let now = Instant::now();
-    if runtime.tracker.status.consecutive_failures > 0 {
+    // A meter in quarantine is not the device's: its history waits too.
+    if runtime.tracker.status.consecutive_failures > 0 || runtime.config.identity.quarantined() {
         let readout = schedule.due_of(device, Work::Read(RegisterGroup::Energy));
         let period = history_settings(runtime).map_or(Duration::from_secs(60), |s| history_period(&s));
         schedule.due_at(device, Work::LoadProfile, readout.unwrap_or(now + period));

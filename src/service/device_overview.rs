@@ -22,6 +22,7 @@ use crate::store::command_jobs::CommandJobRow;
 use crate::store::device_secrets::{SecretInfo, fetch_secret_infos};
 use crate::store::devices::DeviceRow;
 use crate::store::events::{EventRow, fetch_device_events};
+use crate::store::identity::{StoredIdentity, count_held_readings, fetch_identity};
 use crate::store::load_profile::fetch_interval_summary;
 use crate::store::read_jobs::ReadJobRow;
 use crate::store::readings::{StoredReading, fetch_latest};
@@ -63,6 +64,10 @@ pub(crate) struct DeviceOverview {
     pub events: Vec<EventRow>,
     /// Its secrets by name, who set each and when.
     pub secrets: Vec<SecretInfo>,
+    /// Which meter answers at its address, and the readings held while
+    /// another one does.
+    pub identity: StoredIdentity,
+    pub held_readings: i64,
 }
 
 /// The overview of a device at `now`, or not found.
@@ -85,6 +90,8 @@ pub(crate) async fn device_overview(
     let data_quality = device_data_quality(pool, profiles, id, (None, now), QUALITY_MONTHS, now).await?;
     let events = fetch_device_events(pool, id, EVENTS).await?;
     let secrets = fetch_secret_infos(pool, id).await?;
+    let identity = fetch_identity(pool, id).await?;
+    let held_readings = count_held_readings(pool, id).await?;
     Ok(DeviceOverview {
         device,
         bus,
@@ -96,5 +103,7 @@ pub(crate) async fn device_overview(
         command_job,
         events,
         secrets,
+        identity,
+        held_readings,
     })
 }

@@ -25,6 +25,7 @@ pub mod events;
 pub(crate) mod jobs;
 pub(crate) mod load_profile;
 pub mod load_profile_corrections;
+pub mod meter_identity;
 pub(crate) mod meters;
 pub(crate) mod physical_limits;
 pub(crate) mod readings;

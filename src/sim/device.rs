@@ -10,6 +10,7 @@ use chrono::{DateTime, Datelike, Timelike, Utc};
 
 use super::fault::FaultSwitch;
 use super::model::MeterModel;
+use crate::device::meter_identity::IdentityFormat;
 use crate::device::profile::{Encode, MODBUS_MAX_REGISTERS, Profile, Register, WriteCommand};
 use crate::device::value_type::ValueType;
 use crate::domain::clock::Clock;
@@ -31,7 +32,14 @@ enum Slot {
     Value(usize, u16),
     /// Index of the profile's identification entry, and offset in it.
     Identification(usize, u16),
+    /// Offset in the serial words of the profile's `words` identity entries.
+    Serial(u16),
 }
+
+/// The serial number words a simulated meter's identity registers show
+/// (shared: clone it before the device moves, then change it to swap the
+/// meter at the address for another).
+pub type SerialSwitch = Arc<Mutex<Vec<u16>>>;
 
 pub struct SimDevice {
     pub profile: Arc<Profile>,
@@ -44,6 +52,8 @@ pub struct SimDevice {
     outages: Option<Outages>,
     /// The fault it shows now, if any (switched at run time).
     fault: FaultSwitch,
+    /// Its serial number words (switched at run time).
+    serial: SerialSwitch,
 }
 
 /// A device that falls silent on a schedule (a flaky link, a meter that
@@ -93,6 +103,14 @@ impl SimDevice {
                 }
             }
         }
+        // The serial words, across the `words` identity entries in order.
+        let mut serial_offset = 0;
+        for entry in profile.identity.iter().filter(|e| e.format == IdentityFormat::Words) {
+            for offset in 0..entry.count {
+                map.entry(entry.address + offset).or_insert(Slot::Serial(serial_offset));
+                serial_offset += 1;
+            }
+        }
         SimDevice {
             profile,
             unit,
@@ -102,6 +120,7 @@ impl SimDevice {
             map,
             outages: None,
             fault: FaultSwitch::default(),
+            serial: Arc::new(Mutex::new(vec![0x2026, 0x0000, u16::from(unit)])),
         }
     }
 
@@ -115,6 +134,11 @@ impl SimDevice {
     /// the device moves, then flip it while the device serves).
     pub fn fault_switch(&self) -> FaultSwitch {
         Arc::clone(&self.fault)
+    }
+
+    /// The switch of its serial number words (by default 2026-0000-UNIT).
+    pub fn serial_switch(&self) -> SerialSwitch {
+        Arc::clone(&self.serial)
     }
 
     /// The record of served values (shared: clone it before the device moves).
@@ -188,6 +212,10 @@ impl SimDevice {
                 Slot::Identification(index, offset) => {
                     let text = self.profile.identification[index].expected_words().unwrap_or_default();
                     words.push(text.get(usize::from(offset)).copied().unwrap_or(0));
+                }
+                Slot::Serial(offset) => {
+                    let serial = self.serial.lock().expect("serial lock");
+                    words.push(serial.get(usize::from(offset)).copied().unwrap_or(0));
                 }
                 Slot::Value(index, offset) => {
                     if let Entry::Vacant(slot) = encoded.entry(index) {

@@ -112,8 +112,8 @@ pub async fn fetch_event_spans(
 }
 
 /// Clears the open event of a code, if any.
-pub async fn update_event_cleared(
-    pool: &PgPool,
+pub async fn update_event_cleared<'e>(
+    db: impl PgExecutor<'e>,
     device: DeviceId,
     code: &EventCode,
     at: DateTime<Utc>,
@@ -122,7 +122,7 @@ pub async fn update_event_cleared(
         .bind(device)
         .bind(code)
         .bind(at)
-        .execute(pool)
+        .execute(db)
         .await?;
     Ok(())
 }

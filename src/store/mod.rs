@@ -15,6 +15,7 @@ pub mod devices;
 pub(crate) mod error;
 pub mod events;
 pub(crate) mod future_stamps;
+pub mod identity;
 pub(crate) mod jobs;
 pub mod load_profile;
 pub mod partitions;

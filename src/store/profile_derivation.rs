@@ -72,7 +72,9 @@ pub async fn fetch_last_derived_end(
 }
 
 /// A code's reads from the last one at or before `from` (so a span crossing
-/// `from` is whole) up to now, oldest first, as (instant, value). Reads
+/// `from` is whole) up to now, oldest first, as (instant, value); only
+/// reads of the meter now installed (from the start of its register
+/// series, see `store::identity`): no span crosses a replacement. Reads
 /// stamped in the future at server time `now` are left out: an interval
 /// is derived only up to the present.
 pub async fn fetch_register_reads(
@@ -83,10 +85,13 @@ pub async fn fetch_register_reads(
     now: DateTime<Utc>,
 ) -> Result<Vec<(DateTime<Utc>, f64)>, StoreError> {
     Ok(sqlx::query_as(
-        "SELECT read_at, value FROM readings \
-         WHERE device_id = $1 AND obis = $2 AND read_at <= $4 \
+        "WITH series AS (SELECT COALESCE((SELECT series_started_at FROM device_identities \
+                                           WHERE device_id = $1), '-infinity') AS started_at) \
+         SELECT read_at, value FROM readings, series \
+         WHERE device_id = $1 AND obis = $2 AND read_at <= $4 AND read_at >= series.started_at \
            AND read_at >= COALESCE((SELECT max(read_at) FROM readings \
-                                    WHERE device_id = $1 AND obis = $2 AND read_at <= $3), $3) \
+                                    WHERE device_id = $1 AND obis = $2 AND read_at <= $3 \
+                                      AND read_at >= series.started_at), $3) \
          ORDER BY read_at",
     )
     .bind(device)

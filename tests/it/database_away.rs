@@ -94,6 +94,7 @@ async fn poll_rate(pool: PgPool) -> (f64, u64) {
             phases: 3,
         },
         password: Default::default(),
+        identity: Default::default(),
     };
     let services = WorkerServices {
         pool,

@@ -45,6 +45,7 @@ mod load_profile;
 mod load_profile_corrections;
 mod mbpoll;
 mod meter_events;
+mod meter_identity;
 mod partitions;
 mod poll;
 mod process_stop;

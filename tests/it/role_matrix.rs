@@ -45,6 +45,8 @@ async fn footprint(pool: &sqlx::PgPool) -> Vec<i64> {
         "load_profile_intervals",
         "virtual_meters",
         "device_secrets",
+        "device_identities",
+        "held_readings",
     ] {
         let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
             .fetch_one(pool)

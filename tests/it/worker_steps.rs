@@ -55,6 +55,7 @@ fn a1000(id: DeviceId, iec_address: &str, profile: Arc<Profile>, energy: Duratio
             phases: 3,
         },
         password: Default::default(),
+        identity: Default::default(),
     }
 }
 

@@ -19,6 +19,7 @@ use super::target::{MeterStatus, ReadOutput, Step, Target};
 use crate::device::iec::LoadProfileSettings;
 use crate::device::iec_decode::decode_readout;
 use crate::device::iec_load_profile::{intervals_from_blocks, profile_request};
+use crate::device::meter_identity::from_readout;
 use crate::device::profile_interval::Interval;
 use crate::domain::clock::Clock;
 use crate::domain::transport::Transport;
@@ -102,6 +103,7 @@ impl IecDriver {
                 conditions: decoded.conditions,
                 words_read: decoded.words_read,
             }),
+            identity: Some(from_readout(&readout.identification, &readout.data_sets)),
         };
         (Step::Done(output), Some(sent))
     }

@@ -13,6 +13,7 @@ use super::read_state::ReadState;
 use super::target::{BROADCAST_SENT, CommandDone, ReadOutput, Step, Target};
 use crate::device::command_plan::PlannedWrite;
 use crate::device::decode::decode_blocks;
+use crate::device::meter_identity::from_registers;
 use crate::device::profile::RegisterGroup;
 use crate::domain::address::UnitAddress;
 use crate::domain::clock::Clock;
@@ -50,6 +51,9 @@ impl ModbusDriver {
         group: RegisterGroup,
         clock: &Clock,
     ) -> (Step, Option<Exchange>) {
+        if let Some(step) = self.identity_step(target, state, clock).await {
+            return step;
+        }
         let blocks = state.blocks.get(&group).map(Vec::as_slice).unwrap_or_default();
         let progress = state.in_progress.entry(group).or_default();
         while progress.next_block < blocks.len() && state.unsupported.contains(&blocks[progress.next_block].start) {
@@ -74,6 +78,7 @@ impl ModbusDriver {
                 }
                 Err(error) => {
                     state.in_progress.remove(&group);
+                    state.identity.checked_at = None;
                     return (Step::Failed(error.into()), sent);
                 }
             }
@@ -96,8 +101,52 @@ impl ModbusDriver {
             meter_clock: meter_clock(&readings),
             readings,
             status: None,
+            identity: state.identity.found.take(),
         };
         (Step::Done(output), sent)
+    }
+
+    /// Reads the next of the profile's `[[identity]]` entries when the
+    /// device's identity is due (after a start or a failed read, and
+    /// hourly), one request a step, before any block of the read. An entry
+    /// the firmware lacks ("illegal data address") is left out of the
+    /// identity; any other failure fails the read.
+    async fn identity_step(
+        &mut self,
+        target: Target<'_>,
+        state: &mut ReadState,
+        clock: &Clock,
+    ) -> Option<(Step, Option<Exchange>)> {
+        let entries = &target.profile.identity;
+        let now = clock.now();
+        if entries.is_empty() || !state.identity.due(now) {
+            return None;
+        }
+        let check = &mut state.identity;
+        let entry = &entries[check.answers.len().min(entries.len() - 1)];
+        let turnaround = Duration::from_millis(target.profile.modbus.turnaround_ms);
+        let (result, took) = self
+            .link
+            .read_holding(target.address, entry.address, entry.count, turnaround)
+            .await;
+        let sent = Some(exchange(&result, took));
+        match result {
+            Ok(words) => check.answers.push(Some(words)),
+            Err(LinkError::Exception {
+                code: ExceptionCode::IllegalDataAddress,
+                ..
+            }) => check.answers.push(None),
+            Err(error) => {
+                check.answers.clear();
+                return Some((Step::Failed(error.into()), sent));
+            }
+        }
+        if check.answers.len() >= entries.len() {
+            check.found = from_registers(entries, &check.answers);
+            check.answers.clear();
+            check.checked_at = Some(now);
+        }
+        Some((Step::More, sent))
     }
 
     /// Reads `count` registers at `start` of unit `unit`, which answers as

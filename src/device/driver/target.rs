@@ -38,6 +38,10 @@ pub struct ReadOutput {
     /// The meter's status words: conditions they show, and which words were
     /// read (so conditions no longer shown can be cleared). IEC 62056-21.
     pub status: Option<MeterStatus>,
+    /// Which meter answered (`device::meter_identity`), when the read
+    /// checked: every IEC 62056-21 readout; over Modbus, the first read
+    /// after a failure or a start, and hourly.
+    pub identity: Option<String>,
 }
 
 #[derive(Debug, Default)]

@@ -124,7 +124,15 @@ pub(super) fn special(meter: &mut IecMeter, parsed: &Address, now: DateTime<Utc>
     let plain = |text: String| Some(vec![DataValue::new(text)]);
     let body = parsed.groups.join(".");
     match body.as_str() {
-        "0.0.0" => return plain(meter.config.address.clone()),
+        "0.0.0" => {
+            return plain(
+                meter
+                    .config
+                    .serial
+                    .clone()
+                    .unwrap_or_else(|| meter.config.address.clone()),
+            );
+        }
         "0.0.1" | "0.0.2" => return plain(meter.config.kind.identification().1.to_owned()),
         "0.9.1" => return plain(meter.clock(now).format("%H%M%S").to_string()),
         "0.9.2" => return plain(meter.clock(now).format("%y%m%d").to_string()),

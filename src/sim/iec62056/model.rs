@@ -45,6 +45,9 @@ pub struct IecMeterConfig {
     /// port, so none by default: a test names one for the meter and for
     /// the profile it drives it with.
     pub reset_writes: Vec<ResetWrite>,
+    /// The meter number its `0.0.0` shows, when not its address (a test
+    /// swaps the meter at an address by changing it).
+    pub serial: Option<String>,
 }
 
 /// A write that makes a reset: any value written to `address` in field
@@ -83,6 +86,7 @@ impl IecMeterConfig {
             },
             feeds: Vec::new(),
             reset_writes: Vec::new(),
+            serial: None,
         }
     }
 }

@@ -15,6 +15,7 @@ pub(crate) mod jobs;
 pub(crate) mod load_profile;
 pub(crate) mod load_profile_corrections;
 pub(crate) mod load_profile_versions;
+pub(crate) mod meter_identity;
 pub(crate) mod readings;
 pub(crate) mod reads;
 pub(crate) mod scans;
@@ -62,6 +63,8 @@ use super::state::AppState;
         device_secrets::set_device_secret,
         device_secrets::delete_device_secret,
         device_secrets::list_device_secrets,
+        meter_identity::get_device_identity,
+        meter_identity::confirm_meter_replacement,
         readings::get_registers,
         readings::get_readings,
         load_profile::get_load_profile,
@@ -183,6 +186,11 @@ pub fn router() -> Router<AppState> {
         .route(
             "/devices/{id}/secrets/{name}",
             axum::routing::put(device_secrets::set_device_secret).delete(device_secrets::delete_device_secret),
+        )
+        .route("/devices/{id}/identity", get(meter_identity::get_device_identity))
+        .route(
+            "/devices/{id}/identity/confirm",
+            axum::routing::post(meter_identity::confirm_meter_replacement),
         )
         .route("/devices/{id}/registers", get(readings::get_registers))
         .route("/devices/{id}/readings", get(readings::get_readings))

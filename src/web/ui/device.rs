@@ -24,8 +24,10 @@ use crate::metering::billing::BillingPeriod;
 use crate::service::data_quality::DataQuality;
 use crate::service::device_overview::{DeviceOverview, IntervalSummary, device_overview};
 use crate::service::jobs::start_read;
+use crate::service::meter_identity::confirm_replacement;
 use crate::service::tariff_calendars::list_calendars;
 use crate::store::events::EventRow;
+use crate::store::identity::StoredIdentity;
 use crate::store::read_jobs::ReadJobRow;
 use crate::web::auth::Caller;
 use crate::web::error::ApiError;
@@ -55,6 +57,8 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
         command_job,
         events,
         secrets,
+        identity,
+        held_readings,
     } = device_overview(&state.pool, &state.profiles, &caller, id, state.clock.now()).await?;
     let latest = Latest::new(&readings);
     let profile = state.profiles.get(&device.profile);
@@ -101,6 +105,11 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
         last_read_now: read_job.map(read_now_sentence).unwrap_or_default(),
         password_refused: device.password_refused_at.map(|at| when(Some(at))).unwrap_or_default(),
         password: iec.map(|iec| password_line(iec, &secrets)).unwrap_or_default(),
+        meter: meter_line(&identity),
+        quarantined_since: identity.quarantined_since.map(|at| when(Some(at))).unwrap_or_default(),
+        seen_identity: identity.seen.clone().unwrap_or_default(),
+        expected_identity: identity.expected.clone().unwrap_or_default(),
+        held_readings,
         legal_notice: profile
             .as_ref()
             .and_then(|p| p.legal_metrology.clone())
@@ -109,6 +118,23 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
         all_values: all_values_table(&latest, profile.as_deref(), iec),
         events: events.into_iter().map(event_line).collect(),
     })
+}
+
+/// The meter expected at the address, in a line: its identity, since
+/// when, and its register series after a replacement.
+fn meter_line(identity: &StoredIdentity) -> String {
+    let Some(expected) = &identity.expected else {
+        return String::new();
+    };
+    let mut line = format!("{expected}, since {}", when(identity.expected_since));
+    if identity.series > 1 {
+        line.push_str(&format!(
+            "; register series {} from {}",
+            identity.series,
+            when(identity.series_started_at)
+        ));
+    }
+    line
 }
 
 /// The value tables, in reading order; a table with no value is left out.
@@ -282,6 +308,31 @@ fn event_line(e: EventRow) -> EventLine {
             .map(|at| when(Some(at)))
             .unwrap_or_else(|| "active".to_owned()),
         message: e.message,
+    }
+}
+
+/// The meter-replacement form: the identity the engineer confirms.
+#[derive(serde::Deserialize)]
+pub(crate) struct ConfirmForm {
+    identity: String,
+}
+
+/// The "Confirm replacement" button (engineer).
+pub(crate) async fn post_confirm_replacement(
+    State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
+    PagePath(id): PagePath<i64>,
+    axum::Form(form): axum::Form<ConfirmForm>,
+) -> Response {
+    let here = format!("/devices/{id}");
+    let caller = match signed_in(caller, &here) {
+        Ok(caller) => caller,
+        Err(response) => return *response,
+    };
+    let now = state.clock.now();
+    match confirm_replacement(&state.pool, &caller, DeviceId(id), &form.identity, now).await {
+        Ok(_) => axum::response::Redirect::to(&here).into_response(),
+        Err(error) => ApiError::from(error).into_page(),
     }
 }
 

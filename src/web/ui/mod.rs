@@ -110,6 +110,10 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/devices/{id}/read", axum::routing::post(device::post_read_now))
         .route("/devices/{id}/commands", axum::routing::post(command::post_command))
         .route(
+            "/devices/{id}/identity/confirm",
+            axum::routing::post(device::post_confirm_replacement),
+        )
+        .route(
             "/devices/{id}/password",
             axum::routing::post(device_secret::post_password),
         )

@@ -107,6 +107,15 @@ pub(crate) struct DevicePage {
     /// Whose programming password the device is read with, for an IEC
     /// device (never the password); empty otherwise.
     pub password: String,
+    /// The meter at the address: its identity and register series, in a
+    /// line; empty until a read shows one.
+    pub meter: String,
+    /// For a device in quarantine: since when another meter answers, the
+    /// identity it shows, and how many readings are held; empty otherwise.
+    pub quarantined_since: String,
+    pub seen_identity: String,
+    pub expected_identity: String,
+    pub held_readings: i64,
     /// The latest on-demand read, as a sentence; empty when there was none.
     pub last_read_now: String,
     /// Whether that read or the latest command is still queued or running
