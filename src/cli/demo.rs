@@ -29,6 +29,7 @@ use crate::startup::{redact, start};
 use crate::store::buses::upsert_bus;
 use crate::store::database::{connect, create_database_if_missing, migrate};
 use crate::store::devices::{DeviceAddress, NewDevice, fetch_devices_on_bus, insert_device};
+use crate::store::identity::insert_expected_identity;
 
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
@@ -61,6 +62,12 @@ enum LineKind {
     RtuOverTcp,
     SerialPty,
 }
+
+/// A device whose meter was swapped on site before the demo starts: the
+/// identity of the meter installed before. The simulated one shows another,
+/// so the device is quarantined until an engineer confirms the replacement
+/// on its page (docs/OPERATIONS.md, "Meter identity").
+const REPLACED_METER: (&str, &str) = ("Lighting circuit (COUNTIS E33)", "2019-0000-0417 / countis e33");
 
 const FLEET: &[FleetLine] = &[
     FleetLine {
@@ -177,7 +184,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 continue;
             }
             let address = UnitAddress::new(i64::from(*unit))?;
-            insert_device(
+            let inserted = insert_device(
                 &mut *pool.acquire().await?,
                 &NewDevice {
                     bus_id: row.id,
@@ -190,6 +197,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 },
             )
             .await?;
+            if *name == REPLACED_METER.0 {
+                let installed = Utc::now() - chrono::Duration::days(365);
+                insert_expected_identity(&pool, inserted.id, REPLACED_METER.1, installed).await?;
+            }
         }
         println!("simulated bus {:<17} {}", line.bus, transport.describe());
     }
