@@ -8,7 +8,7 @@
 //! `rollover`, and an interval above the device's physical limits is
 //! flagged `spike` (see [`crate::metering::validation`]).
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 
 use super::DeriveServices;
 use crate::device::profile::Profile;
@@ -20,10 +20,14 @@ use crate::metering::register_deltas::{DerivedInterval, derive_with_wrap};
 use crate::metering::validation::flag_spike;
 use crate::store::StoreError;
 use crate::store::devices::fetch_device_limits;
+use crate::store::identity::fetch_series_start;
 use crate::store::profile_derivation::{
     CounterEvent, DerivationDevice, fetch_derivation_devices, fetch_last_derived_end, fetch_register_reads,
     insert_derived_intervals,
 };
+
+/// Bounds of one register series: inclusive start, exclusive end.
+type Series = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
 
 /// How far back derivation looks: bounds the first pass after a device is
 /// added or the server upgraded, and the catch-up after a long outage.
@@ -61,6 +65,7 @@ async fn derive_device(services: &DeriveServices, device: &DerivationDevice) -> 
     let limits = configured
         .as_ref()
         .and_then(|c| c.physical(profile.as_ref().and_then(|p| p.max_current_a)));
+    let series_start = fetch_series_start(&services.pool, device.id).await?;
     let mut stored = 0;
     for (code, unit) in device.codes.iter().zip(&device.units) {
         if !code.is_cumulative_energy() {
@@ -71,9 +76,13 @@ async fn derive_device(services: &DeriveServices, device: &DerivationDevice) -> 
         let from = fetch_last_derived_end(&services.pool, device.id, code, now)
             .await?
             .map_or(window, |end| end.max(window));
-        let reads = fetch_register_reads(&services.pool, device.id, code, from, now).await?;
         let wrap = profile.as_ref().and_then(|p| wrap_point(p, code));
-        let mut intervals = derive_with_wrap(&reads, minutes, zone, wrap);
+        // Each register series on its own: no interval spans two meters.
+        let mut intervals = Vec::new();
+        for series in series_since(series_start, from) {
+            let reads = fetch_register_reads(&services.pool, device.id, code, from, now, series).await?;
+            intervals.extend(derive_with_wrap(&reads, minutes, zone, wrap));
+        }
         for interval in &mut intervals {
             interval.quality = flag_spike(
                 limits.as_ref(),
@@ -87,6 +96,18 @@ async fn derive_device(services: &DeriveServices, device: &DerivationDevice) -> 
         stored += insert_derived_intervals(&services.pool, device.id, code, *unit, &intervals, &events).await?;
     }
     Ok(stored)
+}
+
+/// The register series whose reads are derived from `from` on, as bounds
+/// (inclusive start, exclusive end): the one before the device's last
+/// confirmed meter replacement (`series_start`) while `from` is before it,
+/// then the current one.
+fn series_since(series_start: Option<DateTime<Utc>>, from: DateTime<Utc>) -> Vec<Series> {
+    match series_start {
+        None => vec![(None, None)],
+        Some(start) if from < start => vec![(None, Some(start)), (Some(start), None)],
+        Some(start) => vec![(Some(start), None)],
+    }
 }
 
 /// A momentary event for each derived interval over which the register

@@ -82,6 +82,17 @@ pub async fn insert_expected_identity(
     Ok(())
 }
 
+/// When the device's current register series started (its last confirmed
+/// replacement); `None` for a device still on its first meter.
+pub async fn fetch_series_start(pool: &PgPool, device: DeviceId) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let start: Option<Option<DateTime<Utc>>> =
+        sqlx::query_scalar("SELECT series_started_at FROM device_identities WHERE device_id = $1")
+            .bind(device)
+            .fetch_optional(pool)
+            .await?;
+    Ok(start.flatten())
+}
+
 /// How many readings wait for a confirmation.
 pub async fn count_held_readings(pool: &PgPool, device: DeviceId) -> Result<i64, StoreError> {
     Ok(

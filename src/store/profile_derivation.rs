@@ -72,32 +72,34 @@ pub async fn fetch_last_derived_end(
 }
 
 /// A code's reads from the last one at or before `from` (so a span crossing
-/// `from` is whole) up to now, oldest first, as (instant, value); only
-/// reads of the meter now installed (from the start of its register
-/// series, see `store::identity`): no span crosses a replacement. Reads
-/// stamped in the future at server time `now` are left out: an interval
-/// is derived only up to the present.
+/// `from` is whole) up to now, oldest first, as (instant, value), within
+/// one register series: from `series.0` (inclusive) to `series.1`
+/// (exclusive), `None` for no bound. Reads stamped in the future at server
+/// time `now` are left out: an interval is derived only up to the present.
 pub async fn fetch_register_reads(
     pool: &PgPool,
     device: DeviceId,
     obis: &ObisCode,
     from: DateTime<Utc>,
     now: DateTime<Utc>,
+    series: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
 ) -> Result<Vec<(DateTime<Utc>, f64)>, StoreError> {
     Ok(sqlx::query_as(
-        "WITH series AS (SELECT COALESCE((SELECT series_started_at FROM device_identities \
-                                           WHERE device_id = $1), '-infinity') AS started_at) \
-         SELECT read_at, value FROM readings, series \
-         WHERE device_id = $1 AND obis = $2 AND read_at <= $4 AND read_at >= series.started_at \
+        "SELECT read_at, value FROM readings \
+         WHERE device_id = $1 AND obis = $2 AND read_at <= $4 \
+           AND read_at >= COALESCE($5, '-infinity') AND read_at < COALESCE($6, 'infinity') \
            AND read_at >= COALESCE((SELECT max(read_at) FROM readings \
                                     WHERE device_id = $1 AND obis = $2 AND read_at <= $3 \
-                                      AND read_at >= series.started_at), $3) \
+                                      AND read_at >= COALESCE($5, '-infinity') \
+                                      AND read_at < COALESCE($6, 'infinity')), $3) \
          ORDER BY read_at",
     )
     .bind(device)
     .bind(obis)
     .bind(from)
     .bind(future_limit(now))
+    .bind(series.0)
+    .bind(series.1)
     .fetch_all(pool)
     .await?)
 }

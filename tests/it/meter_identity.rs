@@ -3,14 +3,20 @@
 //! prints another meter number) opens `meter_identity_changed` and its
 //! readings are held, not stored as the device's, until an engineer
 //! confirms the replacement, which releases them and starts register
-//! series 2.
+//! series 2 (through the API for one, the device page's form for the
+//! other).
 
-use axum::http::StatusCode;
-use chrono::Utc;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use chrono::{TimeZone, Utc};
 use chrono_tz::Tz;
+use ohmnibus::device::reading::Reading;
 use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::domain::clock::Clock;
+use ohmnibus::domain::obis::ObisCode;
+use ohmnibus::domain::quality::Quality;
 use ohmnibus::domain::role::Role;
+use ohmnibus::domain::unit::Unit;
 use ohmnibus::shutdown;
 use ohmnibus::sim::bus::SimBus;
 use ohmnibus::sim::catalog::model_for;
@@ -18,9 +24,14 @@ use ohmnibus::sim::device::SimDevice;
 use ohmnibus::sim::fault::{self, ModbusFault};
 use ohmnibus::sim::iec62056::IecKind;
 use ohmnibus::sim::server::{TcpFraming, spawn_tcp};
+use ohmnibus::store::profile_derivation::fetch_derived_intervals;
+use ohmnibus::store::readings::insert_readings;
 use serde_json::{Value, json};
+use tower::ServiceExt;
 
-use crate::support::{TestApp, WAIT, count_readings, eventually, iec_meter, serve_one_iec_tcp_device, spawn_app};
+use crate::support::{
+    TestApp, WAIT, count_readings, eventually, iec_meter, serve_one_iec_tcp_device, spawn_app, spawn_app_with_clock,
+};
 
 async fn identity(app: &TestApp, token: &str, device: i64) -> Value {
     let (status, body) = app
@@ -71,7 +82,44 @@ async fn confirm(app: &TestApp, token: &str, device: i64, body: Value) -> (Statu
 /// open, `code`'s readings go aside while the device's stand still, an
 /// engineer's confirmation must name the meter now there and releases
 /// them.
-async fn quarantine_then_confirm(app: &TestApp, engineer: &str, device: i64, code: &str, new_identity: &str) {
+/// How the engineer confirms the replacement.
+#[derive(Clone, Copy, PartialEq)]
+enum ConfirmBy {
+    Api,
+    /// The device page's form, as a browser posts it.
+    Page,
+}
+
+/// Posts the device page's confirmation form; answers the status and where
+/// it redirects.
+async fn post_confirm_form(app: &TestApp, token: &str, device: i64, identity: &str) -> (StatusCode, String) {
+    let form: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("identity", identity)
+        .finish();
+    let request = Request::builder()
+        .method("POST")
+        .uri(format!("/devices/{device}/identity/confirm"))
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from(form))
+        .unwrap();
+    let response = app.router.clone().oneshot(request).await.unwrap();
+    let location = response
+        .headers()
+        .get("location")
+        .map(|value| value.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (response.status(), location)
+}
+
+async fn quarantine_then_confirm(
+    app: &TestApp,
+    engineer: &str,
+    device: i64,
+    code: &str,
+    new_identity: &str,
+    by: ConfirmBy,
+) {
     let quarantined = eventually(WAIT, || async {
         identity(app, engineer, device).await["quarantined_since"].is_string()
     })
@@ -107,14 +155,29 @@ async fn quarantine_then_confirm(app: &TestApp, engineer: &str, device: i64, cod
 
     // The confirmation: the held readings become the device's.
     let stored_before = count_readings(app, device, code).await;
-    let (status, confirmed) = confirm(app, engineer, device, json!({"identity": new_identity})).await;
-    assert_eq!(status, StatusCode::OK, "{confirmed}");
+    let confirmed = match by {
+        ConfirmBy::Api => {
+            let (status, confirmed) = confirm(app, engineer, device, json!({"identity": new_identity})).await;
+            assert_eq!(status, StatusCode::OK, "{confirmed}");
+            let released = confirmed["released_readings"].as_i64().unwrap();
+            assert!(released >= shown["held_readings"].as_i64().unwrap(), "{confirmed}");
+            confirmed
+        }
+        ConfirmBy::Page => {
+            let page = device_page(app, engineer, device).await;
+            assert!(page.contains("action=\"/devices/"), "the page offers the confirmation");
+            let (status, location) = post_confirm_form(app, engineer, device, new_identity).await;
+            assert_eq!(status, StatusCode::SEE_OTHER);
+            assert_eq!(location, format!("/devices/{device}"));
+            let after = identity(app, engineer, device).await;
+            assert_eq!(after["held_readings"], 0, "{after}");
+            after
+        }
+    };
     assert_eq!(confirmed["expected"], new_identity);
     assert_eq!(confirmed["series"], 2);
     assert!(confirmed["quarantined_since"].is_null());
     assert_eq!(confirmed["series_started_at"], shown["quarantined_since"]);
-    let released = confirmed["released_readings"].as_i64().unwrap();
-    assert!(released >= shown["held_readings"].as_i64().unwrap(), "{confirmed}");
     assert!(count_readings(app, device, code).await > stored_before);
     assert_eq!(held(app, device, code).await, 0);
     let after = events(app, device).await;
@@ -184,7 +247,8 @@ async fn a_countis_swapped_on_the_bus_is_quarantined_until_confirmed() {
     *serial.lock().unwrap() = vec![0x2026, 0x0001, 0x0099];
     fault::set(&fault, None);
 
-    quarantine_then_confirm(&app, &engineer, id, "1-1:1.8.0", "2026-0001-0099 / countis e43").await;
+    let new_identity = "2026-0001-0099 / countis e43";
+    quarantine_then_confirm(&app, &engineer, id, "1-1:1.8.0", new_identity, ConfirmBy::Api).await;
     let page = device_page(&app, &engineer, id).await;
     assert!(page.contains("register series 2"), "the page shows the new series");
 }
@@ -213,5 +277,68 @@ async fn a_th40c_printing_another_meter_number_is_quarantined_until_confirmed() 
     );
 
     meter.lock().unwrap().config.serial = Some("40999".into());
-    quarantine_then_confirm(&app, &engineer, id, "1-1:1.8.0", &format!("{manufacturer} 40999")).await;
+    let new_identity = format!("{manufacturer} 40999");
+    quarantine_then_confirm(&app, &engineer, id, "1-1:1.8.0", &new_identity, ConfirmBy::Page).await;
+}
+
+/// No interval is derived across a confirmed replacement: the old meter's
+/// register ends at 1010 kWh, the new one starts at 5 kWh. Laid out by
+/// hand: reads at 10:00 (1000), 10:15 (1010), then the new meter from the
+/// quarantine at 10:20: 10:30 (5), 10:45 (15). The 15-minute intervals are
+/// 10:00–10:15 = 10 kWh and 10:30–10:45 = 10 kWh; 10:15–10:30 spans two
+/// meters and is not derived (it is a gap, not a decrease or a wrap).
+#[tokio::test]
+async fn no_interval_is_derived_across_a_replacement() {
+    let at = |hour: u32, minute: u32| Utc.with_ymd_and_hms(2026, 11, 20, hour, minute, 0).unwrap();
+    let clock = Clock::manual(at(12, 0));
+    let app = spawn_app_with_clock(clock).await;
+    let engineer = app.token(Role::Engineer).await;
+    // A line that never answers: the stored reads are all there is.
+    let transport = json!({"kind": "modbus_tcp", "host": "127.0.0.1", "port": 1});
+    let bus = app.create_bus(&engineer, "quiet line", transport).await;
+    let body = json!({"name": "E43", "profile": "countis-e43", "address": 2});
+    let id = app.create_device(&engineer, bus, body).await;
+    let code: ObisCode = "1-1:1.8.0".parse().unwrap();
+    let read = |read_at, value| {
+        let reading = Reading {
+            obis: code.clone(),
+            value,
+            unit: Unit::KWh,
+            read_at,
+            captured_at: None,
+            quality: Quality::GOOD,
+        };
+        (id, reading)
+    };
+    let batch = [
+        read(at(10, 0), 1000.0),
+        read(at(10, 15), 1010.0),
+        read(at(10, 30), 5.0),
+        read(at(10, 45), 15.0),
+    ];
+    insert_readings(&app.pool, &batch, at(12, 0)).await.unwrap();
+    sqlx::query(
+        "INSERT INTO device_identities (device_id, expected, seen, series, series_started_at) \
+         VALUES ($1, 'THM 2', 'THM 2', 2, $2)",
+    )
+    .bind(id)
+    .bind(at(10, 20))
+    .execute(&app.pool)
+    .await
+    .unwrap();
+
+    app.derive_now().await;
+    let derived = fetch_derived_intervals(&app.pool, id, &code).await.unwrap();
+    let expected = vec![
+        (at(10, 0), 15, 10.0, Quality::GOOD),
+        (at(10, 30), 15, 10.0, Quality::GOOD),
+    ];
+    assert_eq!(derived, expected);
+    let decreased: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE device_id = $1 AND code = 'register_decreased'")
+            .bind(id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(decreased, 0);
 }
