@@ -19,7 +19,7 @@ use crate::domain::transport::Protocol;
 use crate::metering::register_deltas::{DerivedInterval, derive_with_wrap};
 use crate::metering::validation::flag_spike;
 use crate::store::StoreError;
-use crate::store::devices::fetch_device_limits;
+use crate::store::devices::{DeviceLimits, fetch_device_limits};
 use crate::store::identity::fetch_series_start;
 use crate::store::profile_derivation::{
     CounterEvent, DerivationDevice, fetch_derivation_devices, fetch_last_derived_end, fetch_register_reads,
@@ -47,14 +47,21 @@ pub(crate) async fn derive_intervals(services: &DeriveServices) -> Result<u64, S
     Ok(stored)
 }
 
-/// Where the register a code is read from wraps, if the profile reads it
-/// from a register that counts in a fixed width.
-fn wrap_point(profile: &Profile, code: &ObisCode) -> Option<f64> {
-    profile
-        .registers
-        .iter()
-        .find(|register| &register.obis == code)
-        .and_then(|register| register.wrap_point())
+/// Where the register a code is read from wraps: where the meter's
+/// energy digits end (its profile's `[energy_display]` at the device's
+/// setting), else where the register's fixed width ends, if it has one.
+fn wrap_point(profile: &Profile, configured: Option<&DeviceLimits>, code: &ObisCode) -> Option<f64> {
+    let register = profile.registers.iter().find(|register| &register.obis == code)?;
+    match &profile.energy_display {
+        Some(display) => {
+            let setting = display.setting(
+                configured.and_then(|c| c.energy_unit.as_deref()),
+                configured.and_then(|c| c.energy_decimals),
+            );
+            Some(display.wrap_point(setting))
+        }
+        None => register.wrap_point(),
+    }
 }
 
 async fn derive_device(services: &DeriveServices, device: &DerivationDevice) -> Result<u64, StoreError> {
@@ -76,7 +83,7 @@ async fn derive_device(services: &DeriveServices, device: &DerivationDevice) -> 
         let from = fetch_last_derived_end(&services.pool, device.id, code, now)
             .await?
             .map_or(window, |end| end.max(window));
-        let wrap = profile.as_ref().and_then(|p| wrap_point(p, code));
+        let wrap = profile.as_ref().and_then(|p| wrap_point(p, configured.as_ref(), code));
         // Each register series on its own: no interval spans two meters.
         let mut intervals = Vec::new();
         for series in series_since(series_start, from) {

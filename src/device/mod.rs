@@ -5,6 +5,7 @@ pub(crate) mod command_plan;
 pub mod command_verify;
 pub mod decode;
 pub mod driver;
+pub mod energy_display;
 pub mod identify;
 pub(crate) mod iec;
 pub mod iec_commands;

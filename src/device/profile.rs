@@ -10,6 +10,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::command::ClockLayout;
+use super::energy_display::EnergyDisplay;
 use super::identify::Identification;
 use super::iec::IecSettings;
 use super::meter_identity::IdentityEntry;
@@ -285,6 +286,10 @@ pub struct Profile {
     /// public source gives such registers.
     #[serde(default)]
     pub identity: Vec<IdentityEntry>,
+    /// The digits and unit of its energy registers, where its manual gives
+    /// them: where they roll over, and whether a device may count in MWh.
+    #[serde(default)]
+    pub energy_display: Option<EnergyDisplay>,
     /// For a legally certified (e.g. MID) meter: what its values read over
     /// the wire are worth legally, as its manual says. Shown with its values.
     #[serde(default)]

@@ -117,6 +117,7 @@ impl Profile {
 
         self.check_identification(&fail)?;
         self.check_identity(&fail)?;
+        self.check_energy_display(&fail)?;
         if self
             .legal_metrology
             .as_deref()
@@ -151,6 +152,25 @@ impl Profile {
                     ),
                 ));
             }
+        }
+        Ok(())
+    }
+
+    fn check_energy_display(&self, fail: &impl Fn(String, String) -> ProfileError) -> Result<(), ProfileError> {
+        let Some(display) = &self.energy_display else {
+            return Ok(());
+        };
+        if !(1..=12).contains(&display.digits) || display.max_decimals >= display.digits {
+            return Err(fail(
+                "energy_display.digits".into(),
+                "must be 1-12, more than max_decimals".into(),
+            ));
+        }
+        if display.decimals > display.max_decimals {
+            return Err(fail(
+                "energy_display.decimals".into(),
+                format!("must be at most max_decimals ({})", display.max_decimals),
+            ));
         }
         Ok(())
     }

@@ -121,7 +121,14 @@ impl DeviceConfig {
     pub fn differs(&self, other: &DeviceConfig) -> bool {
         let limits = |c: &DeviceConfig| {
             let l = &c.limits;
-            (l.ct_ratio, l.max_current_a, l.voltage_v, l.phases)
+            (
+                l.ct_ratio,
+                l.max_current_a,
+                l.voltage_v,
+                l.phases,
+                l.energy_unit.clone(),
+                l.energy_decimals,
+            )
         };
         self.plan_key() != other.plan_key()
             || limits(self) != limits(other)

@@ -13,6 +13,7 @@ use super::outbox::{Outbox, Record};
 use super::runtime::{DeviceRuntime, record_exchange};
 use super::status::Transition;
 use crate::device::driver::{Driver, Step};
+use crate::device::energy_display::to_stored_units;
 use crate::device::profile::RegisterGroup;
 use crate::device::pulse::{self, Continuity};
 use crate::device::reading::Reading;
@@ -34,6 +35,7 @@ pub(crate) fn finish_read(
         Step::More => (None, 0),
         Step::Done(mut output) => {
             let outbox = &services.outbox;
+            in_stored_units(&runtime.config, &mut output.readings);
             if let Some(inputs) = runtime.config.profile.pulse_inputs {
                 derive_pulses(outbox, runtime, inputs, &mut output.readings, at);
             }
@@ -158,6 +160,18 @@ pub(crate) fn refuse_read_job(outbox: &Outbox, job: i64) {
 /// Records that the worker started on a job.
 pub(crate) fn start_job(outbox: &Outbox, job: i64) {
     outbox.send(Record::JobStarted { job, progress: None });
+}
+
+/// A Modbus meter set to count in MWh gives its energies in MWh: stored
+/// in kWh (an IEC 62056-21 readout names its unit with each value).
+fn in_stored_units(config: &DeviceConfig, readings: &mut [Reading]) {
+    if let (Some(display), None) = (&config.profile.energy_display, &config.iec_address) {
+        let limits = &config.limits;
+        to_stored_units(
+            readings,
+            display.setting(limits.energy_unit.as_deref(), limits.energy_decimals),
+        );
+    }
 }
 
 /// Compares the identity a read found with the device's: a different

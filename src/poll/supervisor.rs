@@ -281,6 +281,8 @@ fn device_config(
             max_current_a: row.max_current_a,
             voltage_v: row.voltage_v,
             phases: row.phases,
+            energy_unit: row.energy_unit.clone(),
+            energy_decimals: row.energy_decimals,
         },
         password,
         identity,

@@ -38,6 +38,11 @@ pub struct DeviceChange {
     pub max_current_a: Option<Option<f64>>,
     pub voltage_v: Option<Option<f64>>,
     pub phases: Option<Option<i64>>,
+    /// What its meter counts energies in, `kWh` or `MWh`, and on how many
+    /// decimals (profiles with `[energy_display]`); `Some(None)` restores
+    /// the profile's default.
+    pub energy_unit: Option<Option<String>>,
+    pub energy_decimals: Option<Option<i64>>,
     /// Its site and the meter upstream of it (`site_tree`).
     pub place: PlaceChange,
     /// The tariff calendar the server switches its tariff by, for a meter
@@ -57,6 +62,7 @@ pub async fn update_device(
     caller.require(Right::Configure)?;
     let row = existing_device(pool, id).await?;
     let settings = settings(&row, change)?;
+    check_energy_display(profiles, &row, &settings)?;
     if let Some(Some(calendar)) = change.tariff_control {
         check_tariff_control(pool, profiles, &row, calendar).await?;
     }
@@ -94,6 +100,8 @@ pub async fn update_device(
             "max_current_a": settings.max_current_a,
             "voltage_v": settings.voltage_v,
             "phases": settings.phases,
+            "energy_unit": settings.energy_unit,
+            "energy_decimals": settings.energy_decimals,
             "site_id": place.site,
             "parent_device_id": place.parent,
             "tariff_control": updated.tariff_calendar_id.map(|calendar| serde_json::json!({"calendar_id": calendar})),
@@ -102,6 +110,38 @@ pub async fn update_device(
     .await?;
     transaction.commit().await?;
     Ok(updated)
+}
+
+/// A device's energy unit and decimals must be ones its meter type may be
+/// set to; a profile without `[energy_display]` takes none.
+fn check_energy_display(
+    profiles: &ProfileSet,
+    row: &DeviceRow,
+    settings: &DeviceSettings<'_>,
+) -> Result<(), ServiceError> {
+    if settings.energy_unit.is_none() && settings.energy_decimals.is_none() {
+        return Ok(());
+    }
+    let display = profiles
+        .get(&row.profile)
+        .and_then(|profile| profile.energy_display.clone());
+    let Some(display) = display else {
+        let field = if settings.energy_unit.is_some() {
+            "energy_unit"
+        } else {
+            "energy_decimals"
+        };
+        return Err(ServiceError::invalid(
+            field,
+            format!(
+                "profile {} gives no energy display to set (docs/PROFILES.md)",
+                row.profile
+            ),
+        ));
+    };
+    display
+        .check(settings.energy_unit, settings.energy_decimals.map(i64::from))
+        .map_err(|(field, reason)| ServiceError::invalid(field, reason))
 }
 
 /// A meter may have its tariff switched by the server when its profile
@@ -204,6 +244,17 @@ fn settings<'a>(row: &'a DeviceRow, change: &'a DeviceChange) -> Result<DeviceSe
         phases: match change.phases {
             Some(value) => phases(value)?.unwrap_or(DEFAULT_PHASES),
             None => u8::try_from(row.phases).unwrap_or(DEFAULT_PHASES),
+        },
+        energy_unit: match &change.energy_unit {
+            Some(unit) => unit.as_deref(),
+            None => row.energy_unit.as_deref(),
+        },
+        energy_decimals: match change.energy_decimals {
+            Some(Some(decimals)) => Some(i16::try_from(decimals).map_err(|_| {
+                ServiceError::invalid("energy_decimals", format!("{decimals} is not a number of decimals"))
+            })?),
+            Some(None) => None,
+            None => row.energy_decimals,
         },
     })
 }

@@ -36,6 +36,11 @@ pub struct DeviceRow {
     pub max_current_a: Option<f64>,
     pub voltage_v: f64,
     pub phases: i16,
+    /// What its meter counts energies in (`kWh`, `MWh`) and on how many
+    /// decimals, for a profile with `[energy_display]`; none: the
+    /// profile's default.
+    pub energy_unit: Option<String>,
+    pub energy_decimals: Option<i16>,
     pub enabled: bool,
     pub state: DeviceState,
     pub last_success_at: Option<DateTime<Utc>>,
@@ -100,7 +105,7 @@ macro_rules! select_devices {
         concat!(
             "SELECT d.id, d.bus_id, b.name AS bus_name, d.site_id, d.parent_device_id, d.name, d.profile, d.address, d.iec_address, \
                       d.realtime_seconds, d.energy_seconds, d.history_seconds, d.interval_minutes, \
-                      d.ct_ratio, d.max_current_a, d.voltage_v, d.phases, d.enabled, d.state, d.last_success_at, \
+                      d.ct_ratio, d.max_current_a, d.voltage_v, d.phases, d.energy_unit, d.energy_decimals, d.enabled, d.state, d.last_success_at, \
                       d.last_attempt_at, d.consecutive_failures, d.last_error, d.created_at, d.password_refused_at, d.tariff_calendar_id \
                       FROM devices d JOIN buses b ON b.id = d.bus_id",
             " ",
@@ -227,6 +232,8 @@ pub struct DeviceSettings<'a> {
     pub max_current_a: Option<f64>,
     pub voltage_v: f64,
     pub phases: u8,
+    pub energy_unit: Option<&'a str>,
+    pub energy_decimals: Option<i16>,
 }
 
 /// Changes a device's name, whether it is polled, its poll periods, its
@@ -256,7 +263,7 @@ pub async fn update_device_settings(
         "UPDATE devices SET name = $2, enabled = $3, realtime_seconds = $4, energy_seconds = $5, \
          state = CASE WHEN NOT $3 THEN 'disabled' WHEN state = 'disabled' THEN 'unknown' ELSE state END, \
          history_seconds = $6, interval_minutes = $7, ct_ratio = $8, max_current_a = $9, voltage_v = $10, \
-         phases = $11 WHERE id = $1",
+         phases = $11, energy_unit = $12, energy_decimals = $13 WHERE id = $1",
     )
     .bind(id)
     .bind(settings.name)
@@ -269,6 +276,8 @@ pub async fn update_device_settings(
     .bind(settings.max_current_a)
     .bind(settings.voltage_v)
     .bind(i16::from(settings.phases))
+    .bind(settings.energy_unit)
+    .bind(settings.energy_decimals)
     .execute(&mut *db)
     .await
     .map_err(on_constraint)?
@@ -279,9 +288,10 @@ pub async fn update_device_settings(
     fetch_device(&mut *db, id).await
 }
 
-/// What bounds a device's consumption physically, as configured: CT ratio,
+/// What bounds a device's values, as configured: physically (CT ratio,
 /// largest terminal current (none: the profile's), phase-to-neutral voltage
-/// and phases, with the profile's name. `None` when there is no such device.
+/// and phases) and by its energy registers' range (unit and decimals, none:
+/// the profile's), with the profile's name.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DeviceLimits {
     pub profile: String,
@@ -289,6 +299,8 @@ pub struct DeviceLimits {
     pub max_current_a: Option<f64>,
     pub voltage_v: f64,
     pub phases: i16,
+    pub energy_unit: Option<String>,
+    pub energy_decimals: Option<i16>,
 }
 
 impl DeviceLimits {
@@ -306,10 +318,11 @@ impl DeviceLimits {
 }
 
 pub async fn fetch_device_limits(pool: &PgPool, id: DeviceId) -> Result<Option<DeviceLimits>, StoreError> {
-    Ok(
-        sqlx::query_as("SELECT profile, ct_ratio, max_current_a, voltage_v, phases FROM devices WHERE id = $1")
-            .bind(id)
-            .fetch_optional(pool)
-            .await?,
+    Ok(sqlx::query_as(
+        "SELECT profile, ct_ratio, max_current_a, voltage_v, phases, energy_unit, energy_decimals \
+             FROM devices WHERE id = $1",
     )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?)
 }

@@ -92,6 +92,8 @@ async fn poll_rate(pool: PgPool) -> (f64, u64) {
             max_current_a: None,
             voltage_v: 230.0,
             phases: 3,
+            energy_unit: None,
+            energy_decimals: None,
         },
         password: Default::default(),
         identity: Default::default(),

@@ -28,6 +28,7 @@ mod derived_intervals;
 mod device_faults;
 mod device_page;
 mod device_secrets;
+mod energy_display;
 mod error_shape;
 mod events;
 mod every_simulator;

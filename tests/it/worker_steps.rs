@@ -53,6 +53,8 @@ fn a1000(id: DeviceId, iec_address: &str, profile: Arc<Profile>, energy: Duratio
             max_current_a: None,
             voltage_v: 230.0,
             phases: 3,
+            energy_unit: None,
+            energy_decimals: None,
         },
         password: Default::default(),
         identity: Default::default(),

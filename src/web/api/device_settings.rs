@@ -52,6 +52,19 @@ pub struct DeviceChange {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<i64>, example = 3)]
     pub phases: Option<Option<i64>>,
+    /// What the meter is programmed to count energies in, `kWh` or `MWh`
+    /// (kvarh/Mvarh, kVAh/MVAh alike), for a meter type that may count in
+    /// either (TH40C). A TH40C read over Modbus set to MWh gives MWh: its
+    /// values are stored ×1000 in kWh. Null: the profile's default (kWh).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, example = "MWh")]
+    pub energy_unit: Option<Option<String>>,
+    /// The decimals the meter shows its energies with (TH40C 0–3; COUNTIS
+    /// E33 1): with its digits (TH40C 8, E33 7) they fix where its registers
+    /// roll over (PROFILES.md, "Energy display"). Null: the profile's default.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>, example = 3)]
+    pub energy_decimals: Option<Option<i64>>,
     /// Moves it to another site; it must have no sub-meters then, and its
     /// parent (kept or given) must be on the new site (docs/SITES.md).
     #[schema(example = 1)]
@@ -111,6 +124,8 @@ impl From<DeviceChange> for device_settings::DeviceChange {
             max_current_a: change.max_current_a,
             voltage_v: change.voltage_v,
             phases: change.phases,
+            energy_unit: change.energy_unit,
+            energy_decimals: change.energy_decimals,
             place: PlaceChange {
                 site_id: change.site_id.map(SiteId),
                 parent_device_id: change.parent_device_id.map(|parent| parent.map(DeviceId)),

@@ -81,7 +81,7 @@ pub(crate) struct Status {
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"id": 1, "name": "Main incomer", "bus_id": 1, "site_id": 1, "parent_device_id": null,
     "profile": "th40c", "address": 1, "schedule": {"realtime_seconds": 10, "energy_seconds": 60, "history_seconds": 900}, "interval_minutes": 15,
-    "ct_ratio": 1.0, "max_current_a": null, "voltage_v": 230.0, "phases": 3, "enabled": true,
+    "ct_ratio": 1.0, "max_current_a": null, "voltage_v": 230.0, "phases": 3, "energy_unit": null, "energy_decimals": null, "enabled": true,
     "status": {"state": "online", "last_success_at": "2026-11-22T08:00:00Z", "consecutive_failures": 0, "last_error": null},
     "created_at": "2026-11-22T07:59:00Z", "password_refused_at": null}))]
 pub(crate) struct Device {
@@ -120,6 +120,13 @@ pub(crate) struct Device {
     /// Number of phases, 1 or 3.
     #[schema(example = 3)]
     pub phases: i16,
+    /// What its meter counts energies in (`kWh`, `MWh`) and on how many
+    /// decimals, as set with `PATCH`; null: the profile's default. Only
+    /// for profiles that give an energy display (TH40C, COUNTIS E33).
+    #[schema(example = json!(null))]
+    pub energy_unit: Option<String>,
+    #[schema(example = json!(null))]
+    pub energy_decimals: Option<i16>,
     /// Whether the device is polled.
     pub enabled: bool,
     pub status: Status,
@@ -176,6 +183,8 @@ impl Device {
             max_current_a: row.max_current_a,
             voltage_v: row.voltage_v,
             phases: row.phases,
+            energy_unit: row.energy_unit,
+            energy_decimals: row.energy_decimals,
             schedule: Schedule {
                 realtime_seconds: row.realtime_seconds,
                 energy_seconds: row.energy_seconds,
