@@ -74,11 +74,12 @@ async fn counter_events(app: &TestApp, id: DeviceId) -> Vec<(String, DateTime<Ut
 #[tokio::test]
 async fn a_wrapped_register_gives_a_rollover_and_an_impossible_quarter_a_spike() {
     let app = spawn_app_with_clock(Clock::manual(at(11, 5))).await;
-    // Register 0xC702 is u32 × 0.01 kWh: it wraps at 2^32 × 0.01 = 42 949 672.96 kWh.
+    // The E33 counts 0 to 999 999.9 kWh (its manual): past that it rolls
+    // over to zero, well before its u32 register in 10 Wh would.
     let reads = [
-        (at(10, 0), 42_949_670.00),
-        (at(10, 15), 42_949_672.00),
-        // Wrapped: 42 949 672.96 − 42 949 672.00 + 1.00 = 1.96 kWh.
+        (at(10, 0), 999_997.00),
+        (at(10, 15), 999_999.00),
+        // Rolled over: 1 000 000 − 999 999.00 + 1.00 = 2.00 kWh.
         (at(10, 30), 1.00),
         // 30 kWh in a quarter hour: 100 A × 230 V × 3 phases × 0.25 h = 17.25 kWh at most.
         (at(10, 45), 31.00),
@@ -90,10 +91,11 @@ async fn a_wrapped_register_gives_a_rollover_and_an_impossible_quarter_a_spike()
         .unwrap();
     let expected = [
         (at(10, 0), 2.00, Quality::GOOD),
-        (at(10, 15), 1.96, Quality::ROLLOVER),
+        (at(10, 15), 2.00, Quality::ROLLOVER),
         (at(10, 30), 30.00, Quality::SPIKE),
         (at(10, 45), 1.00, Quality::GOOD),
     ];
+    assert_eq!(got.len(), expected.len(), "{got:?}");
     for ((start, minutes, value, quality), (want_start, want_value, want_quality)) in got.iter().zip(expected) {
         assert_eq!((*start, *minutes), (want_start, 15));
         assert!((value - want_value).abs() < 1e-6, "{start}: {value}");
