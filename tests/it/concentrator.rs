@@ -2,6 +2,7 @@
 //! and settings and stores engineering values, pulses × weight × CT × VT.
 
 use crate::support::{TestApp, WAIT, eventually, spawn_app};
+use axum::http::StatusCode;
 use chrono::{TimeZone, Utc};
 use chrono_tz::Tz;
 use ohmnibus::device::registry::ProfileSet;
@@ -286,3 +287,41 @@ async fn settings_out_of_range_open_an_event_and_flag_the_input_until_put_right(
     app.stop().await;
 }
 
+/// The manual: "RS485 communication, address: 1…255", set in the
+/// programming menu. 0 is the Modbus broadcast, no device's own.
+#[tokio::test]
+async fn a_concentrator_takes_addresses_1_to_255_set_on_its_front_panel() {
+    let app = spawn_app().await;
+    let token = app.token(Role::Engineer).await;
+    let transport = json!({"kind": "rtu_over_tcp", "host": "127.0.0.1", "port": 1});
+    let bus = app.create_bus(&token, "pulses", transport).await;
+    let create = |address: i64| {
+        let body = json!({"name": format!("c{address}"), "profile": "pulse-concentrator", "address": address,
+                          "bus_id": bus.0});
+        app.request("POST", "/api/v1/devices", Some(&token), Some(body))
+    };
+    for address in [1, 248, 255] {
+        let (status, body) = create(address).await;
+        assert_eq!(status, StatusCode::CREATED, "{address}: {body}");
+    }
+    for address in [0, 256] {
+        let (status, body) = create(address).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{address}: {body}");
+        assert_eq!(
+            body["error"]["message"],
+            format!("address: address {address} is out of range: a device address is 1-255")
+        );
+    }
+    // The address is changed on the device's front panel, never over the bus.
+    let (_, devices) = app.request("GET", "/api/v1/devices", Some(&token), None).await;
+    let id = devices["devices"][0]["id"].as_i64().unwrap();
+    let (status, body) =
+        crate::commands::command(&app, &token, id, json!({"kind": "set_address", "address": 200})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("on its front panel only") && message.contains("password 2001"),
+        "{message}"
+    );
+    app.stop().await;
+}
