@@ -18,6 +18,11 @@ pub enum IdentificationKind {
     /// Three registers that must hold a valid date (year, month, day), as a
     /// meter with a clock answers; for devices with no identification text.
     Date,
+    /// Registers that must each hold a value within its `within` bounds:
+    /// for a device with neither identification text nor a clock, told by
+    /// settings registers only it answers within its manual's ranges (the
+    /// pulse concentrator's input mode and input 1's settings).
+    Ranges,
 }
 
 /// How text lies in registers.
@@ -44,6 +49,9 @@ pub struct Identification {
     /// The text a `text` entry must read as.
     #[serde(default)]
     pub expect: Option<String>,
+    /// A `ranges` entry's bounds, `[least, most]` for each register in turn.
+    #[serde(default)]
+    pub within: Vec<[u16; 2]>,
 }
 
 impl Identification {
@@ -58,6 +66,13 @@ impl Identification {
                 .as_deref()
                 .is_some_and(|expect| decode_text(words, self.encoding).eq_ignore_ascii_case(expect.trim())),
             IdentificationKind::Date => ValueType::DateYmd.decode(words, WordOrder::HighFirst).is_some(),
+            IdentificationKind::Ranges => {
+                self.within.len() == words.len()
+                    && words
+                        .iter()
+                        .zip(&self.within)
+                        .all(|(word, [least, most])| (least..=most).contains(&word))
+            }
         }
     }
 
@@ -66,7 +81,7 @@ impl Identification {
     pub fn expected_words(&self) -> Option<Vec<u16>> {
         match self.kind {
             IdentificationKind::Text => Some(encode_text(self.expect.as_deref()?, self.count, self.encoding)),
-            IdentificationKind::Date => None,
+            IdentificationKind::Date | IdentificationKind::Ranges => None,
         }
     }
 }
@@ -170,7 +185,11 @@ mod tests {
             // as encoded, date entries with a valid date.
             let mut map = HashMap::new();
             for entry in &profile.identification {
-                let words = entry.expected_words().unwrap_or_else(|| vec![26, 11, 22]);
+                let words = match entry.kind {
+                    IdentificationKind::Text => entry.expected_words().unwrap(),
+                    IdentificationKind::Date => vec![26, 11, 22],
+                    IdentificationKind::Ranges => entry.within.iter().map(|[least, _]| *least).collect(),
+                };
                 load(&mut map, entry.address, &words);
             }
             assert!(
@@ -205,6 +224,29 @@ mod tests {
         assert!(
             !matches(&profile.identification, device(&HashMap::new())),
             "no answer, no fit"
+        );
+    }
+
+    /// The concentrator's probe, laid out by hand: input mode 0x0000, and
+    /// input 1's unit, weight code, CT, VT x10 and OFF time at 0x0102.
+    #[test]
+    fn a_concentrator_is_told_by_its_settings_in_range() {
+        let concentrator = ProfileSet::builtin().get("pulse-concentrator").unwrap();
+        let mut map = HashMap::new();
+        load(&mut map, 0x0000, &[3]); // GME SØ
+        load(&mut map, 0x0102, &[1, 1, 160, 10, 50]); // kWh, 0.01, CT 160, VT 1.0, 50 ms
+        assert!(matches(&concentrator.identification, device(&map)));
+        load(&mut map, 0x0102, &[1, 1, 160, 10, 301]);
+        assert!(!matches(&concentrator.identification, device(&map)), "OFF time 301 ms");
+        load(&mut map, 0x0102, &[5, 2, 0, 0, 300]); // Nm3, 0.1: no ratios
+        assert!(matches(&concentrator.identification, device(&map)));
+        load(&mut map, 0x0000, &[4]);
+        assert!(!matches(&concentrator.identification, device(&map)), "mode 4");
+        let mut settings_only = HashMap::new();
+        load(&mut settings_only, 0x0102, &[1, 1, 160, 10, 50]);
+        assert!(
+            !matches(&concentrator.identification, device(&settings_only)),
+            "no mode register, no fit"
         );
     }
 

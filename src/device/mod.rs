@@ -17,6 +17,7 @@ pub mod profile;
 mod profile_check;
 pub mod profile_interval;
 pub(crate) mod pulse;
+pub(crate) mod pulse_check;
 pub mod reading;
 pub(crate) mod register_group;
 pub mod registry;

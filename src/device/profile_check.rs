@@ -229,6 +229,16 @@ impl Profile {
                         return Err(fail(field("address"), format!("overlaps {}", register.name)));
                     }
                 }
+                IdentificationKind::Ranges => {
+                    let bounded = entry.within.len() == usize::from(entry.count)
+                        && entry.within.iter().all(|[least, most]| least <= most);
+                    if !bounded || entry.expect.is_some() {
+                        return Err(fail(
+                            field("within"),
+                            "a ranges entry gives [least, most] for each of its registers, no expect".into(),
+                        ));
+                    }
+                }
                 IdentificationKind::Date => {
                     let is_date = self
                         .registers

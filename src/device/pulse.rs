@@ -8,9 +8,11 @@
 //! connection (ratio 1,0) load 00010, TV 600/100V = ratio 6,0 load 00060").
 
 use std::collections::HashMap;
+use std::ops::RangeInclusive;
 
 use serde::Deserialize;
 
+use super::pulse_check::{Settings, settings_of};
 use super::reading::Reading;
 use crate::domain::obis::ObisCode;
 use crate::domain::unit::Unit;
@@ -29,6 +31,10 @@ pub(crate) enum PulseUnit {
 
 /// Pulse weights the concentrator offers: 1 pulse = 10^n of the unit, n = -3…3.
 pub(crate) const WEIGHTS: [f64; 7] = [0.001, 0.01, 0.1, 1.0, 10.0, 100.0, 1000.0];
+/// CT ratios the concentrator takes ("CT ratio: 1…9999").
+pub(crate) const CT_RATIOS: RangeInclusive<u16> = 1..=9999;
+/// VT ratios as loaded, ×10 ("VT ratio: 1…3000,0 … loaded x10").
+pub(crate) const VT_RATIOS_X10: RangeInclusive<u16> = 10..=30_000;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub(crate) enum PulseError {
@@ -40,6 +46,10 @@ pub(crate) enum PulseError {
     CtRatio(u16),
     #[error("VT ratio x10 {0} is outside 10-30000 (1.0-3000.0)")]
     VtRatio(u16),
+    #[error("OFF time {0} ms is outside 5-300")]
+    OffTime(u16),
+    #[error("input mode {0} is not one of 0 (Pot Free), 1 (PotAFree), 2 (Pot Live), 3 (GME SØ)")]
+    InputMode(u16),
 }
 
 impl PulseUnit {
@@ -124,10 +134,10 @@ impl PulseInput {
         let unit = PulseUnit::from_code(unit)?;
         let weight = *WEIGHTS.get(usize::from(weight)).ok_or(PulseError::WeightCode(weight))?;
         if unit.is_energy() {
-            if !(1..=9999).contains(&ct_ratio) {
+            if !CT_RATIOS.contains(&ct_ratio) {
                 return Err(PulseError::CtRatio(ct_ratio));
             }
-            if !(10..=30_000).contains(&vt_ratio_x10) {
+            if !VT_RATIOS_X10.contains(&vt_ratio_x10) {
                 return Err(PulseError::VtRatio(vt_ratio_x10));
             }
         }
@@ -170,31 +180,28 @@ const GME_INPUTS: [(u8, u8); 4] = [(7, 1), (8, 2), (9, 3), (10, 4)];
 
 /// The engineering readings of a pulse device, derived from its raw readings
 /// (`0-n:96.129.0` counts and each input's unit, weight, CT and VT codes, as
-/// laid out in `profiles/pulse-concentrator.toml`). Returns the readings and
-/// the inputs whose configuration is out of range, by reason.
-pub(crate) fn derive(raw: &[Reading], inputs: u8) -> (Vec<Reading>, Vec<String>) {
+/// laid out in `profiles/pulse-concentrator.toml`). An input whose settings
+/// are out of range has none ([`super::pulse_check`] says why).
+pub(crate) fn derive(raw: &[Reading], inputs: u8) -> Vec<Reading> {
     let by_code: HashMap<String, &Reading> = raw.iter().map(|r| (r.obis.to_string(), r)).collect();
     let get = |text: String| by_code.get(&text).copied();
+    let value = |code: &str| by_code.get(code).map(|r| r.value);
     let gme = get("0-0:96.134.0".to_owned()).is_some_and(|mode| mode.value == MODE_GME_S0);
     let mut derived = Vec::new();
-    let mut problems = Vec::new();
     let mut configs = HashMap::new();
     for input in 1..=inputs {
-        let (Some(unit), Some(weight), Some(ct), Some(vt)) = (
-            get(format!("0-{input}:96.130.0")),
-            get(format!("0-{input}:96.131.0")),
-            get(format!("1-{input}:0.4.2")),
-            get(format!("1-{input}:0.4.3")),
-        ) else {
+        let Some(settings) = settings_of(input, &value) else {
             continue;
         };
-        let code = |reading: &Reading| u16::try_from(reading.value.round() as i64).unwrap_or(u16::MAX);
-        let vt_x10 = u16::try_from((vt.value * 10.0).round() as i64).unwrap_or(u16::MAX);
-        match PulseInput::from_registers(code(unit), code(weight), code(ct), vt_x10) {
-            Ok(config) => {
-                configs.insert(input, config);
-            }
-            Err(error) => problems.push(format!("input {input}: {error}")),
+        let Settings {
+            unit,
+            weight,
+            ct_ratio,
+            vt_ratio_x10,
+            ..
+        } = settings;
+        if let Ok(config) = PulseInput::from_registers(unit, weight, ct_ratio, vt_ratio_x10) {
+            configs.insert(input, config);
         }
     }
     for (&input, config) in &configs {
@@ -241,7 +248,7 @@ pub(crate) fn derive(raw: &[Reading], inputs: u8) -> (Vec<Reading>, Vec<String>)
         }
     }
     derived.sort_by(|a, b| a.obis.cmp(&b.obis));
-    (derived, problems)
+    derived
 }
 
 /// Keeps a device's 32-bit pulse counters continuous across their wrap
@@ -388,7 +395,7 @@ mod tests {
         raw.extend(input(1, 1_000.0, 1, 1, 160.0, 1.0)); // 1000 pulses × 0.01 kWh × 160 = 1600 kWh
         raw.extend(input(5, 250.0, 5, 2, 1.0, 1.0)); // 250 × 0.1 Nm³ = 25 Nm³ (no ratios)
         raw.extend(input(6, 9.0, 1, 0, 0.0, 1.0)); // CT 0: refused
-        let (derived, problems) = derive(&raw, 12);
+        let derived = derive(&raw, 12);
         let value = |code: &str| {
             derived
                 .iter()
@@ -397,8 +404,7 @@ mod tests {
         };
         assert_eq!(value("1-1:1.8.0"), Some((1_600.0, "kWh")));
         assert_eq!(value("7-5:13.0.0"), Some((25.0, "Nm3")));
-        assert_eq!(derived.len(), 2);
-        assert_eq!(problems, vec!["input 6: CT ratio 0 is outside 1-9999".to_owned()]);
+        assert_eq!(derived.len(), 2, "none for input 6");
     }
 
     #[test]
@@ -406,7 +412,7 @@ mod tests {
         let mut raw = vec![reading("0-0:96.134.0", 3.0)];
         raw.extend(input(7, 99.0, 1, 0, 1.0, 1.0)); // +A, 0.001 kWh per pulse
         raw.extend((1..=4).map(|t| reading(&format!("0-7:96.129.{t}"), f64::from(t) * 1_000.0)));
-        let (derived, _) = derive(&raw, 12);
+        let derived = derive(&raw, 12);
         let value = |code: &str| derived.iter().find(|r| r.obis.to_string() == code).unwrap().value;
         assert_eq!(value("1-0:1.8.1"), 1.0);
         assert_eq!(value("1-0:1.8.4"), 4.0);

@@ -146,6 +146,12 @@ pub enum EventKind {
     /// `meter_replaced` (info): an engineer confirmed the meter now at the
     /// address as the device's; a new register series starts. Momentary.
     MeterReplaced,
+    /// `pulse_channel_misconfigured` (warning): a pulse concentrator's
+    /// settings, as read, are outside the ranges of its manual (input mode,
+    /// or an input's unit, pulse weight, CT or VT ratio, OFF time); the
+    /// message names the inputs and what is wrong, and the inputs concerned
+    /// have no engineering value. Open until the settings are back in range.
+    PulseChannelMisconfigured,
     /// A condition a status word shows, or an occurrence the meter logged,
     /// under the code and severity its profile names.
     Meter { code: EventCode, severity: Severity },
@@ -154,7 +160,7 @@ pub enum EventKind {
 impl EventKind {
     /// The events the head-end raises itself. A profile may not name a
     /// meter event after one of them.
-    pub const HEAD_END: [EventKind; 17] = [
+    pub const HEAD_END: [EventKind; 18] = [
         EventKind::CommLost,
         EventKind::CommRestored,
         EventKind::ClockDrift,
@@ -172,6 +178,7 @@ impl EventKind {
         EventKind::FutureTimestamp,
         EventKind::MeterIdentityChanged,
         EventKind::MeterReplaced,
+        EventKind::PulseChannelMisconfigured,
     ];
 
     fn code_str(&self) -> &str {
@@ -193,6 +200,7 @@ impl EventKind {
             EventKind::FutureTimestamp => "future_timestamp",
             EventKind::MeterIdentityChanged => "meter_identity_changed",
             EventKind::MeterReplaced => "meter_replaced",
+            EventKind::PulseChannelMisconfigured => "pulse_channel_misconfigured",
             EventKind::Meter { code, .. } => code.as_str(),
         }
     }
@@ -218,7 +226,8 @@ impl EventKind {
             | EventKind::FieldProgrammingExpired
             | EventKind::ClockNeedsSiteProgramming
             | EventKind::CommandVerificationFailed
-            | EventKind::FutureTimestamp => Severity::Warning,
+            | EventKind::FutureTimestamp
+            | EventKind::PulseChannelMisconfigured => Severity::Warning,
             EventKind::PasswordRefused | EventKind::MeterIdentityChanged => Severity::Critical,
             EventKind::Meter { severity, .. } => *severity,
         }

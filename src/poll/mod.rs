@@ -13,6 +13,7 @@ pub(crate) mod meter_events;
 pub mod outbox;
 pub(crate) mod password;
 pub mod program;
+pub(crate) mod pulse_settings;
 pub(crate) mod read;
 pub(crate) mod read_plan;
 pub(crate) mod runtime;

@@ -10,6 +10,7 @@ use super::context::{DeviceConfig, WorkerServices};
 use super::history::read_history;
 use super::meter_events::{record_conditions, record_event_registers};
 use super::outbox::{Outbox, Record};
+use super::pulse_settings::check_pulse_settings;
 use super::runtime::{DeviceRuntime, record_exchange};
 use super::status::Transition;
 use crate::device::driver::{Driver, Step};
@@ -198,7 +199,8 @@ fn check_identity(outbox: &Outbox, config: &mut DeviceConfig, identity: String, 
 }
 
 /// For a pulse device: keeps its counters continuous across wraps, records
-/// wraps and resets as events, and adds the engineering values of its inputs.
+/// wraps and resets as events, reports settings out of range, and adds the
+/// engineering values of its inputs.
 fn derive_pulses(
     outbox: &Outbox,
     runtime: &mut DeviceRuntime,
@@ -231,10 +233,9 @@ fn derive_pulses(
             });
         }
     }
-    let (derived, problems) = pulse::derive(readings, inputs);
-    if !problems.is_empty() {
-        tracing::warn!(device = %runtime.config.name, ?problems, "pulse inputs configured out of range; their values not derived");
-    }
+    let last = &mut runtime.memory.misconfigured;
+    check_pulse_settings(outbox, &runtime.config, last, readings, inputs, at);
+    let derived = pulse::derive(readings, inputs);
     readings.extend(derived);
 }
 

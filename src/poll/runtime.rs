@@ -9,6 +9,7 @@ use super::context::{DeviceConfig, WorkerServices};
 use super::status::Tracker;
 use crate::device::driver::{Exchange, ReadState};
 use crate::device::pulse::Continuity;
+use crate::device::pulse_check::Misconfigured;
 use crate::domain::event::{EventCode, EventKind};
 use crate::domain::ids::BusId;
 use crate::store::StoreError;
@@ -78,6 +79,10 @@ pub(crate) struct Memory {
     /// When this worker last set the device's clock (a meter that takes one
     /// set a day; the claimer looks up the sets stored before).
     pub(crate) clock_set_at: Option<DateTime<Utc>>,
+    /// A pulse device's settings out of range at the last read that had
+    /// them (`None` until then): its `pulse_channel_misconfigured` event
+    /// changes only when they do.
+    pub(crate) misconfigured: Option<Vec<Misconfigured>>,
 }
 
 /// How long loading a device's memory may take; past it the worker starts

@@ -36,8 +36,9 @@ pub(super) async fn device_address(
     }
 }
 
-/// The Modbus unit of a device on a Modbus bus: 1–247 and within what the
-/// profile's device accepts.
+/// The Modbus unit of a device on a Modbus bus: 1–255 (0 is the
+/// broadcast) and within what the profile's device accepts (`max_address`,
+/// 247 unless its manual allows more).
 fn modbus_address(new: &NewDevice, profile: &Profile) -> Result<DeviceAddress, ServiceError> {
     if !profile.speaks_modbus() {
         return Err(ServiceError::invalid(

@@ -25,7 +25,8 @@ use chrono_tz::Tz;
 
 use super::model::MeterModel;
 use super::site::{noise, site_phases};
-use crate::device::pulse::{PulseInput, PulseUnit, WEIGHTS};
+use crate::device::pulse::{PulseInput, PulseUnit};
+use crate::device::pulse_check::OFF_TIME_MS;
 use crate::domain::obis::ObisCode;
 use crate::protocol::modbus::frame::Exception;
 
@@ -40,10 +41,13 @@ const GME_FIRST: usize = 6;
 
 #[derive(Debug, Clone)]
 struct Input {
+    /// What the input counts by: its last settings in range.
     config: PulseInput,
     /// Pulses counted, with the fraction not yet a whole pulse.
     pulses: f64,
-    off_time_ms: u16,
+    /// Its five settings as its registers hold them, in range or not: unit
+    /// code, weight code, CT ratio, VT ratio ×10, OFF time (ms).
+    registers: [u16; 5],
 }
 
 #[derive(Debug, Clone)]
@@ -80,12 +84,12 @@ impl ConcentratorModel {
             .enumerate()
             .map(|(index, &(unit, weight, ct, vt))| Input {
                 config: PulseInput::from_registers(unit.code(), weight, ct, vt).expect("valid built-in configuration"),
+                registers: [unit.code(), weight, ct, vt, 50],
                 pulses: if index == INPUTS - 1 {
                     f64::from(u32::MAX - 300)
                 } else {
                     (100_000.0 * noise(seed, 40 + index as u64, 0)).floor()
                 },
-                off_time_ms: 50,
             })
             .collect();
         ConcentratorModel {
@@ -96,6 +100,20 @@ impl ConcentratorModel {
             tariff_pulses: [[0.0; 4]; 4],
             integrated_to: start,
         }
+    }
+
+    /// Input `input` (1–12) with `settings` (unit code, weight code, CT, VT
+    /// ×10, OFF time in ms) in its registers, in range or not, as a unit
+    /// whose settings memory holds values its menu never offers; it counts
+    /// on by its last settings in range.
+    pub fn with_settings(mut self, input: usize, settings: [u16; 5]) -> ConcentratorModel {
+        let slot = &mut self.inputs[input - 1];
+        let [unit, weight, ct, vt, _] = settings;
+        if let Ok(config) = PulseInput::from_registers(unit, weight, ct, vt) {
+            slot.config = config;
+        }
+        slot.registers = settings;
+        self
     }
 
     /// Signed total active (kW) and reactive (kvar) power at `at` of the
@@ -192,15 +210,12 @@ impl MeterModel for ConcentratorModel {
             (Some(96), Some(129), Some(t @ 1..=4)) if (GME_FIRST..GME_FIRST + 4).contains(&index) => {
                 Self::counter(self.tariff_pulses[index - GME_FIRST][usize::from(t) - 1])
             }
-            (Some(96), Some(130), Some(0)) => f64::from(input.config.unit.code()),
-            (Some(96), Some(131), Some(0)) => WEIGHTS
-                .iter()
-                .position(|&w| w == input.config.weight)
-                .map_or(0.0, |p| p as f64),
-            (Some(96), Some(132), Some(0)) => f64::from(input.off_time_ms),
-            (Some(0), Some(4), Some(2)) => f64::from(input.config.ct_ratio),
+            (Some(96), Some(130), Some(0)) => f64::from(input.registers[0]),
+            (Some(96), Some(131), Some(0)) => f64::from(input.registers[1]),
+            (Some(96), Some(132), Some(0)) => f64::from(input.registers[4]),
+            (Some(0), Some(4), Some(2)) => f64::from(input.registers[2]),
             // VT ratio, stored ×10: the profile scales it by 0.1.
-            (Some(0), Some(4), Some(3)) => f64::from(input.config.vt_ratio_x10) / 10.0,
+            (Some(0), Some(4), Some(3)) => f64::from(input.registers[3]) / 10.0,
             _ => return None,
         };
         Some((value, None))
@@ -232,12 +247,12 @@ impl MeterModel for ConcentratorModel {
             return Err(Exception::IllegalDataValue);
         };
         let config = PulseInput::from_registers(unit, weight, ct, vt).map_err(|_| Exception::IllegalDataValue)?;
-        if !(5..=300).contains(&off) {
+        if !OFF_TIME_MS.contains(&off) {
             return Err(Exception::IllegalDataValue);
         }
         let slot = self.inputs.get_mut(index).ok_or(Exception::IllegalDataAddress)?;
         slot.config = config;
-        slot.off_time_ms = off;
+        slot.registers = [unit, weight, ct, vt, off];
         Ok(())
     }
 

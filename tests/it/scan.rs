@@ -10,31 +10,42 @@ use ohmnibus::domain::role::Role;
 use ohmnibus::shutdown;
 use ohmnibus::sim::bus::SimBus;
 use ohmnibus::sim::catalog::model_for;
+use ohmnibus::sim::concentrator::{ConcentratorModel, MODE_POT_FREE};
 use ohmnibus::sim::device::SimDevice;
 use ohmnibus::sim::server::{TcpFraming, spawn_tcp};
 use serde_json::json;
 
 #[tokio::test]
 async fn a_scan_finds_the_devices_on_a_bus() {
-    // Eight of the twelve addresses are silent: each costs the scan a timeout.
+    // Seven of the twelve addresses are silent: each costs the scan a timeout.
     let app = spawn_app_with_timeout(SILENT_METER_TIMEOUT).await;
     let engineer = app.token(Role::Engineer).await;
     let at = Utc.with_ymd_and_hms(2026, 11, 20, 12, 0, 0).unwrap();
     let profiles = ProfileSet::builtin();
-    // A mixed line: the concentrator has no identification to match.
+    // A mixed line. The concentrator is told by its input mode and input
+    // 1's settings answering within the manual's ranges; a second one, at
+    // 11, has input 1's OFF time set to 0 ms (the manual: 5-300), so it
+    // answers but fits no profile.
     let fleet = [
         (3u8, "th40c"),
         (5, "countis-e44"),
         (7, "countis-e33"),
         (9, "pulse-concentrator"),
     ];
-    let devices = fleet
+    let mut devices: Vec<SimDevice> = fleet
         .iter()
         .map(|&(unit, name)| {
             let model = model_for(name, u64::from(unit), Tz::UTC, at).unwrap();
             SimDevice::with_model(profiles.get(name).unwrap(), unit, model, Clock::manual(at))
         })
         .collect();
+    let misset = ConcentratorModel::new(11, Tz::UTC, at, MODE_POT_FREE).with_settings(1, [1, 1, 160, 10, 0]);
+    devices.push(SimDevice::new(
+        profiles.get("pulse-concentrator").unwrap(),
+        11,
+        misset,
+        Clock::manual(at),
+    ));
     let (_stop, shutdown) = shutdown::channel();
     let (line, _) = spawn_tcp(SimBus::new(devices), "127.0.0.1:0", TcpFraming::RtuOverTcp, shutdown)
         .await
@@ -76,7 +87,8 @@ async fn a_scan_finds_the_devices_on_a_bus() {
             {"address": 3, "profiles": ["th40c"]},
             {"address": 5, "profiles": ["countis-e44"]},
             {"address": 7, "profiles": ["countis-e33"]},
-            {"address": 9, "profiles": []},
+            {"address": 9, "profiles": ["pulse-concentrator"]},
+            {"address": 11, "profiles": []},
         ])
     );
     assert!(scan["finished_at"].is_string());
@@ -88,7 +100,10 @@ async fn a_scan_finds_the_devices_on_a_bus() {
     assert_eq!(status, StatusCode::OK);
     let page = page.as_str().unwrap();
     assert!(
-        page.contains("Address 5") && page.contains("countis-e44") && page.contains("no known profile"),
+        page.contains("Address 5")
+            && page.contains("countis-e44")
+            && page.contains("pulse-concentrator")
+            && page.contains("no known profile"),
         "{page}"
     );
 

@@ -5,6 +5,7 @@
 
 use super::latest::Latest;
 use super::pages::{Cell, Table};
+use crate::device::pulse_check::{Misconfigured, misconfigured};
 
 /// Energy quantities by OBIS value group C (register kind D = 8).
 const ENERGIES: [(u8, &str); 6] = [
@@ -69,8 +70,40 @@ fn tariff_table(latest: &Latest<'_>, caption: &str, kind: u8, suffix: &str, quan
     }
 }
 
-/// A pulse device's inputs: the engineering value of each, and its raw count.
+/// A pulse device's inputs: the engineering value of each, its raw count,
+/// and whether its settings are in the manual's ranges (and if not, why:
+/// what the `pulse_channel_misconfigured` event says). An input mode out
+/// of range is flagged on every input, whose counts it leaves in doubt.
 pub(super) fn pulse_table(latest: &Latest<'_>, inputs: u8) -> Table {
+    let found = misconfigured(inputs, |code| latest.0.get(code).map(|r| r.value));
+    let mode = found
+        .iter()
+        .flatten()
+        .find(|problem| problem.input == 0)
+        .map(ToString::to_string);
+    let settings = |n: u8| -> Cell {
+        let Some(found) = &found else {
+            return Cell::empty();
+        };
+        let own = found
+            .iter()
+            .find(|problem| problem.input == n)
+            .map(Misconfigured::reasons);
+        let wrong: Vec<String> = mode.iter().cloned().chain(own).collect();
+        if wrong.is_empty() {
+            return Cell {
+                text: "in range".to_owned(),
+                title: "in range".to_owned(),
+                note: String::new(),
+            };
+        }
+        let why = wrong.join("; ");
+        Cell {
+            text: format!("out of range: {why}"),
+            title: why,
+            note: String::new(),
+        }
+    };
     let rows = (1..=inputs)
         .map(|n| {
             let derived = [
@@ -86,13 +119,13 @@ pub(super) fn pulse_table(latest: &Latest<'_>, inputs: u8) -> Table {
             let value = derived.map(|code| latest.cell(&code, 3)).unwrap_or_else(Cell::empty);
             (
                 format!("Input {n}"),
-                vec![value, latest.cell(&format!("0-{n}:96.129.0"), 0)],
+                vec![value, latest.cell(&format!("0-{n}:96.129.0"), 0), settings(n)],
             )
         })
         .collect();
     Table {
         caption: "Pulse inputs".to_owned(),
-        columns: vec!["Value".to_owned(), "Pulses counted".to_owned()],
+        columns: vec!["Value".to_owned(), "Pulses counted".to_owned(), "Settings".to_owned()],
         rows,
     }
 }
