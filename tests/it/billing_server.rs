@@ -196,3 +196,90 @@ async fn the_schedule_is_validated_and_set_by_engineers_only() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     app.stop().await;
 }
+
+/// Each period says when it began and ended, and a maximum demand stamped
+/// outside its period is told. Laid out by hand: a meter's resets on
+/// Sep 1, Oct 1 and Nov 1 (00:00 UTC); the October period's demand
+/// occurred on Oct 14 (inside), the November one's on Sep 20 (outside).
+#[tokio::test]
+async fn billing_periods_give_their_bounds_and_flag_a_demand_outside_them() {
+    use ohmnibus::domain::ids::DeviceId;
+    use ohmnibus::domain::unit::Unit;
+    use ohmnibus::metering::billing::{BillingPeriod, BillingRegister};
+    use ohmnibus::store::billing::insert_billing_periods;
+
+    let first = |month: u32| Utc.with_ymd_and_hms(2026, month, 1, 0, 0, 0).unwrap();
+    let app = spawn_app_with_clock(Clock::manual(first(12))).await;
+    let engineer = app.token(Role::Engineer).await;
+    let transport = json!({"kind": "modbus_tcp", "host": "127.0.0.1", "port": 1});
+    let bus = app.create_bus(&engineer, "quiet line", transport).await;
+    let id: DeviceId = app
+        .create_device(
+            &engineer,
+            bus,
+            json!({"name": "TH40C", "profile": "th40c", "address": 1}),
+        )
+        .await;
+    let demand = |captured_at| BillingRegister {
+        obis: "1-1:1.6.0".parse().unwrap(),
+        value: 12.5,
+        unit: Unit::KW,
+        captured_at: Some(captured_at),
+    };
+    let period = |month: u32, registers: Vec<BillingRegister>| BillingPeriod {
+        reset_at: first(month),
+        source: BillingSource::Meter,
+        reset_count: None,
+        registers,
+        quality: Quality::GOOD,
+    };
+    let october = Utc.with_ymd_and_hms(2026, 10, 14, 9, 15, 0).unwrap();
+    let september = Utc.with_ymd_and_hms(2026, 9, 20, 9, 15, 0).unwrap();
+    let periods = [
+        period(9, Vec::new()),
+        period(10, Vec::new()),
+        period(11, vec![demand(october)]),
+        period(12, vec![demand(september)]),
+    ];
+    insert_billing_periods(&app.pool, id, &periods, first(12))
+        .await
+        .unwrap();
+
+    let (status, body) = app
+        .request(
+            "GET",
+            &format!("/api/v1/devices/{id}/billing-periods"),
+            Some(&engineer),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let listed = body["periods"].as_array().unwrap();
+    let bounds: Vec<(String, String)> = listed
+        .iter()
+        .map(|p| {
+            (
+                p["start"].as_str().unwrap_or("null").to_owned(),
+                p["end"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let stamp = |month: u32| format!("2026-{month:02}-01T00:00:00Z");
+    assert_eq!(
+        bounds,
+        vec![
+            (stamp(11), stamp(12)),
+            (stamp(10), stamp(11)),
+            (stamp(9), stamp(10)),
+            ("null".into(), stamp(9))
+        ]
+    );
+    // The period ending Dec 1 holds a demand of Sep 20: outside; the one
+    // ending Nov 1 a demand of Oct 14: inside.
+    assert_eq!(listed[0]["registers"][0]["captured_outside_period"], true);
+    assert_eq!(listed[1]["registers"][0]["captured_outside_period"], false);
+    let (_, page) = app
+        .request("GET", &format!("/devices/{id}/billing"), Some(&engineer), None)
+        .await;
+    assert_eq!(page.as_str().unwrap().matches("outside the period").count(), 1);
+}

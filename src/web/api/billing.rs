@@ -8,7 +8,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::ids::DeviceId;
-use crate::metering::billing::BillingPeriod;
+use crate::metering::billing::{BillingPeriod, captured_outside, period_starts};
 use crate::service::billing;
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
@@ -18,7 +18,7 @@ use crate::web::state::AppState;
 /// One register of a closed period, under its current OBIS code.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"obis": "1-1:1.6.0", "value": 12.5, "unit": "kW",
-    "captured_at": "2026-10-14T09:15:00Z"}))]
+    "captured_at": "2026-10-14T09:15:00Z", "captured_outside_period": false}))]
 pub(crate) struct PeriodRegister {
     /// `1-1:1.8.0`, not the history code `1-1:1.8.0*101` it was read as.
     pub obis: String,
@@ -27,15 +27,27 @@ pub(crate) struct PeriodRegister {
     /// When the value occurred, for a maximum demand; absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub captured_at: Option<DateTime<Utc>>,
+    /// With `captured_at`: true when that time falls outside the period
+    /// (`start`, `end`], so the meter's clock or history is not to be
+    /// trusted for this value; absent without `captured_at`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = false)]
+    pub captured_outside_period: Option<bool>,
 }
 
 /// A closed billing period.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"reset_at": "2026-11-01T00:00:00Z", "source": "meter", "reset_count": 17,
+#[schema(example = json!({"reset_at": "2026-11-01T00:00:00Z", "start": "2026-10-01T00:00:00Z",
+    "end": "2026-11-01T00:00:00Z", "source": "meter", "reset_count": 17,
     "registers": [{"obis": "1-1:1.8.0", "value": 11000.0, "unit": "kWh"}], "flags": []}))]
 pub(crate) struct Period {
     /// When the period was closed.
     pub reset_at: DateTime<Utc>,
+    /// When it began: the reset before it from the same source; null for
+    /// the oldest period stored of its source.
+    pub start: Option<DateTime<Utc>>,
+    /// When it ended: its `reset_at`.
+    pub end: DateTime<Utc>,
     /// `meter`: the meter's own history; `server`: the site's billing schedule.
     pub source: String,
     /// The meter's count of resets after this one, where it keeps one.
@@ -45,20 +57,25 @@ pub(crate) struct Period {
     pub flags: Vec<String>,
 }
 
-impl From<BillingPeriod> for Period {
-    fn from(period: BillingPeriod) -> Period {
+impl Period {
+    /// `period`, which began at `start` (see [`period_starts`]).
+    fn new(period: BillingPeriod, start: Option<DateTime<Utc>>) -> Period {
+        let end = period.reset_at;
         Period {
             reset_at: period.reset_at,
+            start,
+            end,
             source: period.source.as_str().into(),
             reset_count: period.reset_count,
             registers: period
                 .registers
-                .into_iter()
+                .iter()
                 .map(|r| PeriodRegister {
                     obis: r.obis.to_string(),
                     value: r.value,
                     unit: r.unit.to_string(),
                     captured_at: r.captured_at,
+                    captured_outside_period: captured_outside(r, start, end),
                 })
                 .collect(),
             flags: period.quality.names().into_iter().map(String::from).collect(),
@@ -88,7 +105,12 @@ pub(crate) async fn list_billing_periods(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<PeriodList>, ApiError> {
     let periods = billing::billing_periods(&state.pool, &caller, DeviceId(id)).await?;
+    let starts = period_starts(&periods);
     Ok(Json(PeriodList {
-        periods: periods.into_iter().map(Period::from).collect(),
+        periods: periods
+            .into_iter()
+            .zip(starts)
+            .map(|(p, start)| Period::new(p, start))
+            .collect(),
     }))
 }

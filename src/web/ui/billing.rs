@@ -8,6 +8,7 @@ use super::fleet::when;
 use super::signed_in_page;
 use crate::device::profile::Profile;
 use crate::domain::ids::DeviceId;
+use crate::metering::billing::{captured_outside, period_starts};
 use crate::service::billing::billing_periods;
 use crate::service::devices::get_device;
 use crate::web::auth::Caller;
@@ -26,6 +27,8 @@ pub(crate) struct BillingPage {
 
 pub(crate) struct PeriodView {
     pub reset_at: String,
+    /// When the period began; empty for the oldest stored of its source.
+    pub start: String,
     pub source: &'static str,
     pub reset_count: String,
     pub flags: String,
@@ -39,6 +42,8 @@ pub(crate) struct RegisterView {
     pub unit: String,
     /// When a maximum demand occurred.
     pub captured_at: String,
+    /// Its time falls outside the period.
+    pub outside: bool,
 }
 
 pub(crate) async fn get_billing_page(
@@ -55,11 +60,14 @@ pub(crate) async fn get_billing_page(
 async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<BillingPage, ApiError> {
     let device = get_device(&state.pool, &caller, id).await?;
     let profile = state.profiles.get(&device.profile);
-    let periods = billing_periods(&state.pool, &caller, id)
-        .await?
+    let stored = billing_periods(&state.pool, &caller, id).await?;
+    let starts = period_starts(&stored);
+    let periods = stored
         .into_iter()
-        .map(|period| PeriodView {
+        .zip(starts)
+        .map(|(period, start)| PeriodView {
             reset_at: when(Some(period.reset_at)),
+            start: start.map(|at| when(Some(at))).unwrap_or_default(),
             source: period.source.as_str(),
             reset_count: period.reset_count.map(|n| n.to_string()).unwrap_or_default(),
             flags: period.quality.names().join(", "),
@@ -75,6 +83,7 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<Billing
                     value: format!("{:.3}", register.value),
                     unit: register.unit.to_string(),
                     captured_at: register.captured_at.map(|at| when(Some(at))).unwrap_or_default(),
+                    outside: captured_outside(register, start, period.reset_at) == Some(true),
                 })
                 .collect(),
         })
