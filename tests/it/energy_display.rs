@@ -99,6 +99,15 @@ async fn a_th40c_set_to_mwh_is_stored_in_kwh() {
             .await
             .unwrap();
     assert_eq!(unit, "kWh");
+    // The page says what the meter counts in: 8 digits, 3 of them decimals.
+    let (_, page) = app
+        .request("GET", &format!("/devices/{id}"), Some(&engineer), None)
+        .await;
+    let page = page.as_str().unwrap_or_default().to_owned();
+    assert!(
+        page.contains("MWh, 3 decimals (as set for this device); registers roll over past 99999.999 MWh"),
+        "{page}"
+    );
 
     // Back to the profile's default: the register is taken as kWh again.
     let (status, body) = patch(&app, &engineer, id, json!({"energy_unit": null})).await;

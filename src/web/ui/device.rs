@@ -15,6 +15,7 @@ use super::fleet::when;
 use super::latest::Latest;
 use super::pages::{BillingLine, Cell, DevicePage, EventLine, QualityLine, Table};
 use super::{signed_in, signed_in_page};
+use crate::device::energy_display::{EnergyDisplay, KWH, MWH};
 use crate::device::iec::IecSettings;
 use crate::device::profile::Profile;
 use crate::domain::ids::DeviceId;
@@ -26,6 +27,7 @@ use crate::service::device_overview::{DeviceOverview, IntervalSummary, device_ov
 use crate::service::jobs::start_read;
 use crate::service::meter_identity::confirm_replacement;
 use crate::service::tariff_calendars::list_calendars;
+use crate::store::devices::DeviceRow;
 use crate::store::events::EventRow;
 use crate::store::identity::StoredIdentity;
 use crate::store::read_jobs::ReadJobRow;
@@ -106,6 +108,11 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
         password_refused: device.password_refused_at.map(|at| when(Some(at))).unwrap_or_default(),
         password: iec.map(|iec| password_line(iec, &secrets)).unwrap_or_default(),
         meter: meter_line(&identity),
+        energy_display: profile
+            .as_ref()
+            .and_then(|p| p.energy_display.as_ref())
+            .map(|display| energy_display_line(display, &device))
+            .unwrap_or_default(),
         quarantined_since: identity.quarantined_since.map(|at| when(Some(at))).unwrap_or_default(),
         seen_identity: identity.seen.clone().unwrap_or_default(),
         expected_identity: identity.expected.clone().unwrap_or_default(),
@@ -118,6 +125,27 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
         all_values: all_values_table(&latest, profile.as_deref(), iec),
         events: events.into_iter().map(event_line).collect(),
     })
+}
+
+/// What the meter counts its energies in, in a line: unit, decimals,
+/// whether set for the device or the profile's default, and where its
+/// registers roll over.
+fn energy_display_line(display: &EnergyDisplay, device: &DeviceRow) -> String {
+    let setting = display.setting(device.energy_unit.as_deref(), device.energy_decimals);
+    let unit = if setting.mega { MWH } else { KWH };
+    let whose = if device.energy_unit.is_some() || device.energy_decimals.is_some() {
+        "as set for this device"
+    } else {
+        "the profile's default"
+    };
+    let top = display.wrap_point(setting) / if setting.mega { 1000.0 } else { 1.0 };
+    let step = 10f64.powi(-i32::from(setting.decimals));
+    format!(
+        "{unit}, {} decimals ({whose}); registers roll over past {:.*} {unit}",
+        setting.decimals,
+        usize::from(setting.decimals),
+        top - step
+    )
 }
 
 /// The meter expected at the address, in a line: its identity, since

@@ -107,6 +107,9 @@ pub(crate) struct DevicePage {
     /// Whose programming password the device is read with, for an IEC
     /// device (never the password); empty otherwise.
     pub password: String,
+    /// What the meter counts its energies in and where they roll over, for
+    /// a profile with an energy display; empty otherwise.
+    pub energy_display: String,
     /// The meter at the address: its identity and register series, in a
     /// line; empty until a read shows one.
     pub meter: String,
