@@ -5,8 +5,10 @@
 //! A readout names its values itself (`1-1:1.8.0(012345.67*kWh)`), so a
 //! profile does not map addresses as a Modbus map does: it lists the codes it
 //! expects with their units, how many billing sets each keeps, and which
-//! values carry a time stamp. Data sets the profile does not list are left
-//! out and reported, so a firmware with more registers is visible, not fatal.
+//! values carry a time stamp. Data sets the profile does not list are kept
+//! under their own code and unit when they carry a number with a unit
+//! (see [`super::iec_decode`]), so a firmware with more registers loses
+//! nothing.
 
 use std::collections::BTreeMap;
 
