@@ -5,8 +5,10 @@
 //! A readout names its values itself (`1-1:1.8.0(012345.67*kWh)`), so a
 //! profile does not map addresses as a Modbus map does: it lists the codes it
 //! expects with their units, how many billing sets each keeps, and which
-//! values carry a time stamp. Data sets the profile does not list are left
-//! out and reported, so a firmware with more registers is visible, not fatal.
+//! values carry a time stamp. Data sets the profile does not list are kept
+//! under their own code and unit when they carry a number with a unit
+//! (see [`super::iec_decode`]), so a firmware with more registers loses
+//! nothing.
 
 use std::collections::BTreeMap;
 
@@ -32,8 +34,9 @@ pub struct IecSettings {
     /// record may carry its own.
     #[serde(default)]
     pub password: Option<String>,
-    /// Groups A-B given to reduced addresses (`1.8.0` → `1-1:1.8.0`) whose
-    /// group C is a number; abstract codes (`C.`, `F.`, `L.`, `P.`) get `0-0`.
+    /// Groups A-B given to reduced addresses (`1.8.0` → `1-1:1.8.0`) of
+    /// electrical quantities; general-purpose codes match whatever A-B
+    /// (see [`super::iec_address`]).
     #[serde(default = "default_reduced_prefix")]
     pub reduced_prefix: String,
     /// The values a readout carries.
@@ -349,33 +352,6 @@ impl IecSettings {
             (Some(f), Some([first, last])) if (first..=last).contains(&f) => Some(value),
             _ => None,
         }
-    }
-
-    /// The full OBIS code of an address as a readout writes it: full codes
-    /// as they are, reduced ones (`1.8.0`, `F.F`, `C.50.1*12`) with the
-    /// profile's groups A-B, or `0-0` for abstract codes, and E = 0 when left out.
-    pub fn full_code(&self, address: &str) -> Option<ObisCode> {
-        let address = address.trim();
-        if address.contains(':') {
-            return address.parse().ok();
-        }
-        let (body, suffix) = match address.split_once(['*', '&']) {
-            Some((body, suffix)) => (body, Some(suffix)),
-            None => (address, None),
-        };
-        let groups: Vec<&str> = body.split('.').collect();
-        let body = match groups.len() {
-            2 => format!("{}.0", body),
-            3 => body.to_owned(),
-            _ => return None,
-        };
-        let abstract_code = groups[0].chars().all(|c| c.is_ascii_uppercase());
-        let prefix = if abstract_code { "0-0" } else { &self.reduced_prefix };
-        let text = match suffix {
-            Some(suffix) => format!("{prefix}:{body}*{suffix}"),
-            None => format!("{prefix}:{body}"),
-        };
-        text.parse().ok()
     }
 }
 

@@ -31,8 +31,10 @@ pub struct IecDecoded {
     /// a condition absent from a word that was read has cleared).
     pub conditions: Vec<Condition>,
     pub words_read: Vec<ObisCode>,
-    /// Data sets the profile does not list, by address: left out, reported.
-    pub unlisted: Vec<String>,
+    /// Data sets the profile does not list that carry no value to keep
+    /// (no number, no unit or one Ohmnibus does not know, an error), with
+    /// the reason: left out, reported. The others are kept in `readings`.
+    pub left_out: Vec<String>,
     /// Data sets the profile lists whose value cannot be taken (a number
     /// that is not one, a unit that does not convert), with the reason.
     pub invalid: Vec<String>,
@@ -49,7 +51,7 @@ pub fn decode_readout(settings: &IecSettings, sets: &[DataSet], read_at: DateTim
             continue;
         }
         let Some(code) = settings.full_code(&set.address) else {
-            out.unlisted.push(set.address.clone());
+            out.left_out.push(format!("{}: not an OBIS address", set.address));
             continue;
         };
         if let Some(word) = settings.status.iter().find(|word| word.obis == code) {
@@ -73,7 +75,10 @@ pub fn decode_readout(settings: &IecSettings, sets: &[DataSet], read_at: DateTim
             continue;
         }
         let Some(entry) = settings.value_for(&code) else {
-            out.unlisted.push(set.address.clone());
+            match unlisted(set, code, read_at, meter_zone) {
+                Ok(reading) => out.readings.push(reading),
+                Err(reason) => out.left_out.push(format!("{}: {reason}", set.address)),
+            }
             continue;
         };
         let Some(first) = set.values.first() else {
@@ -105,6 +110,42 @@ pub fn decode_readout(settings: &IecSettings, sets: &[DataSet], read_at: DateTim
         }
     }
     out
+}
+
+/// A data set the profile does not list, kept under its own code in the
+/// unit the meter wrote (a readout names each value and its unit), with the
+/// time of a second value that is one (a maximum demand's). A number
+/// without a unit is left out: it cannot be told from an identifier, a date
+/// or a status word (TH40C App. A: `1-0:0.0.0` serial, `1-0:0.9.2` date),
+/// which a profile lists to keep.
+fn unlisted(set: &DataSet, code: ObisCode, read_at: DateTime<Utc>, meter_zone: Tz) -> Result<Reading, String> {
+    let first = set
+        .values
+        .first()
+        .filter(|first| !first.is_error() && !first.value.is_empty())
+        .ok_or("not listed, no value")?;
+    let value = first
+        .number()
+        .filter(|n| n.is_finite())
+        .ok_or_else(|| format!("not listed, {:?} is not a number", first.value))?;
+    let text = first.unit.as_deref().ok_or("not listed, no unit")?;
+    let unit = known_unit(text).ok_or_else(|| format!("not listed, unit {text:?} is not one Ohmnibus knows"))?;
+    let captured = set
+        .values
+        .get(1)
+        .and_then(|stamp| instant(&stamp.value, read_at, meter_zone));
+    Ok(reading(code, value, unit, read_at, captured))
+}
+
+/// The unit of measure a meter wrote, as Ohmnibus names it: the same
+/// prefix and base, in any case (`kVArh` is `kvarh`). Never an instant or
+/// a date: those are not written as units.
+fn known_unit(text: &str) -> Option<Unit> {
+    Unit::ALL
+        .iter()
+        .copied()
+        .filter(|unit| !matches!(unit, Unit::None | Unit::Date | Unit::Time | Unit::Timestamp))
+        .find(|unit| unit_factor(text, *unit) == Some(1.0))
 }
 
 fn reading(
@@ -250,10 +291,11 @@ mod tests {
         // 1500 Wh = 1.5 kWh.
         assert_eq!(value(&decoded, "1-1:2.8.0"), Some(1.5));
         assert_eq!(value(&decoded, "1-1:1.8.0*101"), Some(11000.0));
-        // Sixteen billing sets: *101..*116; *117 is not one of them.
-        assert_eq!(value(&decoded, "1-1:1.8.0*117"), None);
-        assert!(decoded.unlisted.contains(&"1-1:1.8.0*117".to_owned()));
-        assert!(decoded.unlisted.contains(&"C.1.0".to_owned()));
+        // Sixteen billing sets: *101..*116; *117 is not one of them, so it
+        // is kept as the meter wrote it.
+        assert_eq!(value(&decoded, "1-1:1.8.0*117"), Some(1.0));
+        // The serial number carries no unit.
+        assert_eq!(decoded.left_out, vec!["C.1.0: not listed, no unit".to_owned()]);
         assert_eq!(decoded.not_available, vec!["1-1:5.8.0".to_owned()]);
         assert_eq!(decoded.invalid.len(), 1, "{:?}", decoded.invalid);
         assert!(decoded.invalid[0].starts_with("1-1:6.8.0: unit \"m3\""));
@@ -268,6 +310,87 @@ mod tests {
             demand.captured_at,
             Some(Utc.with_ymd_and_hms(2026, 11, 22, 14, 30, 0).unwrap())
         );
+    }
+
+    #[test]
+    fn a_firmwares_reduced_addresses_and_unlisted_values_are_kept() {
+        let zone: Tz = "Europe/Rome".parse().unwrap();
+        let read_at = Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap();
+        // An A1000 that writes every address reduced and prints phase
+        // values its profile does not list (A1000 App. A lists neither).
+        let text = "0.0.0(00012345)\r\n\
+                    0.9.1(110000)\r\n\
+                    0.9.2(261123)\r\n\
+                    C.1.0(12345678)\r\n\
+                    F.F(00000000)\r\n\
+                    1.8.0(012345.67*kWh)\r\n\
+                    0.1.0(12)\r\n\
+                    0.1.2*101(2611010000)\r\n\
+                    0.1.2*102(2610010000)\r\n\
+                    32.7.0(230.1*V)\r\n\
+                    31.7.0(5.02*A)\r\n\
+                    14.7.0(50.01*Hz)\r\n\
+                    3.6.0(0001.234*kVAr)(11221530)\r\n\
+                    21.7.0(ERROR)\r\n\
+                    33.7.0(0.98)\r\n\
+                    96.6.3(3.62*VDC)\r\n\
+                    0.2.0(V1.05)\r\n\
+                    !\r\n";
+        let sets = parse_data_sets(text).unwrap();
+        let decoded = decode_readout(&a1000(), &sets, read_at, zone);
+        let stored: Vec<(String, f64, &str)> = decoded
+            .readings
+            .iter()
+            .map(|r| (r.obis.to_string(), r.value, r.unit.as_str()))
+            .collect();
+        let expected = [
+            // ERR2 read as F.F.0, all bits clear.
+            ("0-0:F.F.0", 0.0, ""),
+            ("1-1:1.8.0", 12345.67, "kWh"),
+            // Reset count and the times of the last two resets, as the
+            // profile lists them (0-0:0.1.0, 0-0:0.1.2 with *101..*116):
+            // 1 November 00:00 in Rome (UTC+1) is 31 October 23:00 UTC,
+            // 1 October 00:00 (UTC+2) is 30 September 22:00 UTC.
+            ("0-0:0.1.0", 12.0, ""),
+            ("0-0:0.1.2*101", 1_793_487_600.0, "timestamp"),
+            ("0-0:0.1.2*102", 1_790_805_600.0, "timestamp"),
+            // Not listed, kept under their codes in the meter's units.
+            ("1-1:32.7.0", 230.1, "V"),
+            ("1-1:31.7.0", 5.02, "A"),
+            ("1-1:14.7.0", 50.01, "Hz"),
+            ("1-1:3.6.0", 1.234, "kvar"),
+        ];
+        let expected: Vec<(String, f64, &str)> = expected
+            .iter()
+            .map(|(code, value, unit)| ((*code).to_owned(), *value, *unit))
+            .collect();
+        assert_eq!(stored, expected);
+        assert_eq!(decoded.words_read, vec!["0-0:F.F.0".parse::<ObisCode>().unwrap()]);
+        let reset = &decoded.readings[3];
+        assert_eq!(
+            reset.captured_at,
+            Some(Utc.with_ymd_and_hms(2026, 10, 31, 23, 0, 0).unwrap())
+        );
+        // The unlisted demand keeps its time: 22 November 15:30 in Rome.
+        assert_eq!(
+            decoded.readings[8].captured_at,
+            Some(Utc.with_ymd_and_hms(2026, 11, 22, 14, 30, 0).unwrap())
+        );
+        assert_eq!(
+            decoded.left_out,
+            vec![
+                "0.0.0: not listed, no unit",
+                "0.9.1: not listed, no unit",
+                "0.9.2: not listed, no unit",
+                "C.1.0: not listed, no unit",
+                "21.7.0: not listed, no value",
+                "33.7.0: not listed, no unit",
+                "96.6.3: not listed, unit \"VDC\" is not one Ohmnibus knows",
+                "0.2.0: not listed, \"V1.05\" is not a number",
+            ]
+        );
+        assert!(decoded.invalid.is_empty(), "{:?}", decoded.invalid);
+        assert!(decoded.not_available.is_empty(), "{:?}", decoded.not_available);
     }
 
     #[test]
@@ -325,5 +448,21 @@ mod tests {
         assert_eq!(unit_factor("kvarh", Unit::KWh), None);
         assert_eq!(unit_factor("V", Unit::V), Some(1.0));
         assert_eq!(unit_factor("kV", Unit::V), Some(1000.0));
+    }
+
+    #[test]
+    fn a_meters_unit_is_known_by_prefix_and_base_in_any_case() {
+        assert_eq!(known_unit("kWh"), Some(Unit::KWh));
+        assert_eq!(known_unit("KWH"), Some(Unit::KWh));
+        assert_eq!(known_unit("Wh"), Some(Unit::Wh));
+        assert_eq!(known_unit("MWh"), Some(Unit::MWh));
+        assert_eq!(known_unit("kVArh"), Some(Unit::KVarh));
+        assert_eq!(known_unit("V"), Some(Unit::V));
+        assert_eq!(known_unit("m3"), Some(Unit::CubicMetre));
+        // Milli is no prefix Ohmnibus keeps, and not mega.
+        assert_eq!(known_unit("mWh"), None);
+        assert_eq!(known_unit("h"), None);
+        assert_eq!(known_unit("timestamp"), None);
+        assert_eq!(known_unit("YYMMDD"), None);
     }
 }

@@ -8,6 +8,7 @@ pub mod driver;
 pub mod energy_display;
 pub mod identify;
 pub(crate) mod iec;
+mod iec_address;
 pub mod iec_commands;
 pub mod iec_decode;
 pub mod iec_load_profile;

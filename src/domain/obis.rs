@@ -82,6 +82,34 @@ impl ObisCode {
         self.kind() == Some(8) && self.billing.is_none()
     }
 
+    /// Whether it names the same object whatever its groups A-B: value
+    /// group C = 0 (general purpose: billing reset count and times, clock,
+    /// identifiers), C = 96–99 (service entries, error registers, lists,
+    /// profiles) and the letter codes of IEC 62056-21 readouts (`C.1.0`,
+    /// `F.F.0`). Meters differ in the A-B they give these: the TH40C writes
+    /// its clock `1-0:0.9.2` and its error register `0-0:F.F.0` (manual,
+    /// App. A), and a readout may leave A-B out (`0.1.2*101`).
+    pub fn is_general_purpose(&self) -> bool {
+        match self.quantity {
+            Group::Number(c) => c == 0 || (96..=99).contains(&c),
+            Group::Letter(_) => true,
+        }
+    }
+
+    /// Groups A-B (medium and channel).
+    pub fn groups_ab(&self) -> (u8, u8) {
+        (self.medium, self.channel)
+    }
+
+    /// The same code with groups A-B `medium`-`channel`.
+    pub fn with_groups_ab(&self, medium: u8, channel: u8) -> ObisCode {
+        ObisCode {
+            medium,
+            channel,
+            ..self.clone()
+        }
+    }
+
     /// Value group E as a number, if numeric (0 = total, 1–4 = tariff rates).
     pub fn tariff(&self) -> Option<u8> {
         match self.tariff {
@@ -194,6 +222,24 @@ mod tests {
             (Some(1), Some(8), Some(3), Some(2))
         );
         assert_eq!(code.current().to_string(), "1-1:1.8.3");
+    }
+
+    #[test]
+    fn general_purpose_codes_are_c_0_96_to_99_and_letters() {
+        let general = |text: &str| text.parse::<ObisCode>().unwrap().is_general_purpose();
+        assert!(general("0-0:0.1.2*101"));
+        assert!(general("1-0:0.9.2"));
+        assert!(general("0-0:96.1.0"));
+        assert!(general("1-0:99.1.0"));
+        assert!(general("0-0:C.1.0"));
+        assert!(general("0-0:F.F.0"));
+        assert!(!general("1-1:1.8.0"));
+        assert!(!general("1-1:32.7.0"));
+        assert!(!general("1-1:94.7.0"));
+        assert!(!general("1-1:181.130.0"));
+        let code: ObisCode = "0-0:0.1.2*101".parse().unwrap();
+        assert_eq!(code.with_groups_ab(1, 0).to_string(), "1-0:0.1.2*101");
+        assert_eq!(code.groups_ab(), (0, 0));
     }
 
     #[test]

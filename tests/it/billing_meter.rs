@@ -188,6 +188,66 @@ async fn an_a1000s_history_sets_become_billing_periods() {
     app.stop().await;
 }
 
+/// An A1000 firmware that writes its addresses reduced (`0.1.2*101`,
+/// `1.8.0*101`, `F.F.0`) and prints phase values its profile does not list:
+/// the reset times still match the profile's `0-0:0.1.2`, so its 16 sets
+/// become periods, and the voltages and currents are kept in their units.
+#[tokio::test]
+async fn an_a1000_writing_reduced_addresses_keeps_its_periods_and_unlisted_phase_values() {
+    let at = Utc::now().duration_trunc(TimeDelta::minutes(1)).unwrap();
+    let clock = Clock::manual(at);
+    let app = spawn_app_with_clock(clock.clone()).await;
+    let token = app.token(Role::Engineer).await;
+    let meter = iec_meter(IecKind::A1000, 12, "12345678", at);
+    {
+        let mut meter = meter.lock().unwrap();
+        meter.config.reduced_addresses = true;
+        meter.config.phase_values = true;
+    }
+    let (id, _stop) = serve_one_iec_tcp_device(
+        &app,
+        &token,
+        &meter,
+        &clock,
+        json!({"name": "A1000", "profile": "a1000", "iec_address": "12345678",
+               "schedule": {"energy_seconds": 1}}),
+    )
+    .await;
+    let resets = meter.lock().unwrap().resets(at, 16);
+    let viewer = app.token(Role::Viewer).await;
+    let listed = list_until(&app, &viewer, id, 16).await;
+    assert_eq!(reset_times(&listed), resets, "{listed:?}");
+
+    let (_, body) = app
+        .request("GET", &format!("/api/v1/devices/{id}/registers"), Some(&viewer), None)
+        .await;
+    let registers = body["registers"].as_array().unwrap();
+    let find = |obis: &str| registers.iter().find(|r| r["obis"] == obis);
+    assert!(find("0-0:0.1.2*101").is_some(), "{body}");
+    assert!(find("0-0:0.1.0").is_some(), "{body}");
+    assert!(find("1-1:0.1.2*101").is_none(), "{body}");
+    for (obis, unit) in [
+        ("1-1:32.7.0", "V"),
+        ("1-1:52.7.0", "V"),
+        ("1-1:72.7.0", "V"),
+        ("1-1:31.7.0", "A"),
+        ("1-1:51.7.0", "A"),
+        ("1-1:71.7.0", "A"),
+    ] {
+        let register = find(obis).unwrap_or_else(|| panic!("{obis} not stored: {body}"));
+        assert_eq!(register["unit"], unit, "{register}");
+        let printed = meter.lock().unwrap().register_at(obis, at).unwrap();
+        assert!(
+            (register["value"].as_f64().unwrap() - printed).abs() < 1e-9,
+            "{register}: the meter printed {printed}"
+        );
+    }
+    let (status, page) = app.request("GET", &format!("/devices/{id}"), Some(&viewer), None).await;
+    assert_eq!(status.as_u16(), 200);
+    assert!(page.as_str().unwrap_or_default().contains("1-1:32.7.0"), "{page}");
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn the_same_periods_inserted_twice_are_stored_once() {
     let app = spawn_app().await;

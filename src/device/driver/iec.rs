@@ -91,8 +91,8 @@ impl IecDriver {
             return (Step::Failed(DriverError::Profile(error)), Some(sent));
         };
         let decoded = decode_readout(iec, &readout.data_sets, clock.now(), target.zone);
-        if !decoded.unlisted.is_empty() || !decoded.invalid.is_empty() {
-            tracing::debug!(device = %target.name, unlisted = ?decoded.unlisted, invalid = ?decoded.invalid, "readout values not stored");
+        if !decoded.left_out.is_empty() || !decoded.invalid.is_empty() {
+            tracing::debug!(device = %target.name, left_out = ?decoded.left_out, invalid = ?decoded.invalid, "readout values not stored");
         }
         let output = ReadOutput {
             readings: decoded.readings,

@@ -143,7 +143,10 @@ pub(super) fn special(meter: &mut IecMeter, parsed: &Address, now: DateTime<Utc>
     }
     let seed = meter.config.seed;
     let epoch = meter.history().epoch();
-    if parsed.num(1) == Some(7) && parsed.history.is_none() && meter.kind() == IecKind::Th40c {
+    if parsed.num(1) == Some(7)
+        && parsed.history.is_none()
+        && (meter.kind() == IecKind::Th40c || meter.config.phase_values)
+    {
         return instantaneous(seed, meter.config.zone, parsed.num(0)?, now);
     }
     // Events: the period a TH40C's history index X names (X = 1 the

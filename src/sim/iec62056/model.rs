@@ -48,6 +48,13 @@ pub struct IecMeterConfig {
     /// The meter number its `0.0.0` shows, when not its address (a test
     /// swaps the meter at an address by changing it).
     pub serial: Option<String>,
+    /// Writes the readout's addresses without groups A-B (`1.8.0`,
+    /// `0.1.2*101`, `F.F.0`), as IEC 62056-21 lets a meter; off by default.
+    pub reduced_addresses: bool,
+    /// Prints the phase voltages and currents (`32.7.0`, `31.7.0`, …) on an
+    /// A1000 too, a firmware printing more than its manual's App. A lists;
+    /// the TH40C prints them always. Off by default.
+    pub phase_values: bool,
 }
 
 /// A write that makes a reset: any value written to `address` in field
@@ -87,6 +94,8 @@ impl IecMeterConfig {
             feeds: Vec::new(),
             reset_writes: Vec::new(),
             serial: None,
+            reduced_addresses: false,
+            phase_values: false,
         }
     }
 }

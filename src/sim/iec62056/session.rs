@@ -14,6 +14,7 @@
 use std::sync::{Arc, Mutex};
 
 use super::fault::{Tail, shape};
+use super::kind::IecKind;
 use super::model::IecMeter;
 use super::programming::WriteAnswer;
 use crate::domain::clock::Clock;
@@ -292,12 +293,18 @@ fn encode(message: MeterMessage) -> Vec<u8> {
 /// The data sets of the full readout at `now`.
 pub fn readout_sets(meter: &mut IecMeter, now: chrono::DateTime<chrono::Utc>) -> Vec<DataSet> {
     let sets = meter.config.readout_sets;
-    meter
-        .kind()
-        .readout_addresses(sets)
+    let mut addresses = meter.kind().readout_addresses(sets);
+    if meter.config.phase_values && meter.kind() == IecKind::A1000 {
+        addresses.extend([32, 52, 72, 31, 51, 71].map(|c| format!("1-1:{c}.7.0")));
+    }
+    addresses
         .into_iter()
         .filter_map(|address| {
             let values = meter.value(&address, now)?;
+            let address = match address.split_once(':') {
+                Some((_, reduced)) if meter.config.reduced_addresses => reduced.to_owned(),
+                _ => address,
+            };
             Some(DataSet { address, values })
         })
         .collect()
