@@ -193,6 +193,16 @@ pub enum StatusFormat {
     Binary,
 }
 
+impl StatusFormat {
+    /// The form, as a message names it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            StatusFormat::Hex => "hexadecimal digits",
+            StatusFormat::Binary => "binary digits",
+        }
+    }
+}
+
 /// `[iec62056.load_profile]`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]

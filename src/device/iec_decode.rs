@@ -31,6 +31,10 @@ pub struct IecDecoded {
     /// a condition absent from a word that was read has cleared).
     pub conditions: Vec<Condition>,
     pub words_read: Vec<ObisCode>,
+    /// Status words written in neither the profile's form nor any other
+    /// (`0-0:F.F.1: "0000 01X1" is not 8 binary digits`): their conditions
+    /// are not known, and are neither set nor cleared.
+    pub unreadable_words: Vec<String>,
     /// Data sets the profile does not list that carry no value to keep
     /// (no number, no unit or one Ohmnibus does not know, an error), with
     /// the reason: left out, reported. The others are kept in `readings`.
@@ -67,10 +71,11 @@ pub fn decode_readout(settings: &IecSettings, sets: &[DataSet], read_at: DateTim
                     out.readings
                         .push(reading(code, f64::from(bits), Unit::None, read_at, None));
                 }
-                None => out.invalid.push(format!(
-                    "{}: status word {:?} is not {:?}",
-                    set.address, set.values, word.format
-                )),
+                None => {
+                    let written = set.values.first().map_or("", |value| value.value.as_str());
+                    out.unreadable_words
+                        .push(format!("{code}: {written:?} is not {}", word.format.describe()));
+                }
             }
             continue;
         }
@@ -415,6 +420,25 @@ mod tests {
         );
         assert_eq!(decoded.words_read.len(), 2);
         assert_eq!(value(&decoded, "0-0:F.F.1"), Some(5.0));
+    }
+
+    #[test]
+    fn a_status_word_in_neither_form_is_reported_not_guessed() {
+        let read_at = Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap();
+        // ERR1 with the manual's own spacing ("0000 0101") reads; ERR2
+        // written in hex ("4C") is not 8 binary digits: not read as hex, not
+        // read at all, and its conditions are neither set nor cleared.
+        let sets = parse_data_sets("F.F.1(0000 0101)\r\nF.F.0(4C)\r\n!\r\n").unwrap();
+        let decoded = decode_readout(&a1000(), &sets, read_at, Tz::UTC);
+        let codes: Vec<&str> = decoded.conditions.iter().map(|c| c.code.as_str()).collect();
+        assert_eq!(codes, vec!["over_voltage", "phase_voltage_loss"]);
+        let read: Vec<String> = decoded.words_read.iter().map(ToString::to_string).collect();
+        assert_eq!(read, vec!["0-0:F.F.1"]);
+        assert_eq!(
+            decoded.unreadable_words,
+            vec!["0-0:F.F.0: \"4C\" is not binary digits".to_owned()]
+        );
+        assert_eq!(value(&decoded, "0-0:F.F.0"), None);
     }
 
     #[test]

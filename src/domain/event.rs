@@ -152,6 +152,12 @@ pub enum EventKind {
     /// message names the inputs and what is wrong, and the inputs concerned
     /// have no engineering value. Open until the settings are back in range.
     PulseChannelMisconfigured,
+    /// `status_word_unreadable` (warning): a status word of the meter's
+    /// readout is written in neither the form its profile gives (binary
+    /// digits or hex) nor any other it could be taken in without guessing;
+    /// its conditions are not known and stay as last read. The message
+    /// names the word and what the meter wrote. Open until it reads again.
+    StatusWordUnreadable,
     /// A condition a status word shows, or an occurrence the meter logged,
     /// under the code and severity its profile names.
     Meter { code: EventCode, severity: Severity },
@@ -160,7 +166,7 @@ pub enum EventKind {
 impl EventKind {
     /// The events the head-end raises itself. A profile may not name a
     /// meter event after one of them.
-    pub const HEAD_END: [EventKind; 18] = [
+    pub const HEAD_END: [EventKind; 19] = [
         EventKind::CommLost,
         EventKind::CommRestored,
         EventKind::ClockDrift,
@@ -179,6 +185,7 @@ impl EventKind {
         EventKind::MeterIdentityChanged,
         EventKind::MeterReplaced,
         EventKind::PulseChannelMisconfigured,
+        EventKind::StatusWordUnreadable,
     ];
 
     fn code_str(&self) -> &str {
@@ -201,6 +208,7 @@ impl EventKind {
             EventKind::MeterIdentityChanged => "meter_identity_changed",
             EventKind::MeterReplaced => "meter_replaced",
             EventKind::PulseChannelMisconfigured => "pulse_channel_misconfigured",
+            EventKind::StatusWordUnreadable => "status_word_unreadable",
             EventKind::Meter { code, .. } => code.as_str(),
         }
     }
@@ -227,7 +235,8 @@ impl EventKind {
             | EventKind::ClockNeedsSiteProgramming
             | EventKind::CommandVerificationFailed
             | EventKind::FutureTimestamp
-            | EventKind::PulseChannelMisconfigured => Severity::Warning,
+            | EventKind::PulseChannelMisconfigured
+            | EventKind::StatusWordUnreadable => Severity::Warning,
             EventKind::PasswordRefused | EventKind::MeterIdentityChanged => Severity::Critical,
             EventKind::Meter { severity, .. } => *severity,
         }

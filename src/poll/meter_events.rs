@@ -18,7 +18,9 @@ use crate::metering::meter_events::{EventChange, Reported, Stored, reconcile};
 use crate::store::future_stamps::future_stamp_message;
 
 /// Opens an event per condition a status word shows, and clears the
-/// conditions of every word read that no longer show.
+/// conditions of every word read that no longer show. A word that cannot
+/// be read keeps its conditions as they were and opens
+/// `status_word_unreadable` (cleared once every word reads).
 pub(super) fn record_conditions(
     outbox: &Outbox,
     config: &DeviceConfig,
@@ -40,6 +42,28 @@ pub(super) fn record_conditions(
         outbox.send(Record::Event {
             device: config.id,
             kind,
+            message,
+            started_at: at,
+            cleared_at: None,
+        });
+    }
+    let unreadable = EventKind::StatusWordUnreadable;
+    if status.unreadable.is_empty() {
+        outbox.send(Record::EventCleared {
+            device: config.id,
+            code: unreadable.code(),
+            at,
+        });
+    } else {
+        let words = status.unreadable.join("; ");
+        tracing::warn!(device = %config.name, %words, "status words not readable; their conditions are not known");
+        let message = format!(
+            "{}: status words not readable ({words}); their conditions are not known",
+            config.name
+        );
+        outbox.send(Record::Event {
+            device: config.id,
+            kind: unreadable,
             message,
             started_at: at,
             cleared_at: None,

@@ -182,3 +182,57 @@ async fn meter_events_status_bits_and_silence_are_stored_when_they_happened() {
     assert_eq!(voltage_loss["severity"], "warning");
     app.stop().await;
 }
+
+/// An A1000 whose ERR2 word (`F.F.0`, 8 binary digits in its manual's
+/// App. B) comes written in hex (`4C`): the word is not guessed at. Its
+/// low-battery condition, read before, stays open; `status_word_unreadable`
+/// names the word and what the meter wrote; once the word reads again the
+/// event clears and the conditions follow the word.
+#[tokio::test]
+async fn a_status_word_in_neither_form_is_reported_and_its_conditions_kept() {
+    let t0 = Utc.with_ymd_and_hms(2026, 10, 1, 12, 0, 0).unwrap();
+    let clock = Clock::manual(t0);
+    let app = spawn_app_with(SILENT_METER_TIMEOUT, clock.clone()).await;
+    let token = app.token(Role::Engineer).await;
+    let meter = iec_meter(IecKind::A1000, SEED, ADDRESS, t0);
+    meter.lock().unwrap().config.error_bits = 0x40; // bit 6: low battery
+    let (id, _stop) = serve_one_iec_tcp_device(
+        &app,
+        &token,
+        &meter,
+        &clock,
+        json!({"name": "A1000", "profile": "a1000", "iec_address": ADDRESS,
+                        "schedule": {"energy_seconds": 86400}}),
+    )
+    .await;
+    let battery = eventually(WAIT, || async { spans(&app, id, "low_battery").await == [(t0, None)] }).await;
+    assert!(battery, "{:?}", spans(&app, id, "low_battery").await);
+
+    meter.lock().unwrap().config.error_word_text = Some("4C".into());
+    clock.advance(TimeDelta::minutes(5));
+    assert_eq!(read(&app, &token, id).await, "succeeded");
+    let t1 = t0 + TimeDelta::minutes(5);
+    assert_eq!(spans(&app, id, "status_word_unreadable").await, [(t1, None)]);
+    let message: String =
+        sqlx::query_scalar("SELECT message FROM events WHERE device_id = $1 AND code = 'status_word_unreadable'")
+            .bind(id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(message.contains("0-0:F.F.0: \"4C\" is not binary digits"), "{message}");
+    // 0x4C would be bits 2, 3 and 6: none of them is taken.
+    assert_eq!(spans(&app, id, "low_battery").await, [(t0, None)]);
+    assert!(spans(&app, id, "eeprom_error").await.is_empty());
+
+    // The word reads again, without the battery bit.
+    {
+        let mut meter = meter.lock().unwrap();
+        meter.config.error_word_text = None;
+        meter.config.error_bits = 0;
+    }
+    clock.advance(TimeDelta::minutes(5));
+    assert_eq!(read(&app, &token, id).await, "succeeded");
+    let t2 = t1 + TimeDelta::minutes(5);
+    assert_eq!(spans(&app, id, "status_word_unreadable").await, [(t1, Some(t2))]);
+    assert_eq!(spans(&app, id, "low_battery").await, [(t0, Some(t2))]);
+}

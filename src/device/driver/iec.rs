@@ -102,6 +102,7 @@ impl IecDriver {
             status: Some(MeterStatus {
                 conditions: decoded.conditions,
                 words_read: decoded.words_read,
+                unreadable: decoded.unreadable_words,
             }),
             identity: Some(from_readout(&readout.identification, &readout.data_sets)),
         };

@@ -48,6 +48,8 @@ pub struct ReadOutput {
 pub struct MeterStatus {
     pub conditions: Vec<Condition>,
     pub words_read: Vec<ObisCode>,
+    /// Words that could not be read, each with what the meter wrote.
+    pub unreadable: Vec<String>,
 }
 
 /// What one step of a read did.

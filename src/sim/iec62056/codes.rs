@@ -136,7 +136,10 @@ pub(super) fn special(meter: &mut IecMeter, parsed: &Address, now: DateTime<Utc>
         "0.0.1" | "0.0.2" => return plain(meter.config.kind.identification().1.to_owned()),
         "0.9.1" => return plain(meter.clock(now).format("%H%M%S").to_string()),
         "0.9.2" => return plain(meter.clock(now).format("%y%m%d").to_string()),
-        "F.F.0" => return plain(format!("{:08b}", meter.config.error_bits)),
+        "F.F.0" => {
+            let text = meter.config.error_word_text.clone();
+            return plain(text.unwrap_or_else(|| format!("{:08b}", meter.config.error_bits)));
+        }
         "F.F.1" => return plain(format!("{:08b}", warning_bits(meter, now))),
         "F.F.2" => return plain("00000000".into()),
         _ => {}

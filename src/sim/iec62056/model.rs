@@ -31,6 +31,9 @@ pub struct IecMeterConfig {
     /// ERR2 / F.F.0 error bits (A1000 App. B): none by default; set e.g.
     /// `0x40` for a low battery.
     pub error_bits: u8,
+    /// `F.F.0` as the meter writes it when not its error bits as 8 binary
+    /// digits (a test makes a firmware that writes it otherwise, e.g. hex).
+    pub error_word_text: Option<String>,
     /// How many billing sets the readout prints, newest first: all 16 the
     /// A1000 keeps, the TH40C's last two; fewer for a meter programmed to
     /// a shorter readout. Every set stays readable by its own address.
@@ -87,6 +90,7 @@ impl IecMeterConfig {
             billing_hour: 0,
             baud_char: b'5',
             error_bits: 0,
+            error_word_text: None,
             readout_sets: match kind {
                 IecKind::A1000 => BILLING_SETS,
                 IecKind::Th40c => 2,
