@@ -19,6 +19,7 @@ mod profile_check;
 pub mod profile_interval;
 pub(crate) mod pulse;
 pub(crate) mod pulse_check;
+mod pulse_unit;
 pub mod reading;
 pub(crate) mod register_group;
 pub mod registry;

@@ -10,7 +10,7 @@
 use std::fmt;
 use std::ops::RangeInclusive;
 
-use super::pulse::{CT_RATIOS, PulseError, PulseUnit, VT_RATIOS_X10, WEIGHTS};
+use super::pulse_unit::{CT_RATIOS, PulseError, PulseUnit, VT_RATIOS_X10, WEIGHTS};
 
 /// The input modes ("STATE OF THE INPUTS"), by register value.
 const MODES: [&str; 4] = ["Pot Free", "PotAFree", "Pot Live", "GME SØ"];
