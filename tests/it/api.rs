@@ -391,14 +391,14 @@ async fn readings_page_through_a_time_range() {
 }
 
 #[tokio::test]
-async fn a_mid_meter_says_its_bus_values_are_not_legal_values() {
+async fn a_mid_meter_says_what_its_bus_values_are_worth_legally() {
     let app = spawn_app().await;
     let engineer = app.token(Role::Engineer).await;
     let (_, bus) = app
         .request("POST", "/api/v1/buses", Some(&engineer), Some(bus_body()))
         .await;
     let mut ids = Vec::new();
-    for (address, profile) in [(1, "countis-e44"), (2, "countis-e43")] {
+    for (address, profile) in [(1, "countis-e44"), (2, "countis-e43"), (3, "th40c")] {
         let body = json!({"name": profile, "bus_id": bus["id"], "profile": profile, "address": address});
         let (status, device) = app
             .request("POST", "/api/v1/devices", Some(&engineer), Some(body))
@@ -418,11 +418,24 @@ async fn a_mid_meter_says_its_bus_values_are_not_legal_values() {
     let (_, page) = app
         .request("GET", &format!("/devices/{}", ids[0]), Some(&engineer), None)
         .await;
-    assert!(page.as_str().unwrap().contains("Not for billing"));
+    assert!(
+        page.as_str()
+            .unwrap()
+            .contains("Legal metrology:</strong> MID-certified meter")
+    );
     let (_, page) = app
         .request("GET", &format!("/devices/{}", ids[1]), Some(&engineer), None)
         .await;
-    assert!(!page.as_str().unwrap().contains("Not for billing"));
+    assert!(!page.as_str().unwrap().contains("Legal metrology"));
+    // The TH40C is MID class C (its manual, §1), which the notice says.
+    let (_, th40c) = app
+        .request("GET", &format!("/api/v1/devices/{}", ids[2]), Some(&engineer), None)
+        .await;
+    let notice = th40c["legal_metrology"].as_str().unwrap();
+    assert!(
+        notice.contains("MID class C") && notice.contains("EN 50470-3"),
+        "{notice}"
+    );
     app.stop().await;
 }
 
