@@ -310,6 +310,9 @@ impl MeterModel for CountisModel {
         let value = match code.to_string().as_str() {
             "0-0:96.14.0" => f64::from(self.tariff),
             "0-0:128.14.0" => 4.0,
+            // Three phases with neutral, unbalanced (4NBL): the E4x manual's
+            // "three-phase networks with neutral" (6.2).
+            "0-0:128.16.0" => 5.0,
             "1-0:0.4.2" if self.has_ct() => f64::from(self.ct_primary),
             "1-0:0.4.5" if self.has_ct() => f64::from(self.ct_secondary),
             "0-0:96.1.1" => 100.0,

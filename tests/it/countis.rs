@@ -156,13 +156,19 @@ async fn partial_counters_follow_the_totals_and_reset_when_told() {
 }
 
 #[tokio::test]
-async fn ct_settings_on_the_e4x_and_none_on_the_e33() {
+async fn network_and_ct_settings_on_the_e4x_and_no_ct_on_the_e33() {
     let clock = Clock::manual(start());
     let (mut client, _stop) = countis_line(&clock).await;
     client.set_slave(Slave(3));
     assert_eq!(
         client.read_holding_registers(0xE001, 2).await.unwrap().unwrap(),
         [5, 800]
+    );
+    // 0xE000, the network type, before them: 5 is 4NBL, three phases with
+    // neutral (the reference table's codes; E43/E44 manual 6.2).
+    assert_eq!(
+        client.read_holding_registers(0xE000, 3).await.unwrap().unwrap(),
+        [5, 5, 800]
     );
     let current = read_u32(&mut client, 0xC560).await;
     let volts = read_u32(&mut client, 0xC558).await;
@@ -495,13 +501,11 @@ async fn the_poller_stores_what_each_countis_served() {
             .map(|d| d["exceptions"].clone())
             .unwrap_or(Value::Null)
     };
-    let optional_blocks = ProfileSet::builtin()
-        .get("countis-e33")
-        .unwrap()
-        .blocks(RegisterGroup::Energy)
-        .iter()
-        .filter(|b| b.optional)
-        .count();
+    let e33 = ProfileSet::builtin().get("countis-e33").unwrap();
+    let optional_blocks: usize = [RegisterGroup::Realtime, RegisterGroup::Energy, RegisterGroup::History]
+        .into_iter()
+        .map(|group| e33.blocks(group).iter().filter(|b| b.optional).count())
+        .sum();
     assert_eq!(
         exceptions(ids[0]),
         json!(optional_blocks),
