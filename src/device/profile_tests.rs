@@ -274,6 +274,8 @@ const COUNTIS_ROWS: &[(u16, &str, f64, &str, &str, bool)] = &[
     (0xC814, "u32", 0.01, "kvarh", "1-1:3.8.2", true),
     (0xC816, "u32", 0.01, "kvarh", "1-1:3.8.3", true),
     (0xC818, "u32", 0.01, "kvarh", "1-1:3.8.4", true),
+    // Settings: the network type (0 1BL … 5 4NBL), optional.
+    (0xE000, "u16", 1.0, "", "0-0:128.16.0", true),
 ];
 
 /// CT settings, E43/E44 only.
