@@ -246,7 +246,10 @@ async fn settings_out_of_range_open_an_event_and_flag_the_input_until_put_right(
             .await
             .unwrap()
     };
-    assert!(stored("1-2:1.8.0").await.is_some());
+    // The event goes to the database ahead of the read's values: wait for
+    // those, then input 4's absence among them means something.
+    let derived = eventually(WAIT, || async { stored("1-2:1.8.0").await.is_some() }).await;
+    assert!(derived, "input 2's value was not stored");
     assert_eq!(stored("1-4:1.8.0").await, None);
     let page_path = format!("/devices/{id}");
     let page = app.request("GET", &page_path, Some(&token), None).await.1;
