@@ -11,6 +11,7 @@ use sqlx::PgPool;
 use super::outbox::Outbox;
 use super::stats::PollStats;
 use crate::device::driver::Target;
+use crate::device::driver::read_state::IDENTITY_RECHECK;
 use crate::device::profile::{Profile, RegisterGroup};
 use crate::device::registry::ProfileSet;
 use crate::domain::clock::Clock;
@@ -52,6 +53,8 @@ pub struct DeviceIdentity {
     pub expected: Option<String>,
     /// The identity the last check found.
     pub seen: Option<String>,
+    /// When this worker last handed a seen identity to the store.
+    pub reported_at: Option<DateTime<Utc>>,
 }
 
 impl DeviceIdentity {
@@ -71,6 +74,17 @@ impl DeviceIdentity {
         let changed = self.seen.as_deref() != Some(identity);
         self.seen = Some(identity.to_owned());
         changed
+    }
+
+    /// Whether the identity seen is to be stored: when it changed, else
+    /// at most once per [`IDENTITY_RECHECK`] (an IEC meter shows its
+    /// identity in every readout; storing each would cost a transaction
+    /// per readout).
+    pub(crate) fn report_due(&self, changed: bool, now: DateTime<Utc>) -> bool {
+        changed
+            || self
+                .reported_at
+                .is_none_or(|at| now - at >= IDENTITY_RECHECK || now < at)
     }
 
     /// Whether another meter than the expected one answers: its readings

@@ -181,7 +181,8 @@ fn in_stored_units(config: &DeviceConfig, readings: &mut [Reading]) {
 /// it.
 fn check_identity(outbox: &Outbox, config: &mut DeviceConfig, identity: String, at: DateTime<Utc>) {
     let was_quarantined = config.identity.quarantined();
-    if config.identity.saw(&identity) {
+    let changed = config.identity.saw(&identity);
+    if changed {
         let expected = config.identity.expected.as_deref().unwrap_or_default();
         if config.identity.quarantined() {
             tracing::warn!(device = %config.name, device_id = %config.id, %identity, %expected,
@@ -190,12 +191,15 @@ fn check_identity(outbox: &Outbox, config: &mut DeviceConfig, identity: String, 
             tracing::info!(device = %config.name, device_id = %config.id, %identity, "the expected meter answers again");
         }
     }
-    outbox.send(Record::IdentitySeen {
-        device: config.id,
-        name: config.name.clone(),
-        identity,
-        at,
-    });
+    if config.identity.report_due(changed, at) {
+        config.identity.reported_at = Some(at);
+        outbox.send(Record::IdentitySeen {
+            device: config.id,
+            name: config.name.clone(),
+            identity,
+            at,
+        });
+    }
 }
 
 /// For a pulse device: keeps its counters continuous across wraps, records

@@ -181,6 +181,7 @@ async fn refresh(
                     .map(|(_, expected, seen)| DeviceIdentity {
                         expected: expected.clone(),
                         seen: seen.clone(),
+                        reported_at: None,
                     })
                     .unwrap_or_default();
                 device_config(device, profiles, zone, password, identity)

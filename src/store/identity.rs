@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 use super::audit::insert_audit;
 use super::error::StoreError;
 use super::events::{insert_event_span, insert_momentary_event, update_event_cleared};
+use super::readings::ReadingColumns;
 use crate::device::reading::Reading;
 use crate::domain::event::EventKind;
 use crate::domain::ids::DeviceId;
@@ -25,6 +26,7 @@ pub struct StoredIdentity {
     /// The identity the last check read.
     #[schema(example = "THM 87654321")]
     pub seen: Option<String>,
+    /// When `seen` was last stored: at a change, else at most hourly.
     pub seen_at: Option<DateTime<Utc>>,
     /// When a different meter was first seen at the address; `null` when
     /// the device is not quarantined.
@@ -172,30 +174,16 @@ pub async fn insert_held_readings(pool: &PgPool, batch: &[(DeviceId, Reading)]) 
     if batch.is_empty() {
         return Ok(());
     }
-    let devices: Vec<i64> = batch.iter().map(|(d, _)| d.0).collect();
-    let codes: Vec<String> = batch.iter().map(|(_, r)| r.obis.to_string()).collect();
-    let times: Vec<DateTime<Utc>> = batch.iter().map(|(_, r)| r.read_at).collect();
-    let values: Vec<f64> = batch.iter().map(|(_, r)| r.value).collect();
-    let units: Vec<String> = batch.iter().map(|(_, r)| r.unit.to_string()).collect();
-    let captured: Vec<Option<DateTime<Utc>>> = batch.iter().map(|(_, r)| r.captured_at).collect();
-    let quality: Vec<i32> = batch.iter().map(|(_, r)| r.quality.0).collect();
-    sqlx::query(
+    let columns = ReadingColumns::new(batch, |r| r.quality);
+    let statement = sqlx::query(
         "INSERT INTO held_readings (device_id, obis, read_at, value, unit, captured_at, quality) \
          SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::timestamptz[], $4::float8[], $5::text[], \
                               $6::timestamptz[], $7::int[]) \
              AS x(device_id, obis, read_at, value, unit, captured_at, quality) \
          WHERE EXISTS (SELECT 1 FROM devices WHERE devices.id = x.device_id) \
          ON CONFLICT DO NOTHING",
-    )
-    .bind(&devices)
-    .bind(&codes)
-    .bind(&times)
-    .bind(&values)
-    .bind(&units)
-    .bind(&captured)
-    .bind(&quality)
-    .execute(pool)
-    .await?;
+    );
+    columns.bind(statement).execute(pool).await?;
     Ok(())
 }
 

@@ -1,7 +1,9 @@
 //! Readings: batched inserts into the partitioned time series, and queries.
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::postgres::PgArguments;
+use sqlx::query::{Query, QueryAs};
+use sqlx::{Encode, PgPool, Postgres, Type};
 
 use super::error::StoreError;
 use super::future_stamps::{FutureStamps, flag_if_future, insert_future_stamp_event};
@@ -49,23 +51,14 @@ pub async fn insert_readings(
     if batch.is_empty() {
         return Ok(());
     }
-    let devices: Vec<i64> = batch.iter().map(|(d, _)| d.0).collect();
-    let codes: Vec<&ObisCode> = batch.iter().map(|(_, r)| &r.obis).collect();
-    let times: Vec<DateTime<Utc>> = batch.iter().map(|(_, r)| r.read_at).collect();
-    let values: Vec<f64> = batch.iter().map(|(_, r)| r.value).collect();
-    let units: Vec<Unit> = batch.iter().map(|(_, r)| r.unit).collect();
-    let captured: Vec<Option<DateTime<Utc>>> = batch.iter().map(|(_, r)| r.captured_at).collect();
-    let quality: Vec<Quality> = batch
-        .iter()
-        .map(|(_, r)| flag_if_future(r.quality, r.read_at, now))
-        .collect();
+    let columns = ReadingColumns::new(batch, |r| flag_if_future(r.quality, r.read_at, now));
     let mut transaction = pool.begin().await?;
     // The latest value per device and code is kept beside the series; within
     // a batch the newest wins, and an older batch never overwrites a newer
     // value, unless that one is past the future limit ($8). An unchanged
     // value is rewritten only once its read is $9 seconds old. What the series
     // newly took with a future stamp is counted per device, for the event.
-    let future: Vec<FutureStamps> = sqlx::query_as(
+    let future = sqlx::query_as(
         "WITH batch AS ( \
              SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::timestamptz[], $4::float8[], $5::text[], \
                                   $6::timestamptz[], $7::int[]) \
@@ -89,23 +82,75 @@ pub async fn insert_readings(
                 OR latest_readings.read_at > $8) \
          SELECT device_id, count(*) AS count, min(read_at) AS first FROM series \
          WHERE read_at > $8 GROUP BY device_id ORDER BY device_id",
-    )
-    .bind(&devices)
-    .bind(&codes)
-    .bind(&times)
-    .bind(&values)
-    .bind(&units)
-    .bind(&captured)
-    .bind(&quality)
-    .bind(future_limit(now))
-    .bind(LATEST_REFRESH_SECONDS)
-    .fetch_all(&mut *transaction)
-    .await?;
+    );
+    let future: Vec<FutureStamps> = columns
+        .bind(future)
+        .bind(future_limit(now))
+        .bind(LATEST_REFRESH_SECONDS)
+        .fetch_all(&mut *transaction)
+        .await?;
     for stamps in future {
         insert_future_stamp_event(&mut transaction, stamps, "readings", now).await?;
     }
     transaction.commit().await?;
     Ok(())
+}
+
+/// A batch of readings as the statements take it: one array per column,
+/// bound as `$1`…`$7` (device, code, read at, value, unit, captured at,
+/// quality).
+pub(super) struct ReadingColumns<'a> {
+    devices: Vec<i64>,
+    codes: Vec<&'a ObisCode>,
+    times: Vec<DateTime<Utc>>,
+    values: Vec<f64>,
+    units: Vec<Unit>,
+    captured: Vec<Option<DateTime<Utc>>>,
+    quality: Vec<Quality>,
+}
+
+impl<'a> ReadingColumns<'a> {
+    /// The columns of `batch`, each reading's quality as `quality` gives it.
+    pub(super) fn new(batch: &'a [(DeviceId, Reading)], quality: impl Fn(&Reading) -> Quality) -> Self {
+        ReadingColumns {
+            devices: batch.iter().map(|(d, _)| d.0).collect(),
+            codes: batch.iter().map(|(_, r)| &r.obis).collect(),
+            times: batch.iter().map(|(_, r)| r.read_at).collect(),
+            values: batch.iter().map(|(_, r)| r.value).collect(),
+            units: batch.iter().map(|(_, r)| r.unit).collect(),
+            captured: batch.iter().map(|(_, r)| r.captured_at).collect(),
+            quality: batch.iter().map(|(_, r)| quality(r)).collect(),
+        }
+    }
+
+    /// Binds the seven columns, in order, to a statement.
+    pub(super) fn bind<'q, Q: Binds<'q>>(&'q self, query: Q) -> Q {
+        query
+            .bind_value(&self.devices)
+            .bind_value(&self.codes)
+            .bind_value(&self.times)
+            .bind_value(&self.values)
+            .bind_value(&self.units)
+            .bind_value(&self.captured)
+            .bind_value(&self.quality)
+    }
+}
+
+/// A statement values are bound to, answering rows or not.
+pub(super) trait Binds<'q>: Sized {
+    fn bind_value<T: 'q + Encode<'q, Postgres> + Type<Postgres>>(self, value: T) -> Self;
+}
+
+impl<'q> Binds<'q> for Query<'q, Postgres, PgArguments> {
+    fn bind_value<T: 'q + Encode<'q, Postgres> + Type<Postgres>>(self, value: T) -> Self {
+        self.bind(value)
+    }
+}
+
+impl<'q, O> Binds<'q> for QueryAs<'q, Postgres, O, PgArguments> {
+    fn bind_value<T: 'q + Encode<'q, Postgres> + Type<Postgres>>(self, value: T) -> Self {
+        self.bind(value)
+    }
 }
 
 /// The latest value of every OBIS code of a device.

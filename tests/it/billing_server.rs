@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::support::spawn_app_with_clock;
+use crate::support::{add_unpolled_device, spawn_app_with_clock};
 use axum::http::StatusCode;
 use chrono::{DateTime, TimeZone, Utc};
 use ohmnibus::derive::{DeriveServices, run_passes};
@@ -211,15 +211,8 @@ async fn billing_periods_give_their_bounds_and_flag_a_demand_outside_them() {
     let first = |month: u32| Utc.with_ymd_and_hms(2026, month, 1, 0, 0, 0).unwrap();
     let app = spawn_app_with_clock(Clock::manual(first(12))).await;
     let engineer = app.token(Role::Engineer).await;
-    let transport = json!({"kind": "modbus_tcp", "host": "127.0.0.1", "port": 1});
-    let bus = app.create_bus(&engineer, "quiet line", transport).await;
-    let id: DeviceId = app
-        .create_device(
-            &engineer,
-            bus,
-            json!({"name": "TH40C", "profile": "th40c", "address": 1}),
-        )
-        .await;
+    let body = json!({"name": "TH40C", "profile": "th40c", "address": 1});
+    let id = DeviceId(add_unpolled_device(&app, &engineer, "modbus_tcp", body).await);
     let demand = |captured_at| BillingRegister {
         obis: "1-1:1.6.0".parse().unwrap(),
         value: 12.5,

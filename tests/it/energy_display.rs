@@ -5,23 +5,23 @@
 use axum::http::StatusCode;
 use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
-use ohmnibus::device::reading::Reading;
 use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::ids::DeviceId;
 use ohmnibus::domain::obis::ObisCode;
 use ohmnibus::domain::quality::Quality;
 use ohmnibus::domain::role::Role;
-use ohmnibus::domain::unit::Unit;
 use ohmnibus::protocol::modbus::frame::Exception;
 use ohmnibus::sim::device::SimDevice;
 use ohmnibus::sim::meter::Th40cModel;
 use ohmnibus::sim::model::MeterModel;
 use ohmnibus::store::profile_derivation::fetch_derived_intervals;
-use ohmnibus::store::readings::insert_readings;
 use serde_json::{Value, json};
 
-use crate::support::{TestApp, WAIT, eventually, serve_one_modbus_tcp_device, spawn_app, spawn_app_with_clock};
+use crate::support::{
+    TestApp, WAIT, add_unpolled_device, eventually, insert_energy_reads, serve_one_modbus_tcp_device, spawn_app,
+    spawn_app_with_clock,
+};
 
 /// A TH40C programmed for MWh: its total import register shows 12.5 (MWh).
 struct InMegawattHours(Th40cModel);
@@ -122,15 +122,8 @@ async fn a_th40c_set_to_mwh_is_stored_in_kwh() {
 async fn a_countis_e43_takes_no_energy_display_setting() {
     let app = spawn_app().await;
     let engineer = app.token(Role::Engineer).await;
-    let transport = json!({"kind": "modbus_tcp", "host": "127.0.0.1", "port": 1});
-    let bus = app.create_bus(&engineer, "quiet line", transport).await;
-    let id = app
-        .create_device(
-            &engineer,
-            bus,
-            json!({"name": "E43", "profile": "countis-e43", "address": 2}),
-        )
-        .await;
+    let body = json!({"name": "E43", "profile": "countis-e43", "address": 2});
+    let id = DeviceId(add_unpolled_device(&app, &engineer, "modbus_tcp", body).await);
     let (status, body) = patch(&app, &engineer, id.0, json!({"energy_unit": "MWh"})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert!(
@@ -149,34 +142,16 @@ async fn a_countis_e33_rolls_over_past_its_range() {
     let at = |hour: u32, minute: u32| Utc.with_ymd_and_hms(2026, 11, 20, hour, minute, 0).unwrap();
     let app = spawn_app_with_clock(Clock::manual(at(12, 0))).await;
     let engineer = app.token(Role::Engineer).await;
-    let transport = json!({"kind": "modbus_tcp", "host": "127.0.0.1", "port": 1});
-    let bus = app.create_bus(&engineer, "quiet line", transport).await;
-    let id: DeviceId = app
-        .create_device(
-            &engineer,
-            bus,
-            json!({"name": "E33", "profile": "countis-e33", "address": 3}),
-        )
-        .await;
+    let body = json!({"name": "E33", "profile": "countis-e33", "address": 3});
+    let id = DeviceId(add_unpolled_device(&app, &engineer, "modbus_tcp", body).await);
     let code: ObisCode = "1-1:1.8.0".parse().unwrap();
-    let read = |read_at, value| {
-        let reading = Reading {
-            obis: code.clone(),
-            value,
-            unit: Unit::KWh,
-            read_at,
-            captured_at: None,
-            quality: Quality::GOOD,
-        };
-        (id, reading)
-    };
-    let batch = [
-        read(at(10, 0), 999_999.0),
-        read(at(10, 15), 999_999.5),
-        read(at(10, 30), 0.4),
-        read(at(10, 45), 0.9),
+    let reads = [
+        (at(10, 0), 999_999.0),
+        (at(10, 15), 999_999.5),
+        (at(10, 30), 0.4),
+        (at(10, 45), 0.9),
     ];
-    insert_readings(&app.pool, &batch, at(12, 0)).await.unwrap();
+    insert_energy_reads(&app, id, "1-1:1.8.0", &reads, at(12, 0)).await;
 
     app.derive_now().await;
     let derived = fetch_derived_intervals(&app.pool, id, &code).await.unwrap();

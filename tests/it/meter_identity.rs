@@ -10,13 +10,12 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use chrono::{TimeZone, Utc};
 use chrono_tz::Tz;
-use ohmnibus::device::reading::Reading;
 use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::domain::clock::Clock;
+use ohmnibus::domain::ids::DeviceId;
 use ohmnibus::domain::obis::ObisCode;
 use ohmnibus::domain::quality::Quality;
 use ohmnibus::domain::role::Role;
-use ohmnibus::domain::unit::Unit;
 use ohmnibus::shutdown;
 use ohmnibus::sim::bus::SimBus;
 use ohmnibus::sim::catalog::model_for;
@@ -25,12 +24,12 @@ use ohmnibus::sim::fault::{self, ModbusFault};
 use ohmnibus::sim::iec62056::IecKind;
 use ohmnibus::sim::server::{TcpFraming, spawn_tcp};
 use ohmnibus::store::profile_derivation::fetch_derived_intervals;
-use ohmnibus::store::readings::insert_readings;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use crate::support::{
-    TestApp, WAIT, count_readings, eventually, iec_meter, serve_one_iec_tcp_device, spawn_app, spawn_app_with_clock,
+    TestApp, WAIT, add_unpolled_device, count_readings, eventually, iec_meter, insert_energy_reads,
+    serve_one_iec_tcp_device, spawn_app, spawn_app_with_clock,
 };
 
 async fn identity(app: &TestApp, token: &str, device: i64) -> Value {
@@ -294,29 +293,16 @@ async fn no_interval_is_derived_across_a_replacement() {
     let app = spawn_app_with_clock(clock).await;
     let engineer = app.token(Role::Engineer).await;
     // A line that never answers: the stored reads are all there is.
-    let transport = json!({"kind": "modbus_tcp", "host": "127.0.0.1", "port": 1});
-    let bus = app.create_bus(&engineer, "quiet line", transport).await;
     let body = json!({"name": "E43", "profile": "countis-e43", "address": 2});
-    let id = app.create_device(&engineer, bus, body).await;
+    let id = DeviceId(add_unpolled_device(&app, &engineer, "modbus_tcp", body).await);
     let code: ObisCode = "1-1:1.8.0".parse().unwrap();
-    let read = |read_at, value| {
-        let reading = Reading {
-            obis: code.clone(),
-            value,
-            unit: Unit::KWh,
-            read_at,
-            captured_at: None,
-            quality: Quality::GOOD,
-        };
-        (id, reading)
-    };
-    let batch = [
-        read(at(10, 0), 1000.0),
-        read(at(10, 15), 1010.0),
-        read(at(10, 30), 5.0),
-        read(at(10, 45), 15.0),
+    let reads = [
+        (at(10, 0), 1000.0),
+        (at(10, 15), 1010.0),
+        (at(10, 30), 5.0),
+        (at(10, 45), 15.0),
     ];
-    insert_readings(&app.pool, &batch, at(12, 0)).await.unwrap();
+    insert_energy_reads(&app, id, "1-1:1.8.0", &reads, at(12, 0)).await;
     sqlx::query(
         "INSERT INTO device_identities (device_id, expected, seen, series, series_started_at) \
          VALUES ($1, 'THM 2', 'THM 2', 2, $2)",

@@ -3,16 +3,13 @@
 //! than the circuit can carry in a quarter hour, and one whose register goes
 //! back (a meter replaced).
 
-use crate::support::{TestApp, WAIT, add_unpolled_device, eventually, spawn_app_with_clock};
+use crate::support::{TestApp, WAIT, add_unpolled_device, eventually, insert_energy_reads, spawn_app_with_clock};
 use chrono::{DateTime, TimeZone, Utc};
-use ohmnibus::device::reading::Reading;
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::ids::DeviceId;
 use ohmnibus::domain::quality::Quality;
 use ohmnibus::domain::role::Role;
-use ohmnibus::domain::unit::Unit;
 use ohmnibus::store::profile_derivation::fetch_derived_intervals;
-use ohmnibus::store::readings::insert_readings;
 use serde_json::json;
 
 fn at(hour: u32, minute: u32) -> DateTime<Utc> {
@@ -32,23 +29,7 @@ async fn e33_with_reads(app: &TestApp, reads: &[(DateTime<Utc>, f64)], count: us
         )
         .await,
     );
-    let batch: Vec<_> = reads
-        .iter()
-        .map(|(read_at, value)| {
-            (
-                id,
-                Reading {
-                    obis: "1-1:1.8.0".parse().unwrap(),
-                    value: *value,
-                    unit: Unit::KWh,
-                    read_at: *read_at,
-                    captured_at: None,
-                    quality: Quality::GOOD,
-                },
-            )
-        })
-        .collect();
-    insert_readings(&app.pool, &batch, chrono::Utc::now()).await.unwrap();
+    insert_energy_reads(app, id, "1-1:1.8.0", reads, chrono::Utc::now()).await;
     let derived = eventually(WAIT, || async {
         app.derive_now().await;
         fetch_derived_intervals(&app.pool, id, &"1-1:1.8.0".parse().unwrap())

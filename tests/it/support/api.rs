@@ -5,10 +5,15 @@
 use std::sync::Arc;
 
 use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use ohmnibus::device::reading::Reading;
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::ids::{BusId, DeviceId};
+use ohmnibus::domain::quality::Quality;
+use ohmnibus::domain::unit::Unit;
 use ohmnibus::shutdown::{self, Trigger};
 use ohmnibus::sim::iec62056::SharedMeter;
+use ohmnibus::store::readings::insert_readings;
 use serde_json::{Value, json};
 
 use super::app::TestApp;
@@ -121,6 +126,32 @@ pub(crate) async fn add_unpolled_device(app: &TestApp, engineer: &str, kind: &st
     let name = if kind == "modbus_tcp" { "line" } else { "iec" };
     let bus = add_bus(app, engineer, name, kind, 1).await;
     add_device(app, engineer, &bus, device).await
+}
+
+/// Stores `reads` (instant, kWh) of `obis` for `device` through the ingest
+/// statement at server time `now`: a register laid out by hand.
+pub(crate) async fn insert_energy_reads(
+    app: &TestApp,
+    device: DeviceId,
+    obis: &str,
+    reads: &[(DateTime<Utc>, f64)],
+    now: DateTime<Utc>,
+) {
+    let batch: Vec<(DeviceId, Reading)> = reads
+        .iter()
+        .map(|&(read_at, value)| {
+            let reading = Reading {
+                obis: obis.parse().unwrap(),
+                value,
+                unit: Unit::KWh,
+                read_at,
+                captured_at: None,
+                quality: Quality::GOOD,
+            };
+            (device, reading)
+        })
+        .collect();
+    insert_readings(&app.pool, &batch, now).await.unwrap();
 }
 
 /// Serves `meter` alone on a quick IEC line over TCP on `clock` and adds it

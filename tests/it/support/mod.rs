@@ -10,8 +10,8 @@ mod sim;
 mod wait;
 
 pub(crate) use api::{
-    add_bus, add_device, add_unpolled_device, add_unpolled_th40c, count_readings, fetch_load_profile, read_now,
-    serve_one_iec_tcp_device, serve_one_modbus_tcp_device,
+    add_bus, add_device, add_unpolled_device, add_unpolled_th40c, count_readings, fetch_load_profile,
+    insert_energy_reads, read_now, serve_one_iec_tcp_device, serve_one_modbus_tcp_device,
 };
 pub(crate) use app::{
     ANSWER_TIMEOUT, SILENT_METER_TIMEOUT, TEST_SECRET_KEY, TestApp, spawn_app, spawn_app_behind_proxy, spawn_app_with,
