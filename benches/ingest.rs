@@ -1,5 +1,5 @@
 //! Ingest speed: the same readings stored through Ohmnibus's ingest path
-//! (`insert_readings`, as the outbox calls it) and by a plain binary `COPY`
+//! (a `ReadingsWriter`, as the outbox uses it) and by a plain binary `COPY`
 //! into a fresh copy of the same schema, in the same run, round by round
 //! in turn; then the plain `COPY` into variants of the table, to show where
 //! its time goes.
@@ -30,14 +30,14 @@ use ohmnibus::store::copy_binary::CopyBinary;
 use ohmnibus::store::database::{connect, migrate, with_database};
 use ohmnibus::store::devices::{DeviceAddress, NewDevice, insert_device};
 use ohmnibus::store::partitions::ReadingClass;
-use ohmnibus::store::readings::insert_readings;
+use ohmnibus::store::readings_writer::ReadingsWriter;
 use sqlx::{Connection, PgConnection, PgPool};
 
 const METERS: usize = 100;
 /// Rounds measured (after one that fills the latest values).
 const ROUNDS: i64 = 40;
 /// The most rows the outbox writes in one statement (`poll::outbox`).
-const BATCH_ROWS: usize = 5_000;
+const BATCH_ROWS: usize = 20_000;
 
 /// What changes from one poll to the next.
 #[derive(Clone, Copy)]
@@ -161,11 +161,23 @@ async fn plain_copy(connection: &mut PgConnection, table: &str, batches: &[Vec<(
     start.elapsed()
 }
 
-async fn ingest(pool: &PgPool, batches: &[Vec<(DeviceId, Reading)>]) -> Duration {
+/// The batches through the ingest path as the outbox takes them: the
+/// writer stores each in the series and the latest values at most once a
+/// second while batches keep coming, and once more when they stop (the end
+/// of the round's batches counts as a stop: the flush is timed).
+async fn ingest(pool: &PgPool, writer: &mut ReadingsWriter, batches: &[Vec<(DeviceId, Reading)>]) -> Duration {
     let start = Instant::now();
     for batch in batches {
-        insert_readings(pool, batch, Utc::now()).await.expect("insert_readings");
+        writer.write(pool, batch, Utc::now()).await.expect("ingest");
     }
+    start.elapsed()
+}
+
+/// The latest values left waiting, written as the outbox writes them when
+/// no batch is left.
+async fn flush(pool: &PgPool, writer: &mut ReadingsWriter) -> Duration {
+    let start = Instant::now();
+    writer.flush(pool, Utc::now()).await.expect("latest values");
     start.elapsed()
 }
 
@@ -231,43 +243,67 @@ async fn main() {
         registers.len(),
     );
 
-    // Round 0 fills the latest values; then both paths take the same rounds in turn.
+    // Round 0 fills the latest values; then both paths take the same rounds
+    // in turn, as fast as they can: a sustained load, the outbox never idle,
+    // the latest values written once a second and once at the end.
+    let mut writer = ReadingsWriter::default();
     let first = round_batches(&registers, &devices, 0, at(0), Change::FullPoll);
-    ingest(&pool, &first).await;
+    ingest(&pool, &mut writer, &first).await;
+    flush(&pool, &mut writer).await;
     plain_copy(copy, "readings", &first).await;
     let (mut ingest_time, mut copy_time) = (Duration::ZERO, Duration::ZERO);
     let mut batch_count = 0;
     for round in 1..=ROUNDS {
         let batches = round_batches(&registers, &devices, round, at(round), Change::FullPoll);
         batch_count += batches.len();
-        ingest_time += ingest(&pool, &batches).await;
+        ingest_time += ingest(&pool, &mut writer, &batches).await;
         copy_time += plain_copy(copy, "readings", &batches).await;
     }
+    ingest_time += flush(&pool, &mut writer).await;
     let values = values_per_round * ROUNDS as usize;
     let (ingest_rate, copy_rate) = (rate(values, ingest_time), rate(values, copy_time));
-    println!("{values} values in {batch_count} batches of up to {BATCH_ROWS}, full polls:");
-    println!("  insert_readings           {ingest_rate:>9.0} values/s");
+    println!("{values} values in {batch_count} batches of up to {BATCH_ROWS}, full polls, sustained:");
+    println!("  ingest path               {ingest_rate:>9.0} values/s");
+    println!("  plain binary COPY         {copy_rate:>9.0} values/s");
+    println!("  ratio                     {:>9.2}", ingest_rate / copy_rate);
+
+    // A light load: the outbox idle after each round, so the latest values
+    // are written after each round.
+    let light = ROUNDS / 2;
+    let (mut ingest_time, mut copy_time) = (Duration::ZERO, Duration::ZERO);
+    for round in ROUNDS + 1..=ROUNDS + light {
+        let batches = round_batches(&registers, &devices, round, at(round), Change::FullPoll);
+        ingest_time += ingest(&pool, &mut writer, &batches).await;
+        ingest_time += flush(&pool, &mut writer).await;
+        copy_time += plain_copy(copy, "readings", &batches).await;
+    }
+    let light_values = values_per_round * light as usize;
+    let (ingest_rate, copy_rate) = (rate(light_values, ingest_time), rate(light_values, copy_time));
+    println!("{light_values} values, full polls, the latest values written after each round:");
+    println!("  ingest path               {ingest_rate:>9.0} values/s");
     println!("  plain binary COPY         {copy_rate:>9.0} values/s");
     println!("  ratio                     {:>9.2}", ingest_rate / copy_rate);
 
     // Every value changes: each latest row is rewritten.
     let mut changed_time = Duration::ZERO;
-    for round in ROUNDS + 1..=2 * ROUNDS {
+    for round in ROUNDS + light + 1..=2 * ROUNDS + light {
         let batches = round_batches(&registers, &devices, round, at(round), Change::Everything);
-        changed_time += ingest(&pool, &batches).await;
+        changed_time += ingest(&pool, &mut writer, &batches).await;
     }
-    println!("every value changed:");
+    changed_time += flush(&pool, &mut writer).await;
+    println!("every value changed, sustained:");
     println!(
-        "  insert_readings           {:>9.0} values/s",
+        "  ingest path               {:>9.0} values/s",
         rate(values, changed_time)
     );
 
     // A batch met again (a replay): the rows are all there, nothing is stored.
     let replay = round_batches(&registers, &devices, ROUNDS, at(ROUNDS), Change::FullPoll);
-    let replay_time = ingest(&pool, &replay).await;
+    let mut replay_time = ingest(&pool, &mut writer, &replay).await;
+    replay_time += flush(&pool, &mut writer).await;
     println!("a round stored again (every row already there):");
     println!(
-        "  insert_readings           {:>9.0} values/s",
+        "  ingest path               {:>9.0} values/s",
         rate(values_per_round, replay_time)
     );
 
@@ -275,6 +311,7 @@ async fn main() {
     // one thing each, and the encoding alone.
     sqlx::raw_sql(
         "CREATE TABLE flat (LIKE readings INCLUDING DEFAULTS, PRIMARY KEY (device_id, obis, read_at)); \
+         CREATE TABLE flat_by_poll (LIKE readings INCLUDING DEFAULTS, PRIMARY KEY (device_id, read_at, obis)); \
          CREATE TABLE flat_no_key (LIKE readings INCLUDING DEFAULTS); \
          CREATE UNLOGGED TABLE flat_no_key_no_wal (LIKE readings INCLUDING DEFAULTS); \
          CREATE TEMPORARY TABLE staged (LIKE readings INCLUDING DEFAULTS)",
@@ -282,7 +319,7 @@ async fn main() {
     .execute(&mut *copy)
     .await
     .expect("tables");
-    let rounds: Vec<_> = (2 * ROUNDS + 1..=3 * ROUNDS)
+    let rounds: Vec<_> = (2 * ROUNDS + light + 1..=3 * ROUNDS + light)
         .map(|round| round_batches(&registers, &devices, round, at(round), Change::FullPoll))
         .collect();
     let encode_start = Instant::now();
@@ -293,7 +330,14 @@ async fn main() {
     }
     let encode_time = encode_start.elapsed();
     println!("a plain COPY of the same rows into:");
-    for table in ["readings", "flat", "flat_no_key", "flat_no_key_no_wal", "staged"] {
+    for table in [
+        "readings",
+        "flat",
+        "flat_by_poll",
+        "flat_no_key",
+        "flat_no_key_no_wal",
+        "staged",
+    ] {
         let mut time = Duration::ZERO;
         for batches in &rounds {
             time += plain_copy(copy, table, batches).await;
@@ -301,6 +345,7 @@ async fn main() {
         let what = match table {
             "readings" => "readings (partitioned, key)",
             "flat" => "one table, key",
+            "flat_by_poll" => "one table, key by poll",
             "flat_no_key" => "one table, no key",
             "flat_no_key_no_wal" => "one unlogged table, no key",
             _ => "a temporary table",

@@ -4,7 +4,10 @@
 //! worker never waits for the database: it hands a record over and moves
 //! on to its next exchange.
 //!
-//! Readings go in batches. When the database is unreachable (or does not
+//! Readings go in batches, each into the series by one binary `COPY`; the
+//! latest values follow as they change, when no batch is left to write and
+//! at most every `store::readings_writer::LATEST_EVERY` while batches keep
+//! coming (`store::readings_writer`). When the database is unreachable (or does not
 //! answer within [`WRITE_TIMEOUT`]), records stay in a bounded buffer and
 //! the record at its head is retried with back-off; only when the buffer is
 //! full are the oldest dropped, and counted. A record the database refuses
@@ -20,7 +23,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::PgPool;
-use tokio::sync::mpsc;
+use tokio::sync::{Mutex, mpsc};
 use tokio::time::Instant;
 
 use super::spill::{Replayed, Spill};
@@ -39,10 +42,10 @@ use crate::store::events::{insert_event_span, update_event_cleared};
 use crate::store::identity::{insert_held_readings, record_identity_seen};
 use crate::store::jobs::{update_job_awaiting, update_job_finished, update_job_progress, update_job_started};
 use crate::store::load_profile::{insert_meter_intervals, update_profile_read_at};
-use crate::store::readings::insert_readings;
+use crate::store::readings_writer::ReadingsWriter;
 
 /// Rows written per statement at most.
-const BATCH_ROWS: usize = 5_000;
+const BATCH_ROWS: usize = 20_000;
 /// How long a reading may wait for companions before it is written.
 const BATCH_WAIT: Duration = Duration::from_millis(250);
 /// Readings kept in memory while the database is away: about an hour of 100
@@ -194,9 +197,14 @@ fn head_records(buffer: &VecDeque<(u64, Record)>) -> (Vec<Record>, u64) {
     (taken, last)
 }
 
-/// Writes records taken by [`head_records`] at the time `clock` gives.
-/// Returns how many readings went in.
-async fn write(pool: &PgPool, clock: &Clock, records: &[Record]) -> Result<usize, StoreError> {
+/// Writes records taken by [`head_records`] at the time `clock` gives,
+/// readings through `writer`. Returns how many readings went in.
+async fn write(
+    pool: &PgPool,
+    clock: &Clock,
+    writer: &Mutex<ReadingsWriter>,
+    records: &[Record],
+) -> Result<usize, StoreError> {
     let Some(head) = records.first() else { return Ok(0) };
     match head {
         Record::Readings(_) => {
@@ -208,7 +216,7 @@ async fn write(pool: &PgPool, clock: &Clock, records: &[Record]) -> Result<usize
                 })
                 .cloned()
                 .collect();
-            insert_readings(pool, &batch, clock.now()).await?;
+            writer.lock().await.write(pool, &batch, clock.now()).await?;
             return Ok(batch.len());
         }
         Record::HeldReadings(batch) => insert_held_readings(pool, batch).await?,
@@ -333,14 +341,18 @@ enum Flying {
     Buffer { last: u64 },
     /// A batch read back from the spill file.
     Replay(Replayed),
+    /// The latest values waiting in the writer.
+    Latest,
 }
 
 /// The outbox task's state.
 struct Ingest {
     pool: PgPool,
     /// The server's: what it stamps in the future when written is stored
-    /// flagged (see `store::readings::insert_readings`).
+    /// flagged (see `store::readings::insert_series`).
     clock: Clock,
+    /// Writes the readings, and the latest values as they change.
+    writer: Arc<Mutex<ReadingsWriter>>,
     stats: Arc<PollStats>,
     /// Records in the order they came, each with its sequence number.
     buffer: VecDeque<(u64, Record)>,
@@ -380,6 +392,7 @@ impl Ingest {
         Ingest {
             pool,
             clock,
+            writer: Arc::new(Mutex::new(ReadingsWriter::default())),
             stats,
             buffer: VecDeque::new(),
             next_seq: 0,
@@ -405,12 +418,37 @@ impl Ingest {
         self.spill.as_ref().is_some_and(Spill::is_pending)
     }
 
+    /// Whether latest values wait to be written (never while a write is
+    /// in flight, which holds the writer).
+    fn latest_pending(&self) -> bool {
+        self.writer.try_lock().is_ok_and(|writer| writer.has_pending())
+    }
+
+    /// A write of the latest values waiting.
+    fn write_latest(&self) -> Flight {
+        let (pool, now, writer) = (self.pool.clone(), self.clock.now(), Arc::clone(&self.writer));
+        Box::pin(async move {
+            let result = match tokio::time::timeout(WRITE_TIMEOUT, async {
+                writer.lock().await.flush(&pool, now).await
+            })
+            .await
+            {
+                Ok(result) => result.map(|()| 0),
+                Err(_) => Err(StoreError::Database(sqlx::Error::PoolTimedOut)),
+            };
+            Landed {
+                what: Flying::Latest,
+                result,
+            }
+        })
+    }
+
     /// A write of the buffer's head.
     fn write_head(&self) -> Flight {
         let (records, last) = head_records(&self.buffer);
-        let (pool, clock) = (self.pool.clone(), self.clock.clone());
+        let (pool, clock, writer) = (self.pool.clone(), self.clock.clone(), Arc::clone(&self.writer));
         Box::pin(async move {
-            let result = match tokio::time::timeout(WRITE_TIMEOUT, write(&pool, &clock, &records)).await {
+            let result = match tokio::time::timeout(WRITE_TIMEOUT, write(&pool, &clock, &writer, &records)).await {
                 Ok(result) => result,
                 Err(_) => Err(StoreError::Database(sqlx::Error::PoolTimedOut)),
             };
@@ -431,9 +469,10 @@ impl Ingest {
                 return None;
             }
         };
-        let (pool, now) = (self.pool.clone(), self.clock.now());
+        let (pool, now, writer) = (self.pool.clone(), self.clock.now(), Arc::clone(&self.writer));
         Some(Box::pin(async move {
-            let result = match tokio::time::timeout(WRITE_TIMEOUT, insert_readings(&pool, &batch.readings, now)).await {
+            let write = async { writer.lock().await.write(&pool, &batch.readings, now).await };
+            let result = match tokio::time::timeout(WRITE_TIMEOUT, write).await {
                 Ok(result) => result.map(|()| batch.readings.len()),
                 Err(_) => Err(StoreError::Database(sqlx::Error::PoolTimedOut)),
             };
@@ -458,6 +497,7 @@ impl Ingest {
                             }
                         }
                     }
+                    Flying::Latest => {}
                     Flying::Replay(batch) => {
                         if let Some(spill) = self.spill.as_mut() {
                             if let Err(error) = spill.stored(&batch) {
@@ -603,7 +643,7 @@ impl Ingest {
 /// Starts the outbox task. Once every sender is gone it writes what it
 /// holds (for up to [`CLOSE_GRACE`]), spills the readings still left and
 /// ends. `clock` is the server's: what is stamped in the future by it when
-/// written is stored flagged (see `store::readings::insert_readings`).
+/// written is stored flagged (see `store::readings::insert_series`).
 pub fn spawn_outbox(
     pool: PgPool,
     stats: Arc<PollStats>,
@@ -636,13 +676,18 @@ pub fn spawn_outbox(
                     next_write = None;
                 } else if close_by.is_none() && ingest.replay_pending() {
                     flight = ingest.replay_next();
+                } else if ingest.buffer.is_empty() && ingest.latest_pending() {
+                    flight = Some(ingest.write_latest());
                 }
                 if flight.is_some() {
                     flight_started = now;
                     retry_at = None;
                 }
             }
-            if close_by.is_some() && flight.is_none() && (ingest.buffer.is_empty() || ingest.away) {
+            if close_by.is_some()
+                && flight.is_none()
+                && (ingest.away || (ingest.buffer.is_empty() && !ingest.latest_pending()))
+            {
                 break;
             }
             let stalled = ingest.away || (flight.is_some() && now.duration_since(flight_started) >= spill_after);

@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
 use super::error::StoreError;
-use super::readings::LATEST_REFRESH_SECONDS;
+use super::latest_values::LATEST_REFRESH_SECONDS;
 use crate::domain::ids::{DeviceId, SiteId};
 use crate::domain::zone::IanaZone;
 

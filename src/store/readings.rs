@@ -5,8 +5,11 @@ use sqlx::postgres::PgArguments;
 use sqlx::query::{Query, QueryAs};
 use sqlx::{Encode, PgPool, Postgres, Type};
 
+use super::copy_binary::CopyBinary;
 use super::error::StoreError;
 use super::future_stamps::{FutureStamps, flag_if_future, insert_future_stamp_event};
+use super::latest_values::LatestValues;
+use super::partitions::ReadingClass;
 use crate::device::reading::Reading;
 use crate::domain::clock::future_limit;
 use crate::domain::ids::DeviceId;
@@ -24,69 +27,130 @@ pub struct StoredReading {
     pub quality: Quality,
 }
 
-/// How far an unchanged latest value's `read_at` may lag the newest read
-/// before its row is rewritten anyway: `latest_readings.read_at` is the
-/// newest read of the value to within this (a changed value, unit, quality
-/// or capture time is written at once). Most registers of a full poll,
-/// history above all, repeat their last value.
-pub const LATEST_REFRESH_SECONDS: f64 = 60.0;
-
-/// Writes a batch: one statement inserts the time series and the latest
-/// values together (UNNEST arrays, no round trip per value). A month with no
-/// partition yet goes to the default partition (the maintenance task makes
-/// partitions ahead and moves such rows; ingest takes no lock beyond its
-/// rows'). Duplicate (device, OBIS, time) rows are ignored, so
-/// a batch retried after a lost acknowledgement stores nothing twice.
-///
-/// `now` is the server's time. A reading stamped in the future at `now`
-/// (`domain::clock::is_future`) is stored flagged `future_timestamp`, is not
-/// taken as the latest, and a `future_timestamp` event names its device; a
-/// latest value that is itself in the future (stored before the server's
-/// clock jumped back) gives way to any reading that is not.
+/// Writes a batch into the time series and the latest values at once (the
+/// outbox keeps the latest values with a `store::readings_writer::ReadingsWriter`
+/// instead, which writes them at most once a second while batches keep
+/// coming). See [`insert_series`] and `store::latest_values`.
 pub async fn insert_readings(
     pool: &PgPool,
     batch: &[(DeviceId, Reading)],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    insert_series(pool, batch, now).await?;
+    let mut latest = LatestValues::default();
+    latest.take(batch, now);
+    latest.flush(pool, now).await?;
+    Ok(())
+}
+
+/// Writes a batch into the time series, exactly once: by one binary `COPY`
+/// (the fast path: a batch is new but for a retry or a replay), and when
+/// the key refuses it because some of its rows are stored already (a batch
+/// retried after a lost acknowledgement, a replayed spill file), by one
+/// statement that skips the rows already there. A month with no partition
+/// yet goes to the default partition (the maintenance task makes
+/// partitions ahead and moves such rows; ingest takes no lock beyond its
+/// rows').
+///
+/// `now` is the server's time. A reading stamped in the future at `now`
+/// (`domain::clock::is_future`) is stored flagged `future_timestamp`, and a
+/// `future_timestamp` event names its device, in the same transaction.
+pub async fn insert_series(pool: &PgPool, batch: &[(DeviceId, Reading)], now: DateTime<Utc>) -> Result<(), StoreError> {
     if batch.is_empty() {
         return Ok(());
     }
+    match copy_series(pool, batch, now).await {
+        Err(StoreError::Database(error)) if is_unique_violation(&error) => insert_series_again(pool, batch, now).await,
+        result => result,
+    }
+}
+
+fn is_unique_violation(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .is_some_and(|error| error.code().as_deref() == Some(UNIQUE_VIOLATION))
+}
+
+/// SQLSTATE `unique_violation` (PostgreSQL 15 documentation, Appendix A).
+const UNIQUE_VIOLATION: &str = "23505";
+
+/// The fast path of [`insert_series`]: the rows in PostgreSQL's binary
+/// `COPY` format (`store::copy_binary`), each reading's data class
+/// computed here as `ohmnibus_reading_class` would (`ReadingClass::of`).
+async fn copy_series(pool: &PgPool, batch: &[(DeviceId, Reading)], now: DateTime<Utc>) -> Result<(), StoreError> {
+    let mut copy = CopyBinary::with_capacity(batch.len(), 96);
+    let mut future: Vec<FutureStamps> = Vec::new();
+    for (device, reading) in batch {
+        let quality = flag_if_future(reading.quality, reading.read_at, now);
+        if quality != reading.quality {
+            match future.iter_mut().find(|stamps| stamps.device_id == *device) {
+                Some(stamps) => {
+                    stamps.count += 1;
+                    stamps.first = stamps.first.min(reading.read_at);
+                }
+                None => future.push(FutureStamps {
+                    device_id: *device,
+                    count: 1,
+                    first: reading.read_at,
+                }),
+            }
+        }
+        copy.row(8)
+            .int8(device.0)
+            .text(&reading.obis)
+            .timestamptz(reading.read_at)
+            .float8(reading.value)
+            .text(&reading.unit.as_str())
+            .timestamptz_or_null(reading.captured_at)
+            .int4(quality.0)
+            .int2(ReadingClass::of(&reading.obis).number());
+    }
+    const COPY: &str = "COPY readings (device_id, obis, read_at, value, unit, captured_at, quality, data_class) \
+                        FROM STDIN (FORMAT binary)";
+    if future.is_empty() {
+        // One statement is its own transaction.
+        let mut connection = pool.acquire().await?;
+        let mut sink = connection.copy_in_raw(COPY).await?;
+        sink.send(copy.finish()).await?;
+        sink.finish().await?;
+        return Ok(());
+    }
+    let mut transaction = pool.begin().await?;
+    let mut sink = transaction.copy_in_raw(COPY).await?;
+    sink.send(copy.finish()).await?;
+    sink.finish().await?;
+    future.sort_by_key(|stamps| stamps.device_id);
+    for stamps in future {
+        insert_future_stamp_event(&mut transaction, stamps, "readings", now).await?;
+    }
+    transaction.commit().await?;
+    Ok(())
+}
+
+/// The slow path of [`insert_series`], for a batch met again: one statement
+/// (UNNEST arrays) that skips the rows already stored. What it newly took
+/// with a future stamp is counted per device, for the event.
+async fn insert_series_again(
+    pool: &PgPool,
+    batch: &[(DeviceId, Reading)],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
     let columns = ReadingColumns::new(batch, |r| flag_if_future(r.quality, r.read_at, now));
     let mut transaction = pool.begin().await?;
-    // The latest value per device and code is kept beside the series; within
-    // a batch the newest wins, and an older batch never overwrites a newer
-    // value, unless that one is past the future limit ($8). An unchanged
-    // value is rewritten only once its read is $9 seconds old. What the series
-    // newly took with a future stamp is counted per device, for the event.
     let future = sqlx::query_as(
-        "WITH batch AS ( \
-             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::timestamptz[], $4::float8[], $5::text[], \
-                                  $6::timestamptz[], $7::int[]) \
-                 AS x(device_id, obis, read_at, value, unit, captured_at, quality)), \
-         series AS ( \
+        "WITH series AS ( \
              INSERT INTO readings (device_id, obis, read_at, value, unit, captured_at, quality, data_class) \
-             SELECT *, ohmnibus_reading_class(obis) FROM batch ON CONFLICT DO NOTHING RETURNING device_id, read_at), \
-         latest AS ( \
-             INSERT INTO latest_readings (device_id, obis, read_at, value, unit, captured_at, quality) \
-             SELECT DISTINCT ON (device_id, obis) * FROM batch \
-             WHERE EXISTS (SELECT 1 FROM devices WHERE devices.id = batch.device_id) AND read_at <= $8 \
-             ORDER BY device_id, obis, read_at DESC \
-             ON CONFLICT (device_id, obis) DO UPDATE SET read_at = EXCLUDED.read_at, value = EXCLUDED.value, \
-                 unit = EXCLUDED.unit, captured_at = EXCLUDED.captured_at, quality = EXCLUDED.quality \
-             WHERE (latest_readings.read_at <= EXCLUDED.read_at \
-                    AND (latest_readings.value IS DISTINCT FROM EXCLUDED.value \
-                         OR latest_readings.unit <> EXCLUDED.unit \
-                         OR latest_readings.quality <> EXCLUDED.quality \
-                         OR latest_readings.captured_at IS DISTINCT FROM EXCLUDED.captured_at \
-                         OR EXCLUDED.read_at >= latest_readings.read_at + make_interval(secs => $9))) \
-                OR latest_readings.read_at > $8) \
+             SELECT *, ohmnibus_reading_class(obis) \
+             FROM UNNEST($1::bigint[], $2::text[], $3::timestamptz[], $4::float8[], $5::text[], \
+                         $6::timestamptz[], $7::int[]) \
+                 AS x(device_id, obis, read_at, value, unit, captured_at, quality) \
+             ON CONFLICT DO NOTHING RETURNING device_id, read_at) \
          SELECT device_id, count(*) AS count, min(read_at) AS first FROM series \
          WHERE read_at > $8 GROUP BY device_id ORDER BY device_id",
     );
     let future: Vec<FutureStamps> = columns
         .bind(future)
         .bind(future_limit(now))
-        .bind(LATEST_REFRESH_SECONDS)
         .fetch_all(&mut *transaction)
         .await?;
     for stamps in future {

@@ -16,6 +16,7 @@ use ohmnibus::store::devices::{
     DeviceAddress, DeviceStatus, NewDevice, fetch_device, insert_device, update_device_status,
 };
 use ohmnibus::store::readings::{fetch_latest, insert_readings};
+use ohmnibus::store::readings_writer::ReadingsWriter;
 use sqlx::PgPool;
 
 use crate::support::TestDb;
@@ -276,5 +277,52 @@ async fn a_device_row_is_rewritten_when_its_status_changes_and_its_times_once_a_
             device.last_success_at
         ),
         (DeviceState::Online, 0, None, Some(back))
+    );
+}
+
+#[tokio::test]
+async fn the_outbox_writer_writes_a_latest_value_only_when_it_changed_and_the_newest_of_a_burst() {
+    let db = TestDb::create().await;
+    let id = th40c(&db.pool).await;
+    let t0 = Utc.with_ymd_and_hms(2026, 12, 6, 8, 0, 0).unwrap();
+    let (energy, power) = ("1-1:1.8.0", "1-1:1.7.0");
+    let at = |seconds: i64| t0 + TimeDelta::seconds(seconds);
+    let mut writer = ReadingsWriter::default();
+    writer
+        .write(
+            &db.pool,
+            &[(id, reading(energy, 5.0, t0)), (id, reading(power, 1.0, t0))],
+            server_now(),
+        )
+        .await
+        .unwrap();
+    writer.flush(&db.pool, server_now()).await.unwrap();
+    assert!(!writer.has_pending());
+    assert_eq!(latest(&db.pool, id, energy).await, (t0, 5.0));
+    // The energy repeats: it waits for no write; the power changes, read
+    // after read, and only its newest value is written.
+    for (seconds, power_value) in [(10, 2.0), (20, 3.0), (30, 4.0)] {
+        let batch = [
+            (id, reading(energy, 5.0, at(seconds))),
+            (id, reading(power, power_value, at(seconds))),
+        ];
+        writer.write(&db.pool, &batch, server_now()).await.unwrap();
+    }
+    writer.flush(&db.pool, server_now()).await.unwrap();
+    assert_eq!(latest(&db.pool, id, power).await, (at(30), 4.0));
+    assert_eq!(
+        latest(&db.pool, id, energy).await,
+        (t0, 5.0),
+        "unchanged, within the minute"
+    );
+    // The same batch again (a retry): the series takes nothing twice.
+    let again = [(id, reading(energy, 5.0, at(30))), (id, reading(power, 9.0, at(30)))];
+    writer.write(&db.pool, &again, server_now()).await.unwrap();
+    writer.flush(&db.pool, server_now()).await.unwrap();
+    let series = stored(&db.pool, id).await;
+    assert_eq!(series.len(), 8, "four reads of two codes: {series:?}");
+    assert!(
+        series.contains(&(power.to_owned(), at(30), 4.0)),
+        "the stored row stays"
     );
 }
