@@ -25,6 +25,7 @@ pub(crate) mod iec_program_plan;
 pub(crate) mod iec_session_config;
 mod modbus;
 pub mod modbus_link;
+mod modbus_load_curve;
 pub(crate) mod probe;
 pub(crate) mod program;
 pub(crate) mod read_state;
@@ -38,6 +39,7 @@ use chrono::{DateTime, Utc};
 pub use self::error::DriverError;
 pub use self::exchange::{Exchange, Outcome};
 use self::iec::IecDriver;
+pub use self::modbus_load_curve::{LoadCurveEnd, LoadCurveRead};
 pub use self::iec_program_plan::{MASKED_PASSWORD, PlannedFrame, program_frames};
 use self::modbus::ModbusDriver;
 pub use self::program::{ProgramDone, ProgramError, WriteDone};
@@ -45,7 +47,7 @@ pub use self::read_state::ReadState;
 pub use self::target::{BROADCAST_SENT, CommandDone, MeterStatus, ReadOutput, Step, Target};
 use super::command_plan::PlannedWrite;
 use super::iec::LoadProfileSettings;
-use super::profile::{Profile, RegisterGroup};
+use super::profile::{LoadCurveSettings, Profile, RegisterGroup};
 use super::profile_interval::Interval;
 use super::registry::ProfileSet;
 use crate::domain::address::UnitAddress;
@@ -133,6 +135,25 @@ impl Driver {
                 None,
             ),
             Driver::Iec(driver) => driver.load_profile(target, settings, from, to).await,
+        }
+    }
+
+    /// Reads a Modbus meter's own load curve back to `stored` (the newest
+    /// interval stored), as its profile's `[modbus.load_curve]` says; each
+    /// exchange made is in `exchanges`.
+    pub async fn read_load_curve(
+        &mut self,
+        target: Target<'_>,
+        state: &mut ReadState,
+        settings: &LoadCurveSettings,
+        stored: Option<DateTime<Utc>>,
+        exchanges: &mut Vec<Exchange>,
+    ) -> Result<LoadCurveRead, DriverError> {
+        match self {
+            Driver::Modbus(driver) => driver.load_curve(target, state, settings, stored, exchanges).await,
+            Driver::Iec(_) => Err(DriverError::Unsupported(
+                "a Modbus load curve; an IEC 62056-21 meter's load profile is read in programming mode",
+            )),
         }
     }
 
