@@ -67,7 +67,7 @@ enum LineKind {
 /// identity of the meter installed before. The simulated one shows another,
 /// so the device is quarantined until an engineer confirms the replacement
 /// on its page (docs/OPERATIONS.md, "Meter identity").
-const REPLACED_METER: (&str, &str) = ("Lighting circuit (COUNTIS E33)", "2019-0000-0417 / countis e33");
+const REPLACED_METER: (&str, &str) = ("Lighting circuit (COUNTIS E33)", "2019-0000-0417 / countis e33 / SOCOMEC / COUNTIS E33");
 
 const FLEET: &[FleetLine] = &[
     FleetLine {
