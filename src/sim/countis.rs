@@ -113,6 +113,9 @@ pub struct CountisModel {
     pub load_curve: bool,
     /// The load curve's block under the pointer, 0 the newest.
     pub(super) curve_pointer: usize,
+    /// A block (0 the newest) sent with a garbled header (record size 5),
+    /// as a meter with a firmware fault might.
+    pub garbled_block: Option<usize>,
 }
 
 /// PF signed by character: positive lagging (P and Q of one sign,
@@ -166,6 +169,7 @@ impl CountisModel {
             load_factor,
             load_curve: true,
             curve_pointer: 0,
+            garbled_block: None,
         }
     }
 

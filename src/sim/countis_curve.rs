@@ -45,7 +45,11 @@ impl CountisModel {
         count: u16,
         now: DateTime<Utc>,
     ) -> Option<Result<Vec<u16>, Exception>> {
-        let name = |text: &str| Some(Ok(encode_text(text, NAME_WORDS, TextEncoding::HighLow)[..usize::from(count)].to_vec()));
+        let name = |text: &str| {
+            Some(Ok(encode_text(text, NAME_WORDS, TextEncoding::HighLow)
+                [..usize::from(count)]
+                .to_vec()))
+        };
         match start {
             VENDOR if count <= NAME_WORDS => name("SOCOMEC"),
             PRODUCT if count <= NAME_WORDS => name(match self.variant {
@@ -121,8 +125,8 @@ impl CountisModel {
     }
 
     fn curve_block(&self, now: DateTime<Utc>) -> Vec<u16> {
-        let running = DateTime::from_timestamp(now.timestamp().div_euclid(PERIOD_SECONDS) * PERIOD_SECONDS, 0)
-            .unwrap_or(now);
+        let running =
+            DateTime::from_timestamp(now.timestamp().div_euclid(PERIOD_SECONDS) * PERIOD_SECONDS, 0).unwrap_or(now);
         let oldest = running - Duration::days(DAYS_KEPT);
         let epoch = NaiveDate::from_ymd_opt(2000, 1, 1)
             .and_then(|day| day.and_hms_opt(0, 0, 0))
@@ -148,7 +152,12 @@ impl CountisModel {
             records.extend([(seconds >> 16) as u16, seconds as u16, flag, value]);
         }
         let count = (records.len() / 4) as u16;
-        let mut words = vec![count, 4, PERIOD_SECONDS as u16, 0, WATTS_PER_COUNT, 1];
+        let size = if self.garbled_block == Some(self.curve_pointer) {
+            5
+        } else {
+            4
+        };
+        let mut words = vec![count, size, PERIOD_SECONDS as u16, 0, WATTS_PER_COUNT, 1];
         words.extend(records);
         words.resize(usize::from(BLOCK_WORDS), 0);
         words

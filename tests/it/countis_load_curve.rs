@@ -73,19 +73,19 @@ fn config(id: DeviceId, profile: Arc<Profile>) -> DeviceConfig {
 
 /// A worker for one COUNTIS simulated by `model` on a Modbus TCP line, the
 /// device stored in the database first (intervals and events refer to it).
-async fn worker(
-    db: &TestDb,
-    profile: &str,
-    model: CountisModel,
-    clock: &Clock,
-) -> Polled {
+async fn worker(db: &TestDb, profile: &str, model: CountisModel, clock: &Clock) -> Polled {
     let profiles = Arc::new(ProfileSet::builtin());
     let profile = profiles.get(profile).unwrap();
     let device = SimDevice::new(Arc::clone(&profile), 1, model, clock.clone());
     let (stop, shutdown) = shutdown::channel();
-    let (line, _) = spawn_tcp(SimBus::new(vec![device]), "127.0.0.1:0", TcpFraming::ModbusTcp, shutdown)
-        .await
-        .unwrap();
+    let (line, _) = spawn_tcp(
+        SimBus::new(vec![device]),
+        "127.0.0.1:0",
+        TcpFraming::ModbusTcp,
+        shutdown,
+    )
+    .await
+    .unwrap();
     let id = insert_countis(&db.pool, line.port()).await;
     let stats = Arc::new(PollStats::default());
     let (outbox, _outbox_task) = spawn_outbox(db.pool.clone(), Arc::clone(&stats), clock.clone(), Default::default());
@@ -215,9 +215,16 @@ async fn the_first_read_takes_the_seven_days_kept_and_the_next_only_what_is_new(
     assert_eq!(rows[671].0, "2026-11-18T09:45:00Z".parse::<DateTime<Utc>>().unwrap());
     let mut daylight = 0;
     for (start, minutes, value, unit, status) in &rows {
-        assert_eq!((*minutes, unit.as_str(), status.as_str()), (15, "kW", "full"), "{start}");
+        assert_eq!(
+            (*minutes, unit.as_str(), status.as_str()),
+            (15, "kW", "full"),
+            "{start}"
+        );
         let expected = expected_kw(&reference, *start);
-        assert!((value - expected).abs() < 1e-9, "{start}: stored {value} kW, expected {expected} kW");
+        assert!(
+            (value - expected).abs() < 1e-9,
+            "{start}: stored {value} kW, expected {expected} kW"
+        );
         daylight += usize::from(*value > 0.0);
     }
     assert!(daylight > 100, "the site draws power: {daylight} periods above zero");
@@ -240,7 +247,10 @@ async fn the_first_read_takes_the_seven_days_kept_and_the_next_only_what_is_new(
     // and one block: the newest block already reaches what is stored.
     let asked = requests(&stats, id) - before;
     assert_eq!(asked, register_requests("countis-e43", true) + 4);
-    assert!(backfill > 40, "the first read went back block by block ({backfill} requests)");
+    assert!(
+        backfill > 40,
+        "the first read went back block by block ({backfill} requests)"
+    );
 }
 
 #[tokio::test]
@@ -284,4 +294,35 @@ async fn a_firmware_without_the_load_curve_is_an_event_not_a_fault_and_is_not_as
     assert_eq!(requests(&stats, id) - before, register_requests("countis-e33", false));
     assert!(stored(&db.pool, id).await.is_empty());
     assert_eq!(events().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_garbled_block_is_an_event_naming_the_device_and_the_blocks_before_it_are_kept() {
+    let db = TestDb::create().await;
+    let clock = Clock::manual(at());
+    let mut model = CountisModel::new(Variant::E43, Firmware::V201, SEED, Tz::UTC, at());
+    model.garbled_block = Some(2);
+    let polled = worker(&db, "countis-e43", model, &clock).await;
+    let Polled { mut worker, id, .. } = polled;
+
+    step_to_load_curve(&mut worker, id).await;
+    // Blocks 0 and 1: the running period and 57 closed ones, 09:45 back to
+    // 19:45 the day before (57 x 15 minutes = 14 h 15 min).
+    let rows = wait_for_rows(&db.pool, id, 57).await;
+    assert_eq!(rows.len(), 57);
+    assert_eq!(rows[0].0, "2026-11-17T19:45:00Z".parse::<DateTime<Utc>>().unwrap());
+    assert_eq!(rows[56].0, "2026-11-18T09:45:00Z".parse::<DateTime<Utc>>().unwrap());
+    let events: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT code, severity, message FROM events WHERE device_id = $1")
+            .bind(id)
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    let (code, severity, message) = &events[0];
+    assert_eq!((code.as_str(), severity.as_str()), ("load_curve_garbled", "warning"));
+    assert!(
+        message.starts_with("incomer:") && message.contains("record size 5") && message.contains("block 3"),
+        "{message}"
+    );
 }
