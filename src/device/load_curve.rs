@@ -223,7 +223,7 @@ mod tests {
         let words = block(
             [2, 4, 900, 0x0017, 2, 1],
             &[
-                [0x32A7, 0xEEA0, 0, 1500],  // full: 1500 x 2 = 3000 W
+                [0x32A7, 0xEEA0, 0, 1500],   // full: 1500 x 2 = 3000 W
                 [0x32A7, 0xF224, 1, 0x0100], // incomplete: 256 x 2 = 512 W
             ],
         );
@@ -240,7 +240,10 @@ mod tests {
         assert!((intervals[1].value - 81.92).abs() < 1e-9, "{}", intervals[1].value);
         assert_eq!(intervals[0].unit, Unit::KW);
         assert_eq!(intervals[0].obis.to_string(), "1-1:1.5.0");
-        assert_eq!((intervals[0].meter_status.as_str(), intervals[1].meter_status.as_str()), (FULL, INCOMPLETE));
+        assert_eq!(
+            (intervals[0].meter_status.as_str(), intervals[1].meter_status.as_str()),
+            (FULL, INCOMPLETE)
+        );
         // In the meter's zone: 10:00 in Paris (winter, UTC+1) is 09:00 UTC.
         let paris = block.intervals(chrono_tz::Europe::Paris, 1.0);
         assert_eq!(paris[0].start, at("2026-12-06T09:00:00Z"));
@@ -255,10 +258,22 @@ mod tests {
     #[test]
     fn a_garbled_header_is_refused() {
         let record = [[0x32A7, 0xEEA0, 0, 1500]];
-        assert_eq!(decode_block(&block([1, 5, 900, 0, 1, 1], &record)), Err(BlockError::RecordSize(5)));
-        assert_eq!(decode_block(&block([30, 4, 900, 0, 1, 1], &record)), Err(BlockError::Count(30)));
-        assert_eq!(decode_block(&block([1, 4, 900, 0, 1, 0], &record)), Err(BlockError::ZeroDenominator));
-        assert_eq!(decode_block(&block([1, 4, 90, 0, 1, 1], &record)), Err(BlockError::Period(90)));
+        assert_eq!(
+            decode_block(&block([1, 5, 900, 0, 1, 1], &record)),
+            Err(BlockError::RecordSize(5))
+        );
+        assert_eq!(
+            decode_block(&block([30, 4, 900, 0, 1, 1], &record)),
+            Err(BlockError::Count(30))
+        );
+        assert_eq!(
+            decode_block(&block([1, 4, 900, 0, 1, 0], &record)),
+            Err(BlockError::ZeroDenominator)
+        );
+        assert_eq!(
+            decode_block(&block([1, 4, 90, 0, 1, 1], &record)),
+            Err(BlockError::Period(90))
+        );
         assert_eq!(decode_block(&[0; 6]), Err(BlockError::Length(6)));
     }
 

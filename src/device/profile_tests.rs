@@ -370,7 +370,12 @@ fn countis_profiles_hold_every_row_of_the_socomec_table() {
         use super::meter_identity::IdentityFormat::{Text, Words};
         assert_eq!(
             identity,
-            vec![(0xC358, 3, Words), (0xC38A, 8, Text), (0xC37A, 8, Text), (0xC382, 8, Text)],
+            vec![
+                (0xC358, 3, Words),
+                (0xC38A, 8, Text),
+                (0xC37A, 8, Text),
+                (0xC382, 8, Text)
+            ],
             "{name}"
         );
         // Load curve (V200.53): the records are the CT's secondary side.

@@ -79,7 +79,7 @@ pub(crate) async fn read_load_curve(
                 device: id,
                 kind: EventKind::LoadCurveGarbled,
                 message: format!(
-                    "{name}: {error} in block {} of the load curve; that block is not stored, the blocks before it are",
+                    "{name}: {error} in block {} of the load curve (1 the newest); that block is not stored, the blocks before it are",
                     read.blocks
                 ),
                 started_at: now,

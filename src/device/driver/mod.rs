@@ -9,6 +9,8 @@
 //!   between the requests of a long read; an IEC 62056-21 readout is one
 //!   whole session).
 //! - [`Driver::read_history`]: a stretch of the device's load profile.
+//! - [`Driver::read_load_curve`]: a Modbus meter's own load curve (the
+//!   COUNTIS's), back to what is stored.
 //! - [`Driver::write`]: one Modbus write of a command to the device.
 //! - [`Driver::program`]: a command to an IEC 62056-21 meter in
 //!   programming mode, as its profile's `[iec62056.commands]` says;
@@ -39,9 +41,9 @@ use chrono::{DateTime, Utc};
 pub use self::error::DriverError;
 pub use self::exchange::{Exchange, Outcome};
 use self::iec::IecDriver;
-pub use self::modbus_load_curve::{LoadCurveEnd, LoadCurveRead};
 pub use self::iec_program_plan::{MASKED_PASSWORD, PlannedFrame, program_frames};
 use self::modbus::ModbusDriver;
+pub use self::modbus_load_curve::{LoadCurveEnd, LoadCurveRead};
 pub use self::program::{ProgramDone, ProgramError, WriteDone};
 pub use self::read_state::ReadState;
 pub use self::target::{BROADCAST_SENT, CommandDone, MeterStatus, ReadOutput, Step, Target};
@@ -112,8 +114,9 @@ impl Driver {
         }
     }
 
-    /// Whether the bus's protocol reads a meter's load profile (IEC
-    /// 62056-21 programming mode; Modbus devices keep none the server reads).
+    /// Whether the bus's protocol reads a meter's load profile in IEC
+    /// 62056-21 programming mode (a Modbus meter's own load curve is
+    /// [`Driver::read_load_curve`]'s).
     pub fn reads_load_profile(&self) -> bool {
         matches!(self, Driver::Iec(_))
     }

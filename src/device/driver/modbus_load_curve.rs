@@ -87,7 +87,9 @@ impl ModbusDriver {
                 let primary = self.read_word(target.address, primary, turnaround, exchanges).await?;
                 let secondary = self.read_word(target.address, secondary, turnaround, exchanges).await?;
                 if secondary == 0 {
-                    return Err(DriverError::Profile("CT secondary reads 0: load curve not scaled".into()));
+                    return Err(DriverError::Profile(
+                        "CT secondary reads 0: load curve not scaled".into(),
+                    ));
                 }
                 f64::from(primary) / f64::from(secondary)
             }
