@@ -7,13 +7,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::support::{TestDb, WAIT, eventually, insert_countis};
+use crate::support::{TestDb, WAIT, eventually, fetch_load_profile, insert_countis, spawn_app};
 use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
 use ohmnibus::device::profile::{Profile, RegisterGroup};
 use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::ids::{BusId, DeviceId};
+use ohmnibus::domain::role::Role;
 use ohmnibus::domain::state::DeviceState;
 use ohmnibus::domain::transport::Transport;
 use ohmnibus::poll::command::BusCommand;
@@ -324,5 +325,57 @@ async fn a_garbled_block_is_an_event_naming_the_device_and_the_blocks_before_it_
     assert!(
         message.starts_with("incomer:") && message.contains("record size 5") && message.contains("block 3"),
         "{message}"
+    );
+}
+
+/// Served end to end: the application polls a COUNTIS E43 on a Modbus TCP
+/// line; the load-profile API shows the meter's own curve, with the
+/// meter's status, and the device page the meter's vendor and product
+/// names with its identity.
+#[tokio::test]
+async fn the_api_shows_the_load_curve_and_the_page_the_meters_names() {
+    let app = spawn_app().await;
+    let engineer = app.token(Role::Engineer).await;
+    let now = Utc::now();
+    let model = CountisModel::new(Variant::E43, Firmware::V201, SEED, Tz::UTC, now);
+    let profile = ProfileSet::builtin().get("countis-e43").unwrap();
+    let device = SimDevice::new(profile, 2, model, Clock::System);
+    let (_stop, shutdown) = shutdown::channel();
+    let (line, _) = spawn_tcp(
+        SimBus::new(vec![device]),
+        "127.0.0.1:0",
+        TcpFraming::ModbusTcp,
+        shutdown,
+    )
+    .await
+    .unwrap();
+    let transport = serde_json::json!({"kind": "modbus_tcp", "host": "127.0.0.1", "port": line.port()});
+    let bus = app.create_bus(&engineer, "countis line", transport).await;
+    let body = serde_json::json!({"name": "E43 feeder", "profile": "countis-e43", "address": 2});
+    let id = app.create_device(&engineer, bus, body).await;
+
+    let (from, to) = (now - TimeDelta::hours(6), now + TimeDelta::minutes(1));
+    let shown = eventually(WAIT, || async {
+        fetch_load_profile(&app, &engineer, id.0, "1-1:1.5.0", from, to)
+            .await
+            .len()
+            >= 20
+    })
+    .await;
+    let intervals = fetch_load_profile(&app, &engineer, id.0, "1-1:1.5.0", from, to).await;
+    assert!(shown, "{intervals:?}");
+    for interval in &intervals {
+        assert_eq!(interval["unit"], "kW", "{interval}");
+        assert_eq!(interval["source"], "meter", "{interval}");
+        assert_eq!(interval["meter_status"], "full", "{interval}");
+    }
+    let (status, page) = app
+        .request("GET", &format!("/devices/{id}"), Some(&engineer), None)
+        .await;
+    assert_eq!(status, axum::http::StatusCode::OK);
+    let page = page.as_str().unwrap_or_default().to_owned();
+    assert!(
+        page.contains("countis e43 / SOCOMEC / COUNTIS E43"),
+        "the page names the meter"
     );
 }
