@@ -163,3 +163,59 @@ impl CountisModel {
         words
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono_tz::Tz;
+
+    use super::*;
+    use crate::sim::countis::Firmware;
+    use crate::sim::model::MeterModel;
+
+    /// A record's stamp, high word first. 2026-11-18 is 9 818 days after
+    /// 2000-01-01.
+    fn stamp(words: &[u16]) -> u32 {
+        (u32::from(words[0]) << 16) | u32::from(words[1])
+    }
+
+    #[test]
+    fn the_pointer_walks_back_block_by_block_over_seven_days() {
+        let now: DateTime<Utc> = "2026-11-18T10:07:30Z".parse().unwrap();
+        let mut model = CountisModel::new(Variant::E43, Firmware::V201, 5, Tz::UTC, now);
+        let read = |model: &mut CountisModel| model.read_own(BLOCK, BLOCK_WORDS, now).unwrap().unwrap();
+        assert_eq!(model.write_own(POINTER, &[0x0001]), Some(Ok(())));
+        let newest = read(&mut model);
+        assert_eq!(&newest[..6], &[29, 4, 900, 0, 2, 1]);
+        // 10:00 (running, incomplete): 9 818 x 86 400 + 36 000 s.
+        let ten = 9_818 * 86_400 + 36_000;
+        assert_eq!((stamp(&newest[6..]), newest[8]), (ten, 1));
+        assert_eq!((stamp(&newest[10..]), newest[12]), (ten - 900, 0));
+        assert_eq!(model.write_own(POINTER, &[0xFFFE]), Some(Ok(())));
+        let older = read(&mut model);
+        assert_eq!(stamp(&older[6..]), ten - 29 * 900);
+        // 7 days of closed periods and the running one: 673 records, so
+        // the 24th block (index 23) holds 673 - 23 x 29 = 6, the next none.
+        for _ in 1..23 {
+            model.write_own(POINTER, &[0xFFFE]).unwrap().unwrap();
+        }
+        assert_eq!(read(&mut model)[0], 6);
+        model.write_own(POINTER, &[0xFFFE]).unwrap().unwrap();
+        assert_eq!(read(&mut model)[0], 0);
+        assert_eq!(
+            model.write_own(POINTER, &[0x0002]),
+            Some(Err(Exception::IllegalDataValue))
+        );
+        // Back to the newest.
+        model.write_own(POINTER, &[0x0001]).unwrap().unwrap();
+        assert_eq!(read(&mut model), newest);
+        model.load_curve = false;
+        assert_eq!(
+            model.write_own(POINTER, &[0x0001]),
+            Some(Err(Exception::IllegalDataAddress))
+        );
+        assert_eq!(
+            model.read_own(BLOCK, BLOCK_WORDS, now),
+            Some(Err(Exception::IllegalDataAddress))
+        );
+    }
+}
