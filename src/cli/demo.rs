@@ -67,7 +67,13 @@ enum LineKind {
 /// identity of the meter installed before. The simulated one shows another,
 /// so the device is quarantined until an engineer confirms the replacement
 /// on its page (docs/OPERATIONS.md, "Meter identity").
-const REPLACED_METER: (&str, &str) = ("Lighting circuit (COUNTIS E33)", "2019-0000-0417 / countis e33");
+const REPLACED_METER: (&str, &str) = (
+    "Lighting circuit (COUNTIS E33)",
+    "2019-0000-0417 / countis e33 / SOCOMEC / COUNTIS E33",
+);
+
+/// The COUNTIS whose own load curve the demo points at.
+const CURVE_METER: &str = "Compressor room (COUNTIS E43)";
 
 const FLEET: &[FleetLine] = &[
     FleetLine {
@@ -134,6 +140,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let zone = Tz::UTC;
 
     let mut seed = 11;
+    let mut curve_meter = None;
     for line in FLEET {
         let devices = line
             .devices
@@ -180,7 +187,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         let row = upsert_bus(&pool, line.bus, &transport).await?;
         let existing = fetch_devices_on_bus(&pool, row.id).await?;
         for (name, profile, unit, _) in line.devices {
-            if existing.iter().any(|device| device.address == Some(i16::from(*unit))) {
+            if let Some(device) = existing.iter().find(|device| device.address == Some(i16::from(*unit))) {
+                if *name == CURVE_METER {
+                    curve_meter = Some(device.id);
+                }
                 continue;
             }
             let address = UnitAddress::new(i64::from(*unit))?;
@@ -197,6 +207,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 },
             )
             .await?;
+            if *name == CURVE_METER {
+                curve_meter = Some(inserted.id);
+            }
             if *name == REPLACED_METER.0 {
                 let installed = Utc::now() - chrono::Duration::days(365);
                 insert_expected_identity(&pool, inserted.id, REPLACED_METER.1, installed).await?;
@@ -276,6 +289,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         "    API:       http://{}/api/v1/sites/{}/balance?{period}",
         app.address, plant.site_id
     );
+    if let Some(id) = curve_meter {
+        println!(
+            "  COUNTIS E43 load curve (the meter's own 15-minute P+ averages, 7 days, read at start):\n    http://{}/api/v1/devices/{id}/load-profile?obis=1-1:1.5.0",
+            app.address
+        );
+    }
     println!("  commands:   http://{}/jobs  (every job, live)", app.address);
     for (device, id) in &commands {
         println!("    {device}: http://{}/commands/{id}", app.address);

@@ -5,7 +5,8 @@
 //! - Over Modbus, a profile's `[[identity]]` entries name the registers
 //!   that tell one meter from another of its type: the Socomec serial
 //!   number words (0xC358–0xC35A, read as raw words since their decoding is
-//!   not published) and extended name (0xC38A). Where no public source
+//!   not published), extended name (0xC38A), vendor name (0xC37A) and
+//!   product name (0xC382). Where no public source
 //!   gives such registers (TH40C, pulse concentrator) a profile has none,
 //!   and no identity is checked over Modbus (docs/PROFILES.md).
 //! - Over IEC 62056-21, every readout brings the identification line
@@ -146,6 +147,25 @@ mod tests {
             Some("countis e43")
         );
         assert_eq!(from_registers(&entries, &[None, None]), None);
+    }
+
+    #[test]
+    fn socomec_vendor_and_product_names_join_the_identity() {
+        // Laid out by hand, two characters a register as at 0xC38A: vendor
+        // "SOCOMEC" at 0xC37A, product "COUNTIS E43" at 0xC382.
+        let text = |address| IdentityEntry {
+            address,
+            count: 8,
+            format: IdentityFormat::Text,
+            encoding: TextEncoding::HighLow,
+        };
+        let entries = [text(0xC37A), text(0xC382)];
+        let vendor = vec![0x534F, 0x434F, 0x4D45, 0x4300, 0, 0, 0, 0];
+        let product = vec![0x434F, 0x554E, 0x5449, 0x5320, 0x4534, 0x3300, 0, 0];
+        assert_eq!(
+            from_registers(&entries, &[Some(vendor), Some(product)]).as_deref(),
+            Some("SOCOMEC / COUNTIS E43")
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod iec_commands;
 pub mod iec_decode;
 pub mod iec_load_profile;
 pub mod iec_profile_error;
+pub mod load_curve;
 pub mod meter_identity;
 pub mod profile;
 mod profile_check;

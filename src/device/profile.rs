@@ -103,6 +103,27 @@ pub struct ModbusSettings {
     /// `write_protected` rather than as a device error.
     #[serde(default)]
     pub write_protect_exception: Option<u8>,
+    /// The meter's own load curve, read through its pointer registers
+    /// (`device::load_curve`; docs/PROFILES.md, "COUNTIS load curve").
+    #[serde(default)]
+    pub load_curve: Option<LoadCurveSettings>,
+}
+
+/// How a Modbus meter's own load curve is read (`[modbus.load_curve]`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadCurveSettings {
+    /// The registers of the CT primary and secondary (A), read with the
+    /// curve: its values are the secondary side's. None on a direct meter.
+    #[serde(default)]
+    pub ct_registers: Option<[u16; 2]>,
+    /// How often the curve is read once caught up (1-1440).
+    #[serde(default = "default_load_curve_minutes")]
+    pub read_minutes: u32,
+}
+
+fn default_load_curve_minutes() -> u32 {
+    15
 }
 
 impl Default for ModbusSettings {
@@ -114,6 +135,7 @@ impl Default for ModbusSettings {
             commands: BTreeMap::new(),
             not_available_sentinels: false,
             write_protect_exception: None,
+            load_curve: None,
         }
     }
 }

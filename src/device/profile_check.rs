@@ -40,6 +40,11 @@ impl Profile {
                 format!("must be 1-{MODBUS_MAX_REGISTERS}"),
             ));
         }
+        if let Some(curve) = &self.modbus.load_curve
+            && !(1..=1440).contains(&curve.read_minutes)
+        {
+            return Err(fail("modbus.load_curve.read_minutes".into(), "must be 1-1440".into()));
+        }
         for (name, command) in &self.modbus.commands {
             let field = format!("modbus.commands.{name}");
             match (command.function, command.count) {

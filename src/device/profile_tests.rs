@@ -360,6 +360,28 @@ fn countis_profiles_hold_every_row_of_the_socomec_table() {
             ids,
             vec![(0xC350, 4, "SOCO".to_owned()), (0xC38A, 8, format!("countis {model}"))]
         );
+        // Identification table: serial words, then the three name strings
+        // (extended, vendor, product), 8 words each, two characters a register.
+        let identity: Vec<_> = profile
+            .identity
+            .iter()
+            .map(|entry| (entry.address, entry.count, entry.format))
+            .collect();
+        use super::meter_identity::IdentityFormat::{Text, Words};
+        assert_eq!(
+            identity,
+            vec![
+                (0xC358, 3, Words),
+                (0xC38A, 8, Text),
+                (0xC37A, 8, Text),
+                (0xC382, 8, Text)
+            ],
+            "{name}"
+        );
+        // Load curve (V200.53): the records are the CT's secondary side.
+        let curve = profile.modbus.load_curve.as_ref().unwrap();
+        let ct = has_ct.then_some([0xE002, 0xE001]);
+        assert_eq!((curve.ct_registers, curve.read_minutes), (ct, 15), "{name}");
     }
     let e44 = set.get("countis-e44").unwrap();
     let legal = e44.legal_metrology.as_deref().unwrap();

@@ -158,6 +158,17 @@ pub enum EventKind {
     /// its conditions are not known and stay as last read. The message
     /// names the word and what the meter wrote. Open until it reads again.
     StatusWordUnreadable,
+    /// `load_curve_unsupported` (info): the meter answered "illegal data
+    /// address" to its load curve's pointer or block: its firmware keeps
+    /// none, and it is not asked again while the poller keeps the device.
+    /// Not a fault; momentary.
+    LoadCurveUnsupported,
+    /// `load_curve_garbled` (warning): a block of the meter's load curve
+    /// came with a header that makes no sense (record size, count,
+    /// denominator, period); the message names the device and what was
+    /// wrong. Nothing of that block is stored, what came before it is.
+    /// Momentary.
+    LoadCurveGarbled,
     /// A condition a status word shows, or an occurrence the meter logged,
     /// under the code and severity its profile names.
     Meter { code: EventCode, severity: Severity },
@@ -166,7 +177,7 @@ pub enum EventKind {
 impl EventKind {
     /// The events the head-end raises itself. A profile may not name a
     /// meter event after one of them.
-    pub const HEAD_END: [EventKind; 19] = [
+    pub const HEAD_END: [EventKind; 21] = [
         EventKind::CommLost,
         EventKind::CommRestored,
         EventKind::ClockDrift,
@@ -186,6 +197,8 @@ impl EventKind {
         EventKind::MeterReplaced,
         EventKind::PulseChannelMisconfigured,
         EventKind::StatusWordUnreadable,
+        EventKind::LoadCurveUnsupported,
+        EventKind::LoadCurveGarbled,
     ];
 
     fn code_str(&self) -> &str {
@@ -209,6 +222,8 @@ impl EventKind {
             EventKind::MeterReplaced => "meter_replaced",
             EventKind::PulseChannelMisconfigured => "pulse_channel_misconfigured",
             EventKind::StatusWordUnreadable => "status_word_unreadable",
+            EventKind::LoadCurveUnsupported => "load_curve_unsupported",
+            EventKind::LoadCurveGarbled => "load_curve_garbled",
             EventKind::Meter { code, .. } => code.as_str(),
         }
     }
@@ -223,7 +238,8 @@ impl EventKind {
             EventKind::CommRestored
             | EventKind::BillingReset
             | EventKind::RegisterRollover
-            | EventKind::MeterReplaced => Severity::Info,
+            | EventKind::MeterReplaced
+            | EventKind::LoadCurveUnsupported => Severity::Info,
             EventKind::CommLost
             | EventKind::ClockDrift
             | EventKind::ProfileGap
@@ -236,7 +252,8 @@ impl EventKind {
             | EventKind::CommandVerificationFailed
             | EventKind::FutureTimestamp
             | EventKind::PulseChannelMisconfigured
-            | EventKind::StatusWordUnreadable => Severity::Warning,
+            | EventKind::StatusWordUnreadable
+            | EventKind::LoadCurveGarbled => Severity::Warning,
             EventKind::PasswordRefused | EventKind::MeterIdentityChanged => Severity::Critical,
             EventKind::Meter { severity, .. } => *severity,
         }

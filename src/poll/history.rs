@@ -9,6 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::context::WorkerServices;
+use super::load_curve::{load_curve_period, read_load_curve};
 use super::outbox::Record;
 use super::password::{Withheld, password_refused, programming_allowed};
 use super::runtime::{DeviceRuntime, record_exchange};
@@ -38,6 +39,13 @@ pub(crate) async fn read_history(
     runtime: &mut DeviceRuntime,
     services: &WorkerServices,
 ) -> Result<HistoryRead, String> {
+    if load_curve_period(driver, runtime).is_some() {
+        let new = read_load_curve(driver, bus, runtime, services).await?;
+        return Ok(HistoryRead {
+            new,
+            catching_up: false,
+        });
+    }
     let Some(settings) = history_settings(runtime) else {
         return Ok(HistoryRead::default());
     };

@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use super::command::{BusCommand, Write};
 use super::context::{DeviceConfig, WorkerServices};
 use super::history::{history_period, history_settings, read_history};
+use super::load_curve::load_curve_period;
 use super::outbox::Record;
 use super::read::{finish_read, record_status, run_read_now, start_job};
 pub use super::read_plan::Work;
@@ -285,6 +286,12 @@ impl BusWorker {
                 self.schedule
                     .add(config.id, Work::LoadProfile, history_period(&settings), first);
             }
+            // A COUNTIS keeps its own load curve, read over Modbus.
+            if let Some(runtime) = kept.get(&config.id)
+                && let Some(period) = load_curve_period(&self.driver, runtime)
+            {
+                self.schedule.add(config.id, Work::LoadProfile, period, first);
+            }
         }
         self.runtimes = kept;
     }
@@ -345,7 +352,10 @@ async fn read_load_profile(
     // A meter in quarantine is not the device's: its history waits too.
     if runtime.tracker.status.consecutive_failures > 0 || runtime.config.identity.quarantined() {
         let readout = schedule.due_of(device, Work::Read(RegisterGroup::Energy));
-        let period = history_settings(runtime).map_or(Duration::from_secs(60), |s| history_period(&s));
+        let period = history_settings(runtime)
+            .map(|s| history_period(&s))
+            .or_else(|| load_curve_period(driver, runtime))
+            .unwrap_or(Duration::from_secs(60));
         schedule.due_at(device, Work::LoadProfile, readout.unwrap_or(now + period));
         return;
     }

@@ -103,5 +103,7 @@ fn profile_interval(sum: MemberInterval) -> ProfileInterval {
         quality: sum.quality,
         source: sum.source,
         version: sum.version,
+        // A sum of several meters' intervals: no one meter's status.
+        meter_status: String::new(),
     }
 }

@@ -108,6 +108,14 @@ pub struct CountisModel {
     fitted_ratio: f64,
     /// Site size relative to the TH40C sites: an E33 carries at most 100 A.
     load_factor: f64,
+    /// Whether the firmware keeps the load curve (0xF000/0xF010); without
+    /// it, both answer exception 02.
+    pub load_curve: bool,
+    /// The load curve's block under the pointer, 0 the newest.
+    pub(super) curve_pointer: usize,
+    /// A block (0 the newest) sent with a garbled header (record size 5),
+    /// as a meter with a firmware fault might.
+    pub garbled_block: Option<usize>,
 }
 
 /// PF signed by character: positive lagging (P and Q of one sign,
@@ -159,7 +167,15 @@ impl CountisModel {
             ct_secondary: 5,
             fitted_ratio: f64::from(ct_primary) / 5.0,
             load_factor,
+            load_curve: true,
+            curve_pointer: 0,
+            garbled_block: None,
         }
+    }
+
+    /// The configured CT primary and secondary (A).
+    pub(super) fn ct(&self) -> (u16, u16) {
+        (self.ct_primary, self.ct_secondary)
     }
 
     fn has_ct(&self) -> bool {
@@ -396,6 +412,14 @@ impl MeterModel for CountisModel {
 
     fn has_optional_registers(&self) -> bool {
         self.firmware == Firmware::V201
+    }
+
+    fn read_own(&mut self, start: u16, count: u16, now: DateTime<Utc>) -> Option<Result<Vec<u16>, Exception>> {
+        self.read_curve_or_names(start, count, now)
+    }
+
+    fn write_own(&mut self, start: u16, values: &[u16]) -> Option<Result<(), Exception>> {
+        self.write_curve(start, values)
     }
 }
 

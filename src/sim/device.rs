@@ -163,13 +163,20 @@ impl SimDevice {
         }
         self.model.advance(now);
         let pdu = match request {
-            ModbusRequest::ReadHolding { start, count } => self.read(*start, *count, now),
-            ModbusRequest::WriteSingle { address, value } => self
-                .write(6, *address, &[*value], now)
-                .map(|()| write_single_response(*address, *value)),
-            ModbusRequest::WriteMultiple { start, values } => self
-                .write(16, *start, values, now)
-                .map(|()| write_multiple_response(*start, values.len() as u16)),
+            ModbusRequest::ReadHolding { start, count } => match self.model.read_own(*start, *count, now) {
+                Some(words) => words.map(|words| read_response(&words)),
+                None => self.read(*start, *count, now),
+            },
+            ModbusRequest::WriteSingle { address, value } => match self.model.write_own(*address, &[*value]) {
+                Some(done) => done,
+                None => self.write(6, *address, &[*value], now),
+            }
+            .map(|()| write_single_response(*address, *value)),
+            ModbusRequest::WriteMultiple { start, values } => match self.model.write_own(*start, values) {
+                Some(done) => done,
+                None => self.write(16, *start, values, now),
+            }
+            .map(|()| write_multiple_response(*start, values.len() as u16)),
             ModbusRequest::Unsupported { .. } => Err(Exception::IllegalFunction),
         };
         if broadcast {

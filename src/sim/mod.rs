@@ -13,7 +13,8 @@
 //!   reset (day 1, 00:00 in its zone, on the shared clock) the history
 //!   shifts: `*2` ← `*1`, `*1` ← the energies and demand maxima then.
 //! - [`countis::CountisModel`]: a Socomec COUNTIS E33/E43/E44 on the same
-//!   sites: tariff set by command, partial counters, CT ratio.
+//!   sites: tariff set by command, partial counters, CT ratio; its load
+//!   curve and name strings ([`countis_curve`]).
 //! - [`model::MeterModel`]: what a device needs of a model (values by OBIS,
 //!   profile commands); [`catalog::model_for`] picks the model of a profile.
 //! - [`device::SimDevice`]: a model behind a profile's register map, serving
@@ -58,6 +59,7 @@ pub mod catalog;
 pub mod cli;
 pub mod concentrator;
 pub mod countis;
+pub mod countis_curve;
 pub(crate) mod demand;
 pub mod device;
 pub mod fault;

@@ -39,6 +39,18 @@ pub trait MeterModel: Send {
         Tz::UTC
     }
 
+    /// Registers the model serves itself, outside its profile's map (a
+    /// COUNTIS's load curve and name strings); `None`: the profile's.
+    fn read_own(&mut self, _start: u16, _count: u16, _now: DateTime<Utc>) -> Option<Result<Vec<u16>, Exception>> {
+        None
+    }
+
+    /// A write the model takes itself (a COUNTIS's load-curve pointer);
+    /// `None`: a profile command's.
+    fn write_own(&mut self, _start: u16, _values: &[u16]) -> Option<Result<(), Exception>> {
+        None
+    }
+
     /// Whether the meter's firmware has the profile's `optional` registers;
     /// an older firmware answers exception 02 to them.
     fn has_optional_registers(&self) -> bool {

@@ -315,6 +315,8 @@ pub struct ProfileInterval {
     pub quality: Quality,
     pub source: IntervalSource,
     pub version: i32,
+    /// The meter's own status of the interval, as read (empty when none).
+    pub meter_status: String,
 }
 
 /// A device's load profile in `[from, to)`: of every (channel, start) the
@@ -330,7 +332,7 @@ pub async fn fetch_load_profile(
     Ok(sqlx::query_as(
         "SELECT * FROM ( \
              SELECT DISTINCT ON (obis, interval_start) \
-                    obis, interval_start, interval_minutes, value, unit, quality, source, version \
+                    obis, interval_start, interval_minutes, value, unit, quality, source, version, meter_status \
              FROM load_profile_intervals \
              WHERE device_id = $1 AND interval_start >= $2 AND interval_start < $3 \
                AND ($4::text IS NULL OR obis = $4) \

@@ -44,7 +44,7 @@ pub async fn insert_interval_corrections<'c>(
              FROM load_profile_intervals \
              WHERE device_id = $1 AND obis = $2 AND interval_start = $3 \
              ORDER BY version DESC LIMIT 1 \
-             RETURNING obis, interval_start, interval_minutes, value, unit, quality, source, version",
+             RETURNING obis, interval_start, interval_minutes, value, unit, quality, source, version, meter_status",
         )
         .bind(device)
         .bind(&correction.obis)

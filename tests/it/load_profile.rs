@@ -103,8 +103,9 @@ async fn load_profile_shows_newest_versions_in_order_as_json_and_csv() {
     let (status, body) = app.request("GET", &path, Some(&viewer), None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let row = |start: &str, obis: &str, value: f64, flags: serde_json::Value, source: &str, version: i32| {
+        // The meter's own status of each interval, as stored ("00").
         json!({"start": start, "obis": obis, "value": value, "unit": "kWh", "flags": flags,
-               "source": source, "version": version})
+               "source": source, "version": version, "meter_status": "00"})
     };
     let day = json!({"interval_minutes": 30, "intervals": [
         row("2026-11-22T08:00:00Z", import, 1.25, json!([]), "meter", 1),

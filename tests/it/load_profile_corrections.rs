@@ -70,7 +70,9 @@ async fn an_engineers_correction_is_a_new_version_with_who_and_why_and_is_audite
     assert_eq!(
         corrected,
         json!({"intervals": [{"start": "2026-11-22T08:15:00Z", "obis": "1-1:1.29.0", "value": 1.75, "unit": "kWh",
-                              "flags": ["edited"], "source": "edited", "version": 2}]})
+                              "flags": ["edited"], "source": "edited", "version": 2,
+                              "meter_status": "00"}]}),
+        "the meter's own status of the interval is kept with the correction"
     );
 
     // The load profile shows the correction; the other interval is untouched.

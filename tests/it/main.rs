@@ -20,6 +20,7 @@ mod command_verification;
 mod commands;
 mod concentrator;
 mod countis;
+mod countis_load_curve;
 mod data_quality;
 mod database_away;
 mod database_outage;

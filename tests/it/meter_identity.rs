@@ -223,13 +223,13 @@ async fn a_countis_swapped_on_the_bus_is_quarantined_until_confirmed() {
     let id = app.create_device(&engineer, bus, body).await.0;
 
     let first = eventually(WAIT, || async {
-        identity(&app, &engineer, id).await["expected"] == "2026-0000-0002 / countis e43"
+        identity(&app, &engineer, id).await["expected"] == "2026-0000-0002 / countis e43 / SOCOMEC / COUNTIS E43"
     })
     .await;
     assert!(first, "{}", identity(&app, &engineer, id).await);
     let page = device_page(&app, &engineer, id).await;
     assert!(
-        page.contains("2026-0000-0002 / countis e43"),
+        page.contains("2026-0000-0002 / countis e43 / SOCOMEC / COUNTIS E43"),
         "the page names the meter"
     );
 
@@ -246,7 +246,7 @@ async fn a_countis_swapped_on_the_bus_is_quarantined_until_confirmed() {
     *serial.lock().unwrap() = vec![0x2026, 0x0001, 0x0099];
     fault::set(&fault, None);
 
-    let new_identity = "2026-0001-0099 / countis e43";
+    let new_identity = "2026-0001-0099 / countis e43 / SOCOMEC / COUNTIS E43";
     quarantine_then_confirm(&app, &engineer, id, "1-1:1.8.0", new_identity, ConfirmBy::Api).await;
     let page = device_page(&app, &engineer, id).await;
     assert!(page.contains("register series 2"), "the page shows the new series");

@@ -9,6 +9,8 @@
 //!   between the requests of a long read; an IEC 62056-21 readout is one
 //!   whole session).
 //! - [`Driver::read_history`]: a stretch of the device's load profile.
+//! - [`Driver::read_load_curve`]: a Modbus meter's own load curve (the
+//!   COUNTIS's), back to what is stored.
 //! - [`Driver::write`]: one Modbus write of a command to the device.
 //! - [`Driver::program`]: a command to an IEC 62056-21 meter in
 //!   programming mode, as its profile's `[iec62056.commands]` says;
@@ -25,6 +27,7 @@ pub(crate) mod iec_program_plan;
 pub(crate) mod iec_session_config;
 mod modbus;
 pub mod modbus_link;
+mod modbus_load_curve;
 pub(crate) mod probe;
 pub(crate) mod program;
 pub(crate) mod read_state;
@@ -40,12 +43,13 @@ pub use self::exchange::{Exchange, Outcome};
 use self::iec::IecDriver;
 pub use self::iec_program_plan::{MASKED_PASSWORD, PlannedFrame, program_frames};
 use self::modbus::ModbusDriver;
+pub use self::modbus_load_curve::{LoadCurveEnd, LoadCurveRead};
 pub use self::program::{ProgramDone, ProgramError, WriteDone};
 pub use self::read_state::ReadState;
 pub use self::target::{BROADCAST_SENT, CommandDone, MeterStatus, ReadOutput, Step, Target};
 use super::command_plan::PlannedWrite;
 use super::iec::LoadProfileSettings;
-use super::profile::{Profile, RegisterGroup};
+use super::profile::{LoadCurveSettings, Profile, RegisterGroup};
 use super::profile_interval::Interval;
 use super::registry::ProfileSet;
 use crate::domain::address::UnitAddress;
@@ -110,8 +114,9 @@ impl Driver {
         }
     }
 
-    /// Whether the bus's protocol reads a meter's load profile (IEC
-    /// 62056-21 programming mode; Modbus devices keep none the server reads).
+    /// Whether the bus's protocol reads a meter's load profile in IEC
+    /// 62056-21 programming mode (a Modbus meter's own load curve is
+    /// [`Driver::read_load_curve`]'s).
     pub fn reads_load_profile(&self) -> bool {
         matches!(self, Driver::Iec(_))
     }
@@ -133,6 +138,25 @@ impl Driver {
                 None,
             ),
             Driver::Iec(driver) => driver.load_profile(target, settings, from, to).await,
+        }
+    }
+
+    /// Reads a Modbus meter's own load curve back to `stored` (the newest
+    /// interval stored), as its profile's `[modbus.load_curve]` says; each
+    /// exchange made is in `exchanges`.
+    pub async fn read_load_curve(
+        &mut self,
+        target: Target<'_>,
+        state: &mut ReadState,
+        settings: &LoadCurveSettings,
+        stored: Option<DateTime<Utc>>,
+        exchanges: &mut Vec<Exchange>,
+    ) -> Result<LoadCurveRead, DriverError> {
+        match self {
+            Driver::Modbus(driver) => driver.load_curve(target, state, settings, stored, exchanges).await,
+            Driver::Iec(_) => Err(DriverError::Unsupported(
+                "a Modbus load curve; an IEC 62056-21 meter's load profile is read in programming mode",
+            )),
         }
     }
 

@@ -24,7 +24,7 @@ pub struct ModbusDriver {
     link: Link,
 }
 
-fn exchange<T>(result: &Result<T, LinkError>, took: Duration) -> Exchange {
+pub(super) fn exchange<T>(result: &Result<T, LinkError>, took: Duration) -> Exchange {
     Exchange {
         outcome: result.as_ref().err().map_or(Outcome::Answered, LinkError::outcome),
         took,

@@ -41,6 +41,13 @@ pub(crate) struct LoadProfileInterval {
     pub source: String,
     /// 1 as first stored; each correction adds a version, the newest is shown.
     pub version: i32,
+    /// The meter's own status of the interval as it sent it, when it sent
+    /// one: for a COUNTIS load curve `full` or `incomplete` (a period the
+    /// meter did not record whole; reference: Socomec COUNTIS Modbus table
+    /// V200.53, load curve). Left out when there is none.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    #[schema(example = "full")]
+    pub meter_status: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -142,6 +149,7 @@ pub(super) fn interval(row: ProfileInterval) -> LoadProfileInterval {
         flags: row.quality.names(),
         source: row.source.to_string(),
         version: row.version,
+        meter_status: row.meter_status,
     }
 }
 
