@@ -18,6 +18,7 @@ pub(crate) mod future_stamps;
 pub mod identity;
 pub(crate) mod jobs;
 pub mod load_profile;
+pub mod load_profile_backfill;
 pub mod partitions;
 pub mod profile_corrections;
 pub mod profile_derivation;
