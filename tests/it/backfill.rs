@@ -1,0 +1,204 @@
+//! The first backfill of an IEC 62056-21 meter's load profile, over TCP
+//! against the simulated A1000: newest chunk first, the span it has not
+//! reached shown as pending (not missing), resumed after the meter fell
+//! silent, and complete at the meter's oldest data, after which nothing
+//! is pending and the profile is read forward as before.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use ohmnibus::domain::clock::Clock;
+use ohmnibus::domain::role::Role;
+use ohmnibus::sim::iec62056::history::Quantity;
+use ohmnibus::sim::iec62056::{IecKind, SharedMeter};
+use serde_json::{Value, json};
+
+use crate::support::{
+    SILENT_METER_TIMEOUT, TestApp, WAIT, eventually, eventually_some, iec_meter, read_now, serve_one_iec_tcp_device,
+    spawn_app_with,
+};
+
+const QUARTER: TimeDelta = TimeDelta::minutes(15);
+
+/// The stored `1-1:1.29.0` (+A per interval, kWh) of the device, by start.
+async fn stored_import(app: &TestApp, id: i64) -> BTreeMap<DateTime<Utc>, f64> {
+    let rows: Vec<(DateTime<Utc>, f64)> = sqlx::query_as(
+        "SELECT interval_start, value FROM load_profile_intervals \
+         WHERE device_id = $1 AND obis = '1-1:1.29.0' ORDER BY interval_start",
+    )
+    .bind(id)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    rows.into_iter().collect()
+}
+
+/// What the meter recorded for the intervals starting in `[from, to)`:
+/// every quarter hour, its +A in kWh, from the simulator's history.
+fn recorded_import(
+    meter: &SharedMeter,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> BTreeMap<DateTime<Utc>, f64> {
+    let mut meter = meter.lock().unwrap();
+    let history = meter.history();
+    let mut expected = BTreeMap::new();
+    let mut start = from;
+    while start < to {
+        let interval = history
+            .intervals(start + QUARTER, start + QUARTER, now)
+            .into_iter()
+            .find(|interval| interval.start == start)
+            .unwrap_or_else(|| panic!("the simulator has the interval at {start}"));
+        expected.insert(start, interval.get(Quantity::ImportActive) as f64 / 1000.0);
+        start += QUARTER;
+    }
+    expected
+}
+
+fn assert_same(got: &BTreeMap<DateTime<Utc>, f64>, want: &BTreeMap<DateTime<Utc>, f64>) {
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>(),
+        "stored interval starts"
+    );
+    for (start, value) in got {
+        assert!(
+            (value - want[start]).abs() < 1e-9,
+            "{start}: {value} stored, {} recorded",
+            want[start]
+        );
+    }
+}
+
+/// The device's data quality: its backfill and its months' counts summed.
+async fn quality(app: &TestApp, token: &str, id: i64) -> (Value, [u64; 3]) {
+    let (status, body) = app
+        .request("GET", &format!("/api/v1/devices/{id}/data-quality"), Some(token), None)
+        .await;
+    assert_eq!(status.as_u16(), 200, "{body}");
+    let sum = |field: &str| {
+        body["months"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|month| month[field].as_u64().unwrap())
+            .sum::<u64>()
+    };
+    let sums = [sum("expected"), sum("missing"), sum("pending")];
+    (body["backfill"].clone(), sums)
+}
+
+fn stamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+#[tokio::test]
+async fn a_first_backfill_goes_newest_first_is_pending_until_the_meters_oldest_data_and_resumes() {
+    // One clock for the server and the meter, at a quarter hour: it stays
+    // there (but for the last step), so every bound below is exact.
+    let at = Utc::now().duration_trunc(QUARTER).unwrap();
+    let clock = Clock::manual(at);
+    let app = spawn_app_with(SILENT_METER_TIMEOUT, clock.clone()).await;
+    let token = app.token(Role::Engineer).await;
+    // An A1000 whose ring holds 5 days of load profile; it answers one
+    // load-profile request, then falls silent, as a meter lost mid-backfill.
+    let meter = iec_meter(IecKind::A1000, 23, "12345678", at);
+    {
+        let mut meter = meter.lock().unwrap();
+        meter.config.profile_days = Some(5);
+        meter.profile_answers_left = Some(1);
+    }
+    // The shipped A1000 profile: 15-minute intervals, two days a request,
+    // 40 days deep.
+    let (chunk, depth) = (TimeDelta::days(2), TimeDelta::days(40));
+    let (id, _stop) = serve_one_iec_tcp_device(
+        &app,
+        &token,
+        &meter,
+        &clock,
+        json!({"name": "A1000", "profile": "a1000", "iec_address": "12345678", "schedule": {"energy_seconds": 1}}),
+    )
+    .await;
+
+    // The first request is for the newest chunk, up to the present: the
+    // meter sends the intervals ending in [at - 2 days, at].
+    let backfill = eventually_some(WAIT, || async {
+        let (backfill, _) = quality(&app, &token, id).await;
+        (!backfill.is_null()).then_some(backfill)
+    })
+    .await
+    .expect("the backfill started");
+    assert_eq!(backfill["state"], "running", "{backfill}");
+    assert_eq!(backfill["started_at"], stamp(at));
+    assert_eq!(backfill["depth_limit"], stamp(at - depth));
+    assert_eq!(backfill["oldest_reached"], stamp(at - chunk));
+    assert_eq!(backfill["completed_at"], Value::Null);
+    let newest_chunk = recorded_import(&meter, at - chunk - QUARTER, at, at);
+    assert_eq!(newest_chunk.len(), 2 * 96 + 1);
+    // The meter is silent now: the next chunk fails, and is retried.
+    let failing = eventually(WAIT, || async {
+        let (_, device) = app
+            .request("GET", &format!("/api/v1/devices/{id}"), Some(&token), None)
+            .await;
+        device["status"]["consecutive_failures"].as_u64().unwrap_or(0) >= 1
+    })
+    .await;
+    assert!(failing, "the silent meter was not noticed");
+    // Only the newest chunk is stored, as the meter recorded it.
+    assert_same(&stored_import(&app, id).await, &newest_chunk);
+    // What the backfill has not reached, from the depth limit up to the
+    // first stored interval, is pending; nothing is missing.
+    let (backfill, [expected, missing, pending]) = quality(&app, &token, id).await;
+    assert_eq!(backfill["state"], "running");
+    assert_eq!(
+        backfill["oldest_reached"],
+        stamp(at - chunk),
+        "progress kept while the meter is silent"
+    );
+    assert_eq!(expected, 2 * 96 + 1);
+    assert_eq!(missing, 0);
+    assert_eq!(pending, (depth - chunk - QUARTER).num_minutes() as u64 / 15);
+    let (_, page) = app.request("GET", &format!("/devices/{id}"), Some(&token), None).await;
+    assert!(page.as_str().unwrap_or_default().contains("Backfill running"), "{page}");
+
+    // The meter answers again: the backfill resumes at the chunk before the
+    // oldest it reached, and goes on until a chunk holds nothing (the ring
+    // keeps 5 days: [at - 8 days, at - 6 days] is empty).
+    {
+        let mut meter = meter.lock().unwrap();
+        meter.profile_answers_left = None;
+        meter.fault = None;
+    }
+    let backfill = eventually_some(WAIT, || async {
+        let (backfill, _) = quality(&app, &token, id).await;
+        (backfill["state"] == "complete").then_some(backfill)
+    })
+    .await
+    .expect("the backfill completed");
+    assert_eq!(backfill["oldest_reached"], stamp(at - chunk * 4));
+    assert_eq!(backfill["completed_at"], stamp(at));
+    // Every interval the meter keeps, oldest starting 5 days back.
+    let kept = recorded_import(&meter, at - TimeDelta::days(5), at, at);
+    assert_eq!(kept.len(), 5 * 96);
+    assert_same(&stored_import(&app, id).await, &kept);
+    // Nothing is pending, nor missing: before the meter's oldest interval
+    // nothing is expected.
+    let (_, [expected, missing, pending]) = quality(&app, &token, id).await;
+    assert_eq!((expected, missing, pending), (5 * 96, 0, 0));
+
+    // An hour later the profile is read forward from the newest interval.
+    clock.advance(TimeDelta::hours(1));
+    read_now(&app, &token, id).await;
+    let stored = stored_import(&app, id).await;
+    let last_hour = recorded_import(&meter, at, at + TimeDelta::hours(1), at + TimeDelta::hours(1));
+    assert_eq!(stored.len(), 5 * 96 + 4);
+    for (start, value) in &last_hour {
+        assert!((stored[start] - value).abs() < 1e-9, "{start}");
+    }
+    let (backfill, [expected, missing, pending]) = quality(&app, &token, id).await;
+    assert_eq!(backfill["state"], "complete");
+    assert_eq!((expected, missing, pending), (5 * 96 + 4, 0, 0));
+    app.stop().await;
+}
