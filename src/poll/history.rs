@@ -256,3 +256,74 @@ async fn read_stretch(
     });
     Ok((new, next))
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn at(day: u32, hour: u32, minute: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, day, hour, minute, 0).unwrap()
+    }
+
+    const QUARTER: TimeDelta = TimeDelta::minutes(15);
+
+    fn memory(last: Option<DateTime<Utc>>, backfill: Option<Backfill>) -> Memory {
+        Memory {
+            last_interval: last,
+            backfill,
+            ..Memory::default()
+        }
+    }
+
+    fn running() -> Backfill {
+        Backfill {
+            started_at: at(6, 12, 0),
+            depth_limit: at(1, 12, 0),
+            oldest_reached: at(4, 12, 0),
+            completed_at: None,
+        }
+    }
+
+    #[test]
+    fn nothing_stored_starts_a_backfill_with_the_newest_chunk() {
+        assert_eq!(
+            next_stretch(&memory(None, None), false, at(6, 12, 0), QUARTER),
+            Stretch::Newest
+        );
+    }
+
+    #[test]
+    fn a_profile_stored_before_backfills_went_newest_first_is_read_forward() {
+        let memory = memory(Some(at(6, 11, 30)), None);
+        assert_eq!(next_stretch(&memory, false, at(6, 12, 0), QUARTER), Stretch::Forward);
+    }
+
+    #[test]
+    fn a_running_backfill_reads_older_chunks_and_alternates_with_the_present_once_it_is_due() {
+        // The newest stored interval is the last complete one: older chunk.
+        let current = memory(Some(at(6, 11, 45)), Some(running()));
+        assert_eq!(
+            next_stretch(&current, false, at(6, 12, 5), QUARTER),
+            Stretch::Older(running())
+        );
+        // A newer interval is complete: forward, then older again.
+        let behind = memory(Some(at(6, 11, 30)), Some(running()));
+        assert_eq!(next_stretch(&behind, false, at(6, 12, 0), QUARTER), Stretch::Forward);
+        assert_eq!(
+            next_stretch(&behind, true, at(6, 12, 0), QUARTER),
+            Stretch::Older(running())
+        );
+    }
+
+    #[test]
+    fn a_complete_backfill_leaves_reads_forward() {
+        let done = Backfill {
+            completed_at: Some(at(6, 12, 10)),
+            ..running()
+        };
+        let memory = memory(Some(at(6, 11, 45)), Some(done));
+        assert_eq!(next_stretch(&memory, false, at(6, 12, 5), QUARTER), Stretch::Forward);
+    }
+}

@@ -58,3 +58,32 @@ pub async fn upsert_backfill(pool: &PgPool, device: DeviceId, backfill: &Backfil
     .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn only_a_running_backfill_has_a_pending_span() {
+        let day = |d| Utc.with_ymd_and_hms(2026, 12, d, 0, 0, 0).unwrap();
+        let running = Backfill {
+            started_at: day(6),
+            depth_limit: day(1),
+            oldest_reached: day(4),
+            completed_at: None,
+        };
+        assert_eq!(running.pending(), Some((day(1), day(4))));
+        let done = Backfill {
+            completed_at: Some(day(6)),
+            ..running
+        };
+        assert_eq!(done.pending(), None);
+        let at_the_limit = Backfill {
+            oldest_reached: day(1),
+            ..running
+        };
+        assert_eq!(at_the_limit.pending(), None);
+    }
+}
