@@ -17,9 +17,12 @@ use super::{Caller, ServiceError};
 use crate::domain::ids::{CalendarId, DeviceId};
 use crate::domain::role::Right;
 use crate::metering::statement::quantity::is_energy_channel;
-use crate::metering::statement::{ChannelInterval, DemandMethod, Statement, StatementRequest, compute_statement};
+use crate::metering::statement::{
+    ChannelInterval, DataStart, DemandMethod, Statement, StatementRequest, compute_statement,
+};
 use crate::metering::tou::BandSplit;
 use crate::store::load_profile::fetch_device_interval_minutes;
+use crate::store::load_profile_backfill::{fetch_backfill, fetch_oldest_meter_interval};
 use crate::store::statements::{LONGEST_INTERVAL, channel_interval, fetch_device_site};
 
 /// What a statement is asked for, parsed.
@@ -92,6 +95,18 @@ async fn period_intervals(
     })
 }
 
+/// Where the device's own data starts, as the first backfill of its
+/// meter's load profile tells (none for a virtual meter).
+async fn data_start(pool: &PgPool, device: DeviceId) -> Result<DataStart, ServiceError> {
+    Ok(match fetch_backfill(pool, device).await? {
+        None => DataStart::Unknown,
+        Some(backfill) if backfill.completed_at.is_none() => DataStart::Pending(backfill.oldest_reached),
+        Some(_) => fetch_oldest_meter_interval(pool, device)
+            .await?
+            .map_or(DataStart::Unknown, DataStart::Recorded),
+    })
+}
+
 /// The statement of a device or a virtual meter under a calendar already
 /// loaded.
 pub(crate) async fn statement_under(
@@ -110,6 +125,7 @@ pub(crate) async fn statement_under(
         to: query.to,
         demand: query.demand,
         nominal_minutes: period.nominal_minutes,
+        data_start: data_start(pool, device).await?,
     };
     let mut statement = compute_statement(&period.intervals, split, &request);
     statement.quality.incomplete = period.incomplete;

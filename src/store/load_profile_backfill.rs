@@ -39,6 +39,17 @@ pub async fn fetch_backfill(pool: &PgPool, device: DeviceId) -> Result<Option<Ba
     .await?)
 }
 
+/// Start of the oldest interval stored from the meter: after a complete
+/// backfill, where the meter's own data begins.
+pub async fn fetch_oldest_meter_interval(pool: &PgPool, device: DeviceId) -> Result<Option<DateTime<Utc>>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT min(interval_start) FROM load_profile_intervals WHERE device_id = $1 AND source = 'meter'",
+    )
+    .bind(device)
+    .fetch_one(pool)
+    .await?)
+}
+
 /// Records the backfill's progress. It only moves back and, once complete,
 /// stays so: a record replayed late changes nothing.
 pub async fn upsert_backfill(pool: &PgPool, device: DeviceId, backfill: &Backfill) -> Result<(), StoreError> {

@@ -90,6 +90,26 @@ async fn quality(app: &TestApp, token: &str, id: i64) -> (Value, [u64; 3]) {
     (body["backfill"].clone(), sums)
 }
 
+/// The data behind the device's statement over `[from, to)`: actual,
+/// missing and pending intervals.
+async fn statement_quality(
+    app: &TestApp,
+    token: &str,
+    id: i64,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    calendar: i64,
+) -> [u64; 3] {
+    let path = format!(
+        "/api/v1/devices/{id}/statement?from={}&to={}&calendar_id={calendar}",
+        stamp(from),
+        stamp(to)
+    );
+    let (status, body) = app.request("GET", &path, Some(token), None).await;
+    assert_eq!(status.as_u16(), 200, "{body}");
+    let count = |field: &str| body["quality"][field].as_u64().unwrap();
+    [count("actual"), count("missing"), count("pending")]
+}
+
 fn stamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
@@ -102,6 +122,17 @@ async fn a_first_backfill_goes_newest_first_is_pending_until_the_meters_oldest_d
     let clock = Clock::manual(at);
     let app = spawn_app_with(SILENT_METER_TIMEOUT, clock.clone()).await;
     let token = app.token(Role::Engineer).await;
+    let (status, calendar) = app
+        .request(
+            "POST",
+            "/api/v1/tariff-calendars",
+            Some(&token),
+            Some(json!({"preset": "a1000-4-rate"})),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 201, "{calendar}");
+    let calendar = calendar["id"].as_i64().unwrap();
+    let ten_days = (at - TimeDelta::days(10), at);
     // An A1000 whose ring holds 5 days of load profile; it answers one
     // load-profile request, then falls silent, as a meter lost mid-backfill.
     let meter = iec_meter(IecKind::A1000, 23, "12345678", at);
@@ -187,6 +218,10 @@ async fn a_first_backfill_goes_newest_first_is_pending_until_the_meters_oldest_d
     // nothing is expected.
     let (_, [expected, missing, pending]) = quality(&app, &token, id).await;
     assert_eq!((expected, missing, pending), (5 * 96, 0, 0));
+    assert_eq!(
+        statement_quality(&app, &token, id, ten_days, calendar).await,
+        [5 * 96, 0, 0]
+    );
 
     // An hour later the profile is read forward from the newest interval.
     clock.advance(TimeDelta::hours(1));
