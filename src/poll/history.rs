@@ -4,11 +4,11 @@
 //! new is flagged (clock drift, spikes) and stored.
 //!
 //! A device with nothing stored is backfilled newest first: the last
-//! `chunk_days` up to the present, then one older chunk after another (the
-//! `P.01(from;to)` request of the A1000 manual's and the TH40C manual's
-//! load profile sections), each stored as it arrives, until the meter has
-//! nothing older (no record, or an error, for the chunk) or the profile's
-//! `backfill_days` are reached. Its progress is stored
+//! `chunk_days` up to the present, then one older chunk after another
+//! (`P.01(from;to)`, docs/PROTOCOLS.md, "Load profile, EMH style"), each
+//! stored as it arrives, until the meter has nothing older (no record, or
+//! an error, for the chunk: its memory is finite, A1000 manual 1.6: 128 kB
+//! in ring mode) or the profile's `backfill_days` are reached. Its progress is stored
 //! (`load_profile_backfills`), so an interrupted backfill resumes at the
 //! oldest chunk reached, and the spans it has not reached are shown as
 //! pending rather than missing. Reads forward alternate with older chunks
@@ -173,8 +173,8 @@ async fn read_stretch(
             return Err(error.to_string());
         }
         // A meter asked for a range older than it keeps may say so with an
-        // error (the reference on IEC 62056-21 load profiles: answers are
-        // vendor specific): the backfill has reached its oldest data.
+        // error (error answers are vendor specific, docs/PROTOCOLS.md): the
+        // backfill has reached its oldest data.
         Err(error) if error.is_meter_error() && matches!(stretch, Stretch::Older(_)) => {
             tracing::info!(device = %runtime.config.name, %error, "load profile backfill reached the meter's oldest data");
             (Vec::new(), Vec::new())

@@ -59,11 +59,10 @@ pub struct IecMeterConfig {
     /// the TH40C prints them always. Off by default.
     pub phase_values: bool,
     /// Days of load profile the meter keeps, back from its clock's now:
-    /// older intervals are overwritten (the A1000 manual, 1.6, keeps its
-    /// profile in a 128 kB ring; the TH40C manual's load profile section
-    /// sizes its memory by channels and period). A request for a range
-    /// older than that is answered with no record. `None`: all of its
-    /// history ([`super::history::HISTORY_DAYS`]).
+    /// older intervals are overwritten (A1000 manual, 1.6: 128 kB of load
+    /// profile in ring mode). A request for a range older than that is
+    /// answered with no record. `None`: all of its history
+    /// ([`super::history::HISTORY_DAYS`]).
     pub profile_days: Option<u32>,
 }
 
