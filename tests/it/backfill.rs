@@ -5,17 +5,20 @@
 //! is pending and the profile is read forward as before.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::role::Role;
+use ohmnibus::protocol::iec62056::ProfileRequest;
+use ohmnibus::sim::iec62056::fault::IecFault;
 use ohmnibus::sim::iec62056::history::Quantity;
-use ohmnibus::sim::iec62056::{IecKind, SharedMeter};
+use ohmnibus::sim::iec62056::{IecKind, Received, SharedMeter};
 use serde_json::{Value, json};
 
 use crate::support::{
-    SILENT_METER_TIMEOUT, TestApp, WAIT, eventually, eventually_some, iec_meter, read_now, serve_one_iec_tcp_device,
-    spawn_app_with,
+    SILENT_METER_TIMEOUT, TestApp, WAIT, add_bus, add_device, eventually, eventually_some, iec_meter, quick_iec_line,
+    read_now, serve_iec_tcp, serve_one_iec_tcp_device, spawn_app_with,
 };
 
 const QUARTER: TimeDelta = TimeDelta::minutes(15);
@@ -235,5 +238,98 @@ async fn a_first_backfill_goes_newest_first_is_pending_until_the_meters_oldest_d
     let (backfill, [expected, missing, pending]) = quality(&app, &token, id).await;
     assert_eq!(backfill["state"], "complete");
     assert_eq!((expected, missing, pending), (5 * 96 + 4, 0, 0));
+    app.stop().await;
+}
+
+/// The load-profile requests a line received, in order: each one's
+/// `P.01(from;to)` as the meter parsed it.
+fn profile_requests(received: &Received) -> Vec<ProfileRequest> {
+    received
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|bytes| {
+            let text = String::from_utf8_lossy(bytes);
+            let start = text.find("P.01(")?;
+            let end = start + text[start..].find(')')? + 1;
+            ProfileRequest::parse(&text[start..end]).ok()
+        })
+        .collect()
+}
+
+/// A backfill stored as running (a server stopped in the middle of it)
+/// resumes at the chunk before the oldest it reached: the newest chunk is
+/// not asked for first again.
+#[tokio::test]
+async fn a_stored_backfill_resumes_at_the_oldest_chunk_it_reached() {
+    let at = Utc::now().duration_trunc(QUARTER).unwrap();
+    let clock = Clock::manual(at);
+    let app = spawn_app_with(SILENT_METER_TIMEOUT, clock.clone()).await;
+    let token = app.token(Role::Engineer).await;
+    let meter = iec_meter(IecKind::A1000, 29, "12345678", at);
+    {
+        let mut meter = meter.lock().unwrap();
+        meter.config.profile_days = Some(5);
+        // Silent until the stored progress is in place.
+        meter.fault = Some(IecFault::Silent);
+    }
+    let mut line = quick_iec_line(vec![Arc::clone(&meter)], clock.clone());
+    let received: Received = Arc::new(Mutex::new(Vec::new()));
+    line.received = Some(received.clone());
+    let (port, _stop) = serve_iec_tcp(line).await;
+    let bus = add_bus(&app, &token, "iec", "iec62056_tcp", port).await;
+    let id = add_device(
+        &app,
+        &token,
+        &bus,
+        json!({"name": "A1000", "profile": "a1000", "iec_address": "12345678", "schedule": {"energy_seconds": 1}}),
+    )
+    .await;
+    let path = format!("/api/v1/devices/{id}");
+    let (status, body) = app
+        .request("PATCH", &path, Some(&token), Some(json!({"enabled": false})))
+        .await;
+    assert_eq!(status.as_u16(), 200, "{body}");
+    // What an earlier run stored: the newest two days were asked for.
+    let chunk = TimeDelta::days(2);
+    sqlx::query(
+        "INSERT INTO load_profile_backfills (device_id, started_at, depth_limit, oldest_reached)          VALUES ($1, $2, $3, $4)",
+    )
+    .bind(id)
+    .bind(at)
+    .bind(at - TimeDelta::days(40))
+    .bind(at - chunk)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    meter.lock().unwrap().fault = None;
+    received.lock().unwrap().clear();
+    let (status, body) = app
+        .request("PATCH", &path, Some(&token), Some(json!({"enabled": true})))
+        .await;
+    assert_eq!(status.as_u16(), 200, "{body}");
+
+    let backfill = eventually_some(WAIT, || async {
+        let (backfill, _) = quality(&app, &token, id).await;
+        (backfill["state"] == "complete").then_some(backfill)
+    })
+    .await
+    .expect("the backfill completed");
+    assert_eq!(backfill["oldest_reached"], stamp(at - chunk * 4));
+    // The first request was for the chunk before the stored progress (the
+    // site's zone is UTC: the bounds are its wall clock).
+    let requests = profile_requests(&received);
+    let first = requests.first().expect("a load-profile request");
+    let bound = |at: DateTime<Utc>| Some(at.naive_utc());
+    assert_eq!(
+        (first.from.map(|t| t.time), first.to.map(|t| t.time)),
+        (bound(at - chunk * 2), bound(at - chunk))
+    );
+    // Then older chunks and the present in turn, until everything the
+    // meter keeps is stored.
+    let kept = recorded_import(&meter, at - TimeDelta::days(5), at, at);
+    let complete = eventually(WAIT, || async { stored_import(&app, id).await.len() == kept.len() }).await;
+    assert!(complete, "{} intervals stored", stored_import(&app, id).await.len());
+    assert_same(&stored_import(&app, id).await, &kept);
     app.stop().await;
 }
