@@ -9,7 +9,9 @@ use super::ServiceError;
 use crate::domain::ids::{DeviceId, VirtualMeterId};
 use crate::domain::obis::ObisCode;
 use crate::metering::balance::virtual_sum::{Incomplete, Member, MemberInterval, virtual_sum};
+use crate::metering::statement::DataStart;
 use crate::store::load_profile::{ProfileInterval, fetch_device_interval_minutes, fetch_load_profile};
+use crate::store::load_profile_backfill::{fetch_backfill, fetch_oldest_meter_interval};
 use crate::store::virtual_meters::fetch_virtual_meter;
 
 /// A meter's intervals over a window.
@@ -104,4 +106,16 @@ fn profile_interval(sum: MemberInterval) -> ProfileInterval {
         source: sum.source,
         version: sum.version,
     }
+}
+
+/// Where the device's own data starts, as the first backfill of its
+/// meter's load profile tells (none for a virtual meter).
+pub(crate) async fn data_start(pool: &PgPool, device: DeviceId) -> Result<DataStart, ServiceError> {
+    Ok(match fetch_backfill(pool, device).await? {
+        None => DataStart::Unknown,
+        Some(backfill) if backfill.completed_at.is_none() => DataStart::Pending(backfill.oldest_reached),
+        Some(_) => fetch_oldest_meter_interval(pool, device)
+            .await?
+            .map_or(DataStart::Unknown, DataStart::Recorded),
+    })
 }

@@ -11,18 +11,15 @@ use sqlx::PgPool;
 use std::collections::BTreeSet;
 
 use super::load_profile::check_window;
-use super::meters::meter_intervals;
+use super::meters::{data_start, meter_intervals};
 use super::tariff_calendars::{load_calendar, site_calendar};
 use super::{Caller, ServiceError};
 use crate::domain::ids::{CalendarId, DeviceId};
 use crate::domain::role::Right;
 use crate::metering::statement::quantity::is_energy_channel;
-use crate::metering::statement::{
-    ChannelInterval, DataStart, DemandMethod, Statement, StatementRequest, compute_statement,
-};
+use crate::metering::statement::{ChannelInterval, DemandMethod, Statement, StatementRequest, compute_statement};
 use crate::metering::tou::BandSplit;
 use crate::store::load_profile::fetch_device_interval_minutes;
-use crate::store::load_profile_backfill::{fetch_backfill, fetch_oldest_meter_interval};
 use crate::store::statements::{LONGEST_INTERVAL, channel_interval, fetch_device_site};
 
 /// What a statement is asked for, parsed.
@@ -92,18 +89,6 @@ async fn period_intervals(
             .collect(),
         nominal_minutes: u32::try_from(nominal).unwrap_or(15),
         incomplete: u32::try_from(incomplete.len()).unwrap_or(u32::MAX),
-    })
-}
-
-/// Where the device's own data starts, as the first backfill of its
-/// meter's load profile tells (none for a virtual meter).
-async fn data_start(pool: &PgPool, device: DeviceId) -> Result<DataStart, ServiceError> {
-    Ok(match fetch_backfill(pool, device).await? {
-        None => DataStart::Unknown,
-        Some(backfill) if backfill.completed_at.is_none() => DataStart::Pending(backfill.oldest_reached),
-        Some(_) => fetch_oldest_meter_interval(pool, device)
-            .await?
-            .map_or(DataStart::Unknown, DataStart::Recorded),
     })
 }
 
