@@ -215,13 +215,17 @@ async fn read_stretch(
         runtime.memory.last_interval = Some(last.map_or(newest, |last| last.max(newest)));
     }
     let backfill = match stretch {
-        Stretch::Newest => Some(Backfill {
-            started_at: asked_at,
-            depth_limit: asked_at - TimeDelta::days(i64::from(settings.backfill_days)),
-            oldest_reached: from,
-            // A meter with nothing recent has nothing older either.
-            completed_at: intervals.is_empty().then_some(asked_at),
-        }),
+        Stretch::Newest => {
+            let depth_limit = asked_at - TimeDelta::days(i64::from(settings.backfill_days));
+            Some(Backfill {
+                started_at: asked_at,
+                depth_limit,
+                oldest_reached: from,
+                // A meter with nothing recent has nothing older either; a
+                // chunk as deep as the backfill leaves nothing older to ask.
+                completed_at: (intervals.is_empty() || from <= depth_limit).then_some(asked_at),
+            })
+        }
         Stretch::Older(backfill) => Some(Backfill {
             oldest_reached: from,
             // No record (or an error) for the chunk: the meter keeps nothing
