@@ -3,6 +3,10 @@
 //! simulated on the real clock in the demo's site zone. The canteen's
 //! A1000 has a programming password of its own, stored sealed as its
 //! device secret, so its load profile shows the device password at work.
+//! Each meter's load profile is backfilled newest first on a first start
+//! (the device page shows it running, older intervals pending); the
+//! optical-probe A1000 keeps only [`PROBE_PROFILE_DAYS`] of profile, so its
+//! backfill ends at its oldest data, the others' at the profile's depth.
 
 use std::sync::{Arc, Mutex};
 
@@ -33,6 +37,9 @@ struct IecDemoLine {
 /// The IEC address and password of the demo meter that does not keep its
 /// profile's factory password.
 const OWN_PASSWORD: (&str, &str) = ("10000002", "24681357");
+
+/// Days of load profile the optical-probe A1000 keeps (a small ring).
+const PROBE_PROFILE_DAYS: u32 = 10;
 
 enum IecLineKind {
     /// RS485 line on a pseudo-terminal, sign-on at 300 Bd, up to 9600 Bd.
@@ -159,7 +166,9 @@ async fn store_password(pool: &PgPool, key: &SecretKey, device: DeviceId) -> any
 fn meter(profile: &str, address: &str, seed: u64, zone: Tz) -> anyhow::Result<SharedMeter> {
     let kind = IecKind::from_profile(profile).with_context(|| format!("no IEC 62056-21 simulator for {profile}"))?;
     let mut config = IecMeterConfig::new(kind, seed);
-    if !address.is_empty() {
+    if address.is_empty() {
+        config.profile_days = Some(PROBE_PROFILE_DAYS);
+    } else {
         config.address = address.to_owned();
     }
     if address == OWN_PASSWORD.0 {

@@ -24,6 +24,9 @@ pub struct MonthQuality {
     pub estimated: u64,
     /// Expected intervals with nothing stored.
     pub missing: u64,
+    /// Grid intervals a first backfill of the meter's load profile has not
+    /// reached yet ([`add_pending`]): neither expected nor missing.
+    pub pending: u64,
 }
 
 impl MonthQuality {
@@ -116,10 +119,41 @@ pub fn summarize(
             actual,
             estimated,
             missing: expected.saturating_sub(actual + estimated),
+            pending: 0,
         });
         month = next;
     }
     out
+}
+
+/// Counts into each month of `months` (as [`summarize`] made them for the
+/// window `[from, to)`) the grid intervals of `pending` (`[start, end)`,
+/// the span a running backfill has not reached) it holds. `first`, the
+/// start of the device's first stored interval, cuts the span: from there
+/// on intervals are expected, never pending.
+pub fn add_pending(
+    months: &mut [MonthQuality],
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    pending: (DateTime<Utc>, DateTime<Utc>),
+    first: Option<DateTime<Utc>>,
+    minutes: u32,
+    zone: Tz,
+) {
+    let end = first.map_or(pending.1, |first| {
+        pending.1.min(interval_containing(first, minutes, zone).0)
+    });
+    for month in months {
+        let Some(day) = NaiveDate::from_ymd_opt(month.year, month.month, 1) else {
+            continue;
+        };
+        let start = day_start(day, zone);
+        let month_end = day
+            .checked_add_months(Months::new(1))
+            .map_or(to, |next| day_start(next, zone));
+        let low = start.max(from).max(pending.0);
+        let high = month_end.min(to).min(end);
+        month.pending = expected_intervals(low, high, minutes, zone);
+    }
 }
 
 #[cfg(test)]
@@ -203,7 +237,8 @@ mod tests {
                     expected: 0,
                     actual: 0,
                     estimated: 0,
-                    missing: 0
+                    missing: 0,
+                    pending: 0
                 },
                 MonthQuality {
                     year: 2026,
@@ -211,7 +246,8 @@ mod tests {
                     expected: 25,
                     actual: 20,
                     estimated: 2,
-                    missing: 3
+                    missing: 3,
+                    pending: 0
                 },
             ]
         );
@@ -242,5 +278,37 @@ mod tests {
         // the 2nd (2026-11-02 00:00 UTC): 24.5 h = 98 quarters.
         assert_eq!(got[1].expected, 98);
         assert_eq!(got[1].missing, 97);
+    }
+
+    #[test]
+    fn a_backfill_span_is_pending_up_to_the_first_stored_interval() {
+        // Hourly, UTC. The backfill goes back to 2026-10-30 00:00 and has
+        // asked from 2026-11-02 00:00 on, but the meter's first interval is
+        // 2026-11-02 05:00: October 30–31 (48 h) and November 1–2 up to
+        // 05:00 (29 h) are pending; nothing before the window start is.
+        let first = utc(2026, 11, 2, 5, 0);
+        let window = (utc(2026, 10, 30, 12, 0), utc(2026, 11, 3, 0, 0));
+        let mut months = summarize(
+            window.0,
+            window.1,
+            window.1,
+            Some(first),
+            60,
+            Tz::UTC,
+            &[(first, false)],
+        );
+        add_pending(
+            &mut months,
+            window,
+            (utc(2026, 10, 30, 0, 0), utc(2026, 11, 2, 12, 0)),
+            Some(first),
+            60,
+            Tz::UTC,
+        );
+        let pending: Vec<_> = months.iter().map(|m| (m.label(), m.pending)).collect();
+        assert_eq!(pending, vec![("2026-10".into(), 36), ("2026-11".into(), 29)]);
+        // Pending intervals are not expected, hence not missing.
+        assert_eq!(months[1].expected, 19);
+        assert_eq!(months[1].missing, 18);
     }
 }

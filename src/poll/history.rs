@@ -1,8 +1,18 @@
 //! A meter's load profile, read once per recorded interval (after the
 //! device's readout, behind every due register read of the bus) and resumed
-//! from the last stored interval (or the profile's backfill depth), at most
-//! `chunk_days` at a time; what is new is flagged (clock drift, spikes) and
-//! stored.
+//! from the last stored interval, at most `chunk_days` at a time; what is
+//! new is flagged (clock drift, spikes) and stored.
+//!
+//! A device with nothing stored is backfilled newest first: the last
+//! `chunk_days` up to the present, then one older chunk after another
+//! (`P.01(from;to)`, docs/PROTOCOLS.md, "Load profile, EMH style"), each
+//! stored as it arrives, until the meter has nothing older (no record, or
+//! an error, for the chunk: its memory is finite, A1000 manual 1.6: 128 kB
+//! in ring mode) or the profile's `backfill_days` are reached. Its progress is stored
+//! (`load_profile_backfills`), so an interrupted backfill resumes at the
+//! oldest chunk reached, and the spans it has not reached are shown as
+//! pending rather than missing. Reads forward alternate with older chunks
+//! while it runs.
 
 use std::time::Duration;
 
@@ -12,13 +22,14 @@ use super::context::WorkerServices;
 use super::load_curve::{load_curve_period, read_load_curve};
 use super::outbox::Record;
 use super::password::{Withheld, password_refused, programming_allowed};
-use super::runtime::{DeviceRuntime, record_exchange};
+use super::runtime::{DeviceRuntime, Memory, record_exchange};
 use crate::device::driver::Driver;
 use crate::device::iec::LoadProfileSettings;
 use crate::domain::clock::is_future;
 use crate::domain::ids::BusId;
 use crate::metering::clock_drift::flag_clock_uncertain;
 use crate::metering::validation::flag_interval_spikes;
+use crate::store::load_profile_backfill::Backfill;
 
 /// The load-profile settings of the device, if its meter keeps one.
 pub(crate) fn history_settings(runtime: &DeviceRuntime) -> Option<LoadProfileSettings> {
@@ -63,9 +74,13 @@ pub(crate) async fn read_history(
     match read_stretch(driver, bus, runtime, services, &settings).await {
         Ok((new, next)) => {
             runtime.history_from = next;
+            let backfilling = runtime
+                .memory
+                .backfill
+                .is_some_and(|backfill| backfill.completed_at.is_none());
             Ok(HistoryRead {
                 new,
-                catching_up: next.is_some(),
+                catching_up: next.is_some() || backfilling,
             })
         }
         Err(error) => {
@@ -83,7 +98,8 @@ pub(crate) async fn read_history(
 pub(crate) struct HistoryRead {
     /// Intervals the meter recorded after the newest one stored.
     pub(crate) new: usize,
-    /// The read stopped short of the present: more is due at once.
+    /// The read stopped short of the present, or a first backfill has
+    /// older chunks to read: more is due at once.
     pub(crate) catching_up: bool,
 }
 
@@ -93,8 +109,38 @@ pub(crate) fn history_period(settings: &LoadProfileSettings) -> Duration {
     Duration::from_secs(u64::from(settings.interval_minutes) * 60)
 }
 
+/// Which stretch of the profile a read asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stretch {
+    /// A device with nothing stored and no backfill yet: the newest
+    /// `chunk_days`, up to the present, start a backfill.
+    Newest,
+    /// From the newest stored interval on (or the backfill's first chunk).
+    Forward,
+    /// The chunk before the oldest the running backfill has reached.
+    Older(Backfill),
+}
+
+/// What is read next. While a first backfill runs, a read forward (when a
+/// newer interval is complete) alternates with an older chunk, so the
+/// present stays current and the backfill keeps going.
+fn next_stretch(memory: &Memory, read_forward_last: bool, now: DateTime<Utc>, step: TimeDelta) -> Stretch {
+    match (memory.last_interval, memory.backfill) {
+        (None, None) => Stretch::Newest,
+        (last, Some(backfill)) if backfill.completed_at.is_none() => {
+            let forward_due = last.is_some_and(|last| last + step * 2 <= now);
+            if forward_due && !read_forward_last {
+                Stretch::Forward
+            } else {
+                Stretch::Older(backfill)
+            }
+        }
+        _ => Stretch::Forward,
+    }
+}
+
 /// Returns how many intervals were new and, while catching up, where the
-/// next chunk starts.
+/// next forward chunk starts.
 async fn read_stretch(
     driver: &mut Driver,
     bus: BusId,
@@ -104,14 +150,28 @@ async fn read_stretch(
 ) -> Result<(usize, Option<DateTime<Utc>>), String> {
     let id = runtime.config.id;
     let last = runtime.memory.last_interval;
-    let stored_until = match last {
-        Some(start) => start + TimeDelta::minutes(i64::from(settings.interval_minutes)),
-        None => services.clock.now() - TimeDelta::days(i64::from(settings.backfill_days)),
-    };
-    let from = runtime.history_from.map_or(stored_until, |next| next.max(stored_until));
-    let until = from + TimeDelta::days(i64::from(settings.chunk_days));
+    let step = TimeDelta::minutes(i64::from(settings.interval_minutes));
     let asked_at = services.clock.now();
-    let to = (until < asked_at).then_some(until);
+    let stretch = next_stretch(&runtime.memory, runtime.read_forward_last, asked_at, step);
+    runtime.read_forward_last = stretch == Stretch::Forward;
+    let chunk = TimeDelta::days(i64::from(settings.chunk_days));
+    let (from, to) = match stretch {
+        Stretch::Newest => (asked_at - chunk, None),
+        Stretch::Forward => {
+            let stored_until = match (last, runtime.memory.backfill) {
+                (Some(start), _) => start + step,
+                (None, Some(backfill)) => backfill.oldest_reached,
+                (None, None) => asked_at - TimeDelta::days(i64::from(settings.backfill_days)),
+            };
+            let from = runtime.history_from.map_or(stored_until, |next| next.max(stored_until));
+            let until = from + chunk;
+            (from, (until < asked_at).then_some(until))
+        }
+        Stretch::Older(backfill) => (
+            (backfill.oldest_reached - chunk).max(backfill.depth_limit),
+            Some(backfill.oldest_reached),
+        ),
+    };
     let (result, exchange) = driver.read_history(runtime.config.target(), settings, from, to).await;
     record_exchange(services, bus, &runtime.config, exchange);
     let (mut intervals, problems) = match result {
@@ -119,6 +179,13 @@ async fn read_stretch(
         Err(error) if error.is_password_refused() => {
             password_refused(&mut runtime.config, services);
             return Err(error.to_string());
+        }
+        // A meter asked for a range older than it keeps may say so with an
+        // error (error answers are vendor specific, docs/PROTOCOLS.md): the
+        // backfill has reached its oldest data.
+        Err(error) if error.is_meter_error() && matches!(stretch, Stretch::Older(_)) => {
+            tracing::info!(device = %runtime.config.name, %error, "load profile backfill reached the meter's oldest data");
+            (Vec::new(), Vec::new())
         }
         Err(error) => return Err(error.to_string()),
     };
@@ -144,18 +211,131 @@ async fn read_stretch(
     // so the bad stamp pins nothing (docs/RELIABILITY.md, "Clocks").
     let now = services.clock.now();
     let present = || intervals.iter().filter(|interval| !is_future(interval.start, now));
-    let new = present()
-        .filter(|interval| last.is_none_or(|last| interval.start > last))
-        .count();
+    let new = match stretch {
+        Stretch::Older(backfill) => present()
+            .filter(|interval| interval.start < backfill.oldest_reached)
+            .count(),
+        Stretch::Newest | Stretch::Forward => present()
+            .filter(|interval| last.is_none_or(|last| interval.start > last))
+            .count(),
+    };
     if let Some(newest) = present().map(|i| i.start).max() {
         runtime.memory.last_interval = Some(last.map_or(newest, |last| last.max(newest)));
     }
+    let backfill = match stretch {
+        Stretch::Newest => {
+            let depth_limit = asked_at - TimeDelta::days(i64::from(settings.backfill_days));
+            Some(Backfill {
+                started_at: asked_at,
+                depth_limit,
+                oldest_reached: from,
+                // A meter with nothing recent has nothing older either; a
+                // chunk as deep as the backfill leaves nothing older to ask.
+                completed_at: (intervals.is_empty() || from <= depth_limit).then_some(asked_at),
+            })
+        }
+        Stretch::Older(backfill) => Some(Backfill {
+            oldest_reached: from,
+            // No record (or an error) for the chunk: the meter keeps nothing
+            // older. At the depth limit the backfill ends too.
+            completed_at: (intervals.is_empty() || from <= backfill.depth_limit).then_some(asked_at),
+            ..backfill
+        }),
+        Stretch::Forward => None,
+    };
+    if let Some(backfill) = backfill {
+        let backfill = Backfill {
+            depth_limit: backfill.depth_limit.min(backfill.oldest_reached),
+            ..backfill
+        };
+        if backfill.completed_at.is_some() {
+            tracing::info!(device = %runtime.config.name, oldest = %backfill.oldest_reached, "load profile backfill complete");
+        }
+        runtime.memory.backfill = Some(backfill);
+    }
+    // A forward read stopped short of the present goes on from there.
+    let next = match stretch {
+        Stretch::Forward => to,
+        Stretch::Newest | Stretch::Older(_) => runtime.history_from,
+    };
     services.outbox.send(Record::Intervals {
         device: id,
         intervals,
         // Read through to the present: what the meter lacks up to now is a
         // gap it will not fill (see derive::estimate).
         read_through: to.is_none().then_some(asked_at),
+        backfill: runtime.memory.backfill.filter(|_| backfill.is_some()),
     });
-    Ok((new, to))
+    Ok((new, next))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn at(day: u32, hour: u32, minute: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, day, hour, minute, 0).unwrap()
+    }
+
+    const QUARTER: TimeDelta = TimeDelta::minutes(15);
+
+    fn memory(last: Option<DateTime<Utc>>, backfill: Option<Backfill>) -> Memory {
+        Memory {
+            last_interval: last,
+            backfill,
+            ..Memory::default()
+        }
+    }
+
+    fn running() -> Backfill {
+        Backfill {
+            started_at: at(6, 12, 0),
+            depth_limit: at(1, 12, 0),
+            oldest_reached: at(4, 12, 0),
+            completed_at: None,
+        }
+    }
+
+    #[test]
+    fn nothing_stored_starts_a_backfill_with_the_newest_chunk() {
+        assert_eq!(
+            next_stretch(&memory(None, None), false, at(6, 12, 0), QUARTER),
+            Stretch::Newest
+        );
+    }
+
+    #[test]
+    fn a_profile_stored_before_backfills_went_newest_first_is_read_forward() {
+        let memory = memory(Some(at(6, 11, 30)), None);
+        assert_eq!(next_stretch(&memory, false, at(6, 12, 0), QUARTER), Stretch::Forward);
+    }
+
+    #[test]
+    fn a_running_backfill_reads_older_chunks_and_alternates_with_the_present_once_it_is_due() {
+        // The newest stored interval is the last complete one: older chunk.
+        let current = memory(Some(at(6, 11, 45)), Some(running()));
+        assert_eq!(
+            next_stretch(&current, false, at(6, 12, 5), QUARTER),
+            Stretch::Older(running())
+        );
+        // A newer interval is complete: forward, then older again.
+        let behind = memory(Some(at(6, 11, 30)), Some(running()));
+        assert_eq!(next_stretch(&behind, false, at(6, 12, 0), QUARTER), Stretch::Forward);
+        assert_eq!(
+            next_stretch(&behind, true, at(6, 12, 0), QUARTER),
+            Stretch::Older(running())
+        );
+    }
+
+    #[test]
+    fn a_complete_backfill_leaves_reads_forward() {
+        let done = Backfill {
+            completed_at: Some(at(6, 12, 10)),
+            ..running()
+        };
+        let memory = memory(Some(at(6, 11, 45)), Some(done));
+        assert_eq!(next_stretch(&memory, false, at(6, 12, 5), QUARTER), Stretch::Forward);
+    }
 }

@@ -115,6 +115,10 @@ pub(crate) async fn read_load_curve(
         intervals,
         // The meter has spoken up to the end of its newest record.
         read_through: read_through.filter(|_| read.end == LoadCurveEnd::Done),
+        // A first read goes back to the curve's oldest block (about 7 days
+        // kept) in one go, later ones to the newest stored interval: no
+        // backfill to track.
+        backfill: None,
     });
     Ok(new)
 }

@@ -42,6 +42,7 @@ use crate::store::events::{insert_event_span, update_event_cleared};
 use crate::store::identity::{insert_held_readings, record_identity_seen};
 use crate::store::jobs::{update_job_awaiting, update_job_finished, update_job_progress, update_job_started};
 use crate::store::load_profile::{insert_meter_intervals, update_profile_read_at};
+use crate::store::load_profile_backfill::{Backfill, upsert_backfill};
 use crate::store::readings_writer::ReadingsWriter;
 
 /// Rows written per statement at most.
@@ -100,11 +101,13 @@ pub enum Record {
     },
     /// Load-profile intervals the meter recorded; `read_through` when the
     /// read reached the present (what the meter lacks up to then is a gap
-    /// it will not fill).
+    /// it will not fill); `backfill`, the progress of a first backfill,
+    /// recorded once the intervals are.
     Intervals {
         device: DeviceId,
         intervals: Vec<Interval>,
         read_through: Option<DateTime<Utc>>,
+        backfill: Option<Backfill>,
     },
     JobStarted {
         job: i64,
@@ -249,10 +252,14 @@ async fn write(
             device,
             intervals,
             read_through,
+            backfill,
         } => {
             insert_meter_intervals(pool, *device, intervals, clock.now()).await?;
             if let Some(at) = read_through {
                 update_profile_read_at(pool, *device, *at).await?;
+            }
+            if let Some(backfill) = backfill {
+                upsert_backfill(pool, *device, backfill).await?;
             }
         }
         Record::JobStarted { job, progress } => update_job_started(pool, *job, progress.as_ref()).await?,

@@ -15,6 +15,7 @@ use crate::domain::ids::BusId;
 use crate::store::StoreError;
 use crate::store::events::{fetch_event_spans, fetch_last_event_spans};
 use crate::store::load_profile::fetch_last_meter_interval;
+use crate::store::load_profile_backfill::{Backfill, fetch_backfill};
 use crate::store::readings::fetch_latest;
 
 /// What the worker keeps of one device between reads.
@@ -28,6 +29,9 @@ pub(crate) struct DeviceRuntime {
     /// While catching up: where the next chunk starts (past a stretch the
     /// meter holds nothing for, which stored intervals would not show).
     pub(crate) history_from: Option<DateTime<Utc>>,
+    /// The last load-profile read went forward: while a first backfill
+    /// runs, reads alternate between the present and older chunks.
+    pub(crate) read_forward_last: bool,
 }
 
 impl DeviceRuntime {
@@ -38,6 +42,7 @@ impl DeviceRuntime {
             config: config.clone(),
             memory,
             history_from: None,
+            read_forward_last: false,
         }
     }
 }
@@ -73,6 +78,9 @@ pub(crate) struct Memory {
     /// Start of the newest load-profile interval stored from the meter,
     /// leaving out any stamped in the future (where the next read resumes).
     pub(crate) last_interval: Option<DateTime<Utc>>,
+    /// The first backfill of the meter's load profile, newest first, if
+    /// one was started (see `poll::history`).
+    pub(crate) backfill: Option<Backfill>,
     /// The device's `clock_drift` events over the load profile's backfill
     /// depth: intervals recorded during one are flagged.
     pub(crate) drift_spans: Vec<(DateTime<Utc>, Option<DateTime<Utc>>)>,
@@ -108,6 +116,7 @@ pub(crate) async fn load_memory(pool: &PgPool, config: &DeviceConfig, now: DateT
             }
             if let Some(settings) = &iec.load_profile {
                 memory.last_interval = fetch_last_meter_interval(pool, id, now).await?;
+                memory.backfill = fetch_backfill(pool, id).await?;
                 let since = now - TimeDelta::days(i64::from(settings.backfill_days) + 1);
                 memory.drift_spans = fetch_event_spans(pool, id, &EventKind::ClockDrift, since).await?;
             }

@@ -8,13 +8,13 @@ use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::PgPool;
 
 use super::load_profile::check_window;
-use super::meters::meter_intervals;
+use super::meters::{data_start, meter_intervals};
 use super::tariff_calendars::{load_calendar, site_calendar};
 use super::{Caller, ServiceError};
 use crate::domain::ids::{CalendarId, SiteId};
 use crate::domain::role::Right;
 use crate::metering::balance::{NodeBalance, NodeInput, balance};
-use crate::metering::statement::quality::data_quality;
+use crate::metering::statement::quality::data_quality_from;
 use crate::metering::statement::{ChannelInterval, energy_by_band};
 use crate::metering::tou::BandSplit;
 use crate::store::billing_schedule::SiteRow;
@@ -100,13 +100,15 @@ async fn compute_site_balance(
             (band.clone(), side(1) - side(2))
         };
         let nominal = u32::try_from(meter.interval_minutes).unwrap_or(15);
+        let quality = data_quality_from(&intervals, (from, to), nominal, data_start(pool, node.id).await?);
         inputs.push(NodeInput {
             id: node.id,
             name: node.name,
             parent: node.parent_device_id,
             is_virtual: node.is_virtual,
             energy: bands.iter().map(net).collect(),
-            missing_intervals: u64::from(data_quality(&intervals, from, to, nominal).missing),
+            missing_intervals: u64::from(quality.missing),
+            pending_intervals: u64::from(quality.pending),
         });
     }
     let nodes = balance(&inputs, &bands, site.balance_threshold_percent);

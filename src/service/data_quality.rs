@@ -1,5 +1,7 @@
 //! A device's data quality: per month in its site's zone, how many of the
-//! intervals it should have are actual, estimated or missing.
+//! intervals it should have are actual, estimated or missing, and how many
+//! a first backfill of its meter's load profile has not reached yet
+//! (pending).
 
 use chrono::{DateTime, Datelike, Months, NaiveDate, TimeDelta, Utc};
 use chrono_tz::Tz;
@@ -10,9 +12,10 @@ use super::{Caller, ServiceError};
 use crate::device::registry::ProfileSet;
 use crate::domain::ids::DeviceId;
 use crate::domain::role::Right;
-use crate::metering::data_quality::{MonthQuality, summarize};
+use crate::metering::data_quality::{MonthQuality, add_pending, summarize};
 use crate::metering::register_deltas::day_start;
 use crate::store::data_quality::{fetch_interval_starts, fetch_quality_device};
+use crate::store::load_profile_backfill::{Backfill, fetch_backfill};
 
 /// Calendar months summarised when no start is asked for.
 pub(crate) const DEFAULT_MONTHS: u32 = 12;
@@ -26,6 +29,8 @@ pub(crate) struct MonthSummary {
     pub actual: u64,
     pub estimated: u64,
     pub missing: u64,
+    /// Not reached yet by a running first backfill.
+    pub pending: u64,
     /// Shares of `expected`, rounded to four decimals; 0 when none are expected.
     pub actual_share: f64,
     pub estimated_share: f64,
@@ -40,6 +45,8 @@ pub(crate) struct DataQuality {
     pub interval_minutes: i32,
     /// Oldest first; every month the window touches.
     pub months: Vec<MonthSummary>,
+    /// The first backfill of the meter's own load profile, if one was made.
+    pub backfill: Option<Backfill>,
 }
 
 fn rounded(share: f64) -> f64 {
@@ -53,6 +60,7 @@ fn month_summary(month: MonthQuality) -> MonthSummary {
         actual: month.actual,
         estimated: month.estimated,
         missing: month.missing,
+        pending: month.pending,
         actual_share: rounded(month.share(month.actual)),
         estimated_share: rounded(month.share(month.estimated)),
         missing_share: rounded(month.share(month.missing)),
@@ -118,9 +126,14 @@ pub(crate) async fn device_data_quality(
         });
     let minutes = own_period.unwrap_or_else(|| u32::try_from(found.interval_minutes).unwrap_or(15));
     let starts = fetch_interval_starts(pool, device, from, to).await?;
-    let months = summarize(from, to, now, found.first_interval, minutes, zone, &starts);
+    let mut months = summarize(from, to, now, found.first_interval, minutes, zone, &starts);
+    let backfill = fetch_backfill(pool, device).await?;
+    if let Some(pending) = backfill.as_ref().and_then(Backfill::pending) {
+        add_pending(&mut months, (from, to), pending, found.first_interval, minutes, zone);
+    }
     Ok(Some(DataQuality {
         interval_minutes: i32::try_from(minutes).unwrap_or(15),
         months: months.into_iter().map(month_summary).collect(),
+        backfill,
     }))
 }

@@ -9,7 +9,9 @@ use super::ServiceError;
 use crate::domain::ids::{DeviceId, VirtualMeterId};
 use crate::domain::obis::ObisCode;
 use crate::metering::balance::virtual_sum::{Incomplete, Member, MemberInterval, virtual_sum};
+use crate::metering::statement::DataStart;
 use crate::store::load_profile::{ProfileInterval, fetch_device_interval_minutes, fetch_load_profile};
+use crate::store::load_profile_backfill::{Backfill, fetch_backfill, fetch_oldest_meter_interval};
 use crate::store::virtual_meters::fetch_virtual_meter;
 
 /// A meter's intervals over a window.
@@ -66,7 +68,24 @@ pub(crate) async fn meter_intervals_of(
             intervals: rows.into_iter().map(member_interval).collect(),
         });
     }
-    let sum = virtual_sum(&members);
+    let mut sum = virtual_sum(&members);
+    // A member still backfilling has not lost what it lacks before the
+    // oldest it reached: that is pending.
+    for device in &meter.term_devices {
+        let Some((low, high)) = fetch_backfill(pool, *device)
+            .await?
+            .as_ref()
+            .and_then(Backfill::pending)
+        else {
+            continue;
+        };
+        for gap in &mut sum.incomplete {
+            if low <= gap.start && gap.start < high && gap.missing.contains(device) {
+                gap.missing.retain(|member| member != device);
+                gap.pending.push(*device);
+            }
+        }
+    }
     let intervals: Vec<ProfileInterval> = sum.intervals.into_iter().map(profile_interval).collect();
     let interval_minutes = match (intervals.first(), meter.term_devices.first()) {
         (Some(first), _) => first.interval_minutes,
@@ -106,4 +125,16 @@ fn profile_interval(sum: MemberInterval) -> ProfileInterval {
         // A sum of several meters' intervals: no one meter's status.
         meter_status: String::new(),
     }
+}
+
+/// Where the device's own data starts, as the first backfill of its
+/// meter's load profile tells (none for a virtual meter).
+pub(crate) async fn data_start(pool: &PgPool, device: DeviceId) -> Result<DataStart, ServiceError> {
+    Ok(match fetch_backfill(pool, device).await? {
+        None => DataStart::Unknown,
+        Some(backfill) if backfill.completed_at.is_none() => DataStart::Pending(backfill.oldest_reached),
+        Some(_) => fetch_oldest_meter_interval(pool, device)
+            .await?
+            .map_or(DataStart::Unknown, DataStart::Recorded),
+    })
 }

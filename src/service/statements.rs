@@ -11,7 +11,7 @@ use sqlx::PgPool;
 use std::collections::BTreeSet;
 
 use super::load_profile::check_window;
-use super::meters::meter_intervals;
+use super::meters::{data_start, meter_intervals};
 use super::tariff_calendars::{load_calendar, site_calendar};
 use super::{Caller, ServiceError};
 use crate::domain::ids::{CalendarId, DeviceId};
@@ -110,6 +110,7 @@ pub(crate) async fn statement_under(
         to: query.to,
         demand: query.demand,
         nominal_minutes: period.nominal_minutes,
+        data_start: data_start(pool, device).await?,
     };
     let mut statement = compute_statement(&period.intervals, split, &request);
     statement.quality.incomplete = period.incomplete;

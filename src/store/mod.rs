@@ -19,6 +19,7 @@ pub mod identity;
 pub(crate) mod jobs;
 pub mod latest_values;
 pub mod load_profile;
+pub mod load_profile_backfill;
 pub mod partitions;
 pub mod profile_corrections;
 pub mod profile_derivation;

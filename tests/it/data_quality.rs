@@ -195,11 +195,11 @@ async fn data_quality_counts_a_hand_counted_paris_october() {
     assert_eq!(
         body,
         json!({"interval_minutes": 60, "months": [
-            {"month": "2026-10", "expected": 169, "actual": 21, "estimated": 3, "missing": 145,
+            {"month": "2026-10", "expected": 169, "actual": 21, "estimated": 3, "missing": 145, "pending": 0,
              "actual_share": 0.1243, "estimated_share": 0.0178, "missing_share": 0.858},
-            {"month": "2026-11", "expected": 13, "actual": 2, "estimated": 0, "missing": 11,
+            {"month": "2026-11", "expected": 13, "actual": 2, "estimated": 0, "missing": 11, "pending": 0,
              "actual_share": 0.1538, "estimated_share": 0.0, "missing_share": 0.8462},
-        ]})
+        ], "backfill": null})
     );
 
     // Without from: the twelve months up to now, the ten before October empty.

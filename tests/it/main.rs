@@ -8,6 +8,7 @@ mod support;
 mod api;
 mod audit;
 mod automatic_commands;
+mod backfill;
 mod balance;
 mod billing_meter;
 mod billing_server;

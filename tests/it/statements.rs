@@ -729,7 +729,7 @@ async fn a_virtual_meter_has_a_statement_where_an_interval_a_member_lacks_is_mis
     close(energy_of(&statement["total"], "1-1:1.8.0"), 16.25, "total");
     assert_eq!(
         statement["quality"],
-        json!({"actual": 5, "estimated": 0, "missing": 2, "incomplete": 1, "clock_uncertain": 0, "flagged": []}),
+        json!({"actual": 5, "estimated": 0, "missing": 2, "pending": 0, "incomplete": 1, "clock_uncertain": 0, "flagged": []}),
     );
 
     let (status, csv) = app

@@ -159,8 +159,8 @@ async fn a_virtual_meter_load_profile_is_the_signed_sum_of_its_devices() {
     assert_eq!(
         profile["incomplete"],
         json!([
-            {"start": "2026-12-01T08:30:00Z", "obis": "1-1:1.29.0", "missing_device_ids": [other.0]},
-            {"start": "2026-12-01T08:45:00Z", "obis": "1-1:1.29.0", "missing_device_ids": [main.0]},
+            {"start": "2026-12-01T08:30:00Z", "obis": "1-1:1.29.0", "missing_device_ids": [other.0], "pending_device_ids": []},
+            {"start": "2026-12-01T08:45:00Z", "obis": "1-1:1.29.0", "missing_device_ids": [main.0], "pending_device_ids": []},
         ])
     );
     // A device's own profile carries no `incomplete` list.
@@ -272,4 +272,78 @@ async fn a_virtual_meter_is_refused_naming_the_field_at_fault() {
         "{answer}"
     );
     app.stop().await;
+}
+
+/// A member still backfilling its meter's load profile (newest first) has
+/// not lost the intervals it has not reached: they are pending, not
+/// missing, until its backfill is complete.
+#[tokio::test]
+async fn a_member_still_backfilling_is_pending_not_missing() {
+    let app = spawn_app_with_clock(Clock::manual(at(12, 0))).await;
+    let engineer = app.token(Role::Engineer).await;
+    let transport = json!({"kind": "modbus_tcp", "host": "127.0.0.1", "port": 1});
+    let bus = app.create_bus(&engineer, "line", transport).await;
+    let meter = |address: i64| json!({"name": format!("m{address}"), "profile": "th40c", "address": address});
+    let (main, backfilling) = (
+        app.create_device(&engineer, bus, meter(1)).await,
+        app.create_device(&engineer, bus, meter(2)).await,
+    );
+    for device in [main, backfilling] {
+        let path = format!("/api/v1/devices/{}", device.0);
+        let (status, body) = app
+            .request("PATCH", &path, Some(&engineer), Some(json!({"enabled": false})))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let starts = [at(8, 0), at(8, 15), at(8, 30)];
+    let all: Vec<Interval> = starts.iter().map(|start| interval(*start, 1.0)).collect();
+    insert_meter_intervals(&app.pool, main, &all, chrono::Utc::now())
+        .await
+        .unwrap();
+    // The second has read back to 08:30 of a backfill that goes back a month.
+    insert_meter_intervals(&app.pool, backfilling, &all[2..], chrono::Utc::now())
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO load_profile_backfills (device_id, started_at, depth_limit, oldest_reached) \
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(backfilling)
+    .bind(at(11, 0))
+    .bind(at(11, 0) - chrono::Duration::days(30))
+    .bind(at(8, 30))
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let body = json!({"name": "Both", "site_id": 1, "terms": [
+        {"device_id": main.0, "sign": 1}, {"device_id": backfilling.0, "sign": 1}]});
+    let (status, created) = app
+        .request("POST", "/api/v1/virtual-meters", Some(&engineer), Some(body))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let path = format!(
+        "/api/v1/devices/{}/load-profile?from=2026-12-01T08:00:00Z&to=2026-12-01T09:00:00Z",
+        created["id"]
+    );
+    let incomplete = |missing: &[DeviceId], pending: &[DeviceId]| {
+        let ids = |devices: &[DeviceId]| devices.iter().map(|device| device.0).collect::<Vec<_>>();
+        json!([
+            {"start": "2026-12-01T08:00:00Z", "obis": "1-1:1.29.0", "missing_device_ids": ids(missing), "pending_device_ids": ids(pending)},
+            {"start": "2026-12-01T08:15:00Z", "obis": "1-1:1.29.0", "missing_device_ids": ids(missing), "pending_device_ids": ids(pending)},
+        ])
+    };
+    let (status, profile) = app.request("GET", &path, Some(&engineer), None).await;
+    assert_eq!(status, StatusCode::OK, "{profile}");
+    assert_eq!(profile["incomplete"], incomplete(&[], &[backfilling]));
+    assert_eq!(profile["intervals"][0]["value"], 2.0);
+    // Complete at 08:30 (the meter had nothing older): the sum lacks them
+    // for good, they are missing.
+    sqlx::query("UPDATE load_profile_backfills SET completed_at = $2 WHERE device_id = $1")
+        .bind(backfilling)
+        .bind(at(11, 5))
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let (_, profile) = app.request("GET", &path, Some(&engineer), None).await;
+    assert_eq!(profile["incomplete"], incomplete(&[backfilling], &[]));
 }

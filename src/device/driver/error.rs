@@ -24,6 +24,12 @@ impl DriverError {
         matches!(self, DriverError::Iec(SessionError::PasswordRefused))
     }
 
+    /// The meter answered the request with an error of its own (`(ERROR)`,
+    /// `#nnnn`): it was heard, and said no.
+    pub fn is_meter_error(&self) -> bool {
+        matches!(self, DriverError::Iec(SessionError::MeterError(_)))
+    }
+
     /// The device did not answer usably: no answer, a garbled or cut one,
     /// a link that failed. Not a refusal (an exception, a meter's error)
     /// nor a profile that cannot be read.

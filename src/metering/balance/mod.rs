@@ -61,6 +61,10 @@ pub(crate) struct NodeInput {
     /// Intervals missing in the period: its energy is then too small, and a
     /// balance it takes part in is not trusted (no event).
     pub missing_intervals: u64,
+    /// Intervals a running first backfill of the meter's load profile has
+    /// not reached yet (not in `missing_intervals`): its energy is as
+    /// incomplete, but nothing is lost.
+    pub pending_intervals: u64,
 }
 
 /// One band (or the total) of one node.
@@ -96,8 +100,10 @@ pub(crate) struct NodeBalance {
     pub bands: Vec<BandBalance>,
     pub total: BandBalance,
     pub missing_intervals: u64,
-    /// It or one of its children misses intervals: its remainder may be a
-    /// gap in the data rather than energy lost.
+    pub pending_intervals: u64,
+    /// It or one of its children misses intervals, or waits for them from
+    /// a backfill: its remainder may be a gap in the data rather than
+    /// energy lost.
     pub incomplete: bool,
 }
 
@@ -185,7 +191,11 @@ fn node_balance(
         bands: bands_out,
         total: row(None, total_own, total_kids),
         missing_intervals: node.missing_intervals,
-        incomplete: node.missing_intervals > 0 || kids.iter().any(|kid| kid.missing_intervals > 0),
+        pending_intervals: node.pending_intervals,
+        incomplete: [node]
+            .iter()
+            .chain(kids.iter())
+            .any(|n| n.missing_intervals + n.pending_intervals > 0),
     }
 }
 

@@ -12,6 +12,7 @@ fn node(id: i64, parent: Option<i64>, f1: i128, f2: i128) -> NodeInput {
         is_virtual: false,
         energy: BTreeMap::from([("F1".to_owned(), f1), ("F2".to_owned(), f2)]),
         missing_intervals: 0,
+        pending_intervals: 0,
     }
 }
 
@@ -95,6 +96,15 @@ fn a_threshold_is_a_strict_bound_and_missing_data_suppresses_the_mismatch() {
     let tree = balance(&gappy, &bands(), 4.9);
     assert!(tree[0].incomplete);
     assert!(!tree[0].over_threshold().is_empty());
+    assert!(!tree[0].mismatch());
+
+    // A child still backfilling its load profile: pending, not missing,
+    // and the balance waits for it all the same.
+    let mut backfilling = nodes.clone();
+    backfilling[1].pending_intervals = 96;
+    let tree = balance(&backfilling, &bands(), 4.9);
+    assert_eq!((tree[1].missing_intervals, tree[1].pending_intervals), (0, 96));
+    assert!(tree[0].incomplete);
     assert!(!tree[0].mismatch());
 }
 

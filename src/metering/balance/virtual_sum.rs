@@ -45,6 +45,10 @@ pub(crate) struct Incomplete {
     pub start: DateTime<Utc>,
     /// The members without a matching interval, in the terms' order.
     pub missing: Vec<DeviceId>,
+    /// Of those, the members whose running first backfill of their load
+    /// profile has not reached the start yet (moved out of `missing` by
+    /// the caller, who knows the backfills).
+    pub pending: Vec<DeviceId>,
 }
 
 /// The sum: complete intervals by start then channel, and the incomplete ones.
@@ -90,7 +94,12 @@ pub(crate) fn virtual_sum(members: &[Member]) -> VirtualSum {
             .map(|(member, _)| member.device)
             .collect();
         if !missing.is_empty() {
-            sum.incomplete.push(Incomplete { obis, start, missing });
+            sum.incomplete.push(Incomplete {
+                obis,
+                start,
+                missing,
+                pending: Vec::new(),
+            });
             continue;
         }
         let present: Vec<(&Member, &MemberInterval)> = members.iter().zip(cell.iter().flatten().copied()).collect();

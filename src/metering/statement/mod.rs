@@ -21,7 +21,8 @@ pub(crate) use quantity::ChannelInterval;
 use self::balance::{EnergyBalance, energy_balance};
 use self::demand::{Demand, maximum_demand};
 use self::energy::energy_of_slices;
-use self::quality::{DataQuality, data_quality};
+pub(crate) use self::quality::DataStart;
+use self::quality::{DataQuality, data_quality_from};
 use self::quantity::{Quantity, slices};
 use crate::domain::obis::ObisCode;
 use crate::metering::tou::BandSplit;
@@ -34,6 +35,9 @@ pub(crate) struct StatementRequest {
     pub demand: DemandMethod,
     /// The device's interval length, for counting missing intervals.
     pub nominal_minutes: u32,
+    /// Where its own data starts, as a backfill of its meter's load
+    /// profile tells: uncovered time before it is pending or not counted.
+    pub data_start: DataStart,
 }
 
 /// A device's statement for a period, in exact milli-units.
@@ -67,7 +71,12 @@ pub(crate) fn compute_statement(
     });
     Statement {
         balance: energy_balance(&energy),
-        quality: data_quality(intervals, request.from, request.to, request.nominal_minutes),
+        quality: data_quality_from(
+            intervals,
+            (request.from, request.to),
+            request.nominal_minutes,
+            request.data_start,
+        ),
         energy,
         demand_quantity,
         demand,

@@ -37,6 +37,10 @@ pub(crate) struct DataQuality {
     pub actual: u32,
     pub estimated: u32,
     pub missing: u32,
+    /// Time no interval covers that a running first backfill of the
+    /// meter's load profile has not reached yet ([`DataStart::Pending`]),
+    /// in intervals: not in `missing`.
+    pub pending: u32,
     /// For a virtual meter: starts where some member lacked an energy
     /// interval the others had. Where no channel of a start is complete the
     /// start is also in `missing`; the caller sets it (always 0 for a
@@ -53,6 +57,23 @@ struct Slot {
     sources: BTreeSet<&'static str>,
 }
 
+/// Where a device's own data starts, as its first load-profile backfill
+/// (read newest first) tells: what no interval covers before it is not a
+/// gap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum DataStart {
+    /// No backfill: every uncovered stretch is missing.
+    #[default]
+    Unknown,
+    /// A backfill is running and has read back to this instant: uncovered
+    /// time before it is pending.
+    Pending(DateTime<Utc>),
+    /// The backfill is complete and the meter's oldest stored interval
+    /// starts here: before it the meter never recorded anything, which is
+    /// neither pending nor missing.
+    Recorded(DateTime<Utc>),
+}
+
 /// Counts the intervals of `[from, to)` (those starting inside it) and the
 /// time no interval covers, in intervals of `nominal_minutes`.
 pub(crate) fn data_quality(
@@ -60,6 +81,17 @@ pub(crate) fn data_quality(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     nominal_minutes: u32,
+) -> DataQuality {
+    data_quality_from(intervals, (from, to), nominal_minutes, DataStart::Unknown)
+}
+
+/// [`data_quality`], with uncovered time before `start` pending or not
+/// counted.
+pub(crate) fn data_quality_from(
+    intervals: &[ChannelInterval],
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    nominal_minutes: u32,
+    start: DataStart,
 ) -> DataQuality {
     let mut slots: BTreeMap<DateTime<Utc>, Slot> = BTreeMap::new();
     for interval in intervals {
@@ -77,11 +109,28 @@ pub(crate) fn data_quality(
     }
     let mut quality = DataQuality::default();
     let nominal = i64::from(nominal_minutes.max(1)) * 60;
+    let count = |from: DateTime<Utc>, to: DateTime<Utc>| {
+        let gap = (to - from).num_seconds();
+        u32::try_from((gap + nominal - 1) / nominal).unwrap_or(u32::MAX)
+    };
+    let data_start = start;
+    // An uncovered stretch `[a, b)`: pending, not counted or missing.
+    let uncovered = |a: DateTime<Utc>, b: DateTime<Utc>, quality: &mut DataQuality| {
+        let cut = match data_start {
+            DataStart::Unknown => a,
+            DataStart::Pending(at) | DataStart::Recorded(at) => at.clamp(a, b),
+        };
+        if matches!(data_start, DataStart::Pending(_)) && cut > a {
+            quality.pending = quality.pending.saturating_add(count(a, cut));
+        }
+        if b > cut {
+            quality.missing = quality.missing.saturating_add(count(cut, b));
+        }
+    };
     let mut covered_to = from;
     for (start, slot) in &slots {
         if *start > covered_to {
-            let gap = (*start - covered_to).num_seconds();
-            quality.missing += u32::try_from((gap + nominal - 1) / nominal).unwrap_or(u32::MAX);
+            uncovered(covered_to, *start, &mut quality);
         }
         covered_to = covered_to.max(slot.end);
         if *start < from {
@@ -113,8 +162,7 @@ pub(crate) fn data_quality(
         }
     }
     if to > covered_to {
-        let gap = (to - covered_to).num_seconds();
-        quality.missing += u32::try_from((gap + nominal - 1) / nominal).unwrap_or(u32::MAX);
+        uncovered(covered_to, to, &mut quality);
     }
     quality
 }
@@ -167,5 +215,24 @@ mod tests {
         ];
         let quality = data_quality(&intervals, at(2, 0, 0), at(2, 0, 50), 15);
         assert_eq!((quality.actual, quality.missing), (2, 2));
+    }
+
+    #[test]
+    fn before_a_backfills_reach_uncovered_time_is_pending_and_before_the_meters_oldest_data_not_counted() {
+        // Stored 01:00–02:00; the period is 00:00–02:30.
+        let intervals: Vec<_> = (0..4)
+            .map(|i| kwh("1-1:1.29.0", at(2, 1, 0) + Duration::minutes(15 * i), 15, 1.0))
+            .collect();
+        let period = (at(2, 0, 0), at(2, 2, 30));
+        // Running, read back to 00:30: 00:00–00:30 pending, 00:30–01:00 and
+        // 02:00–02:30 missing.
+        let running = data_quality_from(&intervals, period, 15, DataStart::Pending(at(2, 0, 30)));
+        assert_eq!((running.actual, running.pending, running.missing), (4, 2, 4));
+        // Complete, the meter's oldest interval at 01:00: only the end is missing.
+        let done = data_quality_from(&intervals, period, 15, DataStart::Recorded(at(2, 1, 0)));
+        assert_eq!((done.actual, done.pending, done.missing), (4, 0, 2));
+        // Without a backfill everything uncovered is missing.
+        let unknown = data_quality_from(&intervals, period, 15, DataStart::Unknown);
+        assert_eq!((unknown.pending, unknown.missing), (0, 6));
     }
 }

@@ -58,6 +58,12 @@ pub struct IecMeterConfig {
     /// A1000 too, a firmware printing more than its manual's App. A lists;
     /// the TH40C prints them always. Off by default.
     pub phase_values: bool,
+    /// Days of load profile the meter keeps, back from its clock's now:
+    /// older intervals are overwritten (A1000 manual, 1.6: 128 kB of load
+    /// profile in ring mode). A request for a range older than that is
+    /// answered with no record. `None`: all of its history
+    /// ([`super::history::HISTORY_DAYS`]).
+    pub profile_days: Option<u32>,
 }
 
 /// A write that makes a reset: any value written to `address` in field
@@ -100,6 +106,7 @@ impl IecMeterConfig {
             serial: None,
             reduced_addresses: false,
             phase_values: false,
+            profile_days: None,
         }
     }
 }
@@ -125,6 +132,10 @@ pub struct IecMeter {
     pub(super) demand_reset_at: Option<DateTime<Utc>>,
     /// How many passwords (`P1`) it was sent, right or wrong.
     pub password_attempts: u32,
+    /// Load-profile requests it still answers before it falls silent (the
+    /// `Silent` fault), if limited: a test's switch for a meter lost in the
+    /// middle of a backfill.
+    pub profile_answers_left: Option<u32>,
 }
 
 impl IecMeter {
@@ -140,6 +151,7 @@ impl IecMeter {
             manual_resets: Vec::new(),
             demand_reset_at: None,
             password_attempts: 0,
+            profile_answers_left: None,
         }
     }
 
@@ -250,6 +262,16 @@ impl IecMeter {
         u8::from(!offset.dst_offset().is_zero())
     }
 
+    /// The start of the oldest interval a meter keeping `days` of load
+    /// profile still holds at `now`: the first interval boundary at or
+    /// after `days` before.
+    pub fn profile_oldest(&self, days: u32, now: DateTime<Utc>) -> DateTime<Utc> {
+        let back = now - Duration::days(i64::from(days));
+        let step = INTERVAL_SECONDS;
+        let offset = (back - self.history.epoch()).num_seconds().max(0);
+        self.history.epoch() + Duration::seconds((offset + step - 1) / step * step)
+    }
+
     /// The answer to `R5 P.01(from;to)`: the intervals whose end stamp lies
     /// in the range (empty bounds: oldest / newest), one block per season,
     /// channels as [`IecKind::profile_channels`] lists them.
@@ -259,7 +281,12 @@ impl IecMeter {
             Some(t) => meter.instant(t.time),
             None => default,
         };
-        let from = bound(self, &request.from, self.history.epoch());
+        let oldest = self
+            .config
+            .profile_days
+            .map_or(self.history.epoch(), |days| self.profile_oldest(days, now));
+        // Whole intervals from the oldest kept one on.
+        let from = bound(self, &request.from, oldest).max(oldest + Duration::seconds(1));
         let to = bound(self, &request.to, now);
         let channels = self.config.kind.profile_channels();
         let mut blocks: Vec<LoadProfileBlock> = Vec::new();

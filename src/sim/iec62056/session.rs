@@ -244,6 +244,11 @@ impl LineSession {
                 let now = self.clock.now();
                 let mut meter = self.meters[index].lock().expect("meter lock");
                 if data.starts_with("P.") {
+                    match meter.profile_answers_left {
+                        Some(0) => meter.fault = Some(super::fault::IecFault::Silent),
+                        Some(left) => meter.profile_answers_left = Some(left - 1),
+                        None => {}
+                    }
                     let Ok(request) = ProfileRequest::parse(&data) else {
                         drop(meter);
                         return self.error();

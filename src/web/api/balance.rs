@@ -60,7 +60,7 @@ pub(crate) struct BandRow {
     "children": [2, 3], "bands": [{"tariff": "F1", "energy": 100.0, "children_sum": 90.0, "remainder": 10.0,
     "remainder_percent": 10.0, "over_threshold": true}],
     "total": {"tariff": null, "energy": 100.0, "children_sum": 90.0, "remainder": 10.0, "remainder_percent": 10.0,
-    "over_threshold": true}, "missing_intervals": 0, "incomplete": false, "mismatch": true}))]
+    "over_threshold": true}, "missing_intervals": 0, "pending_intervals": 0, "incomplete": false, "mismatch": true}))]
 pub(crate) struct BalanceNode {
     /// The device's or virtual meter's id.
     pub id: i64,
@@ -78,7 +78,13 @@ pub(crate) struct BalanceNode {
     pub total: BandRow,
     /// Intervals missing from its data in the period.
     pub missing_intervals: u64,
-    /// It or a child misses intervals: a remainder may be a gap in the data.
+    /// Intervals a running first backfill of the meter's load profile has
+    /// not reached yet, in the period: not in `missing_intervals`. Before
+    /// the meter's oldest data, once the backfill is complete, in neither.
+    #[schema(example = 0)]
+    pub pending_intervals: u64,
+    /// It or a child misses intervals (or waits for them from a running
+    /// backfill): a remainder may be a gap in the data.
     pub incomplete: bool,
     /// Over the threshold on complete data: what raises `balance_mismatch`.
     pub mismatch: bool,
@@ -134,6 +140,7 @@ fn node(balance: &NodeBalance) -> BalanceNode {
         bands: balance.bands.iter().map(band_row).collect(),
         total: band_row(&balance.total),
         missing_intervals: balance.missing_intervals,
+        pending_intervals: balance.pending_intervals,
         incomplete: balance.incomplete,
         mismatch: balance.mismatch(),
     }

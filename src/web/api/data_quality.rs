@@ -1,8 +1,10 @@
 //! `GET /api/v1/devices/{id}/data-quality`: per month in the site's zone,
-//! how many of a device's intervals are actual, estimated or missing.
+//! how many of a device's intervals are actual, estimated or missing, and
+//! how many a first backfill of its meter's load profile has not reached.
 
 use axum::Json;
 use axum::extract::State;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -10,6 +12,7 @@ use super::load_profile::instant;
 use crate::domain::ids::DeviceId;
 use crate::domain::role::Right;
 use crate::service::data_quality as service;
+use crate::store::load_profile_backfill::Backfill as StoredBackfill;
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::path::ApiPath;
@@ -34,9 +37,15 @@ pub(crate) struct MonthSummary {
     /// `estimated` or the `estimated` flag.
     #[schema(example = 60)]
     pub estimated: u64,
-    /// Expected with nothing stored.
+    /// Expected with nothing stored: a gap.
     #[schema(example = 20)]
     pub missing: u64,
+    /// Intervals of the month a first backfill of the meter's load profile
+    /// (newest first) has not reached yet: not counted in `expected`, so
+    /// not `missing` either. 0 once the backfill is complete: what is older
+    /// than the meter's oldest data was never recorded.
+    #[schema(example = 0)]
+    pub pending: u64,
     /// Shares of `expected`, rounded to four decimals; 0 when none are expected.
     #[schema(example = 0.9722)]
     pub actual_share: f64,
@@ -46,10 +55,59 @@ pub(crate) struct MonthSummary {
     pub missing_share: f64,
 }
 
+/// The first read of a meter's own load profile, newest first: a chunk at
+/// a time from the present back to the oldest interval the meter keeps, or
+/// the profile's `backfill_days`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"state": "running", "started_at": "2026-12-06T10:00:00Z",
+    "depth_limit": "2026-10-27T10:00:00Z", "oldest_reached": "2026-11-30T10:00:00Z", "completed_at": null}))]
+pub(crate) struct LoadProfileBackfill {
+    /// `running` (older spans are still being read: pending) or `complete`
+    /// (the meter had nothing older, or the depth limit was reached).
+    #[schema(example = "running")]
+    pub state: BackfillState,
+    /// When the first chunk was asked for.
+    pub started_at: DateTime<Utc>,
+    /// The deepest the backfill goes: its start minus the profile's
+    /// `backfill_days`.
+    pub depth_limit: DateTime<Utc>,
+    /// Everything from here to the present has been read from the meter;
+    /// while running, `[depth_limit, oldest_reached)` is pending.
+    pub oldest_reached: DateTime<Utc>,
+    /// When it completed; null while running.
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum BackfillState {
+    Running,
+    Complete,
+}
+
+impl From<StoredBackfill> for LoadProfileBackfill {
+    fn from(backfill: StoredBackfill) -> LoadProfileBackfill {
+        LoadProfileBackfill {
+            state: if backfill.completed_at.is_some() {
+                BackfillState::Complete
+            } else {
+                BackfillState::Running
+            },
+            started_at: backfill.started_at,
+            depth_limit: backfill.depth_limit,
+            oldest_reached: backfill.oldest_reached,
+            completed_at: backfill.completed_at,
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"interval_minutes": 15, "months": [
-    {"month": "2026-11", "expected": 2880, "actual": 2800, "estimated": 60, "missing": 20,
-     "actual_share": 0.9722, "estimated_share": 0.0208, "missing_share": 0.0069}]}))]
+    {"month": "2026-11", "expected": 2880, "actual": 2800, "estimated": 60, "missing": 20, "pending": 0,
+     "actual_share": 0.9722, "estimated_share": 0.0208, "missing_share": 0.0069}],
+    "backfill": {"state": "complete", "started_at": "2026-10-20T10:00:00Z",
+     "depth_limit": "2026-09-10T10:00:00Z", "oldest_reached": "2026-10-02T10:00:00Z",
+     "completed_at": "2026-10-20T10:04:00Z"}}))]
 pub(crate) struct DataQuality {
     /// The interval length `expected` is counted on: the meter's own
     /// load-profile period for a meter read over IEC 62056-21, else the
@@ -57,6 +115,10 @@ pub(crate) struct DataQuality {
     pub interval_minutes: i32,
     /// Oldest first; every month the window touches.
     pub months: Vec<MonthSummary>,
+    /// The first backfill of the meter's own load profile (IEC 62056-21);
+    /// null for a device that never had one (a Modbus device, or a meter
+    /// whose profile was stored before backfills went newest first).
+    pub backfill: Option<LoadProfileBackfill>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -82,11 +144,13 @@ impl From<service::DataQuality> for DataQuality {
                     actual: month.actual,
                     estimated: month.estimated,
                     missing: month.missing,
+                    pending: month.pending,
                     actual_share: month.actual_share,
                     estimated_share: month.estimated_share,
                     missing_share: month.missing_share,
                 })
                 .collect(),
+            backfill: quality.backfill.map(LoadProfileBackfill::from),
         }
     }
 }

@@ -68,12 +68,20 @@ pub(crate) struct LoadProfile {
 
 /// An interval of a virtual meter that some of its devices lack.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"start": "2026-11-22T08:15:00Z", "obis": "1-1:1.29.0", "missing_device_ids": [4]}))]
+#[schema(example = json!({"start": "2026-11-22T08:15:00Z", "obis": "1-1:1.29.0", "missing_device_ids": [4],
+    "pending_device_ids": []}))]
 pub(crate) struct IncompleteInterval {
     pub start: DateTime<Utc>,
     pub obis: String,
     /// The devices without this interval (or with another length or unit).
+    /// A device whose running first backfill has not reached it yet is in
+    /// `pending_device_ids` instead.
     pub missing_device_ids: Vec<i64>,
+    /// The devices without this interval because the first backfill of
+    /// their meter's load profile (newest first) has not reached it yet:
+    /// pending, not missing.
+    #[schema(example = json!([]))]
+    pub pending_device_ids: Vec<i64>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -135,6 +143,7 @@ async fn load(state: &AppState, caller: &Caller, id: i64, query: &LoadProfileQue
                 start: gap.start,
                 obis: gap.obis.to_string(),
                 missing_device_ids: gap.missing.iter().map(|device| device.0).collect(),
+                pending_device_ids: gap.pending.iter().map(|device| device.0).collect(),
             })
             .collect(),
     })

@@ -112,6 +112,12 @@ pub(crate) struct QualityShare {
     /// for a virtual meter, also those some member lacks (a partial sum is
     /// never counted).
     pub missing: u32,
+    /// Intervals of the device's length, before the oldest a running first
+    /// backfill of the meter's load profile has reached, that no stored
+    /// interval covers yet: not in `missing`. Once the backfill is
+    /// complete, time before the meter's oldest data is in neither.
+    #[schema(example = 0)]
+    pub pending: u32,
     /// For a virtual meter: interval starts where some member lacked an
     /// energy interval the others had (0 for a device).
     pub incomplete: u32,
@@ -134,7 +140,7 @@ pub(crate) struct QualityShare {
     "total": {"energy": [{"obis": "1-1:1.8.0", "value": 263.956, "unit": "kWh"}],
               "max_demand": {"obis": "1-1:1.6.0", "value": 42.5, "unit": "kW", "at": "2026-03-10T08:15:00Z"}},
     "balance": {"bands": ["F1", "F2"], "active": {"value": 183.456, "unit": "kWh"}, "reactive": null},
-    "quality": {"actual": 2970, "estimated": 2, "missing": 0, "incomplete": 0, "clock_uncertain": 0,
+    "quality": {"actual": 2970, "estimated": 2, "missing": 0, "pending": 0, "incomplete": 0, "clock_uncertain": 0,
                 "flagged": [{"start": "2026-03-12T10:00:00Z", "minutes": 15, "flags": ["estimated"], "sources": ["estimated"]}]},
     "refused_channels": []}))]
 pub(crate) struct StatementBody {
@@ -250,6 +256,7 @@ pub(crate) fn body(answer: &DeviceStatement) -> StatementBody {
             actual: statement.quality.actual,
             estimated: statement.quality.estimated,
             missing: statement.quality.missing,
+            pending: statement.quality.pending,
             incomplete: statement.quality.incomplete,
             clock_uncertain: statement.quality.clock_uncertain,
             flagged: statement

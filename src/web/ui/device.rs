@@ -30,6 +30,7 @@ use crate::service::tariff_calendars::list_calendars;
 use crate::store::devices::DeviceRow;
 use crate::store::events::EventRow;
 use crate::store::identity::StoredIdentity;
+use crate::store::load_profile_backfill::Backfill;
 use crate::store::read_jobs::ReadJobRow;
 use crate::web::auth::Caller;
 use crate::web::error::ApiError;
@@ -92,6 +93,11 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
         load_profile,
         load_profile_csv,
         billing: billing.into_iter().map(billing_line).collect(),
+        backfill: data_quality
+            .as_ref()
+            .and_then(|quality| quality.backfill)
+            .map(backfill_line)
+            .unwrap_or_default(),
         data_quality: data_quality.map(quality_lines).unwrap_or_default(),
         state: device.state.as_str(),
         last_success: when(device.last_success_at),
@@ -265,14 +271,31 @@ fn billing_line(period: BillingPeriod) -> BillingLine {
     }
 }
 
+/// The first backfill of the meter's load profile, in a sentence.
+fn backfill_line(backfill: Backfill) -> String {
+    match backfill.completed_at {
+        None => format!(
+            "Backfill running, newest first: read back to {}; older intervals (to {}) are pending, not missing.",
+            when(Some(backfill.oldest_reached)),
+            when(Some(backfill.depth_limit)),
+        ),
+        Some(done) => format!(
+            "Backfill complete ({}): read back to {}, the meter's oldest data or the profile's depth; nothing older is expected.",
+            when(Some(done)),
+            when(Some(backfill.oldest_reached)),
+        ),
+    }
+}
+
 /// The months that expect or hold intervals, each count with its share.
 fn quality_lines(quality: DataQuality) -> Vec<QualityLine> {
     let with_share = |count: u64, share: f64| format!("{count} ({:.1} %)", share * 100.0);
     quality
         .months
         .into_iter()
-        .filter(|m| m.expected + m.actual + m.estimated > 0)
+        .filter(|m| m.expected + m.actual + m.estimated + m.pending > 0)
         .map(|m| QualityLine {
+            pending: m.pending,
             actual: with_share(m.actual, m.actual_share),
             estimated: with_share(m.estimated, m.estimated_share),
             missing: with_share(m.missing, m.missing_share),

@@ -73,6 +73,8 @@ pub(crate) struct QualityLine {
     pub actual: String,
     pub estimated: String,
     pub missing: String,
+    /// Not reached yet by the running backfill of the meter's load profile.
+    pub pending: u64,
 }
 
 #[derive(Template)]
@@ -140,6 +142,9 @@ pub(crate) struct DevicePage {
     /// Data quality of the last few months, oldest first; empty before the
     /// first interval.
     pub data_quality: Vec<QualityLine>,
+    /// Where the first backfill of the meter's load profile stands; empty
+    /// when it never had one.
+    pub backfill: String,
     pub events: Vec<EventLine>,
 }
 

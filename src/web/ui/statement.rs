@@ -50,6 +50,8 @@ pub(crate) struct StatementView {
     pub actual: u32,
     pub estimated: u32,
     pub missing: u32,
+    /// Not reached yet by the backfill of the meter's load profile.
+    pub pending: u32,
     pub clock_uncertain: u32,
     pub flagged: Vec<(String, String, String)>,
     pub refused: String,
@@ -193,6 +195,7 @@ fn view(body: &StatementBody) -> StatementView {
         actual: body.quality.actual,
         estimated: body.quality.estimated,
         missing: body.quality.missing,
+        pending: body.quality.pending,
         clock_uncertain: body.quality.clock_uncertain,
         flagged: body
             .quality

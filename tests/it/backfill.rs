@@ -1,0 +1,335 @@
+//! The first backfill of an IEC 62056-21 meter's load profile, over TCP
+//! against the simulated A1000: newest chunk first, the span it has not
+//! reached shown as pending (not missing), resumed after the meter fell
+//! silent, and complete at the meter's oldest data, after which nothing
+//! is pending and the profile is read forward as before.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use ohmnibus::domain::clock::Clock;
+use ohmnibus::domain::role::Role;
+use ohmnibus::protocol::iec62056::ProfileRequest;
+use ohmnibus::sim::iec62056::fault::IecFault;
+use ohmnibus::sim::iec62056::history::Quantity;
+use ohmnibus::sim::iec62056::{IecKind, Received, SharedMeter};
+use serde_json::{Value, json};
+
+use crate::support::{
+    SILENT_METER_TIMEOUT, TestApp, WAIT, add_bus, add_device, eventually, eventually_some, iec_meter, quick_iec_line,
+    read_now, serve_iec_tcp, serve_one_iec_tcp_device, spawn_app_with,
+};
+
+const QUARTER: TimeDelta = TimeDelta::minutes(15);
+
+/// The stored `1-1:1.29.0` (+A per interval, kWh) of the device, by start.
+async fn stored_import(app: &TestApp, id: i64) -> BTreeMap<DateTime<Utc>, f64> {
+    let rows: Vec<(DateTime<Utc>, f64)> = sqlx::query_as(
+        "SELECT interval_start, value FROM load_profile_intervals \
+         WHERE device_id = $1 AND obis = '1-1:1.29.0' ORDER BY interval_start",
+    )
+    .bind(id)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    rows.into_iter().collect()
+}
+
+/// What the meter recorded for the intervals starting in `[from, to)`:
+/// every quarter hour, its +A in kWh, from the simulator's history.
+fn recorded_import(
+    meter: &SharedMeter,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> BTreeMap<DateTime<Utc>, f64> {
+    let mut meter = meter.lock().unwrap();
+    let history = meter.history();
+    let mut expected = BTreeMap::new();
+    let mut start = from;
+    while start < to {
+        let interval = history
+            .intervals(start + QUARTER, start + QUARTER, now)
+            .into_iter()
+            .find(|interval| interval.start == start)
+            .unwrap_or_else(|| panic!("the simulator has the interval at {start}"));
+        expected.insert(start, interval.get(Quantity::ImportActive) as f64 / 1000.0);
+        start += QUARTER;
+    }
+    expected
+}
+
+fn assert_same(got: &BTreeMap<DateTime<Utc>, f64>, want: &BTreeMap<DateTime<Utc>, f64>) {
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>(),
+        "stored interval starts"
+    );
+    for (start, value) in got {
+        assert!(
+            (value - want[start]).abs() < 1e-9,
+            "{start}: {value} stored, {} recorded",
+            want[start]
+        );
+    }
+}
+
+/// The device's data quality: its backfill and its months' counts summed.
+async fn quality(app: &TestApp, token: &str, id: i64) -> (Value, [u64; 3]) {
+    let (status, body) = app
+        .request("GET", &format!("/api/v1/devices/{id}/data-quality"), Some(token), None)
+        .await;
+    assert_eq!(status.as_u16(), 200, "{body}");
+    let sum = |field: &str| {
+        body["months"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|month| month[field].as_u64().unwrap())
+            .sum::<u64>()
+    };
+    let sums = [sum("expected"), sum("missing"), sum("pending")];
+    (body["backfill"].clone(), sums)
+}
+
+/// The data behind the device's statement over `[from, to)`: actual,
+/// missing and pending intervals.
+async fn statement_quality(
+    app: &TestApp,
+    token: &str,
+    id: i64,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    calendar: i64,
+) -> [u64; 3] {
+    let path = format!(
+        "/api/v1/devices/{id}/statement?from={}&to={}&calendar_id={calendar}",
+        stamp(from),
+        stamp(to)
+    );
+    let (status, body) = app.request("GET", &path, Some(token), None).await;
+    assert_eq!(status.as_u16(), 200, "{body}");
+    let count = |field: &str| body["quality"][field].as_u64().unwrap();
+    [count("actual"), count("missing"), count("pending")]
+}
+
+fn stamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+#[tokio::test]
+async fn a_first_backfill_goes_newest_first_is_pending_until_the_meters_oldest_data_and_resumes() {
+    // One clock for the server and the meter, at a quarter hour: it stays
+    // there (but for the last step), so every bound below is exact.
+    let at = Utc::now().duration_trunc(QUARTER).unwrap();
+    let clock = Clock::manual(at);
+    let app = spawn_app_with(SILENT_METER_TIMEOUT, clock.clone()).await;
+    let token = app.token(Role::Engineer).await;
+    let (status, calendar) = app
+        .request(
+            "POST",
+            "/api/v1/tariff-calendars",
+            Some(&token),
+            Some(json!({"preset": "a1000-4-rate"})),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 201, "{calendar}");
+    let calendar = calendar["id"].as_i64().unwrap();
+    let ten_days = (at - TimeDelta::days(10), at);
+    // An A1000 whose ring holds 5 days of load profile; it answers one
+    // load-profile request, then falls silent, as a meter lost mid-backfill.
+    let meter = iec_meter(IecKind::A1000, 23, "12345678", at);
+    {
+        let mut meter = meter.lock().unwrap();
+        meter.config.profile_days = Some(5);
+        meter.profile_answers_left = Some(1);
+    }
+    // The shipped A1000 profile: 15-minute intervals, two days a request,
+    // 40 days deep.
+    let (chunk, depth) = (TimeDelta::days(2), TimeDelta::days(40));
+    let (id, _stop) = serve_one_iec_tcp_device(
+        &app,
+        &token,
+        &meter,
+        &clock,
+        json!({"name": "A1000", "profile": "a1000", "iec_address": "12345678", "schedule": {"energy_seconds": 1}}),
+    )
+    .await;
+
+    // The first request is for the newest chunk, up to the present: the
+    // meter sends the intervals ending in [at - 2 days, at].
+    let backfill = eventually_some(WAIT, || async {
+        let (backfill, _) = quality(&app, &token, id).await;
+        (!backfill.is_null()).then_some(backfill)
+    })
+    .await
+    .expect("the backfill started");
+    assert_eq!(backfill["state"], "running", "{backfill}");
+    assert_eq!(backfill["started_at"], stamp(at));
+    assert_eq!(backfill["depth_limit"], stamp(at - depth));
+    assert_eq!(backfill["oldest_reached"], stamp(at - chunk));
+    assert_eq!(backfill["completed_at"], Value::Null);
+    let newest_chunk = recorded_import(&meter, at - chunk - QUARTER, at, at);
+    assert_eq!(newest_chunk.len(), 2 * 96 + 1);
+    // The meter is silent now: the next chunk fails, and is retried.
+    let failing = eventually(WAIT, || async {
+        let (_, device) = app
+            .request("GET", &format!("/api/v1/devices/{id}"), Some(&token), None)
+            .await;
+        device["status"]["consecutive_failures"].as_u64().unwrap_or(0) >= 1
+    })
+    .await;
+    assert!(failing, "the silent meter was not noticed");
+    // Only the newest chunk is stored, as the meter recorded it.
+    assert_same(&stored_import(&app, id).await, &newest_chunk);
+    // What the backfill has not reached, from the depth limit up to the
+    // first stored interval, is pending; nothing is missing.
+    let (backfill, [expected, missing, pending]) = quality(&app, &token, id).await;
+    assert_eq!(backfill["state"], "running");
+    assert_eq!(
+        backfill["oldest_reached"],
+        stamp(at - chunk),
+        "progress kept while the meter is silent"
+    );
+    assert_eq!(expected, 2 * 96 + 1);
+    assert_eq!(missing, 0);
+    assert_eq!(pending, (depth - chunk - QUARTER).num_minutes() as u64 / 15);
+    let (_, page) = app.request("GET", &format!("/devices/{id}"), Some(&token), None).await;
+    assert!(page.as_str().unwrap_or_default().contains("Backfill running"), "{page}");
+
+    // The meter answers again: the backfill resumes at the chunk before the
+    // oldest it reached, and goes on until a chunk holds nothing (the ring
+    // keeps 5 days: [at - 8 days, at - 6 days] is empty).
+    {
+        let mut meter = meter.lock().unwrap();
+        meter.profile_answers_left = None;
+        meter.fault = None;
+    }
+    let backfill = eventually_some(WAIT, || async {
+        let (backfill, _) = quality(&app, &token, id).await;
+        (backfill["state"] == "complete").then_some(backfill)
+    })
+    .await
+    .expect("the backfill completed");
+    assert_eq!(backfill["oldest_reached"], stamp(at - chunk * 4));
+    assert_eq!(backfill["completed_at"], stamp(at));
+    // Every interval the meter keeps, oldest starting 5 days back.
+    let kept = recorded_import(&meter, at - TimeDelta::days(5), at, at);
+    assert_eq!(kept.len(), 5 * 96);
+    assert_same(&stored_import(&app, id).await, &kept);
+    // Nothing is pending, nor missing: before the meter's oldest interval
+    // nothing is expected.
+    let (_, [expected, missing, pending]) = quality(&app, &token, id).await;
+    assert_eq!((expected, missing, pending), (5 * 96, 0, 0));
+    assert_eq!(
+        statement_quality(&app, &token, id, ten_days, calendar).await,
+        [5 * 96, 0, 0]
+    );
+
+    // An hour later the profile is read forward from the newest interval.
+    clock.advance(TimeDelta::hours(1));
+    read_now(&app, &token, id).await;
+    let stored = stored_import(&app, id).await;
+    let last_hour = recorded_import(&meter, at, at + TimeDelta::hours(1), at + TimeDelta::hours(1));
+    assert_eq!(stored.len(), 5 * 96 + 4);
+    for (start, value) in &last_hour {
+        assert!((stored[start] - value).abs() < 1e-9, "{start}");
+    }
+    let (backfill, [expected, missing, pending]) = quality(&app, &token, id).await;
+    assert_eq!(backfill["state"], "complete");
+    assert_eq!((expected, missing, pending), (5 * 96 + 4, 0, 0));
+    app.stop().await;
+}
+
+/// The load-profile requests a line received, in order: each one's
+/// `P.01(from;to)` as the meter parsed it.
+fn profile_requests(received: &Received) -> Vec<ProfileRequest> {
+    received
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|bytes| {
+            let text = String::from_utf8_lossy(bytes);
+            let start = text.find("P.01(")?;
+            let end = start + text[start..].find(')')? + 1;
+            ProfileRequest::parse(&text[start..end]).ok()
+        })
+        .collect()
+}
+
+/// A backfill stored as running (a server stopped in the middle of it)
+/// resumes at the chunk before the oldest it reached: the newest chunk is
+/// not asked for first again.
+#[tokio::test]
+async fn a_stored_backfill_resumes_at_the_oldest_chunk_it_reached() {
+    let at = Utc::now().duration_trunc(QUARTER).unwrap();
+    let clock = Clock::manual(at);
+    let app = spawn_app_with(SILENT_METER_TIMEOUT, clock.clone()).await;
+    let token = app.token(Role::Engineer).await;
+    let meter = iec_meter(IecKind::A1000, 29, "12345678", at);
+    {
+        let mut meter = meter.lock().unwrap();
+        meter.config.profile_days = Some(5);
+        // Silent until the stored progress is in place.
+        meter.fault = Some(IecFault::Silent);
+    }
+    let mut line = quick_iec_line(vec![Arc::clone(&meter)], clock.clone());
+    let received: Received = Arc::new(Mutex::new(Vec::new()));
+    line.received = Some(received.clone());
+    let (port, _stop) = serve_iec_tcp(line).await;
+    let bus = add_bus(&app, &token, "iec", "iec62056_tcp", port).await;
+    let id = add_device(
+        &app,
+        &token,
+        &bus,
+        json!({"name": "A1000", "profile": "a1000", "iec_address": "12345678", "schedule": {"energy_seconds": 1}}),
+    )
+    .await;
+    let path = format!("/api/v1/devices/{id}");
+    let (status, body) = app
+        .request("PATCH", &path, Some(&token), Some(json!({"enabled": false})))
+        .await;
+    assert_eq!(status.as_u16(), 200, "{body}");
+    // What an earlier run stored: the newest two days were asked for.
+    let chunk = TimeDelta::days(2);
+    sqlx::query(
+        "INSERT INTO load_profile_backfills (device_id, started_at, depth_limit, oldest_reached)          VALUES ($1, $2, $3, $4)",
+    )
+    .bind(id)
+    .bind(at)
+    .bind(at - TimeDelta::days(40))
+    .bind(at - chunk)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    meter.lock().unwrap().fault = None;
+    received.lock().unwrap().clear();
+    let (status, body) = app
+        .request("PATCH", &path, Some(&token), Some(json!({"enabled": true})))
+        .await;
+    assert_eq!(status.as_u16(), 200, "{body}");
+
+    let backfill = eventually_some(WAIT, || async {
+        let (backfill, _) = quality(&app, &token, id).await;
+        (backfill["state"] == "complete").then_some(backfill)
+    })
+    .await
+    .expect("the backfill completed");
+    assert_eq!(backfill["oldest_reached"], stamp(at - chunk * 4));
+    // The first request was for the chunk before the stored progress (the
+    // site's zone is UTC: the bounds are its wall clock).
+    let requests = profile_requests(&received);
+    let first = requests.first().expect("a load-profile request");
+    let bound = |at: DateTime<Utc>| Some(at.naive_utc());
+    assert_eq!(
+        (first.from.map(|t| t.time), first.to.map(|t| t.time)),
+        (bound(at - chunk * 2), bound(at - chunk))
+    );
+    // Then older chunks and the present in turn, until everything the
+    // meter keeps is stored.
+    let kept = recorded_import(&meter, at - TimeDelta::days(5), at, at);
+    let complete = eventually(WAIT, || async { stored_import(&app, id).await.len() == kept.len() }).await;
+    assert!(complete, "{} intervals stored", stored_import(&app, id).await.len());
+    assert_same(&stored_import(&app, id).await, &kept);
+    app.stop().await;
+}
