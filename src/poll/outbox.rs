@@ -494,6 +494,7 @@ impl Ingest {
     fn landed(&mut self, landed: Landed) {
         let Landed { what, result } = landed;
         let replay = matches!(what, Flying::Replay(_));
+        let latest = matches!(what, Flying::Latest);
         match result {
             Ok(stored) => {
                 match what {
@@ -533,7 +534,9 @@ impl Ingest {
                 self.retry_delay = Duration::from_millis(500);
             }
             Err(error)
-                if replay || is_transient(&error) || matches!(self.buffer.front(), Some((_, Record::Readings(_)))) =>
+                if replay
+                    || is_transient(&error)
+                    || (!latest && matches!(self.buffer.front(), Some((_, Record::Readings(_))))) =>
             {
                 PollStats::add(&self.stats.ingest_failures, 1);
                 if !self.away {
@@ -544,7 +547,10 @@ impl Ingest {
                 self.set_away(true);
             }
             Err(error) => {
-                let Flying::Buffer { last } = what else { return };
+                let Flying::Buffer { last } = what else {
+                    tracing::warn!(%error, "the database refused the latest values; the next read of each is written");
+                    return;
+                };
                 tracing::warn!(%error, record = ?self.buffer.front(), "the database refused a record; dropped");
                 if self.buffer.front().is_some_and(|(seq, _)| *seq <= last) {
                     if let Some((_, Record::Readings(batch))) = self.buffer.pop_front() {
