@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use super::audit::insert_audit;
 use super::error::StoreError;
 use super::events::{insert_event_span, insert_momentary_event, update_event_cleared};
-use super::readings::ReadingColumns;
+use super::reading_columns::ReadingColumns;
 use crate::device::reading::Reading;
 use crate::domain::event::EventKind;
 use crate::domain::ids::DeviceId;

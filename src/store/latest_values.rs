@@ -9,7 +9,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::PgPool;
 
 use super::error::StoreError;
-use super::readings::ReadingColumns;
+use super::reading_columns::ReadingColumns;
 use crate::device::reading::Reading;
 use crate::domain::clock::{future_limit, is_future};
 use crate::domain::ids::DeviceId;

@@ -25,6 +25,7 @@ pub mod profile_corrections;
 pub mod profile_derivation;
 pub mod profile_estimation;
 pub(crate) mod read_jobs;
+mod reading_columns;
 pub mod readings;
 pub mod readings_writer;
 pub(crate) mod scans;

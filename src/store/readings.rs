@@ -1,15 +1,14 @@
 //! Readings: batched inserts into the partitioned time series, and queries.
 
 use chrono::{DateTime, Utc};
-use sqlx::postgres::PgArguments;
-use sqlx::query::{Query, QueryAs};
-use sqlx::{Encode, PgPool, Postgres, Type};
+use sqlx::PgPool;
 
 use super::copy_binary::CopyBinary;
 use super::error::StoreError;
 use super::future_stamps::{FutureStamps, flag_if_future, insert_future_stamp_event};
 use super::latest_values::LatestValues;
 use super::partitions::ReadingClass;
+use super::reading_columns::ReadingColumns;
 use crate::device::reading::Reading;
 use crate::domain::clock::future_limit;
 use crate::domain::ids::DeviceId;
@@ -158,63 +157,6 @@ async fn insert_series_again(
     }
     transaction.commit().await?;
     Ok(())
-}
-
-/// A batch of readings as the statements take it: one array per column,
-/// bound as `$1`…`$7` (device, code, read at, value, unit, captured at,
-/// quality).
-pub(super) struct ReadingColumns<'a> {
-    devices: Vec<i64>,
-    codes: Vec<&'a ObisCode>,
-    times: Vec<DateTime<Utc>>,
-    values: Vec<f64>,
-    units: Vec<Unit>,
-    captured: Vec<Option<DateTime<Utc>>>,
-    quality: Vec<Quality>,
-}
-
-impl<'a> ReadingColumns<'a> {
-    /// The columns of `batch`, each reading's quality as `quality` gives it.
-    pub(super) fn new(batch: &'a [(DeviceId, Reading)], quality: impl Fn(&Reading) -> Quality) -> Self {
-        ReadingColumns {
-            devices: batch.iter().map(|(d, _)| d.0).collect(),
-            codes: batch.iter().map(|(_, r)| &r.obis).collect(),
-            times: batch.iter().map(|(_, r)| r.read_at).collect(),
-            values: batch.iter().map(|(_, r)| r.value).collect(),
-            units: batch.iter().map(|(_, r)| r.unit).collect(),
-            captured: batch.iter().map(|(_, r)| r.captured_at).collect(),
-            quality: batch.iter().map(|(_, r)| quality(r)).collect(),
-        }
-    }
-
-    /// Binds the seven columns, in order, to a statement.
-    pub(super) fn bind<'q, Q: Binds<'q>>(&'q self, query: Q) -> Q {
-        query
-            .bind_value(&self.devices)
-            .bind_value(&self.codes)
-            .bind_value(&self.times)
-            .bind_value(&self.values)
-            .bind_value(&self.units)
-            .bind_value(&self.captured)
-            .bind_value(&self.quality)
-    }
-}
-
-/// A statement values are bound to, answering rows or not.
-pub(super) trait Binds<'q>: Sized {
-    fn bind_value<T: 'q + Encode<'q, Postgres> + Type<Postgres>>(self, value: T) -> Self;
-}
-
-impl<'q> Binds<'q> for Query<'q, Postgres, PgArguments> {
-    fn bind_value<T: 'q + Encode<'q, Postgres> + Type<Postgres>>(self, value: T) -> Self {
-        self.bind(value)
-    }
-}
-
-impl<'q, O> Binds<'q> for QueryAs<'q, Postgres, O, PgArguments> {
-    fn bind_value<T: 'q + Encode<'q, Postgres> + Type<Postgres>>(self, value: T) -> Self {
-        self.bind(value)
-    }
 }
 
 /// The latest value of every OBIS code of a device.
