@@ -80,7 +80,7 @@ impl LatestValues {
     /// than a pending one stays). Returns how many were sent. Cancelled
     /// half way, or refused because the database is away, it leaves them
     /// pending; refused for another reason, they are dropped (they would be
-    /// refused again) and the next values of their codes are written.
+    /// refused again), and the next values of their codes are taken as any are.
     pub async fn flush(&mut self, pool: &PgPool, now: DateTime<Utc>) -> Result<usize, StoreError> {
         if self.pending.is_empty() {
             return Ok(0);
@@ -106,9 +106,7 @@ impl LatestValues {
                     )
                 );
                 if !away {
-                    for (device, _) in &rows {
-                        self.written.retain(|(written, _), _| written != device);
-                    }
+                    // The stored rows are still the written ones.
                     self.pending.clear();
                 }
                 Err(error)

@@ -26,10 +26,11 @@ pub struct StoredReading {
     pub quality: Quality,
 }
 
-/// Writes a batch into the time series and the latest values at once (the
+/// Writes a batch into the time series and then the latest values (the
 /// outbox keeps the latest values with a `store::readings_writer::ReadingsWriter`
-/// instead, which writes them at most once a second while batches keep
-/// coming). See [`insert_series`] and `store::latest_values`.
+/// instead, which writes them when no batch is left, and at most every
+/// `LATEST_EVERY` while batches keep coming). See [`insert_series`] and
+/// `store::latest_values`.
 pub async fn insert_readings(
     pool: &PgPool,
     batch: &[(DeviceId, Reading)],
