@@ -73,6 +73,17 @@ pub fn from_registers(entries: &[IdentityEntry], answers: &[Option<Vec<u16>>]) -
     (!parts.is_empty()).then(|| parts.join(" / "))
 }
 
+/// Whether `seen` is the meter `expected` names: the same identity, or
+/// one that only adds parts after it or lacks its last parts (a profile
+/// that gained or lost `[[identity]]` entries at the end, such as the
+/// COUNTIS vendor and product names, or a firmware without one of them).
+/// Parts are joined by " / " (see [`from_registers`]), so another serial
+/// number never passes.
+pub fn same_meter(expected: &str, seen: &str) -> bool {
+    let extends = |long: &str, short: &str| long.strip_prefix(short).is_some_and(|rest| rest.starts_with(" / "));
+    expected == seen || extends(seen, expected) || extends(expected, seen)
+}
+
 /// The serial number codes, most specific first, as value group C.D.E.
 const SERIAL_CODES: [&str; 3] = ["C.1.0", "96.1.0", "0.0.0"];
 
@@ -147,6 +158,20 @@ mod tests {
             Some("countis e43")
         );
         assert_eq!(from_registers(&entries, &[None, None]), None);
+    }
+
+    #[test]
+    fn an_identity_with_parts_added_or_left_out_at_its_end_is_the_same_meter() {
+        let old = "2026-0000-0002 / countis e43";
+        assert!(same_meter(old, "2026-0000-0002 / countis e43 / SOCOMEC / COUNTIS E43"));
+        assert!(same_meter("2026-0000-0002 / countis e43 / SOCOMEC / COUNTIS E43", old));
+        assert!(same_meter(old, old));
+        assert!(!same_meter(old, "2026-0000-0003 / countis e43 / SOCOMEC / COUNTIS E43"));
+        assert!(!same_meter(old, "2026-0000-0002 / countis e44"));
+        assert!(
+            !same_meter(old, "2026-0000-0002 / countis e43x"),
+            "a part is whole or not at all"
+        );
     }
 
     #[test]

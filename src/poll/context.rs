@@ -12,6 +12,7 @@ use super::outbox::Outbox;
 use super::stats::PollStats;
 use crate::device::driver::Target;
 use crate::device::driver::read_state::IDENTITY_RECHECK;
+use crate::device::meter_identity::same_meter;
 use crate::device::profile::{Profile, RegisterGroup};
 use crate::device::registry::ProfileSet;
 use crate::domain::clock::Clock;
@@ -66,9 +67,15 @@ impl DeviceIdentity {
     }
 
     /// Records what a check found; the first identity seen becomes the
-    /// expected one. Returns whether it differs from the last one seen.
+    /// expected one, and so does the expected meter's identity in a longer
+    /// or shorter form (`device::meter_identity::same_meter`). Returns
+    /// whether it differs from the last one seen.
     pub(crate) fn saw(&mut self, identity: &str) -> bool {
-        if self.expected.is_none() {
+        if self
+            .expected
+            .as_deref()
+            .is_none_or(|expected| same_meter(expected, identity))
+        {
             self.expected = Some(identity.to_owned());
         }
         let changed = self.seen.as_deref() != Some(identity);
@@ -196,6 +203,22 @@ mod tests {
 
     use super::*;
     use crate::domain::secret::SecretName;
+
+    #[test]
+    fn the_expected_meter_in_a_longer_form_is_no_other_meter_and_sets_the_form() {
+        let mut identity = DeviceIdentity {
+            expected: Some("2026-0000-0002 / countis e43".to_owned()),
+            ..DeviceIdentity::default()
+        };
+        identity.saw("2026-0000-0002 / countis e43 / SOCOMEC / COUNTIS E43");
+        assert!(!identity.quarantined());
+        assert_eq!(
+            identity.expected.as_deref(),
+            Some("2026-0000-0002 / countis e43 / SOCOMEC / COUNTIS E43")
+        );
+        identity.saw("2026-0000-0009 / countis e43 / SOCOMEC / COUNTIS E43");
+        assert!(identity.quarantined(), "another serial number");
+    }
 
     fn at(minute: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 12, 5, 18, minute, 0).unwrap()

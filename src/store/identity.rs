@@ -11,6 +11,7 @@ use super::audit::insert_audit;
 use super::error::StoreError;
 use super::events::{insert_event_span, insert_momentary_event, update_event_cleared};
 use super::reading_columns::ReadingColumns;
+use crate::device::meter_identity::same_meter;
 use crate::device::reading::Reading;
 use crate::domain::event::EventKind;
 use crate::domain::ids::DeviceId;
@@ -131,7 +132,12 @@ pub async fn record_identity_seen(
 ) -> Result<(), StoreError> {
     let mut transaction = pool.begin().await?;
     let before = lock_identity(&mut transaction, device).await?.unwrap_or_default();
-    let expected = before.expected.clone().unwrap_or_else(|| identity.to_owned());
+    // The expected meter seen in a longer or shorter form (its profile
+    // gained or lost identity entries) takes that form.
+    let expected = match before.expected.clone() {
+        Some(expected) if !same_meter(&expected, identity) => expected,
+        _ => identity.to_owned(),
+    };
     let differs = expected != identity;
     let quarantined_since = if differs {
         Some(before.quarantined_since.unwrap_or(at))

@@ -23,6 +23,7 @@ use ohmnibus::sim::device::SimDevice;
 use ohmnibus::sim::fault::{self, ModbusFault};
 use ohmnibus::sim::iec62056::IecKind;
 use ohmnibus::sim::server::{TcpFraming, spawn_tcp};
+use ohmnibus::store::identity::record_identity_seen;
 use ohmnibus::store::profile_derivation::fetch_derived_intervals;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -327,4 +328,43 @@ async fn no_interval_is_derived_across_a_replacement() {
             .await
             .unwrap();
     assert_eq!(decreased, 0);
+}
+
+/// A COUNTIS first seen before its profile read the vendor and product
+/// names (serial words and extended name only) shows them appended at its
+/// next check: the same meter, no quarantine, and the expected identity
+/// takes the longer form; another serial in that form is still another
+/// meter.
+#[tokio::test]
+async fn an_identity_with_parts_its_profile_added_since_is_the_same_meter() {
+    let app = spawn_app().await;
+    let engineer = app.token(Role::Engineer).await;
+    let body = json!({"name": "E43", "profile": "countis-e43", "address": 2});
+    let id = add_unpolled_device(&app, &engineer, "modbus_tcp", body).await;
+    let at = |minute: u32| Utc.with_ymd_and_hms(2026, 11, 20, 10, minute, 0).unwrap();
+    let (old, longer) = (
+        "2026-0000-0002 / countis e43",
+        "2026-0000-0002 / countis e43 / SOCOMEC / COUNTIS E43",
+    );
+    record_identity_seen(&app.pool, DeviceId(id), "E43", old, at(0))
+        .await
+        .unwrap();
+    record_identity_seen(&app.pool, DeviceId(id), "E43", longer, at(5))
+        .await
+        .unwrap();
+    let stored = identity(&app, &engineer, id).await;
+    assert_eq!(
+        (stored["expected"].as_str(), stored["seen"].as_str()),
+        (Some(longer), Some(longer))
+    );
+    assert!(stored["quarantined_since"].is_null(), "{stored}");
+    assert!(events(&app, id).await.is_empty());
+    let other = "2026-0000-0009 / countis e43 / SOCOMEC / COUNTIS E43";
+    record_identity_seen(&app.pool, DeviceId(id), "E43", other, at(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        events(&app, id).await,
+        vec![("meter_identity_changed".to_owned(), true)]
+    );
 }
