@@ -27,8 +27,6 @@ use crate::device::driver::Driver;
 use crate::device::iec::LoadProfileSettings;
 use crate::domain::clock::is_future;
 use crate::domain::ids::BusId;
-use crate::metering::clock_drift::flag_clock_uncertain;
-use crate::metering::validation::flag_interval_spikes;
 use crate::store::load_profile_backfill::Backfill;
 
 /// The load-profile settings of the device, if its meter keeps one.
@@ -192,19 +190,7 @@ async fn read_stretch(
     if !problems.is_empty() {
         tracing::warn!(device = %runtime.config.name, ?problems, "load profile rows not stored");
     }
-    if let Some(first) = intervals.iter().map(|i| i.start).min() {
-        let drifts: Vec<_> = runtime
-            .memory
-            .drift_spans
-            .iter()
-            .filter(|(_, cleared)| cleared.is_none_or(|cleared| cleared > first))
-            .copied()
-            .collect();
-        flag_clock_uncertain(&mut intervals, &drifts);
-    }
-    // Spikes are flagged before storing: a stored interval is never changed.
-    let limits = runtime.config.limits.physical(runtime.config.profile.max_current_a);
-    flag_interval_spikes(limits.as_ref(), &mut intervals);
+    runtime.flag_meter_intervals(&mut intervals);
     // What the meter recorded after the newest stored interval is new. An
     // interval stamped in the future (a meter clock far ahead) is stored
     // flagged, but the next read resumes after the newest one that is not,

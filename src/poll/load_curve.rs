@@ -15,8 +15,6 @@ use crate::device::driver::{Driver, LoadCurveEnd};
 use crate::domain::clock::is_future;
 use crate::domain::event::EventKind;
 use crate::domain::ids::BusId;
-use crate::metering::clock_drift::flag_clock_uncertain;
-use crate::metering::validation::flag_interval_spikes;
 
 /// How often the device's load curve is read, if its profile has one and
 /// the bus is Modbus.
@@ -91,18 +89,7 @@ pub(crate) async fn read_load_curve(
     if intervals.is_empty() {
         return Ok(0);
     }
-    if let Some(first) = intervals.iter().map(|i| i.start).min() {
-        let drifts: Vec<_> = runtime
-            .memory
-            .drift_spans
-            .iter()
-            .filter(|(_, cleared)| cleared.is_none_or(|cleared| cleared > first))
-            .copied()
-            .collect();
-        flag_clock_uncertain(&mut intervals, &drifts);
-    }
-    let limits = runtime.config.limits.physical(runtime.config.profile.max_current_a);
-    flag_interval_spikes(limits.as_ref(), &mut intervals);
+    runtime.flag_meter_intervals(&mut intervals);
     let present = || intervals.iter().filter(|interval| !is_future(interval.start, now));
     let new = present().count();
     let newest = present().max_by_key(|interval| interval.start);

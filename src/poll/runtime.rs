@@ -8,10 +8,13 @@ use sqlx::PgPool;
 use super::context::{DeviceConfig, WorkerServices};
 use super::status::Tracker;
 use crate::device::driver::{Exchange, ReadState};
+use crate::device::profile_interval::Interval;
 use crate::device::pulse::Continuity;
 use crate::device::pulse_check::Misconfigured;
 use crate::domain::event::{EventCode, EventKind};
 use crate::domain::ids::BusId;
+use crate::metering::clock_drift::flag_clock_uncertain;
+use crate::metering::validation::flag_interval_spikes;
 use crate::store::StoreError;
 use crate::store::events::{fetch_event_spans, fetch_last_event_spans};
 use crate::store::load_profile::fetch_last_meter_interval;
@@ -44,6 +47,24 @@ impl DeviceRuntime {
             history_from: None,
             read_forward_last: false,
         }
+    }
+
+    /// Flags intervals the meter recorded before they are stored (a stored
+    /// interval is never changed): those within a span its clock drifted,
+    /// and those past its physical limits.
+    pub(crate) fn flag_meter_intervals(&self, intervals: &mut [Interval]) {
+        if let Some(first) = intervals.iter().map(|i| i.start).min() {
+            let drifts: Vec<_> = self
+                .memory
+                .drift_spans
+                .iter()
+                .filter(|(_, cleared)| cleared.is_none_or(|cleared| cleared > first))
+                .copied()
+                .collect();
+            flag_clock_uncertain(intervals, &drifts);
+        }
+        let limits = self.config.limits.physical(self.config.profile.max_current_a);
+        flag_interval_spikes(limits.as_ref(), intervals);
     }
 }
 
