@@ -7,6 +7,9 @@
 //! (the device page shows it running, older intervals pending); the
 //! optical-probe A1000 keeps only [`PROBE_PROFILE_DAYS`] of profile, so its
 //! backfill ends at its oldest data, the others' at the profile's depth.
+//! Its registers show seven digits, as the A1000's display does, and its
+//! import register starts [`PROBE_IMPORT_KWH`], a few kWh below the top:
+//! it rolls over to zero while the demo runs.
 
 use std::sync::{Arc, Mutex};
 
@@ -21,7 +24,9 @@ use crate::domain::sealing::{SecretKey, fresh_nonce, seal};
 use crate::domain::secret::SecretName;
 use crate::domain::transport::Transport;
 use crate::shutdown::Shutdown;
-use crate::sim::iec62056::{IecKind, IecMeter, IecMeterConfig, ServedLine, SharedMeter, spawn_iec_pty, spawn_iec_tcp};
+use crate::sim::iec62056::{
+    EnergyDigits, IecKind, IecMeter, IecMeterConfig, ServedLine, SharedMeter, spawn_iec_pty, spawn_iec_tcp,
+};
 use crate::store::buses::upsert_bus;
 use crate::store::device_secrets::{clear_password_refused, upsert_device_secret};
 use crate::store::devices::{DeviceAddress, NewDevice, fetch_devices_on_bus, insert_device};
@@ -40,6 +45,10 @@ const OWN_PASSWORD: (&str, &str) = ("10000002", "24681357");
 
 /// Days of load profile the optical-probe A1000 keeps (a small ring).
 const PROBE_PROFILE_DAYS: u32 = 10;
+
+/// What the optical-probe A1000's import register shows when the demo
+/// starts, kWh: close below its top of 99 999.99.
+const PROBE_IMPORT_KWH: f64 = 99_990.0;
 
 enum IecLineKind {
     /// RS485 line on a pseudo-terminal, sign-on at 300 Bd, up to 9600 Bd.
@@ -168,12 +177,19 @@ fn meter(profile: &str, address: &str, seed: u64, zone: Tz) -> anyhow::Result<Sh
     let mut config = IecMeterConfig::new(kind, seed);
     if address.is_empty() {
         config.profile_days = Some(PROBE_PROFILE_DAYS);
+        if kind == IecKind::A1000 {
+            config.energy_digits = Some(EnergyDigits::a1000(PROBE_IMPORT_KWH));
+        }
     } else {
         config.address = address.to_owned();
     }
     if address == OWN_PASSWORD.0 {
         config.password = OWN_PASSWORD.1.to_owned();
     }
+    // The demo's A1000s print what their display lists beyond App. A
+    // under the standard's codes (docs/PROFILES.md, "A1000: what the
+    // display lists and Appendix A does not").
+    config.display_extras = kind == IecKind::A1000;
     config.zone = zone;
     Ok(Arc::new(Mutex::new(IecMeter::new(config, Utc::now()))))
 }

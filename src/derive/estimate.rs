@@ -123,7 +123,11 @@ async fn estimate_gap(
         let reads =
             fetch_register_reads_around(&services.pool, device.id, code, gap.start - longest, gap.end + longest)
                 .await?;
-        register_increase(&reads, gap.start, gap.end, longest)
+        let wrap = services
+            .profiles
+            .get(&device.profile)
+            .and_then(|profile| profile.energy_wrap(device.energy_unit.as_deref(), device.energy_decimals));
+        register_increase(&reads, gap.start, gap.end, longest, wrap)
     } else {
         None
     };

@@ -52,16 +52,12 @@ pub(crate) async fn derive_intervals(services: &DeriveServices) -> Result<u64, S
 /// setting), else where the register's fixed width ends, if it has one.
 fn wrap_point(profile: &Profile, configured: Option<&DeviceLimits>, code: &ObisCode) -> Option<f64> {
     let register = profile.registers.iter().find(|register| &register.obis == code)?;
-    match &profile.energy_display {
-        Some(display) => {
-            let setting = display.setting(
-                configured.and_then(|c| c.energy_unit.as_deref()),
-                configured.and_then(|c| c.energy_decimals),
-            );
-            Some(display.wrap_point(setting))
-        }
-        None => register.wrap_point(),
-    }
+    profile
+        .energy_wrap(
+            configured.and_then(|c| c.energy_unit.as_deref()),
+            configured.and_then(|c| c.energy_decimals),
+        )
+        .or_else(|| register.wrap_point())
 }
 
 async fn derive_device(services: &DeriveServices, device: &DerivationDevice) -> Result<u64, StoreError> {

@@ -115,9 +115,17 @@ pub(crate) async fn audit_period(
 ) -> Result<AuditOutcome, StoreError> {
     let pool = &services.pool;
     let intervals = fetch_period_intervals(pool, candidate.device_id, candidate.from, candidate.to).await?;
-    let nominal = fetch_device(pool, candidate.device_id)
-        .await?
+    let device = fetch_device(pool, candidate.device_id).await?;
+    let nominal = device
+        .as_ref()
         .map_or(15, |device| u32::try_from(device.interval_minutes).unwrap_or(15));
+    // Where the meter's energy registers roll over, as it is set.
+    let wrap = device.as_ref().and_then(|device| {
+        services
+            .profiles
+            .get(&device.profile)?
+            .energy_wrap(device.energy_unit.as_deref(), device.energy_decimals)
+    });
     let quality = data_quality(&intervals, candidate.from, candidate.to, nominal);
     if quality.missing > 0 || quality.actual + quality.estimated == 0 {
         let detail = json!({"missing": quality.missing});
@@ -131,6 +139,7 @@ pub(crate) async fn audit_period(
         &registers(&candidate.end_registers.0),
         &energy,
         tolerance,
+        wrap,
     );
     let detail = serde_json::Value::Array(audits.iter().map(detail).collect());
     let message = mismatch_message(&audits, candidate, calendar);

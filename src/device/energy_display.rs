@@ -17,7 +17,10 @@ use crate::domain::unit::Unit;
 pub struct EnergyDisplay {
     /// Digits of an energy register, decimals included (the TH40C: 8).
     pub digits: u8,
-    /// The most decimals the meter may be set to show.
+    /// The fewest and most decimals the meter may be set to show (the
+    /// A1000: 1–2).
+    #[serde(default)]
+    pub min_decimals: u8,
     pub max_decimals: u8,
     /// The decimals of a device that does not say.
     pub decimals: u8,
@@ -46,7 +49,7 @@ impl EnergyDisplay {
         EnergySetting {
             decimals: decimals
                 .and_then(|d| u8::try_from(d).ok())
-                .filter(|d| *d <= self.max_decimals)
+                .filter(|d| (self.min_decimals..=self.max_decimals).contains(d))
                 .unwrap_or(self.decimals),
             mega: self.mega_units && unit == Some(MWH),
         }
@@ -71,9 +74,12 @@ impl EnergyDisplay {
             Some(other) => return Err(("energy_unit", format!("{other:?} is neither \"kWh\" nor \"MWh\""))),
         }
         match decimals {
-            Some(d) if !(0..=i64::from(self.max_decimals)).contains(&d) => Err((
+            Some(d) if !(i64::from(self.min_decimals)..=i64::from(self.max_decimals)).contains(&d) => Err((
                 "energy_decimals",
-                format!("{d} is outside 0–{} (what this meter type may show)", self.max_decimals),
+                format!(
+                    "{d} is outside {}–{} (what this meter type may show)",
+                    self.min_decimals, self.max_decimals
+                ),
             )),
             _ => Ok(()),
         }
@@ -101,6 +107,7 @@ mod tests {
     fn th40c() -> EnergyDisplay {
         EnergyDisplay {
             digits: 8,
+            min_decimals: 0,
             max_decimals: 3,
             decimals: 2,
             mega_units: true,
@@ -117,6 +124,7 @@ mod tests {
         // COUNTIS E33: 0 to 999999.9 kWh, 7 digits with 1 decimal.
         let e33 = EnergyDisplay {
             digits: 7,
+            min_decimals: 0,
             max_decimals: 1,
             decimals: 1,
             mega_units: false,
@@ -137,5 +145,30 @@ mod tests {
             ..display
         };
         assert_eq!(kwh_only.check(Some("MWh"), None).unwrap_err().0, "energy_unit");
+    }
+
+    #[test]
+    fn an_a1000_shows_one_or_two_decimals_on_seven_digits() {
+        // A1000 manual 1.1, item 5: 0 - 99999.99 kWh or 0 - 999999.9 kWh.
+        let a1000 = EnergyDisplay {
+            digits: 7,
+            min_decimals: 1,
+            max_decimals: 2,
+            decimals: 2,
+            mega_units: false,
+        };
+        assert_eq!(a1000.wrap_point(a1000.setting(None, None)), 100_000.0);
+        assert_eq!(a1000.wrap_point(a1000.setting(None, Some(1))), 1_000_000.0);
+        assert!(a1000.check(None, Some(1)).is_ok());
+        let refused = a1000.check(None, Some(0)).unwrap_err();
+        assert_eq!(
+            refused,
+            (
+                "energy_decimals",
+                "0 is outside 1–2 (what this meter type may show)".to_owned()
+            )
+        );
+        // A stored setting outside the range falls back to the default.
+        assert_eq!(a1000.setting(None, Some(0)).decimals, 2);
     }
 }

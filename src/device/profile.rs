@@ -370,6 +370,15 @@ pub struct ProfileError {
 }
 
 impl Profile {
+    /// Where a device's energy registers roll over to zero, in kWh, kvarh
+    /// or kVAh: its `[energy_display]` at the device's `energy_unit` and
+    /// `energy_decimals` (the profile's defaults where it sets none).
+    /// `None` for a meter type whose manual gives no digits.
+    pub fn energy_wrap(&self, unit: Option<&str>, decimals: Option<i16>) -> Option<f64> {
+        let display = self.energy_display.as_ref()?;
+        Some(display.wrap_point(display.setting(unit, decimals)))
+    }
+
     /// Parses and checks a profile's TOML text. `file` names it in errors.
     pub fn parse(file: &str, text: &str) -> Result<Profile, ProfileError> {
         let profile: Profile = toml::from_str(text).map_err(|error| {

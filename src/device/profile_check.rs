@@ -171,10 +171,13 @@ impl Profile {
                 "must be 1-12, more than max_decimals".into(),
             ));
         }
-        if display.decimals > display.max_decimals {
+        if !(display.min_decimals..=display.max_decimals).contains(&display.decimals) {
             return Err(fail(
                 "energy_display.decimals".into(),
-                format!("must be at most max_decimals ({})", display.max_decimals),
+                format!(
+                    "must be within min_decimals–max_decimals ({}–{})",
+                    display.min_decimals, display.max_decimals
+                ),
             ));
         }
         Ok(())

@@ -26,6 +26,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use chrono_tz::Tz;
 
 use super::gaps::{Gap, Slot};
+use super::register_deltas::plausible_wrap;
 
 /// The longest gap estimated linearly.
 pub const SHORT_GAP_MINUTES: i64 = 120;
@@ -130,13 +131,18 @@ pub fn estimate(gap: &Gap, evidence: &Evidence<'_>) -> Vec<Estimate> {
 /// value; oldest first), where it can be told: the register at each end is
 /// a read there or interpolated between the reads around it, no further
 /// apart than `longest`; a decrease anywhere in between (a meter replaced
-/// or reset) makes the increase unknown.
+/// or reset) makes the increase unknown. A register that rolls over at
+/// `wrap` (its profile's `[energy_display]`) and falls by a plausible wrap
+/// ([`plausible_wrap`]) counts on past it.
 pub fn register_increase(
     reads: &[(DateTime<Utc>, f64)],
     start: DateTime<Utc>,
     end: DateTime<Utc>,
     longest: Duration,
+    wrap: Option<f64>,
 ) -> Option<f64> {
+    let unwrapped = wrap.map(|wrap| unwrap_rollovers(reads, wrap));
+    let reads = unwrapped.as_deref().unwrap_or(reads);
     let at = |x: DateTime<Utc>| -> Option<f64> {
         let after = reads.iter().position(|(t, _)| *t >= x)?;
         let (t1, v1) = reads[after];
@@ -155,6 +161,23 @@ pub fn register_increase(
         return None;
     }
     Some(to - from)
+}
+
+/// The reads with every plausible rollover at `wrap` counted on: each
+/// value after one is raised by `wrap`, so the series only falls where the
+/// meter was reset or replaced.
+fn unwrap_rollovers(reads: &[(DateTime<Utc>, f64)], wrap: f64) -> Vec<(DateTime<Utc>, f64)> {
+    let mut carried = 0.0;
+    let mut out: Vec<(DateTime<Utc>, f64)> = Vec::with_capacity(reads.len());
+    for (index, (at, value)) in reads.iter().enumerate() {
+        if let Some((_, before)) = index.checked_sub(1).map(|i| reads[i])
+            && plausible_wrap(before, *value, wrap).is_some()
+        {
+            carried += wrap;
+        }
+        out.push((*at, value + carried));
+    }
+    out
 }
 
 /// Rule 1 without a register: the neighbours' rates interpolated at the
@@ -343,16 +366,49 @@ mod tests {
             (at(18, 12, 20), 141.0),
         ];
         let longest = Duration::minutes(30);
-        let got = register_increase(&reads, at(18, 10, 0), at(18, 12, 15), longest).unwrap();
+        let got = register_increase(&reads, at(18, 10, 0), at(18, 12, 15), longest, None).unwrap();
         assert!((got - 38.5).abs() < 1e-9, "{got}");
         // An end inside the silence cannot be told.
-        assert_eq!(register_increase(&reads, at(18, 10, 0), at(18, 11, 0), longest), None);
+        assert_eq!(
+            register_increase(&reads, at(18, 10, 0), at(18, 11, 0), longest, None),
+            None
+        );
         // Nor an end before the first read.
-        assert_eq!(register_increase(&reads, at(18, 9, 0), at(18, 12, 15), longest), None);
+        assert_eq!(
+            register_increase(&reads, at(18, 9, 0), at(18, 12, 15), longest, None),
+            None
+        );
         // A decrease in between (a meter replaced) makes it unknown.
         let replaced = [(at(18, 10, 0), 100.0), (at(18, 10, 10), 2.0), (at(18, 10, 20), 4.0)];
         assert_eq!(
-            register_increase(&replaced, at(18, 10, 0), at(18, 10, 20), longest),
+            register_increase(&replaced, at(18, 10, 0), at(18, 10, 20), longest, None),
+            None
+        );
+        // The same fall is a reset, not a rollover, for a register that
+        // wraps at 100 000 kWh: 98 far below the top.
+        assert_eq!(
+            register_increase(&replaced, at(18, 10, 0), at(18, 10, 20), longest, Some(100_000.0)),
+            None
+        );
+    }
+
+    #[test]
+    fn a_register_rolling_over_at_its_digits_counts_on() {
+        // An A1000 at 7 digits, 2 decimals: 99 998.00 at 10:00, 99 999.50
+        // at 10:10, 1.00 at 10:20 (rolled over), 2.00 at 10:30. From 10:05
+        // (99 998.75) to 10:25 (1.50 + 100 000): 2.75 kWh.
+        let reads = [
+            (at(18, 10, 0), 99_998.0),
+            (at(18, 10, 10), 99_999.5),
+            (at(18, 10, 20), 1.0),
+            (at(18, 10, 30), 2.0),
+        ];
+        let longest = Duration::minutes(30);
+        let got = register_increase(&reads, at(18, 10, 5), at(18, 10, 25), longest, Some(100_000.0)).unwrap();
+        assert!((got - 2.75).abs() < 1e-6, "{got}");
+        // Without the wrap point it is a fall: unknown.
+        assert_eq!(
+            register_increase(&reads, at(18, 10, 5), at(18, 10, 25), longest, None),
             None
         );
     }

@@ -27,12 +27,18 @@ pub struct EstimationDevice {
     #[sqlx(flatten)]
     pub time_zone: IanaZone,
     pub profile_read_at: Option<DateTime<Utc>>,
+    /// Its profile's name and what its meter's energy registers are set
+    /// to: where a register rolls over.
+    pub profile: String,
+    pub energy_unit: Option<String>,
+    pub energy_decimals: Option<i16>,
 }
 
 /// Every enabled device on an enabled bus.
 pub async fn fetch_estimation_devices(pool: &PgPool) -> Result<Vec<EstimationDevice>, StoreError> {
     Ok(sqlx::query_as(
-        "SELECT d.id, b.transport, s.time_zone, s.id AS site_id, d.profile_read_at \
+        "SELECT d.id, b.transport, s.time_zone, s.id AS site_id, d.profile_read_at, \
+         d.profile, d.energy_unit, d.energy_decimals \
          FROM devices d JOIN buses b ON b.id = d.bus_id JOIN sites s ON s.id = d.site_id \
          WHERE d.enabled AND b.enabled ORDER BY d.id",
     )

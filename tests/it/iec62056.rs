@@ -83,12 +83,21 @@ fn check_energies(registers: &[Value], meter: &SharedMeter, at: DateTime<Utc>, h
     assert_eq!(checked, 7);
 }
 
+/// Days of load profile the meter of the next test keeps.
+const PROFILE_DAYS: u32 = 4;
+
 #[tokio::test]
 async fn an_a1000_over_tcp_is_read_with_its_history_status_and_load_profile() {
     let app = spawn_app().await;
     let token = app.token(Role::Engineer).await;
     let at = now();
     let main = iec_meter(IecKind::A1000, 7, "12345678", at);
+    // A meter that keeps four days of load profile: its first backfill
+    // (two days per readout) ends at its oldest data after three readouts.
+    // The backfill's depth and progress are tested in backfill.rs.
+    main.lock().unwrap().config.profile_days = Some(PROFILE_DAYS);
+    // It prints what its display lists beyond App. A under the standard's codes.
+    main.lock().unwrap().config.display_extras = true;
     // A second meter shares the line: only the addressed one answers.
     let other = iec_meter(IecKind::A1000, 8, "87654321", at);
     let served = line(vec![Arc::clone(&main), other], at);
@@ -105,8 +114,8 @@ async fn an_a1000_over_tcp_is_read_with_its_history_status_and_load_profile() {
         &app,
         &token,
         "/api/v1/devices",
-        // A readout every second, so the 40-day backfill (in chunks of two
-        // days, one per readout) completes within the test.
+        // A readout every second, so the backfill (in chunks of two days,
+        // one per readout) completes within the test.
         json!({"name": "A1000", "bus_id": bus["id"], "profile": "a1000", "iec_address": "12345678",
                "schedule": {"energy_seconds": 1}}),
     )
@@ -119,16 +128,46 @@ async fn an_a1000_over_tcp_is_read_with_its_history_status_and_load_profile() {
     // Billing sets *101..*116 are stored as the meter sent them.
     let oldest = main.lock().unwrap().register_at("1-1:1.8.0*102", at).unwrap();
     assert!((stored(&values, "1-1:1.8.0*102") - oldest).abs() < 1e-6);
+    // Apparent and reactive import/export energies with their billing
+    // sets, the reactive and apparent demands, and the event counters the
+    // profile lists (counts carry no unit: kept because they are listed;
+    // an item suffix is a number, `*01` is stored as `*1`).
+    for code in [
+        "1-1:9.8.0",
+        "1-1:9.8.3",
+        "1-1:3.8.0",
+        "1-1:4.8.0",
+        "1-1:9.8.0*101",
+        "1-1:3.8.0*102",
+        "1-1:9.6.0",
+        "1-1:7.6.0",
+        "0-0:C.51.2",
+        "0-0:C.50.51*1",
+        "0-0:C.50.91*0",
+    ] {
+        let sent = main.lock().unwrap().value(code, at).unwrap()[0].number().unwrap();
+        assert!((stored(&values, code) - sent).abs() < 1e-6, "{code}: meter {sent}");
+    }
+    let apparent = values.iter().find(|r| r["obis"] == "1-1:9.8.0").unwrap();
+    assert_eq!(apparent["unit"], "kVAh");
+    let demand = values.iter().find(|r| r["obis"] == "1-1:9.6.0").unwrap();
+    assert!(demand["captured_at"].is_string(), "{demand}");
 
-    // The load profile: every 15-minute interval of the last 40 days, equal
-    // to the meter's recorded energy (Wh → kWh).
-    // Twenty chunks of two days, one after each readout.
+    // The load profile: every 15-minute interval the meter keeps, equal to
+    // the meter's recorded energy (Wh → kWh), and the backfill over once a
+    // readout found nothing older.
     let done = eventually(WAIT, || async {
         let count: i64 = sqlx::query_scalar("SELECT count(*) FROM load_profile_intervals WHERE obis = '1-1:1.29.0'")
             .fetch_one(&app.pool)
             .await
             .unwrap();
-        count >= 40 * 96 - 1
+        let completed: Option<bool> =
+            sqlx::query_scalar("SELECT completed_at IS NOT NULL FROM load_profile_backfills WHERE device_id = $1")
+                .bind(id)
+                .fetch_optional(&app.pool)
+                .await
+                .unwrap();
+        count >= i64::from(PROFILE_DAYS) * 96 - 1 && completed == Some(true)
     })
     .await;
     assert!(done, "the load profile was not read");
@@ -421,10 +460,14 @@ async fn faults_on_the_line_are_survived_and_a_silent_meter_is_isolated() {
     // below split and repeat every block, and the silent meter's attempts
     // each wait behind a whole readout of its neighbour.
     meter_a.lock().unwrap().config.readout_sets = 2;
+    // Two days of load profile: one backfill readout, not twenty, on a
+    // line whose faults repeat every block.
+    meter_a.lock().unwrap().config.profile_days = Some(2);
     let mut served = line(vec![Arc::clone(&meter_a)], at);
     served.faults = Faults {
         bad_bcc_once: true,
-        partial_lines: Some(7),
+        // Blocks of 30 lines: a readout of a few blocks, each one split.
+        partial_lines: Some(30),
         garbage: vec![0x00, 0x7F, b'x'],
         ..Faults::default()
     };

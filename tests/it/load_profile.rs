@@ -289,8 +289,8 @@ async fn an_a1000_load_profile_read_from_the_meter_is_served() {
                         "schedule": {"energy_seconds": 1}}),
     )
     .await;
-    // Two hours early in the 40-day backfill, which starts from the oldest.
-    let from = Utc.with_ymd_and_hms(2026, 10, 14, 10, 0, 0).unwrap();
+    // Two hours of the first backfill chunk, which is the newest.
+    let from = now - TimeDelta::hours(26);
     let to = from + TimeDelta::hours(2);
     let path = format!(
         "/api/v1/devices/{id}/load-profile?obis=1-1:1.29.0&from={}&to={}",

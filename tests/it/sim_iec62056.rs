@@ -13,7 +13,9 @@ use ohmnibus::protocol::iec62056::{
 use ohmnibus::shutdown::{self, Trigger};
 use ohmnibus::sim::iec62056::history::{INTERVAL_SECONDS, Quantity};
 use ohmnibus::sim::iec62056::session::readout_sets;
-use ohmnibus::sim::iec62056::{Faults, IecKind, IecMeter, IecMeterConfig, ServedLine, SharedMeter, spawn_iec_tcp};
+use ohmnibus::sim::iec62056::{
+    EnergyDigits, Faults, IecKind, IecMeter, IecMeterConfig, ServedLine, SharedMeter, spawn_iec_tcp,
+};
 use proptest::prelude::*;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -320,6 +322,43 @@ fn billing_sets_are_the_registers_at_the_resets_and_never_exceed_now() {
             }
         }
     }
+}
+
+#[test]
+fn an_a1000_register_on_seven_digits_rolls_over_past_99999_99_kwh() {
+    // A meter whose import register shows 99 998.00 kWh at a quarter hour:
+    // within a day it passes 99 999.99 and starts again from 00000.00
+    // (A1000 manual 1.1, item 5), having counted the energy of its
+    // intervals since.
+    let start: DateTime<Utc> = "2026-03-14T10:15:00Z".parse().unwrap();
+    let mut config = IecMeterConfig::new(IecKind::A1000, 9);
+    config.energy_digits = Some(EnergyDigits::a1000(99_998.0));
+    let mut model = IecMeter::new(config, start);
+    let shown = |model: &mut IecMeter, at| model.value("1-1:1.8.0", at).unwrap()[0].value.clone();
+    assert_eq!(shown(&mut model, start), "99998.00");
+    let later = start + TimeDelta::days(1);
+    let counted_wh: i64 = model
+        .history()
+        .intervals(start + TimeDelta::seconds(INTERVAL_SECONDS), later, later)
+        .iter()
+        .map(|i| i.get(Quantity::ImportActive))
+        .sum();
+    assert!(counted_wh > 2000, "a day's import of {counted_wh} Wh passes the top");
+    let text = shown(&mut model, later);
+    assert_eq!(text.len(), 8, "five whole digits, two decimals: {text}");
+    // Hundredths of a kWh are 10 Wh: the register truncates to them.
+    let hundredths = (99_998_000 + counted_wh - 100_000_000) / 10;
+    assert_eq!(text, format!("{:05}.{:02}", hundredths / 100, hundredths % 100));
+    // The tariff registers roll over on their own, within the same range.
+    for rate in 1..=4 {
+        let rate_text = model.value(&format!("1-1:1.8.{rate}"), later).unwrap()[0].value.clone();
+        assert_eq!(rate_text.len(), 8, "{rate_text}");
+        assert!((0.0..100_000.0).contains(&number_of(&rate_text)), "{rate_text}");
+    }
+}
+
+fn number_of(text: &str) -> f64 {
+    text.parse().unwrap()
 }
 
 #[test]

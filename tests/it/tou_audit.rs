@@ -1,10 +1,10 @@
-//! The TOU audit: three meters with the same March 2026 load profile in
-//! Rome and their own tariff registers at both ends of the month, on a
-//! site billed under the Italian F1/F2/F3 bands. One meter's registers
-//! agree with the server's split within 1 %, one's put 40 kWh of F1 in F2
-//! (as a meter whose calendar or clock is wrong would), and one has a hole
-//! in its load profile. Band totals are counted here quarter hour by
-//! quarter hour.
+//! The TOU audit: meters with the same March 2026 load profile in Rome and
+//! their own tariff registers at both ends of the month, on a site billed
+//! under the Italian F1/F2/F3 bands. One meter's registers agree with the
+//! server's split within 1 %, one's put 40 kWh of F1 in F2 (as a meter
+//! whose calendar or clock is wrong would), one has a hole in its load
+//! profile, and two agree but roll over at the top of their digits during
+//! the month. Band totals are counted here quarter hour by quarter hour.
 
 use crate::support::{TestApp, add_bus, add_device, spawn_app_with_clock};
 use axum::http::StatusCode;
@@ -89,8 +89,14 @@ async fn store_intervals(app: &TestApp, id: i64, quarters: &[(DateTime<Utc>, f64
 }
 
 /// The meter's billing periods at both ends of the month: rates 1–3 grew
-/// by `grew` kWh.
+/// by `grew` kWh from 1000, 2000 and 3000 kWh.
 async fn store_periods(app: &TestApp, id: i64, grew: [f64; 3]) {
+    store_periods_from(app, id, [1000.0, 2000.0, 3000.0], grew, None).await;
+}
+
+/// The same from `start` kWh, for a meter whose registers roll over to 0
+/// at `wrap` kWh.
+async fn store_periods_from(app: &TestApp, id: i64, start: [f64; 3], grew: [f64; 3], wrap: Option<f64>) {
     let (from, to) = period();
     let registers = |values: [f64; 3]| -> Vec<BillingRegister> {
         let mut registers: Vec<BillingRegister> = values
@@ -111,8 +117,10 @@ async fn store_periods(app: &TestApp, id: i64, grew: [f64; 3]) {
         });
         registers
     };
-    let start = [1000.0, 2000.0, 3000.0];
-    let end = [start[0] + grew[0], start[1] + grew[1], start[2] + grew[2]];
+    let end: [f64; 3] = std::array::from_fn(|i| {
+        let grown = start[i] + grew[i];
+        wrap.map_or(grown, |wrap| grown % wrap)
+    });
     let period = |reset_at, values| BillingPeriod {
         reset_at,
         source: BillingSource::Meter,
@@ -164,10 +172,23 @@ async fn tariff_registers_off_by_more_than_the_tolerance_raise_one_tou_mismatch_
     let viewer = app.token(Role::Viewer).await;
     let bus = add_bus(&app, &engineer, "line", "modbus_tcp", 1).await;
     let mut ids = Vec::new();
-    for (address, name) in [(1, "Agrees"), (2, "Shifted"), (3, "Holey")] {
+    for (address, name) in [(1, "Agrees"), (2, "Shifted"), (3, "Holey"), (4, "Rolled over")] {
         let device = json!({"name": name, "profile": "th40c", "address": address});
         ids.push(add_device(&app, &engineer, &bus, device).await);
     }
+    // A TH40C set to three decimals: 8 digits roll over after 99 999.999
+    // kWh (TH40C manual, "Caratteristiche"), not after 999 999.99.
+    let device = json!({"name": "Rolled over at 3 decimals", "profile": "th40c", "address": 5});
+    ids.push(add_device(&app, &engineer, &bus, device).await);
+    let (status, body) = app
+        .request(
+            "PATCH",
+            &format!("/api/v1/devices/{}", ids[4]),
+            Some(&engineer),
+            Some(json!({"energy_decimals": 3})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     let (status, calendar) = app
         .request(
             "POST",
@@ -209,6 +230,12 @@ async fn tariff_registers_off_by_more_than_the_tolerance_raise_one_tou_mismatch_
     store_periods(&app, ids[1], [split[0] - 40.0, split[1] + 40.0, split[2]]).await;
     store_periods(&app, ids[2], [split[0] - 40.0, split[1] + 40.0, split[2]]).await;
     assert!(40.0 > total * 0.01, "the shift must exceed 1 % of {total} kWh");
+    // Registers a few kWh below the top roll over during the month: F1
+    // and F3 of the fourth meter end below where they started, as do F1
+    // of the fifth (whose top is lower). A rollover is no mismatch.
+    let grew = [split[0] - nudge, split[1], split[2] + nudge];
+    store_periods_from(&app, ids[3], [999_990.0, 2000.0, 999_999.0], grew, Some(1_000_000.0)).await;
+    store_periods_from(&app, ids[4], [99_990.0, 2000.0, 3000.0], grew, Some(100_000.0)).await;
 
     app.derive_now().await;
     app.derive_now().await;
@@ -216,7 +243,11 @@ async fn tariff_registers_off_by_more_than_the_tolerance_raise_one_tou_mismatch_
     assert_eq!(outcome(&app, ids[0]).await.as_deref(), Some("matched"));
     assert_eq!(outcome(&app, ids[1]).await.as_deref(), Some("mismatch"));
     assert_eq!(outcome(&app, ids[2]).await.as_deref(), Some("incomplete"));
+    assert_eq!(outcome(&app, ids[3]).await.as_deref(), Some("matched"));
+    assert_eq!(outcome(&app, ids[4]).await.as_deref(), Some("matched"));
     assert!(events(&app, &viewer, ids[0]).await.is_empty());
+    assert!(events(&app, &viewer, ids[3]).await.is_empty());
+    assert!(events(&app, &viewer, ids[4]).await.is_empty());
     assert!(events(&app, &viewer, ids[2]).await.is_empty());
     let raised = events(&app, &viewer, ids[1]).await;
     assert_eq!(raised.len(), 1, "one event per period, however many rounds: {raised:?}");

@@ -22,6 +22,7 @@ use super::energy::BandEnergy;
 use super::quantity::{Family, Quantity, register_milli};
 use crate::domain::obis::ObisCode;
 use crate::domain::unit::Unit;
+use crate::metering::register_deltas::plausible_wrap;
 
 /// A register value at one end of a billing period.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,16 +56,22 @@ pub(crate) struct QuantityAudit {
 
 /// Compares the meter's tariff registers at the start and end of a period
 /// with the server's split of it. Quantities without a tariff register at
-/// both ends are left out.
+/// both ends are left out. `wrap` is where the meter's energy registers
+/// roll over to zero, in kWh, kvarh or kVAh (its profile's
+/// `[energy_display]`): a register lower at the end than at the start by a
+/// plausible wrap grew by the wrap's increase
+/// ([`plausible_wrap`]); any other decrease is compared as it is.
 pub(crate) fn audit(
     start: &BTreeMap<ObisCode, RegisterValue>,
     end: &BTreeMap<ObisCode, RegisterValue>,
     server: &BandEnergy,
     tolerance: f64,
+    wrap: Option<f64>,
 ) -> Vec<QuantityAudit> {
     let mut audits = Vec::new();
     for (quantity, total) in &server.total {
         let family = quantity.family();
+        let wrap = wrap.and_then(|wrap| register_milli(family, wrap, family.energy_unit()));
         let mut audit = QuantityAudit {
             quantity: quantity.clone(),
             total: *total,
@@ -82,7 +89,7 @@ pub(crate) fn audit(
                 continue;
             };
             audit.compared.push(band.clone());
-            let meter = after - before;
+            let meter = increase(before, after, wrap);
             let split = server.get(band, quantity);
             if out_of_tolerance(meter, split, *total, tolerance) {
                 audit.mismatches.push(BandMismatch {
@@ -98,6 +105,17 @@ pub(crate) fn audit(
         }
     }
     audits
+}
+
+/// A register's increase from `before` to `after` (milli-units), across a
+/// rollover at `wrap` when the fall is a plausible one.
+fn increase(before: i128, after: i128, wrap: Option<i128>) -> i128 {
+    // Registers are far below 2^53 milli-units: f64 holds them exactly.
+    #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+    let wrapped = wrap
+        .and_then(|wrap| plausible_wrap(before as f64, after as f64, wrap as f64))
+        .map(|increase| increase.round() as i128);
+    wrapped.unwrap_or(after - before)
 }
 
 fn milli(family: Family, register: &RegisterValue) -> Option<i128> {
@@ -159,7 +177,7 @@ mod tests {
         // day = rate 1 grew 10.1 kWh, night = rate 2 grew 4.9: 0.1 kWh off of 15 kWh total (0.67 %).
         let start = registers(&[("1-1:1.8.1", 100.0), ("1-1:1.8.2", 50.0)]);
         let end = registers(&[("1-1:1.8.1", 110.1), ("1-1:1.8.2", 54.9)]);
-        let audits = audit(&start, &end, &server(), DEFAULT_TOLERANCE);
+        let audits = audit(&start, &end, &server(), DEFAULT_TOLERANCE, None);
         assert_eq!(audits.len(), 1);
         assert_eq!(audits[0].compared, vec!["day", "night"]);
         assert!(audits[0].mismatches.is_empty());
@@ -170,7 +188,7 @@ mod tests {
         // The meter put 2 kWh of the day's energy in its night rate: 13.3 % of 15 kWh.
         let start = registers(&[("1-1:1.8.1", 100.0), ("1-1:1.8.2", 50.0)]);
         let end = registers(&[("1-1:1.8.1", 108.0), ("1-1:1.8.2", 57.0)]);
-        let audits = audit(&start, &end, &server(), DEFAULT_TOLERANCE);
+        let audits = audit(&start, &end, &server(), DEFAULT_TOLERANCE, None);
         let mismatches = &audits[0].mismatches;
         assert_eq!(mismatches.len(), 2);
         assert_eq!(
@@ -189,15 +207,33 @@ mod tests {
         // 0.15 kWh off of 15 kWh is exactly 1 %.
         let start = registers(&[("1-1:1.8.1", 0.0)]);
         let end = registers(&[("1-1:1.8.1", 10.15)]);
-        assert!(audit(&start, &end, &server(), 0.01)[0].mismatches.is_empty());
+        assert!(audit(&start, &end, &server(), 0.01, None)[0].mismatches.is_empty());
         let end = registers(&[("1-1:1.8.1", 10.151)]);
-        assert_eq!(audit(&start, &end, &server(), 0.01)[0].mismatches.len(), 1);
+        assert_eq!(audit(&start, &end, &server(), 0.01, None)[0].mismatches.len(), 1);
+    }
+
+    #[test]
+    fn a_register_that_rolled_over_at_the_meters_digits_grew_by_the_wrap() {
+        // An A1000 at 99 999.99 kWh (7 digits, 2 decimals) rolls over to 0:
+        // rate 1 went 99 995.00 → 5.10 (10.10 kWh), rate 2 50.00 → 54.90.
+        let start = registers(&[("1-1:1.8.1", 99_995.0), ("1-1:1.8.2", 50.0)]);
+        let end = registers(&[("1-1:1.8.1", 5.1), ("1-1:1.8.2", 54.9)]);
+        let audits = audit(&start, &end, &server(), DEFAULT_TOLERANCE, Some(100_000.0));
+        assert!(audits[0].mismatches.is_empty(), "{:?}", audits[0].mismatches);
+        // Without the wrap point the fall is compared as it is.
+        let audits = audit(&start, &end, &server(), DEFAULT_TOLERANCE, None);
+        assert_eq!(audits[0].mismatches[0].meter, -99_989_900_000);
+        // A fall that is no plausible wrap (too far below the top) stays a
+        // fall: a meter reset shows as the mismatch it is.
+        let start = registers(&[("1-1:1.8.1", 60_000.0), ("1-1:1.8.2", 50.0)]);
+        let audits = audit(&start, &end, &server(), DEFAULT_TOLERANCE, Some(100_000.0));
+        assert_eq!(audits[0].mismatches[0].meter, -59_994_900_000);
     }
 
     #[test]
     fn a_quantity_without_tariff_registers_is_not_audited() {
         let start = registers(&[("1-1:1.8.0", 0.0)]);
         let end = registers(&[("1-1:1.8.0", 15.0)]);
-        assert!(audit(&start, &end, &server(), 0.01).is_empty());
+        assert!(audit(&start, &end, &server(), 0.01, None).is_empty());
     }
 }

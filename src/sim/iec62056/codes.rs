@@ -58,11 +58,8 @@ impl IecMeter {
         match d {
             8 => {
                 let at = history.map_or(now, |k| self.reset(k, now));
-                let kwh = self.energy_at(c, e, at)?;
-                Some(vec![DataValue::with_unit(
-                    format!("{kwh:010.3}"),
-                    Quantity::energy_unit(c),
-                )])
+                let text = self.energy_text(c, e, at)?;
+                Some(vec![DataValue::with_unit(text, Quantity::energy_unit(c))])
             }
             6 => {
                 let period = self.demand_period(history, now);

@@ -27,7 +27,7 @@ pub mod session;
 
 pub use fault::IecFault;
 pub use kind::IecKind;
-pub use model::{IecMeter, IecMeterConfig, Reset, ResetWrite};
+pub use model::{EnergyDigits, IecMeter, IecMeterConfig, Reset, ResetWrite};
 pub use programming::WriteAnswer;
 pub use server::{Received, ServedLine, spawn_iec_pty, spawn_iec_tcp};
 pub use session::{Faults, LineSession, SharedMeter};

@@ -58,12 +58,74 @@ pub struct IecMeterConfig {
     /// A1000 too, a firmware printing more than its manual's App. A lists;
     /// the TH40C prints them always. Off by default.
     pub phase_values: bool,
+    /// Prints, on an A1000, what its display lists beyond its App. A,
+    /// under the codes IEC 62056-61 gives those quantities: apparent
+    /// energy by tariff (`9.8.0`–`9.8.4`) and reactive import and export
+    /// (`3.8.0`, `4.8.0`), each with its billing sets, and the reactive
+    /// and apparent maximum demands with their times (`3.6.0`, `4.6.0`,
+    /// `9.6.0`, Q1–Q4 `5.6.0`–`8.6.0`). Off by default: the manual gives
+    /// no code for them.
+    pub display_extras: bool,
     /// Days of load profile the meter keeps, back from its clock's now:
     /// older intervals are overwritten (A1000 manual, 1.6: 128 kB of load
     /// profile in ring mode). A request for a range older than that is
     /// answered with no record. `None`: all of its history
     /// ([`super::history::HISTORY_DAYS`]).
     pub profile_days: Option<u32>,
+    /// Prints its energy registers on the meter's digits, rolling over to
+    /// zero past the top; `None`: on six whole digits and three decimals,
+    /// counted from zero at the start of its history (no rollover within
+    /// it).
+    pub energy_digits: Option<EnergyDigits>,
+}
+
+/// The digits an energy register is shown on, and where it stands when
+/// the simulator starts: past 10^(digits − decimals) it rolls over to
+/// zero, as the A1000's do past 99 999.99 kWh or 999 999.9 kWh (A1000
+/// manual 1.1, item 5) and the TH40C's past its eight digits.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EnergyDigits {
+    /// Digits, decimals included.
+    pub digits: u8,
+    pub decimals: u8,
+    /// What the total active import register (`1.8.0`) shows at the
+    /// start, in kWh; every energy register is moved by the same amount,
+    /// each rolling over on its own.
+    pub import_at_start: f64,
+}
+
+impl EnergyDigits {
+    /// The A1000's first form, 99 999.99 kWh, with its import register
+    /// `import_at_start`.
+    pub fn a1000(import_at_start: f64) -> EnergyDigits {
+        EnergyDigits {
+            digits: 7,
+            decimals: 2,
+            import_at_start,
+        }
+    }
+
+    /// Where the register rolls over, in Wh.
+    fn top_wh(&self) -> i64 {
+        10i64.pow(u32::from(self.digits.saturating_sub(self.decimals))) * 1000
+    }
+
+    /// The register's text for `wh` counted since its history began,
+    /// moved by `shift_wh`: the units the counter has turned (whole
+    /// hundredths for two decimals), from zero again past the top.
+    pub fn text(&self, wh: i64, shift_wh: i64) -> String {
+        let decimals = u32::from(self.decimals.min(3));
+        let shown = (wh + shift_wh).rem_euclid(self.top_wh()) / 10i64.pow(3 - decimals);
+        let width = usize::from(self.digits);
+        let digits = format!("{shown:0width$}");
+        match decimals {
+            0 => digits,
+            _ => {
+                let (whole, fraction) = digits.split_at(digits.len() - decimals as usize);
+                format!("{whole}.{fraction}")
+            }
+        }
+    }
 }
 
 /// A write that makes a reset: any value written to `address` in field
@@ -106,7 +168,9 @@ impl IecMeterConfig {
             serial: None,
             reduced_addresses: false,
             phase_values: false,
+            display_extras: false,
             profile_days: None,
+            energy_digits: None,
         }
     }
 }
@@ -136,13 +200,24 @@ pub struct IecMeter {
     /// `Silent` fault), if limited: a test's switch for a meter lost in the
     /// middle of a backfill.
     pub profile_answers_left: Option<u32>,
+    /// What its energy registers show beyond the energy of its history,
+    /// in Wh ([`EnergyDigits::import_at_start`]).
+    pub(super) register_shift_wh: i64,
 }
 
 impl IecMeter {
     /// A meter whose history reaches back from `start` (the simulator clock's now).
     pub fn new(config: IecMeterConfig, start: DateTime<Utc>) -> IecMeter {
+        let mut history = EnergyHistory::with_feeds(config.seed, &config.feeds, config.zone, start);
+        let register_shift_wh = config.energy_digits.map_or(0, |digits| {
+            // Registers are far below 2^53 Wh: the rounding is exact.
+            #[allow(clippy::cast_possible_truncation)]
+            let shown = (digits.import_at_start * 1000.0).round() as i64;
+            shown - history.register_wh(Quantity::ImportActive, 0, start)
+        });
         IecMeter {
-            history: EnergyHistory::with_feeds(config.seed, &config.feeds, config.zone, start),
+            history,
+            register_shift_wh,
             config,
             clock_offset: Duration::zero(),
             field_programming_from: None,
@@ -209,11 +284,25 @@ impl IecMeter {
         self.resets(now, k)[k as usize - 1]
     }
 
-    /// Energy register `c.8.rate` at `at`, in kWh (kvarh, kVAh).
+    /// Energy register `c.8.rate` at `at` as the meter prints it: on its
+    /// digits, rolled over past their top ([`IecMeterConfig::energy_digits`]).
+    pub fn energy_text(&mut self, c: u8, rate: u8, at: DateTime<Utc>) -> Option<String> {
+        let wh = self.energy_wh(c, rate, at)?;
+        Some(match self.config.energy_digits {
+            Some(digits) => digits.text(wh, self.register_shift_wh),
+            None => format!("{:010.3}", wh as f64 / 1000.0),
+        })
+    }
+
+    /// The energy counted into register `c.8.rate` from the start of the
+    /// history to `at`, in kWh (kvarh, kVAh).
     pub fn energy_at(&mut self, c: u8, rate: u8, at: DateTime<Utc>) -> Option<f64> {
+        Some(self.energy_wh(c, rate, at)? as f64 / 1000.0)
+    }
+
+    fn energy_wh(&mut self, c: u8, rate: u8, at: DateTime<Utc>) -> Option<i64> {
         let quantities = Quantity::for_obis_c(c)?;
-        let wh: i64 = quantities.iter().map(|q| self.history.register_wh(*q, rate, at)).sum();
-        Some(wh as f64 / 1000.0)
+        Some(quantities.iter().map(|q| self.history.register_wh(*q, rate, at)).sum())
     }
 
     /// The history set index an address suffix names: A1000 `*101`…`*116`

@@ -14,7 +14,7 @@
 use std::sync::{Arc, Mutex};
 
 use super::fault::{Tail, shape};
-use super::kind::IecKind;
+use super::kind::{BILLING_SETS, IecKind};
 use super::model::IecMeter;
 use super::programming::WriteAnswer;
 use crate::domain::clock::Clock;
@@ -295,12 +295,26 @@ fn encode(message: MeterMessage) -> Vec<u8> {
     message.encode().expect("simulator messages are valid")
 }
 
+/// The addresses of [`super::IecMeterConfig::display_extras`].
+fn a1000_display_extras(sets: u32) -> Vec<String> {
+    let mut list: Vec<String> = (0..=4).map(|e| format!("1-1:9.8.{e}")).collect();
+    list.extend(["1-1:3.8.0", "1-1:4.8.0"].map(String::from));
+    for k in 1..=sets.min(BILLING_SETS) {
+        list.extend([9, 3, 4].map(|c| format!("1-1:{c}.8.0*{}", 100 + k)));
+    }
+    list.extend([3, 4, 9, 5, 6, 7, 8].map(|c| format!("1-1:{c}.6.0")));
+    list
+}
+
 /// The data sets of the full readout at `now`.
 pub fn readout_sets(meter: &mut IecMeter, now: chrono::DateTime<chrono::Utc>) -> Vec<DataSet> {
     let sets = meter.config.readout_sets;
     let mut addresses = meter.kind().readout_addresses(sets);
     if meter.config.phase_values && meter.kind() == IecKind::A1000 {
         addresses.extend([32, 52, 72, 31, 51, 71].map(|c| format!("1-1:{c}.7.0")));
+    }
+    if meter.config.display_extras && meter.kind() == IecKind::A1000 {
+        addresses.extend(a1000_display_extras(sets));
     }
     addresses
         .into_iter()

@@ -60,8 +60,9 @@ pub struct DeviceChange {
     #[schema(value_type = Option<String>, example = "MWh")]
     pub energy_unit: Option<Option<String>>,
     /// The decimals the meter shows its energies with (TH40C 0–3; COUNTIS
-    /// E33 1): with its digits (TH40C 8, E33 7) they fix where its registers
-    /// roll over (PROFILES.md, "Energy display"). Null: the profile's default.
+    /// E33 0–1; A1000 1–2): with its digits (TH40C 8, E33 7, A1000 7) they
+    /// fix where its registers roll over (PROFILES.md, "Energy display").
+    /// Null: the profile's default.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<i64>, example = 3)]
     pub energy_decimals: Option<Option<i64>>,
