@@ -222,8 +222,10 @@ pub struct LoadProfileSettings {
     /// channels are ~120 kB, two minutes at 9600 baud).
     #[serde(default = "default_chunk_days")]
     pub chunk_days: u32,
-    /// The channels the meter records, in order; the answer's own header is
-    /// checked against them.
+    /// The channels the meter records when set as it leaves the factory,
+    /// with the units they are stored in. An answer's header says what it
+    /// sends: a channel listed here keeps its unit; another is stored in
+    /// the header's (`device::iec_load_profile`).
     pub channels: Vec<LoadProfileChannel>,
 }
 

@@ -145,7 +145,7 @@ fn unlisted(set: &DataSet, code: ObisCode, read_at: DateTime<Utc>, meter_zone: T
 /// The unit of measure a meter wrote, as Ohmnibus names it: the same
 /// prefix and base, in any case (`kVArh` is `kvarh`). Never an instant or
 /// a date: those are not written as units.
-fn known_unit(text: &str) -> Option<Unit> {
+pub(super) fn known_unit(text: &str) -> Option<Unit> {
     Unit::ALL
         .iter()
         .copied()
@@ -189,7 +189,7 @@ fn number(value: &DataValue, want: Unit) -> Result<f64, String> {
 /// The factor from a unit as a meter writes it to `want`, if they measure
 /// the same thing. Meters vary in case (`kVArh`, `KWH`); the prefix does
 /// not: `M` is mega and `m` would be milli, so prefixes are matched exactly.
-fn unit_factor(text: &str, want: Unit) -> Option<f64> {
+pub(super) fn unit_factor(text: &str, want: Unit) -> Option<f64> {
     if text == want.as_str() {
         return Some(1.0);
     }

@@ -11,9 +11,11 @@ use chrono::{DateTime, DurationRound, NaiveDateTime, TimeDelta, TimeZone, Utc};
 use chrono_tz::{OffsetComponents, Tz};
 
 use super::iec::LoadProfileSettings;
+use super::iec_decode::{known_unit, unit_factor};
 use super::profile_interval::Interval;
 use crate::domain::obis::ObisCode;
 use crate::domain::quality::Quality;
+use crate::domain::unit::Unit;
 use crate::protocol::iec62056::{LoadProfileBlock, ProfileRequest, ProfileTime};
 
 /// The request for the intervals from `from` to `to` (the newest when
@@ -63,10 +65,17 @@ pub fn instant_of(stamp: NaiveDateTime, season: u8, zone: Tz) -> Option<DateTime
         .map(|at| at.with_timezone(&Utc))
 }
 
-/// The intervals of an answer, channel by channel as the device profile
-/// names them. Returns the intervals and what could not be taken (a block
-/// whose channels or period differ from the profile's, a stamp that is no
-/// instant); empty values (`()`) are gaps, not zeros, and are left out.
+/// The intervals of an answer, channel by channel as each block's header
+/// states them: its channels (up to the TH40C's 22, any order), their
+/// units and its period (1–120 min; TH40C manual §2, "Registrazione del
+/// profilo di carico"). A channel the profile lists keeps the profile's
+/// unit, converted from the header's (`W` to `kW`); another is stored under
+/// its code in the header's unit when Ohmnibus knows it. A `D = 5` channel
+/// is average power (kW, kvar) and stays so: a statement turns it into
+/// energy by the interval's length. Returns the intervals and what could
+/// not be taken (a block whose period is out of range, a channel whose code
+/// or unit is unknown, a stamp that is no instant); empty values (`()`)
+/// are gaps, not zeros, and are left out.
 pub fn intervals_from_blocks(
     settings: &LoadProfileSettings,
     blocks: &[LoadProfileBlock],
@@ -75,25 +84,26 @@ pub fn intervals_from_blocks(
     let mut intervals = Vec::new();
     let mut problems = Vec::new();
     for block in blocks {
-        if block.period_minutes != settings.interval_minutes {
+        if !(1..=MAX_PERIOD_MINUTES).contains(&block.period_minutes) {
             problems.push(format!(
-                "block from {}: period {} min, the profile says {}",
-                block.start, block.period_minutes, settings.interval_minutes
+                "block from {}: period {} min is outside 1-{MAX_PERIOD_MINUTES}",
+                block.start, block.period_minutes
             ));
             continue;
         }
-        let sent: Vec<Option<ObisCode>> = block.channels.iter().map(|(code, _)| channel_code(code)).collect();
-        let expected: Vec<Option<ObisCode>> = settings.channels.iter().map(|c| Some(c.obis.clone())).collect();
-        if sent != expected {
-            problems.push(format!(
-                "block from {}: channels {:?}, the profile says {:?}",
-                block.start,
-                block.channels.iter().map(|(code, _)| code).collect::<Vec<_>>(),
-                settings.channels.iter().map(|c| c.obis.to_string()).collect::<Vec<_>>()
-            ));
-            continue;
-        }
-        let period = TimeDelta::minutes(i64::from(settings.interval_minutes));
+        let channels: Vec<Option<HeaderChannel>> = block
+            .channels
+            .iter()
+            .map(|(code, unit)| {
+                let channel = header_channel(settings, code, unit);
+                if let Err(reason) = &channel {
+                    problems.push(format!("block from {}: channel {code}: {reason}", block.start));
+                }
+                channel.ok()
+            })
+            .collect();
+        let minutes = block.period_minutes;
+        let period = TimeDelta::minutes(i64::from(minutes));
         for (index, row) in block.rows.iter().enumerate() {
             let Some(stamp) = block.row_time(index) else {
                 problems.push(format!(
@@ -110,15 +120,15 @@ pub fn intervals_from_blocks(
                 ));
                 continue;
             };
-            for (channel, value) in settings.channels.iter().zip(row) {
-                let Some(value) = value.filter(|v| v.is_finite()) else {
+            for (channel, value) in channels.iter().zip(row) {
+                let (Some(channel), Some(value)) = (channel, value.filter(|v| v.is_finite())) else {
                     continue;
                 };
                 intervals.push(Interval {
                     obis: channel.obis.clone(),
                     start: end - period,
-                    minutes: settings.interval_minutes,
-                    value,
+                    minutes,
+                    value: value * channel.factor,
                     unit: channel.unit,
                     meter_status: block.status.clone(),
                     quality: Quality::GOOD,
@@ -129,12 +139,47 @@ pub fn intervals_from_blocks(
     (intervals, problems)
 }
 
-/// A channel's code as the header writes it, full or reduced (`1.29.0`).
+/// The longest capture period a meter may state (TH40C: 1–120 minutes).
+pub const MAX_PERIOD_MINUTES: u32 = 120;
+
+/// A header's channel as stored: its code, unit, and the factor from the
+/// header's unit to it.
+struct HeaderChannel {
+    obis: ObisCode,
+    unit: Unit,
+    factor: f64,
+}
+
+fn header_channel(settings: &LoadProfileSettings, code: &str, unit: &str) -> Result<HeaderChannel, String> {
+    let obis = channel_code(code).ok_or_else(|| "not an OBIS code".to_owned())?;
+    let listed = settings.channels.iter().find(|channel| channel.obis == obis);
+    let (unit, factor) = match listed {
+        Some(channel) if unit.is_empty() => (channel.unit, 1.0),
+        Some(channel) => (
+            channel.unit,
+            unit_factor(unit, channel.unit)
+                .ok_or_else(|| format!("unit {unit:?} does not convert to the profile's {}", channel.unit))?,
+        ),
+        None => (
+            known_unit(unit).ok_or_else(|| format!("unit {unit:?} is not one Ohmnibus knows"))?,
+            1.0,
+        ),
+    };
+    Ok(HeaderChannel { obis, unit, factor })
+}
+
+/// A channel's code as the header writes it, full or reduced (`1.29.0`,
+/// or `1.5` as the TH40C manual names its channels).
 fn channel_code(text: &str) -> Option<ObisCode> {
-    if text.contains(':') {
-        return text.parse().ok();
-    }
-    format!("1-1:{text}").parse().ok()
+    let text = text.trim();
+    let full = if text.contains(':') {
+        text.to_owned()
+    } else {
+        format!("1-1:{text}")
+    };
+    full.parse()
+        .ok()
+        .or_else(|| (text.matches('.').count() == 1).then(|| format!("{full}.0").parse().ok())?)
 }
 
 #[cfg(test)]
@@ -171,6 +216,55 @@ mod tests {
             instant_of(local(1, 7, 12, 0), 0, rome),
             Some(Utc.with_ymd_and_hms(2026, 7, 1, 10, 0, 0).unwrap())
         );
+    }
+
+    fn th40c_settings() -> LoadProfileSettings {
+        let profile = crate::device::registry::ProfileSet::builtin().get("th40c").unwrap();
+        profile.iec62056.as_ref().unwrap().load_profile.clone().unwrap()
+    }
+
+    #[test]
+    fn the_header_says_which_channels_and_period_a_block_holds() {
+        // A TH40C reprogrammed to 30-minute intervals of three channels
+        // (TH40C manual §2: up to 22 channels, 1-120 min), written as its
+        // manual names them (`1.5`), one in W, one the profile does not
+        // list, one in a unit no meter uses, at 10:00 and 10:30 UTC+1.
+        let text = "P.01(0261101100000)(00)(30)(4)(1.5)(kW)(2.5)(W)(23.5)(kvar)(1.29)(parsec)\r\n\
+                    (12.5)(250)(1.25)(7)\r\n\
+                    (10.0)()(0.75)(7)\r\n";
+        let blocks = crate::protocol::iec62056::parse_load_profile(text).unwrap();
+        let rome: Tz = "Europe/Rome".parse().unwrap();
+        let (intervals, problems) = intervals_from_blocks(&th40c_settings(), &blocks, rome);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains("channel 1.29") && problems[0].contains("parsec"),
+            "{problems:?}"
+        );
+        let got: Vec<(String, DateTime<Utc>, u32, f64, Unit)> = intervals
+            .iter()
+            .map(|i| (i.obis.to_string(), i.start, i.minutes, i.value, i.unit))
+            .collect();
+        // Stamps are the interval's end: 10:00 local (09:00 UTC) ends 08:30-09:00 UTC.
+        let utc = |h, m| Utc.with_ymd_and_hms(2026, 11, 1, h, m, 0).unwrap();
+        assert_eq!(
+            got,
+            vec![
+                ("1-1:1.5.0".into(), utc(8, 30), 30, 12.5, Unit::KW),
+                ("1-1:2.5.0".into(), utc(8, 30), 30, 0.25, Unit::KW),
+                ("1-1:23.5.0".into(), utc(8, 30), 30, 1.25, Unit::KVar),
+                ("1-1:1.5.0".into(), utc(9, 0), 30, 10.0, Unit::KW),
+                ("1-1:23.5.0".into(), utc(9, 0), 30, 0.75, Unit::KVar),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_period_out_of_range_leaves_its_block_out() {
+        let text = "P.01(0261110100000)(00)(121)(1)(1.5)(kW)\r\n(1.0)\r\n";
+        let blocks = crate::protocol::iec62056::parse_load_profile(text).unwrap();
+        let (intervals, problems) = intervals_from_blocks(&th40c_settings(), &blocks, Tz::UTC);
+        assert!(intervals.is_empty());
+        assert!(problems[0].contains("period 121 min"), "{problems:?}");
     }
 
     #[test]

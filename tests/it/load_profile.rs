@@ -2,8 +2,8 @@
 //! window, as JSON and as CSV.
 
 use crate::support::{
-    TestApp, WAIT, add_unpolled_device, add_unpolled_th40c, eventually, iec_meter, serve_one_iec_tcp_device,
-    spawn_app_with_clock,
+    TestApp, WAIT, add_unpolled_device, add_unpolled_th40c, eventually, fetch_load_profile, iec_meter,
+    serve_one_iec_tcp_device, spawn_app_with_clock,
 };
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -16,8 +16,8 @@ use ohmnibus::domain::quality::Quality;
 use ohmnibus::domain::role::Role;
 use ohmnibus::domain::source::IntervalSource;
 use ohmnibus::domain::unit::Unit;
-use ohmnibus::sim::iec62056::IecKind;
 use ohmnibus::sim::iec62056::history::Quantity;
+use ohmnibus::sim::iec62056::{IecKind, ProfileChannel, ProgrammedProfile};
 use ohmnibus::store::load_profile::{insert_interval_version, insert_meter_intervals};
 use serde_json::json;
 use tower::ServiceExt;
@@ -325,5 +325,84 @@ async fn an_a1000_load_profile_read_from_the_meter_is_served() {
             (Some("kWh"), Some("meter"), Some(1))
         );
     }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_th40c_programmed_for_half_hours_of_other_channels_is_stored_as_its_header_says() {
+    // The TH40C may record up to 22 channels over 1-120 minutes (TH40C
+    // manual §2): this one records active import power, apparent import
+    // power and active import energy over 30 minutes. Its profile lists
+    // only the first; the header names the others and their units.
+    let now = at(22, 12, 0);
+    let clock = Clock::manual(now);
+    let app = spawn_app_with_clock(clock.clone()).await;
+    let engineer = app.token(Role::Engineer).await;
+    let meter = iec_meter(IecKind::Th40c, 5, "40001", now);
+    let channel = |obis, unit, quantity, average_power| ProfileChannel {
+        obis,
+        unit,
+        quantity,
+        average_power,
+    };
+    meter.lock().unwrap().config.programmed_profile = Some(ProgrammedProfile {
+        channels: vec![
+            channel("1.5.0", "kW", Quantity::ImportActive, true),
+            channel("9.5.0", "kVA", Quantity::ImportApparent, true),
+            channel("1.29.0", "kWh", Quantity::ImportActive, false),
+        ],
+        quarters: 2,
+    });
+    let (id, _stop) = serve_one_iec_tcp_device(
+        &app,
+        &engineer,
+        &meter,
+        &clock,
+        json!({"name": "TH40C", "profile": "th40c", "iec_address": "40001", "schedule": {"energy_seconds": 1}}),
+    )
+    .await;
+    let (from, to) = (now - TimeDelta::hours(26), now - TimeDelta::hours(24));
+    let read = eventually(WAIT, || async {
+        fetch_load_profile(&app, &engineer, id, "1-1:9.5.0", from, to)
+            .await
+            .len()
+            == 4
+    })
+    .await;
+    assert!(read, "the programmed load profile was not read");
+    // Quarter hours of the meter's history, two to a half hour: average
+    // power is the half hour's Wh × 2 / 1000, energy its Wh / 1000.
+    let quarters = meter
+        .lock()
+        .unwrap()
+        .history()
+        .intervals(from + TimeDelta::minutes(15), to, now);
+    assert_eq!(quarters.len(), 8);
+    for (obis, unit, quantity, per_wh) in [
+        ("1-1:1.5.0", "kW", Quantity::ImportActive, 2.0 / 1000.0),
+        ("1-1:9.5.0", "kVA", Quantity::ImportApparent, 2.0 / 1000.0),
+        ("1-1:1.29.0", "kWh", Quantity::ImportActive, 1.0 / 1000.0),
+    ] {
+        let got = fetch_load_profile(&app, &engineer, id, obis, from, to).await;
+        assert_eq!(got.len(), 4, "{obis}: {got:?}");
+        for (interval, pair) in got.iter().zip(quarters.chunks(2)) {
+            let wh = pair[0].get(quantity) + pair[1].get(quantity);
+            assert_eq!(interval["start"], json!(pair[0].start), "{obis}");
+            assert_eq!(interval["unit"], unit, "{interval}");
+            let want = wh as f64 * per_wh;
+            assert!(
+                (interval["value"].as_f64().unwrap() - want).abs() < 1e-9,
+                "{interval}: want {want}"
+            );
+        }
+    }
+    let lengths: Vec<i32> = sqlx::query_scalar(
+        "SELECT DISTINCT interval_minutes FROM load_profile_intervals WHERE device_id = $1 ORDER BY 1",
+    )
+    .bind(id)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(lengths, vec![30], "every interval as long as the header's period");
     app.stop().await;
 }

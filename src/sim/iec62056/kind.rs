@@ -32,11 +32,13 @@ pub struct ProfileChannel {
 }
 
 impl ProfileChannel {
-    /// The row value of `interval`: kWh, or kW averaged over the quarter hour.
-    pub fn value(&self, interval: &HistoryInterval) -> f64 {
-        let wh = interval.get(self.quantity);
+    /// The row value of a period made of `intervals` (whole quarter
+    /// hours): kWh, or kW averaged over the period.
+    pub fn value(&self, intervals: &[HistoryInterval]) -> f64 {
+        let wh: i64 = intervals.iter().map(|interval| interval.get(self.quantity)).sum();
         if self.average_power {
-            (wh * 4) as f64 / 1000.0
+            let quarters = i64::try_from(intervals.len()).unwrap_or(1).max(1);
+            (wh * 4) as f64 / quarters as f64 / 1000.0
         } else {
             wh as f64 / 1000.0
         }

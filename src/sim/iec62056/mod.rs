@@ -26,8 +26,8 @@ pub(crate) mod server;
 pub mod session;
 
 pub use fault::IecFault;
-pub use kind::IecKind;
-pub use model::{EnergyDigits, IecMeter, IecMeterConfig, Reset, ResetWrite};
+pub use kind::{IecKind, ProfileChannel};
+pub use model::{EnergyDigits, IecMeter, IecMeterConfig, ProgrammedProfile, Reset, ResetWrite};
 pub use programming::WriteAnswer;
 pub use server::{Received, ServedLine, spawn_iec_pty, spawn_iec_tcp};
 pub use session::{Faults, LineSession, SharedMeter};

@@ -7,7 +7,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::{OffsetComponents, Tz};
 
 use super::history::{EnergyHistory, INTERVAL_SECONDS, Quantity};
-use super::kind::{BILLING_SETS, IecKind};
+use super::kind::{BILLING_SETS, IecKind, ProfileChannel};
 use crate::protocol::iec62056::{LoadProfileBlock, ProfileRequest};
 use crate::sim::site::noise;
 
@@ -66,6 +66,12 @@ pub struct IecMeterConfig {
     /// `9.6.0`, Q1–Q4 `5.6.0`–`8.6.0`). Off by default: the manual gives
     /// no code for them.
     pub display_extras: bool,
+    /// The load profile as the meter is programmed, when not as it leaves
+    /// the factory: its channels (the TH40C may record up to 22 of a list
+    /// of quantities, TH40C manual §2) and its period in quarter hours (the
+    /// manual allows 1–120 min; the simulator's history is kept in quarter
+    /// hours). `None`: the kind's own ([`IecKind::profile_channels`], 15 min).
+    pub programmed_profile: Option<ProgrammedProfile>,
     /// Days of load profile the meter keeps, back from its clock's now:
     /// older intervals are overwritten (A1000 manual, 1.6: 128 kB of load
     /// profile in ring mode). A request for a range older than that is
@@ -77,6 +83,14 @@ pub struct IecMeterConfig {
     /// counted from zero at the start of its history (no rollover within
     /// it).
     pub energy_digits: Option<EnergyDigits>,
+}
+
+/// A load profile set up otherwise than at the factory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgrammedProfile {
+    pub channels: Vec<ProfileChannel>,
+    /// Quarter hours a period holds (2: 30 minutes).
+    pub quarters: u32,
 }
 
 /// The digits an energy register is shown on, and where it stands when
@@ -169,6 +183,7 @@ impl IecMeterConfig {
             reduced_addresses: false,
             phase_values: false,
             display_extras: false,
+            programmed_profile: None,
             profile_days: None,
             energy_digits: None,
         }
@@ -203,6 +218,12 @@ pub struct IecMeter {
     /// What its energy registers show beyond the energy of its history,
     /// in Wh ([`EnergyDigits::import_at_start`]).
     pub(super) register_shift_wh: i64,
+}
+
+/// The start of the period of length `period` (a divisor of a day) that
+/// holds `at`, counted from midnight UTC.
+fn period_start(at: DateTime<Utc>, period: Duration) -> i64 {
+    at.timestamp().div_euclid(period.num_seconds().max(1))
 }
 
 impl IecMeter {
@@ -377,12 +398,21 @@ impl IecMeter {
         // Whole intervals from the oldest kept one on.
         let from = bound(self, &request.from, oldest).max(oldest + Duration::seconds(1));
         let to = bound(self, &request.to, now);
-        let channels = self.config.kind.profile_channels();
+        let (channels, quarters) = match &self.config.programmed_profile {
+            Some(programmed) => (programmed.channels.clone(), programmed.quarters.max(1)),
+            None => (self.config.kind.profile_channels().to_vec(), 1),
+        };
+        let period = Duration::seconds(INTERVAL_SECONDS * i64::from(quarters));
         let mut blocks: Vec<LoadProfileBlock> = Vec::new();
-        for interval in self.history.intervals(from, to, now) {
-            let end = interval.end();
+        let intervals = self.history.intervals(from, to, now);
+        // Whole periods, aligned on the hour as the meter's are.
+        let periods = intervals
+            .chunk_by(|a, b| period_start(a.start, period) == period_start(b.start, period))
+            .filter(|chunk| chunk.len() == quarters as usize);
+        for chunk in periods {
+            let end = chunk[chunk.len() - 1].end();
             let season = self.season(end);
-            let row = channels.iter().map(|channel| Some(channel.value(&interval))).collect();
+            let row = channels.iter().map(|channel| Some(channel.value(chunk))).collect();
             match blocks.last_mut() {
                 Some(block) if block.season == season && block.row_time(block.rows.len()) == Some(self.local(end)) => {
                     block.rows.push(row);
@@ -392,7 +422,7 @@ impl IecMeter {
                     start: self.local(end),
                     season,
                     status: "00".into(),
-                    period_minutes: (INTERVAL_SECONDS / 60) as u32,
+                    period_minutes: (period.num_seconds() / 60) as u32,
                     channels: channels
                         .iter()
                         .map(|channel| (channel.obis.to_owned(), channel.unit.to_owned()))
