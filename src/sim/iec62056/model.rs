@@ -64,6 +64,13 @@ pub struct IecMeterConfig {
     /// answered with no record. `None`: all of its history
     /// ([`super::history::HISTORY_DAYS`]).
     pub profile_days: Option<u32>,
+    /// TH40C `F.F.2` bits ("Registro di warning 2", App. A; App. B names
+    /// none of them): none by default.
+    pub warning2_bits: u8,
+    /// What `0.0.1` and `0.0.2` show (TH40C App. A "Identificativo 1" and
+    /// "2"; the manual gives no form): the meter number its `0.0.0` shows
+    /// by default.
+    pub identifiers: [Option<String>; 2],
 }
 
 /// A write that makes a reset: any value written to `address` in field
@@ -107,7 +114,16 @@ impl IecMeterConfig {
             reduced_addresses: false,
             phase_values: false,
             profile_days: None,
+            warning2_bits: 0,
+            identifiers: [None, None],
         }
+    }
+}
+
+impl IecMeterConfig {
+    /// The meter number its `0.0.0` shows.
+    pub fn meter_number(&self) -> String {
+        self.serial.clone().unwrap_or_else(|| self.address.clone())
     }
 }
 
