@@ -233,7 +233,7 @@ async fn a_th40c_on_an_rs485_line_and_an_a1000_on_an_optical_probe() {
         let expected = th40c.lock().unwrap().register_at(code, at).unwrap();
         assert!((stored(&values, code) - expected).abs() < 1e-9, "{code}");
     }
-    check_th40c_records(&app, device["id"].as_i64().unwrap(), &values, at).await;
+    check_th40c_records(&app, &token, device["id"].as_i64().unwrap(), &values, at).await;
     let optical_id = optical["id"].as_i64().unwrap();
     let values = registers(&app, &token, optical_id, 60).await;
     check_energies(&values, &a1000, at, "101");
@@ -284,7 +284,7 @@ fn month_start(at: DateTime<Utc>, back: u32) -> DateTime<Utc> {
 /// minutes, last start and end per phase and the voltage-loss, unbalance
 /// and supply-absence blocks, against the simulator's own list of events
 /// in that period; and the last current loss of each phase as an event.
-async fn check_th40c_records(app: &TestApp, device: i64, values: &[Value], at: DateTime<Utc>) {
+async fn check_th40c_records(app: &TestApp, token: &str, device: i64, values: &[Value], at: DateTime<Utc>) {
     for code in ["1-0:0.0.0", "1-0:0.0.1", "1-0:0.0.2"] {
         assert_eq!(stored(values, code), 40001.0, "{code}");
     }
@@ -372,6 +372,22 @@ async fn check_th40c_records(app: &TestApp, device: i64, values: &[Value], at: D
             .into_iter()
             .collect();
         assert_eq!(spans, expected, "{code}");
+    }
+
+    // The device page names them from the profile.
+    let (_, page) = app
+        .request("GET", &format!("/devices/{device}"), Some(token), None)
+        .await;
+    let page = page.as_str().unwrap();
+    for expected in [
+        "Identifier 1",
+        "warning code 2 (0-0:F.F.2, warning)",
+        "kept as its value: no source names its bits",
+        "L1 current losses (*1, last period)",
+        "Voltage loss: l3 events, period 7",
+        "Supply absence: L1 events, period 2",
+    ] {
+        assert!(page.contains(expected), "{expected:?} missing from the page:\n{page}");
     }
 }
 
