@@ -119,10 +119,15 @@ pub struct StatusWord {
     /// How the word is written: `hex` (`(0000000C)`) or `binary` (`(00001100)`).
     pub format: StatusFormat,
     /// Bit number (0 = least significant) → stable snake_case condition code.
-    #[serde(deserialize_with = "bit_codes")]
+    #[serde(default, deserialize_with = "bit_codes")]
     pub bits: BTreeMap<u8, EventCode>,
     /// `error` or `warning`: what its conditions are.
     pub severity: WordLevel,
+    /// Kept as its value only, its set bits no conditions: for a word whose
+    /// bits no source names (TH40C App. A `F.F.2`, "warning register 2",
+    /// absent from App. B), so a bit is not taken for an event it may not be.
+    #[serde(default)]
+    pub raw_only: bool,
 }
 
 /// What the conditions of a status word are: the meter's error register
@@ -302,6 +307,9 @@ impl IecSettings {
             let field = |name: &str| format!("iec62056.status[{index}] ({}).{name}", word.name);
             if let Some((bit, _)) = word.bits.iter().find(|(bit, _)| **bit >= 32) {
                 return fail(field(&format!("bits.{bit}")), "bits are numbered 0-31");
+            }
+            if word.raw_only && !word.bits.is_empty() {
+                return fail(field("bits"), "a word kept as its value only names no bits");
             }
             if let Some((bit, _)) = word.bits.iter().find(|(_, code)| code.head_end_kind().is_some()) {
                 return fail(

@@ -10,6 +10,7 @@ use crate::domain::event::EventCode;
 use crate::domain::obis::ObisCode;
 use crate::domain::quality::Quality;
 use crate::domain::unit::Unit;
+use crate::protocol::iec62056::dataset::parse_value_number;
 use crate::protocol::iec62056::{DataSet, DataValue};
 
 /// A condition a status word reports as present.
@@ -61,13 +62,15 @@ pub fn decode_readout(settings: &IecSettings, sets: &[DataSet], read_at: DateTim
         if let Some(word) = settings.status.iter().find(|word| word.obis == code) {
             match set.values.first().and_then(|value| word.parse(&value.value)) {
                 Some(bits) => {
-                    out.words_read.push(code.clone());
-                    out.conditions
-                        .extend(word.conditions(bits).into_iter().map(|condition| Condition {
-                            code: condition,
-                            severity: word.severity,
-                            word: code.clone(),
-                        }));
+                    if !word.raw_only {
+                        out.words_read.push(code.clone());
+                        out.conditions
+                            .extend(word.conditions(bits).into_iter().map(|condition| Condition {
+                                code: condition,
+                                severity: word.severity,
+                                word: code.clone(),
+                            }));
+                    }
                     out.readings
                         .push(reading(code, f64::from(bits), Unit::None, read_at, None));
                 }
@@ -129,10 +132,7 @@ fn unlisted(set: &DataSet, code: ObisCode, read_at: DateTime<Utc>, meter_zone: T
         .first()
         .filter(|first| !first.is_error() && !first.value.is_empty())
         .ok_or("not listed, no value")?;
-    let value = first
-        .number()
-        .filter(|n| n.is_finite())
-        .ok_or_else(|| format!("not listed, {:?} is not a number", first.value))?;
+    let value = numeric(first).ok_or_else(|| format!("not listed, {:?} is not a number", first.value))?;
     let text = first.unit.as_deref().ok_or("not listed, no unit")?;
     let unit = known_unit(text).ok_or_else(|| format!("not listed, unit {text:?} is not one Ohmnibus knows"))?;
     let captured = set
@@ -170,13 +170,16 @@ fn reading(
     }
 }
 
+/// The value as a number, the spaces a firmware pads it with left out
+/// (`(   3)`, as instants are read).
+fn numeric(value: &DataValue) -> Option<f64> {
+    parse_value_number(value.value.trim()).filter(|n| n.is_finite())
+}
+
 /// The value in the profile's unit: the meter's unit may differ by a
 /// decimal prefix (`Wh` for `kWh`), and may be left out.
 fn number(value: &DataValue, want: Unit) -> Result<f64, String> {
-    let number = value
-        .number()
-        .filter(|n| n.is_finite())
-        .ok_or_else(|| format!("{:?} is not a number", value.value))?;
+    let number = numeric(value).ok_or_else(|| format!("{:?} is not a number", value.value))?;
     match value.unit.as_deref() {
         None => Ok(number),
         Some(text) => {

@@ -28,6 +28,8 @@ pub mod value_type;
 pub mod write_rules;
 
 #[cfg(test)]
+mod iec_decode_th40c_tests;
+#[cfg(test)]
 mod profile_fuzz_tests;
 #[cfg(test)]
 mod profile_tests;

@@ -546,6 +546,12 @@ fn malformed_iec_sections_name_file_field_and_reason() {
         error.contains("iec62056.status[0] (errors).bits.0: names an event the head-end raises itself"),
         "{error}"
     );
+    // A word kept as its value only names no bits.
+    let error = refuse(&IEC_ONLY.replace("severity = \"error\"\n", "severity = \"error\"\nraw_only = true\n"));
+    assert!(
+        error.contains("iec62056.status[0] (errors).bits: a word kept as its value only names no bits"),
+        "{error}"
+    );
     let error = refuse(&IEC_ONLY.replace("[iec62056]", "[iec62056]\nmax_baud = 115200"));
     assert!(error.contains("iec62056.max_baud: must be one of 300"), "{error}");
     // An event register pairs two listed time values.

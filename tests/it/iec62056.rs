@@ -8,11 +8,12 @@ use crate::support::{
     SILENT_METER_TIMEOUT, TestApp, WAIT, eventually, iec_meter, quick_iec_line, serve_iec_tcp, spawn_app,
     spawn_app_with_timeout,
 };
-use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use chrono::{DateTime, Datelike, DurationRound, TimeDelta, TimeZone, Utc};
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::ids::DeviceId;
 use ohmnibus::domain::role::Role;
 use ohmnibus::shutdown;
+use ohmnibus::sim::iec62056::events::{LoggedEventKind, events};
 use ohmnibus::sim::iec62056::history::Quantity;
 use ohmnibus::sim::iec62056::{Faults, IecKind, ServedLine, SharedMeter, spawn_iec_pty};
 use serde_json::{Value, json};
@@ -271,6 +272,7 @@ async fn a_th40c_on_an_rs485_line_and_an_a1000_on_an_optical_probe() {
         let expected = th40c.lock().unwrap().register_at(code, at).unwrap();
         assert!((stored(&values, code) - expected).abs() < 1e-9, "{code}");
     }
+    check_th40c_records(&app, &token, device["id"].as_i64().unwrap(), &values, at).await;
     let optical_id = optical["id"].as_i64().unwrap();
     let values = registers(&app, &token, optical_id, 60).await;
     check_energies(&values, &a1000, at, "101");
@@ -305,6 +307,127 @@ async fn a_th40c_on_an_rs485_line_and_an_a1000_on_an_optical_probe() {
             .unwrap();
     assert_eq!(cleared, 1);
     app.stop().await;
+}
+
+/// The start of the calendar month `back` months before the one of `at`
+/// (UTC, the meter's zone): the TH40C's billing resets, on the 1st at 00:00.
+fn month_start(at: DateTime<Utc>, back: u32) -> DateTime<Utc> {
+    let months = at.year() * 12 + at.month0() as i32 - back as i32;
+    Utc.with_ymd_and_hms(months.div_euclid(12), months.rem_euclid(12) as u32 + 1, 1, 0, 0, 0)
+        .unwrap()
+}
+
+/// What the TH40C (seed 3, address 40001) printed of App. A's records, as
+/// stored: its identifiers and second warning word, and for every period
+/// X = 1..7 (X = 1 the current billing period) the current-loss count,
+/// minutes, last start and end per phase and the voltage-loss, unbalance
+/// and supply-absence blocks, against the simulator's own list of events
+/// in that period; and the last current loss of each phase as an event.
+async fn check_th40c_records(app: &TestApp, token: &str, device: i64, values: &[Value], at: DateTime<Utc>) {
+    for code in ["1-0:0.0.0", "1-0:0.0.1", "1-0:0.0.2"] {
+        assert_eq!(stored(values, code), 40001.0, "{code}");
+    }
+    assert_eq!(stored(values, "0-0:F.F.2"), 0.0);
+    let time = |at: DateTime<Utc>| at.timestamp() as f64;
+    let maybe = |code: &str| {
+        values
+            .iter()
+            .find(|r| r["obis"] == code)
+            .and_then(|r| r["value"].as_f64())
+    };
+    let mut occurrences = 0;
+    for x in 1..=7u32 {
+        let from = month_start(at, x - 1);
+        let until = if x == 1 { at } else { month_start(at, x - 2) };
+        for phase in 1..=3u8 {
+            let records = [
+                (
+                    LoggedEventKind::CurrentLoss,
+                    format!("1-1:{}.32.0*{x}", 11 + 20 * phase),
+                    format!("1-1:{}.33.0*{x}", 11 + 20 * phase),
+                    format!("1-1:{}.130.0*{x}", 180 + phase),
+                    format!("1-1:{}.150.0*{x}", 180 + phase),
+                ),
+                (
+                    LoggedEventKind::VoltageLoss,
+                    format!("0-0:C.50.4{x}*{phase}"),
+                    format!("0-0:C.50.4{x}*1{phase}"),
+                    format!("0-0:C.50.4{x}*2{phase}"),
+                    format!("0-0:C.50.4{x}*3{phase}"),
+                ),
+                (
+                    LoggedEventKind::CurrentUnbalance,
+                    format!("0-0:C.50.6{x}*{phase}"),
+                    format!("0-0:C.50.6{x}*1{phase}"),
+                    format!("0-0:C.50.6{x}*2{phase}"),
+                    format!("0-0:C.50.6{x}*3{phase}"),
+                ),
+                // Supply absence numbers its counts and minutes 0-2 (App. A);
+                // a suffix is stored as a number (`*01` as `*1`).
+                (
+                    LoggedEventKind::PhaseFailure,
+                    format!("0-0:C.50.5{x}*{}", phase - 1),
+                    format!("0-0:C.50.5{x}*1{}", phase - 1),
+                    format!("0-0:C.50.5{x}*2{phase}"),
+                    format!("0-0:C.50.5{x}*3{phase}"),
+                ),
+            ];
+            for (kind, count, minutes, start, end) in records {
+                let list = events(3, kind, phase, from, until);
+                assert_eq!(stored(values, &count), list.len() as f64, "{count}");
+                let lasted: i64 = list.iter().map(|e| (e.stop.min(until) - e.start).num_minutes()).sum();
+                assert_eq!(stored(values, &minutes), lasted as f64, "{minutes}");
+                occurrences += list.len();
+                match list.last() {
+                    Some(last) => {
+                        assert!(last.start >= from && last.start <= until, "{start} in its period");
+                        assert_eq!(stored(values, &start), time(last.start), "{start}");
+                        let stop = (last.stop <= until).then(|| time(last.stop));
+                        assert_eq!(maybe(&end), stop, "{end}");
+                    }
+                    None => assert_eq!((maybe(&start), maybe(&end)), (None, None), "{start}"),
+                }
+            }
+        }
+    }
+    assert!(occurrences > 20, "seven months hold occurrences ({occurrences})");
+
+    // The current period's last current loss per phase is an event at the
+    // meter's times, as voltage losses are.
+    for phase in 1..=3u8 {
+        let code = format!("current_loss_l{phase}");
+        let spans: Vec<(DateTime<Utc>, Option<DateTime<Utc>>)> = sqlx::query_as(
+            "SELECT started_at, cleared_at FROM events WHERE device_id = $1 AND code = $2 ORDER BY started_at",
+        )
+        .bind(device)
+        .bind(&code)
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+        let list = events(3, LoggedEventKind::CurrentLoss, phase, month_start(at, 0), at);
+        let expected: Vec<_> = list
+            .last()
+            .map(|last| (last.start, (last.stop <= at).then_some(last.stop)))
+            .into_iter()
+            .collect();
+        assert_eq!(spans, expected, "{code}");
+    }
+
+    // The device page names them from the profile.
+    let (_, page) = app
+        .request("GET", &format!("/devices/{device}"), Some(token), None)
+        .await;
+    let page = page.as_str().unwrap();
+    for expected in [
+        "Identifier 1",
+        "warning code 2 (0-0:F.F.2, warning)",
+        "kept as its value: no source names its bits",
+        "L1 current losses (*1, last period)",
+        "Voltage loss: l3 events, period 7",
+        "Supply absence: L1 events, period 2",
+    ] {
+        assert!(page.contains(expected), "{expected:?} missing from the page:\n{page}");
+    }
 }
 
 /// Queues a "read now" and waits for it to finish successfully.

@@ -121,16 +121,21 @@ pub(super) fn special(meter: &mut IecMeter, parsed: &Address, now: DateTime<Utc>
     let plain = |text: String| Some(vec![DataValue::new(text)]);
     let body = parsed.groups.join(".");
     match body.as_str() {
-        "0.0.0" => {
-            return plain(
-                meter
-                    .config
-                    .serial
-                    .clone()
-                    .unwrap_or_else(|| meter.config.address.clone()),
-            );
+        "0.0.0" => return plain(meter.config.meter_number()),
+        // TH40C App. A "Identificativo 1" / "2"; the A1000 prints neither
+        // in its readout, and answers its type to a read.
+        "0.0.1" | "0.0.2" => {
+            let identifier = match meter.kind() {
+                IecKind::Th40c => {
+                    let index = usize::from(body == "0.0.2");
+                    meter.config.identifiers[index]
+                        .clone()
+                        .unwrap_or_else(|| meter.config.meter_number())
+                }
+                IecKind::A1000 => meter.config.kind.identification().1.to_owned(),
+            };
+            return plain(identifier);
         }
-        "0.0.1" | "0.0.2" => return plain(meter.config.kind.identification().1.to_owned()),
         "0.9.1" => return plain(meter.clock(now).format("%H%M%S").to_string()),
         "0.9.2" => return plain(meter.clock(now).format("%y%m%d").to_string()),
         "F.F.0" => {
@@ -138,7 +143,7 @@ pub(super) fn special(meter: &mut IecMeter, parsed: &Address, now: DateTime<Utc>
             return plain(text.unwrap_or_else(|| format!("{:08b}", meter.config.error_bits)));
         }
         "F.F.1" => return plain(format!("{:08b}", warning_bits(meter, now))),
-        "F.F.2" => return plain("00000000".into()),
+        "F.F.2" => return plain(format!("{:08b}", meter.config.warning2_bits)),
         _ => {}
     }
     let seed = meter.config.seed;
@@ -208,7 +213,25 @@ pub(super) fn special(meter: &mut IecMeter, parsed: &Address, now: DateTime<Utc>
                 IecKind::A1000 if x == 1 => (epoch, now),
                 IecKind::A1000 => return None,
             };
-            (kind, (item % 10) as u8, (item / 10) as u8, range)
+            let (k, p) = ((item / 10) as u8, (item % 10) as u8);
+            // TH40C App. A numbers the supply-absence counts and minutes
+            // of L1-L3 0-2 and their total 3 (C.50.5X*00…*02, C.50.51*03;
+            // *10…*13 alike); its start and stop times, and every other
+            // block, 1-3 with 0 the total.
+            let phase = match (meter.kind(), kind, k) {
+                (IecKind::Th40c, LoggedEventKind::PhaseFailure, 0 | 1) => (p + 1) % 4,
+                _ => p,
+            };
+            (kind, phase, k, range)
+        }
+        // TH40C current loss start (C = 181-183, D = 130) and end (D = 150)
+        // of phase C - 180, per period X = 1..7 (App. A).
+        ([c @ ("181" | "182" | "183"), d @ ("130" | "150"), "0"], Some(x))
+            if meter.kind() == IecKind::Th40c && (1..=7).contains(&x) =>
+        {
+            let phase = c.parse::<u8>().ok()? - 180;
+            let item = if *d == "130" { 2 } else { 3 };
+            (LoggedEventKind::CurrentLoss, phase, item, period(x))
         }
         // TH40C current loss and voltage counters: C = 10 + 20·phase + …
         ([c, d @ ("32" | "33" | "36" | "37"), "0"], Some(x)) if meter.kind() == IecKind::Th40c => {

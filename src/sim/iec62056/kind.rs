@@ -133,6 +133,10 @@ impl IecKind {
         let mut list: Vec<String> = ["1-0:0.0.0", "1-0:0.9.1", "1-0:0.9.2", "0-0:F.F.0", "0-0:F.F.1"]
             .map(String::from)
             .to_vec();
+        if self == IecKind::Th40c {
+            // App. A: a second warning word and two identifiers.
+            list.extend(["0-0:F.F.2", "1-0:0.0.1", "1-0:0.0.2"].map(String::from));
+        }
         let energy_cs: &[u8] = match self {
             IecKind::A1000 => &[1, 2, 5, 6, 7, 8],
             IecKind::Th40c => &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
@@ -183,15 +187,60 @@ impl IecKind {
                 for c in [1, 2, 13, 32, 52, 72, 31, 51, 71] {
                     list.push(format!("1-1:{c}.7.0"));
                 }
-                list.extend(["0-0:C.51.0*1", "0-0:C.51.1*1", "0-0:C.50.41*00", "1-1:11.32.0*1"].map(String::from));
-                // The last voltage loss per phase and the terminal cover, with
-                // their start and stop.
-                for item in ["21", "22", "23", "31", "32", "33"] {
-                    list.push(format!("0-0:C.50.41*{item}"));
-                }
+                list.extend(th40c_event_records());
                 list.extend(["0-0:C.90.1*1", "0-0:C.90.2*1"].map(String::from));
             }
         }
         list
     }
+}
+
+/// The TH40C's records of App. A for every period X = 1..7 it keeps (§2:
+/// "fino a 7 valori storici"): current loss per phase (count, minutes,
+/// start, end), over and under voltage, and the C.50 blocks of voltage loss
+/// (4X), supply absence (5X), current unbalance (6X) and under voltage
+/// (8X); the totals App. A gives for X = 1 only; power failure start and end.
+fn th40c_event_records() -> Vec<String> {
+    let mut list = Vec::new();
+    for x in 1..=7 {
+        for phase in 1..=3 {
+            let c = 11 + 20 * phase;
+            list.push(format!("1-1:{c}.32.0*{x}"));
+            list.push(format!("1-1:{c}.33.0*{x}"));
+            list.push(format!("1-1:{}.130.0*{x}", 180 + phase));
+            list.push(format!("1-1:{}.150.0*{x}", 180 + phase));
+        }
+        for c in [12, 32, 52, 72] {
+            for d in [36, 37, 33] {
+                list.push(format!("1-1:{c}.{d}.0*{x}"));
+            }
+        }
+        for block in [4, 6] {
+            for item in ["01", "02", "03", "11", "12", "13", "21", "22", "23", "31", "32", "33"] {
+                list.push(format!("0-0:C.50.{block}{x}*{item}"));
+            }
+        }
+        for item in ["00", "01", "02", "10", "11", "12", "21", "22", "23", "31", "32", "33"] {
+            list.push(format!("0-0:C.50.5{x}*{item}"));
+        }
+        for item in ["00", "01", "02", "03"] {
+            list.push(format!("0-0:C.50.8{x}*{item}"));
+        }
+        list.push(format!("0-0:C.51.0*{x}"));
+        list.push(format!("0-0:C.51.1*{x}"));
+    }
+    list.extend(
+        [
+            "1-1:11.32.0*1",
+            "1-1:11.33.0*1",
+            "0-0:C.50.41*00",
+            "0-0:C.50.41*10",
+            "0-0:C.50.51*03",
+            "0-0:C.50.51*13",
+            "0-0:C.50.61*00",
+            "0-0:C.50.61*10",
+        ]
+        .map(String::from),
+    );
+    list
 }

@@ -83,6 +83,13 @@ pub struct IecMeterConfig {
     /// counted from zero at the start of its history (no rollover within
     /// it).
     pub energy_digits: Option<EnergyDigits>,
+    /// TH40C `F.F.2` bits ("Registro di warning 2", App. A; App. B names
+    /// none of them): none by default.
+    pub warning2_bits: u8,
+    /// What `0.0.1` and `0.0.2` show (TH40C App. A "Identificativo 1" and
+    /// "2"; the manual gives no form): the meter number its `0.0.0` shows
+    /// by default.
+    pub identifiers: [Option<String>; 2],
 }
 
 /// A load profile set up otherwise than at the factory.
@@ -186,7 +193,16 @@ impl IecMeterConfig {
             programmed_profile: None,
             profile_days: None,
             energy_digits: None,
+            warning2_bits: 0,
+            identifiers: [None, None],
         }
+    }
+}
+
+impl IecMeterConfig {
+    /// The meter number its `0.0.0` shows.
+    pub fn meter_number(&self) -> String {
+        self.serial.clone().unwrap_or_else(|| self.address.clone())
     }
 }
 

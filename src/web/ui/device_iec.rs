@@ -82,7 +82,9 @@ fn status_table(iec: &IecSettings, latest: &Latest<'_>) -> Table {
                         StatusFormat::Binary => format!("{bits:08b}"),
                         StatusFormat::Hex => format!("{bits:08X}"),
                     };
-                    let text = if conditions.is_empty() {
+                    let text = if word.raw_only {
+                        "kept as its value: no source names its bits".to_owned()
+                    } else if conditions.is_empty() {
                         "none".to_owned()
                     } else {
                         conditions
