@@ -54,6 +54,7 @@ pub fn decode(
     let mut not_available = Vec::new();
     let mut month_days: HashMap<ObisCode, u16> = HashMap::new();
     let mut hour_minutes: HashMap<ObisCode, u16> = HashMap::new();
+    let mut occurrences: HashMap<ObisCode, u64> = HashMap::new();
     for (block, words) in answers {
         for &index in &block.registers {
             let register = &profile.registers[index];
@@ -78,6 +79,9 @@ pub fn decode(
                 }
                 ValueType::Hhmm => {
                     hour_minutes.insert(register.obis.clone(), raw as u16);
+                }
+                ValueType::Ymdhms => {
+                    occurrences.insert(register.obis.clone(), raw as u64);
                 }
                 _ => {
                     let value = raw * register.scale;
@@ -104,6 +108,9 @@ pub fn decode(
         if let (Some(&mmdd), Some(&hhmm)) = (month_days.get(&reading.obis), hour_minutes.get(&reading.obis)) {
             reading.captured_at = last_occurrence(mmdd, hhmm, read_at, meter_zone);
         }
+        if let Some(&number) = occurrences.get(&reading.obis) {
+            reading.captured_at = occurred_at(number, meter_zone);
+        }
     }
     DecodedRegisters {
         readings,
@@ -126,6 +133,20 @@ fn last_occurrence(mmdd: u16, hhmm: u16, now: DateTime<Utc>, zone: Tz) -> Option
         .filter_map(|date| zone.from_local_datetime(&date.and_time(time)).earliest())
         .map(|local| local.with_timezone(&Utc))
         .find(|instant| *instant <= limit)
+}
+
+/// The instant of a YYYYMMDDhhmmss number (a [`ValueType::Ymdhms`] time)
+/// read in the meter's zone; 0 (no time yet) and a local time that does not
+/// exist (a spring-forward gap) give none. A time in the autumn's repeated
+/// hour is taken as its first occurrence.
+fn occurred_at(number: u64, zone: Tz) -> Option<DateTime<Utc>> {
+    let part = |divisor: u64| u32::try_from(number / divisor % 100).ok();
+    let year = i32::try_from(number / 10_000_000_000).ok()?;
+    let date = NaiveDate::from_ymd_opt(year, part(100_000_000)?, part(1_000_000)?)?;
+    let time = NaiveTime::from_hms_opt(part(10_000)?, part(100)?, part(1)?)?;
+    zone.from_local_datetime(&date.and_time(time))
+        .earliest()
+        .map(|local| local.with_timezone(&Utc))
 }
 
 #[cfg(test)]

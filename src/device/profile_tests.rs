@@ -206,6 +206,30 @@ fn a_time_stamp_needs_its_value() {
 }
 
 #[test]
+fn a_value_has_one_form_of_time_stamp() {
+    let register = |address: &str, kind: &str| {
+        format!(
+            "\n[[registers]]\naddress = {address}\ntype = \"{kind}\"\nobis = \"1-1:1.8.0\"\ngroup = \"energy\"\nname = \"{kind}\"\n"
+        )
+    };
+    let wide = MINIMAL.replace("max_registers_per_request = 4", "max_registers_per_request = 8");
+    let whole = format!("{wide}{}", register("0x0020", "ymdhms"));
+    Profile::parse("tiny.toml", &whole).unwrap();
+    let both = format!("{whole}{}", register("0x0030", "mmdd"));
+    let error = refusal(&both);
+    assert!(
+        error.contains("registers[3] (mmdd).obis: 1-1:1.8.0 has both a six-register time (ymdhms) and MMDD/HHMM parts"),
+        "{error}"
+    );
+    let twice = format!("{whole}{}", register("0x0030", "ymdhms"));
+    assert!(
+        refusal(&twice).contains("has two Ymdhms registers"),
+        "{}",
+        refusal(&twice)
+    );
+}
+
+#[test]
 fn a_directory_profile_replaces_the_shipped_one() {
     let dir = std::env::temp_dir().join(format!("ohmnibus-profiles-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
