@@ -54,6 +54,7 @@ pub fn decode(
     let mut not_available = Vec::new();
     let mut month_days: HashMap<ObisCode, u16> = HashMap::new();
     let mut hour_minutes: HashMap<ObisCode, u16> = HashMap::new();
+    let mut occurrences: HashMap<ObisCode, u64> = HashMap::new();
     for (block, words) in answers {
         for &index in &block.registers {
             let register = &profile.registers[index];
@@ -78,6 +79,9 @@ pub fn decode(
                 }
                 ValueType::Hhmm => {
                     hour_minutes.insert(register.obis.clone(), raw as u16);
+                }
+                ValueType::Ymdhms => {
+                    occurrences.insert(register.obis.clone(), raw as u64);
                 }
                 _ => {
                     let value = raw * register.scale;
@@ -104,6 +108,9 @@ pub fn decode(
         if let (Some(&mmdd), Some(&hhmm)) = (month_days.get(&reading.obis), hour_minutes.get(&reading.obis)) {
             reading.captured_at = last_occurrence(mmdd, hhmm, read_at, meter_zone);
         }
+        if let Some(&number) = occurrences.get(&reading.obis) {
+            reading.captured_at = occurred_at(number, meter_zone);
+        }
     }
     DecodedRegisters {
         readings,
@@ -126,6 +133,20 @@ fn last_occurrence(mmdd: u16, hhmm: u16, now: DateTime<Utc>, zone: Tz) -> Option
         .filter_map(|date| zone.from_local_datetime(&date.and_time(time)).earliest())
         .map(|local| local.with_timezone(&Utc))
         .find(|instant| *instant <= limit)
+}
+
+/// The instant of a YYYYMMDDhhmmss number (a [`ValueType::Ymdhms`] time)
+/// read in the meter's zone; 0 (no time yet) and a local time that does not
+/// exist (a spring-forward gap) give none. A time in the autumn's repeated
+/// hour is taken as its first occurrence.
+fn occurred_at(number: u64, zone: Tz) -> Option<DateTime<Utc>> {
+    let part = |divisor: u64| u32::try_from(number / divisor % 100).ok();
+    let year = i32::try_from(number / 10_000_000_000).ok()?;
+    let date = NaiveDate::from_ymd_opt(year, part(100_000_000)?, part(1_000_000)?)?;
+    let time = NaiveTime::from_hms_opt(part(10_000)?, part(100)?, part(1)?)?;
+    zone.from_local_datetime(&date.and_time(time))
+        .earliest()
+        .map(|local| local.with_timezone(&Utc))
 }
 
 #[cfg(test)]
@@ -192,6 +213,69 @@ mod tests {
             reading.captured_at,
             Some(Utc.with_ymd_and_hms(2026, 12, 21, 17, 30, 0).unwrap())
         );
+    }
+
+    /// TH40C App. G, 0x1115-0x1161: integer maxima with implied decimals
+    /// (* one, † three, ‡ two), each followed by YEAR, MONTH, DAY, HOUR,
+    /// MIN, SEC of its occurrence in the meter's local time.
+    #[test]
+    fn statistics_carry_their_six_register_time() {
+        let profile = th40c();
+        let blocks = profile.blocks(RegisterGroup::Energy);
+        let block = blocks.iter().find(|b| b.start == 0x1115).unwrap();
+        #[rustfmt::skip]
+        let words: [u16; 77] = [
+            2351, 2026, 11, 19, 14, 5, 30,   // L1 voltage 235.1 V (*)
+            2339, 26, 11, 18, 9, 0, 0,       // L2 233.9 V, two-digit year
+            2344, 0, 0, 0, 0, 0, 0,          // L3 234.4 V, no time yet
+            12_345, 2026, 7, 1, 12, 0, 59,   // L1 current 12.345 A (†), summer time
+            0, 2026, 11, 2, 0, 0, 0,         // L2 0.000 A
+            65_535, 2026, 11, 2, 23, 59, 59, // L3 65.535 A, the register's top
+            0xF830, 2026, 11, 3, 6, 7, 8,    // P -2.000 kW (i16 †)
+            4_321, 2026, 11, 4, 1, 2, 3,     // Q 4.321 kvar
+            0x7FFF, 2026, 11, 5, 1, 2, 3,    // S 32.767 kVA
+            0xFCAE, 2026, 11, 6, 1, 2, 3,    // PF -0.850
+            5_004, 2026, 11, 7, 1, 2, 3,     // 50.04 Hz (‡)
+        ];
+        let zone: Tz = "Europe/Rome".parse().unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap();
+        let decoded = decode(&profile, &[(block, &words)], now, zone);
+        assert!(decoded.invalid.is_empty(), "{:?}", decoded.invalid);
+        let find = |code: &str| {
+            decoded
+                .readings
+                .iter()
+                .find(|r| r.obis.to_string() == code)
+                .unwrap_or_else(|| panic!("{code}"))
+        };
+        let utc = |m, d, h, min, s| Some(Utc.with_ymd_and_hms(2026, m, d, h, min, s).unwrap());
+        // (code, value, unit, capture time): Rome is UTC+1 in November, +2 in July.
+        let expected = [
+            ("1-1:32.6.0", 235.1, "V", utc(11, 19, 13, 5, 30)),
+            ("1-1:52.6.0", 233.9, "V", utc(11, 18, 8, 0, 0)),
+            ("1-1:72.6.0", 234.4, "V", None),
+            ("1-1:31.6.0", 12.345, "A", utc(7, 1, 10, 0, 59)),
+            ("1-1:51.6.0", 0.0, "A", utc(11, 1, 23, 0, 0)),
+            ("1-1:71.6.0", 65.535, "A", utc(11, 2, 22, 59, 59)),
+            ("1-1:1.16.0", -2.0, "kW", utc(11, 3, 5, 7, 8)),
+            ("1-1:3.16.0", 4.321, "kvar", utc(11, 4, 0, 2, 3)),
+            ("1-1:9.16.0", 32.767, "kVA", utc(11, 5, 0, 2, 3)),
+            ("1-1:13.6.0", -0.85, "", utc(11, 6, 0, 2, 3)),
+            ("1-1:14.6.0", 50.04, "Hz", utc(11, 7, 0, 2, 3)),
+        ];
+        for (code, value, unit, captured_at) in expected {
+            let reading = find(code);
+            assert!((reading.value - value).abs() < 1e-9, "{code}: {}", reading.value);
+            assert_eq!(reading.unit.as_str(), unit, "{code}");
+            assert_eq!(reading.captured_at, captured_at, "{code}");
+        }
+        assert_eq!(decoded.readings.len(), 11, "the times are no readings of their own");
+
+        // A month 13 in a time: that time is garbled, the value stays.
+        let mut garbled = words;
+        garbled[2] = 13;
+        let decoded = decode(&profile, &[(block, &garbled)], now, zone);
+        assert_eq!(decoded.invalid, vec!["Occur time of max voltage (phase A)".to_owned()]);
     }
 
     #[test]

@@ -111,10 +111,26 @@ impl Profile {
                         format!("time stamp for {} but no register gives that value", register.obis),
                     ));
                 }
-                if !stamps.insert((register.obis.clone(), register.value_type == ValueType::Mmdd)) {
+                if !stamps.insert((register.obis.clone(), register.value_type)) {
                     return Err(fail(
                         field,
                         format!("{} has two {:?} registers", register.obis, register.value_type),
+                    ));
+                }
+                // A whole date and time (Ymdhms) or MMDD + HHMM, not both.
+                let other_form = match register.value_type {
+                    ValueType::Ymdhms => [ValueType::Mmdd, ValueType::Hhmm]
+                        .iter()
+                        .any(|&part| stamps.contains(&(register.obis.clone(), part))),
+                    _ => stamps.contains(&(register.obis.clone(), ValueType::Ymdhms)),
+                };
+                if other_form {
+                    return Err(fail(
+                        field,
+                        format!(
+                            "{} has both a six-register time (ymdhms) and MMDD/HHMM parts",
+                            register.obis
+                        ),
                     ));
                 }
             }

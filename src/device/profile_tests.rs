@@ -3,6 +3,7 @@
 use super::profile::Profile;
 use super::register_group::RegisterGroup;
 use super::registry::ProfileSet;
+use super::value_type::ValueType;
 
 const MINIMAL: &str = r#"
 name = "tiny"
@@ -93,7 +94,51 @@ fn th40c_covers_the_head_end_registers_of_the_manual() {
         .filter(|r| r.value_type.is_timestamp_part())
         .count();
     assert_eq!(demands, 60);
-    assert_eq!(stamps, 120);
+    // 60 demands × MMDD and HHMM, 22 statistics × one six-register time.
+    assert_eq!(stamps, 120 + 22);
+}
+
+/// TH40C App. G, 0x1115-0x1161 and 0x11C4-0x1210: eleven maxima and eleven
+/// minima, seven registers apart, each value followed by its time of
+/// occurrence; decimals by the manual's footnote signs (* one, ‡ two,
+/// † three).
+#[test]
+fn th40c_statistics_follow_the_map() {
+    let profile = ProfileSet::builtin().get("th40c").unwrap();
+    let rows: [(u16, &str, ValueType, f64, &str); 11] = [
+        (0x00, "32", ValueType::U16, 0.1, "V"),
+        (0x07, "52", ValueType::U16, 0.1, "V"),
+        (0x0E, "72", ValueType::U16, 0.1, "V"),
+        (0x15, "31", ValueType::U16, 0.001, "A"),
+        (0x1C, "51", ValueType::U16, 0.001, "A"),
+        (0x23, "71", ValueType::U16, 0.001, "A"),
+        (0x2A, "1", ValueType::I16, 0.001, "kW"),
+        (0x31, "3", ValueType::I16, 0.001, "kvar"),
+        (0x38, "9", ValueType::I16, 0.001, "kVA"),
+        (0x3F, "13", ValueType::I16, 0.001, ""),
+        (0x46, "14", ValueType::U16, 0.01, "Hz"),
+    ];
+    // D = 6 / 3 maximum / minimum; the powers 16 / 13 (6 is their demand).
+    for (base, d, power_d) in [(0x1115u16, 6, 16), (0x11C4, 3, 13)] {
+        for (offset, c, value_type, scale, unit) in rows {
+            let power = matches!(c, "1" | "3" | "9");
+            let code = format!("1-1:{c}.{}.0", if power { power_d } else { d });
+            let at = |address: u16| profile.registers.iter().find(|r| r.address == address).unwrap();
+            let value = at(base + offset);
+            assert_eq!(value.obis.to_string(), code, "{}", value.name);
+            assert_eq!(value.value_type, value_type, "{}", value.name);
+            assert_eq!(value.scale, scale, "{}", value.name);
+            assert_eq!(value.unit.as_str(), unit, "{}", value.name);
+            let stamp = at(base + offset + 1);
+            assert_eq!(stamp.value_type, ValueType::Ymdhms, "{}", stamp.name);
+            assert_eq!(stamp.obis, value.obis, "{}", stamp.name);
+        }
+    }
+    let energy = profile.blocks(RegisterGroup::Energy);
+    for start in [0x1115, 0x11C4] {
+        let block = energy.iter().find(|b| b.start == start).unwrap();
+        assert_eq!(block.count, 77, "0x{start:04X}: one read");
+    }
 }
 
 #[test]
@@ -202,6 +247,30 @@ fn a_time_stamp_needs_its_value() {
     assert!(
         error.contains("registers[2] (Demand date).obis: time stamp for 1-1:1.6.0"),
         "{error}"
+    );
+}
+
+#[test]
+fn a_value_has_one_form_of_time_stamp() {
+    let register = |address: &str, kind: &str| {
+        format!(
+            "\n[[registers]]\naddress = {address}\ntype = \"{kind}\"\nobis = \"1-1:1.8.0\"\ngroup = \"energy\"\nname = \"{kind}\"\n"
+        )
+    };
+    let wide = MINIMAL.replace("max_registers_per_request = 4", "max_registers_per_request = 8");
+    let whole = format!("{wide}{}", register("0x0020", "ymdhms"));
+    Profile::parse("tiny.toml", &whole).unwrap();
+    let both = format!("{whole}{}", register("0x0030", "mmdd"));
+    let error = refusal(&both);
+    assert!(
+        error.contains("registers[3] (mmdd).obis: 1-1:1.8.0 has both a six-register time (ymdhms) and MMDD/HHMM parts"),
+        "{error}"
+    );
+    let twice = format!("{whole}{}", register("0x0030", "ymdhms"));
+    assert!(
+        refusal(&twice).contains("has two Ymdhms registers"),
+        "{}",
+        refusal(&twice)
     );
 }
 

@@ -7,7 +7,7 @@
 use serde::Deserialize;
 
 /// The register layout of one value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ValueType {
     U16,
@@ -25,6 +25,12 @@ pub enum ValueType {
     Mmdd,
     /// One register holding hour × 100 + minute (TH40C App. G, "(HHMM)").
     Hhmm,
+    /// Six registers: year (two or four digits), month, day, hour, minute,
+    /// second: the time of occurrence of a maximum or minimum (TH40C App. G,
+    /// "Occur time of Max Voltage(Phase A)(YEAR)" … "(SEC)"). A time stamp
+    /// part, read as the number YYYYMMDDhhmmss; all six zero means the meter
+    /// has no time yet.
+    Ymdhms,
 }
 
 /// Order of the two words of a 32-bit value.
@@ -43,13 +49,14 @@ impl ValueType {
             ValueType::U16 | ValueType::I16 | ValueType::Mmdd | ValueType::Hhmm => 1,
             ValueType::U32 | ValueType::I32 | ValueType::F32 => 2,
             ValueType::DateYmd | ValueType::TimeHms => 3,
+            ValueType::Ymdhms => 6,
         }
     }
 
     /// Whether the value is a time stamp part that belongs to another reading
     /// rather than a reading of its own.
     pub fn is_timestamp_part(self) -> bool {
-        matches!(self, ValueType::Mmdd | ValueType::Hhmm)
+        matches!(self, ValueType::Mmdd | ValueType::Hhmm | ValueType::Ymdhms)
     }
 
     /// Decodes `words` (exactly `width()` of them) to a raw number, before scaling.
@@ -101,6 +108,24 @@ impl ValueType {
                     return None;
                 }
                 f64::from(words[0])
+            }
+            ValueType::Ymdhms => {
+                if words.iter().all(|&word| word == 0) {
+                    return Some(0.0);
+                }
+                let year = match words[0] {
+                    0..=99 => 2000 + u64::from(words[0]),
+                    1970..=9999 => u64::from(words[0]),
+                    _ => return None,
+                };
+                let (month, day, hour, minute, second) = (words[1], words[2], words[3], words[4], words[5]);
+                if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 59 {
+                    return None;
+                }
+                let number = [month, day, hour, minute, second]
+                    .into_iter()
+                    .fold(year, |number, part| number * 100 + u64::from(part));
+                number as f64
             }
         };
         Some(value)
@@ -156,6 +181,18 @@ impl ValueType {
                     (number % 100) as u16,
                 ]
             }
+            // The year as two digits, as the meter's own clock registers
+            // (0x1040) are served.
+            ValueType::Ymdhms => {
+                let number = whole.clamp(0.0, 99_991_231_235_959.0) as u64;
+                let mut words = [0u16; 6];
+                let mut rest = number;
+                for word in words.iter_mut().rev() {
+                    *word = (rest % 100) as u16;
+                    rest /= 100;
+                }
+                words.to_vec()
+            }
         }
     }
 }
@@ -206,6 +243,26 @@ mod tests {
         assert_eq!(ValueType::Mmdd.decode(&[0], WordOrder::HighFirst), Some(0.0));
         assert_eq!(ValueType::Mmdd.decode(&[1300], WordOrder::HighFirst), None);
         assert_eq!(ValueType::Hhmm.decode(&[2460], WordOrder::HighFirst), None);
+    }
+
+    /// TH40C App. G: the occurrence time of a maximum is six registers
+    /// YEAR, MONTH, DAY, HOUR, MIN, SEC.
+    #[test]
+    fn six_register_times_become_one_number() {
+        let decode = |words: [u16; 6]| ValueType::Ymdhms.decode(&words, WordOrder::HighFirst);
+        assert_eq!(decode([2026, 11, 19, 14, 5, 30]), Some(20_261_119_140_530.0));
+        assert_eq!(decode([26, 11, 19, 14, 5, 30]), Some(20_261_119_140_530.0));
+        assert_eq!(decode([0; 6]), Some(0.0), "no time yet");
+        assert_eq!(decode([2026, 13, 19, 14, 5, 30]), None);
+        assert_eq!(decode([2026, 11, 0, 14, 5, 30]), None);
+        assert_eq!(decode([2026, 11, 19, 24, 5, 30]), None);
+        assert_eq!(decode([2026, 11, 19, 14, 60, 30]), None);
+        assert_eq!(decode([2026, 11, 19, 14, 5, 60]), None);
+        assert_eq!(decode([150, 11, 19, 14, 5, 30]), None);
+        assert_eq!(
+            ValueType::Ymdhms.encode(20_261_119_140_530.0, WordOrder::HighFirst),
+            vec![26, 11, 19, 14, 5, 30]
+        );
     }
 
     #[test]

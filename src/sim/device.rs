@@ -274,6 +274,14 @@ impl SimDevice {
                 let raw = stamp.map_or(0, |at| at.hour() * 100 + at.minute());
                 return (register.value_type.encode(f64::from(raw), order), None);
             }
+            (ValueType::Ymdhms, value) => {
+                let stamp = value.and_then(|(_, at)| at).map(local);
+                let raw = stamp.map_or(0, |at| {
+                    let date = i64::from(at.year()) * 10_000 + i64::from(at.month() * 100 + at.day());
+                    date * 1_000_000 + i64::from(at.hour() * 10_000 + at.minute() * 100 + at.second())
+                });
+                return (register.value_type.encode(raw as f64, order), None);
+            }
             (_, None) if self.profile.modbus.not_available_sentinels => {
                 if let Some(pattern) = register.value_type.not_available(order) {
                     return (pattern, None);
@@ -283,14 +291,15 @@ impl SimDevice {
             (_, value) => value.map_or(0.0, |(value, _)| value / register.scale),
         };
         let captured = value.and_then(|(_, at)| at);
+        let words = register.value_type.encode(raw, order);
+        // An integer register holds what its width can: a value beyond it
+        // goes out as the end of the range (the encoding clamps), and that
+        // is what a head-end reads.
         let on_wire = match register.value_type {
             ValueType::F32 => raw,
-            _ => raw.round(),
+            _ => register.value_type.decode(&words, order).unwrap_or(0.0),
         };
-        (
-            register.value_type.encode(raw, order),
-            Some((on_wire * register.scale, captured)),
-        )
+        (words, Some((on_wire * register.scale, captured)))
     }
 
     /// Whether `request` is this device's address-change command.

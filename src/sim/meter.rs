@@ -2,7 +2,8 @@
 //! energies, so that every relation a meter guarantees holds: energies
 //! never go backwards, rates 1–4 sum to the total (the tariff in force
 //! decides which rate grows), phase powers sum to the total, |PF| ≤ 1; plus
-//! its demand, billing history and clock.
+//! its demand, billing history, maxima and minima ([`super::statistics`])
+//! and clock.
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
@@ -10,6 +11,7 @@ use chrono_tz::Tz;
 use super::demand::{DemandLog, DemandMeter, PERIOD_SECONDS, floor_to_period, next_boundary};
 use super::model::MeterModel;
 use super::site::{Phases, noise, site_phases};
+use super::statistics::{self, Extremes, QUANTITIES};
 use crate::domain::obis::ObisCode;
 use crate::protocol::modbus::frame::Exception;
 
@@ -40,6 +42,8 @@ pub struct Th40cModel {
     /// Max demand this period, and the block in progress.
     demand: DemandMeter,
     history_demand: [DemandLog; 2],
+    /// Largest and smallest instantaneous values, stamped in meter time.
+    extremes: Extremes,
     /// Meter clock minus true time (changed by clock writes).
     pub clock_offset: Duration,
     /// Local day on which the clock was last set (once a day, App. E).
@@ -90,12 +94,34 @@ impl Th40cModel {
             history,
             demand: DemandMeter::new(0, DemandLog::new()),
             history_demand: [DemandLog::new(), DemandLog::new()],
+            extremes: Extremes::default(),
             clock_offset: Duration::zero(),
             clock_set_on: None,
             write_protected: false,
         };
         model.seed_demand(start);
+        model.seed_extremes(start);
         model
+    }
+
+    /// Maxima and minima of a week of quarter-hour samples up to `start`,
+    /// and of `start` itself.
+    fn seed_extremes(&mut self, start: DateTime<Utc>) {
+        let mut at = floor_to_period(start) - Duration::days(DEMAND_SAMPLE_DAYS);
+        while at < start {
+            self.extremes.sample(self.statistic_values(at), at);
+            at += Duration::seconds(PERIOD_SECONDS);
+        }
+        self.extremes.sample(self.statistic_values(start), start);
+    }
+
+    /// The instantaneous values the statistics keep, at `at`.
+    fn statistic_values(&self, at: DateTime<Utc>) -> Vec<(u8, f64)> {
+        let phases = self.phases(at);
+        QUANTITIES
+            .iter()
+            .filter_map(|&c| self.instantaneous_of(c, &phases, at).map(|value| (c, value)))
+            .collect()
     }
 
     /// Plausible maxima for the billing period so far and the two before:
@@ -181,6 +207,8 @@ impl Th40cModel {
             self.demand
                 .add([metered[0] * dt, metered[1] * dt, metered[2] * dt, metered[3] * dt], dt);
             self.integrated_to = step_end;
+            self.extremes
+                .sample(self.statistic_values(step_end), step_end + self.clock_offset);
             if step_end == boundary {
                 self.demand
                     .close(boundary + self.clock_offset, self.tariff(boundary) as u8);
@@ -189,6 +217,10 @@ impl Th40cModel {
                 }
             }
         }
+        // What is served now is among the statistics, whichever way the
+        // clock moved.
+        self.extremes
+            .sample(self.statistic_values(now), now + self.clock_offset);
     }
 
     /// Whether `at` is the meter's monthly billing reset: the factory
@@ -230,6 +262,9 @@ impl Th40cModel {
     pub fn value(&self, code: &ObisCode, now: DateTime<Utc>) -> Option<(f64, Option<DateTime<Utc>>)> {
         let (c, d, e) = (code.quantity()?, code.kind()?, code.tariff()?);
         let billing = code.billing();
+        if let (Some((c, maximum)), None, 0) = (statistics::statistic(c, d), billing, e) {
+            return self.extremes.get(c, maximum).map(|(value, at)| (value, Some(at)));
+        }
         match (d, billing) {
             (8, None) => Some((self.energy[group_index(c)?][usize::from(e).min(4)], None)),
             (8, Some(n @ 1..=2)) => Some((
@@ -269,7 +304,11 @@ impl Th40cModel {
     }
 
     fn instantaneous(&self, c: u8, now: DateTime<Utc>) -> Option<f64> {
-        let phases = self.phases(now);
+        self.instantaneous_of(c, &self.phases(now), now)
+    }
+
+    /// The value of group C among `phases`, the instantaneous values at `now`.
+    fn instantaneous_of(&self, c: u8, phases: &Phases, now: DateTime<Utc>) -> Option<f64> {
         let per_phase = |k: usize, p: &Phases| match c {
             32 | 52 | 72 => p.voltage[k],
             31 | 51 | 71 => p.current[k],
@@ -283,9 +322,10 @@ impl Th40cModel {
             3 => phases.total_reactive(),
             9 => phases.total_apparent() * phases.total_active().signum(),
             13 => phases.total_power_factor(),
-            32 | 31 | 21 | 23 | 29 | 33 => per_phase(0, &phases),
-            52 | 51 | 41 | 43 | 49 | 53 => per_phase(1, &phases),
-            72 | 71 | 61 | 63 | 69 | 73 => per_phase(2, &phases),
+            14 => statistics::frequency(self.seed, now),
+            32 | 31 | 21 | 23 | 29 | 33 => per_phase(0, phases),
+            52 | 51 | 41 | 43 | 49 | 53 => per_phase(1, phases),
+            72 | 71 | 61 | 63 | 69 | 73 => per_phase(2, phases),
             _ => return None,
         })
     }
@@ -541,6 +581,55 @@ mod tests {
         // No reset a minute later or on another day.
         assert!(!model.is_billing_reset(reset + Duration::minutes(15)));
         assert!(!model.is_billing_reset(reset + Duration::days(1)));
+    }
+
+    #[test]
+    fn maxima_and_minima_bound_what_is_served_and_happened_before_it() {
+        let start = Utc.with_ymd_and_hms(2026, 11, 20, 6, 0, 0).unwrap();
+        let zone: Tz = "Europe/Rome".parse().unwrap();
+        let mut model = Th40cModel::new(9, zone, start);
+        // (maximum, minimum, instantaneous) codes; the powers' extremes are
+        // D = 16 / 13, the instantaneous S is signed by P's direction.
+        let rows = [
+            ("1-1:32.6.0", "1-1:32.3.0", "1-1:32.7.0"),
+            ("1-1:52.6.0", "1-1:52.3.0", "1-1:52.7.0"),
+            ("1-1:72.6.0", "1-1:72.3.0", "1-1:72.7.0"),
+            ("1-1:31.6.0", "1-1:31.3.0", "1-1:31.7.0"),
+            ("1-1:51.6.0", "1-1:51.3.0", "1-1:51.7.0"),
+            ("1-1:71.6.0", "1-1:71.3.0", "1-1:71.7.0"),
+            ("1-1:1.16.0", "1-1:1.13.0", "1-1:1.7.0"),
+            ("1-1:3.16.0", "1-1:3.13.0", "1-1:3.7.0"),
+            ("1-1:9.16.0", "1-1:9.13.0", "1-1:9.7.0"),
+            ("1-1:13.6.0", "1-1:13.3.0", "1-1:13.7.0"),
+            ("1-1:14.6.0", "1-1:14.3.0", "1-1:14.7.0"),
+        ];
+        let mut seen_export = false;
+        for minutes in [0, 7, 95, 6 * 60, 30 * 60 + 11] {
+            let now = start + Duration::minutes(minutes);
+            model.advance(now);
+            for (max, min, instant) in rows {
+                let (high, high_at) = model.value(&code(max), now).unwrap();
+                let (low, low_at) = model.value(&code(min), now).unwrap();
+                let value = value(&model, instant, now);
+                assert!(
+                    low <= value && value <= high,
+                    "{instant} at {now}: {low} <= {value} <= {high}"
+                );
+                for at in [high_at.unwrap(), low_at.unwrap()] {
+                    assert!(at <= now && at > start - Duration::days(8), "{max}/{min} at {at}");
+                    assert_eq!(at.timestamp_subsec_nanos(), 0, "whole seconds");
+                }
+            }
+            seen_export |= model.value(&code("1-1:1.13.0"), now).unwrap().0 < 0.0;
+        }
+        assert!(seen_export, "a PV site's active power minimum is an export");
+        // A meter clock set ahead stamps in its own time.
+        let now = start + Duration::hours(31);
+        model.set_clock(now + Duration::minutes(3), now);
+        let later = now + Duration::minutes(1);
+        model.advance(later);
+        let (high, _) = model.value(&code("1-1:32.6.0"), later).unwrap();
+        assert!(high >= value(&model, "1-1:32.7.0", later));
     }
 
     #[test]

@@ -11,7 +11,9 @@
 //!   ([`demand`]: 15-minute block averages), billing history, the meter
 //!   clock. `set_energy` puts a known value on the wire. At its billing
 //!   reset (day 1, 00:00 in its zone, on the shared clock) the history
-//!   shifts: `*2` ← `*1`, `*1` ← the energies and demand maxima then.
+//!   shifts: `*2` ← `*1`, `*1` ← the energies and demand maxima then. Its
+//!   maxima and minima of V, I, P, Q, S, PF and frequency ([`statistics`])
+//!   take every instantaneous value it serves.
 //! - [`countis::CountisModel`]: a Socomec COUNTIS E33/E43/E44 on the same
 //!   sites: tariff set by command, partial counters, CT ratio; its load
 //!   curve and name strings ([`countis_curve`]).
@@ -68,3 +70,4 @@ pub mod meter;
 pub mod model;
 pub mod server;
 pub(crate) mod site;
+pub(crate) mod statistics;

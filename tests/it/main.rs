@@ -66,6 +66,7 @@ mod sim_modbus;
 mod sites;
 mod statements;
 mod tariff_calendars;
+mod th40c_statistics;
 mod tokens;
 mod tou_audit;
 mod validation;

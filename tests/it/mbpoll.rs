@@ -299,6 +299,8 @@ fn from_words(register: &Register, words: &[u16], order: WordOrder) -> f64 {
         ValueType::I32 => f64::from(pair() as i32),
         ValueType::F32 => f64::from(f32::from_bits(pair())),
         ValueType::DateYmd | ValueType::TimeHms => number(words),
+        // YEAR MONTH DAY HOUR MIN SEC as one number, as they stand.
+        ValueType::Ymdhms => words.iter().fold(0.0, |n, &w| n * 100.0 + f64::from(w)),
     }
 }
 
@@ -374,10 +376,23 @@ async fn check_every_block(link: &Link, profile: &Profile, unit: u8, served: &Se
             let (_, captured) = served[&register.obis.to_string()];
             let local = captured.map(|at| at.with_timezone(&zone));
             let expected = match register.value_type {
-                ValueType::Mmdd => local.map_or(0, |at| at.month() * 100 + at.day()),
-                _ => local.map_or(0, |at| at.hour() * 100 + at.minute()),
+                ValueType::Mmdd => local.map_or(0.0, |at| f64::from(at.month() * 100 + at.day())),
+                ValueType::Hhmm => local.map_or(0.0, |at| f64::from(at.hour() * 100 + at.minute())),
+                // The simulator sends the year in two digits, as its clock.
+                _ => local.map_or(0.0, |at| {
+                    [
+                        at.year() as u32 % 100,
+                        at.month(),
+                        at.day(),
+                        at.hour(),
+                        at.minute(),
+                        at.second(),
+                    ]
+                    .iter()
+                    .fold(0.0, |n, &part| n * 100.0 + f64::from(part))
+                }),
             };
-            assert_eq!(raw, f64::from(expected), "{what}: 0x{:04X}", register.address);
+            assert_eq!(raw, expected, "{what}: 0x{:04X}", register.address);
             continue;
         }
         codes.insert(register.obis.to_string());

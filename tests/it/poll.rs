@@ -84,8 +84,9 @@ async fn assert_stored_equals_served(app: &TestApp, token: &str, device: i64, se
         .collect();
     let served = served.lock().unwrap().clone();
     // 6 energies × 5 rates × 3 periods, 60 demands, 34 instantaneous codes
-    // (V, I, PF: 10; P, Q, S: 12 signed registers split in two), date, time.
-    assert_eq!(served.len(), 90 + 60 + 34 + 2, "every mapped value was served");
+    // (V, I, PF: 10; P, Q, S: 12 signed registers split in two), date, time,
+    // 11 maxima and 11 minima.
+    assert_eq!(served.len(), 90 + 60 + 34 + 2 + 22, "every mapped value was served");
     for (code, (value, captured)) in &served {
         let row = stored
             .get(code)
@@ -308,13 +309,13 @@ async fn readings_taken_while_the_database_is_away_are_stored_when_it_returns() 
     .unwrap();
     // Keep it away until the poller has read on, so that at least two
     // real-time reads fall within the outage. A cycle is a real-time and an
-    // energy read (36 and 150 values), both due every second, real-time
+    // energy read (36 and 172 values), both due every second, real-time
     // first: with one real-time read there are at most two energy reads and
-    // a history read (at most a cycle's values), 36 + 2 × 150 + 186 = 522
+    // a history read (at most a cycle's values), 36 + 2 × 172 + 208 = 588
     // values, fewer than three cycles' worth.
     let queued = || app.app.state.stats.readings_queued.load(Ordering::Relaxed);
     let before = queued();
-    let read_on = eventually(WAIT, || async { queued() >= before + 3 * (36 + 150) }).await;
+    let read_on = eventually(WAIT, || async { queued() >= before + 3 * (36 + 172) }).await;
     assert!(read_on, "the poller stopped reading while the database was away");
     let outage_end = Utc::now();
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(

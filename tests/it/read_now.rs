@@ -77,8 +77,8 @@ async fn read_now_reads_every_group_ahead_of_the_schedule() {
     .await;
     let (_, job) = app.request("GET", &job_path, Some(&viewer), None).await;
     assert!(done, "{job}");
-    // Both groups were read again: 36 real-time and 150 energy values (see the profile tests).
-    assert_eq!(job["readings"], 36 + 150, "{job}");
+    // Both groups were read again: 36 real-time and 172 energy values (see the profile tests).
+    assert_eq!(job["readings"], 36 + 172, "{job}");
     assert_eq!(job["requested_by"], "test-operator");
     // Stored by the batched ingest within moments.
     assert!(
@@ -103,7 +103,7 @@ async fn read_now_reads_every_group_ahead_of_the_schedule() {
         let (_, page) = app.request("GET", &page_path, Some(&operator), None).await;
         page.as_str()
             .unwrap()
-            .contains("Read now by test-operator: succeeded, 186 values")
+            .contains("Read now by test-operator: succeeded, 208 values")
     })
     .await;
     assert!(shown, "the device page shows the read's outcome");

@@ -1,7 +1,7 @@
 //! The value tables of a device read by register map (Modbus meters and
 //! pulse concentrators): energies and demands by tariff, their billing
-//! sets, real-time values per phase (also shown for IEC meters), and pulse
-//! inputs.
+//! sets, real-time values per phase (also shown for IEC meters), maxima and
+//! minima with their times, and pulse inputs.
 
 use super::latest::Latest;
 use super::pages::{Cell, Table};
@@ -35,10 +35,29 @@ const PHASES: [(&str, [u8; 4]); 8] = [
     ("Power factor", [33, 53, 73, 13]),
 ];
 
+/// Maxima and minima of instantaneous values (TH40C App. G, 0x1115-0x1210):
+/// label, OBIS code of the maximum and of the minimum, decimals shown. The
+/// powers' maximum is D = 16 and minimum D = 13, since D = 6 is their
+/// maximum demand (docs/PROFILES.md, "TH40C statistics").
+const EXTREMES: [(&str, &str, &str, usize); 11] = [
+    ("L1 voltage", "1-1:32.6.0", "1-1:32.3.0", 1),
+    ("L2 voltage", "1-1:52.6.0", "1-1:52.3.0", 1),
+    ("L3 voltage", "1-1:72.6.0", "1-1:72.3.0", 1),
+    ("L1 current", "1-1:31.6.0", "1-1:31.3.0", 3),
+    ("L2 current", "1-1:51.6.0", "1-1:51.3.0", 3),
+    ("L3 current", "1-1:71.6.0", "1-1:71.3.0", 3),
+    ("Active power", "1-1:1.16.0", "1-1:1.13.0", 3),
+    ("Reactive power", "1-1:3.16.0", "1-1:3.13.0", 3),
+    ("Apparent power", "1-1:9.16.0", "1-1:9.13.0", 3),
+    ("Power factor", "1-1:13.6.0", "1-1:13.3.0", 3),
+    ("Frequency", "1-1:14.6.0", "1-1:14.3.0", 2),
+];
+
 /// The sections of a register-mapped meter's page, in reading order.
 pub(super) fn register_sections(latest: &Latest<'_>) -> Vec<Table> {
     vec![
         phase_table(latest),
+        extremes_table(latest),
         tariff_table(latest, "Energy by tariff", 8, "", &ENERGIES),
         tariff_table(latest, "Maximum demand", 6, "", &DEMANDS),
         tariff_table(latest, "Last billing period", 8, "*1", &ENERGIES),
@@ -126,6 +145,23 @@ pub(super) fn pulse_table(latest: &Latest<'_>, inputs: u8) -> Table {
     Table {
         caption: "Pulse inputs".to_owned(),
         columns: vec!["Value".to_owned(), "Pulses counted".to_owned(), "Settings".to_owned()],
+        rows,
+    }
+}
+
+/// The largest and smallest values the meter recorded, each with the time
+/// it occurred (the cell's note, from the reading's capture time).
+fn extremes_table(latest: &Latest<'_>) -> Table {
+    let rows = EXTREMES
+        .iter()
+        .map(|(label, maximum, minimum, decimals)| {
+            let cells = vec![latest.cell(maximum, *decimals), latest.cell(minimum, *decimals)];
+            ((*label).to_owned(), cells)
+        })
+        .collect();
+    Table {
+        caption: "Maxima and minima".to_owned(),
+        columns: ["Maximum", "Minimum"].map(String::from).to_vec(),
         rows,
     }
 }
