@@ -158,12 +158,12 @@ async fn load_profile_shows_newest_versions_in_order_as_json_and_csv() {
     );
     assert_eq!(
         text,
-        "start,obis,value,unit,flags,source,version\n\
-         2026-11-22T08:00:00Z,1-1:1.29.0,1.25,kWh,,meter,1\n\
-         2026-11-22T08:00:00Z,1-1:2.29.0,0.5,kWh,,meter,1\n\
-         2026-11-22T08:30:00Z,1-1:1.29.0,2,kWh,edited,edited,2\n\
-         2026-11-22T08:30:00Z,1-1:2.29.0,0,kWh,,meter,1\n\
-         2026-11-22T09:00:00Z,1-1:1.29.0,1.5,kWh,,meter,1\n"
+        "start,obis,value,unit,flags,source,version,meter_status\n\
+         2026-11-22T08:00:00Z,1-1:1.29.0,1.25,kWh,,meter,1,00\n\
+         2026-11-22T08:00:00Z,1-1:2.29.0,0.5,kWh,,meter,1,00\n\
+         2026-11-22T08:30:00Z,1-1:1.29.0,2,kWh,edited,edited,2,00\n\
+         2026-11-22T08:30:00Z,1-1:2.29.0,0,kWh,,meter,1,00\n\
+         2026-11-22T09:00:00Z,1-1:1.29.0,1.5,kWh,,meter,1,00\n"
     );
     app.stop().await;
 }
@@ -194,8 +194,8 @@ async fn flags_are_named_and_joined_in_csv() {
     let (_, _, _, text) = get_text(&app, &format!("/api/v1/devices/{id}/load-profile.csv"), &engineer).await;
     assert_eq!(
         text,
-        "start,obis,value,unit,flags,source,version\n\
-         2026-11-22T08:30:00Z,1-1:1.29.0,0.75,kWh,gap|clock_uncertain,meter,1\n"
+        "start,obis,value,unit,flags,source,version,meter_status\n\
+         2026-11-22T08:30:00Z,1-1:1.29.0,0.75,kWh,gap|clock_uncertain,meter,1,00\n"
     );
     app.stop().await;
 }

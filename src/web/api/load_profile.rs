@@ -182,13 +182,14 @@ pub(crate) async fn get_load_profile(
     Ok(Json(load(&state, &caller, id, &query).await?))
 }
 
-/// The same load profile as CSV (`start,obis,value,unit,flags,source,version`,
-/// flags joined with `|`), as a download.
+/// The same load profile as CSV
+/// (`start,obis,value,unit,flags,source,version,meter_status`, flags
+/// joined with `|`), as a download.
 #[utoipa::path(get, path = "/api/v1/devices/{id}/load-profile.csv", tag = "readings",
     params(("id" = i64, Path, description = "Device or virtual meter id"), LoadProfileQuery),
     responses(
         (status = 200, description = "CSV, one line per interval", content_type = "text/csv",
-            body = String, example = json!("start,obis,value,unit,flags,source,version\n2026-11-22T08:00:00Z,1-1:1.29.0,1.25,kWh,,meter,1\n")),
+            body = String, example = json!("start,obis,value,unit,flags,source,version,meter_status\n2026-11-22T08:00:00Z,1-1:1.29.0,1.25,kWh,,meter,1,00\n")),
         (status = 400, description = "Invalid from, to or obis, from not before to, or a window over 366 days", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody),
@@ -213,13 +214,14 @@ pub(crate) async fn get_load_profile_csv(
         .into_response())
 }
 
-/// CSV text of intervals. No field can hold a comma, quote or line break
-/// (times, OBIS codes, numbers, units and snake_case names), so none is quoted.
+/// CSV text of intervals. Times, OBIS codes, numbers, units and snake_case
+/// names hold no comma, quote or line break; the meter's status is as the
+/// meter sent it, so it is quoted when it holds one (RFC 4180).
 fn csv(intervals: &[LoadProfileInterval]) -> String {
-    let mut text = String::from("start,obis,value,unit,flags,source,version\n");
+    let mut text = String::from("start,obis,value,unit,flags,source,version,meter_status\n");
     for interval in intervals {
         text.push_str(&format!(
-            "{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{}\n",
             interval.start.to_rfc3339_opts(SecondsFormat::AutoSi, true),
             interval.obis,
             interval.value,
@@ -227,7 +229,46 @@ fn csv(intervals: &[LoadProfileInterval]) -> String {
             interval.flags.join("|"),
             interval.source,
             interval.version,
+            csv_field(&interval.meter_status),
         ));
     }
     text
+}
+
+/// A field quoted when it must be, its quotes doubled.
+fn csv_field(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\"")).into()
+    } else {
+        text.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn a_meter_status_holding_a_comma_or_quote_is_quoted() {
+        let interval = |status: &str| LoadProfileInterval {
+            start: Utc.with_ymd_and_hms(2026, 11, 22, 8, 0, 0).unwrap(),
+            obis: "1-1:1.5.0".into(),
+            value: 0.5,
+            unit: "kW".into(),
+            flags: vec![],
+            source: "meter".into(),
+            version: 1,
+            meter_status: status.into(),
+        };
+        let text = csv(&[interval("full"), interval("8,1"), interval("say \"x\"")]);
+        assert_eq!(
+            text,
+            "start,obis,value,unit,flags,source,version,meter_status\n\
+             2026-11-22T08:00:00Z,1-1:1.5.0,0.5,kW,,meter,1,full\n\
+             2026-11-22T08:00:00Z,1-1:1.5.0,0.5,kW,,meter,1,\"8,1\"\n\
+             2026-11-22T08:00:00Z,1-1:1.5.0,0.5,kW,,meter,1,\"say \"\"x\"\"\"\n"
+        );
+    }
 }
