@@ -18,6 +18,8 @@
 
 use serde::Deserialize;
 
+use crate::domain::identity::PART_SEPARATOR;
+
 use super::identify::{TextEncoding, decode_text};
 use crate::protocol::iec62056::dataset::DataSet;
 use crate::protocol::iec62056::ident::Identification;
@@ -70,18 +72,7 @@ pub fn from_registers(entries: &[IdentityEntry], answers: &[Option<Vec<u16>>]) -
         .filter_map(|(entry, words)| words.as_deref().map(|words| entry.render(words)))
         .filter(|part| !part.is_empty())
         .collect();
-    (!parts.is_empty()).then(|| parts.join(" / "))
-}
-
-/// Whether `seen` is the meter `expected` names: the same identity, or
-/// one that only adds parts after it or lacks its last parts (a profile
-/// that gained or lost `[[identity]]` entries at the end, such as the
-/// COUNTIS vendor and product names, or a firmware without one of them).
-/// Parts are joined by " / " (see [`from_registers`]), so another serial
-/// number never passes.
-pub fn same_meter(expected: &str, seen: &str) -> bool {
-    let extends = |long: &str, short: &str| long.strip_prefix(short).is_some_and(|rest| rest.starts_with(" / "));
-    expected == seen || extends(seen, expected) || extends(expected, seen)
+    (!parts.is_empty()).then(|| parts.join(PART_SEPARATOR))
 }
 
 /// The serial number codes, most specific first, as value group C.D.E.
@@ -158,20 +149,6 @@ mod tests {
             Some("countis e43")
         );
         assert_eq!(from_registers(&entries, &[None, None]), None);
-    }
-
-    #[test]
-    fn an_identity_with_parts_added_or_left_out_at_its_end_is_the_same_meter() {
-        let old = "2026-0000-0002 / countis e43";
-        assert!(same_meter(old, "2026-0000-0002 / countis e43 / SOCOMEC / COUNTIS E43"));
-        assert!(same_meter("2026-0000-0002 / countis e43 / SOCOMEC / COUNTIS E43", old));
-        assert!(same_meter(old, old));
-        assert!(!same_meter(old, "2026-0000-0003 / countis e43 / SOCOMEC / COUNTIS E43"));
-        assert!(!same_meter(old, "2026-0000-0002 / countis e44"));
-        assert!(
-            !same_meter(old, "2026-0000-0002 / countis e43x"),
-            "a part is whole or not at all"
-        );
     }
 
     #[test]

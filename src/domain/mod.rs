@@ -8,6 +8,7 @@ pub mod clock;
 mod column;
 pub mod command;
 pub mod event;
+pub mod identity;
 pub mod ids;
 pub(crate) mod job;
 pub mod obis;

@@ -12,10 +12,10 @@ use super::outbox::Outbox;
 use super::stats::PollStats;
 use crate::device::driver::Target;
 use crate::device::driver::read_state::IDENTITY_RECHECK;
-use crate::device::meter_identity::same_meter;
 use crate::device::profile::{Profile, RegisterGroup};
 use crate::device::registry::ProfileSet;
 use crate::domain::clock::Clock;
+use crate::domain::identity::same_meter;
 use crate::domain::ids::DeviceId;
 use crate::domain::sealing::OpenError;
 use crate::domain::secret::Secret;
@@ -68,7 +68,7 @@ impl DeviceIdentity {
 
     /// Records what a check found; the first identity seen becomes the
     /// expected one, and so does the expected meter's identity in a longer
-    /// or shorter form (`device::meter_identity::same_meter`). Returns
+    /// or shorter form (`domain::identity::same_meter`). Returns
     /// whether it differs from the last one seen.
     pub(crate) fn saw(&mut self, identity: &str) -> bool {
         if self

@@ -11,9 +11,9 @@ use super::audit::insert_audit;
 use super::error::StoreError;
 use super::events::{insert_event_span, insert_momentary_event, update_event_cleared};
 use super::reading_columns::ReadingColumns;
-use crate::device::meter_identity::same_meter;
 use crate::device::reading::Reading;
 use crate::domain::event::EventKind;
+use crate::domain::identity::same_meter;
 use crate::domain::ids::DeviceId;
 
 /// A device's identity as stored.
