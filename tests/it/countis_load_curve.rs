@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::support::{TestDb, WAIT, eventually, fetch_load_profile, insert_countis, spawn_app};
+use crate::support::{TestDb, WAIT, device_config, eventually, fetch_load_profile, insert_countis, spawn_app};
 use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
 use ohmnibus::device::profile::{Profile, RegisterGroup};
@@ -15,7 +15,6 @@ use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::ids::{BusId, DeviceId};
 use ohmnibus::domain::role::Role;
-use ohmnibus::domain::state::DeviceState;
 use ohmnibus::domain::transport::Transport;
 use ohmnibus::poll::command::BusCommand;
 use ohmnibus::poll::context::{DeviceConfig, WorkerServices};
@@ -27,7 +26,6 @@ use ohmnibus::sim::bus::SimBus;
 use ohmnibus::sim::countis::{CountisModel, Firmware, Variant};
 use ohmnibus::sim::device::SimDevice;
 use ohmnibus::sim::server::{TcpFraming, spawn_tcp};
-use ohmnibus::store::devices::{DeviceLimits, DeviceStatus};
 use sqlx::PgPool;
 use tokio::sync::{mpsc, watch};
 
@@ -40,36 +38,8 @@ fn at() -> DateTime<Utc> {
 }
 
 fn config(id: DeviceId, profile: Arc<Profile>) -> DeviceConfig {
-    DeviceConfig {
-        id,
-        name: "incomer".to_owned(),
-        address: 1,
-        iec_address: None,
-        limits: DeviceLimits {
-            profile: profile.name.clone(),
-            ct_ratio: 1.0,
-            max_current_a: None,
-            voltage_v: 230.0,
-            phases: 3,
-            energy_unit: None,
-            energy_decimals: None,
-        },
-        profile,
-        // Register reads once, at the start: the load curve is what is due.
-        realtime: Duration::from_secs(3600),
-        energy: Duration::from_secs(3600),
-        history: Duration::from_secs(3600),
-        zone: Tz::UTC,
-        status: DeviceStatus {
-            state: DeviceState::Unknown,
-            last_success_at: None,
-            last_attempt_at: Utc::now(),
-            consecutive_failures: 0,
-            last_error: None,
-        },
-        password: Default::default(),
-        identity: Default::default(),
-    }
+    // Register reads once, at the start: the load curve is what is due.
+    device_config(id, "incomer", profile)
 }
 
 /// A worker for one COUNTIS simulated by `model` on a Modbus TCP line, the

@@ -6,18 +6,15 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crate::support::{TestDb, counting_meter};
-use chrono_tz::Tz;
+use crate::support::{TestDb, counting_meter, device_config};
 use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::ids::{BusId, DeviceId};
-use ohmnibus::domain::state::DeviceState;
 use ohmnibus::domain::transport::Transport;
 use ohmnibus::poll::context::{DeviceConfig, WorkerServices};
 use ohmnibus::poll::outbox::spawn_outbox;
 use ohmnibus::poll::stats::PollStats;
 use ohmnibus::poll::worker::run_bus;
-use ohmnibus::store::devices::{DeviceLimits, DeviceStatus};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use tokio::net::TcpListener;
@@ -70,33 +67,8 @@ async fn poll_rate(pool: PgPool) -> (f64, u64) {
     let profiles = Arc::new(ProfileSet::builtin());
     let profile = profiles.get("countis-e43").unwrap();
     let device = DeviceConfig {
-        id: DeviceId(1),
-        name: "meter".to_owned(),
-        address: 1,
-        iec_address: None,
-        profile,
         realtime: PERIOD,
-        energy: Duration::from_secs(3600),
-        history: Duration::from_secs(3600),
-        zone: Tz::UTC,
-        status: DeviceStatus {
-            state: DeviceState::Unknown,
-            last_success_at: None,
-            last_attempt_at: chrono::Utc::now(),
-            consecutive_failures: 0,
-            last_error: None,
-        },
-        limits: DeviceLimits {
-            profile: "countis-e43".to_owned(),
-            ct_ratio: 1.0,
-            max_current_a: None,
-            voltage_v: 230.0,
-            phases: 3,
-            energy_unit: None,
-            energy_decimals: None,
-        },
-        password: Default::default(),
-        identity: Default::default(),
+        ..device_config(DeviceId(1), "meter", profile)
     };
     let services = WorkerServices {
         pool,

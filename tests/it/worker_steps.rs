@@ -6,14 +6,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::support::{TestDb, iec_meter, quick_iec_line, serve_iec_tcp};
+use crate::support::{TestDb, device_config, iec_meter, quick_iec_line, serve_iec_tcp};
 use chrono::{DurationRound, TimeDelta, Utc};
 use chrono_tz::Tz;
 use ohmnibus::device::profile::{Profile, RegisterGroup};
 use ohmnibus::device::registry::ProfileSet;
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::ids::{BusId, DeviceId};
-use ohmnibus::domain::state::DeviceState;
 use ohmnibus::domain::transport::Transport;
 use ohmnibus::poll::command::BusCommand;
 use ohmnibus::poll::context::{DeviceConfig, WorkerServices};
@@ -21,7 +20,6 @@ use ohmnibus::poll::outbox::spawn_outbox;
 use ohmnibus::poll::stats::PollStats;
 use ohmnibus::poll::worker::{BusWorker, Stepped, Work};
 use ohmnibus::sim::iec62056::IecKind;
-use ohmnibus::store::devices::{DeviceLimits, DeviceStatus};
 use tokio::sync::{mpsc, watch};
 
 const CATCHING_UP: DeviceId = DeviceId(1);
@@ -31,33 +29,10 @@ const ENERGY: Work = Work::Read(RegisterGroup::Energy);
 
 fn a1000(id: DeviceId, iec_address: &str, profile: Arc<Profile>, energy: Duration) -> DeviceConfig {
     DeviceConfig {
-        id,
-        name: format!("A1000 {iec_address}"),
         address: 0,
         iec_address: Some(iec_address.to_owned()),
-        profile,
-        realtime: Duration::from_secs(3600),
         energy,
-        history: Duration::from_secs(3600),
-        zone: Tz::UTC,
-        status: DeviceStatus {
-            state: DeviceState::Unknown,
-            last_success_at: None,
-            last_attempt_at: Utc::now(),
-            consecutive_failures: 0,
-            last_error: None,
-        },
-        limits: DeviceLimits {
-            profile: "a1000".to_owned(),
-            ct_ratio: 1.0,
-            max_current_a: None,
-            voltage_v: 230.0,
-            phases: 3,
-            energy_unit: None,
-            energy_decimals: None,
-        },
-        password: Default::default(),
-        identity: Default::default(),
+        ..device_config(id, &format!("A1000 {iec_address}"), profile)
     }
 }
 

@@ -5,6 +5,7 @@ mod api;
 mod app;
 mod counting_meter;
 mod db;
+mod device_config;
 mod pg_proxy;
 mod sim;
 mod wait;
@@ -19,6 +20,7 @@ pub(crate) use app::{
 };
 pub(crate) use counting_meter::counting_meter;
 pub(crate) use db::{TestDb, insert_countis, server_url};
+pub(crate) use device_config::device_config;
 pub(crate) use pg_proxy::{Link, PgProxy};
 pub(crate) use sim::{iec_meter, quick_iec_line, serve_iec_tcp};
 pub(crate) use wait::{WAIT, eventually, eventually_some};
