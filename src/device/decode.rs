@@ -84,7 +84,7 @@ pub fn decode(
                     occurrences.insert(register.obis.clone(), raw as u64);
                 }
                 _ => {
-                    let value = raw * register.scale;
+                    let value = scaled(raw, register.scale);
                     let reading = |obis: &ObisCode, value: f64| Reading {
                         obis: obis.clone(),
                         value,
@@ -133,6 +133,18 @@ fn last_occurrence(mmdd: u16, hhmm: u16, now: DateTime<Utc>, zone: Tz) -> Option
         .filter_map(|date| zone.from_local_datetime(&date.and_time(time)).earliest())
         .map(|local| local.with_timezone(&Utc))
         .find(|instant| *instant <= limit)
+}
+
+/// `raw × scale`, as the meter means it: a scale of 0.1, 0.01, … divides
+/// by its whole reciprocal, so 5005 × 0.01 is 50.05 and not
+/// 50.050000000000004 (0.01 has no exact binary form; 100 has).
+fn scaled(raw: f64, scale: f64) -> f64 {
+    let reciprocal = 1.0 / scale;
+    if scale.abs() < 1.0 && (reciprocal - reciprocal.round()).abs() < 1e-9 {
+        raw / reciprocal.round()
+    } else {
+        raw * scale
+    }
 }
 
 /// The instant of a YYYYMMDDhhmmss number (a [`ValueType::Ymdhms`] time)
@@ -276,6 +288,16 @@ mod tests {
         garbled[2] = 13;
         let decoded = decode(&profile, &[(block, &garbled)], now, zone);
         assert_eq!(decoded.invalid, vec!["Occur time of max voltage (phase A)".to_owned()]);
+    }
+
+    #[test]
+    fn a_decimal_scale_gives_the_decimal_the_meter_means() {
+        assert_eq!(scaled(5005.0, 0.01), 50.05);
+        assert_eq!(scaled(2351.0, 0.1), 235.1);
+        assert_eq!(scaled(-2000.0, 0.001), -2.0);
+        assert_eq!(scaled(3.0, 10.0), 30.0);
+        assert_eq!(scaled(3.0, 0.3), 3.0 * 0.3);
+        assert_ne!(5005.0 * 0.01, 50.05, "the product alone would not be");
     }
 
     #[test]
