@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer};
 
 use super::iec_commands::{IecCommand, check_commands};
+use super::iec_logbook::LogbookSettings;
 use super::iec_profile_error::IecProfileError;
 use super::register_group::RegisterGroup;
 use crate::domain::event::EventCode;
@@ -51,6 +52,10 @@ pub struct IecSettings {
     /// The meter's load profile, read in programming mode with `R5 P.01(…)`.
     #[serde(default)]
     pub load_profile: Option<LoadProfileSettings>,
+    /// The meter's event logbook, read in programming mode with `R5 P.98(…)`
+    /// after the load profile (see [`super::iec_logbook`]).
+    #[serde(default)]
+    pub logbook: Option<LogbookSettings>,
     /// Commands by kind (`set_clock`, `billing_reset`, …): the writes each
     /// makes in programming mode (see [`super::iec_commands`]).
     #[serde(default)]
@@ -349,6 +354,9 @@ impl IecSettings {
             if !(1..=99).contains(&profile.profile) {
                 return fail("iec62056.load_profile.profile".into(), "must be 1-99");
             }
+        }
+        if let Some((key, reason)) = self.logbook.as_ref().and_then(|logbook| logbook.check().err()) {
+            return fail(key, reason);
         }
         check_commands(&self.commands)
     }

@@ -19,6 +19,7 @@ use crate::store::StoreError;
 use crate::store::events::{fetch_event_spans, fetch_last_event_spans};
 use crate::store::load_profile::fetch_last_meter_interval;
 use crate::store::load_profile_backfill::{Backfill, fetch_backfill};
+use crate::store::logbook::fetch_last_logbook_entry;
 use crate::store::readings::fetch_latest;
 
 /// What the worker keeps of one device between reads.
@@ -35,6 +36,9 @@ pub(crate) struct DeviceRuntime {
     /// The last load-profile read went forward: while a first backfill
     /// runs, reads alternate between the present and older chunks.
     pub(crate) read_forward_last: bool,
+    /// The logbook was asked for since the worker took the device: while
+    /// the load profile catches up, it waits for the turn that does not.
+    pub(crate) logbook_asked: bool,
 }
 
 impl DeviceRuntime {
@@ -46,6 +50,7 @@ impl DeviceRuntime {
             memory,
             history_from: None,
             read_forward_last: false,
+            logbook_asked: false,
         }
     }
 
@@ -112,6 +117,12 @@ pub(crate) struct Memory {
     /// them (`None` until then): its `pulse_channel_misconfigured` event
     /// changes only when they do.
     pub(crate) misconfigured: Option<Vec<Misconfigured>>,
+    /// Stamp of the newest logbook entry stored (where the next logbook
+    /// read resumes; `None`: the whole logbook is asked for).
+    pub(crate) last_logbook_entry: Option<DateTime<Utc>>,
+    /// The meter refused its whole logbook once (a
+    /// `meter_logbook_unsupported` event is stored): not asked again.
+    pub(crate) logbook_unsupported: bool,
 }
 
 /// How long loading a device's memory may take; past it the worker starts
@@ -134,6 +145,11 @@ pub(crate) async fn load_memory(pool: &PgPool, config: &DeviceConfig, now: DateT
             if !iec.events.is_empty() {
                 let codes: Vec<EventCode> = iec.events.iter().map(|event| event.code.clone()).collect();
                 memory.event_spans = fetch_last_event_spans(pool, id, &codes, now).await?;
+            }
+            if let Some(logbook) = &iec.logbook {
+                memory.last_logbook_entry = fetch_last_logbook_entry(pool, id, logbook.profile, now).await?;
+                let unsupported = [EventKind::MeterLogbookUnsupported.code()];
+                memory.logbook_unsupported = !fetch_last_event_spans(pool, id, &unsupported, now).await?.is_empty();
             }
             if let Some(settings) = &iec.load_profile {
                 memory.last_interval = fetch_last_meter_interval(pool, id, now).await?;
