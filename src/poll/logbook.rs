@@ -12,6 +12,7 @@ use crate::device::driver::Driver;
 use crate::domain::clock::is_future;
 use crate::domain::event::EventKind;
 use crate::domain::ids::BusId;
+use crate::store::future_stamps::future_stamp_message;
 
 /// Reads what is new of the device's logbook, if its profile has one.
 /// Returns how many entries the answer held from the newest stored on
@@ -66,6 +67,26 @@ pub(crate) async fn read_logbook(
     };
     if !problems.is_empty() {
         tracing::warn!(device = %name, ?problems, "logbook entries not stored");
+    }
+    // Entries stamped in the future (a meter clock far ahead) are stored
+    // as the meter wrote them, named in a `future_timestamp` event, and
+    // pin nothing: the next read resumes after the newest of the others
+    // (docs/RELIABILITY.md, "Clocks").
+    let ahead: Vec<_> = events.iter().map(|e| e.at).filter(|at| is_future(*at, now)).collect();
+    if let Some(first) = ahead.iter().min() {
+        services.outbox.send(Record::Event {
+            device: id,
+            kind: EventKind::FutureTimestamp,
+            message: future_stamp_message(
+                &name,
+                i64::try_from(ahead.len()).unwrap_or(i64::MAX),
+                "logbook entries",
+                *first,
+                now,
+            ),
+            started_at: now,
+            cleared_at: Some(now),
+        });
     }
     if let Some(newest) = events.iter().map(|e| e.at).filter(|at| !is_future(*at, now)).max() {
         runtime.memory.last_logbook_entry = Some(after.map_or(newest, |after| after.max(newest)));
