@@ -45,9 +45,10 @@ pub struct LogbookCode {
 }
 
 impl LogbookSettings {
-    /// Checks the settings; the error names the key at fault.
-    pub fn check(&self) -> Result<(), (String, &'static str)> {
-        let key = |name: &str| format!("iec62056.logbook.{name}");
+    /// Checks the settings of `[iec62056.<section>]`; the error names the
+    /// key at fault.
+    pub fn check(&self, section: &str) -> Result<(), (String, &'static str)> {
+        let key = |name: &str| format!("iec62056.{section}.{name}");
         if !(1..=99).contains(&self.profile) {
             return Err((key("profile"), "must be 1-99"));
         }
@@ -115,6 +116,8 @@ pub fn logbook_request(settings: &LogbookSettings, after: Option<DateTime<Utc>>,
 /// written, and the event it is.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogbookEvent {
+    /// Which log: `logbook` or `programming_log`, as its section.
+    pub log: &'static str,
     pub profile: u8,
     pub at: DateTime<Utc>,
     /// The status as written (with the stamp, the entry's key).
@@ -137,8 +140,10 @@ impl LogbookEvent {
             format!(", values {}", self.values)
         };
         format!(
-            "{name}: logbook {what} (P.{:02} status {}{values})",
-            self.profile, self.status
+            "{name}: {} {what} (P.{:02} status {}{values})",
+            self.log.replace('_', " "),
+            self.profile,
+            self.status
         )
     }
 }
@@ -148,6 +153,7 @@ impl LogbookEvent {
 /// oldest first, each once, at most `max_entries` (the newest). Returns
 /// them and the stamps that are no instant.
 pub fn events_from_logbook(
+    log: &'static str,
     settings: &LogbookSettings,
     entries: &[LogbookEntry],
     zone: Tz,
@@ -172,6 +178,7 @@ pub fn events_from_logbook(
             .collect::<Vec<_>>()
             .join(" ");
         events.push(LogbookEvent {
+            log,
             profile: entry.profile,
             at,
             status: entry.status.clone(),
@@ -233,7 +240,7 @@ mod tests {
         let entries = parse_logbook(std::str::from_utf8(bytes).unwrap()).unwrap();
         let rome: Tz = "Europe/Rome".parse().unwrap();
         let settings = settings(&[("0x40", "terminal_cover_opened", Severity::Warning)]);
-        let (events, problems) = events_from_logbook(&settings, &entries, rome);
+        let (events, problems) = events_from_logbook("logbook", &settings, &entries, rome);
         assert!(problems.is_empty(), "{problems:?}");
         let cover = EventKind::Meter {
             code: "terminal_cover_opened".parse().unwrap(),
@@ -276,7 +283,7 @@ mod tests {
         let entries = parse_logbook(&text).unwrap();
         let mut settings = settings(&[]);
         settings.max_entries = 3;
-        let (events, problems) = events_from_logbook(&settings, &entries, Tz::UTC);
+        let (events, problems) = events_from_logbook("logbook", &settings, &entries, Tz::UTC);
         let minutes: Vec<u32> = events.iter().map(|e| e.at.minute()).collect();
         assert_eq!(minutes, vec![2, 3, 4]);
         assert_eq!(problems.len(), 1);
@@ -286,7 +293,7 @@ mod tests {
     fn a_spring_gap_stamp_is_no_instant_and_requests_name_the_minute() {
         let rome: Tz = "Europe/Rome".parse().unwrap();
         let entries = parse_logbook("P.98(0260329023000)(0001)(0)(0)\r\n").unwrap();
-        let (events, problems) = events_from_logbook(&settings(&[]), &entries, rome);
+        let (events, problems) = events_from_logbook("logbook", &settings(&[]), &entries, rome);
         assert!(events.is_empty());
         assert_eq!(problems.len(), 1, "{problems:?}");
         let request = logbook_request(&settings(&[]), None, rome);
@@ -300,11 +307,11 @@ mod tests {
     #[test]
     fn checks_name_the_key() {
         let mut bad = settings(&[("0xZZ", "x", Severity::Info)]);
-        assert_eq!(bad.check().unwrap_err().0, "iec62056.logbook.codes.0xZZ");
+        assert_eq!(bad.check("logbook").unwrap_err().0, "iec62056.logbook.codes.0xZZ");
         bad = settings(&[("01", "comm_lost", Severity::Info)]);
-        assert_eq!(bad.check().unwrap_err().0, "iec62056.logbook.codes.01.code");
+        assert_eq!(bad.check("logbook").unwrap_err().0, "iec62056.logbook.codes.01.code");
         bad = settings(&[]);
         bad.profile = 0;
-        assert_eq!(bad.check().unwrap_err().0, "iec62056.logbook.profile");
+        assert_eq!(bad.check("logbook").unwrap_err().0, "iec62056.logbook.profile");
     }
 }

@@ -170,14 +170,14 @@ pub enum EventKind {
     /// Momentary.
     LoadCurveGarbled,
     /// `meter_logbook` (info): an entry of the meter's event logbook
-    /// (`P.98`, read in programming mode) whose code the profile's
-    /// `[iec62056.logbook] codes` do not name; stamped at the meter's time,
+    /// (`P.98`, read in programming mode) or programming log whose code
+    /// the profile's `codes` do not name; stamped at the meter's time,
     /// momentary. The message carries the meter's status and values as
     /// written.
     MeterLogbook,
     /// `meter_logbook_unsupported` (info): the meter refused the read of
-    /// its whole logbook (`(ERROR)`): it keeps none, and it is not asked
-    /// again. Not a fault; momentary.
+    /// a whole logbook (`(ERROR)`): it keeps none, and it is not asked
+    /// again (`meter_logbook_refusals`). Not a fault; momentary.
     MeterLogbookUnsupported,
     /// A condition a status word shows, or an occurrence the meter logged,
     /// under the code and severity its profile names.

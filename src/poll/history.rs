@@ -20,7 +20,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::context::WorkerServices;
 use super::load_curve::{load_curve_period, read_load_curve};
-use super::logbook::read_logbook;
+use super::logbook::read_logbooks;
 use super::outbox::Record;
 use super::password::{Withheld, password_refused, programming_allowed};
 use super::runtime::{DeviceRuntime, Memory, record_exchange};
@@ -82,7 +82,7 @@ pub(crate) async fn read_history(
             // each one that is not catching up.
             if !catching_up || !runtime.logbook_asked {
                 runtime.logbook_asked = true;
-                read_logbook(driver, bus, runtime, services).await;
+                read_logbooks(driver, bus, runtime, services).await;
             }
             Ok(HistoryRead { new, catching_up })
         }

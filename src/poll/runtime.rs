@@ -19,7 +19,7 @@ use crate::store::StoreError;
 use crate::store::events::{fetch_event_spans, fetch_last_event_spans};
 use crate::store::load_profile::fetch_last_meter_interval;
 use crate::store::load_profile_backfill::{Backfill, fetch_backfill};
-use crate::store::logbook::fetch_last_logbook_entry;
+use crate::store::logbook::{fetch_last_logbook_entry, fetch_logbook_refusals};
 use crate::store::readings::fetch_latest;
 
 /// What the worker keeps of one device between reads.
@@ -117,12 +117,12 @@ pub(crate) struct Memory {
     /// them (`None` until then): its `pulse_channel_misconfigured` event
     /// changes only when they do.
     pub(crate) misconfigured: Option<Vec<Misconfigured>>,
-    /// Stamp of the newest logbook entry stored (where the next logbook
-    /// read resumes; `None`: the whole logbook is asked for).
-    pub(crate) last_logbook_entry: Option<DateTime<Utc>>,
-    /// The meter refused its whole logbook once (a
-    /// `meter_logbook_unsupported` event is stored): not asked again.
-    pub(crate) logbook_unsupported: bool,
+    /// Stamp of the newest entry stored of each logbook, by profile number
+    /// (where its next read resumes; none: the whole logbook is asked for).
+    pub(crate) last_logbook_entries: Vec<(u8, DateTime<Utc>)>,
+    /// The logbooks the meter refused whole (`meter_logbook_refusals`):
+    /// not asked again.
+    pub(crate) logbooks_refused: Vec<u8>,
 }
 
 /// How long loading a device's memory may take; past it the worker starts
@@ -146,10 +146,13 @@ pub(crate) async fn load_memory(pool: &PgPool, config: &DeviceConfig, now: DateT
                 let codes: Vec<EventCode> = iec.events.iter().map(|event| event.code.clone()).collect();
                 memory.event_spans = fetch_last_event_spans(pool, id, &codes, now).await?;
             }
-            if let Some(logbook) = &iec.logbook {
-                memory.last_logbook_entry = fetch_last_logbook_entry(pool, id, logbook.profile, now).await?;
-                let unsupported = [EventKind::MeterLogbookUnsupported.code()];
-                memory.logbook_unsupported = !fetch_last_event_spans(pool, id, &unsupported, now).await?.is_empty();
+            for (_, logbook) in iec.logbooks() {
+                if let Some(last) = fetch_last_logbook_entry(pool, id, logbook.profile, now).await? {
+                    memory.last_logbook_entries.push((logbook.profile, last));
+                }
+            }
+            if iec.logbooks().next().is_some() {
+                memory.logbooks_refused = fetch_logbook_refusals(pool, id).await?;
             }
             if let Some(settings) = &iec.load_profile {
                 memory.last_interval = fetch_last_meter_interval(pool, id, now).await?;

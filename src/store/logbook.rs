@@ -1,5 +1,6 @@
 //! A meter's event logbook: each entry once (keyed by device, profile,
-//! stamp and status) and, when new, its event at the meter's time.
+//! stamp and status) and, when new, its event at the meter's time; the
+//! logbooks a meter refused whole.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -7,6 +8,7 @@ use sqlx::PgPool;
 use super::error::StoreError;
 use crate::device::iec_logbook::LogbookEvent;
 use crate::domain::clock::future_limit;
+use crate::domain::event::EventKind;
 use crate::domain::ids::DeviceId;
 
 /// Stores the entries not stored before and opens (already cleared) the
@@ -83,4 +85,41 @@ pub async fn fetch_last_logbook_entry(
     .bind(future_limit(now))
     .fetch_one(pool)
     .await?)
+}
+
+/// Records that the device's meter refused logbook `profile` whole, with
+/// its `meter_logbook_unsupported` event, once.
+pub async fn insert_logbook_refusal(
+    pool: &PgPool,
+    device: DeviceId,
+    profile: u8,
+    message: &str,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let kind = EventKind::MeterLogbookUnsupported;
+    sqlx::query(
+        "WITH refused AS ( \
+             INSERT INTO meter_logbook_refusals (device_id, profile, refused_at) VALUES ($1, $2, $3) \
+             ON CONFLICT ON CONSTRAINT meter_logbook_refusals_pkey DO NOTHING RETURNING 1 \
+         ) INSERT INTO events (device_id, code, severity, started_at, cleared_at, message) \
+         SELECT $1, $4, $5, $3, $3, $6 FROM refused",
+    )
+    .bind(device)
+    .bind(i16::from(profile))
+    .bind(at)
+    .bind(&kind)
+    .bind(kind.severity().as_str())
+    .bind(message)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// The logbooks the device's meter refused whole, by profile number.
+pub async fn fetch_logbook_refusals(pool: &PgPool, device: DeviceId) -> Result<Vec<u8>, StoreError> {
+    let profiles: Vec<i16> = sqlx::query_scalar("SELECT profile FROM meter_logbook_refusals WHERE device_id = $1")
+        .bind(device)
+        .fetch_all(pool)
+        .await?;
+    Ok(profiles.into_iter().filter_map(|p| u8::try_from(p).ok()).collect())
 }

@@ -195,5 +195,12 @@ async fn a_meter_that_refuses_its_logbook_is_not_asked_again() {
     read_now(&app, &operator, id).await;
     assert_eq!((unsupported().await, logbook_requests(&meter).await), (1, 1));
     assert!(stored(&app, id).await.is_empty());
+    // Kept, so that a restarted poller does not ask either.
+    let refused: Vec<i16> = sqlx::query_scalar("SELECT profile FROM meter_logbook_refusals WHERE device_id = $1")
+        .bind(id)
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(refused, vec![98]);
     app.stop().await;
 }

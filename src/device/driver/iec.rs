@@ -143,6 +143,7 @@ impl IecDriver {
     pub(super) async fn logbook(
         &mut self,
         target: Target<'_>,
+        log: &'static str,
         settings: &LogbookSettings,
         after: Option<DateTime<Utc>>,
     ) -> (Result<(Vec<LogbookEvent>, Vec<String>), DriverError>, Option<Exchange>) {
@@ -160,7 +161,7 @@ impl IecDriver {
         };
         self.settle(&entries);
         let result = entries
-            .map(|entries| events_from_logbook(settings, &entries, target.zone))
+            .map(|entries| events_from_logbook(log, settings, &entries, target.zone))
             .map_err(DriverError::from);
         (result, Some(sent))
     }

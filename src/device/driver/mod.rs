@@ -143,11 +143,13 @@ impl Driver {
         }
     }
 
-    /// Reads the device's event logbook from `after` on (all of it when
-    /// `None`), as its profile's `[iec62056.logbook]` says.
+    /// Reads the device's event logbook (or programming log, `log` naming
+    /// its section) from `after` on (all of it when `None`), as its
+    /// profile's `[iec62056.logbook]` says.
     pub async fn read_logbook(
         &mut self,
         target: Target<'_>,
+        log: &'static str,
         settings: &LogbookSettings,
         after: Option<DateTime<Utc>>,
     ) -> (Result<(Vec<LogbookEvent>, Vec<String>), DriverError>, Option<Exchange>) {
@@ -158,7 +160,7 @@ impl Driver {
                 )),
                 None,
             ),
-            Driver::Iec(driver) => driver.logbook(target, settings, after).await,
+            Driver::Iec(driver) => driver.logbook(target, log, settings, after).await,
         }
     }
 
