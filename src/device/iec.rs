@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer};
 
 use super::iec_commands::{IecCommand, check_commands};
+use super::iec_logbook::LogbookSettings;
 use super::iec_profile_error::IecProfileError;
 use super::register_group::RegisterGroup;
 use crate::domain::event::EventCode;
@@ -51,6 +52,15 @@ pub struct IecSettings {
     /// The meter's load profile, read in programming mode with `R5 P.01(…)`.
     #[serde(default)]
     pub load_profile: Option<LoadProfileSettings>,
+    /// The meter's event logbook, read in programming mode with `R5 P.98(…)`
+    /// after the load profile (see [`super::iec_logbook`]).
+    #[serde(default)]
+    pub logbook: Option<LogbookSettings>,
+    /// A programming log the meter serves in the logbook's layout under
+    /// another profile number, read the same way; none is shipped (no
+    /// public source gives a request for one).
+    #[serde(default)]
+    pub programming_log: Option<LogbookSettings>,
     /// Commands by kind (`set_clock`, `billing_reset`, …): the writes each
     /// makes in programming mode (see [`super::iec_commands`]).
     #[serde(default)]
@@ -350,7 +360,28 @@ impl IecSettings {
                 return fail("iec62056.load_profile.profile".into(), "must be 1-99");
             }
         }
+        for (section, logbook) in self.logbooks() {
+            if let Err((key, reason)) = logbook.check(section) {
+                return fail(key, reason);
+            }
+        }
+        if let (Some(logbook), Some(log)) = (&self.logbook, &self.programming_log) {
+            if logbook.profile == log.profile {
+                return fail(
+                    "iec62056.programming_log.profile".into(),
+                    "is the logbook's profile number",
+                );
+            }
+        }
         check_commands(&self.commands)
+    }
+
+    /// The logbooks read, each with its section's name: the event logbook
+    /// and the programming log, when listed.
+    pub fn logbooks(&self) -> impl Iterator<Item = (&'static str, &LogbookSettings)> {
+        [("logbook", &self.logbook), ("programming_log", &self.programming_log)]
+            .into_iter()
+            .filter_map(|(section, settings)| settings.as_ref().map(|settings| (section, settings)))
     }
 
     /// The entry for a code as the meter sent it, if the profile lists it

@@ -12,6 +12,7 @@ mod iec_address;
 pub mod iec_commands;
 pub mod iec_decode;
 pub mod iec_load_profile;
+pub mod iec_logbook;
 pub mod iec_profile_error;
 pub mod load_curve;
 pub mod meter_identity;

@@ -644,6 +644,44 @@ fn malformed_iec_sections_name_file_field_and_reason() {
 }
 
 #[test]
+fn logbook_sections_are_checked_and_a_programming_log_is_a_profile_edit_away() {
+    let refuse = |text: &str| Profile::parse("iec.toml", text).unwrap_err().to_string();
+    let logbook = "\n[iec62056.logbook]\nprofile = 98\nmax_entries = 255\n\
+                   codes = { \"0x40\" = { code = \"cover_opened\", severity = \"warning\" } }\n";
+    let log = |profile: u8| format!("\n[iec62056.programming_log]\nprofile = {profile}\nmax_entries = 200\n");
+    let profile = Profile::parse("iec.toml", &format!("{IEC_ONLY}{logbook}{}", log(99))).unwrap();
+    let iec = profile.iec62056.unwrap();
+    let listed: Vec<(&str, u8, u16)> = iec
+        .logbooks()
+        .map(|(section, settings)| (section, settings.profile, settings.max_entries))
+        .collect();
+    assert_eq!(listed, vec![("logbook", 98, 255), ("programming_log", 99, 200)]);
+    let error = refuse(&format!("{IEC_ONLY}{logbook}{}", log(98)));
+    assert!(
+        error.contains("iec62056.programming_log.profile: is the logbook's profile number"),
+        "{error}"
+    );
+    let error = refuse(&format!("{IEC_ONLY}{}", log(0)));
+    assert!(
+        error.contains("iec62056.programming_log.profile: must be 1-99"),
+        "{error}"
+    );
+    let error = refuse(&format!("{IEC_ONLY}{}", logbook.replace("cover_opened", "comm_lost")));
+    assert!(
+        error.contains("iec62056.logbook.codes.0x40.code: names an event the head-end raises itself"),
+        "{error}"
+    );
+    // The TH40C: P.98, 255 entries (manual, "Eventi e allarmi"), no codes, no programming log.
+    let th40c = crate::device::registry::ProfileSet::builtin().get("th40c").unwrap();
+    let iec = th40c.iec62056.as_ref().unwrap();
+    let shipped: Vec<(&str, u8, u16, usize)> = iec
+        .logbooks()
+        .map(|(section, s)| (section, s.profile, s.max_entries, s.codes.len()))
+        .collect();
+    assert_eq!(shipped, vec![("logbook", 98, 255, 0)]);
+}
+
+#[test]
 fn th40c_closed_billing_periods_form_the_history_group() {
     let profile = ProfileSet::builtin().get("th40c").unwrap();
     // App. G: the "last month" (*1) and "two months ago" (*2) energies and

@@ -169,6 +169,16 @@ pub enum EventKind {
     /// wrong. Nothing of that block is stored, what came before it is.
     /// Momentary.
     LoadCurveGarbled,
+    /// `meter_logbook` (info): an entry of the meter's event logbook
+    /// (`P.98`, read in programming mode) or programming log whose code
+    /// the profile's `codes` do not name; stamped at the meter's time,
+    /// momentary. The message carries the meter's status and values as
+    /// written.
+    MeterLogbook,
+    /// `meter_logbook_unsupported` (info): the meter refused the read of
+    /// a whole logbook (`(ERROR)`): it keeps none, and it is not asked
+    /// again (`meter_logbook_refusals`). Not a fault; momentary.
+    MeterLogbookUnsupported,
     /// A condition a status word shows, or an occurrence the meter logged,
     /// under the code and severity its profile names.
     Meter { code: EventCode, severity: Severity },
@@ -177,7 +187,7 @@ pub enum EventKind {
 impl EventKind {
     /// The events the head-end raises itself. A profile may not name a
     /// meter event after one of them.
-    pub const HEAD_END: [EventKind; 21] = [
+    pub const HEAD_END: [EventKind; 23] = [
         EventKind::CommLost,
         EventKind::CommRestored,
         EventKind::ClockDrift,
@@ -199,6 +209,8 @@ impl EventKind {
         EventKind::StatusWordUnreadable,
         EventKind::LoadCurveUnsupported,
         EventKind::LoadCurveGarbled,
+        EventKind::MeterLogbook,
+        EventKind::MeterLogbookUnsupported,
     ];
 
     fn code_str(&self) -> &str {
@@ -224,6 +236,8 @@ impl EventKind {
             EventKind::StatusWordUnreadable => "status_word_unreadable",
             EventKind::LoadCurveUnsupported => "load_curve_unsupported",
             EventKind::LoadCurveGarbled => "load_curve_garbled",
+            EventKind::MeterLogbook => "meter_logbook",
+            EventKind::MeterLogbookUnsupported => "meter_logbook_unsupported",
             EventKind::Meter { code, .. } => code.as_str(),
         }
     }
@@ -239,7 +253,9 @@ impl EventKind {
             | EventKind::BillingReset
             | EventKind::RegisterRollover
             | EventKind::MeterReplaced
-            | EventKind::LoadCurveUnsupported => Severity::Info,
+            | EventKind::LoadCurveUnsupported
+            | EventKind::MeterLogbook
+            | EventKind::MeterLogbookUnsupported => Severity::Info,
             EventKind::CommLost
             | EventKind::ClockDrift
             | EventKind::ProfileGap

@@ -20,6 +20,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::context::WorkerServices;
 use super::load_curve::{load_curve_period, read_load_curve};
+use super::logbook::read_logbooks;
 use super::outbox::Record;
 use super::password::{Withheld, password_refused, programming_allowed};
 use super::runtime::{DeviceRuntime, Memory, record_exchange};
@@ -76,10 +77,14 @@ pub(crate) async fn read_history(
                 .memory
                 .backfill
                 .is_some_and(|backfill| backfill.completed_at.is_none());
-            Ok(HistoryRead {
-                new,
-                catching_up: next.is_some() || backfilling,
-            })
+            let catching_up = next.is_some() || backfilling;
+            // The logbook follows in the same turn: the first turn, then
+            // each one that is not catching up.
+            if !catching_up || !runtime.logbook_asked {
+                runtime.logbook_asked = true;
+                read_logbooks(driver, bus, runtime, services).await;
+            }
+            Ok(HistoryRead { new, catching_up })
         }
         Err(error) => {
             // A refusal was logged as such, and is not retried.

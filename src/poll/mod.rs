@@ -10,6 +10,7 @@ pub(crate) mod history;
 pub(crate) mod jobs;
 pub(crate) mod link_stats;
 pub(crate) mod load_curve;
+pub(crate) mod logbook;
 pub(crate) mod meter_events;
 pub mod outbox;
 pub(crate) mod password;

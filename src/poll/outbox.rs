@@ -28,6 +28,7 @@ use tokio::time::Instant;
 
 use super::spill::{Replayed, Spill};
 use super::stats::PollStats;
+use crate::device::iec_logbook::LogbookEvent;
 use crate::device::profile_interval::Interval;
 use crate::device::reading::Reading;
 use crate::domain::address::UnitAddress;
@@ -43,6 +44,7 @@ use crate::store::identity::{insert_held_readings, record_identity_seen};
 use crate::store::jobs::{update_job_awaiting, update_job_finished, update_job_progress, update_job_started};
 use crate::store::load_profile::{insert_meter_intervals, update_profile_read_at};
 use crate::store::load_profile_backfill::{Backfill, upsert_backfill};
+use crate::store::logbook::{insert_logbook_entries, insert_logbook_refusal};
 use crate::store::readings_writer::ReadingsWriter;
 
 /// Rows written per statement at most.
@@ -108,6 +110,21 @@ pub enum Record {
         intervals: Vec<Interval>,
         read_through: Option<DateTime<Utc>>,
         backfill: Option<Backfill>,
+    },
+    /// Entries of a meter's event logbook: each stored once, with its
+    /// event at the meter's time (see `store::logbook`).
+    LogbookEntries {
+        device: DeviceId,
+        name: String,
+        entries: Vec<LogbookEvent>,
+    },
+    /// The meter refused logbook `profile` whole: recorded with its
+    /// `meter_logbook_unsupported` event, once.
+    LogbookRefused {
+        device: DeviceId,
+        profile: u8,
+        message: String,
+        at: DateTime<Utc>,
     },
     JobStarted {
         job: i64,
@@ -262,6 +279,16 @@ async fn write(
                 upsert_backfill(pool, *device, backfill).await?;
             }
         }
+        Record::LogbookEntries { device, name, entries } => {
+            let new = insert_logbook_entries(pool, *device, name, entries).await?;
+            tracing::debug!(device = %device, new, "logbook entries stored");
+        }
+        Record::LogbookRefused {
+            device,
+            profile,
+            message,
+            at,
+        } => insert_logbook_refusal(pool, *device, *profile, message, *at).await?,
         Record::JobStarted { job, progress } => update_job_started(pool, *job, progress.as_ref()).await?,
         Record::JobProgress { job, progress } => update_job_progress(pool, *job, progress).await?,
         Record::JobAwaiting {

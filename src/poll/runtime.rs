@@ -19,6 +19,7 @@ use crate::store::StoreError;
 use crate::store::events::{fetch_event_spans, fetch_last_event_spans};
 use crate::store::load_profile::fetch_last_meter_interval;
 use crate::store::load_profile_backfill::{Backfill, fetch_backfill};
+use crate::store::logbook::{fetch_last_logbook_entry, fetch_logbook_refusals};
 use crate::store::readings::fetch_latest;
 
 /// What the worker keeps of one device between reads.
@@ -35,6 +36,9 @@ pub(crate) struct DeviceRuntime {
     /// The last load-profile read went forward: while a first backfill
     /// runs, reads alternate between the present and older chunks.
     pub(crate) read_forward_last: bool,
+    /// The logbook was asked for since the worker took the device: while
+    /// the load profile catches up, it waits for the turn that does not.
+    pub(crate) logbook_asked: bool,
 }
 
 impl DeviceRuntime {
@@ -46,6 +50,7 @@ impl DeviceRuntime {
             memory,
             history_from: None,
             read_forward_last: false,
+            logbook_asked: false,
         }
     }
 
@@ -112,6 +117,12 @@ pub(crate) struct Memory {
     /// them (`None` until then): its `pulse_channel_misconfigured` event
     /// changes only when they do.
     pub(crate) misconfigured: Option<Vec<Misconfigured>>,
+    /// Stamp of the newest entry stored of each logbook, by profile number
+    /// (where its next read resumes; none: the whole logbook is asked for).
+    pub(crate) last_logbook_entries: Vec<(u8, DateTime<Utc>)>,
+    /// The logbooks the meter refused whole (`meter_logbook_refusals`):
+    /// not asked again.
+    pub(crate) logbooks_refused: Vec<u8>,
 }
 
 /// How long loading a device's memory may take; past it the worker starts
@@ -134,6 +145,14 @@ pub(crate) async fn load_memory(pool: &PgPool, config: &DeviceConfig, now: DateT
             if !iec.events.is_empty() {
                 let codes: Vec<EventCode> = iec.events.iter().map(|event| event.code.clone()).collect();
                 memory.event_spans = fetch_last_event_spans(pool, id, &codes, now).await?;
+            }
+            for (_, logbook) in iec.logbooks() {
+                if let Some(last) = fetch_last_logbook_entry(pool, id, logbook.profile, now).await? {
+                    memory.last_logbook_entries.push((logbook.profile, last));
+                }
+            }
+            if iec.logbooks().next().is_some() {
+                memory.logbooks_refused = fetch_logbook_refusals(pool, id).await?;
             }
             if let Some(settings) = &iec.load_profile {
                 memory.last_interval = fetch_last_meter_interval(pool, id, now).await?;

@@ -20,6 +20,7 @@ pub(crate) mod jobs;
 pub mod latest_values;
 pub mod load_profile;
 pub mod load_profile_backfill;
+pub mod logbook;
 pub mod partitions;
 pub mod profile_corrections;
 pub mod profile_derivation;

@@ -46,6 +46,7 @@ mod jobs;
 mod link;
 mod load_profile;
 mod load_profile_corrections;
+mod logbook;
 mod mbpoll;
 mod meter_events;
 mod meter_identity;

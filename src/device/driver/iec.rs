@@ -19,6 +19,7 @@ use super::target::{MeterStatus, ReadOutput, Step, Target};
 use crate::device::iec::LoadProfileSettings;
 use crate::device::iec_decode::decode_readout;
 use crate::device::iec_load_profile::{intervals_from_blocks, profile_request};
+use crate::device::iec_logbook::{LogbookEvent, LogbookSettings, events_from_logbook, logbook_request};
 use crate::device::meter_identity::from_readout;
 use crate::device::profile_interval::Interval;
 use crate::domain::clock::Clock;
@@ -119,17 +120,7 @@ impl IecDriver {
         to: Option<DateTime<Utc>>,
     ) -> (Result<(Vec<Interval>, Vec<String>), DriverError>, Option<Exchange>) {
         let request = profile_request(settings, from, to, target.zone);
-        // The device's own password, else the one its meter type leaves the
-        // factory with.
-        let password = match target.password {
-            Some(own) => own.expose(),
-            None => target
-                .profile
-                .iec62056
-                .as_ref()
-                .and_then(|iec| iec.password.as_deref())
-                .unwrap_or_default(),
-        };
+        let password = programming_password(&target);
         let Some(open) = self.line.as_mut() else {
             let error = SessionError::Io(std::io::Error::other("the line closed after the readout"));
             return (Err(error.into()), None);
@@ -143,6 +134,34 @@ impl IecDriver {
         self.settle(&blocks);
         let result = blocks
             .map(|blocks| intervals_from_blocks(settings, &blocks, target.zone))
+            .map_err(DriverError::from);
+        (result, Some(sent))
+    }
+
+    /// Reads the logbook entries from `after` on (the whole logbook when
+    /// `None`) in programming mode, on the line the readout opened.
+    pub(super) async fn logbook(
+        &mut self,
+        target: Target<'_>,
+        log: &'static str,
+        settings: &LogbookSettings,
+        after: Option<DateTime<Utc>>,
+    ) -> (Result<(Vec<LogbookEvent>, Vec<String>), DriverError>, Option<Exchange>) {
+        let request = logbook_request(settings, after, target.zone);
+        let password = programming_password(&target);
+        let Some(open) = self.line.as_mut() else {
+            let error = SessionError::Io(std::io::Error::other("the line closed after the readout"));
+            return (Err(error.into()), None);
+        };
+        let started = Instant::now();
+        let entries = open.logbook(target.iec_address, password, &request).await;
+        let sent = Exchange {
+            outcome: outcome(&entries),
+            took: started.elapsed(),
+        };
+        self.settle(&entries);
+        let result = entries
+            .map(|entries| events_from_logbook(log, settings, &entries, target.zone))
             .map_err(DriverError::from);
         (result, Some(sent))
     }
@@ -194,5 +213,19 @@ impl IecDriver {
             took: started.elapsed(),
         });
         (result, sent)
+    }
+}
+
+/// The device's own password, else the one its meter type leaves the
+/// factory with.
+fn programming_password<'a>(target: &Target<'a>) -> &'a str {
+    match target.password {
+        Some(own) => own.expose(),
+        None => target
+            .profile
+            .iec62056
+            .as_ref()
+            .and_then(|iec| iec.password.as_deref())
+            .unwrap_or_default(),
     }
 }

@@ -12,7 +12,7 @@ use super::program::{ProgramDone, ProgramError};
 use crate::domain::transport::Transport;
 use crate::protocol::iec62056::line::open_serial;
 use crate::protocol::iec62056::session::{Readout, Session, SessionConfig, SessionError};
-use crate::protocol::iec62056::{LoadProfileBlock, ProfileRequest};
+use crate::protocol::iec62056::{LoadProfileBlock, LogbookEntry, ProfileRequest};
 
 /// One open line.
 pub(crate) enum IecLine {
@@ -67,6 +67,27 @@ impl IecLine {
             IecLine::Tcp(session) => {
                 session
                     .with_programming(address, password, async |meter| meter.load_profile(request).await)
+                    .await
+            }
+        }
+    }
+
+    /// Reads logbook entries in programming mode, always ending with the break.
+    pub(crate) async fn logbook(
+        &mut self,
+        address: &str,
+        password: &str,
+        request: &ProfileRequest,
+    ) -> Result<Vec<LogbookEntry>, SessionError> {
+        match self {
+            IecLine::Serial(session) => {
+                session
+                    .with_programming(address, password, async |meter| meter.logbook(request).await)
+                    .await
+            }
+            IecLine::Tcp(session) => {
+                session
+                    .with_programming(address, password, async |meter| meter.logbook(request).await)
                     .await
             }
         }

@@ -8,7 +8,8 @@
 //!   Modbus read is one request per step, so higher-priority work goes
 //!   between the requests of a long read; an IEC 62056-21 readout is one
 //!   whole session).
-//! - [`Driver::read_history`]: a stretch of the device's load profile.
+//! - [`Driver::read_history`]: a stretch of the device's load profile;
+//!   [`Driver::read_logbook`] its event logbook.
 //! - [`Driver::read_load_curve`]: a Modbus meter's own load curve (the
 //!   COUNTIS's), back to what is stored.
 //! - [`Driver::write`]: one Modbus write of a command to the device.
@@ -49,6 +50,7 @@ pub use self::read_state::ReadState;
 pub use self::target::{BROADCAST_SENT, CommandDone, MeterStatus, ReadOutput, Step, Target};
 use super::command_plan::PlannedWrite;
 use super::iec::LoadProfileSettings;
+use super::iec_logbook::{LogbookEvent, LogbookSettings};
 use super::profile::{LoadCurveSettings, Profile, RegisterGroup};
 use super::profile_interval::Interval;
 use super::registry::ProfileSet;
@@ -138,6 +140,27 @@ impl Driver {
                 None,
             ),
             Driver::Iec(driver) => driver.load_profile(target, settings, from, to).await,
+        }
+    }
+
+    /// Reads the device's event logbook (or programming log, `log` naming
+    /// its section) from `after` on (all of it when `None`), as its
+    /// profile's `[iec62056.logbook]` says.
+    pub async fn read_logbook(
+        &mut self,
+        target: Target<'_>,
+        log: &'static str,
+        settings: &LogbookSettings,
+        after: Option<DateTime<Utc>>,
+    ) -> (Result<(Vec<LogbookEvent>, Vec<String>), DriverError>, Option<Exchange>) {
+        match self {
+            Driver::Modbus(_) => (
+                Err(DriverError::Unsupported(
+                    "Modbus devices keep no logbook the server reads",
+                )),
+                None,
+            ),
+            Driver::Iec(driver) => driver.logbook(target, log, settings, after).await,
         }
     }
 

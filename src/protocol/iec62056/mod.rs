@@ -8,6 +8,7 @@
 //! - [`message`]: whole messages per direction, decoded incrementally;
 //! - [`dataset`]: `address(value*unit)` data sets inside a block;
 //! - [`profile_block`]: EMH-style load profile requests and answers;
+//! - [`logbook`]: the event logbook (`P.98`) read the same way, as entries;
 //! - [`line`]: baud switching on serial ports (7E1) and none on TCP;
 //! - [`session`]: sign-on and data readout, and (in `programming.rs`)
 //!   programming mode: password, reads, writes, load profiles and the
@@ -24,6 +25,7 @@ pub(crate) mod frame;
 mod fuzz_tests;
 pub(crate) mod ident;
 pub(crate) mod line;
+pub(crate) mod logbook;
 pub(crate) mod message;
 pub(crate) mod profile_block;
 mod programming;
@@ -37,6 +39,7 @@ pub use dataset::{DataSet, DataSetError, DataValue, format_data_set, format_data
 pub use frame::{Command, CommandKind, DataBlock, Decoded, EncodeError, FrameError, bcc};
 pub use ident::{Identification, Mode, OptionMode, OptionSelect, SignOn};
 pub use line::{LineSpeed, open_serial};
+pub use logbook::{LogbookEntry, format_logbook, parse_logbook};
 pub use message::{ClientMessage, MeterMessage, decode_from_client, decode_from_meter};
 pub use profile_block::{
     LoadProfileBlock, ProfileError, ProfileRequest, ProfileTime, format_load_profile, parse_load_profile,

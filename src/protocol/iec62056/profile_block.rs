@@ -240,13 +240,13 @@ fn row(groups: &[&str], channels: usize) -> Result<Vec<Option<f64>>, String> {
         .collect()
 }
 
-fn digits(text: &str) -> Option<u32> {
+pub(super) fn digits(text: &str) -> Option<u32> {
     (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
         .then(|| text.parse().ok())
         .flatten()
 }
 
-fn profile_name(profile: u8) -> Result<String, ProfileError> {
+pub(super) fn profile_name(profile: u8) -> Result<String, ProfileError> {
     if profile > 99 {
         return Err(ProfileError::Invalid(format!(
             "profile {profile} has more than two digits"
@@ -255,13 +255,13 @@ fn profile_name(profile: u8) -> Result<String, ProfileError> {
     Ok(format!("P.{profile:02}"))
 }
 
-fn parse_profile_name(name: &str) -> Option<u8> {
+pub(super) fn parse_profile_name(name: &str) -> Option<u8> {
     let number = name.strip_prefix("P.")?;
     (number.len() == 2).then(|| digits(number)).flatten().map(|n| n as u8)
 }
 
 /// `sYYMMDDhhmm` or `sYYMMDDhhmmss`; the caller checks which length it allows.
-fn parse_time(text: &str) -> Option<ProfileTime> {
+pub(super) fn parse_time(text: &str) -> Option<ProfileTime> {
     let season = text.bytes().next().filter(u8::is_ascii_digit)? - b'0';
     Some(ProfileTime {
         season,
@@ -269,7 +269,7 @@ fn parse_time(text: &str) -> Option<ProfileTime> {
     })
 }
 
-fn format_time(time: &ProfileTime, seconds: bool) -> Result<String, String> {
+pub(super) fn format_time(time: &ProfileTime, seconds: bool) -> Result<String, String> {
     let t = time.time;
     if time.season > 9 {
         return Err(format!("season {} is not one digit", time.season));
@@ -286,7 +286,7 @@ fn format_time(time: &ProfileTime, seconds: bool) -> Result<String, String> {
 
 /// Status, OBIS and unit fields are copied raw; they must not break the
 /// bracket grammar.
-fn check_raw(text: &str) -> Result<String, ProfileError> {
+pub(super) fn check_raw(text: &str) -> Result<String, ProfileError> {
     if text
         .chars()
         .all(|c| (c == ' ' || c.is_ascii_graphic()) && c != '(' && c != ')')

@@ -17,6 +17,7 @@ use super::dataset::{DataSet, DataValue, format_data_set, parse_data_sets};
 use super::frame::{Command, CommandKind};
 use super::ident::{Mode, OptionMode};
 use super::line::LineSpeed;
+use super::logbook::{LogbookEntry, parse_logbook};
 use super::message::MeterMessage;
 use super::profile_block::{LoadProfileBlock, ProfileRequest, parse_load_profile};
 use super::session::Session;
@@ -167,6 +168,19 @@ impl<S: AsyncRead + AsyncWrite + LineSpeed + Unpin + Send> Session<S> {
             Answer::Text(text) => match refusal(&text) {
                 Some(answer) => Err(SessionError::MeterError(answer)),
                 None => Ok(parse_load_profile(&text)?),
+            },
+            Answer::Ack => Ok(Vec::new()),
+        }
+    }
+
+    /// Reads an event logbook with `R5 P.nn(from;to)` (`P.98`, EMH-style;
+    /// verify per meter), in the layouts [`parse_logbook`] accepts.
+    pub async fn logbook(&mut self, request: &ProfileRequest) -> Result<Vec<LogbookEntry>, SessionError> {
+        let data = request.encode()?;
+        match self.command(Command::new(CommandKind::R5, data), "the logbook").await? {
+            Answer::Text(text) => match refusal(&text) {
+                Some(answer) => Err(SessionError::MeterError(answer)),
+                None => Ok(parse_logbook(&text)?),
             },
             Answer::Ack => Ok(Vec::new()),
         }

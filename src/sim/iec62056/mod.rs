@@ -3,6 +3,7 @@
 //! - [`history`]: the deterministic 15-minute energy history both meters
 //!   keep (whole Wh, tariff rates 1–4), grown as the simulator clock moves;
 //! - [`events`]: seeded power-quality events with start and stop;
+//! - [`logbook`]: the TH40C's event logbook (`P.98`), built from them;
 //! - [`model::IecMeter`]: a meter's configuration, billing resets, clock
 //!   and load profile (`resets`, `load_profile`);
 //! - [`codes`]: the values it answers by OBIS address at an instant
@@ -20,6 +21,7 @@ pub mod events;
 pub mod fault;
 pub mod history;
 pub(crate) mod kind;
+pub mod logbook;
 pub(crate) mod model;
 pub mod programming;
 pub(crate) mod server;

@@ -231,6 +231,11 @@ pub struct IecMeter {
     /// `Silent` fault), if limited: a test's switch for a meter lost in the
     /// middle of a backfill.
     pub profile_answers_left: Option<u32>,
+    /// The meter answers `(ERROR)` to its logbook (`P.98`), as one that
+    /// keeps none would (a test's switch).
+    pub no_logbook: bool,
+    /// How many logbook reads (`P.98`) it was sent.
+    pub logbook_requests: u32,
     /// What its energy registers show beyond the energy of its history,
     /// in Wh ([`EnergyDigits::import_at_start`]).
     pub(super) register_shift_wh: i64,
@@ -264,6 +269,8 @@ impl IecMeter {
             demand_reset_at: None,
             password_attempts: 0,
             profile_answers_left: None,
+            no_logbook: false,
+            logbook_requests: 0,
         }
     }
 
@@ -383,7 +390,7 @@ impl IecMeter {
     }
 
     /// Season character of a profile stamp: 0 normal time, 1 summer time.
-    fn season(&self, at: DateTime<Utc>) -> u8 {
+    pub(super) fn season(&self, at: DateTime<Utc>) -> u8 {
         let offset = self.config.zone.offset_from_utc_datetime(&at.naive_utc());
         u8::from(!offset.dst_offset().is_zero())
     }

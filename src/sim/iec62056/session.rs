@@ -6,7 +6,7 @@
 //! Sequence (IEC 62056-21:2002, 6.3; facts in `docs/PROTOCOLS.md`):
 //! sign-on → identification; option select Y = 0 → the readout; Y = 1 →
 //! `P0` password request, `P1` → ACK/NAK, then `R1`/`R5` reads (single
-//! addresses or `P.01(from;to)` load profiles), `W1`/`W5` writes (the
+//! addresses, `P.01(from;to)` load profiles or the `P.98` logbook), `W1`/`W5` writes (the
 //! clock, configured resets; only in field programming, else `(ERROR)`:
 //! [`super::programming`]), `B0` ends the session. NAK repeats the last
 //! data message.
@@ -20,8 +20,11 @@ use super::programming::WriteAnswer;
 use crate::domain::clock::Clock;
 use crate::protocol::iec62056::{
     ClientMessage, Command, CommandKind, DataBlock, DataSet, Identification, MeterMessage, OptionMode, ProfileRequest,
-    format_data_set, format_data_sets, format_load_profile, frame::ACK, frame::NAK,
+    format_data_set, format_data_sets, format_load_profile, format_logbook, frame::ACK, frame::NAK,
 };
+
+/// The profile number of the event logbook (`P.98`, EMH style; `docs/PROTOCOLS.md`).
+const LOGBOOK_PROFILE: u8 = 98;
 
 /// Faults a test can inject into a line.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -244,15 +247,25 @@ impl LineSession {
                 let now = self.clock.now();
                 let mut meter = self.meters[index].lock().expect("meter lock");
                 if data.starts_with("P.") {
+                    let Ok(request) = ProfileRequest::parse(&data) else {
+                        drop(meter);
+                        return self.error();
+                    };
+                    if request.profile == LOGBOOK_PROFILE {
+                        let entries = meter.logbook(&request, now);
+                        drop(meter);
+                        let Some(entries) = entries else {
+                            return self.error();
+                        };
+                        let text = format_logbook(&entries).expect("simulated logbooks are valid");
+                        return self.data(DataBlock { text, last: true });
+                    }
+                    // Load profile requests only: a logbook read does not count.
                     match meter.profile_answers_left {
                         Some(0) => meter.fault = Some(super::fault::IecFault::Silent),
                         Some(left) => meter.profile_answers_left = Some(left - 1),
                         None => {}
                     }
-                    let Ok(request) = ProfileRequest::parse(&data) else {
-                        drop(meter);
-                        return self.error();
-                    };
                     let blocks = meter.load_profile(&request, now);
                     drop(meter);
                     let text = format_load_profile(&blocks).expect("simulated profiles are valid");

@@ -29,7 +29,9 @@ pub(crate) struct Event {
     /// `register_decreased`, `clock_drift`, `billing_reset`, `profile_gap`, `tou_mismatch`, `balance_mismatch`, `password_refused`,
     /// `clock_needs_site_programming`, `command_verification_failed`, `field_programming_needed`, `field_programming_expired`,
     /// `future_timestamp`, `meter_identity_changed`, `meter_replaced`,
-    /// `pulse_channel_misconfigured`, `status_word_unreadable`, `load_curve_unsupported`, `load_curve_garbled`, a meter condition named by its profile (`over_voltage`, `low_battery`…), or an
+    /// `pulse_channel_misconfigured`, `status_word_unreadable`, `load_curve_unsupported`, `load_curve_garbled`,
+    /// `meter_logbook` (an entry of the meter's event logbook its profile names no code for),
+    /// `meter_logbook_unsupported`, a meter condition named by its profile (`over_voltage`, `low_battery`…), or an
     /// occurrence the meter logged with its start and stop (`voltage_loss_l1`,
     /// `power_down`, `terminal_cover_open`…).
     pub code: String,
