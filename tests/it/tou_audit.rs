@@ -6,7 +6,7 @@
 //! profile, and two agree but roll over at the top of their digits during
 //! the month. Band totals are counted here quarter hour by quarter hour.
 
-use crate::support::{TestApp, add_bus, add_device, spawn_app_with_clock};
+use crate::support::{TestApp, add_bus, add_device, spawn_app_deriving_on_demand};
 use axum::http::StatusCode;
 use chrono::{DateTime, Datelike, Duration, TimeZone, Timelike, Utc, Weekday};
 use chrono_tz::Europe::Rome;
@@ -167,7 +167,7 @@ async fn outcome(app: &TestApp, id: i64) -> Option<String> {
 async fn tariff_registers_off_by_more_than_the_tolerance_raise_one_tou_mismatch_naming_the_bands() {
     // Two months after the period: the estimation pass (40 days back)
     // leaves the hole of the third meter alone.
-    let app = spawn_app_with_clock(Clock::manual(period().1 + Duration::days(60))).await;
+    let app = spawn_app_deriving_on_demand(Clock::manual(period().1 + Duration::days(60))).await;
     let engineer = app.token(Role::Engineer).await;
     let viewer = app.token(Role::Viewer).await;
     let bus = add_bus(&app, &engineer, "line", "modbus_tcp", 1).await;
@@ -284,7 +284,7 @@ fn late_day() -> Vec<(DateTime<Utc>, f64)> {
 async fn an_incomplete_audit_is_retried_when_the_missing_intervals_arrive_within_45_days() {
     let (_, to) = period();
     let clock = Clock::manual(to + Duration::days(1));
-    let app = spawn_app_with_clock(clock.clone()).await;
+    let app = spawn_app_deriving_on_demand(clock.clone()).await;
     let engineer = app.token(Role::Engineer).await;
     let viewer = app.token(Role::Viewer).await;
     let (status, calendar) = app

@@ -72,6 +72,25 @@ pub(crate) async fn spawn_app_with_clock(clock: Clock) -> TestApp {
     spawn_app_with(ANSWER_TIMEOUT, clock).await
 }
 
+/// [`spawn_app_with_clock`] whose derivation passes run only when the test
+/// calls [`TestApp::derive_now`]: for a test that moves the clock between
+/// passes, where a timer's pass begun before the move would see the old
+/// time and the new data.
+pub(crate) async fn spawn_app_deriving_on_demand(clock: Clock) -> TestApp {
+    let db = TestDb::create().await;
+    let pool = db.pool.clone();
+    let deadline = ohmnibus::config::DEFAULT_IEC_EXCHANGE_DEADLINE;
+    let options = Launch {
+        derive_every: ON_DEMAND,
+        ..Launch::new(ANSWER_TIMEOUT, deadline, clock, ProfileSet::builtin())
+    };
+    launch(db, pool, options).await
+}
+
+/// The derivation timer of [`spawn_app_deriving_on_demand`]: longer than
+/// any test runs.
+const ON_DEMAND: Duration = Duration::from_secs(24 * 3600);
+
 /// [`spawn_app`] on `clock`, waiting `request_timeout` for each answer.
 pub(crate) async fn spawn_app_with(request_timeout: Duration, clock: Clock) -> TestApp {
     spawn_app_with_profiles(request_timeout, clock, ProfileSet::builtin()).await
@@ -94,7 +113,12 @@ pub(crate) async fn spawn_app_with_deadline(
 ) -> TestApp {
     let db = TestDb::create().await;
     let pool = db.pool.clone();
-    launch(db, pool, request_timeout, iec_exchange_deadline, clock, profiles).await
+    launch(
+        db,
+        pool,
+        Launch::new(request_timeout, iec_exchange_deadline, clock, profiles),
+    )
+    .await
 }
 
 /// [`spawn_app`] reaching its database through a proxy the test can cut
@@ -104,19 +128,41 @@ pub(crate) async fn spawn_app_behind_proxy() -> (TestApp, PgProxy) {
     let proxy = PgProxy::start(&db.url).await;
     let pool = ohmnibus::store::database::connect(&proxy.url(&db.url)).await.unwrap();
     let deadline = ohmnibus::config::DEFAULT_IEC_EXCHANGE_DEADLINE;
-    let app = launch(db, pool, ANSWER_TIMEOUT, deadline, Clock::System, ProfileSet::builtin()).await;
+    let options = Launch::new(ANSWER_TIMEOUT, deadline, Clock::System, ProfileSet::builtin());
+    let app = launch(db, pool, options).await;
     (app, proxy)
 }
 
-/// Starts the application on `app_pool` (a pool on `db`).
-async fn launch(
-    db: TestDb,
-    app_pool: PgPool,
+/// How [`launch`] sets the application up.
+struct Launch {
     request_timeout: Duration,
     iec_exchange_deadline: Duration,
     clock: Clock,
     profiles: ProfileSet,
-) -> TestApp {
+    derive_every: Duration,
+}
+
+impl Launch {
+    fn new(request_timeout: Duration, iec_exchange_deadline: Duration, clock: Clock, profiles: ProfileSet) -> Launch {
+        Launch {
+            request_timeout,
+            iec_exchange_deadline,
+            clock,
+            profiles,
+            derive_every: Duration::from_millis(300),
+        }
+    }
+}
+
+/// Starts the application on `app_pool` (a pool on `db`).
+async fn launch(db: TestDb, app_pool: PgPool, options: Launch) -> TestApp {
+    let Launch {
+        request_timeout,
+        iec_exchange_deadline,
+        clock,
+        profiles,
+        derive_every,
+    } = options;
     let pool = db.pool.clone();
     let config = Config {
         database_url: db.url.clone(),
@@ -125,7 +171,7 @@ async fn launch(
         request_timeout,
         iec_exchange_deadline,
         poll_refresh: Duration::from_millis(200),
-        derive_every: Duration::from_millis(300),
+        derive_every,
         // A test of automatic commands runs the rounds itself, at the
         // moments it chooses: a timer would queue commands mid-set-up.
         automation_every: None,

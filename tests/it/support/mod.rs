@@ -15,8 +15,9 @@ pub(crate) use api::{
     insert_energy_reads, read_now, serve_one_iec_tcp_device, serve_one_modbus_tcp_device,
 };
 pub(crate) use app::{
-    ANSWER_TIMEOUT, SILENT_METER_TIMEOUT, TEST_SECRET_KEY, TestApp, spawn_app, spawn_app_behind_proxy, spawn_app_with,
-    spawn_app_with_clock, spawn_app_with_deadline, spawn_app_with_profiles, spawn_app_with_timeout, spill_dir,
+    ANSWER_TIMEOUT, SILENT_METER_TIMEOUT, TEST_SECRET_KEY, TestApp, spawn_app, spawn_app_behind_proxy,
+    spawn_app_deriving_on_demand, spawn_app_with, spawn_app_with_clock, spawn_app_with_deadline,
+    spawn_app_with_profiles, spawn_app_with_timeout, spill_dir,
 };
 pub(crate) use counting_meter::counting_meter;
 pub(crate) use db::{TestDb, insert_countis, server_url};
