@@ -112,17 +112,15 @@ pub(crate) async fn device_data_quality(
     };
     let zone: Tz = found.time_zone.tz();
     let from = from.unwrap_or_else(|| months_before(to, zone, months));
-    // A meter that keeps its own load profile records at its own period.
+    // A meter that keeps its own load profile records at its own period:
+    // the one its newest block's header stated, else its profile's.
+    let stated = found.meter_period.and_then(|minutes| u32::try_from(minutes).ok());
     let own_period = profiles
         .get(&found.profile)
         .filter(|_| found.iec_address.is_some())
         .and_then(|profile| {
-            profile
-                .iec62056
-                .as_ref()?
-                .load_profile
-                .as_ref()
-                .map(|lp| lp.interval_minutes)
+            let listed = profile.iec62056.as_ref()?.load_profile.as_ref()?.interval_minutes;
+            Some(stated.unwrap_or(listed))
         });
     let minutes = own_period.unwrap_or_else(|| u32::try_from(found.interval_minutes).unwrap_or(15));
     let starts = fetch_interval_starts(pool, device, from, to).await?;

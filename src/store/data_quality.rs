@@ -20,13 +20,19 @@ pub(crate) struct QualityDevice {
     pub time_zone: IanaZone,
     /// Start of its first stored interval, any source or channel.
     pub first_interval: Option<DateTime<Utc>>,
+    /// The length of the newest interval read from the meter itself (its
+    /// own load profile's period, as its header stated it).
+    pub meter_period: Option<i32>,
 }
 
 /// `None` when there is no such device.
 pub(crate) async fn fetch_quality_device(pool: &PgPool, device: DeviceId) -> Result<Option<QualityDevice>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT d.profile, d.iec_address, d.interval_minutes, s.time_zone, s.id AS site_id, \
-                (SELECT min(interval_start) FROM load_profile_intervals WHERE device_id = d.id) AS first_interval \
+                (SELECT min(interval_start) FROM load_profile_intervals WHERE device_id = d.id) AS first_interval, \
+                (SELECT interval_minutes FROM load_profile_intervals \
+                 WHERE device_id = d.id AND source = 'meter' \
+                 ORDER BY interval_start DESC LIMIT 1) AS meter_period \
          FROM devices d JOIN buses b ON b.id = d.bus_id JOIN sites s ON s.id = d.site_id \
          WHERE d.id = $1",
     )

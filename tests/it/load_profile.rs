@@ -404,5 +404,17 @@ async fn a_th40c_programmed_for_half_hours_of_other_channels_is_stored_as_its_he
     .await
     .unwrap();
     assert_eq!(lengths, vec![30], "every interval as long as the header's period");
+    // Data quality counts the half hours the meter records, not the
+    // profile's quarter hours.
+    let (status, quality) = app
+        .request(
+            "GET",
+            &format!("/api/v1/devices/{id}/data-quality"),
+            Some(&engineer),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{quality}");
+    assert_eq!(quality["interval_minutes"], 30, "{quality}");
     app.stop().await;
 }
