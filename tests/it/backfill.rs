@@ -1,8 +1,9 @@
 //! The first backfill of an IEC 62056-21 meter's load profile, over TCP
 //! against the simulated A1000: newest chunk first, the span it has not
 //! reached shown as pending (not missing), resumed after the meter fell
-//! silent, and complete at the meter's oldest data, after which nothing
-//! is pending and the profile is read forward as before.
+//! silent, and complete at the meter's oldest data (an answer without
+//! records, or an `(ERROR)`), after which nothing is pending and the
+//! profile is read forward as before.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -331,5 +332,49 @@ async fn a_stored_backfill_resumes_at_the_oldest_chunk_it_reached() {
     let complete = eventually(WAIT, || async { stored_import(&app, id).await.len() == kept.len() }).await;
     assert!(complete, "{} intervals stored", stored_import(&app, id).await.len());
     assert_same(&stored_import(&app, id).await, &kept);
+    app.stop().await;
+}
+
+/// A meter that answers `(ERROR)` to a range older than it keeps, rather
+/// than an answer without records: its backfill ends there as well, with
+/// everything it keeps stored and no failure counted against it.
+#[tokio::test]
+async fn a_meter_refusing_a_range_older_than_it_keeps_ends_its_backfill_there() {
+    let at = Utc::now().duration_trunc(QUARTER).unwrap();
+    let clock = Clock::manual(at);
+    let app = spawn_app_with(SILENT_METER_TIMEOUT, clock.clone()).await;
+    let token = app.token(Role::Engineer).await;
+    let meter = iec_meter(IecKind::A1000, 31, "12345678", at);
+    {
+        let mut meter = meter.lock().unwrap();
+        meter.config.profile_days = Some(5);
+        meter.refuse_old_ranges = true;
+    }
+    let (id, _stop) = serve_one_iec_tcp_device(
+        &app,
+        &token,
+        &meter,
+        &clock,
+        json!({"name": "A1000", "profile": "a1000", "iec_address": "12345678", "schedule": {"energy_seconds": 1}}),
+    )
+    .await;
+    let backfill = eventually_some(WAIT, || async {
+        let (backfill, _) = quality(&app, &token, id).await;
+        (backfill["state"] == "complete").then_some(backfill)
+    })
+    .await
+    .expect("the backfill completed");
+    // Chunks of two days: [at-2d, at], [at-4d, at-2d], [at-6d, at-4d] hold
+    // the five days kept; [at-8d, at-6d] ends before them and is refused.
+    assert_eq!(backfill["oldest_reached"], stamp(at - TimeDelta::days(8)));
+    assert_eq!(meter.lock().unwrap().old_ranges_refused, 1);
+    let oldest = meter.lock().unwrap().profile_oldest(5, at);
+    let kept = recorded_import(&meter, oldest, at, at);
+    assert_same(&stored_import(&app, id).await, &kept);
+    let (_, device) = app
+        .request("GET", &format!("/api/v1/devices/{id}"), Some(&token), None)
+        .await;
+    assert_eq!(device["status"]["state"], "online", "{device}");
+    assert_eq!(device["status"]["consecutive_failures"], 0, "{device}");
     app.stop().await;
 }

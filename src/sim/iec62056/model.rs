@@ -236,9 +236,24 @@ pub struct IecMeter {
     pub no_logbook: bool,
     /// How many logbook reads (`P.98`) it was sent.
     pub logbook_requests: u32,
+    /// The meter answers `(ERROR)` to a load-profile range that ends before
+    /// the oldest interval it keeps, as some firmware does instead of an
+    /// answer without records (a test's switch), and counts those answers.
+    pub refuse_old_ranges: bool,
+    pub old_ranges_refused: u32,
     /// What its energy registers show beyond the energy of its history,
     /// in Wh ([`EnergyDigits::import_at_start`]).
     pub(super) register_shift_wh: i64,
+}
+
+/// The instant a request's bound names: UTC for season 2, else the
+/// meter's local time.
+fn profile_bound(meter: &IecMeter, time: &crate::protocol::iec62056::ProfileTime) -> DateTime<Utc> {
+    if time.season == 2 {
+        time.time.and_utc()
+    } else {
+        meter.instant(time.time)
+    }
 }
 
 /// The start of the period of length `period` (a divisor of a day) that
@@ -271,6 +286,8 @@ impl IecMeter {
             profile_answers_left: None,
             no_logbook: false,
             logbook_requests: 0,
+            refuse_old_ranges: false,
+            old_ranges_refused: 0,
         }
     }
 
@@ -408,16 +425,31 @@ impl IecMeter {
     /// The answer to `R5 P.01(from;to)`: the intervals whose end stamp lies
     /// in the range (empty bounds: oldest / newest), one block per season,
     /// channels as [`IecKind::profile_channels`] lists them.
-    pub fn load_profile(&mut self, request: &ProfileRequest, now: DateTime<Utc>) -> Vec<LoadProfileBlock> {
-        let bound = |meter: &IecMeter, time: &Option<crate::protocol::iec62056::ProfileTime>, default| match time {
-            Some(t) if t.season == 2 => t.time.and_utc(),
-            Some(t) => meter.instant(t.time),
-            None => default,
-        };
-        let oldest = self
-            .config
+    /// Whether the meter answers `(ERROR)` to `request`
+    /// ([`IecMeter::refuse_old_ranges`]): a range that ends before its
+    /// oldest kept interval. Counted.
+    pub fn refuses_range(&mut self, request: &ProfileRequest, now: DateTime<Utc>) -> bool {
+        let refused = self.refuse_old_ranges
+            && request
+                .to
+                .as_ref()
+                .is_some_and(|to| profile_bound(self, to) <= self.oldest_kept(now));
+        self.old_ranges_refused += u32::from(refused);
+        refused
+    }
+
+    /// The start of the oldest interval of load profile it keeps at `now`.
+    fn oldest_kept(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        self.config
             .profile_days
-            .map_or(self.history.epoch(), |days| self.profile_oldest(days, now));
+            .map_or(self.history.epoch(), |days| self.profile_oldest(days, now))
+    }
+
+    pub fn load_profile(&mut self, request: &ProfileRequest, now: DateTime<Utc>) -> Vec<LoadProfileBlock> {
+        let bound = |meter: &IecMeter, time: &Option<crate::protocol::iec62056::ProfileTime>, default| {
+            time.as_ref().map_or(default, |t| profile_bound(meter, t))
+        };
+        let oldest = self.oldest_kept(now);
         // Whole intervals from the oldest kept one on.
         let from = bound(self, &request.from, oldest).max(oldest + Duration::seconds(1));
         let to = bound(self, &request.to, now);

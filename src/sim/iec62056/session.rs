@@ -266,6 +266,10 @@ impl LineSession {
                         Some(left) => meter.profile_answers_left = Some(left - 1),
                         None => {}
                     }
+                    if meter.refuses_range(&request, now) {
+                        drop(meter);
+                        return self.error();
+                    }
                     let blocks = meter.load_profile(&request, now);
                     drop(meter);
                     let text = format_load_profile(&blocks).expect("simulated profiles are valid");
