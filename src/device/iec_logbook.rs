@@ -15,7 +15,7 @@ use chrono::{DateTime, Timelike, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;
 
-use super::iec_load_profile::{instant_of, meter_time};
+use super::iec_time::{instant_of, meter_time};
 use crate::domain::event::{EventCode, EventKind};
 use crate::domain::severity::Severity;
 use crate::protocol::iec62056::{LogbookEntry, ProfileRequest};

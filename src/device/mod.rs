@@ -14,6 +14,7 @@ pub mod iec_decode;
 pub mod iec_load_profile;
 pub mod iec_logbook;
 pub mod iec_profile_error;
+pub mod iec_time;
 pub mod load_curve;
 pub mod meter_identity;
 pub mod profile;
