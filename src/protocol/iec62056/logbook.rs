@@ -12,9 +12,10 @@
 //!   `(sYYMMDDhhmmss)(v2)…(vn)`: each row is an entry at its stamp with the
 //!   header's status; the header is no entry of its own.
 
-use super::dataset::{MAX_VALUE_LEN, split_line};
+use super::dataset::MAX_VALUE_LEN;
 use super::profile_block::{
-    ProfileError, ProfileTime, check_raw, digits, format_time, parse_profile_name, parse_time, profile_name,
+    ProfileError, ProfileTime, answer_sets, check_raw, digits, format_time, parse_profile_name, parse_time,
+    profile_name,
 };
 
 /// One entry of the logbook as the meter wrote it.
@@ -45,24 +46,9 @@ struct Open {
 pub fn parse_logbook(text: &str) -> Result<Vec<LogbookEntry>, ProfileError> {
     let mut entries = Vec::new();
     let mut open: Option<Open> = None;
-    for (index, line) in text.split('\n').enumerate() {
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        let error = |reason: String| ProfileError::Line {
-            line: index + 1,
-            reason,
-        };
-        if line.is_empty() || line == "!" {
-            continue;
-        }
-        let sets = split_line(line).map_err(error)?;
-        let [set] = sets.as_slice() else {
-            return Err(error("more than one data set on a line".into()));
-        };
-        if let [answer] = set.groups.as_slice() {
-            if *answer == "ERROR" || answer.starts_with('#') {
-                return Err(ProfileError::Refused((*answer).into()));
-            }
-        }
+    for line in answer_sets(text) {
+        let (number, set) = line?;
+        let error = |reason: String| ProfileError::Line { line: number, reason };
         if let Some(bad) = set.groups.iter().find(|value| value.len() > MAX_VALUE_LEN) {
             return Err(error(format!(
                 "value {bad:?} is longer than {MAX_VALUE_LEN} characters"

@@ -8,7 +8,7 @@
 
 use chrono::{Datelike, NaiveDateTime, TimeDelta, Timelike};
 
-use super::dataset::{MAX_VALUE_LEN, parse_timestamp, parse_value_number, split_line};
+use super::dataset::{MAX_VALUE_LEN, RawSet, parse_timestamp, parse_value_number, split_line};
 
 /// A time bound or stamp with its season character s: 0 normal time,
 /// 1 summer time, 2 UTC.
@@ -108,24 +108,9 @@ impl ProfileRequest {
 /// is no blocks.
 pub fn parse_load_profile(text: &str) -> Result<Vec<LoadProfileBlock>, ProfileError> {
     let mut blocks: Vec<LoadProfileBlock> = Vec::new();
-    for (index, line) in text.split('\n').enumerate() {
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        let error = |reason: String| ProfileError::Line {
-            line: index + 1,
-            reason,
-        };
-        if line.is_empty() || line == "!" {
-            continue;
-        }
-        let sets = split_line(line).map_err(error)?;
-        let [set] = sets.as_slice() else {
-            return Err(error("more than one data set on a line".into()));
-        };
-        if let [answer] = set.groups.as_slice() {
-            if *answer == "ERROR" || answer.starts_with('#') {
-                return Err(ProfileError::Refused((*answer).into()));
-            }
-        }
+    for line in answer_sets(text) {
+        let (number, set) = line?;
+        let error = |reason: String| ProfileError::Line { line: number, reason };
         if set.address.is_empty() {
             let block = blocks
                 .last_mut()
@@ -136,6 +121,31 @@ pub fn parse_load_profile(text: &str) -> Result<Vec<LoadProfileBlock>, ProfileEr
         }
     }
     Ok(blocks)
+}
+
+/// The one data set of each line of a load-profile or logbook answer, with
+/// the line's number (from 1): empty lines and the `!` line left out, a
+/// line of more or less than one set refused naming it, and an `(ERROR)`
+/// or `(#nnnn)` answer the meter's refusal.
+pub(super) fn answer_sets(text: &str) -> impl Iterator<Item = Result<(usize, RawSet<'_>), ProfileError>> {
+    text.split('\n').enumerate().filter_map(|(index, line)| {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        (!line.is_empty() && line != "!").then(|| one_set(index + 1, line))
+    })
+}
+
+fn one_set(number: usize, line: &str) -> Result<(usize, RawSet<'_>), ProfileError> {
+    let error = |reason: String| ProfileError::Line { line: number, reason };
+    let mut sets = split_line(line).map_err(error)?;
+    let (Some(set), None) = (sets.pop(), sets.pop()) else {
+        return Err(error("more than one data set on a line".into()));
+    };
+    if let [answer] = set.groups.as_slice() {
+        if *answer == "ERROR" || answer.starts_with('#') {
+            return Err(ProfileError::Refused((*answer).into()));
+        }
+    }
+    Ok((number, set))
 }
 
 /// Writes blocks as a meter would answer (stamps with seconds, lines with
