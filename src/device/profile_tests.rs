@@ -568,6 +568,19 @@ bits = { 0 = "clock_error" }
 "#;
 
 #[test]
+fn each_meters_registers_roll_over_where_its_manual_says() {
+    let wrap = |name: &str, decimals: Option<i16>| ProfileSet::builtin().get(name).unwrap().energy_wrap(None, decimals);
+    // A1000 manual 1.1, item 5: 99999.99 or 999999.9 kWh (2 decimals by default).
+    assert_eq!(wrap("a1000", None), Some(100_000.0));
+    assert_eq!(wrap("a1000", Some(1)), Some(1_000_000.0));
+    // TH40C: 8 digits, 2 decimals by default; COUNTIS E33: 0 to 999999.9 kWh.
+    assert_eq!(wrap("th40c", None), Some(1_000_000.0));
+    assert_eq!(wrap("countis-e33", None), Some(1_000_000.0));
+    // The E43/E44 give no digits that bind their registers: none.
+    assert_eq!(wrap("countis-e43", None), None);
+}
+
+#[test]
 fn an_iec_only_profile_needs_no_register_map() {
     let profile = Profile::parse("iec.toml", IEC_ONLY).unwrap();
     assert!(profile.speaks_iec62056() && !profile.speaks_modbus());
