@@ -6,7 +6,7 @@
 //!
 //! The rows are 100 TH40Cs' full polls (every register of the profile), one
 //! poll per meter and round, 10 s apart, grouped into batches the way the
-//! outbox groups them (whole polls, at most 5,000 rows). Between rounds the
+//! outbox groups them (whole polls, at most 20,000 rows). Between rounds the
 //! real-time values change, the energies grow, the closed billing periods
 //! (history) stay: the mix a full poll brings.
 //!
