@@ -121,21 +121,13 @@ impl IecDriver {
     ) -> (Result<(Vec<Interval>, Vec<String>), DriverError>, Option<Exchange>) {
         let request = profile_request(settings, from, to, target.zone);
         let password = programming_password(&target);
-        let Some(open) = self.line.as_mut() else {
-            let error = SessionError::Io(std::io::Error::other("the line closed after the readout"));
-            return (Err(error.into()), None);
-        };
-        let started = Instant::now();
-        let blocks = open.load_profile(target.iec_address, password, &request).await;
-        let sent = Exchange {
-            outcome: outcome(&blocks),
-            took: started.elapsed(),
-        };
-        self.settle(&blocks);
+        let (blocks, sent) = self
+            .on_open_line(async |open| open.load_profile(target.iec_address, password, &request).await)
+            .await;
         let result = blocks
             .map(|blocks| intervals_from_blocks(settings, &blocks, target.zone))
             .map_err(DriverError::from);
-        (result, Some(sent))
+        (result, sent)
     }
 
     /// Reads the logbook entries from `after` on (the whole logbook when
@@ -149,20 +141,33 @@ impl IecDriver {
     ) -> (Result<(Vec<LogbookEvent>, Vec<String>), DriverError>, Option<Exchange>) {
         let request = logbook_request(settings, after, target.zone);
         let password = programming_password(&target);
-        let Some(open) = self.line.as_mut() else {
-            let error = SessionError::Io(std::io::Error::other("the line closed after the readout"));
-            return (Err(error.into()), None);
-        };
-        let started = Instant::now();
-        let entries = open.logbook(target.iec_address, password, &request).await;
-        let sent = Exchange {
-            outcome: outcome(&entries),
-            took: started.elapsed(),
-        };
-        self.settle(&entries);
+        let (entries, sent) = self
+            .on_open_line(async |open| open.logbook(target.iec_address, password, &request).await)
+            .await;
         let result = entries
             .map(|entries| events_from_logbook(log, settings, &entries, target.zone))
             .map_err(DriverError::from);
+        (result, sent)
+    }
+
+    /// Runs `ask` in programming mode on the line the readout opened, as
+    /// one exchange; a link failure closes the line. Nothing is sent when
+    /// the line closed after the readout.
+    async fn on_open_line<T>(
+        &mut self,
+        ask: impl AsyncFnOnce(&mut IecLine) -> Result<T, SessionError>,
+    ) -> (Result<T, SessionError>, Option<Exchange>) {
+        let Some(open) = self.line.as_mut() else {
+            let error = SessionError::Io(std::io::Error::other("the line closed after the readout"));
+            return (Err(error), None);
+        };
+        let started = Instant::now();
+        let result = ask(open).await;
+        let sent = Exchange {
+            outcome: outcome(&result),
+            took: started.elapsed(),
+        };
+        self.settle(&result);
         (result, Some(sent))
     }
 
