@@ -6,6 +6,7 @@ pub(crate) mod billing;
 pub(crate) mod buses;
 pub(crate) mod command_bulk;
 pub(crate) mod commands;
+mod common_responses;
 pub(crate) mod data_quality;
 pub(crate) mod device_secrets;
 pub(crate) mod device_settings;
@@ -33,6 +34,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::{Modify, OpenApi};
 
+use self::common_responses::CommonResponses;
 use super::error::{ErrorBody, ErrorDetail};
 use super::state::AppState;
 
@@ -106,7 +108,7 @@ use super::state::AppState;
         tokens::revoke_token,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
-    modifiers(&BearerAuth, &FlattenedParameters),
+    modifiers(&BearerAuth, &FlattenedParameters, &CommonResponses),
     security(("bearer" = [])),
     tags(
         (name = "buses", description = "Communication lines: Modbus TCP, RTU over TCP gateways, serial RS485, IEC 62056-21 lines, optical probes"),
