@@ -12,6 +12,7 @@ pub enum Transport {
         #[serde(deserialize_with = "named::host")]
         host: String,
         #[serde(deserialize_with = "named::port")]
+        #[schema(maximum = 65535)]
         port: u16,
     },
     /// Modbus RTU frames carried over TCP by a transparent serial gateway.
@@ -19,6 +20,7 @@ pub enum Transport {
         #[serde(deserialize_with = "named::host")]
         host: String,
         #[serde(deserialize_with = "named::port")]
+        #[schema(maximum = 65535)]
         port: u16,
     },
     /// Modbus RTU on a local serial line (RS485 adapter).
@@ -61,6 +63,7 @@ pub enum Transport {
         #[serde(deserialize_with = "named::host")]
         host: String,
         #[serde(deserialize_with = "named::port")]
+        #[schema(maximum = 65535)]
         port: u16,
     },
 }

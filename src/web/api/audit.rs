@@ -75,6 +75,7 @@ pub(crate) struct AuditQuery {
     #[param(example = "2026-12-06T00:00:00Z")]
     pub to: Option<String>,
     /// Entries per page, 1-500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,

@@ -24,8 +24,10 @@ use crate::web::state::AppState;
 #[into_params(parameter_in = Query)]
 pub(crate) struct BalanceQuery {
     /// Start (inclusive), RFC 3339; required.
+    #[param(required = true)]
     from: Option<String>,
     /// End (exclusive), RFC 3339; required; at most 366 days after `from`.
+    #[param(required = true)]
     to: Option<String>,
     /// The tariff calendar whose bands to use; default the site's, else
     /// one band (`all`).

@@ -26,6 +26,7 @@ use crate::web::state::AppState;
 #[schema(example = json!({"name": "line-1", "transport": {"kind": "modbus_tcp", "host": "127.0.0.1", "port": 5020}}))]
 pub(crate) struct NewBus {
     /// Unique name, e.g. the cable or gateway it stands for.
+    #[schema(min_length = 1)]
     pub name: String,
     /// How to reach it. `kind` is `modbus_tcp` or `rtu_over_tcp` (with `host`, `port`) or
     /// `serial_rtu` (with `path`, `baud` 1200–115200, `parity` none|even|odd, `stop_bits` 1|2)

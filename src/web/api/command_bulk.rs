@@ -154,7 +154,7 @@ impl From<Bulk> for BulkCommand {
 /// With `"broadcast": true` one command per bus goes to unit 0. Follow it
 /// with `GET /api/v1/commands/bulk/{id}`.
 #[utoipa::path(post, path = "/api/v1/commands/bulk", tag = "commands", request_body = NewBulkCommand,
-    params(("Idempotency-Key" = Option<String>, Header,
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 200, pattern = "^[!-~]([ -~]*[!-~])?$",
         description = "Queue at most one bulk per key (1-200 characters); a repeat answers the first")),
     responses(
         (status = 202, description = "Queued where each device could take it", body = BulkCommand),

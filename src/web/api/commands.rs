@@ -185,7 +185,7 @@ impl From<DryRun> for CommandDryRun {
 /// sent again.
 #[utoipa::path(post, path = "/api/v1/devices/{id}/commands", tag = "commands", request_body = NewCommand,
     params(("id" = i64, Path, description = "Device id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Queue at most one command per key (1-200 characters)")),
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 200, pattern = "^[!-~]([ -~]*[!-~])?$", description = "Queue at most one command per key (1-200 characters)")),
     responses(
         (status = 202, description = "Command queued", body = Command,
             example = json!({"id": 7, "device_id": 3, "kind": "set_tariff", "parameters": {"tariff": 2},

@@ -27,6 +27,7 @@ use crate::web::state::AppState;
 #[schema(example = json!({"schedule": {"energy_seconds": 300}, "enabled": true, "interval_minutes": 30,
     "ct_ratio": 40, "max_current_a": 6, "voltage_v": 230, "phases": 3}))]
 pub struct DeviceChange {
+    #[schema(min_length = 1)]
     pub name: Option<String>,
     /// False stops polling the device (its data stays); true resumes it.
     pub enabled: Option<bool>,

@@ -26,6 +26,7 @@ use crate::web::state::AppState;
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "Main incomer", "bus_id": 1, "profile": "th40c", "address": 1}))]
 pub struct NewDevice {
+    #[schema(min_length = 1)]
     pub name: String,
     pub bus_id: i64,
     /// Device profile name, e.g. `th40c`.

@@ -126,6 +126,7 @@ pub(crate) struct JobQuery {
     /// Only this bus's jobs.
     pub bus_id: Option<i64>,
     /// Jobs per page, 1-500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,

@@ -24,8 +24,10 @@ use crate::web::state::AppState;
 #[into_params(parameter_in = Query)]
 pub(crate) struct VersionsQuery {
     /// The interval's channel, e.g. `1-0:1.8.0`.
+    #[param(required = true)]
     obis: Option<String>,
     /// The interval's start, RFC 3339.
+    #[param(required = true)]
     start: Option<String>,
 }
 

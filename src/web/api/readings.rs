@@ -57,6 +57,7 @@ pub(crate) struct Readings {
 #[into_params(parameter_in = Query)]
 pub(crate) struct ReadingsQuery {
     /// OBIS code, e.g. `1-1:1.8.0`.
+    #[param(required = true)]
     obis: Option<String>,
     /// Start (inclusive), RFC 3339.
     from: Option<String>,
@@ -65,6 +66,7 @@ pub(crate) struct ReadingsQuery {
     /// The `next` value of the previous page.
     cursor: Option<String>,
     /// Page size, 1–10000 (default 1000).
+    #[param(minimum = 1, maximum = 10000)]
     limit: Option<i64>,
 }
 

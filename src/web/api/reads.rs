@@ -60,7 +60,7 @@ impl From<ReadJobRow> for Read {
 /// with the same `Idempotency-Key` answers the first one's job.
 #[utoipa::path(post, path = "/api/v1/devices/{id}/read", tag = "readings",
     params(("id" = i64, Path, description = "Device id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Queue at most one job per key (1-200 characters)")),
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 200, pattern = "^[!-~]([ -~]*[!-~])?$", description = "Queue at most one job per key (1-200 characters)")),
     responses(
         (status = 202, description = "Read queued", body = Read),
         (status = 401, body = ErrorBody), (status = 403, description = "Role is not operator or engineer", body = ErrorBody),

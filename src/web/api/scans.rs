@@ -76,7 +76,7 @@ impl From<ScanRow> for Scan {
 /// The job waits in the database until the bus's worker takes it.
 #[utoipa::path(post, path = "/api/v1/buses/{id}/scan", tag = "buses", request_body = NewScan,
     params(("id" = i64, Path, description = "Bus id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Queue at most one job per key (1-200 characters)")),
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 200, pattern = "^[!-~]([ -~]*[!-~])?$", description = "Queue at most one job per key (1-200 characters)")),
     responses(
         (status = 202, description = "Scan queued", body = Scan),
         (status = 401, body = ErrorBody),

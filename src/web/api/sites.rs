@@ -123,15 +123,17 @@ pub(crate) struct SiteList {
 #[schema(example = json!({"name": "Plant A", "timezone": "Europe/Rome"}))]
 pub(crate) struct NewSite {
     /// Unique among sites.
-    #[schema(example = "Plant A")]
+    #[schema(example = "Plant A", min_length = 1)]
     pub name: String,
     /// IANA zone, e.g. `Europe/Rome`; required. Also accepted as `timezone`.
     #[serde(alias = "timezone")]
-    #[schema(example = "Europe/Rome")]
+    #[schema(example = "Europe/Rome", value_type = String, required = true, min_length = 1)]
     pub time_zone: Option<String>,
     /// Billing day of the month, 1–28, with `billing_hour`; default none.
+    #[schema(minimum = 1, maximum = 28)]
     pub billing_day: Option<i64>,
     /// Local hour, 0–23, with `billing_day`.
+    #[schema(minimum = 0, maximum = 23)]
     pub billing_hour: Option<i64>,
     /// Percent above 0 and at most 100; default 5.
     #[schema(example = 5.0)]
@@ -146,11 +148,14 @@ pub(crate) struct NewSite {
 #[schema(example = json!({"billing_day": 1, "billing_hour": 0}))]
 pub(crate) struct SiteChange {
     /// A new name, unique among sites.
+    #[schema(min_length = 1)]
     pub name: Option<String>,
     /// Day of the month, 1–28 (every month has it); null removes the schedule.
+    #[schema(minimum = 1, maximum = 28)]
     pub billing_day: Option<i64>,
     /// Local hour, 0–23; a skipped DST hour closes at the end of the gap, a
     /// repeated one at its first occurrence.
+    #[schema(minimum = 0, maximum = 23)]
     pub billing_hour: Option<i64>,
     /// IANA zone the schedule, derived intervals and months follow, e.g.
     /// `Europe/Paris`; a name not in the IANA database is refused. Also

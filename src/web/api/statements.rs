@@ -29,8 +29,10 @@ use crate::web::state::AppState;
 #[into_params(parameter_in = Query)]
 pub(crate) struct StatementParams {
     /// Start of the period (inclusive), RFC 3339. Required.
+    #[param(required = true)]
     from: Option<String>,
     /// End of the period (exclusive), RFC 3339, at most 366 days after `from`. Required.
+    #[param(required = true)]
     to: Option<String>,
     /// The tariff calendar; default the device's site's calendar.
     calendar_id: Option<String>,

@@ -28,6 +28,7 @@ use crate::web::state::AppState;
 pub(crate) struct NewCalendar {
     /// Unique name; the preset's name when absent with `preset`; required
     /// with `definition`.
+    #[schema(min_length = 1)]
     pub name: Option<String>,
     /// `it-arera-f123` (the Italian F1/F2/F3 bands and national holidays,
     /// Europe/Rome) or `a1000-4-rate` (four rates within the Blue Star
@@ -136,8 +137,10 @@ impl From<VersionRow> for CalendarVersion {
 #[into_params(parameter_in = Query)]
 pub(crate) struct ClassifyQuery {
     /// Start (inclusive), RFC 3339.
+    #[param(required = true)]
     from: Option<String>,
     /// End (exclusive), RFC 3339.
+    #[param(required = true)]
     to: Option<String>,
     /// Step of real time, 1–1440 minutes; default 15.
     step_minutes: Option<String>,

@@ -63,7 +63,7 @@ impl From<TokenRow> for TokenInfo {
 pub(crate) struct NewToken {
     /// The user it is for: created with `role`, or reused when it already
     /// has that role (another role under the same name is a 409).
-    #[schema(example = "commissioning")]
+    #[schema(example = "commissioning", min_length = 1)]
     pub name: String,
     /// `viewer`, `operator`, `engineer`, `secadm` or `secaud` (IEC 62351-8).
     #[schema(value_type = Role)]

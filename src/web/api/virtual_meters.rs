@@ -38,6 +38,7 @@ pub(crate) struct VirtualMeterTerm {
     "terms": [{"device_id": 3, "sign": 1}, {"device_id": 4, "sign": -1}]}))]
 pub(crate) struct NewVirtualMeter {
     /// Unique on its site.
+    #[schema(min_length = 1)]
     pub name: String,
     pub site_id: i64,
     /// At least one; each device once.
