@@ -12,6 +12,7 @@ use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::role::Role;
 use ohmnibus::sim::iec62056::events::{LoggedEventKind, events};
 use ohmnibus::sim::iec62056::{IecKind, SharedMeter};
+use ohmnibus::store::logbook::{delete_logbook_refusal, fetch_logbook_refusals, insert_logbook_refusal};
 use serde_json::json;
 
 const SEED: u64 = 5;
@@ -264,5 +265,41 @@ async fn a_meter_that_refuses_its_logbook_is_asked_again_a_day_on() {
     assert_eq!(stored(&app, id).await, want);
     assert!(eventually(WAIT, || async { refusals(&app, id).await.is_empty() }).await);
     assert_eq!(unsupported(&app, id).await.len(), 1);
+    app.stop().await;
+}
+
+/// What a restarted poller loads of a refusal: the time of the last one,
+/// one event however often the meter refused, and nothing once it answered.
+#[tokio::test]
+async fn a_repeated_refusal_moves_its_time_and_raises_no_new_event() {
+    let app = spawn_app_with_clock(Clock::manual(at(22, 12, 0))).await;
+    let engineer = app.token(Role::Engineer).await;
+    let transport = json!({"kind": "modbus_tcp", "host": "127.0.0.1", "port": 1});
+    let bus = app.create_bus(&engineer, "line", transport).await;
+    let device = app
+        .create_device(
+            &engineer,
+            bus,
+            json!({"name": "TH40C", "profile": "th40c", "address": 1}),
+        )
+        .await;
+    for (message, when) in [
+        ("first", at(22, 12, 0)),
+        ("again", at(23, 12, 0)),
+        ("late", at(22, 18, 0)),
+    ] {
+        insert_logbook_refusal(&app.pool, device, 98, message, when)
+            .await
+            .unwrap();
+    }
+    // A late write of an older refusal does not move the time back.
+    assert_eq!(
+        fetch_logbook_refusals(&app.pool, device).await.unwrap(),
+        vec![(98, at(23, 12, 0))]
+    );
+    assert_eq!(unsupported(&app, device.0).await, vec!["first"]);
+    delete_logbook_refusal(&app.pool, device, 98).await.unwrap();
+    assert!(fetch_logbook_refusals(&app.pool, device).await.unwrap().is_empty());
+    assert_eq!(unsupported(&app, device.0).await, vec!["first"]);
     app.stop().await;
 }
