@@ -176,8 +176,10 @@ pub enum EventKind {
     /// written.
     MeterLogbook,
     /// `meter_logbook_unsupported` (info): the meter refused the read of
-    /// a whole logbook (`(ERROR)`): it keeps none, and it is not asked
-    /// again (`meter_logbook_refusals`). Not a fault; momentary.
+    /// a whole logbook (`(ERROR)`): it keeps none, or has logged nothing
+    /// yet. Asked again once a day until it answers
+    /// (`meter_logbook_refusals`); raised when the refusal is first
+    /// recorded, not at each repeat. Not a fault; momentary.
     MeterLogbookUnsupported,
     /// A condition a status word shows, or an occurrence the meter logged,
     /// under the code and severity its profile names.

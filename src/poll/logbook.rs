@@ -2,9 +2,13 @@
 //! programming log its profile lists in the same layout, read in the load
 //! profile's turn right after it: the entries from the newest stored on
 //! (the whole log the first time), each stored once as an event at the
-//! meter's time. A meter that refuses a whole log keeps none: one
-//! `meter_logbook_unsupported` event, and it is not asked again. Any other
-//! failure keeps what was stored and is tried again in the next turn.
+//! meter's time. A meter that refuses a whole log may keep none, or
+//! have logged nothing yet (an empty log can be answered `(ERROR)` too):
+//! one `meter_logbook_unsupported` event, and the log is asked for again
+//! once a day ([`LOGBOOK_REASK`]) until it is read. Any other failure
+//! keeps what was stored and is tried again in the next turn.
+
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 
 use super::context::WorkerServices;
 use super::outbox::Record;
@@ -15,6 +19,18 @@ use crate::domain::clock::is_future;
 use crate::domain::event::EventKind;
 use crate::domain::ids::BusId;
 use crate::store::future_stamps::future_stamp_message;
+
+/// How long after a refusal of a whole logbook it is asked for again: a
+/// meter whose log is empty may refuse it and start logging later, and
+/// once a day costs a line nothing worth counting.
+pub(crate) const LOGBOOK_REASK: TimeDelta = TimeDelta::hours(24);
+
+/// Whether a logbook the meter refused whole at `refused_at` is asked for
+/// again at server time `now`. A refusal stamped ahead of `now` (a server
+/// clock set back) waits for it.
+fn asked_again(refused_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    now >= refused_at + LOGBOOK_REASK
+}
 
 /// Reads what is new of each of the device's logbooks, if its profile
 /// lists any.
@@ -34,11 +50,22 @@ pub(crate) async fn read_logbooks(
     if !driver.reads_load_profile() {
         return;
     }
+    let now = services.clock.now();
     for (log, settings) in logbooks {
-        if !runtime.memory.logbooks_refused.contains(&settings.profile) {
+        if refused_at(runtime, settings.profile).is_none_or(|at| asked_again(at, now)) {
             read_logbook(driver, bus, runtime, services, log, &settings).await;
         }
     }
+}
+
+/// When the meter last refused logbook `profile` whole, if it did.
+fn refused_at(runtime: &DeviceRuntime, profile: u8) -> Option<DateTime<Utc>> {
+    runtime
+        .memory
+        .logbooks_refused
+        .iter()
+        .find(|(p, _)| *p == profile)
+        .map(|(_, at)| *at)
 }
 
 /// Reads what is new of one logbook and hands it to the outbox.
@@ -65,15 +92,25 @@ async fn read_logbook(
     let what = log.replace('_', " ");
     let (events, problems) = match result {
         Ok(read) => read,
-        // A refusal of the whole log: the meter keeps none (error answers
-        // are vendor specific, docs/PROTOCOLS.md).
+        // A refusal of the whole log: the meter keeps none, or has logged
+        // nothing yet (error answers are vendor specific,
+        // docs/PROTOCOLS.md). Asked again a day on; a refusal that repeats
+        // only moves that day (see `store::logbook::insert_logbook_refusal`).
         Err(error) if error.is_meter_error() && after.is_none() => {
-            tracing::info!(device = %name, %error, profile, "the meter keeps no {what}; not asked again");
-            runtime.memory.logbooks_refused.push(profile);
+            let again = (now + LOGBOOK_REASK).to_rfc3339_opts(SecondsFormat::Secs, true);
+            tracing::info!(device = %name, %error, profile, "the meter refused its {what}; asked again at {again}");
+            let refused = &mut runtime.memory.logbooks_refused;
+            match refused.iter_mut().find(|(p, _)| *p == profile) {
+                Some((_, at)) => *at = now,
+                None => refused.push((profile, now)),
+            }
             services.outbox.send(Record::LogbookRefused {
                 device: id,
                 profile,
-                message: format!("{name}: the meter refused its {what} (P.{profile:02}): {error}; not read again"),
+                message: format!(
+                    "{name}: the meter refused its {what} (P.{profile:02}): {error}; \
+                     asked again once a day until it answers, first at {again}"
+                ),
                 at: now,
             });
             return;
@@ -83,6 +120,12 @@ async fn read_logbook(
             return;
         }
     };
+    // Read after all: the refusal is no longer so, and goes.
+    if refused_at(runtime, profile).is_some() {
+        tracing::info!(device = %name, profile, "the meter answered for its {what}, refused before");
+        runtime.memory.logbooks_refused.retain(|(p, _)| *p != profile);
+        services.outbox.send(Record::LogbookAnswered { device: id, profile });
+    }
     if !problems.is_empty() {
         tracing::warn!(device = %name, ?problems, profile, "{what} entries not stored");
     }
@@ -114,5 +157,30 @@ async fn read_logbook(
             name,
             entries: events,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn at(day: u32, hour: u32, minute: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, day, hour, minute, 0).unwrap()
+    }
+
+    #[test]
+    fn a_refused_logbook_is_asked_again_a_day_on() {
+        let refused = at(22, 12, 0);
+        // The same day, and a minute short of the day: not asked.
+        assert!(!asked_again(refused, refused));
+        assert!(!asked_again(refused, at(22, 23, 59)));
+        assert!(!asked_again(refused, at(23, 11, 59)));
+        // A day on, and any time after: asked.
+        assert!(asked_again(refused, at(23, 12, 0)));
+        assert!(asked_again(refused, at(25, 3, 0)));
+        // A refusal stamped ahead of the server's clock waits for it.
+        assert!(!asked_again(at(24, 12, 0), at(23, 12, 0)));
     }
 }

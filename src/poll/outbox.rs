@@ -44,7 +44,7 @@ use crate::store::identity::{insert_held_readings, record_identity_seen};
 use crate::store::jobs::{update_job_awaiting, update_job_finished, update_job_progress, update_job_started};
 use crate::store::load_profile::{insert_meter_intervals, update_profile_read_at};
 use crate::store::load_profile_backfill::{Backfill, upsert_backfill};
-use crate::store::logbook::{insert_logbook_entries, insert_logbook_refusal};
+use crate::store::logbook::{delete_logbook_refusal, insert_logbook_entries, insert_logbook_refusal};
 use crate::store::readings_writer::ReadingsWriter;
 
 /// Rows written per statement at most.
@@ -118,13 +118,20 @@ pub enum Record {
         name: String,
         entries: Vec<LogbookEvent>,
     },
-    /// The meter refused logbook `profile` whole: recorded with its
-    /// `meter_logbook_unsupported` event, once.
+    /// The meter refused logbook `profile` whole at `at`: recorded, with
+    /// its `meter_logbook_unsupported` event the first time; a refusal
+    /// that repeats only moves `refused_at`.
     LogbookRefused {
         device: DeviceId,
         profile: u8,
         message: String,
         at: DateTime<Utc>,
+    },
+    /// The meter answered for logbook `profile`, refused before: its
+    /// refusal is removed.
+    LogbookAnswered {
+        device: DeviceId,
+        profile: u8,
     },
     JobStarted {
         job: i64,
@@ -289,6 +296,7 @@ async fn write(
             message,
             at,
         } => insert_logbook_refusal(pool, *device, *profile, message, *at).await?,
+        Record::LogbookAnswered { device, profile } => delete_logbook_refusal(pool, *device, *profile).await?,
         Record::JobStarted { job, progress } => update_job_started(pool, *job, progress.as_ref()).await?,
         Record::JobProgress { job, progress } => update_job_progress(pool, *job, progress).await?,
         Record::JobAwaiting {

@@ -120,9 +120,10 @@ pub(crate) struct Memory {
     /// Stamp of the newest entry stored of each logbook, by profile number
     /// (where its next read resumes; none: the whole logbook is asked for).
     pub(crate) last_logbook_entries: Vec<(u8, DateTime<Utc>)>,
-    /// The logbooks the meter refused whole (`meter_logbook_refusals`):
-    /// not asked again.
-    pub(crate) logbooks_refused: Vec<u8>,
+    /// The logbooks the meter refused whole (`meter_logbook_refusals`),
+    /// by profile number, with when it last did: each asked for again a
+    /// day on (`poll::logbook::LOGBOOK_REASK`).
+    pub(crate) logbooks_refused: Vec<(u8, DateTime<Utc>)>,
 }
 
 /// How long loading a device's memory may take; past it the worker starts

@@ -1,6 +1,6 @@
 //! A meter's event logbook: each entry once (keyed by device, profile,
 //! stamp and status) and, when new, its event at the meter's time; the
-//! logbooks a meter refused whole.
+//! logbooks a meter refused whole, until it answers for one.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -87,8 +87,11 @@ pub async fn fetch_last_logbook_entry(
     .await?)
 }
 
-/// Records that the device's meter refused logbook `profile` whole, with
-/// its `meter_logbook_unsupported` event, once.
+/// Records that the device's meter refused logbook `profile` whole at
+/// `at`. The first refusal opens its `meter_logbook_unsupported` event; one
+/// that repeats (the daily asking again, `poll::logbook`) only moves
+/// `refused_at`, quietly, so a restarted poller asks a day after the last
+/// refusal and the event history holds one event, not one a day.
 pub async fn insert_logbook_refusal(
     pool: &PgPool,
     device: DeviceId,
@@ -98,8 +101,12 @@ pub async fn insert_logbook_refusal(
 ) -> Result<(), StoreError> {
     let kind = EventKind::MeterLogbookUnsupported;
     sqlx::query(
-        "WITH refused AS ( \
-             INSERT INTO meter_logbook_refusals (device_id, profile, refused_at) VALUES ($1, $2, $3) \
+        "WITH again AS ( \
+             UPDATE meter_logbook_refusals SET refused_at = greatest(refused_at, $3) \
+             WHERE device_id = $1 AND profile = $2 RETURNING 1 \
+         ), refused AS ( \
+             INSERT INTO meter_logbook_refusals (device_id, profile, refused_at) \
+             SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM again) \
              ON CONFLICT ON CONSTRAINT meter_logbook_refusals_pkey DO NOTHING RETURNING 1 \
          ) INSERT INTO events (device_id, code, severity, started_at, cleared_at, message) \
          SELECT $1, $4, $5, $3, $3, $6 FROM refused",
@@ -115,11 +122,28 @@ pub async fn insert_logbook_refusal(
     Ok(())
 }
 
-/// The logbooks the device's meter refused whole, by profile number.
-pub async fn fetch_logbook_refusals(pool: &PgPool, device: DeviceId) -> Result<Vec<u8>, StoreError> {
-    let profiles: Vec<i16> = sqlx::query_scalar("SELECT profile FROM meter_logbook_refusals WHERE device_id = $1")
+/// Removes the device's refusal of logbook `profile`: the meter answered
+/// for it after all. Its `meter_logbook_unsupported` event stays, as what
+/// happened then.
+pub async fn delete_logbook_refusal(pool: &PgPool, device: DeviceId, profile: u8) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM meter_logbook_refusals WHERE device_id = $1 AND profile = $2")
         .bind(device)
-        .fetch_all(pool)
+        .bind(i16::from(profile))
+        .execute(pool)
         .await?;
-    Ok(profiles.into_iter().filter_map(|p| u8::try_from(p).ok()).collect())
+    Ok(())
+}
+
+/// The logbooks the device's meter refused whole, by profile number, with
+/// when it last did.
+pub async fn fetch_logbook_refusals(pool: &PgPool, device: DeviceId) -> Result<Vec<(u8, DateTime<Utc>)>, StoreError> {
+    let refusals: Vec<(i16, DateTime<Utc>)> =
+        sqlx::query_as("SELECT profile, refused_at FROM meter_logbook_refusals WHERE device_id = $1")
+            .bind(device)
+            .fetch_all(pool)
+            .await?;
+    Ok(refusals
+        .into_iter()
+        .filter_map(|(profile, at)| u8::try_from(profile).ok().map(|profile| (profile, at)))
+        .collect())
 }

@@ -1,15 +1,18 @@
 //! The TH40C's event logbook (`P.98`) read over IEC 62056-21 from the
 //! simulator: each entry stored once as an event at the meter's time, a
-//! read again adding nothing but what is new, and a meter that keeps no
-//! logbook not asked again.
+//! read again adding nothing but what is new, and a meter that refuses its
+//! logbook asked again once a day until it answers.
 
-use crate::support::{TestApp, WAIT, eventually, iec_meter, serve_one_iec_tcp_device, spawn_app_with_clock};
+use crate::support::{
+    TestApp, WAIT, eventually, iec_meter, serve_one_iec_tcp_device, spawn_app_deriving_on_demand, spawn_app_with_clock,
+};
 use axum::http::StatusCode;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use ohmnibus::domain::clock::Clock;
 use ohmnibus::domain::role::Role;
 use ohmnibus::sim::iec62056::events::{LoggedEventKind, events};
 use ohmnibus::sim::iec62056::{IecKind, SharedMeter};
+use ohmnibus::store::logbook::{delete_logbook_refusal, fetch_logbook_refusals, insert_logbook_refusal};
 use serde_json::json;
 
 const SEED: u64 = 5;
@@ -163,15 +166,42 @@ async fn the_th40c_logbook_is_stored_once_at_the_meters_times() {
     app.stop().await;
 }
 
+/// The device's refusals as (profile, refused_at).
+async fn refusals(app: &TestApp, id: i64) -> Vec<(i16, DateTime<Utc>)> {
+    sqlx::query_as("SELECT profile, refused_at FROM meter_logbook_refusals WHERE device_id = $1")
+        .bind(id)
+        .fetch_all(&app.pool)
+        .await
+        .unwrap()
+}
+
+/// The device's `meter_logbook_unsupported` events' messages.
+async fn unsupported(app: &TestApp, id: i64) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT message FROM events WHERE device_id = $1 AND code = 'meter_logbook_unsupported' ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
-async fn a_meter_that_refuses_its_logbook_is_not_asked_again() {
+async fn a_meter_that_refuses_its_logbook_is_asked_again_a_day_on() {
     let now = at(22, 12, 0);
     let clock = Clock::manual(now);
-    let app = spawn_app_with_clock(clock.clone()).await;
+    // Derivation on demand only: no pass races the clock's moves.
+    let app = spawn_app_deriving_on_demand(clock.clone()).await;
     let engineer = app.token(Role::Engineer).await;
     let operator = app.token(Role::Operator).await;
     let meter = iec_meter(IecKind::Th40c, SEED, "40001", now);
-    meter.lock().unwrap().no_logbook = true;
+    {
+        let mut meter = meter.lock().unwrap();
+        meter.no_logbook = true;
+        // A day of load profile kept: each read below is caught up, so its
+        // turn asks for the logbook if it is due.
+        meter.config.profile_days = Some(1);
+    }
     let (id, _stop) = serve_one_iec_tcp_device(
         &app,
         &engineer,
@@ -180,27 +210,96 @@ async fn a_meter_that_refuses_its_logbook_is_not_asked_again() {
         json!({"name": "TH40C", "profile": "th40c", "iec_address": "40001", "schedule": {"energy_seconds": 1}}),
     )
     .await;
-    let unsupported = || async {
-        sqlx::query_scalar::<_, i64>(
-            "SELECT count(*) FROM events WHERE device_id = $1 AND code = 'meter_logbook_unsupported'",
-        )
-        .bind(id)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap()
-    };
-    assert!(eventually(WAIT, || async { unsupported().await == 1 }).await);
+    assert!(eventually(WAIT, || async { unsupported(&app, id).await.len() == 1 }).await);
     assert_eq!(logbook_requests(&meter).await, 1);
-    // The load profile is read on, the logbook not asked for.
+    let message = &unsupported(&app, id).await[0];
+    assert!(
+        message.ends_with("asked again once a day until it answers, first at 2026-11-23T12:00:00Z"),
+        "{message}"
+    );
+    // Kept with its time, so that a restarted poller waits the day too.
+    assert_eq!(refusals(&app, id).await, vec![(98, now)]);
+
+    // Within the day: the load profile is read on, the logbook not asked.
+    clock.advance(TimeDelta::hours(23) + TimeDelta::minutes(59));
     read_now(&app, &operator, id).await;
-    assert_eq!((unsupported().await, logbook_requests(&meter).await), (1, 1));
+    read_now(&app, &operator, id).await;
+    assert_eq!(logbook_requests(&meter).await, 1);
+
+    // A day on it is asked again; refused again, the refusal moves to now
+    // without a second event.
+    clock.advance(TimeDelta::minutes(1));
+    let second = now + TimeDelta::days(1);
+    let asked = eventually(WAIT, || async {
+        read_now(&app, &operator, id).await;
+        logbook_requests(&meter).await >= 2
+    })
+    .await;
+    assert!(asked, "the refused logbook was not asked again a day on");
+    assert!(eventually(WAIT, || async { refusals(&app, id).await == vec![(98, second)] }).await);
+    assert_eq!(unsupported(&app, id).await.len(), 1);
     assert!(stored(&app, id).await.is_empty());
-    // Kept, so that a restarted poller does not ask either.
-    let refused: Vec<i16> = sqlx::query_scalar("SELECT profile FROM meter_logbook_refusals WHERE device_id = $1")
-        .bind(id)
-        .fetch_all(&app.pool)
-        .await
-        .unwrap();
-    assert_eq!(refused, vec![98]);
+
+    // The meter starts logging. Short of a day after the second refusal it
+    // is not asked; past it, its whole log is read and stored, and the
+    // refusal goes.
+    meter.lock().unwrap().no_logbook = false;
+    clock.advance(TimeDelta::hours(12));
+    read_now(&app, &operator, id).await;
+    assert_eq!(logbook_requests(&meter).await, 2);
+    assert!(stored(&app, id).await.is_empty());
+    clock.advance(TimeDelta::hours(13));
+    let later = second + TimeDelta::hours(25);
+    let want = expected_entries(&meter, later);
+    assert!(!want.is_empty());
+    let read = eventually(WAIT, || async {
+        read_now(&app, &operator, id).await;
+        stored(&app, id).await.len() >= want.len()
+    })
+    .await;
+    assert!(
+        read,
+        "the logbook was not read: {} stored",
+        stored(&app, id).await.len()
+    );
+    assert_eq!(stored(&app, id).await, want);
+    assert!(eventually(WAIT, || async { refusals(&app, id).await.is_empty() }).await);
+    assert_eq!(unsupported(&app, id).await.len(), 1);
+    app.stop().await;
+}
+
+/// What a restarted poller loads of a refusal: the time of the last one,
+/// one event however often the meter refused, and nothing once it answered.
+#[tokio::test]
+async fn a_repeated_refusal_moves_its_time_and_raises_no_new_event() {
+    let app = spawn_app_with_clock(Clock::manual(at(22, 12, 0))).await;
+    let engineer = app.token(Role::Engineer).await;
+    let transport = json!({"kind": "modbus_tcp", "host": "127.0.0.1", "port": 1});
+    let bus = app.create_bus(&engineer, "line", transport).await;
+    let device = app
+        .create_device(
+            &engineer,
+            bus,
+            json!({"name": "TH40C", "profile": "th40c", "address": 1}),
+        )
+        .await;
+    for (message, when) in [
+        ("first", at(22, 12, 0)),
+        ("again", at(23, 12, 0)),
+        ("late", at(22, 18, 0)),
+    ] {
+        insert_logbook_refusal(&app.pool, device, 98, message, when)
+            .await
+            .unwrap();
+    }
+    // A late write of an older refusal does not move the time back.
+    assert_eq!(
+        fetch_logbook_refusals(&app.pool, device).await.unwrap(),
+        vec![(98, at(23, 12, 0))]
+    );
+    assert_eq!(unsupported(&app, device.0).await, vec!["first"]);
+    delete_logbook_refusal(&app.pool, device, 98).await.unwrap();
+    assert!(fetch_logbook_refusals(&app.pool, device).await.unwrap().is_empty());
+    assert_eq!(unsupported(&app, device.0).await, vec!["first"]);
     app.stop().await;
 }
