@@ -1,7 +1,8 @@
 //! Server-side billing periods, for meters that keep no history of their
 //! own (COUNTIS, the pulse concentrator): at each instant of the site's
 //! billing schedule, the cumulative energy registers as they stood then,
-//! interpolated between the stored reads just before and just after it.
+//! interpolated between the stored reads just before and just after it,
+//! never across a confirmed meter replacement (`register_at`).
 
 use chrono::{DateTime, Utc};
 
@@ -13,11 +14,12 @@ use crate::domain::quality::Quality;
 use crate::domain::source::BillingSource;
 use crate::domain::unit::Unit;
 use crate::metering::billing::{BillingPeriod, BillingRegister};
-use crate::metering::billing_schedule::{instants, interpolate};
+use crate::metering::billing_schedule::{instants, register_at};
 use crate::store::StoreError;
 use crate::store::billing::{fetch_last_reset, insert_billing_periods};
 use crate::store::billing_schedule::{ScheduledDevice, fetch_first_read, fetch_reads_around, fetch_scheduled_devices};
 use crate::store::events::insert_momentary_event;
+use crate::store::identity::fetch_series_start;
 
 /// One round over every device on a scheduled site whose profile keeps no
 /// history. Returns how many periods were stored.
@@ -63,6 +65,7 @@ async fn close_device(services: &DeriveServices, device: &ScheduledDevice) -> Re
             None => return Ok(0),
         },
     };
+    let series_start = fetch_series_start(&services.pool, device.id).await?;
     let zone = device.time_zone.tz();
     let day = u32::try_from(device.billing_day).unwrap_or(1);
     let hour = u32::try_from(device.billing_hour).unwrap_or(0);
@@ -70,7 +73,7 @@ async fn close_device(services: &DeriveServices, device: &ScheduledDevice) -> Re
     for at in instants(day, hour, zone, from, services.clock.now()) {
         // An instant with no read after it yet waits for the next round;
         // so do all later ones.
-        let Some(period) = period_at(services, device, &codes, at).await? else {
+        let Some(period) = period_at(services, device, &codes, at, series_start).await? else {
             break;
         };
         let inserted = insert_billing_periods(&services.pool, device.id, &[period], services.clock.now()).await?;
@@ -84,12 +87,14 @@ async fn close_device(services: &DeriveServices, device: &ScheduledDevice) -> Re
 }
 
 /// The period at `at`, once every code has a read after it; a code with no
-/// read at or before it (first read later) is left out.
+/// read at or before it (first read later) is left out. `series_start`:
+/// the device's confirmed meter replacement, if it had one.
 async fn period_at(
     services: &DeriveServices,
     device: &ScheduledDevice,
     codes: &[ObisCode],
     at: DateTime<Utc>,
+    series_start: Option<DateTime<Utc>>,
 ) -> Result<Option<BillingPeriod>, StoreError> {
     let mut registers = Vec::new();
     let mut quality = Quality::GOOD;
@@ -100,12 +105,8 @@ async fn period_at(
         let (Some(before_at), Some(before_value)) = (reads.before_at, reads.before_value) else {
             continue;
         };
-        let value = if before_at == at {
-            before_value
-        } else {
-            quality = quality.with(Quality::INTERPOLATED);
-            interpolate((before_at, before_value), (after_at, after_value), at)
-        };
+        let (value, read) = register_at((before_at, before_value), (after_at, after_value), at, series_start);
+        quality = quality.with(read);
         registers.push(BillingRegister {
             obis: reads.obis,
             value,

@@ -1,9 +1,12 @@
 //! A site's billing schedule: the instants at which the server closes a
 //! billing period for meters that keep no history of their own, and the
-//! register values at those instants, interpolated between two reads.
+//! register values at those instants, interpolated between two reads of
+//! one meter.
 
 use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
+
+use crate::domain::quality::Quality;
 
 /// The schedule's instants after `from` and up to `to` (both exclusive of
 /// `from`, inclusive of `to`): day `day` (1–28, so every month has it) at
@@ -80,6 +83,34 @@ pub(crate) fn interpolate((t0, v0): (DateTime<Utc>, f64), (t1, v1): (DateTime<Ut
     }
     let part = (at - t0).num_milliseconds() as f64 / span as f64;
     v0 + (v1 - v0) * part
+}
+
+/// A cumulative register at `at` from the reads just `before` it (at or
+/// before) and just `after` it, with the quality it has.
+///
+/// Read exactly at the instant: that read. Otherwise the straight line
+/// between the two (`interpolated`), unless a confirmed meter replacement
+/// (`series_start`, the first read of the new meter) lies between them:
+/// two meters' registers are not one line. Then the instant belongs to the
+/// meter that was in place: before the replacement, the old meter's last
+/// read; from it on, the new meter's first. Either is `estimated`: what
+/// the meter counted between that read and the instant is not known.
+pub(crate) fn register_at(
+    before: (DateTime<Utc>, f64),
+    after: (DateTime<Utc>, f64),
+    at: DateTime<Utc>,
+    series_start: Option<DateTime<Utc>>,
+) -> (f64, Quality) {
+    if before.0 == at {
+        return (before.1, Quality::GOOD);
+    }
+    match series_start {
+        Some(start) if before.0 < start && start <= after.0 => {
+            let held = if at < start { before.1 } else { after.1 };
+            (held, Quality::ESTIMATED)
+        }
+        _ => (interpolate(before, after, at), Quality::INTERPOLATED),
+    }
 }
 
 #[cfg(test)]
@@ -178,5 +209,46 @@ mod tests {
         assert!((interpolate(a, b, utc(2026, 3, 8, 7, 0)) - 101.0).abs() < 1e-9);
         assert!((interpolate(a, b, utc(2026, 3, 8, 7, 15)) - 101.5).abs() < 1e-9);
         assert_eq!(interpolate(a, a, a.0), 100.0);
+    }
+
+    #[test]
+    fn a_register_is_never_interpolated_across_a_meter_replacement() {
+        // The old meter read 48 000 kWh at 23:00, the new one 12 kWh at
+        // 01:00 (its first read, the replacement's); the instant is 00:00.
+        let old = (utc(2026, 3, 31, 23, 0), 48_000.0);
+        let new = (utc(2026, 4, 1, 1, 0), 12.0);
+        let midnight = utc(2026, 4, 1, 0, 0);
+        // The straight line would say 24 006 kWh, neither meter's register.
+        assert_eq!(
+            register_at(old, new, midnight, Some(new.0)),
+            (48_000.0, Quality::ESTIMATED)
+        );
+        // The new meter in place before the instant (its first read at
+        // 23:30, the next at 01:00 is not across it): one meter, the line.
+        let replaced = utc(2026, 3, 31, 23, 30);
+        let first_new = (replaced, 10.0);
+        let (value, quality) = register_at(first_new, new, midnight, Some(replaced));
+        assert!((value - (10.0 + 2.0 / 3.0)).abs() < 1e-9, "{value}");
+        assert_eq!(quality, Quality::INTERPOLATED);
+        // The replacement between the reads and at or before the instant:
+        // the new meter's first read.
+        assert_eq!(
+            register_at(old, new, midnight, Some(utc(2026, 3, 31, 23, 45))),
+            (12.0, Quality::ESTIMATED)
+        );
+        // A replacement long before, or none: the line; a read at the
+        // instant: that read.
+        let (value, quality) = register_at(
+            (utc(2026, 3, 31, 23, 0), 100.0),
+            (utc(2026, 4, 1, 1, 0), 104.0),
+            midnight,
+            Some(utc(2026, 1, 1, 0, 0)),
+        );
+        assert!((value - 102.0).abs() < 1e-9);
+        assert_eq!(quality, Quality::INTERPOLATED);
+        assert_eq!(
+            register_at((midnight, 7.0), new, midnight, Some(new.0)),
+            (7.0, Quality::GOOD)
+        );
     }
 }

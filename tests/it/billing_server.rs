@@ -276,3 +276,75 @@ async fn billing_periods_give_their_bounds_and_flag_a_demand_outside_them() {
         .await;
     assert_eq!(page.as_str().unwrap().matches("outside the period").count(), 1);
 }
+
+/// A COUNTIS E33 replaced between two reads around a billing instant: the
+/// server's period holds the old meter's register, not a line drawn from
+/// the old meter's 48 000 kWh to the new one's 12 kWh. Laid out by hand:
+/// schedule day 1 at 00:00 UTC; the old meter read 47 900 kWh on March 31
+/// 12:00 and 48 000 kWh at 23:00; the new meter, whose replacement was
+/// confirmed from its first read (April 1 01:00, 12 kWh), read 20 kWh at
+/// 02:00. The April 1 period: 48 000 kWh, estimated (the old meter's last
+/// read; the line would give 24 006 kWh).
+#[tokio::test]
+async fn a_period_at_a_meter_replacement_holds_the_meter_in_place_not_a_line_across_two() {
+    let april = |h: u32| Utc.with_ymd_and_hms(2026, 4, 1, h, 0, 0).unwrap();
+    let clock = Clock::manual(april(3));
+    let app = spawn_app_with_clock(clock.clone()).await;
+    let engineer = app.token(Role::Engineer).await;
+    let body = json!({"name": "Lighting", "profile": "countis-e33", "address": 5});
+    let id = add_unpolled_device(&app, &engineer, "modbus_tcp", body).await;
+    let site: i64 = sqlx::query_scalar("SELECT site_id FROM devices WHERE id = $1")
+        .bind(id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let (status, body) = app
+        .request(
+            "PATCH",
+            &format!("/api/v1/sites/{site}"),
+            Some(&engineer),
+            Some(json!({"billing_day": 1, "billing_hour": 0, "time_zone": "UTC"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let reads = [
+        import(47_900.0, utc(31, 12, 0)),
+        import(48_000.0, utc(31, 23, 0)),
+        import(12.0, april(1)),
+        import(20.0, april(2)),
+    ];
+    let reads: Vec<_> = reads
+        .into_iter()
+        .map(|r| (ohmnibus::domain::ids::DeviceId(id), r))
+        .collect();
+    insert_readings(&app.pool, &reads, april(3)).await.unwrap();
+    // The replacement as a confirmation leaves it: the second series began
+    // at the new meter's first read.
+    sqlx::query(
+        "INSERT INTO device_identities (device_id, expected, expected_since, seen, seen_at, series, series_started_at) \
+         VALUES ($1, 'E33 new', $2, 'E33 new', $3, 2, $2)",
+    )
+    .bind(id)
+    .bind(april(1))
+    .bind(april(2))
+    .execute(&app.pool)
+    .await
+    .unwrap();
+
+    let services = DeriveServices {
+        pool: app.pool.clone(),
+        profiles: Arc::new(ProfileSet::builtin()),
+        clock: clock.clone(),
+    };
+    run_passes(&services).await;
+    let periods = fetch_billing_periods(&app.pool, ohmnibus::domain::ids::DeviceId(id))
+        .await
+        .unwrap();
+    let april_first: Vec<_> = periods.iter().filter(|p| p.reset_at == april(0)).collect();
+    assert_eq!(april_first.len(), 1, "{periods:?}");
+    let period = april_first[0];
+    assert_eq!(period.source, BillingSource::Server);
+    assert_eq!(period.registers.len(), 1, "{period:?}");
+    assert_eq!(period.registers[0].value, 48_000.0, "{period:?}");
+    assert_eq!(period.quality.names(), vec!["estimated"]);
+}
