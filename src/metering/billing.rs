@@ -48,6 +48,20 @@ pub fn period_starts(periods: &[BillingPeriod]) -> Vec<Option<DateTime<Utc>>> {
         .collect()
 }
 
+/// When the meter was replaced within the period (`start`, `end`]: the
+/// confirmed replacement `replaced` (the start of the device's newest
+/// register series) when it lies there, so the period's registers and the
+/// ones of the period before it are two meters'. `None` when the period's
+/// start is not known (the oldest stored of its source).
+pub fn replaced_within(
+    replaced: Option<DateTime<Utc>>,
+    start: Option<DateTime<Utc>>,
+    end: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let (replaced, start) = (replaced?, start?);
+    (start < replaced && replaced <= end).then_some(replaced)
+}
+
 /// Whether a register's time of occurrence (a maximum demand's) falls
 /// outside the period `(start, end]` it was closed with: the meter's clock
 /// or its history is not to be trusted for it. `None` when the register
@@ -112,5 +126,26 @@ mod tests {
         assert_eq!(captured_outside(&register(Some(at(9, 20))), start, end), Some(true));
         assert_eq!(captured_outside(&register(Some(at(9, 20))), None, end), Some(false));
         assert_eq!(captured_outside(&register(None), start, end), None);
+    }
+
+    #[test]
+    fn a_replacement_is_told_on_the_period_it_falls_in() {
+        let first = |month: u32| Utc.with_ymd_and_hms(2026, month, 1, 0, 0, 0).unwrap();
+        let replaced = Some(at(10, 20));
+        // October 1 to November 1 holds October 20; the periods on either
+        // side do not.
+        assert_eq!(replaced_within(replaced, Some(first(10)), first(11)), replaced);
+        assert_eq!(replaced_within(replaced, Some(first(9)), first(10)), None);
+        assert_eq!(replaced_within(replaced, Some(first(11)), first(12)), None);
+        // A replacement at the very end belongs to the period it closes;
+        // at the very start, to the one before.
+        assert_eq!(
+            replaced_within(Some(first(11)), Some(first(10)), first(11)),
+            Some(first(11))
+        );
+        assert_eq!(replaced_within(Some(first(10)), Some(first(10)), first(11)), None);
+        // No replacement, or a period whose start is not known: nothing said.
+        assert_eq!(replaced_within(None, Some(first(10)), first(11)), None);
+        assert_eq!(replaced_within(replaced, None, first(11)), None);
     }
 }

@@ -347,4 +347,41 @@ async fn a_period_at_a_meter_replacement_holds_the_meter_in_place_not_a_line_acr
     assert_eq!(period.registers.len(), 1, "{period:?}");
     assert_eq!(period.registers[0].value, 48_000.0, "{period:?}");
     assert_eq!(period.quality.names(), vec!["estimated"]);
+
+    // A month on, the new meter's May period: its registers and April's
+    // are two meters', which the API and the billing page say. Its value
+    // is on the new meter's line: 20 kWh at April 1 02:00, 900 kWh at May 1
+    // 01:00 (719 h), so 20 + 880 × 718 / 719 at May 1 00:00.
+    let may = Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap();
+    let new_read = (
+        ohmnibus::domain::ids::DeviceId(id),
+        import(900.0, may + chrono::TimeDelta::hours(1)),
+    );
+    insert_readings(&app.pool, &[new_read], may).await.unwrap();
+    clock.advance(may + chrono::TimeDelta::hours(2) - april(3));
+    run_passes(&services).await;
+    let (status, body) = app
+        .request(
+            "GET",
+            &format!("/api/v1/devices/{id}/billing-periods"),
+            Some(&engineer),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let listed = body["periods"].as_array().unwrap();
+    assert_eq!(listed.len(), 2, "{body}");
+    assert_eq!(listed[0]["end"], "2026-05-01T00:00:00Z");
+    assert_eq!(listed[0]["start"], "2026-04-01T00:00:00Z");
+    assert_eq!(listed[0]["meter_replaced_at"], "2026-04-01T01:00:00Z");
+    assert_eq!(listed[0]["flags"], json!(["interpolated"]));
+    let value = listed[0]["registers"][0]["value"].as_f64().unwrap();
+    assert!((value - (20.0 + 880.0 * 718.0 / 719.0)).abs() < 1e-6, "{value}");
+    // April's period ends before the replacement (and is the oldest).
+    assert!(listed[1].get("meter_replaced_at").is_none(), "{body}");
+    let (_, page) = app
+        .request("GET", &format!("/devices/{id}/billing"), Some(&engineer), None)
+        .await;
+    let page = page.as_str().unwrap();
+    assert_eq!(page.matches("Meter replaced on").count(), 1, "{page}");
 }

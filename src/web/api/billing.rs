@@ -8,7 +8,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::ids::DeviceId;
-use crate::metering::billing::{BillingPeriod, captured_outside, period_starts};
+use crate::metering::billing::{BillingPeriod, captured_outside, period_starts, replaced_within};
 use crate::service::billing;
 use crate::web::auth::Caller;
 use crate::web::error::{ApiError, ErrorBody};
@@ -55,11 +55,19 @@ pub(crate) struct Period {
     pub registers: Vec<PeriodRegister>,
     /// Quality flags (`estimated`, `edited`…); empty when good.
     pub flags: Vec<String>,
+    /// When the meter was replaced within (`start`, `end`] (a confirmed
+    /// replacement, API "Meter identity"): this period's registers are the
+    /// new meter's, the period before's the old one's, so the difference
+    /// between them is not an energy. Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "2026-10-20T09:00:00Z")]
+    pub meter_replaced_at: Option<DateTime<Utc>>,
 }
 
 impl Period {
-    /// `period`, which began at `start` (see [`period_starts`]).
-    fn new(period: BillingPeriod, start: Option<DateTime<Utc>>) -> Period {
+    /// `period`, which began at `start` (see [`period_starts`]), of a
+    /// device whose meter was replaced at `replaced`, if it was.
+    fn new(period: BillingPeriod, start: Option<DateTime<Utc>>, replaced: Option<DateTime<Utc>>) -> Period {
         let end = period.reset_at;
         Period {
             reset_at: period.reset_at,
@@ -79,6 +87,7 @@ impl Period {
                 })
                 .collect(),
             flags: period.quality.names().into_iter().map(String::from).collect(),
+            meter_replaced_at: replaced_within(replaced, start, end),
         }
     }
 }
@@ -104,13 +113,14 @@ pub(crate) async fn list_billing_periods(
     caller: Caller,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<PeriodList>, ApiError> {
-    let periods = billing::billing_periods(&state.pool, &caller, DeviceId(id)).await?;
-    let starts = period_starts(&periods);
+    let history = billing::billing_periods(&state.pool, &caller, DeviceId(id)).await?;
+    let starts = period_starts(&history.periods);
     Ok(Json(PeriodList {
-        periods: periods
+        periods: history
+            .periods
             .into_iter()
             .zip(starts)
-            .map(|(p, start)| Period::new(p, start))
+            .map(|(p, start)| Period::new(p, start, history.replaced_at))
             .collect(),
     }))
 }

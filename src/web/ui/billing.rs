@@ -8,7 +8,7 @@ use super::fleet::when;
 use super::signed_in_page;
 use crate::device::profile::Profile;
 use crate::domain::ids::DeviceId;
-use crate::metering::billing::{captured_outside, period_starts};
+use crate::metering::billing::{captured_outside, period_starts, replaced_within};
 use crate::service::billing::billing_periods;
 use crate::service::devices::get_device;
 use crate::web::auth::Caller;
@@ -32,6 +32,8 @@ pub(crate) struct PeriodView {
     pub source: &'static str,
     pub reset_count: String,
     pub flags: String,
+    /// When the meter was replaced within the period; empty if it was not.
+    pub replaced_at: String,
     pub registers: Vec<RegisterView>,
 }
 
@@ -60,9 +62,10 @@ pub(crate) async fn get_billing_page(
 async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<BillingPage, ApiError> {
     let device = get_device(&state.pool, &caller, id).await?;
     let profile = state.profiles.get(&device.profile);
-    let stored = billing_periods(&state.pool, &caller, id).await?;
-    let starts = period_starts(&stored);
-    let periods = stored
+    let history = billing_periods(&state.pool, &caller, id).await?;
+    let starts = period_starts(&history.periods);
+    let periods = history
+        .periods
         .into_iter()
         .zip(starts)
         .map(|(period, start)| PeriodView {
@@ -71,6 +74,9 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<Billing
             source: period.source.as_str(),
             reset_count: period.reset_count.map(|n| n.to_string()).unwrap_or_default(),
             flags: period.quality.names().join(", "),
+            replaced_at: replaced_within(history.replaced_at, start, period.reset_at)
+                .map(|at| when(Some(at)))
+                .unwrap_or_default(),
             registers: period
                 .registers
                 .iter()
