@@ -15,7 +15,10 @@ pub struct Backfill {
     pub depth_limit: DateTime<Utc>,
     /// Everything from here to the present has been asked of the meter.
     pub oldest_reached: DateTime<Utc>,
-    /// When the meter had nothing older, or the depth limit was reached.
+    /// When a request reached the depth limit, or the meter answered an
+    /// older range with an error (it keeps nothing older); at once when
+    /// the newest chunk had no record. An older chunk without a record
+    /// does not end it (a hole in the profile, `poll::history`).
     pub completed_at: Option<DateTime<Utc>>,
 }
 

@@ -1,9 +1,10 @@
 //! The first backfill of an IEC 62056-21 meter's load profile, over TCP
 //! against the simulated A1000: newest chunk first, the span it has not
 //! reached shown as pending (not missing), resumed after the meter fell
-//! silent, and complete at the meter's oldest data (an answer without
-//! records, or an `(ERROR)`), after which nothing is pending and the
-//! profile is read forward as before.
+//! silent, past a hole in the meter's profile (answers without records
+//! reach back twice as far each time), and complete at the depth limit or
+//! at an `(ERROR)` for an older range, after which nothing is pending and
+//! the profile is read forward as before.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -199,8 +200,8 @@ async fn a_first_backfill_goes_newest_first_is_pending_until_the_meters_oldest_d
     assert!(page.as_str().unwrap_or_default().contains("Backfill running"), "{page}");
 
     // The meter answers again: the backfill resumes at the chunk before the
-    // oldest it reached, and goes on until a chunk holds nothing (the ring
-    // keeps 5 days: [at - 8 days, at - 6 days] is empty).
+    // oldest it reached, and goes on past the ring's 5 days (from
+    // [at - 8 days, at - 6 days] on nothing is recorded) to the depth limit.
     {
         let mut meter = meter.lock().unwrap();
         meter.profile_answers_left = None;
@@ -212,7 +213,7 @@ async fn a_first_backfill_goes_newest_first_is_pending_until_the_meters_oldest_d
     })
     .await
     .expect("the backfill completed");
-    assert_eq!(backfill["oldest_reached"], stamp(at - chunk * 4));
+    assert_eq!(backfill["oldest_reached"], stamp(at - depth));
     assert_eq!(backfill["completed_at"], stamp(at));
     // Every interval the meter keeps, oldest starting 5 days back.
     let kept = recorded_import(&meter, at - TimeDelta::days(5), at, at);
@@ -316,7 +317,7 @@ async fn a_stored_backfill_resumes_at_the_oldest_chunk_it_reached() {
     })
     .await
     .expect("the backfill completed");
-    assert_eq!(backfill["oldest_reached"], stamp(at - chunk * 4));
+    assert_eq!(backfill["oldest_reached"], stamp(at - TimeDelta::days(40)));
     // The first request was for the chunk before the stored progress (the
     // site's zone is UTC: the bounds are its wall clock).
     let requests = profile_requests(&received);
