@@ -29,9 +29,11 @@
 //!
 //! The backfill's progress is stored (`load_profile_backfills`), so an
 //! interrupted backfill resumes at the oldest chunk reached, and the spans
-//! it has not reached are shown as pending rather than missing; a hole the
-//! meter has lies between stored intervals, so once older data is stored
-//! it is a gap like any other (missing). Reads forward alternate with
+//! it has not reached are shown as pending rather than missing, as is a
+//! stretch asked without records below the oldest stored interval (a hole
+//! or nothing older: not known yet, `Backfill::pending`). A hole the meter
+//! has lies between stored intervals once older data is stored: a gap like
+//! any other (missing). Reads forward alternate with
 //! older chunks while it runs.
 
 use std::time::Duration;

@@ -553,6 +553,16 @@ async fn a_backfill_stopped_in_a_hole_resumes_reaching_back_as_far_again() {
     let clock = Clock::manual(at);
     let app = spawn_app_with(SILENT_METER_TIMEOUT, clock.clone()).await;
     let token = app.token(Role::Engineer).await;
+    let (status, calendar) = app
+        .request(
+            "POST",
+            "/api/v1/tariff-calendars",
+            Some(&token),
+            Some(json!({"preset": "a1000-4-rate"})),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 201, "{calendar}");
+    let calendar = calendar["id"].as_i64().unwrap();
     let day = TimeDelta::days(1);
     let meter = iec_meter(IecKind::A1000, 43, "12345678", at);
     {
@@ -572,11 +582,15 @@ async fn a_backfill_stopped_in_a_hole_resumes_reaching_back_as_far_again() {
     assert_eq!(backfill["state"], "running");
     // Stored from the meter: 10 days and the interval ending 10 days back
     // (it starts in the hole, so it is not recorded): 10 × 96. From the
-    // depth limit to the oldest instant asked, 28 days, is pending; the 2
-    // days asked without records are not expected (nothing older is stored
-    // yet), so not missing either.
+    // depth limit to the oldest stored interval is pending: 28 days not
+    // asked yet, and 2 asked without records (a hole or nothing older: not
+    // known yet); nothing is missing, in the statement either.
     assert_eq!(stored_import(&app, id).await.len(), 10 * 96);
-    assert_eq!((expected, missing, pending), (10 * 96, 0, 28 * 96));
+    assert_eq!((expected, missing, pending), (10 * 96, 0, 30 * 96));
+    assert_eq!(
+        statement_quality(&app, &token, id, (at - day * 20, at), calendar).await,
+        [10 * 96, 0, 10 * 96]
+    );
 
     let path = format!("/api/v1/devices/{id}");
     let (status, body) = app

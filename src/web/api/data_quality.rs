@@ -73,7 +73,8 @@ pub(crate) struct LoadProfileBackfill {
     /// `backfill_days`.
     pub depth_limit: DateTime<Utc>,
     /// Everything from here to the present has been read from the meter;
-    /// while running, `[depth_limit, oldest_reached)` is pending.
+    /// while running, `[depth_limit, oldest_reached)` is pending, and up to
+    /// the oldest interval stored if the requests since found no record.
     pub oldest_reached: DateTime<Utc>,
     /// When it completed; null while running.
     pub completed_at: Option<DateTime<Utc>>,
