@@ -6,7 +6,8 @@
 //! Each meter's load profile is backfilled newest first on a first start
 //! (the device page shows it running, older intervals pending); the
 //! optical-probe A1000 keeps only [`PROBE_PROFILE_DAYS`] of profile, so its
-//! backfill ends at its oldest data, the others' at the profile's depth.
+//! backfill reaches its oldest data early and goes on to the profile's
+//! depth in a few answers without records, the others' a chunk at a time.
 //! Its registers show seven digits, as the A1000's display does, and its
 //! import register starts [`PROBE_IMPORT_KWH`], a few kWh below the top:
 //! it rolls over to zero while the demo runs.

@@ -6,13 +6,35 @@
 //! A device with nothing stored is backfilled newest first: the last
 //! `chunk_days` up to the present, then one older chunk after another
 //! (`P.01(from;to)`, docs/PROTOCOLS.md, "Load profile, EMH style"), each
-//! stored as it arrives, until the meter has nothing older (no record, or
-//! an error, for the chunk: its memory is finite, A1000 manual 1.6: 128 kB
-//! in ring mode) or the profile's `backfill_days` are reached. Its progress is stored
-//! (`load_profile_backfills`), so an interrupted backfill resumes at the
-//! oldest chunk reached, and the spans it has not reached are shown as
-//! pending rather than missing. Reads forward alternate with older chunks
-//! while it runs.
+//! stored as it arrives, until the profile's `backfill_days` are reached or
+//! the meter answers an older range with an error (a meter refusing a
+//! range older than its memory, which is finite: A1000 manual 1.6, 128 kB
+//! in ring mode).
+//!
+//! A chunk without a record does not end it: a meter without power (or
+//! cut off) for longer than a chunk has a hole in its profile and still
+//! holds what is older. After such an answer the next request reaches back
+//! as far again as the stretch found empty so far (from the oldest
+//! interval stored to the oldest instant asked), so that stretch doubles
+//! with each empty answer, never past the depth limit; once the meter has
+//! data back to a request's start, requests are `chunk_days` again. A meter
+//! that simply keeps nothing older so costs about
+//! log2(`backfill_days` / `chunk_days`) short answers more, and its
+//! backfill ends with the request that reaches the depth limit. The span
+//! is derived from what is stored (the oldest interval and the backfill's
+//! `oldest_reached`), not kept apart, so a restart resumes it as it was; a
+//! request always starts where the last one ended, so nothing is skipped.
+//! A request that finds the end of a long hole answers at most its span,
+//! which is at most the empty stretch found: one long answer per hole.
+//!
+//! The backfill's progress is stored (`load_profile_backfills`), so an
+//! interrupted backfill resumes at the oldest chunk reached, and the spans
+//! it has not reached are shown as pending rather than missing, as is a
+//! stretch asked without records below the oldest stored interval (a hole
+//! or nothing older: not known yet, `Backfill::pending`). A hole the meter
+//! has lies between stored intervals once older data is stored: a gap like
+//! any other (missing). Reads forward alternate with
+//! older chunks while it runs.
 
 use std::time::Duration;
 
@@ -142,6 +164,22 @@ fn next_stretch(memory: &Memory, read_forward_last: bool, now: DateTime<Utc>, st
     }
 }
 
+/// The range `[from, to)` of the next older request of a running
+/// backfill: it ends where the backfill has reached and goes back
+/// `chunk`, or, when the requests since `oldest_data` (the oldest interval
+/// stored from the meter) found no record, as far again as that empty
+/// stretch, so it doubles with each empty answer; never past the depth
+/// limit.
+fn older_range(
+    backfill: &Backfill,
+    oldest_data: Option<DateTime<Utc>>,
+    chunk: TimeDelta,
+) -> (DateTime<Utc>, DateTime<Utc>) {
+    let to = backfill.oldest_reached;
+    let empty = oldest_data.unwrap_or(backfill.started_at) - to;
+    ((to - chunk.max(empty)).max(backfill.depth_limit), to)
+}
+
 /// Returns how many intervals were new and, while catching up, where the
 /// next forward chunk starts.
 async fn read_stretch(
@@ -170,15 +208,15 @@ async fn read_stretch(
             let until = from + chunk;
             (from, (until < asked_at).then_some(until))
         }
-        Stretch::Older(backfill) => (
-            (backfill.oldest_reached - chunk).max(backfill.depth_limit),
-            Some(backfill.oldest_reached),
-        ),
+        Stretch::Older(backfill) => {
+            let (from, to) = older_range(&backfill, runtime.memory.oldest_interval, chunk);
+            (from, Some(to))
+        }
     };
     let (result, exchange) = driver.read_history(runtime.config.target(), settings, from, to).await;
     record_exchange(services, bus, &runtime.config, exchange);
-    let (mut intervals, problems) = match result {
-        Ok(read) => read,
+    let (mut intervals, problems, refused) = match result {
+        Ok((intervals, problems)) => (intervals, problems, false),
         Err(error) if error.is_password_refused() => {
             password_refused(&mut runtime.config, services);
             return Err(error.to_string());
@@ -188,7 +226,7 @@ async fn read_stretch(
         // backfill has reached its oldest data.
         Err(error) if error.is_meter_error() && matches!(stretch, Stretch::Older(_)) => {
             tracing::info!(device = %runtime.config.name, %error, "load profile backfill reached the meter's oldest data");
-            (Vec::new(), Vec::new())
+            (Vec::new(), Vec::new(), true)
         }
         Err(error) => return Err(error.to_string()),
     };
@@ -213,6 +251,10 @@ async fn read_stretch(
     if let Some(newest) = present().map(|i| i.start).max() {
         runtime.memory.last_interval = Some(last.map_or(newest, |last| last.max(newest)));
     }
+    if let Some(oldest) = present().map(|i| i.start).min() {
+        let known = runtime.memory.oldest_interval;
+        runtime.memory.oldest_interval = Some(known.map_or(oldest, |known| known.min(oldest)));
+    }
     let backfill = match stretch {
         Stretch::Newest => {
             let depth_limit = asked_at - TimeDelta::days(i64::from(settings.backfill_days));
@@ -227,9 +269,10 @@ async fn read_stretch(
         }
         Stretch::Older(backfill) => Some(Backfill {
             oldest_reached: from,
-            // No record (or an error) for the chunk: the meter keeps nothing
-            // older. At the depth limit the backfill ends too.
-            completed_at: (intervals.is_empty() || from <= backfill.depth_limit).then_some(asked_at),
+            // An error for the range: the meter keeps nothing older. No
+            // record may be a hole (the next request reaches further back,
+            // `older_range`), so only the depth limit ends it then.
+            completed_at: (refused || from <= backfill.depth_limit).then_some(asked_at),
             ..backfill
         }),
         Stretch::Forward => None,
@@ -317,6 +360,54 @@ mod tests {
         assert_eq!(
             next_stretch(&behind, true, at(6, 12, 0), QUARTER),
             Stretch::Older(running())
+        );
+    }
+
+    #[test]
+    fn older_requests_go_back_a_chunk_while_the_meter_has_data_and_double_over_what_it_found_empty() {
+        let day = TimeDelta::days(1);
+        let chunk = day * 2;
+        let reached = |oldest_reached| Backfill {
+            started_at: at(30, 0, 0),
+            depth_limit: at(30, 0, 0) - day * 40,
+            oldest_reached,
+            completed_at: None,
+        };
+        let now = at(30, 0, 0);
+        // Data back to the oldest instant asked: a chunk.
+        let backfill = reached(now - day * 4);
+        assert_eq!(
+            older_range(&backfill, Some(now - day * 4), chunk),
+            (now - day * 6, now - day * 4)
+        );
+        // Data starting within the last chunk: still a chunk.
+        assert_eq!(
+            older_range(&backfill, Some(now - day * 3), chunk),
+            (now - day * 6, now - day * 4)
+        );
+        // Nothing older than 10 days back, asked back to 12, 14, then 18
+        // days: 2, 4 then 8 days empty, so 2, 4 then 8 days more.
+        assert_eq!(
+            older_range(&reached(now - day * 12), Some(now - day * 10), chunk),
+            (now - day * 14, now - day * 12)
+        );
+        assert_eq!(
+            older_range(&reached(now - day * 14), Some(now - day * 10), chunk),
+            (now - day * 18, now - day * 14)
+        );
+        assert_eq!(
+            older_range(&reached(now - day * 18), Some(now - day * 10), chunk),
+            (now - day * 26, now - day * 18)
+        );
+        // Never past the depth limit.
+        assert_eq!(
+            older_range(&reached(now - day * 26), Some(now - day * 10), chunk),
+            (now - day * 40, now - day * 26)
+        );
+        // Nothing stored at all: empty since the backfill started.
+        assert_eq!(
+            older_range(&reached(now - day * 2), None, chunk),
+            (now - day * 4, now - day * 2)
         );
     }
 

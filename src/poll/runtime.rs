@@ -18,7 +18,7 @@ use crate::metering::validation::flag_interval_spikes;
 use crate::store::StoreError;
 use crate::store::events::{fetch_event_spans, fetch_last_event_spans};
 use crate::store::load_profile::fetch_last_meter_interval;
-use crate::store::load_profile_backfill::{Backfill, fetch_backfill};
+use crate::store::load_profile_backfill::{Backfill, fetch_backfill, fetch_oldest_meter_interval};
 use crate::store::logbook::{fetch_last_logbook_entry, fetch_logbook_refusals};
 use crate::store::readings::fetch_latest;
 
@@ -107,6 +107,11 @@ pub(crate) struct Memory {
     /// The first backfill of the meter's load profile, newest first, if
     /// one was started (see `poll::history`).
     pub(crate) backfill: Option<Backfill>,
+    /// Start of the oldest load-profile interval stored from the meter,
+    /// while a first backfill runs: how far back it has found data, so how
+    /// long a stretch its latest older requests found empty (see
+    /// `poll::history`).
+    pub(crate) oldest_interval: Option<DateTime<Utc>>,
     /// The device's `clock_drift` events over the load profile's backfill
     /// depth: intervals recorded during one are flagged.
     pub(crate) drift_spans: Vec<(DateTime<Utc>, Option<DateTime<Utc>>)>,
@@ -158,6 +163,9 @@ pub(crate) async fn load_memory(pool: &PgPool, config: &DeviceConfig, now: DateT
             if let Some(settings) = &iec.load_profile {
                 memory.last_interval = fetch_last_meter_interval(pool, id, now).await?;
                 memory.backfill = fetch_backfill(pool, id).await?;
+                if memory.backfill.is_some_and(|backfill| backfill.completed_at.is_none()) {
+                    memory.oldest_interval = fetch_oldest_meter_interval(pool, id).await?;
+                }
                 let since = now - TimeDelta::days(i64::from(settings.backfill_days) + 1);
                 memory.drift_spans = fetch_event_spans(pool, id, &EventKind::ClockDrift, since).await?;
             }

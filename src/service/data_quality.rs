@@ -15,7 +15,7 @@ use crate::domain::role::Right;
 use crate::metering::data_quality::{MonthQuality, add_pending, summarize};
 use crate::metering::register_deltas::day_start;
 use crate::store::data_quality::{fetch_interval_starts, fetch_quality_device};
-use crate::store::load_profile_backfill::{Backfill, fetch_backfill};
+use crate::store::load_profile_backfill::{Backfill, fetch_backfill, fetch_oldest_meter_interval};
 
 /// Calendar months summarised when no start is asked for.
 pub(crate) const DEFAULT_MONTHS: u32 = 12;
@@ -126,8 +126,11 @@ pub(crate) async fn device_data_quality(
     let starts = fetch_interval_starts(pool, device, from, to).await?;
     let mut months = summarize(from, to, now, found.first_interval, minutes, zone, &starts);
     let backfill = fetch_backfill(pool, device).await?;
-    if let Some(pending) = backfill.as_ref().and_then(Backfill::pending) {
-        add_pending(&mut months, (from, to), pending, found.first_interval, minutes, zone);
+    if let Some(running) = backfill.filter(|backfill| backfill.completed_at.is_none()) {
+        let oldest = fetch_oldest_meter_interval(pool, device).await?;
+        if let Some(pending) = running.pending(oldest) {
+            add_pending(&mut months, (from, to), pending, found.first_interval, minutes, zone);
+        }
     }
     Ok(Some(DataQuality {
         interval_minutes: i32::try_from(minutes).unwrap_or(15),

@@ -11,7 +11,7 @@ use crate::domain::obis::ObisCode;
 use crate::metering::balance::virtual_sum::{Incomplete, Member, MemberInterval, virtual_sum};
 use crate::metering::statement::DataStart;
 use crate::store::load_profile::{ProfileInterval, fetch_device_interval_minutes, fetch_load_profile};
-use crate::store::load_profile_backfill::{Backfill, fetch_backfill, fetch_oldest_meter_interval};
+use crate::store::load_profile_backfill::{fetch_backfill, fetch_oldest_meter_interval};
 use crate::store::virtual_meters::fetch_virtual_meter;
 
 /// A meter's intervals over a window.
@@ -70,13 +70,10 @@ pub(crate) async fn meter_intervals_of(
     }
     let mut sum = virtual_sum(&members);
     // A member still backfilling has not lost what it lacks before the
-    // oldest it reached: that is pending.
+    // oldest it reached (or asked without records below its oldest stored
+    // interval): that is pending.
     for device in &meter.term_devices {
-        let Some((low, high)) = fetch_backfill(pool, *device)
-            .await?
-            .as_ref()
-            .and_then(Backfill::pending)
-        else {
+        let Some((low, high)) = pending_span(pool, *device).await? else {
             continue;
         };
         for gap in &mut sum.incomplete {
@@ -127,12 +124,28 @@ fn profile_interval(sum: MemberInterval) -> ProfileInterval {
     }
 }
 
+/// The span a running first backfill of the device's meter's load profile
+/// leaves pending (`Backfill::pending`); none once it is complete.
+async fn pending_span(pool: &PgPool, device: DeviceId) -> Result<Option<(DateTime<Utc>, DateTime<Utc>)>, ServiceError> {
+    let Some(running) = fetch_backfill(pool, device)
+        .await?
+        .filter(|backfill| backfill.completed_at.is_none())
+    else {
+        return Ok(None);
+    };
+    let oldest = fetch_oldest_meter_interval(pool, device).await?;
+    Ok(running.pending(oldest))
+}
+
 /// Where the device's own data starts, as the first backfill of its
 /// meter's load profile tells (none for a virtual meter).
 pub(crate) async fn data_start(pool: &PgPool, device: DeviceId) -> Result<DataStart, ServiceError> {
     Ok(match fetch_backfill(pool, device).await? {
         None => DataStart::Unknown,
-        Some(backfill) if backfill.completed_at.is_none() => DataStart::Pending(backfill.oldest_reached),
+        Some(backfill) if backfill.completed_at.is_none() => {
+            let oldest = fetch_oldest_meter_interval(pool, device).await?;
+            DataStart::Pending(backfill.pending(oldest).map_or(backfill.oldest_reached, |(_, end)| end))
+        }
         Some(_) => fetch_oldest_meter_interval(pool, device)
             .await?
             .map_or(DataStart::Unknown, DataStart::Recorded),

@@ -15,16 +15,23 @@ pub struct Backfill {
     pub depth_limit: DateTime<Utc>,
     /// Everything from here to the present has been asked of the meter.
     pub oldest_reached: DateTime<Utc>,
-    /// When the meter had nothing older, or the depth limit was reached.
+    /// When a request reached the depth limit, or the meter answered an
+    /// older range with an error (it keeps nothing older); at once when
+    /// the newest chunk had no record. An older chunk without a record
+    /// does not end it (a hole in the profile, `poll::history`).
     pub completed_at: Option<DateTime<Utc>>,
 }
 
 impl Backfill {
-    /// The span not asked of the meter yet, while the backfill runs: its
-    /// intervals are pending, not missing.
-    pub fn pending(&self) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
-        (self.completed_at.is_none() && self.depth_limit < self.oldest_reached)
-            .then_some((self.depth_limit, self.oldest_reached))
+    /// The span whose intervals are pending, not missing, while the
+    /// backfill runs: what it has not asked of the meter yet, and what it
+    /// asked and found without records below `oldest_stored` (the oldest
+    /// interval stored from the meter), which is a hole in the meter's
+    /// profile or time it never recorded: not known until the backfill
+    /// finds older data (a gap) or ends (nothing older).
+    pub fn pending(&self, oldest_stored: Option<DateTime<Utc>>) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        let end = oldest_stored.map_or(self.oldest_reached, |oldest| oldest.max(self.oldest_reached));
+        (self.completed_at.is_none() && self.depth_limit < end).then_some((self.depth_limit, end))
     }
 }
 
@@ -85,16 +92,21 @@ mod tests {
             oldest_reached: day(4),
             completed_at: None,
         };
-        assert_eq!(running.pending(), Some((day(1), day(4))));
+        assert_eq!(running.pending(None), Some((day(1), day(4))));
+        // Data stored from before the oldest instant asked: up to there.
+        assert_eq!(running.pending(Some(day(3))), Some((day(1), day(4))));
+        // Asked back to the 4th, nothing recorded before the 5th: not known
+        // yet whether the meter has a hole there or nothing older.
+        assert_eq!(running.pending(Some(day(5))), Some((day(1), day(5))));
         let done = Backfill {
             completed_at: Some(day(6)),
             ..running
         };
-        assert_eq!(done.pending(), None);
+        assert_eq!(done.pending(Some(day(5))), None);
         let at_the_limit = Backfill {
             oldest_reached: day(1),
             ..running
         };
-        assert_eq!(at_the_limit.pending(), None);
+        assert_eq!(at_the_limit.pending(None), None);
     }
 }

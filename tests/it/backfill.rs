@@ -1,9 +1,10 @@
 //! The first backfill of an IEC 62056-21 meter's load profile, over TCP
 //! against the simulated A1000: newest chunk first, the span it has not
 //! reached shown as pending (not missing), resumed after the meter fell
-//! silent, and complete at the meter's oldest data (an answer without
-//! records, or an `(ERROR)`), after which nothing is pending and the
-//! profile is read forward as before.
+//! silent, past a hole in the meter's profile (answers without records
+//! reach back twice as far each time), and complete at the depth limit or
+//! at an `(ERROR)` for an older range, after which nothing is pending and
+//! the profile is read forward as before.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -19,7 +20,7 @@ use serde_json::{Value, json};
 
 use crate::support::{
     SILENT_METER_TIMEOUT, TestApp, WAIT, add_bus, add_device, eventually, eventually_some, iec_meter, quick_iec_line,
-    read_now, serve_iec_tcp, serve_one_iec_tcp_device, spawn_app_with,
+    read_now, serve_iec_tcp, serve_one_iec_tcp_device, spawn_app_deriving_on_demand, spawn_app_with,
 };
 
 const QUARTER: TimeDelta = TimeDelta::minutes(15);
@@ -199,8 +200,8 @@ async fn a_first_backfill_goes_newest_first_is_pending_until_the_meters_oldest_d
     assert!(page.as_str().unwrap_or_default().contains("Backfill running"), "{page}");
 
     // The meter answers again: the backfill resumes at the chunk before the
-    // oldest it reached, and goes on until a chunk holds nothing (the ring
-    // keeps 5 days: [at - 8 days, at - 6 days] is empty).
+    // oldest it reached, and goes on past the ring's 5 days (from
+    // [at - 8 days, at - 6 days] on nothing is recorded) to the depth limit.
     {
         let mut meter = meter.lock().unwrap();
         meter.profile_answers_left = None;
@@ -212,7 +213,7 @@ async fn a_first_backfill_goes_newest_first_is_pending_until_the_meters_oldest_d
     })
     .await
     .expect("the backfill completed");
-    assert_eq!(backfill["oldest_reached"], stamp(at - chunk * 4));
+    assert_eq!(backfill["oldest_reached"], stamp(at - depth));
     assert_eq!(backfill["completed_at"], stamp(at));
     // Every interval the meter keeps, oldest starting 5 days back.
     let kept = recorded_import(&meter, at - TimeDelta::days(5), at, at);
@@ -316,7 +317,7 @@ async fn a_stored_backfill_resumes_at_the_oldest_chunk_it_reached() {
     })
     .await
     .expect("the backfill completed");
-    assert_eq!(backfill["oldest_reached"], stamp(at - chunk * 4));
+    assert_eq!(backfill["oldest_reached"], stamp(at - TimeDelta::days(40)));
     // The first request was for the chunk before the stored progress (the
     // site's zone is UTC: the bounds are its wall clock).
     let requests = profile_requests(&received);
@@ -376,5 +377,272 @@ async fn a_meter_refusing_a_range_older_than_it_keeps_ends_its_backfill_there() 
         .await;
     assert_eq!(device["status"]["state"], "online", "{device}");
     assert_eq!(device["status"]["consecutive_failures"], 0, "{device}");
+    app.stop().await;
+}
+
+/// The ranges of the load-profile requests a line received, in order, as
+/// days before `at` (`None`: an empty bound, the newest entry).
+fn requested_days(received: &Received, at: DateTime<Utc>) -> Vec<(Option<i64>, Option<i64>)> {
+    let days = |bound: Option<ohmnibus::protocol::iec62056::ProfileTime>| {
+        bound.map(|bound| {
+            let back = at.naive_utc() - bound.time;
+            assert_eq!(
+                back.num_seconds() % 86_400,
+                0,
+                "a bound on a whole day before now: {back}"
+            );
+            back.num_days()
+        })
+    };
+    profile_requests(received)
+        .into_iter()
+        .map(|request| (days(request.from), days(request.to)))
+        .collect()
+}
+
+/// Serves `meter` alone on a TCP line, as the shipped A1000 profile's
+/// device (15-minute intervals, two days a request, 40 days deep): its id,
+/// what the line received, and the line's stop switch.
+async fn serve_a1000(
+    app: &TestApp,
+    token: &str,
+    meter: &SharedMeter,
+    clock: &Clock,
+) -> (i64, Received, ohmnibus::shutdown::Trigger) {
+    let mut line = quick_iec_line(vec![Arc::clone(meter)], clock.clone());
+    let received: Received = Arc::new(Mutex::new(Vec::new()));
+    line.received = Some(received.clone());
+    let (port, stop) = serve_iec_tcp(line).await;
+    let bus = add_bus(app, token, "iec", "iec62056_tcp", port).await;
+    let id = add_device(
+        app,
+        token,
+        &bus,
+        json!({"name": "A1000", "profile": "a1000", "iec_address": "12345678", "schedule": {"energy_seconds": 1}}),
+    )
+    .await;
+    (id, received, stop)
+}
+
+/// The device's backfill once complete.
+async fn completed_backfill(app: &TestApp, token: &str, id: i64) -> Value {
+    eventually_some(WAIT, || async {
+        let (backfill, _) = quality(app, token, id).await;
+        (backfill["state"] == "complete").then_some(backfill)
+    })
+    .await
+    .expect("the backfill completed")
+}
+
+/// A meter that was without power for five days, from 15 to 10 days back:
+/// its profile has a hole longer than a chunk. The backfill goes on past
+/// it, each request after an answer without records reaching back as far
+/// again as the stretch found empty, stores everything older down to the
+/// depth limit, and the hole is then missing, not pending.
+#[tokio::test]
+async fn a_backfill_goes_on_past_a_hole_longer_than_a_chunk_and_the_hole_is_missing() {
+    let at = Utc::now().duration_trunc(QUARTER).unwrap();
+    let clock = Clock::manual(at);
+    // Derivation only when asked: the hole stays as the meter left it
+    // (a due pass would estimate it).
+    let app = spawn_app_deriving_on_demand(clock.clone()).await;
+    let token = app.token(Role::Engineer).await;
+    let (status, calendar) = app
+        .request(
+            "POST",
+            "/api/v1/tariff-calendars",
+            Some(&token),
+            Some(json!({"preset": "a1000-4-rate"})),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 201, "{calendar}");
+    let calendar = calendar["id"].as_i64().unwrap();
+    let day = TimeDelta::days(1);
+    let hole = (at - day * 15, at - day * 10);
+    let meter = iec_meter(IecKind::A1000, 37, "12345678", at);
+    meter.lock().unwrap().config.profile_outages = vec![hole];
+    let (id, received, _stop) = serve_a1000(&app, &token, &meter, &clock).await;
+
+    let backfill = completed_backfill(&app, &token, id).await;
+    assert_eq!(backfill["oldest_reached"], stamp(at - day * 40));
+    assert_eq!(backfill["completed_at"], stamp(at));
+    // Two days at a time down to the hole; [12, 10] days back has no
+    // record, so the next request reaches back as far again ([14, 12]),
+    // and, empty again, twice that ([18, 14]), which finds the data before
+    // the hole; then two days at a time to the depth limit.
+    let mut expected = vec![(Some(2), None), (Some(4), Some(2)), (Some(6), Some(4))];
+    expected.extend([(8, 6), (10, 8), (12, 10), (14, 12), (18, 14)].map(|(from, to)| (Some(from), Some(to))));
+    expected.extend((0..11).map(|k| (Some(20 + 2 * k), Some(18 + 2 * k))));
+    let requests = requested_days(&received, at);
+    assert_eq!(requests[..expected.len()], expected, "{requests:?}");
+    // Whatever followed was read forward, up to the present.
+    assert!(
+        requests[expected.len()..].iter().all(|(_, to)| to.is_none()),
+        "{requests:?}"
+    );
+
+    // Every interval the meter recorded, from the one ending at the depth
+    // limit, but those starting in the hole: 40 days of quarter hours and
+    // one, less five days.
+    let mut recorded = recorded_import(&meter, at - day * 40 - QUARTER, at, at);
+    recorded.retain(|start, _| !(hole.0..hole.1).contains(start));
+    assert_eq!(recorded.len(), (40 - 5) * 96 + 1);
+    assert_same(&stored_import(&app, id).await, &recorded);
+    // The hole is missing (the meter never recorded it, between intervals
+    // it did); nothing is pending.
+    let (_, [expected, missing, pending]) = quality(&app, &token, id).await;
+    assert_eq!((expected, missing, pending), (40 * 96 + 1, 5 * 96, 0));
+    assert_eq!(
+        statement_quality(&app, &token, id, (at - day * 20, at), calendar).await,
+        [15 * 96, 5 * 96, 0]
+    );
+    app.stop().await;
+}
+
+/// A meter keeping five days of profile: after its first chunk without a
+/// record the requests reach back twice as far each time, and the one
+/// reaching the depth limit, without a record too, ends the backfill: four
+/// short answers more than a backfill stopping at the first empty chunk.
+#[tokio::test]
+async fn a_meter_with_nothing_older_ends_its_backfill_at_the_depth_limit_after_a_few_doubling_requests() {
+    let at = Utc::now().duration_trunc(QUARTER).unwrap();
+    let clock = Clock::manual(at);
+    let app = spawn_app_with(SILENT_METER_TIMEOUT, clock.clone()).await;
+    let token = app.token(Role::Engineer).await;
+    let meter = iec_meter(IecKind::A1000, 41, "12345678", at);
+    meter.lock().unwrap().config.profile_days = Some(5);
+    let (id, received, _stop) = serve_a1000(&app, &token, &meter, &clock).await;
+
+    let backfill = completed_backfill(&app, &token, id).await;
+    assert_eq!(backfill["depth_limit"], stamp(at - TimeDelta::days(40)));
+    assert_eq!(backfill["oldest_reached"], stamp(at - TimeDelta::days(40)));
+    assert_eq!(backfill["completed_at"], stamp(at));
+    // [8, 6] days back is the first without a record (the ring holds 5
+    // days): 3 days are found empty (from the oldest interval, 5 days
+    // back), then 6, 12 and 24, each request reaching back as far again,
+    // the last cut at the depth limit.
+    let requests = requested_days(&received, at);
+    let expected: Vec<_> = [(2, None), (4, Some(2)), (6, Some(4)), (8, Some(6))]
+        .into_iter()
+        .chain([(11, Some(8)), (17, Some(11)), (29, Some(17)), (40, Some(29))])
+        .map(|(from, to)| (Some(from), to))
+        .collect();
+    assert_eq!(requests[..expected.len()], expected, "{requests:?}");
+    assert!(
+        requests[expected.len()..].iter().all(|(_, to)| to.is_none()),
+        "{requests:?}"
+    );
+    // Everything the meter keeps is stored; before its oldest interval
+    // nothing is expected, so nothing is missing or pending.
+    let kept = recorded_import(&meter, at - TimeDelta::days(5), at, at);
+    assert_same(&stored_import(&app, id).await, &kept);
+    let (_, [expected, missing, pending]) = quality(&app, &token, id).await;
+    assert_eq!((expected, missing, pending), (5 * 96, 0, 0));
+    app.stop().await;
+}
+
+/// A backfill interrupted in the middle of a hole (the meter falls silent,
+/// the device is stopped and started again, so its worker loads what is
+/// stored) resumes with the request the stored progress calls for: the
+/// stretch found empty so far is reached back over again, not a chunk.
+/// Until then the span it has not reached is pending, nothing missing;
+/// once what is older is stored, the hole is a gap, estimated as any.
+#[tokio::test]
+async fn a_backfill_stopped_in_a_hole_resumes_reaching_back_as_far_again() {
+    let at = Utc::now().duration_trunc(QUARTER).unwrap();
+    let clock = Clock::manual(at);
+    let app = spawn_app_with(SILENT_METER_TIMEOUT, clock.clone()).await;
+    let token = app.token(Role::Engineer).await;
+    let (status, calendar) = app
+        .request(
+            "POST",
+            "/api/v1/tariff-calendars",
+            Some(&token),
+            Some(json!({"preset": "a1000-4-rate"})),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 201, "{calendar}");
+    let calendar = calendar["id"].as_i64().unwrap();
+    let day = TimeDelta::days(1);
+    let meter = iec_meter(IecKind::A1000, 43, "12345678", at);
+    {
+        let mut meter = meter.lock().unwrap();
+        meter.config.profile_outages = vec![(at - day * 15, at - day * 10)];
+        // The newest chunk, four older ones with records, and [12, 10]
+        // days back without: then silent.
+        meter.profile_answers_left = Some(6);
+    }
+    let (id, received, _stop) = serve_a1000(&app, &token, &meter, &clock).await;
+    let reached = eventually_some(WAIT, || async {
+        let (backfill, sums) = quality(&app, &token, id).await;
+        (backfill["oldest_reached"] == stamp(at - day * 12)).then_some((backfill, sums))
+    })
+    .await;
+    let (backfill, [expected, missing, pending]) = reached.expect("the backfill reached the hole");
+    assert_eq!(backfill["state"], "running");
+    // Stored from the meter: 10 days and the interval ending 10 days back
+    // (it starts in the hole, so it is not recorded): 10 × 96. From the
+    // depth limit to the oldest stored interval is pending: 28 days not
+    // asked yet, and 2 asked without records (a hole or nothing older: not
+    // known yet); nothing is missing, in the statement either.
+    assert_eq!(stored_import(&app, id).await.len(), 10 * 96);
+    assert_eq!((expected, missing, pending), (10 * 96, 0, 30 * 96));
+    assert_eq!(
+        statement_quality(&app, &token, id, (at - day * 20, at), calendar).await,
+        [10 * 96, 0, 10 * 96]
+    );
+
+    let path = format!("/api/v1/devices/{id}");
+    let (status, body) = app
+        .request("PATCH", &path, Some(&token), Some(json!({"enabled": false})))
+        .await;
+    assert_eq!(status.as_u16(), 200, "{body}");
+    {
+        let mut meter = meter.lock().unwrap();
+        meter.profile_answers_left = None;
+        meter.fault = None;
+    }
+    received.lock().unwrap().clear();
+    let (status, body) = app
+        .request("PATCH", &path, Some(&token), Some(json!({"enabled": true})))
+        .await;
+    assert_eq!(status.as_u16(), 200, "{body}");
+
+    let backfill = completed_backfill(&app, &token, id).await;
+    assert_eq!(backfill["oldest_reached"], stamp(at - day * 40));
+    // 2 days found empty below the oldest interval (10 days back): the
+    // first request reaches back 2 days more, the next, empty again, 4;
+    // the data before the hole brings the chunk back.
+    let requests = requested_days(&received, at);
+    let older: Vec<_> = requests.iter().filter(|(_, to)| to.is_some()).take(4).collect();
+    assert_eq!(
+        older,
+        [(14, 12), (18, 14), (20, 18), (22, 20)]
+            .map(|(from, to)| (Some(from), Some(to)))
+            .iter()
+            .collect::<Vec<_>>(),
+        "{requests:?}"
+    );
+    // The hole is now a gap between stored intervals, and this server's
+    // derivation passes estimate it as any gap: the 5 days are expected,
+    // and estimated rather than missing.
+    let hole = (at - day * 15, at - day * 10);
+    let estimated = eventually(WAIT, || async {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM load_profile_intervals WHERE device_id = $1 AND obis = '1-1:1.29.0' \
+             AND source = 'estimated' AND interval_start >= $2 AND interval_start < $3",
+        )
+        .bind(id)
+        .bind(hole.0)
+        .bind(hole.1)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        count == 5 * 96
+    })
+    .await;
+    assert!(estimated, "the hole was not estimated");
+    let (_, [expected, missing, pending]) = quality(&app, &token, id).await;
+    assert_eq!((expected, missing, pending), (40 * 96 + 1, 0, 0));
     app.stop().await;
 }

@@ -94,7 +94,8 @@ async fn an_a1000_over_tcp_is_read_with_its_history_status_and_load_profile() {
     let at = now();
     let main = iec_meter(IecKind::A1000, 7, "12345678", at);
     // A meter that keeps four days of load profile: its first backfill
-    // (two days per readout) ends at its oldest data after three readouts.
+    // (two days per readout) reaches its oldest data after three readouts,
+    // then ends at the profile's depth after a few answers without records.
     // The backfill's depth and progress are tested in backfill.rs.
     main.lock().unwrap().config.profile_days = Some(PROFILE_DAYS);
     // It prints what its display lists beyond App. A under the standard's codes.
@@ -156,7 +157,7 @@ async fn an_a1000_over_tcp_is_read_with_its_history_status_and_load_profile() {
 
     // The load profile: every 15-minute interval the meter keeps, equal to
     // the meter's recorded energy (Wh → kWh), and the backfill over once a
-    // readout found nothing older.
+    // request reaching the profile's depth found nothing older.
     let done = eventually(WAIT, || async {
         let count: i64 = sqlx::query_scalar("SELECT count(*) FROM load_profile_intervals WHERE obis = '1-1:1.29.0'")
             .fetch_one(&app.pool)
@@ -596,8 +597,9 @@ async fn faults_on_the_line_are_survived_and_a_silent_meter_is_isolated() {
     // below split and repeat every block, and the silent meter's attempts
     // each wait behind a whole readout of its neighbour.
     meter_a.lock().unwrap().config.readout_sets = 2;
-    // Two days of load profile: one backfill readout, not twenty, on a
-    // line whose faults repeat every block.
+    // Two days of load profile: one backfill readout with records, then a
+    // few short answers without, not twenty readouts, on a line whose
+    // faults repeat every block.
     meter_a.lock().unwrap().config.profile_days = Some(2);
     let mut served = line(vec![Arc::clone(&meter_a)], at);
     served.faults = Faults {

@@ -106,8 +106,8 @@ async fn the_th40c_logbook_is_stored_once_at_the_meters_times() {
     let engineer = app.token(Role::Engineer).await;
     let operator = app.token(Role::Operator).await;
     let meter = iec_meter(IecKind::Th40c, SEED, "40001", now);
-    // A day of load profile kept: its backfill ends at once, and the turns
-    // that read the logbook follow.
+    // A day of load profile kept: its backfill ends after a few answers
+    // without records, and the turns that read the logbook follow.
     meter.lock().unwrap().config.profile_days = Some(1);
     let (id, _stop) = serve_one_iec_tcp_device(
         &app,

@@ -65,8 +65,9 @@ pub(crate) enum DataStart {
     /// No backfill: every uncovered stretch is missing.
     #[default]
     Unknown,
-    /// A backfill is running and has read back to this instant: uncovered
-    /// time before it is pending.
+    /// A backfill is running and has read back to this instant (or, where
+    /// its requests since found no record, the oldest interval stored from
+    /// the meter): uncovered time before it is pending.
     Pending(DateTime<Utc>),
     /// The backfill is complete and the meter's oldest stored interval
     /// starts here: before it the meter never recorded anything, which is

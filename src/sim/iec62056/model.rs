@@ -78,6 +78,11 @@ pub struct IecMeterConfig {
     /// answered with no record. `None`: all of its history
     /// ([`super::history::HISTORY_DAYS`]).
     pub profile_days: Option<u32>,
+    /// Spans `[start, end)` the meter was without power (or its profile
+    /// otherwise stopped): it recorded no interval starting in one, so its
+    /// load profile has a hole there that no request fills. Only the
+    /// profile: the registers still follow the history.
+    pub profile_outages: Vec<(DateTime<Utc>, DateTime<Utc>)>,
     /// Prints its energy registers on the meter's digits, rolling over to
     /// zero past the top; `None`: on six whole digits and three decimals,
     /// counted from zero at the start of its history (no rollover within
@@ -192,6 +197,7 @@ impl IecMeterConfig {
             display_extras: false,
             programmed_profile: None,
             profile_days: None,
+            profile_outages: Vec::new(),
             energy_digits: None,
             warning2_bits: 0,
             identifiers: [None, None],
@@ -459,7 +465,13 @@ impl IecMeter {
         };
         let period = Duration::seconds(INTERVAL_SECONDS * i64::from(quarters));
         let mut blocks: Vec<LoadProfileBlock> = Vec::new();
-        let intervals = self.history.intervals(from, to, now);
+        let mut intervals = self.history.intervals(from, to, now);
+        let outages = &self.config.profile_outages;
+        intervals.retain(|interval| {
+            !outages
+                .iter()
+                .any(|(start, end)| (*start..*end).contains(&interval.start))
+        });
         // Whole periods, aligned on the hour as the meter's are.
         let periods = intervals
             .chunk_by(|a, b| period_start(a.start, period) == period_start(b.start, period))

@@ -56,14 +56,15 @@ pub(crate) struct MonthSummary {
 }
 
 /// The first read of a meter's own load profile, newest first: a chunk at
-/// a time from the present back to the oldest interval the meter keeps, or
-/// the profile's `backfill_days`.
+/// a time from the present back to the profile's `backfill_days`, past
+/// stretches without records (docs/OPERATIONS.md), or to where the meter
+/// refuses an older range.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"state": "running", "started_at": "2026-12-06T10:00:00Z",
     "depth_limit": "2026-10-27T10:00:00Z", "oldest_reached": "2026-11-30T10:00:00Z", "completed_at": null}))]
 pub(crate) struct LoadProfileBackfill {
     /// `running` (older spans are still being read: pending) or `complete`
-    /// (the meter had nothing older, or the depth limit was reached).
+    /// (the depth limit was reached, or the meter refused an older range).
     #[schema(example = "running")]
     pub state: BackfillState,
     /// When the first chunk was asked for.
@@ -72,7 +73,8 @@ pub(crate) struct LoadProfileBackfill {
     /// `backfill_days`.
     pub depth_limit: DateTime<Utc>,
     /// Everything from here to the present has been read from the meter;
-    /// while running, `[depth_limit, oldest_reached)` is pending.
+    /// while running, `[depth_limit, oldest_reached)` is pending, and up to
+    /// the oldest interval stored if the requests since found no record.
     pub oldest_reached: DateTime<Utc>,
     /// When it completed; null while running.
     pub completed_at: Option<DateTime<Utc>>,

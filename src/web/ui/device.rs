@@ -280,7 +280,7 @@ fn backfill_line(backfill: Backfill) -> String {
             when(Some(backfill.depth_limit)),
         ),
         Some(done) => format!(
-            "Backfill complete ({}): read back to {}, the meter's oldest data or the profile's depth; nothing older is expected.",
+            "Backfill complete ({}): read back to {}, the profile's depth or where the meter refused older ranges; nothing older is expected.",
             when(Some(done)),
             when(Some(backfill.oldest_reached)),
         ),
