@@ -46,7 +46,8 @@ pub(crate) struct Incomplete {
     /// The members without a matching interval, in the terms' order.
     pub missing: Vec<DeviceId>,
     /// Of those, the members whose running first backfill of their load
-    /// profile has not reached the start yet (moved out of `missing` by
+    /// profile has not reached the start yet, or found no record there
+    /// (moved out of `missing` by
     /// the caller, who knows the backfills).
     pub pending: Vec<DeviceId>,
 }

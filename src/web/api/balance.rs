@@ -81,7 +81,9 @@ pub(crate) struct BalanceNode {
     /// Intervals missing from its data in the period.
     pub missing_intervals: u64,
     /// Intervals a running first backfill of the meter's load profile has
-    /// not reached yet, in the period: not in `missing_intervals`. Before
+    /// not reached yet, or asked for and found without records (a hole or
+    /// the end of the meter's memory, told apart when older data comes),
+    /// in the period: not in `missing_intervals`. Before
     /// the meter's oldest data, once the backfill is complete, in neither.
     #[schema(example = 0)]
     pub pending_intervals: u64,

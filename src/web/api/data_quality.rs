@@ -41,7 +41,8 @@ pub(crate) struct MonthSummary {
     #[schema(example = 20)]
     pub missing: u64,
     /// Intervals of the month a first backfill of the meter's load profile
-    /// (newest first) has not reached yet: not counted in `expected`, so
+    /// (newest first) has not reached yet, or found no record in while it
+    /// runs: not counted in `expected`, so
     /// not `missing` either. 0 once the backfill is complete: what is older
     /// than the meter's oldest data was never recorded.
     #[schema(example = 0)]

@@ -78,8 +78,8 @@ pub(crate) struct IncompleteInterval {
     /// `pending_device_ids` instead.
     pub missing_device_ids: Vec<i64>,
     /// The devices without this interval because the first backfill of
-    /// their meter's load profile (newest first) has not reached it yet:
-    /// pending, not missing.
+    /// their meter's load profile (newest first) has not reached it yet,
+    /// or found no record there while it runs: pending, not missing.
     #[schema(example = json!([]))]
     pub pending_device_ids: Vec<i64>,
 }
