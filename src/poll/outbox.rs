@@ -199,6 +199,15 @@ fn is_transient(error: &StoreError) -> bool {
     )
 }
 
+/// Readings a record carries (held ones included): what counts towards
+/// the buffer's bound and goes to the spill file.
+fn rows_of(record: &Record) -> usize {
+    match record {
+        Record::Readings(batch) | Record::HeldReadings(batch) => batch.len(),
+        _ => 0,
+    }
+}
+
 /// The records a write takes from the head of the buffer: consecutive
 /// readings as one batch (up to [`BATCH_ROWS`]), or the one record there.
 fn head_records(buffer: &VecDeque<(u64, Record)>) -> (Vec<Record>, u64) {
@@ -399,7 +408,7 @@ struct Ingest {
     /// Records in the order they came, each with its sequence number.
     buffer: VecDeque<(u64, Record)>,
     next_seq: u64,
-    /// Readings in `buffer`.
+    /// Readings in `buffer`, held ones included.
     rows: usize,
     spill: Option<Spill>,
     /// The spill file refused a write (logged once until it takes one again).
@@ -449,9 +458,7 @@ impl Ingest {
     }
 
     fn push(&mut self, record: Record) {
-        if let Record::Readings(batch) = &record {
-            self.rows += batch.len();
-        }
+        self.rows += rows_of(&record);
         self.buffer.push_back((self.next_seq, record));
         self.next_seq += 1;
     }
@@ -513,7 +520,12 @@ impl Ingest {
         };
         let (pool, now, writer) = (self.pool.clone(), self.clock.now(), Arc::clone(&self.writer));
         Some(Box::pin(async move {
-            let write = async { writer.lock().await.write(&pool, &batch.readings, now).await };
+            // Held readings are keyed as the others: a batch stored again
+            // after a lost acknowledgement adds nothing.
+            let write = async {
+                writer.lock().await.write(&pool, &batch.readings, now).await?;
+                insert_held_readings(&pool, &batch.held).await
+            };
             let result = match tokio::time::timeout(WRITE_TIMEOUT, write).await {
                 Ok(result) => result.map(|()| batch.readings.len()),
                 Err(_) => Err(StoreError::Database(sqlx::Error::PoolTimedOut)),
@@ -535,8 +547,8 @@ impl Ingest {
                 match what {
                     Flying::Buffer { last } => {
                         while self.buffer.front().is_some_and(|(seq, _)| *seq <= last) {
-                            if let Some((_, Record::Readings(batch))) = self.buffer.pop_front() {
-                                self.rows -= batch.len();
+                            if let Some((_, record)) = self.buffer.pop_front() {
+                                self.rows -= rows_of(&record);
                             }
                         }
                     }
@@ -546,9 +558,12 @@ impl Ingest {
                             if let Err(error) = spill.stored(&batch) {
                                 tracing::error!(%error, "spilled readings were stored but the file cannot be moved past them; they will be stored again, which changes nothing");
                             }
-                            PollStats::add(&self.stats.readings_replayed, stored as u64);
+                            // `stored` counts the ordinary readings only, as
+                            // `readings_stored` does while the database is up.
+                            let replayed = (stored + batch.held.len()) as u64;
+                            PollStats::add(&self.stats.readings_replayed, replayed);
                             PollStats::add(&self.stats.spill_lines_unreadable, batch.unreadable);
-                            self.replayed += stored as u64;
+                            self.replayed += replayed;
                             if !spill.is_pending() {
                                 tracing::warn!(replayed = self.replayed, file = %spill.path().display(), "every spilled reading is stored");
                                 self.replayed = 0;
@@ -588,8 +603,8 @@ impl Ingest {
                 };
                 tracing::warn!(%error, record = ?self.buffer.front(), "the database refused a record; dropped");
                 if self.buffer.front().is_some_and(|(seq, _)| *seq <= last) {
-                    if let Some((_, Record::Readings(batch))) = self.buffer.pop_front() {
-                        self.rows -= batch.len();
+                    if let Some((_, record)) = self.buffer.pop_front() {
+                        self.rows -= rows_of(&record);
                     }
                 }
             }
@@ -610,32 +625,34 @@ impl Ingest {
         delay
     }
 
-    /// Moves every reading in memory to the spill file. Returns whether
-    /// it did (nothing to spill counts as done).
+    /// Moves every reading in memory (held ones included, marked) to the
+    /// spill file. Returns whether it did (nothing to spill counts as
+    /// done). Identity records stay in memory: the next read repeats them.
     fn spill_buffer(&mut self) -> bool {
         let Some(spill) = self.spill.as_mut() else { return false };
-        let readings: Vec<(DeviceId, Reading)> = self
-            .buffer
-            .iter()
-            .filter_map(|(_, record)| match record {
-                Record::Readings(batch) => Some(batch.as_slice()),
-                _ => None,
-            })
-            .flatten()
-            .cloned()
-            .collect();
-        if readings.is_empty() {
+        let mut readings: Vec<(DeviceId, Reading)> = Vec::new();
+        let mut held: Vec<(DeviceId, Reading)> = Vec::new();
+        for (_, record) in &self.buffer {
+            match record {
+                Record::Readings(batch) => readings.extend_from_slice(batch),
+                Record::HeldReadings(batch) => held.extend_from_slice(batch),
+                _ => {}
+            }
+        }
+        let count = readings.len() + held.len();
+        if count == 0 {
             return true;
         }
-        match spill.append(&readings) {
+        match spill.append(&readings, &held) {
             Ok(()) => {
                 if self.spilled == 0 || self.spill_failing {
-                    tracing::warn!(readings = readings.len(), file = %spill.path().display(), "spilling readings the database cannot take to disk");
+                    tracing::warn!(readings = count, held = held.len(), file = %spill.path().display(), "spilling readings the database cannot take to disk");
                 }
                 self.spill_failing = false;
-                self.spilled += readings.len() as u64;
-                PollStats::add(&self.stats.readings_spilled, readings.len() as u64);
-                self.buffer.retain(|(_, record)| !matches!(record, Record::Readings(_)));
+                self.spilled += count as u64;
+                PollStats::add(&self.stats.readings_spilled, count as u64);
+                self.buffer
+                    .retain(|(_, record)| !matches!(record, Record::Readings(_) | Record::HeldReadings(_)));
                 self.rows = 0;
                 true
             }
@@ -655,10 +672,11 @@ impl Ingest {
             let Some((_, record)) = self.buffer.pop_front() else {
                 return;
             };
-            if let Record::Readings(batch) = record {
-                self.rows -= batch.len();
-                PollStats::add(&self.stats.readings_dropped, batch.len() as u64);
-                tracing::error!(dropped = batch.len(), "outbox full: oldest readings dropped");
+            let rows = rows_of(&record);
+            if rows > 0 {
+                self.rows -= rows;
+                PollStats::add(&self.stats.readings_dropped, rows as u64);
+                tracing::error!(dropped = rows, "outbox full: oldest readings dropped");
             } else {
                 tracing::error!("outbox full: oldest record dropped");
             }
@@ -671,11 +689,7 @@ impl Ingest {
         if !self.buffer.is_empty() {
             let spilled = self.spill_buffer();
             let readings = if spilled { 0 } else { self.rows };
-            let others = self
-                .buffer
-                .iter()
-                .filter(|(_, record)| !matches!(record, Record::Readings(_)))
-                .count();
+            let others = self.buffer.iter().filter(|(_, record)| rows_of(record) == 0).count();
             if readings > 0 || others > 0 {
                 tracing::error!(
                     readings,

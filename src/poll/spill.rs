@@ -9,6 +9,11 @@
 //! is keyed by device, code and time), so a replay cut short by a crash and
 //! started again from the top stores nothing twice.
 //!
+//! Readings of a device in quarantine (another meter answers at its
+//! address) are spilled too, their lines marked `"held":true`, and go back
+//! to `held_readings`, keyed the same way. A line without the mark (all
+//! lines of a file written before it existed) is an ordinary reading.
+//!
 //! A line that cannot be read back (the tail of a write cut short by a
 //! power loss, an edit by hand) is skipped and counted, with its line
 //! number in the log: one bad line never holds up the rest.
@@ -39,10 +44,18 @@ struct Line {
     read_at: DateTime<Utc>,
     captured_at: Option<DateTime<Utc>>,
     quality: Quality,
+    /// A reading of a quarantined device, for `held_readings`; written only
+    /// when set, so an ordinary line reads as before.
+    #[serde(default, skip_serializing_if = "is_false")]
+    held: bool,
+}
+
+fn is_false(held: &bool) -> bool {
+    !held
 }
 
 impl Line {
-    fn of(device: DeviceId, reading: &Reading) -> Line {
+    fn of(device: DeviceId, reading: &Reading, held: bool) -> Line {
         Line {
             device,
             obis: reading.obis.clone(),
@@ -51,6 +64,7 @@ impl Line {
             read_at: reading.read_at,
             captured_at: reading.captured_at,
             quality: reading.quality,
+            held,
         }
     }
 
@@ -81,6 +95,8 @@ pub struct SpillError {
 #[derive(Debug)]
 pub struct Replayed {
     pub readings: Vec<(DeviceId, Reading)>,
+    /// Readings of quarantined devices, for `held_readings`.
+    pub held: Vec<(DeviceId, Reading)>,
     /// Where the next batch starts.
     end: u64,
     /// Lines it took (for the line number of a bad one).
@@ -151,17 +167,22 @@ impl Spill {
         }
     }
 
-    /// Appends `readings` and syncs them to disk: once this returns, they
+    /// Appends `readings`, and `held` (readings of quarantined devices)
+    /// marked as such, and syncs them to disk: once this returns, they
     /// survive the process.
-    pub fn append(&mut self, readings: &[(DeviceId, Reading)]) -> Result<(), SpillError> {
-        if readings.is_empty() {
+    pub fn append(&mut self, readings: &[(DeviceId, Reading)], held: &[(DeviceId, Reading)]) -> Result<(), SpillError> {
+        if readings.is_empty() && held.is_empty() {
             return Ok(());
         }
-        let mut text = Vec::with_capacity(readings.len() * 160);
-        for (device, reading) in readings {
+        let mut text = Vec::with_capacity((readings.len() + held.len()) * 160);
+        let lines = readings
+            .iter()
+            .map(|r| (r, false))
+            .chain(held.iter().map(|r| (r, true)));
+        for ((device, reading), held) in lines {
             // A reading is numbers, codes and times: it always serializes,
             // except a value that is not finite, which JSON cannot hold.
-            match serde_json::to_writer(&mut text, &Line::of(*device, reading)) {
+            match serde_json::to_writer(&mut text, &Line::of(*device, reading, held)) {
                 Ok(()) => text.push(b'\n'),
                 Err(error) => {
                     tracing::error!(%device, obis = %reading.obis, %error, "a reading cannot be spilled; lost")
@@ -194,7 +215,7 @@ impl Spill {
         Ok(last[0] == b'\n')
     }
 
-    /// Reads up to `max` readings from where the replay stands; until the
+    /// Reads up to `max` readings (held ones included) from where the replay stands; until the
     /// batch is confirmed [`stored`](Spill::stored), the next call reads
     /// it again. Lines that cannot be read are skipped, logged and counted
     /// in [`Replayed::unreadable`].
@@ -209,11 +230,12 @@ impl Spill {
         let start = self.stored_to;
         reader.seek(SeekFrom::Start(start)).map_err(unreadable)?;
         let mut readings = Vec::new();
+        let mut held = Vec::new();
         let mut bad = 0;
         let mut end = start;
         let mut line = Vec::new();
         let mut lines = 0;
-        while readings.len() < max && end < self.len {
+        while readings.len() + held.len() < max && end < self.len {
             line.clear();
             let read = reader.read_until(b'\n', &mut line).map_err(unreadable)?;
             if read == 0 {
@@ -222,7 +244,10 @@ impl Spill {
             end += read as u64;
             lines += 1;
             match serde_json::from_slice::<Line>(&line) {
-                Ok(parsed) if line.ends_with(b"\n") => readings.push(parsed.into_reading()),
+                Ok(parsed) if line.ends_with(b"\n") => {
+                    let aside = if parsed.held { &mut held } else { &mut readings };
+                    aside.push(parsed.into_reading());
+                }
                 Ok(_) | Err(_) => {
                     bad += 1;
                     let text = String::from_utf8_lossy(&line);
@@ -233,6 +258,7 @@ impl Spill {
         }
         Ok(Replayed {
             readings,
+            held,
             end,
             lines,
             unreadable: bad,
@@ -293,8 +319,8 @@ mod tests {
         assert!(!spill.is_pending());
         let first: Vec<_> = (0..3).map(|s| reading(s, 1.5 + f64::from(s))).collect();
         let second: Vec<_> = (3..5).map(|s| reading(s, 1e9 + f64::from(s))).collect();
-        spill.append(&first).unwrap();
-        spill.append(&second).unwrap();
+        spill.append(&first, &[]).unwrap();
+        spill.append(&second, &[]).unwrap();
         drop(spill);
 
         let mut spill = Spill::open(&dir).unwrap();
@@ -317,7 +343,7 @@ mod tests {
     fn a_batch_not_stored_is_read_again() {
         let dir = dir();
         let mut spill = Spill::open(&dir).unwrap();
-        spill.append(&[reading(1, 2.0)]).unwrap();
+        spill.append(&[reading(1, 2.0)], &[]).unwrap();
         let batch = spill.next_batch(10).unwrap();
         let again = spill.next_batch(10).unwrap();
         assert_eq!(again.readings, batch.readings);
@@ -342,7 +368,7 @@ mod tests {
         std::fs::write(dir.join(SPILL_FILE), text).unwrap();
         let mut spill = Spill::open(&dir).unwrap();
         // A reading appended after the crash starts on a line of its own.
-        spill.append(&[reading(3, 12.25)]).unwrap();
+        spill.append(&[reading(3, 12.25)], &[]).unwrap();
         let batch = spill.next_batch(100).unwrap();
         assert_eq!(batch.unreadable, 2, "the garbled line and the torn one");
         let values: Vec<f64> = batch.readings.iter().map(|(_, r)| r.value).collect();
@@ -353,6 +379,56 @@ mod tests {
         );
         assert_eq!(batch.readings[0].1.unit, Unit::KWh);
         assert_eq!(batch.readings[0].1.quality, Quality::GOOD);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_held_reading_comes_back_held_after_a_reopen() {
+        let dir = dir();
+        let mut spill = Spill::open(&dir).unwrap();
+        spill
+            .append(&[reading(1, 1.0)], &[reading(2, 2.0), reading(3, 3.0)])
+            .unwrap();
+        spill.append(&[], &[reading(4, 4.0)]).unwrap();
+        drop(spill);
+        // Only held lines carry the mark: an ordinary line is as it was.
+        let text = std::fs::read_to_string(dir.join(SPILL_FILE)).unwrap();
+        let marked: Vec<bool> = text.lines().map(|line| line.contains("\"held\":true")).collect();
+        assert_eq!(marked, [false, true, true, true], "{text}");
+        assert!(!text.lines().next().unwrap().contains("held"), "{text}");
+
+        let mut spill = Spill::open(&dir).unwrap();
+        // A batch counts held readings towards its size.
+        let batch = spill.next_batch(3).unwrap();
+        assert_eq!(batch.readings, [reading(1, 1.0)]);
+        assert_eq!(batch.held, [reading(2, 2.0), reading(3, 3.0)]);
+        spill.stored(&batch).unwrap();
+        let batch = spill.next_batch(3).unwrap();
+        assert!(batch.readings.is_empty());
+        assert_eq!(batch.held, [reading(4, 4.0)]);
+        spill.stored(&batch).unwrap();
+        assert!(!spill.is_pending());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_line_without_the_held_mark_is_an_ordinary_reading() {
+        let dir = dir();
+        // Written by hand as a file of the version before the mark, then
+        // the same reading marked, and marked false.
+        let line = |mark: &str| {
+            format!(
+                "{{\"device\":7,\"obis\":\"1-0:1.8.0\",\"value\":5.5,\"unit\":\"kWh\",\"read_at\":\"2026-12-06T03:00:09Z\",\"captured_at\":null,\"quality\":0{mark}}}\n"
+            )
+        };
+        let text = [line(""), line(",\"held\":true"), line(",\"held\":false")].concat();
+        std::fs::write(dir.join(SPILL_FILE), text).unwrap();
+        let mut spill = Spill::open(&dir).unwrap();
+        let batch = spill.next_batch(100).unwrap();
+        assert_eq!(batch.unreadable, 0);
+        let values = |rows: &[(DeviceId, Reading)]| rows.iter().map(|(d, r)| (d.0, r.value)).collect::<Vec<_>>();
+        assert_eq!(values(&batch.readings), [(7, 5.5), (7, 5.5)]);
+        assert_eq!(values(&batch.held), [(7, 5.5)]);
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -4,6 +4,9 @@
 //! and then in the spill file, and once the database is back every
 //! reading taken meanwhile is stored exactly once.
 //!
+//! A quarantined device's readings, held aside, go the same way and come
+//! back held.
+//!
 //! The outage lasts `OHMNIBUS_OUTAGE_SECONDS` (6 unless set; the 60 s drill
 //! of docs/RELIABILITY.md sets 60).
 
@@ -11,11 +14,15 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::http::StatusCode;
+use ohmnibus::domain::ids::DeviceId;
 use ohmnibus::domain::role::Role;
 use serde_json::json;
 use tokio::time::Instant;
 
-use crate::support::{Link, WAIT, add_bus, add_device, counting_meter, eventually, spawn_app_behind_proxy, spill_dir};
+use crate::support::{
+    Link, WAIT, add_bus, add_device, counting_meter, eventually, insert_countis_expecting, spawn_app_behind_proxy,
+    spill_dir,
+};
 
 /// The COUNTIS E43's line voltage U12, the first register of its real-time
 /// block (E43/E44 manual, communication table: 0xC552, U32, V/100).
@@ -167,4 +174,154 @@ async fn a_database_refusing_connections_loses_no_reading() {
 #[tokio::test]
 async fn a_database_gone_silent_loses_no_reading() {
     outage(Link::Frozen).await;
+}
+
+/// Distinct real-time reads of a device stored as its own, and held.
+const STORED: &str = "SELECT count(DISTINCT read_at) FROM readings WHERE device_id = $1 AND obis = $2";
+const HELD: &str = "SELECT count(DISTINCT read_at) FROM held_readings WHERE device_id = $1 AND obis = $2";
+
+/// Distinct real-time reads of `device` that `query` ([`STORED`],
+/// [`HELD`]) counts.
+async fn polls_in(pool: &sqlx::PgPool, query: &'static str, device: DeviceId) -> usize {
+    let count: i64 = sqlx::query_scalar(query)
+        .bind(device)
+        .bind(U12_OBIS)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    count as usize
+}
+
+/// The complete lines of the spill file: (marked held, not marked).
+fn spilled_lines(file: &std::path::Path) -> (usize, usize) {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().filter(|line| line.ends_with('}')).collect();
+    let held = lines.iter().filter(|line| line.contains("\"held\":true")).count();
+    (held, lines.len() - held)
+}
+
+/// A device whose installation record names another meter than the one
+/// answering is quarantined from its first read. Its readings taken while
+/// the database refuses connections are spilled marked held and, once it
+/// is back, stored in `held_readings`, each read the meter answered once
+/// and none in `readings`; the engineer's confirmation then releases them
+/// as usual.
+#[tokio::test]
+async fn a_quarantined_devices_readings_are_spilled_held_and_stored_held_once() {
+    let (app, proxy) = spawn_app_behind_proxy().await;
+    let engineer = app.token(Role::Engineer).await;
+    let (meter_port, answered) = counting_meter().await;
+    // The counting meter answers zeros: its serial words are not these.
+    let device = insert_countis_expecting(&app.pool, meter_port, "2026-0000-0001").await;
+    let pool = app.pool.clone();
+    assert!(
+        eventually(WAIT, || async { polls_in(&pool, HELD, device).await >= 2 }).await,
+        "no reading held with the database up"
+    );
+    assert_eq!(
+        polls_in(&pool, STORED, device).await,
+        0,
+        "the other meter's reads are held"
+    );
+
+    let stats = std::sync::Arc::clone(&app.app.state.stats);
+    let spill_file = spill_dir(&app.db).join(ohmnibus::poll::spill::SPILL_FILE);
+    proxy.set(Link::Refusing);
+    let cut = answered.at(U12_ADDRESS);
+    assert!(
+        eventually(WAIT, || async {
+            answered.at(U12_ADDRESS) >= cut + 3 && spilled_lines(&spill_file).0 > 0
+        })
+        .await,
+        "nothing held spilled in the outage: {} reads since the cut",
+        answered.at(U12_ADDRESS) - cut
+    );
+    let (held_lines, plain_lines) = spilled_lines(&spill_file);
+    assert_eq!(plain_lines, 0, "every spilled reading of the device is marked held");
+
+    proxy.set(Link::Open);
+    assert!(
+        eventually(WAIT, || async {
+            stats.readings_replayed.load(Ordering::SeqCst) >= stats.readings_spilled.load(Ordering::SeqCst)
+                && std::fs::metadata(&spill_file).map(|m| m.len()).unwrap_or(0) == 0
+        })
+        .await,
+        "the spilled held readings were not replayed"
+    );
+    assert!(stats.readings_replayed.load(Ordering::SeqCst) >= held_lines as u64);
+    // Every read answered in the outage is held.
+    assert!(
+        eventually(WAIT, || async { polls_in(&pool, HELD, device).await >= cut + 3 }).await,
+        "{} reads held, {} answered by the end of the outage",
+        polls_in(&pool, HELD, device).await,
+        cut + 3
+    );
+    assert_eq!(polls_in(&pool, STORED, device).await, 0);
+
+    // Confirmed, the held readings become the device's.
+    let (_, shown) = app
+        .request(
+            "GET",
+            &format!("/api/v1/devices/{device}/identity"),
+            Some(&engineer),
+            None,
+        )
+        .await;
+    let seen = shown["seen"].as_str().expect("an identity seen").to_owned();
+    assert_ne!(seen, "2026-0000-0001");
+    let held_before: i64 = sqlx::query_scalar("SELECT count(*) FROM held_readings WHERE device_id = $1")
+        .bind(device)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let (status, confirmed) = app
+        .request(
+            "POST",
+            &format!("/api/v1/devices/{device}/identity/confirm"),
+            Some(&engineer),
+            Some(json!({"identity": seen})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{confirmed}");
+    assert!(
+        confirmed["released_readings"].as_i64().unwrap() >= held_before,
+        "{confirmed}"
+    );
+    let released = polls_in(&pool, STORED, device).await;
+    assert!(
+        eventually(WAIT, || async { polls_in(&pool, STORED, device).await > released }).await,
+        "the confirmed meter's reads are not stored"
+    );
+
+    let crate::support::TestApp {
+        app: application,
+        shutdown,
+        db,
+        ..
+    } = app;
+    shutdown.fire();
+    tokio::time::timeout(Duration::from_secs(30), application.wait())
+        .await
+        .expect("stops in time")
+        .unwrap();
+    drop(proxy);
+    let polls_answered = answered.at(U12_ADDRESS);
+    // Every read the meter answered is stored once, held or (released or
+    // read after the confirmation) the device's, never both.
+    let stored = polls_in(&db.pool, STORED, device).await;
+    let held = polls_in(&db.pool, HELD, device).await;
+    let both: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM readings r JOIN held_readings h USING (device_id, obis, read_at) WHERE r.device_id = $1",
+    )
+    .bind(device)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(both, 0, "a read stored both held and as the device's");
+    let total = stored + held;
+    assert!(
+        total == polls_answered || total + 1 == polls_answered,
+        "{stored} reads stored and {held} held, {polls_answered} answered by the meter"
+    );
+    std::fs::remove_dir_all(spill_dir(&db)).ok();
 }

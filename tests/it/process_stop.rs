@@ -14,7 +14,9 @@ use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
-use crate::support::{Link, PgProxy, TestDb, WAIT, counting_meter, eventually, insert_countis, spill_dir};
+use crate::support::{
+    Link, PgProxy, TestDb, WAIT, counting_meter, eventually, insert_countis, insert_countis_expecting, spill_dir,
+};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_ohmnibus");
 /// The COUNTIS E43's line voltage U12, the first register of its real-time
@@ -205,4 +207,87 @@ async fn sigkill_loses_at_most_the_last_moment() {
         }
         std::fs::remove_dir_all(&spill).ok();
     }
+}
+
+/// Real-time reads of `device` held (its quarantine) and stamped by `until`.
+async fn held_polls(pool: &PgPool, device: DeviceId, until: chrono::DateTime<chrono::Utc>) -> usize {
+    let count: i64 = sqlx::query_scalar(
+        "SELECT count(DISTINCT read_at) FROM held_readings WHERE device_id = $1 AND obis = $2 AND read_at <= $3",
+    )
+    .bind(device)
+    .bind(U12_OBIS)
+    .bind(until)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    count as usize
+}
+
+/// SIGTERM in an outage with the device in quarantine (its installation
+/// record names another meter than the one answering): its held readings
+/// are spilled, marked held, and the next start stores them in
+/// `held_readings`, every read the meter answered, none as the device's.
+#[tokio::test]
+async fn sigterm_in_an_outage_spills_held_readings_and_the_next_start_holds_them() {
+    let db = TestDb::create().await;
+    let spill = spill_dir(&db);
+    let (meter_port, answered) = counting_meter().await;
+    let device = insert_countis_expecting(&db.pool, meter_port, "2026-0000-0001").await;
+    let proxy = PgProxy::start(&db.url).await;
+    let url = proxy.url(&db.url);
+
+    let mut server = serve(&url, &spill, 1).await;
+    let now = chrono::Utc::now;
+    assert!(
+        eventually(WAIT, || async { held_polls(&db.pool, device, now()).await >= 2 }).await,
+        "nothing held with the database up: {}",
+        log_of(&spill, 1)
+    );
+    proxy.set(Link::Refusing);
+    let cut = answered.at(U12_ADDRESS);
+    assert!(eventually(WAIT, || async { answered.at(U12_ADDRESS) >= cut + 3 }).await);
+
+    signal(&server, "-TERM").await;
+    let status = tokio::time::timeout(Duration::from_secs(20), server.wait())
+        .await
+        .unwrap_or_else(|_| panic!("not stopped within 20 s of SIGTERM: {}", log_of(&spill, 1)))
+        .unwrap();
+    assert!(status.success(), "exit status {status}: {}", log_of(&spill, 1));
+    let stopped_at = now();
+    let polls_answered = answered.at(U12_ADDRESS);
+    let text = std::fs::read_to_string(spill.join(ohmnibus::poll::spill::SPILL_FILE)).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(!lines.is_empty(), "nothing in the spill file: {}", log_of(&spill, 1));
+    assert!(
+        lines.iter().all(|line| line.contains("\"held\":true")),
+        "a reading of the quarantined device spilled unmarked: {text}"
+    );
+
+    proxy.set(Link::Open);
+    let mut again = serve(&url, &spill, 2).await;
+    assert!(
+        eventually(WAIT, || async {
+            held_polls(&db.pool, device, stopped_at).await + 1 >= polls_answered && spilled_lines(&spill) == 0
+        })
+        .await,
+        "after the restart {} of {polls_answered} reads held, {} lines left in the spill file: {}",
+        held_polls(&db.pool, device, stopped_at).await,
+        spilled_lines(&spill),
+        log_of(&spill, 2)
+    );
+    signal(&again, "-TERM").await;
+    let _ = tokio::time::timeout(Duration::from_secs(20), again.wait()).await;
+    // Each read the first run's meter answered is held once (one less only
+    // for a read the stop cut between two of its requests).
+    let held = held_polls(&db.pool, device, stopped_at).await;
+    assert!(
+        held == polls_answered || held + 1 == polls_answered,
+        "{held} reads held, {polls_answered} answered"
+    );
+    assert_eq!(
+        stored_polls(&db.pool, device).await,
+        0,
+        "no held read stored as the device's"
+    );
+    std::fs::remove_dir_all(&spill).ok();
 }

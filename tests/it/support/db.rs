@@ -153,11 +153,31 @@ fn rand_suffix() -> String {
 /// second, stored straight in the database (no application needed).
 pub(crate) async fn insert_countis(pool: &PgPool, port: u16) -> DeviceId {
     let mut connection = pool.acquire().await.unwrap();
+    countis_on(&mut connection, port).await
+}
+
+/// As [`insert_countis`], with the identity its installation record names
+/// stored in the same transaction, so the poller's first read already
+/// compares with it: any other meter answering is quarantined at once.
+pub(crate) async fn insert_countis_expecting(pool: &PgPool, port: u16, expected: &str) -> DeviceId {
+    let mut transaction = pool.begin().await.unwrap();
+    let device = countis_on(&mut transaction, port).await;
+    sqlx::query("INSERT INTO device_identities (device_id, expected, expected_since) VALUES ($1, $2, now())")
+        .bind(device)
+        .bind(expected)
+        .execute(&mut *transaction)
+        .await
+        .unwrap();
+    transaction.commit().await.unwrap();
+    device
+}
+
+async fn countis_on(connection: &mut PgConnection, port: u16) -> DeviceId {
     let transport = Transport::ModbusTcp {
         host: "127.0.0.1".to_owned(),
         port,
     };
-    let bus = insert_bus(&mut connection, "line", None, &transport).await.unwrap();
+    let bus = insert_bus(connection, "line", None, &transport).await.unwrap();
     let device = NewDevice {
         bus_id: bus.id,
         name: "incomer",
@@ -167,5 +187,5 @@ pub(crate) async fn insert_countis(pool: &PgPool, port: u16) -> DeviceId {
         energy_seconds: 3600,
         history_seconds: 3600,
     };
-    insert_device(&mut connection, &device).await.unwrap().id
+    insert_device(connection, &device).await.unwrap().id
 }

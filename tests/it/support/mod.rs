@@ -20,7 +20,7 @@ pub(crate) use app::{
     spawn_app_with_profiles, spawn_app_with_timeout, spill_dir,
 };
 pub(crate) use counting_meter::counting_meter;
-pub(crate) use db::{TestDb, insert_countis, server_url};
+pub(crate) use db::{TestDb, insert_countis, insert_countis_expecting, server_url};
 pub(crate) use device_config::device_config;
 pub(crate) use pg_proxy::{Link, PgProxy};
 pub(crate) use sim::{iec_meter, quick_iec_line, serve_iec_tcp};
