@@ -16,16 +16,17 @@
 //! holds what is older. After such an answer the next request reaches back
 //! as far again as the stretch found empty so far (from the oldest
 //! interval stored to the oldest instant asked), so that stretch doubles
-//! with each empty answer, never past the depth limit; once the meter has
-//! data back to a request's start, requests are `chunk_days` again. A meter
-//! that simply keeps nothing older so costs about
-//! log2(`backfill_days` / `chunk_days`) short answers more, and its
-//! backfill ends with the request that reaches the depth limit. The span
-//! is derived from what is stored (the oldest interval and the backfill's
-//! `oldest_reached`), not kept apart, so a restart resumes it as it was; a
-//! request always starts where the last one ended, so nothing is skipped.
-//! A request that finds the end of a long hole answers at most its span,
-//! which is at most the empty stretch found: one long answer per hole.
+//! with each empty answer, up to [`MAX_REACH_CHUNKS`] chunks and never past
+//! the depth limit; once the meter has data back to a request's start,
+//! requests are `chunk_days` again. A meter that simply keeps nothing older
+//! so costs a few short answers more (about five at 40 days by 2), and its
+//! backfill ends with the request that reaches the depth limit. The request
+//! that finds the older end of a hole answers at most four chunks, four
+//! times an ordinary request's answer, so a shared line is not held for
+//! long. The span is derived from what is stored (the oldest interval and
+//! the backfill's `oldest_reached`), not kept apart, so a restart resumes
+//! it as it was; a request always starts where the last one ended, so
+//! nothing is skipped.
 //!
 //! The backfill's progress is stored (`load_profile_backfills`), so an
 //! interrupted backfill resumes at the oldest chunk reached, and the spans
@@ -164,12 +165,17 @@ fn next_stretch(memory: &Memory, read_forward_last: bool, now: DateTime<Utc>, st
     }
 }
 
+/// The most chunks one older request of a backfill reaches back over a
+/// stretch found without records: what bounds the answer of the request
+/// that finds the older end of a hole.
+const MAX_REACH_CHUNKS: i32 = 4;
+
 /// The range `[from, to)` of the next older request of a running
 /// backfill: it ends where the backfill has reached and goes back
 /// `chunk`, or, when the requests since `oldest_data` (the oldest interval
 /// stored from the meter) found no record, as far again as that empty
-/// stretch, so it doubles with each empty answer; never past the depth
-/// limit.
+/// stretch, so it doubles with each empty answer, up to
+/// [`MAX_REACH_CHUNKS`] chunks; never past the depth limit.
 fn older_range(
     backfill: &Backfill,
     oldest_data: Option<DateTime<Utc>>,
@@ -177,7 +183,8 @@ fn older_range(
 ) -> (DateTime<Utc>, DateTime<Utc>) {
     let to = backfill.oldest_reached;
     let empty = oldest_data.unwrap_or(backfill.started_at) - to;
-    ((to - chunk.max(empty)).max(backfill.depth_limit), to)
+    let reach = chunk.max(empty).min(chunk * MAX_REACH_CHUNKS);
+    ((to - reach).max(backfill.depth_limit), to)
 }
 
 /// Returns how many intervals were new and, while catching up, where the
@@ -399,10 +406,15 @@ mod tests {
             older_range(&reached(now - day * 18), Some(now - day * 10), chunk),
             (now - day * 26, now - day * 18)
         );
-        // Never past the depth limit.
+        // 16 days empty: the reach stops at four chunks (8 days), and
+        // never goes past the depth limit.
         assert_eq!(
             older_range(&reached(now - day * 26), Some(now - day * 10), chunk),
-            (now - day * 40, now - day * 26)
+            (now - day * 34, now - day * 26)
+        );
+        assert_eq!(
+            older_range(&reached(now - day * 34), Some(now - day * 10), chunk),
+            (now - day * 40, now - day * 34)
         );
         // Nothing stored at all: empty since the backfill started.
         assert_eq!(

@@ -500,9 +500,10 @@ async fn a_backfill_goes_on_past_a_hole_longer_than_a_chunk_and_the_hole_is_miss
 }
 
 /// A meter keeping five days of profile: after its first chunk without a
-/// record the requests reach back twice as far each time, and the one
-/// reaching the depth limit, without a record too, ends the backfill: four
-/// short answers more than a backfill stopping at the first empty chunk.
+/// record the requests reach back twice as far each time (at most four
+/// chunks), and the one reaching the depth limit, without a record too,
+/// ends the backfill: five short answers more than a backfill stopping at
+/// the first empty chunk.
 #[tokio::test]
 async fn a_meter_with_nothing_older_ends_its_backfill_at_the_depth_limit_after_a_few_doubling_requests() {
     let at = Utc::now().duration_trunc(QUARTER).unwrap();
@@ -519,12 +520,19 @@ async fn a_meter_with_nothing_older_ends_its_backfill_at_the_depth_limit_after_a
     assert_eq!(backfill["completed_at"], stamp(at));
     // [8, 6] days back is the first without a record (the ring holds 5
     // days): 3 days are found empty (from the oldest interval, 5 days
-    // back), then 6, 12 and 24, each request reaching back as far again,
-    // the last cut at the depth limit.
+    // back), then 6 and 12, each request reaching back as far again, but
+    // never more than four chunks (8 days); the last cut at the depth
+    // limit.
     let requests = requested_days(&received, at);
     let expected: Vec<_> = [(2, None), (4, Some(2)), (6, Some(4)), (8, Some(6))]
         .into_iter()
-        .chain([(11, Some(8)), (17, Some(11)), (29, Some(17)), (40, Some(29))])
+        .chain([
+            (11, Some(8)),
+            (17, Some(11)),
+            (25, Some(17)),
+            (33, Some(25)),
+            (40, Some(33)),
+        ])
         .map(|(from, to)| (Some(from), to))
         .collect();
     assert_eq!(requests[..expected.len()], expected, "{requests:?}");
