@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Timelike, Utc};
+use chrono::{DateTime, TimeDelta, Timelike, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;
 
@@ -19,6 +19,11 @@ use super::iec_time::{instant_of, meter_time};
 use crate::domain::event::{EventCode, EventKind};
 use crate::domain::severity::Severity;
 use crate::protocol::iec62056::{LogbookEntry, ProfileRequest};
+
+/// How long after a refusal of a whole logbook it is asked for again
+/// (`poll::logbook`): a meter whose log is empty may refuse it and start
+/// logging later, and once a day costs a line nothing worth counting.
+pub const LOGBOOK_REASK: TimeDelta = TimeDelta::hours(24);
 
 /// `[iec62056.logbook]` of a profile.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

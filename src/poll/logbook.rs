@@ -8,22 +8,17 @@
 //! once a day ([`LOGBOOK_REASK`]) until it is read. Any other failure
 //! keeps what was stored and is tried again in the next turn.
 
-use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::context::WorkerServices;
 use super::outbox::Record;
 use super::runtime::{DeviceRuntime, record_exchange};
 use crate::device::driver::Driver;
-use crate::device::iec_logbook::LogbookSettings;
+use crate::device::iec_logbook::{LOGBOOK_REASK, LogbookSettings};
 use crate::domain::clock::is_future;
 use crate::domain::event::EventKind;
 use crate::domain::ids::BusId;
 use crate::store::future_stamps::future_stamp_message;
-
-/// How long after a refusal of a whole logbook it is asked for again: a
-/// meter whose log is empty may refuse it and start logging later, and
-/// once a day costs a line nothing worth counting.
-pub(crate) const LOGBOOK_REASK: TimeDelta = TimeDelta::hours(24);
 
 /// Whether a logbook the meter refused whole at `refused_at` is asked for
 /// again at server time `now`. A refusal stamped ahead of `now` (a server

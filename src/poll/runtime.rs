@@ -127,7 +127,7 @@ pub(crate) struct Memory {
     pub(crate) last_logbook_entries: Vec<(u8, DateTime<Utc>)>,
     /// The logbooks the meter refused whole (`meter_logbook_refusals`),
     /// by profile number, with when it last did: each asked for again a
-    /// day on (`poll::logbook::LOGBOOK_REASK`).
+    /// day on (`device::iec_logbook::LOGBOOK_REASK`).
     pub(crate) logbooks_refused: Vec<(u8, DateTime<Utc>)>,
 }
 

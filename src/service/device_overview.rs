@@ -1,8 +1,8 @@
 //! Everything the device page shows of one device, read in one use case:
 //! the device and its bus, its latest values, a summary of its load
 //! profile, its newest billing periods, the data quality of the last few
-//! months, its latest read and command, its newest events, and the names
-//! of its secrets (never their values).
+//! months, its latest read and command, its newest events, the state of
+//! its meter's logbooks, and the names of its secrets (never their values).
 
 use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::PgPool;
@@ -12,6 +12,7 @@ use super::data_quality::{DataQuality, device_data_quality};
 use super::devices::existing_device;
 use super::jobs::latest_read;
 use super::{Caller, ServiceError};
+use crate::device::iec_logbook::LOGBOOK_REASK;
 use crate::device::registry::ProfileSet;
 use crate::domain::ids::DeviceId;
 use crate::domain::role::Right;
@@ -24,6 +25,7 @@ use crate::store::devices::DeviceRow;
 use crate::store::events::{EventRow, fetch_device_events};
 use crate::store::identity::{StoredIdentity, count_held_readings, fetch_identity};
 use crate::store::load_profile::fetch_interval_summary;
+use crate::store::logbook::{fetch_logbook_counts, fetch_logbook_refusals};
 use crate::store::read_jobs::ReadJobRow;
 use crate::store::readings::{StoredReading, fetch_latest};
 
@@ -68,6 +70,23 @@ pub(crate) struct DeviceOverview {
     /// another one does.
     pub identity: StoredIdentity,
     pub held_readings: i64,
+    /// Each logbook its profile reads over IEC 62056-21 (none for a device
+    /// read over Modbus).
+    pub logbooks: Vec<LogbookState>,
+}
+
+/// A logbook of the meter, as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct LogbookState {
+    /// The profile's section: `logbook` or `programming_log`.
+    pub section: &'static str,
+    /// Its profile number (`P.98`).
+    pub profile: u8,
+    /// Entries stored, and the newest one's stamp.
+    pub entries: i64,
+    pub newest: Option<DateTime<Utc>>,
+    /// When the meter last refused it whole, and when it is asked again.
+    pub refused: Option<(DateTime<Utc>, DateTime<Utc>)>,
 }
 
 /// The overview of a device at `now`, or not found.
@@ -92,6 +111,7 @@ pub(crate) async fn device_overview(
     let secrets = fetch_secret_infos(pool, id).await?;
     let identity = fetch_identity(pool, id).await?;
     let held_readings = count_held_readings(pool, id).await?;
+    let logbooks = logbook_states(pool, profiles, &device).await?;
     Ok(DeviceOverview {
         device,
         bus,
@@ -105,5 +125,50 @@ pub(crate) async fn device_overview(
         secrets,
         identity,
         held_readings,
+        logbooks,
     })
+}
+
+/// The logbooks of the device's profile, when it is read over IEC
+/// 62056-21, with what is stored of each.
+async fn logbook_states(
+    pool: &PgPool,
+    profiles: &ProfileSet,
+    device: &DeviceRow,
+) -> Result<Vec<LogbookState>, ServiceError> {
+    let Some(profile) = profiles.get(&device.profile) else {
+        return Ok(Vec::new());
+    };
+    let Some(iec) = profile.iec62056.as_ref().filter(|_| device.iec_address.is_some()) else {
+        return Ok(Vec::new());
+    };
+    let listed: Vec<_> = iec
+        .logbooks()
+        .map(|(section, settings)| (section, settings.profile))
+        .collect();
+    if listed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let counts = fetch_logbook_counts(pool, device.id).await?;
+    let refusals = fetch_logbook_refusals(pool, device.id).await?;
+    Ok(listed
+        .into_iter()
+        .map(|(section, number)| {
+            let (entries, newest) = counts
+                .iter()
+                .find(|(p, _, _)| *p == number)
+                .map_or((0, None), |(_, count, newest)| (*count, *newest));
+            let refused = refusals
+                .iter()
+                .find(|(p, _)| *p == number)
+                .map(|(_, at)| (*at, *at + LOGBOOK_REASK));
+            LogbookState {
+                section,
+                profile: number,
+                entries,
+                newest,
+                refused,
+            }
+        })
+        .collect())
 }

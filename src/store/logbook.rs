@@ -87,6 +87,25 @@ pub async fn fetch_last_logbook_entry(
     .await?)
 }
 
+/// Per logbook (profile number) of the device: how many entries are
+/// stored and the newest one's stamp.
+pub async fn fetch_logbook_counts(
+    pool: &PgPool,
+    device: DeviceId,
+) -> Result<Vec<(u8, i64, Option<DateTime<Utc>>)>, StoreError> {
+    let rows: Vec<(i16, i64, Option<DateTime<Utc>>)> = sqlx::query_as(
+        "SELECT profile, count(*), max(stamped_at) FROM meter_logbook_entries \
+         WHERE device_id = $1 GROUP BY profile",
+    )
+    .bind(device)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(profile, count, newest)| Some((u8::try_from(profile).ok()?, count, newest)))
+        .collect())
+}
+
 /// Records that the device's meter refused logbook `profile` whole at
 /// `at`. The first refusal opens its `meter_logbook_unsupported` event; one
 /// that repeats (the daily asking again, `poll::logbook`) only moves

@@ -157,6 +157,14 @@ async fn the_th40c_logbook_is_stored_once_at_the_meters_times() {
     assert!(caught_up, "the new entries were not read");
     assert_eq!(stored(&app, id).await, union);
 
+    // The device page says how many are stored and the newest's stamp.
+    let newest = union.last().unwrap().0.format("%Y-%m-%d %H:%M:%S UTC");
+    let page = device_page(&app, &operator, id).await;
+    assert!(
+        page.contains(&format!("{} entries stored, the newest of {newest}", union.len())),
+        "{page}"
+    );
+
     // The events API serves them.
     let (status, body) = app
         .request("GET", &format!("/api/v1/events?device_id={id}"), Some(&operator), None)
@@ -164,6 +172,13 @@ async fn the_th40c_logbook_is_stored_once_at_the_meters_times() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body.to_string().contains("meter_logbook"), "{body}");
     app.stop().await;
+}
+
+/// The device page's text.
+async fn device_page(app: &TestApp, token: &str, id: i64) -> String {
+    let (status, page) = app.request("GET", &format!("/devices/{id}"), Some(token), None).await;
+    assert_eq!(status, StatusCode::OK);
+    page.as_str().unwrap().to_owned()
 }
 
 /// The device's refusals as (profile, refused_at).
@@ -219,6 +234,12 @@ async fn a_meter_that_refuses_its_logbook_is_asked_again_a_day_on() {
     );
     // Kept with its time, so that a restarted poller waits the day too.
     assert_eq!(refusals(&app, id).await, vec![(98, now)]);
+    let page = device_page(&app, &operator, id).await;
+    assert!(
+        page.contains("the meter refused it on 2026-11-22 12:00:00 UTC")
+            && page.contains("asked again from 2026-11-23 12:00:00 UTC"),
+        "{page}"
+    );
 
     // Within the day: the load profile is read on, the logbook not asked.
     clock.advance(TimeDelta::hours(23) + TimeDelta::minutes(59));
@@ -265,6 +286,11 @@ async fn a_meter_that_refuses_its_logbook_is_asked_again_a_day_on() {
     assert_eq!(stored(&app, id).await, want);
     assert!(eventually(WAIT, || async { refusals(&app, id).await.is_empty() }).await);
     assert_eq!(unsupported(&app, id).await.len(), 1);
+    let page = device_page(&app, &operator, id).await;
+    assert!(
+        page.contains(&format!("{} entries stored", want.len())) && !page.contains("the meter refused it on"),
+        "{page}"
+    );
     app.stop().await;
 }
 

@@ -23,7 +23,7 @@ use crate::domain::job::JobState;
 use crate::domain::role::Right;
 use crate::metering::billing::BillingPeriod;
 use crate::service::data_quality::DataQuality;
-use crate::service::device_overview::{DeviceOverview, IntervalSummary, device_overview};
+use crate::service::device_overview::{DeviceOverview, IntervalSummary, LogbookState, device_overview};
 use crate::service::jobs::start_read;
 use crate::service::meter_identity::confirm_replacement;
 use crate::service::tariff_calendars::list_calendars;
@@ -62,6 +62,7 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
         secrets,
         identity,
         held_readings,
+        logbooks,
     } = device_overview(&state.pool, &state.profiles, &caller, id, state.clock.now()).await?;
     let latest = Latest::new(&readings);
     let profile = state.profiles.get(&device.profile);
@@ -129,8 +130,31 @@ async fn build(state: &AppState, caller: Caller, id: DeviceId) -> Result<DeviceP
             .unwrap_or_default(),
         sections: value_sections(profile.as_deref(), iec, &latest),
         all_values: all_values_table(&latest, profile.as_deref(), iec),
+        logbooks: logbooks.iter().map(logbook_line).collect(),
         events: events.into_iter().map(event_line).collect(),
     })
+}
+
+/// A logbook's name and what is stored of it, in a line.
+fn logbook_line(state: &LogbookState) -> (String, String) {
+    let name = match state.section {
+        "programming_log" => format!("Programming log (P.{:02})", state.profile),
+        _ => format!("Event logbook (P.{:02})", state.profile),
+    };
+    let stored = match (state.entries, state.newest) {
+        (0, _) | (_, None) => "nothing stored".to_owned(),
+        (1, Some(newest)) => format!("1 entry stored, of {}", when(Some(newest))),
+        (n, Some(newest)) => format!("{n} entries stored, the newest of {}", when(Some(newest))),
+    };
+    let line = match state.refused {
+        Some((refused_at, again)) => format!(
+            "{stored}; the meter refused it on {} (it keeps none, or has logged nothing yet): asked again from {}, once a day until it answers.",
+            when(Some(refused_at)),
+            when(Some(again)),
+        ),
+        None => format!("{stored}; read after each load profile."),
+    };
+    (name, line)
 }
 
 /// What the meter counts its energies in, in a line: unit, decimals,
@@ -401,5 +425,47 @@ pub(crate) async fn post_read_now(
     match start_read(&state.pool, &caller, None, DeviceId(id)).await {
         Ok(_) => axum::response::Redirect::to(&here).into_response(),
         Err(error) => ApiError::from(error).into_page(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+
+    #[test]
+    fn a_logbook_line_says_what_is_stored_and_when_a_refused_one_is_asked_again() {
+        let at = |day: u32, hour: u32| Utc.with_ymd_and_hms(2026, 12, day, hour, 0, 0).unwrap();
+        let read = LogbookState {
+            section: "logbook",
+            profile: 98,
+            entries: 255,
+            newest: Some(at(5, 10)),
+            refused: None,
+        };
+        assert_eq!(
+            logbook_line(&read),
+            (
+                "Event logbook (P.98)".to_owned(),
+                "255 entries stored, the newest of 2026-12-05 10:00:00 UTC; read after each load profile.".to_owned()
+            )
+        );
+        let refused = LogbookState {
+            section: "programming_log",
+            profile: 99,
+            entries: 0,
+            newest: None,
+            refused: Some((at(5, 10), at(6, 10))),
+        };
+        assert_eq!(
+            logbook_line(&refused),
+            (
+                "Programming log (P.99)".to_owned(),
+                "nothing stored; the meter refused it on 2026-12-05 10:00:00 UTC (it keeps none, or has logged \
+                 nothing yet): asked again from 2026-12-06 10:00:00 UTC, once a day until it answers."
+                    .to_owned()
+            )
+        );
     }
 }

@@ -145,6 +145,8 @@ pub(crate) struct DevicePage {
     /// Where the first backfill of the meter's load profile stands; empty
     /// when it never had one.
     pub backfill: String,
+    /// Each logbook the meter is read for, in a line (`logbook_line`).
+    pub logbooks: Vec<(String, String)>,
     pub events: Vec<EventLine>,
 }
 
