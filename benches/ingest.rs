@@ -29,7 +29,7 @@ use ohmnibus::store::buses::upsert_bus;
 use ohmnibus::store::copy_binary::CopyBinary;
 use ohmnibus::store::database::{connect, migrate, with_database};
 use ohmnibus::store::devices::{DeviceAddress, NewDevice, insert_device};
-use ohmnibus::store::partitions::ReadingClass;
+use ohmnibus::store::readings::{COPY_COLUMNS, copy_row};
 use ohmnibus::store::readings_writer::ReadingsWriter;
 use sqlx::{Connection, PgConnection, PgPool};
 
@@ -134,24 +134,14 @@ async fn fresh_database(server: &str, name: &str) -> Result<PgPool, sqlx::Error>
 fn encode(batch: &[(DeviceId, Reading)]) -> Vec<u8> {
     let mut copy = CopyBinary::with_capacity(batch.len(), 80);
     for (device, reading) in batch {
-        copy.row(8)
-            .int8(device.0)
-            .text(&reading.obis)
-            .timestamptz(reading.read_at)
-            .float8(reading.value)
-            .text(&reading.unit.as_str())
-            .timestamptz_or_null(reading.captured_at)
-            .int4(reading.quality.0)
-            .int2(ReadingClass::of(&reading.obis).number());
+        copy_row(&mut copy, *device, reading, reading.quality);
     }
     copy.finish()
 }
 
 /// A plain binary COPY of each batch into `table` (its own transaction each).
 async fn plain_copy(connection: &mut PgConnection, table: &str, batches: &[Vec<(DeviceId, Reading)>]) -> Duration {
-    let statement = format!(
-        "COPY {table} (device_id, obis, read_at, value, unit, captured_at, quality, data_class) FROM STDIN (FORMAT binary)"
-    );
+    let statement = format!("COPY {table} ({COPY_COLUMNS}) FROM STDIN (FORMAT binary)");
     let start = Instant::now();
     for batch in batches {
         let mut copy = connection.copy_in_raw(&statement).await.expect("copy starts");

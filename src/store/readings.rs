@@ -74,6 +74,25 @@ fn is_unique_violation(error: &sqlx::Error) -> bool {
 /// SQLSTATE `unique_violation` (PostgreSQL 15 documentation, Appendix A).
 const UNIQUE_VIOLATION: &str = "23505";
 
+/// The columns of `readings` a binary `COPY` of [`copy_row`]s fills, in
+/// their order.
+pub const COPY_COLUMNS: &str = "device_id, obis, read_at, value, unit, captured_at, quality, data_class";
+
+/// Adds a reading of `device` with `quality` to `copy` as a row of
+/// [`COPY_COLUMNS`], its data class computed as `ohmnibus_reading_class`
+/// would (`ReadingClass::of`).
+pub fn copy_row(copy: &mut CopyBinary, device: DeviceId, reading: &Reading, quality: Quality) {
+    copy.row(8)
+        .int8(device.0)
+        .text(&reading.obis)
+        .timestamptz(reading.read_at)
+        .float8(reading.value)
+        .text(&reading.unit.as_str())
+        .timestamptz_or_null(reading.captured_at)
+        .int4(quality.0)
+        .int2(ReadingClass::of(&reading.obis).number());
+}
+
 /// The fast path of [`insert_series`]: the rows in PostgreSQL's binary
 /// `COPY` format (`store::copy_binary`), each reading's data class
 /// computed here as `ohmnibus_reading_class` would (`ReadingClass::of`).
@@ -95,28 +114,19 @@ async fn copy_series(pool: &PgPool, batch: &[(DeviceId, Reading)], now: DateTime
                 }),
             }
         }
-        copy.row(8)
-            .int8(device.0)
-            .text(&reading.obis)
-            .timestamptz(reading.read_at)
-            .float8(reading.value)
-            .text(&reading.unit.as_str())
-            .timestamptz_or_null(reading.captured_at)
-            .int4(quality.0)
-            .int2(ReadingClass::of(&reading.obis).number());
+        copy_row(&mut copy, *device, reading, quality);
     }
-    const COPY: &str = "COPY readings (device_id, obis, read_at, value, unit, captured_at, quality, data_class) \
-                        FROM STDIN (FORMAT binary)";
+    let copy_statement = format!("COPY readings ({COPY_COLUMNS}) FROM STDIN (FORMAT binary)");
     if future.is_empty() {
         // One statement is its own transaction.
         let mut connection = pool.acquire().await?;
-        let mut sink = connection.copy_in_raw(COPY).await?;
+        let mut sink = connection.copy_in_raw(&copy_statement).await?;
         sink.send(copy.finish()).await?;
         sink.finish().await?;
         return Ok(());
     }
     let mut transaction = pool.begin().await?;
-    let mut sink = transaction.copy_in_raw(COPY).await?;
+    let mut sink = transaction.copy_in_raw(&copy_statement).await?;
     sink.send(copy.finish()).await?;
     sink.finish().await?;
     future.sort_by_key(|stamps| stamps.device_id);
