@@ -115,6 +115,20 @@ async fn statement_quality(
     [count("actual"), count("missing"), count("pending")]
 }
 
+/// A tariff calendar from the A1000's four-rate preset, for statements.
+async fn a1000_calendar(app: &TestApp, token: &str) -> i64 {
+    let (status, calendar) = app
+        .request(
+            "POST",
+            "/api/v1/tariff-calendars",
+            Some(token),
+            Some(json!({"preset": "a1000-4-rate"})),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 201, "{calendar}");
+    calendar["id"].as_i64().unwrap()
+}
+
 fn stamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
@@ -127,16 +141,7 @@ async fn a_first_backfill_goes_newest_first_is_pending_until_the_meters_oldest_d
     let clock = Clock::manual(at);
     let app = spawn_app_with(SILENT_METER_TIMEOUT, clock.clone()).await;
     let token = app.token(Role::Engineer).await;
-    let (status, calendar) = app
-        .request(
-            "POST",
-            "/api/v1/tariff-calendars",
-            Some(&token),
-            Some(json!({"preset": "a1000-4-rate"})),
-        )
-        .await;
-    assert_eq!(status.as_u16(), 201, "{calendar}");
-    let calendar = calendar["id"].as_i64().unwrap();
+    let calendar = a1000_calendar(&app, &token).await;
     let ten_days = (at - TimeDelta::days(10), at);
     // An A1000 whose ring holds 5 days of load profile; it answers one
     // load-profile request, then falls silent, as a meter lost mid-backfill.
@@ -447,16 +452,7 @@ async fn a_backfill_goes_on_past_a_hole_longer_than_a_chunk_and_the_hole_is_miss
     // (a due pass would estimate it).
     let app = spawn_app_deriving_on_demand(clock.clone()).await;
     let token = app.token(Role::Engineer).await;
-    let (status, calendar) = app
-        .request(
-            "POST",
-            "/api/v1/tariff-calendars",
-            Some(&token),
-            Some(json!({"preset": "a1000-4-rate"})),
-        )
-        .await;
-    assert_eq!(status.as_u16(), 201, "{calendar}");
-    let calendar = calendar["id"].as_i64().unwrap();
+    let calendar = a1000_calendar(&app, &token).await;
     let day = TimeDelta::days(1);
     let hole = (at - day * 15, at - day * 10);
     let meter = iec_meter(IecKind::A1000, 37, "12345678", at);
@@ -561,16 +557,7 @@ async fn a_backfill_stopped_in_a_hole_resumes_reaching_back_as_far_again() {
     let clock = Clock::manual(at);
     let app = spawn_app_with(SILENT_METER_TIMEOUT, clock.clone()).await;
     let token = app.token(Role::Engineer).await;
-    let (status, calendar) = app
-        .request(
-            "POST",
-            "/api/v1/tariff-calendars",
-            Some(&token),
-            Some(json!({"preset": "a1000-4-rate"})),
-        )
-        .await;
-    assert_eq!(status.as_u16(), 201, "{calendar}");
-    let calendar = calendar["id"].as_i64().unwrap();
+    let calendar = a1000_calendar(&app, &token).await;
     let day = TimeDelta::days(1);
     let meter = iec_meter(IecKind::A1000, 43, "12345678", at);
     {

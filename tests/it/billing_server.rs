@@ -34,6 +34,20 @@ fn import(value: f64, at: DateTime<Utc>) -> Reading {
     }
 }
 
+/// `GET /api/v1/devices/{id}/billing-periods`, answered 200.
+async fn billing_periods(app: &crate::support::TestApp, token: &str, id: impl std::fmt::Display) -> serde_json::Value {
+    let (status, body) = app
+        .request(
+            "GET",
+            &format!("/api/v1/devices/{id}/billing-periods"),
+            Some(token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
 /// A port nothing listens on: the device is never read, only the readings
 /// the test stores exist.
 fn closed_port() -> u16 {
@@ -238,15 +252,7 @@ async fn billing_periods_give_their_bounds_and_flag_a_demand_outside_them() {
         .await
         .unwrap();
 
-    let (status, body) = app
-        .request(
-            "GET",
-            &format!("/api/v1/devices/{id}/billing-periods"),
-            Some(&engineer),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let body = billing_periods(&app, &engineer, id).await;
     let listed = body["periods"].as_array().unwrap();
     let bounds: Vec<(String, String)> = listed
         .iter()
@@ -360,15 +366,7 @@ async fn a_period_at_a_meter_replacement_holds_the_meter_in_place_not_a_line_acr
     insert_readings(&app.pool, &[new_read], may).await.unwrap();
     clock.advance(may + chrono::TimeDelta::hours(2) - april(3));
     run_passes(&services).await;
-    let (status, body) = app
-        .request(
-            "GET",
-            &format!("/api/v1/devices/{id}/billing-periods"),
-            Some(&engineer),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let body = billing_periods(&app, &engineer, id).await;
     let listed = body["periods"].as_array().unwrap();
     assert_eq!(listed.len(), 2, "{body}");
     assert_eq!(listed[0]["end"], "2026-05-01T00:00:00Z");
