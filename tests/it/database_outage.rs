@@ -112,17 +112,7 @@ async fn outage(link: Link) {
     );
     let replayed_after = back.elapsed();
     // Stopped, the database kept for the checks below.
-    let crate::support::TestApp {
-        app: application,
-        shutdown,
-        db,
-        ..
-    } = app;
-    shutdown.fire();
-    tokio::time::timeout(Duration::from_secs(30), application.wait())
-        .await
-        .expect("stops in time")
-        .unwrap();
+    let db = app.stop_keeping_database().await;
     let pool = db.pool.clone();
     drop(proxy);
     let queued = stats.readings_queued.load(Ordering::SeqCst);
@@ -293,17 +283,7 @@ async fn a_quarantined_devices_readings_are_spilled_held_and_stored_held_once() 
         "the confirmed meter's reads are not stored"
     );
 
-    let crate::support::TestApp {
-        app: application,
-        shutdown,
-        db,
-        ..
-    } = app;
-    shutdown.fire();
-    tokio::time::timeout(Duration::from_secs(30), application.wait())
-        .await
-        .expect("stops in time")
-        .unwrap();
+    let db = app.stop_keeping_database().await;
     drop(proxy);
     let polls_answered = answered.at(U12_ADDRESS);
     // Every read the meter answered is stored once, held or (released or

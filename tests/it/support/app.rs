@@ -271,10 +271,18 @@ impl TestApp {
     }
 
     pub(crate) async fn stop(self) {
-        self.shutdown.fire();
-        tokio::time::timeout(Duration::from_secs(30), self.app.wait())
+        self.stop_keeping_database().await;
+    }
+
+    /// Stops the application (within 30 s) and hands back its database,
+    /// for checks made once nothing writes to it any more.
+    pub(crate) async fn stop_keeping_database(self) -> TestDb {
+        let TestApp { app, shutdown, db, .. } = self;
+        shutdown.fire();
+        tokio::time::timeout(Duration::from_secs(30), app.wait())
             .await
             .expect("stops in time")
             .unwrap();
+        db
     }
 }
