@@ -255,23 +255,29 @@ fn localize(local: NaiveDateTime, zone: Tz) -> Option<DateTime<Utc>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use chrono::TimeZone;
 
     use super::*;
     use crate::device::registry::ProfileSet;
     use crate::protocol::iec62056::parse_data_sets;
 
-    fn a1000() -> IecSettings {
+    /// The `[iec62056]` section of shipped profile `name`.
+    pub(in crate::device) fn shipped_iec(name: &str) -> IecSettings {
         ProfileSet::builtin()
-            .get("a1000")
+            .get(name)
             .unwrap()
             .iec62056
             .clone()
-            .expect("the A1000 is read over IEC 62056-21")
+            .unwrap_or_else(|| panic!("{name} is read over IEC 62056-21"))
     }
 
-    fn value(decoded: &IecDecoded, code: &str) -> Option<f64> {
+    fn a1000() -> IecSettings {
+        shipped_iec("a1000")
+    }
+
+    /// The value decoded under `code`, if one was.
+    pub(in crate::device) fn value(decoded: &IecDecoded, code: &str) -> Option<f64> {
         decoded
             .readings
             .iter()

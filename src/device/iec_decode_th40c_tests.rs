@@ -7,25 +7,12 @@ use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
 use super::iec::IecSettings;
-use super::iec_decode::{IecDecoded, decode_readout};
-use super::registry::ProfileSet;
+use super::iec_decode::decode_readout;
+use super::iec_decode::tests::{shipped_iec, value};
 use crate::protocol::iec62056::parse_data_sets;
 
 fn th40c() -> IecSettings {
-    ProfileSet::builtin()
-        .get("th40c")
-        .unwrap()
-        .iec62056
-        .clone()
-        .expect("the TH40C is read over IEC 62056-21 too")
-}
-
-fn value(decoded: &IecDecoded, code: &str) -> Option<f64> {
-    decoded
-        .readings
-        .iter()
-        .find(|r| r.obis.to_string() == code)
-        .map(|r| r.value)
+    shipped_iec("th40c")
 }
 
 fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> f64 {

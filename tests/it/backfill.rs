@@ -115,6 +115,26 @@ async fn statement_quality(
     [count("actual"), count("missing"), count("pending")]
 }
 
+/// A test's start: now, to the quarter hour, on a manual clock; the app
+/// on that clock (a silent meter's timeout short); an engineer's token.
+async fn start() -> (DateTime<Utc>, Clock, TestApp, String) {
+    let at = Utc::now().duration_trunc(QUARTER).unwrap();
+    let clock = Clock::manual(at);
+    let app = spawn_app_with(SILENT_METER_TIMEOUT, clock.clone()).await;
+    let token = app.token(Role::Engineer).await;
+    (at, clock, app, token)
+}
+
+/// The requests began with `expected` (days back, as [`requested_days`]
+/// gives them), and whatever followed was read forward, to the present.
+fn assert_older_then_forward(requests: &[(Option<i64>, Option<i64>)], expected: &[(Option<i64>, Option<i64>)]) {
+    assert_eq!(requests[..expected.len()], *expected, "{requests:?}");
+    assert!(
+        requests[expected.len()..].iter().all(|(_, to)| to.is_none()),
+        "{requests:?}"
+    );
+}
+
 /// A tariff calendar from the A1000's four-rate preset, for statements.
 async fn a1000_calendar(app: &TestApp, token: &str) -> i64 {
     let (status, calendar) = app
@@ -137,10 +157,7 @@ fn stamp(at: DateTime<Utc>) -> String {
 async fn a_first_backfill_goes_newest_first_is_pending_until_the_meters_oldest_data_and_resumes() {
     // One clock for the server and the meter, at a quarter hour: it stays
     // there (but for the last step), so every bound below is exact.
-    let at = Utc::now().duration_trunc(QUARTER).unwrap();
-    let clock = Clock::manual(at);
-    let app = spawn_app_with(SILENT_METER_TIMEOUT, clock.clone()).await;
-    let token = app.token(Role::Engineer).await;
+    let (at, clock, app, token) = start().await;
     let calendar = a1000_calendar(&app, &token).await;
     let ten_days = (at - TimeDelta::days(10), at);
     // An A1000 whose ring holds 5 days of load profile; it answers one
@@ -269,10 +286,7 @@ fn profile_requests(received: &Received) -> Vec<ProfileRequest> {
 /// not asked for first again.
 #[tokio::test]
 async fn a_stored_backfill_resumes_at_the_oldest_chunk_it_reached() {
-    let at = Utc::now().duration_trunc(QUARTER).unwrap();
-    let clock = Clock::manual(at);
-    let app = spawn_app_with(SILENT_METER_TIMEOUT, clock.clone()).await;
-    let token = app.token(Role::Engineer).await;
+    let (at, clock, app, token) = start().await;
     let meter = iec_meter(IecKind::A1000, 29, "12345678", at);
     {
         let mut meter = meter.lock().unwrap();
@@ -346,10 +360,7 @@ async fn a_stored_backfill_resumes_at_the_oldest_chunk_it_reached() {
 /// everything it keeps stored and no failure counted against it.
 #[tokio::test]
 async fn a_meter_refusing_a_range_older_than_it_keeps_ends_its_backfill_there() {
-    let at = Utc::now().duration_trunc(QUARTER).unwrap();
-    let clock = Clock::manual(at);
-    let app = spawn_app_with(SILENT_METER_TIMEOUT, clock.clone()).await;
-    let token = app.token(Role::Engineer).await;
+    let (at, clock, app, token) = start().await;
     let meter = iec_meter(IecKind::A1000, 31, "12345678", at);
     {
         let mut meter = meter.lock().unwrap();
@@ -470,12 +481,7 @@ async fn a_backfill_goes_on_past_a_hole_longer_than_a_chunk_and_the_hole_is_miss
     expected.extend([(8, 6), (10, 8), (12, 10), (14, 12), (18, 14)].map(|(from, to)| (Some(from), Some(to))));
     expected.extend((0..11).map(|k| (Some(20 + 2 * k), Some(18 + 2 * k))));
     let requests = requested_days(&received, at);
-    assert_eq!(requests[..expected.len()], expected, "{requests:?}");
-    // Whatever followed was read forward, up to the present.
-    assert!(
-        requests[expected.len()..].iter().all(|(_, to)| to.is_none()),
-        "{requests:?}"
-    );
+    assert_older_then_forward(&requests, &expected);
 
     // Every interval the meter recorded, from the one ending at the depth
     // limit, but those starting in the hole: 40 days of quarter hours and
@@ -502,10 +508,7 @@ async fn a_backfill_goes_on_past_a_hole_longer_than_a_chunk_and_the_hole_is_miss
 /// the first empty chunk.
 #[tokio::test]
 async fn a_meter_with_nothing_older_ends_its_backfill_at_the_depth_limit_after_a_few_doubling_requests() {
-    let at = Utc::now().duration_trunc(QUARTER).unwrap();
-    let clock = Clock::manual(at);
-    let app = spawn_app_with(SILENT_METER_TIMEOUT, clock.clone()).await;
-    let token = app.token(Role::Engineer).await;
+    let (at, clock, app, token) = start().await;
     let meter = iec_meter(IecKind::A1000, 41, "12345678", at);
     meter.lock().unwrap().config.profile_days = Some(5);
     let (id, received, _stop) = serve_a1000(&app, &token, &meter, &clock).await;
@@ -531,11 +534,7 @@ async fn a_meter_with_nothing_older_ends_its_backfill_at_the_depth_limit_after_a
         ])
         .map(|(from, to)| (Some(from), to))
         .collect();
-    assert_eq!(requests[..expected.len()], expected, "{requests:?}");
-    assert!(
-        requests[expected.len()..].iter().all(|(_, to)| to.is_none()),
-        "{requests:?}"
-    );
+    assert_older_then_forward(&requests, &expected);
     // Everything the meter keeps is stored; before its oldest interval
     // nothing is expected, so nothing is missing or pending.
     let kept = recorded_import(&meter, at - TimeDelta::days(5), at, at);
@@ -553,10 +552,7 @@ async fn a_meter_with_nothing_older_ends_its_backfill_at_the_depth_limit_after_a
 /// once what is older is stored, the hole is a gap, estimated as any.
 #[tokio::test]
 async fn a_backfill_stopped_in_a_hole_resumes_reaching_back_as_far_again() {
-    let at = Utc::now().duration_trunc(QUARTER).unwrap();
-    let clock = Clock::manual(at);
-    let app = spawn_app_with(SILENT_METER_TIMEOUT, clock.clone()).await;
-    let token = app.token(Role::Engineer).await;
+    let (at, clock, app, token) = start().await;
     let calendar = a1000_calendar(&app, &token).await;
     let day = TimeDelta::days(1);
     let meter = iec_meter(IecKind::A1000, 43, "12345678", at);

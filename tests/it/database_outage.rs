@@ -14,20 +14,14 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use ohmnibus::domain::ids::DeviceId;
 use ohmnibus::domain::role::Role;
 use serde_json::json;
 use tokio::time::Instant;
 
 use crate::support::{
-    Link, WAIT, add_bus, add_device, counting_meter, eventually, insert_countis_expecting, spawn_app_behind_proxy,
-    spill_dir,
+    HELD, Link, STORED, U12_ADDRESS, U12_OBIS, WAIT, add_bus, add_device, counting_meter, eventually,
+    insert_countis_expecting, polls_in, spawn_app_behind_proxy, spill_dir,
 };
-
-/// The COUNTIS E43's line voltage U12, the first register of its real-time
-/// block (E43/E44 manual, communication table: 0xC552, U32, V/100).
-const U12_ADDRESS: u16 = 0xC552;
-const U12_OBIS: &str = "1-1:132.7.0";
 
 fn outage_length() -> Duration {
     let seconds = std::env::var("OHMNIBUS_OUTAGE_SECONDS")
@@ -164,22 +158,6 @@ async fn a_database_refusing_connections_loses_no_reading() {
 #[tokio::test]
 async fn a_database_gone_silent_loses_no_reading() {
     outage(Link::Frozen).await;
-}
-
-/// Distinct real-time reads of a device stored as its own, and held.
-const STORED: &str = "SELECT count(DISTINCT read_at) FROM readings WHERE device_id = $1 AND obis = $2";
-const HELD: &str = "SELECT count(DISTINCT read_at) FROM held_readings WHERE device_id = $1 AND obis = $2";
-
-/// Distinct real-time reads of `device` that `query` ([`STORED`],
-/// [`HELD`]) counts.
-async fn polls_in(pool: &sqlx::PgPool, query: &'static str, device: DeviceId) -> usize {
-    let count: i64 = sqlx::query_scalar(query)
-        .bind(device)
-        .bind(U12_OBIS)
-        .fetch_one(pool)
-        .await
-        .unwrap();
-    count as usize
 }
 
 /// The complete lines of the spill file: (marked held, not marked).

@@ -15,14 +15,11 @@ use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
 use crate::support::{
-    Link, PgProxy, TestDb, WAIT, counting_meter, eventually, insert_countis, insert_countis_expecting, spill_dir,
+    Link, PgProxy, STORED, TestDb, U12_ADDRESS, U12_OBIS, WAIT, counting_meter, eventually, insert_countis,
+    insert_countis_expecting, polls_in, spill_dir,
 };
 
 const BINARY: &str = env!("CARGO_BIN_EXE_ohmnibus");
-/// The COUNTIS E43's line voltage U12, the first register of its real-time
-/// block (E43/E44 manual, communication table: 0xC552, U32, V/100).
-const U12_ADDRESS: u16 = 0xC552;
-const U12_OBIS: &str = "1-1:132.7.0";
 
 /// `ohmnibus serve` on `url`, spilling to `spill`, logging to a file there.
 async fn serve(url: &str, spill: &Path, run: usize) -> Child {
@@ -63,17 +60,6 @@ async fn signal(server: &Child, name: &str) {
     assert!(status.success());
 }
 
-async fn stored_polls(pool: &PgPool, device: DeviceId) -> usize {
-    let count: i64 =
-        sqlx::query_scalar("SELECT count(DISTINCT read_at) FROM readings WHERE device_id = $1 AND obis = $2")
-            .bind(device)
-            .bind(U12_OBIS)
-            .fetch_one(pool)
-            .await
-            .unwrap();
-    count as usize
-}
-
 fn spilled_lines(spill: &Path) -> usize {
     let text = std::fs::read_to_string(spill.join(ohmnibus::poll::spill::SPILL_FILE)).unwrap_or_default();
     text.lines().count()
@@ -93,7 +79,7 @@ async fn sigterm_in_an_outage_spills_and_the_next_start_stores_every_reading() {
 
     let mut server = serve(&url, &spill, 1).await;
     assert!(
-        eventually(WAIT, || async { stored_polls(&db.pool, device).await >= 2 }).await,
+        eventually(WAIT, || async { polls_in(&db.pool, STORED, device).await >= 2 }).await,
         "nothing stored with the database up: {}",
         log_of(&spill, 1)
     );
@@ -126,11 +112,11 @@ async fn sigterm_in_an_outage_spills_and_the_next_start_stores_every_reading() {
     let mut again = serve(&url, &spill, 2).await;
     assert!(
         eventually(WAIT, || async {
-            stored_polls(&db.pool, device).await >= polls_answered && spilled_lines(&spill) == 0
+            polls_in(&db.pool, STORED, device).await >= polls_answered && spilled_lines(&spill) == 0
         })
         .await,
         "after the restart {} of {polls_answered} reads stored, {} lines left in the spill file (stopped in {took:?}): {}",
-        stored_polls(&db.pool, device).await,
+        polls_in(&db.pool, STORED, device).await,
         spilled_lines(&spill),
         log_of(&spill, 2)
     );
@@ -158,7 +144,7 @@ async fn sigkill_loses_at_most_the_last_moment() {
         let url = proxy.url(&db.url);
 
         let mut server = serve(&url, &spill, 1).await;
-        assert!(eventually(WAIT, || async { stored_polls(&db.pool, device).await >= 2 }).await);
+        assert!(eventually(WAIT, || async { polls_in(&db.pool, STORED, device).await >= 2 }).await);
         proxy.set(link);
         let cut = answered.at(U12_ADDRESS);
         assert!(eventually(WAIT, || async { answered.at(U12_ADDRESS) >= cut + 3 }).await);
@@ -285,7 +271,7 @@ async fn sigterm_in_an_outage_spills_held_readings_and_the_next_start_holds_them
         "{held} reads held, {polls_answered} answered"
     );
     assert_eq!(
-        stored_polls(&db.pool, device).await,
+        polls_in(&db.pool, STORED, device).await,
         0,
         "no held read stored as the device's"
     );

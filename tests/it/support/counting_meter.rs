@@ -5,8 +5,31 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use ohmnibus::domain::ids::DeviceId;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+/// The COUNTIS E43's line voltage U12, the first register of its real-time
+/// block (E43/E44 manual, communication table: 0xC552, U32, V/100): the
+/// block whose answered reads the tests count.
+pub(crate) const U12_ADDRESS: u16 = 0xC552;
+pub(crate) const U12_OBIS: &str = "1-1:132.7.0";
+
+/// Distinct real-time reads of a device stored as its own, and held.
+pub(crate) const STORED: &str = "SELECT count(DISTINCT read_at) FROM readings WHERE device_id = $1 AND obis = $2";
+pub(crate) const HELD: &str = "SELECT count(DISTINCT read_at) FROM held_readings WHERE device_id = $1 AND obis = $2";
+
+/// Distinct real-time (U12) reads of `device` that `query` ([`STORED`],
+/// [`HELD`]) counts.
+pub(crate) async fn polls_in(pool: &sqlx::PgPool, query: &'static str, device: DeviceId) -> usize {
+    let count: i64 = sqlx::query_scalar(query)
+        .bind(device)
+        .bind(U12_OBIS)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    count as usize
+}
 
 /// Requests answered, by first register.
 #[derive(Debug, Clone, Default)]

@@ -19,7 +19,7 @@ pub(crate) use app::{
     spawn_app_deriving_on_demand, spawn_app_with, spawn_app_with_clock, spawn_app_with_deadline,
     spawn_app_with_profiles, spawn_app_with_timeout, spill_dir,
 };
-pub(crate) use counting_meter::counting_meter;
+pub(crate) use counting_meter::{HELD, STORED, U12_ADDRESS, U12_OBIS, counting_meter, polls_in};
 pub(crate) use db::{TestDb, insert_countis, insert_countis_expecting, server_url};
 pub(crate) use device_config::device_config;
 pub(crate) use pg_proxy::{Link, PgProxy};
